@@ -1,0 +1,57 @@
+# mira: two commands on a fresh machine with Python 3.11.
+#   make demo   set up .venv, then run the whole pipeline on the embedded default corpus (dvc repro)
+#   make test   set up .venv, then run the test suite
+SHELL := bash
+.SHELLFLAGS := -eo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(PATH)
+# Quiet and offline: nothing is downloaded at run time, no telemetry.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export DO_NOT_TRACK := true
+export DVC_NO_ANALYTICS := 1
+export ITERATIVE_DO_NOT_TRACK := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+# pip on this kind of machine warns about local indexes that lack a package; the warning is noise.
+PIP_QUIET := grep -v -E "^WARNING: Location .* is ignored" || true
+
+.PHONY: help setup demo test bench quality clean
+help:
+	@echo "make demo    set up .venv and run the pipeline on the embedded default (dvc repro)"
+	@echo "make test    set up .venv and run the tests"
+	@echo "make bench   run the benchmarks and rewrite BENCHMARKS.md"
+	@echo "make quality lint with ruff"
+
+# torch first, from the CPU wheel: an unpinned torch pulls several GB of CUDA packages.
+# constraints.txt is the lockfile: every package pinned to a set tested together.
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet torch==2.13.0 2>&1 | $(PIP_QUIET)
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]' 2>&1 | $(PIP_QUIET)
+	$(BIN)/python -c "import torch, prefect, dvc, mlflow, polars, transformers, openai; assert torch.__version__.startswith('2.13.0')"
+	@touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	@git rev-parse --git-dir >/dev/null 2>&1 || git init -q
+	dvc repro
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python -m bench.run
+
+quality: setup
+	$(BIN)/pip install --quiet ruff==0.14.5 2>&1 | $(PIP_QUIET)
+	$(BIN)/ruff check mira_core tasks flows tests bench
+
+clean:
+	rm -rf .mira reports mlflow.db mlruns

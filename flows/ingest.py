@@ -1,0 +1,85 @@
+"""Stage ingest: read every source, render to canonical text, count tokens, quarantine bad records.
+
+Reads: the sources named in params.yaml (JSONL plain/.gz/.zst, Parquet, folders of files).
+Writes: data/corpus/<source>/part-*.parquet, data/quarantine/<source>/part-*.parquet, metrics/ingest.json.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from prefect import flow
+
+from flows.common import run_log, stage_main, states, task_runner
+from mira_core.config import CacheParams, IngestParams, Params, RunnerParams, SourceSpec
+from mira_core.errors import ConfigError
+from mira_core.ingest.readers import expand
+from mira_core.io import write_json
+from mira_core.layout import Layout
+from tasks.caching import cached
+from tasks.ingest import ingest_one
+
+
+def source_inputs(spec: SourceSpec, i: int, root: Path) -> list[Path]:
+    """The files (or the folder) a source reads; a ConfigError names the source when there are none."""
+    if spec.resolved_reader() == "folder":
+        folder = root / spec.path
+        if not folder.is_dir():
+            raise ConfigError(f"sources[{i}].path = {spec.path!r} ({spec.name}): no such folder")
+        return [folder]
+    files = expand(spec.path, root)
+    missing = [f for f in files if not f.exists()]
+    if not files or missing:
+        raise ConfigError(f"sources[{i}].path = {spec.path!r} ({spec.name}): no such file")
+    return files
+
+
+def totals(reports: dict[str, dict]) -> dict:
+    """Corpus-wide sums of the per-source counts."""
+    keys = ("read", "kept", "quarantined", "truncated", "n_tokens", "n_chars", "shards")
+    out = {k: sum(r[k] for r in reports.values()) for k in keys}
+    reasons: dict[str, int] = {}
+    for r in reports.values():
+        for k, v in r["by_reason"].items():
+            reasons[k] = reasons.get(k, 0) + v
+    out["by_reason"] = dict(sorted(reasons.items()))
+    return out
+
+
+@flow(name="ingest")
+def ingest_flow(sources: tuple[SourceSpec, ...], p: IngestParams, runner: RunnerParams, cache: CacheParams,
+                root: str) -> dict:
+    """Ingest every source in parallel; write metrics/ingest.json whose counts balance."""
+    lay = Layout(Path(root))
+    inputs = [source_inputs(s, i, lay.root) for i, s in enumerate(sources)]  # fail before any work
+    task = cached(ingest_one, cache, lay.root)
+    with run_log(lay, "ingest") as log:
+        futures = [task.submit(s, p, files, root, out=lay.corpus / s.name, out_quarantine=lay.quarantine / s.name)
+                   for s, files in zip(sources, inputs, strict=True)]
+        reports = {s.name: f.result() for s, f in zip(sources, futures, strict=True)}
+        log["tasks"] = states(futures)
+        names = {s.name for s in sources}
+        for folder in (lay.corpus, lay.quarantine):  # sources no longer in params leave no stale shards
+            for child in folder.iterdir():
+                if child.is_dir() and child.name not in names:
+                    shutil.rmtree(child)
+        metrics = {"sources": reports, "total": totals(reports)}
+        write_json(metrics, lay.metrics_file("ingest"))
+    t = metrics["total"]
+    print(f"ingest: read {t['read']}, kept {t['kept']}, quarantined {t['quarantined']} "
+          f"({', '.join(f'{k} {v}' for k, v in t['by_reason'].items()) or 'none'}); {t['n_tokens']} tokens")
+    return metrics
+
+
+def run(params: Params, root: Path) -> dict:
+    return ingest_flow.with_options(task_runner=task_runner(params.runner))(
+        params.sources, params.ingest, params.runner, params.cache, str(root))
+
+
+def main(argv: list[str] | None = None) -> None:
+    stage_main(run, "ingest", argv)
+
+
+if __name__ == "__main__":
+    main()

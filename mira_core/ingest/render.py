@@ -1,0 +1,128 @@
+"""Canonical text renderings, one per record format.
+
+text and code: the text field as it is. qa: the question and the answer under fixed headers.
+chat and agent: OpenAI-style messages, one block per message, with tool calls and tool results
+written out (arguments verbatim, even when they are not valid JSON: judging that is the teacher's
+job, not ingest's). What a record had besides the rendered fields is kept as `meta`.
+"""
+
+from __future__ import annotations
+
+import json
+
+from mira_core.errors import RecordError
+from mira_core.schema import QuarantineReason as Q
+
+ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
+
+
+def _as_text(value: object, field: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes | bytearray):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise RecordError(Q.INVALID_UTF8, f"field {field!r}: invalid UTF-8 at byte {e.start}") from None
+    raise RecordError(Q.MISSING_FIELD, f"field {field!r} is a {type(value).__name__}, not text")
+
+
+def _field(payload: dict, field: str) -> str:
+    if field not in payload or payload[field] is None:
+        raise RecordError(Q.MISSING_FIELD, f"no field {field!r} (fields: {', '.join(sorted(payload)) or 'none'})")
+    return _as_text(payload[field], field)
+
+
+def render_qa(question: str, answer: str) -> str:
+    """The canonical QA rendering."""
+    return f"Question:\n{question.strip()}\n\nAnswer:\n{answer.strip()}"
+
+
+def _content(msg: dict, i: int) -> str:
+    content = msg.get("content")
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content parts: [{"type": "text", "text": ...}, ...]
+        parts = []
+        for j, part in enumerate(content):
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                parts.append(part["text"])
+            elif isinstance(part, str):
+                parts.append(part)
+            else:
+                raise RecordError(Q.INVALID_MESSAGES, f"messages[{i}].content[{j}] has no text")
+        return "\n".join(parts)
+    raise RecordError(Q.INVALID_MESSAGES, f"messages[{i}].content is a {type(content).__name__}")
+
+
+def _tool_calls(msg: dict, i: int) -> list[str]:
+    calls = msg.get("tool_calls") or []
+    if "function_call" in msg and msg["function_call"]:  # the older single-call form
+        calls = [*calls, {"id": None, "function": msg["function_call"]}]
+    if not isinstance(calls, list):
+        raise RecordError(Q.INVALID_MESSAGES, f"messages[{i}].tool_calls is not a list")
+    out = []
+    for j, call in enumerate(calls):
+        fn = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            raise RecordError(Q.INVALID_MESSAGES, f"messages[{i}].tool_calls[{j}] has no function name")
+        args = fn.get("arguments", "")
+        if not isinstance(args, str):
+            args = json.dumps(args, ensure_ascii=False, sort_keys=True)
+        cid = f" id={call['id']}" if call.get("id") else ""
+        out.append(f"[tool_call{cid}] {fn['name']}\n{args}")
+    return out
+
+
+def render_messages(messages: object) -> str:
+    """The canonical chat/agent rendering of OpenAI-style messages."""
+    if not isinstance(messages, list) or not messages:
+        raise RecordError(Q.INVALID_MESSAGES, "messages must be a non-empty list")
+    blocks = []
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, dict):
+            raise RecordError(Q.INVALID_MESSAGES, f"messages[{i}] is not an object")
+        role = msg.get("role")
+        if role not in ROLES:
+            raise RecordError(Q.INVALID_MESSAGES, f"messages[{i}].role {role!r} is not one of {sorted(ROLES)}")
+        head = f"[{role}"
+        if role in ("tool", "function"):
+            ref = msg.get("tool_call_id") or msg.get("name")
+            head += f" id={ref}" if ref else ""
+        head += "]"
+        body = [_content(msg, i).strip()]
+        if role == "assistant":
+            body += _tool_calls(msg, i)
+        blocks.append(head + "\n" + "\n".join(b for b in body if b))
+    return "\n\n".join(blocks)
+
+
+def render(fmt: str, payload: dict, text_field: str, question_field: str, answer_field: str, messages_field: str
+           ) -> tuple[str, dict]:
+    """Render one record; returns (text, meta) or raises RecordError."""
+    if fmt in ("text", "code"):
+        used = {text_field}
+        text = _field(payload, text_field)
+    elif fmt == "qa":
+        used = {question_field, answer_field}
+        q, a = _field(payload, question_field), _field(payload, answer_field)
+        if not q.strip() or not a.strip():
+            raise RecordError(Q.EMPTY_TEXT, f"the {'question' if not q.strip() else 'answer'} is empty")
+        text = render_qa(q, a)
+    elif fmt in ("chat", "agent"):
+        used = {messages_field}
+        if messages_field not in payload:
+            raise RecordError(Q.MISSING_FIELD, f"no field {messages_field!r}")
+        messages = payload[messages_field]
+        if isinstance(messages, str):  # Parquet sources often hold the messages as a JSON string
+            try:
+                messages = json.loads(messages)
+            except json.JSONDecodeError as e:
+                raise RecordError(Q.INVALID_MESSAGES, f"{messages_field!r} is a string but not JSON: {e.msg}") from None
+        text = render_messages(messages)
+    else:  # the config model admits only the formats above
+        raise ValueError(f"unknown format {fmt!r}")
+    meta = {k: v for k, v in payload.items() if k not in used}
+    return text, meta

@@ -1,0 +1,131 @@
+"""Ingest one source: stream, render, check, deduplicate, count tokens, write shards and quarantine.
+
+Memory stays bounded by `read_batch` records plus one 8-byte digest per record seen (for exact
+duplicate and duplicate-id detection), so a multi-GB source streams through. Counts balance:
+read = kept + quarantined, per source and per reason.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from itertools import islice
+from pathlib import Path
+
+from mira_core.config import IngestParams, SourceSpec
+from mira_core.errors import RecordError
+from mira_core.ingest.readers import Item, read_source
+from mira_core.ingest.render import render
+from mira_core.ingest.tokens import token_counter
+from mira_core.io import atomic_dir, text_digest, write_json
+from mira_core.schema import CORPUS, REJECTED
+from mira_core.schema import QuarantineReason as Q
+from mira_core.shards import ShardWriter
+
+DETAIL_CHARS = 300
+
+
+def _batches(items: Iterator[Item], n: int) -> Iterator[list[Item]]:
+    while batch := list(islice(items, n)):
+        yield batch
+
+
+def _digest64(s: str) -> int:
+    return int(text_digest(s, 8), 16)
+
+
+def ingest_source(spec: SourceSpec, p: IngestParams, root: Path, out: Path, out_quarantine: Path) -> dict:
+    """Ingest `spec` into `out/part-*.parquet` (kept) and `out_quarantine/part-*.parquet`; return its counts.
+
+    Both folders are replaced whole, and only when the source is complete.
+    """
+    reader = spec.resolved_reader()
+    text_field = "text" if reader == "folder" else spec.text_field
+    max_chars = spec.max_chars or p.max_chars
+    counter = token_counter(p.tokenizer)
+    reasons: Counter[str] = Counter()
+    seen_ids: set[int] = set()
+    seen_text: set[int] = set()
+    repeats: Counter[int] = Counter()  # only used when dedup_exact is off
+    read = truncated = n_tokens = n_chars = 0
+
+    with atomic_dir(out) as tmp_out, atomic_dir(out_quarantine) as tmp_q:
+        kept = ShardWriter(tmp_out, CORPUS, p.shard_max_records, p.shard_max_bytes)
+        rejected = ShardWriter(tmp_q, REJECTED, 10_000)
+
+        def reject(loc: str, err: RecordError) -> None:
+            reasons[err.reason] += 1
+            rejected.add({"source": spec.name, "locator": loc, "reason": str(err.reason),
+                          "detail": err.detail[:DETAIL_CHARS]})
+
+        items = read_source(reader, spec.path, root, spec.glob, p.read_batch)
+        for batch in _batches(items, p.read_batch):
+            ready: list[tuple[str, str, str, dict]] = []  # (record_id, locator, text, meta)
+            for item in batch:
+                read += 1
+                if item.error is not None:
+                    reject(item.locator, item.error)
+                    continue
+                try:
+                    text, meta = render(spec.format, item.payload, text_field, spec.question_field,
+                                        spec.answer_field, spec.messages_field)
+                    if len(text.strip()) < p.min_chars:
+                        raise RecordError(Q.EMPTY_TEXT, f"{len(text.strip())} characters after stripping")
+                    native = item.native_id
+                    if native is None and spec.id_field:
+                        value = item.payload.get(spec.id_field)
+                        if value is None or str(value) == "":
+                            raise RecordError(Q.MISSING_FIELD, f"no id field {spec.id_field!r}")
+                        native = str(value)
+                        meta.pop(spec.id_field, None)
+                    text_key = _digest64(text)
+                    if text_key in seen_text:
+                        if p.dedup_exact:
+                            raise RecordError(Q.DUPLICATE_CONTENT, "same text as an earlier record of this source")
+                        repeats[text_key] += 1
+                    if native is None:  # a content id; a kept repeat gets its occurrence number
+                        native = text_digest(text) + (f"-{repeats[text_key]}" if repeats[text_key] else "")
+                    record_id = f"{spec.name}/{native}"
+                    id_key = _digest64(record_id)
+                    if id_key in seen_ids:
+                        raise RecordError(Q.DUPLICATE_ID, f"{record_id!r} was seen earlier in this source")
+                    if len(text) > max_chars:
+                        if p.on_too_long == "reject":
+                            raise RecordError(Q.TOO_LONG, f"{len(text)} characters > limit {max_chars}")
+                        meta["mira_truncated_from_chars"] = len(text)
+                        text = text[:max_chars]
+                        truncated += 1
+                except RecordError as err:
+                    reject(item.locator, err)
+                    continue
+                seen_ids.add(id_key)
+                seen_text.add(text_key)
+                ready.append((record_id, item.locator, text, meta))
+            counts = counter.count([r[2] for r in ready])
+            for (record_id, locator, text, meta), nt in zip(ready, counts, strict=True):
+                meta.setdefault("locator", locator)
+                kept.add(
+                    {"record_id": record_id, "source": spec.name, "format": spec.format, "text": text,
+                     "n_tokens": nt, "n_chars": len(text), "meta": json.dumps(meta, ensure_ascii=False, default=str)},
+                    nbytes=len(text),
+                )
+                n_tokens += nt
+                n_chars += len(text)
+        shards = kept.close()
+        rejected.close()
+        report = {
+            "read": read,
+            "kept": kept.rows,
+            "quarantined": rejected.rows,
+            "by_reason": dict(sorted(reasons.items())),
+            "truncated": truncated,
+            "n_tokens": n_tokens,
+            "n_chars": n_chars,
+            "shards": len(shards),
+            "format": spec.format,
+        }
+        if report["read"] != report["kept"] + report["quarantined"]:  # a bug, not bad input
+            raise AssertionError(f"{spec.name}: counts do not balance: {report}")
+        write_json(report, tmp_out / "_SUCCESS.json")
+    return report

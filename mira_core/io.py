@@ -1,0 +1,136 @@
+"""Atomic writes and content digests.
+
+Every output goes to a temporary name in the same folder and is renamed into place only when it is
+complete, so a crash never leaves a half file that a re-run would trust. Digests (BLAKE2b) identify
+inputs for task cache keys and record ids.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+
+_CHUNK = 1 << 20
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary sibling of `path`; rename it onto `path` if the block succeeds, delete it if not."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_dir(path: Path) -> Iterator[Path]:
+    """Yield a temporary sibling folder; it replaces `path` (whole) only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_parquet(df: pl.DataFrame, path: Path) -> Path:
+    """Write a frame as zstd Parquet, atomically."""
+    with atomic_path(path) as tmp:
+        df.write_parquet(tmp, compression="zstd")
+    return Path(path)
+
+
+def write_json(obj: object, path: Path) -> Path:
+    """Write JSON (sorted keys, indented, trailing newline), atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n")
+    return Path(path)
+
+
+def write_text(text: str, path: Path) -> Path:
+    """Write a text file atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+def read_json(path: Path) -> object:
+    """Read a JSON file."""
+    return json.loads(Path(path).read_text())
+
+
+def text_digest(text: str, size: int = 8) -> str:
+    """Hex BLAKE2b digest of a string (16 hex characters by default)."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=size).hexdigest()
+
+
+_memo: dict[tuple[str, int, int], str] = {}
+
+
+def file_digest(path: Path) -> str:
+    """BLAKE2b of a file's bytes; memoised per (path, size, mtime) within the process."""
+    st = os.stat(path)
+    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _memo:
+        h = hashlib.blake2b(digest_size=16)
+        with open(path, "rb") as f:
+            while chunk := f.read(_CHUNK):
+                h.update(chunk)
+        _memo[key] = h.hexdigest()
+    return _memo[key]
+
+
+def tree_digest(path: Path, suffixes: tuple[str, ...] | None = None) -> str:
+    """Digest of a file, or of a folder's files (relative names and contents), hidden files and caches skipped."""
+    path = Path(path)
+    if not path.exists():
+        return "missing"
+    if path.is_file():
+        return file_digest(path)
+    h = hashlib.blake2b(digest_size=16)
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        rel = f.relative_to(path)
+        if any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
+            continue
+        if suffixes and f.suffix not in suffixes:
+            continue
+        h.update(rel.as_posix().encode())
+        h.update(file_digest(f).encode())
+    return h.hexdigest()
+
+
+def clear_dir(path: Path, keep: set[str] | None = None) -> None:
+    """Remove everything in a folder except the names in `keep`; create the folder if missing."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    for child in path.iterdir():
+        if keep and child.name in keep:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()

@@ -1,0 +1,50 @@
+"""Where every stage reads and writes, relative to the project root (the folder holding params.yaml).
+
+These paths are the DVC outs in dvc.yaml; keep the two in step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The data layout of one mira project."""
+
+    root: Path
+
+    @property
+    def raw(self) -> Path:
+        return self.root / "data" / "raw"
+
+    @property
+    def corpus(self) -> Path:
+        return self.root / "data" / "corpus"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.root / "data" / "quarantine"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics"
+
+    @property
+    def state(self) -> Path:
+        """Local state that is neither data nor versioned: caches, run logs."""
+        return self.root / ".mira"
+
+    def metrics_file(self, stage: str) -> Path:
+        return self.metrics / f"{stage}.json"
+
+    def run_log(self, stage: str) -> Path:
+        """Per-stage log of the last run: task counts, cache hits, wall time (not versioned)."""
+        return self.state / "runs" / f"{stage}.json"
+
+    def corpus_shards(self, source: str | None = None) -> list[Path]:
+        """The corpus shards, of one source or of all, in a stable order."""
+        base = self.corpus / source if source else self.corpus
+        pattern = "part-*.parquet" if source else "*/part-*.parquet"
+        return sorted(base.glob(pattern))

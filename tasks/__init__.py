@@ -1,0 +1,1 @@
+"""Prefect tasks: thin, typed wrappers around mira_core that move paths, not frames."""
