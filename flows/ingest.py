@@ -17,7 +17,7 @@ from mira_core.errors import ConfigError
 from mira_core.ingest.readers import expand
 from mira_core.io import write_json
 from mira_core.layout import Layout
-from tasks.caching import cached
+from tasks.caching import cached, submit
 from tasks.ingest import ingest_one
 
 
@@ -55,7 +55,7 @@ def ingest_flow(sources: tuple[SourceSpec, ...], p: IngestParams, runner: Runner
     inputs = [source_inputs(s, i, lay.root) for i, s in enumerate(sources)]  # fail before any work
     task = cached(ingest_one, cache, lay.root)
     with run_log(lay, "ingest") as log:
-        futures = [task.submit(s, p, files, root, out=lay.corpus / s.name, out_quarantine=lay.quarantine / s.name)
+        futures = [submit(task, s, p, files, root, out=lay.corpus / s.name, out_quarantine=lay.quarantine / s.name)
                    for s, files in zip(sources, inputs, strict=True)]
         reports = {s.name: f.result() for s, f in zip(sources, futures, strict=True)}
         log["tasks"] = states(futures)

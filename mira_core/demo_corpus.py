@@ -22,9 +22,11 @@ import os
 import re
 import shutil
 import sysconfig
+import textwrap
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import islice
 from pathlib import Path
 
 import polars as pl
@@ -103,15 +105,17 @@ def _read(ref: FileRef, p: DemoCorpusParams) -> str | None:
         return None
 
 
-def _take(refs: list[FileRef], p: DemoCorpusParams) -> Iterator[tuple[FileRef, str]]:
-    n = 0
+def _texts(refs: list[FileRef], p: DemoCorpusParams) -> Iterator[tuple[FileRef, str]]:
+    """The readable files among `refs` within the size bounds, in order."""
     for ref in refs:
-        if n >= p.max_records_per_source:
-            return
         text = _read(ref, p)
         if text is not None:
-            n += 1
             yield ref, text
+
+
+def _take(refs: list[FileRef], p: DemoCorpusParams) -> Iterator[tuple[FileRef, str]]:
+    """The first `max_records_per_source` readable files."""
+    yield from islice(_texts(refs, p), p.max_records_per_source)
 
 
 def python_files(roots: Roots) -> list[FileRef]:
@@ -172,32 +176,32 @@ def shell_files(roots: Roots, p: DemoCorpusParams) -> list[tuple[str, str]]:
         except (OSError, UnicodeDecodeError):
             continue
         blocks = [m.group(1) for m in SHELL_FENCE.finditer(doc)]
-        blocks += [_dedent(m.group(1)) for m in RST_SHELL.finditer(doc)]
+        blocks += [textwrap.dedent(m.group(1)) for m in RST_SHELL.finditer(doc)]
         for i, block in enumerate(blocks):
             if len(block.strip()) >= 24 and len(out) < p.max_records_per_source:
                 out.append((f"{ref.rel}.block{i:03d}.sh", block.strip() + "\n"))
     return out
 
 
-def _dedent(block: str) -> str:
-    import textwrap
-
-    return textwrap.dedent(block)
-
-
-def _functions(ref: FileRef, text: str) -> Iterator[tuple[str, ast.FunctionDef, str, str]]:
-    """(module name, function node, its source, its docstring) for documented top-level functions."""
+def _functions(ref: FileRef, text: str) -> Iterator[tuple[str, str, ast.FunctionDef, str, str]]:
+    """(module, "Class." or "", node, dedented source, docstring) of documented functions and methods."""
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError):
         return
     lines = text.splitlines(keepends=True)
     module = ref.rel.split("/", 1)[1].removesuffix(".py").removesuffix("/__init__").replace("/", ".")
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            doc = ast.get_docstring(node)
-            if doc and node.end_lineno:
-                yield module, node, "".join(lines[node.lineno - 1 : node.end_lineno]).rstrip() + "\n", doc
+    nodes = []
+    for node in tree.body:  # top-level functions and the methods of top-level classes
+        if isinstance(node, ast.ClassDef):
+            nodes += [(f"{node.name}.", n) for n in node.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            nodes.append(("", node))
+    for owner, node in nodes:
+        doc = ast.get_docstring(node)
+        if doc and node.end_lineno:
+            src = textwrap.dedent("".join(lines[node.lineno - 1 : node.end_lineno])).rstrip() + "\n"
+            yield module, owner, node, src, doc
 
 
 def _signature(node: ast.FunctionDef) -> str:
@@ -207,12 +211,14 @@ def _signature(node: ast.FunctionDef) -> str:
 def qa_records(refs: list[FileRef], p: DemoCorpusParams) -> list[dict]:
     """Question: implement the documented function; answer: its real source. At most 3 per module."""
     out = []
-    for ref, text in _take(_order([r for r in refs if r.rel.endswith(".py") and not _is_test(r)], p.seed + 1), p):
-        for module, node, src, doc in list(_functions(ref, text))[:3]:
+    for ref, text in _texts(_order([r for r in refs if r.rel.endswith(".py") and not _is_test(r)], p.seed + 1), p):
+        for module, owner, node, src, doc in list(_functions(ref, text))[:3]:
             if len(out) >= p.max_records_per_source:
                 return out
-            question = f"Write the function `{_signature(node)}` of the Python module `{module}`.\n\n{doc}"
-            out.append({"id": f"{ref.rel}::{node.name}", "question": question, "answer": src, "module": module})
+            kind = "method" if owner else "function"
+            question = f"Write the {kind} `{owner}{_signature(node)}` of the Python module `{module}`.\n\n{doc}"
+            out.append({"id": f"{ref.rel}::{owner}{node.name}", "question": question, "answer": src,
+                        "module": module})
     return out
 
 
@@ -220,26 +226,28 @@ def trace_records(refs: list[FileRef], p: DemoCorpusParams) -> list[dict]:
     """Agent traces from doctests: the assistant runs each example with a python tool and reads the result."""
     parser = doctest.DocTestParser()
     out = []
-    for ref, text in _take(_order([r for r in refs if r.rel.endswith(".py")], p.seed + 2), p):
+    for ref, text in _texts(_order([r for r in refs if r.rel.endswith(".py")], p.seed + 2), p):
+        if len(out) >= p.max_records_per_source:
+            break
         if ">>>" not in text:
             continue
-        for module, node, _src, doc in _functions(ref, text):
+        for module, owner, node, _src, doc in _functions(ref, text):
             try:
                 examples = parser.get_examples(doc)
             except ValueError:
                 continue
             if not examples or len(out) >= p.max_records_per_source:
                 continue
-            out.append({"id": f"{ref.rel}::{node.name}", "messages": _trace(module, node, doc, examples),
+            out.append({"id": f"{ref.rel}::{owner}{node.name}", "messages": _trace(f"{module}.{owner}", node, doc, examples),
                         "module": module})
     return out
 
 
-def _trace(module: str, node: ast.FunctionDef, doc: str, examples: list[doctest.Example]) -> list[dict]:
+def _trace(qualifier: str, node: ast.FunctionDef, doc: str, examples: list[doctest.Example]) -> list[dict]:
     summary = doc.strip().splitlines()[0]
     messages: list[dict] = [
         {"role": "system", "content": "You are a coding agent. The `python` tool runs code in a fresh interpreter."},
-        {"role": "user", "content": f"Show me how `{module}.{node.name}` behaves on a few inputs."},
+        {"role": "user", "content": f"Show me how `{qualifier}{node.name}` behaves on a few inputs."},
     ]
     for i, ex in enumerate(examples[:8]):
         call_id = f"call_{i}"
@@ -256,7 +264,7 @@ def _write_jsonl(rows: list[dict], path: Path) -> None:
     data = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows).encode()
     with atomic_path(path) as tmp:
         if path.name.endswith(".gz"):
-            with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+            with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
                 gz.write(data)
         elif path.name.endswith(".zst"):
             import zstandard

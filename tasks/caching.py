@@ -8,8 +8,8 @@ be served a stale result. `StageCache` keys on:
 - the content digest of every `Path` argument that is an input (files and folders),
 - every other argument by value (params sections as their JSON),
 
-and refuses to serve from cache when an output argument (`out`, `out_*`) does not exist on disk,
-so a deleted output is rebuilt rather than trusted.
+and `submit` refreshes the cache entry instead of reading it when an output argument (`out`,
+`out_*`) does not exist on disk, so a deleted output is rebuilt rather than trusted.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import hashlib
 import inspect
 import json
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +29,12 @@ from mira_core.config import CacheParams
 from mira_core.io import tree_digest
 
 
-@lru_cache(maxsize=1)
+CORE_DIR = Path(mira_core.__file__).parent
+
+
 def core_digest() -> str:
-    """Digest of the mira_core package: every .py file and prompt/template file in it."""
-    return tree_digest(Path(mira_core.__file__).parent, suffixes=(".py", ".txt", ".html", ".json"))
+    """Digest of the mira_core package: every .py file and prompt/template file in it (memoised by mtime)."""
+    return tree_digest(CORE_DIR, suffixes=(".py", ".txt", ".html", ".json"))
 
 
 def is_output(name: str) -> bool:
@@ -61,9 +62,6 @@ class StageCache(CachePolicy):
 
     def compute_key(self, task_ctx, inputs: dict[str, Any], flow_parameters: dict[str, Any], **kwargs: Any
                     ) -> str | None:
-        for name, v in inputs.items():
-            if is_output(name) and not Path(v).exists():
-                return None
         fn = task_ctx.task.fn
         parts = {
             "task": f"{fn.__module__}.{fn.__qualname__}",
@@ -85,3 +83,11 @@ def cached(task, cache: CacheParams, root: Path):
         result_storage=store / "results",
         persist_result=True,
     )
+
+
+def submit(task, *args, **kwargs):
+    """`task.submit(...)`, but re-run (and re-cache) when one of its `out*` paths is missing."""
+    missing = [k for k, v in kwargs.items() if is_output(k) and not Path(v).exists()]
+    if missing and task.cache_policy is not NO_CACHE:
+        task = task.with_options(refresh_cache=True)
+    return task.submit(*args, **kwargs)

@@ -1,0 +1,82 @@
+"""Shared test set-up: an isolated, offline, quiet environment and small data builders.
+
+Every test writes under pytest's tmp_path; nothing is written inside the repository. Flow-level
+tests share one temporary Prefect server for the session (`prefect_harness`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+_STATE = Path(os.environ.get("MIRA_TEST_STATE", "/tmp")) / f"mira-tests-{os.getpid()}"
+os.environ.update({
+    "PREFECT_HOME": str(_STATE / "prefect-home"),
+    "DVC_SITE_CACHE_DIR": str(_STATE / "dvc-site-cache"),
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "DO_NOT_TRACK": "true",
+    "DVC_NO_ANALYTICS": "1",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+})
+os.environ.pop("PREFECT_API_URL", None)
+(_STATE / "prefect-home").mkdir(parents=True, exist_ok=True)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect server (SQLite) for every flow-level test of the session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def write_jsonl(path: Path, rows: list, raw_lines: list[bytes] | None = None) -> Path:
+    """JSONL of `rows`, then any `raw_lines` verbatim (for broken input)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = b"".join(json.dumps(r).encode() + b"\n" for r in rows) + b"".join(raw_lines or [])
+    if path.name.endswith(".gz"):
+        import gzip
+
+        data = gzip.compress(data)
+    elif path.name.endswith(".zst"):
+        import zstandard
+
+        data = zstandard.ZstdCompressor().compress(data)
+    path.write_bytes(data)
+    return path
+
+
+def copy_repo(dest: Path) -> Path:
+    """A copy of the repository's tracked files (and uncommitted edits) in `dest`, as a fresh git repo."""
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                           check=True, capture_output=True).stdout.decode().split("\0")
+    for rel in filter(None, files):
+        src = REPO / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            (dest / rel).write_bytes(src.read_bytes())
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}
+    for cmd in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], ["git", "commit", "-qm", "copy"]):
+        subprocess.run(cmd, cwd=dest, check=True, env=env)
+    return dest
+
+
+def tool_env() -> dict[str, str]:
+    """Environment for running the project's console tools (mira, dvc) in a subprocess."""
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}

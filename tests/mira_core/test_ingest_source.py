@@ -1,0 +1,125 @@
+"""Tests of ingesting one source end to end: shards, token counts, ids, every quarantine reason, balance."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from mira_core.config import IngestParams, SourceSpec
+from mira_core.ingest.source import ingest_source
+from mira_core.schema import CORPUS, REJECTED, check
+from tests.conftest import write_jsonl
+
+
+def _ingest(tmp_path, spec: SourceSpec, **params):
+    p = IngestParams(**params)
+    report = ingest_source(spec, p, tmp_path, tmp_path / "corpus" / spec.name, tmp_path / "q" / spec.name)
+    kept = pl.read_parquet(tmp_path / "corpus" / spec.name / "part-*.parquet") if report["kept"] else None
+    rejected = pl.read_parquet(tmp_path / "q" / spec.name / "part-*.parquet") if report["quarantined"] else None
+    return report, kept, rejected
+
+
+def test_every_quarantine_reason_is_counted_and_counts_balance(tmp_path):
+    rows = [
+        {"id": "1", "text": "good record"},
+        {"id": "2", "text": "   "},                          # empty_text
+        {"id": "3"},                                          # missing_field
+        {"id": "1", "text": "another text, same id"},         # duplicate_id
+        {"id": "4", "text": "good record"},                   # duplicate_content
+        {"id": "5", "text": "x" * 50},                        # too_long (reject)
+        {"text": "no id here"},                               # missing_field (the id)
+    ]
+    write_jsonl(tmp_path / "s.jsonl", rows, raw_lines=[b"{oops\n", b'"a string"\n', b'{"id": "6", "text": "\xc3("}\n'])
+    spec = SourceSpec(name="s", path="s.jsonl", format="text", id_field="id")
+    report, kept, rejected = _ingest(tmp_path, spec, max_chars=40, on_too_long="reject")
+
+    assert report["by_reason"] == {"duplicate_content": 1, "duplicate_id": 1, "empty_text": 1, "invalid_json": 1,
+                                   "invalid_utf8": 1, "missing_field": 2, "not_an_object": 1, "too_long": 1}
+    assert report["read"] == 10 == report["kept"] + report["quarantined"]
+    assert kept["record_id"].to_list() == ["s/1"]
+    check(kept.schema, CORPUS, "kept", exact=True)
+    check(rejected.schema, REJECTED, "rejected", exact=True)
+    by_reason = dict(zip(rejected["reason"], rejected["locator"], strict=False))
+    assert by_reason["invalid_json"] == "s.jsonl:8" and by_reason["duplicate_id"] == "s.jsonl:4"
+
+
+def test_truncate_keeps_the_record_and_says_so(tmp_path):
+    write_jsonl(tmp_path / "s.jsonl", [{"text": "abcdefghij" * 10}])
+    spec = SourceSpec(name="s", path="s.jsonl", format="text")
+    report, kept, _ = _ingest(tmp_path, spec, max_chars=25, on_too_long="truncate")
+    assert report["truncated"] == 1 and report["quarantined"] == 0
+    assert kept["n_chars"][0] == 25
+    assert '"mira_truncated_from_chars": 100' in kept["meta"][0]
+
+
+def test_ids_are_stable_and_not_row_positions(tmp_path):
+    rows = [{"text": f"record number {i}"} for i in range(5)]
+    write_jsonl(tmp_path / "a.jsonl", rows)
+    write_jsonl(tmp_path / "b.jsonl", rows[::-1])
+    _, a, _ = _ingest(tmp_path, SourceSpec(name="s", path="a.jsonl", format="text"))
+    _, b, _ = _ingest(tmp_path, SourceSpec(name="s", path="b.jsonl", format="text"))
+    assert set(a["record_id"]) == set(b["record_id"])
+    assert dict(zip(a["text"], a["record_id"], strict=True)) == dict(zip(b["text"], b["record_id"], strict=True))
+    assert all(r.startswith("s/") and len(r) == 2 + 16 for r in a["record_id"])
+
+
+def test_duplicates_kept_when_dedup_is_off_get_distinct_ids(tmp_path):
+    write_jsonl(tmp_path / "a.jsonl", [{"text": "same"}] * 3)
+    report, kept, _ = _ingest(tmp_path, SourceSpec(name="s", path="a.jsonl", format="text"), dedup_exact=False)
+    assert report["kept"] == 3 and kept["record_id"].n_unique() == 3
+
+
+def test_token_counts_come_from_the_tokenizer(tmp_path):
+    write_jsonl(tmp_path / "a.jsonl", [{"text": "hello world"}, {"text": "def f(x):\n    return x"}])
+    _, kept, _ = _ingest(tmp_path, SourceSpec(name="s", path="a.jsonl", format="code"))
+    from mira_core.ingest.tokens import token_counter
+
+    assert kept["n_tokens"].to_list() == token_counter("minilm").count(kept["text"].to_list())
+    assert kept["n_tokens"][0] == 2  # "hello", "world": no [CLS]/[SEP]
+
+
+def test_shards_are_bounded_by_records_and_bytes(tmp_path):
+    write_jsonl(tmp_path / "a.jsonl", [{"text": f"{i:04d} " + "y" * 100} for i in range(23)])
+    spec = SourceSpec(name="s", path="a.jsonl", format="text")
+    report, kept, _ = _ingest(tmp_path, spec, shard_max_records=5)
+    assert report["shards"] == 5 and kept.height == 23
+    report, _, _ = _ingest(tmp_path, spec, shard_max_records=1000, shard_max_bytes=1000)
+    assert report["shards"] == 3  # 105 bytes each: a shard closes once it holds >= 1000 bytes (10 records)
+
+
+def test_folder_source_uses_paths_as_ids(tmp_path):
+    (tmp_path / "hdr" / "sub").mkdir(parents=True)
+    (tmp_path / "hdr" / "sub" / "a.h").write_text("#define A 1\n")
+    (tmp_path / "hdr" / "b.h").write_text("#define B 2\n")
+    spec = SourceSpec(name="h", path="hdr", reader="folder", format="code", glob="**/*.h")
+    report, kept, _ = _ingest(tmp_path, spec)
+    assert sorted(kept["record_id"]) == ["h/b.h", "h/sub/a.h"] and report["kept"] == 2
+
+
+@pytest.mark.parametrize("fmt_payload", [
+    ("qa", {"question": "Why?", "answer": "Because."}),
+    ("agent", {"messages": [{"role": "user", "content": "go"}, {"role": "assistant", "content": "done"}]}),
+])
+def test_structured_formats_render(tmp_path, fmt_payload):
+    fmt, payload = fmt_payload
+    write_jsonl(tmp_path / "a.jsonl", [payload])
+    _, kept, _ = _ingest(tmp_path, SourceSpec(name="s", path="a.jsonl", format=fmt))
+    assert kept["format"][0] == fmt and ("Answer:" in kept["text"][0] or "[assistant]" in kept["text"][0])
+
+
+def test_a_failed_ingest_leaves_no_half_output(tmp_path, monkeypatch):
+    write_jsonl(tmp_path / "a.jsonl", [{"text": f"r{i}"} for i in range(20)])
+    spec = SourceSpec(name="s", path="a.jsonl", format="text")
+    _ingest(tmp_path, spec)
+    before = sorted(p.name for p in (tmp_path / "corpus" / "s").iterdir())
+
+    import mira_core.ingest.source as source
+
+    def boom(*a, **k):
+        raise RuntimeError("crash mid-way")
+
+    monkeypatch.setattr(source, "render", boom)
+    with pytest.raises(RuntimeError):
+        _ingest(tmp_path, spec)
+    assert sorted(p.name for p in (tmp_path / "corpus" / "s").iterdir()) == before  # the old output is intact
+    assert not [p for p in (tmp_path / "corpus").iterdir() if p.name.startswith(".")]  # no temp dir left

@@ -1,0 +1,99 @@
+"""Tests of the streaming readers: every format, every way a line or file can be broken."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import polars as pl
+import pytest
+
+from mira_core.errors import ConfigError
+from mira_core.ingest.readers import read_folder, read_jsonl, read_parquet, read_source
+from tests.conftest import write_jsonl
+
+
+@pytest.mark.parametrize("name", ["a.jsonl", "a.jsonl.gz", "a.jsonl.zst"])
+def test_jsonl_plain_gz_zst(tmp_path, name):
+    path = write_jsonl(tmp_path / name, [{"text": "one"}, {"text": "two"}], raw_lines=[b"\n", b'{"text": "three"}\n'])
+    items = list(read_jsonl(path, name))
+    assert [i.payload["text"] for i in items] == ["one", "two", "three"]
+    assert [i.locator for i in items] == [f"{name}:1", f"{name}:2", f"{name}:4"]  # the blank line 3 is no record
+
+
+def test_jsonl_broken_lines_become_errors_with_locators(tmp_path):
+    path = write_jsonl(tmp_path / "b.jsonl", [{"text": "ok"}],
+                       raw_lines=[b'{"text": "cut\n', b"[1, 2]\n", b'{"text": "caf\xe9"}\n', b'{"text": "fine"}\n'])
+    items = list(read_jsonl(path, "b.jsonl"))
+    got = [(i.locator, i.error.reason if i.error else None) for i in items]
+    assert got == [("b.jsonl:1", None), ("b.jsonl:2", "invalid_json"), ("b.jsonl:3", "not_an_object"),
+                   ("b.jsonl:4", "invalid_utf8"), ("b.jsonl:5", None)]
+    assert "byte 13" in items[3].error.detail
+
+
+def test_truncated_gzip_is_an_unreadable_record_not_a_crash(tmp_path):
+    path = write_jsonl(tmp_path / "t.jsonl.gz", [{"text": f"record {i} " * 50} for i in range(200)])
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    items = list(read_jsonl(path, "t.jsonl.gz"))
+    assert items[-1].error is not None and items[-1].error.reason == "unreadable"
+    assert all(i.error is None for i in items[:-1]) and len(items) > 1
+
+
+def test_jsonl_is_streamed_not_loaded(tmp_path):
+    """The first record comes out while the writer has not finished the file (a FIFO)."""
+    fifo = tmp_path / "pipe.jsonl"
+    os.mkfifo(fifo)
+    release = threading.Event()
+
+    def writer():
+        with open(fifo, "wb") as f:
+            f.write(b'{"text": "first"}\n')
+            f.flush()
+            release.wait(10)
+            f.write(b'{"text": "second"}\n')
+
+    t = threading.Thread(target=writer)
+    t.start()
+    it = read_jsonl(fifo, "pipe.jsonl")
+    first = next(it)
+    assert first.payload == {"text": "first"} and not release.is_set()
+    release.set()
+    assert next(it).payload == {"text": "second"}
+    t.join()
+
+
+def test_parquet_rows_and_locators(tmp_path):
+    path = tmp_path / "p.parquet"
+    pl.DataFrame({"text": ["a", "b", "c"], "id": [1, 2, 3]}).write_parquet(path)
+    items = list(read_parquet(path, "p.parquet", batch_size=2))
+    assert [i.payload for i in items] == [{"text": "a", "id": 1}, {"text": "b", "id": 2}, {"text": "c", "id": 3}]
+    assert items[2].locator == "p.parquet#2"
+
+
+def test_not_a_parquet_file_is_unreadable(tmp_path):
+    path = tmp_path / "bad.parquet"
+    path.write_bytes(b"this is not parquet")
+    (item,) = list(read_parquet(path, "bad.parquet"))
+    assert item.error.reason == "unreadable"
+
+
+def test_folder_reader_keeps_relative_paths_and_flags_bad_utf8(tmp_path):
+    (tmp_path / "src" / "pkg").mkdir(parents=True)
+    (tmp_path / "src" / "pkg" / "a.sh").write_text("echo a\n")
+    (tmp_path / "src" / "b.sh").write_bytes(b"echo \xff\n")
+    (tmp_path / "src" / "c.txt").write_text("not matched\n")
+    items = list(read_folder(tmp_path / "src", "src", "**/*.sh"))
+    assert [(i.locator, i.native_id) for i in items] == [("src/b.sh", None), ("src/pkg/a.sh", "pkg/a.sh")]
+    assert items[0].error.reason == "invalid_utf8"
+    assert items[1].payload == {"text": "echo a\n", "path": "pkg/a.sh"}
+
+
+def test_glob_of_files_and_missing_files(tmp_path):
+    write_jsonl(tmp_path / "d" / "x1.jsonl", [{"text": "1"}])
+    write_jsonl(tmp_path / "d" / "x2.jsonl", [{"text": "2"}])
+    items = list(read_source("jsonl", "d/*.jsonl", tmp_path))
+    assert [i.locator for i in items] == ["d/x1.jsonl:1", "d/x2.jsonl:1"]
+    with pytest.raises(ConfigError, match="no file matches"):
+        list(read_source("jsonl", "d/*.parquet", tmp_path))
+    with pytest.raises(ConfigError, match="not a folder"):
+        list(read_source("folder", "nowhere", tmp_path))
