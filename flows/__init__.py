@@ -12,6 +12,8 @@ _DEFAULTS = {
     "TRANSFORMERS_OFFLINE": "1",
     "HF_HUB_DISABLE_TELEMETRY": "1",
     "TOKENIZERS_PARALLELISM": "false",
+    # numpy/scipy's OpenBLAS inside torch's OpenMP threads warns that it "may hang"; torch does the heavy math
+    "OPENBLAS_NUM_THREADS": "1",
     "DO_NOT_TRACK": "true",
     "DVC_NO_ANALYTICS": "1",
     "ITERATIVE_DO_NOT_TRACK": "1",

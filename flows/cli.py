@@ -26,6 +26,15 @@ app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False, rich_ma
 Root = Annotated[Path, typer.Option("--root", help="Project folder holding params.yaml.")]
 
 
+def _register_subcommands() -> None:
+    from flows.rubrics import app as rubrics_app
+
+    app.add_typer(rubrics_app, name="rubrics")
+
+
+_register_subcommands()
+
+
 def _params(root: Path):
     from flows.params import load_params
 

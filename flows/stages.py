@@ -27,6 +27,12 @@ STAGES: tuple[Stage, ...] = (
           "build the embedded default corpus (8 real sources)"),
     Stage("ingest", "the sources in params.yaml", "data/corpus/, data/quarantine/, metrics/ingest.json",
           "render records to canonical text, count tokens, quarantine bad records"),
+    Stage("embed", "data/corpus/", "data/embeddings/, metrics/embed.json",
+          "one encoder pass over every record (length-sorted, bf16 where native), resumable by shard"),
+    Stage("group", "data/embeddings/", "data/groups/ (map, similarity matrix + heatmap), metrics/group.json",
+          "cluster sources by the centroids of their embeddings; pins override"),
+    Stage("discover", "data/corpus/, data/groups/", "data/rubrics/<group>.json, metrics/discover.json",
+          "teacher judges a sample freely; judgments are clustered into each group's anchors"),
 )
 
 BY_NAME = {s.name: s for s in STAGES}

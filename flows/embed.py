@@ -1,0 +1,60 @@
+"""Stage embed: one encoder pass over every corpus record, shard by shard, resumable.
+
+Reads: data/corpus/. Writes: data/embeddings/<source>/part-N.parquet (record_id, embedding), metrics/embed.json.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow
+
+from flows.common import run_log, stage_main, states, task_runner
+from mira_core.config import CacheParams, EmbedParams, Params, RunnerParams
+from mira_core.embedding import load_encoder
+from mira_core.errors import ConfigError
+from mira_core.io import write_json
+from mira_core.layout import Layout
+from tasks.caching import cached, submit
+from tasks.embed import embed_one
+
+
+@flow(name="embed")
+def embed_flow(p: EmbedParams, cache: CacheParams, root: str) -> dict:
+    """Embed every corpus shard; shards already embedded with the same encoder are skipped."""
+    lay = Layout(Path(root))
+    shards = lay.corpus_shards()
+    if not shards:
+        raise ConfigError(f"{lay.corpus}: no corpus shards (run the ingest stage first)")
+    enc = load_encoder(p)  # fail on a bad encoder before any work
+    task = cached(embed_one, cache, lay.root)
+    with run_log(lay, "embed") as log:
+        futures = [submit(task, s, p, out=lay.embedding_shard(s)) for s in shards]
+        results = [f.result() for f in futures]
+        log["tasks"] = states(futures)
+        wanted = {lay.embedding_shard(s) for s in shards}
+        for f in lay.embeddings.glob("*/part-*.parquet"):  # embeddings of shards that no longer exist
+            if f not in wanted:
+                f.unlink()
+                f.with_suffix(".json").unlink(missing_ok=True)
+        records = sum(r["records"] for r in results)
+        log.update(records=records, resumed_shards=sum(r["resumed"] for r in results), device=enc.device)
+        metrics = {"records": records, "shards": len(shards), "encoder": enc.fingerprint}
+        write_json(metrics, lay.metrics_file("embed"))
+    print(f"embed: {records} records in {len(shards)} shards ({enc.fingerprint['encoder']}, {enc.dtype}, "
+          f"{enc.device}, {enc.max_length} tokens)")
+    return metrics
+
+
+def run(params: Params, root: Path) -> dict:
+    # one shard at a time on a thread pool: torch already uses every core for one batch
+    runner = params.runner if params.runner.kind == "dask" else RunnerParams(max_workers=1)
+    return embed_flow.with_options(task_runner=task_runner(runner))(params.embed, params.cache, str(root))
+
+
+def main(argv: list[str] | None = None) -> None:
+    stage_main(run, "embed", argv)
+
+
+if __name__ == "__main__":
+    main()

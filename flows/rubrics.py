@@ -1,0 +1,55 @@
+"""`mira rubrics show` and `mira rubrics diff`: read rubrics in the workspace, at a revision or an experiment."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flows.revisions import WORKSPACE, read_texts
+from mira_core.errors import ConfigError
+from mira_core.rubric import Rubric, diff_rubrics, format_diff, format_rubric, load_rubric
+
+app = typer.Typer(help="Inspect and compare rubrics (one per group).", no_args_is_help=True, add_completion=False)
+Root = Annotated[Path, typer.Option("--root", help="Project folder holding params.yaml.")]
+
+
+def rubrics_at(root: Path, rev: str) -> dict[str, Rubric]:
+    """The rubrics of every group at a revision (a git rev, a DVC experiment name, or 'workspace')."""
+    texts = read_texts(root, rev, "data/rubrics/*.json")
+    return {r.group: r for r in (load_rubric(p, t) for p, t in texts.items())}
+
+
+@app.command()
+def show(group: Annotated[str | None, typer.Argument(help="One group; all when left out.")] = None,
+         rev: Annotated[str, typer.Option(help="Git revision or DVC experiment.")] = WORKSPACE,
+         root: Root = Path(".")) -> None:
+    """Print the anchors of each group's rubric."""
+    try:
+        rubrics = rubrics_at(root.resolve(), rev)
+        if not rubrics:
+            raise ConfigError(f"no rubrics at {rev} (run `mira stage discover` first)")
+        if group is not None and group not in rubrics:
+            raise ConfigError(f"no rubric for group {group!r} at {rev}; groups: {', '.join(rubrics)}")
+    except ConfigError as e:
+        typer.echo(f"mira rubrics: {e}", err=True)
+        raise typer.Exit(2) from None
+    for g in [group] if group else sorted(rubrics):
+        typer.echo(format_rubric(rubrics[g]) + "\n")
+
+
+@app.command()
+def diff(rev_a: Annotated[str, typer.Argument(help="Git revision or DVC experiment ('workspace' for files on disk).")],
+         rev_b: Annotated[str, typer.Argument(help="Git revision or DVC experiment.")] = WORKSPACE,
+         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+         root: Root = Path(".")) -> None:
+    """Anchors added, removed and changed per group between two revisions."""
+    try:
+        a, b = rubrics_at(root.resolve(), rev_a), rubrics_at(root.resolve(), rev_b)
+    except ConfigError as e:
+        typer.echo(f"mira rubrics: {e}", err=True)
+        raise typer.Exit(2) from None
+    d = diff_rubrics(a, b)
+    typer.echo(json.dumps(d, indent=2) if as_json else format_diff(d, rev_a, rev_b))

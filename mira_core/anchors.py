@@ -1,0 +1,78 @@
+"""Self-anchored rubric discovery: free-form judgments clustered into a group's anchors.
+
+The teacher judged records freely, naming its own dimensions. Each judgment becomes a point
+"name: reason", embedded with the corpus encoder; KMeans (cosine, on unit vectors) cuts the points
+into K clusters, and the judgment nearest each centroid becomes the anchor: its name, its
+description, and its reason as the exemplar. Support is the cluster's size; anchors are ordered by
+support. Two clusters whose medoids share a name keep distinct anchors: the later one takes the most
+frequent name of its cluster not yet used (or a numbered suffix).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import polars as pl
+
+from mira_core.rubric import Anchor
+
+JUDGMENTS = {
+    "record_id": pl.String, "group": pl.String, "source": pl.String, "name": pl.String,
+    "description": pl.String, "score": pl.Int64, "reason": pl.String, "teacher": pl.String,
+}
+
+
+def point_texts(judgments: pl.DataFrame) -> list[str]:
+    """What gets embedded for each judgment: its name and its reason."""
+    return [f"{n.replace('_', ' ')}: {r}" for n, r in zip(judgments["name"], judgments["reason"], strict=True)]
+
+
+def cluster_anchors(judgments: pl.DataFrame, vectors: np.ndarray, k: int, seed: int) -> list[Anchor]:
+    """Cluster judgment points into at most k anchors; the medoid judgment of each cluster is its anchor."""
+    from sklearn.cluster import KMeans
+
+    if judgments.height == 0:
+        return []
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    distinct = len({tuple(np.round(v, 5)) for v in unit})
+    k = max(1, min(k, distinct))
+    labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(unit) if k > 1 else np.zeros(len(unit), int)
+    clusters = []
+    for c in range(k):
+        idx = np.flatnonzero(labels == c)
+        if not len(idx):
+            continue
+        centroid = unit[idx].mean(axis=0)
+        centroid /= max(np.linalg.norm(centroid), 1e-12)
+        medoid = int(idx[np.argmax(unit[idx] @ centroid)])
+        clusters.append((len(idx), medoid, idx))
+    names, descriptions = judgments["name"].to_list(), judgments["description"].to_list()
+    clusters.sort(key=lambda t: (-t[0], names[t[1]]))
+    used: set[str] = set()
+    anchors = []
+    for i, (support, medoid, idx) in enumerate(clusters):
+        row = judgments.row(medoid, named=True)
+        name = _unique_name(row["name"], [names[j] for j in idx], used)
+        used.add(name)
+        description = row["description"] or _most_common([descriptions[j] for j in idx]) or row["reason"]
+        anchors.append(Anchor(id=f"a{i:02d}", name=name, description=description,
+                              exemplar_reason=row["reason"], support=support))
+    return anchors
+
+
+def _most_common(values: list[str]) -> str:
+    counts = Counter(v for v in values if v)
+    return counts.most_common(1)[0][0] if counts else ""
+
+
+def _unique_name(medoid_name: str, cluster_names: list[str], used: set[str]) -> str:
+    if medoid_name not in used:
+        return medoid_name
+    for name, _ in Counter(cluster_names).most_common():
+        if name not in used:
+            return name
+    n = 2
+    while f"{medoid_name}_{n}" in used:
+        n += 1
+    return f"{medoid_name}_{n}"

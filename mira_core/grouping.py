@@ -1,0 +1,136 @@
+"""Grouping sources: per-source centroids of record embeddings, clustered into capability groups.
+
+Each source is represented by the normalised mean of its records' embeddings. KMeans on those unit
+vectors (k fixed, or `auto`: the best cosine silhouette over k_min..k_max) groups sources whose
+content is alike; explicit pins in params override the clustering for the sources they name.
+Group names are g0, g1, ... ordered by the alphabetically first source of each group, so the same
+partition always gets the same names whatever labels KMeans happened to use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from mira_core.config import GroupParams
+from mira_core.embedding import read_embeddings
+
+
+def source_centroids(shards_by_source: dict[str, list[Path]]) -> tuple[list[str], np.ndarray, dict[str, int]]:
+    """(sources, unit centroid matrix, records per source) from each source's embedding shards."""
+    names, rows, counts = [], [], {}
+    for source in sorted(shards_by_source):
+        _, m = read_embeddings(shards_by_source[source])
+        if not len(m):
+            continue
+        c = m.mean(axis=0)
+        rows.append(c / max(np.linalg.norm(c), 1e-12))
+        names.append(source)
+        counts[source] = len(m)
+    return names, np.vstack(rows) if rows else np.zeros((0, 0)), counts
+
+
+def similarity(centroids: np.ndarray) -> np.ndarray:
+    """Cosine similarity between unit centroids."""
+    return np.clip(centroids @ centroids.T, -1.0, 1.0)
+
+
+def _kmeans(x: np.ndarray, k: int, seed: int) -> np.ndarray:
+    from sklearn.cluster import KMeans
+
+    return KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(x)
+
+
+def cluster(names: list[str], centroids: np.ndarray, p: GroupParams) -> tuple[dict[str, str], dict]:
+    """source -> group, and how it was chosen (method, k, silhouette per k tried)."""
+    from sklearn.metrics import silhouette_score
+
+    n = len(names)
+    info: dict = {"silhouette_by_k": {}}
+    if isinstance(p.k, int):
+        k = min(p.k, n)
+        labels = _kmeans(centroids, k, p.seed) if k > 1 else np.zeros(n, dtype=int)
+        info.update(method=f"kmeans(k={k})", k=k)
+        if 1 < k < n:
+            info["silhouette"] = round(float(silhouette_score(centroids, labels, metric="cosine")), 4)
+    elif n < 3:  # a silhouette needs 2 <= k <= n - 1
+        labels = np.zeros(n, dtype=int)
+        info.update(method="single group (fewer than 3 sources)", k=1)
+    else:
+        best = None
+        for k in range(max(2, p.k_min), min(p.k_max, n - 1) + 1):
+            lab = _kmeans(centroids, k, p.seed)
+            s = float(silhouette_score(centroids, lab, metric="cosine"))
+            info["silhouette_by_k"][k] = round(s, 4)
+            if best is None or s > best[0] + 1e-9:
+                best = (s, k, lab)
+        s, k, labels = best
+        info.update(method=f"kmeans(k=auto -> {k}, best cosine silhouette)", k=k, silhouette=round(s, 4))
+    members: dict[int, list[str]] = {}
+    for name, lab in zip(names, labels, strict=True):
+        members.setdefault(int(lab), []).append(name)
+    ordered = sorted(members.values(), key=lambda m: min(m))
+    assign = {s: f"g{i}" for i, m in enumerate(ordered) for s in m}
+    pinned = {s: g for s, g in p.pins.items() if s in assign}
+    assign.update(pinned)
+    info["pinned"] = pinned
+    return assign, info
+
+
+def group_table(assign: dict[str, str], method: str) -> pl.DataFrame:
+    return pl.DataFrame({"source": list(assign), "group": list(assign.values()), "method": [method] * len(assign)},
+                        schema={"source": pl.String, "group": pl.String, "method": pl.String}).sort("source")
+
+
+def similarity_table(names: list[str], sim: np.ndarray) -> pl.DataFrame:
+    return pl.DataFrame({"source": names, **{n: sim[:, i].astype(np.float64) for i, n in enumerate(names)}})
+
+
+def plot_similarity(names: list[str], sim: np.ndarray, assign: dict[str, str], path: Path) -> None:
+    """A heatmap of source-by-source cosine similarity, sources ordered by group, written as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mira_core.io import atomic_path
+
+    order = sorted(range(len(names)), key=lambda i: (assign[names[i]], names[i]))
+    labels = [f"{names[i]} [{assign[names[i]]}]" for i in order]
+    m = sim[np.ix_(order, order)]
+    size = 2.5 + 0.45 * len(names)
+    fig, ax = plt.subplots(figsize=(size + 1.5, size))
+    im = ax.imshow(m, cmap="viridis", vmin=min(0.0, float(m.min())), vmax=1.0)
+    ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    for i in range(len(order)):
+        for j in range(len(order)):
+            ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                    color="white" if m[i, j] < 0.6 else "black")
+    fig.colorbar(im, ax=ax, fraction=0.046, label="cosine similarity of source centroids")
+    ax.set_title("Source similarity (grouped)")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
+def read_groups(path: Path) -> dict[str, str]:
+    """The source -> group map written by the group stage."""
+    from mira_core.errors import ConfigError
+    from mira_core.schema import GROUPS, check_parquet
+
+    if not Path(path).exists():
+        raise ConfigError(f"{path}: no group map (run the group stage first)")
+    check_parquet(path, GROUPS)
+    return dict(pl.read_parquet(path).select("source", "group").iter_rows())
+
+
+def members(groups: dict[str, str]) -> dict[str, list[str]]:
+    """group -> its sources, both sorted."""
+    out: dict[str, list[str]] = {}
+    for s, g in sorted(groups.items()):
+        out.setdefault(g, []).append(s)
+    return dict(sorted(out.items()))

@@ -1,0 +1,123 @@
+"""Rubrics: a group's anchors, their content-hash version, reading, writing and diffing.
+
+A rubric file is pretty-printed JSON, one per group, meant to be read by people: each anchor has a
+name, a description, the exemplar reason (the judgment nearest its cluster's centroid) and its
+support (how many judgments fell in its cluster).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mira_core.io import write_text
+
+
+class Anchor(BaseModel):
+    """One quality dimension of a group's rubric."""
+
+    model_config = ConfigDict(frozen=True)
+    id: str = Field(description="Stable within the rubric: a00, a01 ... (the score column name).")
+    name: str
+    description: str
+    exemplar_reason: str
+    support: int = Field(ge=0)
+
+
+class Scale(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    min: int = 1
+    max: int = 5
+
+
+class Rubric(BaseModel):
+    """A group's anchors; `version` is a hash of everything else, so equal content means equal version."""
+
+    model_config = ConfigDict(frozen=True)
+    group: str
+    version: str = ""
+    teacher: str
+    prompt_version: str
+    scale: Scale = Scale()
+    sources: list[str]
+    anchors: list[Anchor]
+    n_records: int = Field(0, description="Records judged to discover the anchors.")
+    n_points: int = Field(0, description="Judgment points clustered.")
+
+    def content_hash(self) -> str:
+        body = self.model_dump(mode="json", exclude={"version"})
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
+
+    def with_version(self) -> Rubric:
+        return self.model_copy(update={"version": self.content_hash()})
+
+    def anchor_ids(self) -> list[str]:
+        return [a.id for a in self.anchors]
+
+
+def save_rubric(rubric: Rubric, path: Path) -> Path:
+    """Write a rubric as indented JSON (anchors in order), atomically."""
+    return write_text(json.dumps(rubric.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n", path)
+
+
+def load_rubric(path: Path | str, text: str | None = None) -> Rubric:
+    """Read a rubric file (or its text, when read from another revision)."""
+    return Rubric.model_validate_json(text if text is not None else Path(path).read_text())
+
+
+def load_rubrics(folder: Path) -> dict[str, Rubric]:
+    """Every `<group>.json` rubric in a folder, by group."""
+    return {r.group: r for r in (load_rubric(p) for p in sorted(Path(folder).glob("*.json")))}
+
+
+def diff_rubrics(a: dict[str, Rubric], b: dict[str, Rubric]) -> dict[str, dict]:
+    """Per group: anchors added, removed and changed from `a` to `b`, matched by anchor name."""
+    out: dict[str, dict] = {}
+    for group in sorted(set(a) | set(b)):
+        ra, rb = a.get(group), b.get(group)
+        if ra is None or rb is None:
+            out[group] = {"status": "added" if ra is None else "removed",
+                          "anchors": [x.name for x in (rb or ra).anchors]}
+            continue
+        na, nb = {x.name: x for x in ra.anchors}, {x.name: x for x in rb.anchors}
+        changed = []
+        for name in sorted(set(na) & set(nb)):
+            fields = [f for f in ("description", "exemplar_reason", "support") if getattr(na[name], f) != getattr(nb[name], f)]
+            if fields:
+                changed.append({"name": name, "fields": {f: [getattr(na[name], f), getattr(nb[name], f)] for f in fields}})
+        out[group] = {
+            "status": "same" if ra.version == rb.version else "changed",
+            "versions": [ra.version, rb.version],
+            "added": sorted(set(nb) - set(na)),
+            "removed": sorted(set(na) - set(nb)),
+            "changed": changed,
+        }
+    return out
+
+
+def format_rubric(r: Rubric) -> str:
+    """A rubric as text for a terminal."""
+    lines = [f"group {r.group}  version {r.version}  teacher {r.teacher}  scale {r.scale.min}..{r.scale.max}",
+             f"sources: {', '.join(r.sources)}  ({r.n_records} records judged, {r.n_points} judgment points)"]
+    for x in r.anchors:
+        lines.append(f"  {x.id}  {x.name}  (support {x.support})")
+        lines.append(f"        {x.description}")
+        lines.append(f"        e.g. {x.exemplar_reason}")
+    return "\n".join(lines)
+
+
+def format_diff(diff: dict[str, dict], rev_a: str, rev_b: str) -> str:
+    """A rubric diff as text."""
+    lines = [f"rubrics {rev_a} -> {rev_b}"]
+    for group, d in diff.items():
+        if d["status"] in ("added", "removed"):
+            lines.append(f"group {group}: {d['status']} ({len(d['anchors'])} anchors)")
+            continue
+        lines.append(f"group {group}: {d['status']} ({d['versions'][0]} -> {d['versions'][1]})")
+        lines += [f"  + {n}" for n in d["added"]] + [f"  - {n}" for n in d["removed"]]
+        for c in d["changed"]:
+            lines.append(f"  ~ {c['name']}: {', '.join(c['fields'])}")
+    return "\n".join(lines)

@@ -1,0 +1,57 @@
+"""Teachers: one protocol, three providers (rules, openai, transformers), all behind the request cache."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+
+from mira_core.config import TeacherParams
+from mira_core.errors import ConfigError
+from mira_core.teachers.base import Doc, Outcome, Request, Teacher
+from mira_core.teachers.cache import RequestCache
+
+__all__ = ["Doc", "Outcome", "Request", "Teacher", "api_key", "make_teacher"]
+
+
+def api_key(p: TeacherParams, env: Mapping[str, str]) -> str | None:
+    """The API key from the environment variable named in params; a ConfigError if that variable is unset."""
+    if p.provider != "openai" or not p.api_key_env:
+        return None
+    key = env.get(p.api_key_env)
+    if not key:
+        raise ConfigError(f"teacher.api_key_env = {p.api_key_env!r}: that environment variable is not set "
+                          "(export it, or set api_key_env to null for an endpoint that needs no key)")
+    return key
+
+
+def _rules_version() -> str:
+    """The rules teacher's 'prompt': its own source, so editing a rule invalidates its cached answers."""
+    here = Path(__file__).resolve().parent
+    h = hashlib.sha256(b"".join((here / f).read_bytes() for f in ("rules.py", "signals.py"))).hexdigest()[:10]
+    return f"rules@{h}"
+
+
+def make_teacher(p: TeacherParams, root: Path, env: Mapping[str, str]) -> Teacher:
+    """Build the configured teacher with its request cache under `root`."""
+    from mira_core.teachers import prompts
+
+    scale = (p.scale_min, p.scale_max)
+    if p.provider == "rules":
+        from mira_core.teachers.rules import RulesBackend
+
+        backend = RulesBackend(p.model, scale, p.max_judgments)
+        version = _rules_version()
+    elif p.provider == "openai":
+        from mira_core.teachers.openai_teacher import OpenAIBackend
+
+        backend = OpenAIBackend(p, api_key(p, env))
+        version = prompts.prompt_version()
+    else:
+        from mira_core.teachers.local_lm import LocalLMBackend
+
+        backend = LocalLMBackend(p)
+        version = prompts.prompt_version()
+    settings = {"temperature": p.temperature, "max_tokens": p.max_tokens, "max_doc_chars": p.max_doc_chars,
+                "max_judgments": p.max_judgments, "json_mode": p.json_mode}
+    return Teacher(backend, RequestCache(root / p.cache_path), version, settings, scale, p.retry_failed)

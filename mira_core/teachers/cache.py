@@ -1,0 +1,85 @@
+"""The teacher request cache: SQLite, keyed by a hash of the canonical request.
+
+Answers and failures are both stored, with token usage, so a crash or a re-run never pays twice
+and every error stays inspectable (`sqlite3 .mira/teacher_cache.sqlite 'select error from requests'`).
+WAL mode lets several processes (Dask workers) share one file.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from mira_core.teachers.base import Outcome, Request
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    key TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    data TEXT,
+    error TEXT,
+    error_kind TEXT,
+    prompt_tokens INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0,
+    calls INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL
+)
+"""
+
+
+_INIT = threading.Lock()
+
+
+class RequestCache:
+    """A thread-safe SQLite map from request key to Outcome."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._con = sqlite3.connect(self.path, check_same_thread=False, timeout=60)
+        with _INIT:  # two tasks opening a new file at once: switching to WAL needs the file to themselves
+            for attempt in range(100):
+                try:
+                    self._con.execute("PRAGMA journal_mode=WAL")
+                    self._con.execute(SCHEMA)
+                    self._con.commit()
+                    break
+                except sqlite3.OperationalError as e:  # another process holds the lock for a moment
+                    if "locked" not in str(e) or attempt == 99:
+                        raise
+                    time.sleep(0.05)
+        self._lock = threading.Lock()
+
+    def get_many(self, keys: list[str]) -> dict[str, Outcome]:
+        out = {}
+        with self._lock:
+            for i in range(0, len(keys), 500):
+                chunk = keys[i : i + 500]
+                rows = self._con.execute(
+                    f"SELECT key, record_id, ok, data, error, error_kind, prompt_tokens, completion_tokens, calls "
+                    f"FROM requests WHERE key IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+                for k, rid, ok, data, err, ekind, pt, ct, calls in rows:
+                    out[k] = Outcome(rid, bool(ok), json.loads(data) if data else None, err, ekind, pt, ct, calls)
+        return out
+
+    def put_many(self, items: list[tuple[str, Request, Outcome]]) -> None:
+        now = time.time()
+        rows = [(k, r.kind, o.record_id, int(o.ok), json.dumps(o.data) if o.data is not None else None, o.error,
+                 o.error_kind, o.prompt_tokens, o.completion_tokens, o.calls, now) for k, r, o in items]
+        with self._lock:
+            self._con.executemany("INSERT OR REPLACE INTO requests VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+            self._con.commit()
+
+    def count(self, ok: bool | None = None) -> int:
+        q = "SELECT COUNT(*) FROM requests" + ("" if ok is None else f" WHERE ok = {int(ok)}")
+        with self._lock:
+            return self._con.execute(q).fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()

@@ -1,0 +1,74 @@
+"""The `transformers` teacher: a local causal LM from a folder, for offline GPU users.
+
+It sends the same prompts as the openai teacher (the model's chat template when it has one) and
+validates replies the same way, with the same bounded repair. Generation is greedy unless
+`teacher.temperature` > 0, one request at a time: it is meant for a local model on a GPU, where a
+serving engine (vLLM, SGLang) behind the openai teacher is the faster choice for large label sets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mira_core.config import TeacherParams
+from mira_core.errors import ConfigError
+from mira_core.teachers import prompts
+from mira_core.teachers.base import Outcome, ReplyError, Request, extract_json, validate_reply
+
+
+class LocalLMBackend:
+    """A Hugging Face causal LM answering teacher requests."""
+
+    provider = "transformers"
+
+    def __init__(self, p: TeacherParams) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = Path(p.model)
+        if not (path / "config.json").exists():
+            raise ConfigError(f"teacher.model = {p.model!r}: the transformers teacher needs a local model folder")
+        self.p = p
+        self.model = str(path.name)
+        self.device = "cuda" if p.device == "cuda" or (p.device == "auto" and torch.cuda.is_available()) else "cpu"
+        self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        self.lm = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True).to(self.device).eval()
+
+    def _prompt(self, msgs: list[dict]) -> str:
+        if getattr(self.tokenizer, "chat_template", None):
+            return self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+        return "\n\n".join(f"{m['role']}: {m['content']}" for m in msgs) + "\n\nassistant: "
+
+    def _generate(self, msgs: list[dict]) -> tuple[str, int, int]:
+        import torch
+
+        enc = self.tokenizer(self._prompt(msgs), return_tensors="pt").to(self.device)
+        sample = self.p.temperature > 0
+        with torch.inference_mode():
+            out = self.lm.generate(**enc, max_new_tokens=self.p.max_tokens, do_sample=sample,
+                                   temperature=self.p.temperature if sample else None,
+                                   pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
+        new = out[0, enc["input_ids"].shape[1]:]
+        return self.tokenizer.decode(new, skip_special_tokens=True), enc["input_ids"].shape[1], len(new)
+
+    def _one(self, req: Request) -> Outcome:
+        scale = (self.p.scale_min, self.p.scale_max)
+        msgs = prompts.messages(req, scale, self.p.max_doc_chars, self.p.max_judgments)
+        pt = ct = calls = 0
+        for attempt in range(self.p.max_repairs + 1):
+            text, n_in, n_out = self._generate(msgs)
+            pt, ct, calls = pt + n_in, ct + n_out, calls + 1
+            try:
+                data = validate_reply(extract_json(text), req, scale)
+                return Outcome(req.doc.record_id, True, data, prompt_tokens=pt, completion_tokens=ct, calls=calls)
+            except ReplyError as e:
+                error = str(e)
+                if attempt < self.p.max_repairs:
+                    msgs = [*msgs, {"role": "assistant", "content": text},
+                            {"role": "user", "content": f"That reply was not valid: {error}. Reply again with the "
+                                                        "JSON object only."}]
+        return Outcome.failure(req.doc.record_id, error, "permanent", prompt_tokens=pt, completion_tokens=ct,
+                               calls=calls)
+
+    def run(self, requests: list[Request]) -> list[Outcome]:
+        return [self._one(r) for r in requests]

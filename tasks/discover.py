@@ -1,0 +1,33 @@
+"""Tasks of the discover stage."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from prefect import task
+
+from mira_core.config import DiscoverParams, EmbedParams, TeacherParams
+from mira_core.discovery import discover_rubric, judge_sample, read_group_corpus
+from mira_core.embedding import load_encoder
+from mira_core.io import write_parquet
+from mira_core.rubric import save_rubric
+from mira_core.teachers import make_teacher
+
+
+@task(name="discover-group", task_run_name="discover-{group}")
+def discover_group(group: str, sources: list[str], shards: list[Path], p: DiscoverParams, teacher: TeacherParams,
+                   embed: EmbedParams, root: str, out: Path, out_judgments: Path, out_failures: Path) -> dict:
+    """Judge a sample of the group freely, cluster the judgments into anchors, write the rubric."""
+    t = make_teacher(teacher, Path(root), os.environ)  # the API key is read here, never passed as an argument
+    corpus = read_group_corpus(shards)
+    judgments, failures, n = judge_sample(group, corpus, t, p)
+    rubric = discover_rubric(group, sources, judgments, load_encoder(embed), t, n, p)
+    save_rubric(rubric, out)
+    write_parquet(judgments, out_judgments)
+    write_parquet(failures, out_failures)
+    t.cache.close()
+    return {"sources": sorted(sources), "sampled": n, "judged": n - failures.height, "failed": failures.height,
+            "failures_by_kind": dict(failures.group_by("error_kind").len().iter_rows()) if failures.height else {},
+            "points": judgments.height, "anchors": len(rubric.anchors), "version": rubric.version,
+            "teacher": t.stats.as_dict(teacher.price_input_per_1m, teacher.price_output_per_1m)}

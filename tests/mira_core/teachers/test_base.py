@@ -1,0 +1,63 @@
+"""Tests of the cached Teacher: what goes into a request's key, reply validation, stats."""
+
+from __future__ import annotations
+
+import pytest
+
+from mira_core.rubric import Anchor
+from mira_core.teachers.base import Doc, Outcome, ReplyError, Request, Teacher, extract_json, validate_reply
+from mira_core.teachers.cache import RequestCache
+
+A = (Anchor(id="a00", name="docs", description="d", exemplar_reason="e", support=1),)
+
+
+class Echo:
+    """A backend that answers every score request with 3 and counts what it was asked."""
+
+    provider, model = "echo", "e1"
+
+    def __init__(self):
+        self.seen = 0
+
+    def run(self, requests):
+        self.seen += len(requests)
+        return [Outcome(r.doc.record_id, True, {"scores": {"a00": {"score": 3, "rationale": "ok"}}}, calls=1)
+                for r in requests]
+
+
+def test_key_covers_text_rubric_prompt_repeat_and_settings(tmp_path):
+    t = Teacher(Echo(), RequestCache(tmp_path / "c.sqlite"), "p1", {"temperature": 0}, (1, 5))
+    base = Request("score", Doc("s/1", "s", "code", "x"), A, "v1")
+    k = t.key(base)
+    assert t.key(Request("score", Doc("s/OTHER-ID", "s2", "code", "x"), A, "v1")) == k  # text, not id, matters
+    for other in (Request("score", Doc("s/1", "s", "code", "y"), A, "v1"), Request("score", base.doc, A, "v2"),
+                  Request("score", base.doc, A, "v1", repeat=1), Request("judge", base.doc)):
+        assert t.key(other) != k
+    assert Teacher(Echo(), t.cache, "p2", {"temperature": 0}, (1, 5)).key(base) != k
+    assert Teacher(Echo(), t.cache, "p1", {"temperature": 0.7}, (1, 5)).key(base) != k
+
+
+def test_second_ask_hits_the_cache_and_stats_say_so(tmp_path):
+    backend = Echo()
+    t = Teacher(backend, RequestCache(tmp_path / "c.sqlite"), "p1", {}, (1, 5))
+    docs = [Doc(f"s/{i}", "s", "code", f"text {i}") for i in range(4)]
+    t.score(docs, A, "v1")
+    again = t.score(docs, A, "v1")
+    assert backend.seen == 4 and all(o.cached and o.ok for o in again)
+    assert t.stats.as_dict(1.0, 2.0) == {"requests": 8, "cache_hits": 4, "calls": 4, "prompt_tokens": 0,
+                                         "completion_tokens": 0, "failures": {}, "cost_usd": 0.0}
+
+
+def test_reply_validation():
+    req = Request("score", Doc("s/1", "s", "code", "x"), A, "v1")
+    assert validate_reply({"scores": [{"anchor": "a00", "score": 5}]}, req, (1, 5))["scores"]["a00"]["score"] == 5
+    with pytest.raises(ReplyError, match="out of range: a00"):
+        validate_reply({"scores": [{"anchor": "a00", "score": 9}]}, req, (1, 5))
+    with pytest.raises(ReplyError, match="missing anchors: a00"):
+        validate_reply({"scores": []}, req, (1, 5))
+    judged = validate_reply({"judgments": [{"name": "Code Clarity", "score": 2, "reason": "r"}]},
+                            Request("judge", req.doc), (1, 5))
+    assert judged["judgments"][0]["name"] == "code_clarity"
+    assert extract_json('Here you go:\n```json\n{"a": 1}\n```') == {"a": 1}
+    with pytest.raises(ReplyError):
+        extract_json("no json here")

@@ -1,0 +1,260 @@
+"""The `openai` teacher against a real OpenAI-compatible HTTP server (tests/fake_openai.py), failures included.
+
+Timeouts and Retry-After delays are kept to tenths of a second so that every test runs in about a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from mira_core.config import TeacherParams
+from mira_core.rubric import Anchor
+from mira_core.teachers import prompts
+from mira_core.teachers.base import Doc, Request, Teacher
+from mira_core.teachers.cache import RequestCache
+from mira_core.teachers.openai_teacher import OpenAIBackend
+from tests.fake_openai import FakeOpenAI
+
+KEY = "sk-test-Zq8rT3stK3y0123456789"
+DOCS = [
+    Doc("r0", "code", "code", "def add(a, b):\n    return a + b\n"),
+    Doc("r1", "web", "text", "The mitochondria is the powerhouse of the cell, as every biology student learns."),
+    Doc("r2", "math", "text", "Let x be a real number with x^2 = 4. Then x = 2 or x = -2, and both are solutions."),
+]
+ANCHORS = (
+    Anchor(id="a00", name="correctness", description="Free of errors.", exemplar_reason="No bugs.", support=5),
+    Anchor(id="a01", name="clarity", description="Easy to follow.", exemplar_reason="Clear names.", support=4),
+    Anchor(id="a02", name="depth", description="Teaches something.", exemplar_reason="Explains why.", support=3),
+)
+
+
+@pytest.fixture
+def server():
+    with FakeOpenAI() as s:
+        yield s
+
+
+def params(server: FakeOpenAI, **kw) -> TeacherParams:
+    base = {"provider": "openai", "model": "fake-teacher", "base_url": server.base_url, "timeout_s": 5.0,
+            "max_retries": 2, "max_repairs": 1, "concurrency": 4}
+    return TeacherParams(**{**base, **kw})
+
+
+def judge(docs: list[Doc] = DOCS) -> list[Request]:
+    return [Request("judge", d) for d in docs]
+
+
+def score(docs: list[Doc] = DOCS) -> list[Request]:
+    return [Request("score", d, ANCHORS, "rv1") for d in docs]
+
+
+def teacher(backend: OpenAIBackend, path: Path, retry_failed: bool = False) -> Teacher:
+    return Teacher(backend, RequestCache(path), prompt_version=prompts.prompt_version(),
+                   settings={"temperature": 0.0, "max_tokens": 1024}, scale=(1, 5), retry_failed=retry_failed)
+
+
+# ---------------------------------------------------------------- round trips
+
+def test_judge_round_trip(server):
+    backend = OpenAIBackend(params(server, temperature=0.3, max_tokens=700), KEY)
+    out = backend.run(judge())
+    assert [o.record_id for o in out] == ["r0", "r1", "r2"] and all(o.ok for o in out)
+    for o, d in zip(out, DOCS, strict=True):
+        assert 3 <= len(o.data["judgments"]) <= 5
+        for j in o.data["judgments"]:
+            assert 1 <= j["score"] <= 5 and j["name"] == j["name"].lower()
+            assert j["reason"].split('"')[1] in d.text  # the reason quotes the record
+        assert o.calls == 1 and o.prompt_tokens > 0 and o.completion_tokens > 0 and o.error is None
+    assert len({json.dumps(o.data) for o in out}) == 3  # different records, different judgments
+    assert [o.data for o in backend.run(judge())] == [o.data for o in out]  # deterministic server
+    body = server.requests[0].body
+    assert server.requests[0].path == "/v1/chat/completions"
+    assert body["model"] == "fake-teacher" and body["temperature"] == 0.3 and body["max_tokens"] == 700
+    assert body["response_format"] == {"type": "json_object"}
+    assert [m["role"] for m in body["messages"]] == ["system", "user"]
+
+
+def test_score_round_trip_without_json_mode(server):
+    out = OpenAIBackend(params(server, json_mode=False), None).run(score())
+    assert all(o.ok for o in out)
+    for o in out:
+        assert list(o.data["scores"]) == ["a00", "a01", "a02"]
+        assert all(1 <= s["score"] <= 5 and s["rationale"] for s in o.data["scores"].values())
+    assert "response_format" not in server.requests[0].body
+    assert server.requests[0].headers["authorization"] == "Bearer EMPTY"  # no key: a placeholder, not an error
+
+
+def test_scale_comes_from_params(server):
+    out = OpenAIBackend(params(server, scale_min=0, scale_max=10), KEY).run(judge() + score())
+    assert all(o.ok for o in out)
+    scores = [j["score"] for o in out[:3] for j in o.data["judgments"]]
+    scores += [s["score"] for o in out[3:] for s in o.data["scores"].values()]
+    assert all(0 <= s <= 10 for s in scores) and max(scores) > 5  # the fake read the scale from the prompt
+
+
+def test_run_inside_a_running_event_loop(server):
+    async def caller() -> list:
+        return OpenAIBackend(params(server), KEY).run(judge(DOCS[:1]))  # e.g. from an async Prefect task
+
+    assert asyncio.run(caller())[0].ok
+
+
+def test_empty_batch_sends_nothing(server):
+    assert OpenAIBackend(params(server), KEY).run([]) == []
+    assert server.requests == []
+
+
+# ---------------------------------------------------------------- HTTP failures
+
+def test_429_is_retried_after_retry_after(server):
+    server.fail_next(1, "429", retry_after=0.2)
+    [o] = OpenAIBackend(params(server, max_retries=1), KEY).run(judge(DOCS[:1]))
+    assert o.ok and o.calls == 1  # the client's retry is not a repair
+    first, second = server.requests
+    assert second.t - first.t >= 0.19  # the client waited as told
+    assert second.headers.get("x-stainless-retry-count") == "1"
+
+
+def test_500_then_success(server):
+    server.on_request(1, "500", retry_after_ms=20)
+    [o] = OpenAIBackend(params(server, max_retries=2), KEY).run(judge(DOCS[:1]))
+    assert o.ok and len(server.requests) == 2
+
+
+def test_500_on_every_attempt_is_transient(server):
+    server.fail_next(100, "500", retry_after_ms=10)
+    [o] = OpenAIBackend(params(server, max_retries=2), KEY).run(judge(DOCS[:1]))
+    assert not o.ok and o.error_kind == "transient" and "500" in o.error
+    assert len(server.requests) == 3  # 1 + max_retries
+
+
+def test_slow_reply_times_out_as_transient(server):
+    server.fail_next(1, "slow", delay=2.0)
+    [o] = OpenAIBackend(params(server, timeout_s=0.3, max_retries=0), KEY).run(judge(DOCS[:1]))
+    assert not o.ok and o.error_kind == "transient" and "Timeout" in o.error
+
+
+def test_one_failure_does_not_sink_the_batch(server):
+    server.on_document("mitochondria", "500", retry_after_ms=10)
+    out = OpenAIBackend(params(server, max_retries=1), KEY).run(judge())
+    assert [(o.record_id, o.ok) for o in out] == [("r0", True), ("r1", False), ("r2", True)]
+    assert out[1].error_kind == "transient"
+
+
+def test_connection_refused_is_transient():
+    with FakeOpenAI() as gone:
+        pass  # the port is closed now
+    [o] = OpenAIBackend(params(gone, max_retries=0), KEY).run(judge(DOCS[:1]))
+    assert not o.ok and o.error_kind == "transient" and "Connection" in o.error
+
+
+# ---------------------------------------------------------------- bad replies and repairs
+
+def test_malformed_reply_is_repaired(server):
+    server.fail_next(1, "malformed")
+    [o] = OpenAIBackend(params(server, max_repairs=1), KEY).run(judge(DOCS[:1]))
+    assert o.ok and o.calls == 2 and len(server.requests) == 2
+    repair = server.requests[1].messages
+    assert [m["role"] for m in repair] == ["system", "user", "assistant", "user"]
+    assert repair[2]["content"].startswith("Sure!")  # the bad reply goes back to the model
+    assert "the reply is not a JSON object" in repair[3]["content"]  # with the error quoted
+    words = [len(m["content"].split()) for r in server.requests for m in r.messages]  # the fake's token count
+    assert o.prompt_tokens == sum(words)  # usage summed over both calls
+
+
+def test_malformed_twice_is_permanent(server):
+    server.on_document("def add", "malformed")
+    [o] = OpenAIBackend(params(server, max_repairs=1), KEY).run(judge(DOCS[:1]))
+    assert not o.ok and o.error_kind == "permanent" and o.calls == 2 and len(server.requests) == 2
+    assert "not a JSON object" in o.error
+
+
+def test_no_repairs_allowed(server):
+    server.fail_next(1, "malformed")
+    [o] = OpenAIBackend(params(server, max_repairs=0), KEY).run(judge(DOCS[:1]))
+    assert not o.ok and o.error_kind == "permanent" and len(server.requests) == 1
+
+
+def test_out_of_range_scores_are_repaired(server):
+    server.fail_next(1, "out_of_range")
+    [o] = OpenAIBackend(params(server), KEY).run(score(DOCS[:1]))
+    assert o.ok and o.calls == 2
+    assert "out of range: a00" in server.requests[1].messages[-1]["content"]
+
+
+def test_missing_anchor_is_repaired(server):
+    server.fail_next(1, "missing_anchor")
+    [o] = OpenAIBackend(params(server), KEY).run(score(DOCS[:1]))
+    assert o.ok and list(o.data["scores"]) == ["a00", "a01", "a02"]
+    assert "missing anchors: a02" in server.requests[1].messages[-1]["content"]
+
+
+# ---------------------------------------------------------------- concurrency and the key
+
+def test_concurrency_bound(server):
+    server.latency = 0.1
+    docs = [Doc(f"r{i}", "web", "text", f"record number {i} about topic {i * 7}") for i in range(6)]
+    out = OpenAIBackend(params(server, concurrency=2), KEY).run(judge(docs))
+    assert all(o.ok for o in out) and len(server.requests) == 6
+    assert server.max_in_flight == 2  # in parallel, but never more than allowed
+
+
+def test_api_key_only_in_authorization_header(server, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    server.on_document("mitochondria", "401")  # the server echoes the key in its error message
+    t = teacher(OpenAIBackend(params(server), KEY), tmp_path / "cache.sqlite")
+    out = t.ask(judge())
+    assert [o.ok for o in out] == [True, False, True]
+    assert out[1].error_kind == "permanent" and "401" in out[1].error and "***" in out[1].error
+    for r in server.requests:
+        assert r.headers["authorization"] == f"Bearer {KEY}"
+        assert KEY not in json.dumps({k: v for k, v in r.headers.items() if k != "authorization"})
+        assert KEY not in json.dumps(r.body)
+    assert all(KEY not in repr(o) for o in out)
+    t.cache.close()
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("cache.sqlite*"))
+    assert b"Incorrect API key" in stored and KEY.encode() not in stored
+    assert "401" in caplog.text and KEY not in caplog.text
+    assert KEY not in repr(t.backend)
+
+
+# ---------------------------------------------------------------- with the request cache
+
+def test_second_ask_is_served_from_the_cache(server, tmp_path):
+    t = teacher(OpenAIBackend(params(server), KEY), tmp_path / "c.sqlite")
+    first = t.ask(judge() + score())
+    n = len(server.requests)
+    assert n == 6 and all(o.ok for o in first)
+    again = teacher(OpenAIBackend(params(server), KEY), tmp_path / "c.sqlite").ask(judge() + score())
+    assert len(server.requests) == n  # zero requests on the re-run
+    assert all(o.cached for o in again) and [o.data for o in again] == [o.data for o in first]
+
+
+def test_transient_failure_is_asked_again(server, tmp_path):
+    server.fail_next(100, "500", retry_after_ms=10)
+    p = params(server, max_retries=0)
+    [o] = teacher(OpenAIBackend(p, KEY), tmp_path / "c.sqlite").ask(judge(DOCS[:1]))
+    assert o.error_kind == "transient" and len(server.requests) == 1
+    server.clear_faults()
+    t = teacher(OpenAIBackend(p, KEY), tmp_path / "c.sqlite")
+    [o] = t.ask(judge(DOCS[:1]))
+    assert o.ok and not o.cached and len(server.requests) == 2
+    assert t.stats.as_dict()["calls"] == 1
+
+
+def test_permanent_failure_is_not_asked_again(server, tmp_path):
+    server.on_document("def add", "malformed")
+    p = params(server, max_repairs=0)
+    [o] = teacher(OpenAIBackend(p, KEY), tmp_path / "c.sqlite").ask(judge(DOCS[:1]))
+    assert o.error_kind == "permanent" and len(server.requests) == 1
+    server.clear_faults()
+    [o] = teacher(OpenAIBackend(p, KEY), tmp_path / "c.sqlite").ask(judge(DOCS[:1]))
+    assert o.cached and not o.ok and o.error_kind == "permanent" and len(server.requests) == 1
+    [o] = teacher(OpenAIBackend(p, KEY), tmp_path / "c.sqlite", retry_failed=True).ask(judge(DOCS[:1]))
+    assert o.ok and not o.cached and len(server.requests) == 2
+

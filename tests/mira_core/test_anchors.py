@@ -1,0 +1,56 @@
+"""Tests of judgment clustering into anchors, and of rubric versions and diffs."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from mira_core.anchors import JUDGMENTS, cluster_anchors
+from mira_core.rubric import Anchor, Rubric, diff_rubrics
+
+
+def _judgments(names_reasons):
+    return pl.DataFrame([{"record_id": f"r{i}", "group": "g0", "source": "s", "name": n, "description": f"{n} desc",
+                          "score": 3, "reason": r, "teacher": "t"} for i, (n, r) in enumerate(names_reasons)],
+                        schema=JUDGMENTS)
+
+
+def test_clusters_become_anchors_with_medoid_and_support():
+    rng = np.random.default_rng(0)
+    centers = np.eye(3, 8)
+    spec = [("docs", 5), ("length", 3), ("parses", 2)]
+    rows, vecs = [], []
+    for c, (name, n) in enumerate(spec):
+        for i in range(n):
+            rows.append((name, f"{name} reason {i}"))
+            vecs.append(centers[c] + (0.0 if i == 0 else 0.1) * rng.standard_normal(8))
+    anchors = cluster_anchors(_judgments(rows), np.vstack(vecs), k=3, seed=0)
+    assert [(a.id, a.name, a.support) for a in anchors] == [("a00", "docs", 5), ("a01", "length", 3),
+                                                             ("a02", "parses", 2)]
+    assert anchors[0].description == "docs desc" and anchors[0].exemplar_reason.startswith("docs reason")
+
+
+def test_duplicate_medoid_names_stay_distinct_and_k_is_capped():
+    rows = [("style", "a"), ("style", "b"), ("style", "c"), ("naming", "d")]
+    vecs = np.array([[1, 0], [1, 0.01], [0, 1], [0.01, 1]], dtype=float)
+    anchors = cluster_anchors(_judgments(rows), vecs, k=10, seed=0)  # 4 distinct points: k is capped at 4
+    assert sorted(a.name for a in anchors) == ["naming", "style", "style_2", "style_3"]
+    assert all(a.support == 1 for a in anchors)
+
+
+def _rubric(anchors, group="g0"):
+    return Rubric(group=group, teacher="rules/rules-v1", prompt_version="p", sources=["s"], anchors=anchors).with_version()
+
+
+def test_version_is_a_content_hash_and_diff_names_what_changed():
+    a = Anchor(id="a00", name="docs", description="d", exemplar_reason="e", support=3)
+    b = Anchor(id="a01", name="length", description="d", exemplar_reason="e", support=2)
+    r1 = _rubric([a, b])
+    assert r1.version == _rubric([a, b]).version and len(r1.version) == 12
+    r2 = _rubric([a.model_copy(update={"support": 4}), Anchor(id="a01", name="parses", description="d",
+                                                                 exemplar_reason="e", support=1)])
+    assert r2.version != r1.version
+    d = diff_rubrics({"g0": r1, "g1": _rubric([a], "g1")}, {"g0": r2})
+    assert d["g0"]["added"] == ["parses"] and d["g0"]["removed"] == ["length"]
+    assert d["g0"]["changed"] == [{"name": "docs", "fields": {"support": [3, 4]}}]
+    assert d["g1"]["status"] == "removed"

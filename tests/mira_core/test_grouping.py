@@ -1,0 +1,57 @@
+"""Tests of source grouping: centroids, auto k, stable names, pins, the heatmap."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from mira_core.config import GroupParams
+from mira_core.grouping import cluster, plot_similarity, similarity, source_centroids
+
+
+def _three_families(rng):
+    base = np.eye(3, 16)
+    names, rows = [], []
+    for fam, members in enumerate([["c1", "c2", "c3"], ["t1", "t2"], ["q1", "q2", "q3"]]):
+        for m in members:
+            v = base[fam] + 0.05 * rng.standard_normal(16)
+            rows.append(v / np.linalg.norm(v))
+            names.append(m)
+    return names, np.vstack(rows)
+
+
+def test_auto_k_finds_the_families_and_names_are_stable():
+    names, x = _three_families(np.random.default_rng(0))
+    assign, info = cluster(names, x, GroupParams(k="auto", k_min=2, k_max=6))
+    assert info["k"] == 3 and set(info["silhouette_by_k"]) == {2, 3, 4, 5, 6}
+    assert assign == {"c1": "g0", "c2": "g0", "c3": "g0", "q1": "g1", "q2": "g1", "q3": "g1", "t1": "g2", "t2": "g2"}
+    perm = np.random.default_rng(1).permutation(len(names))
+    assign2, _ = cluster([names[i] for i in perm], x[perm], GroupParams(k="auto", k_min=2, k_max=6, seed=7))
+    assert assign2 == assign
+
+
+def test_pins_override_and_fixed_k():
+    names, x = _three_families(np.random.default_rng(0))
+    assign, info = cluster(names, x, GroupParams(k=2, pins={"t1": "special"}))
+    assert info["k"] == 2 and assign["t1"] == "special" and info["pinned"] == {"t1": "special"}
+    assert len(set(assign.values())) == 3
+
+
+def test_two_sources_make_one_group():
+    assign, info = cluster(["a", "b"], np.eye(2), GroupParams())
+    assert set(assign.values()) == {"g0"} and info["k"] == 1
+
+
+def test_centroids_from_shards_and_the_heatmap(tmp_path):
+    for src, vec in {"a": [1.0, 0.0], "b": [0.0, 1.0]}.items():
+        (tmp_path / src).mkdir()
+        pl.DataFrame({"record_id": [f"{src}/1", f"{src}/2"], "embedding": [vec, vec]},
+                     schema={"record_id": pl.String, "embedding": pl.Array(pl.Float32, 2)}
+                     ).write_parquet(tmp_path / src / "part-00000.parquet")
+    names, c, counts = source_centroids({s: [tmp_path / s / "part-00000.parquet"] for s in "ab"})
+    sim = similarity(c)
+    assert names == ["a", "b"] and counts == {"a": 2, "b": 2}
+    np.testing.assert_allclose(sim, np.eye(2), atol=1e-6)
+    png = tmp_path / "sim.png"
+    plot_similarity(names, sim, {"a": "g0", "b": "g1"}, png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
