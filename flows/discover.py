@@ -12,14 +12,13 @@ from pathlib import Path
 from prefect import flow
 
 from flows.common import run_log, stage_main, states, task_runner
-from mira_core.config import CacheParams, DiscoverParams, EmbedParams, Params, TeacherParams
+from mira_core.config import DiscoverParams, EmbedParams, Params, TeacherParams
 from mira_core.errors import MiraError
 from mira_core.grouping import members, read_groups
 from mira_core.io import write_json
 from mira_core.layout import Layout
 from mira_core.rubric import format_rubric, load_rubric
 from mira_core.teachers import api_key
-from tasks.caching import cached, submit
 from tasks.discover import discover_group
 
 
@@ -37,14 +36,15 @@ def teacher_totals(per_group: dict[str, dict]) -> dict:
 
 
 @flow(name="discover")
-def discover_flow(p: DiscoverParams, teacher: TeacherParams, embed: EmbedParams, cache: CacheParams, root: str
-                  ) -> dict:
+def discover_flow(p: DiscoverParams, teacher: TeacherParams, embed: EmbedParams, root: str) -> dict:
     lay = Layout(Path(root))
     groups = members(read_groups(lay.group_map()))
     api_key(teacher, os.environ)  # a missing key fails here, before any spend
-    task = cached(discover_group, cache, lay.root)
+    # No Prefect task cache here: the teacher's request cache already makes a re-run free, and unlike a
+    # task cache it asks transient failures (429s, timeouts) again instead of serving them back.
+    task = discover_group
     with run_log(lay, "discover") as log:
-        futures = {g: submit(task, g, srcs, [s for src in srcs for s in lay.corpus_shards(src)], p, teacher, embed,
+        futures = {g: task.submit(g, srcs, [s for src in srcs for s in lay.corpus_shards(src)], p, teacher, embed,
                              root, out=lay.rubrics / f"{g}.json", out_judgments=lay.rubrics / "judgments" / f"{g}.parquet",
                              out_failures=lay.rubrics / "failures" / f"{g}.parquet")
                    for g, srcs in groups.items()}
@@ -72,7 +72,7 @@ def discover_flow(p: DiscoverParams, teacher: TeacherParams, embed: EmbedParams,
 
 def run(params: Params, root: Path) -> dict:
     return discover_flow.with_options(task_runner=task_runner(params.runner))(
-        params.discover, params.teacher, params.embed, params.cache, str(root))
+        params.discover, params.teacher, params.embed, str(root))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -36,3 +36,16 @@ def read_texts(root: Path, rev: str, pattern: str) -> dict[str, str]:
     except FileNotFoundError:
         return {}
     return {p.lstrip("/"): fs.read_text(p) for p in paths}
+
+
+def read_bytes(root: Path, rev: str, path: str) -> bytes | None:
+    """One file's bytes at `rev` (None when it does not exist there)."""
+    fs = open_rev(root, rev)
+    if fs is None:
+        f = root / path
+        return f.read_bytes() if f.exists() else None
+    try:
+        with fs.open("/" + path.lstrip("/"), "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None

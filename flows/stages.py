@@ -33,6 +33,17 @@ STAGES: tuple[Stage, ...] = (
           "cluster sources by the centroids of their embeddings; pins override"),
     Stage("discover", "data/corpus/, data/groups/", "data/rubrics/<group>.json, metrics/discover.json",
           "teacher judges a sample freely; judgments are clustered into each group's anchors"),
+    Stage("label", "data/corpus/, data/groups/, data/rubrics/",
+          "data/labels/<group>.parquet (+ repeats/, failures/), metrics/label.json",
+          "teacher scores a larger sample on every anchor; train/val split; a repeat subset for self-agreement"),
+    Stage("distill", "data/labels/, data/rubrics/, data/embeddings/ (or data/corpus/)",
+          "data/students/<group>/, metrics/students.json, plots/distill/, an MLflow run",
+          "one student per group predicts every anchor; val MAE and Spearman per (source, anchor)"),
+    Stage("score", "data/corpus/, data/embeddings/, data/students/", "data/scores/<group>/<source>/, metrics/score.json",
+          "every record scored by its group's student, shard by shard (thread pool or Dask)"),
+    Stage("select", "data/scores/, data/corpus/, metrics/students.json (+ labels, embeddings for baselines)",
+          "data/selection/<method>/manifest.parquet, data/selection/mask.parquet, metrics/select.json",
+          "reliability mask, trimmed mean, per-group token budget; random, length, dsir, single-rubric baselines"),
 )
 
 BY_NAME = {s.name: s for s in STAGES}

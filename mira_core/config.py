@@ -185,6 +185,129 @@ class DiscoverParams(Section):
     seed: int = Field(0, description="Sampling and clustering seed.")
 
 
+class LabelParams(Section):
+    """Anchored teacher labels: a larger per-group sample scored on every anchor of the group's rubric."""
+
+    records_per_group: int = Field(800, gt=0, description="Records labeled per group, stratified by source.")
+    val_fraction: float = Field(0.2, gt=0, lt=1, description="Share of labeled records held out for validation.")
+    repeat_fraction: float = Field(
+        0.1, ge=0, le=1, description="Share of labeled records labeled a second time, to measure teacher self-agreement."
+    )
+    chunk_size: int = Field(200, gt=0, description="Records per label task (the unit of fan-out and of resume).")
+    seed: int = Field(1, description="Sampling and split seed (differs from discover's, so the samples differ).")
+
+
+class HeadParams(Section):
+    """The `head` student: a multi-output head on the frozen embeddings (the FineWeb-Edu recipe)."""
+
+    model: Literal["ridge", "mlp"] = Field("ridge", description="ridge: closed-form ridge; mlp: one hidden layer.")
+    alpha: float = Field(1.0, gt=0, description="Ridge L2 strength (ridge) or weight decay (mlp).")
+    hidden: int = Field(256, gt=0, description="Hidden units (mlp).")
+    epochs: int = Field(200, gt=0, description="Full-batch training epochs (mlp).")
+    lr: float = Field(1e-3, gt=0, description="Adam learning rate (mlp).")
+
+
+class LinearParams(Section):
+    """The `linear` student: hashed word and character n-grams with ridge regression, no encoder."""
+
+    n_features: int = Field(2**18, gt=0, description="Hash buckets (the weight matrix is n_anchors x n_features).")
+    alpha: float = Field(1.0, gt=0, description="Ridge L2 strength.")
+    max_chars: int = Field(4000, gt=0, description="Characters of each record read (its head).")
+
+
+class FinetuneParams(Section):
+    """The `finetune` student: the encoder itself fine-tuned with one regression output per anchor."""
+
+    epochs: int = Field(2, gt=0, description="Passes over the training labels.")
+    lr: float = Field(3e-5, gt=0, description="AdamW learning rate of the encoder (the head uses 10x).")
+    batch_size: int = Field(16, gt=0, description="Records per step.")
+    max_length: int = Field(128, gt=0, description="Tokens per record (the head of the record).")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when present (advised), else CPU.")
+
+
+class DistillParams(Section):
+    """Students distilled from the labels: one per group, predicting every anchor at once."""
+
+    student: Literal["head", "linear", "finetune"] = Field(
+        "head", description="head: on frozen embeddings; linear: hashed n-grams + ridge; finetune: the encoder itself."
+    )
+    seed: int = Field(0, description="Training seed.")
+    head: HeadParams = Field(default_factory=HeadParams, description="Settings of the head student.")
+    linear: LinearParams = Field(default_factory=LinearParams, description="Settings of the linear student.")
+    finetune: FinetuneParams = Field(default_factory=FinetuneParams, description="Settings of the finetune student.")
+
+
+class MlflowParams(Section):
+    """Experiment tracking."""
+
+    tracking_uri: str = Field("sqlite:///mlflow.db", description="MLflow tracking URI (relative sqlite paths are "
+                              "resolved against the project folder).")
+    experiment: str = Field("mira", description="MLflow experiment name.")
+
+
+class ScoreParams(Section):
+    """Scoring the whole corpus with each group's student."""
+
+    batch_size: int = Field(4096, gt=0, description="Records predicted at once.")
+
+
+Baseline = Literal["random", "length", "dsir", "single_rubric"]
+
+
+class SelectParams(Section):
+    """Reliability mask, robust aggregation and source-preserving selection to a token budget, plus baselines."""
+
+    budget: float = Field(
+        0.5, gt=0, description="Token budget: a fraction of the selectable tokens (<= 1) or an absolute token count (> 1)."
+    )
+    granularity: Literal["global", "group", "source"] = Field(
+        "group", description="Where the budget applies: one corpus-wide cut, a cut per group (MIRA-Group), or per source."
+    )
+    tau_mae: float = Field(0.8, gt=0, description="An anchor is masked for a source when the student's val MAE is above this.")
+    tau_spearman: float = Field(
+        0.3, ge=-1, le=1, description="... or when its val Spearman is below this (or undefined)."
+    )
+    min_val_records: int = Field(
+        20, gt=0, description="A source with fewer val records than this uses its group's figures for the mask."
+    )
+    trim: float = Field(0.1, ge=0, lt=0.5, description="Trimmed mean: share of unmasked anchors cut from each end.")
+    min_score: float | None = Field(
+        None, description="Optional quality floor: records scoring below it are dropped even within budget."
+    )
+    held_out_sources: list[str] = Field(
+        default_factory=list, description="Sources never selected (reason held_out): the evaluate stage's target set."
+    )
+    baselines: list[Baseline] = Field(
+        default_factory=lambda: ["random", "length", "single_rubric"],
+        description="Baselines selected at the same budget, beside MIRA (dsir also needs dsir_target).",
+    )
+    dsir_target: list[str] = Field(
+        default_factory=list, description="Sources whose n-gram distribution DSIR resamples toward."
+    )
+    seed: int = Field(0, description="Seed of the random and DSIR baselines.")
+    materialize: Literal["none", "jsonl", "parquet"] = Field(
+        "parquet", description="Write the records MIRA keeps, per source, as shards a trainer can read."
+    )
+
+    @model_validator(mode="after")
+    def _budget(self) -> SelectParams:
+        if self.budget > 1 and self.budget != int(self.budget):
+            raise ValueError(f"budget {self.budget} is above 1, so it is a token count, and must be a whole number")
+        if "dsir" in self.baselines and not self.dsir_target:
+            raise ValueError("the dsir baseline needs dsir_target: the sources to resample toward")
+        return self
+
+
+class ReportParams(Section):
+    """The run report: one self-contained HTML file (reports/report.html)."""
+
+    title: str = Field("MIRA data selection report", min_length=1, description="Title at the top of the report.")
+    max_hist_bins: int = Field(
+        40, ge=5, le=200, description="Most bins of a score histogram (fewer for small groups: the square-root rule)."
+    )
+    dpi: int = Field(100, ge=50, le=300, description="Resolution of the embedded figures; higher is sharper and larger.")
+
+
 class RunnerParams(Section):
     """How stages fan out over shards and groups."""
 
@@ -213,6 +336,12 @@ class Params(Section):
     group: GroupParams = Field(default_factory=GroupParams, description="group stage.")
     teacher: TeacherParams = Field(default_factory=TeacherParams, description="The teacher of discover and label.")
     discover: DiscoverParams = Field(default_factory=DiscoverParams, description="discover stage.")
+    label: LabelParams = Field(default_factory=LabelParams, description="label stage.")
+    distill: DistillParams = Field(default_factory=DistillParams, description="distill stage.")
+    score: ScoreParams = Field(default_factory=ScoreParams, description="score stage.")
+    select: SelectParams = Field(default_factory=SelectParams, description="select stage.")
+    report: ReportParams = Field(default_factory=ReportParams, description="report stage.")
+    mlflow: MlflowParams = Field(default_factory=MlflowParams, description="Experiment tracking.")
     runner: RunnerParams = Field(default_factory=RunnerParams, description="Fan-out of shard and group tasks.")
     cache: CacheParams = Field(default_factory=CacheParams, description="Prefect task caching.")
 
@@ -225,9 +354,11 @@ class Params(Section):
             seen.add(s.name)
         if not self.sources:
             raise ValueError("sources is empty: name at least one source")
-        for source in self.group.pins:
-            if source not in seen:
-                raise ValueError(f"group.pins names {source!r}, which is not a source ({', '.join(sorted(seen))})")
+        for key, names in (("group.pins", list(self.group.pins)), ("select.held_out_sources", self.select.held_out_sources),
+                           ("select.dsir_target", self.select.dsir_target)):
+            for source in names:
+                if source not in seen:
+                    raise ValueError(f"{key} names {source!r}, which is not a source ({', '.join(sorted(seen))})")
         return self
 
 

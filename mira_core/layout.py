@@ -40,6 +40,22 @@ class Layout:
         return self.root / "data" / "rubrics"
 
     @property
+    def labels(self) -> Path:
+        return self.root / "data" / "labels"
+
+    @property
+    def students(self) -> Path:
+        return self.root / "data" / "students"
+
+    @property
+    def scores(self) -> Path:
+        return self.root / "data" / "scores"
+
+    @property
+    def plots(self) -> Path:
+        return self.root / "plots"
+
+    @property
     def metrics(self) -> Path:
         return self.root / "metrics"
 

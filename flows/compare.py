@@ -1,0 +1,157 @@
+"""`mira compare A B`: two runs side by side, each a git revision, a DVC experiment or the workspace.
+
+For every group: the rubric's anchors (added, removed, changed), the students' agreement with the
+teacher; for every source: the share of tokens MIRA kept; and the overlap of the two selections.
+Printed as text, and plotted to a PNG.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+
+from flows.revisions import WORKSPACE, read_bytes
+from flows.rubrics import rubrics_at
+from mira_core.errors import ConfigError
+from mira_core.rubric import diff_rubrics
+
+
+def _json(root: Path, rev: str, path: str) -> dict:
+    data = read_bytes(root, rev, path)
+    return json.loads(data) if data else {}
+
+
+def _flat(d: object, prefix: str = "") -> dict[str, object]:
+    if isinstance(d, dict):
+        out: dict[str, object] = {}
+        for k, v in d.items():
+            out |= _flat(v, f"{prefix}.{k}" if prefix else str(k))
+        return out
+    return {prefix: d}
+
+
+def gather(root: Path, rev: str) -> dict:
+    """Everything compare needs from one revision."""
+    import polars as pl
+
+    params = read_bytes(root, rev, "params.yaml")
+    manifest = read_bytes(root, rev, "data/selection/mira/manifest.parquet")
+    kept = set()
+    if manifest:
+        df = pl.read_parquet(io.BytesIO(manifest), columns=["record_id", "kept"])
+        kept = set(df.filter(pl.col("kept"))["record_id"].to_list())
+    return {"rev": rev, "params": _flat(yaml.safe_load(params)) if params else {},
+            "rubrics": rubrics_at(root, rev), "students": _json(root, rev, "metrics/students.json"),
+            "select": _json(root, rev, "metrics/select.json"), "kept": kept}
+
+
+def compare(a: dict, b: dict) -> dict:
+    """The differences between two gathered runs, as plain data."""
+    params = {k: [a["params"].get(k), b["params"].get(k)] for k in sorted(set(a["params"]) | set(b["params"]))
+              if a["params"].get(k) != b["params"].get(k)}
+    students = {}
+    for g in sorted(set(a["students"]) | set(b["students"])):
+        sa, sb = a["students"].get(g, {}), b["students"].get(g, {})
+        students[g] = {k: [sa.get(k), sb.get(k)] for k in ("student", "rubric_version", "mean_mae", "median_spearman")}
+    ra = a["select"].get("methods", {}).get("mira", {}).get("by_source", {})
+    rb = b["select"].get("methods", {}).get("mira", {}).get("by_source", {})
+    retention = {s: [ra.get(s, {}).get("kept_token_share"), rb.get(s, {}).get("kept_token_share")]
+                 for s in sorted(set(ra) | set(rb))}
+    union = a["kept"] | b["kept"]
+    return {"revs": [a["rev"], b["rev"]], "params": params, "rubrics": diff_rubrics(a["rubrics"], b["rubrics"]),
+            "anchors": {g: [[x.name for x in a["rubrics"][g].anchors] if g in a["rubrics"] else [],
+                            [x.name for x in b["rubrics"][g].anchors] if g in b["rubrics"] else []]
+                        for g in sorted(set(a["rubrics"]) | set(b["rubrics"]))},
+            "students": students, "retention": retention,
+            "selection_overlap": {"kept_a": len(a["kept"]), "kept_b": len(b["kept"]), "both": len(a["kept"] & b["kept"]),
+                                  "jaccard": round(len(a["kept"] & b["kept"]) / len(union), 4) if union else None}}
+
+
+def _fmt(v: object) -> str:
+    return "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
+
+
+def format_text(c: dict) -> str:
+    a, b = c["revs"]
+    out = [f"mira compare  A = {a}   B = {b}", ""]
+    if c["params"]:
+        out.append("params that differ:")
+        out += [f"  {k}: {_fmt(x)} -> {_fmt(y)}" for k, (x, y) in c["params"].items()]
+        out.append("")
+    for g, (na, nb) in c["anchors"].items():
+        d = c["rubrics"][g]
+        out.append(f"group {g}: rubric {d.get('status')}" + (f" ({d['versions'][0]} -> {d['versions'][1]})"
+                                                             if "versions" in d else ""))
+        width = max([len(x) for x in na] + [1])
+        for i in range(max(len(na), len(nb))):
+            x, y = (na[i] if i < len(na) else ""), (nb[i] if i < len(nb) else "")
+            out.append(f"  {x:<{width}}  |  {y}")
+        s = c["students"].get(g)
+        if s:
+            out.append(f"  student {_fmt(s['student'][0])} -> {_fmt(s['student'][1])}; val MAE {_fmt(s['mean_mae'][0])}"
+                       f" -> {_fmt(s['mean_mae'][1])}; median Spearman {_fmt(s['median_spearman'][0])} -> "
+                       f"{_fmt(s['median_spearman'][1])}")
+        out.append("")
+    out.append("MIRA kept token share per source (A -> B):")
+    out += [f"  {s:<24} {_fmt(x)} -> {_fmt(y)}" for s, (x, y) in c["retention"].items()]
+    o = c["selection_overlap"]
+    out += ["", f"selections: {o['kept_a']} kept in A, {o['kept_b']} in B, {o['both']} in both; "
+                f"Jaccard {_fmt(o['jaccard'])}"]
+    return "\n".join(out)
+
+
+def plot(c: dict, path: Path) -> Path:
+    """Retention per source and median Spearman per group, A beside B."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from mira_core.io import atomic_path
+
+    a, b = c["revs"]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    srcs = list(c["retention"])
+    x = np.arange(len(srcs))
+    for i, (label, off) in enumerate(((a, -0.2), (b, 0.2))):
+        ax1.bar(x + off, [c["retention"][s][i] or 0 for s in srcs], 0.4, label=label)
+    ax1.set_xticks(x, srcs, rotation=45, ha="right", fontsize=8)
+    ax1.set_ylabel("kept token share (MIRA)")
+    ax1.legend()
+    groups = list(c["students"])
+    x = np.arange(len(groups))
+    for i, (label, off) in enumerate(((a, -0.2), (b, 0.2))):
+        ax2.bar(x + off, [c["students"][g]["median_spearman"][i] or 0 for g in groups], 0.4, label=label)
+    ax2.set_xticks(x, groups)
+    ax2.set_ylabel("median val Spearman, student vs teacher")
+    ax2.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+    return path
+
+
+def command(rev_a: Annotated[str, typer.Argument(help="Git revision, DVC experiment, or 'workspace'.")],
+            rev_b: Annotated[str, typer.Argument(help="Git revision, DVC experiment, or 'workspace'.")] = WORKSPACE,
+            as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+            png: Annotated[Path | None, typer.Option("--png", help="Where to write the plot.")] = None,
+            root: Annotated[Path, typer.Option("--root", help="Project folder.")] = Path(".")) -> None:
+    """Compare two runs: rubric anchors per group, student metrics, retention, overlap of the selections."""
+    root = root.resolve()
+    try:
+        c = compare(gather(root, rev_a), gather(root, rev_b))
+    except ConfigError as e:
+        typer.echo(f"mira compare: {e}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps(c, indent=2, default=str) if as_json else format_text(c))
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in f"{rev_a}_vs_{rev_b}")
+    path = plot(c, png or root / ".mira" / "compare" / f"{safe}.png")
+    if not as_json:
+        typer.echo(f"\nplot: {path}")

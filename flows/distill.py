@@ -1,0 +1,110 @@
+"""Stage distill: one student per group, fitted on the train labels, measured against the teacher on val.
+
+Reads: data/labels/, data/rubrics/, data/embeddings/ (head) or data/corpus/ (linear, finetune).
+Writes: data/students/<group>/ (model.safetensors + config.json), metrics/students.json
+(per group, source and anchor: val MAE and Spearman against the teacher, the teacher's self-agreement
+beside it), plots/distill/<group>.csv (student versus teacher, for `dvc plots`), and an MLflow run.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from prefect import flow
+
+from flows.common import run_log, stage_main, states, task_runner
+from flows.tracking import flat_params, metric_key, pipeline_run
+from mira_core.config import CacheParams, DistillParams, EmbedParams, Params
+from mira_core.errors import ConfigError
+from mira_core.grouping import members, read_groups
+from mira_core.io import write_json
+from mira_core.layout import Layout
+from tasks.caching import cached, submit
+from tasks.distill import distill_one
+
+
+@flow(name="distill")
+def distill_flow(p: DistillParams, embed: EmbedParams, cache: CacheParams, root: str) -> dict:
+    lay = Layout(Path(root))
+    groups = members(read_groups(lay.group_map()))
+    labeled = {g: s for g, s in groups.items() if (lay.labels / f"{g}.parquet").exists()}
+    if not labeled:
+        raise ConfigError(f"{lay.labels}: no labels (run the label stage first)")
+    task = cached(distill_one, cache, lay.root)
+    with run_log(lay, "distill") as log:
+        futures = {}
+        for g, sources in labeled.items():
+            corpus = [s for src in sources for s in lay.corpus_shards(src)]
+            futures[g] = submit(task, g, lay.labels / f"{g}.parquet", lay.labels / "repeats" / f"{g}.parquet",
+                                lay.rubrics / f"{g}.json", corpus, [lay.embedding_shard(s) for s in corpus], p, embed,
+                                out=lay.students / g, out_plot=lay.plots / "distill" / f"{g}.csv")
+        reports = {g: f.result() for g, f in futures.items()}
+        log["tasks"] = states(futures.values())
+        for d in [*lay.students.glob("*"), *(lay.plots / "distill").glob("*.csv")]:  # groups that no longer exist
+            if d.name.split(".")[0] not in reports:
+                shutil.rmtree(d) if d.is_dir() else d.unlink()
+        write_json(reports, lay.metrics_file("students"))
+    for g, r in reports.items():
+        rho = r["median_spearman"]
+        print(f"distill {g}: {r['student']} student, {r['n_train']} train / {r['n_val']} val, val MAE {r['mean_mae']} "
+              f"(constant predictor {r['const_mean_mae']}), median Spearman "
+              f"{'n/a' if rho is None else f'{rho:.3f}'} over {len(r['anchors'])} anchors")
+    return reports
+
+
+def log_to_mlflow(params: Params, root: Path, reports: dict) -> None:
+    """The parent run gets the params; a nested run per group gets its metrics, rubric and student config."""
+    import mlflow
+
+    lay = Layout(root)
+    with pipeline_run(params, root):
+        mlflow.log_params(flat_params(params, ("embed", "group", "teacher", "discover", "label", "distill")))
+        for g, r in reports.items():
+            with mlflow.start_run(run_name=f"distill-{g}", nested=True):
+                mlflow.set_tags({"mira.stage": "distill", "mira.group": g, "mira.rubric_version": r["rubric_version"],
+                                 "mira.student": r["student"], "mira.student_version": r["student_version"]})
+                mlflow.log_params({"group": g, "student": r["student"], "rubric_version": r["rubric_version"],
+                                   "n_train": r["n_train"], "n_val": r["n_val"]})
+                mlflow.log_metrics(group_metrics(r))
+                mlflow.log_artifact(str(lay.rubrics / f"{g}.json"), artifact_path="rubric")
+                mlflow.log_artifact(str(lay.students / g / "config.json"), artifact_path="student")
+
+
+def group_metrics(r: dict) -> dict[str, float]:
+    """Flat metrics of one group's report: per anchor, per (source, anchor), and the teacher's self-agreement."""
+    names = r["anchor_names"]
+    out = {"val_mae": r["mean_mae"], "const_mae": r["const_mean_mae"]}
+    if r["median_spearman"] is not None:
+        out["median_spearman"] = r["median_spearman"]
+    for a, m in r["anchors"].items():
+        for k in ("mae", "spearman", "const_mae"):
+            if m.get(k) is not None:
+                out[metric_key(k, f"{a}_{names[a]}")] = m[k]
+    for s, sm in r["sources"].items():
+        for a, m in sm["anchors"].items():
+            for k in ("mae", "spearman"):
+                if m[k] is not None:
+                    out[metric_key(k, s, f"{a}_{names[a]}")] = m[k]
+    for a, m in r["self_agreement"].items():
+        for k in ("mae", "spearman", "exact"):
+            if m.get(k) is not None:
+                out[metric_key("teacher_self", k, f"{a}_{names[a]}")] = m[k]
+    return {k: float(v) for k, v in out.items() if v is not None}
+
+
+def run(params: Params, root: Path) -> dict:
+    # fine-tuning already uses every core for one group; the other students are light enough to share
+    runner = params.runner.model_copy(update={"max_workers": 1}) if params.distill.student == "finetune" else params.runner
+    reports = distill_flow.with_options(task_runner=task_runner(runner))(
+        params.distill, params.embed, params.cache, str(root))
+    log_to_mlflow(params, root, reports)
+    return reports
+
+
+def main(argv: list[str] | None = None) -> None:
+    stage_main(run, "distill", argv)
+
+
+if __name__ == "__main__":
+    main()

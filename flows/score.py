@@ -1,0 +1,68 @@
+"""Stage score: every corpus record scored by its group's student, shard by shard.
+
+Reads: data/corpus/, data/embeddings/, data/students/, data/groups/. Writes: data/scores/<group>/<source>/part-N.parquet
+(record_id, group, one float column per anchor, student_version), metrics/score.json.
+
+The shard fan-out runs on a thread pool by default and on Dask with `runner.kind: dask` (a local
+cluster, or the scheduler at `runner.address`); process-based Dask workers need a running Prefect
+server (PREFECT_API_URL), which `mira ui` starts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow
+
+from flows.common import run_log, stage_main, states, task_runner
+from mira_core.config import CacheParams, Params, ScoreParams
+from mira_core.errors import ConfigError
+from mira_core.grouping import read_groups
+from mira_core.io import write_json
+from mira_core.layout import Layout
+from tasks.caching import cached, submit
+from tasks.distill import score_one
+
+
+@flow(name="score")
+def score_flow(p: ScoreParams, cache: CacheParams, root: str) -> dict:
+    lay = Layout(Path(root))
+    groups = read_groups(lay.group_map())
+    shards = lay.corpus_shards()
+    missing = sorted({groups[s.parent.name] for s in shards if not (lay.students / groups[s.parent.name]).exists()})
+    if missing:
+        raise ConfigError(f"no student for group(s) {', '.join(missing)} in {lay.students} (run distill first)")
+    task = cached(score_one, cache, lay.root)
+    with run_log(lay, "score") as log:
+        outs = {}
+        futures = []
+        for s in shards:
+            g = groups[s.parent.name]
+            out = lay.scores / g / s.parent.name / s.name
+            outs[out] = g
+            futures.append(submit(task, s, lay.embedding_shard(s), lay.students / g, g, p.batch_size, out=out))
+        results = [f.result() for f in futures]
+        log["tasks"] = states(futures)
+        for f in lay.scores.glob("*/*/part-*.parquet"):  # scores of shards or groups that no longer exist
+            if f not in outs:
+                f.unlink()
+        per_group: dict[str, int] = {}
+        for (out, g), r in zip(outs.items(), results, strict=True):
+            per_group[g] = per_group.get(g, 0) + r["records"]
+        metrics = {"records": sum(per_group.values()), "shards": len(shards), "groups": dict(sorted(per_group.items()))}
+        write_json(metrics, lay.metrics_file("score"))
+    print(f"score: {metrics['records']} records in {len(shards)} shards, " +
+          ", ".join(f"{g} {n}" for g, n in metrics["groups"].items()))
+    return metrics
+
+
+def run(params: Params, root: Path) -> dict:
+    return score_flow.with_options(task_runner=task_runner(params.runner))(params.score, params.cache, str(root))
+
+
+def main(argv: list[str] | None = None) -> None:
+    stage_main(run, "score", argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""Stage select: reliability mask, trimmed-mean scores and source-preserving selection to the token budget,
+with the baselines at the same budget.
+
+Reads: data/corpus/, data/scores/, data/groups/, data/rubrics/, metrics/students.json (and data/labels/,
+data/embeddings/ for the single-rubric baseline). Writes: data/selection/<method>/manifest.parquet,
+data/selection/mask.parquet, data/selection/mira/records/ (materialized), metrics/select.json.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import polars as pl
+from prefect import flow
+
+from flows.common import run_log, stage_main, states, task_runner
+from flows.publish import publish_table
+from mira_core.config import CacheParams, Params, SelectParams
+from mira_core.errors import ConfigError
+from mira_core.io import write_json
+from mira_core.layout import Layout
+from mira_core.selection import overlap, reason_counts, retention
+from tasks.caching import cached, submit
+from tasks.select import materialize_kept, select_baseline, select_mira
+
+
+def summary(manifest: pl.DataFrame, budget_tokens: float) -> dict:
+    """Counts of one manifest: reasons, kept tokens, retention per source and per group."""
+    selectable = manifest.filter(pl.col("reason") != "held_out")
+    kept_tokens = int(manifest.filter(pl.col("kept"))["n_tokens"].sum())
+    return {
+        "records": manifest.height, "reasons": reason_counts(manifest),
+        "kept_records": int(manifest["kept"].sum()), "kept_tokens": kept_tokens,
+        "selectable_tokens": int(selectable["n_tokens"].sum()),
+        "kept_token_share": round(kept_tokens / max(1, int(selectable["n_tokens"].sum())), 4),
+        "budget_tokens": round(budget_tokens),
+        "by_source": {r["source"]: {k: r[k] for k in ("records", "kept_records", "tokens", "kept_tokens",
+                                                       "kept_token_share")}
+                      for r in retention(manifest, "source").iter_rows(named=True)},
+        "by_group": {r["group"]: {k: r[k] for k in ("records", "kept_records", "tokens", "kept_tokens",
+                                                     "kept_token_share")}
+                     for r in retention(selectable, "group").iter_rows(named=True)},
+    }
+
+
+@flow(name="select")
+def select_flow(p: SelectParams, cache: CacheParams, root: str) -> dict:
+    lay = Layout(Path(root))
+    students = lay.metrics_file("students")
+    if not students.exists():
+        raise ConfigError(f"{students}: no student metrics (run distill first)")
+    out = lay.root / "data" / "selection"
+    ingest = json.loads(lay.metrics_file("ingest").read_text())["total"]
+    with run_log(lay, "select") as log:
+        futures = {"mira": submit(cached(select_mira, cache, lay.root), p, root, lay.corpus, lay.scores, students,
+                                  lay.rubrics, out=out / "mira" / "manifest.parquet", out_mask=out / "mask.parquet")}
+        for m in p.baselines:
+            futures[m] = submit(cached(select_baseline, cache, lay.root), m, p, root, lay.corpus, lay.labels,
+                                lay.embeddings, out=out / m / "manifest.parquet")
+        results = {m: f.result() for m, f in futures.items()}
+        manifests = {m: pl.read_parquet(out / m / "manifest.parquet") for m in futures}
+        for d in out.iterdir():  # methods no longer asked for
+            if d.is_dir() and d.name not in manifests:
+                shutil.rmtree(d)
+        selectable = int(manifests["mira"].filter(pl.col("reason") != "held_out")["n_tokens"].sum())
+        if p.budget > 1 and p.budget > selectable:
+            raise ConfigError(f"select.budget = {int(p.budget)} tokens, but only {selectable} tokens are selectable")
+        budget_tokens = p.budget * selectable if p.budget <= 1 else p.budget
+        per_method = {m: summary(df, budget_tokens) for m, df in manifests.items()}
+        for m, s in per_method.items():  # every corpus record has exactly one reason, and ingest accounts for the rest
+            if sum(s["reasons"].values()) != s["records"] or s["records"] != ingest["kept"]:
+                raise AssertionError(f"{m}: counts do not balance: {s['reasons']} vs {ingest['kept']} corpus records")
+        materialized = {}
+        if p.materialize != "none":
+            fut = submit(cached(materialize_kept, cache, lay.root), out / "mira" / "manifest.parquet", p.materialize,
+                         root, lay.corpus, out=out / "mira" / "records")
+            materialized = fut.result()
+            futures["materialize"] = fut
+        log["tasks"] = states(futures.values())
+        mask = pl.read_parquet(out / "mask.parquet")
+        metrics = {
+            "budget": p.budget, "granularity": p.granularity, "budget_tokens": round(budget_tokens),
+            "records_read": ingest["read"], "quarantined": ingest["quarantined"],
+            "methods": per_method, "overlap": overlap(manifests),
+            "mask": {"on": int(mask["on"].sum()), "off": int((~mask["on"]).sum()),
+                     "by_group": {g: {"on": int(d["on"].sum()), "off": int((~d["on"]).sum())}
+                                  for (g,), d in mask.group_by("group", maintain_order=True)}},
+            "no_reliable_anchor": results["mira"]["no_reliable_anchor"], "materialized": materialized,
+        }
+        write_json(metrics, lay.metrics_file("select"))
+    m = per_method["mira"]
+    print(f"select: MIRA keeps {m['kept_records']} of {m['records']} records, {m['kept_tokens']} of "
+          f"{m['selectable_tokens']} selectable tokens ({m['kept_token_share']:.1%}); mask {metrics['mask']['on']} on / "
+          f"{metrics['mask']['off']} off; baselines: " + ", ".join(
+              f"{k} {v['kept_token_share']:.1%}" for k, v in per_method.items() if k != "mira"))
+    publish_table("select-retention", "Tokens kept per source, by method",
+                  ["source", *per_method], [[s, *(f"{per_method[k]['by_source'][s]['kept_token_share']:.1%}"
+                                                  for k in per_method)] for s in m["by_source"]])
+    return metrics
+
+
+def run(params: Params, root: Path) -> dict:
+    return select_flow.with_options(task_runner=task_runner(params.runner))(params.select, params.cache, str(root))
+
+
+def main(argv: list[str] | None = None) -> None:
+    stage_main(run, "select", argv)
+
+
+if __name__ == "__main__":
+    main()

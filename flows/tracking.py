@@ -1,0 +1,94 @@
+"""MLflow tracking: one parent run per pipeline run, nested runs for the per-group work of a stage.
+
+Under `dvc repro` each stage is its own process, so "the pipeline run" cannot be a Python object.
+It is identified by a key: a digest of params.yaml plus the git commit (and the DVC experiment name
+when `dvc exp run` sets one). Every stage of the same configuration logs under the same parent run;
+a new experiment or an edited params.yaml starts a new one, which is what makes the MLflow UI
+compare configurations side by side.
+
+Nothing secret is logged: params are logged section by section from the validated model, which
+holds the *name* of the API-key variable, never a key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from contextlib import contextmanager
+from pathlib import Path
+
+from mira_core.config import MlflowParams, Params
+
+PIPELINE_KEY = "mira.pipeline_key"
+
+
+def tracking_uri(p: MlflowParams, root: Path) -> str:
+    """The tracking URI, with a relative sqlite path made absolute against the project folder."""
+    uri = p.tracking_uri
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri[len(prefix):].startswith("/"):
+        return prefix + str((root / uri[len(prefix):]).resolve())
+    return uri
+
+
+def _git_commit(root: Path) -> str:
+    res = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True)
+    return res.stdout.strip() if res.returncode == 0 else "no-git"
+
+
+def pipeline_key(root: Path) -> tuple[str, dict[str, str]]:
+    """The key of this pipeline run and the tags that explain it."""
+    params = (root / "params.yaml").read_bytes() if (root / "params.yaml").exists() else b""
+    commit = _git_commit(root)
+    exp = os.environ.get("DVC_EXP_NAME", "")
+    key = hashlib.sha256(params + commit.encode() + exp.encode()).hexdigest()[:16]
+    tags = {PIPELINE_KEY: key, "mira.git_commit": commit,
+            "mira.params_digest": hashlib.sha256(params).hexdigest()[:12]}
+    if exp:
+        tags["mira.dvc_experiment"] = exp
+    return key, tags
+
+
+def flat_params(params: Params, sections: tuple[str, ...]) -> dict[str, str]:
+    """Dotted params of the given sections, as MLflow params (strings, at most 6000 characters)."""
+    out: dict[str, str] = {}
+
+    def walk(prefix: str, v: object) -> None:
+        if isinstance(v, dict):
+            for k, x in v.items():
+                walk(f"{prefix}.{k}", x)
+        else:
+            out[prefix] = json.dumps(v) if not isinstance(v, str) else v
+
+    dumped = params.model_dump(mode="json")
+    for s in sections:
+        walk(s, dumped[s])
+    return {k: v[:6000] for k, v in out.items()}
+
+
+@contextmanager
+def pipeline_run(params: Params, root: Path):
+    """The parent run of this pipeline run, created on first use, re-opened by later stages."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri(params.mlflow, root))
+    mlflow.set_experiment(params.mlflow.experiment)
+    key, tags = pipeline_key(root)
+    found = mlflow.search_runs(filter_string=f"tags.`{PIPELINE_KEY}` = '{key}'", output_format="list",
+                               max_results=1, order_by=["attributes.start_time DESC"])
+    if found:
+        run = mlflow.start_run(run_id=found[0].info.run_id)
+    else:
+        run = mlflow.start_run(run_name=f"mira-{key[:8]}", tags=tags)
+    try:
+        yield run
+    finally:
+        mlflow.end_run()
+
+
+def metric_key(*parts: str) -> str:
+    """An MLflow-safe metric name from parts (letters, digits and _ - . / only)."""
+    safe = ["".join(ch if ch.isalnum() or ch in "_-." else "_" for ch in p) for p in parts]
+    return "/".join(safe)

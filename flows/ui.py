@@ -1,0 +1,73 @@
+"""`mira ui`: the Prefect server (flow runs, task states, artifacts) and the MLflow UI, for this project.
+
+Both bind 127.0.0.1 by default. While `mira ui` runs, `.mira/ui.json` tells the pipeline where the
+Prefect API is: any `dvc repro` or `mira run` started in this project (another terminal) reports its
+flow runs there, without exporting anything. MLflow needs no pointing: the UI serves the same
+`mlflow.db` the stages write. Ctrl-C (or SIGTERM) stops both servers and removes the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+UI_FILE = Path(".mira") / "ui.json"
+
+
+def live_ui(root: Path) -> dict | None:
+    """What a running `mira ui` of this project wrote, if its process is still alive."""
+    path = root / UI_FILE
+    try:
+        info = json.loads(path.read_text())
+        os.kill(int(info["pid"]), 0)
+    except (OSError, ValueError, KeyError, json.JSONDecodeError):
+        return None
+    return info
+
+
+def command(prefect_port: Annotated[int, typer.Option(help="Port of the Prefect server and UI.")] = 4200,
+            mlflow_port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000,
+            host: Annotated[str, typer.Option(help="Interface to bind; 127.0.0.1 keeps both local.")] = "127.0.0.1",
+            root: Annotated[Path, typer.Option("--root", help="Project folder holding params.yaml.")] = Path(".")
+            ) -> None:
+    """Start the Prefect server and the MLflow UI, point this project's pipeline at them, stop both on Ctrl-C."""
+    from flows.params import load_params
+    from flows.servers import mlflow_ui, prefect_server
+    from flows.tracking import tracking_uri
+    from mira_core.errors import MiraError
+    from mira_core.io import write_json
+
+    root = root.resolve()
+    params = load_params(root / "params.yaml")
+    state = root / ".mira"
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        with ExitStack() as stack:
+            typer.echo("starting the Prefect server and the MLflow UI ...")
+            api = stack.enter_context(prefect_server(state, host, prefect_port))
+            ml = stack.enter_context(mlflow_ui(tracking_uri(params.mlflow, root), root / "mlruns", state, host,
+                                               mlflow_port))
+            info = {"pid": os.getpid(), "prefect_api": api, "prefect_ui": api.removesuffix("/api"), "mlflow_ui": ml}
+            write_json(info, root / UI_FILE)
+            stack.callback(lambda: (root / UI_FILE).unlink(missing_ok=True))
+            typer.echo(f"Prefect UI   {info['prefect_ui']}\nMLflow UI    {ml}\n"
+                       f"Pipelines started in {root} now report to this Prefect server "
+                       f"(elsewhere: export PREFECT_API_URL={api}).\nCtrl-C stops both.")
+            try:
+                while not stop.wait(0.5):
+                    pass
+            except KeyboardInterrupt:
+                pass
+            typer.echo("stopping ...")
+    except MiraError as e:
+        typer.echo(f"mira ui: {e}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo("stopped.")

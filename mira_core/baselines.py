@@ -1,0 +1,56 @@
+"""Baselines selected at the same token budget as MIRA, each as a score that `selection.select` ranks by.
+
+- random: a seeded hash of the record id (a uniform random order, the same on every run).
+- length: the number of tokens (longest first), the simplest "more is better" heuristic.
+- dsir: importance resampling toward target sources (Xie et al., 2023): hashed word 1-2-gram bags,
+  a log-likelihood ratio of the target over the raw distribution per record, plus Gumbel noise, so
+  that taking the top of the ranking samples records in proportion to their importance weights.
+- single_rubric: one quality score for the whole corpus, as peers do (FineWeb-Edu style): one ridge
+  head on the record embeddings, trained on every labeled record of every group to predict the mean of
+  its anchor scores, applied to every record, no groups and no mask.
+
+All four rank globally (one cut over the corpus): that is how each is used by its authors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+DSIR_FEATURES = 2**16
+
+
+def random_scores(record_ids: pl.Series, seed: int) -> np.ndarray:
+    """A uniform score in [0, 1) per record, fixed by the seed and the id."""
+    return (record_ids.hash(seed=seed).to_numpy() >> np.uint64(11)).astype(np.float64) / float(2**53)
+
+
+def length_scores(n_tokens: pl.Series) -> np.ndarray:
+    return n_tokens.to_numpy().astype(np.float64)
+
+
+def _bags(texts: list[str]):
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    vec = HashingVectorizer(n_features=DSIR_FEATURES, ngram_range=(1, 2), alternate_sign=False, norm=None,
+                            lowercase=True, token_pattern=r"(?u)\b\w+\b")
+    return vec.transform(texts)
+
+
+def dsir_scores(texts: list[str], is_target: np.ndarray, seed: int) -> np.ndarray:
+    """log p_target(x) - log p_raw(x) under hashed n-gram bag models, plus Gumbel noise (seeded)."""
+    x = _bags(texts)
+    counts_t = np.asarray(x[is_target].sum(axis=0)).ravel() + 1.0  # add-one smoothing
+    counts_r = np.asarray(x.sum(axis=0)).ravel() + 1.0
+    log_ratio = np.log(counts_t / counts_t.sum()) - np.log(counts_r / counts_r.sum())
+    weights = x @ log_ratio
+    gumbel = -np.log(-np.log(np.random.default_rng(seed).uniform(1e-12, 1.0, size=len(texts))))
+    return np.asarray(weights).ravel() + gumbel
+
+
+def single_rubric_scores(train_x: np.ndarray, train_y: np.ndarray, all_x: np.ndarray, alpha: float = 1.0
+                         ) -> np.ndarray:
+    """One global scorer: ridge on embeddings, fitted to the mean anchor score of every labeled record."""
+    from sklearn.linear_model import Ridge
+
+    return Ridge(alpha=alpha).fit(train_x, train_y).predict(all_x).astype(np.float64)

@@ -1,0 +1,84 @@
+"""The distill stage's work for one group: gather inputs for the labeled records, fit, measure agreement.
+
+The student is fitted on the train split and measured on val against the teacher, per anchor and per
+(source, anchor), beside the constant predictor (the train mean) and the teacher's own self-agreement
+on the repeat subset. Those figures are what the selection stage's reliability mask reads.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from mira_core.config import DistillParams, EmbedParams
+from mira_core.errors import ConfigError
+from mira_core.reliability import self_agreement, student_report
+from mira_core.rubric import Rubric
+from mira_core.students import make_student
+from mira_core.students.base import Inputs, Student, student_version
+
+PLOT = {"record_id": pl.String, "source": pl.String, "anchor": pl.String, "teacher": pl.Float64,
+        "student": pl.Float64}
+
+
+def encoder_fingerprint(embedding_shards: list[Path]) -> dict | None:
+    """The encoder that made these embeddings, from the first shard's stamp (None when there are none)."""
+    for shard in embedding_shards:
+        side = shard.with_suffix(".json")
+        if side.exists():
+            return json.loads(side.read_text())["stamp"]["encoder"]
+    return None
+
+
+def gather_inputs(ids: list[str], need: str, corpus_shards: list[Path], embedding_shards: list[Path]) -> Inputs:
+    """Texts or embeddings of `ids`, in that order, read from the group's shards."""
+    want = pl.DataFrame({"record_id": ids, "_i": np.arange(len(ids))})
+    if need == "embedding":
+        found = pl.concat([pl.read_parquet(s) for s in embedding_shards]).join(want, on="record_id").sort("_i")
+        col = "embedding"
+    else:
+        found = pl.concat([pl.read_parquet(s, columns=["record_id", "text"]) for s in corpus_shards]
+                          ).join(want, on="record_id").sort("_i")
+        col = "text"
+    if found.height != len(ids):
+        missing = sorted(set(ids) - set(found["record_id"]))[:5]
+        raise ConfigError(f"{len(ids) - found.height} labeled records have no {col} (e.g. {missing}): the corpus or "
+                          "the embeddings changed after labeling; re-run the pipeline from embed")
+    if need == "embedding":
+        return Inputs(embeddings=found[col].to_numpy().astype(np.float32, copy=False))
+    return Inputs(texts=found[col].to_list())
+
+
+def distill_group(labels: pl.DataFrame, repeats: pl.DataFrame, rubric: Rubric, p: DistillParams, embed: EmbedParams,
+                  corpus_shards: list[Path], embedding_shards: list[Path], out: Path) -> tuple[dict, pl.DataFrame]:
+    """Fit the group's student, save it to `out`, and report its agreement with the teacher on val."""
+    ids = rubric.anchor_ids()
+    train, val = labels.filter(pl.col("split") == "train"), labels.filter(pl.col("split") == "val")
+    if train.height < 2 or val.height < 2:
+        raise ConfigError(f"group {rubric.group}: {train.height} train and {val.height} val labels; too few to "
+                          "distill (raise label.records_per_group)")
+    scale = (rubric.scale.min, rubric.scale.max)
+    fingerprint = encoder_fingerprint(embedding_shards)
+    student: Student = make_student(p, ids, scale, embed, fingerprint)
+    x_train = gather_inputs(train["record_id"].to_list(), student.needs, corpus_shards, embedding_shards)
+    x_val = gather_inputs(val["record_id"].to_list(), student.needs, corpus_shards, embedding_shards)
+    y_train = train.select(ids).to_numpy().astype(np.float32)
+    info = student.fit(x_train, y_train)
+    student.save(out)
+    pred = student.predict(x_val)
+    report = student_report(val, pred, ids, y_train.mean(axis=0))
+    report["self_agreement"] = self_agreement(labels, repeats, ids) if repeats.height else {}
+    report.update(group=rubric.group, student=student.kind, student_version=student_version(out),
+                  rubric_version=rubric.version, n_train=train.height, n_val=val.height, training=info,
+                  anchor_names={a.id: a.name for a in rubric.anchors})
+    truth = val.select(ids).to_numpy()
+    plot = pl.DataFrame({
+        "record_id": np.repeat(val["record_id"].to_numpy(), len(ids)),
+        "source": np.repeat(val["source"].to_numpy(), len(ids)),
+        "anchor": np.tile([f"{a.id} {a.name}" for a in rubric.anchors], val.height),
+        "teacher": truth.reshape(-1).astype(float), "student": pred.reshape(-1).astype(float),
+    }, schema=PLOT)
+    return report, plot

@@ -1,0 +1,67 @@
+"""Scoring the corpus: every record of a shard scored by its group's student, as a sidecar table.
+
+Scores are written beside the corpus, never into it (`data/scores/<group>/<source>/part-N.parquet`,
+keyed by record_id): re-training a student rewrites the scores alone. A head student refuses
+embeddings made by another encoder than the one it was trained on.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from mira_core.errors import ConfigError
+from mira_core.io import write_parquet
+from mira_core.students import load_student
+from mira_core.students.base import Inputs, read_config, student_version
+
+_LOAD = threading.Lock()
+
+
+def score_schema(anchor_ids: list[str]) -> dict:
+    return {"record_id": pl.String, "group": pl.String} | {a: pl.Float32 for a in anchor_ids} | {
+        "student_version": pl.String}
+
+
+@lru_cache(maxsize=8)
+def _student(folder: str, version: str):
+    return load_student(Path(folder))
+
+
+def cached_student(folder: Path):
+    """One loaded student per checkpoint version per process (shared by the tasks of a worker)."""
+    with _LOAD:
+        return _student(str(folder), student_version(folder))
+
+
+def score_shard(corpus_shard: Path, embedding_shard: Path, student_dir: Path, group: str, out: Path,
+                batch_size: int) -> dict:
+    """Score one corpus shard; returns its record count."""
+    import json
+
+    student = cached_student(student_dir)
+    config = read_config(student_dir)
+    anchor_ids = config["anchors"]
+    version = student_version(student_dir)
+    if student.needs == "embedding":
+        side = embedding_shard.with_suffix(".json")
+        if not side.exists():
+            raise ConfigError(f"{embedding_shard}: no embeddings stamp beside it (re-run embed)")
+        student.check_encoder(json.loads(side.read_text())["stamp"]["encoder"])
+        df = pl.read_parquet(embedding_shard)
+        ids, x = df["record_id"], df["embedding"].to_numpy().astype(np.float32, copy=False)
+        preds = [student.predict(Inputs(embeddings=x[i:i + batch_size])) for i in range(0, len(ids), batch_size)]
+    else:
+        df = pl.read_parquet(corpus_shard, columns=["record_id", "text"])
+        ids, texts = df["record_id"], df["text"].to_list()
+        preds = [student.predict(Inputs(texts=texts[i:i + batch_size])) for i in range(0, len(ids), batch_size)]
+    pred = np.vstack(preds) if preds else np.zeros((0, len(anchor_ids)), np.float32)
+    table = pl.DataFrame({"record_id": ids, "group": [group] * len(ids),
+                          **{a: pred[:, j] for j, a in enumerate(anchor_ids)},
+                          "student_version": [version] * len(ids)}, schema=score_schema(anchor_ids))
+    write_parquet(table, out)
+    return {"records": table.height}

@@ -1,0 +1,164 @@
+"""Reliability-aware, source-preserving selection to a token budget.
+
+Three steps, as in the paper (section 3.4-3.5):
+
+1. Mask. Anchor d of group g is off for source s when the student's val MAE on (s, d) is above
+   tau_mae or its Spearman is below tau_spearman (an undefined Spearman, from a constant side, counts
+   as below). A source with fewer than `min_val_records` val records uses its group's figures.
+2. Aggregate. A record's score is the trimmed mean of its unmasked anchor scores. The mask is applied
+   here, after scoring: the student is never asked anything different.
+3. Select. The budget (a token fraction, or a token count spread over units in proportion to their
+   tokens) applies per group by default: each group keeps its share, highest score first, ties broken
+   by record_id, so a group whose scores run low is not wiped out by a global cut. A source with no
+   reliable anchor at all cannot be ranked against its neighbours; it keeps its own share, ranked on
+   every anchor.
+
+Every record of the corpus ends in the manifest with a reason: kept, over_budget, below_threshold
+(under `min_score`), unscored (no student score) or held_out (a source reserved for evaluation).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import polars as pl
+
+from mira_core.config import SelectParams
+
+MASK = {"group": pl.String, "source": pl.String, "anchor": pl.String, "name": pl.String, "n_val": pl.Int64,
+        "basis": pl.String, "mae": pl.Float64, "spearman": pl.Float64, "on": pl.Boolean, "why": pl.String}
+MANIFEST = {"record_id": pl.String, "source": pl.String, "group": pl.String, "n_tokens": pl.Int64,
+            "score": pl.Float64, "kept": pl.Boolean, "reason": pl.String, "method": pl.String}
+REASONS = ("kept", "over_budget", "below_threshold", "unscored", "held_out")
+
+
+def _judge(m: dict, p: SelectParams) -> tuple[bool, str]:
+    mae, rho = m.get("mae"), m.get("spearman")
+    if mae is None:
+        return False, "no val records"
+    if mae > p.tau_mae:
+        return False, f"MAE {mae:.2f} > {p.tau_mae}"
+    if rho is None:
+        return False, "Spearman undefined (a constant side)"
+    if rho < p.tau_spearman:
+        return False, f"Spearman {rho:.2f} < {p.tau_spearman}"
+    return True, "reliable"
+
+
+def reliability_mask(reports: dict[str, dict], p: SelectParams) -> pl.DataFrame:
+    """One row per (group, source, anchor): the figures used, and whether the anchor is on."""
+    rows = []
+    for g, r in sorted(reports.items()):
+        names = r.get("anchor_names", {})
+        for s, sr in sorted(r["sources"].items()):
+            own = sr["n_val"] >= p.min_val_records
+            for a, group_m in r["anchors"].items():
+                m = sr["anchors"][a] if own else group_m
+                on, why = _judge(m, p)
+                rows.append({"group": g, "source": s, "anchor": a, "name": names.get(a, a), "n_val": sr["n_val"],
+                             "basis": "source" if own else "group", "mae": m.get("mae"), "spearman": m.get("spearman"),
+                             "on": on, "why": why})
+    return pl.DataFrame(rows, schema=MASK)
+
+
+def trimmed_mean(x: np.ndarray, trim: float) -> np.ndarray:
+    """Row-wise mean after cutting floor(trim * k) values from each end (at least one value is kept)."""
+    k = x.shape[1]
+    if k == 0:
+        return np.full(x.shape[0], np.nan)
+    t = min(math.floor(trim * k), (k - 1) // 2)
+    if t == 0:
+        return x.mean(axis=1)
+    return np.sort(x, axis=1)[:, t : k - t].mean(axis=1)
+
+
+def aggregate(scores: pl.DataFrame, anchors: list[str], on: dict[str, list[str]], trim: float) -> np.ndarray:
+    """The record score: trimmed mean over the anchors on for the record's source.
+
+    `on` maps source -> the anchors to use; records of sources missing from it get NaN.
+    """
+    out = np.full(scores.height, np.nan)
+    src = scores["source"].to_numpy()
+    for s, cols in on.items():
+        rows = np.flatnonzero(src == s)
+        if len(rows) and cols:
+            out[rows] = trimmed_mean(scores[rows].select(cols).to_numpy().astype(np.float64), trim)
+    return out
+
+
+def anchors_on(mask: pl.DataFrame, group: str, anchors: list[str]) -> tuple[dict[str, list[str]], list[str]]:
+    """source -> the anchors on for it, and the sources with no reliable anchor at all.
+
+    Such a source cannot be ranked against its group's other sources without the signal the mask
+    just rejected, so it is ranked on every anchor and keeps its own share of the budget (see
+    `select`): the source is preserved, and its order within itself is the best available.
+    """
+    g = mask.filter(pl.col("group") == group)
+    on, unjudged = {}, []
+    for s in g["source"].unique().sort().to_list():
+        cols = set(g.filter((pl.col("source") == s) & pl.col("on"))["anchor"].to_list())
+        if not cols:
+            unjudged.append(s)
+            cols = set(anchors)
+        on[s] = [a for a in anchors if a in cols]
+    return on, unjudged
+
+
+def units(records: pl.DataFrame, granularity: str, own_budget: list[str] | tuple[str, ...] = ()) -> pl.Expr:
+    """The unit each record's budget is counted in: all, its group or its source (own_budget sources always
+    count on their own)."""
+    base = pl.lit("all") if granularity == "global" else pl.col(granularity)
+    return pl.when(pl.col("source").is_in(list(own_budget))).then(pl.lit("source:") + pl.col("source")).otherwise(base)
+
+
+def unit_budgets(tokens: pl.DataFrame, budget: float) -> dict[str, float]:
+    """Token budget per unit: the fraction of the unit's tokens, or the absolute budget split by token share."""
+    total = int(tokens["n_tokens"].sum())
+    sums = dict(tokens.group_by("_unit").agg(pl.col("n_tokens").sum()).iter_rows())
+    if budget <= 1:
+        return {u: budget * t for u, t in sums.items()}
+    return {u: budget * t / max(1, total) for u, t in sums.items()}
+
+
+def select(records: pl.DataFrame, budget: float, granularity: str, method: str, min_score: float | None = None,
+           own_budget: list[str] | tuple[str, ...] = ()) -> pl.DataFrame:
+    """The manifest: `records` (record_id, source, group, n_tokens, score, held_out) with kept and reason.
+
+    Within each unit (all / group / source; `own_budget` sources always on their own), records are taken
+    highest score first (ties by record_id) while the running token count stays within the unit's budget.
+    """
+    eligible = ~pl.col("held_out") & pl.col("score").is_not_null() & pl.col("score").is_not_nan()
+    if min_score is not None:
+        eligible = eligible & (pl.col("score") >= min_score)
+    df = records.with_columns(_unit=units(records, granularity, own_budget), _e=eligible)
+    budgets = unit_budgets(df.filter(~pl.col("held_out")), budget)
+    df = df.sort(["_unit", "_e", "score", "record_id"], descending=[False, True, True, False], nulls_last=True)
+    df = df.with_columns(_cum=pl.when(pl.col("_e")).then(pl.col("n_tokens")).otherwise(0).cum_sum().over("_unit"))
+    kept = pl.col("_e") & (pl.col("_cum") <= pl.col("_unit").replace_strict(budgets, default=0.0,
+                                                                             return_dtype=pl.Float64))
+    reason = (pl.when(pl.col("held_out")).then(pl.lit("held_out"))
+              .when(pl.col("score").is_null() | pl.col("score").is_nan()).then(pl.lit("unscored"))
+              .when(~pl.col("_e")).then(pl.lit("below_threshold"))
+              .when(kept).then(pl.lit("kept")).otherwise(pl.lit("over_budget")))
+    return (df.with_columns(kept=kept, reason=reason, method=pl.lit(method))
+            .select(list(MANIFEST)).cast(MANIFEST).sort("record_id"))
+
+
+def retention(manifest: pl.DataFrame, by: str) -> pl.DataFrame:
+    """Per source or group: records and tokens in, kept, and the kept share of tokens."""
+    return (manifest.group_by(by).agg(
+        records=pl.len(), kept_records=pl.col("kept").sum(), tokens=pl.col("n_tokens").sum(),
+        kept_tokens=pl.col("n_tokens").filter(pl.col("kept")).sum())
+        .with_columns(kept_token_share=(pl.col("kept_tokens") / pl.col("tokens")).round(4)).sort(by))
+
+
+def reason_counts(manifest: pl.DataFrame) -> dict[str, int]:
+    counts = dict(manifest.group_by("reason").len().iter_rows())
+    return {r: int(counts.get(r, 0)) for r in REASONS}
+
+
+def overlap(manifests: dict[str, pl.DataFrame]) -> dict[str, dict[str, float]]:
+    """Jaccard overlap of the kept record sets of every pair of methods."""
+    kept = {m: set(df.filter(pl.col("kept"))["record_id"].to_list()) for m, df in manifests.items()}
+    return {a: {b: round(len(kept[a] & kept[b]) / max(1, len(kept[a] | kept[b])), 4) for b in kept} for a in kept}

@@ -1,0 +1,75 @@
+"""What every student shares: its inputs, the protocol (fit, predict, save, load) and its checkpoint files.
+
+A student predicts all of a group's anchors at once: `predict` returns an (n, n_anchors) float32
+matrix on the teacher's scale. A checkpoint is a folder with `model.safetensors` (tensors only, no
+pickles) and `config.json` (kind, anchors, scale, settings); its version is a digest of both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+import numpy as np
+
+from mira_core.io import write_json
+
+Need = Literal["embedding", "text"]
+
+
+@dataclass
+class Inputs:
+    """Records as a student sees them: their texts, their embeddings, or both."""
+
+    texts: list[str] | None = None
+    embeddings: np.ndarray | None = None  # (n, dim) float32, rows aligned with texts
+
+    def __len__(self) -> int:
+        return len(self.texts) if self.texts is not None else len(self.embeddings)
+
+    def take(self, idx: np.ndarray) -> Inputs:
+        return Inputs([self.texts[i] for i in idx] if self.texts is not None else None,
+                      self.embeddings[idx] if self.embeddings is not None else None)
+
+
+class Student(Protocol):
+    """A fast scorer: fitted on teacher labels, then predicts every anchor of its group."""
+
+    kind: str
+    needs: Need
+
+    def fit(self, x: Inputs, y: np.ndarray) -> dict:
+        """Train on (n, n_anchors) labels; returns what training reports (epochs, loss ...)."""
+        ...
+
+    def predict(self, x: Inputs) -> np.ndarray:
+        """(n, n_anchors) float32 scores, clipped to the scale."""
+        ...
+
+    def save(self, folder: Path) -> None:
+        """Write model.safetensors and config.json into `folder`."""
+        ...
+
+
+def write_config(folder: Path, config: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(config, folder / "config.json")
+
+
+def read_config(folder: Path) -> dict:
+    return json.loads((Path(folder) / "config.json").read_text())
+
+
+def student_version(folder: Path) -> str:
+    """Digest of a checkpoint's files: a new student gets a new version, the same one the same."""
+    h = hashlib.sha256()
+    for name in ("config.json", "model.safetensors"):
+        h.update((Path(folder) / name).read_bytes())
+    return h.hexdigest()[:12]
+
+
+def clip(pred: np.ndarray, scale: tuple[int, int]) -> np.ndarray:
+    return np.clip(pred, scale[0], scale[1]).astype(np.float32, copy=False)

@@ -1,0 +1,73 @@
+"""Helpers every student kind shares: checking its inputs and labels, and the common part of its checkpoint.
+
+Role: keep the three student modules about their models. Key decision: labels are checked strictly
+(shape (n, n_anchors), finite) rather than imputed; a missing teacher score is the label stage's
+business, and a NaN that reached a ridge solve would silently poison every weight.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from mira_core.errors import ConfigError
+from mira_core.students.base import Inputs, read_config
+
+WEIGHTS = "model.safetensors"
+
+
+def texts_of(x: Inputs, kind: str) -> list[str]:
+    if x.texts is None:
+        raise ValueError(f"the {kind} student reads texts; these inputs hold none")
+    return x.texts
+
+
+def embeddings_of(x: Inputs, kind: str, dim: int | None = None) -> np.ndarray:
+    if x.embeddings is None:
+        raise ValueError(f"the {kind} student reads embeddings; these inputs hold none")
+    e = np.asarray(x.embeddings, dtype=np.float32)
+    if e.ndim != 2 or (dim is not None and e.shape[1] != dim):
+        raise ConfigError(f"the {kind} student was trained on {dim}-dim embeddings; got shape {e.shape}")
+    return e
+
+
+def targets(y: np.ndarray, n: int, anchors: list[str]) -> np.ndarray:
+    """Labels as float64 (n, n_anchors), or a ValueError saying what is wrong with them."""
+    y = np.asarray(y, dtype=np.float64)
+    if y.shape != (n, len(anchors)):
+        raise ValueError(f"labels of shape {y.shape}; expected ({n}, {len(anchors)}) for anchors {anchors}")
+    if n < 2:
+        raise ValueError(f"{n} labeled record(s): a student needs at least 2")
+    bad = int((~np.isfinite(y)).sum())
+    if bad:
+        raise ValueError(f"{bad} label(s) are missing or not finite; drop or fill them before distilling")
+    return y
+
+
+def standardize(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column (mean, std); a constant column gets std 1 so it maps to 0, not to NaN."""
+    mean, std = y.mean(0), y.std(0)
+    return mean, np.where(std > 1e-8, std, 1.0)
+
+
+def config_head(kind: str, anchors: list[str], scale: tuple[int, int], settings: dict) -> dict:
+    """The keys every config.json has."""
+    return {"kind": kind, "anchors": list(anchors), "scale": [int(scale[0]), int(scale[1])], "settings": settings}
+
+
+def read_checkpoint(folder: Path, kind: str) -> dict:
+    """A checkpoint's config.json, checked to be of `kind` and to sit next to its weights."""
+    folder = Path(folder)
+    if not (folder / WEIGHTS).exists():
+        raise ConfigError(f"{folder}: no {WEIGHTS}; not a student checkpoint")
+    cfg = read_config(folder)
+    if cfg.get("kind") != kind:
+        raise ConfigError(f"{folder}: config.json says kind {cfg.get('kind')!r}, not {kind!r}")
+    return cfg
+
+
+def same_json(a: object, b: object) -> bool:
+    """Equal once both went through JSON, as a value read back from config.json has (tuples become lists)."""
+    return json.loads(json.dumps(a, default=str)) == json.loads(json.dumps(b, default=str))

@@ -1,0 +1,34 @@
+"""Tasks of the distill and score stages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+from prefect import task
+
+from mira_core.config import DistillParams, EmbedParams
+from mira_core.distillation import distill_group
+from mira_core.io import atomic_dir, atomic_path
+from mira_core.rubric import load_rubric
+from mira_core.scoring import score_shard
+
+
+@task(name="distill-group", task_run_name="distill-{group}")
+def distill_one(group: str, labels: Path, repeats: Path, rubric: Path, corpus_shards: list[Path],
+                embedding_shards: list[Path], p: DistillParams, embed: EmbedParams, out: Path, out_plot: Path) -> dict:
+    """Fit one group's student; writes its checkpoint folder and its val predictions for the plots."""
+    with atomic_dir(out) as tmp:
+        report, plot = distill_group(pl.read_parquet(labels), pl.read_parquet(repeats), load_rubric(rubric), p,
+                                     embed, corpus_shards, embedding_shards, tmp)
+    with atomic_path(out_plot) as tmp:
+        plot.select("anchor", "source", "teacher", "student").write_csv(tmp)
+    return report
+
+
+@task(name="score-shard", task_run_name="score-{corpus_shard.parent.name}-{corpus_shard.stem}",
+      retries=1, retry_delay_seconds=5)
+def score_one(corpus_shard: Path, embedding_shard: Path, student: Path, group: str, batch_size: int, out: Path
+              ) -> dict:
+    """Score one corpus shard with its group's student."""
+    return score_shard(corpus_shard, embedding_shard, student, group, out, batch_size)

@@ -1,0 +1,47 @@
+"""Tasks of the select stage: one manifest per method (MIRA and each baseline), and materialization."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+from prefect import task
+
+from mira_core.config import SelectParams
+from mira_core.grouping import read_groups
+from mira_core.io import atomic_dir, write_parquet
+from mira_core.layout import Layout
+from mira_core.manifests import baseline_scores, corpus_index, materialize, mira_scores
+from mira_core.selection import select
+
+
+@task(name="select-mira")
+def select_mira(p: SelectParams, root: str, corpus: Path, scores: Path, students: Path, rubrics: Path, out: Path,
+                out_mask: Path) -> dict:
+    """Mask, aggregate and select to the budget; writes the MIRA manifest and the mask."""
+    lay = Layout(Path(root))
+    index = corpus_index(lay, read_groups(lay.group_map()), p.held_out_sources)
+    scored, mask, unjudged = mira_scores(lay, index, json.loads(students.read_text()), p)
+    records = index.join(scored, on="record_id", how="left")
+    write_parquet(select(records, p.budget, p.granularity, "mira", p.min_score, own_budget=unjudged), out)
+    write_parquet(mask, out_mask)
+    return {"no_reliable_anchor": unjudged}
+
+
+@task(name="select-baseline", task_run_name="select-{method}")
+def select_baseline(method: str, p: SelectParams, root: str, corpus: Path, labels: Path, embeddings: Path,
+                    out: Path) -> dict:
+    """A baseline's manifest at the same budget, one global cut."""
+    lay = Layout(Path(root))
+    index = corpus_index(lay, read_groups(lay.group_map()), p.held_out_sources)
+    records = index.with_columns(score=pl.Series(baseline_scores(method, lay, index, p)))
+    write_parquet(select(records, p.budget, "global", method), out)
+    return {}
+
+
+@task(name="materialize")
+def materialize_kept(manifest: Path, fmt: str, root: str, corpus: Path, out: Path) -> dict[str, int]:
+    """The kept records of a manifest as per-source shards (JSONL or Parquet)."""
+    with atomic_dir(out) as tmp:
+        return materialize(Layout(Path(root)), pl.read_parquet(manifest), fmt, tmp)

@@ -1,0 +1,107 @@
+"""Tests of the reliability mask, the trimmed mean and budgeted selection, on frames built here."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from mira_core.config import SelectParams
+from mira_core.selection import aggregate, anchors_on, overlap, reliability_mask, select, trimmed_mean
+
+
+def _records(rows):
+    return pl.DataFrame(rows, orient="row", schema={"record_id": pl.String, "source": pl.String, "group": pl.String,
+                                      "n_tokens": pl.Int64, "score": pl.Float64, "held_out": pl.Boolean})
+
+
+def test_trimmed_mean_cuts_both_ends_but_keeps_one_value():
+    x = np.array([[1, 2, 3, 4, 100], [5, 5, 5, 5, 5]], dtype=float)
+    np.testing.assert_allclose(trimmed_mean(x, 0.2), [3.0, 5.0])
+    np.testing.assert_allclose(trimmed_mean(x, 0.0), [22.0, 5.0])
+    np.testing.assert_allclose(trimmed_mean(np.array([[1.0, 9.0]]), 0.49), [5.0])  # k=2: nothing can be cut
+
+
+def test_mask_rules_and_the_group_fallback_for_small_sources():
+    reports = {"g": {
+        "anchor_names": {"a00": "docs", "a01": "length"},
+        "anchors": {"a00": {"mae": 0.3, "spearman": 0.9}, "a01": {"mae": 0.2, "spearman": 0.1}},
+        "sources": {
+            "big": {"n_val": 50, "anchors": {"a00": {"mae": 0.5, "spearman": 0.6}, "a01": {"mae": 1.5, "spearman": 0.9}}},
+            "flat": {"n_val": 50, "anchors": {"a00": {"mae": 0.1, "spearman": None},
+                                              "a01": {"mae": 0.1, "spearman": 0.4}}},
+            "tiny": {"n_val": 3, "anchors": {"a00": {"mae": 3.0, "spearman": -1.0},
+                                             "a01": {"mae": 0.0, "spearman": 1.0}}},
+        }}}
+    m = reliability_mask(reports, SelectParams(tau_mae=0.8, tau_spearman=0.3, min_val_records=10))
+    got = {(r["source"], r["anchor"]): (r["on"], r["basis"], r["why"]) for r in m.iter_rows(named=True)}
+    assert got[("big", "a00")] == (True, "source", "reliable")
+    assert got[("big", "a01")] == (False, "source", "MAE 1.50 > 0.8")
+    assert got[("flat", "a00")] == (False, "source", "Spearman undefined (a constant side)")
+    assert got[("flat", "a01")] == (True, "source", "reliable")
+    assert got[("tiny", "a00")] == (True, "group", "reliable")          # the group's figures, not its own
+    assert got[("tiny", "a01")] == (False, "group", "Spearman 0.10 < 0.3")
+    on, unjudged = anchors_on(m, "g", ["a00", "a01"])
+    assert on == {"big": ["a00"], "flat": ["a01"], "tiny": ["a00"]} and unjudged == []
+
+
+def test_a_source_with_no_reliable_anchor_uses_every_anchor_and_is_flagged():
+    m = pl.DataFrame({"group": ["g", "g", "g", "g"], "source": ["a", "a", "b", "b"], "anchor": ["a00", "a01"] * 2,
+                      "on": [True, False, False, False]})
+    on, unjudged = anchors_on(m, "g", ["a00", "a01"])
+    assert on == {"a": ["a00"], "b": ["a00", "a01"]} and unjudged == ["b"]
+    scores = pl.DataFrame({"source": ["a", "b"], "a00": [4.0, 2.0], "a01": [1.0, 5.0]})
+    np.testing.assert_allclose(aggregate(scores, ["a00", "a01"], on, trim=0.0), [4.0, 3.5])
+
+
+def test_group_budget_keeps_each_groups_share_best_first_with_id_tie_break():
+    rows = [("x/1", "x", "g1", 10, 5.0), ("x/2", "x", "g1", 10, 4.0), ("x/3", "x", "g1", 10, 4.0),
+            ("x/4", "x", "g1", 10, 1.0), ("y/1", "y", "g2", 10, 1.0), ("y/2", "y", "g2", 10, 0.5)]
+    recs = _records([(*r, False) for r in rows])
+    m = select(recs, 0.5, "group", "mira")
+    expect = recs.select("record_id", "source", "group", "n_tokens", "score").with_columns(
+        kept=pl.Series([True, True, False, False, True, False]),
+        reason=pl.Series(["kept", "kept", "over_budget", "over_budget", "kept", "over_budget"]),
+        method=pl.lit("mira"))
+    assert_frame_equal(m, expect)
+    # one global cut would starve g2, whose scores run low
+    assert select(recs, 0.5, "global", "mira").filter(pl.col("group") == "g2")["kept"].sum() == 0
+
+
+def test_every_reason_and_the_counts_balance():
+    recs = _records([("a/1", "a", "g", 10, 3.0, False), ("a/2", "a", "g", 10, None, False),
+                     ("a/3", "a", "g", 10, 0.5, False), ("a/4", "a", "g", 10, 2.0, False),
+                     ("a/5", "a", "g", 10, 1.0, False), ("h/1", "h", "g", 10, 9.0, True)])
+    m = select(recs, 0.4, "group", "mira", min_score=1.0)
+    assert dict(zip(m["record_id"], m["reason"], strict=True)) == {
+        "a/1": "kept", "a/2": "unscored", "a/3": "below_threshold", "a/4": "kept", "a/5": "over_budget",
+        "h/1": "held_out"}
+    assert m.height == recs.height and m["kept"].sum() == 2
+
+
+def test_absolute_budget_is_shared_by_token_share_and_own_budget_sources_keep_theirs():
+    recs = _records([(f"a/{i}", "a", "g", 10, float(i), False) for i in range(8)]
+                    + [(f"b/{i}", "b", "g", 10, -float(i), False) for i in range(2)])
+    m = select(recs, 50, "group", "mira")
+    assert m["kept"].sum() == 5 and m.filter(pl.col("source") == "b")["kept"].sum() == 0
+    m = select(recs, 50, "group", "mira", own_budget=["b"])  # b: 20 of 100 tokens -> 10 tokens of budget
+    kept = m.filter(pl.col("kept"))
+    assert kept.filter(pl.col("source") == "b")["record_id"].to_list() == ["b/0"]
+    assert kept.filter(pl.col("source") == "a")["n_tokens"].sum() == 40
+
+
+def test_overlap_is_jaccard_of_kept_sets():
+    a = pl.DataFrame({"record_id": ["1", "2", "3"], "kept": [True, True, False]})
+    b = pl.DataFrame({"record_id": ["1", "2", "3"], "kept": [False, True, True]})
+    assert overlap({"a": a, "b": b}) == {"a": {"a": 1.0, "b": pytest.approx(1 / 3, abs=1e-4)},
+                                         "b": {"a": pytest.approx(1 / 3, abs=1e-4), "b": 1.0}}
+
+
+def test_budget_validation():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="whole number"):
+        SelectParams(budget=10.5)
+    with pytest.raises(ValidationError, match="dsir_target"):
+        SelectParams(baselines=["dsir"], dsir_target=[])
