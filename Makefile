@@ -43,6 +43,7 @@ setup: $(VENV)/.installed
 demo: setup
 	@git rev-parse --git-dir >/dev/null 2>&1 || git init -q
 	dvc repro
+	@mira summary
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

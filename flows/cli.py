@@ -27,11 +27,12 @@ Root = Annotated[Path, typer.Option("--root", help="Project folder holding param
 
 
 def _register_subcommands() -> None:
-    from flows import compare, ui
+    from flows import compare, summary, ui
     from flows.rubrics import app as rubrics_app
 
     app.add_typer(rubrics_app, name="rubrics")
     app.command(name="compare")(compare.command)
+    app.command(name="summary")(summary.command)
     app.command(name="ui")(ui.command)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from prefect import flow
 
+from flows.publish import publish_table
 from flows.common import run_log, stage_main, states, task_runner
 from mira_core.config import DiscoverParams, EmbedParams, Params, TeacherParams
 from mira_core.errors import MiraError
@@ -60,8 +61,12 @@ def discover_flow(p: DiscoverParams, teacher: TeacherParams, embed: EmbedParams,
         metrics = {"groups": per_group, "teacher": {"provider": teacher.provider, "model": teacher.model,
                                                      **teacher_totals(per_group)}}
         write_json(metrics, lay.metrics_file("discover"))
+    rows = []
     for g in per_group:
-        print(format_rubric(load_rubric(lay.rubrics / f"{g}.json")).splitlines()[0])
+        rubric = load_rubric(lay.rubrics / f"{g}.json")
+        print(format_rubric(rubric).splitlines()[0])
+        rows += [[g, rubric.version, a.id, a.name, a.support] for a in rubric.anchors]
+    publish_table("rubrics", "Anchors per group", ["group", "version", "anchor", "name", "support"], rows)
     for g in empty:
         print(f"discover: WARNING group {g} has no anchors (all judgments failed)")
     t = metrics["teacher"]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from prefect import flow
 
+from flows.publish import publish_table
 from flows.common import run_log, stage_main, states, task_runner
 from flows.tracking import flat_params, metric_key, pipeline_run
 from mira_core.config import CacheParams, DistillParams, EmbedParams, Params
@@ -45,6 +46,9 @@ def distill_flow(p: DistillParams, embed: EmbedParams, cache: CacheParams, root:
             if d.name.split(".")[0] not in reports:
                 shutil.rmtree(d) if d.is_dir() else d.unlink()
         write_json(reports, lay.metrics_file("students"))
+    publish_table("students", "Students against the teacher on val", ["group", "student", "val MAE", "constant MAE",
+                  "median Spearman"], [[g, r["student"], r["mean_mae"], r["const_mean_mae"], r["median_spearman"]]
+                                       for g, r in reports.items()])
     for g, r in reports.items():
         rho = r["median_spearman"]
         print(f"distill {g}: {r['student']} student, {r['n_train']} train / {r['n_val']} val, val MAE {r['mean_mae']} "

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from prefect import flow
 
+from flows.publish import publish_table
 from flows.common import run_log, stage_main, states
 from mira_core.config import CacheParams, GroupParams, Params
 from mira_core.errors import ConfigError
@@ -28,6 +29,8 @@ def group_flow(p: GroupParams, cache: CacheParams, root: str) -> dict:
         info = fut.result()
         log["tasks"] = states([fut])
         write_json(info, lay.metrics_file("group"))
+    publish_table("group-map", f"Source groups ({info['method']})", ["group", "sources"],
+                  [[g, ", ".join(s)] for g, s in info["groups"].items()])
     print(f"group: {len(info['groups'])} groups by {info['method']}: "
           + "; ".join(f"{g}: {', '.join(s)}" for g, s in info["groups"].items()))
     return info

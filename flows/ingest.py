@@ -11,6 +11,7 @@ from pathlib import Path
 
 from prefect import flow
 
+from flows.publish import publish_table
 from flows.common import run_log, stage_main, states, task_runner
 from mira_core.config import CacheParams, IngestParams, Params, RunnerParams, SourceSpec
 from mira_core.errors import ConfigError
@@ -66,6 +67,8 @@ def ingest_flow(sources: tuple[SourceSpec, ...], p: IngestParams, runner: Runner
                     shutil.rmtree(child)
         metrics = {"sources": reports, "total": totals(reports)}
         write_json(metrics, lay.metrics_file("ingest"))
+    publish_table("ingest-counts", "Records per source", ["source", "read", "kept", "quarantined", "tokens"],
+                  [[s, r["read"], r["kept"], r["quarantined"], r["n_tokens"]] for s, r in reports.items()])
     t = metrics["total"]
     print(f"ingest: read {t['read']}, kept {t['kept']}, quarantined {t['quarantined']} "
           f"({', '.join(f'{k} {v}' for k, v in t['by_reason'].items()) or 'none'}); {t['n_tokens']} tokens")

@@ -16,6 +16,7 @@ from pathlib import Path
 import polars as pl
 from prefect import flow
 
+from flows.publish import publish_table
 from flows.common import run_log, stage_main, states, task_runner
 from mira_core.config import LabelParams, Params, TeacherParams
 from mira_core.errors import ConfigError
@@ -82,6 +83,9 @@ def label_flow(p: LabelParams, teacher: TeacherParams, root: str) -> dict:
         metrics = {"groups": per_group, "skipped_groups": sorted(set(groups) - set(usable)),
                    "teacher": {"provider": teacher.provider, "model": teacher.model, **spend}}
         write_json(metrics, lay.metrics_file("label"))
+    publish_table("label-counts", "Labels per group", ["group", "labeled", "train", "val", "repeats", "failed"],
+                  [[g, r["labeled"], r["train"], r["val"], r["repeats"], sum(r["failed"].values())]
+                   for g, r in per_group.items()])
     n_ok = sum(g["labeled"] for g in per_group.values())
     n_bad = sum(sum(g["failed"].values()) for g in per_group.values())
     print(f"label: {n_ok} records labeled in {len(per_group)} groups, {n_bad} failures; teacher "

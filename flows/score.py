@@ -14,6 +14,7 @@ from pathlib import Path
 
 from prefect import flow
 
+from flows.publish import publish_table
 from flows.common import run_log, stage_main, states, task_runner
 from mira_core.config import CacheParams, Params, ScoreParams
 from mira_core.errors import ConfigError
@@ -51,6 +52,7 @@ def score_flow(p: ScoreParams, cache: CacheParams, root: str) -> dict:
             per_group[g] = per_group.get(g, 0) + r["records"]
         metrics = {"records": sum(per_group.values()), "shards": len(shards), "groups": dict(sorted(per_group.items()))}
         write_json(metrics, lay.metrics_file("score"))
+    publish_table("scores", "Records scored per group", ["group", "records"], [[g, n] for g, n in per_group.items()])
     print(f"score: {metrics['records']} records in {len(shards)} shards, " +
           ", ".join(f"{g} {n}" for g, n in metrics["groups"].items()))
     return metrics

@@ -44,6 +44,12 @@ STAGES: tuple[Stage, ...] = (
     Stage("select", "data/scores/, data/corpus/, metrics/students.json (+ labels, embeddings for baselines)",
           "data/selection/<method>/manifest.parquet, data/selection/mask.parquet, metrics/select.json",
           "reliability mask, trimmed mean, per-group token budget; random, length, dsir, single-rubric baselines"),
+    Stage("evaluate", "data/selection/, data/corpus/",
+          "metrics/evaluate.json, plots/evaluate/curves.csv, .mira/evaluate/base/, an MLflow run per arm",
+          "proxy mid-training: one base LM continued on each arm for equal tokens, held-out loss on the target"),
+    Stage("report", "everything above (metrics/, data/groups/, data/rubrics/, data/selection/, params.yaml)",
+          "reports/report.html, metrics/report.json",
+          "one self-contained HTML report: retention, scores, anchors and reliability, teacher spend, baselines"),
 )
 
 BY_NAME = {s.name: s for s in STAGES}

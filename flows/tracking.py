@@ -74,6 +74,9 @@ def pipeline_run(params: Params, root: Path):
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri(params.mlflow, root))
+    if mlflow.get_experiment_by_name(params.mlflow.experiment) is None:
+        # artifacts beside the project, not in whatever folder the process happened to start in
+        mlflow.create_experiment(params.mlflow.experiment, artifact_location=(root / "mlruns").resolve().as_uri())
     mlflow.set_experiment(params.mlflow.experiment)
     key, tags = pipeline_key(root)
     found = mlflow.search_runs(filter_string=f"tags.`{PIPELINE_KEY}` = '{key}'", output_format="list",

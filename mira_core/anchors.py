@@ -4,8 +4,9 @@ The teacher judged records freely, naming its own dimensions. Each judgment beco
 "name: reason", embedded with the corpus encoder; KMeans (cosine, on unit vectors) cuts the points
 into K clusters, and the judgment nearest each centroid becomes the anchor: its name, its
 description, and its reason as the exemplar. Support is the cluster's size; anchors are ordered by
-support. Two clusters whose medoids share a name keep distinct anchors: the later one takes the most
-frequent name of its cluster not yet used (or a numbered suffix).
+support. An anchor is one dimension: clusters whose medoids carry the same name (one dimension argued
+in several ways) merge into one anchor with their supports added, so a group can end with fewer than
+K anchors, never with two anchors that score the same thing.
 """
 
 from __future__ import annotations
@@ -49,16 +50,17 @@ def cluster_anchors(judgments: pl.DataFrame, vectors: np.ndarray, k: int, seed: 
         clusters.append((len(idx), medoid, idx))
     names, descriptions = judgments["name"].to_list(), judgments["description"].to_list()
     clusters.sort(key=lambda t: (-t[0], names[t[1]]))
-    used: set[str] = set()
-    anchors = []
-    for i, (support, medoid, idx) in enumerate(clusters):
+    merged: dict[str, dict] = {}  # name -> anchor fields; an anchor is one dimension, however many clusters it spans
+    for support, medoid, idx in clusters:
         row = judgments.row(medoid, named=True)
-        name = _unique_name(row["name"], [names[j] for j in idx], used)
-        used.add(name)
+        if row["name"] in merged:
+            merged[row["name"]]["support"] += support
+            continue
         description = row["description"] or _most_common([descriptions[j] for j in idx]) or row["reason"]
-        anchors.append(Anchor(id=f"a{i:02d}", name=name, description=description,
-                              exemplar_reason=row["reason"], support=support))
-    return anchors
+        merged[row["name"]] = {"name": row["name"], "description": description, "exemplar_reason": row["reason"],
+                               "support": support}
+    ordered = sorted(merged.values(), key=lambda a: (-a["support"], a["name"]))
+    return [Anchor(id=f"a{i:02d}", **a) for i, a in enumerate(ordered)]
 
 
 def _most_common(values: list[str]) -> str:
@@ -66,13 +68,3 @@ def _most_common(values: list[str]) -> str:
     return counts.most_common(1)[0][0] if counts else ""
 
 
-def _unique_name(medoid_name: str, cluster_names: list[str], used: set[str]) -> str:
-    if medoid_name not in used:
-        return medoid_name
-    for name, _ in Counter(cluster_names).most_common():
-        if name not in used:
-            return name
-    n = 2
-    while f"{medoid_name}_{n}" in used:
-        n += 1
-    return f"{medoid_name}_{n}"

@@ -308,6 +308,89 @@ class ReportParams(Section):
     dpi: int = Field(100, ge=50, le=300, description="Resolution of the embedded figures; higher is sharper and larger.")
 
 
+class EvaluateParams(Section):
+    """Proxy mid-training: a shared base LM continued on each arm for equal tokens, scored on the held-out sources.
+
+    The CPU defaults (a 2-layer, 128-wide GPT-2, a 2048-token BPE, context 128, 120 steps of 16 windows,
+    3 arms x 2 seeds) take about 3 minutes on 2 cores; scale the model, steps and batch up on a GPU.
+    """
+
+    enabled: bool = Field(
+        False, description="Run the proxy evaluation (needs select.held_out_sources: they are its target set); "
+        "false writes metrics/evaluate.json as {enabled: false} without training."
+    )
+    arms: list[str] = Field(
+        default_factory=lambda: ["mira", "random", "full"], min_length=1,
+        description="What each arm trains on: mira, a method of select.baselines (its kept records), or full "
+        "(every record that is not held out).",
+    )
+    seeds: list[int] = Field(
+        default_factory=lambda: [0, 1], min_length=1,
+        description="Seeds per arm (they pick the training windows and their order); mean and sd are over these.",
+    )
+    seed: int = Field(
+        0, description="Seed of what all arms share: the tokenizer sample, the general slice, the base model, "
+        "the order of the target records."
+    )
+    tokenizer: Literal["bpe", "minilm"] = Field(
+        "bpe", description="bpe: a byte-level BPE trained here on a seeded corpus sample; minilm: the WordPiece "
+        "tokenizer bundled with all-MiniLM-L6-v2 (30522 entries, much slower output layer)."
+    )
+    vocab_size: int = Field(2048, ge=260, description="Vocabulary of the bpe tokenizer (256 bytes + merges + EOS).")
+    tokenizer_sample_chars: int = Field(
+        2_000_000, gt=0, description="Characters of selectable records (a seeded sample) the bpe tokenizer trains on."
+    )
+    n_layer: int = Field(2, gt=0, description="Transformer blocks of the proxy GPT-2.")
+    n_head: int = Field(4, gt=0, description="Attention heads per block (must divide n_embd).")
+    n_embd: int = Field(128, gt=0, description="Width of the proxy model.")
+    context: int = Field(128, ge=2, description="Tokens per training and evaluation window (the model's context).")
+    batch_size: int = Field(16, gt=0, description="Windows per training step.")
+    steps: int = Field(
+        120, gt=0, description="Training steps per (arm, seed) run: each arm sees steps x batch_size x context tokens."
+    )
+    lr: float = Field(1e-3, gt=0, description="Peak learning rate of the WSD schedule (base and arms).")
+    warmup_frac: float = Field(0.1, ge=0, le=1, description="Share of an arm run's steps spent warming up linearly.")
+    decay_frac: float = Field(0.2, ge=0, le=1, description="Share of an arm run's steps spent decaying, at the end.")
+    final_lr_ratio: float = Field(
+        0.1, ge=0, le=1, description="Learning rate at the end of the decay, as a share of lr."
+    )
+    decay_shape: Literal["linear", "1-sqrt"] = Field("linear", description="Shape of the WSD decay phase.")
+    weight_decay: float = Field(0.1, ge=0, description="AdamW weight decay (matrices only).")
+    grad_clip: float = Field(1.0, ge=0, description="Gradient-norm clip; 0 turns clipping off.")
+    base_steps: int = Field(
+        60, gt=0, description="Steps of the shared base model on the general slice (warmup, then constant: no decay)."
+    )
+    base_slice: float = Field(
+        0.1, gt=0, le=1, description="Share of the selectable records (a seeded random sample) in the general slice."
+    )
+    eval_tokens: int = Field(
+        32_768, gt=0, description="Tokens of the held-out target scored, as fixed non-overlapping windows (at most)."
+    )
+    eval_every: int = Field(30, gt=0, description="Steps between held-out evaluations (the loss curves).")
+    eval_batch_size: int = Field(64, gt=0, description="Windows per evaluation forward pass.")
+    noise_sigmas: float = Field(
+        2.0, gt=0, description="Two arms are within noise when their mean losses differ by less than this many "
+        "standard errors of the difference (sqrt(sd_a^2/n_a + sd_b^2/n_b))."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="auto: CUDA when present (bf16 autocast), else CPU."
+    )
+    threads: int = Field(0, ge=0, description="CPU threads for torch and the tokenizer; 0 leaves all cores.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EvaluateParams:
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_head ({self.n_head}) must divide n_embd ({self.n_embd})")
+        if self.warmup_frac + self.decay_frac > 1:
+            raise ValueError(f"warmup_frac ({self.warmup_frac}) + decay_frac ({self.decay_frac}) is above 1")
+        if self.eval_tokens < self.context:
+            raise ValueError(f"eval_tokens ({self.eval_tokens}) is less than one window of context ({self.context})")
+        for key, items in (("arms", self.arms), ("seeds", self.seeds)):
+            if len(set(items)) != len(items):
+                raise ValueError(f"{key} {items} names an entry twice")
+        return self
+
+
 class RunnerParams(Section):
     """How stages fan out over shards and groups."""
 
@@ -341,6 +424,7 @@ class Params(Section):
     score: ScoreParams = Field(default_factory=ScoreParams, description="score stage.")
     select: SelectParams = Field(default_factory=SelectParams, description="select stage.")
     report: ReportParams = Field(default_factory=ReportParams, description="report stage.")
+    evaluate: EvaluateParams = Field(default_factory=EvaluateParams, description="evaluate stage.")
     mlflow: MlflowParams = Field(default_factory=MlflowParams, description="Experiment tracking.")
     runner: RunnerParams = Field(default_factory=RunnerParams, description="Fan-out of shard and group tasks.")
     cache: CacheParams = Field(default_factory=CacheParams, description="Prefect task caching.")
@@ -359,6 +443,15 @@ class Params(Section):
             for source in names:
                 if source not in seen:
                     raise ValueError(f"{key} names {source!r}, which is not a source ({', '.join(sorted(seen))})")
+        if self.evaluate.enabled:
+            if not self.select.held_out_sources:
+                raise ValueError("evaluate.enabled is true but select.held_out_sources is empty: the evaluate stage "
+                                 "scores the held-out sources, so name at least one (or set evaluate.enabled: false)")
+            known = ["mira", "full", *self.select.baselines]
+            for arm in self.evaluate.arms:
+                if arm not in known:
+                    raise ValueError(f"evaluate.arms names {arm!r}, which is not mira, full or a method of "
+                                     f"select.baselines ({', '.join(known)})")
         return self
 
 

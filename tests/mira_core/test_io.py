@@ -15,6 +15,7 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
         raise RuntimeError("crash")
     assert target.read_text().strip().endswith("}") and '"v": 1' in target.read_text()
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+    assert target.stat().st_mode & 0o777 == 0o644  # not mkstemp's private 0600
 
 
 def test_tree_digest_sees_content_and_names(tmp_path):

@@ -1,0 +1,73 @@
+"""`mira summary`: what the last run produced and where it is, from the metrics files (no model is loaded)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def _load(root: Path, stage: str) -> dict | None:
+    f = root / "metrics" / f"{stage}.json"
+    return json.loads(f.read_text()) if f.exists() else None
+
+
+def summary_lines(root: Path) -> list[str]:
+    """The summary as lines of text; stages that have not run are skipped."""
+    out = [f"mira summary for {root}", ""]
+    ingest = _load(root, "ingest")
+    if ingest:
+        t = ingest["total"]
+        out.append(f"corpus      {t['kept']} records, {t['n_tokens']:,} tokens from {len(ingest['sources'])} sources "
+                   f"({t['quarantined']} quarantined)          data/corpus/, data/quarantine/")
+    group = _load(root, "group")
+    if group:
+        out.append(f"groups      {len(group['groups'])} by {group['method']}: " +
+                   "; ".join(f"{g}: {', '.join(s)}" for g, s in group["groups"].items()))
+    disc = _load(root, "discover")
+    if disc:
+        out.append("rubrics     " + ", ".join(f"{g} {d['anchors']} anchors (v {d['version']})"
+                                               for g, d in disc["groups"].items())
+                   + f"; teacher {disc['teacher']['provider']}/{disc['teacher']['model']}   data/rubrics/")
+    label = _load(root, "label")
+    if label:
+        t = label["teacher"]
+        out.append(f"labels      {sum(g['labeled'] for g in label['groups'].values())} records; teacher "
+                   f"{t.get('calls', 0)} calls, {t.get('cache_hits', 0)} cache hits"
+                   + (f", ${t['cost_usd']:.4f}" if "cost_usd" in t else "") + "   data/labels/")
+    students = _load(root, "students")
+    if students:
+        out.append("students    " + ", ".join(
+            f"{g} {r['student']} (val MAE {r['mean_mae']} vs constant {r['const_mean_mae']}, median Spearman "
+            f"{'n/a' if r['median_spearman'] is None else round(r['median_spearman'], 3)})" for g, r in students.items())
+            + "   data/students/, MLflow")
+    sel = _load(root, "select")
+    if sel:
+        m = sel["methods"]["mira"]
+        out.append(f"selection   MIRA kept {m['kept_records']} records, {m['kept_tokens']:,} of {m['selectable_tokens']:,}"
+                   f" selectable tokens ({m['kept_token_share']:.1%}), {sel['granularity']} budget "
+                   f"{sel['budget']}   data/selection/mira/manifest.parquet")
+        out.append("            baselines at the same budget: " + ", ".join(
+            f"{k} (overlap with MIRA {sel['overlap']['mira'][k]:.2f})" for k in sel["methods"] if k != "mira")
+            + "   data/selection/<method>/")
+        if sel.get("materialized"):
+            out.append(f"            kept records written for training: data/selection/mira/records/ "
+                       f"({sum(sel['materialized'].values())} records)")
+    ev = _load(root, "evaluate")
+    if ev and ev.get("arms"):
+        out.append("evaluation  held-out loss: " + ", ".join(
+            f"{a} {v['loss_mean']:.3f}±{v['loss_std']:.3f}" for a, v in ev["arms"].items())
+            + ("; within noise: " + ", ".join(f"{a}~{b}" for a, b in ev.get("within_noise", [])) if ev.get(
+                "within_noise") else ""))
+    if (root / "reports" / "report.html").exists():
+        out.append(f"report      {root / 'reports' / 'report.html'}")
+    out += ["", "watch runs: mira ui (Prefect UI and MLflow UI on 127.0.0.1); compare runs: mira compare A B"]
+    return out
+
+
+def command(root: Annotated[Path, typer.Option("--root", help="Project folder.")] = Path(".")) -> None:
+    """Print what the last run produced and where it is."""
+    for line in summary_lines(root.resolve()):
+        typer.echo(line)

@@ -1,0 +1,78 @@
+"""Per-arm summaries over seeds, the within-noise rule, and the printed table.
+
+Rule: arms a and b are *within noise* when |mean_a - mean_b| < k * sqrt(sd_a^2 / n_a + sd_b^2 / n_b),
+with sd the sample standard deviation over seeds (ddof 1), n the number of seeds and k
+`evaluate.noise_sigmas` (2 by default): the difference is smaller than k standard errors of the
+difference of the two means (Welch's). With one seed there is no spread to compare against, so no pair
+is called within noise and the table says "n/a". Two seeds give a rough spread; it is a screen, not a test.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from itertools import combinations
+
+import numpy as np
+
+
+def summarize(losses: Sequence[float]) -> dict[str, float]:
+    """Mean and sample sd of the final held-out losses of one arm's seeds, and the mean of their perplexities."""
+    a = np.asarray(losses, dtype=float)
+    return {"loss_mean": float(a.mean()), "loss_std": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
+            "ppl_mean": float(np.exp(a).mean())}
+
+
+def within_noise(arms: Mapping[str, Mapping], sigmas: float) -> list[list[str]]:
+    """Pairs [a, b] (in arm order) whose mean losses differ by less than `sigmas` standard errors.
+
+    Each arm maps to at least loss_mean, loss_std and seeds (one entry per seed).
+    """
+    out = []
+    for a, b in combinations(arms, 2):
+        x, y = arms[a], arms[b]
+        nx, ny = len(x["seeds"]), len(y["seeds"])
+        if nx < 2 or ny < 2:
+            continue
+        se = math.sqrt(x["loss_std"] ** 2 / nx + y["loss_std"] ** 2 / ny)
+        if abs(x["loss_mean"] - y["loss_mean"]) < sigmas * se:
+            out.append([a, b])
+    return out
+
+
+def noise_note(arm: str, arms: Mapping[str, Mapping], pairs: Sequence[Sequence[str]]) -> str:
+    """The table's note for one arm, in plain words: which arms it cannot be told apart from, and which it beats
+    or trails by more than the noise."""
+    if len(arms[arm]["seeds"]) < 2:
+        return "n/a (one seed: no noise estimate)"
+    close = [b if a == arm else a for a, b in pairs if arm in (a, b)]
+    apart = [b for b in arms if b != arm and b not in close and len(arms[b]["seeds"]) > 1]
+    lower = [b for b in apart if arms[arm]["loss_mean"] < arms[b]["loss_mean"]]
+    higher = [b for b in apart if b not in lower]
+    parts = [f"within noise of {', '.join(close)}"] if close else []
+    if lower:
+        parts.append(f"lower loss than {', '.join(lower)} (beyond noise)")
+    if higher:
+        parts.append(f"higher loss than {', '.join(higher)} (beyond noise)")
+    return "; ".join(parts)
+
+
+def table(arms: Mapping[str, Mapping], pairs: Sequence[Sequence[str]]) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of arm | train tokens | held-out loss mean ± sd | ppl | note."""
+    header = ["arm", "train tokens", "held-out loss mean ± sd", "ppl", "note"]
+    rows = [[arm, f"{r['train_tokens']:,}", f"{r['loss_mean']:.4f} ± {r['loss_std']:.4f}", f"{r['ppl_mean']:.2f}",
+             noise_note(arm, arms, pairs)]
+            for arm, r in arms.items()]
+    return header, rows
+
+
+def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Aligned plain-text table (numbers right-aligned)."""
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
+    right = {1, 2, 3}
+
+    def line(cells: Sequence[str]) -> str:
+        return " | ".join(str(c).rjust(w) if i in right else str(c).ljust(w)
+                          for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+
+    return "\n".join([line(header), "-+-".join("-" * w for w in widths), *(line(r) for r in rows)])

@@ -1,0 +1,124 @@
+"""Everything the report shows, read once from a project root into one plain value.
+
+Each input is optional: a stage that has not run leaves its field None (or empty) and the section
+that needs it says so, instead of the whole report failing. Record-level data is read only where a
+figure needs it (the MIRA manifest's score column, for the histograms); everything else comes from
+the small metrics files. A later input (metrics/evaluate.json) is one more optional field: add the
+file to `FILES`, a field here, and a section renderer that returns None while it is absent.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import polars as pl
+
+import mira_core
+from mira_core.layout import Layout
+
+# Where each input lives, relative to the project root; section notes name these paths.
+FILES = {
+    "ingest": "metrics/ingest.json",
+    "group": "metrics/group.json",
+    "discover": "metrics/discover.json",
+    "label": "metrics/label.json",
+    "students": "metrics/students.json",
+    "select": "metrics/select.json",
+    "evaluate": "metrics/evaluate.json",
+    "groups": "data/groups/groups.parquet",
+    "similarity": "data/groups/similarity.png",
+    "rubrics": "data/rubrics/<group>.json",
+    "selection": "data/selection",
+    "mira": "data/selection/mira/manifest.parquet",
+    "mask": "data/selection/mask.parquet",
+    "params": "params.yaml",
+}
+# The stage that writes each input, for "run the X stage" hints.
+WRITER = {"ingest": "ingest", "group": "group", "groups": "group", "similarity": "group", "discover": "discover",
+          "rubrics": "discover", "label": "label", "students": "distill", "select": "select", "mira": "select",
+          "mask": "select", "selection": "select", "evaluate": "evaluate", "params": "(none: params.yaml)"}
+PACKAGES = ("prefect", "dvc", "mlflow", "polars", "torch", "transformers")
+MANIFEST_COLUMNS = ["source", "group", "score", "kept", "reason"]
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """What one report is rendered from; every field may be missing (None or empty)."""
+
+    ingest: dict | None = None
+    group: dict | None = None
+    discover: dict | None = None
+    label: dict | None = None
+    students: dict | None = None
+    select: dict | None = None
+    evaluate: dict | None = None
+    groups: pl.DataFrame | None = None  # source, group
+    mira: pl.DataFrame | None = None  # the MIRA manifest: source, group, score, kept, reason
+    mask: pl.DataFrame | None = None  # the reliability mask: group, source, anchor, name, mae, spearman, on, why
+    rubrics: dict[str, dict] = field(default_factory=dict)  # group -> rubric JSON
+    similarity_png: bytes | None = None
+    manifests: dict[str, str] = field(default_factory=dict)  # method -> manifest path, relative to the root
+    params_text: str | None = None
+    versions: dict[str, str | None] = field(default_factory=dict)  # package -> version (None: not installed)
+
+    def missing(self) -> list[str]:
+        """The relative paths of the inputs that are absent."""
+        absent = [k for k in ("ingest", "group", "discover", "label", "students", "select", "groups", "mira",
+                              "mask", "params") if getattr(self, _field(k)) is None]
+        if self.similarity_png is None:
+            absent.append("similarity")
+        if not self.rubrics:
+            absent.append("rubrics")
+        return [FILES[k] for k in absent]
+
+
+def _field(key: str) -> str:
+    return "params_text" if key == "params" else key
+
+
+def _json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _parquet(path: Path, columns: list[str] | None = None) -> pl.DataFrame | None:
+    return pl.read_parquet(path, columns=columns) if path.is_file() else None
+
+
+def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
+    """Installed versions from the package metadata (nothing is imported), mira's own first."""
+    out: dict[str, str | None] = {"mira": mira_core.__version__}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def load_inputs(layout: Layout) -> ReportInputs:
+    """Read every report input under `layout.root`; a missing file leaves its field empty."""
+    root = layout.root
+    selection = root / FILES["selection"]
+    manifests = {}
+    if selection.is_dir():  # MIRA first, then the baselines in name order
+        found = sorted(d.name for d in selection.iterdir() if (d / "manifest.parquet").is_file())
+        manifests = {m: f"{FILES['selection']}/{m}/manifest.parquet"
+                     for m in sorted(found, key=lambda m: (m != "mira", m))}
+    groups = _parquet(layout.group_map(), ["source", "group"])
+    rubrics = {}
+    if layout.rubrics.is_dir():
+        rubrics = {p.stem: json.loads(p.read_text()) for p in sorted(layout.rubrics.glob("*.json"))}
+    png = layout.groups / "similarity.png"
+    params = root / FILES["params"]
+    return ReportInputs(
+        ingest=_json(layout.metrics_file("ingest")), group=_json(layout.metrics_file("group")),
+        discover=_json(layout.metrics_file("discover")), label=_json(layout.metrics_file("label")),
+        students=_json(layout.metrics_file("students")), select=_json(layout.metrics_file("select")),
+        evaluate=_json(layout.metrics_file("evaluate")), groups=groups,
+        mira=_parquet(root / FILES["mira"], MANIFEST_COLUMNS), mask=_parquet(root / FILES["mask"]),
+        rubrics=rubrics, similarity_png=png.read_bytes() if png.is_file() else None, manifests=manifests,
+        params_text=params.read_text() if params.is_file() else None, versions=package_versions(),
+    )

@@ -1,0 +1,416 @@
+"""One renderer per report section: `(ReportInputs, ReportParams) -> Raw | None`.
+
+A renderer never raises on a missing input: the part that needs it becomes an "unavailable" note
+naming the file and the stage that writes it. Returning None omits the whole section; only optional
+sections do that (Proxy evaluation, until metrics/evaluate.json exists). `SECTIONS` fixes the order
+and the <h2> headings; adding a section is adding a function and a line there.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections.abc import Callable
+
+import numpy as np
+import polars as pl
+
+from mira_core.config import ReportParams
+from mira_core.report import plots
+from mira_core.report.inputs import FILES, WRITER, ReportInputs
+from mira_core.report.markup import Raw, code, h3, img, join, note, num, p, pct, pre, row, table, ul, unavailable
+
+
+def _missing(what: str, key: str) -> Raw:
+    return unavailable(what, FILES[key], WRITER[key])
+
+
+def _group_of(inp: ReportInputs) -> dict[str, str]:
+    """source -> group, from the group map, else from metrics/group.json."""
+    if inp.groups is not None:
+        return dict(inp.groups.select("source", "group").iter_rows())
+    if inp.group:
+        return {s: g for g, ss in inp.group.get("groups", {}).items() for s in ss}
+    return {}
+
+
+def members(inp: ReportInputs) -> dict[str, list[str]]:
+    """group -> its sources, both sorted."""
+    out: dict[str, list[str]] = {}
+    for s, g in sorted(_group_of(inp).items(), key=lambda kv: (kv[1], kv[0])):
+        out.setdefault(g, []).append(s)
+    return out
+
+
+def _held_out(inp: ReportInputs) -> set[str]:
+    if inp.mira is None:
+        return set()
+    return set(inp.mira.filter(pl.col("reason") == "held_out")["source"].unique().to_list())
+
+
+def teacher_of(inp: ReportInputs) -> tuple[str | None, str | None]:
+    """(provider, model) of the teacher, from the stage metrics or else the rubrics."""
+    for m in (inp.discover, inp.label):
+        t = (m or {}).get("teacher") or {}
+        if t.get("provider"):
+            return t["provider"], t.get("model")
+    for r in inp.rubrics.values():  # rubrics record the teacher as "provider/model"
+        provider, _, model = str(r.get("teacher", "")).partition("/")
+        if provider:
+            return provider, model or None
+    return None, None
+
+
+def teacher_description(provider: str | None, model: str | None) -> str:
+    """Who judged the records, said plainly: the rules teacher is a heuristic, not a language model."""
+    if provider is None:
+        return "unknown (no discover or label metrics, no rubric)"
+    name = f"{provider} / {model}" if model else provider
+    if provider == "rules":
+        return f"{name}: a heuristic teacher (deterministic rule-based quality signals), not an LLM"
+    if provider == "openai":
+        return f"{name}: an LLM behind an OpenAI-compatible endpoint"
+    if provider == "transformers":
+        return f"{name}: a local causal language model (transformers)"
+    return name
+
+
+def _methods(sel: dict) -> dict[str, dict]:
+    """The per-method figures, MIRA first, then the baselines in name order (the JSON keys are sorted)."""
+    methods = sel.get("methods") or {}
+    return {m: methods[m] for m in sorted(methods, key=lambda m: (m != "mira", m))}
+
+
+def _budget_text(sel: dict) -> str:
+    b = sel.get("budget")
+    where = {"group": "per group", "source": "per source", "global": "one corpus-wide cut"}.get(
+        sel.get("granularity"), str(sel.get("granularity")))
+    tokens = num(sel.get("budget_tokens"))
+    if isinstance(b, int | float) and b <= 1:
+        return f"{pct(b, 0)} of the selectable tokens = {tokens} tokens, {where}"
+    return f"{tokens} tokens, {where}"
+
+
+def _budget_share(sel: dict) -> float | None:
+    b, mira = sel.get("budget"), sel.get("methods", {}).get("mira", {})
+    if isinstance(b, int | float) and b <= 1:
+        return float(b)
+    selectable = mira.get("selectable_tokens")
+    return sel["budget_tokens"] / selectable if selectable and sel.get("budget_tokens") else None
+
+
+# ------------------------------------------------------------------------------------------------ sections
+
+
+def summary(inp: ReportInputs, p_: ReportParams) -> Raw:
+    rows: list[tuple[str, str | Raw]] = []
+    notes: list[Raw] = []
+    if inp.ingest:
+        t = inp.ingest.get("total", {})
+        reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(t.get("by_reason", {}).items()))
+        rows += [("Records read", num(t.get("read"))), ("Kept at ingest", num(t.get("kept"))),
+                 ("Quarantined", f"{num(t.get('quarantined'))}" + (f" ({reasons})" if reasons else "")),
+                 ("Tokens kept at ingest", num(t.get("n_tokens")))]
+    else:
+        notes.append(_missing("the ingest counts", "ingest"))
+    by_group = members(inp)
+    if by_group:
+        rows.append(("Groups and sources", f"{len(by_group)} groups, {sum(map(len, by_group.values()))} sources"))
+    if inp.select:
+        sel = inp.select
+        m = sel.get("methods", {}).get("mira")
+        rows.append(("Token budget", _budget_text(sel)))
+        if m:
+            rows += [("MIRA keeps", f"{num(m['kept_records'])} of {num(m['records'])} records; {num(m['kept_tokens'])}"
+                                    f" of {num(m['selectable_tokens'])} selectable tokens"),
+                     ("MIRA kept token share", pct(m.get("kept_token_share")))]
+        held = sorted(_held_out(inp))
+        if held:
+            rows.append(("Held out (never selected)", ", ".join(held)))
+        if sel.get("no_reliable_anchor"):
+            rows.append(("Sources with no reliable anchor", ", ".join(sel["no_reliable_anchor"])))
+    else:
+        notes.append(_missing("the selection figures", "select"))
+    rows.append(("Teacher", teacher_description(*teacher_of(inp))))
+    if inp.manifests:
+        outs = [code(path) for path in inp.manifests.values()]
+        if inp.mask is not None:
+            outs.append(code(FILES["mask"]))
+        if inp.select and inp.select.get("materialized"):
+            outs.append(Raw(f"{code('data/selection/mira/records/')} (the kept records, per source)"))
+        rows.append(("Outputs", Raw("<br>".join(map(str, outs)))))
+    else:
+        notes.append(_missing("the list of manifests", "selection"))
+    return join([table(["", ""], rows, css_class="kv"), *notes])
+
+
+def retention(inp: ReportInputs, p_: ReportParams) -> Raw:
+    if not inp.select or "methods" not in inp.select:
+        return _missing("retention per source", "select")
+    methods = _methods(inp.select)
+    group_of = _group_of(inp)
+    sources = sorted(methods.get("mira", next(iter(methods.values())))["by_source"],
+                     key=lambda s: (group_of.get(s, ""), s))
+    shares = {m: {s: r["by_source"].get(s, {}).get("kept_token_share") for s in sources} for m, r in methods.items()}
+    held = _held_out(inp)
+    png = plots.retention_chart(sources, shares, held, _budget_share(inp.select), p_.dpi)
+    tokens = methods.get("mira", next(iter(methods.values())))["by_source"]
+    rows = [[s, group_of.get(s, "–"), num(tokens[s].get("tokens")),
+             *(("held out" if s in held else pct(shares[m][s])) for m in methods)] for s in sources]
+    rows.append([Raw("<b>all selectable</b>"), "", num(methods.get("mira", {}).get("selectable_tokens")),
+                 *(pct(r.get("kept_token_share")) for r in methods.values())])
+    return join([img(png, "kept token share per source, MIRA and baselines"),
+                 note("Share of each source's tokens kept, per method, at the same token budget (dashed line). "
+                      "Held-out sources are never selected: they are the evaluation target."),
+                 table(["source", "group", "tokens", *methods], rows)])
+
+
+def scores(inp: ReportInputs, p_: ReportParams) -> Raw:
+    if inp.mira is None:
+        return _missing("the score distributions", "mira")
+    df = inp.mira
+    groups = {}
+    for (g,), d in sorted(df.group_by("group"), key=lambda x: str(x[0][0])):
+        held = d["reason"] == "held_out"
+        groups[str(g)] = {"kept": d.filter(pl.col("kept"))["score"].to_numpy(),
+                          "dropped": d.filter(~pl.col("kept") & ~held)["score"].to_numpy(),
+                          "held out": d.filter(held)["score"].to_numpy()}
+    unscored = int(df["score"].is_null().sum())
+    parts: list = [img(plots.score_histograms(groups, p_.max_hist_bins, p_.dpi), "MIRA score histograms per group"),
+                   note("The MIRA score of a record is the trimmed mean of its group's anchors that are reliable for "
+                        "its source (the score column of the MIRA manifest). With a per-group budget each group keeps "
+                        "its top share; a source with no reliable anchor is ranked within its own share, so its kept "
+                        "records may sit below the group's cut.")]
+    if unscored:
+        parts.append(note(f"{unscored:,} records have no score (unscored) and are not shown."))
+    return join(parts)
+
+
+def _why(why: str) -> str:
+    """'Spearman 0.14 < 0.3' -> 'Spearman < 0.3': the rule, without the record-specific figure."""
+    return re.sub(r"^(\w+) -?[\d.]+ ([<>]) ", r"\1 \2 ", why)
+
+
+def _group_reliability(g: str, rubric: dict | None, mask: pl.DataFrame | None, p_: ReportParams) -> list:
+    parts: list = []
+    anchors = (rubric or {}).get("anchors", [])
+    m = mask.filter(pl.col("group") == g) if mask is not None else None
+    if rubric is None:
+        parts.append(unavailable(f"the rubric of {g}", f"data/rubrics/{g}.json", "discover"))
+    else:
+        used: dict[str, str] = {}
+        if m is not None and m.height:
+            for (a,), d in m.group_by("anchor"):
+                used[a] = f"{int(d['on'].sum())} of {d.height}"
+        parts.append(table(["id", "name", "description", "support", "reliable for (sources)"],
+                           [[a.get("id"), a.get("name"), a.get("description"), a.get("support"),
+                             used.get(a.get("id"), "–")] for a in anchors]))
+    if m is None or not m.height:
+        parts.append(_missing(f"the reliability of {g}", "mask"))
+        return parts
+    order = [a["id"] for a in anchors if a.get("id") in set(m["anchor"])] or sorted(set(m["anchor"]))
+    names = dict(m.select("anchor", "name").unique().iter_rows())
+    sources = sorted(set(m["source"]))
+    idx = {(r["source"], r["anchor"]): r for r in m.iter_rows(named=True)}
+    shape = (len(sources), len(order))
+    rho, mae, on = np.full(shape, np.nan), np.full(shape, np.nan), np.zeros(shape, dtype=bool)
+    for i, s in enumerate(sources):
+        for j, a in enumerate(order):
+            r = idx.get((s, a))
+            if r:
+                rho[i, j] = np.nan if r["spearman"] is None else r["spearman"]
+                mae[i, j] = np.nan if r["mae"] is None else r["mae"]
+                on[i, j] = bool(r["on"])
+    basis = {s: d.row(0, named=True) for (s,), d in m.group_by("source")}
+    ylabels = [f"{s} (n={basis[s]['n_val']}" + (", group figures)" if basis[s]["basis"] == "group" else ")")
+               for s in sources]
+    png = plots.reliability_heatmap(ylabels, [f"{a} {names.get(a, '')}" for a in order], rho, mae, on, p_.dpi)
+    parts.append(img(png, f"{g}: val Spearman and MAE per source and anchor, masked cells hatched"))
+    off = m.filter(~pl.col("on"))
+    if off.height:
+        counts = off.with_columns(rule=pl.col("why").map_elements(_why, return_dtype=pl.String)) \
+            .group_by("rule").len().sort(["len", "rule"], descending=[True, False])
+        parts.append(note(f"{m.height - off.height} of {m.height} (source, anchor) pairs in use; masked because: "
+                          + "; ".join(f"{r} ({n})" for r, n in counts.iter_rows()) + "."))
+    else:
+        parts.append(note(f"All {m.height} (source, anchor) pairs in use."))
+    return parts
+
+
+def anchors_and_reliability(inp: ReportInputs, p_: ReportParams) -> Raw:
+    groups = sorted(set(inp.rubrics) | (set(inp.mask["group"]) if inp.mask is not None else set()))
+    parts: list = [note("Per group: the anchors discovered by the teacher, then how well the student reproduces the "
+                        "teacher on val records, per source (n = val records). Bold values are in use; hatched cells "
+                        "are masked for that source (MAE too high, Spearman too low or undefined) and do not enter "
+                        "its score.")]
+    if not groups:
+        parts.append(_missing("the anchors", "rubrics"))
+    by_group = members(inp)
+    for g in groups:
+        parts.append(h3(f"Group {g}" + (f": {', '.join(by_group[g])}" if g in by_group else "")))
+        parts += _group_reliability(g, inp.rubrics.get(g), inp.mask, p_)
+    parts.append(h3("Sources with no reliable anchor"))
+    if inp.select is None:
+        parts.append(_missing("this list", "select"))
+    elif inp.select.get("no_reliable_anchor"):
+        parts.append(ul(inp.select["no_reliable_anchor"]))
+        parts.append(note("No anchor passes the mask for these sources, so they cannot be ranked against their "
+                          "neighbours: each keeps its own share of the budget, ranked on every anchor."))
+    else:
+        parts.append(p("None: every source has at least one reliable anchor."))
+    return join(parts)
+
+
+def teacher_spend(inp: ReportInputs, p_: ReportParams) -> Raw:
+    rows, parts = [], []
+    keys = ("requests", "cache_hits", "calls", "prompt_tokens", "completion_tokens")
+    total = dict.fromkeys(keys, 0)
+    cost: float | None = None
+    for stage, m in (("discover", inp.discover), ("label", inp.label)):
+        if m is None:
+            parts.append(_missing(f"the {stage} teacher figures", stage))
+            continue
+        t = m.get("teacher", {})
+        failures = sum((t.get("failures") or {}).values())
+        rows.append([stage, f"{t.get('provider', '?')} / {t.get('model', '?')}", *(num(t.get(k)) for k in keys),
+                     num(failures), "–" if t.get("cost_usd") is None else f"${t['cost_usd']:,.4f}"])
+        for k in keys:
+            total[k] += t.get(k) or 0
+        if t.get("cost_usd") is not None:
+            cost = (cost or 0.0) + t["cost_usd"]
+    if rows:
+        if len(rows) > 1:
+            rows.append([Raw("<b>total</b>"), "", *(num(total[k]) for k in keys), "",
+                         "–" if cost is None else f"${cost:,.4f}"])
+        parts.insert(0, table(["stage", "teacher", "requests", "cache hits", "provider calls", "prompt tokens",
+                               "completion tokens", "failures", "cost (USD)"], rows))
+        provider, _ = teacher_of(inp)
+        parts.insert(1, note("The rules teacher runs locally: no tokens, no cost." if provider == "rules" else
+                             "Cost is shown when teacher.price_input_per_1m and price_output_per_1m are set. "
+                             "Cache hits are requests answered from the local request cache, at no cost."))
+    return join(parts)
+
+
+def students(inp: ReportInputs, p_: ReportParams) -> Raw:
+    if not inp.students:
+        return _missing("the student figures", "students")
+    rows = []
+    for g, r in sorted(inp.students.items()):
+        kind = r.get("student", "?") + (f" ({r['training']['model']})" if r.get("training", {}).get("model") else "")
+        mae, const = r.get("mean_mae"), r.get("const_mean_mae")
+        ratio = f"{mae / const:.2f}×" if mae is not None and const else "–"
+        agree = [a.get("spearman") for a in (r.get("self_agreement") or {}).values() if a.get("spearman") is not None]
+        rows.append([g, kind, num(r.get("n_train")), num(r.get("n_val")), num(mae, 3), num(const, 3), ratio,
+                     num(r.get("median_spearman"), 3), num(statistics.median(agree), 3) if agree else "–"])
+    return join([table(["group", "student", "n_train", "n_val", "val MAE", "constant MAE", "MAE / constant",
+                        "median val Spearman", "teacher self-agreement (median Spearman)"], rows),
+                 note("Constant MAE: a predictor that always answers the train mean of each anchor; a student is "
+                      "useful where its MAE is well below it. Spearman: rank agreement with the teacher on val "
+                      "records, median over anchors. Self-agreement: the teacher against its own repeat labels.")])
+
+
+def baselines_and_overlap(inp: ReportInputs, p_: ReportParams) -> Raw:
+    if not inp.select or "methods" not in inp.select:
+        return _missing("the baselines", "select")
+    methods = _methods(inp.select)
+    parts: list = [table(["method", "kept records", "kept tokens", "kept token share"],
+                         [[m, num(r.get("kept_records")), num(r.get("kept_tokens")), pct(r.get("kept_token_share"))]
+                          for m, r in methods.items()])]
+    ov = inp.select.get("overlap") or {}
+    names = [m for m in methods if m in ov] + sorted(set(ov) - set(methods))
+    if names:
+        mat = np.array([[float(ov[a].get(b, np.nan)) for b in names] for a in names])
+        parts += [h3("Overlap of the kept records"),
+                  note("Jaccard overlap |A ∩ B| / |A ∪ B| of the records each method keeps, at the same budget."),
+                  row(img(plots.overlap_heatmap(names, mat, p_.dpi), "Jaccard overlap of the kept records"),
+                      table(["", *names], [[a, *(num(ov[a].get(b), 3) for b in names)] for a in names]))]
+    else:
+        parts.append(p("No overlap figures in metrics/select.json."))
+    return join(parts)
+
+
+def proxy_evaluation(inp: ReportInputs, p_: ReportParams) -> Raw | None:
+    """Rendered only once the evaluate stage has written metrics/evaluate.json."""
+    if inp.evaluate is None:
+        return None
+    arms = inp.evaluate.get("arms") or {}
+    rows = [[a, num(r.get("loss_mean"), 4), num(r.get("loss_std"), 4), num(r.get("ppl_mean"), 2),
+             ", ".join(f"{x['seed']}: {x['loss']:.4f}" if isinstance(x, dict) else str(x)
+                       for x in r.get("seeds") or []) or "–"] for a, r in arms.items()]
+    parts: list = [table(["arm", "eval loss (mean)", "std over seeds", "perplexity (mean)", "seeds"], rows)]
+    if arms:
+        parts.insert(0, img(plots.evaluation_chart(arms, p_.dpi), "proxy-model eval loss per arm"))
+    noise = inp.evaluate.get("within_noise") or []
+    if noise:
+        items = [" vs ".join(map(str, x)) if isinstance(x, list | tuple) else str(x) for x in noise]
+        parts += [p("Within noise (differences smaller than the seed-to-seed spread):"), ul(items)]
+    return join(parts)
+
+
+def source_groups(inp: ReportInputs, p_: ReportParams) -> Raw:
+    parts: list = []
+    if inp.similarity_png is not None:
+        parts.append(img(inp.similarity_png, "cosine similarity of the source centroids, sources ordered by group"))
+    else:
+        parts.append(_missing("the similarity heatmap", "similarity"))
+    by_group = members(inp)
+    if not by_group:
+        return join([*parts, _missing("the group membership", "groups")])
+    recs = (inp.group or {}).get("records", {})
+    toks = {s: r.get("n_tokens") for s, r in (inp.ingest or {}).get("sources", {}).items()}
+    parts.append(table(["group", "sources", "records", "tokens"],
+                       [[g, ", ".join(ss), num(sum(recs.get(s, 0) for s in ss)) if recs else "–",
+                         num(sum(toks.get(s) or 0 for s in ss)) if toks else "–"] for g, ss in by_group.items()]))
+    if inp.group:
+        sil = inp.group.get("silhouette")
+        parts.append(note(f"Grouping: {inp.group.get('method', '?')}"
+                          + (f"; silhouette {sil:.3f}" if isinstance(sil, int | float) else "")
+                          + (f"; pinned: {inp.group['pinned']}" if inp.group.get("pinned") else "") + "."))
+    return join(parts)
+
+
+def redact_credentials(text: str) -> str:
+    """URLs with a user:password@ part lose it: params hold key *names* only, but a base_url may carry a secret."""
+    return re.sub(r"(\b[a-z][a-z0-9+.-]*://)[^/\s@:]+:[^/\s@]+@", r"\1***:***@", text, flags=re.I)
+
+
+def run_parameters(inp: ReportInputs, p_: ReportParams) -> Raw:
+    parts: list = [h3("Rubrics and students")]
+    groups = sorted(set(inp.rubrics) | set(inp.students or {}))
+    rows = []
+    for g in groups:
+        r, s = inp.rubrics.get(g, {}), (inp.students or {}).get(g, {})
+        trained_on = s.get("rubric_version")
+        stale = trained_on is not None and r.get("version") is not None and trained_on != r.get("version")
+        rows.append([g, r.get("version", "–"), r.get("teacher", "–"), r.get("prompt_version", "–"),
+                     num(len(r["anchors"])) if "anchors" in r else "–", s.get("student", "–"),
+                     s.get("student_version", "–"),
+                     (f"{trained_on} (stale: rubric changed)" if stale else trained_on) or "–"])
+    parts.append(table(["group", "rubric version", "teacher", "prompt version", "anchors", "student",
+                        "student version", "trained on rubric"], rows) if rows
+                 else _missing("the rubric versions", "rubrics"))
+    parts.append(h3("Software"))
+    parts.append(table(["package", "version"], [[k, v or "not installed"] for k, v in inp.versions.items()]))
+    parts.append(h3("params.yaml"))
+    if inp.params_text is None:
+        parts.append(_missing("the parameters", "params"))
+    else:  # folded (no script needed: <details>), since it is long and the tables above are what most readers want
+        n = inp.params_text.count("\n") + 1
+        parts.append(Raw(f"<details><summary>Show params.yaml ({n} lines)</summary>"
+                         f"{pre(redact_credentials(inp.params_text))}</details>"))
+    return join(parts)
+
+
+Renderer = Callable[[ReportInputs, ReportParams], Raw | None]
+SECTIONS: tuple[tuple[str, Renderer], ...] = (
+    ("Summary", summary),
+    ("Retention per source", retention),
+    ("Score distributions per group", scores),
+    ("Anchors and reliability", anchors_and_reliability),
+    ("Teacher spend", teacher_spend),
+    ("Students", students),
+    ("Baselines and overlap", baselines_and_overlap),
+    ("Proxy evaluation", proxy_evaluation),
+    ("Source groups", source_groups),
+    ("Run parameters and versions", run_parameters),
+)

@@ -1,0 +1,75 @@
+"""The evaluate flow end to end on a tiny project: every arm trains on equal tokens; disabled, nothing trains."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import polars as pl
+import pytest
+import yaml
+
+from flows import evaluate
+from flows.params import load_params
+from tests.mira_core.test_evaluation import SOURCES, tiny_params, tiny_project
+
+pytestmark = pytest.mark.slow
+
+
+def _params(root, **evaluate_kw):
+    tiny = tiny_params(**evaluate_kw).model_dump(mode="json")
+    cfg = {"sources": [{"name": s, "path": f"raw/{s}.jsonl", "format": "text"} for s in SOURCES],
+           "select": {"held_out_sources": ["qa"], "baselines": ["random"]}, "evaluate": tiny}
+    (root / "params.yaml").write_text(yaml.safe_dump(cfg))
+    return load_params(root / "params.yaml")
+
+
+def test_every_arm_trains_on_equal_tokens_and_is_scored_on_the_held_out_target(tmp_path, prefect_harness):
+    import mlflow
+
+    _, manifests = tiny_project(tmp_path)
+    for method, df in manifests.items():
+        (tmp_path / "data" / "selection" / method).mkdir(parents=True)
+        df.write_parquet(tmp_path / "data" / "selection" / method / "manifest.parquet")
+    params = _params(tmp_path)
+    p = params.evaluate
+    returned = evaluate.run(params, tmp_path)
+
+    saved = json.loads((tmp_path / "metrics" / "evaluate.json").read_text())
+    assert saved == json.loads(json.dumps(returned))
+    assert {"arms", "within_noise", "target", "config"} <= set(saved)
+    assert set(saved["arms"]) == {"mira", "random", "full"}
+    tokens = p.steps * p.batch_size * p.context
+    for arm, a in saved["arms"].items():
+        assert {"loss_mean", "loss_std", "ppl_mean", "seeds", "train_records", "train_tokens"} <= set(a), arm
+        assert [s["seed"] for s in a["seeds"]] == [0, 1] and all({"seed", "loss", "ppl"} <= set(s) for s in a["seeds"])
+        assert a["train_tokens"] == tokens  # the same budget for every arm, whatever its size
+        assert a["ppl_mean"] == pytest.approx(sum(math.exp(s["loss"]) for s in a["seeds"]) / 2)
+        assert isinstance(a["loss_mean"], float) and isinstance(a["loss_std"], float)
+    assert [saved["arms"][a]["train_records"] for a in ("mira", "random", "full")] == [30, 30, 60]
+    assert saved["target"]["sources"] == ["qa"] and saved["target"]["tokens"] == p.eval_tokens
+    assert all(a in saved["arms"] and b in saved["arms"] for a, b in saved["within_noise"])
+    assert saved["config"]["steps"] == p.steps and saved["config"]["tokens_per_run"] == tokens
+
+    curves = pl.read_csv(tmp_path / "plots" / "evaluate" / "curves.csv")
+    assert curves.columns == ["arm", "seed", "tokens_seen", "loss"]
+    points = p.steps // p.eval_every + 1  # step 0 (the base), then every eval_every steps
+    assert curves.height == 3 * 2 * points
+    assert curves.group_by("arm", "seed").agg(pl.col("tokens_seen").max())["tokens_seen"].to_list() == [tokens] * 6
+    assert (tmp_path / ".mira" / "evaluate" / "base" / "model.safetensors").exists()
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["mira"], output_format="list")
+    children = {r.data.tags["mira.arm"]: r for r in runs if "mlflow.parentRunId" in r.data.tags}
+    assert set(children) == {"mira", "random", "full"}
+    history = mlflow.MlflowClient().get_metric_history(children["mira"].info.run_id, "heldout_loss/seed_0")
+    assert [m.step for m in history] == [p.eval_every * i * p.batch_size * p.context for i in range(points)]
+    assert children["full"].data.metrics["loss_mean"] == pytest.approx(saved["arms"]["full"]["loss_mean"])
+
+
+def test_disabled_writes_a_stub_and_trains_nothing(tmp_path, prefect_harness):
+    params = _params(tmp_path, enabled=False)  # no corpus and no manifests: nothing may be read
+    assert evaluate.run(params, tmp_path) == {"enabled": False}
+    assert json.loads((tmp_path / "metrics" / "evaluate.json").read_text()) == {"enabled": False}
+    assert (tmp_path / "plots" / "evaluate" / "curves.csv").read_text().splitlines() == ["arm,seed,tokens_seen,loss"]
+    assert not (tmp_path / ".mira" / "evaluate").exists() and not (tmp_path / "mlflow.db").exists()

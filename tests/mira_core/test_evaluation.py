@@ -1,0 +1,177 @@
+"""Tests of the proxy evaluation's logic: the WSD schedule, arms and windows, a tiny training run, the noise rule."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from mira_core.config import EvaluateParams, parse_params
+from mira_core.errors import ConfigError
+from mira_core.evaluation.data import arm_records, fixed_windows, pack, prepare, sample_windows
+from mira_core.evaluation.schedule import wsd_lr, wsd_phases
+from mira_core.evaluation.stats import noise_note, summarize, table, within_noise
+from mira_core.evaluation.train import heldout_loss, new_model, resolve_device, train_lm
+
+# --- the WSD schedule ---------------------------------------------------------------------------------------
+
+
+def test_wsd_boundaries_warmup_stable_decay():
+    lrs = [wsd_lr(s, 100, 1.0, 0.1, 0.2, 0.1) for s in range(100)]
+    assert wsd_phases(100, 0.1, 0.2) == (10, 70, 20)
+    assert lrs[0] == pytest.approx(0.1)  # step 0 already learns, a tenth of the peak
+    assert lrs[9] == lrs[10] == lrs[79] == 1.0  # warmup ends on the peak; the stable phase holds it
+    assert all(lrs[i] < lrs[i + 1] for i in range(9))
+    assert lrs[80] < 1.0 and all(lrs[i] > lrs[i + 1] for i in range(80, 99))
+    assert lrs[99] == pytest.approx(0.1)  # the last step is fully decayed, to final_ratio x peak
+
+
+def test_wsd_without_warmup_or_decay_and_the_sqrt_shape():
+    assert wsd_lr(0, 10, 2.0, 0.0, 0.0, 0.1) == 2.0 and wsd_lr(9, 10, 2.0, 0.0, 0.0, 0.1) == 2.0  # the base's schedule
+    sqrt = [wsd_lr(s, 10, 1.0, 0.0, 1.0, 0.0, "1-sqrt") for s in range(10)]
+    lin = [wsd_lr(s, 10, 1.0, 0.0, 1.0, 0.0) for s in range(10)]
+    assert sqrt[-1] == lin[-1] == 0.0
+    assert all(a <= b for a, b in zip(sqrt, lin, strict=True))  # 1-sqrt falls faster than linear
+    assert sum(wsd_phases(7, 0.5, 0.5)) == 7  # rounding both halves up cannot overrun the run
+    with pytest.raises(ValueError):
+        wsd_lr(10, 10, 1.0, 0.1, 0.2, 0.1)
+    with pytest.raises(ValueError):
+        wsd_phases(10, 0.6, 0.6)
+
+
+# --- arms, packing and windows --------------------------------------------------------------------------------
+
+SOURCES = {"code": "def f{i}(x):\n    return x + {i}\n" * 3, "prose": "The cat {i} sat on the mat. " * 4,
+           "qa": "§ Question {i}? § Answer: ¶ {i} ¶"}  # only the held-out target has non-ASCII characters
+
+
+def tiny_project(root: Path, n: int = 30) -> tuple[list[Path], dict[str, pl.DataFrame]]:
+    """Corpus shards of three sources (qa held out) and two manifests: mira keeps even rows, random odd ones."""
+    rows, shards = [], []
+    for source, template in SOURCES.items():
+        texts = [template.format(i=i) for i in range(n)]
+        df = pl.DataFrame({"record_id": [f"{source}/{i}" for i in range(n)], "source": source, "format": "text",
+                           "text": texts, "n_tokens": [len(t) // 3 for t in texts], "n_chars": [len(t) for t in texts],
+                           "meta": "{}"})
+        path = root / "data" / "corpus" / source / "part-00000.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        df.write_parquet(path)
+        shards.append(path)
+        rows.append(df.select("record_id", "source", "n_tokens"))
+    index = pl.concat(rows).with_row_index("i")
+    held = pl.col("source") == "qa"
+    manifests = {}
+    for method, parity in (("mira", 0), ("random", 1)):
+        kept = ~held & ((pl.col("i") % 2) == parity)
+        manifests[method] = index.with_columns(
+            group=pl.lit("g0"), score=pl.lit(1.0), kept=kept, method=pl.lit(method),
+            reason=pl.when(held).then(pl.lit("held_out")).when(kept).then(pl.lit("kept"))
+            .otherwise(pl.lit("over_budget"))).drop("i")
+    return shards, manifests
+
+
+def tiny_params(**kw) -> EvaluateParams:
+    base = {"enabled": True, "arms": ["mira", "random", "full"], "vocab_size": 300, "tokenizer_sample_chars": 20_000,
+            "n_layer": 1, "n_head": 2, "n_embd": 32, "context": 16, "batch_size": 4, "steps": 10, "base_steps": 5,
+            "eval_tokens": 256, "eval_every": 5, "eval_batch_size": 8, "threads": 1}
+    return EvaluateParams(**{**base, **kw})
+
+
+def test_arm_records_never_take_a_held_out_source_even_from_a_wrong_manifest(tmp_path):
+    _, manifests = tiny_project(tmp_path)
+    bad = manifests["mira"].with_columns(kept=pl.lit(True))  # a buggy manifest that keeps the target too
+    assert not any(r.startswith("qa/") for r in arm_records("mira", bad, ["qa"]))
+    full = arm_records("full", manifests["mira"], ["qa"])
+    assert len(full) == 60 and set(arm_records("mira", manifests["mira"], ["qa"])) < set(full)
+
+
+def test_windows_are_equal_per_arm_and_never_hold_target_tokens(tmp_path):
+    shards, manifests = tiny_project(tmp_path)
+    p = tiny_params()
+    data = prepare(shards, {"mira": manifests["mira"], "random": manifests["random"], "full": manifests["mira"]},
+                   ["qa"], p)
+    tok = data.tokenizer
+    target_only = {int(i) for t in tok.encode(["§¶"]) for i in t}  # bytes that only the held-out source has
+    for arm, a in {**data.arms, "base": data.base}.items():
+        assert not target_only & set(np.unique(a.stream).tolist()), arm
+        w = sample_windows(a.stream, p.steps * p.batch_size, p.context, np.random.default_rng(0))
+        assert w.shape == (p.steps * p.batch_size, p.context)  # the same tokens per arm, whatever its size
+    assert data.arms["full"].records == 60 and data.arms["mira"].records == data.arms["random"].records == 30
+    assert len(data.arms["full"].stream) > len(data.arms["mira"].stream)
+    assert target_only & set(np.unique(data.target).tolist())  # the check above can fail: the target has them
+    assert data.target.shape == (p.eval_tokens // p.context, p.context) and data.target_sources == ["qa"]
+
+
+def test_pack_separates_records_and_fixed_windows_do_not_overlap():
+    s = pack([np.array([1, 2]), np.array([3])], eos_id=0, dtype=np.uint16)
+    assert s.tolist() == [1, 2, 0, 3, 0]
+    w = fixed_windows(np.arange(10), 3, 7)
+    assert w.tolist() == [[0, 1, 2], [3, 4, 5]]
+    with pytest.raises(ConfigError):
+        sample_windows(np.arange(3), 1, 4, np.random.default_rng(0))
+
+
+# --- training -------------------------------------------------------------------------------------------------
+
+
+def test_a_tiny_run_learns_a_trivially_learnable_text():
+    p = tiny_params(steps=60, lr=1e-2, warmup_frac=0.1, decay_frac=0.3, eval_every=30, context=16)
+    stream = np.tile(np.arange(1, 9, dtype=np.uint16), 400)  # 1..8 repeated: the next token is certain
+    target = fixed_windows(stream, p.context, 256)
+    model = new_model(p, vocab_size=16, eos_id=0, seed=0)
+    res = train_lm(model, stream, target, p, seed=0, steps=p.steps, decay_frac=p.decay_frac,
+                   device=resolve_device("cpu"))
+    assert [t for t, _ in res.curve] == [0, 30 * 4 * 16, 60 * 4 * 16] and res.tokens_seen == 60 * 4 * 16
+    assert res.curve[0][1] > 2.0 and res.final_loss < 0.3 * res.curve[0][1]
+    assert res.final_loss == pytest.approx(heldout_loss(model, target, 8, resolve_device("cpu")), rel=1e-5)
+    assert res.lrs[-1] == pytest.approx(p.lr * p.final_lr_ratio)
+
+
+# --- the noise rule -------------------------------------------------------------------------------------------
+
+
+def _arm(losses: list[float], tokens: int = 100) -> dict:
+    return {**summarize(losses), "seeds": [{"seed": i, "loss": x, "ppl": math.exp(x)} for i, x in enumerate(losses)],
+            "train_tokens": tokens}
+
+
+def test_within_noise_compares_the_gap_with_two_standard_errors():
+    arms = {"mira": _arm([2.00, 2.02]), "random": _arm([2.01, 2.03]), "full": _arm([2.50, 2.51])}
+    assert arms["mira"]["loss_std"] == pytest.approx(0.02 / math.sqrt(2))
+    assert within_noise(arms, 2.0) == [["mira", "random"]]  # gap 0.01 < 2 * sqrt(2 * 0.0002 / 2) = 0.028
+    assert within_noise(arms, 0.5) == []  # ... but not below half a standard error
+    _, rows = table(arms, within_noise(arms, 2.0))
+    notes = {r[0]: r[-1] for r in rows}
+    assert notes["mira"] == "within noise of random; lower loss than full (beyond noise)"
+    assert notes["full"] == "higher loss than mira, random (beyond noise)"
+    assert rows[0][2] == "2.0100 ± 0.0141"
+
+
+def test_one_seed_gives_no_noise_estimate():
+    arms = {"a": _arm([2.0]), "b": _arm([2.0])}
+    assert arms["a"]["loss_std"] == 0.0 and within_noise(arms, 2.0) == []
+    assert noise_note("a", arms, []).startswith("n/a")
+
+
+# --- configuration --------------------------------------------------------------------------------------------
+
+RAW = {"sources": [{"name": "a", "path": "a.jsonl", "format": "text"}, {"name": "t", "path": "t.jsonl",
+                                                                         "format": "qa"}]}
+
+
+def test_evaluate_needs_a_held_out_target_and_known_arms():
+    assert not parse_params(RAW).evaluate.enabled  # off by default, so a minimal params.yaml stays valid
+    with pytest.raises(ConfigError, match="held_out_sources is empty"):
+        parse_params({**RAW, "evaluate": {"enabled": True}})
+    ok = parse_params({**RAW, "evaluate": {"enabled": True}, "select": {"held_out_sources": ["t"]}})
+    assert ok.evaluate.arms == ["mira", "random", "full"]
+    with pytest.raises(ConfigError, match="'dsir'"):
+        parse_params({**RAW, "evaluate": {"enabled": True, "arms": ["mira", "dsir"]},
+                      "select": {"held_out_sources": ["t"]}})
+    with pytest.raises(ConfigError, match="above 1"):
+        parse_params({**RAW, "evaluate": {"warmup_frac": 0.5, "decay_frac": 0.6}})
+    with pytest.raises(ConfigError, match="must divide"):
+        parse_params({**RAW, "evaluate": {"n_head": 3}})

@@ -1,0 +1,175 @@
+"""Tests of the report renderer on small in-memory inputs, and of the loader on a sparse project folder."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import numpy as np
+import polars as pl
+import pytest
+import yaml
+
+from mira_core.config import ReportParams
+from mira_core.io import write_parquet
+from mira_core.layout import Layout
+from mira_core.report import ReportInputs, build_report, load_inputs, render
+from mira_core.report.plots import overlap_heatmap
+from mira_core.report.sections import SECTIONS
+from tests.conftest import REPO
+
+EVIL = "<script>alert(1)</script>"
+CORE = [h for h, _ in SECTIONS if h != "Proxy evaluation"]
+EVALUATE = {"arms": {"mira": {"loss_mean": 2.31, "loss_std": 0.02, "ppl_mean": 10.1, "seeds": [0, 1, 2]},
+                     "random": {"loss_mean": 2.36, "loss_std": 0.03, "ppl_mean": 10.6, "seeds": [0, 1, 2]}},
+            "within_noise": [["random", "length"]]}
+
+
+def _by_source(shares: dict[str, float]) -> dict:
+    return {s: {"records": 10, "kept_records": round(10 * v), "tokens": 1000, "kept_tokens": round(1000 * v),
+                "kept_token_share": v} for s, v in shares.items()}
+
+
+def tiny_inputs(evaluate: dict | None = None) -> ReportInputs:
+    """Two groups, three sources (one with a hostile name, one held out), two methods."""
+    rng = np.random.default_rng(0)
+    groups = {"code": "g0", EVIL: "g0", "qa": "g1"}
+    rows = []
+    for s, g in groups.items():
+        for i in range(40):
+            held = s == "qa"
+            kept = not held and i % 2 == 0
+            rows.append({"source": s, "group": g, "score": float(rng.normal(4 if kept else 3, 0.3)), "kept": kept,
+                         "reason": "held_out" if held else ("kept" if kept else "over_budget")})
+    mask = []
+    for g, sources, anchors in (("g0", ["code", EVIL], ["a00", "a01", "a02"]), ("g1", ["qa"], ["a00", "a01"])):
+        for s in sources:
+            for j, a in enumerate(anchors):
+                on = s == "code" and j < 2
+                mask.append({"group": g, "source": s, "anchor": a, "name": f"name_{a}", "n_val": 12, "basis": "source",
+                             "mae": 0.2 + 0.1 * j, "spearman": None if j == 2 else (0.6 if on else 0.1), "on": on,
+                             "why": "reliable" if on else ("Spearman undefined (a constant side)" if j == 2
+                                                           else "Spearman 0.10 < 0.3")})
+    rubric = {"group": "g0", "version": "abc123", "teacher": "rules/rules-v1", "prompt_version": "rules@1",
+              "anchors": [{"id": "a00", "name": "parses", "description": "Parses as <b>code</b> & 'quotes'",
+                           "exemplar_reason": "x", "support": 9},
+                          {"id": "a01", "name": EVIL, "description": "d", "exemplar_reason": "x", "support": 5},
+                          {"id": "a02", "name": "length", "description": "d", "exemplar_reason": "x", "support": 3}]}
+    teacher = {"provider": "rules", "model": "rules-v1", "requests": 30, "cache_hits": 10, "calls": 20,
+               "prompt_tokens": 0, "completion_tokens": 0, "failures": {}}
+    student = {"student": "head", "training": {"model": "ridge"}, "n_train": 48, "n_val": 12, "mean_mae": 0.3,
+               "const_mean_mae": 0.6, "median_spearman": 0.5, "student_version": "st1", "rubric_version": "abc123",
+               "self_agreement": {"a00": {"spearman": 1.0}}}
+    kept = {"records": 120, "kept_records": 40, "kept_tokens": 1000, "kept_token_share": 0.5}
+    return ReportInputs(
+        ingest={"total": {"read": 125, "kept": 120, "quarantined": 5, "n_tokens": 3000,
+                          "by_reason": {"duplicate_content": 5}}, "sources": {s: {"n_tokens": 1000} for s in groups}},
+        group={"groups": {"g0": ["code", EVIL], "g1": ["qa"]}, "method": "kmeans(k=2)", "silhouette": 0.4,
+               "records": dict.fromkeys(groups, 40), "pinned": {}},
+        discover={"teacher": teacher}, label={"teacher": teacher},
+        students={"g0": {**student, "rubric_version": "old"}, "g1": student},
+        select={"budget": 0.5, "granularity": "group", "budget_tokens": 1000, "no_reliable_anchor": [EVIL],
+                "methods": {"mira": {**kept, "selectable_tokens": 2000,
+                                     "by_source": _by_source({"code": 0.5, EVIL: 0.5, "qa": 0.0})},
+                            "random": {**kept, "by_source": _by_source({"code": 0.4, EVIL: 0.6, "qa": 0.0})}},
+                "overlap": {"mira": {"mira": 1.0, "random": 0.3}, "random": {"mira": 0.3, "random": 1.0}}},
+        evaluate=evaluate,
+        groups=pl.DataFrame({"source": list(groups), "group": list(groups.values())}),
+        mira=pl.DataFrame(rows), mask=pl.DataFrame(mask), rubrics={"g0": rubric},
+        similarity_png=overlap_heatmap(["a", "b"], np.eye(2), dpi=50),
+        manifests={"mira": "data/selection/mira/manifest.parquet", "random": "data/selection/random/manifest.parquet"},
+        params_text="teacher:\n  api_key_env: OPENAI_API_KEY\n  base_url: http://u:s3cret@h:8000/v1\n"
+                    "report:\n  title: t\n",
+        versions={"mira": "0.1.0", "polars": "2.1.0", "torch": None},
+    )
+
+
+@pytest.fixture(scope="module")
+def page() -> str:
+    return build_report(tiny_inputs(), ReportParams(dpi=50))
+
+
+def test_every_section_has_its_heading(page):
+    for h in CORE:
+        assert f"<h2>{h}</h2>" in page, h
+    assert page.count("<h2>") == len(CORE)
+
+
+def test_images_are_embedded_pngs(page):
+    srcs = re.findall(r'<img [^>]*src="([^"]*)"', page)
+    assert len(srcs) >= 6  # retention, scores, 2 heatmaps, overlap, similarity
+    for src in srcs:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_nothing_is_fetched_from_elsewhere(page):
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?\s*(?:[a-z]+:)?//""", page, re.I)
+    assert "url(" not in page and "<link" not in page and "@import" not in page
+    assert "<script" not in page.lower()  # no script at all, not even the hostile source name
+    outside_text = re.sub(r"<pre>.*?</pre>", "", page, flags=re.S)  # params.yaml may mention a URL, as text
+    assert "http://" not in outside_text and "https://" not in outside_text
+    assert page.isascii()
+
+
+def test_data_is_escaped(page):
+    assert EVIL not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "Parses as &lt;b&gt;code&lt;/b&gt; &amp; &#x27;quotes&#x27;" in page
+
+
+def test_content_of_the_sections(page):
+    assert "a heuristic teacher (deterministic rule-based quality signals), not an LLM" in page
+    assert "data/selection/random/manifest.parquet" in page
+    assert "held out" in page  # the held-out source, in the retention table
+    assert "old (stale: rubric changed)" in page  # g0's student was trained on another rubric version
+    assert "Not available" in page and "data/rubrics/g1.json" in page  # g1 has no rubric in these inputs
+    assert "api_key_env: OPENAI_API_KEY" in page and "not installed" in page
+    assert "s3cret" not in page and "base_url: http://***:***@h:8000/v1" in page  # credentials in a URL are cut
+
+
+def test_missing_evaluate_omits_the_section_and_present_adds_it(page):
+    assert "Proxy evaluation" not in page
+    with_eval = render(tiny_inputs(EVALUATE), ReportParams(dpi=50))
+    assert with_eval.sections.index("Proxy evaluation") == with_eval.sections.index("Baselines and overlap") + 1
+    assert "<h2>Proxy evaluation</h2>" in with_eval.html and 'href="#proxy-evaluation"' in with_eval.html
+    assert "random vs length" in with_eval.html and "2.3100" in with_eval.html
+    assert with_eval.images == render(tiny_inputs(), ReportParams(dpi=50)).images + 1
+
+
+def test_an_empty_project_renders_with_notes():
+    rep = render(ReportInputs(), ReportParams(dpi=50))
+    assert list(rep.sections) == CORE
+    assert rep.html.count('class="missing"') >= 8
+    assert "metrics/select.json" in rep.missing and "params.yaml" in rep.missing
+
+
+def test_rendering_is_deterministic():
+    assert build_report(tiny_inputs(), ReportParams(dpi=50)) == build_report(tiny_inputs(), ReportParams(dpi=50))
+
+
+def test_loader_reads_what_exists_and_leaves_the_rest_empty(tmp_path):
+    lay = Layout(tmp_path)
+    assert load_inputs(lay).select is None and load_inputs(lay).manifests == {}
+    full = tiny_inputs(EVALUATE)
+    for name, obj in (("select", full.select), ("evaluate", full.evaluate), ("students", full.students)):
+        lay.metrics.mkdir(exist_ok=True)
+        lay.metrics_file(name).write_text(json.dumps(obj))
+    write_parquet(full.mira.with_columns(record_id=pl.lit("r"), n_tokens=pl.lit(1), method=pl.lit("mira")),
+                  tmp_path / "data" / "selection" / "mira" / "manifest.parquet")
+    write_parquet(full.mira, tmp_path / "data" / "selection" / "random" / "manifest.parquet")
+    (tmp_path / "params.yaml").write_text("report:\n  title: x\n")
+    inp = load_inputs(lay)
+    assert list(inp.manifests) == ["mira", "random"]
+    assert inp.mira.columns == ["source", "group", "score", "kept", "reason"]
+    assert inp.evaluate == EVALUATE and inp.params_text.startswith("report:")
+    assert set(inp.versions) >= {"mira", "prefect", "dvc", "mlflow", "polars", "torch", "transformers"}
+    rep = render(inp, ReportParams(dpi=50))
+    assert "Proxy evaluation" in rep.sections and "metrics/ingest.json" in rep.missing
+
+
+def test_params_yaml_lists_every_report_field():
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    assert set(params["report"]) == set(ReportParams.model_fields)
+    assert all(f.description for f in ReportParams.model_fields.values())
