@@ -209,6 +209,9 @@ def answer(messages: list[dict], fault: str | None = None) -> str:
 def _handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as real servers; every reply has a Content-Length
+        # Headers and body go out in two writes; with Nagle's algorithm the second waits for the
+        # client's delayed ACK of the first (~40 ms a reply on Linux), which real servers do not add.
+        disable_nagle_algorithm = True
 
         def log_message(self, *args: Any) -> None:  # quiet test output
             pass

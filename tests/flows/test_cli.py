@@ -55,4 +55,5 @@ def test_dvc_yaml_matches_the_stage_registry():
         assert f"flows/{name}.py" in stage["deps"]
         for dep in stage["deps"]:  # code that exists, or data an earlier stage writes
             assert (REPO / dep).exists() or dep in produced, f"{name}: dep {dep} is neither code nor an earlier out"
-        produced |= {next(iter(o)) if isinstance(o, dict) else o for o in stage.get("outs", [])}
+        for kind in ("outs", "metrics", "plots"):  # a later stage may read a metrics file too
+            produced |= {next(iter(o)) if isinstance(o, dict) else o for o in stage.get(kind, [])}

@@ -1,4 +1,9 @@
-"""End to end: `dvc repro` of the graph in a temporary copy of the repository, on a tiny demo corpus."""
+"""End to end: `dvc repro` of the whole graph in a temporary copy of the repository, on a tiny demo corpus.
+
+One module-scoped run (demo_corpus through report, evaluation on with a tiny model), then the
+re-run rules: nothing changes -> nothing runs; a param change re-runs from its stage; a budget change
+re-runs only select and what reads the selection; `dvc exp run -S distill.student=linear` works.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +32,9 @@ def repo(tmp_path_factory):
     params["demo_corpus"]["max_records_per_source"] = 15
     params["discover"]["records_per_group"] = 20
     params["discover"]["n_anchors"] = 6
+    params["label"]["records_per_group"] = 60
+    params["evaluate"].update(steps=8, base_steps=4, eval_every=4, eval_tokens=2048, batch_size=4, context=64,
+                              vocab_size=512, tokenizer_sample_chars=200_000)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     _sh(["git", "commit", "-qam", "tiny demo"], root)
     _sh(["dvc", "repro"], root)
@@ -59,6 +67,36 @@ def test_repro_groups_sources_and_discovers_rubrics(repo):
     assert all(f"group {g}" in shown for g in groups)
 
 
+def test_repro_labels_distills_scores_and_selects_half(repo):
+    label = json.loads((repo / "metrics" / "label.json").read_text())
+    assert label["teacher"]["requests"] > 0 and not label["skipped_groups"]
+    students = json.loads((repo / "metrics" / "students.json").read_text())
+    for g, r in students.items():
+        assert r["student"] == "head" and set(r["sources"]) and r["anchors"], g
+        for s, sr in r["sources"].items():  # per (group, source, anchor) figures
+            assert set(sr["anchors"]) == set(r["anchors"]), (g, s)
+    score = json.loads((repo / "metrics" / "score.json").read_text())
+    assert score["records"] == json.loads((repo / "metrics" / "ingest.json").read_text())["total"]["kept"]
+    select = json.loads((repo / "metrics" / "select.json").read_text())
+    assert {"mira", "random", "length", "single_rubric"} <= set(select["methods"])
+    for name, m in select["methods"].items():
+        assert sum(m["reasons"].values()) == m["records"] == score["records"], name  # counts balance
+        assert m["kept_tokens"] <= m["budget_tokens"], name
+    assert select["methods"]["mira"]["kept_token_share"] > 0.35  # half of the selectable tokens, bar granularity
+    manifest = pl.read_parquet(repo / "data" / "selection" / "mira.parquet")
+    assert manifest.height == score["records"] and manifest["record_id"].is_unique().all()
+
+
+def test_repro_evaluates_and_writes_the_report(repo):
+    ev = json.loads((repo / "metrics" / "evaluate.json").read_text())
+    assert set(ev["arms"]) == {"mira", "random", "full"}
+    for arm, r in ev["arms"].items():
+        assert len(r["seeds"]) == 2 and r["loss_mean"] > 0, arm
+    assert (repo / "plots" / "evaluate" / "curves.csv").exists()
+    html = (repo / "reports" / "report.html").read_text()
+    assert "<img" in html and "Proxy evaluation" in html and "src=\"http" not in html  # self-contained
+
+
 def test_second_repro_runs_nothing_and_a_params_change_reruns_from_that_stage(repo):
     out = _sh(["dvc", "repro"], repo)
     assert "Running stage" not in out
@@ -73,6 +111,32 @@ def test_second_repro_runs_nothing_and_a_params_change_reruns_from_that_stage(re
     diff = json.loads(_sh(["mira", "rubrics", "diff", "HEAD", "workspace", "--json"], repo))
     assert any(d["removed"] for d in diff.values())  # 6 anchors -> 3, read back from the DVC cache at HEAD
     assert _sh(["dvc", "status"], repo).strip().endswith("Data and pipelines are up to date.")
+
+
+def test_a_budget_change_reruns_only_select_and_what_reads_the_selection(repo):
+    _sh(["git", "add", "-A"], repo)
+    _sh(["git", "commit", "-qm", "before budget"], repo)
+    before = json.loads((repo / "metrics" / "select.json").read_text())["methods"]["mira"]["kept_tokens"]
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["select"]["budget"] = 0.3
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    out = _sh(["dvc", "repro"], repo)
+    ran = {s for s in yaml.safe_load((repo / "dvc.yaml").read_text())["stages"] if f"Running stage '{s}'" in out}
+    assert ran == {"select", "evaluate", "report"}, out
+    after = json.loads((repo / "metrics" / "select.json").read_text())["methods"]["mira"]["kept_tokens"]
+    assert after < before
+    _sh(["git", "add", "-A"], repo)
+    _sh(["git", "commit", "-qm", "budget 0.3"], repo)
+
+
+def test_an_experiment_switches_the_student_to_linear(repo):
+    _sh(["dvc", "exp", "run", "-S", "distill.student=linear", "-n", "linear-student"], repo)
+    students = json.loads((repo / "metrics" / "students.json").read_text())
+    assert {r["student"] for r in students.values()} == {"linear"}
+    shown = json.loads(_sh(["dvc", "exp", "show", "--json"], repo))
+    assert "linear-student" in json.dumps(shown)
+    compared = _sh(["mira", "compare", "HEAD", "workspace"], repo)
+    assert "linear" in compared
 
 
 def test_git_ignores_the_data(repo):

@@ -1,0 +1,78 @@
+"""The pipeline: wall time per stage of the demo `dvc repro`, a no-op `dvc repro`, and a `dvc repro`
+after changing only `select.budget`, in a fresh copy of the repository (a new git and DVC project).
+
+Per-stage times come from one `dvc repro` whose output is read line by line: a stage's time runs from
+its "Running stage" line to the next one (or to the end), so it includes DVC's hashing of that
+stage's outputs. Which stages a run executed is read from the same lines.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from bench.common import REPO, env
+
+RUNNING = re.compile(r"Running stage '([^']+)'")
+PRODUCTS = ("data/", "metrics/", "dvc.lock", "reports/", "plots/", "bench/.work/")
+
+
+def copy_repo(dest: Path) -> Path:
+    """The repository's tracked and untracked-but-not-ignored files, without run products, as a new git repo."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                           check=True, capture_output=True).stdout.decode().split("\0")
+    for rel in filter(None, files):
+        if rel.startswith(PRODUCTS) and rel != "data/.gitignore":
+            continue
+        if (REPO / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / rel, dest / rel)
+    for cmd in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], ["git", "commit", "-qm", "bench copy"]):
+        subprocess.run(cmd, cwd=dest, check=True, env=env(), capture_output=True)
+    return dest
+
+
+def repro(root: Path, log: Path) -> dict:
+    """Run `dvc repro` in root; wall time, and each executed stage's time from the output lines."""
+    e = {**env(), "PREFECT_HOME": str(root / ".mira" / "prefect-home")}
+    start = time.perf_counter()
+    marks: list[tuple[str, float]] = []
+    with open(log, "a") as out:
+        proc = subprocess.Popen(["dvc", "repro"], cwd=root, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, bufsize=1)
+        for line in proc.stdout:
+            out.write(line)
+            m = RUNNING.search(line)
+            if m:
+                marks.append((m.group(1), time.perf_counter() - start))
+        rc = proc.wait()
+    total = time.perf_counter() - start
+    if rc != 0:
+        raise RuntimeError(f"dvc repro failed in {root} ({rc}); see {log}")
+    ends = [t for _, t in marks[1:]] + [total]
+    return {"seconds": total, "stages": {name: end - t for (name, t), end in zip(marks, ends, strict=True)}}
+
+
+def set_budget(root: Path, budget: float) -> None:
+    """Edit select.budget in params.yaml in place, as a user would."""
+    path = root / "params.yaml"
+    text, n = re.subn(r"(?m)^(select:\n  budget: )[0-9.]+", rf"\g<1>{budget}", path.read_text())
+    if n != 1:
+        raise RuntimeError(f"{path}: select.budget not found where expected")
+    path.write_text(text)
+
+
+def run(work: Path, noop_repeats: int = 3) -> dict:
+    root = copy_repo(work / "pipeline")
+    log = work / "pipeline.log"
+    log.unlink(missing_ok=True)
+    full = repro(root, log)
+    noop = [repro(root, log) for _ in range(noop_repeats)]
+    set_budget(root, 0.4)
+    budget = repro(root, log)
+    return {"root": str(root), "full": full, "noop": noop, "budget": budget}
