@@ -39,7 +39,9 @@ def copy_repo(dest: Path) -> Path:
 
 def repro(root: Path, log: Path) -> dict:
     """Run `dvc repro` in root; wall time, and each executed stage's time from the output lines."""
-    e = {**env(), "PREFECT_HOME": str(root / ".mira" / "prefect-home")}
+    home = root / ".mira" / "prefect-home"  # the temporary Prefect servers' database, not the user's ~/.prefect
+    home.mkdir(parents=True, exist_ok=True)
+    e = {**env(), "PREFECT_HOME": str(home)}
     start = time.perf_counter()
     marks: list[tuple[str, float]] = []
     with open(log, "a") as out:
@@ -54,8 +56,9 @@ def repro(root: Path, log: Path) -> dict:
     total = time.perf_counter() - start
     if rc != 0:
         raise RuntimeError(f"dvc repro failed in {root} ({rc}); see {log}")
-    ends = [t for _, t in marks[1:]] + [total]
-    return {"seconds": total, "stages": {name: end - t for (name, t), end in zip(marks, ends, strict=True)}}
+    # a stage ends where the next one begins; the last one ends with the run
+    stages = {name: (marks[i + 1][1] if i + 1 < len(marks) else total) - t for i, (name, t) in enumerate(marks)}
+    return {"seconds": total, "stages": stages}
 
 
 def set_budget(root: Path, budget: float) -> None:

@@ -87,7 +87,7 @@ def measure(root: str) -> None:
     records = index.join(scored, on="record_id", how="left")
     manifest = select(records, p.budget, p.granularity, "mira", p.min_score, own_budget=unjudged)
     t["select"] = time.perf_counter() - start - sum(t.values())
-    write_parquet(manifest, lay.root / "data" / "selection" / "mira.parquet")
+    write_parquet(manifest, lay.root / "data" / "selection" / "mira" / "manifest.parquet")
     t["write"] = time.perf_counter() - start - sum(t.values())
     seconds = time.perf_counter() - start
     kept_tokens = int(manifest.filter(pl.col("kept"))["n_tokens"].sum())

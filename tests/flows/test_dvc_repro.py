@@ -75,6 +75,11 @@ def test_repro_labels_distills_scores_and_selects_half(repo):
         assert r["student"] == "head" and set(r["sources"]) and r["anchors"], g
         for s, sr in r["sources"].items():  # per (group, source, anchor) figures
             assert set(sr["anchors"]) == set(r["anchors"]), (g, s)
+    # The students learned something: over all groups, their val MAE beats the train-mean predictor's.
+    n_val = sum(r["n_val"] for r in students.values())
+    mae = sum(r["mean_mae"] * r["n_val"] for r in students.values()) / n_val
+    const = sum(r["const_mean_mae"] * r["n_val"] for r in students.values()) / n_val
+    assert mae < const, f"students' val MAE {mae:.3f} vs constant {const:.3f}"
     score = json.loads((repo / "metrics" / "score.json").read_text())
     assert score["records"] == json.loads((repo / "metrics" / "ingest.json").read_text())["total"]["kept"]
     select = json.loads((repo / "metrics" / "select.json").read_text())
@@ -83,7 +88,7 @@ def test_repro_labels_distills_scores_and_selects_half(repo):
         assert sum(m["reasons"].values()) == m["records"] == score["records"], name  # counts balance
         assert m["kept_tokens"] <= m["budget_tokens"], name
     assert select["methods"]["mira"]["kept_token_share"] > 0.35  # half of the selectable tokens, bar granularity
-    manifest = pl.read_parquet(repo / "data" / "selection" / "mira.parquet")
+    manifest = pl.read_parquet(repo / "data" / "selection" / "mira" / "manifest.parquet")
     assert manifest.height == score["records"] and manifest["record_id"].is_unique().all()
 
 
