@@ -9,6 +9,8 @@ mira's and each other method's vector of every record). What differs is how they
 - sentence-transformers: `SentenceTransformer.encode` (it also sorts by length), fp32 as loaded.
 - plain: the loop most scripts have: batches in input order, `tokenizer(..., padding=True)`, fp32.
 
+All three run on CUDA when it is present, on the CPU otherwise.
+
 Child mode: `python -m bench.embedding METHOD RECORDS.parquet OUT.npy` embeds and prints its figures.
 """
 
@@ -26,6 +28,13 @@ BATCH = 64
 METHODS = ("mira", "sentence-transformers", "plain-hf")
 
 
+def _device() -> str:
+    """CUDA when present, as mira's `embed.device: auto` picks, so every method runs on the same device."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def _mira(texts: list[str]) -> tuple[np.ndarray, str]:
     from mira_core.config import EmbedParams
     from mira_core.embedding import Encoder
@@ -41,7 +50,7 @@ def _st(texts: list[str]) -> tuple[np.ndarray, str]:
 
     from mira_core.ingest.tokens import minilm_path
 
-    model = SentenceTransformer(str(minilm_path()), device="cpu", local_files_only=True)
+    model = SentenceTransformer(str(minilm_path()), device=_device(), local_files_only=True)
     model.max_seq_length = MAX_LENGTH
     start = time.perf_counter()
     out = model.encode(texts, batch_size=BATCH, normalize_embeddings=True, convert_to_numpy=True,
@@ -57,17 +66,18 @@ def _plain(texts: list[str]) -> tuple[np.ndarray, str]:
 
     path = str(minilm_path())
     tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+    device = _device()
+    model = AutoModel.from_pretrained(path, local_files_only=True).eval().to(device)
     start = time.perf_counter()
     parts = []
     with torch.inference_mode():
         for i in range(0, len(texts), BATCH):
             batch = tok(texts[i : i + BATCH], padding=True, truncation=True, max_length=MAX_LENGTH,
-                        return_tensors="pt")
+                        return_tensors="pt").to(device)
             hidden = model(**batch).last_hidden_state
             m = batch["attention_mask"].unsqueeze(-1).float()
             pooled = torch.nn.functional.normalize((hidden * m).sum(1) / m.sum(1), dim=-1)
-            parts.append(pooled.numpy())
+            parts.append(pooled.cpu().numpy())
     return np.concatenate(parts), f"{time.perf_counter() - start}|fp32"
 
 

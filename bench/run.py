@@ -155,7 +155,8 @@ def section_embedding(r: dict) -> list[str]:
     out = ["## 1. Embedding pass", "",
            f"{docs:,} demo records (a seeded sample of every source; mean {r['mean_chars']:,.0f} characters), "
            f"all-MiniLM-L6-v2, 256 tokens, batch 64, mean pooling, L2-normalised; {toks:,} tokens read by the "
-           f"encoder. Median of {n} runs each, interleaved; each run in its own process (model load not timed).", ""]
+           f"encoder ({toks / docs:.0f} per record; the window is 256). Median of {n} runs each, interleaved; each run in "
+           "its own process (model load not timed).", ""]
     out += md_table(["method", "dtype", "docs/s", "tokens/s", "speed vs mira", "peak RSS MB",
                      "min cosine to mira", "docs/s range"], rows)
     out += ["", f"- mira vs sentence-transformers: **{vs_st:.2f}x** "
@@ -249,11 +250,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", nargs="+", choices=ALL, default=list(ALL))
     ap.add_argument("--repeats", type=int, default=3, help="runs per figure (the median is reported)")
+    ap.add_argument("--report-only", action="store_true",
+                    help="rewrite BENCHMARKS.md from the figures saved by earlier runs, measuring nothing")
     args = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     saved = WORK / "results.json"  # figures of earlier --only runs are kept, so a partial run rewrites its part
     results = json.loads(saved.read_text()) if saved.exists() else {}
-    results["machine"] = machine()
+    if args.report_only:
+        args.only = []
+    else:
+        results["machine"] = machine()
     fns = {"pipeline": bench_pipeline, "embedding": bench_embedding, "teacher": bench_teacher,
            "linear_student": bench_linear, "selection": bench_selection}
     for name in ALL:

@@ -3,8 +3,8 @@
 `generate` writes a synthetic project in the layout the select stage reads (corpus index columns,
 the group map, one rubric per group, per-source score shards with 15 anchors, the students report
 the mask is computed from); `measure` then runs exactly what the `select-mira` task runs (corpus
-index, reliability mask, trimmed mean over the unmasked anchors, per-group budget, manifest written
-as Parquet), in a fresh process so its peak RSS is its own.
+index, reliability mask, trimmed mean over the unmasked anchors, scores attached by record_id,
+per-group budget, manifest written as Parquet), in a fresh process so its peak RSS is its own.
 
 Child modes: `python -m bench.selection generate ROOT N` and `python -m bench.selection measure ROOT`.
 """
@@ -75,16 +75,17 @@ def measure(root: str) -> None:
     from mira_core.grouping import read_groups
     from mira_core.io import write_parquet
     from mira_core.layout import Layout
-    from mira_core.manifests import corpus_index, mira_scores
+    from mira_core.manifests import attach_scores, corpus_index, mira_scores
     from mira_core.selection import reason_counts, select
 
     lay, p, t = Layout(Path(root)), SelectParams(), {}
     start = time.perf_counter()
     index = corpus_index(lay, read_groups(lay.group_map()), p.held_out_sources)
     t["index"] = time.perf_counter() - start
-    scored, mask, unjudged = mira_scores(lay, index, json.loads((lay.metrics / "students.json").read_text()), p)
+    scored, mask, unjudged = mira_scores(lay, json.loads((lay.metrics / "students.json").read_text()), p)
     t["mask_and_aggregate"] = time.perf_counter() - start - sum(t.values())
-    records = index.join(scored, on="record_id", how="left")
+    records = attach_scores(index, scored)
+    del index, scored
     manifest = select(records, p.budget, p.granularity, "mira", p.min_score, own_budget=unjudged)
     t["select"] = time.perf_counter() - start - sum(t.values())
     write_parquet(manifest, lay.root / "data" / "selection" / "mira" / "manifest.parquet")

@@ -127,22 +127,33 @@ def select(records: pl.DataFrame, budget: float, granularity: str, method: str, 
 
     Within each unit (all / group / source; `own_budget` sources always on their own), records are taken
     highest score first (ties by record_id) while the running token count stays within the unit's budget.
+
+    Sorting is the cost at scale, so strings are sorted once: records are put in record_id order (the
+    manifest's order), and the score order is then a stable sort of one number; the running sums are
+    taken per unit in that order (a window keeps row order).
     """
     eligible = ~pl.col("held_out") & pl.col("score").is_not_null() & pl.col("score").is_not_nan()
     if min_score is not None:
         eligible = eligible & (pl.col("score") >= min_score)
-    df = records.with_columns(_unit=units(records, granularity, own_budget), _e=eligible)
+    df = records.sort("record_id").with_columns(
+        _unit=units(records, granularity, own_budget), _e=eligible,
+        _pos=pl.int_range(pl.len(), dtype=pl.UInt32))
     budgets = unit_budgets(df.filter(~pl.col("held_out")), budget)
-    df = df.sort(["_unit", "_e", "score", "record_id"], descending=[False, True, True, False], nulls_last=True)
-    df = df.with_columns(_cum=pl.when(pl.col("_e")).then(pl.col("n_tokens")).otherwise(0).cum_sum().over("_unit"))
-    kept = pl.col("_e") & (pl.col("_cum") <= pl.col("_unit").replace_strict(budgets, default=0.0,
-                                                                             return_dtype=pl.Float64))
+    # Best first: eligible records by descending score, then the rest; a stable sort of one float key
+    # keeps record_id order among ties (a multi-column arg_sort was 3x slower at 10M rows).
+    key = pl.when(pl.col("_e")).then(-pl.col("score")).otherwise(float("inf"))
+    order = df.select(_k=key, _pos=pl.col("_pos")).sort("_k", maintain_order=True)["_pos"]
+    ranked = df.select("_unit", "_e", "n_tokens", "_pos").gather(order)
+    ranked = ranked.with_columns(
+        _cum=pl.when(pl.col("_e")).then(pl.col("n_tokens")).otherwise(0).cum_sum().over("_unit"),
+        _budget=pl.col("_unit").replace_strict(budgets, default=0.0, return_dtype=pl.Float64))
+    within = ranked.select(pl.col("_pos"), within=pl.col("_cum") <= pl.col("_budget")).sort("_pos")["within"]
+    kept = pl.col("_e") & within
     reason = (pl.when(pl.col("held_out")).then(pl.lit("held_out"))
               .when(pl.col("score").is_null() | pl.col("score").is_nan()).then(pl.lit("unscored"))
               .when(~pl.col("_e")).then(pl.lit("below_threshold"))
               .when(kept).then(pl.lit("kept")).otherwise(pl.lit("over_budget")))
-    return (df.with_columns(kept=kept, reason=reason, method=pl.lit(method))
-            .select(list(MANIFEST)).cast(MANIFEST).sort("record_id"))
+    return df.with_columns(kept=kept, reason=reason, method=pl.lit(method)).select(list(MANIFEST)).cast(MANIFEST)
 
 
 def retention(manifest: pl.DataFrame, by: str) -> pl.DataFrame:

@@ -12,7 +12,7 @@ from mira_core.config import SelectParams
 from mira_core.grouping import read_groups
 from mira_core.io import atomic_dir, write_parquet
 from mira_core.layout import Layout
-from mira_core.manifests import baseline_scores, corpus_index, materialize, mira_scores
+from mira_core.manifests import attach_scores, baseline_scores, corpus_index, materialize, mira_scores
 from mira_core.selection import select
 
 
@@ -22,8 +22,9 @@ def select_mira(p: SelectParams, root: str, corpus: Path, scores: Path, students
     """Mask, aggregate and select to the budget; writes the MIRA manifest and the mask."""
     lay = Layout(Path(root))
     index = corpus_index(lay, read_groups(lay.group_map()), p.held_out_sources)
-    scored, mask, unjudged = mira_scores(lay, index, json.loads(students.read_text()), p)
-    records = index.join(scored, on="record_id", how="left")
+    scored, mask, unjudged = mira_scores(lay, json.loads(students.read_text()), p)
+    records = attach_scores(index, scored)
+    del index, scored  # the selection below is the memory peak at scale
     write_parquet(select(records, p.budget, p.granularity, "mira", p.min_score, own_budget=unjudged), out)
     write_parquet(mask, out_mask)
     return {"no_reliable_anchor": unjudged}

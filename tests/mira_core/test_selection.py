@@ -105,3 +105,16 @@ def test_budget_validation():
         SelectParams(budget=10.5)
     with pytest.raises(ValidationError, match="dsir_target"):
         SelectParams(baselines=["dsir"], dsir_target=[])
+
+
+def test_attach_scores_equals_the_string_join_with_missing_and_extra_records():
+    from mira_core.manifests import attach_scores
+
+    index = pl.DataFrame({"record_id": [f"s/{i}" for i in range(500)], "source": ["s"] * 500,
+                          "n_tokens": list(range(500))})
+    scored = pl.DataFrame({"record_id": [f"s/{i}" for i in range(0, 700, 2)],  # half missing, some unknown
+                           "score": [float(i) for i in range(0, 700, 2)]})
+    got = attach_scores(index, scored).sort("record_id")
+    want = index.join(scored, on="record_id", how="left").sort("record_id")
+    assert got.equals(want)
+    assert got["score"].null_count() == 250
