@@ -29,8 +29,9 @@ for _k, _v in _DEFAULTS.items():
 
 # While `mira ui` runs for this project, report flow runs to its Prefect server (see flows/ui.py).
 if "PREFECT_API_URL" not in os.environ:
-    from flows.ui import live_ui as _live_ui
     from pathlib import Path as _Path
+
+    from flows.ui import live_ui as _live_ui
 
     _ui = _live_ui(_Path.cwd())
     if _ui:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from prefect import flow
 
-from flows.publish import publish_table
 from flows.common import run_log, stage_main, states, task_runner
+from flows.publish import publish_table
 from flows.tracking import flat_params, metric_key, pipeline_run
 from mira_core.config import CacheParams, DistillParams, EmbedParams, Params
 from mira_core.errors import ConfigError

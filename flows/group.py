@@ -9,8 +9,8 @@ from pathlib import Path
 
 from prefect import flow
 
-from flows.publish import publish_table
 from flows.common import run_log, stage_main, states
+from flows.publish import publish_table
 from mira_core.config import CacheParams, GroupParams, Params
 from mira_core.errors import ConfigError
 from mira_core.io import write_json

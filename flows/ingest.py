@@ -11,8 +11,8 @@ from pathlib import Path
 
 from prefect import flow
 
-from flows.publish import publish_table
 from flows.common import run_log, stage_main, states, task_runner
+from flows.publish import publish_table
 from mira_core.config import CacheParams, IngestParams, Params, RunnerParams, SourceSpec
 from mira_core.errors import ConfigError
 from mira_core.ingest.readers import expand

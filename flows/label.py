@@ -16,8 +16,8 @@ from pathlib import Path
 import polars as pl
 from prefect import flow
 
-from flows.publish import publish_table
 from flows.common import run_log, stage_main, states, task_runner
+from flows.publish import publish_table
 from mira_core.config import LabelParams, Params, TeacherParams
 from mira_core.errors import ConfigError
 from mira_core.grouping import members, read_groups

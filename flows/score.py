@@ -14,8 +14,8 @@ from pathlib import Path
 
 from prefect import flow
 
-from flows.publish import publish_table
 from flows.common import run_log, stage_main, states, task_runner
+from flows.publish import publish_table
 from mira_core.config import CacheParams, Params, ScoreParams
 from mira_core.errors import ConfigError
 from mira_core.grouping import read_groups
@@ -48,7 +48,7 @@ def score_flow(p: ScoreParams, cache: CacheParams, root: str) -> dict:
             if f not in outs:
                 f.unlink()
         per_group: dict[str, int] = {}
-        for (out, g), r in zip(outs.items(), results, strict=True):
+        for (_, g), r in zip(outs.items(), results, strict=True):
             per_group[g] = per_group.get(g, 0) + r["records"]
         metrics = {"records": sum(per_group.values()), "shards": len(shards), "groups": dict(sorted(per_group.items()))}
         write_json(metrics, lay.metrics_file("score"))

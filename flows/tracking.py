@@ -81,10 +81,8 @@ def pipeline_run(params: Params, root: Path):
     key, tags = pipeline_key(root)
     found = mlflow.search_runs(filter_string=f"tags.`{PIPELINE_KEY}` = '{key}'", output_format="list",
                                max_results=1, order_by=["attributes.start_time DESC"])
-    if found:
-        run = mlflow.start_run(run_id=found[0].info.run_id)
-    else:
-        run = mlflow.start_run(run_name=f"mira-{key[:8]}", tags=tags)
+    # one parent run per configuration: resume it when an earlier stage of this run created it
+    run = mlflow.start_run(run_id=found[0].info.run_id) if found else mlflow.start_run(run_name=f"mira-{key[:8]}", tags=tags)
     try:
         yield run
     finally:

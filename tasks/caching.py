@@ -28,7 +28,6 @@ import mira_core
 from mira_core.config import CacheParams
 from mira_core.io import tree_digest
 
-
 CORE_DIR = Path(mira_core.__file__).parent
 
 

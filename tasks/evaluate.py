@@ -16,8 +16,15 @@ from prefect.cache_policies import NO_CACHE
 from mira_core.config import EvaluateParams
 from mira_core.errors import ConfigError
 from mira_core.evaluation.data import EvalData, load_manifests, prepare
-from mira_core.evaluation.train import (load_model, n_parameters, new_model, resolve_device, save_model,
-                                        set_threads, train_lm)
+from mira_core.evaluation.train import (
+    load_model,
+    n_parameters,
+    new_model,
+    resolve_device,
+    save_model,
+    set_threads,
+    train_lm,
+)
 from mira_core.io import atomic_dir
 from mira_core.layout import Layout
 

@@ -35,8 +35,15 @@ from sklearn.linear_model import Ridge
 from mira_core.config import HeadParams
 from mira_core.errors import ConfigError
 from mira_core.students.base import Inputs, Need, clip, write_config
-from mira_core.students.common import (WEIGHTS, config_head, embeddings_of, read_checkpoint, same_json, standardize,
-                                       targets)
+from mira_core.students.common import (
+    WEIGHTS,
+    config_head,
+    embeddings_of,
+    read_checkpoint,
+    same_json,
+    standardize,
+    targets,
+)
 
 PREDICT_ROWS = 65_536  # mlp rows per forward pass when scoring: bounds the hidden activations to ~64 MB
 

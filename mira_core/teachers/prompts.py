@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from string import Template
 
@@ -20,7 +20,7 @@ JUDGE, SCORE, SYSTEM = "judge_free_v1", "score_anchored_v1", "system_v1"
 END_MARKER = "<<<END DOCUMENT>>>"
 
 
-@lru_cache(maxsize=None)
+@cache
 def template(name: str) -> str:
     return (PROMPTS / f"{name}.txt").read_text()
 

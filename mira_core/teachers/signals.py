@@ -706,10 +706,7 @@ _CONVENTIONAL = {"_", "i", "j", "k", "n", "m", "x", "y", "z", "e", "f", "fd", "f
 _MEANINGLESS = {"foo", "bar", "baz", "qux", "tmp", "temp", "var", "thing", "stuff", "data1", "data2", "obj1",
                 "obj2", "xxx", "aaa", "myvar", "blah", "test1", "test2", "dummy"}
 _IDENT = re.compile(r"\b[A-Za-z_]\w*\b")
-_C_KEYWORDS = set("""auto break case char const continue default do double else enum extern float for goto if inline
-int long register restrict return short signed sizeof static struct switch typedef union unsigned void volatile
-while bool true false NULL size_t ssize_t uint8_t uint16_t uint32_t uint64_t int8_t int16_t int32_t int64_t
-Py_ssize_t PyObject PyAPI_FUNC PyAPI_DATA""".split())
+_C_KEYWORDS = set(["auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile", "while", "bool", "true", "false", "NULL", "size_t", "ssize_t", "uint8_t", "uint16_t", "uint32_t", "uint64_t", "int8_t", "int16_t", "int32_t", "int64_t", "Py_ssize_t", "PyObject", "PyAPI_FUNC", "PyAPI_DATA"])  # noqa: E501 - a word list
 _SH_NAMES = re.compile(r"^[ \t]*(?:export[ \t]+|local[ \t]+)?([A-Za-z_]\w*)=|\bfor[ \t]+([A-Za-z_]\w*)[ \t]+in\b|"
                        r"^[ \t]*(?:function[ \t]+)?([A-Za-z_][\w-]*)[ \t]*\(\)", re.M)
 
@@ -890,7 +887,7 @@ def top_ngram_repetition(text: str) -> Signal | None:
     total = sum(len(w) for w in ws)
     worst, detail = 0.0, ""
     for n, limit in _NGRAM_LIMITS.items():
-        gram = Counter(zip(*(ws[i:] for i in range(n)))).most_common(1)[0][0]
+        gram = Counter(zip(*(ws[i:] for i in range(n)), strict=False)).most_common(1)[0][0]  # n-grams: shorter tails end it
         count = _occurrences(ws, gram)
         frac = count * sum(len(w) for w in gram) / total
         if frac / limit > worst:
@@ -1046,11 +1043,7 @@ def question_clarity(text: str) -> Signal | None:
 
 _REQUESTED = re.compile(r"`([A-Za-z_]\w*)\s*\(")
 _DOCSTRINGS = re.compile(r"(\"\"\"|''').*?\1|#[^\n]*", re.S)
-_STOP = set("""a an the and or of to in on for with by as is are be been was were it its this that these those from at
-into if else when then than not no can may must should will would do does did have has had you your we our they their
-which what who how why there here also only any all each such more most other some same so use used using one two
-write function module python return returns returned value values given none true false default
-object""".split()) | set(keyword.kwlist)
+_STOP = set(["a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "with", "by", "as", "is", "are", "be", "been", "was", "were", "it", "its", "this", "that", "these", "those", "from", "at", "into", "if", "else", "when", "then", "than", "not", "no", "can", "may", "must", "should", "will", "would", "do", "does", "did", "have", "has", "had", "you", "your", "we", "our", "they", "their", "which", "what", "who", "how", "why", "there", "here", "also", "only", "any", "all", "each", "such", "more", "most", "other", "some", "same", "so", "use", "used", "using", "one", "two", "write", "function", "module", "python", "return", "returns", "returned", "value", "values", "given", "none", "true", "false", "default", "object"]) | set(keyword.kwlist)  # noqa: E501 - a word list
 
 
 def _keywords(s: str) -> set[str]:

@@ -35,7 +35,7 @@ def test_repo_params_yaml_is_valid_and_names_every_knob():
     assert [s.name for s in params.sources][:2] == ["stdlib_code", "site_packages_code"]
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     # every field of every section is written out in params.yaml, so no knob hides behind a default
-    for section, model in Params.model_fields.items():
+    for section in Params.model_fields:
         if section == "sources":
             continue
         value = getattr(params, section)

@@ -36,8 +36,9 @@ def test_demo_corpus_is_real_varied_and_deterministic(tmp_path):
 
 
 def test_demo_corpus_ingests_with_the_repo_source_list(tmp_path):
-    from tests.conftest import REPO
     import yaml
+
+    from tests.conftest import REPO
 
     build_demo_corpus(tmp_path / "data" / "raw", DemoCorpusParams(max_records_per_source=6))
     params = parse_params(yaml.safe_load((REPO / "params.yaml").read_text()))

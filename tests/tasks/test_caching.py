@@ -29,8 +29,8 @@ def project(tmp_path, monkeypatch):
     return tmp_path, core, sources
 
 
-def _run(root, sources, p=IngestParams()):
-    return ingest_flow(sources, p, RunnerParams(), CacheParams(dir=".cache"), str(root))
+def _run(root, sources, p=None):
+    return ingest_flow(sources, p or IngestParams(), RunnerParams(), CacheParams(dir=".cache"), str(root))
 
 
 def test_cache_hits_and_every_kind_of_invalidation(project, prefect_harness):

@@ -121,16 +121,7 @@ def score_of(fmt: str, text: str, name: str) -> tuple[int | None, str]:
 # ---------------------------------------------------------------- every dimension: a good and a bad record
 
 LONG_FN = "def big(x):\n" + "".join(f"    x = x + {i}\n" for i in range(248)) + "    return x\n"
-LICENSE = "".join(f"# {line}\n" for line in """Copyright (c) 2020 Example Corp.
-Permission is hereby granted, free of charge, to any person obtaining a copy
-of this software and associated documentation files (the "Software"), to deal
-in the Software without restriction, including without limitation the rights
-to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
-copies of the Software, and to permit persons to whom the Software is
-furnished to do so, subject to the following conditions:
-The above copyright notice and this permission notice shall be included in all
-copies or substantial portions of the Software.
-THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND.""".split("\n"))
+LICENSE = "".join(f"# {line}\n" for line in ["Copyright (c) 2020 Example Corp.", "Permission is hereby granted, free of charge, to any person obtaining a copy", 'of this software and associated documentation files (the "Software"), to deal', "in the Software without restriction, including without limitation the rights", "to use, copy, modify, merge, publish, distribute, sublicense, and/or sell", "copies of the Software, and to permit persons to whom the Software is", "furnished to do so, subject to the following conditions:", "The above copyright notice and this permission notice shall be included in all", "copies or substantial portions of the Software.", 'THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND.'])  # noqa: E501 - a word list
 TESTS_GOOD = """import pytest
 
 
