@@ -1,7 +1,8 @@
 """`make bench`: run every benchmark and rewrite BENCHMARKS.md from what this machine measured.
 
-    python -m bench.run                     # everything (about 40 minutes on 2 cores)
+    python -m bench.run                     # everything (about an hour on 2 cores)
     python -m bench.run --only teacher selection
+    python -m bench.run --report-only       # rewrite BENCHMARKS.md from the saved figures
 
 The embedding, teacher and linear-student benchmarks read demo-corpus records from a copy of the
 repository under bench/.work/pipeline (its `demo_corpus` and `ingest` stages are run when it has no
@@ -138,7 +139,7 @@ def section_pipeline(r: dict) -> list[str]:
             f"- `dvc repro` after changing only `select.budget` (0.5 to 0.4): **{b['seconds']:,.1f} s**; stages run: "
             + ", ".join(f"`{s}` ({t:,.1f} s)" for s, t in b["stages"].items()) + ".",
             "  `evaluate` re-runs too because it trains on the selection (it reads `data/selection`); with "
-            "`evaluate.enabled: false` it takes about a second.", ""]
+            "`evaluate.enabled: false` it trains nothing and costs only a stage's start-up.", ""]
     return out
 
 
@@ -224,7 +225,7 @@ def write(results: dict, path: Path) -> None:
     lines = ["# Benchmarks", "",
              "Written by `make bench` (`python -m bench.run`) from a run on the machine below; do not edit by hand. "
              "Speed is measured here, never in tests.", "",
-             f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit `{_commit()}`.", ""]
+             f"Measured {results.get('measured_at', '?')} UTC, commit `{results.get('commit', '?')}`.", ""]
     lines += md_table(["machine", ""], [[k, v] for k, v in results["machine"].items()]) + [""]
     sections = {"embedding": section_embedding, "teacher": section_teacher, "linear_student": section_linear,
                 "selection": section_selection, "pipeline": section_pipeline}
@@ -260,6 +261,8 @@ def main() -> None:
         args.only = []
     else:
         results["machine"] = machine()
+        results["measured_at"] = f"{datetime.now(UTC):%Y-%m-%d %H:%M}"
+        results["commit"] = _commit()  # what was measured: a later --report-only keeps it
     fns = {"pipeline": bench_pipeline, "embedding": bench_embedding, "teacher": bench_teacher,
            "linear_student": bench_linear, "selection": bench_selection}
     for name in ALL:
