@@ -14,27 +14,10 @@ import subprocess
 import time
 from pathlib import Path
 
-from bench.common import REPO, env
+from bench.common import env
+from tests.repo_copy import copy_repo
 
 RUNNING = re.compile(r"Running stage '([^']+)'")
-PRODUCTS = ("data/", "metrics/", "dvc.lock", "reports/", "plots/", "bench/.work/")
-
-
-def copy_repo(dest: Path) -> Path:
-    """The repository's tracked and untracked-but-not-ignored files, without run products, as a new git repo."""
-    if dest.exists():
-        shutil.rmtree(dest)
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                           check=True, capture_output=True).stdout.decode().split("\0")
-    for rel in filter(None, files):
-        if rel.startswith(PRODUCTS) and rel != "data/.gitignore":
-            continue
-        if (REPO / rel).is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / rel, dest / rel)
-    for cmd in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], ["git", "commit", "-qm", "bench copy"]):
-        subprocess.run(cmd, cwd=dest, check=True, env=env(), capture_output=True)
-    return dest
 
 
 def repro(root: Path, log: Path) -> dict:
@@ -71,6 +54,8 @@ def set_budget(root: Path, budget: float) -> None:
 
 
 def run(work: Path, noop_repeats: int = 3) -> dict:
+    shutil.rmtree(work / "pipeline", ignore_errors=True)
+    (work / "pipeline").mkdir(parents=True)
     root = copy_repo(work / "pipeline")
     log = work / "pipeline.log"
     log.unlink(missing_ok=True)

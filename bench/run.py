@@ -33,8 +33,12 @@ def corpus_root() -> Path:
     """The bench copy of the repository with an ingested demo corpus (built if the pipeline was skipped)."""
     root = WORK / "pipeline"
     if not list((root / "data" / "corpus").glob("*/part-*.parquet")):
-        from bench.pipeline import copy_repo
+        import shutil
 
+        from tests.repo_copy import copy_repo
+
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
         copy_repo(root)
         for stage in ("demo_corpus", "ingest"):
             subprocess.run(["mira", "stage", stage], cwd=root, env=env(), check=True, capture_output=True)

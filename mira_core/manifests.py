@@ -18,7 +18,7 @@ from mira_core.errors import ConfigError
 from mira_core.io import atomic_path, write_parquet
 from mira_core.layout import Layout
 from mira_core.rubric import load_rubrics
-from mira_core.selection import anchors_on, reliability_mask, trimmed_mean
+from mira_core.selection import aggregate, anchors_on, reliability_mask
 
 
 def corpus_index(lay: Layout, groups: dict[str, str], held_out: list[str]) -> pl.DataFrame:
@@ -49,9 +49,7 @@ def mira_scores(lay: Layout, reports: dict, p: SelectParams) -> tuple[pl.DataFra
             if not files:
                 continue
             scores = pl.read_parquet(files, columns=["record_id", *cols])
-            values = (trimmed_mean(scores.select(cols).to_numpy().astype(np.float64), p.trim) if cols
-                      else np.full(scores.height, np.nan))
-            parts.append(pl.DataFrame({"record_id": scores["record_id"], "score": values}))
+            parts.append(pl.DataFrame({"record_id": scores["record_id"], "score": aggregate(scores, cols, p.trim)}))
     scored = pl.concat(parts) if parts else pl.DataFrame(schema={"record_id": pl.String, "score": pl.Float64})
     return scored, mask, unjudged
 

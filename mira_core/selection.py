@@ -73,18 +73,11 @@ def trimmed_mean(x: np.ndarray, trim: float) -> np.ndarray:
     return np.sort(x, axis=1)[:, t : k - t].mean(axis=1)
 
 
-def aggregate(scores: pl.DataFrame, anchors: list[str], on: dict[str, list[str]], trim: float) -> np.ndarray:
-    """The record score: trimmed mean over the anchors on for the record's source.
-
-    `on` maps source -> the anchors to use; records of sources missing from it get NaN.
-    """
-    out = np.full(scores.height, np.nan)
-    src = scores["source"].to_numpy()
-    for s, cols in on.items():
-        rows = np.flatnonzero(src == s)
-        if len(rows) and cols:
-            out[rows] = trimmed_mean(scores[rows].select(cols).to_numpy().astype(np.float64), trim)
-    return out
+def aggregate(scores: pl.DataFrame, cols: list[str], trim: float) -> np.ndarray:
+    """One source's record scores: the trimmed mean over the anchors on for it (`cols`); NaN when none are."""
+    if not cols:
+        return np.full(scores.height, np.nan)
+    return trimmed_mean(scores.select(cols).to_numpy().astype(np.float64), trim)
 
 
 def anchors_on(mask: pl.DataFrame, group: str, anchors: list[str]) -> tuple[dict[str, list[str]], list[str]]:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.repo_copy import copy_repo  # noqa: F401 - re-exported for the flow tests
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -59,25 +60,6 @@ def write_jsonl(path: Path, rows: list, raw_lines: list[bytes] | None = None) ->
         data = zstandard.ZstdCompressor().compress(data)
     path.write_bytes(data)
     return path
-
-
-def copy_repo(dest: Path) -> Path:
-    """A copy of the repository's tracked files (and uncommitted edits) in `dest`, as a fresh git repo."""
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                           check=True, capture_output=True).stdout.decode().split("\0")
-    products = ("data/", "metrics/", "dvc.lock", "reports/", "plots/")  # outputs of a run in this checkout
-    for rel in filter(None, files):
-        if rel.startswith(products) and rel != "data/.gitignore":
-            continue
-        src = REPO / rel
-        if src.is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            (dest / rel).write_bytes(src.read_bytes())
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@t"}
-    for cmd in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], ["git", "commit", "-qm", "copy"]):
-        subprocess.run(cmd, cwd=dest, check=True, env=env)
-    return dest
 
 
 def tool_env() -> dict[str, str]:

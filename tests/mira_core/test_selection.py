@@ -52,7 +52,9 @@ def test_a_source_with_no_reliable_anchor_uses_every_anchor_and_is_flagged():
     on, unjudged = anchors_on(m, "g", ["a00", "a01"])
     assert on == {"a": ["a00"], "b": ["a00", "a01"]} and unjudged == ["b"]
     scores = pl.DataFrame({"source": ["a", "b"], "a00": [4.0, 2.0], "a01": [1.0, 5.0]})
-    np.testing.assert_allclose(aggregate(scores, ["a00", "a01"], on, trim=0.0), [4.0, 3.5])
+    per_source = [aggregate(scores.filter(pl.col("source") == s), on[s], trim=0.0)[0] for s in ("a", "b")]
+    np.testing.assert_allclose(per_source, [4.0, 3.5])
+    assert np.isnan(aggregate(scores, [], trim=0.0)).all()  # a source with no anchor on is unscored
 
 
 def test_group_budget_keeps_each_groups_share_best_first_with_id_tie_break():
