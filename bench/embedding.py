@@ -1,15 +1,19 @@
-"""Embedding pass: mira's Encoder against sentence-transformers `encode` and a plain Hugging Face loop.
+"""Embedding pass: mira's encoders and backends against sentence-transformers `encode` and a plain Hugging Face loop.
 
-All three embed the same records with all-MiniLM-L6-v2 (the bundled copy), 256 tokens, batches of 64,
-mean pooling and L2 normalisation, so they compute the same vectors (checked: the cosine between
-mira's and each other method's vector of every record). What differs is how they get there:
+The MiniLM methods embed the same records with all-MiniLM-L6-v2 (the bundled copy), 256-token windows,
+batches of 64, mean pooling and L2 normalisation, so they compute the same vectors up to the backend's
+arithmetic (checked: the cosine of each method's vector of every record to mira's torch fp32 one):
 
-- mira: tokenize each record's head once, sort by length, pad each batch to its own longest record;
-  bf16 where the CPU has native bf16 (or on CUDA), fp32 otherwise (`embed.dtype: auto`).
+- mira-torch: tokenize each record's head once, sort by length, pad each batch to its own longest record;
+  bf16 where the CPU has native bf16 (or on CUDA), fp32 otherwise.
+- mira-onnx-int8: the same batches on ONNX Runtime with dynamic int8 weights (`embed.backend: onnx-int8`).
+- mira-onnx-int8-w4: four windows spread from head to tail per record (`embed.windows: 4`), int8.
+- mira-static: the static embedding distilled from MiniLM (`embed.encoder: static`, the default): every
+  token of every record; its vectors live in another space, so it has no cosine to the others.
 - sentence-transformers: `SentenceTransformer.encode` (it also sorts by length), fp32 as loaded.
 - plain: the loop most scripts have: batches in input order, `tokenizer(..., padding=True)`, fp32.
 
-All three run on CUDA when it is present, on the CPU otherwise.
+Coverage is the share of each record's tokens the method read (mean over records).
 
 Child mode: `python -m bench.embedding METHOD RECORDS.parquet OUT.npy` embeds and prints its figures.
 """
@@ -25,7 +29,11 @@ from bench.common import emit, peak_rss_mb
 
 MAX_LENGTH = 256
 BATCH = 64
-METHODS = ("mira", "sentence-transformers", "plain-hf")
+METHODS = ("mira-torch", "mira-onnx-int8", "mira-onnx-int8-w4", "mira-static", "sentence-transformers", "plain-hf")
+MIRA = {"mira-torch": {"encoder": "minilm", "backend": "torch"},
+        "mira-onnx-int8": {"encoder": "minilm", "backend": "onnx-int8"},
+        "mira-onnx-int8-w4": {"encoder": "minilm", "backend": "onnx-int8", "windows": 4},
+        "mira-static": {"encoder": "static"}}
 
 
 def _device() -> str:
@@ -35,14 +43,14 @@ def _device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _mira(texts: list[str]) -> tuple[np.ndarray, str]:
+def _mira(method: str, texts: list[str]) -> tuple[np.ndarray, np.ndarray, str]:
     from mira_core.config import EmbedParams
-    from mira_core.embedding import Encoder
+    from mira_core.embedding import load_encoder
 
-    enc = Encoder(EmbedParams(encoder="minilm", max_length=MAX_LENGTH, batch_size=BATCH))
+    enc = load_encoder(EmbedParams(max_length=MAX_LENGTH, batch_size=BATCH, **MIRA[method]))  # export/distil untimed
     start = time.perf_counter()
-    out = enc.encode(texts)
-    return out, f"{time.perf_counter() - start}|{enc.dtype}"
+    out, cover = enc.encode_records(texts)
+    return out, cover, f"{time.perf_counter() - start}|{enc.dtype}"
 
 
 def _st(texts: list[str]) -> tuple[np.ndarray, str]:
@@ -86,19 +94,29 @@ def token_count(texts: list[str]) -> int:
     from mira_core.config import EmbedParams
     from mira_core.embedding import Encoder
 
-    enc = Encoder(EmbedParams(encoder="minilm", max_length=MAX_LENGTH, batch_size=BATCH))
+    enc = Encoder(EmbedParams(encoder="minilm", max_length=MAX_LENGTH, batch_size=BATCH, backend="torch"))
     return sum(len(ids) for ids in enc.tokenize(texts))
+
+
+def head_coverage(texts: list[str], n_tokens: list[int]) -> float:
+    """Mean share of each record's tokens that a 256-token head window reads (special tokens aside)."""
+    return float(np.mean([min(1.0, (MAX_LENGTH - 2) / n) if n else 1.0 for n in n_tokens]))
 
 
 def main(method: str, records: str, out: str) -> None:
     import polars as pl
 
-    texts = pl.read_parquet(records)["text"].to_list()
-    fn = {"mira": _mira, "sentence-transformers": _st, "plain-hf": _plain}[method]
-    vectors, info = fn(texts)
+    df = pl.read_parquet(records)
+    texts = df["text"].to_list()
+    if method in MIRA:
+        vectors, cover, info = _mira(method, texts)
+        coverage = float(np.mean(cover))
+    else:
+        vectors, info = {"sentence-transformers": _st, "plain-hf": _plain}[method](texts)
+        coverage = head_coverage(texts, df["n_tokens"].to_list())
     seconds, dtype = info.split("|")
     np.save(out, vectors)
-    emit({"method": method, "docs": len(texts), "seconds": float(seconds), "dtype": dtype,
+    emit({"method": method, "docs": len(texts), "seconds": float(seconds), "dtype": dtype, "coverage": coverage,
           "peak_rss_mb": peak_rss_mb()})
 
 

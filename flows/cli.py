@@ -6,6 +6,8 @@ Flows are imported only when a command needs them, so `mira --help` answers at o
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -28,8 +30,10 @@ Root = Annotated[Path, typer.Option("--root", help="Project folder holding param
 
 def _register_subcommands() -> None:
     from flows import compare, summary, ui
+    from flows.planted import app as planted_app
     from flows.rubrics import app as rubrics_app
 
+    app.add_typer(planted_app, name="planted")
     app.add_typer(rubrics_app, name="rubrics")
     app.command(name="compare")(compare.command)
     app.command(name="summary")(summary.command)
@@ -50,6 +54,20 @@ def _fail(e: Exception) -> None:
     raise typer.Exit(2)
 
 
+@contextmanager
+def _prefect_api(root: Path, params) -> Iterator[None]:
+    """Flow runs in the block go to the project's Prefect server (see flows/servers.py), unless told otherwise."""
+    from flows.servers import prefect_api
+    from mira_core.errors import MiraError
+
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(prefect_api(root, params.runner))
+        except MiraError as e:
+            _fail(e)
+        yield
+
+
 @app.command()
 def stage(name: Annotated[str, typer.Argument(help="Stage name: " + ", ".join(s.name for s in STAGES))],
           root: Root = Path(".")) -> None:
@@ -60,9 +78,14 @@ def stage(name: Annotated[str, typer.Argument(help="Stage name: " + ", ".join(s.
         _fail(ConfigError(f"unknown stage {name!r}; stages: {', '.join(BY_NAME)}"))
     root = root.resolve()
     try:
-        BY_NAME[name].module().run(_params(root), root)
+        params = _params(root)
     except ConfigError as e:
         _fail(e)
+    with _prefect_api(root, params):  # before the flow module is imported: Prefect reads its settings once
+        try:
+            BY_NAME[name].module().run(params, root)
+        except ConfigError as e:
+            _fail(e)
 
 
 @app.command()
@@ -80,7 +103,8 @@ def run(root: Root = Path("."),
             if name and name not in BY_NAME:
                 raise ConfigError(f"unknown stage {name!r}; stages: {', '.join(BY_NAME)}")
         stages = plan(first, last, demo=params.demo_corpus.enabled)
-        pipeline_flow(str(root), stages)
+        with _prefect_api(root, params):
+            pipeline_flow(str(root), stages)
     except ConfigError as e:
         _fail(e)
 

@@ -6,7 +6,7 @@ import argparse
 import json
 import time
 from collections.abc import Callable, Iterable
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from mira_core.config import Params, RunnerParams
@@ -58,15 +58,26 @@ def stage_main(run: Callable[[Params, Path], object], stage: str, argv: list[str
     import sys
 
     from flows.params import load_params
-    from mira_core.errors import ConfigError
+    from flows.servers import prefect_api
+    from mira_core.errors import ConfigError, MiraError
 
     root = parse_root(argv, stage)
     try:
         params = load_params(root / "params.yaml")
-        run(params, root)
     except ConfigError as e:
         print(f"mira {stage}: configuration error\n{e}", file=sys.stderr)
         raise SystemExit(2) from None
+    with ExitStack() as stack:
+        try:  # the project's Prefect server, not a temporary one per process
+            stack.enter_context(prefect_api(root, params.runner))
+        except MiraError as e:
+            print(f"mira {stage}: {e}", file=sys.stderr)
+            raise SystemExit(2) from None
+        try:
+            run(params, root)
+        except ConfigError as e:
+            print(f"mira {stage}: configuration error\n{e}", file=sys.stderr)
+            raise SystemExit(2) from None
 
 
 def dumps(obj: object) -> str:

@@ -53,7 +53,9 @@ def distill_flow(p: DistillParams, embed: EmbedParams, cache: CacheParams, root:
         rho = r["median_spearman"]
         print(f"distill {g}: {r['student']} student, {r['n_train']} train / {r['n_val']} val, val MAE {r['mean_mae']} "
               f"(constant predictor {r['const_mean_mae']}), median Spearman "
-              f"{'n/a' if rho is None else f'{rho:.3f}'} over {len(r['anchors'])} anchors")
+              f"{'n/a' if rho is None else f'{rho:.3f}'} over {len(r['anchors'])} anchors"
+              + (f"; per anchor: {', '.join(f'{k} {n}' for k, n in r['training']['wins'].items())}"
+                 if "wins" in r.get("training", {}) else ""))
     return reports
 
 

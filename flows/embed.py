@@ -1,6 +1,6 @@
 """Stage embed: one encoder pass over every corpus record, shard by shard, resumable.
 
-Reads: data/corpus/. Writes: data/embeddings/<source>/part-N.parquet (record_id, embedding), metrics/embed.json.
+Reads: data/corpus/. Writes: data/embeddings/<source>/part-N.parquet (record_id, embedding, coverage, stats), metrics/embed.json.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from prefect import flow
 
 from flows.common import run_log, stage_main, states, task_runner
 from mira_core.config import CacheParams, EmbedParams, Params, RunnerParams
-from mira_core.embedding import load_encoder
+from mira_core.embedding import fingerprint, load_encoder
 from mira_core.errors import ConfigError
 from mira_core.io import write_json
 from mira_core.layout import Layout
@@ -26,10 +26,10 @@ def embed_flow(p: EmbedParams, cache: CacheParams, root: str) -> dict:
     shards = lay.corpus_shards()
     if not shards:
         raise ConfigError(f"{lay.corpus}: no corpus shards (run the ingest stage first)")
-    enc = load_encoder(p)  # fail on a bad encoder before any work
+    enc = load_encoder(p, lay.root)  # fail on a bad encoder before any work
     task = cached(embed_one, cache, lay.root)
     with run_log(lay, "embed") as log:
-        futures = [submit(task, s, p, out=lay.embedding_shard(s)) for s in shards]
+        futures = [submit(task, s, p, str(lay.root), out=lay.embedding_shard(s)) for s in shards]
         results = [f.result() for f in futures]
         log["tasks"] = states(futures)
         wanted = {lay.embedding_shard(s) for s in shards}
@@ -39,10 +39,14 @@ def embed_flow(p: EmbedParams, cache: CacheParams, root: str) -> dict:
                 f.with_suffix(".json").unlink(missing_ok=True)
         records = sum(r["records"] for r in results)
         log.update(records=records, resumed_shards=sum(r["resumed"] for r in results), device=enc.device)
-        metrics = {"records": records, "shards": len(shards), "encoder": enc.fingerprint}
+        covered = [(r["records"], r["coverage"]) for r in results if r.get("coverage")]
+        coverage = {"mean": round(sum(n * c["mean"] for n, c in covered) / max(1, sum(n for n, _ in covered)), 4)
+                    if covered else None, "full_records": sum(c["full"] for _, c in covered)}
+        metrics = {"records": records, "shards": len(shards), "encoder": fingerprint(enc, p), "coverage": coverage}
         write_json(metrics, lay.metrics_file("embed"))
     print(f"embed: {records} records in {len(shards)} shards ({enc.fingerprint['encoder']}, {enc.dtype}, "
-          f"{enc.device}, {enc.max_length} tokens)")
+          f"{enc.device}); coverage {coverage['mean']} of each record's tokens on average, "
+          f"{coverage['full_records']} records read whole")
     return metrics
 
 

@@ -21,9 +21,10 @@ from mira_core.config import CacheParams, Params, SelectParams
 from mira_core.errors import ConfigError
 from mira_core.io import write_json
 from mira_core.layout import Layout
+from mira_core.manifests import oracle_summary
 from mira_core.selection import overlap, reason_counts, retention
 from tasks.caching import cached, submit
-from tasks.select import materialize_kept, select_baseline, select_mira
+from tasks.select import materialize_kept, select_ablation, select_baseline, select_mira
 
 
 def summary(manifest: pl.DataFrame, budget_tokens: float) -> dict:
@@ -55,7 +56,11 @@ def select_flow(p: SelectParams, cache: CacheParams, root: str) -> dict:
     ingest = json.loads(lay.metrics_file("ingest").read_text())["total"]
     with run_log(lay, "select") as log:
         futures = {"mira": submit(cached(select_mira, cache, lay.root), p, root, lay.corpus, lay.scores, students,
-                                  lay.rubrics, out=out / "mira" / "manifest.parquet", out_mask=out / "mask.parquet")}
+                                  lay.rubrics, lay.labels, out=out / "mira" / "manifest.parquet",
+                                  out_mask=out / "mask.parquet", out_oracle=out / "oracle.parquet")}
+        for a in p.ablations:
+            futures[f"mira_{a}"] = submit(cached(select_ablation, cache, lay.root), a, p, root, lay.corpus, lay.scores,
+                                          students, lay.rubrics, out=out / f"mira_{a}" / "manifest.parquet")
         for m in p.baselines:
             futures[m] = submit(cached(select_baseline, cache, lay.root), m, p, root, lay.corpus, lay.labels,
                                 lay.embeddings, out=out / m / "manifest.parquet")
@@ -88,12 +93,14 @@ def select_flow(p: SelectParams, cache: CacheParams, root: str) -> dict:
                      "by_group": {g: {"on": int(d["on"].sum()), "off": int((~d["on"]).sum())}
                                   for (g,), d in mask.group_by("group", maintain_order=True)}},
             "no_reliable_anchor": results["mira"]["no_reliable_anchor"], "materialized": materialized,
+            "oracle": oracle_summary(pl.read_parquet(out / "oracle.parquet")),
         }
         write_json(metrics, lay.metrics_file("select"))
     m = per_method["mira"]
     print(f"select: MIRA keeps {m['kept_records']} of {m['records']} records, {m['kept_tokens']} of "
           f"{m['selectable_tokens']} selectable tokens ({m['kept_token_share']:.1%}); mask {metrics['mask']['on']} on / "
-          f"{metrics['mask']['off']} off; baselines: " + ", ".join(
+          f"{metrics['mask']['off']} off; teacher-oracle agreement on labeled records: Spearman "
+          f"{metrics['oracle']['all']['spearman']}, kept overlap {metrics['oracle']['all']['kept_overlap']}; baselines: " + ", ".join(
               f"{k} {v['kept_token_share']:.1%}" for k, v in per_method.items() if k != "mira"))
     publish_table("select-retention", "Tokens kept per source, by method",
                   ["source", *per_method], [[s, *(f"{per_method[k]['by_source'][s]['kept_token_share']:.1%}"

@@ -1,24 +1,48 @@
-"""Local servers the pipeline can report to: the Prefect server (API + UI) and the MLflow UI.
+"""Local servers the pipeline reports to: the project's Prefect server (API + UI) and the MLflow UI.
 
-Both bind 127.0.0.1 unless told otherwise, start as child processes, are waited for until they
-answer their health endpoint, and are stopped (terminate, then kill) when the context exits.
-The Prefect server is also what process-based Dask workers need: in ephemeral mode each worker
-process would start a temporary server of its own.
+All bind 127.0.0.1 unless told otherwise and are waited for until they answer their health endpoint.
+
+The project's Prefect server. Without a PREFECT_API_URL, Prefect starts a temporary server in every
+process, and `dvc repro` runs each stage as its own process: measured on 2 shared cores, 9-18 s of a
+17-28 s `report` or `select` process, against 0.1-0.2 s to attach to a running server (the process
+then takes 7-8.5 s). So the first stage (`prefect_api`) starts one server for the project: a detached
+keeper process (`python -m flows.servers keep`) serving Prefect's app with uvicorn on a free port,
+its SQLite database under `.mira/prefect-server/` (the same one `mira ui` shows), and records it in
+`.mira/prefect-server.json` (pid, port, api, started). Later stages reuse it when its pid is alive
+and /api/health answers; a state file whose pid is dead is replaced. Each process using it holds a
+lease (`.mira/prefect-server.clients/<pid>`), and the keeper exits `runner.prefect_server_idle_s`
+seconds after the last lease is gone, so nothing is left running for long. Starting, attaching and
+the keeper's decision to stop all happen under one lock file, so two stages starting at once share
+one server and no stage attaches to a server on its way out. An explicit PREFECT_API_URL (or a
+Prefect profile, or a running `mira ui`) always wins. Process-based Dask workers inherit the URL:
+in ephemeral mode each worker would start a temporary server of its own.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mira_core.errors import MiraError
+
+if TYPE_CHECKING:
+    from mira_core.config import RunnerParams
+
+IDLE_ENV = "MIRA_PREFECT_SERVER_IDLE_S"  # overrides runner.prefect_server_idle_s (a machine's choice, e.g. CI)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -103,3 +127,383 @@ def mlflow_ui(backend_uri: str, artifacts: Path, state: Path, host: str = "127.0
         yield url
     finally:
         stop(proc)
+
+
+# ---- the project's Prefect server, shared by the stage processes -------------------------------------------------
+
+# Services for deployments, workers and schedules, which mira does not use; off, they stop costing CPU while idle.
+# The event persister and the task-run recorder stay on: they are what records task runs and their states.
+_SERVICES_OFF = ("SCHEDULER", "LATE_RUNS", "FOREMAN", "CANCELLATION_CLEANUP", "PAUSE_EXPIRATIONS", "REPOSSESSOR")
+
+
+@dataclass(frozen=True)
+class ProjectPaths:
+    """Where the project's Prefect server keeps its state, under `<root>/.mira/`."""
+
+    root: Path
+
+    @property
+    def dir(self) -> Path:
+        return self.root / ".mira"
+
+    @property
+    def state(self) -> Path:
+        return self.dir / "prefect-server.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.dir / "prefect-server.lock"
+
+    @property
+    def clients(self) -> Path:
+        return self.dir / "prefect-server.clients"
+
+    @property
+    def home(self) -> Path:
+        return self.dir / "prefect-server"  # PREFECT_HOME of the server: its SQLite database and UI build
+
+    @property
+    def log(self) -> Path:
+        return self.dir / "logs" / "prefect-server.log"
+
+
+def idle_seconds(runner: RunnerParams) -> float:
+    """How long the project's server outlives its last client; 0 means a temporary server per process."""
+    env = os.environ.get(IDLE_ENV, "").strip()
+    if env:
+        try:
+            return max(0.0, float(env))
+        except ValueError:
+            raise MiraError(f"{IDLE_ENV}={env!r}: not a number of seconds") from None
+    return runner.prefect_server_idle_s
+
+
+def _proc_start(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux), which tells a reused pid apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _alive(pid: int, start: str | None = None) -> bool:
+    """The process exists (and, when its start time was recorded, is the same process)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, run by another user
+    return start is None or _proc_start(pid) in (None, start)
+
+
+def healthy(api: str, timeout: float = 2) -> bool:
+    try:
+        with urllib.request.urlopen(f"{api}/health", timeout=timeout) as r:
+            return r.status == 200
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return False
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _write_json(obj: dict, path: Path) -> None:
+    """Atomically (a reader never sees half a file); mira_core.io would import polars into the keeper."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def read_state(root: Path) -> dict | None:
+    """What the project's keeper recorded (pid, port, api, started ...), if a state file is there."""
+    return _read_json(ProjectPaths(root).state)
+
+
+def live_project_server(root: Path, patience: float = 30) -> dict | None:
+    """The state of the project's server if its keeper is alive and /api/health answers, else None.
+
+    A live keeper that does not answer at once is given `patience` seconds (a loaded machine), so a
+    slow server is not replaced under the stages that use it.
+    """
+    st = read_state(root)
+    if not st or not _alive(int(st.get("pid", 0)), st.get("pid_start")):
+        return None
+    t0 = time.monotonic()
+    while True:
+        if healthy(st["api"]):
+            return st
+        if time.monotonic() - t0 > patience or not _alive(int(st["pid"]), st.get("pid_start")):
+            return None
+        time.sleep(0.5)
+
+
+@contextmanager
+def _locked(paths: ProjectPaths) -> Iterator[None]:
+    """The project's server lock (an flock: the kernel drops it when its holder dies, so it is never stale)."""
+    import fcntl
+
+    paths.dir.mkdir(parents=True, exist_ok=True)
+    with open(paths.lock, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def live_clients(root: Path, api: str | None = None) -> list[int]:
+    """Pids of the live processes holding a lease on the project's server (on `api` if given); drops dead leases."""
+    paths = ProjectPaths(root)
+    pids = []
+    for lease in paths.clients.glob("*") if paths.clients.is_dir() else ():
+        info = _read_json(lease)
+        if info is None or not lease.name.isdigit():
+            continue  # being written: the writer holds the lock, and whoever decides to stop takes it first
+        if not _alive(int(lease.name), info.get("start")):
+            lease.unlink(missing_ok=True)
+        elif api is None or info.get("api") == api:
+            pids.append(int(lease.name))
+    return pids
+
+
+def _take_lease(paths: ProjectPaths, api: str) -> Path:
+    pid = os.getpid()
+    lease = paths.clients / str(pid)
+    _write_json({"api": api, "start": _proc_start(pid), "argv": sys.argv[:3]}, lease)
+    return lease
+
+
+def _spawn_keeper(paths: ProjectPaths, idle_s: float, host: str, port: int | None, timeout: float) -> dict:
+    """Start a keeper and wait until it has recorded a healthy server; fails with the keeper's log."""
+    paths.log.parent.mkdir(parents=True, exist_ok=True)
+    with open(paths.log, "ab") as log:
+        # Its own session, no inherited pipes: `dvc repro` waits for its stage's output to close, and Ctrl-C on
+        # a stage must not reach a server other stages use. The lock's descriptor is not inherited (close_fds).
+        proc = subprocess.Popen([sys.executable, "-m", "flows.servers", "keep", "--root", str(paths.root),
+                                 "--idle", str(idle_s), "--host", host, "--port", str(port or 0)],
+                                cwd=paths.dir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if proc.poll() is not None:
+            raise MiraError(f"the project's Prefect server exited with code {proc.returncode} before it was ready "
+                            f"({paths.log}):\n{_tail(paths.log)}")
+        st = _read_json(paths.state)
+        if st and st.get("pid") == proc.pid and healthy(st["api"]):
+            return st
+        time.sleep(0.2)
+    proc.terminate()
+    raise MiraError(f"the project's Prefect server was not ready after {timeout:.0f} s ({paths.log}):\n"
+                    f"{_tail(paths.log)}")
+
+
+@contextmanager
+def project_server(root: Path, idle_s: float, host: str = "127.0.0.1", port: int | None = None,
+                   timeout: float = 180) -> Iterator[dict]:
+    """Hold a lease on the project's Prefect server, starting it if none answers; yields its state.
+
+    The state has `started_here: True` when this call started the keeper. `port` applies only then.
+    """
+    paths = ProjectPaths(root)
+    with _locked(paths):
+        info = live_project_server(root)
+        started = info is None
+        if started:
+            info = _spawn_keeper(paths, idle_s, host, port, timeout)
+        lease = _take_lease(paths, info["api"])
+    try:
+        yield {**info, "started_here": started}
+    finally:
+        lease.unlink(missing_ok=True)
+
+
+def stop_project_server(root: Path, unless_busy: bool = True, timeout: float = 30) -> bool:
+    """Stop the project's keeper now (unless another live process holds a lease); True if it was stopped."""
+    paths = ProjectPaths(root)
+    with _locked(paths):
+        st = read_state(root)
+        if not st or not _alive(int(st["pid"]), st.get("pid_start")):
+            return False
+        if unless_busy and live_clients(root, st["api"]):
+            return False
+        paths.state.unlink(missing_ok=True)  # under the lock: nobody attaches to it from here on
+        os.kill(int(st["pid"]), signal.SIGTERM)
+        t0 = time.monotonic()
+        while _alive(int(st["pid"]), st.get("pid_start")) and time.monotonic() - t0 < timeout:
+            time.sleep(0.1)
+        return True
+
+
+@contextmanager
+def _pointed_at(api: str) -> Iterator[None]:
+    """Prefect in this process (and the processes it starts) reports to `api` while the block runs."""
+    from prefect.context import refresh_global_settings_context
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    before = os.environ.get("PREFECT_API_URL")
+    os.environ["PREFECT_API_URL"] = api  # for child processes (Dask workers) and Prefect's global settings
+    refresh_global_settings_context()
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: api}):
+            yield
+    finally:
+        # restored so that an in-process caller (a test, `mira run` inside a flow) is left as it was
+        if before is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = before
+        refresh_global_settings_context()
+
+
+@contextmanager
+def prefect_api(root: Path, runner: RunnerParams) -> Iterator[str | None]:
+    """Where this stage process's flow runs go; yields the API URL (None: Prefect's temporary server).
+
+    An API URL already set (PREFECT_API_URL, a Prefect profile, `mira ui`, a test harness) is used as
+    it is; if it is the project's server, a lease keeps that server up meanwhile. Otherwise, unless
+    the idle period is 0, the project's server is used (and started if needed).
+    """
+    from prefect.settings import get_current_settings
+
+    current = get_current_settings().api.url
+    if current:
+        paths, lease = ProjectPaths(root), None
+        if (read_state(root) or {}).get("api") == current.rstrip("/"):
+            with _locked(paths):  # again under the lock: the keeper may be deciding to stop
+                st = read_state(root)
+                if st and st.get("api") == current.rstrip("/"):
+                    lease = _take_lease(paths, st["api"])
+        try:
+            yield current
+        finally:
+            if lease:
+                lease.unlink(missing_ok=True)
+        return
+    idle_s = idle_seconds(runner)
+    if idle_s <= 0:
+        yield None
+        return
+    with project_server(root, idle_s) as info, _pointed_at(info["api"]):
+        yield info["api"]
+
+
+def _server_env(paths: ProjectPaths, host: str, port: int) -> dict[str, str]:
+    env = {"PREFECT_HOME": str(paths.home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_UI_ENABLED": "true", "PREFECT_SERVER_UI_ENABLED": "true",
+           "PREFECT_SERVER_API_HOST": host, "PREFECT_SERVER_API_PORT": str(port),
+           "PREFECT_UI_API_URL": f"http://{host}:{port}/api", "PREFECT_SERVER_LOGGING_LEVEL": "WARNING"}
+    env.update({f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false" for name in _SERVICES_OFF})
+    return env
+
+
+def keep(root: Path, idle_s: float, host: str = "127.0.0.1", port: int = 0, poll: float = 1.0) -> None:
+    """The keeper: serve Prefect's API and UI for the project until idle, replaced, or sent SIGTERM/SIGINT.
+
+    One process (uvicorn in the main thread, a watchdog thread), so there is no server to orphan.
+    """
+    paths = ProjectPaths(root.resolve())
+    sock = socket.socket()
+    sock.bind((host, port))  # bound here, so the port recorded is the port served (no free-port race)
+    port = sock.getsockname()[1]
+    os.environ.pop("PREFECT_API_URL", None)
+    os.environ.update(_server_env(paths, host, port))  # before Prefect is imported: it reads them once
+    paths.home.mkdir(parents=True, exist_ok=True)
+
+    import uvicorn
+    from prefect.server.api.server import create_app
+
+    server = uvicorn.Server(uvicorn.Config(create_app(final=True), log_level="warning", lifespan="on",
+                                           timeout_graceful_shutdown=5))
+    api = f"http://{host}:{port}/api"
+    me = {"pid": os.getpid(), "pid_start": _proc_start(os.getpid())}
+    watchdog = threading.Thread(target=_watch, args=(server, paths, api, port, me, idle_s, poll), daemon=True)
+    watchdog.start()
+    try:
+        server.run(sockets=[sock])
+    finally:
+        st = read_state(paths.root)
+        if st and st.get("pid") == me["pid"]:
+            paths.state.unlink(missing_ok=True)
+
+
+def _watch(server, paths: ProjectPaths, api: str, port: int, me: dict, idle_s: float, poll: float) -> None:
+    """Record the server once it serves, then stop it when no lease was held for `idle_s` seconds."""
+    try:
+        while not server.started:
+            if server.should_exit:
+                return
+            time.sleep(0.05)
+        _write_json({**me, "api": api, "port": port, "home": str(paths.home), "idle_s": idle_s,
+                     "started": time.strftime("%Y-%m-%dT%H:%M:%S")}, paths.state)
+        _say(f"keeper {me['pid']} serving {api} (PREFECT_HOME {paths.home}); stops {idle_s:g} s after its last client")
+        last_busy = time.monotonic()
+        while not server.should_exit:
+            time.sleep(poll)
+            st = read_state(paths.root)
+            if not st or st.get("pid") != me["pid"]:
+                # replaced (or the project is gone): new stages go elsewhere; serve the ones still here, then leave
+                if not live_clients(paths.root, api):
+                    _say(f"keeper {me['pid']} stopping: replaced or removed")
+                    server.should_exit = True
+                continue
+            if live_clients(paths.root, api):
+                last_busy = time.monotonic()
+            elif time.monotonic() - last_busy >= idle_s and _stop_if_idle(paths, api):
+                _say(f"keeper {me['pid']} stopping: no client for {idle_s:g} s")
+                server.should_exit = True
+    except Exception:
+        server.should_exit = True  # a keeper that cannot watch its clients must not run unwatched
+        raise
+
+
+def _say(msg: str) -> None:
+    print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {msg}", flush=True)  # into .mira/logs/prefect-server.log
+
+
+_held_lock = None  # the keeper's lock once it decided to stop; released when the process exits
+
+
+def _stop_if_idle(paths: ProjectPaths, api: str) -> bool:
+    """Under the lock, check again; if still idle remove the state file and keep the lock until the process exits.
+
+    A stage that comes meanwhile waits for the lock, then finds no state file and starts a fresh server
+    rather than attaching to one on its way out.
+    """
+    import fcntl
+
+    global _held_lock
+    f = open(paths.lock, "a")  # noqa: SIM115 - held to the end of the process when stopping
+    fcntl.flock(f, fcntl.LOCK_EX)
+    if live_clients(paths.root, api):
+        fcntl.flock(f, fcntl.LOCK_UN)
+        f.close()
+        return False
+    st = read_state(paths.root)
+    if st and st.get("pid") == os.getpid():
+        paths.state.unlink(missing_ok=True)
+    _held_lock = f
+    return True
+
+
+def _main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m flows.servers", description="Servers of a mira project.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    k = sub.add_parser("keep", help="Serve the project's Prefect server until idle (started by the stages).")
+    k.add_argument("--root", type=Path, required=True, help="project folder holding params.yaml")
+    k.add_argument("--idle", type=float, required=True, help="seconds without a client before stopping")
+    k.add_argument("--host", default="127.0.0.1", help="interface to bind")
+    k.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one")
+    args = ap.parse_args(argv)
+    keep(args.root, args.idle, args.host, args.port)
+
+
+if __name__ == "__main__":
+    _main()

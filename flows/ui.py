@@ -1,9 +1,12 @@
-"""`mira ui`: the Prefect server (flow runs, task states, artifacts) and the MLflow UI, for this project.
+"""`mira ui`: the project's Prefect server (flow runs, task states, artifacts) and the MLflow UI.
 
-Both bind 127.0.0.1 by default. While `mira ui` runs, `.mira/ui.json` tells the pipeline where the
-Prefect API is: any `dvc repro` or `mira run` started in this project (another terminal) reports its
-flow runs there, without exporting anything. MLflow needs no pointing: the UI serves the same
-`mlflow.db` the stages write. Ctrl-C (or SIGTERM) stops both servers and removes the file.
+Both bind 127.0.0.1 by default. The Prefect server is the one the stages share (flows/servers.py):
+if a stage started it, `mira ui` shows it (and every run it recorded, in `.mira/prefect-server/`),
+else it starts it on --prefect-port; its lease keeps the server up while the UI runs. While `mira ui`
+runs, `.mira/ui.json` also tells the pipeline where the Prefect API is. MLflow needs no pointing:
+the UI serves the same `mlflow.db` the stages write. Ctrl-C (or SIGTERM) stops the MLflow UI, the
+Prefect server if `mira ui` started it and no stage is using it (else it stops when idle), and
+removes the file.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ def command(prefect_port: Annotated[int, typer.Option(help="Port of the Prefect 
             ) -> None:
     """Start the Prefect server and the MLflow UI, point this project's pipeline at them, stop both on Ctrl-C."""
     from flows.params import load_params
-    from flows.servers import mlflow_ui, prefect_server
+    from flows.servers import idle_seconds, mlflow_ui, project_server, stop_project_server
     from flows.tracking import tracking_uri
     from mira_core.errors import MiraError
     from mira_core.io import write_json
@@ -52,7 +55,15 @@ def command(prefect_port: Annotated[int, typer.Option(help="Port of the Prefect 
     try:
         with ExitStack() as stack:
             typer.echo("starting the Prefect server and the MLflow UI ...")
-            api = stack.enter_context(prefect_server(state, host, prefect_port))
+            mine = {"started": False}
+            # runs after the lease below is dropped: stop the server this command started, unless a stage uses it
+            stack.callback(lambda: mine["started"] and stop_project_server(root, unless_busy=True))
+            server = stack.enter_context(project_server(root, max(idle_seconds(params.runner), 60), host,
+                                                        prefect_port))
+            mine["started"] = server["started_here"]
+            api = server["api"]
+            if not server["started_here"]:
+                typer.echo(f"(the project's Prefect server was already running, on port {server['port']})")
             ml = stack.enter_context(mlflow_ui(tracking_uri(params.mlflow, root), root / "mlruns", state, host,
                                                mlflow_port))
             info = {"pid": os.getpid(), "prefect_api": api, "prefect_ui": api.removesuffix("/api"), "mlflow_ui": ml}

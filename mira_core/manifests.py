@@ -18,7 +18,8 @@ from mira_core.errors import ConfigError
 from mira_core.io import atomic_path, write_parquet
 from mira_core.layout import Layout
 from mira_core.rubric import load_rubrics
-from mira_core.selection import aggregate, anchors_on, reliability_mask
+from mira_core.reliability import spearman
+from mira_core.selection import aggregate, anchor_scales, anchors_on, reliability_mask, select
 
 
 def corpus_index(lay: Layout, groups: dict[str, str], held_out: list[str]) -> pl.DataFrame:
@@ -31,27 +32,99 @@ def corpus_index(lay: Layout, groups: dict[str, str], held_out: list[str]) -> pl
                               held_out=pl.col("source").is_in(held_out))
 
 
-def mira_scores(lay: Layout, reports: dict, p: SelectParams) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
-    """(record_id -> score, the mask, the sources with no reliable anchor) for every scored record.
+def mira_scores(lay: Layout, reports: dict, p: SelectParams
+                ) -> tuple[pl.DataFrame, pl.DataFrame, list[str], dict[str, dict[str, tuple[float, float]]]]:
+    """(record_id -> score, the mask, the sources with no reliable anchor, each group's anchor scales) for
+    every scored record.
 
     Score files are per source (data/scores/<group>/<source>/), so each source's records are
-    aggregated on that source's unmasked anchors directly, reading only those columns.
+    aggregated on that source's unmasked anchors directly, reading only those columns. With
+    `select.standardize`, a first pass over the group's files takes each anchor's mean and sd.
     """
     mask = reliability_mask(reports, p)
     rubrics = load_rubrics(lay.rubrics)
-    parts, unjudged = [], []
+    parts, unjudged, all_scales = [], [], {}
     for g in sorted(reports):
-        on, none_reliable = anchors_on(mask, g, rubrics[g].anchor_ids())
+        anchors = rubrics[g].anchor_ids()
+        on, none_reliable = anchors_on(mask, g, anchors)
         unjudged += none_reliable
-        for folder in sorted(d for d in (lay.scores / g).glob("*") if d.is_dir()):
-            files = sorted(folder.glob("part-*.parquet"))
-            cols = on.get(folder.name, [])  # a source the students report does not know: unscored
+        folders = {d.name: sorted(d.glob("part-*.parquet")) for d in sorted((lay.scores / g).glob("*")) if d.is_dir()}
+        scales = None
+        if p.standardize:
+            scales = anchor_scales([pl.read_parquet(f, columns=anchors) for fs in folders.values() for f in fs],
+                                   anchors)
+            all_scales[g] = scales
+        for source, files in folders.items():
+            cols = on.get(source, [])  # a source the students report does not know: unscored
             if not files:
                 continue
             scores = pl.read_parquet(files, columns=["record_id", *cols])
-            parts.append(pl.DataFrame({"record_id": scores["record_id"], "score": aggregate(scores, cols, p.trim)}))
+            parts.append(pl.DataFrame({"record_id": scores["record_id"],
+                                       "score": aggregate(scores, cols, p.trim, scales)}))
     scored = pl.concat(parts) if parts else pl.DataFrame(schema={"record_id": pl.String, "score": pl.Float64})
-    return scored, mask, unjudged
+    return scored, mask, unjudged, all_scales
+
+
+ORACLE = {"record_id": pl.String, "source": pl.String, "group": pl.String, "split": pl.String, "n_tokens": pl.Int64,
+          "teacher_score": pl.Float64, "student_score": pl.Float64, "kept_teacher": pl.Boolean,
+          "kept_student": pl.Boolean}
+
+
+def oracle_table(lay: Layout, index: pl.DataFrame, scored: pl.DataFrame, mask: pl.DataFrame,
+                 scales: dict[str, dict[str, tuple[float, float]]], p: SelectParams, own_budget: list[str]
+                 ) -> pl.DataFrame:
+    """The teacher-oracle reference on the labeled records: each record scored by the teacher's own labels
+    (aggregated exactly as the student's scores are: same unmasked anchors, same standardisation, same
+    trim) beside its student score, and each set selected at the same budget share and granularity.
+
+    What survives student -> mask -> aggregation -> selection is then read off directly: the overlap of
+    the two kept sets, and (with known defects) how much of the teacher's removal the student keeps.
+    """
+    rubrics = load_rubrics(lay.rubrics)
+    parts = []
+    for f in sorted(lay.labels.glob("*.parquet")):
+        g = f.stem
+        if g not in rubrics:
+            continue
+        anchors = rubrics[g].anchor_ids()
+        labels = pl.read_parquet(f, columns=["record_id", "source", "split", *anchors])
+        on, _ = anchors_on(mask, g, anchors)
+        for (source,), df in labels.group_by("source", maintain_order=True):
+            teacher = aggregate(df, on.get(source, []), p.trim, scales.get(g) if p.standardize else None)
+            parts.append(df.select("record_id", "source", "split").with_columns(
+                group=pl.lit(g), teacher_score=pl.Series(teacher, dtype=pl.Float64)))
+    if not parts:
+        return pl.DataFrame(schema=ORACLE)
+    table = (pl.concat(parts).join(index.select("record_id", "n_tokens", "held_out"), on="record_id")
+             .join(scored.rename({"score": "student_score"}), on="record_id", how="left")
+             .filter(~pl.col("held_out")))
+    share = p.budget if p.budget <= 1 else min(1.0, p.budget / max(1, int(index.filter(~pl.col("held_out"))[
+        "n_tokens"].sum())))
+    kept = {}
+    for col in ("teacher_score", "student_score"):
+        recs = table.select("record_id", "source", "group", "n_tokens", "held_out", score=pl.col(col))
+        kept[col] = select(recs, share, p.granularity, "oracle", own_budget=own_budget).select(
+            "record_id", pl.col("kept").alias(f"kept_{col.split('_')[0]}"))
+    out = table.join(kept["teacher_score"], on="record_id").join(kept["student_score"], on="record_id")
+    return out.select(list(ORACLE)).cast(ORACLE).sort("record_id")
+
+
+def oracle_summary(oracle: pl.DataFrame) -> dict:
+    """Per group and overall: rank agreement of the student's record score with the teacher's, on val and on
+    all labeled records, and the overlap of what each keeps."""
+    def figures(df: pl.DataFrame) -> dict:
+        both = df.drop_nulls(["teacher_score", "student_score"]).filter(
+            pl.col("teacher_score").is_not_nan() & pl.col("student_score").is_not_nan())
+        val = both.filter(pl.col("split") == "val")
+        kt, ks = df["kept_teacher"], df["kept_student"]
+        union = int((kt | ks).sum())
+        return {"records": df.height, "spearman": spearman(both["teacher_score"].to_numpy(),
+                                                            both["student_score"].to_numpy()),
+                "val_spearman": spearman(val["teacher_score"].to_numpy(), val["student_score"].to_numpy()),
+                "kept_overlap": round(int((kt & ks).sum()) / union, 4) if union else None,
+                "teacher_kept_share_kept_by_student": round(int((kt & ks).sum()) / max(1, int(kt.sum())), 4)}
+    return {"all": figures(oracle), "by_group": {g: figures(d) for (g,), d in oracle.group_by("group",
+                                                                                             maintain_order=True)}}
 
 
 def attach_scores(index: pl.DataFrame, scored: pl.DataFrame) -> pl.DataFrame:
@@ -75,7 +148,16 @@ def _texts(lay: Layout) -> pl.DataFrame:
 
 
 def _embeddings(lay: Layout) -> pl.DataFrame:
-    return pl.scan_parquet(sorted(lay.embeddings.glob("*/part-*.parquet"))).collect()
+    return pl.concat([pl.read_parquet(f, columns=None) for f in sorted(lay.embeddings.glob("*/part-*.parquet"))],
+                     how="diagonal_relaxed").drop("coverage", strict=False)
+
+
+def _features(emb: pl.DataFrame) -> np.ndarray:
+    """The embedding, with the document statistics beside it when the embed stage made them."""
+    x = emb["embedding"].to_numpy().astype(np.float64)
+    if "stats" in emb.columns:
+        x = np.hstack([x, emb["stats"].to_numpy().astype(np.float64)])
+    return x
 
 
 def baseline_scores(method: str, lay: Layout, index: pl.DataFrame, p: SelectParams) -> np.ndarray:
@@ -100,8 +182,7 @@ def baseline_scores(method: str, lay: Layout, index: pl.DataFrame, p: SelectPara
         if emb["embedding"].null_count():
             raise ConfigError(f"{emb['embedding'].null_count()} corpus records have no embedding (re-run embed)")
         train = pl.concat(labels).join(emb, on="record_id")
-        return baselines.single_rubric_scores(train["embedding"].to_numpy(), train["y"].to_numpy(),
-                                              emb["embedding"].to_numpy())
+        return baselines.single_rubric_scores(_features(train), train["y"].to_numpy(), _features(emb))
     raise ValueError(f"unknown baseline {method!r}")
 
 

@@ -26,8 +26,11 @@ def mae(a: np.ndarray, b: np.ndarray) -> float | None:
 
 
 def agreement(truth: np.ndarray, pred: np.ndarray) -> dict:
-    """{n, mae, spearman} for one anchor."""
-    return {"n": int(len(truth)), "mae": mae(truth, pred), "spearman": spearman(truth, pred)}
+    """{n, mae, spearman, teacher_constant} for one anchor; teacher_constant: the teacher gave every record the same
+    score, so there is no ranking to agree with (an anchor that does not vary in this source)."""
+    truth = np.asarray(truth, dtype=float)
+    return {"n": int(len(truth)), "mae": mae(truth, pred), "spearman": spearman(truth, pred),
+            "teacher_constant": bool(len(truth) and np.ptp(truth) == 0)}
 
 
 def per_anchor(truth: np.ndarray, pred: np.ndarray, anchor_ids: list[str]) -> dict[str, dict]:

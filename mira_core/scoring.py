@@ -2,7 +2,9 @@
 
 Scores are written beside the corpus, never into it (`data/scores/<group>/<source>/part-N.parquet`,
 keyed by record_id): re-training a student rewrites the scores alone. A head student refuses
-embeddings made by another encoder than the one it was trained on.
+embeddings made by another encoder than the one it was trained on. Scores are stored unclipped: a
+student may predict a little beyond the scale's ends, and clipping would tie every such record at the
+top (on the demo, 693 test files tied at 5.0 and were ordered by record_id alone).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ _LOAD = threading.Lock()
 
 def score_schema(anchor_ids: list[str]) -> dict:
     return {"record_id": pl.String, "group": pl.String} | {a: pl.Float32 for a in anchor_ids} | {
-        "student_version": pl.String}
+        "student_version": pl.String, "coverage": pl.Float32}
 
 
 @lru_cache(maxsize=8)
@@ -47,21 +49,36 @@ def score_shard(corpus_shard: Path, embedding_shard: Path, student_dir: Path, gr
     config = read_config(student_dir)
     anchor_ids = config["anchors"]
     version = student_version(student_dir)
-    if student.needs == "embedding":
+    x = Inputs()
+    coverage = None  # the share of each record its embedding read; unknown without an embedding shard
+    if embedding_shard.exists():
         side = embedding_shard.with_suffix(".json")
         if not side.exists():
             raise ConfigError(f"{embedding_shard}: no embeddings stamp beside it (re-run embed)")
-        student.check_encoder(json.loads(side.read_text())["stamp"]["encoder"])
+        if hasattr(student, "check_encoder"):
+            student.check_encoder(json.loads(side.read_text())["stamp"]["encoder"])
         df = pl.read_parquet(embedding_shard)
-        ids, x = df["record_id"], df["embedding"].to_numpy().astype(np.float32, copy=False)
-        preds = [student.predict(Inputs(embeddings=x[i:i + batch_size])) for i in range(0, len(ids), batch_size)]
-    else:
-        df = pl.read_parquet(corpus_shard, columns=["record_id", "text"])
-        ids, texts = df["record_id"], df["text"].to_list()
-        preds = [student.predict(Inputs(texts=texts[i:i + batch_size])) for i in range(0, len(ids), batch_size)]
+        ids = df["record_id"]
+        coverage = df["coverage"] if "coverage" in df.columns else None
+        if student.needs in ("embedding", "both"):
+            x.embeddings = df["embedding"].to_numpy().astype(np.float32, copy=False)
+        if "stats" in df.columns:
+            x.stats = df["stats"].to_numpy().astype(np.float32, copy=False)
+    elif student.needs in ("embedding", "both"):
+        raise ConfigError(f"{embedding_shard}: no embeddings for this shard (re-run embed)")
+    if student.needs in ("text", "both"):
+        corpus = pl.read_parquet(corpus_shard, columns=["record_id", "text"])
+        if embedding_shard.exists() and not corpus["record_id"].equals(ids):
+            raise ConfigError(f"{embedding_shard}: its records differ from {corpus_shard} (re-run embed)")
+        ids, x.texts = corpus["record_id"], corpus["text"].to_list()
+    # unclipped: a ranking of scores clipped to the scale ties every record beyond its top (see selection.py)
+    preds = [student.predict(x.take(np.arange(i, min(i + batch_size, len(ids)))), clipped=False)
+             for i in range(0, len(ids), batch_size)]
     pred = np.vstack(preds) if preds else np.zeros((0, len(anchor_ids)), np.float32)
     table = pl.DataFrame({"record_id": ids, "group": [group] * len(ids),
                           **{a: pred[:, j] for j, a in enumerate(anchor_ids)},
-                          "student_version": [version] * len(ids)}, schema=score_schema(anchor_ids))
+                          "student_version": [version] * len(ids),
+                          "coverage": coverage if coverage is not None else [None] * len(ids)},
+                         schema=score_schema(anchor_ids))
     write_parquet(table, out)
     return {"records": table.height}

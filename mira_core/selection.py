@@ -6,7 +6,10 @@ Three steps, as in the paper (section 3.4-3.5):
    tau_mae or its Spearman is below tau_spearman (an undefined Spearman, from a constant side, counts
    as below). A source with fewer than `min_val_records` val records uses its group's figures.
 2. Aggregate. A record's score is the trimmed mean of its unmasked anchor scores. The mask is applied
-   here, after scoring: the student is never asked anything different.
+   here, after scoring: the student is never asked anything different. With `standardize` (the
+   default), each anchor's scores are first turned into z-scores over all the group's scored records
+   (`anchor_scales`), so sources whose unmasked anchors differ, or whose anchors sit at the top of the
+   1..5 scale, are ranked on one footing; scores are unclipped, so nothing ties at the top.
 3. Select. The budget (a token fraction, or a token count spread over units in proportion to their
    tokens) applies per group by default: each group keeps its share, highest score first, ties broken
    by record_id, so a group whose scores run low is not wiped out by a global cut. A source with no
@@ -40,6 +43,8 @@ def _judge(m: dict, p: SelectParams) -> tuple[bool, str]:
     if mae > p.tau_mae:
         return False, f"MAE {mae:.2f} > {p.tau_mae}"
     if rho is None:
+        if m.get("teacher_constant"):
+            return False, "Spearman undefined (the teacher gives one score to every val record: nothing to rank)"
         return False, "Spearman undefined (a constant side)"
     if rho < p.tau_spearman:
         return False, f"Spearman {rho:.2f} < {p.tau_spearman}"
@@ -47,7 +52,7 @@ def _judge(m: dict, p: SelectParams) -> tuple[bool, str]:
 
 
 def reliability_mask(reports: dict[str, dict], p: SelectParams) -> pl.DataFrame:
-    """One row per (group, source, anchor): the figures used, and whether the anchor is on."""
+    """One row per (group, source, anchor): the figures used, and whether the anchor is on (always, with mask off)."""
     rows = []
     for g, r in sorted(reports.items()):
         names = r.get("anchor_names", {})
@@ -55,7 +60,7 @@ def reliability_mask(reports: dict[str, dict], p: SelectParams) -> pl.DataFrame:
             own = sr["n_val"] >= p.min_val_records
             for a, group_m in r["anchors"].items():
                 m = sr["anchors"][a] if own else group_m
-                on, why = _judge(m, p)
+                on, why = _judge(m, p) if p.mask else (True, "mask off")
                 rows.append({"group": g, "source": s, "anchor": a, "name": names.get(a, a), "n_val": sr["n_val"],
                              "basis": "source" if own else "group", "mae": m.get("mae"), "spearman": m.get("spearman"),
                              "on": on, "why": why})
@@ -73,11 +78,34 @@ def trimmed_mean(x: np.ndarray, trim: float) -> np.ndarray:
     return np.sort(x, axis=1)[:, t : k - t].mean(axis=1)
 
 
-def aggregate(scores: pl.DataFrame, cols: list[str], trim: float) -> np.ndarray:
-    """One source's record scores: the trimmed mean over the anchors on for it (`cols`); NaN when none are."""
+def aggregate(scores: pl.DataFrame, cols: list[str], trim: float,
+              scales: dict[str, tuple[float, float]] | None = None) -> np.ndarray:
+    """One source's record scores: the trimmed mean over the anchors on for it (`cols`); NaN when none are.
+
+    With `scales` ({anchor: (mean, sd)}), each anchor is standardised first."""
     if not cols:
         return np.full(scores.height, np.nan)
-    return trimmed_mean(scores.select(cols).to_numpy().astype(np.float64), trim)
+    x = scores.select(cols).to_numpy().astype(np.float64)
+    if scales is not None:
+        x = (x - np.array([scales[c][0] for c in cols])) / np.array([scales[c][1] for c in cols])
+    return trimmed_mean(x, trim)
+
+
+def anchor_scales(frames: list[pl.DataFrame], anchors: list[str]) -> dict[str, tuple[float, float]]:
+    """(mean, sd) of each anchor over all of a group's scored records (sd 1 for a constant anchor)."""
+    sums = {a: [0.0, 0.0, 0] for a in anchors}
+    for df in frames:
+        for a in anchors:
+            v = df[a].cast(pl.Float64)
+            sums[a][0] += float(v.sum())
+            sums[a][1] += float((v * v).sum())
+            sums[a][2] += v.len() - v.null_count()
+    out = {}
+    for a, (s1, s2, n) in sums.items():
+        mean = s1 / n if n else 0.0
+        var = max(0.0, s2 / n - mean * mean) if n else 0.0
+        out[a] = (mean, float(np.sqrt(var)) if var > 1e-12 else 1.0)
+    return out
 
 
 def anchors_on(mask: pl.DataFrame, group: str, anchors: list[str]) -> tuple[dict[str, list[str]], list[str]]:

@@ -22,7 +22,9 @@ def discover_group(group: str, sources: list[str], shards: list[Path], p: Discov
     t = make_teacher(teacher, Path(root), os.environ)  # the API key is read here, never passed as an argument
     corpus = read_group_corpus(shards)
     judgments, failures, n = judge_sample(group, corpus, t, p)
-    rubric = discover_rubric(group, sources, judgments, load_encoder(embed), t, n, p)
+    # Judgments are short texts: the transformer reads them whole, so a static encoder's source is used for them
+    judge_embed = embed.model_copy(update={"encoder": embed.static_source}) if embed.encoder == "static" else embed
+    rubric = discover_rubric(group, sources, judgments, load_encoder(judge_embed, Path(root)), t, n, p)
     save_rubric(rubric, out)
     write_parquet(judgments, out_judgments)
     write_parquet(failures, out_failures)

@@ -15,12 +15,12 @@ from mira_core.io import write_parquet
 
 
 @task(name="embed-shard", task_run_name="embed-{shard.parent.name}-{shard.stem}", retries=1, retry_delay_seconds=5)
-def embed_one(shard: Path, p: EmbedParams, out: Path) -> dict:
+def embed_one(shard: Path, p: EmbedParams, root: str, out: Path) -> dict:
     """Embed one corpus shard (skipped when its embeddings are already complete and current)."""
-    enc = load_encoder(p)
+    enc = load_encoder(p, Path(root))
     rows = pl.scan_parquet(shard).select(pl.len()).collect().item()
     with tqdm(total=rows, desc=f"embed {shard.parent.name}/{shard.stem}", unit="rec", leave=False) as bar:
-        return embed_shard(shard, out, enc, bar.update)
+        return embed_shard(shard, out, enc, p, bar.update)
 
 
 @task(name="group-sources")

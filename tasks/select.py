@@ -12,21 +12,42 @@ from mira_core.config import SelectParams
 from mira_core.grouping import read_groups
 from mira_core.io import atomic_dir, write_parquet
 from mira_core.layout import Layout
-from mira_core.manifests import attach_scores, baseline_scores, corpus_index, materialize, mira_scores
+from mira_core.manifests import attach_scores, baseline_scores, corpus_index, materialize, mira_scores, oracle_table
 from mira_core.selection import select
 
 
 @task(name="select-mira")
-def select_mira(p: SelectParams, root: str, corpus: Path, scores: Path, students: Path, rubrics: Path, out: Path,
-                out_mask: Path) -> dict:
-    """Mask, aggregate and select to the budget; writes the MIRA manifest and the mask."""
+def select_mira(p: SelectParams, root: str, corpus: Path, scores: Path, students: Path, rubrics: Path, labels: Path,
+                out: Path, out_mask: Path, out_oracle: Path) -> dict:
+    """Mask, aggregate and select to the budget; writes the MIRA manifest, the mask and the teacher-oracle table."""
     lay = Layout(Path(root))
     index = corpus_index(lay, read_groups(lay.group_map()), p.held_out_sources)
-    scored, mask, unjudged = mira_scores(lay, json.loads(students.read_text()), p)
+    scored, mask, unjudged, scales = mira_scores(lay, json.loads(students.read_text()), p)
+    write_parquet(oracle_table(lay, index, scored, mask, scales, p, unjudged), out_oracle)
     records = attach_scores(index, scored)
     del index, scored  # the selection below is the memory peak at scale
     write_parquet(select(records, p.budget, p.granularity, "mira", p.min_score, own_budget=unjudged), out)
     write_parquet(mask, out_mask)
+    return {"no_reliable_anchor": unjudged}
+
+
+def ablation_params(p: SelectParams, name: str) -> SelectParams:
+    """The select params of one MIRA ablation: a granularity, the mask off, or raw (unstandardised) anchors."""
+    if name in ("global", "group", "source"):
+        return p.model_copy(update={"granularity": name})
+    return p.model_copy(update={"no_mask": {"mask": False}, "raw_scale": {"standardize": False}}[name])
+
+
+@task(name="select-ablation", task_run_name="select-mira_{name}")
+def select_ablation(name: str, p: SelectParams, root: str, corpus: Path, scores: Path, students: Path, rubrics: Path,
+                    out: Path) -> dict:
+    """One MIRA ablation's manifest, from the same scores (no student runs again)."""
+    q = ablation_params(p, name)
+    lay = Layout(Path(root))
+    index = corpus_index(lay, read_groups(lay.group_map()), q.held_out_sources)
+    scored, _, unjudged, _ = mira_scores(lay, json.loads(students.read_text()), q)
+    records = attach_scores(index, scored)
+    write_parquet(select(records, q.budget, q.granularity, f"mira_{name}", q.min_score, own_budget=unjudged), out)
     return {"no_reliable_anchor": unjudged}
 
 

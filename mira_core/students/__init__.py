@@ -1,10 +1,13 @@
 """Students: fast scorers distilled from the teacher's anchor labels, one per group, predicting every anchor at once.
 
 Role: `make_student` builds the kind `distill.student` names; `load_student` reopens any checkpoint
-folder from its config.json alone. Three kinds, from cheapest to most accurate:
+folder from its config.json alone. The kinds:
 - linear (needs texts): hashed word and char n-grams + ridge; no encoder; ~3-4k docs/s per CPU core.
 - head (needs embeddings): ridge or a small MLP on the frozen embeddings of the embed stage.
+- trees (needs embeddings): boosted trees on the document statistics and a few embedding axes.
 - finetune (needs texts): the encoder itself fine-tuned; CUDA advised.
+- auto (needs both): per anchor, the best of `distill.auto.candidates`, chosen by cross-validation on train.
+Every kind but finetune also reads the document statistics the embed stage computed (mira_core/docstats.py).
 
 Key decision: the student modules are imported on demand, so importing this package (or using the
 linear or ridge students) never loads torch or transformers.
@@ -20,7 +23,7 @@ from mira_core.students.base import Inputs, Student, read_config, student_versio
 
 __all__ = ["KINDS", "Inputs", "Student", "load_student", "make_student", "student_version"]
 
-KINDS = ("head", "linear", "finetune")
+KINDS = ("head", "linear", "trees", "finetune", "auto")
 
 
 def make_student(p: DistillParams, anchors: list[str], scale: tuple[int, int], embed: EmbedParams,
@@ -28,19 +31,36 @@ def make_student(p: DistillParams, anchors: list[str], scale: tuple[int, int], e
     """A fresh, unfitted student of the kind `p.student` names, for one group's anchors."""
     if not anchors:
         raise ConfigError("a student needs at least one anchor; this group's rubric has none")
-    if p.student == "head":
+    return _make(p.student, p, anchors, scale, embed, encoder_fingerprint)
+
+
+def _make(kind: str, p: DistillParams, anchors: list[str], scale: tuple[int, int], embed: EmbedParams,
+          encoder_fingerprint: dict | None) -> Student:
+    if kind == "head":
         from mira_core.students.head import HeadStudent
 
         return HeadStudent(p.head, anchors, scale, seed=p.seed, encoder=encoder_fingerprint)
-    if p.student == "linear":
+    if kind == "linear":
         from mira_core.students.linear import LinearStudent
 
         return LinearStudent(p.linear, anchors, scale)
-    if p.student == "finetune":
+    if kind == "trees":
+        from mira_core.students.trees import TreesStudent
+
+        return TreesStudent(p.trees, anchors, scale, seed=p.seed)
+    if kind == "finetune":
         from mira_core.students.finetune import FinetuneStudent
 
-        return FinetuneStudent(p.finetune, anchors, scale, encoder=embed.encoder, seed=p.seed)
-    raise ConfigError(f"distill.student = {p.student!r}: not one of {', '.join(KINDS)}")
+        # a static encoder cannot be fine-tuned: the transformer it was distilled from is
+        encoder = embed.static_source if embed.encoder == "static" else embed.encoder
+        return FinetuneStudent(p.finetune, anchors, scale, encoder=encoder, seed=p.seed)
+    if kind == "auto":
+        from mira_core.students.auto import AutoStudent
+
+        if "auto" in p.auto.candidates:
+            raise ConfigError("distill.auto.candidates cannot name auto itself")
+        return AutoStudent(p, anchors, scale, lambda k: _make(k, p, anchors, scale, embed, encoder_fingerprint))
+    raise ConfigError(f"distill.student = {kind!r}: not one of {', '.join(KINDS)}")
 
 
 def load_student(folder: Path) -> Student:
@@ -57,8 +77,16 @@ def load_student(folder: Path) -> Student:
         from mira_core.students.linear import LinearStudent
 
         return LinearStudent.load(folder)
+    if kind == "trees":
+        from mira_core.students.trees import TreesStudent
+
+        return TreesStudent.load(folder)
     if kind == "finetune":
         from mira_core.students.finetune import FinetuneStudent
 
         return FinetuneStudent.load(folder)
+    if kind == "auto":
+        from mira_core.students.auto import AutoStudent
+
+        return AutoStudent.load(folder, load_student)
     raise ConfigError(f"{folder}: config.json names student kind {kind!r}; known kinds: {', '.join(KINDS)}")

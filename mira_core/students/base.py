@@ -17,22 +17,27 @@ import numpy as np
 
 from mira_core.io import write_json
 
-Need = Literal["embedding", "text"]
+Need = Literal["embedding", "text", "both"]  # both: texts and embeddings (the auto student)
 
 
 @dataclass
 class Inputs:
-    """Records as a student sees them: their texts, their embeddings, or both."""
+    """Records as a student sees them: their texts, their embeddings, their document statistics (any of them)."""
 
     texts: list[str] | None = None
     embeddings: np.ndarray | None = None  # (n, dim) float32, rows aligned with texts
+    stats: np.ndarray | None = None  # (n, n_stats) float32: mira_core/docstats.py, computed by the embed stage
 
     def __len__(self) -> int:
-        return len(self.texts) if self.texts is not None else len(self.embeddings)
+        for part in (self.texts, self.embeddings, self.stats):
+            if part is not None:
+                return len(part)
+        return 0
 
     def take(self, idx: np.ndarray) -> Inputs:
         return Inputs([self.texts[i] for i in idx] if self.texts is not None else None,
-                      self.embeddings[idx] if self.embeddings is not None else None)
+                      self.embeddings[idx] if self.embeddings is not None else None,
+                      self.stats[idx] if self.stats is not None else None)
 
 
 class Student(Protocol):
@@ -45,8 +50,8 @@ class Student(Protocol):
         """Train on (n, n_anchors) labels; returns what training reports (epochs, loss ...)."""
         ...
 
-    def predict(self, x: Inputs) -> np.ndarray:
-        """(n, n_anchors) float32 scores, clipped to the scale."""
+    def predict(self, x: Inputs, clipped: bool = True) -> np.ndarray:
+        """(n, n_anchors) float32 scores, clipped to the scale (unclipped for ranking: no ties at the ends)."""
         ...
 
     def save(self, folder: Path) -> None:
@@ -66,10 +71,15 @@ def read_config(folder: Path) -> dict:
 def student_version(folder: Path) -> str:
     """Digest of a checkpoint's files: a new student gets a new version, the same one the same."""
     h = hashlib.sha256()
-    for name in ("config.json", "model.safetensors"):
-        h.update((Path(folder) / name).read_bytes())
+    folder = Path(folder)
+    for f in sorted(p for p in folder.rglob("*") if p.is_file()):  # a composite student keeps members in sub-folders
+        if f.name in ("config.json", "model.safetensors"):
+            h.update(f.relative_to(folder).as_posix().encode())
+            h.update(f.read_bytes())
     return h.hexdigest()[:12]
 
 
-def clip(pred: np.ndarray, scale: tuple[int, int]) -> np.ndarray:
-    return np.clip(pred, scale[0], scale[1]).astype(np.float32, copy=False)
+def clip(pred: np.ndarray, scale: tuple[int, int], clipped: bool = True) -> np.ndarray:
+    """Predictions on the scale; `clipped=False` keeps values beyond its ends, so ranking them leaves no ties there."""
+    pred = np.clip(pred, scale[0], scale[1]) if clipped else pred
+    return pred.astype(np.float32, copy=False)

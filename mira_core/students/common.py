@@ -71,3 +71,14 @@ def read_checkpoint(folder: Path, kind: str) -> dict:
 def same_json(a: object, b: object) -> bool:
     """Equal once both went through JSON, as a value read back from config.json has (tuples become lists)."""
     return json.loads(json.dumps(a, default=str)) == json.loads(json.dumps(b, default=str))
+
+
+def stats_of(x: Inputs, kind: str, n: int | None = None) -> np.ndarray:
+    """The document statistics of the inputs, checked against the count a student was trained on."""
+    if x.stats is None:
+        raise ValueError(f"the {kind} student reads document statistics; these inputs hold none (embed.stats: false?)")
+    s = np.asarray(x.stats, dtype=np.float64)
+    if s.ndim != 2 or (n is not None and s.shape[1] != n):
+        raise ConfigError(f"the {kind} student was trained on {n} document statistics; got shape {s.shape} "
+                          "(the statistics changed: re-run embed and distill)")
+    return s

@@ -115,7 +115,7 @@ class FinetuneStudent:
                 "steps": steps, "device": self.device, "seconds": round(time.perf_counter() - start, 3),
                 "seconds_per_step": round(train_seconds / max(steps, 1), 4)}
 
-    def predict(self, x: Inputs) -> np.ndarray:
+    def predict(self, x: Inputs, clipped: bool = True) -> np.ndarray:
         if self.model is None:
             raise RuntimeError("the finetune student is not fitted")
         texts = texts_of(x, self.kind)
@@ -129,7 +129,7 @@ class FinetuneStudent:
             for i in range(0, len(order), PREDICT_BATCH):
                 idx = order[i : i + PREDICT_BATCH]
                 out[idx] = self.model(*self._batch(ids, idx)).float().cpu().numpy()
-        return clip(out, self.scale)
+        return clip(out, self.scale, clipped)
 
     def save(self, folder: Path) -> None:
         if self.model is None:

@@ -1,10 +1,14 @@
 """The `head` student: a multi-output head on the frozen embeddings (the FineWeb-Edu recipe).
 
 Role: the default student. The embed stage has already paid for one encoder pass over the corpus,
-so scoring costs one small matrix product per record. `HeadParams.model` picks the head:
-- ridge: closed-form ridge (sklearn's Cholesky solver) on the raw embeddings, intercept not
-  penalised. Targets are not standardised: ridge solves each target on its own, and an affine map
-  of a target maps its solution the same way, so standardising would change nothing.
+so scoring costs one small matrix product per record. Its input is the record's embedding and, when the
+embed stage computed them (`embed.stats`, the default), the record's document statistics
+(mira_core/docstats.py) beside it: structure an embedding blurs (does the code parse, is the tool call's
+JSON valid, how repetitive is it). `HeadParams.model` picks the head:
+- ridge: ridge regression on the standardised inputs (embedding and statistics columns), the L2
+  strength chosen per anchor among `ridge_alphas` by exact leave-one-out error (sklearn's RidgeCV,
+  one SVD for all of them), intercept not penalised. Standardising puts the 0.05-sized components of a
+  unit-norm embedding and the statistics on one footing, so one penalty treats them alike.
 - mlp: one hidden layer (GELU), full-batch AdamW for `epochs`, decoupled weight decay `alpha`,
   seeded. Inputs and targets are standardised per column (the statistics are saved with the
   weights): unit-norm 384-dim embeddings have components of ~0.05, too small for a default-
@@ -42,6 +46,7 @@ from mira_core.students.common import (
     read_checkpoint,
     same_json,
     standardize,
+    stats_of,
     targets,
 )
 
@@ -63,31 +68,43 @@ class HeadStudent:
         self.encoder = encoder  # the embedding encoder's fingerprint, or None when unknown
         self.tensors: dict[str, np.ndarray] = {}  # what model.safetensors holds
         self.dim: int | None = None
+        self.n_stats = 0  # document statistics read beside the embedding (0: none)
         self._mlp = None  # the torch module of an mlp head, rebuilt from `tensors`
 
-    def fit(self, x: Inputs, y: np.ndarray) -> dict:
-        e = embeddings_of(x, self.kind)
-        y = targets(y, len(e), self.anchors)
-        start = time.perf_counter()
-        self.dim = e.shape[1]
-        report = self._fit_ridge(e, y) if self.params.model == "ridge" else self._fit_mlp(e, y)
-        seconds = round(time.perf_counter() - start, 3)
-        return {"kind": self.kind, "model": self.params.model, "n_train": len(e), **report, "seconds": seconds,
-                "train_mae": float(np.abs(self.predict(x) - y).mean())}
+    def _features(self, x: Inputs, fitting: bool = False) -> np.ndarray:
+        """The embedding, with the document statistics appended when the student reads them."""
+        e = embeddings_of(x, self.kind, None if fitting else self.dim)
+        if fitting:
+            self.dim = e.shape[1]
+            self.n_stats = x.stats.shape[1] if (x.stats is not None and self.params.stats) else 0
+        if not self.n_stats:
+            return e
+        return np.hstack([e, stats_of(x, self.kind, self.n_stats).astype(np.float32)])
 
-    def predict(self, x: Inputs) -> np.ndarray:
+    def fit(self, x: Inputs, y: np.ndarray) -> dict:
+        f = self._features(x, fitting=True)
+        y = targets(y, len(f), self.anchors)
+        start = time.perf_counter()
+        report = self._fit_ridge(f, y) if self.params.model == "ridge" else self._fit_mlp(f, y)
+        seconds = round(time.perf_counter() - start, 3)
+        return {"kind": self.kind, "model": self.params.model, "n_train": len(f), "n_stats": self.n_stats, **report,
+                "seconds": seconds, "train_mae": float(np.abs(self.predict(x) - y).mean())}
+
+    def predict(self, x: Inputs, clipped: bool = True) -> np.ndarray:
         if not self.tensors:
             raise RuntimeError("the head student is not fitted")
-        e = embeddings_of(x, self.kind, self.dim)
+        f = self._features(x)
         if self.params.model == "ridge":
-            return clip(e @ self.tensors["coef"].T + self.tensors["intercept"], self.scale)
+            if "x_mean" in self.tensors:
+                f = (f - self.tensors["x_mean"]) / self.tensors["x_std"]
+            return clip(f @ self.tensors["coef"].T + self.tensors["intercept"], self.scale, clipped)
         import torch
 
         parts = []
         with torch.inference_mode():
-            for i in range(0, len(e), PREDICT_ROWS):
-                parts.append(self._mlp(torch.from_numpy(e[i : i + PREDICT_ROWS])).numpy())
-        return clip(np.concatenate(parts) if parts else np.zeros((0, len(self.anchors))), self.scale)
+            for i in range(0, len(f), PREDICT_ROWS):
+                parts.append(self._mlp(torch.from_numpy(np.ascontiguousarray(f[i : i + PREDICT_ROWS]))).numpy())
+        return clip(np.concatenate(parts) if parts else np.zeros((0, len(self.anchors))), self.scale, clipped)
 
     def check_encoder(self, fingerprint: dict | None) -> None:
         """Refuse embeddings from an encoder other than the one this head was trained on."""
@@ -105,7 +122,7 @@ class HeadStudent:
         config = config_head(self.kind, self.anchors, self.scale, self.params.model_dump())
         hidden = self.params.hidden if self.params.model == "mlp" else None
         config.update(model=self.params.model, seed=self.seed, encoder=self.encoder,
-                      dims={"input": self.dim, "hidden": hidden, "anchors": len(self.anchors)})
+                      dims={"input": self.dim, "stats": self.n_stats, "hidden": hidden, "anchors": len(self.anchors)})
         write_config(folder, config)
 
     @classmethod
@@ -113,14 +130,26 @@ class HeadStudent:
         cfg = read_checkpoint(folder, cls.kind)
         student = cls(HeadParams(**cfg["settings"]), cfg["anchors"], tuple(cfg["scale"]), cfg["seed"], cfg["encoder"])
         student.dim = int(cfg["dims"]["input"])
+        student.n_stats = int(cfg["dims"].get("stats", 0))
         student._set(load_file(str(Path(folder) / WEIGHTS)))
         return student
 
-    def _fit_ridge(self, e: np.ndarray, y: np.ndarray) -> dict:
-        model = Ridge(alpha=self.params.alpha, solver="cholesky").fit(e.astype(np.float64), y)
+    def _fit_ridge(self, f: np.ndarray, y: np.ndarray) -> dict:
+        from sklearn.linear_model import RidgeCV
+
+        mean, std = standardize(f.astype(np.float64))
+        xs = (f - mean) / std
+        alphas = sorted(self.params.ridge_alphas)
+        if len(alphas) == 1:
+            model = Ridge(alpha=alphas[0], solver="cholesky").fit(xs, y)
+            chosen = [alphas[0]] * len(self.anchors)
+        else:
+            model = RidgeCV(alphas=alphas, alpha_per_target=True).fit(xs, y)
+            chosen = np.broadcast_to(np.asarray(model.alpha_, dtype=float), (len(self.anchors),)).tolist()
         self._set({"coef": np.asarray(model.coef_, np.float32).reshape(len(self.anchors), -1),
-                   "intercept": np.asarray(model.intercept_, np.float32).reshape(-1)})
-        return {}
+                   "intercept": np.asarray(model.intercept_, np.float32).reshape(-1),
+                   "x_mean": mean.astype(np.float32), "x_std": std.astype(np.float32)})
+        return {"alphas": dict(zip(self.anchors, chosen, strict=True))}
 
     def _fit_mlp(self, e: np.ndarray, y: np.ndarray) -> dict:
         import torch

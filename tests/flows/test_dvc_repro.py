@@ -71,8 +71,12 @@ def test_repro_labels_distills_scores_and_selects_half(repo):
     label = json.loads((repo / "metrics" / "label.json").read_text())
     assert label["teacher"]["requests"] > 0 and not label["skipped_groups"]
     students = json.loads((repo / "metrics" / "students.json").read_text())
+    embed = json.loads((repo / "metrics" / "embed.json").read_text())
+    assert embed["coverage"]["mean"] == 1.0 and embed["encoder"]["encoder"] == "static"  # whole records read
     for g, r in students.items():
-        assert r["student"] == "head" and set(r["sources"]) and r["anchors"], g
+        assert r["student"] == "auto" and set(r["sources"]) and r["anchors"], g
+        assert set(r["choice"]) == set(r["anchors"]) and set(r["choice"].values()) <= {"head", "linear", "trees",
+                                                                                      "blend"}, g
         for s, sr in r["sources"].items():  # per (group, source, anchor) figures
             assert set(sr["anchors"]) == set(r["anchors"]), (g, s)
     # The students learned something: over all groups, their val MAE beats the train-mean predictor's.
@@ -83,7 +87,8 @@ def test_repro_labels_distills_scores_and_selects_half(repo):
     score = json.loads((repo / "metrics" / "score.json").read_text())
     assert score["records"] == json.loads((repo / "metrics" / "ingest.json").read_text())["total"]["kept"]
     select = json.loads((repo / "metrics" / "select.json").read_text())
-    assert {"mira", "random", "length", "single_rubric"} <= set(select["methods"])
+    assert {"mira", "random", "length", "single_rubric", "mira_source", "mira_no_mask"} <= set(select["methods"])
+    assert select["oracle"]["all"]["records"] > 0 and select["oracle"]["all"]["spearman"] is not None
     for name, m in select["methods"].items():
         assert sum(m["reasons"].values()) == m["records"] == score["records"], name  # counts balance
         assert m["kept_tokens"] <= m["budget_tokens"], name

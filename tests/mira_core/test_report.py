@@ -73,7 +73,11 @@ def tiny_inputs(evaluate: dict | None = None) -> ReportInputs:
                 "methods": {"mira": {**kept, "selectable_tokens": 2000,
                                      "by_source": _by_source({"code": 0.5, EVIL: 0.5, "qa": 0.0})},
                             "random": {**kept, "by_source": _by_source({"code": 0.4, EVIL: 0.6, "qa": 0.0})}},
-                "overlap": {"mira": {"mira": 1.0, "random": 0.3}, "random": {"mira": 0.3, "random": 1.0}}},
+                "overlap": {"mira": {"mira": 1.0, "random": 0.3}, "random": {"mira": 0.3, "random": 1.0}},
+                "oracle": {"all": {"records": 80, "spearman": 0.91, "val_spearman": 0.87, "kept_overlap": 0.75,
+                                   "teacher_kept_share_kept_by_student": 0.86},
+                           "by_group": {EVIL: {"records": 40, "spearman": 0.9, "val_spearman": None,
+                                               "kept_overlap": 0.7, "teacher_kept_share_kept_by_student": 0.8}}}},
         evaluate=evaluate,
         groups=pl.DataFrame({"source": list(groups), "group": list(groups.values())}),
         mira=pl.DataFrame(rows), mask=pl.DataFrame(mask), rubrics={"g0": rubric},
@@ -140,7 +144,7 @@ def test_missing_evaluate_omits_the_section_and_present_adds_it(page):
 
 def test_an_empty_project_renders_with_notes():
     rep = render(ReportInputs(), ReportParams(dpi=50))
-    assert list(rep.sections) == CORE
+    assert list(rep.sections) == [h for h in CORE if h != "Teacher oracle"]  # shown once select has written it
     assert rep.html.count('class="missing"') >= 8
     assert "metrics/select.json" in rep.missing and "params.yaml" in rep.missing
 

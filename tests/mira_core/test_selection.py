@@ -120,3 +120,29 @@ def test_attach_scores_equals_the_string_join_with_missing_and_extra_records():
     want = index.join(scored, on="record_id", how="left").sort("record_id")
     assert got.equals(want)
     assert got["score"].null_count() == 250
+
+
+def test_mask_off_turns_every_anchor_on():
+    reports = {"g": {"anchors": {"a00": {"mae": 3.0, "spearman": -0.5}},
+                     "sources": {"s": {"n_val": 50, "anchors": {"a00": {"mae": 3.0, "spearman": -0.5}}}}}}
+    assert reliability_mask(reports, SelectParams())["on"].to_list() == [False]
+    off = reliability_mask(reports, SelectParams(mask=False))
+    assert off["on"].to_list() == [True] and off["why"].to_list() == ["mask off"]
+
+
+def test_standardised_anchors_put_sources_with_different_anchors_on_one_footing():
+    """Source a is judged on an anchor that sits high for everybody, source b on one that sits low: on the raw
+    scale a's worst record beats b's best; standardised, each record is ranked by how it stands on its anchor."""
+    from mira_core.selection import anchor_scales
+
+    a = pl.DataFrame({"a00": [4.6, 4.7, 4.8, 4.9], "a01": [1.0, 1.0, 1.0, 1.0]})
+    b = pl.DataFrame({"a00": [3.0, 3.0, 3.0, 3.0], "a01": [1.2, 1.4, 1.6, 2.6]})
+    scales = anchor_scales([a, b], ["a00", "a01"])
+    assert scales["a00"][0] == pytest.approx(3.875) and scales["a01"][1] > 0
+    raw = np.concatenate([aggregate(a, ["a00"], 0.0), aggregate(b, ["a01"], 0.0)])
+    assert raw[:4].min() > raw[4:].max()
+    z = np.concatenate([aggregate(a, ["a00"], 0.0, scales), aggregate(b, ["a01"], 0.0, scales)])
+    assert z[7] > z[0]  # b's best record now outranks a's worst
+    assert list(np.argsort(z[:4])) == [0, 1, 2, 3] and list(np.argsort(z[4:])) == [0, 1, 2, 3]  # orders kept
+    const = anchor_scales([pl.DataFrame({"a00": [2.0, 2.0]})], ["a00"])
+    assert const["a00"] == (2.0, 1.0)  # a constant anchor is centred, never divided by zero

@@ -1,0 +1,73 @@
+"""`mira planted`: build the planted-defect corpus, and score a run's selections against its truth.
+
+    mira planted build data/raw --records 400          # four sources + truth.parquet + planted.json
+    mira planted eval --truth data/raw/truth.parquet --selection data/selection
+
+The logic is in mira_core/planted.py; this module only parses arguments and prints. It imports
+nothing heavy at import time, so `mira --help` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Planted-defect benchmark: a real corpus with defects planted at a known rate, and the "
+                  "share of broken and of good tokens each selection keeps.", no_args_is_help=True,
+                  add_completion=False, rich_markup_mode=None)
+
+
+def _fail(e: Exception) -> None:
+    typer.echo(f"mira planted: {type(e).__name__}\n{e}", err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def build(out: Annotated[Path, typer.Argument(help="Folder for the sources, truth.parquet and planted.json.")],
+          seed: Annotated[int, typer.Option(help="Seed of the record choice and of the defects.")] = 0,
+          rate: Annotated[float, typer.Option(help="Share of each source's records given a defect.")] = 0.25,
+          records: Annotated[int, typer.Option(help="Records per source (four sources).")] = 400) -> None:
+    """Write the four sources with planted defects; print the `sources:` entries for params.yaml."""
+    from mira_core.errors import ConfigError
+    from mira_core.planted import build_planted_corpus
+
+    cwd = Path.cwd().resolve()
+    inside = out.resolve().is_relative_to(cwd)
+    try:
+        info = build_planted_corpus(out, seed=seed, defect_rate=rate, records_per_source=records,
+                                    relative_to=cwd if inside else None)
+    except ConfigError as e:
+        _fail(e)
+    for source, counts in info["counts"].items():
+        typer.echo(f"{source:<7} " + ", ".join(f"{k} {n}" for k, n in counts.items()))
+    typer.echo(f"{info['records']} records, {info['defects']} with a defect; truth: {out / 'truth.parquet'}\n")
+    typer.echo("sources:   # for params.yaml (with demo_corpus.enabled: false)")
+    for s in info["sources"]:
+        typer.echo("  - {" + ", ".join(f"{k}: {v}" for k, v in s.items()) + "}")
+
+
+@app.command(name="eval")
+def eval_(truth: Annotated[Path, typer.Option("--truth", help="truth.parquet written by `mira planted build`.")],
+          selection: Annotated[Path, typer.Option("--selection", help="A data/selection folder (<method>/manifest."
+                                                  "parquet, and oracle.parquet when present).")],
+          budget: Annotated[float, typer.Option(help="The run's select.budget, for the perfect selector.")] = 0.5,
+          json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures here.")] = None) -> None:
+    """Print, per method, the share of broken and of good tokens kept, per defect kind and per source."""
+    import polars as pl
+
+    from mira_core.errors import ConfigError
+    from mira_core.io import write_json
+    from mira_core.planted import evaluate, load_selection, render_markdown
+
+    try:
+        if not truth.exists():
+            raise ConfigError(f"{truth}: no such file (run `mira planted build` first)")
+        manifests, oracle = load_selection(selection)
+        result = evaluate(pl.read_parquet(truth), manifests, budget, oracle)
+    except ConfigError as e:
+        _fail(e)
+    if json_out:
+        write_json(result, json_out)
+    typer.echo(render_markdown(result), nl=False)

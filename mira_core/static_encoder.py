@@ -1,0 +1,115 @@
+"""A static-embedding encoder distilled offline from the bundled MiniLM: whole records at almost no cost.
+
+Role: `embed.encoder: static` reads every token of every record (no 256-token window), at thousands
+of records per second on one CPU core, so the student sees the whole of a long record or agent trace.
+
+How it is made (model2vec's distillation recipe, Tulkens & van Dongen 2024): every token of the
+encoder's WordPiece vocabulary is passed through the encoder once as `[CLS] token [SEP]` and
+mean-pooled; the (vocab, 384) matrix is reduced by PCA (`PCA_DIMS`) and each row weighted by SIF
+(`a / (a + p(token))`, p from Zipf's law over the vocabulary order). A record's vector is the mean of its
+tokens' rows, L2-normalised. model2vec's own `distill` pins transformers < 5.4 (this project uses 5.23), so the
+recipe is computed here in ~40 lines, and the result is saved in model2vec's folder format and run by
+model2vec's `StaticModel` (the maintained inference code: Rust tokenizer, no length limit).
+
+The distilled folder is cached under `embed.cache_dir` (default `~/.cache/mira/encoders`, shared by every
+project of the user like Hugging Face's cache, and outside every DVC out), keyed by the source weights and
+the recipe, written atomically under a file lock; the first embed pays ~1-2 minutes on 2 CPU cores, later
+ones load it in milliseconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from mira_core.io import atomic_dir
+
+RECIPE = "mira-static/1"  # bump when the recipe below changes: the cache key and the fingerprint follow
+PCA_DIMS = 256
+SIF = 1e-4
+BATCH = 1024
+
+
+def _source_digest(model_dir: Path) -> str:
+    h = hashlib.blake2b(digest_size=8)
+    h.update((model_dir / "config.json").read_bytes())
+    for f in sorted(model_dir.glob("*.safetensors")) + sorted(model_dir.glob("*.bin")):
+        h.update(f"{f.name}:{f.stat().st_size}".encode())
+    h.update(f"{RECIPE}:{PCA_DIMS}:{SIF}".encode())
+    return h.hexdigest()
+
+
+def _token_vectors(model_dir: Path) -> tuple[np.ndarray, list[int]]:
+    """(vectors of the kept vocabulary, their token ids): one forward pass per token, mean-pooled."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the per-tensor "Loading weights" bar
+    tok = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+    model = AutoModel.from_pretrained(str(model_dir), local_files_only=True, dtype=torch.float32).eval()
+    vocab = tok.get_vocab()
+    special = set(tok.all_special_ids)
+    ids = sorted(i for t, i in vocab.items() if i not in special and not t.startswith("[unused"))
+    cls, sep = tok.cls_token_id, tok.sep_token_id
+    out = np.zeros((len(ids), model.config.hidden_size), dtype=np.float32)
+    with torch.inference_mode():
+        for start in range(0, len(ids), BATCH):
+            chunk = torch.tensor(ids[start : start + BATCH], dtype=torch.long)[:, None]
+            x = torch.cat([torch.full_like(chunk, cls), chunk, torch.full_like(chunk, sep)], dim=1)
+            hidden = model(input_ids=x, attention_mask=torch.ones_like(x)).last_hidden_state
+            out[start : start + len(chunk)] = hidden.mean(dim=1).numpy()
+    return out, ids
+
+
+def distill(model_dir: Path, out: Path) -> None:
+    """Distil `model_dir` into a model2vec folder at `out` (the folder must not exist yet)."""
+    from model2vec import StaticModel
+    from tokenizers import Tokenizer
+
+    vectors, ids = _token_vectors(model_dir)
+    centred = vectors - vectors.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)  # PCA: the rows of vt are the principal axes
+    reduced = centred @ vt[: min(PCA_DIMS, vt.shape[0])].T
+    rank = np.arange(2, len(ids) + 2, dtype=np.float64)  # Zipf's law over the vocabulary order (model2vec's)
+    p = (1 / rank) / (1 / rank).sum()
+    reduced *= (SIF / (SIF + p))[:, None]
+    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    n_vocab = tokenizer.get_vocab_size()
+    table = np.zeros((n_vocab, reduced.shape[1]), dtype=np.float32)  # special and unused tokens stay zero
+    table[ids] = reduced
+    model = StaticModel(vectors=table, tokenizer=tokenizer, normalize=True,
+                        config={"recipe": RECIPE, "source": str(model_dir), "pca_dims": PCA_DIMS, "sif": SIF})
+    model.save_pretrained(str(out))
+
+
+def static_model_dir(model_dir: Path, cache_dir: Path) -> Path:
+    """The distilled folder for `model_dir`, made once and cached under `cache_dir`.
+
+    A file lock makes a second process (another stage, a parallel test) wait for the first one's
+    distillation instead of repeating it; `mira.json` is written last, so a folder without it is never used.
+    """
+    from filelock import FileLock
+
+    target = cache_dir / f"static-{_source_digest(model_dir)}"
+    done = lambda: (target / "model.safetensors").exists() and (target / "mira.json").exists()  # noqa: E731
+    if done():
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if not done():
+            with atomic_dir(target) as tmp:
+                distill(model_dir, tmp)
+                (tmp / "mira.json").write_text(json.dumps({"recipe": RECIPE, "source": str(model_dir)}) + "\n")
+    return target
+
+
+def is_static_folder(path: Path) -> bool:
+    """A model2vec folder (its config names model2vec) rather than a transformers encoder."""
+    cfg = path / "config.json"
+    if not cfg.exists():
+        return False
+    return json.loads(cfg.read_text()).get("model_type") == "model2vec"

@@ -1,0 +1,113 @@
+"""The `auto` student: per anchor, the best of several student kinds, chosen by cross-validation on train.
+
+Role: one weak input should not sink an anchor. A `parses` anchor is a step function of the document
+statistics (the trees win), a topical anchor is best read from the embedding (the head wins), a lexical
+one from n-grams (the linear student wins). `auto` fits every candidate kind of `distill.auto.candidates`
+on `folds` folds of the training labels, scores each anchor's out-of-fold predictions against the
+teacher (Spearman first, MAE to break ties and where Spearman is undefined), then fits the winners on all
+the training labels. With two or more candidates, `blend` (the mean of every candidate's prediction, a
+simple stack) competes too: it wins where the candidates' errors differ. The val split is never used for the choice, so the val figures that the
+reliability mask reads stay honest.
+
+The checkpoint is a folder with one sub-folder per kind that won at least one anchor, and a config.json
+that says which kind scores which anchor, with the cross-validated figures of every candidate.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mira_core.config import DistillParams
+from mira_core.reliability import spearman
+from mira_core.students.base import Inputs, Need, Student, clip, read_config, write_config
+from mira_core.students.common import targets
+
+
+BLEND = "blend"  # the mean of every candidate's prediction
+
+
+def _folds(n: int, k: int, seed: int) -> list[np.ndarray]:
+    order = np.random.default_rng(seed).permutation(n)
+    return [order[i::k] for i in range(k)]
+
+
+class AutoStudent:
+    """A per-anchor choice among student kinds; predicts each anchor with its winner."""
+
+    kind = "auto"
+    needs: Need = "both"
+
+    def __init__(self, p: DistillParams, anchors: list[str], scale: tuple[int, int], make) -> None:
+        self.p = p
+        self.anchors = list(anchors)
+        self.scale = (int(scale[0]), int(scale[1]))
+        self._make = make  # kind -> a fresh student of that kind for these anchors
+        self.choice: dict[str, str] = {}
+        self.cv: dict[str, dict[str, dict]] = {}
+        self.members: dict[str, Student] = {}
+
+    def fit(self, x: Inputs, y: np.ndarray) -> dict:
+        y = targets(y, len(x), self.anchors)
+        start = time.perf_counter()
+        kinds = list(self.p.auto.candidates)
+        oof = {k: np.zeros_like(y) for k in kinds}
+        for fold in _folds(len(x), self.p.auto.folds, self.p.seed):
+            train = np.setdiff1d(np.arange(len(x)), fold)
+            for k in kinds:
+                s = self._make(k)
+                s.fit(x.take(train), y[train])
+                oof[k][fold] = s.predict(x.take(fold))
+        options = kinds + ([BLEND] if len(kinds) > 1 else [])
+        if len(kinds) > 1:
+            oof[BLEND] = np.mean([oof[k] for k in kinds], axis=0)
+        for j, a in enumerate(self.anchors):
+            self.cv[a] = {k: {"spearman": spearman(y[:, j], oof[k][:, j]),
+                              "mae": round(float(np.abs(y[:, j] - oof[k][:, j]).mean()), 4)} for k in options}
+            self.choice[a] = max(options, key=lambda k: (self.cv[a][k]["spearman"] is not None,
+                                                          self.cv[a][k]["spearman"] or 0.0, -self.cv[a][k]["mae"]))
+        used = set(self.choice.values())
+        for k in sorted(set(kinds) if BLEND in used else used):
+            self.members[k] = self._make(k)
+            self.members[k].fit(x, y)
+        wins = {k: sum(v == k for v in self.choice.values()) for k in options}
+        return {"kind": self.kind, "n_train": len(x), "candidates": kinds, "folds": self.p.auto.folds, "wins": wins,
+                "choice": dict(self.choice), "cv": self.cv, "seconds": round(time.perf_counter() - start, 3),
+                "train_mae": float(np.abs(self.predict(x) - y).mean())}
+
+    def predict(self, x: Inputs, clipped: bool = True) -> np.ndarray:
+        if not self.members:
+            raise RuntimeError("the auto student is not fitted")
+        preds = {k: student.predict(x, clipped=False) for k, student in self.members.items()}
+        if BLEND in self.choice.values():
+            preds[BLEND] = np.mean(list(preds.values()), axis=0)
+        out = np.zeros((len(x), len(self.anchors)), np.float32)
+        for j, a in enumerate(self.anchors):
+            out[:, j] = preds[self.choice[a]][:, j]
+        return clip(out, self.scale, clipped)
+
+    def save(self, folder: Path) -> None:
+        if not self.members:
+            raise RuntimeError("the auto student is not fitted")
+        folder = Path(folder)
+        for k, student in self.members.items():
+            student.save(folder / k)
+        write_config(folder, {"kind": self.kind, "anchors": self.anchors, "scale": list(self.scale),
+                              "choice": self.choice, "cv": self.cv, "members": sorted(self.members),
+                              "settings": self.p.auto.model_dump()})
+
+    @classmethod
+    def load(cls, folder: Path, load_member) -> AutoStudent:
+        cfg = read_config(folder)
+        student = cls.__new__(cls)
+        student.anchors, student.scale = cfg["anchors"], tuple(cfg["scale"])
+        student.choice, student.cv = cfg["choice"], cfg.get("cv", {})
+        student.members = {k: load_member(Path(folder) / k) for k in cfg["members"]}
+        return student
+
+    def check_encoder(self, fingerprint: dict | None) -> None:
+        for student in self.members.values():
+            if hasattr(student, "check_encoder"):
+                student.check_encoder(fingerprint)

@@ -1,0 +1,118 @@
+"""Tests of the students that read document statistics: trees (against sklearn's own predictions), the head and
+linear students with statistics beside their inputs, and auto's per-anchor choice."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mira_core.config import DistillParams, EmbedParams, TreesParams
+from mira_core.students import load_student, make_student, student_version
+from mira_core.students.base import Inputs
+from mira_core.students.trees import TreesStudent
+
+ANCHORS = ["a0", "a1"]
+
+
+def data(n: int, seed: int = 0) -> tuple[Inputs, np.ndarray]:
+    """a0 is a step on statistic 0 (a 'parses' anchor); a1 is linear in the embedding (a topical one)."""
+    rng = np.random.default_rng(seed)
+    stats = rng.normal(size=(n, 6)).astype(np.float32)
+    emb = rng.normal(size=(n, 16)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    w = np.random.default_rng(99).normal(size=16)  # one target function for every sample
+    y = np.stack([np.where(stats[:, 0] > 0.3, 4.5, 1.5), 3 + 4 * emb @ w / np.linalg.norm(w)], axis=1)
+    texts = [f"record {i} " + "word " * int(3 + 5 * abs(s)) for i, s in enumerate(stats[:, 1])]
+    return Inputs(texts=texts, embeddings=emb, stats=stats), y
+
+
+def test_trees_predict_exactly_as_sklearn_and_survive_a_round_trip(tmp_path):
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    x, y = data(300)
+    p = TreesParams(pca=0, n_estimators=40)
+    s = TreesStudent(p, ANCHORS, (1, 5), seed=3)
+    s.fit(x, y)
+    test, _ = data(200, seed=1)
+    ref = HistGradientBoostingRegressor(max_iter=40, learning_rate=p.learning_rate, max_depth=p.max_depth,
+                                        min_samples_leaf=p.min_samples_leaf, l2_regularization=p.l2,
+                                        early_stopping=False, random_state=3).fit(x.stats, y[:, 0])
+    np.testing.assert_allclose(s.predict(test, clipped=False)[:, 0], ref.predict(test.stats), atol=1e-6)
+    s.save(tmp_path / "t")
+    again = load_student(tmp_path / "t")
+    np.testing.assert_array_equal(again.predict(test), s.predict(test))
+
+
+def test_trees_learn_a_step_that_ridge_on_embeddings_cannot(tmp_path):
+    x, y = data(400)
+    test, ty = data(300, seed=2)
+    trees = TreesStudent(TreesParams(), ANCHORS, (1, 5))
+    trees.fit(x, y)
+    assert np.abs(trees.predict(test)[:, 0] - ty[:, 0]).mean() < 0.3
+    head = make_student(DistillParams(student="head", head={"stats": False}), ANCHORS, (1, 5), EmbedParams(), None)
+    head.fit(x, y)
+    assert np.abs(head.predict(test)[:, 0] - ty[:, 0]).mean() > 0.9  # the embedding knows nothing of statistic 0
+
+
+@pytest.mark.parametrize("kind", ["head", "linear"])
+def test_statistics_beside_the_inputs_help_and_are_checked(kind, tmp_path):
+    x, y = data(400)
+    test, ty = data(300, seed=2)
+    errors = {}
+    for with_stats in (False, True):
+        p = DistillParams(student=kind, head={"stats": with_stats}, linear={"stats": with_stats, "n_features": 4096})
+        s = make_student(p, ANCHORS, (1, 5), EmbedParams(), None)
+        s.fit(x, y)
+        errors[with_stats] = np.abs(s.predict(test)[:, 0] - ty[:, 0]).mean()
+        s.save(tmp_path / f"{kind}{with_stats}")
+        np.testing.assert_allclose(load_student(tmp_path / f"{kind}{with_stats}").predict(test), s.predict(test),
+                                   atol=1e-5)
+    assert errors[True] < errors[False] - 0.2
+    with pytest.raises(Exception, match="statistics"):
+        s.predict(Inputs(texts=test.texts, embeddings=test.embeddings, stats=test.stats[:, :3]))
+
+
+def test_unclipped_predictions_go_past_the_scale_and_clipped_ones_do_not():
+    x, y = data(300)
+    y = y.copy()
+    y[:, 1] = np.clip(y[:, 1] * 3 - 6, 1, 5)  # many labels at the ends of the scale
+    s = make_student(DistillParams(student="head"), ANCHORS, (1, 5), EmbedParams(), None)
+    s.fit(x, y)
+    raw, clipped = s.predict(x, clipped=False), s.predict(x)
+    assert raw.max() > 5 and clipped.max() == 5 and clipped.min() >= 1
+
+
+def test_auto_chooses_per_anchor_on_train_folds_and_round_trips(tmp_path):
+    x, y = data(360)
+    p = DistillParams(student="auto", auto={"candidates": ["head", "trees"], "folds": 3}, head={"stats": False},
+                      trees={"pca": 0})
+    s = make_student(p, ANCHORS, (1, 5), EmbedParams(), None)
+    info = s.fit(x, y)
+    assert info["choice"] == {"a0": "trees", "a1": "head"}
+    assert set(info["cv"]["a0"]) == {"head", "trees", "blend"} and info["cv"]["a0"]["trees"]["spearman"] > 0.8
+    test, ty = data(200, seed=5)
+    pred = s.predict(test)
+    assert np.abs(pred - ty).mean(axis=0).max() < 0.5
+    s.save(tmp_path / "auto")
+    assert sorted(p.name for p in (tmp_path / "auto").iterdir() if p.is_dir()) == ["head", "trees"]
+    again = load_student(tmp_path / "auto")
+    np.testing.assert_allclose(again.predict(test), pred, atol=1e-5)
+    v = student_version(tmp_path / "auto")
+    (tmp_path / "auto" / "trees" / "model.safetensors").write_bytes(b"changed")
+    assert student_version(tmp_path / "auto") != v  # a member's change is a new version
+
+
+def test_dual_ridge_equals_sklearns_ridge_with_an_intercept():
+    import scipy.sparse as sp
+    from sklearn.linear_model import Ridge
+
+    from mira_core.students.linear import dual_ridge
+
+    rng = np.random.default_rng(0)
+    x = sp.random(80, 500, density=0.05, format="csr", random_state=1)
+    x = sp.hstack([x, sp.csr_matrix(rng.normal(size=(80, 4)) * 3)], format="csr")  # dense statistics-like columns
+    y = rng.normal(size=(80, 3))
+    coef, intercept = dual_ridge(x, y, 2.0)
+    ref = Ridge(alpha=2.0, solver="svd").fit(x.toarray(), y)
+    np.testing.assert_allclose(coef, ref.coef_, atol=1e-8)
+    np.testing.assert_allclose(intercept, ref.intercept_, atol=1e-8)

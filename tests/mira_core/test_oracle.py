@@ -1,0 +1,60 @@
+"""Tests of the teacher-oracle reference: the labeled records scored by the teacher's own labels, aggregated and
+selected exactly as the student's scores are, beside the student's selection."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from mira_core.config import SelectParams
+from mira_core.layout import Layout
+from mira_core.manifests import oracle_summary, oracle_table
+from mira_core.rubric import Anchor, Rubric, save_rubric
+
+
+@pytest.fixture
+def project(tmp_path):
+    lay = Layout(tmp_path)
+    anchors = [Anchor(id=f"a0{i}", name=n, description=n, exemplar_reason="r", support=1)
+               for i, n in enumerate(("parses", "docs"))]
+    save_rubric(Rubric(group="g", teacher="rules", prompt_version="p", sources=["s", "t"], anchors=anchors)
+                .with_version(), lay.rubrics / "g.json")
+    n = 40
+    rng = np.random.default_rng(0)
+    teacher = rng.integers(1, 6, size=n).astype(float)
+    labels = pl.DataFrame({"record_id": [f"s/{i}" for i in range(n)], "source": ["s"] * n,
+                           "split": ["val" if i % 2 else "train" for i in range(n)],
+                           "a00": teacher, "a01": np.full(n, 3.0)})
+    lay.labels.mkdir(parents=True)
+    labels.write_parquet(lay.labels / "g.parquet")
+    index = pl.DataFrame({"record_id": [f"s/{i}" for i in range(n)] + ["s/unlabeled"], "source": "s", "group": "g",
+                          "n_tokens": 10, "held_out": False})
+    mask = pl.DataFrame({"group": "g", "source": "s", "anchor": ["a00", "a01"], "on": [True, False]})
+    return lay, index, teacher, mask
+
+
+def test_a_student_that_ranks_as_the_teacher_keeps_what_the_teacher_keeps(project):
+    lay, index, teacher, mask = project
+    scored = pl.DataFrame({"record_id": [f"s/{i}" for i in range(len(teacher))] + ["s/unlabeled"],
+                           "score": [*(teacher * 0.5 + 1), 9.0]})  # same order, same ties
+    scales = {"g": {"a00": (3.0, 1.0), "a01": (3.0, 1.0)}}
+    table = oracle_table(lay, index, scored, mask, scales, SelectParams(budget=0.5), [])
+    assert table.height == len(teacher) and "s/unlabeled" not in table["record_id"].to_list()
+    np.testing.assert_allclose(table.sort("record_id")["teacher_score"].to_numpy(),
+                               pl.DataFrame({"record_id": [f"s/{i}" for i in range(len(teacher))], "t": teacher - 3})
+                               .sort("record_id")["t"].to_numpy())  # only the unmasked anchor, standardised
+    assert table["kept_teacher"].sum() == table["kept_student"].sum() == 20
+    summary = oracle_summary(table)
+    assert summary["all"]["spearman"] == 1.0 and summary["all"]["kept_overlap"] == 1.0
+    assert set(summary["by_group"]) == {"g"}
+
+
+def test_a_student_that_ranks_backwards_keeps_little_of_it(project):
+    lay, index, teacher, mask = project
+    scored = pl.DataFrame({"record_id": [f"s/{i}" for i in range(len(teacher))],
+                           "score": -teacher + 0.01 * np.arange(len(teacher))})
+    table = oracle_table(lay, index, scored, mask, {}, SelectParams(budget=0.5, standardize=False), [])
+    summary = oracle_summary(table)
+    assert summary["all"]["spearman"] < -0.9
+    assert summary["all"]["teacher_kept_share_kept_by_student"] < 0.3

@@ -1,0 +1,259 @@
+"""Tests of the planted-defect benchmark: the corpus has the advertised defects at the advertised rate, and
+`evaluate` gives the figures worked out by hand."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+from collections import Counter
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from mira_core.config import IngestParams, SourceSpec
+from mira_core.errors import ConfigError
+from mira_core.ingest.source import ingest_source
+from mira_core.planted import (
+    FOOTER,
+    KINDS,
+    NAV,
+    PLACEHOLDERS,
+    PROMOS,
+    SOURCES,
+    _asked_name,
+    _def_name,
+    build_planted_corpus,
+    evaluate,
+    render_markdown,
+)
+
+N = 16  # per source: a quarter is 4 defects, so every kind of every source appears at least once
+
+
+def _rows(folder: Path, source: str) -> dict[str, dict]:
+    lines = (folder / SOURCES[source][0]).read_text().splitlines()
+    return {r["id"]: r for r in map(json.loads, lines)}
+
+
+def _digest(folder: Path) -> str:
+    """Of the sources and the truth (planted.json names the folder, so it differs between two folders)."""
+    h = hashlib.sha256()
+    for f in sorted(folder.iterdir()):
+        if f.name != "planted.json":
+            h.update(f.name.encode() + f.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> dict:
+    """The same seed built twice at a quarter, once with no defect, and another seed."""
+    root = tmp_path_factory.mktemp("planted")
+    out = {}
+    for name, seed, rate in (("a", 0, 0.25), ("again", 0, 0.25), ("clean", 0, 0.0), ("seed1", 1, 0.25)):
+        out[name] = (root / name, build_planted_corpus(root / name, seed=seed, defect_rate=rate, records_per_source=N))
+    return out
+
+
+def test_exact_rate_every_kind_and_deterministic(built):
+    folder, info = built["a"]
+    truth = pl.read_parquet(folder / "truth.parquet")
+    assert truth.height == 4 * N == info["records"]
+    for source in SOURCES:
+        t = truth.filter(pl.col("source") == source)
+        assert t.height == N and t["defect"].sum() == N // 4, source
+        kinds = Counter(t.filter("defect")["kind"])
+        assert set(kinds) == set(KINDS[source]) and max(kinds.values()) - min(kinds.values()) <= 1, kinds
+        assert (t["kind"] == "good").sum() == N - N // 4
+    assert len({k for ks in KINDS.values() for k in ks}) >= 10
+    assert truth.filter(pl.col("defect") != (pl.col("kind") != "good")).height == 0
+    assert _digest(folder) == _digest(built["again"][0]) and info["counts"] == built["again"][1]["counts"]
+    assert not pl.read_parquet(built["seed1"][0] / "truth.parquet").equals(truth)
+    clean = pl.read_parquet(built["clean"][0] / "truth.parquet")
+    assert clean["defect"].sum() == 0 and clean["record_id"].to_list() == truth["record_id"].to_list()
+
+
+def test_good_records_are_untouched_and_defects_change_theirs(built):
+    folder, _ = built["a"]
+    truth = pl.read_parquet(folder / "truth.parquet")
+    for source in SOURCES:
+        planted, clean = _rows(folder, source), _rows(built["clean"][0], source)
+        assert planted.keys() == clean.keys()
+        for row in truth.filter(pl.col("source") == source).iter_rows(named=True):
+            native = row["record_id"].split("/", 1)[1]
+            assert (planted[native] == clean[native]) != row["defect"], row
+
+
+def _check_kind(kind: str, rec: dict, orig: dict, others: list[dict]) -> None:
+    """Assert that `rec` (planted from `orig`) really has the defect `kind`."""
+    if kind == "syntax_error":
+        ast.parse(orig["text"])
+        with pytest.raises(SyntaxError):
+            ast.parse(rec["text"])
+    elif kind == "minified":
+        assert "\n" not in rec["text"] and "".join(rec["text"].split()) == "".join(orig["text"].split())
+    elif kind == "generated":
+        assert "DO NOT EDIT" in rec["text"] and "AddSerializedFile(b" in rec["text"]
+        assert not {ln for ln in orig["text"].splitlines() if len(ln.strip()) > 30} & set(rec["text"].splitlines())
+    elif kind == "data_table":
+        rows = rec["text"].split("TABLE = [\n", 1)[1].splitlines()[:-1]
+        assert len(rows) >= 20 and all(r.startswith("    (") and r.endswith("),") for r in rows)
+        assert all(float(x) is not None for r in rows for x in r.strip(" (),").split(", "))
+    elif kind == "empty_answer":
+        a = rec["answer"].strip()
+        if a not in PLACEHOLDERS:
+            fn = ast.parse(a).body[0]
+            assert isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef) and isinstance(fn.body[0], ast.Pass)
+            assert len(fn.body) == 1 and fn.name == _def_name(orig["answer"])
+    elif kind == "echoed_answer":
+        assert rec["answer"] == rec["question"] == orig["question"]
+    elif kind == "wrong_answer":
+        assert rec["question"] == orig["question"] and rec["answer"] != orig["answer"]
+        assert _def_name(rec["answer"]) != _asked_name(rec["question"])
+        assert rec["answer"] in {o["answer"] for o in others}
+    elif kind == "spam":
+        counts = Counter(ln for ln in rec["text"].splitlines() if ln in PROMOS)
+        assert sum(counts.values()) >= 5 and max(counts.values()) >= 3  # promotion lines, over and over
+        assert all(p in rec["text"] for p in orig["text"].split("\n\n"))
+    elif kind == "boilerplate":
+        assert rec["text"].count(NAV) >= 2
+        assert (rec["text"].count(NAV) * len(NAV) + rec["text"].count(FOOTER) * len(FOOTER)) / len(rec["text"]) >= 0.5
+    elif kind == "truncated":
+        cut = len(rec["text"])
+        assert orig["text"].startswith(rec["text"]) and 0 < cut <= 0.35 * len(orig["text"])
+        assert rec["text"][-1].isalnum() and orig["text"][cut].isalnum()  # in the middle of a word
+    elif kind == "garbled":
+        a, b = rec["text"], orig["text"]
+        assert len(a) == len(b)
+        changed = [i for i in range(len(a)) if a[i] != b[i]]
+        assert all(b[i].isalpha() for i in changed) and len(changed) >= 0.1 * sum(c.isalpha() for c in b)
+    elif kind == "broken_tool_json":
+        def args(m):
+            return [c["function"]["arguments"] for x in m for c in (x.get("tool_calls") or [])]
+        assert all(json.loads(a) is not None for a in args(orig["messages"]))
+        bad = 0
+        for a in args(rec["messages"]):
+            try:
+                json.loads(a)
+            except json.JSONDecodeError:
+                bad += 1
+        assert bad >= 1
+    elif kind == "tool_loop":
+        calls = Counter((c["function"]["name"], c["function"]["arguments"])
+                        for m in rec["messages"] for c in (m.get("tool_calls") or []))
+        assert max(calls.values()) >= 6
+        assert rec["messages"][-1] == orig["messages"][-1]
+    elif kind == "no_final_answer":
+        assert orig["messages"][-1]["role"] == "assistant" and orig["messages"][-1]["content"]
+        assert rec["messages"][-1]["role"] == "tool"
+    else:
+        raise AssertionError(f"no check for {kind}")
+
+
+def test_each_defect_kind_is_really_defective(built):
+    folder, _ = built["a"]
+    truth = pl.read_parquet(folder / "truth.parquet").filter("defect")
+    seen = set()
+    for source in SOURCES:
+        planted, clean = _rows(folder, source), _rows(built["clean"][0], source)
+        others = list(clean.values())
+        for row in truth.filter(pl.col("source") == source).iter_rows(named=True):
+            native = row["record_id"].split("/", 1)[1]
+            _check_kind(row["kind"], planted[native], clean[native], others)
+            seen.add(row["kind"])
+    assert seen == {k for ks in KINDS.values() for k in ks}
+
+
+def test_the_kind_checks_can_fail(built):
+    clean = _rows(built["clean"][0], "code")
+    rec = next(iter(clean.values()))
+    with pytest.raises((AssertionError, pytest.fail.Exception)):
+        _check_kind("syntax_error", rec, rec, [])
+    with pytest.raises(AssertionError):
+        _check_kind("minified", rec, rec, [])
+
+
+def test_ingest_reads_every_record_with_the_truth_ids(tmp_path):
+    raw = tmp_path / "data" / "raw"
+    info = build_planted_corpus(raw, seed=3, records_per_source=8, relative_to=tmp_path)
+    assert [s["path"] for s in info["sources"]] == [f"data/raw/{f}" for f, _, _ in SOURCES.values()]
+    truth = pl.read_parquet(raw / "truth.parquet")
+    ids = []
+    for s in info["sources"]:
+        r = ingest_source(SourceSpec(**s), IngestParams(), tmp_path, tmp_path / "c" / s["name"], tmp_path / "q" / s["name"])
+        assert r["quarantined"] == 0 and r["kept"] == 8 and r["truncated"] == 0, (s["name"], r)
+        ids += pl.read_parquet(sorted((tmp_path / "c" / s["name"]).glob("part-*.parquet")))["record_id"].to_list()
+    assert sorted(ids) == sorted(truth["record_id"].to_list())
+    assert json.loads((raw / "planted.json").read_text())["sources"] == info["sources"]
+
+
+def test_bad_rate_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="defect_rate"):
+        build_planted_corpus(tmp_path, defect_rate=1.0, records_per_source=4)
+
+
+# ---------------------------------------------------------------- evaluate on a hand-made selection
+TRUTH = pl.DataFrame({
+    "record_id": ["a/1", "a/2", "a/3", "b/1", "b/2", "b/3", "b/4"],
+    "source": ["a", "a", "a", "b", "b", "b", "b"],
+    "kind": ["good", "good", "syntax_error", "good", "spam", "good", "good"],
+    "defect": [False, False, True, False, True, False, False],
+})
+
+
+def _manifest(kept: list[bool]) -> pl.DataFrame:
+    # b/3 held out, b/4 quarantined (absent), x/9 not in the truth
+    ids = ["a/1", "a/2", "a/3", "b/1", "b/2", "b/3", "x/9"]
+    return pl.DataFrame({
+        "record_id": ids, "source": [i[0] for i in ids], "group": "g", "n_tokens": [100, 100, 200, 300, 100, 50, 10],
+        "score": 0.0, "kept": kept,
+        "reason": ["kept" if k else "over_budget" for k in kept[:5]] + ["held_out", "over_budget"], "method": "m",
+    })
+
+
+def test_evaluate_gives_the_figures_worked_by_hand():
+    res = evaluate(TRUTH, {"mira": _manifest([True, False, True, False, True, False, False])}, budget=0.5)
+    m = res["methods"]["mira"]
+    # selectable: a/1 a/2 a/3 b/1 b/2 = 800 tokens, 300 broken (a/3, b/2); kept a/1 a/3 b/2 = 400
+    assert (m["tokens"], m["kept_tokens"], m["kept"]) == (800, 400, 0.5)
+    assert (m["good_kept"], m["broken_kept"], m["broken_share_of_kept"]) == (0.2, 1.0, 0.75)
+    assert m["by_kind"] == {"good": 0.2, "spam": 1.0, "syntax_error": 1.0}
+    assert m["by_source"]["a"] == {"tokens": 400, "corpus_share": 0.5, "kept_share": 0.75, "kept": 0.75,
+                                   "broken_kept": 1.0, "good_kept": 0.5}
+    assert m["by_source"]["b"]["good_kept"] == 0.0 and m["by_source"]["b"]["kept_share"] == 0.25
+    assert m["excluded"] == {"quarantined_records": 1, "held_out_records": 1, "held_out_tokens": 50,
+                             "not_in_truth_records": 1}
+    # perfect: each source's budget is half its tokens (200); a keeps a/1 + a/2, b's only fitting good record
+    # (b/1, 300 tokens) is over its 200
+    p = res["methods"]["perfect"]
+    assert (p["good_kept"], p["broken_kept"], p["kept_tokens"]) == (0.4, 0.0, 200)
+    assert evaluate(TRUTH, {"mira": _manifest([False] * 7)}, budget=400)["methods"]["perfect"] == p
+    assert res["corpus"]["broken_token_share"] == 0.375 and res["corpus"]["by_source"] == {"a": 0.5, "b": 0.5}
+
+
+def test_evaluate_the_oracle_against_the_student():
+    oracle = pl.DataFrame({
+        "record_id": ["a/1", "a/3", "b/2", "b/1", "z/1"], "source": ["a", "a", "b", "b", "z"], "group": "g",
+        "n_tokens": [100, 200, 100, 300, 5], "teacher_score": 0.0, "student_score": 0.0,
+        "kept_teacher": [True, False, False, True, True], "kept_student": [True, True, False, False, True],
+    })
+    res = evaluate(TRUTH, {"mira": _manifest([False] * 7)}, 0.5, oracle=oracle)["oracle"]
+    assert res["records"] == 4 and res["not_in_truth_records"] == 1 and res["agreement"] == 0.5
+    assert (res["teacher"]["broken_kept"], res["teacher"]["good_kept"]) == (0.0, 1.0)
+    assert (res["student"]["broken_kept"], res["student"]["good_kept"]) == (0.6667, 0.25)
+    assert res["broken_removal_kept"] == 0.3333  # (1 - 0.6667) / (1 - 0)
+
+
+def test_evaluate_rejects_a_manifest_without_its_columns():
+    with pytest.raises(ConfigError, match="n_tokens"):
+        evaluate(TRUTH, {"mira": _manifest([False] * 7).drop("n_tokens")})
+
+
+def test_markdown_names_every_method_kind_and_source():
+    res = evaluate(TRUTH, {"mira": _manifest([True, False, True, False, True, False, False]),
+                           "random": _manifest([False, True, False, True, False, False, False])}, budget=0.5)
+    md = render_markdown(res)
+    assert "| `mira` | 50.0% | 20.0% | 100.0% | 75.0% |" in md
+    assert md.index("`mira`") < md.index("`random`") < md.index("`perfect`")
+    assert "| syntax_error |" in md and "| a (50.0%) |" in md and "1 quarantined" in md
