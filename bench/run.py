@@ -167,7 +167,7 @@ def section_embedding(r: dict) -> list[str]:
     rss = {m: max(x["peak_rss_mb"] for x in runs) for m, runs in r["runs"].items()}
     dtype = {m: runs[0]["dtype"] for m, runs in r["runs"].items()}
     cover = {m: runs[0]["coverage"] for m, runs in r["runs"].items()}
-    docs, toks, rec_toks = r["docs"], r["tokens"], r["record_tokens"]
+    docs, rec_toks = r["docs"], r["record_tokens"]
     st = med["sentence-transformers"]
     rows = []
     for m in r["runs"]:
@@ -256,7 +256,29 @@ def section_planted(r: dict) -> list[str]:
     return section(r)
 
 
+NUMBERS = {"embedding": 1, "teacher": 2, "linear_student": 3, "selection": 4, "pipeline": 5, "planted": 6}
+
+
+def earlier_sections(path: Path) -> dict[int, list[str]]:
+    """The numbered sections (`## N. ...`) of an existing BENCHMARKS.md, by number: a section whose figures this
+    machine has not saved is kept as it was written, so a partial run never erases the others."""
+    if not path.exists():
+        return {}
+    out: dict[int, list[str]] = {}
+    current = None
+    for line in path.read_text().splitlines():
+        if line.startswith("## "):
+            head = line[3:].split(".", 1)[0]
+            current = int(head) if head.isdigit() else None
+            if current is not None:
+                out[current] = []
+        if current is not None:
+            out[current].append(line)
+    return out
+
+
 def write(results: dict, path: Path) -> None:
+    kept = earlier_sections(path)
     lines = ["# Benchmarks", "",
              "Written by `make bench` (`python -m bench.run`) from a run on the machine below; do not edit by hand. "
              "Speed is measured here, never in tests.", "",
@@ -267,6 +289,10 @@ def write(results: dict, path: Path) -> None:
     for name, fn in sections.items():
         if name in results:
             lines += fn(results[name])
+        elif NUMBERS[name] in kept:
+            body = kept[NUMBERS[name]]
+            note = "*Kept from an earlier run: not re-measured at the commit above.*"
+            lines += [body[0], "", note, *([] if note in body else [""]), *[x for x in body[1:] if x != note]]
     notes = REPO / "bench" / "NOTES.md"  # what was profiled and why a missed target stays missed
     if notes.exists():
         lines += [notes.read_text().strip(), ""]

@@ -1,6 +1,7 @@
 """Stage embed: one encoder pass over every corpus record, shard by shard, resumable.
 
-Reads: data/corpus/. Writes: data/embeddings/<source>/part-N.parquet (record_id, embedding, coverage, stats), metrics/embed.json.
+Reads: data/corpus/. Writes: data/embeddings/<source>/part-N.parquet (record_id, embedding, coverage, stats),
+metrics/embed.json.
 """
 
 from __future__ import annotations

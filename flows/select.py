@@ -100,7 +100,8 @@ def select_flow(p: SelectParams, cache: CacheParams, root: str) -> dict:
     print(f"select: MIRA keeps {m['kept_records']} of {m['records']} records, {m['kept_tokens']} of "
           f"{m['selectable_tokens']} selectable tokens ({m['kept_token_share']:.1%}); mask {metrics['mask']['on']} on / "
           f"{metrics['mask']['off']} off; teacher-oracle agreement on labeled records: Spearman "
-          f"{metrics['oracle']['all']['spearman']}, kept overlap {metrics['oracle']['all']['kept_overlap']}; baselines: " + ", ".join(
+          f"{metrics['oracle']['all']['spearman']}, kept overlap {metrics['oracle']['all']['kept_overlap']}; "
+          "baselines: " + ", ".join(
               f"{k} {v['kept_token_share']:.1%}" for k, v in per_method.items() if k != "mira"))
     publish_table("select-retention", "Tokens kept per source, by method",
                   ["source", *per_method], [[s, *(f"{per_method[k]['by_source'][s]['kept_token_share']:.1%}"

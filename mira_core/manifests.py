@@ -17,8 +17,8 @@ from mira_core.config import SelectParams
 from mira_core.errors import ConfigError
 from mira_core.io import atomic_path, write_parquet
 from mira_core.layout import Layout
-from mira_core.rubric import load_rubrics
 from mira_core.reliability import spearman
+from mira_core.rubric import load_rubrics
 from mira_core.selection import aggregate, anchor_scales, anchors_on, reliability_mask, select
 
 

@@ -6,7 +6,8 @@ one from n-grams (the linear student wins). `auto` fits every candidate kind of 
 on `folds` folds of the training labels, scores each anchor's out-of-fold predictions against the
 teacher (Spearman first, MAE to break ties and where Spearman is undefined), then fits the winners on all
 the training labels. With two or more candidates, `blend` (the mean of every candidate's prediction, a
-simple stack) competes too: it wins where the candidates' errors differ. The val split is never used for the choice, so the val figures that the
+simple stack) competes too: it wins where the candidates' errors differ. The val split is never used for
+the choice, so the val figures that the
 reliability mask reads stay honest.
 
 The checkpoint is a folder with one sub-folder per kind that won at least one anchor, and a config.json
@@ -24,7 +25,6 @@ from mira_core.config import DistillParams
 from mira_core.reliability import spearman
 from mira_core.students.base import Inputs, Need, Student, clip, read_config, write_config
 from mira_core.students.common import targets
-
 
 BLEND = "blend"  # the mean of every candidate's prediction
 

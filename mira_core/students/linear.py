@@ -2,7 +2,8 @@
 
 Role: the fastText-class option, for scoring a corpus on CPU where even the embedding pass is too
 slow. The document statistics of the embed stage (mira_core/docstats.py), standardised, are appended
-as dense columns when present and `linear.stats` is on. Features come from `ngrams.NgramHasher` (word 1-2 grams and char 3,5 grams over the first
+as dense columns when present and `linear.stats` is on. Features come from `ngrams.NgramHasher`
+(word 1-2 grams and char 3,5 grams over the first
 `max_chars` characters, each block L2-normalised, `n_features` buckets); one ridge regression fits
 all anchors. Predicting is one sparse (n x n_features) by dense (n_features x n_anchors) product.
 
