@@ -60,7 +60,36 @@ def run(work: Path, noop_repeats: int = 3) -> dict:
     log = work / "pipeline.log"
     log.unlink(missing_ok=True)
     full = repro(root, log)
+    quality = demo_quality(root)  # read before the budget change below rewrites the selection
     noop = [repro(root, log) for _ in range(noop_repeats)]
     set_budget(root, 0.4)
     budget = repro(root, log)
-    return {"root": str(root), "full": full, "noop": noop, "budget": budget}
+    return {"root": str(root), "full": full, "noop": noop, "budget": budget, "quality": quality}
+
+
+def demo_quality(root: Path) -> dict:
+    """What the demo run produced, from its metrics: the figures the fidelity issue's targets are about."""
+    import json
+
+    import polars as pl
+
+    def m(name: str) -> dict:
+        path = root / "metrics" / f"{name}.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    students, select, embed = m("students"), m("select"), m("embed")
+    mask = pl.read_parquet(root / "data" / "selection" / "mask.parquet")
+    teacher_flat = mask.filter(~pl.col("on") & pl.col("why").str.contains("the teacher gives one score"))
+    return {
+        "groups": m("group").get("groups", {}),
+        "coverage": embed.get("coverage"), "encoder": embed.get("encoder", {}).get("encoder"),
+        "students": {g: {"student": r["student"], "median_spearman": r["median_spearman"], "mean_mae": r["mean_mae"],
+                         "const_mae": r["const_mean_mae"], "wins": r.get("training", {}).get("wins")}
+                     for g, r in students.items()},
+        "mask": {"on": int(mask["on"].sum()), "pairs": mask.height, "teacher_constant": teacher_flat.height},
+        "oracle": select.get("oracle"),
+        "retention": {k: v["kept_token_share"] for k, v in select.get("methods", {}).get("mira", {}).get(
+            "by_source", {}).items()},
+        "evaluate": {a: {k: r.get(k) for k in ("loss_mean", "loss_std", "note")}
+                     for a, r in m("evaluate").get("arms", {}).items()},
+    }

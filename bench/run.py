@@ -25,7 +25,9 @@ import numpy as np
 
 from bench.common import REPO, WORK, child, env, machine, median, spread
 
-ALL = ("embedding", "teacher", "linear_student", "selection", "planted", "pipeline")  # pipeline last: it replaces the copy
+# pipeline replaces the copy, so it comes after those that read it; encoders reads the labels pipeline made
+ALL = ("embedding", "teacher", "linear_student", "selection", "planted", "pipeline", "encoders", "ablations")
+ABLATION_ARMS = ["mira", "mira_source", "mira_no_mask", "mira_raw_scale", "single_rubric", "random", "full"]
 EMBED_DOCS = 2000
 
 
@@ -69,6 +71,55 @@ def bench_planted(repeats: int) -> dict:
     from bench.planted import run
 
     return run(WORK)  # one run: it takes minutes, and its figures are shares, not timings
+
+
+def bench_encoders(repeats: int) -> dict:
+    from bench.encoders import SETTINGS
+
+    root = WORK / "pipeline"
+    if not list((root / "data" / "labels").glob("*.parquet")):
+        raise RuntimeError(f"{root}: no labels; run the pipeline benchmark first (--only pipeline encoders)")
+    out = {}
+    for setting in SETTINGS:  # one run each: the figures are fidelities, and the timing is for scale only
+        out[setting] = child("encoders", str(root), setting)
+        print(f"  encoders {setting}: {out[setting]['embed_seconds']:.0f} s", flush=True)
+    return {"settings": out}
+
+
+def bench_ablations(repeats: int) -> dict:
+    """The proxy evaluation with every MIRA ablation and the one-score baseline as arms, on the pipeline's demo."""
+    import yaml
+
+    root = WORK / "pipeline"
+    if not (root / "data" / "selection" / "mira_source" / "manifest.parquet").exists():
+        raise RuntimeError(f"{root}: no ablation manifests; run the pipeline benchmark first")
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    if params["select"]["budget"] != 0.5:  # the pipeline benchmark ends on a budget change: back to the default
+        params["select"]["budget"] = 0.5
+        (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        subprocess.run(["mira", "stage", "select"], cwd=root, env=env(), check=True, capture_output=True)
+    params["evaluate"]["arms"] = ABLATION_ARMS
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    start = time.perf_counter()
+    subprocess.run(["mira", "stage", "evaluate"], cwd=root, env=env(), check=True, capture_output=True)
+    ev = json.loads((root / "metrics" / "evaluate.json").read_text())
+    select = json.loads((root / "metrics" / "select.json").read_text())
+    return {"seconds": time.perf_counter() - start, "arms": ev["arms"], "within_noise": ev["within_noise"],
+            "retention": {m: {s: v["kept_token_share"] for s, v in select["methods"][m]["by_source"].items()}
+                          for m in ABLATION_ARMS if m in select["methods"]}}
+
+
+def section_ablations(r: dict) -> list[str]:
+    sources = sorted({s for v in r["retention"].values() for s in v})
+    rows = [[a, f"{x['loss_mean']:.4f} ± {x['loss_std'] or 0:.4f}", x["note"],
+             *(f"{r['retention'].get(a, {}).get(s, float('nan')):.0%}" if a in r["retention"] else "-"
+               for s in sources)] for a, x in r["arms"].items()]
+    out = ["## 8. Where MIRA gains or loses: the proxy evaluation per ablation", "",
+           "The demo of section 5 at budget 0.5, evaluated with every MIRA ablation of `select.ablations` and the "
+           "one-score baseline as arms (same base checkpoint, same tokens, two seeds each), beside each arm's share "
+           f"of every source's tokens kept. One run, {r['seconds'] / 60:,.1f} minutes.", ""]
+    out += md_table(["arm", "held-out loss", "note", *sources], rows)
+    return out + [""]
 
 
 def bench_embedding(repeats: int) -> dict:
@@ -156,7 +207,50 @@ def section_pipeline(r: dict) -> list[str]:
             + ", ".join(f"`{s}` ({t:,.1f} s)" for s, t in b["stages"].items()) + ".",
             "  `evaluate` re-runs too because it trains on the selection (it reads `data/selection`); with "
             "`evaluate.enabled: false` it trains nothing and costs only a stage's start-up.", ""]
+    total = r["full"]["seconds"] - r["full"]["stages"].get("demo_corpus", 0.0)
+    out += [f"- Targets (encoder-speed issue): the demo's `dvc repro` after set-up under 10 minutes: "
+            f"{r['full']['seconds'] / 60:,.1f} min ({verdict(r['full']['seconds'] < 600)}); no-op about 3 s: "
+            f"{median(noop):.1f} s; after a budget change under 3 minutes: {b['seconds'] / 60:,.1f} min "
+            f"({verdict(b['seconds'] < 180)}). Without building the demo corpus: {total / 60:,.1f} min.", ""]
+    if "quality" in r:
+        out += quality_lines(r["quality"])
     return out
+
+
+def quality_lines(q: dict) -> list[str]:
+    """The demo run's own figures: students, mask, oracle, retention, proxy evaluation, against the issue's targets."""
+    out = ["### What the demo run produced", "",
+           f"Encoder `{q['encoder']}`, mean coverage {q['coverage']['mean']:.1%} of each record's tokens "
+           f"({q['coverage']['full_records']:,} records read whole). Groups: "
+           + "; ".join(f"{g}: {', '.join(s)}" for g, s in q["groups"].items()) + ".", ""]
+    rows = [[g, x["student"], num_or_dash(x["median_spearman"]), f"{x['mean_mae']:.3f}", f"{x['const_mae']:.3f}",
+             ", ".join(f"{k} {n}" for k, n in (x["wins"] or {}).items() if n)] for g, x in q["students"].items()]
+    out += md_table(["group", "student", "median val Spearman", "val MAE", "constant MAE", "anchors won"], rows)
+    ok_rho = all((x["median_spearman"] or 0) >= 0.7 for x in q["students"].values())
+    mk = q["mask"]
+    varying = mk["pairs"] - mk["teacher_constant"]
+    out += ["", f"- Median val Spearman >= 0.7 in every group: {verdict(ok_rho)}.",
+            f"- Mask: {mk['on']} of {mk['pairs']} (source, anchor) pairs on ({mk['on'] / mk['pairs']:.0%}; target at "
+            f"least half: {verdict(mk['on'] * 2 >= mk['pairs'])}). Of the pairs off, {mk['teacher_constant']} are pairs "
+            f"where the teacher gave every val record of the source the same score (nothing to rank); of the "
+            f"{varying} pairs where the teacher varies, {mk['on']} ({mk['on'] / max(1, varying):.0%}) are on."]
+    o = (q.get("oracle") or {}).get("all")
+    if o:
+        out.append(f"- Teacher oracle on the labeled records: Spearman of the student's record score to the "
+                   f"teacher's {num_or_dash(o['spearman'])} (val only {num_or_dash(o['val_spearman'])}); the student "
+                   f"keeps {o['teacher_kept_share_kept_by_student']:.0%} of what the teacher's own cut keeps.")
+    out.append("- MIRA's retention per source: " + ", ".join(f"{s} {v:.0%}" for s, v in q["retention"].items())
+               + ".")
+    if q["evaluate"]:
+        out += ["", "Proxy evaluation (held-out loss, mean ± sd over seeds):", ""]
+        out += md_table(["arm", "held-out loss", "note"],
+                        [[a, f"{e['loss_mean']:.4f} ± {e['loss_std'] or 0:.4f}", e["note"]]
+                         for a, e in q["evaluate"].items()])
+        ev = q["evaluate"]
+        if {"mira", "random", "full"} <= set(ev):
+            ok = ev["mira"]["loss_mean"] <= min(ev["random"]["loss_mean"], ev["full"]["loss_mean"])
+            out += ["", f"- MIRA's held-out loss at or below `random` and `full`: {verdict(ok)}."]
+    return out + [""]
 
 
 def section_embedding(r: dict) -> list[str]:
@@ -193,6 +287,30 @@ def section_embedding(r: dict) -> list[str]:
             f"- The static encoder reads every token of every record at **{docs / med['mira-static']:,.0f} docs/s**, "
             f"{st / med['mira-static']:.0f}x sentence-transformers' speed on 256-token heads.", ""]
     return out
+
+
+def section_encoders(r: dict) -> list[str]:
+    settings = r["settings"]
+    groups = sorted({g for x in settings.values() for g in x["groups"]})
+    students = list(next(iter(settings.values()))["groups"][groups[0]])
+    rows = []
+    for name, x in settings.items():
+        for st in students:
+            rhos = [x["groups"][g][st]["median_spearman"] for g in groups]
+            rows.append([name, st, *(num_or_dash(v) for v in rhos), f"{x['coverage']:.1%}",
+                         f"{x['records'] / x['embed_seconds']:,.1f}"])
+    out = ["## 7. Which encoder: student fidelity on the demo's labels", "",
+           "The demo's labeled records (train and val splits as labeled) embedded with each setting; each group's "
+           "students fitted on train; the figure is the median over anchors of the val Spearman against the rules "
+           "teacher. Labels, splits and document statistics are the same for every setting, so only the encoder "
+           "differs. Docs/s is the embedding of these records alone (one run; the export or distillation is cached "
+           "and not timed).", ""]
+    out += md_table(["encoder", "student", *(f"{g} median val Spearman" for g in groups), "coverage", "docs/s"], rows)
+    return out + [""]
+
+
+def num_or_dash(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"
 
 
 def section_teacher(r: dict) -> list[str]:
@@ -256,7 +374,8 @@ def section_planted(r: dict) -> list[str]:
     return section(r)
 
 
-NUMBERS = {"embedding": 1, "teacher": 2, "linear_student": 3, "selection": 4, "pipeline": 5, "planted": 6}
+NUMBERS = {"embedding": 1, "teacher": 2, "linear_student": 3, "selection": 4, "pipeline": 5, "planted": 6,
+           "encoders": 7, "ablations": 8}
 
 
 def earlier_sections(path: Path) -> dict[int, list[str]]:
@@ -285,7 +404,8 @@ def write(results: dict, path: Path) -> None:
              f"Measured {results.get('measured_at', '?')} UTC, commit `{results.get('commit', '?')}`.", ""]
     lines += md_table(["machine", ""], [[k, v] for k, v in results["machine"].items()]) + [""]
     sections = {"embedding": section_embedding, "teacher": section_teacher, "linear_student": section_linear,
-                "selection": section_selection, "pipeline": section_pipeline, "planted": section_planted}
+                "selection": section_selection, "pipeline": section_pipeline, "planted": section_planted,
+                "encoders": section_encoders, "ablations": section_ablations}
     for name, fn in sections.items():
         if name in results:
             lines += fn(results[name])
@@ -325,7 +445,8 @@ def main() -> None:
         results["measured_at"] = f"{datetime.now(UTC):%Y-%m-%d %H:%M}"
         results["commit"] = _commit()  # what was measured: a later --report-only keeps it
     fns = {"pipeline": bench_pipeline, "embedding": bench_embedding, "teacher": bench_teacher,
-           "linear_student": bench_linear, "selection": bench_selection, "planted": bench_planted}
+           "linear_student": bench_linear, "selection": bench_selection, "planted": bench_planted,
+           "encoders": bench_encoders, "ablations": bench_ablations}
     for name in ALL:
         if name in args.only:
             start = time.perf_counter()

@@ -39,7 +39,8 @@ def mira_scores(lay: Layout, reports: dict, p: SelectParams
 
     Score files are per source (data/scores/<group>/<source>/), so each source's records are
     aggregated on that source's unmasked anchors directly, reading only those columns. With
-    `select.standardize`, a first pass over the group's files takes each anchor's mean and sd.
+    `select.standardize`, a first pass over the group's files takes each anchor's mean and sd over the
+    sources it is on for.
     """
     mask = reliability_mask(reports, p)
     rubrics = load_rubrics(lay.rubrics)
@@ -51,8 +52,8 @@ def mira_scores(lay: Layout, reports: dict, p: SelectParams
         folders = {d.name: sorted(d.glob("part-*.parquet")) for d in sorted((lay.scores / g).glob("*")) if d.is_dir()}
         scales = None
         if p.standardize:
-            scales = anchor_scales([pl.read_parquet(f, columns=anchors) for fs in folders.values() for f in fs],
-                                   anchors)
+            scales = anchor_scales([(pl.read_parquet(f, columns=on.get(src, [])), on.get(src, []))
+                                    for src, fs in folders.items() for f in fs], anchors)
             all_scales[g] = scales
         for source, files in folders.items():
             cols = on.get(source, [])  # a source the students report does not know: unscored

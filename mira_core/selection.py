@@ -7,9 +7,9 @@ Three steps, as in the paper (section 3.4-3.5):
    as below). A source with fewer than `min_val_records` val records uses its group's figures.
 2. Aggregate. A record's score is the trimmed mean of its unmasked anchor scores. The mask is applied
    here, after scoring: the student is never asked anything different. With `standardize` (the
-   default), each anchor's scores are first turned into z-scores over all the group's scored records
-   (`anchor_scales`), so sources whose unmasked anchors differ, or whose anchors sit at the top of the
-   1..5 scale, are ranked on one footing; scores are unclipped, so nothing ties at the top.
+   default), each anchor's scores are first turned into z-scores over the group's scored records of the
+   sources it is on for (`anchor_scales`), so sources whose unmasked anchors differ, or whose anchors sit
+   at the top of the 1..5 scale, are ranked on one footing; scores are unclipped, so nothing ties at the top.
 3. Select. The budget (a token fraction, or a token count spread over units in proportion to their
    tokens) applies per group by default: each group keeps its share, highest score first, ties broken
    by record_id, so a group whose scores run low is not wiped out by a global cut. A source with no
@@ -91,11 +91,18 @@ def aggregate(scores: pl.DataFrame, cols: list[str], trim: float,
     return trimmed_mean(x, trim)
 
 
-def anchor_scales(frames: list[pl.DataFrame], anchors: list[str]) -> dict[str, tuple[float, float]]:
-    """(mean, sd) of each anchor over all of a group's scored records (sd 1 for a constant anchor)."""
+def anchor_scales(frames: list[tuple[pl.DataFrame, list[str]]], anchors: list[str]) -> dict[str, tuple[float, float]]:
+    """(mean, sd) of each anchor over a group's scored records, counting each source's records only for the anchors
+    on for that source (sd 1 for a constant or unseen anchor).
+
+    Why only those: an anchor that does not apply to most of a group's sources (bullets in code) sits at the top of
+    the scale for them, with almost no spread; pooled with them, the one source it does apply to would get huge
+    z-scores from tiny differences and win or lose the group's budget by that alone. Counted where it is on, an
+    anchor is standardised over the records it actually ranks.
+    """
     sums = {a: [0.0, 0.0, 0] for a in anchors}
-    for df in frames:
-        for a in anchors:
+    for df, cols in frames:
+        for a in cols:
             v = df[a].cast(pl.Float64)
             sums[a][0] += float(v.sum())
             sums[a][1] += float((v * v).sum())

@@ -137,12 +137,36 @@ def test_standardised_anchors_put_sources_with_different_anchors_on_one_footing(
 
     a = pl.DataFrame({"a00": [4.6, 4.7, 4.8, 4.9], "a01": [1.0, 1.0, 1.0, 1.0]})
     b = pl.DataFrame({"a00": [3.0, 3.0, 3.0, 3.0], "a01": [1.2, 1.4, 1.6, 2.6]})
-    scales = anchor_scales([a, b], ["a00", "a01"])
-    assert scales["a00"][0] == pytest.approx(3.875) and scales["a01"][1] > 0
+    scales = anchor_scales([(a, ["a00"]), (b, ["a01"])], ["a00", "a01"])
+    assert scales["a00"][0] == pytest.approx(4.75) and scales["a01"][0] == pytest.approx(1.7)  # where each is on
     raw = np.concatenate([aggregate(a, ["a00"], 0.0), aggregate(b, ["a01"], 0.0)])
     assert raw[:4].min() > raw[4:].max()
     z = np.concatenate([aggregate(a, ["a00"], 0.0, scales), aggregate(b, ["a01"], 0.0, scales)])
     assert z[7] > z[0]  # b's best record now outranks a's worst
     assert list(np.argsort(z[:4])) == [0, 1, 2, 3] and list(np.argsort(z[4:])) == [0, 1, 2, 3]  # orders kept
-    const = anchor_scales([pl.DataFrame({"a00": [2.0, 2.0]})], ["a00"])
+    const = anchor_scales([(pl.DataFrame({"a00": [2.0, 2.0]}), ["a00"])], ["a00"])
     assert const["a00"] == (2.0, 1.0)  # a constant anchor is centred, never divided by zero
+
+
+def test_an_anchor_is_standardised_over_the_sources_it_is_on_for():
+    """Bullets never occur in code (the teacher's top score, the anchor masked there) and vary in docs: pooled with
+    code, the docs' small differences would become huge z-scores; counted where the anchor is on, they do not."""
+    from mira_core.selection import anchor_scales
+
+    code = pl.DataFrame({"bullets": [5.0] * 98 + [4.9, 5.1]})
+    docs = pl.DataFrame({"bullets": [3.0, 4.0, 5.0, 4.0]})
+    pooled = anchor_scales([(code, ["bullets"]), (docs, ["bullets"])], ["bullets"])
+    where_on = anchor_scales([(code, []), (docs, ["bullets"])], ["bullets"])
+    z = lambda s: (5.0 - s["bullets"][0]) / s["bullets"][1]  # noqa: E731 - the best docs record's z-score
+    assert z(pooled) < 1.0 < 2 * z(where_on) and where_on["bullets"][0] == pytest.approx(4.0)
+
+
+def test_the_mask_says_when_the_teacher_itself_never_varies():
+    from mira_core.reliability import agreement
+
+    flat = agreement(np.array([5.0, 5.0, 5.0, 5.0]), np.array([4.9, 5.1, 5.0, 5.2]))
+    assert flat["spearman"] is None and flat["teacher_constant"] is True
+    assert agreement(np.array([1.0, 2.0, 3.0]), np.array([1.0, 1.0, 1.0]))["teacher_constant"] is False
+    reports = {"g": {"anchors": {"a00": flat}, "sources": {"s": {"n_val": 50, "anchors": {"a00": flat}}}}}
+    why = reliability_mask(reports, SelectParams())["why"].item()
+    assert "the teacher gives one score to every val record" in why
