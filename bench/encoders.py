@@ -22,6 +22,7 @@ from bench.common import emit, peak_rss_mb
 
 SETTINGS = {
     "static (whole record)": {"encoder": "static"},
+    "minilm torch fp32, head window": {"encoder": "minilm", "backend": "torch", "windows": 1},
     "minilm onnx-int8, head window": {"encoder": "minilm", "backend": "onnx-int8", "windows": 1},
     "minilm onnx-int8, 4 windows": {"encoder": "minilm", "backend": "onnx-int8", "windows": 4},
 }
