@@ -21,6 +21,8 @@ in ephemeral mode each worker would start a temporary server of its own.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import inspect
 import json
 import os
 import signal
@@ -353,7 +355,10 @@ def _pointed_at(api: str) -> Iterator[None]:
     refresh_global_settings_context()
     try:
         with temporary_settings(updates={PREFECT_API_URL: api}):
-            yield
+            try:
+                yield
+            finally:
+                _drain_workers()
     finally:
         # restored so that an in-process caller (a test, `mira run` inside a flow) is left as it was
         if before is None:
@@ -361,6 +366,23 @@ def _pointed_at(api: str) -> Iterator[None]:
         else:
             os.environ["PREFECT_API_URL"] = before
         refresh_global_settings_context()
+
+
+def _drain_workers() -> None:
+    """Deliver the events and logs Prefect's background workers still hold while `api` is up, and retire the
+    workers: one left holding a client of a server that has since stopped would make the next drain in this
+    process (a test harness's teardown, interpreter exit) wait on it forever."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    async def drain() -> None:
+        for result in (APILogWorker.drain_all(timeout=10), EventsWorker.drain_all(timeout=10)):
+            if inspect.isawaitable(result):
+                await result
+
+    with contextlib.suppress(Exception):  # flushing telemetry must never fail the stage that produced it
+        run_coro_as_sync(drain())
 
 
 @contextmanager

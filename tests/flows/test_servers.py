@@ -122,9 +122,13 @@ def test_an_api_url_already_set_is_used_as_it_is(tmp_path):
 
 
 def test_idle_period_zero_keeps_prefects_temporary_server(tmp_path, monkeypatch):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     monkeypatch.delenv(IDLE_ENV, raising=False)
-    with prefect_api(tmp_path, RunnerParams(prefect_server_idle_s=0)) as api:
+    # no API URL from an earlier test's harness either: this is a process with none set
+    with (temporary_settings(restore_defaults={PREFECT_API_URL}),
+          prefect_api(tmp_path, RunnerParams(prefect_server_idle_s=0)) as api):
         assert api is None
     assert read_state(tmp_path) is None
 
