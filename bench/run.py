@@ -97,6 +97,10 @@ def bench_ablations(repeats: int) -> dict:
     if params["select"]["budget"] != 0.5:  # the pipeline benchmark ends on a budget change: back to the default
         params["select"]["budget"] = 0.5
         (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        # the selection on disk is the 0.4 one, and a task-cache hit for 0.5 would not rewrite it: start clean
+        import shutil
+
+        shutil.rmtree(root / "data" / "selection", ignore_errors=True)
         subprocess.run(["mira", "stage", "select"], cwd=root, env=env(), check=True, capture_output=True)
     params["evaluate"]["arms"] = ABLATION_ARMS
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -303,7 +307,8 @@ def section_encoders(r: dict) -> list[str]:
            "The demo's labeled records (train and val splits as labeled) embedded with each setting; each group's "
            "students fitted on train; the figure is the median over anchors of the val Spearman against the rules "
            "teacher. Labels, splits and document statistics are the same for every setting, so only the encoder "
-           "differs. Docs/s is the embedding of these records alone (one run; the export or distillation is cached "
+           "differs. Docs/s is the embedding of these records alone (one run, on a machine shared with other jobs: for scale "
+           "only, section 1 has the speed; the export or distillation is cached "
            "and not timed).", ""]
     out += md_table(["encoder", "student", *(f"{g} median val Spearman" for g in groups), "coverage", "docs/s"], rows)
     return out + [""]
