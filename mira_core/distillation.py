@@ -82,7 +82,7 @@ def distill_group(labels: pl.DataFrame, repeats: pl.DataFrame, rubric: Rubric, p
     pred = student.predict(x_val)
     report = student_report(val, pred, ids, y_train.mean(axis=0))
     report["self_agreement"] = self_agreement(labels, repeats, ids) if repeats.height else {}
-    if "choice" in info:  # the auto student: which kind won each anchor, per (group, source, anchor) too
+    if "choice" in info:  # the auto student: which kind won each anchor, and every candidate's CV figures
         report["choice"] = info["choice"]
         report["cv"] = info["cv"]
     report.update(group=rubric.group, student=student.kind, student_version=student_version(out),

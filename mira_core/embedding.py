@@ -139,14 +139,8 @@ class Encoder:
 
     def window_ids(self, texts: list[str]) -> tuple[list[list[int]], np.ndarray, np.ndarray]:
         """(windows, the record of each window, coverage of each record): up to `windows` windows per record,
-        spread evenly from head to tail, each with the special tokens around it."""
-        if self.windows == 1:
-            ids = self.tokenize(texts)
-            body = self.max_length - 2
-            totals = [len(t) for t in self.tokenizer([t[:MAX_TEXT_CHARS] for t in texts], add_special_tokens=False,
-                                                     return_attention_mask=False)["input_ids"]]
-            cover = np.array([min(1.0, body / n) if n else 1.0 for n in totals], dtype=np.float32)
-            return ids, np.arange(len(texts)), _cut_share(texts) * cover
+        spread evenly from head to tail, each with the special tokens around it. Each text is tokenized once, whole
+        (up to MAX_TEXT_CHARS): its token count is what coverage needs, even when only the head is read."""
         body = self.max_length - 2
         cls, sep = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
         full = self.tokenizer([t[:MAX_TEXT_CHARS] for t in texts], add_special_tokens=False,

@@ -149,7 +149,7 @@ def _texts(lay: Layout) -> pl.DataFrame:
 
 
 def _embeddings(lay: Layout) -> pl.DataFrame:
-    return pl.concat([pl.read_parquet(f, columns=None) for f in sorted(lay.embeddings.glob("*/part-*.parquet"))],
+    return pl.concat([pl.read_parquet(f) for f in sorted(lay.embeddings.glob("*/part-*.parquet"))],
                      how="diagonal_relaxed").drop("coverage", strict=False)
 
 
