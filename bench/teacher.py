@@ -56,14 +56,14 @@ def serve(latency: str) -> None:
                 print(len(server.requests), server.max_in_flight, flush=True)
 
 
-def run(concurrency: int, latency: float, n: int, texts: list[str]) -> dict:
+def run(concurrency: int, latency: float, n: int, texts: list[str], client: str = "sdk") -> dict:
     """Score n records at this concurrency, then again from the cache; requests counted at the server."""
     docs = [Doc(f"bench/{i}", "bench", "code", texts[i % len(texts)] + f"\n# variant {i}") for i in range(n)]
     server = Server(latency)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             p = TeacherParams(provider="openai", model="fake-teacher", base_url=server.base_url, api_key_env=None,
-                              concurrency=concurrency, cache_path="cache.sqlite", timeout_s=30)
+                              concurrency=concurrency, cache_path="cache.sqlite", timeout_s=30, client=client)
             teacher = make_teacher(p, Path(tmp), {})
             start = time.perf_counter()
             first = teacher.score(docs, ANCHORS, "bench-v1")

@@ -5,9 +5,8 @@ Flows are imported only when a command needs them, so `mira --help` answers at o
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -29,13 +28,14 @@ Root = Annotated[Path, typer.Option("--root", help="Project folder holding param
 
 
 def _register_subcommands() -> None:
-    from flows import compare, summary, ui
+    from flows import compare, estimate, summary, ui
     from flows.planted import app as planted_app
     from flows.rubrics import app as rubrics_app
 
     app.add_typer(planted_app, name="planted")
     app.add_typer(rubrics_app, name="rubrics")
     app.command(name="compare")(compare.command)
+    app.command(name="estimate")(estimate.command)
     app.command(name="summary")(summary.command)
     app.command(name="ui")(ui.command)
 
@@ -43,49 +43,31 @@ def _register_subcommands() -> None:
 _register_subcommands()
 
 
-def _params(root: Path):
-    from flows.params import load_params
+@app.callback()
+def _options(debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of mira's own errors "
+                                                 "(same as MIRA_DEBUG=1).")] = False) -> None:
+    from flows.common import DEBUG_ENV
 
-    return load_params(root / "params.yaml")
-
-
-def _fail(e: Exception) -> None:
-    typer.echo(f"mira: {type(e).__name__}\n{e}", err=True)
-    raise typer.Exit(2)
+    if debug:  # an environment variable, so stage processes and Dask workers started from here see it too
+        os.environ[DEBUG_ENV] = "1"
 
 
-@contextmanager
-def _prefect_api(root: Path, params) -> Iterator[None]:
-    """Flow runs in the block go to the project's Prefect server (see flows/servers.py), unless told otherwise."""
-    from flows.servers import prefect_api
-    from mira_core.errors import MiraError
+def _check_stage(name: str | None) -> None:
+    from mira_core.errors import ConfigError
 
-    with ExitStack() as stack:
-        try:
-            stack.enter_context(prefect_api(root, params.runner))
-        except MiraError as e:
-            _fail(e)
-        yield
+    if name is not None and name not in BY_NAME:
+        raise ConfigError(f"unknown stage {name!r}; stages: {', '.join(BY_NAME)}")
 
 
 @app.command()
 def stage(name: Annotated[str, typer.Argument(help="Stage name: " + ", ".join(s.name for s in STAGES))],
           root: Root = Path(".")) -> None:
     """Run one stage's Prefect flow against the project at --root."""
-    from mira_core.errors import ConfigError
+    from flows.common import run_stage
 
-    if name not in BY_NAME:
-        _fail(ConfigError(f"unknown stage {name!r}; stages: {', '.join(BY_NAME)}"))
-    root = root.resolve()
-    try:
-        params = _params(root)
-    except ConfigError as e:
-        _fail(e)
-    with _prefect_api(root, params):  # before the flow module is imported: Prefect reads its settings once
-        try:
-            BY_NAME[name].module().run(params, root)
-        except ConfigError as e:
-            _fail(e)
+    _check_stage(name)
+    # the flow module is imported after the project's Prefect server is set: Prefect reads its settings once
+    run_stage(root.resolve(), lambda: BY_NAME[name].module().run)
 
 
 @app.command()
@@ -93,32 +75,25 @@ def run(root: Root = Path("."),
         first: Annotated[str | None, typer.Option("--from", help="First stage to run.")] = None,
         last: Annotated[str | None, typer.Option("--to", help="Last stage to run.")] = None) -> None:
     """Run the whole graph (or --from/--to a part of it) as one Prefect flow."""
-    from flows.pipeline import pipeline_flow, plan
-    from mira_core.errors import ConfigError
+    from flows.common import run_stage
 
-    root = root.resolve()
-    try:
-        params = _params(root)
-        for name in (first, last):
-            if name and name not in BY_NAME:
-                raise ConfigError(f"unknown stage {name!r}; stages: {', '.join(BY_NAME)}")
-        stages = plan(first, last, demo=params.demo_corpus.enabled)
-        with _prefect_api(root, params):
-            pipeline_flow(str(root), stages)
-    except ConfigError as e:
-        _fail(e)
+    _check_stage(first)
+    _check_stage(last)
+
+    def load():
+        from flows.pipeline import pipeline_flow, plan
+
+        return lambda params, root: pipeline_flow(str(root), plan(first, last, demo=params.demo_corpus.enabled))
+
+    run_stage(root.resolve(), load)
 
 
 @app.command()
 def params(root: Root = Path(".")) -> None:
     """Validate params.yaml and print every knob with its value and description."""
-    from mira_core.errors import ConfigError
+    from flows.params import load_params
 
-    try:
-        p = _params(root.resolve())
-    except ConfigError as e:
-        _fail(e)
-    for line in describe(p):
+    for line in describe(load_params(root.resolve() / "params.yaml")):
         typer.echo(line)
 
 
@@ -143,9 +118,12 @@ def describe(model, prefix: str = "") -> list[str]:
 
 
 def main() -> None:
+    """The `mira` console script: mira's own errors print their message alone (see flows/common.py)."""
     import flows  # noqa: F401  (quiet, offline environment defaults before any heavy import)
+    from flows.common import user_errors
 
-    app(prog_name="mira")
+    with user_errors("mira"):
+        app(prog_name="mira")
 
 
 if __name__ == "__main__":

@@ -1,17 +1,34 @@
-"""What every stage flow shares: the task runner, the run log, and the `main(argv)` entry point."""
+"""What every stage flow shares: the task runner, the run log, and the entry points' error handling.
+
+Errors mira raises on purpose (`MiraError`, `ConfigError` among them) reach the user as their
+message alone: `mira: <message>` on stderr, exit code 2 for a ConfigError and 1 for another
+MiraError. params.yaml is validated before the Prefect server starts and before any flow runs, so
+a bad config starts nothing. A MiraError raised inside a flow fails the flow run as usual (the
+Prefect server records it with its traceback), but the console shows only the message. Set
+`MIRA_DEBUG=1` (or pass `mira --debug`) for the full traceback; any other exception (a bug) always
+shows its traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
+import sys
 import time
-from collections.abc import Callable, Iterable
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mira_core.config import Params, RunnerParams
-from mira_core.io import write_json
-from mira_core.layout import Layout
+from mira_core.errors import ConfigError, MiraError
+
+if TYPE_CHECKING:  # the CLI imports this module for its error handling: keep it light (no pydantic, no polars)
+    from mira_core.config import Params, RunnerParams
+    from mira_core.layout import Layout
+
+DEBUG_ENV = "MIRA_DEBUG"  # set (to anything but 0/empty): tracebacks of MiraErrors are shown, not hidden
 
 
 def task_runner(p: RunnerParams):
@@ -40,11 +57,83 @@ def states(futures: Iterable) -> dict[str, int]:
 @contextmanager
 def run_log(layout: Layout, stage: str):
     """Record the stage's wall time and task states in .mira/runs/<stage>.json (local, not versioned)."""
+    from mira_core.io import write_json
+
     log: dict = {"stage": stage, "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "tasks": {}}
     t0 = time.perf_counter()
     yield log
     log["wall_s"] = round(time.perf_counter() - t0, 3)
     write_json(log, layout.run_log(stage))
+
+
+# ---- entry points and their errors -------------------------------------------------------------------------------
+
+
+def debug() -> bool:
+    """Whether the user asked for full tracebacks (MIRA_DEBUG=1, or `mira --debug`)."""
+    return os.environ.get(DEBUG_ENV, "").strip() not in ("", "0")
+
+
+@contextmanager
+def user_errors(prog: str) -> Iterator[None]:
+    """A MiraError leaving the block becomes `prog: message` on stderr and an exit code, without a traceback."""
+    try:
+        yield
+    except MiraError as e:
+        if debug():
+            raise
+        print(f"{prog}: {e}", file=sys.stderr)
+        raise SystemExit(2 if isinstance(e, ConfigError) else 1) from None
+
+
+class _HideMiraFailures(logging.Filter):
+    """On the console, drop what Prefect logs about a run that failed with a MiraError.
+
+    That is the exception with its traceback ('Encountered exception during execution', 'Task run
+    failed with exception') and, for the same run, the later error lines ('Finished in state
+    Failed'). `user_errors` prints the message instead. The records still reach the Prefect server:
+    its handler sits on the run loggers, and this filter only on the console handler of the root logger.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed: set[str] = set()  # ids of the task and flow runs that failed with a MiraError
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        run = getattr(record, "task_run_id", None) or getattr(record, "flow_run_id", None)
+        if record.exc_info and isinstance(record.exc_info[1], MiraError):
+            if run:
+                self.failed.add(str(run))
+            return False
+        return not (record.levelno >= logging.ERROR and str(run) in self.failed)
+
+
+def hide_mira_failures_on_console() -> None:
+    """Install `_HideMiraFailures` on the console handlers Prefect set up (unless MIRA_DEBUG is set)."""
+    if debug():
+        return
+    import prefect.main  # noqa: F401  (sets up Prefect's logging, so its handlers exist to be filtered)
+
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _HideMiraFailures) for f in handler.filters):
+            handler.addFilter(_HideMiraFailures())
+
+
+def run_stage(root: Path, load: Callable[[], Callable[[Params, Path], object]]) -> object:
+    """Validate params.yaml, attach to the project's Prefect server, then run the stage `load()` returns.
+
+    In that order, so a bad params.yaml fails before any server starts or flow runs. `load` is called
+    inside the server block: `mira stage` imports the flow module there, after PREFECT_API_URL is set,
+    because Prefect reads its settings once.
+    """
+    from flows.params import load_params
+    from flows.servers import prefect_api
+
+    params = load_params(root / "params.yaml")
+    with prefect_api(root, params.runner):  # the project's Prefect server, not a temporary one per process
+        run = load()
+        hide_mira_failures_on_console()
+        return run(params, root)
 
 
 def parse_root(argv: list[str] | None, stage: str) -> Path:
@@ -54,30 +143,10 @@ def parse_root(argv: list[str] | None, stage: str) -> Path:
 
 
 def stage_main(run: Callable[[Params, Path], object], stage: str, argv: list[str] | None = None) -> None:
-    """Load params.yaml under --root and run one stage; a ConfigError exits with its message."""
-    import sys
-
-    from flows.params import load_params
-    from flows.servers import prefect_api
-    from mira_core.errors import ConfigError, MiraError
-
+    """`python -m flows.<stage>`: run one stage under --root; a MiraError exits with its message alone."""
     root = parse_root(argv, stage)
-    try:
-        params = load_params(root / "params.yaml")
-    except ConfigError as e:
-        print(f"mira {stage}: configuration error\n{e}", file=sys.stderr)
-        raise SystemExit(2) from None
-    with ExitStack() as stack:
-        try:  # the project's Prefect server, not a temporary one per process
-            stack.enter_context(prefect_api(root, params.runner))
-        except MiraError as e:
-            print(f"mira {stage}: {e}", file=sys.stderr)
-            raise SystemExit(2) from None
-        try:
-            run(params, root)
-        except ConfigError as e:
-            print(f"mira {stage}: configuration error\n{e}", file=sys.stderr)
-            raise SystemExit(2) from None
+    with user_errors(f"mira {stage}"):
+        run_stage(root, lambda: run)
 
 
 def dumps(obj: object) -> str:

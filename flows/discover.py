@@ -7,19 +7,23 @@ metrics/discover.json.
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
+import polars as pl
 from prefect import flow
 
 from flows.common import run_log, stage_main, states, task_runner
 from flows.publish import publish_table
 from mira_core.config import DiscoverParams, EmbedParams, Params, TeacherParams
 from mira_core.errors import MiraError
+from mira_core.failure_budget import check_failure_budget
 from mira_core.grouping import members, read_groups
 from mira_core.io import write_json
 from mira_core.layout import Layout
 from mira_core.rubric import format_rubric, load_rubric
 from mira_core.teachers import api_key
+from mira_core.teachers.spend import cap_error
 from tasks.discover import discover_group
 
 
@@ -45,9 +49,10 @@ def discover_flow(p: DiscoverParams, teacher: TeacherParams, embed: EmbedParams,
     # task cache it asks transient failures (429s, timeouts) again instead of serving them back.
     task = discover_group
     with run_log(lay, "discover") as log:
+        run_id = uuid.uuid4().hex  # the groups share one spending ledger: teacher.max_requests / max_cost per run
         futures = {g: task.submit(g, srcs, [s for src in srcs for s in lay.corpus_shards(src)], p, teacher, embed,
                              root, out=lay.rubrics / f"{g}.json", out_judgments=lay.rubrics / "judgments" / f"{g}.parquet",
-                             out_failures=lay.rubrics / "failures" / f"{g}.parquet")
+                             out_failures=lay.rubrics / "failures" / f"{g}.parquet", run_id=run_id)
                    for g, srcs in groups.items()}
         per_group = {g: f.result() for g, f in futures.items()}
         log["tasks"] = states(futures.values())
@@ -55,12 +60,19 @@ def discover_flow(p: DiscoverParams, teacher: TeacherParams, embed: EmbedParams,
             if f.name.split(".")[0] not in groups:  # rubrics of groups that no longer exist
                 f.unlink()
         empty = [g for g, r in per_group.items() if r["anchors"] == 0]
-        if len(empty) == len(per_group):
-            raise MiraError("discover: no group got a single anchor; every judgment failed "
-                            f"(see {lay.rubrics / 'failures'}/*.parquet)")
         metrics = {"groups": per_group, "teacher": {"provider": teacher.provider, "model": teacher.model,
                                                      **teacher_totals(per_group)}}
         write_json(metrics, lay.metrics_file("discover"))
+        # After the metrics, so a failed run still shows what it spent and lost. A rubric from a capped run
+        # rests on fewer judgments than sampled: the stage fails, and the re-run with a raised cap completes it.
+        if capped := cap_error(metrics["teacher"], teacher.max_requests, teacher.max_cost):
+            raise MiraError(f"discover: {capped}")
+        failures = pl.concat([pl.read_parquet(lay.rubrics / "failures" / f"{g}.parquet") for g in per_group])
+        check_failure_budget("discover", sum(r["sampled"] for r in per_group.values()), failures,
+                             teacher.max_failure_rate, f"{lay.rubrics / 'failures'}/*.parquet")
+        if len(empty) == len(per_group):
+            raise MiraError("discover: no group got a single anchor; every judgment failed "
+                            f"(see {lay.rubrics / 'failures'}/*.parquet)")
     rows = []
     for g in per_group:
         rubric = load_rubric(lay.rubrics / f"{g}.json")

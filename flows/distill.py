@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import polars as pl
 from prefect import flow
 
 from flows.common import run_log, stage_main, states, task_runner
@@ -18,11 +19,28 @@ from flows.publish import publish_table
 from flows.tracking import flat_params, metric_key, pipeline_run
 from mira_core.config import CacheParams, DistillParams, EmbedParams, Params
 from mira_core.errors import ConfigError
+from mira_core.failure_budget import describe
 from mira_core.grouping import members, read_groups
 from mira_core.io import write_json
 from mira_core.layout import Layout
 from tasks.caching import cached, submit
 from tasks.distill import distill_one
+
+
+def check_enough_labels(lay: Layout, g: str) -> None:
+    """Fail before any fitting when a group has too few labels, naming why: the teacher's failures, or the sample."""
+    splits = dict(pl.read_parquet(lay.labels / f"{g}.parquet", columns=["split"]).group_by("split").len().iter_rows())
+    train, val = splits.get("train", 0), splits.get("val", 0)
+    if train >= 2 and val >= 2:
+        return
+    failures_file = lay.labels / "failures" / f"{g}.parquet"
+    failures = pl.read_parquet(failures_file) if failures_file.exists() else pl.DataFrame()
+    if failures.height:
+        why = (f"the teacher failed on {failures.height} of {train + val + failures.height} labeled requests; most "
+               f"common reasons:\n{describe(failures)}\n(all of them in {failures_file})")
+    else:
+        why = "the label sample is too small (raise label.records_per_group)"
+    raise ConfigError(f"group {g}: {train} train and {val} val labels, too few to distill: {why}")
 
 
 @flow(name="distill")
@@ -32,6 +50,8 @@ def distill_flow(p: DistillParams, embed: EmbedParams, cache: CacheParams, root:
     labeled = {g: s for g, s in groups.items() if (lay.labels / f"{g}.parquet").exists()}
     if not labeled:
         raise ConfigError(f"{lay.labels}: no labels (run the label stage first)")
+    for g in labeled:
+        check_enough_labels(lay, g)
     task = cached(distill_one, cache, lay.root)
     with run_log(lay, "distill") as log:
         futures = {}

@@ -10,7 +10,9 @@ safetensors + tokenizer.json, local state), a nested MLflow run per arm, and a P
 
 Runs go one at a time (a one-worker pool): on 2 cores, two runs side by side with one torch thread each
 took 0.37 s per step each, one run on both threads 0.18 s, so parallel runs bought nothing and doubled
-the memory. On the demo with the defaults the stage takes ~3 minutes (2:52-3:03 wall, 147-156 s in the
+the memory. Each training run is keyed by what it trains on (tasks/evaluate.py),
+so after a `select.budget` change the base and the `full` arm are served from .mira/evaluate/.
+On the demo with the defaults the stage takes ~3 minutes (2:52-3:03 wall, 147-156 s in the
 flow: ~15 s data, ~15 s base, ~20 s per (arm, seed) run; the rest is imports, Prefect and MLflow start-up),
 and two runs of it give identical numbers. At these defaults a run sees 1.4% (full) to 2.9% (a half) of
 its arm's tokens, so the arms differ in what their data is like, not in how often it repeats.
@@ -87,7 +89,7 @@ def build_metrics(p: EvaluateParams, data: EvalData, base: dict, runs: dict[tupl
 
 
 @flow(name="evaluate")
-def evaluate_flow(p: EvaluateParams, held_out: list[str], root: str) -> dict:
+def evaluate_flow(p: EvaluateParams, held_out: list[str], root: str, reuse: bool = True) -> dict:
     lay = Layout(Path(root))
     if not p.enabled:
         write_json({"enabled": False}, lay.metrics_file("evaluate"))
@@ -101,14 +103,18 @@ def evaluate_flow(p: EvaluateParams, held_out: list[str], root: str) -> dict:
         data_f = prepare_data.submit(p, held_out, root)
         data = data_f.result()
         base_dir = lay.state / "evaluate" / "base"
-        base_f = train_base.submit(p, quote(data), base_dir)
+        base_f = train_base.submit(p, quote(data), base_dir, reuse=reuse)
         base = base_f.result()
-        futures = {(arm, seed): train_arm.submit(arm, seed, p, quote(data), base_dir)
+        kept = lay.state / "evaluate" / "runs" if reuse else None
+        futures = {(arm, seed): train_arm.submit(arm, seed, p, quote(data), base_dir, kept)
                    for arm in p.arms for seed in p.seeds}
         runs = {k: f.result() for k, f in futures.items()}
+        log["reused"] = {"base": base["reused"], "runs": sorted(f"{a}-seed{s}" for (a, s), r in runs.items()
+                                                                if r["reused"])}
         log["tasks"] = states([data_f, base_f, *futures.values()])
         metrics = build_metrics(p, data, base, runs)
         metrics["wall_s"] = round(time.perf_counter() - t0, 3)
+        metrics["reused"] = {"base": base["reused"], "runs": sum(r["reused"] for r in runs.values())}
         write_json(metrics, lay.metrics_file("evaluate"))
         write_curves(metrics["curves"], lay.root / CURVES)
     header, rows = table(metrics["arms"], metrics["within_noise"])
@@ -116,7 +122,10 @@ def evaluate_flow(p: EvaluateParams, held_out: list[str], root: str) -> dict:
     print(f"evaluate: held-out loss on {', '.join(tgt['sources'])} ({tgt['tokens']:,} tokens in {tgt['windows']} "
           f"windows), {len(p.seeds)} seeds per arm, {metrics['config']['tokens_per_run']:,} training tokens per run "
           f"from one base ({base['tokens_seen']:,} tokens, held-out loss {base['loss']:.4f}); "
-          f"{metrics['wall_s']:.0f} s on {base['device']}")
+          f"{metrics['wall_s']:.0f} s on {base['device']}"
+          + (f"; kept results reused for {'the base, ' if base['reused'] else ''}{n_reused} of {len(runs)} runs "
+             "(their data did not change)" if (n_reused := sum(r["reused"] for r in runs.values())) or base["reused"]
+             else ""))
     print(text_table(header, rows))
     print(f"({metrics['noise_rule']})")
     publish_table("evaluate", "Proxy mid-training: held-out loss per arm (mean ± sd over seeds)", header, rows)
@@ -151,7 +160,7 @@ def run(params: Params, root: Path) -> dict:
     # one run at a time: see the module docstring for the measurement
     runner = params.runner.model_copy(update={"kind": "threads", "max_workers": 1})
     metrics = evaluate_flow.with_options(task_runner=task_runner(runner))(
-        params.evaluate, list(params.select.held_out_sources), str(root))
+        params.evaluate, list(params.select.held_out_sources), str(root), params.cache.enabled)
     if metrics.get("enabled"):
         log_to_mlflow(params, root, metrics)
     return metrics

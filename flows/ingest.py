@@ -2,11 +2,16 @@
 
 Reads: the sources named in params.yaml (JSONL plain/.gz/.zst, Parquet, folders of files).
 Writes: data/corpus/<source>/part-*.parquet, data/quarantine/<source>/part-*.parquet, metrics/ingest.json.
+
+A source that keeps no record is named under `empty_sources` in metrics/ingest.json; the stage
+then fails with a message naming it and its path, unless the source is marked `optional`, when it
+is only a warning. The metrics are written first, so the counts that explain it are there to read.
 """
 
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 from prefect import flow
@@ -16,6 +21,7 @@ from flows.publish import publish_table
 from mira_core.config import CacheParams, IngestParams, Params, RunnerParams, SourceSpec
 from mira_core.errors import ConfigError
 from mira_core.ingest.readers import expand
+from mira_core.ingest.source import empty_source_problem
 from mira_core.io import write_json
 from mira_core.layout import Layout
 from tasks.caching import cached, submit
@@ -38,7 +44,7 @@ def source_inputs(spec: SourceSpec, i: int, root: Path) -> list[Path]:
 
 def totals(reports: dict[str, dict]) -> dict:
     """Corpus-wide sums of the per-source counts."""
-    keys = ("read", "kept", "quarantined", "truncated", "n_tokens", "n_chars", "shards")
+    keys = ("read", "kept", "quarantined", "truncated", "nul_stripped", "n_tokens", "n_chars", "shards")
     out = {k: sum(r[k] for r in reports.values()) for k in keys}
     reasons: dict[str, int] = {}
     for r in reports.values():
@@ -65,14 +71,28 @@ def ingest_flow(sources: tuple[SourceSpec, ...], p: IngestParams, runner: Runner
             for child in folder.iterdir():
                 if child.is_dir() and child.name not in names:
                     shutil.rmtree(child)
-        metrics = {"sources": reports, "total": totals(reports)}
+        problems = {s.name: msg for s in sources
+                    if (msg := empty_source_problem(s, reports[s.name], _rel(lay.quarantine / s.name, lay.root)))}
+        metrics = {"sources": reports, "total": totals(reports), "empty_sources": sorted(problems)}
         write_json(metrics, lay.metrics_file("ingest"))
     publish_table("ingest-counts", "Records per source", ["source", "read", "kept", "quarantined", "tokens"],
                   [[s, r["read"], r["kept"], r["quarantined"], r["n_tokens"]] for s, r in reports.items()])
     t = metrics["total"]
     print(f"ingest: read {t['read']}, kept {t['kept']}, quarantined {t['quarantined']} "
           f"({', '.join(f'{k} {v}' for k, v in t['by_reason'].items()) or 'none'}); {t['n_tokens']} tokens")
+    errors = []
+    for s in sources:
+        if s.name in problems and s.optional:
+            print(f"ingest: warning: {problems[s.name]} (it is optional: ingest goes on)", file=sys.stderr)
+        elif s.name in problems:
+            errors.append(f"{problems[s.name]}. If that is expected, mark the source `optional: true` in params.yaml.")
+    if errors:
+        raise ConfigError("\n".join(errors))
     return metrics
+
+
+def _rel(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
 
 
 def run(params: Params, root: Path) -> dict:

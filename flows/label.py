@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from pathlib import Path
 
 import polars as pl
@@ -19,13 +20,15 @@ from prefect import flow
 from flows.common import run_log, stage_main, states, task_runner
 from flows.publish import publish_table
 from mira_core.config import LabelParams, Params, TeacherParams
-from mira_core.errors import ConfigError
+from mira_core.errors import ConfigError, MiraError
+from mira_core.failure_budget import check_failure_budget
 from mira_core.grouping import members, read_groups
 from mira_core.io import write_json, write_parquet
 from mira_core.labels import FAILURES, plan_sample
 from mira_core.layout import Layout
 from mira_core.rubric import load_rubrics
 from mira_core.teachers import api_key
+from mira_core.teachers.spend import cap_error
 from tasks.label import label_chunk
 
 
@@ -63,6 +66,7 @@ def label_flow(p: LabelParams, teacher: TeacherParams, root: str) -> dict:
         for old in ("chunks", "repeats", "failures", "plans"):
             shutil.rmtree(lay.labels / old, ignore_errors=True)
         futures: dict[str, list] = {}
+        run_id = uuid.uuid4().hex  # the chunks share one spending ledger: teacher.max_requests / max_cost per run
         for g, sources in usable.items():
             plan = write_plan(lay, g, sources, p)
             n = pl.scan_parquet(plan).select(pl.len()).collect().item()
@@ -70,7 +74,8 @@ def label_flow(p: LabelParams, teacher: TeacherParams, root: str) -> dict:
             futures[g] = [label_chunk.submit(
                 g, plan, start, min(start + p.chunk_size, n), lay.rubrics / f"{g}.json", teacher, root,
                 out=chunks / f"labels-{start:07d}.parquet", out_repeats=chunks / f"repeats-{start:07d}.parquet",
-                out_failures=chunks / f"failures-{start:07d}.parquet") for start in range(0, n, p.chunk_size)]
+                out_failures=chunks / f"failures-{start:07d}.parquet", run_id=run_id)
+                for start in range(0, n, p.chunk_size)]
         spend: dict = {}
         for fs in futures.values():
             for f in fs:
@@ -83,6 +88,13 @@ def label_flow(p: LabelParams, teacher: TeacherParams, root: str) -> dict:
         metrics = {"groups": per_group, "skipped_groups": sorted(set(groups) - set(usable)),
                    "teacher": {"provider": teacher.provider, "model": teacher.model, **spend}}
         write_json(metrics, lay.metrics_file("label"))
+        # After the metrics, so a failed run still shows what it spent and lost.
+        if capped := cap_error(spend, teacher.max_requests, teacher.max_cost):
+            raise MiraError(f"label: {capped}")
+        failures = pl.concat([pl.read_parquet(lay.labels / "failures" / f"{g}.parquet") for g in usable])
+        asked = sum(r["labeled"] + r["repeats"] + sum(r["failed"].values()) for r in per_group.values())
+        check_failure_budget("label", asked, failures, teacher.max_failure_rate,
+                             f"{lay.labels / 'failures'}/*.parquet")
     publish_table("label-counts", "Labels per group", ["group", "labeled", "train", "val", "repeats", "failed"],
                   [[g, r["labeled"], r["train"], r["val"], r["repeats"], sum(r["failed"].values())]
                    for g, r in per_group.items()])

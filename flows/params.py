@@ -26,6 +26,16 @@ def _key_lines(node, prefix: str = "", out: dict[str, int] | None = None) -> dic
     return out
 
 
+def _yaml_problem(path: Path, e: yaml.YAMLError) -> str:
+    """`file:line:column: not valid YAML: problem`, pointing at the file rather than PyYAML's "<unicode string>"."""
+    mark = getattr(e, "problem_mark", None)
+    if mark is None:
+        return f"{path}: not valid YAML: {e}"
+    context = getattr(e, "context", None)
+    return (f"{path}:{mark.line + 1}:{mark.column + 1}: not valid YAML: {e.problem}"
+            + (f" ({context})" if context else ""))
+
+
 def load_params(path: Path | str = "params.yaml") -> Params:
     """Read and validate params.yaml."""
     path = Path(path)
@@ -36,5 +46,5 @@ def load_params(path: Path | str = "params.yaml") -> Params:
         raw = yaml.safe_load(text)
         node = yaml.compose(text)
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+        raise ConfigError(_yaml_problem(path, e)) from None
     return parse_params(raw, str(path), _key_lines(node) if node is not None else {})

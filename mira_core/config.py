@@ -51,6 +51,10 @@ class SourceSpec(Section):
     )
     glob: str = Field("**/*", description="Files to read under a folder source (folder reader only).")
     max_chars: int | None = Field(None, gt=0, description="Length limit for this source; overrides ingest.max_chars.")
+    optional: bool = Field(
+        False, description="An empty source, or one whose every record is quarantined, is only a warning (by "
+        "default it fails ingest, naming the source, since a silently empty source is most often a wrong path or format)."
+    )
 
     @field_validator("name")
     @classmethod
@@ -102,6 +106,10 @@ class IngestParams(Section):
     shard_max_records: int = Field(5000, gt=0, description="Records per output shard, at most.")
     shard_max_bytes: int = Field(64 * 2**20, gt=0, description="Text bytes per output shard, at most.")
     read_batch: int = Field(512, gt=0, description="Records rendered and tokenized together; bounds memory.")
+    nul: Literal["quarantine", "strip"] = Field(
+        "quarantine", description="A NUL character (U+0000) in a rendered record: quarantine the record "
+        "(nul_character), or strip every NUL and keep it, with meta.mira_nul_stripped saying how many."
+    )
 
 
 class EmbedParams(Section):
@@ -176,13 +184,32 @@ class TeacherParams(Section):
         "empty for endpoints that need none."
     )
     concurrency: int = Field(8, gt=0, description="Requests in flight at once (openai).")
+    client: Literal["sdk", "lean"] = Field(
+        "sdk", description="HTTP client of the openai teacher: sdk (the openai package's) or lean (mira's keep-alive "
+        "HTTP/1.1 client, ~8x less CPU per request, for local servers answering in tens of milliseconds at high "
+        "concurrency; the sdk is used anyway where a proxy applies)."
+    )
     timeout_s: float = Field(60.0, gt=0, description="Per-request timeout in seconds (openai).")
     max_retries: int = Field(4, ge=0, description="Retries of 429, 5xx and timeouts, honouring Retry-After (openai).")
     max_repairs: int = Field(1, ge=0, description="Re-asks after a reply that is not valid JSON for the schema.")
     temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature (openai, transformers).")
     max_tokens: int = Field(1024, gt=0, description="Most tokens a reply may have (openai, transformers).")
-    json_mode: bool = Field(True, description="Ask for response_format json_object (openai).")
-    max_doc_chars: int = Field(12_000, gt=0, description="A record longer than this is cut in the prompt.")
+    response_format: Literal["auto", "json_schema", "json_object_schema", "json_object", "none"] = Field(
+        "auto", description="How the reply's JSON shape is asked for (openai): json_schema (structured outputs, the "
+        "reply schema), json_object_schema (json_object carrying the schema, as llama.cpp reads it), json_object, "
+        "none (the prompt alone); auto tries them in that order and keeps the first the endpoint accepts."
+    )
+    max_requests: int | None = Field(
+        None, gt=0, description="Most provider requests per stage run, repairs included (openai); null: no cap."
+    )
+    max_cost: float | None = Field(
+        None, gt=0, description="Most USD per stage run, from the prices below (openai); each request reserves its "
+        "worst case before it is sent, so the cap is never passed; null: no cap."
+    )
+    max_doc_chars: int = Field(
+        12_000, gt=0, description="Characters of a record the teacher sees; a longer record is shown as its head, "
+        "middle and tail, with the cuts marked."
+    )
     max_judgments: int = Field(8, gt=0, le=20, description="Most dimensions a free-form judgment may name.")
     scale_min: int = Field(1, description="Lowest score.")
     scale_max: int = Field(5, description="Highest score.")
@@ -190,12 +217,19 @@ class TeacherParams(Section):
     price_output_per_1m: float | None = Field(None, ge=0, description="USD per million completion tokens, for cost.")
     cache_path: str = Field(".mira/teacher_cache.sqlite", description="SQLite request cache (outside DVC outs).")
     retry_failed: bool = Field(False, description="Ask again requests whose permanent failure is cached.")
+    max_failure_rate: float = Field(
+        0.1, ge=0, le=1, description="A teacher stage (discover, label) fails, naming the most common reasons, when "
+        "more than this share of its requests failed; its answers stay cached for the re-run."
+    )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Device of the transformers teacher.")
 
     @model_validator(mode="after")
     def _scale(self) -> TeacherParams:
         if self.scale_min >= self.scale_max:
             raise ValueError(f"scale_min ({self.scale_min}) must be below scale_max ({self.scale_max})")
+        if self.max_cost is not None and (self.price_input_per_1m is None or self.price_output_per_1m is None):
+            raise ValueError("max_cost needs price_input_per_1m and price_output_per_1m: without prices a cost "
+                             "cap cannot be checked")
         return self
 
 
@@ -205,6 +239,11 @@ class DiscoverParams(Section):
     records_per_group: int = Field(150, gt=0, description="Records judged per group, stratified by source.")
     n_anchors: int = Field(15, gt=0, description="Anchors per group (K of the judgment-point clustering).")
     batch_size: int = Field(32, gt=0, description="Requests handed to the teacher at once.")
+    retry_deadline_s: float = Field(
+        600.0, ge=0, description="Transient failures (rate limits, timeouts, 5xx after the client's retries) are "
+        "asked again, with a growing pause, until every sampled record is judged or this many seconds have passed, "
+        "so a rubric does not depend on which requests happened to fail."
+    )
     seed: int = Field(0, description="Sampling and clustering seed.")
 
 
@@ -538,20 +577,29 @@ def parse_params(raw: object, where: str = "params.yaml", lines: dict[str, int] 
 
 
 def format_validation_error(e, raw: dict, where: str, lines: dict[str, int]) -> str:
-    """Turn pydantic's errors into lines of `file:line: key = value: problem`."""
-    out = [f"{where}: {e.error_count()} invalid setting(s)"]
-    for err in e.errors():
-        loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-after", "literal[")))]
-        key = _dotted(loc)
-        line = _nearest_line(loc, lines)
-        prefix = f"{where}:{line}" if line else where
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key (a typo?)" + _suggest(loc, raw)
-        value = _lookup(raw, loc)
-        shown = "" if value is _MISSING else f" = {value!r}"
-        out.append(f"  {prefix}: {key or '<top>'}{shown}: {msg}")
-    return "\n".join(out)
+    """Turn pydantic's errors into `file:line: key = value: problem`, one line per problem.
+
+    One problem is one line; several get a `file: N invalid settings` header with the lines indented under it.
+    """
+    problems = [_problem(err, raw, where, lines) for err in e.errors()]
+    if len(problems) == 1:
+        return problems[0]
+    return "\n".join([f"{where}: {len(problems)} invalid settings", *(f"  {p}" for p in problems)])
+
+
+def _problem(err: dict, raw: dict, where: str, lines: dict[str, int]) -> str:
+    loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-after", "literal[")))]
+    key = _dotted(loc)
+    line = _nearest_line(loc, lines)
+    prefix = f"{where}:{line}" if line else where
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key (a typo?)" + _suggest(loc, raw)
+    elif err["type"] == "missing":
+        msg = "required, but missing"
+    value = _lookup(raw, loc)
+    shown = "" if value is _MISSING else f" = {value!r}"
+    return f"{prefix}: {key or '<top>'}{shown}: {msg}"
 
 
 _MISSING = object()

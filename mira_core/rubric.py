@@ -44,7 +44,9 @@ class Rubric(BaseModel):
     scale: Scale = Scale()
     sources: list[str]
     anchors: list[Anchor]
-    n_records: int = Field(0, description="Records judged to discover the anchors.")
+    n_sampled: int = Field(0, description="Records sampled for judging.")
+    n_records: int = Field(0, description="Records judged to discover the anchors (the sampled ones not lost "
+                           "to a failure): how many judgments the rubric rests on.")
     n_points: int = Field(0, description="Judgment points clustered.")
 
     def content_hash(self) -> str:
@@ -101,7 +103,8 @@ def diff_rubrics(a: dict[str, Rubric], b: dict[str, Rubric]) -> dict[str, dict]:
 def format_rubric(r: Rubric) -> str:
     """A rubric as text for a terminal."""
     lines = [f"group {r.group}  version {r.version}  teacher {r.teacher}  scale {r.scale.min}..{r.scale.max}",
-             f"sources: {', '.join(r.sources)}  ({r.n_records} records judged, {r.n_points} judgment points)"]
+             f"sources: {', '.join(r.sources)}  ({r.n_records} of {r.n_sampled} sampled records judged, "
+             f"{r.n_points} judgment points)"]
     for x in r.anchors:
         lines.append(f"  {x.id}  {x.name}  (support {x.support})")
         lines.append(f"        {x.description}")

@@ -46,6 +46,7 @@ class QuarantineReason(StrEnum):
     DUPLICATE_ID = "duplicate_id"
     DUPLICATE_CONTENT = "duplicate_content"
     UNREADABLE = "unreadable"
+    NUL_CHARACTER = "nul_character"
 
 
 def empty(schema: dict) -> pl.DataFrame:

@@ -17,19 +17,23 @@ from mira_core.teachers import make_teacher
 
 @task(name="discover-group", task_run_name="discover-{group}")
 def discover_group(group: str, sources: list[str], shards: list[Path], p: DiscoverParams, teacher: TeacherParams,
-                   embed: EmbedParams, root: str, out: Path, out_judgments: Path, out_failures: Path) -> dict:
+                   embed: EmbedParams, root: str, out: Path, out_judgments: Path, out_failures: Path,
+                   run_id: str | None = None) -> dict:
     """Judge a sample of the group freely, cluster the judgments into anchors, write the rubric."""
-    t = make_teacher(teacher, Path(root), os.environ)  # the API key is read here, never passed as an argument
+    # The API key is read here, never passed as an argument; run_id shares the stage's spending caps.
+    t = make_teacher(teacher, Path(root), os.environ, run_id=run_id)
     corpus = read_group_corpus(shards)
-    judgments, failures, n = judge_sample(group, corpus, t, p)
+    judged = judge_sample(group, corpus, t, p)
     # Judgments are short texts: the transformer reads them whole, so a static encoder's source is used for them
     judge_embed = embed.model_copy(update={"encoder": embed.static_source}) if embed.encoder == "static" else embed
-    rubric = discover_rubric(group, sources, judgments, load_encoder(judge_embed, Path(root)), t, n, p)
+    rubric = discover_rubric(group, sources, judged, load_encoder(judge_embed, Path(root)), t, p)
     save_rubric(rubric, out)
-    write_parquet(judgments, out_judgments)
-    write_parquet(failures, out_failures)
+    write_parquet(judged.judgments, out_judgments)
+    write_parquet(judged.failures, out_failures)
+    failures, n = judged.failures, judged.sampled
     t.cache.close()
     return {"sources": sorted(sources), "sampled": n, "judged": n - failures.height, "failed": failures.height,
             "failures_by_kind": dict(failures.group_by("error_kind").len().iter_rows()) if failures.height else {},
-            "points": judgments.height, "anchors": len(rubric.anchors), "version": rubric.version,
+            "retry_rounds": judged.retry_rounds, "points": judged.judgments.height, "anchors": len(rubric.anchors),
+            "version": rubric.version,
             "teacher": t.stats.as_dict(teacher.price_input_per_1m, teacher.price_output_per_1m)}

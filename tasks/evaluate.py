@@ -1,15 +1,27 @@
 """Tasks of the evaluate stage: prepare the shared data, train the shared base, train and score one (arm, seed).
 
-Not cached and results not persisted: they pass tens of MB of token arrays in memory, and DVC already
-skips the whole stage when nothing it reads has changed. The base checkpoint is written (safetensors)
-under .mira/evaluate/base, so every arm run starts from the same bytes.
+Prefect's task cache is off here (the tasks pass tens of MB of token arrays in memory). Instead each
+training run is keyed by exactly what it trains on, so a changed `select.budget` re-trains only the
+arms whose data changed:
+
+- the base by the evaluate params, its general-slice stream, the target windows and the tokenizer;
+  the checkpoint (safetensors + tokenizer.json) under .mira/evaluate/base carries its key in key.json;
+- an (arm, seed) run by the params, the arm's stream, the target, the base's key and the seed; its
+  result (loss, curve) is kept as .mira/evaluate/runs/<key>.json.
+
+Both keys also cover the mira_core source and this file, so a code change retrains everything. A run
+is deterministic (two runs give identical numbers), which is what makes serving a kept result honest.
+With `cache.enabled: false` everything is trained again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from pathlib import Path
 
+import numpy as np
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -25,8 +37,24 @@ from mira_core.evaluation.train import (
     set_threads,
     train_lm,
 )
-from mira_core.io import atomic_dir
+from mira_core.io import atomic_dir, read_json, write_json
 from mira_core.layout import Layout
+from tasks.caching import core_digest
+
+# Knobs that cannot change one run's result: which arms and seeds exist, and how results are compared.
+NOT_IN_KEY = {"enabled", "arms", "seeds", "noise_sigmas"}
+
+
+def run_key(p: EvaluateParams, *arrays: np.ndarray, **extra: object) -> str:
+    """Digest of what a training run depends on: params, code, its token arrays and `extra` (seed, base key)."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(json.dumps({"params": p.model_dump(mode="json", exclude=NOT_IN_KEY), "mira_core": core_digest(),
+                         "task": hashlib.blake2b(Path(__file__).read_bytes()).hexdigest(), **extra},
+                        sort_keys=True).encode())
+    for a in arrays:
+        h.update(str(a.shape).encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
 
 
 @task(name="evaluate-prepare", cache_policy=NO_CACHE, persist_result=False)
@@ -41,29 +69,45 @@ def prepare_data(p: EvaluateParams, held_out: list[str], root: str) -> EvalData:
 
 
 @task(name="evaluate-base", cache_policy=NO_CACHE, persist_result=False)
-def train_base(p: EvaluateParams, data: EvalData, out: Path) -> dict:
-    """Train the shared base on the general slice (no decay) and save it, with its tokenizer, to `out`."""
+def train_base(p: EvaluateParams, data: EvalData, out: Path, reuse: bool = True) -> dict:
+    """Train the shared base on the general slice (no decay) and save it, with its tokenizer and key, to `out`."""
+    tok = hashlib.blake2b(data.tokenizer.tokenizer.to_str().encode()).hexdigest()
+    key = run_key(p, data.base.stream, data.target, tokenizer=tok)
+    if reuse and (out / "key.json").exists() and read_json(out / "key.json")["key"] == key:
+        return {**read_json(out / "key.json")["result"], "reused": True}
     set_threads(p.threads)
     device = resolve_device(p.device)
     model = new_model(p, data.tokenizer.vocab_size, data.tokenizer.eos_id, p.seed)
     res = train_lm(model, data.base.stream, data.target, p, seed=p.seed, steps=p.base_steps, decay_frac=0.0,
                    device=device)
+    result = {"records": data.base.records, "stream_tokens": len(data.base.stream), "steps": res.steps,
+              "tokens_seen": res.tokens_seen, "loss": res.final_loss, "ppl": math.exp(res.final_loss),
+              "curve": [list(c) for c in res.curve], "wall_s": res.wall_s, "parameters": n_parameters(model),
+              "device": str(device)}
     with atomic_dir(out) as tmp:
         save_model(model, tmp)
         data.tokenizer.save(tmp / "tokenizer.json")
-    return {"records": data.base.records, "stream_tokens": len(data.base.stream), "steps": res.steps,
-            "tokens_seen": res.tokens_seen, "loss": res.final_loss, "ppl": math.exp(res.final_loss),
-            "curve": [list(c) for c in res.curve], "wall_s": res.wall_s, "parameters": n_parameters(model),
-            "device": str(device)}
+        write_json({"key": key, "result": result}, tmp / "key.json")
+    return {**result, "reused": False}
 
 
 @task(name="evaluate-arm", task_run_name="evaluate-{arm}-seed{seed}", cache_policy=NO_CACHE, persist_result=False)
-def train_arm(arm: str, seed: int, p: EvaluateParams, data: EvalData, base: Path) -> dict:
-    """Continue the base on the arm's windows (WSD with decay) and score the target along the way."""
+def train_arm(arm: str, seed: int, p: EvaluateParams, data: EvalData, base: Path, runs: Path | None = None) -> dict:
+    """Continue the base on the arm's windows (WSD with decay) and score the target along the way.
+
+    With `runs` (a folder), a run whose key is there is served from it and a new one is kept there.
+    """
+    key = run_key(p, data.arms[arm].stream, data.target, seed=seed, base=read_json(base / "key.json")["key"])
+    kept = runs / f"{key}.json" if runs is not None else None
+    if kept is not None and kept.exists():
+        return {**read_json(kept), "arm": arm, "seed": seed, "reused": True}
     set_threads(p.threads)
     device = resolve_device(p.device)
     res = train_lm(load_model(base), data.arms[arm].stream, data.target, p, seed=seed, steps=p.steps,
                    decay_frac=p.decay_frac, device=device)
-    return {"arm": arm, "seed": seed, "loss": res.final_loss, "ppl": math.exp(res.final_loss),
-            "tokens_seen": res.tokens_seen, "last_train_loss": res.last_train_loss,
-            "curve": [list(c) for c in res.curve], "wall_s": res.wall_s}
+    result = {"arm": arm, "seed": seed, "loss": res.final_loss, "ppl": math.exp(res.final_loss),
+              "tokens_seen": res.tokens_seen, "last_train_loss": res.last_train_loss,
+              "curve": [list(c) for c in res.curve], "wall_s": res.wall_s}
+    if kept is not None:
+        write_json(result, kept)
+    return {**result, "reused": False}

@@ -14,10 +14,21 @@ Faults, applied per request under a lock (rules are checked in the order they we
 
 Fault kinds: "429" (Retry-After header, seconds), "500" (optional retry-after-ms header), "401" (echoes the
 bearer token in the error message, as some servers do), "slow" (waits `delay` seconds before answering),
-"malformed" (content is not JSON), "out_of_range" (a score above the scale), "missing_anchor" (drops the
-last anchor; an empty judgment list on a judging prompt). `server.latency` delays every answer.
-`server.requests` lists what arrived (path, headers with lower-case names, JSON body, arrival time);
-`server.max_in_flight` is the most requests handled at once.
+"malformed" (content is not JSON), "truncated" (the JSON cut in half, finish_reason "length"),
+"out_of_range" (a score above the scale), "missing_anchor" (drops the last anchor; an empty judgment list
+on a judging prompt). `server.latency` delays every answer. `server.requests` lists what arrived (path,
+headers with lower-case names, JSON body, arrival time); `server.max_in_flight` is the most requests
+handled at once.
+
+`formats` plays an endpoint's support of `response_format` (a refused request gets no fault):
+
+    "any"                 accepts every response_format and follows the prompt (the default)
+    "schema_only"         a model that keeps the shape only under structured outputs: the right reply when
+                          sent the request's json_schema (top key, anchor ids), wrong-shape JSON otherwise
+    "llama_cpp"           llama-cpp-python: a 500 "Input should be 'text' or 'json_object'" on json_schema;
+                          json_object (with or without a "schema") accepted
+    "no_json_schema"      a 400 on type json_schema, a 422 on a json_object carrying a "schema"
+    "no_response_format"  a 400 on any response_format
 """
 
 from __future__ import annotations
@@ -31,7 +42,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-FAULTS = ("429", "500", "401", "slow", "malformed", "out_of_range", "missing_anchor")
+FAULTS = ("429", "500", "401", "slow", "malformed", "truncated", "out_of_range", "missing_anchor")
+FORMATS = ("any", "schema_only", "llama_cpp", "no_json_schema", "no_response_format")
 DIMENSIONS = [
     ("correctness", "Whether the content is free of errors."),
     ("readability", "How easy the record is to read and follow."),
@@ -76,19 +88,29 @@ class _Rule:
         return self.substring is None or self.substring in document
 
 
+class _Server(ThreadingHTTPServer):
+    # The default listen backlog (5) drops the SYNs of a client opening 64 connections at once, and a dropped
+    # SYN is sent again only after a second: a real server's backlog is in the hundreds.
+    request_queue_size = 256
+    daemon_threads = True
+
+
 class FakeOpenAI:
     """An OpenAI-compatible chat completions server with scripted faults; see the module docstring."""
 
-    def __init__(self, model: str = "fake-teacher", latency: float = 0.0) -> None:
+    def __init__(self, model: str = "fake-teacher", latency: float = 0.0, formats: str = "any") -> None:
+        if formats not in FORMATS:
+            raise ValueError(f"unknown formats {formats!r}; one of {FORMATS}")
         self.model = model
         self.latency = latency
+        self.formats = formats
         self.max_in_flight = 0
         self._in_flight = 0
         self._records: list[Recorded] = []
         self._rules: list[_Rule] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._httpd = _Server(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02},
                                         daemon=True)  # the poll interval bounds how long closing takes
 
@@ -134,12 +156,14 @@ class FakeOpenAI:
         with self._lock:
             self._rules.append(rule)
 
-    def _arrive(self, rec: Recorded, document: str) -> _Rule | None:
-        """Record a request and pick its fault, atomically."""
+    def _arrive(self, rec: Recorded, document: str, faults: bool = True) -> _Rule | None:
+        """Record a request and pick its fault (when `faults`), atomically."""
         with self._lock:
             self._records.append(rec)
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
+            if not faults:
+                return None
             rule = next((r for r in self._rules if r.matches(len(self._records), document)), None)
             if rule is not None:
                 rule.used += 1
@@ -174,43 +198,79 @@ def _hash(*parts: str) -> int:
     return int.from_bytes(hashlib.sha256("\0".join(parts).encode()).digest()[:8], "big")
 
 
-def _quote(document: str, salt: str) -> str:
-    words = document.split()
+def _quote(document: str, salt: str, words: list[str] | None = None) -> str:
+    words = document.split() if words is None else words
     if not words:
         return "The record is empty."
     start = _hash(document, salt, "quote") % len(words)
     return f'The record says "{" ".join(words[start : start + 6])}".'
 
 
-def answer(messages: list[dict], fault: str | None = None) -> str:
-    """The reply content a well-behaved (or scripted-to-misbehave) model gives."""
+def refusal(formats: str, body: Any) -> tuple[int, str] | None:
+    """(status, message) when an endpoint of this kind refuses the request's response_format."""
+    rf = body.get("response_format") if isinstance(body, dict) else None
+    if not isinstance(rf, dict):
+        return None
+    if formats == "no_response_format":
+        return 400, "Unrecognized request argument supplied: response_format"
+    if formats == "llama_cpp" and rf.get("type") == "json_schema":
+        return 500, ("1 validation error for CreateChatCompletionRequest\nresponse_format.type\n  Input should be "
+                     "'text' or 'json_object' [type=literal_error, input_value='json_schema', input_type=str]")
+    if formats == "no_json_schema" and rf.get("type") == "json_schema":
+        return 400, "response_format of type 'json_schema' is not supported by this model"
+    if formats == "no_json_schema" and "schema" in rf:
+        return 422, "response_format.schema: Extra inputs are not permitted"
+    return None
+
+
+def schema_fits(body: Any, anchors: list[str] | None) -> bool:
+    """The request carries structured outputs with the schema of the reply its prompt asks for."""
+    rf = body.get("response_format") if isinstance(body, dict) else None
+    if not isinstance(rf, dict) or rf.get("type") != "json_schema":
+        return False
+    props = ((rf.get("json_schema") or {}).get("schema") or {}).get("properties") or {}
+    if anchors is None:
+        return "judgments" in props
+    enum = props.get("scores", {}).get("items", {}).get("properties", {}).get("anchor", {}).get("enum")
+    return enum == anchors
+
+
+def answer(messages: list[dict], fault: str | None = None, body: Any = None, formats: str = "any",
+           parts: tuple[str, list[str] | None, tuple[int, int]] | None = None) -> str:
+    """The reply content a well-behaved (or scripted-to-misbehave) model gives (`parts`: prompt_parts, if known)."""
     if fault == "malformed":
         return "Sure! judgments: correctness = 4, readability = 3 (sorry, no JSON today)"
-    document, anchors, (lo, hi) = prompt_parts(messages)
+    document, anchors, (lo, hi) = parts or prompt_parts(messages)
+    words = document.split()
+    if formats == "schema_only" and not schema_fits(body, anchors):  # JSON, but not the shape asked for
+        if anchors is None:
+            return json.dumps({"dimensions": {name: lo for name, _ in DIMENSIONS[:3]}})
+        return json.dumps({"ratings": {a: lo for a in anchors}})
     span = hi - lo + 1
     if anchors is None:
         n = 3 + _hash(document, "n") % 3
         items = [{"name": name, "description": desc, "score": lo + _hash(document, name) % span,
-                  "reason": _quote(document, name)} for name, desc in DIMENSIONS[:n]]
+                  "reason": _quote(document, name, words)} for name, desc in DIMENSIONS[:n]]
         if fault == "missing_anchor":
             items = []
         reply: dict = {"judgments": items}
     else:
-        items = [{"anchor": a, "score": lo + _hash(document, a) % span, "rationale": _quote(document, a)}
+        items = [{"anchor": a, "score": lo + _hash(document, a) % span, "rationale": _quote(document, a, words)}
                  for a in anchors]
         if fault == "missing_anchor":
             items = items[:-1]
         reply = {"scores": items}
     if fault == "out_of_range" and items:
         items[0]["score"] = hi + 4
-    return json.dumps(reply)
+    text = json.dumps(reply)
+    return text[: len(text) // 2] if fault == "truncated" else text
 
 
 def _handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as real servers; every reply has a Content-Length
-        # Headers and body go out in two writes; with Nagle's algorithm the second waits for the
-        # client's delayed ACK of the first (~40 ms a reply on Linux), which real servers do not add.
+        # A reply goes out in one write (`_send`); were it two, Nagle's algorithm would hold the second
+        # until the client's delayed ACK of the first (~40 ms on Linux), which real servers do not add.
         disable_nagle_algorithm = True
 
         def log_message(self, *args: Any) -> None:  # quiet test output
@@ -223,21 +283,24 @@ def _handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             except json.JSONDecodeError:
                 body = raw.decode(errors="replace")
             rec = Recorded(self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.monotonic())
-            document = prompt_parts(rec.messages)[0]
-            rule = server._arrive(rec, document)
+            parts = prompt_parts(rec.messages)
+            refused = refusal(server.formats, body)
+            rule = server._arrive(rec, parts[0], faults=refused is None)
             try:
-                self._answer(rec, rule)
+                self._answer(rec, rule, refused, parts)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (timeout): nothing to answer
             finally:
                 server._leave()
 
-        def _answer(self, rec: Recorded, rule: _Rule | None) -> None:
+        def _answer(self, rec: Recorded, rule: _Rule | None, refused: tuple[int, str] | None, parts: tuple) -> None:
             fault, opts = (rule.fault, rule.opts) if rule else (None, {})
             if server._stop.wait(server.latency + (opts.get("delay", 1.0) if fault == "slow" else 0.0)):
                 return  # the server is closing
             if self.path.rstrip("/") != "/v1/chat/completions":
                 return self._send(404, _error(f"no route {self.path}", "not_found"))
+            if refused is not None:
+                return self._send(refused[0], _error(refused[1], "invalid_request_error"))
             if fault == "429":
                 return self._send(429, _error("Rate limit reached.", "rate_limit_exceeded"),
                                   {"Retry-After": str(opts.get("retry_after", 0.05))})
@@ -248,7 +311,8 @@ def _handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             if fault == "401":
                 token = rec.headers.get("authorization", "").removeprefix("Bearer ")
                 return self._send(401, _error(f"Incorrect API key provided: {token}.", "invalid_api_key"))
-            self._send(200, _completion(server, rec, answer(rec.messages, fault)))
+            content = answer(rec.messages, fault, rec.body, server.formats, parts)
+            self._send(200, _completion(server, rec, content, "length" if fault == "truncated" else "stop"))
 
         def _send(self, status: int, payload: dict, headers: dict[str, str] | None = None) -> None:
             data = json.dumps(payload).encode()
@@ -257,8 +321,10 @@ def _handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(data)))
             for k, v in (headers or {}).items():
                 self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
+            # end_headers() would send the head, then the body a second time: one send per reply instead (on
+            # loopback, each send costs both processes a wake-up), through http.server's own header buffer
+            self._headers_buffer.append(b"\r\n" + data)
+            self.flush_headers()
 
     return Handler
 
@@ -267,13 +333,14 @@ def _error(message: str, code: str) -> dict:
     return {"error": {"message": message, "type": "fake_error", "param": None, "code": code}}
 
 
-def _completion(server: FakeOpenAI, rec: Recorded, content: str) -> dict:
+def _completion(server: FakeOpenAI, rec: Recorded, content: str, finish_reason: str = "stop") -> dict:
     prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in rec.messages)
     completion_tokens = len(content.split())
     return {
-        "id": f"chatcmpl-fake-{len(server.requests)}", "object": "chat.completion", "created": int(time.time()),
+        # the count from the log itself: `server.requests` would copy the whole log for every reply
+        "id": f"chatcmpl-fake-{len(server._records)}", "object": "chat.completion", "created": int(time.time()),
         "model": rec.body.get("model", server.model) if isinstance(rec.body, dict) else server.model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason,
                      "logprobs": None}],
         "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                   "total_tokens": prompt_tokens + completion_tokens},

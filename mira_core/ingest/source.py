@@ -2,7 +2,8 @@
 
 Memory stays bounded by `read_batch` records plus one 8-byte digest per record seen (for exact
 duplicate and duplicate-id detection), so a multi-GB source streams through. Counts balance:
-read = kept + quarantined, per source and per reason.
+read = kept + quarantined, per source and per reason. A source that keeps no record is flagged
+(`empty`) and `empty_source_problem` words it; the flow decides whether that fails the stage.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from mira_core.config import IngestParams, SourceSpec
 from mira_core.errors import RecordError
-from mira_core.ingest.readers import Item, read_source
+from mira_core.ingest.readers import Item, json_type, read_source
 from mira_core.ingest.render import render
 from mira_core.ingest.tokens import token_counter
 from mira_core.io import atomic_dir, text_digest, write_json
@@ -24,6 +25,7 @@ from mira_core.schema import QuarantineReason as Q
 from mira_core.shards import ShardWriter
 
 DETAIL_CHARS = 300
+NUL = "\x00"
 
 
 def _batches(items: Iterator[Item], n: int) -> Iterator[list[Item]]:
@@ -33,6 +35,33 @@ def _batches(items: Iterator[Item], n: int) -> Iterator[list[Item]]:
 
 def _digest64(s: str) -> int:
     return int(text_digest(s, 8), 16)
+
+
+def _native_id(value: object, field: str) -> str:
+    """A native id as text; only strings and integers are ids (a float or an object would name no one record)."""
+    if value is None or value == "":
+        raise RecordError(Q.MISSING_FIELD, f"no id field {field!r}")
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise RecordError(Q.MISSING_FIELD, f"id field {field!r} is {json_type(value)}, not a string or integer")
+    native = str(value)
+    if NUL in native:  # never stripped: an id changed behind the user's back could name another record
+        raise RecordError(Q.NUL_CHARACTER, f"id field {field!r} holds a NUL character")
+    return native
+
+
+def empty_source_problem(spec: SourceSpec, report: dict, quarantine: str) -> str | None:
+    """Why `spec` kept no record, naming the source and its path; None when it kept some.
+
+    `quarantine` is where its quarantined records are, for the user to look.
+    """
+    if report["kept"]:
+        return None
+    if report["read"] == 0:
+        why = "it holds no record (an empty file, or a folder with no file matching `glob`)"
+    else:
+        reasons = ", ".join(f"{k} {v}" for k, v in report["by_reason"].items())
+        why = f"all {report['read']} records read were quarantined ({reasons}; see {quarantine})"
+    return f"source {spec.name!r} (path {spec.path!r}) kept no record: {why}"
 
 
 def ingest_source(spec: SourceSpec, p: IngestParams, root: Path, out: Path, out_quarantine: Path) -> dict:
@@ -48,7 +77,7 @@ def ingest_source(spec: SourceSpec, p: IngestParams, root: Path, out: Path, out_
     seen_ids: set[int] = set()
     seen_text: set[int] = set()
     repeats: Counter[int] = Counter()  # only used when dedup_exact is off
-    read = truncated = n_tokens = n_chars = 0
+    read = truncated = nul_stripped = n_tokens = n_chars = 0
 
     with atomic_dir(out) as tmp_out, atomic_dir(out_quarantine) as tmp_q:
         kept = ShardWriter(tmp_out, CORPUS, p.shard_max_records, p.shard_max_bytes)
@@ -67,17 +96,23 @@ def ingest_source(spec: SourceSpec, p: IngestParams, root: Path, out: Path, out_
                 if item.error is not None:
                     reject(item.locator, item.error)
                     continue
+                stripped = False
                 try:
                     text, meta = render(spec.format, item.payload, text_field, spec.question_field,
                                         spec.answer_field, spec.messages_field)
+                    if NUL in text:  # breaks C-string consumers (teachers, tokenizers, terminals) downstream
+                        nuls = text.count(NUL)
+                        if p.nul == "quarantine":
+                            raise RecordError(Q.NUL_CHARACTER, f"{nuls} NUL character(s) in the rendered text, "
+                                              f"the first at character {text.index(NUL)}")
+                        text = text.replace(NUL, "")
+                        meta["mira_nul_stripped"] = nuls
+                        stripped = True
                     if len(text.strip()) < p.min_chars:
                         raise RecordError(Q.EMPTY_TEXT, f"{len(text.strip())} characters after stripping")
                     native = item.native_id
                     if native is None and spec.id_field:
-                        value = item.payload.get(spec.id_field)
-                        if value is None or str(value) == "":
-                            raise RecordError(Q.MISSING_FIELD, f"no id field {spec.id_field!r}")
-                        native = str(value)
+                        native = _native_id(item.payload.get(spec.id_field), spec.id_field)
                         meta.pop(spec.id_field, None)
                     text_key = _digest64(text)
                     if text_key in seen_text:
@@ -101,6 +136,7 @@ def ingest_source(spec: SourceSpec, p: IngestParams, root: Path, out: Path, out_
                     continue
                 seen_ids.add(id_key)
                 seen_text.add(text_key)
+                nul_stripped += stripped
                 ready.append((record_id, item.locator, text, meta))
             counts = counter.count([r[2] for r in ready])
             for (record_id, locator, text, meta), nt in zip(ready, counts, strict=True):
@@ -120,6 +156,8 @@ def ingest_source(spec: SourceSpec, p: IngestParams, root: Path, out: Path, out_
             "quarantined": rejected.rows,
             "by_reason": dict(sorted(reasons.items())),
             "truncated": truncated,
+            "nul_stripped": nul_stripped,
+            "empty": kept.rows == 0,
             "n_tokens": n_tokens,
             "n_chars": n_chars,
             "shards": len(shards),

@@ -32,8 +32,12 @@ def _rules_version() -> str:
     return f"rules@{h}"
 
 
-def make_teacher(p: TeacherParams, root: Path, env: Mapping[str, str]) -> Teacher:
-    """Build the configured teacher with its request cache under `root`."""
+def make_teacher(p: TeacherParams, root: Path, env: Mapping[str, str], run_id: str | None = None) -> Teacher:
+    """Build the configured teacher with its request cache under `root`.
+
+    `run_id` names the stage run whose spending caps (teacher.max_requests, max_cost) this teacher shares
+    with the stage's other tasks, in other threads or processes; None gives this teacher caps of its own.
+    """
     from mira_core.teachers import prompts
 
     scale = (p.scale_min, p.scale_max)
@@ -44,8 +48,13 @@ def make_teacher(p: TeacherParams, root: Path, env: Mapping[str, str]) -> Teache
         version = _rules_version()
     elif p.provider == "openai":
         from mira_core.teachers.openai_teacher import OpenAIBackend
+        from mira_core.teachers.spend import SpendLedger
 
-        backend = OpenAIBackend(p, api_key(p, env))
+        budget = None
+        if p.max_requests is not None or p.max_cost is not None:
+            budget = SpendLedger(root / p.cache_path, run_id, p.max_requests, p.max_cost, p.price_input_per_1m,
+                                 p.price_output_per_1m, p.max_tokens, stale_s=(p.timeout_s + 10) * (p.max_retries + 1))
+        backend = OpenAIBackend(p, api_key(p, env), budget)
         version = prompts.prompt_version()
     else:
         from mira_core.teachers.local_lm import LocalLMBackend
@@ -53,5 +62,5 @@ def make_teacher(p: TeacherParams, root: Path, env: Mapping[str, str]) -> Teache
         backend = LocalLMBackend(p)
         version = prompts.prompt_version()
     settings = {"temperature": p.temperature, "max_tokens": p.max_tokens, "max_doc_chars": p.max_doc_chars,
-                "max_judgments": p.max_judgments, "json_mode": p.json_mode}
+                "max_judgments": p.max_judgments, "response_format": p.response_format}
     return Teacher(backend, RequestCache(root / p.cache_path), version, settings, scale, p.retry_failed)

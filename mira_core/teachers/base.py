@@ -4,7 +4,12 @@ A backend (rules, openai, transformers) only turns `Request`s into `Outcome`s. `
 backend with the request cache, so every provider gets the same guarantees: a request already
 answered is never sent again, a permanent failure is remembered (and not paid for twice), and a
 transient failure (rate limit, server error, timeout after retries) is recorded but asked again on
-the next run.
+the next run. Each outcome is committed to the cache the moment the backend reports it (not when the
+batch ends), so a process killed mid-batch loses at most the requests that were in flight.
+
+A request refused by a spending cap (`teacher.max_requests`, `teacher.max_cost`) comes back with
+error_kind "capped": never cached, so a re-run with a raised cap asks it; `Teacher.cap_reached`
+holds the message for the stage to fail with.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -20,7 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from mira_core.rubric import Anchor
 
 Kind = Literal["judge", "score"]
-ErrorKind = Literal["transient", "permanent"]
+ErrorKind = Literal["transient", "permanent", "capped"]  # capped: refused by a spending cap, never sent
+OnOutcome = Callable[[int, "Outcome"], None]  # (index of the request in the batch, its outcome)
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,7 @@ class Outcome:
     completion_tokens: int = 0
     calls: int = 0  # requests sent to the provider for this outcome (1 + repairs)
     cached: bool = False
+    response_format: str | None = None  # how the reply shape was asked for (openai): json_schema ... none
 
     @classmethod
     def failure(cls, record_id: str, error: str, kind: ErrorKind, **usage: int) -> Outcome:
@@ -69,9 +77,25 @@ class Backend(Protocol):
     provider: str
     model: str
 
-    def run(self, requests: list[Request]) -> list[Outcome]:
-        """One Outcome per request, in order; never raises for a single bad reply."""
+    def run(self, requests: list[Request], on_outcome: OnOutcome | None = None) -> list[Outcome]:
+        """One Outcome per request, in order; never raises for a single bad reply.
+
+        `on_outcome(i, outcome)` is called as soon as request i is settled (from the calling thread), so the
+        caller can make each answer durable before the batch ends.
+        """
         ...
+
+
+def run_each(requests: list[Request], one: Callable[[Request], Outcome], on_outcome: OnOutcome | None
+             ) -> list[Outcome]:
+    """A sequential backend's `run`: answer requests one by one, reporting each as it is settled."""
+    out = []
+    for i, req in enumerate(requests):
+        o = one(req)
+        if on_outcome is not None:
+            on_outcome(i, o)
+        out.append(o)
+    return out
 
 
 # ---------------------------------------------------------------- reply schemas
@@ -163,11 +187,55 @@ def _short(e: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()[:5])
 
 
+def reply_schema(kind: Kind, anchor_ids: tuple[str, ...], scale: tuple[int, int], max_judgments: int
+                 ) -> tuple[str, dict]:
+    """(name, JSON schema) of the reply a request wants, for structured outputs.
+
+    Derived from the pydantic models that validate the reply, made strict (every property required, no
+    others) as OpenAI's strict mode demands, and narrowed to the request: scores bounded to the scale,
+    a score reply enumerating exactly the request's anchor ids. A reply that fits it passes `validate_reply`.
+    """
+    lo, hi = scale
+    if kind == "judge":
+        schema = _strict(JudgeReply.model_json_schema())
+        item = schema["properties"]["judgments"]
+        item["maxItems"] = min(max_judgments, item.get("maxItems", max_judgments))
+        item["items"]["properties"]["score"].update(minimum=lo, maximum=hi)
+        return "judge_reply", schema
+    schema = _strict(ScoreReply.model_json_schema())
+    ids = list(anchor_ids)
+    scores = schema["properties"]["scores"]
+    scores.update(minItems=len(ids), maxItems=len(ids))
+    scores["items"]["properties"]["anchor"]["enum"] = ids
+    scores["items"]["properties"]["score"].update(minimum=lo, maximum=hi)
+    return "score_reply", schema
+
+
+def _strict(schema: dict) -> dict:
+    """A pydantic JSON schema with its $refs inlined, titles and defaults dropped, and objects closed."""
+    defs = schema.pop("$defs", {})
+
+    def fix(node: object) -> object:
+        if isinstance(node, list):
+            return [fix(x) for x in node]
+        if not isinstance(node, dict):
+            return node
+        if "$ref" in node:
+            return fix(dict(defs[node["$ref"].rsplit("/", 1)[1]]))
+        out = {k: fix(v) for k, v in node.items() if k not in ("title", "default")}
+        if out.get("type") == "object":
+            out["required"] = list(out.get("properties", {}))
+            out["additionalProperties"] = False
+        return out
+
+    return fix(schema)  # type: ignore[return-value]
+
+
 # ---------------------------------------------------------------- the cached teacher
 
 @dataclass
 class TeacherStats:
-    """What a teacher cost: provider calls, cache hits, tokens, failures."""
+    """What a teacher cost: provider calls, cache hits, tokens, failures, how replies were asked for, caps hit."""
 
     requests: int = 0
     cache_hits: int = 0
@@ -175,6 +243,8 @@ class TeacherStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     failures: dict[str, int] = field(default_factory=dict)
+    response_formats: dict[str, int] = field(default_factory=dict)  # answered requests per response format
+    cap_reached: str | None = None  # the first cap refusal's message
 
     def add(self, o: Outcome) -> None:
         self.requests += 1
@@ -184,13 +254,23 @@ class TeacherStats:
             self.calls += o.calls
             self.prompt_tokens += o.prompt_tokens
             self.completion_tokens += o.completion_tokens
+            if o.response_format is not None:
+                self.response_formats[o.response_format] = self.response_formats.get(o.response_format, 0) + 1
         if not o.ok:
             self.failures[o.error_kind or "permanent"] = self.failures.get(o.error_kind or "permanent", 0) + 1
+            if o.error_kind == "capped" and self.cap_reached is None:
+                self.cap_reached = o.error
 
     def as_dict(self, price_in: float | None = None, price_out: float | None = None) -> dict:
+        """Counts only (nested dicts of counts), so the stats of parallel tasks can be summed key by key.
+
+        "response_format" counts fresh requests per format ({"json_schema": 120}); a cap hit shows as
+        failures["capped"] > 0 (the message is `cap_reached`, and the error of each capped outcome).
+        """
         d = {"requests": self.requests, "cache_hits": self.cache_hits, "calls": self.calls,
              "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-             "failures": dict(sorted(self.failures.items()))}
+             "failures": dict(sorted(self.failures.items())),
+             "response_format": dict(sorted(self.response_formats.items()))}
         if price_in is not None and price_out is not None:
             d["cost_usd"] = round((self.prompt_tokens * price_in + self.completion_tokens * price_out) / 1e6, 6)
         return d
@@ -224,8 +304,17 @@ class Teacher:
         }
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
+    @property
+    def cap_reached(self) -> str | None:
+        """The message of the spending cap this teacher ran into (None if none): the stage should fail with it."""
+        return self.stats.cap_reached
+
     def ask(self, requests: list[Request]) -> list[Outcome]:
-        """Answer requests from the cache where possible and from the backend otherwise; record both."""
+        """Answer requests from the cache where possible and from the backend otherwise; record both.
+
+        Each fresh outcome is committed to the cache as the backend reports it, so a kill loses at most
+        the requests in flight; outcomes refused by a spending cap are not stored (a re-run asks them).
+        """
         keys = [self.key(r) for r in requests]
         hits = self.cache.get_many(keys)
         out: list[Outcome | None] = [None] * len(requests)
@@ -239,10 +328,17 @@ class Teacher:
             else:
                 todo.append(i)
         if todo:
-            fresh = self.backend.run([requests[i] for i in todo])
-            self.cache.put_many([(keys[i], requests[i], o) for i, o in zip(todo, fresh, strict=True)])
-            for i, o in zip(todo, fresh, strict=True):
-                out[i] = o
+            stored: set[int] = set()
+
+            def store(j: int, o: Outcome) -> None:
+                if j not in stored and o.error_kind != "capped":
+                    self.cache.put_many([(keys[todo[j]], requests[todo[j]], o)])
+                stored.add(j)
+
+            fresh = self.backend.run([requests[i] for i in todo], on_outcome=store)
+            for j, o in enumerate(fresh):
+                store(j, o)  # a backend that did not report some outcome: stored now
+                out[todo[j]] = o
         with self._lock:
             for o in out:
                 self.stats.add(o)

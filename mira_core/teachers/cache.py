@@ -2,7 +2,8 @@
 
 Answers and failures are both stored, with token usage, so a crash or a re-run never pays twice
 and every error stays inspectable (`sqlite3 .mira/teacher_cache.sqlite 'select error from requests'`).
-WAL mode lets several processes (Dask workers) share one file.
+WAL mode lets several processes (Dask workers) share one file, and `Teacher` commits each answer
+as it arrives (one small transaction per answer), so a killed process loses only what was in flight.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ class RequestCache:
             for attempt in range(100):
                 try:
                     self._con.execute("PRAGMA journal_mode=WAL")
+                    # In WAL mode a commit without fsync still survives a killed process (the OS holds it);
+                    # only a power loss can drop the last commits. That makes a commit per answer cheap.
+                    self._con.execute("PRAGMA synchronous=NORMAL")
                     self._con.execute(SCHEMA)
                     self._con.commit()
                     break

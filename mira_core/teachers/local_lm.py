@@ -13,7 +13,7 @@ from pathlib import Path
 from mira_core.config import TeacherParams
 from mira_core.errors import ConfigError
 from mira_core.teachers import prompts
-from mira_core.teachers.base import Outcome, ReplyError, Request, extract_json, validate_reply
+from mira_core.teachers.base import OnOutcome, Outcome, ReplyError, Request, extract_json, run_each, validate_reply
 
 
 class LocalLMBackend:
@@ -70,5 +70,5 @@ class LocalLMBackend:
         return Outcome.failure(req.doc.record_id, error, "permanent", prompt_tokens=pt, completion_tokens=ct,
                                calls=calls)
 
-    def run(self, requests: list[Request]) -> list[Outcome]:
-        return [self._one(r) for r in requests]
+    def run(self, requests: list[Request], on_outcome: OnOutcome | None = None) -> list[Outcome]:
+        return run_each(requests, self._one, on_outcome)

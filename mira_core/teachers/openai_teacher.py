@@ -3,15 +3,33 @@
 `OpenAIBackend.run` sends one chat completion per request, at most `concurrency` at once, and turns each
 reply into an `Outcome`. Key decisions:
 
-- HTTP failures are retried by the `openai` client itself (429, 408/409, 5xx, timeouts, connection errors,
-  honouring `Retry-After` and `retry-after-ms`), so there is no second retry loop here. What still fails
-  after those retries is a *transient* failure (the cached `Teacher` asks it again on the next run); any
-  other 4xx (bad request, authentication, unknown model) is *permanent*, since asking again cannot help.
+- Requests go through the openai package's client (`_SDKTransport`), or with `teacher.client: lean`
+  through `http.JSONClient`, a keep-alive HTTP/1.1 client with the SDK's retry policy (429, 408/409,
+  5xx, timeouts, connection errors, honouring `Retry-After` and `retry-after-ms`) at about an eighth of
+  the SDK's CPU per request: what one process needs to keep 64 requests in flight against a local
+  server answering in 50 ms (bench/teacher.py, BENCHMARKS.md section 2). The SDK stays the default because it is the
+  well-kept path for hosted APIs, whose latency (seconds) leaves its CPU cost far from the limit; it is
+  also used where a proxy applies (the lean client has none). Both sit behind one interface and raise
+  the same errors, and the tests run every teacher test through both. There is no second retry loop
+  here. What still fails after the retries is a *transient* failure (the cached `Teacher` asks it
+  again on the next run); any other 4xx (bad request, authentication, unknown model) is *permanent*,
+  since asking again cannot help.
 - A reply that is not the JSON the prompt asked for (not JSON, wrong schema, scores off the scale, anchors
   missing) is repaired in the same conversation: the bad reply and the validation error go back to the
   model, up to `max_repairs` times; still bad is a permanent failure with the last error.
-- Each `run` owns its event loop (`asyncio.run`) and its `AsyncOpenAI` client, closed at the end, because
-  it is called from worker threads (Dask, Prefect) that share no loop.
+- Each `run` owns its event loop (`asyncio.run`) and its client (connections), closed at the end, because
+  it is called from worker threads (Dask, Prefect) that share no loop. Each outcome is handed to
+  `on_outcome` as soon as it is settled, so the cached `Teacher` stores it before the batch ends.
+- The reply's shape is asked for with `response_format` (`teacher.response_format`): structured outputs
+  (`json_schema`, the schema from `base.reply_schema`), else llama.cpp's `json_object` with a `schema`,
+  else plain `json_object`, else the prompt alone. With `auto` the first request probes them in that
+  order, one at a time; a refusal (HTTP 400/422, or a 5xx naming the format) steps down, other failures
+  are retried as usual. The client does not retry a 5xx that names the format: llama-cpp-python
+  refuses `json_schema` with a 500, and retrying a refusal only wastes requests and backoff. What an
+  endpoint accepts is learned once per process and endpoint (`_LEARNED`, behind a lock) and logged, and
+  each outcome says which format it was asked with.
+- With a spending cap, each provider request first takes a hold in the run's `SpendLedger` (spend.py);
+  a request refused by a cap is an outcome with error_kind "capped", never sent and never cached.
 - The API key is handed in by the caller and only ever goes to the client (the `Authorization` header);
   it is masked out of every error message, so it reaches neither the cache nor the logs.
 """
@@ -21,18 +39,44 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import os
+import threading
 from collections.abc import Coroutine
+from functools import lru_cache
 from typing import Any, TypeVar
-
-import openai
-from openai.types.chat import ChatCompletion
 
 from mira_core.config import TeacherParams
 from mira_core.teachers import prompts
-from mira_core.teachers.base import ErrorKind, Outcome, ReplyError, Request, extract_json, validate_reply
+from mira_core.teachers.base import (
+    ErrorKind,
+    OnOutcome,
+    Outcome,
+    ReplyError,
+    Request,
+    extract_json,
+    reply_schema,
+    validate_reply,
+)
+from mira_core.teachers.http import (
+    BadReply,
+    EndpointConnectionError,
+    EndpointError,
+    EndpointStatusError,
+    EndpointTimeout,
+    JSONClient,
+    proxied,
+)
+from mira_core.teachers.spend import WAIT, CapReached, SpendLedger
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+MODES = ("json_schema", "json_object_schema", "json_object", "none")  # the order `auto` tries them in
+FORMAT_WORDS = ("response_format", "json_schema", "json_object", "schema", "'text'")  # a 5xx naming these refuses
+_LEARNED: dict[tuple[str | None, str], str] = {}  # (base_url, model) -> the format that endpoint accepted
+_LEARNED_LOCK = threading.Lock()
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+HOLD_POLL_S = 0.05  # how often a request waiting on others' spend holds looks again
 
 REPAIR = ("Your reply could not be used: {error}. Reply again with the JSON object only, exactly in the shape "
           "the instructions give, and nothing else.")
@@ -43,64 +87,78 @@ class OpenAIBackend:
 
     provider = "openai"
 
-    def __init__(self, params: TeacherParams, api_key: str | None) -> None:
+    def __init__(self, params: TeacherParams, api_key: str | None, budget: SpendLedger | None = None) -> None:
         self.params = params
         self.model = params.model
         self.scale = (params.scale_min, params.scale_max)
+        self.budget = budget  # the run's spending caps; None: uncapped
         # Local servers (vLLM, Ollama) need no key, but the client refuses to start without one.
         self._api_key = api_key or "EMPTY"
+        self._endpoint = (params.base_url, params.model)
 
     def __repr__(self) -> str:  # where it points, never the key
         return f"OpenAIBackend(model={self.model!r}, base_url={self.params.base_url!r})"
 
-    def run(self, requests: list[Request]) -> list[Outcome]:
+    @property
+    def response_format(self) -> str | None:
+        """The format requests are sent with: the configured one, else what `auto` learned (None: not yet)."""
+        mode, confirmed = self._mode()
+        return mode if confirmed else None
+
+    def run(self, requests: list[Request], on_outcome: OnOutcome | None = None) -> list[Outcome]:
         """One Outcome per request, in order; never raises for a single bad request."""
         if not requests:
             return []
-        return _run_sync(self._run_all(requests))
+        return _run_sync(self._run_all(requests, on_outcome))
 
     # ------------------------------------------------------------ one batch
 
-    async def _run_all(self, requests: list[Request]) -> list[Outcome]:
+    async def _run_all(self, requests: list[Request], on_outcome: OnOutcome | None) -> list[Outcome]:
         p = self.params
-        client = openai.AsyncOpenAI(base_url=p.base_url, api_key=self._api_key, timeout=p.timeout_s,
-                                    max_retries=p.max_retries)
+        client = self._client()
         gate = asyncio.Semaphore(p.concurrency)
+        probe = asyncio.Lock()  # while `auto` has not learned a format, one request at a time probes
         try:
-            return list(await asyncio.gather(*(self._gated(client, gate, r) for r in requests)))
+            return list(await asyncio.gather(*(self._gated(client, gate, probe, i, r, on_outcome)
+                                               for i, r in enumerate(requests))))
         finally:
             await client.close()
 
-    async def _gated(self, client: openai.AsyncOpenAI, gate: asyncio.Semaphore, req: Request) -> Outcome:
+    def _client(self) -> JSONClient | _SDKTransport:
+        p = self.params
+        url = p.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL  # where the SDK would go
+        if use_sdk(p, url):
+            return _SDKTransport(p, self._api_key)
+        return JSONClient(url, {"Authorization": f"Bearer {self._api_key}"}, p.timeout_s, p.max_retries,
+                          no_retry=_names_format)
+
+    async def _gated(self, client: Client, gate: asyncio.Semaphore, probe: asyncio.Lock, i: int,
+                     req: Request, on_outcome: OnOutcome | None) -> Outcome:
         async with gate:
             try:
-                return await self._ask(client, req)
+                o = await self._ask(client, probe, req)
             except Exception as e:  # noqa: BLE001 - a bug must not sink the batch; not cached as final either
                 log.exception("openai teacher: unexpected error on record %s", req.doc.record_id)
-                return Outcome.failure(req.doc.record_id, self._mask(f"{type(e).__name__}: {e}"), "transient")
+                o = Outcome.failure(req.doc.record_id, self._mask(f"{type(e).__name__}: {e}"), "transient")
+        if on_outcome is not None:
+            on_outcome(i, o)  # the cached Teacher stores it now, not when the batch ends
+        return o
 
-    async def _ask(self, client: openai.AsyncOpenAI, req: Request) -> Outcome:
+    async def _ask(self, client: Client, probe: asyncio.Lock, req: Request) -> Outcome:
         """One request: a completion, then up to max_repairs re-asks while the reply does not validate."""
         p = self.params
         msgs = prompts.messages(req, self.scale, p.max_doc_chars, p.max_judgments)
-        extra: dict[str, Any] = {"response_format": {"type": "json_object"}} if p.json_mode else {}
         usage = {"prompt_tokens": 0, "completion_tokens": 0, "calls": 0}
-        error = ""
+        error, mode = "", None
         for _ in range(p.max_repairs + 1):
-            usage["calls"] += 1  # counted before sending: a failed call was still sent (and may be billed)
             try:
-                # client.post is the SDK's own request path (retries, Retry-After, errors) minus the typed-dict
-                # transform `create` runs on every message, which cost ~1/3 of the client's CPU at concurrency 64.
-                resp = await client.post("/chat/completions", cast_to=ChatCompletion, body={
-                    "model": self.model, "messages": msgs, "temperature": p.temperature, "max_tokens": p.max_tokens,
-                    **extra})
-            except openai.APIError as e:
+                resp, mode = await self._send(client, probe, req, msgs, usage)
+            except CapReached as e:
+                return Outcome.failure(req.doc.record_id, str(e), "capped", **usage)
+            except EndpointError as e:
                 kind, message = self._classify(e)
                 log.warning("openai teacher: record %s failed (%s): %s", req.doc.record_id, kind, message)
                 return Outcome.failure(req.doc.record_id, message, kind, **usage)
-            if resp.usage is not None:  # some servers omit usage; tokens then stay unknown (0)
-                usage["prompt_tokens"] += resp.usage.prompt_tokens or 0
-                usage["completion_tokens"] += resp.usage.completion_tokens or 0
             content, cut = _content(resp)
             try:
                 data = validate_reply(extract_json(content), req, self.scale)
@@ -110,21 +168,130 @@ class OpenAIBackend:
                 msgs = [*msgs, {"role": "assistant", "content": content},
                         {"role": "user", "content": REPAIR.format(error=error)}]
                 continue
-            return Outcome(req.doc.record_id, True, data, **usage)
-        return Outcome.failure(req.doc.record_id, f"invalid reply after {usage['calls']} call(s): {error}",
-                               "permanent", **usage)
+            return Outcome(req.doc.record_id, True, data, **usage, response_format=mode)
+        o = Outcome.failure(req.doc.record_id, f"invalid reply after {usage['calls']} call(s): {error}",
+                            "permanent", **usage)
+        o.response_format = mode
+        return o
 
-    def _classify(self, e: openai.APIError) -> tuple[ErrorKind, str]:
+    # ------------------------------------------------------------ response formats
+
+    def _mode(self) -> tuple[str, bool]:
+        """(the format to send, whether it is settled): configured, learned, or the first to probe."""
+        if self.params.response_format != "auto":
+            return self.params.response_format, True
+        with _LEARNED_LOCK:
+            learned = _LEARNED.get(self._endpoint)
+        return (learned, True) if learned else (MODES[0], False)
+
+    def _learn(self, mode: str) -> None:
+        with _LEARNED_LOCK:
+            if _LEARNED.get(self._endpoint) == mode:
+                return
+            _LEARNED[self._endpoint] = mode
+        log.info("openai teacher: %s accepts response_format %s; using it for this run", self.params.base_url, mode)
+
+    async def _send(self, client: Client, probe: asyncio.Lock, req: Request, msgs: list[dict],
+                    usage: dict) -> tuple[Any, str]:
+        """One completion in the settled format, or, while `auto` has not settled one, probe for it."""
+        while True:
+            mode, settled = self._mode()
+            if settled:
+                return await self._post(client, req, msgs, mode, usage), mode
+            async with probe:  # the other requests wait for the first one's verdict
+                if not self._mode()[1]:
+                    return await self._probe(client, req, msgs, usage)
+
+    async def _probe(self, client: Client, req: Request, msgs: list[dict], usage: dict
+                     ) -> tuple[Any, str]:
+        """Try the formats in order with this request; the first the endpoint answers is learned.
+
+        Any other failure (a 429 after retries, a timeout) is this request's failure: nothing is learned,
+        and the next request probes again.
+        """
+        for mode in MODES[:-1]:
+            try:
+                resp = await self._post(client, req, msgs, mode, usage)
+            except EndpointStatusError as e:
+                if not _refuses(e):
+                    raise
+                log.warning("openai teacher: %s refuses response_format %s (HTTP %s: %s); trying %s",
+                            self.params.base_url, mode, e.status, self._mask(e.message)[:200],
+                            MODES[MODES.index(mode) + 1])
+                continue
+            self._learn(mode)
+            return resp, mode
+        resp = await self._post(client, req, msgs, "none", usage)
+        self._learn("none")
+        return resp, "none"
+
+    def _body(self, req: Request, msgs: list[dict], mode: str) -> dict:
+        p = self.params
+        body = {"model": self.model, "messages": msgs, "temperature": p.temperature, "max_tokens": p.max_tokens}
+        if mode == "none":
+            return body
+        if mode == "json_object":
+            return {**body, "response_format": {"type": "json_object"}}
+        name, schema = _schema(req.kind, tuple(a.id for a in req.anchors), self.scale, p.max_judgments)
+        if mode == "json_object_schema":
+            return {**body, "response_format": {"type": "json_object", "schema": schema}}
+        return {**body, "response_format": {"type": "json_schema",
+                                            "json_schema": {"name": name, "schema": schema, "strict": True}}}
+
+    # ------------------------------------------------------------ one provider request
+
+    async def _post(self, client: Client, req: Request, msgs: list[dict], mode: str, usage: dict
+                    ) -> Any:
+        """One chat completion, within the spending caps; adds its usage. Raises CapReached or EndpointError."""
+        hold, worst = await self._hold(msgs)
+        usage["calls"] += 1  # counted before sending: a failed call was still sent (and may be billed)
+        try:
+            resp = _completion(await client.post("/chat/completions", self._body(req, msgs, mode)))
+        except EndpointConnectionError:
+            self._settle_now(hold, worst)  # a timed-out request may still have been answered, and billed
+            raise
+        except BaseException:
+            self._settle_now(hold, 0.0)  # an HTTP error reply is not billed
+            raise
+        tokens = resp.get("usage") or {}  # some servers omit usage; tokens then stay unknown (0)
+        pt, ct = int(tokens.get("prompt_tokens") or 0), int(tokens.get("completion_tokens") or 0)
+        usage["prompt_tokens"] += pt
+        usage["completion_tokens"] += ct
+        if hold is not None:
+            # tokens unknown: the worst case stands, so a cap still holds against a server that omits usage
+            cost = self.budget.cost(pt, ct) if tokens else worst  # type: ignore[union-attr]
+            await asyncio.to_thread(self.budget.settle, hold, cost)  # type: ignore[union-attr]
+        return resp
+
+    def _settle_now(self, hold: int | None, cost: float) -> None:
+        """Settle from the loop's thread: on the error path, where awaiting may be cancelled."""
+        if hold is not None:
+            self.budget.settle(hold, cost)  # type: ignore[union-attr]
+
+    async def _hold(self, msgs: list[dict]) -> tuple[int | None, float]:
+        """A spend hold for one request (None when uncapped); waits while others' holds block it."""
+        if self.budget is None:
+            return None, 0.0
+        worst = self.budget.worst_case(msgs)
+        while (hold := await asyncio.to_thread(self.budget.try_hold, worst)) == WAIT:
+            await asyncio.sleep(HOLD_POLL_S)
+        return int(hold), worst
+
+    def _classify(self, e: EndpointError) -> tuple[ErrorKind, str]:
         """Transient: still rate-limited, server errors or unreachable after the client's retries. Else permanent."""
         n = self.params.max_retries
         retried = f" after {n} {'retry' if n == 1 else 'retries'}" if n else ""
-        if isinstance(e, openai.APIConnectionError):  # includes APITimeoutError
+        if isinstance(e, EndpointConnectionError):  # includes EndpointTimeout
             return "transient", self._mask(f"{type(e).__name__}{retried}: {e}")
-        if isinstance(e, openai.APIStatusError):
-            transient = e.status_code in (408, 409, 429) or e.status_code >= 500
+        if isinstance(e, EndpointStatusError) and _names_format(e.status, e.text) and self._mode()[0] != "none":
+            return "permanent", self._mask(
+                f"{type(e).__name__} (HTTP {e.status}): the endpoint refuses response_format "
+                f"{self._mode()[0]} (set teacher.response_format to auto or a lower mode): {e}")
+        if isinstance(e, EndpointStatusError):
+            transient = e.status in (408, 409, 429) or e.status >= 500
             return ("transient" if transient else "permanent"), self._mask(
-                f"{type(e).__name__} (HTTP {e.status_code}){retried if transient else ''}: {e}")
-        # e.g. APIResponseValidationError: a 200 whose body is not a chat completion; asking again will not help
+                f"{type(e).__name__} (HTTP {e.status}){retried if transient else ''}: {e}")
+        # BadReply: a 200 whose body is not a chat completion; asking again will not help
         return "permanent", self._mask(f"{type(e).__name__}: {e}")
 
     def _mask(self, text: str) -> str:
@@ -132,12 +299,84 @@ class OpenAIBackend:
         return text.replace(self._api_key, "***") if self._api_key != "EMPTY" else text
 
 
-def _content(resp: Any) -> tuple[str, bool]:
+def use_sdk(p: TeacherParams, url: str) -> bool:
+    """The openai package's client unless `teacher.client: lean` asks otherwise (and no proxy applies: lean has none)."""
+    return p.client == "sdk" or proxied(url)
+
+
+class _SDKTransport:
+    """The OpenAI SDK's client behind JSONClient's interface and errors: for endpoints reached through a proxy.
+
+    A 5xx whose message names the response format is not retried (see `_names_format`).
+    """
+
+    def __init__(self, p: TeacherParams, api_key: str) -> None:
+        import openai
+
+        class Client(openai.AsyncOpenAI):
+            def _should_retry(self, response: Any) -> bool:
+                try:
+                    text = response.text
+                except Exception:  # noqa: BLE001 - a body not read yet: decide by the status alone
+                    text = ""
+                return not _names_format(response.status_code, text) and super()._should_retry(response)
+
+        self._openai = openai
+        self._client = Client(base_url=p.base_url, api_key=api_key, timeout=p.timeout_s, max_retries=p.max_retries)
+
+    async def post(self, path: str, body: dict) -> Any:
+        openai = self._openai
+        try:
+            return await self._client.post(path, cast_to=dict, body=body)
+        except openai.APITimeoutError as e:
+            raise EndpointTimeout(str(e)) from None
+        except openai.APIConnectionError as e:
+            raise EndpointConnectionError(str(e)) from None
+        except openai.APIStatusError as e:
+            raise EndpointStatusError(e.status_code, e.response.text, dict(e.response.headers)) from None
+        except openai.APIError as e:
+            raise BadReply(str(e)) from None
+
+    async def close(self) -> None:
+        await self._client.close()
+
+
+Client = JSONClient | _SDKTransport
+
+
+def _names_format(status: int, text: str) -> bool:
+    """An error reply that names the response format: the endpoint refusing it, not a passing failure."""
+    text = text.lower()
+    return (status in (400, 422) or status >= 500) and any(w in text for w in FORMAT_WORDS)
+
+
+def _refuses(e: EndpointStatusError) -> bool:
+    """The endpoint does not support the response_format sent: a 400/422, or a 5xx whose message names it."""
+    return e.status in (400, 422) or _names_format(e.status, e.text)
+
+
+@lru_cache(maxsize=256)
+def _schema(kind: str, anchor_ids: tuple[str, ...], scale: tuple[int, int], max_judgments: int
+            ) -> tuple[str, dict]:
+    """The reply schema of a request, built once per shape (a rubric's anchors); shared, so never mutated."""
+    return reply_schema(kind, anchor_ids, scale, max_judgments)  # type: ignore[arg-type]
+
+
+def _completion(resp: Any) -> dict:
+    """The reply if it has the shape of a chat completion, else BadReply (a permanent failure)."""
+    choices = resp.get("choices") if isinstance(resp, dict) else None
+    if not isinstance(choices, list) or (choices and not isinstance(choices[0], dict)):
+        raise BadReply(f"the endpoint's reply is not a chat completion: {str(resp)[:200]}")
+    return resp
+
+
+def _content(resp: dict) -> tuple[str, bool]:
     """The reply text, and whether the model stopped at max_tokens."""
-    if not resp.choices:
+    if not resp["choices"]:
         return "", False
-    choice = resp.choices[0]
-    return choice.message.content or "", choice.finish_reason == "length"
+    choice = resp["choices"][0]
+    message = choice.get("message") or {}
+    return str(message.get("content") or ""), choice.get("finish_reason") == "length"
 
 
 def _run_sync(coro: Coroutine[Any, Any, T]) -> T:

@@ -3,21 +3,29 @@
 A prompt's version is its file name plus a hash of its text, so editing a template changes every
 cache key that used it. The record is fenced by markers, and a record that contains the closing
 marker cannot close the fence early: the marker is defused inside the document.
+
+A record longer than `max_doc_chars` is shown as three windows, not just its beginning: the head
+(half the budget: what the record is, its title, imports or question), a window from the middle and
+the tail (a quarter each: whether it keeps up its quality, and how it ends). Each cut is marked in
+the text ("[… 12,345 characters omitted …]") and the prompt says the record was cut and where, so
+the teacher judges what it sees and does not take the gaps for flaws of the record.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from string import Template
 
+from mira_core.rubric import Anchor
 from mira_core.teachers.base import Request
 
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
-JUDGE, SCORE, SYSTEM = "judge_free_v1", "score_anchored_v1", "system_v1"
+JUDGE, SCORE, SYSTEM = "judge_free_v2", "score_anchored_v2", "system_v1"  # v2: long records as 3 windows
 END_MARKER = "<<<END DOCUMENT>>>"
+SHARES = (0.5, 0.25, 0.25)  # of max_doc_chars: head, middle, tail
 
 
 @cache
@@ -31,21 +39,59 @@ def prompt_version() -> str:
     return f"{JUDGE}+{SCORE}@{h}"
 
 
-def fence(text: str, max_chars: int) -> str:
-    """The document as it goes between the markers: truncated to max_chars, markers defused."""
-    if len(text) > max_chars:
-        text = text[:max_chars] + f"\n[... {len(text) - max_chars} more characters not shown]"
-    return text.replace("<<<", "< < <")
+def omitted(n: int) -> str:
+    return f"[… {n:,} characters omitted …]"
+
+
+def windows(text: str, max_chars: int) -> list[tuple[int, int]]:
+    """(start, end) spans of the text the teacher sees: all of it, or head, middle and tail within max_chars."""
+    n = len(text)
+    if n <= max_chars:
+        return [(0, n)]
+    head = int(max_chars * SHARES[0])
+    middle = int(max_chars * SHARES[1])
+    tail = max_chars - head - middle
+    mid_start = max(head, n // 2 - middle // 2)
+    return [(0, head), (mid_start, mid_start + middle), (n - tail, n)]
+
+
+def fence(text: str, max_chars: int) -> tuple[str, int]:
+    """The document as it goes between the markers, with the cuts marked and markers defused; and the number
+    of characters left out (0: the whole record)."""
+    spans = windows(text, max_chars)
+    parts, shown, last = [], 0, 0
+    for start, end in spans:
+        if start > last:
+            parts.append(f"\n{omitted(start - last)}\n")
+        parts.append(text[start:end])
+        shown += end - start
+        last = end
+    return "".join(parts).replace("<<<", "< < <"), len(text) - shown
+
+
+def cut_note(total: int, left_out: int) -> str:
+    """The sentence telling the teacher that the record was cut, and where; empty for a whole record."""
+    if not left_out:
+        return ""
+    return (f" The record is long ({total:,} characters), so only its beginning, a part of its middle and its end "
+            f"are shown ({total - left_out:,} characters); each line \"[… N characters omitted …]\" marks where "
+            "text was left out. Judge the parts you see and do not count the cuts against the record.")
+
+
+@lru_cache(maxsize=256)
+def anchors_json(anchors: tuple[Anchor, ...]) -> str:
+    """A rubric's anchors as the prompt lists them; built once per rubric (indented JSON is slow to encode)."""
+    return json.dumps([{"id": a.id, "name": a.name, "description": a.description, "example": a.exemplar_reason}
+                       for a in anchors], indent=1, ensure_ascii=False)
 
 
 def messages(req: Request, scale: tuple[int, int], max_chars: int, max_judgments: int) -> list[dict]:
     """Chat messages for one request."""
-    values = {"format": req.doc.format, "document": fence(req.doc.text, max_chars), "scale_min": scale[0],
-              "scale_max": scale[1], "max_judgments": max_judgments}
+    document, left_out = fence(req.doc.text, max_chars)
+    values = {"format": req.doc.format, "document": document, "scale_min": scale[0], "scale_max": scale[1],
+              "max_judgments": max_judgments, "cut_note": cut_note(len(req.doc.text), left_out)}
     if req.kind == "judge":
         user = Template(template(JUDGE)).substitute(values)
     else:
-        anchors = [{"id": a.id, "name": a.name, "description": a.description, "example": a.exemplar_reason}
-                   for a in req.anchors]
-        user = Template(template(SCORE)).substitute(values, anchors=json.dumps(anchors, indent=1, ensure_ascii=False))
+        user = Template(template(SCORE)).substitute(values, anchors=anchors_json(req.anchors))
     return [{"role": "system", "content": template(SYSTEM).strip()}, {"role": "user", "content": user}]

@@ -14,7 +14,7 @@ import difflib
 import math
 
 from mira_core.rubric import Anchor
-from mira_core.teachers.base import Outcome, ReplyError, Request, normalize_name, validate_reply
+from mira_core.teachers.base import OnOutcome, Outcome, ReplyError, Request, normalize_name, run_each, validate_reply
 from mira_core.teachers.signals import FORMATS, REGISTRY, Finding, assess
 
 RULES_SCALE = (1, 5)  # every signal scores on 1..5; other scales are a linear map of it
@@ -57,8 +57,8 @@ class RulesBackend:
         r_lo, r_hi = RULES_SCALE
         return math.floor(lo + (score - r_lo) * (hi - lo) / (r_hi - r_lo) + 0.5)
 
-    def run(self, requests: list[Request]) -> list[Outcome]:
-        return [self._one(req) for req in requests]
+    def run(self, requests: list[Request], on_outcome: OnOutcome | None = None) -> list[Outcome]:
+        return run_each(requests, self._one, on_outcome)
 
     def _one(self, req: Request) -> Outcome:
         rid = req.doc.record_id

@@ -1,15 +1,74 @@
-"""Tests of the `mira` command line and of how stage entry points report configuration errors."""
+"""Tests of the `mira` command line and of how every entry point reports configuration errors.
+
+The error tests run real processes (`mira ...`, `python -m flows.<stage>`, `dvc repro`), because what
+matters is what a user's terminal shows: the message alone (file, line, key), no Python traceback,
+a non-zero exit code, and, for a bad params.yaml, nothing started: no Prefect server (it keeps its
+state under `<root>/.mira/`) and no flow run (it would write under `data/` or `.mira/runs/`).
+"""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
+import pytest
 import yaml
 from typer.testing import CliRunner
 
 from flows.cli import app
 from flows.stages import STAGES
-from tests.conftest import REPO
+from tests.conftest import BIN, REPO, tool_env
 
 runner = CliRunner()
+
+SOURCE = "sources:\n  - {name: a, path: a.jsonl, format: text}\n"
+
+# (params.yaml text, what the message must say): one of each kind of bad config
+BAD_PARAMS = {
+    "bad value": (SOURCE + "select:\n  budget: -1\n", "params.yaml:4: select.budget = -1: Input should be greater than 0"),
+    "unknown key": (SOURCE + "select:\n  budjet: 0.3\n", "params.yaml:4: select.budjet = 0.3: unknown key (a typo?); "
+                    "did you mean 'budget'?"),
+    "wrong type": (SOURCE + "ingest:\n  read_batch: lots\n", "params.yaml:4: ingest.read_batch = 'lots': Input should "
+                   "be a valid integer"),
+    "missing key": ("ingest:\n  read_batch: 5\n", "params.yaml: sources: required, but missing"),
+    "missing nested key": ("sources:\n  - {name: a, format: text}\n", "params.yaml:2: sources[0].path: required, "
+                           "but missing"),
+    "not YAML": ("sources: [\n  - {name: a\n", "params.yaml:2:3: not valid YAML: expected the node content"),
+    "not a mapping": ("- a\n- b\n", "params.yaml: expected a mapping of sections at the top level, got list"),
+    "no file": (None, "params.yaml: not found (run mira from the project folder, or pass --root)"),
+}
+
+# every entry point that reads params.yaml, as a command line run in the project folder
+ENTRY_POINTS = {
+    "mira stage": [str(BIN / "mira"), "stage", "select"],
+    "mira run": [str(BIN / "mira"), "run"],
+    "mira params": [str(BIN / "mira"), "params"],
+    "mira ui": [str(BIN / "mira"), "ui"],
+    "python -m flows.<stage>": [sys.executable, "-m", "flows.select"],
+}
+
+
+def _run(cmd: list[str], cwd, **env: str) -> subprocess.CompletedProcess:
+    # PYTHONPATH: `python -m flows.x` run from a project folder outside the repository finds the package
+    return subprocess.run(cmd, cwd=cwd, env={**tool_env(), "PYTHONPATH": str(REPO), **env}, capture_output=True,
+                          text=True, timeout=300)
+
+
+def _project(tmp_path, text: str | None):
+    if text is not None:
+        (tmp_path / "params.yaml").write_text(text)
+    return tmp_path
+
+
+def _assert_message_alone(res: subprocess.CompletedProcess, message: str, code: int = 2) -> None:
+    assert res.returncode == code, res.stderr
+    assert message in res.stderr
+    assert "Traceback" not in res.stderr and "ConfigError" not in res.stderr, res.stderr
+
+
+def _assert_nothing_started(root) -> None:
+    assert not (root / ".mira").exists(), "a Prefect server or a flow run started"
+    assert not (root / "data").exists() and not (root / "metrics").exists()
 
 
 def test_help_names_every_stage_with_what_it_reads_and_writes():
@@ -17,12 +76,7 @@ def test_help_names_every_stage_with_what_it_reads_and_writes():
     for s in STAGES:
         assert s.name in out and s.writes.split(",")[0] in out
     assert "reads  the sources in params.yaml" in out
-
-
-def test_unknown_stage_is_a_clear_error(tmp_path):
-    res = runner.invoke(app, ["stage", "ingset", "--root", str(tmp_path)])
-    assert res.exit_code == 2
-    assert "unknown stage 'ingset'" in res.output and "ingest" in res.output
+    assert "--debug" in out
 
 
 def test_params_command_prints_knobs_and_descriptions():
@@ -31,19 +85,67 @@ def test_params_command_prints_knobs_and_descriptions():
     assert "ingest.on_too_long = 'truncate'  # Over the limit" in res.output
 
 
-def test_malformed_params_fail_before_any_work(tmp_path):
-    (tmp_path / "params.yaml").write_text("sources:\n  - {name: a, path: a.jsonl, format: text}\ningest:\n  read_batch: 0\n")
-    res = runner.invoke(app, ["stage", "ingest", "--root", str(tmp_path)])
-    assert res.exit_code == 2
-    assert "params.yaml:4: ingest.read_batch = 0: Input should be greater than 0" in res.output
-    assert not (tmp_path / "data").exists()
+@pytest.mark.parametrize("kind", sorted(BAD_PARAMS))
+def test_each_kind_of_bad_params_is_one_message_before_anything_starts(tmp_path, kind):
+    text, message = BAD_PARAMS[kind]
+    root = _project(tmp_path, text)
+    res = _run(ENTRY_POINTS["mira stage"], root)
+    _assert_message_alone(res, message)
+    assert res.stderr.startswith(f"mira: {root / 'params.yaml'}"), "the message alone, naming the file first"
+    _assert_nothing_started(root)
 
 
-def test_missing_source_file_names_the_source(tmp_path):
-    (tmp_path / "params.yaml").write_text("sources:\n  - {name: a, path: nowhere.jsonl, format: text}\n")
-    res = runner.invoke(app, ["stage", "ingest", "--root", str(tmp_path)])
-    assert res.exit_code == 2
-    assert "sources[0].path = 'nowhere.jsonl' (a): no such file" in res.output
+@pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
+def test_every_entry_point_reports_bad_params_the_same_way(tmp_path, entry):
+    text, message = BAD_PARAMS["bad value"]
+    root = _project(tmp_path, text)
+    res = _run(ENTRY_POINTS[entry], root)
+    _assert_message_alone(res, message)
+    assert res.stderr.startswith("mira"), res.stderr
+    _assert_nothing_started(root)
+
+
+def test_dvc_repro_shows_the_stage_message_without_a_traceback(tmp_path):
+    text, message = BAD_PARAMS["unknown key"]
+    root = _project(tmp_path, text)
+    (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"select": {"cmd": "mira stage select",
+                                                                         "params": ["select"]}}}))
+    assert _run([str(BIN / "dvc"), "init", "--no-scm", "-q"], root).returncode == 0
+    res = _run([str(BIN / "dvc"), "repro"], root)
+    assert res.returncode != 0
+    assert message in res.stderr and "Traceback" not in res.stderr + res.stdout
+    assert "failed to run: mira stage select, exited with 2" in res.stderr
+    assert not (root / ".mira").exists() and not (root / "data").exists()
+
+
+@pytest.mark.parametrize("args", [["stage", "ingset"], ["run", "--from", "ingset"], ["run", "--to", "ingset"]])
+def test_unknown_stage_is_a_clear_error(tmp_path, args):
+    root = _project(tmp_path, SOURCE)
+    res = _run([str(BIN / "mira"), *args], root)
+    _assert_message_alone(res, "mira: unknown stage 'ingset'; stages: demo_corpus, ingest")
+    assert res.stderr.startswith("mira"), res.stderr
+    _assert_nothing_started(root)
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    root = _project(tmp_path, BAD_PARAMS["bad value"][0])
+    for cmd, env in (([str(BIN / "mira"), "--debug", "params"], {}),
+                     ([sys.executable, "-m", "flows.select"], {"MIRA_DEBUG": "1"})):
+        res = _run(cmd, root, **env)
+        assert res.returncode != 0
+        assert "Traceback" in res.stderr and "select.budget = -1" in res.stderr, cmd
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args", [["stage", "ingest"], ["run", "--from", "ingest", "--to", "ingest"]])
+def test_config_error_inside_a_flow_is_the_message_alone(tmp_path, args):
+    """ingest's flow raises this ConfigError (a source's file is missing), so the flow run has started and failed:
+    Prefect's log of that failure, traceback and all, stays off the console; the message alone is printed."""
+    root = _project(tmp_path, "sources:\n  - {name: a, path: nowhere.jsonl, format: text}\n")
+    res = _run([str(BIN / "mira"), *args], root)
+    _assert_message_alone(res, "mira: sources[0].path = 'nowhere.jsonl' (a): no such file")
+    # no error line of Prefect's (its warnings about draining events on the way out may stay)
+    assert "| ERROR" not in res.stderr and "Finished in state Failed" not in res.stderr, res.stderr
 
 
 def test_dvc_yaml_matches_the_stage_registry():

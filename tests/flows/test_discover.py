@@ -14,6 +14,7 @@ import pytest
 
 from flows import discover, embed, group, ingest
 from mira_core.config import parse_params
+from mira_core.failure_budget import FailureBudgetError
 from mira_core.rubric import load_rubrics
 from tests.conftest import write_jsonl
 from tests.fake_openai import FakeOpenAI
@@ -89,11 +90,14 @@ def test_failures_are_recorded_and_only_transient_ones_are_asked_again(tmp_path,
     monkeypatch.setenv("MIRA_TEST_KEY", "k")
     with FakeOpenAI() as server:
         params = _project(tmp_path, tiny_encoder, base_url=server.base_url, max_retries=0, max_repairs=1)
+        # no retry rounds within a run (a record that always fails would be asked until the deadline)
+        params = params.model_copy(update={"discover": params.discover.model_copy(update={"retry_deadline_s": 0})})
         for stage in (ingest, embed, group):
             stage.run(params, tmp_path)
         server.on_document("record 2", "malformed")  # every time: permanent after the repair
         server.on_document("record 3", "500")        # every time: transient
-        discover.run(params, tmp_path)
+        with pytest.raises(FailureBudgetError, match="teacher.max_failure_rate"):  # 5 of 20 lost: above 10 %
+            discover.run(params, tmp_path)
         first = len(server.requests)
         failures = pl.read_parquet(tmp_path / "data" / "rubrics" / "failures" / "*.parquet")
         kinds = dict(failures.group_by("error_kind").len().iter_rows())
@@ -101,7 +105,8 @@ def test_failures_are_recorded_and_only_transient_ones_are_asked_again(tmp_path,
         assert all("record 2" in pl.read_parquet(tmp_path / "data" / "corpus" / "*" / "*.parquet")
                    .filter(pl.col("record_id") == r)["text"][0]
                    for r in failures.filter(pl.col("error_kind") == "permanent")["record_id"])
-        discover.run(params, tmp_path)
+        with pytest.raises(FailureBudgetError):
+            discover.run(params, tmp_path)
         assert len(server.requests) == first + kinds["transient"]  # only the transient failures were asked again
 
 

@@ -24,14 +24,19 @@ def _params(root, **evaluate_kw):
     return load_params(root / "params.yaml")
 
 
+def _project_with_manifests(root):
+    """The tiny corpus, a manifest per method under data/selection/, and its params."""
+    _, manifests = tiny_project(root)
+    for method, df in manifests.items():
+        (root / "data" / "selection" / method).mkdir(parents=True)
+        df.write_parquet(root / "data" / "selection" / method / "manifest.parquet")
+    return _params(root)
+
+
 def test_every_arm_trains_on_equal_tokens_and_is_scored_on_the_held_out_target(tmp_path, prefect_harness):
     import mlflow
 
-    _, manifests = tiny_project(tmp_path)
-    for method, df in manifests.items():
-        (tmp_path / "data" / "selection" / method).mkdir(parents=True)
-        df.write_parquet(tmp_path / "data" / "selection" / method / "manifest.parquet")
-    params = _params(tmp_path)
+    params = _project_with_manifests(tmp_path)
     p = params.evaluate
     returned = evaluate.run(params, tmp_path)
 
@@ -65,6 +70,29 @@ def test_every_arm_trains_on_equal_tokens_and_is_scored_on_the_held_out_target(t
     history = mlflow.MlflowClient().get_metric_history(children["mira"].info.run_id, "heldout_loss/seed_0")
     assert [m.step for m in history] == [p.eval_every * i * p.batch_size * p.context for i in range(points)]
     assert children["full"].data.metrics["loss_mean"] == pytest.approx(saved["arms"]["full"]["loss_mean"])
+
+
+def test_a_changed_selection_retrains_only_the_arms_whose_data_changed(tmp_path, prefect_harness):
+    params = _project_with_manifests(tmp_path)
+    first = evaluate.run(params, tmp_path)
+    assert first["reused"] == {"base": False, "runs": 0}
+
+    # what a select.budget change does: the mira arm keeps fewer records, full and random are as they were
+    mira = tmp_path / "data" / "selection" / "mira" / "manifest.parquet"
+    df = pl.read_parquet(mira)
+    kept = df.filter(pl.col("kept")).head(20)["record_id"]
+    df.with_columns(kept=pl.col("record_id").is_in(kept.implode())).write_parquet(mira)
+    second = evaluate.run(params, tmp_path)
+    assert second["reused"] == {"base": True, "runs": 4}  # random and full, two seeds each
+    assert second["arms"]["mira"]["train_records"] == 20
+    assert second["arms"]["mira"]["loss_mean"] != first["arms"]["mira"]["loss_mean"]
+    for arm in ("random", "full"):
+        assert second["arms"][arm]["seeds"] == first["arms"][arm]["seeds"]
+
+    off = evaluate.run(params.model_copy(update={"cache": params.cache.model_copy(update={"enabled": False})}),
+                       tmp_path)
+    assert off["reused"] == {"base": False, "runs": 0}
+    assert off["arms"]["full"]["seeds"] == first["arms"]["full"]["seeds"]  # retrained: deterministic, same result
 
 
 def test_disabled_writes_a_stub_and_trains_nothing(tmp_path, prefect_harness):

@@ -10,6 +10,7 @@ import pytest
 
 from flows import discover, embed, group, ingest, label
 from mira_core.config import parse_params
+from mira_core.failure_budget import FailureBudgetError
 from tests.conftest import write_jsonl
 from tests.fake_openai import DOC_RE, FakeOpenAI
 
@@ -46,7 +47,10 @@ def test_label_stopped_half_way_resumes_without_asking_finished_records_again(tm
                          api_key_env=None, max_retries=0, concurrency=2)
         for k in range(21, 400):  # the endpoint dies after 20 requests
             server.on_request(k, "500")
-        first = label.run(params, tmp_path)
+        with pytest.raises(FailureBudgetError) as e:  # most requests failed: above teacher.max_failure_rate
+            label.run(params, tmp_path)
+        assert "HTTP 500" in str(e.value) and "teacher.max_failure_rate" in str(e.value)
+        first = json.loads((tmp_path / "metrics" / "label.json").read_text())  # written before the stage failed
         g = first["groups"]["g0"]
         n_first = len(server.requests)
         answered = Counter(_docs(server.requests[:20]))
@@ -75,3 +79,53 @@ def test_label_stopped_half_way_resumes_without_asking_finished_records_again(tm
     assert all(set(json.loads(r)) == set(anchor_ids) for r in labels["rationales"])
     metrics = json.loads((tmp_path / "metrics" / "label.json").read_text())
     assert metrics["teacher"]["provider"] == "openai" and metrics["teacher"]["prompt_tokens"] > 0
+
+
+def test_estimate_before_label_is_close_to_what_label_then_reports(tmp_path, tiny_encoder, prefect_harness):
+    """`mira estimate` after discover: label's requests exactly, its tokens and cost within 10 %."""
+    from mira_core.estimate import estimate_project
+
+    prices = {"price_input_per_1m": 2.0, "price_output_per_1m": 8.0}
+    with FakeOpenAI() as server:
+        params = _params(tmp_path, tiny_encoder, provider="openai", model="fake", base_url=server.base_url,
+                         api_key_env=None, max_retries=0, concurrency=4, **prices)
+        for stage in (ingest, embed, group):
+            stage.run(params, tmp_path)
+        cold, cal, notes = estimate_project(params, tmp_path, {})
+        assert cal.answers == 0 and "placeholder" in notes[0] and server.requests == []  # nothing sent
+        assert cold[0].requests == cold[0].to_send == 20
+        discover.run(params, tmp_path)
+        rows, cal, _ = estimate_project(params, tmp_path, {})
+        assert len(server.requests) == 20 and cal.answers == 20  # calibrated on discover's answers
+        est = {r.stage: r for r in rows}
+        assert est["discover"].to_send == 0 and est["label"].cached == 0
+        metrics = label.run(params, tmp_path)
+        spent = metrics["teacher"]
+        assert est["label"].to_send == spent["calls"] == len(server.requests) - 20
+        assert est["label"].input_tokens == pytest.approx(spent["prompt_tokens"], rel=0.1)
+        assert est["label"].cost_usd == pytest.approx(spent["cost_usd"], rel=0.1)
+        after, _, _ = estimate_project(params, tmp_path, {})
+        assert [r.to_send for r in after] == [0, 0]  # everything is in the request cache now
+
+
+def test_a_spending_cap_stops_label_cleanly_and_a_raised_cap_resumes(tmp_path, tiny_encoder, prefect_harness):
+    from mira_core.errors import MiraError
+
+    rules = _params(tmp_path, tiny_encoder)
+    for stage in (ingest, embed, group, discover):
+        stage.run(rules, tmp_path)
+    with FakeOpenAI() as server:
+        capped = _params(tmp_path, tiny_encoder, provider="openai", model="fake", base_url=server.base_url,
+                         api_key_env=None, max_retries=0, concurrency=2, max_requests=12)
+        with pytest.raises(MiraError, match="spending cap was reached") as e:
+            label.run(capped, tmp_path)
+        assert not isinstance(e.value, FailureBudgetError)  # refused requests are not failures
+        assert len(server.requests) == 12  # the cap holds across the stage's parallel chunks
+        spent = json.loads((tmp_path / "metrics" / "label.json").read_text())["teacher"]
+        assert spent["calls"] == 12 and spent["failures"]["capped"] > 0
+
+        raised = _params(tmp_path, tiny_encoder, provider="openai", model="fake", base_url=server.base_url,
+                         api_key_env=None, max_retries=0, concurrency=2, max_requests=1000)
+        done = label.run(raised, tmp_path)
+        assert done["groups"]["g0"]["labeled"] == 40 and done["teacher"]["cache_hits"] == 12
+        assert len(server.requests) == 12 + done["teacher"]["calls"]  # nothing answered was asked again

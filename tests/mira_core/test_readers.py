@@ -97,3 +97,28 @@ def test_glob_of_files_and_missing_files(tmp_path):
         list(read_source("jsonl", "d/*.parquet", tmp_path))
     with pytest.raises(ConfigError, match="not a folder"):
         list(read_source("folder", "nowhere", tmp_path))
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1 << 16])
+def test_zst_frames_are_read_across_any_chunk_boundary_and_a_cut_frame_is_unreadable(tmp_path, monkeypatch, chunk):
+    """A .zst of several frames reads whole whatever the read size; cut inside a frame, it ends unreadable."""
+    import zstandard
+
+    from mira_core.ingest import readers
+
+    monkeypatch.setattr(readers._ZstdRaw, "CHUNK", chunk)
+    frames = [zstandard.ZstdCompressor().compress(b'{"text": "%d"}\n' % i) for i in range(3)]
+    path = tmp_path / "f.jsonl.zst"
+    path.write_bytes(b"".join(frames))
+    assert [i.payload["text"] for i in read_jsonl(path, "f")] == ["0", "1", "2"]
+    path.write_bytes(b"".join(frames)[:-3])
+    items = list(read_jsonl(path, "f"))
+    assert [i.payload["text"] for i in items[:2]] == ["0", "1"]
+    assert (items[2].locator, items[2].error.reason) == ("f:3", "unreadable") and len(items) == 3
+
+
+def test_a_bom_starts_only_the_first_line(tmp_path):
+    path = write_jsonl(tmp_path / "b.jsonl", [], raw_lines=[b'\xef\xbb\xbf{"text": "one"}\n', b'\xef\xbb\xbf{"text": "two"}\n'])
+    first, second = read_jsonl(path, "b.jsonl")
+    assert first.payload == {"text": "one"}
+    assert second.error.reason == "invalid_json" and "BOM" in second.error.detail  # a BOM mid-file is no marker

@@ -19,7 +19,7 @@ class Echo:
     def __init__(self):
         self.seen = 0
 
-    def run(self, requests):
+    def run(self, requests, on_outcome=None):  # reports nothing as it goes: Teacher stores the batch at the end
         self.seen += len(requests)
         return [Outcome(r.doc.record_id, True, {"scores": {"a00": {"score": 3, "rationale": "ok"}}}, calls=1)
                 for r in requests]
@@ -45,7 +45,8 @@ def test_second_ask_hits_the_cache_and_stats_say_so(tmp_path):
     again = t.score(docs, A, "v1")
     assert backend.seen == 4 and all(o.cached and o.ok for o in again)
     assert t.stats.as_dict(1.0, 2.0) == {"requests": 8, "cache_hits": 4, "calls": 4, "prompt_tokens": 0,
-                                         "completion_tokens": 0, "failures": {}, "cost_usd": 0.0}
+                                         "completion_tokens": 0, "failures": {}, "response_format": {},
+                                         "cost_usd": 0.0}
 
 
 def test_reply_validation():
@@ -61,3 +62,27 @@ def test_reply_validation():
     assert extract_json('Here you go:\n```json\n{"a": 1}\n```') == {"a": 1}
     with pytest.raises(ReplyError):
         extract_json("no json here")
+
+
+class DiesMidBatch:
+    """A backend that reports its first answers, then dies (as a killed process would) before the batch ends."""
+
+    provider, model = "dies", "d1"
+
+    def run(self, requests, on_outcome=None):
+        for i, r in enumerate(requests[:3]):
+            on_outcome(i, Outcome(r.doc.record_id, True, {"scores": {"a00": {"score": 2, "rationale": "r"}}}, calls=1))
+        raise KeyboardInterrupt  # not an Exception: nothing after this line of the batch runs
+
+
+def test_each_answer_is_in_the_cache_as_soon_as_the_backend_reports_it(tmp_path):
+    docs = [Doc(f"s/{i}", "s", "code", f"text {i}") for i in range(6)]
+    t = Teacher(DiesMidBatch(), RequestCache(tmp_path / "c.sqlite"), "p1", {}, (1, 5))
+    with pytest.raises(KeyboardInterrupt):
+        t.score(docs, A, "v1")
+    backend = Echo()
+    again = Teacher(backend, RequestCache(tmp_path / "c.sqlite"), "p1", {}, (1, 5))
+    again.key = t.key  # the same requests (the provider name is part of the key)
+    out = again.score(docs, A, "v1")
+    assert [o.cached for o in out] == [True] * 3 + [False] * 3 and backend.seen == 3
+    assert out[0].data["scores"]["a00"]["score"] == 2  # the answer the dying run got

@@ -1,5 +1,7 @@
 """The `openai` teacher against a real OpenAI-compatible HTTP server (tests/fake_openai.py), failures included.
 
+Every test runs twice: with the lean client (mira_core/teachers/http.py, used for direct connections) and
+with the OpenAI SDK's client (used where a proxy applies), which must behave the same.
 Timeouts and Retry-After delays are kept to tenths of a second so that every test runs in about a second.
 """
 
@@ -13,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from mira_core.config import TeacherParams
-from mira_core.rubric import Anchor
 from mira_core.teachers import prompts
 from mira_core.teachers.base import Doc, Request, Teacher
 from mira_core.teachers.cache import RequestCache
 from mira_core.teachers.openai_teacher import OpenAIBackend
 from tests.fake_openai import FakeOpenAI
+from tests.mira_core.teachers.conftest import TEST_ANCHORS
 
 KEY = "sk-test-Zq8rT3stK3y0123456789"
 DOCS = [
@@ -26,11 +28,10 @@ DOCS = [
     Doc("r1", "web", "text", "The mitochondria is the powerhouse of the cell, as every biology student learns."),
     Doc("r2", "math", "text", "Let x be a real number with x^2 = 4. Then x = 2 or x = -2, and both are solutions."),
 ]
-ANCHORS = (
-    Anchor(id="a00", name="correctness", description="Free of errors.", exemplar_reason="No bugs.", support=5),
-    Anchor(id="a01", name="clarity", description="Easy to follow.", exemplar_reason="Clear names.", support=4),
-    Anchor(id="a02", name="depth", description="Teaches something.", exemplar_reason="Explains why.", support=3),
-)
+ANCHORS = TEST_ANCHORS[:3]
+
+
+pytestmark = pytest.mark.usefixtures("transport")  # every test runs through both clients (conftest.py)
 
 
 @pytest.fixture
@@ -75,12 +76,13 @@ def test_judge_round_trip(server):
     body = server.requests[0].body
     assert server.requests[0].path == "/v1/chat/completions"
     assert body["model"] == "fake-teacher" and body["temperature"] == 0.3 and body["max_tokens"] == 700
-    assert body["response_format"] == {"type": "json_object"}
+    assert body["response_format"]["type"] == "json_schema"  # auto: structured outputs, accepted at once
+    assert body["response_format"]["json_schema"]["name"] == "judge_reply"
     assert [m["role"] for m in body["messages"]] == ["system", "user"]
 
 
-def test_score_round_trip_without_json_mode(server):
-    out = OpenAIBackend(params(server, json_mode=False), None).run(score())
+def test_score_round_trip_without_response_format(server):
+    out = OpenAIBackend(params(server, response_format="none"), None).run(score())
     assert all(o.ok for o in out)
     for o in out:
         assert list(o.data["scores"]) == ["a00", "a01", "a02"]
@@ -111,13 +113,14 @@ def test_empty_batch_sends_nothing(server):
 
 # ---------------------------------------------------------------- HTTP failures
 
-def test_429_is_retried_after_retry_after(server):
+def test_429_is_retried_after_retry_after(server, transport):
     server.fail_next(1, "429", retry_after=0.2)
     [o] = OpenAIBackend(params(server, max_retries=1), KEY).run(judge(DOCS[:1]))
     assert o.ok and o.calls == 1  # the client's retry is not a repair
     first, second = server.requests
     assert second.t - first.t >= 0.19  # the client waited as told
-    assert second.headers.get("x-stainless-retry-count") == "1"
+    header = "x-retry-count" if transport == "lean" else "x-stainless-retry-count"
+    assert first.headers.get(header) == "0" and second.headers.get(header) == "1"
 
 
 def test_500_then_success(server):

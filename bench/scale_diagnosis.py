@@ -1,0 +1,60 @@
+"""Why a group's budget moves between its sources with the ranking scale: a diagnosis on a project's scores.
+
+    python -m bench.scale_diagnosis bench/.work/pipeline     # a project after `select`
+
+For every group it prints each anchor's mean and sd over the sources it is on for, each source's mean
+aggregate score on the raw scale, standardised (z) and centred, and, on the raw scale, how much each
+anchor that is on for only some of the group's sources moves a source's mean: the artefact that
+`select.standardize` removes (a source pays for a low-mean anchor its neighbours have masked off).
+Reads only data/scores/, metrics/students.json, data/rubrics/ and params.yaml; writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import polars as pl
+import yaml
+
+from mira_core.config import SelectParams
+from mira_core.layout import Layout
+from mira_core.rubric import load_rubrics
+from mira_core.selection import aggregate, anchor_scales, anchors_on, reliability_mask
+
+
+def diagnose(root: Path) -> list[str]:
+    lay = Layout(root)
+    p = SelectParams(**(yaml.safe_load((root / "params.yaml").read_text()).get("select") or {}))
+    reports = json.loads((root / "metrics" / "students.json").read_text())
+    mask, rubrics, out = reliability_mask(reports, p), load_rubrics(lay.rubrics), []
+    for g in sorted(reports):
+        anchors = rubrics[g].anchor_ids()
+        names = {a.id: a.name for a in rubrics[g].anchors}
+        on, _ = anchors_on(mask, g, anchors)
+        frames = {d.name: pl.read_parquet(sorted(d.glob("part-*.parquet")), columns=on.get(d.name, []))
+                  for d in sorted((lay.scores / g).glob("*")) if d.is_dir() and d.name in on}
+        z = anchor_scales([(frames[s], on[s]) for s in frames], anchors)
+        centred = {a: (m, 1.0) for a, (m, _) in z.items()}
+        out.append(f"group {g}")
+        for a in sorted({a for s in frames for a in on[s]}):
+            users = [s for s in frames if a in on[s]]
+            out.append(f"  {a} {names[a][:30]:30s} mean {z[a][0]:.2f} sd {z[a][1]:.2f}  on for {', '.join(users)}")
+        partial = [a for a in anchors if 0 < sum(a in on[s] for s in frames) < len(frames)]
+        for s, df in frames.items():
+            cols = on[s]
+            raw = aggregate(df, cols, p.trim, None).mean()
+            line = (f"  {s:22s} raw {raw:.3f}  z {aggregate(df, cols, p.trim, z).mean():+.3f}  "
+                    f"centred {aggregate(df, cols, p.trim, centred).mean():+.3f}")
+            moves = {a: raw - aggregate(df, [c for c in cols if c != a], p.trim, None).mean()
+                     for a in partial if a in cols and len(cols) > 1}
+            big = {a: d for a, d in moves.items() if abs(d) >= 0.05}
+            if big:
+                line += "  raw mean moved by " + ", ".join(f"{names[a]} {d:+.2f}" for a, d in big.items())
+            out.append(line)
+    return out
+
+
+if __name__ == "__main__":
+    print("\n".join(diagnose(Path(sys.argv[1] if len(sys.argv) > 1 else "."))))

@@ -1,0 +1,222 @@
+"""A lean HTTP/1.1 JSON client for the openai teacher: keep-alive connections over asyncio streams, and the
+OpenAI SDK's retry policy.
+
+Why not the SDK's client: at 64 requests in flight its per-request CPU (request options, httpx and httpcore,
+response models) held one client process to a fraction of what an endpoint at 50 ms per reply can serve
+(bench/teacher.py, BENCHMARKS.md section 2). This client does one write and a few reads per request on a connection kept
+alive for the next one, so its cost is the JSON and little more. It covers what the teacher needs and
+nothing else: POST of a JSON body, Content-Length and chunked replies, TLS (the system's trust store),
+no proxies (`transport_for` keeps the SDK's client where a proxy applies).
+
+Retries follow the SDK: 408, 409, 429 and 5xx, timeouts and connection errors, up to `max_retries` times,
+after `retry-after-ms` / `Retry-After` when the server gives one (up to 2 minutes; a longer one is not
+retried), else 0.5 s doubling to 8 s with up to 25 % jitter; an `x-should-retry` header decides when present.
+`no_retry(status, text)` vetoes a retry (a 5xx refusing the response format). `timeout` bounds each attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import json
+import random
+import ssl
+import time
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+INITIAL_RETRY_DELAY, MAX_RETRY_DELAY, MAX_RETRY_AFTER = 0.5, 8.0, 120.0
+RETRY_STATUSES = (408, 409, 429)
+
+
+class EndpointError(Exception):
+    """Any failure of a request to the endpoint."""
+
+
+class EndpointStatusError(EndpointError):
+    """A reply with an error status; `message` is the server's own when its body says one."""
+
+    def __init__(self, status: int, text: str, headers: dict[str, str]) -> None:
+        self.status, self.text, self.headers = status, text, headers
+        self.message = _error_message(text)
+        super().__init__(f"Error code: {status} - {self.message}")
+
+
+class EndpointConnectionError(EndpointError):
+    """The endpoint could not be reached, or dropped the connection."""
+
+
+class EndpointTimeout(EndpointConnectionError):
+    """No complete reply within the timeout."""
+
+
+class BadReply(EndpointError):
+    """A success status whose body is not JSON: asking again will not help."""
+
+
+def _error_message(text: str) -> str:
+    with contextlib.suppress(ValueError, AttributeError, TypeError):
+        err = json.loads(text).get("error")
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])
+        if isinstance(err, str):
+            return err
+    return text[:500]
+
+
+def proxied(base_url: str) -> bool:
+    """Whether the environment routes this URL through a proxy (HTTP(S)_PROXY, ALL_PROXY, minus NO_PROXY)."""
+    u = urlsplit(base_url)
+    proxies = urllib.request.getproxies()
+    if not (proxies.get(u.scheme) or proxies.get("all")):
+        return False
+    return not urllib.request.proxy_bypass(u.hostname or "")
+
+
+class JSONClient:
+    """POST JSON to one endpoint and get JSON back, with keep-alive connections and retries; one per event loop."""
+
+    def __init__(self, base_url: str, headers: dict[str, str], timeout: float, max_retries: int,
+                 no_retry: Callable[[int, str], bool] | None = None) -> None:
+        u = urlsplit(base_url)
+        if u.scheme not in ("http", "https") or not u.hostname:
+            raise ValueError(f"not an http(s) URL: {base_url!r}")
+        self.host = u.hostname
+        self.port = u.port or (443 if u.scheme == "https" else 80)
+        self.prefix = u.path.rstrip("/")
+        self.timeout, self.max_retries = timeout, max_retries
+        self.no_retry = no_retry or (lambda status, text: False)
+        self._ssl = ssl.create_default_context() if u.scheme == "https" else None
+        host = self.host if u.port is None else f"{self.host}:{u.port}"
+        fixed = {"Host": host, "Content-Type": "application/json", "Accept": "application/json",
+                 "Accept-Encoding": "identity", "User-Agent": "mira-teacher", **headers}
+        self._head = "".join(f"{k}: {v}\r\n" for k, v in fixed.items())
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def post(self, path: str, body: dict) -> Any:
+        """The JSON reply to a POST of `body`; raises an EndpointError once retries are spent."""
+        payload = json.dumps(body).encode()
+        for attempt in range(self.max_retries + 1):
+            try:
+                status, headers, data = await asyncio.wait_for(self._exchange(path, payload, attempt), self.timeout)
+            except TimeoutError:
+                err: EndpointError = EndpointTimeout("Request timed out.")
+            except (OSError, asyncio.IncompleteReadError, ValueError) as e:
+                err = EndpointConnectionError(f"Connection error: {type(e).__name__}: {e}")
+            else:
+                if 200 <= status < 300:
+                    try:
+                        return json.loads(data)
+                    except ValueError:
+                        raise BadReply(f"the endpoint answered {status} with a body that is not JSON: "
+                                       f"{data[:200]!r}") from None
+                err = EndpointStatusError(status, data.decode("utf-8", "replace"), headers)
+                if not self._retryable(err):
+                    raise err
+            if attempt == self.max_retries:
+                raise err
+            await asyncio.sleep(self._delay(err, attempt))
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for _, writer in idle:
+            writer.close()
+        for _, writer in idle:
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    # ------------------------------------------------------------ one exchange on one connection
+
+    async def _exchange(self, path: str, payload: bytes, attempt: int) -> tuple[int, dict[str, str], bytes]:
+        request = (f"POST {self.prefix}{path} HTTP/1.1\r\n{self._head}X-Retry-Count: {attempt}\r\n"
+                   f"Content-Length: {len(payload)}\r\n\r\n").encode("latin-1") + payload
+        while True:
+            reused = bool(self._idle)
+            reader, writer = self._idle.pop() if reused else await asyncio.open_connection(
+                self.host, self.port, ssl=self._ssl)
+            try:
+                writer.write(request)
+                line = await reader.readline()
+                if not line:
+                    raise ConnectionResetError("the server closed the connection")
+                status, headers, data, keep = await _read_reply(line, reader)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                writer.close()
+                if reused:
+                    continue  # a kept-alive connection the server had closed meanwhile: once more on a new one
+                raise
+            except BaseException:
+                writer.close()  # cancelled (the timeout) or broken mid-reply: the connection is in an unknown state
+                raise
+            if keep:
+                self._idle.append((reader, writer))
+            else:
+                writer.close()
+            return status, headers, data
+
+    # ------------------------------------------------------------ the retry policy
+
+    def _retryable(self, e: EndpointStatusError) -> bool:
+        should = e.headers.get("x-should-retry")
+        if should in ("true", "false"):
+            return should == "true"
+        after = _retry_after(e.headers)
+        if after is not None and after > MAX_RETRY_AFTER:
+            return False
+        if e.status in RETRY_STATUSES:
+            return True
+        return e.status >= 500 and not self.no_retry(e.status, e.text)
+
+    @staticmethod
+    def _delay(e: EndpointError, attempt: int) -> float:
+        after = _retry_after(e.headers) if isinstance(e, EndpointStatusError) else None
+        if after is not None and 0 < after <= MAX_RETRY_AFTER:
+            return after
+        return min(INITIAL_RETRY_DELAY * 2.0 ** attempt, MAX_RETRY_DELAY) * (1 - 0.25 * random.random())
+
+
+def _retry_after(headers: dict[str, str]) -> float | None:
+    """Seconds the server asks to wait: retry-after-ms, or Retry-After in seconds or as an HTTP date."""
+    with contextlib.suppress(ValueError):
+        if "retry-after-ms" in headers:
+            return float(headers["retry-after-ms"]) / 1000
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    with contextlib.suppress(ValueError):
+        return float(value)
+    with contextlib.suppress(TypeError, ValueError):
+        return email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+    return None
+
+
+async def _read_reply(status_line: bytes, reader: asyncio.StreamReader
+                      ) -> tuple[int, dict[str, str], bytes, bool]:
+    """(status, headers with lower-case names, body, whether the connection can be reused)."""
+    version, status, *_ = status_line.decode("latin-1").split(" ", 2)
+    headers: dict[str, str] = {}
+    while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    keep = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
+    if "content-length" in headers:
+        data = await reader.readexactly(int(headers["content-length"]))
+    elif "chunked" in headers.get("transfer-encoding", "").lower():
+        data = await _read_chunked(reader)
+    else:
+        data, keep = await reader.read(), False  # the body runs to the end of the connection
+    return int(status), headers, data, keep
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    parts = []
+    while size := int((await reader.readline()).split(b";")[0].strip() or b"0", 16):
+        parts.append(await reader.readexactly(size))
+        await reader.readexactly(2)  # the CRLF after each chunk
+    while (await reader.readline()) not in (b"\r\n", b"\n", b""):  # trailers
+        pass
+    return b"".join(parts)
