@@ -22,10 +22,11 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 # pip on this kind of machine warns about local indexes that lack a package; the warning is noise.
 PIP_QUIET := { grep -v -E "^WARNING: Location .* is ignored" || true; }
 
-.PHONY: help setup demo test bench quality clean
+.PHONY: help setup demo test test-fast bench quality clean
 help:
 	@echo "make demo    set up .venv and run the pipeline on the embedded default (dvc repro)"
 	@echo "make test    set up .venv and run the tests"
+	@echo "make test-fast  the tests without the slow end-to-end ones (dvc repro, Prefect flows, Dask)"
 	@echo "make bench   run the benchmarks and rewrite BENCHMARKS.md"
 	@echo "make quality lint with ruff"
 
@@ -47,6 +48,10 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The unit and component tests, without the `slow` end-to-end ones: a quick check while working.
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 bench: setup
 	$(BIN)/python -m bench.run

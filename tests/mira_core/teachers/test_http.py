@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -156,19 +157,24 @@ def test_retry_policy():
 
 
 def test_timeouts_refusals_and_bad_bodies():
+    done = threading.Event()
+
     class Silent(Scripted):
-        def _conn(self, conn):  # reads nothing, answers nothing
-            time.sleep(1.0)
+        def _conn(self, conn):  # reads nothing, answers nothing, and holds the connection until the test ends
+            done.wait(30)  # (not a fixed sleep: on a loaded machine the client's timer could fire after it)
             conn.close()
 
     silent = Silent([])
     with pytest.raises(EndpointTimeout):
         post(silent, retries=0, timeout=0.2)
+    done.set()
     silent.close()
-    gone = Scripted([])
-    gone.close()
-    with pytest.raises(EndpointConnectionError):
-        post(gone, retries=0)  # nothing listens: connection refused
+    # A port that is bound but never listens refuses connections, and no other process can take it meanwhile.
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        gone = SimpleNamespace(url=f"http://127.0.0.1:{unused.getsockname()[1]}/v1")
+        with pytest.raises(EndpointConnectionError):
+            post(gone, retries=0)  # nothing listens: connection refused
     bad = Scripted([reply(200, b"<html>not json</html>")])
     with pytest.raises(BadReply):
         post(bad, retries=2)
