@@ -26,10 +26,19 @@ def api_key(p: TeacherParams, env: Mapping[str, str]) -> str | None:
 
 
 def _rules_version() -> str:
-    """The rules teacher's 'prompt': its own source, so editing a rule invalidates its cached answers."""
-    here = Path(__file__).resolve().parent
-    h = hashlib.sha256(b"".join((here / f).read_bytes() for f in ("rules.py", "signals.py"))).hexdigest()[:10]
-    return f"rules@{h}"
+    """The rules teacher's 'prompt': its own source, so editing a rule invalidates its cached answers.
+
+    Every .py file of the rules/ package counts, by sorted relative path and content, so that a new
+    module (a new dimension file) changes the version as well as an edited one.
+    """
+    folder = Path(__file__).resolve().parent / "rules"
+    h = hashlib.sha256()
+    for f in sorted(folder.rglob("*.py"), key=lambda f: f.relative_to(folder).as_posix()):
+        data = f.read_bytes()
+        # The path and the length delimit each file, so moving code between files changes the hash too.
+        h.update(f"{f.relative_to(folder).as_posix()}\0{len(data)}\0".encode())
+        h.update(data)
+    return f"rules@{h.hexdigest()[:10]}"
 
 
 def make_teacher(p: TeacherParams, root: Path, env: Mapping[str, str], run_id: str | None = None) -> Teacher:

@@ -11,10 +11,9 @@ import pytest
 
 from mira_core.ingest.render import render_messages, render_qa
 from mira_core.rubric import Anchor
-from mira_core.teachers import signals
+from mira_core.teachers import rules
 from mira_core.teachers.base import Doc, Request, validate_reply
-from mira_core.teachers.rules import RulesBackend, dimensions, match_dimension
-from mira_core.teachers.signals import REGISTRY, assess, language, parse_messages
+from mira_core.teachers.rules import REGISTRY, RulesBackend, assess, dimensions, language, match_dimension, parse_messages
 
 # ---------------------------------------------------------------- records built inline
 
@@ -513,8 +512,8 @@ def test_one_bad_record_does_not_sink_the_batch(monkeypatch):
         raise RuntimeError("rule exploded")
 
     dim = REGISTRY["word_count"]
-    monkeypatch.setitem(REGISTRY, "word_count", signals.Dimension(dim.name, dim.description, dim.formats,
-                                                                  dim.applies_when, boom))
+    monkeypatch.setitem(REGISTRY, "word_count", rules.Dimension(dim.name, dim.description, dim.formats,
+                                                                dim.applies_when, boom))
     outs = RulesBackend().run([Request("judge", Doc("t", "s", "text", PROSE)), Request("judge", code_doc(PY_GOOD))])
     assert not outs[0].ok and outs[0].error_kind == "permanent" and "rule exploded" in outs[0].error
     assert outs[1].ok

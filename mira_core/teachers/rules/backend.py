@@ -1,7 +1,7 @@
-"""The offline default teacher: heuristic quality rules, not an LLM.
+"""The offline default teacher's Backend: heuristic quality rules, not an LLM.
 
-`RulesBackend` answers the same two requests as an LLM teacher, from the signals in
-`mira_core.teachers.signals` (Gopher, C4 and StarCoder-style rules): a free-form judgment lists the
+`RulesBackend` answers the same two requests as an LLM teacher, from the dimensions registered in
+this package (Gopher, C4 and StarCoder-style rules): a free-form judgment lists the
 most salient dimensions of a record, an anchored score maps each rubric anchor to the dimension of
 that name. Replies go through `validate_reply`, so they have exactly the shape of a validated LLM
 reply, but nothing here samples, prompts or costs tokens: the same record always gets the same
@@ -15,7 +15,8 @@ import math
 
 from mira_core.rubric import Anchor
 from mira_core.teachers.base import OnOutcome, Outcome, ReplyError, Request, normalize_name, run_each, validate_reply
-from mira_core.teachers.signals import FORMATS, REGISTRY, Finding, assess
+from mira_core.teachers.rules.assess import assess
+from mira_core.teachers.rules.registry import FORMATS, REGISTRY, Finding
 
 RULES_SCALE = (1, 5)  # every signal scores on 1..5; other scales are a linear map of it
 FUZZY_CUTOFF = 0.6
