@@ -23,21 +23,17 @@ from mira_core.io import write_json
 from mira_core.layout import Layout
 from mira_core.rubric import format_rubric, load_rubric
 from mira_core.teachers import api_key
+from mira_core.teachers.base import sum_stats
 from mira_core.teachers.spend import cap_error
 from tasks.discover import discover_group
 
 
 def teacher_totals(per_group: dict[str, dict]) -> dict:
     """Teacher spend summed over groups."""
-    out: dict = {}
+    total: dict = {}
     for g in per_group.values():
-        for k, v in g["teacher"].items():
-            if isinstance(v, dict):
-                for kk, vv in v.items():
-                    out.setdefault(k, {})[kk] = out.get(k, {}).get(kk, 0) + vv
-            else:
-                out[k] = round(out.get(k, 0) + v, 6)
-    return out
+        sum_stats(total, g["teacher"])
+    return total
 
 
 @flow(name="discover")

@@ -23,31 +23,14 @@ from mira_core.config import LabelParams, Params, TeacherParams
 from mira_core.errors import ConfigError, MiraError
 from mira_core.failure_budget import check_failure_budget
 from mira_core.grouping import members, read_groups
-from mira_core.io import write_json, write_parquet
-from mira_core.labels import FAILURES, plan_sample
+from mira_core.io import write_json
+from mira_core.labels import merge_chunks, write_plan
 from mira_core.layout import Layout
 from mira_core.rubric import load_rubrics
 from mira_core.teachers import api_key
+from mira_core.teachers.base import sum_stats
 from mira_core.teachers.spend import cap_error
 from tasks.label import label_chunk
-
-
-def add_stats(total: dict, part: dict) -> dict:
-    for k, v in part.items():
-        if isinstance(v, dict):
-            total[k] = add_stats(total.get(k, {}), v)
-        else:
-            total[k] = round(total.get(k, 0) + v, 6)
-    return total
-
-
-def write_plan(lay: Layout, group: str, sources: list[str], p: LabelParams) -> Path:
-    """The group's sample with its split, repeat flag and text, for the chunk tasks to slice."""
-    shards = [s for src in sources for s in lay.corpus_shards(src)]
-    corpus = pl.concat([pl.read_parquet(s, columns=["record_id", "source", "format", "text"]) for s in shards])
-    plan = plan_sample(corpus.select("record_id", "source"), p).join(
-        corpus.select("record_id", "format", "text"), on="record_id", how="left")
-    return write_parquet(plan, lay.labels / "plans" / f"{group}.parquet")
 
 
 @flow(name="label")
@@ -68,7 +51,8 @@ def label_flow(p: LabelParams, teacher: TeacherParams, root: str) -> dict:
         futures: dict[str, list] = {}
         run_id = uuid.uuid4().hex  # the chunks share one spending ledger: teacher.max_requests / max_cost per run
         for g, sources in usable.items():
-            plan = write_plan(lay, g, sources, p)
+            plan = write_plan([s for src in sources for s in lay.corpus_shards(src)], p,
+                              lay.labels / "plans" / f"{g}.parquet")
             n = pl.scan_parquet(plan).select(pl.len()).collect().item()
             chunks = lay.labels / "chunks" / g
             futures[g] = [label_chunk.submit(
@@ -79,9 +63,11 @@ def label_flow(p: LabelParams, teacher: TeacherParams, root: str) -> dict:
         spend: dict = {}
         for fs in futures.values():
             for f in fs:
-                add_stats(spend, f.result())
+                sum_stats(spend, f.result())
         log["tasks"] = states([f for fs in futures.values() for f in fs])
-        per_group = {g: merge_group(lay, g) for g in usable}
+        per_group = {g: merge_chunks(lay.labels / "chunks" / g, lay.labels / f"{g}.parquet",
+                                     lay.labels / "repeats" / f"{g}.parquet", lay.labels / "failures" / f"{g}.parquet")
+                     for g in usable}
         for f in lay.labels.glob("*.parquet"):  # labels of groups that no longer exist
             if f.stem not in usable:
                 f.unlink()
@@ -104,22 +90,6 @@ def label_flow(p: LabelParams, teacher: TeacherParams, root: str) -> dict:
           f"{spend.get('requests', 0)} requests, {spend.get('cache_hits', 0)} from cache, {spend.get('calls', 0)} calls"
           + (f", ${spend['cost_usd']:.4f}" if "cost_usd" in spend else ""))
     return metrics
-
-
-def merge_group(lay: Layout, g: str) -> dict:
-    """Concatenate a group's chunks into data/labels/<g>.parquet, repeats/ and failures/; return its counts."""
-    chunks = lay.labels / "chunks" / g
-    labels = pl.concat([pl.read_parquet(f) for f in sorted(chunks.glob("labels-*.parquet"))])
-    repeats = pl.concat([pl.read_parquet(f) for f in sorted(chunks.glob("repeats-*.parquet"))])
-    failures = pl.concat([pl.read_parquet(f) for f in sorted(chunks.glob("failures-*.parquet"))], how="vertical")
-    write_parquet(labels, lay.labels / f"{g}.parquet")
-    write_parquet(repeats, lay.labels / "repeats" / f"{g}.parquet")
-    write_parquet(failures if failures.height else pl.DataFrame(schema=FAILURES), lay.labels / "failures" / f"{g}.parquet")
-    shutil.rmtree(chunks)
-    split = dict(labels.group_by("split").len().iter_rows())
-    return {"labeled": labels.height, "train": split.get("train", 0), "val": split.get("val", 0),
-            "repeats": repeats.height, "failed": dict(failures.group_by("error_kind").len().iter_rows()),
-            "by_source": dict(sorted(labels.group_by("source").len().iter_rows()))}
 
 
 def run(params: Params, root: Path) -> dict:

@@ -22,28 +22,9 @@ from mira_core.errors import ConfigError
 from mira_core.io import write_json
 from mira_core.layout import Layout
 from mira_core.manifests import oracle_summary
-from mira_core.selection import overlap, reason_counts, retention
+from mira_core.selection import budget_tokens, check_counts, overlap, summary
 from tasks.caching import cached, submit
 from tasks.select import materialize_kept, select_ablation, select_baseline, select_mira
-
-
-def summary(manifest: pl.DataFrame, budget_tokens: float) -> dict:
-    """Counts of one manifest: reasons, kept tokens, retention per source and per group."""
-    selectable = manifest.filter(pl.col("reason") != "held_out")
-    kept_tokens = int(manifest.filter(pl.col("kept"))["n_tokens"].sum())
-    return {
-        "records": manifest.height, "reasons": reason_counts(manifest),
-        "kept_records": int(manifest["kept"].sum()), "kept_tokens": kept_tokens,
-        "selectable_tokens": int(selectable["n_tokens"].sum()),
-        "kept_token_share": round(kept_tokens / max(1, int(selectable["n_tokens"].sum())), 4),
-        "budget_tokens": round(budget_tokens),
-        "by_source": {r["source"]: {k: r[k] for k in ("records", "kept_records", "tokens", "kept_tokens",
-                                                       "kept_token_share")}
-                      for r in retention(manifest, "source").iter_rows(named=True)},
-        "by_group": {r["group"]: {k: r[k] for k in ("records", "kept_records", "tokens", "kept_tokens",
-                                                     "kept_token_share")}
-                     for r in retention(selectable, "group").iter_rows(named=True)},
-    }
 
 
 @flow(name="select")
@@ -53,7 +34,9 @@ def select_flow(p: SelectParams, cache: CacheParams, root: str) -> dict:
     if not students.exists():
         raise ConfigError(f"{students}: no student metrics (run distill first)")
     out = lay.root / "data" / "selection"
-    ingest = json.loads(lay.metrics_file("ingest").read_text())["total"]
+    ingest = json.loads(lay.metrics_file("ingest").read_text())
+    # Before any work: an impossible budget is an error now, not after every method has been selected.
+    budget_tokens(p.budget, sum(r["n_tokens"] for s, r in ingest["sources"].items() if s not in p.held_out_sources))
     with run_log(lay, "select") as log:
         futures = {"mira": submit(cached(select_mira, cache, lay.root), p, root, lay.corpus, lay.scores, students,
                                   lay.rubrics, lay.labels, out=out / "mira" / "manifest.parquet",
@@ -69,14 +52,10 @@ def select_flow(p: SelectParams, cache: CacheParams, root: str) -> dict:
         for d in out.iterdir():  # methods no longer asked for
             if d.is_dir() and d.name not in manifests:
                 shutil.rmtree(d)
-        selectable = int(manifests["mira"].filter(pl.col("reason") != "held_out")["n_tokens"].sum())
-        if p.budget > 1 and p.budget > selectable:
-            raise ConfigError(f"select.budget = {int(p.budget)} tokens, but only {selectable} tokens are selectable")
-        budget_tokens = p.budget * selectable if p.budget <= 1 else p.budget
-        per_method = {m: summary(df, budget_tokens) for m, df in manifests.items()}
-        for m, s in per_method.items():  # every corpus record has exactly one reason, and ingest accounts for the rest
-            if sum(s["reasons"].values()) != s["records"] or s["records"] != ingest["kept"]:
-                raise AssertionError(f"{m}: counts do not balance: {s['reasons']} vs {ingest['kept']} corpus records")
+        tokens = budget_tokens(p.budget, int(manifests["mira"].filter(pl.col("reason") != "held_out")["n_tokens"].sum()))
+        per_method = {m: summary(df, tokens) for m, df in manifests.items()}
+        for m, s in per_method.items():
+            check_counts(m, s, ingest["total"]["kept"])
         materialized = {}
         if p.materialize != "none":
             fut = submit(cached(materialize_kept, cache, lay.root), out / "mira" / "manifest.parquet", p.materialize,
@@ -86,8 +65,8 @@ def select_flow(p: SelectParams, cache: CacheParams, root: str) -> dict:
         log["tasks"] = states(futures.values())
         mask = pl.read_parquet(out / "mask.parquet")
         metrics = {
-            "budget": p.budget, "granularity": p.granularity, "budget_tokens": round(budget_tokens),
-            "records_read": ingest["read"], "quarantined": ingest["quarantined"],
+            "budget": p.budget, "granularity": p.granularity, "budget_tokens": round(tokens),
+            "records_read": ingest["total"]["read"], "quarantined": ingest["total"]["quarantined"],
             "methods": per_method, "overlap": overlap(manifests),
             "mask": {"on": int(mask["on"].sum()), "off": int((~mask["on"]).sum()),
                      "by_group": {g: {"on": int(d["on"].sum()), "off": int((~d["on"]).sum())}

@@ -9,10 +9,13 @@ teacher agrees with itself. Failures are kept, with their error, never dropped.
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import polars as pl
 
 from mira_core.config import LabelParams
+from mira_core.io import write_parquet
 from mira_core.rubric import Rubric
 from mira_core.sampling import stratified_sample
 from mira_core.teachers.base import Doc, Teacher
@@ -61,3 +64,28 @@ def label_docs(docs: list[Doc], splits: dict[str, str], rubric: Rubric, teacher:
             failures.append({"record_id": doc.record_id, "source": doc.source, "group": rubric.group,
                              "repeat": repeat, "error": o.error, "error_kind": o.error_kind, "teacher": teacher.name})
     return pl.DataFrame(rows, schema=label_schema(ids)), pl.DataFrame(failures, schema=FAILURES)
+
+
+def write_plan(corpus_shards: list[Path], p: LabelParams, out: Path) -> Path:
+    """A group's sample with its split, repeat flag and text (read from its sources' corpus shards), for the
+    label tasks to slice."""
+    corpus = pl.concat([pl.read_parquet(s, columns=["record_id", "source", "format", "text"]) for s in corpus_shards])
+    plan = plan_sample(corpus.select("record_id", "source"), p).join(
+        corpus.select("record_id", "format", "text"), on="record_id", how="left")
+    return write_parquet(plan, out)
+
+
+def merge_chunks(chunks: Path, out_labels: Path, out_repeats: Path, out_failures: Path) -> dict:
+    """Concatenate a group's label chunks (labels-*, repeats-*, failures-*.parquet under `chunks`) into its three
+    tables, remove the chunks, and return the group's counts."""
+    labels = pl.concat([pl.read_parquet(f) for f in sorted(chunks.glob("labels-*.parquet"))])
+    repeats = pl.concat([pl.read_parquet(f) for f in sorted(chunks.glob("repeats-*.parquet"))])
+    failures = pl.concat([pl.read_parquet(f) for f in sorted(chunks.glob("failures-*.parquet"))], how="vertical")
+    write_parquet(labels, out_labels)
+    write_parquet(repeats, out_repeats)
+    write_parquet(failures if failures.height else pl.DataFrame(schema=FAILURES), out_failures)
+    shutil.rmtree(chunks)
+    split = dict(labels.group_by("split").len().iter_rows())
+    return {"labeled": labels.height, "train": split.get("train", 0), "val": split.get("val", 0),
+            "repeats": repeats.height, "failed": dict(failures.group_by("error_kind").len().iter_rows()),
+            "by_source": dict(sorted(labels.group_by("source").len().iter_rows()))}

@@ -28,6 +28,7 @@ import numpy as np
 import polars as pl
 
 from mira_core.config import SelectParams
+from mira_core.errors import ConfigError
 
 MASK = {"group": pl.String, "source": pl.String, "anchor": pl.String, "name": pl.String, "n_val": pl.Int64,
         "basis": pl.String, "mae": pl.Float64, "spearman": pl.Float64, "on": pl.Boolean, "why": pl.String}
@@ -140,11 +141,26 @@ def units(records: pl.DataFrame, granularity: str, own_budget: list[str] | tuple
     return pl.when(pl.col("source").is_in(list(own_budget))).then(pl.lit("source:") + pl.col("source")).otherwise(base)
 
 
+def is_fraction(budget: float) -> bool:
+    """The one budget rule: up to 1 is a share of the selectable tokens, above 1 a number of tokens."""
+    return budget <= 1
+
+
+def budget_tokens(budget: float, selectable: int) -> float:
+    """The budget in tokens; a ConfigError when an absolute budget asks for more than is selectable."""
+    if is_fraction(budget):
+        return budget * selectable
+    if budget > selectable:
+        raise ConfigError(f"select.budget = {int(budget)} tokens, but only {selectable} tokens are selectable "
+                          "(held-out sources excluded); lower it, or give a share of at most 1")
+    return budget
+
+
 def unit_budgets(tokens: pl.DataFrame, budget: float) -> dict[str, float]:
     """Token budget per unit: the fraction of the unit's tokens, or the absolute budget split by token share."""
     total = int(tokens["n_tokens"].sum())
     sums = dict(tokens.group_by("_unit").agg(pl.col("n_tokens").sum()).iter_rows())
-    if budget <= 1:
+    if is_fraction(budget):
         return {u: budget * t for u, t in sums.items()}
     return {u: budget * t / max(1, total) for u, t in sums.items()}
 
@@ -201,3 +217,28 @@ def overlap(manifests: dict[str, pl.DataFrame]) -> dict[str, dict[str, float]]:
     """Jaccard overlap of the kept record sets of every pair of methods."""
     kept = {m: set(df.filter(pl.col("kept"))["record_id"].to_list()) for m, df in manifests.items()}
     return {a: {b: round(len(kept[a] & kept[b]) / max(1, len(kept[a] | kept[b])), 4) for b in kept} for a in kept}
+
+
+def summary(manifest: pl.DataFrame, budget_tokens: float) -> dict:
+    """Counts of one manifest: reasons, kept tokens, retention per source and per group."""
+    selectable = manifest.filter(pl.col("reason") != "held_out")
+    kept_tokens = int(manifest.filter(pl.col("kept"))["n_tokens"].sum())
+    return {
+        "records": manifest.height, "reasons": reason_counts(manifest),
+        "kept_records": int(manifest["kept"].sum()), "kept_tokens": kept_tokens,
+        "selectable_tokens": int(selectable["n_tokens"].sum()),
+        "kept_token_share": round(kept_tokens / max(1, int(selectable["n_tokens"].sum())), 4),
+        "budget_tokens": round(budget_tokens),
+        "by_source": {r["source"]: {k: r[k] for k in ("records", "kept_records", "tokens", "kept_tokens",
+                                                       "kept_token_share")}
+                      for r in retention(manifest, "source").iter_rows(named=True)},
+        "by_group": {r["group"]: {k: r[k] for k in ("records", "kept_records", "tokens", "kept_tokens",
+                                                     "kept_token_share")}
+                     for r in retention(selectable, "group").iter_rows(named=True)},
+    }
+
+
+def check_counts(method: str, s: dict, corpus_records: int) -> None:
+    """Every corpus record has exactly one reason in a manifest, and ingest accounts for the rest: else a bug."""
+    if sum(s["reasons"].values()) != s["records"] or s["records"] != corpus_records:
+        raise AssertionError(f"{method}: counts do not balance: {s['reasons']} vs {corpus_records} corpus records")

@@ -19,6 +19,7 @@ from mira_core.config import ReportParams
 from mira_core.report import plots
 from mira_core.report.inputs import FILES, WRITER, ReportInputs
 from mira_core.report.markup import Raw, code, h3, img, join, note, num, p, pct, pre, row, table, ul, unavailable
+from mira_core.selection import is_fraction
 
 
 def _missing(what: str, key: str) -> Raw:
@@ -86,14 +87,14 @@ def _budget_text(sel: dict) -> str:
     where = {"group": "per group", "source": "per source", "global": "one corpus-wide cut"}.get(
         sel.get("granularity"), str(sel.get("granularity")))
     tokens = num(sel.get("budget_tokens"))
-    if isinstance(b, int | float) and b <= 1:
+    if isinstance(b, int | float) and is_fraction(b):
         return f"{pct(b, 0)} of the selectable tokens = {tokens} tokens, {where}"
     return f"{tokens} tokens, {where}"
 
 
 def _budget_share(sel: dict) -> float | None:
     b, mira = sel.get("budget"), sel.get("methods", {}).get("mira", {})
-    if isinstance(b, int | float) and b <= 1:
+    if isinstance(b, int | float) and is_fraction(b):
         return float(b)
     selectable = mira.get("selectable_tokens")
     return sel["budget_tokens"] / selectable if selectable and sel.get("budget_tokens") else None

@@ -276,6 +276,16 @@ class TeacherStats:
         return d
 
 
+def sum_stats(total: dict, part: dict) -> dict:
+    """Add one task's `TeacherStats.as_dict()` into a stage's running total (nested counts summed key by key)."""
+    for k, v in part.items():
+        if isinstance(v, dict):
+            total[k] = sum_stats(total.get(k, {}), v)
+        elif isinstance(v, int | float) and not isinstance(v, bool):
+            total[k] = round(total.get(k, 0) + v, 6)
+    return total
+
+
 class Teacher:
     """A backend behind the request cache; thread-safe."""
 

@@ -109,6 +109,30 @@ def test_budget_validation():
         SelectParams(baselines=["dsir"], dsir_target=[])
 
 
+def test_one_budget_rule_a_share_up_to_one_else_tokens_and_never_more_than_selectable():
+    from mira_core.errors import ConfigError
+    from mira_core.selection import budget_tokens, is_fraction
+
+    assert is_fraction(1) and is_fraction(0.5) and not is_fraction(2)
+    assert budget_tokens(0.5, 1000) == 500 and budget_tokens(1, 1000) == 1000
+    assert budget_tokens(600, 1000) == 600
+    with pytest.raises(ConfigError, match="select.budget = 1001 tokens, but only 1000"):
+        budget_tokens(1001, 1000)
+
+
+def test_counts_that_do_not_balance_are_a_bug_not_a_result():
+    from mira_core.selection import check_counts, summary
+
+    manifest = pl.DataFrame({"record_id": ["a", "b"], "source": ["s", "s"], "group": ["g", "g"], "n_tokens": [5, 5],
+                             "score": [1.0, 0.0], "kept": [True, False], "reason": ["kept", "over_budget"],
+                             "method": ["mira", "mira"]})
+    s = summary(manifest, 5)
+    assert s["kept_tokens"] == 5 and s["kept_token_share"] == 0.5 and s["reasons"]["over_budget"] == 1
+    check_counts("mira", s, 2)
+    with pytest.raises(AssertionError, match="counts do not balance"):
+        check_counts("mira", s, 3)  # ingest kept a record the manifest lost
+
+
 def test_attach_scores_equals_the_string_join_with_missing_and_extra_records():
     from mira_core.manifests import attach_scores
 

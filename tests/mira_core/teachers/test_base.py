@@ -86,3 +86,13 @@ def test_each_answer_is_in_the_cache_as_soon_as_the_backend_reports_it(tmp_path)
     out = again.score(docs, A, "v1")
     assert [o.cached for o in out] == [True] * 3 + [False] * 3 and backend.seen == 3
     assert out[0].data["scores"]["a00"]["score"] == 2  # the answer the dying run got
+
+
+def test_stats_of_a_stages_tasks_sum_key_by_key_nested_counts_included():
+    from mira_core.teachers.base import sum_stats
+
+    total: dict = {}
+    sum_stats(total, {"requests": 3, "cost_usd": 0.1, "failures": {"transient": 1}, "response_format": {"json_schema": 3}})
+    sum_stats(total, {"requests": 2, "cost_usd": 0.2, "failures": {"capped": 2}, "response_format": {"json_schema": 2}})
+    assert total == {"requests": 5, "cost_usd": 0.3, "failures": {"transient": 1, "capped": 2},
+                     "response_format": {"json_schema": 5}}
