@@ -3,8 +3,10 @@
 Reads: data/corpus/, data/groups/, data/rubrics/. Writes: data/labels/<group>.parquet (train and val),
 data/labels/repeats/, data/labels/failures/, metrics/label.json (counts and teacher spend).
 
-Resumable without paying twice: every teacher answer is in the request cache before its chunk is
-written, so a run stopped half-way (a crash, a dead endpoint) asks again only what was not answered.
+Resumable without paying twice: every teacher answer is committed to the request cache as it arrives,
+so a run stopped at any moment (kill -9, a dead endpoint) asks again at most the requests that were in
+flight. The stage fails, after writing its metrics, when a spending cap refused requests (the re-run with
+a raised cap resumes) or when more than teacher.max_failure_rate of its requests failed.
 """
 
 from __future__ import annotations
