@@ -1,0 +1,123 @@
+"""How a bad params.yaml is told: every problem as `file:line: key = value: problem`, one line each.
+
+The params model (config.py) says what is valid; this module says what is wrong, where: the line of
+each key in the YAML file (`key_lines`), a YAML syntax error pointing at the file (`yaml_problem`),
+and pydantic's errors turned into lines that name the key, the value, the line and, for a typo, the
+nearest known key (`format_validation_error`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel
+
+
+def key_lines(node, prefix: str = "", out: dict[str, int] | None = None) -> dict[str, int]:
+    """Map each dotted key path ('select.budget', 'sources[2].path') to its 1-based line in the file."""
+    out = {} if out is None else out
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            key = f"{prefix}.{k.value}" if prefix else str(k.value)
+            out[key] = k.start_mark.line + 1
+            key_lines(v, key, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            key = f"{prefix}[{i}]"
+            out[key] = v.start_mark.line + 1
+            key_lines(v, key, out)
+    return out
+
+
+def yaml_problem(path: Path, e: yaml.YAMLError) -> str:
+    """`file:line:column: not valid YAML: problem`, pointing at the file rather than PyYAML's "<unicode string>"."""
+    mark = getattr(e, "problem_mark", None)
+    if mark is None:
+        return f"{path}: not valid YAML: {e}"
+    context = getattr(e, "context", None)
+    return (f"{path}:{mark.line + 1}:{mark.column + 1}: not valid YAML: {e.problem}"
+            + (f" ({context})" if context else ""))
+
+
+def format_validation_error(e, raw: dict, where: str, lines: dict[str, int], model: type[BaseModel]) -> str:
+    """Turn pydantic's errors into `file:line: key = value: problem`, one line per problem.
+
+    One problem is one line; several get a `file: N invalid settings` header with the lines indented under it.
+    """
+    problems = [_problem(err, raw, where, lines, model) for err in e.errors()]
+    if len(problems) == 1:
+        return problems[0]
+    return "\n".join([f"{where}: {len(problems)} invalid settings", *(f"  {p}" for p in problems)])
+
+
+def _problem(err: dict, raw: dict, where: str, lines: dict[str, int], model: type[BaseModel]) -> str:
+    loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-after", "literal[")))]
+    key = _dotted(loc)
+    line = _nearest_line(loc, lines)
+    prefix = f"{where}:{line}" if line else where
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key (a typo?)" + _suggest(loc, model)
+    elif err["type"] == "missing":
+        msg = "required, but missing"
+    value = _lookup(raw, loc)
+    shown = "" if value is _MISSING else f" = {value!r}"
+    return f"{prefix}: {key or '<top>'}{shown}: {msg}"
+
+
+_MISSING = object()
+
+
+def _dotted(loc) -> str:
+    s = ""
+    for p in loc:
+        s += f"[{p}]" if isinstance(p, int) else (f".{p}" if s else str(p))
+    return s
+
+
+def _lookup(raw, loc):
+    cur = raw
+    for p in loc:
+        try:
+            cur = cur[p]
+        except (KeyError, IndexError, TypeError):
+            return _MISSING
+    return cur
+
+
+def _nearest_line(loc, lines: dict[str, int]) -> int | None:
+    for n in range(len(loc), 0, -1):
+        key = _dotted(loc[:n])
+        if key in lines:
+            return lines[key]
+    return None
+
+
+def _suggest(loc, root: type[BaseModel]) -> str:
+    """Name the closest known key, so 'budjet' points at 'budget'."""
+    import difflib
+
+    model: type[BaseModel] | None = root
+    for p in loc[:-1]:
+        if model is None or isinstance(p, int):
+            continue
+        field = model.model_fields.get(p)
+        ann = field.annotation if field else None
+        model = _model_of(ann)
+    if model is None:
+        return ""
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
+    return f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(model.model_fields)}"
+
+
+def _model_of(ann) -> type[BaseModel] | None:
+    import typing
+
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    for a in typing.get_args(ann):
+        m = _model_of(a)
+        if m is not None:
+            return m
+    return None
