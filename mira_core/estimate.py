@@ -32,7 +32,7 @@ from mira_core.errors import ConfigError
 from mira_core.layout import Layout
 from mira_core.rubric import Anchor, Rubric
 from mira_core.teachers import prompts
-from mira_core.teachers.base import Request, Teacher
+from mira_core.teachers.base import Doc, Request, Teacher
 
 CHARS_PER_TOKEN = 4.0
 REASON_CHARS = 100.0  # a one-line reason or rationale, before any reply is cached
@@ -103,12 +103,13 @@ def calibrate(teacher: Teacher, requests: Iterable[Request], params: Params) -> 
     so it carries over from the judgment replies discover leaves in the cache to label's score replies.
     """
     reqs = list(requests)
-    hits = teacher.cache.get_many([teacher.key(r) for r in reqs])
+    keys = [teacher.key(r) for r in reqs]
+    hits = teacher.cache.get_many(keys)
     in_chars = in_tokens = out_chars = out_tokens = calls = replies = 0
     reasons: list[int] = []
     judge_sizes: list[int] = []
-    for r in reqs:
-        o = hits.get(teacher.key(r))
+    for r, k in zip(reqs, keys, strict=True):
+        o = hits.get(k)
         if o is None or not o.ok or not o.prompt_tokens or not o.calls:
             continue
         # repairs resend the conversation: the reported tokens cover o.calls requests of about this size
@@ -163,8 +164,6 @@ def placeholder_rubric(group: str, n_anchors: int) -> Rubric:
 
 def label_requests(plan: pl.DataFrame, rubric: Rubric) -> list[Request]:
     """The label stage's requests for one group's plan: every record once, the repeat subset a second time."""
-    from mira_core.teachers.base import Doc
-
     anchors = tuple(rubric.anchors)
     docs = [(Doc(r["record_id"], r["source"], r["format"], r["text"]), r["repeat"]) for r in plan.iter_rows(named=True)]
     return ([Request("score", d, anchors, rubric.version, 0) for d, _ in docs]

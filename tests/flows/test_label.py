@@ -83,6 +83,7 @@ def test_label_stopped_half_way_resumes_without_asking_finished_records_again(tm
 
 def test_estimate_before_label_is_close_to_what_label_then_reports(tmp_path, tiny_encoder, prefect_harness):
     """`mira estimate` after discover: label's requests exactly, its tokens and cost within 10 %."""
+    from flows.estimate import lines
     from mira_core.estimate import estimate_project
 
     prices = {"price_input_per_1m": 2.0, "price_output_per_1m": 8.0}
@@ -104,8 +105,11 @@ def test_estimate_before_label_is_close_to_what_label_then_reports(tmp_path, tin
         assert est["label"].to_send == spent["calls"] == len(server.requests) - 20
         assert est["label"].input_tokens == pytest.approx(spent["prompt_tokens"], rel=0.1)
         assert est["label"].cost_usd == pytest.approx(spent["cost_usd"], rel=0.1)
-        after, _, _ = estimate_project(params, tmp_path, {})
+        after, cal, notes = estimate_project(params, tmp_path, {})
         assert [r.to_send for r in after] == [0, 0]  # everything is in the request cache now
+        table = lines(after, cal, notes, params)  # what `mira estimate` prints
+        assert table[0].startswith("teacher openai/fake; tokens: calibrated on")
+        assert [t.split()[:4] for t in table[3:5]] == [["discover", "20", "20", "0"], ["label", "52", "52", "0"]]
 
 
 def test_a_spending_cap_stops_label_cleanly_and_a_raised_cap_resumes(tmp_path, tiny_encoder, prefect_harness):
