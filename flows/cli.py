@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from flows.stages import BY_NAME, STAGES, table
+from flows.stages import BY_NAME, STAGES, flow_module, table
 
 HELP = f"""mira: source-aware data selection for LLM mid-training (the MIRA method).
 
@@ -67,7 +67,7 @@ def stage(name: Annotated[str, typer.Argument(help="Stage name: " + ", ".join(s.
 
     _check_stage(name)
     # the flow module is imported after the project's Prefect server is set: Prefect reads its settings once
-    run_stage(root.resolve(), lambda: BY_NAME[name].module().run)
+    run_stage(root.resolve(), lambda: flow_module(BY_NAME[name]).run)
 
 
 @app.command()

@@ -66,6 +66,27 @@ def run_log(layout: Layout, stage: str):
     write_json(log, layout.run_log(stage))
 
 
+def require(path: Path, stage: str) -> Path:
+    """`path` when it exists; else a ConfigError that names it and the stage that writes it (before any work)."""
+    if not Path(path).exists():
+        raise ConfigError(f"{path}: missing (run the {stage} stage first)")
+    return path
+
+
+def prune(candidates: Iterable[Path], keep: Callable[[Path], bool]) -> list[Path]:
+    """Delete each candidate (file or folder) that `keep` rejects; returns what was deleted.
+
+    A stage's outputs for a source, group or method that is no longer asked for would otherwise
+    survive in its DVC out and be versioned (and read by the next stage) as if current.
+    """
+    import shutil
+
+    gone = [c for c in list(candidates) if not keep(c)]
+    for c in gone:
+        shutil.rmtree(c) if c.is_dir() else c.unlink(missing_ok=True)
+    return gone
+
+
 # ---- entry points and their errors -------------------------------------------------------------------------------
 
 

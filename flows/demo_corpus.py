@@ -14,7 +14,7 @@ from flows.common import run_log, stage_main
 from mira_core.config import DemoCorpusParams, Params
 from mira_core.io import clear_dir, write_json
 from mira_core.layout import Layout
-from tasks.ingest import build_demo
+from tasks.demo_corpus import build_demo
 
 
 @flow(name="demo_corpus")

@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 from prefect import flow
 
-from flows.common import run_log, stage_main, states, task_runner
+from flows.common import prune, run_log, stage_main, states, task_runner
 from flows.publish import publish_table
 from mira_core.config import DiscoverParams, EmbedParams, Params, TeacherParams
 from mira_core.errors import MiraError
@@ -52,9 +52,8 @@ def discover_flow(p: DiscoverParams, teacher: TeacherParams, embed: EmbedParams,
                    for g, srcs in groups.items()}
         per_group = {g: f.result() for g, f in futures.items()}
         log["tasks"] = states(futures.values())
-        for f in [*lay.rubrics.glob("*.json"), *lay.rubrics.glob("*/*.parquet")]:
-            if f.name.split(".")[0] not in groups:  # rubrics of groups that no longer exist
-                f.unlink()
+        prune([*lay.rubrics.glob("*.json"), *lay.rubrics.glob("*/*.parquet")],  # groups that no longer exist
+              lambda f: f.name.split(".")[0] in groups)
         empty = [g for g, r in per_group.items() if r["anchors"] == 0]
         metrics = {"groups": per_group, "teacher": {"provider": teacher.provider, "model": teacher.model,
                                                      **teacher_totals(per_group)}}

@@ -8,13 +8,12 @@ beside it), plots/distill/<group>.csv (student versus teacher, for `dvc plots`),
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import polars as pl
 from prefect import flow
 
-from flows.common import run_log, stage_main, states, task_runner
+from flows.common import prune, run_log, stage_main, states, task_runner
 from flows.publish import publish_table
 from flows.tracking import flat_params, metric_key, pipeline_run
 from mira_core.config import CacheParams, DistillParams, EmbedParams, Params
@@ -62,9 +61,8 @@ def distill_flow(p: DistillParams, embed: EmbedParams, cache: CacheParams, root:
                                 out=lay.students / g, out_plot=lay.plots / "distill" / f"{g}.csv")
         reports = {g: f.result() for g, f in futures.items()}
         log["tasks"] = states(futures.values())
-        for d in [*lay.students.glob("*"), *(lay.plots / "distill").glob("*.csv")]:  # groups that no longer exist
-            if d.name.split(".")[0] not in reports:
-                shutil.rmtree(d) if d.is_dir() else d.unlink()
+        prune([*lay.students.glob("*"), *(lay.plots / "distill").glob("*.csv")],  # groups that no longer exist
+              lambda d: d.name.split(".")[0] in reports)
         write_json(reports, lay.metrics_file("students"))
     publish_table("students", "Students against the teacher on val", ["group", "student", "val MAE", "constant MAE",
                   "median Spearman"], [[g, r["student"], r["mean_mae"], r["const_mean_mae"], r["median_spearman"]]

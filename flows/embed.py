@@ -10,7 +10,7 @@ from pathlib import Path
 
 from prefect import flow
 
-from flows.common import run_log, stage_main, states, task_runner
+from flows.common import prune, run_log, stage_main, states, task_runner
 from mira_core.config import CacheParams, EmbedParams, Params, RunnerParams
 from mira_core.embedding import fingerprint, load_encoder
 from mira_core.errors import ConfigError
@@ -34,10 +34,8 @@ def embed_flow(p: EmbedParams, cache: CacheParams, root: str) -> dict:
         results = [f.result() for f in futures]
         log["tasks"] = states(futures)
         wanted = {lay.embedding_shard(s) for s in shards}
-        for f in lay.embeddings.glob("*/part-*.parquet"):  # embeddings of shards that no longer exist
-            if f not in wanted:
-                f.unlink()
-                f.with_suffix(".json").unlink(missing_ok=True)
+        # Embeddings (and their .json sidecars) of shards that no longer exist.
+        prune(lay.embeddings.glob("*/part-*.*"), lambda f: f.with_suffix(".parquet") in wanted)
         records = sum(r["records"] for r in results)
         log.update(records=records, resumed_shards=sum(r["resumed"] for r in results), device=enc.device)
         covered = [(r["records"], r["coverage"]) for r in results if r.get("coverage")]

@@ -16,7 +16,7 @@ from mira_core.errors import ConfigError
 from mira_core.io import write_json
 from mira_core.layout import Layout
 from tasks.caching import cached, submit
-from tasks.embed import group_sources
+from tasks.group import group_one
 
 
 @flow(name="group")
@@ -25,7 +25,7 @@ def group_flow(p: GroupParams, cache: CacheParams, root: str) -> dict:
     if not any(lay.embeddings.glob("*/part-*.parquet")):
         raise ConfigError(f"{lay.embeddings}: no embeddings (run the embed stage first)")
     with run_log(lay, "group") as log:
-        fut = submit(cached(group_sources, cache, lay.root), lay.embeddings, p, out=lay.groups)
+        fut = submit(cached(group_one, cache, lay.root), lay.embeddings, p, out=lay.groups)
         info = fut.result()
         log["tasks"] = states([fut])
         write_json(info, lay.metrics_file("group"))

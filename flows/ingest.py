@@ -10,13 +10,12 @@ is only a warning. The metrics are written first, so the counts that explain it 
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
 from prefect import flow
 
-from flows.common import run_log, stage_main, states, task_runner
+from flows.common import prune, run_log, stage_main, states, task_runner
 from flows.publish import publish_table
 from mira_core.config import CacheParams, IngestParams, Params, RunnerParams, SourceSpec
 from mira_core.errors import ConfigError
@@ -67,10 +66,8 @@ def ingest_flow(sources: tuple[SourceSpec, ...], p: IngestParams, runner: Runner
         reports = {s.name: f.result() for s, f in zip(sources, futures, strict=True)}
         log["tasks"] = states(futures)
         names = {s.name for s in sources}
-        for folder in (lay.corpus, lay.quarantine):  # sources no longer in params leave no stale shards
-            for child in folder.iterdir():
-                if child.is_dir() and child.name not in names:
-                    shutil.rmtree(child)
+        # Sources no longer in params leave no stale shards.
+        prune([*lay.corpus.iterdir(), *lay.quarantine.iterdir()], lambda c: not c.is_dir() or c.name in names)
         problems = {s.name: msg for s in sources
                     if (msg := empty_source_problem(s, reports[s.name], _rel(lay.quarantine / s.name, lay.root)))}
         metrics = {"sources": reports, "total": totals(reports), "empty_sources": sorted(problems)}

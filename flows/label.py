@@ -19,7 +19,7 @@ from pathlib import Path
 import polars as pl
 from prefect import flow
 
-from flows.common import run_log, stage_main, states, task_runner
+from flows.common import prune, run_log, stage_main, states, task_runner
 from flows.publish import publish_table
 from mira_core.config import LabelParams, Params, TeacherParams
 from mira_core.errors import ConfigError, MiraError
@@ -70,9 +70,7 @@ def label_flow(p: LabelParams, teacher: TeacherParams, root: str) -> dict:
         per_group = {g: merge_chunks(lay.labels / "chunks" / g, lay.labels / f"{g}.parquet",
                                      lay.labels / "repeats" / f"{g}.parquet", lay.labels / "failures" / f"{g}.parquet")
                      for g in usable}
-        for f in lay.labels.glob("*.parquet"):  # labels of groups that no longer exist
-            if f.stem not in usable:
-                f.unlink()
+        prune(lay.labels.glob("*.parquet"), lambda f: f.stem in usable)  # labels of groups that no longer exist
         metrics = {"groups": per_group, "skipped_groups": sorted(set(groups) - set(usable)),
                    "teacher": {"provider": teacher.provider, "model": teacher.model, **spend}}
         write_json(metrics, lay.metrics_file("label"))

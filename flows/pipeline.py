@@ -11,7 +11,7 @@ from pathlib import Path
 from prefect import flow
 
 from flows.params import load_params
-from flows.stages import BY_NAME, STAGES
+from flows.stages import BY_NAME, STAGES, flow_module
 
 
 @flow(name="mira")
@@ -20,7 +20,7 @@ def pipeline_flow(root: str, stages: list[str]) -> list[str]:
     params = load_params(Path(root) / "params.yaml")
     done = []
     for name in stages:
-        BY_NAME[name].module().run(params, Path(root))
+        flow_module(BY_NAME[name]).run(params, Path(root))
         done.append(name)
     return done
 

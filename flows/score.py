@@ -14,7 +14,7 @@ from pathlib import Path
 
 from prefect import flow
 
-from flows.common import run_log, stage_main, states, task_runner
+from flows.common import prune, run_log, stage_main, states, task_runner
 from flows.publish import publish_table
 from mira_core.config import CacheParams, Params, ScoreParams
 from mira_core.errors import ConfigError
@@ -22,7 +22,7 @@ from mira_core.grouping import read_groups
 from mira_core.io import write_json
 from mira_core.layout import Layout
 from tasks.caching import cached, submit
-from tasks.distill import score_one
+from tasks.score import score_one
 
 
 @flow(name="score")
@@ -44,9 +44,7 @@ def score_flow(p: ScoreParams, cache: CacheParams, root: str) -> dict:
             futures.append(submit(task, s, lay.embedding_shard(s), lay.students / g, g, p.batch_size, out=out))
         results = [f.result() for f in futures]
         log["tasks"] = states(futures)
-        for f in lay.scores.glob("*/*/part-*.parquet"):  # scores of shards or groups that no longer exist
-            if f not in outs:
-                f.unlink()
+        prune(lay.scores.glob("*/*/part-*.parquet"), lambda f: f in outs)  # shards or groups no longer there
         per_group: dict[str, int] = {}
         for (_, g), r in zip(outs.items(), results, strict=True):
             per_group[g] = per_group.get(g, 0) + r["records"]

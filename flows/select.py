@@ -8,21 +8,18 @@ data/selection/mask.parquet, data/selection/mira/records/ (materialized), metric
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import polars as pl
 from prefect import flow
 
-from flows.common import run_log, stage_main, states, task_runner
+from flows.common import prune, require, run_log, stage_main, states, task_runner
 from flows.publish import publish_table
 from mira_core.config import CacheParams, Params, SelectParams
-from mira_core.errors import ConfigError
-from mira_core.io import write_json
+from mira_core.io import read_json, write_json
 from mira_core.layout import Layout
 from mira_core.manifests import oracle_summary
-from mira_core.selection import budget_tokens, check_counts, overlap, summary
+from mira_core.selection import budget_tokens, mask_summary, stage_metrics
 from tasks.caching import cached, submit
 from tasks.select import materialize_kept, select_ablation, select_baseline, select_mira
 
@@ -30,51 +27,38 @@ from tasks.select import materialize_kept, select_ablation, select_baseline, sel
 @flow(name="select")
 def select_flow(p: SelectParams, cache: CacheParams, root: str) -> dict:
     lay = Layout(Path(root))
-    students = lay.metrics_file("students")
-    if not students.exists():
-        raise ConfigError(f"{students}: no student metrics (run distill first)")
-    out = lay.root / "data" / "selection"
-    ingest = json.loads(lay.metrics_file("ingest").read_text())
+    students = require(lay.metrics_file("students"), "distill")
+    ingest = read_json(require(lay.metrics_file("ingest"), "ingest"))
+    group_map = require(lay.group_map(), "group")
     # Before any work: an impossible budget is an error now, not after every method has been selected.
     budget_tokens(p.budget, sum(r["n_tokens"] for s, r in ingest["sources"].items() if s not in p.held_out_sources))
+    out = lay.selection
     with run_log(lay, "select") as log:
-        futures = {"mira": submit(cached(select_mira, cache, lay.root), p, root, lay.corpus, lay.scores, students,
+        futures = {"mira": submit(cached(select_mira, cache, lay.root), p, group_map, lay.corpus, lay.scores, students,
                                   lay.rubrics, lay.labels, out=out / "mira" / "manifest.parquet",
                                   out_mask=out / "mask.parquet", out_oracle=out / "oracle.parquet")}
         for a in p.ablations:
-            futures[f"mira_{a}"] = submit(cached(select_ablation, cache, lay.root), a, p, root, lay.corpus, lay.scores,
-                                          students, lay.rubrics, out=out / f"mira_{a}" / "manifest.parquet")
+            futures[f"mira_{a}"] = submit(cached(select_ablation, cache, lay.root), a, p, group_map, lay.corpus,
+                                          lay.scores, students, lay.rubrics, out=out / f"mira_{a}" / "manifest.parquet")
         for m in p.baselines:
-            futures[m] = submit(cached(select_baseline, cache, lay.root), m, p, root, lay.corpus, lay.labels,
+            futures[m] = submit(cached(select_baseline, cache, lay.root), m, p, group_map, lay.corpus, lay.labels,
                                 lay.embeddings, out=out / m / "manifest.parquet")
         results = {m: f.result() for m, f in futures.items()}
+        prune(out.iterdir(), lambda d: not d.is_dir() or d.name in futures)  # methods no longer asked for
         manifests = {m: pl.read_parquet(out / m / "manifest.parquet") for m in futures}
-        for d in out.iterdir():  # methods no longer asked for
-            if d.is_dir() and d.name not in manifests:
-                shutil.rmtree(d)
-        tokens = budget_tokens(p.budget, int(manifests["mira"].filter(pl.col("reason") != "held_out")["n_tokens"].sum()))
-        per_method = {m: summary(df, tokens) for m, df in manifests.items()}
-        for m, s in per_method.items():
-            check_counts(m, s, ingest["total"]["kept"])
+        metrics = stage_metrics(p, manifests, ingest)
         materialized = {}
         if p.materialize != "none":
             fut = submit(cached(materialize_kept, cache, lay.root), out / "mira" / "manifest.parquet", p.materialize,
-                         root, lay.corpus, out=out / "mira" / "records")
+                         lay.corpus, out=out / "mira" / "records")
             materialized = fut.result()
             futures["materialize"] = fut
         log["tasks"] = states(futures.values())
-        mask = pl.read_parquet(out / "mask.parquet")
-        metrics = {
-            "budget": p.budget, "granularity": p.granularity, "budget_tokens": round(tokens),
-            "records_read": ingest["total"]["read"], "quarantined": ingest["total"]["quarantined"],
-            "methods": per_method, "overlap": overlap(manifests),
-            "mask": {"on": int(mask["on"].sum()), "off": int((~mask["on"]).sum()),
-                     "by_group": {g: {"on": int(d["on"].sum()), "off": int((~d["on"]).sum())}
-                                  for (g,), d in mask.group_by("group", maintain_order=True)}},
-            "no_reliable_anchor": results["mira"]["no_reliable_anchor"], "materialized": materialized,
-            "oracle": oracle_summary(pl.read_parquet(out / "oracle.parquet")),
-        }
+        metrics |= {"mask": mask_summary(pl.read_parquet(out / "mask.parquet")),
+                    "no_reliable_anchor": results["mira"]["no_reliable_anchor"], "materialized": materialized,
+                    "oracle": oracle_summary(pl.read_parquet(out / "oracle.parquet"))}
         write_json(metrics, lay.metrics_file("select"))
+    per_method = metrics["methods"]
     m = per_method["mira"]
     print(f"select: MIRA keeps {m['kept_records']} of {m['records']} records, {m['kept_tokens']} of "
           f"{m['selectable_tokens']} selectable tokens ({m['kept_token_share']:.1%}); mask {metrics['mask']['on']} on / "

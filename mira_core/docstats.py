@@ -14,7 +14,7 @@ Key decisions:
   lengths, alphanumeric fraction, auto-generated markers) and datatrove's filters, plus parse and JSON
   validity, compression ratio and question-answer overlap. They do overlap with what the rules teacher
   measures (both come from the same literature), so on the demo, whose teacher is `rules`, a student
-  with statistics reproduces the teacher better than it would an LLM teacher's anchors; the README says so.
+  with statistics reproduces the teacher better than it would an LLM teacher's anchors; docs/students.md says so.
 - A fixed list in a fixed order (`NAMES`), versioned by `VERSION`: a student trained on one version
   refuses another (the version is part of the embedding fingerprint).
 - Every statistic is a finite float for every record of every format (0 where it does not apply, with

@@ -1,8 +1,13 @@
-"""The four error classes that tell the orchestrator what to do.
+"""The error classes that tell the orchestrator what to do.
 
-`ConfigError` stops a stage before any work or spend; `RetryableError` is retried by Prefect tasks;
-`RecordError` quarantines one record with a reason and the stage goes on. Everything else that goes
-wrong is a `MiraError` (or a plain bug) and fails the stage.
+`ConfigError` stops a stage before any work or spend; `RecordError` quarantines one record with a reason
+and the stage goes on; `InvariantError` is a bug caught in the act (counts that do not balance). Everything
+else that goes wrong is a `MiraError` (or a plain bug) and fails the stage.
+
+There is no retryable error class on purpose. A transient teacher failure (429, 5xx, a timeout) is retried
+inside the teacher client, with backoff, a spend ledger and a per-answer cache (mira_core/teachers), because a
+Prefect task retry would resend a whole chunk of requests; CPU tasks that read and write shards
+(embed-shard, score-shard) have `retries=1` on the task for a flaky disk.
 """
 
 from __future__ import annotations
@@ -16,8 +21,8 @@ class ConfigError(MiraError):
     """A bad setting, a missing input or a broken precondition: fail before any spend."""
 
 
-class RetryableError(MiraError):
-    """A transient failure (network, rate limit, flaky storage) that a retry may fix."""
+class InvariantError(MiraError):
+    """A promise the code makes to itself is broken (counts that do not balance): a bug, never bad input."""
 
 
 class SchemaError(MiraError):

@@ -16,6 +16,7 @@ import polars as pl
 
 from mira_core.config import GroupParams
 from mira_core.embedding import read_embeddings
+from mira_core.io import write_parquet
 
 
 def source_centroids(shards_by_source: dict[str, list[Path]]) -> tuple[list[str], np.ndarray, dict[str, int]]:
@@ -134,3 +135,19 @@ def members(groups: dict[str, str]) -> dict[str, list[str]]:
     for s, g in sorted(groups.items()):
         out.setdefault(g, []).append(s)
     return dict(sorted(out.items()))
+
+
+def group_sources(embeddings: Path, p: GroupParams, out: Path) -> dict:
+    """Centroids, similarity matrix, clustering; writes the group map, the matrix and its heatmap under `out`.
+
+    Returns the stage's metrics: the method, its scores, the members of each group, records per source.
+    """
+    shards = {d.name: sorted(d.glob("part-*.parquet")) for d in sorted(embeddings.iterdir()) if d.is_dir()}
+    names, centroids, counts = source_centroids(shards)
+    assign, info = cluster(names, centroids, p)
+    sim = similarity(centroids)
+    out.mkdir(parents=True, exist_ok=True)
+    write_parquet(group_table(assign, info["method"]), out / "groups.parquet")
+    write_parquet(similarity_table(names, sim), out / "similarity.parquet")
+    plot_similarity(names, sim, assign, out / "similarity.png")
+    return {**info, "groups": members(assign), "records": counts}

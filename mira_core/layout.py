@@ -9,6 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+def corpus_shards(corpus: Path, source: str | None = None) -> list[Path]:
+    """The shards under a corpus folder (data/corpus/<source>/part-N.parquet), of one source or of all, sorted."""
+    base = Path(corpus) / source if source else Path(corpus)
+    return sorted(base.glob("part-*.parquet" if source else "*/part-*.parquet"))
+
+
 @dataclass(frozen=True)
 class Layout:
     """The data layout of one mira project."""
@@ -52,6 +58,18 @@ class Layout:
         return self.root / "data" / "scores"
 
     @property
+    def selection(self) -> Path:
+        return self.root / "data" / "selection"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def params_file(self) -> Path:
+        return self.root / "params.yaml"
+
+    @property
     def plots(self) -> Path:
         return self.root / "plots"
 
@@ -73,9 +91,7 @@ class Layout:
 
     def corpus_shards(self, source: str | None = None) -> list[Path]:
         """The corpus shards, of one source or of all, in a stable order."""
-        base = self.corpus / source if source else self.corpus
-        pattern = "part-*.parquet" if source else "*/part-*.parquet"
-        return sorted(base.glob(pattern))
+        return corpus_shards(self.corpus, source)
 
     def embedding_shard(self, corpus_shard: Path) -> Path:
         """The embeddings of a corpus shard: the same <source>/part-N name under data/embeddings."""

@@ -16,23 +16,23 @@ from mira_core import baselines
 from mira_core.config import SelectParams
 from mira_core.errors import ConfigError
 from mira_core.io import atomic_path, write_parquet
-from mira_core.layout import Layout
+from mira_core.layout import corpus_shards
 from mira_core.reliability import spearman
 from mira_core.rubric import load_rubrics
-from mira_core.selection import aggregate, anchor_scales, anchors_on, reliability_mask, select
+from mira_core.selection import aggregate, anchor_scales, anchors_on, budget_share, reliability_mask, select
 
 
-def corpus_index(lay: Layout, groups: dict[str, str], held_out: list[str]) -> pl.DataFrame:
-    """record_id, source, group, n_tokens, held_out for every corpus record."""
-    shards = lay.corpus_shards()
+def corpus_index(corpus: Path, groups: dict[str, str], held_out: list[str]) -> pl.DataFrame:
+    """record_id, source, group, n_tokens, held_out for every record of the corpus folder."""
+    shards = corpus_shards(corpus)
     if not shards:
-        raise ConfigError(f"{lay.corpus}: no corpus shards (run ingest first)")
+        raise ConfigError(f"{corpus}: no corpus shards (run ingest first)")
     index = pl.scan_parquet(shards).select("record_id", "source", "n_tokens").collect()
     return index.with_columns(group=pl.col("source").replace_strict(groups, default=None),
                               held_out=pl.col("source").is_in(held_out))
 
 
-def mira_scores(lay: Layout, reports: dict, p: SelectParams
+def mira_scores(scores: Path, rubrics: Path, reports: dict, p: SelectParams
                 ) -> tuple[pl.DataFrame, pl.DataFrame, list[str], dict[str, dict[str, tuple[float, float]]]]:
     """(record_id -> score, the mask, the sources with no reliable anchor, each group's anchor scales) for
     every scored record.
@@ -43,13 +43,13 @@ def mira_scores(lay: Layout, reports: dict, p: SelectParams
     sources it is on for.
     """
     mask = reliability_mask(reports, p)
-    rubrics = load_rubrics(lay.rubrics)
+    rubric = load_rubrics(rubrics)
     parts, unjudged, all_scales = [], [], {}
     for g in sorted(reports):
-        anchors = rubrics[g].anchor_ids()
+        anchors = rubric[g].anchor_ids()
         on, none_reliable = anchors_on(mask, g, anchors)
         unjudged += none_reliable
-        folders = {d.name: sorted(d.glob("part-*.parquet")) for d in sorted((lay.scores / g).glob("*")) if d.is_dir()}
+        folders = {d.name: sorted(d.glob("part-*.parquet")) for d in sorted((Path(scores) / g).glob("*")) if d.is_dir()}
         scales = None
         if p.standardize:
             scales = anchor_scales([(pl.read_parquet(f, columns=on.get(src, [])), on.get(src, []))
@@ -59,9 +59,9 @@ def mira_scores(lay: Layout, reports: dict, p: SelectParams
             cols = on.get(source, [])  # a source the students report does not know: unscored
             if not files:
                 continue
-            scores = pl.read_parquet(files, columns=["record_id", *cols])
-            parts.append(pl.DataFrame({"record_id": scores["record_id"],
-                                       "score": aggregate(scores, cols, p.trim, scales)}))
+            frame = pl.read_parquet(files, columns=["record_id", *cols])
+            parts.append(pl.DataFrame({"record_id": frame["record_id"],
+                                       "score": aggregate(frame, cols, p.trim, scales)}))
     scored = pl.concat(parts) if parts else pl.DataFrame(schema={"record_id": pl.String, "score": pl.Float64})
     return scored, mask, unjudged, all_scales
 
@@ -71,7 +71,7 @@ ORACLE = {"record_id": pl.String, "source": pl.String, "group": pl.String, "spli
           "kept_student": pl.Boolean}
 
 
-def oracle_table(lay: Layout, index: pl.DataFrame, scored: pl.DataFrame, mask: pl.DataFrame,
+def oracle_table(labels: Path, rubrics: Path, index: pl.DataFrame, scored: pl.DataFrame, mask: pl.DataFrame,
                  scales: dict[str, dict[str, tuple[float, float]]], p: SelectParams, own_budget: list[str]
                  ) -> pl.DataFrame:
     """The teacher-oracle reference on the labeled records: each record scored by the teacher's own labels
@@ -81,16 +81,16 @@ def oracle_table(lay: Layout, index: pl.DataFrame, scored: pl.DataFrame, mask: p
     What survives student -> mask -> aggregation -> selection is then read off directly: the overlap of
     the two kept sets, and (with known defects) how much of the teacher's removal the student keeps.
     """
-    rubrics = load_rubrics(lay.rubrics)
+    rubric = load_rubrics(rubrics)
     parts = []
-    for f in sorted(lay.labels.glob("*.parquet")):
+    for f in sorted(Path(labels).glob("*.parquet")):
         g = f.stem
-        if g not in rubrics:
+        if g not in rubric:
             continue
-        anchors = rubrics[g].anchor_ids()
-        labels = pl.read_parquet(f, columns=["record_id", "source", "split", *anchors])
+        anchors = rubric[g].anchor_ids()
+        labeled = pl.read_parquet(f, columns=["record_id", "source", "split", *anchors])
         on, _ = anchors_on(mask, g, anchors)
-        for (source,), df in labels.group_by("source", maintain_order=True):
+        for (source,), df in labeled.group_by("source", maintain_order=True):
             teacher = aggregate(df, on.get(source, []), p.trim, scales.get(g) if p.standardize else None)
             parts.append(df.select("record_id", "source", "split").with_columns(
                 group=pl.lit(g), teacher_score=pl.Series(teacher, dtype=pl.Float64)))
@@ -99,8 +99,7 @@ def oracle_table(lay: Layout, index: pl.DataFrame, scored: pl.DataFrame, mask: p
     table = (pl.concat(parts).join(index.select("record_id", "n_tokens", "held_out"), on="record_id")
              .join(scored.rename({"score": "student_score"}), on="record_id", how="left")
              .filter(~pl.col("held_out")))
-    share = p.budget if p.budget <= 1 else min(1.0, p.budget / max(1, int(index.filter(~pl.col("held_out"))[
-        "n_tokens"].sum())))
+    share = budget_share(p.budget, int(index.filter(~pl.col("held_out"))["n_tokens"].sum()))
     kept = {}
     for col in ("teacher_score", "student_score"):
         recs = table.select("record_id", "source", "group", "n_tokens", "held_out", score=pl.col(col))
@@ -144,12 +143,12 @@ def attach_scores(index: pl.DataFrame, scored: pl.DataFrame) -> pl.DataFrame:
     return out.drop("_h", "_rid")
 
 
-def _texts(lay: Layout) -> pl.DataFrame:
-    return pl.scan_parquet(lay.corpus_shards()).select("record_id", "text").collect()
+def _texts(corpus: Path) -> pl.DataFrame:
+    return pl.scan_parquet(corpus_shards(corpus)).select("record_id", "text").collect()
 
 
-def _embeddings(lay: Layout) -> pl.DataFrame:
-    return pl.concat([pl.read_parquet(f) for f in sorted(lay.embeddings.glob("*/part-*.parquet"))],
+def _embeddings(embeddings: Path) -> pl.DataFrame:
+    return pl.concat([pl.read_parquet(f) for f in sorted(Path(embeddings).glob("*/part-*.parquet"))],
                      how="diagonal_relaxed").drop("coverage", strict=False)
 
 
@@ -161,37 +160,39 @@ def _features(emb: pl.DataFrame) -> np.ndarray:
     return x
 
 
-def baseline_scores(method: str, lay: Layout, index: pl.DataFrame, p: SelectParams) -> np.ndarray:
-    """One score per row of `index` for a baseline."""
+def baseline_scores(method: str, index: pl.DataFrame, p: SelectParams, corpus: Path, labels: Path,
+                    embeddings: Path) -> np.ndarray:
+    """One score per row of `index` for a baseline; DSIR reads the corpus texts, single_rubric the labels and
+    embeddings."""
     if method == "random":
         return baselines.random_scores(index["record_id"], p.seed)
     if method == "length":
         return baselines.length_scores(index["n_tokens"])
     if method == "dsir":
-        texts = index.select("record_id").join(_texts(lay), on="record_id", how="left", maintain_order="left")
+        texts = index.select("record_id").join(_texts(corpus), on="record_id", how="left", maintain_order="left")
         target = index["source"].is_in(p.dsir_target).to_numpy()
         return baselines.dsir_scores(texts["text"].fill_null("").to_list(), target, p.seed)
     if method == "single_rubric":
-        emb = index.select("record_id").join(_embeddings(lay), on="record_id", how="left", maintain_order="left")
-        labels = []
-        for f in sorted(lay.labels.glob("*.parquet")):
+        emb = index.select("record_id").join(_embeddings(embeddings), on="record_id", how="left", maintain_order="left")
+        means = []
+        for f in sorted(Path(labels).glob("*.parquet")):
             df = pl.read_parquet(f)
             anchor_cols = [c for c in df.columns if c.startswith("a") and c[1:].isdigit()]
-            labels.append(df.select("record_id", y=pl.mean_horizontal(anchor_cols).cast(pl.Float64)))
-        if not labels:
-            raise ConfigError(f"{lay.labels}: no labels for the single_rubric baseline")
+            means.append(df.select("record_id", y=pl.mean_horizontal(anchor_cols).cast(pl.Float64)))
+        if not means:
+            raise ConfigError(f"{labels}: no labels for the single_rubric baseline")
         if emb["embedding"].null_count():
             raise ConfigError(f"{emb['embedding'].null_count()} corpus records have no embedding (re-run embed)")
-        train = pl.concat(labels).join(emb, on="record_id")
+        train = pl.concat(means).join(emb, on="record_id")
         return baselines.single_rubric_scores(_features(train), train["y"].to_numpy(), _features(emb))
     raise ValueError(f"unknown baseline {method!r}")
 
 
-def materialize(lay: Layout, manifest: pl.DataFrame, fmt: str, out: Path) -> dict[str, int]:
+def materialize(corpus: Path, manifest: pl.DataFrame, fmt: str, out: Path) -> dict[str, int]:
     """Write the kept records, per source, as shards a trainer reads directly: record_id, text, meta."""
     kept = manifest.filter(pl.col("kept")).select("record_id", "source")
     counts = {}
-    for shard in lay.corpus_shards():
+    for shard in corpus_shards(corpus):
         rows = pl.read_parquet(shard, columns=["record_id", "source", "text", "n_tokens", "meta"]).join(
             kept.select("record_id"), on="record_id", how="semi")
         if rows.height == 0:

@@ -28,7 +28,7 @@ import numpy as np
 import polars as pl
 
 from mira_core.config import SelectParams
-from mira_core.errors import ConfigError
+from mira_core.errors import ConfigError, InvariantError
 
 MASK = {"group": pl.String, "source": pl.String, "anchor": pl.String, "name": pl.String, "n_val": pl.Int64,
         "basis": pl.String, "mae": pl.Float64, "spearman": pl.Float64, "on": pl.Boolean, "why": pl.String}
@@ -156,6 +156,11 @@ def budget_tokens(budget: float, selectable: int) -> float:
     return budget
 
 
+def budget_share(budget: float, selectable: int) -> float:
+    """The budget as a share of the selectable tokens (an absolute budget above them is capped at all of them)."""
+    return budget if is_fraction(budget) else min(1.0, budget / max(1, selectable))
+
+
 def unit_budgets(tokens: pl.DataFrame, budget: float) -> dict[str, float]:
     """Token budget per unit: the fraction of the unit's tokens, or the absolute budget split by token share."""
     total = int(tokens["n_tokens"].sum())
@@ -241,4 +246,23 @@ def summary(manifest: pl.DataFrame, budget_tokens: float) -> dict:
 def check_counts(method: str, s: dict, corpus_records: int) -> None:
     """Every corpus record has exactly one reason in a manifest, and ingest accounts for the rest: else a bug."""
     if sum(s["reasons"].values()) != s["records"] or s["records"] != corpus_records:
-        raise AssertionError(f"{method}: counts do not balance: {s['reasons']} vs {corpus_records} corpus records")
+        raise InvariantError(f"{method}: counts do not balance: {s['reasons']} vs {corpus_records} corpus records")
+
+
+def mask_summary(mask: pl.DataFrame) -> dict:
+    """(source, anchor) pairs on and off, overall and per group."""
+    def on_off(d: pl.DataFrame) -> dict[str, int]:
+        return {"on": int(d["on"].sum()), "off": int((~d["on"]).sum())}
+    return {**on_off(mask), "by_group": {g: on_off(d) for (g,), d in mask.group_by("group", maintain_order=True)}}
+
+
+def stage_metrics(p: SelectParams, manifests: dict[str, pl.DataFrame], ingest: dict) -> dict:
+    """metrics/select.json's core: the budget in tokens, each method's summary (its counts checked against
+    ingest's, so records read = kept + dropped by reason + quarantined), and the methods' overlap."""
+    tokens = budget_tokens(p.budget, int(manifests["mira"].filter(pl.col("reason") != "held_out")["n_tokens"].sum()))
+    per_method = {m: summary(df, tokens) for m, df in manifests.items()}
+    for m, s in per_method.items():
+        check_counts(m, s, ingest["total"]["kept"])
+    return {"budget": p.budget, "granularity": p.granularity, "budget_tokens": round(tokens),
+            "records_read": ingest["total"]["read"], "quarantined": ingest["total"]["quarantined"],
+            "methods": per_method, "overlap": overlap(manifests)}

@@ -1,4 +1,4 @@
-"""Tasks of the distill and score stages."""
+"""Task of the distill stage: one student fitted per group."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from mira_core.config import DistillParams, EmbedParams
 from mira_core.distillation import distill_group
 from mira_core.io import atomic_dir, atomic_path
 from mira_core.rubric import load_rubric
-from mira_core.scoring import score_shard
 
 
 @task(name="distill-group", task_run_name="distill-{group}")
@@ -24,11 +23,3 @@ def distill_one(group: str, labels: Path, repeats: Path, rubric: Path, corpus_sh
     with atomic_path(out_plot) as tmp:
         plot.select("anchor", "source", "teacher", "student").write_csv(tmp)
     return report
-
-
-@task(name="score-shard", task_run_name="score-{corpus_shard.parent.name}-{corpus_shard.stem}",
-      retries=1, retry_delay_seconds=5)
-def score_one(corpus_shard: Path, embedding_shard: Path, student: Path, group: str, batch_size: int, out: Path
-              ) -> dict:
-    """Score one corpus shard with its group's student."""
-    return score_shard(corpus_shard, embedding_shard, student, group, out, batch_size)

@@ -1,4 +1,4 @@
-"""Tasks of the demo_corpus and ingest stages."""
+"""Task of the ingest stage: one source rendered, counted and quarantined."""
 
 from __future__ import annotations
 
@@ -6,15 +6,8 @@ from pathlib import Path
 
 from prefect import task
 
-from mira_core.config import DemoCorpusParams, IngestParams, SourceSpec
-from mira_core.demo_corpus import build_demo_corpus
+from mira_core.config import IngestParams, SourceSpec
 from mira_core.ingest.source import ingest_source
-
-
-@task(name="build-demo-corpus")
-def build_demo(p: DemoCorpusParams, out: Path) -> dict[str, int]:
-    """Write the demo sources under `out`; returns records per source."""
-    return build_demo_corpus(out, p)
 
 
 @task(name="ingest-source", task_run_name="ingest-{spec.name}")

@@ -15,7 +15,7 @@ from itertools import islice
 from pathlib import Path
 
 from mira_core.config import IngestParams, SourceSpec
-from mira_core.errors import RecordError
+from mira_core.errors import InvariantError, RecordError
 from mira_core.ingest.readers import Item, json_type, read_source
 from mira_core.ingest.render import render
 from mira_core.ingest.tokens import token_counter
@@ -164,6 +164,6 @@ def ingest_source(spec: SourceSpec, p: IngestParams, root: Path, out: Path, out_
             "format": spec.format,
         }
         if report["read"] != report["kept"] + report["quarantined"]:  # a bug, not bad input
-            raise AssertionError(f"{spec.name}: counts do not balance: {report}")
+            raise InvariantError(f"{spec.name}: counts do not balance: {report}")
         write_json(report, tmp_out / "_SUCCESS.json")
     return report

@@ -9,7 +9,6 @@ file to `FILES`, a field here, and a section renderer that returns None while it
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -17,7 +16,9 @@ from pathlib import Path
 import polars as pl
 
 import mira_core
+from mira_core.io import read_json
 from mira_core.layout import Layout
+from mira_core.stages import writer_of
 
 # Where each input lives, relative to the project root; section notes name these paths.
 FILES = {
@@ -36,10 +37,8 @@ FILES = {
     "mask": "data/selection/mask.parquet",
     "params": "params.yaml",
 }
-# The stage that writes each input, for "run the X stage" hints.
-WRITER = {"ingest": "ingest", "group": "group", "groups": "group", "similarity": "group", "discover": "discover",
-          "rubrics": "discover", "label": "label", "students": "distill", "select": "select", "mira": "select",
-          "mask": "select", "selection": "select", "evaluate": "evaluate", "params": "(none: params.yaml)"}
+# The stage that writes each input, for "run the X stage" hints, from the stage records.
+WRITER = {k: writer_of(v.replace("<group>", "g0")) or "(none: params.yaml)" for k, v in FILES.items()}
 PACKAGES = ("prefect", "dvc", "mlflow", "polars", "torch", "transformers")
 MANIFEST_COLUMNS = ["source", "group", "score", "kept", "reason"]
 
@@ -80,7 +79,7 @@ def _field(key: str) -> str:
 
 
 def _json(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.is_file() else None
+    return read_json(path) if path.is_file() else None
 
 
 def _parquet(path: Path, columns: list[str] | None = None) -> pl.DataFrame | None:
@@ -110,7 +109,7 @@ def load_inputs(layout: Layout) -> ReportInputs:
     groups = _parquet(layout.group_map(), ["source", "group"])
     rubrics = {}
     if layout.rubrics.is_dir():
-        rubrics = {p.stem: json.loads(p.read_text()) for p in sorted(layout.rubrics.glob("*.json"))}
+        rubrics = {p.stem: read_json(p) for p in sorted(layout.rubrics.glob("*.json"))}
     png = layout.groups / "similarity.png"
     params = root / FILES["params"]
     return ReportInputs(

@@ -8,6 +8,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from mira_core.config import SelectParams
+from mira_core.errors import InvariantError
 from mira_core.selection import aggregate, anchors_on, overlap, reliability_mask, select, trimmed_mean
 
 
@@ -129,7 +130,7 @@ def test_counts_that_do_not_balance_are_a_bug_not_a_result():
     s = summary(manifest, 5)
     assert s["kept_tokens"] == 5 and s["kept_token_share"] == 0.5 and s["reasons"]["over_budget"] == 1
     check_counts("mira", s, 2)
-    with pytest.raises(AssertionError, match="counts do not balance"):
+    with pytest.raises(InvariantError, match="counts do not balance"):
         check_counts("mira", s, 3)  # ingest kept a record the manifest lost
 
 

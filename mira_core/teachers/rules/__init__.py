@@ -3,7 +3,7 @@
 One module per concern: `registry` (what a dimension is, REGISTRY, the grading helpers), `code_facts`
 (language detection and the shared analyses of code), the dimension modules `code`, `prose`, `qa`
 and `dialog`, `assess` (evaluating dimensions on a record) and `backend` (`RulesBackend`, the
-teacher the pipeline calls). `table` rewrites the README's table of dimensions from the registry.
+teacher the pipeline calls). `table` rewrites the table of dimensions in docs/teachers.md from the registry.
 
 The teacher's version (part of every cache key) hashes every `.py` file of this folder
 (`mira_core.teachers._rules_version`), so editing any rule invalidates its cached answers.

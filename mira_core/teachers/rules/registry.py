@@ -10,7 +10,7 @@ source still get different scores.
 
 The dimension modules (code, prose, qa, dialog) register into REGISTRY when imported; the package's
 `__init__` imports them in a fixed order, which is the order of REGISTRY, of `assess` and of the
-README's table (`dimension_table`). The helpers with a leading underscore are shared by those modules
+table in docs/teachers.md (`dimension_table`). The helpers with a leading underscore are shared by those modules
 only, not part of the package's public names.
 """
 
@@ -97,12 +97,12 @@ def _line_of(text: str, pos: int) -> int:
     return text.count("\n", 0, pos) + 1
 
 
-# ---------------------------------------------------------------- the README's table
+# ---------------------------------------------------------------- the table in docs/teachers.md
 
 def dimension_table() -> list[str]:
-    """The README's table of dimensions, as markdown lines, in registry order.
+    """The table of dimensions in docs/teachers.md, as markdown lines, in registry order.
 
-    README.md holds a copy between the rules-dimensions markers; `python -m mira_core.teachers.rules.table`
+    docs/teachers.md holds a copy between the rules-dimensions markers; `python -m mira_core.teachers.rules.table`
     rewrites it, and a test fails when the copy and this table differ.
     """
     def cell(s: str) -> str:

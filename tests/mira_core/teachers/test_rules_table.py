@@ -1,4 +1,4 @@
-"""The README's table of the rules teacher's dimensions is generated from the registry: it must match it,
+"""The table of the rules teacher's dimensions in docs/teachers.md is generated from the registry: it must match it,
 the rewrite must leave everything outside the markers alone, and the teacher's version must cover every
 module of the rules package."""
 
@@ -11,12 +11,13 @@ import pytest
 from mira_core.teachers import _rules_version
 from mira_core.teachers.rules import REGISTRY, dimension_table, table
 
-README = Path(__file__).resolve().parents[3] / "README.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "teachers.md"
 
 
-def test_the_readme_table_is_the_generated_one():
-    assert table.current_table(README.read_text(encoding="utf-8")) == dimension_table(), (
-        f"README.md's rules-dimensions table differs from the registry; run `{table.COMMAND}` and commit README.md")
+def test_the_docs_table_is_the_generated_one():
+    assert table.DOC == DOC
+    assert table.current_table(DOC.read_text(encoding="utf-8")) == dimension_table(), (
+        f"docs/teachers.md's rules-dimensions table differs from the registry; run `{table.COMMAND}` and commit it")
 
 
 def test_the_table_lists_every_dimension_in_registry_order():
@@ -27,14 +28,14 @@ def test_the_table_lists_every_dimension_in_registry_order():
 
 def test_the_rewrite_touches_only_the_text_between_the_markers(tmp_path):
     stale = f"# Title\n\nbefore\n\n{table.START}\n\n| old | table |\n\n{table.END}\n\nafter\n"
-    path = tmp_path / "README.md"
+    path = tmp_path / "teachers.md"
     path.write_text(stale)
-    assert table.main(["--readme", str(path), "--check"]) == 1
-    assert table.main(["--readme", str(path)]) == 0
+    assert table.main(["--doc", str(path), "--check"]) == 1
+    assert table.main(["--doc", str(path)]) == 0
     new = path.read_text()
     assert new.startswith(f"# Title\n\nbefore\n\n{table.START}\n\n| dimension |") and new.endswith(f"{table.END}\n\nafter\n")
     assert table.current_table(new) == dimension_table()
-    assert table.main(["--readme", str(path), "--check"]) == 0
+    assert table.main(["--doc", str(path), "--check"]) == 0
     with pytest.raises(ValueError, match="markers"):
         table.rewrite("no markers here")
 

@@ -1,0 +1,167 @@
+"""The stage contract, in one place: one record per stage, in run order.
+
+Each record says what the stage reads and writes (as `Layout` attributes, so the paths are the ones the
+code uses), the params.yaml sections it depends on, its metrics file and the mira_core modules that hold
+its logic. Everything else that describes a stage is made from these records or checked against them:
+
+- `mira --help` and `mira stage --help` print `table()`;
+- the README's stage table is `markdown_table()`, rewritten by `python -m mira_core.stages` (and
+  `--check` exits 1 when the README is out of date);
+- the report's "run the X stage" hints use `writer_of`;
+- tests/test_stage_contract.py fails when dvc.yaml's deps, outs, metrics, plots or params of a stage differ
+  from its record, or when a stage is not `flows/<name>.py` -> `tasks/<name>.py` -> its `core` modules.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from mira_core.layout import Layout
+
+_REL = Layout(Path("."))  # attributes resolved against "." give the paths relative to the project root
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    about: str
+    reads: tuple[str, ...]  # Layout attributes of earlier stages' outputs it reads (DVC deps)
+    writes: tuple[str, ...]  # Layout attributes it writes (DVC outs)
+    params: tuple[str, ...]  # params.yaml sections, or section.key, it reads (DVC params)
+    core: tuple[str, ...]  # the mira_core modules that hold its logic (tasks/<name>.py imports them)
+    metrics: str = ""  # its metrics file is metrics/<metrics>.json; "" means metrics/<name>.json
+    reads_metrics: tuple[str, ...] = ()  # metrics files of earlier stages it reads (DVC deps)
+    plots: tuple[str, ...] = ()  # plot files or folders it writes, relative to the root (DVC plots)
+    outside: str = ""  # what it reads from outside the project's stage outputs, in words
+
+    @property
+    def metrics_path(self) -> str:
+        return f"metrics/{self.metrics or self.name}.json"
+
+    def read_paths(self) -> list[str]:
+        """Every project path it reads (its DVC data deps), relative to the root."""
+        return [_rel(a) for a in self.reads] + [f"metrics/{m}.json" for m in self.reads_metrics]
+
+    def write_paths(self) -> list[str]:
+        """Every versioned path it writes besides its metrics and plots (its DVC outs), relative to the root."""
+        return [_rel(a) for a in self.writes]
+
+
+def _rel(attr: str) -> str:
+    return getattr(_REL, attr).as_posix()
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("demo_corpus", "build the embedded default corpus (8 real sources)",
+          reads=(), writes=("raw",), params=("demo_corpus",), core=("mira_core.demo_corpus",),
+          outside="this Python installation (stdlib, site-packages)"),
+    Stage("ingest", "render records to canonical text, count tokens, quarantine bad records",
+          reads=("raw",), writes=("corpus", "quarantine"), params=("sources", "ingest"),
+          core=("mira_core.ingest.source",), outside="the sources in params.yaml"),
+    Stage("embed", "one encoder pass over every record (length-sorted, bf16 where native), resumable by shard",
+          reads=("corpus",), writes=("embeddings",), params=("embed",), core=("mira_core.embedding",)),
+    Stage("group", "cluster sources by the centroids of their embeddings; pins override",
+          reads=("embeddings",), writes=("groups",), params=("group",), core=("mira_core.grouping",)),
+    Stage("discover", "teacher judges a sample freely; judgments are clustered into each group's anchors",
+          reads=("corpus", "groups"), writes=("rubrics",), params=("teacher", "discover", "embed"),
+          core=("mira_core.discovery", "mira_core.teachers")),
+    Stage("label", "teacher scores a larger sample on every anchor; train/val split; a repeat subset for "
+          "self-agreement", reads=("corpus", "groups", "rubrics"), writes=("labels",), params=("teacher", "label"),
+          core=("mira_core.labels", "mira_core.teachers")),
+    Stage("distill", "one student per group predicts every anchor; val MAE and Spearman per (source, anchor)",
+          reads=("labels", "rubrics", "embeddings", "corpus"), writes=("students",),
+          params=("distill", "embed.encoder", "embed.static_source"), core=("mira_core.distillation",),
+          metrics="students", plots=("plots/distill",)),
+    Stage("score", "every record scored by its group's student, shard by shard (thread pool or Dask)",
+          reads=("corpus", "embeddings", "groups", "students"), writes=("scores",), params=("score",),
+          core=("mira_core.scoring",)),
+    Stage("select", "reliability mask, trimmed mean, per-group token budget; random, length, dsir, "
+          "single-rubric baselines",
+          reads=("corpus", "scores", "groups", "rubrics", "labels", "embeddings"), writes=("selection",),
+          params=("select",), core=("mira_core.manifests", "mira_core.selection"),
+          reads_metrics=("students", "ingest")),
+    Stage("evaluate", "proxy mid-training: one base LM continued on each arm for equal tokens, held-out loss "
+          "on the target", reads=("selection", "corpus"), writes=(), params=("evaluate", "select.held_out_sources"),
+          core=("mira_core.evaluation.data", "mira_core.evaluation.train"), plots=("plots/evaluate/curves.csv",),
+          outside="its own checkpoint cache in .mira/evaluate/ (not versioned)"),
+    Stage("report", "one self-contained HTML report: retention, scores, anchors and reliability, teacher spend, "
+          "baselines", reads=("params_file", "groups", "rubrics", "selection"), writes=("reports",),
+          params=("report",), core=("mira_core.report",),
+          reads_metrics=("ingest", "group", "discover", "label", "students", "select", "evaluate")),
+)
+
+BY_NAME = {s.name: s for s in STAGES}
+
+
+def writer_of(path: str) -> str | None:
+    """The stage that writes `path` (relative to the root): an out, a metrics file, a plot, or a file in one."""
+    for s in STAGES:
+        for p in [*s.write_paths(), s.metrics_path, *s.plots]:
+            if path == p or path.startswith(p.rstrip("/") + "/"):
+                return s.name
+    return None
+
+
+def table() -> str:
+    """The stage graph as aligned text, for `mira --help`."""
+    width = max(len(s.name) for s in STAGES)
+    lines = []
+    for s in STAGES:
+        reads = ", ".join([*s.read_paths(), *([s.outside] if s.outside else [])])
+        writes = ", ".join([*s.write_paths(), s.metrics_path, *s.plots])
+        lines += [f"{s.name:<{width}}  {s.about}", f"{'':<{width}}    reads  {reads or '-'}",
+                  f"{'':<{width}}    writes {writes}"]
+    return "\n".join(lines)
+
+
+def markdown_table() -> list[str]:
+    """The README's stage table: one row per stage, with the code it runs."""
+    rows = ["| stage | what it does | reads | writes | params | code |", "|---|---|---|---|---|---|"]
+    for s in STAGES:
+        reads = [f"`{p}`" for p in s.read_paths()] + ([s.outside] if s.outside else [])
+        writes = [f"`{p}`" for p in [*s.write_paths(), s.metrics_path, *s.plots]]
+        code = [f"`flows/{s.name}.py`", f"`tasks/{s.name}.py`", *(f"`{m}`" for m in s.core)]
+        rows.append(f"| `{s.name}` | {s.about} | {', '.join(reads) or '-'} | {', '.join(writes)} | "
+                    f"{', '.join(f'`{p}`' for p in s.params)} | {' → '.join(code[:2])} → {', '.join(code[2:])} |")
+    return rows
+
+
+START = "<!-- stages:start -->"
+END = "<!-- stages:end -->"
+README = Path(__file__).resolve().parents[1] / "README.md"
+COMMAND = "python -m mira_core.stages"
+
+
+def rewrite(text: str) -> str:
+    """`text` with the generated stage table between the START and END markers."""
+    start, end = text.find(START), text.find(END)
+    if start < 0 or end < start:
+        raise ValueError(f"no {START} ... {END} markers")
+    return text[:start + len(START)] + "\n\n" + "\n".join(markdown_table()) + "\n\n" + text[end:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog=COMMAND, description="Rewrite the README's stage table from the stage records.")
+    ap.add_argument("--check", action="store_true", help="exit 1 when the README's table is out of date")
+    ap.add_argument("--readme", type=Path, default=README)
+    args = ap.parse_args(argv)
+    text = args.readme.read_text(encoding="utf-8")
+    new = rewrite(text)
+    if args.check:
+        if new != text:
+            print(f"{args.readme}: the stage table is out of date; run `{COMMAND}`", file=sys.stderr)
+            return 1
+        return 0
+    if new != text:
+        from mira_core.io import atomic_path
+
+        with atomic_path(args.readme) as tmp:
+            tmp.write_text(new, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
