@@ -69,26 +69,24 @@ def generate(root: str, n: str) -> None:
 
 
 def measure(root: str) -> None:
-    import json
-
     from mira_core.config import SelectParams
     from mira_core.grouping import read_groups
-    from mira_core.io import write_parquet
+    from mira_core.io import read_json, write_parquet
     from mira_core.layout import Layout
     from mira_core.manifests import attach_scores, corpus_index, mira_scores
     from mira_core.selection import reason_counts, select
 
     lay, p, t = Layout(Path(root)), SelectParams(), {}
     start = time.perf_counter()
-    index = corpus_index(lay, read_groups(lay.group_map()), p.held_out_sources)
+    index = corpus_index(lay.corpus, read_groups(lay.group_map()), p.held_out_sources)
     t["index"] = time.perf_counter() - start
-    scored, mask, unjudged = mira_scores(lay, json.loads((lay.metrics / "students.json").read_text()), p)
+    scored, mask, unjudged, _ = mira_scores(lay.scores, lay.rubrics, read_json(lay.metrics_file("students")), p)
     t["mask_and_aggregate"] = time.perf_counter() - start - sum(t.values())
     records = attach_scores(index, scored)
     del index, scored
     manifest = select(records, p.budget, p.granularity, "mira", p.min_score, own_budget=unjudged)
     t["select"] = time.perf_counter() - start - sum(t.values())
-    write_parquet(manifest, lay.root / "data" / "selection" / "mira" / "manifest.parquet")
+    write_parquet(manifest, lay.selection / "mira" / "manifest.parquet")
     t["write"] = time.perf_counter() - start - sum(t.values())
     seconds = time.perf_counter() - start
     kept_tokens = int(manifest.filter(pl.col("kept"))["n_tokens"].sum())

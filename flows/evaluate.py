@@ -52,7 +52,7 @@ def evaluate_flow(p: EvaluateParams, held_out: list[str], root: str, reuse: bool
         raise ConfigError("evaluate.enabled is true but select.held_out_sources is empty: there is no target set")
     t0 = time.perf_counter()
     with run_log(lay, "evaluate") as log:
-        data_f = prepare_data.submit(p, held_out, root)
+        data_f = prepare_data.submit(p, held_out, lay.corpus, lay.selection)
         data = data_f.result()
         base_dir = lay.state / "evaluate" / "base"
         base_f = train_base.submit(p, quote(data), base_dir, reuse=reuse)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -10,8 +9,10 @@ import typer
 
 
 def _load(root: Path, stage: str) -> dict | None:
+    from mira_core.io import read_json  # here, not at the top: `mira --help` should not import polars
+
     f = root / "metrics" / f"{stage}.json"
-    return json.loads(f.read_text()) if f.exists() else None
+    return read_json(f) if f.exists() else None
 
 
 def summary_lines(root: Path) -> list[str]:

@@ -18,11 +18,6 @@ import polars as pl
 
 from mira_core.rubric import Anchor
 
-JUDGMENTS = {
-    "record_id": pl.String, "group": pl.String, "source": pl.String, "name": pl.String,
-    "description": pl.String, "score": pl.Int64, "reason": pl.String, "teacher": pl.String,
-}
-
 
 def point_texts(judgments: pl.DataFrame) -> list[str]:
     """What gets embedded for each judgment: its name and its reason."""

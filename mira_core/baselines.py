@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from mira_core.errors import ConfigError
+
 DSIR_FEATURES = 2**16
 
 
@@ -41,6 +43,11 @@ def _bags(texts: list[str]):
 
 def dsir_scores(texts: list[str], is_target: np.ndarray, seed: int) -> np.ndarray:
     """log p_target(x) - log p_raw(x) under hashed n-gram bag models, plus Gumbel noise (seeded)."""
+    is_target = np.asarray(is_target, dtype=bool)
+    if not is_target.any():
+        # with no target text the target model is add-one smoothing alone, and the "importance" would just
+        # reward rare n-grams: a ranking that looks like a baseline and means nothing
+        raise ConfigError("dsir: no record of the dsir_target sources is in the corpus (all quarantined, or empty)")
     x = _bags(texts)
     counts_t = np.asarray(x[is_target].sum(axis=0)).ravel() + 1.0  # add-one smoothing
     counts_r = np.asarray(x.sum(axis=0)).ravel() + 1.0

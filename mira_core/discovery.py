@@ -9,16 +9,15 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from mira_core.anchors import JUDGMENTS, cluster_anchors, point_texts
+from mira_core.anchors import cluster_anchors, point_texts
 from mira_core.config import DiscoverParams
 from mira_core.embedding import Encoder
 from mira_core.rubric import Rubric, Scale
 from mira_core.sampling import stratified_sample
+from mira_core.schema import JUDGE_FAILURES, JUDGMENTS
 from mira_core.teachers.base import Doc, Outcome, Teacher
 
 log = logging.getLogger(__name__)
-FAILURES = {"record_id": pl.String, "group": pl.String, "source": pl.String, "error": pl.String,
-            "error_kind": pl.String, "teacher": pl.String}
 
 
 def read_group_corpus(shards: list, columns: tuple[str, ...] = ("record_id", "source", "format", "text")
@@ -68,7 +67,7 @@ def judge_sample(group: str, corpus: pl.DataFrame, teacher: Teacher, p: Discover
         else:
             failures.append({"record_id": doc.record_id, "group": group, "source": doc.source,
                              "error": o.error, "error_kind": o.error_kind, "teacher": teacher.name})
-    return Judged(pl.DataFrame(rows, schema=JUDGMENTS), pl.DataFrame(failures, schema=FAILURES), len(docs), rounds)
+    return Judged(pl.DataFrame(rows, schema=JUDGMENTS), pl.DataFrame(failures, schema=JUDGE_FAILURES), len(docs), rounds)
 
 
 def sample_docs(corpus: pl.DataFrame, p: DiscoverParams) -> list[Doc]:

@@ -7,7 +7,6 @@ on the repeat subset. Those figures are what the selection stage's reliability m
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ import polars as pl
 
 from mira_core.config import DistillParams, EmbedParams
 from mira_core.errors import ConfigError
+from mira_core.io import read_json
 from mira_core.reliability import self_agreement, student_report
 from mira_core.rubric import Rubric
 from mira_core.students import make_student
@@ -29,7 +29,7 @@ def encoder_fingerprint(embedding_shards: list[Path]) -> dict | None:
     for shard in embedding_shards:
         side = shard.with_suffix(".json")
         if side.exists():
-            return json.loads(side.read_text())["stamp"]["encoder"]
+            return read_json(side)["stamp"]["encoder"]
     return None
 
 

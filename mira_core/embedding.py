@@ -22,7 +22,6 @@ all-MiniLM-L6-v2; the pooling mode is read from the model folder when it has a s
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from collections.abc import Callable
 from functools import lru_cache
@@ -34,7 +33,7 @@ import polars as pl
 from mira_core.config import EmbedParams
 from mira_core.errors import ConfigError
 from mira_core.ingest.tokens import resolve_model_path
-from mira_core.io import file_digest, write_json, write_parquet
+from mira_core.io import file_digest, read_json, write_json, write_parquet
 
 CHARS_PER_TOKEN_CAP = 16  # a WordPiece token is rarely longer than this; text beyond max_length * 16 is never read
 
@@ -77,12 +76,23 @@ def _pooling(path: Path) -> tuple[str, bool]:
     mode, normalize = "mean", True
     cfg = path / "1_Pooling" / "config.json"
     if cfg.exists():
-        c = json.loads(cfg.read_text())
+        c = read_json(cfg)
         mode = "cls" if c.get("pooling_mode_cls_token") else "mean"
     modules = path / "modules.json"
     if modules.exists():
-        normalize = any("Normalize" in m.get("type", "") for m in json.loads(modules.read_text()))
+        normalize = any("Normalize" in m.get("type", "") for m in read_json(modules))
     return mode, normalize
+
+
+def pool(hidden, mask, how: str):
+    """One vector per sequence from last hidden states (batch, seq, dim) and the attention mask (batch, seq):
+    the first token's state for "cls", else the mean over the unmasked positions (an all-padding row divides
+    by 1, not 0). One function for the encoder pass and the fine-tuned student, so the student pools its
+    hidden states exactly as the embeddings were pooled."""
+    if how == "cls":
+        return hidden[:, 0]
+    w = mask.unsqueeze(-1).float()
+    return (hidden * w).sum(1) / w.sum(1).clamp(min=1.0)
 
 
 class Encoder:
@@ -204,11 +214,7 @@ class Encoder:
                     m = torch.from_numpy(mask).to(self.device)
                     hidden = self.model(input_ids=torch.from_numpy(input_ids).to(self.device),
                                         attention_mask=m).last_hidden_state.float()
-                if self.pooling == "cls":
-                    pooled = hidden[:, 0]
-                else:
-                    w = m.unsqueeze(-1).float()
-                    pooled = (hidden * w).sum(1) / w.sum(1).clamp(min=1.0)
+                pooled = pool(hidden, m, self.pooling)
                 if self.normalize:
                     pooled = torch.nn.functional.normalize(pooled, dim=-1)
                 out[idx] = pooled.cpu().numpy()
@@ -333,11 +339,11 @@ def embed_shard(corpus_shard: Path, out: Path, enc: Encoder | StaticEncoder, p: 
 
     stamp = {"input": file_digest(corpus_shard), "encoder": fingerprint(enc, p)}
     side = _sidecar(out)
-    if out.exists() and side.exists() and json.loads(side.read_text()).get("stamp") == stamp:
+    if out.exists() and side.exists() and read_json(side).get("stamp") == stamp:
         n = pl.scan_parquet(out).select(pl.len()).collect().item()
         if progress:
             progress(n)
-        return {"records": n, "resumed": True, "coverage": json.loads(side.read_text()).get("coverage")}
+        return {"records": n, "resumed": True, "coverage": read_json(side).get("coverage")}
     df = pl.read_parquet(corpus_shard, columns=["record_id", "format", "text"])
     texts = df["text"].to_list()
     vectors, cover = enc.encode_records(texts, progress)

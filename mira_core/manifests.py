@@ -19,6 +19,7 @@ from mira_core.io import atomic_path, write_parquet
 from mira_core.layout import corpus_shards
 from mira_core.reliability import spearman
 from mira_core.rubric import load_rubrics
+from mira_core.schema import CORPUS, LABEL_META, ORACLE, SCORE_META, read_checked
 from mira_core.selection import aggregate, anchor_scales, anchors_on, budget_share, reliability_mask, select
 
 
@@ -27,7 +28,7 @@ def corpus_index(corpus: Path, groups: dict[str, str], held_out: list[str]) -> p
     shards = corpus_shards(corpus)
     if not shards:
         raise ConfigError(f"{corpus}: no corpus shards (run ingest first)")
-    index = pl.scan_parquet(shards).select("record_id", "source", "n_tokens").collect()
+    index = read_checked(shards, CORPUS, ["record_id", "source", "n_tokens"])
     return index.with_columns(group=pl.col("source").replace_strict(groups, default=None),
                               held_out=pl.col("source").is_in(held_out))
 
@@ -59,16 +60,11 @@ def mira_scores(scores: Path, rubrics: Path, reports: dict, p: SelectParams
             cols = on.get(source, [])  # a source the students report does not know: unscored
             if not files:
                 continue
-            frame = pl.read_parquet(files, columns=["record_id", *cols])
+            frame = read_checked(files, SCORE_META, ["record_id", *cols])
             parts.append(pl.DataFrame({"record_id": frame["record_id"],
                                        "score": aggregate(frame, cols, p.trim, scales)}))
     scored = pl.concat(parts) if parts else pl.DataFrame(schema={"record_id": pl.String, "score": pl.Float64})
     return scored, mask, unjudged, all_scales
-
-
-ORACLE = {"record_id": pl.String, "source": pl.String, "group": pl.String, "split": pl.String, "n_tokens": pl.Int64,
-          "teacher_score": pl.Float64, "student_score": pl.Float64, "kept_teacher": pl.Boolean,
-          "kept_student": pl.Boolean}
 
 
 def oracle_table(labels: Path, rubrics: Path, index: pl.DataFrame, scored: pl.DataFrame, mask: pl.DataFrame,
@@ -88,7 +84,7 @@ def oracle_table(labels: Path, rubrics: Path, index: pl.DataFrame, scored: pl.Da
         if g not in rubric:
             continue
         anchors = rubric[g].anchor_ids()
-        labeled = pl.read_parquet(f, columns=["record_id", "source", "split", *anchors])
+        labeled = read_checked(f, LABEL_META, ["record_id", "source", "split", *anchors])
         on, _ = anchors_on(mask, g, anchors)
         for (source,), df in labeled.group_by("source", maintain_order=True):
             teacher = aggregate(df, on.get(source, []), p.trim, scales.get(g) if p.standardize else None)

@@ -32,6 +32,44 @@ REJECTED = {
 
 GROUPS = {"source": pl.String, "group": pl.String, "method": pl.String}
 
+JUDGMENTS = {  # data/rubrics/judgments/<group>.parquet: the discover stage's free-form judgments, one per point
+    "record_id": pl.String, "group": pl.String, "source": pl.String, "name": pl.String, "description": pl.String,
+    "score": pl.Int64, "reason": pl.String, "teacher": pl.String}
+JUDGE_FAILURES = {  # data/rubrics/failures/<group>.parquet: the requests of discover that got no judgment
+    "record_id": pl.String, "group": pl.String, "source": pl.String, "error": pl.String, "error_kind": pl.String,
+    "teacher": pl.String}
+
+# data/labels/<group>.parquet: these columns, then one Int64 column per anchor (a00, a01 ...; see labels.py)
+LABEL_META = {"record_id": pl.String, "source": pl.String, "group": pl.String, "split": pl.String,
+              "rationales": pl.String, "teacher": pl.String, "rubric_version": pl.String, "prompt_hash": pl.String}
+LABEL_FAILURES = {  # data/labels/failures/<group>.parquet: label requests that got no usable answer
+    "record_id": pl.String, "source": pl.String, "group": pl.String, "repeat": pl.Int64, "error": pl.String,
+    "error_kind": pl.String, "teacher": pl.String}
+
+# data/scores/<group>/<source>/part-N.parquet: these columns, then one Float32/64 column per anchor
+SCORE_META = {"record_id": pl.String, "group": pl.String}
+
+# data/selection/mask.parquet: one row per (group, source, anchor), on or off, and why
+MASK = {"group": pl.String, "source": pl.String, "anchor": pl.String, "name": pl.String, "n_val": pl.Int64,
+        "basis": pl.String, "mae": pl.Float64, "spearman": pl.Float64, "on": pl.Boolean, "why": pl.String}
+# data/selection/<method>/manifest.parquet: every corpus record once, with whether it is kept and why
+MANIFEST = {"record_id": pl.String, "source": pl.String, "group": pl.String, "n_tokens": pl.Int64,
+            "score": pl.Float64, "kept": pl.Boolean, "reason": pl.String, "method": pl.String}
+# data/selection/oracle.parquet: the teacher-oracle reference on the labeled records
+ORACLE = {"record_id": pl.String, "source": pl.String, "group": pl.String, "split": pl.String, "n_tokens": pl.Int64,
+          "teacher_score": pl.Float64, "student_score": pl.Float64, "kept_teacher": pl.Boolean,
+          "kept_student": pl.Boolean}
+
+
+class SelectionReason(StrEnum):
+    """Why a manifest keeps or drops a record; every record has exactly one, counted in metrics/select.json."""
+
+    KEPT = "kept"
+    OVER_BUDGET = "over_budget"
+    BELOW_THRESHOLD = "below_threshold"
+    UNSCORED = "unscored"
+    HELD_OUT = "held_out"
+
 
 class QuarantineReason(StrEnum):
     """Why ingest set a record aside; each is counted per source in metrics/ingest.json."""
@@ -72,3 +110,13 @@ def check(actual: pl.Schema | dict, expected: dict, where: str | Path, exact: bo
 def check_parquet(path: Path, expected: dict, exact: bool = False) -> None:
     """Check a Parquet file's schema without reading its rows."""
     check(pl.read_parquet_schema(path), expected, path, exact=exact)
+
+
+def read_checked(path: Path | list[Path], expected: dict, columns: list[str] | None = None) -> pl.DataFrame:
+    """Read Parquet file(s) written by another stage, after checking each one's schema against `expected`
+    (only the columns read, when `columns` is given), so a stale or foreign file fails with its name."""
+    paths = path if isinstance(path, list) else [path]
+    want = {c: expected[c] for c in columns if c in expected} if columns is not None else expected
+    for p in paths:
+        check_parquet(p, want)
+    return pl.read_parquet(path, columns=columns)

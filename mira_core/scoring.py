@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from mira_core.errors import ConfigError
-from mira_core.io import write_parquet
+from mira_core.io import read_json, write_parquet
 from mira_core.students import load_student
 from mira_core.students.base import Inputs, read_config, student_version
 
@@ -43,8 +43,6 @@ def cached_student(folder: Path):
 def score_shard(corpus_shard: Path, embedding_shard: Path, student_dir: Path, group: str, out: Path,
                 batch_size: int) -> dict:
     """Score one corpus shard; returns its record count."""
-    import json
-
     student = cached_student(student_dir)
     config = read_config(student_dir)
     anchor_ids = config["anchors"]
@@ -56,7 +54,7 @@ def score_shard(corpus_shard: Path, embedding_shard: Path, student_dir: Path, gr
         if not side.exists():
             raise ConfigError(f"{embedding_shard}: no embeddings stamp beside it (re-run embed)")
         if hasattr(student, "check_encoder"):
-            student.check_encoder(json.loads(side.read_text())["stamp"]["encoder"])
+            student.check_encoder(read_json(side)["stamp"]["encoder"])
         df = pl.read_parquet(embedding_shard)
         ids = df["record_id"]
         coverage = df["coverage"] if "coverage" in df.columns else None

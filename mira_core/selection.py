@@ -29,12 +29,9 @@ import polars as pl
 
 from mira_core.config import SelectParams
 from mira_core.errors import ConfigError, InvariantError
+from mira_core.schema import MANIFEST, MASK, SelectionReason
 
-MASK = {"group": pl.String, "source": pl.String, "anchor": pl.String, "name": pl.String, "n_val": pl.Int64,
-        "basis": pl.String, "mae": pl.Float64, "spearman": pl.Float64, "on": pl.Boolean, "why": pl.String}
-MANIFEST = {"record_id": pl.String, "source": pl.String, "group": pl.String, "n_tokens": pl.Int64,
-            "score": pl.Float64, "kept": pl.Boolean, "reason": pl.String, "method": pl.String}
-REASONS = ("kept", "over_budget", "below_threshold", "unscored", "held_out")
+REASONS = tuple(r.value for r in SelectionReason)
 
 
 def _judge(m: dict, p: SelectParams) -> tuple[bool, str]:

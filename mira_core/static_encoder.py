@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mira_core.io import atomic_dir
+from mira_core.io import atomic_dir, read_json
 
 RECIPE = "mira-static/1"  # bump when the recipe below changes: the cache key and the fingerprint follow
 PCA_DIMS = 256
@@ -112,4 +112,4 @@ def is_static_folder(path: Path) -> bool:
     cfg = path / "config.json"
     if not cfg.exists():
         return False
-    return json.loads(cfg.read_text()).get("model_type") == "model2vec"
+    return read_json(cfg).get("model_type") == "model2vec"

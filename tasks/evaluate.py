@@ -38,7 +38,7 @@ from mira_core.evaluation.train import (
     train_lm,
 )
 from mira_core.io import atomic_dir, read_json, write_json
-from mira_core.layout import Layout
+from mira_core.layout import corpus_shards
 from tasks.caching import core_digest
 
 # Knobs that cannot change one run's result: which arms and seeds exist, and how results are compared.
@@ -58,14 +58,13 @@ def run_key(p: EvaluateParams, *arrays: np.ndarray, **extra: object) -> str:
 
 
 @task(name="evaluate-prepare", cache_policy=NO_CACHE, persist_result=False)
-def prepare_data(p: EvaluateParams, held_out: list[str], root: str) -> EvalData:
-    """Tokenizer, arm streams, general slice and target windows of the project at `root`."""
-    lay = Layout(Path(root))
-    shards = lay.corpus_shards()
+def prepare_data(p: EvaluateParams, held_out: list[str], corpus: Path, selection: Path) -> EvalData:
+    """Tokenizer, arm streams, general slice and target windows, from the corpus and the selection folders."""
+    shards = corpus_shards(corpus)
     if not shards:
-        raise ConfigError(f"{lay.corpus}: no corpus shards (run ingest first)")
+        raise ConfigError(f"{corpus}: no corpus shards (run ingest first)")
     set_threads(p.threads)
-    return prepare(shards, load_manifests(lay.root / "data" / "selection", p.arms), held_out, p)
+    return prepare(shards, load_manifests(selection, p.arms), held_out, p)
 
 
 @task(name="evaluate-base", cache_policy=NO_CACHE, persist_result=False)

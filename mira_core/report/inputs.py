@@ -18,6 +18,7 @@ import polars as pl
 import mira_core
 from mira_core.io import read_json
 from mira_core.layout import Layout
+from mira_core.schema import GROUPS, MANIFEST, MASK, read_checked
 from mira_core.stages import writer_of
 
 # Where each input lives, relative to the project root; section notes name these paths.
@@ -82,8 +83,8 @@ def _json(path: Path) -> dict | None:
     return read_json(path) if path.is_file() else None
 
 
-def _parquet(path: Path, columns: list[str] | None = None) -> pl.DataFrame | None:
-    return pl.read_parquet(path, columns=columns) if path.is_file() else None
+def _parquet(path: Path, schema: dict, columns: list[str] | None = None) -> pl.DataFrame | None:
+    return read_checked(path, schema, columns) if path.is_file() else None
 
 
 def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
@@ -106,7 +107,7 @@ def load_inputs(layout: Layout) -> ReportInputs:
         found = sorted(d.name for d in selection.iterdir() if (d / "manifest.parquet").is_file())
         manifests = {m: f"{FILES['selection']}/{m}/manifest.parquet"
                      for m in sorted(found, key=lambda m: (m != "mira", m))}
-    groups = _parquet(layout.group_map(), ["source", "group"])
+    groups = _parquet(layout.group_map(), GROUPS, ["source", "group"])
     rubrics = {}
     if layout.rubrics.is_dir():
         rubrics = {p.stem: read_json(p) for p in sorted(layout.rubrics.glob("*.json"))}
@@ -117,7 +118,7 @@ def load_inputs(layout: Layout) -> ReportInputs:
         discover=_json(layout.metrics_file("discover")), label=_json(layout.metrics_file("label")),
         students=_json(layout.metrics_file("students")), select=_json(layout.metrics_file("select")),
         evaluate=_json(layout.metrics_file("evaluate")), groups=groups,
-        mira=_parquet(root / FILES["mira"], MANIFEST_COLUMNS), mask=_parquet(root / FILES["mask"]),
+        mira=_parquet(root / FILES["mira"], MANIFEST, MANIFEST_COLUMNS), mask=_parquet(root / FILES["mask"], MASK),
         rubrics=rubrics, similarity_png=png.read_bytes() if png.is_file() else None, manifests=manifests,
         params_text=params.read_text() if params.is_file() else None, versions=package_versions(),
     )

@@ -8,14 +8,13 @@ pickles) and `config.json` (kind, anchors, scale, settings); its version is a di
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
 
-from mira_core.io import write_json
+from mira_core.io import read_json, write_json
 
 Need = Literal["embedding", "text", "both"]  # both: texts and embeddings (the auto student)
 
@@ -65,7 +64,7 @@ def write_config(folder: Path, config: dict) -> None:
 
 
 def read_config(folder: Path) -> dict:
-    return json.loads((Path(folder) / "config.json").read_text())
+    return read_json(Path(folder) / "config.json")
 
 
 def student_version(folder: Path) -> str:

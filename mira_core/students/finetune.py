@@ -1,9 +1,9 @@
 """The `finetune` student: the encoder itself, fine-tuned with one regression output per anchor.
 
 Role: the most accurate and most expensive student. The embed stage's encoder (a local folder,
-`embed.encoder`) is loaded with AutoModel, its last hidden states are pooled as `embedding.Encoder`
-pools them (masked mean, or CLS where the model folder says so) and a Linear(hidden, n_anchors)
-head maps them to the anchors. Training: MSE on per-anchor standardised targets, AdamW with the
+`embed.encoder`) is loaded with AutoModel, its last hidden states are pooled by `embedding.pool` as
+the embed stage pools them (masked mean, or CLS where the model folder says so) and a Linear(hidden,
+n_anchors) head maps them to the anchors. Training: MSE on per-anchor standardised targets, AdamW with the
 encoder at `lr` and the head at 10x `lr` (the head starts from random, the encoder does not),
 gradients clipped at norm 1, a constant learning rate, `epochs` passes in a seeded random order,
 dynamic padding. CUDA when present (bf16 autocast), else CPU in fp32.
@@ -34,9 +34,10 @@ import torch
 from safetensors.torch import load_model, save_model
 
 from mira_core.config import FinetuneParams
-from mira_core.embedding import CHARS_PER_TOKEN_CAP, _pooling
+from mira_core.embedding import CHARS_PER_TOKEN_CAP, _pooling, pool
 from mira_core.errors import ConfigError
 from mira_core.ingest.tokens import resolve_model_path
+from mira_core.io import read_json
 from mira_core.students.base import Inputs, Need, clip, write_config
 from mira_core.students.common import WEIGHTS, config_head, read_checkpoint, standardize, targets, texts_of
 
@@ -61,12 +62,7 @@ class Regressor(torch.nn.Module):
     def core(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Standardised predictions: what the loss sees."""
         hidden = self.encoder(input_ids=input_ids, attention_mask=mask).last_hidden_state.float()
-        if self.pooling == "cls":
-            pooled = hidden[:, 0]
-        else:
-            m = mask.unsqueeze(-1).float()
-            pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
-        return self.head(pooled).float()
+        return self.head(pool(hidden, mask, self.pooling)).float()
 
     def forward(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.core(input_ids, mask) * self.y_std + self.y_mean
@@ -253,7 +249,7 @@ def _copy_tokenizer(src: Path, dst: Path, tokenizer_class: str) -> list[str]:
         if (dst / name).exists():
             copied.append(name)
     tc_path = dst / "tokenizer_config.json"
-    tc = json.loads(tc_path.read_text()) if tc_path.exists() else {}
+    tc = read_json(tc_path) if tc_path.exists() else {}
     if not tc.get("tokenizer_class"):
         tc["tokenizer_class"] = tokenizer_class
         tc_path.write_text(json.dumps(tc, indent=2, sort_keys=True) + "\n")

@@ -66,7 +66,19 @@ def fence(text: str, max_chars: int) -> tuple[str, int]:
         parts.append(text[start:end])
         shown += end - start
         last = end
-    return "".join(parts).replace("<<<", "< < <"), len(text) - shown
+    return _defuse("".join(parts)), len(text) - shown
+
+
+def _defuse(document: str) -> str:
+    """The document with no "<<<" left in it, so no part of it can read as a marker.
+
+    One pass of replace is not enough: it works left to right, so in a run of five "<" the last two join the
+    last "<" of the replacement ("<<<<<" -> "< < <<<") and a record holding "<<<<<END DOCUMENT>>>" would
+    close the fence. Repeating until none is left keeps the output of a single pass wherever that was safe
+    (so no other request, and no cache key, changes) and ends: each pass leaves runs of at most three."""
+    while "<<<" in document:
+        document = document.replace("<<<", "< < <")
+    return document
 
 
 def cut_note(total: int, left_out: int) -> str:

