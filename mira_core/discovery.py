@@ -14,7 +14,7 @@ from mira_core.config import DiscoverParams
 from mira_core.embedding import Encoder
 from mira_core.rubric import Rubric, Scale
 from mira_core.sampling import stratified_sample
-from mira_core.schema import JUDGE_FAILURES, JUDGMENTS
+from mira_core.schema import CORPUS, JUDGE_FAILURES, JUDGMENTS, read_checked
 from mira_core.teachers.base import Doc, Outcome, Teacher
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 def read_group_corpus(shards: list, columns: tuple[str, ...] = ("record_id", "source", "format", "text")
                       ) -> pl.DataFrame:
-    return pl.concat([pl.read_parquet(s, columns=list(columns)) for s in shards]) if shards else pl.DataFrame()
+    return read_checked(list(shards), CORPUS, list(columns)) if shards else pl.DataFrame()
 
 
 @dataclass

@@ -17,6 +17,7 @@ from mira_core.errors import ConfigError
 from mira_core.io import read_json
 from mira_core.reliability import self_agreement, student_report
 from mira_core.rubric import Rubric
+from mira_core.schema import CORPUS, read_checked
 from mira_core.students import make_student
 from mira_core.students.base import Inputs, Student, student_version
 
@@ -49,8 +50,7 @@ def gather_inputs(ids: list[str], need: str, corpus_shards: list[Path], embeddin
     elif need in ("embedding", "both"):
         raise ConfigError("the student reads embeddings, but there are no embedding shards (run embed first)")
     if need in ("text", "both"):
-        found = pl.concat([pl.read_parquet(s, columns=["record_id", "text"]) for s in corpus_shards]
-                          ).join(want, on="record_id").sort("_i")
+        found = read_checked(list(corpus_shards), CORPUS, ["record_id", "text"]).join(want, on="record_id").sort("_i")
         _check_found(ids, found, "text")
         out.texts = found["text"].to_list()
     return out

@@ -34,6 +34,7 @@ from mira_core.config import EmbedParams
 from mira_core.errors import ConfigError
 from mira_core.ingest.tokens import resolve_model_path
 from mira_core.io import file_digest, read_json, write_json, write_parquet
+from mira_core.schema import CORPUS, read_checked
 
 CHARS_PER_TOKEN_CAP = 16  # a WordPiece token is rarely longer than this; text beyond max_length * 16 is never read
 
@@ -344,7 +345,7 @@ def embed_shard(corpus_shard: Path, out: Path, enc: Encoder | StaticEncoder, p: 
         if progress:
             progress(n)
         return {"records": n, "resumed": True, "coverage": read_json(side).get("coverage")}
-    df = pl.read_parquet(corpus_shard, columns=["record_id", "format", "text"])
+    df = read_checked(corpus_shard, CORPUS, ["record_id", "format", "text"])
     texts = df["text"].to_list()
     vectors, cover = enc.encode_records(texts, progress)
     columns = {"record_id": df["record_id"], "embedding": vectors, "coverage": cover}

@@ -18,12 +18,8 @@ from mira_core.config import LabelParams
 from mira_core.io import write_parquet
 from mira_core.rubric import Rubric
 from mira_core.sampling import stratified_sample
+from mira_core.schema import CORPUS, LABEL_FAILURES, LABEL_META, read_checked
 from mira_core.teachers.base import Doc, Teacher
-
-FAILURES = {"record_id": pl.String, "source": pl.String, "group": pl.String, "repeat": pl.Int64,
-            "error": pl.String, "error_kind": pl.String, "teacher": pl.String}
-LABEL_META = {"record_id": pl.String, "source": pl.String, "group": pl.String, "split": pl.String,
-              "rationales": pl.String, "teacher": pl.String, "rubric_version": pl.String, "prompt_hash": pl.String}
 
 
 def label_schema(anchor_ids: list[str]) -> dict:
@@ -63,13 +59,13 @@ def label_docs(docs: list[Doc], splits: dict[str, str], rubric: Rubric, teacher:
         else:
             failures.append({"record_id": doc.record_id, "source": doc.source, "group": rubric.group,
                              "repeat": repeat, "error": o.error, "error_kind": o.error_kind, "teacher": teacher.name})
-    return pl.DataFrame(rows, schema=label_schema(ids)), pl.DataFrame(failures, schema=FAILURES)
+    return pl.DataFrame(rows, schema=label_schema(ids)), pl.DataFrame(failures, schema=LABEL_FAILURES)
 
 
 def write_plan(corpus_shards: list[Path], p: LabelParams, out: Path) -> Path:
     """A group's sample with its split, repeat flag and text (read from its sources' corpus shards), for the
     label tasks to slice."""
-    corpus = pl.concat([pl.read_parquet(s, columns=["record_id", "source", "format", "text"]) for s in corpus_shards])
+    corpus = read_checked(list(corpus_shards), CORPUS, ["record_id", "source", "format", "text"])
     plan = plan_sample(corpus.select("record_id", "source"), p).join(
         corpus.select("record_id", "format", "text"), on="record_id", how="left")
     return write_parquet(plan, out)
@@ -83,7 +79,7 @@ def merge_chunks(chunks: Path, out_labels: Path, out_repeats: Path, out_failures
     failures = pl.concat([pl.read_parquet(f) for f in sorted(chunks.glob("failures-*.parquet"))], how="vertical")
     write_parquet(labels, out_labels)
     write_parquet(repeats, out_repeats)
-    write_parquet(failures if failures.height else pl.DataFrame(schema=FAILURES), out_failures)
+    write_parquet(failures if failures.height else pl.DataFrame(schema=LABEL_FAILURES), out_failures)
     shutil.rmtree(chunks)
     split = dict(labels.group_by("split").len().iter_rows())
     return {"labeled": labels.height, "train": split.get("train", 0), "val": split.get("val", 0),

@@ -18,6 +18,7 @@ import polars as pl
 
 from mira_core.errors import ConfigError
 from mira_core.io import read_json, write_parquet
+from mira_core.schema import CORPUS, read_checked
 from mira_core.students import load_student
 from mira_core.students.base import Inputs, read_config, student_version
 
@@ -65,7 +66,7 @@ def score_shard(corpus_shard: Path, embedding_shard: Path, student_dir: Path, gr
     elif student.needs in ("embedding", "both"):
         raise ConfigError(f"{embedding_shard}: no embeddings for this shard (re-run embed)")
     if student.needs in ("text", "both"):
-        corpus = pl.read_parquet(corpus_shard, columns=["record_id", "text"])
+        corpus = read_checked(corpus_shard, CORPUS, ["record_id", "text"])
         if embedding_shard.exists() and not corpus["record_id"].equals(ids):
             raise ConfigError(f"{embedding_shard}: its records differ from {corpus_shard} (re-run embed)")
         ids, x.texts = corpus["record_id"], corpus["text"].to_list()

@@ -23,6 +23,7 @@ import polars as pl
 from mira_core.config import EvaluateParams
 from mira_core.errors import ConfigError, MiraError
 from mira_core.evaluation.tokenizer import LMTokenizer, build_tokenizer, sample_texts
+from mira_core.schema import MANIFEST, read_checked
 
 FULL = "full"
 TARGET_CHUNK = 64  # target records encoded at a time, until eval_tokens are reached
@@ -61,7 +62,7 @@ def load_manifests(selection: Path, arms: Sequence[str]) -> dict[str, pl.DataFra
         if not path.exists():
             raise ConfigError(f"evaluate arm {arm!r}: no manifest at {path} (run select, with {arm!r} in "
                               f"select.baselines unless it is mira or full)")
-        out[arm] = pl.read_parquet(path, columns=["record_id", "source", "kept", "reason"])
+        out[arm] = read_checked(path, MANIFEST, ["record_id", "source", "kept", "reason"])
     return out
 
 
