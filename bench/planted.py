@@ -4,8 +4,8 @@ In a fresh copy of the repository, `mira_core.planted` writes four real sources 
 agent traces from this Python installation) with a quarter of each source's records given one of
 14 known defects into `data/raw/`, and params.yaml is pointed at them (`demo_corpus.enabled: false`,
 nothing held out, the proxy evaluation off, DSIR toward the QA source). The stages from `ingest` to
-`select` then run one by one as `mira stage NAME`, in the order of flows/stages.py: that needs no
-edit of dvc.yaml and follows any stage added between them. Each arm is one params change from the
+`select` then run one by one as `mira stage NAME`, in the order of the stage records (mira_core/stages.py):
+that needs no edit of dvc.yaml and follows any stage added between them. Each arm is one params change from the
 default that re-runs only what it touches (`select.*`: select; `distill.*`: distill, score, select);
 an arm the params model rejects (a knob not there yet) is skipped with the error, and an arm equal
 to the default is not run twice. Every manifest under data/selection (MIRA and the baselines), and

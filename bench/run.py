@@ -1,6 +1,6 @@
 """`make bench`: run every benchmark and rewrite BENCHMARKS.md from what this machine measured.
 
-    python -m bench.run                     # everything (about an hour on 2 cores)
+    python -m bench.run                     # everything (about 1.5 hours on 2 cores; the 1 M-record run is ~25 min)
     python -m bench.run --only teacher selection
     python -m bench.run --report-only       # rewrite BENCHMARKS.md from the saved figures
 
@@ -26,7 +26,8 @@ import numpy as np
 from bench.common import REPO, WORK, child, env, machine, median, spread
 
 # pipeline replaces the copy, so it comes after those that read it; encoders reads the labels pipeline made
-ALL = ("embedding", "teacher", "linear_student", "selection", "planted", "pipeline", "encoders", "ablations")
+ALL = ("embedding", "teacher", "linear_student", "selection", "planted", "pipeline", "export", "encoders", "ablations",
+       "scale")
 ABLATION_ARMS = ["mira", "mira_source", "mira_no_mask", "mira_raw_scale", "single_rubric", "random", "full"]
 EMBED_DOCS = 2000
 
@@ -376,6 +377,81 @@ def section_selection(r: dict) -> list[str]:
     return out
 
 
+def bench_scale(repeats: int) -> dict:
+    import os
+
+    from bench.scale import RECORDS_ENV, run
+
+    return run(WORK, int(os.environ.get(RECORDS_ENV, 1_000_000)), repeats)
+
+
+def section_scale(r: dict) -> list[str]:
+    ing, sel = r["ingest"], r["select"]
+    i_sec, s_sec = median([x["seconds"] for x in ing]), median([x["seconds"] for x in sel])
+    i_rss, s_rss = max(x["peak_rss_mb"] for x in ing), max(x["peak_rss_mb"] for x in sel)
+    x, n = ing[0], r["records"]
+    flow = median([x["flow_seconds"] for x in ing])
+    rows = [["`mira stage ingest`", f"{x['read']:,}", f"**{i_sec:,.1f}**", f"**{x['read'] / i_sec:,.0f}**",
+             f"{r['raw_bytes'] / 2**20 / i_sec:,.1f} (JSONL read)", f"**{i_rss:,.0f}**"],
+            ["select-mira path", f"{sel[0]['records']:,}", f"**{s_sec:,.1f}**", f"**{sel[0]['records'] / s_sec:,.0f}**",
+             f"{r['score_bytes'] / 2**20 / s_sec:,.1f} (score Parquet read)", f"**{s_rss:,.0f}**"]]
+    reasons = ", ".join(f"{k} {v:,}" for k, v in x["by_reason"].items()) or "none"
+    out = [f"## 9. One machine at scale: {n / 1e6:g} M records", "",
+           f"A generated corpus of {n:,} records in {r['raw_files']} plain JSONL files, "
+           f"{r['raw_bytes'] / 1e9:,.2f} GB on disk ({r['sources']} sources: prose, code, question-answer and chat "
+           f"records of varied length, mean {r['raw_bytes'] / n:,.0f} bytes; `python -m bench.scale`, seeded, "
+           f"generation not timed). Ingest is `mira stage ingest` run as a user runs it (the project's Prefect "
+           f"server, an empty task cache, `runner.max_workers: {r['max_workers']}`, one task per source), timed "
+           f"from outside its process, start-up included (the flow itself: {flow:,.1f} s, {x['read'] / flow:,.0f} "
+           f"records/s); its peak RSS is that of "
+           f"its largest process. Select is the `select-mira` task's path (`bench.selection measure`: corpus index, "
+           f"mask, trimmed mean, per-group budget of 50%, manifest) on that ingested corpus with synthetic scores "
+           f"for every record (15 anchors, one group per kind of record), in a fresh process. "
+           + (f"Median of {len(ing)} runs." if len(ing) > 1 else "One run."), ""]
+    out += md_table(["step", "records", "seconds", "records/s", "MB/s", "peak RSS MB"], rows)
+    out += ["", f"- Ingest kept {x['kept']:,} records, quarantined {x['quarantined']:,} ({reasons}); "
+            f"{x['n_tokens']:,} tokens, {x['n_chars'] / 1e9:,.2f} G characters, written as {x['shards']:,} Parquet "
+            f"shards of {x['corpus_bytes'] / 1e9:,.2f} GB; CPU time {x['cpu_seconds']:,.0f} s "
+            f"({x['cpu_seconds'] / i_sec:,.1f} cores busy on average).",
+            f"- Select: kept token share {sel[0]['kept_token_share']:.3f}; phases "
+            + ", ".join(f"{k} {v:,.1f} s" for k, v in sel[0]["phases"].items()) + ".", ""]
+    return out
+
+
+def bench_export(repeats: int) -> dict:
+    from bench.export import run
+
+    root = WORK / "pipeline"
+    if not (root / "data" / "selection" / "mira" / "manifest.parquet").exists():
+        raise RuntimeError(f"{root}: no selection; run the pipeline benchmark first (--only pipeline export)")
+    return run(root)
+
+
+def section_export(r: dict) -> list[str]:
+    d, c = r["dedup"], r["decontaminate"]
+    bench = ", ".join(f"{b} ({v['items']} items, {v['records_dropped']} records)" for b, v in r["benchmarks"].items())
+    out = ["## 10. Mid-training output on the demo: filters, counts, the Megatron export", "",
+           "The pipeline benchmark's demo run (default params): what the `dedup` and `decontaminate` stages drop, "
+           "the manifest's reasons, and `select.materialize: megatron` on MIRA's kept records, read back with "
+           "`tests/megatron_reader.py` (an independent reader of Megatron-LM's indexed-dataset layout) and "
+           "compared with the target tokenizer's ids of the same records (`python -m bench.run --only export`).", ""]
+    out += md_table(["", "records"], [
+        ["read by ingest", f"{r['read']:,}"], ["quarantined by ingest", f"{r['quarantined']:,}"],
+        ["near-duplicates (`dedup`)", f"{d['records_dropped']:,} of {d['records_in']:,} "
+                                      f"({d['tokens_dropped']:,} tokens)"],
+        ["contaminated (`decontaminate`)", f"{c['records_dropped']:,} ({bench or 'no benchmark'})"],
+        *[[f"MIRA manifest: `{k}`", f"{v:,}"] for k, v in r["reasons"].items()]])
+    out += ["", "- Near-duplicates per source: " + ", ".join(f"{s} {n:,}" for s, n in r["dedup_by_source"].items())
+            + f"; {r['clusters']:,} clusters, {r['cross_source_clusters']:,} of them across sources.",
+            f"- Counts balance (every method's reasons sum to the corpus, and read = corpus + quarantined): "
+            f"{verdict(r['balanced'])}.",
+            f"- Megatron export: {r['documents']:,} documents, {r['export_tokens']:,} tokens ({r['dtype']}); "
+            f"documents whose ids differ from the tokenizer's: **{r['mismatched']}** "
+            f"({verdict(r['mismatched'] == 0)}); `mira stage select` with the export took {r['select_seconds']:,.1f} s.",
+            ""]
+    return out
+
+
 def section_planted(r: dict) -> list[str]:
     from bench.planted import section
 
@@ -383,7 +459,7 @@ def section_planted(r: dict) -> list[str]:
 
 
 NUMBERS = {"embedding": 1, "teacher": 2, "linear_student": 3, "selection": 4, "pipeline": 5, "planted": 6,
-           "encoders": 7, "ablations": 8}
+           "encoders": 7, "ablations": 8, "scale": 9, "export": 10}
 
 
 def earlier_sections(path: Path) -> dict[int, list[str]]:
@@ -413,7 +489,8 @@ def write(results: dict, path: Path) -> None:
     lines += md_table(["machine", ""], [[k, v] for k, v in results["machine"].items()]) + [""]
     sections = {"embedding": section_embedding, "teacher": section_teacher, "linear_student": section_linear,
                 "selection": section_selection, "pipeline": section_pipeline, "planted": section_planted,
-                "encoders": section_encoders, "ablations": section_ablations}
+                "encoders": section_encoders, "ablations": section_ablations, "scale": section_scale,
+                "export": section_export}
     for name, fn in sections.items():
         if name in results:
             lines += fn(results[name])
@@ -454,7 +531,7 @@ def main() -> None:
         results["commit"] = _commit()  # what was measured: a later --report-only keeps it
     fns = {"pipeline": bench_pipeline, "embedding": bench_embedding, "teacher": bench_teacher,
            "linear_student": bench_linear, "selection": bench_selection, "planted": bench_planted,
-           "encoders": bench_encoders, "ablations": bench_ablations}
+           "encoders": bench_encoders, "ablations": bench_ablations, "scale": bench_scale, "export": bench_export}
     for name in ALL:
         if name in args.only:
             start = time.perf_counter()

@@ -55,7 +55,7 @@ def generate(root: str, n: str) -> None:
         x = np.clip(quality + rng.normal(0, 0.5, (per_source, N_ANCHORS)), 1, 5).astype(np.float32)
         table = pl.DataFrame({"record_id": ids, "group": [groups[s]] * per_source,
                               **{a: x[:, j] for j, a in enumerate(anchors)},
-                              "student_version": ["bench"] * per_source},
+                              "student_version": ["bench"] * per_source, "coverage": [1.0] * per_source},
                              schema=score_schema(anchors))
         write_parquet(table, lay.scores / groups[s] / s / "part-00000.parquet")
         # About a fifth of the (source, anchor) pairs fail the mask, as on the demo.

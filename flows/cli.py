@@ -29,6 +29,7 @@ Root = Annotated[Path, typer.Option("--root", help="Project folder holding param
 
 def _register_subcommands() -> None:
     from flows import compare, estimate, summary, ui
+    from flows import init as init_command
     from flows.planted import app as planted_app
     from flows.rubrics import app as rubrics_app
 
@@ -36,6 +37,7 @@ def _register_subcommands() -> None:
     app.add_typer(rubrics_app, name="rubrics")
     app.command(name="compare")(compare.command)
     app.command(name="estimate")(estimate.command)
+    app.command(name="init")(init_command.command)
     app.command(name="summary")(summary.command)
     app.command(name="ui")(ui.command)
 

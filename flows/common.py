@@ -66,6 +66,49 @@ def run_log(layout: Layout, stage: str):
     write_json(log, layout.run_log(stage))
 
 
+PROGRESS_ENV = "MIRA_PROGRESS"  # 0: no progress bars; 1: bars even when stderr is not a terminal; unset: on a TTY
+
+
+def progress_enabled(stream=None) -> bool:
+    """Whether to draw progress bars on `stream` (stderr): MIRA_PROGRESS=0/1 decides, else whether it is a TTY."""
+    flag = os.environ.get(PROGRESS_ENV, "").strip().lower()
+    if flag in ("0", "false", "no", "off"):
+        return False
+    if flag in ("1", "true", "yes", "on"):
+        return True
+    stream = sys.stderr if stream is None else stream
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def gather(futures: Iterable, desc: str, unit: str = "task", file=None) -> list:
+    """The futures' results in the order given, with a progress bar on stderr that advances as each one finishes.
+
+    Every future is waited for (in the order they finish) before any `.result()` is read, in order; so a
+    failed task raises as `[f.result() for f in futures]` would, after the others have finished. Prefect
+    futures (thread pool or Dask) and `concurrent.futures` ones both work. No bar when disabled (see
+    `progress_enabled`); the bar is cleared when done, and the stage prints its summary line.
+    """
+    from tqdm.auto import tqdm
+
+    futures = list(futures)
+    stream = sys.stderr if file is None else file
+    with tqdm(total=len(futures), desc=desc, unit=unit, file=stream, leave=False, dynamic_ncols=True,
+              mininterval=0, disable=not progress_enabled(stream)) as bar:
+        for _ in _as_completed(futures):
+            bar.update(1)
+    return [f.result() for f in futures]
+
+
+def _as_completed(futures: list) -> Iterator:
+    import concurrent.futures
+
+    if futures and all(isinstance(f, concurrent.futures.Future) for f in futures):
+        return concurrent.futures.as_completed(futures)
+    from prefect.futures import as_completed
+
+    return as_completed(futures)
+
+
 def require(path: Path, stage: str) -> Path:
     """`path` when it exists; else a ConfigError that names it and the stage that writes it (before any work)."""
     if not Path(path).exists():

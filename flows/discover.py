@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 from prefect import flow
 
-from flows.common import prune, run_log, stage_main, states, task_runner
+from flows.common import prune, require, run_log, stage_main, states, task_runner
 from flows.publish import publish_table
 from mira_core.config import DiscoverParams, EmbedParams, Params, TeacherParams
 from mira_core.errors import MiraError
@@ -40,13 +40,15 @@ def teacher_totals(per_group: dict[str, dict]) -> dict:
 def discover_flow(p: DiscoverParams, teacher: TeacherParams, embed: EmbedParams, root: str) -> dict:
     lay = Layout(Path(root))
     groups = members(read_groups(lay.group_map()))
+    filters = (require(lay.dedup, "dedup"), require(lay.decontaminate, "decontaminate"))
     api_key(teacher, os.environ)  # a missing key fails here, before any spend
     # No Prefect task cache here: the teacher's request cache already makes a re-run free, and unlike a
     # task cache it asks transient failures (429s, timeouts) again instead of serving them back.
     task = discover_group
     with run_log(lay, "discover") as log:
         run_id = uuid.uuid4().hex  # the groups share one spending ledger: teacher.max_requests / max_cost per run
-        futures = {g: task.submit(g, srcs, [s for src in srcs for s in lay.corpus_shards(src)], p, teacher, embed,
+        futures = {g: task.submit(g, srcs, [s for src in srcs for s in lay.corpus_shards(src)], *filters, p,
+                                  teacher, embed,
                              root, out=lay.rubrics / f"{g}.json", out_judgments=lay.rubrics / "judgments" / f"{g}.parquet",
                              out_failures=lay.rubrics / "failures" / f"{g}.parquet", run_id=run_id)
                    for g, srcs in groups.items()}

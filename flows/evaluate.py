@@ -26,7 +26,7 @@ from pathlib import Path
 from prefect import flow
 from prefect.utilities.annotations import quote
 
-from flows.common import run_log, stage_main, states, task_runner
+from flows.common import gather, run_log, stage_main, states, task_runner
 from flows.publish import publish_table
 from flows.tracking import flat_params, metric_key, pipeline_run
 from mira_core.config import EvaluateParams, Params
@@ -60,7 +60,7 @@ def evaluate_flow(p: EvaluateParams, held_out: list[str], root: str, reuse: bool
         kept = lay.state / "evaluate" / "runs" if reuse else None
         futures = {(arm, seed): train_arm.submit(arm, seed, p, quote(data), base_dir, kept)
                    for arm in p.arms for seed in p.seeds}
-        runs = {k: f.result() for k, f in futures.items()}
+        runs = dict(zip(futures, gather(futures.values(), "evaluate", "run"), strict=True))
         log["reused"] = {"base": base["reused"], "runs": sorted(f"{a}-seed{s}" for (a, s), r in runs.items()
                                                                 if r["reused"])}
         log["tasks"] = states([data_f, base_f, *futures.values()])

@@ -15,42 +15,16 @@ from pathlib import Path
 
 from prefect import flow
 
-from flows.common import prune, run_log, stage_main, states, task_runner
+from flows.common import gather, prune, run_log, stage_main, states, task_runner
 from flows.publish import publish_table
 from mira_core.config import CacheParams, IngestParams, Params, RunnerParams, SourceSpec
 from mira_core.errors import ConfigError
-from mira_core.ingest.readers import expand
-from mira_core.ingest.source import empty_source_problem
+from mira_core.ingest.source import empty_source_problem, source_inputs, totals
+from mira_core.ingest.tokens import token_counter
 from mira_core.io import write_json
 from mira_core.layout import Layout
 from tasks.caching import cached, submit
 from tasks.ingest import ingest_one
-
-
-def source_inputs(spec: SourceSpec, i: int, root: Path) -> list[Path]:
-    """The files (or the folder) a source reads; a ConfigError names the source when there are none."""
-    if spec.resolved_reader() == "folder":
-        folder = root / spec.path
-        if not folder.is_dir():
-            raise ConfigError(f"sources[{i}].path = {spec.path!r} ({spec.name}): no such folder")
-        return [folder]
-    files = expand(spec.path, root)
-    missing = [f for f in files if not f.exists()]
-    if not files or missing:
-        raise ConfigError(f"sources[{i}].path = {spec.path!r} ({spec.name}): no such file")
-    return files
-
-
-def totals(reports: dict[str, dict]) -> dict:
-    """Corpus-wide sums of the per-source counts."""
-    keys = ("read", "kept", "quarantined", "truncated", "nul_stripped", "n_tokens", "n_chars", "shards")
-    out = {k: sum(r[k] for r in reports.values()) for k in keys}
-    reasons: dict[str, int] = {}
-    for r in reports.values():
-        for k, v in r["by_reason"].items():
-            reasons[k] = reasons.get(k, 0) + v
-    out["by_reason"] = dict(sorted(reasons.items()))
-    return out
 
 
 @flow(name="ingest")
@@ -59,18 +33,22 @@ def ingest_flow(sources: tuple[SourceSpec, ...], p: IngestParams, runner: Runner
     """Ingest every source in parallel; write metrics/ingest.json whose counts balance."""
     lay = Layout(Path(root))
     inputs = [source_inputs(s, i, lay.root) for i, s in enumerate(sources)]  # fail before any work
+    counter = token_counter(p.tokenizer, lay.root)  # the tokenizer that counts: a bad path fails here
     task = cached(ingest_one, cache, lay.root)
     with run_log(lay, "ingest") as log:
-        futures = [submit(task, s, p, files, root, out=lay.corpus / s.name, out_quarantine=lay.quarantine / s.name)
+        # The tokenizer file is an input too: an edited tokenizer.json at the same path is not served from cache.
+        futures = [submit(task, s, p, [*files, counter.path], root, out=lay.corpus / s.name,
+                          out_quarantine=lay.quarantine / s.name)
                    for s, files in zip(sources, inputs, strict=True)]
-        reports = {s.name: f.result() for s, f in zip(sources, futures, strict=True)}
+        reports = {s.name: r for s, r in zip(sources, gather(futures, "ingest", "source"), strict=True)}
         log["tasks"] = states(futures)
         names = {s.name for s in sources}
         # Sources no longer in params leave no stale shards.
         prune([*lay.corpus.iterdir(), *lay.quarantine.iterdir()], lambda c: not c.is_dir() or c.name in names)
         problems = {s.name: msg for s in sources
                     if (msg := empty_source_problem(s, reports[s.name], _rel(lay.quarantine / s.name, lay.root)))}
-        metrics = {"sources": reports, "total": totals(reports), "empty_sources": sorted(problems)}
+        metrics = {"sources": reports, "total": totals(reports), "empty_sources": sorted(problems),
+                   "tokenizer": counter.identity}
         write_json(metrics, lay.metrics_file("ingest"))
     publish_table("ingest-counts", "Records per source", ["source", "read", "kept", "quarantined", "tokens"],
                   [[s, r["read"], r["kept"], r["quarantined"], r["n_tokens"]] for s, r in reports.items()])

@@ -19,10 +19,11 @@ from pathlib import Path
 import polars as pl
 from prefect import flow
 
-from flows.common import prune, run_log, stage_main, states, task_runner
+from flows.common import gather, prune, require, run_log, stage_main, states, task_runner
 from flows.publish import publish_table
 from mira_core.config import LabelParams, Params, TeacherParams
 from mira_core.errors import ConfigError, MiraError
+from mira_core.exclusions import excluded_ids
 from mira_core.failure_budget import check_failure_budget
 from mira_core.grouping import members, read_groups
 from mira_core.io import write_json
@@ -47,6 +48,8 @@ def label_flow(p: LabelParams, teacher: TeacherParams, root: str) -> dict:
     if not usable:
         raise ConfigError("every rubric is empty: nothing to label (see metrics/discover.json)")
     api_key(teacher, os.environ)  # a missing key fails here, before any spend
+    # Records the filter stages drop are never sampled: no request is paid for what no selection may keep.
+    excluded = excluded_ids(require(lay.dedup, "dedup"), require(lay.decontaminate, "decontaminate"))
     with run_log(lay, "label") as log:
         for old in ("chunks", "repeats", "failures", "plans"):
             shutil.rmtree(lay.labels / old, ignore_errors=True)
@@ -54,7 +57,7 @@ def label_flow(p: LabelParams, teacher: TeacherParams, root: str) -> dict:
         run_id = uuid.uuid4().hex  # the chunks share one spending ledger: teacher.max_requests / max_cost per run
         for g, sources in usable.items():
             plan = write_plan([s for src in sources for s in lay.corpus_shards(src)], p,
-                              lay.labels / "plans" / f"{g}.parquet")
+                              lay.labels / "plans" / f"{g}.parquet", exclude=excluded)
             n = pl.scan_parquet(plan).select(pl.len()).collect().item()
             chunks = lay.labels / "chunks" / g
             futures[g] = [label_chunk.submit(
@@ -63,9 +66,8 @@ def label_flow(p: LabelParams, teacher: TeacherParams, root: str) -> dict:
                 out_failures=chunks / f"failures-{start:07d}.parquet", run_id=run_id)
                 for start in range(0, n, p.chunk_size)]
         spend: dict = {}
-        for fs in futures.values():
-            for f in fs:
-                sum_stats(spend, f.result())
+        for r in gather([f for fs in futures.values() for f in fs], "label", "chunk"):
+            sum_stats(spend, r)
         log["tasks"] = states([f for fs in futures.values() for f in fs])
         per_group = {g: merge_chunks(lay.labels / "chunks" / g, lay.labels / f"{g}.parquet",
                                      lay.labels / "repeats" / f"{g}.parquet", lay.labels / "failures" / f"{g}.parquet")

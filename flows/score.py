@@ -14,7 +14,7 @@ from pathlib import Path
 
 from prefect import flow
 
-from flows.common import prune, run_log, stage_main, states, task_runner
+from flows.common import gather, prune, run_log, stage_main, states, task_runner
 from flows.publish import publish_table
 from mira_core.config import CacheParams, Params, ScoreParams
 from mira_core.errors import ConfigError
@@ -41,8 +41,8 @@ def score_flow(p: ScoreParams, cache: CacheParams, root: str) -> dict:
             g = groups[s.parent.name]
             out = lay.scores / g / s.parent.name / s.name
             outs[out] = g
-            futures.append(submit(task, s, lay.embedding_shard(s), lay.students / g, g, p.batch_size, out=out))
-        results = [f.result() for f in futures]
+            futures.append(submit(task, s, lay.embedding_shard(s), lay.students / g, g, p, out=out))
+        results = gather(futures, "score", "shard")
         log["tasks"] = states(futures)
         prune(lay.scores.glob("*/*/part-*.parquet"), lambda f: f in outs)  # shards or groups no longer there
         per_group: dict[str, int] = {}

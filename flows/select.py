@@ -3,7 +3,8 @@ with the baselines at the same budget.
 
 Reads: data/corpus/, data/scores/, data/groups/, data/rubrics/, metrics/students.json (and data/labels/,
 data/embeddings/ for the single-rubric baseline). Writes: data/selection/<method>/manifest.parquet,
-data/selection/mask.parquet, data/selection/mira/records/ (materialized), metrics/select.json.
+data/selection/mask.parquet, data/selection/mira/records/ or megatron/ (the export, with lineage.json),
+metrics/select.json.
 """
 
 from __future__ import annotations
@@ -13,49 +14,60 @@ from pathlib import Path
 import polars as pl
 from prefect import flow
 
-from flows.common import prune, require, run_log, stage_main, states, task_runner
+from flows.common import gather, prune, require, run_log, stage_main, states, task_runner
 from flows.publish import publish_table
 from mira_core.config import CacheParams, Params, SelectParams
+from mira_core.ingest.tokens import tokenizer_file
 from mira_core.io import read_json, write_json
 from mira_core.layout import Layout
 from mira_core.manifests import oracle_summary
+from mira_core.megatron import git_commit
 from mira_core.selection import budget_tokens, mask_summary, stage_metrics
 from tasks.caching import cached, submit
 from tasks.select import materialize_kept, select_ablation, select_baseline, select_mira
 
 
 @flow(name="select")
-def select_flow(p: SelectParams, cache: CacheParams, root: str) -> dict:
+def select_flow(p: SelectParams, tokenizer_name: str, cache: CacheParams, root: str) -> dict:
     lay = Layout(Path(root))
     students = require(lay.metrics_file("students"), "distill")
     ingest = read_json(require(lay.metrics_file("ingest"), "ingest"))
-    group_map = require(lay.group_map(), "group")
-    # Before any work: an impossible budget is an error now, not after every method has been selected.
+    # Before any work: an impossible budget is an error now, not after every method has been selected. (An upper
+    # bound: the records dedup and decontaminate drop are counted once the manifests exist, in stage_metrics.)
     budget_tokens(p.budget, sum(r["n_tokens"] for s, r in ingest["sources"].items() if s not in p.held_out_sources))
+    group_map = require(lay.group_map(), "group")
+    tokenizer = tokenizer_file(tokenizer_name, lay.root)  # the target tokenizer that counted (megatron tokenizes)
+    filters = (require(lay.dedup, "dedup"), require(lay.decontaminate, "decontaminate"))
     out = lay.selection
     with run_log(lay, "select") as log:
-        futures = {"mira": submit(cached(select_mira, cache, lay.root), p, group_map, lay.corpus, lay.scores, students,
-                                  lay.rubrics, lay.labels, out=out / "mira" / "manifest.parquet",
-                                  out_mask=out / "mask.parquet", out_oracle=out / "oracle.parquet")}
+        common = (p, group_map, lay.corpus, *filters)  # what every method reads
+        futures = {"mira": submit(cached(select_mira, cache, lay.root), *common, lay.scores, students, lay.rubrics,
+                                  lay.labels, out=out / "mira" / "manifest.parquet", out_mask=out / "mask.parquet",
+                                  out_oracle=out / "oracle.parquet")}
         for a in p.ablations:
-            futures[f"mira_{a}"] = submit(cached(select_ablation, cache, lay.root), a, p, group_map, lay.corpus,
-                                          lay.scores, students, lay.rubrics, out=out / f"mira_{a}" / "manifest.parquet")
+            futures[f"mira_{a}"] = submit(cached(select_ablation, cache, lay.root), a, *common, lay.scores, students,
+                                          lay.rubrics, out=out / f"mira_{a}" / "manifest.parquet")
         for m in p.baselines:
-            futures[m] = submit(cached(select_baseline, cache, lay.root), m, p, group_map, lay.corpus, lay.labels,
-                                lay.embeddings, out=out / m / "manifest.parquet")
-        results = {m: f.result() for m, f in futures.items()}
+            futures[m] = submit(cached(select_baseline, cache, lay.root), m, *common, lay.labels, lay.embeddings,
+                                out=out / m / "manifest.parquet")
+        results = dict(zip(futures, gather(futures.values(), "select", "method"), strict=True))
         prune(out.iterdir(), lambda d: not d.is_dir() or d.name in futures)  # methods no longer asked for
+        export = {"none": None, "megatron": "megatron"}.get(p.materialize, "records")  # the folder of the export
+        prune([out / "mira" / d for d in ("records", "megatron") if (out / "mira" / d).exists()],
+              lambda d: d.name == export)  # an export of another format, or one no longer asked for
         manifests = {m: pl.read_parquet(out / m / "manifest.parquet") for m in futures}
         metrics = stage_metrics(p, manifests, ingest)
         materialized = {}
         if p.materialize != "none":
             fut = submit(cached(materialize_kept, cache, lay.root), out / "mira" / "manifest.parquet", p.materialize,
-                         lay.corpus, out=out / "mira" / "records")
-            materialized = fut.result()
+                         lay.corpus, tokenizer, git_commit(lay.root), lay.params_file, lay.rubrics,
+                         out=out / "mira" / export)
+            materialized = {"format": p.materialize, "path": f"data/selection/mira/{export}", **fut.result()}
             futures["materialize"] = fut
         log["tasks"] = states(futures.values())
         metrics |= {"mask": mask_summary(pl.read_parquet(out / "mask.parquet")),
                     "no_reliable_anchor": results["mira"]["no_reliable_anchor"], "materialized": materialized,
+                    "tokenizer": ingest.get("tokenizer"),  # the tokenizer that counted every n_tokens here
                     "oracle": oracle_summary(pl.read_parquet(out / "oracle.parquet"))}
         write_json(metrics, lay.metrics_file("select"))
     per_method = metrics["methods"]
@@ -73,7 +85,8 @@ def select_flow(p: SelectParams, cache: CacheParams, root: str) -> dict:
 
 
 def run(params: Params, root: Path) -> dict:
-    return select_flow.with_options(task_runner=task_runner(params.runner))(params.select, params.cache, str(root))
+    return select_flow.with_options(task_runner=task_runner(params.runner))(params.select, params.ingest.tokenizer,
+                                                                             params.cache, str(root))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,6 +16,12 @@ the keeper's decision to stop all happen under one lock file, so two stages star
 one server and no stage attaches to a server on its way out. An explicit PREFECT_API_URL (or a
 Prefect profile, or a running `mira ui`) always wins. Process-based Dask workers inherit the URL:
 in ephemeral mode each worker would start a temporary server of its own.
+
+The Prefect UI is a page that asks its server's /ui-settings where the API is, then calls it from the
+browser. Prefect answers PREFECT_UI_API_URL, which defaults to PREFECT_API_URL or else to
+PREFECT_SERVER_API_HOST/PORT (127.0.0.1:4200), not to the port `prefect server start --port` or
+uvicorn serves: on any other port the page shows "Can't connect to Server API". So every server
+started here is given PREFECT_UI_API_URL for the host and port it serves (`ui_api_url`).
 """
 
 from __future__ import annotations
@@ -47,9 +53,38 @@ if TYPE_CHECKING:
 IDLE_ENV = "MIRA_PREFECT_SERVER_IDLE_S"  # overrides runner.prefect_server_idle_s (a machine's choice, e.g. CI)
 
 
+_WILDCARD_HOSTS = ("", "0.0.0.0", "::", "[::]")
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def url_host(host: str) -> str:
+    """`host` as it goes in a URL (an IPv6 address in brackets)."""
+    return f"[{host.strip('[]')}]" if ":" in host else host
+
+
+def ui_api_url(host: str, port: int) -> str:
+    """Where the Prefect UI, in a browser, finds the API of a server on `host`:`port` (its PREFECT_UI_API_URL).
+
+    A server bound to every interface has no one address a browser could use (it may be another
+    machine, or a forwarded port): the path alone then makes the page call the origin it came from.
+    """
+    if host in _WILDCARD_HOSTS:
+        return "/api"
+    return f"http://{url_host(host)}:{port}/api"
+
+
+def _ui_env(host: str, port: int) -> dict[str, str]:
+    """The settings that make a Prefect server on `host`:`port` tell its UI the right API URL."""
+    return {"PREFECT_SERVER_API_HOST": host, "PREFECT_SERVER_API_PORT": str(port),
+            "PREFECT_UI_API_URL": ui_api_url(host, port)}
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
+    with socket.socket(_family(host)) as s:
+        s.bind((host.strip("[]"), 0))
         return s.getsockname()[1]
 
 
@@ -100,13 +135,14 @@ def prefect_server(state: Path, host: str = "127.0.0.1", port: int | None = None
     """A Prefect server (SQLite under `state`); yields its API URL."""
     port = port or free_port(host)
     env = {**os.environ, "PREFECT_HOME": str(state / "prefect-server"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PREFECT_UI_ENABLED": "true" if ui else "false", "PREFECT_SERVER_UI_ENABLED": "true" if ui else "false"}
+           "PREFECT_UI_ENABLED": "true" if ui else "false", "PREFECT_SERVER_UI_ENABLED": "true" if ui else "false",
+           **_ui_env(host, port)}  # `prefect server start --port` alone leaves the UI calling port 4200
     env.pop("PREFECT_API_URL", None)
     log = state / "logs" / "prefect-server.log"
     proc = _start([sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port),
                    "--no-scheduler", "--analytics-off"], env, log)
     try:
-        api = f"http://{host}:{port}/api"
+        api = f"http://{url_host(host)}:{port}/api"
         wait_healthy(f"{api}/health", proc, timeout, log)
         yield api
     finally:
@@ -124,7 +160,7 @@ def mlflow_ui(backend_uri: str, artifacts: Path, state: Path, host: str = "127.0
                    "--artifacts-destination", str(artifacts), "--host", host, "--port", str(port), "--workers", "1"],
                   env, log)
     try:
-        url = f"http://{host}:{port}"
+        url = f"http://{url_host(host)}:{port}"
         wait_healthy(f"{url}/health", proc, timeout, log)
         yield url
     finally:
@@ -309,14 +345,20 @@ def _spawn_keeper(paths: ProjectPaths, idle_s: float, host: str, port: int | Non
 
 @contextmanager
 def project_server(root: Path, idle_s: float, host: str = "127.0.0.1", port: int | None = None,
-                   timeout: float = 180) -> Iterator[dict]:
+                   timeout: float = 180, move_idle: bool = False) -> Iterator[dict]:
     """Hold a lease on the project's Prefect server, starting it if none answers; yields its state.
 
-    The state has `started_here: True` when this call started the keeper. `port` applies only then.
+    The state has `started_here: True` when this call started the keeper. `host` and `port` apply only
+    then, unless `move_idle`: a running server elsewhere that no process uses is then stopped and started
+    again on them (same database, so nothing recorded is lost); one in use stays where it is.
     """
     paths = ProjectPaths(root)
     with _locked(paths):
         info = live_project_server(root)
+        if (info is not None and move_idle and port and (info.get("port"), info.get("host", host)) != (port, host)
+                and not live_clients(root, info["api"])):
+            _stop_keeper(paths, info)
+            info = None
         started = info is None
         if started:
             info = _spawn_keeper(paths, idle_s, host, port, timeout)
@@ -325,6 +367,16 @@ def project_server(root: Path, idle_s: float, host: str = "127.0.0.1", port: int
         yield {**info, "started_here": started}
     finally:
         lease.unlink(missing_ok=True)
+
+
+def _stop_keeper(paths: ProjectPaths, st: dict, timeout: float = 30) -> None:
+    """Stop the keeper of state `st`; the caller holds the lock, so nobody attaches to it from here on."""
+    paths.state.unlink(missing_ok=True)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(int(st["pid"]), signal.SIGTERM)
+    t0 = time.monotonic()
+    while _alive(int(st["pid"]), st.get("pid_start")) and time.monotonic() - t0 < timeout:
+        time.sleep(0.1)
 
 
 def stop_project_server(root: Path, unless_busy: bool = True, timeout: float = 30) -> bool:
@@ -336,11 +388,7 @@ def stop_project_server(root: Path, unless_busy: bool = True, timeout: float = 3
             return False
         if unless_busy and live_clients(root, st["api"]):
             return False
-        paths.state.unlink(missing_ok=True)  # under the lock: nobody attaches to it from here on
-        os.kill(int(st["pid"]), signal.SIGTERM)
-        t0 = time.monotonic()
-        while _alive(int(st["pid"]), st.get("pid_start")) and time.monotonic() - t0 < timeout:
-            time.sleep(0.1)
+        _stop_keeper(paths, st, timeout)
         return True
 
 
@@ -419,9 +467,8 @@ def prefect_api(root: Path, runner: RunnerParams) -> Iterator[str | None]:
 
 def _server_env(paths: ProjectPaths, host: str, port: int) -> dict[str, str]:
     env = {"PREFECT_HOME": str(paths.home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PREFECT_UI_ENABLED": "true", "PREFECT_SERVER_UI_ENABLED": "true",
-           "PREFECT_SERVER_API_HOST": host, "PREFECT_SERVER_API_PORT": str(port),
-           "PREFECT_UI_API_URL": f"http://{host}:{port}/api", "PREFECT_SERVER_LOGGING_LEVEL": "WARNING"}
+           "PREFECT_UI_ENABLED": "true", "PREFECT_SERVER_UI_ENABLED": "true", **_ui_env(host, port),
+           "PREFECT_SERVER_LOGGING_LEVEL": "WARNING"}
     env.update({f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false" for name in _SERVICES_OFF})
     return env
 
@@ -432,11 +479,16 @@ def keep(root: Path, idle_s: float, host: str = "127.0.0.1", port: int = 0, poll
     One process (uvicorn in the main thread, a watchdog thread), so there is no server to orphan.
     """
     paths = ProjectPaths(root.resolve())
-    sock = socket.socket()
-    sock.bind((host, port))  # bound here, so the port recorded is the port served (no free-port race)
+    sock = socket.socket(_family(host))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port just left (a restart, a move) binds again
+    sock.bind((host.strip("[]"), port))  # bound here, so the port recorded is the port served (no free-port race)
     port = sock.getsockname()[1]
     os.environ.pop("PREFECT_API_URL", None)
     os.environ.update(_server_env(paths, host, port))  # before Prefect is imported: it reads them once
+    if "prefect" in sys.modules:  # it was imported after all: its settings must be read again
+        from prefect.context import refresh_global_settings_context
+
+        refresh_global_settings_context()
     paths.home.mkdir(parents=True, exist_ok=True)
 
     import uvicorn
@@ -444,8 +496,8 @@ def keep(root: Path, idle_s: float, host: str = "127.0.0.1", port: int = 0, poll
 
     server = uvicorn.Server(uvicorn.Config(create_app(final=True), log_level="warning", lifespan="on",
                                            timeout_graceful_shutdown=5))
-    api = f"http://{host}:{port}/api"
-    me = {"pid": os.getpid(), "pid_start": _proc_start(os.getpid())}
+    api = f"http://{url_host(host)}:{port}/api"
+    me = {"pid": os.getpid(), "pid_start": _proc_start(os.getpid()), "host": host}
     watchdog = threading.Thread(target=_watch, args=(server, paths, api, port, me, idle_s, poll), daemon=True)
     watchdog.start()
     try:

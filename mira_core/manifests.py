@@ -7,6 +7,7 @@ exactly once, so its reasons add up to the corpus (and, with ingest's quarantine
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,22 +16,47 @@ import polars as pl
 from mira_core import baselines
 from mira_core.config import SelectParams
 from mira_core.errors import ConfigError
-from mira_core.io import atomic_path, write_parquet
+from mira_core.exclusions import drop_reasons
+from mira_core.ingest.tokens import load_tokenizer
+from mira_core.io import atomic_path, file_digest, write_parquet
 from mira_core.layout import corpus_shards
+from mira_core.megatron import materialize_megatron, write_lineage
 from mira_core.reliability import spearman
 from mira_core.rubric import load_rubrics
-from mira_core.schema import CORPUS, LABEL_META, ORACLE, SCORE_META, read_checked
-from mira_core.selection import aggregate, anchor_scales, anchors_on, budget_share, reliability_mask, select
+from mira_core.schema import (
+    CORPUS,
+    LABEL_META,
+    MANIFEST,
+    ORACLE,
+    SCORE_META,
+    read_checked,
+)
+from mira_core.selection import (
+    aggregate,
+    anchor_scales,
+    anchors_on,
+    budget_share,
+    reliability_mask,
+    select,
+    selectable,
+    with_drops,
+)
 
 
-def corpus_index(corpus: Path, groups: dict[str, str], held_out: list[str]) -> pl.DataFrame:
-    """record_id, source, group, n_tokens, held_out for every record of the corpus folder."""
+def corpus_index(corpus: Path, groups: dict[str, str], held_out: list[str], dedup: Path | None = None,
+                 decontaminate: Path | None = None) -> pl.DataFrame:
+    """record_id, source, group, n_tokens, held_out and dropped for every record of the corpus folder.
+
+    `dropped` is the filter stages' verdict (null: the record passes): `contaminated` where the decontaminate
+    folder lists it, else `near_duplicate` where the dedup folder does; such a record is never selected.
+    """
     shards = corpus_shards(corpus)
     if not shards:
         raise ConfigError(f"{corpus}: no corpus shards (run ingest first)")
     index = read_checked(shards, CORPUS, ["record_id", "source", "n_tokens"])
     return index.with_columns(group=pl.col("source").replace_strict(groups, default=None),
-                              held_out=pl.col("source").is_in(held_out))
+                              held_out=pl.col("source").is_in(held_out),
+                              dropped=drop_reasons(index["record_id"], dedup, decontaminate))
 
 
 def mira_scores(scores: Path, rubrics: Path, reports: dict, p: SelectParams
@@ -92,10 +118,11 @@ def oracle_table(labels: Path, rubrics: Path, index: pl.DataFrame, scored: pl.Da
                 group=pl.lit(g), teacher_score=pl.Series(teacher, dtype=pl.Float64)))
     if not parts:
         return pl.DataFrame(schema=ORACLE)
-    table = (pl.concat(parts).join(index.select("record_id", "n_tokens", "held_out"), on="record_id")
+    index = with_drops(index)
+    table = (pl.concat(parts).join(index.select("record_id", "n_tokens", "held_out", "dropped"), on="record_id")
              .join(scored.rename({"score": "student_score"}), on="record_id", how="left")
-             .filter(~pl.col("held_out")))
-    share = budget_share(p.budget, int(index.filter(~pl.col("held_out"))["n_tokens"].sum()))
+             .filter(selectable()).drop("dropped"))
+    share = budget_share(p.budget, int(index.filter(selectable())["n_tokens"].sum()))
     kept = {}
     for col in ("teacher_score", "student_score"):
         recs = table.select("record_id", "source", "group", "n_tokens", "held_out", score=pl.col(col))
@@ -203,3 +230,34 @@ def materialize(corpus: Path, manifest: pl.DataFrame, fmt: str, out: Path) -> di
             write_parquet(rows, target)
         counts[source] = counts.get(source, 0) + rows.height
     return counts
+
+
+def kept_texts(corpus: Path, manifest: pl.DataFrame) -> Iterator[tuple[str, str]]:
+    """(source, text) of every kept record, shard by shard in the corpus's order (one shard in memory)."""
+    kept = manifest.filter(pl.col("kept")).select("record_id")
+    for shard in corpus_shards(corpus):
+        rows = pl.read_parquet(shard, columns=["record_id", "source", "text"]).join(kept, on="record_id", how="semi")
+        yield from rows.select("source", "text").iter_rows()
+
+
+def export_kept(corpus: Path, manifest_path: Path, fmt: str, out: Path, *, tokenizer: Path, commit: str | None,
+                params_file: Path, rubrics: Path) -> dict:
+    """The kept records of a manifest as a trainer reads them, under `out`, with a lineage.json beside them:
+    JSONL or Parquet shards per source (`materialize`), or Megatron-LM's indexed datasets and blend
+    (`megatron.materialize_megatron`, tokenized with `tokenizer`, sources weighted by their epochs).
+
+    The lineage names what made the export: the commit, the digests of params.yaml and of the manifest, and
+    each group's rubric version. Returns {"records": per source (or, for megatron, documents and tokens)}.
+    """
+    manifest = read_checked(manifest_path, MANIFEST)
+    fields = {"commit": commit, "params_digest": file_digest(params_file),
+              "rubric_versions": {g: r.version for g, r in load_rubrics(rubrics).items()},
+              "manifest_digest": file_digest(manifest_path)}
+    if fmt == "megatron":
+        epochs = dict(manifest.filter(pl.col("kept")).group_by("source").agg(pl.col("epochs").max()).iter_rows())
+        record = materialize_megatron(kept_texts(corpus, manifest), load_tokenizer(tokenizer), out, epochs=epochs,
+                                      **fields)
+        return {"records": {s: d["documents"] for s, d in record["datasets"].items()}, "tokens": record["tokens"]}
+    counts = materialize(corpus, manifest, fmt, out)
+    write_lineage(out / "lineage.json", **fields, format=fmt, records=counts)
+    return {"records": counts}

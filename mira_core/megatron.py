@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from mira_core.errors import ConfigError
-from mira_core.ingest.tokens import resolve_model_path
+from mira_core.ingest import tokens
 from mira_core.io import atomic_dir, text_digest, write_json, write_text
 
 INDEX_HEADER = b"MMIDIDX\x00\x00"
@@ -74,30 +74,18 @@ _UINT16_LIMIT = 65500  # Megatron's DType.optimal_dtype threshold (not 65536: it
 def load_tokenizer(name: str | Path | Any = "minilm") -> Any:
     """A `tokenizers.Tokenizer` with truncation and padding off, from the same places token counting uses.
 
-    `name`: "minilm" (the bundled model), a tokenizer.json file, a folder with a tokenizer.json, a hub name
-    already in the local cache (through transformers, offline), or a tokenizer object (a
-    `tokenizers.Tokenizer` or a transformers fast tokenizer), copied if it truncates or pads.
+    `name`: anything `mira_core.ingest.tokens.load_tokenizer` takes ("minilm", a tokenizer.json, a folder
+    with one, a hub name already in the local cache; a relative path is read from the current folder, so
+    callers pass `tokens.tokenizer_file(name, root)`), or a tokenizer object (a `tokenizers.Tokenizer` or a
+    transformers fast tokenizer), copied if it truncates or pads.
     """
     from tokenizers import Tokenizer
 
-    if isinstance(name, Tokenizer):
-        tok = name
-    elif hasattr(name, "backend_tokenizer"):
-        tok = name.backend_tokenizer
-    else:
-        path = Path(resolve_model_path(str(name)))
-        if path.is_file():
-            tok = Tokenizer.from_file(str(path))
-        elif (path / "tokenizer.json").exists():
-            tok = Tokenizer.from_file(str(path / "tokenizer.json"))
-        else:
-            try:
-                from transformers import AutoTokenizer
-
-                tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True).backend_tokenizer
-            except (OSError, ValueError, AttributeError) as e:
-                raise ConfigError(f"megatron tokenizer {name!r}: no fast tokenizer found there (offline; a "
-                                  f"tokenizer.json, a folder with one, or a cached hub name): {e}") from None
+    if isinstance(name, str | Path):
+        return tokens.load_tokenizer(name)
+    tok = name.backend_tokenizer if hasattr(name, "backend_tokenizer") else name
+    if not isinstance(tok, Tokenizer):
+        raise ConfigError(f"megatron tokenizer: expected a name, a path or a tokenizer, not {type(name).__name__}")
     if tok.truncation is not None or tok.padding is not None:
         # A truncating tokenizer would silently cut documents; copy so the caller's object is left as is.
         tok = Tokenizer.from_str(tok.to_str())
@@ -309,12 +297,14 @@ def dataset_name(source: str) -> str:
 def materialize_megatron(records: Iterable[tuple[str, str]], tokenizer: Any, out: Path, *,
                          commit: str | None, params_digest: str, rubric_versions: dict[str, Any],
                          manifest_digest: str, append_eod: bool = True, eod_id: int | None = None,
-                         prefix_root: str | None = None, batch_size: int = BATCH) -> dict[str, Any]:
+                         prefix_root: str | None = None, batch_size: int = BATCH,
+                         epochs: dict[str, float] | None = None) -> dict[str, Any]:
     """Write kept records as one Megatron dataset per source under `out`, plus blend.txt and lineage.json.
 
     `records`: (source, text) pairs in any order (sources may interleave; each source keeps its order).
-    Blend weights are each source's share of the written tokens (EOD ids included), so a trainer that
-    follows the blend sees the sources in the proportions the selection kept. Prefixes in blend.txt are
+    Blend weights are each source's share of the written tokens (EOD ids included), times its `epochs` (the
+    passes the selection asks over an upsampled source's records; 1 by default), so a trainer that follows the
+    blend sees the sources in the proportions the selection chose. Prefixes in blend.txt are
     `<out>/<name>` (absolute), or `<prefix_root>/<name>` when the trainer mounts the folder elsewhere.
     The folder is built aside and replaces `out` whole only when complete. Returns the lineage record.
     """
@@ -353,6 +343,9 @@ def materialize_megatron(records: Iterable[tuple[str, str]], tokenizer: Any, out
                 writer.abort()
             raise
         total = sum(d["tokens"] for d in datasets.values())
+        for source, d in datasets.items():
+            d["epochs"] = float((epochs or {}).get(source, 1.0))
+        weighted = sum(d["tokens"] * d["epochs"] for d in datasets.values())
         written = {s: d for s, d in datasets.items() if d["tokens"] > 0}
         if not written:
             raise ConfigError("megatron export: no kept record has any token; nothing to train on")
@@ -361,14 +354,14 @@ def materialize_megatron(records: Iterable[tuple[str, str]], tokenizer: Any, out
                 for suffix in (".bin", ".idx"):
                     (tmp / (names[source] + suffix)).unlink()
                 d["prefix"] = None
-            d["weight"] = d["tokens"] / total
+            d["weight"] = d["tokens"] * d["epochs"] / weighted
         weights = {d["prefix"]: d["weight"] for d in written.values()}
         write_blend(weights, tmp / "blend.txt")
         record = lineage(commit=commit, params_digest=params_digest, rubric_versions=rubric_versions,
                          manifest_digest=manifest_digest, format="megatron-indexed-dataset",
                          megatron_reader=MEGATRON_READER, index_version=INDEX_VERSION, dtype=dtype.name,
                          tokenizer=_tokenizer_name(tokenizer),
-                         tokenizer_sha256=hashlib.sha256(tok.to_str().encode()).hexdigest(),
+                         tokenizer_sha256=_tokenizer_sha256(tokenizer, tok),
                          append_eod=append_eod, eod_id=eod, add_special_tokens=False,
                          datasets=datasets, blend=blend_text(weights),
                          documents=sum(d["documents"] for d in datasets.values()), tokens=total)
@@ -380,3 +373,10 @@ def materialize_megatron(records: Iterable[tuple[str, str]], tokenizer: Any, out
 def _tokenizer_name(tokenizer: Any) -> str:
     """How the tokenizer was named, for lineage (an object has no path; its digest is recorded beside)."""
     return str(tokenizer) if isinstance(tokenizer, str | Path) else type(tokenizer).__name__
+
+
+def _tokenizer_sha256(tokenizer: Any, tok: Any) -> str:
+    """sha256 of the tokenizer.json a name loads (as ingest's identity records it), else of the object's JSON."""
+    if isinstance(tokenizer, str | Path):
+        return tokens.tokenizer_identity(tokenizer)["sha256"]
+    return hashlib.sha256(tok.to_str().encode()).hexdigest()

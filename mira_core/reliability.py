@@ -26,11 +26,17 @@ def mae(a: np.ndarray, b: np.ndarray) -> float | None:
 
 
 def agreement(truth: np.ndarray, pred: np.ndarray) -> dict:
-    """{n, mae, spearman, teacher_constant} for one anchor; teacher_constant: the teacher gave every record the same
-    score, so there is no ranking to agree with (an anchor that does not vary in this source)."""
-    truth = np.asarray(truth, dtype=float)
-    return {"n": int(len(truth)), "mae": mae(truth, pred), "spearman": spearman(truth, pred),
-            "teacher_constant": bool(len(truth) and np.ptp(truth) == 0)}
+    """{n, mae, spearman, teacher_constant, unscored} for one anchor; teacher_constant: the teacher gave every record
+    the same score, so there is no ranking to agree with (an anchor that does not vary in this source).
+
+    A record the student could not score (NaN: a generative student's unparseable reply) is left out of MAE
+    and Spearman and counted in `unscored`; were it kept, NaN would compare as "not above tau" and pass the
+    mask. With every record unscored there are no figures (None), and the mask turns the anchor off.
+    """
+    truth, pred = np.asarray(truth, dtype=float), np.asarray(pred, dtype=float)
+    ok = np.isfinite(pred) & np.isfinite(truth)
+    return {"n": int(ok.sum()), "mae": mae(truth[ok], pred[ok]), "spearman": spearman(truth[ok], pred[ok]),
+            "teacher_constant": bool(ok.any() and np.ptp(truth[ok]) == 0), "unscored": int((~ok).sum())}
 
 
 def per_anchor(truth: np.ndarray, pred: np.ndarray, anchor_ids: list[str]) -> dict[str, dict]:

@@ -46,6 +46,24 @@ LABEL_FAILURES = {  # data/labels/failures/<group>.parquet: label requests that 
     "record_id": pl.String, "source": pl.String, "group": pl.String, "repeat": pl.Int64, "error": pl.String,
     "error_kind": pl.String, "teacher": pl.String}
 
+# data/dedup/dropped.parquet: the near-duplicates dropped, each with its cluster's kept representative
+NEAR_DUPLICATES = {"record_id": pl.String, "source": pl.String,
+                   "cluster": pl.String,  # record_id of the cluster's representative, the record that is kept
+                   "jaccard": pl.Float64,  # estimated Jaccard similarity to the representative
+                   "reason": pl.String}
+# data/decontaminate/dropped.parquet: one row per dropped record, naming the item it shares the most n-grams with
+CONTAMINATED = {"record_id": pl.String, "source": pl.String, "benchmark": pl.String,
+                "item": pl.String,  # the item's id field, or its 1-based line number in the benchmark file
+                "n_matches": pl.Int64,  # distinct n-grams the record shares with that item
+                "reason": pl.String}
+# data/decontaminate/benchmarks.parquet: what each benchmark held and how many records it caught
+BENCHMARK_SUMMARY = {"benchmark": pl.String, "items": pl.Int64,
+                     "items_unmatchable": pl.Int64,  # items without an n-gram to match
+                     "ngrams": pl.Int64, "records_dropped": pl.Int64}
+# data/{dedup,decontaminate}/counts.parquet: per source, records_in = records_dropped + records that pass
+FILTER_COUNTS = {"source": pl.String, "records_in": pl.Int64, "records_dropped": pl.Int64, "tokens_in": pl.Int64,
+                 "tokens_dropped": pl.Int64}
+
 # data/scores/<group>/<source>/part-N.parquet: these columns, then one Float32/64 column per anchor
 SCORE_META = {"record_id": pl.String, "group": pl.String}
 
@@ -54,7 +72,8 @@ MASK = {"group": pl.String, "source": pl.String, "anchor": pl.String, "name": pl
         "basis": pl.String, "mae": pl.Float64, "spearman": pl.Float64, "on": pl.Boolean, "why": pl.String}
 # data/selection/<method>/manifest.parquet: every corpus record once, with whether it is kept and why
 MANIFEST = {"record_id": pl.String, "source": pl.String, "group": pl.String, "n_tokens": pl.Int64,
-            "score": pl.Float64, "kept": pl.Boolean, "reason": pl.String, "method": pl.String}
+            "score": pl.Float64, "kept": pl.Boolean, "reason": pl.String, "method": pl.String,
+            "epochs": pl.Float64}  # passes a trainer makes over the record: 1 when kept, more when upsampled, 0 not kept
 # data/selection/oracle.parquet: the teacher-oracle reference on the labeled records
 ORACLE = {"record_id": pl.String, "source": pl.String, "group": pl.String, "split": pl.String, "n_tokens": pl.Int64,
           "teacher_score": pl.Float64, "student_score": pl.Float64, "kept_teacher": pl.Boolean,
@@ -69,6 +88,13 @@ class SelectionReason(StrEnum):
     BELOW_THRESHOLD = "below_threshold"
     UNSCORED = "unscored"
     HELD_OUT = "held_out"
+    NEAR_DUPLICATE = "near_duplicate"  # dropped by the dedup stage (a near-copy of a record that is kept)
+    CONTAMINATED = "contaminated"  # dropped by the decontaminate stage (overlaps a benchmark item)
+
+
+# The reasons of records outside the budget's base: no selection may keep them, and their tokens are not selectable.
+NOT_SELECTABLE = (SelectionReason.HELD_OUT.value, SelectionReason.NEAR_DUPLICATE.value,
+                  SelectionReason.CONTAMINATED.value)
 
 
 class QuarantineReason(StrEnum):

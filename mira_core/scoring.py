@@ -42,9 +42,12 @@ def cached_student(folder: Path):
 
 
 def score_shard(corpus_shard: Path, embedding_shard: Path, student_dir: Path, group: str, out: Path,
-                batch_size: int) -> dict:
-    """Score one corpus shard; returns its record count."""
+                batch_size: int, server: dict | None = None) -> dict:
+    """Score one corpus shard; returns its record count. `server` (a generative student only): the
+    OpenAI-compatible server its replies come from, as `GenerativeStudent.use_server` takes it."""
     student = cached_student(student_dir)
+    if server and hasattr(student, "use_server"):
+        student.use_server(**server)
     config = read_config(student_dir)
     anchor_ids = config["anchors"]
     version = student_version(student_dir)

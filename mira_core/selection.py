@@ -29,7 +29,7 @@ import polars as pl
 
 from mira_core.config import SelectParams
 from mira_core.errors import ConfigError, InvariantError
-from mira_core.schema import MANIFEST, MASK, SelectionReason
+from mira_core.schema import MANIFEST, MASK, NOT_SELECTABLE, SelectionReason
 
 REASONS = tuple(r.value for r in SelectionReason)
 
@@ -37,7 +37,7 @@ REASONS = tuple(r.value for r in SelectionReason)
 def _judge(m: dict, p: SelectParams) -> tuple[bool, str]:
     mae, rho = m.get("mae"), m.get("spearman")
     if mae is None:
-        return False, "no val records"
+        return False, f"none of {m['unscored']} val records scored" if m.get("unscored") else "no val records"
     if mae > p.tau_mae:
         return False, f"MAE {mae:.2f} > {p.tau_mae}"
     if rho is None:
@@ -138,6 +138,17 @@ def units(records: pl.DataFrame, granularity: str, own_budget: list[str] | tuple
     return pl.when(pl.col("source").is_in(list(own_budget))).then(pl.lit("source:") + pl.col("source")).otherwise(base)
 
 
+def with_drops(records: pl.DataFrame) -> pl.DataFrame:
+    """`records` with a `dropped` column (null: no filter stage drops the record) when it has none."""
+    return records if "dropped" in records.columns else records.with_columns(dropped=pl.lit(None, dtype=pl.String))
+
+
+def selectable() -> pl.Expr:
+    """The records a selection may keep and whose tokens the budget is a share of: not held out, not dropped by
+    the dedup or decontaminate stage."""
+    return ~pl.col("held_out") & pl.col("dropped").is_null()
+
+
 def is_fraction(budget: float) -> bool:
     """The one budget rule: up to 1 is a share of the selectable tokens, above 1 a number of tokens."""
     return budget <= 1
@@ -149,7 +160,8 @@ def budget_tokens(budget: float, selectable: int) -> float:
         return budget * selectable
     if budget > selectable:
         raise ConfigError(f"select.budget = {int(budget)} tokens, but only {selectable} tokens are selectable "
-                          "(held-out sources excluded); lower it, or give a share of at most 1")
+                          "(held-out sources and records dropped by dedup or decontaminate excluded); lower it, or give a "
+                          "share of at most 1")
     return budget
 
 
@@ -158,33 +170,55 @@ def budget_share(budget: float, selectable: int) -> float:
     return budget if is_fraction(budget) else min(1.0, budget / max(1, selectable))
 
 
-def unit_budgets(tokens: pl.DataFrame, budget: float) -> dict[str, float]:
-    """Token budget per unit: the fraction of the unit's tokens, or the absolute budget split by token share."""
+def unit_budgets(tokens: pl.DataFrame, budget: float, weights: dict[str, float] | None = None) -> dict[str, float]:
+    """Token budget per unit (`tokens`: the selectable records' _unit and n_tokens).
+
+    Without weights, each unit's share of the budget is its share of the tokens (the fraction of its own
+    tokens, for a fractional budget). A weight gives its unit that share of the whole budget; the units not
+    named split what is left in proportion to their tokens (when every unit is named, the weights are
+    normalised to sum to 1).
+    """
     total = int(tokens["n_tokens"].sum())
     sums = dict(tokens.group_by("_unit").agg(pl.col("n_tokens").sum()).iter_rows())
-    if is_fraction(budget):
-        return {u: budget * t for u, t in sums.items()}
-    return {u: budget * t / max(1, total) for u, t in sums.items()}
+    whole = budget * total if is_fraction(budget) else budget
+    weights = weights or {}
+    unknown = sorted(set(weights) - set(sums))
+    if unknown:
+        raise ConfigError(f"select.weights names {', '.join(map(repr, unknown))}, which is not a unit of this "
+                          f"selection (units: {', '.join(sorted(map(str, sums)))})")
+    named = {u: w for u, w in weights.items() if w >= 0}
+    if named and set(named) == set(sums):
+        norm = sum(named.values()) or 1.0
+        return {u: whole * named[u] / norm for u in sums}
+    rest, rest_tokens = whole * (1 - sum(named.values())), sum(t for u, t in sums.items() if u not in named)
+    return {u: whole * named[u] if u in named else rest * t / max(1, rest_tokens) for u, t in sums.items()}
 
 
 def select(records: pl.DataFrame, budget: float, granularity: str, method: str, min_score: float | None = None,
-           own_budget: list[str] | tuple[str, ...] = ()) -> pl.DataFrame:
-    """The manifest: `records` (record_id, source, group, n_tokens, score, held_out) with kept and reason.
+           own_budget: list[str] | tuple[str, ...] = (), weights: dict[str, float] | None = None,
+           max_epochs: float = 1.0) -> pl.DataFrame:
+    """The manifest: `records` (record_id, source, group, n_tokens, score, held_out, and optionally dropped: the
+    reason a filter stage drops the record) with kept and reason.
 
     Within each unit (all / group / source; `own_budget` sources always on their own), records are taken
     highest score first (ties by record_id) while the running token count stays within the unit's budget.
+
+    With `weights` (see `unit_budgets`), a unit whose budget exceeds its eligible tokens keeps them all and
+    repeats them: its kept records get epochs = min(max_epochs, budget / eligible tokens); every other kept
+    record has epochs 1, a record not kept 0.
 
     Sorting is the cost at scale, so strings are sorted once: records are put in record_id order (the
     manifest's order), and the score order is then a stable sort of one number; the running sums are
     taken per unit in that order (a window keeps row order).
     """
-    eligible = ~pl.col("held_out") & pl.col("score").is_not_null() & pl.col("score").is_not_nan()
+    records = with_drops(records)
+    eligible = selectable() & pl.col("score").is_not_null() & pl.col("score").is_not_nan()
     if min_score is not None:
         eligible = eligible & (pl.col("score") >= min_score)
     df = records.sort("record_id").with_columns(
         _unit=units(records, granularity, own_budget), _e=eligible,
         _pos=pl.int_range(pl.len(), dtype=pl.UInt32))
-    budgets = unit_budgets(df.filter(~pl.col("held_out")), budget)
+    budgets = unit_budgets(df.filter(selectable()), budget, weights)
     # Best first: eligible records by descending score, then the rest; a stable sort of one float key
     # keeps record_id order among ties (a multi-column arg_sort was 3x slower at 10M rows).
     key = pl.when(pl.col("_e")).then(-pl.col("score")).otherwise(float("inf"))
@@ -195,11 +229,18 @@ def select(records: pl.DataFrame, budget: float, granularity: str, method: str, 
         _budget=pl.col("_unit").replace_strict(budgets, default=0.0, return_dtype=pl.Float64))
     within = ranked.select(pl.col("_pos"), within=pl.col("_cum") <= pl.col("_budget")).sort("_pos")["within"]
     kept = pl.col("_e") & within
+    eligible_tokens = dict(df.filter(pl.col("_e")).group_by("_unit").agg(pl.col("n_tokens").sum()).iter_rows())
+    repeats = {u: min(max_epochs, b / eligible_tokens[u]) for u, b in budgets.items()
+               if max_epochs > 1 and eligible_tokens.get(u) and b > eligible_tokens[u]}
+    epochs = pl.when(kept).then(pl.col("_unit").replace_strict(repeats, default=1.0, return_dtype=pl.Float64)
+                                ).otherwise(0.0)
     reason = (pl.when(pl.col("held_out")).then(pl.lit("held_out"))
+              .when(pl.col("dropped").is_not_null()).then(pl.col("dropped"))
               .when(pl.col("score").is_null() | pl.col("score").is_nan()).then(pl.lit("unscored"))
               .when(~pl.col("_e")).then(pl.lit("below_threshold"))
               .when(kept).then(pl.lit("kept")).otherwise(pl.lit("over_budget")))
-    return df.with_columns(kept=kept, reason=reason, method=pl.lit(method)).select(list(MANIFEST)).cast(MANIFEST)
+    return (df.with_columns(kept=kept, reason=reason, method=pl.lit(method), epochs=epochs)
+            .select(list(MANIFEST)).cast(MANIFEST))
 
 
 def retention(manifest: pl.DataFrame, by: str) -> pl.DataFrame:
@@ -223,20 +264,21 @@ def overlap(manifests: dict[str, pl.DataFrame]) -> dict[str, dict[str, float]]:
 
 def summary(manifest: pl.DataFrame, budget_tokens: float) -> dict:
     """Counts of one manifest: reasons, kept tokens, retention per source and per group."""
-    selectable = manifest.filter(pl.col("reason") != "held_out")
+    pool = manifest.filter(~pl.col("reason").is_in(NOT_SELECTABLE))
     kept_tokens = int(manifest.filter(pl.col("kept"))["n_tokens"].sum())
     return {
         "records": manifest.height, "reasons": reason_counts(manifest),
         "kept_records": int(manifest["kept"].sum()), "kept_tokens": kept_tokens,
-        "selectable_tokens": int(selectable["n_tokens"].sum()),
-        "kept_token_share": round(kept_tokens / max(1, int(selectable["n_tokens"].sum())), 4),
+        "trained_tokens": round(float((manifest["n_tokens"] * manifest["epochs"]).sum())),  # kept x epochs
+        "selectable_tokens": int(pool["n_tokens"].sum()),
+        "kept_token_share": round(kept_tokens / max(1, int(pool["n_tokens"].sum())), 4),
         "budget_tokens": round(budget_tokens),
         "by_source": {r["source"]: {k: r[k] for k in ("records", "kept_records", "tokens", "kept_tokens",
                                                        "kept_token_share")}
                       for r in retention(manifest, "source").iter_rows(named=True)},
         "by_group": {r["group"]: {k: r[k] for k in ("records", "kept_records", "tokens", "kept_tokens",
                                                      "kept_token_share")}
-                     for r in retention(selectable, "group").iter_rows(named=True)},
+                     for r in retention(pool, "group").iter_rows(named=True)},
     }
 
 
@@ -256,7 +298,8 @@ def mask_summary(mask: pl.DataFrame) -> dict:
 def stage_metrics(p: SelectParams, manifests: dict[str, pl.DataFrame], ingest: dict) -> dict:
     """metrics/select.json's core: the budget in tokens, each method's summary (its counts checked against
     ingest's, so records read = kept + dropped by reason + quarantined), and the methods' overlap."""
-    tokens = budget_tokens(p.budget, int(manifests["mira"].filter(pl.col("reason") != "held_out")["n_tokens"].sum()))
+    pool = manifests["mira"].filter(~pl.col("reason").is_in(NOT_SELECTABLE))
+    tokens = budget_tokens(p.budget, int(pool["n_tokens"].sum()))
     per_method = {m: summary(df, tokens) for m, df in manifests.items()}
     for m, s in per_method.items():
         check_counts(m, s, ingest["total"]["kept"])

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mira_core.layout import Layout
@@ -36,6 +36,8 @@ class Stage:
     reads_metrics: tuple[str, ...] = ()  # metrics files of earlier stages it reads (DVC deps)
     plots: tuple[str, ...] = ()  # plot files or folders it writes, relative to the root (DVC plots)
     outside: str = ""  # what it reads from outside the project's stage outputs, in words
+    persist: bool = False  # its outs survive a failed run (DVC `persist`), so finished shards are resumed
+    plot_options: dict[str, dict] = field(default_factory=dict)  # plot path -> DVC's x, y, template
 
     @property
     def metrics_path(self) -> str:
@@ -49,6 +51,16 @@ class Stage:
         """Every versioned path it writes besides its metrics and plots (its DVC outs), relative to the root."""
         return [_rel(a) for a in self.writes]
 
+    def dvc_outs(self) -> list:
+        """Its `outs` as dvc.yaml writes them."""
+        return [{p: {"persist": True}} if self.persist else p for p in self.write_paths()]
+
+    def dvc_metrics(self) -> list:
+        return [{self.metrics_path: {"cache": False}}]  # metrics are small and read in place: not cached
+
+    def dvc_plots(self) -> list:
+        return [{p: {**self.plot_options.get(p, {}), "cache": False}} for p in self.plots]
+
 
 def _rel(attr: str) -> str:
     return getattr(_REL, attr).as_posix()
@@ -61,31 +73,41 @@ STAGES: tuple[Stage, ...] = (
     Stage("ingest", "render records to canonical text, count tokens, quarantine bad records",
           reads=("raw",), writes=("corpus", "quarantine"), params=("sources", "ingest"),
           core=("mira_core.ingest.source",), outside="the sources in params.yaml"),
+    Stage("dedup", "near-duplicates across sources (MinHash LSH): one copy of each cluster is kept, the others "
+          "dropped at select", reads=("corpus",), writes=("dedup",), params=("dedup",), core=("mira_core.dedup",)),
+    Stage("decontaminate", "records sharing n-grams with benchmark items (13-grams vs HumanEval by default) are "
+          "dropped at select", reads=("corpus",), writes=("decontaminate",), params=("decontaminate",),
+          core=("mira_core.decontaminate",), outside="the benchmark files in params.yaml"),
     Stage("embed", "one encoder pass over every record (length-sorted, bf16 where native), resumable by shard",
-          reads=("corpus",), writes=("embeddings",), params=("embed",), core=("mira_core.embedding",)),
+          reads=("corpus",), writes=("embeddings",), params=("embed",), core=("mira_core.embedding",), persist=True),
     Stage("group", "cluster sources by the centroids of their embeddings; pins override",
           reads=("embeddings",), writes=("groups",), params=("group",), core=("mira_core.grouping",)),
     Stage("discover", "teacher judges a sample freely; judgments are clustered into each group's anchors",
-          reads=("corpus", "groups"), writes=("rubrics",), params=("teacher", "discover", "embed"),
+          reads=("corpus", "dedup", "decontaminate", "groups"), writes=("rubrics",),
+          params=("teacher", "discover", "embed"),
           core=("mira_core.discovery", "mira_core.teachers")),
     Stage("label", "teacher scores a larger sample on every anchor; train/val split; a repeat subset for "
-          "self-agreement", reads=("corpus", "groups", "rubrics"), writes=("labels",), params=("teacher", "label"),
+          "self-agreement", reads=("corpus", "dedup", "decontaminate", "groups", "rubrics"), writes=("labels",),
+          params=("teacher", "label"),
           core=("mira_core.labels", "mira_core.teachers")),
     Stage("distill", "one student per group predicts every anchor; val MAE and Spearman per (source, anchor)",
           reads=("labels", "rubrics", "embeddings", "corpus"), writes=("students",),
           params=("distill", "embed.encoder", "embed.static_source"), core=("mira_core.distillation",),
-          metrics="students", plots=("plots/distill",)),
+          metrics="students", plots=("plots/distill",),
+          plot_options={"plots/distill": {"x": "teacher", "y": "student", "template": "scatter"}}),
     Stage("score", "every record scored by its group's student, shard by shard (thread pool or Dask)",
           reads=("corpus", "embeddings", "groups", "students"), writes=("scores",), params=("score",),
           core=("mira_core.scoring",)),
     Stage("select", "reliability mask, trimmed mean, per-group token budget; random, length, dsir, "
           "single-rubric baselines",
-          reads=("corpus", "scores", "groups", "rubrics", "labels", "embeddings"), writes=("selection",),
-          params=("select",), core=("mira_core.manifests", "mira_core.selection"),
+          reads=("corpus", "dedup", "decontaminate", "scores", "groups", "rubrics", "labels", "embeddings"),
+          writes=("selection",),
+          params=("select", "ingest.tokenizer"), core=("mira_core.manifests", "mira_core.selection"),
           reads_metrics=("students", "ingest")),
     Stage("evaluate", "proxy mid-training: one base LM continued on each arm for equal tokens, held-out loss "
           "on the target", reads=("selection", "corpus"), writes=(), params=("evaluate", "select.held_out_sources"),
           core=("mira_core.evaluation.data", "mira_core.evaluation.train"), plots=("plots/evaluate/curves.csv",),
+          plot_options={"plots/evaluate/curves.csv": {"x": "tokens_seen", "y": "loss", "template": "linear"}},
           outside="its own checkpoint cache in .mira/evaluate/ (not versioned)"),
     Stage("report", "one self-contained HTML report: retention, scores, anchors and reliability, teacher spend, "
           "baselines", reads=("params_file", "groups", "rubrics", "selection"), writes=("reports",),

@@ -10,19 +10,21 @@ from prefect import task
 from mira_core.config import DiscoverParams, EmbedParams, TeacherParams
 from mira_core.discovery import discover_rubric, judge_sample, read_group_corpus
 from mira_core.embedding import load_encoder
+from mira_core.exclusions import excluded_ids
 from mira_core.io import write_parquet
 from mira_core.rubric import save_rubric
 from mira_core.teachers import make_teacher
 
 
 @task(name="discover-group", task_run_name="discover-{group}")
-def discover_group(group: str, sources: list[str], shards: list[Path], p: DiscoverParams, teacher: TeacherParams,
-                   embed: EmbedParams, root: str, out: Path, out_judgments: Path, out_failures: Path,
-                   run_id: str | None = None) -> dict:
-    """Judge a sample of the group freely, cluster the judgments into anchors, write the rubric."""
+def discover_group(group: str, sources: list[str], shards: list[Path], dedup: Path, decontaminate: Path,
+                   p: DiscoverParams, teacher: TeacherParams, embed: EmbedParams, root: str, out: Path,
+                   out_judgments: Path, out_failures: Path, run_id: str | None = None) -> dict:
+    """Judge a sample of the group freely (never a record the filter stages drop), cluster the judgments into
+    anchors, write the rubric."""
     # The API key is read here, never passed as an argument; run_id shares the stage's spending caps.
     t = make_teacher(teacher, Path(root), os.environ, run_id=run_id)
-    corpus = read_group_corpus(shards)
+    corpus = read_group_corpus(shards, exclude=excluded_ids(dedup, decontaminate))
     judged = judge_sample(group, corpus, t, p)
     # Judgments are short texts: the transformer reads them whole, so a static encoder's source is used for them
     judge_embed = embed.model_copy(update={"encoder": embed.static_source}) if embed.encoder == "static" else embed

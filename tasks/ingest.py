@@ -11,7 +11,8 @@ from mira_core.ingest.source import ingest_source
 
 
 @task(name="ingest-source", task_run_name="ingest-{spec.name}")
-def ingest_one(spec: SourceSpec, p: IngestParams, inputs: list[Path], root: str, out: Path, out_quarantine: Path
-               ) -> dict:
-    """Ingest one source; `inputs` are the files it reads (their content keys the cache)."""
+def ingest_one(spec: SourceSpec, p: IngestParams, inputs: list[Path | dict], root: str, out: Path,
+               out_quarantine: Path) -> dict:
+    """Ingest one source; `inputs` are what it reads and key the cache: local files (by content) or, for a URL
+    source, each object's URL, size, ETag and mtime."""
     return ingest_source(spec, p, Path(root), out, out_quarantine)

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from prefect import task
 
+from mira_core.config import ScoreParams
 from mira_core.scoring import score_shard
 
 
 @task(name="score-shard", task_run_name="score-{corpus_shard.parent.name}-{corpus_shard.stem}",
       retries=1, retry_delay_seconds=5)
-def score_one(corpus_shard: Path, embedding_shard: Path, student: Path, group: str, batch_size: int, out: Path
+def score_one(corpus_shard: Path, embedding_shard: Path, student: Path, group: str, p: ScoreParams, out: Path
               ) -> dict:
-    """Score one corpus shard with its group's student."""
-    return score_shard(corpus_shard, embedding_shard, student, group, out, batch_size)
+    """Score one corpus shard with its group's student (a generative one through `p.generative_server` when
+    it names a server; its API key is read here from the environment, never passed as an argument)."""
+    s = p.generative_server
+    server = None
+    if s.base_url:
+        key = os.environ.get(s.api_key_env) if s.api_key_env else None
+        server = {"base_url": s.base_url, "model": s.model, "concurrency": s.concurrency, "timeout": s.timeout_s,
+                  "api_key": key}
+    return score_shard(corpus_shard, embedding_shard, student, group, out, p.batch_size, server)

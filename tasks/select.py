@@ -1,7 +1,8 @@
 """Tasks of the select stage: one manifest per method (MIRA and each baseline), and materialization.
 
-Each task reads exactly the paths it is given (they key its cache): the group map, the corpus folder, and
-what its method needs (scores, rubrics and student metrics for MIRA; labels or embeddings for a baseline).
+Each task reads exactly the paths it is given (they key its cache): the group map, the corpus folder, the
+filter stages' drop lists (dedup, decontaminate), and what its method needs (scores, rubrics and student
+metrics for MIRA; labels or embeddings for a baseline).
 """
 
 from __future__ import annotations
@@ -14,20 +15,21 @@ from prefect import task
 from mira_core.config import SelectParams
 from mira_core.grouping import read_groups
 from mira_core.io import atomic_dir, read_json, write_parquet
-from mira_core.manifests import attach_scores, baseline_scores, corpus_index, materialize, mira_scores, oracle_table
+from mira_core.manifests import attach_scores, baseline_scores, corpus_index, export_kept, mira_scores, oracle_table
 from mira_core.selection import select
 
 
 @task(name="select-mira")
-def select_mira(p: SelectParams, group_map: Path, corpus: Path, scores: Path, students: Path, rubrics: Path,
-                labels: Path, out: Path, out_mask: Path, out_oracle: Path) -> dict:
+def select_mira(p: SelectParams, group_map: Path, corpus: Path, dedup: Path, decontaminate: Path, scores: Path,
+                students: Path, rubrics: Path, labels: Path, out: Path, out_mask: Path, out_oracle: Path) -> dict:
     """Mask, aggregate and select to the budget; writes the MIRA manifest, the mask and the teacher-oracle table."""
-    index = corpus_index(corpus, read_groups(group_map), p.held_out_sources)
+    index = corpus_index(corpus, read_groups(group_map), p.held_out_sources, dedup, decontaminate)
     scored, mask, unjudged, scales = mira_scores(scores, rubrics, read_json(students), p)
     write_parquet(oracle_table(labels, rubrics, index, scored, mask, scales, p, unjudged), out_oracle)
     records = attach_scores(index, scored)
     del index, scored  # the selection below is the memory peak at scale
-    write_parquet(select(records, p.budget, p.granularity, "mira", p.min_score, own_budget=unjudged), out)
+    write_parquet(select(records, p.budget, p.granularity, "mira", p.min_score, own_budget=unjudged,
+                                     weights=p.weights, max_epochs=p.max_epochs), out)
     write_parquet(mask, out_mask)
     return {"no_reliable_anchor": unjudged}
 
@@ -40,29 +42,33 @@ def ablation_params(p: SelectParams, name: str) -> SelectParams:
 
 
 @task(name="select-ablation", task_run_name="select-mira_{name}")
-def select_ablation(name: str, p: SelectParams, group_map: Path, corpus: Path, scores: Path, students: Path,
-                    rubrics: Path, out: Path) -> dict:
+def select_ablation(name: str, p: SelectParams, group_map: Path, corpus: Path, dedup: Path, decontaminate: Path,
+                    scores: Path, students: Path, rubrics: Path, out: Path) -> dict:
     """One MIRA ablation's manifest, from the same scores (no student runs again)."""
     q = ablation_params(p, name)
-    index = corpus_index(corpus, read_groups(group_map), q.held_out_sources)
+    index = corpus_index(corpus, read_groups(group_map), q.held_out_sources, dedup, decontaminate)
     scored, _, unjudged, _ = mira_scores(scores, rubrics, read_json(students), q)
     records = attach_scores(index, scored)
-    write_parquet(select(records, q.budget, q.granularity, f"mira_{name}", q.min_score, own_budget=unjudged), out)
+    write_parquet(select(records, q.budget, q.granularity, f"mira_{name}", q.min_score, own_budget=unjudged,
+                                     weights=q.weights if q.granularity == p.granularity else None,
+                                     max_epochs=q.max_epochs), out)
     return {"no_reliable_anchor": unjudged}
 
 
 @task(name="select-baseline", task_run_name="select-{method}")
-def select_baseline(method: str, p: SelectParams, group_map: Path, corpus: Path, labels: Path, embeddings: Path,
-                    out: Path) -> dict:
+def select_baseline(method: str, p: SelectParams, group_map: Path, corpus: Path, dedup: Path, decontaminate: Path,
+                    labels: Path, embeddings: Path, out: Path) -> dict:
     """A baseline's manifest at the same budget, one global cut."""
-    index = corpus_index(corpus, read_groups(group_map), p.held_out_sources)
+    index = corpus_index(corpus, read_groups(group_map), p.held_out_sources, dedup, decontaminate)
     records = index.with_columns(score=pl.Series(baseline_scores(method, index, p, corpus, labels, embeddings)))
     write_parquet(select(records, p.budget, "global", method), out)
     return {}
 
 
 @task(name="materialize")
-def materialize_kept(manifest: Path, fmt: str, corpus: Path, out: Path) -> dict[str, int]:
-    """The kept records of a manifest as per-source shards (JSONL or Parquet)."""
+def materialize_kept(manifest: Path, fmt: str, corpus: Path, tokenizer: Path, commit: str | None, params_file: Path,
+                     rubrics: Path, out: Path) -> dict:
+    """The kept records of a manifest as a trainer reads them (JSONL, Parquet or Megatron), with their lineage."""
     with atomic_dir(out) as tmp:
-        return materialize(corpus, pl.read_parquet(manifest), fmt, tmp)
+        return export_kept(corpus, manifest, fmt, tmp, tokenizer=tokenizer, commit=commit, params_file=params_file,
+                           rubrics=rubrics)

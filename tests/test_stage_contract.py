@@ -40,9 +40,9 @@ def disagreements(dvc: dict) -> list[str]:
         checks = {
             "cmd": (d.get("cmd"), f"mira stage {s.name}"),
             "data deps": (sorted(data), sorted(s.read_paths())),
-            "outs": (sorted(_entries(d.get("outs"))), sorted(s.write_paths())),
-            "metrics": (_entries(d.get("metrics")), [s.metrics_path]),
-            "plots": (sorted(_entries(d.get("plots"))), sorted(s.plots)),
+            "outs": (d.get("outs", []), s.dvc_outs()),
+            "metrics": (d.get("metrics"), s.dvc_metrics()),
+            "plots": (d.get("plots", []), s.dvc_plots()),
             "params": (sorted(d.get("params", [])), sorted(s.params)),
         }
         problems += [f"{s.name} {what}: dvc.yaml {got} vs record {want}" for what, (got, want) in checks.items()

@@ -23,7 +23,7 @@ import polars as pl
 from mira_core.config import EvaluateParams
 from mira_core.errors import ConfigError, MiraError
 from mira_core.evaluation.tokenizer import LMTokenizer, build_tokenizer, sample_texts
-from mira_core.schema import MANIFEST, read_checked
+from mira_core.schema import MANIFEST, NOT_SELECTABLE, read_checked
 
 FULL = "full"
 TARGET_CHUNK = 64  # target records encoded at a time, until eval_tokens are reached
@@ -68,7 +68,8 @@ def load_manifests(selection: Path, arms: Sequence[str]) -> dict[str, pl.DataFra
 
 def arm_records(arm: str, manifest: pl.DataFrame, held_out: Sequence[str]) -> list[str]:
     """Record ids an arm trains on, in manifest order (kept records, or every selectable one for full)."""
-    rows = manifest.filter(pl.col("reason") != "held_out") if arm == FULL else manifest.filter(pl.col("kept"))
+    # full: every record a selection could keep (not held out, not dropped by dedup or decontaminate)
+    rows = manifest.filter(~pl.col("reason").is_in(NOT_SELECTABLE)) if arm == FULL else manifest.filter(pl.col("kept"))
     return rows.filter(~pl.col("source").is_in(list(held_out)))["record_id"].to_list()
 
 

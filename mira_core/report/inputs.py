@@ -18,12 +18,15 @@ import polars as pl
 import mira_core
 from mira_core.io import read_json
 from mira_core.layout import Layout
-from mira_core.schema import GROUPS, MANIFEST, MASK, read_checked
+from mira_core.schema import CONTAMINATED, GROUPS, MANIFEST, MASK, read_checked
 from mira_core.stages import writer_of
 
 # Where each input lives, relative to the project root; section notes name these paths.
 FILES = {
     "ingest": "metrics/ingest.json",
+    "dedup": "metrics/dedup.json",
+    "decontaminate": "metrics/decontaminate.json",
+    "contaminated": "data/decontaminate/dropped.parquet",
     "group": "metrics/group.json",
     "discover": "metrics/discover.json",
     "label": "metrics/label.json",
@@ -49,6 +52,9 @@ class ReportInputs:
     """What one report is rendered from; every field may be missing (None or empty)."""
 
     ingest: dict | None = None
+    dedup: dict | None = None
+    decontaminate: dict | None = None
+    contaminated: pl.DataFrame | None = None  # record_id, source, benchmark, item, n_matches: every match
     group: dict | None = None
     discover: dict | None = None
     label: dict | None = None
@@ -66,8 +72,8 @@ class ReportInputs:
 
     def missing(self) -> list[str]:
         """The relative paths of the inputs that are absent."""
-        absent = [k for k in ("ingest", "group", "discover", "label", "students", "select", "groups", "mira",
-                              "mask", "params") if getattr(self, _field(k)) is None]
+        absent = [k for k in ("ingest", "dedup", "decontaminate", "group", "discover", "label", "students", "select",
+                              "groups", "mira", "mask", "params") if getattr(self, _field(k)) is None]
         if self.similarity_png is None:
             absent.append("similarity")
         if not self.rubrics:
@@ -115,6 +121,8 @@ def load_inputs(layout: Layout) -> ReportInputs:
     params = root / FILES["params"]
     return ReportInputs(
         ingest=_json(layout.metrics_file("ingest")), group=_json(layout.metrics_file("group")),
+        dedup=_json(layout.metrics_file("dedup")), decontaminate=_json(layout.metrics_file("decontaminate")),
+        contaminated=_parquet(root / FILES["contaminated"], CONTAMINATED),
         discover=_json(layout.metrics_file("discover")), label=_json(layout.metrics_file("label")),
         students=_json(layout.metrics_file("students")), select=_json(layout.metrics_file("select")),
         evaluate=_json(layout.metrics_file("evaluate")), groups=groups,

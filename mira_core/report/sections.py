@@ -76,6 +76,16 @@ def teacher_description(provider: str | None, model: str | None) -> str:
     return name
 
 
+def tokenizer_description(t: dict | None) -> str:
+    """The tokenizer that counted every token figure (ingest.tokenizer), from metrics/ingest.json."""
+    if not t:
+        return "unknown (metrics/ingest.json names no tokenizer: re-run ingest)"
+    name = str(t.get("name"))
+    if name == "minilm":
+        name = "minilm, the WordPiece tokenizer bundled with all-MiniLM-L6-v2"
+    return f"{name} (vocab {num(t.get('vocab_size'))}, sha256 {str(t.get('sha256', '?'))[:12]}…)"
+
+
 def _methods(sel: dict) -> dict[str, dict]:
     """The per-method figures, MIRA first, then the baselines in name order (the JSON keys are sorted)."""
     methods = sel.get("methods") or {}
@@ -111,7 +121,8 @@ def summary(inp: ReportInputs, p_: ReportParams) -> Raw:
         reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(t.get("by_reason", {}).items()))
         rows += [("Records read", num(t.get("read"))), ("Kept at ingest", num(t.get("kept"))),
                  ("Quarantined", f"{num(t.get('quarantined'))}" + (f" ({reasons})" if reasons else "")),
-                 ("Tokens kept at ingest", num(t.get("n_tokens")))]
+                 ("Tokens kept at ingest", num(t.get("n_tokens"))),
+                 ("Tokens counted with", tokenizer_description(inp.ingest.get("tokenizer")))]
     else:
         notes.append(_missing("the ingest counts", "ingest"))
     by_group = members(inp)
@@ -137,8 +148,10 @@ def summary(inp: ReportInputs, p_: ReportParams) -> Raw:
         outs = [code(path) for path in inp.manifests.values()]
         if inp.mask is not None:
             outs.append(code(FILES["mask"]))
-        if inp.select and inp.select.get("materialized"):
-            outs.append(Raw(f"{code('data/selection/mira/records/')} (the kept records, per source)"))
+        export = (inp.select or {}).get("materialized") or {}
+        if export.get("path"):
+            outs.append(Raw(f"{code(export['path'] + '/')} (the kept records, per source, as {export.get('format')}; "
+                            f"{code('lineage.json')} names the commit, params, rubrics and manifest that made them)"))
         rows.append(("Outputs", Raw("<br>".join(map(str, outs)))))
     else:
         notes.append(_missing("the list of manifests", "selection"))
@@ -367,6 +380,36 @@ def proxy_evaluation(inp: ReportInputs, p_: ReportParams) -> Raw | None:
     return join(parts)
 
 
+def filters(inp: ReportInputs, p_: ReportParams) -> Raw:
+    """What the dedup and decontaminate stages drop before any selection, per source, and every benchmark match."""
+    if inp.dedup is None and inp.decontaminate is None:
+        return join([_missing("the near-duplicate counts", "dedup"), _missing("the contamination counts",
+                                                                              "decontaminate")])
+    near = (inp.dedup or {}).get("sources", {})
+    cont = (inp.decontaminate or {}).get("sources", {})
+    rows = [[s, num((near.get(s) or cont.get(s) or {}).get("records_in")), num(near.get(s, {}).get("records_dropped")),
+             num(cont.get(s, {}).get("records_dropped"))] for s in sorted(set(near) | set(cont))]
+    parts: list = [table(["source", "records", "near-duplicates dropped", "contaminated dropped"], rows),
+                   note("A near-duplicate is a record whose word 5-gram set has an estimated Jaccard similarity at or "
+                        "above dedup.threshold with a record that is kept (one copy per cluster). A contaminated "
+                        "record shares at least decontaminate.min_matches n-grams with a benchmark item. Both are "
+                        "dropped from every method's selection, and the budget is a share of what remains.")]
+    bench = (inp.decontaminate or {}).get("benchmarks", {})
+    if bench:
+        parts.append(table(["benchmark", "items", "n-grams", "records dropped"],
+                           [[b, num(r.get("items")), num(r.get("ngrams")), num(r.get("records_dropped"))]
+                            for b, r in bench.items()]))
+    if inp.contaminated is not None and inp.contaminated.height:
+        shown = inp.contaminated.sort(["benchmark", "item", "record_id"]).head(p_.max_listed)
+        parts += [h3("Contaminated records and the item each matches"),
+                  table(["record", "source", "benchmark", "item", "shared n-grams"],
+                        [list(r) for r in shown.select("record_id", "source", "benchmark", "item", "n_matches")
+                         .iter_rows()]),
+                  note(f"{shown.height} of {inp.contaminated.height} matches shown (report.max_listed); all are in "
+                       f"{FILES['contaminated']}.")]
+    return join(parts)
+
+
 def source_groups(inp: ReportInputs, p_: ReportParams) -> Raw:
     parts: list = []
     if inp.similarity_png is not None:
@@ -425,6 +468,7 @@ Renderer = Callable[[ReportInputs, ReportParams], Raw | None]
 SECTIONS: tuple[tuple[str, Renderer], ...] = (
     ("Summary", summary),
     ("Retention per source", retention),
+    ("Near-duplicates and contamination", filters),
     ("Score distributions per group", scores),
     ("Anchors and reliability", anchors_and_reliability),
     ("Teacher spend", teacher_spend),

@@ -6,8 +6,9 @@ folder from its config.json alone. The kinds:
 - head (needs embeddings): ridge or a small MLP on the frozen embeddings of the embed stage.
 - trees (needs embeddings): boosted trees on the document statistics and a few embedding axes.
 - finetune (needs texts): the encoder itself fine-tuned; CUDA advised.
+- generative (needs texts): a causal LM fine-tuned to write each anchor's score and rationale; CUDA advised.
 - auto (needs both): per anchor, the best of `distill.auto.candidates`, chosen by cross-validation on train.
-Every kind but finetune also reads the document statistics the embed stage computed (mira_core/docstats.py).
+Every kind but finetune and generative also reads the document statistics the embed stage computed (mira_core/docstats.py).
 
 Key decision: the student modules are imported on demand, so importing this package (or using the
 linear or ridge students) never loads torch or transformers.
@@ -23,7 +24,7 @@ from mira_core.students.base import Inputs, Student, read_config, student_versio
 
 __all__ = ["KINDS", "Inputs", "Student", "load_student", "make_student", "student_version"]
 
-KINDS = ("head", "linear", "trees", "finetune", "auto")
+KINDS = ("head", "linear", "trees", "finetune", "generative", "auto")
 
 
 def make_student(p: DistillParams, anchors: list[str], scale: tuple[int, int], embed: EmbedParams,
@@ -54,6 +55,10 @@ def _make(kind: str, p: DistillParams, anchors: list[str], scale: tuple[int, int
         # a static encoder cannot be fine-tuned: the transformer it was distilled from is
         encoder = embed.static_source if embed.encoder == "static" else embed.encoder
         return FinetuneStudent(p.finetune, anchors, scale, encoder=encoder, seed=p.seed)
+    if kind == "generative":
+        from mira_core.students.generative import GenerativeStudent
+
+        return GenerativeStudent(p.generative, anchors, scale, seed=p.seed)
     if kind == "auto":
         from mira_core.students.auto import AutoStudent
 
@@ -85,6 +90,10 @@ def load_student(folder: Path) -> Student:
         from mira_core.students.finetune import FinetuneStudent
 
         return FinetuneStudent.load(folder)
+    if kind == "generative":
+        from mira_core.students.generative import GenerativeStudent
+
+        return GenerativeStudent.load(folder)
     if kind == "auto":
         from mira_core.students.auto import AutoStudent
 

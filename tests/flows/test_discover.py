@@ -12,29 +12,19 @@ import json
 import polars as pl
 import pytest
 
-from flows import discover, embed, group, ingest
+from flows import discover
 from mira_core.config import parse_params
 from mira_core.failure_budget import FailureBudgetError
 from mira_core.rubric import load_rubrics
-from tests.conftest import write_jsonl
 from tests.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.slow
 
 
-def _project(root, encoder, **teacher):
-    write_jsonl(root / "raw" / "code.jsonl", [{"text": f"def f{i}(x):\n    return x + {i}  # record {i}\n"}
-                                              for i in range(8)])
-    write_jsonl(root / "raw" / "prose.jsonl", [{"text": f"This is prose record {i}. It explains a topic."}
-                                               for i in range(8)])
-    write_jsonl(root / "raw" / "qa.jsonl", [{"question": f"What is {i}+1? record {i}", "answer": str(i + 1)}
-                                            for i in range(8)])
+def _project(base: dict, **teacher):
+    """The three-source corpus (tests/flows/conftest.py, through group) with this module's teacher and discover."""
     return parse_params({
-        "sources": [{"name": "code", "path": "raw/code.jsonl", "format": "code"},
-                    {"name": "prose", "path": "raw/prose.jsonl", "format": "text"},
-                    {"name": "qa", "path": "raw/qa.jsonl", "format": "qa"}],
-        "embed": {"encoder": str(encoder), "dtype": "fp32", "max_length": 64},
-        "group": {"k": 2},
+        **base,
         "teacher": {"provider": "openai", "model": "fake-teacher", "api_key_env": "MIRA_TEST_KEY",
                     "max_retries": 2, "timeout_s": 5, "concurrency": 4, **teacher},
         "discover": {"records_per_group": 12, "n_anchors": 4, "batch_size": 5},
@@ -42,13 +32,11 @@ def _project(root, encoder, **teacher):
     })
 
 
-def test_discover_with_an_openai_teacher_survives_faults_and_reruns_free(tmp_path, tiny_encoder, prefect_harness,
+def test_discover_with_an_openai_teacher_survives_faults_and_reruns_free(tmp_path, grouped_project,
                                                                          monkeypatch):
     monkeypatch.setenv("MIRA_TEST_KEY", "sk-test-secret-123")
     with FakeOpenAI() as server:
-        params = _project(tmp_path, tiny_encoder, base_url=server.base_url)
-        for stage in (ingest, embed, group):
-            stage.run(params, tmp_path)
+        params = _project(grouped_project("three_sources"), base_url=server.base_url)
         server.fail_next(1, "429", retry_after=0.05)
         server.on_request(3, "500", retry_after_ms=10)
         server.on_document("record 5", "malformed", times=1)
@@ -85,15 +73,13 @@ def test_discover_with_an_openai_teacher_survives_faults_and_reruns_free(tmp_pat
         assert b"sk-test-secret-123" not in f.read_bytes(), f
 
 
-def test_failures_are_recorded_and_only_transient_ones_are_asked_again(tmp_path, tiny_encoder, prefect_harness,
+def test_failures_are_recorded_and_only_transient_ones_are_asked_again(tmp_path, grouped_project,
                                                                         monkeypatch):
     monkeypatch.setenv("MIRA_TEST_KEY", "k")
     with FakeOpenAI() as server:
-        params = _project(tmp_path, tiny_encoder, base_url=server.base_url, max_retries=0, max_repairs=1)
+        params = _project(grouped_project("three_sources"), base_url=server.base_url, max_retries=0, max_repairs=1)
         # no retry rounds within a run (a record that always fails would be asked until the deadline)
         params = params.model_copy(update={"discover": params.discover.model_copy(update={"retry_deadline_s": 0})})
-        for stage in (ingest, embed, group):
-            stage.run(params, tmp_path)
         server.on_document("record 2", "malformed")  # every time: permanent after the repair
         server.on_document("record 3", "500")        # every time: transient
         with pytest.raises(FailureBudgetError, match="teacher.max_failure_rate"):  # 5 of 20 lost: above 10 %
@@ -110,14 +96,12 @@ def test_failures_are_recorded_and_only_transient_ones_are_asked_again(tmp_path,
         assert len(server.requests) == first + kinds["transient"]  # only the transient failures were asked again
 
 
-def test_a_missing_api_key_fails_before_any_request(tmp_path, tiny_encoder, prefect_harness, monkeypatch):
+def test_a_missing_api_key_fails_before_any_request(tmp_path, grouped_project, monkeypatch):
     from mira_core.errors import ConfigError
 
     monkeypatch.delenv("MIRA_TEST_KEY", raising=False)
     with FakeOpenAI() as server:
-        params = _project(tmp_path, tiny_encoder, base_url=server.base_url)
-        for stage in (ingest, embed, group):
-            stage.run(params, tmp_path)
+        params = _project(grouped_project("three_sources"), base_url=server.base_url)
         with pytest.raises(ConfigError, match="MIRA_TEST_KEY"):
             discover.run(params, tmp_path)
         assert server.requests == []

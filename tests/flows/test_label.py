@@ -8,24 +8,18 @@ from collections import Counter
 import polars as pl
 import pytest
 
-from flows import discover, embed, group, ingest, label
+from flows import discover, label
 from mira_core.config import parse_params
 from mira_core.failure_budget import FailureBudgetError
-from tests.conftest import write_jsonl
 from tests.fake_openai import DOC_RE, FakeOpenAI
 
 pytestmark = pytest.mark.slow
 
 
-def _params(root, encoder, **teacher):
-    write_jsonl(root / "raw" / "code.jsonl", [{"text": f"def f{i}(x):\n    return x + {i}\n"} for i in range(30)])
-    write_jsonl(root / "raw" / "prose.jsonl", [{"text": f"Prose record number {i} explains a topic in a few words."}
-                                               for i in range(30)])
+def _params(base: dict, **teacher):
+    """The one-group corpus (tests/flows/conftest.py, through group) with this module's discover, label, teacher."""
     return parse_params({
-        "sources": [{"name": "code", "path": "raw/code.jsonl", "format": "code"},
-                    {"name": "prose", "path": "raw/prose.jsonl", "format": "text"}],
-        "embed": {"encoder": str(encoder), "dtype": "fp32", "max_length": 64},
-        "group": {"k": 1},
+        **base,
         "discover": {"records_per_group": 20, "n_anchors": 4},
         "label": {"records_per_group": 40, "chunk_size": 8, "repeat_fraction": 0.25, "val_fraction": 0.25},
         "teacher": teacher,
@@ -36,15 +30,14 @@ def _docs(requests) -> list[str]:
     return [DOC_RE.search(r.messages[-1]["content"]).group(1) for r in requests]
 
 
-def test_label_stopped_half_way_resumes_without_asking_finished_records_again(tmp_path, tiny_encoder,
-                                                                              prefect_harness):
-    rules = _params(tmp_path, tiny_encoder)  # anchors discovered by the rules teacher
-    for stage in (ingest, embed, group, discover):
-        stage.run(rules, tmp_path)
+def test_label_stopped_half_way_resumes_without_asking_finished_records_again(tmp_path, grouped_project):
+    base = grouped_project("one_group")
+    rules = _params(base)  # anchors discovered by the rules teacher
+    discover.run(rules, tmp_path)
 
     with FakeOpenAI() as server:
-        params = _params(tmp_path, tiny_encoder, provider="openai", model="fake", base_url=server.base_url,
-                         api_key_env=None, max_retries=0, concurrency=2)
+        params = _params(base, provider="openai", model="fake", base_url=server.base_url, api_key_env=None,
+                         max_retries=0, concurrency=2)
         for k in range(21, 400):  # the endpoint dies after 20 requests
             server.on_request(k, "500")
         with pytest.raises(FailureBudgetError) as e:  # most requests failed: above teacher.max_failure_rate
@@ -81,17 +74,15 @@ def test_label_stopped_half_way_resumes_without_asking_finished_records_again(tm
     assert metrics["teacher"]["provider"] == "openai" and metrics["teacher"]["prompt_tokens"] > 0
 
 
-def test_estimate_before_label_is_close_to_what_label_then_reports(tmp_path, tiny_encoder, prefect_harness):
+def test_estimate_before_label_is_close_to_what_label_then_reports(tmp_path, grouped_project):
     """`mira estimate` after discover: label's requests exactly, its tokens and cost within 10 %."""
     from flows.estimate import lines
     from mira_core.estimate import estimate_project
 
     prices = {"price_input_per_1m": 2.0, "price_output_per_1m": 8.0}
     with FakeOpenAI() as server:
-        params = _params(tmp_path, tiny_encoder, provider="openai", model="fake", base_url=server.base_url,
+        params = _params(grouped_project("one_group"), provider="openai", model="fake", base_url=server.base_url,
                          api_key_env=None, max_retries=0, concurrency=4, **prices)
-        for stage in (ingest, embed, group):
-            stage.run(params, tmp_path)
         cold, cal, notes = estimate_project(params, tmp_path, {})
         assert cal.answers == 0 and "placeholder" in notes[0] and server.requests == []  # nothing sent
         assert cold[0].requests == cold[0].to_send == 20
@@ -112,15 +103,14 @@ def test_estimate_before_label_is_close_to_what_label_then_reports(tmp_path, tin
         assert [t.split()[:4] for t in table[3:5]] == [["discover", "20", "20", "0"], ["label", "52", "52", "0"]]
 
 
-def test_a_spending_cap_stops_label_cleanly_and_a_raised_cap_resumes(tmp_path, tiny_encoder, prefect_harness):
+def test_a_spending_cap_stops_label_cleanly_and_a_raised_cap_resumes(tmp_path, grouped_project):
     from mira_core.errors import MiraError
 
-    rules = _params(tmp_path, tiny_encoder)
-    for stage in (ingest, embed, group, discover):
-        stage.run(rules, tmp_path)
+    base = grouped_project("one_group")
+    discover.run(_params(base), tmp_path)  # anchors discovered by the rules teacher
     with FakeOpenAI() as server:
-        capped = _params(tmp_path, tiny_encoder, provider="openai", model="fake", base_url=server.base_url,
-                         api_key_env=None, max_retries=0, concurrency=2, max_requests=12)
+        capped = _params(base, provider="openai", model="fake", base_url=server.base_url, api_key_env=None,
+                         max_retries=0, concurrency=2, max_requests=12)
         with pytest.raises(MiraError, match="spending cap was reached") as e:
             label.run(capped, tmp_path)
         assert not isinstance(e.value, FailureBudgetError)  # refused requests are not failures
@@ -128,8 +118,8 @@ def test_a_spending_cap_stops_label_cleanly_and_a_raised_cap_resumes(tmp_path, t
         spent = json.loads((tmp_path / "metrics" / "label.json").read_text())["teacher"]
         assert spent["calls"] == 12 and spent["failures"]["capped"] > 0
 
-        raised = _params(tmp_path, tiny_encoder, provider="openai", model="fake", base_url=server.base_url,
-                         api_key_env=None, max_retries=0, concurrency=2, max_requests=1000)
+        raised = _params(base, provider="openai", model="fake", base_url=server.base_url, api_key_env=None,
+                         max_retries=0, concurrency=2, max_requests=1000)
         done = label.run(raised, tmp_path)
         assert done["groups"]["g0"]["labeled"] == 40 and done["teacher"]["cache_hits"] == 12
         assert len(server.requests) == 12 + done["teacher"]["calls"]  # nothing answered was asked again

@@ -23,25 +23,22 @@ import polars as pl
 import pytest
 import yaml
 
-from flows import discover, embed, group, ingest
+from flows import discover
 from flows.servers import IDLE_ENV, read_state, stop_project_server
 from mira_core.config import parse_params
-from tests.conftest import tool_env, write_jsonl
+from tests.conftest import tool_env
 from tests.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.slow
 
 CONCURRENCY = 3
-RECORDS = 60
+RECORDS = 60  # every record of the one-group corpus (tests/flows/conftest.py)
 IDLE_S = 2  # the keeper of the project's Prefect server stops this long after its last client
 
 
-def _params(root: Path, encoder: Path, **teacher) -> dict:
+def _params(base: dict, **teacher) -> dict:
     return {
-        "sources": [{"name": "code", "path": "raw/code.jsonl", "format": "code"},
-                    {"name": "prose", "path": "raw/prose.jsonl", "format": "text"}],
-        "embed": {"encoder": str(encoder), "dtype": "fp32", "max_length": 64},
-        "group": {"k": 1},
+        **base,  # the one-group corpus (tests/flows/conftest.py): 60 records in g0, through group
         "discover": {"records_per_group": 20, "n_anchors": 4},
         # one chunk (one teacher, so `concurrency` bounds what is in flight) and no repeats (every body once)
         "label": {"records_per_group": RECORDS, "chunk_size": 500, "repeat_fraction": 0.0, "val_fraction": 0.25},
@@ -80,21 +77,17 @@ def _wait_for(cond, timeout: float, what: str) -> None:
         time.sleep(0.01)
 
 
-def test_label_killed_mid_batch_resends_at_most_what_was_in_flight(tmp_path, tiny_encoder, prefect_harness):
+def test_label_killed_mid_batch_resends_at_most_what_was_in_flight(tmp_path, grouped_project):
     root = tmp_path
-    write_jsonl(root / "raw" / "code.jsonl", [{"text": f"def f{i}(x):\n    return x + {i}\n"} for i in range(40)])
-    write_jsonl(root / "raw" / "prose.jsonl", [{"text": f"Prose record number {i} explains topic {i * 7}."}
-                                               for i in range(40)])
-    rules = parse_params(_params(root, tiny_encoder))  # anchors discovered by the rules teacher, in process
-    for stage in (ingest, embed, group, discover):
-        stage.run(rules, root)
+    base = grouped_project("one_group", root)
+    discover.run(parse_params(_params(base)), root)  # anchors discovered by the rules teacher, in process
 
     kill_at = random.randint(8, 40)  # random-ish: the kill lands at a different point of the batch each run
     log = root / "stage.log"
     with FakeOpenAI(latency=0.05) as server:
         teacher = {"provider": "openai", "model": "fake", "base_url": server.base_url, "api_key_env": None,
                    "concurrency": CONCURRENCY, "max_retries": 0}
-        (root / "params.yaml").write_text(yaml.safe_dump(_params(root, tiny_encoder, **teacher)))
+        (root / "params.yaml").write_text(yaml.safe_dump(_params(base, **teacher)))
         stages: list[subprocess.Popen] = []
         try:
             stages.append(first := _stage(root, log))

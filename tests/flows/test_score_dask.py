@@ -18,24 +18,16 @@ import pytest
 import yaml
 from polars.testing import assert_frame_equal
 
-from flows import discover, distill, embed, group, ingest, label, score
+from flows import discover, distill, label, score
 from flows.params import load_params
 from flows.servers import prefect_server
-from tests.conftest import write_jsonl
 
 pytestmark = pytest.mark.slow
 
 
-def _project(root, encoder):
-    write_jsonl(root / "raw" / "code.jsonl", [{"text": f"def f{i}(x):\n    '''Add {i}.'''\n    return x + {i}\n"}
-                                              for i in range(40)])
-    write_jsonl(root / "raw" / "prose.jsonl", [{"text": f"Prose record {i}. " * (1 + i % 5)} for i in range(40)])
+def _project(root, base: dict):
     params = {
-        "sources": [{"name": "code", "path": "raw/code.jsonl", "format": "code"},
-                    {"name": "prose", "path": "raw/prose.jsonl", "format": "text"}],
-        "ingest": {"shard_max_records": 10},  # 8 shards: a real fan-out
-        "embed": {"encoder": str(encoder), "dtype": "fp32", "max_length": 64},
-        "group": {"k": 2},
+        **base,  # 80 records of two sources in two groups, ingested into 8 shards: a real fan-out
         "discover": {"records_per_group": 20, "n_anchors": 4},
         "label": {"records_per_group": 40},
         "cache": {"enabled": False},
@@ -49,9 +41,9 @@ def _scores(root):
     return pl.read_parquet(root / "data" / "scores" / "*" / "*" / "*.parquet").sort("record_id")
 
 
-def test_dask_scoring_equals_thread_pool_scoring(tmp_path, tiny_encoder, prefect_harness):
-    params = _project(tmp_path, tiny_encoder)
-    for stage in (ingest, embed, group, discover, label, distill, score):
+def test_dask_scoring_equals_thread_pool_scoring(tmp_path, grouped_project):
+    params = _project(tmp_path, grouped_project("two_groups_sharded"))
+    for stage in (discover, label, distill, score):
         stage.run(params, tmp_path)
     threads = _scores(tmp_path)
     assert threads.height == 80 and threads["record_id"].is_unique().all()

@@ -5,35 +5,28 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from flows import discover, distill, embed, group, ingest, label
+from flows import discover, distill, label
 from flows.params import load_params
-from tests.conftest import write_jsonl
 from tests.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.slow
 SECRET = "sk-live-do-not-log-4242"
 
 
-def test_distill_logs_nested_runs_with_metrics_and_never_the_key(tmp_path, tiny_encoder, prefect_harness,
-                                                                 monkeypatch):
+def test_distill_logs_nested_runs_with_metrics_and_never_the_key(tmp_path, grouped_project, monkeypatch):
     import mlflow
 
     monkeypatch.setenv("MIRA_TEST_KEY", SECRET)
-    write_jsonl(tmp_path / "raw" / "a.jsonl", [{"text": f"def f{i}(x):\n    return x * {i}\n"} for i in range(30)])
-    write_jsonl(tmp_path / "raw" / "b.jsonl", [{"text": f"A sentence about topic {i}. " * (1 + i % 4)}
-                                               for i in range(30)])
+    base = grouped_project("two_groups_sharded")  # code and prose of varied length in two groups, through group
     with FakeOpenAI() as server:
-        cfg = {"sources": [{"name": "a", "path": "raw/a.jsonl", "format": "code"},
-                           {"name": "b", "path": "raw/b.jsonl", "format": "text"}],
-               "embed": {"encoder": str(tiny_encoder), "dtype": "fp32", "max_length": 64},
-               "group": {"k": 2},
+        cfg = {**base,
                "teacher": {"provider": "openai", "model": "fake", "base_url": server.base_url,
                            "api_key_env": "MIRA_TEST_KEY", "max_retries": 0},
                "discover": {"records_per_group": 12, "n_anchors": 3},
                "label": {"records_per_group": 30}}
         (tmp_path / "params.yaml").write_text(yaml.safe_dump(cfg))
         params = load_params(tmp_path / "params.yaml")
-        for stage in (ingest, embed, group, discover, label):
+        for stage in (discover, label):
             stage.run(params, tmp_path)
         reports = distill.run(params, tmp_path)
         distill.run(params, tmp_path)  # a second run of the same configuration logs under the same parent

@@ -13,7 +13,7 @@ import pytest
 
 from mira_core.config import SelectParams
 from mira_core.reliability import agreement, mae, self_agreement, spearman, student_report
-from mira_core.selection import reliability_mask
+from mira_core.selection import _judge, reliability_mask
 
 ANCHORS = ["a00", "a01"]
 
@@ -35,7 +35,7 @@ def test_figures_by_hand():
     assert mae(truth, pred) == 0.5  # |0| + |0| + |1| + |1|, over 4
     assert spearman(truth, pred) == 0.8  # 1 - 6 * (1 + 1) / (4 * 15): one swapped pair
     assert spearman(truth, -pred) == -0.8
-    assert agreement(truth, pred) == {"n": 4, "mae": 0.5, "spearman": 0.8, "teacher_constant": False}
+    assert agreement(truth, pred) == {"n": 4, "mae": 0.5, "spearman": 0.8, "teacher_constant": False, "unscored": 0}
 
 
 @pytest.mark.parametrize("a, b", [
@@ -146,4 +146,16 @@ def test_self_agreement_counts_only_records_labeled_twice():
     assert out["a00"]["n"] == 3
     assert out["a00"]["exact"] == round(2 / 3, 4) and out["a00"]["mae"] == round(1 / 3, 4)
     assert out["a00"]["spearman"] == 1.0  # (2, 3, 4) against (1, 3, 4): same order
-    assert out["a01"] == {"n": 3, "mae": 0.0, "spearman": None, "teacher_constant": True, "exact": 1.0}
+    assert out["a01"] == {"n": 3, "mae": 0.0, "spearman": None, "teacher_constant": True, "unscored": 0,
+                          "exact": 1.0}
+
+
+def test_unscored_records_are_left_out_and_counted_and_an_anchor_with_none_scored_is_off():
+    truth = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    pred = np.array([1.0, np.nan, 3.0, 4.0, np.nan])  # a generative student's two unparseable replies
+    a = agreement(truth, pred)
+    assert a["n"] == 3 and a["unscored"] == 2 and a["mae"] == 0.0 and a["spearman"] == 1.0
+    none = agreement(truth, np.full(5, np.nan))
+    assert none["mae"] is None and none["spearman"] is None and none["unscored"] == 5
+    on, why = _judge(none, SelectParams())
+    assert not on and why == "none of 5 val records scored"  # NaN never passes the mask

@@ -149,6 +149,18 @@ def test_an_empty_project_renders_with_notes():
     assert "metrics/select.json" in rep.missing and "params.yaml" in rep.missing
 
 
+def test_the_summary_names_the_tokenizer_that_counted():
+    ingest = {"total": {"read": 3, "kept": 3, "quarantined": 0, "n_tokens": 30, "by_reason": {}}}
+    target = {"name": "models/llama-3/tokenizer.json", "sha256": "0123456789abcdef" * 4, "vocab_size": 128256}
+    html = render(ReportInputs(ingest={**ingest, "tokenizer": target}), ReportParams(dpi=50)).html
+    assert "Tokens counted with" in html
+    assert "models/llama-3/tokenizer.json (vocab 128,256, sha256 0123456789ab&#8230;)" in html
+    bundled = {"name": "minilm", "sha256": "f" * 64, "vocab_size": 30522}
+    html = render(ReportInputs(ingest={**ingest, "tokenizer": bundled}), ReportParams(dpi=50)).html
+    assert "minilm, the WordPiece tokenizer bundled with all-MiniLM-L6-v2 (vocab 30,522" in html
+    assert "names no tokenizer" in render(ReportInputs(ingest=ingest), ReportParams(dpi=50)).html  # older metrics
+
+
 def test_rendering_is_deterministic():
     assert build_report(tiny_inputs(), ReportParams(dpi=50)) == build_report(tiny_inputs(), ReportParams(dpi=50))
 
@@ -177,3 +189,22 @@ def test_params_yaml_lists_every_report_field():
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     assert set(params["report"]) == set(ReportParams.model_fields)
     assert all(f.description for f in ReportParams.model_fields.values())
+
+
+def test_the_filters_section_lists_what_dedup_and_decontaminate_drop():
+    inp = tiny_inputs()
+    bare = build_report(inp, ReportParams(dpi=50))
+    assert "metrics/dedup.json" in bare and "written by the dedup stage" in bare  # absent: said, not an error
+    counts = {"sources": {"code": {"records_in": 40, "records_dropped": 3}, EVIL: {"records_in": 40,
+                                                                                   "records_dropped": 0}}}
+    decon = {"sources": {"code": {"records_in": 40, "records_dropped": 1}}, "benchmarks": {
+        "humaneval": {"items": 164, "ngrams": 13000, "records_dropped": 2}}}
+    matches = pl.DataFrame({"record_id": ["code/7", "code/9"], "source": ["code", "code"],
+                            "benchmark": ["humaneval", "humaneval"], "item": ["HumanEval/0", "HumanEval/10"],
+                            "n_matches": [12, 3]})
+    page = build_report(ReportInputs(**{**inp.__dict__, "dedup": counts, "decontaminate": decon,
+                                        "contaminated": matches}), ReportParams(dpi=50, max_listed=1))
+    section = page.split("<h2>Near-duplicates and contamination</h2>")[1].split("<h2>")[0]
+    assert "near-duplicates dropped" in section and "HumanEval/0" in section and "code/7" in section
+    assert "HumanEval/10" not in section and "1 of 2 matches shown" in section  # max_listed caps the listing
+    assert ">164<" in section and "metrics/dedup.json" not in section

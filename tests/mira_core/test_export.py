@@ -1,0 +1,72 @@
+"""The select stage's export: kept records as JSONL or as Megatron-LM indexed datasets, each with a lineage.json
+that names the params, manifest and rubric versions that made it; an upsampled source weighs more in the blend."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+
+from mira_core.ingest.tokens import load_tokenizer, tokenizer_file
+from mira_core.io import file_digest, write_parquet
+from mira_core.manifests import corpus_index, export_kept
+from mira_core.rubric import Anchor, Rubric, save_rubric
+from mira_core.selection import select
+from tests.mira_core.test_dedup import write_corpus
+
+
+def _project(tmp_path):
+    texts = {s: [(f"r{i}", f"{s} record {i}: " + "word " * (5 + i)) for i in range(6)] for s in ("a", "b")}
+    write_corpus(tmp_path, texts)
+    index = corpus_index(tmp_path / "data" / "corpus", {"a": "a", "b": "b"}, [])
+    records = index.with_columns(score=pl.Series(np.arange(index.height, dtype=float)))
+    # a is weighted 0.8 of a budget it cannot fill: all its records kept, repeated up to 3 times
+    manifest = select(records, 0.9, "source", "mira", weights={"a": 0.8, "b": 0.2}, max_epochs=3.0)
+    path = write_parquet(manifest, tmp_path / "manifest.parquet")
+    (tmp_path / "params.yaml").write_text("select: {budget: 0.9}\n")
+    save_rubric(Rubric(group="a", anchors=[Anchor(id="a00", name="n", description="d", exemplar_reason="r",
+                                                  support=1)], teacher="rules", prompt_version="p", sources=["a"]),
+                tmp_path / "rubrics" / "a.json")
+    return manifest, path
+
+
+def _fields(tmp_path, manifest_path):
+    return {"tokenizer": tokenizer_file("minilm"), "commit": "abc", "params_file": tmp_path / "params.yaml",
+            "rubrics": tmp_path / "rubrics"}
+
+
+def test_jsonl_export_holds_the_kept_records_and_their_lineage(tmp_path):
+    manifest, path = _project(tmp_path)
+    out = tmp_path / "records"
+    res = export_kept(tmp_path / "data" / "corpus", path, "jsonl", out, **_fields(tmp_path, path))
+    kept = manifest.filter(pl.col("kept"))
+    assert sum(res["records"].values()) == kept.height
+    written = pl.concat([pl.read_ndjson(f) for f in sorted(out.glob("*/*.jsonl"))])
+    assert sorted(written["record_id"]) == sorted(kept["record_id"])
+    lineage = json.loads((out / "lineage.json").read_text())
+    assert lineage["manifest_digest"] == file_digest(path) and lineage["commit"] == "abc"
+    assert lineage["params_digest"] == file_digest(tmp_path / "params.yaml") and list(lineage["rubric_versions"]) == ["a"]
+
+
+def test_megatron_export_weights_an_upsampled_source_by_its_epochs(tmp_path):
+    manifest, path = _project(tmp_path)
+    out = tmp_path / "megatron"
+    res = export_kept(tmp_path / "data" / "corpus", path, "megatron", out, **_fields(tmp_path, path))
+    kept = manifest.filter(pl.col("kept"))
+    assert res["records"] == dict(kept.group_by("source").len().iter_rows())
+    epochs = dict(kept.group_by("source").agg(pl.col("epochs").max()).iter_rows())
+    assert epochs["a"] > 1.0 and epochs["b"] == 1.0
+    lineage = json.loads((out / "lineage.json").read_text())
+    d = lineage["datasets"]
+    share = {s: d[s]["tokens"] * epochs[s] for s in d}
+    assert abs(d["a"]["weight"] - share["a"] / sum(share.values())) < 1e-9
+    weights = (out / "blend.txt").read_text().split()[0::2]
+    assert abs(sum(map(float, weights)) - 1.0) < 1e-6
+    # the documents are the kept texts, in the target tokenizer's ids (an EOD after each)
+    tok = load_tokenizer("minilm")
+    first = pl.read_parquet(sorted((tmp_path / "data" / "corpus" / "a").glob("*.parquet"))[0]).filter(
+        pl.col("record_id").is_in(kept["record_id"].implode()))["text"][0]
+    bin_ids = np.fromfile(out / "a.bin", dtype=np.uint16)
+    ids = tok.encode(first, add_special_tokens=False).ids
+    assert bin_ids[: len(ids)].tolist() == ids

@@ -1,0 +1,82 @@
+"""The filter stages end to end through selection: planted near-copies and benchmark items in a corpus are
+written by the dedup and decontaminate stages' functions, and every manifest then drops them with their reason,
+keeps the rest eligible, counts the budget over what is left, and still accounts for every record."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from pathlib import Path
+
+import polars as pl
+
+from mira_core.config import DedupParams, SelectParams
+from mira_core.decontaminate import run_decontaminate
+from mira_core.dedup import run_dedup
+from mira_core.filter_params import BenchmarkSpec, DecontaminateParams
+from mira_core.manifests import corpus_index
+from mira_core.selection import select, stage_metrics
+from tests.mira_core.test_dedup import write_corpus
+
+BENCH_ITEM = ("def rolling_checksum(values, window):\n    total = 0\n    out = []\n    for i, v in enumerate(values):\n"
+              "        total += v\n        if i >= window:\n            total -= values[i - window]\n"
+              "        out.append(total)\n    return out\n")
+
+
+def _text(rng: random.Random, n: int = 300) -> str:
+    words = ["alpha", "beta", "gamma", "delta", "omega", "sigma", "kappa", "theta", "lambda", "zeta"]
+    return " ".join(f"{rng.choice(words)}{rng.randrange(500)}" for _ in range(n))
+
+
+def _project(tmp_path: Path):
+    rng = random.Random(3)
+    a = [(f"r{i}", _text(rng)) for i in range(20)]
+    b = [(f"r{i}", _text(rng)) for i in range(20)]
+    copies = {"b/r0", "b/r1", "b/r2"}  # near-copies of a's first three records: a few words changed
+    for i in range(3):
+        words = a[i][1].split()
+        words[5], words[50] = "changed", "edited"  # Jaccard of the 5-gram sets ~0.94, well above 0.8
+        b[i] = (f"r{i}", " ".join(words))
+    b[10] = ("r10", "a helper module\n" + BENCH_ITEM + "\nprint(rolling_checksum([1, 2, 3], 2))")  # contaminated
+    write_corpus(tmp_path, {"a": a, "b": b})
+    bench = tmp_path / "bench.jsonl.gz"
+    bench.write_bytes(gzip.compress(json.dumps({"task_id": "T/1", "solution": BENCH_ITEM}).encode() + b"\n"))
+    dedup = run_dedup(tmp_path / "data" / "corpus", DedupParams(), tmp_path / "data" / "dedup")
+    decon = run_decontaminate(tmp_path / "data" / "corpus", DecontaminateParams(benchmarks=[BenchmarkSpec(
+        name="mine", path="bench.jsonl.gz", fields=["solution"], id_field="task_id")]), tmp_path,
+        tmp_path / "data" / "decontaminate")
+    return copies, dedup, decon
+
+
+def test_planted_copies_and_benchmark_items_are_dropped_with_their_reason(tmp_path):
+    copies, dedup, decon = _project(tmp_path)
+    assert dedup["total"] == {"records_in": 40, "records_dropped": 3, "tokens_in": dedup["total"]["tokens_in"],
+                              "tokens_dropped": dedup["total"]["tokens_dropped"]}
+    assert decon["total"]["records_dropped"] == 1 and decon["benchmarks"]["mine"]["records_dropped"] == 1
+    index = corpus_index(tmp_path / "data" / "corpus", {"a": "g0", "b": "g0"}, [], tmp_path / "data" / "dedup",
+                         tmp_path / "data" / "decontaminate")
+    dropped = dict(index.filter(pl.col("dropped").is_not_null()).select("record_id", "dropped").iter_rows())
+    assert dropped == {**dict.fromkeys(copies, "near_duplicate"), "b/r10": "contaminated"}
+
+    records = index.with_columns(score=pl.Series(range(index.height), dtype=pl.Float64))
+    p = SelectParams(budget=0.5, held_out_sources=[], baselines=[], ablations=[], dsir_target=[])
+    manifest = select(records, p.budget, "global", "mira")
+    by_id = dict(manifest.select("record_id", "reason").iter_rows())
+    assert {r for r, why in by_id.items() if why in ("near_duplicate", "contaminated")} == {*copies, "b/r10"}
+    assert not manifest.filter(pl.col("record_id").is_in([*copies, "b/r10"]))["kept"].any()
+
+    # The budget is half of what the filters leave, and every record is counted once.
+    ingest = {"total": {"kept": 40, "read": 40, "quarantined": 0}}
+    metrics = stage_metrics(p, {"mira": manifest}, ingest)
+    clean_tokens = int(index.filter(pl.col("dropped").is_null())["n_tokens"].sum())
+    s = metrics["methods"]["mira"]
+    assert s["selectable_tokens"] == clean_tokens and metrics["budget_tokens"] == round(0.5 * clean_tokens)
+    assert s["reasons"]["near_duplicate"] == 3 and s["reasons"]["contaminated"] == 1
+    assert sum(s["reasons"].values()) == 40 and s["kept_tokens"] <= 0.5 * clean_tokens
+
+
+def test_without_filter_folders_nothing_is_dropped(tmp_path):
+    _project(tmp_path)
+    index = corpus_index(tmp_path / "data" / "corpus", {"a": "g0", "b": "g0"}, [])
+    assert index["dropped"].null_count() == index.height
