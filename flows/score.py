@@ -49,6 +49,9 @@ def score_flow(p: ScoreParams, cache: CacheParams, root: str) -> dict:
         for (_, g), r in zip(outs.items(), results, strict=True):
             per_group[g] = per_group.get(g, 0) + r["records"]
         metrics = {"records": sum(per_group.values()), "shards": len(shards), "groups": dict(sorted(per_group.items()))}
+        replies = [r["replies"] for r in results if "replies" in r]  # a generative student's replies
+        if replies:
+            metrics["replies"] = {k: sum(r[k] for r in replies) for k in replies[0]}
         write_json(metrics, lay.metrics_file("score"))
     publish_table("scores", "Records scored per group", ["group", "records"], [[g, n] for g, n in per_group.items()])
     print(f"score: {metrics['records']} records in {len(shards)} shards, " +

@@ -64,7 +64,8 @@ BENCHMARK_SUMMARY = {"benchmark": pl.String, "items": pl.Int64,
 FILTER_COUNTS = {"source": pl.String, "records_in": pl.Int64, "records_dropped": pl.Int64, "tokens_in": pl.Int64,
                  "tokens_dropped": pl.Int64}
 
-# data/scores/<group>/<source>/part-N.parquet: these columns, then one Float32/64 column per anchor
+# data/scores/<group>/<source>/part-N.parquet: these columns, then one Float32/64 column per anchor (and, for a
+# generative student, `rationales`: JSON anchor -> its one-line reason, null where the reply did not parse)
 SCORE_META = {"record_id": pl.String, "group": pl.String}
 
 # data/selection/mask.parquet: one row per (group, source, anchor), on or off, and why

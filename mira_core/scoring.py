@@ -9,6 +9,7 @@ top (on the demo, 693 test files tied at 5.0 and were ordered by record_id alone
 
 from __future__ import annotations
 
+import json
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -74,13 +75,28 @@ def score_shard(corpus_shard: Path, embedding_shard: Path, student_dir: Path, gr
             raise ConfigError(f"{embedding_shard}: its records differ from {corpus_shard} (re-run embed)")
         ids, x.texts = corpus["record_id"], corpus["text"].to_list()
     # unclipped: a ranking of scores clipped to the scale ties every record beyond its top (see selection.py)
-    preds = [student.predict(x.take(np.arange(i, min(i + batch_size, len(ids)))), clipped=False)
-             for i in range(0, len(ids), batch_size)]
+    batches = [x.take(np.arange(i, min(i + batch_size, len(ids)))) for i in range(0, len(ids), batch_size)]
+    explains = hasattr(student, "predict_explained")  # a generative student also writes each record's rationales
+    preds, why, runs = [], [], []
+    for b in batches:
+        if explains:
+            p, w, r = student.predict_explained(b, clipped=False)
+            why += [json.dumps(x, ensure_ascii=False) if x is not None else None for x in w]
+            runs.append(r)
+        else:
+            p = student.predict(b, clipped=False)
+        preds.append(p)
     pred = np.vstack(preds) if preds else np.zeros((0, len(anchor_ids)), np.float32)
-    table = pl.DataFrame({"record_id": ids, "group": [group] * len(ids),
-                          **{a: pred[:, j] for j, a in enumerate(anchor_ids)},
-                          "student_version": [version] * len(ids),
-                          "coverage": coverage if coverage is not None else [None] * len(ids)},
-                         schema=score_schema(anchor_ids))
+    columns = {"record_id": ids, "group": [group] * len(ids), **{a: pred[:, j] for j, a in enumerate(anchor_ids)},
+               "student_version": [version] * len(ids),
+               "coverage": coverage if coverage is not None else [None] * len(ids)}
+    schema = score_schema(anchor_ids)
+    if explains:
+        columns["rationales"], schema = why, {**schema, "rationales": pl.String}
+    table = pl.DataFrame(columns, schema=schema)
     write_parquet(table, out)
-    return {"records": table.height}
+    result = {"records": table.height}
+    if explains:  # how many replies parsed, were retried, stayed unscored: summed into metrics/score.json
+        result["replies"] = {k: sum(r[k] for r in runs) for k in ("outputs", "parsed", "retried", "parsed_on_retry",
+                                                                 "unscored")}
+    return result

@@ -55,6 +55,8 @@ class ReportInputs:
     dedup: dict | None = None
     decontaminate: dict | None = None
     contaminated: pl.DataFrame | None = None  # record_id, source, benchmark, item, n_matches: every match
+    # a generative student's rationales for a few kept and dropped records: group, record_id, kept, score, rationales
+    rationales: pl.DataFrame | None = None
     group: dict | None = None
     discover: dict | None = None
     label: dict | None = None
@@ -104,6 +106,28 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]
     return out
 
 
+RATIONALE_SAMPLE = 3  # records per group and side (the best kept, the worst dropped) whose rationales are shown
+
+
+def rationale_samples(layout: Layout, n: int = RATIONALE_SAMPLE) -> pl.DataFrame | None:
+    """For groups whose scores carry rationales (a generative student): the n best kept and n worst dropped records
+    of MIRA's manifest with the student's rationales; None when no score file has them. Reads the manifest's
+    ids lazily and only the matching rows of the score files."""
+    manifest = layout.selection / "mira" / "manifest.parquet"
+    files = [f for f in sorted(layout.scores.glob("*/*/part-*.parquet")) if "rationales" in pl.read_parquet_schema(f)]
+    if not files or not manifest.is_file():
+        return None
+    groups = sorted({f.parent.parent.name for f in files})
+    m = pl.scan_parquet(manifest).filter(pl.col("group").is_in(groups) & pl.col("score").is_not_nan())
+    best = m.filter(pl.col("kept")).sort("score", descending=True).group_by("group", maintain_order=True).head(n)
+    worst = (m.filter(pl.col("reason").is_in(["over_budget", "below_threshold"])).sort("score")
+             .group_by("group", maintain_order=True).head(n))
+    picked = pl.concat([best, worst]).select("group", "record_id", "kept", "score").collect()
+    why = (pl.scan_parquet(files).select("record_id", "rationales")
+           .filter(pl.col("record_id").is_in(picked["record_id"].implode())).collect())
+    return picked.join(why, on="record_id", how="left").sort(["group", "kept", "score"], descending=[False, True, True])
+
+
 def load_inputs(layout: Layout) -> ReportInputs:
     """Read every report input under `layout.root`; a missing file leaves its field empty."""
     root = layout.root
@@ -128,5 +152,6 @@ def load_inputs(layout: Layout) -> ReportInputs:
         evaluate=_json(layout.metrics_file("evaluate")), groups=groups,
         mira=_parquet(root / FILES["mira"], MANIFEST, MANIFEST_COLUMNS), mask=_parquet(root / FILES["mask"], MASK),
         rubrics=rubrics, similarity_png=png.read_bytes() if png.is_file() else None, manifests=manifests,
+        rationales=rationale_samples(layout),
         params_text=params.read_text() if params.is_file() else None, versions=package_versions(),
     )

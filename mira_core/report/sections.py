@@ -8,6 +8,7 @@ and the <h2> headings; adding a section is adding a function and a line there.
 
 from __future__ import annotations
 
+import json
 import re
 import statistics
 from collections.abc import Callable
@@ -316,11 +317,24 @@ def students(inp: ReportInputs, p_: ReportParams) -> Raw:
         agree = [a.get("spearman") for a in (r.get("self_agreement") or {}).values() if a.get("spearman") is not None]
         rows.append([g, kind, num(r.get("n_train")), num(r.get("n_val")), num(mae, 3), num(const, 3), ratio,
                      num(r.get("median_spearman"), 3), num(statistics.median(agree), 3) if agree else "–"])
-    return join([table(["group", "student", "n_train", "n_val", "val MAE", "constant MAE", "MAE / constant",
-                        "median val Spearman", "teacher self-agreement (median Spearman)"], rows),
-                 note("Constant MAE: a predictor that always answers the train mean of each anchor; a student is "
-                      "useful where its MAE is well below it. Spearman: rank agreement with the teacher on val "
-                      "records, median over anchors. Self-agreement: the teacher against its own repeat labels.")])
+    parts: list = [table(["group", "student", "n_train", "n_val", "val MAE", "constant MAE", "MAE / constant",
+                          "median val Spearman", "teacher self-agreement (median Spearman)"], rows),
+                   note("Constant MAE: a predictor that always answers the train mean of each anchor; a student is "
+                        "useful where its MAE is well below it. Spearman: rank agreement with the teacher on val "
+                        "records, median over anchors. Self-agreement: the teacher against its own repeat labels.")]
+    if inp.rationales is not None and inp.rationales.height:
+        names = {g: (r.get("anchor_names") or {}) for g, r in inp.students.items()}
+        rows = []
+        for g, rid, kept, score, why in inp.rationales.select("group", "record_id", "kept", "score",
+                                                               "rationales").iter_rows():
+            reasons = json.loads(why) if why else {}
+            text = "; ".join(f"{names.get(g, {}).get(a, a)}: {r}" for a, r in reasons.items()) or "(unscored)"
+            rows.append([g, rid, "kept" if kept else "dropped", num(score, 2), text])
+        parts += [h3("What the generative student wrote"),
+                  table(["group", "record", "MIRA", "score", "rationale per anchor"], rows),
+                  note("The best kept and the worst dropped records of each group whose student is generative, "
+                       "with the one-line rationale it wrote for each anchor (data/scores/, column rationales).")]
+    return join(parts)
 
 
 def teacher_oracle(inp: ReportInputs, p_: ReportParams) -> Raw | None:

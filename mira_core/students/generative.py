@@ -203,24 +203,30 @@ class GenerativeStudent:
 
     def predict(self, x: Inputs, clipped: bool = True) -> np.ndarray:
         """(n, n_anchors) scores; NaN rows for records whose reply did not parse twice (see `last_run`)."""
+        out, self.last_rationales, self.last_run = self.predict_explained(x, clipped)
+        return out
+
+    def predict_explained(self, x: Inputs, clipped: bool = True
+                          ) -> tuple[np.ndarray, list[dict[str, str] | None], dict]:
+        """(scores, per record its rationales (None: unscored), the run's figures), with no state kept on the
+        student: the score stage shares one student between threads."""
         if self.model is None and self.lm_path is None:
             raise RuntimeError("the generative student is not fitted")
         texts = texts_of(x, self.kind)
         n, k = len(texts), len(self.anchors)
         out = np.full((n, k), np.nan, np.float32)
-        self.last_rationales = [None] * n
+        why: list[dict[str, str] | None] = [None] * n
         run = {"outputs": n, "parsed": 0, "retried": 0, "parsed_on_retry": 0, "unscored": 0,
                "reasons": Counter(), "failures": []}
         if not n:
-            self.last_run = run | {"reasons": {}, "parse_rate": None}
-            return out
+            return out, why, run | {"reasons": {}, "parse_rate": None}
         prompts = [self._prompt_ids(t) for t in texts]
         generate = self._serve_into if self.server else self._generate_into
-        failed = generate(prompts, np.arange(n), out, sample=False)
+        failed = generate(prompts, np.arange(n), out, why, sample=False)
         run["parsed"] = n - len(failed)
         run["retried"] = len(failed)
         if failed:
-            again = generate(prompts, np.array(sorted(failed)), out, sample=True)
+            again = generate(prompts, np.array(sorted(failed)), out, why, sample=True)
             run["parsed_on_retry"] = len(failed) - len(again)
             for i, (reason, text) in sorted(again.items()):
                 run["unscored"] += 1
@@ -229,8 +235,7 @@ class GenerativeStudent:
                     run["failures"].append({"index": int(i), "reason": reason, "output": text[:200]})
         run["reasons"] = dict(run["reasons"])
         run["parse_rate"] = round((run["parsed"] + run["parsed_on_retry"]) / n, 4)
-        self.last_run = run
-        return clip(out, self.scale, clipped)
+        return clip(out, self.scale, clipped), why, run
 
     def save(self, folder: Path) -> None:
         if self.model is None and self.lm_path is not None:
@@ -388,8 +393,8 @@ class GenerativeStudent:
 
     # ------------------------------------------------------------------ generation
 
-    def _generate_into(self, prompts: list[list[int]], which: np.ndarray, out: np.ndarray, sample: bool
-                       ) -> dict[int, tuple[str, str]]:
+    def _generate_into(self, prompts: list[list[int]], which: np.ndarray, out: np.ndarray,
+                       why: list[dict[str, str] | None], sample: bool) -> dict[int, tuple[str, str]]:
         """Generate replies for records `which` in length-sorted batches, parse them into `out` (and the
         rationales); returns {record: (reason, output)} for those that did not parse."""
         import torch
@@ -429,18 +434,18 @@ class GenerativeStudent:
                     toks = _until_eos(new[r], self.tokenizer.eos_token_id)
                     text = self.tokenizer.decode(toks, skip_special_tokens=True)
                     try:
-                        scores, why = parse_reply(text, self.anchors, self.scale)
+                        scores, reasons = parse_reply(text, self.anchors, self.scale)
                     except ReplyError as e:
                         failed[int(i)] = (f"unparseable: {e}" if "JSON" in str(e) else f"invalid: {e}", text)
                         continue
                     if self.params.read == "expected" and steps is not None:
                         scores = {**scores, **self._expected(toks, steps[r], families)}
                     out[i] = [scores[a] for a in self.anchors]
-                    self.last_rationales[i] = why
+                    why[i] = reasons
         return failed
 
-    def _serve_into(self, prompts: list[list[int]], which: np.ndarray, out: np.ndarray, sample: bool
-                    ) -> dict[int, tuple[str, str]]:
+    def _serve_into(self, prompts: list[list[int]], which: np.ndarray, out: np.ndarray,
+                    why: list[dict[str, str] | None], sample: bool) -> dict[int, tuple[str, str]]:
         """`_generate_into` through the server: one completion per record, parsed the same way."""
         import asyncio
 
@@ -484,14 +489,14 @@ class GenerativeStudent:
             choice = (reply.get("choices") or [{}])[0]
             text = str(choice.get("text") or "")
             try:
-                scores, why = parse_reply(text, self.anchors, self.scale)
+                scores, reasons = parse_reply(text, self.anchors, self.scale)
             except ReplyError as e:
                 failed[i] = (f"unparseable: {e}" if "JSON" in str(e) else f"invalid: {e}", text)
                 continue
             if self.params.read == "expected":
                 scores = {**scores, **self._expected_from_logprobs(choice.get("logprobs"))}
             out[i] = [scores[a] for a in self.anchors]
-            self.last_rationales[i] = why
+            why[i] = reasons
         return failed
 
     def _expected_from_logprobs(self, lp: dict | None) -> dict[str, float]:

@@ -208,3 +208,26 @@ def test_the_filters_section_lists_what_dedup_and_decontaminate_drop():
     assert "near-duplicates dropped" in section and "HumanEval/0" in section and "code/7" in section
     assert "HumanEval/10" not in section and "1 of 2 matches shown" in section  # max_listed caps the listing
     assert ">164<" in section and "metrics/dedup.json" not in section
+
+
+def test_a_generative_students_rationales_for_kept_and_dropped_records_are_shown(tmp_path):
+    from mira_core.report.inputs import rationale_samples
+
+    lay = Layout(tmp_path)
+    ids = [f"s/{i}" for i in range(10)]
+    kept = [i < 5 for i in range(10)]
+    write_parquet(pl.DataFrame({"record_id": ids, "source": ["s"] * 10, "group": ["g0"] * 10, "n_tokens": [5] * 10,
+                                "score": [float(10 - i) for i in range(10)], "kept": kept,
+                                "reason": ["kept" if k else "over_budget" for k in kept], "method": ["mira"] * 10,
+                                "epochs": [1.0 if k else 0.0 for k in kept]}),
+                  lay.selection / "mira" / "manifest.parquet")
+    assert rationale_samples(lay) is None  # no score file carries rationales: a student that writes none
+    write_parquet(pl.DataFrame({"record_id": ids, "group": ["g0"] * 10, "a00": [1.0] * 10,
+                                "rationales": [json.dumps({"a00": f"reason {i}"}) for i in range(10)]}),
+                  lay.scores / "g0" / "s" / "part-00000.parquet")
+    sample = rationale_samples(lay, n=2)
+    assert sample["record_id"].to_list() == ["s/0", "s/1", "s/8", "s/9"]  # best kept first, then worst dropped
+    inp = tiny_inputs()
+    page = build_report(ReportInputs(**{**inp.__dict__, "rationales": sample}), ReportParams(dpi=50))
+    section = page.split("<h2>Students</h2>")[1].split("<h2>")[0]
+    assert "What the generative student wrote" in section and "reason 9" in section and "dropped" in section

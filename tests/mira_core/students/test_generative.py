@@ -263,8 +263,12 @@ def test_score_stage_scores_a_shard_with_the_saved_student(trained, tmp_path):
                   "format": ["text"] * len(vt), "text": vt, "n_tokens": [len(t.split()) for t in vt],
                   "n_chars": [len(t) for t in vt], "meta": ["{}"] * len(vt)}, schema=CORPUS).write_parquet(shard)
     out = tmp_path / "scores.parquet"
-    assert score_shard(shard, tmp_path / "none.parquet", trained["folder"], "g", out, batch_size=16) == {"records": 24}
+    result = score_shard(shard, tmp_path / "none.parquet", trained["folder"], "g", out, batch_size=16)
+    assert result["records"] == 24 and result["replies"]["outputs"] == 24
+    assert result["replies"]["parsed"] + result["replies"]["parsed_on_retry"] + result["replies"]["unscored"] == 24
     scores = pl.read_parquet(out)
+    written = [json.loads(w) for w in scores["rationales"].drop_nulls()]  # the student's own one-line reasons
+    assert len(written) == 24 - result["replies"]["unscored"] and all(set(w) == set(ANCHORS) for w in written)
     assert scores.columns[:4] == ["record_id", "group", "a00", "a01"]
     np.testing.assert_allclose(scores.select(ANCHORS).to_numpy(), trained["pred"][:24], atol=1e-4)
     assert scores["student_version"].unique().to_list() == [student_version(trained["folder"])]
