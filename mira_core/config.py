@@ -523,6 +523,8 @@ class Params(Section):
             for source in self.select.weights:
                 if source not in seen:
                     raise ValueError(f"select.weights names {source!r}, which is not a source ({', '.join(sorted(seen))})")
+                if source in self.select.held_out_sources:
+                    raise ValueError(f"select.weights names {source!r}, a held-out source: it is never selected")
         for key, names in (("group.pins", list(self.group.pins)), ("select.held_out_sources", self.select.held_out_sources),
                            ("select.dsir_target", self.select.dsir_target)):
             for source in names:

@@ -28,14 +28,34 @@ def excluded_ids(dedup: Path | None, decontaminate: Path | None) -> pl.Series:
     return pl.concat(parts).unique() if parts else pl.Series("record_id", [], dtype=pl.String)
 
 
-def drop_reasons(record_ids: pl.Series, dedup: Path | None, decontaminate: Path | None) -> pl.Series:
-    """Per record id, the reason a filter stage drops it (contaminated before near_duplicate), or null."""
+def near_held_out(dedup: Path, held_out: list[str] | tuple[str, ...]) -> pl.Series:
+    """The ids of every record in a near-duplicate cluster that holds a record of a held-out source.
+
+    dedup keeps one copy per cluster without knowing which sources select will hold out; were that copy a
+    training record while its near-copy is in the evaluation target, the target would leak into training.
+    Record ids are `<source>/...`, so a cluster's sources are read off its ids.
+    """
+    dup = read_checked(Path(dedup) / "dropped.parquet", NEAR_DUPLICATES, ["record_id", "cluster"])
+    members = pl.concat([dup.select("record_id", "cluster"),
+                         dup.select(record_id=pl.col("cluster"), cluster=pl.col("cluster")).unique()])
+    members = members.with_columns(source=pl.col("record_id").str.split("/").list.first())
+    tainted = members.filter(pl.col("source").is_in(list(held_out)))["cluster"].unique()
+    return members.filter(pl.col("cluster").is_in(tainted.implode()))["record_id"]
+
+
+def drop_reasons(record_ids: pl.Series, dedup: Path | None, decontaminate: Path | None,
+                 held_out: list[str] | tuple[str, ...] = ()) -> pl.Series:
+    """Per record id, the reason a filter stage drops it (contaminated before near_duplicate), or null. With
+    `held_out`, every record of a cluster that holds a held-out record is a near_duplicate (the held-out ones
+    keep their own reason, which comes first in a manifest)."""
     folders = {"dedup": dedup, "decontaminate": decontaminate}
     out = pl.Series("dropped", [None] * len(record_ids), dtype=pl.String)
     for reason, name, schema in reversed(LISTS):  # the first list's reason wins: applied last
         if folders[name] is None:
             continue
         ids = _ids(folders[name], schema)
+        if name == "dedup" and held_out:
+            ids = pl.concat([ids, near_held_out(folders[name], held_out)]).unique()
         out = pl.select(pl.when(record_ids.is_in(ids.implode())).then(pl.lit(reason.value)).otherwise(out)
                         ).to_series().rename("dropped")
     return out

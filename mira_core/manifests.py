@@ -17,7 +17,6 @@ from mira_core import baselines
 from mira_core.config import SelectParams
 from mira_core.errors import ConfigError
 from mira_core.exclusions import drop_reasons
-from mira_core.ingest.tokens import load_tokenizer
 from mira_core.io import atomic_path, file_digest, write_parquet
 from mira_core.layout import corpus_shards
 from mira_core.megatron import materialize_megatron, write_lineage
@@ -48,7 +47,9 @@ def corpus_index(corpus: Path, groups: dict[str, str], held_out: list[str], dedu
     """record_id, source, group, n_tokens, held_out and dropped for every record of the corpus folder.
 
     `dropped` is the filter stages' verdict (null: the record passes): `contaminated` where the decontaminate
-    folder lists it, else `near_duplicate` where the dedup folder does; such a record is never selected.
+    folder lists it, else `near_duplicate` where the dedup folder does, or where its near-duplicate cluster holds
+    a record of a held-out source (so no near-copy of the evaluation target is trained on); such a record is
+    never selected.
     """
     shards = corpus_shards(corpus)
     if not shards:
@@ -56,7 +57,7 @@ def corpus_index(corpus: Path, groups: dict[str, str], held_out: list[str], dedu
     index = read_checked(shards, CORPUS, ["record_id", "source", "n_tokens"])
     return index.with_columns(group=pl.col("source").replace_strict(groups, default=None),
                               held_out=pl.col("source").is_in(held_out),
-                              dropped=drop_reasons(index["record_id"], dedup, decontaminate))
+                              dropped=drop_reasons(index["record_id"], dedup, decontaminate, held_out))
 
 
 def mira_scores(scores: Path, rubrics: Path, reports: dict, p: SelectParams
@@ -212,12 +213,13 @@ def baseline_scores(method: str, index: pl.DataFrame, p: SelectParams, corpus: P
 
 
 def materialize(corpus: Path, manifest: pl.DataFrame, fmt: str, out: Path) -> dict[str, int]:
-    """Write the kept records, per source, as shards a trainer reads directly: record_id, text, meta."""
-    kept = manifest.filter(pl.col("kept")).select("record_id", "source")
+    """Write the kept records, per source, as shards a trainer reads directly: record_id, source, text, n_tokens,
+    meta and epochs (the passes a trainer should make over the record: above 1 where a weight upsamples)."""
+    kept = manifest.filter(pl.col("kept")).select("record_id", "epochs")
     counts = {}
     for shard in corpus_shards(corpus):
         rows = pl.read_parquet(shard, columns=["record_id", "source", "text", "n_tokens", "meta"]).join(
-            kept.select("record_id"), on="record_id", how="semi")
+            kept, on="record_id", how="inner", maintain_order="left")
         if rows.height == 0:
             continue
         source = shard.parent.name
@@ -241,13 +243,15 @@ def kept_texts(corpus: Path, manifest: pl.DataFrame) -> Iterator[tuple[str, str]
 
 
 def export_kept(corpus: Path, manifest_path: Path, fmt: str, out: Path, *, tokenizer: Path, commit: str | None,
-                params_file: Path, rubrics: Path) -> dict:
+                params_file: Path, rubrics: Path, final: Path | None = None) -> dict:
     """The kept records of a manifest as a trainer reads them, under `out`, with a lineage.json beside them:
     JSONL or Parquet shards per source (`materialize`), or Megatron-LM's indexed datasets and blend
     (`megatron.materialize_megatron`, tokenized with `tokenizer`, sources weighted by their epochs).
 
     The lineage names what made the export: the commit, the digests of params.yaml and of the manifest, and
-    each group's rubric version. Returns {"records": per source (or, for megatron, documents and tokens)}.
+    each group's rubric version. `final`: where `out` will end up when it is written aside (atomic_dir): the
+    blend's prefixes must name that place, not the temporary one. Returns {"records": per source (and, for
+    megatron, the tokens)}.
     """
     manifest = read_checked(manifest_path, MANIFEST)
     fields = {"commit": commit, "params_digest": file_digest(params_file),
@@ -255,8 +259,8 @@ def export_kept(corpus: Path, manifest_path: Path, fmt: str, out: Path, *, token
               "manifest_digest": file_digest(manifest_path)}
     if fmt == "megatron":
         epochs = dict(manifest.filter(pl.col("kept")).group_by("source").agg(pl.col("epochs").max()).iter_rows())
-        record = materialize_megatron(kept_texts(corpus, manifest), load_tokenizer(tokenizer), out, epochs=epochs,
-                                      **fields)
+        record = materialize_megatron(kept_texts(corpus, manifest), tokenizer, out, epochs=epochs,
+                                      prefix_root=str(Path(final or out).resolve()), **fields)
         return {"records": {s: d["documents"] for s, d in record["datasets"].items()}, "tokens": record["tokens"]}
     counts = materialize(corpus, manifest, fmt, out)
     write_lineage(out / "lineage.json", **fields, format=fmt, records=counts)

@@ -101,7 +101,7 @@ def anchor_scales(frames: list[tuple[pl.DataFrame, list[str]]], anchors: list[st
     sums = {a: [0.0, 0.0, 0] for a in anchors}
     for df, cols in frames:
         for a in cols:
-            v = df[a].cast(pl.Float64)
+            v = df[a].cast(pl.Float64).fill_nan(None)  # an unscored record (NaN) must not make the group's scale NaN
             sums[a][0] += float(v.sum())
             sums[a][1] += float((v * v).sum())
             sums[a][2] += v.len() - v.null_count()
@@ -135,6 +135,8 @@ def units(records: pl.DataFrame, granularity: str, own_budget: list[str] | tuple
     """The unit each record's budget is counted in: all, its group or its source (own_budget sources always
     count on their own)."""
     base = pl.lit("all") if granularity == "global" else pl.col(granularity)
+    if granularity == "source":  # every source is its own unit already
+        return base
     return pl.when(pl.col("source").is_in(list(own_budget))).then(pl.lit("source:") + pl.col("source")).otherwise(base)
 
 
@@ -174,24 +176,29 @@ def unit_budgets(tokens: pl.DataFrame, budget: float, weights: dict[str, float] 
     """Token budget per unit (`tokens`: the selectable records' _unit and n_tokens).
 
     Without weights, each unit's share of the budget is its share of the tokens (the fraction of its own
-    tokens, for a fractional budget). A weight gives its unit that share of the whole budget; the units not
-    named split what is left in proportion to their tokens (when every unit is named, the weights are
-    normalised to sum to 1).
+    tokens, for a fractional budget). A source with no reliable anchor (a `source:` unit, see `units`) always
+    keeps that proportional share; a weight gives its unit that share of the rest of the budget, and the units
+    not named split what the named ones leave in proportion to their tokens (when every unit is named, the
+    weights are normalised to sum to 1).
     """
     total = int(tokens["n_tokens"].sum())
     sums = dict(tokens.group_by("_unit").agg(pl.col("n_tokens").sum()).iter_rows())
     whole = budget * total if is_fraction(budget) else budget
-    weights = weights or {}
-    unknown = sorted(set(weights) - set(sums))
+    out = {u: whole * t / max(1, total) for u, t in sums.items()}  # proportional: the paper's default
+    if not weights:
+        return out
+    weighable = {u: t for u, t in sums.items() if not str(u).startswith("source:")}
+    unknown = sorted(set(weights) - set(weighable))
     if unknown:
         raise ConfigError(f"select.weights names {', '.join(map(repr, unknown))}, which is not a unit of this "
-                          f"selection (units: {', '.join(sorted(map(str, sums)))})")
-    named = {u: w for u, w in weights.items() if w >= 0}
-    if named and set(named) == set(sums):
-        norm = sum(named.values()) or 1.0
-        return {u: whole * named[u] / norm for u in sums}
-    rest, rest_tokens = whole * (1 - sum(named.values())), sum(t for u, t in sums.items() if u not in named)
-    return {u: whole * named[u] if u in named else rest * t / max(1, rest_tokens) for u, t in sums.items()}
+                          f"selection (units: {', '.join(sorted(map(str, weighable)))})")
+    pool = sum(out[u] for u in weighable)  # what the own-budget sources leave
+    if set(weights) == set(weighable):
+        norm = sum(weights.values()) or 1.0
+        return out | {u: pool * weights[u] / norm for u in weighable}
+    rest, rest_tokens = pool * (1 - sum(weights.values())), sum(t for u, t in weighable.items() if u not in weights)
+    return out | {u: pool * weights[u] if u in weights else rest * t / max(1, rest_tokens)
+                  for u, t in weighable.items()}
 
 
 def select(records: pl.DataFrame, budget: float, granularity: str, method: str, min_score: float | None = None,
@@ -230,8 +237,8 @@ def select(records: pl.DataFrame, budget: float, granularity: str, method: str, 
     within = ranked.select(pl.col("_pos"), within=pl.col("_cum") <= pl.col("_budget")).sort("_pos")["within"]
     kept = pl.col("_e") & within
     eligible_tokens = dict(df.filter(pl.col("_e")).group_by("_unit").agg(pl.col("n_tokens").sum()).iter_rows())
-    repeats = {u: min(max_epochs, b / eligible_tokens[u]) for u, b in budgets.items()
-               if max_epochs > 1 and eligible_tokens.get(u) and b > eligible_tokens[u]}
+    repeats = {u: min(max_epochs, b / eligible_tokens[u]) for u, b in budgets.items()  # only where a weight asks
+               if weights and max_epochs > 1 and eligible_tokens.get(u) and b > eligible_tokens[u]}
     epochs = pl.when(kept).then(pl.col("_unit").replace_strict(repeats, default=1.0, return_dtype=pl.Float64)
                                 ).otherwise(0.0)
     reason = (pl.when(pl.col("held_out")).then(pl.lit("held_out"))

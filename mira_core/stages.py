@@ -110,9 +110,10 @@ STAGES: tuple[Stage, ...] = (
           plot_options={"plots/evaluate/curves.csv": {"x": "tokens_seen", "y": "loss", "template": "linear"}},
           outside="its own checkpoint cache in .mira/evaluate/ (not versioned)"),
     Stage("report", "one self-contained HTML report: retention, scores, anchors and reliability, teacher spend, "
-          "baselines", reads=("params_file", "groups", "rubrics", "selection"), writes=("reports",),
-          params=("report",), core=("mira_core.report",),
-          reads_metrics=("ingest", "group", "discover", "label", "students", "select", "evaluate")),
+          "baselines", reads=("params_file", "decontaminate", "groups", "rubrics", "scores", "selection"),
+          writes=("reports",), params=("report",), core=("mira_core.report",),
+          reads_metrics=("ingest", "dedup", "decontaminate", "group", "discover", "label", "students", "select",
+                         "evaluate")),
 )
 
 BY_NAME = {s.name: s for s in STAGES}

@@ -71,4 +71,4 @@ def materialize_kept(manifest: Path, fmt: str, corpus: Path, tokenizer: Path, co
     """The kept records of a manifest as a trainer reads them (JSONL, Parquet or Megatron), with their lineage."""
     with atomic_dir(out) as tmp:
         return export_kept(corpus, manifest, fmt, tmp, tokenizer=tokenizer, commit=commit, params_file=params_file,
-                           rubrics=rubrics)
+                           rubrics=rubrics, final=out)

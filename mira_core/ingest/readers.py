@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from mira_core.errors import ConfigError, RecordError
+from mira_core.errors import ConfigError, MiraError, RecordError
 from mira_core.ingest import remote
 from mira_core.schema import QuarantineReason as Q
 
@@ -201,6 +201,9 @@ def read_jsonl(path: Path | str, label: str) -> Iterator[Item]:
             raise ConfigError(f"{label}: file not found") from None
         if isinstance(e, PermissionError) and not isinstance(path, Path):  # a remote object the credentials cannot read
             raise ConfigError(f"{label}: access denied ({e}); credentials come from the environment") from None
+        if not isinstance(path, Path) and _network_error(e):  # not the file's fault: fail, never cache a cut source
+            raise MiraError(f"{label}: reading stopped at line {lineno + 1}: {e} (a network error; run ingest "
+                            "again)") from e
         yield Item(f"{label}:{lineno + 1}", None, RecordError(Q.UNREADABLE, f"file unreadable from here on: {e}"))
 
 
@@ -243,10 +246,20 @@ def _read_remote_parquet(url: str, label: str, batch_size: int) -> Iterator[Item
             yield Item(label, None, RecordError(Q.UNREADABLE, f"not a readable Parquet file: {e}"))
             return
         row = 0
-        for batch in pf.iter_batches(batch_size=batch_size):
-            for rec in batch.to_pylist():
-                yield Item(f"{label}#{row}", rec)
-                row += 1
+        try:
+            for batch in pf.iter_batches(batch_size=batch_size):
+                for rec in batch.to_pylist():
+                    yield Item(f"{label}#{row}", rec)
+                    row += 1
+        except OSError as e:  # the object could not be read to its end: fail, never cache a cut source
+            raise MiraError(f"{label}: reading stopped at row {row}: {e} (run ingest again)") from e
+
+
+def _network_error(e: BaseException) -> bool:
+    """An error of the connection or the storage service, as opposed to one of the bytes (a truncated .gz)."""
+    top = type(e).__module__.split(".")[0]
+    return isinstance(e, ConnectionError | TimeoutError) or top in ("aiohttp", "botocore", "aiobotocore", "s3fs",
+                                                                    "fsspec")
 
 
 def read_folder(path: Path, label: str, pattern: str) -> Iterator[Item]:

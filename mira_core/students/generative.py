@@ -52,6 +52,7 @@ import contextlib
 import hashlib
 import json
 import re
+import threading
 import time
 from collections import Counter
 from functools import cache
@@ -61,7 +62,7 @@ from string import Template
 import numpy as np
 
 from mira_core.config import GenerativeParams
-from mira_core.errors import ConfigError
+from mira_core.errors import ConfigError, MiraError
 from mira_core.students.base import Inputs, Need, clip, read_config, write_config
 from mira_core.students.common import config_head, targets, texts_of
 
@@ -162,6 +163,10 @@ class GenerativeStudent:
         self.last_run: dict = {}  # the figures of the latest predict: outputs, parsed, retried, unscored, failures
         self.last_rationales: list[dict[str, str] | None] = []  # per record of the latest predict; None: unscored
         self._families: tuple | None = None
+        # The score stage shares one student between threads: one generation at a time loads the model once and
+        # keeps the seeded sampling of retries (global torch RNG state) reproducible; on one device, parallel
+        # generate calls would not be faster anyway.
+        self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ protocol
 
@@ -210,6 +215,10 @@ class GenerativeStudent:
                           ) -> tuple[np.ndarray, list[dict[str, str] | None], dict]:
         """(scores, per record its rationales (None: unscored), the run's figures), with no state kept on the
         student: the score stage shares one student between threads."""
+        with self._lock:
+            return self._predict_explained(x, clipped)
+
+    def _predict_explained(self, x: Inputs, clipped: bool) -> tuple[np.ndarray, list[dict[str, str] | None], dict]:
         if self.model is None and self.lm_path is None:
             raise RuntimeError("the generative student is not fitted")
         texts = texts_of(x, self.kind)
@@ -484,8 +493,10 @@ class GenerativeStudent:
         for i, reply in zip(which, _run_sync(run_all()), strict=True):
             i = int(i)
             if isinstance(reply, BaseException):
-                failed[i] = (f"server: {type(reply).__name__}: {str(reply)[:200]}", "")
-                continue
+                # The server, not the reply, failed (after the client's retries): fail the shard, so the task is
+                # retried and nothing is cached, rather than write a shard of unscored records that looks done.
+                raise MiraError(f"generative scoring server {srv['base_url']}: {type(reply).__name__}: "
+                                f"{str(reply)[:200]}") from reply
             choice = (reply.get("choices") or [{}])[0]
             text = str(choice.get("text") or "")
             try:

@@ -4,12 +4,13 @@ that names the params, manifest and rubric versions that made it; an upsampled s
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from mira_core.ingest.tokens import load_tokenizer, tokenizer_file
-from mira_core.io import file_digest, write_parquet
+from mira_core.ingest.tokens import load_tokenizer, tokenizer_file, tokenizer_identity
+from mira_core.io import atomic_dir, file_digest, write_parquet
 from mira_core.manifests import corpus_index, export_kept
 from mira_core.rubric import Anchor, Rubric, save_rubric
 from mira_core.selection import select
@@ -44,6 +45,8 @@ def test_jsonl_export_holds_the_kept_records_and_their_lineage(tmp_path):
     assert sum(res["records"].values()) == kept.height
     written = pl.concat([pl.read_ndjson(f) for f in sorted(out.glob("*/*.jsonl"))])
     assert sorted(written["record_id"]) == sorted(kept["record_id"])
+    epochs = dict(kept.select("record_id", "epochs").iter_rows())
+    assert dict(written.select("record_id", "epochs").iter_rows()) == epochs and max(epochs.values()) > 1.0
     lineage = json.loads((out / "lineage.json").read_text())
     assert lineage["manifest_digest"] == file_digest(path) and lineage["commit"] == "abc"
     assert lineage["params_digest"] == file_digest(tmp_path / "params.yaml") and list(lineage["rubric_versions"]) == ["a"]
@@ -52,12 +55,16 @@ def test_jsonl_export_holds_the_kept_records_and_their_lineage(tmp_path):
 def test_megatron_export_weights_an_upsampled_source_by_its_epochs(tmp_path):
     manifest, path = _project(tmp_path)
     out = tmp_path / "megatron"
-    res = export_kept(tmp_path / "data" / "corpus", path, "megatron", out, **_fields(tmp_path, path))
+    with atomic_dir(out) as tmp:  # as the select task writes it: aside, then renamed into place
+        res = export_kept(tmp_path / "data" / "corpus", path, "megatron", tmp, final=out, **_fields(tmp_path, path))
+    blend = (out / "blend.txt").read_text().split()
+    assert all(Path(prefix + ".idx").is_file() for prefix in blend[1::2])  # the blend names the final files
     kept = manifest.filter(pl.col("kept"))
     assert res["records"] == dict(kept.group_by("source").len().iter_rows())
     epochs = dict(kept.group_by("source").agg(pl.col("epochs").max()).iter_rows())
     assert epochs["a"] > 1.0 and epochs["b"] == 1.0
     lineage = json.loads((out / "lineage.json").read_text())
+    assert lineage["tokenizer_sha256"] == tokenizer_identity("minilm")["sha256"]  # the tokenizer that counted
     d = lineage["datasets"]
     share = {s: d[s]["tokens"] * epochs[s] for s in d}
     assert abs(d["a"]["weight"] - share["a"] / sum(share.values())) < 1e-9

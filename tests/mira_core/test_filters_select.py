@@ -80,3 +80,15 @@ def test_without_filter_folders_nothing_is_dropped(tmp_path):
     _project(tmp_path)
     index = corpus_index(tmp_path / "data" / "corpus", {"a": "g0", "b": "g0"}, [])
     assert index["dropped"].null_count() == index.height
+
+
+def test_a_near_copy_of_a_held_out_record_is_never_selectable(tmp_path):
+    copies, _, _ = _project(tmp_path)  # a/r0..r2 are the kept copies of the clusters b/r0..r2 were dropped from
+    index = corpus_index(tmp_path / "data" / "corpus", {"a": "g0", "b": "g0"}, ["b"], tmp_path / "data" / "dedup",
+                         tmp_path / "data" / "decontaminate")
+    dropped = dict(index.filter(pl.col("dropped").is_not_null() & ~pl.col("held_out")).select(
+        "record_id", "dropped").iter_rows())
+    assert dropped == {"a/r0": "near_duplicate", "a/r1": "near_duplicate", "a/r2": "near_duplicate"}
+    m = select(index.with_columns(score=pl.lit(1.0)), 0.5, "global", "mira")
+    assert dict(m.filter(pl.col("record_id").is_in(["a/r0", "b/r0"])).select("record_id", "reason").iter_rows()) \
+        == {"a/r0": "near_duplicate", "b/r0": "held_out"}

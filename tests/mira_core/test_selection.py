@@ -222,3 +222,26 @@ def test_an_upsampled_unit_repeats_its_records_up_to_max_epochs():
     gb = m.filter(pl.col("group") == "gb")
     assert gb.filter(pl.col("kept"))["n_tokens"].sum() == 30 and set(gb.filter(pl.col("kept"))["epochs"]) == {1.0}
     assert summary(m, 300)["trained_tokens"] == 2 * 100 + 30
+
+
+def test_an_unscored_record_does_not_spoil_its_groups_scale():
+    from mira_core.selection import anchor_scales
+
+    df = pl.DataFrame({"a00": [1.0, 3.0, float("nan")]})  # a generative student's unparseable reply: NaN
+    mean, sd = anchor_scales([(df, ["a00"])], ["a00"])["a00"]
+    assert mean == 2.0 and sd == 1.0
+    z = aggregate(df, ["a00"], 0.0, {"a00": (mean, sd)})
+    assert z[:2].tolist() == [-1.0, 1.0] and np.isnan(z[2])  # the others rank; that one stays unscored
+
+
+def test_a_source_with_no_reliable_anchor_keeps_its_share_under_weights():
+    rows = [(f"{s}/{i}", s, g, 10, float(10 - i), False) for s, g in (("a", "ga"), ("b", "gb"), ("c", "gb"))
+            for i in range(10)]
+    recs = _records(rows)
+    # c has no reliable anchor: its own unit keeps half of its 100 tokens; ga and gb split the rest 50/50
+    m = select(recs, 0.5, "group", "mira", own_budget=["c"], weights={"ga": 0.5, "gb": 0.5})
+    kept = dict(m.filter(pl.col("kept")).group_by("source").agg(pl.col("n_tokens").sum()).iter_rows())
+    assert kept == {"a": 50, "b": 50, "c": 50}
+    # with granularity source, a weight may name such a source: it is a unit like the others
+    m = select(recs, 0.5, "source", "mira", own_budget=["c"], weights={"c": 0.2})
+    assert m.filter(pl.col("source") == "c")["n_tokens"].filter(m.filter(pl.col("source") == "c")["kept"]).sum() == 30
