@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 from prefect import flow
 
-from flows.common import prune, require, run_log, stage_main, states, task_runner
+from flows.common import gather, prune, require, run_log, stage_main, states, task_runner
 from flows.publish import publish_table
 from mira_core.config import DiscoverParams, EmbedParams, Params, TeacherParams
 from mira_core.errors import MiraError
@@ -52,7 +52,7 @@ def discover_flow(p: DiscoverParams, teacher: TeacherParams, embed: EmbedParams,
                              root, out=lay.rubrics / f"{g}.json", out_judgments=lay.rubrics / "judgments" / f"{g}.parquet",
                              out_failures=lay.rubrics / "failures" / f"{g}.parquet", run_id=run_id)
                    for g, srcs in groups.items()}
-        per_group = {g: f.result() for g, f in futures.items()}
+        per_group = dict(zip(futures, gather(futures.values(), "discover", "group"), strict=True))
         log["tasks"] = states(futures.values())
         prune([*lay.rubrics.glob("*.json"), *lay.rubrics.glob("*/*.parquet")],  # groups that no longer exist
               lambda f: f.name.split(".")[0] in groups)

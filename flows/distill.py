@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 from prefect import flow
 
-from flows.common import prune, run_log, stage_main, states, task_runner
+from flows.common import gather, prune, run_log, stage_main, states, task_runner
 from flows.publish import publish_table
 from flows.tracking import flat_params, metric_key, pipeline_run
 from mira_core.config import CacheParams, DistillParams, EmbedParams, Params
@@ -59,7 +59,7 @@ def distill_flow(p: DistillParams, embed: EmbedParams, cache: CacheParams, root:
             futures[g] = submit(task, g, lay.labels / f"{g}.parquet", lay.labels / "repeats" / f"{g}.parquet",
                                 lay.rubrics / f"{g}.json", corpus, [lay.embedding_shard(s) for s in corpus], p, embed,
                                 out=lay.students / g, out_plot=lay.plots / "distill" / f"{g}.csv")
-        reports = {g: f.result() for g, f in futures.items()}
+        reports = dict(zip(futures, gather(futures.values(), "distill", "group"), strict=True))
         log["tasks"] = states(futures.values())
         prune([*lay.students.glob("*"), *(lay.plots / "distill").glob("*.csv")],  # groups that no longer exist
               lambda d: d.name.split(".")[0] in reports)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from prefect import flow
 
-from flows.common import prune, run_log, stage_main, states, task_runner
+from flows.common import gather, prune, run_log, stage_main, states, task_runner
 from mira_core.config import CacheParams, EmbedParams, Params, RunnerParams
 from mira_core.embedding import fingerprint, load_encoder
 from mira_core.errors import ConfigError
@@ -31,7 +31,7 @@ def embed_flow(p: EmbedParams, cache: CacheParams, root: str) -> dict:
     task = cached(embed_one, cache, lay.root)
     with run_log(lay, "embed") as log:
         futures = [submit(task, s, p, str(lay.root), out=lay.embedding_shard(s)) for s in shards]
-        results = [f.result() for f in futures]
+        results = gather(futures, "embed", "shard")  # each shard also draws its own bar over its records
         log["tasks"] = states(futures)
         wanted = {lay.embedding_shard(s) for s in shards}
         # Embeddings (and their .json sidecars) of shards that no longer exist.
