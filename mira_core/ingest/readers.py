@@ -209,7 +209,6 @@ def read_jsonl(path: Path | str, label: str) -> Iterator[Item]:
 
 def read_parquet(path: Path | str, label: str, batch_size: int = 1024) -> Iterator[Item]:
     """One Item per row, read in row batches; `path` is a local Path, or a URL string read through fsspec."""
-    import pyarrow.parquet as pq
 
     path = _local_or_url(path)
     if not isinstance(path, Path):
@@ -217,8 +216,15 @@ def read_parquet(path: Path | str, label: str, batch_size: int = 1024) -> Iterat
         return
     if not path.exists():
         raise ConfigError(f"{label}: file not found")
+    yield from _parquet_items(path, label, batch_size)
+
+
+def _parquet_items(source: Path | object, label: str, batch_size: int) -> Iterator[Item]:
+    """One Item per row of a Parquet file (a path, or a seekable file object), read in row batches."""
+    import pyarrow.parquet as pq
+
     try:
-        pf = pq.ParquetFile(path)
+        pf = pq.ParquetFile(source)
     except Exception as e:  # pyarrow raises ArrowInvalid and friends for a file that is not Parquet
         yield Item(label, None, RecordError(Q.UNREADABLE, f"not a readable Parquet file: {e}"))
         return
@@ -231,8 +237,6 @@ def read_parquet(path: Path | str, label: str, batch_size: int = 1024) -> Iterat
 
 def _read_remote_parquet(url: str, label: str, batch_size: int) -> Iterator[Item]:
     """`read_parquet` over a remote object: pyarrow reads the footer, then row groups, through a seekable fsspec file."""
-    import pyarrow.parquet as pq
-
     try:
         f = remote.open_seekable(url)
     except FileNotFoundError:
@@ -240,19 +244,13 @@ def _read_remote_parquet(url: str, label: str, batch_size: int) -> Iterator[Item
     except PermissionError as e:
         raise ConfigError(f"{label}: access denied ({e}); credentials come from the environment") from None
     with f:
+        item = None
         try:
-            pf = pq.ParquetFile(f)
-        except Exception as e:  # ArrowInvalid and friends: not Parquet
-            yield Item(label, None, RecordError(Q.UNREADABLE, f"not a readable Parquet file: {e}"))
-            return
-        row = 0
-        try:
-            for batch in pf.iter_batches(batch_size=batch_size):
-                for rec in batch.to_pylist():
-                    yield Item(f"{label}#{row}", rec)
-                    row += 1
+            for item in _parquet_items(f, label, batch_size):
+                yield item
         except OSError as e:  # the object could not be read to its end: fail, never cache a cut source
-            raise MiraError(f"{label}: reading stopped at row {row}: {e} (run ingest again)") from e
+            where = f"after {item.locator}" if item is not None else "at its start"
+            raise MiraError(f"{label}: reading stopped {where}: {e} (run ingest again)") from e
 
 
 def _network_error(e: BaseException) -> bool:
@@ -276,12 +274,16 @@ def read_folder(path: Path, label: str, pattern: str) -> Iterator[Item]:
         except OSError as e:
             yield Item(loc, None, RecordError(Q.UNREADABLE, str(e)))
             continue
-        try:
-            text = data.removeprefix(BOM).decode("utf-8")
-        except UnicodeDecodeError as e:
-            yield Item(loc, None, RecordError(Q.INVALID_UTF8, f"invalid UTF-8 at byte {e.start}"))
-            continue
-        yield Item(loc, {"text": text, "path": rel}, native_id=rel)
+        yield _file_item(loc, rel, data)
+
+
+def _file_item(loc: str, rel: str, data: bytes) -> Item:
+    """One file of a folder source as a record: its UTF-8 text (a BOM dropped) and relative path, the native id."""
+    try:
+        text = data.removeprefix(BOM).decode("utf-8")
+    except UnicodeDecodeError as e:
+        return Item(loc, None, RecordError(Q.INVALID_UTF8, f"invalid UTF-8 at byte {e.start}"))
+    return Item(loc, {"text": text, "path": rel}, native_id=rel)
 
 
 def read_remote_folder(url: str, label: str, pattern: str) -> Iterator[Item]:
@@ -296,12 +298,7 @@ def read_remote_folder(url: str, label: str, pattern: str) -> Iterator[Item]:
         except OSError as e:
             yield Item(loc, None, RecordError(Q.UNREADABLE, str(e)))
             continue
-        try:
-            text = data.removeprefix(BOM).decode("utf-8")
-        except UnicodeDecodeError as e:
-            yield Item(loc, None, RecordError(Q.INVALID_UTF8, f"invalid UTF-8 at byte {e.start}"))
-            continue
-        yield Item(loc, {"text": text, "path": rel}, native_id=rel)
+        yield _file_item(loc, rel, data)
 
 
 def _read_remote_source(kind: str, url: str, pattern: str, batch_size: int) -> Iterator[Item]:

@@ -28,20 +28,31 @@ def _get(url: str) -> int:
         return r.status
 
 
+def _start_ui(root: Path, pp: int, mp: int) -> subprocess.Popen:
+    """`mira ui` on the given ports, started in the background."""
+    return subprocess.Popen([sys.executable, "-m", "flows.cli", "ui", "--prefect-port", str(pp), "--mlflow-port",
+                             str(mp), "--root", str(root)], cwd=REPO, env=tool_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for_ui(proc: subprocess.Popen, root: Path) -> dict:
+    """What `mira ui` wrote to .mira/ui.json, once it has (the servers are up); fails if it exits first."""
+    ui_file = root / ".mira" / "ui.json"
+    t0 = time.monotonic()
+    while not ui_file.exists():
+        assert proc.poll() is None, proc.stdout.read()
+        assert time.monotonic() - t0 < 180, "mira ui did not come up"
+        time.sleep(0.5)
+    return json.loads(ui_file.read_text())
+
+
 def test_ui_starts_both_servers_points_the_pipeline_and_stops_on_ctrl_c(tmp_path):
     (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
     pp, mp = free_port(), free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "ui", "--prefect-port", str(pp), "--mlflow-port",
-                             str(mp), "--root", str(tmp_path)], cwd=REPO, env=tool_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = _start_ui(tmp_path, pp, mp)
     ui_file = tmp_path / ".mira" / "ui.json"
     try:
-        t0 = time.monotonic()
-        while not ui_file.exists():
-            assert proc.poll() is None, proc.stdout.read()
-            assert time.monotonic() - t0 < 180, "mira ui did not come up"
-            time.sleep(0.5)
-        info = json.loads(ui_file.read_text())
+        info = _wait_for_ui(proc, tmp_path)
         assert info["prefect_api"] == f"http://127.0.0.1:{pp}/api" and info["mlflow_ui"] == f"http://127.0.0.1:{mp}"
         assert _get(info["prefect_api"] + "/health") == 200
         assert _get(info["prefect_ui"] + "/") == 200
@@ -134,16 +145,8 @@ def test_both_uis_work_in_a_browser_on_non_default_ports(tmp_path, monkeypatch):
         before = read_state(root)
         assert before and before["port"] != pp
         # `mira ui --prefect-port` moves that idle server to the port asked for (same database, same runs)
-        proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "ui", "--prefect-port", str(pp), "--mlflow-port",
-                                 str(mp), "--root", str(root)], cwd=REPO, env=tool_env(), stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
-        ui_file = root / ".mira" / "ui.json"
-        t0 = time.monotonic()
-        while not ui_file.exists():
-            assert proc.poll() is None, proc.stdout.read()
-            assert time.monotonic() - t0 < 180, "mira ui did not come up"
-            time.sleep(0.5)
-        info = json.loads(ui_file.read_text())
+        proc = _start_ui(root, pp, mp)
+        info = _wait_for_ui(proc, root)
         api = f"http://127.0.0.1:{pp}/api"
         assert info["prefect_api"] == api and info["prefect_ui"] == f"http://127.0.0.1:{pp}"
         assert read_state(root)["port"] == pp
