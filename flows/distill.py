@@ -42,6 +42,15 @@ def check_enough_labels(lay: Layout, g: str) -> None:
     raise ConfigError(f"group {g}: {train} train and {val} val labels, too few to distill: {why}")
 
 
+def resolve_base_model(p: DistillParams, root: Path) -> Path | None:
+    """The generative student's base model folder, relative paths read from the project root; as a task argument
+    it keys the cache by the folder's content, so a rebuilt base model re-fits the students."""
+    if p.student != "generative" or not p.generative.model:
+        return None
+    path = Path(p.generative.model).expanduser()
+    return path if path.is_absolute() else root / path
+
+
 @flow(name="distill")
 def distill_flow(p: DistillParams, embed: EmbedParams, cache: CacheParams, root: str) -> dict:
     lay = Layout(Path(root))
@@ -52,13 +61,14 @@ def distill_flow(p: DistillParams, embed: EmbedParams, cache: CacheParams, root:
     for g in labeled:
         check_enough_labels(lay, g)
     task = cached(distill_one, cache, lay.root)
+    base_model = resolve_base_model(p, lay.root)
     with run_log(lay, "distill") as log:
         futures = {}
         for g, sources in labeled.items():
             corpus = [s for src in sources for s in lay.corpus_shards(src)]
             futures[g] = submit(task, g, lay.labels / f"{g}.parquet", lay.labels / "repeats" / f"{g}.parquet",
                                 lay.rubrics / f"{g}.json", corpus, [lay.embedding_shard(s) for s in corpus], p, embed,
-                                out=lay.students / g, out_plot=lay.plots / "distill" / f"{g}.csv")
+                                base_model, out=lay.students / g, out_plot=lay.plots / "distill" / f"{g}.csv")
         reports = dict(zip(futures, gather(futures.values(), "distill", "group"), strict=True))
         log["tasks"] = states(futures.values())
         prune([*lay.students.glob("*"), *(lay.plots / "distill").glob("*.csv")],  # groups that no longer exist

@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from mira_core.base_models import SMOLLM2_DIR
 from mira_core.filter_params import Section
 
 
@@ -49,8 +50,9 @@ class FinetuneParams(Section):
 class GenerativeParams(Section):
     """The `generative` student: a causal LM fine-tuned to write every anchor's score and a one-line rationale."""
 
-    model: str = Field("", description="Local folder of the base causal LM (any Hugging Face causal LM with its "
-                       "tokenizer); required when distill.student is generative. Nothing is downloaded.")
+    model: str = Field(SMOLLM2_DIR, description="Local folder of the base causal LM (any Hugging Face causal LM with "
+                       "its tokenizer), relative to the project. Default: SmolLM2-135M-Instruct, made offline by "
+                       "`mira base-model smollm2` (`make smollm2`). Nothing is downloaded.")
     lora: bool = Field(False, description="Fine-tune LoRA adapters (peft) instead of every weight; they are merged into "
                        "the saved model.")
     lora_r: int = Field(8, gt=0, description="LoRA rank (with lora: true).")
@@ -62,7 +64,7 @@ class GenerativeParams(Section):
                                   "as the teacher sees it) until it fits.")
     max_doc_chars: int = Field(4000, gt=0, description="Characters of a record shown in the prompt, before the token "
                                "cut.")
-    max_new_tokens: int = Field(256, gt=0, description="Bound on each generated reply (all anchors' scores and "
+    max_new_tokens: int = Field(768, gt=0, description="Bound on each generated reply (all anchors' scores and "
                                 "rationales); a reply cut by it does not parse.")
     rationale_chars: int = Field(120, gt=0, description="The teacher's rationales are cut to one line of this many "
                                  "characters in the training targets.")

@@ -15,8 +15,12 @@ from mira_core.rubric import load_rubric
 
 @task(name="distill-group", task_run_name="distill-{group}")
 def distill_one(group: str, labels: Path, repeats: Path, rubric: Path, corpus_shards: list[Path],
-                embedding_shards: list[Path], p: DistillParams, embed: EmbedParams, out: Path, out_plot: Path) -> dict:
-    """Fit one group's student; writes its checkpoint folder and its val predictions for the plots."""
+                embedding_shards: list[Path], p: DistillParams, embed: EmbedParams, base_model: Path | None, out: Path,
+                out_plot: Path) -> dict:
+    """Fit one group's student; writes its checkpoint folder and its val predictions for the plots. `base_model`:
+    the generative student's base folder, resolved against the project (None for the other students)."""
+    if base_model is not None:
+        p = p.model_copy(update={"generative": p.generative.model_copy(update={"model": str(base_model)})})
     with atomic_dir(out) as tmp:
         report, plot = distill_group(pl.read_parquet(labels), pl.read_parquet(repeats), load_rubric(rubric), p,
                                      embed, corpus_shards, embedding_shards, tmp)

@@ -58,6 +58,7 @@ from pathlib import Path
 import numpy as np
 
 from mira_core.config import GenerativeParams
+from mira_core.base_models import SMOLLM2_DIR
 from mira_core.errors import ConfigError, MiraError
 from mira_core.students.base import Inputs, Need, clip, read_config, write_config
 from mira_core.students.common import config_head, targets, texts_of
@@ -242,8 +243,10 @@ class GenerativeStudent:
                               "Hugging Face causal LM and its tokenizer")
         path = Path(self.params.model)
         if not (path / "config.json").is_file():
+            hint = (": make it with `mira base-model smollm2` (`make smollm2`)" if path.as_posix().endswith(SMOLLM2_DIR)
+                    else " (nothing is downloaded at run time)")
             raise ConfigError(f"distill.generative.model = {self.params.model!r}: no model folder with config.json "
-                              "there (nothing is downloaded at run time)")
+                              f"there{hint}")
         return path
 
     def _load(self, path: Path, model: bool = True) -> None:

@@ -245,21 +245,22 @@ def test_missing_model_folder_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="no model folder"):
         student.fit(Inputs(texts=["a", "b"]), np.ones((2, 2)))
     with pytest.raises(ConfigError, match="needs distill.generative.model"):
-        GenerativeStudent(GenerativeParams(device="cpu"), ANCHORS, SCALE).fit(Inputs(texts=["a", "b"]), np.ones((2, 2)))
+        GenerativeStudent(GenerativeParams(model="", device="cpu"), ANCHORS, SCALE).fit(Inputs(texts=["a", "b"]),
+                                                                                       np.ones((2, 2)))
+    default = GenerativeParams(device="cpu").model  # SmolLM2, made by `mira base-model smollm2`
+    missing = GenerativeParams(model=str(tmp_path / default), device="cpu")
+    with pytest.raises(ConfigError, match="mira base-model smollm2"):
+        GenerativeStudent(missing, ANCHORS, SCALE).fit(Inputs(texts=["a", "b"]), np.ones((2, 2)))
 
 
 @pytest.mark.slow
 def test_score_stage_scores_a_shard_with_the_saved_student(trained, tmp_path):
     """The score stage's own path (load by config.json, score a corpus shard without embeddings) works as is;
     a record that gets no parseable reply would be NaN there, which select counts as unscored."""
-    from mira_core.schema import CORPUS
     from mira_core.scoring import score_shard
 
     vt = trained["val"][0][:24]
-    shard = tmp_path / "part-0.parquet"
-    pl.DataFrame({"record_id": [f"web/{i}" for i in range(len(vt))], "source": ["web"] * len(vt),
-                  "format": ["text"] * len(vt), "text": vt, "n_tokens": [len(t.split()) for t in vt],
-                  "n_chars": [len(t) for t in vt], "meta": ["{}"] * len(vt)}, schema=CORPUS).write_parquet(shard)
+    shard = _shard(tmp_path, vt)
     out = tmp_path / "scores.parquet"
     result = score_shard(shard, tmp_path / "none.parquet", trained["folder"], "g", out, batch_size=16)
     assert result["records"] == 24 and result["replies"]["outputs"] == 24
@@ -270,6 +271,17 @@ def test_score_stage_scores_a_shard_with_the_saved_student(trained, tmp_path):
     assert scores.columns[:4] == ["record_id", "group", "a00", "a01"]
     np.testing.assert_allclose(scores.select(ANCHORS).to_numpy(), trained["pred"][:24], atol=1e-4)
     assert scores["student_version"].unique().to_list() == [student_version(trained["folder"])]
+
+
+def _shard(folder: Path, texts: list[str]) -> Path:
+    """A corpus shard (the ingest stage's schema) of `texts`, source web."""
+    from mira_core.schema import CORPUS
+
+    shard = folder / "part-0.parquet"
+    pl.DataFrame({"record_id": [f"web/{i}" for i in range(len(texts))], "source": ["web"] * len(texts),
+                  "format": ["text"] * len(texts), "text": texts, "n_tokens": [len(t.split()) for t in texts],
+                  "n_chars": [len(t) for t in texts], "meta": ["{}"] * len(texts)}, schema=CORPUS).write_parquet(shard)
+    return shard
 
 
 class _Completions:
@@ -286,6 +298,7 @@ class _Completions:
         self.tok = AutoTokenizer.from_pretrained(str(folder / "lm"))
         self.lm = AutoModelForCausalLM.from_pretrained(str(folder / "lm")).eval()
         self.bodies: list[dict] = []
+        self.auth: list[str | None] = []  # each request's Authorization header
         self.fail_first = 0  # answer this many requests with a 500 first (the client retries)
         lock = threading.Lock()
         outer = self
@@ -298,6 +311,7 @@ class _Completions:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with lock:
                     outer.bodies.append(body)
+                    outer.auth.append(self.headers.get("Authorization"))
                     fail = outer.fail_first > 0
                     outer.fail_first -= fail
                     reply = None if fail else outer.complete(body, torch)
@@ -360,6 +374,28 @@ def test_scoring_through_an_openai_compatible_server(trained):
     assert list(item["properties"]) == ["anchor", "rationale", "score"]
     assert item["properties"]["anchor"]["enum"] == ANCHORS
     assert len(server.bodies) == len(vt) + 1  # one retried 500
+
+
+@pytest.mark.slow
+def test_the_score_task_scores_through_the_server_its_params_name(trained, tmp_path, monkeypatch):
+    """score.generative_server wired through the score stage's task: the shard is scored by the server (no local
+    weights), with the API key read from the environment variable the params name, and never returned."""
+    from mira_core.config import ScoreParams
+    from tasks.score import score_one
+
+    vt = trained["val"][0][:8]
+    shard = _shard(tmp_path, vt)
+    monkeypatch.setenv("MIRA_TEST_STUDENT_KEY", "sk-served-student")
+    server = _Completions(trained["folder"])
+    with server as url:
+        p = ScoreParams(generative_server={"base_url": url, "model": "student", "concurrency": 2, "timeout_s": 30,
+                                           "api_key_env": "MIRA_TEST_STUDENT_KEY"})
+        result = score_one.fn(shard, tmp_path / "none.parquet", trained["folder"], "g", p, tmp_path / "s.parquet")
+    assert len(server.bodies) == 8 and set(server.auth) == {"Bearer sk-served-student"}
+    assert {b["model"] for b in server.bodies} == {"student"}
+    assert result["records"] == 8 and "sk-served-student" not in json.dumps(result, default=str)
+    scores = pl.read_parquet(tmp_path / "s.parquet")
+    np.testing.assert_allclose(scores.select(ANCHORS).to_numpy(), trained["pred"][:8], atol=2e-3)
 
 
 @pytest.mark.slow
