@@ -42,6 +42,7 @@ ARMS: tuple[tuple[str, dict], ...] = (
     ("source", {"select.granularity": "source"}),
     ("no_mask", {"select.mask": False}),
     ("raw_scale", {"select.standardize": False}),
+    ("trimmed_mean", {"select.worst_weight": 0.0}),
     ("head", {"distill.student": "head"}),
     ("linear", {"distill.student": "linear"}),
     ("trees", {"distill.student": "trees"}),

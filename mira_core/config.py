@@ -320,6 +320,10 @@ class SelectParams(Section):
         "before aggregation, so a source does not win its group's budget because its unmasked anchors sit higher "
         "on the scale (false: raw scores; an ablation).")
     trim: float = Field(0.1, ge=0, lt=0.5, description="Trimmed mean: share of unmasked anchors cut from each end.")
+    worst_weight: float = Field(
+        0.5, ge=0, le=1, description="Weight of a record's lowest unmasked anchor in its score: (1 - w) * trimmed "
+        "mean + w * lowest, so one failed anchor is not outvoted by the others. 0: the paper's trimmed mean (the "
+        "trimmed_mean ablation).")
     min_score: float | None = Field(
         None, description="Optional quality floor: records scoring below it are dropped even within budget."
     )
@@ -333,11 +337,11 @@ class SelectParams(Section):
     dsir_target: list[str] = Field(
         default_factory=list, description="Sources whose n-gram distribution DSIR resamples toward."
     )
-    ablations: list[Literal["global", "group", "source", "no_mask", "raw_scale"]] = Field(
-        default_factory=lambda: ["source", "no_mask", "raw_scale"],
+    ablations: list[Literal["global", "group", "source", "no_mask", "raw_scale", "trimmed_mean"]] = Field(
+        default_factory=lambda: ["source", "no_mask", "raw_scale", "trimmed_mean"],
         description="MIRA variants selected beside it from the same scores, as manifests mira_<name> (global/group/"
-        "source: that granularity; no_mask: every anchor on; raw_scale: anchors not standardised). Cheap: no "
-        "student runs again. evaluate.arms may name them.")
+        "source: that granularity; no_mask: every anchor on; raw_scale: anchors not standardised; trimmed_mean: "
+        "worst_weight 0, the paper's aggregation). Cheap: no student runs again. evaluate.arms may name them.")
     seed: int = Field(0, description="Seed of the random and DSIR baselines.")
     weights: dict[str, float] = Field(
         default_factory=dict, description="Mixing weights: shares of the budget for the units of `granularity` "

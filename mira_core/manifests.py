@@ -89,7 +89,7 @@ def mira_scores(scores: Path, rubrics: Path, reports: dict, p: SelectParams
                 continue
             frame = read_checked(files, SCORE_META, ["record_id", *cols])
             parts.append(pl.DataFrame({"record_id": frame["record_id"],
-                                       "score": aggregate(frame, cols, p.trim, scales)}))
+                                       "score": aggregate(frame, cols, p.trim, scales, p.worst_weight)}))
     scored = pl.concat(parts) if parts else pl.DataFrame(schema={"record_id": pl.String, "score": pl.Float64})
     return scored, mask, unjudged, all_scales
 
@@ -99,7 +99,7 @@ def oracle_table(labels: Path, rubrics: Path, index: pl.DataFrame, scored: pl.Da
                  ) -> pl.DataFrame:
     """The teacher-oracle reference on the labeled records: each record scored by the teacher's own labels
     (aggregated exactly as the student's scores are: same unmasked anchors, same standardisation, same
-    trim) beside its student score, and each set selected at the same budget share and granularity.
+    trim and worst-anchor weight) beside its student score, and each set selected at the same budget share and granularity.
 
     What survives student -> mask -> aggregation -> selection is then read off directly: the overlap of
     the two kept sets, and (with known defects) how much of the teacher's removal the student keeps.
@@ -114,7 +114,8 @@ def oracle_table(labels: Path, rubrics: Path, index: pl.DataFrame, scored: pl.Da
         labeled = read_checked(f, LABEL_META, ["record_id", "source", "split", *anchors])
         on, _ = anchors_on(mask, g, anchors)
         for (source,), df in labeled.group_by("source", maintain_order=True):
-            teacher = aggregate(df, on.get(source, []), p.trim, scales.get(g) if p.standardize else None)
+            teacher = aggregate(df, on.get(source, []), p.trim, scales.get(g) if p.standardize else None,
+                                p.worst_weight)
             parts.append(df.select("record_id", "source", "split").with_columns(
                 group=pl.lit(g), teacher_score=pl.Series(teacher, dtype=pl.Float64)))
     if not parts:

@@ -317,6 +317,9 @@ def evaluate(truth: pl.DataFrame, manifests: dict[str, pl.DataFrame], budget: fl
     return result
 
 
+TEACHER_LOW = 0.2  # a kind "the teacher scores low": its own cut keeps at most this share of it (issue 10's bar)
+
+
 def evaluate_oracle(truth: pl.DataFrame, oracle: pl.DataFrame) -> dict:
     """Teacher oracle against students on the labeled records; and how much of the teacher's broken-token removal survives.
 
@@ -331,7 +334,22 @@ def evaluate_oracle(truth: pl.DataFrame, oracle: pl.DataFrame) -> dict:
     agree = joined.select((pl.col("kept_teacher") == pl.col("kept_student")).mean()).item() if joined.height else None
     return {"records": joined.height, "not_in_truth_records": oracle.join(truth, on="record_id", how="anti").height,
             "teacher": teacher, "student": student, "broken_removal_kept": retained,
-            "agreement": None if agree is None else round(float(agree), 4)}
+            "agreement": None if agree is None else round(float(agree), 4),
+            "labeled_by_kind": dict(sorted(joined.group_by("kind").len().iter_rows()))}
+
+
+def teacher_drops(result: dict, at_most: float = TEACHER_LOW) -> dict[str, dict]:
+    """The defect kinds the teacher scores low, read off its own cut: the teacher oracle keeps at most `at_most` of
+    their labeled tokens. For each: what the oracle keeps and what MIRA keeps of the whole corpus's tokens of it.
+
+    A kind the teacher's own labels keep is the teacher's judgment, not lost by the students; this is the set a
+    student pipeline is accountable for."""
+    o = result.get("oracle")
+    if not o or "mira" not in result["methods"]:
+        return {}
+    mira = result["methods"]["mira"]["by_kind"]
+    return {k: {"teacher_kept": v, "mira_kept": mira.get(k), "labeled": o.get("labeled_by_kind", {}).get(k, 0)}
+            for k, v in o["teacher"]["by_kind"].items() if k != GOOD and v is not None and v <= at_most}
 
 
 def load_selection(folder: Path) -> tuple[dict[str, pl.DataFrame], pl.DataFrame | None]:
@@ -371,9 +389,20 @@ def render_markdown(result: dict) -> str:
                       [[f"`{m}`", pct(methods[m]["kept"]), pct(methods[m]["good_kept"]), pct(methods[m]["broken_kept"]),
                         pct(methods[m]["broken_share_of_kept"])] for m in order])
     kinds = sorted(methods[order[0]]["by_kind"], key=lambda k: (k != GOOD, _kind_source(k), k))
-    lines += ["", "Share of each kind's tokens kept:", ""]
-    lines += md_table(["kind", *[f"`{m}`" for m in order]],
-                      [[k, *[pct(methods[m]["by_kind"].get(k)) for m in order]] for k in kinds])
+    o = result.get("oracle")
+    extra = ["labeled: teacher oracle / students"] if o else []
+    lines += ["", "Share of each kind's tokens kept" + (" (the last column: on the labeled records, the teacher's own "
+              "cut and the students', with the number of labeled records)" if o else "") + ":", ""]
+    lines += md_table(["kind", *[f"`{m}`" for m in order], *extra],
+                      [[k, *[pct(methods[m]["by_kind"].get(k)) for m in order],
+                        *([f"{pct(o['teacher']['by_kind'].get(k))} / {pct(o['student']['by_kind'].get(k))} "
+                           f"({o.get('labeled_by_kind', {}).get(k, 0)})"] if o else [])] for k in kinds])
+    low = teacher_drops(result)
+    if low:
+        over = [k for k, v in low.items() if v["mira_kept"] is not None and v["mira_kept"] > TEACHER_LOW]
+        lines += ["", f"Kinds the teacher scores low (its own cut keeps at most {TEACHER_LOW:.0%} of their labeled "
+                  f"tokens): {', '.join(low)}. Of them, MIRA keeps more than {TEACHER_LOW:.0%} of: "
+                  + (", ".join(f"{k} ({pct(low[k]['mira_kept'])})" for k in over) or "none") + "."]
     lines += ["", "Per source: broken kept / good kept (the source's share of all kept tokens; its share of the "
               "corpus is beside its name):", ""]
     sources = sorted(methods[order[0]]["by_source"])

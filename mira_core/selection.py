@@ -10,6 +10,11 @@ Three steps, as in the paper (section 3.4-3.5):
    default), each anchor's scores are first turned into z-scores over the group's scored records of the
    sources it is on for (`anchor_scales`), so sources whose unmasked anchors differ, or whose anchors sit
    at the top of the 1..5 scale, are ranked on one footing; scores are unclipped, so nothing ties at the top.
+   With `worst_weight` w (0.5 by default; 0 is the paper's trimmed mean), the score blends in the record's
+   lowest anchor: (1 - w) * trimmed mean + w * min. A mean lets one failed anchor be outvoted by the others (a
+   page that is mostly repeated navigation scores the floor on duplicate lines and the top on word-level
+   anchors, and ranks with the good pages); the lowest anchor is the filter view (Gopher, C4: one failed rule
+   drops the document). docs/selection.md has the measurement that found it.
 3. Select. The budget (a token fraction, or a token count spread over units in proportion to their
    tokens) applies per group by default: each group keeps its share, highest score first, ties broken
    by record_id, so a group whose scores run low is not wiped out by a global cut. A source with no
@@ -77,16 +82,20 @@ def trimmed_mean(x: np.ndarray, trim: float) -> np.ndarray:
 
 
 def aggregate(scores: pl.DataFrame, cols: list[str], trim: float,
-              scales: dict[str, tuple[float, float]] | None = None) -> np.ndarray:
+              scales: dict[str, tuple[float, float]] | None = None, worst: float = 0.0) -> np.ndarray:
     """One source's record scores: the trimmed mean over the anchors on for it (`cols`); NaN when none are.
 
-    With `scales` ({anchor: (mean, sd)}), each anchor is standardised first."""
+    With `scales` ({anchor: (mean, sd)}), each anchor is standardised first. With `worst` = w > 0 the score is
+    (1 - w) * trimmed mean + w * the record's lowest anchor (`select.worst_weight`)."""
     if not cols:
         return np.full(scores.height, np.nan)
     x = scores.select(cols).to_numpy().astype(np.float64)
     if scales is not None:
         x = (x - np.array([scales[c][0] for c in cols])) / np.array([scales[c][1] for c in cols])
-    return trimmed_mean(x, trim)
+    score = trimmed_mean(x, trim)
+    if worst > 0:  # NaN (unscored) stays NaN: np.min propagates it, like the mean
+        score = (1 - worst) * score + worst * x.min(axis=1)
+    return score
 
 
 def anchor_scales(frames: list[tuple[pl.DataFrame, list[str]]], anchors: list[str]) -> dict[str, tuple[float, float]]:

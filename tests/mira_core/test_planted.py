@@ -27,6 +27,7 @@ from mira_core.planted import (
     build_planted_corpus,
     evaluate,
     render_markdown,
+    teacher_drops,
 )
 
 N = 16  # per source: a quarter is 4 defects, so every kind of every source appears at least once
@@ -243,6 +244,26 @@ def test_evaluate_the_oracle_against_the_student():
     assert (res["teacher"]["broken_kept"], res["teacher"]["good_kept"]) == (0.0, 1.0)
     assert (res["student"]["broken_kept"], res["student"]["good_kept"]) == (0.6667, 0.25)
     assert res["broken_removal_kept"] == 0.3333  # (1 - 0.6667) / (1 - 0)
+    assert res["labeled_by_kind"] == {"good": 2, "spam": 1, "syntax_error": 1}
+
+
+def test_kinds_the_teacher_scores_low_are_read_off_its_own_cut():
+    """The teacher's cut drops a/3 (syntax_error) and b/2 (spam); MIRA keeps the spam: it is named as over the bar.
+    A kind the teacher's own cut keeps is its judgment, and is not listed."""
+    oracle = pl.DataFrame({
+        "record_id": ["a/1", "a/3", "b/2", "b/1"], "source": ["a", "a", "b", "b"], "group": "g",
+        "n_tokens": [100, 200, 100, 300], "teacher_score": 0.0, "student_score": 0.0,
+        "kept_teacher": [True, False, False, True], "kept_student": [True, False, True, True],
+    })
+    res = evaluate(TRUTH, {"mira": _manifest([True, False, False, False, True, False, False])}, 0.5, oracle=oracle)
+    low = teacher_drops(res)
+    assert low == {"spam": {"teacher_kept": 0.0, "mira_kept": 1.0, "labeled": 1},
+                   "syntax_error": {"teacher_kept": 0.0, "mira_kept": 0.0, "labeled": 1}}
+    md = render_markdown(res)
+    assert "MIRA keeps more than 20% of: spam (100.0%)." in md
+    assert "| spam | 100.0% |" in md and "0.0% / 100.0% (1) |" in md
+    oracle = oracle.with_columns(kept_teacher=pl.lit(True))  # the teacher keeps everything: nothing to answer for
+    assert teacher_drops(evaluate(TRUTH, {"mira": _manifest([False] * 7)}, 0.5, oracle=oracle)) == {}
 
 
 def test_evaluate_rejects_a_manifest_without_its_columns():

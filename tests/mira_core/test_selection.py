@@ -24,6 +24,22 @@ def test_trimmed_mean_cuts_both_ends_but_keeps_one_value():
     np.testing.assert_allclose(trimmed_mean(np.array([[1.0, 9.0]]), 0.49), [5.0])  # k=2: nothing can be cut
 
 
+def test_the_worst_anchor_keeps_one_failed_anchor_from_being_outvoted():
+    """A page of repeated navigation: the floor on duplicate lines, the top on every word-level anchor. The paper's
+    mean ranks it above an ordinary good page; half weight on the lowest anchor ranks it below."""
+    scores = pl.DataFrame({"dup": [1.0, 4.0, np.nan], "words": [5.0, 4.0, 4.0], "stop": [5.0, 4.0, 4.0],
+                           "punct": [5.0, 4.0, 4.0], "length": [5.0, 4.0, 4.0]})
+    cols = ["dup", "words", "stop", "punct", "length"]
+    mean = aggregate(scores, cols, trim=0.0)
+    blended = aggregate(scores, cols, trim=0.0, worst=0.5)
+    assert mean[0] > mean[1]  # boilerplate wins under the mean (4.2 against 4.0) ...
+    np.testing.assert_allclose(blended[:2], [0.5 * 4.2 + 0.5 * 1.0, 4.0])
+    assert blended[0] < blended[1]  # ... and loses with the lowest anchor blended in
+    assert np.isnan(mean[2]) and np.isnan(blended[2])  # an unscored anchor leaves the record unscored either way
+    scales = {c: (4.0, 2.0) for c in cols}  # after standardisation the lowest z-score is what is blended
+    np.testing.assert_allclose(aggregate(scores[:1], cols, 0.0, scales, worst=1.0), [(1.0 - 4.0) / 2.0])
+
+
 def test_mask_rules_and_the_group_fallback_for_small_sources():
     reports = {"g": {
         "anchor_names": {"a00": "docs", "a01": "length"},
