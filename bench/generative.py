@@ -116,7 +116,7 @@ def section(r: dict) -> list[str]:
          f"{g['seconds_per_step']:.1f} s/step)", f"{g['docs_per_s']:.3f} docs/s",
          f"{replies['parsed']} + {replies['parsed_on_retry']} on retry of {replies['outputs']}",
          f"{g['mean_mae']:.3f} ({g['const_mae']:.3f})", _rho(g["median_spearman"])],
-        ["head (MiniLM embeddings + stats)", f"{h['n_train']}", f"{h['fit_seconds']:.2f} s",
+        ["head (the run's embeddings + document statistics)", f"{h['n_train']}", f"{h['fit_seconds']:.2f} s",
          f"{h['docs_per_s']:,.0f} docs/s", "n/a", f"{h['mean_mae']:.3f} ({h['const_mae']:.3f})",
          _rho(h["median_spearman"])],
         ["head, all train labels", f"{ha['n_train']}", f"{ha['fit_seconds']:.2f} s", f"{ha['docs_per_s']:,.0f} docs/s",

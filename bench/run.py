@@ -96,8 +96,12 @@ def bench_ablations(repeats: int) -> dict:
     if not (root / "data" / "selection" / "mira_source" / "manifest.parquet").exists():
         raise RuntimeError(f"{root}: no ablation manifests; run the pipeline benchmark first")
     params = yaml.safe_load((root / "params.yaml").read_text())
-    if params["select"]["budget"] != 0.5:  # the pipeline benchmark ends on a budget change: back to the default
+    wanted = [a.removeprefix("mira_") for a in ABLATION_ARMS if a.startswith("mira_")]
+    missing = [a for a in wanted if a not in params["select"]["ablations"]]
+    if params["select"]["budget"] != 0.5 or missing:
+        # the pipeline benchmark ends on a budget change: back to the default, with every ablation an arm names
         params["select"]["budget"] = 0.5
+        params["select"]["ablations"] += missing
         (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         # the selection on disk is the 0.4 one, and a task-cache hit for 0.5 would not rewrite it: start clean
         import shutil

@@ -34,6 +34,8 @@ def score_flow(p: ScoreParams, cache: CacheParams, root: str) -> dict:
     if missing:
         raise ConfigError(f"no student for group(s) {', '.join(missing)} in {lay.students} (run distill first)")
     task = cached(score_one, cache, lay.root)
+    path = p.generative_server.cache_path
+    reply_cache = str(lay.root / path) if p.generative_server.base_url and path else None
     with run_log(lay, "score") as log:
         outs = {}
         futures = []
@@ -41,7 +43,8 @@ def score_flow(p: ScoreParams, cache: CacheParams, root: str) -> dict:
             g = groups[s.parent.name]
             out = lay.scores / g / s.parent.name / s.name
             outs[out] = g
-            futures.append(submit(task, s, lay.embedding_shard(s), lay.students / g, g, p, out=out))
+            futures.append(submit(task, s, lay.embedding_shard(s), lay.students / g, g, p, out=out,
+                                  reply_cache=reply_cache))
         results = gather(futures, "score", "shard")
         log["tasks"] = states(futures)
         prune(lay.scores.glob("*/*/part-*.parquet"), lambda f: f in outs)  # shards or groups no longer there

@@ -283,6 +283,9 @@ class GenerativeServerParams(Section):
     timeout_s: float = Field(120.0, gt=0, description="Seconds before a request is abandoned (and retried).")
     api_key_env: str | None = Field(None, description="Name of the environment variable holding the server's API "
                                     "key, if it wants one (the key itself never goes in params).")
+    cache_path: str | None = Field(".mira/student_cache.sqlite", description="SQLite cache of the served replies "
+                                   "(the teacher's request cache, a file of its own), keyed by request and student "
+                                   "version: a re-run asks only for what it has not had; empty: no cache.")
 
 
 class ScoreParams(Section):

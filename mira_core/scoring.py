@@ -48,7 +48,7 @@ def score_shard(corpus_shard: Path, embedding_shard: Path, student_dir: Path, gr
     OpenAI-compatible server its replies come from, as `GenerativeStudent.use_server` takes it."""
     student = cached_student(student_dir)
     if server and hasattr(student, "use_server"):
-        student.use_server(**server)
+        student.use_server(**server, version=student_version(student_dir))
     config = read_config(student_dir)
     anchor_ids = config["anchors"]
     version = student_version(student_dir)
@@ -97,6 +97,6 @@ def score_shard(corpus_shard: Path, embedding_shard: Path, student_dir: Path, gr
     write_parquet(table, out)
     result = {"records": table.height}
     if explains:  # how many replies parsed, were retried, stayed unscored: summed into metrics/score.json
-        result["replies"] = {k: sum(r[k] for r in runs) for k in ("outputs", "parsed", "retried", "parsed_on_retry",
-                                                                 "unscored")}
+        result["replies"] = {k: sum(r.get(k, 0) for r in runs) for k in ("outputs", "parsed", "retried",
+                                                                        "parsed_on_retry", "unscored", "cached")}
     return result

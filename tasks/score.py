@@ -13,14 +13,16 @@ from mira_core.scoring import score_shard
 
 @task(name="score-shard", task_run_name="score-{corpus_shard.parent.name}-{corpus_shard.stem}",
       retries=1, retry_delay_seconds=5)
-def score_one(corpus_shard: Path, embedding_shard: Path, student: Path, group: str, p: ScoreParams, out: Path
-              ) -> dict:
+def score_one(corpus_shard: Path, embedding_shard: Path, student: Path, group: str, p: ScoreParams, out: Path,
+              reply_cache: str | None = None) -> dict:
     """Score one corpus shard with its group's student (a generative one through `p.generative_server` when
-    it names a server; its API key is read here from the environment, never passed as an argument)."""
+    it names a server; its API key is read here from the environment, never passed as an argument).
+    `reply_cache`: the served replies' SQLite file, resolved against the project (a string: its changing
+    content must not key this task's cache)."""
     s = p.generative_server
     server = None
     if s.base_url:
         key = os.environ.get(s.api_key_env) if s.api_key_env else None
         server = {"base_url": s.base_url, "model": s.model, "concurrency": s.concurrency, "timeout": s.timeout_s,
-                  "api_key": key}
+                  "api_key": key, "cache": reply_cache}
     return score_shard(corpus_shard, embedding_shard, student, group, out, p.batch_size, server)

@@ -49,6 +49,8 @@ Key decisions:
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import re
 import threading
 import time
@@ -72,6 +74,7 @@ from mira_core.students.generative_prompt import (  # noqa: F401  (re-exported f
     template,
     template_version,
 )
+from mira_core.teachers.cache import RequestCache
 
 LM_DIR = "lm"
 MAX_GRAD_NORM = 1.0
@@ -106,6 +109,7 @@ class GenerativeStudent:
         # keeps the seeded sampling of retries (global torch RNG state) reproducible; on one device, parallel
         # generate calls would not be faster anyway.
         self._lock = threading.Lock()
+        self._cached = 0  # served replies read from the request cache by the latest predict
 
     # ------------------------------------------------------------------ protocol
 
@@ -166,6 +170,7 @@ class GenerativeStudent:
         why: list[dict[str, str] | None] = [None] * n
         run = {"outputs": n, "parsed": 0, "retried": 0, "parsed_on_retry": 0, "unscored": 0,
                "reasons": Counter(), "failures": []}
+        self._cached = 0  # served replies read from the request cache
         if not n:
             return out, why, run | {"reasons": {}, "parse_rate": None}
         prompts = [self._prompt_ids(t) for t in texts]
@@ -182,6 +187,8 @@ class GenerativeStudent:
                 if len(run["failures"]) < MAX_FAILURES_KEPT:
                     run["failures"].append({"index": int(i), "reason": reason, "output": text[:200]})
         run["reasons"] = dict(run["reasons"])
+        if self.server and self.server.get("cache"):
+            run["cached"] = self._cached
         run["parse_rate"] = round((run["parsed"] + run["parsed_on_retry"]) / n, 4)
         return clip(out, self.scale, clipped), why, run
 
@@ -217,8 +224,8 @@ class GenerativeStudent:
         return student
 
     def use_server(self, base_url: str, model: str | None = None, concurrency: int = 16, timeout: float = 120.0,
-                   max_retries: int = 3, structured: bool = True, logprobs: int = 20, api_key: str | None = None
-                   ) -> None:
+                   max_retries: int = 3, structured: bool = True, logprobs: int = 20, api_key: str | None = None,
+                   cache: str | Path | None = None, version: str = "") -> None:
         """Generate through an OpenAI-compatible server (vLLM, SGLang) serving this student's lm/ folder.
 
         Each record is one POST to `base_url`/completions (the raw prompt, as token ids: exactly the tokens
@@ -228,12 +235,15 @@ class GenerativeStudent:
         the server's structured outputs keep the shape. `logprobs`: top log-probabilities per generated
         token, from which `read: expected` takes the digits' distribution (a digit outside the top ones counts
         as improbable). `model`: the name the server serves it under (vLLM --served-model-name); default the
-        lm/ folder's path, as vLLM names a model served from a path."""
+        lm/ folder's path, as vLLM names a model served from a path. `cache`: the teacher's SQLite request
+        cache (a file of its own), keyed by the request and the student's `version`, so a re-run or a retried
+        shard asks the server only for replies it has not had."""
         if self.tokenizer is None:
             raise RuntimeError("the generative student is not fitted")
         self.server = {"base_url": base_url.rstrip("/"), "model": model or str(self.lm_path or ""),
                        "concurrency": concurrency, "timeout": timeout, "max_retries": max_retries,
-                       "structured": structured, "logprobs": logprobs, "api_key": api_key}
+                       "structured": structured, "logprobs": logprobs, "api_key": api_key,
+                       "cache": str(cache) if cache else None, "version": version}
 
     # ------------------------------------------------------------------ training
 
@@ -416,6 +426,14 @@ class GenerativeStudent:
             body["response_format"] = {"type": "json_schema",
                                        "json_schema": {"name": name, "schema": schema, "strict": True}}
         headers = {"Authorization": f"Bearer {srv['api_key']}"} if srv["api_key"] else {}
+        cache = RequestCache(srv["cache"]) if srv.get("cache") else None
+        keys = {int(i): _reply_key(body, prompts[int(i)], srv["version"]) for i in which} if cache else {}
+        replies: dict[int, dict | BaseException] = {}
+        if cache:
+            hits = cache.get_many(list(keys.values()))
+            replies = {i: hits[k].data for i, k in keys.items() if k in hits and hits[k].ok}
+            self._cached += len(replies)
+        ask = [int(i) for i in which if int(i) not in replies]
 
         async def run_all() -> list:
             client = JSONClient(srv["base_url"], headers, srv["timeout"], srv["max_retries"])
@@ -423,16 +441,22 @@ class GenerativeStudent:
 
             async def one(i: int) -> dict:
                 async with gate:
-                    return await client.post("/completions", body | {"prompt": prompts[i]})
+                    reply = await client.post("/completions", body | {"prompt": prompts[i]})
+                if cache:  # each reply as it arrives: a killed run keeps what it was given
+                    cache.put_data("student", [(keys[i], "", reply)])
+                return reply
 
             try:
-                return await asyncio.gather(*(one(int(i)) for i in which), return_exceptions=True)
+                return await asyncio.gather(*(one(i) for i in ask), return_exceptions=True)
             finally:
                 await client.close()
 
+        replies |= dict(zip(ask, _run_sync(run_all()), strict=True)) if ask else {}
+        if cache:
+            cache.close()
         failed: dict[int, tuple[str, str]] = {}
-        for i, reply in zip(which, _run_sync(run_all()), strict=True):
-            i = int(i)
+        for i in (int(i) for i in which):
+            reply = replies[i]
             if isinstance(reply, BaseException):
                 # The server, not the reply, failed (after the client's retries): fail the shard, so the task is
                 # retried and nothing is cached, rather than write a shard of unscored records that looks done.
@@ -539,6 +563,13 @@ class _Capture:
         else:
             self.steps.append(torch.zeros((scores.shape[0], 0)))
         return scores
+
+
+def _reply_key(body: dict, prompt: list[int], version: str) -> str:
+    """The cache key of one served reply: the whole request (sampling settings and schema included), the
+    prompt's token ids and the student's version."""
+    blob = json.dumps({"body": body, "prompt": prompt, "student": version}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def _until_eos(toks: list[int], eos: int) -> list[int]:

@@ -79,6 +79,15 @@ class RequestCache:
             self._con.executemany("INSERT OR REPLACE INTO requests VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
             self._con.commit()
 
+    def put_data(self, kind: str, items: list[tuple[str, str, dict]]) -> None:
+        """Store answers that are not teacher requests (key, record_id, data): the generative student's served
+        replies, in a file of their own."""
+        now = time.time()
+        with self._lock:
+            self._con.executemany("INSERT OR REPLACE INTO requests (key, kind, record_id, ok, data, created) "
+                                  "VALUES (?,?,?,1,?,?)", [(k, kind, rid, json.dumps(d), now) for k, rid, d in items])
+            self._con.commit()
+
     def count(self, ok: bool | None = None) -> int:
         q = "SELECT COUNT(*) FROM requests" + ("" if ok is None else f" WHERE ok = {int(ok)}")
         with self._lock:

@@ -377,6 +377,30 @@ def test_scoring_through_an_openai_compatible_server(trained):
 
 
 @pytest.mark.slow
+def test_served_replies_are_cached_by_request_and_student_version(trained, tmp_path):
+    """A second scoring of the same records (a re-run, a retried shard) reads the replies from the request cache and
+    asks the server nothing; another student version asks again."""
+    vt = trained["val"][0][:6]
+    cache = tmp_path / "student_cache.sqlite"
+    server = _Completions(trained["folder"])
+    with server as url:
+        first = load_student(trained["folder"])
+        first.use_server(url, model="student", concurrency=2, cache=cache, version="v1")
+        pred = first.predict(Inputs(texts=vt))
+        asked = len(server.bodies)
+        assert asked == 6 and first.last_run["cached"] == 0
+        again = load_student(trained["folder"])
+        again.use_server(url, model="student", concurrency=2, cache=cache, version="v1")
+        np.testing.assert_array_equal(again.predict(Inputs(texts=vt)), pred)
+        assert len(server.bodies) == asked and again.last_run["cached"] == 6
+        assert again.last_rationales == first.last_rationales
+        other = load_student(trained["folder"])
+        other.use_server(url, model="student", concurrency=2, cache=cache, version="v2")
+        other.predict(Inputs(texts=vt[:2]))
+        assert len(server.bodies) == asked + 2 and other.last_run["cached"] == 0
+
+
+@pytest.mark.slow
 def test_the_score_task_scores_through_the_server_its_params_name(trained, tmp_path, monkeypatch):
     """score.generative_server wired through the score stage's task: the shard is scored by the server (no local
     weights), with the API key read from the environment variable the params name, and never returned."""
@@ -390,8 +414,12 @@ def test_the_score_task_scores_through_the_server_its_params_name(trained, tmp_p
     with server as url:
         p = ScoreParams(generative_server={"base_url": url, "model": "student", "concurrency": 2, "timeout_s": 30,
                                            "api_key_env": "MIRA_TEST_STUDENT_KEY"})
-        result = score_one.fn(shard, tmp_path / "none.parquet", trained["folder"], "g", p, tmp_path / "s.parquet")
+        result = score_one.fn(shard, tmp_path / "none.parquet", trained["folder"], "g", p, tmp_path / "s.parquet",
+                              reply_cache=str(tmp_path / "replies.sqlite"))
+        again = score_one.fn(shard, tmp_path / "none.parquet", trained["folder"], "g", p, tmp_path / "s2.parquet",
+                             reply_cache=str(tmp_path / "replies.sqlite"))
     assert len(server.bodies) == 8 and set(server.auth) == {"Bearer sk-served-student"}
+    assert again["replies"]["cached"] == 8 and result["replies"]["cached"] == 0  # the re-run asked nothing
     assert {b["model"] for b in server.bodies} == {"student"}
     assert result["records"] == 8 and "sk-served-student" not in json.dumps(result, default=str)
     scores = pl.read_parquet(tmp_path / "s.parquet")
