@@ -61,7 +61,9 @@ bench: setup
 	$(BIN)/python -m bench.run
 
 # The generative student's default base (distill.generative.model), converted once from the installed GGUF.
-smollm2: setup
+# A file target: made once, not again on every call (a new conversion of the same file gives the same folder).
+smollm2: models/smollm2-135m-instruct/config.json
+models/smollm2-135m-instruct/config.json: | setup
 	$(BIN)/mira base-model smollm2 models/smollm2-135m-instruct
 
 quality: setup

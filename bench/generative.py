@@ -143,7 +143,7 @@ def run_gpu() -> dict:
     from bench.gpu import measure
 
     if torch.cuda.is_available():
-        return measure(False, "cuda", 8, 512, 400, 64, 512, 10)
+        return measure(False, "cuda", 8, 512, 400, 16, 512, 10)
     saved = WORK / "gpu.json"
     if saved.exists():
         return json.loads(saved.read_text())

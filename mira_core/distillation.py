@@ -64,8 +64,11 @@ def _check_found(ids: list[str], found: pl.DataFrame, col: str) -> None:
 
 
 def distill_group(labels: pl.DataFrame, repeats: pl.DataFrame, rubric: Rubric, p: DistillParams, embed: EmbedParams,
-                  corpus_shards: list[Path], embedding_shards: list[Path], out: Path) -> tuple[dict, pl.DataFrame]:
-    """Fit the group's student, save it to `out`, and report its agreement with the teacher on val."""
+                  corpus_shards: list[Path], embedding_shards: list[Path], out: Path, base_model: Path | None = None
+                  ) -> tuple[dict, pl.DataFrame]:
+    """Fit the group's student, save it to `out`, and report its agreement with the teacher on val.
+    `base_model`: the generative student's base folder as found (params keep the path as the user wrote it, so
+    the checkpoint's config, and its version, do not depend on where the project lives)."""
     ids = rubric.anchor_ids()
     train, val = labels.filter(pl.col("split") == "train"), labels.filter(pl.col("split") == "val")
     if train.height < 2 or val.height < 2:
@@ -74,6 +77,8 @@ def distill_group(labels: pl.DataFrame, repeats: pl.DataFrame, rubric: Rubric, p
     scale = (rubric.scale.min, rubric.scale.max)
     fingerprint = encoder_fingerprint(embedding_shards)
     student: Student = make_student(p, ids, scale, embed, fingerprint)
+    if base_model is not None and hasattr(student, "base_dir"):
+        student.base_dir = Path(base_model)
     x_train = gather_inputs(train["record_id"].to_list(), student.needs, corpus_shards, embedding_shards)
     x_val = gather_inputs(val["record_id"].to_list(), student.needs, corpus_shards, embedding_shards)
     y_train = train.select(ids).to_numpy().astype(np.float32)

@@ -348,7 +348,8 @@ def teacher_drops(result: dict, at_most: float = TEACHER_LOW) -> dict[str, dict]
     if not o or "mira" not in result["methods"]:
         return {}
     mira = result["methods"]["mira"]["by_kind"]
-    return {k: {"teacher_kept": v, "mira_kept": mira.get(k), "labeled": o.get("labeled_by_kind", {}).get(k, 0)}
+    labeled = o.get("labeled_by_kind")  # absent from figures saved before it was counted
+    return {k: {"teacher_kept": v, "mira_kept": mira.get(k), "labeled": labeled.get(k, 0) if labeled else None}
             for k, v in o["teacher"]["by_kind"].items() if k != GOOD and v is not None and v <= at_most}
 
 
@@ -396,7 +397,8 @@ def render_markdown(result: dict) -> str:
     lines += md_table(["kind", *[f"`{m}`" for m in order], *extra],
                       [[k, *[pct(methods[m]["by_kind"].get(k)) for m in order],
                         *([f"{pct(o['teacher']['by_kind'].get(k))} / {pct(o['student']['by_kind'].get(k))} "
-                           f"({o.get('labeled_by_kind', {}).get(k, 0)})"] if o else [])] for k in kinds])
+                           f"({o['labeled_by_kind'].get(k, 0) if 'labeled_by_kind' in o else '-'})"] if o else [])]
+                       for k in kinds])
     low = teacher_drops(result)
     if low:
         over = [k for k, v in low.items() if v["mira_kept"] is not None and v["mira_kept"] > TEACHER_LOW]

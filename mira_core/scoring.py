@@ -36,22 +36,22 @@ def _student(folder: str, version: str):
     return load_student(Path(folder))
 
 
-def cached_student(folder: Path):
+def cached_student(folder: Path, version: str | None = None):
     """One loaded student per checkpoint version per process (shared by the tasks of a worker)."""
     with _LOAD:
-        return _student(str(folder), student_version(folder))
+        return _student(str(folder), version or student_version(folder))
 
 
 def score_shard(corpus_shard: Path, embedding_shard: Path, student_dir: Path, group: str, out: Path,
                 batch_size: int, server: dict | None = None) -> dict:
     """Score one corpus shard; returns its record count. `server` (a generative student only): the
     OpenAI-compatible server its replies come from, as `GenerativeStudent.use_server` takes it."""
-    student = cached_student(student_dir)
+    version = student_version(student_dir)  # once: it digests the weights (hundreds of MB for a generative one)
+    student = cached_student(student_dir, version)
     if server and hasattr(student, "use_server"):
-        student.use_server(**server, version=student_version(student_dir))
+        student.use_server(**server, version=version)
     config = read_config(student_dir)
     anchor_ids = config["anchors"]
-    version = student_version(student_dir)
     x = Inputs()
     coverage = None  # the share of each record its embedding read; unknown without an embedding shard
     if embedding_shard.exists():

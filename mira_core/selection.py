@@ -11,7 +11,8 @@ Three steps, as in the paper (section 3.4-3.5):
    sources it is on for (`anchor_scales`), so sources whose unmasked anchors differ, or whose anchors sit
    at the top of the 1..5 scale, are ranked on one footing; scores are unclipped, so nothing ties at the top.
    With `worst_weight` w (0.5 by default; 0 is the paper's trimmed mean), the score blends in the record's
-   lowest anchor: (1 - w) * trimmed mean + w * min. A mean lets one failed anchor be outvoted by the others (a
+   lowest anchor: (1 - w) * trimmed mean + w * min, the min centred over the source's records (`aggregate`
+   says why). A mean lets one failed anchor be outvoted by the others (a
    page that is mostly repeated navigation scores the floor on duplicate lines and the top on word-level
    anchors, and ranks with the good pages); the lowest anchor is the filter view (Gopher, C4: one failed rule
    drops the document). docs/selection.md has the measurement that found it.
@@ -83,18 +84,26 @@ def trimmed_mean(x: np.ndarray, trim: float) -> np.ndarray:
 
 def aggregate(scores: pl.DataFrame, cols: list[str], trim: float,
               scales: dict[str, tuple[float, float]] | None = None, worst: float = 0.0) -> np.ndarray:
-    """One source's record scores: the trimmed mean over the anchors on for it (`cols`); NaN when none are.
+    """One source's record scores: the trimmed mean over the anchors on for it (`cols`); NaN when none are, or
+    when any of them is (an unscored record).
 
     With `scales` ({anchor: (mean, sd)}), each anchor is standardised first. With `worst` = w > 0 the score is
-    (1 - w) * trimmed mean + w * the record's lowest anchor (`select.worst_weight`)."""
+    (1 - w) * trimmed mean + w * (the record's lowest anchor - its mean over the source's records), `scores`
+    being all of one source's records (`select.worst_weight`). Why centred: the lowest of k anchors falls as
+    k grows (about -0.6 for 2 standard normals, -1.5 for 10), and sources differ in how many anchors the mask
+    leaves on; uncentred, a source would lose its group's budget for having more anchors. Centred, the term
+    only ranks a source's records among themselves, and the mean term alone compares sources."""
     if not cols:
         return np.full(scores.height, np.nan)
     x = scores.select(cols).to_numpy().astype(np.float64)
     if scales is not None:
         x = (x - np.array([scales[c][0] for c in cols])) / np.array([scales[c][1] for c in cols])
-    score = trimmed_mean(x, trim)
-    if worst > 0:  # NaN (unscored) stays NaN: np.min propagates it, like the mean
-        score = (1 - worst) * score + worst * x.min(axis=1)
+    unscored = np.isnan(x).any(axis=1)
+    score = trimmed_mean(np.where(unscored[:, None], 0.0, x), trim)
+    if worst > 0 and not unscored.all():
+        low = np.where(unscored, np.nan, x.min(axis=1))
+        score = (1 - worst) * score + worst * (low - np.nanmean(low))
+    score[unscored] = np.nan
     return score
 
 

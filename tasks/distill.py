@@ -19,11 +19,9 @@ def distill_one(group: str, labels: Path, repeats: Path, rubric: Path, corpus_sh
                 out_plot: Path) -> dict:
     """Fit one group's student; writes its checkpoint folder and its val predictions for the plots. `base_model`:
     the generative student's base folder, resolved against the project (None for the other students)."""
-    if base_model is not None:
-        p = p.model_copy(update={"generative": p.generative.model_copy(update={"model": str(base_model)})})
     with atomic_dir(out) as tmp:
         report, plot = distill_group(pl.read_parquet(labels), pl.read_parquet(repeats), load_rubric(rubric), p,
-                                     embed, corpus_shards, embedding_shards, tmp)
+                                     embed, corpus_shards, embedding_shards, tmp, base_model)
     with atomic_path(out_plot) as tmp:
         plot.select("anchor", "source", "teacher", "student").write_csv(tmp)
     return report

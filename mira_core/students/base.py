@@ -74,7 +74,9 @@ def student_version(folder: Path) -> str:
     for f in sorted(p for p in folder.rglob("*") if p.is_file()):  # a composite student keeps members in sub-folders
         if f.name in ("config.json", "model.safetensors"):
             h.update(f.relative_to(folder).as_posix().encode())
-            h.update(f.read_bytes())
+            with open(f, "rb") as fh:  # streamed: a generative student's weights are hundreds of MB
+                while chunk := fh.read(1 << 22):
+                    h.update(chunk)
     return h.hexdigest()[:12]
 
 

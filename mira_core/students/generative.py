@@ -51,7 +51,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import re
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -76,6 +78,7 @@ from mira_core.students.generative_prompt import (  # noqa: F401  (re-exported f
 )
 from mira_core.teachers.cache import RequestCache
 
+log = logging.getLogger(__name__)
 LM_DIR = "lm"
 MAX_GRAD_NORM = 1.0
 MAX_FAILURES_KEPT = 100  # unscored records whose reason and output `last_run` keeps (all are counted)
@@ -100,6 +103,7 @@ class GenerativeStudent:
         self.model = None
         self.tokenizer = None
         self.lm_path: Path | None = None  # a loaded checkpoint's lm/ folder: the model is read on first local use
+        self.base_dir: Path | None = None  # params.model as found (relative paths read from the project)
         self.server: dict | None = None  # set by use_server: replies come from an OpenAI-compatible server
         self.prompt_version = template_version()
         self.last_run: dict = {}  # the figures of the latest predict: outputs, parsed, retried, unscored, failures
@@ -240,6 +244,9 @@ class GenerativeStudent:
         shard asks the server only for replies it has not had."""
         if self.tokenizer is None:
             raise RuntimeError("the generative student is not fitted")
+        if cache and not version:
+            raise ValueError("a reply cache needs the student's version (student_version of its folder): without it, "
+                             "two students would share replies")
         self.server = {"base_url": base_url.rstrip("/"), "model": model or str(self.lm_path or ""),
                        "concurrency": concurrency, "timeout": timeout, "max_retries": max_retries,
                        "structured": structured, "logprobs": logprobs, "api_key": api_key,
@@ -251,12 +258,12 @@ class GenerativeStudent:
         if not self.params.model:
             raise ConfigError("distill.student = 'generative' needs distill.generative.model: a local folder with a "
                               "Hugging Face causal LM and its tokenizer")
-        path = Path(self.params.model)
+        path = self.base_dir or Path(self.params.model)
         if not (path / "config.json").is_file():
             hint = (": make it with `mira base-model smollm2` (`make smollm2`)" if path.as_posix().endswith(SMOLLM2_DIR)
                     else " (nothing is downloaded at run time)")
             raise ConfigError(f"distill.generative.model = {self.params.model!r}: no model folder with config.json "
-                              f"there{hint}")
+                              f"at {path}{hint}")
         return path
 
     def _load(self, path: Path, model: bool = True) -> None:
@@ -442,8 +449,11 @@ class GenerativeStudent:
             async def one(i: int) -> dict:
                 async with gate:
                     reply = await client.post("/completions", body | {"prompt": prompts[i]})
-                if cache:  # each reply as it arrives: a killed run keeps what it was given
-                    cache.put_data("student", [(keys[i], "", reply)])
+                if cache and ((reply.get("choices") or [{}])[0].get("text")):  # each as it arrives: a killed run
+                    try:  # keeps what it was given; an empty reply is not worth keeping
+                        cache.put_data("student", [(keys[i], "", reply)])
+                    except sqlite3.Error as e:  # a locked or full cache costs a re-ask later, not this reply
+                        log.warning("generative reply cache %s: %s", srv["cache"], e)
                 return reply
 
             try:
@@ -451,9 +461,11 @@ class GenerativeStudent:
             finally:
                 await client.close()
 
-        replies |= dict(zip(ask, _run_sync(run_all()), strict=True)) if ask else {}
-        if cache:
-            cache.close()
+        try:
+            replies |= dict(zip(ask, _run_sync(run_all()), strict=True)) if ask else {}
+        finally:
+            if cache:
+                cache.close()
         failed: dict[int, tuple[str, str]] = {}
         for i in (int(i) for i in which):
             reply = replies[i]

@@ -39,7 +39,7 @@ def test_a_student_that_ranks_as_the_teacher_keeps_what_the_teacher_keeps(projec
     scored = pl.DataFrame({"record_id": [f"s/{i}" for i in range(len(teacher))] + ["s/unlabeled"],
                            "score": [*(teacher * 0.5 + 1), 9.0]})  # same order, same ties
     scales = {"g": {"a00": (3.0, 1.0), "a01": (3.0, 1.0)}}
-    table = oracle_table(lay.labels, lay.rubrics, index, scored, mask, scales, SelectParams(budget=0.5), [])
+    table = oracle_table(lay.labels, lay.rubrics, index, scored, mask, scales, SelectParams(budget=0.5, worst_weight=0), [])
     assert table.height == len(teacher) and "s/unlabeled" not in table["record_id"].to_list()
     np.testing.assert_allclose(table.sort("record_id")["teacher_score"].to_numpy(),
                                pl.DataFrame({"record_id": [f"s/{i}" for i in range(len(teacher))], "t": teacher - 3})

@@ -33,11 +33,22 @@ def test_the_worst_anchor_keeps_one_failed_anchor_from_being_outvoted():
     mean = aggregate(scores, cols, trim=0.0)
     blended = aggregate(scores, cols, trim=0.0, worst=0.5)
     assert mean[0] > mean[1]  # boilerplate wins under the mean (4.2 against 4.0) ...
-    np.testing.assert_allclose(blended[:2], [0.5 * 4.2 + 0.5 * 1.0, 4.0])
-    assert blended[0] < blended[1]  # ... and loses with the lowest anchor blended in
+    # ... and loses with the lowest anchor blended in, centred over the source's scored records (mean low 2.5)
+    np.testing.assert_allclose(blended[:2], [0.5 * 4.2 + 0.5 * (1.0 - 2.5), 0.5 * 4.0 + 0.5 * (4.0 - 2.5)])
     assert np.isnan(mean[2]) and np.isnan(blended[2])  # an unscored anchor leaves the record unscored either way
-    scales = {c: (4.0, 2.0) for c in cols}  # after standardisation the lowest z-score is what is blended
-    np.testing.assert_allclose(aggregate(scores[:1], cols, 0.0, scales, worst=1.0), [(1.0 - 4.0) / 2.0])
+    assert np.isnan(aggregate(scores, cols, trim=0.2, worst=0.5)[2])  # also when the trim would cut the NaN
+
+
+def test_the_worst_anchor_term_does_not_favour_sources_with_fewer_anchors():
+    """Two sources of the same quality, one with 2 anchors on and one with 10: the lowest of 10 standard normals
+    sits ~1 below the lowest of 2, which must not move one source's records below the other's."""
+    rng = np.random.default_rng(0)
+    few = pl.DataFrame({f"a{j}": rng.standard_normal(4000) for j in range(2)})
+    many = pl.DataFrame({f"a{j}": rng.standard_normal(4000) for j in range(10)})
+    raw_gap = many.to_numpy().min(axis=1).mean() - few.to_numpy().min(axis=1).mean()
+    assert raw_gap < -0.8  # what an uncentred lowest anchor would cost the 10-anchor source
+    gap = (aggregate(many, many.columns, 0.0, worst=0.5).mean() - aggregate(few, few.columns, 0.0, worst=0.5).mean())
+    assert abs(gap) < 0.05
 
 
 def test_mask_rules_and_the_group_fallback_for_small_sources():

@@ -385,6 +385,8 @@ def test_served_replies_are_cached_by_request_and_student_version(trained, tmp_p
     server = _Completions(trained["folder"])
     with server as url:
         first = load_student(trained["folder"])
+        with pytest.raises(ValueError, match="version"):  # keys without the student's version would be shared
+            first.use_server(url, model="student", cache=cache)
         first.use_server(url, model="student", concurrency=2, cache=cache, version="v1")
         pred = first.predict(Inputs(texts=vt))
         asked = len(server.bodies)
