@@ -95,7 +95,7 @@ def score_histograms(groups: Mapping[str, Mapping[str, np.ndarray]], max_bins: i
         shown = [k for k in ("kept", "dropped", "held out") if len(parts.get(k, ())) > 0]
         ax.hist([parts[k] for k in shown], bins=edges, stacked=True, color=[colors[k] for k in shown],
                 label=[f"{k} ({len(parts[k]):,})" for k in shown], edgecolor="white", linewidth=0.3)
-        ax.set_xlabel("MIRA score (trimmed mean of unmasked anchors)", fontsize=8)
+        ax.set_xlabel("MIRA score (trimmed mean and lowest of the unmasked anchors)", fontsize=8)
         ax.set_ylabel("records", fontsize=8)
         ax.tick_params(labelsize=8)
         ax.legend(fontsize=7, frameon=False, loc="upper left")

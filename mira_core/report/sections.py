@@ -193,7 +193,9 @@ def scores(inp: ReportInputs, p_: ReportParams) -> Raw:
     unscored = int(df["score"].is_null().sum())
     parts: list = [img(plots.score_histograms(groups, p_.max_hist_bins, p_.dpi), "MIRA score histograms per group"),
                    note("The MIRA score of a record is the trimmed mean of its group's anchors that are reliable for "
-                        "its source (the score column of the MIRA manifest). With a per-group budget each group keeps "
+                        "its source, blended with the lowest of them (select.worst_weight), each anchor standardised "
+                        "over its group by default (the score column of the MIRA manifest). With a per-group budget each "
+                        "group keeps "
                         "its top share; a source with no reliable anchor is ranked within its own share, so its kept "
                         "records may sit below the group's cut.")]
     if unscored:
