@@ -77,11 +77,8 @@ def convert_gguf(gguf: Path, out: Path) -> dict:
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _package_version(gguf: Path) -> str | None:

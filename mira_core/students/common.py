@@ -82,3 +82,15 @@ def stats_of(x: Inputs, kind: str, n: int | None = None) -> np.ndarray:
         raise ConfigError(f"the {kind} student was trained on {n} document statistics; got shape {s.shape} "
                           "(the statistics changed: re-run embed and distill)")
     return s
+
+
+def torch_device(wanted: str, knob: str) -> str:
+    """The device a torch student runs on: `auto` is CUDA when present, else CPU; `cuda` without one is a
+    ConfigError naming the params key (`knob`)."""
+    import torch
+
+    if wanted == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if wanted == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"{knob} = 'cuda': no CUDA device is available")
+    return wanted

@@ -39,7 +39,7 @@ from mira_core.errors import ConfigError
 from mira_core.ingest.tokens import resolve_model_path
 from mira_core.io import read_json
 from mira_core.students.base import Inputs, Need, clip, write_config
-from mira_core.students.common import WEIGHTS, config_head, read_checkpoint, standardize, targets, texts_of
+from mira_core.students.common import WEIGHTS, config_head, read_checkpoint, standardize, targets, texts_of, torch_device
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json", "vocab.json",
                    "merges.txt", "added_tokens.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
@@ -81,7 +81,7 @@ class FinetuneStudent:
         self.scale = (int(scale[0]), int(scale[1]))
         self.encoder = encoder  # what embed.encoder named: 'minilm' or a local folder
         self.seed = seed
-        self.device = _device(params.device)
+        self.device = torch_device(params.device, "distill.finetune.device")
         self.model: Regressor | None = None
         self.tokenizer = None
         self.tokenizer_dir: Path | None = None  # where the tokenizer files are copied from on save
@@ -223,13 +223,6 @@ def _auto_model():
     hf_logging.disable_progress_bar()  # the per-tensor "Loading weights" bar
     return AutoModel
 
-
-def _device(wanted: str) -> str:
-    if wanted == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if wanted == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("distill.finetune.device = 'cuda': no CUDA device is available")
-    return wanted
 
 
 def _max_positions(config, default: int) -> int:

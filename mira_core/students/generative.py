@@ -65,7 +65,7 @@ from mira_core.base_models import SMOLLM2_DIR
 from mira_core.config import GenerativeParams
 from mira_core.errors import ConfigError, MiraError
 from mira_core.students.base import Inputs, Need, clip, read_config, write_config
-from mira_core.students.common import config_head, targets, texts_of
+from mira_core.students.common import config_head, targets, texts_of, torch_device
 from mira_core.students.generative_prompt import (  # noqa: F401  (re-exported for callers of this module)
     TEMPLATE,
     one_line,
@@ -99,7 +99,7 @@ class GenerativeStudent:
         self.anchors = list(anchors)
         self.scale = (int(scale[0]), int(scale[1]))
         self.seed = seed
-        self.device = _device(params.device)
+        self.device = torch_device(params.device, "distill.generative.device")
         self.model = None
         self.tokenizer = None
         self.lm_path: Path | None = None  # a loaded checkpoint's lm/ folder: the model is read on first local use
@@ -586,13 +586,3 @@ def _reply_key(body: dict, prompt: list[int], version: str) -> str:
 
 def _until_eos(toks: list[int], eos: int) -> list[int]:
     return toks[: toks.index(eos)] if eos in toks else toks
-
-
-def _device(wanted: str) -> str:
-    import torch
-
-    if wanted == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if wanted == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("distill.generative.device = 'cuda': no CUDA device is available")
-    return wanted

@@ -30,13 +30,19 @@ def test_a_missing_file_is_a_config_error(tmp_path):
 def test_smollm2_converts_to_a_folder_that_answers_as_the_gguf_does(tmp_path):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from typer.testing import CliRunner
+
+    from flows.cli import app
 
     gguf = smollm2_gguf()
-    out = tmp_path / "smollm2"
-    info = convert_gguf(gguf, out)
+    out = tmp_path / "smollm2"  # `mira base-model smollm2 smollm2 --root TMP`: the path is read from the project
+    res = CliRunner().invoke(app, ["base-model", "smollm2", "smollm2", "--root", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert f"mira base-model: {out} (134,515,008 parameters, fp32" in res.output
+    info = json.loads((out / SOURCE_FILE).read_text())
     assert info["parameters"] == 134_515_008 and info["dtype"] == "float32"
-    written = json.loads((out / SOURCE_FILE).read_text())
-    assert written["source_sha256"] == hashlib.sha256(gguf.read_bytes()).hexdigest()
+    assert "seconds" not in json.dumps(info)  # no timings in the folder: a re-conversion gives the same folder
+    assert info["source_sha256"] == hashlib.sha256(gguf.read_bytes()).hexdigest()
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # the temporary folder was renamed
 
     tok = AutoTokenizer.from_pretrained(str(out), local_files_only=True)
