@@ -43,6 +43,7 @@ ARMS: tuple[tuple[str, dict], ...] = (
     ("no_mask", {"select.mask": False}),
     ("raw_scale", {"select.standardize": False}),
     ("trimmed_mean", {"select.worst_weight": 0.0}),
+    ("spearman_mask", {"select.agreement": "spearman"}),
     ("head", {"distill.student": "head"}),
     ("linear", {"distill.student": "linear"}),
     ("trees", {"distill.student": "trees"}),
@@ -152,7 +153,7 @@ def run(work: Path, records: int = 300, seed: int = 0, rate: float = 0.25) -> di
             print(f"  planted {name}: skipped: {str(e).splitlines()[-1].strip()}", flush=True)
             continue
         arm["settings"] = {"granularity": eff["select"]["granularity"], "mask": eff["select"].get("mask", True),
-                           "student": eff["distill"]["student"]}
+                           "agreement": eff["select"].get("agreement", "spearman"), "student": eff["distill"]["student"]}
         if name != "default" and eff == default:
             arms[name] = {**arm, "same_as": "default"}
             continue
@@ -170,6 +171,8 @@ def run(work: Path, records: int = 300, seed: int = 0, rate: float = 0.25) -> di
         arm["seconds"] = round(time.perf_counter() - t0, 1)
         budget = raw.get("select", {}).get("budget", 0.5)
         arm["result"] = _evaluate(root, truth, budget, work / "planted-arms" / name)
+        mask = json.loads((root / "metrics" / "select.json").read_text()).get("mask", {})
+        arm["mask"] = {"on": mask.get("on"), "pairs": (mask.get("on") or 0) + (mask.get("off") or 0)}
         arms[name] = arm
         m = arm["result"]["methods"]["mira"]
         print(f"  planted {name}: {arm['seconds']:.0f} s; mira keeps {m['good_kept']:.1%} of good tokens, "
@@ -194,14 +197,16 @@ def section(r: dict) -> list[str]:
         a = arms[name]
         change = ", ".join(f"`{k}: {json.dumps(v)}`" for k, v in a["changes"].items()) or "-"
         s = a.get("settings", {})
-        what = f"{s.get('granularity', '?')}, mask {'on' if s.get('mask', True) else 'off'}, {s.get('student', '?')}"
+        mask = s.get("agreement", "on") if s.get("mask", True) else "off"
+        what = f"{s.get('granularity', '?')}, mask {mask}, {s.get('student', '?')}"
         if "result" not in a:
             note = ("same as default" if "same_as" in a else "skipped: " + a["skipped"].splitlines()[-1].strip()
                     if "skipped" in a else "failed: " + a["failed"].splitlines()[0])
-            rows.append([name, change, what if s else "-", "-", "-", "-", "-", "-", note])
+            rows.append([name, change, what if s else "-", "-", "-", "-", "-", "-", "-", note])
             continue
-        m, o = a["result"]["methods"]["mira"], a["result"].get("oracle")
-        rows.append([name, change, what, pct(m["good_kept"]), pct(m["broken_kept"]), pct(m["broken_share_of_kept"]),
+        m, o, on = a["result"]["methods"]["mira"], a["result"].get("oracle"), a.get("mask", {})
+        rows.append([name, change, what, f"{on['on']} of {on['pairs']}" if on.get("pairs") else "-",
+                     pct(m["good_kept"]), pct(m["broken_kept"]), pct(m["broken_share_of_kept"]),
                      pct(o["student"]["broken_kept"]) if o else "-", pct(o["broken_removal_kept"]) if o else "-",
                      f"{a['seconds']:,.0f} s"])
     n_kinds = sum(len(k) for k in KINDS.values())
@@ -217,9 +222,9 @@ def section(r: dict) -> list[str]:
            "kept* is the broken part of what it keeps. The oracle columns compare, on the labeled records, the "
            "students' cut with the teacher's own (`data/selection/oracle.parquet`): *removal kept* is "
            "(1 - student broken kept) / (1 - teacher broken kept), above 100 % when the students drop more broken "
-           "tokens than the teacher's cut. "
+           "tokens than the teacher's cut. *pairs on*: the (source, anchor) pairs the reliability mask keeps. "
            f"One run, {r['seconds'] / 60:,.1f} minutes in all.", ""]
-    out += md_table(["arm", "change", "granularity, mask, student", "MIRA good kept", "MIRA broken kept",
+    out += md_table(["arm", "change", "granularity, mask, student", "pairs on", "MIRA good kept", "MIRA broken kept",
                      "broken share of kept", "oracle: student broken kept", "removal kept", "stages run"], rows)
     o = d.get("result", {}).get("oracle")
     if o and o["records"] >= d["result"]["corpus"]["records"]:

@@ -28,8 +28,8 @@ from bench.common import REPO, WORK, child, env, machine, median, spread
 # pipeline replaces the copy, so it comes after those that read it; encoders reads the labels pipeline made
 ALL = ("embedding", "teacher", "linear_student", "selection", "planted", "pipeline", "export", "encoders", "ablations",
        "scale", "generative", "gpu")
-ABLATION_ARMS = ["mira", "mira_source", "mira_no_mask", "mira_raw_scale", "mira_trimmed_mean", "single_rubric", "random",
-                 "full"]
+ABLATION_ARMS = ["mira", "mira_source", "mira_no_mask", "mira_raw_scale", "mira_trimmed_mean", "mira_spearman_mask",
+                 "single_rubric", "random", "full"]
 EMBED_DOCS = 2000
 
 

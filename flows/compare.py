@@ -57,7 +57,8 @@ def compare(a: dict, b: dict) -> dict:
     students = {}
     for g in sorted(set(a["students"]) | set(b["students"])):
         sa, sb = a["students"].get(g, {}), b["students"].get(g, {})
-        students[g] = {k: [sa.get(k), sb.get(k)] for k in ("student", "rubric_version", "mean_mae", "median_spearman")}
+        students[g] = {k: [sa.get(k), sb.get(k)] for k in ("student", "rubric_version", "mean_mae", "median_spearman",
+                                                                 "median_somers_d")}
     ra = a["select"].get("methods", {}).get("mira", {}).get("by_source", {})
     rb = b["select"].get("methods", {}).get("mira", {}).get("by_source", {})
     retention = {s: [ra.get(s, {}).get("kept_token_share"), rb.get(s, {}).get("kept_token_share")]
@@ -94,7 +95,8 @@ def format_text(c: dict) -> str:
         s = c["students"].get(g)
         if s:
             out.append(f"  student {_fmt(s['student'][0])} -> {_fmt(s['student'][1])}; val MAE {_fmt(s['mean_mae'][0])}"
-                       f" -> {_fmt(s['mean_mae'][1])}; median Spearman {_fmt(s['median_spearman'][0])} -> "
+                       f" -> {_fmt(s['mean_mae'][1])}; median Somers' D {_fmt(s['median_somers_d'][0])} -> "
+                       f"{_fmt(s['median_somers_d'][1])}; median Spearman {_fmt(s['median_spearman'][0])} -> "
                        f"{_fmt(s['median_spearman'][1])}")
         out.append("")
     out.append("MIRA kept token share per source (A -> B):")

@@ -75,13 +75,14 @@ def distill_flow(p: DistillParams, embed: EmbedParams, cache: CacheParams, root:
               lambda d: d.name.split(".")[0] in reports)
         write_json(reports, lay.metrics_file("students"))
     publish_table("students", "Students against the teacher on val", ["group", "student", "val MAE", "constant MAE",
-                  "median Spearman"], [[g, r["student"], r["mean_mae"], r["const_mean_mae"], r["median_spearman"]]
-                                       for g, r in reports.items()])
+                  "median Somers' D", "median Spearman"],
+                  [[g, r["student"], r["mean_mae"], r["const_mean_mae"], r.get("median_somers_d"), r["median_spearman"]]
+                   for g, r in reports.items()])
     for g, r in reports.items():
-        rho = r["median_spearman"]
+        rho, d = r["median_spearman"], r.get("median_somers_d")
         print(f"distill {g}: {r['student']} student, {r['n_train']} train / {r['n_val']} val, val MAE {r['mean_mae']} "
-              f"(constant predictor {r['const_mean_mae']}), median Spearman "
-              f"{'n/a' if rho is None else f'{rho:.3f}'} over {len(r['anchors'])} anchors"
+              f"(constant predictor {r['const_mean_mae']}), median Somers' D {'n/a' if d is None else f'{d:.3f}'}, "
+              f"Spearman {'n/a' if rho is None else f'{rho:.3f}'} over {len(r['anchors'])} anchors"
               + (f"; per anchor: {', '.join(f'{k} {n}' for k, n in r['training']['wins'].items())}"
                  if "wins" in r.get("training", {}) else ""))
     return reports
@@ -109,16 +110,17 @@ def group_metrics(r: dict) -> dict[str, float]:
     """Flat metrics of one group's report: per anchor, per (source, anchor), and the teacher's self-agreement."""
     names = r["anchor_names"]
     out = {"val_mae": r["mean_mae"], "const_mae": r["const_mean_mae"]}
-    if r["median_spearman"] is not None:
-        out["median_spearman"] = r["median_spearman"]
+    for k in ("median_spearman", "median_somers_d", "median_spearman_ceiling"):
+        if r.get(k) is not None:
+            out[k] = r[k]
     for a, m in r["anchors"].items():
-        for k in ("mae", "spearman", "const_mae"):
+        for k in ("mae", "spearman", "somers_d", "const_mae"):
             if m.get(k) is not None:
                 out[metric_key(k, f"{a}_{names[a]}")] = m[k]
     for s, sm in r["sources"].items():
         for a, m in sm["anchors"].items():
-            for k in ("mae", "spearman"):
-                if m[k] is not None:
+            for k in ("mae", "spearman", "somers_d"):
+                if m.get(k) is not None:
                     out[metric_key(k, s, f"{a}_{names[a]}")] = m[k]
     for a, m in r["self_agreement"].items():
         for k in ("mae", "spearman", "exact"):

@@ -65,7 +65,7 @@ def select_flow(p: SelectParams, tokenizer_name: str, cache: CacheParams, root: 
             materialized = {"format": p.materialize, "path": f"data/selection/mira/{export}", **fut.result()}
             futures["materialize"] = fut
         log["tasks"] = states(futures.values())
-        metrics |= {"mask": mask_summary(pl.read_parquet(out / "mask.parquet")),
+        metrics |= {"mask": mask_summary(pl.read_parquet(out / "mask.parquet"), p),
                     "no_reliable_anchor": results["mira"]["no_reliable_anchor"], "materialized": materialized,
                     "tokenizer": ingest.get("tokenizer"),  # the tokenizer that counted every n_tokens here
                     "oracle": oracle_summary(pl.read_parquet(out / "oracle.parquet"))}

@@ -15,6 +15,10 @@ def _load(root: Path, stage: str) -> dict | None:
     return read_json(f) if f.exists() else None
 
 
+def _num(x: float | None) -> str:
+    return "n/a" if x is None else str(round(x, 3))
+
+
 def summary_lines(root: Path) -> list[str]:
     """The summary as lines of text; stages that have not run are skipped."""
     out = [f"mira summary for {root}", ""]
@@ -41,8 +45,8 @@ def summary_lines(root: Path) -> list[str]:
     students = _load(root, "students")
     if students:
         out.append("students    " + ", ".join(
-            f"{g} {r['student']} (val MAE {r['mean_mae']} vs constant {r['const_mean_mae']}, median Spearman "
-            f"{'n/a' if r['median_spearman'] is None else round(r['median_spearman'], 3)})" for g, r in students.items())
+            f"{g} {r['student']} (val MAE {r['mean_mae']} vs constant {r['const_mean_mae']}, median Somers' D "
+            f"{_num(r.get('median_somers_d'))}, Spearman {_num(r['median_spearman'])})" for g, r in students.items())
             + "   data/students/, MLflow")
     sel = _load(root, "select")
     if sel:

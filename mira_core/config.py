@@ -298,6 +298,7 @@ class ScoreParams(Section):
 
 
 Baseline = Literal["random", "length", "dsir", "single_rubric"]
+Ablation = Literal["global", "group", "source", "no_mask", "raw_scale", "trimmed_mean", "spearman_mask"]
 
 
 class SelectParams(Section):
@@ -310,8 +311,14 @@ class SelectParams(Section):
         "group", description="Where the budget applies: one corpus-wide cut, a cut per group (MIRA-Group), or per source."
     )
     tau_mae: float = Field(0.8, gt=0, description="An anchor is masked for a source when the student's val MAE is above this.")
-    tau_spearman: float = Field(
-        0.3, ge=-1, le=1, description="... or when its val Spearman is below this (or undefined)."
+    agreement: Literal["somers_d", "spearman"] = Field(
+        "somers_d", description="The rank agreement the mask reads: somers_d (over the pairs of val records the "
+        "teacher orders, the share the student orders the same way minus the share it reverses) or spearman (the "
+        "paper's; a continuous student cannot reach 1 against tied labels, and against an anchor whose low scores "
+        "are rare it stays below tau_rank even when it orders every pair right: the spearman_mask ablation). "
+        "mira_core/reliability.py says why.")
+    tau_rank: float = Field(
+        0.3, ge=-1, le=1, description="... or when its val rank agreement (`agreement`) is below this (or undefined)."
     )
     min_val_records: int = Field(
         20, gt=0, description="A source with fewer val records than this uses its group's figures for the mask."
@@ -340,11 +347,12 @@ class SelectParams(Section):
     dsir_target: list[str] = Field(
         default_factory=list, description="Sources whose n-gram distribution DSIR resamples toward."
     )
-    ablations: list[Literal["global", "group", "source", "no_mask", "raw_scale", "trimmed_mean"]] = Field(
-        default_factory=lambda: ["source", "no_mask", "raw_scale", "trimmed_mean"],
+    ablations: list[Ablation] = Field(
+        default_factory=lambda: ["source", "no_mask", "raw_scale", "trimmed_mean", "spearman_mask"],
         description="MIRA variants selected beside it from the same scores, as manifests mira_<name> (global/group/"
         "source: that granularity; no_mask: every anchor on; raw_scale: anchors not standardised; trimmed_mean: "
-        "worst_weight 0, the paper's aggregation). Cheap: no student runs again. evaluate.arms may name them.")
+        "worst_weight 0, the paper's aggregation; spearman_mask: the mask reads Spearman, as the paper's). Cheap: "
+        "no student runs again. evaluate.arms may name them.")
     seed: int = Field(0, description="Seed of the random and DSIR baselines.")
     weights: dict[str, float] = Field(
         default_factory=dict, description="Mixing weights: shares of the budget for the units of `granularity` "

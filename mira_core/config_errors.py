@@ -58,7 +58,7 @@ def _problem(err: dict, raw: dict, where: str, lines: dict[str, int], model: typ
     prefix = f"{where}:{line}" if line else where
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
-        msg = "unknown key (a typo?)" + _suggest(loc, model)
+        msg = _suggest(loc, model)
     elif err["type"] == "missing":
         msg = "required, but missing"
     value = _lookup(raw, loc)
@@ -67,6 +67,8 @@ def _problem(err: dict, raw: dict, where: str, lines: dict[str, int], model: typ
 
 
 _MISSING = object()
+# Keys that were renamed: (model class, old key) -> the new key, so an older params.yaml is told what to write.
+RENAMED = {("SelectParams", "tau_spearman"): "tau_rank"}
 
 
 def _dotted(loc) -> str:
@@ -95,7 +97,7 @@ def _nearest_line(loc, lines: dict[str, int]) -> int | None:
 
 
 def _suggest(loc, root: type[BaseModel]) -> str:
-    """Name the closest known key, so 'budjet' points at 'budget'."""
+    """Why a key is unknown: renamed (and to what), or a typo with the closest known key ('budjet': 'budget')."""
     import difflib
 
     model: type[BaseModel] | None = root
@@ -106,9 +108,12 @@ def _suggest(loc, root: type[BaseModel]) -> str:
         ann = field.annotation if field else None
         model = _model_of(ann)
     if model is None:
-        return ""
+        return "unknown key (a typo?)"
+    if (model.__name__, str(loc[-1])) in RENAMED:
+        return f"renamed: write {RENAMED[model.__name__, str(loc[-1])]!r} instead"
     close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
-    return f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(model.model_fields)}"
+    return "unknown key (a typo?)" + (f"; did you mean {close[0]!r}?" if close else
+                                      f"; known keys: {', '.join(model.model_fields)}")
 
 
 def _model_of(ann) -> type[BaseModel] | None:

@@ -70,7 +70,8 @@ SCORE_META = {"record_id": pl.String, "group": pl.String}
 
 # data/selection/mask.parquet: one row per (group, source, anchor), on or off, and why
 MASK = {"group": pl.String, "source": pl.String, "anchor": pl.String, "name": pl.String, "n_val": pl.Int64,
-        "basis": pl.String, "mae": pl.Float64, "spearman": pl.Float64, "on": pl.Boolean, "why": pl.String}
+        "basis": pl.String, "mae": pl.Float64, "spearman": pl.Float64, "somers_d": pl.Float64, "on": pl.Boolean,
+        "why": pl.String}
 # data/selection/<method>/manifest.parquet: every corpus record once, with whether it is kept and why
 MANIFEST = {"record_id": pl.String, "source": pl.String, "group": pl.String, "n_tokens": pl.Int64,
             "score": pl.Float64, "kept": pl.Boolean, "reason": pl.String, "method": pl.String,

@@ -3,8 +3,12 @@
 Three steps, as in the paper (section 3.4-3.5):
 
 1. Mask. Anchor d of group g is off for source s when the student's val MAE on (s, d) is above
-   tau_mae or its Spearman is below tau_spearman (an undefined Spearman, from a constant side, counts
-   as below). A source with fewer than `min_val_records` val records uses its group's figures.
+   tau_mae or its rank agreement with the teacher is below tau_rank (an undefined one, from a constant
+   side, counts as below). A source with fewer than `min_val_records` val records uses its group's
+   figures. The agreement is Somers' D by default, Spearman as in the paper with `agreement: spearman`:
+   against the teacher's tied 1..5 labels Spearman caps a continuous student below 1, and below 0.3 on
+   an anchor whose low scores are rare, so it switched off the anchors that catch rare defects
+   (mira_core/reliability.py).
 2. Aggregate. A record's score is the trimmed mean of its unmasked anchor scores. The mask is applied
    here, after scoring: the student is never asked anything different. With `standardize` (the
    default), each anchor's scores are first turned into z-scores over the group's scored records of the
@@ -40,18 +44,21 @@ from mira_core.schema import MANIFEST, MASK, NOT_SELECTABLE, SelectionReason
 REASONS = tuple(r.value for r in SelectionReason)
 
 
+STAT_NAMES = {"somers_d": "Somers' D", "spearman": "Spearman"}
+
+
 def _judge(m: dict, p: SelectParams) -> tuple[bool, str]:
-    mae, rho = m.get("mae"), m.get("spearman")
+    mae, rank, stat = m.get("mae"), m.get(p.agreement), STAT_NAMES[p.agreement]
     if mae is None:
         return False, f"none of {m['unscored']} val records scored" if m.get("unscored") else "no val records"
     if mae > p.tau_mae:
         return False, f"MAE {mae:.2f} > {p.tau_mae}"
-    if rho is None:
+    if rank is None:
         if m.get("teacher_constant"):
-            return False, "Spearman undefined (the teacher gives one score to every val record: nothing to rank)"
-        return False, "Spearman undefined (a constant side)"
-    if rho < p.tau_spearman:
-        return False, f"Spearman {rho:.2f} < {p.tau_spearman}"
+            return False, f"{stat} undefined (the teacher gives one score to every val record: nothing to rank)"
+        return False, f"{stat} undefined (a constant side)"
+    if rank < p.tau_rank:
+        return False, f"{stat} {rank:.2f} < {p.tau_rank}"
     return True, "reliable"
 
 
@@ -67,7 +74,7 @@ def reliability_mask(reports: dict[str, dict], p: SelectParams) -> pl.DataFrame:
                 on, why = _judge(m, p) if p.mask else (True, "mask off")
                 rows.append({"group": g, "source": s, "anchor": a, "name": names.get(a, a), "n_val": sr["n_val"],
                              "basis": "source" if own else "group", "mae": m.get("mae"), "spearman": m.get("spearman"),
-                             "on": on, "why": why})
+                             "somers_d": m.get("somers_d"), "on": on, "why": why})
     return pl.DataFrame(rows, schema=MASK)
 
 
@@ -313,11 +320,20 @@ def check_counts(method: str, s: dict, corpus_records: int) -> None:
         raise InvariantError(f"{method}: counts do not balance: {s['reasons']} vs {corpus_records} corpus records")
 
 
-def mask_summary(mask: pl.DataFrame) -> dict:
-    """(source, anchor) pairs on and off, overall and per group."""
+def mask_summary(mask: pl.DataFrame, p: SelectParams) -> dict:
+    """(source, anchor) pairs on and off, overall and per group; the rule; and how many would be on under each
+    rank agreement at the same thresholds (a mask off for the whole run says nothing there)."""
     def on_off(d: pl.DataFrame) -> dict[str, int]:
         return {"on": int(d["on"].sum()), "off": int((~d["on"]).sum())}
-    return {**on_off(mask), "by_group": {g: on_off(d) for (g,), d in mask.group_by("group", maintain_order=True)}}
+
+    def on_if(stat: str) -> int:
+        ok = pl.col("mae").is_not_null() & (pl.col("mae") <= p.tau_mae) & pl.col(stat).is_not_null() \
+            & (pl.col(stat) >= p.tau_rank)
+        return int(mask.select(ok.sum()).item())
+
+    return {**on_off(mask), "by_group": {g: on_off(d) for (g,), d in mask.group_by("group", maintain_order=True)},
+            "agreement": p.agreement, "tau_rank": p.tau_rank, "tau_mae": p.tau_mae,
+            "on_if": {stat: on_if(stat) for stat in STAT_NAMES} if p.mask else None}
 
 
 def stage_metrics(p: SelectParams, manifests: dict[str, pl.DataFrame], ingest: dict) -> dict:

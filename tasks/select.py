@@ -36,11 +36,11 @@ def select_mira(p: SelectParams, group_map: Path, corpus: Path, dedup: Path, dec
 
 def ablation_params(p: SelectParams, name: str) -> SelectParams:
     """The select params of one MIRA ablation: a granularity, the mask off, raw (unstandardised) anchors, or the
-    paper's trimmed mean (no weight on the lowest anchor)."""
+    paper's trimmed mean (no weight on the lowest anchor), or the paper's Spearman in the mask."""
     if name in ("global", "group", "source"):
         return p.model_copy(update={"granularity": name})
     return p.model_copy(update={"no_mask": {"mask": False}, "raw_scale": {"standardize": False},
-                                "trimmed_mean": {"worst_weight": 0.0}}[name])
+                                "trimmed_mean": {"worst_weight": 0.0}, "spearman_mask": {"agreement": "spearman"}}[name])
 
 
 @task(name="select-ablation", task_run_name="select-mira_{name}")

@@ -124,9 +124,9 @@ def _annotated(ax, m: np.ndarray, on: np.ndarray, cmap: str, vmin: float, vmax: 
     return im
 
 
-def reliability_heatmap(sources: Sequence[str], anchors: Sequence[str], spearman: np.ndarray, mae: np.ndarray,
-                        on: np.ndarray, dpi: int) -> bytes:
-    """Source x anchor: val Spearman (top) and val MAE (bottom); masked (source, anchor) cells hatched."""
+def reliability_heatmap(sources: Sequence[str], anchors: Sequence[str], rank: np.ndarray, mae: np.ndarray,
+                        on: np.ndarray, dpi: int, rank_name: str = "Spearman") -> bytes:
+    """Source x anchor: the val rank agreement the mask reads (top) and val MAE (bottom); masked cells hatched."""
     n_s, n_a = len(sources), len(anchors)
     panel = 0.55 + 0.36 * n_s
     fig = _figure(max(5.5, 2.6 + 0.5 * n_a), 2 * panel + 2.6)
@@ -134,7 +134,7 @@ def reliability_heatmap(sources: Sequence[str], anchors: Sequence[str], spearman
     finite_mae = mae[np.isfinite(mae)]
     mae_max = max(1.0, float(finite_mae.max())) if finite_mae.size else 1.0
     for ax, m, cmap, lo, hi, label, fmt, dark_hi, dark_lo in (
-            (top, spearman, "RdYlGn", -1.0, 1.0, "val Spearman (student vs teacher)", ".2f", 0.7, -0.7),
+            (top, rank, "RdYlGn", -1.0, 1.0, f"val {rank_name} (student vs teacher)", ".2f", 0.7, -0.7),
             (bottom, mae, "YlOrRd", 0.0, mae_max, "val MAE (score points)", ".2f", 0.6 * mae_max, -1.0)):
         im = _annotated(ax, m, on, cmap, lo, hi, fmt, dark_hi, dark_lo)
         ax.set_yticks(range(n_s), list(sources), fontsize=8)

@@ -20,7 +20,7 @@ from mira_core.config import ReportParams
 from mira_core.report import plots
 from mira_core.report.inputs import FILES, WRITER, ReportInputs
 from mira_core.report.markup import Raw, code, h3, img, join, note, num, p, pct, pre, row, table, ul, unavailable
-from mira_core.selection import is_fraction
+from mira_core.selection import STAT_NAMES, is_fraction
 
 
 def _missing(what: str, key: str) -> Raw:
@@ -204,11 +204,11 @@ def scores(inp: ReportInputs, p_: ReportParams) -> Raw:
 
 
 def _why(why: str) -> str:
-    """'Spearman 0.14 < 0.3' -> 'Spearman < 0.3': the rule, without the record-specific figure."""
-    return re.sub(r"^(\w+) -?[\d.]+ ([<>]) ", r"\1 \2 ", why)
+    """'Somers' D 0.14 < 0.3' -> 'Somers' D < 0.3': the rule, without the record-specific figure."""
+    return re.sub(r"^(\D+?) -?[\d.]+ ([<>]) ", r"\1 \2 ", why)
 
 
-def _group_reliability(g: str, rubric: dict | None, mask: pl.DataFrame | None, p_: ReportParams) -> list:
+def _group_reliability(g: str, rubric: dict | None, mask: pl.DataFrame | None, stat: str, p_: ReportParams) -> list:
     parts: list = []
     anchors = (rubric or {}).get("anchors", [])
     m = mask.filter(pl.col("group") == g) if mask is not None else None
@@ -235,14 +235,15 @@ def _group_reliability(g: str, rubric: dict | None, mask: pl.DataFrame | None, p
         for j, a in enumerate(order):
             r = idx.get((s, a))
             if r:
-                rho[i, j] = np.nan if r["spearman"] is None else r["spearman"]
+                rho[i, j] = np.nan if r.get(stat) is None else r[stat]
                 mae[i, j] = np.nan if r["mae"] is None else r["mae"]
                 on[i, j] = bool(r["on"])
     basis = {s: d.row(0, named=True) for (s,), d in m.group_by("source")}
     ylabels = [f"{s} (n={basis[s]['n_val']}" + (", group figures)" if basis[s]["basis"] == "group" else ")")
                for s in sources]
-    png = plots.reliability_heatmap(ylabels, [f"{a} {names.get(a, '')}" for a in order], rho, mae, on, p_.dpi)
-    parts.append(img(png, f"{g}: val Spearman and MAE per source and anchor, masked cells hatched"))
+    label = STAT_NAMES.get(stat, stat)
+    png = plots.reliability_heatmap(ylabels, [f"{a} {names.get(a, '')}" for a in order], rho, mae, on, p_.dpi, label)
+    parts.append(img(png, f"{g}: val {label} and MAE per source and anchor, masked cells hatched"))
     off = m.filter(~pl.col("on"))
     if off.height:
         counts = off.with_columns(rule=pl.col("why").map_elements(_why, return_dtype=pl.String)) \
@@ -255,17 +256,21 @@ def _group_reliability(g: str, rubric: dict | None, mask: pl.DataFrame | None, p
 
 
 def anchors_and_reliability(inp: ReportInputs, p_: ReportParams) -> Raw:
+    # the statistic the mask read (select.agreement); a run from before it was a choice read Spearman
+    stat = ((inp.select or {}).get("mask") or {}).get("agreement", "spearman")
     groups = sorted(set(inp.rubrics) | (set(inp.mask["group"]) if inp.mask is not None else set()))
     parts: list = [note("Per group: the anchors discovered by the teacher, then how well the student reproduces the "
                         "teacher on val records, per source (n = val records). Bold values are in use; hatched cells "
-                        "are masked for that source (MAE too high, Spearman too low or undefined) and do not enter "
-                        "its score.")]
+                        f"are masked for that source (MAE too high, {STAT_NAMES.get(stat, stat)} too low or "
+                        "undefined) and do not enter its score. Somers' D: of the pairs of val records the teacher "
+                        "scores differently, the share the student orders the same way minus the share it reverses "
+                        "(Spearman, the paper's, also counts the student's spread inside the teacher's ties).")]
     if not groups:
         parts.append(_missing("the anchors", "rubrics"))
     by_group = members(inp)
     for g in groups:
         parts.append(h3(f"Group {g}" + (f": {', '.join(by_group[g])}" if g in by_group else "")))
-        parts += _group_reliability(g, inp.rubrics.get(g), inp.mask, p_)
+        parts += _group_reliability(g, inp.rubrics.get(g), inp.mask, stat, p_)
     parts.append(h3("Sources with no reliable anchor"))
     if inp.select is None:
         parts.append(_missing("this list", "select"))
@@ -318,12 +323,18 @@ def students(inp: ReportInputs, p_: ReportParams) -> Raw:
         ratio = f"{mae / const:.2f}×" if mae is not None and const else "–"
         agree = [a.get("spearman") for a in (r.get("self_agreement") or {}).values() if a.get("spearman") is not None]
         rows.append([g, kind, num(r.get("n_train")), num(r.get("n_val")), num(mae, 3), num(const, 3), ratio,
-                     num(r.get("median_spearman"), 3), num(statistics.median(agree), 3) if agree else "–"])
+                     num(r.get("median_somers_d"), 3), num(r.get("median_spearman"), 3),
+                     num(r.get("median_spearman_ceiling"), 3), num(statistics.median(agree), 3) if agree else "–"])
     parts: list = [table(["group", "student", "n_train", "n_val", "val MAE", "constant MAE", "MAE / constant",
-                          "median val Spearman", "teacher self-agreement (median Spearman)"], rows),
+                          "median val Somers' D", "median val Spearman", "median Spearman ceiling",
+                          "teacher self-agreement (median Spearman)"], rows),
                    note("Constant MAE: a predictor that always answers the train mean of each anchor; a student is "
-                        "useful where its MAE is well below it. Spearman: rank agreement with the teacher on val "
-                        "records, median over anchors. Self-agreement: the teacher against its own repeat labels.")]
+                        "useful where its MAE is well below it. Somers' D and Spearman: rank agreement with the "
+                        "teacher on val records, median over anchors. Somers' D counts only the pairs the teacher "
+                        "orders; Spearman also counts the student's spread inside the teacher's ties, so a "
+                        "continuous student cannot pass its ceiling: the Spearman of a student that orders every "
+                        "pair the teacher orders (low where one score covers most records). Self-agreement: the "
+                        "teacher against its own repeat labels.")]
     if inp.rationales is not None and inp.rationales.height:
         names = {g: (r.get("anchor_names") or {}) for g, r in inp.students.items()}
         rows = []

@@ -67,6 +67,12 @@ def test_typo_names_key_line_and_suggestion(tmp_path):
     assert "did you mean 'max_chars'" in msg
 
 
+def test_a_renamed_key_says_its_new_name(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        load_params(_write(tmp_path, MINIMAL + "select:\n  tau_spearman: 0.3\n"))
+    assert "select.tau_spearman = 0.3: renamed: write 'tau_rank' instead" in str(e.value)
+
+
 def test_bad_value_names_key_and_value(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_params(_write(tmp_path, MINIMAL.replace("max_chars: 100", "max_chars: -5")))

@@ -12,8 +12,8 @@ import polars as pl
 import pytest
 
 from mira_core.config import SelectParams
-from mira_core.reliability import agreement, mae, self_agreement, spearman, student_report
-from mira_core.selection import _judge, reliability_mask
+from mira_core.reliability import agreement, mae, self_agreement, somers_d, spearman, spearman_ceiling, student_report
+from mira_core.selection import _judge, mask_summary, reliability_mask
 
 ANCHORS = ["a00", "a01"]
 
@@ -35,7 +35,62 @@ def test_figures_by_hand():
     assert mae(truth, pred) == 0.5  # |0| + |0| + |1| + |1|, over 4
     assert spearman(truth, pred) == 0.8  # 1 - 6 * (1 + 1) / (4 * 15): one swapped pair
     assert spearman(truth, -pred) == -0.8
-    assert agreement(truth, pred) == {"n": 4, "mae": 0.5, "spearman": 0.8, "teacher_constant": False, "unscored": 0}
+    assert somers_d(truth, pred) == round(4 / 6, 4)  # 6 pairs the teacher orders, 5 kept and 1 reversed
+    assert somers_d(truth, -pred) == -round(4 / 6, 4)
+    assert agreement(truth, pred) == {"n": 4, "mae": 0.5, "spearman": 0.8, "somers_d": round(4 / 6, 4),
+                                      "spearman_ceiling": 1.0, "teacher_constant": False, "unscored": 0}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_somers_d_is_scipys_with_ties_on_both_sides(seed):
+    from scipy.stats import somersd
+
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(1, 6, 300).astype(float)  # a 1..5 teacher: many ties
+    pred = np.round(truth + rng.normal(0, 1.5, 300), 1)  # a student rounded to ties of its own
+    assert somers_d(truth, pred) == pytest.approx(somersd(truth, pred).statistic, abs=1e-4)
+
+
+def test_somers_d_undefined_without_a_teacher_order_and_zero_for_a_constant_student():
+    assert somers_d(np.array([3, 3, 3, 3]), np.array([1, 2, 3, 4])) is None
+    assert somers_d(np.array([1, 2]), np.array([1, 2])) is None
+    assert somers_d(np.array([1, 2, 3, 4]), np.full(4, 2.5)) == 0.0
+
+
+def _rare_defect(n: int = 100, rare: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A teacher that scores 3 of 100 records 1 (a rare defect) and the rest 5, and a student that ranks all
+    three below every other record, with the spread inside the teacher's tie that any regression has."""
+    rng = np.random.default_rng(seed)
+    truth = np.array([1.0] * rare + [5.0] * (n - rare))
+    pred = np.where(truth == 1, rng.uniform(1.0, 1.5, n), rng.uniform(4.6, 5.1, n))
+    return truth, pred
+
+
+def test_spearman_caps_a_perfect_student_on_a_rare_defect_and_somers_d_does_not():
+    truth, pred = _rare_defect()
+    q = 0.03
+    # every pair the teacher orders is ordered right, yet Spearman is held to sqrt(3 q (1 - q)), below 0.3
+    assert spearman(truth, pred) == pytest.approx(np.sqrt(3 * q * (1 - q)), abs=0.01) and spearman(truth, pred) < 0.3
+    assert spearman_ceiling(truth) == spearman(truth, pred)  # the order inside a tie does not move it
+    assert somers_d(truth, pred) == 1.0
+    shuffled = np.random.default_rng(1).permutation(pred)  # a student that learned nothing
+    assert abs(somers_d(truth, shuffled)) < 0.5 and spearman(truth, shuffled) < 0.3
+
+
+def test_the_mask_keeps_a_rare_defect_anchor_the_student_orders_right_unless_it_reads_spearman():
+    truth, pred = _rare_defect()
+    rng = np.random.default_rng(2)
+    val = val_frame({"s": np.column_stack([truth, rng.integers(1, 6, len(truth))]).astype(int).tolist()})
+    student = np.column_stack([pred, rng.uniform(1, 5, len(truth))])  # a01: noise
+    report = student_report(val, student, ANCHORS, np.array([4.9, 3.0]))
+    d = mask_of(report, tau_mae=0.8, tau_rank=0.3, min_val_records=20)
+    r = mask_of(report, tau_mae=0.8, tau_rank=0.3, min_val_records=20, agreement="spearman")
+    assert d[("s", "a00")][0] and not r[("s", "a00")][0]
+    assert r[("s", "a00")][2].startswith("Spearman 0.") and report["sources"]["s"]["anchors"]["a00"]["spearman"] < 0.3
+    assert not d[("s", "a01")][0] and not r[("s", "a01")][0]  # noise fails under either statistic
+    summary = mask_summary(reliability_mask({"g": report}, SelectParams(tau_mae=10.0)), SelectParams(tau_mae=10.0))
+    assert summary["on"] == 1 and summary["agreement"] == "somers_d"
+    assert summary["on_if"] == {"somers_d": 1, "spearman": 0}
 
 
 @pytest.mark.parametrize("a, b", [
@@ -85,15 +140,19 @@ def _student_vs_teacher(n: int = 30) -> tuple[pl.DataFrame, np.ndarray]:
 def test_a_pair_where_the_student_disagrees_is_masked_and_one_where_it_agrees_is_kept():
     val, pred = _student_vs_teacher()
     report = student_report(val, pred, ANCHORS, np.array([3.0, 3.0]))
-    got = mask_of(report, tau_mae=0.8, tau_spearman=0.3, min_val_records=20)
+    got = mask_of(report, tau_mae=0.8, tau_rank=0.3, min_val_records=20)
     assert got[("agree", "a00")][:2] == (True, "source")
     assert got[("agree", "a01")][:2] == (True, "source")
     assert got[("disagree", "a01")][:2] == (True, "source")  # one bad anchor does not take the source's others
     on, basis, why = got[("disagree", "a00")]
     assert (on, basis) == (False, "source") and why.startswith("MAE")
-    # with the MAE threshold out of the way it is the ranking that masks it: Spearman is about -1
-    on, _, why = mask_of(report, tau_mae=10.0, tau_spearman=0.3, min_val_records=20)[("disagree", "a00")]
-    assert not on and why.startswith("Spearman -") and report["sources"]["disagree"]["anchors"]["a00"]["spearman"] < -0.9
+    # with the MAE threshold out of the way it is the ranking that masks it: both statistics are about -1
+    figures = report["sources"]["disagree"]["anchors"]["a00"]
+    on, _, why = mask_of(report, tau_mae=10.0, tau_rank=0.3, min_val_records=20)[("disagree", "a00")]
+    assert not on and why.startswith("Somers' D -") and figures["somers_d"] < -0.9
+    on, _, why = mask_of(report, tau_mae=10.0, tau_rank=0.3, min_val_records=20,
+                         agreement="spearman")[("disagree", "a00")]
+    assert not on and why.startswith("Spearman -") and figures["spearman"] < -0.9
 
 
 def test_thresholds_are_inclusive_bounds():
@@ -105,10 +164,11 @@ def test_thresholds_are_inclusive_bounds():
     def on(**kw) -> bool:
         return mask_of(report, min_val_records=1, **kw)[("s", "a00")][0]
 
-    assert on(tau_mae=0.5, tau_spearman=0.8)  # exactly at both thresholds: kept
-    assert not on(tau_mae=0.49, tau_spearman=0.8)  # MAE above tau_mae
-    assert not on(tau_mae=0.5, tau_spearman=0.81)  # Spearman below tau_spearman
-    assert mask_of(report, min_val_records=1, tau_mae=0.01, tau_spearman=0.99)[("s", "a01")][0]
+    assert on(tau_mae=0.5, tau_rank=0.8, agreement="spearman")  # exactly at both thresholds: kept
+    assert not on(tau_mae=0.49, tau_rank=0.8, agreement="spearman")  # MAE above tau_mae
+    assert not on(tau_mae=0.5, tau_rank=0.81, agreement="spearman")  # Spearman below tau_rank
+    assert on(tau_mae=0.5, tau_rank=0.6667) and not on(tau_mae=0.5, tau_rank=0.6668)  # Somers' D is 4/6
+    assert mask_of(report, min_val_records=1, tau_mae=0.01, tau_rank=0.99)[("s", "a01")][0]
 
 
 def test_a_source_with_too_few_val_labels_is_judged_on_its_groups_figures():
@@ -120,13 +180,13 @@ def test_a_source_with_too_few_val_labels_is_judged_on_its_groups_figures():
     pred = np.vstack([pred, few.select(ANCHORS).to_numpy().astype(float)])
     report = student_report(val, pred, ANCHORS, np.array([3.0, 3.0]))
     assert report["sources"]["few"]["anchors"]["a00"]["mae"] == 0.0
-    got = mask_of(report, tau_mae=0.8, tau_spearman=0.3, min_val_records=20)
+    got = mask_of(report, tau_mae=0.8, tau_rank=0.3, min_val_records=20)
     # over the group, a00 is off by ~2.4 on half the records (`disagree`): MAE ~1.2, above tau_mae
     assert report["anchors"]["a00"]["mae"] > 0.8
     assert got[("few", "a00")][:2] == (False, "group")  # masked, although its own 5 records are perfect
     assert got[("few", "a01")][:2] == (True, "group")
     # with the bar at 5 records its own figures count, and it is kept on both
-    own = mask_of(report, tau_mae=0.8, tau_spearman=0.3, min_val_records=5)
+    own = mask_of(report, tau_mae=0.8, tau_rank=0.3, min_val_records=5)
     assert own[("few", "a00")][:2] == (True, "source") and own[("few", "a01")][:2] == (True, "source")
 
 
@@ -134,7 +194,7 @@ def test_two_val_records_give_no_spearman_and_so_no_anchor():
     val = val_frame({"s": [[1, 1], [5, 5]]})
     report = student_report(val, val.select(ANCHORS).to_numpy().astype(float), ANCHORS, np.array([3.0, 3.0]))
     got = mask_of(report, min_val_records=1)
-    assert got[("s", "a00")] == (False, "source", "Spearman undefined (a constant side)")
+    assert got[("s", "a00")] == (False, "source", "Somers' D undefined (a constant side)")
     assert report["median_spearman"] is None
 
 
@@ -146,8 +206,8 @@ def test_self_agreement_counts_only_records_labeled_twice():
     assert out["a00"]["n"] == 3
     assert out["a00"]["exact"] == round(2 / 3, 4) and out["a00"]["mae"] == round(1 / 3, 4)
     assert out["a00"]["spearman"] == 1.0  # (2, 3, 4) against (1, 3, 4): same order
-    assert out["a01"] == {"n": 3, "mae": 0.0, "spearman": None, "teacher_constant": True, "unscored": 0,
-                          "exact": 1.0}
+    assert out["a01"] == {"n": 3, "mae": 0.0, "spearman": None, "somers_d": None, "spearman_ceiling": None,
+                          "teacher_constant": True, "unscored": 0, "exact": 1.0}
 
 
 def test_unscored_records_are_left_out_and_counted_and_an_anchor_with_none_scored_is_off():

@@ -62,7 +62,8 @@ def test_mask_rules_and_the_group_fallback_for_small_sources():
             "tiny": {"n_val": 3, "anchors": {"a00": {"mae": 3.0, "spearman": -1.0},
                                              "a01": {"mae": 0.0, "spearman": 1.0}}},
         }}}
-    m = reliability_mask(reports, SelectParams(tau_mae=0.8, tau_spearman=0.3, min_val_records=10))
+    m = reliability_mask(reports, SelectParams(tau_mae=0.8, tau_rank=0.3, min_val_records=10,
+                                                 agreement="spearman"))
     got = {(r["source"], r["anchor"]): (r["on"], r["basis"], r["why"]) for r in m.iter_rows(named=True)}
     assert got[("big", "a00")] == (True, "source", "reliable")
     assert got[("big", "a01")] == (False, "source", "MAE 1.50 > 0.8")
