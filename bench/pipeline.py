@@ -84,9 +84,13 @@ def demo_quality(root: Path) -> dict:
         "groups": m("group").get("groups", {}),
         "coverage": embed.get("coverage"), "encoder": embed.get("encoder", {}).get("encoder"),
         "students": {g: {"student": r["student"], "median_spearman": r["median_spearman"], "mean_mae": r["mean_mae"],
+                         "median_somers_d": r.get("median_somers_d"),
+                         "median_spearman_ceiling": r.get("median_spearman_ceiling"),
                          "const_mae": r["const_mean_mae"], "wins": r.get("training", {}).get("wins")}
                      for g, r in students.items()},
-        "mask": {"on": int(mask["on"].sum()), "pairs": mask.height, "teacher_constant": teacher_flat.height},
+        "mask": {"on": int(mask["on"].sum()), "pairs": mask.height, "teacher_constant": teacher_flat.height,
+                 "agreement": select.get("mask", {}).get("agreement", "spearman"),
+                 "on_if": select.get("mask", {}).get("on_if")},
         "oracle": select.get("oracle"),
         "retention": {k: v["kept_token_share"] for k, v in select.get("methods", {}).get("mira", {}).get(
             "by_source", {}).items()},

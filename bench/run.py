@@ -235,15 +235,26 @@ def quality_lines(q: dict) -> list[str]:
            f"Encoder `{q['encoder']}`, mean coverage {q['coverage']['mean']:.1%} of each record's tokens "
            f"({q['coverage']['full_records']:,} records read whole). Groups: "
            + "; ".join(f"{g}: {', '.join(s)}" for g, s in q["groups"].items()) + ".", ""]
-    rows = [[g, x["student"], num_or_dash(x["median_spearman"]), f"{x['mean_mae']:.3f}", f"{x['const_mae']:.3f}",
+    rows = [[g, x["student"], num_or_dash(x["median_spearman"]), num_or_dash(x.get("median_spearman_ceiling")),
+             num_or_dash(x.get("median_somers_d")), f"{x['mean_mae']:.3f}", f"{x['const_mae']:.3f}",
              ", ".join(f"{k} {n}" for k, n in (x["wins"] or {}).items() if n)] for g, x in q["students"].items()]
-    out += md_table(["group", "student", "median val Spearman", "val MAE", "constant MAE", "anchors won"], rows)
+    out += md_table(["group", "student", "median val Spearman", "its ceiling", "median val Somers' D", "val MAE",
+                     "constant MAE", "anchors won"], rows)
+    out += ["", "*Its ceiling*: the median over anchors of the Spearman that a student ordering every pair the teacher "
+            "orders, with no ties of its own, would get against the same val labels (`mira_core/reliability.py`): "
+            "where one score covers most records it is far below 1. Somers' D counts only the pairs the teacher "
+            "orders."]
     ok_rho = all((x["median_spearman"] or 0) >= 0.7 for x in q["students"].values())
     mk = q["mask"]
     varying = mk["pairs"] - mk["teacher_constant"]
+    names = {"somers_d": "Somers' D", "spearman": "Spearman (the paper's)"}
+    stat = names.get(mk.get("agreement", "spearman"), "?")
+    other = {k: v for k, v in (mk.get("on_if") or {}).items() if k != mk.get("agreement")}
     out += ["", f"- Median val Spearman >= 0.7 in every group: {verdict(ok_rho)}.",
-            f"- Mask: {mk['on']} of {mk['pairs']} (source, anchor) pairs on ({mk['on'] / mk['pairs']:.0%}; target at "
-            f"least half: {verdict(mk['on'] * 2 >= mk['pairs'])}). Of the pairs off, {mk['teacher_constant']} are pairs "
+            f"- Mask ({stat}, thresholds unchanged): {mk['on']} of {mk['pairs']} (source, anchor) pairs on "
+            f"({mk['on'] / mk['pairs']:.0%}; target at least half: {verdict(mk['on'] * 2 >= mk['pairs'])})"
+            + "".join(f"; with the mask on {names.get(k, k)} instead, {n} would be on" for k, n in other.items())
+            + f". Of the pairs off, {mk['teacher_constant']} are pairs "
             f"where the teacher gave every val record of the source the same score (nothing to rank); of the "
             f"{varying} pairs where the teacher varies, {mk['on']} ({mk['on'] / max(1, varying):.0%}) are on."]
     o = (q.get("oracle") or {}).get("all")
@@ -536,7 +547,10 @@ def write(results: dict, path: Path) -> None:
         elif NUMBERS[name] in kept:
             body = kept[NUMBERS[name]]
             note = "*Kept from an earlier run: not re-measured at the commit above.*"
-            lines += [body[0], "", note, *([] if note in body else [""]), *[x for x in body[1:] if x != note]]
+            rest = [x for x in body[1:] if x != note]
+            while rest and not rest[0].strip():  # the blank lines around an earlier note: one is written below
+                rest.pop(0)
+            lines += [body[0], "", note, "", *rest]
     notes = REPO / "bench" / "NOTES.md"  # what was profiled and why a missed target stays missed
     if notes.exists():
         lines += [notes.read_text().strip(), ""]
