@@ -102,6 +102,41 @@ def test_auto_chooses_per_anchor_on_train_folds_and_round_trips(tmp_path):
     assert student_version(tmp_path / "auto") != v  # a member's change is a new version
 
 
+def test_the_blend_weighs_candidates_by_their_use_not_equally():
+    from mira_core.students.auto import _stack, _stacked
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(1, 6, 400).astype(float)
+    good, noise = y + rng.normal(0, 0.3, 400), rng.uniform(1, 5, 400)  # a candidate that learned, one that did not
+    stack = _stack(np.column_stack([good, noise]), y, ["trees", "head"])
+    assert stack["weights"]["head"] < 0.05 < 0.8 < stack["weights"]["trees"]
+    stacked = _stacked({"trees": good, "head": noise}, stack)
+    assert np.abs(stacked - y).mean() < np.abs((good + noise) / 2 - y).mean() / 2  # the plain mean is dragged
+
+
+def test_a_chosen_blend_round_trips_and_an_older_checkpoint_reads_as_the_mean(tmp_path):
+    import json
+
+    x, y = data(360)
+    y = np.column_stack([y[:, 0] / 2 + y[:, 1] / 2, y[:, 1]])  # a0 needs both: the step (trees), the topic (head)
+    p = DistillParams(student="auto", auto={"candidates": ["head", "trees"], "folds": 3}, head={"stats": False},
+                      trees={"pca": 0})
+    s = make_student(p, ANCHORS, (1, 5), EmbedParams(), None)
+    info = s.fit(x, y)
+    assert info["choice"]["a0"] == "blend" and set(info["stack"]) == {"a0"}
+    assert all(w > 0.2 for w in info["stack"]["a0"]["weights"].values())
+    test, _ = data(100, seed=5)
+    pred = s.predict(test)
+    s.save(tmp_path / "auto")
+    np.testing.assert_allclose(load_student(tmp_path / "auto").predict(test), pred, atol=1e-5)
+    cfg = json.loads((tmp_path / "auto" / "config.json").read_text())
+    del cfg["stack"]  # as saved before the blend was stacked: it meant the plain mean
+    (tmp_path / "auto" / "config.json").write_text(json.dumps(cfg))
+    members = {k: load_student(tmp_path / "auto" / k).predict(test, clipped=False)[:, 0] for k in ("head", "trees")}
+    np.testing.assert_allclose(load_student(tmp_path / "auto").predict(test)[:, 0],
+                               np.clip((members["head"] + members["trees"]) / 2, 1, 5), atol=1e-5)
+
+
 def test_dual_ridge_equals_sklearns_ridge_with_an_intercept():
     import scipy.sparse as sp
     from sklearn.linear_model import Ridge
