@@ -59,9 +59,10 @@ def generate(root: str, n: str) -> None:
                              schema=score_schema(anchors))
         write_parquet(table, lay.scores / groups[s] / s / "part-00000.parquet")
         # About a fifth of the (source, anchor) pairs fail the mask, as on the demo.
-        figures = {a: {"mae": float(rng.uniform(0.2, 1.0)), "spearman": float(rng.uniform(0.2, 0.9)), "n": 200}
-                   for a in anchors}
-        r = reports.setdefault(groups[s], {"anchors": {a: {"mae": 0.5, "spearman": 0.6, "n": 800} for a in anchors},
+        figures = {a: {"mae": float(rng.uniform(0.2, 1.0)), "spearman": (rho := float(rng.uniform(0.2, 0.9))),
+                       "somers_d": rho, "n": 200} for a in anchors}
+        r = reports.setdefault(groups[s], {"anchors": {a: {"mae": 0.5, "spearman": 0.6, "somers_d": 0.6, "n": 800}
+                                                       for a in anchors},
                                            "anchor_names": {a: f"anchor {a}" for a in anchors}, "sources": {}})
         r["sources"][s] = {"n_val": 200, "anchors": figures}
     write_json(reports, lay.metrics / "students.json")

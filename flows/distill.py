@@ -2,7 +2,7 @@
 
 Reads: data/labels/, data/rubrics/, data/embeddings/ (head) or data/corpus/ (linear, finetune).
 Writes: data/students/<group>/ (model.safetensors + config.json), metrics/students.json
-(per group, source and anchor: val MAE and Spearman against the teacher, the teacher's self-agreement
+(per group, source and anchor: val MAE, Somers' D and Spearman against the teacher, the teacher's self-agreement
 beside it), plots/distill/<group>.csv (student versus teacher, for `dvc plots`), and an MLflow run.
 """
 

@@ -10,9 +10,10 @@ so it never ties, and Spearman counts its spread inside the teacher's tie as dis
 orders every pair the teacher orders, and ranks all the rare defects below all the rest, gets only
 sqrt(3q(1-q)) for a defect share q (0.52 at 10 %, 0.30 at 3 %). `spearman_ceiling` is that bound for the
 labels at hand. Somers' D(student | teacher) asks only about the pairs the teacher orders: the share the
-student orders the same way minus the share it orders the other way, 1 for that perfect student, 0 for a
-constant or random one, -1 for a reversed one (for two teacher levels it is 2 AUC - 1). The reliability
-mask reads it by default (`select.agreement`); docs/selection.md has the demo's figures.
+student orders the same way minus the share it orders the other way, 1 for that perfect student, about 0
+for a random one, -1 for a reversed one, undefined (like Spearman) for a constant one; for two teacher
+levels it is 2 AUC - 1. The reliability mask reads it by default (`select.agreement`); docs/selection.md
+has the demo's figures.
 """
 
 from __future__ import annotations
@@ -34,13 +35,14 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float | None:
 def somers_d(truth: np.ndarray, pred: np.ndarray) -> float | None:
     """Somers' D of `pred` given `truth`: over the pairs whose truth differs, (concordant - discordant) / pairs.
 
-    None when undefined (fewer than 3 pairs, or a constant truth: nothing to order); 0.0 for a constant
-    prediction, which orders no pair. O(k n log n) for k truth levels (scipy.stats.somersd builds a
+    None when undefined, as Spearman is: fewer than 3 records, or a constant side (a constant teacher gives
+    nothing to order; a constant student orders nothing, and a mask with tau_rank <= 0 must not keep it).
+    O(k n log n) for k truth levels (scipy.stats.somersd builds a
     contingency table, quadratic in the distinct predictions: 4 s for 10,000 val records); a test checks
     that both give the same value.
     """
     t, p = np.asarray(truth, dtype=float), np.asarray(pred, dtype=float)
-    if len(t) < 3 or np.ptp(t) == 0:
+    if len(t) < 3 or np.ptp(t) == 0 or np.ptp(p) == 0:
         return None
     levels, counts = np.unique(t, return_counts=True)
     pairs = (len(t) ** 2 - float(np.sum(counts.astype(float) ** 2))) / 2
@@ -57,7 +59,8 @@ def somers_d(truth: np.ndarray, pred: np.ndarray) -> float | None:
 
 def spearman_ceiling(truth: np.ndarray) -> float | None:
     """The Spearman of a student that orders every pair the teacher orders and ties nothing: the most a
-    continuous prediction can reach against these tied labels (the order inside a tie does not change it)."""
+    prediction without ties can reach against these tied labels (the order inside a tie does not change it).
+    A student that ties records too (one clipped at the scale's ends) can pass it a little."""
     t = np.asarray(truth, dtype=float)
     if len(t) < 3 or np.ptp(t) == 0:
         return None

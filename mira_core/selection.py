@@ -53,6 +53,8 @@ def _judge(m: dict, p: SelectParams) -> tuple[bool, str]:
         return False, f"none of {m['unscored']} val records scored" if m.get("unscored") else "no val records"
     if mae > p.tau_mae:
         return False, f"MAE {mae:.2f} > {p.tau_mae}"
+    if p.agreement not in m:  # students' figures from before this statistic was measured
+        return False, f"no {stat} in the students' figures (metrics/students.json is older): re-run distill"
     if rank is None:
         if m.get("teacher_constant"):
             return False, f"{stat} undefined (the teacher gives one score to every val record: nothing to rank)"

@@ -90,7 +90,7 @@ STAGES: tuple[Stage, ...] = (
           "self-agreement", reads=("corpus", "dedup", "decontaminate", "groups", "rubrics"), writes=("labels",),
           params=("teacher", "label"),
           core=("mira_core.labels", "mira_core.teachers")),
-    Stage("distill", "one student per group predicts every anchor; val MAE and Spearman per (source, anchor)",
+    Stage("distill", "one student per group predicts every anchor; val MAE, Somers' D and Spearman per (source, anchor)",
           reads=("labels", "rubrics", "embeddings", "corpus"), writes=("students",),
           params=("distill", "embed.encoder", "embed.static_source"), core=("mira_core.distillation",),
           metrics="students", plots=("plots/distill",),

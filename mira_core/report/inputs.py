@@ -65,7 +65,7 @@ class ReportInputs:
     evaluate: dict | None = None
     groups: pl.DataFrame | None = None  # source, group
     mira: pl.DataFrame | None = None  # the MIRA manifest: source, group, score, kept, reason
-    mask: pl.DataFrame | None = None  # the reliability mask: group, source, anchor, name, mae, spearman, on, why
+    mask: pl.DataFrame | None = None  # the reliability mask: group, source, anchor, name, mae, spearman, somers_d, on, why
     rubrics: dict[str, dict] = field(default_factory=dict)  # group -> rubric JSON
     similarity_png: bytes | None = None
     manifests: dict[str, str] = field(default_factory=dict)  # method -> manifest path, relative to the root
@@ -93,6 +93,14 @@ def _json(path: Path) -> dict | None:
 
 def _parquet(path: Path, schema: dict, columns: list[str] | None = None) -> pl.DataFrame | None:
     return read_checked(path, schema, columns) if path.is_file() else None
+
+
+def _mask(path: Path) -> pl.DataFrame | None:
+    """The reliability mask; one written before the mask read Somers' D has no such column, and still reads."""
+    if not path.is_file():
+        return None
+    names = pl.read_parquet_schema(path)
+    return read_checked(path, MASK, [c for c in MASK if c != "somers_d" or c in names])
 
 
 def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
@@ -150,7 +158,7 @@ def load_inputs(layout: Layout) -> ReportInputs:
         discover=_json(layout.metrics_file("discover")), label=_json(layout.metrics_file("label")),
         students=_json(layout.metrics_file("students")), select=_json(layout.metrics_file("select")),
         evaluate=_json(layout.metrics_file("evaluate")), groups=groups,
-        mira=_parquet(root / FILES["mira"], MANIFEST, MANIFEST_COLUMNS), mask=_parquet(root / FILES["mask"], MASK),
+        mira=_parquet(root / FILES["mira"], MANIFEST, MANIFEST_COLUMNS), mask=_mask(root / FILES["mask"]),
         rubrics=rubrics, similarity_png=png.read_bytes() if png.is_file() else None, manifests=manifests,
         rationales=rationale_samples(layout),
         params_text=params.read_text() if params.is_file() else None, versions=package_versions(),

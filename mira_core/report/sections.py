@@ -332,8 +332,8 @@ def students(inp: ReportInputs, p_: ReportParams) -> Raw:
                         "useful where its MAE is well below it. Somers' D and Spearman: rank agreement with the "
                         "teacher on val records, median over anchors. Somers' D counts only the pairs the teacher "
                         "orders; Spearman also counts the student's spread inside the teacher's ties, so a "
-                        "continuous student cannot pass its ceiling: the Spearman of a student that orders every "
-                        "pair the teacher orders (low where one score covers most records). Self-agreement: the "
+                        "student without ties of its own cannot pass its ceiling: the Spearman of a student that "
+                        "orders every pair the teacher orders (low where one score covers most records). Self-agreement: the "
                         "teacher against its own repeat labels.")]
     if inp.rationales is not None and inp.rationales.height:
         names = {g: (r.get("anchor_names") or {}) for g, r in inp.students.items()}

@@ -15,7 +15,8 @@ candidate drag the others toward the middle: on the planted benchmark's QA sourc
 cross-validated Spearman 0.37, had an equal vote); the stack gives it no weight there. The val split is
 never used for the choice, so the val figures that the reliability mask reads stay honest.
 
-The checkpoint is a folder with one sub-folder per kind that won at least one anchor, and a config.json
+The checkpoint is a folder with one sub-folder per kind that won at least one anchor or carries weight in a
+chosen blend, and a config.json
 that says which kind scores which anchor, with the cross-validated figures of every candidate and the
 blend's weights (`stack`).
 """
@@ -60,19 +61,21 @@ class AutoStudent:
         y = targets(y, len(x), self.anchors)
         start = time.perf_counter()
         kinds = list(self.p.auto.candidates)
-        oof = {k: np.zeros_like(y) for k in kinds}
+        raw = {k: np.zeros_like(y) for k in kinds}  # unclipped, as `predict` gives the stack its members' scores
         for fold in _folds(len(x), self.p.auto.folds, self.p.seed):
             train = np.setdiff1d(np.arange(len(x)), fold)
             for k in kinds:
                 s = self._make(k)
                 s.fit(x.take(train), y[train])
-                oof[k][fold] = s.predict(x.take(fold))
+                raw[k][fold] = s.predict(x.take(fold), clipped=False)
+        oof = {k: clip(v, self.scale) for k, v in raw.items()}  # what each would score, as served
         options = kinds + ([BLEND] if len(kinds) > 1 else [])
         if len(kinds) > 1:
             oof[BLEND] = np.zeros_like(y)
             for j, a in enumerate(self.anchors):
-                self.stack[a] = _stack(np.column_stack([oof[k][:, j] for k in kinds]), y[:, j], kinds)
-                oof[BLEND][:, j] = _stacked({k: oof[k][:, j] for k in kinds}, self.stack[a])
+                self.stack[a] = _stack(np.column_stack([raw[k][:, j] for k in kinds]), y[:, j], kinds)
+                oof[BLEND][:, j] = _stacked({k: raw[k][:, j] for k in kinds}, self.stack[a], len(x))
+            oof[BLEND] = clip(oof[BLEND], self.scale)
         for j, a in enumerate(self.anchors):
             self.cv[a] = {k: {"spearman": spearman(y[:, j], oof[k][:, j]),
                               "mae": round(float(np.abs(y[:, j] - oof[k][:, j]).mean()), 4)} for k in options}
@@ -92,19 +95,19 @@ class AutoStudent:
                 "train_mae": float(np.abs(self.predict(x) - y).mean())}
 
     def predict(self, x: Inputs, clipped: bool = True) -> np.ndarray:
-        if not self.members:
+        if not self.choice:
             raise RuntimeError("the auto student is not fitted")
         preds = {k: student.predict(x, clipped=False) for k, student in self.members.items()}
         out = np.zeros((len(x), len(self.anchors)), np.float32)
         for j, a in enumerate(self.anchors):
             if self.choice[a] == BLEND:
-                out[:, j] = _stacked({k: p[:, j] for k, p in preds.items()}, self.stack.get(a) or _even(preds))
+                out[:, j] = _stacked({k: p[:, j] for k, p in preds.items()}, self.stack.get(a) or _even(preds), len(x))
             else:
                 out[:, j] = preds[self.choice[a]][:, j]
         return clip(out, self.scale, clipped)
 
     def save(self, folder: Path) -> None:
-        if not self.members:
+        if not self.choice:
             raise RuntimeError("the auto student is not fitted")
         folder = Path(folder)
         for k, student in self.members.items():
@@ -131,8 +134,10 @@ class AutoStudent:
 
 
 def _stack(x: np.ndarray, y: np.ndarray, kinds: list[str]) -> dict:
-    """Non-negative weights of the columns of `x` (candidates' out-of-fold predictions) and an intercept, least
-    squares to `y`. All weights zero (no candidate helps) gives a constant, which the choice never takes."""
+    """Non-negative weights of the columns of `x` (candidates' unclipped out-of-fold predictions) and an intercept,
+    least squares to `y`. All weights zero (no candidate helps) gives a constant: its Spearman is undefined, so
+    the choice takes it only where every option's is (an anchor constant in train), and then it predicts that
+    constant from the intercept."""
     from scipy.optimize import nnls
 
     centre = x.mean(axis=0)
@@ -141,8 +146,8 @@ def _stack(x: np.ndarray, y: np.ndarray, kinds: list[str]) -> dict:
             "intercept": round(float(y.mean() - centre @ w), 6)}
 
 
-def _stacked(preds: dict[str, np.ndarray], stack: dict) -> np.ndarray:
-    out = np.full(len(next(iter(preds.values()))), stack["intercept"], dtype=np.float64)
+def _stacked(preds: dict[str, np.ndarray], stack: dict, n: int) -> np.ndarray:
+    out = np.full(n, stack["intercept"], dtype=np.float64)
     for k, w in stack["weights"].items():
         if w:
             out += w * preds[k]

@@ -51,10 +51,12 @@ def test_somers_d_is_scipys_with_ties_on_both_sides(seed):
     assert somers_d(truth, pred) == pytest.approx(somersd(truth, pred).statistic, abs=1e-4)
 
 
-def test_somers_d_undefined_without_a_teacher_order_and_zero_for_a_constant_student():
+def test_somers_d_undefined_without_a_teacher_order_or_for_a_constant_student():
     assert somers_d(np.array([3, 3, 3, 3]), np.array([1, 2, 3, 4])) is None
     assert somers_d(np.array([1, 2]), np.array([1, 2])) is None
-    assert somers_d(np.array([1, 2, 3, 4]), np.full(4, 2.5)) == 0.0
+    assert somers_d(np.array([1, 2, 3, 4]), np.full(4, 2.5)) is None  # as Spearman: a constant side
+    on, why = _judge({"mae": 0.5, "spearman": None, "somers_d": None}, SelectParams(tau_rank=-1.0))
+    assert not on and why == "Somers' D undefined (a constant side)"  # even at the lowest threshold
 
 
 def _rare_defect(n: int = 100, rare: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

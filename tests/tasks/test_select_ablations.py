@@ -13,7 +13,8 @@ from tasks.select import ablation_params
                                                 ("group", {"granularity": "group"}),
                                                 ("no_mask", {"mask": False}),
                                                 ("raw_scale", {"standardize": False}),
-                                                ("trimmed_mean", {"worst_weight": 0.0})])
+                                                ("trimmed_mean", {"worst_weight": 0.0}),
+                                                ("spearman_mask", {"agreement": "spearman"})])
 def test_each_ablation_changes_one_knob(name, changed):
     base = SelectParams(granularity="group", budget=0.4, trim=0.2)
     got = ablation_params(base, name).model_dump()

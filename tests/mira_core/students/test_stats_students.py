@@ -88,7 +88,11 @@ def test_auto_chooses_per_anchor_on_train_folds_and_round_trips(tmp_path):
                       trees={"pca": 0})
     s = make_student(p, ANCHORS, (1, 5), EmbedParams(), None)
     info = s.fit(x, y)
-    assert info["choice"] == {"a0": "trees", "a1": "head"}
+    assert info["choice"]["a0"] == "trees"
+    # the topic is the head's: alone, or a blend that weighs it almost entirely
+    assert info["choice"]["a1"] == "head" or (info["choice"]["a1"] == "blend" and
+                                              info["stack"]["a1"]["weights"]["head"] > 0.8 >
+                                              info["stack"]["a1"]["weights"]["trees"] * 4)
     assert set(info["cv"]["a0"]) == {"head", "trees", "blend"} and info["cv"]["a0"]["trees"]["spearman"] > 0.8
     test, ty = data(200, seed=5)
     pred = s.predict(test)
@@ -110,7 +114,7 @@ def test_the_blend_weighs_candidates_by_their_use_not_equally():
     good, noise = y + rng.normal(0, 0.3, 400), rng.uniform(1, 5, 400)  # a candidate that learned, one that did not
     stack = _stack(np.column_stack([good, noise]), y, ["trees", "head"])
     assert stack["weights"]["head"] < 0.05 < 0.8 < stack["weights"]["trees"]
-    stacked = _stacked({"trees": good, "head": noise}, stack)
+    stacked = _stacked({"trees": good, "head": noise}, stack, 400)
     assert np.abs(stacked - y).mean() < np.abs((good + noise) / 2 - y).mean() / 2  # the plain mean is dragged
 
 
@@ -123,7 +127,8 @@ def test_a_chosen_blend_round_trips_and_an_older_checkpoint_reads_as_the_mean(tm
                       trees={"pca": 0})
     s = make_student(p, ANCHORS, (1, 5), EmbedParams(), None)
     info = s.fit(x, y)
-    assert info["choice"]["a0"] == "blend" and set(info["stack"]) == {"a0"}
+    assert info["choice"]["a0"] == "blend"
+    assert set(info["stack"]) == {a for a, k in info["choice"].items() if k == "blend"}  # only where it scores
     assert all(w > 0.2 for w in info["stack"]["a0"]["weights"].values())
     test, _ = data(100, seed=5)
     pred = s.predict(test)
