@@ -328,10 +328,9 @@ def mask_summary(mask: pl.DataFrame, p: SelectParams) -> dict:
     def on_off(d: pl.DataFrame) -> dict[str, int]:
         return {"on": int(d["on"].sum()), "off": int((~d["on"]).sum())}
 
-    def on_if(stat: str) -> int:
-        ok = pl.col("mae").is_not_null() & (pl.col("mae") <= p.tau_mae) & pl.col(stat).is_not_null() \
-            & (pl.col(stat) >= p.tau_rank)
-        return int(mask.select(ok.sum()).item())
+    def on_if(stat: str) -> int:  # the same rule as the mask's own, read on the other statistic
+        q = p.model_copy(update={"agreement": stat})
+        return sum(_judge(row, q)[0] for row in mask.select("mae", "spearman", "somers_d").iter_rows(named=True))
 
     return {**on_off(mask), "by_group": {g: on_off(d) for (g,), d in mask.group_by("group", maintain_order=True)},
             "agreement": p.agreement, "tau_rank": p.tau_rank, "tau_mae": p.tau_mae,
