@@ -232,7 +232,10 @@ def section(r: dict) -> list[str]:
                 "so the oracle table covers the whole corpus and the students score records they were fitted on."]
     if "result" in d:
         out += ["", "Every method at the default arm (`perfect` keeps only good tokens, each source up to its share "
-                "of the budget: the most a source-preserving selector can keep):", "",
+                "of the budget: the most a source-preserving selector can keep; `perfect_group` keeps only good "
+                "tokens, each group up to its share, as MIRA's default `select.granularity: group` does, split "
+                "between the group's sources by their good tokens: where a source holds fewer broken tokens than "
+                "its group's others, it rightly takes more of the group's budget):", "",
                 *render_markdown(d["result"]).splitlines()]
     return out + [""]
 

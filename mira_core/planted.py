@@ -253,7 +253,8 @@ def figures(df: pl.DataFrame, kept: str = "kept") -> dict:
 
 def _selectable(truth: pl.DataFrame, manifest: pl.DataFrame) -> tuple[pl.DataFrame, dict]:
     """Truth joined with a manifest, minus what no method may keep; and the counts of what was left out."""
-    joined = truth.join(manifest.select("record_id", "n_tokens", "kept", "reason"), on="record_id", how="left")
+    cols = ["record_id", "n_tokens", "kept", "reason", *(["group"] if "group" in manifest.columns else [])]
+    joined = truth.join(manifest.select(cols), on="record_id", how="left")
     quarantined = joined.filter(pl.col("reason").is_null())  # in the truth, never made it into the corpus
     held = joined.filter(pl.col("reason") == "held_out")
     unknown = manifest.join(truth, on="record_id", how="anti").height
@@ -283,6 +284,31 @@ def perfect(selectable: pl.DataFrame, budget: float) -> pl.DataFrame:
     return selectable.with_columns(kept=pl.col("record_id").is_in(pl.Series(keep, dtype=pl.String).implode()))
 
 
+def perfect_group(selectable: pl.DataFrame, budget: float) -> pl.DataFrame:
+    """The perfect group-level selector: per group, good records only, up to the group's share of the budget.
+
+    This is the allocation MIRA's default `select.granularity: group` makes: a group's budget is shared by rank, so
+    a source with fewer broken tokens than its neighbours rightly takes more of it. The group's share is split
+    between its sources in proportion to their good tokens (a selector that ranks every good record alike), each
+    filled first fit in record_id order as `perfect` does. Its per-source shares are the ones a perfect selector at
+    MIRA's granularity ends with: the reference for whether MIRA keeps every source's share.
+    """
+    total = int(selectable["n_tokens"].sum())
+    frac = budget_share(budget, total)
+    group_tokens = dict(selectable.group_by("group").agg(pl.col("n_tokens").sum()).iter_rows())
+    good = selectable.filter(~pl.col("defect"))
+    good_tokens = dict(good.group_by("group").agg(pl.col("n_tokens").sum()).iter_rows())
+    # a group with fewer good tokens than its share keeps all of them; otherwise each source its part of the share
+    room = {(g, s): min(good_tokens[g], frac * group_tokens[g]) * t / good_tokens[g]
+            for g, s, t in good.group_by("group", "source").agg(pl.col("n_tokens").sum()).iter_rows()}
+    keep = []
+    for rid, g, source, n in good.sort("record_id").select("record_id", "group", "source", "n_tokens").iter_rows():
+        if n <= room[(g, source)]:
+            keep.append(rid)
+            room[(g, source)] -= n
+    return selectable.with_columns(kept=pl.col("record_id").is_in(pl.Series(keep, dtype=pl.String).implode()))
+
+
 def evaluate(truth: pl.DataFrame, manifests: dict[str, pl.DataFrame], budget: float = 0.5,
              oracle: pl.DataFrame | None = None) -> dict:
     """Per method: the share of broken and of good tokens kept, per defect kind and per source; plus `perfect`.
@@ -305,6 +331,8 @@ def evaluate(truth: pl.DataFrame, manifests: dict[str, pl.DataFrame], budget: fl
             reference = (selectable, excluded)
     selectable, excluded = reference
     methods["perfect"] = {**figures(perfect(selectable, budget)), "excluded": excluded}
+    if "group" in selectable.columns and selectable["group"].null_count() == 0:
+        methods["perfect_group"] = {**figures(perfect_group(selectable, budget)), "excluded": excluded}
     corpus = figures(selectable.with_columns(kept=pl.lit(True)))
     result = {"budget": budget, "corpus": {"records": corpus["records"], "tokens": corpus["tokens"],
                                            "broken_token_share": _share(
@@ -317,6 +345,7 @@ def evaluate(truth: pl.DataFrame, manifests: dict[str, pl.DataFrame], budget: fl
     return result
 
 
+PERFECT = ("perfect_group", "perfect")  # the reference selectors, not methods a run makes
 TEACHER_LOW = 0.2  # a kind "the teacher scores low": its own cut keeps at most this share of it (issue 10's bar)
 
 
@@ -373,9 +402,9 @@ def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def method_order(methods: dict) -> list[str]:
-    """mira first, perfect last, the baselines between in name order."""
-    rest = sorted(m for m in methods if m not in ("mira", "perfect"))
-    return [m for m in ("mira", *rest, "perfect") if m in methods]
+    """mira first, the perfect references last, the baselines between in name order."""
+    rest = sorted(m for m in methods if m not in ("mira", *PERFECT))
+    return [m for m in ("mira", *rest, *PERFECT) if m in methods]
 
 
 def render_markdown(result: dict) -> str:
@@ -411,9 +440,25 @@ def render_markdown(result: dict) -> str:
     lines += md_table(["source (corpus share)", *[f"`{m}`" for m in order]],
                       [[f"{s} ({pct(c['by_source'].get(s))})",
                         *[_source_cell(methods[m]["by_source"].get(s)) for m in order]] for s in sources])
+    lines += share_gaps(methods)
     if "oracle" in result:
         lines += ["", *render_oracle(result["oracle"])]
     return "\n".join(lines) + "\n"
+
+
+def share_gaps(methods: dict) -> list[str]:
+    """A line: how far MIRA's share of the kept tokens is, per source, from each perfect reference's."""
+    if "mira" not in methods:
+        return []
+    parts = []
+    for ref in (r for r in PERFECT if r in methods):
+        gaps = {s: 100 * (v["kept_share"] - methods[ref]["by_source"][s]["kept_share"])
+                for s, v in methods["mira"]["by_source"].items()
+                if v["kept_share"] is not None and methods[ref]["by_source"].get(s, {}).get("kept_share") is not None}
+        if gaps:
+            worst = max(gaps, key=lambda s: abs(gaps[s]))
+            parts.append(f"against `{ref}` the largest gap is {gaps[worst]:+.1f} points ({worst})")
+    return ["", "MIRA's share of the kept tokens, per source: " + "; ".join(parts) + "."] if parts else []
 
 
 def _kind_source(kind: str) -> str:

@@ -26,6 +26,7 @@ from mira_core.planted import (
     _def_name,
     build_planted_corpus,
     evaluate,
+    perfect_group,
     render_markdown,
     teacher_drops,
 )
@@ -233,6 +234,27 @@ def test_evaluate_gives_the_figures_worked_by_hand():
     assert res["corpus"]["broken_token_share"] == 0.375 and res["corpus"]["by_source"] == {"a": 0.5, "b": 0.5}
 
 
+def test_perfect_group_shares_a_group_budget_by_good_tokens():
+    """Group g holds a (400 tokens, 200 of them broken) and b (400, all good): the group's share is 400 tokens, split
+    200 : 400 by good tokens, so a gets 133 (a/1 fits, a/2 does not) and b 267 (b/1 and b/2; b/3 does not fit).
+    Group h keeps its own share (c/1). The source-preserving `perfect` gives a and b 200 each instead."""
+    truth = pl.DataFrame({"record_id": ["a/1", "a/2", "a/3", "b/1", "b/2", "b/3", "c/1", "c/2"],
+                          "source": ["a", "a", "a", "b", "b", "b", "c", "c"],
+                          "kind": ["good", "good", "spam", "good", "good", "good", "good", "spam"],
+                          "defect": [False, False, True, False, False, False, False, True]})
+    sel = truth.with_columns(n_tokens=pl.Series([100, 100, 200, 100, 100, 200, 100, 100]),
+                             group=pl.Series(["g"] * 6 + ["h"] * 2))
+    assert perfect_group(sel, 0.5).filter("kept")["record_id"].to_list() == ["a/1", "b/1", "b/2", "c/1"]
+    # a group with fewer good tokens than its share keeps all of them, and nothing broken
+    assert perfect_group(sel, 0.9).filter("kept")["record_id"].to_list() == ["a/1", "a/2", "b/1", "b/2", "b/3", "c/1"]
+    manifest = sel.with_columns(score=0.0, kept=False, reason=pl.lit("over_budget"), method=pl.lit("m"))
+    res = evaluate(truth, {"mira": manifest}, budget=0.5)["methods"]
+    assert [res["perfect_group"]["by_source"][s]["kept_share"] for s in "abc"] == [0.25, 0.5, 0.25]
+    assert [res["perfect"]["by_source"][s]["kept_share"] for s in "abc"] == [0.4, 0.4, 0.2]
+    # without a group column (a manifest from elsewhere) there is no group reference
+    assert "perfect_group" not in evaluate(truth, {"mira": manifest.drop("group")}, budget=0.5)["methods"]
+
+
 def test_evaluate_the_oracle_against_the_student():
     oracle = pl.DataFrame({
         "record_id": ["a/1", "a/3", "b/2", "b/1", "z/1"], "source": ["a", "a", "b", "b", "z"], "group": "g",
@@ -276,5 +298,9 @@ def test_markdown_names_every_method_kind_and_source():
                            "random": _manifest([False, True, False, True, False, False, False])}, budget=0.5)
     md = render_markdown(res)
     assert "| `mira` | 50.0% | 20.0% | 100.0% | 75.0% |" in md
-    assert md.index("`mira`") < md.index("`random`") < md.index("`perfect`")
+    assert md.index("`mira`") < md.index("`random`") < md.index("`perfect_group`") < md.index("`perfect`")
+    # mira keeps a 300 / b 100 tokens; both references keep only a's good records (b/1, 300 tokens, fits neither
+    # b's 200 nor its 240 of the group's 400), so a's share is 75 % against 100 %
+    assert ("MIRA's share of the kept tokens, per source: against `perfect_group` the largest gap is -25.0 points (a); "
+            "against `perfect` the largest gap is -25.0 points (a).") in md
     assert "| syntax_error |" in md and "| a (50.0%) |" in md and "1 quarantined" in md
