@@ -67,6 +67,20 @@ def run(work: Path, noop_repeats: int = 3) -> dict:
     return {"root": str(root), "full": full, "noop": noop, "budget": budget, "quality": quality}
 
 
+def spearman_interval(plot: Path) -> tuple[float, float] | None:
+    """95 % bootstrap interval of a group's median val Spearman, from the distill stage's plot of val predictions
+    (one row per record and anchor, record-major: tasks/distill.py)."""
+    import polars as pl
+
+    from mira_core.reliability import median_spearman_interval
+
+    if not plot.exists():
+        return None
+    d = pl.read_csv(plot)
+    k = d["anchor"].n_unique()
+    return median_spearman_interval(d["teacher"].to_numpy().reshape(-1, k), d["student"].to_numpy().reshape(-1, k))
+
+
 def demo_quality(root: Path) -> dict:
     """What the demo run produced, from its metrics: the figures the fidelity issue's targets are about."""
     import json
@@ -78,6 +92,7 @@ def demo_quality(root: Path) -> dict:
         return json.loads(path.read_text()) if path.exists() else {}
 
     students, select, embed = m("students"), m("select"), m("embed")
+    intervals = {g: spearman_interval(root / "plots" / "distill" / f"{g}.csv") for g in students}
     mask = pl.read_parquet(root / "data" / "selection" / "mask.parquet")
     teacher_flat = mask.filter(~pl.col("on") & pl.col("why").str.contains("the teacher gives one score"))
     return {
@@ -86,6 +101,7 @@ def demo_quality(root: Path) -> dict:
         "students": {g: {"student": r["student"], "median_spearman": r["median_spearman"], "mean_mae": r["mean_mae"],
                          "median_somers_d": r.get("median_somers_d"),
                          "median_spearman_ceiling": r.get("median_spearman_ceiling"),
+                         "median_spearman_interval": intervals[g], "n_val": r.get("n_val"),
                          "const_mae": r["const_mean_mae"], "wins": r.get("training", {}).get("wins")}
                      for g, r in students.items()},
         "mask": {"on": int(mask["on"].sum()), "pairs": mask.height, "teacher_constant": teacher_flat.height,

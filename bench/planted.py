@@ -44,6 +44,7 @@ ARMS: tuple[tuple[str, dict], ...] = (
     ("raw_scale", {"select.standardize": False}),
     ("trimmed_mean", {"select.worst_weight": 0.0}),
     ("spearman_mask", {"select.agreement": "spearman"}),
+    ("pooled_unshared", {"select.unshared_own_budget": False}),
     ("head", {"distill.student": "head"}),
     ("linear", {"distill.student": "linear"}),
     ("trees", {"distill.student": "trees"}),

@@ -81,11 +81,11 @@ def measure(root: str) -> None:
     start = time.perf_counter()
     index = corpus_index(lay.corpus, read_groups(lay.group_map()), p.held_out_sources)
     t["index"] = time.perf_counter() - start
-    scored, mask, unjudged, _ = mira_scores(lay.scores, lay.rubrics, read_json(lay.metrics_file("students")), p)
+    scored, mask, own, _ = mira_scores(lay.scores, lay.rubrics, read_json(lay.metrics_file("students")), p)
     t["mask_and_aggregate"] = time.perf_counter() - start - sum(t.values())
     records = attach_scores(index, scored)
     del index, scored
-    manifest = select(records, p.budget, p.granularity, "mira", p.min_score, own_budget=unjudged)
+    manifest = select(records, p.budget, p.granularity, "mira", p.min_score, own_budget=list(own))
     t["select"] = time.perf_counter() - start - sum(t.values())
     write_parquet(manifest, lay.selection / "mira" / "manifest.parquet")
     t["write"] = time.perf_counter() - start - sum(t.values())

@@ -66,7 +66,8 @@ def select_flow(p: SelectParams, tokenizer_name: str, cache: CacheParams, root: 
             futures["materialize"] = fut
         log["tasks"] = states(futures.values())
         metrics |= {"mask": mask_summary(pl.read_parquet(out / "mask.parquet"), p),
-                    "no_reliable_anchor": results["mira"]["no_reliable_anchor"], "materialized": materialized,
+                    "no_reliable_anchor": results["mira"]["no_reliable_anchor"],
+                    "no_shared_anchor": results["mira"].get("no_shared_anchor", []), "materialized": materialized,
                     "tokenizer": ingest.get("tokenizer"),  # the tokenizer that counted every n_tokens here
                     "oracle": oracle_summary(pl.read_parquet(out / "oracle.parquet"))}
         write_json(metrics, lay.metrics_file("select"))

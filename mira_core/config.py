@@ -298,7 +298,8 @@ class ScoreParams(Section):
 
 
 Baseline = Literal["random", "length", "dsir", "single_rubric"]
-Ablation = Literal["global", "group", "source", "no_mask", "raw_scale", "trimmed_mean", "spearman_mask"]
+Ablation = Literal["global", "group", "source", "no_mask", "raw_scale", "trimmed_mean", "spearman_mask",
+                   "pooled_unshared"]
 
 
 class SelectParams(Section):
@@ -329,6 +330,11 @@ class SelectParams(Section):
         True, description="Rank on standardised anchors: each anchor's scores become z-scores over its group's records "
         "before aggregation, so a source does not win its group's budget because its unmasked anchors sit higher "
         "on the scale (false: raw scores; an ablation).")
+    unshared_own_budget: bool = Field(
+        True, description="A source whose unmasked anchors are none of its group's other sources' keeps its own "
+        "share of the budget, ranked within itself: standardised over itself alone, its place against its "
+        "neighbours would say nothing of its quality (false: pooled with them all the same; the pooled_unshared "
+        "ablation).")
     trim: float = Field(0.1, ge=0, lt=0.5, description="Trimmed mean: share of unmasked anchors cut from each end.")
     worst_weight: float = Field(
         0.5, ge=0, le=1, description="Weight of a record's lowest unmasked anchor in its score: (1 - w) * trimmed "
@@ -348,10 +354,11 @@ class SelectParams(Section):
         default_factory=list, description="Sources whose n-gram distribution DSIR resamples toward."
     )
     ablations: list[Ablation] = Field(
-        default_factory=lambda: ["source", "no_mask", "raw_scale", "trimmed_mean", "spearman_mask"],
+        default_factory=lambda: ["source", "no_mask", "raw_scale", "trimmed_mean", "spearman_mask", "pooled_unshared"],
         description="MIRA variants selected beside it from the same scores, as manifests mira_<name> (global/group/"
         "source: that granularity; no_mask: every anchor on; raw_scale: anchors not standardised; trimmed_mean: "
-        "worst_weight 0, the paper's aggregation; spearman_mask: the mask reads Spearman, as the paper's). Cheap: "
+        "worst_weight 0, the paper's aggregation; spearman_mask: the mask reads Spearman, as the paper's; "
+        "pooled_unshared: a source sharing no anchor with its group is ranked against it). Cheap: "
         "no student runs again. evaluate.arms may name them.")
     seed: int = Field(0, description="Seed of the random and DSIR baselines.")
     weights: dict[str, float] = Field(

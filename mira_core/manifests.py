@@ -38,6 +38,7 @@ from mira_core.selection import (
     reliability_mask,
     select,
     selectable,
+    unshared,
     with_drops,
 )
 
@@ -60,10 +61,14 @@ def corpus_index(corpus: Path, groups: dict[str, str], held_out: list[str], dedu
                               dropped=drop_reasons(index["record_id"], dedup, decontaminate, held_out))
 
 
+NO_RELIABLE, NO_SHARED = "no_reliable_anchor", "no_shared_anchor"  # why a source keeps its own share of the budget
+
+
 def mira_scores(scores: Path, rubrics: Path, reports: dict, p: SelectParams
-                ) -> tuple[pl.DataFrame, pl.DataFrame, list[str], dict[str, dict[str, tuple[float, float]]]]:
-    """(record_id -> score, the mask, the sources with no reliable anchor, each group's anchor scales) for
-    every scored record.
+                ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, str], dict[str, dict[str, tuple[float, float]]]]:
+    """(record_id -> score, the mask, the sources that keep their own share of the budget with the reason
+    (`NO_RELIABLE`, `NO_SHARED`: see selection.anchors_on and selection.unshared), each group's anchor scales)
+    for every scored record.
 
     Score files are per source (data/scores/<group>/<source>/), so each source's records are
     aggregated on that source's unmasked anchors directly, reading only those columns. With
@@ -72,11 +77,13 @@ def mira_scores(scores: Path, rubrics: Path, reports: dict, p: SelectParams
     """
     mask = reliability_mask(reports, p)
     rubric = load_rubrics(rubrics)
-    parts, unjudged, all_scales = [], [], {}
+    parts, own, all_scales = [], {}, {}
     for g in sorted(reports):
         anchors = rubric[g].anchor_ids()
         on, none_reliable = anchors_on(mask, g, anchors)
-        unjudged += none_reliable
+        own |= dict.fromkeys(none_reliable, NO_RELIABLE)
+        if p.unshared_own_budget:
+            own |= dict.fromkeys(unshared(on, none_reliable), NO_SHARED)
         folders = {d.name: sorted(d.glob("part-*.parquet")) for d in sorted((Path(scores) / g).glob("*")) if d.is_dir()}
         scales = None
         if p.standardize:
@@ -91,12 +98,12 @@ def mira_scores(scores: Path, rubrics: Path, reports: dict, p: SelectParams
             parts.append(pl.DataFrame({"record_id": frame["record_id"],
                                        "score": aggregate(frame, cols, p.trim, scales, p.worst_weight)}))
     scored = pl.concat(parts) if parts else pl.DataFrame(schema={"record_id": pl.String, "score": pl.Float64})
-    return scored, mask, unjudged, all_scales
+    return scored, mask, own, all_scales
 
 
 def oracle_table(labels: Path, rubrics: Path, index: pl.DataFrame, scored: pl.DataFrame, mask: pl.DataFrame,
-                 scales: dict[str, dict[str, tuple[float, float]]], p: SelectParams, own_budget: list[str]
-                 ) -> pl.DataFrame:
+                 scales: dict[str, dict[str, tuple[float, float]]], p: SelectParams,
+                 own_budget: list[str] | dict[str, str]) -> pl.DataFrame:
     """The teacher-oracle reference on the labeled records: each record scored by the teacher's own labels
     (aggregated exactly as the student's scores are: same unmasked anchors, same standardisation, same
     trim and worst-anchor weight) beside its student score, and each set selected at the same budget share and granularity.
@@ -128,7 +135,7 @@ def oracle_table(labels: Path, rubrics: Path, index: pl.DataFrame, scored: pl.Da
     kept = {}
     for col in ("teacher_score", "student_score"):
         recs = table.select("record_id", "source", "group", "n_tokens", "held_out", score=pl.col(col))
-        kept[col] = select(recs, share, p.granularity, "oracle", own_budget=own_budget).select(
+        kept[col] = select(recs, share, p.granularity, "oracle", own_budget=list(own_budget)).select(
             "record_id", pl.col("kept").alias(f"kept_{col.split('_')[0]}"))
     out = table.join(kept["teacher_score"], on="record_id").join(kept["student_score"], on="record_id")
     return out.select(list(ORACLE)).cast(ORACLE).sort("record_id")

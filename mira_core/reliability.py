@@ -109,6 +109,28 @@ def student_report(val: pl.DataFrame, pred: np.ndarray, anchor_ids: list[str], t
             "mean_mae": mae(truth, pred), "const_mean_mae": mae(truth, const)}
 
 
+def median_spearman_interval(truth: np.ndarray, pred: np.ndarray, n_boot: int = 1000, level: float = 0.95,
+                             seed: int = 0) -> tuple[float, float] | None:
+    """Bootstrap interval of the median over anchors of the val Spearman: (n, k) teacher labels and predictions,
+    records resampled with replacement (all anchors together, as the median is over one set of records).
+
+    A group's median val Spearman is read from a few hundred records at most; this says how far that figure
+    would move on another draw of them, so a target missed by less than the noise reads as such. None when no
+    resample has a defined Spearman."""
+    truth, pred = np.asarray(truth, dtype=float), np.asarray(pred, dtype=float)
+    rng = np.random.default_rng(seed)
+    medians = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(truth), len(truth))
+        rho = [r for j in range(truth.shape[1]) if (r := spearman(truth[idx, j], pred[idx, j])) is not None]
+        if rho:
+            medians.append(np.median(rho))
+    if not medians:
+        return None
+    lo, hi = np.quantile(medians, [(1 - level) / 2, (1 + level) / 2])
+    return round(float(lo), 4), round(float(hi), 4)
+
+
 def _median(figures: dict[str, dict], key: str) -> float | None:
     values = [v[key] for v in figures.values() if v.get(key) is not None]
     return float(np.median(values)) if values else None

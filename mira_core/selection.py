@@ -24,7 +24,8 @@ Three steps, as in the paper (section 3.4-3.5):
    tokens) applies per group by default: each group keeps its share, highest score first, ties broken
    by record_id, so a group whose scores run low is not wiped out by a global cut. A source with no
    reliable anchor at all cannot be ranked against its neighbours; it keeps its own share, ranked on
-   every anchor.
+   every anchor. Nor can a source whose unmasked anchors are none of its neighbours' (`unshared`): it keeps
+   its own share too, ranked on its own anchors.
 
 Every record of the corpus ends in the manifest with a reason: kept, over_budget, below_threshold
 (under `min_score`), unscored (no student score) or held_out (a source reserved for evaluation).
@@ -156,6 +157,22 @@ def anchors_on(mask: pl.DataFrame, group: str, anchors: list[str]) -> tuple[dict
             cols = set(anchors)
         on[s] = [a for a in anchors if a in cols]
     return on, unjudged
+
+
+def unshared(on: dict[str, list[str]], unjudged: list[str]) -> list[str]:
+    """The sources of a group that share no unmasked anchor with any of its other (judged) sources.
+
+    Anchors are standardised over the sources they are on for, so a source ranked only on anchors no other
+    source has sits at z-mean 0 by construction: where it falls against its neighbours says nothing about its
+    quality, only about the shape of its scores (on the demo, the docs source's two anchors sit at the top of
+    the scale for most pages, so its median page outranked the code's and docs took 77 % of its tokens from
+    the group's half). Like a source with no reliable anchor, it keeps its own share of the budget and is
+    ranked within itself (`select.unshared_own_budget`). A group with one judged source has no one to compare.
+    """
+    judged = {s: set(a) for s, a in on.items() if s not in unjudged}
+    if len(judged) < 2:
+        return []
+    return [s for s, a in judged.items() if not a & set().union(*(b for t, b in judged.items() if t != s))]
 
 
 def units(records: pl.DataFrame, granularity: str, own_budget: list[str] | tuple[str, ...] = ()) -> pl.Expr:

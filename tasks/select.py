@@ -15,8 +15,22 @@ from prefect import task
 from mira_core.config import SelectParams
 from mira_core.grouping import read_groups
 from mira_core.io import atomic_dir, read_json, write_parquet
-from mira_core.manifests import attach_scores, baseline_scores, corpus_index, export_kept, mira_scores, oracle_table
+from mira_core.manifests import (
+    NO_RELIABLE,
+    NO_SHARED,
+    attach_scores,
+    baseline_scores,
+    corpus_index,
+    export_kept,
+    mira_scores,
+    oracle_table,
+)
 from mira_core.selection import select
+
+
+def own_reasons(own: dict[str, str]) -> dict[str, list[str]]:
+    """The sources that keep their own share of the budget, per reason, for metrics/select.json."""
+    return {r: sorted(s for s, why in own.items() if why == r) for r in (NO_RELIABLE, NO_SHARED)}
 
 
 @task(name="select-mira")
@@ -24,23 +38,25 @@ def select_mira(p: SelectParams, group_map: Path, corpus: Path, dedup: Path, dec
                 students: Path, rubrics: Path, labels: Path, out: Path, out_mask: Path, out_oracle: Path) -> dict:
     """Mask, aggregate and select to the budget; writes the MIRA manifest, the mask and the teacher-oracle table."""
     index = corpus_index(corpus, read_groups(group_map), p.held_out_sources, dedup, decontaminate)
-    scored, mask, unjudged, scales = mira_scores(scores, rubrics, read_json(students), p)
-    write_parquet(oracle_table(labels, rubrics, index, scored, mask, scales, p, unjudged), out_oracle)
+    scored, mask, own, scales = mira_scores(scores, rubrics, read_json(students), p)
+    write_parquet(oracle_table(labels, rubrics, index, scored, mask, scales, p, own), out_oracle)
     records = attach_scores(index, scored)
     del index, scored  # the selection below is the memory peak at scale
-    write_parquet(select(records, p.budget, p.granularity, "mira", p.min_score, own_budget=unjudged,
+    write_parquet(select(records, p.budget, p.granularity, "mira", p.min_score, own_budget=list(own),
                                      weights=p.weights, max_epochs=p.max_epochs), out)
     write_parquet(mask, out_mask)
-    return {"no_reliable_anchor": unjudged}
+    return own_reasons(own)
 
 
 def ablation_params(p: SelectParams, name: str) -> SelectParams:
     """The select params of one MIRA ablation: a granularity, the mask off, raw (unstandardised) anchors, or the
-    paper's trimmed mean (no weight on the lowest anchor), or the paper's Spearman in the mask."""
+    paper's trimmed mean (no weight on the lowest anchor), or the paper's Spearman in the mask, or a source that
+    shares no anchor with its group ranked against it all the same."""
     if name in ("global", "group", "source"):
         return p.model_copy(update={"granularity": name})
     return p.model_copy(update={"no_mask": {"mask": False}, "raw_scale": {"standardize": False},
-                                "trimmed_mean": {"worst_weight": 0.0}, "spearman_mask": {"agreement": "spearman"}}[name])
+                                "trimmed_mean": {"worst_weight": 0.0}, "spearman_mask": {"agreement": "spearman"},
+                                "pooled_unshared": {"unshared_own_budget": False}}[name])
 
 
 @task(name="select-ablation", task_run_name="select-mira_{name}")
@@ -49,12 +65,12 @@ def select_ablation(name: str, p: SelectParams, group_map: Path, corpus: Path, d
     """One MIRA ablation's manifest, from the same scores (no student runs again)."""
     q = ablation_params(p, name)
     index = corpus_index(corpus, read_groups(group_map), q.held_out_sources, dedup, decontaminate)
-    scored, _, unjudged, _ = mira_scores(scores, rubrics, read_json(students), q)
+    scored, _, own, _ = mira_scores(scores, rubrics, read_json(students), q)
     records = attach_scores(index, scored)
-    write_parquet(select(records, q.budget, q.granularity, f"mira_{name}", q.min_score, own_budget=unjudged,
+    write_parquet(select(records, q.budget, q.granularity, f"mira_{name}", q.min_score, own_budget=list(own),
                                      weights=q.weights if q.granularity == p.granularity else None,
                                      max_epochs=q.max_epochs), out)
-    return {"no_reliable_anchor": unjudged}
+    return own_reasons(own)
 
 
 @task(name="select-baseline", task_run_name="select-{method}")

@@ -142,6 +142,8 @@ def summary(inp: ReportInputs, p_: ReportParams) -> Raw:
             rows.append(("Held out (never selected)", ", ".join(held)))
         if sel.get("no_reliable_anchor"):
             rows.append(("Sources with no reliable anchor", ", ".join(sel["no_reliable_anchor"])))
+        if sel.get("no_shared_anchor"):
+            rows.append(("Sources sharing no anchor with their group", ", ".join(sel["no_shared_anchor"])))
     else:
         notes.append(_missing("the selection figures", "select"))
     rows.append(("Teacher", teacher_description(*teacher_of(inp))))
@@ -280,6 +282,12 @@ def anchors_and_reliability(inp: ReportInputs, p_: ReportParams) -> Raw:
                           "neighbours: each keeps its own share of the budget, ranked on every anchor."))
     else:
         parts.append(p("None: every source has at least one reliable anchor."))
+    if inp.select is not None and inp.select.get("no_shared_anchor"):
+        parts.append(h3("Sources sharing no anchor with their group"))
+        parts.append(ul(inp.select["no_shared_anchor"]))
+        parts.append(note("None of these sources' reliable anchors is on for another source of their group, so "
+                          "their scores cannot be compared with the group's: each keeps its own share of the "
+                          "budget, ranked within itself (select.unshared_own_budget)."))
     return join(parts)
 
 

@@ -12,7 +12,16 @@ import polars as pl
 import pytest
 
 from mira_core.config import SelectParams
-from mira_core.reliability import agreement, mae, self_agreement, somers_d, spearman, spearman_ceiling, student_report
+from mira_core.reliability import (
+    agreement,
+    mae,
+    median_spearman_interval,
+    self_agreement,
+    somers_d,
+    spearman,
+    spearman_ceiling,
+    student_report,
+)
 from mira_core.selection import _judge, mask_summary, reliability_mask
 
 ANCHORS = ["a00", "a01"]
@@ -221,3 +230,19 @@ def test_unscored_records_are_left_out_and_counted_and_an_anchor_with_none_score
     assert none["mae"] is None and none["spearman"] is None and none["unscored"] == 5
     on, why = _judge(none, SelectParams())
     assert not on and why == "none of 5 val records scored"  # NaN never passes the mask
+
+
+def test_median_spearman_interval_holds_the_figure_and_shrinks_with_agreement():
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=(200, 3))
+    assert median_spearman_interval(truth, truth * 2 + 1, n_boot=50) == (1.0, 1.0)  # same order on every draw
+    noise = rng.normal(size=(200, 3))
+    lo, hi = median_spearman_interval(truth, noise, n_boot=200)
+    assert lo < 0 < hi and hi - lo < 0.4  # no agreement: the interval straddles 0
+    half = truth + rng.normal(size=(200, 3))  # rho about 0.7
+    lo, hi = median_spearman_interval(truth, half, n_boot=200)
+    point = np.median([spearman(truth[:, j], half[:, j]) for j in range(3)])
+    assert lo < point < hi and lo > 0.5 and hi < 0.85
+    assert median_spearman_interval(truth, half, n_boot=200) == (lo, hi)  # seeded
+    # a constant teacher on every anchor has no Spearman on any draw
+    assert median_spearman_interval(np.ones((20, 2)), rng.normal(size=(20, 2)), n_boot=20) is None

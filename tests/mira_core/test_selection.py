@@ -9,7 +9,16 @@ from polars.testing import assert_frame_equal
 
 from mira_core.config import SelectParams
 from mira_core.errors import ConfigError, InvariantError
-from mira_core.selection import aggregate, anchors_on, overlap, reliability_mask, select, summary, trimmed_mean
+from mira_core.selection import (
+    aggregate,
+    anchors_on,
+    overlap,
+    reliability_mask,
+    select,
+    summary,
+    trimmed_mean,
+    unshared,
+)
 
 
 def _records(rows):
@@ -84,6 +93,21 @@ def test_a_source_with_no_reliable_anchor_uses_every_anchor_and_is_flagged():
     per_source = [aggregate(scores.filter(pl.col("source") == s), on[s], trim=0.0)[0] for s in ("a", "b")]
     np.testing.assert_allclose(per_source, [4.0, 3.5])
     assert np.isnan(aggregate(scores, [], trim=0.0)).all()  # a source with no anchor on is unscored
+
+
+def test_a_source_sharing_no_anchor_with_its_group_is_named_for_its_own_budget():
+    # d's anchors are its own; c shares a01 with b; a shares a00 with b: only d stands apart
+    on = {"a": ["a00"], "b": ["a00", "a01"], "c": ["a01"], "d": ["a02", "a03"], "u": ["a00", "a01", "a02", "a03"]}
+    assert unshared(on, unjudged=["u"]) == ["d"]  # u has no reliable anchor: ranked on all, not a neighbour
+    assert unshared({"a": ["a00"], "d": ["a02"]}, []) == ["a", "d"]  # two strangers: neither can rank the other
+    assert unshared({"d": ["a02"]}, []) == [] and unshared({"d": ["a02"], "u": ["a00"]}, ["u"]) == []  # nobody to compare
+    # at selection, d keeps its own share however its scores sit against the others'
+    rows = [("b/1", "b", "g", 10, 0.5), ("b/2", "b", "g", 10, 0.4), ("d/1", "d", "g", 10, 2.0), ("d/2", "d", "g", 10, 1.5)]
+    recs = _records([(*r, False) for r in rows])
+    pooled = select(recs, 0.5, "group", "mira")
+    assert pooled.filter("kept")["record_id"].to_list() == ["d/1", "d/2"]
+    own = select(recs, 0.5, "group", "mira", own_budget=unshared({"b": ["a00"], "d": ["a02"]}, []))
+    assert own.filter("kept")["record_id"].to_list() == ["b/1", "d/1"]
 
 
 def test_group_budget_keeps_each_groups_share_best_first_with_id_tie_break():

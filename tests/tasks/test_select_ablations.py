@@ -14,7 +14,8 @@ from tasks.select import ablation_params
                                                 ("no_mask", {"mask": False}),
                                                 ("raw_scale", {"standardize": False}),
                                                 ("trimmed_mean", {"worst_weight": 0.0}),
-                                                ("spearman_mask", {"agreement": "spearman"})])
+                                                ("spearman_mask", {"agreement": "spearman"}),
+                                                ("pooled_unshared", {"unshared_own_budget": False})])
 def test_each_ablation_changes_one_knob(name, changed):
     base = SelectParams(granularity="group", budget=0.4, trim=0.2)
     got = ablation_params(base, name).model_dump()
