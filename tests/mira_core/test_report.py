@@ -70,6 +70,7 @@ def tiny_inputs(evaluate: dict | None = None) -> ReportInputs:
         discover={"teacher": teacher}, label={"teacher": teacher},
         students={"g0": {**student, "rubric_version": "old"}, "g1": student},
         select={"budget": 0.5, "granularity": "group", "budget_tokens": 1000, "no_reliable_anchor": [EVIL],
+                "no_shared_anchor": ["qa"],
                 "methods": {"mira": {**kept, "selectable_tokens": 2000,
                                      "by_source": _by_source({"code": 0.5, EVIL: 0.5, "qa": 0.0})},
                             "random": {**kept, "by_source": _by_source({"code": 0.4, EVIL: 0.6, "qa": 0.0})}},
@@ -127,6 +128,7 @@ def test_content_of_the_sections(page):
     assert "a heuristic teacher (deterministic rule-based quality signals), not an LLM" in page
     assert "data/selection/random/manifest.parquet" in page
     assert "held out" in page  # the held-out source, in the retention table
+    assert "Sources sharing no anchor with their group" in page and "select.unshared_own_budget" in page
     assert "old (stale: rubric changed)" in page  # g0's student was trained on another rubric version
     assert "Not available" in page and "data/rubrics/g1.json" in page  # g1 has no rubric in these inputs
     assert "api_key_env: OPENAI_API_KEY" in page and "not installed" in page
