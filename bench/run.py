@@ -258,10 +258,15 @@ def quality_lines(q: dict) -> list[str]:
     stat = names.get(mk.get("agreement", "spearman"), "?")
     other = {k: v for k, v in (mk.get("on_if") or {}).items() if k != mk.get("agreement")}
     short = [g for g, x in q["students"].items() if (x["median_spearman"] or 0) < 0.7]
-    why = [f"{g}'s interval reaches 0.7 (within the noise)" if (x.get("median_spearman_interval") or (0, 0))[1] >= 0.7
-           else f"{g}'s ceiling is {x['median_spearman_ceiling']:.2f}, so no student without ties can reach 0.7"
-           if (x.get("median_spearman_ceiling") or 1) < 0.7 else f"{g} is below 0.7 beyond the noise"
-           for g, x in ((g, q["students"][g]) for g in short)]
+    def why_short(g: str, x: dict) -> str:
+        iv, ceiling = x.get("median_spearman_interval"), x.get("median_spearman_ceiling")
+        if ceiling is not None and ceiling < 0.7:
+            return f"{g}'s ceiling is {ceiling:.2f}, so no student without ties can reach 0.7"
+        if iv is None:
+            return f"{g}: no interval measured"
+        return f"{g}'s interval reaches 0.7: within the noise" if iv[1] >= 0.7 else f"{g} is below 0.7 beyond the noise"
+
+    why = [why_short(g, q["students"][g]) for g in short]
     out += ["", f"- Median val Spearman >= 0.7 in every group: {verdict(ok_rho)}" + (f" ({'; '.join(why)})" if why
                                                                                       else "") + ".",
             f"- Mask ({stat}, thresholds unchanged): {mk['on']} of {mk['pairs']} (source, anchor) pairs on "

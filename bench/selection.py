@@ -85,7 +85,7 @@ def measure(root: str) -> None:
     t["mask_and_aggregate"] = time.perf_counter() - start - sum(t.values())
     records = attach_scores(index, scored)
     del index, scored
-    manifest = select(records, p.budget, p.granularity, "mira", p.min_score, own_budget=list(own))
+    manifest = select(records, p.budget, p.granularity, "mira", p.min_score, own_budget=own.units)
     t["select"] = time.perf_counter() - start - sum(t.values())
     write_parquet(manifest, lay.selection / "mira" / "manifest.parquet")
     t["write"] = time.perf_counter() - start - sum(t.values())

@@ -331,10 +331,10 @@ class SelectParams(Section):
         "before aggregation, so a source does not win its group's budget because its unmasked anchors sit higher "
         "on the scale (false: raw scores; an ablation).")
     unshared_own_budget: bool = Field(
-        True, description="A source whose unmasked anchors are none of its group's other sources' keeps its own "
-        "share of the budget, ranked within itself: standardised over itself alone, its place against its "
-        "neighbours would say nothing of its quality (false: pooled with them all the same; the pooled_unshared "
-        "ablation).")
+        True, description="Sources are linked when they share an unmasked anchor; every linked part of a group but "
+        "the largest (a source whose anchors are none of the others', usually) keeps its own share of the budget, "
+        "ranked within itself: standardised over itself alone, its place against the rest would say nothing of its "
+        "quality (false: pooled with the group all the same; the pooled_unshared ablation).")
     trim: float = Field(0.1, ge=0, lt=0.5, description="Trimmed mean: share of unmasked anchors cut from each end.")
     worst_weight: float = Field(
         0.5, ge=0, le=1, description="Weight of a record's lowest unmasked anchor in its score: (1 - w) * trimmed "

@@ -8,6 +8,7 @@ exactly once, so its reasons add up to the corpus (and, with ingest's quarantine
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -64,11 +65,23 @@ def corpus_index(corpus: Path, groups: dict[str, str], held_out: list[str], dedu
 NO_RELIABLE, NO_SHARED = "no_reliable_anchor", "no_shared_anchor"  # why a source keeps its own share of the budget
 
 
+@dataclass(frozen=True)
+class SetApart:
+    """The sources that do not compete for their group's budget: the unit each one is counted in instead
+    (`select(own_budget=units)`), and why (`NO_RELIABLE`: selection.anchors_on; `NO_SHARED`: selection.unshared)."""
+
+    units: dict[str, str] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    def named(self) -> dict[str, list[str]]:
+        """The sources per reason, for metrics/select.json."""
+        return {r: sorted(s for s, why in self.reasons.items() if why == r) for r in (NO_RELIABLE, NO_SHARED)}
+
+
 def mira_scores(scores: Path, rubrics: Path, reports: dict, p: SelectParams
-                ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, str], dict[str, dict[str, tuple[float, float]]]]:
-    """(record_id -> score, the mask, the sources that keep their own share of the budget with the reason
-    (`NO_RELIABLE`, `NO_SHARED`: see selection.anchors_on and selection.unshared), each group's anchor scales)
-    for every scored record.
+                ) -> tuple[pl.DataFrame, pl.DataFrame, SetApart, dict[str, dict[str, tuple[float, float]]]]:
+    """(record_id -> score, the mask, the sources set apart from their group's budget, each group's anchor
+    scales) for every scored record.
 
     Score files are per source (data/scores/<group>/<source>/), so each source's records are
     aggregated on that source's unmasked anchors directly, reading only those columns. With
@@ -77,13 +90,16 @@ def mira_scores(scores: Path, rubrics: Path, reports: dict, p: SelectParams
     """
     mask = reliability_mask(reports, p)
     rubric = load_rubrics(rubrics)
-    parts, own, all_scales = [], {}, {}
+    parts, own, all_scales = [], SetApart(), {}
     for g in sorted(reports):
         anchors = rubric[g].anchor_ids()
         on, none_reliable = anchors_on(mask, g, anchors)
-        own |= dict.fromkeys(none_reliable, NO_RELIABLE)
+        own.units.update((s, f"source:{s}") for s in none_reliable)
+        own.reasons.update(dict.fromkeys(none_reliable, NO_RELIABLE))
         if p.unshared_own_budget:
-            own |= dict.fromkeys(unshared(on, none_reliable), NO_SHARED)
+            apart = unshared(on, none_reliable, p.held_out_sources)
+            own.units.update(apart)
+            own.reasons.update(dict.fromkeys(apart, NO_SHARED))
         folders = {d.name: sorted(d.glob("part-*.parquet")) for d in sorted((Path(scores) / g).glob("*")) if d.is_dir()}
         scales = None
         if p.standardize:
@@ -103,7 +119,7 @@ def mira_scores(scores: Path, rubrics: Path, reports: dict, p: SelectParams
 
 def oracle_table(labels: Path, rubrics: Path, index: pl.DataFrame, scored: pl.DataFrame, mask: pl.DataFrame,
                  scales: dict[str, dict[str, tuple[float, float]]], p: SelectParams,
-                 own_budget: list[str] | dict[str, str]) -> pl.DataFrame:
+                 own_budget: SetApart | list[str]) -> pl.DataFrame:
     """The teacher-oracle reference on the labeled records: each record scored by the teacher's own labels
     (aggregated exactly as the student's scores are: same unmasked anchors, same standardisation, same
     trim and worst-anchor weight) beside its student score, and each set selected at the same budget share and granularity.
@@ -132,10 +148,11 @@ def oracle_table(labels: Path, rubrics: Path, index: pl.DataFrame, scored: pl.Da
              .join(scored.rename({"score": "student_score"}), on="record_id", how="left")
              .filter(selectable()).drop("dropped"))
     share = budget_share(p.budget, int(index.filter(selectable())["n_tokens"].sum()))
+    units = own_budget.units if isinstance(own_budget, SetApart) else own_budget
     kept = {}
     for col in ("teacher_score", "student_score"):
         recs = table.select("record_id", "source", "group", "n_tokens", "held_out", score=pl.col(col))
-        kept[col] = select(recs, share, p.granularity, "oracle", own_budget=list(own_budget)).select(
+        kept[col] = select(recs, share, p.granularity, "oracle", own_budget=units).select(
             "record_id", pl.col("kept").alias(f"kept_{col.split('_')[0]}"))
     out = table.join(kept["teacher_score"], on="record_id").join(kept["student_score"], on="record_id")
     return out.select(list(ORACLE)).cast(ORACLE).sort("record_id")

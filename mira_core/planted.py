@@ -13,8 +13,9 @@ and echoed answers excepted), so broken tokens make up about the defect rate of 
 The defect generators themselves are in `mira_core.planted_defects`.
 
 `evaluate` reads selection manifests against that truth and reports, per method, the share of
-broken and of good tokens kept, per defect kind and per source, beside a `perfect` selector at
-the same budget; with the select stage's oracle table it also reports how much of the teacher's
+broken and of good tokens kept, per defect kind and per source, beside two perfect selectors at
+the same budget (`perfect`: each source its share; `perfect_group`: each group its share, as MIRA's
+default granularity); with the select stage's oracle table it also reports how much of the teacher's
 own removal of broken tokens the students keep. Nothing here trains or calls a model.
 """
 
@@ -52,6 +53,7 @@ from mira_core.planted_defects import PLACEHOLDERS as PLACEHOLDERS
 from mira_core.planted_defects import PROMOS as PROMOS
 from mira_core.planted_defects import _asked_name as _asked_name
 from mira_core.planted_defects import _def_name as _def_name
+from mira_core.schema import NOT_SELECTABLE
 from mira_core.selection import budget_share
 
 # name -> (file, format, fields besides the id); the formats and fields are those of SourceSpec
@@ -263,6 +265,12 @@ def _selectable(truth: pl.DataFrame, manifest: pl.DataFrame) -> tuple[pl.DataFra
     return joined.filter(pl.col("reason").is_not_null() & (pl.col("reason") != "held_out")), excluded
 
 
+def _keepable(df: pl.DataFrame) -> pl.Expr:
+    """Not dropped by a filter stage: a record no selection may keep, so no perfect one keeps it either (a frame
+    without the manifest's reasons keeps every record)."""
+    return ~pl.col("reason").is_in(list(NOT_SELECTABLE)) if "reason" in df.columns else pl.lit(True)
+
+
 def perfect(selectable: pl.DataFrame, budget: float) -> pl.DataFrame:
     """The perfect source-preserving selector: per source, good records only, up to the source's share of the budget.
 
@@ -276,7 +284,7 @@ def perfect(selectable: pl.DataFrame, budget: float) -> pl.DataFrame:
     frac = budget_share(budget, total)
     room = {s: frac * t for s, t in selectable.group_by("source").agg(pl.col("n_tokens").sum()).iter_rows()}
     keep = []
-    for rid, source, n in selectable.filter(~pl.col("defect")).sort("record_id").select(
+    for rid, source, n in selectable.filter(~pl.col("defect") & _keepable(selectable)).sort("record_id").select(
             "record_id", "source", "n_tokens").iter_rows():
         if n <= room[source]:
             keep.append(rid)
@@ -291,15 +299,18 @@ def perfect_group(selectable: pl.DataFrame, budget: float) -> pl.DataFrame:
     a source with fewer broken tokens than its neighbours rightly takes more of it. The group's share is split
     between its sources in proportion to their good tokens (a selector that ranks every good record alike), each
     filled first fit in record_id order as `perfect` does. Its per-source shares are the ones a perfect selector at
-    MIRA's granularity ends with: the reference for whether MIRA keeps every source's share.
+    MIRA's granularity ends with: the reference for whether MIRA keeps every source's share. (MIRA sets apart a
+    source with no reliable anchor, or none shared with its group, with its own share; this reference does not
+    know the mask, and `perfect` is the reference for such a source.) Records a filter stage dropped
+    (near-duplicates, contaminated) are not MIRA's to keep, and not this selector's either.
     """
     total = int(selectable["n_tokens"].sum())
     frac = budget_share(budget, total)
     group_tokens = dict(selectable.group_by("group").agg(pl.col("n_tokens").sum()).iter_rows())
-    good = selectable.filter(~pl.col("defect"))
+    good = selectable.filter(~pl.col("defect") & _keepable(selectable))
     good_tokens = dict(good.group_by("group").agg(pl.col("n_tokens").sum()).iter_rows())
     # a group with fewer good tokens than its share keeps all of them; otherwise each source its part of the share
-    room = {(g, s): min(good_tokens[g], frac * group_tokens[g]) * t / good_tokens[g]
+    room = {(g, s): min(good_tokens[g], frac * group_tokens[g]) * t / good_tokens[g] if good_tokens[g] else 0.0
             for g, s, t in good.group_by("group", "source").agg(pl.col("n_tokens").sum()).iter_rows()}
     keep = []
     for rid, g, source, n in good.sort("record_id").select("record_id", "group", "source", "n_tokens").iter_rows():
@@ -311,7 +322,8 @@ def perfect_group(selectable: pl.DataFrame, budget: float) -> pl.DataFrame:
 
 def evaluate(truth: pl.DataFrame, manifests: dict[str, pl.DataFrame], budget: float = 0.5,
              oracle: pl.DataFrame | None = None) -> dict:
-    """Per method: the share of broken and of good tokens kept, per defect kind and per source; plus `perfect`.
+    """Per method: the share of broken and of good tokens kept, per defect kind and per source; plus `perfect`, and
+    `perfect_group` when the manifests carry each record's group.
 
     Token counts are the manifests' n_tokens. Records held out, or quarantined by ingest (in the truth
     but in no manifest), are excluded from every share and counted under `excluded`. `budget` is a

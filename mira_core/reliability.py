@@ -112,7 +112,8 @@ def student_report(val: pl.DataFrame, pred: np.ndarray, anchor_ids: list[str], t
 def median_spearman_interval(truth: np.ndarray, pred: np.ndarray, n_boot: int = 1000, level: float = 0.95,
                              seed: int = 0) -> tuple[float, float] | None:
     """Bootstrap interval of the median over anchors of the val Spearman: (n, k) teacher labels and predictions,
-    records resampled with replacement (all anchors together, as the median is over one set of records).
+    records resampled with replacement (all anchors together, as the median is over one set of records). A
+    record without a finite label and prediction is left out of its anchor's Spearman, as in `agreement`.
 
     A group's median val Spearman is read from a few hundred records at most; this says how far that figure
     would move on another draw of them, so a target missed by less than the noise reads as such. None when no
@@ -122,7 +123,9 @@ def median_spearman_interval(truth: np.ndarray, pred: np.ndarray, n_boot: int = 
     medians = []
     for _ in range(n_boot):
         idx = rng.integers(0, len(truth), len(truth))
-        rho = [r for j in range(truth.shape[1]) if (r := spearman(truth[idx, j], pred[idx, j])) is not None]
+        t, q = truth[idx], pred[idx]
+        ok = np.isfinite(t) & np.isfinite(q)
+        rho = [r for j in range(t.shape[1]) if (r := spearman(t[ok[:, j], j], q[ok[:, j], j])) is not None]
         if rho:
             medians.append(np.median(rho))
     if not medians:

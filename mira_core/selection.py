@@ -24,8 +24,8 @@ Three steps, as in the paper (section 3.4-3.5):
    tokens) applies per group by default: each group keeps its share, highest score first, ties broken
    by record_id, so a group whose scores run low is not wiped out by a global cut. A source with no
    reliable anchor at all cannot be ranked against its neighbours; it keeps its own share, ranked on
-   every anchor. Nor can a source whose unmasked anchors are none of its neighbours' (`unshared`): it keeps
-   its own share too, ranked on its own anchors.
+   every anchor. Nor can a part of a group whose unmasked anchors are none of the rest's (`unshared`): it
+   keeps its own share too, ranked on its own anchors.
 
 Every record of the corpus ends in the manifest with a reason: kept, over_budget, below_threshold
 (under `min_score`), unscored (no student score) or held_out (a source reserved for evaluation).
@@ -159,29 +159,52 @@ def anchors_on(mask: pl.DataFrame, group: str, anchors: list[str]) -> tuple[dict
     return on, unjudged
 
 
-def unshared(on: dict[str, list[str]], unjudged: list[str]) -> list[str]:
-    """The sources of a group that share no unmasked anchor with any of its other (judged) sources.
+def unshared(on: dict[str, list[str]], unjudged: list[str], held_out: list[str] | tuple[str, ...] = ()
+             ) -> dict[str, str]:
+    """The sources of a group that cannot be ranked against the rest of it, each mapped to the budget unit it
+    takes instead: sources are linked when they share an unmasked anchor, and every linked part but the largest
+    keeps its own share (unit `source:<its sources joined by +>`); the largest stays in the group's unit.
 
-    Anchors are standardised over the sources they are on for, so a source ranked only on anchors no other
-    source has sits at z-mean 0 by construction: where it falls against its neighbours says nothing about its
-    quality, only about the shape of its scores (on the demo, the docs source's two anchors sit at the top of
-    the scale for most pages, so its median page outranked the code's and docs took 77 % of its tokens from
-    the group's half). Like a source with no reliable anchor, it keeps its own share of the budget and is
-    ranked within itself (`select.unshared_own_budget`). A group with one judged source has no one to compare.
+    Anchors are standardised over the sources they are on for, so a part whose anchors are its own sits at
+    z-mean 0 by construction: where it falls against the rest says nothing about its quality, only about the
+    shape of its scores (on the demo, the docs source's two anchors sit at the top of the scale for most pages,
+    so its median page outranked the code's and, pooled, docs kept 76 % of its tokens from the group's half).
+    Like a source with no reliable anchor, such a part keeps its own share, ranked within itself
+    (`select.unshared_own_budget`). Held-out sources are never selected and sources with no reliable anchor
+    have their own share already, so neither links anything. The largest part: most sources, then the first
+    name.
     """
-    judged = {s: set(a) for s, a in on.items() if s not in unjudged}
-    if len(judged) < 2:
-        return []
-    return [s for s, a in judged.items() if not a & set().union(*(b for t, b in judged.items() if t != s))]
+    judged = {s: set(a) for s, a in on.items() if s not in unjudged and s not in held_out}
+    parts: list[tuple[set[str], set[str]]] = []  # (sources, their anchors), merged as they link
+    for s in sorted(judged):
+        linked = [p for p in parts if p[1] & judged[s]]
+        merged = ({s}.union(*(p[0] for p in linked)), judged[s].union(*(p[1] for p in linked)))
+        parts = [p for p in parts if not any(p is q for q in linked)] + [merged]
+    if len(parts) < 2:
+        return {}
+    parts.sort(key=lambda p: (-len(p[0]), sorted(p[0])))
+    return {s: "source:" + "+".join(sorted(p[0])) for p in parts[1:] for s in p[0]}
 
 
-def units(records: pl.DataFrame, granularity: str, own_budget: list[str] | tuple[str, ...] = ()) -> pl.Expr:
+OwnBudget = list[str] | tuple[str, ...] | dict[str, str]
+
+
+def own_units(own_budget: OwnBudget) -> dict[str, str]:
+    """source -> its own budget unit: `source:<name>` for a listed source, or the unit a mapping names."""
+    if isinstance(own_budget, dict):
+        return {s: u if str(u).startswith("source:") else f"source:{u}" for s, u in own_budget.items()}
+    return {s: f"source:{s}" for s in own_budget}
+
+
+def units(records: pl.DataFrame, granularity: str, own_budget: OwnBudget = ()) -> pl.Expr:
     """The unit each record's budget is counted in: all, its group or its source (own_budget sources always
-    count on their own)."""
+    count on their own, or in the unit a mapping gives them)."""
     base = pl.lit("all") if granularity == "global" else pl.col(granularity)
-    if granularity == "source":  # every source is its own unit already
+    own = own_units(own_budget)
+    if granularity == "source" or not own:  # every source is its own unit already, or none is set apart
         return base
-    return pl.when(pl.col("source").is_in(list(own_budget))).then(pl.lit("source:") + pl.col("source")).otherwise(base)
+    return (pl.when(pl.col("source").is_in(list(own)))
+            .then(pl.col("source").replace_strict(own, default=None, return_dtype=pl.String)).otherwise(base))
 
 
 def with_drops(records: pl.DataFrame) -> pl.DataFrame:
@@ -221,7 +244,10 @@ def unit_budgets(tokens: pl.DataFrame, budget: float, weights: dict[str, float] 
 
     Without weights, each unit's share of the budget is its share of the tokens (the fraction of its own
     tokens, for a fractional budget). A source with no reliable anchor (a `source:` unit, see `units`) always
-    keeps that proportional share; a weight gives its unit that share of the rest of the budget, and the units
+    keeps that proportional share, as does a part of a group that shares no anchor with the rest (`unshared`);
+    a weight names a group or source unit and covers what is left of it once those are set apart (a group
+    whose every source is set apart is no longer a unit a weight can name); it gives its unit that share of
+    the rest of the budget, and the units
     not named split what the named ones leave in proportion to their tokens (when every unit is named, the
     weights are normalised to sum to 1).
     """
@@ -246,12 +272,13 @@ def unit_budgets(tokens: pl.DataFrame, budget: float, weights: dict[str, float] 
 
 
 def select(records: pl.DataFrame, budget: float, granularity: str, method: str, min_score: float | None = None,
-           own_budget: list[str] | tuple[str, ...] = (), weights: dict[str, float] | None = None,
+           own_budget: OwnBudget = (), weights: dict[str, float] | None = None,
            max_epochs: float = 1.0) -> pl.DataFrame:
     """The manifest: `records` (record_id, source, group, n_tokens, score, held_out, and optionally dropped: the
     reason a filter stage drops the record) with kept and reason.
 
-    Within each unit (all / group / source; `own_budget` sources always on their own), records are taken
+    Within each unit (all / group / source; `own_budget` sources always on their own, or in the unit a mapping
+    {source: unit} names: `unshared`), records are taken
     highest score first (ties by record_id) while the running token count stays within the unit's budget.
 
     With `weights` (see `unit_budgets`), a unit whose budget exceeds its eligible tokens keeps them all and

@@ -16,8 +16,6 @@ from mira_core.config import SelectParams
 from mira_core.grouping import read_groups
 from mira_core.io import atomic_dir, read_json, write_parquet
 from mira_core.manifests import (
-    NO_RELIABLE,
-    NO_SHARED,
     attach_scores,
     baseline_scores,
     corpus_index,
@@ -26,11 +24,6 @@ from mira_core.manifests import (
     oracle_table,
 )
 from mira_core.selection import select
-
-
-def own_reasons(own: dict[str, str]) -> dict[str, list[str]]:
-    """The sources that keep their own share of the budget, per reason, for metrics/select.json."""
-    return {r: sorted(s for s, why in own.items() if why == r) for r in (NO_RELIABLE, NO_SHARED)}
 
 
 @task(name="select-mira")
@@ -42,10 +35,10 @@ def select_mira(p: SelectParams, group_map: Path, corpus: Path, dedup: Path, dec
     write_parquet(oracle_table(labels, rubrics, index, scored, mask, scales, p, own), out_oracle)
     records = attach_scores(index, scored)
     del index, scored  # the selection below is the memory peak at scale
-    write_parquet(select(records, p.budget, p.granularity, "mira", p.min_score, own_budget=list(own),
+    write_parquet(select(records, p.budget, p.granularity, "mira", p.min_score, own_budget=own.units,
                                      weights=p.weights, max_epochs=p.max_epochs), out)
     write_parquet(mask, out_mask)
-    return own_reasons(own)
+    return own.named()
 
 
 def ablation_params(p: SelectParams, name: str) -> SelectParams:
@@ -67,10 +60,10 @@ def select_ablation(name: str, p: SelectParams, group_map: Path, corpus: Path, d
     index = corpus_index(corpus, read_groups(group_map), q.held_out_sources, dedup, decontaminate)
     scored, _, own, _ = mira_scores(scores, rubrics, read_json(students), q)
     records = attach_scores(index, scored)
-    write_parquet(select(records, q.budget, q.granularity, f"mira_{name}", q.min_score, own_budget=list(own),
+    write_parquet(select(records, q.budget, q.granularity, f"mira_{name}", q.min_score, own_budget=own.units,
                                      weights=q.weights if q.granularity == p.granularity else None,
                                      max_epochs=q.max_epochs), out)
-    return own_reasons(own)
+    return own.named()
 
 
 @task(name="select-baseline", task_run_name="select-{method}")

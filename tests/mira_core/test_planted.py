@@ -251,6 +251,11 @@ def test_perfect_group_shares_a_group_budget_by_good_tokens():
     res = evaluate(truth, {"mira": manifest}, budget=0.5)["methods"]
     assert [res["perfect_group"]["by_source"][s]["kept_share"] for s in "abc"] == [0.25, 0.5, 0.25]
     assert [res["perfect"]["by_source"][s]["kept_share"] for s in "abc"] == [0.4, 0.4, 0.2]
+    # a good record a filter stage dropped is no selection's to keep, the perfect ones' included
+    dup = manifest.with_columns(reason=pl.when(pl.col("record_id") == "b/1").then(pl.lit("near_duplicate"))
+                                .otherwise(pl.col("reason")))
+    res = evaluate(truth, {"mira": dup}, budget=0.5)["methods"]
+    assert res["perfect"]["by_source"]["b"]["kept"] == res["perfect_group"]["by_source"]["b"]["kept"] == 0.25
     # without a group column (a manifest from elsewhere) there is no group reference
     assert "perfect_group" not in evaluate(truth, {"mira": manifest.drop("group")}, budget=0.5)["methods"]
 

@@ -244,5 +244,8 @@ def test_median_spearman_interval_holds_the_figure_and_shrinks_with_agreement():
     point = np.median([spearman(truth[:, j], half[:, j]) for j in range(3)])
     assert lo < point < hi and lo > 0.5 and hi < 0.85
     assert median_spearman_interval(truth, half, n_boot=200) == (lo, hi)  # seeded
+    unscored = half.copy()
+    unscored[0, :] = np.nan  # a record the student could not score is left out, not a NaN interval
+    assert all(np.isfinite(median_spearman_interval(truth, unscored, n_boot=50)))
     # a constant teacher on every anchor has no Spearman on any draw
     assert median_spearman_interval(np.ones((20, 2)), rng.normal(size=(20, 2)), n_boot=20) is None

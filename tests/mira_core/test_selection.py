@@ -95,19 +95,24 @@ def test_a_source_with_no_reliable_anchor_uses_every_anchor_and_is_flagged():
     assert np.isnan(aggregate(scores, [], trim=0.0)).all()  # a source with no anchor on is unscored
 
 
-def test_a_source_sharing_no_anchor_with_its_group_is_named_for_its_own_budget():
-    # d's anchors are its own; c shares a01 with b; a shares a00 with b: only d stands apart
+def test_parts_of_a_group_that_share_no_anchor_with_the_rest_take_their_own_budget():
+    # a-b-c are linked through a00/a01; d stands alone; u has no reliable anchor (ranked on all, links nothing)
     on = {"a": ["a00"], "b": ["a00", "a01"], "c": ["a01"], "d": ["a02", "a03"], "u": ["a00", "a01", "a02", "a03"]}
-    assert unshared(on, unjudged=["u"]) == ["d"]  # u has no reliable anchor: ranked on all, not a neighbour
-    assert unshared({"a": ["a00"], "d": ["a02"]}, []) == ["a", "d"]  # two strangers: neither can rank the other
-    assert unshared({"d": ["a02"]}, []) == [] and unshared({"d": ["a02"], "u": ["a00"]}, ["u"]) == []  # nobody to compare
-    # at selection, d keeps its own share however its scores sit against the others'
-    rows = [("b/1", "b", "g", 10, 0.5), ("b/2", "b", "g", 10, 0.4), ("d/1", "d", "g", 10, 2.0), ("d/2", "d", "g", 10, 1.5)]
+    assert unshared(on, unjudged=["u"]) == {"d": "source:d"}
+    # two linked parts: the smaller one ({d, e}) gets one unit of its own, the larger stays in the group's
+    on2 = {"a": ["a00"], "b": ["a00"], "c": ["a00", "a01"], "d": ["a02"], "e": ["a02", "a03"]}
+    assert unshared(on2, []) == {"d": "source:d+e", "e": "source:d+e"}
+    # a source linked to the rest only through a held-out one (never selected) is apart
+    assert unshared({"a": ["a00"], "h": ["a00", "a01"], "c": ["a01"]}, [], held_out=["h"]) == {"c": "source:c"}
+    assert unshared({"a": ["a00"], "d": ["a02"]}, []) == {"d": "source:d"}  # two strangers: one is set apart
+    assert unshared({"d": ["a02"]}, []) == {} and unshared({"d": ["a02"], "u": ["a00"]}, ["u"]) == {}
+    # at selection, d and e share their own part of the budget however their scores sit against the others'
+    rows = [("b/1", "b", "g", 10, 0.5), ("b/2", "b", "g", 10, 0.4), ("d/1", "d", "g", 10, 2.0),
+            ("d/2", "d", "g", 10, 1.5), ("e/1", "e", "g", 10, 3.0), ("e/2", "e", "g", 10, 2.5)]
     recs = _records([(*r, False) for r in rows])
-    pooled = select(recs, 0.5, "group", "mira")
-    assert pooled.filter("kept")["record_id"].to_list() == ["d/1", "d/2"]
-    own = select(recs, 0.5, "group", "mira", own_budget=unshared({"b": ["a00"], "d": ["a02"]}, []))
-    assert own.filter("kept")["record_id"].to_list() == ["b/1", "d/1"]
+    assert select(recs, 0.5, "group", "mira").filter("kept")["record_id"].to_list() == ["d/1", "e/1", "e/2"]
+    own = select(recs, 0.5, "group", "mira", own_budget=unshared({"b": ["a00"], "d": ["a02"], "e": ["a02"]}, []))
+    assert own.filter("kept")["record_id"].to_list() == ["b/1", "e/1", "e/2"]
 
 
 def test_group_budget_keeps_each_groups_share_best_first_with_id_tie_break():
