@@ -15,14 +15,7 @@ from prefect import task
 from mira_core.config import SelectParams
 from mira_core.grouping import read_groups
 from mira_core.io import atomic_dir, read_json, write_parquet
-from mira_core.manifests import (
-    attach_scores,
-    baseline_scores,
-    corpus_index,
-    export_kept,
-    mira_scores,
-    oracle_table,
-)
+from mira_core.manifests import attach_scores, baseline_scores, corpus_index, export_kept, mira_scores, oracle_table
 from mira_core.selection import select
 
 
