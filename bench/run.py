@@ -235,6 +235,7 @@ def quality_lines(q: dict) -> list[str]:
            f"Encoder `{q['encoder']}`, mean coverage {q['coverage']['mean']:.1%} of each record's tokens "
            f"({q['coverage']['full_records']:,} records read whole). Groups: "
            + "; ".join(f"{g}: {', '.join(s)}" for g, s in q["groups"].items()) + ".", ""]
+
     def interval(x: dict) -> str:
         iv = x.get("median_spearman_interval")
         return f"{iv[0]:.2f} - {iv[1]:.2f}" if iv else "-"
@@ -244,8 +245,7 @@ def quality_lines(q: dict) -> list[str]:
              num_or_dash(x.get("median_somers_d")), f"{x['mean_mae']:.3f}", f"{x['const_mae']:.3f}",
              ", ".join(f"{k} {n}" for k, n in (x["wins"] or {}).items() if n)] for g, x in q["students"].items()]
     out += md_table(["group", "student", "median val Spearman", "95 % interval", "its ceiling", "median val Somers' D",
-                     "val MAE",
-                     "constant MAE", "anchors won"], rows)
+                     "val MAE", "constant MAE", "anchors won"], rows)
     out += ["", "*Its ceiling*: the median over anchors of the Spearman that a student ordering every pair the teacher "
             "orders, with no ties of its own, would get against the same val labels (`mira_core/reliability.py`): "
             "where one score covers most records it is far below 1. Somers' D counts only the pairs the teacher "
@@ -258,6 +258,7 @@ def quality_lines(q: dict) -> list[str]:
     stat = names.get(mk.get("agreement", "spearman"), "?")
     other = {k: v for k, v in (mk.get("on_if") or {}).items() if k != mk.get("agreement")}
     short = [g for g, x in q["students"].items() if (x["median_spearman"] or 0) < 0.7]
+
     def why_short(g: str, x: dict) -> str:
         iv, ceiling = x.get("median_spearman_interval"), x.get("median_spearman_ceiling")
         if ceiling is not None and ceiling < 0.7:

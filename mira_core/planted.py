@@ -282,13 +282,18 @@ def perfect(selectable: pl.DataFrame, budget: float) -> pl.DataFrame:
     """
     total = int(selectable["n_tokens"].sum())
     frac = budget_share(budget, total)
-    room = {s: frac * t for s, t in selectable.group_by("source").agg(pl.col("n_tokens").sum()).iter_rows()}
+    room = {(s,): frac * t for s, t in selectable.group_by("source").agg(pl.col("n_tokens").sum()).iter_rows()}
+    return _first_fit(selectable, selectable.filter(~pl.col("defect") & _keepable(selectable)), room, ["source"])
+
+
+def _first_fit(selectable: pl.DataFrame, good: pl.DataFrame, room: dict[tuple, float], by: list[str]) -> pl.DataFrame:
+    """`selectable` with `kept`: the `good` records in record_id order, each one that still fits its unit's `room`
+    (units keyed by the values of the `by` columns)."""
     keep = []
-    for rid, source, n in selectable.filter(~pl.col("defect") & _keepable(selectable)).sort("record_id").select(
-            "record_id", "source", "n_tokens").iter_rows():
-        if n <= room[source]:
+    for rid, n, *unit in good.sort("record_id").select("record_id", "n_tokens", *by).iter_rows():
+        if n <= room[tuple(unit)]:
             keep.append(rid)
-            room[source] -= n
+            room[tuple(unit)] -= n
     return selectable.with_columns(kept=pl.col("record_id").is_in(pl.Series(keep, dtype=pl.String).implode()))
 
 
@@ -312,12 +317,7 @@ def perfect_group(selectable: pl.DataFrame, budget: float) -> pl.DataFrame:
     # a group with fewer good tokens than its share keeps all of them; otherwise each source its part of the share
     room = {(g, s): min(good_tokens[g], frac * group_tokens[g]) * t / good_tokens[g] if good_tokens[g] else 0.0
             for g, s, t in good.group_by("group", "source").agg(pl.col("n_tokens").sum()).iter_rows()}
-    keep = []
-    for rid, g, source, n in good.sort("record_id").select("record_id", "group", "source", "n_tokens").iter_rows():
-        if n <= room[(g, source)]:
-            keep.append(rid)
-            room[(g, source)] -= n
-    return selectable.with_columns(kept=pl.col("record_id").is_in(pl.Series(keep, dtype=pl.String).implode()))
+    return _first_fit(selectable, good, room, ["group", "source"])
 
 
 def evaluate(truth: pl.DataFrame, manifests: dict[str, pl.DataFrame], budget: float = 0.5,

@@ -189,18 +189,12 @@ def unshared(on: dict[str, list[str]], unjudged: list[str], held_out: list[str] 
 OwnBudget = list[str] | tuple[str, ...] | dict[str, str]
 
 
-def own_units(own_budget: OwnBudget) -> dict[str, str]:
-    """source -> its own budget unit: `source:<name>` for a listed source, or the unit a mapping names."""
-    if isinstance(own_budget, dict):
-        return {s: u if str(u).startswith("source:") else f"source:{u}" for s, u in own_budget.items()}
-    return {s: f"source:{s}" for s in own_budget}
-
-
 def units(records: pl.DataFrame, granularity: str, own_budget: OwnBudget = ()) -> pl.Expr:
     """The unit each record's budget is counted in: all, its group or its source (own_budget sources always
     count on their own, or in the unit a mapping gives them)."""
     base = pl.lit("all") if granularity == "global" else pl.col(granularity)
-    own = own_units(own_budget)
+    # a listed source is its own unit; a mapping names the unit (`unshared`: `source:<its part>`)
+    own = own_budget if isinstance(own_budget, dict) else {s: f"source:{s}" for s in own_budget}
     if granularity == "source" or not own:  # every source is its own unit already, or none is set apart
         return base
     return (pl.when(pl.col("source").is_in(list(own)))

@@ -285,9 +285,9 @@ def anchors_and_reliability(inp: ReportInputs, p_: ReportParams) -> Raw:
     if inp.select is not None and inp.select.get("no_shared_anchor"):
         parts.append(h3("Sources sharing no anchor with their group"))
         parts.append(ul(inp.select["no_shared_anchor"]))
-        parts.append(note("None of these sources' reliable anchors is on for another source of their group, so "
-                          "their scores cannot be compared with the group's: each keeps its own share of the "
-                          "budget, ranked within itself (select.unshared_own_budget)."))
+        parts.append(note("These sources share no reliable anchor with the rest of their group, so their scores "
+                          "cannot be compared with the group's: each part of the group that stands apart keeps its "
+                          "own share of the budget, ranked within itself (select.unshared_own_budget)."))
     return join(parts)
 
 
