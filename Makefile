@@ -9,16 +9,16 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
-# Quiet and offline: nothing is downloaded at run time, no telemetry.
-export HF_HUB_OFFLINE := 1
-export TRANSFORMERS_OFFLINE := 1
-export TOKENIZERS_PARALLELISM := false
-export OPENBLAS_NUM_THREADS := 1
-export DO_NOT_TRACK := true
-export DVC_NO_ANALYTICS := 1
-export ITERATIVE_DO_NOT_TRACK := 1
-export MLFLOW_DISABLE_TELEMETRY := true
-export PREFECT_SERVER_ANALYTICS_ENABLED := false
+# Quiet and offline: nothing is downloaded at run time, no telemetry (a value already in the environment wins).
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+export OPENBLAS_NUM_THREADS ?= 1
+export DO_NOT_TRACK ?= true
+export DVC_NO_ANALYTICS ?= 1
+export ITERATIVE_DO_NOT_TRACK ?= 1
+export MLFLOW_DISABLE_TELEMETRY ?= true
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 # pip on this kind of machine warns about local indexes that lack a package; the warning is noise.
 PIP_QUIET := { grep -v -E "^WARNING: Location .* is ignored" || true; }
 

@@ -372,7 +372,7 @@ class SelectParams(Section):
         "repeats, budget a unit cannot fill stays unspent (metrics/select.json says how much).")
     materialize: Literal["none", "jsonl", "parquet", "megatron"] = Field(
         "parquet", description="Write the records MIRA keeps, per source, as shards a trainer can read: JSONL or "
-        "Parquet (record_id, text, meta), or megatron: Megatron-LM's indexed dataset (.bin + .idx per source, "
+        "Parquet (record_id, source, text, n_tokens, meta, epochs), or megatron: Megatron-LM's indexed dataset (.bin + .idx per source, "
         "tokenized with ingest.tokenizer, an EOD token after each record) and blend.txt for --data-path. Every "
         "export has a lineage.json (commit, params digest, rubric versions, manifest digest)."
     )
@@ -415,8 +415,8 @@ class EvaluateParams(Section):
     )
     arms: list[str] = Field(
         default_factory=lambda: ["mira", "random", "full"], min_length=1,
-        description="What each arm trains on: mira, a method of select.baselines (its kept records), or full "
-        "(every record that is not held out).",
+        description="What each arm trains on: mira, a method of select.baselines (its kept records), "
+        "mira_<name> for an ablation of select.ablations, or full (every record that is not held out).",
     )
     seeds: list[int] = Field(
         default_factory=lambda: [0, 1], min_length=1,

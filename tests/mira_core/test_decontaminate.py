@@ -190,9 +190,14 @@ def test_real_humaneval_pasted_into_every_record(tmp_path: Path, humaneval: list
     assert pairs.rows() == [(i, 56 if i == 61 else i) for i in range(164)]
 
 
+def test_the_default_benchmark_is_the_shipped_humaneval() -> None:
+    # A project made by `mira init` decontaminates against HumanEval unless it names other benchmarks.
+    assert DecontaminateParams().benchmarks == [BenchmarkSpec.humaneval()]
+
+
 def test_no_benchmarks_drops_nothing(corpus, tmp_path: Path) -> None:
     layout, _, _, _ = corpus
-    result = decontaminate_corpus(layout.corpus_shards(), DecontaminateParams(), root=tmp_path)
+    result = decontaminate_corpus(layout.corpus_shards(), DecontaminateParams(benchmarks=[]), root=tmp_path)
     assert result.dropped.is_empty() and result.counts["records_in"].sum() == 17 and result.benchmarks.is_empty()
 
 
