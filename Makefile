@@ -50,12 +50,18 @@ demo: setup
 	dvc repro
 	@mira summary
 
+# Two pytest workers (pytest-xdist), a test file per worker at a time (module fixtures are built once): the
+# end-to-end tests spend much of their time waiting on subprocesses and servers, so two cores do two at once.
+# TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
+XDIST = $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS) --dist loadfile)
+
 test: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 # The unit and component tests, without the `slow` end-to-end ones: a quick check while working.
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" $(XDIST) $(PYTEST_ARGS)
 
 bench: setup
 	$(BIN)/python -m bench.run

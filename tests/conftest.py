@@ -1,7 +1,8 @@
 """Shared test set-up: an isolated, offline, quiet environment and small data builders.
 
 Every test writes under pytest's tmp_path; nothing is written inside the repository. Flow-level
-tests share one temporary Prefect server for the session (`prefect_harness`).
+tests share one temporary Prefect server for the session (`prefect_harness`); under pytest-xdist (`make test`
+runs two workers) each worker is its own session, with its own server and its own state folder (keyed by pid).
 """
 
 from __future__ import annotations
