@@ -374,8 +374,7 @@ class SelectParams(Section):
         "parquet", description="Write the records MIRA keeps, per source, as shards a trainer can read: JSONL or "
         "Parquet (record_id, source, text, n_tokens, meta, epochs), or megatron: Megatron-LM's indexed dataset "
         "(.bin + .idx per source, tokenized with ingest.tokenizer, an EOD token after each record) and blend.txt "
-        "for --data-path. Every "
-        "export has a lineage.json (commit, params digest, rubric versions, manifest digest)."
+        "for --data-path. Every export has a lineage.json (commit, params digest, rubric versions, manifest digest)."
     )
 
     @model_validator(mode="after")
