@@ -4,6 +4,10 @@
     python -m bench.run --only teacher selection
     python -m bench.run --report-only       # rewrite BENCHMARKS.md from the saved figures
 
+After BENCHMARKS.md, the figures the README and the docs quote are rewritten from the same results
+(`bench/doc_figures.py`, from the extract it keeps in bench/figures.json), and any sentence whose words
+no longer hold is listed to be rewritten by hand.
+
 The embedding, teacher and linear-student benchmarks read demo-corpus records from a copy of the
 repository under bench/.work/pipeline (its `demo_corpus` and `ingest` stages are run when it has no
 corpus yet); the pipeline benchmark runs last, in a fresh copy at the same place. Every figure is the median
@@ -23,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import doc_figures
 from bench.common import REPO, WORK, child, env, machine, median, spread
 
 # pipeline replaces the copy, so it comes after those that read it; encoders reads the labels pipeline made
@@ -615,6 +620,9 @@ def main() -> None:
             saved.write_text(json.dumps(results, indent=1, default=str))
     write(results, REPO / "BENCHMARKS.md")
     print(f"wrote {REPO / 'BENCHMARKS.md'}", file=sys.stderr)
+    # the README and the docs quote some of these figures in sentences: rewrite them, and list what to re-read
+    doc_figures.record(results)
+    doc_figures.print_report(doc_figures.sync(results, doc_figures.FIGURES), wrote=True)
 
 
 if __name__ == "__main__":

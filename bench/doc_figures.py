@@ -1,0 +1,377 @@
+"""The benchmark figures that the README and the docs quote in their prose, kept in step with BENCHMARKS.md.
+
+BENCHMARKS.md is rewritten whole from `bench/.work/results.json`; the README and the docs quote some of its
+figures inside sentences, and a hand-copied figure goes stale at the next run. Each `Figure` below names a
+file, a sentence pattern whose `{}` slots hold numbers, and how to compute those numbers from the results.
+After a run, `sync` rewrites the numbers in place and lists what changed. A sentence also says things a number
+cannot (MIRA's mean is *above* the full corpus's, an arm is *within the noise*): such a figure carries a
+`claim`, checked on the new results, and a claim that no longer holds is listed for a person to rewrite, as is
+a pattern that no longer matches its file exactly once. Figures quoted as examples of one anchor or one
+source (docs/selection.md's mask paragraph, docs/students.md's weakest anchor) name the run they come from and
+are not synced.
+
+    python -m bench.doc_figures          # sync from bench/figures.json (bench.run does it after a run)
+    python -m bench.doc_figures --check  # change nothing; exit 1 where a figure or a claim is out of step
+
+`bench/figures.json` is the part of the run's results these figures read, committed beside the docs, so a test
+checks on any clone that the docs say what the recorded run measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RECORD = REPO / "bench" / "figures.json"
+NUMBER = r"[-+]?\d[\d,]*(?:\.\d+)?"
+
+
+@dataclass(frozen=True)
+class Figure:
+    path: str  # relative to the repository
+    pattern: str  # the sentence, with one `{}` per number; any run of whitespace matches any other (line wraps)
+    values: Callable[[dict], list[str]]  # the numbers, formatted as the sentence prints them
+    claim: Callable[[dict], bool] | None = None  # what the words around the numbers assert, on the new results
+    why: str = ""  # the claim in words, for the report
+
+
+def regex(pattern: str) -> re.Pattern:
+    parts = [re.sub(r"\\\s+|\s+", r"\\s+", re.escape(p)) for p in pattern.split("{}")]
+    return re.compile(f"({NUMBER})".join(parts))
+
+
+@dataclass
+class Report:
+    changed: list[str]  # "path: old -> new in <pattern>"
+    problems: list[str]  # patterns that match 0 or 2+ times, claims that no longer hold
+    skipped: list[str]  # figures whose results are not in this results file (a section not measured)
+
+
+def sync(results: dict, figures: list[Figure], repo: Path = REPO, write: bool = True) -> Report:
+    """Rewrite every figure's numbers from `results`; with write=False only report what would change."""
+    report = Report([], [], [])
+    texts: dict[str, str] = {}
+    for f in figures:
+        text = texts.setdefault(f.path, (repo / f.path).read_text())
+        rx = regex(f.pattern)
+        hits = list(rx.finditer(text))
+        if len(hits) != 1:
+            report.problems.append(f"{f.path}: the pattern matches {len(hits)} times, not once: {f.pattern!r}")
+            continue
+        try:
+            new = f.values(results)
+            holds = f.claim(results) if f.claim else True
+        except (KeyError, TypeError, IndexError):  # the section this figure reads was not measured
+            report.skipped.append(f"{f.path}: {f.pattern!r}")
+            continue
+        hit = hits[0]
+        if len(new) != rx.groups:
+            raise ValueError(f"{f.pattern!r} has {rx.groups} slots but its values give {len(new)}")
+        old = list(hit.groups())
+        if old != new:
+            report.changed.append(f"{f.path}: {' / '.join(old)} -> {' / '.join(new)} in {f.pattern!r}")
+            out, last = [], hit.start()
+            for i, value in enumerate(new, start=1):
+                out += [text[last:hit.start(i)], value]
+                last = hit.end(i)
+            texts[f.path] = text[:hit.start()] + "".join(out) + text[last:]
+        if not holds:
+            report.problems.append(f"{f.path}: no longer true, rewrite the sentence ({f.why}): {f.pattern!r}")
+    if write:
+        for path, text in texts.items():
+            target = repo / path
+            if target.read_text() != text:
+                tmp = target.with_suffix(target.suffix + ".tmp")
+                tmp.write_text(text)
+                tmp.replace(target)
+    return report
+
+
+def extract(results: dict) -> dict:
+    """The part of bench.run's results that the figures read (the whole file is 300 kB of per-arm detail)."""
+    out: dict = {k: results[k] for k in ("measured_at", "commit") if k in results}
+    arms = results.get("planted", {}).get("arms", {})
+    kept = {}
+    for name in ("default", "trimmed_mean"):
+        res = arms.get(name, {}).get("result")
+        if res:
+            kept[name] = {"result": {"corpus": res["corpus"], "oracle": res.get("oracle"),
+                                     "methods": {m: v for m, v in res["methods"].items()
+                                                 if m in ("mira", "single_rubric", "random", "perfect",
+                                                          "perfect_group")}}}
+    if kept:
+        out["planted"] = {"arms": kept}
+    if "quality" in results.get("pipeline", {}):
+        out["pipeline"] = {"quality": results["pipeline"]["quality"]}
+    if "arms" in results.get("ablations", {}):
+        out["ablations"] = {k: results["ablations"][k] for k in ("arms", "retention")}
+    return out
+
+
+def record(results: dict, path: Path = RECORD) -> None:
+    """Write the extract atomically, beside the docs it backs."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(extract(results), indent=1, sort_keys=True) + "\n")
+    tmp.replace(path)
+
+
+# ---------------------------------------------------------------- reading results.json
+def _arm(r: dict) -> dict:
+    return r["planted"]["arms"]["default"]["result"]
+
+
+def _method(r: dict, name: str) -> dict:
+    return _arm(r)["methods"][name]
+
+
+def _q(r: dict) -> dict:
+    return r["pipeline"]["quality"]
+
+
+def _students(r: dict, key: str) -> list[float]:
+    return [_q(r)["students"][g][key] for g in sorted(_q(r)["students"])]
+
+
+def _loss(r: dict, arm: str) -> dict:
+    return r["ablations"]["arms"][arm]
+
+
+def _relation(arm: dict, b: str) -> str:
+    """How an arm's held-out loss stands to arm b's, as the evaluation's note says: within / lower / higher."""
+    for part in arm["note"].split(";"):
+        part = part.strip().replace(" (beyond noise)", "")
+        head, _, names = part.partition(" of " if part.startswith("within") else " than ")
+        if b in {n.strip() for n in names.split(",")}:
+            return head.split()[0]
+    raise KeyError(f"{b} is not in the note {arm['note']!r}")
+
+
+def _rel(r: dict, a: str, b: str) -> str:
+    """How ablation arm a stands to arm b in the ablation run (BENCHMARKS section 8)."""
+    return _relation(_loss(r, a), b)
+
+
+def _retention(r: dict, arm: str, source: str) -> float:
+    return r["ablations"]["retention"][arm][source]
+
+
+def p1(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def p0(x: float) -> str:
+    return f"{100 * x:.0f}"
+
+
+def f2(x: float) -> str:
+    return f"{x:.2f}"
+
+
+def f3(x: float) -> str:
+    return f"{x:.3f}"
+
+
+def _share_gap(r: dict, ref: str) -> float:
+    """The largest gap, in points, between MIRA's and `ref`'s share of the kept tokens, over the sources."""
+    m, p = _method(r, "mira")["by_source"], _method(r, ref)["by_source"]
+    return max(abs(m[s]["kept_share"] - p[s]["kept_share"]) for s in m) * 100
+
+
+def _every_source_fewer_broken(r: dict) -> bool:
+    m, s = _method(r, "mira")["by_source"], _method(r, "single_rubric")["by_source"]
+    return all(m[x]["broken_kept"] < s[x]["broken_kept"] for x in m)
+
+
+def _low_kinds_under(r: dict) -> bool:
+    """No defect kind that the teacher's own cut drops survives MIRA above the same bar (as BENCHMARKS says)."""
+    from mira_core.planted import TEACHER_LOW, teacher_drops
+
+    low = teacher_drops(_arm(r))
+    return bool(low) and all(v["mira_kept"] is not None and v["mira_kept"] <= TEACHER_LOW for v in low.values())
+
+
+def _on(r: dict) -> dict:
+    return _q(r)["mask"]
+
+
+# ---------------------------------------------------------------- the figures
+README = "README.md"
+SELECTION = "docs/selection.md"
+STUDENTS = "docs/students.md"
+EVALUATION = "docs/evaluation.md"
+
+FIGURES: list[Figure] = [
+    # README: what it does here, measured
+    Figure(README, "MIRA keeps {} % of the broken tokens and {} % of the good ones",
+           lambda r: [p1(_method(r, "mira")["broken_kept"]), p1(_method(r, "mira")["good_kept"])]),
+    Figure(README, "`single_rubric` keeps {} % and {} %, `random` {} % and {} %",
+           lambda r: [p1(_method(r, "single_rubric")["broken_kept"]), p1(_method(r, "single_rubric")["good_kept"]),
+                      p1(_method(r, "random")["broken_kept"]), p1(_method(r, "random")["good_kept"])]),
+    Figure(README, "and the perfect selector 0 % and {} % (the most any selector can keep here, as {} % of the "
+                   "tokens are broken)",
+           lambda r: [p1(_method(r, "perfect")["good_kept"]), p1(_arm(r)["corpus"]["broken_token_share"])]),
+    Figure(README, "MIRA keeps fewer broken tokens than `single_rubric` in every source, each source's share within "
+                   "{} point of a perfect selector's",
+           lambda r: [f"{_share_gap(r, 'perfect_group'):.1f}"], _every_source_fewer_broken,
+           "fewer broken tokens than single_rubric in every source"),
+    Figure(README, "and no defect kind the teacher scores low above 20 %.", lambda r: [], _low_kinds_under,
+           "no kind the teacher scores low above 20 %"),
+    Figure(README, "removes as many broken tokens as the teacher's own ({} %)",
+           lambda r: [p0(_arm(r)["oracle"]["broken_removal_kept"])],
+           lambda r: _arm(r)["oracle"]["broken_removal_kept"] >= 0.995, "as many as the teacher's own"),
+    Figure(README, "median val Somers' D against the teacher is {} / {} / {} per group",
+           lambda r: [f2(x) for x in _students(r, "median_somers_d")]),
+    Figure(README, "their Spearman {} / {} / {} against ceilings of {} / {} / {}",
+           lambda r: [f2(x) for x in _students(r, "median_spearman") + _students(r, "median_spearman_ceiling")]),
+    Figure(README, "the Spearman spans {}-{} / {}-{} / {}-{}.",
+           lambda r: [f2(x) for lo_hi in _students(r, "median_spearman_interval") for x in lo_hi]),
+    Figure(README, "The mask keeps {} of {} (source, anchor) pairs.",
+           lambda r: [str(_on(r)["on"]), str(_on(r)["pairs"])]),
+    Figure(README, "MIRA's half reaches a held-out loss of {} ± {}, `random` {} ± {}, the full corpus {} ± {}: "
+                   "level within the noise,",
+           lambda r: [f3(_q(r)["evaluate"][a][k]) for a in ("mira", "random", "full") for k in ("loss_mean", "loss_std")],
+           lambda r: all(_relation(_q(r)["evaluate"]["mira"], b) == "within" for b in ("random", "full")),
+           "mira within the noise of random and full"),
+    Figure(README, "MIRA's mean is {} above the full corpus's, so it does not beat it.",
+           lambda r: [f3(_q(r)["evaluate"]["mira"]["loss_mean"] - _q(r)["evaluate"]["full"]["loss_mean"])],
+           lambda r: _q(r)["evaluate"]["mira"]["loss_mean"] > _q(r)["evaluate"]["full"]["loss_mean"],
+           "mira's mean above full's"),
+    Figure(README, "beyond the noise: mask off {}, the paper's Spearman mask {}, a cut per source {}; the paper's "
+                   "trimmed mean ({}) is within the noise in this run. The raw scale does best ({}),",
+           lambda r: [f3(_loss(r, a)["loss_mean"]) for a in ("mira_no_mask", "mira_spearman_mask", "mira_source",
+                                                             "mira_trimmed_mean", "mira_raw_scale")],
+           lambda r: (all(_rel(r, a, "mira") == "higher" for a in ("mira_no_mask", "mira_spearman_mask",
+                                                                        "mira_source"))
+                      and _rel(r, "mira_trimmed_mean", "mira") == "within"
+                      and min(r["ablations"]["arms"], key=lambda a: _loss(r, a)["loss_mean"]) == "mira_raw_scale"),
+           "mask off, Spearman mask and per-source cut beyond the noise above mira; trimmed mean within; "
+           "raw scale the lowest"),
+    # docs/selection.md: the worst-anchor blend, the unshared rule, the demo's retention
+    Figure(SELECTION, "broken tokens kept fall from {} % (`trimmed_mean` arm) to {} % and good tokens kept rise from "
+                      "{} % to {} %.",
+           lambda r: [p1(r["planted"]["arms"]["trimmed_mean"]["result"]["methods"]["mira"]["broken_kept"]),
+                      p1(_method(r, "mira")["broken_kept"]),
+                      p1(r["planted"]["arms"]["trimmed_mean"]["result"]["methods"]["mira"]["good_kept"]),
+                      p1(_method(r, "mira")["good_kept"])],
+           lambda r: (r["planted"]["arms"]["trimmed_mean"]["result"]["methods"]["mira"]["broken_kept"]
+                      > _method(r, "mira")["broken_kept"]
+                      and r["planted"]["arms"]["trimmed_mean"]["result"]["methods"]["mira"]["good_kept"]
+                      < _method(r, "mira")["good_kept"]),
+           "the blend keeps fewer broken and more good tokens than the trimmed mean"),
+    Figure(SELECTION, "Pooled, docs kept {} % of its tokens from the group's half and the test files {} %; with its "
+                      "own share docs keeps {} % and the test files {} %",
+           lambda r: [p0(_retention(r, "mira_pooled_unshared", "docs")),
+                      p0(_retention(r, "mira_pooled_unshared", "test_files")),
+                      p0(_retention(r, "mira", "docs")), p0(_retention(r, "mira", "test_files"))]),
+    Figure(SELECTION, "the C headers {} % and the agent traces {} % of their tokens",
+           lambda r: [p0(_q(r)["retention"]["c_headers"]), p0(_q(r)["retention"]["doctest_traces"])]),
+    Figure(SELECTION, "docs {} %, the standard library {} %, shell scripts {} %, test files {} % and third-party "
+                      "modules {} %. {} of the {} (group, source, anchor) pairs pass the mask. {} of the {} pairs "
+                      "off are pairs where the teacher gave",
+           lambda r: [p0(_q(r)["retention"][s]) for s in ("docs", "stdlib_code", "shell_scripts", "test_files",
+                                                         "site_packages_code")]
+           + [str(_on(r)["on"]), str(_on(r)["pairs"]), str(_on(r)["teacher_constant"]),
+              str(_on(r)["pairs"] - _on(r)["on"])]),
+    Figure(SELECTION, "the {} pairs where the teacher varies, {} ({} %) pass.",
+           lambda r: [str(_on(r)["pairs"] - _on(r)["teacher_constant"]), str(_on(r)["on"]),
+                      p0(_on(r)["on"] / (_on(r)["pairs"] - _on(r)["teacher_constant"]))]),
+    Figure(SELECTION, "rank as the teacher's own with Spearman {} ({} on val alone), and the students keep {} % of "
+                      "what the",
+           lambda r: [f2(_q(r)["oracle"]["all"]["spearman"]), f2(_q(r)["oracle"]["all"]["val_spearman"]),
+                      p0(_q(r)["oracle"]["all"]["teacher_kept_share_kept_by_student"])]),
+    Figure(SELECTION, "The group's median Spearman is {} against a median ceiling of {}; its median Somers' D is {}.",
+           lambda r: [f2(_students(r, k)[2]) for k in ("median_spearman", "median_spearman_ceiling",
+                                                       "median_somers_d")]),
+    # docs/students.md: fidelity on the demo
+    Figure(STUDENTS, "the students' median val Spearman against the teacher is {} (C headers), {} (the Python, docs, "
+                     "shell and QA group) and {} (the agent traces), against medians of the Spearman ceiling of {}, "
+                     "{} and {}; their median Somers' D is {}, {} and {}, and their mean val MAE {}, {} and {} against "
+                     "the constant predictor's {}, {} and {}",
+           lambda r: [f2(x) for key in ("median_spearman", "median_spearman_ceiling", "median_somers_d", "mean_mae",
+                                        "const_mae") for x in _students(r, key)]),
+    Figure(STUDENTS, "The stacked blend wins most anchors of the first two groups ({} of {}, {} of {})",
+           lambda r: [str(x) for g in sorted(_q(r)["students"])[:2]
+                      for x in (_q(r)["students"][g]["wins"]["blend"], sum(_q(r)["students"][g]["wins"].values()))],
+           lambda r: all(2 * _q(r)["students"][g]["wins"]["blend"] > sum(_q(r)["students"][g]["wins"].values())
+                         for g in sorted(_q(r)["students"])[:2]), "the blend wins most anchors of g0 and g1"),
+    Figure(STUDENTS, "so the traces' median Spearman of {} misses the fidelity issue's 0.7",
+           lambda r: [f2(_students(r, "median_spearman")[2])], lambda r: _students(r, "median_spearman")[2] < 0.7,
+           "the traces miss 0.7"),
+    Figure(STUDENTS, "The C headers' {} is under its ceiling of {} too (Somers' D {})",
+           lambda r: [f2(_students(r, "median_spearman")[0]), f2(_students(r, "median_spearman_ceiling")[0]),
+                      f2(_students(r, "median_somers_d")[0])],
+           lambda r: _students(r, "median_spearman")[0] < min(0.7, _students(r, "median_spearman_ceiling")[0]),
+           "the C headers miss 0.7 and sit under their ceiling"),
+    Figure(STUDENTS, "the three medians span {}-{}, {}-{} and {}-{}",
+           lambda r: [f2(x) for lo_hi in _students(r, "median_spearman_interval") for x in lo_hi],
+           lambda r: _students(r, "median_spearman_interval")[0][1] >= 0.7, "the C headers' interval reaches 0.7"),
+    # docs/evaluation.md: the proxy evaluation per arm
+    Figure(EVALUATION, "MIRA's mean is below `random`'s and {} above the full corpus's,",
+           lambda r: [f3(_loss(r, "mira")["loss_mean"] - _loss(r, "full")["loss_mean"])],
+           lambda r: _loss(r, "random")["loss_mean"] > _loss(r, "mira")["loss_mean"] > _loss(r, "full")["loss_mean"],
+           "mira below random and above full"),
+    Figure(EVALUATION, "is the worst arm, {} ± {}, beyond the noise above `mira`",
+           lambda r: [f3(_loss(r, "mira_no_mask")["loss_mean"]), f3(_loss(r, "mira_no_mask")["loss_std"])],
+           lambda r: (max(r["ablations"]["arms"], key=lambda a: _loss(r, a)["loss_mean"]) == "mira_no_mask"
+                      and _rel(r, "mira_no_mask", "mira") == "higher"), "no mask the worst, beyond the noise"),
+    Figure(EVALUATION, "(the paper's mask statistic) gives {} ± {}, beyond the noise above `mira`.",
+           lambda r: [f3(_loss(r, "mira_spearman_mask")["loss_mean"]), f3(_loss(r, "mira_spearman_mask")["loss_std"])],
+           lambda r: _rel(r, "mira_spearman_mask", "mira") == "higher", "beyond the noise above mira"),
+    Figure(EVALUATION, "(a cut per source) gives {} ± {}, beyond the noise above `mira`",
+           lambda r: [f3(_loss(r, "mira_source")["loss_mean"]), f3(_loss(r, "mira_source")["loss_std"])],
+           lambda r: _rel(r, "mira_source", "mira") == "higher", "beyond the noise above mira"),
+    Figure(EVALUATION, "on the same students and mask, gives {} ± {}, within the noise of `mira` in this run",
+           lambda r: [f3(_loss(r, "mira_trimmed_mean")["loss_mean"]), f3(_loss(r, "mira_trimmed_mean")["loss_std"])],
+           lambda r: _rel(r, "mira_trimmed_mean", "mira") == "within", "within the noise of mira"),
+    Figure(EVALUATION, "gives {} ± {}, within the noise of `mira`; it keeps {} % of the docs' tokens where MIRA keeps "
+                       "{} %.",
+           lambda r: [f3(_loss(r, "mira_pooled_unshared")["loss_mean"]),
+                      f3(_loss(r, "mira_pooled_unshared")["loss_std"]),
+                      p0(_retention(r, "mira_pooled_unshared", "docs")), p0(_retention(r, "mira", "docs"))],
+           lambda r: _rel(r, "mira_pooled_unshared", "mira") == "within", "within the noise of mira"),
+    Figure(EVALUATION, "`single_rubric` gives {} ± {}.",
+           lambda r: [f3(_loss(r, "single_rubric")["loss_mean"]), f3(_loss(r, "single_rubric")["loss_std"])]),
+    Figure(EVALUATION, "has the lowest loss of every arm, {} ± {}, beyond the noise of all others but "
+                       "`single_rubric`. It keeps {} % of the test files' tokens and {} % of the standard library's, "
+                       "where MIRA keeps {} % and {} %.",
+           lambda r: [f3(_loss(r, "mira_raw_scale")["loss_mean"]), f3(_loss(r, "mira_raw_scale")["loss_std"]),
+                      p0(_retention(r, "mira_raw_scale", "test_files")),
+                      p0(_retention(r, "mira_raw_scale", "stdlib_code")),
+                      p0(_retention(r, "mira", "test_files")), p0(_retention(r, "mira", "stdlib_code"))],
+           lambda r: (min(r["ablations"]["arms"], key=lambda a: _loss(r, a)["loss_mean"]) == "mira_raw_scale"
+                      and all(_rel(r, "mira_raw_scale", a) == ("within" if a == "single_rubric" else "lower")
+                              for a in r["ablations"]["arms"] if a != "mira_raw_scale")),
+           "raw scale the lowest, beyond the noise of all but single_rubric"),
+]
+
+
+def print_report(report: Report, wrote: bool) -> None:
+    verb = "rewrote" if wrote else "out of step"
+    for line in report.changed:
+        print(f"doc figures: {verb}: {line}")
+    for line in report.skipped:
+        print(f"doc figures: not in this results file, left as it is: {line}")
+    for line in report.problems:
+        print(f"doc figures: CHECK BY HAND: {line}", file=sys.stderr)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--results", type=Path, default=RECORD,
+                    help="bench/figures.json (default) or a whole results.json of bench.run")
+    ap.add_argument("--check", action="store_true", help="change nothing; exit 1 where anything is out of step")
+    args = ap.parse_args()
+    report = sync(json.loads(args.results.read_text()), FIGURES, write=not args.check)
+    print_report(report, wrote=not args.check)
+    if args.check and (report.changed or report.problems):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""The figures the README and the docs quote from the benchmarks: each pattern still finds its sentence, and a
+sync rewrites numbers, keeps the text around them, and reports claims that no longer hold."""
+
+import re
+
+import pytest
+
+from bench import doc_figures
+from bench.doc_figures import REPO, Figure, regex, sync
+
+
+@pytest.mark.parametrize("figure", doc_figures.FIGURES, ids=lambda f: f"{f.path}:{f.pattern[:40]}")
+def test_every_pattern_finds_its_sentence_once(figure):
+    # a doc reworded without its pattern would silently stop being synced: this is the test that notices
+    text = (REPO / figure.path).read_text()
+    assert len(regex(figure.pattern).findall(text)) == 1, figure.pattern
+
+
+def _doc(tmp_path, text):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text(text)
+    return tmp_path / "docs" / "a.md"
+
+
+def test_sync_rewrites_numbers_across_a_line_wrap_and_keeps_the_rest(tmp_path):
+    doc = _doc(tmp_path, "Intro.\nMIRA keeps 6.4 % of the\n  broken tokens and 65.1 % of the good. Tail 6.4 %.\n")
+    fig = Figure("docs/a.md", "MIRA keeps {} % of the broken tokens and {} % of the good.",
+                 lambda r: [f"{r['broken']:.1f}", f"{r['good']:.1f}"])
+    report = sync({"broken": 5.25, "good": 70.0}, [fig], repo=tmp_path)
+    assert doc.read_text() == "Intro.\nMIRA keeps 5.2 % of the\n  broken tokens and 70.0 % of the good. Tail 6.4 %.\n"
+    assert report.changed == [f"docs/a.md: 6.4 / 65.1 -> 5.2 / 70.0 in {fig.pattern!r}"]
+    assert report.problems == [] and report.skipped == []
+    # a second sync from the same results changes nothing
+    assert sync({"broken": 5.25, "good": 70.0}, [fig], repo=tmp_path).changed == []
+
+
+def test_check_mode_reports_without_writing(tmp_path):
+    doc = _doc(tmp_path, "loss 5.562 here\n")
+    fig = Figure("docs/a.md", "loss {} here", lambda r: ["5.600"])
+    report = sync({}, [fig], repo=tmp_path, write=False)
+    assert report.changed and doc.read_text() == "loss 5.562 here\n"
+
+
+def test_a_claim_that_no_longer_holds_is_reported_and_its_numbers_still_synced(tmp_path):
+    doc = _doc(tmp_path, "MIRA's mean is 0.010 above the full corpus's.\n")
+    fig = Figure("docs/a.md", "MIRA's mean is {} above the full corpus's.", lambda r: [f"{r['mira'] - r['full']:.3f}"],
+                 claim=lambda r: r["mira"] > r["full"], why="mira above full")
+    report = sync({"mira": 5.50, "full": 5.52}, [fig], repo=tmp_path)
+    assert "-0.020 above" in doc.read_text()
+    assert len(report.problems) == 1 and "no longer true" in report.problems[0] and "mira above full" in report.problems[0]
+
+
+def test_a_pattern_that_matches_twice_or_never_is_reported_and_nothing_written(tmp_path):
+    doc = _doc(tmp_path, "keeps 1 % and keeps 2 %\n")
+    twice = Figure("docs/a.md", "keeps {} %", lambda r: ["9"])
+    never = Figure("docs/a.md", "drops {} %", lambda r: ["9"])
+    report = sync({}, [twice, never], repo=tmp_path)
+    assert [p.split(":")[1].strip() for p in report.problems] == [
+        "the pattern matches 2 times, not once", "the pattern matches 0 times, not once"]
+    assert doc.read_text() == "keeps 1 % and keeps 2 %\n"
+
+
+def test_a_figure_whose_section_was_not_measured_is_skipped(tmp_path):
+    doc = _doc(tmp_path, "loss 5.562 here\n")
+    fig = Figure("docs/a.md", "loss {} here", lambda r: [f"{r['ablations']['mira']:.3f}"])
+    report = sync({"planted": {}}, [fig], repo=tmp_path)
+    assert report.skipped and not report.changed and doc.read_text() == "loss 5.562 here\n"
+
+
+def test_a_figure_with_the_wrong_number_of_values_is_a_bug_not_a_skip(tmp_path):
+    _doc(tmp_path, "a 1 b 2\n")
+    with pytest.raises(ValueError, match="2 slots"):
+        sync({}, [Figure("docs/a.md", "a {} b {}", lambda r: ["1"])], repo=tmp_path)
+
+
+def test_relation_reads_the_evaluation_note():
+    arm = {"note": "within noise of mira, random; lower loss than mira_source, mira_no_mask (beyond noise); "
+                   "higher loss than mira_raw_scale (beyond noise)"}
+    assert doc_figures._relation(arm, "random") == "within"
+    assert doc_figures._relation(arm, "mira_no_mask") == "lower"
+    assert doc_figures._relation(arm, "mira_raw_scale") == "higher"
+    with pytest.raises(KeyError):
+        doc_figures._relation(arm, "mira_trimmed_mean")  # a name that is a prefix of nothing listed
+
+
+def test_number_slots_take_signs_and_thousands():
+    m = regex("gap {} points, {} records").search("gap -0.8 points, 1,200 records")
+    assert m and m.groups() == ("-0.8", "1,200")
+    assert not re.fullmatch(doc_figures.NUMBER, "abc")
+
+
+def test_the_docs_say_what_the_recorded_run_measured():
+    # bench/figures.json is written by the same bench run that rewrites BENCHMARKS.md; a figure edited by hand
+    # in a doc, or a run whose figures were not synced into the docs, fails here
+    import json
+
+    report = sync(json.loads(doc_figures.RECORD.read_text()), doc_figures.FIGURES, write=False)
+    assert report.changed == [] and report.problems == [] and report.skipped == []
+
+
+def test_extract_keeps_what_the_figures_read_and_nothing_else():
+    import json
+
+    recorded = json.loads(doc_figures.RECORD.read_text())
+    assert doc_figures.extract(recorded) == recorded  # an extract of an extract is itself
+    assert set(recorded) <= {"measured_at", "commit", "planted", "pipeline", "ablations"}
