@@ -203,13 +203,13 @@ def section(r: dict) -> list[str]:
         if "result" not in a:
             note = ("same as default" if "same_as" in a else "skipped: " + a["skipped"].splitlines()[-1].strip()
                     if "skipped" in a else "failed: " + a["failed"].splitlines()[0])
-            rows.append([name, change, what if s else "-", "-", "-", "-", "-", "-", "-", note])
+            rows.append([name, change, what if s else "-", "-", "-", "-", "-", "-", "-", "-", note])
             continue
         m, o, on = a["result"]["methods"]["mira"], a["result"].get("oracle"), a.get("mask", {})
         rows.append([name, change, what, f"{on['on']} of {on['pairs']}" if on.get("pairs") else "-",
                      pct(m["good_kept"]), pct(m["broken_kept"]), pct(m["broken_share_of_kept"]),
                      pct(o["student"]["broken_kept"]) if o else "-", pct(o["broken_removal_kept"]) if o else "-",
-                     f"{a['seconds']:,.0f} s"])
+                     pct(o["val"]["broken_removal_kept"]) if o and o.get("val") else "-", f"{a['seconds']:,.0f} s"])
     n_kinds = sum(len(k) for k in KINDS.values())
     out = ["## 6. Planted defects: what each selection keeps", "",
            f"{r['records_per_source']} real records per source (code, qa, docs, traces, from this machine's Python "
@@ -223,10 +223,12 @@ def section(r: dict) -> list[str]:
            "kept* is the broken part of what it keeps. The oracle columns compare, on the labeled records, the "
            "students' cut with the teacher's own (`data/selection/oracle.parquet`): *removal kept* is "
            "(1 - student broken kept) / (1 - teacher broken kept), above 100 % when the students drop more broken "
-           "tokens than the teacher's cut. *pairs on*: the (source, anchor) pairs the reliability mask keeps. "
+           "tokens than the teacher's cut; *on val* is the same on the val records alone, which the students were not "
+           "fitted on. *pairs on*: the (source, anchor) pairs the reliability mask keeps. "
            f"One run, {r['seconds'] / 60:,.1f} minutes in all.", ""]
     out += md_table(["arm", "change", "granularity, mask, student", "pairs on", "MIRA good kept", "MIRA broken kept",
-                     "broken share of kept", "oracle: student broken kept", "removal kept", "stages run"], rows)
+                     "broken share of kept", "oracle: student broken kept", "removal kept", "removal kept on val",
+                     "stages run"], rows)
     o = d.get("result", {}).get("oracle")
     if o and o["records"] >= d["result"]["corpus"]["records"]:
         out += ["", "At this size every record is labeled (`label.records_per_group` is at least every group's size), "

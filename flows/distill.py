@@ -3,7 +3,9 @@
 Reads: data/labels/, data/rubrics/, data/embeddings/ (head) or data/corpus/ (linear, finetune).
 Writes: data/students/<group>/ (model.safetensors + config.json), metrics/students.json
 (per group, source and anchor: val MAE, Somers' D and Spearman against the teacher, the teacher's self-agreement
-beside it), plots/distill/<group>.csv (student versus teacher, for `dvc plots`), and an MLflow run.
+beside it), plots/distill/<group>.csv (student versus teacher on val, for `dvc plots`; the student's scores
+unclipped, as selection ranks them), and an MLflow run. The rank statistics the mask reads come from the
+unclipped scores too, MAE from the scores clipped to the teacher's scale.
 """
 
 from __future__ import annotations

@@ -87,7 +87,8 @@ def distill_group(labels: pl.DataFrame, repeats: pl.DataFrame, rubric: Rubric, p
     info = student.fit(x_train, y_train, **rationales)
     student.save(out)
     pred = student.predict(x_val)
-    report = student_report(val, pred, ids, y_train.mean(axis=0))
+    ranked = student.predict(x_val, clipped=False)  # what selection ranks: the mask judges this order
+    report = student_report(val, pred, ids, y_train.mean(axis=0), ranked)
     report["self_agreement"] = self_agreement(labels, repeats, ids) if repeats.height else {}
     if "choice" in info:  # the auto student: which kind won each anchor, and every candidate's CV figures
         report["choice"] = info["choice"]
@@ -100,6 +101,6 @@ def distill_group(labels: pl.DataFrame, repeats: pl.DataFrame, rubric: Rubric, p
         "record_id": np.repeat(val["record_id"].to_numpy(), len(ids)),
         "source": np.repeat(val["source"].to_numpy(), len(ids)),
         "anchor": np.tile([f"{a.id} {a.name}" for a in rubric.anchors], val.height),
-        "teacher": truth.reshape(-1).astype(float), "student": pred.reshape(-1).astype(float),
+        "teacher": truth.reshape(-1).astype(float), "student": ranked.reshape(-1).astype(float),
     }, schema=PLOT)
     return report, plot

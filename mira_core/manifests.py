@@ -62,6 +62,11 @@ def corpus_index(corpus: Path, groups: dict[str, str], held_out: list[str], dedu
                               dropped=drop_reasons(index["record_id"], dedup, decontaminate, held_out))
 
 
+def competing_ids(index: pl.DataFrame) -> pl.Series:
+    """The record_ids that compete for the budget (not held out, not dropped): what anchors are standardised over."""
+    return with_drops(index).filter(selectable())["record_id"]
+
+
 NO_RELIABLE, NO_SHARED = "no_reliable_anchor", "no_shared_anchor"  # why a source keeps its own share of the budget
 
 
@@ -78,7 +83,36 @@ class SetApart:
         return {r: sorted(s for s, why in self.reasons.items() if why == r) for r in (NO_RELIABLE, NO_SHARED)}
 
 
-def mira_scores(scores: Path, rubrics: Path, reports: dict, p: SelectParams
+def _score_folders(scores: Path, group: str) -> dict[str, list[Path]]:
+    """source -> its score shards under data/scores/<group>/ (hidden folders, a crashed write's leftovers, skipped)."""
+    return {d.name: sorted(d.glob("part-*.parquet")) for d in sorted((Path(scores) / group).glob("*"))
+            if d.is_dir() and not d.name.startswith(".")}
+
+
+def _scales(folders: dict[str, list[Path]], on: dict[str, list[str]], apart: set[str], anchors: list[str],
+            competing: pl.DataFrame | None) -> dict[str, tuple[float, float]]:
+    """Each anchor's (mean, sd) over the records that compete for the group's budget: not held out (`apart` holds
+    them and the sources with no reliable anchor, which are ranked on every anchor and would move the scale of
+    anchors that are off for everyone else) and, with `competing` (their record_ids), not dropped by a filter
+    stage. An anchor no competing source has on takes its scale from the sources set apart, which rank on it."""
+    def frames(sources: list[str]) -> list[tuple[pl.DataFrame, list[str]]]:
+        out = []
+        for src in sources:
+            cols = on.get(src, [])
+            for f in folders[src]:
+                df = pl.read_parquet(f, columns=["record_id", *cols])
+                out.append((df if competing is None else df.join(competing, on="record_id", how="semi"), cols))
+        return out
+    inside = [s for s in folders if s not in apart]
+    scales = anchor_scales(frames(inside), anchors)
+    used = {a for s in inside for a in on.get(s, [])}
+    if set(anchors) - used:
+        rest = anchor_scales(frames([s for s in folders if s in apart]), anchors)
+        scales.update({a: rest[a] for a in anchors if a not in used})
+    return scales
+
+
+def mira_scores(scores: Path, rubrics: Path, reports: dict, p: SelectParams, competing: pl.Series | None = None
                 ) -> tuple[pl.DataFrame, pl.DataFrame, SetApart, dict[str, dict[str, tuple[float, float]]]]:
     """(record_id -> score, the mask, the sources set apart from their group's budget, each group's anchor
     scales) for every scored record.
@@ -86,10 +120,13 @@ def mira_scores(scores: Path, rubrics: Path, reports: dict, p: SelectParams
     Score files are per source (data/scores/<group>/<source>/), so each source's records are
     aggregated on that source's unmasked anchors directly, reading only those columns. With
     `select.standardize`, a first pass over the group's files takes each anchor's mean and sd over the
-    sources it is on for.
+    sources it is on for, counting only the records that compete for the budget (`competing`: their
+    record_ids; every record of a source not held out when not given).
     """
-    mask = reliability_mask(reports, p)
     rubric = load_rubrics(rubrics)
+    all_folders = {g: _score_folders(scores, g) for g in sorted(reports)}
+    mask = reliability_mask(reports, p, {g: list(f) for g, f in all_folders.items()})
+    keep = None if competing is None else pl.DataFrame({"record_id": competing})
     parts, own, all_scales = [], SetApart(), {}
     for g in sorted(reports):
         anchors = rubric[g].anchor_ids()
@@ -100,14 +137,13 @@ def mira_scores(scores: Path, rubrics: Path, reports: dict, p: SelectParams
             apart = unshared(on, none_reliable, p.held_out_sources)
             own.units.update(apart)
             own.reasons.update(dict.fromkeys(apart, NO_SHARED))
-        folders = {d.name: sorted(d.glob("part-*.parquet")) for d in sorted((Path(scores) / g).glob("*")) if d.is_dir()}
+        folders = all_folders[g]
         scales = None
         if p.standardize:
-            scales = anchor_scales([(pl.read_parquet(f, columns=on.get(src, [])), on.get(src, []))
-                                    for src, fs in folders.items() for f in fs], anchors)
+            scales = _scales(folders, on, set(none_reliable) | set(p.held_out_sources), anchors, keep)
             all_scales[g] = scales
         for source, files in folders.items():
-            cols = on.get(source, [])  # a source the students report does not know: unscored
+            cols = on.get(source, [])
             if not files:
                 continue
             frame = read_checked(files, SCORE_META, ["record_id", *cols])

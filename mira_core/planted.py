@@ -278,12 +278,13 @@ def perfect(selectable: pl.DataFrame, budget: float) -> pl.DataFrame:
     records are taken in record_id order, each one that still fits (first fit, so whole records
     fill the share closely). Budget a source cannot fill with good records stays unspent rather than
     moving to another source. When every source has more good tokens than its share (broken tokens
-    under half of each source at a budget of 0.5), its `good_kept` is the most any selector can keep.
+    under half of each source at a budget of 0.5), its `good_kept` is the most any selector can keep. The
+    shares are of the tokens no filter stage dropped, as MIRA's budget is (`selection.unit_budgets`).
     """
-    total = int(selectable["n_tokens"].sum())
-    frac = budget_share(budget, total)
-    room = {(s,): frac * t for s, t in selectable.group_by("source").agg(pl.col("n_tokens").sum()).iter_rows()}
-    return _first_fit(selectable, selectable.filter(~pl.col("defect") & _keepable(selectable)), room, ["source"])
+    pool = selectable.filter(_keepable(selectable))  # the budget is a share of these tokens, as MIRA's is
+    frac = budget_share(budget, int(pool["n_tokens"].sum()))
+    room = {(s,): frac * t for s, t in pool.group_by("source").agg(pl.col("n_tokens").sum()).iter_rows()}
+    return _first_fit(selectable, pool.filter(~pl.col("defect")), room, ["source"])
 
 
 def _first_fit(selectable: pl.DataFrame, good: pl.DataFrame, room: dict[tuple, float], by: list[str]) -> pl.DataFrame:
@@ -309,10 +310,10 @@ def perfect_group(selectable: pl.DataFrame, budget: float) -> pl.DataFrame:
     know the mask, and `perfect` is the reference for such a source.) Records a filter stage dropped
     (near-duplicates, contaminated) are not MIRA's to keep, and not this selector's either.
     """
-    total = int(selectable["n_tokens"].sum())
-    frac = budget_share(budget, total)
-    group_tokens = dict(selectable.group_by("group").agg(pl.col("n_tokens").sum()).iter_rows())
-    good = selectable.filter(~pl.col("defect") & _keepable(selectable))
+    pool = selectable.filter(_keepable(selectable))  # the budget is a share of these tokens, as MIRA's is
+    frac = budget_share(budget, int(pool["n_tokens"].sum()))
+    group_tokens = dict(pool.group_by("group").agg(pl.col("n_tokens").sum()).iter_rows())
+    good = pool.filter(~pl.col("defect"))
     good_tokens = dict(good.group_by("group").agg(pl.col("n_tokens").sum()).iter_rows())
     # a group with fewer good tokens than its share keeps all of them; otherwise each source its part of the share
     room = {(g, s): min(good_tokens[g], frac * group_tokens[g]) * t / good_tokens[g] if good_tokens[g] else 0.0
@@ -368,15 +369,27 @@ def evaluate_oracle(truth: pl.DataFrame, oracle: pl.DataFrame) -> dict:
     the students drop as many broken tokens as the teacher's own labels would, 0 when they drop none.
     """
     _check(oracle, ORACLE, "oracle")
-    joined = truth.join(oracle.select(*ORACLE), on=["record_id"], how="inner", suffix="_oracle")
-    teacher, student = figures(joined, "kept_teacher"), figures(joined, "kept_student")
-    bt, bs = teacher["broken_kept"], student["broken_kept"]
-    retained = _share(1 - bs, 1 - bt) if bt is not None and bs is not None and bt < 1 else None
-    agree = joined.select((pl.col("kept_teacher") == pl.col("kept_student")).mean()).item() if joined.height else None
-    return {"records": joined.height, "not_in_truth_records": oracle.join(truth, on="record_id", how="anti").height,
-            "teacher": teacher, "student": student, "broken_removal_kept": retained,
-            "agreement": None if agree is None else round(float(agree), 4),
-            "labeled_by_kind": dict(sorted(joined.group_by("kind").len().iter_rows()))}
+    split = ["split"] if "split" in oracle.columns else []  # the select stage writes it; a hand-made table may not
+    joined = truth.join(oracle.select(*ORACLE, *split), on=["record_id"], how="inner", suffix="_oracle")
+
+    def cuts(df: pl.DataFrame) -> dict:
+        teacher, student = figures(df, "kept_teacher"), figures(df, "kept_student")
+        bt, bs = teacher["broken_kept"], student["broken_kept"]
+        retained = _share(1 - bs, 1 - bt) if bt is not None and bs is not None and bt < 1 else None
+        agree = df.select((pl.col("kept_teacher") == pl.col("kept_student")).mean()).item() if df.height else None
+        return {"records": df.height, "teacher": teacher, "student": student, "broken_removal_kept": retained,
+                "agreement": None if agree is None else round(float(agree), 4)}
+
+    # The students were fitted on the train labels, so on those records they can repeat the teacher nearly by
+    # heart; the val records are the out-of-sample part of the comparison.
+    out = {**cuts(joined), "not_in_truth_records": oracle.join(truth, on="record_id", how="anti").height,
+           "labeled_by_kind": dict(sorted(joined.group_by("kind").len().iter_rows()))}
+    if split:
+        val = cuts(joined.filter(pl.col("split") == "val"))
+        out["val"] = {"records": val["records"], "teacher_broken_kept": val["teacher"]["broken_kept"],
+                      "student_broken_kept": val["student"]["broken_kept"],
+                      "broken_removal_kept": val["broken_removal_kept"], "agreement": val["agreement"]}
+    return out
 
 
 def teacher_drops(result: dict, at_most: float = TEACHER_LOW) -> dict[str, dict]:
@@ -489,4 +502,15 @@ def render_oracle(o: dict) -> list[str]:
             f"{pct(o['agreement'])} of them):", "",
             *md_table(["cut", "tokens kept", "good kept", "broken kept", "broken share of kept"], rows), "",
             f"The students keep {pct(o['broken_removal_kept'])} of the teacher's removal of broken tokens "
-            "((1 - broken kept by the student) / (1 - broken kept by the teacher))."]
+            "((1 - broken kept by the student) / (1 - broken kept by the teacher)).", *_render_val(o.get("val"))]
+
+
+def _render_val(v: dict | None) -> list[str]:
+    """The same comparison on the val records alone: the students were fitted on the rest."""
+    if not v or not v.get("records"):
+        return []
+    return ["", f"On the {v['records']:,} val records alone (the students were fitted on the other labeled records, "
+            f"so these are the out-of-sample part): the teacher's cut keeps {pct(v['teacher_broken_kept'])} of their "
+            f"broken tokens, the students' {pct(v['student_broken_kept'])}; the students keep "
+            f"{pct(v['broken_removal_kept'])} of the teacher's removal, and the two cuts agree on "
+            f"{pct(v['agreement'])} of the records."]

@@ -71,42 +71,55 @@ def mae(a: np.ndarray, b: np.ndarray) -> float | None:
     return round(float(np.mean(np.abs(np.asarray(a, float) - np.asarray(b, float)))), 4) if len(a) else None
 
 
-def agreement(truth: np.ndarray, pred: np.ndarray) -> dict:
+def agreement(truth: np.ndarray, pred: np.ndarray, ranked: np.ndarray | None = None) -> dict:
     """{n, mae, spearman, somers_d, spearman_ceiling, teacher_constant, unscored} for one anchor; teacher_constant:
     the teacher gave every record the same score, so there is no ranking to agree with (an anchor that does not
     vary in this source).
+
+    `ranked`: the unclipped predictions, which are what selection ranks (scoring.py): the rank statistics are
+    read from them, MAE from `pred`, the scores on the teacher's scale. Judged on clipped predictions, a student
+    that orders four records above the top of the scale correctly would tie them all at the top and be masked
+    off for ties that selection never sees.
 
     A record the student could not score (NaN: a generative student's unparseable reply) is left out of MAE
     and Spearman and counted in `unscored`; were it kept, NaN would compare as "not above tau" and pass the
     mask. With every record unscored there are no figures (None), and the mask turns the anchor off.
     """
     truth, pred = np.asarray(truth, dtype=float), np.asarray(pred, dtype=float)
-    ok = np.isfinite(pred) & np.isfinite(truth)
-    t, p = truth[ok], pred[ok]
-    return {"n": int(ok.sum()), "mae": mae(t, p), "spearman": spearman(t, p), "somers_d": somers_d(t, p),
+    ranked = pred if ranked is None else np.asarray(ranked, dtype=float)
+    ok = np.isfinite(pred) & np.isfinite(truth) & np.isfinite(ranked)
+    t, p, r = truth[ok], pred[ok], ranked[ok]
+    return {"n": int(ok.sum()), "mae": mae(t, p), "spearman": spearman(t, r), "somers_d": somers_d(t, r),
             "spearman_ceiling": spearman_ceiling(t), "teacher_constant": bool(ok.any() and np.ptp(t) == 0),
             "unscored": int((~ok).sum())}
 
 
-def per_anchor(truth: np.ndarray, pred: np.ndarray, anchor_ids: list[str]) -> dict[str, dict]:
-    return {a: agreement(truth[:, j], pred[:, j]) for j, a in enumerate(anchor_ids)}
+def per_anchor(truth: np.ndarray, pred: np.ndarray, anchor_ids: list[str], ranked: np.ndarray | None = None
+               ) -> dict[str, dict]:
+    return {a: agreement(truth[:, j], pred[:, j], None if ranked is None else ranked[:, j])
+            for j, a in enumerate(anchor_ids)}
 
 
-def student_report(val: pl.DataFrame, pred: np.ndarray, anchor_ids: list[str], train_mean: np.ndarray) -> dict:
-    """Student vs teacher on val: per anchor, per (source, anchor), and the constant predictor beside it."""
+def student_report(val: pl.DataFrame, pred: np.ndarray, anchor_ids: list[str], train_mean: np.ndarray,
+                   ranked: np.ndarray | None = None) -> dict:
+    """Student vs teacher on val: per anchor, per (source, anchor), and the constant predictor beside it.
+    `pred`: the student's scores clipped to the scale (MAE); `ranked`: unclipped, as selection ranks them (the
+    rank statistics; `pred` when not given)."""
     truth = val.select(anchor_ids).to_numpy().astype(float)
     const = np.broadcast_to(train_mean, truth.shape)
-    overall = per_anchor(truth, pred, anchor_ids)
+    overall = per_anchor(truth, pred, anchor_ids, ranked)
     for j, a in enumerate(anchor_ids):
         overall[a]["const_mae"] = mae(truth[:, j], const[:, j])
     sources = {}
     src = val["source"].to_numpy()
     for s in sorted(set(src)):
         m = src == s
-        sources[s] = {"n_val": int(m.sum()), "anchors": per_anchor(truth[m], pred[m], anchor_ids)}
+        sources[s] = {"n_val": int(m.sum()),
+                      "anchors": per_anchor(truth[m], pred[m], anchor_ids, None if ranked is None else ranked[m])}
+    ok = np.isfinite(pred) & np.isfinite(truth)  # one unscored record must not make the group's MAE NaN
     return {"anchors": overall, "sources": sources, "median_spearman": _median(overall, "spearman"),
             "median_somers_d": _median(overall, "somers_d"), "median_spearman_ceiling": _median(overall, "spearman_ceiling"),
-            "mean_mae": mae(truth, pred), "const_mean_mae": mae(truth, const)}
+            "mean_mae": mae(truth[ok], pred[ok]), "const_mean_mae": mae(truth[ok], const[ok])}
 
 
 def median_spearman_interval(truth: np.ndarray, pred: np.ndarray, n_boot: int = 1000, level: float = 0.95,

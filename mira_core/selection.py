@@ -4,16 +4,17 @@ Three steps, as in the paper (section 3.4-3.5):
 
 1. Mask. Anchor d of group g is off for source s when the student's val MAE on (s, d) is above
    tau_mae or its rank agreement with the teacher is below tau_rank (an undefined one, from a constant
-   side, counts as below). A source with fewer than `min_val_records` val records uses its group's
-   figures. The agreement is Somers' D by default, Spearman as in the paper with `agreement: spearman`:
+   side, counts as below). A source with fewer than `min_val_records` val records (none included) uses its
+   group's figures. The agreement is Somers' D by default, Spearman as in the paper with `agreement: spearman`:
    against the teacher's tied 1..5 labels Spearman caps a continuous student below 1, and below 0.3 on
    an anchor whose low scores are rare, so it switched off the anchors that catch rare defects
    (mira_core/reliability.py).
 2. Aggregate. A record's score is the trimmed mean of its unmasked anchor scores. The mask is applied
    here, after scoring: the student is never asked anything different. With `standardize` (the
-   default), each anchor's scores are first turned into z-scores over the group's scored records of the
-   sources it is on for (`anchor_scales`), so sources whose unmasked anchors differ, or whose anchors sit
-   at the top of the 1..5 scale, are ranked on one footing; scores are unclipped, so nothing ties at the top.
+   default), each anchor's scores are first turned into z-scores over the group's competing records of
+   the sources it is on for (`anchor_scales`; manifests.mira_scores says which compete), so sources whose
+   unmasked anchors differ, or whose anchors sit at the top of the 1..5 scale, are ranked on one footing;
+   scores are unclipped, so nothing ties at the top.
    With `worst_weight` w (0.5 by default; 0 is the paper's trimmed mean), the score blends in the record's
    lowest anchor: (1 - w) * trimmed mean + w * min, the min centred over the source's records (`aggregate`
    says why). A mean lets one failed anchor be outvoted by the others (a
@@ -65,12 +66,20 @@ def _judge(m: dict, p: SelectParams) -> tuple[bool, str]:
     return True, "reliable"
 
 
-def reliability_mask(reports: dict[str, dict], p: SelectParams) -> pl.DataFrame:
-    """One row per (group, source, anchor): the figures used, and whether the anchor is on (always, with mask off)."""
+def reliability_mask(reports: dict[str, dict], p: SelectParams, sources: dict[str, list[str]] | None = None
+                     ) -> pl.DataFrame:
+    """One row per (group, source, anchor): the figures used, and whether the anchor is on (always, with mask off).
+
+    `sources`: every source scored in each group. A source with no val record (a per-record hash decides the
+    split, so a source with a few labeled records can have none; a source can get no label at all) is judged
+    on its group's figures, as any source under `min_val_records` is. Left out of the mask, it would have no
+    anchor on and every one of its records would be unscored."""
     rows = []
     for g, r in sorted(reports.items()):
         names = r.get("anchor_names", {})
-        for s, sr in sorted(r["sources"].items()):
+        empty = {"n_val": 0, "anchors": {}}
+        for s in sorted(set(r["sources"]) | set((sources or {}).get(g, ()))):
+            sr = r["sources"].get(s, empty)
             own = sr["n_val"] >= p.min_val_records
             for a, group_m in r["anchors"].items():
                 m = sr["anchors"][a] if own else group_m
@@ -316,11 +325,15 @@ def select(records: pl.DataFrame, budget: float, granularity: str, method: str, 
 
 
 def retention(manifest: pl.DataFrame, by: str) -> pl.DataFrame:
-    """Per source or group: records and tokens in, kept, and the kept share of tokens."""
+    """Per source or group: records and tokens in, the selectable tokens among them (not held out, not dropped by
+    a filter stage), kept, and the kept share of the selectable tokens, the share the budget is of (0 where none
+    is selectable: a held-out source)."""
+    selectable_tokens = pl.col("n_tokens").filter(~pl.col("reason").is_in(NOT_SELECTABLE)).sum()
     return (manifest.group_by(by).agg(
         records=pl.len(), kept_records=pl.col("kept").sum(), tokens=pl.col("n_tokens").sum(),
-        kept_tokens=pl.col("n_tokens").filter(pl.col("kept")).sum())
-        .with_columns(kept_token_share=(pl.col("kept_tokens") / pl.col("tokens")).round(4)).sort(by))
+        selectable_tokens=selectable_tokens, kept_tokens=pl.col("n_tokens").filter(pl.col("kept")).sum())
+        .with_columns(kept_token_share=pl.when(pl.col("selectable_tokens") > 0)
+                      .then(pl.col("kept_tokens") / pl.col("selectable_tokens")).otherwise(0.0).round(4)).sort(by))
 
 
 def reason_counts(manifest: pl.DataFrame) -> dict[str, int]:
@@ -345,8 +358,8 @@ def summary(manifest: pl.DataFrame, budget_tokens: float) -> dict:
         "selectable_tokens": int(pool["n_tokens"].sum()),
         "kept_token_share": round(kept_tokens / max(1, int(pool["n_tokens"].sum())), 4),
         "budget_tokens": round(budget_tokens),
-        "by_source": {r["source"]: {k: r[k] for k in ("records", "kept_records", "tokens", "kept_tokens",
-                                                       "kept_token_share")}
+        "by_source": {r["source"]: {k: r[k] for k in ("records", "kept_records", "tokens", "selectable_tokens",
+                                                       "kept_tokens", "kept_token_share")}
                       for r in retention(manifest, "source").iter_rows(named=True)},
         "by_group": {r["group"]: {k: r[k] for k in ("records", "kept_records", "tokens", "kept_tokens",
                                                      "kept_token_share")}

@@ -15,7 +15,15 @@ from prefect import task
 from mira_core.config import SelectParams
 from mira_core.grouping import read_groups
 from mira_core.io import atomic_dir, read_json, write_parquet
-from mira_core.manifests import attach_scores, baseline_scores, corpus_index, export_kept, mira_scores, oracle_table
+from mira_core.manifests import (
+    attach_scores,
+    baseline_scores,
+    competing_ids,
+    corpus_index,
+    export_kept,
+    mira_scores,
+    oracle_table,
+)
 from mira_core.selection import select
 
 
@@ -24,7 +32,7 @@ def select_mira(p: SelectParams, group_map: Path, corpus: Path, dedup: Path, dec
                 students: Path, rubrics: Path, labels: Path, out: Path, out_mask: Path, out_oracle: Path) -> dict:
     """Mask, aggregate and select to the budget; writes the MIRA manifest, the mask and the teacher-oracle table."""
     index = corpus_index(corpus, read_groups(group_map), p.held_out_sources, dedup, decontaminate)
-    scored, mask, own, scales = mira_scores(scores, rubrics, read_json(students), p)
+    scored, mask, own, scales = mira_scores(scores, rubrics, read_json(students), p, competing_ids(index))
     write_parquet(oracle_table(labels, rubrics, index, scored, mask, scales, p, own), out_oracle)
     records = attach_scores(index, scored)
     del index, scored  # the selection below is the memory peak at scale
@@ -51,7 +59,7 @@ def select_ablation(name: str, p: SelectParams, group_map: Path, corpus: Path, d
     """One MIRA ablation's manifest, from the same scores (no student runs again)."""
     q = ablation_params(p, name)
     index = corpus_index(corpus, read_groups(group_map), q.held_out_sources, dedup, decontaminate)
-    scored, _, own, _ = mira_scores(scores, rubrics, read_json(students), q)
+    scored, _, own, _ = mira_scores(scores, rubrics, read_json(students), q, competing_ids(index))
     records = attach_scores(index, scored)
     write_parquet(select(records, q.budget, q.granularity, f"mira_{name}", q.min_score, own_budget=own.units,
                                      weights=q.weights if q.granularity == p.granularity else None,

@@ -87,3 +87,82 @@ def test_mira_scores_sets_apart_a_source_sharing_no_anchor_and_names_why(tmp_pat
     assert off.units == {"e": "source:e"} and off.named() == {NO_RELIABLE: ["e"], NO_SHARED: []}
     assert scored.sort("record_id").equals(scored_off.sort("record_id"))
     assert mask.filter(pl.col("on")).height == 4  # s: a00; t: a00, a01; d: a02
+
+
+def _scored_project(tmp_path, sources: dict[str, dict[str, list[float]]]):
+    """A group g with anchors a00, a01 and one score shard per source ({source: {anchor: scores}})."""
+    lay = Layout(tmp_path)
+    anchors = [Anchor(id=f"a0{i}", name=f"n{i}", description="d", exemplar_reason="r", support=1) for i in range(2)]
+    save_rubric(Rubric(group="g", teacher="rules", prompt_version="p", sources=sorted(sources), anchors=anchors)
+                .with_version(), lay.rubrics / "g.json")
+    for s, cols in sources.items():
+        folder = lay.scores / "g" / s
+        folder.mkdir(parents=True)
+        n = len(next(iter(cols.values())))
+        pl.DataFrame({"record_id": [f"{s}/{i}" for i in range(n)], "group": "g", **cols}).write_parquet(
+            folder / "part-00000.parquet")
+    return lay
+
+
+def test_a_source_with_no_val_record_is_judged_on_its_groups_figures_not_left_unscored(tmp_path):
+    """The split is a hash per record, so a source with a few labels can have no val record at all. It is judged
+    on the group's figures, as a source under min_val_records is; left out of the mask, it had no anchor on and
+    every one of its records was unscored (never selected)."""
+    from mira_core.manifests import mira_scores
+
+    lay = _scored_project(tmp_path, {"s": {"a00": [1.0, 2.0, 3.0], "a01": [3.0, 3.0, 3.0]},
+                                     "new": {"a00": [5.0, 1.0, 3.0], "a01": [3.0, 3.0, 3.0]}})
+    good, bad = {"mae": 0.1, "somers_d": 0.9, "spearman": 0.9}, {"mae": 2.0, "somers_d": 0.0, "spearman": 0.0}
+    reports = {"g": {"anchors": {"a00": good, "a01": bad},
+                     "sources": {"s": {"n_val": 50, "anchors": {"a00": good, "a01": bad}}}}}  # no "new": no val record
+    scored, mask, own, _ = mira_scores(lay.scores, lay.rubrics, reports, SelectParams())
+    new = mask.filter(pl.col("source") == "new")
+    assert new["basis"].to_list() == ["group", "group"] and new["n_val"].to_list() == [0, 0]
+    assert new.filter(pl.col("on"))["anchor"].to_list() == ["a00"]
+    assert scored.filter(pl.col("record_id").str.starts_with("new/"))["score"].is_not_nan().all()
+    assert own.units == {}
+
+
+def test_anchors_are_standardised_over_the_records_that_compete(tmp_path):
+    """A held-out source, a record a filter stage dropped and a source with no reliable anchor do not compete for
+    the group's budget, so they do not set the scale of the anchors the competing sources are ranked on."""
+    from mira_core.manifests import mira_scores
+
+    lay = _scored_project(tmp_path, {"a": {"a00": [1.0, 3.0], "a01": [2.0, 4.0]},
+                                     "b": {"a00": [2.0, 4.0, 100.0], "a01": [2.0, 4.0, 2.0]},
+                                     "held": {"a00": [50.0, 60.0], "a01": [9.0, 9.0]},
+                                     "none": {"a00": [-40.0, -30.0], "a01": [7.0, 8.0]}})
+    good, bad = {"mae": 0.1, "somers_d": 0.9, "spearman": 0.9}, {"mae": 2.0, "somers_d": 0.0, "spearman": 0.0}
+    on = {"a": {"a00"}, "b": {"a00"}, "held": {"a00"}, "none": set()}
+    reports = {"g": {"anchors": {"a00": good, "a01": good},
+                     "sources": {s: {"n_val": 50, "anchors": {x: good if x in o else bad for x in ("a00", "a01")}}
+                                 for s, o in on.items()}}}
+    p = SelectParams(held_out_sources=["held"], worst_weight=0.0)
+    competing = pl.Series(["a/0", "a/1", "b/0", "b/1", "none/0", "none/1"])  # b/2 dropped (a near-duplicate, say)
+    _, _, own, scales = mira_scores(lay.scores, lay.rubrics, reports, p, competing)
+    mean, sd = scales["g"]["a00"]
+    np.testing.assert_allclose([mean, sd], [2.5, np.std([1.0, 3.0, 2.0, 4.0])])  # a and b's competing records only
+    # a01 is on for no competing source: its scale comes from the source ranked on every anchor, which uses it
+    np.testing.assert_allclose(scales["g"]["a01"], [7.5, 0.5])
+    assert own.units == {"none": "source:none"}
+    _, _, _, everything = mira_scores(lay.scores, lay.rubrics, reports, p)  # no competing ids: dropped ones count
+    assert everything["g"]["a00"][0] > 2.5
+
+
+def test_removal_kept_is_also_reported_on_val_records_alone():
+    """The students were fitted on the train labels: the val records are the out-of-sample comparison."""
+    from mira_core.planted import evaluate_oracle, render_oracle
+
+    truth = pl.DataFrame({"record_id": ["s/1", "s/2", "s/3", "s/4"], "source": "s",
+                          "kind": ["good", "spam", "good", "spam"], "defect": [False, True, False, True]})
+    oracle = pl.DataFrame({"record_id": ["s/1", "s/2", "s/3", "s/4"], "source": "s", "split": ["train", "train", "val",
+                                                                                                "val"],
+                           "n_tokens": [100, 100, 100, 100], "kept_teacher": [True, False, True, False],
+                           "kept_student": [True, False, False, True]})
+    o = evaluate_oracle(truth, oracle)
+    assert o["broken_removal_kept"] == 0.5  # all labeled: the student keeps 1 of 2 broken records
+    assert o["val"] == {"records": 2, "teacher_broken_kept": 0.0, "student_broken_kept": 1.0,
+                        "broken_removal_kept": 0.0, "agreement": 0.0}
+    assert any("On the 2 val records alone" in line and "keep 0.0% of the teacher's removal" in line
+               for line in render_oracle(o))
+    assert "val" not in evaluate_oracle(truth, oracle.drop("split"))  # a hand-made table without splits

@@ -309,3 +309,16 @@ def test_markdown_names_every_method_kind_and_source():
     assert ("MIRA's share of the kept tokens, per source: against `perfect_group` the largest gap is -25.0 points (a); "
             "against `perfect` the largest gap is -25.0 points (a).") in md
     assert "| syntax_error |" in md and "| a (50.0%) |" in md and "1 quarantined" in md
+
+
+def test_the_perfect_selectors_budget_is_a_share_of_the_tokens_no_filter_dropped():
+    """MIRA's budget is a share of the tokens the filter stages leave; so is the perfect selectors', or the
+    ceiling they set would be too high whenever dedup or decontaminate drops anything."""
+    from mira_core.planted import perfect
+
+    df = pl.DataFrame({"record_id": ["s/1", "s/2", "s/3", "s/4"], "source": "s", "group": "g",
+                       "kind": "good", "defect": False, "n_tokens": 100,
+                       "reason": ["over_budget", "over_budget", "near_duplicate", "contaminated"]})
+    for selector in (perfect, perfect_group):
+        kept = selector(df, 0.5).filter("kept")
+        assert kept["n_tokens"].sum() == 100 and kept["record_id"].to_list() == ["s/1"], selector.__name__

@@ -249,3 +249,25 @@ def test_median_spearman_interval_holds_the_figure_and_shrinks_with_agreement():
     assert all(np.isfinite(median_spearman_interval(truth, unscored, n_boot=50)))
     # a constant teacher on every anchor has no Spearman on any draw
     assert median_spearman_interval(np.ones((20, 2)), rng.normal(size=(20, 2)), n_boot=20) is None
+
+
+def test_rank_statistics_are_read_from_the_unclipped_order_selection_uses():
+    """Clipped at the top of the scale, four records the student orders correctly tie at 5 and Somers' D halves;
+    selection ranks the unclipped scores, so the mask judges those. MAE stays on the teacher's scale."""
+    from mira_core.reliability import agreement
+
+    teacher = np.array([1.0, 4.0, 5.0, 5.0, 4.0])
+    ranked = np.array([1.0, 5.2, 5.5, 5.6, 5.1])
+    clipped = np.minimum(ranked, 5.0)
+    assert agreement(teacher, clipped)["somers_d"] == pytest.approx(0.5)
+    both = agreement(teacher, clipped, ranked)
+    assert both["somers_d"] == pytest.approx(1.0)
+    assert both["mae"] == agreement(teacher, clipped)["mae"]
+
+
+def test_one_unscored_record_does_not_make_the_groups_mae_nan():
+    from mira_core.reliability import student_report
+
+    val = pl.DataFrame({"record_id": ["s/1", "s/2", "s/3"], "source": "s", "a00": [1.0, 3.0, 5.0]})
+    report = student_report(val, np.array([[1.0], [np.nan], [4.0]]), ["a00"], np.array([3.0]))
+    assert report["mean_mae"] == 0.5 and report["anchors"]["a00"]["unscored"] == 1

@@ -302,3 +302,17 @@ def test_a_source_with_no_reliable_anchor_keeps_its_share_under_weights():
     # with granularity source, a weight may name such a source: it is a unit like the others
     m = select(recs, 0.5, "source", "mira", own_budget=["c"], weights={"c": 0.2})
     assert m.filter(pl.col("source") == "c")["n_tokens"].filter(m.filter(pl.col("source") == "c")["kept"]).sum() == 30
+
+
+def test_a_sources_retention_is_a_share_of_its_selectable_tokens():
+    """A source that loses part of its tokens to a filter stage keeps its share of the rest, as its group does;
+    a held-out source keeps nothing of nothing selectable (0)."""
+    m = pl.DataFrame({"record_id": ["a/1", "a/2", "a/3", "a/4", "h/1"], "source": ["a"] * 4 + ["h"],
+                      "group": "g", "n_tokens": 10, "kept": [True, False, False, False, False],
+                      "reason": ["kept", "over_budget", "near_duplicate", "contaminated", "held_out"],
+                      "epochs": 1.0})
+    s = summary(m, 10)
+    assert s["by_source"]["a"] == {"records": 4, "kept_records": 1, "tokens": 40, "selectable_tokens": 20,
+                                   "kept_tokens": 10, "kept_token_share": 0.5}
+    assert s["by_source"]["h"]["kept_token_share"] == 0.0 and s["by_source"]["h"]["selectable_tokens"] == 0
+    assert s["by_group"]["g"]["kept_token_share"] == 0.5
