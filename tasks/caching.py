@@ -1,4 +1,5 @@
-"""The cache policy of every stage task: a key that sees everything the task's result depends on.
+"""The cache policy of every stage task: a key that sees everything the task's result depends on,
+and a hit that is served only while the outputs on disk are the ones the cached run wrote.
 
 Prefect's default `TASK_SOURCE` hashes only the task's own lines, so an edit to `mira_core` would
 be served a stale result. `StageCache` keys on:
@@ -6,17 +7,37 @@ be served a stale result. `StageCache` keys on:
 - the task's name and its own source,
 - a digest of the whole `mira_core` package source (code and prompt templates),
 - the content digest of every `Path` argument that is an input (files and folders),
-- every other argument by value (params sections as their JSON),
+- every other argument by value (params sections as their JSON).
 
-and `submit` refreshes the cache entry instead of reading it when an output argument (`out`,
-`out_*`) does not exist on disk, so a deleted output is rebuilt rather than trusted.
+An output argument (`out`, `out_*`) enters the key only as its path, so a key alone cannot tell
+whether the files there are still the ones its run wrote: with params A, then B, then A again, the
+third run's key is A's, but the disk holds B's outputs. So when a run commits, a fingerprint of each
+of its outputs is recorded next to the result (`<cache dir>/outputs/<key>.json`), and a cache hit is
+served only if every output on disk still matches it:
+
+- first a stat fingerprint (each file's relative name, size, mtime, ctime and inode, dot-files
+  skipped as `tree_digest` skips them): a listing and a `stat` per file, no file read;
+- if that differs, the content digest (`tree_digest`, which reads every byte): equal content
+  (a copy, a `dvc checkout`, a `touch`) is still a hit, and the new stat fingerprint is recorded;
+- otherwise (an output missing, a shard deleted, added or edited, another run's outputs in its
+  place, or no fingerprint recorded at all) the cached record is dropped, so the task runs again
+  and its fresh result and fingerprints replace the old ones.
+
+So a hit costs a listing and a stat per output file (about 20 us a file), whatever the files' size; the
+content digest is taken once, when a run commits (`tree_digest` memoises it by path, size and mtime, so a later
+stage in the same process that reads those files as inputs gets it for free), and on a hit only when a stat differs.
+
+`submit` also refreshes the cache entry up front when an output does not exist at all (the check
+above would catch it too).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,9 +47,10 @@ from pydantic import BaseModel
 
 import mira_core
 from mira_core.config import CacheParams
-from mira_core.io import tree_digest
+from mira_core.io import tree_digest, write_json
 
 CORE_DIR = Path(mira_core.__file__).parent
+MISSING = "missing"
 
 
 def core_digest() -> str:
@@ -55,9 +77,47 @@ def _value(v: Any) -> Any:
     return repr(v)
 
 
+def stat_fingerprint(path: Path) -> str:
+    """Digest of an output's files' relative names, sizes, mtimes, ctimes and inodes; "missing" if it is not there.
+
+    It reads no file: a listing and a stat per file. The files are those `tree_digest` hashes (dot-files and
+    `__pycache__` skipped), so an equal stat fingerprint stands for an equal content digest. mira writes every
+    output atomically (a new inode renamed into place), and a rename or write sets the ctime, which no `touch`
+    can set back.
+    """
+    path = Path(path)
+    if not path.exists():
+        return MISSING
+    if path.is_file():
+        files = [("", path)]
+    else:
+        files = []
+        for f in sorted(p for p in path.rglob("*") if p.is_file()):
+            rel = f.relative_to(path)
+            if not any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
+                files.append((rel.as_posix(), f))
+    h = hashlib.blake2b(digest_size=16)
+    for rel, f in files:
+        st = os.stat(f)
+        h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\n".encode())
+    return h.hexdigest()
+
+
+def fingerprint(path: Path) -> dict[str, str]:
+    """What is recorded of an output when its run commits: the stat fingerprint and the content digest."""
+    return {"stat": stat_fingerprint(path), "content": tree_digest(path)}
+
+
+def _outputs(inputs: dict[str, Any]) -> dict[str, str]:
+    return {k: str(v) for k, v in sorted(inputs.items()) if is_output(k) and v is not None}
+
+
 @dataclass
 class StageCache(CachePolicy):
-    """Cache key over inputs' content, params, the task's source and the mira_core source."""
+    """Cache key over inputs' content, params, the task's source and the mira_core source; a hit only while the
+    outputs on disk match the fingerprints recorded in `outputs_dir` when the cached run committed."""
+
+    outputs_dir: Path | None = None
 
     def compute_key(self, task_ctx, inputs: dict[str, Any], flow_parameters: dict[str, Any], **kwargs: Any
                     ) -> str | None:
@@ -69,7 +129,53 @@ class StageCache(CachePolicy):
             "inputs": {k: (str(v) if is_output(k) else _value(v)) for k, v in sorted(inputs.items())},
         }
         blob = json.dumps(parts, sort_keys=True, default=str).encode()
-        return hashlib.blake2b(blob, digest_size=16).hexdigest()
+        key = hashlib.blake2b(blob, digest_size=16).hexdigest()
+        if self.outputs_dir is None or not task_ctx.result_store.exists(key):
+            return key  # nothing cached under this key: the task runs anyway
+        if self.outputs_valid(key, _outputs(inputs)):
+            return key
+        # The record under this key was written by a run whose outputs are no longer on disk: drop it, so the
+        # transaction finds nothing, the task runs, and its commit writes a fresh record and fingerprints.
+        if isinstance(self.key_storage, str | Path):
+            Path(self.key_storage, key).unlink(missing_ok=True)
+        if task_ctx.result_store.exists(key):
+            return None  # the record could not be dropped: run uncached rather than serve it
+        return key
+
+    def outputs_valid(self, key: str, outputs: dict[str, str]) -> bool:
+        """Whether each output on disk is the one recorded for `key` (the stat fingerprint refreshed where only it
+        changed)."""
+        try:
+            recorded = json.loads((self.outputs_dir / f"{key}.json").read_text())
+        except (OSError, ValueError):
+            return False  # no fingerprints: a cache entry written before they were recorded
+        if not isinstance(recorded, dict) or set(recorded) != set(outputs) \
+                or not all(isinstance(r, dict) for r in recorded.values()):
+            return False
+        refreshed = False
+        for name, path in outputs.items():
+            rec = recorded[name]
+            stat = stat_fingerprint(Path(path))
+            if stat == rec.get("stat"):
+                continue
+            if stat == MISSING or tree_digest(Path(path)) != rec.get("content"):
+                return False
+            rec["stat"] = stat  # same bytes, new files (a copy, a checkout): remember the new stat fingerprint
+            refreshed = True
+        if refreshed:
+            write_json(recorded, self.outputs_dir / f"{key}.json")
+        return True
+
+
+def record_outputs(outputs_dir: Path, txn) -> None:
+    """On-commit hook: record the fingerprint of each output the task run just wrote, under its cache key."""
+    from prefect.context import TaskRunContext
+
+    ctx = TaskRunContext.get()
+    if not txn.key or ctx is None:
+        return  # no key or no parameters to read: nothing recorded, so the next run re-runs rather than trusts
+    outputs = _outputs(ctx.parameters or {})
+    write_json({name: fingerprint(Path(path)) for name, path in outputs.items()}, Path(outputs_dir) / f"{txn.key}.json")
 
 
 def cached(task, cache: CacheParams, root: Path):
@@ -77,11 +183,15 @@ def cached(task, cache: CacheParams, root: Path):
     if not cache.enabled:
         return task.with_options(cache_policy=NO_CACHE, persist_result=False)
     store = (Path(root) / cache.dir).resolve()
-    return task.with_options(
-        cache_policy=StageCache().configure(key_storage=store / "keys"),
+    out = task.with_options(
+        cache_policy=StageCache(outputs_dir=store / "outputs").configure(key_storage=store / "keys"),
         result_storage=store / "results",
         persist_result=True,
     )
+    hook = functools.partial(record_outputs, store / "outputs")
+    hook.log_on_run = False  # Prefect would log every commit hook at INFO
+    out.on_commit(hook)
+    return out
 
 
 def submit(task, *args, **kwargs):
