@@ -13,12 +13,13 @@ Faults, applied per request under a lock (rules are checked in the order they we
     server.on_document("def add", "malformed", times=1)  # requests whose document contains the text
 
 Fault kinds: "429" (Retry-After header, seconds), "500" (optional retry-after-ms header), "401" (echoes the
-bearer token in the error message, as some servers do), "slow" (waits `delay` seconds before answering),
+bearer token in the error message, as some servers do; on any path, as authentication comes before routing),
+"not_json" (a 200 whose body is an HTML page; labelled JSON with json_type=1), "slow" (waits `delay` seconds before answering),
 "malformed" (content is not JSON), "truncated" (the JSON cut in half, finish_reason "length"),
 "out_of_range" (a score above the scale), "missing_anchor" (drops the last anchor; an empty judgment list
 on a judging prompt). `server.latency` delays every answer. `server.requests` lists what arrived (path,
 headers with lower-case names, JSON body, arrival time); `server.max_in_flight` is the most requests
-handled at once.
+handled at once. `FakeOpenAI(api_key="sk-...")` answers a request with another bearer token with that 401.
 
 `formats` plays an endpoint's support of `response_format` (a refused request gets no fault):
 
@@ -42,7 +43,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-FAULTS = ("429", "500", "401", "slow", "malformed", "truncated", "out_of_range", "missing_anchor")
+FAULTS = ("429", "500", "401", "not_json", "slow", "malformed", "truncated", "out_of_range", "missing_anchor")
 FORMATS = ("any", "schema_only", "llama_cpp", "no_json_schema", "no_response_format")
 DIMENSIONS = [
     ("correctness", "Whether the content is free of errors."),
@@ -98,10 +99,12 @@ class _Server(ThreadingHTTPServer):
 class FakeOpenAI:
     """An OpenAI-compatible chat completions server with scripted faults; see the module docstring."""
 
-    def __init__(self, model: str = "fake-teacher", latency: float = 0.0, formats: str = "any") -> None:
+    def __init__(self, model: str = "fake-teacher", latency: float = 0.0, formats: str = "any",
+                 api_key: str | None = None) -> None:
         if formats not in FORMATS:
             raise ValueError(f"unknown formats {formats!r}; one of {FORMATS}")
         self.model = model
+        self.api_key = api_key  # None: any token is accepted
         self.latency = latency
         self.formats = formats
         self.max_in_flight = 0
@@ -297,6 +300,9 @@ def _handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             fault, opts = (rule.fault, rule.opts) if rule else (None, {})
             if server._stop.wait(server.latency + (opts.get("delay", 1.0) if fault == "slow" else 0.0)):
                 return  # the server is closing
+            token = rec.headers.get("authorization", "").removeprefix("Bearer ")
+            if fault == "401" or (server.api_key is not None and token != server.api_key):
+                return self._send(401, _error(f"Incorrect API key provided: {token}.", "invalid_api_key"))
             if self.path.rstrip("/") != "/v1/chat/completions":
                 return self._send(404, _error(f"no route {self.path}", "not_found"))
             if refused is not None:
@@ -308,16 +314,17 @@ def _handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 ms = opts.get("retry_after_ms")
                 return self._send(500, _error("The server had an error.", "server_error"),
                                   {"retry-after-ms": str(ms)} if ms is not None else {})
-            if fault == "401":
-                token = rec.headers.get("authorization", "").removeprefix("Bearer ")
-                return self._send(401, _error(f"Incorrect API key provided: {token}.", "invalid_api_key"))
+            if fault == "not_json":
+                return self._send(200, b"<html><body>502 Bad Gateway</body></html>",
+                                  content_type="application/json" if opts.get("json_type") else "text/html")
             content = answer(rec.messages, fault, rec.body, server.formats, parts)
             self._send(200, _completion(server, rec, content, "length" if fault == "truncated" else "stop"))
 
-        def _send(self, status: int, payload: dict, headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(payload).encode()
+        def _send(self, status: int, payload: dict | bytes, headers: dict[str, str] | None = None,
+                  content_type: str = "application/json") -> None:
+            data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             for k, v in (headers or {}).items():
                 self.send_header(k, v)

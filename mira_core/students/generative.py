@@ -417,7 +417,7 @@ class GenerativeStudent:
         import asyncio
 
         from mira_core.teachers.base import ReplyError, reply_schema
-        from mira_core.teachers.http import JSONClient
+        from mira_core.teachers.http import JSONClient, masked
         from mira_core.teachers.openai_teacher import _run_sync
 
         srv = self.server
@@ -472,8 +472,10 @@ class GenerativeStudent:
             if isinstance(reply, BaseException):
                 # The server, not the reply, failed (after the client's retries): fail the shard, so the task is
                 # retried and nothing is cached, rather than write a shard of unscored records that looks done.
+                # The key is masked (a server may echo it) before the message is cut, and the raw error is not
+                # chained: its text, with the key, would reach the traceback. The message keeps the HTTP status.
                 raise MiraError(f"generative scoring server {srv['base_url']}: {type(reply).__name__}: "
-                                f"{str(reply)[:200]}") from reply
+                                f"{masked(str(reply), srv['api_key'])[:200]}") from None
             choice = (reply.get("choices") or [{}])[0]
             text = str(choice.get("text") or "")
             try:

@@ -11,7 +11,7 @@ from mira_core.errors import ConfigError
 from mira_core.teachers.base import Doc, Outcome, Request, Teacher
 from mira_core.teachers.cache import RequestCache
 
-__all__ = ["Doc", "Outcome", "Request", "Teacher", "api_key", "make_teacher"]
+__all__ = ["Doc", "Outcome", "Request", "Teacher", "api_key", "make_teacher", "spend_stale_s"]
 
 
 def api_key(p: TeacherParams, env: Mapping[str, str]) -> str | None:
@@ -43,6 +43,18 @@ def _rules_version() -> str:
     return f"rules@{h.hexdigest()[:10]}"
 
 
+def spend_stale_s(p: TeacherParams) -> float:
+    """How old a spend hold must be to belong to a killed process: longer than any live request can take.
+
+    A hold spans one provider request with all the client's retries, and each attempt can take the timeout
+    and then wait up to MAX_RETRY_AFTER on the server's Retry-After before the next; a live hold counted
+    stale would let the stage pass teacher.max_cost.
+    """
+    from mira_core.teachers.http import MAX_RETRY_AFTER
+
+    return (p.timeout_s + MAX_RETRY_AFTER + 10) * (p.max_retries + 1)
+
+
 def make_teacher(p: TeacherParams, root: Path, env: Mapping[str, str], run_id: str | None = None) -> Teacher:
     """Build the configured teacher with its request cache under `root`.
 
@@ -57,6 +69,7 @@ def make_teacher(p: TeacherParams, root: Path, env: Mapping[str, str], run_id: s
 
         backend = RulesBackend(p.model, scale, p.max_judgments)
         version = _rules_version()
+        identity: dict = {}  # the rules are their own version
     elif p.provider == "openai":
         from mira_core.teachers.openai_teacher import OpenAIBackend
         from mira_core.teachers.spend import SpendLedger
@@ -64,14 +77,22 @@ def make_teacher(p: TeacherParams, root: Path, env: Mapping[str, str], run_id: s
         budget = None
         if p.max_requests is not None or p.max_cost is not None:
             budget = SpendLedger(root / p.cache_path, run_id, p.max_requests, p.max_cost, p.price_input_per_1m,
-                                 p.price_output_per_1m, p.max_tokens, stale_s=(p.timeout_s + 10) * (p.max_retries + 1))
+                                 p.price_output_per_1m, p.max_tokens, stale_s=spend_stale_s(p))
         backend = OpenAIBackend(p, api_key(p, env), budget)
         version = prompts.prompt_version()
+        # Which server answered matters as much as the model name: two endpoints serving "llama-3" (a vLLM
+        # and a hosted API) must not share answers. max_repairs: an invalid-reply failure is cached as final.
+        # (Adding these to the key left the caches written before without hits: they are asked again, once.)
+        identity = {"base_url": backend.base_url, "max_repairs": p.max_repairs}
     else:
         from mira_core.teachers.local_lm import LocalLMBackend
 
         backend = LocalLMBackend(p)
         version = prompts.prompt_version()
+        # The model's name is its folder's, and checkpoints are often .../runA/final and .../runB/final: the
+        # full path and a digest of its files tell them (and a retrained folder) apart. (A new part of the key
+        # in this version: caches written before have no hits and are asked again, once.)
+        identity = {"model_path": backend.path, "model_digest": backend.digest, "max_repairs": p.max_repairs}
     settings = {"temperature": p.temperature, "max_tokens": p.max_tokens, "max_doc_chars": p.max_doc_chars,
-                "max_judgments": p.max_judgments, "response_format": p.response_format}
+                "max_judgments": p.max_judgments, "response_format": p.response_format, **identity}
     return Teacher(backend, RequestCache(root / p.cache_path), version, settings, scale, p.retry_failed)

@@ -4,8 +4,11 @@ A backend (rules, openai, transformers) only turns `Request`s into `Outcome`s. `
 backend with the request cache, so every provider gets the same guarantees: a request already
 answered is never sent again, a permanent failure is remembered (and not paid for twice), and a
 transient failure (rate limit, server error, timeout after retries) is recorded but asked again on
-the next run. Each outcome is committed to the cache the moment the backend reports it (not when the
-batch ends), so a process killed mid-batch loses at most the requests that were in flight.
+the next run; a failure never replaces an answer in the cache. Requests with one key in a batch
+(records with the same text) are sent once, and each record gets its own copy of the outcome. Each
+outcome is committed to the cache the moment the backend reports it (not when the batch ends), so a
+process killed mid-batch loses at most the requests that were in flight. A backend raises only when no
+request can succeed (a ConfigError: the endpoint refuses the API key, the base_url or the model).
 
 A request refused by a spending cap (`teacher.max_requests`, `teacher.max_cost`) comes back with
 error_kind "capped": never cached, so a re-run with a raised cap asks it; `Teacher.cap_reached`
@@ -14,14 +17,16 @@ holds the message for the stage to fail with.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
 from mira_core.rubric import Anchor
 
@@ -78,7 +83,8 @@ class Backend(Protocol):
     model: str
 
     def run(self, requests: list[Request], on_outcome: OnOutcome | None = None) -> list[Outcome]:
-        """One Outcome per request, in order; never raises for a single bad reply.
+        """One Outcome per request, in order; never raises for a single bad reply (it may raise a ConfigError
+        when no request can succeed, e.g. the endpoint refuses the API key).
 
         `on_outcome(i, outcome)` is called as soon as request i is settled (from the calling thread), so the
         caller can make each answer durable before the batch ends.
@@ -99,6 +105,8 @@ def run_each(requests: list[Request], one: Callable[[Request], Outcome], on_outc
 
 
 # ---------------------------------------------------------------- reply schemas
+# Scores are StrictInt: lenient pydantic would read true as 1 and "5" as 5; a reply like that is a model not
+# following the schema, and goes through the repair loop like any other.
 
 class Judgment(BaseModel):
     """One freely chosen dimension in a free-form judgment."""
@@ -106,7 +114,7 @@ class Judgment(BaseModel):
     model_config = ConfigDict(extra="ignore")
     name: str = Field(min_length=1, max_length=80)
     description: str = ""
-    score: int
+    score: StrictInt
     reason: str = Field(min_length=1)
 
     @field_validator("name")
@@ -123,7 +131,7 @@ class JudgeReply(BaseModel):
 class AnchorScore(BaseModel):
     model_config = ConfigDict(extra="ignore")
     anchor: str
-    score: int
+    score: StrictInt
     rationale: str = ""
 
 
@@ -177,6 +185,14 @@ def validate_reply(obj: object, req: Request, scale: tuple[int, int]) -> dict:
     missing = [a for a in want if a not in got]
     if missing:
         raise ReplyError(f"missing anchors: {', '.join(missing)}")
+    # Two scores for one anchor leave no way to tell which one the model meant; an anchor not asked for is
+    # a model not reading the instructions: both are repaired rather than guessed at.
+    unknown = sorted(set(got) - set(want))
+    if unknown:
+        raise ReplyError(f"unknown anchors (answer only {', '.join(want)}): {', '.join(unknown)}")
+    twice = sorted(a for a, n in Counter(s.anchor for s in reply.scores).items() if n > 1)
+    if twice:
+        raise ReplyError(f"each anchor must be scored once; more than once: {', '.join(twice)}")
     bad = [a for a in want if not lo <= got[a].score <= hi]
     if bad:
         raise ReplyError(f"scores must be integers from {lo} to {hi}; out of range: {', '.join(bad)}")
@@ -324,18 +340,23 @@ class Teacher:
 
         Each fresh outcome is committed to the cache as the backend reports it, so a kill loses at most
         the requests in flight; outcomes refused by a spending cap are not stored (a re-run asks them).
+        Requests with the same key (records with the same text) are sent once: the first record's outcome
+        is the answer, each other record gets a copy with its own record_id, counted as a cache hit.
         """
         keys = [self.key(r) for r in requests]
         hits = self.cache.get_many(keys)
         out: list[Outcome | None] = [None] * len(requests)
-        todo = []
+        todo: list[int] = []  # the first request of each key the backend is asked
+        same: dict[str, list[int]] = {}  # key -> the later requests with it, answered by the first's outcome
         for i, (req, k) in enumerate(zip(requests, keys, strict=True)):
             hit = hits.get(k)
             if hit is not None and (hit.ok or (hit.error_kind == "permanent" and not self.retry_failed)):
-                hit.record_id = req.doc.record_id
-                hit.cached = True
-                out[i] = hit
+                # a copy per record: two records with one key must not share (and rename) one Outcome
+                out[i] = dataclasses.replace(hit, record_id=req.doc.record_id, cached=True)
+            elif k in same:
+                same[k].append(i)
             else:
+                same[k] = []
                 todo.append(i)
         if todo:
             stored: set[int] = set()
@@ -349,6 +370,8 @@ class Teacher:
             for j, o in enumerate(fresh):
                 store(j, o)  # a backend that did not report some outcome: stored now
                 out[todo[j]] = o
+                for i in same[keys[todo[j]]]:
+                    out[i] = dataclasses.replace(o, record_id=requests[i].doc.record_id, cached=True)
         with self._lock:
             for o in out:
                 self.stats.add(o)

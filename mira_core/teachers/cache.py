@@ -2,6 +2,8 @@
 
 Answers and failures are both stored, with token usage, so a crash or a re-run never pays twice
 and every error stays inspectable (`sqlite3 .mira/teacher_cache.sqlite 'select error from requests'`).
+A failure never overwrites an answer stored under the same key (two tasks asking the same text at once):
+an answer, once paid for, stays.
 WAL mode lets several processes (Dask workers) share one file, and `Teacher` commits each answer
 as it arrives (one small transaction per answer), so a killed process loses only what was in flight.
 """
@@ -34,6 +36,12 @@ CREATE TABLE IF NOT EXISTS requests (
 
 
 _INIT = threading.Lock()
+# A new outcome replaces a stored failure (a transient one asked again), never a stored answer: a later failure
+# for the same key (another task, a duplicate text) must not throw away an answer that was paid for.
+_UPSERT = ("INSERT INTO requests VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET "
+           + ", ".join(f"{c} = excluded.{c}" for c in ("kind", "record_id", "ok", "data", "error", "error_kind",
+                                                      "prompt_tokens", "completion_tokens", "calls", "created"))
+           + " WHERE requests.ok = 0")
 
 
 class RequestCache:
@@ -76,7 +84,7 @@ class RequestCache:
         rows = [(k, r.kind, o.record_id, int(o.ok), json.dumps(o.data) if o.data is not None else None, o.error,
                  o.error_kind, o.prompt_tokens, o.completion_tokens, o.calls, now) for k, r, o in items]
         with self._lock:
-            self._con.executemany("INSERT OR REPLACE INTO requests VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+            self._con.executemany(_UPSERT, rows)
             self._con.commit()
 
     def put_data(self, kind: str, items: list[tuple[str, str, dict]]) -> None:

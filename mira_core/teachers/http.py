@@ -12,6 +12,8 @@ Retries follow the SDK: 408, 409, 429 and 5xx, timeouts and connection errors, u
 after `retry-after-ms` / `Retry-After` when the server gives one (up to 2 minutes; a longer one is not
 retried), else 0.5 s doubling to 8 s with up to 25 % jitter; an `x-should-retry` header decides when present.
 `no_retry(status, text)` vetoes a retry (a 5xx refusing the response format). `timeout` bounds each attempt.
+A success status whose body is not JSON raises `NotJSONReply` at once (not retried here, like the SDK); the
+teacher counts it transient, so the next run asks again.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-INITIAL_RETRY_DELAY, MAX_RETRY_DELAY, MAX_RETRY_AFTER = 0.5, 8.0, 120.0
+INITIAL_RETRY_DELAY, MAX_RETRY_DELAY = 0.5, 8.0
+MAX_RETRY_AFTER = 120.0  # the longest Retry-After honoured (seconds); a request can wait this long per retry
 RETRY_STATUSES = (408, 409, 429)
 
 
@@ -54,7 +57,19 @@ class EndpointTimeout(EndpointConnectionError):
 
 
 class BadReply(EndpointError):
-    """A success status whose body is not JSON: asking again will not help."""
+    """A success status whose reply is not the JSON that was asked for (not a chat completion)."""
+
+
+class NotJSONReply(BadReply):
+    """A success status whose body is not JSON at all: cut off, or a proxy's page; asking again may help."""
+
+
+def masked(text: str, secret: str | None) -> str:
+    """`text` with `secret` (an API key) replaced by ***: servers echo keys ('Incorrect API key provided: sk-...').
+
+    Mask before cutting a message short, or a cut could leave a prefix of the key unmasked.
+    """
+    return text.replace(secret, "***") if secret else text
 
 
 def _error_message(text: str) -> str:
@@ -111,8 +126,8 @@ class JSONClient:
                     try:
                         return json.loads(data)
                     except ValueError:
-                        raise BadReply(f"the endpoint answered {status} with a body that is not JSON: "
-                                       f"{data[:200]!r}") from None
+                        raise NotJSONReply(f"the endpoint answered {status} with a body that is not JSON: "
+                                           f"{data[:200]!r}") from None
                 err = EndpointStatusError(status, data.decode("utf-8", "replace"), headers)
                 if not self._retryable(err):
                     raise err
@@ -214,7 +229,12 @@ async def _read_reply(status_line: bytes, reader: asyncio.StreamReader
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
     parts = []
-    while size := int((await reader.readline()).split(b";")[0].strip() or b"0", 16):
+    while True:
+        line = await reader.readline()
+        if not line:  # the connection ended inside the body: a cut-off reply, never its last chunk
+            raise asyncio.IncompleteReadError(b"".join(parts), None)
+        if not (size := int(line.split(b";")[0].strip(), 16)):
+            break
         parts.append(await reader.readexactly(size))
         await reader.readexactly(2)  # the CRLF after each chunk
     while (await reader.readline()) not in (b"\r\n", b"\n", b""):  # trailers

@@ -4,16 +4,33 @@ It sends the same prompts as the openai teacher (the model's chat template when 
 validates replies the same way, with the same bounded repair. Generation is greedy unless
 `teacher.temperature` > 0, one request at a time: it is meant for a local model on a GPU, where a
 serving engine (vLLM, SGLang) behind the openai teacher is the faster choice for large label sets.
+`path` and `digest` (`model_digest`) go into the request cache's key: the model's name is only its folder's.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from mira_core.config import TeacherParams
 from mira_core.errors import ConfigError
 from mira_core.teachers import prompts
 from mira_core.teachers.base import OnOutcome, Outcome, ReplyError, Request, extract_json, run_each, validate_reply
+
+
+def model_digest(folder: Path) -> str:
+    """A digest of a model folder: config.json's content, and every other file's name, size and mtime.
+
+    Names, sizes and mtimes stand for the weights (hashing gigabytes on every start would be too slow); the
+    tokenizer's files count too, since its chat template shapes the prompt. A retrained or replaced
+    checkpoint in the same folder gets a new digest, so its answers are not taken for the old one's.
+    """
+    h = hashlib.sha256((folder / "config.json").read_bytes())
+    for f in sorted(folder.iterdir()):
+        if f.is_file() and f.name != "config.json":
+            st = f.stat()
+            h.update(f"\0{f.name}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
 
 
 class LocalLMBackend:
@@ -29,7 +46,9 @@ class LocalLMBackend:
         if not (path / "config.json").exists():
             raise ConfigError(f"teacher.model = {p.model!r}: the transformers teacher needs a local model folder")
         self.p = p
-        self.model = str(path.name)
+        self.model = str(path.name)  # the name shown (Teacher.name, the rubric's teacher); the key uses path and digest
+        self.path = str(path.resolve())
+        self.digest = model_digest(path)
         self.device = "cuda" if p.device == "cuda" or (p.device == "auto" and torch.cuda.is_available()) else "cpu"
         self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
         self.lm = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True).to(self.device).eval()

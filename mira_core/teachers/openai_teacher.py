@@ -12,8 +12,11 @@ reply into an `Outcome`. Key decisions:
   also used where a proxy applies (the lean client has none). Both sit behind one interface and raise
   the same errors, and the tests run every teacher test through both. There is no second retry loop
   here. What still fails after the retries is a *transient* failure (the cached `Teacher` asks it
-  again on the next run); any other 4xx (bad request, authentication, unknown model) is *permanent*,
-  since asking again cannot help.
+  again on the next run), and so is a 200 whose body is not JSON (a cut-off reply, a proxy's page). A
+  401, 403 or 404 says the key, the base_url or the model is wrong, for every request alike: it is never
+  a record's failure (never cached), the batch stops sending, and `run` raises a ConfigError naming the
+  status, the endpoint and the key's environment variable, so the stage fails at once and a re-run after
+  the fix asks again. Any other 4xx (a bad request) is *permanent*, since asking again cannot help.
 - A reply that is not the JSON the prompt asked for (not JSON, wrong schema, scores off the scale, anchors
   missing) is repaired in the same conversation: the bad reply and the validation error go back to the
   model, up to `max_repairs` times; still bad is a permanent failure with the last error.
@@ -38,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import logging
 import os
 import threading
@@ -46,6 +50,7 @@ from functools import lru_cache
 from typing import Any, TypeVar
 
 from mira_core.config import TeacherParams
+from mira_core.errors import ConfigError
 from mira_core.teachers import prompts
 from mira_core.teachers.base import (
     ErrorKind,
@@ -64,6 +69,8 @@ from mira_core.teachers.http import (
     EndpointStatusError,
     EndpointTimeout,
     JSONClient,
+    NotJSONReply,
+    masked,
     proxied,
 )
 from mira_core.teachers.spend import WAIT, CapReached, SpendLedger
@@ -77,9 +84,14 @@ _LEARNED: dict[tuple[str | None, str], str] = {}  # (base_url, model) -> the for
 _LEARNED_LOCK = threading.Lock()
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 HOLD_POLL_S = 0.05  # how often a request waiting on others' spend holds looks again
+SETUP_STATUSES = (401, 403, 404)  # the key, the base_url or the model is wrong: no request can get past it
 
 REPAIR = ("Your reply could not be used: {error}. Reply again with the JSON object only, exactly in the shape "
           "the instructions give, and nothing else.")
+
+
+class _NotSent(Exception):
+    """A request not sent because the endpoint already refused this backend's key, base_url or model."""
 
 
 class OpenAIBackend:
@@ -95,6 +107,10 @@ class OpenAIBackend:
         # Local servers (vLLM, Ollama) need no key, but the client refuses to start without one.
         self._api_key = api_key or "EMPTY"
         self._endpoint = (params.base_url, params.model)
+        self.base_url = base_url(params)
+        # The first 401/403/404's message: the key, base_url and model are fixed for this backend's life, so
+        # every later request would be refused alike; none is sent, and `run` raises it.
+        self._setup_error: str | None = None
 
     def __repr__(self) -> str:  # where it points, never the key
         return f"OpenAIBackend(model={self.model!r}, base_url={self.params.base_url!r})"
@@ -106,10 +122,17 @@ class OpenAIBackend:
         return mode if confirmed else None
 
     def run(self, requests: list[Request], on_outcome: OnOutcome | None = None) -> list[Outcome]:
-        """One Outcome per request, in order; never raises for a single bad request."""
+        """One Outcome per request, in order; never raises for a single bad request.
+
+        Raises ConfigError when the endpoint refuses the key, the base_url or the model (HTTP 401, 403, 404):
+        the answers reported before it are kept (`on_outcome`), the requests it refused are not.
+        """
         if not requests:
             return []
-        return _run_sync(self._run_all(requests, on_outcome))
+        out = _run_sync(self._run_all(requests, on_outcome)) if self._setup_error is None else []
+        if self._setup_error is not None:
+            raise ConfigError(self._setup_error)
+        return out
 
     # ------------------------------------------------------------ one batch
 
@@ -126,7 +149,7 @@ class OpenAIBackend:
 
     def _client(self) -> JSONClient | _SDKTransport:
         p = self.params
-        url = p.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL  # where the SDK would go
+        url = base_url(p)  # where the SDK would go
         if use_sdk(p, url):
             return _SDKTransport(p, self._api_key)
         return JSONClient(url, {"Authorization": f"Bearer {self._api_key}"}, p.timeout_s, p.max_retries,
@@ -137,6 +160,9 @@ class OpenAIBackend:
         async with gate:
             try:
                 o = await self._ask(client, probe, req)
+            except _NotSent:  # the endpoint refused the key or the model: `run` raises; nothing to keep
+                return Outcome.failure(req.doc.record_id, "not sent: the endpoint refused the teacher's setup",
+                                       "transient")
             except Exception as e:  # noqa: BLE001 - a bug must not sink the batch; not cached as final either
                 log.exception("openai teacher: unexpected error on record %s", req.doc.record_id)
                 o = Outcome.failure(req.doc.record_id, self._mask(f"{type(e).__name__}: {e}"), "transient")
@@ -158,6 +184,8 @@ class OpenAIBackend:
             except EndpointError as e:
                 kind, message = self._classify(e)
                 log.warning("openai teacher: record %s failed (%s): %s", req.doc.record_id, kind, message)
+                if isinstance(e, EndpointStatusError) and e.status in SETUP_STATUSES and self._setup_error is None:
+                    self._setup_error = self._setup_message(e)
                 return Outcome.failure(req.doc.record_id, message, kind, **usage)
             content, cut = _content(resp)
             try:
@@ -243,6 +271,8 @@ class OpenAIBackend:
     async def _post(self, client: Client, req: Request, msgs: list[dict], mode: str, usage: dict
                     ) -> Any:
         """One chat completion, within the spending caps; adds its usage. Raises CapReached or EndpointError."""
+        if self._setup_error is not None:  # checked here, at each send: requests waiting on the probe lock, repairs
+            raise _NotSent
         hold, worst = await self._hold(msgs)
         usage["calls"] += 1  # counted before sending: a failed call was still sent (and may be billed)
         try:
@@ -288,15 +318,37 @@ class OpenAIBackend:
                 f"{type(e).__name__} (HTTP {e.status}): the endpoint refuses response_format "
                 f"{self._mode()[0]} (set teacher.response_format to auto or a lower mode): {e}")
         if isinstance(e, EndpointStatusError):
-            transient = e.status in (408, 409, 429) or e.status >= 500
+            # a 401/403/404 is the setup's failure, not the record's: transient, so it is never kept as final
+            transient = e.status in (408, 409, 429, *SETUP_STATUSES) or e.status >= 500
             return ("transient" if transient else "permanent"), self._mask(
                 f"{type(e).__name__} (HTTP {e.status}){retried if transient else ''}: {e}")
-        # BadReply: a 200 whose body is not a chat completion; asking again will not help
+        if isinstance(e, NotJSONReply):  # a cut-off reply or a proxy's page: the next run asks again
+            return "transient", self._mask(f"{type(e).__name__}: {e}")
+        # BadReply: a 200 whose JSON is not a chat completion; asking again will not help
         return "permanent", self._mask(f"{type(e).__name__}: {e}")
+
+    def _setup_message(self, e: EndpointStatusError) -> str:
+        """What the stage fails with when the endpoint refuses the key, base_url or model; never the key itself."""
+        p = self.params
+        if e.status == 404:
+            fix = f"check teacher.base_url and teacher.model ({p.model!r})"
+        elif p.api_key_env:
+            fix = (f"check the API key in the environment variable {p.api_key_env} (teacher.api_key_env), and that "
+                   f"it may use model {p.model!r}")
+        else:
+            fix = "teacher.api_key_env is null, so no key was sent: set it to the variable that holds the key"
+        return (f"the teacher endpoint {self.base_url} answered HTTP {e.status} ({self._mask(e.message)[:200]}): "
+                f"{fix}. The refused requests are not kept as failures and answers already given are cached, so a "
+                "re-run after the fix asks only the rest")
 
     def _mask(self, text: str) -> str:
         """The text with the API key masked: servers may echo it ('Incorrect API key provided: sk-...')."""
-        return text.replace(self._api_key, "***") if self._api_key != "EMPTY" else text
+        return masked(text, self._api_key if self._api_key != "EMPTY" else None)
+
+
+def base_url(p: TeacherParams) -> str:
+    """The endpoint requests go to: teacher.base_url, else OPENAI_BASE_URL, else OpenAI's (as the SDK resolves it)."""
+    return (p.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
 
 
 def use_sdk(p: TeacherParams, url: str) -> bool:
@@ -327,7 +379,9 @@ class _SDKTransport:
     async def post(self, path: str, body: dict) -> Any:
         openai = self._openai
         try:
-            return await self._client.post(path, cast_to=dict, body=body)
+            resp = await self._client.post(path, cast_to=dict, body=body)
+        except ValueError as e:  # a JSON content type over a body that is not JSON
+            raise NotJSONReply(f"the endpoint answered with a body that is not JSON: {e}") from None
         except openai.APITimeoutError as e:
             raise EndpointTimeout(str(e)) from None
         except openai.APIConnectionError as e:
@@ -336,6 +390,12 @@ class _SDKTransport:
             raise EndpointStatusError(e.status_code, e.response.text, dict(e.response.headers)) from None
         except openai.APIError as e:
             raise BadReply(str(e)) from None
+        if isinstance(resp, str | bytes):  # not a JSON content type: the SDK hands the text back; read it as lean does
+            try:
+                return json.loads(resp)
+            except ValueError:
+                raise NotJSONReply(f"the endpoint answered with a body that is not JSON: {resp[:200]!r}") from None
+        return resp
 
     async def close(self) -> None:
         await self._client.close()

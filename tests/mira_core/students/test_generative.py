@@ -436,6 +436,24 @@ def test_a_server_that_fails_fails_the_shard_instead_of_leaving_it_unscored(trai
         student.predict(Inputs(texts=trained["val"][0][:2]))
 
 
+def test_a_server_error_echoing_the_key_does_not_put_it_in_the_raised_error(tiny_lm):
+    """A server that echoes the bearer token in its 401 (tests/fake_openai.py does): the shard fails with the status,
+    and neither the message nor a chained exception carries the key."""
+    from tests.fake_openai import FakeOpenAI
+
+    key = "sk-student-SECRET-0123456789"
+    student = GenerativeStudent(params(tiny_lm), ANCHORS, SCALE)
+    student._load(tiny_lm, model=False)  # the tokenizer only: replies come from the server
+    with FakeOpenAI() as server:
+        server.fail_next(10, "401")
+        student.use_server(server.base_url, model="student", max_retries=0, api_key=key)
+        with pytest.raises(MiraError) as e:
+            student.predict(Inputs(texts=["a record to score"]))
+        assert server.requests and server.requests[0].headers["authorization"] == f"Bearer {key}"
+    assert "401" in str(e.value) and "***" in str(e.value) and key not in str(e.value)
+    assert e.value.__cause__ is None and e.value.__suppress_context__
+
+
 def test_lengths_beyond_the_model_are_a_config_error_before_training(tiny_lm):
     with pytest.raises(ConfigError, match="exceeds the model's 256 positions"):
         GenerativeStudent(params(tiny_lm, max_input_tokens=250, max_new_tokens=64), ANCHORS, SCALE).fit(

@@ -64,6 +64,36 @@ def test_reply_validation():
         extract_json("no json here")
 
 
+def test_scores_must_be_true_integers_one_per_anchor_asked():
+    """Lenient parsing would read true as 1 and "5" as 5, and keep the last of two scores for one anchor: each of
+    these is a ReplyError instead, which the openai and transformers teachers feed back in a repair request."""
+    a01 = Anchor(id="a01", name="clarity", description="d", exemplar_reason="e", support=1)
+    req = Request("score", Doc("s/1", "s", "code", "x"), (*A, a01), "v1")
+    good = [{"anchor": "a00", "score": 4}, {"anchor": "a01", "score": 2}]
+    assert validate_reply({"scores": good}, req, (1, 5))["scores"]["a01"]["score"] == 2
+    for score in (True, "5", 4.0):
+        with pytest.raises(ReplyError, match="schema"):
+            validate_reply({"scores": [{"anchor": "a00", "score": score}, good[1]]}, req, (1, 5))
+        with pytest.raises(ReplyError, match="schema"):
+            validate_reply({"judgments": [{"name": "x", "score": score, "reason": "r"}]}, Request("judge", req.doc),
+                           (1, 5))
+    with pytest.raises(ReplyError, match="more than once: a00"):
+        validate_reply({"scores": [*good, {"anchor": "a00", "score": 1}]}, req, (1, 5))
+    with pytest.raises(ReplyError, match="unknown anchors .*: a99"):
+        validate_reply({"scores": [*good, {"anchor": "a99", "score": 1}]}, req, (1, 5))
+
+
+def test_a_failure_stored_under_an_answers_key_does_not_replace_it(tmp_path):
+    cache = RequestCache(tmp_path / "c.sqlite")
+    req = Request("score", Doc("s/1", "s", "code", "x"), A, "v1")
+    answer = Outcome("s/1", True, {"scores": {"a00": {"score": 3, "rationale": "ok"}}}, calls=1)
+    cache.put_many([("k", req, Outcome.failure("s/1", "HTTP 500", "transient"))])
+    cache.put_many([("k", req, answer)])  # an answer replaces a failure
+    cache.put_many([("k", req, Outcome.failure("s/2", "invalid reply", "permanent"))])  # a failure never an answer
+    assert cache.get_many(["k"])["k"] == answer
+    cache.close()
+
+
 class DiesMidBatch:
     """A backend that reports its first answers, then dies (as a killed process would) before the batch ends."""
 

@@ -10,8 +10,9 @@ import pytest
 from mira_core.config import TeacherParams
 from mira_core.errors import ConfigError
 from mira_core.rubric import Anchor
-from mira_core.teachers import make_teacher, prompts
+from mira_core.teachers import make_teacher, prompts, spend_stale_s
 from mira_core.teachers.base import Doc, Request
+from mira_core.teachers.http import MAX_RETRY_AFTER
 from mira_core.teachers.spend import WAIT, CapReached, SpendLedger
 from tests.fake_openai import FakeOpenAI
 
@@ -123,3 +124,11 @@ def test_the_stage_error_names_the_cap_and_what_was_spent():
     msg = cap_error({"failures": {"capped": 20}, "calls": 10, "cost_usd": 0.0112}, None, 0.012)
     assert msg == ("the teacher's spending cap was reached (teacher.max_cost = $0.012): 20 request(s) not sent after "
                    "10 provider requests ($0.0112 spent); answers so far are cached; raise the cap and re-run")
+
+
+def test_a_spend_hold_outlives_every_retry_of_a_live_request():
+    """A hold older than stale_s is taken for a killed process's and no longer counted: a live request, waiting out
+    a Retry-After between its retries, must never look that old, or the stage could pass max_cost."""
+    p = TeacherParams(provider="openai", model="m", timeout_s=30.0, max_retries=4)
+    assert MAX_RETRY_AFTER == 120.0
+    assert spend_stale_s(p) == (30.0 + 120.0 + 10) * 5  # each of 5 attempts: the timeout, then a Retry-After wait

@@ -18,6 +18,8 @@ from mira_core.teachers.http import (
     EndpointStatusError,
     EndpointTimeout,
     JSONClient,
+    NotJSONReply,
+    masked,
     proxied,
 )
 
@@ -31,8 +33,12 @@ def reply(status: int = 200, body: bytes = OK, headers: dict | None = None, clos
     return (f"HTTP/1.1 {status} X\r\n" + "".join(f"{k}: {v}\r\n" for k, v in head.items()) + "\r\n").encode() + body
 
 
+class Cut(bytes):
+    """A scripted answer after which the server closes the connection, whatever its framing says."""
+
+
 class Scripted:
-    """A TCP server that answers the n-th request with script[n] (bytes, or None to drop the connection);
+    """A TCP server that answers the n-th request with script[n] (bytes, a `Cut`, or None to drop the connection);
     it counts connections and keeps what each request carried."""
 
     def __init__(self, script: list) -> None:
@@ -66,7 +72,8 @@ class Scripted:
                 if answer is None:
                     return  # drop the connection without a reply
                 conn.sendall(answer)
-                if b"Connection: close" in answer or not (b"Content-Length" in answer or b"chunked" in answer):
+                framed = b"Content-Length" in answer or b"chunked" in answer
+                if isinstance(answer, Cut) or b"Connection: close" in answer or not framed:
                     return  # the reply ends with the connection
 
     def close(self) -> None:
@@ -114,6 +121,16 @@ def test_chunked_and_close_delimited_replies():
 
     assert asyncio.run(go()) == [{"ok": True}] * 3
     assert server.connections == 2  # the reply read to the end of its connection ends that connection
+
+
+def test_a_chunked_body_cut_off_by_the_connection_is_an_error_not_a_short_reply():
+    cut = Cut(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"ok\"\r\n")  # no last chunk: EOF
+    server = Scripted([cut])
+    with pytest.raises(EndpointConnectionError, match="IncompleteRead"):
+        post(server, retries=0)
+    server = Scripted([cut, reply()])
+    assert post(server, retries=1) == {"ok": True}  # retried, on a new connection (the cut one is not reused)
+    assert len(server.requests) == 2 and server.connections == 2
 
 
 def test_a_kept_alive_connection_the_server_dropped_is_replaced_without_a_retry():
@@ -176,9 +193,14 @@ def test_timeouts_refusals_and_bad_bodies():
         with pytest.raises(EndpointConnectionError):
             post(gone, retries=0)  # nothing listens: connection refused
     bad = Scripted([reply(200, b"<html>not json</html>")])
-    with pytest.raises(BadReply):
+    with pytest.raises(NotJSONReply) as e:
         post(bad, retries=2)
-    assert len(bad.requests) == 1
+    assert isinstance(e.value, BadReply) and len(bad.requests) == 1  # the teacher asks again on the next run
+
+
+def test_masked_hides_the_key_and_nothing_else():
+    assert masked("Incorrect API key provided: sk-abc123.", "sk-abc123") == "Incorrect API key provided: ***."
+    assert masked("no key here", None) == "no key here" and masked("x", "") == "x"
 
 
 def test_a_proxy_in_the_environment_is_noticed(monkeypatch):

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 
 from mira_core.config import TeacherParams
 from mira_core.rubric import Anchor
+from mira_core.teachers import make_teacher
 from mira_core.teachers.base import Doc, Request
-from mira_core.teachers.local_lm import LocalLMBackend
+from mira_core.teachers.local_lm import LocalLMBackend, model_digest
 
 DOC = Doc("s/1", "s", "code", "def add(a, b):\n    return a + b\n")
 
@@ -28,3 +31,22 @@ def test_a_valid_generation_is_validated_like_any_teacher(tiny_causal_lm, monkey
     monkeypatch.setattr(backend, "_generate", lambda msgs: (f"Sure! {reply}", 10, 5))
     (o,) = backend.run([Request("score", DOC, anchors, "v1")])
     assert o.ok and o.data == {"scores": {"a00": {"score": 4, "rationale": "short and clear"}}}
+
+
+def test_two_checkpoints_named_alike_do_not_share_cache_entries(tiny_causal_lm, tmp_path):
+    """runA/final and runB/final are both "final": the key holds the full path and a digest of the folder."""
+    a, b = tmp_path / "runA" / "final", tmp_path / "runB" / "final"
+    shutil.copytree(tiny_causal_lm, a)
+    shutil.copytree(tiny_causal_lm, b)
+
+    def key(folder) -> str:
+        t = make_teacher(TeacherParams(provider="transformers", model=str(folder), device="cpu", cache_path="c.sqlite"),
+                         tmp_path, {})
+        t.cache.close()
+        return t.key(Request("judge", DOC))
+
+    assert key(a) == key(a) and key(a) != key(b)
+    before = model_digest(a)
+    weights = next(f for f in a.iterdir() if f.suffix in (".safetensors", ".bin"))
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))  # a new checkpoint
+    assert model_digest(a) != before

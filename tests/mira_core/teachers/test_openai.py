@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from mira_core.config import TeacherParams
-from mira_core.teachers import prompts
+from mira_core.errors import ConfigError
+from mira_core.teachers import make_teacher, prompts
 from mira_core.teachers.base import Doc, Request, Teacher
 from mira_core.teachers.cache import RequestCache
 from mira_core.teachers.openai_teacher import OpenAIBackend
@@ -211,19 +212,67 @@ def test_api_key_only_in_authorization_header(server, tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
     server.on_document("mitochondria", "401")  # the server echoes the key in its error message
     t = teacher(OpenAIBackend(params(server), KEY), tmp_path / "cache.sqlite")
-    out = t.ask(judge())
-    assert [o.ok for o in out] == [True, False, True]
-    assert out[1].error_kind == "permanent" and "401" in out[1].error and "***" in out[1].error
+    with pytest.raises(ConfigError) as e:
+        t.ask(judge())
+    assert "HTTP 401" in str(e.value) and "***" in str(e.value) and KEY not in str(e.value)
     for r in server.requests:
         assert r.headers["authorization"] == f"Bearer {KEY}"
         assert KEY not in json.dumps({k: v for k, v in r.headers.items() if k != "authorization"})
         assert KEY not in json.dumps(r.body)
-    assert all(KEY not in repr(o) for o in out)
     t.cache.close()
     stored = b"".join(p.read_bytes() for p in tmp_path.glob("cache.sqlite*"))
     assert b"Incorrect API key" in stored and KEY.encode() not in stored
     assert "401" in caplog.text and KEY not in caplog.text
     assert KEY not in repr(t.backend)
+
+
+def test_a_wrong_key_fails_the_run_at_once_and_a_rerun_with_the_right_key_scores(tmp_path, transport):
+    """A 401 is the key's failure, not the records': the run stops with a message naming the status, the endpoint
+    and the key's variable (never the key), nothing is kept as a record's final failure, and once the key is
+    fixed a re-run asks the endpoint again."""
+    wrong, right = "sk-WRONG-0123456789", "sk-right-9876543210"
+    docs = [Doc(f"r{i}", "web", "text", f"record {i} about subject {i * 13} in some words") for i in range(6)]
+    with FakeOpenAI(api_key=right) as srv:
+        p = params(srv, api_key_env="MIRA_TEST_TEACHER_KEY", concurrency=4, cache_path="c.sqlite")
+        t = make_teacher(p, tmp_path, {"MIRA_TEST_TEACHER_KEY": wrong})
+        with pytest.raises(ConfigError) as e:
+            t.judge(docs)
+        t.cache.close()
+        msg = str(e.value)
+        assert "HTTP 401" in msg and srv.base_url in msg and "MIRA_TEST_TEACHER_KEY" in msg
+        assert wrong not in msg and right not in msg
+        assert len(srv.requests) == 1  # the first (probing the response format) is refused: no other is sent
+        t = make_teacher(p, tmp_path, {"MIRA_TEST_TEACHER_KEY": right})
+        out = t.judge(docs)
+        t.cache.close()
+        assert all(o.ok and not o.cached for o in out) and [o.record_id for o in out] == [d.record_id for d in docs]
+        assert len(srv.requests) == 1 + len(docs)  # every record asked again, with the right key
+        assert {r.headers["authorization"] for r in srv.requests[1:]} == {f"Bearer {right}"}
+    stored = b"".join(f.read_bytes() for f in tmp_path.glob("c.sqlite*"))
+    assert wrong.encode() not in stored
+
+
+def test_a_wrong_base_url_is_a_config_error_not_a_cached_failure(server, tmp_path):
+    p = params(server, base_url=server.base_url.removesuffix("/v1") + "/v2", concurrency=1)  # the fake has no /v2
+    t = teacher(OpenAIBackend(p, KEY), tmp_path / "c.sqlite")
+    with pytest.raises(ConfigError, match=r"HTTP 404.*teacher\.base_url"):
+        t.ask(judge())
+    assert len(server.requests) == 1
+    stored = t.cache.get_many([t.key(r) for r in judge()])
+    assert [o.error_kind for o in stored.values()] == ["transient"]  # never a record's final failure
+    with pytest.raises(ConfigError):  # and the same backend sends nothing more
+        t.ask(judge())
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("json_type", [0, 1])
+def test_a_success_whose_body_is_not_json_is_transient(server, tmp_path, json_type):
+    server.fail_next(1, "not_json", json_type=json_type)
+    p = params(server, max_retries=0)
+    [o] = teacher(OpenAIBackend(p, KEY), tmp_path / "c.sqlite").ask(judge(DOCS[:1]))
+    assert not o.ok and o.error_kind == "transient" and "not JSON" in o.error
+    [o] = teacher(OpenAIBackend(p, KEY), tmp_path / "c.sqlite").ask(judge(DOCS[:1]))
+    assert o.ok and not o.cached and len(server.requests) == 2  # not kept as final: the re-run asked again
 
 
 # ---------------------------------------------------------------- with the request cache
@@ -248,6 +297,47 @@ def test_transient_failure_is_asked_again(server, tmp_path):
     [o] = t.ask(judge(DOCS[:1]))
     assert o.ok and not o.cached and len(server.requests) == 2
     assert t.stats.as_dict()["calls"] == 1
+
+
+def test_records_with_one_text_are_asked_once_and_each_keeps_its_own_id(server, tmp_path):
+    same = "an identical boilerplate record, word for word " * 3
+    docs = [Doc("a", "s1", "text", same), Doc("b", "s2", "text", same), DOCS[1]]
+    out = teacher(OpenAIBackend(params(server), KEY), tmp_path / "c.sqlite").ask(judge(docs))
+    assert len(server.requests) == 2  # one request for both copies of the text
+    assert [o.record_id for o in out] == ["a", "b", "r1"] and all(o.ok for o in out)
+    assert out[0].data == out[1].data and [o.cached for o in out] == [False, True, False]
+    t = teacher(OpenAIBackend(params(server), KEY), tmp_path / "c.sqlite")
+    again = t.ask(judge(docs))
+    assert len(server.requests) == 2 and all(o.cached for o in again)
+    assert [o.record_id for o in again] == ["a", "b", "r1"] and again[0] is not again[1]
+    assert t.stats.as_dict()["cache_hits"] == 3
+
+
+def test_a_failure_never_replaces_a_stored_answer(server, tmp_path):
+    """Two tasks asking one text at once: the one that failed must not overwrite the one that was answered."""
+    p = params(server, max_repairs=0)
+    t = teacher(OpenAIBackend(p, KEY), tmp_path / "c.sqlite")
+    [ok] = t.ask(judge(DOCS[:1]))
+    server.on_document("def add", "malformed")
+    other = teacher(OpenAIBackend(p, KEY), tmp_path / "c.sqlite", retry_failed=True)
+    [bad] = other.backend.run(judge(DOCS[:1]))  # the other task's reply, asked before it saw the answer
+    other.cache.put_many([(other.key(judge(DOCS[:1])[0]), judge(DOCS[:1])[0], bad)])
+    assert ok.ok and not bad.ok and bad.error_kind == "permanent"
+    [again] = teacher(OpenAIBackend(p, KEY), tmp_path / "c.sqlite").ask(judge(DOCS[:1]))
+    assert again.ok and again.cached and again.data == ok.data
+
+
+def test_two_endpoints_do_not_share_cache_entries(tmp_path):
+    with FakeOpenAI() as a, FakeOpenAI() as b:
+        first = make_teacher(params(a, api_key_env=None, cache_path="c.sqlite"), tmp_path, {})
+        assert all(o.ok for o in first.judge(DOCS))
+        second = make_teacher(params(b, api_key_env=None, cache_path="c.sqlite"), tmp_path, {})
+        out = second.judge(DOCS)
+        assert len(b.requests) == len(DOCS) and not any(o.cached for o in out)  # asked, not served A's answers
+        again = make_teacher(params(a, api_key_env=None, cache_path="c.sqlite"), tmp_path, {}).judge(DOCS)
+        assert all(o.cached for o in again) and len(a.requests) == len(DOCS)
+        repairs = make_teacher(params(a, api_key_env=None, cache_path="c.sqlite", max_repairs=3), tmp_path, {})
+        assert repairs.key(judge(DOCS[:1])[0]) != first.key(judge(DOCS[:1])[0])  # a cached invalid reply depends on it
 
 
 def test_permanent_failure_is_not_asked_again(server, tmp_path):
