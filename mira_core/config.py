@@ -55,7 +55,8 @@ class SourceSpec(Section):
     messages_field: str = Field(
         "messages", description="Field holding OpenAI-style messages, tool calls included (chat and agent formats)."
     )
-    glob: str = Field("**/*", description="Files to read under a folder source (folder reader only).")
+    glob: str = Field("**/*", description="Files to read under a folder source (folder reader only); hidden files "
+                      "and folders (a name starting with '.') and __pycache__ are skipped.")
     max_chars: int | None = Field(None, gt=0, description="Length limit for this source; overrides ingest.max_chars.")
     optional: bool = Field(
         False, description="An empty source, or one whose every record is quarantined, is only a warning (by "

@@ -18,6 +18,7 @@ from __future__ import annotations
 import gzip
 import importlib.resources
 import json
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from mira_core.dedup import TokenHasher, balance, counts_summary, ngram_hashes, words
+from mira_core.dedup import TokenHasher, balance, corpus_records, counts_summary, ngram_hashes, words
 from mira_core.errors import ConfigError
 from mira_core.filter_params import HUMANEVAL_RESOURCE, BenchmarkSpec, DecontaminateParams
 from mira_core.io import write_parquet
@@ -86,25 +87,34 @@ def _as_text(value: object) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def read_items(spec: BenchmarkSpec, root: Path | None = None) -> Iterator[tuple[str, str]]:
-    """(item id, text) of every item of a benchmark, the listed fields joined by newlines."""
+def read_items(spec: BenchmarkSpec, root: Path | None = None) -> Iterator[tuple[str, str | None]]:
+    """(item id, text) of every item of a benchmark, the listed fields joined by newlines; the text is None
+    for an item with none of the fields (it cannot be matched, but it is an item and is counted)."""
     path = resolve_path(spec.path, root)
+    where = f"benchmark {spec.name!r}: {path}"
+    line_no = 0
     opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ConfigError(f"benchmark {spec.name!r}: {path}:{line_no} is not valid JSON ({e.msg})") from e
-            if not isinstance(row, dict):
-                raise ConfigError(f"benchmark {spec.name!r}: {path}:{line_no} is not a JSON object")
-            parts = [_as_text(row[k]) for k in spec.fields if row.get(k) is not None]
-            if not parts:
-                continue
-            item = row.get(spec.id_field) if spec.id_field else None
-            yield (str(line_no) if item is None else str(item)), "\n".join(parts)
+    try:
+        # Bytes, decoded line by line: a text-mode reader decodes ahead in blocks, so its error names no line.
+        with opener(path, "rb") as f:
+            for line_no, raw in enumerate(f, start=1):  # noqa: B007 (line_no is read after the loop on a read error)
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise ConfigError(f"{where}:{line_no} is not valid UTF-8 (byte {e.start})") from None
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise ConfigError(f"{where}:{line_no} is not valid JSON ({e.msg})") from e
+                if not isinstance(row, dict):
+                    raise ConfigError(f"{where}:{line_no} is not a JSON object")
+                parts = [_as_text(row[k]) for k in spec.fields if row.get(k) is not None]
+                item = row.get(spec.id_field) if spec.id_field else None
+                yield (str(line_no) if item is None else str(item)), ("\n".join(parts) if parts else None)
+    except (OSError, EOFError, zlib.error) as e:  # a truncated or corrupt .gz: a benchmark read in part checks less
+        raise ConfigError(f"{where}:{line_no + 1} cannot be read ({type(e).__name__}: {e})") from None
 
 
 def _informative_windows(tokens: Sequence[str], n: int) -> np.ndarray:
@@ -122,9 +132,13 @@ def build_index(p: DecontaminateParams, root: Path | None = None) -> BenchmarkIn
     items: list[tuple[str, str]] = []
     summary = []
     for spec in p.benchmarks:
-        n_items = unmatchable = n_grams = 0
+        n_items = unmatchable = without_fields = n_grams = 0
         for item, text in read_items(spec, root):
             n_items += 1
+            if text is None:  # none of the fields: unmatchable, and counted so the metrics show what goes unchecked
+                unmatchable += 1
+                without_fields += 1
+                continue
             tokens = words(text)
             h = ngram_hashes(hasher(tokens), p.ngram, distinct=False)
             if p.skip_trivial and len(h):
@@ -137,7 +151,7 @@ def build_index(p: DecontaminateParams, root: Path | None = None) -> BenchmarkIn
             owners.append(np.full(len(h), len(items), dtype=np.int64))
             items.append((spec.name, item))
             n_grams += len(h)
-        if n_items == 0:
+        if n_items == without_fields:
             raise ConfigError(f"benchmark {spec.name!r} has no item with any of the fields {spec.fields}")
         summary.append((spec.name, n_items, unmatchable, n_grams, 0))
     all_grams = np.concatenate(grams) if grams else np.empty(0, dtype=np.uint64)
@@ -185,10 +199,8 @@ def decontaminate_corpus(shards: Sequence[Path], p: DecontaminateParams, root: P
     index = build_index(p, root)
     hasher = TokenHasher()
     dropped = [contaminated_shard(s, index, p.min_matches, hasher) for s in shards]
-    records = [pl.read_parquet(s, columns=["record_id", "source", "n_tokens"]) for s in shards]
     dropped_all = pl.concat(dropped) if dropped else pl.DataFrame(schema=DROPPED)
-    records_all = (pl.concat(records) if records
-                   else pl.DataFrame(schema={"record_id": pl.String, "source": pl.String, "n_tokens": pl.Int64}))
+    records_all = corpus_records(shards)
     per_benchmark = dropped_all.group_by("benchmark").agg(n=pl.len().cast(pl.Int64))
     summary = (
         index.summary.drop("records_dropped")
@@ -212,9 +224,8 @@ def run_decontaminate(corpus: Path, p: DecontaminateParams, root: Path, out: Pat
         result = decontaminate_corpus(shards, p, root)
         dropped, counts, benchmarks = result.dropped, result.counts, result.benchmarks
     else:
-        records = pl.concat([pl.read_parquet(s, columns=["record_id", "source", "n_tokens"]) for s in shards])
         dropped, benchmarks = pl.DataFrame(schema=DROPPED), pl.DataFrame(schema=BENCHMARKS)
-        counts = balance(records, pl.Series([], dtype=pl.String))
+        counts = balance(corpus_records(shards), pl.Series([], dtype=pl.String))
     out.mkdir(parents=True, exist_ok=True)
     write_parquet(dropped, out / "dropped.parquet")
     write_parquet(counts, out / "counts.parquet")

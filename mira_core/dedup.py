@@ -30,6 +30,7 @@ from mira_core.schema import CORPUS, FILTER_COUNTS, NEAR_DUPLICATES, check_parqu
 REASON = "near_duplicate"
 DROPPED, COUNTS = NEAR_DUPLICATES, FILTER_COUNTS  # data/dedup/dropped.parquet, counts.parquet
 _READ_COLUMNS = ("record_id", "source", "text", "n_tokens")
+_COUNT_COLUMNS = ("record_id", "source", "n_tokens")  # what `balance` counts
 _SCHEME = "affine32"  # datasketch's default permutation scheme: 32-bit values, collision-free permutations
 # The Jaccard check removes every false candidate, so the LSH banding is tuned to miss fewer true pairs.
 _LSH_WEIGHTS = (0.2, 0.8)
@@ -295,6 +296,13 @@ def balance(records: pl.DataFrame, dropped_ids: pl.Series) -> pl.DataFrame:
     )
 
 
+def corpus_records(shards: Sequence[Path]) -> pl.DataFrame:
+    """record_id, source and n_tokens of every record of `shards`, read one shard at a time; for no shard (an
+    empty corpus) an empty frame of those columns, so the counts are zero rather than a concat error."""
+    frames = [pl.read_parquet(s, columns=list(_COUNT_COLUMNS)) for s in shards]
+    return pl.concat(frames) if frames else pl.DataFrame(schema={c: CORPUS[c] for c in _COUNT_COLUMNS})
+
+
 def dedup_corpus(shards: Sequence[Path], p: DedupParams) -> DedupResult:
     """Near-duplicate removal over corpus shards, read one at a time (e.g. `Layout.corpus_shards()`)."""
     return near_duplicates((minhash_shard(s, p) for s in shards), p)
@@ -319,8 +327,8 @@ def run_dedup(corpus: Path, p: DedupParams, out: Path) -> dict:
         info = {"clusters": result.clusters, "cross_source_clusters": result.cross_source_clusters,
                 "lsh_bands": list(result.lsh_bands)}
     else:
-        records = pl.concat([pl.read_parquet(s, columns=["record_id", "source", "n_tokens"]) for s in shards])
-        dropped, counts, info = pl.DataFrame(schema=DROPPED), balance(records, pl.Series([], dtype=pl.String)), {}
+        dropped, info = pl.DataFrame(schema=DROPPED), {}
+        counts = balance(corpus_records(shards), pl.Series([], dtype=pl.String))
     out.mkdir(parents=True, exist_ok=True)
     write_parquet(dropped, out / "dropped.parquet")
     write_parquet(counts, out / "counts.parquet")

@@ -142,7 +142,9 @@ def group_sources(embeddings: Path, p: GroupParams, out: Path) -> dict:
 
     Returns the stage's metrics: the method, its scores, the members of each group, records per source.
     """
-    shards = {d.name: sorted(d.glob("part-*.parquet")) for d in sorted(embeddings.iterdir()) if d.is_dir()}
+    # A hidden folder is no source: what a killed atomic_dir left (`.<source>.XXXXXXXX.tmp/`, `.<source>.old/`).
+    shards = {d.name: sorted(d.glob("part-*.parquet")) for d in sorted(embeddings.iterdir())
+              if d.is_dir() and not d.name.startswith(".")}
     names, centroids, counts = source_centroids(shards)
     assign, info = cluster(names, centroids, p)
     sim = similarity(centroids)

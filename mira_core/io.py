@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -21,9 +22,29 @@ import polars as pl
 _CHUNK = 1 << 20
 
 
+def _fsync(path: Path) -> None:
+    """Flush a file's data (or a folder's entries) to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    """`_fsync` a folder, best effort: Windows cannot open one and some file systems refuse to sync one; there a
+    rename is as durable as the platform makes it."""
+    with contextlib.suppress(OSError):
+        _fsync(path)
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary sibling of `path`; rename it onto `path` if the block succeeds, delete it if not."""
+    """Yield a temporary sibling of `path`; rename it onto `path` if the block succeeds, delete it if not.
+
+    The data is synced before the rename and the folder after it, so a power cut leaves the old file or the
+    whole new one, never a renamed empty or partial file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -32,17 +53,40 @@ def atomic_path(path: Path) -> Iterator[Path]:
     try:
         yield tmp_path
         os.chmod(tmp_path, 0o644)  # mkstemp makes 0600; outputs are meant to be shared like any file
+        _fsync(tmp_path)
         os.replace(tmp_path, path)
+        _fsync_dir(path.parent)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
 
 
+def _remove_leftovers(path: Path) -> None:
+    """Delete what an `atomic_dir(path)` killed mid-way left beside `path`: its temporary folders
+    (`.<name>.XXXXXXXX.tmp`, after a SIGKILL) and the previous output moved aside (`.<name>.old`, when it died
+    between its two renames). Only mkdtemp's exact name shape is matched, so the live temporary folder of a
+    sibling whose name extends this one (`docs` and `docs.v2`) is never taken for a leftover."""
+    if not path.parent.is_dir():
+        return
+    stale = re.compile(rf"\.{re.escape(path.name)}\.(?:[a-z0-9_]{{8}}\.tmp|old)")
+    for child in path.parent.iterdir():
+        if stale.fullmatch(child.name):
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_dir(path: Path) -> Iterator[Path]:
-    """Yield a temporary sibling folder; it replaces `path` (whole) only if the block succeeds."""
+    """Yield a temporary sibling folder; it replaces `path` (whole) only if the block succeeds.
+
+    Leftovers of an earlier run killed inside this block are removed first (`_remove_leftovers`): they are
+    hidden, but would otherwise pile up beside the output.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp

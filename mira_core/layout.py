@@ -10,9 +10,15 @@ from pathlib import Path
 
 
 def corpus_shards(corpus: Path, source: str | None = None) -> list[Path]:
-    """The shards under a corpus folder (data/corpus/<source>/part-N.parquet), of one source or of all, sorted."""
+    """The shards under a corpus folder (data/corpus/<source>/part-N.parquet), of one source or of all, sorted.
+
+    Hidden folders are no source (a source name starts with a letter or digit): they are what a killed
+    `io.atomic_dir` left (`.<source>.XXXXXXXX.tmp/`, `.<source>.old/`), half or stale copies, and `tree_digest`
+    skips them too.
+    """
     base = Path(corpus) / source if source else Path(corpus)
-    return sorted(base.glob("part-*.parquet" if source else "*/part-*.parquet"))
+    shards = base.glob("part-*.parquet" if source else "*/part-*.parquet")
+    return sorted(s for s in shards if source or not s.parent.name.startswith("."))
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,10 @@
 Each reader yields `Item`s one at a time (Parquet in row batches), so a multi-GB source is never
 held in memory. A line or file that cannot be decoded becomes an `Item` carrying a `RecordError`
 with its locator, not an exception: ingest quarantines it and reads on. A compressed file cut short
-(a truncated .gz or .zst) ends with one `unreadable` Item at the first line it could not deliver,
-never with a silent end. A UTF-8 byte-order mark at the start of a file is an encoding marker, not
-content, and is dropped.
+or corrupt (a truncated .gz or .zst), or a local Parquet file with a corrupt row group, ends with one
+`unreadable` Item at the first line (row) it could not deliver, never with a silent end or a bare error.
+A UTF-8 byte-order mark at the start of a file is an encoding marker, not content, and is dropped.
+Hidden files and folders of a folder source are skipped (`read_folder`).
 
 A path holding "://" (`s3://bucket/key`, a glob of keys, a prefix) is read through fsspec
 (mira_core/ingest/remote.py) the same way, streamed; its locators are the object's URL + `:line` or `#row`.
@@ -18,6 +19,7 @@ import gzip
 import io
 import json
 import re
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -196,7 +198,7 @@ def read_jsonl(path: Path | str, label: str) -> Iterator[Item]:
                     yield Item(loc, _parse_line(raw))
                 except RecordError as err:
                     yield Item(loc, None, err)
-    except (OSError, EOFError) as e:  # truncated .gz, corrupt .zst: the rest of the file is unreadable
+    except (OSError, EOFError, zlib.error) as e:  # truncated or corrupt .gz, corrupt .zst: the rest is unreadable
         if isinstance(e, FileNotFoundError):
             raise ConfigError(f"{label}: file not found") from None
         if isinstance(e, PermissionError) and not isinstance(path, Path):  # a remote object the credentials cannot read
@@ -216,11 +218,17 @@ def read_parquet(path: Path | str, label: str, batch_size: int = 1024) -> Iterat
         return
     if not path.exists():
         raise ConfigError(f"{label}: file not found")
-    yield from _parquet_items(path, label, batch_size)
+    yield from _parquet_items(path, label, batch_size, cut_is_unreadable=True)
 
 
-def _parquet_items(source: Path | object, label: str, batch_size: int) -> Iterator[Item]:
-    """One Item per row of a Parquet file (a path, or a seekable file object), read in row batches."""
+def _parquet_items(source: Path | object, label: str, batch_size: int, cut_is_unreadable: bool = False
+                   ) -> Iterator[Item]:
+    """One Item per row of a Parquet file (a path, or a seekable file object), read in row batches.
+
+    With `cut_is_unreadable` (a local file), a row group that cannot be decoded ends the file with one
+    `unreadable` Item at its first row; otherwise the error propagates (a remote read may have failed on the
+    network, which `_read_remote_parquet` must not mistake for the file's fault).
+    """
     import pyarrow.parquet as pq
 
     try:
@@ -229,10 +237,15 @@ def _parquet_items(source: Path | object, label: str, batch_size: int) -> Iterat
         yield Item(label, None, RecordError(Q.UNREADABLE, f"not a readable Parquet file: {e}"))
         return
     row = 0
-    for batch in pf.iter_batches(batch_size=batch_size):
-        for rec in batch.to_pylist():
-            yield Item(f"{label}#{row}", rec)
-            row += 1
+    try:
+        for batch in pf.iter_batches(batch_size=batch_size):
+            for rec in batch.to_pylist():
+                yield Item(f"{label}#{row}", rec)
+                row += 1
+    except (OSError, ValueError) as e:  # a corrupt row group; pyarrow's ArrowIOError/ArrowInvalid subclass these
+        if not cut_is_unreadable:
+            raise
+        yield Item(f"{label}#{row}", None, RecordError(Q.UNREADABLE, f"not a readable Parquet file from here on: {e}"))
 
 
 def _read_remote_parquet(url: str, label: str, batch_size: int) -> Iterator[Item]:
@@ -260,13 +273,24 @@ def _network_error(e: BaseException) -> bool:
                                                                     "fsspec")
 
 
+def _hidden(rel: str) -> bool:
+    """Whether a relative path is hidden: a part of it (the file, or a folder above it) starts with ".", or is
+    __pycache__ (the files io.tree_digest skips, so that what is read and what keys the cache agree)."""
+    return any(part.startswith(".") or part == "__pycache__" for part in rel.split("/"))
+
+
 def read_folder(path: Path, label: str, pattern: str) -> Iterator[Item]:
-    """One Item per file under `path` matching `pattern`; the relative path is the native id."""
+    """One Item per file under `path` matching `pattern`; the relative path is the native id.
+
+    Hidden files and folders (`.git/`, `.github/ci.yml`, `.DS_Store`) are skipped, matching or not: they are
+    tooling, not corpus, and the task cache key (`io.tree_digest`) ignores them, so a read one could change
+    without the source being read again.
+    """
     if not path.is_dir():
         raise ConfigError(f"{label}: not a folder (the folder reader needs a directory)")
     for f in sorted(path.glob(pattern)):
         rel = f.relative_to(path).as_posix()
-        if not f.is_file():
+        if _hidden(rel) or not f.is_file():
             continue
         loc = f"{label}/{rel}"
         try:
@@ -287,10 +311,13 @@ def _file_item(loc: str, rel: str, data: bytes) -> Item:
 
 
 def read_remote_folder(url: str, label: str, pattern: str) -> Iterator[Item]:
-    """`read_folder` over an object-storage prefix: one Item per object matching `pattern` under it."""
+    """`read_folder` over an object-storage prefix: one Item per object matching `pattern` under it, hidden
+    ones skipped as `read_folder` skips them."""
     if not remote.is_dir(url):
         raise ConfigError(f"{label}: not a folder (no object under this prefix; the folder reader needs one)")
     for rel, full in remote.find(url, pattern):
+        if _hidden(rel):
+            continue
         loc = f"{label}/{rel}"
         try:
             with remote.open_binary(full) as f:

@@ -50,6 +50,16 @@ def _native_id(value: object, field: str) -> str:
     return native
 
 
+def _check_utf8(s: str, what: str) -> None:
+    """A RecordError when `s` cannot be written as UTF-8: a lone surrogate, which only a JSON escape makes (one
+    inside a JSON-string messages field of a Parquet source, decoded at rendering, escapes the readers' check)."""
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise RecordError(Q.INVALID_UTF8, f"a lone UTF-16 surrogate (\\u{ord(e.object[e.start]):04x}) in {what} "
+                          "cannot be UTF-8") from None
+
+
 def source_inputs(spec: SourceSpec, i: int, root: Path) -> list[Path | dict]:
     """The files (or the folder) a source reads; a ConfigError names the source when there are none.
 
@@ -145,13 +155,13 @@ def ingest_source(spec: SourceSpec, p: IngestParams, root: Path, out: Path, out_
 
         items = read_source(reader, spec.path, root, spec.glob, p.read_batch)
         for batch in _batches(items, p.read_batch):
-            ready: list[tuple[str, str, str, dict]] = []  # (record_id, locator, text, meta)
+            ready: list[tuple[str, str, str]] = []  # (record_id, text, meta as JSON)
             for item in batch:
                 read += 1
                 if item.error is not None:
                     reject(item.locator, item.error)
                     continue
-                stripped = False
+                stripped = is_truncated = False
                 try:
                     text, meta = render(spec.format, item.payload, text_field, spec.question_field,
                                         spec.answer_field, spec.messages_field)
@@ -169,6 +179,18 @@ def ingest_source(spec: SourceSpec, p: IngestParams, root: Path, out: Path, out_
                     if native is None and spec.id_field:
                         native = _native_id(item.payload.get(spec.id_field), spec.id_field)
                         meta.pop(spec.id_field, None)
+                    # Cut before the digests: two records equal in their first max_chars characters are kept
+                    # as the same text, so they must be exact duplicates (and get one content id), not both kept.
+                    if len(text) > max_chars:
+                        if p.on_too_long == "reject":
+                            raise RecordError(Q.TOO_LONG, f"{len(text)} characters > limit {max_chars}")
+                        meta["mira_truncated_from_chars"] = len(text)
+                        text = text[:max_chars]
+                        is_truncated = True
+                    meta.setdefault("locator", item.locator)
+                    meta_json = json.dumps(meta, ensure_ascii=False, default=str)
+                    _check_utf8(text, "the rendered text")
+                    _check_utf8(meta_json, "meta")
                     text_key = _digest64(text)
                     if text_key in seen_text:
                         if p.dedup_exact:
@@ -180,25 +202,19 @@ def ingest_source(spec: SourceSpec, p: IngestParams, root: Path, out: Path, out_
                     id_key = _digest64(record_id)
                     if id_key in seen_ids:
                         raise RecordError(Q.DUPLICATE_ID, f"{record_id!r} was seen earlier in this source")
-                    if len(text) > max_chars:
-                        if p.on_too_long == "reject":
-                            raise RecordError(Q.TOO_LONG, f"{len(text)} characters > limit {max_chars}")
-                        meta["mira_truncated_from_chars"] = len(text)
-                        text = text[:max_chars]
-                        truncated += 1
                 except RecordError as err:
                     reject(item.locator, err)
                     continue
                 seen_ids.add(id_key)
                 seen_text.add(text_key)
                 nul_stripped += stripped
-                ready.append((record_id, item.locator, text, meta))
-            counts = counter.count([r[2] for r in ready])
-            for (record_id, locator, text, meta), nt in zip(ready, counts, strict=True):
-                meta.setdefault("locator", locator)
+                truncated += is_truncated
+                ready.append((record_id, text, meta_json))
+            counts = counter.count([r[1] for r in ready])
+            for (record_id, text, meta_json), nt in zip(ready, counts, strict=True):
                 kept.add(
                     {"record_id": record_id, "source": spec.name, "format": spec.format, "text": text,
-                     "n_tokens": nt, "n_chars": len(text), "meta": json.dumps(meta, ensure_ascii=False, default=str)},
+                     "n_tokens": nt, "n_chars": len(text), "meta": meta_json},
                     nbytes=len(text),
                 )
                 n_tokens += nt

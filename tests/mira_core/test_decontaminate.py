@@ -19,6 +19,7 @@ from mira_core.decontaminate import (
     decontaminate_corpus,
     humaneval_path,
     read_items,
+    run_decontaminate,
 )
 from mira_core.errors import ConfigError
 from tests.conftest import write_jsonl
@@ -231,3 +232,37 @@ def test_benchmark_inputs_are_checked(tmp_path: Path) -> None:
 def test_humaneval_ships_with_the_package() -> None:
     path = humaneval_path()
     assert path.name == "HumanEval.jsonl.gz" and path.is_file()
+
+
+def test_items_without_the_fields_are_counted_as_unmatchable(tmp_path: Path) -> None:
+    """They were skipped before being counted, so a benchmark half left unchecked looked whole in the metrics."""
+    write_jsonl(tmp_path / "b.jsonl", [{"q": "one two three four"}, {"question": "a field not listed"}, {"q": None},
+                                       {"q": "five six seven eight"}])
+    spec = BenchmarkSpec(name="b", path="b.jsonl", fields=["q"])
+    index = build_index(DecontaminateParams(benchmarks=[spec], ngram=3), root=tmp_path)
+    assert index.summary.select("items", "items_unmatchable").row(0) == (4, 2)
+    assert len(index.items) == 2
+    assert [text for _, text in read_items(spec, tmp_path)] == ["one two three four", None, None, "five six seven eight"]
+
+
+def test_an_undecodable_benchmark_file_is_a_config_error_naming_its_line(tmp_path: Path) -> None:
+    def index(path: str):
+        return build_index(DecontaminateParams(benchmarks=[BenchmarkSpec(name="b", path=path, fields=["q"])]),
+                           root=tmp_path)
+
+    write_jsonl(tmp_path / "u.jsonl", [{"q": "fine"}, {"q": "fine too"}], raw_lines=[b'{"q": "caf\xe9"}\n'])
+    with pytest.raises(ConfigError, match=r"benchmark 'b': .*u\.jsonl:3 is not valid UTF-8 \(byte 10\)"):
+        index("u.jsonl")  # a bare UnicodeDecodeError before
+    gz = write_jsonl(tmp_path / "t.jsonl.gz", [{"q": f"item {i} " * 20} for i in range(500)])
+    gz.write_bytes(gz.read_bytes()[: gz.stat().st_size // 2])
+    with pytest.raises(ConfigError, match=r"benchmark 'b': .*t\.jsonl\.gz:\d+ cannot be read \(EOFError"):
+        index("t.jsonl.gz")  # a bare EOFError before
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_an_empty_corpus_gives_zero_counts_enabled_or_not(tmp_path: Path, enabled: bool) -> None:
+    """Disabled, the stage concatenated the shards' records and failed on none ("cannot concat empty list")."""
+    (tmp_path / "corpus").mkdir()
+    metrics = run_decontaminate(tmp_path / "corpus", DecontaminateParams(enabled=enabled), tmp_path, tmp_path / "out")
+    assert metrics["total"] == {"records_in": 0, "records_dropped": 0, "tokens_in": 0, "tokens_dropped": 0}
+    assert pl.read_parquet(tmp_path / "out" / "counts.parquet").is_empty()

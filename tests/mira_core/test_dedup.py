@@ -18,6 +18,7 @@ from mira_core.dedup import (
     minhash_shard,
     near_duplicates,
     normalise,
+    run_dedup,
     shingle_hashes,
 )
 from mira_core.layout import Layout
@@ -201,3 +202,12 @@ def test_params_are_validated() -> None:
         DedupParams(num_perms=64)  # a typo is an error, not a silently ignored key
     for name, f in DedupParams.model_fields.items():
         assert f.description, name
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_an_empty_corpus_gives_zero_counts_enabled_or_not(tmp_path: Path, enabled: bool) -> None:
+    """Disabled, the stage concatenated the shards' records and failed on none ("cannot concat empty list")."""
+    (tmp_path / "corpus").mkdir()
+    metrics = run_dedup(tmp_path / "corpus", DedupParams(enabled=enabled), tmp_path / "out")
+    assert metrics["total"] == {"records_in": 0, "records_dropped": 0, "tokens_in": 0, "tokens_dropped": 0}
+    assert pl.read_parquet(tmp_path / "out" / "counts.parquet").schema == pl.Schema(COUNTS)

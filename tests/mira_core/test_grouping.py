@@ -55,3 +55,17 @@ def test_centroids_from_shards_and_the_heatmap(tmp_path):
     png = tmp_path / "sim.png"
     plot_similarity(names, sim, {"a": "g0", "b": "g1"}, png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+
+
+def test_hidden_folders_of_a_killed_write_are_no_source(tmp_path):
+    """`.<source>.XXXXXXXX.tmp/` and `.<source>.old/` (a killed atomic_dir) must not join the grouping as sources."""
+    from mira_core.grouping import group_sources
+
+    emb = tmp_path / "embeddings"
+    for src, vec in {"a": [1.0, 0.0], "b": [0.0, 1.0], ".a.k3j4h5ab.tmp": [1.0, 0.0], ".b.old": [0.0, 1.0]}.items():
+        (emb / src).mkdir(parents=True)
+        pl.DataFrame({"record_id": [f"{src}/1"], "embedding": [vec]},
+                     schema={"record_id": pl.String, "embedding": pl.Array(pl.Float32, 2)}
+                     ).write_parquet(emb / src / "part-00000.parquet")
+    metrics = group_sources(emb, GroupParams(), tmp_path / "groups")
+    assert metrics["records"] == {"a": 1, "b": 1}

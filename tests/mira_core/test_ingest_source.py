@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import polars as pl
 import pytest
 
 from mira_core.config import IngestParams, SourceSpec
 from mira_core.ingest.source import ingest_source
+from mira_core.io import text_digest
 from mira_core.schema import CORPUS, REJECTED, check
 from tests.conftest import write_jsonl
 
@@ -123,3 +126,35 @@ def test_a_failed_ingest_leaves_no_half_output(tmp_path, monkeypatch):
         _ingest(tmp_path, spec)
     assert sorted(p.name for p in (tmp_path / "corpus" / "s").iterdir()) == before  # the old output is intact
     assert not [p for p in (tmp_path / "corpus").iterdir() if p.name.startswith(".")]  # no temp dir left
+
+
+def test_a_lone_surrogate_in_json_string_messages_is_quarantined(tmp_path):
+    """Parquet chat sources hold messages as a JSON string, decoded at rendering, past the readers' surrogate check:
+    a lone surrogate there crashed the whole source in the tokenizer; now only its record is quarantined."""
+    good = [json.dumps([{"role": "user", "content": f"question {i}"}, {"role": "assistant", "content": "answer"}])
+            for i in range(3)]
+    bad = '[{"role": "user", "content": "half a pair \\ud83d here"}]'
+    pl.DataFrame({"messages": [good[0], bad, good[1], good[2]]}).write_parquet(tmp_path / "chat.parquet")
+    spec = SourceSpec(name="c", path="chat.parquet", format="chat")
+    report, kept, rejected = _ingest(tmp_path, spec)
+    assert report["read"] == 4 == report["kept"] + report["quarantined"] and report["kept"] == 3
+    assert report["by_reason"] == {"invalid_utf8": 1}
+    assert rejected.row(0, named=True) | {"detail": ""} == {"source": "c", "locator": "chat.parquet#1",
+                                                           "reason": "invalid_utf8", "detail": ""}
+    assert "\\ud83d" in rejected["detail"][0]
+    assert sorted(kept["text"]) == sorted(f"[user]\nquestion {i}\n\n[assistant]\nanswer" for i in range(3))
+
+
+def test_records_equal_up_to_max_chars_are_exact_duplicates_once_truncated(tmp_path):
+    """The duplicate key and the content id are of the text kept, so two records cut to the same text are one."""
+    head = "the same first forty characters, exactly"
+    write_jsonl(tmp_path / "a.jsonl", [{"text": head + " then one ending"}, {"text": head + " and another"},
+                                       {"text": "short and untouched"}])
+    spec = SourceSpec(name="s", path="a.jsonl", format="text")
+    report, kept, rejected = _ingest(tmp_path, spec, max_chars=len(head), on_too_long="truncate")
+    assert report["kept"] == 2 and report["by_reason"] == {"duplicate_content": 1} and report["truncated"] == 1
+    assert rejected["locator"].to_list() == ["a.jsonl:2"]
+    assert kept["record_id"].to_list() == [f"s/{text_digest(head)}", f"s/{text_digest('short and untouched')}"]
+    report, kept, _ = _ingest(tmp_path, spec, max_chars=len(head), on_too_long="truncate", dedup_exact=False)
+    assert report["kept"] == 3 and kept["record_id"].n_unique() == 3  # kept repeats still get distinct ids
+    assert kept["record_id"][1] == f"s/{text_digest(head)}-1"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mira_core.io import atomic_path, tree_digest, write_json
+from mira_core.io import atomic_dir, atomic_path, tree_digest, write_json
+from mira_core.layout import corpus_shards
 
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
@@ -28,3 +29,57 @@ def test_tree_digest_sees_content_and_names(tmp_path):
     third = tree_digest(tmp_path / "d")
     assert len({first, second, third}) == 3
     assert tree_digest(tmp_path / "missing") == "missing"
+
+
+def test_atomic_path_syncs_the_data_before_the_rename_and_the_folder_after(tmp_path, monkeypatch):
+    """Without the syncs a power cut can leave the new name on an empty or partial file."""
+    import os
+    import stat
+
+    from mira_core import io
+
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", "dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file"))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("replace", os.path.basename(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(io.os, "fsync", fsync)
+    monkeypatch.setattr(io.os, "replace", replace)
+    write_json({"v": 1}, tmp_path / "out.json")
+    assert events == [("fsync", "file"), ("replace", "out.json"), ("fsync", "dir")]
+
+
+def test_atomic_path_survives_a_folder_that_cannot_be_synced(tmp_path, monkeypatch):
+    from mira_core import io
+
+    real_open = io.os.open
+
+    def no_dir_open(path, flags, *a):
+        if io.os.path.isdir(path):
+            raise PermissionError("cannot open a folder here (Windows)")
+        return real_open(path, flags, *a)
+
+    monkeypatch.setattr(io.os, "open", no_dir_open)
+    write_json({"v": 1}, tmp_path / "out.json")
+    assert '"v": 1' in (tmp_path / "out.json").read_text()
+
+
+def test_atomic_dir_removes_what_a_killed_run_left_and_corpus_shards_skip_it(tmp_path):
+    """A SIGKILL leaves `.<name>.XXXXXXXX.tmp/`, a death between the two renames `.<name>.old/`: neither is corpus."""
+    corpus = tmp_path / "corpus"
+    for folder in ("docs", ".docs.k3j4h5ab.tmp", ".docs.old", "docs.v2", ".docs.v2.abcd1234.tmp"):
+        (corpus / folder).mkdir(parents=True)
+        (corpus / folder / "part-00000.parquet").write_bytes(b"shard")
+    assert corpus_shards(corpus) == [corpus / "docs" / "part-00000.parquet", corpus / "docs.v2" / "part-00000.parquet"]
+    assert corpus_shards(corpus, "docs") == [corpus / "docs" / "part-00000.parquet"]
+    with atomic_dir(corpus / "docs") as tmp:
+        (tmp / "part-00000.parquet").write_bytes(b"new")
+    # docs.v2's temporary folder may be a live run's: only docs's own leftovers go
+    assert sorted(p.name for p in corpus.iterdir()) == [".docs.v2.abcd1234.tmp", "docs", "docs.v2"]
+    assert (corpus / "docs" / "part-00000.parquet").read_bytes() == b"new"

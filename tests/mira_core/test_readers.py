@@ -122,3 +122,55 @@ def test_a_bom_starts_only_the_first_line(tmp_path):
     first, second = read_jsonl(path, "b.jsonl")
     assert first.payload == {"text": "one"}
     assert second.error.reason == "invalid_json" and "BOM" in second.error.detail  # a BOM mid-file is no marker
+
+
+def test_a_corrupt_parquet_row_group_keeps_the_rows_before_and_ends_unreadable(tmp_path):
+    """A row group overwritten with 0xFF: the rows before it are kept, then one `unreadable` Item naming the file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "c.parquet"
+    texts = [f"record number {i} " * 5 for i in range(400)]
+    pq.write_table(pa.table({"text": texts}), path, row_group_size=100, compression="none", use_dictionary=False)
+    chunk = pq.ParquetFile(path).metadata.row_group(2).column(0)
+    start = chunk.dictionary_page_offset or chunk.data_page_offset
+    data = bytearray(path.read_bytes())
+    data[start:start + chunk.total_compressed_size] = b"\xff" * chunk.total_compressed_size
+    path.write_bytes(bytes(data))
+    items = list(read_parquet(path, "c.parquet", batch_size=50))  # raised a bare OSError naming no file before
+    *good, bad = items
+    assert 100 <= len(good) <= 200 and [i.payload["text"] for i in good] == texts[:len(good)]
+    assert (bad.locator, bad.error.reason) == (f"c.parquet#{len(good)}", "unreadable")
+    assert "from here on" in bad.error.detail
+
+
+def test_a_corrupt_gzip_is_unreadable_not_a_crash(tmp_path):
+    """Corrupt deflate data (not a cut) raises zlib.error, not OSError: it too ends the file with one unreadable Item."""
+    import gzip
+
+    good = gzip.compress(b"".join(b'{"text": "r%d"}\n' % i for i in range(100)))
+    bad = bytearray(gzip.compress(b'{"text": "lost"}\n' * 100))
+    bad[10] = 0xFF  # the first deflate block of the second gzip member: an invalid block type
+    path = tmp_path / "z.jsonl.gz"
+    path.write_bytes(good + bytes(bad))
+    *before, bad_item = read_jsonl(path, "z.jsonl.gz")  # raised a bare zlib.error before
+    assert [i.payload["text"] for i in before] == [f"r{i}" for i in range(100)]
+    assert (bad_item.locator, bad_item.error.reason) == ("z.jsonl.gz:101", "unreadable")
+
+
+def test_folder_reader_skips_hidden_files_and_folders(tmp_path):
+    """The cache key (tree_digest) ignores hidden paths, so the reader must too: else editing one serves a stale corpus."""
+    from mira_core.io import tree_digest
+
+    src = tmp_path / "src"
+    (src / ".github").mkdir(parents=True)
+    (src / "pkg" / ".cache").mkdir(parents=True)
+    (src / "a.sh").write_text("echo a\n")
+    (src / ".env.sh").write_text("secret\n")
+    (src / ".github" / "ci.yml").write_text("on: push\n")
+    (src / "pkg" / ".cache" / "b.sh").write_text("echo cached\n")
+    assert [i.native_id for i in read_folder(src, "src", "**/*")] == ["a.sh"]
+    assert [i.native_id for i in read_source("folder", "src", tmp_path, "**/*.sh")] == ["a.sh"]
+    before = tree_digest(src)
+    (src / ".github" / "ci.yml").write_text("on: pull_request\n")
+    assert tree_digest(src) == before  # what the reader skips is exactly what the digest does not see
