@@ -279,6 +279,13 @@ def _write_parquet(rows: list[dict], path: Path) -> None:
         pl.DataFrame(rows).write_parquet(tmp, compression="zstd")
 
 
+def _visible(files: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The files a folder source reads: none under a hidden folder or __pycache__ (ingest's folder reader skips
+    them, as tooling; fastapi ships shell blocks under .agents/skills/), so the demo's counts match ingest's."""
+    return [(rel, text) for rel, text in files
+            if not any(part.startswith(".") or part == "__pycache__" for part in rel.split("/"))]
+
+
 def _write_folder(files: list[tuple[str, str]], path: Path) -> None:
     with atomic_dir(path) as tmp:
         for rel, text in files:
@@ -310,10 +317,10 @@ def build_demo_corpus(out: Path, p: DemoCorpusParams, roots: Roots | None = None
     rows = doc_records(roots, p)
     _write_jsonl(rows, out / "docs.jsonl")
     counts["docs"] = len(rows)
-    files = header_files(roots, p)
+    files = _visible(header_files(roots, p))
     _write_folder(files, out / "c_headers")
     counts["c_headers"] = len(files)
-    files = shell_files(roots, p)
+    files = _visible(shell_files(roots, p))
     _write_folder(files, out / "shell_scripts")
     counts["shell_scripts"] = len(files)
     rows = qa_records(modules, p)

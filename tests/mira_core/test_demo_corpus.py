@@ -40,11 +40,21 @@ def test_demo_corpus_ingests_with_the_repo_source_list(tmp_path):
 
     from tests.conftest import REPO
 
-    build_demo_corpus(tmp_path / "data" / "raw", DemoCorpusParams(max_records_per_source=6))
+    counts = build_demo_corpus(tmp_path / "data" / "raw", DemoCorpusParams(max_records_per_source=6))
     params = parse_params(yaml.safe_load((REPO / "params.yaml").read_text()))
     for spec in params.sources:
         r = ingest_source(spec, IngestParams(), tmp_path, tmp_path / "c" / spec.name, tmp_path / "q" / spec.name)
         assert r["read"] == r["kept"] + r["quarantined"] and r["kept"] > 0, (spec.name, r)
+        assert r["read"] == counts[spec.name], (spec.name, r, counts)  # every record the demo wrote is read
         shard = pl.read_parquet(tmp_path / "c" / spec.name / "part-00000.parquet")
         if spec.format == "agent":
             assert "[tool_call id=call_0] python" in shard["text"][0]
+
+
+def test_folder_sources_hold_no_file_the_folder_reader_skips():
+    """fastapi ships shell blocks under .agents/skills/: the folder reader skips hidden folders as tooling, so
+    the demo must not count them as records (the demo's count and ingest's read would differ)."""
+    from mira_core.demo_corpus import _visible
+
+    files = [(".agents/skills/a.sh", "x"), ("pkg/.hidden.sh", "x"), ("pkg/__pycache__/b.sh", "x"), ("pkg/ok.sh", "y")]
+    assert _visible(files) == [("pkg/ok.sh", "y")]
