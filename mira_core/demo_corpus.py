@@ -32,7 +32,7 @@ from pathlib import Path
 import polars as pl
 
 from mira_core.config import DemoCorpusParams
-from mira_core.io import atomic_dir, atomic_path
+from mira_core.io import atomic_dir, atomic_path, is_hidden
 
 # Packages of this project never go into the corpus: their files change with every commit.
 OWN_PACKAGES = {"mira_core", "tasks", "flows"}
@@ -282,8 +282,7 @@ def _write_parquet(rows: list[dict], path: Path) -> None:
 def _visible(files: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The files a folder source reads: none under a hidden folder or __pycache__ (ingest's folder reader skips
     them, as tooling; fastapi ships shell blocks under .agents/skills/), so the demo's counts match ingest's."""
-    return [(rel, text) for rel, text in files
-            if not any(part.startswith(".") or part == "__pycache__" for part in rel.split("/"))]
+    return [(rel, text) for rel, text in files if not is_hidden(rel)]
 
 
 def _write_folder(files: list[tuple[str, str]], path: Path) -> None:

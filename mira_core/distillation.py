@@ -19,7 +19,7 @@ from mira_core.reliability import self_agreement, student_report
 from mira_core.rubric import Rubric
 from mira_core.schema import CORPUS, read_checked
 from mira_core.students import make_student
-from mira_core.students.base import Inputs, Student, student_version
+from mira_core.students.base import Inputs, Student, clip, student_version
 
 PLOT = {"record_id": pl.String, "source": pl.String, "anchor": pl.String, "teacher": pl.Float64,
         "student": pl.Float64}
@@ -86,8 +86,8 @@ def distill_group(labels: pl.DataFrame, repeats: pl.DataFrame, rubric: Rubric, p
     rationales = {"rationales": train["rationales"].to_list()} if getattr(student, "reads_rationales", False) else {}
     info = student.fit(x_train, y_train, **rationales)
     student.save(out)
-    pred = student.predict(x_val)
     ranked = student.predict(x_val, clipped=False)  # what selection ranks: the mask judges this order
+    pred = clip(ranked, scale)  # on the teacher's scale, for MAE (one prediction: a generative student is slow)
     report = student_report(val, pred, ids, y_train.mean(axis=0), ranked)
     report["self_agreement"] = self_agreement(labels, repeats, ids) if repeats.height else {}
     if "choice" in info:  # the auto student: which kind won each anchor, and every candidate's CV figures

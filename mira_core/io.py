@@ -15,7 +15,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import polars as pl
 
@@ -150,6 +150,21 @@ def file_digest(path: Path) -> str:
     return _memo[key]
 
 
+def is_hidden(rel: str | PurePath) -> bool:
+    """Whether a relative path is left out of digests, folder sources and the task cache's output checks: a part of it
+    starts with "." (.git/, a crashed atomic write's .name.tmp/) or is __pycache__. One rule, so that what a stage
+    reads and what keys its cache agree."""
+    parts = rel.split("/") if isinstance(rel, str) else PurePath(rel).parts
+    return any(part.startswith(".") or part == "__pycache__" for part in parts)
+
+
+def tree_files(path: Path) -> list[tuple[PurePath, Path]]:
+    """(relative path, file) of every file under a folder that is not hidden, in name order."""
+    path = Path(path)
+    return [(f.relative_to(path), f) for f in sorted(p for p in path.rglob("*") if p.is_file())
+            if not is_hidden(f.relative_to(path))]
+
+
 def tree_digest(path: Path, suffixes: tuple[str, ...] | None = None) -> str:
     """Digest of a file, or of a folder's files (relative names and contents), hidden files and caches skipped."""
     path = Path(path)
@@ -158,10 +173,7 @@ def tree_digest(path: Path, suffixes: tuple[str, ...] | None = None) -> str:
     if path.is_file():
         return file_digest(path)
     h = hashlib.blake2b(digest_size=16)
-    for f in sorted(p for p in path.rglob("*") if p.is_file()):
-        rel = f.relative_to(path)
-        if any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
-            continue
+    for rel, f in tree_files(path):
         if suffixes and f.suffix not in suffixes:
             continue
         h.update(rel.as_posix().encode())

@@ -407,6 +407,12 @@ def teacher_drops(result: dict, at_most: float = TEACHER_LOW) -> dict[str, dict]
             for k, v in o["teacher"]["by_kind"].items() if k != GOOD and v is not None and v <= at_most}
 
 
+def teacher_low_kept(result: dict) -> list[str]:
+    """The kinds the teacher scores low (`teacher_drops`) that MIRA keeps more than `TEACHER_LOW` of: what issue 10's
+    "no kind the teacher scores low survives above 20 %" counts."""
+    return [k for k, v in teacher_drops(result).items() if v["mira_kept"] is not None and v["mira_kept"] > TEACHER_LOW]
+
+
 def load_selection(folder: Path) -> tuple[dict[str, pl.DataFrame], pl.DataFrame | None]:
     """The manifests under a data/selection folder (<method>/manifest.parquet), and oracle.parquet when present."""
     folder = Path(folder)
@@ -455,7 +461,7 @@ def render_markdown(result: dict) -> str:
                        for k in kinds])
     low = teacher_drops(result)
     if low:
-        over = [k for k, v in low.items() if v["mira_kept"] is not None and v["mira_kept"] > TEACHER_LOW]
+        over = teacher_low_kept(result)
         lines += ["", f"Kinds the teacher scores low (its own cut keeps at most {TEACHER_LOW:.0%} of their labeled "
                   f"tokens): {', '.join(low)}. Of them, MIRA keeps more than {TEACHER_LOW:.0%} of: "
                   + (", ".join(f"{k} ({pct(low[k]['mira_kept'])})" for k in over) or "none") + "."]
@@ -471,18 +477,26 @@ def render_markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def share_gap(methods: dict, ref: str) -> tuple[str, float] | None:
+    """The source where MIRA's share of the kept tokens is farthest from `ref`'s, and the gap in points."""
+    gaps = {s: 100 * (v["kept_share"] - methods[ref]["by_source"][s]["kept_share"])
+            for s, v in methods["mira"]["by_source"].items()
+            if v["kept_share"] is not None and methods[ref]["by_source"].get(s, {}).get("kept_share") is not None}
+    if not gaps:
+        return None
+    worst = max(gaps, key=lambda s: abs(gaps[s]))
+    return worst, gaps[worst]
+
+
 def share_gaps(methods: dict) -> list[str]:
     """A line: how far MIRA's share of the kept tokens is, per source, from each perfect reference's."""
     if "mira" not in methods:
         return []
     parts = []
     for ref in (r for r in PERFECT if r in methods):
-        gaps = {s: 100 * (v["kept_share"] - methods[ref]["by_source"][s]["kept_share"])
-                for s, v in methods["mira"]["by_source"].items()
-                if v["kept_share"] is not None and methods[ref]["by_source"].get(s, {}).get("kept_share") is not None}
-        if gaps:
-            worst = max(gaps, key=lambda s: abs(gaps[s]))
-            parts.append(f"against `{ref}` the largest gap is {gaps[worst]:+.1f} points ({worst})")
+        gap = share_gap(methods, ref)
+        if gap:
+            parts.append(f"against `{ref}` the largest gap is {gap[1]:+.1f} points ({gap[0]})")
     return ["", "MIRA's share of the kept tokens, per source: " + "; ".join(parts) + "."] if parts else []
 
 

@@ -47,7 +47,7 @@ from pydantic import BaseModel
 
 import mira_core
 from mira_core.config import CacheParams
-from mira_core.io import tree_digest, write_json
+from mira_core.io import tree_digest, tree_files, write_json
 
 CORE_DIR = Path(mira_core.__file__).parent
 MISSING = "missing"
@@ -88,14 +88,7 @@ def stat_fingerprint(path: Path) -> str:
     path = Path(path)
     if not path.exists():
         return MISSING
-    if path.is_file():
-        files = [("", path)]
-    else:
-        files = []
-        for f in sorted(p for p in path.rglob("*") if p.is_file()):
-            rel = f.relative_to(path)
-            if not any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
-                files.append((rel.as_posix(), f))
+    files = [("", path)] if path.is_file() else [(rel.as_posix(), f) for rel, f in tree_files(path)]
     h = hashlib.blake2b(digest_size=16)
     for rel, f in files:
         st = os.stat(f)

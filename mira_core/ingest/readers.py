@@ -27,6 +27,7 @@ from pathlib import Path
 
 from mira_core.errors import ConfigError, MiraError, RecordError
 from mira_core.ingest import remote
+from mira_core.io import is_hidden
 from mira_core.schema import QuarantineReason as Q
 
 BOM = b"\xef\xbb\xbf"
@@ -273,12 +274,6 @@ def _network_error(e: BaseException) -> bool:
                                                                     "fsspec")
 
 
-def _hidden(rel: str) -> bool:
-    """Whether a relative path is hidden: a part of it (the file, or a folder above it) starts with ".", or is
-    __pycache__ (the files io.tree_digest skips, so that what is read and what keys the cache agree)."""
-    return any(part.startswith(".") or part == "__pycache__" for part in rel.split("/"))
-
-
 def read_folder(path: Path, label: str, pattern: str) -> Iterator[Item]:
     """One Item per file under `path` matching `pattern`; the relative path is the native id.
 
@@ -290,7 +285,7 @@ def read_folder(path: Path, label: str, pattern: str) -> Iterator[Item]:
         raise ConfigError(f"{label}: not a folder (the folder reader needs a directory)")
     for f in sorted(path.glob(pattern)):
         rel = f.relative_to(path).as_posix()
-        if _hidden(rel) or not f.is_file():
+        if is_hidden(rel) or not f.is_file():
             continue
         loc = f"{label}/{rel}"
         try:
@@ -316,7 +311,7 @@ def read_remote_folder(url: str, label: str, pattern: str) -> Iterator[Item]:
     if not remote.is_dir(url):
         raise ConfigError(f"{label}: not a folder (no object under this prefix; the folder reader needs one)")
     for rel, full in remote.find(url, pattern):
-        if _hidden(rel):
+        if is_hidden(rel):
             continue
         loc = f"{label}/{rel}"
         try:
