@@ -51,6 +51,8 @@ ARMS: tuple[tuple[str, dict], ...] = (
     ("auto", {"distill.student": "auto"}),
 )
 LAST = "select"
+TEACHER_ARM = "teacher_scores"  # not a params change: the teacher's scores of every record in place of the students'
+TEACHER_DESCRIBE = "the teacher's own scores of every record in place of the students' (default mask and budget)"
 
 
 def _stages() -> list[str]:
@@ -121,6 +123,63 @@ def _evaluate(root: Path, truth: pl.DataFrame, budget: float, keep: Path) -> dic
     return evaluate(truth, manifests, budget, oracle)
 
 
+def teacher_scores(root: Path) -> dict:
+    """Replace each student score shard under data/scores by the teacher's own scores of the same records."""
+    import os
+
+    from mira_core.config import parse_params
+    from mira_core.rubric import load_rubrics
+    from mira_core.scoring import teacher_score_shard
+    from mira_core.teachers import make_teacher
+
+    p = parse_params(yaml.safe_load((root / "params.yaml").read_text()))
+    teacher = make_teacher(p.teacher, root, os.environ)
+    rubrics = load_rubrics(root / "data" / "rubrics")
+    total = {"records": 0, "failed": 0}
+    for shard in sorted((root / "data" / "scores").glob("*/*/part-*.parquet")):
+        group, source = shard.parent.parent.name, shard.parent.name
+        r = teacher_score_shard(shard, root / "data" / "corpus" / source / shard.name, rubrics[group], teacher, shard)
+        total = {k: total[k] + r[k] for k in total}
+    return total
+
+
+def teacher_arm(root: Path, truth: pl.DataFrame, budget: float, log: Path, default_keep: Path, settings: dict
+                ) -> tuple[dict, dict]:
+    """The whole-corpus teacher oracle: select on the teacher's scores of every record, with the default arm's
+    mask, aggregation and budget; then the students' scores are put back for the other arms.
+
+    The select stage's oracle table covers only the labeled records; this one covers every record, so the per-kind
+    table can tell the records the students let through from those the teacher's own anchors pass. Its manifest
+    joins the default arm's as the method `teacher_scores` (`mira planted eval` on that folder shows it too).
+    Returns (this arm's row, the default arm's result re-evaluated with it).
+    """
+    from mira_core.planted import TEACHER_ALL, evaluate, load_selection
+
+    scores, saved = root / "data" / "scores", root / "data" / ".scores-students"
+    shutil.rmtree(saved, ignore_errors=True)
+    shutil.copytree(scores, saved)
+    t0 = time.perf_counter()
+    try:
+        asked = teacher_scores(root)
+        stages = {"teacher": round(time.perf_counter() - t0, 1), "select": round(_stage(root, "select", log), 1)}
+        (default_keep / TEACHER_ALL).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / "data" / "selection" / "mira" / "manifest.parquet",
+                     default_keep / TEACHER_ALL / "manifest.parquet")
+        mask = json.loads((root / "metrics" / "select.json").read_text()).get("mask", {})
+    finally:
+        shutil.rmtree(scores)
+        saved.rename(scores)
+    manifests, oracle = load_selection(default_keep)
+    arm = {"changes": {}, "describe": TEACHER_DESCRIBE, "teacher": asked, "stages": stages,
+           "seconds": round(time.perf_counter() - t0, 1), "settings": {**settings, "student": "teacher"},
+           "result": evaluate(truth, {"mira": manifests[TEACHER_ALL]}, budget),
+           "mask": {"on": mask.get("on"), "pairs": (mask.get("on") or 0) + (mask.get("off") or 0)}}
+    m = arm["result"]["methods"]["mira"]
+    print(f"  planted {TEACHER_ARM}: {arm['seconds']:.0f} s; the teacher's scores keep {m['good_kept']:.1%} of good "
+          f"tokens, {m['broken_kept']:.1%} of broken", flush=True)
+    return arm, evaluate(truth, manifests, budget, oracle)
+
+
 def run(work: Path, records: int = 300, seed: int = 0, rate: float = 0.25) -> dict:
     """Build, run the stages, then every arm; the figures per arm."""
     from mira_core.errors import ConfigError
@@ -178,6 +237,9 @@ def run(work: Path, records: int = 300, seed: int = 0, rate: float = 0.25) -> di
         m = arm["result"]["methods"]["mira"]
         print(f"  planted {name}: {arm['seconds']:.0f} s; mira keeps {m['good_kept']:.1%} of good tokens, "
               f"{m['broken_kept']:.1%} of broken", flush=True)
+        if name == "default":
+            arms[TEACHER_ARM], arm["result"] = teacher_arm(root, truth, budget, log, work / "planted-arms" / name,
+                                                           arm["settings"])
     out = {"records_per_source": records, "seed": seed, "defect_rate": rate, "counts": info["counts"],
            "stages": stages, "arms": arms, "seconds": round(time.perf_counter() - start, 1), "root": str(root)}
     from mira_core.io import write_json
@@ -196,7 +258,7 @@ def section(r: dict) -> list[str]:
     rows = []
     for name in [n for n, _ in ARMS if n in arms] + sorted(set(arms) - {n for n, _ in ARMS}):
         a = arms[name]
-        change = ", ".join(f"`{k}: {json.dumps(v)}`" for k, v in a["changes"].items()) or "-"
+        change = ", ".join(f"`{k}: {json.dumps(v)}`" for k, v in a["changes"].items()) or a.get("describe", "-")
         s = a.get("settings", {})
         mask = s.get("agreement", "on") if s.get("mask", True) else "off"
         what = f"{s.get('granularity', '?')}, mask {mask}, {s.get('student', '?')}"
@@ -224,7 +286,9 @@ def section(r: dict) -> list[str]:
            "students' cut with the teacher's own (`data/selection/oracle.parquet`): *removal kept* is "
            "(1 - student broken kept) / (1 - teacher broken kept), above 100 % when the students drop more broken "
            "tokens than the teacher's cut; *on val* is the same on the val records alone, which the students were not "
-           "fitted on. *pairs on*: the (source, anchor) pairs the reliability mask keeps. "
+           f"fitted on. The `{TEACHER_ARM}` row changes no knob: it is select run on the teacher's own scores of every "
+           "record in place of the students' (same mask, aggregation and budget), the whole-corpus teacher oracle, "
+           "and it is a column of the tables below. *pairs on*: the (source, anchor) pairs the reliability mask keeps. "
            f"One run, {r['seconds'] / 60:,.1f} minutes in all.", ""]
     out += md_table(["arm", "change", "granularity, mask, student", "pairs on", "MIRA good kept", "MIRA broken kept",
                      "broken share of kept", "oracle: student broken kept", "removal kept", "removal kept on val",

@@ -359,6 +359,9 @@ def evaluate(truth: pl.DataFrame, manifests: dict[str, pl.DataFrame], budget: fl
 
 
 PERFECT = ("perfect_group", "perfect")  # the reference selectors, not methods a run makes
+# A manifest of this name is select run on the teacher's own scores of every record (the planted benchmark writes it,
+# bench/planted.py): the whole-corpus teacher oracle, where the oracle table covers only the labeled records.
+TEACHER_ALL = "teacher_scores"
 TEACHER_LOW = 0.2  # a kind "the teacher scores low": its own cut keeps at most this share of it (issue 10's bar)
 
 
@@ -375,7 +378,7 @@ def evaluate_oracle(truth: pl.DataFrame, oracle: pl.DataFrame) -> dict:
     def cuts(df: pl.DataFrame) -> dict:
         teacher, student = figures(df, "kept_teacher"), figures(df, "kept_student")
         bt, bs = teacher["broken_kept"], student["broken_kept"]
-        retained = _share(1 - bs, 1 - bt) if bt is not None and bs is not None and bt < 1 else None
+        retained = removal_kept(bs, bt)
         agree = df.select((pl.col("kept_teacher") == pl.col("kept_student")).mean()).item() if df.height else None
         return {"records": df.height, "teacher": teacher, "student": student, "broken_removal_kept": retained,
                 "agreement": None if agree is None else round(float(agree), 4)}
@@ -402,8 +405,10 @@ def teacher_drops(result: dict, at_most: float = TEACHER_LOW) -> dict[str, dict]
     if not o or "mira" not in result["methods"]:
         return {}
     mira = result["methods"]["mira"]["by_kind"]
+    every = result["methods"].get(TEACHER_ALL, {}).get("by_kind")
     labeled = o.get("labeled_by_kind")  # absent from figures saved before it was counted
-    return {k: {"teacher_kept": v, "mira_kept": mira.get(k), "labeled": labeled.get(k, 0) if labeled else None}
+    return {k: {"teacher_kept": v, "mira_kept": mira.get(k), "labeled": labeled.get(k, 0) if labeled else None,
+                **({"teacher_all_kept": every.get(k)} if every else {})}
             for k, v in o["teacher"]["by_kind"].items() if k != GOOD and v is not None and v <= at_most}
 
 
@@ -464,7 +469,11 @@ def render_markdown(result: dict) -> str:
         over = teacher_low_kept(result)
         lines += ["", f"Kinds the teacher scores low (its own cut keeps at most {TEACHER_LOW:.0%} of their labeled "
                   f"tokens): {', '.join(low)}. Of them, MIRA keeps more than {TEACHER_LOW:.0%} of: "
-                  + (", ".join(f"{k} ({pct(low[k]['mira_kept'])})" for k in over) or "none") + "."]
+                  + (", ".join(f"{k} ({pct(low[k]['mira_kept'])}" + (
+                      f"; `{TEACHER_ALL}` {pct(low[k]['teacher_all_kept'])}" if "teacher_all_kept" in low[k] else "")
+                      + ")" for k in over) or "none") + "."]
+    if TEACHER_ALL in methods and "mira" in methods:
+        lines += ["", *render_teacher_all(methods["mira"], methods[TEACHER_ALL])]
     lines += ["", "Per source: broken kept / good kept (the source's share of all kept tokens; its share of the "
               "corpus is beside its name):", ""]
     sources = sorted(methods[order[0]]["by_source"])
@@ -475,6 +484,26 @@ def render_markdown(result: dict) -> str:
     if "oracle" in result:
         lines += ["", *render_oracle(result["oracle"])]
     return "\n".join(lines) + "\n"
+
+
+def removal_kept(student_broken: float | None, teacher_broken: float | None) -> float | None:
+    """The share of the teacher's removal of broken tokens that the students keep: (1 - theirs) / (1 - the teacher's)."""
+    if student_broken is None or teacher_broken is None or teacher_broken >= 1:
+        return None
+    return _share(1 - student_broken, 1 - teacher_broken)
+
+
+def render_teacher_all(mira: dict, teacher: dict) -> list[str]:
+    """MIRA against select run on the teacher's own scores of every record, kind by kind where they differ."""
+    differ = [k for k in sorted(mira["by_kind"]) if k != GOOD and mira["by_kind"][k] is not None
+              and teacher["by_kind"].get(k) is not None and abs(mira["by_kind"][k] - teacher["by_kind"][k]) >= 0.005]
+    return [f"`{TEACHER_ALL}` is select run on the teacher's own scores of every record, with MIRA's mask, "
+            "aggregation and budget: the whole-corpus teacher oracle. It keeps "
+            f"{pct(teacher['good_kept'])} of the good tokens and {pct(teacher['broken_kept'])} of the broken; MIRA "
+            f"keeps {pct(removal_kept(mira['broken_kept'], teacher['broken_kept']))} of its removal of broken tokens "
+            "on every record. Kinds where they differ (MIRA / the teacher's scores): "
+            + (", ".join(f"{k} {pct(mira['by_kind'][k])} / {pct(teacher['by_kind'][k])}" for k in differ) or "none")
+            + "."]
 
 
 def share_gap(methods: dict, ref: str) -> tuple[str, float] | None:

@@ -19,9 +19,11 @@ import polars as pl
 
 from mira_core.errors import ConfigError
 from mira_core.io import read_json, write_parquet
+from mira_core.rubric import Rubric
 from mira_core.schema import CORPUS, read_checked
 from mira_core.students import load_student
 from mira_core.students.base import Inputs, read_config, student_version
+from mira_core.teachers.base import Doc, Teacher
 
 _LOAD = threading.Lock()
 
@@ -100,3 +102,29 @@ def score_shard(corpus_shard: Path, embedding_shard: Path, student_dir: Path, gr
         result["replies"] = {k: sum(r.get(k, 0) for r in runs) for k in ("outputs", "parsed", "retried",
                                                                         "parsed_on_retry", "unscored", "cached")}
     return result
+
+
+def teacher_score_shard(score_shard: Path, corpus_shard: Path, rubric: Rubric, teacher: Teacher, out: Path) -> dict:
+    """The teacher's own scores of the records of one student score shard, in the same format.
+
+    The whole-corpus teacher-oracle reference: select run on these in place of the students' scores (same mask,
+    aggregation and budget) shows what the teacher's judgment itself would keep of every record, so a benchmark
+    can tell the records the students let through from those the teacher's anchors pass. Only for a cheap
+    teacher (the planted benchmark's `rules`): it asks the teacher about every record. A record the teacher
+    fails on gets null scores (selection counts it `unscored`).
+    """
+    ids = read_checked(score_shard, score_schema(rubric.anchor_ids()), ["record_id"])["record_id"]
+    corpus = read_checked(corpus_shard, CORPUS, ["record_id", "source", "format", "text"])
+    corpus = pl.DataFrame({"record_id": ids}).join(corpus, on="record_id", how="left", maintain_order="left")
+    if corpus["text"].null_count():
+        missing = corpus.filter(pl.col("text").is_null())["record_id"][0]
+        raise ConfigError(f"{score_shard}: record {missing} is not in {corpus_shard} (re-run score)")
+    docs = [Doc(r["record_id"], r["source"], r["format"], r["text"]) for r in corpus.iter_rows(named=True)]
+    anchor_ids = rubric.anchor_ids()
+    outcomes = teacher.score(docs, tuple(rubric.anchors), rubric.version)
+    columns = {a: [float(o.data["scores"][a]["score"]) if o.ok else None for o in outcomes] for a in anchor_ids}
+    table = pl.DataFrame({"record_id": ids, "group": [rubric.group] * len(ids), **columns,
+                          "student_version": [f"teacher:{teacher.name}"] * len(ids), "coverage": [1.0] * len(ids)},
+                         schema=score_schema(anchor_ids))
+    write_parquet(table, out)
+    return {"records": table.height, "failed": sum(not o.ok for o in outcomes)}

@@ -166,3 +166,78 @@ def test_removal_kept_is_also_reported_on_val_records_alone():
     assert any("On the 2 val records alone" in line and "keep 0.0% of the teacher's removal" in line
                for line in render_oracle(o))
     assert "val" not in evaluate_oracle(truth, oracle.drop("split"))  # a hand-made table without splits
+
+
+# ---------------------------------------------------------------- the whole-corpus teacher oracle's scores
+def _teacher(tmp_path):
+    from mira_core.config import TeacherParams
+    from mira_core.teachers import make_teacher
+
+    return make_teacher(TeacherParams(), tmp_path, {})
+
+
+def _corpus_shard(path, texts: dict[str, str]):
+    from mira_core.io import write_parquet
+    from mira_core.schema import CORPUS
+
+    n = len(texts)
+    rows = {"record_id": list(texts), "source": ["s"] * n, "format": ["code"] * n, "text": list(texts.values())}
+    df = pl.DataFrame({c: rows.get(c, [None] * n) for c in CORPUS}, schema=CORPUS)
+    return write_parquet(df, path)
+
+
+def test_teacher_scores_are_the_teachers_labels_in_the_score_shards_order(tmp_path):
+    from mira_core.labels import label_docs
+    from mira_core.scoring import score_schema, teacher_score_shard
+    from mira_core.teachers.base import Doc
+
+    anchors = [Anchor(id="a00", name="parses", description="d", exemplar_reason="r", support=1),
+               Anchor(id="a01", name="docstring_density", description="d", exemplar_reason="r", support=1)]
+    rubric = Rubric(group="g", teacher="rules", prompt_version="p", sources=["s"], anchors=anchors).with_version()
+    texts = {"s/good": 'def f(x):\n    """Double x."""\n    return 2 * x\n',
+             "s/broken": "def f(x:\n    return (2 * x\n", "s/bare": "def g(y):\n    return y + 1\n"}
+    corpus = _corpus_shard(tmp_path / "corpus" / "part-00000.parquet", texts)
+    order = ["s/bare", "s/good", "s/broken"]  # not the corpus's order: the score shard's is kept
+    student = tmp_path / "scores" / "g" / "s" / "part-00000.parquet"
+    student.parent.mkdir(parents=True)
+    pl.DataFrame({"record_id": order, "group": "g", "a00": [9.0] * 3, "a01": [9.0] * 3, "student_version": "v",
+                  "coverage": 1.0}, schema=score_schema(["a00", "a01"])).write_parquet(student)
+    teacher = _teacher(tmp_path)
+    assert teacher_score_shard(student, corpus, rubric, teacher, student) == {"records": 3, "failed": 0}
+    got = pl.read_parquet(student)
+    assert got.schema == pl.Schema(score_schema(["a00", "a01"])) and got["record_id"].to_list() == order
+    labels, _ = label_docs([Doc(i, "s", "code", texts[i]) for i in order], dict.fromkeys(order, "train"), rubric,
+                           teacher)
+    assert got["a00"].to_list() == labels["a00"].cast(pl.Float64).to_list()
+    assert got["a01"].to_list() == labels["a01"].cast(pl.Float64).to_list()
+    assert got.filter(pl.col("record_id") == "s/broken")["a00"].item() < got.filter(
+        pl.col("record_id") == "s/good")["a00"].item()
+    assert set(got["student_version"]) == {"teacher:rules/rules-v1"}
+
+
+def test_teacher_scores_name_a_record_missing_from_the_corpus_shard(tmp_path):
+    from mira_core.errors import ConfigError
+    from mira_core.scoring import score_schema, teacher_score_shard
+
+    anchors = [Anchor(id="a00", name="parses", description="d", exemplar_reason="r", support=1)]
+    rubric = Rubric(group="g", teacher="rules", prompt_version="p", sources=["s"], anchors=anchors).with_version()
+    corpus = _corpus_shard(tmp_path / "c.parquet", {"s/1": "x = 1\n"})
+    shard = tmp_path / "s.parquet"
+    pl.DataFrame({"record_id": ["s/1", "s/gone"], "group": "g", "a00": [1.0, 1.0], "student_version": "v",
+                  "coverage": 1.0}, schema=score_schema(["a00"])).write_parquet(shard)
+    with pytest.raises(ConfigError, match="s/gone"):
+        teacher_score_shard(shard, corpus, rubric, _teacher(tmp_path), shard)
+
+
+def test_a_record_the_teacher_fails_on_gets_null_scores_and_is_counted(tmp_path):
+    from mira_core.scoring import score_schema, teacher_score_shard
+
+    # the rules teacher has no dimension for this anchor: a permanent failure per record
+    anchors = [Anchor(id="a00", name="overall vibes", description="d", exemplar_reason="r", support=1)]
+    rubric = Rubric(group="g", teacher="rules", prompt_version="p", sources=["s"], anchors=anchors).with_version()
+    corpus = _corpus_shard(tmp_path / "c.parquet", {"s/1": "x = 1\n"})
+    shard = tmp_path / "s.parquet"
+    pl.DataFrame({"record_id": ["s/1"], "group": "g", "a00": [4.0], "student_version": "v", "coverage": 1.0},
+                 schema=score_schema(["a00"])).write_parquet(shard)
+    assert teacher_score_shard(shard, corpus, rubric, _teacher(tmp_path), shard) == {"records": 1, "failed": 1}
+    assert pl.read_parquet(shard)["a00"].to_list() == [None]

@@ -293,6 +293,33 @@ def test_kinds_the_teacher_scores_low_are_read_off_its_own_cut():
     assert teacher_drops(evaluate(TRUTH, {"mira": _manifest([False] * 7)}, 0.5, oracle=oracle)) == {}
 
 
+def test_the_whole_corpus_teacher_oracle_sits_beside_mira_kind_by_kind():
+    """A `teacher_scores` manifest (select on the teacher's own scores of every record) keeps a/3's syntax error but
+    drops b/2's spam; MIRA keeps both: the spam is named with the teacher's figure, and MIRA's removal is set against
+    the teacher's."""
+    from mira_core.planted import TEACHER_ALL, removal_kept
+
+    oracle = pl.DataFrame({
+        "record_id": ["a/1", "a/3", "b/2", "b/1"], "source": ["a", "a", "b", "b"], "group": "g",
+        "n_tokens": [100, 200, 100, 300], "teacher_score": 0.0, "student_score": 0.0,
+        "kept_teacher": [True, False, False, True], "kept_student": [True, False, True, True],
+    })
+    manifests = {"mira": _manifest([True, False, True, False, True, False, False]),
+                 TEACHER_ALL: _manifest([True, True, True, False, False, False, False])}
+    res = evaluate(TRUTH, manifests, 0.5, oracle=oracle)
+    low = teacher_drops(res)
+    assert low["spam"] == {"teacher_kept": 0.0, "mira_kept": 1.0, "labeled": 1, "teacher_all_kept": 0.0}
+    assert low["syntax_error"]["teacher_all_kept"] == 1.0
+    md = render_markdown(res)
+    assert f"MIRA keeps more than 20% of: spam (100.0%; `{TEACHER_ALL}` 0.0%), syntax_error (100.0%; " in md
+    # the teacher's scores keep a/1 a/2 (200 of the 500 good tokens) and a/3 (200 of the 300 broken); MIRA keeps all
+    # 300 broken: none of the teacher's removal
+    assert "keeps 40.0% of the good tokens and 66.7% of the broken; MIRA keeps 0.0% of its removal" in md
+    assert "Kinds where they differ (MIRA / the teacher's scores): spam 100.0% / 0.0%." in md
+    assert removal_kept(0.1, 0.2) == 1.125 and removal_kept(0.5, 1.0) is None and removal_kept(None, 0.1) is None
+    assert TEACHER_ALL not in render_markdown(evaluate(TRUTH, {"mira": manifests["mira"]}, 0.5, oracle=oracle))
+
+
 def test_evaluate_rejects_a_manifest_without_its_columns():
     with pytest.raises(ConfigError, match="n_tokens"):
         evaluate(TRUTH, {"mira": _manifest([False] * 7).drop("n_tokens")})
