@@ -141,11 +141,13 @@ def estimate_stage(stage: str, teacher: Teacher, requests: list[Request], params
     hits = teacher.cache.get_many(keys)
     t = params.teacher
     cached = in_tok = out_tok = 0.0
+    asked: set[str] = set()  # the teacher sends records with the same text once; the others count as cache hits
     for r, k in zip(requests, keys, strict=True):
         hit = hits.get(k)
-        if hit is not None and (hit.ok or (hit.error_kind == "permanent" and not t.retry_failed)):
+        if k in asked or hit is not None and (hit.ok or (hit.error_kind == "permanent" and not t.retry_failed)):
             cached += 1
             continue
+        asked.add(k)
         in_tok += prompt_chars(r, params) / cal.in_chars_per_token * cal.calls_per_answer
         out_tok += reply_chars(r, params, cal) / cal.out_chars_per_token * cal.calls_per_answer
     cost = None

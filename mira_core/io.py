@@ -82,7 +82,8 @@ def atomic_dir(path: Path) -> Iterator[Path]:
     """Yield a temporary sibling folder; it replaces `path` (whole) only if the block succeeds.
 
     Leftovers of an earlier run killed inside this block are removed first (`_remove_leftovers`): they are
-    hidden, but would otherwise pile up beside the output.
+    hidden, but would otherwise pile up beside the output. The folder's entries are synced before the rename and
+    its parent after, as `atomic_path` does for a file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,6 +92,7 @@ def atomic_dir(path: Path) -> Iterator[Path]:
     try:
         yield tmp
         os.chmod(tmp, 0o755)  # mkdtemp makes 0700
+        _fsync_dir(tmp)
         if path.exists():
             old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -99,6 +101,7 @@ def atomic_dir(path: Path) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, path)
+        _fsync_dir(path.parent)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

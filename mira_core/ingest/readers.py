@@ -263,8 +263,13 @@ def _read_remote_parquet(url: str, label: str, batch_size: int) -> Iterator[Item
             for item in _parquet_items(f, label, batch_size):
                 yield item
         except OSError as e:  # the object could not be read to its end: fail, never cache a cut source
+            # pyarrow re-raises the file object's own exception, so a network error keeps its type; a corrupt row
+            # group and a storage error that s3fs reports as a plain OSError look the same, hence the advice.
             where = f"after {item.locator}" if item is not None else "at its start"
-            raise MiraError(f"{label}: reading stopped {where}: {e} (run ingest again)") from e
+            why = ("a network error; run ingest again" if _network_error(e) else
+                   "run ingest again; if it stops at the same row again, the object itself is corrupt: replace it, "
+                   "or leave it out of the source's path")
+            raise MiraError(f"{label}: reading stopped {where}: {e} ({why})") from e
 
 
 def _network_error(e: BaseException) -> bool:

@@ -281,3 +281,21 @@ def test_mira_init_guesses_remote_sources_and_keeps_their_urls(s3, tmp_path):
     text = render_dvc([spec, SourceSpec(name="local", path="/data/l.jsonl", format="text"), other])
     assert yaml.safe_load(text)["stages"]["ingest"]["deps"][:2] == ["s3://mira-test/docs", "/data/l.jsonl"]
     assert "Not deps (DVC has no plugin installed for their protocol): hf://datasets/x/y/*.parquet" in text
+
+
+def test_a_corrupt_row_group_in_an_object_stops_the_read_and_says_what_to_do(s3, tmp_path):
+    """Remotely a corrupt row group cannot be told from a storage error (both arrive as a plain OSError), so the
+    read fails, caching nothing, and names the row it stopped after and the way out if it repeats there."""
+    from mira_core.errors import MiraError
+
+    path = tmp_path / "c.parquet"
+    texts = [f"record number {i} " * 5 for i in range(400)]
+    pq.write_table(pa.table({"text": texts}), path, row_group_size=100, compression="none", use_dictionary=False)
+    chunk = pq.ParquetFile(path).metadata.row_group(2).column(0)
+    start = chunk.dictionary_page_offset or chunk.data_page_offset
+    data = bytearray(path.read_bytes())
+    data[start:start + chunk.total_compressed_size] = b"\xff" * chunk.total_compressed_size
+    path.write_bytes(bytes(data))
+    url = s3.upload(path, "data/c.parquet")
+    with pytest.raises(MiraError, match=r"(?s)reading stopped after .*c\.parquet#199: .*the object itself is corrupt"):
+        list(read_source("parquet", url, tmp_path, batch_size=50))
