@@ -32,6 +32,7 @@ import polars as pl
 import yaml
 
 from bench.common import WORK, env
+from mira_core.planted import TEACHER_ALL
 from tests.repo_copy import copy_repo
 
 # (arm, {dotted params key: value}): the first is the default; every other arm changes one knob of it
@@ -51,7 +52,7 @@ ARMS: tuple[tuple[str, dict], ...] = (
     ("auto", {"distill.student": "auto"}),
 )
 LAST = "select"
-TEACHER_ARM = "teacher_scores"  # not a params change: the teacher's scores of every record in place of the students'
+TEACHER_ARM = TEACHER_ALL  # not a params change: the teacher's scores of every record in place of the students'
 TEACHER_DESCRIBE = "the teacher's own scores of every record in place of the students' (default mask and budget)"
 
 
@@ -128,6 +129,7 @@ def teacher_scores(root: Path) -> dict:
     import os
 
     from mira_core.config import parse_params
+    from mira_core.errors import ConfigError
     from mira_core.rubric import load_rubrics
     from mira_core.scoring import teacher_score_shard
     from mira_core.teachers import make_teacher
@@ -138,23 +140,31 @@ def teacher_scores(root: Path) -> dict:
     total = {"records": 0, "failed": 0}
     for shard in sorted((root / "data" / "scores").glob("*/*/part-*.parquet")):
         group, source = shard.parent.parent.name, shard.parent.name
+        if group not in rubrics:
+            raise ConfigError(f"{shard}: no rubric for group {group} under {root / 'data' / 'rubrics'}")
         r = teacher_score_shard(shard, root / "data" / "corpus" / source / shard.name, rubrics[group], teacher, shard)
         total = {k: total[k] + r[k] for k in total}
     return total
 
 
-def teacher_arm(root: Path, truth: pl.DataFrame, budget: float, log: Path, default_keep: Path, settings: dict
-                ) -> tuple[dict, dict]:
+def teacher_arm(root: Path, truth: pl.DataFrame, budget: float, log: Path, default_keep: Path, raw: dict,
+                settings: dict) -> tuple[dict, dict | None]:
     """The whole-corpus teacher oracle: select on the teacher's scores of every record, with the default arm's
     mask, aggregation and budget; then the students' scores are put back for the other arms.
 
     The select stage's oracle table covers only the labeled records; this one covers every record, so the per-kind
     table can tell the records the students let through from those the teacher's own anchors pass. Its manifest
     joins the default arm's as the method `teacher_scores` (`mira planted eval` on that folder shows it too).
-    Returns (this arm's row, the default arm's result re-evaluated with it).
+    Returns (this arm's row, the default arm's result re-evaluated with it); the result is None when the arm is
+    skipped (a teacher other than `rules`: it would be asked about every record) or failed, as the row says.
     """
-    from mira_core.planted import TEACHER_ALL, evaluate, load_selection
+    from mira_core.errors import MiraError
+    from mira_core.planted import evaluate, load_selection
 
+    row = {"changes": {}, "describe": TEACHER_DESCRIBE, "settings": {**settings, "student": "teacher"}}
+    provider = raw.get("teacher", {}).get("provider", "rules")
+    if provider != "rules":
+        return {**row, "skipped": f"the teacher is `{provider}`: this arm asks it about every record"}, None
     scores, saved = root / "data" / "scores", root / "data" / ".scores-students"
     shutil.rmtree(saved, ignore_errors=True)
     shutil.copytree(scores, saved)
@@ -162,17 +172,20 @@ def teacher_arm(root: Path, truth: pl.DataFrame, budget: float, log: Path, defau
     try:
         asked = teacher_scores(root)
         stages = {"teacher": round(time.perf_counter() - t0, 1), "select": round(_stage(root, "select", log), 1)}
-        (default_keep / TEACHER_ALL).mkdir(parents=True, exist_ok=True)
+        (default_keep / TEACHER_ARM).mkdir(parents=True, exist_ok=True)
         shutil.copy2(root / "data" / "selection" / "mira" / "manifest.parquet",
-                     default_keep / TEACHER_ALL / "manifest.parquet")
+                     default_keep / TEACHER_ARM / "manifest.parquet")
         mask = json.loads((root / "metrics" / "select.json").read_text()).get("mask", {})
+    except (RuntimeError, MiraError) as e:  # the other arms still run, as after any arm's failure
+        shutil.rmtree(default_keep / TEACHER_ARM, ignore_errors=True)
+        print(f"  planted {TEACHER_ARM}: failed: {str(e).splitlines()[0]}", flush=True)
+        return {**row, "failed": str(e)[-3000:]}, None
     finally:
         shutil.rmtree(scores)
         saved.rename(scores)
     manifests, oracle = load_selection(default_keep)
-    arm = {"changes": {}, "describe": TEACHER_DESCRIBE, "teacher": asked, "stages": stages,
-           "seconds": round(time.perf_counter() - t0, 1), "settings": {**settings, "student": "teacher"},
-           "result": evaluate(truth, {"mira": manifests[TEACHER_ALL]}, budget),
+    arm = {**row, "teacher": asked, "stages": stages, "seconds": round(time.perf_counter() - t0, 1),
+           "result": evaluate(truth, {"mira": manifests[TEACHER_ARM]}, budget),
            "mask": {"on": mask.get("on"), "pairs": (mask.get("on") or 0) + (mask.get("off") or 0)}}
     m = arm["result"]["methods"]["mira"]
     print(f"  planted {TEACHER_ARM}: {arm['seconds']:.0f} s; the teacher's scores keep {m['good_kept']:.1%} of good "
@@ -238,8 +251,9 @@ def run(work: Path, records: int = 300, seed: int = 0, rate: float = 0.25) -> di
         print(f"  planted {name}: {arm['seconds']:.0f} s; mira keeps {m['good_kept']:.1%} of good tokens, "
               f"{m['broken_kept']:.1%} of broken", flush=True)
         if name == "default":
-            arms[TEACHER_ARM], arm["result"] = teacher_arm(root, truth, budget, log, work / "planted-arms" / name,
-                                                           arm["settings"])
+            arms[TEACHER_ARM], result = teacher_arm(root, truth, budget, log, work / "planted-arms" / name, raw,
+                                                    arm["settings"])
+            arm["result"] = result or arm["result"]
     out = {"records_per_source": records, "seed": seed, "defect_rate": rate, "counts": info["counts"],
            "stages": stages, "arms": arms, "seconds": round(time.perf_counter() - start, 1), "root": str(root)}
     from mira_core.io import write_json

@@ -136,7 +136,10 @@ def calibrate(teacher: Teacher, requests: Iterable[Request], params: Params) -> 
 
 def estimate_stage(stage: str, teacher: Teacher, requests: list[Request], params: Params, cal: Calibration
                    ) -> StageEstimate:
-    """Requests, cache hits, and the tokens and cost of the requests still to send."""
+    """Requests, cache hits, and the tokens and cost of the requests still to send.
+
+    `cached` counts the requests the cache answers and the repeats of a request already counted (records with the
+    same text): the teacher sends neither."""
     keys = [teacher.key(r) for r in requests]
     hits = teacher.cache.get_many(keys)
     t = params.teacher

@@ -38,6 +38,15 @@ def _fsync_dir(path: Path) -> None:
         _fsync(path)
 
 
+def _fsync_tree(path: Path) -> None:
+    """`_fsync` every file under `path`, then each folder after its contents (best effort, as `_fsync_dir`)."""
+    for folder, _, files in os.walk(path, topdown=False):
+        for name in files:
+            with contextlib.suppress(OSError):
+                _fsync(Path(folder) / name)
+        _fsync_dir(Path(folder))
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary sibling of `path`; rename it onto `path` if the block succeeds, delete it if not.
@@ -82,8 +91,9 @@ def atomic_dir(path: Path) -> Iterator[Path]:
     """Yield a temporary sibling folder; it replaces `path` (whole) only if the block succeeds.
 
     Leftovers of an earlier run killed inside this block are removed first (`_remove_leftovers`): they are
-    hidden, but would otherwise pile up beside the output. The folder's entries are synced before the rename and
-    its parent after, as `atomic_path` does for a file.
+    hidden, but would otherwise pile up beside the output. Every file and folder inside is synced before the
+    rename (some writers in the block use a plain `open`: the Megatron export, model files) and the parent after,
+    as `atomic_path` does for a file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -92,7 +102,7 @@ def atomic_dir(path: Path) -> Iterator[Path]:
     try:
         yield tmp
         os.chmod(tmp, 0o755)  # mkdtemp makes 0700
-        _fsync_dir(tmp)
+        _fsync_tree(tmp)
         if path.exists():
             old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)

@@ -355,7 +355,26 @@ def evaluate(truth: pl.DataFrame, manifests: dict[str, pl.DataFrame], budget: fl
               "methods": methods}
     if oracle is not None:
         result["oracle"] = evaluate_oracle(truth, oracle)
+    if TEACHER_ALL in manifests and "mira" in manifests:
+        result["teacher_all"] = record_overlap(truth, manifests["mira"], manifests[TEACHER_ALL])
     return result
+
+
+def record_overlap(truth: pl.DataFrame, mira: pl.DataFrame, teacher: pl.DataFrame) -> dict[str, dict[str, int]]:
+    """Per defect kind, the broken records MIRA and the teacher's scores of every record keep: both, MIRA only (the
+    students let them through) and the teacher's scores only (the students drop them). Kinds neither keeps are left
+    out."""
+    a, _ = _selectable(truth, mira)
+    b, _ = _selectable(truth, teacher)
+    df = a.filter("defect").select("record_id", "kind", m=pl.col("kept").fill_null(False)).join(
+        b.select("record_id", t=pl.col("kept").fill_null(False)), on="record_id", how="inner")
+    out = {}
+    for (kind,), d in sorted(df.group_by("kind"), key=lambda x: str(x[0][0])):
+        both, m_only = d.filter(pl.col("m") & pl.col("t")).height, d.filter(pl.col("m") & ~pl.col("t")).height
+        t_only = d.filter(~pl.col("m") & pl.col("t")).height
+        if both or m_only or t_only:
+            out[kind] = {"both": both, "mira_only": m_only, "teacher_only": t_only, "records": d.height}
+    return out
 
 
 PERFECT = ("perfect_group", "perfect")  # the reference selectors, not methods a run makes
@@ -473,7 +492,7 @@ def render_markdown(result: dict) -> str:
                       f"; `{TEACHER_ALL}` {pct(low[k]['teacher_all_kept'])}" if "teacher_all_kept" in low[k] else "")
                       + ")" for k in over) or "none") + "."]
     if TEACHER_ALL in methods and "mira" in methods:
-        lines += ["", *render_teacher_all(methods["mira"], methods[TEACHER_ALL])]
+        lines += ["", *render_teacher_all(methods["mira"], methods[TEACHER_ALL], result.get("teacher_all"))]
     lines += ["", "Per source: broken kept / good kept (the source's share of all kept tokens; its share of the "
               "corpus is beside its name):", ""]
     sources = sorted(methods[order[0]]["by_source"])
@@ -493,17 +512,25 @@ def removal_kept(student_broken: float | None, teacher_broken: float | None) -> 
     return _share(1 - student_broken, 1 - teacher_broken)
 
 
-def render_teacher_all(mira: dict, teacher: dict) -> list[str]:
-    """MIRA against select run on the teacher's own scores of every record, kind by kind where they differ."""
+def render_teacher_all(mira: dict, teacher: dict, overlap: dict | None = None) -> list[str]:
+    """MIRA against select run on the teacher's own scores of every record, kind by kind where they differ, and
+    (with `record_overlap`) the broken records one keeps and the other drops."""
     differ = [k for k in sorted(mira["by_kind"]) if k != GOOD and mira["by_kind"][k] is not None
               and teacher["by_kind"].get(k) is not None and abs(mira["by_kind"][k] - teacher["by_kind"][k]) >= 0.005]
-    return [f"`{TEACHER_ALL}` is select run on the teacher's own scores of every record, with MIRA's mask, "
-            "aggregation and budget: the whole-corpus teacher oracle. It keeps "
-            f"{pct(teacher['good_kept'])} of the good tokens and {pct(teacher['broken_kept'])} of the broken; MIRA "
-            f"keeps {pct(removal_kept(mira['broken_kept'], teacher['broken_kept']))} of its removal of broken tokens "
-            "on every record. Kinds where they differ (MIRA / the teacher's scores): "
-            + (", ".join(f"{k} {pct(mira['by_kind'][k])} / {pct(teacher['by_kind'][k])}" for k in differ) or "none")
-            + "."]
+    lines = [f"`{TEACHER_ALL}` is select run on the teacher's own scores of every record, with MIRA's mask, "
+             "aggregation and budget: the whole-corpus teacher oracle. It keeps "
+             f"{pct(teacher['good_kept'])} of the good tokens and {pct(teacher['broken_kept'])} of the broken; MIRA "
+             f"keeps {pct(removal_kept(mira['broken_kept'], teacher['broken_kept']))} of its removal of broken tokens "
+             "on every record. Kinds where they differ (MIRA / the teacher's scores): "
+             + (", ".join(f"{k} {pct(mira['by_kind'][k])} / {pct(teacher['by_kind'][k])}" for k in differ) or "none")
+             + "."]
+    if overlap:
+        def records(key: str) -> str:
+            return ", ".join(f"{k} {v[key]} of {v['records']}" for k, v in overlap.items() if v[key]) or "none"
+        lines += ["", "Broken records by who keeps them: the students let through (MIRA keeps, the teacher's scores "
+                  f"drop): {records('mira_only')}; the students drop (the teacher's scores keep): "
+                  f"{records('teacher_only')}; both keep: {records('both')}."]
+    return lines
 
 
 def share_gap(methods: dict, ref: str) -> tuple[str, float] | None:

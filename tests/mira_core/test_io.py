@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from mira_core.io import atomic_dir, atomic_path, tree_digest, write_json
@@ -53,6 +55,30 @@ def test_atomic_path_syncs_the_data_before_the_rename_and_the_folder_after(tmp_p
     monkeypatch.setattr(io.os, "replace", replace)
     write_json({"v": 1}, tmp_path / "out.json")
     assert events == [("fsync", "file"), ("replace", "out.json"), ("fsync", "dir")]
+
+
+def test_atomic_dir_syncs_every_file_and_folder_inside_before_the_rename_and_the_parent_after(tmp_path, monkeypatch):
+    """Files written inside with a plain open() (the Megatron export, model files) must not reach the new name empty."""
+    from mira_core import io
+
+    events = []
+    real_fsync, real_replace = io._fsync, io.os.replace
+    monkeypatch.setattr(io, "_fsync", lambda p: (events.append(("fsync", p.name)), real_fsync(p)))
+    monkeypatch.setattr(io.os, "replace", lambda s, d: (events.append(("replace", os.path.basename(d))),
+                                                        real_replace(s, d)))
+    with atomic_dir(tmp_path / "out") as tmp:
+        (tmp / "sub").mkdir()
+        with open(tmp / "sub" / "data.bin", "wb") as f:
+            f.write(b"x" * 100)
+        with open(tmp / "index.idx", "wb") as f:
+            f.write(b"y")
+    names = [n for _, n in events]
+    renamed = names.index("out")
+    before = set(names[:renamed])
+    assert {"data.bin", "index.idx", "sub"} <= before and any(n.startswith(".out.") for n in before)
+    assert names.index("data.bin") < names.index("sub")  # a folder after its contents
+    assert events[renamed + 1:] == [("fsync", tmp_path.name)]  # the parent, after the rename
+    assert (tmp_path / "out" / "sub" / "data.bin").read_bytes() == b"x" * 100
 
 
 def test_atomic_path_survives_a_folder_that_cannot_be_synced(tmp_path, monkeypatch):

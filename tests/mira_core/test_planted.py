@@ -316,6 +316,10 @@ def test_the_whole_corpus_teacher_oracle_sits_beside_mira_kind_by_kind():
     # 300 broken: none of the teacher's removal
     assert "keeps 40.0% of the good tokens and 66.7% of the broken; MIRA keeps 0.0% of its removal" in md
     assert "Kinds where they differ (MIRA / the teacher's scores): spam 100.0% / 0.0%." in md
+    assert res["teacher_all"] == {"spam": {"both": 0, "mira_only": 1, "teacher_only": 0, "records": 1},
+                                  "syntax_error": {"both": 1, "mira_only": 0, "teacher_only": 0, "records": 1}}
+    assert ("the students let through (MIRA keeps, the teacher's scores drop): spam 1 of 1; the students drop (the "
+            "teacher's scores keep): none; both keep: syntax_error 1 of 1.") in md
     assert removal_kept(0.1, 0.2) == 1.125 and removal_kept(0.5, 1.0) is None and removal_kept(None, 0.1) is None
     assert TEACHER_ALL not in render_markdown(evaluate(TRUTH, {"mira": manifests["mira"]}, 0.5, oracle=oracle))
 
