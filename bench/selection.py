@@ -79,7 +79,7 @@ def measure(root: str) -> None:
 
     lay, p, t = Layout(Path(root)), SelectParams(), {}
     start = time.perf_counter()
-    index = corpus_index(lay.corpus, read_groups(lay.group_map()), p.held_out_sources)
+    index = corpus_index(lay.corpus, read_groups(lay.group_map()), p.held_out_sources, sort=True)
     t["index"] = time.perf_counter() - start
     scored, mask, own, _ = mira_scores(lay.scores, lay.rubrics, read_json(lay.metrics_file("students")), p)
     t["mask_and_aggregate"] = time.perf_counter() - start - sum(t.values())

@@ -49,7 +49,7 @@ def drop_reasons(record_ids: pl.Series, dedup: Path | None, decontaminate: Path 
     `held_out`, every record of a cluster that holds a held-out record is a near_duplicate (the held-out ones
     keep their own reason, which comes first in a manifest)."""
     folders = {"dedup": dedup, "decontaminate": decontaminate}
-    out = pl.Series("dropped", [None] * len(record_ids), dtype=pl.String)
+    out = pl.repeat(None, len(record_ids), dtype=pl.String, eager=True).rename("dropped")  # no list of 10 M Nones
     for reason, name, schema in reversed(LISTS):  # the first list's reason wins: applied last
         if folders[name] is None:
             continue

@@ -45,8 +45,12 @@ from mira_core.selection import (
 
 
 def corpus_index(corpus: Path, groups: dict[str, str], held_out: list[str], dedup: Path | None = None,
-                 decontaminate: Path | None = None) -> pl.DataFrame:
-    """record_id, source, group, n_tokens, held_out and dropped for every record of the corpus folder.
+                 decontaminate: Path | None = None, sort: bool = False) -> pl.DataFrame:
+    """record_id, source, group, n_tokens, held_out and dropped for every record of the corpus folder, in the
+    shards' order; with `sort`, in record_id order (the manifest's): sorted while little else is in memory,
+    `attach_scores` can then find each scored record by binary search, and `select` finds it sorted and does not
+    sort again (at 10 million records, the select stage's peak fell from 2.8 to 1.9 GB). The baselines keep the
+    shards' order, which DSIR's seeded noise follows.
 
     `dropped` is the filter stages' verdict (null: the record passes): `contaminated` where the decontaminate
     folder lists it, else `near_duplicate` where the dedup folder does, or where its near-duplicate cluster holds
@@ -57,6 +61,7 @@ def corpus_index(corpus: Path, groups: dict[str, str], held_out: list[str], dedu
     if not shards:
         raise ConfigError(f"{corpus}: no corpus shards (run ingest first)")
     index = read_checked(shards, CORPUS, ["record_id", "source", "n_tokens"])
+    index = index.sort("record_id") if sort else index
     return index.with_columns(group=pl.col("source").replace_strict(groups, default=None),
                               held_out=pl.col("source").is_in(held_out),
                               dropped=drop_reasons(index["record_id"], dedup, decontaminate, held_out))
@@ -212,20 +217,42 @@ def oracle_summary(oracle: pl.DataFrame) -> dict:
                                                                                              maintain_order=True)}}
 
 
-def attach_scores(index: pl.DataFrame, scored: pl.DataFrame) -> pl.DataFrame:
-    """`index` with each record's score (null where it has none): a left join on record_id.
+_VERIFY_ROWS = 1_000_000  # record_ids compared per slice: bounds the memory of the check
 
-    Joined on a 64-bit hash of record_id, which at 10 million records took half the time and two
-    thirds of the memory of the string join; a hash collision cannot go unnoticed, because the
-    matched record_ids are compared afterwards, and any mismatch falls back to the string join.
+
+def attach_scores(index: pl.DataFrame, scored: pl.DataFrame) -> pl.DataFrame:
+    """`index` with each record's score (null where it has none): what a left join on record_id gives.
+
+    With an index sorted by record_id (`corpus_index(sort=True)`), each scored record is found by binary search and
+    its score scattered into one new column: no join's hash table and no copy of the index (at 10 million records
+    this and the early sort took the select stage's peak from 2.8 to 1.9 GB and its time from 16 to 10 s). Every
+    match is checked by comparing the two record_ids, in slices; an index that is not flagged sorted or repeats a
+    record_id, or a record scored twice, takes the plain join instead.
     """
-    right = scored.select(_h=pl.col("record_id").hash(), _rid=pl.col("record_id"), score=pl.col("score"))
-    out = index.with_columns(_h=pl.col("record_id").hash()).join(right, on="_h", how="left")
-    exact = out.height == index.height and out.select(
-        (pl.col("_rid").is_null() | (pl.col("_rid") == pl.col("record_id"))).all()).item()
-    if not exact:
-        return index.join(scored, on="record_id", how="left")
-    return out.drop("_h", "_rid")
+    ids = index["record_id"]
+    n = len(ids)
+    if not ids.flags["SORTED_ASC"] or (n > 1 and _repeats(ids)):
+        return index.join(scored, on="record_id", how="left", maintain_order="left")
+    pos = ids.search_sorted(scored["record_id"], side="left").to_numpy()
+    found = pos < n
+    for i in range(0, len(pos), _VERIFY_ROWS):
+        part = slice(i, i + _VERIFY_ROWS)
+        same = ids.gather(np.minimum(pos[part], n - 1)) == scored["record_id"].slice(i, _VERIFY_ROWS)
+        found[part] &= same.to_numpy()
+    at = pos[found]
+    hit = np.zeros(n, dtype=bool)
+    hit[at] = True
+    if int(hit.sum()) != len(at):  # a record scored twice: the join repeats it, and so must we
+        return index.join(scored, on="record_id", how="left", maintain_order="left")
+    score = pl.repeat(None, n, dtype=scored.schema["score"], eager=True).rename("score")
+    return index.with_columns(score.scatter(at, scored["score"].filter(pl.Series(found))) if len(at) else score)
+
+
+def _repeats(ids: pl.Series) -> bool:
+    """Whether a sorted column holds one value twice (neighbours equal), compared in slices."""
+    last = len(ids) - 1  # pairs (i, i + 1) for i < last
+    return any((ids.slice(i, min(_VERIFY_ROWS, last - i)) == ids.slice(i + 1, min(_VERIFY_ROWS, last - i))).any()
+               for i in range(0, last, _VERIFY_ROWS))
 
 
 def _texts(corpus: Path) -> pl.DataFrame:

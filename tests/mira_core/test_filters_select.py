@@ -80,6 +80,8 @@ def test_without_filter_folders_nothing_is_dropped(tmp_path):
     _project(tmp_path)
     index = corpus_index(tmp_path / "data" / "corpus", {"a": "g0", "b": "g0"}, [])
     assert index["dropped"].null_count() == index.height
+    ordered = corpus_index(tmp_path / "data" / "corpus", {"a": "g0", "b": "g0"}, [], sort=True)
+    assert ordered.equals(index.sort("record_id")) and ordered["record_id"].flags["SORTED_ASC"]
 
 
 def test_a_near_copy_of_a_held_out_record_is_never_selectable(tmp_path):

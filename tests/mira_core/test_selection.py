@@ -202,6 +202,20 @@ def test_attach_scores_equals_the_string_join_with_missing_and_extra_records():
     want = index.join(scored, on="record_id", how="left").sort("record_id")
     assert got.equals(want)
     assert got["score"].null_count() == 250
+    assert attach_scores(index, scored)["record_id"].equals(index["record_id"])  # the index's order, not a copy's
+    # the index as corpus_index returns it (sorted by record_id): binary search and a scatter, the same result
+    ordered = index.sort("record_id")
+    scored = scored.with_columns(score=pl.when(pl.col("record_id") == "s/4").then(None).otherwise(pl.col("score")))
+    got = attach_scores(ordered, scored)
+    assert got.equals(ordered.join(scored, on="record_id", how="left", maintain_order="left"))
+    assert got["score"].null_count() == 251 and got.filter(pl.col("record_id") == "s/2")["score"].item() == 2.0
+    for bad in (pl.concat([scored, scored.head(3).with_columns(score=pl.lit(-1.0))]),  # a record scored twice
+                scored.clear()):  # nothing scored
+        assert attach_scores(ordered, bad).sort("record_id", "score").equals(
+            ordered.join(bad, on="record_id", how="left").sort("record_id", "score"))
+    repeated = pl.concat([ordered, ordered.head(1)]).sort("record_id")  # an index that repeats a record_id
+    assert attach_scores(repeated, scored).sort("record_id", "score").equals(
+        repeated.join(scored, on="record_id", how="left").sort("record_id", "score"))
 
 
 def test_mask_off_turns_every_anchor_on():
