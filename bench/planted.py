@@ -52,7 +52,7 @@ ARMS: tuple[tuple[str, dict], ...] = (
     ("auto", {"distill.student": "auto"}),
 )
 LAST = "select"
-TEACHER_ARM = TEACHER_ALL  # not a params change: the teacher's scores of every record in place of the students'
+# TEACHER_ALL (mira_core.planted) names the arm that is not a params change: the teacher's scores of every record
 TEACHER_DESCRIBE = "the teacher's own scores of every record in place of the students' (default mask and budget)"
 
 
@@ -130,19 +130,21 @@ def teacher_scores(root: Path) -> dict:
 
     from mira_core.config import parse_params
     from mira_core.errors import ConfigError
+    from mira_core.layout import Layout
     from mira_core.rubric import load_rubrics
     from mira_core.scoring import teacher_score_shard
     from mira_core.teachers import make_teacher
 
-    p = parse_params(yaml.safe_load((root / "params.yaml").read_text()))
+    lay = Layout(root)
+    p = parse_params(yaml.safe_load(lay.params_file.read_text()))
     teacher = make_teacher(p.teacher, root, os.environ)
-    rubrics = load_rubrics(root / "data" / "rubrics")
+    rubrics = load_rubrics(lay.rubrics)
     total = {"records": 0, "failed": 0}
-    for shard in sorted((root / "data" / "scores").glob("*/*/part-*.parquet")):
+    for shard in sorted(lay.scores.glob("*/*/part-*.parquet")):  # the score flow's <group>/<source>/<corpus shard>
         group, source = shard.parent.parent.name, shard.parent.name
         if group not in rubrics:
-            raise ConfigError(f"{shard}: no rubric for group {group} under {root / 'data' / 'rubrics'}")
-        r = teacher_score_shard(shard, root / "data" / "corpus" / source / shard.name, rubrics[group], teacher, shard)
+            raise ConfigError(f"{shard}: no rubric for group {group} under {lay.rubrics}")
+        r = teacher_score_shard(shard, lay.corpus / source / shard.name, rubrics[group], teacher, shard)
         total = {k: total[k] + r[k] for k in total}
     return total
 
@@ -172,23 +174,23 @@ def teacher_arm(root: Path, truth: pl.DataFrame, budget: float, log: Path, defau
     try:
         asked = teacher_scores(root)
         stages = {"teacher": round(time.perf_counter() - t0, 1), "select": round(_stage(root, "select", log), 1)}
-        (default_keep / TEACHER_ARM).mkdir(parents=True, exist_ok=True)
+        (default_keep / TEACHER_ALL).mkdir(parents=True, exist_ok=True)
         shutil.copy2(root / "data" / "selection" / "mira" / "manifest.parquet",
-                     default_keep / TEACHER_ARM / "manifest.parquet")
+                     default_keep / TEACHER_ALL / "manifest.parquet")
         mask = json.loads((root / "metrics" / "select.json").read_text()).get("mask", {})
     except (RuntimeError, MiraError) as e:  # the other arms still run, as after any arm's failure
-        shutil.rmtree(default_keep / TEACHER_ARM, ignore_errors=True)
-        print(f"  planted {TEACHER_ARM}: failed: {str(e).splitlines()[0]}", flush=True)
+        shutil.rmtree(default_keep / TEACHER_ALL, ignore_errors=True)
+        print(f"  planted {TEACHER_ALL}: failed: {str(e).splitlines()[0]}", flush=True)
         return {**row, "failed": str(e)[-3000:]}, None
     finally:
         shutil.rmtree(scores)
         saved.rename(scores)
     manifests, oracle = load_selection(default_keep)
     arm = {**row, "teacher": asked, "stages": stages, "seconds": round(time.perf_counter() - t0, 1),
-           "result": evaluate(truth, {"mira": manifests[TEACHER_ARM]}, budget),
+           "result": evaluate(truth, {"mira": manifests[TEACHER_ALL]}, budget),
            "mask": {"on": mask.get("on"), "pairs": (mask.get("on") or 0) + (mask.get("off") or 0)}}
     m = arm["result"]["methods"]["mira"]
-    print(f"  planted {TEACHER_ARM}: {arm['seconds']:.0f} s; the teacher's scores keep {m['good_kept']:.1%} of good "
+    print(f"  planted {TEACHER_ALL}: {arm['seconds']:.0f} s; the teacher's scores keep {m['good_kept']:.1%} of good "
           f"tokens, {m['broken_kept']:.1%} of broken", flush=True)
     return arm, evaluate(truth, manifests, budget, oracle)
 
@@ -251,7 +253,7 @@ def run(work: Path, records: int = 300, seed: int = 0, rate: float = 0.25) -> di
         print(f"  planted {name}: {arm['seconds']:.0f} s; mira keeps {m['good_kept']:.1%} of good tokens, "
               f"{m['broken_kept']:.1%} of broken", flush=True)
         if name == "default":
-            arms[TEACHER_ARM], result = teacher_arm(root, truth, budget, log, work / "planted-arms" / name, raw,
+            arms[TEACHER_ALL], result = teacher_arm(root, truth, budget, log, work / "planted-arms" / name, raw,
                                                     arm["settings"])
             arm["result"] = result or arm["result"]
     out = {"records_per_source": records, "seed": seed, "defect_rate": rate, "counts": info["counts"],
@@ -300,7 +302,7 @@ def section(r: dict) -> list[str]:
            "students' cut with the teacher's own (`data/selection/oracle.parquet`): *removal kept* is "
            "(1 - student broken kept) / (1 - teacher broken kept), above 100 % when the students drop more broken "
            "tokens than the teacher's cut; *on val* is the same on the val records alone, which the students were not "
-           f"fitted on. The `{TEACHER_ARM}` row changes no knob: it is select run on the teacher's own scores of every "
+           f"fitted on. The `{TEACHER_ALL}` row changes no knob: it is select run on the teacher's own scores of every "
            "record in place of the students' (same mask, aggregation and budget), the whole-corpus teacher oracle, "
            "and it is a column of the tables below. *pairs on*: the (source, anchor) pairs the reliability mask keeps. "
            f"One run, {r['seconds'] / 60:,.1f} minutes in all.", ""]

@@ -147,7 +147,7 @@ def estimate_stage(stage: str, teacher: Teacher, requests: list[Request], params
     asked: set[str] = set()  # the teacher sends records with the same text once; the others count as cache hits
     for r, k in zip(requests, keys, strict=True):
         hit = hits.get(k)
-        if k in asked or hit is not None and (hit.ok or (hit.error_kind == "permanent" and not t.retry_failed)):
+        if k in asked or (hit is not None and (hit.ok or (hit.error_kind == "permanent" and not t.retry_failed))):
             cached += 1
             continue
         asked.add(k)

@@ -63,6 +63,22 @@ def write_jsonl(path: Path, rows: list, raw_lines: list[bytes] | None = None) ->
     return path
 
 
+def write_corrupt_parquet(path: Path, rows: int = 400, bad_group: int = 2) -> list[str]:
+    """A Parquet file of `rows` texts in row groups of 100, with row group `bad_group` overwritten with 0xFF; its
+    texts."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    texts = [f"record number {i} " * 5 for i in range(rows)]
+    pq.write_table(pa.table({"text": texts}), path, row_group_size=100, compression="none", use_dictionary=False)
+    chunk = pq.ParquetFile(path).metadata.row_group(bad_group).column(0)
+    start = chunk.dictionary_page_offset or chunk.data_page_offset
+    data = bytearray(path.read_bytes())
+    data[start:start + chunk.total_compressed_size] = b"\xff" * chunk.total_compressed_size
+    path.write_bytes(bytes(data))
+    return texts
+
+
 def tool_env() -> dict[str, str]:
     """Environment for running the project's console tools (mira, dvc) in a subprocess."""
     return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "GIT_AUTHOR_NAME": "t",

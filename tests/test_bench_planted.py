@@ -6,7 +6,8 @@ from __future__ import annotations
 import polars as pl
 import yaml
 
-from bench.planted import TEACHER_ARM, teacher_arm
+from bench.planted import teacher_arm
+from mira_core.planted import TEACHER_ALL
 from mira_core.scoring import score_schema
 
 PARAMS = {"sources": [{"name": "s", "path": "s.jsonl", "format": "text"}]}
@@ -36,4 +37,4 @@ def test_a_failure_is_the_arms_row_and_the_students_scores_are_put_back(tmp_path
     row, result = teacher_arm(tmp_path, pl.DataFrame(), 0.5, tmp_path / "log", tmp_path / "keep", PARAMS, {})
     assert result is None and "no rubric for group g0" in row["failed"]
     assert shard.read_bytes() == before
-    assert not (tmp_path / "keep" / TEACHER_ARM).exists() and not (tmp_path / "data" / ".scores-students").exists()
+    assert not (tmp_path / "keep" / TEACHER_ALL).exists() and not (tmp_path / "data" / ".scores-students").exists()

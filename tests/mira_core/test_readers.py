@@ -10,7 +10,7 @@ import pytest
 
 from mira_core.errors import ConfigError
 from mira_core.ingest.readers import read_folder, read_jsonl, read_parquet, read_source
-from tests.conftest import write_jsonl
+from tests.conftest import write_corrupt_parquet, write_jsonl
 
 
 @pytest.mark.parametrize("name", ["a.jsonl", "a.jsonl.gz", "a.jsonl.zst"])
@@ -126,17 +126,8 @@ def test_a_bom_starts_only_the_first_line(tmp_path):
 
 def test_a_corrupt_parquet_row_group_keeps_the_rows_before_and_ends_unreadable(tmp_path):
     """A row group overwritten with 0xFF: the rows before it are kept, then one `unreadable` Item naming the file."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     path = tmp_path / "c.parquet"
-    texts = [f"record number {i} " * 5 for i in range(400)]
-    pq.write_table(pa.table({"text": texts}), path, row_group_size=100, compression="none", use_dictionary=False)
-    chunk = pq.ParquetFile(path).metadata.row_group(2).column(0)
-    start = chunk.dictionary_page_offset or chunk.data_page_offset
-    data = bytearray(path.read_bytes())
-    data[start:start + chunk.total_compressed_size] = b"\xff" * chunk.total_compressed_size
-    path.write_bytes(bytes(data))
+    texts = write_corrupt_parquet(path)
     items = list(read_parquet(path, "c.parquet", batch_size=50))  # raised a bare OSError naming no file before
     *good, bad = items
     assert 100 <= len(good) <= 200 and [i.payload["text"] for i in good] == texts[:len(good)]

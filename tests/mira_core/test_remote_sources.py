@@ -23,7 +23,7 @@ from mira_core.config import IngestParams, SourceSpec
 from mira_core.errors import ConfigError
 from mira_core.ingest.readers import read_source
 from mira_core.ingest.source import ingest_source, source_inputs
-from tests.conftest import write_jsonl
+from tests.conftest import write_corrupt_parquet, write_jsonl
 
 BUCKET = "mira-test"
 
@@ -289,13 +289,7 @@ def test_a_corrupt_row_group_in_an_object_stops_the_read_and_says_what_to_do(s3,
     from mira_core.errors import MiraError
 
     path = tmp_path / "c.parquet"
-    texts = [f"record number {i} " * 5 for i in range(400)]
-    pq.write_table(pa.table({"text": texts}), path, row_group_size=100, compression="none", use_dictionary=False)
-    chunk = pq.ParquetFile(path).metadata.row_group(2).column(0)
-    start = chunk.dictionary_page_offset or chunk.data_page_offset
-    data = bytearray(path.read_bytes())
-    data[start:start + chunk.total_compressed_size] = b"\xff" * chunk.total_compressed_size
-    path.write_bytes(bytes(data))
+    write_corrupt_parquet(path)
     url = s3.upload(path, "data/c.parquet")
     with pytest.raises(MiraError, match=r"(?s)reading stopped after .*c\.parquet#199: .*the object itself is corrupt"):
         list(read_source("parquet", url, tmp_path, batch_size=50))
