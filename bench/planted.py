@@ -50,6 +50,7 @@ ARMS: tuple[tuple[str, dict], ...] = (
     ("linear", {"distill.student": "linear"}),
     ("trees", {"distill.student": "trees"}),
     ("auto", {"distill.student": "auto"}),
+    ("cover", {"label.cover_share": 0.5}),
 )
 LAST = "select"
 # TEACHER_ALL (mira_core.planted) names the arm that is not a params change: the teacher's scores of every record
@@ -91,7 +92,7 @@ def _effective(raw: dict) -> dict:
     from mira_core.config import parse_params
 
     p = parse_params(raw)
-    return {"select": p.select.model_dump(), "distill": p.distill.model_dump()}
+    return {"select": p.select.model_dump(), "distill": p.distill.model_dump(), "label": p.label.model_dump()}
 
 
 def _stage(root: Path, name: str, log: Path) -> float:
@@ -216,6 +217,7 @@ def run(work: Path, records: int = 300, seed: int = 0, rate: float = 0.25) -> di
     default = _effective(base)
     stages = _stages()
     arms: dict[str, dict] = {}
+    before: dict = {}  # the last arm run's changes: its stages' outputs must be re-made under this arm's params
     for name, changes in ARMS:
         raw = copy.deepcopy(base)
         for k, v in changes.items():
@@ -233,7 +235,9 @@ def run(work: Path, records: int = 300, seed: int = 0, rate: float = 0.25) -> di
             arms[name] = {**arm, "same_as": "default"}
             continue
         (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-        first = "ingest" if name == "default" else min((k.split(".")[0] for k in changes), key=stages.index)
+        first = "ingest" if name == "default" else min((k.split(".")[0] for k in {**changes, **before}),
+                                                        key=stages.index)
+        before = changes
         t0 = time.perf_counter()
         try:
             arm["stages"] = {s: round(_stage(root, s, log), 1) for s in stages[stages.index(first):]}

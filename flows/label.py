@@ -1,6 +1,6 @@
 """Stage label: per group, a stratified sample scored by the teacher on every anchor of the group's rubric.
 
-Reads: data/corpus/, data/groups/, data/rubrics/. Writes: data/labels/<group>.parquet (train and val),
+Reads: data/corpus/, data/groups/, data/rubrics/ (and data/embeddings/ with label.cover_share above 0). Writes: data/labels/<group>.parquet (train and val),
 data/labels/repeats/, data/labels/failures/, metrics/label.json (counts and teacher spend).
 
 Resumable without paying twice: every teacher answer is committed to the request cache as it arrives,
@@ -56,8 +56,9 @@ def label_flow(p: LabelParams, teacher: TeacherParams, root: str) -> dict:
         futures: dict[str, list] = {}
         run_id = uuid.uuid4().hex  # the chunks share one spending ledger: teacher.max_requests / max_cost per run
         for g, sources in usable.items():
-            plan = write_plan([s for src in sources for s in lay.corpus_shards(src)], p,
-                              lay.labels / "plans" / f"{g}.parquet", exclude=excluded)
+            shards = [s for src in sources for s in lay.corpus_shards(src)]
+            plan = write_plan(shards, p, lay.labels / "plans" / f"{g}.parquet", exclude=excluded,
+                              embedding_shards=[lay.embedding_shard(s) for s in shards])
             n = pl.scan_parquet(plan).select(pl.len()).collect().item()
             chunks = lay.labels / "chunks" / g
             futures[g] = [label_chunk.submit(

@@ -262,6 +262,13 @@ class LabelParams(Section):
     )
     chunk_size: int = Field(200, gt=0, description="Records per label task (the unit of fan-out and of resume).")
     seed: int = Field(1, description="Sampling and split seed (differs from discover's, so the samples differ).")
+    cover_share: float = Field(
+        0.0, ge=0, le=1, description="Share of each source's train records chosen to cover the source (greedy "
+        "k-center over embeddings and document-statistic ranks, mira_core/sampling.py) instead of at random, so that "
+        "rare kinds of record get labels; the val records stay the random ones, so val figures stay unbiased and "
+        "comparable. 0: every record at random.")
+    cover_pool: int = Field(20_000, gt=0, description="Candidates per source the covering draws from (a seeded "
+                            "random subset of the source's records): bounds its cost on a large source.")
 
 
 class MlflowParams(Section):

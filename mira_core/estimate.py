@@ -180,7 +180,7 @@ def estimate_project(params: Params, root: Path, environ: Mapping[str, str]
     """Both teacher stages' estimates, the calibration they used, and notes on what was assumed."""
     from mira_core.discovery import read_group_corpus, sample_docs
     from mira_core.grouping import members, read_groups
-    from mira_core.labels import plan_sample
+    from mira_core.labels import embedding_features, plan_sample
     from mira_core.rubric import load_rubrics
     from mira_core.teachers import make_teacher
     from mira_core.teachers.base import Request
@@ -207,7 +207,9 @@ def estimate_project(params: Params, root: Path, environ: Mapping[str, str]
                 notes.append(f"group {g}: no rubric yet, label estimated with {params.discover.n_anchors} "
                              "placeholder anchors (discover.n_anchors)")
             if rubric.anchors:
-                plan = plan_sample(corpus.select("record_id", "source"), params.label).join(
+                features = (embedding_features([lay.embedding_shard(s) for src in sources for s in lay.corpus_shards(src)])
+                            if params.label.cover_share > 0 else None)
+                plan = plan_sample(corpus.select("record_id", "source"), params.label, features).join(
                     corpus.select("record_id", "format", "text"), on="record_id", how="left")
                 score += label_requests(plan, rubric)
         cal = calibrate(teacher, [*score, *judge], params)

@@ -4,20 +4,27 @@ The sample is split into train and val by a seeded hash of the record id (so a r
 changes when the sample grows), and a seeded subset is labeled twice (`repeat=1` is part of the
 request key, so the second answer is a fresh request, not a cache hit) to measure how well the
 teacher agrees with itself. Failures are kept, with their error, never dropped.
+
+With `label.cover_share` above 0, that share of each source's train records is chosen to cover the source
+(mira_core.sampling.cover_order over embeddings and document statistics) instead of at random; the val
+records are the same random ones either way, so the val figures compare across settings.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from mira_core.config import LabelParams
+from mira_core.errors import ConfigError
 from mira_core.io import write_parquet
 from mira_core.rubric import Rubric
-from mira_core.sampling import stratified_sample
+from mira_core.sampling import cover_features, cover_order, seeded_order, stratified_sample
 from mira_core.schema import CORPUS, LABEL_FAILURES, LABEL_META, read_checked
 from mira_core.teachers.base import Doc, Teacher
 
@@ -33,13 +40,50 @@ def _fraction(seed: int, frac: float) -> pl.Expr:
     return (pl.col("record_id").hash(seed=seed) % 10_000) < int(round(frac * 10_000))
 
 
-def plan_sample(index: pl.DataFrame, p: LabelParams) -> pl.DataFrame:
-    """record_id, source, split (train|val), repeat (bool) for the records to label."""
+def plan_sample(index: pl.DataFrame, p: LabelParams,
+                features: Callable[[list[str]], np.ndarray] | None = None) -> pl.DataFrame:
+    """record_id, source, split (train|val), repeat (bool) for the records to label.
+
+    `features` maps record ids to their rows of the covering space (`embedding_features`); it is read only
+    when `p.cover_share` is above 0, and required then.
+    """
     sample = stratified_sample(index.select("record_id", "source"), p.records_per_group, p.seed)
-    return sample.with_columns(
-        split=pl.when(_fraction(p.seed + 101, p.val_fraction)).then(pl.lit("val")).otherwise(pl.lit("train")),
-        repeat=_fraction(p.seed + 202, p.repeat_fraction),
-    ).sort("source", "record_id")
+    sample = sample.with_columns(split=_split(p), repeat=_fraction(p.seed + 202, p.repeat_fraction))
+    if p.cover_share > 0:
+        if features is None:
+            raise ConfigError("label.cover_share is above 0 but no embeddings were given to cover with "
+                              "(run the embed stage first)")
+        sample = _cover_train(index.select("record_id", "source"), sample, p, features)
+    return sample.sort("source", "record_id")
+
+
+def _split(p: LabelParams) -> pl.Expr:
+    return pl.when(_fraction(p.seed + 101, p.val_fraction)).then(pl.lit("val")).otherwise(pl.lit("train"))
+
+
+def _cover_train(index: pl.DataFrame, sample: pl.DataFrame, p: LabelParams,
+                 features: Callable[[list[str]], np.ndarray]) -> pl.DataFrame:
+    """The sample with `cover_share` of each source's train records swapped for covering ones.
+
+    Per source, the train records kept are the first of the random sample (seeded order, so a larger share swaps
+    the later ones); the covering records are drawn from the source's records that the split hash does not send to
+    val (so every record keeps the split its hash gives it), `cover_pool` of them at most, in seeded order.
+    """
+    val = _fraction(p.seed + 101, p.val_fraction)
+    out = []
+    for (src,), rows in sample.group_by("source", maintain_order=True):
+        train = rows.filter(pl.col("split") == "train")
+        k = round(p.cover_share * train.height)
+        keep = train.head(train.height - k)
+        pool = (index.filter((pl.col("source") == src) & ~val)
+                .join(keep.select("record_id"), on="record_id", how="anti")
+                .with_columns(_k=seeded_order(p.seed)).sort("_k", "record_id").head(p.cover_pool)
+                .drop("_k"))
+        x = features(keep["record_id"].to_list() + pool["record_id"].to_list())
+        picked = pool[cover_order(x[:keep.height], x[keep.height:], k)]
+        picked = picked.with_columns(split=pl.lit("train"), repeat=_fraction(p.seed + 202, p.repeat_fraction))
+        out += [rows.filter(pl.col("split") == "val"), keep, picked.select(rows.columns)]
+    return pl.concat(out)
 
 
 def label_docs(docs: list[Doc], splits: dict[str, str], rubric: Rubric, teacher: Teacher, repeat: int = 0
@@ -62,13 +106,40 @@ def label_docs(docs: list[Doc], splits: dict[str, str], rubric: Rubric, teacher:
     return pl.DataFrame(rows, schema=label_schema(ids)), pl.DataFrame(failures, schema=LABEL_FAILURES)
 
 
-def write_plan(corpus_shards: list[Path], p: LabelParams, out: Path, exclude: pl.Series | None = None) -> Path:
+def embedding_features(embedding_shards: list[Path]) -> Callable[[list[str]], np.ndarray]:
+    """A reader of the covering space (mira_core.sampling.cover_features) for given record ids, from the embed
+    stage's shards: the embedding, and the document statistics where the shards hold them."""
+    def read(ids: list[str]) -> np.ndarray:
+        if not ids:
+            return np.zeros((0, 0))
+        missing_shards = [str(s) for s in embedding_shards if not s.exists()]
+        if missing_shards:
+            raise ConfigError(f"label.cover_share needs the embed stage's output; missing: {', '.join(missing_shards)}")
+        has_stats = all("stats" in pl.read_parquet_schema(s) for s in embedding_shards)
+        cols = ["record_id", "embedding"] + (["stats"] if has_stats else [])
+        got = (pl.scan_parquet(embedding_shards).select(cols).filter(pl.col("record_id").is_in(ids)).collect()
+               .unique("record_id", keep="first"))
+        order = pl.DataFrame({"record_id": ids}).with_row_index("_i")
+        got = order.join(got, on="record_id", how="left").sort("_i")
+        if got["embedding"].null_count():
+            lost = got.filter(pl.col("embedding").is_null())["record_id"].head(3).to_list()
+            raise ConfigError(f"label.cover_share: no embedding for record(s) {lost} in {embedding_shards[0].parent.parent}"
+                              " (the embed stage is older than the corpus: run it again)")
+        emb = got["embedding"].to_numpy()
+        return cover_features(emb, got["stats"].to_numpy() if has_stats else None)
+    return read
+
+
+def write_plan(corpus_shards: list[Path], p: LabelParams, out: Path, exclude: pl.Series | None = None,
+               embedding_shards: list[Path] | None = None) -> Path:
     """A group's sample with its split, repeat flag and text (read from its sources' corpus shards), for the
-    label tasks to slice; records in `exclude` (the filter stages' drops) are never sampled."""
+    label tasks to slice; records in `exclude` (the filter stages' drops) are never sampled. `embedding_shards`
+    (the embed stage's shards of the same sources) are read only when `p.cover_share` is above 0."""
     corpus = read_checked(list(corpus_shards), CORPUS, ["record_id", "source", "format", "text"])
     if exclude is not None and len(exclude):
         corpus = corpus.filter(~pl.col("record_id").is_in(exclude.implode()))
-    plan = plan_sample(corpus.select("record_id", "source"), p).join(
+    features = embedding_features(embedding_shards) if embedding_shards is not None else None
+    plan = plan_sample(corpus.select("record_id", "source"), p, features).join(
         corpus.select("record_id", "format", "text"), on="record_id", how="left")
     return write_parquet(plan, out)
 

@@ -1,13 +1,21 @@
-"""Deterministic samples stratified by source.
+"""Deterministic samples stratified by source, and a covering sample of the records a random one misses.
 
 Each source gets an equal share of the sample; a source with fewer records than its share gives
 the rest to the others (water-filling), so small sources are fully represented and large ones do
 not crowd them out. Within a source, records are taken in the order of a seeded hash of their id:
 the same seed gives the same sample on every machine, and growing a sample keeps its earlier part.
+
+A random sample of a few hundred records per group misses the rare kinds (a spam page in a thousand docs, a
+minified file among test files), and a student never shown one cannot score it. `cover_order` picks records
+that cover the feature space instead (greedy k-center), so the label stage can spend part of its train sample
+on them (`label.cover_share`); its val sample stays random, so what it measures stays unbiased.
 """
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import polars as pl
 
 
@@ -40,3 +48,44 @@ def stratified_sample(index: pl.DataFrame, n: int, seed: int, by: str = "source"
     ranked = ranked.with_columns(_r=pl.int_range(pl.len()).over(by))
     picked = ranked.filter(pl.col("_r") < pl.col(by).replace_strict(q, return_dtype=pl.Int64))
     return picked.drop("_k", "_r")
+
+
+def cover_features(embedding: np.ndarray, stats: np.ndarray | None = None) -> np.ndarray:
+    """The space `cover_order` measures distances in: each embedding scaled to unit length, beside each document
+    statistic's rank among these rows (centered, scaled so that the statistics together weigh about as much as the
+    embedding). Ranks, not values: counts such as words or line lengths are heavy-tailed, and on raw values the
+    longest records alone would be the farthest."""
+    emb = np.asarray(embedding, dtype=np.float64)
+    norms = np.linalg.norm(emb, axis=1, keepdims=True)
+    parts = [emb / np.where(norms > 0, norms, 1.0)]
+    if stats is not None and stats.shape[1] and len(stats) > 1:
+        ranks = np.argsort(np.argsort(stats, axis=0, kind="stable"), axis=0, kind="stable") / (len(stats) - 1) - 0.5
+        # a centered uniform rank has variance 1/12 per column; the block's expected squared length is then 1
+        parts.append(ranks * math.sqrt(12.0 / stats.shape[1]))
+    return np.hstack(parts)
+
+
+def cover_order(fixed: np.ndarray, pool: np.ndarray, k: int) -> list[int]:
+    """Greedy k-center (Gonzalez 1985; the core-set sampler of Sener & Savarese 2018): the indices of k rows of
+    `pool`, each in turn the row farthest from every row chosen so far, the `fixed` rows included. Rare kinds of
+    record, far from the common ones, are chosen early; a random sample of the same size often misses them."""
+    k = min(k, len(pool))
+    if k <= 0:
+        return []
+    sq = (pool * pool).sum(axis=1)
+    if len(fixed):
+        near = np.full(len(pool), np.inf)
+        for i in range(0, len(fixed), 1024):  # bounded memory: pool × 1024 distances at a time
+            f = fixed[i:i + 1024]
+            d = sq[:, None] - 2.0 * pool @ f.T + (f * f).sum(axis=1)[None, :]
+            near = np.minimum(near, d.min(axis=1))
+    else:  # nothing chosen yet: start from the row farthest from the pool's mean
+        mean = pool.mean(axis=0)
+        near = ((pool - mean) ** 2).sum(axis=1)
+    chosen: list[int] = []
+    for _ in range(k):
+        j = int(np.argmax(near))
+        chosen.append(j)
+        near = np.minimum(near, ((pool - pool[j]) ** 2).sum(axis=1))
+        near[j] = -np.inf
+    return chosen

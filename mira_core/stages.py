@@ -87,7 +87,7 @@ STAGES: tuple[Stage, ...] = (
           params=("teacher", "discover", "embed"),
           core=("mira_core.discovery", "mira_core.teachers")),
     Stage("label", "teacher scores a larger sample on every anchor; train/val split; a repeat subset for "
-          "self-agreement", reads=("corpus", "dedup", "decontaminate", "groups", "rubrics"), writes=("labels",),
+          "self-agreement", reads=("corpus", "dedup", "decontaminate", "groups", "rubrics", "embeddings"), writes=("labels",),
           params=("teacher", "label"),
           core=("mira_core.labels", "mira_core.teachers")),
     Stage("distill", "one student per group predicts every anchor; val MAE, Somers' D and Spearman per (source, anchor)",
