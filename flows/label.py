@@ -1,6 +1,7 @@
 """Stage label: per group, a stratified sample scored by the teacher on every anchor of the group's rubric.
 
-Reads: data/corpus/, data/groups/, data/rubrics/ (and data/embeddings/ with label.cover_share above 0). Writes: data/labels/<group>.parquet (train and val),
+Reads: data/corpus/, data/groups/, data/rubrics/ (and data/embeddings/ with label.cover_share above 0).
+Writes: data/labels/<group>.parquet (train and val),
 data/labels/repeats/, data/labels/failures/, metrics/label.json (counts and teacher spend).
 
 Resumable without paying twice: every teacher answer is committed to the request cache as it arrives,
