@@ -119,9 +119,14 @@ def extract(results: dict) -> dict:
 
 
 def record(results: dict, path: Path = RECORD) -> None:
-    """Write the extract atomically, beside the docs it backs."""
+    """Write the extract atomically, beside the docs it backs. A section the results lack (a partial run in a
+    checkout without bench/.work's saved results) keeps its earlier figures from `path`."""
+    new = extract(results)
+    if path.exists():
+        old = json.loads(path.read_text())
+        new |= {k: v for k, v in old.items() if k in ("planted", "pipeline", "ablations") and k not in results}
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(extract(results), indent=1, sort_keys=True) + "\n")
+    tmp.write_text(json.dumps(new, indent=1, sort_keys=True) + "\n")
     tmp.replace(path)
 
 
