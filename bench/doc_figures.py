@@ -111,6 +111,8 @@ def extract(results: dict) -> dict:
                                                           "perfect_group", TEACHER_ALL)}}}
     if kept:
         out["planted"] = {"arms": kept, "seconds": results["planted"].get("seconds")}
+        if results["planted"].get("seeds"):
+            out["planted"]["seeds"] = results["planted"]["seeds"]
     if "quality" in results.get("pipeline", {}):
         out["pipeline"] = {"quality": results["pipeline"]["quality"]}
     if "arms" in results.get("ablations", {}):

@@ -53,6 +53,10 @@ ARMS: tuple[tuple[str, dict], ...] = (
     ("cover", {"label.cover_share": 0.5}),
 )
 LAST = "select"
+# The default arm (and the teacher-oracle arm) again on corpora planted with other seeds: how far one corpus's
+# figures carry. A few hundred records per source make every per-kind share a handful of records.
+OTHER_SEEDS = (1, 2)
+SEED_ARMS = ("default", "cover")  # the arms run at the other seeds too (the teacher-oracle arm follows the default)
 # TEACHER_ALL (mira_core.planted) names the arm that is not a params change: the teacher's scores of every record
 TEACHER_DESCRIBE = "the teacher's own scores of every record in place of the students' (default mask and budget)"
 
@@ -196,8 +200,10 @@ def teacher_arm(root: Path, truth: pl.DataFrame, budget: float, log: Path, defau
     return arm, evaluate(truth, manifests, budget, oracle)
 
 
-def run(work: Path, records: int = 300, seed: int = 0, rate: float = 0.25) -> dict:
-    """Build, run the stages, then every arm; the figures per arm."""
+def run(work: Path, records: int = 300, seed: int = 0, rate: float = 0.25,
+        arms: tuple[tuple[str, dict], ...] = ARMS, other_seeds: tuple[int, ...] = OTHER_SEEDS) -> dict:
+    """Build, run the stages, then every arm; the figures per arm; then the default arm at each of `other_seeds`
+    (in work/seed-N), summarised by `seed_summary`."""
     from mira_core.errors import ConfigError
     from mira_core.planted import build_planted_corpus
 
@@ -216,9 +222,9 @@ def run(work: Path, records: int = 300, seed: int = 0, rate: float = 0.25) -> di
     base = configure(yaml.safe_load((root / "params.yaml").read_text()), info["sources"], records)
     default = _effective(base)
     stages = _stages()
-    arms: dict[str, dict] = {}
+    arms_run: dict[str, dict] = {}
     before: dict = {}  # the last arm run's changes: its stages' outputs must be re-made under this arm's params
-    for name, changes in ARMS:
+    for name, changes in arms:
         raw = copy.deepcopy(base)
         for k, v in changes.items():
             _set(raw, k, v)
@@ -226,13 +232,13 @@ def run(work: Path, records: int = 300, seed: int = 0, rate: float = 0.25) -> di
         try:
             eff = _effective(raw)
         except ConfigError as e:
-            arms[name] = {**arm, "skipped": f"params rejected (not in this version yet?): {e}"}
+            arms_run[name] = {**arm, "skipped": f"params rejected (not in this version yet?): {e}"}
             print(f"  planted {name}: skipped: {str(e).splitlines()[-1].strip()}", flush=True)
             continue
         arm["settings"] = {"granularity": eff["select"]["granularity"], "mask": eff["select"].get("mask", True),
                            "agreement": eff["select"].get("agreement", "spearman"), "student": eff["distill"]["student"]}
         if name != "default" and eff == default:
-            arms[name] = {**arm, "same_as": "default"}
+            arms_run[name] = {**arm, "same_as": "default"}
             continue
         (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
         first = "ingest" if name == "default" else min((k.split(".")[0] for k in {**changes, **before}),
@@ -244,7 +250,7 @@ def run(work: Path, records: int = 300, seed: int = 0, rate: float = 0.25) -> di
         except RuntimeError as e:
             if name == "default":
                 raise
-            arms[name] = {**arm, "failed": str(e)[-3000:]}
+            arms_run[name] = {**arm, "failed": str(e)[-3000:]}
             print(f"  planted {name}: failed: {str(e).splitlines()[0]}", flush=True)
             continue
         arm["seconds"] = round(time.perf_counter() - t0, 1)
@@ -252,20 +258,97 @@ def run(work: Path, records: int = 300, seed: int = 0, rate: float = 0.25) -> di
         arm["result"] = _evaluate(root, truth, budget, work / "planted-arms" / name)
         mask = json.loads((root / "metrics" / "select.json").read_text()).get("mask", {})
         arm["mask"] = {"on": mask.get("on"), "pairs": (mask.get("on") or 0) + (mask.get("off") or 0)}
-        arms[name] = arm
+        arms_run[name] = arm
         m = arm["result"]["methods"]["mira"]
         print(f"  planted {name}: {arm['seconds']:.0f} s; mira keeps {m['good_kept']:.1%} of good tokens, "
               f"{m['broken_kept']:.1%} of broken", flush=True)
         if name == "default":
-            arms[TEACHER_ALL], result = teacher_arm(root, truth, budget, log, work / "planted-arms" / name, raw,
+            arms_run[TEACHER_ALL], result = teacher_arm(root, truth, budget, log, work / "planted-arms" / name, raw,
                                                     arm["settings"])
             arm["result"] = result or arm["result"]
     out = {"records_per_source": records, "seed": seed, "defect_rate": rate, "counts": info["counts"],
-           "stages": stages, "arms": arms, "seconds": round(time.perf_counter() - start, 1), "root": str(root)}
+           "stages": stages, "arms": arms_run, "seconds": round(time.perf_counter() - start, 1), "root": str(root)}
+    if other_seeds:
+        out["seeds"] = {str(seed): seed_summary(arms_run["default"]["result"], arms_run)}
+        for s in other_seeds:
+            print(f"  planted: the default arm at seed {s}", flush=True)
+            t0 = time.perf_counter()
+            try:
+                other = run(work / f"seed-{s}", records, s, rate, other_seeds=(),
+                            arms=tuple(a for a in arms if a[0] in SEED_ARMS))
+            except RuntimeError as e:  # the main run's figures stand; the row says what failed
+                out["seeds"][str(s)] = {"failed": str(e)[-3000:]}
+                continue
+            out["seeds"][str(s)] = {**seed_summary(other["arms"]["default"]["result"], other["arms"]),
+                                    "seconds": round(time.perf_counter() - t0, 1)}
     from mira_core.io import write_json
 
     write_json(out, work / "planted.json")
     return out
+
+
+def seed_summary(result: dict, arms: dict | None = None) -> dict:
+    """What the issue's done-when reads off one planted corpus's default arm: MIRA's, the perfect selector's and
+    the whole-corpus teacher oracle's shares, the kinds the teacher scores low that MIRA keeps above the bar, and
+    whether MIRA keeps fewer broken tokens than `single_rubric` in every source; and MIRA's shares in the other
+    arms of SEED_ARMS found in `arms`."""
+    from mira_core.planted import removal_kept, teacher_drops, teacher_low_kept
+
+    m = result["methods"]
+    mira, teacher, single = m["mira"], m.get(TEACHER_ALL), m.get("single_rubric")
+    o = result.get("oracle")
+    return {
+        "mira": {k: mira[k] for k in ("good_kept", "broken_kept")},
+        "perfect": {"good_kept": m["perfect"]["good_kept"]},
+        "teacher": {k: teacher[k] for k in ("good_kept", "broken_kept")} if teacher else None,
+        "low_kinds": sorted(teacher_drops(result)),
+        "low_over": {k: {"mira": mira["by_kind"].get(k), "teacher": teacher["by_kind"].get(k) if teacher else None}
+                     for k in teacher_low_kept(result)},
+        # fewer, or none where single_rubric keeps none either
+        "fewer_than_single": (all(v["broken_kept"] < single["by_source"][src]["broken_kept"] or not v["broken_kept"]
+                                  for src, v in mira["by_source"].items()) if single else None),
+        "removal_kept": o["broken_removal_kept"] if o else None,
+        "removal_kept_all": removal_kept(mira["broken_kept"], teacher["broken_kept"]) if teacher else None,
+        "arms": {n: {k: arms[n]["result"]["methods"]["mira"][k] for k in ("good_kept", "broken_kept")}
+                 for n in SEED_ARMS[1:] if "result" in (arms or {}).get(n, {})},
+    }
+
+
+def seeds_table(seeds: dict) -> list[str]:
+    """The default arm per planted seed, as BENCHMARKS.md rows, with the mean of the shares."""
+    from mira_core.planted import md_table, pct
+
+    rows, done = [], []
+    extra = list(SEED_ARMS[1:])
+    for seed, v in seeds.items():
+        if "failed" in v:
+            rows.append([seed, *["-"] * (7 + len(extra)), "failed: " + v["failed"].splitlines()[0]])
+            continue
+        done.append(v)
+        t = v["teacher"] or {}
+        over = ", ".join(f"{k} {pct(x['mira'])} (`{TEACHER_ALL}` {pct(x['teacher'])})" for k, x in v["low_over"].items())
+        rows.append([seed, pct(v["mira"]["good_kept"]), pct(v["mira"]["broken_kept"]), pct(v["perfect"]["good_kept"]),
+                     f"{pct(t.get('good_kept'))} / {pct(t.get('broken_kept'))}",
+                     {True: "yes", False: "no", None: "-"}[v["fewer_than_single"]],
+                     pct(v["removal_kept"]), pct(v["removal_kept_all"]),
+                     *[_pair(v.get("arms", {}).get(n)) for n in extra], over or "none"])
+    if len(done) > 1:
+        mean = lambda f: sum(f(v) for v in done) / len(done)  # noqa: E731
+        rows.append(["mean", pct(mean(lambda v: v["mira"]["good_kept"])), pct(mean(lambda v: v["mira"]["broken_kept"])),
+                     pct(mean(lambda v: v["perfect"]["good_kept"])), "", "", "", "",
+                     *[_pair({k: mean(lambda v, n=n, k=k: v["arms"][n][k]) for k in ("good_kept", "broken_kept")})
+                       if all(n in v.get("arms", {}) for v in done) else "" for n in extra], ""])
+    return md_table(["seed", "MIRA good kept", "MIRA broken kept", "perfect good kept",
+                     f"`{TEACHER_ALL}` good / broken kept", "fewer broken than single_rubric in every source",
+                     "removal kept (labeled)", "removal kept (every record)",
+                     *[f"`{n}` arm: good / broken kept" for n in extra],
+                     "kinds the teacher scores low that MIRA keeps above 20 %"], rows)
+
+
+def _pair(m: dict | None) -> str:
+    from mira_core.planted import pct
+
+    return f"{pct(m['good_kept'])} / {pct(m['broken_kept'])}" if m else "-"
 
 
 # ---------------------------------------------------------------- BENCHMARKS.md
@@ -317,6 +400,10 @@ def section(r: dict) -> list[str]:
     if o and o["records"] >= d["result"]["corpus"]["records"]:
         out += ["", "At this size every record is labeled (`label.records_per_group` is at least every group's size), "
                 "so the oracle table covers the whole corpus and the students score records they were fitted on."]
+    if r.get("seeds"):
+        out += ["", f"The default arm on corpora planted with other seeds (the same sources and defect rate; seed "
+                f"{r['seed']} is the run above). Each kind has 18-25 records per corpus, so one record moves its share by "
+                "4-6 points:", "", *seeds_table(r["seeds"])]
     if "result" in d:
         out += ["", "Every method at the default arm (`perfect` keeps only good tokens, each source up to its share "
                 "of the budget: the most a source-preserving selector can keep; `perfect_group` keeps only good "

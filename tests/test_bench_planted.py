@@ -38,3 +38,44 @@ def test_a_failure_is_the_arms_row_and_the_students_scores_are_put_back(tmp_path
     assert result is None and "no rubric for group g0" in row["failed"]
     assert shard.read_bytes() == before
     assert not (tmp_path / "keep" / TEACHER_ALL).exists() and not (tmp_path / "data" / ".scores-students").exists()
+
+
+def _result(mira_spam: float, teacher_spam: float, single_code: float) -> dict:
+    """A planted result in evaluate's shape: two sources, spam a kind the teacher's own cut drops."""
+    by_src = lambda code, docs: {"code": {"broken_kept": code}, "docs": {"broken_kept": docs}}  # noqa: E731
+    kinds = lambda spam: {"good": 0.6, "spam": spam, "garbled": 0.5}  # noqa: E731
+    return {
+        "methods": {
+            "mira": {"good_kept": 0.6, "broken_kept": 0.08, "by_kind": kinds(mira_spam), "by_source": by_src(0.0, 0.2)},
+            TEACHER_ALL: {"good_kept": 0.61, "broken_kept": 0.06, "by_kind": kinds(teacher_spam),
+                          "by_source": by_src(0.0, 0.15)},
+            "single_rubric": {"good_kept": 0.5, "broken_kept": 0.2, "by_kind": kinds(0.3),
+                              "by_source": by_src(single_code, 0.3)},
+            "perfect": {"good_kept": 0.7, "broken_kept": 0.0},
+        },
+        # the teacher's own cut on the labeled records drops spam and keeps garbled text
+        "oracle": {"broken_removal_kept": 0.98, "teacher": {"by_kind": {"good": 0.6, "spam": 0.1, "garbled": 0.9}}},
+    }
+
+
+def test_the_seed_summary_reads_the_done_when_off_a_result():
+    from bench import planted
+
+    # only spam is a kind "the teacher scores low": garbled text, which MIRA keeps half of, is the teacher's choice
+    cover = {"result": {"methods": {"mira": {"good_kept": 0.62, "broken_kept": 0.05}}}}
+    s = planted.seed_summary(_result(mira_spam=0.25, teacher_spam=0.1, single_code=0.0), {"cover": cover})
+    assert s["arms"] == {"cover": {"good_kept": 0.62, "broken_kept": 0.05}}
+    assert s["low_over"] == {"spam": {"mira": 0.25, "teacher": 0.1}}
+    assert s["fewer_than_single"] is True  # code: neither keeps any broken token; docs: 0.2 < 0.3
+    assert abs(s["removal_kept_all"] - 0.92 / 0.94) < 1e-4
+    s2 = planted.seed_summary(_result(mira_spam=0.15, teacher_spam=0.1, single_code=0.0))
+    assert s2["low_over"] == {}
+    worse = _result(mira_spam=0.15, teacher_spam=0.1, single_code=0.0)
+    worse["methods"]["mira"]["by_source"]["code"]["broken_kept"] = 0.01  # keeps some where single_rubric keeps none
+    assert planted.seed_summary(worse)["fewer_than_single"] is False
+    table = planted.seeds_table({"0": s, "1": s2, "2": {"failed": "stage label failed\ntrace"}})
+    assert table[2].startswith("| 0 | 60.0% | 8.0% | 70.0% | 61.0% / 6.0% | yes | 98.0% | 97.9% | 62.0% / 5.0% | "
+                               "spam 25.0%")
+    assert table[3].endswith("| none |") and "failed: stage label failed |" in table[4]
+    assert table[5].startswith("| mean | 60.0% | 8.0% | 70.0% |")
+    assert table[5].endswith("|  |  |  |  |  |  |")  # no cover mean: seed 1 has no cover arm
