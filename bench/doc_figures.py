@@ -210,6 +210,13 @@ def _every_source_fewer_broken(r: dict) -> bool:
     return all(m[x]["broken_kept"] < s[x]["broken_kept"] for x in m)
 
 
+OTHER = ("1", "2")  # the planted seeds beside the main run's 0 (bench.planted.OTHER_SEEDS)
+
+
+def _seed(r: dict, seed: str) -> dict:
+    return r["planted"]["seeds"][seed]
+
+
 def _on(r: dict) -> dict:
     return _q(r)["mask"]
 
@@ -234,6 +241,23 @@ FIGURES: list[Figure] = [
                    "{} point of a perfect selector's",
            lambda r: [f"{_share_gap(r, 'perfect_group'):.1f}"], _every_source_fewer_broken,
            "fewer broken tokens than single_rubric in every source"),
+    Figure(README, "On two more, planted with other seeds, MIRA keeps {} % and {} % of the broken tokens ({} % and {} % "
+                   "of the good; the perfect selector {} % and {} %), fewer than `single_rubric` in every source on both",
+           lambda r: [p1(_seed(r, s)["mira"][k]) for k in ("broken_kept", "good_kept") for s in OTHER]
+           + [p1(_seed(r, s)["perfect"]["good_kept"]) for s in OTHER],
+           lambda r: all(_seed(r, s)["fewer_than_single"] for s in OTHER),
+           "fewer broken tokens than single_rubric in every source at the other seeds"),
+    Figure(README, "but **wrong answers survive at {} % and {} %**, where the teacher's own scores of every record "
+                   "keep {} % and {} %",
+           lambda r: [p1(_seed(r, s)["low_over"]["wrong_answer"][k]) for k in ("mira", "teacher") for s in OTHER],
+           lambda r: all(_seed(r, s)["low_over"]["wrong_answer"]["teacher"] <= 0.2 for s in OTHER),
+           "wrong answers are the kind over the bar at the other seeds, and the teacher's scores drop them"),
+    Figure(README, "(`label.cover_share: 0.5`) keeps {} %, {} % and {} % of the broken tokens on the three corpora: "
+                   "no better than random labels",
+           lambda r: [p1(_seed(r, s)["arms"]["cover"]["broken_kept"]) for s in ("0", *OTHER)],
+           lambda r: (sum(_seed(r, s)["arms"]["cover"]["broken_kept"] for s in ("0", *OTHER))
+                      >= sum(_seed(r, s)["mira"]["broken_kept"] for s in ("0", *OTHER)) - 0.005),
+           "the covering sample keeps no fewer broken tokens than random labels, over the three seeds"),
     Figure(README, "(the `teacher_scores` arm, the whole-corpus teacher oracle) keeps {} % of the spam: {} of the {} "
                    "pages MIRA keeps are pages the teacher's own anchors pass, and the students let {} through",
            lambda r: [p1(_method(r, TEACHER_ALL)["by_kind"]["spam"]), str(_spam(r)["both"]),

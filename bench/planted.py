@@ -401,9 +401,13 @@ def section(r: dict) -> list[str]:
         out += ["", "At this size every record is labeled (`label.records_per_group` is at least every group's size), "
                 "so the oracle table covers the whole corpus and the students score records they were fitted on."]
     if r.get("seeds"):
-        out += ["", f"The default arm on corpora planted with other seeds (the same sources and defect rate; seed "
-                f"{r['seed']} is the run above). Each kind has 18-25 records per corpus, so one record moves its share by "
-                "4-6 points:", "", *seeds_table(r["seeds"])]
+        sizes = [n for kinds in r["counts"].values() for k, n in kinds.items() if k != "good"]
+        took = sum(v.get("seconds", 0) for v in r["seeds"].values())
+        out += ["", f"The default arm, the `{TEACHER_ALL}` arm and the {', '.join(f'`{a}`' for a in SEED_ARMS[1:])} "
+                f"arm again on corpora planted with other seeds (the same sources and defect rate; seed {r['seed']} is "
+                f"the run above; {took / 60:,.1f} minutes more). Each kind has {min(sizes)}-{max(sizes)} records per "
+                f"corpus, so one record moves its share by about {100 / max(sizes):.0f}-{100 / min(sizes):.0f} points:", "",
+                *seeds_table(r["seeds"])]
     if "result" in d:
         out += ["", "Every method at the default arm (`perfect` keeps only good tokens, each source up to its share "
                 "of the budget: the most a source-preserving selector can keep; `perfect_group` keeps only good "
