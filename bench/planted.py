@@ -6,16 +6,20 @@ agent traces from this Python installation) with a quarter of each source's reco
 nothing held out, the proxy evaluation off, DSIR toward the QA source). The stages from `ingest` to
 `select` then run one by one as `mira stage NAME`, in the order of the stage records (mira_core/stages.py):
 that needs no edit of dvc.yaml and follows any stage added between them. Each arm is one params change from the
-default that re-runs only what it touches (`select.*`: select; `distill.*`: distill, score, select);
+default that re-runs the stages from the first it touches (`select.*`: select; `distill.*`: distill, score,
+select; `label.*`: label onwards), or from the first the arm before it touched, whose outputs are then stale;
 an arm the params model rejects (a knob not there yet) is skipped with the error, and an arm equal
-to the default is not run twice. Every manifest under data/selection (MIRA and the baselines), and
-the oracle table when select writes one, is scored against the truth by `mira_core.planted.evaluate`.
+to the default is not run twice. Then the arms of SEED_ARMS (with the teacher-oracle arm) run again on
+corpora planted with OTHER_SEEDS, each in its own copy, since a few hundred records per source leave each
+defect kind a few dozen records and one record moves a kind's share by several points. Every manifest
+under data/selection (MIRA and the baselines), and the oracle table when select writes one, is scored
+against the truth by `mira_core.planted.evaluate`.
 
     python -m bench.planted                  # writes bench/.work/planted.json, prints the section
     python -m bench.run --only planted       # the same, saved with the other figures into BENCHMARKS.md
 
-300 records per source (1,200 records) keep one run near 10 minutes on 2 cores; discover and label
-use the default sample sizes.
+300 records per source (1,200 records) keep one corpus's run near 5 minutes on 2 cores, and the other seeds
+about 5 more; discover and label use the default sample sizes.
 """
 
 from __future__ import annotations
@@ -53,8 +57,8 @@ ARMS: tuple[tuple[str, dict], ...] = (
     ("cover", {"label.cover_share": 0.5}),
 )
 LAST = "select"
-# The default arm (and the teacher-oracle arm) again on corpora planted with other seeds: how far one corpus's
-# figures carry. A few hundred records per source make every per-kind share a handful of records.
+# The arms of SEED_ARMS (and the teacher-oracle arm) again on corpora planted with other seeds: how far one
+# corpus's figures carry. A few hundred records per source make every per-kind share a handful of records.
 OTHER_SEEDS = (1, 2)
 SEED_ARMS = ("default", "cover")  # the arms run at the other seeds too (the teacher-oracle arm follows the default)
 # TEACHER_ALL (mira_core.planted) names the arm that is not a params change: the teacher's scores of every record
@@ -200,6 +204,12 @@ def teacher_arm(root: Path, truth: pl.DataFrame, budget: float, log: Path, defau
     return arm, evaluate(truth, manifests, budget, oracle)
 
 
+def first_stage(changes: dict, before: dict, stages: list[str]) -> str:
+    """The first stage an arm must re-run: the earliest that its own changes or the previous arm's touch (each
+    params section is read by the stage of its name; the previous arm's outputs from there on are stale)."""
+    return min((k.split(".")[0] for k in {**changes, **before}), key=stages.index)
+
+
 def run(work: Path, records: int = 300, seed: int = 0, rate: float = 0.25,
         arms: tuple[tuple[str, dict], ...] = ARMS, other_seeds: tuple[int, ...] = OTHER_SEEDS) -> dict:
     """Build, run the stages, then every arm; the figures per arm; then the default arm at each of `other_seeds`
@@ -241,8 +251,7 @@ def run(work: Path, records: int = 300, seed: int = 0, rate: float = 0.25,
             arms_run[name] = {**arm, "same_as": "default"}
             continue
         (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-        first = "ingest" if name == "default" else min((k.split(".")[0] for k in {**changes, **before}),
-                                                        key=stages.index)
+        first = "ingest" if name == "default" else first_stage(changes, before, stages)
         before = changes
         t0 = time.perf_counter()
         try:
@@ -268,21 +277,22 @@ def run(work: Path, records: int = 300, seed: int = 0, rate: float = 0.25,
             arm["result"] = result or arm["result"]
     out = {"records_per_source": records, "seed": seed, "defect_rate": rate, "counts": info["counts"],
            "stages": stages, "arms": arms_run, "seconds": round(time.perf_counter() - start, 1), "root": str(root)}
+    from mira_core.io import write_json
+
     if other_seeds:
         out["seeds"] = {str(seed): seed_summary(arms_run["default"]["result"], arms_run)}
-        for s in other_seeds:
-            print(f"  planted: the default arm at seed {s}", flush=True)
+        write_json(out, work / "planted.json")  # the main run's figures are safe before the other seeds start
+        for s in [s for s in other_seeds if s != seed]:
+            print(f"  planted: seed {s}: the arms {', '.join(SEED_ARMS)} and {TEACHER_ALL}", flush=True)
             t0 = time.perf_counter()
             try:
                 other = run(work / f"seed-{s}", records, s, rate, other_seeds=(),
                             arms=tuple(a for a in arms if a[0] in SEED_ARMS))
-            except RuntimeError as e:  # the main run's figures stand; the row says what failed
-                out["seeds"][str(s)] = {"failed": str(e)[-3000:]}
+            except Exception as e:  # noqa: BLE001 - any failure there leaves the main run's figures standing
+                out["seeds"][str(s)] = {"failed": f"{type(e).__name__}: {str(e)[-3000:]}"}
                 continue
             out["seeds"][str(s)] = {**seed_summary(other["arms"]["default"]["result"], other["arms"]),
                                     "seconds": round(time.perf_counter() - t0, 1)}
-    from mira_core.io import write_json
-
     write_json(out, work / "planted.json")
     return out
 
@@ -302,6 +312,7 @@ def seed_summary(result: dict, arms: dict | None = None) -> dict:
         "perfect": {"good_kept": m["perfect"]["good_kept"]},
         "teacher": {k: teacher[k] for k in ("good_kept", "broken_kept")} if teacher else None,
         "low_kinds": sorted(teacher_drops(result)),
+        "by_kind": {"mira": mira["by_kind"], "teacher": teacher["by_kind"] if teacher else None},
         "low_over": {k: {"mira": mira["by_kind"].get(k), "teacher": teacher["by_kind"].get(k) if teacher else None}
                      for k in teacher_low_kept(result)},
         # fewer, or none where single_rubric keeps none either
@@ -315,7 +326,8 @@ def seed_summary(result: dict, arms: dict | None = None) -> dict:
 
 
 def seeds_table(seeds: dict) -> list[str]:
-    """The default arm per planted seed, as BENCHMARKS.md rows, with the mean of the shares."""
+    """Per planted seed, the default arm's figures and the other SEED_ARMS' shares, as BENCHMARKS.md rows, with
+    the mean of the shares."""
     from mira_core.planted import md_table, pct
 
     rows, done = [], []
@@ -383,10 +395,10 @@ def section(r: dict) -> list[str]:
            "answers; spam, boilerplate, truncated and garbled docs; broken tool-call JSON, tool loops and traces "
            "with no final answer). The stages `" + "`, `".join(r["stages"]) + "` run once in a fresh copy of the "
            "repository with the `rules` teacher and the default params (nothing held out, DSIR toward `qa`); each "
-           "arm changes one knob and re-runs only the stages it touches. *good kept* and *broken kept* are shares "
-           "of the good and of the broken tokens a method keeps (higher and lower are better); *broken share of "
-           "kept* is the broken part of what it keeps. The oracle columns compare, on the labeled records, the "
-           "students' cut with the teacher's own (`data/selection/oracle.parquet`): *removal kept* is "
+           "arm changes one knob and re-runs the stages from the first it (or the arm before it) touches. *good kept* "
+           "and *broken kept* are shares of the good and of the broken tokens a method keeps (higher and lower are "
+           "better); *broken share of kept* is the broken part of what it keeps. The oracle columns compare, on the "
+           "labeled records, the students' cut with the teacher's own (`data/selection/oracle.parquet`): *removal kept* is "
            "(1 - student broken kept) / (1 - teacher broken kept), above 100 % when the students drop more broken "
            "tokens than the teacher's cut; *on val* is the same on the val records alone, which the students were not "
            f"fitted on. The `{TEACHER_ALL}` row changes no knob: it is select run on the teacher's own scores of every "

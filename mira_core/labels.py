@@ -66,18 +66,24 @@ def _cover_train(index: pl.DataFrame, sample: pl.DataFrame, p: LabelParams,
     """The sample with `cover_share` of each source's train records swapped for covering ones.
 
     Per source, the train records kept are the first of the random sample (seeded order, so a larger share swaps
-    the later ones); the covering records are drawn from the source's records that the split hash does not send to
-    val (so every record keeps the split its hash gives it), `cover_pool` of them at most, in seeded order.
+    the later ones); the covering records are drawn from the source's other records that the split hash does not
+    send to val (so every record keeps the split its hash gives it): the first `cover_pool` of them in seeded
+    order, which begin with the random records the covering replaces.
     """
     val = _fraction(p.seed + 101, p.val_fraction)
     out = []
     for (src,), rows in sample.group_by("source", maintain_order=True):
         train = rows.filter(pl.col("split") == "train")
         k = round(p.cover_share * train.height)
+        if k == 0:
+            out.append(rows)
+            continue
         keep = train.head(train.height - k)
+        # In seeded order the pool begins with the k random records the covering replaces, so it never holds
+        # fewer than k: the sample's size per (source, split) does not change.
         pool = (index.filter((pl.col("source") == src) & ~val)
                 .join(keep.select("record_id"), on="record_id", how="anti")
-                .with_columns(_k=seeded_order(p.seed)).sort("_k", "record_id").head(p.cover_pool)
+                .with_columns(_k=seeded_order(p.seed)).sort("_k", "record_id").head(max(p.cover_pool, k))
                 .drop("_k"))
         x = features(keep["record_id"].to_list() + pool["record_id"].to_list())
         picked = pool[cover_order(x[:keep.height], x[keep.height:], k)]

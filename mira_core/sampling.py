@@ -3,7 +3,8 @@
 Each source gets an equal share of the sample; a source with fewer records than its share gives
 the rest to the others (water-filling), so small sources are fully represented and large ones do
 not crowd them out. Within a source, records are taken in the order of a seeded hash of their id:
-the same seed gives the same sample on every machine, and growing a sample keeps its earlier part.
+the same seed gives the same sample on every machine, and growing a sample keeps its earlier part (its
+random part: a covering sample depends on the records already picked).
 
 A random sample of a few hundred records per group misses the rare kinds (a spam page in a thousand docs, a
 minified file among test files), and a student never shown one cannot score it. `cover_order` picks records
@@ -52,17 +53,27 @@ def stratified_sample(index: pl.DataFrame, n: int, seed: int, by: str = "source"
 
 def cover_features(embedding: np.ndarray, stats: np.ndarray | None = None) -> np.ndarray:
     """The space `cover_order` measures distances in: each embedding scaled to unit length, beside each document
-    statistic's rank among these rows (centered, scaled so that the statistics together weigh about as much as the
-    embedding). Ranks, not values: counts such as words or line lengths are heavy-tailed, and on raw values the
-    longest records alone would be the farthest."""
+    statistic's rank among these rows (tied values share their average rank, so equal statistics are equal
+    features whatever the rows' order). Each block is then scaled so that the mean squared distance between two
+    rows is the same in both: the embeddings and the statistics weigh alike, and a statistic constant over
+    these rows weighs nothing. Ranks, not values: counts such as words or line lengths are heavy-tailed, and on
+    raw values the longest records alone would be the farthest."""
+    from scipy.stats import rankdata
+
     emb = np.asarray(embedding, dtype=np.float64)
     norms = np.linalg.norm(emb, axis=1, keepdims=True)
     parts = [emb / np.where(norms > 0, norms, 1.0)]
-    if stats is not None and stats.shape[1] and len(stats) > 1:
-        ranks = np.argsort(np.argsort(stats, axis=0, kind="stable"), axis=0, kind="stable") / (len(stats) - 1) - 0.5
-        # a centered uniform rank has variance 1/12 per column; the block's expected squared length is then 1
-        parts.append(ranks * math.sqrt(12.0 / stats.shape[1]))
-    return np.hstack(parts)
+    if stats is not None and stats.ndim == 2 and stats.shape[1] and len(stats) > 1:
+        parts.append(rankdata(np.asarray(stats, dtype=np.float64), method="average", axis=0))
+    return np.hstack([_unit_spread(x) for x in parts])
+
+
+def _unit_spread(x: np.ndarray) -> np.ndarray:
+    """`x` centred and scaled so that its columns' variances sum to 1 (the mean squared distance between two rows
+    is twice that sum); a block with no spread stays zero."""
+    x = x - x.mean(axis=0)
+    total = float(x.var(axis=0).sum())
+    return x / math.sqrt(total) if total > 0 else x
 
 
 def cover_order(fixed: np.ndarray, pool: np.ndarray, k: int) -> list[int]:
@@ -86,6 +97,6 @@ def cover_order(fixed: np.ndarray, pool: np.ndarray, k: int) -> list[int]:
     for _ in range(k):
         j = int(np.argmax(near))
         chosen.append(j)
-        near = np.minimum(near, ((pool - pool[j]) ** 2).sum(axis=1))
+        near = np.minimum(near, sq - 2.0 * (pool @ pool[j]) + sq[j])  # no pool-sized temporary per pick
         near[j] = -np.inf
     return chosen

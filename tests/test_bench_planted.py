@@ -79,3 +79,13 @@ def test_the_seed_summary_reads_the_done_when_off_a_result():
     assert table[3].endswith("| none |") and "failed: stage label failed |" in table[4]
     assert table[5].startswith("| mean | 60.0% | 8.0% | 70.0% |")
     assert table[5].endswith("|  |  |  |  |  |  |")  # no cover mean: seed 1 has no cover arm
+
+
+def test_an_arm_after_a_label_change_reruns_from_label():
+    from bench.planted import first_stage
+
+    stages = ["ingest", "embed", "label", "distill", "score", "select"]
+    assert first_stage({"select.mask": False}, {}, stages) == "select"
+    assert first_stage({"distill.student": "head"}, {"select.mask": False}, stages) == "distill"
+    # the arm before changed the labels: this arm's labels must be made again under its own params
+    assert first_stage({"select.mask": False}, {"label.cover_share": 0.5}, stages) == "label"

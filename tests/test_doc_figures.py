@@ -103,7 +103,7 @@ def test_extract_keeps_what_the_figures_read_and_nothing_else():
 
     recorded = json.loads(doc_figures.RECORD.read_text())
     assert doc_figures.extract(recorded) == recorded  # an extract of an extract is itself
-    assert set(recorded) <= {"measured_at", "commit", "planted", "pipeline", "ablations"}
+    assert set(recorded) <= {"measured_at", "commit", "section_measured", "planted", "pipeline", "ablations"}
 
 
 def test_a_partial_run_keeps_the_figures_of_the_sections_it_did_not_run(tmp_path):
@@ -113,9 +113,13 @@ def test_a_partial_run_keeps_the_figures_of_the_sections_it_did_not_run(tmp_path
 
     path = tmp_path / "figures.json"
     old = {"commit": "aaa", "pipeline": {"quality": {"g0": 1}}, "ablations": {"arms": {}, "retention": {}},
-           "planted": {"arms": {"default": "old"}, "seconds": 1}}
+           "planted": {"arms": {"default": "old"}, "seconds": 1},
+           "section_measured": {"pipeline": {"commit": "aaa"}, "planted": {"commit": "aaa"}}}
     path.write_text(json.dumps(old))
-    doc_figures.record({"commit": "bbb", "planted": {"arms": {}, "seconds": 2}}, path)
+    doc_figures.record({"commit": "bbb", "planted": {"arms": {}, "seconds": 2},
+                        "section_measured": {"planted": {"commit": "bbb"}, "embedding": {"commit": "bbb"}}}, path)
     new = json.loads(path.read_text())
     assert new["pipeline"] == old["pipeline"] and new["ablations"] == old["ablations"]
     assert new["commit"] == "bbb" and "planted" not in new  # a run's own sections are its own, even when empty
+    # each section says when it was measured: the carried one keeps its old stamp under the new header
+    assert new["section_measured"] == {"planted": {"commit": "bbb"}, "pipeline": {"commit": "aaa"}}

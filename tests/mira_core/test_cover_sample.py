@@ -51,9 +51,33 @@ def test_the_statistics_weigh_by_rank_not_by_size():
     emb = np.ones((4, 3))
     stats = np.array([[1.0], [2.0], [3.0], [1e9]])  # one huge value must not dwarf the others
     x = cover_features(emb, stats)
-    assert np.allclose(np.linalg.norm(x[:, :3], axis=1), 1.0)
+    assert np.allclose(x[:, :3], 0)  # identical embeddings: no spread in that block
     gaps = np.diff(x[:, 3])
     assert np.allclose(gaps, gaps[0])  # evenly spaced: ranks
+
+
+def test_equal_statistics_are_equal_features_and_the_blocks_weigh_alike():
+    rng = np.random.default_rng(1)
+    emb = rng.normal(size=(50, 6))
+    stats = np.column_stack([rng.integers(0, 2, 50), np.full(50, 7.0), rng.normal(size=50)])  # 0/1, constant, real
+    x = cover_features(emb, stats)
+    ones = np.flatnonzero(stats[:, 0] == 1)
+    assert np.allclose(x[ones, 6], x[ones[0], 6])  # tied values share their rank, whatever the rows' order
+    assert np.allclose(x[:, 7], 0)  # a constant statistic weighs nothing
+    assert np.isclose(x[:, :6].var(axis=0).sum(), 1.0) and np.isclose(x[:, 6:].var(axis=0).sum(), 1.0)
+
+
+def test_the_order_of_the_candidates_does_not_change_the_picks():
+    rng = np.random.default_rng(2)
+    emb, stats = rng.normal(size=(300, 8)), rng.integers(0, 3, size=(300, 5)).astype(float)
+    fixed, pool = slice(0, 40), np.arange(40, 300)
+
+    def picks(order):
+        rows = np.concatenate([np.arange(40), pool[order]])
+        x = cover_features(emb[rows], stats[rows])
+        return {int(pool[order][i]) for i in cover_order(x[fixed], x[40:], 30)}
+
+    assert picks(np.arange(260)) == picks(rng.permutation(260)) == picks(np.arange(260)[::-1])
 
 
 def test_a_covering_sample_labels_the_rare_kind_a_random_one_misses():
@@ -83,7 +107,7 @@ def test_every_record_keeps_the_split_its_hash_gives_it():
     assert all(split[r] == s for r, s in cov.select("record_id", "split").iter_rows())
 
 
-def test_a_small_pool_bounds_the_candidates():
+def test_a_small_pool_bounds_the_candidates_but_never_the_sample():
     idx, c = corpus()
     seen: list[int] = []
 
@@ -91,11 +115,15 @@ def test_a_small_pool_bounds_the_candidates():
         seen.append(len(ids))
         return features(c["vecs"])(ids)
 
-    plan_sample(idx, params(0.5, pool=30), spy)
-    kept = {s: n for s, n in plan_sample(idx, params(0.0)).filter(pl.col("split") == "train")
-            .group_by("source").len().iter_rows()}
-    # per source: the train records kept plus at most 30 candidates
-    assert sorted(seen) == sorted(n - round(0.5 * n) + 30 for n in kept.values())
+    count = lambda df: {(s, x): n for s, x, n in df.group_by("source", "split").len().iter_rows()}  # noqa: E731
+    rnd = plan_sample(idx, params(0.0))
+    trains = {s: n for (s, x), n in count(rnd).items() if x == "train"}
+    for pool in (60, 10):  # above and below the number of records the covering replaces
+        seen.clear()
+        cov = plan_sample(idx, params(0.5, pool=pool), spy)
+        # per source: the train records kept, plus the pool (never fewer candidates than records to replace)
+        assert sorted(seen) == sorted(n - round(0.5 * n) + max(pool, round(0.5 * n)) for n in trains.values())
+        assert count(cov) == count(rnd) and cov["record_id"].n_unique() == cov.height
 
 
 def test_cover_share_needs_embeddings():
@@ -112,8 +140,9 @@ def test_embedding_features_reads_the_shards_and_names_what_is_missing(tmp_path)
                                schema={"record_id": pl.String, "embedding": pl.Array(pl.Float32, 2),
                                        "stats": pl.Array(pl.Float32, 1)}), shard)
     read = embedding_features([shard])
-    x = read(["a/3", "a/1"])  # in the order asked, not the shard's
-    assert np.allclose(x[:, :2], [[1, 0], [1, 0]]) and x[0, 2] > x[1, 2]
+    x = read(["a/3", "a/2", "a/1"])  # in the order asked, not the shard's
+    assert np.allclose(x[0, :2], x[2, :2]) and not np.allclose(x[0, :2], x[1, :2])  # a/3 and a/1 point alike
+    assert x[1, 2] > x[0, 2] > x[2, 2]  # statistics 5 > 3 > 1
     with pytest.raises(ConfigError, match="a/9"):
         read(["a/1", "a/9"])
     with pytest.raises(ConfigError, match="part-1"):
