@@ -74,6 +74,9 @@ def sync(results: dict, figures: list[Figure], repo: Path = REPO, write: bool = 
         except (KeyError, TypeError, IndexError):  # the section this figure reads was not measured
             report.skipped.append(f"{f.path}: {f.pattern!r}")
             continue
+        except FigureFailed as e:
+            report.problems.append(f"{f.path}: {e}: {f.pattern!r}")
+            continue
         hit = hits[0]
         if len(new) != rx.groups:
             raise ValueError(f"{f.pattern!r} has {rx.groups} slots but its values give {len(new)}")
@@ -228,11 +231,25 @@ def _other_seeds() -> tuple[str, ...]:
 OTHER = _other_seeds()  # the planted seeds beside the main run's 0
 
 
+class FigureFailed(Exception):
+    """A figure's run failed: `sync` reports it as a problem (not a skip), so the sentence is not left as it was."""
+
+
 def _seed(r: dict, seed: str) -> dict:
     row = r["planted"]["seeds"][seed]
-    if "failed" in row:  # loud, not a skipped figure: the sentence would keep the figures of a run that failed
-        raise ValueError(f"planted seed {seed} failed, so its figures cannot be synced: {row['failed'][:300]}")
+    if "failed" in row:
+        raise FigureFailed(f"planted seed {seed} failed: {row['failed'][:300]}")
     return row
+
+
+def _all_seeds(r: dict) -> list[str]:
+    return list(r["planted"]["seeds"])  # the main run's seed first, then OTHER
+
+
+def _cover_mean(r: dict, arm: str) -> float:
+    """The mean over the seeds of the broken share the `cover` arm (or the default, random labels) keeps."""
+    rows = [_seed(r, s) for s in _all_seeds(r)]
+    return sum((x["arms"]["cover"] if arm == "cover" else x["mira"])["broken_kept"] for x in rows) / len(rows)
 
 
 def _on(r: dict) -> dict:
@@ -271,12 +288,13 @@ FIGURES: list[Figure] = [
            lambda r: all(set(_seed(r, s)["low_over"]) == {"wrong_answer"} for s in OTHER),
            "wrong answers, and only they, are the kind the teacher scores low that MIRA keeps above 20 % at the "
            "other seeds"),
-    Figure(README, "(`label.cover_share: 0.5`) keeps {} %, {} % and {} % of the broken tokens on the three corpora: "
-                   "no better than random labels",
-           lambda r: [p1(_seed(r, s)["arms"]["cover"]["broken_kept"]) for s in ("0", *OTHER)],
-           lambda r: (sum(_seed(r, s)["arms"]["cover"]["broken_kept"] for s in ("0", *OTHER))
-                      >= sum(_seed(r, s)["mira"]["broken_kept"] for s in ("0", *OTHER)) - 0.005),
-           "the covering sample keeps no fewer broken tokens than random labels, over the three seeds"),
+    Figure(README, "(`label.cover_share: 0.5`) keeps {} %, {} % and {} % of the broken tokens on the three corpora, "
+                   "against random labels' {} %, {} % and {} %: {} % against {} % on average, no better",
+           lambda r: [p1(_seed(r, s)["arms"]["cover"]["broken_kept"]) for s in _all_seeds(r)]
+           + [p1(_seed(r, s)["mira"]["broken_kept"]) for s in _all_seeds(r)]
+           + [p1(_cover_mean(r, "cover")), p1(_cover_mean(r, "random"))],
+           lambda r: _cover_mean(r, "cover") >= _cover_mean(r, "random") - 0.0005,
+           "the covering sample keeps no fewer broken tokens than random labels, on average over the seeds"),
     Figure(README, "(the `teacher_scores` arm, the whole-corpus teacher oracle) keeps {} % of the spam: {} of the {} "
                    "pages MIRA keeps are pages the teacher's own anchors pass, and the students let {} through",
            lambda r: [p1(_method(r, TEACHER_ALL)["by_kind"]["spam"]), str(_spam(r)["both"]),

@@ -11,7 +11,7 @@ select; `label.*`: label onwards), or from the first the arm before it touched, 
 an arm the params model rejects (a knob not there yet) is skipped with the error, and an arm equal
 to the default is not run twice. Then the arms of SEED_ARMS (with the teacher-oracle arm) run again on
 corpora planted with OTHER_SEEDS, each in its own copy, since a few hundred records per source leave each
-defect kind a few dozen records and one record moves a kind's share by several points. Every manifest
+defect kind some 20 records and one record moves a kind's share by several points. Every manifest
 under data/selection (MIRA and the baselines), and the oracle table when select writes one, is scored
 against the truth by `mira_core.planted.evaluate`.
 
@@ -212,8 +212,9 @@ def first_stage(changes: dict, before: dict, stages: list[str]) -> str:
 
 def run(work: Path, records: int = 300, seed: int = 0, rate: float = 0.25,
         arms: tuple[tuple[str, dict], ...] = ARMS, other_seeds: tuple[int, ...] = OTHER_SEEDS) -> dict:
-    """Build, run the stages, then every arm; the figures per arm; then the default arm at each of `other_seeds`
-    (in work/seed-N), summarised by `seed_summary`."""
+    """Build, run the stages, then every arm; the figures per arm. Then, with planted.json already written, the
+    arms of SEED_ARMS (and the teacher oracle) on a corpus planted with each of `other_seeds` other than `seed` (in
+    work/seed-N), summarised by `seed_summary`; a seed whose run fails gets a {"failed": reason} row."""
     from mira_core.errors import ConfigError
     from mira_core.planted import build_planted_corpus
 
@@ -288,11 +289,10 @@ def run(work: Path, records: int = 300, seed: int = 0, rate: float = 0.25,
             try:
                 other = run(work / f"seed-{s}", records, s, rate, other_seeds=(),
                             arms=tuple(a for a in arms if a[0] in SEED_ARMS))
+                out["seeds"][str(s)] = {**seed_summary(other["arms"]["default"]["result"], other["arms"]),
+                                        "seconds": round(time.perf_counter() - t0, 1)}
             except Exception as e:  # noqa: BLE001 - any failure there leaves the main run's figures standing
                 out["seeds"][str(s)] = {"failed": f"{type(e).__name__}: {str(e)[-3000:]}"}
-                continue
-            out["seeds"][str(s)] = {**seed_summary(other["arms"]["default"]["result"], other["arms"]),
-                                    "seconds": round(time.perf_counter() - t0, 1)}
     write_json(out, work / "planted.json")
     return out
 
@@ -320,7 +320,7 @@ def seed_summary(result: dict, arms: dict | None = None) -> dict:
                                   for src, v in mira["by_source"].items()) if single else None),
         "removal_kept": o["broken_removal_kept"] if o else None,
         "removal_kept_all": removal_kept(mira["broken_kept"], teacher["broken_kept"]) if teacher else None,
-        "arms": {n: {k: arms[n]["result"]["methods"]["mira"][k] for k in ("good_kept", "broken_kept")}
+        "arms": {n: {k: arms[n]["result"]["methods"]["mira"][k] for k in ("good_kept", "broken_kept", "by_kind")}
                  for n in SEED_ARMS[1:] if "result" in (arms or {}).get(n, {})},
     }
 

@@ -268,8 +268,9 @@ class LabelParams(Section):
         "rare kinds of record get labels; the val records stay the random ones, so val figures stay unbiased and "
         "comparable. 0: every record at random.")
     cover_pool: int = Field(20_000, gt=0, description="Candidates per source the covering draws from: the first "
-                            "of the source's train-split records in the sample's seeded order (beginning with the "
-                            "random records it replaces), so it bounds the cost on a large source.")
+                            "of the source's train-split records other than those kept, in the sample's seeded order "
+                            "(beginning with the random records it replaces; never fewer than those): it bounds the "
+                            "cost on a large source.")
 
 
 class MlflowParams(Section):

@@ -68,7 +68,7 @@ def _cover_train(index: pl.DataFrame, sample: pl.DataFrame, p: LabelParams,
     Per source, the train records kept are the first of the random sample (seeded order, so a larger share swaps
     the later ones); the covering records are drawn from the source's other records that the split hash does not
     send to val (so every record keeps the split its hash gives it): the first `cover_pool` of them in seeded
-    order, which begin with the random records the covering replaces.
+    order (never fewer than the k records to pick), which begin with the random records the covering replaces.
     """
     val = _fraction(p.seed + 101, p.val_fraction)
     out = []

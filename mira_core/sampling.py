@@ -70,10 +70,12 @@ def cover_features(embedding: np.ndarray, stats: np.ndarray | None = None) -> np
 
 def _unit_spread(x: np.ndarray) -> np.ndarray:
     """`x` centred and scaled so that its columns' variances sum to 1 (the mean squared distance between two rows
-    is twice that sum); a block with no spread stays zero."""
+    is twice that sum). A block with no spread beyond rounding, relative to its rows' size, stays zero: scaled up,
+    float noise would weigh as much as the other block."""
+    size = float((x * x).sum(axis=1).mean()) if len(x) else 0.0
     x = x - x.mean(axis=0)
     total = float(x.var(axis=0).sum())
-    return x / math.sqrt(total) if total > 0 else x
+    return x / math.sqrt(total) if total > 1e-12 * max(1.0, size) else np.zeros_like(x)
 
 
 def cover_order(fixed: np.ndarray, pool: np.ndarray, k: int) -> list[int]:
@@ -97,6 +99,6 @@ def cover_order(fixed: np.ndarray, pool: np.ndarray, k: int) -> list[int]:
     for _ in range(k):
         j = int(np.argmax(near))
         chosen.append(j)
-        near = np.minimum(near, sq - 2.0 * (pool @ pool[j]) + sq[j])  # no pool-sized temporary per pick
+        near = np.minimum(near, sq - 2.0 * (pool @ pool[j]) + sq[j])  # no pool x dim temporary per pick
         near[j] = -np.inf
     return chosen

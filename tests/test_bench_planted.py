@@ -62,9 +62,10 @@ def test_the_seed_summary_reads_the_done_when_off_a_result():
     from bench import planted
 
     # only spam is a kind "the teacher scores low": garbled text, which MIRA keeps half of, is the teacher's choice
-    cover = {"result": {"methods": {"mira": {"good_kept": 0.62, "broken_kept": 0.05}}}}
+    cover = {"result": {"methods": {"mira": {"good_kept": 0.62, "broken_kept": 0.05, "by_kind": {"spam": 0.1}}}}}
     s = planted.seed_summary(_result(mira_spam=0.25, teacher_spam=0.1, single_code=0.0), {"cover": cover})
-    assert s["arms"] == {"cover": {"good_kept": 0.62, "broken_kept": 0.05}}
+    assert s["arms"] == {"cover": {"good_kept": 0.62, "broken_kept": 0.05, "by_kind": {"spam": 0.1}}}
+    assert s["by_kind"]["mira"]["spam"] == 0.25 and s["by_kind"]["teacher"]["spam"] == 0.1
     assert s["low_over"] == {"spam": {"mira": 0.25, "teacher": 0.1}}
     assert s["fewer_than_single"] is True  # code: neither keeps any broken token; docs: 0.2 < 0.3
     assert abs(s["removal_kept_all"] - 0.92 / 0.94) < 1e-4

@@ -123,3 +123,15 @@ def test_a_partial_run_keeps_the_figures_of_the_sections_it_did_not_run(tmp_path
     assert new["commit"] == "bbb" and "planted" not in new  # a run's own sections are its own, even when empty
     # each section says when it was measured: the carried one keeps its old stamp under the new header
     assert new["section_measured"] == {"planted": {"commit": "bbb"}, "pipeline": {"commit": "aaa"}}
+
+
+def test_a_failed_planted_seed_is_a_problem_not_a_skip(tmp_path):
+    # a skipped figure keeps its old sentence silently; a seed whose run failed must be reported instead
+    doc = _doc(tmp_path, "seed one keeps 7.9 % here\n")
+    fig = Figure("docs/a.md", "seed one keeps {} % here",
+                 lambda r: [doc_figures.p1(doc_figures._seed(r, "1")["mira"]["broken_kept"])])
+    report = sync({"planted": {"seeds": {"1": {"failed": "RuntimeError: stage label"}}}}, [fig], repo=tmp_path)
+    assert report.skipped == [] and len(report.problems) == 1 and "seed 1 failed" in report.problems[0]
+    assert doc.read_text() == "seed one keeps 7.9 % here\n"
+    ok = sync({"planted": {"seeds": {"1": {"mira": {"broken_kept": 0.0812}}}}}, [fig], repo=tmp_path)
+    assert ok.problems == [] and doc.read_text() == "seed one keeps 8.1 % here\n"

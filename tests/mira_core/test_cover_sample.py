@@ -126,6 +126,24 @@ def test_a_small_pool_bounds_the_candidates_but_never_the_sample():
         assert count(cov) == count(rnd) and cov["record_id"].n_unique() == cov.height
 
 
+def test_a_share_too_small_to_swap_a_record_reads_no_embeddings():
+    idx, _ = corpus()
+
+    def fail(ids):
+        raise AssertionError(f"read {len(ids)} embeddings for nothing to pick")
+
+    # 0.001 of ~80 train records rounds to 0 per source: the random sample, and nothing read
+    assert plan_sample(idx, params(0.001), fail).equals(plan_sample(idx, params(0.0)))
+
+
+def test_float_noise_is_not_scaled_up_to_a_signal():
+    rng = np.random.default_rng(3)
+    emb = np.ones((20, 4)) + rng.normal(0, 1e-9, (20, 4))  # one direction, up to rounding
+    stats = rng.normal(size=(20, 2))
+    x = cover_features(emb, stats)
+    assert np.allclose(x[:, :4], 0) and np.isclose(x[:, 4:].var(axis=0).sum(), 1.0)
+
+
 def test_cover_share_needs_embeddings():
     idx, _ = corpus()
     with pytest.raises(ConfigError, match="embed stage"):
