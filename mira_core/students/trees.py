@@ -65,7 +65,8 @@ class TreesStudent:
             model = HistGradientBoostingRegressor(
                 max_iter=self.params.n_estimators, learning_rate=self.params.learning_rate,
                 max_depth=self.params.max_depth, min_samples_leaf=self.params.min_samples_leaf,
-                l2_regularization=self.params.l2, early_stopping=False, random_state=self.seed).fit(f, y[:, j])
+                l2_regularization=self.params.l2, early_stopping=False, random_state=self.seed)
+            model.fit(f, y[:, j], sample_weight=label_weights(y[:, j], self.params.balance))
             self._store(a, model)
         return {"kind": self.kind, "n_train": len(f), "n_features": f.shape[1],
                 "seconds": round(time.perf_counter() - start, 3),
@@ -132,3 +133,14 @@ def _walk_from(x: np.ndarray, root: int, t: dict[str, np.ndarray]) -> np.ndarray
         n = node[inner]
         go_left = x[rows[inner], feature[n]] <= threshold[n]
         node[inner] = np.where(go_left, left[n], right[n])
+
+
+def label_weights(y: np.ndarray, balance: float) -> np.ndarray | None:
+    """Per record, the count of its (rounded) label value to the power -balance, scaled to mean 1; None when
+    balance is 0 (unweighted). A score that only a few training records carry then weighs about as much as a
+    common one, instead of being pulled toward the common scores' mean."""
+    if balance <= 0 or not len(y):
+        return None
+    values, inverse, counts = np.unique(np.rint(y), return_inverse=True, return_counts=True)
+    w = counts[inverse].astype(np.float64) ** -balance
+    return w / w.mean()

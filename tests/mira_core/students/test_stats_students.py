@@ -156,3 +156,30 @@ def test_dual_ridge_equals_sklearns_ridge_with_an_intercept():
     ref = Ridge(alpha=2.0, solver="svd").fit(x.toarray(), y)
     np.testing.assert_allclose(coef, ref.coef_, atol=1e-8)
     np.testing.assert_allclose(intercept, ref.intercept_, atol=1e-8)
+
+
+def test_label_weights_lift_a_rare_score_and_leave_none_when_off():
+    from mira_core.students.trees import label_weights
+
+    y = np.array([5.0] * 18 + [1.0] * 2)
+    assert label_weights(y, 0.0) is None
+    w = label_weights(y, 1.0)
+    assert np.isclose(w.mean(), 1.0) and np.isclose(w[-1] / w[0], 9.0)  # 18 against 2: inverse frequency
+    assert np.isclose(label_weights(y, 0.5)[-1] / label_weights(y, 0.5)[0], 3.0)  # its square root
+
+
+def test_balanced_trees_reach_a_rare_floor_the_unweighted_ones_average_away():
+    # 4 of 200 records carry the floor score 1 and sit at the far end of a noisy statistic; the rest score 4-5
+    rng = np.random.default_rng(5)
+    stats = rng.normal(size=(200, 6)).astype(np.float32)
+    rare = np.argsort(stats[:, 0])[-4:]
+    stats[rare, 0] += rng.normal(0, 0.5, 4).astype(np.float32)  # not cleanly apart from the high common ones
+    y = np.stack([np.where(rng.random(200) < 0.5, 4.0, 5.0)] * 2, axis=1)
+    y[rare] = 1.0
+    x = Inputs(texts=[f"r{i}" for i in range(200)], embeddings=None, stats=stats)
+    pred = {}
+    for balance in (0.0, 1.0):
+        s = TreesStudent(TreesParams(pca=0, balance=balance), ANCHORS, (1, 5), seed=0)
+        s.fit(x, y)
+        pred[balance] = s.predict(x)[rare, 0].mean()
+    assert pred[1.0] < pred[0.0] - 0.3, pred  # weighted, the floor is reached more nearly
