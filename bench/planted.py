@@ -18,8 +18,8 @@ against the truth by `mira_core.planted.evaluate`.
     python -m bench.planted                  # writes bench/.work/planted.json, prints the section
     python -m bench.run --only planted       # the same, saved with the other figures into BENCHMARKS.md
 
-300 records per source (1,200 records) keep one corpus's run near 5 minutes on 2 cores, and the other seeds
-about 5 more; discover and label use the default sample sizes.
+300 records per source (1,200 records) keep one corpus's run near 6 minutes on 2 cores, and the other seeds
+about 7 more; discover and label use the default sample sizes.
 """
 
 from __future__ import annotations

@@ -114,15 +114,21 @@ def label_docs(docs: list[Doc], splits: dict[str, str], rubric: Rubric, teacher:
 
 def embedding_features(embedding_shards: list[Path]) -> Callable[[list[str]], np.ndarray]:
     """A reader of the covering space (mira_core.sampling.cover_features) for given record ids, from the embed
-    stage's shards: the embedding, and the document statistics where the shards hold them."""
+    stage's shards: the embedding, and the document statistics where the shards hold them. The shards are
+    checked once, at the first read (a plan with nothing to cover never reads them); each read scans them for
+    the ids asked."""
+    columns: list[str] = []
+
     def read(ids: list[str]) -> np.ndarray:
         if not ids:
             return np.zeros((0, 0))
-        missing_shards = [str(s) for s in embedding_shards if not s.exists()]
-        if missing_shards:
-            raise ConfigError(f"label.cover_share needs the embed stage's output; missing: {', '.join(missing_shards)}")
-        has_stats = all("stats" in pl.read_parquet_schema(s) for s in embedding_shards)
-        cols = ["record_id", "embedding"] + (["stats"] if has_stats else [])
+        if not columns:
+            missing = [str(s) for s in embedding_shards if not s.exists()]
+            if missing:
+                raise ConfigError(f"label.cover_share needs the embed stage's output; missing: {', '.join(missing)}")
+            stats = all("stats" in pl.read_parquet_schema(s) for s in embedding_shards)
+            columns.extend(["record_id", "embedding"] + (["stats"] if stats else []))
+        cols, has_stats = columns, "stats" in columns
         got = (pl.scan_parquet(embedding_shards).select(cols).filter(pl.col("record_id").is_in(ids)).collect()
                .unique("record_id", keep="first"))
         order = pl.DataFrame({"record_id": ids}).with_row_index("_i")

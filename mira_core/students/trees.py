@@ -141,6 +141,6 @@ def label_weights(y: np.ndarray, balance: float) -> np.ndarray | None:
     common one, instead of being pulled toward the common scores' mean."""
     if balance <= 0 or not len(y):
         return None
-    values, inverse, counts = np.unique(np.rint(y), return_inverse=True, return_counts=True)
+    _, inverse, counts = np.unique(np.rint(y), return_inverse=True, return_counts=True)
     w = counts[inverse].astype(np.float64) ** -balance
     return w / w.mean()
