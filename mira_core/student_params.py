@@ -87,7 +87,7 @@ class TreesParams(Section):
     l2: float = Field(1.0, ge=0, description="L2 regularisation of the leaf values.")
     pca: int = Field(16, ge=0, description="Principal axes of the embedding given to the trees beside the statistics.")
     balance: float = Field(
-        0.0, ge=0, le=1, description="Per anchor, weight each training record by the count of its label value to the "
+        0.5, ge=0, le=1, description="Per anchor, weight each training record by the count of its label value to the "
         "power -balance, so that a score few records get (the floor a rare defect earns) is not averaged away: "
         "0 unweighted; 0.5 the square-root inverse frequency of imbalanced regression (Yang et al. 2021); 1 inverse.")
 

@@ -76,7 +76,7 @@ def test_the_seed_summary_reads_the_done_when_off_a_result():
     assert planted.seed_summary(worse)["fewer_than_single"] is False
     table = planted.seeds_table({"0": s, "1": s2, "2": {"failed": "stage label failed\ntrace"}})
     assert table[2].startswith("| 0 | 60.0% | 8.0% | 70.0% | 61.0% / 6.0% | yes | 98.0% | 97.9% | 62.0% / 5.0% | - | "
-                               "spam 25.0%")  # no `balanced` arm in this summary: a dash
+                               "spam 25.0%")  # no `unbalanced` arm in this summary: a dash
     assert table[3].endswith("| none |") and "failed: stage label failed |" in table[4]
     assert table[5].startswith("| mean | 60.0% | 8.0% | 70.0% |")
     assert table[5].endswith("|  |  |  |  |  |  |  |")  # no cover mean: seed 1 has no cover arm

@@ -9,7 +9,7 @@ import pytest
 from mira_core.config import DistillParams, EmbedParams, TreesParams
 from mira_core.students import load_student, make_student, student_version
 from mira_core.students.base import Inputs
-from mira_core.students.trees import TreesStudent
+from mira_core.students.trees import TreesStudent, label_weights
 
 ANCHORS = ["a0", "a1"]
 
@@ -36,7 +36,8 @@ def test_trees_predict_exactly_as_sklearn_and_survive_a_round_trip(tmp_path):
     test, _ = data(200, seed=1)
     ref = HistGradientBoostingRegressor(max_iter=40, learning_rate=p.learning_rate, max_depth=p.max_depth,
                                         min_samples_leaf=p.min_samples_leaf, l2_regularization=p.l2,
-                                        early_stopping=False, random_state=3).fit(x.stats, y[:, 0])
+                                        early_stopping=False, random_state=3)
+    ref.fit(x.stats, y[:, 0], sample_weight=label_weights(y[:, 0], p.balance))  # the default weighs rare scores up
     np.testing.assert_allclose(s.predict(test, clipped=False)[:, 0], ref.predict(test.stats), atol=1e-6)
     s.save(tmp_path / "t")
     again = load_student(tmp_path / "t")
@@ -159,8 +160,6 @@ def test_dual_ridge_equals_sklearns_ridge_with_an_intercept():
 
 
 def test_label_weights_lift_a_rare_score_and_leave_none_when_off():
-    from mira_core.students.trees import label_weights
-
     y = np.array([5.0] * 18 + [1.0] * 2)
     assert label_weights(y, 0.0) is None
     w = label_weights(y, 1.0)
