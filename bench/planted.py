@@ -39,7 +39,7 @@ from bench.common import WORK, env
 from mira_core.planted import TEACHER_ALL
 from tests.repo_copy import copy_repo
 
-# (arm, {dotted params key: value}): the first is the default; every other arm changes one knob of it
+# (arm, {dotted params key: value}): the first is the default; every other arm changes one setting of it
 ARMS: tuple[tuple[str, dict], ...] = (
     ("default", {}),
     ("global", {"select.granularity": "global"}),
@@ -54,14 +54,16 @@ ARMS: tuple[tuple[str, dict], ...] = (
     ("linear", {"distill.student": "linear"}),
     ("trees", {"distill.student": "trees"}),
     ("auto", {"distill.student": "auto"}),
-    ("unbalanced", {"distill.trees.balance": 0.0}),
+    ("balanced", {"distill.trees.balance": 0.5}),
+    ("balanced_all", {"distill.trees.balance": 0.5, "distill.head.balance": 0.5, "distill.linear.balance": 0.5}),
     ("cover", {"label.cover_share": 0.5}),
 )
 LAST = "select"
 # The arms of SEED_ARMS (and the teacher-oracle arm) again on corpora planted with other seeds: how far one
 # corpus's figures carry. A few hundred records per source make every per-kind share a handful of records.
 OTHER_SEEDS = (1, 2)
-SEED_ARMS = ("default", "cover", "unbalanced")  # run at the other seeds too (the teacher-oracle arm follows the default)
+# the arms run at the other seeds too (the teacher-oracle arm follows the default)
+SEED_ARMS = ("default", "cover", "balanced", "balanced_all")
 # TEACHER_ALL (mira_core.planted) names the arm that is not a params change: the teacher's scores of every record
 TEACHER_DESCRIBE = "the teacher's own scores of every record in place of the students' (default mask and budget)"
 

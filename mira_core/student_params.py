@@ -26,6 +26,9 @@ class HeadParams(Section):
     hidden: int = Field(256, gt=0, description="Hidden units (mlp).")
     epochs: int = Field(200, gt=0, description="Full-batch training epochs (mlp).")
     lr: float = Field(1e-3, gt=0, description="Adam learning rate (mlp).")
+    balance: float = Field(
+        0.0, ge=0, le=1, description="Per anchor, weight each training record by the count of its label value to the "
+        "power -balance (as `trees.balance`); 0 unweighted.")
 
 
 class LinearParams(Section):
@@ -35,6 +38,9 @@ class LinearParams(Section):
     alpha: float = Field(1.0, gt=0, description="Ridge L2 strength.")
     max_chars: int = Field(4000, gt=0, description="Characters of each record read (its head).")
     stats: bool = Field(True, description="Append the document statistics (standardised) to the n-gram features.")
+    balance: float = Field(
+        0.0, ge=0, le=1, description="Per anchor, weight each training record by the count of its label value to the "
+        "power -balance (as `trees.balance`); 0 unweighted.")
 
 
 class FinetuneParams(Section):
@@ -87,7 +93,7 @@ class TreesParams(Section):
     l2: float = Field(1.0, ge=0, description="L2 regularisation of the leaf values.")
     pca: int = Field(16, ge=0, description="Principal axes of the embedding given to the trees beside the statistics.")
     balance: float = Field(
-        0.5, ge=0, le=1, description="Per anchor, weight each training record by the count of its label value to the "
+        0.0, ge=0, le=1, description="Per anchor, weight each training record by the count of its label value to the "
         "power -balance, so that a score few records get (the floor a rare defect earns) is not averaged away: "
         "0 unweighted; 0.5 the square-root inverse frequency of imbalanced regression (Yang et al. 2021); 1 inverse.")
 

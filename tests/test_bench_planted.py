@@ -75,11 +75,13 @@ def test_the_seed_summary_reads_the_done_when_off_a_result():
     worse["methods"]["mira"]["by_source"]["code"]["broken_kept"] = 0.01  # keeps some where single_rubric keeps none
     assert planted.seed_summary(worse)["fewer_than_single"] is False
     table = planted.seeds_table({"0": s, "1": s2, "2": {"failed": "stage label failed\ntrace"}})
-    assert table[2].startswith("| 0 | 60.0% | 8.0% | 70.0% | 61.0% / 6.0% | yes | 98.0% | 97.9% | 62.0% / 5.0% | - | "
-                               "spam 25.0%")  # no `unbalanced` arm in this summary: a dash
+    others = len(planted.SEED_ARMS) - 2  # the seed arms after `cover`: none in this summary, a dash each
+    assert table[2].startswith("| 0 | 60.0% | 8.0% | 70.0% | 61.0% / 6.0% | yes | 98.0% | 97.9% | 62.0% / 5.0% | "
+                               + "- | " * others + "spam 25.0%")
     assert table[3].endswith("| none |") and "failed: stage label failed |" in table[4]
     assert table[5].startswith("| mean | 60.0% | 8.0% | 70.0% |")
-    assert table[5].endswith("|  |  |  |  |  |  |  |")  # no cover mean: seed 1 has no cover arm
+    # four columns of the default arm, one per other seed arm (no mean: seed 1 has none) and the kinds: all blank
+    assert table[5].endswith("% |" + "  |" * (4 + len(planted.SEED_ARMS)))
 
 
 def test_an_arm_after_a_label_change_reruns_from_label():

@@ -94,3 +94,15 @@ def torch_device(wanted: str, knob: str) -> str:
     if wanted == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"{knob} = 'cuda': no CUDA device is available")
     return wanted
+
+
+def label_weights(y: np.ndarray, balance: float) -> np.ndarray | None:
+    """Per record, the count of its (rounded) label value to the power -balance, scaled to mean 1; None when
+    balance is 0 (unweighted). A score that only a few training records carry then weighs about as much as a
+    common one, instead of being pulled toward the common scores' mean. Each student that fits to labels
+    (head, linear, trees) reads its own `balance` knob."""
+    if balance <= 0 or not len(y):
+        return None
+    _, inverse, counts = np.unique(np.rint(y), return_inverse=True, return_counts=True)
+    w = counts[inverse].astype(np.float64) ** -balance
+    return w / w.mean()

@@ -9,7 +9,8 @@ import pytest
 from mira_core.config import DistillParams, EmbedParams, TreesParams
 from mira_core.students import load_student, make_student, student_version
 from mira_core.students.base import Inputs
-from mira_core.students.trees import TreesStudent, label_weights
+from mira_core.students.common import label_weights
+from mira_core.students.trees import TreesStudent
 
 ANCHORS = ["a0", "a1"]
 
@@ -36,12 +37,35 @@ def test_trees_predict_exactly_as_sklearn_and_survive_a_round_trip(tmp_path):
     test, _ = data(200, seed=1)
     ref = HistGradientBoostingRegressor(max_iter=40, learning_rate=p.learning_rate, max_depth=p.max_depth,
                                         min_samples_leaf=p.min_samples_leaf, l2_regularization=p.l2,
-                                        early_stopping=False, random_state=3)
-    ref.fit(x.stats, y[:, 0], sample_weight=label_weights(y[:, 0], p.balance))  # the default weighs rare scores up
+                                        early_stopping=False, random_state=3).fit(x.stats, y[:, 0])
     np.testing.assert_allclose(s.predict(test, clipped=False)[:, 0], ref.predict(test.stats), atol=1e-6)
     s.save(tmp_path / "t")
     again = load_student(tmp_path / "t")
     np.testing.assert_array_equal(again.predict(test), s.predict(test))
+
+
+def test_balanced_trees_predict_as_sklearn_on_unweighted_bins_with_the_weights(tmp_path):
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    from mira_core.students.trees import bin_edges, to_bins
+
+    x, y = data(400)  # 400 distinct values per statistic: quantile bins, not midpoints
+    y[:6, 0] = 1.0  # a rare score, so the weights differ
+    p = TreesParams(pca=0, n_estimators=40, balance=0.5)
+    s = TreesStudent(p, ANCHORS, (1, 5), seed=3)
+    s.fit(x, y)
+    test, _ = data(200, seed=1)
+    edges = bin_edges(x.stats)
+    assert all(len(e) <= 254 for e in edges)
+    ref = HistGradientBoostingRegressor(max_iter=40, learning_rate=p.learning_rate, max_depth=p.max_depth,
+                                        min_samples_leaf=p.min_samples_leaf, l2_regularization=p.l2,
+                                        early_stopping=False, random_state=3)
+    ref.fit(to_bins(x.stats, edges), y[:, 0], sample_weight=label_weights(y[:, 0], 0.5))
+    # the checkpoint's thresholds are on the statistics themselves, so predicting needs no bins
+    np.testing.assert_allclose(s.predict(test, clipped=False)[:, 0], ref.predict(to_bins(test.stats, edges)),
+                               atol=1e-6)
+    s.save(tmp_path / "t")
+    np.testing.assert_array_equal(load_student(tmp_path / "t").predict(test), s.predict(test))
 
 
 def test_trees_learn_a_step_that_ridge_on_embeddings_cannot(tmp_path):
@@ -159,6 +183,27 @@ def test_dual_ridge_equals_sklearns_ridge_with_an_intercept():
     np.testing.assert_allclose(intercept, ref.intercept_, atol=1e-8)
 
 
+def test_weighted_dual_ridge_equals_sklearns_weighted_ridge_and_equal_weights_the_plain_one():
+    import scipy.sparse as sp
+    from sklearn.linear_model import Ridge
+
+    from mira_core.students.linear import dual_ridge, weighted_dual_ridge
+
+    rng = np.random.default_rng(0)
+    x = sp.random(80, 500, density=0.05, format="csr", random_state=1)
+    x = sp.hstack([x, sp.csr_matrix(rng.normal(size=(80, 4)) * 3)], format="csr")
+    y = rng.normal(size=80)
+    w = rng.uniform(0.2, 5.0, size=80)
+    coef, intercept = weighted_dual_ridge(x, y, 2.0, w)
+    ref = Ridge(alpha=2.0, solver="svd").fit(x.toarray(), y, sample_weight=w)
+    np.testing.assert_allclose(coef, ref.coef_, atol=1e-8)
+    assert abs(intercept - ref.intercept_) < 1e-8
+    plain_coef, plain_intercept = dual_ridge(x, y[:, None], 2.0)
+    coef, intercept = weighted_dual_ridge(x, y, 2.0, np.ones(80))  # (label_weights have mean 1)
+    np.testing.assert_allclose(coef, plain_coef[0], atol=1e-8)
+    assert abs(intercept - plain_intercept[0]) < 1e-8
+
+
 def test_label_weights_lift_a_rare_score_and_leave_none_when_off():
     y = np.array([5.0] * 18 + [1.0] * 2)
     assert label_weights(y, 0.0) is None
@@ -182,3 +227,46 @@ def test_balanced_trees_reach_a_rare_floor_the_unweighted_ones_average_away():
         s.fit(x, y)
         pred[balance] = s.predict(x)[rare, 0].mean()
     assert pred[1.0] < pred[0.0] - 0.3, pred  # weighted, the floor is reached more nearly
+
+
+@pytest.mark.parametrize("kind", ["head", "mlp", "linear"])
+def test_balanced_head_and_linear_students_come_nearer_a_rare_floor(kind):
+    # 6 of 300 records score 1 and sit apart on statistic 0 only partly (noise); the rest score 4-5. Weighted,
+    # the rare records pull the fit toward them; unweighted, their squared error is worth little
+    rng = np.random.default_rng(5)
+    stats = rng.normal(size=(300, 6)).astype(np.float32)
+    rare = np.argsort(stats[:, 0])[-6:]
+    stats[rare, 0] += rng.normal(0, 0.5, 6).astype(np.float32)
+    emb = rng.normal(size=(300, 16)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    y = np.stack([np.where(rng.random(300) < 0.5, 4.0, 5.0)] * 2, axis=1)
+    y[rare] = 1.0
+    x = Inputs(texts=[f"r{i}" for i in range(300)], embeddings=emb, stats=stats)
+    pred = {}
+    for balance in (0.0, 1.0):
+        settings = {"head": {"ridge_alphas": [10.0]}, "linear": {"alpha": 10.0},
+                    "mlp": {"model": "mlp", "epochs": 100, "hidden": 4, "lr": 0.01}}[kind]  # too small to memorise
+        student = "linear" if kind == "linear" else "head"
+        s = make_student(DistillParams(student=student, **{student: {"balance": balance, **settings}}), ANCHORS, (1, 5),
+                         EmbedParams(), None)
+        s.fit(x, y)
+        pred[balance] = s.predict(x, clipped=False)[rare, 0].mean()
+    assert pred[1.0] < pred[0.0] - 0.3, pred  # weighted, the floor is reached more nearly
+
+
+def test_a_balanced_head_fits_each_anchor_as_sklearns_weighted_ridge_does():
+    from sklearn.linear_model import RidgeCV
+
+    x, y = data(200)
+    y[:5, 1] = 0.5  # a rare value, so the weights are not all equal
+    alphas = [0.1, 10.0, 1000.0]
+    s = make_student(DistillParams(student="head", head={"balance": 0.5, "ridge_alphas": alphas}), ANCHORS, (1, 5),
+                     EmbedParams(), None)
+    s.fit(x, y)
+    test, _ = data(50, seed=4)
+    f = np.hstack([x.embeddings, x.stats]).astype(np.float64)
+    mean, std = f.mean(axis=0), f.std(axis=0)
+    for j in range(2):
+        ref = RidgeCV(alphas=alphas).fit((f - mean) / std, y[:, j], sample_weight=label_weights(y[:, j], 0.5))
+        tf = (np.hstack([test.embeddings, test.stats]) - mean) / std
+        np.testing.assert_allclose(s.predict(test, clipped=False)[:, j], ref.predict(tf), atol=1e-3)
