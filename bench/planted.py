@@ -18,8 +18,8 @@ against the truth by `mira_core.planted.evaluate`.
     python -m bench.planted                  # writes bench/.work/planted.json, prints the section
     python -m bench.run --only planted       # the same, saved with the other figures into BENCHMARKS.md
 
-300 records per source (1,200 records) keep one corpus's run near 6 minutes on 2 cores, and the other seeds
-about 7 more; discover and label use the default sample sizes.
+300 records per source (1,200 records) keep one corpus's run near 7 minutes on 2 cores, and the other seeds
+about 10 more; discover and label use the default sample sizes.
 """
 
 from __future__ import annotations
@@ -418,8 +418,9 @@ def section(r: dict) -> list[str]:
     if r.get("seeds"):
         sizes = [n for kinds in r["counts"].values() for k, n in kinds.items() if k != "good"]
         took = sum(v.get("seconds", 0) for v in r["seeds"].values())
-        out += ["", f"The default arm, the `{TEACHER_ALL}` arm and the {', '.join(f'`{a}`' for a in SEED_ARMS[1:])} "
-                f"arm again on corpora planted with other seeds (the same sources and defect rate; seed {r['seed']} is "
+        names = [f"`{a}`" for a in (SEED_ARMS[0], TEACHER_ALL, *SEED_ARMS[1:])]
+        out += ["", f"The {', '.join(names[:-1])} and {names[-1]} arms "
+                f"again on corpora planted with other seeds (the same sources and defect rate; seed {r['seed']} is "
                 f"the run above; {took / 60:,.1f} minutes more). Each kind has {min(sizes)}-{max(sizes)} records per "
                 f"corpus, so one record moves its share by about {100 / max(sizes):.0f}-{100 / min(sizes):.0f} points:", "",
                 *seeds_table(r["seeds"])]
