@@ -39,7 +39,8 @@ from bench.common import WORK, env
 from mira_core.planted import TEACHER_ALL
 from tests.repo_copy import copy_repo
 
-# (arm, {dotted params key: value}): the first is the default; every other arm changes one setting of it
+# (arm, {dotted params key: value}): the first is the default; every other arm changes one knob of it
+# (`balanced_all`: the three students' `balance` knobs together)
 ARMS: tuple[tuple[str, dict], ...] = (
     ("default", {}),
     ("global", {"select.granularity": "global"}),
@@ -398,7 +399,8 @@ def section(r: dict) -> list[str]:
            "answers; spam, boilerplate, truncated and garbled docs; broken tool-call JSON, tool loops and traces "
            "with no final answer). The stages `" + "`, `".join(r["stages"]) + "` run once in a fresh copy of the "
            "repository with the `rules` teacher and the default params (nothing held out, DSIR toward `qa`); each "
-           "arm changes one knob and re-runs the stages from the first it (or the arm before it) touches. *good kept* "
+           "arm changes one knob (`balanced_all` the three students' `balance` knobs together) and re-runs the "
+           "stages from the first it (or the arm before it) touches. *good kept* "
            "and *broken kept* are shares of the good and of the broken tokens a method keeps (higher and lower are "
            "better); *broken share of kept* is the broken part of what it keeps. The oracle columns compare, on the "
            "labeled records, the students' cut with the teacher's own (`data/selection/oracle.parquet`): *removal kept* is "

@@ -71,7 +71,7 @@ class TreesStudent:
             if weight is None:
                 model.fit(f, y[:, j])
                 self._store(a, model)
-            else:  # bins fixed unweighted first: sklearn's weighted binning is ~30x slower than the fit itself
+            else:  # bins fixed unweighted first: with sklearn's weighted binning a fit took ~30x an unweighted one
                 edges = bin_edges(f) if edges is None else edges
                 model.fit(to_bins(f, edges), y[:, j], sample_weight=weight)
                 self._store(a, model, edges)
@@ -150,7 +150,8 @@ def _walk_from(x: np.ndarray, root: int, t: dict[str, np.ndarray]) -> np.ndarray
 
 def bin_edges(f: np.ndarray, max_bins: int = 255) -> list[np.ndarray]:
     """Per column, the bin edges sklearn's HistGradientBoosting computes without sample weights: midpoints of the
-    distinct values when there are at most `max_bins`, else the column's quantiles (duplicates removed)."""
+    distinct values when there are at most `max_bins`, else the column's quantiles (duplicates removed). sklearn
+    takes the quantiles of a 200,000-row subsample above that size; labeled sets are far smaller."""
     edges = []
     for col in np.asarray(f, np.float64).T:
         distinct = np.unique(col)
