@@ -252,6 +252,13 @@ def _cover_mean(r: dict, arm: str) -> float:
     return sum((x["arms"]["cover"] if arm == "cover" else x["mira"])["broken_kept"] for x in rows) / len(rows)
 
 
+def _bar_met(r: dict, arm: str) -> int:
+    """On how many planted corpora an arm keeps no kind the teacher scores low (the default's `low_kinds`)
+    above 20 %."""
+    rows = [_seed(r, s) for s in _all_seeds(r)]
+    return sum(all(x["arms"][arm]["by_kind"].get(k, 0.0) <= 0.2 for k in x["low_kinds"]) for x in rows)
+
+
 def _on(r: dict) -> dict:
     return _q(r)["mask"]
 
@@ -307,11 +314,14 @@ FIGURES: list[Figure] = [
            "the balanced arm keeps fewer broken tokens than the default on every seed, and wrong answers stay above "
            "20 % at the other seeds"),
     Figure(README, "The same weights in every student (the `balanced_all` arm) keep {} %, {} % and {} % of the broken "
-                   "tokens and wrong answers at {} % and {} %: no steadier",
+                   "tokens and wrong answers at {} % and {} %: no kind the teacher scores low above 20 % on {} of the "
+                   "three corpora (the `balanced` arm on {}, the default on none)",
            lambda r: [p1(_seed(r, s)["arms"]["balanced_all"]["broken_kept"]) for s in _all_seeds(r)]
-           + [p1(_seed(r, s)["arms"]["balanced_all"]["by_kind"]["wrong_answer"]) for s in OTHER],
-           lambda r: any(_seed(r, s)["arms"]["balanced_all"]["by_kind"]["wrong_answer"] > 0.2 for s in OTHER),
-           "weighting every student leaves wrong answers above 20 % on at least one of the other seeds"),
+           + [p1(_seed(r, s)["arms"]["balanced_all"]["by_kind"]["wrong_answer"]) for s in OTHER]
+           + [str(_bar_met(r, "balanced_all")), str(_bar_met(r, "balanced"))],
+           lambda r: (_bar_met(r, "balanced_all") < len(_all_seeds(r))
+                      and all(_seed(r, s)["low_over"] for s in _all_seeds(r))),
+           "balanced_all misses the per-kind bar on at least one corpus, and the default on every one"),
     Figure(README, "(the `teacher_scores` arm, the whole-corpus teacher oracle) keeps {} % of the spam: {} of the {} "
                    "pages MIRA keeps are pages the teacher's own anchors pass, and the students let {} through",
            lambda r: [p1(_method(r, TEACHER_ALL)["by_kind"]["spam"]), str(_spam(r)["both"]),
