@@ -12,7 +12,8 @@ Key decisions:
   the standard filter statistics of Gopher (Rae et al. 2021: word counts, mean word length, symbol and
   bullet ratios, duplicate lines and n-grams), C4 (terminal punctuation), StarCoder / The Stack (line
   lengths, alphanumeric fraction, auto-generated markers) and datatrove's filters, plus parse and JSON
-  validity, compression ratio and question-answer overlap. They do overlap with what the rules teacher
+  validity, compression ratio and question-answer overlap (Jaccard, and the recall of the question's
+  terms and inline-code names in the answer). They do overlap with what the rules teacher
   measures (both come from the same literature), so on the demo, whose teacher is `rules`, a student
   with statistics reproduces the teacher better than it would an LLM teacher's anchors; docs/students.md says so.
 - A fixed list in a fixed order (`NAMES`), versioned by `VERSION`: a student trained on one version
@@ -36,7 +37,7 @@ from functools import lru_cache
 
 import numpy as np
 
-VERSION = "docstats/1"
+VERSION = "docstats/2"  # 2: the question-term recall statistics of QA records
 BMP = 0x10000
 MAX_CHARS = 100_000  # statistics of the first 100 kB: enough to see structure, bounded cost on a 37 MB record
 FORMATS = ("text", "code", "qa", "chat", "agent")
@@ -62,6 +63,8 @@ ROLE_LINE = re.compile(r"^\[(system|developer|user|assistant|tool|function)(?: i
 TOOL_CALL = re.compile(r"^\[tool_call(?: id=[^\]]*)?\] ([^\n]*)\n(.*?)(?=\n\[tool_call|\Z)", re.S | re.M)
 FENCE = re.compile(r"```[a-zA-Z0-9_+-]*\n(.*?)```", re.S)
 QA = re.compile(r"\AQuestion:\n(.*?)\n\nAnswer:\n(.*)\Z", re.S)
+TERM = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")  # a content word or identifier: three characters or more
+INLINE_CODE = re.compile(r"`+([^`\n]+)`+")
 BRACKETS = {"(": ")", "[": "]", "{": "}"}
 
 NAMES: tuple[str, ...] = (
@@ -81,7 +84,7 @@ NAMES: tuple[str, ...] = (
     "py_defs_per_line", "bracket_imbalance", "bracket_underflow",
     # qa
     "qa_form", "qa_answer_log_chars", "qa_answer_question_ratio", "qa_word_overlap", "qa_answer_echo",
-    "qa_answer_has_code",
+    "qa_answer_has_code", "qa_question_term_recall", "qa_question_code", "qa_question_code_recall",
     # chat and agent
     "msg_count_log", "tool_calls_log", "tool_args_json_frac", "tool_repeat_frac", "tool_results_log",
     "final_assistant_text", "assistant_char_frac",
@@ -253,6 +256,15 @@ def _qa(text: str, s: dict[str, float]) -> None:
     s["qa_answer_question_ratio"] = math.log((len(a) + 1) / (len(q) + 1))
     qw, aw = set(WORD.findall(q.lower())), set(WORD.findall(a.lower()))
     s["qa_word_overlap"] = _frac(len(qw & aw), len(qw | aw))
+    # Recall, not Jaccard: the share of what the question is about that the answer takes up. Jaccard
+    # falls as a relevant answer grows longer, so alone it cannot tell a long on-topic answer from an
+    # unrelated one (on the planted QA it ranks good answers the wrong way round).
+    terms = {w.lower() for w in TERM.findall(q)} - STOPWORDS
+    s["qa_question_term_recall"] = _frac(len(terms & aw), len(terms))
+    # The names a question writes as inline code (`name(args)`, `module.attr`) are what it asks about.
+    named = {w.lower() for span in INLINE_CODE.findall(q) for w in TERM.findall(span)} - STOPWORDS
+    s["qa_question_code"] = float(bool(named))
+    s["qa_question_code_recall"] = _frac(len(named & aw), len(named))
     s["qa_answer_echo"] = float(a.lower() in q.lower() or q.lower() in a.lower())
     code = _looks_like_code(a)
     s["qa_answer_has_code"] = float(code is not None)

@@ -62,6 +62,22 @@ def test_qa_overlap_and_echo():
     assert stat("qa", good, "qa_form") == 1.0 and stat("qa", "plain text", "qa_form") == 0.0
 
 
+def test_qa_question_recall_tells_a_long_relevant_answer_from_an_unrelated_one():
+    q = "Write `parse_header(line)`: split an HTTP header line into its name and value."
+    body = "\n".join(f"    # step {i}: keep going" for i in range(40))
+    relevant = render_qa(q, f"def parse_header(line):\n{body}\n    name, value = line.split(':', 1)\n"
+                            "    return name.strip(), value.strip()\n")
+    unrelated = render_qa(q, "def mean(xs):\n    return sum(xs) / len(xs)\n")
+    # The long relevant answer's Jaccard is low (its own words swamp the union); its recall is not.
+    assert stat("qa", relevant, "qa_word_overlap") < 0.3
+    assert stat("qa", relevant, "qa_question_term_recall") > 0.5 > stat("qa", unrelated, "qa_question_term_recall")
+    assert stat("qa", relevant, "qa_question_code") == 1.0 == stat("qa", unrelated, "qa_question_code")
+    assert stat("qa", relevant, "qa_question_code_recall") == 1.0 and stat("qa", unrelated, "qa_question_code_recall") == 0.0
+    plain = render_qa("How do I reverse a list?", "Call reverse on the list.")
+    assert stat("qa", plain, "qa_question_code") == 0.0 == stat("qa", plain, "qa_question_code_recall")
+    assert stat("qa", plain, "qa_question_term_recall") == 1.0  # reverse, list: both in the answer
+
+
 def _trace(args: str, repeat: int = 1, final: str = "The answer is 4.") -> str:
     msgs = [{"role": "user", "content": "What is 2 + 2?"}]
     for i in range(repeat):
