@@ -415,20 +415,27 @@ def evaluate_oracle(truth: pl.DataFrame, oracle: pl.DataFrame) -> dict:
 
 
 def teacher_drops(result: dict, at_most: float = TEACHER_LOW) -> dict[str, dict]:
-    """The defect kinds the teacher scores low, read off its own cut: the teacher oracle keeps at most `at_most` of
-    their labeled tokens. For each: what the oracle keeps and what MIRA keeps of the whole corpus's tokens of it.
+    """The defect kinds the teacher scores low: its own cut on the labeled records (the oracle), or select run on
+    its own scores of every record (`teacher_scores`), keeps at most `at_most` of their tokens. For each: what the
+    oracle keeps (None for a kind with no labeled record), what MIRA keeps of the whole corpus's tokens of it, and
+    what `teacher_scores` keeps.
 
-    A kind the teacher's own labels keep is the teacher's judgment, not lost by the students; this is the set a
-    student pipeline is accountable for."""
+    A kind the teacher's own scores keep is the teacher's judgment, not lost by the students; this is the set a
+    student pipeline is accountable for. Either reading counts: the labeled cut alone holds a handful of records
+    per kind (one kept wrong answer of four is 25 %), so a kind the teacher scores low everywhere could drop out of
+    the set by one labeled record, and the set would then flatter the students."""
     o = result.get("oracle")
     if not o or "mira" not in result["methods"]:
         return {}
     mira = result["methods"]["mira"]["by_kind"]
     every = result["methods"].get(TEACHER_ALL, {}).get("by_kind")
     labeled = o.get("labeled_by_kind")  # absent from figures saved before it was counted
-    return {k: {"teacher_kept": v, "mira_kept": mira.get(k), "labeled": labeled.get(k, 0) if labeled else None,
+    cut = o["teacher"]["by_kind"]
+    low = {k for k, v in cut.items() if v is not None and v <= at_most}
+    low |= {k for k, v in (every or {}).items() if v is not None and v <= at_most}
+    return {k: {"teacher_kept": cut.get(k), "mira_kept": mira.get(k), "labeled": labeled.get(k, 0) if labeled else None,
                 **({"teacher_all_kept": every.get(k)} if every else {})}
-            for k, v in o["teacher"]["by_kind"].items() if k != GOOD and v is not None and v <= at_most}
+            for k in sorted(low - {GOOD})}
 
 
 def teacher_low_kept(result: dict) -> list[str]:
@@ -486,8 +493,9 @@ def render_markdown(result: dict) -> str:
     low = teacher_drops(result)
     if low:
         over = teacher_low_kept(result)
-        lines += ["", f"Kinds the teacher scores low (its own cut keeps at most {TEACHER_LOW:.0%} of their labeled "
-                  f"tokens): {', '.join(low)}. Of them, MIRA keeps more than {TEACHER_LOW:.0%} of: "
+        lines += ["", f"Kinds the teacher scores low (its own cut of the labeled records, or select on its own "
+                  f"scores of every record, keeps at most {TEACHER_LOW:.0%} of their tokens): {', '.join(low)}. "
+                  f"Of them, MIRA keeps more than {TEACHER_LOW:.0%} of: "
                   + (", ".join(f"{k} ({pct(low[k]['mira_kept'])}" + (
                       f"; `{TEACHER_ALL}` {pct(low[k]['teacher_all_kept'])}" if "teacher_all_kept" in low[k] else "")
                       + ")" for k in over) or "none") + "."]

@@ -324,6 +324,25 @@ def test_the_whole_corpus_teacher_oracle_sits_beside_mira_kind_by_kind():
     assert TEACHER_ALL not in render_markdown(evaluate(TRUTH, {"mira": manifests["mira"]}, 0.5, oracle=oracle))
 
 
+def test_a_kind_the_labeled_cut_keeps_still_counts_when_the_teacher_scores_of_every_record_drop_it():
+    """The labeled cut keeps b/2's spam (its one labeled record), but `teacher_scores` drops it: the teacher scores
+    spam low, so MIRA keeping it is over the bar. Without `teacher_scores` the labeled cut alone decides."""
+    from mira_core.planted import TEACHER_ALL, teacher_low_kept
+
+    oracle = pl.DataFrame({
+        "record_id": ["a/1", "a/3", "b/2", "b/1"], "source": ["a", "a", "b", "b"], "group": "g",
+        "n_tokens": [100, 200, 100, 300], "teacher_score": 0.0, "student_score": 0.0,
+        "kept_teacher": [True, True, True, True], "kept_student": [True, True, True, True],
+    })
+    mira = _manifest([True, False, True, False, True, False, False])
+    res = evaluate(TRUTH, {"mira": mira, TEACHER_ALL: _manifest([True, True, True, True, False, False, False])},
+                   0.5, oracle=oracle)
+    assert teacher_drops(res) == {"spam": {"teacher_kept": 1.0, "mira_kept": 1.0, "labeled": 1,
+                                           "teacher_all_kept": 0.0}}
+    assert teacher_low_kept(res) == ["spam"]
+    assert teacher_drops(evaluate(TRUTH, {"mira": mira}, 0.5, oracle=oracle)) == {}
+
+
 def test_evaluate_rejects_a_manifest_without_its_columns():
     with pytest.raises(ConfigError, match="n_tokens"):
         evaluate(TRUTH, {"mira": _manifest([False] * 7).drop("n_tokens")})
