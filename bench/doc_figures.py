@@ -289,12 +289,11 @@ FIGURES: list[Figure] = [
            + [p1(_seed(r, s)["perfect"]["good_kept"]) for s in OTHER],
            lambda r: all(_seed(r, s)["fewer_than_single"] for s in OTHER),
            "fewer broken tokens than single_rubric in every source at the other seeds"),
-    Figure(README, "but **wrong answers survive at {} % and {} %**, where the teacher's own scores of every record "
-                   "keep {} % and {} %",
+    Figure(README, "and wrong answers survive at {} % and **{} %**, where the teacher's own scores of every record "
+                   "keep {} % and {} %: on the third corpus the students lose a kind the teacher drops",
            lambda r: [p1(_seed(r, s)["by_kind"][k]["wrong_answer"]) for k in ("mira", "teacher") for s in OTHER],
-           lambda r: all(set(_seed(r, s)["low_over"]) == {"wrong_answer"} for s in OTHER),
-           "wrong answers, and only they, are the kind the teacher scores low that MIRA keeps above 20 % at the "
-           "other seeds"),
+           lambda r: (not _seed(r, OTHER[0])["low_over"] and set(_seed(r, OTHER[1])["low_over"]) == {"wrong_answer"}),
+           "no kind over the bar at the second seed, wrong answers and only they at the third"),
     Figure(README, "(`label.cover_share: 0.5`) keeps {} %, {} % and {} % of the broken tokens on the three corpora, "
                    "against random labels' {} %, {} % and {} %: {} % against {} % on average, no better",
            lambda r: [p1(_seed(r, s)["arms"]["cover"]["broken_kept"]) for s in _all_seeds(r)]
@@ -303,25 +302,23 @@ FIGURES: list[Figure] = [
            lambda r: _cover_mean(r, "cover") >= _cover_mean(r, "random") - 0.0005,
            "the covering sample keeps no fewer broken tokens than random labels, on average over the seeds"),
     Figure(README, "(`distill.trees.balance: 0.5`, the `balanced` arm) keeps {} %, {} % and {} % of the broken tokens, "
-                   "fewer on every corpus, with spam at {} % on the first and wrong answers at {} % and {} % on the "
-                   "others: closer to the bar, not under it",
+                   "no more than the default on any corpus, with spam at {} % on the first and wrong answers at {} % "
+                   "and {} % on the others: under the bar on all three",
            lambda r: [p1(_seed(r, s)["arms"]["balanced"]["broken_kept"]) for s in _all_seeds(r)]
            + [p1(_seed(r, _all_seeds(r)[0])["arms"]["balanced"]["by_kind"]["spam"])]
            + [p1(_seed(r, s)["arms"]["balanced"]["by_kind"]["wrong_answer"]) for s in OTHER],
-           lambda r: (all(_seed(r, s)["arms"]["balanced"]["broken_kept"] < _seed(r, s)["mira"]["broken_kept"]
+           lambda r: (all(_seed(r, s)["arms"]["balanced"]["broken_kept"] <= _seed(r, s)["mira"]["broken_kept"] + 5e-4
                           for s in _all_seeds(r))
-                      and all(_seed(r, s)["arms"]["balanced"]["by_kind"]["wrong_answer"] > 0.2 for s in OTHER)),
-           "the balanced arm keeps fewer broken tokens than the default on every seed, and wrong answers stay above "
-           "20 % at the other seeds"),
+                      and _bar_met(r, "balanced") == len(_all_seeds(r))),
+           "the balanced arm keeps no more broken tokens than the default on any seed, and meets the per-kind bar on "
+           "every one"),
     Figure(README, "The same weights in every student (the `balanced_all` arm) keep {} %, {} % and {} % of the broken "
                    "tokens and wrong answers at {} % and {} %: no kind the teacher scores low above 20 % on {} of the "
-                   "three corpora (the `balanced` arm on {}, the default on none)",
+                   "three corpora (the `balanced` arm on {}, the default on {})",
            lambda r: [p1(_seed(r, s)["arms"]["balanced_all"]["broken_kept"]) for s in _all_seeds(r)]
            + [p1(_seed(r, s)["arms"]["balanced_all"]["by_kind"]["wrong_answer"]) for s in OTHER]
-           + [str(_bar_met(r, "balanced_all")), str(_bar_met(r, "balanced"))],
-           lambda r: (_bar_met(r, "balanced_all") < len(_all_seeds(r))
-                      and all(_seed(r, s)["low_over"] for s in _all_seeds(r))),
-           "balanced_all misses the per-kind bar on at least one corpus, and the default on every one"),
+           + [str(_bar_met(r, "balanced_all")), str(_bar_met(r, "balanced")),
+              str(sum(not _seed(r, s)["low_over"] for s in _all_seeds(r)))]),
     Figure(README, "(the `teacher_scores` arm, the whole-corpus teacher oracle) keeps {} % of the spam: {} of the {} "
                    "pages MIRA keeps are pages the teacher's own anchors pass, and the students let {} through",
            lambda r: [p1(_method(r, TEACHER_ALL)["by_kind"]["spam"]), str(_spam(r)["both"]),
@@ -358,10 +355,12 @@ FIGURES: list[Figure] = [
                       for b in ("full", "random")],
            lambda r: all(_q(r)["evaluate"]["mira"]["loss_mean"] > _q(r)["evaluate"][b]["loss_mean"]
                          for b in ("full", "random")), "mira's mean above full's and random's"),
-    Figure(README, "noise: mask off {} and the paper's trimmed mean {} do worse.",
-           lambda r: [f3(_loss(r, a)["loss_mean"]) for a in ("mira_no_mask", "mira_trimmed_mean")],
-           lambda r: all(_rel(r, a, "mira") == "higher" for a in ("mira_no_mask", "mira_trimmed_mean")),
-           "mask off and trimmed mean beyond the noise above mira"),
+    Figure(README, "mask off {} and the paper's trimmed mean {} do no better, within the noise, and the paper's mask "
+                   "statistic (Spearman, {}) does better, beyond the noise in this run",
+           lambda r: [f3(_loss(r, a)["loss_mean"]) for a in ("mira_no_mask", "mira_trimmed_mean", "mira_spearman_mask")],
+           lambda r: (all(_rel(r, a, "mira") == "within" for a in ("mira_no_mask", "mira_trimmed_mean"))
+                      and _rel(r, "mira_spearman_mask", "mira") == "lower"),
+           "mask off and trimmed mean within the noise of mira, the spearman mask beyond it below"),
     Figure(README, "the one-score baseline `single_rubric` ({}) and the raw scale ({}) do better, beyond the noise,",
            lambda r: [f3(_loss(r, a)["loss_mean"]) for a in ("single_rubric", "mira_raw_scale")],
            lambda r: all(_rel(r, a, "mira") == "lower" for a in ("single_rubric", "mira_raw_scale")),
@@ -415,9 +414,9 @@ FIGURES: list[Figure] = [
                       and r["planted"]["arms"]["spearman_mask"]["result"]["methods"]["mira"]["good_kept"]
                       == _method(r, "mira")["good_kept"]),
            "the two masks agree on the planted benchmark"),
-    Figure(SELECTION, "the `spearman_mask` arm's held-out loss is {}, within the noise of MIRA's {}",
+    Figure(SELECTION, "the `spearman_mask` arm's held-out loss is {}, beyond the noise below MIRA's {}",
            lambda r: [f3(_loss(r, "mira_spearman_mask")["loss_mean"]), f3(_loss(r, "mira")["loss_mean"])],
-           lambda r: _rel(r, "mira_spearman_mask", "mira") == "within", "spearman mask within the noise of mira"),
+           lambda r: _rel(r, "mira_spearman_mask", "mira") == "lower", "spearman mask beyond the noise below mira"),
     # docs/students.md: fidelity on the demo
     Figure(STUDENTS, "the students' median val Spearman against the teacher is {} (C headers), {} (the Python, docs, "
                      "shell and QA group) and {} (the agent traces), against medians of the Spearman ceiling of {}, "
@@ -488,9 +487,9 @@ FIGURES: list[Figure] = [
              lambda r, a=a: [f3(_loss(r, a)["loss_mean"]), f3(_loss(r, a)["loss_std"])],
              lambda r, a=a, rel=rel: _rel(r, a, "mira") == rel, f"{a} {rel} than/within mira")
       for a, lead, where, rel in (
-          ("mira_no_mask", "(every anchor on)", "beyond the noise above `mira`: the mask helps.", "higher"),
-          ("mira_trimmed_mean", "on the same students and mask,", "beyond\nthe noise above `mira`", "higher"),
-          ("mira_spearman_mask", "(the paper's mask statistic)", "within the noise of `mira`.", "within"),
+          ("mira_no_mask", "(every anchor on)", "within the noise of `mira`.", "within"),
+          ("mira_trimmed_mean", "on the same students and mask,", "within\nthe noise of `mira`.", "within"),
+          ("mira_spearman_mask", "(the paper's mask statistic)", "beyond the noise below `mira`", "lower"),
           ("mira_source", "(a cut per source)", "within the noise of `mira`.", "within"))],
     Figure(EVALUATION, "gives {} ± {}, within the noise of `mira`; it keeps {} % of the docs' tokens where MIRA keeps "
                        "{} %.",
