@@ -332,7 +332,8 @@ class SelectParams(Section):
         0.3, ge=-1, le=1, description="... or when its val rank agreement (`agreement`) is below this (or undefined)."
     )
     min_val_records: int = Field(
-        20, gt=0, description="A source with fewer val records than this uses its group's figures for the mask."
+        20, gt=0, description="A source with fewer val records than this uses its group's figures for the mask, "
+        "except for an anchor the teacher scored the same on all of its labeled records (at least this many): off."
     )
     mask: bool = Field(True, description="Apply the reliability mask (false: every anchor counts for every source; "
                        "an ablation).")

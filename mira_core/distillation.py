@@ -15,7 +15,7 @@ import polars as pl
 from mira_core.config import DistillParams, EmbedParams
 from mira_core.errors import ConfigError
 from mira_core.io import read_json
-from mira_core.reliability import self_agreement, student_report
+from mira_core.reliability import label_constancy, self_agreement, student_report
 from mira_core.rubric import Rubric
 from mira_core.schema import CORPUS, read_checked
 from mira_core.students import make_student
@@ -90,6 +90,7 @@ def distill_group(labels: pl.DataFrame, repeats: pl.DataFrame, rubric: Rubric, p
     pred = clip(ranked, scale)  # on the teacher's scale, for MAE (one prediction: a generative student is slow)
     report = student_report(val, pred, ids, y_train.mean(axis=0), ranked)
     report["self_agreement"] = self_agreement(labels, repeats, ids) if repeats.height else {}
+    report["label_constancy"] = label_constancy(labels, ids)  # the mask's evidence for a source with few val records
     if "choice" in info:  # the auto student: which kind won each anchor, and every candidate's CV figures
         report["choice"] = info["choice"]
         report["cv"] = info["cv"]

@@ -122,6 +122,28 @@ def student_report(val: pl.DataFrame, pred: np.ndarray, anchor_ids: list[str], t
             "mean_mae": mae(truth[ok], pred[ok]), "const_mean_mae": mae(truth[ok], const[ok])}
 
 
+def label_constancy(labels: pl.DataFrame, anchor_ids: list[str]) -> dict[str, dict]:
+    """Per source, over all its labeled records (train and val): {"n": labeled records, "constant": the anchors
+    the teacher gave every one of them the same score}.
+
+    The mask judges a source with too few val records on its group's figures (`select.min_val_records`), and
+    those cannot say that an anchor does not apply to the source: on the planted benchmark, a code source
+    that shared its group with QA records kept `answer_relevance` on, an anchor the teacher scores 5 for every
+    code file, so the students' noise around 5 ranked the code files, and after standardising over the group
+    they sat above the QA records by that alone. Its labels are the teacher's own scores, so they show it.
+    A missing score (NaN or null) does not count as a value."""
+    out = {}
+    for (s,), part in labels.group_by(["source"], maintain_order=True):
+        x = part.select(anchor_ids).to_numpy().astype(float)
+        constant = []
+        for j, a in enumerate(anchor_ids):
+            v = x[:, j][np.isfinite(x[:, j])]
+            if v.size and np.ptp(v) == 0:
+                constant.append(a)
+        out[str(s)] = {"n": part.height, "constant": constant}
+    return dict(sorted(out.items()))
+
+
 def median_spearman_interval(truth: np.ndarray, pred: np.ndarray, n_boot: int = 1000, level: float = 0.95,
                              seed: int = 0) -> tuple[float, float] | None:
     """Bootstrap interval of the median over anchors of the val Spearman: (n, k) teacher labels and predictions,

@@ -5,10 +5,10 @@ Three steps, as in the paper (section 3.4-3.5):
 1. Mask. Anchor d of group g is off for source s when the student's val MAE on (s, d) is above
    tau_mae or its rank agreement with the teacher is below tau_rank (an undefined one, from a constant
    side, counts as below). A source with fewer than `min_val_records` val records (none included) uses its
-   group's figures. The agreement is Somers' D by default, Spearman as in the paper with `agreement: spearman`:
-   against the teacher's tied 1..5 labels Spearman caps a continuous student below 1, and below 0.3 on
-   an anchor whose low scores are rare, so it switched off the anchors that catch rare defects
-   (mira_core/reliability.py).
+   group's figures, except that an anchor the teacher scored the same on all of its labeled records is off.
+   The agreement is Somers' D by default, Spearman as in the paper with `agreement: spearman`: against the
+   teacher's tied 1..5 labels Spearman caps a continuous student below 1, and below 0.3 on an anchor whose
+   low scores are rare, so it switched off the anchors that catch rare defects (mira_core/reliability.py).
 2. Aggregate. A record's score is the trimmed mean of its unmasked anchor scores. The mask is applied
    here, after scoring: the student is never asked anything different. With `standardize` (the
    default), each anchor's scores are first turned into z-scores over the group's competing records of
@@ -73,7 +73,12 @@ def reliability_mask(reports: dict[str, dict], p: SelectParams, sources: dict[st
     `sources`: every source scored in each group. A source with no val record (a per-record hash decides the
     split, so a source with a few labeled records can have none; a source can get no label at all) is judged
     on its group's figures, as any source under `min_val_records` is. Left out of the mask, it would have no
-    anchor on and every one of its records would be unscored."""
+    anchor on and every one of its records would be unscored.
+
+    On its group's figures, an anchor is still off for the source when the teacher gave one score to every one of
+    its labeled records, train and val, and there are at least `min_val_records` of them (the report's
+    `label_constancy`): the anchor does not apply to it, as a source judged on its own val records shows by an
+    undefined agreement (reliability.label_constancy says what it did on the planted benchmark)."""
     rows = []
     for g, r in sorted(reports.items()):
         names = r.get("anchor_names", {})
@@ -81,9 +86,14 @@ def reliability_mask(reports: dict[str, dict], p: SelectParams, sources: dict[st
         for s in sorted(set(r["sources"]) | set((sources or {}).get(g, ()))):
             sr = r["sources"].get(s, empty)
             own = sr["n_val"] >= p.min_val_records
+            labeled = r.get("label_constancy", {}).get(s, {"n": 0, "constant": []})
+            flat = set(labeled["constant"]) if p.mask and not own and labeled["n"] >= p.min_val_records else set()
             for a, group_m in r["anchors"].items():
                 m = sr["anchors"][a] if own else group_m
                 on, why = _judge(m, p) if p.mask else (True, "mask off")
+                if on and a in flat:
+                    on, why = False, (f"the teacher gives one score to all {labeled['n']} labeled records of the "
+                                      "source: nothing to rank")
                 rows.append({"group": g, "source": s, "anchor": a, "name": names.get(a, a), "n_val": sr["n_val"],
                              "basis": "source" if own else "group", "mae": m.get("mae"), "spearman": m.get("spearman"),
                              "somers_d": m.get("somers_d"), "on": on, "why": why})

@@ -79,6 +79,9 @@ def test_repro_labels_distills_scores_and_selects_half(repo):
                                                                                       "blend"}, g
         for s, sr in r["sources"].items():  # per (group, source, anchor) figures
             assert set(sr["anchors"]) == set(r["anchors"]), (g, s)
+        # every labeled source's evidence for the mask: its label count, and anchors it never varies on
+        assert set(r["sources"]) <= set(r["label_constancy"]), g
+        assert all(v["n"] > 0 and set(v["constant"]) <= set(r["anchors"]) for v in r["label_constancy"].values()), g
     # The students learned something: over all groups, their val MAE beats the train-mean predictor's.
     n_val = sum(r["n_val"] for r in students.values())
     mae = sum(r["mean_mae"] * r["n_val"] for r in students.values()) / n_val

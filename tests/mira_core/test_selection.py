@@ -268,6 +268,36 @@ def test_the_mask_says_when_the_teacher_itself_never_varies():
     assert "the teacher gives one score to every val record" in why
 
 
+def test_a_small_source_judged_on_its_groups_figures_drops_an_anchor_its_labels_never_vary_on():
+    from mira_core.reliability import label_constancy
+
+    # a code source shares a group with QA: the teacher scores `relevance` (a01) 3 for every code file (it does
+    # not apply), and the QA records' figures make the anchor reliable for the group
+    labels = pl.DataFrame({"source": ["code"] * 25 + ["qa"] * 25 + ["few"] * 4,
+                           "a00": [float(i % 5 + 1) for i in range(54)],
+                           "a01": [3.0] * 25 + [float(i % 5 + 1) for i in range(25)] + [3.0] * 4})
+    labels = labels.with_columns(pl.when(pl.int_range(pl.len()) == 0).then(None).otherwise(pl.col("a01")).alias("a01"))
+    flat = label_constancy(labels, ["a00", "a01"])
+    assert flat == {"code": {"n": 25, "constant": ["a01"]}, "few": {"n": 4, "constant": ["a01"]},
+                    "qa": {"n": 25, "constant": []}}  # a missing score is not a second value
+    good = {"mae": 0.3, "somers_d": 0.9, "spearman": 0.8}
+    small = {"n_val": 5, "anchors": {"a00": good, "a01": good}}
+    reports = {"g": {"anchors": {"a00": good, "a01": good}, "label_constancy": flat,
+                     "sources": {"code": small, "qa": small, "few": small,
+                                 "big": {"n_val": 50, "anchors": {"a00": good, "a01": good}}}}}
+    flat["big"] = {"n": 250, "constant": ["a01"]}  # judged on its own val records: they decide, as before
+    m = reliability_mask(reports, SelectParams(min_val_records=20))
+    got = {(r["source"], r["anchor"]): (r["on"], r["why"]) for r in m.iter_rows(named=True)}
+    assert got[("code", "a01")] == (False, "the teacher gives one score to all 25 labeled records of the source: "
+                                           "nothing to rank")
+    assert got[("code", "a00")] == (True, "reliable") and got[("qa", "a01")] == (True, "reliable")
+    assert got[("few", "a01")] == (True, "reliable")  # 4 labels are too few to say the anchor never varies
+    assert got[("big", "a01")] == (True, "reliable")
+    del reports["g"]["label_constancy"]  # students' figures from before it was reported: the group's figures alone
+    assert reliability_mask(reports, SelectParams(min_val_records=20))["on"].all()
+    assert reliability_mask({"g": reports["g"] | {"label_constancy": flat}}, SelectParams(mask=False))["on"].all()
+
+
 def test_weights_set_each_units_share_of_the_budget_and_the_rest_is_proportional():
     # three groups of 100 tokens each; budget 0.5 of 300 = 150 tokens
     rows = [(f"{g}/{i}", g, g, 10, float(10 - i), False) for g in ("ga", "gb", "gc") for i in range(10)]
