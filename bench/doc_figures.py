@@ -289,11 +289,10 @@ FIGURES: list[Figure] = [
            + [p1(_seed(r, s)["perfect"]["good_kept"]) for s in OTHER],
            lambda r: all(_seed(r, s)["fewer_than_single"] for s in OTHER),
            "fewer broken tokens than single_rubric in every source at the other seeds"),
-    Figure(README, "and wrong answers survive at {} % and **{} %**, where the teacher's own scores of every record "
-                   "keep {} % and {} %: on the third corpus the students lose a kind the teacher drops",
+    Figure(README, "and wrong answers survive at {} % and {} %, where the teacher's own scores of every record keep {} "
+                   "% and {} %: on neither is a kind the teacher scores low kept above 20 %.",
            lambda r: [p1(_seed(r, s)["by_kind"][k]["wrong_answer"]) for k in ("mira", "teacher") for s in OTHER],
-           lambda r: (not _seed(r, OTHER[0])["low_over"] and set(_seed(r, OTHER[1])["low_over"]) == {"wrong_answer"}),
-           "no kind over the bar at the second seed, wrong answers and only they at the third"),
+           lambda r: not any(_seed(r, s)["low_over"] for s in OTHER), "no kind over the bar at the other two seeds"),
     Figure(README, "(`label.cover_share: 0.5`) keeps {} %, {} % and {} % of the broken tokens on the three corpora, "
                    "against random labels' {} %, {} % and {} %: {} % against {} % on average, no better",
            lambda r: [p1(_seed(r, s)["arms"]["cover"]["broken_kept"]) for s in _all_seeds(r)]
@@ -462,13 +461,13 @@ FIGURES: list[Figure] = [
            "of MIRA's spam pages, the teacher's scores keep two and drop one (the hand-written page details)"),
     Figure(EVALUATION, "(under {} minutes on 2 cores)", lambda r: [str(math.ceil(r["planted"]["seconds"] / 60))]),
     Figure(EVALUATION, "Those keep {} % of the broken tokens and {} % of the good; MIRA's students keep {} % of that "
-                       "removal on every record. They keep fewer of the echoed answers ({} % against {} %)",
+                       "removal on every record. They keep fewer of the syntax errors ({} % against {} %)",
            lambda r: [p1(_method(r, TEACHER_ALL)["broken_kept"]), p1(_method(r, TEACHER_ALL)["good_kept"]),
-                      p0(_teacher_removal(r)), p1(_method(r, "mira")["by_kind"]["echoed_answer"]),
-                      p1(_method(r, TEACHER_ALL)["by_kind"]["echoed_answer"])],
+                      p0(_teacher_removal(r)), p1(_method(r, "mira")["by_kind"]["syntax_error"]),
+                      p1(_method(r, TEACHER_ALL)["by_kind"]["syntax_error"])],
            lambda r: all(_method(r, "mira")["by_kind"][k] < _method(r, TEACHER_ALL)["by_kind"][k]
-                         for k in ("echoed_answer", "syntax_error", "truncated", "garbled")),
-           "MIRA keeps fewer echoed answers, syntax errors, truncated and garbled docs than the teacher's scores"),
+                         for k in ("syntax_error", "truncated", "garbled")),
+           "MIRA keeps fewer syntax errors, truncated and garbled docs than the teacher's scores"),
     Figure(EVALUATION, "MIRA keeps more than 20 % of one of them: spam pages, {} %",
            lambda r: [p1(_method(r, "mira")["by_kind"]["spam"])], lambda r: teacher_low_kept(_arm(r)) == ["spam"],
            "spam is the one kind the teacher scores low that MIRA keeps above 20 %"),
