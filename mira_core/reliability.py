@@ -128,10 +128,11 @@ def label_constancy(labels: pl.DataFrame, anchor_ids: list[str]) -> dict[str, di
 
     The mask judges a source with too few val records on its group's figures (`select.min_val_records`), and
     those cannot say that an anchor does not apply to the source: on the planted benchmark, a code source
-    that shared its group with QA records kept `answer_relevance` on, an anchor the teacher scores 5 for every
-    code file, so the students' noise around 5 ranked the code files, and after standardising over the group
-    they sat above the QA records by that alone. Its labels are the teacher's own scores, so they show it.
-    A missing score (NaN or null) does not count as a value."""
+    that shared its group with QA records kept `answer_relevance` on, an anchor the rules teacher scores 3 (the
+    scale's middle: it does not apply) for every code file, so the students' noise around 3 ranked the code
+    files, and after standardising over the group that constant's place on the scale, not any judgment, moved
+    the group's budget between code and QA. Its labels are the teacher's own scores, so they show it. A missing
+    score (NaN or null) does not count as a value."""
     out = {}
     for (s,), part in labels.group_by(["source"], maintain_order=True):
         x = part.select(anchor_ids).to_numpy().astype(float)
