@@ -123,7 +123,8 @@ def extract(results: dict) -> dict:
     if "quality" in results.get("pipeline", {}):
         out["pipeline"] = {"quality": results["pipeline"]["quality"]}
     if "arms" in results.get("ablations", {}):
-        out["ablations"] = {k: results["ablations"][k] for k in ("arms", "retention")}
+        out["ablations"] = {k: results["ablations"][k] for k in ("arms", "retention", "oracle")
+                            if k in results["ablations"]}
     return out
 
 
@@ -360,6 +361,10 @@ FIGURES: list[Figure] = [
            lambda r: (all(_rel(r, a, "mira") == "within" for a in ("mira_no_mask", "mira_trimmed_mean"))
                       and _rel(r, "mira_spearman_mask", "mira") == "lower"),
            "mask off and trimmed mean within the noise of mira, the spearman mask beyond it below"),
+    Figure(README, "(the `teacher_scores` arm, the whole-corpus oracle) give {}, within the noise of MIRA and `random`",
+           lambda r: [f3(_loss(r, TEACHER_ALL)["loss_mean"])],
+           lambda r: all(_rel(r, TEACHER_ALL, b) == "within" for b in ("mira", "random")),
+           "the whole-corpus teacher oracle within the noise of mira and random"),
     Figure(README, "the one-score baseline `single_rubric` ({}) and the raw scale ({}) do better, beyond the noise,",
            lambda r: [f3(_loss(r, a)["loss_mean"]) for a in ("single_rubric", "mira_raw_scale")],
            lambda r: all(_rel(r, a, "mira") == "lower" for a in ("single_rubric", "mira_raw_scale")),
@@ -514,6 +519,14 @@ FIGURES: list[Figure] = [
            lambda r: all(_rel(r, "mira_raw_scale", a) == "lower" for a in r["ablations"]["arms"]
                          if a != "mira_raw_scale"),
            "raw scale beyond the noise below every other arm"),
+    Figure(EVALUATION, "select run on the rules teacher's own scores of all {} records, with MIRA's mask, aggregation "
+                       "and budget, so MIRA with students that agree with the teacher exactly), gives {} ± {}, within "
+                       "the noise of `mira` and of `random`. It keeps {} records, {} of them kept by MIRA too.",
+           lambda r: [f"{r['ablations']['oracle']['teacher']['records']:,}",
+                      f3(_loss(r, TEACHER_ALL)["loss_mean"]), f3(_loss(r, TEACHER_ALL)["loss_std"]),
+                      f"{r['ablations']['oracle']['kept_records']:,}", f"{r['ablations']['oracle']['kept_by_both']:,}"],
+           lambda r: all(_rel(r, TEACHER_ALL, b) == "within" for b in ("mira", "random")),
+           "the whole-corpus teacher oracle within the noise of mira and random"),
     Figure(EVALUATION, "keeps {} % of the broken tokens against MIRA's {} % ([BENCHMARKS.md](../BENCHMARKS.md) "
                        "section 6",
            lambda r: [p1(r["planted"]["arms"]["raw_scale"]["result"]["methods"]["mira"]["broken_kept"]),

@@ -29,6 +29,7 @@ import numpy as np
 
 from bench import doc_figures
 from bench.common import REPO, WORK, child, env, machine, median, spread
+from mira_core.planted import TEACHER_ALL
 
 # pipeline replaces the copy, so it comes after those that read it; encoders reads the labels pipeline made
 ALL = ("embedding", "teacher", "linear_student", "selection", "planted", "pipeline", "export", "encoders", "ablations",
@@ -113,15 +114,66 @@ def bench_ablations(repeats: int) -> dict:
 
         shutil.rmtree(root / "data" / "selection", ignore_errors=True)
         subprocess.run(["mira", "stage", "select"], cwd=root, env=env(), check=True, capture_output=True)
+    oracle = teacher_oracle(root)
     params["evaluate"]["arms"] = ABLATION_ARMS
+    params["evaluate"]["manifests"] = {TEACHER_ALL: ORACLE_MANIFEST}
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     start = time.perf_counter()
     subprocess.run(["mira", "stage", "evaluate"], cwd=root, env=env(), check=True, capture_output=True)
     ev = json.loads((root / "metrics" / "evaluate.json").read_text())
     select = json.loads((root / "metrics" / "select.json").read_text())
+    retention = {m: {s: v["kept_token_share"] for s, v in select["methods"][m]["by_source"].items()}
+                 for m in ABLATION_ARMS if m in select["methods"]}
     return {"seconds": time.perf_counter() - start, "arms": ev["arms"], "within_noise": ev["within_noise"],
-            "retention": {m: {s: v["kept_token_share"] for s, v in select["methods"][m]["by_source"].items()}
-                          for m in ABLATION_ARMS if m in select["methods"]}}
+            "retention": {**retention, TEACHER_ALL: oracle.pop("retention")}, "oracle": oracle}
+
+
+ORACLE_MANIFEST = "oracle/teacher_scores.parquet"
+
+
+def teacher_oracle(root: Path) -> dict:
+    """The whole-corpus teacher oracle of the demo: select on the rules teacher's own scores of every record, with
+    the students' mask, aggregation and budget (MIRA with students that agree with the teacher exactly), kept as
+    ORACLE_MANIFEST for `evaluate.manifests`; the students' scores, selection and select.json are put back.
+
+    What it tells: if this arm trains no better than MIRA's, the students are not what loses the held-out loss."""
+    import shutil
+
+    import polars as pl
+
+    from bench.planted import teacher_scores
+
+    data, metrics = root / "data", root / "metrics" / "select.json"
+    saved = root / ".oracle-saved"
+    shutil.rmtree(saved, ignore_errors=True)
+    saved.mkdir()
+    for name in ("scores", "selection"):
+        shutil.copytree(data / name, saved / name)
+    shutil.copy2(metrics, saved / "select.json")
+    students = pl.read_parquet(data / "selection" / "mira" / "manifest.parquet").select("record_id", "kept")
+    start = time.perf_counter()
+    try:
+        asked = teacher_scores(root)
+        teacher_s = time.perf_counter() - start
+        subprocess.run(["mira", "stage", "select"], cwd=root, env=env(), check=True, capture_output=True)
+        kept = pl.read_parquet(data / "selection" / "mira" / "manifest.parquet").select("record_id", "kept")
+        if kept.equals(students):  # a task-cache hit would have left the students' selection in place
+            raise RuntimeError("select on the teacher's scores kept exactly the students' records: was it re-run?")
+        out = root / ORACLE_MANIFEST
+        out.parent.mkdir(exist_ok=True)
+        kept.write_parquet(out)
+        by_source = json.loads(metrics.read_text())["methods"]["mira"]["by_source"]
+    finally:
+        for name in ("scores", "selection"):
+            shutil.rmtree(data / name, ignore_errors=True)
+            (saved / name).rename(data / name)
+        shutil.copy2(saved / "select.json", metrics)
+        shutil.rmtree(saved)
+    both = kept.join(students, on="record_id", suffix="_students")
+    return {"teacher": asked, "teacher_s": round(teacher_s, 1), "seconds": round(time.perf_counter() - start, 1),
+            "kept_records": int(kept["kept"].sum()),
+            "kept_by_both": int((both["kept"] & both["kept_students"]).sum()),
+            "retention": {s: v["kept_token_share"] for s, v in by_source.items()}}
 
 
 def section_ablations(r: dict) -> list[str]:
@@ -132,8 +184,14 @@ def section_ablations(r: dict) -> list[str]:
     out = ["## 8. Where MIRA gains or loses: the proxy evaluation per ablation", "",
            "The demo of section 5 at budget 0.5, evaluated with every MIRA ablation of `select.ablations` and the "
            "one-score baseline as arms (same base checkpoint, same tokens, two seeds each), beside each arm's share "
-           f"of every source's tokens kept. One run, {r['seconds'] / 60:,.1f} minutes.", ""]
-    out += md_table(["arm", "held-out loss", "note", *sources], rows)
+           f"of every source's tokens kept. One run, {r['seconds'] / 60:,.1f} minutes."]
+    if (o := r.get("oracle")):
+        out[-1] += (f" `{TEACHER_ALL}` is the whole-corpus teacher oracle (an arm of `evaluate.manifests`): select "
+                    "run on the rules teacher's own scores of every record, with MIRA's mask, aggregation and budget, "
+                    "so it is MIRA with students that agree with the teacher exactly "
+                    f"({o['teacher']['records']:,} records scored in {o['teacher_s']:.0f} s; it keeps "
+                    f"{o['kept_records']:,} records, {o['kept_by_both']:,} of them kept by MIRA too).")
+    out += [""] + md_table(["arm", "held-out loss", "note", *sources], rows)
     return out + [""]
 
 

@@ -4,7 +4,7 @@ One small GPT-2 is trained briefly on a general slice (the shared base); every (
 it on the arm's kept records with a WSD schedule for the same number of tokens and is scored on the
 held-out sources (select.held_out_sources, never selected by any arm) at regular intervals.
 
-Reads: data/selection/<method>/manifest.parquet, data/corpus/. Writes: metrics/evaluate.json,
+Reads: data/selection/<method>/manifest.parquet, the files of evaluate.manifests, data/corpus/. Writes: metrics/evaluate.json,
 plots/evaluate/curves.csv (arm, seed, tokens_seen, loss), .mira/evaluate/base/ (the base checkpoint:
 safetensors + tokenizer.json, local state), a nested MLflow run per arm, and a Prefect table.
 
@@ -52,14 +52,14 @@ def evaluate_flow(p: EvaluateParams, held_out: list[str], root: str, reuse: bool
         raise ConfigError("evaluate.enabled is true but select.held_out_sources is empty: there is no target set")
     t0 = time.perf_counter()
     with run_log(lay, "evaluate") as log:
-        data_f = prepare_data.submit(p, held_out, lay.corpus, lay.selection)
+        data_f = prepare_data.submit(p, held_out, lay.corpus, lay.selection, lay.root)
         data = data_f.result()
         base_dir = lay.state / "evaluate" / "base"
         base_f = train_base.submit(p, quote(data), base_dir, reuse=reuse)
         base = base_f.result()
         kept = lay.state / "evaluate" / "runs" if reuse else None
         futures = {(arm, seed): train_arm.submit(arm, seed, p, quote(data), base_dir, kept)
-                   for arm in p.arms for seed in p.seeds}
+                   for arm in p.all_arms for seed in p.seeds}
         runs = dict(zip(futures, gather(futures.values(), "evaluate", "run"), strict=True))
         log["reused"] = {"base": base["reused"], "runs": sorted(f"{a}-seed{s}" for (a, s), r in runs.items()
                                                                 if r["reused"])}

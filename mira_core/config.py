@@ -429,6 +429,13 @@ class EvaluateParams(Section):
         description="What each arm trains on: mira, a method of select.baselines (its kept records), "
         "mira_<name> for an ablation of select.ablations, or full (every record that is not held out).",
     )
+    manifests: dict[str, str] = Field(
+        default_factory=dict,
+        description="More arms, from selections made elsewhere: name -> a Parquet file (relative to the project "
+        "root) with record_id and kept columns, such as another tool's filter or the benchmark's whole-corpus teacher "
+        "oracle. Each trains on its kept records that are not held out, like any arm; a record id not in the corpus "
+        "is an error. List the files as deps of the evaluate stage in dvc.yaml, so that a changed file re-runs it.",
+    )
     seeds: list[int] = Field(
         default_factory=lambda: [0, 1], min_length=1,
         description="Seeds per arm (they pick the training windows and their order); mean and sd are over these.",
@@ -493,7 +500,19 @@ class EvaluateParams(Section):
         for key, items in (("arms", self.arms), ("seeds", self.seeds)):
             if len(set(items)) != len(items):
                 raise ValueError(f"{key} {items} names an entry twice")
+        for name in self.manifests:
+            if name in self.arms or name in ("mira", "full"):
+                raise ValueError(f"manifests names {name!r}, an arm already: give the other selection its own name")
+            try:
+                plain_name(name)
+            except ValueError as e:
+                raise ValueError(f"manifests names {name!r}: an arm's name {e}") from None
         return self
+
+    @property
+    def all_arms(self) -> list[str]:
+        """Every arm trained: `arms`, then the arms of `manifests`."""
+        return [*self.arms, *self.manifests]
 
 
 class RunnerParams(Section):

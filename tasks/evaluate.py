@@ -42,7 +42,7 @@ from mira_core.layout import corpus_shards
 from tasks.caching import core_digest
 
 # Knobs that cannot change one run's result: which arms and seeds exist, and how results are compared.
-NOT_IN_KEY = {"enabled", "arms", "seeds", "noise_sigmas"}
+NOT_IN_KEY = {"enabled", "arms", "manifests", "seeds", "noise_sigmas"}
 
 
 def run_key(p: EvaluateParams, *arrays: np.ndarray, **extra: object) -> str:
@@ -58,13 +58,15 @@ def run_key(p: EvaluateParams, *arrays: np.ndarray, **extra: object) -> str:
 
 
 @task(name="evaluate-prepare", cache_policy=NO_CACHE, persist_result=False)
-def prepare_data(p: EvaluateParams, held_out: list[str], corpus: Path, selection: Path) -> EvalData:
-    """Tokenizer, arm streams, general slice and target windows, from the corpus and the selection folders."""
+def prepare_data(p: EvaluateParams, held_out: list[str], corpus: Path, selection: Path, root: Path) -> EvalData:
+    """Tokenizer, arm streams, general slice and target windows, from the corpus and the selection folders (and
+    the files of evaluate.manifests, relative to the project root)."""
     shards = corpus_shards(corpus)
     if not shards:
         raise ConfigError(f"{corpus}: no corpus shards (run ingest first)")
     set_threads(p.threads)
-    return prepare(shards, load_manifests(selection, p.arms), held_out, p)
+    extra = {name: root / path for name, path in p.manifests.items()}
+    return prepare(shards, load_manifests(selection, p.arms, extra), held_out, p)
 
 
 @task(name="evaluate-base", cache_policy=NO_CACHE, persist_result=False)

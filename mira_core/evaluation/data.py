@@ -1,6 +1,7 @@
 """Which records each arm trains on and the target it is scored on, as token streams and windows.
 
-An arm is a selection manifest's kept records, or `full`: every record whose reason is not held_out.
+An arm is a selection manifest's kept records (the select stage's, or a file of `evaluate.manifests` made
+elsewhere), or `full`: every record whose reason is not held_out.
 Held-out sources are removed from every training stream a second time here, by source, and the
 target's record ids are checked to be disjoint from every training record, so a selection bug can
 never leak the target into training. Each stream is its records' tokens with EOS after each record;
@@ -54,8 +55,15 @@ def manifest_path(selection: Path, arm: str) -> Path:
     return selection / ("mira" if arm == FULL else arm) / "manifest.parquet"
 
 
-def load_manifests(selection: Path, arms: Sequence[str]) -> dict[str, pl.DataFrame]:
-    """arm -> its manifest; a missing one is a ConfigError naming the select setting that makes it."""
+def load_manifests(selection: Path, arms: Sequence[str], extra: Mapping[str, Path] | None = None
+                   ) -> dict[str, pl.DataFrame]:
+    """arm -> its manifest; a missing one is a ConfigError naming the select setting that makes it.
+
+    `extra` (`evaluate.manifests`) maps more arms to selections made elsewhere: Parquet files with record_id and
+    kept. Each gets the source of its records from the select stage's manifest (so held-out records are found by
+    source like any arm's; records a filter stage dropped are trained on when the file keeps them: it is that
+    selection's choice), and comes after `arms`; a record id that is not in the corpus, or one listed twice, is a
+    ConfigError naming the file."""
     out = {}
     for arm in arms:
         path = manifest_path(selection, arm)
@@ -63,7 +71,34 @@ def load_manifests(selection: Path, arms: Sequence[str]) -> dict[str, pl.DataFra
             raise ConfigError(f"evaluate arm {arm!r}: no manifest at {path} (run select, with {arm!r} in "
                               f"select.baselines unless it is mira or full)")
         out[arm] = read_checked(path, MANIFEST, ["record_id", "source", "kept", "reason"])
+    if extra:
+        corpus = next(iter(out.values())).select("record_id", "source")
+        for name, path in extra.items():
+            out[name] = external_manifest(name, path, corpus)
     return out
+
+
+def external_manifest(name: str, path: Path, corpus: pl.DataFrame) -> pl.DataFrame:
+    """The arm `name` of evaluate.manifests: its file's record_id and kept (null: not kept), with each record's
+    source from `corpus` (a select manifest's record_id and source), in the file's order."""
+    where = f"evaluate.manifests.{name} ({path})"
+    if not path.is_file():
+        raise ConfigError(f"{where}: no such file")
+    try:
+        df = read_checked(path, {"record_id": pl.String, "kept": pl.Boolean}, ["record_id", "kept"])
+    except MiraError as e:
+        raise ConfigError(f"evaluate.manifests.{name}: {e}") from None
+    except Exception as e:  # not Parquet at all: polars' own error, with the key and file named
+        raise ConfigError(f"{where}: not a readable Parquet file ({type(e).__name__}: {e})") from None
+    twice = df.filter(pl.col("record_id").is_duplicated())["record_id"].unique().sort()
+    if len(twice):
+        raise ConfigError(f"{where}: {len(twice)} record ids are listed more than once, e.g. {twice.head(3).to_list()}")
+    unknown = df.join(corpus, on="record_id", how="anti")["record_id"]
+    if len(unknown):
+        raise ConfigError(f"{where}: {len(unknown)} of its {df.height} record ids are not in the corpus, e.g. "
+                          f"{unknown.head(3).to_list()}")
+    return df.with_columns(kept=pl.col("kept").fill_null(False)).join(corpus, on="record_id", how="left",
+                                                                      maintain_order="left")
 
 
 def arm_records(arm: str, manifest: pl.DataFrame, held_out: Sequence[str]) -> list[str]:

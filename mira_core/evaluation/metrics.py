@@ -42,7 +42,7 @@ def arm_metrics(arm: str, runs: dict[tuple[str, int], dict], data: EvalData) -> 
 
 def build_metrics(p: EvaluateParams, data: EvalData, base: dict, runs: dict[tuple[str, int], dict]) -> dict:
     """metrics/evaluate.json: arms, the within-noise pairs, the target, the config, and the base."""
-    arms = {arm: arm_metrics(arm, runs, data) for arm in p.arms}
+    arms = {arm: arm_metrics(arm, runs, data) for arm in p.all_arms}
     pairs = within_noise(arms, p.noise_sigmas)
     for arm, m in arms.items():
         m["note"] = noise_note(arm, arms, pairs)

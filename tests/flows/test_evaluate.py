@@ -94,6 +94,17 @@ def test_a_changed_selection_retrains_only_the_arms_whose_data_changed(tmp_path,
     assert off["reused"] == {"base": False, "runs": 0}
     assert off["arms"]["full"]["seeds"] == first["arms"]["full"]["seeds"]  # retrained: deterministic, same result
 
+    # an arm from a selection made elsewhere (evaluate.manifests): random's kept records, in a file of its own
+    mine = pl.read_parquet(tmp_path / "data" / "selection" / "random" / "manifest.parquet").select("record_id", "kept")
+    mine.write_parquet(tmp_path / "elsewhere.parquet")
+    extra = params.evaluate.model_copy(update={"manifests": {"elsewhere": "elsewhere.parquet"}})
+    third = evaluate.run(params.model_copy(update={"evaluate": extra}), tmp_path)
+    assert list(third["arms"]) == ["mira", "random", "full", "elsewhere"]
+    assert third["arms"]["elsewhere"]["train_records"] == 30
+    # adding an arm retrains none of the others, and the same records in the same order are the same run as random's
+    assert third["reused"] == {"base": True, "runs": 8}
+    assert third["arms"]["elsewhere"]["seeds"] == second["arms"]["random"]["seeds"]
+
 
 def test_disabled_writes_a_stub_and_trains_nothing(tmp_path, prefect_harness):
     params = _params(tmp_path, enabled=False)  # no corpus and no manifests: nothing may be read

@@ -11,7 +11,7 @@ import pytest
 
 from mira_core.config import EvaluateParams, parse_params
 from mira_core.errors import ConfigError
-from mira_core.evaluation.data import arm_records, fixed_windows, pack, prepare, sample_windows
+from mira_core.evaluation.data import arm_records, fixed_windows, load_manifests, pack, prepare, sample_windows
 from mira_core.evaluation.schedule import wsd_lr, wsd_phases
 from mira_core.evaluation.stats import noise_note, summarize, table, within_noise
 from mira_core.evaluation.train import heldout_loss, new_model, resolve_device, train_lm
@@ -105,6 +105,37 @@ def test_windows_are_equal_per_arm_and_never_hold_target_tokens(tmp_path):
     assert data.target.shape == (p.eval_tokens // p.context, p.context) and data.target_sources == ["qa"]
 
 
+def test_a_manifest_made_elsewhere_is_an_arm_with_the_corpus_sources_and_never_the_target(tmp_path):
+    _, manifests = tiny_project(tmp_path)
+    sel = tmp_path / "data" / "selection"
+    (sel / "mira").mkdir(parents=True)
+    manifests["mira"].write_parquet(sel / "mira" / "manifest.parquet")
+    # another tool's selection: its own order, a null kept, and the held-out target kept by mistake
+    ids = ["prose/3", "code/1", "qa/0", "code/2"]
+    pl.DataFrame({"record_id": ids, "kept": [True, True, True, None], "score": [0.1, 0.2, 0.3, 0.4]}).write_parquet(
+        tmp_path / "other.parquet")
+    out = load_manifests(sel, ["mira"], {"other": tmp_path / "other.parquet"})
+    assert list(out) == ["mira", "other"]
+    assert out["other"]["record_id"].to_list() == ids and out["other"]["source"].to_list() == ["prose", "code", "qa",
+                                                                                              "code"]
+    assert arm_records("other", out["other"], ["qa"]) == ["prose/3", "code/1"]  # not the target, not the null
+
+    def fails(df: pl.DataFrame | bytes, match: str) -> None:
+        bad = tmp_path / "bad.parquet"
+        bad.write_bytes(df) if isinstance(df, bytes) else df.write_parquet(bad)
+        with pytest.raises(ConfigError, match=match):
+            load_manifests(sel, ["mira"], {"bad": bad})
+
+    fails(pl.DataFrame({"record_id": ["code/1", "nope/9"], "kept": [True, True]}),
+          r"evaluate.manifests.bad .*1 of its 2 record ids are not in the corpus, e.g. \['nope/9'\]")
+    fails(pl.DataFrame({"record_id": ["code/1", "code/1"], "kept": [True, False]}), r"listed more than once.*code/1")
+    fails(pl.DataFrame({"record_id": ["code/1"]}), r"evaluate.manifests.bad: .*missing column 'kept'")
+    fails(pl.DataFrame({"record_id": ["code/1"], "kept": [1]}), r"column 'kept' is Int64, expected Boolean")
+    fails(b"not parquet", r"evaluate.manifests.bad .*not a readable Parquet file")
+    with pytest.raises(ConfigError, match=r"evaluate.manifests.gone .*no such file"):
+        load_manifests(sel, ["mira"], {"gone": tmp_path / "gone.parquet"})
+
+
 def test_pack_separates_records_and_fixed_windows_do_not_overlap():
     s = pack([np.array([1, 2]), np.array([3])], eos_id=0, dtype=np.uint16)
     assert s.tolist() == [1, 2, 0, 3, 0]
@@ -171,6 +202,12 @@ def test_evaluate_needs_a_held_out_target_and_known_arms():
     with pytest.raises(ConfigError, match="'dsir'"):
         parse_params({**RAW, "evaluate": {"enabled": True, "arms": ["mira", "dsir"]},
                       "select": {"held_out_sources": ["t"]}})
+    for name, match in (("mira", "'mira', an arm already"), ("random", "'random', an arm already"),
+                        ("a b", "'a b': an arm's name must start")):
+        with pytest.raises(ConfigError, match=match):
+            parse_params({**RAW, "evaluate": {"manifests": {name: "x.parquet"}}})
+    extra = parse_params({**RAW, "evaluate": {"manifests": {"other": "x.parquet"}}}).evaluate
+    assert extra.all_arms == ["mira", "random", "full", "other"]
     with pytest.raises(ConfigError, match="above 1"):
         parse_params({**RAW, "evaluate": {"warmup_frac": 0.5, "decay_frac": 0.6}})
     with pytest.raises(ConfigError, match="must divide"):
