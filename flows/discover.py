@@ -1,6 +1,7 @@
 """Stage discover: per group, free-form teacher judgments clustered into a rubric of anchors.
 
-Reads: data/corpus/, data/groups/. Writes: data/rubrics/<group>.json, data/rubrics/{judgments,failures}/<group>.parquet,
+Reads: data/corpus/, data/groups/, data/dedup/ and data/decontaminate/ (what they drop is never sampled).
+Writes: data/rubrics/<group>.json, data/rubrics/{judgments,failures}/<group>.parquet,
 metrics/discover.json.
 """
 

@@ -19,7 +19,7 @@ from flows.common import gather, prune, run_log, stage_main, states, task_runner
 from flows.publish import publish_table
 from mira_core.config import CacheParams, IngestParams, Params, RunnerParams, SourceSpec
 from mira_core.errors import ConfigError
-from mira_core.ingest.source import empty_source_problem, source_inputs, totals
+from mira_core.ingest.source import empty_source_problem, source_inputs, totals, untracked_by_dvc
 from mira_core.ingest.tokens import token_counter
 from mira_core.io import write_json
 from mira_core.layout import Layout
@@ -34,6 +34,8 @@ def ingest_flow(sources: tuple[SourceSpec, ...], p: IngestParams, runner: Runner
     lay = Layout(Path(root))
     inputs = [source_inputs(s, i, lay.root) for i, s in enumerate(sources)]  # fail before any work
     counter = token_counter(p.tokenizer, lay.root)  # the tokenizer that counts: a bad path fails here
+    for warning in untracked_by_dvc({s.name: files for s, files in zip(sources, inputs, strict=True)}, lay.root):
+        print(f"ingest: warning: {warning}", file=sys.stderr)
     task = cached(ingest_one, cache, lay.root)
     with run_log(lay, "ingest") as log:
         # The tokenizer file is an input too: an edited tokenizer.json at the same path is not served from cache.

@@ -20,12 +20,17 @@ def command(
     held_out: Annotated[list[str] | None, typer.Option(
         "--held-out", metavar="NAME", help="A source never selected, the evaluate stage's target set (repeatable); with one, "
         "evaluate is on.")] = None,
+    field: Annotated[list[str] | None, typer.Option(
+        "--field", metavar="NAME.KEY=VALUE", help="A field name of source NAME (repeatable), taken before any "
+        "guess: KEY is text_field, id_field, question_field, answer_field or messages_field, VALUE the record's key "
+        "(e.g. --field qa.question_field=q --field qa.answer_field=a).")] = None,
     scm: Annotated[bool, typer.Option("--scm/--no-scm", help="Run git init and dvc init in the folder.")] = True,
 ) -> None:
     """Make a project folder for your own data: params.yaml, dvc.yaml, .gitignore, README, git + DVC."""
-    from mira_core.init_project import create_project, parse_source
+    from mira_core.init_project import create_project, parse_field, parse_source
 
-    made = create_project(folder, [parse_source(s) for s in source], held_out or [], scm=scm)
+    made = create_project(folder, [parse_source(s) for s in source], held_out or [], scm=scm,
+                          fields=[parse_field(f) for f in field or []])
     typer.echo(f"mira init: {made.root}")
     for spec, guess in zip(made.sources, made.guesses, strict=True):
         fields = "".join(f", {k}: {v}" for k, v in guess.fields.items())

@@ -1,6 +1,7 @@
 """Stage label: per group, a stratified sample scored by the teacher on every anchor of the group's rubric.
 
-Reads: data/corpus/, data/groups/, data/rubrics/ (and data/embeddings/ with label.cover_share above 0).
+Reads: data/corpus/, data/groups/, data/rubrics/, data/dedup/ and data/decontaminate/ (what they drop is never
+sampled), and data/embeddings/ with label.cover_share above 0.
 Writes: data/labels/<group>.parquet (train and val),
 data/labels/repeats/, data/labels/failures/, metrics/label.json (counts and teacher spend).
 

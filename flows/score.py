@@ -1,11 +1,13 @@
 """Stage score: every corpus record scored by its group's student, shard by shard.
 
 Reads: data/corpus/, data/embeddings/, data/students/, data/groups/. Writes: data/scores/<group>/<source>/part-N.parquet
-(record_id, group, one float column per anchor, student_version), metrics/score.json.
+(record_id, group, one float column per anchor, coverage, student_version, and a generative student's
+rationales), metrics/score.json.
 
 The shard fan-out runs on a thread pool by default and on Dask with `runner.kind: dask` (a local
 cluster, or the scheduler at `runner.address`); process-based Dask workers need a running Prefect
-server (PREFECT_API_URL), which `mira ui` starts.
+server (PREFECT_API_URL): the project's own, which the first stage starts (flows/servers.py), or, with
+`runner.prefect_server_idle_s: 0`, one started by `mira ui`.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Stage select: reliability mask, trimmed-mean scores and source-preserving selection to the token budget,
 with the baselines at the same budget.
 
-Reads: data/corpus/, data/scores/, data/groups/, data/rubrics/, metrics/students.json (and data/labels/,
-data/embeddings/ for the single-rubric baseline). Writes: data/selection/<method>/manifest.parquet,
+Reads: data/corpus/, data/scores/, data/groups/, data/rubrics/, data/dedup/, data/decontaminate/,
+metrics/students.json, metrics/ingest.json (and data/labels/, data/embeddings/ for the single-rubric baseline).
+Writes: data/selection/<method>/manifest.parquet,
 data/selection/mask.parquet, data/selection/mira/records/ or megatron/ (the export, with lineage.json),
 metrics/select.json.
 """

@@ -27,6 +27,9 @@ def summary_lines(root: Path) -> list[str]:
         t = ingest["total"]
         out.append(f"corpus      {t['kept']} records, {t['n_tokens']:,} tokens from {len(ingest['sources'])} sources "
                    f"({t['quarantined']} quarantined)          data/corpus/, data/quarantine/")
+        if not t["kept"]:
+            out.append("            nothing was kept: every record read was quarantined (the reasons per source are in "
+                       "metrics/ingest.json)")
     group = _load(root, "group")
     if group:
         out.append(f"groups      {len(group['groups'])} by {group['method']}: " +
@@ -69,11 +72,18 @@ def summary_lines(root: Path) -> list[str]:
                 "within_noise") else ""))
     if (root / "reports" / "report.html").exists():
         out.append(f"report      {root / 'reports' / 'report.html'}")
+    if len(out) == 2:
+        out.append("no stage has run yet: `dvc repro` (or `mira run`) runs them")
     out += ["", "watch runs: mira ui (Prefect UI and MLflow UI on 127.0.0.1); compare runs: mira compare A B"]
     return out
 
 
 def command(root: Annotated[Path, typer.Option("--root", help="Project folder.")] = Path(".")) -> None:
     """Print what the last run produced and where it is."""
+    from mira_core.errors import ConfigError
+
+    if not (root.resolve() / "params.yaml").exists():  # not a project: say so, as the other commands do
+        raise ConfigError(f"{root.resolve() / 'params.yaml'}: not found (run mira from the project folder, or pass "
+                          "--root)")
     for line in summary_lines(root.resolve()):
         typer.echo(line)

@@ -118,7 +118,7 @@ class IngestParams(Section):
 
 
 class EmbedParams(Section):
-    """The one encoder pass over the corpus, reused by group, discover, distill and score."""
+    """The one encoder pass over the corpus, reused by group, label, distill, score and select."""
 
     encoder: str = Field(
         "static", description="static: a static embedding distilled offline from `static_source` (reads whole "

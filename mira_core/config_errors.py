@@ -30,6 +30,26 @@ def key_lines(node, prefix: str = "", out: dict[str, int] | None = None) -> dict
     return out
 
 
+def duplicate_keys(node, path: Path, prefix: str = "") -> list[str]:
+    """`file:line: key: set twice ...` for each key a mapping repeats: YAML loaders keep the last silently, so an
+    edit to the first copy would do nothing."""
+    out: list[str] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for k, v in node.value:
+            key = f"{prefix}.{k.value}" if prefix else str(k.value)
+            line = k.start_mark.line + 1
+            if key in seen:
+                out.append(f"{path}:{line}: {key}: set twice (lines {seen[key]} and {line}); YAML would keep the "
+                           "last one silently, so delete one")
+            seen.setdefault(key, line)
+            out += duplicate_keys(v, path, key)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            out += duplicate_keys(v, path, f"{prefix}[{i}]")
+    return out
+
+
 def yaml_problem(path: Path, e: yaml.YAMLError) -> str:
     """`file:line:column: not valid YAML: problem`, pointing at the file rather than PyYAML's "<unicode string>"."""
     mark = getattr(e, "problem_mark", None)
@@ -62,8 +82,16 @@ def _problem(err: dict, raw: dict, where: str, lines: dict[str, int], model: typ
     elif err["type"] == "missing":
         msg = "required, but missing"
     value = _lookup(raw, loc)
-    shown = "" if value is _MISSING else f" = {value!r}"
-    return f"{prefix}: {key or '<top>'}{shown}: {msg}"
+    # a whole section or list would bury the problem at the end of a long line: the key already says where
+    shown = "" if value is _MISSING or isinstance(value, dict | list) else f" = {_short(value)}"
+    if not key:  # a check across sections (a held-out source that is no source ...): its message names the keys
+        return f"{prefix}: {msg}"
+    return f"{prefix}: {key}{shown}: {msg}"
+
+
+def _short(value, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 3]}..."
 
 
 _MISSING = object()

@@ -49,11 +49,15 @@ class Calibration:
     judge_reply_chars: float | None = None  # mean size of a cached judgment reply, as JSON
     calls_per_answer: float = 1.0
     answers: int = 0  # cached answers measured; 0 means the defaults
+    unmetered: int = 0  # cached answers that report no token usage (the rules teacher's), so measure nothing
 
     @property
     def basis(self) -> str:
-        return (f"calibrated on {self.answers} cached answers" if self.answers
-                else "defaults (4 characters per token, 100-character reasons): no answer cached yet")
+        if self.answers:
+            return f"calibrated on {self.answers} cached answers"
+        why = (f"the {self.unmetered} cached answers report no token usage" if self.unmetered
+               else "no answer cached yet")
+        return f"defaults (4 characters per token, 100-character reasons): {why}"
 
 
 @dataclass(frozen=True)
@@ -108,9 +112,13 @@ def calibrate(teacher: Teacher, requests: Iterable[Request], params: Params) -> 
     in_chars = in_tokens = out_chars = out_tokens = calls = replies = 0
     reasons: list[int] = []
     judge_sizes: list[int] = []
+    unmetered = 0
     for r, k in zip(reqs, keys, strict=True):
         o = hits.get(k)
-        if o is None or not o.ok or not o.prompt_tokens or not o.calls:
+        if o is None or not o.ok:
+            continue
+        if not o.prompt_tokens or not o.calls:
+            unmetered += 1
             continue
         # repairs resend the conversation: the reported tokens cover o.calls requests of about this size
         in_chars += prompt_chars(r, params) * o.calls
@@ -126,12 +134,12 @@ def calibrate(teacher: Teacher, requests: Iterable[Request], params: Params) -> 
         else:
             reasons += [len(v["rationale"]) for v in o.data["scores"].values()]
     if not replies:
-        return Calibration()
+        return Calibration(unmetered=unmetered)
     return Calibration(in_chars_per_token=in_chars / in_tokens,
                        out_chars_per_token=out_chars / out_tokens if out_tokens else CHARS_PER_TOKEN,
                        reason_chars=sum(reasons) / len(reasons) if reasons else REASON_CHARS,
                        judge_reply_chars=sum(judge_sizes) / len(judge_sizes) if judge_sizes else None,
-                       calls_per_answer=calls / replies, answers=replies)
+                       calls_per_answer=calls / replies, answers=replies, unmetered=unmetered)
 
 
 def estimate_stage(stage: str, teacher: Teacher, requests: list[Request], params: Params, cal: Calibration
@@ -179,6 +187,7 @@ def estimate_project(params: Params, root: Path, environ: Mapping[str, str]
                      ) -> tuple[list[StageEstimate], Calibration, list[str]]:
     """Both teacher stages' estimates, the calibration they used, and notes on what was assumed."""
     from mira_core.discovery import read_group_corpus, sample_docs
+    from mira_core.exclusions import excluded_ids
     from mira_core.grouping import members, read_groups
     from mira_core.labels import embedding_features, plan_sample
     from mira_core.rubric import load_rubrics
@@ -194,12 +203,18 @@ def estimate_project(params: Params, root: Path, environ: Mapping[str, str]
     env = {**environ, **({t.api_key_env: environ.get(t.api_key_env) or "unused"} if t.api_key_env else {})}
     teacher = make_teacher(t, root, env)
     notes = []
+    # The stages never sample what the filter stages drop (tasks/discover.py, flows/label.py): neither may this.
+    filters = {name: folder if folder.exists() else None
+               for name, folder in (("dedup", lay.dedup), ("decontaminate", lay.decontaminate))}
+    notes += [f"{name} has not run: its drops are counted as requests, which the stages will not send"
+              for name, folder in filters.items() if folder is None]
+    excluded = excluded_ids(filters["dedup"], filters["decontaminate"])
     try:
         groups = members(read_groups(lay.group_map()))
         rubrics = load_rubrics(lay.rubrics) if lay.rubrics.exists() else {}
         judge, score = [], []
         for g, sources in groups.items():
-            corpus = read_group_corpus([s for src in sources for s in lay.corpus_shards(src)])
+            corpus = read_group_corpus([s for src in sources for s in lay.corpus_shards(src)], exclude=excluded)
             judge += [Request("judge", d) for d in sample_docs(corpus, params.discover)]
             rubric = rubrics.get(g)
             if rubric is None:

@@ -16,9 +16,13 @@ them (see `Guess.why` for what it saw):
 - a question-like and an answer-like field (`question`/`prompt`/`instruction`/`problem`/`query`/`input` and
   `answer`/`response`/`output`/`completion`/`solution`): qa;
 - a text-like field (`text`, `content`, `code`, `body` ...): code when the field is `code`, a path field's
-  extension or a language field names code, or most lines look like code; text otherwise.
+  extension or a language field names code, or most lines look like code; text otherwise;
+- and, for records, `id_field` when every record read has an `id` (`_id`, `uuid`, `record_id`) that is a
+  string or an integer, no two alike.
 
-A source it cannot tell fails with a ConfigError naming the file and what it saw there.
+Field names given with `--field NAME.KEY=VALUE` (`FieldArg`) are taken as they are, before any guess, and a
+source whose fields are given but not its format is told by them (question_field: qa ...). A source it cannot
+tell fails with a ConfigError naming the file and what it saw there, and the options that would tell it.
 
 A source on object storage (`s3://bucket/key`, a glob of keys, a prefix; mira_core/ingest/remote.py) is
 guessed the same way from its first objects, its URL kept as written, and is an external DVC dep of ingest
@@ -34,7 +38,8 @@ import subprocess
 import sys
 import textwrap
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from glob import glob
 from itertools import islice
 from pathlib import Path, PurePosixPath
 
@@ -53,6 +58,9 @@ ANSWER_FIELDS = ("answer", "response", "output", "completion", "solution", "answ
 TEXT_FIELDS = ("text", "content", "code", "body", "document", "markdown", "contents", "raw_content", "source")
 PATH_FIELDS = ("path", "file_path", "filepath", "filename", "file", "file_name", "max_stars_repo_path")
 LANGUAGE_FIELDS = ("language", "lang", "programming_language")
+ID_FIELDS = ("id", "_id", "uuid", "record_id")  # a native record id, when unique and scalar in every record read
+FIELD_KNOBS = tuple(k for k in SourceSpec.model_fields if k.endswith("_field"))  # what `--field NAME.KEY=` sets
+KNOB_FORMATS = {"messages_field": "chat", "question_field": "qa", "answer_field": "qa", "text_field": "text"}
 
 
 def _words(text: str) -> frozenset[str]:
@@ -80,6 +88,8 @@ GITIGNORE = """\
 /mlruns/
 /mlartifacts/
 __pycache__/
+# what `dvc plots show` / `dvc plots diff` write
+/dvc_plots/
 """
 
 
@@ -103,15 +113,61 @@ class SourceArg:
     format: str | None = None
 
 
+@dataclass(frozen=True)
+class FieldArg:
+    """One `--field NAME.KEY=VALUE` option: field knob KEY (text_field, id_field ...) of source NAME."""
+
+    source: str
+    key: str
+    value: str
+
+
+def _exists(path: str) -> bool:
+    """A local file or folder, or a glob matching one."""
+    path = os.path.expanduser(path)
+    return bool(glob(path, recursive=True)) if _has_glob(path) else os.path.exists(path)
+
+
 def parse_source(arg: str) -> SourceArg:
-    """`NAME=PATH[:FORMAT]` -> SourceArg; a trailing `:FORMAT` counts only when it is one of the formats."""
+    """`NAME=PATH[:FORMAT]` -> SourceArg; a trailing `:FORMAT` counts only when it is one of the formats.
+
+    A trailing `:WORD` that is no format, after a local path that exists while the whole does not, is a
+    mistyped format, and an error.
+    """
     name, sep, rest = arg.partition("=")
     if not sep or not name or not rest:
         raise ConfigError(f"--source {arg!r}: expected NAME=PATH or NAME=PATH:FORMAT ({', '.join(FORMATS)})")
     path, colon, fmt = rest.rpartition(":")
     if colon and fmt in FORMATS and path:
         return SourceArg(name, path, fmt)
+    if colon and path and fmt and not _is_url(rest) and not _exists(rest) and _exists(path):
+        raise ConfigError(f"--source {arg}: unknown format {fmt!r} ({', '.join(FORMATS)})")
     return SourceArg(name, rest, None)
+
+
+def parse_field(arg: str) -> FieldArg:
+    """`NAME.KEY=VALUE` -> FieldArg; KEY must be one of the field knobs of a source (FIELD_KNOBS)."""
+    target, sep, value = arg.partition("=")
+    name, dot, key = target.rpartition(".")
+    if not sep or not dot or not name or not key or not value:
+        raise ConfigError(f"--field {arg!r}: expected NAME.KEY=VALUE, e.g. --field qa.question_field=prompt")
+    if key not in FIELD_KNOBS:
+        raise ConfigError(f"--field {arg}: {key!r} is not a field knob of a source ({', '.join(FIELD_KNOBS)})")
+    return FieldArg(name, key, value)
+
+
+def given_fields(sources: list[SourceArg], fields: list[FieldArg]) -> dict[str, dict[str, str]]:
+    """The `--field` options by source name; a name that is no source, or a knob given twice, is an error."""
+    names = [s.name for s in sources]
+    given: dict[str, dict[str, str]] = {}
+    for f in fields:
+        if f.source not in names:
+            raise ConfigError(f"--field {f.source}.{f.key}={f.value}: no source is named {f.source!r} "
+                              f"(sources: {', '.join(names)})")
+        if f.key in given.setdefault(f.source, {}):
+            raise ConfigError(f"--field {f.source}.{f.key} is given twice ({given[f.source][f.key]!r}, {f.value!r})")
+        given[f.source][f.key] = f.value
+    return given
 
 
 def _has_glob(path: str) -> bool:
@@ -247,27 +303,49 @@ def _keys(payloads: list[dict]) -> str:
     return ", ".join(repr(k) for k in payloads[0]) or "none"
 
 
-def _guess_records(reader: str, path: str, shown: str, fmt: str | None) -> Guess:
-    payloads, errors = _sample(reader, path)
-    if not payloads:
-        raise ConfigError(f"{shown}: no readable record among the first {SAMPLE}"
-                          + (f" ({errors[0]})" if errors else " (it holds none)"))
+def _guess_id(payloads: list[dict], name: str) -> tuple[str | None, str]:
+    """The native id field, and why: the first of ID_FIELDS holding a string or an integer in every record read,
+    no two alike (as ingest reads an id: `str(value)`); else None, and a note when one was left for repeats."""
+    note = ""
+    for f in ID_FIELDS:
+        values = [p.get(f) for p in payloads]
+        if not all(isinstance(v, str | int) and not isinstance(v, bool) and v != "" and "\0" not in str(v)
+                   for v in values):
+            continue
+        if len(set(map(str, values))) == len(values):
+            return f, f"record ids from {f!r} (a string or integer in each of the first {len(values)}, no two alike)"
+        note = note or (f"{f!r} repeats within the first {len(values)} records, so it is not taken as the record "
+                        f"id (--field {name}.id_field={f} takes it)")
+    return None, note
+
+
+def _guess_kind(payloads: list[dict], reader: str, shown: str, fmt: str | None, given: dict[str, str],
+                name: str) -> Guess:
+    """The format and field names of these records, the `given` field names taken as they are."""
     first = payloads[0]
     what = f"{reader}, first record's keys: {_keys(payloads)}"
-    messages = next((f for f in MESSAGES_FIELDS if _is_messages(first.get(f))), None)
-    question = _first_str_field(payloads, QUESTION_FIELDS)
-    answer = _first_str_field(payloads, ANSWER_FIELDS)
-    text = _first_str_field(payloads, TEXT_FIELDS)
+    messages = given.get("messages_field") or next((f for f in MESSAGES_FIELDS if _is_messages(first.get(f))), None)
+    question = given.get("question_field") or _first_str_field(payloads, QUESTION_FIELDS)
+    answer = given.get("answer_field") or _first_str_field(payloads, ANSWER_FIELDS)
+    text = given.get("text_field") or _first_str_field(payloads, TEXT_FIELDS)
+    families = {KNOB_FORMATS[k] for k in given if k in KNOB_FORMATS}
+    told = families.pop() if fmt is None and len(families) == 1 else None  # the format the given fields tell
+    free = fmt is None and told is None  # the format is the records' to tell
 
-    def fail(looked_for: str) -> ConfigError:
-        return ConfigError(f"cannot tell the {'fields' if fmt else 'format'} of {shown}: its first record has the "
-                           f"keys {_keys(payloads)}; looked for {looked_for}. Name the format and fields in "
-                           "params.yaml (text_field, question_field, answer_field, messages_field), or pass "
-                           f"--source NAME=PATH:FORMAT ({', '.join(FORMATS)})")
+    def fail(looked_for: str, *ways: tuple[str, ...]) -> ConfigError:
+        """The error naming what was looked for, and the `--field` options (one set per way) that would tell it."""
+        labels = {"text": " (text, code)", "qa": " (qa)", "chat": " (chat, agent)"}
+        options = [" ".join(f"--field {name}.{k}=KEY" for k in knobs if k not in given)
+                   + (labels[KNOB_FORMATS[knobs[0]]] if len(ways) > 1 else "") for knobs in ways]
+        return ConfigError(f"cannot tell the {'format' if free else 'fields'} of {shown}: its first record has the "
+                           f"keys {_keys(payloads)}; looked for {looked_for}. Name the fields, KEY being one of its keys: "
+                           + ", or ".join(options)
+                           + (f"; and the format if need be: --source {name}=PATH:FORMAT ({', '.join(FORMATS)})"
+                              if free else ""))
 
-    if fmt in ("chat", "agent") or (fmt is None and messages):
+    if fmt in ("chat", "agent") or told == "chat" or (free and messages):
         if messages is None:
-            raise fail(f"a list of {{role, content}} messages in {', '.join(MESSAGES_FIELDS)}")
+            raise fail(f"a list of {{role, content}} messages in {', '.join(MESSAGES_FIELDS)}", ("messages_field",))
         fields = {} if messages == "messages" else {"messages_field": messages}
         if fmt is not None:
             return Guess(reader, fmt, fields, f"{what}; format {fmt} as given, messages in {messages!r}", False)
@@ -276,37 +354,68 @@ def _guess_records(reader: str, path: str, shown: str, fmt: str | None) -> Guess
         why = (f"tool calls in {tools} of the first {len(payloads)} records" if tools
                else f"no tool call in the first {len(payloads)} records")
         return Guess(reader, kind, fields, f"{what}; {kind}: messages in {messages!r}, {why}")
-    if fmt == "qa" or (fmt is None and question and answer):
+    if fmt == "qa" or told == "qa" or (free and question and answer):
         if not (question and answer):
             raise fail(f"a question field ({', '.join(QUESTION_FIELDS)}) and an answer field "
-                       f"({', '.join(ANSWER_FIELDS)}) holding text")
+                       f"({', '.join(ANSWER_FIELDS)}) holding text", ("question_field", "answer_field"))
         fields = {k: v for k, v in (("question_field", question), ("answer_field", answer))
                   if v != SourceSpec.model_fields[k].default}
-        how = "as given" if fmt else "a question-like and an answer-like field"
+        how = "as given" if fmt else "by the fields given" if told else "a question-like and an answer-like field"
         return Guess(reader, "qa", fields, f"{what}; qa ({how}): {question!r} -> {answer!r}", fmt is None)
-    if fmt in ("text", "code") or (fmt is None and text):
+    if fmt in ("text", "code") or told == "text" or (free and text):
         if text is None:
-            raise fail(f"a text field ({', '.join(TEXT_FIELDS)}) holding text")
+            raise fail(f"a text field ({', '.join(TEXT_FIELDS)}) holding text", ("text_field",))
         fields = {} if text == "text" else {"text_field": text}
         if fmt is not None:
             return Guess(reader, fmt, fields, f"{what}; format {fmt} as given, text in {text!r}", False)
         kind, why = _code_or_text(payloads, text)
         return Guess(reader, kind, fields, f"{what}; {kind} (text in {text!r}): {why}")
     raise fail(f"messages ({', '.join(MESSAGES_FIELDS)}), a question and an answer ({', '.join(QUESTION_FIELDS)} / "
-               f"{', '.join(ANSWER_FIELDS)}) or a text field ({', '.join(TEXT_FIELDS)})")
+               f"{', '.join(ANSWER_FIELDS)}) or a text field ({', '.join(TEXT_FIELDS)})",
+               ("text_field",), ("question_field", "answer_field"), ("messages_field",))
 
 
-def guess_format(path: str | Path, fmt: str | None = None) -> Guess:
+def _with_given(guess: Guess, given: dict[str, str]) -> Guess:
+    """`guess` with the given field names set, and said."""
+    if not given:
+        return guess
+    said = ", ".join(f"{k} {v!r}" for k, v in given.items())
+    return replace(guess, fields=guess.fields | given, why=f"{guess.why}; given: {said}")
+
+
+def _guess_records(reader: str, path: str, shown: str, fmt: str | None, given: dict[str, str], name: str) -> Guess:
+    payloads, errors = _sample(reader, path)
+    if not payloads:
+        raise ConfigError(f"{shown}: no readable record among the first {SAMPLE}"
+                          + (f" ({errors[0]})" if errors else " (it holds none)"))
+    for key, value in given.items():
+        if not any(value in p for p in payloads):
+            raise ConfigError(f"--field {name}.{key}={value}: no record among the first {len(payloads)} of {shown} "
+                              f"has the key {value!r} (the first record's keys: {_keys(payloads)})")
+    guess = _guess_kind(payloads, reader, shown, fmt, given, name)
+    if "id_field" not in given:
+        id_field, why = _guess_id(payloads, name)
+        if id_field is not None:
+            guess = replace(guess, fields=guess.fields | {"id_field": id_field})
+        if why:
+            guess = replace(guess, why=f"{guess.why}; {why}")
+    return _with_given(guess, given)
+
+
+def guess_format(path: str | Path, fmt: str | None = None, given: dict[str, str] | None = None,
+                 name: str = "NAME") -> Guess:
     """How to read the source at `path` (a file, a glob or a folder; absolute, or relative to the working folder).
 
-    With `fmt` given, only the reader and the field names are looked up. A ConfigError names the path and
-    what it saw when the format (or the fields of `fmt`) cannot be told.
+    With `fmt` given, only the reader and the field names are looked up; field names in `given` (knob -> key,
+    the `--field` options of source `name`) are taken as they are. A ConfigError names the path and what it
+    saw when the format (or the fields of `fmt`) cannot be told.
     """
+    given = dict(given or {})
     if fmt is not None and fmt not in FORMATS:
         raise ConfigError(f"{path}: unknown format {fmt!r} ({', '.join(FORMATS)})")
     shown = str(path)
     if _is_url(shown):
-        return _guess_url(shown, fmt)
+        return _guess_url(shown, fmt, given, name)
     full = str(Path(path).expanduser().absolute()) if not _has_glob(shown) else os.path.abspath(
         os.path.expanduser(shown))
     target = _first_file(full) if _has_glob(full) else Path(full)
@@ -314,8 +423,8 @@ def guess_format(path: str | Path, fmt: str | None = None) -> Guess:
         raise ConfigError(f"{shown}: not found")
     reader = _reader_of(target, shown)
     if reader == "folder":
-        return _guess_folder(target, shown, fmt)
-    return _guess_records(reader, str(target), shown, fmt)
+        return _with_given(_guess_folder(target, shown, fmt), given)
+    return _guess_records(reader, str(target), shown, fmt, given, name)
 
 
 def _is_url(path: str) -> bool:
@@ -324,7 +433,7 @@ def _is_url(path: str) -> bool:
     return is_url(path)
 
 
-def _guess_url(url: str, fmt: str | None) -> Guess:
+def _guess_url(url: str, fmt: str | None, given: dict[str, str], name: str) -> Guess:
     """`guess_format` for a source on object storage: its first object (or the prefix) is looked at."""
     from mira_core.ingest import remote
 
@@ -340,8 +449,8 @@ def _guess_url(url: str, fmt: str | None) -> Guess:
                 raise ConfigError(f"{url}: not found (no such object or prefix)")
         reader = _reader_of(target, url)
         if reader == "folder":
-            return _guess_folder(target, url, fmt)
-        return _guess_records(reader, target, url, fmt)
+            return _with_given(_guess_folder(target, url, fmt), given)
+        return _guess_records(reader, target, url, fmt, given, name)
     except ConfigError:
         raise
     except Exception as e:  # no bucket, no credentials, no endpoint: say so, naming the URL
@@ -535,6 +644,9 @@ Then open `reports/report.html`. The records MIRA keeps, per source, are shards 
 `data/selection/mira/records/`; `data/selection/<method>/manifest.parquet` says for every record
 whether it was kept and why. To judge with an LLM, set `teacher.provider: openai` (and `base_url`,
 `model`) in `params.yaml`, and compare runs with `dvc exp run -S ...` and `mira compare A B`.
+If you move a source, change its path in both `params.yaml` and the `ingest` stage's `deps` in
+`dvc.yaml`: DVC re-runs ingest only when a file under those deps changes (ingest warns when one is
+missing).
 """
 
 
@@ -554,11 +666,12 @@ def _run(cmd: list[str], cwd: Path) -> None:
         raise ConfigError(f"`{' '.join(cmd)}` failed in {cwd}:\n{(res.stderr or res.stdout).strip()}")
 
 
-def create_project(dest: Path, sources: list[SourceArg], held_out: list[str] | None = None, scm: bool = True
-                   ) -> Created:
+def create_project(dest: Path, sources: list[SourceArg], held_out: list[str] | None = None, scm: bool = True,
+                   fields: list[FieldArg] | None = None) -> Created:
     """Write the project folder `dest` (new, or existing without params.yaml / dvc.yaml) for these sources.
 
-    Every source is read (a few records) and every file checked before anything is written.
+    `fields` (the `--field` options) set field names of the sources before any guess. Every source is read
+    (a few records) and every file checked before anything is written.
     """
     dest = Path(os.path.abspath(os.path.expanduser(dest)))
     if not sources:
@@ -568,7 +681,8 @@ def create_project(dest: Path, sources: list[SourceArg], held_out: list[str] | N
             raise ConfigError(f"{dest / f} exists: mira init makes a new project (pick another folder)")
     if dest.exists() and not dest.is_dir():
         raise ConfigError(f"{dest}: exists and is not a folder")
-    guesses = [guess_format(a.path, a.format) for a in sources]
+    given = given_fields(sources, list(fields or []))
+    guesses = [guess_format(a.path, a.format, given.get(a.name), a.name) for a in sources]
     specs = [source_spec(a, dest, g) for a, g in zip(sources, guesses, strict=True)]
     params = make_params(specs, held_out)  # validates names, held-out sources ...
     texts = {"params.yaml": render_params(params), "dvc.yaml": render_dvc(specs),

@@ -371,9 +371,11 @@ def summary(manifest: pl.DataFrame, budget_tokens: float) -> dict:
         "by_source": {r["source"]: {k: r[k] for k in ("records", "kept_records", "tokens", "selectable_tokens",
                                                        "kept_tokens", "kept_token_share")}
                       for r in retention(manifest, "source").iter_rows(named=True)},
-        "by_group": {r["group"]: {k: r[k] for k in ("records", "kept_records", "tokens", "kept_tokens",
-                                                     "kept_token_share")}
-                     for r in retention(pool, "group").iter_rows(named=True)},
+        # counted like by_source (every record of the manifest, the share of the selectable tokens), so a group's
+        # records are its sources' records summed
+        "by_group": {r["group"]: {k: r[k] for k in ("records", "kept_records", "tokens", "selectable_tokens",
+                                                     "kept_tokens", "kept_token_share")}
+                     for r in retention(manifest.filter(pl.col("group").is_not_null()), "group").iter_rows(named=True)},
     }
 
 

@@ -28,8 +28,10 @@ def _as_text(value: object, field: str) -> str:
 
 
 def _field(payload: dict, field: str) -> str:
-    if field not in payload or payload[field] is None:
+    if field not in payload:
         raise RecordError(Q.MISSING_FIELD, f"no field {field!r} (fields: {', '.join(sorted(payload)) or 'none'})")
+    if payload[field] is None:  # a JSON null, or a Parquet column's null: the field is there, its value is not
+        raise RecordError(Q.MISSING_FIELD, f"field {field!r} is null")
     return _as_text(payload[field], field)
 
 

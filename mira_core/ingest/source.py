@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
 
+import yaml
+
 from mira_core.config import IngestParams, SourceSpec
 from mira_core.errors import ConfigError, InvariantError, RecordError
 from mira_core.ingest import remote
@@ -78,6 +80,31 @@ def source_inputs(spec: SourceSpec, i: int, root: Path) -> list[Path | dict]:
     if not files or missing:
         raise ConfigError(f"sources[{i}].path = {spec.path!r} ({spec.name}): no such file")
     return files
+
+
+def untracked_by_dvc(inputs: dict[str, list[Path | dict]], root: Path) -> list[str]:
+    """Warnings for the local source files that dvc.yaml's ingest stage does not list under `deps` (none when the
+    project has no dvc.yaml or no ingest stage in it). `mira init` writes the sources' paths there, but an edit of
+    a source's path in params.yaml is not written back, and then `dvc repro` would never see that file change."""
+    dvc_yaml = root / "dvc.yaml"
+    if not dvc_yaml.exists():
+        return []
+    try:
+        stage = (yaml.safe_load(dvc_yaml.read_text()) or {}).get("stages", {}).get("ingest")
+    except yaml.YAMLError:
+        return []  # DVC itself reports a broken dvc.yaml
+    if not isinstance(stage, dict):
+        return []
+    deps = [(root / (d if isinstance(d, str) else next(iter(d)))).resolve() for d in stage.get("deps") or []]
+    out = []
+    for name, files in inputs.items():
+        loose = [f for f in files if isinstance(f, Path)
+                 and not any(f.resolve() == d or f.resolve().is_relative_to(d) for d in deps)]
+        if loose:
+            more = f" and {len(loose) - 1} more" if len(loose) > 1 else ""
+            out.append(f"source {name!r} reads {loose[0]}{more}, which {dvc_yaml}'s ingest stage does not list under "
+                       "deps: `dvc repro` will not re-run ingest when it changes. Add the path there.")
+    return out
 
 
 def _remote_inputs(spec: SourceSpec, i: int) -> list[dict]:

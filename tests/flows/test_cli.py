@@ -31,6 +31,8 @@ BAD_PARAMS = {
     "wrong type": (SOURCE + "ingest:\n  read_batch: lots\n", "params.yaml:4: ingest.read_batch = 'lots': Input should "
                    "be a valid integer"),
     "missing key": ("ingest:\n  read_batch: 5\n", "params.yaml: sources: required, but missing"),
+    "key set twice": (SOURCE + "select:\n  budget: 0.3\n  budget: 0.4\n", "params.yaml:5: select.budget: set twice "
+                      "(lines 4 and 5)"),
     "missing nested key": ("sources:\n  - {name: a, format: text}\n", "params.yaml:2: sources[0].path: required, "
                            "but missing"),
     "not YAML": ("sources: [\n  - {name: a\n", "params.yaml:2:3: not valid YAML: expected the node content"),
@@ -77,6 +79,14 @@ def test_help_names_every_stage_with_what_it_reads_and_writes():
         assert s.name in out and s.metrics_path in out and all(w in out for w in s.write_paths())
     assert "reads  data/raw, the sources in params.yaml" in out
     assert "--debug" in out
+
+
+def test_summary_outside_a_project_fails_and_in_a_new_one_says_nothing_ran(tmp_path):
+    res = runner.invoke(app, ["summary", "--root", str(tmp_path)])
+    assert res.exit_code != 0 and "params.yaml: not found" in str(res.exception)
+    _project(tmp_path, SOURCE)
+    res = runner.invoke(app, ["summary", "--root", str(tmp_path)])
+    assert res.exit_code == 0 and "no stage has run yet" in res.output
 
 
 def test_params_command_prints_knobs_and_descriptions():

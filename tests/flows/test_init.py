@@ -94,3 +94,22 @@ def test_init_then_repro_on_the_users_own_data(tmp_path, request, where):
     assert (root / "reports" / "report.html").stat().st_size > 10_000
     assert "selection   MIRA kept" in _sh(["mira", "summary"], root)
     assert _sh(["dvc", "status"], root).strip().endswith("Data and pipelines are up to date.")
+
+
+def test_init_takes_field_names_from_the_command_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from mira_core.errors import ConfigError
+
+    odd = write_jsonl(tmp_path / "odd.jsonl", [{"q": f"What is {i}?", "a": f"It is {i}.", "id": i} for i in range(3)])
+    args = ["init", str(tmp_path / "proj"), "--source", f"odd={odd}", "--no-scm"]
+    res = CliRunner().invoke(app, args)
+    assert isinstance(res.exception, ConfigError) and "--field odd.question_field=KEY" in str(res.exception)
+    res = CliRunner().invoke(app, [*args, "--field", "odd.question_field=q", "--field", "odd.answer_field=a"])
+    assert res.exit_code == 0, res.output
+    assert "reader jsonl, format qa, question_field: q, answer_field: a, id_field: id" in res.output
+    assert "record ids from 'id'" in res.output and "given: question_field 'q', answer_field 'a'" in res.output
+    source = yaml.safe_load((tmp_path / "proj" / "params.yaml").read_text())["sources"][0]
+    assert {k: source[k] for k in ("format", "question_field", "answer_field", "id_field")} == {
+        "format": "qa", "question_field": "q", "answer_field": "a", "id_field": "id"}

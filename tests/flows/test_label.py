@@ -103,6 +103,35 @@ def test_estimate_before_label_is_close_to_what_label_then_reports(tmp_path, gro
         assert [t.split()[:4] for t in table[3:5]] == [["discover", "20", "20", "0"], ["label", "52", "52", "0"]]
 
 
+def test_estimate_asks_for_no_record_the_filter_stages_drop(tmp_path, grouped_project):
+    """discover and label never sample what dedup or decontaminate drop; `mira estimate` must not count it either,
+    so after both stages ran it has nothing left to send. The rules teacher's answers report no token usage, and
+    the estimate's header says that is why it uses its defaults."""
+    from mira_core.estimate import estimate_project
+    from mira_core.exclusions import excluded_ids
+
+    base = grouped_project("one_group")
+    params = parse_params({**base, "discover": {"records_per_group": 60, "n_anchors": 4},
+                           "label": {"records_per_group": 60, "chunk_size": 20}})
+    dropped = tmp_path / "data" / "dedup" / "dropped.parquet"
+    rows = pl.read_parquet(dropped)
+    corpus = pl.read_parquet(tmp_path / "data" / "corpus" / "code" / "*.parquet")
+    extra = corpus.filter(~pl.col("record_id").is_in(rows["record_id"].implode())).head(10)
+    assert extra.height == 10  # what this test drops as near-duplicates, on top of what dedup dropped
+    pl.concat([rows, extra.select("record_id", "source", cluster=pl.lit("code/kept"), jaccard=pl.lit(0.9),
+                                  reason=pl.lit("near_duplicate"))], how="vertical_relaxed").write_parquet(dropped)
+    n_excluded = len(excluded_ids(tmp_path / "data" / "dedup", tmp_path / "data" / "decontaminate"))
+
+    cold, cal, _ = estimate_project(params, tmp_path, {})
+    assert cold[0].requests == 60 - n_excluded  # every record of the group is sampled, but for the dropped ones
+    discover.run(params, tmp_path)
+    label.run(params, tmp_path)
+    after, cal, _ = estimate_project(params, tmp_path, {})
+    assert [r.to_send for r in after] == [0, 0]
+    assert cal.answers == 0 and cal.unmetered > 0
+    assert cal.basis.endswith(f"the {cal.unmetered} cached answers report no token usage")
+
+
 def test_a_spending_cap_stops_label_cleanly_and_a_raised_cap_resumes(tmp_path, grouped_project):
     from mira_core.errors import MiraError
 

@@ -67,6 +67,28 @@ def test_typo_names_key_line_and_suggestion(tmp_path):
     assert "did you mean 'max_chars'" in msg
 
 
+def test_a_key_set_twice_is_an_error_naming_both_lines(tmp_path):
+    """YAML keeps the second of two equal keys: the first, which a user may be editing, would do nothing."""
+    with pytest.raises(ConfigError) as e:
+        load_params(_write(tmp_path, MINIMAL + "  max_chars: 200\n"))
+    assert str(e.value) == (f"{tmp_path / 'params.yaml'}:7: ingest.max_chars: set twice (lines 6 and 7); YAML "
+                            "would keep the last one silently, so delete one")
+
+
+def test_a_problem_with_a_whole_section_does_not_print_the_section(tmp_path):
+    """A misspelt section is named with the suggestion up front, not after a dump of every value under it."""
+    with pytest.raises(ConfigError) as e:
+        load_params(_write(tmp_path, MINIMAL.replace("ingest:", "ingst:")))
+    assert str(e.value) == f"{tmp_path / 'params.yaml'}:5: ingst: unknown key (a typo?); did you mean 'ingest'?"
+
+
+def test_a_check_across_sections_names_its_keys_not_the_whole_file():
+    raw = {"sources": [{"name": "x", "path": "x.jsonl", "format": "text"}], "select": {"held_out_sources": ["y"]}}
+    with pytest.raises(ConfigError) as e:
+        parse_params(raw, "params.yaml")
+    assert str(e.value) == "params.yaml: select.held_out_sources names 'y', which is not a source (x)"
+
+
 def test_a_renamed_key_says_its_new_name(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_params(_write(tmp_path, MINIMAL + "select:\n  tau_spearman: 0.3\n"))

@@ -158,3 +158,22 @@ def test_records_equal_up_to_max_chars_are_exact_duplicates_once_truncated(tmp_p
     report, kept, _ = _ingest(tmp_path, spec, max_chars=len(head), on_too_long="truncate", dedup_exact=False)
     assert report["kept"] == 3 and kept["record_id"].n_unique() == 3  # kept repeats still get distinct ids
     assert kept["record_id"][1] == f"s/{text_digest(head)}-1"
+
+
+def test_a_source_file_dvc_yaml_does_not_track_is_named(tmp_path):
+    """A source path edited in params.yaml but not in dvc.yaml's ingest deps: `dvc repro` would never see that
+    file change, so ingest warns, naming the source and the file; a path under a listed folder is tracked."""
+    from mira_core.ingest.source import source_inputs, untracked_by_dvc
+
+    for rel in ("data/raw/a.jsonl", "elsewhere/b.jsonl", "listed.jsonl"):
+        write_jsonl(tmp_path / rel, [{"text": "x"}])
+    specs = [SourceSpec(name="a", path="data/raw/a.jsonl", format="text"),
+             SourceSpec(name="b", path="elsewhere/*.jsonl", format="text"),
+             SourceSpec(name="c", path="listed.jsonl", format="text")]
+    inputs = {s.name: source_inputs(s, i, tmp_path) for i, s in enumerate(specs)}
+    assert untracked_by_dvc(inputs, tmp_path) == []  # no dvc.yaml: nothing to say
+    (tmp_path / "dvc.yaml").write_text("stages:\n  ingest:\n    cmd: mira stage ingest\n"
+                                       "    deps: [data/raw, listed.jsonl, flows/ingest.py]\n")
+    warnings = untracked_by_dvc(inputs, tmp_path)
+    assert len(warnings) == 1 and warnings[0].startswith(f"source 'b' reads {tmp_path / 'elsewhere' / 'b.jsonl'}, "
+                                                          f"which {tmp_path / 'dvc.yaml'}'s ingest stage does not list")

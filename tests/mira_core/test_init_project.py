@@ -12,12 +12,16 @@ import pytest
 import yaml
 
 from flows.params import load_params
+from mira_core.config import IngestParams
 from mira_core.errors import ConfigError
 from mira_core.init_project import (
+    SAMPLE,
+    FieldArg,
     SourceArg,
     create_project,
     guess_format,
     make_params,
+    parse_field,
     parse_source,
     render_dvc,
     render_params,
@@ -44,9 +48,9 @@ def _guess(tmp_path, name, rows, fmt=None):
 
 
 def test_text_by_its_field_and_its_prose(tmp_path):
-    g = _guess(tmp_path, "docs.jsonl", PROSE)
+    g = _guess(tmp_path, "docs.jsonl", [{k: v for k, v in r.items() if k != "id"} for r in PROSE])
     assert (g.reader, g.format, g.fields, g.guessed) == ("jsonl", "text", {}, True)
-    assert "'id', 'text'" in g.why
+    assert "'text'" in g.why and "record ids" not in g.why
 
 
 @pytest.mark.parametrize("rows,field,why", [
@@ -136,6 +140,99 @@ def test_parse_source():
         parse_source("/x/y.jsonl")
 
 
+def test_a_mistyped_format_is_named_as_such_not_as_a_missing_file(tmp_path, monkeypatch):
+    path = write_jsonl(tmp_path / "file.jsonl", CODE_ROWS)
+    with pytest.raises(ConfigError) as e:
+        parse_source(f"code={path}:python")
+    assert str(e.value) == f"--source code={path}:python: unknown format 'python' (text, code, qa, chat, agent)"
+    monkeypatch.chdir(tmp_path)  # relative paths and globs are checked the same way
+    with pytest.raises(ConfigError, match=r"--source code=file\.jsonl:Qa: unknown format 'Qa'"):
+        parse_source("code=file.jsonl:Qa")
+    with pytest.raises(ConfigError, match=r"--source code=\*\.jsonl:txt: unknown format 'txt'"):
+        parse_source("code=*.jsonl:txt")
+    # a colon in a path that exists, or in one whose part before the colon does not either: a path, as before
+    write_jsonl(tmp_path / "run:2", CODE_ROWS)
+    assert parse_source("r=run:2") == SourceArg("r", "run:2", None)
+    assert parse_source("m=missing.jsonl:python") == SourceArg("m", "missing.jsonl:python", None)
+    assert parse_source("s=s3://bucket/key.jsonl:python") == SourceArg("s", "s3://bucket/key.jsonl:python", None)
+
+
+def test_a_unique_scalar_id_field_is_guessed(tmp_path):
+    rows = [{"id": f"t{i}", "messages": TOOL_MESSAGES} for i in range(SAMPLE + 5)]
+    g = _guess(tmp_path, "agent.jsonl", rows)
+    assert (g.format, g.fields) == ("agent", {"id_field": "id"})
+    assert f"record ids from 'id' (a string or integer in each of the first {SAMPLE}, no two alike)" in g.why
+    assert _guess(tmp_path, "u.jsonl", [{"_id": i, "uuid": f"u{i}", "text": f"t {i}"} for i in range(3)]
+                  ).fields == {"id_field": "_id"}
+    assert _guess(tmp_path, "q.jsonl", [{"record_id": i, "question": "q", "answer": "a"} for i in range(3)],
+                  fmt="qa").fields == {"id_field": "record_id"}
+    repeats = _guess(tmp_path, "r.jsonl", [{"id": i % 2, "text": f"t {i}"} for i in range(3)])
+    assert repeats.fields == {} and "'id' repeats within the first 3 records" in repeats.why
+    for odd in ([{"id": 1, "text": "a"}, {"text": "b"}],             # missing in one record
+                [{"id": 1.5, "text": "a"}, {"id": 2.5, "text": "b"}],  # not a string or integer
+                [{"id": True, "text": "a"}, {"id": False, "text": "b"}],
+                [{"id": "", "text": "a"}, {"id": "x", "text": "b"}],
+                [{"id": {"k": 1}, "text": "a"}, {"id": [2], "text": "b"}]):
+        assert "id_field" not in _guess(tmp_path, "o.jsonl", odd).fields, odd
+
+
+def test_a_guessed_id_field_makes_a_repeated_id_a_duplicate_id_at_ingest(tmp_path):
+    from mira_core.ingest.source import ingest_source
+
+    rows = [{"id": f"t{i}", "messages": [{"role": "user", "content": f"task {i}"}, *TOOL_MESSAGES[1:]]}
+            for i in range(SAMPLE)]
+    rows.append({"id": "t3", "messages": [{"role": "user", "content": "another task, same id"}]})
+    write_jsonl(tmp_path / "agent.jsonl", rows)
+    made = create_project(tmp_path / "proj", [SourceArg("agent", str(tmp_path / "agent.jsonl"))], scm=False)
+    spec = load_params(tmp_path / "proj" / "params.yaml").sources[0]
+    assert spec == made.sources[0] and (spec.format, spec.id_field) == ("agent", "id")
+    report = ingest_source(spec, IngestParams(), tmp_path / "proj", tmp_path / "out", tmp_path / "q")
+    assert report["by_reason"] == {"duplicate_id": 1} and report["kept"] == SAMPLE
+
+
+def test_parse_field():
+    assert parse_field("odd.question_field=q") == FieldArg("odd", "question_field", "q")
+    assert parse_field("my.src.id_field=doc.id") == FieldArg("my.src", "id_field", "doc.id")
+    with pytest.raises(ConfigError, match=r"--field odd.question=q: 'question' is not a field knob of a source "
+                       r"\(text_field, id_field, question_field, answer_field, messages_field\)"):
+        parse_field("odd.question=q")
+    for bad in ("odd=q", "question_field=q", "odd.question_field=", ".question_field=q"):
+        with pytest.raises(ConfigError, match="expected NAME.KEY=VALUE"):
+            parse_field(bad)
+
+
+def test_fields_given_with_field_tell_a_source_init_cannot_guess(tmp_path):
+    write_jsonl(tmp_path / "odd.jsonl", [{"q": f"What is {i}?", "a": f"It is {i}.", "key": f"k{i}"} for i in range(3)])
+    odd = [SourceArg("odd", str(tmp_path / "odd.jsonl"))]
+    with pytest.raises(ConfigError) as e:
+        create_project(tmp_path / "p0", odd, scm=False)
+    assert "--field odd.question_field=KEY --field odd.answer_field=KEY (qa)" in str(e.value)
+    assert "--source odd=PATH:FORMAT" in str(e.value) and not (tmp_path / "p0").exists()
+    with pytest.raises(ConfigError, match=r"cannot tell the fields of .*odd\.jsonl.*: --field odd\.answer_field=KEY$"):
+        create_project(tmp_path / "p0", odd, scm=False, fields=[FieldArg("odd", "question_field", "q")])
+
+    fields = [parse_field(f) for f in ("odd.question_field=q", "odd.answer_field=a", "odd.id_field=key")]
+    made = create_project(tmp_path / "p1", odd, scm=False, fields=fields)
+    spec = load_params(tmp_path / "p1" / "params.yaml").sources[0]
+    assert (spec.format, spec.question_field, spec.answer_field, spec.id_field) == ("qa", "q", "a", "key")
+    assert "given: question_field 'q', answer_field 'a', id_field 'key'" in made.guesses[0].why
+    # a given field overrides a guess, and sets it where the format was given
+    write_jsonl(tmp_path / "docs.jsonl", [{"id": i, "text": f"t {i}", "body": f"b {i}"} for i in range(3)])
+    made = create_project(tmp_path / "p2", [SourceArg("docs", str(tmp_path / "docs.jsonl"), "text")], scm=False,
+                          fields=[FieldArg("docs", "text_field", "body")])
+    assert made.sources[0].text_field == "body" and made.sources[0].id_field == "id"
+
+    with pytest.raises(ConfigError, match=r"--field od.question_field=q: no source is named 'od' \(sources: odd\)"):
+        create_project(tmp_path / "p3", odd, scm=False, fields=[FieldArg("od", "question_field", "q")])
+    with pytest.raises(ConfigError, match=r"--field odd.answer_field=b: no record among the first 3 of .*odd\.jsonl "
+                       r"has the key 'b' \(the first record's keys: 'q', 'a', 'key'\)"):
+        create_project(tmp_path / "p3", odd, scm=False, fields=[FieldArg("odd", "answer_field", "b")])
+    with pytest.raises(ConfigError, match="--field odd.answer_field is given twice"):
+        create_project(tmp_path / "p3", odd, scm=False,
+                       fields=[FieldArg("odd", "answer_field", "a"), FieldArg("odd", "answer_field", "q")])
+    assert not (tmp_path / "p3").exists()
+
+
 def _specs(tmp_path):
     write_jsonl(tmp_path / "docs.jsonl", PROSE)
     write_jsonl(tmp_path / "code.jsonl", CODE_ROWS)
@@ -202,3 +299,13 @@ def test_a_source_inside_the_project_is_relative(tmp_path):
     assert made.sources[0].path == "raw/docs.jsonl"
     assert json.dumps(yaml.safe_load((tmp_path / "proj" / "dvc.yaml").read_text())["stages"]["ingest"]["deps"]) == \
         '["raw/docs.jsonl"]'
+
+
+def test_the_gitignore_covers_what_dvc_plots_writes(tmp_path):
+    write_jsonl(tmp_path / "docs.jsonl", PROSE)
+    create_project(tmp_path / "proj", [SourceArg("docs", str(tmp_path / "docs.jsonl"))])
+    (tmp_path / "proj" / "dvc_plots").mkdir()
+    (tmp_path / "proj" / "dvc_plots" / "index.html").write_text("<html></html>")
+    res = subprocess.run(["git", "check-ignore", "dvc_plots/index.html"], cwd=tmp_path / "proj", capture_output=True,
+                         text=True)
+    assert res.returncode == 0 and res.stdout.strip() == "dvc_plots/index.html"

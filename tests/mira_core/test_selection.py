@@ -359,4 +359,5 @@ def test_a_sources_retention_is_a_share_of_its_selectable_tokens():
     assert s["by_source"]["a"] == {"records": 4, "kept_records": 1, "tokens": 40, "selectable_tokens": 20,
                                    "kept_tokens": 10, "kept_token_share": 0.5}
     assert s["by_source"]["h"]["kept_token_share"] == 0.0 and s["by_source"]["h"]["selectable_tokens"] == 0
-    assert s["by_group"]["g"]["kept_token_share"] == 0.5
+    assert s["by_group"]["g"] == {"records": 5, "kept_records": 1, "tokens": 50, "selectable_tokens": 20,
+                                  "kept_tokens": 10, "kept_token_share": 0.5}  # its sources' records, summed
