@@ -67,7 +67,7 @@ def _rel(attr: str) -> str:
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("demo_corpus", "build the embedded default corpus (8 real sources)",
+    Stage("demo_corpus", "build the embedded default corpus (8 real sources; the demo only, not in `mira init` projects)",
           reads=(), writes=("raw",), params=("demo_corpus",), core=("mira_core.demo_corpus",),
           outside="this Python installation (stdlib, site-packages)"),
     Stage("ingest", "render records to canonical text, count tokens, quarantine bad records",

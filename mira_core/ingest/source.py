@@ -153,6 +153,9 @@ def empty_source_problem(spec: SourceSpec, report: dict, quarantine: str) -> str
     else:
         reasons = ", ".join(f"{k} {v}" for k, v in report["by_reason"].items())
         why = f"all {report['read']} records read were quarantined ({reasons}; see {quarantine})"
+    by_suffix = spec.model_copy(update={"reader": None}).resolved_reader()
+    if spec.reader is not None and by_suffix not in (spec.reader, "folder"):
+        why += f"; the source sets `reader: {spec.reader}` on a path whose name says {by_suffix}: is that right?"
     return f"source {spec.name!r} (path {spec.path!r}) kept no record: {why}"
 
 

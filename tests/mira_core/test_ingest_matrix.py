@@ -277,6 +277,14 @@ def test_a_source_whose_every_record_is_quarantined_is_flagged_with_the_reasons(
     assert empty_source_problem(spec, {**report, "kept": 1}, "q") is None
 
 
+def test_a_reader_the_path_contradicts_is_pointed_out_when_nothing_is_kept(tmp_path):
+    """`reader: parquet` on a .jsonl file quarantines every record as unreadable: the message asks about the reader."""
+    report, _, _, spec = _ingest(tmp_path, Case({"s.jsonl": rec("a")}, kept=[], spec={"reader": "parquet"},
+                                                bad=[("unreadable", "s.jsonl", "")]))
+    assert empty_source_problem(spec, report, "q").endswith(
+        "; the source sets `reader: parquet` on a path whose name says jsonl: is that right?")
+
+
 def test_the_flow_fails_on_an_empty_source_unless_it_is_optional(tmp_path, prefect_harness, capsys):
     """metrics/ingest.json names the empty source either way; only a non-optional one fails the stage."""
     from flows.ingest import ingest_flow
