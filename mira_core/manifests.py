@@ -331,14 +331,16 @@ def kept_texts(corpus: Path, manifest: pl.DataFrame) -> Iterator[tuple[str, str]
 
 
 def export_kept(corpus: Path, manifest_path: Path, fmt: str, out: Path, *, tokenizer: Path, commit: str | None,
-                params_file: Path, rubrics: Path, final: Path | None = None) -> dict:
+                params_file: Path, rubrics: Path, final: Path | None = None,
+                provenance: dict | None = None) -> dict:
     """The kept records of a manifest as a trainer reads them, under `out`, with a lineage.json beside them:
     JSONL or Parquet shards per source (`materialize`), or Megatron-LM's indexed datasets and blend
     (`megatron.materialize_megatron`, tokenized with `tokenizer`, sources weighted by their epochs).
 
-    The lineage names what made the export: the commit, the digests of params.yaml and of the manifest, and
-    each group's rubric version. `final`: where `out` will end up when it is written aside (atomic_dir): the
-    blend's prefixes must name that place, not the temporary one. Returns {"records": per source (and, for
+    The lineage names what made the export: the commit (and `provenance`: the DVC experiment, whether params.yaml
+    was the committed one), the digests of params.yaml and of the manifest, and each group's rubric version.
+    `final`: where `out` will end up when it is written aside (atomic_dir): the blend's prefixes must name that
+    place, not the temporary one. Returns {"records": per source (and, for
     megatron, the tokens)}.
     """
     manifest = read_checked(manifest_path, MANIFEST)
@@ -348,8 +350,9 @@ def export_kept(corpus: Path, manifest_path: Path, fmt: str, out: Path, *, token
     if fmt == "megatron":
         epochs = dict(manifest.filter(pl.col("kept")).group_by("source").agg(pl.col("epochs").max()).iter_rows())
         record = materialize_megatron(kept_texts(corpus, manifest), tokenizer, out, epochs=epochs,
-                                      prefix_root=str(Path(final or out).resolve()), **fields)
+                                      prefix_root=str(Path(final or out).resolve()), provenance=provenance,
+                                      **fields)
         return {"records": {s: d["documents"] for s, d in record["datasets"].items()}, "tokens": record["tokens"]}
     counts = materialize(corpus, manifest, fmt, out)
-    write_lineage(out / "lineage.json", **fields, format=fmt, records=counts)
+    write_lineage(out / "lineage.json", **fields, **(provenance or {}), format=fmt, records=counts)
     return {"records": counts}

@@ -270,6 +270,21 @@ def git_commit(root: Path) -> str | None:
     return (res.stdout.strip() or None) if res.returncode == 0 else None
 
 
+def run_provenance(root: Path, params_file: Path, environ: dict[str, str]) -> dict[str, Any]:
+    """What besides the commit tells a run apart: the DVC experiment it ran in (`dvc exp run` names it in
+    DVC_EXP_NAME) and whether params.yaml is the one committed (an experiment's `-S` edits it first, so the commit
+    alone would name a run whose params differ). None where it cannot be told (no git, no commit)."""
+    committed = None
+    if git_commit(root) is not None:  # outside a checkout `git diff` compares files, not a commit
+        try:
+            res = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", str(params_file)], cwd=root,
+                                 capture_output=True, timeout=30)
+            committed = {0: True, 1: False}.get(res.returncode)
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return {"dvc_experiment": environ.get("DVC_EXP_NAME") or None, "params_committed": committed}
+
+
 def lineage(*, commit: str | None, params_digest: str, rubric_versions: dict[str, Any],
             manifest_digest: str, **extra: Any) -> dict[str, Any]:
     """The lineage record every export carries: what code, params, rubrics and manifest made it."""
@@ -298,7 +313,8 @@ def materialize_megatron(records: Iterable[tuple[str, str]], tokenizer: Any, out
                          commit: str | None, params_digest: str, rubric_versions: dict[str, Any],
                          manifest_digest: str, append_eod: bool = True, eod_id: int | None = None,
                          prefix_root: str | None = None, batch_size: int = BATCH,
-                         epochs: dict[str, float] | None = None) -> dict[str, Any]:
+                         epochs: dict[str, float] | None = None, provenance: dict[str, Any] | None = None
+                         ) -> dict[str, Any]:
     """Write kept records as one Megatron dataset per source under `out`, plus blend.txt and lineage.json.
 
     `records`: (source, text) pairs in any order (sources may interleave; each source keeps its order).
@@ -364,7 +380,8 @@ def materialize_megatron(records: Iterable[tuple[str, str]], tokenizer: Any, out
                          tokenizer_sha256=_tokenizer_sha256(tokenizer, tok),
                          append_eod=append_eod, eod_id=eod, add_special_tokens=False,
                          datasets=datasets, blend=blend_text(weights),
-                         documents=sum(d["documents"] for d in datasets.values()), tokens=total)
+                         documents=sum(d["documents"] for d in datasets.values()), tokens=total,
+                         **(provenance or {}))
         write_json(record, tmp / "lineage.json")
     record["seconds"] = round(time.perf_counter() - t0, 3)
     return record

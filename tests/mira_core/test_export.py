@@ -52,6 +52,30 @@ def test_jsonl_export_holds_the_kept_records_and_their_lineage(tmp_path):
     assert lineage["params_digest"] == file_digest(tmp_path / "params.yaml") and list(lineage["rubric_versions"]) == ["a"]
 
 
+def test_the_lineage_tells_an_experiment_from_the_commit_it_started_from(tmp_path):
+    """`dvc exp run -S` edits params.yaml before the stages run: the commit alone would name a run whose params
+    differ, so the lineage says whether params.yaml is the committed one, and the experiment's name."""
+    import subprocess
+
+    from mira_core.megatron import run_provenance
+
+    manifest, path = _project(tmp_path)
+    params = tmp_path / "params.yaml"
+    assert run_provenance(tmp_path, params, {}) == {"dvc_experiment": None, "params_committed": None}  # no git
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "add", "params.yaml"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-qm", "p"], cwd=tmp_path, check=True)
+    assert run_provenance(tmp_path, params, {})["params_committed"] is True
+    params.write_text("select: {budget: 0.5}\n")  # what `dvc exp run -S select.budget=0.5` does first
+    provenance = run_provenance(tmp_path, params, {"DVC_EXP_NAME": "half"})
+    assert provenance == {"dvc_experiment": "half", "params_committed": False}
+    out = tmp_path / "records"
+    export_kept(tmp_path / "data" / "corpus", path, "jsonl", out, **_fields(tmp_path, path), provenance=provenance)
+    lineage = json.loads((out / "lineage.json").read_text())
+    assert lineage["dvc_experiment"] == "half" and lineage["params_committed"] is False
+
+
 def test_megatron_export_weights_an_upsampled_source_by_its_epochs(tmp_path):
     manifest, path = _project(tmp_path)
     out = tmp_path / "megatron"
