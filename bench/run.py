@@ -29,6 +29,7 @@ import numpy as np
 
 from bench import doc_figures
 from bench.common import REPO, WORK, child, env, machine, median, spread
+from mira_core.io import write_parquet
 from mira_core.planted import TEACHER_ALL
 
 # pipeline replaces the copy, so it comes after those that read it; encoders reads the labels pipeline made
@@ -159,9 +160,7 @@ def teacher_oracle(root: Path) -> dict:
         kept = pl.read_parquet(data / "selection" / "mira" / "manifest.parquet").select("record_id", "kept")
         if kept.equals(students):  # a task-cache hit would have left the students' selection in place
             raise RuntimeError("select on the teacher's scores kept exactly the students' records: was it re-run?")
-        out = root / ORACLE_MANIFEST
-        out.parent.mkdir(exist_ok=True)
-        kept.write_parquet(out)
+        write_parquet(kept, root / ORACLE_MANIFEST)  # atomically: evaluate must never read half a file
         by_source = json.loads(metrics.read_text())["methods"]["mira"]["by_source"]
     finally:
         for name in ("scores", "selection"):

@@ -27,7 +27,7 @@ def summary_lines(root: Path) -> list[str]:
         t = ingest["total"]
         out.append(f"corpus      {t['kept']} records, {t['n_tokens']:,} tokens from {len(ingest['sources'])} sources "
                    f"({t['quarantined']} quarantined)          data/corpus/, data/quarantine/")
-        if not t["kept"]:
+        if not t["kept"] and t["quarantined"]:
             out.append("            nothing was kept: every record read was quarantined (the reasons per source are in "
                        "metrics/ingest.json)")
     group = _load(root, "group")

@@ -433,8 +433,9 @@ class EvaluateParams(Section):
         default_factory=dict,
         description="More arms, from selections made elsewhere: name -> a Parquet file (relative to the project "
         "root) with record_id and kept columns, such as another tool's filter or the benchmark's whole-corpus teacher "
-        "oracle. Each trains on its kept records that are not held out, like any arm; a record id not in the corpus "
-        "is an error. List the files as deps of the evaluate stage in dvc.yaml, so that a changed file re-runs it.",
+        "oracle. Each trains on its kept records that a selection may keep (not held out, not a near-duplicate, not "
+        "contaminated), like any arm; a record id not in the corpus is an error. List the files as deps of the "
+        "evaluate stage in dvc.yaml, so that a changed file re-runs it.",
     )
     seeds: list[int] = Field(
         default_factory=lambda: [0, 1], min_length=1,

@@ -14,39 +14,48 @@ import yaml
 from pydantic import BaseModel
 
 
-def key_lines(node, prefix: str = "", out: dict[str, int] | None = None) -> dict[str, int]:
+def key_lines(node, prefix: str = "", out: dict[str, int] | None = None, _path: tuple[int, ...] = ()
+              ) -> dict[str, int]:
     """Map each dotted key path ('select.budget', 'sources[2].path') to its 1-based line in the file."""
     out = {} if out is None else out
+    if id(node) in _path:  # an alias of a node that holds it (`a: &a [*a]`): no end to walk to
+        return out
+    inner = (*_path, id(node))
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
             key = f"{prefix}.{k.value}" if prefix else str(k.value)
             out[key] = k.start_mark.line + 1
-            key_lines(v, key, out)
+            key_lines(v, key, out, inner)
     elif isinstance(node, yaml.SequenceNode):
         for i, v in enumerate(node.value):
             key = f"{prefix}[{i}]"
             out[key] = v.start_mark.line + 1
-            key_lines(v, key, out)
+            key_lines(v, key, out, inner)
     return out
 
 
-def duplicate_keys(node, path: Path, prefix: str = "") -> list[str]:
+def duplicate_keys(node, path: Path, prefix: str = "", _walked: set[int] | None = None) -> list[str]:
     """`file:line: key: set twice ...` for each key a mapping repeats: YAML loaders keep the last silently, so an
-    edit to the first copy would do nothing."""
+    edit to the first copy would do nothing. A node reached again through an alias (`*name`, `<<: *name`) is
+    checked once, where it is written."""
+    walked = set() if _walked is None else _walked
+    if id(node) in walked:
+        return []
+    walked.add(id(node))
     out: list[str] = []
     if isinstance(node, yaml.MappingNode):
-        seen: dict[str, int] = {}
+        seen: dict[tuple[str, str], int] = {}
         for k, v in node.value:
             key = f"{prefix}.{k.value}" if prefix else str(k.value)
             line = k.start_mark.line + 1
-            if key in seen:
-                out.append(f"{path}:{line}: {key}: set twice (lines {seen[key]} and {line}); YAML would keep the "
-                           "last one silently, so delete one")
-            seen.setdefault(key, line)
-            out += duplicate_keys(v, path, key)
+            if (k.tag, k.value) in seen:  # by tag too: `1:` and `'1':` are two keys
+                out.append(f"{path}:{line}: {key}: set twice (lines {seen[k.tag, k.value]} and {line}); YAML "
+                           "would keep the last one silently, so delete one")
+            seen.setdefault((k.tag, k.value), line)
+            out += duplicate_keys(v, path, key, walked)
     elif isinstance(node, yaml.SequenceNode):
         for i, v in enumerate(node.value):
-            out += duplicate_keys(v, path, f"{prefix}[{i}]")
+            out += duplicate_keys(v, path, f"{prefix}[{i}]", walked)
     return out
 
 

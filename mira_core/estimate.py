@@ -208,8 +208,8 @@ def estimate_project(params: Params, root: Path, environ: Mapping[str, str]
                for name, folder in (("dedup", lay.dedup), ("decontaminate", lay.decontaminate))}
     notes += [f"{name} has not run: its drops are counted as requests, which the stages will not send"
               for name, folder in filters.items() if folder is None]
-    excluded = excluded_ids(filters["dedup"], filters["decontaminate"])
     try:
+        excluded = excluded_ids(filters["dedup"], filters["decontaminate"])  # in the try: the cache is closed
         groups = members(read_groups(lay.group_map()))
         rubrics = load_rubrics(lay.rubrics) if lay.rubrics.exists() else {}
         judge, score = [], []

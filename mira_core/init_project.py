@@ -313,7 +313,8 @@ def _guess_id(payloads: list[dict], name: str) -> tuple[str | None, str]:
                    for v in values):
             continue
         if len(set(map(str, values))) == len(values):
-            return f, f"record ids from {f!r} (a string or integer in each of the first {len(values)}, no two alike)"
+            return f, (f"record ids from {f!r} (a string or integer in each of the first {len(values)}, no two alike; "
+                       "a record further on that repeats one, or lacks it, is quarantined)")
         note = note or (f"{f!r} repeats within the first {len(values)} records, so it is not taken as the record "
                         f"id (--field {name}.id_field={f} takes it)")
     return None, note
@@ -375,10 +376,22 @@ def _guess_kind(payloads: list[dict], reader: str, shown: str, fmt: str | None, 
                ("text_field",), ("question_field", "answer_field"), ("messages_field",))
 
 
-def _with_given(guess: Guess, given: dict[str, str]) -> Guess:
-    """`guess` with the given field names set, and said."""
+# the field knobs each format reads (besides id_field); a folder's records are its files, with no fields
+FORMAT_KNOBS = {"text": ("text_field",), "code": ("text_field",), "qa": ("question_field", "answer_field"),
+                "chat": ("messages_field",), "agent": ("messages_field",)}
+
+
+def _with_given(guess: Guess, given: dict[str, str], name: str = "NAME") -> Guess:
+    """`guess` with the given field names set, and said; a knob its format (or a folder) never reads is an error,
+    since params.yaml would hold it and ingest ignore it."""
     if not given:
         return guess
+    reads = () if guess.reader == "folder" else ("id_field", *FORMAT_KNOBS[guess.format])
+    unread = [k for k in given if k not in reads]
+    if unread:
+        what = "a folder source (its records are files)" if guess.reader == "folder" else f"a {guess.format} source"
+        raise ConfigError(f"--field {name}.{unread[0]}: {what} does not read {unread[0]} "
+                          f"(it reads: {', '.join(reads) or 'no field'})")
     said = ", ".join(f"{k} {v!r}" for k, v in given.items())
     return replace(guess, fields=guess.fields | given, why=f"{guess.why}; given: {said}")
 
@@ -395,11 +408,14 @@ def _guess_records(reader: str, path: str, shown: str, fmt: str | None, given: d
     guess = _guess_kind(payloads, reader, shown, fmt, given, name)
     if "id_field" not in given:
         id_field, why = _guess_id(payloads, name)
-        if id_field is not None:
+        if id_field is not None and _has_glob(shown):  # the first file's ids say nothing of the others': often 0..n each
+            why = (f"{id_field!r} looks like a record id in the first file, but ids may repeat across the files of a "
+                   f"glob, so the id is the text's digest (--field {name}.id_field={id_field} takes it)")
+        elif id_field is not None:
             guess = replace(guess, fields=guess.fields | {"id_field": id_field})
         if why:
             guess = replace(guess, why=f"{guess.why}; {why}")
-    return _with_given(guess, given)
+    return _with_given(guess, given, name)
 
 
 def guess_format(path: str | Path, fmt: str | None = None, given: dict[str, str] | None = None,
@@ -423,7 +439,7 @@ def guess_format(path: str | Path, fmt: str | None = None, given: dict[str, str]
         raise ConfigError(f"{shown}: not found")
     reader = _reader_of(target, shown)
     if reader == "folder":
-        return _with_given(_guess_folder(target, shown, fmt), given)
+        return _with_given(_guess_folder(target, shown, fmt), given, name)
     return _guess_records(reader, str(target), shown, fmt, given, name)
 
 
@@ -449,7 +465,7 @@ def _guess_url(url: str, fmt: str | None, given: dict[str, str], name: str) -> G
                 raise ConfigError(f"{url}: not found (no such object or prefix)")
         reader = _reader_of(target, url)
         if reader == "folder":
-            return _with_given(_guess_folder(target, url, fmt), given)
+            return _with_given(_guess_folder(target, url, fmt), given, name)
         return _guess_records(reader, target, url, fmt, given, name)
     except ConfigError:
         raise

@@ -277,9 +277,12 @@ def run_provenance(root: Path, params_file: Path, environ: dict[str, str]) -> di
     committed = None
     if git_commit(root) is not None:  # outside a checkout `git diff` compares files, not a commit
         try:
+            # `git diff` says nothing of a file git does not track: an untracked params.yaml is not the committed one
+            tracked = subprocess.run(["git", "ls-files", "--error-unmatch", "--", str(params_file)], cwd=root,
+                                     capture_output=True, timeout=30).returncode == 0
             res = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", str(params_file)], cwd=root,
                                  capture_output=True, timeout=30)
-            committed = {0: True, 1: False}.get(res.returncode)
+            committed = {0: True, 1: False}.get(res.returncode) if tracked else False
         except (OSError, subprocess.SubprocessError):
             pass
     return {"dvc_experiment": environ.get("DVC_EXP_NAME") or None, "params_committed": committed}

@@ -1,7 +1,7 @@
 """Which records each arm trains on and the target it is scored on, as token streams and windows.
 
 An arm is a selection manifest's kept records (the select stage's, or a file of `evaluate.manifests` made
-elsewhere), or `full`: every record whose reason is not held_out.
+elsewhere, less what no selection may keep), or `full`: every record a selection may keep.
 Held-out sources are removed from every training stream a second time here, by source, and the
 target's record ids are checked to be disjoint from every training record, so a selection bug can
 never leak the target into training. Each stream is its records' tokens with EOS after each record;
@@ -60,10 +60,8 @@ def load_manifests(selection: Path, arms: Sequence[str], extra: Mapping[str, Pat
     """arm -> its manifest; a missing one is a ConfigError naming the select setting that makes it.
 
     `extra` (`evaluate.manifests`) maps more arms to selections made elsewhere: Parquet files with record_id and
-    kept. Each gets the source of its records from the select stage's manifest (so held-out records are found by
-    source like any arm's; records a filter stage dropped are trained on when the file keeps them: it is that
-    selection's choice), and comes after `arms`; a record id that is not in the corpus, or one listed twice, is a
-    ConfigError naming the file."""
+    kept. Each gets the source and reason of its records from the select stage's manifest, and comes after `arms`;
+    a record id that is not in the corpus, or one listed twice, is a ConfigError naming the file."""
     out = {}
     for arm in arms:
         path = manifest_path(selection, arm)
@@ -72,7 +70,7 @@ def load_manifests(selection: Path, arms: Sequence[str], extra: Mapping[str, Pat
                               f"select.baselines unless it is mira or full)")
         out[arm] = read_checked(path, MANIFEST, ["record_id", "source", "kept", "reason"])
     if extra:
-        corpus = next(iter(out.values())).select("record_id", "source")
+        corpus = next(iter(out.values())).select("record_id", "source", "reason")
         for name, path in extra.items():
             out[name] = external_manifest(name, path, corpus)
     return out
@@ -80,7 +78,12 @@ def load_manifests(selection: Path, arms: Sequence[str], extra: Mapping[str, Pat
 
 def external_manifest(name: str, path: Path, corpus: pl.DataFrame) -> pl.DataFrame:
     """The arm `name` of evaluate.manifests: its file's record_id and kept (null: not kept), with each record's
-    source from `corpus` (a select manifest's record_id and source), in the file's order."""
+    source and reason from `corpus` (a select manifest's), in the file's order.
+
+    A record no selection may keep (held out, a near-duplicate, contaminated) is not kept here either, whatever
+    the file says: a near-duplicate may be a near-copy of a target record (`exclusions.near_held_out`), which the
+    held-out check by source would not catch. The arm's `train_records` in metrics/evaluate.json counts the rest.
+    """
     where = f"evaluate.manifests.{name} ({path})"
     if not path.is_file():
         raise ConfigError(f"{where}: no such file")
@@ -97,8 +100,8 @@ def external_manifest(name: str, path: Path, corpus: pl.DataFrame) -> pl.DataFra
     if len(unknown):
         raise ConfigError(f"{where}: {len(unknown)} of its {df.height} record ids are not in the corpus, e.g. "
                           f"{unknown.head(3).to_list()}")
-    return df.with_columns(kept=pl.col("kept").fill_null(False)).join(corpus, on="record_id", how="left",
-                                                                      maintain_order="left")
+    df = df.join(corpus, on="record_id", how="left", maintain_order="left")
+    return df.with_columns(kept=pl.col("kept").fill_null(False) & ~pl.col("reason").is_in(NOT_SELECTABLE))
 
 
 def arm_records(arm: str, manifest: pl.DataFrame, held_out: Sequence[str]) -> list[str]:

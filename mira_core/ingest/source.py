@@ -9,6 +9,7 @@ read = kept + quarantined, per source and per reason. A source that keeps no rec
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from collections.abc import Iterator
 from itertools import islice
@@ -90,16 +91,23 @@ def untracked_by_dvc(inputs: dict[str, list[Path | dict]], root: Path) -> list[s
     if not dvc_yaml.exists():
         return []
     try:
-        stage = (yaml.safe_load(dvc_yaml.read_text()) or {}).get("stages", {}).get("ingest")
+        doc = yaml.safe_load(dvc_yaml.read_text())
     except yaml.YAMLError:
         return []  # DVC itself reports a broken dvc.yaml
-    if not isinstance(stage, dict):
-        return []
-    deps = [(root / (d if isinstance(d, str) else next(iter(d)))).resolve() for d in stage.get("deps") or []]
+    stages = doc.get("stages") if isinstance(doc, dict) else None
+    stage = stages.get("ingest") if isinstance(stages, dict) else None
+    deps = stage.get("deps") if isinstance(stage, dict) else None
+    if not isinstance(deps, list):
+        return []  # no ingest stage, or one DVC would not read either
+    wdir = root / str(stage.get("wdir") or ".")
+    # abspath, not resolve: a source that is a link under a listed folder is under it for DVC too
+    paths = [os.path.abspath(wdir / (d if isinstance(d, str) else next(iter(d))))
+             for d in deps if isinstance(d, str) or (isinstance(d, dict) and d)]
     out = []
     for name, files in inputs.items():
         loose = [f for f in files if isinstance(f, Path)
-                 and not any(f.resolve() == d or f.resolve().is_relative_to(d) for d in deps)]
+                 and not any(os.path.abspath(f) == d or os.path.abspath(f).startswith(d.rstrip(os.sep) + os.sep)
+                             for d in paths)]
         if loose:
             more = f" and {len(loose) - 1} more" if len(loose) > 1 else ""
             out.append(f"source {name!r} reads {loose[0]}{more}, which {dvc_yaml}'s ingest stage does not list under "

@@ -8,6 +8,7 @@ state under `<root>/.mira/`) and no flow run (it would write under `data/` or `.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -87,6 +88,14 @@ def test_summary_outside_a_project_fails_and_in_a_new_one_says_nothing_ran(tmp_p
     _project(tmp_path, SOURCE)
     res = runner.invoke(app, ["summary", "--root", str(tmp_path)])
     assert res.exit_code == 0 and "no stage has run yet" in res.output
+    # an ingest that kept nothing is not a result: the summary says why
+    from flows.summary import summary_lines
+
+    (tmp_path / "metrics").mkdir()
+    for quarantined, said in ((5, True), (0, False)):  # nothing read at all is not "every record quarantined"
+        total = {"kept": 0, "n_tokens": 0, "quarantined": quarantined}
+        (tmp_path / "metrics" / "ingest.json").write_text(json.dumps({"total": total, "sources": {"a": {}}}))
+        assert any("every record read was quarantined" in line for line in summary_lines(tmp_path)) is said
 
 
 def test_params_command_prints_knobs_and_descriptions():

@@ -122,6 +122,10 @@ def test_estimate_asks_for_no_record_the_filter_stages_drop(tmp_path, grouped_pr
                                   reason=pl.lit("near_duplicate"))], how="vertical_relaxed").write_parquet(dropped)
     n_excluded = len(excluded_ids(tmp_path / "data" / "dedup", tmp_path / "data" / "decontaminate"))
 
+    (tmp_path / "data" / "dedup").rename(tmp_path / "dedup-aside")  # as if dedup had not run yet
+    cold, _, notes = estimate_project(params, tmp_path, {})
+    assert cold[0].requests == 60 and notes[0].startswith("dedup has not run: its drops are counted")
+    (tmp_path / "dedup-aside").rename(tmp_path / "data" / "dedup")
     cold, cal, _ = estimate_project(params, tmp_path, {})
     assert cold[0].requests == 60 - n_excluded  # every record of the group is sampled, but for the dropped ones
     discover.run(params, tmp_path)

@@ -73,6 +73,13 @@ def test_a_key_set_twice_is_an_error_naming_both_lines(tmp_path):
         load_params(_write(tmp_path, MINIMAL + "  max_chars: 200\n"))
     assert str(e.value) == (f"{tmp_path / 'params.yaml'}:7: ingest.max_chars: set twice (lines 6 and 7); YAML "
                             "would keep the last one silently, so delete one")
+    # told once, where it is written, however often an alias repeats it; `1:` and `'1':` are two keys
+    from mira_core.config_errors import duplicate_keys, key_lines
+
+    text = "base: &b {x: 1, x: 2}\nuse1: {<<: *b}\nuse2: *b\nkeys: {1: a, '1': b}\nloop: &l [*l]\n"
+    assert duplicate_keys(yaml.compose(text), Path("p.yaml")) == [
+        "p.yaml:1: base.x: set twice (lines 1 and 1); YAML would keep the last one silently, so delete one"]
+    assert key_lines(yaml.compose(text))["loop[0]"] == 5  # a list that holds itself ends the walk
 
 
 def test_a_problem_with_a_whole_section_does_not_print_the_section(tmp_path):

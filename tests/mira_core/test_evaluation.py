@@ -109,16 +109,18 @@ def test_a_manifest_made_elsewhere_is_an_arm_with_the_corpus_sources_and_never_t
     _, manifests = tiny_project(tmp_path)
     sel = tmp_path / "data" / "selection"
     (sel / "mira").mkdir(parents=True)
-    manifests["mira"].write_parquet(sel / "mira" / "manifest.parquet")
-    # another tool's selection: its own order, a null kept, and the held-out target kept by mistake
-    ids = ["prose/3", "code/1", "qa/0", "code/2"]
-    pl.DataFrame({"record_id": ids, "kept": [True, True, True, None], "score": [0.1, 0.2, 0.3, 0.4]}).write_parquet(
-        tmp_path / "other.parquet")
+    near = pl.col("record_id") == "code/3"  # a near-duplicate, maybe of a target record: no arm may train on it
+    manifests["mira"].with_columns(reason=pl.when(near).then(pl.lit("near_duplicate")).otherwise("reason"),
+                                   kept=pl.col("kept") & ~near).write_parquet(sel / "mira" / "manifest.parquet")
+    # another tool's selection: its own order, a null kept, the held-out target and a near-duplicate kept by mistake
+    ids = ["prose/3", "code/1", "qa/0", "code/2", "code/3"]
+    pl.DataFrame({"record_id": ids, "kept": [True, True, True, None, True], "score": [0.1, 0.2, 0.3, 0.4, 0.5]}
+                 ).write_parquet(tmp_path / "other.parquet")
     out = load_manifests(sel, ["mira"], {"other": tmp_path / "other.parquet"})
     assert list(out) == ["mira", "other"]
     assert out["other"]["record_id"].to_list() == ids and out["other"]["source"].to_list() == ["prose", "code", "qa",
-                                                                                              "code"]
-    assert arm_records("other", out["other"], ["qa"]) == ["prose/3", "code/1"]  # not the target, not the null
+                                                                                              "code", "code"]
+    assert arm_records("other", out["other"], ["qa"]) == ["prose/3", "code/1"]  # not the target, null, near-copy
 
     def fails(df: pl.DataFrame | bytes, match: str) -> None:
         bad = tmp_path / "bad.parquet"

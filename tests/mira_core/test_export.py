@@ -64,6 +64,8 @@ def test_the_lineage_tells_an_experiment_from_the_commit_it_started_from(tmp_pat
     assert run_provenance(tmp_path, params, {}) == {"dvc_experiment": None, "params_committed": None}  # no git
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "empty"], cwd=tmp_path, check=True)
+    assert run_provenance(tmp_path, params, {})["params_committed"] is False  # a commit, but params.yaml untracked
     subprocess.run([*git, "add", "params.yaml"], cwd=tmp_path, check=True)
     subprocess.run([*git, "commit", "-qm", "p"], cwd=tmp_path, check=True)
     assert run_provenance(tmp_path, params, {})["params_committed"] is True

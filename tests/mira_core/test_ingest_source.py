@@ -177,3 +177,13 @@ def test_a_source_file_dvc_yaml_does_not_track_is_named(tmp_path):
     warnings = untracked_by_dvc(inputs, tmp_path)
     assert len(warnings) == 1 and warnings[0].startswith(f"source 'b' reads {tmp_path / 'elsewhere' / 'b.jsonl'}, "
                                                           f"which {tmp_path / 'dvc.yaml'}'s ingest stage does not list")
+    # a link under a listed folder is under it for DVC too, wherever it points
+    (tmp_path / "data" / "raw" / "link.jsonl").symlink_to(tmp_path / "elsewhere" / "b.jsonl")
+    linked = {"l": source_inputs(SourceSpec(name="l", path="data/raw/link.jsonl", format="text"), 0, tmp_path)}
+    assert untracked_by_dvc(linked, tmp_path) == []
+    # deps are relative to the stage's wdir; a dvc.yaml of another shape is DVC's to report, not a crash here
+    (tmp_path / "dvc.yaml").write_text("stages:\n  ingest:\n    cmd: c\n    wdir: data\n    deps: [raw]\n")
+    assert [w.split(" reads")[0] for w in untracked_by_dvc(inputs, tmp_path)] == ["source 'b'", "source 'c'"]
+    for odd in ("stages:\n", "- a\n", "stages:\n  ingest:\n    deps: data/raw\n", "stages: [1]\n", ": : :\n"):
+        (tmp_path / "dvc.yaml").write_text(odd)
+        assert untracked_by_dvc(inputs, tmp_path) == [], odd

@@ -161,7 +161,7 @@ def test_a_unique_scalar_id_field_is_guessed(tmp_path):
     rows = [{"id": f"t{i}", "messages": TOOL_MESSAGES} for i in range(SAMPLE + 5)]
     g = _guess(tmp_path, "agent.jsonl", rows)
     assert (g.format, g.fields) == ("agent", {"id_field": "id"})
-    assert f"record ids from 'id' (a string or integer in each of the first {SAMPLE}, no two alike)" in g.why
+    assert f"record ids from 'id' (a string or integer in each of the first {SAMPLE}, no two alike; " in g.why
     assert _guess(tmp_path, "u.jsonl", [{"_id": i, "uuid": f"u{i}", "text": f"t {i}"} for i in range(3)]
                   ).fields == {"id_field": "_id"}
     assert _guess(tmp_path, "q.jsonl", [{"record_id": i, "question": "q", "answer": "a"} for i in range(3)],
@@ -174,6 +174,11 @@ def test_a_unique_scalar_id_field_is_guessed(tmp_path):
                 [{"id": "", "text": "a"}, {"id": "x", "text": "b"}],
                 [{"id": {"k": 1}, "text": "a"}, {"id": [2], "text": "b"}]):
         assert "id_field" not in _guess(tmp_path, "o.jsonl", odd).fields, odd
+    # a glob's files often number their records 0..n each: the first file's unique ids prove nothing
+    for part in ("a", "b"):
+        write_jsonl(tmp_path / "shards" / f"{part}.jsonl", [{"id": i, "text": f"{part} {i}"} for i in range(3)])
+    sharded = guess_format(tmp_path / "shards" / "*.jsonl")
+    assert sharded.fields == {} and "ids may repeat across the files of a glob" in sharded.why
 
 
 def test_a_guessed_id_field_makes_a_repeated_id_a_duplicate_id_at_ingest(tmp_path):
@@ -230,6 +235,16 @@ def test_fields_given_with_field_tell_a_source_init_cannot_guess(tmp_path):
     with pytest.raises(ConfigError, match="--field odd.answer_field is given twice"):
         create_project(tmp_path / "p3", odd, scm=False,
                        fields=[FieldArg("odd", "answer_field", "a"), FieldArg("odd", "answer_field", "q")])
+    # a knob the source's format never reads would sit in params.yaml doing nothing
+    with pytest.raises(ConfigError, match=r"--field odd.text_field: a qa source does not read text_field \(it reads: "
+                       r"id_field, question_field, answer_field\)"):
+        create_project(tmp_path / "p3", odd, scm=False, fields=[*fields, FieldArg("odd", "text_field", "q")])
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "a.md").write_text("# A page\n\nSome words.\n")
+    with pytest.raises(ConfigError, match=r"--field f.text_field: a folder source \(its records are files\) does not "
+                       r"read text_field \(it reads: no field\)"):
+        create_project(tmp_path / "p3", [SourceArg("f", str(tmp_path / "folder"))], scm=False,
+                       fields=[FieldArg("f", "text_field", "body")])
     assert not (tmp_path / "p3").exists()
 
 
