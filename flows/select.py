@@ -64,7 +64,7 @@ def select_flow(p: SelectParams, tokenizer_name: str, cache: CacheParams, root: 
             fut = submit(cached(materialize_kept, cache, lay.root), out / "mira" / "manifest.parquet", p.materialize,
                          lay.corpus, tokenizer, git_commit(lay.root), lay.params_file, lay.rubrics,
                          out=out / "mira" / export,
-                         provenance=run_provenance(lay.root, lay.params_file, dict(os.environ)))
+                         provenance=run_provenance(lay.root, lay.params_file, os.environ))
             materialized = {"format": p.materialize, "path": f"data/selection/mira/{export}", **fut.result()}
             futures["materialize"] = fut
         log["tasks"] = states(futures.values())

@@ -45,7 +45,7 @@ import re
 import subprocess
 import time
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -270,7 +270,7 @@ def git_commit(root: Path) -> str | None:
     return (res.stdout.strip() or None) if res.returncode == 0 else None
 
 
-def run_provenance(root: Path, params_file: Path, environ: dict[str, str]) -> dict[str, Any]:
+def run_provenance(root: Path, params_file: Path, environ: Mapping[str, str]) -> dict[str, Any]:
     """What besides the commit tells a run apart: the DVC experiment it ran in (`dvc exp run` names it in
     DVC_EXP_NAME) and whether params.yaml is the one committed (an experiment's `-S` edits it first, so the commit
     alone would name a run whose params differ). None where it cannot be told (no git, no commit)."""

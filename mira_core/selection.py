@@ -357,6 +357,10 @@ def overlap(manifests: dict[str, pl.DataFrame]) -> dict[str, dict[str, float]]:
     return {a: {b: round(len(kept[a] & kept[b]) / max(1, len(kept[a] | kept[b])), 4) for b in kept} for a in kept}
 
 
+def _counts_by(manifest: pl.DataFrame, by: str) -> dict[str, dict]:
+    return {r.pop(by): r for r in retention(manifest, by).iter_rows(named=True)}
+
+
 def summary(manifest: pl.DataFrame, budget_tokens: float) -> dict:
     """Counts of one manifest: reasons, kept tokens, retention per source and per group."""
     pool = manifest.filter(~pl.col("reason").is_in(NOT_SELECTABLE))
@@ -368,14 +372,10 @@ def summary(manifest: pl.DataFrame, budget_tokens: float) -> dict:
         "selectable_tokens": int(pool["n_tokens"].sum()),
         "kept_token_share": round(kept_tokens / max(1, int(pool["n_tokens"].sum())), 4),
         "budget_tokens": round(budget_tokens),
-        "by_source": {r["source"]: {k: r[k] for k in ("records", "kept_records", "tokens", "selectable_tokens",
-                                                       "kept_tokens", "kept_token_share")}
-                      for r in retention(manifest, "source").iter_rows(named=True)},
-        # counted like by_source (every record of the manifest, the share of the selectable tokens), so a group's
-        # records are its sources' records summed
-        "by_group": {r["group"]: {k: r[k] for k in ("records", "kept_records", "tokens", "selectable_tokens",
-                                                     "kept_tokens", "kept_token_share")}
-                     for r in retention(manifest.filter(pl.col("group").is_not_null()), "group").iter_rows(named=True)},
+        # counted alike (every record of the manifest, the share of the selectable tokens), so a group's records
+        # are its sources' records summed
+        "by_source": _counts_by(manifest, "source"),
+        "by_group": _counts_by(manifest.filter(pl.col("group").is_not_null()), "group"),
     }
 
 

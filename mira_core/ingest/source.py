@@ -103,11 +103,14 @@ def untracked_by_dvc(inputs: dict[str, list[Path | dict]], root: Path) -> list[s
     # abspath, not resolve: a source that is a link under a listed folder is under it for DVC too
     paths = [os.path.abspath(wdir / (d if isinstance(d, str) else next(iter(d))))
              for d in deps if isinstance(d, str) or (isinstance(d, dict) and d)]
+
+    def tracked(f: Path) -> bool:
+        p = os.path.abspath(f)
+        return any(p == d or p.startswith(d.rstrip(os.sep) + os.sep) for d in paths)
+
     out = []
     for name, files in inputs.items():
-        loose = [f for f in files if isinstance(f, Path)
-                 and not any(os.path.abspath(f) == d or os.path.abspath(f).startswith(d.rstrip(os.sep) + os.sep)
-                             for d in paths)]
+        loose = [f for f in files if isinstance(f, Path) and not tracked(f)]
         if loose:
             more = f" and {len(loose) - 1} more" if len(loose) > 1 else ""
             out.append(f"source {name!r} reads {loose[0]}{more}, which {dvc_yaml}'s ingest stage does not list under "

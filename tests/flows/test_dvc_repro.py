@@ -98,6 +98,8 @@ def test_repro_labels_distills_scores_and_selects_half(repo):
     assert select["methods"]["mira"]["kept_token_share"] > 0.35  # half of the selectable tokens, bar granularity
     manifest = pl.read_parquet(repo / "data" / "selection" / "mira" / "manifest.parquet")
     assert manifest.height == score["records"] and manifest["record_id"].is_unique().all()
+    lineage = json.loads((repo / "data" / "selection" / "mira" / "records" / "lineage.json").read_text())
+    assert lineage["params_committed"] is True and lineage["dvc_experiment"] is None  # a plain run of a commit
 
 
 def test_repro_evaluates_and_writes_the_report(repo):
@@ -146,6 +148,9 @@ def test_an_experiment_switches_the_student_to_linear(repo):
     _sh(["dvc", "exp", "run", "-S", "distill.student=linear", "-n", "linear-student"], repo)
     students = json.loads((repo / "metrics" / "students.json").read_text())
     assert {r["student"] for r in students.values()} == {"linear"}
+    # the export says which experiment made it, and that its params are not the commit's
+    lineage = json.loads((repo / "data" / "selection" / "mira" / "records" / "lineage.json").read_text())
+    assert lineage["dvc_experiment"] == "linear-student" and lineage["params_committed"] is False
     shown = json.loads(_sh(["dvc", "exp", "show", "--json"], repo))
     assert "linear-student" in json.dumps(shown)
     compared = _sh(["mira", "compare", "HEAD", "workspace"], repo)
