@@ -27,7 +27,7 @@ import numpy as np
 import polars as pl
 
 from mira_core.dedup import TokenHasher, balance, corpus_records, counts_summary, ngram_hashes, words
-from mira_core.errors import ConfigError
+from mira_core.errors import JSON_REFUSED, ConfigError, json_refusal
 from mira_core.filter_params import HUMANEVAL_RESOURCE, BenchmarkSpec, DecontaminateParams
 from mira_core.io import write_parquet
 from mira_core.layout import corpus_shards
@@ -106,8 +106,8 @@ def read_items(spec: BenchmarkSpec, root: Path | None = None) -> Iterator[tuple[
                     continue
                 try:
                     row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise ConfigError(f"{where}:{line_no} is not valid JSON ({e.msg})") from e
+                except JSON_REFUSED as e:
+                    raise ConfigError(f"{where}:{line_no} is not valid JSON ({json_refusal(e)})") from None
                 if not isinstance(row, dict):
                     raise ConfigError(f"{where}:{line_no} is not a JSON object")
                 parts = [_as_text(row[k]) for k in spec.fields if row.get(k) is not None]

@@ -21,7 +21,9 @@ Key decisions:
 - Every statistic is a finite float for every record of every format (0 where it does not apply, with
   a 0/1 "applies" column where that matters), so no student ever sees a NaN.
 - Bounded cost: the text is cut to `MAX_CHARS` before any statistic, and Python is parsed only for code
-  records and QA answers; about 1 ms per 2 KB record on one core.
+  records and QA answers; about 1 ms per 2 KB record on one core. Parsing and bracket balance read the
+  whole text up to `MAX_PARSE_CHARS` instead, because a cut mid-statement reads as a syntax error (and the
+  teacher parses the whole record); a longer record's code is not checked (`py_checked` 0).
 """
 
 from __future__ import annotations
@@ -37,9 +39,10 @@ from functools import lru_cache
 
 import numpy as np
 
-VERSION = "docstats/2"  # 2: the question-term recall statistics of QA records
+VERSION = "docstats/3"  # 2: the question-term recall statistics of QA records; 3: code parsed whole, \r lines
 BMP = 0x10000
-MAX_CHARS = 100_000  # statistics of the first 100 kB: enough to see structure, bounded cost on a 37 MB record
+MAX_CHARS = 100_000  # statistics of the first 100,000 characters: enough to see structure, bounded cost on a 37 MB record
+MAX_PARSE_CHARS = 1_000_000  # code is parsed whole up to this many characters (about 0.5 s and 100 MB at the cap)
 FORMATS = ("text", "code", "qa", "chat", "agent")
 
 STOPWORDS = frozenset((
@@ -196,10 +199,23 @@ def _defs(tree: ast.AST):
             stack.extend(getattr(node, field, None) or ())
 
 
+def _line_count(code: str) -> int:
+    """Lines as the Python tokenizer counts them (and so SyntaxError.lineno): \n, \r\n or a lone \r end one."""
+    return code.count("\n") + code.count("\r") - code.count("\r\n") + 1
+
+
+def _code(code: str, s: dict[str, float]) -> None:
+    """Parse and bracket statistics of a whole piece of code; left unchecked when it is too long to parse."""
+    if len(code) > MAX_PARSE_CHARS:
+        return
+    _python(code, s)
+    _brackets(code, s)
+
+
 def _python(code: str, s: dict[str, float]) -> None:
     """Whether `code` parses as Python, and where it breaks (share of the text before the error)."""
     s["py_checked"] = 1.0
-    n_lines = max(1, code.count("\n") + 1)
+    n_lines = _line_count(code)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # invalid escape sequences and the like: not our business
@@ -246,7 +262,8 @@ def _looks_like_code(answer: str) -> str | None:
     return answer if lines and codey >= 0.3 * len(lines) else None
 
 
-def _qa(text: str, s: dict[str, float]) -> None:
+def _qa(text: str, s: dict[str, float], whole: str) -> None:
+    """QA statistics of `text` (cut to MAX_CHARS); an answer's code is read from `whole`, the uncut record."""
     m = QA.match(text)
     if not m:
         return
@@ -268,16 +285,18 @@ def _qa(text: str, s: dict[str, float]) -> None:
     s["qa_answer_echo"] = float(a.lower() in q.lower() or q.lower() in a.lower())
     code = _looks_like_code(a)
     s["qa_answer_has_code"] = float(code is not None)
+    if code is not None and len(whole) > len(text):  # the answer was cut: read its code from the whole record
+        whole_match = QA.match(whole)
+        code = _looks_like_code(whole_match.group(2).strip()) if whole_match else None
     if code is not None:
-        _python(code, s)
-        _brackets(code, s)
+        _code(code, s)
 
 
 def _json_object(args: str) -> bool:
     """Whether a tool call's arguments are exactly one JSON object."""
     try:
         return isinstance(json.loads(args), dict)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # bad JSON, or valid JSON past Python's limits (digits, nesting)
         return False
 
 
@@ -303,7 +322,7 @@ def _messages(text: str, s: dict[str, float]) -> None:
 
 def doc_stats(fmt: str, text: str) -> np.ndarray:
     """The statistics of one record, in `NAMES` order, as float32."""
-    text = text[:MAX_CHARS]
+    whole, text = text, text[:MAX_CHARS]
     s = dict.fromkeys(NAMES, 0.0)
     lines = text.splitlines() or [""]
     words = text.split()
@@ -317,10 +336,9 @@ def doc_stats(fmt: str, text: str) -> np.ndarray:
     s["generated_marker"] = float(bool(GENERATED.search(head)))
     s["license_marker"] = float(bool(LICENSE.search(head)))
     if fmt == "code":
-        _python(text, s)
-        _brackets(text, s)
+        _code(whole, s)
     elif fmt == "qa":
-        _qa(text, s)
+        _qa(text, s, whole)
     elif fmt in ("chat", "agent"):
         _messages(text, s)
     if fmt in FORMATS:

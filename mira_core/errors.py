@@ -36,3 +36,18 @@ class RecordError(MiraError):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+
+
+# What json.loads raises on a text it will not read: JSONDecodeError (a ValueError) for bad JSON, and for valid
+# JSON beyond Python's limits a plain ValueError (an integer of more than 4300 digits) or a RecursionError
+# (arrays or objects nested about a thousand deep). JSON from records, users' files and models can be either,
+# so every such json.loads catches both, never JSONDecodeError alone: one record must not end a stage.
+JSON_REFUSED = (ValueError, RecursionError)
+
+
+def json_refusal(e: BaseException) -> str:
+    """Why json.loads refused a text, in words, for a quarantine reason or an error message."""
+    if isinstance(e, RecursionError):
+        return "nested too deep to read"
+    msg = getattr(e, "msg", None) or str(e)
+    return msg.split(";")[0]  # the digit limit's message ends in advice for programmers, not for users

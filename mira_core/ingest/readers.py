@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from mira_core.errors import ConfigError, MiraError, RecordError
+from mira_core.errors import JSON_REFUSED, ConfigError, MiraError, RecordError, json_refusal
 from mira_core.ingest import remote
 from mira_core.io import is_hidden
 from mira_core.schema import QuarantineReason as Q
@@ -168,6 +168,8 @@ def _parse_line(raw: bytes) -> dict:
         obj = json.loads(line)
     except json.JSONDecodeError as e:
         raise RecordError(Q.INVALID_JSON, f"{e.msg.removesuffix(' at')} at column {e.colno}: {line[:80]!r}") from None
+    except JSON_REFUSED as e:  # valid JSON beyond Python's limits (a 5,000-digit number, nesting 1,000 deep)
+        raise RecordError(Q.INVALID_JSON, f"{json_refusal(e)}: {line[:80]!r}") from None
     if not isinstance(obj, dict):
         raise RecordError(Q.NOT_AN_OBJECT, f"{json_type(obj)}, not an object")
     if SURROGATE_ESCAPE.search(raw):

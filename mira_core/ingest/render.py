@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from mira_core.errors import RecordError
+from mira_core.errors import JSON_REFUSED, RecordError, json_refusal
 from mira_core.schema import QuarantineReason as Q
 
 ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
@@ -121,8 +121,9 @@ def render(fmt: str, payload: dict, text_field: str, question_field: str, answer
         if isinstance(messages, str):  # Parquet sources often hold the messages as a JSON string
             try:
                 messages = json.loads(messages)
-            except json.JSONDecodeError as e:
-                raise RecordError(Q.INVALID_MESSAGES, f"{messages_field!r} is a string but not JSON: {e.msg}") from None
+            except JSON_REFUSED as e:
+                raise RecordError(Q.INVALID_MESSAGES,
+                                  f"{messages_field!r} is a string but not JSON: {json_refusal(e)}") from None
         text = render_messages(messages)
     else:  # the config model admits only the formats above
         raise ValueError(f"unknown format {fmt!r}")

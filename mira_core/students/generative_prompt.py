@@ -80,6 +80,6 @@ def rationales_of(value: str | dict | None) -> dict[str, str]:
         return {str(k): str(v) for k, v in value.items()}
     try:
         out = json.loads(value)
-    except (TypeError, json.JSONDecodeError):
+    except (TypeError, ValueError, RecursionError):
         return {}
     return {str(k): str(v) for k, v in out.items()} if isinstance(out, dict) else {}

@@ -28,6 +28,7 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
+from mira_core.errors import JSON_REFUSED, json_refusal
 from mira_core.rubric import Anchor
 
 Kind = Literal["judge", "score"]
@@ -157,14 +158,15 @@ def extract_json(text: str) -> object:
         text = text.strip("`").removeprefix("json").strip()
     try:
         return json.loads(text)
-    except json.JSONDecodeError:
+    except JSON_REFUSED as e:
+        why = json_refusal(e)
         start, end = text.find("{"), text.rfind("}")
         if start >= 0 and end > start:
             try:
                 return json.loads(text[start : end + 1])
-            except json.JSONDecodeError:
-                pass
-    raise ReplyError("the reply is not a JSON object")
+            except JSON_REFUSED as inner:
+                why = json_refusal(inner)
+    raise ReplyError(f"the reply is not a JSON object ({why})")
 
 
 def validate_reply(obj: object, req: Request, scale: tuple[int, int]) -> dict:

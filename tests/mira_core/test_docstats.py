@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from mira_core.docstats import INDEX, NAMES, doc_stats, doc_stats_matrix
+from mira_core.docstats import INDEX, MAX_CHARS, MAX_PARSE_CHARS, NAMES, doc_stats, doc_stats_matrix
 from mira_core.ingest.render import render_messages, render_qa
 
 GOOD_PY = "def add(a, b):\n    \"\"\"Add two numbers.\"\"\"\n    return a + b\n\n\nclass Box:\n    pass\n"
@@ -32,6 +34,47 @@ def test_python_parse_and_where_it_breaks():
     assert 0 < stat("code", broken, "py_error_at") < 1.0
     assert stat("text", GOOD_PY, "py_checked") == 0.0  # prose is not parsed as Python
     assert stat("code", broken, "bracket_imbalance") > stat("code", GOOD_PY, "bracket_imbalance")
+
+
+def test_code_longer_than_the_statistics_cut_is_parsed_whole():
+    # One valid module of ~150,000 characters: cut at MAX_CHARS it would end mid-statement and read as broken.
+    long_py = "".join(f"def f{i}(a, b):\n    return (a + b) * {i}\n\n\n" for i in range(5_000))
+    assert len(long_py) > MAX_CHARS
+    assert stat("code", long_py, "py_parses") == 1.0 and stat("code", long_py, "bracket_imbalance") == 0.0
+    assert stat("code", long_py + "def broken(:\n", "py_parses") == 0.0
+    assert stat("code", long_py + "x = (\n", "bracket_imbalance") > 0.0
+    answer = "```python\n" + long_py + "```"
+    assert stat("qa", render_qa("How do I add?", answer), "py_parses") == 1.0  # an answer's code too
+    too_long = "x = 1\n" * (MAX_PARSE_CHARS // 6 + 1)
+    assert stat("code", too_long, "py_checked") == 0.0  # past the parse cap: not checked, not "broken"
+
+
+def test_lines_end_at_a_lone_carriage_return_as_python_counts_them():
+    code = GOOD_PY + "".join(f"x{i} = {i}\n" for i in range(40))  # 2 definitions in 48 lines
+    crlf, cr = code.replace("\n", "\r\n"), code.replace("\n", "\r")
+    assert stat("code", cr, "py_defs_per_line") == stat("code", code, "py_defs_per_line") < 1.0
+    assert stat("code", crlf, "py_defs_per_line") == stat("code", code, "py_defs_per_line")
+    broken = GOOD_PY.replace("return a + b", "return (a + b").replace("\n", "\r")
+    assert 0 < stat("code", broken, "py_error_at") < 1.0
+
+
+@pytest.mark.parametrize("args", ['{"n": ' + "1" * 5_000 + "}", "[" * 5_000, '{"a": ' + "[" * 5_000 + "}"],
+                         ids=["5000-digit number", "deep array", "deep object"])
+def test_tool_arguments_past_pythons_json_limits_are_invalid_not_a_crash(args):
+    msgs = [{"role": "user", "content": "add"},
+            {"role": "assistant", "content": "", "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "python", "arguments": args}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "ok"}, {"role": "assistant", "content": "done"}]
+    assert stat("agent", render_messages(msgs), "tool_args_json_frac") == 0.0
+
+
+def test_the_statistics_never_load_the_teachers():
+    # The statistics must stay teacher-independent: importing them loads no module of mira_core.teachers,
+    # directly or through another module.
+    code = ("import sys, mira_core.docstats; "
+            "print(sorted(m for m in sys.modules if m.startswith('mira_core.teachers')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_minified_and_numeric_dumps_show_in_line_statistics():

@@ -31,6 +31,17 @@ def test_jsonl_broken_lines_become_errors_with_locators(tmp_path):
     assert "byte 13" in items[3].error.detail
 
 
+def test_valid_json_past_pythons_limits_is_quarantined_not_a_crash(tmp_path):
+    # Valid JSON, but json.loads raises a plain ValueError (a 5,000-digit number) or a RecursionError (deep
+    # nesting) on it, not a JSONDecodeError: each must be one quarantined record, not the end of ingest.
+    path = write_jsonl(tmp_path / "l.jsonl", [{"text": "ok"}],
+                       raw_lines=[b'{"n": ' + b"1" * 5000 + b"}\n", b'{"a": ' + b"[" * 5000 + b"]" * 5000 + b"}\n"])
+    items = list(read_jsonl(path, "l.jsonl"))
+    assert [(i.locator, i.error.reason if i.error else None) for i in items] == [
+        ("l.jsonl:1", None), ("l.jsonl:2", "invalid_json"), ("l.jsonl:3", "invalid_json")]
+    assert "4300 digits" in items[1].error.detail and "nested too deep" in items[2].error.detail
+
+
 def test_truncated_gzip_is_an_unreadable_record_not_a_crash(tmp_path):
     path = write_jsonl(tmp_path / "t.jsonl.gz", [{"text": f"record {i} " * 50} for i in range(200)])
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])

@@ -68,6 +68,7 @@ def test_messages_as_a_json_string():
     ("agent", {"messages": [{"role": "assistant", "tool_calls": [{"function": {}}]}]}, "invalid_messages",
      "tool_calls[0] has no function name"),
     ("chat", {"messages": "[not json"}, "invalid_messages", "not JSON"),
+    ("chat", {"messages": "[" * 5000}, "invalid_messages", "nested too deep"),  # a RecursionError, not a crash
     ("chat", {"msgs": []}, "missing_field", "'messages'"),
 ])
 def test_bad_records_raise_record_errors(fmt, payload, reason, detail):

@@ -62,6 +62,11 @@ def test_reply_validation():
     assert extract_json('Here you go:\n```json\n{"a": 1}\n```') == {"a": 1}
     with pytest.raises(ReplyError):
         extract_json("no json here")
+    # Valid JSON past Python's limits is a reply to repair, like bad JSON, not a crash of the request.
+    with pytest.raises(ReplyError, match="4300 digits"):
+        extract_json('{"scores": ' + "9" * 5000 + "}")
+    with pytest.raises(ReplyError, match="nested too deep"):
+        extract_json('{"scores": ' + "[" * 5000 + "]" * 5000 + "}")
 
 
 def test_scores_must_be_true_integers_one_per_anchor_asked():

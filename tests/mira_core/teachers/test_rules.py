@@ -359,6 +359,15 @@ def test_message_parser_reads_the_rendering_back():
     assert m.content == "Two steps.\n\nFirst this." and [c.name for c in m.calls] == ["python", "shell"]
 
 
+@pytest.mark.parametrize("args", ['{"n": ' + "1" * 5000 + "}", "[" * 5000], ids=["5000-digit number", "deep array"])
+def test_tool_arguments_past_pythons_json_limits_score_as_invalid_not_a_crash(args):
+    text = agent_text([SYSTEM, USER, call("call_0", args=args), result("call_0", "ok"),
+                       {"role": "assistant", "content": "Done."}])
+    score, reason = score_of("agent", text, "tool_call_validity")
+    assert score == 1 and "not readable as JSON" in reason
+    assert all(f.score is None or 1 <= f.score <= 5 for f in assess("agent", text).values())  # none raises
+
+
 def test_agent_dimensions_do_not_apply_to_code():
     f = assess("code", PY_GOOD, ["tool_call_validity"])["tool_call_validity"]
     assert f.score is None and "not code" in f.reason
