@@ -387,6 +387,15 @@ class SelectParams(Section):
         "(.bin + .idx per source, tokenized with ingest.tokenizer, an EOD token after each record) and blend.txt "
         "for --data-path. Every export has a lineage.json (commit, params digest, rubric versions, manifest digest)."
     )
+    megatron_eod_token: str = Field(
+        "", description="With materialize megatron: the end-of-document token written after each record, as text "
+        "(e.g. '<|endoftext|>'). Empty: the eos_token of the tokenizer_config.json beside the tokenizer, else the "
+        "first the vocabulary has of <|endoftext|>, <|end_of_text|>, </s>, <eos>, <|eos|>, [EOS], <|im_end|>, [SEP]; "
+        "a tokenizer with none fails the stage rather than write records back to back.")
+    megatron_prefix_root: str = Field(
+        "", description="With materialize megatron: the folder blend.txt names the datasets in, where the trainer "
+        "will read the export (e.g. /mnt/data/mira-export); empty: the export folder's absolute path on this "
+        "machine. Megatron splits --data-path on whitespace, so it must hold no space.")
 
     @model_validator(mode="after")
     def _budget(self) -> SelectParams:

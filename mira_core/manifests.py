@@ -16,7 +16,7 @@ import polars as pl
 
 from mira_core import baselines
 from mira_core.config import SelectParams
-from mira_core.errors import ConfigError
+from mira_core.errors import ConfigError, InvariantError
 from mira_core.exclusions import drop_reasons
 from mira_core.io import atomic_path, file_digest, write_parquet
 from mira_core.layout import corpus_shards
@@ -331,8 +331,8 @@ def kept_texts(corpus: Path, manifest: pl.DataFrame) -> Iterator[tuple[str, str]
 
 
 def export_kept(corpus: Path, manifest_path: Path, fmt: str, out: Path, *, tokenizer: Path, commit: str | None,
-                params_file: Path, rubrics: Path, final: Path | None = None,
-                provenance: dict | None = None) -> dict:
+                params_file: Path, rubrics: Path, final: Path | None = None, provenance: dict | None = None,
+                eod_token: str = "", prefix_root: str = "") -> dict:
     """The kept records of a manifest as a trainer reads them, under `out`, with a lineage.json beside them:
     JSONL or Parquet shards per source (`materialize`), or Megatron-LM's indexed datasets and blend
     (`megatron.materialize_megatron`, tokenized with `tokenizer`, sources weighted by their epochs).
@@ -340,19 +340,37 @@ def export_kept(corpus: Path, manifest_path: Path, fmt: str, out: Path, *, token
     The lineage names what made the export: the commit (and `provenance`: the DVC experiment, whether params.yaml
     was the committed one), the digests of params.yaml and of the manifest, and each group's rubric version.
     `final`: where `out` will end up when it is written aside (atomic_dir): the blend's prefixes must name that
-    place, not the temporary one. Returns {"records": per source (and, for
+    place, not the temporary one, unless `prefix_root` names where the trainer reads it. `eod_token`: the
+    Megatron export's end-of-document token ("" : the tokenizer's own). Returns {"records": per source (and, for
     megatron, the tokens)}.
     """
     manifest = read_checked(manifest_path, MANIFEST)
     fields = {"commit": commit, "params_digest": file_digest(params_file),
               "rubric_versions": {g: r.version for g, r in load_rubrics(rubrics).items()},
               "manifest_digest": file_digest(manifest_path)}
+    kept = dict(manifest.filter(pl.col("kept")).group_by("source").len().iter_rows())
     if fmt == "megatron":
         epochs = dict(manifest.filter(pl.col("kept")).group_by("source").agg(pl.col("epochs").max()).iter_rows())
         record = materialize_megatron(kept_texts(corpus, manifest), tokenizer, out, epochs=epochs,
-                                      prefix_root=str(Path(final or out).resolve()), provenance=provenance,
-                                      **fields)
-        return {"records": {s: d["documents"] for s, d in record["datasets"].items()}, "tokens": record["tokens"]}
+                                      prefix_root=prefix_root or str(Path(final or out).resolve()),
+                                      eod_token=eod_token or None, provenance=provenance, **fields)
+        datasets = record["datasets"]
+        _check_exported(kept, {s: d["documents"] + d["skipped_empty"] for s, d in datasets.items()}, manifest_path)
+        skipped = {s: d["skipped_empty"] for s, d in datasets.items() if d["skipped_empty"]}
+        return {"records": {s: d["documents"] for s, d in datasets.items()}, "tokens": record["tokens"],
+                **({"skipped_empty": skipped} if skipped else {})}
     counts = materialize(corpus, manifest, fmt, out)
+    _check_exported(kept, counts, manifest_path)
     write_lineage(out / "lineage.json", **fields, **(provenance or {}), format=fmt, records=counts)
     return {"records": counts}
+
+
+def _check_exported(kept: dict[str, int], written: dict[str, int], manifest_path: Path) -> None:
+    """Every record the manifest keeps is in the export (or counted as skipped): a kept id the corpus lacks, or a
+    record written twice, would otherwise change what a trainer reads without a word."""
+    written = {s: n for s, n in written.items() if n}
+    if written != kept:
+        diff = {s: (kept.get(s, 0), written.get(s, 0)) for s in sorted(kept.keys() | written.keys())
+                if kept.get(s, 0) != written.get(s, 0)}
+        raise InvariantError(f"{manifest_path}: the export does not hold the records the manifest keeps "
+                             f"(source: kept, exported): {diff}")

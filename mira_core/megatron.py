@@ -39,6 +39,7 @@ built in a temporary folder that replaces the output folder only when every file
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import re
@@ -99,13 +100,31 @@ def token_dtype(vocab_size: int) -> np.dtype:
     return np.dtype(np.uint16) if vocab_size < _UINT16_LIMIT else np.dtype(np.int32)
 
 
-def find_eod(tokenizer: Any) -> int | None:
-    """The id of the tokenizer's end-of-document token, or None when it has none of `EOD_TOKENS`."""
-    for token in EOD_TOKENS:
+def find_eod(tokenizer: Any, named: str | None = None) -> int | None:
+    """The id of the tokenizer's end-of-document token: `named` (a token's text) when given, else the first
+    of `EOD_TOKENS` it has; None when it has none of them (or not the named one)."""
+    for token in (named,) if named else EOD_TOKENS:
         tid = tokenizer.token_to_id(token)
         if tid is not None:
             return int(tid)
     return None
+
+
+def configured_eos(tokenizer: Any) -> str | None:
+    """The `eos_token` of the tokenizer_config.json beside a tokenizer.json (or in a tokenizer folder): the token
+    a model's own tokenizer ends documents with, as Megatron's preprocessing of a Hugging Face tokenizer uses it.
+    None for a tokenizer object, or where no such file or key is."""
+    if not isinstance(tokenizer, str | Path):
+        return None
+    path = Path(tokenizer).expanduser()
+    config = (path if path.is_dir() else path.parent) / "tokenizer_config.json"
+    try:
+        eos = json.loads(config.read_text(encoding="utf-8")).get("eos_token")
+    except (OSError, ValueError, RecursionError, AttributeError):
+        return None
+    if isinstance(eos, dict):  # an AddedToken written out: {"content": "</s>", ...}
+        eos = eos.get("content")
+    return eos if isinstance(eos, str) and eos else None
 
 
 class _DatasetWriter:
@@ -194,10 +213,23 @@ def _idx_path(prefix: Path) -> Path:
     return prefix.with_name(prefix.name + ".idx")
 
 
-def _encoder(tokenizer: Any, append_eod: bool, eod_id: int | None) -> tuple[Any, Any, int | None]:
-    """(tokenizer, batch encoder returning id lists, resolved eod id) for one export."""
+def _encoder(tokenizer: Any, append_eod: bool, eod_id: int | None,
+             eod_token: str | None = None) -> tuple[Any, Any, int | None]:
+    """(tokenizer, batch encoder returning id lists, resolved eod id) for one export.
+
+    With `append_eod` the EOD id is `eod_id`, else the id of `eod_token`, else of the tokenizer_config.json's
+    eos_token, else the first of `EOD_TOKENS` the vocabulary has; finding none is a ConfigError, since
+    documents written back to back would make a trainer's samples run across records."""
     tok = load_tokenizer(tokenizer)
-    eod = (eod_id if eod_id is not None else find_eod(tok)) if append_eod else None
+    eod = None
+    if append_eod:
+        eod = eod_id if eod_id is not None else find_eod(tok, eod_token or configured_eos(tokenizer))
+        if eod is None and not eod_token:
+            eod = find_eod(tok)
+        if eod is None:
+            what = f"has no token {eod_token!r}" if eod_token else f"has none of the end-of-document tokens {EOD_TOKENS}"
+            raise ConfigError(f"megatron export: the tokenizer {_tokenizer_name(tokenizer)} {what}; name its "
+                              "end-of-document token in select.megatron_eod_token")
     # encode_batch_fast skips the character offsets (same ids, less work); older tokenizers lack it.
     batch = getattr(tok, "encode_batch_fast", tok.encode_batch)
     tail = [eod] if eod is not None else []
@@ -220,15 +252,16 @@ def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
 
 
 def write_indexed_dataset(texts: Iterable[str], tokenizer: Any, prefix: Path, append_eod: bool = True, *,
-                          eod_id: int | None = None, batch_size: int = BATCH) -> dict[str, Any]:
+                          eod_id: int | None = None, eod_token: str | None = None,
+                          batch_size: int = BATCH) -> dict[str, Any]:
     """Tokenize `texts` and write `<prefix>.bin` and `<prefix>.idx`, one document per text.
 
-    `tokenizer`: anything `load_tokenizer` takes. `append_eod`: end each document with the EOD id
-    (`eod_id`, or the tokenizer's own found by `find_eod`; none found -> nothing appended, reported as
-    eod_id None). Streams: `texts` is consumed once, in batches. If it raises, the temporary files are
-    removed and no .bin/.idx is created or replaced. Returns the counts, dtype, eod id and sha256 digests.
+    `tokenizer`: anything `load_tokenizer` takes. `append_eod`: end each document with the EOD id (`eod_id`,
+    `eod_token`'s id, or the tokenizer's own as `_encoder` finds it; none found is a ConfigError). Streams:
+    `texts` is consumed once, in batches. If it raises, the temporary files are removed and no .bin/.idx is
+    created or replaced. Returns the counts, dtype, eod id and sha256 digests.
     """
-    tok, encode, eod = _encoder(tokenizer, append_eod, eod_id)
+    tok, encode, eod = _encoder(tokenizer, append_eod, eod_id, eod_token)
     dtype = token_dtype(tok.get_vocab_size(with_added_tokens=True))
     writer = _DatasetWriter(Path(prefix), dtype)
     t0 = time.perf_counter()
@@ -288,6 +321,39 @@ def run_provenance(root: Path, params_file: Path, environ: Mapping[str, str]) ->
     return {"dvc_experiment": environ.get("DVC_EXP_NAME") or None, "params_committed": committed}
 
 
+CODE_PACKAGES = ("mira_core", "tasks", "flows")  # the folders whose code makes a run's outputs
+
+
+def code_provenance(checkout: Path | None = None) -> dict[str, Any]:
+    """Which mira code ran: the installed package's version and, when the code runs from a git checkout (an
+    editable install, the demo), that checkout's commit and whether the code differs from it (`code_committed`:
+    false when a file of mira_core/, tasks/ or flows/ is edited or added and not committed). The project's own
+    commit (lineage's `commit`) names params and data; in a `mira init` project it is not mira's code.
+    `checkout`: the folder holding those packages; by default the one this module is imported from."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    checkout = Path(checkout) if checkout is not None else Path(__file__).resolve().parents[1]
+    try:
+        out: dict[str, Any] = {"mira_version": version("mira")}
+    except PackageNotFoundError:
+        out = {"mira_version": None}
+    out |= {"code_commit": None, "code_committed": None}
+    try:
+        # The package's files must be tracked by the checkout found: a venv inside a project's repository is
+        # gitignored there, and that repository's commit says nothing of the installed code.
+        tracked = subprocess.run(["git", "ls-files", "--error-unmatch", "--", "mira_core/__init__.py"], cwd=checkout,
+                                 capture_output=True, timeout=30).returncode == 0
+        if not tracked:
+            return out
+        status = subprocess.run(["git", "status", "--porcelain", "--", *CODE_PACKAGES], cwd=checkout,
+                                capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return out
+    if status.returncode == 0:
+        out |= {"code_commit": git_commit(checkout), "code_committed": not status.stdout.strip()}
+    return out
+
+
 def lineage(*, commit: str | None, params_digest: str, rubric_versions: dict[str, Any],
             manifest_digest: str, **extra: Any) -> dict[str, Any]:
     """The lineage record every export carries: what code, params, rubrics and manifest made it."""
@@ -315,7 +381,7 @@ def dataset_name(source: str) -> str:
 def materialize_megatron(records: Iterable[tuple[str, str]], tokenizer: Any, out: Path, *,
                          commit: str | None, params_digest: str, rubric_versions: dict[str, Any],
                          manifest_digest: str, append_eod: bool = True, eod_id: int | None = None,
-                         prefix_root: str | None = None, batch_size: int = BATCH,
+                         eod_token: str | None = None, prefix_root: str | None = None, batch_size: int = BATCH,
                          epochs: dict[str, float] | None = None, provenance: dict[str, Any] | None = None
                          ) -> dict[str, Any]:
     """Write kept records as one Megatron dataset per source under `out`, plus blend.txt and lineage.json.
@@ -328,9 +394,13 @@ def materialize_megatron(records: Iterable[tuple[str, str]], tokenizer: Any, out
     The folder is built aside and replaces `out` whole only when complete. Returns the lineage record.
     """
     out = Path(out)
-    tok, encode, eod = _encoder(tokenizer, append_eod, eod_id)
-    dtype = token_dtype(tok.get_vocab_size(with_added_tokens=True))
     root = prefix_root.rstrip("/") if prefix_root is not None else str(out.resolve())
+    if not root or re.search(r"\s", root):  # before any tokenizing: Megatron could not read the blend
+        raise ConfigError(f"megatron export: the blend's prefixes would start with {root!r}, and Megatron splits "
+                          "--data-path on whitespace; set select.megatron_prefix_root to the folder (without "
+                          "spaces) where the trainer will read the export")
+    tok, encode, eod = _encoder(tokenizer, append_eod, eod_id, eod_token)
+    dtype = token_dtype(tok.get_vocab_size(with_added_tokens=True))
     t0 = time.perf_counter()
     with atomic_dir(out) as tmp:
         writers: dict[str, _DatasetWriter] = {}
@@ -372,7 +442,7 @@ def materialize_megatron(records: Iterable[tuple[str, str]], tokenizer: Any, out
             if d["tokens"] == 0:  # an empty dataset breaks Megatron's blend; keep it out, say so in lineage
                 for suffix in (".bin", ".idx"):
                     (tmp / (names[source] + suffix)).unlink()
-                d["prefix"] = None
+                d.update(prefix=None, bin_sha256=None, idx_sha256=None)  # no file: nothing to digest
             d["weight"] = d["tokens"] * d["epochs"] / weighted
         weights = {d["prefix"]: d["weight"] for d in written.values()}
         write_blend(weights, tmp / "blend.txt")

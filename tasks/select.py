@@ -79,8 +79,10 @@ def select_baseline(method: str, p: SelectParams, group_map: Path, corpus: Path,
 
 @task(name="materialize")
 def materialize_kept(manifest: Path, fmt: str, corpus: Path, tokenizer: Path, commit: str | None, params_file: Path,
-                     rubrics: Path, out: Path, provenance: dict | None = None) -> dict:
+                     rubrics: Path, out: Path, provenance: dict | None = None, eod_token: str = "",
+                     prefix_root: str = "") -> dict:
     """The kept records of a manifest as a trainer reads them (JSONL, Parquet or Megatron), with their lineage."""
     with atomic_dir(out) as tmp:
         return export_kept(corpus, manifest, fmt, tmp, tokenizer=tokenizer, commit=commit, params_file=params_file,
-                           rubrics=rubrics, final=out, provenance=provenance)
+                           rubrics=rubrics, final=out, provenance=provenance, eod_token=eod_token,
+                           prefix_root=prefix_root)

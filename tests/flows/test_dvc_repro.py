@@ -100,6 +100,7 @@ def test_repro_labels_distills_scores_and_selects_half(repo):
     assert manifest.height == score["records"] and manifest["record_id"].is_unique().all()
     lineage = json.loads((repo / "data" / "selection" / "mira" / "records" / "lineage.json").read_text())
     assert lineage["params_committed"] is True and lineage["dvc_experiment"] is None  # a plain run of a commit
+    assert isinstance(lineage["mira_version"], str) and "code_committed" in lineage  # and the code that ran
 
 
 def test_repro_evaluates_and_writes_the_report(repo):

@@ -103,3 +103,49 @@ def test_megatron_export_weights_an_upsampled_source_by_its_epochs(tmp_path):
     bin_ids = np.fromfile(out / "a.bin", dtype=np.uint16)
     ids = tok.encode(first, add_special_tokens=False).ids
     assert bin_ids[: len(ids)].tolist() == ids
+
+
+def test_an_export_that_misses_a_kept_record_is_an_invariant_error_not_a_smaller_export(tmp_path):
+    """A kept id the corpus lacks would drop out of the export's join without a word; the export checks its
+    per-source counts against the manifest's, in every format."""
+    import pytest
+
+    from mira_core.errors import InvariantError
+
+    manifest, path = _project(tmp_path)
+    ghost = manifest.filter(pl.col("kept")).head(1).with_columns(record_id=pl.lit("a/not-in-the-corpus"))
+    bad = write_parquet(pl.concat([manifest, ghost]), tmp_path / "bad.parquet")
+    for fmt in ("jsonl", "megatron"):
+        with pytest.raises(InvariantError, match=r"'a': \((\d+), (\d+)\)"):
+            export_kept(tmp_path / "data" / "corpus", bad, fmt, tmp_path / fmt, **_fields(tmp_path, bad))
+    assert export_kept(tmp_path / "data" / "corpus", path, "parquet", tmp_path / "ok", **_fields(tmp_path, path))
+
+
+def test_the_lineage_names_the_code_that_ran_and_whether_it_was_committed(tmp_path):
+    """The project's commit names params and data; the code is mira's own checkout (or an installed version), and an
+    uncommitted edit of it must not pass for the commit."""
+    import subprocess
+
+    from mira_core.megatron import code_provenance
+
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    checkout = tmp_path / "mira"
+    (checkout / "mira_core").mkdir(parents=True)
+    (checkout / "mira_core" / "__init__.py").write_text('"""mira."""\n')
+    assert code_provenance(checkout)["code_committed"] is None  # not a checkout: nothing to compare with
+    subprocess.run(["git", "init", "-q"], cwd=checkout, check=True)
+    assert code_provenance(checkout)["code_committed"] is None  # a checkout that does not track the code
+    subprocess.run([*git, "add", "."], cwd=checkout, check=True)
+    subprocess.run([*git, "commit", "-qm", "code"], cwd=checkout, check=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=checkout, capture_output=True, text=True).stdout.strip()
+    assert code_provenance(checkout) | {"mira_version": None} == {
+        "mira_version": None, "code_commit": head, "code_committed": True}
+    (checkout / "mira_core" / "new.py").write_text("x = 1\n")  # a module added, not committed
+    assert code_provenance(checkout)["code_committed"] is False
+    (checkout / "mira_core" / "new.py").unlink()
+    (checkout / "mira_core" / "__init__.py").write_text('"""mira, edited."""\n')
+    assert code_provenance(checkout)["code_committed"] is False
+    (checkout / "notes.txt").write_text("not code\n")  # outside the packages: not the code that ran
+    subprocess.run(["git", "checkout", "-q", "--", "mira_core"], cwd=checkout, check=True)
+    assert code_provenance(checkout)["code_committed"] is True
+    assert isinstance(code_provenance()["mira_version"], str)  # the installed package's version

@@ -217,5 +217,54 @@ def test_materialize_refuses_an_export_without_tokens(tmp_path):
     assert not (tmp_path / "m").exists()
 
 
+def _no_eod_vocab(tmp_path: Path, eos: str | dict | None) -> Path:
+    """A tokenizer.json whose end token is none of EOD_TOKENS (DeepSeek's), with a tokenizer_config.json naming it
+    as eos_token when `eos` is given."""
+    vocab = {"[UNK]": 0, "hello": 1, "world": 2, "<｜end▁of▁sentence｜>": 3}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tmp_path.mkdir(exist_ok=True)
+    tok.save(str(tmp_path / "tokenizer.json"))
+    if eos is not None:
+        (tmp_path / "tokenizer_config.json").write_text(json.dumps({"eos_token": eos}))
+    return tmp_path / "tokenizer.json"
+
+
+def test_no_known_eod_is_an_error_not_records_written_back_to_back(tmp_path):
+    kw = {"commit": None, "params_digest": "p", "rubric_versions": {}, "manifest_digest": "m"}
+    docs = [("web", "hello world"), ("web", "world hello")]
+    bare = _no_eod_vocab(tmp_path / "bare", None)
+    with pytest.raises(ConfigError, match="select.megatron_eod_token"):
+        materialize_megatron(docs, bare, tmp_path / "m", **kw)
+    assert not (tmp_path / "m").exists()
+    rec = materialize_megatron(docs, bare, tmp_path / "m", eod_token="<｜end▁of▁sentence｜>", **kw)
+    assert rec["eod_id"] == 3 and read_indexed(tmp_path / "m" / "web")["docs"] == [[1, 2, 3], [2, 1, 3]]
+    with pytest.raises(ConfigError, match="has no token '</s>'"):  # a named token the vocabulary lacks
+        materialize_megatron(docs, bare, tmp_path / "m2", eod_token="</s>", **kw)
+    for eos in ("<｜end▁of▁sentence｜>", {"content": "<｜end▁of▁sentence｜>", "special": True}):
+        with_config = _no_eod_vocab(tmp_path / "cfg", eos)  # the model's own eos, as Megatron's preprocessing uses
+        assert write_indexed_dataset(["hello"], with_config, tmp_path / "cfg" / "d")["eod_id"] == 3
+
+
+def test_a_blend_prefix_with_a_space_fails_before_tokenizing_and_names_the_knob(tmp_path):
+    kw = {"commit": None, "params_digest": "p", "rubric_versions": {}, "manifest_digest": "m"}
+    with pytest.raises(ConfigError, match="select.megatron_prefix_root"):
+        materialize_megatron([("web", "hello")], "minilm", tmp_path / "my export", **kw)
+    assert not (tmp_path / "my export").exists()
+    materialize_megatron([("web", "hello")], "minilm", tmp_path / "my export", prefix_root="/data/mira", **kw)
+    assert (tmp_path / "my export" / "blend.txt").read_text().split()[1] == "/data/mira/web"
+
+
+def test_a_source_with_no_token_is_left_out_of_the_blend_and_its_digests(tmp_path):
+    kw = {"commit": None, "params_digest": "p", "rubric_versions": {}, "manifest_digest": "m"}
+    rec = materialize_megatron([("web", "hello world"), ("blank", ""), ("blank", " ")], "minilm", tmp_path / "m",
+                               append_eod=False, **kw)
+    blank = rec["datasets"]["blank"]
+    assert blank["prefix"] is None and blank["skipped_empty"] == 2 and blank["weight"] == 0
+    assert blank["bin_sha256"] is None and blank["idx_sha256"] is None  # no file to digest
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["blend.txt", "lineage.json", "web.bin", "web.idx"]
+    assert (tmp_path / "m" / "blend.txt").read_text().split() == ["1.0", str((tmp_path / "m" / "web").resolve())]
+
+
 def test_git_commit_outside_a_checkout_is_none(tmp_path):
     assert git_commit(tmp_path) is None
