@@ -2,9 +2,11 @@
 
 An arm is a selection manifest's kept records (the select stage's, or a file of `evaluate.manifests` made
 elsewhere, less what no selection may keep), or `full`: every record a selection may keep.
-Held-out sources are removed from every training stream a second time here, by source, and the
-target's record ids are checked to be disjoint from every training record, so a selection bug can
-never leak the target into training. Each stream is its records' tokens with EOS after each record;
+Held-out sources are removed from every training stream a second time here, by source, and records no
+selection may keep (held out, near-duplicates of a held-out record, contaminated: NOT_SELECTABLE) from an
+outside manifest: copies of the target in other sources are kept out by dedup's near-duplicate mark, not
+here. The target's record ids are also checked to be disjoint from every training record, a cheap guard
+against a record id that two sources share. Each stream is its records' tokens with EOS after each record;
 training windows are sampled uniformly from it (token-uniform, so a long record weighs by its length),
 the same number per arm, and the target is cut into fixed non-overlapping windows once, shared by every
 arm and seed. The general slice (the base model's data) is a seeded sample of all selectable records, so
@@ -166,7 +168,7 @@ def read_texts(shards: Sequence[Path], ids: set[str]) -> dict[str, str]:
 
 def target_windows(tok: LMTokenizer, texts: Sequence[str], context: int, max_tokens: int,
                    threads: int) -> tuple[np.ndarray, int]:
-    """(fixed windows of the target, records encoded): encodes only as many records as `max_tokens` needs."""
+    """(fixed windows of the target, records that reach one): encodes only as many records as `max_tokens` needs."""
     encoded: list[np.ndarray] = []
     n_tokens = 0
     for i in range(0, len(texts), TARGET_CHUNK):
@@ -176,10 +178,15 @@ def target_windows(tok: LMTokenizer, texts: Sequence[str], context: int, max_tok
         encoded += chunk
         n_tokens += sum(len(t) + 1 for t in chunk)
     windows = fixed_windows(pack(encoded, tok.eos_id, tok.dtype), context, max_tokens)
+    # The records that reach a scored window: the windows cover the stream's first len(windows) * context
+    # tokens, and a record counts when any of its tokens (or its EOS) lies there. Encoding goes by chunks, so
+    # len(encoded) can overshoot by up to a chunk.
+    ends = np.cumsum([len(t) + 1 for t in encoded])
+    scored = int(np.searchsorted(ends, len(windows) * context, side="left")) + 1 if len(windows) else 0
     if len(windows) == 0:
         raise ConfigError(f"the target set (select.held_out_sources) has {n_tokens} tokens, fewer than one "
                           f"window of evaluate.context = {context}")
-    return windows, len(encoded)
+    return windows, min(scored, len(encoded))
 
 
 def prepare(shards: Sequence[Path], manifests: Mapping[str, pl.DataFrame], held_out: Sequence[str],

@@ -3,8 +3,10 @@
 Rule: arms a and b are *within noise* when |mean_a - mean_b| < k * sqrt(sd_a^2 / n_a + sd_b^2 / n_b),
 with sd the sample standard deviation over seeds (ddof 1), n the number of seeds and k
 `evaluate.noise_sigmas` (2 by default): the difference is smaller than k standard errors of the
-difference of the two means (Welch's). With one seed there is no spread to compare against, so no pair
-is called within noise and the table says "n/a". Two seeds give a rough spread; it is a screen, not a test.
+difference of the two means (Welch's). Equal means are within noise even when neither arm varies over its
+seeds (an arm whose stream is one window long samples the same windows every seed). With one seed there is
+no spread to compare against, so no pair is called within noise and the table says "n/a". Two seeds give a
+rough spread; it is a screen, not a test.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ def within_noise(arms: Mapping[str, Mapping], sigmas: float) -> list[list[str]]:
         if nx < 2 or ny < 2:
             continue
         se = math.sqrt(x["loss_std"] ** 2 / nx + y["loss_std"] ** 2 / ny)
-        if abs(x["loss_mean"] - y["loss_mean"]) < sigmas * se:
+        gap = abs(x["loss_mean"] - y["loss_mean"])
+        if gap < sigmas * se or gap == 0:  # with no spread at all, only a tie is within noise
             out.append([a, b])
     return out
 

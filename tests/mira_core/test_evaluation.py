@@ -11,7 +11,15 @@ import pytest
 
 from mira_core.config import EvaluateParams, parse_params
 from mira_core.errors import ConfigError
-from mira_core.evaluation.data import arm_records, fixed_windows, load_manifests, pack, prepare, sample_windows
+from mira_core.evaluation.data import (
+    arm_records,
+    fixed_windows,
+    load_manifests,
+    pack,
+    prepare,
+    sample_windows,
+    target_windows,
+)
 from mira_core.evaluation.schedule import wsd_lr, wsd_phases
 from mira_core.evaluation.stats import noise_note, summarize, table, within_noise
 from mira_core.evaluation.train import heldout_loss, new_model, resolve_device, train_lm
@@ -150,6 +158,24 @@ def test_pack_separates_records_and_fixed_windows_do_not_overlap():
 # --- training -------------------------------------------------------------------------------------------------
 
 
+class _CharTokenizer:
+    """One token per character (its code point mod 200), EOS 255: a tokenizer whose lengths are easy to count."""
+
+    eos_id, dtype = 255, np.uint16
+
+    def encode(self, texts, threads):
+        return [np.array([ord(c) % 200 for c in t], dtype=np.uint16) for t in texts]
+
+
+def test_the_target_counts_the_records_its_windows_score_not_the_ones_it_encoded():
+    # 100 records of 9 tokens + EOS; two 16-token windows cover tokens 0-31, so records 0-3 (starting at 0, 10,
+    # 20, 30) reach them; encoding by chunks of 64 read 64 records.
+    windows, records = target_windows(_CharTokenizer(), ["abcdefghi"] * 100, context=16, max_tokens=32, threads=1)
+    assert windows.shape == (2, 16) and records == 4
+    windows, records = target_windows(_CharTokenizer(), ["abcdefghi"] * 100, context=10, max_tokens=20, threads=1)
+    assert windows.shape == (2, 10) and records == 2  # the windows end at record 1's EOS: record 2 is not scored
+
+
 def test_a_tiny_run_learns_a_trivially_learnable_text():
     p = tiny_params(steps=60, lr=1e-2, warmup_frac=0.1, decay_frac=0.3, eval_every=30, context=16)
     stream = np.tile(np.arange(1, 9, dtype=np.uint16), 400)  # 1..8 repeated: the next token is certain
@@ -181,6 +207,17 @@ def test_within_noise_compares_the_gap_with_two_standard_errors():
     assert notes["mira"] == "within noise of random; lower loss than full (beyond noise)"
     assert notes["full"] == "higher loss than mira, random (beyond noise)"
     assert rows[0][2] == "2.0100 ± 0.0141"
+
+
+def test_arms_that_never_vary_are_within_noise_only_when_they_tie():
+    # Two arms whose every seed gives the same loss have no spread: equal means are a tie, not "beyond noise"
+    # both ways; a different mean is apart.
+    arms = {"a": _arm([5.0, 5.0]), "b": _arm([5.0, 5.0]), "c": _arm([5.1, 5.1])}
+    assert within_noise(arms, 2.0) == [["a", "b"]]
+    _, rows = table(arms, within_noise(arms, 2.0))
+    notes = {r[0]: r[-1] for r in rows}
+    assert notes["a"] == "within noise of b; lower loss than c (beyond noise)"
+    assert notes["b"] == "within noise of a; lower loss than c (beyond noise)"
 
 
 def test_one_seed_gives_no_noise_estimate():
