@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from mira_core.config import MlflowParams, Params
+from mira_core.redact import redact_credentials
 
 PIPELINE_KEY = "mira.pipeline_key"
 
@@ -52,7 +53,8 @@ def pipeline_key(root: Path) -> tuple[str, dict[str, str]]:
 
 
 def flat_params(params: Params, sections: tuple[str, ...]) -> dict[str, str]:
-    """Dotted params of the given sections, as MLflow params (strings, at most 6000 characters)."""
+    """Dotted params of the given sections, as MLflow params (strings, at most 6000 characters), credentials in a
+    URL (a base_url's user:key@ or ?api-key=) replaced by ***."""
     out: dict[str, str] = {}
 
     def walk(prefix: str, v: object) -> None:
@@ -60,7 +62,7 @@ def flat_params(params: Params, sections: tuple[str, ...]) -> dict[str, str]:
             for k, x in v.items():
                 walk(f"{prefix}.{k}", x)
         else:
-            out[prefix] = json.dumps(v) if not isinstance(v, str) else v
+            out[prefix] = redact_credentials(json.dumps(v) if not isinstance(v, str) else v)
 
     dumped = params.model_dump(mode="json")
     for s in sections:

@@ -8,6 +8,7 @@ any work starts. Each stage receives only its own section. Reading the YAML file
 
 from __future__ import annotations
 
+import re
 from pathlib import PurePosixPath
 from typing import Literal
 
@@ -175,6 +176,18 @@ class GroupParams(Section):
         return self
 
 
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def env_var_name(value: str | None) -> str | None:
+    """An `api_key_env` value: the name of an environment variable, or empty. A pasted key fails here, and the
+    message never repeats the value (config_errors hides it too), so the key reaches no log."""
+    if value and not ENV_NAME.fullmatch(value):
+        raise ValueError("must be the NAME of an environment variable (letters, digits and _, such as "
+                         "OPENAI_API_KEY), never the key itself; export the key in that variable")
+    return value
+
+
 class TeacherParams(Section):
     """The teacher that judges records: rules (offline default), an OpenAI-compatible endpoint, or a local LM."""
 
@@ -188,6 +201,7 @@ class TeacherParams(Section):
         "OPENAI_API_KEY", description="Name of the environment variable holding the API key (never the key itself); "
         "empty for endpoints that need none."
     )
+    _api_key_env = field_validator("api_key_env")(env_var_name)
     concurrency: int = Field(8, gt=0, description="Requests in flight at once (openai).")
     client: Literal["sdk", "lean"] = Field(
         "sdk", description="HTTP client of the openai teacher: sdk (the openai package's) or lean (mira's keep-alive "
@@ -293,6 +307,7 @@ class GenerativeServerParams(Section):
     timeout_s: float = Field(120.0, gt=0, description="Seconds before a request is abandoned (and retried).")
     api_key_env: str | None = Field(None, description="Name of the environment variable holding the server's API "
                                     "key, if it wants one (the key itself never goes in params).")
+    _api_key_env = field_validator("api_key_env")(env_var_name)
     cache_path: str | None = Field(".mira/student_cache.sqlite", description="SQLite cache of the served replies "
                                    "(the teacher's request cache, a file of its own), keyed by request and student "
                                    "version: a re-run asks only for what it has not had; empty: no cache.")
@@ -581,6 +596,10 @@ class Params(Section):
             seen.add(s.name)
         if not self.sources:
             raise ValueError("sources is empty: name at least one source")
+        kinds = self.distill.auto.candidates if self.distill.student == "auto" else [self.distill.student]
+        if "trees" in kinds and not self.embed.stats:  # found here, not in distill after the teacher's spend
+            raise ValueError("the trees student (distill.student, or one of distill.auto.candidates) reads the document "
+                             "statistics, and embed.stats is false: set embed.stats: true or leave trees out")
         if self.select.granularity == "source":  # group names are only known after the group stage
             for source in self.select.weights:
                 if source not in seen:

@@ -91,8 +91,10 @@ def _problem(err: dict, raw: dict, where: str, lines: dict[str, int], model: typ
     elif err["type"] == "missing":
         msg = "required, but missing"
     value = _lookup(raw, loc)
-    # a whole section or list would bury the problem at the end of a long line: the key already says where
-    shown = "" if value is _MISSING or isinstance(value, dict | list) else f" = {_short(value)}"
+    # a whole section or list would bury the problem at the end of a long line: the key already says where; a
+    # key variable's value is never shown, since a bad one is most often the key itself pasted in
+    hidden = value is _MISSING or isinstance(value, dict | list) or (bool(loc) and loc[-1] in NEVER_SHOWN)
+    shown = "" if hidden else f" = {_short(value)}"
     if not key:  # a check across sections (a held-out source that is no source ...): its message names the keys
         return f"{prefix}: {msg}"
     return f"{prefix}: {key}{shown}: {msg}"
@@ -104,6 +106,7 @@ def _short(value, limit: int = 120) -> str:
 
 
 _MISSING = object()
+NEVER_SHOWN = {"api_key_env"}  # keys whose value an error message never repeats
 # Keys that were renamed: (model class, old key) -> the new key, so an older params.yaml is told what to write.
 RENAMED = {("SelectParams", "tau_spearman"): "tau_rank"}
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from mira_core.base_models import SMOLLM2_DIR
 from mira_core.filter_params import Section
@@ -105,6 +105,13 @@ class AutoParams(Section):
         default_factory=lambda: ["head", "linear", "trees"], min_length=1,
         description="Student kinds fitted and compared per anchor.")
     folds: int = Field(3, ge=2, le=10, description="Cross-validation folds over the training labels.")
+
+    @field_validator("candidates")
+    @classmethod
+    def _once_each(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):  # the stack keys its weights by kind: a repeat would lose one of them
+            raise ValueError(f"lists a kind more than once: {v}")
+        return v
 
 
 class DistillParams(Section):

@@ -1,24 +1,28 @@
 """The `auto` student: per anchor, the best of several student kinds, chosen by cross-validation on train.
 
-Role: one weak input should not sink an anchor. A `parses` anchor is a step function of the document
-statistics (the trees win), a topical anchor is best read from the embedding (the head wins), a lexical
-one from n-grams (the linear student wins). `auto` fits every candidate kind of `distill.auto.candidates`
-on `folds` folds of the training labels, scores each anchor's out-of-fold predictions against the
-teacher (Spearman first, MAE to break ties and where Spearman is undefined), then fits the winners on all
-the training labels. With two or more candidates, `blend` competes too: a stacked regression (Breiman
-1996), per anchor the candidates' predictions weighted by non-negative least squares on their out-of-fold
-predictions, plus an intercept. It wins where the candidates' errors differ. Its weights are fitted on the
-same out-of-fold predictions its figures are read from, so those figures are slightly optimistic (a few
-non-negative weights leave little room to overfit). A first version took the plain mean, which let a weak
-candidate drag the others toward the middle: on the planted benchmark's QA source the wrong answers'
-`answer_relevance` came out at 2.1 from the mean where the trees alone said 1.3 (the head candidate, at
-cross-validated Spearman 0.37, had an equal vote); the stack gives it no weight there. The val split is
-never used for the choice, so the val figures that the reliability mask reads stay honest.
+Role: one weak input should not sink an anchor. A `parses` anchor is a step function of the document statistics
+(the trees win), a topical anchor is best read from the embedding (the head wins), a lexical one from n-grams
+(the linear student wins). `auto` fits every candidate kind of `distill.auto.candidates` on `folds` folds of the
+training labels, scores each anchor's out-of-fold predictions against the teacher, then fits the winners on all
+the training labels. The choice reads the scores selection ranks and the reliability mask judges, the
+*unclipped* ones: their Spearman, then their Somers' D, then the MAE of the clipped scores as served. A first
+version read the Spearman of clipped scores: clipping ties every record past the scale's end, which can lift a
+candidate that overshoots the top above one that orders the records better. Spearman comes before Somers' D
+because Somers' D counts a candidate's own ties against it: the trees' step scores lose to a blend that breaks
+their ties with a near-zero weight on a weak candidate (0.984 against 0.985 in
+tests/mira_core/students/test_stats_students.py), a difference of noise. With two or more candidates, `blend`
+competes too: a stacked regression (Breiman 1996), per anchor the candidates' predictions weighted by
+non-negative least squares on their out-of-fold predictions, plus an intercept. It wins where the candidates' errors
+differ. Its weights are fitted on the same out-of-fold predictions its figures are read from, so those figures
+are slightly optimistic (a few non-negative weights leave little room to overfit). A first version took the
+plain mean, which let a weak candidate drag the others toward the middle: on the planted benchmark's QA source
+the wrong answers' `answer_relevance` came out at 2.1 from the mean where the trees alone said 1.3 (the head
+candidate, at cross-validated Spearman 0.37, had an equal vote); the stack gives it no weight there. The val
+split is never used for the choice, so the val figures that the reliability mask reads stay honest.
 
 The checkpoint is a folder with one sub-folder per kind that won at least one anchor or carries weight in a
-chosen blend, and a config.json
-that says which kind scores which anchor, with the cross-validated figures of every candidate and the
-blend's weights (`stack`).
+chosen blend, and a config.json that says which kind scores which anchor, with the cross-validated figures of
+every candidate and the blend's weights (`stack`).
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from mira_core.config import DistillParams
-from mira_core.reliability import spearman
+from mira_core.errors import ConfigError
+from mira_core.reliability import somers_d, spearman
 from mira_core.students.base import Inputs, Need, Student, clip, read_config, write_config
 from mira_core.students.common import targets
 
@@ -59,6 +64,11 @@ class AutoStudent:
 
     def fit(self, x: Inputs, y: np.ndarray) -> dict:
         y = targets(y, len(x), self.anchors)
+        k, n = self.p.auto.folds, len(x)
+        if n - -(-n // k) < 2:  # the largest fold leaves this many to fit on; a student needs 2
+            raise ConfigError(f"{n} labeled train records: too few for distill.auto.folds = {k} (each fold fits on "
+                              "the others, and a student needs 2 records); label more (label.records_per_group) or "
+                              "set distill.student to one kind")
         start = time.perf_counter()
         kinds = list(self.p.auto.candidates)
         raw = {k: np.zeros_like(y) for k in kinds}  # unclipped, as `predict` gives the stack its members' scores
@@ -68,19 +78,18 @@ class AutoStudent:
                 s = self._make(k)
                 s.fit(x.take(train), y[train])
                 raw[k][fold] = s.predict(x.take(fold), clipped=False)
-        oof = {k: clip(v, self.scale) for k, v in raw.items()}  # what each would score, as served
         options = kinds + ([BLEND] if len(kinds) > 1 else [])
         if len(kinds) > 1:
-            oof[BLEND] = np.zeros_like(y)
+            raw[BLEND] = np.zeros_like(y)
             for j, a in enumerate(self.anchors):
                 self.stack[a] = _stack(np.column_stack([raw[k][:, j] for k in kinds]), y[:, j], kinds)
-                oof[BLEND][:, j] = _stacked({k: raw[k][:, j] for k in kinds}, self.stack[a], len(x))
-            oof[BLEND] = clip(oof[BLEND], self.scale)
+                raw[BLEND][:, j] = _stacked({k: raw[k][:, j] for k in kinds}, self.stack[a], len(x))
+        served = {k: clip(v, self.scale) for k, v in raw.items()}  # what each would score, as served
         for j, a in enumerate(self.anchors):
-            self.cv[a] = {k: {"spearman": spearman(y[:, j], oof[k][:, j]),
-                              "mae": round(float(np.abs(y[:, j] - oof[k][:, j]).mean()), 4)} for k in options}
-            self.choice[a] = max(options, key=lambda k: (self.cv[a][k]["spearman"] is not None,
-                                                          self.cv[a][k]["spearman"] or 0.0, -self.cv[a][k]["mae"]))
+            # ranks on the unclipped scores, which selection ranks and the mask judges; the error as served
+            self.cv[a] = {k: {"somers_d": somers_d(y[:, j], raw[k][:, j]), "spearman": spearman(y[:, j], raw[k][:, j]),
+                              "mae": round(float(np.abs(y[:, j] - served[k][:, j]).mean()), 4)} for k in options}
+            self.choice[a] = max(options, key=lambda k: _rank_key(self.cv[a][k]))
         used = set(self.choice.values())
         for a in [a for a in self.stack if self.choice[a] != BLEND]:
             del self.stack[a]  # kept only where the blend scores the anchor
@@ -131,6 +140,11 @@ class AutoStudent:
         for student in self.members.values():
             if hasattr(student, "check_encoder"):
                 student.check_encoder(fingerprint)
+
+
+def _rank_key(cv: dict) -> tuple:
+    """Higher is better: a defined Spearman first, then its value, then Somers' D, then the lower MAE."""
+    return (cv["spearman"] is not None, cv["spearman"] or 0.0, cv["somers_d"] or 0.0, -cv["mae"])
 
 
 def _stack(x: np.ndarray, y: np.ndarray, kinds: list[str]) -> dict:

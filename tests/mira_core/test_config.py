@@ -108,6 +108,18 @@ def test_bad_value_names_key_and_value(tmp_path):
     assert "params.yaml:6: ingest.max_chars = -5: Input should be greater than 0" in str(e.value)
 
 
+def test_a_key_pasted_as_api_key_env_is_refused_and_never_repeated(tmp_path):
+    key = "sk-proj-AbC123xyz"
+    for section in ("teacher", "score:\n  generative_server"):
+        indent = "    " * section.count("\n") + "  "
+        with pytest.raises(ConfigError) as e:
+            load_params(_write(tmp_path, MINIMAL + f"{section}:\n{indent}api_key_env: {key}\n"))
+        assert "api_key_env: must be the NAME of an environment variable" in str(e.value)
+        assert key not in str(e.value)  # the error, and so the log, never holds the key
+    assert load_params(_write(tmp_path, MINIMAL + "teacher:\n  api_key_env: MY_KEY_2\n")).teacher.api_key_env == "MY_KEY_2"
+    assert load_params(_write(tmp_path, MINIMAL + "teacher:\n  api_key_env: null\n")).teacher.api_key_env is None
+
+
 def test_bad_literal_in_a_source(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_params(_write(tmp_path, MINIMAL.replace("format: text", "format: html")))
