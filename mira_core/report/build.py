@@ -31,7 +31,7 @@ def _subtitle(inp: ReportInputs) -> str:
     if groups:
         bits.append(f"{sum(map(len, groups.values()))} sources in {len(groups)} groups")
     mira = ((inp.select or {}).get("methods") or {}).get("mira")
-    if mira:
+    if mira and isinstance(mira.get("kept_token_share"), int | float):  # an older select.json may lack it
         bits.append(f"MIRA keeps {mira['kept_token_share']:.1%} of the selectable tokens")
     provider, model = teacher_of(inp)
     if provider:

@@ -1,14 +1,18 @@
 """Everything the report shows, read once from a project root into one plain value.
 
 Each input is optional: a stage that has not run leaves its field None (or empty) and the section
-that needs it says so, instead of the whole report failing. Record-level data is read only where a
-figure needs it (the MIRA manifest's score column, for the histograms); everything else comes from
-the small metrics files. A later input (metrics/evaluate.json) is one more optional field: add the
-file to `FILES`, a field here, and a section renderer that returns None while it is absent.
+that needs it says so, instead of the whole report failing; a file that is there but holds no JSON
+object (a merge conflict's markers, a cut-off write) is a ConfigError naming it and the stage to
+re-run. Record-level data is read only where a figure needs it (the MIRA manifest's score column,
+for the histograms); everything else comes from the small metrics files. A later input
+(metrics/evaluate.json) is one more optional field: add the file to `FILES`, a field here, and a
+section renderer that returns None while it is absent.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -16,7 +20,7 @@ from pathlib import Path
 import polars as pl
 
 import mira_core
-from mira_core.io import read_json
+from mira_core.errors import ConfigError
 from mira_core.layout import Layout
 from mira_core.schema import CONTAMINATED, GROUPS, MANIFEST, MASK, read_checked
 from mira_core.stages import writer_of
@@ -87,8 +91,38 @@ def _field(key: str) -> str:
     return "params_text" if key == "params" else key
 
 
-def _json(path: Path) -> dict | None:
-    return read_json(path) if path.is_file() else None
+JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "true or false",
+              type(None): "null"}
+
+
+def read_object(path: Path, root: Path) -> dict:
+    """A stage's JSON file (metrics, a rubric) as the object it must hold.
+
+    Not JSON (a merge conflict's markers, a cut-off write) or not an object is a ConfigError naming the file,
+    the line, and the stage to re-run, not a traceback from deep inside a section renderer.
+    """
+    rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+    stage = writer_of(rel)
+    rerun = (f"re-run the {stage} stage, which writes it (mira stage {stage}, or dvc repro {stage})" if stage
+             else "re-run the stage that writes it")
+    try:
+        text = path.read_text(encoding="utf-8")
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        conflict = (" it holds git merge-conflict markers (<<<<<<<, =======, >>>>>>>): keep one side, or"
+                    if re.search(r"^(<{7}|={7}|>{7})", text, re.M) else "")
+        raise ConfigError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg});{conflict} "
+                          f"{rerun}") from None
+    except (ValueError, RecursionError) as e:  # not UTF-8; numbers or nesting past Python's limits
+        raise ConfigError(f"{path}: not readable as JSON ({type(e).__name__}: {e}); {rerun}") from None
+    if not isinstance(obj, dict):
+        raise ConfigError(f"{path}: holds {JSON_TYPES.get(type(obj), type(obj).__name__)}, not a JSON object; "
+                          f"{rerun}")
+    return obj
+
+
+def _json(path: Path, root: Path) -> dict | None:
+    return read_object(path, root) if path.is_file() else None
 
 
 def _parquet(path: Path, schema: dict, columns: list[str] | None = None) -> pl.DataFrame | None:
@@ -131,7 +165,9 @@ def rationale_samples(layout: Layout, n: int = RATIONALE_SAMPLE) -> pl.DataFrame
     worst = (m.filter(pl.col("reason").is_in(["over_budget", "below_threshold"])).sort("score")
              .group_by("group", maintain_order=True).head(n))
     picked = pl.concat([best, worst]).select("group", "record_id", "kept", "score").collect()
-    why = (pl.scan_parquet(files).select("record_id", "rationales")
+    # one scan per file: the files of groups with different anchors have different columns, and a scan of them
+    # all takes the first file's schema and fails on the others' extra anchor columns
+    why = (pl.concat([pl.scan_parquet(f).select("record_id", "rationales") for f in files], how="vertical_relaxed")
            .filter(pl.col("record_id").is_in(picked["record_id"].implode())).collect())
     return picked.join(why, on="record_id", how="left").sort(["group", "kept", "score"], descending=[False, True, True])
 
@@ -148,16 +184,17 @@ def load_inputs(layout: Layout) -> ReportInputs:
     groups = _parquet(layout.group_map(), GROUPS, ["source", "group"])
     rubrics = {}
     if layout.rubrics.is_dir():
-        rubrics = {p.stem: read_json(p) for p in sorted(layout.rubrics.glob("*.json"))}
+        rubrics = {p.stem: read_object(p, root) for p in sorted(layout.rubrics.glob("*.json"))}
     png = layout.groups / "similarity.png"
     params = root / FILES["params"]
     return ReportInputs(
-        ingest=_json(layout.metrics_file("ingest")), group=_json(layout.metrics_file("group")),
-        dedup=_json(layout.metrics_file("dedup")), decontaminate=_json(layout.metrics_file("decontaminate")),
+        ingest=_json(layout.metrics_file("ingest"), root), group=_json(layout.metrics_file("group"), root),
+        dedup=_json(layout.metrics_file("dedup"), root),
+        decontaminate=_json(layout.metrics_file("decontaminate"), root),
         contaminated=_parquet(root / FILES["contaminated"], CONTAMINATED),
-        discover=_json(layout.metrics_file("discover")), label=_json(layout.metrics_file("label")),
-        students=_json(layout.metrics_file("students")), select=_json(layout.metrics_file("select")),
-        evaluate=_json(layout.metrics_file("evaluate")), groups=groups,
+        discover=_json(layout.metrics_file("discover"), root), label=_json(layout.metrics_file("label"), root),
+        students=_json(layout.metrics_file("students"), root), select=_json(layout.metrics_file("select"), root),
+        evaluate=_json(layout.metrics_file("evaluate"), root), groups=groups,
         mira=_parquet(root / FILES["mira"], MANIFEST, MANIFEST_COLUMNS), mask=_mask(root / FILES["mask"]),
         rubrics=rubrics, similarity_png=png.read_bytes() if png.is_file() else None, manifests=manifests,
         rationales=rationale_samples(layout),

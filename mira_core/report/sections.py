@@ -17,14 +17,22 @@ import numpy as np
 import polars as pl
 
 from mira_core.config import ReportParams
+from mira_core.redact import redact_credentials
 from mira_core.report import plots
 from mira_core.report.inputs import FILES, WRITER, ReportInputs
-from mira_core.report.markup import Raw, code, h3, img, join, note, num, p, pct, pre, row, table, ul, unavailable
+from mira_core.report.markup import Raw, code, esc, h3, img, join, note, num, p, pct, pre, row, table, ul, unavailable
 from mira_core.selection import STAT_NAMES, is_fraction
 
 
 def _missing(what: str, key: str) -> Raw:
     return unavailable(what, FILES[key], WRITER[key])
+
+
+def _lacking(what: str, key: str, names: list[str]) -> Raw:
+    """The stand-in for content whose input is there but lacks these keys (a file from an older mira)."""
+    return p(f"Not available: {what} needs {', '.join(names)} in {FILES[key]}, which lacks "
+             f"{'it' if len(names) == 1 else 'them'} (a file from an older mira?): re-run the {WRITER[key]} stage.",
+             "missing")
 
 
 def _group_of(inp: ReportInputs) -> dict[str, str]:
@@ -133,10 +141,14 @@ def summary(inp: ReportInputs, p_: ReportParams) -> Raw:
         sel = inp.select
         m = sel.get("methods", {}).get("mira")
         rows.append(("Token budget", _budget_text(sel)))
-        if m:
-            rows += [("MIRA keeps", f"{num(m['kept_records'])} of {num(m['records'])} records; {num(m['kept_tokens'])}"
-                                    f" of {num(m['selectable_tokens'])} selectable tokens"),
+        if m:  # .get: a select.json from an older mira lacks some of these, and the note below says which
+            rows += [("MIRA keeps", f"{num(m.get('kept_records'))} of {num(m.get('records'))} records; "
+                                    f"{num(m.get('kept_tokens'))} of {num(m.get('selectable_tokens'))} selectable tokens"),
                      ("MIRA kept token share", pct(m.get("kept_token_share")))]
+            absent = [f"methods.mira.{k}" for k in ("records", "kept_records", "kept_tokens", "selectable_tokens",
+                                                     "kept_token_share") if m.get(k) is None]
+            if absent:
+                notes.append(_lacking("the MIRA counts", "select", absent))
         held = sorted(_held_out(inp))
         if held:
             rows.append(("Held out (never selected)", ", ".join(held)))
@@ -153,7 +165,8 @@ def summary(inp: ReportInputs, p_: ReportParams) -> Raw:
             outs.append(code(FILES["mask"]))
         export = (inp.select or {}).get("materialized") or {}
         if export.get("path"):
-            outs.append(Raw(f"{code(export['path'] + '/')} (the kept records, per source, as {export.get('format')}; "
+            outs.append(Raw(f"{code(export['path'] + '/')} (the kept records, per source, as "
+                            f"{esc(export.get('format'))}; "
                             f"{code('lineage.json')} names the commit, params, rubrics and manifest that made them)"))
         rows.append(("Outputs", Raw("<br>".join(map(str, outs)))))
     else:
@@ -165,13 +178,17 @@ def retention(inp: ReportInputs, p_: ReportParams) -> Raw:
     if not inp.select or "methods" not in inp.select:
         return _missing("retention per source", "select")
     methods = _methods(inp.select)
+    if not methods:
+        return _missing("retention per source", "select")
+    tokens = next(iter(methods.values())).get("by_source")  # MIRA's, when it ran
+    if not isinstance(tokens, dict):
+        return _lacking("retention per source", "select", [f"methods.{next(iter(methods))}.by_source"])
     group_of = _group_of(inp)
-    sources = sorted(methods.get("mira", next(iter(methods.values())))["by_source"],
-                     key=lambda s: (group_of.get(s, ""), s))
-    shares = {m: {s: r["by_source"].get(s, {}).get("kept_token_share") for s in sources} for m, r in methods.items()}
+    sources = sorted(tokens, key=lambda s: (group_of.get(s, ""), s))
+    shares = {m: {s: ((r.get("by_source") or {}).get(s) or {}).get("kept_token_share") for s in sources}
+              for m, r in methods.items()}
     held = _held_out(inp)
     png = plots.retention_chart(sources, shares, held, _budget_share(inp.select), p_.dpi)
-    tokens = methods.get("mira", next(iter(methods.values())))["by_source"]
     rows = [[s, group_of.get(s, "–"), num(tokens[s].get("tokens")),
              *(("held out" if s in held else pct(shares[m][s])) for m in methods)] for s in sources]
     rows.append([Raw("<b>all selectable</b>"), "", num(methods.get("mira", {}).get("selectable_tokens")),
@@ -192,7 +209,8 @@ def scores(inp: ReportInputs, p_: ReportParams) -> Raw:
         groups[str(g)] = {"kept": d.filter(pl.col("kept"))["score"].to_numpy(),
                           "dropped": d.filter(~pl.col("kept") & ~held)["score"].to_numpy(),
                           "held out": d.filter(held)["score"].to_numpy()}
-    unscored = int(df["score"].is_null().sum())
+    # selection gives an unscored record a NaN score (null only in older manifests): both are left out of the plots
+    unscored = df["score"].cast(pl.Float64).fill_nan(None).null_count()
     parts: list = [img(plots.score_histograms(groups, p_.max_hist_bins, p_.dpi), "MIRA score histograms per group"),
                    note("The MIRA score of a record is the trimmed mean of its group's anchors that are reliable for "
                         "its source, blended with the lowest of them (select.worst_weight), each anchor standardised "
@@ -398,10 +416,15 @@ def baselines_and_overlap(inp: ReportInputs, p_: ReportParams) -> Raw:
 
 
 def proxy_evaluation(inp: ReportInputs, p_: ReportParams) -> Raw | None:
-    """Rendered only once the evaluate stage has written metrics/evaluate.json."""
+    """Rendered only once the evaluate stage has written metrics/evaluate.json; one line when it trained nothing."""
     if inp.evaluate is None:
         return None
+    if not inp.evaluate.get("enabled", True):  # what the stage writes when it is off: {"enabled": false}
+        return p("Disabled (evaluate.enabled: false in params.yaml): no proxy model was trained. To compare the "
+                 "arms, hold out target sources (select.held_out_sources) and set evaluate.enabled: true.")
     arms = inp.evaluate.get("arms") or {}
+    if not arms:
+        return _lacking("the proxy evaluation", "evaluate", ["arms"])
     rows = [[a, num(r.get("loss_mean"), 4), num(r.get("loss_std"), 4), num(r.get("ppl_mean"), 2),
              ", ".join(f"{x['seed']}: {x['loss']:.4f}" if isinstance(x, dict) else str(x)
                        for x in r.get("seeds") or []) or "–"] for a, r in arms.items()]
@@ -465,11 +488,6 @@ def source_groups(inp: ReportInputs, p_: ReportParams) -> Raw:
                           + (f"; silhouette {sil:.3f}" if isinstance(sil, int | float) else "")
                           + (f"; pinned: {inp.group['pinned']}" if inp.group.get("pinned") else "") + "."))
     return join(parts)
-
-
-def redact_credentials(text: str) -> str:
-    """URLs with a user:password@ part lose it: params hold key *names* only, but a base_url may carry a secret."""
-    return re.sub(r"(\b[a-z][a-z0-9+.-]*://)[^/\s@:]+:[^/\s@]+@", r"\1***:***@", text, flags=re.I)
 
 
 def run_parameters(inp: ReportInputs, p_: ReportParams) -> Raw:

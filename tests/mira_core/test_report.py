@@ -233,3 +233,91 @@ def test_a_generative_students_rationales_for_kept_and_dropped_records_are_shown
     page = build_report(ReportInputs(**{**inp.__dict__, "rationales": sample}), ReportParams(dpi=50))
     section = page.split("<h2>Students</h2>")[1].split("<h2>")[0]
     assert "What the generative student wrote" in section and "reason 9" in section and "dropped" in section
+
+
+def _section(html: str, heading: str) -> str:
+    return html.split(f"<h2>{heading}</h2>")[1].split("<h2>")[0]
+
+
+def test_rationales_are_read_from_groups_whose_students_have_different_anchors(tmp_path):
+    """Each group's score files have its own anchor columns: reading them all at once failed on the second group's."""
+    from mira_core.report.inputs import rationale_samples
+
+    lay = Layout(tmp_path)
+    rows, anchors = [], {"g0": ["a00"], "g1": ["a00", "a01", "a02"]}
+    for g in anchors:
+        for i in range(4):
+            rows.append({"record_id": f"{g}/{i}", "source": g, "group": g, "n_tokens": 5, "score": float(4 - i),
+                         "kept": i < 2, "reason": "kept" if i < 2 else "over_budget", "method": "mira",
+                         "epochs": 1.0 if i < 2 else 0.0})
+    write_parquet(pl.DataFrame(rows), lay.selection / "mira" / "manifest.parquet")
+    for g, cols in anchors.items():
+        ids = [f"{g}/{i}" for i in range(4)]
+        write_parquet(pl.DataFrame({"record_id": ids, "group": [g] * 4, **{a: [1.0] * 4 for a in cols},
+                                    "rationales": [json.dumps({cols[-1]: f"{g} reason {i}"}) for i in range(4)]}),
+                      lay.scores / g / g / "part-00000.parquet")
+    sample = rationale_samples(lay, n=1)
+    assert sample.select("group", "record_id").rows() == [("g0", "g0/0"), ("g0", "g0/3"), ("g1", "g1/0"),
+                                                          ("g1", "g1/3")]
+    assert json.loads(sample["rationales"][3]) == {"a02": "g1 reason 3"}
+
+
+def test_a_disabled_evaluate_stage_is_one_line_not_an_empty_table():
+    off = render(tiny_inputs({"enabled": False}), ReportParams(dpi=50))  # what the stage writes when it is off
+    section = _section(off.html, "Proxy evaluation")
+    assert "Disabled (evaluate.enabled: false" in section and "<table" not in section and "<img" not in section
+    empty = _section(render(tiny_inputs({"enabled": True, "arms": {}}), ReportParams(dpi=50)).html, "Proxy evaluation")
+    assert "needs arms in metrics/evaluate.json" in empty and "<table" not in empty
+
+
+def test_records_with_a_nan_or_a_null_score_count_as_unscored():
+    inp = tiny_inputs()
+    score = pl.Series([float("nan"), float("nan"), None] + inp.mira["score"].to_list()[3:], dtype=pl.Float64)
+    mira = inp.mira.with_columns(score=score)  # selection writes NaN for an unscored record; older manifests null
+    section = _section(build_report(ReportInputs(**{**inp.__dict__, "mira": mira}), ReportParams(dpi=50)),
+                       "Score distributions per group")
+    assert "3 records have no score (unscored)" in section
+
+
+def test_a_conflicted_or_non_object_metrics_file_is_a_config_error_naming_it(tmp_path):
+    from mira_core.errors import ConfigError
+
+    lay = Layout(tmp_path)
+    lay.metrics.mkdir()
+    select = lay.metrics_file("select")
+    select.write_text('{\n<<<<<<< HEAD\n  "budget": 0.5\n=======\n  "budget": 0.4\n>>>>>>> exp\n}\n')
+    with pytest.raises(ConfigError) as e:
+        load_inputs(lay)
+    msg = str(e.value)
+    assert msg.startswith(f"{select}: not valid JSON (line 2, column 1: ") and "merge-conflict markers" in msg
+    assert "re-run the select stage, which writes it (mira stage select, or dvc repro select)" in msg
+    select.write_text("[1, 2]")
+    with pytest.raises(ConfigError, match=r"select\.json: holds an array, not a JSON object; re-run the select stage"):
+        load_inputs(lay)
+    select.unlink()
+    (tmp_path / "data" / "rubrics").mkdir(parents=True)
+    (tmp_path / "data" / "rubrics" / "g0.json").write_text('{"anchors": [')
+    with pytest.raises(ConfigError, match=r"g0\.json: not valid JSON \(line 1, .*re-run the discover stage"):
+        load_inputs(lay)
+
+
+def test_a_select_json_from_an_older_mira_degrades_instead_of_failing():
+    inp = tiny_inputs()
+    old = {m: {k: v for k, v in r.items() if k not in ("selectable_tokens", "kept_token_share", "by_source")}
+           for m, r in inp.select["methods"].items()}
+    rep = render(ReportInputs(**{**inp.__dict__, "select": {**inp.select, "methods": old}}), ReportParams(dpi=50))
+    assert rep.sections == render(inp, ReportParams(dpi=50)).sections
+    summary = _section(rep.html, "Summary")
+    assert "40 of 120 records; 1,000 of &#8211; selectable tokens" in summary  # a dash, as the page writes it
+    assert ("needs methods.mira.selectable_tokens, methods.mira.kept_token_share in metrics/select.json, which lacks "
+            "them") in summary
+    assert "needs methods.mira.by_source in metrics/select.json" in _section(rep.html, "Retention per source")
+    assert "MIRA keeps" not in rep.html.split("<nav>")[0]  # the subtitle leaves out the share it does not have
+
+
+def test_the_export_format_is_escaped():
+    inp = tiny_inputs()
+    export = {"path": "data/selection/mira/records", "format": EVIL}
+    html = build_report(ReportInputs(**{**inp.__dict__, "select": {**inp.select, "materialized": export}}),
+                        ReportParams(dpi=50))
+    assert EVIL not in html and "per source, as &lt;script&gt;alert(1)&lt;/script&gt;;" in html
