@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -36,6 +37,8 @@ def command(
         fields = "".join(f", {k}: {v}" for k, v in guess.fields.items())
         typer.echo(f"  {spec.name}: {spec.path}\n    reader {guess.reader}, format {guess.format}{fields}\n"
                    f"    {'guessed' if guess.guessed else 'given'}: {guess.why}")
-    typer.echo(f"wrote {', '.join(made.files)}" + ("; git init, dvc init" if scm else ""))
-    typer.echo(f"next: cd {made.root} && mira params && git add -A && git commit -m 'mira project' && dvc repro "
-               "(check the guesses in params.yaml first)")
+    # only the set-up that ran: a folder that already was a git or DVC repository keeps its own
+    typer.echo(f"wrote {', '.join(made.files)}" + (f"; {', '.join(made.ran)}" if made.ran else ""))
+    # quoted, so the line can be pasted as it is when the folder's path has spaces or quotes in it
+    typer.echo(f"next: cd {shlex.quote(str(made.root))} && mira params && git add -A && git commit -m 'mira project' "
+               "&& dvc repro (check the guesses in params.yaml first)")

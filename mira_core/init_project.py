@@ -31,6 +31,7 @@ when DVC has the plugin for its protocol (dvc-s3, installed with mira, for s3://
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -39,6 +40,7 @@ import sys
 import textwrap
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from glob import escape as glob_escape
 from glob import glob
 from itertools import islice
 from pathlib import Path, PurePosixPath
@@ -48,6 +50,8 @@ from pydantic import BaseModel, ValidationError
 
 from mira_core.config import FORMATS, Params, SourceSpec, parse_params
 from mira_core.errors import ConfigError, InvariantError
+from mira_core.io import atomic_path
+from mira_core.layout import Layout
 from mira_core.stages import STAGES, Stage
 
 SAMPLE = 20  # records read to guess a source's format
@@ -440,7 +444,10 @@ def guess_format(path: str | Path, fmt: str | None = None, given: dict[str, str]
     reader = _reader_of(target, shown)
     if reader == "folder":
         return _with_given(_guess_folder(target, shown, fmt), given, name)
-    return _guess_records(reader, str(target), shown, fmt, given, name)
+    # a glob's first match is one concrete file, and the reader globs its path again: a `[` in its name would
+    # make it a pattern that matches nothing (or another file), so the sampling read gets it escaped
+    sampled = glob_escape(str(target)) if _has_glob(full) else str(target)
+    return _guess_records(reader, sampled, shown, fmt, given, name)
 
 
 def _is_url(path: str) -> bool:
@@ -594,6 +601,41 @@ def source_dep(path: str) -> str:
     return PurePosixPath(*parts[:head]).as_posix() if head else "."
 
 
+# mira's local state (caches, checkpoints): not a DVC out, but a dep covering it would change on every run
+LOCAL_STATE = Layout(Path(".")).state.as_posix()
+
+
+def stage_outputs() -> dict[str, str]:
+    """Every path the stages of a `mira init` project write (outs, metrics, plots; the demo corpus's folder is
+    not one: that stage is left out), and mira's local state, each -> what it is."""
+    outs = {p: f"which the {s.name} stage writes" for s in STAGES if s.name != "demo_corpus"
+            for p in (*s.write_paths(), s.metrics_path, *s.plots)}
+    return outs | {LOCAL_STATE: "mira's local state (caches)"}
+
+
+def check_sources_apart(specs: list[SourceSpec], project: Path) -> None:
+    """A ConfigError when a local source's DVC dep equals, holds or lies inside a stage output (or .mira).
+
+    DVC rejects a stage whose dep and out overlap ("Same item(s) are defined as both a dependency and an
+    output"), and a glob's dep is the folder above its first wildcard, so `data/*.jsonl` depends on all of
+    `data/` and `*.jsonl` in the project root on the whole project.
+    """
+    project = Path(os.path.abspath(project))
+    for s in specs:
+        if _is_url(s.path):
+            continue
+        dep = source_dep(s.path)
+        full = Path(os.path.normpath(project / dep))  # an absolute dep stays itself
+        for out, writer in stage_outputs().items():
+            o = project / out
+            if full == o or full.is_relative_to(o) or o.is_relative_to(full):
+                where = ("is" if full == o else "lies inside" if full.is_relative_to(o) else "holds") + f" {out}"
+                raise ConfigError(
+                    f"source {s.name} ({s.path}): its DVC dep {dep} {where}, {writer}, so DVC "
+                    "would reject dvc.yaml (an ingest dep overlapping an output). Keep sources in a folder of "
+                    "their own, e.g. sources/ or raw/ in the project, or outside it, and name that path")
+
+
 def _stage_entry(s: Stage, sources: list[SourceSpec]) -> dict:
     deps: list[str] = []
     for p in sorted(s.read_paths()):  # sorted, as in the repository's dvc.yaml
@@ -674,6 +716,7 @@ class Created:
     sources: list[SourceSpec]
     guesses: list[Guess]
     files: list[str]
+    ran: list[str] = field(default_factory=list)  # the set-up commands it ran ("git init", "dvc init")
 
 
 def _run(cmd: list[str], cwd: Path) -> None:
@@ -682,12 +725,19 @@ def _run(cmd: list[str], cwd: Path) -> None:
         raise ConfigError(f"`{' '.join(cmd)}` failed in {cwd}:\n{(res.stderr or res.stdout).strip()}")
 
 
+def _write(path: Path, text: str) -> None:
+    with atomic_path(path) as tmp:  # a failure leaves the old file or none, never half of one
+        tmp.write_text(text, encoding="utf-8")
+
+
 def create_project(dest: Path, sources: list[SourceArg], held_out: list[str] | None = None, scm: bool = True,
                    fields: list[FieldArg] | None = None) -> Created:
     """Write the project folder `dest` (new, or existing without params.yaml / dvc.yaml) for these sources.
 
     `fields` (the `--field` options) set field names of the sources before any guess. Every source is read
-    (a few records) and every file checked before anything is written.
+    (a few records), every file and git checked before anything is written; when a later step fails (git init,
+    dvc init, git add) what this call made is removed again (an existing .gitignore gets its old text back), so
+    a re-run starts from where the user was.
     """
     dest = Path(os.path.abspath(os.path.expanduser(dest)))
     if not sources:
@@ -700,27 +750,61 @@ def create_project(dest: Path, sources: list[SourceArg], held_out: list[str] | N
     given = given_fields(sources, list(fields or []))
     guesses = [guess_format(a.path, a.format, given.get(a.name), a.name) for a in sources]
     specs = [source_spec(a, dest, g) for a, g in zip(sources, guesses, strict=True)]
+    check_sources_apart(specs, dest)
     params = make_params(specs, held_out)  # validates names, held-out sources ...
     texts = {"params.yaml": render_params(params), "dvc.yaml": render_dvc(specs),
              "README.md": render_readme(dest, specs, guesses)}
-    dest.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in texts.items():
-        if name == "README.md" and (dest / name).exists():
-            continue
-        (dest / name).write_text(text, encoding="utf-8")
-        written.append(name)
+    git = (shutil.which("git") or "") if scm else ""
+    if scm and not git:  # `git add` needs it even where .git exists
+        raise ConfigError("git is not installed (not on PATH): mira projects are git + DVC repositories; install "
+                          "git, or run mira init --no-scm and set up git and DVC yourself")
+    made = dest  # the topmost folder this call makes (mkdir makes the missing parents too), if any
+    while not made.parent.exists():
+        made = made.parent
+    dest_existed = dest.exists()
+    before = {n: (dest / n).exists() for n in (*texts, ".gitignore", ".git", ".dvc", ".dvcignore")}
     ignore = dest / ".gitignore"
-    old = ignore.read_text(encoding="utf-8") if ignore.exists() else ""
-    ignore.write_text(old + ("\n" if old and not old.endswith("\n") else "") + GITIGNORE, encoding="utf-8")
-    written.append(".gitignore")
-    if scm:
-        if not (dest / ".git").exists():
-            git = shutil.which("git")
-            if git is None:
-                raise ConfigError("git is not installed: mira projects are git + DVC repositories")
-            _run([git, "init", "-q"], dest)
-        if not (dest / ".dvc").exists():
-            _run([sys.executable, "-m", "dvc", "init", "-q"], dest)
-        _run(["git", "add", "--", *written, ".dvc", ".dvcignore"], dest)
-    return Created(dest, specs, guesses, written)
+    old = ignore.read_text(encoding="utf-8") if before[".gitignore"] else None
+    written: list[str] = []
+    ran: list[str] = []
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        for name, text in texts.items():
+            if name == "README.md" and before[name]:
+                continue
+            _write(dest / name, text)
+            written.append(name)
+        _write(ignore, (old or "") + ("\n" if old and not old.endswith("\n") else "") + GITIGNORE)
+        written.append(".gitignore")
+        if scm:
+            if not before[".git"]:
+                _run([git, "init", "-q"], dest)
+                ran.append("git init")
+            if not before[".dvc"]:
+                _run([sys.executable, "-m", "dvc", "init", "-q"], dest)
+                ran.append("dvc init")
+            _run([git, "add", "--", *written, ".dvc", ".dvcignore"], dest)
+    except BaseException:
+        _undo(dest, made if not dest_existed else None, before, old)
+        raise
+    return Created(dest, specs, guesses, written, ran)
+
+
+def _undo(dest: Path, made: Path | None, before: dict[str, bool], gitignore: str | None) -> None:
+    """Remove what a failed `create_project` made: the folder `made` when it made the project folder (and any
+    missing parent), else the files and folders in it that were not there before; an existing .gitignore gets
+    its old text back. Errors here are ignored: the one being raised is the one to show."""
+    if made is not None:
+        shutil.rmtree(made, ignore_errors=True)
+        return
+    for name, existed in before.items():
+        path = dest / name
+        if existed or not (path.exists() or path.is_symlink()):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    if gitignore is not None:
+        with contextlib.suppress(OSError):
+            _write(dest / ".gitignore", gitignore)

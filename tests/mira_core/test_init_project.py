@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,9 +17,11 @@ from flows.params import load_params
 from mira_core.config import IngestParams
 from mira_core.errors import ConfigError
 from mira_core.init_project import (
+    GITIGNORE,
     SAMPLE,
     FieldArg,
     SourceArg,
+    check_sources_apart,
     create_project,
     guess_format,
     make_params,
@@ -324,3 +328,107 @@ def test_the_gitignore_covers_what_dvc_plots_writes(tmp_path):
     res = subprocess.run(["git", "check-ignore", "dvc_plots/index.html"], cwd=tmp_path / "proj", capture_output=True,
                          text=True)
     assert res.returncode == 0 and res.stdout.strip() == "dvc_plots/index.html"
+
+
+@pytest.mark.parametrize("source,said", [
+    ("data/*.jsonl", "its DVC dep data holds data/corpus, which the ingest stage writes"),
+    ("*.jsonl", "its DVC dep . holds data/corpus, which the ingest stage writes"),
+    ("data/corpus/*.jsonl", "its DVC dep data/corpus is data/corpus, which the ingest stage writes"),
+    ("data/scores/old/a.jsonl", "its DVC dep data/scores/old/a.jsonl lies inside data/scores, which the score stage"),
+    ("plots/*.jsonl", "its DVC dep plots holds plots/distill, which the distill stage writes"),
+    (".mira/in/a.jsonl", "its DVC dep .mira/in/a.jsonl lies inside .mira, mira's local state"),
+])
+def test_a_source_overlapping_a_stage_output_is_refused_before_anything_is_written(tmp_path, monkeypatch, source,
+                                                                                   said):
+    write_jsonl(tmp_path / source.replace("*", "a"), PROSE)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as e:
+        create_project(Path("."), [SourceArg("docs", source)])
+    assert str(e.value).startswith(f"source docs ({source}): {said}")
+    assert "Keep sources in a folder of their own, e.g. sources/ or raw/" in str(e.value)
+    assert not {"params.yaml", "dvc.yaml", "README.md", ".gitignore", ".git", ".dvc"} & {p.name for p in
+                                                                                          tmp_path.iterdir()}
+    # a glob above the project folder holds all of it
+    write_jsonl(tmp_path / "top.jsonl", PROSE)
+    with pytest.raises(ConfigError, match=rf"source docs \({tmp_path}/\*\.jsonl\): its DVC dep {tmp_path} holds "
+                                          r"data/corpus"):
+        create_project(tmp_path / "proj", [SourceArg("docs", str(tmp_path / "*.jsonl"))], scm=False)
+
+
+def test_sources_apart_from_the_outputs_make_a_dvc_yaml_dvc_accepts(tmp_path, monkeypatch):
+    """The check refuses what DVC refuses: the same graph with `data/*.jsonl` fails `dvc dag`."""
+    for f in ("data/a.jsonl", "raw/b.jsonl", "c.jsonl"):
+        write_jsonl(tmp_path / f, PROSE)
+    write_jsonl(tmp_path.parent / f"{tmp_path.name}-outside" / "d.jsonl", PROSE)
+    monkeypatch.chdir(tmp_path)
+    made = create_project(Path("."), [SourceArg("a", "data/a.jsonl"), SourceArg("b", "raw/*.jsonl"),
+                                      SourceArg("c", "c.jsonl"),
+                                      SourceArg("d", f"../{tmp_path.name}-outside/*.jsonl")])
+    assert yaml.safe_load(Path("dvc.yaml").read_text())["stages"]["ingest"]["deps"][:3] == [
+        "data/a.jsonl", "raw", "c.jsonl"]
+    dag = subprocess.run([sys.executable, "-m", "dvc", "dag"], capture_output=True, text=True)
+    assert dag.returncode == 0 and "ingest" in dag.stdout, dag.stderr
+    inside = [made.sources[0].model_copy(update={"path": "data/*.jsonl"})]
+    with pytest.raises(ConfigError, match="its DVC dep data holds data/corpus"):
+        check_sources_apart(inside, tmp_path)
+    Path("dvc.yaml").write_text(render_dvc(inside))
+    dag = subprocess.run([sys.executable, "-m", "dvc", "dag"], capture_output=True, text=True)
+    assert dag.returncode != 0 and "both a dependency and an output" in dag.stderr
+
+
+def test_without_git_nothing_is_written_and_a_rerun_works(tmp_path, monkeypatch):
+    write_jsonl(tmp_path / "docs.jsonl", PROSE)
+    docs = [SourceArg("docs", str(tmp_path / "docs.jsonl"))]
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / ".gitignore").write_text("my-own-entry\n")
+    path = os.environ["PATH"]
+    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))  # no git on it
+    for dest in (tmp_path / "new", tmp_path / "old"):
+        with pytest.raises(ConfigError, match="git is not installed"):
+            create_project(dest, docs)
+    assert not (tmp_path / "new").exists()
+    assert [p.name for p in (tmp_path / "old").iterdir()] == [".gitignore"]
+    assert (tmp_path / "old" / ".gitignore").read_text() == "my-own-entry\n"
+    monkeypatch.setenv("PATH", path)
+    made = create_project(tmp_path / "old", docs)  # git installed: the same command works
+    assert made.ran == ["git init", "dvc init"] and (tmp_path / "old" / ".git").is_dir()
+    assert (tmp_path / "old" / ".gitignore").read_text() == "my-own-entry\n" + GITIGNORE
+
+
+def test_a_failing_dvc_init_or_git_add_leaves_the_folder_as_it_was(tmp_path, monkeypatch):
+    from mira_core import init_project
+
+    write_jsonl(tmp_path / "docs.jsonl", PROSE)
+    docs = [SourceArg("docs", str(tmp_path / "docs.jsonl"))]
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / ".gitignore").write_text("my-own-entry")
+    (tmp_path / "old" / "README.md").write_text("mine")
+    real = init_project._run
+
+    def failing(step):
+        def run(cmd, cwd):
+            if step in " ".join(map(str, cmd)):
+                raise ConfigError(f"`{step}` failed")
+            real(cmd, cwd)
+        return run
+
+    for step in ("dvc init", "git add"):
+        monkeypatch.setattr(init_project, "_run", failing(step))
+        for dest in (tmp_path / "new" / "proj", tmp_path / "old"):  # a missing parent is made, and removed
+            with pytest.raises(ConfigError, match=f"`{step}` failed"):
+                create_project(dest, docs)
+        assert not (tmp_path / "new").exists()
+        assert sorted(p.name for p in (tmp_path / "old").iterdir()) == [".gitignore", "README.md"]
+        assert (tmp_path / "old" / ".gitignore").read_text() == "my-own-entry"
+    monkeypatch.setattr(init_project, "_run", real)
+    made = create_project(tmp_path / "old", docs)
+    assert made.files == ["params.yaml", "dvc.yaml", ".gitignore"] and (tmp_path / "old" / "README.md").read_text() \
+        == "mine"
+
+
+def test_a_glob_whose_first_match_has_a_bracket_in_its_name_is_read(tmp_path):
+    """The first match is a file, not a pattern: `a [1].jsonl` read as a glob matched nothing."""
+    write_jsonl(tmp_path / "my data" / "a [1].jsonl", PROSE)
+    write_jsonl(tmp_path / "my data" / "b.jsonl", CODE_ROWS)
+    g = guess_format(str(tmp_path / "my data" / "*.jsonl"))
+    assert (g.reader, g.format) == ("jsonl", "text")
