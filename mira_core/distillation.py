@@ -14,12 +14,12 @@ import polars as pl
 
 from mira_core.config import DistillParams, EmbedParams
 from mira_core.errors import ConfigError
-from mira_core.io import read_json
+from mira_core.io import read_json, write_json
 from mira_core.reliability import label_constancy, self_agreement, student_report
 from mira_core.rubric import Rubric
 from mira_core.schema import CORPUS, read_checked
 from mira_core.students import make_student
-from mira_core.students.base import Inputs, Student, clip, student_version
+from mira_core.students.base import TRAINED_ON, Inputs, Student, clip, student_version
 
 PLOT = {"record_id": pl.String, "source": pl.String, "anchor": pl.String, "teacher": pl.Float64,
         "student": pl.Float64}
@@ -86,6 +86,8 @@ def distill_group(labels: pl.DataFrame, repeats: pl.DataFrame, rubric: Rubric, p
     rationales = {"rationales": train["rationales"].to_list()} if getattr(student, "reads_rationales", False) else {}
     info = student.fit(x_train, y_train, **rationales)
     student.save(out)
+    if fingerprint is not None:  # what made its inputs, for every kind: score refuses shards made otherwise
+        write_json({"encoder": fingerprint}, Path(out) / TRAINED_ON)
     ranked = student.predict(x_val, clipped=False)  # what selection ranks: the mask judges this order
     pred = clip(ranked, scale)  # on the teacher's scale, for MAE (one prediction: a generative student is slow)
     report = student_report(val, pred, ids, y_train.mean(axis=0), ranked)

@@ -21,7 +21,6 @@ all-MiniLM-L6-v2; the pooling mode is read from the model folder when it has a s
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Callable
 from functools import lru_cache
@@ -33,7 +32,7 @@ import polars as pl
 from mira_core.config import EmbedParams
 from mira_core.errors import ConfigError
 from mira_core.ingest.tokens import resolve_model_path
-from mira_core.io import file_digest, read_json, write_json, write_parquet
+from mira_core.io import file_digest, model_digest, read_json, write_json, write_parquet
 from mira_core.schema import CORPUS, read_checked
 
 CHARS_PER_TOKEN_CAP = 16  # a WordPiece token is rarely longer than this; text beyond max_length * 16 is never read
@@ -269,6 +268,10 @@ class StaticEncoder:
         return out, _cut_share(texts)
 
 
+# The embedding code's own version: bump it when what a record's vector is made of changes (windows, pooling,
+# the text cut), so shards and students made before no longer pass for current ones (embed's data/embeddings is
+# persist: DVC re-runs the stage on a code change, but the shards' stamps decide what is re-embedded).
+VERSION = "embed/2"  # 2: weights identified by content
 MAX_TEXT_CHARS = 100_000  # a record is read up to here (ingest's default max_chars); coverage says when it was cut
 
 
@@ -278,14 +281,8 @@ def _cut_share(texts: list[str]) -> np.ndarray:
 
 
 def _weights_digest(path: Path, *extra: str) -> str:
-    """Identify the weights cheaply: digest of config.json plus the weight files' names and sizes."""
-    h = hashlib.blake2b(digest_size=8)
-    h.update((path / "config.json").read_bytes())
-    for f in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
-        h.update(f"{f.name}:{f.stat().st_size}".encode())
-    for name in extra:
-        h.update(name.encode())
-    return h.hexdigest()
+    """Identify a model folder by the content of its config, tokenizer and weights (`io.model_digest`)."""
+    return model_digest(path, *extra)
 
 
 _LOAD = threading.Lock()
@@ -313,9 +310,11 @@ def _load_encoder(p: EmbedParams, cache_dir: str) -> Encoder | StaticEncoder:
 
 def fingerprint(enc: Encoder | StaticEncoder, p: EmbedParams) -> dict:
     """What identifies an embedding shard's vectors and statistics: the encoder's and the statistics' versions."""
-    from mira_core.docstats import NAMES, VERSION
+    from mira_core.docstats import NAMES
+    from mira_core.docstats import VERSION as STATS_VERSION
 
-    return {**enc.fingerprint, "stats": VERSION if p.stats else None, "n_stats": len(NAMES) if p.stats else 0}
+    return {**enc.fingerprint, "embed": VERSION, "stats": STATS_VERSION if p.stats else None,
+            "n_stats": len(NAMES) if p.stats else 0}
 
 
 def embedding_schema(dim: int, n_stats: int = 0) -> dict:

@@ -163,6 +163,24 @@ def file_digest(path: Path) -> str:
     return _memo[key]
 
 
+MODEL_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
+
+
+def model_digest(folder: Path, *extra: str) -> str:
+    """A model folder by content: its config, tokenizer and weight files (*.safetensors, *.bin), plus `extra`
+    strings. By content, not by names and sizes: a model retrained in place keeps its shapes, so its files keep
+    their sizes, and its old outputs must not pass for new ones. file_digest memoises, so a second call is stats."""
+    folder = Path(folder)
+    files = [folder / n for n in MODEL_FILES if (folder / n).is_file()]
+    files += sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin"))
+    h = hashlib.blake2b(digest_size=8)
+    for f in files:
+        h.update(f"{f.name}:{file_digest(f)}\n".encode())
+    for name in extra:
+        h.update(name.encode())
+    return h.hexdigest()
+
+
 def is_hidden(rel: str | PurePath) -> bool:
     """Whether a relative path is left out of digests, folder sources and the task cache's output checks: a part of it
     starts with "." (.git/, a crashed atomic write's .name.tmp/) or is __pycache__. One rule, so that what a stage

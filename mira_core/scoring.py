@@ -22,7 +22,7 @@ from mira_core.io import read_json, write_parquet
 from mira_core.rubric import Rubric
 from mira_core.schema import CORPUS, read_checked
 from mira_core.students import load_student
-from mira_core.students.base import Inputs, read_config, student_version
+from mira_core.students.base import Inputs, check_trained_on, read_config, student_version
 from mira_core.teachers.base import Doc, Teacher
 
 _LOAD = threading.Lock()
@@ -60,8 +60,10 @@ def score_shard(corpus_shard: Path, embedding_shard: Path, student_dir: Path, gr
         side = embedding_shard.with_suffix(".json")
         if not side.exists():
             raise ConfigError(f"{embedding_shard}: no embeddings stamp beside it (re-run embed)")
+        made_by = read_json(side)["stamp"]["encoder"]
+        check_trained_on(student_dir, student.needs, made_by)  # every kind: trees and linear read it too
         if hasattr(student, "check_encoder"):
-            student.check_encoder(read_json(side)["stamp"]["encoder"])
+            student.check_encoder(made_by)
         df = pl.read_parquet(embedding_shard)
         ids = df["record_id"]
         coverage = df["coverage"] if "coverage" in df.columns else None

@@ -19,13 +19,12 @@ ones load it in milliseconds.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 
-from mira_core.io import atomic_dir, read_json
+from mira_core.io import atomic_dir, model_digest, read_json
 
 RECIPE = "mira-static/1"  # bump when the recipe below changes: the cache key and the fingerprint follow
 PCA_DIMS = 256
@@ -34,12 +33,8 @@ BATCH = 1024
 
 
 def _source_digest(model_dir: Path) -> str:
-    h = hashlib.blake2b(digest_size=8)
-    h.update((model_dir / "config.json").read_bytes())
-    for f in sorted(model_dir.glob("*.safetensors")) + sorted(model_dir.glob("*.bin")):
-        h.update(f"{f.name}:{f.stat().st_size}".encode())
-    h.update(f"{RECIPE}:{PCA_DIMS}:{SIF}".encode())
-    return h.hexdigest()
+    """The cache key of a distilled model: the source model's content (io.model_digest) and the recipe."""
+    return model_digest(model_dir, f"{RECIPE}:{PCA_DIMS}:{SIF}")
 
 
 def _token_vectors(model_dir: Path) -> tuple[np.ndarray, list[int]]:

@@ -14,6 +14,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from mira_core.errors import ConfigError
 from mira_core.io import read_json, write_json
 
 Need = Literal["embedding", "text", "both"]  # both: texts and embeddings (the auto student)
@@ -84,3 +85,22 @@ def clip(pred: np.ndarray, scale: tuple[int, int], clipped: bool = True) -> np.n
     """Predictions on the scale; `clipped=False` keeps values beyond its ends, so ranking them leaves no ties there."""
     pred = np.clip(pred, scale[0], scale[1]) if clipped else pred
     return pred.astype(np.float32, copy=False)
+
+
+TRAINED_ON = "inputs.json"  # beside a student's checkpoint: the embed fingerprint of the inputs it was fitted on
+STATS_KEYS = ("stats", "n_stats")  # the part of the fingerprint a student that reads no embedding depends on
+
+
+def check_trained_on(student_dir: Path, needs: str, fingerprint: dict) -> None:
+    """Refuse inputs (embeddings, statistics) made otherwise than the ones a student was fitted on: another encoder,
+    its weights, the embedding code's or the statistics' version. A student that reads no embedding (linear on
+    n-grams and statistics) is checked on the statistics alone. Checkpoints from before this file pass."""
+    trained = Path(student_dir) / TRAINED_ON
+    if not trained.exists():
+        return
+    was = read_json(trained)["encoder"]
+    keys = set(was) | set(fingerprint) if needs in ("embedding", "both") else set(STATS_KEYS)
+    diff = sorted(k for k in keys if was.get(k) != fingerprint.get(k))
+    if diff:
+        raise ConfigError(f"{student_dir}: this student was fitted on inputs made otherwise (they differ in "
+                          f"{', '.join(diff)}); re-run distill after embed")

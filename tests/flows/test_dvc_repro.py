@@ -75,6 +75,8 @@ def test_repro_labels_distills_scores_and_selects_half(repo):
     assert embed["coverage"]["mean"] == 1.0 and embed["encoder"]["encoder"] == "static"  # whole records read
     for g, r in students.items():
         assert r["student"] == "auto" and set(r["sources"]) and r["anchors"], g
+        trained_on = json.loads((repo / "data" / "students" / g / "inputs.json").read_text())["encoder"]
+        assert trained_on["encoder"] == "static" and trained_on["embed"] == embed["encoder"]["embed"], g  # score checks
         assert set(r["choice"]) == set(r["anchors"]) and set(r["choice"].values()) <= {"head", "linear", "trees",
                                                                                       "blend"}, g
         for s, sr in r["sources"].items():  # per (group, source, anchor) figures

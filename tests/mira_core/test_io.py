@@ -109,3 +109,19 @@ def test_atomic_dir_removes_what_a_killed_run_left_and_corpus_shards_skip_it(tmp
     # docs.v2's temporary folder may be a live run's: only docs's own leftovers go
     assert sorted(p.name for p in corpus.iterdir()) == [".docs.v2.abcd1234.tmp", "docs", "docs.v2"]
     assert (corpus / "docs" / "part-00000.parquet").read_bytes() == b"new"
+
+
+def test_a_model_folder_is_identified_by_content_not_by_sizes(tmp_path):
+    # A model retrained in place keeps its architecture, so its weight files keep their sizes: the digest that keys
+    # embeddings, student checks and the static encoder's cache must still change.
+    from mira_core.io import model_digest
+
+    folders = [tmp_path / n for n in ("a", "b", "c")]
+    for f, weights in zip(folders, (b"\x00" * 64, b"\x01" * 64, b"\x00" * 64), strict=True):
+        f.mkdir()
+        (f / "config.json").write_text('{"hidden_size": 8}')
+        (f / "model.safetensors").write_bytes(weights)
+    a, b, c = (model_digest(f) for f in folders)
+    assert a != b and a == c
+    (folders[2] / "tokenizer.json").write_text("{}")  # a changed tokenizer is a changed model too
+    assert model_digest(folders[2]) != a and model_digest(folders[0], "recipe/2") != a

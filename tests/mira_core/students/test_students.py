@@ -335,3 +335,21 @@ def test_finetune_checkpoint_loads_when_the_tokenizer_config_names_no_class(tiny
     student.fit(x.take(np.arange(32)), y[:32])
     student.save(tmp_path / "ckpt")  # without the class named, AutoTokenizer would read the student's config.json
     np.testing.assert_array_equal(load_student(tmp_path / "ckpt").predict(x_test), student.predict(x_test))
+
+
+def test_score_refuses_inputs_made_otherwise_than_the_students_for_every_kind(tmp_path):
+    # Only the head checked its encoder; the trees (principal axes of the embedding, statistics) and the linear
+    # student (statistics) were scored on whatever embed made. The fingerprint beside every checkpoint is checked.
+    from mira_core.errors import ConfigError
+    from mira_core.io import write_json
+    from mira_core.students.base import TRAINED_ON, check_trained_on
+
+    made = {"encoder": "static", "weights": "aa", "embed": "embed/2", "stats": "docstats/3", "n_stats": 58}
+    check_trained_on(tmp_path, "both", made)  # a checkpoint from before the file: nothing to compare
+    write_json({"encoder": made}, tmp_path / TRAINED_ON)
+    check_trained_on(tmp_path, "both", dict(made))
+    with pytest.raises(ConfigError, match=r"differ in weights\); re-run distill after embed"):
+        check_trained_on(tmp_path, "both", made | {"weights": "bb"})
+    check_trained_on(tmp_path, "text", made | {"weights": "bb"})  # reads no embedding: another encoder is fine
+    with pytest.raises(ConfigError, match="differ in stats"):
+        check_trained_on(tmp_path, "text", made | {"stats": "docstats/2"})  # ... but not other statistics
