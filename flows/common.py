@@ -12,6 +12,7 @@ shows its traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mira_core.errors import ConfigError, MiraError
+from mira_core.teachers.base import INTERRUPTED
 
 if TYPE_CHECKING:  # the CLI imports this module for its error handling: keep it light (no pydantic, no polars)
     from mira_core.config import Params, RunnerParams
@@ -94,8 +96,17 @@ def gather(futures: Iterable, desc: str, unit: str = "task", file=None) -> list:
     stream = sys.stderr if file is None else file
     with tqdm(total=len(futures), desc=desc, unit=unit, file=stream, leave=False, dynamic_ncols=True,
               mininterval=0, disable=not progress_enabled(stream)) as bar:
-        for _ in _as_completed(futures):
-            bar.update(1)
+        try:
+            for _ in _as_completed(futures):
+                bar.update(1)
+        except KeyboardInterrupt:
+            # Ctrl-C reaches this (main) thread only: stop the teachers' threads from sending what is still
+            # queued, and drop the tasks not started, before the interrupt ends the run
+            INTERRUPTED.set()
+            for f in futures:
+                with contextlib.suppress(Exception):
+                    f.cancel()
+            raise
     return [f.result() for f in futures]
 
 

@@ -53,6 +53,7 @@ from mira_core.config import TeacherParams
 from mira_core.errors import ConfigError
 from mira_core.teachers import prompts
 from mira_core.teachers.base import (
+    INTERRUPTED,
     ErrorKind,
     OnOutcome,
     Outcome,
@@ -159,7 +160,10 @@ class OpenAIBackend:
                      req: Request, on_outcome: OnOutcome | None) -> Outcome:
         async with gate:
             try:
-                o = await self._ask(client, probe, req)
+                if INTERRUPTED.is_set():  # Ctrl-C: what is not sent yet is never sent (nor cached)
+                    o = Outcome.failure(req.doc.record_id, "not sent: the run was interrupted", "capped")
+                else:
+                    o = await self._ask(client, probe, req)
             except _NotSent:  # the endpoint refused the key or the model: `run` raises; nothing to keep
                 return Outcome.failure(req.doc.record_id, "not sent: the endpoint refused the teacher's setup",
                                        "transient")
@@ -320,8 +324,10 @@ class OpenAIBackend:
         if isinstance(e, EndpointStatusError):
             # a 401/403/404 is the setup's failure, not the record's: transient, so it is never kept as final
             transient = e.status in (408, 409, 429, *SETUP_STATUSES) or e.status >= 500
+            # a setup status is not retried (the clients give up on it at once): no "after N retries" there
+            shown = retried if transient and e.status not in SETUP_STATUSES else ""
             return ("transient" if transient else "permanent"), self._mask(
-                f"{type(e).__name__} (HTTP {e.status}){retried if transient else ''}: {e}")
+                f"{type(e).__name__} (HTTP {e.status}){shown}: {e}")
         if isinstance(e, NotJSONReply):  # a cut-off reply or a proxy's page: the next run asks again
             return "transient", self._mask(f"{type(e).__name__}: {e}")
         # BadReply: a 200 whose JSON is not a chat completion; asking again will not help

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -224,6 +225,7 @@ def test_api_key_only_in_authorization_header(server, tmp_path, caplog):
     assert b"Incorrect API key" in stored and KEY.encode() not in stored
     assert "401" in caplog.text and KEY not in caplog.text
     assert KEY not in repr(t.backend)
+    assert not re.search(r"after \d+ retr", caplog.text)  # a 401 is never retried: no message may say it was
 
 
 def test_a_wrong_key_fails_the_run_at_once_and_a_rerun_with_the_right_key_scores(tmp_path, transport):
@@ -351,3 +353,19 @@ def test_permanent_failure_is_not_asked_again(server, tmp_path):
     [o] = teacher(OpenAIBackend(p, KEY), tmp_path / "c.sqlite", retry_failed=True).ask(judge(DOCS[:1]))
     assert o.ok and not o.cached and len(server.requests) == 2
 
+
+
+def test_after_an_interrupt_nothing_more_is_sent_or_cached(server, tmp_path):
+    """Ctrl-C reaches the flow's main thread only; the teacher threads must stop sending what is still queued."""
+    from mira_core.teachers.base import INTERRUPTED
+
+    t = teacher(OpenAIBackend(params(server), KEY), tmp_path / "cache.sqlite")
+    INTERRUPTED.set()
+    try:
+        outcomes = t.ask(judge())
+    finally:
+        INTERRUPTED.clear()
+    assert server.requests == [] and all(not o.ok and "interrupted" in o.error for o in outcomes)
+    again = t.ask(judge())  # nothing was kept as an answer or a final failure: the next run asks
+    assert all(o.ok for o in again) and len(server.requests) == len(DOCS)
+    t.cache.close()
