@@ -258,14 +258,16 @@ def _guess_folder(path: Path | str, shown: str, fmt: str | None) -> Guess:
 
 
 def _is_messages(value: object) -> bool:
+    """An OpenAI-style list of {role, content}, or ShareGPT's {from, value} (ingest maps its speakers to roles)."""
     return (isinstance(value, list) and bool(value)
-            and all(isinstance(m, dict) and "role" in m for m in value))
+            and all(isinstance(m, dict) and ("role" in m or ("from" in m and "value" in m)) for m in value))
 
 
 def _has_tools(payload: dict, messages_field: str) -> bool:
     if payload.get("tools"):
         return True
     return any(m.get("tool_calls") or m.get("function_call") or m.get("role") in ("tool", "function")
+               or m.get("from") in ("function_call", "observation", "tool")
                for m in payload.get(messages_field) or [] if isinstance(m, dict))
 
 

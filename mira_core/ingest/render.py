@@ -3,7 +3,9 @@
 text and code: the text field as it is. qa: the question and the answer under fixed headers.
 chat and agent: OpenAI-style messages, one block per message, with tool calls and tool results
 written out (arguments verbatim, even when they are not valid JSON: judging that is the teacher's
-job, not ingest's). What a record had besides the rendered fields is kept as `meta`.
+job, not ingest's). ShareGPT's {from, value} messages are read too, their speakers mapped to roles
+(`SHAREGPT_ROLES`). A conversation whose every message is empty is empty text, whatever its role headers
+add. What a record had besides the rendered fields is kept as `meta`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,10 @@ from mira_core.errors import JSON_REFUSED, RecordError, json_refusal
 from mira_core.schema import QuarantineReason as Q
 
 ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
+# ShareGPT speakers (`from`) as roles: the original human/gpt, and the tool-use variants' function_call (the
+# model's call, written as text) and observation (the tool's answer).
+SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "chatgpt": "assistant", "assistant": "assistant",
+                  "system": "system", "function_call": "assistant", "observation": "tool", "tool": "tool"}
 
 
 def _as_text(value: object, field: str) -> str:
@@ -83,9 +89,16 @@ def render_messages(messages: object) -> str:
     if not isinstance(messages, list) or not messages:
         raise RecordError(Q.INVALID_MESSAGES, "messages must be a non-empty list")
     blocks = []
+    said = 0  # characters of content and tool calls, role headers left out
     for i, msg in enumerate(messages):
         if not isinstance(msg, dict):
             raise RecordError(Q.INVALID_MESSAGES, f"messages[{i}] is not an object")
+        if "role" not in msg and "from" in msg:  # ShareGPT: {from: human|gpt|..., value: ...}
+            speaker = msg["from"]
+            if speaker not in SHAREGPT_ROLES:
+                raise RecordError(Q.INVALID_MESSAGES, f"messages[{i}].from {speaker!r} (ShareGPT) is not one of "
+                                  f"{sorted(SHAREGPT_ROLES)}")
+            msg = {"role": SHAREGPT_ROLES[speaker], "content": msg.get("value")}
         role = msg.get("role")
         if role not in ROLES:
             raise RecordError(Q.INVALID_MESSAGES, f"messages[{i}].role {role!r} is not one of {sorted(ROLES)}")
@@ -97,7 +110,10 @@ def render_messages(messages: object) -> str:
         body = [_content(msg, i).strip()]
         if role == "assistant":
             body += _tool_calls(msg, i)
+        said += sum(len(b) for b in body)
         blocks.append(head + "\n" + "\n".join(b for b in body if b))
+    if not said:
+        raise RecordError(Q.EMPTY_TEXT, f"all {len(messages)} messages are empty")
     return "\n\n".join(blocks)
 
 

@@ -84,6 +84,14 @@ def test_chat_and_agent_from_messages(tmp_path):
     assert (g.format, g.fields) == ("agent", {"messages_field": "conversations"})
 
 
+def test_sharegpt_conversations_are_chat_or_agent(tmp_path):
+    sharegpt = [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]
+    g = _guess(tmp_path, "sg.jsonl", [{"conversations": sharegpt}] * 3)
+    assert (g.format, g.fields) == ("chat", {"messages_field": "conversations"})
+    tools = [*sharegpt, {"from": "function_call", "value": '{"name": "f"}'}, {"from": "observation", "value": "1"}]
+    assert _guess(tmp_path, "sg2.jsonl", [{"conversations": tools}]).format == "agent"
+
+
 def test_a_given_format_looks_up_its_fields_only(tmp_path):
     g = _guess(tmp_path, "p.jsonl", [{"instruction": "Say hi", "output": "hi"}], fmt="qa")
     assert (g.format, g.guessed) == ("qa", False)

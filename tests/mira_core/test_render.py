@@ -57,6 +57,14 @@ def test_messages_as_a_json_string():
     assert text == "[user]\nhi\n\n[assistant]\nhello"
 
 
+def test_sharegpt_messages_render_as_the_openai_ones():
+    openai = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"},
+              {"role": "assistant", "content": "hello"}, {"role": "tool", "content": "42"}]
+    sharegpt = [{"from": "system", "value": "Be brief."}, {"from": "human", "value": "hi"},
+                {"from": "gpt", "value": "hello"}, {"from": "observation", "value": "42"}]
+    assert render_messages(sharegpt) == render_messages(openai)
+
+
 @pytest.mark.parametrize(("fmt", "payload", "reason", "detail"), [
     ("text", {"body": "x"}, "missing_field", "no field 'text'"),
     ("text", {"text": 5}, "missing_field", "is a int"),
@@ -69,6 +77,9 @@ def test_messages_as_a_json_string():
      "tool_calls[0] has no function name"),
     ("chat", {"messages": "[not json"}, "invalid_messages", "not JSON"),
     ("chat", {"messages": "[" * 5000}, "invalid_messages", "nested too deep"),  # a RecursionError, not a crash
+    ("chat", {"messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": "  "}]}, "empty_text",
+     "all 2 messages are empty"),  # its role headers are not text
+    ("chat", {"messages": [{"from": "robot", "value": "x"}]}, "invalid_messages", "messages[0].from 'robot'"),
     ("chat", {"msgs": []}, "missing_field", "'messages'"),
 ])
 def test_bad_records_raise_record_errors(fmt, payload, reason, detail):
