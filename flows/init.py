@@ -40,5 +40,6 @@ def command(
     # only the set-up that ran: a folder that already was a git or DVC repository keeps its own
     typer.echo(f"wrote {', '.join(made.files)}" + (f"; {', '.join(made.ran)}" if made.ran else ""))
     # quoted, so the line can be pasted as it is when the folder's path has spaces or quotes in it
-    typer.echo(f"next: cd {shlex.quote(str(made.root))} && mira params && git add -A && git commit -m 'mira project' "
-               "&& dvc repro (check the guesses in params.yaml first)")
+    setup = "" if scm else "git init && dvc init && "  # --no-scm: the project is not a repository yet
+    typer.echo(f"next: cd {shlex.quote(str(made.root))} && mira params && {setup}git add -A && git commit -m "
+               "'mira project' && dvc repro (check the guesses in params.yaml first)")

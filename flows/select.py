@@ -11,6 +11,7 @@ metrics/select.json.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -83,10 +84,23 @@ def select_flow(p: SelectParams, tokenizer_name: str, cache: CacheParams, root: 
           f"{metrics['oracle']['all']['spearman']}, kept overlap {metrics['oracle']['all']['kept_overlap']}; "
           "baselines: " + ", ".join(
               f"{k} {v['kept_token_share']:.1%}" for k, v in per_method.items() if k != "mira"))
+    warning = unreliable_warning(metrics["no_reliable_anchor"], len(m["by_source"]))
+    if warning:  # said where the run is watched, not only in the report: such a source's cut is close to random
+        print(warning, file=sys.stderr)
     publish_table("select-retention", "Tokens kept per source, by method",
                   ["source", *per_method], [[s, *(f"{per_method[k]['by_source'][s]['kept_token_share']:.1%}"
                                                   for k in per_method)] for s in m["by_source"]])
     return metrics
+
+
+def unreliable_warning(blind: list[str], n_sources: int) -> str | None:
+    """The console warning for sources no anchor of which passes the reliability mask, or None."""
+    if not blind:
+        return None
+    return (f"select: WARNING: no anchor passes the reliability mask for {len(blind)} of {n_sources} sources "
+            f"({', '.join(blind)}): each keeps its own share of the budget, ranked on every anchor by students that "
+            "disagree with the teacher, so its cut says little. See the report's reliability section and "
+            "metrics/students.json; more labels (label.records_per_group) or another student may help.")
 
 
 def run(params: Params, root: Path) -> dict:

@@ -256,7 +256,8 @@ class DiscoverParams(Section):
     """Self-anchored rubric discovery: free-form judgments clustered into anchors, per group."""
 
     records_per_group: int = Field(150, gt=0, description="Records judged per group, stratified by source.")
-    n_anchors: int = Field(15, gt=0, description="Anchors per group (K of the judgment-point clustering).")
+    n_anchors: int = Field(15, gt=0, description="Most anchors per group: K of the judgment-point clustering; "
+                           "clusters whose nearest judgments share a name become one anchor, so a group may get fewer.")
     batch_size: int = Field(32, gt=0, description="Requests handed to the teacher at once.")
     retry_deadline_s: float = Field(
         600.0, ge=0, description="Transient failures (rate limits, timeouts, 5xx after the client's retries) are "

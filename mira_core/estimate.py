@@ -213,20 +213,33 @@ def estimate_project(params: Params, root: Path, environ: Mapping[str, str]
         groups = members(read_groups(lay.group_map()))
         rubrics = load_rubrics(lay.rubrics) if lay.rubrics.exists() else {}
         judge, score = [], []
+        used_disk = False
         for g, sources in groups.items():
             corpus = read_group_corpus([s for src in sources for s in lay.corpus_shards(src)], exclude=excluded)
             judge += [Request("judge", d) for d in sample_docs(corpus, params.discover)]
-            rubric = rubrics.get(g)
+            rubric, why = rubrics.get(g), None
             if rubric is None:
+                why = "no rubric yet"
+            elif rubric.teacher != teacher.name:  # discover will make a new rubric with this teacher
+                why = f"its rubric was made by teacher {rubric.teacher!r}, not {teacher.name!r}"
+            elif not rubric.anchors:  # a failed discover leaves an empty rubric; a re-run makes another
+                why = "its rubric has no anchors (discover failed)"
+            if why:
                 rubric = placeholder_rubric(g, params.discover.n_anchors)
-                notes.append(f"group {g}: no rubric yet, label estimated with {params.discover.n_anchors} "
+                notes.append(f"group {g}: {why}, label estimated with {params.discover.n_anchors} "
                              "placeholder anchors (discover.n_anchors)")
+            else:
+                used_disk = True
             if rubric.anchors:
                 features = (embedding_features([lay.embedding_shard(s) for src in sources for s in lay.corpus_shards(src)])
                             if params.label.cover_share > 0 else None)
                 plan = plan_sample(corpus.select("record_id", "source"), params.label, features).join(
                     corpus.select("record_id", "format", "text"), on="record_id", how="left")
                 score += label_requests(plan, rubric)
+        if used_disk:
+            notes.append("label is estimated on the rubrics in data/rubrics; a change to discover's knobs or sample "
+                         "since they were made changes the anchors, and so the requests (run discover first for an "
+                         "exact figure)")
         cal = calibrate(teacher, [*score, *judge], params)
         out = [estimate_stage("discover", teacher, judge, params, cal),
                estimate_stage("label", teacher, score, params, cal)]

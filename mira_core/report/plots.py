@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -30,7 +31,11 @@ def _figure(width: float, height: float) -> Figure:
 def to_png(fig: Figure, dpi: int) -> bytes:
     """The figure as PNG bytes."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
+    with warnings.catch_warnings():
+        # a crowded figure (many sources or anchors) is drawn without the constrained layout, which is fine for a
+        # report figure; the warning would print on every report run and say nothing a user can act on
+        warnings.filterwarnings("ignore", message="constrained_layout not applied", category=UserWarning)
+        fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
     return buf.getvalue()
 
 

@@ -27,9 +27,12 @@ def test_the_next_line_quotes_the_folder_and_the_wrote_line_names_only_what_ran(
     nxt = lines[-1]
     assert nxt.startswith(f"next: cd {shlex.quote(str(folder))} && mira params && ")
     assert shlex.split(nxt.removeprefix("next: "))[:2] == ["cd", str(folder)]  # one word, the folder, once parsed
+    assert "mira params && git init && dvc init && git add -A" in nxt  # not a repository yet: say to make it one
 
     repo = tmp_path / "repo"
     repo.mkdir()
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     assert _init(repo, docs)[-2] == "wrote params.yaml, dvc.yaml, README.md, .gitignore; dvc init"  # .git was there
-    assert _init(tmp_path / "fresh", docs)[-2] == "wrote params.yaml, dvc.yaml, README.md, .gitignore; git init, dvc init"
+    fresh = _init(tmp_path / "fresh", docs)
+    assert fresh[-2] == "wrote params.yaml, dvc.yaml, README.md, .gitignore; git init, dvc init"
+    assert "git init && dvc init" not in fresh[-1]  # done already

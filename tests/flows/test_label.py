@@ -87,8 +87,12 @@ def test_estimate_before_label_is_close_to_what_label_then_reports(tmp_path, gro
         assert cal.answers == 0 and "placeholder" in notes[0] and server.requests == []  # nothing sent
         assert cold[0].requests == cold[0].to_send == 20
         discover.run(params, tmp_path)
-        rows, cal, _ = estimate_project(params, tmp_path, {})
+        rows, cal, notes = estimate_project(params, tmp_path, {})
         assert len(server.requests) == 20 and cal.answers == 20  # calibrated on discover's answers
+        assert any(n.startswith("label is estimated on the rubrics in data/rubrics") for n in notes)
+        other = params.model_copy(update={"teacher": params.teacher.model_copy(update={"model": "fake-2"})})
+        _, _, stale = estimate_project(other, tmp_path, {})  # discover would make a new rubric with this teacher
+        assert any("its rubric was made by teacher" in n and "placeholder anchors" in n for n in stale), stale
         est = {r.stage: r for r in rows}
         assert est["discover"].to_send == 0 and est["label"].cached == 0
         metrics = label.run(params, tmp_path)
