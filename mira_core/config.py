@@ -153,7 +153,8 @@ class EmbedParams(Section):
         "auto", description="auto: bf16 on CUDA and on CPUs with native bf16 (AVX512-BF16/AMX), fp32 elsewhere."
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when present, else CPU.")
-    threads: int = Field(0, ge=0, description="CPU threads for torch; 0 leaves torch's default (all cores).")
+    threads: int = Field(0, ge=0, description="CPU threads for torch and for ONNX Runtime's intra-op pool; 0 leaves "
+                         "their defaults (all cores).")
 
 
 class GroupParams(Section):

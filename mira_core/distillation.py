@@ -17,7 +17,7 @@ from mira_core.errors import ConfigError
 from mira_core.io import read_json, write_json
 from mira_core.reliability import label_constancy, self_agreement, student_report
 from mira_core.rubric import Rubric
-from mira_core.schema import CORPUS, read_checked
+from mira_core.schema import CORPUS, check_parquet
 from mira_core.students import make_student
 from mira_core.students.base import TRAINED_ON, Inputs, Student, clip, student_version
 
@@ -38,10 +38,11 @@ def gather_inputs(ids: list[str], need: str, corpus_shards: list[Path], embeddin
     """Texts and/or embeddings of `ids`, in that order, with their document statistics when the embed stage
     made them, read from the group's shards."""
     want = pl.DataFrame({"record_id": ids, "_i": np.arange(len(ids))})
+    wanted = pl.col("record_id").is_in(pl.Series(ids).implode())  # pushed into the scan: only labeled rows are read
     out = Inputs()
     if embedding_shards:
-        found = pl.concat([pl.read_parquet(s) for s in embedding_shards], how="diagonal_relaxed").join(
-            want, on="record_id").sort("_i")
+        found = pl.concat([pl.scan_parquet(s).filter(wanted) for s in embedding_shards], how="diagonal_relaxed"
+                          ).collect().join(want, on="record_id").sort("_i")
         _check_found(ids, found, "embedding")
         if need in ("embedding", "both"):
             out.embeddings = found["embedding"].to_numpy().astype(np.float32, copy=False)
@@ -50,7 +51,10 @@ def gather_inputs(ids: list[str], need: str, corpus_shards: list[Path], embeddin
     elif need in ("embedding", "both"):
         raise ConfigError("the student reads embeddings, but there are no embedding shards (run embed first)")
     if need in ("text", "both"):
-        found = read_checked(list(corpus_shards), CORPUS, ["record_id", "text"]).join(want, on="record_id").sort("_i")
+        for shard in corpus_shards:  # a stale or foreign shard fails with its name
+            check_parquet(shard, {c: CORPUS[c] for c in ("record_id", "text")})
+        found = (pl.scan_parquet(list(corpus_shards)).select("record_id", "text").filter(wanted).collect()
+                 .join(want, on="record_id").sort("_i"))
         _check_found(ids, found, "text")
         out.texts = found["text"].to_list()
     return out

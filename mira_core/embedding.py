@@ -9,9 +9,9 @@ Two kinds of encoder, chosen by `embed.encoder`:
   tokens spread evenly from the head to the tail of each record (1 = the head only); the windows'
   vectors are averaged. Speed comes from choices measured in BENCHMARKS.md: records are tokenized once
   and windows sorted by length so each batch is padded only to its own longest window (dynamic
-  padding); bf16 where the hardware has native bf16 (AVX512-BF16/AMX CPUs, CUDA), with fp32 pooling;
-  and with one window, text is cut to a few characters per token before tokenizing, so a 100 kB record
-  does not cost a 100 kB tokenization to keep its first 256 tokens.
+  padding); and bf16 where the hardware has native bf16 (AVX512-BF16/AMX CPUs, CUDA), with fp32 pooling.
+  A record is tokenized up to MAX_TEXT_CHARS characters whatever the number of windows, so its coverage
+  is a true share of what it holds.
 
 Each record's row also holds `coverage` (tokens read / tokens in the record, 1.0 for a whole read) and
 `stats`, the document statistics of mira_core/docstats.py (teacher-independent structure a student reads
@@ -166,7 +166,7 @@ class Encoder:
                 owner.append(r)
                 read[s : s + body] = True
             cover[r] = read.mean() if n else 1.0
-        return windows, np.asarray(owner), _cut_share(texts) * cover
+        return windows, np.asarray(owner, dtype=np.int64), _cut_share(texts) * cover  # int even when empty
 
     def encode(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Embeddings (n, dim) float32 in input order."""
@@ -175,6 +175,8 @@ class Encoder:
     def encode_records(self, texts: list[str], progress: Callable[[int], None] | None = None
                        ) -> tuple[np.ndarray, np.ndarray]:
         """(embeddings (n, dim) float32 in input order, coverage (n,)): windows are batched by length."""
+        if not texts:  # an empty shard: the tokenizer fails on an empty batch
+            return np.zeros((0, self.dim), dtype=np.float32), np.zeros(0, dtype=np.float32)
         windows, owner, cover = self.window_ids(texts)
         vectors = self._encode_ids(windows)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)

@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from mira_core.errors import ConfigError
-from mira_core.io import read_json, write_parquet
+from mira_core.io import file_digest, read_json, write_parquet
 from mira_core.rubric import Rubric
 from mira_core.schema import CORPUS, read_checked
 from mira_core.students import load_student
@@ -60,7 +60,10 @@ def score_shard(corpus_shard: Path, embedding_shard: Path, student_dir: Path, gr
         side = embedding_shard.with_suffix(".json")
         if not side.exists():
             raise ConfigError(f"{embedding_shard}: no embeddings stamp beside it (re-run embed)")
-        made_by = read_json(side)["stamp"]["encoder"]
+        stamp = read_json(side)["stamp"]
+        if stamp.get("input") != file_digest(corpus_shard):  # a re-ingest since: its vectors are of other records
+            raise ConfigError(f"{embedding_shard}: made from another version of {corpus_shard} (re-run embed)")
+        made_by = stamp["encoder"]
         check_trained_on(student_dir, student.needs, made_by)  # every kind: trees and linear read it too
         if hasattr(student, "check_encoder"):
             student.check_encoder(made_by)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, PositiveFloat, field_validator
 
 from mira_core.base_models import SMOLLM2_DIR
 from mira_core.filter_params import Section
@@ -18,7 +18,7 @@ class HeadParams(Section):
 
     model: Literal["ridge", "mlp"] = Field("ridge", description="ridge: closed-form ridge; mlp: one hidden layer.")
     stats: bool = Field(True, description="Read the document statistics beside the embedding (when embed made them).")
-    ridge_alphas: list[float] = Field(
+    ridge_alphas: list[PositiveFloat] = Field(
         default_factory=lambda: [0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0],
         description="ridge: L2 strengths tried per anchor by exact leave-one-out error on the standardised inputs; "
         "one value fixes it.", min_length=1)

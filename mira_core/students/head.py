@@ -191,6 +191,10 @@ class HeadStudent:
             opt.step()
             losses.append(round(loss.item(), 6))
         net.eval()
+        constant = np.flatnonzero(e.std(0) <= 1e-8)
+        if constant.size:  # an input that never varied in train got no gradient: its random first-layer weights
+            with torch.no_grad():  # would act on a value the scorer meets later (a rare defect's statistic)
+                net.hidden.weight[:, torch.from_numpy(constant)] = 0.0
         self._set({k: v.detach().numpy().copy() for k, v in net.state_dict().items()})
         return {"epochs": self.params.epochs, "train_loss": losses}
 

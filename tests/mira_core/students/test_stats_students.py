@@ -331,3 +331,20 @@ def test_auto_candidates_are_listed_once_and_trees_need_the_statistics():
     with pytest.raises(ConfigError, match="embed.stats is false"):
         parse_params({**src, "embed": {"stats": False}})  # the default auto student has trees among its candidates
     assert parse_params({**src, "embed": {"stats": False}, "distill": {"auto": {"candidates": ["head", "linear"]}}})
+    with pytest.raises(ConfigError, match=r"ridge_alphas\[0\] = 0.0: Input should be greater than 0"):
+        parse_params({**src, "distill": {"head": {"ridge_alphas": [0.0]}}})  # at params time, not inside RidgeCV
+
+
+def test_an_mlp_head_ignores_a_statistic_that_never_varied_in_train():
+    # A defect absent from the labels leaves its statistic constant in train; the MLP's first-layer weights for it
+    # got no gradient, and a scored record where it is not 0 must not move the prediction through them.
+    x, y = data(200)
+    x.stats[:, 5] = 0.0
+    p = DistillParams(student="head", head={"model": "mlp", "epochs": 50, "hidden": 8, "lr": 0.01})
+    s = make_student(p, ANCHORS, (1, 5), EmbedParams(), None)
+    s.fit(x, y)
+    test, _ = data(50, seed=4)
+    test.stats[:, 5] = 0.0
+    before = s.predict(test, clipped=False)
+    test.stats[:, 5] = 50.0  # never seen in train
+    np.testing.assert_allclose(s.predict(test, clipped=False), before, atol=1e-5)

@@ -1,0 +1,68 @@
+"""What a student is fitted on: the labeled records' texts, embeddings and statistics, read from the group's shards
+in the labels' order (only those rows are read: a group's shards can hold millions of records)."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from mira_core.distillation import gather_inputs
+from mira_core.embedding import embedding_schema
+from mira_core.errors import ConfigError
+from tests.mira_core.test_dedup import write_corpus
+
+
+def test_the_labeled_records_come_back_in_the_labels_order_from_every_shard(tmp_path):
+    lay = write_corpus(tmp_path, {"a": [(f"r{i}", f"text {i}") for i in range(20)]}, shard_size=7)
+    shards = sorted(lay.corpus.glob("a/*.parquet"))
+    emb = []
+    for k, shard in enumerate(shards):  # one embedding shard per corpus shard, each record's vector its index
+        ids = pl.read_parquet(shard)["record_id"].to_list()
+        n = [int(r.split("/r")[1]) for r in ids]
+        out = tmp_path / f"emb-{k}.parquet"
+        pl.DataFrame({"record_id": ids, "embedding": [[float(i), 0.0] for i in n], "coverage": [1.0] * len(ids),
+                      "stats": [[float(i)] for i in n]}, schema=embedding_schema(2, 1)).write_parquet(out)
+        emb.append(out)
+    wanted = ["a/r13", "a/r2", "a/r19", "a/r7"]  # across shards, out of order
+    x = gather_inputs(wanted, "both", shards, emb)
+    assert x.texts == ["text 13", "text 2", "text 19", "text 7"]
+    np.testing.assert_array_equal(x.embeddings[:, 0], [13, 2, 19, 7])
+    np.testing.assert_array_equal(x.stats[:, 0], [13, 2, 19, 7])
+    with pytest.raises(ConfigError, match="1 labeled records have no embedding"):
+        gather_inputs([*wanted, "a/gone"], "both", shards, emb)
+
+
+def test_an_empty_shard_encodes_to_no_vector_not_a_crash():
+    from mira_core.config import EmbedParams
+    from mira_core.embedding import load_encoder
+
+    enc = load_encoder(EmbedParams(encoder="minilm", backend="torch"))
+    vectors, cover = enc.encode_records([])
+    assert vectors.shape == (0, enc.dim) and cover.shape == (0,)
+
+
+def test_score_refuses_embeddings_made_from_another_version_of_the_corpus_shard(tmp_path):
+    from mira_core.config import DistillParams, EmbedParams
+    from mira_core.io import file_digest, write_json
+    from mira_core.scoring import score_shard
+    from mira_core.students import make_student
+    from mira_core.students.base import Inputs
+
+    lay = write_corpus(tmp_path, {"a": [(f"r{i}", f"word{i % 3} text {i}") for i in range(12)]}, shard_size=12)
+    shard = next(lay.corpus.glob("a/*.parquet"))
+    texts = pl.read_parquet(shard)["text"].to_list()
+    student = make_student(DistillParams(student="linear", linear={"stats": False}), ["a00"], (1, 5), EmbedParams(),
+                           None)
+    student.fit(Inputs(texts=texts), np.array([[1 + i % 5] for i in range(12)], dtype=np.float32))
+    student.save(tmp_path / "student")
+    ids = pl.read_parquet(shard)["record_id"].to_list()
+    emb = tmp_path / "emb.parquet"
+    pl.DataFrame({"record_id": ids, "embedding": [[0.0, 1.0]] * 12, "coverage": [1.0] * 12},
+                 schema=embedding_schema(2)).write_parquet(emb)
+    stamp = {"input": file_digest(shard), "encoder": {"encoder": "static"}}
+    write_json({"stamp": stamp}, emb.with_suffix(".json"))
+    assert score_shard(shard, emb, tmp_path / "student", "g", tmp_path / "s.parquet", 64)["records"] == 12
+    write_json({"stamp": stamp | {"input": "an older shard"}}, emb.with_suffix(".json"))  # re-ingested since
+    with pytest.raises(ConfigError, match="made from another version of .* \\(re-run embed\\)"):
+        score_shard(shard, emb, tmp_path / "student", "g", tmp_path / "s2.parquet", 64)
