@@ -14,6 +14,7 @@ from prefect import flow
 
 from flows.common import run_log, stage_main, states, task_runner
 from flows.publish import publish_table
+from flows.tracking import pipeline_run
 from mira_core.config import Params, ReportParams
 from mira_core.io import write_json, write_text
 from mira_core.layout import Layout
@@ -44,8 +45,19 @@ def report_flow(p: ReportParams, root: str) -> dict:
     return metrics
 
 
+def log_to_mlflow(params: Params, root: Path) -> None:
+    """The report as an artifact of the pipeline's parent MLflow run, beside the students' and evaluate's figures,
+    so a run compared in the MLflow UI carries the page that explains it (params text in it is redacted)."""
+    import mlflow
+
+    with pipeline_run(params, root):
+        mlflow.log_artifact(str(root / REPORT), artifact_path="report")
+
+
 def run(params: Params, root: Path) -> dict:
-    return report_flow.with_options(task_runner=task_runner(params.runner))(params.report, str(root))
+    metrics = report_flow.with_options(task_runner=task_runner(params.runner))(params.report, str(root))
+    log_to_mlflow(params, root)
+    return metrics
 
 
 def main(argv: list[str] | None = None) -> None:

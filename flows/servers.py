@@ -88,6 +88,16 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def port_free(host: str, port: int) -> None:
+    """A MiraError naming the port when something already listens on it (a bind without SO_REUSEADDR fails)."""
+    with socket.socket(_family(host)) as s:
+        try:
+            s.bind((host.strip("[]"), port))
+        except OSError as e:
+            raise MiraError(f"port {port} on {host} is in use ({e.strerror}): another server listens there; "
+                            "pick a free one (mira ui --mlflow-port N)") from None
+
+
 def wait_healthy(url: str, proc: subprocess.Popen, timeout: float, log: Path) -> None:
     """Poll `url` until it answers 200; fail with the server's log if it dies or takes too long."""
     t0 = time.monotonic()
@@ -152,7 +162,12 @@ def prefect_server(state: Path, host: str = "127.0.0.1", port: int | None = None
 @contextmanager
 def mlflow_ui(backend_uri: str, artifacts: Path, state: Path, host: str = "127.0.0.1", port: int | None = None,
               timeout: float = 120):
-    """The MLflow tracking server and UI over the pipeline's store, one worker; yields its URL."""
+    """The MLflow tracking server and UI over the pipeline's store, one worker; yields its URL.
+
+    A port given is checked free first: another MLflow on it (5000 is plain `mlflow ui`'s default too) would
+    answer the health check before this server failed to bind, and its UI would pass for this project's."""
+    if port:
+        port_free(host, port)
     port = port or free_port(host)
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
     log = state / "logs" / "mlflow-ui.log"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from flows import discover, distill, label
+from flows import discover, distill, label, report
 from flows.params import load_params
 from tests.fake_openai import FakeOpenAI
 
@@ -30,6 +30,7 @@ def test_distill_logs_nested_runs_with_metrics_and_never_the_key(tmp_path, group
             stage.run(params, tmp_path)
         reports = distill.run(params, tmp_path)
         distill.run(params, tmp_path)  # a second run of the same configuration logs under the same parent
+        report.run(params, tmp_path)  # the page that explains the run, on its parent run
         assert server.requests and all(r.headers["authorization"] == f"Bearer {SECRET}" for r in server.requests)
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
@@ -50,8 +51,10 @@ def test_distill_logs_nested_runs_with_metrics_and_never_the_key(tmp_path, group
     arts = {a.path for a in mlflow.MlflowClient().list_artifacts(child.info.run_id)}
     assert arts == {"rubric", "student"}
     assert list((tmp_path / "mlruns").rglob("config.json"))  # artifacts live in the project, wherever it runs
+    assert [a.path for a in mlflow.MlflowClient().list_artifacts(parents[0].info.run_id, "report")] == [
+        "report/report.html"]
 
     for f in [tmp_path / "mlflow.db", *(tmp_path / "mlruns").rglob("*"), *(tmp_path / "metrics").glob("*"),
-              *(tmp_path / "data").rglob("*.json"), tmp_path / "params.yaml"]:
+              *(tmp_path / "data").rglob("*.json"), tmp_path / "params.yaml", tmp_path / "reports" / "report.html"]:
         if f.is_file():
             assert SECRET.encode() not in f.read_bytes(), f
