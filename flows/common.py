@@ -23,8 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mira_core.errors import ConfigError, MiraError
-from mira_core.teachers.base import INTERRUPTED
+from mira_core.errors import INTERRUPTED, ConfigError, MiraError
 
 if TYPE_CHECKING:  # the CLI imports this module for its error handling: keep it light (no pydantic, no polars)
     from mira_core.config import Params, RunnerParams

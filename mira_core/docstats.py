@@ -39,6 +39,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from mira_core.errors import JSON_REFUSED
+
 VERSION = "docstats/3"  # 2: the question-term recall statistics of QA records; 3: code parsed whole, \r lines
 BMP = 0x10000
 MAX_CHARS = 100_000  # statistics of the first 100,000 characters: enough to see structure, bounded cost on a 37 MB record
@@ -296,7 +298,7 @@ def _json_object(args: str) -> bool:
     """Whether a tool call's arguments are exactly one JSON object."""
     try:
         return isinstance(json.loads(args), dict)
-    except (ValueError, RecursionError):  # bad JSON, or valid JSON past Python's limits (digits, nesting)
+    except JSON_REFUSED:  # bad JSON, or valid JSON past Python's limits (digits, nesting)
         return False
 
 

@@ -135,7 +135,7 @@ class Encoder:
         self.batch_size = p.batch_size
         self.dim = int(config.hidden_size)
         self.fingerprint = {
-            "encoder": p.encoder, "weights": _weights_digest(path), "dtype": self.dtype, "max_length": self.max_length,
+            "encoder": p.encoder, "weights": model_digest(path), "dtype": self.dtype, "max_length": self.max_length,
             "windows": self.windows, "pooling": self.pooling, "normalize": self.normalize, "dim": self.dim,
             "backend": self.backend, **({"onnx": self.onnx_key} if self.runner is not None else {}),
         }
@@ -250,7 +250,7 @@ class StaticEncoder:
         self.dim = int(self.model.dim)
         self.max_length = None
         self.batch_size = p.batch_size
-        self.fingerprint = {"encoder": p.encoder, "weights": _weights_digest(folder, "config.json"),
+        self.fingerprint = {"encoder": p.encoder, "weights": model_digest(folder, "config.json"),
                             "source": p.static_source if p.encoder == "static" else None, "max_length": None,
                             "windows": None, "dim": self.dim}
 
@@ -280,11 +280,6 @@ MAX_TEXT_CHARS = 100_000  # a record is read up to here (ingest's default max_ch
 def _cut_share(texts: list[str]) -> np.ndarray:
     """The share of each text that lies within MAX_TEXT_CHARS (1.0 for all but giant records)."""
     return np.array([min(1.0, MAX_TEXT_CHARS / max(1, len(t))) for t in texts], dtype=np.float32)
-
-
-def _weights_digest(path: Path, *extra: str) -> str:
-    """Identify a model folder by the content of its config, tokenizer and weights (`io.model_digest`)."""
-    return model_digest(path, *extra)
 
 
 _LOAD = threading.Lock()

@@ -12,6 +12,8 @@ Prefect task retry would resend a whole chunk of requests; CPU tasks that read a
 
 from __future__ import annotations
 
+import threading
+
 
 class MiraError(Exception):
     """Base class of every error mira raises on purpose."""
@@ -51,3 +53,10 @@ def json_refusal(e: BaseException) -> str:
         return "nested too deep to read"
     msg = getattr(e, "msg", None) or str(e)
     return msg.split(";")[0]  # the digit limit's message ends in advice for programmers, not for users
+
+
+# Set when the user interrupts a run (Ctrl-C reaches the flow's main thread, flows.common.gather sets it): the
+# teacher threads of the thread pool never see the KeyboardInterrupt, so without it every queued request would
+# still be sent and paid for before the process ends. A request not yet sent is then dropped ("not sent", never
+# cached); the few already in flight finish. Never cleared in a run: an interrupted process ends.
+INTERRUPTED = threading.Event()

@@ -348,9 +348,10 @@ def export_kept(corpus: Path, manifest_path: Path, fmt: str, out: Path, *, token
     fields = {"commit": commit, "params_digest": file_digest(params_file),
               "rubric_versions": {g: r.version for g, r in load_rubrics(rubrics).items()},
               "manifest_digest": file_digest(manifest_path)}
-    kept = dict(manifest.filter(pl.col("kept")).group_by("source").len().iter_rows())
+    kept_rows = manifest.filter(pl.col("kept"))
+    kept = dict(kept_rows.group_by("source").len().iter_rows())
     if fmt == "megatron":
-        epochs = dict(manifest.filter(pl.col("kept")).group_by("source").agg(pl.col("epochs").max()).iter_rows())
+        epochs = dict(kept_rows.group_by("source").agg(pl.col("epochs").max()).iter_rows())
         record = materialize_megatron(kept_texts(corpus, manifest), tokenizer, out, epochs=epochs,
                                       prefix_root=prefix_root or str(Path(final or out).resolve()),
                                       eod_token=eod_token or None, provenance=provenance, **fields)

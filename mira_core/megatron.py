@@ -53,7 +53,7 @@ from typing import Any
 
 import numpy as np
 
-from mira_core.errors import ConfigError
+from mira_core.errors import JSON_REFUSED, ConfigError
 from mira_core.ingest import tokens
 from mira_core.io import atomic_dir, text_digest, write_json, write_text
 
@@ -120,7 +120,7 @@ def configured_eos(tokenizer: Any) -> str | None:
     config = (path if path.is_dir() else path.parent) / "tokenizer_config.json"
     try:
         eos = json.loads(config.read_text(encoding="utf-8")).get("eos_token")
-    except (OSError, ValueError, RecursionError, AttributeError):
+    except (OSError, AttributeError, *JSON_REFUSED):
         return None
     if isinstance(eos, dict):  # an AddedToken written out: {"content": "</s>", ...}
         eos = eos.get("content")
@@ -223,8 +223,9 @@ def _encoder(tokenizer: Any, append_eod: bool, eod_id: int | None,
     tok = load_tokenizer(tokenizer)
     eod = None
     if append_eod:
-        eod = eod_id if eod_id is not None else find_eod(tok, eod_token or configured_eos(tokenizer))
-        if eod is None and not eod_token:
+        named = eod_token or configured_eos(tokenizer)
+        eod = eod_id if eod_id is not None else find_eod(tok, named) if named else None
+        if eod is None and not eod_token:  # no name given, or the config's eos not in the vocabulary
             eod = find_eod(tok)
         if eod is None:
             what = f"has no token {eod_token!r}" if eod_token else f"has none of the end-of-document tokens {EOD_TOKENS}"

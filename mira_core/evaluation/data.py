@@ -181,11 +181,11 @@ def target_windows(tok: LMTokenizer, texts: Sequence[str], context: int, max_tok
     # The records that reach a scored window: the windows cover the stream's first len(windows) * context
     # tokens, and a record counts when any of its tokens (or its EOS) lies there. Encoding goes by chunks, so
     # len(encoded) can overshoot by up to a chunk.
-    ends = np.cumsum([len(t) + 1 for t in encoded])
-    scored = int(np.searchsorted(ends, len(windows) * context, side="left")) + 1 if len(windows) else 0
     if len(windows) == 0:
         raise ConfigError(f"the target set (select.held_out_sources) has {n_tokens} tokens, fewer than one "
                           f"window of evaluate.context = {context}")
+    ends = np.cumsum([len(t) + 1 for t in encoded])
+    scored = int(np.searchsorted(ends, len(windows) * context, side="left")) + 1
     return windows, min(scored, len(encoded))
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import polars as pl
 
 import mira_core
-from mira_core.errors import ConfigError
+from mira_core.errors import JSON_REFUSED, ConfigError, json_refusal
 from mira_core.layout import Layout
 from mira_core.schema import CONTAMINATED, GROUPS, MANIFEST, MASK, read_checked
 from mira_core.stages import writer_of
@@ -113,8 +113,8 @@ def read_object(path: Path, root: Path) -> dict:
                     if re.search(r"^(<{7}|={7}|>{7})", text, re.M) else "")
         raise ConfigError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg});{conflict} "
                           f"{rerun}") from None
-    except (ValueError, RecursionError) as e:  # not UTF-8; numbers or nesting past Python's limits
-        raise ConfigError(f"{path}: not readable as JSON ({type(e).__name__}: {e}); {rerun}") from None
+    except JSON_REFUSED as e:  # not UTF-8; numbers or nesting past Python's limits
+        raise ConfigError(f"{path}: not readable as JSON ({json_refusal(e)}); {rerun}") from None
     if not isinstance(obj, dict):
         raise ConfigError(f"{path}: holds {JSON_TYPES.get(type(obj), type(obj).__name__)}, not a JSON object; "
                           f"{rerun}")

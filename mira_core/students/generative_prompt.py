@@ -15,6 +15,8 @@ from string import Template
 
 import numpy as np
 
+from mira_core.errors import JSON_REFUSED
+
 TEMPLATE = "student_generative_v1"
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
 
@@ -80,6 +82,6 @@ def rationales_of(value: str | dict | None) -> dict[str, str]:
         return {str(k): str(v) for k, v in value.items()}
     try:
         out = json.loads(value)
-    except (TypeError, ValueError, RecursionError):
+    except (TypeError, *JSON_REFUSED):
         return {}
     return {str(k): str(v) for k, v in out.items()} if isinstance(out, dict) else {}

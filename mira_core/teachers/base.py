@@ -31,12 +31,6 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, f
 from mira_core.errors import JSON_REFUSED, json_refusal
 from mira_core.rubric import Anchor
 
-# Set when the user interrupts a run (Ctrl-C reaches the flow's main thread, flows.common.gather sets it): the
-# teacher threads of the thread pool never see the KeyboardInterrupt, so without it every queued request would
-# still be sent and paid for before the process ends. A request not yet sent is then dropped ("not sent", never
-# cached); the few already in flight finish. Never cleared in a run: an interrupted process ends.
-INTERRUPTED = threading.Event()
-
 Kind = Literal["judge", "score"]
 ErrorKind = Literal["transient", "permanent", "capped"]  # capped: refused by a spending cap, never sent
 OnOutcome = Callable[[int, "Outcome"], None]  # (index of the request in the batch, its outcome)

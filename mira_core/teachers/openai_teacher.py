@@ -50,10 +50,9 @@ from functools import lru_cache
 from typing import Any, TypeVar
 
 from mira_core.config import TeacherParams
-from mira_core.errors import ConfigError
+from mira_core.errors import INTERRUPTED, ConfigError
 from mira_core.teachers import prompts
 from mira_core.teachers.base import (
-    INTERRUPTED,
     ErrorKind,
     OnOutcome,
     Outcome,

@@ -7,7 +7,7 @@ import concurrent.futures
 import pytest
 
 import flows.common as common
-from mira_core.teachers.base import INTERRUPTED
+from mira_core.errors import INTERRUPTED
 
 
 def test_an_interrupt_while_gathering_stops_the_teachers_and_cancels_what_waits(monkeypatch):

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
-from mira_core.errors import json_refusal
+from mira_core.errors import JSON_REFUSED, json_refusal
 from mira_core.teachers.rules.code_facts import py_facts
 from mira_core.teachers.rules.registry import DIALOG, Signal, _at_least, _at_most, _pct, _plural, _quote, dimension
 
@@ -69,13 +69,13 @@ def _args_problem(args: str) -> str | None:
         obj, end = dec.raw_decode(s)
     except json.JSONDecodeError as e:
         return f"not JSON ({e.msg} at char {e.pos})"
-    except (ValueError, RecursionError) as e:  # valid JSON past Python's limits: a 5,000-digit number, deep nesting
+    except JSON_REFUSED as e:  # valid JSON past Python's limits: a 5,000-digit number, deep nesting
         return f"not readable as JSON ({json_refusal(e)})"
     rest, n = s[end:].strip(), 1
     while rest:
         try:
             _, end = dec.raw_decode(rest)
-        except (ValueError, RecursionError):
+        except JSON_REFUSED:
             return f"JSON object followed by {len(rest)} characters of trailing text"
         rest, n = rest[end:].strip(), n + 1
     if n > 1:
@@ -88,7 +88,7 @@ def _args_problem(args: str) -> str | None:
 def _norm_call(c: Call) -> tuple[str, str]:
     try:
         return c.name, json.dumps(json.loads(c.args), sort_keys=True)
-    except (ValueError, RecursionError):
+    except JSON_REFUSED:
         return c.name, " ".join(c.args.split())
 
 

@@ -357,7 +357,7 @@ def test_permanent_failure_is_not_asked_again(server, tmp_path):
 
 def test_after_an_interrupt_nothing_more_is_sent_or_cached(server, tmp_path):
     """Ctrl-C reaches the flow's main thread only; the teacher threads must stop sending what is still queued."""
-    from mira_core.teachers.base import INTERRUPTED
+    from mira_core.errors import INTERRUPTED
 
     t = teacher(OpenAIBackend(params(server), KEY), tmp_path / "cache.sqlite")
     INTERRUPTED.set()
