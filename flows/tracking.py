@@ -23,6 +23,7 @@ from mira_core.config import MlflowParams, Params
 from mira_core.redact import redact_credentials
 
 PIPELINE_KEY = "mira.pipeline_key"
+MLFLOW_LOCK = "mlflow.lock"  # under <root>/.mira/: held while a stage finds or creates its parent run
 
 
 def tracking_uri(p: MlflowParams, root: Path) -> str:
@@ -74,17 +75,23 @@ def flat_params(params: Params, sections: tuple[str, ...]) -> dict[str, str]:
 def pipeline_run(params: Params, root: Path):
     """The parent run of this pipeline run, created on first use, re-opened by later stages."""
     import mlflow
+    from filelock import FileLock
 
     mlflow.set_tracking_uri(tracking_uri(params.mlflow, root))
-    if mlflow.get_experiment_by_name(params.mlflow.experiment) is None:
-        # artifacts beside the project, not in whatever folder the process happened to start in
-        mlflow.create_experiment(params.mlflow.experiment, artifact_location=(root / "mlruns").resolve().as_uri())
-    mlflow.set_experiment(params.mlflow.experiment)
     key, tags = pipeline_key(root)
-    found = mlflow.search_runs(filter_string=f"tags.`{PIPELINE_KEY}` = '{key}'", output_format="list",
-                               max_results=1, order_by=["attributes.start_time DESC"])
-    # one parent run per configuration: resume it when an earlier stage of this run created it
-    run = mlflow.start_run(run_id=found[0].info.run_id) if found else mlflow.start_run(run_name=f"mira-{key[:8]}", tags=tags)
+    # Stages may run at once (two `mira` commands, `dvc exp run --jobs`). Unlocked, two processes each
+    # create MLflow's sqlite tables ("table ... already exists"), the experiment, or a parent run.
+    (root / ".mira").mkdir(exist_ok=True)
+    with FileLock(str(root / ".mira" / MLFLOW_LOCK)):
+        if mlflow.get_experiment_by_name(params.mlflow.experiment) is None:
+            # artifacts beside the project, not in whatever folder the process happened to start in
+            mlflow.create_experiment(params.mlflow.experiment, artifact_location=(root / "mlruns").resolve().as_uri())
+        mlflow.set_experiment(params.mlflow.experiment)
+        found = mlflow.search_runs(filter_string=f"tags.`{PIPELINE_KEY}` = '{key}'", output_format="list",
+                                   max_results=1, order_by=["attributes.start_time DESC"])
+        # one parent run per configuration: resume it when an earlier stage of this run created it
+        run = (mlflow.start_run(run_id=found[0].info.run_id) if found
+               else mlflow.start_run(run_name=f"mira-{key[:8]}", tags=tags))
     try:
         yield run
     finally:
