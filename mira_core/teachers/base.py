@@ -28,7 +28,7 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
-from mira_core.errors import JSON_REFUSED, json_refusal
+from mira_core.errors import INTERRUPTED, JSON_REFUSED, json_refusal
 from mira_core.rubric import Anchor
 
 Kind = Literal["judge", "score"]
@@ -95,10 +95,18 @@ class Backend(Protocol):
 
 def run_each(requests: list[Request], one: Callable[[Request], Outcome], on_outcome: OnOutcome | None
              ) -> list[Outcome]:
-    """A sequential backend's `run`: answer requests one by one, reporting each as it is settled."""
+    """A sequential backend's `run`: answer requests one by one, reporting each as it is settled.
+
+    After Ctrl-C (`errors.INTERRUPTED`, set by the flow's main thread) the rest are not asked: a local LM
+    would otherwise go on generating in its worker thread until the batch ends. They fail as `capped`,
+    which is not kept, so the next run asks them.
+    """
     out = []
     for i, req in enumerate(requests):
-        o = one(req)
+        if INTERRUPTED.is_set():
+            o = Outcome.failure(req.doc.record_id, "not asked: the run was interrupted", "capped")
+        else:
+            o = one(req)
         if on_outcome is not None:
             on_outcome(i, o)
         out.append(o)

@@ -50,3 +50,21 @@ def test_two_checkpoints_named_alike_do_not_share_cache_entries(tiny_causal_lm, 
     weights = next(f for f in a.iterdir() if f.suffix in (".safetensors", ".bin"))
     os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))  # a new checkpoint
     assert model_digest(a) != before
+
+
+def test_after_an_interrupt_the_local_lm_generates_nothing_more(tiny_causal_lm, monkeypatch):
+    """Ctrl-C sets the flag in the flow's main thread; the teacher's worker thread must stop generating."""
+    from mira_core.errors import INTERRUPTED
+
+    backend = LocalLMBackend(TeacherParams(provider="transformers", model=str(tiny_causal_lm), device="cpu",
+                                           max_repairs=0))
+    generated = []
+    monkeypatch.setattr(backend, "_generate", lambda msgs: generated.append(msgs) or ("{}", 1, 1))
+    reqs = [Request("judge", DOC), Request("judge", Doc("s/2", "s", "code", "x = 1\n"))]
+    backend.run(reqs[:1], on_outcome=lambda i, o: INTERRUPTED.set())  # interrupted after the first answer
+    try:
+        outcomes = backend.run(reqs)
+    finally:
+        INTERRUPTED.clear()
+    assert len(generated) == 1  # the first run's only request, then none
+    assert [o.error_kind for o in outcomes] == ["capped", "capped"] and "interrupted" in outcomes[0].error
