@@ -115,7 +115,23 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float, log: Path) ->
 
 
 def _tail(log: Path, n: int = 20) -> str:
-    return "\n".join(log.read_text(errors="replace").splitlines()[-n:]) if log.exists() else "(no log)"
+    if not log.exists():
+        return "(no log)"
+    with open(log, "rb") as f:
+        f.seek(max(0, f.seek(0, os.SEEK_END) - 64 * 1024))  # the end only: a log can be large
+        return "\n".join(f.read().decode(errors="replace").splitlines()[-n:])
+
+
+LOG_KEEP_BYTES = 10 * 1024 * 1024
+
+
+def _open_log(log: Path):
+    """The server's log, for appending; a log past LOG_KEEP_BYTES is moved to `<name>.1` first (replacing the
+    previous one), so the logs of servers started over months of runs stay under twice that."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    if log.exists() and log.stat().st_size > LOG_KEEP_BYTES:
+        os.replace(log, log.with_name(log.name + ".1"))
+    return open(log, "ab")  # noqa: SIM115 - the caller closes it (the child keeps its own descriptor)
 
 
 def stop(proc: subprocess.Popen, grace: float = 10) -> None:
@@ -134,8 +150,7 @@ def stop(proc: subprocess.Popen, grace: float = 10) -> None:
 
 
 def _start(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as f:
+    with _open_log(log) as f:
         return subprocess.Popen(cmd, env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -336,8 +351,7 @@ def _take_lease(paths: ProjectPaths, api: str) -> Path:
 
 def _spawn_keeper(paths: ProjectPaths, idle_s: float, host: str, port: int | None, timeout: float) -> dict:
     """Start a keeper and wait until it has recorded a healthy server; fails with the keeper's log."""
-    paths.log.parent.mkdir(parents=True, exist_ok=True)
-    with open(paths.log, "ab") as log:
+    with _open_log(paths.log) as log:
         # Its own session, no inherited pipes: `dvc repro` waits for its stage's output to close, and Ctrl-C on
         # a stage must not reach a server other stages use. The lock's descriptor is not inherited (close_fds).
         proc = subprocess.Popen([sys.executable, "-m", "flows.servers", "keep", "--root", str(paths.root),

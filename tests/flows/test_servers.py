@@ -20,7 +20,10 @@ import yaml
 
 from flows.servers import (
     IDLE_ENV,
+    LOG_KEEP_BYTES,
     ProjectPaths,
+    _open_log,
+    _tail,
     healthy,
     idle_seconds,
     live_clients,
@@ -189,3 +192,21 @@ def test_an_explicit_prefect_api_url_is_honoured(tmp_path):
         assert len(_report_runs(api)) == 1
     assert read_state(root) is None  # no project server was started
     assert not ProjectPaths(root).log.exists()
+
+
+def test_a_large_server_log_is_moved_aside_and_only_its_end_is_read(tmp_path):
+    log = tmp_path / "logs" / "prefect-server.log"
+    with _open_log(log) as f:  # a first start: the folder and the file are made
+        f.write(b"first start\n")
+    with _open_log(log) as f:  # small: appended to
+        f.write(b"second start\n")
+    assert log.read_bytes() == b"first start\nsecond start\n"
+    log.write_bytes(b"x" * LOG_KEEP_BYTES + b"\nold end\n")
+    with _open_log(log) as f:
+        f.write(b"third start\n")
+    assert log.read_bytes() == b"third start\n"
+    assert _tail(log.with_name(log.name + ".1"), 1) == "old end"
+    log.write_bytes(b"y" * (LOG_KEEP_BYTES + 1))
+    with _open_log(log):
+        pass
+    assert log.with_name(log.name + ".1").read_bytes() == b"y" * (LOG_KEEP_BYTES + 1)  # one old log kept, not all
