@@ -26,13 +26,3 @@ _DEFAULTS = {
 }
 for _k, _v in _DEFAULTS.items():
     os.environ.setdefault(_k, _v)
-
-# While `mira ui` runs for this project, report flow runs to its Prefect server (see flows/ui.py).
-if "PREFECT_API_URL" not in os.environ:
-    from pathlib import Path as _Path
-
-    from flows.ui import live_ui as _live_ui
-
-    _ui = _live_ui(_Path.cwd())
-    if _ui:
-        os.environ["PREFECT_API_URL"] = _ui["prefect_api"]

@@ -466,13 +466,21 @@ def _drain_workers() -> None:
 def prefect_api(root: Path, runner: RunnerParams) -> Iterator[str | None]:
     """Where this stage process's flow runs go; yields the API URL (None: Prefect's temporary server).
 
-    An API URL already set (PREFECT_API_URL, a Prefect profile, `mira ui`, a test harness) is used as
-    it is; if it is the project's server, a lease keeps that server up meanwhile. Otherwise, unless
-    the idle period is 0, the project's server is used (and started if needed).
+    An API URL already set (PREFECT_API_URL, a Prefect profile, a test harness) is used as it is; so is
+    the server of a `mira ui` running for `root` (read here, not at import: `--root` may name a project
+    other than the working folder). If it is the project's server, a lease keeps that server up
+    meanwhile. Otherwise, unless the idle period is 0, the project's server is used (and started if needed).
     """
     from prefect.settings import get_current_settings
 
+    from flows.ui import live_ui
+
     current = get_current_settings().api.url
+    ui = None if current else live_ui(root)
+    if ui:
+        with _pointed_at(ui["prefect_api"]), prefect_api(root, runner) as api:  # now as if it had been set
+            yield api
+        return
     if current:
         paths, lease = ProjectPaths(root), None
         if (read_state(root) or {}).get("api") == current.rstrip("/"):

@@ -74,7 +74,7 @@ def command(prefect_port: Annotated[int, typer.Option(help="Port of the Prefect 
             write_json(info, root / UI_FILE)
             stack.callback(lambda: (root / UI_FILE).unlink(missing_ok=True))
             typer.echo(f"Prefect UI   {info['prefect_ui']}\nMLflow UI    {ml}\n"
-                       f"Pipelines started in {root} now report to this Prefect server "
+                       f"Stages of the project in {root} now report to this Prefect server "
                        f"(elsewhere: export PREFECT_API_URL={api}).\nCtrl-C stops both.")
             try:
                 while not stop.wait(0.5):

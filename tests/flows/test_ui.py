@@ -46,6 +46,16 @@ def _wait_for_ui(proc: subprocess.Popen, root: Path) -> dict:
     return json.loads(ui_file.read_text())
 
 
+PROBE = """
+import sys
+from pathlib import Path
+from flows.servers import prefect_api
+from mira_core.config import RunnerParams
+with prefect_api(Path(sys.argv[1]), RunnerParams(prefect_server_idle_s=0)) as api:
+    print(api)
+"""
+
+
 def test_ui_starts_both_servers_points_the_pipeline_and_stops_on_ctrl_c(tmp_path):
     (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
     pp, mp = free_port(), free_port()
@@ -57,9 +67,10 @@ def test_ui_starts_both_servers_points_the_pipeline_and_stops_on_ctrl_c(tmp_path
         assert _get(info["prefect_api"] + "/health") == 200
         assert _get(info["prefect_ui"] + "/") == 200
         assert _get(info["mlflow_ui"] + "/health") == 200
-        # a pipeline process started in the project picks the server up by itself
-        probe = subprocess.run([sys.executable, "-c", "import flows, os; print(os.environ['PREFECT_API_URL'])"],
-                               cwd=tmp_path, env={k: v for k, v in tool_env().items() if k != "PREFECT_API_URL"},
+        # a stage process of the project picks the server up by itself, wherever it was started (`--root`);
+        # idle period 0, which alone would give Prefect's temporary server
+        probe = subprocess.run([sys.executable, "-c", PROBE, str(tmp_path)], cwd=REPO,
+                               env={k: v for k, v in tool_env().items() if k not in ("PREFECT_API_URL", IDLE_ENV)},
                                capture_output=True, text=True)
         assert probe.stdout.strip() == info["prefect_api"], probe.stderr
     finally:
