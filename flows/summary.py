@@ -19,9 +19,52 @@ def _num(x: float | None) -> str:
     return "n/a" if x is None else str(round(x, 3))
 
 
+def _changed(old: object, new: object, prefix: str) -> list[str]:
+    """Dotted keys whose values differ between two parsed params sections."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [k for key in sorted(set(old) | set(new), key=str)
+                for k in _changed(old.get(key), new.get(key), f"{prefix}.{key}")]
+    return [] if old == new else [prefix]
+
+
+def stale_stages(root: Path) -> dict[str, list[str]]:
+    """Stages whose metrics file is the one `dvc repro` last wrote (dvc.lock's md5) but whose params in
+    params.yaml have changed since: {stage: changed dotted keys}. A metrics file written some other way
+    (`mira run`, `mira stage`) is not judged: dvc.lock does not describe it."""
+    import hashlib
+
+    import yaml
+
+    lock_file, params_file = root / "dvc.lock", root / "params.yaml"
+    try:
+        lock = yaml.safe_load(lock_file.read_text()) or {}
+        params = yaml.safe_load(params_file.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return {}  # no lock (or an unreadable one): nothing to compare against; params errors surface elsewhere
+    out: dict[str, list[str]] = {}
+    for stage, entry in (lock.get("stages") or {}).items():
+        if not isinstance(entry, dict):
+            continue
+        metrics = root / "metrics" / f"{stage}.json"
+        outs = {o.get("path"): o.get("md5") for o in entry.get("outs") or [] if isinstance(o, dict)}
+        if not metrics.exists() or outs.get(f"metrics/{stage}.json") != hashlib.md5(metrics.read_bytes()).hexdigest():
+            continue
+        recorded = (entry.get("params") or {}).get("params.yaml") or {}
+        changed = [k for section, value in recorded.items() for k in _changed(value, params.get(section), section)]
+        if changed:
+            out[stage] = changed
+    return out
+
+
 def summary_lines(root: Path) -> list[str]:
     """The summary as lines of text; stages that have not run are skipped."""
     out = [f"mira summary for {root}", ""]
+    stale = stale_stages(root)
+    if stale:
+        out += ["stale       params.yaml changed after `dvc repro` ran these stages, so their lines below are from "
+                "the old values: " + "; ".join(f"{s} ({', '.join(k[:4])}{', ...' if len(k) > 4 else ''})"
+                                               for s, k in stale.items()),
+                "            `dvc repro` brings them (and what follows them) up to date", ""]
     ingest = _load(root, "ingest")
     if ingest:
         t = ingest["total"]

@@ -166,3 +166,33 @@ def test_config_error_inside_a_flow_is_the_message_alone(tmp_path, args):
     # no error line of Prefect's (its warnings about draining events on the way out may stay)
     assert "| ERROR" not in res.stderr and "Finished in state Failed" not in res.stderr, res.stderr
 
+
+
+def test_summary_marks_only_the_stages_whose_dvc_lock_record_it_reads(tmp_path):
+    """dvc.lock as `dvc repro` writes it (the end-to-end check is in test_dvc_repro.py): a stage whose metrics
+    file is the one recorded, with a params section changed since, is stale; a metrics file written after it
+    (by `mira stage`) is not judged."""
+    import hashlib
+
+    from flows.summary import stale_stages
+
+    _project(tmp_path, SOURCE)
+    params = {**yaml.safe_load((tmp_path / "params.yaml").read_text()), "dedup": {"threshold": 0.8},
+              "select": {"budget": 0.5}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    (tmp_path / "metrics").mkdir()
+    lock = {"schema": "2.0", "stages": {}}
+    for stage, section in (("dedup", "dedup"), ("select", "select")):
+        f = tmp_path / "metrics" / f"{stage}.json"
+        f.write_text(json.dumps({"stage": stage}))
+        lock["stages"][stage] = {"cmd": f"mira stage {stage}",
+                                 "params": {"params.yaml": {section: params[section]}},
+                                 "outs": [{"path": f"metrics/{stage}.json", "hash": "md5",
+                                           "md5": hashlib.md5(f.read_bytes()).hexdigest(), "size": 1}]}
+    (tmp_path / "dvc.lock").write_text(yaml.safe_dump(lock))
+    assert stale_stages(tmp_path) == {}
+    params["select"]["budget"], params["dedup"]["threshold"] = 0.25, 0.5
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    assert stale_stages(tmp_path) == {"dedup": ["dedup.threshold"], "select": ["select.budget"]}
+    (tmp_path / "metrics" / "select.json").write_text(json.dumps({"stage": "select", "rerun": True}))
+    assert stale_stages(tmp_path) == {"dedup": ["dedup.threshold"]}

@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 import yaml
 
+from flows.summary import stale_stages
 from tests.conftest import copy_repo, tool_env
 
 pytestmark = pytest.mark.slow
@@ -136,9 +137,15 @@ def test_a_budget_change_reruns_only_select_and_what_reads_the_selection(repo):
     _sh(["git", "commit", "-qm", "before budget"], repo)
     before = json.loads((repo / "metrics" / "select.json").read_text())["methods"]["mira"]["kept_tokens"]
     params = yaml.safe_load((repo / "params.yaml").read_text())
+    assert stale_stages(repo) == {}
     params["select"]["budget"] = 0.3
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    # before the re-run, the summary says which stages' figures are from the old params (dvc.lock's record)
+    assert stale_stages(repo)["select"] == ["select.budget"]
+    assert not {"ingest", "group", "discover", "label", "distill"} & set(stale_stages(repo))
+    assert "stale       params.yaml changed" in _sh(["mira", "summary"], repo)
     out = _sh(["dvc", "repro"], repo)
+    assert stale_stages(repo) == {}
     ran = {s for s in yaml.safe_load((repo / "dvc.yaml").read_text())["stages"] if f"Running stage '{s}'" in out}
     assert ran == {"select", "evaluate", "report"}, out
     after = json.loads((repo / "metrics" / "select.json").read_text())["methods"]["mira"]["kept_tokens"]
