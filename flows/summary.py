@@ -27,6 +27,12 @@ def _changed(old: object, new: object, prefix: str) -> list[str]:
     return [] if old == new else [prefix]
 
 
+def _at(params: dict, dotted: str) -> object:
+    for part in dotted.split("."):
+        params = params.get(part) if isinstance(params, dict) else None
+    return params
+
+
 def stale_stages(root: Path) -> dict[str, list[str]]:
     """Stages whose metrics file is the one `dvc repro` last wrote (dvc.lock's md5) but whose params in
     params.yaml have changed since: {stage: changed dotted keys}. A metrics file written some other way
@@ -50,7 +56,8 @@ def stale_stages(root: Path) -> dict[str, list[str]]:
         if not metrics.exists() or outs.get(f"metrics/{stage}.json") != hashlib.md5(metrics.read_bytes()).hexdigest():
             continue
         recorded = (entry.get("params") or {}).get("params.yaml") or {}
-        changed = [k for section, value in recorded.items() for k in _changed(value, params.get(section), section)]
+        # a key is a section (`select`) or a dotted path into one (`select.held_out_sources`), as dvc.yaml names it
+        changed = [k for key, value in recorded.items() for k in _changed(value, _at(params, key), key)]
         if changed:
             out[stage] = changed
     return out

@@ -182,11 +182,12 @@ def test_summary_marks_only_the_stages_whose_dvc_lock_record_it_reads(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     (tmp_path / "metrics").mkdir()
     lock = {"schema": "2.0", "stages": {}}
-    for stage, section in (("dedup", "dedup"), ("select", "select")):
+    for stage, section in (("dedup", "dedup"), ("select", "select.budget")):  # a section, a dotted key
         f = tmp_path / "metrics" / f"{stage}.json"
         f.write_text(json.dumps({"stage": stage}))
         lock["stages"][stage] = {"cmd": f"mira stage {stage}",
-                                 "params": {"params.yaml": {section: params[section]}},
+                                 "params": {"params.yaml": {section: params["dedup"] if stage == "dedup"
+                                                            else params["select"]["budget"]}},
                                  "outs": [{"path": f"metrics/{stage}.json", "hash": "md5",
                                            "md5": hashlib.md5(f.read_bytes()).hexdigest(), "size": 1}]}
     (tmp_path / "dvc.lock").write_text(yaml.safe_dump(lock))
