@@ -367,7 +367,7 @@ def _spawn_keeper(paths: ProjectPaths, idle_s: float, host: str, port: int | Non
         if st and st.get("pid") == proc.pid and healthy(st["api"]):
             return st
         time.sleep(0.2)
-    proc.terminate()
+    stop(proc)  # its process group, waited for: no keeper left behind to start serving later
     raise MiraError(f"the project's Prefect server was not ready after {timeout:.0f} s ({paths.log}):\n"
                     f"{_tail(paths.log)}")
 

@@ -23,6 +23,7 @@ from flows.servers import (
     LOG_KEEP_BYTES,
     ProjectPaths,
     _open_log,
+    _spawn_keeper,
     _tail,
     healthy,
     idle_seconds,
@@ -210,3 +211,17 @@ def test_a_large_server_log_is_moved_aside_and_only_its_end_is_read(tmp_path):
     with _open_log(log):
         pass
     assert log.with_name(log.name + ".1").read_bytes() == b"y" * (LOG_KEEP_BYTES + 1)  # one old log kept, not all
+
+
+def test_a_keeper_that_is_not_ready_in_time_is_stopped_and_reaped(tmp_path, monkeypatch):
+    import psutil
+
+    from flows import servers
+    from mira_core.errors import MiraError
+
+    monkeypatch.setattr(servers, "healthy", lambda url: False)  # never ready, as on a machine too busy to start it
+    before = {p.pid for p in psutil.Process().children()}
+    with pytest.raises(MiraError, match="not ready after"):
+        _spawn_keeper(ProjectPaths(tmp_path), 60, "127.0.0.1", None, timeout=2)
+    # no keeper left running, nor unreaped (a zombie is still a child until waited for)
+    assert {p.pid for p in psutil.Process().children()} == before
