@@ -224,4 +224,4 @@ def test_a_keeper_that_is_not_ready_in_time_is_stopped_and_reaped(tmp_path, monk
     with pytest.raises(MiraError, match="not ready after"):
         _spawn_keeper(ProjectPaths(tmp_path), 60, "127.0.0.1", None, timeout=2)
     # no keeper left running, nor unreaped (a zombie is still a child until waited for)
-    assert {p.pid for p in psutil.Process().children()} == before
+    assert {p.pid for p in psutil.Process().children()} - before == set()  # (earlier tests' keepers may end meanwhile)
