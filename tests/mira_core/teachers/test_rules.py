@@ -5,7 +5,6 @@ agent case study of a trace that repeats a malformed call after an error."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -534,10 +533,9 @@ def test_identity_is_rules_not_an_llm():
     assert RulesBackend(model="rules-v2").model == "rules-v2"
 
 
-def test_large_record_is_fast():
+def test_large_record_is_judged():
+    # its speed is a benchmark's: BENCHMARKS.md section 8 times the rules teacher on the whole demo corpus
     text = (PY_GOOD + "\n") * 120  # about 100,000 characters
     assert len(text) > 90_000
-    start = time.perf_counter()
     (out,) = RulesBackend().run([Request("judge", code_doc(text))])
-    assert out.ok
-    assert time.perf_counter() - start < 2.0  # generous: the machine is shared; typical is ~0.1 s
+    assert out.ok and out.data["judgments"]
