@@ -66,8 +66,13 @@ def export_onnx(model_dir: Path, cache_dir: Path, quantize: Quantize = "none") -
     """Path of `model_dir`'s encoder as ONNX under `cache_dir/<key>/model.onnx`, exported (and quantized) if missing.
 
     The folder is built under a temporary name and renamed into place whole, so a crash never leaves a
-    `model.onnx` that a later call would trust; a folder without `model.onnx` is rebuilt.
+    `model.onnx` that a later call would trust; a folder without `model.onnx` is rebuilt. A file lock makes a
+    second process (another project's stage on a shared cache, `dvc exp run --jobs`) wait for the first
+    one's export: unlocked, both exported, and the second one's clean-up of leftovers deleted the first one's
+    temporary folder under it.
     """
+    from filelock import FileLock
+
     if quantize not in ("none", "int8"):
         raise ConfigError(f"quantize = {quantize!r}: expected 'none' or 'int8'")
     model_dir = Path(model_dir)
@@ -77,13 +82,17 @@ def export_onnx(model_dir: Path, cache_dir: Path, quantize: Quantize = "none") -
     out = folder / "model.onnx"
     if out.exists():
         return out
-    with atomic_dir(folder) as tmp:
-        fp32 = tmp / ("model.onnx" if quantize == "none" else "fp32.onnx")
-        _export_fp32(model_dir, fp32)
-        if quantize == "int8":
-            _quantize_int8(fp32, tmp / "model.onnx")
-            fp32.unlink()
-        write_json({"model_dir": str(model_dir), "quantize": quantize, "recipe": RECIPE}, tmp / "export.json")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder) + ".lock"):
+        if out.exists():  # exported by the process this one waited for
+            return out
+        with atomic_dir(folder) as tmp:
+            fp32 = tmp / ("model.onnx" if quantize == "none" else "fp32.onnx")
+            _export_fp32(model_dir, fp32)
+            if quantize == "int8":
+                _quantize_int8(fp32, tmp / "model.onnx")
+                fp32.unlink()
+            write_json({"model_dir": str(model_dir), "quantize": quantize, "recipe": RECIPE}, tmp / "export.json")
     return out
 
 

@@ -4,6 +4,7 @@ int8 stays close, and the export cache is reused only when complete and current.
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -151,7 +152,9 @@ def test_a_failed_export_leaves_nothing_to_reuse(tiny_bert, tmp_path, monkeypatc
     monkeypatch.setattr(onnx_backend, "_quantize_int8", crash)
     with pytest.raises(RuntimeError, match="mid-quantization"):
         export_onnx(tiny_bert, tmp_path, "int8")
-    assert list(tmp_path.iterdir()) == []
+    # only the (empty) lock file stays: removing it could let a third process lock a file a second one holds
+    assert [p.name for p in tmp_path.iterdir()] == [f"{onnx_cache_key(tiny_bert, 'int8')}.lock"]
+    assert (tmp_path / f"{onnx_cache_key(tiny_bert, 'int8')}.lock").stat().st_size == 0
 
 
 def test_bad_mode_or_folder_is_a_config_error(tiny_bert, tmp_path):
@@ -159,3 +162,36 @@ def test_bad_mode_or_folder_is_a_config_error(tiny_bert, tmp_path):
         export_onnx(tiny_bert, tmp_path, "fp16")
     with pytest.raises(ConfigError, match="config.json"):
         export_onnx(tmp_path, tmp_path / "cache", "none")
+
+
+EXPORT_AT_ONCE = """
+import sys, time
+from pathlib import Path
+from mira_core.onnx_backend import export_onnx
+model, cache, gate = (Path(a) for a in sys.argv[1:4])
+(gate.parent / f"ready-{sys.argv[4]}").touch()
+while not gate.exists():
+    time.sleep(0.01)
+print(export_onnx(model, cache, "none"))
+"""
+
+
+def test_two_processes_export_into_one_cache_at_once(tiny_bert, tmp_path):
+    """Two stages on a shared cache: one exports, the other waits for it; neither breaks the other's export."""
+    import subprocess
+    import sys
+    import time
+
+    cache = tmp_path / "cache"
+    procs = [subprocess.Popen([sys.executable, "-c", EXPORT_AT_ONCE, str(tiny_bert), str(cache),
+                               str(tmp_path / "go"), str(i)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True) for i in range(2)]
+    deadline = time.monotonic() + 120  # both have imported torch and onnxruntime
+    while time.monotonic() < deadline and len(list(tmp_path.glob("ready-*"))) < 2:
+        time.sleep(0.05)
+    (tmp_path / "go").touch()
+    outs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    paths = {o.strip().splitlines()[-1] for o in outs}
+    assert len(paths) == 1 and Path(paths.pop()).is_file()
+    assert [c.name for c in cache.iterdir() if c.name.startswith(".")] == []  # no temporary folder left
