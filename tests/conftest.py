@@ -79,6 +79,33 @@ def write_corrupt_parquet(path: Path, rows: int = 400, bad_group: int = 2) -> li
     return texts
 
 
+_GATE = """
+import sys as _sys, time as _time
+from pathlib import Path as _Path
+_gate = _Path(_sys.argv[1])
+(_gate / f"ready-{_sys.argv[2]}").touch()
+while not (_gate / "go").exists():
+    _time.sleep(0.01)
+"""
+
+
+def run_at_once(imports: str, body: str, n: int, gate: Path, *args: str) -> list[tuple[int, str]]:
+    """(exit code, output) of `n` Python processes that run `imports`, wait until all have, then run `body`
+    together: the way to meet a race between processes. `body` reads its own arguments as sys.argv[3:]."""
+    import subprocess
+    import time
+
+    code = imports + _GATE + body
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(gate), str(i), *args], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for i in range(n)]
+    deadline = time.monotonic() + 120  # heavy imports take seconds each on two busy cores
+    while time.monotonic() < deadline and len(list(gate.glob("ready-*"))) < n:
+        time.sleep(0.05)
+    (gate / "go").touch()
+    outs = [p.communicate(timeout=600)[0] for p in procs]
+    return [(p.returncode, out) for p, out in zip(procs, outs, strict=True)]
+
+
 def tool_env() -> dict[str, str]:
     """Environment for running the project's console tools (mira, dvc) in a subprocess."""
     return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "GIT_AUTHOR_NAME": "t",

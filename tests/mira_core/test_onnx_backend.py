@@ -12,6 +12,7 @@ import pytest
 from mira_core import onnx_backend
 from mira_core.errors import ConfigError
 from mira_core.onnx_backend import OnnxEncoderRunner, export_onnx, onnx_cache_key
+from tests.conftest import run_at_once
 
 VOCAB = 100
 
@@ -164,34 +165,13 @@ def test_bad_mode_or_folder_is_a_config_error(tiny_bert, tmp_path):
         export_onnx(tmp_path, tmp_path / "cache", "none")
 
 
-EXPORT_AT_ONCE = """
-import sys, time
-from pathlib import Path
-from mira_core.onnx_backend import export_onnx
-model, cache, gate = (Path(a) for a in sys.argv[1:4])
-(gate.parent / f"ready-{sys.argv[4]}").touch()
-while not gate.exists():
-    time.sleep(0.01)
-print(export_onnx(model, cache, "none"))
-"""
-
-
 def test_two_processes_export_into_one_cache_at_once(tiny_bert, tmp_path):
     """Two stages on a shared cache: one exports, the other waits for it; neither breaks the other's export."""
-    import subprocess
-    import sys
-    import time
-
     cache = tmp_path / "cache"
-    procs = [subprocess.Popen([sys.executable, "-c", EXPORT_AT_ONCE, str(tiny_bert), str(cache),
-                               str(tmp_path / "go"), str(i)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True) for i in range(2)]
-    deadline = time.monotonic() + 120  # both have imported torch and onnxruntime
-    while time.monotonic() < deadline and len(list(tmp_path.glob("ready-*"))) < 2:
-        time.sleep(0.05)
-    (tmp_path / "go").touch()
-    outs = [p.communicate(timeout=600)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outs
-    paths = {o.strip().splitlines()[-1] for o in outs}
+    results = run_at_once("from mira_core.onnx_backend import export_onnx\n",
+                          "print(export_onnx(_Path(_sys.argv[3]), _Path(_sys.argv[4]), 'none'))\n",
+                          2, tmp_path, str(tiny_bert), str(cache))
+    assert [code for code, _ in results] == [0, 0], results
+    paths = {out.strip().splitlines()[-1] for _, out in results}
     assert len(paths) == 1 and Path(paths.pop()).is_file()
     assert [c.name for c in cache.iterdir() if c.name.startswith(".")] == []  # no temporary folder left
