@@ -1,6 +1,7 @@
 """Stage discover: per group, free-form teacher judgments clustered into a rubric of anchors.
 
-Reads: data/corpus/, data/groups/, data/dedup/ and data/decontaminate/ (what they drop is never sampled).
+Reads: data/corpus/, data/groups/, data/dedup/ and data/decontaminate/ (what they drop is never sampled). Held-out
+sources (select.held_out_sources) are never sampled either, and a group of held-out sources only gets no rubric.
 Writes: data/rubrics/<group>.json, data/rubrics/{judgments,failures}/<group>.parquet,
 metrics/discover.json.
 """
@@ -17,9 +18,9 @@ from prefect import flow
 from flows.common import gather, prune, require, run_log, stage_main, states, task_runner
 from flows.publish import publish_table
 from mira_core.config import DiscoverParams, EmbedParams, Params, TeacherParams
-from mira_core.errors import MiraError
+from mira_core.errors import ConfigError, MiraError
 from mira_core.failure_budget import check_failure_budget
-from mira_core.grouping import members, read_groups
+from mira_core.grouping import judged_members, read_groups
 from mira_core.io import write_json
 from mira_core.layout import Layout
 from mira_core.rubric import format_rubric, load_rubric
@@ -38,9 +39,13 @@ def teacher_totals(per_group: dict[str, dict]) -> dict:
 
 
 @flow(name="discover")
-def discover_flow(p: DiscoverParams, teacher: TeacherParams, embed: EmbedParams, root: str) -> dict:
+def discover_flow(p: DiscoverParams, teacher: TeacherParams, embed: EmbedParams, root: str,
+                   held_out: list[str] | None = None) -> dict:
     lay = Layout(Path(root))
-    groups = members(read_groups(lay.group_map()))
+    group_map = read_groups(lay.group_map())
+    groups = judged_members(group_map, held_out or [])
+    if not groups:
+        raise ConfigError("every source is in select.held_out_sources: there is nothing for the teacher to judge")
     filters = (require(lay.dedup, "dedup"), require(lay.decontaminate, "decontaminate"))
     api_key(teacher, os.environ)  # a missing key fails here, before any spend
     # No Prefect task cache here: the teacher's request cache already makes a re-run free, and unlike a
@@ -58,8 +63,9 @@ def discover_flow(p: DiscoverParams, teacher: TeacherParams, embed: EmbedParams,
         prune([*lay.rubrics.glob("*.json"), *lay.rubrics.glob("*/*.parquet")],  # groups that no longer exist
               lambda f: f.name.split(".")[0] in groups)
         empty = [g for g, r in per_group.items() if r["anchors"] == 0]
-        metrics = {"groups": per_group, "teacher": {"provider": teacher.provider, "model": teacher.model,
-                                                     **teacher_totals(per_group)}}
+        metrics = {"groups": per_group, "held_out_sources": sorted(set(held_out or []) & set(group_map)),
+                   "held_out_groups": sorted(set(group_map.values()) - set(groups)),
+                   "teacher": {"provider": teacher.provider, "model": teacher.model, **teacher_totals(per_group)}}
         write_json(metrics, lay.metrics_file("discover"))
         # After the metrics, so a failed run still shows what it spent and lost. A rubric from a capped run
         # rests on fewer judgments than sampled: the stage fails, and the re-run with a raised cap completes it.
@@ -87,7 +93,7 @@ def discover_flow(p: DiscoverParams, teacher: TeacherParams, embed: EmbedParams,
 
 def run(params: Params, root: Path) -> dict:
     return discover_flow.with_options(task_runner=task_runner(params.runner))(
-        params.discover, params.teacher, params.embed, str(root))
+        params.discover, params.teacher, params.embed, str(root), params.select.held_out_sources)
 
 
 def main(argv: list[str] | None = None) -> None:

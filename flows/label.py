@@ -1,7 +1,7 @@
 """Stage label: per group, a stratified sample scored by the teacher on every anchor of the group's rubric.
 
 Reads: data/corpus/, data/groups/, data/rubrics/, data/dedup/ and data/decontaminate/ (what they drop is never
-sampled), and data/embeddings/ with label.cover_share above 0.
+sampled, nor are the held-out sources of select.held_out_sources), and data/embeddings/ with label.cover_share above 0.
 Writes: data/labels/<group>.parquet (train and val),
 data/labels/repeats/, data/labels/failures/, metrics/label.json (counts and teacher spend).
 
@@ -27,7 +27,7 @@ from mira_core.config import LabelParams, Params, TeacherParams
 from mira_core.errors import ConfigError, MiraError
 from mira_core.exclusions import excluded_ids
 from mira_core.failure_budget import check_failure_budget
-from mira_core.grouping import members, read_groups
+from mira_core.grouping import judged_members, read_groups
 from mira_core.io import write_json
 from mira_core.labels import merge_chunks, write_plan
 from mira_core.layout import Layout
@@ -39,9 +39,10 @@ from tasks.label import label_chunk
 
 
 @flow(name="label")
-def label_flow(p: LabelParams, teacher: TeacherParams, root: str) -> dict:
+def label_flow(p: LabelParams, teacher: TeacherParams, root: str, held_out: list[str] | None = None) -> dict:
     lay = Layout(Path(root))
-    groups = members(read_groups(lay.group_map()))
+    # Held-out sources are never selected: no request is paid for them, and no student is fitted on them.
+    groups = judged_members(read_groups(lay.group_map()), held_out or [])
     rubrics = load_rubrics(lay.rubrics)
     missing = [g for g in groups if g not in rubrics]
     if missing:
@@ -98,7 +99,8 @@ def label_flow(p: LabelParams, teacher: TeacherParams, root: str) -> dict:
 
 
 def run(params: Params, root: Path) -> dict:
-    return label_flow.with_options(task_runner=task_runner(params.runner))(params.label, params.teacher, str(root))
+    return label_flow.with_options(task_runner=task_runner(params.runner))(params.label, params.teacher, str(root),
+                                                                        params.select.held_out_sources)
 
 
 def main(argv: list[str] | None = None) -> None:

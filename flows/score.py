@@ -2,7 +2,8 @@
 
 Reads: data/corpus/, data/embeddings/, data/students/, data/groups/. Writes: data/scores/<group>/<source>/part-N.parquet
 (record_id, group, one float column per anchor, coverage, student_version, and a generative student's
-rationales), metrics/score.json.
+rationales), metrics/score.json. A group whose every source is held out (select.held_out_sources) has no
+student and is not scored.
 
 The shard fan-out runs on a thread pool by default and on Dask with `runner.kind: dask` (a local
 cluster, or the scheduler at `runner.address`); process-based Dask workers need a running Prefect
@@ -20,7 +21,7 @@ from flows.common import gather, prune, run_log, stage_main, states, task_runner
 from flows.publish import publish_table
 from mira_core.config import CacheParams, Params, ScoreParams
 from mira_core.errors import ConfigError
-from mira_core.grouping import read_groups
+from mira_core.grouping import judged_members, read_groups
 from mira_core.io import write_json
 from mira_core.layout import Layout
 from tasks.caching import cached, submit
@@ -28,10 +29,11 @@ from tasks.score import score_one
 
 
 @flow(name="score")
-def score_flow(p: ScoreParams, cache: CacheParams, root: str) -> dict:
+def score_flow(p: ScoreParams, cache: CacheParams, root: str, held_out: list[str] | None = None) -> dict:
     lay = Layout(Path(root))
     groups = read_groups(lay.group_map())
-    shards = lay.corpus_shards()
+    judged = judged_members(groups, held_out or [])  # the other groups were neither labeled nor distilled
+    shards = [s for s in lay.corpus_shards() if groups[s.parent.name] in judged]
     missing = sorted({groups[s.parent.name] for s in shards if not (lay.students / groups[s.parent.name]).exists()})
     if missing:
         raise ConfigError(f"no student for group(s) {', '.join(missing)} in {lay.students} (run distill first)")
@@ -53,7 +55,8 @@ def score_flow(p: ScoreParams, cache: CacheParams, root: str) -> dict:
         per_group: dict[str, int] = {}
         for (_, g), r in zip(outs.items(), results, strict=True):
             per_group[g] = per_group.get(g, 0) + r["records"]
-        metrics = {"records": sum(per_group.values()), "shards": len(shards), "groups": dict(sorted(per_group.items()))}
+        metrics = {"records": sum(per_group.values()), "shards": len(shards), "groups": dict(sorted(per_group.items())),
+                   "held_out_groups": sorted(set(groups.values()) - set(judged))}
         replies = [r["replies"] for r in results if "replies" in r]  # a generative student's replies
         if replies:
             metrics["replies"] = {k: sum(r[k] for r in replies) for k in replies[0]}
@@ -65,7 +68,8 @@ def score_flow(p: ScoreParams, cache: CacheParams, root: str) -> dict:
 
 
 def run(params: Params, root: Path) -> dict:
-    return score_flow.with_options(task_runner=task_runner(params.runner))(params.score, params.cache, str(root))
+    return score_flow.with_options(task_runner=task_runner(params.runner))(params.score, params.cache, str(root),
+                                                                        params.select.held_out_sources)
 
 
 def main(argv: list[str] | None = None) -> None:

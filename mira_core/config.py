@@ -372,7 +372,9 @@ class SelectParams(Section):
         None, description="Optional quality floor: records scoring below it are dropped even within budget."
     )
     held_out_sources: list[str] = Field(
-        default_factory=list, description="Sources never selected (reason held_out): the evaluate stage's target set."
+        default_factory=list,
+        description="Sources never selected (reason held_out), nor judged or labeled by the teacher: the evaluate "
+        "stage's target set."
     )
     baselines: list[Baseline] = Field(
         default_factory=lambda: ["random", "length", "single_rubric"],
@@ -613,6 +615,8 @@ class Params(Section):
             for source in names:
                 if source not in seen:
                     raise ValueError(f"{key} names {source!r}, which is not a source ({', '.join(sorted(seen))})")
+        if seen and seen <= set(self.select.held_out_sources):
+            raise ValueError("select.held_out_sources names every source: nothing is left to judge, label or select")
         if self.evaluate.enabled:
             if not self.select.held_out_sources:
                 raise ValueError("evaluate.enabled is true but select.held_out_sources is empty: the evaluate stage "

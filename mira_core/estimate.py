@@ -188,7 +188,7 @@ def estimate_project(params: Params, root: Path, environ: Mapping[str, str]
     """Both teacher stages' estimates, the calibration they used, and notes on what was assumed."""
     from mira_core.discovery import read_group_corpus, sample_docs
     from mira_core.exclusions import excluded_ids
-    from mira_core.grouping import members, read_groups
+    from mira_core.grouping import judged_members, read_groups
     from mira_core.labels import embedding_features, plan_sample
     from mira_core.rubric import load_rubrics
     from mira_core.teachers import make_teacher
@@ -210,7 +210,7 @@ def estimate_project(params: Params, root: Path, environ: Mapping[str, str]
               for name, folder in filters.items() if folder is None]
     try:
         excluded = excluded_ids(filters["dedup"], filters["decontaminate"])  # in the try: the cache is closed
-        groups = members(read_groups(lay.group_map()))
+        groups = judged_members(read_groups(lay.group_map()), params.select.held_out_sources)  # as the stages do
         rubrics = load_rubrics(lay.rubrics) if lay.rubrics.exists() else {}
         judge, score = [], []
         used_disk = False

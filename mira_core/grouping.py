@@ -137,6 +137,17 @@ def members(groups: dict[str, str]) -> dict[str, list[str]]:
     return dict(sorted(out.items()))
 
 
+def judged_members(groups: dict[str, str], held_out: list[str] | tuple[str, ...]) -> dict[str, list[str]]:
+    """group -> its sources that the teacher judges and labels: every source but the held-out ones.
+
+    A held-out source (select.held_out_sources) is the proxy evaluation's target and is never selected, so
+    the teacher is not paid for its records and no rubric or student is fitted on them. A group whose every
+    source is held out is left out: it gets no rubric, no labels, no student and no scores.
+    """
+    out = {g: [s for s in srcs if s not in held_out] for g, srcs in members(groups).items()}
+    return {g: srcs for g, srcs in out.items() if srcs}
+
+
 def group_sources(embeddings: Path, p: GroupParams, out: Path) -> dict:
     """Centroids, similarity matrix, clustering; writes the group map, the matrix and its heatmap under `out`.
 

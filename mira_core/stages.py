@@ -84,11 +84,11 @@ STAGES: tuple[Stage, ...] = (
           reads=("embeddings",), writes=("groups",), params=("group",), core=("mira_core.grouping",)),
     Stage("discover", "teacher judges a sample freely; judgments are clustered into each group's anchors",
           reads=("corpus", "dedup", "decontaminate", "groups"), writes=("rubrics",),
-          params=("teacher", "discover", "embed"),
+          params=("teacher", "discover", "embed", "select.held_out_sources"),
           core=("mira_core.discovery", "mira_core.teachers")),
     Stage("label", "teacher scores a larger sample on every anchor; train/val split; a repeat subset for "
           "self-agreement", reads=("corpus", "dedup", "decontaminate", "groups", "rubrics", "embeddings"), writes=("labels",),
-          params=("teacher", "label"),
+          params=("teacher", "label", "select.held_out_sources"),
           core=("mira_core.labels", "mira_core.teachers")),
     Stage("distill", "one student per group predicts every anchor; val MAE, Somers' D and Spearman per (source, anchor)",
           reads=("labels", "rubrics", "embeddings", "corpus"), writes=("students",),
@@ -96,7 +96,7 @@ STAGES: tuple[Stage, ...] = (
           metrics="students", plots=("plots/distill",),
           plot_options={"plots/distill": {"x": "teacher", "y": "student", "template": "scatter"}}),
     Stage("score", "every record scored by its group's student, shard by shard (thread pool or Dask)",
-          reads=("corpus", "embeddings", "groups", "students"), writes=("scores",), params=("score",),
+          reads=("corpus", "embeddings", "groups", "students"), writes=("scores",), params=("score", "select.held_out_sources"),
           core=("mira_core.scoring",)),
     Stage("select", "reliability mask, trimmed mean, per-group token budget; random, length, dsir, "
           "single-rubric baselines",

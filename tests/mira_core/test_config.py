@@ -96,6 +96,14 @@ def test_a_check_across_sections_names_its_keys_not_the_whole_file():
     assert str(e.value) == "params.yaml: select.held_out_sources names 'y', which is not a source (x)"
 
 
+def test_holding_out_every_source_leaves_nothing_to_select():
+    raw = {"sources": [{"name": "x", "path": "x.jsonl", "format": "text"}], "select": {"held_out_sources": ["x"]}}
+    with pytest.raises(ConfigError) as e:
+        parse_params(raw, "params.yaml")
+    assert str(e.value) == ("params.yaml: select.held_out_sources names every source: nothing is left to judge, "
+                            "label or select")
+
+
 def test_a_renamed_key_says_its_new_name(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_params(_write(tmp_path, MINIMAL + "select:\n  tau_spearman: 0.3\n"))

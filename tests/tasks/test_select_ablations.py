@@ -28,8 +28,9 @@ def test_an_evaluate_arm_may_name_an_ablation_and_nothing_else():
     from mira_core.config import parse_params
     from mira_core.errors import ConfigError
 
-    raw = {"sources": [{"name": "s", "path": "x.jsonl", "format": "text"}],
-           "select": {"held_out_sources": ["s"], "ablations": ["source"]},
+    raw = {"sources": [{"name": "s", "path": "x.jsonl", "format": "text"},
+                       {"name": "t", "path": "y.jsonl", "format": "text"}],
+           "select": {"held_out_sources": ["t"], "ablations": ["source"]},
            "evaluate": {"enabled": True, "arms": ["mira", "mira_source", "full"]}}
     assert parse_params(raw).evaluate.arms == ["mira", "mira_source", "full"]
     raw["evaluate"]["arms"] = ["mira_no_mask"]
