@@ -235,7 +235,10 @@ def ingest_source(spec: SourceSpec, p: IngestParams, root: Path, out: Path, out_
                     text_key = _digest64(text)
                     if text_key in seen_text:
                         if p.dedup_exact:
-                            raise RecordError(Q.DUPLICATE_CONTENT, "same text as an earlier record of this source")
+                            # With content ids the kept copy's id is this text's digest, so it can be named for
+                            # free; a native id would have to be stored per record, and is not.
+                            raise RecordError(Q.DUPLICATE_CONTENT, "same text as an earlier record of this source"
+                                              + (f", {spec.name}/{text_digest(text)}" if native is None else ""))
                         repeats[text_key] += 1
                     if native is None:  # a content id; a kept repeat gets its occurrence number
                         native = text_digest(text) + (f"-{repeats[text_key]}" if repeats[text_key] else "")

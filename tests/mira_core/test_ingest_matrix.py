@@ -25,6 +25,7 @@ import zstandard
 from mira_core.config import IngestParams, SourceSpec
 from mira_core.errors import ConfigError
 from mira_core.ingest.source import empty_source_problem, ingest_source
+from mira_core.io import text_digest
 
 BOM = b"\xef\xbb\xbf"
 
@@ -153,7 +154,12 @@ CASES = [
                            ("duplicate_id", "s.jsonl:3", "'s/1' was seen earlier")]), id="duplicate-ids"),
     pytest.param(Case({"s.jsonl": rec("a") + rec("b") + rec("a")},
                       kept=[("a", "s.jsonl:1"), ("b", "s.jsonl:2")],
-                      bad=[("duplicate_content", "s.jsonl:3", "same text")]), id="duplicate-content"),
+                      bad=[("duplicate_content", "s.jsonl:3", f"same text as an earlier record of this source, "
+                                                              f"s/{text_digest('a')}")]), id="duplicate-content"),
+    pytest.param(Case({"s.jsonl": rec("a", id="1") + rec("a", id="2")}, kept=[("a", "s.jsonl:1")],
+                      spec={"id_field": "id"},
+                      bad=[("duplicate_content", "s.jsonl:2", "same text as an earlier record of this source")]),
+                 id="duplicate-content-native-ids"),
     pytest.param(Case({"s.jsonl": rec("a") + rec(HUGE) + rec("b")}, params={"on_too_long": "reject"},
                       kept=[("a", "s.jsonl:1"), ("b", "s.jsonl:3")],
                       bad=[("too_long", "s.jsonl:2", "1000000 characters > limit 100000")]), id="huge-record-rejected"),
