@@ -387,7 +387,14 @@ def check_counts(method: str, s: dict, corpus_records: int) -> None:
 
 def mask_summary(mask: pl.DataFrame, p: SelectParams) -> dict:
     """(source, anchor) pairs on and off, overall and per group; the rule; and how many would be on under each
-    rank agreement at the same thresholds (a mask off for the whole run says nothing there)."""
+    rank agreement at the same thresholds (a mask off for the whole run says nothing there).
+
+    Held-out sources are left out of the counts (`held_out_pairs` says how many pairs that is): no selection
+    keeps their records, and with no labels of their own they are judged on their group's figures, so their
+    pairs would count the group's agreement again."""
+    held_out = mask.filter(pl.col("source").is_in(p.held_out_sources))
+    mask = mask.filter(~pl.col("source").is_in(p.held_out_sources))
+
     def on_off(d: pl.DataFrame) -> dict[str, int]:
         return {"on": int(d["on"].sum()), "off": int((~d["on"]).sum())}
 
@@ -396,7 +403,7 @@ def mask_summary(mask: pl.DataFrame, p: SelectParams) -> dict:
         return sum(_judge(row, q)[0] for row in mask.select("mae", "spearman", "somers_d").iter_rows(named=True))
 
     return {**on_off(mask), "by_group": {g: on_off(d) for (g,), d in mask.group_by("group", maintain_order=True)},
-            "agreement": p.agreement, "tau_rank": p.tau_rank, "tau_mae": p.tau_mae,
+            "held_out_pairs": held_out.height, "agreement": p.agreement, "tau_rank": p.tau_rank, "tau_mae": p.tau_mae,
             "on_if": {stat: on_if(stat) for stat in STAT_NAMES} if p.mask else None}
 
 

@@ -104,6 +104,21 @@ def test_the_mask_keeps_a_rare_defect_anchor_the_student_orders_right_unless_it_
     assert summary["on_if"] == {"somers_d": 1, "spearman": 0}
 
 
+def test_the_mask_summary_leaves_held_out_sources_out_of_its_counts():
+    """A held-out source has no labels of its own (label skips it), so it is judged on its group's figures; its pairs
+    decide nothing (no selection keeps its records) and would count the group's agreement a second time."""
+    truth, pred = _rare_defect()
+    rng = np.random.default_rng(2)
+    val = val_frame({"s": np.column_stack([truth, rng.integers(1, 6, len(truth))]).astype(int).tolist()})
+    report = student_report(val, np.column_stack([pred, rng.uniform(1, 5, len(truth))]), ANCHORS, np.array([4.9, 3.0]))
+    p = SelectParams(tau_mae=10.0, held_out_sources=["h"])
+    mask = reliability_mask({"g": report}, p, {"g": ["s", "h"]})
+    assert mask.filter(pl.col("source") == "h")["basis"].to_list() == ["group", "group"]
+    summary = mask_summary(mask, p)
+    assert (summary["on"], summary["off"], summary["held_out_pairs"]) == (1, 1, 2)
+    assert summary["by_group"] == {"g": {"on": 1, "off": 1}} and summary["on_if"] == {"somers_d": 1, "spearman": 0}
+
+
 @pytest.mark.parametrize("a, b", [
     ([1, 2], [1, 2]),  # fewer than 3 pairs: no ranking to speak of
     ([3, 3, 3, 3], [1, 2, 3, 4]),  # the teacher gave one score
