@@ -353,7 +353,13 @@ def quality_lines(q: dict) -> list[str]:
         ev = q["evaluate"]
         if {"mira", "random", "full"} <= set(ev):
             ok = ev["mira"]["loss_mean"] <= min(ev["random"]["loss_mean"], ev["full"]["loss_mean"])
-            out += ["", f"- MIRA's held-out loss at or below `random` and `full`: {verdict(ok)}."]
+            within = {n.strip() for part in ev["mira"]["note"].split(";") if part.strip().startswith("within noise of")
+                      for n in part.strip().removeprefix("within noise of").split(",")}
+            above = [f"{ev['mira']['loss_mean'] - ev[a]['loss_mean']:.3f} above `{a}`, "
+                     + ("within the noise" if a in within else "beyond the noise")
+                     for a in ("random", "full") if ev["mira"]["loss_mean"] > ev[a]["loss_mean"]]
+            out += ["", f"- MIRA's held-out loss at or below `random` and `full`: {verdict(ok)}"
+                    + (f" (its mean is {'; '.join(above)})" if above else "") + "."]
     return out + [""]
 
 
@@ -641,9 +647,13 @@ def write(results: dict, path: Path) -> None:
 
 
 def _commit() -> str:
+    """The commit measured, `+changes` when tracked files differ from it. Prose (*.md) and bench/figures.json are
+    not counted: a benchmark run rewrites them itself, and they change no figure, so a second `--only` run in the
+    same clone still names the commit it measured."""
     res = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True,
-                           text=True).stdout.strip()
+    changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True,
+                             text=True).stdout.splitlines()
+    dirty = [line[3:] for line in changed if not (line[3:].endswith(".md") or line[3:] == "bench/figures.json")]
     return (res.stdout.strip() or "unknown") + ("+changes" if dirty else "")
 
 
