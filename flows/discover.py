@@ -1,7 +1,7 @@
 """Stage discover: per group, free-form teacher judgments clustered into a rubric of anchors.
 
 Reads: data/corpus/, data/groups/, data/dedup/ and data/decontaminate/ (what they drop is never sampled). Held-out
-sources (select.held_out_sources) are never sampled either, and a group of held-out sources only gets no rubric.
+sources (select.held_out_sources) are never sampled either, and a group of only held-out sources gets no rubric.
 Writes: data/rubrics/<group>.json, data/rubrics/{judgments,failures}/<group>.parquet,
 metrics/discover.json.
 """

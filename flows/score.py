@@ -24,8 +24,18 @@ from mira_core.errors import ConfigError
 from mira_core.grouping import judged_members, read_groups
 from mira_core.io import write_json
 from mira_core.layout import Layout
+from mira_core.rubric import load_rubric
 from tasks.caching import cached, submit
 from tasks.score import score_one
+
+
+def _why_no_student(lay: Layout, g: str) -> str:
+    """Why distill left group g without a student: no rubric anchors (label then skips the group), or not run."""
+    rubric = lay.rubrics / f"{g}.json"
+    if rubric.exists() and not load_rubric(rubric).anchors:
+        return (f"{g}: its rubric has no anchors, so label and distill skipped it; see metrics/discover.json "
+                "(every judgment failed, or the filter stages drop every record discover could sample)")
+    return f"{g}: run distill first"
 
 
 @flow(name="score")
@@ -36,7 +46,8 @@ def score_flow(p: ScoreParams, cache: CacheParams, root: str, held_out: list[str
     shards = [s for s in lay.corpus_shards() if groups[s.parent.name] in judged]
     missing = sorted({groups[s.parent.name] for s in shards if not (lay.students / groups[s.parent.name]).exists()})
     if missing:
-        raise ConfigError(f"no student for group(s) {', '.join(missing)} in {lay.students} (run distill first)")
+        raise ConfigError(f"no student for group(s) {', '.join(missing)} in {lay.students} ("
+                          + "; ".join(_why_no_student(lay, g) for g in missing) + ")")
     task = cached(score_one, cache, lay.root)
     path = p.generative_server.cache_path
     reply_cache = str(lay.root / path) if p.generative_server.base_url and path else None

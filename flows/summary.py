@@ -63,6 +63,18 @@ def stale_stages(root: Path) -> dict[str, list[str]]:
     return out
 
 
+def dvc_older(root: Path) -> dict[str, list[str]]:
+    """mira_core.stages.params_not_in_dvc of the project's dvc.yaml; {} without a readable one."""
+    import yaml
+
+    from mira_core.stages import params_not_in_dvc
+
+    try:
+        return params_not_in_dvc(yaml.safe_load((root / "dvc.yaml").read_text()))
+    except (OSError, yaml.YAMLError):
+        return {}
+
+
 def summary_lines(root: Path) -> list[str]:
     """The summary as lines of text; stages that have not run are skipped."""
     out = [f"mira summary for {root}", ""]
@@ -72,6 +84,12 @@ def summary_lines(root: Path) -> list[str]:
                 "the old values: " + "; ".join(f"{s} ({', '.join(k[:4])}{', ...' if len(k) > 4 else ''})"
                                                for s, k in stale.items()),
                 "            `dvc repro` brings them (and what follows them) up to date", ""]
+    older = dvc_older(root)
+    if older:
+        out += ["dvc.yaml    written by an older mira: `dvc repro` does not re-run "
+                + "; ".join(f"{s} when {', '.join(k)} change" for s, k in older.items())
+                + ", though these stages now read them",
+                "            add them under each stage's `params` in dvc.yaml (or run those stages with `mira stage`)", ""]
     ingest = _load(root, "ingest")
     if ingest:
         t = ingest["total"]

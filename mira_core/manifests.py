@@ -136,6 +136,9 @@ def mira_scores(scores: Path, rubrics: Path, reports: dict, p: SelectParams, com
     for g in sorted(reports):
         anchors = rubric[g].anchor_ids()
         on, none_reliable = anchors_on(mask, g, anchors)
+        # A held-out source is never selected, so it neither needs a reliable anchor nor keeps a share of the
+        # budget; with no labels of its own it is judged on the group's figures and still scored on every anchor.
+        none_reliable = [s for s in none_reliable if s not in p.held_out_sources]
         own.units.update((s, f"source:{s}") for s in none_reliable)
         own.reasons.update(dict.fromkeys(none_reliable, NO_RELIABLE))
         if p.unshared_own_budget:

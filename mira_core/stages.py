@@ -119,6 +119,28 @@ STAGES: tuple[Stage, ...] = (
 BY_NAME = {s.name: s for s in STAGES}
 
 
+def params_not_in_dvc(dvc: object) -> dict[str, list[str]]:
+    """{stage: the params its record reads that its entry in a parsed dvc.yaml does not list}: the mark of a dvc.yaml
+    written by an older mira (`mira init` writes it once), under which DVC would not re-run the stage when those
+    params change. A listed section covers its dotted keys (`select` covers `select.held_out_sources`)."""
+    out: dict[str, list[str]] = {}
+    stages = dvc.get("stages") if isinstance(dvc, dict) else None
+    for name, entry in (stages or {}).items():
+        record = BY_NAME.get(name)
+        if record is None or not isinstance(entry, dict):
+            continue
+        listed: list[str] = []
+        for item in entry.get("params") or []:  # a name, or {file: [names]}
+            if isinstance(item, str):
+                listed.append(item)
+            elif isinstance(item, dict):
+                listed += [k for v in item.values() if isinstance(v, list) for k in v if isinstance(k, str)]
+        missing = [p for p in record.params if not any(p == k or p.startswith(k + ".") for k in listed)]
+        if missing:
+            out[name] = missing
+    return out
+
+
 def writer_of(path: str) -> str | None:
     """The stage that writes `path` (relative to the root): an out, a metrics file, a plot, or a file in one."""
     for s in STAGES:

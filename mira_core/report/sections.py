@@ -278,7 +278,12 @@ def _group_reliability(g: str, rubric: dict | None, mask: pl.DataFrame | None, s
 def anchors_and_reliability(inp: ReportInputs, p_: ReportParams) -> Raw:
     # the statistic the mask read (select.agreement); a run from before it was a choice read Spearman
     stat = ((inp.select or {}).get("mask") or {}).get("agreement", "spearman")
-    groups = sorted(set(inp.rubrics) | (set(inp.mask["group"]) if inp.mask is not None else set()))
+    held = sorted(_held_out(inp))
+    mask = inp.mask
+    if mask is not None and held:
+        # as metrics/select.json counts them: never selected, and with no labels of their own (label skips them)
+        mask = mask.filter(~pl.col("source").is_in(held))
+    groups = sorted(set(inp.rubrics) | (set(mask["group"]) if mask is not None else set()))
     parts: list = [note("Per group: the anchors discovered by the teacher, then how well the student reproduces the "
                         "teacher on val records, per source (n = val records). Bold values are in use; hatched cells "
                         f"are masked for that source (MAE too high, {STAT_NAMES.get(stat, stat)} too low or "
@@ -287,10 +292,13 @@ def anchors_and_reliability(inp: ReportInputs, p_: ReportParams) -> Raw:
                         "(Spearman, the paper's, also counts the student's spread inside the teacher's ties).")]
     if not groups:
         parts.append(_missing("the anchors", "rubrics"))
+    if held:
+        parts.append(note(f"Held-out sources ({', '.join(held)}) are left out below: no selection keeps their "
+                          "records, and the teacher labels none of them."))
     by_group = members(inp)
     for g in groups:
         parts.append(h3(f"Group {g}" + (f": {', '.join(by_group[g])}" if g in by_group else "")))
-        parts += _group_reliability(g, inp.rubrics.get(g), inp.mask, stat, p_)
+        parts += _group_reliability(g, inp.rubrics.get(g), mask, stat, p_)
     parts.append(h3("Sources with no reliable anchor"))
     if inp.select is None:
         parts.append(_missing("this list", "select"))

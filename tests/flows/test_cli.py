@@ -197,3 +197,22 @@ def test_summary_marks_only_the_stages_whose_dvc_lock_record_it_reads(tmp_path):
     assert stale_stages(tmp_path) == {"dedup": ["dedup.threshold"], "select": ["select.budget"]}
     (tmp_path / "metrics" / "select.json").write_text(json.dumps({"stage": "select", "rerun": True}))
     assert stale_stages(tmp_path) == {"dedup": ["dedup.threshold"]}
+
+
+def test_summary_names_the_params_an_older_dvc_yaml_does_not_list(tmp_path):
+    """`mira init` writes dvc.yaml once; a later mira whose stages read more params (discover, label and score now
+    read select.held_out_sources) is not re-run by DVC when those change, and the summary says which."""
+    from flows.summary import summary_lines
+    from mira_core.config import SourceSpec
+    from mira_core.init_project import render_dvc
+
+    dvc = yaml.safe_load(render_dvc([SourceSpec(name="a", path="raw/a.jsonl", format="text")]))
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(dvc))
+    assert not any(line.startswith("dvc.yaml") for line in summary_lines(tmp_path))  # this mira's own graph
+    for stage in ("discover", "score"):
+        dvc["stages"][stage]["params"].remove("select.held_out_sources")
+    dvc["stages"]["label"]["params"] = [{"params.yaml": ["teacher", "label", "select"]}]  # DVC's long form covers it
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(dvc))
+    line = next(line for line in summary_lines(tmp_path) if line.startswith("dvc.yaml"))
+    assert ("does not re-run discover when select.held_out_sources change; score when select.held_out_sources "
+            "change, though") in line

@@ -123,6 +123,24 @@ def test_a_source_with_no_val_record_is_judged_on_its_groups_figures_not_left_un
     assert own.units == {}
 
 
+def test_a_held_out_source_is_never_named_as_having_no_reliable_anchor(tmp_path):
+    """A held-out source has no labels (label skips it), so it is judged on its group's figures; when they fail
+    every anchor it used to be listed as no_reliable_anchor and given its own budget unit, so select warned about
+    a source it never selects. It is still scored, on every anchor."""
+    from mira_core.manifests import mira_scores
+
+    lay = _scored_project(tmp_path, {"s": {"a00": [1.0, 2.0, 3.0], "a01": [3.0, 1.0, 2.0]},
+                                     "h": {"a00": [5.0, 1.0, 3.0], "a01": [3.0, 2.0, 1.0]}})
+    good, bad = {"mae": 0.1, "somers_d": 0.9, "spearman": 0.9}, {"mae": 2.0, "somers_d": 0.0, "spearman": 0.0}
+    reports = {"g": {"anchors": {"a00": bad, "a01": bad},  # the group's figures fail both anchors
+                     "sources": {"s": {"n_val": 50, "anchors": {"a00": good, "a01": bad}}}}}
+    _, _, own, _ = mira_scores(lay.scores, lay.rubrics, reports, SelectParams())
+    assert own.units == {"h": "source:h"}  # not held out: a source with no reliable anchor keeps its own share
+    scored, _, own, _ = mira_scores(lay.scores, lay.rubrics, reports, SelectParams(held_out_sources=["h"]))
+    assert own.units == {} and own.named()["no_reliable_anchor"] == []
+    assert scored.filter(pl.col("record_id").str.starts_with("h/"))["score"].is_not_nan().all()
+
+
 def test_anchors_are_standardised_over_the_records_that_compete(tmp_path):
     """A held-out source, a record a filter stage dropped and a source with no reliable anchor do not compete for
     the group's budget, so they do not set the scale of the anchors the competing sources are ranked on."""

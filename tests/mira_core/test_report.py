@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import re
 
@@ -103,7 +104,7 @@ def test_every_section_has_its_heading(page):
 
 def test_images_are_embedded_pngs(page):
     srcs = re.findall(r'<img [^>]*src="([^"]*)"', page)
-    assert len(srcs) >= 6  # retention, scores, 2 heatmaps, overlap, similarity
+    assert len(srcs) >= 5  # retention, scores, g0's heatmap (g1 holds only the held-out qa), overlap, similarity
     for src in srcs:
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
@@ -130,7 +131,11 @@ def test_content_of_the_sections(page):
     assert "held out" in page  # the held-out source, in the retention table
     assert "Sources sharing no anchor with their group" in page and "select.unshared_own_budget" in page
     assert "old (stale: rubric changed)" in page  # g0's student was trained on another rubric version
-    assert "Not available" in page and "data/rubrics/g1.json" in page  # g1 has no rubric in these inputs
+    assert "Group g1" not in page  # it holds only the held-out qa: no rubric, and its mask rows are left out
+    inp = tiny_inputs()
+    kept_qa = dataclasses.replace(inp, mira=inp.mira.with_columns(reason=pl.lit("over_budget")))  # qa not held out
+    other = render(kept_qa, ReportParams(dpi=50)).html
+    assert "Not available" in other and "data/rubrics/g1.json" in other  # g1 has no rubric in these inputs
     assert "api_key_env: OPENAI_API_KEY" in page and "not installed" in page
     assert "s3cret" not in page and "base_url: http://***:***@h:8000/v1" in page  # credentials in a URL are cut
 
@@ -321,3 +326,12 @@ def test_the_export_format_is_escaped():
     html = build_report(ReportInputs(**{**inp.__dict__, "select": {**inp.select, "materialized": export}}),
                         ReportParams(dpi=50))
     assert EVIL not in html and "per source, as &lt;script&gt;alert(1)&lt;/script&gt;;" in html
+
+
+def test_the_reliability_section_leaves_held_out_sources_out_as_select_json_does():
+    """The held-out qa has mask rows (judged on its group's figures, with no labels of its own); they decide nothing,
+    so they are not drawn or counted, and the section says why."""
+    section = _section(render(tiny_inputs(), ReportParams(dpi=50)).html, "Anchors and reliability")
+    assert "Held-out sources (qa) are left out below" in section
+    assert "Group g1" not in section  # its one source is held out
+    assert "2 of 6 (source, anchor) pairs in use" in section  # g0: code and the hostile source, three anchors each
