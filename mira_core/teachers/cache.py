@@ -44,27 +44,42 @@ _UPSERT = ("INSERT INTO requests VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(key)
            + " WHERE requests.ok = 0")
 
 
+def open_wal(path: Path | str, statements: tuple[str, ...], synchronous_normal: bool = False,
+             isolation_level: str | None = "") -> sqlite3.Connection:
+    """A connection to a SQLite file in WAL mode, with `statements` (its schema) run once it is.
+
+    Switching a new file to WAL needs it to themselves, and SQLite answers "database is locked" at once, without
+    waiting out its busy timeout, when another connection is switching it too (to avoid a deadlock): so the tasks of
+    a process take turns (a lock), and a connection of another process is waited out (a short retry loop).
+    """
+    con = sqlite3.connect(path, check_same_thread=False, timeout=60, isolation_level=isolation_level)
+    with _INIT:
+        for attempt in range(100):
+            try:
+                con.execute("PRAGMA journal_mode=WAL")
+                if synchronous_normal:
+                    con.execute("PRAGMA synchronous=NORMAL")
+                for stmt in statements:
+                    con.execute(stmt)
+                con.commit()
+                return con
+            except sqlite3.OperationalError as e:  # another process holds the lock for a moment
+                if "locked" not in str(e) or attempt == 99:
+                    con.close()
+                    raise
+                time.sleep(0.05)
+    raise AssertionError("unreachable")
+
+
 class RequestCache:
     """A thread-safe SQLite map from request key to Outcome."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._con = sqlite3.connect(self.path, check_same_thread=False, timeout=60)
-        with _INIT:  # two tasks opening a new file at once: switching to WAL needs the file to themselves
-            for attempt in range(100):
-                try:
-                    self._con.execute("PRAGMA journal_mode=WAL")
-                    # In WAL mode a commit without fsync still survives a killed process (the OS holds it);
-                    # only a power loss can drop the last commits. That makes a commit per answer cheap.
-                    self._con.execute("PRAGMA synchronous=NORMAL")
-                    self._con.execute(SCHEMA)
-                    self._con.commit()
-                    break
-                except sqlite3.OperationalError as e:  # another process holds the lock for a moment
-                    if "locked" not in str(e) or attempt == 99:
-                        raise
-                    time.sleep(0.05)
+        # In WAL mode a commit without fsync still survives a killed process (the OS holds it); only a power loss
+        # can drop the last commits. That makes a commit per answer cheap.
+        self._con = open_wal(self.path, (SCHEMA,), synchronous_normal=True)
         self._lock = threading.Lock()
 
     def get_many(self, keys: list[str]) -> dict[str, Outcome]:

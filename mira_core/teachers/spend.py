@@ -27,6 +27,8 @@ import time
 import uuid
 from pathlib import Path
 
+from mira_core.teachers.cache import open_wal
+
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS spend (run_id TEXT PRIMARY KEY, requests INTEGER NOT NULL DEFAULT 0, "
     "cost REAL NOT NULL DEFAULT 0, updated REAL NOT NULL)",
@@ -52,11 +54,10 @@ class SpendLedger:
         self.max_tokens = max_tokens
         self.stale_s = stale_s  # a hold older than this belongs to a killed process: not counted
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        # autocommit mode: transactions are the explicit BEGIN IMMEDIATE ... COMMIT below
-        self._con = sqlite3.connect(path, check_same_thread=False, timeout=60, isolation_level=None)
-        self._con.execute("PRAGMA journal_mode=WAL")
-        for stmt in SCHEMA:
-            self._con.execute(stmt)
+        # autocommit mode: transactions are the explicit BEGIN IMMEDIATE ... COMMIT below. Opened as the request
+        # cache opens the same file: the chunks of a stage open it at once, and switching a new file to WAL fails
+        # at once ("database is locked") for all but one of them
+        self._con = open_wal(path, SCHEMA, isolation_level=None)
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------ costs

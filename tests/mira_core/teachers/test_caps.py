@@ -79,6 +79,29 @@ def test_max_cost_is_never_passed_and_stops_within_one_request_of_it(tmp_path):
         assert t.stats.as_dict(PRICE_IN, PRICE_OUT)["cost_usd"] == pytest.approx(billed, abs=1e-6)
 
 
+def test_tasks_opening_a_new_ledger_at_once_all_open_it(tmp_path):
+    """A stage's chunks open the ledger's new SQLite file at once. Switching a new file to WAL fails at once
+    ("database is locked", no busy wait) for a connection that races another: a CI run lost a label chunk to it.
+    Eight threads at a time on sixty new files: before the fix, a few of the 480 failed in every run tried."""
+    errors: list[Exception] = []
+    for i in range(60):
+        gate = threading.Barrier(8)
+
+        def open_ledger(path=tmp_path / f"run-{i}" / "cache.sqlite", gate=gate) -> None:
+            gate.wait()
+            try:
+                SpendLedger(path, "run", 10, None, None, None, 100)
+            except Exception as e:  # noqa: BLE001 - every failure is counted below
+                errors.append(e)
+
+        threads = [threading.Thread(target=open_ledger) for _ in range(8)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    assert errors == []
+
+
 def test_one_cap_holds_across_parallel_tasks_of_a_run(tmp_path):
     """Four label chunks at once, each with its own teacher (as threads or Dask workers have): one cap."""
     with FakeOpenAI(latency=0.02) as server:
