@@ -176,7 +176,7 @@ def _loss(r: dict, arm: str) -> dict:
     return r["ablations"]["arms"][arm]
 
 
-def _relation(arm: dict, b: str) -> str:
+def relation(arm: dict, b: str) -> str:
     """How an arm's held-out loss stands to arm b's, as the evaluation's note says: within / lower / higher."""
     for part in arm["note"].split(";"):
         part = part.strip().replace(" (beyond noise)", "")
@@ -188,7 +188,7 @@ def _relation(arm: dict, b: str) -> str:
 
 def _rel(r: dict, a: str, b: str) -> str:
     """How ablation arm a stands to arm b in the ablation run (BENCHMARKS section 8)."""
-    return _relation(_loss(r, a), b)
+    return relation(_loss(r, a), b)
 
 
 def _retention(r: dict, arm: str, source: str) -> float:
@@ -352,10 +352,10 @@ FIGURES: list[Figure] = [
     Figure(README, "MIRA's half reaches a held-out loss of {} ± {}, `random` {} ± {}, the full corpus {} ± {}: "
                    "level with `random` within the noise,",
            lambda r: [f3(_q(r)["evaluate"][a][k]) for a in ("mira", "random", "full") for k in ("loss_mean", "loss_std")],
-           lambda r: _relation(_q(r)["evaluate"]["mira"], "random") == "within", "mira within the noise of random"),
+           lambda r: relation(_q(r)["evaluate"]["mira"], "random") == "within", "mira within the noise of random"),
     Figure(README, "**the full corpus's mean is {} lower, within the noise this time**",
            lambda r: [f3(_q(r)["evaluate"]["mira"]["loss_mean"] - _q(r)["evaluate"]["full"]["loss_mean"])],
-           lambda r: _relation(_q(r)["evaluate"]["mira"], "full") == "within", "full within the noise of mira"),
+           lambda r: relation(_q(r)["evaluate"]["mira"], "full") == "within", "full within the noise of mira"),
     Figure(README, "mask off {}, the paper's trimmed mean {} and its mask statistic (Spearman, {}) do no better, within "
                    "the noise.",
            lambda r: [f3(_loss(r, a)["loss_mean"]) for a in ("mira_no_mask", "mira_trimmed_mean", "mira_spearman_mask")],

@@ -93,10 +93,9 @@ def demo_quality(root: Path) -> dict:
 
     students, select, embed = m("students"), m("select"), m("embed")
     intervals = {g: spearman_interval(root / "plots" / "distill" / f"{g}.csv") for g in students}
-    import yaml
+    from flows.params import load_params
 
-    held_out = ((yaml.safe_load((root / "params.yaml").read_text()) or {}).get("select") or {}).get(
-        "held_out_sources") or []
+    held_out = load_params(root / "params.yaml").select.held_out_sources
     # as metrics/select.json counts them: a held-out source's pairs decide nothing (selection.mask_summary)
     mask = pl.read_parquet(root / "data" / "selection" / "mask.parquet").filter(~pl.col("source").is_in(held_out))
     teacher_flat = mask.filter(~pl.col("on") & pl.col("why").str.contains("the teacher gives one score"))

@@ -353,10 +353,8 @@ def quality_lines(q: dict) -> list[str]:
         ev = q["evaluate"]
         if {"mira", "random", "full"} <= set(ev):
             ok = ev["mira"]["loss_mean"] <= min(ev["random"]["loss_mean"], ev["full"]["loss_mean"])
-            within = {n.strip() for part in ev["mira"]["note"].split(";") if part.strip().startswith("within noise of")
-                      for n in part.strip().removeprefix("within noise of").split(",")}
             above = [f"{ev['mira']['loss_mean'] - ev[a]['loss_mean']:.3f} above `{a}`, "
-                     + ("within the noise" if a in within else "beyond the noise")
+                     + ("within the noise" if doc_figures.relation(ev["mira"], a) == "within" else "beyond the noise")
                      for a in ("random", "full") if ev["mira"]["loss_mean"] > ev[a]["loss_mean"]]
             out += ["", f"- MIRA's held-out loss at or below `random` and `full`: {verdict(ok)}"
                     + (f" (its mean is {'; '.join(above)})" if above else "") + "."]

@@ -18,7 +18,7 @@ from prefect import flow
 from flows.common import gather, prune, require, run_log, stage_main, states, task_runner
 from flows.publish import publish_table
 from mira_core.config import DiscoverParams, EmbedParams, Params, TeacherParams
-from mira_core.errors import ConfigError, MiraError
+from mira_core.errors import MiraError
 from mira_core.failure_budget import check_failure_budget
 from mira_core.grouping import judged_members, read_groups
 from mira_core.io import write_json
@@ -43,9 +43,7 @@ def discover_flow(p: DiscoverParams, teacher: TeacherParams, embed: EmbedParams,
                    held_out: list[str] | None = None) -> dict:
     lay = Layout(Path(root))
     group_map = read_groups(lay.group_map())
-    groups = judged_members(group_map, held_out or [])
-    if not groups:
-        raise ConfigError("every source is in select.held_out_sources: there is nothing for the teacher to judge")
+    groups = judged_members(group_map, held_out or [])  # not empty: params refuse holding out every source
     filters = (require(lay.dedup, "dedup"), require(lay.decontaminate, "decontaminate"))
     api_key(teacher, os.environ)  # a missing key fails here, before any spend
     # No Prefect task cache here: the teacher's request cache already makes a re-run free, and unlike a

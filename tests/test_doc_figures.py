@@ -76,11 +76,11 @@ def test_a_figure_with_the_wrong_number_of_values_is_a_bug_not_a_skip(tmp_path):
 def test_relation_reads_the_evaluation_note():
     arm = {"note": "within noise of mira, random; lower loss than mira_source, mira_no_mask (beyond noise); "
                    "higher loss than mira_raw_scale (beyond noise)"}
-    assert doc_figures._relation(arm, "random") == "within"
-    assert doc_figures._relation(arm, "mira_no_mask") == "lower"
-    assert doc_figures._relation(arm, "mira_raw_scale") == "higher"
+    assert doc_figures.relation(arm, "random") == "within"
+    assert doc_figures.relation(arm, "mira_no_mask") == "lower"
+    assert doc_figures.relation(arm, "mira_raw_scale") == "higher"
     with pytest.raises(KeyError):
-        doc_figures._relation(arm, "mira_trimmed_mean")  # a name that is a prefix of nothing listed
+        doc_figures.relation(arm, "mira_trimmed_mean")  # a name that is a prefix of nothing listed
 
 
 def test_number_slots_take_signs_and_thousands():
