@@ -10,6 +10,7 @@ unclipped scores too, MAE from the scores clipped to the teacher's scale.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import polars as pl
@@ -96,7 +97,9 @@ def log_to_mlflow(params: Params, root: Path, reports: dict) -> None:
 
     lay = Layout(root)
     with pipeline_run(params, root):
-        mlflow.log_params(flat_params(params, ("embed", "group", "teacher", "discover", "label", "distill")))
+        # the held-out sources too: discover and label sample only the others, so they shape the labels
+        mlflow.log_params({**flat_params(params, ("embed", "group", "teacher", "discover", "label", "distill")),
+                           "select.held_out_sources": json.dumps(params.select.held_out_sources)})
         for g, r in reports.items():
             with mlflow.start_run(run_name=f"distill-{g}", nested=True):
                 mlflow.set_tags({"mira.stage": "distill", "mira.group": g, "mira.rubric_version": r["rubric_version"],

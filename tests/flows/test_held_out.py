@@ -74,6 +74,12 @@ def test_a_group_of_held_out_sources_gets_no_rubric_labels_student_or_scores(tmp
     assert set(labeled["groups"]) == {code_g} and labeled["skipped_groups"] == []
     distill.run(params, tmp_path)
     assert not (tmp_path / "data" / "students" / prose_g).exists()
+    import mlflow  # the students' MLflow run names what was held out of their labels
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["mira"], output_format="list")
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    assert parent.data.params["select.held_out_sources"] == '["prose"]'
     scored = score.run(params, tmp_path)
     assert scored["records"] == 40 and scored["held_out_groups"] == [prose_g]
     assert not (tmp_path / "data" / "scores" / prose_g).exists()
