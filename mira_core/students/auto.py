@@ -18,7 +18,7 @@ the other folds' out-of-fold predictions (the weights it serves with are stacked
 read them from weights fitted on the very predictions they were judged on: least squares never correlates
 negatively with its own target, so on pure noise the blend won the choice in 11 of 20 draws
 (tests/mira_core/students/test_stats_students.py); on the demo's labels, cross-fitting moved six of the 34
-anchors from the blend to a single kind, at val Spearman within 0.003 of before. A first version of the blend took the
+anchors from the blend to a single kind, at val Spearman within 0.005 of before. A first version of the blend took the
 plain mean, which let a weak candidate drag the others toward the middle: on the planted benchmark's QA source
 the wrong answers' `answer_relevance` came out at 2.1 from the mean where the trees alone said 1.3 (the head
 candidate, at cross-validated Spearman 0.37, had an equal vote); the stack gives it no weight there. The val
