@@ -291,6 +291,18 @@ FIGURES: list[Figure] = [
            + [p1(_seed(r, s)["perfect"]["good_kept"]) for s in OTHER],
            lambda r: not any(_seed(r, s)["fewer_than_single"] for s in OTHER),
            "fewer broken tokens than single_rubric in every source on neither other seed"),
+    Figure(EVALUATION, "every source: in the docs it keeps {} % and {} % of the broken tokens, against {} % and {} %",
+           lambda r: [p1(_seed(r, s)["broken_by_source"][m]["docs"]) for m in ("mira", "single_rubric") for s in OTHER],
+           lambda r: all({src for src, x in _seed(r, s)["broken_by_source"]["mira"].items()
+                          if x and not x < _seed(r, s)["broken_by_source"]["single_rubric"][src]} == {"docs"}
+                         for s in OTHER),
+           "the docs are the one source where MIRA keeps more broken tokens than single_rubric, at both other seeds"),
+    Figure(EVALUATION, "In the traces it keeps {} % and {} % (one page of broken tool-call JSON each), fewer than "
+                       "`single_rubric`.",
+           lambda r: [p1(_seed(r, s)["broken_by_source"]["mira"]["traces"]) for s in OTHER],
+           lambda r: all(_seed(r, s)["broken_by_source"]["mira"]["traces"]
+                         < _seed(r, s)["broken_by_source"]["single_rubric"]["traces"] for s in OTHER),
+           "MIRA keeps fewer of the traces' broken tokens than single_rubric at both other seeds"),
     Figure(README, "Truncated docs survive at {} % and {} %, just over the bar, where the teacher's own scores of every "
                    "record keep {} % and {} %.",
            lambda r: [p1(_seed(r, s)["by_kind"][k]["truncated"]) for k in ("mira", "teacher") for s in OTHER],

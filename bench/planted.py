@@ -322,6 +322,9 @@ def seed_summary(result: dict, arms: dict | None = None) -> dict:
         # fewer, or none where single_rubric keeps none either
         "fewer_than_single": (all(v["broken_kept"] < single["by_source"][src]["broken_kept"] or not v["broken_kept"]
                                   for src, v in mira["by_source"].items()) if single else None),
+        # each source's share of broken tokens kept, so a "no" above names where and by how much
+        "broken_by_source": {n: {src: v["broken_kept"] for src, v in m[n]["by_source"].items()}
+                             for n in ("mira", "single_rubric") if n in m},
         "removal_kept": o["broken_removal_kept"] if o else None,
         "removal_kept_all": removal_kept(mira["broken_kept"], teacher["broken_kept"]) if teacher else None,
         "arms": {n: {k: arms[n]["result"]["methods"]["mira"][k] for k in ("good_kept", "broken_kept", "by_kind")}
@@ -345,8 +348,7 @@ def seeds_table(seeds: dict) -> list[str]:
         over = ", ".join(f"{k} {pct(x['mira'])} (`{TEACHER_ALL}` {pct(x['teacher'])})" for k, x in v["low_over"].items())
         rows.append([seed, pct(v["mira"]["good_kept"]), pct(v["mira"]["broken_kept"]), pct(v["perfect"]["good_kept"]),
                      f"{pct(t.get('good_kept'))} / {pct(t.get('broken_kept'))}",
-                     {True: "yes", False: "no", None: "-"}[v["fewer_than_single"]],
-                     pct(v["removal_kept"]), pct(v["removal_kept_all"]),
+                     _fewer(v), pct(v["removal_kept"]), pct(v["removal_kept_all"]),
                      *[_pair(v.get("arms", {}).get(n)) for n in extra], over or "none"])
     if len(done) > 1:
         mean = lambda f: sum(f(v) for v in done) / len(done)  # noqa: E731
@@ -355,10 +357,25 @@ def seeds_table(seeds: dict) -> list[str]:
                      *[_pair({k: mean(lambda v, n=n, k=k: v["arms"][n][k]) for k in ("good_kept", "broken_kept")})
                        if all(n in v.get("arms", {}) for v in done) else "" for n in extra], ""])
     return md_table(["seed", "MIRA good kept", "MIRA broken kept", "perfect good kept",
-                     f"`{TEACHER_ALL}` good / broken kept", "fewer broken than single_rubric in every source",
+                     f"`{TEACHER_ALL}` good / broken kept",
+                     "fewer broken than single_rubric in every source (if not: broken kept, MIRA / it)",
                      "removal kept (labeled)", "removal kept (every record)",
                      *[f"`{n}` arm: good / broken kept" for n in extra],
                      "kinds the teacher scores low that MIRA keeps above 20 %"], rows)
+
+
+def _fewer(v: dict) -> str:
+    """yes / no, a "no" with the sources where MIRA keeps more broken tokens than `single_rubric` (MIRA / it)."""
+    from mira_core.planted import pct
+
+    answer = {True: "yes", False: "no", None: "-"}[v["fewer_than_single"]]
+    shares = v.get("broken_by_source", {})  # absent in a summary saved before it was kept
+    if v["fewer_than_single"] is False and {"mira", "single_rubric"} <= set(shares):
+        mira, single = shares["mira"], shares["single_rubric"]
+        worse = [f"{src} {pct(x)} / {pct(single[src])}" for src, x in mira.items()
+                 if x and not x < single[src]]
+        answer += f" ({', '.join(worse)})"
+    return answer
 
 
 def _pair(m: dict | None) -> str:

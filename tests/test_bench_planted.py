@@ -74,6 +74,9 @@ def test_the_seed_summary_reads_the_done_when_off_a_result():
     worse = _result(mira_spam=0.15, teacher_spam=0.1, single_code=0.0)
     worse["methods"]["mira"]["by_source"]["code"]["broken_kept"] = 0.01  # keeps some where single_rubric keeps none
     assert planted.seed_summary(worse)["fewer_than_single"] is False
+    assert planted.seed_summary(worse)["broken_by_source"] == {"mira": {"code": 0.01, "docs": 0.2},
+                                                              "single_rubric": {"code": 0.0, "docs": 0.3}}
+    assert "| no (code 1.0% / 0.0%) |" in planted.seeds_table({"1": planted.seed_summary(worse)})[2]
     table = planted.seeds_table({"0": s, "1": s2, "2": {"failed": "stage label failed\ntrace"}})
     others = len(planted.SEED_ARMS) - 2  # the seed arms after `cover`: none in this summary, a dash each
     assert table[2].startswith("| 0 | 60.0% | 8.0% | 70.0% | 61.0% / 6.0% | yes | 98.0% | 97.9% | 62.0% / 5.0% | "
