@@ -318,20 +318,20 @@ FIGURES: list[Figure] = [
            lambda r: _cover_mean(r, "cover") >= _cover_mean(r, "random") - 0.0005,
            "the covering sample keeps no fewer broken tokens than random labels, on average over the seeds"),
     Figure(README, "(`distill.trees.balance: 0.5`, the `balanced` arm) keeps {} %, {} % and {} % of the broken tokens, "
-                   "no more than the default on any corpus, with spam at {} % on the first and wrong answers at {} % "
+                   "no more than the default on any corpus, with spam at {} % on the first and truncated docs at {} % "
                    "and {} % on the others: under the bar on {} of the three",
            lambda r: [p1(_seed(r, s)["arms"]["balanced"]["broken_kept"]) for s in _all_seeds(r)]
            + [p1(_seed(r, _all_seeds(r)[0])["arms"]["balanced"]["by_kind"]["spam"])]
-           + [p1(_seed(r, s)["arms"]["balanced"]["by_kind"]["wrong_answer"]) for s in OTHER]
+           + [p1(_seed(r, s)["arms"]["balanced"]["by_kind"]["truncated"]) for s in OTHER]
            + [str(_bar_met(r, "balanced"))],
            lambda r: all(_seed(r, s)["arms"]["balanced"]["broken_kept"] <= _seed(r, s)["mira"]["broken_kept"] + 5e-4
                          for s in _all_seeds(r)),
            "the balanced arm keeps no more broken tokens than the default on any seed"),
     Figure(README, "The same weights in every student (the `balanced_all` arm) keep {} %, {} % and {} % of the broken "
-                   "tokens and wrong answers at {} % and {} %: no kind the teacher scores low above 20 % on {} of the "
+                   "tokens and truncated docs at {} % and {} %: no kind the teacher scores low above 20 % on {} of the "
                    "three corpora (the `balanced` arm on {}, the default on {})",
            lambda r: [p1(_seed(r, s)["arms"]["balanced_all"]["broken_kept"]) for s in _all_seeds(r)]
-           + [p1(_seed(r, s)["arms"]["balanced_all"]["by_kind"]["wrong_answer"]) for s in OTHER]
+           + [p1(_seed(r, s)["arms"]["balanced_all"]["by_kind"]["truncated"]) for s in OTHER]
            + [str(_bar_met(r, "balanced_all")), str(_bar_met(r, "balanced")),
               str(sum(not _seed(r, s)["low_over"] for s in _all_seeds(r)))]),
     Figure(README, "(the `teacher_scores` arm, the whole-corpus teacher oracle) keeps {} % of the spam: {} of the {} "

@@ -99,7 +99,7 @@ def log_to_mlflow(params: Params, root: Path, reports: dict) -> None:
     with pipeline_run(params, root):
         # the held-out sources too: discover and label sample only the others, so they shape the labels
         mlflow.log_params({**flat_params(params, ("embed", "group", "teacher", "discover", "label", "distill")),
-                           "select.held_out_sources": json.dumps(params.select.held_out_sources)})
+                           "select.held_out_sources": json.dumps(params.select.held_out_sources)[:6000]})
         for g, r in reports.items():
             with mlflow.start_run(run_name=f"distill-{g}", nested=True):
                 mlflow.set_tags({"mira.stage": "distill", "mira.group": g, "mira.rubric_version": r["rubric_version"],

@@ -89,7 +89,10 @@ class AutoStudent:
             for j, a in enumerate(self.anchors):
                 cols = np.column_stack([raw[k][:, j] for k in kinds])
                 self.stack[a] = _stack(cols, y[:, j], kinds)  # served: weights from every out-of-fold prediction
-                raw[BLEND][:, j] = _cross_fitted(cols, y[:, j], kinds, folds)  # judged: each fold's from the rest
+                if any(self.stack[a]["weights"].values()):
+                    raw[BLEND][:, j] = _cross_fitted(cols, y[:, j], kinds, folds)  # judged: each fold's from the rest
+                else:  # served as a constant, so judged as one: per-fold intercepts would make up an order
+                    raw[BLEND][:, j] = self.stack[a]["intercept"]
         served = {k: clip(v, self.scale) for k, v in raw.items()}  # what each would score, as served
         for j, a in enumerate(self.anchors):
             # ranks on the unclipped scores, which selection ranks and the mask judges; the error as served
@@ -157,7 +160,8 @@ def _stack(x: np.ndarray, y: np.ndarray, kinds: list[str]) -> dict:
     """Non-negative weights of the columns of `x` (candidates' unclipped out-of-fold predictions) and an intercept,
     least squares to `y`. All weights zero (no candidate helps) gives a constant: its Spearman is undefined, so
     the choice takes it only where every option's is (an anchor constant in train), and then it predicts that
-    constant from the intercept."""
+    constant from the intercept. `fit` judges such a blend as that constant too: cross-fitted, each fold would
+    get its own intercept (the other folds' mean label), an order between folds that the served blend lacks."""
     from scipy.optimize import nnls
 
     centre = x.mean(axis=0)
