@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mira_core.planted import TEACHER_ALL, removal_kept, teacher_low_kept
+from mira_core.planted import TEACHER_ALL, over_single, removal_kept, teacher_low_kept
 
 REPO = Path(__file__).resolve().parents[1]
 RECORD = REPO / "bench" / "figures.json"
@@ -219,8 +219,10 @@ def _share_gap(r: dict, ref: str) -> float:
 
 
 def _every_source_fewer_broken(r: dict) -> bool:
-    m, s = _method(r, "mira")["by_source"], _method(r, "single_rubric")["by_source"]
-    return all(m[x]["broken_kept"] < s[x]["broken_kept"] for x in m)
+    """The done-when at the main seed, by the rule the seeds table reads (mira_core.planted.over_single)."""
+    shares = {n: {src: v["broken_kept"] for src, v in _method(r, n)["by_source"].items()}
+              for n in ("mira", "single_rubric")}
+    return not over_single(shares["mira"], shares["single_rubric"])
 
 
 def _other_seeds() -> tuple[str, ...]:
@@ -293,9 +295,8 @@ FIGURES: list[Figure] = [
            "fewer broken tokens than single_rubric in every source on neither other seed"),
     Figure(EVALUATION, "every source: in the docs it keeps {} % and {} % of the broken tokens, against {} % and {} %",
            lambda r: [p1(_seed(r, s)["broken_by_source"][m]["docs"]) for m in ("mira", "single_rubric") for s in OTHER],
-           lambda r: all({src for src, x in _seed(r, s)["broken_by_source"]["mira"].items()
-                          if x and not x < _seed(r, s)["broken_by_source"]["single_rubric"][src]} == {"docs"}
-                         for s in OTHER),
+           lambda r: all(over_single(_seed(r, s)["broken_by_source"]["mira"],
+                                     _seed(r, s)["broken_by_source"]["single_rubric"]) == ["docs"] for s in OTHER),
            "the docs are the one source where MIRA keeps more broken tokens than single_rubric, at both other seeds"),
     Figure(EVALUATION, "In the traces it keeps {} % and {} % (one page of broken tool-call JSON each), fewer than "
                        "`single_rubric`.",

@@ -306,11 +306,13 @@ def seed_summary(result: dict, arms: dict | None = None) -> dict:
     the whole-corpus teacher oracle's shares, the kinds the teacher scores low that MIRA keeps above the bar, and
     whether MIRA keeps fewer broken tokens than `single_rubric` in every source; and MIRA's shares in the other
     arms of SEED_ARMS found in `arms`."""
-    from mira_core.planted import removal_kept, teacher_drops, teacher_low_kept
+    from mira_core.planted import over_single, removal_kept, teacher_drops, teacher_low_kept
 
     m = result["methods"]
     mira, teacher, single = m["mira"], m.get(TEACHER_ALL), m.get("single_rubric")
     o = result.get("oracle")
+    broken = {n: {src: v["broken_kept"] for src, v in m[n]["by_source"].items()}
+              for n in ("mira", "single_rubric") if n in m}
     return {
         "mira": {k: mira[k] for k in ("good_kept", "broken_kept")},
         "perfect": {"good_kept": m["perfect"]["good_kept"]},
@@ -320,11 +322,9 @@ def seed_summary(result: dict, arms: dict | None = None) -> dict:
         "low_over": {k: {"mira": mira["by_kind"].get(k), "teacher": teacher["by_kind"].get(k) if teacher else None}
                      for k in teacher_low_kept(result)},
         # fewer, or none where single_rubric keeps none either
-        "fewer_than_single": (all(v["broken_kept"] < single["by_source"][src]["broken_kept"] or not v["broken_kept"]
-                                  for src, v in mira["by_source"].items()) if single else None),
+        "fewer_than_single": not over_single(broken["mira"], broken["single_rubric"]) if single else None,
         # each source's share of broken tokens kept, so a "no" above names where and by how much
-        "broken_by_source": {n: {src: v["broken_kept"] for src, v in m[n]["by_source"].items()}
-                             for n in ("mira", "single_rubric") if n in m},
+        "broken_by_source": broken,
         "removal_kept": o["broken_removal_kept"] if o else None,
         "removal_kept_all": removal_kept(mira["broken_kept"], teacher["broken_kept"]) if teacher else None,
         "arms": {n: {k: arms[n]["result"]["methods"]["mira"][k] for k in ("good_kept", "broken_kept", "by_kind")}
@@ -366,15 +366,13 @@ def seeds_table(seeds: dict) -> list[str]:
 
 def _fewer(v: dict) -> str:
     """yes / no, a "no" with the sources where MIRA keeps more broken tokens than `single_rubric` (MIRA / it)."""
-    from mira_core.planted import pct
+    from mira_core.planted import over_single, pct
 
     answer = {True: "yes", False: "no", None: "-"}[v["fewer_than_single"]]
     shares = v.get("broken_by_source", {})  # absent in a summary saved before it was kept
     if v["fewer_than_single"] is False and {"mira", "single_rubric"} <= set(shares):
         mira, single = shares["mira"], shares["single_rubric"]
-        worse = [f"{src} {pct(x)} / {pct(single[src])}" for src, x in mira.items()
-                 if x and not x < single[src]]
-        answer += f" ({', '.join(worse)})"
+        answer += f" ({', '.join(f'{src} {pct(mira[src])} / {pct(single[src])}' for src in over_single(mira, single))})"
     return answer
 
 

@@ -513,6 +513,13 @@ def render_markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def over_single(mira: dict[str, float], single: dict[str, float]) -> list[str]:
+    """The sources where MIRA keeps broken tokens and not fewer than `single_rubric` (per source, the share of its
+    broken tokens each keeps): the done-when's "fewer broken tokens than single_rubric in every source" holds when
+    there is none."""
+    return [src for src, x in mira.items() if x and not x < single[src]]
+
+
 def removal_kept(student_broken: float | None, teacher_broken: float | None) -> float | None:
     """The share of the teacher's removal of broken tokens that the students keep: (1 - theirs) / (1 - the teacher's)."""
     if student_broken is None or teacher_broken is None or teacher_broken >= 1:
