@@ -687,7 +687,7 @@ def main() -> None:
     print(f"wrote {REPO / 'BENCHMARKS.md'}", file=sys.stderr)
     # the README and the docs quote some of these figures in sentences: rewrite them, and list what to re-read
     doc_figures.record(results)
-    doc_figures.print_report(doc_figures.sync(results, doc_figures.FIGURES), wrote=True)
+    doc_figures.print_report(doc_figures.sync(results, doc_figures.FIGURES, blocks=doc_figures.BLOCKS), wrote=True)
 
 
 if __name__ == "__main__":

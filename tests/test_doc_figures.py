@@ -94,7 +94,8 @@ def test_the_docs_say_what_the_recorded_run_measured():
     # in a doc, or a run whose figures were not synced into the docs, fails here
     import json
 
-    report = sync(json.loads(doc_figures.RECORD.read_text()), doc_figures.FIGURES, write=False)
+    report = sync(json.loads(doc_figures.RECORD.read_text()), doc_figures.FIGURES, write=False,
+                  blocks=doc_figures.BLOCKS)
     assert report.changed == [] and report.problems == [] and report.skipped == []
 
 

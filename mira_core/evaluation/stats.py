@@ -60,6 +60,17 @@ def noise_note(arm: str, arms: Mapping[str, Mapping], pairs: Sequence[Sequence[s
     return "; ".join(parts)
 
 
+def relation(arm: Mapping, other: str) -> str:
+    """How an arm's mean loss stands to `other`'s, read back from the arm's `noise_note`: "within", "lower" or
+    "higher" (KeyError when the note does not name `other`, e.g. one seed)."""
+    for part in arm["note"].split(";"):
+        part = part.strip().replace(" (beyond noise)", "")
+        head, _, names = part.partition(" of " if part.startswith("within") else " than ")
+        if other in {n.strip() for n in names.split(",")}:
+            return head.split()[0]
+    raise KeyError(f"{other} is not in the note {arm['note']!r}")
+
+
 def table(arms: Mapping[str, Mapping], pairs: Sequence[Sequence[str]]) -> tuple[list[str], list[list[str]]]:
     """(header, rows) of arm | train tokens | held-out loss mean ± sd | ppl | note."""
     header = ["arm", "train tokens", "held-out loss mean ± sd", "ppl", "note"]

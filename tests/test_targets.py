@@ -1,0 +1,148 @@
+"""The README's table of the fidelity issue's targets: its status column follows the figures (a missed target
+is never written "met"), its reasons follow what the run shows, and a sync writes it between its markers and
+reports a README without them."""
+
+import copy
+import json
+
+from bench import doc_figures, targets
+from bench.doc_figures import Block, sync
+
+RECORDED = json.loads(doc_figures.RECORD.read_text())
+
+
+def _rows(r: dict) -> dict[str, list[str]]:
+    """The rendered table's rows, by the first words of their target."""
+    out = {}
+    for line in targets.render(r).splitlines():
+        cells = [c.strip() for c in line.strip("|").split(" | ")]
+        if line.startswith("| ") and len(cells) == 4 and cells[0] != "target":
+            out[cells[0]] = cells[1:]
+    return out
+
+
+def _row(r: dict, starts: str) -> list[str]:
+    hits = [v for k, v in _rows(r).items() if k.startswith(starts)]
+    assert len(hits) == 1, (starts, list(_rows(r)))
+    return hits[0]
+
+
+def _seeds(r: dict) -> dict:
+    return r["planted"]["seeds"]
+
+
+def test_the_recorded_run_gives_a_row_per_target():
+    assert len(_rows(RECORDED)) == 8
+
+
+def test_the_broken_share_is_met_on_exactly_the_corpora_under_ten_percent():
+    r = copy.deepcopy(RECORDED)
+    for x in _seeds(r).values():
+        x["mira"]["broken_kept"] = 0.05
+    assert _row(r, "planted, budget 0.5")[0] == "**met**"
+    next(iter(_seeds(r).values()))["mira"]["broken_kept"] = 0.1001
+    assert _row(r, "planted, budget 0.5")[0] == f"**met on {len(_seeds(r)) - 1} of {len(_seeds(r))} corpora**"
+    for x in _seeds(r).values():
+        x["mira"]["broken_kept"] = 0.2
+    assert _row(r, "planted, budget 0.5")[0] == "**missed**"
+
+
+def test_the_good_share_is_out_of_reach_only_when_the_perfect_selector_misses_it_too():
+    r = copy.deepcopy(RECORDED)
+    for x in _seeds(r).values():
+        x["mira"]["good_kept"], x["perfect"]["good_kept"] = 0.64, 0.67
+    status, _, why = _row(r, "… and ≥ 75 %")
+    assert status == "**missed, out of reach**" and "a perfect selector keeps at most 67.0" in why
+    next(iter(_seeds(r).values()))["perfect"]["good_kept"] = 0.8  # one corpus where a selector could reach it
+    status, _, why = _row(r, "… and ≥ 75 %")
+    assert status == "**missed**" and why == "-"
+
+
+def test_a_kind_over_the_bar_is_laid_to_the_students_when_the_teachers_scores_keep_it_under():
+    r = copy.deepcopy(RECORDED)
+    for x in _seeds(r).values():
+        x["low_over"] = {}
+    assert _row(r, "no defect kind")[0] == "**met**"
+    first = next(iter(_seeds(r)))
+    _seeds(r)[first]["low_over"] = {"spam": {"mira": 0.25, "teacher": 0.30}}
+    status, figures, why = _row(r, "no defect kind")
+    assert status.startswith("**met on") and f"seed {first}: spam 25.0 %" in figures
+    assert "the rules teacher's judgment" in why
+    _seeds(r)[first]["low_over"] = {"spam": {"mira": 0.25, "teacher": 0.10}}
+    assert "the students keep spam above the bar" in _row(r, "no defect kind")[2]
+
+
+def test_the_per_source_target_names_each_source_where_mira_keeps_more_broken_tokens():
+    r = copy.deepcopy(RECORDED)
+    first, x = next(iter(_seeds(r).items()))
+    x["broken_by_source"] = {"mira": {"code": 0.0, "qa": 0.3}, "single_rubric": {"code": 0.1, "qa": 0.2}}
+    x["by_kind"]["mira"].update({"empty_answer": 0.0, "echoed_answer": 0.5, "wrong_answer": 0.2})
+    x["by_kind"]["teacher"].update({"echoed_answer": 0.4})
+    status, figures, why = _row(r, "MIRA keeps fewer broken tokens")
+    assert f"seed {first}: qa 30.0 % against 20.0 %" in figures and "code" not in figures.split(";")[0]
+    assert f"seed {first}, qa: echoed_answer 50.0 %, the teacher's own scores 40.0 %" in why
+    for y in _seeds(r).values():
+        y["broken_by_source"] = {"mira": {"code": 0.0}, "single_rubric": {"code": 0.0}}  # neither keeps any
+    assert _row(r, "MIRA keeps fewer broken tokens")[0] == "**met**"
+
+
+def test_a_group_under_the_spearman_bar_is_explained_by_its_ceiling_or_its_noise():
+    r = copy.deepcopy(RECORDED)
+    st = r["pipeline"]["quality"]["students"]
+    g = sorted(st)
+    st[g[0]].update(median_spearman=0.6, median_spearman_ceiling=0.9, median_spearman_interval=[0.5, 0.65])
+    st[g[1]].update(median_spearman=0.6, median_spearman_ceiling=0.65, median_spearman_interval=[0.5, 0.75])
+    st[g[2]].update(median_spearman=0.8)
+    status, _, why = _row(r, "demo: median val Spearman")
+    assert status == f"**met on 1 of {len(g)} groups**"
+    assert f"{g[0]} is below its ceiling beyond its val records' noise (0.50-0.65)" in why
+    assert f"{g[1]}'s ceiling is below 0.7" in why and g[2] not in why
+
+
+def test_the_mask_target_is_half_the_pairs():
+    r = copy.deepcopy(RECORDED)
+    r["pipeline"]["quality"]["mask"].update(on=47, pairs=94)
+    assert _row(r, "demo: at least half")[0] == "**met**"
+    r["pipeline"]["quality"]["mask"].update(on=46)
+    assert _row(r, "demo: at least half")[0] == "**missed**"
+
+
+def test_the_proxy_status_reads_the_means_and_the_noise():
+    r = copy.deepcopy(RECORDED)
+    ev = r["pipeline"]["quality"]["evaluate"]
+    ev["mira"].update(loss_mean=5.50, note="lower loss than random, full (beyond noise)")
+    status, _, why = _row(r, "demo proxy")
+    assert status == "**met**" and why == "-"
+    ev["mira"].update(loss_mean=5.56, note="within noise of full; lower loss than random (beyond noise)")
+    assert _row(r, "demo proxy")[0] == "**missed on `full` by the mean, within the noise**"
+    ev["mira"].update(loss_mean=5.60, note="higher loss than random, full (beyond noise)")
+    status, _, why = _row(r, "demo proxy")
+    assert status == "**missed on `random` and `full`, beyond the noise**" and "teacher_scores" in why
+
+
+def test_sync_writes_the_table_between_its_markers_and_reports_a_readme_without_them(tmp_path):
+    (tmp_path / "README.md").write_text(f"Intro.\n\n{targets.START}\nstale row\n{targets.END}\n\nTail.\n")
+    block = Block("README.md", "targets", targets.render, targets.replace)
+    report = sync(RECORDED, [], repo=tmp_path, blocks=(block,))
+    text = (tmp_path / "README.md").read_text()
+    assert report.changed == ["README.md: targets rewritten"] and report.problems == []
+    assert text.startswith("Intro.\n\n" + targets.START) and text.endswith(targets.END + "\n\nTail.\n")
+    assert "stale row" not in text and "| demo proxy:" in text
+    assert sync(RECORDED, [], repo=tmp_path, blocks=(block,)).changed == []  # in step: nothing to rewrite
+    (tmp_path / "README.md").write_text("no markers\n")
+    report = sync(RECORDED, [], repo=tmp_path, blocks=(block,))
+    assert len(report.problems) == 1 and "markers" in report.problems[0]
+    assert (tmp_path / "README.md").read_text() == "no markers\n"
+
+
+def test_a_failed_seed_is_a_problem_and_an_unmeasured_section_a_skip(tmp_path):
+    (tmp_path / "README.md").write_text(f"{targets.START}\n{targets.END}\n")
+    block = Block("README.md", "targets", targets.render, targets.replace)
+    r = copy.deepcopy(RECORDED)
+    _seeds(r)["1"] = {"failed": "RuntimeError: stage label"}
+    report = sync(r, [], repo=tmp_path, blocks=(block,))
+    assert report.skipped == [] and len(report.problems) == 1 and "seed 1 failed" in report.problems[0]
+    r = copy.deepcopy(RECORDED)
+    del r["pipeline"]
+    report = sync(r, [], repo=tmp_path, blocks=(block,))
+    assert report.problems == [] and report.skipped == ["README.md: targets"]
