@@ -117,7 +117,29 @@ def test_the_proxy_status_reads_the_means_and_the_noise():
     assert _row(r, "demo proxy")[0] == "**missed on `full` by the mean, within the noise**"
     ev["mira"].update(loss_mean=5.60, note="higher loss than random, full (beyond noise)")
     status, _, why = _row(r, "demo proxy")
-    assert status == "**missed on `random` and `full`, beyond the noise**" and "teacher_scores" in why
+    assert status == "**missed on `random` and `full` by the mean, beyond the noise**" and "teacher_scores" in why
+    ev["mira"].update(note="within noise of random; higher loss than full (beyond noise)")
+    assert _row(r, "demo proxy")[0] == ("**missed: above `random` within the noise, above `full` beyond the "
+                                        "noise**")
+    ev["mira"].update(note="n/a (one seed: no noise estimate)")
+    assert _row(r, "demo proxy")[0] == ("**missed on `random` and `full` by the mean, with no noise estimate "
+                                        "(one seed)**")
+
+
+def test_the_proxy_reason_names_the_oracle_and_the_ablations_that_beat_mira():
+    r = copy.deepcopy(RECORDED)
+    arms = r["ablations"]["arms"]
+    mira = arms["mira"]["loss_mean"]
+    arms["teacher_scores"].update(loss_mean=mira - 0.05, note="lower loss than mira (beyond noise)")
+    for name, v in arms.items():
+        if name.startswith("mira_"):
+            v.update(loss_mean=mira + 0.01, note="within noise of mira")
+    arms["mira_source"].update(loss_mean=mira - 0.04, note="lower loss than mira (beyond noise)")
+    why = _row(r, "demo proxy")[2]
+    assert f"give {mira - 0.05:.3f}, below MIRA, beyond the noise" in why
+    assert why.endswith(f"MIRA ablations lower beyond the noise: `mira_source` {mira - 0.04:.3f}")
+    arms["mira_source"].update(loss_mean=mira + 0.01, note="within noise of mira")
+    assert _row(r, "demo proxy")[2].endswith("no MIRA ablation is lower beyond the noise")
 
 
 def test_sync_writes_the_table_between_its_markers_and_reports_a_readme_without_them(tmp_path):
