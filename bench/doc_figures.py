@@ -65,6 +65,7 @@ class Block:
     name: str  # for the report
     render: Callable[[dict], str]  # the whole block, its markers included
     replace: Callable[[str, str], str]  # the file's text with its block replaced (ValueError: markers not found once)
+    sections: tuple[str, ...] = SECTIONS  # what it reads: a run that measured none of them leaves the block as it is
 
 
 def sync(results: dict, figures: list[Figure], repo: Path = REPO, write: bool = True,
@@ -75,13 +76,13 @@ def sync(results: dict, figures: list[Figure], repo: Path = REPO, write: bool = 
     texts: dict[str, str] = {}
     for b in blocks:
         text = texts.setdefault(b.path, (repo / b.path).read_text())
-        try:
-            new = b.replace(text, b.render(results))
-        except (KeyError, TypeError, IndexError):  # a section the block reads was not measured
+        if not all(k in results for k in b.sections):  # a section the block reads was not measured
             report.skipped.append(f"{b.path}: {b.name}")
             continue
-        except (FigureFailed, ValueError) as e:
-            report.problems.append(f"{b.path}: {b.name}: {e}")
+        try:
+            new = b.replace(text, b.render(results))
+        except Exception as e:  # noqa: BLE001 - a measured section the block cannot read: say so, keep the old one
+            report.problems.append(f"{b.path}: {b.name}: {type(e).__name__}: {e}")
             continue
         if new != text:
             report.changed.append(f"{b.path}: {b.name} rewritten")
@@ -270,6 +271,12 @@ def _cover_mean(r: dict, arm: str) -> float:
     return sum((x["arms"]["cover"] if arm == "cover" else x["mira"])["broken_kept"] for x in rows) / len(rows)
 
 
+def _arm_mean(r: dict, arm: str) -> float:
+    """The mean over the seeds of the broken share an arm of the seeds table keeps."""
+    rows = [_seed(r, s) for s in _all_seeds(r)]
+    return sum(x["arms"][arm]["broken_kept"] for x in rows) / len(rows)
+
+
 def _bar_met(r: dict, arm: str) -> int:
     """On how many planted corpora an arm keeps no kind the teacher scores low (the default's `low_kinds`)
     above 20 %."""
@@ -312,6 +319,14 @@ FIGURES: list[Figure] = [
            lambda r: all(_seed(r, s)["broken_by_source"]["mira"]["traces"]
                          < _seed(r, s)["broken_by_source"]["single_rubric"]["traces"] for s in OTHER),
            "MIRA keeps fewer of the traces' broken tokens than single_rubric at both other seeds"),
+    Figure(README, "(the `balanced` arm) keep slightly fewer broken tokens, {} % on average over the three corpora "
+                   "against the default's {} %, but keep every kind the teacher scores low under the bar on {} of "
+                   "them, as the default does on {};",
+           lambda r: [p1(_arm_mean(r, "balanced")), p1(_cover_mean(r, "random")), str(_bar_met(r, "balanced")),
+                      str(sum(not _seed(r, s)["low_over"] for s in _all_seeds(r)))],
+           lambda r: (_arm_mean(r, "balanced") < _cover_mean(r, "random")
+                      and _bar_met(r, "balanced") <= sum(not _seed(r, s)["low_over"] for s in _all_seeds(r))),
+           "the balanced arm keeps fewer broken tokens on average, and clears the bar on no more corpora"),
     Figure(EVALUATION, "(`label.cover_share: 0.5`) keeps {} %, {} % and {} % of the broken tokens on the three corpora, "
                    "against random labels' {} %, {} % and {} %: {} % against {} % on average, no better",
            lambda r: [p1(_seed(r, s)["arms"]["cover"]["broken_kept"]) for s in _all_seeds(r)]
@@ -577,7 +592,7 @@ FIGURES: list[Figure] = [
 
 
 BLOCKS: tuple[Block, ...] = (
-    Block(README, "the fidelity issue's targets table", targets.render, targets.replace),
+    Block(README, "the fidelity issue's targets table", targets.render, targets.replace, ("planted", "pipeline")),
 )
 
 

@@ -15,6 +15,7 @@ from mira_core.planted import KINDS, TEACHER_LOW, over_single, share_gap
 
 START, END = "<!-- targets:start -->", "<!-- targets:end -->"
 BROKEN_MAX, GOOD_MIN, ORACLE_MIN, SPEARMAN_MIN, MASK_MIN = 0.10, 0.75, 0.90, 0.7, 0.5
+TIE = 5e-4  # shares recorded to four digits: closer than this is the same share
 
 
 def _p(x: float) -> str:
@@ -30,9 +31,11 @@ def _slash(xs: list[float], fmt=lambda x: f"{100 * x:.1f}") -> str:
 
 
 def _count(ok: list[bool], of: str) -> str:
-    """'met' when every corpus (or group) meets it, 'missed' when none does, else 'met on k of n <of>'."""
+    """'met' when every corpus (or group) meets it, else 'missed', with on how many where some do: the targets
+    hold on every planted corpus and in every group, so one that meets it does not make it met."""
     k, n = sum(ok), len(ok)
-    return "**met**" if k == n else "**missed**" if k == 0 else f"**met on {k} of {n} {of}**"
+    where = "in" if of == "groups" else "on"
+    return "**met**" if k == n else "**missed**" if k == 0 else f"**missed {where} {n - k} of {n} {of}**"
 
 
 def _seeds(r: dict) -> list[tuple[str, dict]]:
@@ -91,10 +94,12 @@ def _planted_rows(r: dict) -> list[list[str]]:
                         for s, o in over)
     why = ""
     if any(o for _, o in over):
-        mine = [k for _, o in over for k, v in o.items() if v["teacher"] <= TEACHER_LOW]
+        mine = [k for _, o in over for k, v in o.items()  # the students' where they keep more than the teacher's scores
+                if v["teacher"] <= TEACHER_LOW or v["mira"] > v["teacher"] + TIE]
         why = ("the teacher's own scores of every record keep those kinds above the bar too: the rules teacher's "
                "judgment, not the students'" if not mine else
-               f"the students keep {', '.join(sorted(set(mine)))} above the bar where the teacher's own scores do not")
+               f"the students keep more of {', '.join(sorted(set(mine)))} than the teacher's own scores of every "
+               "record do")
     rows.append([f"no defect kind the teacher scores low kept above {_bar(TEACHER_LOW)}",
                  _count([not o for _, o in over], "corpora"), figures, why])
 
@@ -103,8 +108,12 @@ def _planted_rows(r: dict) -> list[list[str]]:
     by = [(s, x["broken_by_source"], m) for s, x, m in misses]
     figures = "; ".join(f"seed {s}: " + (", ".join(f"{src} {_p(b['mira'][src])} against {_p(b['single_rubric'][src])}"
                                                    for src in m) or "fewer in every source") for s, b, m in by)
-    gap = abs(share_gap(_main(r)["methods"], "perfect_group")[1])
-    figures += f"; each source's share of the kept tokens within {gap:.1f} point of a perfect selector's (seed {seeds[0][0]})"
+    gap = share_gap(_main(r)["methods"], "perfect_group")
+    if gap is None:
+        raise ValueError("the main planted run records no source's share of the kept tokens")
+    gap = abs(gap[1])
+    figures += (f"; each source's share of the kept tokens within {gap:.1f} point of a perfect selector's (seed "
+                f"{seeds[0][0]}; shown, not judged: the issue sets no tolerance)")
     why = []
     for s, x, m in misses:
         for src in m:

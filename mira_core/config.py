@@ -395,8 +395,8 @@ class SelectParams(Section):
         default_factory=dict, description="Mixing weights: shares of the budget for the units of `granularity` "
         "(group names with granularity group, source names with source), e.g. {g1: 0.3}. A unit not named shares "
         "what the named ones leave, in proportion to its tokens; empty (the paper's default): every unit's share is "
-        "proportional to its tokens. A unit whose share exceeds its eligible tokens repeats its records, up to "
-        "max_epochs (the manifest's epochs column).")
+        "proportional to its tokens. A unit whose share exceeds all its selectable tokens repeats the records it "
+        "keeps, at that share over those tokens, up to max_epochs (the manifest's epochs column).")
     max_epochs: float = Field(
         1.0, ge=1, le=100, description="Most passes over a unit's kept records that a weight may ask for; 1: no "
         "repeats, budget a unit cannot fill stays unspent (metrics/select.json says how much).")

@@ -117,6 +117,16 @@ def _scales(folders: dict[str, list[Path]], on: dict[str, list[str]], apart: set
     return scales
 
 
+def _competes(files: list[Path], competing: pl.DataFrame | None) -> bool:
+    """Whether any of a source's scored records competes for the budget (every one does without `competing`)."""
+    if not files:
+        return False
+    if competing is None:
+        return True
+    return pl.scan_parquet(files).select("record_id").join(competing.lazy(), on="record_id", how="semi"
+                                                           ).head(1).collect().height > 0
+
+
 def mira_scores(scores: Path, rubrics: Path, reports: dict, p: SelectParams, competing: pl.Series | None = None
                 ) -> tuple[pl.DataFrame, pl.DataFrame, SetApart, dict[str, dict[str, tuple[float, float]]]]:
     """(record_id -> score, the mask, the sources set apart from their group's budget, each group's anchor
@@ -142,7 +152,9 @@ def mira_scores(scores: Path, rubrics: Path, reports: dict, p: SelectParams, com
         own.units.update((s, f"source:{s}") for s in none_reliable)
         own.reasons.update(dict.fromkeys(none_reliable, NO_RELIABLE))
         if p.unshared_own_budget:
-            apart = unshared(on, none_reliable, p.held_out_sources)
+            # a source none of whose records compete (all near-duplicates, say) is never kept: it links nothing
+            absent = [s for s, f in all_folders[g].items() if not _competes(f, keep)]
+            apart = unshared(on, none_reliable, [*p.held_out_sources, *absent])
             own.units.update(apart)
             own.reasons.update(dict.fromkeys(apart, NO_SHARED))
         folders = all_folders[g]
@@ -155,8 +167,9 @@ def mira_scores(scores: Path, rubrics: Path, reports: dict, p: SelectParams, com
             if not files:
                 continue
             frame = read_checked(files, SCORE_META, ["record_id", *cols])
+            inside = None if competing is None else frame["record_id"].is_in(competing).to_numpy()
             parts.append(pl.DataFrame({"record_id": frame["record_id"],
-                                       "score": aggregate(frame, cols, p.trim, scales, p.worst_weight)}))
+                                       "score": aggregate(frame, cols, p.trim, scales, p.worst_weight, inside)}))
     scored = pl.concat(parts) if parts else pl.DataFrame(schema={"record_id": pl.String, "score": pl.Float64})
     return scored, mask, own, all_scales
 

@@ -47,6 +47,7 @@ REASONS = tuple(r.value for r in SelectionReason)
 
 
 STAT_NAMES = {"somers_d": "Somers' D", "spearman": "Spearman"}
+FLAT = "the teacher gives one score to all"  # how the mask's `why` opens where the label-constancy rule turned it off
 
 
 def _judge(m: dict, p: SelectParams) -> tuple[bool, str]:
@@ -90,10 +91,10 @@ def reliability_mask(reports: dict[str, dict], p: SelectParams, sources: dict[st
             flat = set(labeled["constant"]) if p.mask and not own and labeled["n"] >= p.min_val_records else set()
             for a, group_m in r["anchors"].items():
                 m = sr["anchors"][a] if own else group_m
-                on, why = _judge(m, p) if p.mask else (True, "mask off")
-                if on and a in flat:
-                    on, why = False, (f"the teacher gives one score to all {labeled['n']} labeled records of the "
-                                      "source: nothing to rank")
+                if a in flat:  # checked first, so `why` says so whatever the statistic (mask_summary's on_if)
+                    on, why = False, f"{FLAT} {labeled['n']} labeled records of the source: nothing to rank"
+                else:
+                    on, why = _judge(m, p) if p.mask else (True, "mask off")
                 rows.append({"group": g, "source": s, "anchor": a, "name": names.get(a, a), "n_val": sr["n_val"],
                              "basis": "source" if own else "group", "mae": m.get("mae"), "spearman": m.get("spearman"),
                              "somers_d": m.get("somers_d"), "on": on, "why": why})
@@ -112,7 +113,8 @@ def trimmed_mean(x: np.ndarray, trim: float) -> np.ndarray:
 
 
 def aggregate(scores: pl.DataFrame, cols: list[str], trim: float,
-              scales: dict[str, tuple[float, float]] | None = None, worst: float = 0.0) -> np.ndarray:
+              scales: dict[str, tuple[float, float]] | None = None, worst: float = 0.0,
+              competing: np.ndarray | None = None) -> np.ndarray:
     """One source's record scores: the trimmed mean over the anchors on for it (`cols`); NaN when none are, or
     when any of them is (an unscored record).
 
@@ -121,7 +123,12 @@ def aggregate(scores: pl.DataFrame, cols: list[str], trim: float,
     being all of one source's records (`select.worst_weight`). Why centred: the lowest of k anchors falls as
     k grows (about -0.6 for 2 standard normals, -1.5 for 10), and sources differ in how many anchors the mask
     leaves on; uncentred, a source would lose its group's budget for having more anchors. Centred, the term
-    only ranks a source's records among themselves, and the mean term alone compares sources."""
+    only ranks a source's records among themselves, and the mean term alone compares sources.
+
+    `competing` (a boolean per row): the records that compete for the budget, the ones the centring mean is
+    taken over, as the scales are; near-duplicates and contaminated records are scored but never kept, and
+    counted, the source's repeated boilerplate would lower its mean lowest anchor and lift every page it keeps.
+    None, or no competing row: every row."""
     if not cols:
         return np.full(scores.height, np.nan)
     x = scores.select(cols).to_numpy().astype(np.float64)
@@ -131,7 +138,8 @@ def aggregate(scores: pl.DataFrame, cols: list[str], trim: float,
     score = trimmed_mean(np.where(unscored[:, None], 0.0, x), trim)
     if worst > 0 and not unscored.all():
         low = np.where(unscored, np.nan, x.min(axis=1))
-        score = (1 - worst) * score + worst * (low - np.nanmean(low))
+        inside = ~unscored if competing is None else ~unscored & competing
+        score = (1 - worst) * score + worst * (low - low[inside if inside.any() else ~unscored].mean())
     score[unscored] = np.nan
     return score
 
@@ -189,8 +197,9 @@ def unshared(on: dict[str, list[str]], unjudged: list[str], held_out: list[str] 
     shape of its scores (on the demo, the docs source's two anchors sit at the top of the scale for most pages,
     so its median page outranked the code's and, pooled, docs kept 76 % of its tokens from the group's half).
     Like a source with no reliable anchor, such a part keeps its own share, ranked within itself
-    (`select.unshared_own_budget`). Held-out sources are never selected and sources with no reliable anchor
-    have their own share already, so neither links anything. The largest part: most sources, then the first
+    (`select.unshared_own_budget`). `held_out`: the sources never selected (held out, or with no record that
+    competes for the budget); they and the sources with no reliable anchor, which have their own share already,
+    link nothing. The largest part: most sources, then the first
     name.
     """
     judged = {s: set(a) for s, a in on.items() if s not in unjudged and s not in held_out}
@@ -294,8 +303,8 @@ def select(records: pl.DataFrame, budget: float, granularity: str, method: str, 
     {source: unit} names: `unshared`), records are taken
     highest score first (ties by record_id) while the running token count stays within the unit's budget.
 
-    With `weights` (see `unit_budgets`), a unit whose budget exceeds its eligible tokens keeps them all and
-    repeats them: its kept records get epochs = min(max_epochs, budget / eligible tokens); every other kept
+    With `weights` (see `unit_budgets`), a unit whose budget exceeds all its selectable tokens repeats what it
+    keeps: its kept records get epochs = min(max_epochs, budget / selectable tokens); every other kept
     record has epochs 1, a record not kept 0.
 
     Sorting is the cost at scale, so strings are sorted once: records are put in record_id order (the
@@ -318,11 +327,16 @@ def select(records: pl.DataFrame, budget: float, granularity: str, method: str, 
     ranked = ranked.with_columns(
         _cum=pl.when(pl.col("_e")).then(pl.col("n_tokens")).otherwise(0).cum_sum().over("_unit"),
         _budget=pl.col("_unit").replace_strict(budgets, default=0.0, return_dtype=pl.Float64))
-    within = ranked.select(pl.col("_pos"), within=pl.col("_cum") <= pl.col("_budget")).sort("_pos")["within"]
+    # a fractional budget is a float (0.57 * 100 tokens = 56.99999999999999): a record that fills it exactly fits
+    fits = pl.col("_cum") <= pl.col("_budget") * (1 + 1e-12)
+    within = ranked.select(pl.col("_pos"), within=fits).sort("_pos")["within"]
     kept = pl.col("_e") & within
-    eligible_tokens = dict(df.filter(pl.col("_e")).group_by("_unit").agg(pl.col("n_tokens").sum()).iter_rows())
-    repeats = {u: min(max_epochs, b / eligible_tokens[u]) for u, b in budgets.items()  # only where a weight asks
-               if weights and max_epochs > 1 and eligible_tokens.get(u) and b > eligible_tokens[u]}
+    # Repeats only where a weight asks a unit for more tokens than it has: a unit whose budget exceeds what it
+    # keeps because records fall under min_score or are unscored is not upsampled (the quality floor would turn
+    # into repeats of the weak unit's few records), and the repeat rate is what the weight asks of all its tokens.
+    unit_tokens = dict(df.filter(selectable()).group_by("_unit").agg(pl.col("n_tokens").sum()).iter_rows())
+    repeats = {u: min(max_epochs, b / unit_tokens[u]) for u, b in budgets.items()
+               if weights and max_epochs > 1 and unit_tokens.get(u) and b > unit_tokens[u]}
     epochs = pl.when(kept).then(pl.col("_unit").replace_strict(repeats, default=1.0, return_dtype=pl.Float64)
                                 ).otherwise(0.0)
     reason = (pl.when(pl.col("held_out")).then(pl.lit("held_out"))
@@ -400,7 +414,8 @@ def mask_summary(mask: pl.DataFrame, p: SelectParams) -> dict:
 
     def on_if(stat: str) -> int:  # the same rule as the mask's own, read on the other statistic
         q = p.model_copy(update={"agreement": stat})
-        return sum(_judge(row, q)[0] for row in mask.select("mae", "spearman", "somers_d").iter_rows(named=True))
+        return sum(_judge(row, q)[0] and not row["why"].startswith(FLAT)  # the label-constancy rule holds either way
+                   for row in mask.select("mae", "spearman", "somers_d", "why").iter_rows(named=True))
 
     return {**on_off(mask), "by_group": {g: on_off(d) for (g,), d in mask.group_by("group", maintain_order=True)},
             "held_out_pairs": held_out.height, "agreement": p.agreement, "tau_rank": p.tau_rank, "tau_mae": p.tau_mae,

@@ -41,7 +41,7 @@ def test_the_broken_share_is_met_on_exactly_the_corpora_under_ten_percent():
         x["mira"]["broken_kept"] = 0.05
     assert _row(r, "planted, budget 0.5")[0] == "**met**"
     next(iter(_seeds(r).values()))["mira"]["broken_kept"] = 0.1001
-    assert _row(r, "planted, budget 0.5")[0] == f"**met on {len(_seeds(r)) - 1} of {len(_seeds(r))} corpora**"
+    assert _row(r, "planted, budget 0.5")[0] == f"**missed on 1 of {len(_seeds(r))} corpora**"
     for x in _seeds(r).values():
         x["mira"]["broken_kept"] = 0.2
     assert _row(r, "planted, budget 0.5")[0] == "**missed**"
@@ -66,10 +66,12 @@ def test_a_kind_over_the_bar_is_laid_to_the_students_when_the_teachers_scores_ke
     first = next(iter(_seeds(r)))
     _seeds(r)[first]["low_over"] = {"spam": {"mira": 0.25, "teacher": 0.30}}
     status, figures, why = _row(r, "no defect kind")
-    assert status.startswith("**met on") and f"seed {first}: spam 25.0 %" in figures
+    assert status == f"**missed on 1 of {len(_seeds(r))} corpora**" and f"seed {first}: spam 25.0 %" in figures
     assert "the rules teacher's judgment" in why
     _seeds(r)[first]["low_over"] = {"spam": {"mira": 0.25, "teacher": 0.10}}
-    assert "the students keep spam above the bar" in _row(r, "no defect kind")[2]
+    assert "the students keep more of spam than the teacher's own scores" in _row(r, "no defect kind")[2]
+    _seeds(r)[first]["low_over"] = {"spam": {"mira": 0.60, "teacher": 0.21}}  # both over the bar, MIRA far more
+    assert "the students keep more of spam" in _row(r, "no defect kind")[2]
 
 
 def test_the_per_source_target_names_each_source_where_mira_keeps_more_broken_tokens():
@@ -94,7 +96,7 @@ def test_a_group_under_the_spearman_bar_is_explained_by_its_ceiling_or_its_noise
     st[g[1]].update(median_spearman=0.6, median_spearman_ceiling=0.65, median_spearman_interval=[0.5, 0.75])
     st[g[2]].update(median_spearman=0.8)
     status, _, why = _row(r, "demo: median val Spearman")
-    assert status == f"**met on 1 of {len(g)} groups**"
+    assert status == f"**missed in 2 of {len(g)} groups**"
     assert f"{g[0]} is below its ceiling beyond its val records' noise (0.50-0.65)" in why
     assert f"{g[1]}'s ceiling is below 0.7" in why and g[2] not in why
 
@@ -144,7 +146,7 @@ def test_the_proxy_reason_names_the_oracle_and_the_ablations_that_beat_mira():
 
 def test_sync_writes_the_table_between_its_markers_and_reports_a_readme_without_them(tmp_path):
     (tmp_path / "README.md").write_text(f"Intro.\n\n{targets.START}\nstale row\n{targets.END}\n\nTail.\n")
-    block = Block("README.md", "targets", targets.render, targets.replace)
+    block = Block("README.md", "targets", targets.render, targets.replace, ("planted", "pipeline"))
     report = sync(RECORDED, [], repo=tmp_path, blocks=(block,))
     text = (tmp_path / "README.md").read_text()
     assert report.changed == ["README.md: targets rewritten"] and report.problems == []
@@ -159,7 +161,7 @@ def test_sync_writes_the_table_between_its_markers_and_reports_a_readme_without_
 
 def test_a_failed_seed_is_a_problem_and_an_unmeasured_section_a_skip(tmp_path):
     (tmp_path / "README.md").write_text(f"{targets.START}\n{targets.END}\n")
-    block = Block("README.md", "targets", targets.render, targets.replace)
+    block = Block("README.md", "targets", targets.render, targets.replace, ("planted", "pipeline"))
     r = copy.deepcopy(RECORDED)
     _seeds(r)["1"] = {"failed": "RuntimeError: stage label"}
     report = sync(r, [], repo=tmp_path, blocks=(block,))
@@ -168,3 +170,9 @@ def test_a_failed_seed_is_a_problem_and_an_unmeasured_section_a_skip(tmp_path):
     del r["pipeline"]
     report = sync(r, [], repo=tmp_path, blocks=(block,))
     assert report.problems == [] and report.skipped == ["README.md: targets"]
+    # a value missing inside a measured section is a problem, not a skip that would keep the old table
+    r = copy.deepcopy(RECORDED)
+    r["pipeline"]["quality"]["students"]["g1"]["median_spearman"] = None
+    report = sync(r, [], repo=tmp_path, blocks=(block,))
+    assert report.skipped == [] and len(report.problems) == 1 and "TypeError" in report.problems[0]
+    assert (tmp_path / "README.md").read_text() == f"{targets.START}\n{targets.END}\n"

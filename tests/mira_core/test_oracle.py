@@ -259,3 +259,21 @@ def test_a_record_the_teacher_fails_on_gets_null_scores_and_is_counted(tmp_path)
                  schema=score_schema(["a00"])).write_parquet(shard)
     assert teacher_score_shard(shard, corpus, rubric, _teacher(tmp_path), shard) == {"records": 1, "failed": 1}
     assert pl.read_parquet(shard)["a00"].to_list() == [None]
+
+
+def test_a_source_none_of_whose_records_compete_links_no_parts_of_its_group(tmp_path):
+    """s is ranked on a00 alone and t on a01 alone, so t keeps its own share; x is on both, but every one of its
+    records is a near-duplicate (none competes), so it must not join s and t into one part."""
+    from mira_core.manifests import mira_scores
+
+    lay = _scored_project(tmp_path, {s: {"a00": [1.0, 2.0, 3.0], "a01": [3.0, 1.0, 2.0]} for s in ("s", "t", "x")})
+    good, bad = {"mae": 0.1, "somers_d": 0.9, "spearman": 0.9}, {"mae": 2.0, "somers_d": 0.0, "spearman": 0.0}
+    on = {"s": {"a00"}, "t": {"a01"}, "x": {"a00", "a01"}}
+    reports = {"g": {"anchors": {"a00": good, "a01": good},
+                     "sources": {s: {"n_val": 50, "anchors": {a: good if a in ons else bad for a in ("a00", "a01")}}
+                                 for s, ons in on.items()}}}
+    competing = pl.Series([f"{s}/{i}" for s in ("s", "t") for i in range(3)])
+    _, _, own, _ = mira_scores(lay.scores, lay.rubrics, reports, SelectParams(), competing)
+    assert own.units == {"t": "source:t"}
+    _, _, own, _ = mira_scores(lay.scores, lay.rubrics, reports, SelectParams())  # every x record competes: linked
+    assert own.units == {}

@@ -60,6 +60,18 @@ def test_the_worst_anchor_term_does_not_favour_sources_with_fewer_anchors():
     assert abs(gap) < 0.05
 
 
+def test_the_worst_anchor_is_centred_over_the_records_that_compete():
+    """A source's near-duplicate pages (scored, never kept) score the floor on one anchor: counted in the centring
+    mean, they lower it and lift every page the source keeps against its group's other sources."""
+    scores = pl.DataFrame({"a": [4.0, 3.0, 1.0, 1.0], "b": [4.0, 5.0, 5.0, 5.0]})
+    competing = np.array([True, True, False, False])
+    alone = aggregate(scores[:2], ["a", "b"], 0.0, worst=0.5)
+    np.testing.assert_allclose(aggregate(scores, ["a", "b"], 0.0, worst=0.5, competing=competing)[:2], alone)
+    assert (aggregate(scores, ["a", "b"], 0.0, worst=0.5)[:2] > alone + 0.5).all()  # what counting them did
+    nothing = aggregate(scores, ["a", "b"], 0.0, worst=0.5, competing=np.zeros(4, dtype=bool))
+    np.testing.assert_allclose(nothing, aggregate(scores, ["a", "b"], 0.0, worst=0.5))  # none compete: every row
+
+
 def test_mask_rules_and_the_group_fallback_for_small_sources():
     reports = {"g": {
         "anchor_names": {"a00": "docs", "a01": "length"},
@@ -323,6 +335,42 @@ def test_an_upsampled_unit_repeats_its_records_up_to_max_epochs():
     gb = m.filter(pl.col("group") == "gb")
     assert gb.filter(pl.col("kept"))["n_tokens"].sum() == 30 and set(gb.filter(pl.col("kept"))["epochs"]) == {1.0}
     assert summary(m, 300)["trained_tokens"] == 2 * 100 + 30
+
+
+def test_a_unit_under_its_budget_for_want_of_good_records_is_not_upsampled():
+    # g2 has 2 records over min_score; a weight on g1 (its proportional share) leaves g2 a budget of 50 tokens
+    # that its 20 eligible ones cannot fill: the quality floor must not turn into 2.5 repeats of those two
+    rows = [(f"g1/{i}", "g1", "g1", 10, float(10 - i), False) for i in range(10)]
+    rows += [(f"g2/{i}", "g2", "g2", 10, 9.0 if i < 2 else 0.0, False) for i in range(10)]
+    recs = _records(rows)
+    for weights in (None, {"g1": 0.5}):
+        m = select(recs, 0.5, "group", "mira", min_score=5.0, weights=weights, max_epochs=3.0)
+        g2 = m.filter((pl.col("group") == "g2") & pl.col("kept"))
+        assert g2.height == 2 and set(g2["epochs"]) == {1.0}, weights
+    # a weight that asks g2 for more than all its tokens (0.9 x 300 = 270 of 100) repeats what it keeps
+    m = select(recs, 300, "group", "mira", min_score=5.0, weights={"g2": 0.9}, max_epochs=3.0)
+    assert set(m.filter((pl.col("group") == "g2") & pl.col("kept"))["epochs"]) == {2.7}
+
+
+def test_a_record_that_fills_a_fractional_budget_exactly_is_kept():
+    # 0.57 x 100 tokens is 56.99999999999999 in floating point: the 57-token record fills the budget exactly
+    recs = _records([("s/a", "s", "g", 57, 2.0, False), ("s/b", "s", "g", 43, 1.0, False)])
+    m = select(recs, 0.57, "group", "mira")
+    assert m.filter(pl.col("kept"))["record_id"].to_list() == ["s/a"]
+
+
+def test_the_mask_counts_under_the_other_statistic_keep_the_label_constancy_rule():
+    from mira_core.selection import mask_summary
+
+    # code is judged on its group's figures; the teacher scores a01 3 for all of its 25 labeled records. On
+    # Somers' D the group's a01 fails anyway; on Spearman it passes, and must still be off for code
+    fig = {"a00": {"mae": 0.3, "somers_d": 0.9, "spearman": 0.8}, "a01": {"mae": 0.3, "somers_d": 0.1, "spearman": 0.8}}
+    reports = {"g": {"anchors": fig, "label_constancy": {"code": {"n": 25, "constant": ["a01"]}},
+                     "sources": {"code": {"n_val": 5, "anchors": fig}}}}
+    p = SelectParams(min_val_records=20)
+    m = reliability_mask(reports, p)
+    assert m.filter(pl.col("on"))["anchor"].to_list() == ["a00"]
+    assert mask_summary(m, p)["on_if"] == {"somers_d": 1, "spearman": 1}
 
 
 def test_an_unscored_record_does_not_spoil_its_groups_scale():
