@@ -99,7 +99,8 @@ def _scales(folders: dict[str, list[Path]], on: dict[str, list[str]], apart: set
     """Each anchor's (mean, sd) over the records that compete for the group's budget: not held out (`apart` holds
     them and the sources with no reliable anchor, which are ranked on every anchor and would move the scale of
     anchors that are off for everyone else) and, with `competing` (their record_ids), not dropped by a filter
-    stage. An anchor no competing source has on takes its scale from the sources set apart, which rank on it."""
+    stage. An anchor no competing record is ranked on takes its scale from the sources set apart, which rank on
+    it (not the (0, 1) of an anchor seen nowhere, which would leave it raw beside anchors in z-scores)."""
     def frames(sources: list[str]) -> list[tuple[pl.DataFrame, list[str]]]:
         out = []
         for src in sources:
@@ -108,9 +109,9 @@ def _scales(folders: dict[str, list[Path]], on: dict[str, list[str]], apart: set
                 df = pl.read_parquet(f, columns=["record_id", *cols])
                 out.append((df if competing is None else df.join(competing, on="record_id", how="semi"), cols))
         return out
-    inside = [s for s in folders if s not in apart]
-    scales = anchor_scales(frames(inside), anchors)
-    used = {a for s in inside for a in on.get(s, [])}
+    inside = frames([s for s in folders if s not in apart])
+    scales = anchor_scales(inside, anchors)
+    used = {a for df, cols in inside if df.height for a in cols}
     if set(anchors) - used:
         rest = anchor_scales(frames([s for s in folders if s in apart]), anchors)
         scales.update({a: rest[a] for a in anchors if a not in used})

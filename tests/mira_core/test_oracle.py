@@ -167,6 +167,26 @@ def test_anchors_are_standardised_over_the_records_that_compete(tmp_path):
     assert everything["g"]["a00"][0] > 2.5
 
 
+def test_an_anchor_on_only_for_a_source_with_no_competing_record_takes_the_set_apart_sources_scale(tmp_path):
+    """b is ranked on a01, but every b record was dropped by a filter stage: no competing record sets a01's
+    scale, which must then come from the source ranked on every anchor, not stay (0, 1) (raw scores beside
+    z-scores)."""
+    from mira_core.manifests import mira_scores
+
+    lay = _scored_project(tmp_path, {"a": {"a00": [1.0, 3.0], "a01": [2.0, 4.0]},
+                                     "b": {"a00": [2.0, 4.0], "a01": [2.0, 4.0]},
+                                     "none": {"a00": [5.0, 6.0], "a01": [7.0, 8.0]}})
+    good, bad = {"mae": 0.1, "somers_d": 0.9, "spearman": 0.9}, {"mae": 2.0, "somers_d": 0.0, "spearman": 0.0}
+    on = {"a": {"a00"}, "b": {"a00", "a01"}, "none": set()}
+    reports = {"g": {"anchors": {"a00": good, "a01": good},
+                     "sources": {s: {"n_val": 50, "anchors": {x: good if x in o else bad for x in ("a00", "a01")}}
+                                 for s, o in on.items()}}}
+    competing = pl.Series(["a/0", "a/1", "none/0", "none/1"])
+    _, _, _, scales = mira_scores(lay.scores, lay.rubrics, reports, SelectParams(worst_weight=0.0), competing)
+    np.testing.assert_allclose(scales["g"]["a01"], [7.5, 0.5])
+    np.testing.assert_allclose(scales["g"]["a00"], [2.0, 1.0])
+
+
 def test_removal_kept_is_also_reported_on_val_records_alone():
     """The students were fitted on the train labels: the val records are the out-of-sample comparison."""
     from mira_core.planted import evaluate_oracle, render_oracle
