@@ -187,6 +187,25 @@ def test_an_anchor_on_only_for_a_source_with_no_competing_record_takes_the_set_a
     np.testing.assert_allclose(scales["g"]["a00"], [2.0, 1.0])
 
 
+def test_a_sources_dropped_records_do_not_move_the_scores_of_those_that_compete(tmp_path):
+    """b's two near-duplicates (scored, never kept) score the floor on a01: scored with them, b's competing
+    records must score as they do without them, worst-anchor term included."""
+    from mira_core.manifests import mira_scores
+
+    good = {"mae": 0.1, "somers_d": 0.9, "spearman": 0.9}
+    reports = {"g": {"anchors": {"a00": good, "a01": good},
+                     "sources": {s: {"n_val": 50, "anchors": {"a00": good, "a01": good}} for s in ("a", "b")}}}
+    a = {"a00": [1.0, 3.0], "a01": [2.0, 4.0]}
+    with_dups = _scored_project(tmp_path / "dups", {"a": a, "b": {"a00": [2.0, 4.0, 5.0, 5.0],
+                                                                  "a01": [3.0, 4.0, 1.0, 1.0]}})
+    without = _scored_project(tmp_path / "clean", {"a": a, "b": {"a00": [2.0, 4.0], "a01": [3.0, 4.0]}})
+    competing = pl.Series(["a/0", "a/1", "b/0", "b/1"])
+    got, _, _, _ = mira_scores(with_dups.scores, with_dups.rubrics, reports, SelectParams(), competing)
+    want, _, _, _ = mira_scores(without.scores, without.rubrics, reports, SelectParams(), competing)
+    got = got.filter(pl.col("record_id").is_in(competing.implode())).sort("record_id")
+    np.testing.assert_allclose(got["score"].to_numpy(), want.sort("record_id")["score"].to_numpy())
+
+
 def test_removal_kept_is_also_reported_on_val_records_alone():
     """The students were fitted on the train labels: the val records are the out-of-sample comparison."""
     from mira_core.planted import evaluate_oracle, render_oracle
