@@ -74,14 +74,16 @@ def measure(root: str) -> None:
     from mira_core.grouping import read_groups
     from mira_core.io import read_json, write_parquet
     from mira_core.layout import Layout
-    from mira_core.manifests import attach_scores, corpus_index, mira_scores
+    from mira_core.manifests import attach_scores, competing_ids, corpus_index, mira_scores
     from mira_core.selection import reason_counts, select
 
     lay, p, t = Layout(Path(root)), SelectParams(), {}
     start = time.perf_counter()
     index = corpus_index(lay.corpus, read_groups(lay.group_map()), p.held_out_sources, sort=True)
     t["index"] = time.perf_counter() - start
-    scored, mask, own, _ = mira_scores(lay.scores, lay.rubrics, read_json(lay.metrics_file("students")), p)
+    # the ids that compete for the budget, as tasks/select.py passes them: scales and centring are taken over them
+    scored, mask, own, _ = mira_scores(lay.scores, lay.rubrics, read_json(lay.metrics_file("students")), p,
+                                       competing_ids(index))
     t["mask_and_aggregate"] = time.perf_counter() - start - sum(t.values())
     records = attach_scores(index, scored)
     del index, scored
