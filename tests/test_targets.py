@@ -116,10 +116,10 @@ def test_the_proxy_status_reads_the_means_and_the_noise():
     status, _, why = _row(r, "demo proxy")
     assert status == "**met**" and why == "-"
     ev["mira"].update(loss_mean=5.56, note="within noise of full; lower loss than random (beyond noise)")
-    assert _row(r, "demo proxy")[0] == "**missed on `full` by the mean, within the noise**"
+    assert _row(r, "demo proxy")[0] == "**missed on `full` by the mean, within the noise** (at or below `random`)"
     ev["mira"].update(loss_mean=5.60, note="higher loss than random, full (beyond noise)")
     status, _, why = _row(r, "demo proxy")
-    assert status == "**missed on `random` and `full` by the mean, beyond the noise**" and "teacher_scores" in why
+    assert status == "**missed on `random` and `full`, beyond the noise**" and "teacher_scores" in why
     ev["mira"].update(note="within noise of random; higher loss than full (beyond noise)")
     assert _row(r, "demo proxy")[0] == ("**missed: above `random` within the noise, above `full` beyond the "
                                         "noise**")
