@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import targets
-from mira_core.evaluation.stats import relation
+from mira_core.evaluation.stats import pooled, relation, within_noise
 from mira_core.planted import TEACHER_ALL, over_single, removal_kept, teacher_low_kept
 
 REPO = Path(__file__).resolve().parents[1]
@@ -200,6 +200,19 @@ def _students(r: dict, key: str) -> list[float]:
 
 def _loss(r: dict, arm: str) -> dict:
     return r["ablations"]["arms"][arm]
+
+
+def _pooled_rel(r: dict, a: str, b: str) -> str:
+    """How ablation arm a stands to arm b with one sd pooled over every arm's seeds (BENCHMARKS section 8)."""
+    from mira_core.config import EvaluateParams
+
+    arms = r["ablations"]["arms"]
+    if a == b:
+        raise KeyError(a)
+    pairs = within_noise(arms, EvaluateParams().noise_sigmas, sd=pooled(arms)[0])
+    if [a, b] in pairs or [b, a] in pairs:
+        return "within"
+    return "lower" if arms[a]["loss_mean"] < arms[b]["loss_mean"] else "higher"
 
 
 def _rel(r: dict, a: str, b: str) -> str:
@@ -389,6 +402,13 @@ FIGURES: list[Figure] = [
            lambda r: relation(_q(r)["evaluate"]["mira"], "full") == "higher", "full below mira beyond the noise"),
     Figure(README, "MIRA's two seeds gave {} and {},",
            lambda r: [f3(x["loss"]) for x in _loss(r, "mira")["seeds"]]),
+    Figure(README, "Read with one sd pooled over every arm's seeds ({}), MIRA is within the noise of `full`, `random` "
+                   "and the teacher's own scores, and only the raw scale is lower beyond it",
+           lambda r: [f"{pooled(r['ablations']['arms'])[0]:.4f}"],
+           lambda r: (all(_pooled_rel(r, "mira", a) == "within" for a in ("full", "random", TEACHER_ALL))
+                      and [a for a in r["ablations"]["arms"] if a != "mira" and _pooled_rel(r, a, "mira") == "lower"]
+                      == ["mira_raw_scale"]),
+           "pooled: mira within the noise of full, random and teacher_scores; only the raw scale below it"),
     Figure(README, "whole-corpus oracle) give {}, below MIRA beyond the noise, so the students lose a little of it",
            lambda r: [f3(_loss(r, TEACHER_ALL)["loss_mean"])],
            lambda r: _rel(r, TEACHER_ALL, "mira") == "lower", "the whole-corpus teacher oracle below mira beyond the noise"),
@@ -582,6 +602,11 @@ FIGURES: list[Figure] = [
                       f"{r['ablations']['oracle']['kept_records']:,}", f"{r['ablations']['oracle']['kept_by_both']:,}"],
            lambda r: _rel(r, TEACHER_ALL, "mira") == "lower" and _rel(r, TEACHER_ALL, "random") == "lower",
            "the whole-corpus teacher oracle below mira and random beyond the noise"),
+    Figure(EVALUATION, "with one sd pooled over every arm's seeds ({}; [BENCHMARKS.md](../BENCHMARKS.md) section 8), "
+                       "none of the three is beyond the noise.",
+           lambda r: [f"{pooled(r['ablations']['arms'])[0]:.4f}"],
+           lambda r: all(_pooled_rel(r, a, "mira") == "within" for a in (TEACHER_ALL, "mira_spearman_mask", "mira_source")),
+           "pooled: the teacher's scores, the spearman mask and the per-source cut within the noise of mira"),
     Figure(EVALUATION, "keeps {} % of the broken tokens against MIRA's {} % ([BENCHMARKS.md](../BENCHMARKS.md) "
                        "section 6",
            lambda r: [p1(r["planted"]["arms"]["raw_scale"]["result"]["methods"]["mira"]["broken_kept"]),

@@ -191,7 +191,26 @@ def section_ablations(r: dict) -> list[str]:
                     f"({o['teacher']['records']:,} records scored in {o['teacher_s']:.0f} s; it keeps "
                     f"{o['kept_records']:,} records, {o['kept_by_both']:,} of them kept by MIRA too).")
     out += [""] + md_table(["arm", "held-out loss", "note", *sources], rows)
-    return out + [""]
+    return out + [""] + pooled_reading(r["arms"])
+
+
+def pooled_reading(arms: dict) -> list[str]:
+    """The table's notes read again with one sd pooled over every arm's seeds (mira_core.evaluation.stats.pooled):
+    two seeds give each arm's own sd one degree of freedom, so the per-arm verdicts move between runs."""
+    from mira_core.config import EvaluateParams
+    from mira_core.evaluation.stats import noise_note, pooled, within_noise
+
+    got = pooled(arms)
+    if got is None or "mira" not in arms:
+        return []
+    sd, df = got
+    sigmas = EvaluateParams().noise_sigmas
+    n = len(arms["mira"]["seeds"])
+    note = noise_note("mira", arms, within_noise(arms, sigmas, sd=sd))
+    return [f"Read with one sd pooled over every arm's seeds ({sd:.4f}, {df} degrees of freedom; the arms share the "
+            "training procedure and differ in data, where two seeds give an arm's own sd one degree of freedom), the "
+            f"rule's bar for two arms of {n} seeds is {sigmas * sd * (2 / n) ** 0.5:.4f}, and `mira` is {note}. A "
+            "reading beside the rule, which the notes above and the docs keep.", ""]
 
 
 def bench_embedding(repeats: int) -> dict:

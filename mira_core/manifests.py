@@ -95,11 +95,11 @@ def _score_folders(scores: Path, group: str) -> dict[str, list[Path]]:
 
 
 def _scales(folders: dict[str, list[Path]], on: dict[str, list[str]], apart: set[str], anchors: list[str],
-            competing: pl.DataFrame | None) -> dict[str, tuple[float, float]]:
+            competing: pl.Series | None) -> dict[str, tuple[float, float]]:
     """Each anchor's (mean, sd) over the records that compete for the group's budget: not held out (`apart` holds
     them and the sources with no reliable anchor, which are ranked on every anchor and would move the scale of
-    anchors that are off for everyone else) and, with `competing` (their record_ids), not dropped by a filter
-    stage. An anchor no competing record is ranked on takes its scale from the sources set apart, which rank on
+    anchors that are off for everyone else) and, with `competing` (their record_ids, sorted), not dropped by a
+    filter stage. An anchor no competing record is ranked on takes its scale from the sources set apart, which rank on
     it (not the (0, 1) of an anchor seen nowhere, which would leave it raw beside anchors in z-scores)."""
     def frames(sources: list[str]) -> list[tuple[pl.DataFrame, list[str]]]:
         out = []
@@ -107,7 +107,7 @@ def _scales(folders: dict[str, list[Path]], on: dict[str, list[str]], apart: set
             cols = on.get(src, [])
             for f in folders[src]:
                 df = pl.read_parquet(f, columns=["record_id", *cols])
-                out.append((df if competing is None else df.join(competing, on="record_id", how="semi"), cols))
+                out.append((df if competing is None else df.filter(_member(df["record_id"], competing)), cols))
         return out
     inside = frames([s for s in folders if s not in apart])
     scales = anchor_scales(inside, anchors)
@@ -151,8 +151,8 @@ def mira_scores(scores: Path, rubrics: Path, reports: dict, p: SelectParams, com
     rubric = load_rubrics(rubrics)
     all_folders = {g: _score_folders(scores, g) for g in sorted(reports)}
     mask = reliability_mask(reports, p, {g: list(f) for g, f in all_folders.items()})
-    keep = None if competing is None else pl.DataFrame({"record_id": competing})
-    sorted_ids = None if competing is None else competing.sort()
+    # sorted once for the binary searches of _member: the index is in record_id order, so usually already
+    sorted_ids = None if competing is None else competing if competing.is_sorted() else competing.sort()
     parts, own, all_scales = [], SetApart(), {}
     for g in sorted(reports):
         anchors = rubric[g].anchor_ids()
@@ -171,7 +171,7 @@ def mira_scores(scores: Path, rubrics: Path, reports: dict, p: SelectParams, com
         folders = all_folders[g]
         scales = None
         if p.standardize:
-            scales = _scales(folders, on, set(none_reliable) | set(p.held_out_sources), anchors, keep)
+            scales = _scales(folders, on, set(none_reliable) | set(p.held_out_sources), anchors, sorted_ids)
             all_scales[g] = scales
         for source, files in folders.items():
             cols = on.get(source, [])

@@ -21,7 +21,7 @@ from mira_core.evaluation.data import (
     target_windows,
 )
 from mira_core.evaluation.schedule import wsd_lr, wsd_phases
-from mira_core.evaluation.stats import noise_note, summarize, table, within_noise
+from mira_core.evaluation.stats import noise_note, pooled, summarize, table, within_noise
 from mira_core.evaluation.train import heldout_loss, new_model, resolve_device, train_lm
 
 # --- the WSD schedule ---------------------------------------------------------------------------------------
@@ -218,6 +218,17 @@ def test_arms_that_never_vary_are_within_noise_only_when_they_tie():
     notes = {r[0]: r[-1] for r in rows}
     assert notes["a"] == "within noise of b; lower loss than c (beyond noise)"
     assert notes["b"] == "within noise of a; lower loss than c (beyond noise)"
+
+
+def test_a_pooled_sd_reads_every_arms_seeds_as_one_spread():
+    # a's two seeds lie 0.04 apart; b's and d's 0.0002 apart, so their own sds call their 0.02 gap beyond noise
+    arms = {"a": _arm([2.00, 2.04]), "b": _arm([2.0500, 2.0502]), "d": _arm([2.0700, 2.0702]), "c": _arm([2.5])}
+    sd, df = pooled(arms)  # c has one seed: nothing to pool
+    assert df == 3 and sd == pytest.approx(math.sqrt((0.04 ** 2 / 2 + 2 * 0.0002 ** 2 / 2) / 3))
+    assert ["b", "d"] not in within_noise(arms, 2.0)
+    # pooled, every arm spreads by ~0.016: the bar for b against d is 2 * 0.016 = 0.033 > 0.02
+    assert within_noise(arms, 2.0, sd=sd) == [["a", "b"], ["b", "d"]]  # a and d: 0.05 apart, beyond it
+    assert pooled({"c": _arm([2.5])}) is None
 
 
 def test_one_seed_gives_no_noise_estimate():
