@@ -64,6 +64,7 @@ def _noise(arm: dict, other: str) -> str:
 
 
 def _planted_rows(r: dict) -> list[list[str]]:
+    """The planted benchmark's targets, judged on every planted corpus (the seeds of section 6)."""
     seeds = _seeds(r)
     names = " / ".join(s for s, _ in seeds)
     main = _main(r)["methods"]
@@ -136,6 +137,7 @@ def _planted_rows(r: dict) -> list[list[str]]:
 
 
 def _demo_rows(r: dict) -> list[list[str]]:
+    """The demo's targets: fidelity per group, the mask, the proxy evaluation (and, where missed, its ablations)."""
     q = r["pipeline"]["quality"]
     groups = sorted(q["students"])
     st = [q["students"][g] for g in groups]

@@ -47,7 +47,7 @@ REASONS = tuple(r.value for r in SelectionReason)
 
 
 STAT_NAMES = {"somers_d": "Somers' D", "spearman": "Spearman"}
-FLAT = "the teacher gives one score to all"  # how the mask's `why` opens where the label-constancy rule turned it off
+CONSTANT_LABELS_WHY = "the teacher gives one score to all"  # how `why` opens where the label-constancy rule holds
 
 
 def _judge(m: dict, p: SelectParams) -> tuple[bool, str]:
@@ -92,7 +92,8 @@ def reliability_mask(reports: dict[str, dict], p: SelectParams, sources: dict[st
             for a, group_m in r["anchors"].items():
                 m = sr["anchors"][a] if own else group_m
                 if a in flat:  # checked first, so `why` says so whatever the statistic (mask_summary's on_if)
-                    on, why = False, f"{FLAT} {labeled['n']} labeled records of the source: nothing to rank"
+                    on, why = False, (f"{CONSTANT_LABELS_WHY} {labeled['n']} labeled records of the source: "
+                                      "nothing to rank")
                 else:
                     on, why = _judge(m, p) if p.mask else (True, "mask off")
                 rows.append({"group": g, "source": s, "anchor": a, "name": names.get(a, a), "n_val": sr["n_val"],
@@ -126,8 +127,8 @@ def aggregate(scores: pl.DataFrame, cols: list[str], trim: float,
     only ranks a source's records among themselves, and the mean term alone compares sources.
 
     `competing` (a boolean per row): the records that compete for the budget, the ones the centring mean is
-    taken over, as the scales are; near-duplicates and contaminated records are scored but never kept, and
-    counted, the source's repeated boilerplate would lower its mean lowest anchor and lift every page it keeps.
+    taken over, as the scales are: near-duplicates and contaminated records are scored but never kept, and were
+    they counted, the source's repeated boilerplate would lower its mean lowest anchor and lift every page it keeps.
     None, or no competing row: every row."""
     if not cols:
         return np.full(scores.height, np.nan)
@@ -414,7 +415,8 @@ def mask_summary(mask: pl.DataFrame, p: SelectParams) -> dict:
 
     def on_if(stat: str) -> int:  # the same rule as the mask's own, read on the other statistic
         q = p.model_copy(update={"agreement": stat})
-        return sum(_judge(row, q)[0] and not row["why"].startswith(FLAT)  # the label-constancy rule holds either way
+        # the label-constancy rule holds whatever the statistic (reliability_mask checks it first)
+        return sum(_judge(row, q)[0] and not row["why"].startswith(CONSTANT_LABELS_WHY)
                    for row in mask.select("mae", "spearman", "somers_d", "why").iter_rows(named=True))
 
     return {**on_off(mask), "by_group": {g: on_off(d) for (g,), d in mask.group_by("group", maintain_order=True)},

@@ -229,6 +229,10 @@ def test_a_pooled_sd_reads_every_arms_seeds_as_one_spread():
     # pooled, every arm spreads by ~0.016: the bar for b against d is 2 * 0.016 = 0.033 > 0.02
     assert within_noise(arms, 2.0, sd=sd) == [["a", "b"], ["b", "d"]]  # a and d: 0.05 apart, beyond it
     assert pooled({"c": _arm([2.5])}) is None
+    # variances weigh by their degrees of freedom: a 3-seed arm counts twice a 2-seed one
+    three = {"a": _arm([2.00, 2.04]), "e": _arm([3.00, 3.01, 3.02])}
+    sd3, df3 = pooled(three)
+    assert df3 == 3 and sd3 == pytest.approx(math.sqrt((1 * 0.0008 + 2 * 0.0001) / 3))
 
 
 def test_one_seed_gives_no_noise_estimate():
