@@ -24,7 +24,7 @@ from mira_core.ingest.tokens import tokenizer_file
 from mira_core.io import read_json, write_json
 from mira_core.layout import Layout
 from mira_core.manifests import oracle_summary
-from mira_core.megatron import code_provenance, git_commit, run_provenance
+from mira_core.megatron import code_provenance, configured_eos, git_commit, run_provenance
 from mira_core.selection import budget_tokens, mask_summary, stage_metrics
 from tasks.caching import cached, submit
 from tasks.select import materialize_kept, select_ablation, select_baseline, select_mira
@@ -66,7 +66,8 @@ def select_flow(p: SelectParams, tokenizer_name: str, cache: CacheParams, root: 
                          lay.corpus, tokenizer, git_commit(lay.root), lay.params_file, lay.rubrics,
                          out=out / "mira" / export,
                          provenance=run_provenance(lay.root, lay.params_file, os.environ) | code_provenance(),
-                         eod_token=p.megatron_eod_token, prefix_root=p.megatron_prefix_root)
+                         eod_token=p.megatron_eod_token, prefix_root=p.megatron_prefix_root,
+                         tokenizer_eos=configured_eos(tokenizer))
             materialized = {"format": p.materialize, "path": f"data/selection/mira/{export}", **fut.result()}
             futures["materialize"] = fut
         log["tasks"] = states(futures.values())

@@ -111,6 +111,19 @@ def test_atomic_dir_removes_what_a_killed_run_left_and_corpus_shards_skip_it(tmp
     assert (corpus / "docs" / "part-00000.parquet").read_bytes() == b"new"
 
 
+def test_atomic_dir_removes_what_a_nested_atomic_dir_left_when_killed(tmp_path):
+    """The Megatron export runs an atomic_dir inside the select task's: its temporary folder, named after the
+    outer one, sits beside the output as `..megatron.XXXXXXXX.tmp.YYYYYYYY.tmp` and must go as the outer one's
+    does; a sibling's nested folders stay."""
+    sel = tmp_path / "mira"
+    left = ("..megatron.ab12cd34.tmp.ef56gh78.tmp", "..megatron.ab12cd34.tmp.old", ".megatron.ab12cd34.tmp")
+    for name in (*left, "..megatron.v2.ab12cd34.tmp.ef56gh78.tmp"):
+        (sel / name).mkdir(parents=True)
+    with atomic_dir(sel / "megatron") as tmp:
+        (tmp / "blend.txt").write_text("1 a\n")
+    assert sorted(p.name for p in sel.iterdir()) == ["..megatron.v2.ab12cd34.tmp.ef56gh78.tmp", "megatron"]
+
+
 def test_a_model_folder_is_identified_by_content_not_by_sizes(tmp_path):
     # A model retrained in place keeps its architecture, so its weight files keep their sizes: the digest that keys
     # embeddings, student checks and the static encoder's cache must still change.
