@@ -108,8 +108,9 @@ def student_report(val: pl.DataFrame, pred: np.ndarray, anchor_ids: list[str], t
     truth = val.select(anchor_ids).to_numpy().astype(float)
     const = np.broadcast_to(train_mean, truth.shape)
     overall = per_anchor(truth, pred, anchor_ids, ranked)
-    for j, a in enumerate(anchor_ids):
-        overall[a]["const_mae"] = mae(truth[:, j], const[:, j])
+    for j, a in enumerate(anchor_ids):  # over the records the student scored, as its own MAE is
+        scored = np.isfinite(pred[:, j]) & np.isfinite(truth[:, j])
+        overall[a]["const_mae"] = mae(truth[scored, j], const[scored, j])
     sources = {}
     src = val["source"].to_numpy()
     for s in sorted(set(src)):
@@ -180,6 +181,7 @@ def self_agreement(first: pl.DataFrame, second: pl.DataFrame, anchor_ids: list[s
     both = first.join(second, on="record_id", suffix="__2")
     out = {}
     for a in anchor_ids:
-        x, y = both[a].to_numpy(), both[f"{a}__2"].to_numpy()
-        out[a] = {**agreement(x, y), "exact": round(float(np.mean(x == y)), 4) if len(x) else None}
+        x, y = both[a].to_numpy().astype(float), both[f"{a}__2"].to_numpy().astype(float)
+        ok = np.isfinite(x) & np.isfinite(y)  # the records `agreement` counts: a missing score is not a disagreement
+        out[a] = {**agreement(x, y), "exact": round(float(np.mean(x[ok] == y[ok])), 4) if ok.any() else None}
     return out

@@ -286,3 +286,12 @@ def test_one_unscored_record_does_not_make_the_groups_mae_nan():
     val = pl.DataFrame({"record_id": ["s/1", "s/2", "s/3"], "source": "s", "a00": [1.0, 3.0, 5.0]})
     report = student_report(val, np.array([[1.0], [np.nan], [4.0]]), ["a00"], np.array([3.0]))
     assert report["mean_mae"] == 0.5 and report["anchors"]["a00"]["unscored"] == 1
+    # the constant predictor beside it is judged on the same two records (|1-3| and |5-3|), not on all three
+    assert report["anchors"]["a00"]["const_mae"] == 2.0 and report["const_mean_mae"] == 2.0
+
+
+def test_self_agreement_leaves_a_missing_score_out_of_exact_agreement_as_of_the_rest():
+    first = pl.DataFrame({"record_id": ["r1", "r2", "r3", "r4"], "a00": [1.0, 2.0, 3.0, None]})
+    second = pl.DataFrame({"record_id": ["r1", "r2", "r3", "r4"], "a00": [1.0, 2.0, 4.0, 5.0]})
+    out = self_agreement(first, second, ["a00"])
+    assert out["a00"]["n"] == 3 and out["a00"]["exact"] == round(2 / 3, 4)
