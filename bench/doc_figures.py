@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import targets
-from mira_core.evaluation.stats import pooled, relation, within_noise
+from mira_core.evaluation.stats import pooled, relation, widest, within_noise
 from mira_core.planted import TEACHER_ALL, over_single, removal_kept, teacher_low_kept
 
 REPO = Path(__file__).resolve().parents[1]
@@ -205,15 +205,9 @@ def _loss(r: dict, arm: str) -> dict:
     return r["ablations"]["arms"][arm]
 
 
-def _widest(r: dict) -> str:
-    """The ablation run's arm whose seeds spread most: the one that sets most of a pooled sd."""
-    arms = r["ablations"]["arms"]
-    return max(arms, key=lambda a: arms[a]["loss_std"])
-
-
 def _pooled_arms(r: dict, drop_widest: bool) -> dict:
     arms = r["ablations"]["arms"]
-    return {a: v for a, v in arms.items() if not (drop_widest and a == _widest(r))}
+    return {a: v for a, v in arms.items() if not (drop_widest and a == widest(arms))}
 
 
 def _pooled_rel(r: dict, a: str, b: str, drop_widest: bool = False) -> str:
@@ -421,7 +415,7 @@ FIGURES: list[Figure] = [
                    "the teacher's own scores; pooled without `single_rubric`'s, the widest ({}), it is above `full` and "
                    "below `random` beyond the noise, and still within it of the teacher's own scores",
            lambda r: [f"{pooled(_pooled_arms(r, False))[0]:.4f}", f"{pooled(_pooled_arms(r, True))[0]:.4f}"],
-           lambda r: (_widest(r) == "single_rubric"
+           lambda r: (widest(r["ablations"]["arms"]) == "single_rubric"
                       and all(_pooled_rel(r, "mira", a) == "within" for a in ("full", "random", TEACHER_ALL))
                       and [_pooled_rel(r, "mira", a, True) for a in ("full", "random", TEACHER_ALL)]
                       == ["higher", "lower", "within"]),
@@ -625,7 +619,7 @@ FIGURES: list[Figure] = [
                        "none of the three is beyond the noise, and pooled without `single_rubric`'s wide seeds ({}) only "
                        "the Spearman mask is.",
            lambda r: [f"{pooled(_pooled_arms(r, False))[0]:.4f}", f"{pooled(_pooled_arms(r, True))[0]:.4f}"],
-           lambda r: (_widest(r) == "single_rubric"
+           lambda r: (widest(r["ablations"]["arms"]) == "single_rubric"
                       and all(_pooled_rel(r, a, "mira") == "within"
                               for a in (TEACHER_ALL, "mira_spearman_mask", "mira_source"))
                       and [_pooled_rel(r, a, "mira", True) for a in (TEACHER_ALL, "mira_spearman_mask", "mira_source")]

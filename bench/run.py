@@ -199,7 +199,7 @@ def pooled_reading(arms: dict) -> list[str]:
     and again without the arm whose seeds spread most: two seeds give each arm's own sd one degree of freedom, so
     the per-arm verdicts move between runs, and one wide arm can set most of a pool."""
     from mira_core.config import EvaluateParams
-    from mira_core.evaluation.stats import noise_note, pooled, within_noise
+    from mira_core.evaluation.stats import noise_note, pooled, widest, within_noise
 
     got = pooled(arms)
     seeds = {len(a["seeds"]) for a in arms.values()}
@@ -207,10 +207,10 @@ def pooled_reading(arms: dict) -> list[str]:
         return []
     sigmas, n = EvaluateParams().noise_sigmas, seeds.pop()
     sd, df = got
-    widest = max(arms, key=lambda a: arms[a]["loss_std"])
-    share = (n - 1) * arms[widest]["loss_std"] ** 2 / (df * sd ** 2)
-    rest = {a: v for a, v in arms.items() if a != widest}
-    sd_rest = pooled(rest)[0] if widest != "mira" and pooled(rest) else None
+    wide = widest(arms)
+    share = (n - 1) * arms[wide]["loss_std"] ** 2 / (df * sd ** 2)
+    rest = {a: v for a, v in arms.items() if a != wide}
+    pool_rest = pooled(rest) if wide != "mira" else None
 
     def note(sd_: float, arms_: dict) -> str:
         return noise_note("mira", arms_, within_noise(arms_, sigmas, sd=sd_))
@@ -218,10 +218,10 @@ def pooled_reading(arms: dict) -> list[str]:
     line = (f"Read with one sd pooled over every arm's seeds ({sd:.4f}, {df} degrees of freedom; the arms share the "
             "training procedure and differ in data, where two seeds give an arm's own sd one degree of freedom), the "
             f"rule's bar for two arms of {n} seeds each is {sigmas * sd * (2 / n) ** 0.5:.4f}, and `mira` is "
-            f"{note(sd, arms)}. `{widest}`'s seeds spread most ({arms[widest]['loss_std']:.4f}) and make "
+            f"{note(sd, arms)}. `{wide}`'s seeds spread most ({arms[wide]['loss_std']:.4f}) and make "
             f"{share:.0%} of that pool")
-    if sd_rest is not None:
-        line += (f"; without them the pooled sd is {sd_rest:.4f} and `mira` is {note(sd_rest, rest)}")
+    if pool_rest is not None:
+        line += f"; without them the pooled sd is {pool_rest[0]:.4f} and `mira` is {note(pool_rest[0], rest)}"
     return [line + ". A reading beside the rule, which the notes above and the docs keep: which seeds set the "
             "noise decides several verdicts.", ""]
 

@@ -73,14 +73,14 @@ def atomic_path(path: Path) -> Iterator[Path]:
 def _remove_leftovers(path: Path) -> None:
     """Delete what an `atomic_dir(path)` killed mid-way left beside `path`: its temporary folders
     (`.<name>.XXXXXXXX.tmp`, after a SIGKILL) and the previous output moved aside (`.<name>.old`, when it died
-    between its two renames), and those of an `atomic_dir` nested in it (the Megatron export builds its folder
-    with one inside the select task's: `..<name>.XXXXXXXX.tmp.YYYYYYYY.tmp`, which sits beside `path` too).
+    between its two renames), and those of any `atomic_dir` nested in it, which sit beside `path` too, one dot
+    and one `.XXXXXXXX.tmp` more per level (the Megatron export builds its folder inside the select task's:
+    `..<name>.XXXXXXXX.tmp.YYYYYYYY.tmp`).
     Only mkdtemp's exact name shape is matched, so the live temporary folder of a sibling whose name extends
     this one (`docs` and `docs.v2`) is never taken for a leftover."""
     if not path.parent.is_dir():
         return
-    one = r"\.(?:[a-z0-9_]{8}\.tmp|old)"
-    stale = re.compile(rf"\.{re.escape(path.name)}{one}|\.\.{re.escape(path.name)}\.[a-z0-9_]{{8}}\.tmp{one}")
+    stale = re.compile(rf"\.+{re.escape(path.name)}(?:\.[a-z0-9_]{{8}}\.tmp)*\.(?:[a-z0-9_]{{8}}\.tmp|old)")
     for child in path.parent.iterdir():
         if stale.fullmatch(child.name):
             if child.is_dir() and not child.is_symlink():

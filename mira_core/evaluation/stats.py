@@ -60,6 +60,11 @@ def pooled(arms: Mapping[str, Mapping]) -> tuple[float, int] | None:
     return (math.sqrt(num / df), df) if df else None
 
 
+def widest(arms: Mapping[str, Mapping]) -> str:
+    """The arm whose seeds spread most: the one that sets most of a `pooled` sd, to read the pool without."""
+    return max(arms, key=lambda a: arms[a]["loss_std"])
+
+
 def noise_note(arm: str, arms: Mapping[str, Mapping], pairs: Sequence[Sequence[str]]) -> str:
     """The table's note for one arm, in plain words: which arms it cannot be told apart from, and which it beats
     or trails by more than the noise."""

@@ -21,7 +21,7 @@ from mira_core.evaluation.data import (
     target_windows,
 )
 from mira_core.evaluation.schedule import wsd_lr, wsd_phases
-from mira_core.evaluation.stats import noise_note, pooled, summarize, table, within_noise
+from mira_core.evaluation.stats import noise_note, pooled, summarize, table, widest, within_noise
 from mira_core.evaluation.train import heldout_loss, new_model, resolve_device, train_lm
 
 # --- the WSD schedule ---------------------------------------------------------------------------------------
@@ -229,6 +229,7 @@ def test_a_pooled_sd_reads_every_arms_seeds_as_one_spread():
     # pooled, every arm spreads by ~0.016: the bar for b against d is 2 * 0.016 = 0.033 > 0.02
     assert within_noise(arms, 2.0, sd=sd) == [["a", "b"], ["b", "d"]]  # a and d: 0.05 apart, beyond it
     assert pooled({"c": _arm([2.5])}) is None
+    assert widest(arms) == "a"
     # variances weigh by their degrees of freedom: a 3-seed arm counts twice a 2-seed one
     three = {"a": _arm([2.00, 2.04]), "e": _arm([3.00, 3.01, 3.02])}
     sd3, df3 = pooled(three)

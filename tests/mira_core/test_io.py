@@ -114,9 +114,10 @@ def test_atomic_dir_removes_what_a_killed_run_left_and_corpus_shards_skip_it(tmp
 def test_atomic_dir_removes_what_a_nested_atomic_dir_left_when_killed(tmp_path):
     """The Megatron export runs an atomic_dir inside the select task's: its temporary folder, named after the
     outer one, sits beside the output as `..megatron.XXXXXXXX.tmp.YYYYYYYY.tmp` and must go as the outer one's
-    does; a sibling's nested folders stay."""
+    does, at any depth of nesting; a sibling's nested folders stay."""
     sel = tmp_path / "mira"
-    left = ("..megatron.ab12cd34.tmp.ef56gh78.tmp", "..megatron.ab12cd34.tmp.old", ".megatron.ab12cd34.tmp")
+    left = ("..megatron.ab12cd34.tmp.ef56gh78.tmp", "..megatron.ab12cd34.tmp.old", ".megatron.ab12cd34.tmp",
+            "...megatron.ab12cd34.tmp.ef56gh78.tmp.ij90kl12.tmp")  # and a level deeper
     for name in (*left, "..megatron.v2.ab12cd34.tmp.ef56gh78.tmp"):
         (sel / name).mkdir(parents=True)
     with atomic_dir(sel / "megatron") as tmp:
