@@ -182,8 +182,8 @@ def section_ablations(r: dict) -> list[str]:
                for s in sources)] for a, x in r["arms"].items()]
     out = ["## 8. Where MIRA gains or loses: the proxy evaluation per ablation", "",
            "The demo of section 5 at budget 0.5, evaluated with every MIRA ablation of `select.ablations` and the "
-           "one-score baseline as arms (same base checkpoint, same tokens, two seeds each), beside each arm's share "
-           f"of every source's tokens kept. One run, {r['seconds'] / 60:,.1f} minutes."]
+           f"one-score baseline as arms (same base checkpoint, same tokens, {_seed_count(r['arms'])} seeds each), "
+           f"beside each arm's share of every source's tokens kept. One run, {r['seconds'] / 60:,.1f} minutes."]
     if (o := r.get("oracle")):
         out[-1] += (f" `{TEACHER_ALL}` is the whole-corpus teacher oracle (an arm of `evaluate.manifests`): select "
                     "run on the rules teacher's own scores of every record, with MIRA's mask, aggregation and budget, "
@@ -194,10 +194,15 @@ def section_ablations(r: dict) -> list[str]:
     return out + [""] + pooled_reading(r["arms"])
 
 
+def _seed_count(arms: dict) -> str:
+    counts = sorted({len(a["seeds"]) for a in arms.values()})
+    return " or ".join(map(str, counts)) or "no"
+
+
 def pooled_reading(arms: dict) -> list[str]:
     """The table's notes read again with one sd pooled over every arm's seeds (mira_core.evaluation.stats.pooled),
-    and again without the arm whose seeds spread most: two seeds give each arm's own sd one degree of freedom, so
-    the per-arm verdicts move between runs, and one wide arm can set most of a pool."""
+    and again without the arm whose seeds spread most: n seeds give each arm's own sd n - 1 degrees of freedom (two
+    seeds moved the per-arm verdicts between runs), and one wide arm can set most of a pool."""
     from mira_core.config import EvaluateParams
     from mira_core.evaluation.stats import noise_note, pooled, widest, within_noise
 
@@ -216,7 +221,8 @@ def pooled_reading(arms: dict) -> list[str]:
         return noise_note("mira", arms_, within_noise(arms_, sigmas, sd=sd_))
 
     line = (f"Read with one sd pooled over every arm's seeds ({sd:.4f}, {df} degrees of freedom; the arms share the "
-            "training procedure and differ in data, where two seeds give an arm's own sd one degree of freedom), the "
+            f"training procedure and differ in data, where {n} seeds give an arm's own sd {n - 1} degree"
+            f"{'s' if n > 2 else ''} of freedom), the "
             f"rule's bar for two arms of {n} seeds each is {sigmas * sd * (2 / n) ** 0.5:.4f}, and `mira` is "
             f"{note(sd, arms)}. `{wide}`'s seeds spread most ({arms[wide]['loss_std']:.4f}) and make "
             f"{share:.0%} of that pool")

@@ -28,3 +28,12 @@ def test_the_pooled_reading_names_the_widest_arm_and_reads_the_pool_without_it()
 def test_no_pooled_reading_without_a_common_seed_count_or_a_mira_arm():
     assert pooled_reading({"mira": _arm([5.5, 5.6]), "full": _arm([5.4, 5.5, 5.6])}) == []
     assert pooled_reading({"full": _arm([5.5, 5.6]), "random": _arm([5.4, 5.5])}) == []
+
+
+def test_the_reading_states_the_seed_count_the_arms_ran():
+    arms = {"mira": _arm([5.56, 5.561, 5.559]), "full": _arm([5.54, 5.541, 5.542])}
+    (line, _) = pooled_reading(arms)
+    assert "where 3 seeds give an arm's own sd 2 degrees of freedom" in line
+    assert "bar for two arms of 3 seeds each" in line
+    (line, _) = pooled_reading({"mira": _arm([5.56, 5.561]), "full": _arm([5.54, 5.541])})
+    assert "where 2 seeds give an arm's own sd 1 degree of freedom" in line
