@@ -54,7 +54,8 @@ def discover_flow(p: DiscoverParams, teacher: TeacherParams, embed: EmbedParams,
         futures = {g: task.submit(g, srcs, [s for src in srcs for s in lay.corpus_shards(src)], *filters, p,
                                   teacher, embed,
                              root, out=lay.rubrics / f"{g}.json", out_judgments=lay.rubrics / "judgments" / f"{g}.parquet",
-                             out_failures=lay.rubrics / "failures" / f"{g}.parquet", run_id=run_id)
+                             out_failures=lay.rubrics / "failures" / f"{g}.parquet", run_id=run_id,
+                             held_out=held_out or [])
                    for g, srcs in groups.items()}
         per_group = dict(zip(futures, gather(futures.values(), "discover", "group"), strict=True))
         log["tasks"] = states(futures.values())

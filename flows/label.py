@@ -52,7 +52,7 @@ def label_flow(p: LabelParams, teacher: TeacherParams, root: str, held_out: list
         raise ConfigError("every rubric is empty: nothing to label (see metrics/discover.json)")
     api_key(teacher, os.environ)  # a missing key fails here, before any spend
     # Records the filter stages drop are never sampled: no request is paid for what no selection may keep.
-    excluded = excluded_ids(require(lay.dedup, "dedup"), require(lay.decontaminate, "decontaminate"))
+    excluded = excluded_ids(require(lay.dedup, "dedup"), require(lay.decontaminate, "decontaminate"), held_out or [])
     with run_log(lay, "label") as log:
         for old in ("chunks", "repeats", "failures", "plans"):
             shutil.rmtree(lay.labels / old, ignore_errors=True)

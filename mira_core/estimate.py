@@ -209,7 +209,8 @@ def estimate_project(params: Params, root: Path, environ: Mapping[str, str]
     notes += [f"{name} has not run: its drops are counted as requests, which the stages will not send"
               for name, folder in filters.items() if folder is None]
     try:
-        excluded = excluded_ids(filters["dedup"], filters["decontaminate"])  # in the try: the cache is closed
+        # in the try: the cache is closed
+        excluded = excluded_ids(filters["dedup"], filters["decontaminate"], params.select.held_out_sources)
         groups = judged_members(read_groups(lay.group_map()), params.select.held_out_sources)  # as the stages do
         rubrics = load_rubrics(lay.rubrics) if lay.rubrics.exists() else {}
         judge, score = [], []

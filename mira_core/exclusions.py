@@ -21,10 +21,14 @@ def _ids(folder: Path, schema: dict) -> pl.Series:
     return read_checked(Path(folder) / "dropped.parquet", schema, ["record_id"])["record_id"]
 
 
-def excluded_ids(dedup: Path | None, decontaminate: Path | None) -> pl.Series:
-    """The record ids either filter stage drops (a folder given as None is not read)."""
+def excluded_ids(dedup: Path | None, decontaminate: Path | None,
+                 held_out: list[str] | tuple[str, ...] = ()) -> pl.Series:
+    """The record ids either filter stage drops (a folder given as None is not read); with `held_out`, also every
+    record of a near-duplicate cluster that holds a held-out record, which select drops too (`drop_reasons`)."""
     folders = {"dedup": dedup, "decontaminate": decontaminate}
     parts = [_ids(folders[name], schema) for _, name, schema in LISTS if folders[name] is not None]
+    if dedup is not None and held_out:
+        parts.append(near_held_out(dedup, held_out))
     return pl.concat(parts).unique() if parts else pl.Series("record_id", [], dtype=pl.String)
 
 

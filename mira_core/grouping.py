@@ -59,6 +59,10 @@ def cluster(names: list[str], centroids: np.ndarray, p: GroupParams) -> tuple[di
     elif n < 3:  # a silhouette needs 2 <= k <= n - 1
         labels = np.zeros(n, dtype=int)
         info.update(method="single group (fewer than 3 sources)", k=1)
+    elif p.k_min > n - 1:  # no k the silhouette can judge is as large as asked: the most groups there can be
+        k = min(p.k_min, n)
+        labels = _kmeans(centroids, k, p.seed)
+        info.update(method=f"kmeans(k=auto -> {k}: k_min {p.k_min} leaves no k in 2..sources - 1 to judge)", k=k)
     else:
         best = None
         for k in range(max(2, p.k_min), min(p.k_max, n - 1) + 1):

@@ -152,19 +152,29 @@ def median_spearman_interval(truth: np.ndarray, pred: np.ndarray, n_boot: int = 
     records resampled with replacement (all anchors together, as the median is over one set of records). A
     record without a finite label and prediction is left out of its anchor's Spearman, as in `agreement`.
 
+    Every draw takes the median over the anchors the figure itself is over (those with a Spearman on all the
+    val records). A draw on which one of them has none (a rare defect's few records all missed, its labels then
+    constant) is drawn again rather than given the median of the other anchors: that is another statistic, and
+    it lifted the interval's top, as a rare defect's Spearman is low by its ties (at most 20 draws per kept one).
+
     A group's median val Spearman is read from a few hundred records at most; this says how far that figure
     would move on another draw of them, so a target missed by less than the noise reads as such. None when no
-    resample has a defined Spearman."""
+    anchor has a Spearman, or no draw has every one of them."""
     truth, pred = np.asarray(truth, dtype=float), np.asarray(pred, dtype=float)
+    ok = np.isfinite(truth) & np.isfinite(pred)
+    anchors = [j for j in range(truth.shape[1]) if spearman(truth[ok[:, j], j], pred[ok[:, j], j]) is not None]
+    if not anchors:
+        return None
     rng = np.random.default_rng(seed)
-    medians = []
-    for _ in range(n_boot):
+    medians: list[float] = []
+    for _ in range(20 * n_boot):
+        if len(medians) == n_boot:
+            break
         idx = rng.integers(0, len(truth), len(truth))
-        t, q = truth[idx], pred[idx]
-        ok = np.isfinite(t) & np.isfinite(q)
-        rho = [r for j in range(t.shape[1]) if (r := spearman(t[ok[:, j], j], q[ok[:, j], j])) is not None]
-        if rho:
-            medians.append(np.median(rho))
+        t, q, o = truth[idx], pred[idx], ok[idx]
+        rho = [spearman(t[o[:, j], j], q[o[:, j], j]) for j in anchors]
+        if all(r is not None for r in rho):
+            medians.append(float(np.median(rho)))
     if not medians:
         return None
     lo, hi = np.quantile(medians, [(1 - level) / 2, (1 + level) / 2])

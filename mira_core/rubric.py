@@ -66,8 +66,11 @@ def save_rubric(rubric: Rubric, path: Path) -> Path:
 
 
 def load_rubric(path: Path | str, text: str | None = None) -> Rubric:
-    """Read a rubric file (or its text, when read from another revision)."""
-    return Rubric.model_validate_json(text if text is not None else Path(path).read_text())
+    """Read a rubric file (or its text, when read from another revision). A file edited by hand keeps the version
+    it was written with; the version read is always its content's hash, so the teacher's cache keys (which name
+    the version, not the anchors' wording) ask again about an edited anchor instead of serving the old answers."""
+    r = Rubric.model_validate_json(text if text is not None else Path(path).read_text())
+    return r if r.version == r.content_hash() else r.with_version()
 
 
 def load_rubrics(folder: Path) -> dict[str, Rubric]:

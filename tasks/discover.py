@@ -19,12 +19,13 @@ from mira_core.teachers import make_teacher
 @task(name="discover-group", task_run_name="discover-{group}")
 def discover_group(group: str, sources: list[str], shards: list[Path], dedup: Path, decontaminate: Path,
                    p: DiscoverParams, teacher: TeacherParams, embed: EmbedParams, root: str, out: Path,
-                   out_judgments: Path, out_failures: Path, run_id: str | None = None) -> dict:
-    """Judge a sample of the group freely (never a record the filter stages drop), cluster the judgments into
-    anchors, write the rubric."""
+                   out_judgments: Path, out_failures: Path, run_id: str | None = None,
+                   held_out: list[str] | None = None) -> dict:
+    """Judge a sample of the group freely (never a record the filter stages drop, nor a near-copy of a held-out
+    record, which select drops too), cluster the judgments into anchors, write the rubric."""
     # The API key is read here, never passed as an argument; run_id shares the stage's spending caps.
     t = make_teacher(teacher, Path(root), os.environ, run_id=run_id)
-    corpus = read_group_corpus(shards, exclude=excluded_ids(dedup, decontaminate))
+    corpus = read_group_corpus(shards, exclude=excluded_ids(dedup, decontaminate, held_out or []))
     judged = judge_sample(group, corpus, t, p)
     # Judgments are short texts: the transformer reads them whole, so a static encoder's source is used for them
     judge_embed = embed.model_copy(update={"encoder": embed.static_source}) if embed.encoder == "static" else embed

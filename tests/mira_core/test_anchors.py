@@ -42,6 +42,24 @@ def _rubric(anchors, group="g0"):
     return Rubric(group=group, teacher="rules/rules-v1", prompt_version="p", sources=["s"], anchors=anchors).with_version()
 
 
+def test_a_rubric_edited_by_hand_reads_with_its_new_content_hash(tmp_path):
+    # the teacher's cache key names the rubric's version, not the anchors' wording: a version kept through a hand
+    # edit would serve the old answers to the edited prompt
+    import json
+
+    from mira_core.rubric import load_rubric, save_rubric
+
+    r = _rubric([Anchor(id="a00", name="docs", description="d", exemplar_reason="e", support=3)])
+    path = save_rubric(r, tmp_path / "g0.json")
+    assert load_rubric(path).version == r.version
+    body = json.loads(path.read_text())
+    body["anchors"][0]["description"] = "Are the public functions documented, with examples?"
+    path.write_text(json.dumps(body))
+    edited = load_rubric(path)
+    assert edited.version != r.version and edited.version == edited.content_hash()
+    assert load_rubric(path, text=path.read_text()).version == edited.version
+
+
 def test_version_is_a_content_hash_and_diff_names_what_changed():
     a = Anchor(id="a00", name="docs", description="d", exemplar_reason="e", support=3)
     b = Anchor(id="a01", name="length", description="d", exemplar_reason="e", support=2)

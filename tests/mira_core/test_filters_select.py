@@ -94,3 +94,17 @@ def test_a_near_copy_of_a_held_out_record_is_never_selectable(tmp_path):
     m = select(index.with_columns(score=pl.lit(1.0)), 0.5, "global", "mira")
     assert dict(m.filter(pl.col("record_id").is_in(["a/r0", "b/r0"])).select("record_id", "reason").iter_rows()) \
         == {"a/r0": "near_duplicate", "b/r0": "held_out"}
+
+
+def test_the_teacher_samples_leave_out_what_select_drops_for_a_held_out_source(tmp_path):
+    # discover and label sample around excluded_ids: with a held-out source it must name the kept copies of its
+    # clusters too, which select drops (the test above), or the teacher is paid for records no selection keeps
+    from mira_core.exclusions import excluded_ids
+
+    _project(tmp_path)
+    dedup, decon = tmp_path / "data" / "dedup", tmp_path / "data" / "decontaminate"
+    index = corpus_index(tmp_path / "data" / "corpus", {"a": "g0", "b": "g0"}, ["b"], dedup, decon)
+    unselectable = set(index.filter(pl.col("dropped").is_not_null())["record_id"])
+    assert {"a/r0", "a/r1", "a/r2"} <= unselectable
+    assert set(excluded_ids(dedup, decon, ["b"])) == unselectable
+    assert not {"a/r0", "a/r1", "a/r2"} & set(excluded_ids(dedup, decon))  # nothing held out: a's copies are kept

@@ -42,6 +42,15 @@ def test_two_sources_make_one_group():
     assert set(assign.values()) == {"g0"} and info["k"] == 1
 
 
+def test_auto_with_k_min_past_the_sources_makes_the_most_groups_it_can():
+    # the demo's params ask k_min 3; a project with 3 sources left auto no k to try (and crashed)
+    names, x = ["a", "b", "c"], np.eye(3, 8)
+    assign, info = cluster(names, x, GroupParams(k="auto", k_min=3, k_max=6))
+    assert info["k"] == 3 and sorted(assign.values()) == ["g0", "g1", "g2"] and "k_min 3" in info["method"]
+    assign, info = cluster([*names, "d"], np.eye(4, 8), GroupParams(k="auto", k_min=5, k_max=6))
+    assert info["k"] == 4 and len(set(assign.values())) == 4
+
+
 def test_centroids_from_shards_and_the_heatmap(tmp_path):
     for src, vec in {"a": [1.0, 0.0], "b": [0.0, 1.0]}.items():
         (tmp_path / src).mkdir()

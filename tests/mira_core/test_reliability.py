@@ -295,3 +295,26 @@ def test_self_agreement_leaves_a_missing_score_out_of_exact_agreement_as_of_the_
     second = pl.DataFrame({"record_id": ["r1", "r2", "r3", "r4"], "a00": [1.0, 2.0, 4.0, 5.0]})
     out = self_agreement(first, second, ["a00"])
     assert out["a00"]["n"] == 3 and out["a00"]["exact"] == round(2 / 3, 4)
+
+
+def test_median_spearman_interval_keeps_a_rare_anchor_in_every_draw():
+    # three graded anchors and one whose defect is 2 of 150 records, ranked lowest by the student: draws missing
+    # both defects have no Spearman there, and the median over the three others (0.78 here) is another figure;
+    # mixing those draws in lifted the interval's top to 0.80 around a figure of 0.60
+    rng = np.random.default_rng(3)
+    n, cols = 150, []
+    for noise in (3.0, 1.2, 1.0):
+        t = rng.integers(1, 6, n).astype(float)
+        cols.append((t, t + rng.normal(0, noise, n)))
+    rare = np.full(n, 5.0)
+    rare[[10, 99]] = 1.0
+    guess = rng.normal(4.8, 0.1, n)
+    guess[[10, 99]] = 1.5
+    cols.append((rare, guess))
+    truth, pred = np.column_stack([c[0] for c in cols]), np.column_stack([c[1] for c in cols])
+    point = float(np.median([spearman(truth[:, j], pred[:, j]) for j in range(4)]))
+    lo, hi = median_spearman_interval(truth, pred)
+    assert lo < point < hi and hi < 0.72, (lo, point, hi)
+    # an anchor with no Spearman on the val records themselves stays out, as it does from the figure
+    flat = np.column_stack([truth, np.full(n, 3.0)])
+    assert median_spearman_interval(flat, np.column_stack([pred, rng.normal(size=n)])) == (lo, hi)
