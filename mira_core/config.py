@@ -110,7 +110,8 @@ class IngestParams(Section):
     min_chars: int = Field(1, gt=0, description="Records whose stripped text is shorter than this are quarantined.")
     dedup_exact: bool = Field(True, description="Quarantine exact duplicates of an earlier record of the same source.")
     shard_max_records: int = Field(5000, gt=0, description="Records per output shard, at most.")
-    shard_max_bytes: int = Field(64 * 2**20, gt=0, description="Text bytes per output shard, at most.")
+    shard_max_bytes: int = Field(64 * 2**20, gt=0, description="UTF-8 text bytes per output shard, at most (a "
+                                 "longer record is a shard alone).")
     read_batch: int = Field(512, gt=0, description="Records rendered and tokenized together; bounds memory.")
     nul: Literal["quarantine", "strip"] = Field(
         "quarantine", description="A NUL character (U+0000) in a rendered record: quarantine the record "

@@ -1,8 +1,8 @@
 """Benchmark decontamination: drop corpus records that share word n-grams with benchmark items.
 
 The user lists benchmarks (name, JSONL or JSONL.gz file, fields to read); every item's fields are joined
-and cut into n-grams of normalised words (lowercased runs of letters, digits and '_': punctuation and
-layout do not hide a copy), 13 words by default as in the GPT-3 paper's contamination study. The
+and cut into n-grams of normalised words (NFKC, case-folded runs of letters, digits and '_': punctuation,
+layout and Unicode forms do not hide a copy), 13 words by default as in the GPT-3 paper's contamination study. The
 n-grams are kept as sorted 64-bit hashes, each with the item it comes from (16 bytes a pair), so even a
 large benchmark suite fits in a few MB. The corpus is then streamed shard by shard; a record that shares
 at least `min_matches` n-grams with one item is dropped, and the item with the most shared n-grams is
@@ -98,6 +98,8 @@ def read_items(spec: BenchmarkSpec, root: Path | None = None) -> Iterator[tuple[
         # Bytes, decoded line by line: a text-mode reader decodes ahead in blocks, so its error names no line.
         with opener(path, "rb") as f:
             for line_no, raw in enumerate(f, start=1):  # noqa: B007 (line_no is read after the loop on a read error)
+                if line_no == 1:
+                    raw = raw.removeprefix(b"\xef\xbb\xbf")  # a BOM, as every source reader accepts
                 try:
                     line = raw.decode("utf-8")
                 except UnicodeDecodeError as e:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,14 +66,20 @@ _FMIX = (np.uint64(33), np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85E
 _WORDS = re.compile(r"\w+")
 
 
+def _fold(text: str) -> str:
+    """NFKC, then case-folded: a copy in decomposed (NFD) or full-width characters reads as the original."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
 def normalise(text: str) -> str:
-    """Lowercase and collapse every run of whitespace to one space, so layout changes do not hide a copy."""
-    return " ".join(text.lower().split())
+    """Fold case and Unicode forms (`_fold`) and collapse every run of whitespace to one space, so layout and
+    encoding changes do not hide a copy."""
+    return " ".join(_fold(text).split())
 
 
 def words(text: str) -> list[str]:
-    """The lowercased word tokens (runs of letters, digits and '_') of a text, punctuation dropped."""
-    return _WORDS.findall(text.lower())
+    """The folded word tokens (`_fold`; runs of letters, digits and '_') of a text, punctuation dropped."""
+    return _WORDS.findall(_fold(text))
 
 
 def _fmix64(h: np.ndarray) -> np.ndarray:
@@ -218,7 +225,11 @@ def near_duplicates(shards: Iterable[ShardSignatures], p: DedupParams) -> DedupR
     A~B and B~C put A, B and C in one cluster even when A and C are further apart (transitive-safe:
     the result does not depend on the order the pairs are found in).
     """
-    lsh = MinHashLSH(threshold=p.threshold, num_perm=p.num_perm, weights=_LSH_WEIGHTS)
+    try:
+        lsh = MinHashLSH(threshold=p.threshold, num_perm=p.num_perm, weights=_LSH_WEIGHTS)
+    except ValueError:  # this near 1 (threshold 1.0: exact copies only) its optimum has one band; two bands of
+        # half the permutations each find every such pair, and the Jaccard check below still decides
+        lsh = MinHashLSH(threshold=p.threshold, num_perm=p.num_perm, params=(2, p.num_perm // 2))
     uf = _UnionFind()
     ids: list[str] = []
     sources: list[str] = []

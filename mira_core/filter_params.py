@@ -42,7 +42,7 @@ class DedupParams(Section):
     )
     shingle: Literal["word", "char"] = Field(
         "word", description="Shingles are n-grams of words (split on whitespace) or of characters, taken from the "
-        "normalised text (lowercased, runs of whitespace collapsed to one space)."
+        "normalised text (NFKC, case-folded, runs of whitespace collapsed to one space)."
     )
     shingle_size: int = Field(5, ge=1, le=64, description="n of the word or character n-grams.")
     seed: int = Field(1, ge=0, description="Seed of the MinHash permutations.")

@@ -24,7 +24,10 @@ class ShardWriter:
         self._bytes = 0
 
     def add(self, row: dict, nbytes: int = 0) -> None:
-        """Append one row (a dict with every schema column); write a shard when a bound is reached."""
+        """Append one row (a dict with every schema column); write a shard when a bound is reached. A row that
+        would take the shard past `max_bytes` starts the next one (a row larger than the bound is a shard alone)."""
+        if self._n and self._bytes + nbytes > self.max_bytes:
+            self.flush()
         for c in self.schema:
             self._buf[c].append(row[c])
         self._n += 1

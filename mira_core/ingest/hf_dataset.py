@@ -20,6 +20,7 @@ from pathlib import Path
 
 from mira_core.errors import ConfigError, RecordError
 from mira_core.ingest.readers import Item, read_parquet
+from mira_core.io import is_hidden
 from mira_core.schema import QuarantineReason as Q
 
 STATE = "state.json"
@@ -32,8 +33,10 @@ def is_saved_dataset(path: Path) -> bool:
 
 
 def parquet_shards(path: Path) -> list[Path]:
-    """The Parquet files under `path`, by sorted relative path."""
-    return sorted((f for f in path.rglob("*.parquet") if f.is_file()), key=lambda f: f.relative_to(path).as_posix())
+    """The Parquet files under `path`, by sorted relative path; hidden ones (.cache/, a crashed write's .x.tmp) are
+    skipped, as the folder reader and the ingest cache key skip them (`io.is_hidden`)."""
+    return sorted((f for f in path.rglob("*.parquet") if f.is_file() and not is_hidden(f.relative_to(path))),
+                  key=lambda f: f.relative_to(path).as_posix())
 
 
 def arrow_files(path: Path, label: str) -> list[Path]:
@@ -167,7 +170,7 @@ def read_remote_hf_dataset(url: str, label: str, batch_size: int = 1024) -> Iter
         for f in _remote_arrow_files(url, label):
             yield from read_remote_arrow(f, f"{label}/{f.removeprefix(base)}", batch_size)
         return
-    shards = remote.find(url, "**/*.parquet")
+    shards = [(rel, full) for rel, full in remote.find(url, "**/*.parquet") if not is_hidden(rel)]
     if not shards:
         raise ConfigError(f"{label}: neither a save_to_disk folder ({STATE} or {DICT}) nor a folder of *.parquet "
                           "shards")

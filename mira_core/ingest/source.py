@@ -80,6 +80,9 @@ def source_inputs(spec: SourceSpec, i: int, root: Path) -> list[Path | dict]:
     missing = [f for f in files if not f.exists()]
     if not files or missing:
         raise ConfigError(f"sources[{i}].path = {spec.path!r} ({spec.name}): no such file")
+    if spec.resolved_reader() != "hf_dataset" and (folders := [f for f in files if f.is_dir()]):
+        raise ConfigError(f"sources[{i}].path = {spec.path!r} ({spec.name}): {folders[0]} is a folder, not a "
+                          f"{spec.resolved_reader()} file (reader: folder or hf_dataset reads a folder)")
     return files
 
 
@@ -228,6 +231,9 @@ def ingest_source(spec: SourceSpec, p: IngestParams, root: Path, out: Path, out_
                         meta["mira_truncated_from_chars"] = len(text)
                         text = text[:max_chars]
                         is_truncated = True
+                        if len(text.strip()) < p.min_chars:  # what is kept is the cut: whitespace up front
+                            raise RecordError(Q.EMPTY_TEXT, f"{len(text.strip())} characters after stripping, "
+                                              f"once cut to {max_chars}")
                     meta.setdefault("locator", item.locator)
                     meta_json = json.dumps(meta, ensure_ascii=False, default=str)
                     _check_utf8(text, "the rendered text")
@@ -259,7 +265,7 @@ def ingest_source(spec: SourceSpec, p: IngestParams, root: Path, out: Path, out_
                 kept.add(
                     {"record_id": record_id, "source": spec.name, "format": spec.format, "text": text,
                      "n_tokens": nt, "n_chars": len(text), "meta": meta_json},
-                    nbytes=len(text),
+                    nbytes=len(text.encode("utf-8")),
                 )
                 n_tokens += nt
                 n_chars += len(text)

@@ -262,6 +262,18 @@ def test_an_undecodable_benchmark_file_is_a_config_error_naming_its_line(tmp_pat
         index("t.jsonl.gz")  # a bare EOFError before
 
 
+def test_a_benchmark_file_may_open_with_a_bom_and_its_copies_may_be_decomposed(tmp_path: Path) -> None:
+    import unicodedata
+
+    item = ("Écrivez une fonction qui renvoie la somme des éléments pairs d'une liste donnée, "
+            "sans modifier la liste: déjà vu, très élégant.")
+    (tmp_path / "b.jsonl").write_bytes(b"\xef\xbb\xbf" + json.dumps({"id": "x", "q": item}).encode() + b"\n")
+    spec = BenchmarkSpec(name="b", path=str(tmp_path / "b.jsonl"), fields=["q"], id_field="id")
+    layout = write_corpus(tmp_path, {"s": [("nfd", unicodedata.normalize("NFD", item)), ("other", "x = 1\n" * 20)]})
+    result = decontaminate_corpus(layout.corpus_shards(), DecontaminateParams(benchmarks=[spec]))
+    assert result.dropped.select("record_id", "item").rows() == [("s/nfd", "x")]
+
+
 @pytest.mark.parametrize("enabled", [True, False])
 def test_an_empty_corpus_gives_zero_counts_enabled_or_not(tmp_path: Path, enabled: bool) -> None:
     """Disabled, the stage concatenated the shards' records and failed on none ("cannot concat empty list")."""

@@ -188,6 +188,28 @@ def test_short_identical_texts_in_two_sources_cluster(tmp_path: Path) -> None:
     assert result.counts["records_in"].to_list() == [1, 1, 1]
 
 
+def test_unicode_forms_do_not_hide_a_copy(tmp_path: Path) -> None:
+    # the same page in composed (NFC), decomposed (NFD) and full-width characters: one cluster, two dropped
+    import unicodedata
+
+    text = "Le café où l'on déjeune: une fenêtre sur la forêt, naïve et élégante. " * 4
+    wide = "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+    assert unicodedata.normalize("NFD", text) != text and wide != text
+    layout = write_corpus(tmp_path, {"a": [("1", text)], "b": [("1", unicodedata.normalize("NFD", text))],
+                                     "c": [("1", wide)]})
+    result = dedup_corpus(layout.corpus_shards(), DedupParams())
+    assert sorted(result.dropped.select("record_id", "cluster").rows()) == [("b/1", "a/1"), ("c/1", "a/1")]
+
+
+@pytest.mark.parametrize(("threshold", "num_perm"), [(1.0, 128), (0.95, 16)])
+def test_a_threshold_near_one_finds_exact_copies(tmp_path: Path, threshold: float, num_perm: int) -> None:
+    # datasketch finds no banding of two or more bands this close to 1 and raised a bare ValueError
+    text = "def f(x):\n    return x + 1\n" * 8
+    layout = write_corpus(tmp_path, {"a": [("1", text), ("2", text.replace("x", "y"))], "b": [("1", text)]})
+    result = dedup_corpus(layout.corpus_shards(), DedupParams(threshold=threshold, num_perm=num_perm))
+    assert result.dropped.select("record_id", "cluster").rows() == [("b/1", "a/1")]
+
+
 def test_empty_corpus() -> None:
     result = dedup_corpus([], DedupParams())
     assert result.dropped.is_empty() and result.counts.is_empty() and result.clusters == 0

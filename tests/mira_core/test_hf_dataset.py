@@ -58,6 +58,14 @@ def test_a_folder_of_parquet_shards(tmp_path):
     assert items[0].locator == "hub/data/train-00000-of-00002.parquet#0"
 
 
+def test_hidden_parquet_files_are_not_read(tmp_path):
+    # the ingest cache key skips hidden paths (io.is_hidden): a reader that read them served a stale cache
+    for sub, rows in (("data", ROWS[:3]), (".cache", ROWS[3:5]), ("data/.x.tmp", ROWS[5:6])):
+        (tmp_path / "hub" / sub).mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pylist(rows), tmp_path / "hub" / sub / "part.parquet")
+    assert [i.payload["id"] for i in read_source("hf_dataset", "hub", tmp_path)] == [0, 1, 2]
+
+
 def test_a_folder_that_is_no_dataset_and_a_missing_one_fail_naming_the_path(tmp_path):
     (tmp_path / "plain").mkdir()
     (tmp_path / "plain" / "a.txt").write_text("x")

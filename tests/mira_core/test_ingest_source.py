@@ -87,7 +87,36 @@ def test_shards_are_bounded_by_records_and_bytes(tmp_path):
     report, kept, _ = _ingest(tmp_path, spec, shard_max_records=5)
     assert report["shards"] == 5 and kept.height == 23
     report, _, _ = _ingest(tmp_path, spec, shard_max_records=1000, shard_max_bytes=1000)
-    assert report["shards"] == 3  # 105 bytes each: a shard closes once it holds >= 1000 bytes (10 records)
+    assert report["shards"] == 3  # 105 bytes each: 9 fit in 1000 bytes, a tenth starts the next shard
+    heights = [pl.read_parquet(f).height for f in sorted((tmp_path / "corpus" / "s").glob("part-*.parquet"))]
+    assert heights == [9, 9, 5]
+
+
+def test_the_byte_bound_counts_utf8_bytes_and_is_never_passed(tmp_path):
+    write_jsonl(tmp_path / "a.jsonl", [{"text": f"{i}日本語のテキスト"} for i in range(6)])  # 1 + 24 bytes, 9 chars
+    spec = SourceSpec(name="s", path="a.jsonl", format="text")
+    _ingest(tmp_path, spec, shard_max_bytes=60)
+    for f in (tmp_path / "corpus" / "s").glob("part-*.parquet"):
+        assert sum(len(t.encode()) for t in pl.read_parquet(f)["text"]) <= 60
+    _ingest(tmp_path, spec, shard_max_bytes=10)  # a record longer than the bound is a shard alone
+    assert len(list((tmp_path / "corpus" / "s").glob("part-*.parquet"))) == 6
+
+
+def test_a_record_whose_cut_is_blank_is_quarantined_as_empty(tmp_path):
+    write_jsonl(tmp_path / "s.jsonl", [{"text": " " * 30 + "content after the cut"}, {"text": "kept " * 10}])
+    spec = SourceSpec(name="s", path="s.jsonl", format="text")
+    report, kept, rejected = _ingest(tmp_path, spec, max_chars=20, on_too_long="truncate")
+    assert report["by_reason"] == {"empty_text": 1} and report["kept"] == 1 == report["truncated"]
+    assert rejected["locator"].to_list() == ["s.jsonl:1"]
+
+
+def test_a_file_reader_on_a_folder_is_a_config_error_naming_the_source(tmp_path):
+    from mira_core.errors import ConfigError
+    from mira_core.ingest.source import source_inputs
+
+    (tmp_path / "d.jsonl").mkdir()
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.path = 'd\.jsonl' \(s\): .* is a folder, not a jsonl"):
+        source_inputs(SourceSpec(name="s", path="d.jsonl", format="text"), 0, tmp_path)
 
 
 def test_folder_source_uses_paths_as_ids(tmp_path):
