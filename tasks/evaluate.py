@@ -47,13 +47,16 @@ NOT_IN_KEY = {"enabled", "arms", "manifests", "seeds", "noise_sigmas"}
 
 def run_key(p: EvaluateParams, *arrays: np.ndarray, **extra: object) -> str:
     """Digest of what a training run depends on: params, code, its token arrays and `extra` (seed, base key), and
-    the device kind and torch version it runs on (`device: auto` is a CPU run on one machine and a bf16 CUDA run
-    on another: their losses must not be served for each other)."""
+    the device kind and the torch and transformers versions it runs on (`device: auto` is a CPU run on one machine
+    and a bf16 CUDA run on another, and transformers builds and initialises the GPT-2: their losses must not be
+    served for each other)."""
     import torch
+    import transformers
 
     h = hashlib.blake2b(digest_size=16)
     h.update(json.dumps({"params": p.model_dump(mode="json", exclude=NOT_IN_KEY), "mira_core": core_digest(),
                          "device": resolve_device(p.device).type, "torch": torch.__version__,
+                         "transformers": transformers.__version__,
                          "task": hashlib.blake2b(Path(__file__).read_bytes()).hexdigest(), **extra},
                         sort_keys=True).encode())
     for a in arrays:

@@ -26,7 +26,7 @@ import polars as pl
 from mira_core.config import EvaluateParams
 from mira_core.errors import ConfigError, MiraError
 from mira_core.evaluation.tokenizer import LMTokenizer, build_tokenizer, sample_texts
-from mira_core.schema import MANIFEST, NOT_SELECTABLE, read_checked
+from mira_core.schema import MANIFEST, NOT_SELECTABLE, SelectionReason, read_checked
 
 FULL = "full"
 TARGET_CHUNK = 64  # target records encoded at a time, until eval_tokens are reached
@@ -195,6 +195,15 @@ def prepare(shards: Sequence[Path], manifests: Mapping[str, pl.DataFrame], held_
     if not held_out:
         raise ConfigError("evaluate needs a target: select.held_out_sources is empty")
     any_manifest = next(iter(manifests.values()))
+    for arm, m in manifests.items():
+        # select marks the near-copies of target records near_duplicate for the held-out list it ran with; a
+        # manifest made for another list leaves them in every arm, and the id check below cannot see copies
+        marked = set(m.filter(pl.col("reason") == SelectionReason.HELD_OUT.value)["source"].unique())
+        present = set(m.filter(pl.col("source").is_in(list(held_out)))["source"].unique())
+        if marked != present:
+            raise ConfigError(f"evaluate arm {arm!r}: its manifest was made with select.held_out_sources "
+                              f"{sorted(marked)}, not {sorted(held_out)}, so the near-copies of the target are "
+                              "not marked: run select again (dvc repro does)")
     selectable = arm_records(FULL, any_manifest, held_out)
     ids = {arm: arm_records(arm, m, held_out) for arm, m in manifests.items()}
     base_ids = general_slice(selectable, p.base_slice, p.seed)

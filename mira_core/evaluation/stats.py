@@ -68,10 +68,14 @@ def widest(arms: Mapping[str, Mapping]) -> str:
 def noise_note(arm: str, arms: Mapping[str, Mapping], pairs: Sequence[Sequence[str]]) -> str:
     """The table's note for one arm, in plain words: which arms it cannot be told apart from, and which it beats
     or trails by more than the noise."""
+    if not math.isfinite(arms[arm]["loss_mean"]):
+        return "n/a (the held-out loss is not finite: a run diverged; see evaluate.lr and evaluate.grad_clip)"
     if len(arms[arm]["seeds"]) < 2:
         return "n/a (one seed: no noise estimate)"
     close = [b if a == arm else a for a, b in pairs if arm in (a, b)]
-    apart = [b for b in arms if b != arm and b not in close and len(arms[b]["seeds"]) > 1]
+    # an arm that diverged is compared with nothing: every comparison with a NaN mean read as "higher"
+    apart = [b for b in arms if b != arm and b not in close and len(arms[b]["seeds"]) > 1
+             and math.isfinite(arms[b]["loss_mean"])]
     lower = [b for b in apart if arms[arm]["loss_mean"] < arms[b]["loss_mean"]]
     higher = [b for b in apart if b not in lower]
     parts = [f"within noise of {', '.join(close)}"] if close else []

@@ -50,6 +50,15 @@ def test_wsd_without_warmup_or_decay_and_the_sqrt_shape():
         wsd_phases(10, 0.6, 0.6)
 
 
+def test_a_positive_share_of_steps_is_never_rounded_away():
+    # round() took 0.2 x 2 and 0.1 x 5 to no steps: a run that never decayed, its last step at the peak
+    assert wsd_phases(2, 0.1, 0.2) == (1, 0, 1) and wsd_lr(1, 2, 1.0, 0.1, 0.2, 0.1) == pytest.approx(0.1)
+    assert wsd_phases(5, 0.1, 0.1) == (1, 3, 1) and wsd_lr(4, 5, 1.0, 0.1, 0.1, 0.1) == pytest.approx(0.1)
+    assert wsd_phases(20, 0.1, 0.02)[2] == 1
+    assert wsd_phases(15, 0.1, 0.0) == (2, 13, 0) and wsd_phases(25, 0.1, 0.0) == (3, 22, 0)  # halves round up
+    assert wsd_phases(120, 0.1, 0.2) == (12, 84, 24) and wsd_phases(60, 0.1, 0.0) == (6, 54, 0)  # the defaults
+
+
 # --- arms, packing and windows --------------------------------------------------------------------------------
 
 SOURCES = {"code": "def f{i}(x):\n    return x + {i}\n" * 3, "prose": "The cat {i} sat on the mat. " * 4,
@@ -94,6 +103,18 @@ def test_arm_records_never_take_a_held_out_source_even_from_a_wrong_manifest(tmp
     assert not any(r.startswith("qa/") for r in arm_records("mira", bad, ["qa"]))
     full = arm_records("full", manifests["mira"], ["qa"])
     assert len(full) == 60 and set(arm_records("mira", manifests["mira"], ["qa"])) < set(full)
+
+
+def test_a_manifest_made_for_other_held_out_sources_is_refused(tmp_path):
+    # select marks the near-copies of the target for the held-out list it ran with: a manifest made for another
+    # list (held_out_sources edited, then `mira stage evaluate`) would leave them in every arm
+    shards, manifests = tiny_project(tmp_path)
+    other = manifests["mira"].with_columns(reason=pl.when(pl.col("source") == "qa").then(pl.lit("over_budget"))
+                                           .otherwise(pl.col("reason")))
+    with pytest.raises(ConfigError, match=r"arm 'mira': .*held_out_sources \[\], not \['qa'\].*run select again"):
+        prepare(shards, {"mira": other}, ["qa"], tiny_params(arms=["mira"]))
+    with pytest.raises(ConfigError, match=r"arm 'random': .* \['qa'\], not \['prose', 'qa'\]"):
+        prepare(shards, {"random": manifests["random"]}, ["qa", "prose"], tiny_params(arms=["random"]))
 
 
 def test_windows_are_equal_per_arm_and_never_hold_target_tokens(tmp_path):
@@ -218,6 +239,14 @@ def test_arms_that_never_vary_are_within_noise_only_when_they_tie():
     notes = {r[0]: r[-1] for r in rows}
     assert notes["a"] == "within noise of b; lower loss than c (beyond noise)"
     assert notes["b"] == "within noise of a; lower loss than c (beyond noise)"
+
+
+def test_an_arm_that_diverged_is_compared_with_nothing():
+    arms = {"good": _arm([2.0, 2.01]), "bad": _arm([math.nan, math.nan]), "other": _arm([2.5, 2.51])}
+    _, rows = table(arms, within_noise(arms, 2.0))
+    notes = {r[0]: r[-1] for r in rows}
+    assert notes["good"] == "lower loss than other (beyond noise)"  # was: ...; higher loss than bad
+    assert notes["bad"].startswith("n/a (the held-out loss is not finite")
 
 
 def test_a_pooled_sd_reads_every_arms_seeds_as_one_spread():
