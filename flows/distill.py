@@ -65,13 +65,18 @@ def distill_flow(p: DistillParams, embed: EmbedParams, cache: CacheParams, root:
         check_enough_labels(lay, g)
     task = cached(distill_one, cache, lay.root)
     base_model = resolve_base_model(p, lay.root)
+    # What the students read, and so what keys the task cache: embed's other knobs (threads, batch size, device)
+    # and the unused kinds' sections cannot change a student, as dvc.yaml's params for the stage say
+    p_used, embed_used = p.in_use(), EmbedParams(encoder=embed.encoder, static_source=embed.static_source)
     with run_log(lay, "distill") as log:
         futures = {}
         for g, sources in labeled.items():
             corpus = [s for src in sources for s in lay.corpus_shards(src)]
             futures[g] = submit(task, g, lay.labels / f"{g}.parquet", lay.labels / "repeats" / f"{g}.parquet",
-                                lay.rubrics / f"{g}.json", corpus, [lay.embedding_shard(s) for s in corpus], p, embed,
-                                base_model, out=lay.students / g, out_plot=lay.plots / "distill" / f"{g}.csv")
+                                lay.rubrics / f"{g}.json", corpus, [lay.embedding_shard(s) for s in corpus], p_used,
+                                embed_used,
+                                base_model, out=lay.students / g, out_plot=lay.plots / "distill" / f"{g}.csv",
+                                embedding_stamps=[lay.embedding_shard(s).with_suffix(".json") for s in corpus])
         reports = dict(zip(futures, gather(futures.values(), "distill", "group"), strict=True))
         log["tasks"] = states(futures.values())
         prune([*lay.students.glob("*"), *(lay.plots / "distill").glob("*.csv")],  # groups that no longer exist

@@ -59,7 +59,8 @@ def score_flow(p: ScoreParams, cache: CacheParams, root: str, held_out: list[str
             out = lay.scores / g / s.parent.name / s.name
             outs[out] = g
             futures.append(submit(task, s, lay.embedding_shard(s), lay.students / g, g, p, out=out,
-                                  reply_cache=reply_cache))
+                                  reply_cache=reply_cache,
+                                  embedding_stamp=lay.embedding_shard(s).with_suffix(".json")))
         results = gather(futures, "score", "shard")
         log["tasks"] = states(futures)
         prune(lay.scores.glob("*/*/part-*.parquet"), lambda f: f in outs)  # shards or groups no longer there

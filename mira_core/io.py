@@ -150,13 +150,14 @@ def text_digest(text: str, size: int = 8) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=size).hexdigest()
 
 
-_memo: dict[tuple[str, int, int], str] = {}
+_memo: dict[tuple[str, int, int, int, int], str] = {}
 
 
 def file_digest(path: Path) -> str:
-    """BLAKE2b of a file's bytes; memoised per (path, size, mtime) within the process."""
+    """BLAKE2b of a file's bytes; memoised per (path, size, mtime, ctime, inode) within the process: a file
+    replaced by one of the same size with its mtime kept (cp -p, rsync -a, tar x) has a new inode or ctime."""
     st = os.stat(path)
-    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
     if key not in _memo:
         h = hashlib.blake2b(digest_size=16)
         with open(path, "rb") as f:

@@ -130,3 +130,12 @@ class DistillParams(Section):
     finetune: FinetuneParams = Field(default_factory=FinetuneParams, description="Settings of the finetune student.")
     generative: GenerativeParams = Field(default_factory=GenerativeParams,
                                          description="Settings of the generative student.")
+
+    def in_use(self) -> DistillParams:
+        """These params with the sections of the kinds this run does not fit at their defaults: what the distill
+        task is given, so its cache key holds only what the students read (a changed trees knob under a head
+        student re-fitted every group under `mira run`; `dvc repro` re-runs the stage and is then served)."""
+        kinds = {self.student, *(self.auto.candidates if self.student == "auto" else ())}
+        unused = {k: type(getattr(self, k))() for k in ("head", "linear", "trees", "auto", "finetune", "generative")
+                  if k not in kinds}
+        return self.model_copy(update=unused)

@@ -24,7 +24,7 @@ served only if every output on disk still matches it:
   and its fresh result and fingerprints replace the old ones.
 
 So a hit costs a listing and a stat per output file (about 20 us a file), whatever the files' size; the
-content digest is taken once, when a run commits (`tree_digest` memoises it by path, size and mtime, so a later
+content digest is taken once, when a run commits (`file_digest` memoises it by path, size, mtime, ctime and inode, so a later
 stage in the same process that reads those files as inputs gets it for free), and on a hit only when a stat differs.
 
 `submit` also refreshes the cache entry up front when an output does not exist at all (the check

@@ -14,11 +14,13 @@ from mira_core.scoring import score_shard
 @task(name="score-shard", task_run_name="score-{corpus_shard.parent.name}-{corpus_shard.stem}",
       retries=1, retry_delay_seconds=5)
 def score_one(corpus_shard: Path, embedding_shard: Path, student: Path, group: str, p: ScoreParams, out: Path,
-              reply_cache: str | None = None) -> dict:
+              reply_cache: str | None = None, embedding_stamp: Path | None = None) -> dict:
     """Score one corpus shard with its group's student (a generative one through `p.generative_server` when
     it names a server; its API key is read here from the environment, never passed as an argument).
     `reply_cache`: the served replies' SQLite file, resolved against the project (a string: its changing
-    content must not key this task's cache)."""
+    content must not key this task's cache). `embedding_stamp`: the `<shard>.json` beside the embedding shard,
+    which score_shard checks against the student's inputs; passed so that it keys the cache (a re-embed that
+    wrote the same vectors but another stamp must be checked again, not served)."""
     s = p.generative_server
     server = None
     if s.base_url:

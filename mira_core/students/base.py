@@ -73,7 +73,8 @@ def student_version(folder: Path) -> str:
     h = hashlib.sha256()
     folder = Path(folder)
     for f in sorted(p for p in folder.rglob("*") if p.is_file()):  # a composite student keeps members in sub-folders
-        if f.name in ("config.json", "model.safetensors"):
+        # every weights file: transformers shards a large checkpoint (model-00001-of-00002.safetensors + index)
+        if f.name == "config.json" or f.name.endswith((".safetensors", ".safetensors.index.json")):
             h.update(f.relative_to(folder).as_posix().encode())
             with open(f, "rb") as fh:  # streamed: a generative student's weights are hundreds of MB
                 while chunk := fh.read(1 << 22):

@@ -64,6 +64,9 @@ def parse_reply(text: str, anchors: list[str], scale: tuple[int, int]) -> tuple[
         reply = ScoreReply.model_validate(extract_json(text))
     except ValidationError as e:
         raise ReplyError(f"the reply does not match the schema: {e.errors()[0]['msg']}") from None
+    twice = sorted({s.anchor for s in reply.scores if sum(t.anchor == s.anchor for t in reply.scores) > 1})
+    if twice:  # as the teacher's validate_reply: which of two answers is the score, and whose is the rationale?
+        raise ReplyError(f"each anchor must be scored once; more than once: {', '.join(twice)}")
     got = {s.anchor: s for s in reply.scores}
     missing = [a for a in anchors if a not in got]
     if missing:

@@ -33,6 +33,34 @@ def test_tree_digest_sees_content_and_names(tmp_path):
     assert tree_digest(tmp_path / "missing") == "missing"
 
 
+def test_a_file_replaced_with_its_size_and_mtime_kept_gets_a_new_digest(tmp_path):
+    # cp -p, rsync -a and tar x keep the mtime: the memo keyed by (path, size, mtime) served the old digest
+    from mira_core.io import file_digest
+
+    f, other = tmp_path / "labels.parquet", tmp_path / "restored"
+    f.write_bytes(b"a" * 64)
+    before = file_digest(f)
+    other.write_bytes(b"b" * 64)
+    st = f.stat()
+    os.utime(other, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.replace(other, f)
+    assert f.stat().st_mtime_ns == st.st_mtime_ns and file_digest(f) != before
+
+
+def test_student_version_digests_every_weights_file_of_a_sharded_checkpoint(tmp_path):
+    from mira_core.students.base import student_version
+
+    lm = tmp_path / "student" / "lm"
+    lm.mkdir(parents=True)
+    (tmp_path / "student" / "config.json").write_text("{}")
+    for name in ("model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"):
+        (lm / name).write_bytes(b"w1")
+    (lm / "model.safetensors.index.json").write_text("{}")
+    before = student_version(tmp_path / "student")
+    (lm / "model-00002-of-00002.safetensors").write_bytes(b"w2")
+    assert student_version(tmp_path / "student") != before
+
+
 def test_atomic_path_syncs_the_data_before_the_rename_and_the_folder_after(tmp_path, monkeypatch):
     """Without the syncs a power cut can leave the new name on an empty or partial file."""
     import os

@@ -213,6 +213,10 @@ def test_parse_reply_checks_the_shape():
                 '{"anchor": "a01", "score": 1}]}', "not json", '{"scores": "x"}'):
         with pytest.raises(ReplyError):
             parse_reply(bad, ANCHORS, SCALE)
+    twice = ('{"scores": [{"anchor": "a00", "score": 1, "rationale": "bad"}, {"anchor": "a01", "score": 3}, '
+             '{"anchor": "a00", "score": 5, "rationale": "good"}]}')  # read: expected took the first, digit the last
+    with pytest.raises(ReplyError, match="more than once: a00"):
+        parse_reply(twice, ANCHORS, SCALE)
 
 
 def test_prompt_fences_the_record_and_cuts_it():

@@ -353,3 +353,17 @@ def test_score_refuses_inputs_made_otherwise_than_the_students_for_every_kind(tm
     check_trained_on(tmp_path, "text", made | {"weights": "bb"})  # reads no embedding: another encoder is fine
     with pytest.raises(ConfigError, match="differ in stats"):
         check_trained_on(tmp_path, "text", made | {"stats": "docstats/2"})  # ... but not other statistics
+
+
+def test_the_distill_params_given_to_the_task_hold_only_the_kinds_it_fits():
+    # what keys the distill cache: a trees knob must not re-fit a head student, but must re-fit auto using trees
+    from mira_core.student_params import DistillParams
+
+    head = DistillParams(student="head", trees={"n_estimators": 7}, generative={"lora": True})
+    assert head.in_use() == DistillParams(student="head").in_use()
+    assert DistillParams(student="head", head={"model": "mlp"}).in_use() != head.in_use()
+    auto = DistillParams(student="auto", trees={"n_estimators": 7}, finetune={"epochs": 9})
+    assert auto.in_use().trees.n_estimators == 7 and auto.in_use() == DistillParams(
+        student="auto", trees={"n_estimators": 7}).in_use()  # finetune is no candidate by default
+    assert DistillParams(student="auto", auto={"candidates": ["head", "finetune"]}, finetune={"epochs": 9}
+                         ).in_use().finetune.epochs == 9
