@@ -100,8 +100,8 @@ class DecontaminateParams(Section):
         "an empty list: every record passes."
     )
     ngram: int = Field(
-        13, ge=3, le=64, description="Words per n-gram (lowercased runs of letters, digits and '_'). Shorter n-grams "
-        "catch shorter overlaps and flag more common phrases."
+        13, ge=3, le=64, description="Words per n-gram (NFKC, case-folded runs of letters, digits and '_'). Shorter "
+        "n-grams catch shorter overlaps and flag more common phrases."
     )
     min_matches: int = Field(
         1, ge=1, description="A record is dropped when it shares at least this many distinct n-grams with one item."

@@ -65,12 +65,27 @@ def save_rubric(rubric: Rubric, path: Path) -> Path:
     return write_text(json.dumps(rubric.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n", path)
 
 
+def stored_body_hash(raw: dict) -> str:
+    """The hash `content_hash` gave the rubric a file holds, read from the file's own JSON (version left out): equal
+    to the stored version while the file is as written, whatever fields the model has gained since."""
+    body = {k: v for k, v in raw.items() if k != "version"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def version_of(raw: dict, rubric: Rubric) -> str:
+    """The version of a rubric read from a file: the stored one while the file is as written, else (edited by
+    hand) its content's hash. The teacher's cache keys name the version, not the anchors' wording, so a kept
+    version would serve the old answers to an edited anchor; a version recomputed from the model alone would
+    re-version (and re-label) every rubric whenever the model gains a field."""
+    return rubric.version if rubric.version and rubric.version == stored_body_hash(raw) else rubric.content_hash()
+
+
 def load_rubric(path: Path | str, text: str | None = None) -> Rubric:
-    """Read a rubric file (or its text, when read from another revision). A file edited by hand keeps the version
-    it was written with; the version read is always its content's hash, so the teacher's cache keys (which name
-    the version, not the anchors' wording) ask again about an edited anchor instead of serving the old answers."""
-    r = Rubric.model_validate_json(text if text is not None else Path(path).read_text())
-    return r if r.version == r.content_hash() else r.with_version()
+    """Read a rubric file (or its text, when read from another revision), with its version as `version_of` says."""
+    text = text if text is not None else Path(path).read_text()
+    r = Rubric.model_validate_json(text)
+    version = version_of(json.loads(text), r)
+    return r if version == r.version else r.model_copy(update={"version": version})
 
 
 def load_rubrics(folder: Path) -> dict[str, Rubric]:

@@ -95,6 +95,20 @@ JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a numb
               type(None): "null"}
 
 
+def _rubric(path: Path, root: Path) -> dict:
+    """A rubric file as read_object reads it, with the version the stages read (`rubric.version_of`: a file edited
+    by hand is its content's hash, which the students re-fitted on it carry)."""
+    from pydantic import ValidationError
+
+    from mira_core.rubric import Rubric, version_of
+
+    raw = read_object(path, root)
+    try:
+        return {**raw, "version": version_of(raw, Rubric.model_validate(raw))}
+    except ValidationError:  # not a rubric the stages could read either: shown as it is
+        return raw
+
+
 def read_object(path: Path, root: Path) -> dict:
     """A stage's JSON file (metrics, a rubric) as the object it must hold.
 
@@ -184,7 +198,7 @@ def load_inputs(layout: Layout) -> ReportInputs:
     groups = _parquet(layout.group_map(), GROUPS, ["source", "group"])
     rubrics = {}
     if layout.rubrics.is_dir():
-        rubrics = {p.stem: read_object(p, root) for p in sorted(layout.rubrics.glob("*.json"))}
+        rubrics = {p.stem: _rubric(p, root) for p in sorted(layout.rubrics.glob("*.json"))}
     png = layout.groups / "similarity.png"
     params = root / FILES["params"]
     return ReportInputs(

@@ -82,3 +82,14 @@ def test_a_new_embedding_stamp_refits_the_student_and_rechecks_the_scores(tmp_pa
     assert read_json(tmp_path / "data/students/g/inputs.json")["encoder"]["weights"] == "bbbb"
     score_flow(ScoreParams(), cache, str(tmp_path))
     assert _states(tmp_path, "score") == {"Completed": 1}
+
+
+def test_knobs_the_students_do_not_read_leave_the_distill_cache_alone(tmp_path, prefect_harness):
+    _project(tmp_path)
+    cache = CacheParams(dir=".cache")
+    distill_flow(DistillParams(student="head"), EmbedParams(), cache, str(tmp_path))
+    distill_flow(DistillParams(student="head", trees={"n_estimators": 7}), EmbedParams(threads=1, batch_size=8),
+                 cache, str(tmp_path))
+    assert _states(tmp_path, "distill") == {"Cached": 1}  # a trees knob, embed's threads: no re-fit
+    distill_flow(DistillParams(student="head", head={"model": "mlp"}), EmbedParams(), cache, str(tmp_path))
+    assert _states(tmp_path, "distill") == {"Completed": 1}  # the head's own knob re-fits

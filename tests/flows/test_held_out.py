@@ -13,6 +13,7 @@ import yaml
 from flows import discover, distill, label, report, score, select
 from flows.params import load_params
 from mira_core.estimate import estimate_project
+from mira_core.schema import NEAR_DUPLICATES
 
 pytestmark = pytest.mark.slow
 
@@ -33,13 +34,24 @@ def test_a_held_out_source_is_neither_judged_nor_labeled_in_its_group(tmp_path, 
     """code and prose share group g0; prose is held out. Before, the stratified samples took half their records
     from prose (10 of 20 judged, 10 of 20 labeled)."""
     params = _params(tmp_path, grouped_project("one_group"), ["prose"])
+    # ten code records made the kept copies of near-duplicate clusters that hold a prose record: select drops them
+    # (a near-copy of the target), so the teacher must not be paid for them either
+    corpus = pl.read_parquet(tmp_path / "data" / "corpus" / "*" / "*.parquet", columns=["record_id", "source"])
+    code = sorted(corpus.filter(pl.col("source") == "code")["record_id"])[:10]
+    prose = sorted(corpus.filter(pl.col("source") == "prose")["record_id"])[:10]
+    dropped = tmp_path / "data" / "dedup" / "dropped.parquet"
+    pl.concat([pl.read_parquet(dropped), pl.DataFrame(
+        {"record_id": prose, "source": "prose", "cluster": code, "jaccard": 0.9, "reason": "near_duplicate"},
+        schema=NEAR_DUPLICATES)]).write_parquet(dropped)
     before, _, _ = estimate_project(params, tmp_path, {})
-    assert before[0].requests == 20  # all 20 from code's 30 records
+    assert before[0].requests == 20  # all 20 of code's 30 records that a selection may keep
     discover.run(params, tmp_path)
     metrics = label.run(params, tmp_path)
+    judged = pl.read_parquet(tmp_path / "data" / "rubrics" / "judgments" / "g0.parquet")
     assert _sources(tmp_path / "data" / "rubrics" / "judgments" / "g0.parquet") == {"code"}
     labels = pl.read_parquet(tmp_path / "data" / "labels" / "g0.parquet")
     assert _sources(tmp_path / "data" / "labels" / "g0.parquet") == {"code"} and labels.height == 20
+    assert not set(code) & (set(labels["record_id"]) | set(judged["record_id"]))
     assert metrics["groups"]["g0"]["labeled"] == 20
     rubric = json.loads((tmp_path / "data" / "rubrics" / "g0.json").read_text())
     assert rubric["sources"] == ["code"]

@@ -60,6 +60,22 @@ def test_a_rubric_edited_by_hand_reads_with_its_new_content_hash(tmp_path):
     assert load_rubric(path, text=path.read_text()).version == edited.version
 
 
+def test_a_rubric_file_as_written_keeps_its_version_when_the_model_gains_a_field(tmp_path):
+    # a field added to Rubric (as n_sampled once was) changes content_hash for every old file: recomputing from the
+    # model would re-version every rubric and make every teacher cache entry miss (labels paid for again)
+    import json
+
+    from mira_core.rubric import load_rubric, stored_body_hash
+
+    r = _rubric([Anchor(id="a00", name="docs", description="d", exemplar_reason="e", support=3)])
+    old = {k: v for k, v in r.model_dump(mode="json").items() if k not in ("n_sampled", "n_records", "n_points")}
+    old["version"] = stored_body_hash(old)  # as an older mira, without those fields, hashed and wrote it
+    path = tmp_path / "g0.json"
+    path.write_text(json.dumps(old, indent=2))
+    loaded = load_rubric(path)
+    assert loaded.version == old["version"] and loaded.content_hash() != old["version"]
+
+
 def test_version_is_a_content_hash_and_diff_names_what_changed():
     a = Anchor(id="a00", name="docs", description="d", exemplar_reason="e", support=3)
     b = Anchor(id="a01", name="length", description="d", exemplar_reason="e", support=2)
@@ -72,3 +88,17 @@ def test_version_is_a_content_hash_and_diff_names_what_changed():
     assert d["g0"]["added"] == ["parses"] and d["g0"]["removed"] == ["length"]
     assert d["g0"]["changed"] == [{"name": "docs", "fields": {"support": [3, 4]}}]
     assert d["g1"]["status"] == "removed"
+
+
+def test_the_report_reads_an_edited_rubric_with_the_version_the_stages_read(tmp_path):
+    import json
+
+    from mira_core.report.inputs import _rubric as report_rubric
+    from mira_core.rubric import load_rubric, save_rubric
+
+    path = save_rubric(_rubric([Anchor(id="a00", name="docs", description="d", exemplar_reason="e", support=3)]),
+                       tmp_path / "g0.json")
+    body = json.loads(path.read_text())
+    body["anchors"][0]["name"] = "documentation"
+    path.write_text(json.dumps(body))
+    assert report_rubric(path, tmp_path)["version"] == load_rubric(path).version != body["version"]
