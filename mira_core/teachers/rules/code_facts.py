@@ -279,6 +279,7 @@ def comment_lines(text: str) -> set[int]:
     lang = language(text)
     skip = py_facts(text).string_lines if lang == "python" else set()
     lines: set[int] = set()
+    rows = text.split("\n")
     line, pos = 1, 0
     for m in _COMMENT_SPANS[lang].finditer(text):
         if m.group().startswith('"'):  # a C string literal that may hold // or /*
@@ -286,7 +287,8 @@ def comment_lines(text: str) -> set[int]:
         line += text.count("\n", pos, m.start())
         pos = m.start()
         span = range(line, line + m.group().count("\n") + 1)
-        lines.update(n for n in span if n not in skip)
+        # a blank line inside a block comment holds no comment: the share is over non-blank lines
+        lines.update(n for n in span if n not in skip and rows[n - 1].strip())
     return lines
 
 

@@ -219,7 +219,7 @@ def task_completion(text: str) -> Signal | None:
     if not msgs:
         return 1, "no messages could be read from the record"
     last = msgs[-1]
-    if last.role == "assistant" and last.content:
+    if last.role == "assistant" and last.content and not last.calls:  # words beside a call: it still dangles
         n = len(last.content.split())
         if _GAVE_UP.search(last.content):
             return 3, f"ends with an assistant message of {n} words that gives up: {_quote(last.content, 50)}"

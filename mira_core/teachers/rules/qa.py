@@ -66,7 +66,7 @@ def question_clarity(text: str) -> Signal | None:
     return max(1, score), "; ".join(parts)
 
 
-_REQUESTED = re.compile(r"`([A-Za-z_]\w*)\s*\(")
+_REQUESTED = re.compile(r"`(?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*)\s*\(")  # `name(` or `Owner.name(`
 _DOCSTRINGS = re.compile(r"(\"\"\"|''').*?\1|#[^\n]*", re.S)
 _STOP = set(["a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "with", "by", "as", "is", "are", "be", "been", "was", "were", "it", "its", "this", "that", "these", "those", "from", "at", "into", "if", "else", "when", "then", "than", "not", "no", "can", "may", "must", "should", "will", "would", "do", "does", "did", "have", "has", "had", "you", "your", "we", "our", "they", "their", "which", "what", "who", "how", "why", "there", "here", "also", "only", "any", "all", "each", "such", "more", "most", "other", "some", "same", "so", "use", "used", "using", "one", "two", "write", "function", "module", "python", "return", "returns", "returned", "value", "values", "given", "none", "true", "false", "default", "object"]) | set(keyword.kwlist)  # noqa: E501 - a word list
 
@@ -87,7 +87,7 @@ def _question_identifiers(q: str) -> set[str]:
     out = set()
     for span in spans:
         head, _, args = span.partition("(")
-        if re.fullmatch(r"\s*[A-Za-z_][\w.]*\.[A-Za-z_]\w*\s*", head) and not args:
+        if re.fullmatch(r"\s*[A-Za-z_][\w.]*\.[A-Za-z_]\w*\s*", head):  # `Owner.name(self, x)` too
             head = head.rsplit(".", 1)[-1]
         out |= {w.lower() for w in re.findall(r"[A-Za-z_]\w+", head + " " + args)}  # one letter: too ambiguous
     return out - _STOP

@@ -539,3 +539,35 @@ def test_large_record_is_judged():
     assert len(text) > 90_000
     (out,) = RulesBackend().run([Request("judge", code_doc(text))])
     assert out.ok and out.data["judgments"]
+
+
+def test_a_last_turn_with_words_beside_an_unanswered_call_still_dangles():
+    t = render_messages([{"role": "user", "content": "What is in /tmp? list it please"},
+                         {"role": "assistant", "content": "Let me look at the folder for you.", "tool_calls": [
+                             {"id": "c1", "function": {"name": "ls", "arguments": '{"path": "/tmp"}'}}]}])
+    assert assess("agent", t, ["task_completion"])["task_completion"].score <= 2  # was 5: "an answer of 8 words"
+
+
+def test_comment_density_counts_no_blank_line_inside_a_block_comment():
+    from mira_core.teachers.rules.code_facts import code_lines, comment_lines
+
+    c = ("/* Overview of this module.\n\n   It adds numbers.\n\n   Usage: see add().\n\n*/\n#include <stdio.h>\n"
+         "static int add(int a, int b) {\n  int s = a + b;\n  return s;\n}\n")
+    assert comment_lines(c) == {1, 3, 5, 7} and len(code_lines(c)) == 9
+    spaced = "/*\n" + "\n" * 30 + "*/\n" + "int main(void) {\n  return 0;\n}\n" * 3
+    reason = assess("code", spaced, ["comment_density"])["comment_density"].reason
+    assert reason.startswith("2 of 11 non-blank lines"), reason  # was "32 of 11 ... (291 %)"
+
+
+def test_a_method_question_is_checked_like_a_function_question():
+    unrelated = ('def unrelated_helper(path):\n    """Read a file."""\n    with open(path) as fh:\n'
+                 '        data = fh.read()\n    return data.strip()\n')
+    right = ('def parse_header(self, line):\n    """Split a header line."""\n    name, _, value = line.partition(":")\n'
+             '    return name.strip(), value.strip()\n')
+    function = "Write the function `parse_header(self, line)` of the Python module `mail`.\n\nSplit a header line."
+    method = "Write the method `HeaderParser.parse_header(self, line)` of the Python module `mail`.\n\nSplit a header line."
+    for dim in ("answer_completeness", "answer_relevance"):
+        for answer in (unrelated, right):
+            scores = [assess("qa", render_qa(q, answer), [dim])[dim].score for q in (function, method)]
+            assert scores[0] == scores[1], (dim, answer[:20], scores)
+    assert assess("qa", render_qa(method, unrelated), ["answer_completeness"])["answer_completeness"].score <= 2
