@@ -83,6 +83,11 @@ def run(root: Root = Path("."),
 
     _check_stage(first)
     _check_stage(last)
+    order = [s.name for s in STAGES]
+    if first and last and order.index(first) > order.index(last):  # before any server starts (plan checks again)
+        from mira_core.errors import ConfigError
+
+        raise ConfigError(f"--from {first} comes after --to {last} in the graph: nothing to run")
 
     def load():
         from flows.pipeline import pipeline_flow, plan
@@ -105,6 +110,8 @@ def describe(model, prefix: str = "") -> list[str]:
     """Lines of `key = value  # description` for a params model, recursively."""
     from pydantic import BaseModel
 
+    from mira_core.redact import redact_credentials
+
     lines = []
     for name, field in type(model).model_fields.items():
         value = getattr(model, name)
@@ -116,8 +123,8 @@ def describe(model, prefix: str = "") -> list[str]:
             lines.append(f"{key}:  # {field.description}")
             for i, item in enumerate(value):
                 lines += describe(item, f"{key}[{i}].")
-        else:
-            lines.append(f"{key} = {value!r}  # {field.description}")
+        else:  # URL credentials starred, as in the report and MLflow's params: the output lands in terminals and CI
+            lines.append(f"{key} = {redact_credentials(repr(value))}  # {field.description}")
     return lines
 
 

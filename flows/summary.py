@@ -41,6 +41,8 @@ def stale_stages(root: Path) -> dict[str, list[str]]:
 
     import yaml
 
+    from mira_core.stages import BY_NAME
+
     lock_file, params_file = root / "dvc.lock", root / "params.yaml"
     try:
         lock = yaml.safe_load(lock_file.read_text()) or {}
@@ -51,9 +53,11 @@ def stale_stages(root: Path) -> dict[str, list[str]]:
     for stage, entry in (lock.get("stages") or {}).items():
         if not isinstance(entry, dict):
             continue
-        metrics = root / "metrics" / f"{stage}.json"
+        # the stage's own metrics file: distill's is metrics/students.json, not metrics/distill.json
+        rel = BY_NAME[stage].metrics_path if stage in BY_NAME else f"metrics/{stage}.json"
+        metrics = root / rel
         outs = {o.get("path"): o.get("md5") for o in entry.get("outs") or [] if isinstance(o, dict)}
-        if not metrics.exists() or outs.get(f"metrics/{stage}.json") != hashlib.md5(metrics.read_bytes()).hexdigest():
+        if not metrics.exists() or outs.get(rel) != hashlib.md5(metrics.read_bytes()).hexdigest():
             continue
         recorded = (entry.get("params") or {}).get("params.yaml") or {}
         # a key is a section (`select`) or a dotted path into one (`select.held_out_sources`), as dvc.yaml names it

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from mira_core.config import MlflowParams, Params
+from mira_core.errors import ConfigError
 from mira_core.redact import redact_credentials
 
 PIPELINE_KEY = "mira.pipeline_key"
@@ -83,7 +84,11 @@ def pipeline_run(params: Params, root: Path):
     # create MLflow's sqlite tables ("table ... already exists"), the experiment, or a parent run.
     (root / ".mira").mkdir(exist_ok=True)
     with FileLock(str(root / ".mira" / MLFLOW_LOCK)):
-        if mlflow.get_experiment_by_name(params.mlflow.experiment) is None:
+        exp = mlflow.get_experiment_by_name(params.mlflow.experiment)
+        if exp is not None and exp.lifecycle_stage == "deleted":  # MLflow would refuse it after the stage's work
+            raise ConfigError(f"mlflow.experiment = {params.mlflow.experiment!r} was deleted in MLflow: restore it "
+                              "(mlflow experiments restore, or the UI's trash) or name another experiment")
+        if exp is None:
             # artifacts beside the project, not in whatever folder the process happened to start in
             mlflow.create_experiment(params.mlflow.experiment, artifact_location=(root / "mlruns").resolve().as_uri())
         mlflow.set_experiment(params.mlflow.experiment)

@@ -7,7 +7,7 @@ server is the one the stages share (flows/servers.py): if a stage started it, `m
 using it at that moment (same database), else left where it is; if none runs, it starts it on
 --prefect-port. Its lease keeps the server up while the UI runs. While `mira ui`
 runs, `.mira/ui.json` also tells the pipeline where the Prefect API is. MLflow needs no pointing:
-the UI serves the same `mlflow.db` the stages write. Ctrl-C (or SIGTERM) stops the MLflow UI, the
+the UI serves the same `mlflow.db` the stages write. Ctrl-C (or SIGTERM, or SIGHUP) stops the MLflow UI, the
 Prefect server if `mira ui` started it and no stage is using it (else it stops when idle), and
 removes the file.
 """
@@ -28,12 +28,16 @@ UI_FILE = Path(".mira") / "ui.json"
 
 
 def live_ui(root: Path) -> dict | None:
-    """What a running `mira ui` of this project wrote, if its process is still alive."""
+    """What a running `mira ui` of this project wrote, if its process is still alive: the same process, by its
+    start time, not another that was given its pid after a `mira ui` killed without its clean-up."""
+    from flows.servers import _alive
+
     path = root / UI_FILE
     try:
         info = json.loads(path.read_text())
-        os.kill(int(info["pid"]), 0)
-    except (OSError, ValueError, KeyError, json.JSONDecodeError):
+        if not _alive(int(info["pid"]), info.get("pid_start")):
+            return None
+    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError):
         return None
     return info
 
@@ -45,7 +49,7 @@ def command(prefect_port: Annotated[int, typer.Option(help="Port of the Prefect 
             ) -> None:
     """Start the Prefect server and the MLflow UI, point this project's pipeline at them, stop both on Ctrl-C."""
     from flows.params import load_params
-    from flows.servers import idle_seconds, mlflow_ui, project_server, stop_project_server
+    from flows.servers import _proc_start, idle_seconds, mlflow_ui, project_server, stop_project_server
     from flows.tracking import tracking_uri
     from mira_core.errors import MiraError
     from mira_core.io import write_json
@@ -54,7 +58,8 @@ def command(prefect_port: Annotated[int, typer.Option(help="Port of the Prefect 
     params = load_params(root / "params.yaml")
     state = root / ".mira"
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # a closed terminal (SIGHUP) stops both servers too
+        signal.signal(sig, lambda *_: stop.set())
     try:
         with ExitStack() as stack:
             typer.echo("starting the Prefect server and the MLflow UI ...")
@@ -70,7 +75,8 @@ def command(prefect_port: Annotated[int, typer.Option(help="Port of the Prefect 
                 typer.echo(f"(the project's Prefect server was already running, on port {server['port']}{where})")
             ml = stack.enter_context(mlflow_ui(tracking_uri(params.mlflow, root), root / "mlruns", state, host,
                                                mlflow_port))
-            info = {"pid": os.getpid(), "prefect_api": api, "prefect_ui": api.removesuffix("/api"), "mlflow_ui": ml}
+            info = {"pid": os.getpid(), "pid_start": _proc_start(os.getpid()), "prefect_api": api,
+                    "prefect_ui": api.removesuffix("/api"), "mlflow_ui": ml}
             write_json(info, root / UI_FILE)
             stack.callback(lambda: (root / UI_FILE).unlink(missing_ok=True))
             typer.echo(f"Prefect UI   {info['prefect_ui']}\nMLflow UI    {ml}\n"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import PurePosixPath
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -89,7 +89,8 @@ class DemoCorpusParams(Section):
         60_000, gt=0, description="Files larger than this are skipped, so one huge module cannot dominate a source."
     )
     min_file_bytes: int = Field(64, ge=0, description="Files smaller than this are skipped (empty __init__.py...).")
-    seed: int = Field(0, description="Seed of the deterministic file order used when a source has more files than the cap.")
+    seed: int = Field(0, ge=0, le=2**32 - 1,
+                      description="Seed of the deterministic file order used when a source has more files than the cap.")
 
 
 class IngestParams(Section):
@@ -168,7 +169,7 @@ class GroupParams(Section):
     pins: dict[str, str] = Field(
         default_factory=dict, description="source -> group name; overrides the clustering for that source."
     )
-    seed: int = Field(0, description="KMeans seed.")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="KMeans seed.")
 
     @model_validator(mode="after")
     def _k_range(self) -> GroupParams:
@@ -267,7 +268,7 @@ class DiscoverParams(Section):
         "asked again, with a growing pause, until every sampled record is judged or this many seconds have passed, "
         "so a rubric does not depend on which requests happened to fail."
     )
-    seed: int = Field(0, description="Sampling and clustering seed.")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Sampling and clustering seed.")
 
 
 class LabelParams(Section):
@@ -279,7 +280,8 @@ class LabelParams(Section):
         0.1, ge=0, le=1, description="Share of labeled records labeled a second time, to measure teacher self-agreement."
     )
     chunk_size: int = Field(200, gt=0, description="Records per label task (the unit of fan-out and of resume).")
-    seed: int = Field(1, description="Sampling and split seed (differs from discover's, so the samples differ).")
+    seed: int = Field(1, ge=0, le=2**32 - 1,
+                      description="Sampling and split seed (differs from discover's, so the samples differ).")
     cover_share: float = Field(
         0.0, ge=0, le=1, description="Share of each source's train records chosen to cover the source (greedy "
         "k-center over embeddings and document-statistic ranks, mira_core/sampling.py) instead of at random, so that "
@@ -392,7 +394,7 @@ class SelectParams(Section):
         "worst_weight 0, the paper's aggregation; spearman_mask: the mask reads Spearman, as the paper's; "
         "pooled_unshared: a source sharing no anchor with its group is ranked against it). Cheap: "
         "no student runs again. evaluate.arms may name them.")
-    seed: int = Field(0, description="Seed of the random and DSIR baselines.")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed of the random and DSIR baselines.")
     weights: dict[str, float] = Field(
         default_factory=dict, description="Mixing weights: shares of the budget for the units of `granularity` "
         "(group names with granularity group, source names with source), e.g. {g1: 0.3}. A unit not named shares "
@@ -467,14 +469,14 @@ class EvaluateParams(Section):
         "contaminated), like any arm; a record id not in the corpus is an error. List the files as deps of the "
         "evaluate stage in dvc.yaml, so that a changed file re-runs it.",
     )
-    seeds: list[int] = Field(
+    seeds: list[Annotated[int, Field(ge=0, le=2**32 - 1)]] = Field(
         default_factory=lambda: [0, 1, 2], min_length=1,
         description="Seeds per arm (they pick the training windows and their order); mean and sd are over these. "
         "Two give each arm's sd one degree of freedom, which made the noise rule's verdicts move between runs.",
     )
     seed: int = Field(
-        0, description="Seed of what all arms share: the tokenizer sample, the general slice, the base model, "
-        "the order of the target records."
+        0, ge=0, le=2**32 - 1, description="Seed of what all arms share: the tokenizer sample, the general slice, "
+        "the base model, the order of the target records."
     )
     tokenizer: Literal["bpe", "minilm"] = Field(
         "bpe", description="bpe: a byte-level BPE trained here on a seeded corpus sample; minilm: the WordPiece "

@@ -8,10 +8,13 @@ nearest known key (`format_validation_error`).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
 from pydantic import BaseModel
+
+from mira_core.redact import redact_credentials
 
 
 def key_lines(node, prefix: str = "", out: dict[str, int] | None = None, _path: tuple[int, ...] = ()
@@ -81,7 +84,13 @@ def format_validation_error(e, raw: dict, where: str, lines: dict[str, int], mod
 
 
 def _problem(err: dict, raw: dict, where: str, lines: dict[str, int], model: type[BaseModel]) -> str:
-    loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-after", "literal[")))]
+    loc: list = []
+    for p in err["loc"]:
+        if isinstance(p, str) and p.startswith(("function-after", "literal[")):
+            continue
+        if p in _TYPE_PARTS and _lookup(raw, [*loc, p]) is _MISSING:  # `k: int | "auto"` names its branch: `int`
+            continue
+        loc.append(p)
     key = _dotted(loc)
     line = _nearest_line(loc, lines)
     prefix = f"{where}:{line}" if line else where
@@ -93,8 +102,11 @@ def _problem(err: dict, raw: dict, where: str, lines: dict[str, int], model: typ
     value = _lookup(raw, loc)
     # a whole section or list would bury the problem at the end of a long line: the key already says where; a
     # key variable's value is never shown, since a bad one is most often the key itself pasted in
-    hidden = value is _MISSING or isinstance(value, dict | list) or (bool(loc) and loc[-1] in NEVER_SHOWN)
-    shown = "" if hidden else f" = {_short(value)}"
+    # A key that looks like a secret's (`api_key` for `api_key_env`, a misspelt `tokn`) hides its value too, and a
+    # value shown has its URL credentials starred (`base_urll: https://user:pw@host`): errors reach CI logs.
+    secret = bool(loc) and isinstance(loc[-1], str) and (loc[-1] in NEVER_SHOWN or _SECRET_KEY.search(loc[-1]))
+    hidden = value is _MISSING or isinstance(value, dict | list) or secret
+    shown = "" if hidden else f" = {redact_credentials(_short(value))}"
     if not key:  # a check across sections (a held-out source that is no source ...): its message names the keys
         return f"{prefix}: {msg}"
     return f"{prefix}: {key}{shown}: {msg}"
@@ -107,6 +119,8 @@ def _short(value, limit: int = 120) -> str:
 
 _MISSING = object()
 NEVER_SHOWN = {"api_key_env"}  # keys whose value an error message never repeats
+_SECRET_KEY = re.compile(r"key|token|secret|passw|pwd|auth|credential", re.I)  # ... nor of any key named like these
+_TYPE_PARTS = {"int", "float", "str", "bool"}  # the branch names pydantic adds to a union's error location
 # Keys that were renamed: (model class, old key) -> the new key, so an older params.yaml is told what to write.
 RENAMED = {("SelectParams", "tau_spearman"): "tau_rank"}
 

@@ -23,9 +23,10 @@ def plain_name(v: str) -> str:
 
 
 class Section(BaseModel):
-    """The contract of every params section (frozen, unknown keys are errors); config.Section is this class."""
+    """The contract of every params section (frozen, unknown keys are errors, no .inf or .nan: no knob means
+    them, and a validator's arithmetic on one raised a bare OverflowError); config.Section is this class."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DedupParams(Section):

@@ -130,11 +130,16 @@ def params_not_in_dvc(dvc: object) -> dict[str, list[str]]:
         if record is None or not isinstance(entry, dict):
             continue
         listed: list[str] = []
-        for item in entry.get("params") or []:  # a name, or {file: [names]}
+        for item in entry.get("params") or []:  # a name, or {file: [names]}, or {file: None}: all of that file
             if isinstance(item, str):
                 listed.append(item)
             elif isinstance(item, dict):
-                listed += [k for v in item.values() if isinstance(v, list) for k in v if isinstance(k, str)]
+                for file, names in item.items():
+                    if file != "params.yaml":  # another file's keys are not params.yaml's
+                        continue
+                    listed += [k for k in names if isinstance(k, str)] if isinstance(names, list) else [""]
+        if "" in listed:  # `- params.yaml:` tracks every param in it
+            continue
         missing = [p for p in record.params if not any(p == k or p.startswith(k + ".") for k in listed)]
         if missing:
             out[name] = missing

@@ -122,7 +122,7 @@ class DistillParams(Section):
         "frozen embeddings; linear: hashed n-grams + ridge; trees: boosted trees on document statistics; finetune: "
         "the encoder itself; generative: a causal LM writing each anchor's score and rationale."
     )
-    seed: int = Field(0, description="Training seed.")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Training seed.")
     head: HeadParams = Field(default_factory=HeadParams, description="Settings of the head student.")
     linear: LinearParams = Field(default_factory=LinearParams, description="Settings of the linear student.")
     trees: TreesParams = Field(default_factory=TreesParams, description="Settings of the trees student.")

@@ -4,7 +4,7 @@ and a hit that is served only while the outputs on disk are the ones the cached 
 Prefect's default `TASK_SOURCE` hashes only the task's own lines, so an edit to `mira_core` would
 be served a stale result. `StageCache` keys on:
 
-- the task's name and its own source,
+- the task's name and its module's source (the helpers beside it too),
 - a digest of the whole `mira_core` package source (code and prompt templates),
 - the content digest of every `Path` argument that is an input (files and folders),
 - every other argument by value (params sections as their JSON).
@@ -107,7 +107,7 @@ def _outputs(inputs: dict[str, Any]) -> dict[str, str]:
 
 @dataclass
 class StageCache(CachePolicy):
-    """Cache key over inputs' content, params, the task's source and the mira_core source; a hit only while the
+    """Cache key over inputs' content, params, the task module's source and the mira_core source; a hit only while the
     outputs on disk match the fingerprints recorded in `outputs_dir` when the cached run committed."""
 
     outputs_dir: Path | None = None
@@ -117,7 +117,9 @@ class StageCache(CachePolicy):
         fn = task_ctx.task.fn
         parts = {
             "task": f"{fn.__module__}.{fn.__qualname__}",
-            "task_source": hashlib.blake2b(inspect.getsource(fn).encode(), digest_size=16).hexdigest(),
+            # the task's whole module, not its own lines only: a helper beside it (ablation_params beside
+            # select_ablation) changes what the task computes
+            "task_source": tree_digest(Path(inspect.getsourcefile(fn))),
             "mira_core": core_digest(),
             "inputs": {k: (str(v) if is_output(k) else _value(v)) for k, v in sorted(inputs.items())},
         }

@@ -51,6 +51,7 @@ from typing import Any, TypeVar
 
 from mira_core.config import TeacherParams
 from mira_core.errors import INTERRUPTED, ConfigError
+from mira_core.redact import redact_credentials
 from mira_core.teachers import prompts
 from mira_core.teachers.base import (
     ErrorKind,
@@ -113,7 +114,7 @@ class OpenAIBackend:
         self._setup_error: str | None = None
 
     def __repr__(self) -> str:  # where it points, never the key
-        return f"OpenAIBackend(model={self.model!r}, base_url={self.params.base_url!r})"
+        return f"OpenAIBackend(model={self.model!r}, base_url={redact_credentials(repr(self.params.base_url))})"
 
     @property
     def response_format(self) -> str | None:
@@ -220,7 +221,8 @@ class OpenAIBackend:
             if _LEARNED.get(self._endpoint) == mode:
                 return
             _LEARNED[self._endpoint] = mode
-        log.info("openai teacher: %s accepts response_format %s; using it for this run", self.params.base_url, mode)
+        log.info("openai teacher: %s accepts response_format %s; using it for this run",
+                 redact_credentials(str(self.params.base_url)), mode)
 
     async def _send(self, client: Client, probe: asyncio.Lock, req: Request, msgs: list[dict],
                     usage: dict) -> tuple[Any, str]:
@@ -342,7 +344,8 @@ class OpenAIBackend:
                    f"it may use model {p.model!r}")
         else:
             fix = "teacher.api_key_env is null, so no key was sent: set it to the variable that holds the key"
-        return (f"the teacher endpoint {self.base_url} answered HTTP {e.status} ({self._mask(e.message)[:200]}): "
+        where = redact_credentials(self.base_url)  # a URL may carry credentials: the message reaches logs
+        return (f"the teacher endpoint {where} answered HTTP {e.status} ({self._mask(e.message)[:200]}): "
                 f"{fix}. The refused requests are not kept as failures and answers already given are cached, so a "
                 "re-run after the fix asks only the rest")
 

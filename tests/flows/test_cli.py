@@ -146,6 +146,24 @@ def test_unknown_stage_is_a_clear_error(tmp_path, args):
     _assert_nothing_started(root)
 
 
+def test_a_backwards_range_is_a_clear_error_before_anything_starts(tmp_path):
+    root = _project(tmp_path, SOURCE)
+    res = _run([str(BIN / "mira"), "run", "--from", "select", "--to", "ingest"], root)
+    _assert_message_alone(res, "mira: --from select comes after --to ingest in the graph: nothing to run")
+    _assert_nothing_started(root)
+
+
+def test_plan_refuses_a_stage_the_project_does_not_run_and_a_backwards_range():
+    from flows.pipeline import plan
+    from mira_core.errors import ConfigError
+
+    assert plan("ingest", "ingest") == ["ingest"] and plan(None, "dedup", demo=False) == ["ingest", "dedup"]
+    with pytest.raises(ConfigError, match="--from demo_corpus: not a stage of this project .demo_corpus.enabled"):
+        plan("demo_corpus", None, demo=False)  # a ValueError traceback before
+    with pytest.raises(ConfigError, match="--from select comes after --to ingest"):
+        plan("select", "ingest")  # an empty plan before: mira run did nothing and succeeded
+
+
 def test_debug_shows_the_traceback(tmp_path):
     root = _project(tmp_path, BAD_PARAMS["bad value"][0])
     for cmd, env in (([str(BIN / "mira"), "--debug", "params"], {}),
@@ -182,21 +200,24 @@ def test_summary_marks_only_the_stages_whose_dvc_lock_record_it_reads(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     (tmp_path / "metrics").mkdir()
     lock = {"schema": "2.0", "stages": {}}
-    for stage, section in (("dedup", "dedup"), ("select", "select.budget")):  # a section, a dotted key
-        f = tmp_path / "metrics" / f"{stage}.json"
+    params["distill"] = {"student": "auto"}
+    recorded = {"dedup": ("dedup", params["dedup"]), "select": ("select.budget", params["select"]["budget"]),
+                "distill": ("distill", params["distill"])}  # a section, a dotted key; distill writes students.json
+    for stage, (section, value) in recorded.items():
+        f = tmp_path / "metrics" / ("students.json" if stage == "distill" else f"{stage}.json")
         f.write_text(json.dumps({"stage": stage}))
-        lock["stages"][stage] = {"cmd": f"mira stage {stage}",
-                                 "params": {"params.yaml": {section: params["dedup"] if stage == "dedup"
-                                                            else params["select"]["budget"]}},
-                                 "outs": [{"path": f"metrics/{stage}.json", "hash": "md5",
+        lock["stages"][stage] = {"cmd": f"mira stage {stage}", "params": {"params.yaml": {section: value}},
+                                 "outs": [{"path": f.relative_to(tmp_path).as_posix(), "hash": "md5",
                                            "md5": hashlib.md5(f.read_bytes()).hexdigest(), "size": 1}]}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     (tmp_path / "dvc.lock").write_text(yaml.safe_dump(lock))
     assert stale_stages(tmp_path) == {}
-    params["select"]["budget"], params["dedup"]["threshold"] = 0.25, 0.5
+    params["select"]["budget"], params["dedup"]["threshold"], params["distill"]["student"] = 0.25, 0.5, "head"
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    assert stale_stages(tmp_path) == {"dedup": ["dedup.threshold"], "select": ["select.budget"]}
+    assert stale_stages(tmp_path) == {"dedup": ["dedup.threshold"], "select": ["select.budget"],
+                                      "distill": ["distill.student"]}  # distill was never judged
     (tmp_path / "metrics" / "select.json").write_text(json.dumps({"stage": "select", "rerun": True}))
-    assert stale_stages(tmp_path) == {"dedup": ["dedup.threshold"]}
+    assert stale_stages(tmp_path) == {"dedup": ["dedup.threshold"], "distill": ["distill.student"]}
 
 
 def test_summary_names_the_params_an_older_dvc_yaml_does_not_list(tmp_path):
@@ -216,3 +237,18 @@ def test_summary_names_the_params_an_older_dvc_yaml_does_not_list(tmp_path):
     line = next(line for line in summary_lines(tmp_path) if line.startswith("dvc.yaml"))
     assert ("does not re-run discover when select.held_out_sources change; score when select.held_out_sources "
             "change, though") in line
+    from mira_core.stages import params_not_in_dvc
+
+    dvc["stages"]["discover"]["params"] = [{"params.yaml": None}]  # DVC: every param of the file
+    dvc["stages"]["score"]["params"] = [{"other.yaml": ["select"]}, "score"]  # another file's keys cover nothing
+    assert params_not_in_dvc(dvc) == {"score": ["select.held_out_sources"]}
+
+
+def test_mira_params_stars_url_credentials():
+    from flows.cli import describe
+    from mira_core.config import parse_params
+
+    params = parse_params({"sources": [{"name": "a", "path": "a.jsonl", "format": "text"}],
+                           "teacher": {"base_url": "https://user:s3cretPW@llm.example/v1?api-key=SECRET2"}})
+    text = "\n".join(describe(params))
+    assert "s3cretPW" not in text and "SECRET2" not in text and "https://***:***@llm.example/v1" in text

@@ -36,3 +36,22 @@ def test_stages_at_once_share_one_database_and_one_parent_run(tmp_path):
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["mira"], output_format="list")
     assert [r.info.run_id for r in runs] == list(ids)
+
+
+def test_a_deleted_experiment_is_a_config_error_naming_it(tmp_path):
+    # MLflow still finds a deleted experiment by name and then refuses to set it, after the stage's work
+    import mlflow
+
+    from flows.params import load_params
+    from flows.tracking import pipeline_run
+    from mira_core.errors import ConfigError
+
+    (tmp_path / "params.yaml").write_text("sources:\n  - {name: a, path: a.jsonl, format: text}\n"
+                                          "mlflow:\n  tracking_uri: sqlite:///mlflow.db\n")
+    params = load_params(tmp_path / "params.yaml")
+    with pipeline_run(params, tmp_path):
+        pass
+    mlflow.delete_experiment(mlflow.get_experiment_by_name(params.mlflow.experiment).experiment_id)
+    with pytest.raises(ConfigError, match="mlflow.experiment = 'mira' was deleted in MLflow: restore it"), \
+            pipeline_run(params, tmp_path):
+        pass

@@ -128,6 +128,31 @@ def test_a_key_pasted_as_api_key_env_is_refused_and_never_repeated(tmp_path):
     assert load_params(_write(tmp_path, MINIMAL + "teacher:\n  api_key_env: null\n")).teacher.api_key_env is None
 
 
+def test_a_secret_under_a_wrong_key_is_never_repeated(tmp_path):
+    for text, secret in (("teacher:\n  api_key: sk-proj-SECRET123\n", "SECRET123"),
+                         ("teacher:\n  base_urll: https://user:s3cretPW@h/v1\n", "s3cretPW"),
+                         ("score:\n  generative_server:\n    token: abc-SECRET-9\n", "SECRET-9")):
+        with pytest.raises(ConfigError) as e:
+            load_params(_write(tmp_path, MINIMAL + text))
+        assert secret not in str(e.value) and "unknown key" in str(e.value), str(e.value)
+
+
+def test_a_bad_value_of_a_number_or_word_knob_names_the_knob(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        load_params(_write(tmp_path, MINIMAL + "group:\n  k: many\n"))
+    assert "group.k = 'many':" in str(e.value) and "group.k.int" not in str(e.value), str(e.value)
+
+
+def test_seeds_and_infinities_the_stages_would_crash_on_are_refused_naming_the_key(tmp_path):
+    # a negative seed passed and the random baseline raised OverflowError; budget .inf raised one from a validator
+    text = MINIMAL + "select:\n  seed: -1\n  budget: .inf\nlabel:\n  seed: 4294967296\nevaluate:\n  seeds: [0, -2]\n"
+    with pytest.raises(ConfigError) as e:
+        load_params(_write(tmp_path, text))
+    msg = str(e.value)
+    assert "select.seed = -1" in msg and "select.budget = inf: Input should be a finite number" in msg, msg
+    assert "label.seed = 4294967296" in msg and "evaluate.seeds[1] = -2" in msg, msg
+
+
 def test_bad_literal_in_a_source(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_params(_write(tmp_path, MINIMAL.replace("format: text", "format: html")))

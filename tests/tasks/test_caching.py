@@ -210,3 +210,20 @@ def test_stat_fingerprint_sees_names_sizes_and_new_files_but_not_dot_files(tmp_p
     os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert os.stat(f).st_mtime_ns == st.st_mtime_ns
     assert caching.stat_fingerprint(f) != fp  # the ctime, which no one can set back, tells
+
+
+def test_a_helper_beside_the_task_keys_its_cache(tmp_path):
+    # ablation_params beside select_ablation says what an ablation means: an edit to it must not serve old manifests
+    import importlib.util
+    import types
+
+    def key_of(helper_body: str) -> str:
+        module = tmp_path / "tasks_mod.py"  # one module, edited
+        module.write_text(f"def helper():\n    return {helper_body}\n\n\ndef the_task(x):\n    return helper() + x\n")
+        spec = importlib.util.spec_from_file_location(module.stem, module)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        ctx = types.SimpleNamespace(task=types.SimpleNamespace(fn=mod.the_task))
+        return caching.StageCache().compute_key(ctx, {"x": 1}, {})
+
+    assert key_of("0.0") != key_of("0.25")  # the task's own lines are the same in both

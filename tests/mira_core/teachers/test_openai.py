@@ -267,6 +267,14 @@ def test_a_wrong_base_url_is_a_config_error_not_a_cached_failure(server, tmp_pat
     assert len(server.requests) == 1
 
 
+def test_the_endpoint_named_in_an_error_has_its_credentials_starred(server, tmp_path):
+    url = server.base_url.removesuffix("/v1").replace("http://", "http://user:s3cretPW@") + "/v2"
+    backend = OpenAIBackend(params(server, base_url=url, concurrency=1), KEY)
+    with pytest.raises(ConfigError, match=r"HTTP 404") as e:
+        teacher(backend, tmp_path / "c.sqlite").ask(judge())
+    assert "s3cretPW" not in str(e.value) and "***:***@" in str(e.value) and "s3cretPW" not in repr(backend)
+
+
 @pytest.mark.parametrize("json_type", [0, 1])
 def test_a_success_whose_body_is_not_json_is_transient(server, tmp_path, json_type):
     server.fail_next(1, "not_json", json_type=json_type)

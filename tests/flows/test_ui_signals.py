@@ -1,0 +1,82 @@
+"""`mira ui` stops what it started when its terminal closes (SIGHUP), as on Ctrl-C or SIGTERM, and a `.mira/ui.json`
+left behind is not trusted because some other process now has its pid. The real `flows.ui.command` runs in a child
+process; only its two servers are light stand-ins (a `sleep` started by the real servers._start and stop)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from flows.ui import UI_FILE, live_ui
+from tests.conftest import REPO
+
+CHILD = textwrap.dedent('''
+    import os, sys
+    from contextlib import contextmanager
+    from pathlib import Path
+    import flows.servers as S
+
+    @contextmanager
+    def mlflow_ui(backend, artifacts, state, host, port):
+        proc = S._start(["sleep", "120"], dict(os.environ), Path(state) / "logs" / "mlflow-ui.log")
+        Path(state, "mlflow.pid").write_text(str(proc.pid))
+        try:
+            yield f"http://{host}:{port}"
+        finally:
+            S.stop(proc)
+
+    @contextmanager
+    def project_server(root, idle, host, port, move_idle=False):
+        yield {"api": f"http://{host}:{port}/api", "port": port, "started_here": False}
+
+    S.mlflow_ui, S.project_server = mlflow_ui, project_server
+    from flows.ui import command
+    command(prefect_port=4200, mlflow_port=5000, host="127.0.0.1", root=Path(sys.argv[1]))
+''')
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_stops_the_servers_and_removes_the_ui_file(tmp_path, sig):
+    (tmp_path / "params.yaml").write_text("sources:\n  - {name: a, path: a.jsonl, format: text}\n")
+    p = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path)], cwd=REPO, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    ui = tmp_path / UI_FILE
+    for _ in range(300):
+        if ui.exists():
+            break
+        time.sleep(0.1)
+    assert ui.exists() and live_ui(tmp_path)["pid"] == p.pid
+    child = int((tmp_path / ".mira" / "mlflow.pid").read_text())
+    p.send_signal(sig)
+    p.wait(30)
+    time.sleep(0.5)
+    left = _alive(child)
+    if left:
+        os.killpg(child, signal.SIGKILL)
+    assert not left and not ui.exists()  # SIGHUP killed mira ui without its clean-up: both were left
+
+
+def test_a_ui_file_whose_pid_another_process_now_has_is_not_trusted(tmp_path):
+    (tmp_path / ".mira").mkdir()
+    info = {"pid": os.getppid(), "pid_start": "1", "prefect_api": "http://127.0.0.1:9/api"}  # a live pid, reused
+    (tmp_path / UI_FILE).write_text(json.dumps(info))
+    assert live_ui(tmp_path) is None
+    from flows.servers import _proc_start
+
+    (tmp_path / UI_FILE).write_text(json.dumps({**info, "pid_start": _proc_start(os.getppid())}))
+    assert live_ui(tmp_path)["prefect_api"] == info["prefect_api"]
