@@ -33,6 +33,10 @@ def _at(params: dict, dotted: str) -> object:
     return params
 
 
+def _jaccard(x: float | None) -> str:
+    return "n/a: neither keeps a record" if x is None else f"{x:.2f}"
+
+
 def stale_stages(root: Path) -> dict[str, list[str]]:
     """Stages whose metrics file is the one `dvc repro` last wrote (dvc.lock's md5) but whose params in
     params.yaml have changed since: {stage: changed dotted keys}. A metrics file written some other way
@@ -130,7 +134,7 @@ def summary_lines(root: Path) -> list[str]:
                    f" selectable tokens ({m['kept_token_share']:.1%}), {sel['granularity']} budget "
                    f"{sel['budget']}   data/selection/mira/manifest.parquet")
         out.append("            baselines at the same budget: " + ", ".join(
-            f"{k} (overlap with MIRA {sel['overlap']['mira'][k]:.2f})" for k in sel["methods"] if k != "mira")
+            f"{k} (overlap with MIRA {_jaccard(sel['overlap']['mira'].get(k))})" for k in sel["methods"] if k != "mira")
             + "   data/selection/<method>/")
         export = sel.get("materialized") or {}
         if export.get("path"):

@@ -167,8 +167,19 @@ class GroupParams(Section):
                        "one group per source (a silhouette judges k up to sources - 1 only).")
     k_max: int = Field(6, ge=1, description="Largest k tried by auto (capped at the number of sources - 1).")
     pins: dict[str, str] = Field(
-        default_factory=dict, description="source -> group name; overrides the clustering for that source."
+        default_factory=dict, description="source -> group name; overrides the clustering for that source. A group "
+        "name is a plain name (letters, digits, '_', '-', '.'): it names files (data/rubrics/<group>.json) and plots."
     )
+
+    @field_validator("pins")
+    @classmethod
+    def _groups_are_plain_names(cls, v: dict[str, str]) -> dict[str, str]:
+        for source, group in v.items():  # `../x` would write outside data/rubrics, `$x$` broke the report's plots
+            try:
+                plain_name(group)
+            except ValueError as e:
+                raise ValueError(f"pins.{source} = {group!r}: a group name {e}") from None
+        return v
     seed: int = Field(0, ge=0, le=2**32 - 1, description="KMeans seed.")
 
     @model_validator(mode="after")

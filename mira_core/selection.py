@@ -366,10 +366,12 @@ def reason_counts(manifest: pl.DataFrame) -> dict[str, int]:
     return {r: int(counts.get(r, 0)) for r in REASONS}
 
 
-def overlap(manifests: dict[str, pl.DataFrame]) -> dict[str, dict[str, float]]:
-    """Jaccard overlap of the kept record sets of every pair of methods."""
+def overlap(manifests: dict[str, pl.DataFrame]) -> dict[str, dict[str, float | None]]:
+    """Jaccard overlap of the kept record sets of every pair of methods; None where neither keeps a record (no
+    overlap to speak of, as `mira compare` says; 0 read as "nothing in common" even on the diagonal)."""
     kept = {m: set(df.filter(pl.col("kept"))["record_id"].to_list()) for m, df in manifests.items()}
-    return {a: {b: round(len(kept[a] & kept[b]) / max(1, len(kept[a] | kept[b])), 4) for b in kept} for a in kept}
+    return {a: {b: round(len(kept[a] & kept[b]) / len(kept[a] | kept[b]), 4) if kept[a] | kept[b] else None
+                for b in kept} for a in kept}
 
 
 def _counts_by(manifest: pl.DataFrame, by: str) -> dict[str, dict]:

@@ -19,7 +19,7 @@ from matplotlib.patches import Patch, Rectangle
 
 MIRA_COLOR = "#0969da"
 BASELINE_COLORS = ("#8c959f", "#e16f24", "#8250df", "#1b7c83", "#bf3989", "#d4a72c", "#57606a")
-KEPT, DROPPED, HELD = "#1a7f37", "#afb8c1", "#54aeff"
+KEPT, DROPPED, HELD, FILTERED = "#1a7f37", "#afb8c1", "#54aeff", "#d4a72c"
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -81,13 +81,14 @@ def score_histograms(groups: Mapping[str, Mapping[str, np.ndarray]], max_bins: i
     rows = math.ceil(len(names) / cols)
     fig = _figure(4.2 * cols, 3.0 * rows)
     axes = fig.subplots(rows, cols, squeeze=False)
-    colors = {"kept": KEPT, "dropped": DROPPED, "held out": HELD}
+    colors = {"kept": KEPT, "dropped": DROPPED, "filtered": FILTERED, "held out": HELD}
     for ax, g in zip(axes.flat, names, strict=False):
         parts = {k: np.asarray(v, dtype=float) for k, v in groups[g].items()}
         parts = {k: v[np.isfinite(v)] for k, v in parts.items()}
         every = np.concatenate([v for v in parts.values()]) if parts else np.array([])
         n_kept = len(parts.get("kept", ()))
-        ax.set_title(f"{g}: {n_kept:,} of {len(every):,} kept", fontsize=10)
+        selectable = n_kept + len(parts.get("dropped", ()))  # held-out and filtered records are never selectable
+        ax.set_title(f"{g}: {n_kept:,} of {selectable:,} selectable kept".replace("$", r"\$"), fontsize=10)
         if len(every) == 0:
             ax.text(0.5, 0.5, "no scores", ha="center", va="center", transform=ax.transAxes, color="#57606a")
             ax.set_xticks([])
@@ -97,7 +98,7 @@ def score_histograms(groups: Mapping[str, Mapping[str, np.ndarray]], max_bins: i
         bins = int(min(max_bins, max(5, math.ceil(math.sqrt(len(every))))))
         lo, hi = float(every.min()), float(every.max())
         edges = np.linspace(lo, hi if hi > lo else lo + 1e-6, bins + 1)
-        shown = [k for k in ("kept", "dropped", "held out") if len(parts.get(k, ())) > 0]
+        shown = [k for k in ("kept", "dropped", "filtered", "held out") if len(parts.get(k, ())) > 0]
         ax.hist([parts[k] for k in shown], bins=edges, stacked=True, color=[colors[k] for k in shown],
                 label=[f"{k} ({len(parts[k]):,})" for k in shown], edgecolor="white", linewidth=0.3)
         ax.set_xlabel("MIRA score (trimmed mean and lowest of the unmasked anchors)", fontsize=8)

@@ -189,14 +189,16 @@ def retention(inp: ReportInputs, p_: ReportParams) -> Raw:
               for m, r in methods.items()}
     held = _held_out(inp)
     png = plots.retention_chart(sources, shares, held, _budget_share(inp.select), p_.dpi)
-    rows = [[s, group_of.get(s, "–"), num(tokens[s].get("tokens")),
+    # the selectable tokens, which the shares beside them and the total below are over (a select.json from an
+    # older mira has only every token: near-duplicates, contaminated and held-out records included)
+    rows = [[s, group_of.get(s, "–"), num(tokens[s].get("selectable_tokens", tokens[s].get("tokens"))),
              *(("held out" if s in held else pct(shares[m][s])) for m in methods)] for s in sources]
     rows.append([Raw("<b>all selectable</b>"), "", num(methods.get("mira", {}).get("selectable_tokens")),
                  *(pct(r.get("kept_token_share")) for r in methods.values())])
     return join([img(png, "kept token share per source, MIRA and baselines"),
                  note("Share of each source's tokens kept, per method, at the same token budget (dashed line). "
                       "Held-out sources are never selected: they are the evaluation target."),
-                 table(["source", "group", "tokens", *methods], rows)])
+                 table(["source", "group", "selectable tokens", *methods], rows)])
 
 
 def scores(inp: ReportInputs, p_: ReportParams) -> Raw:
@@ -206,21 +208,34 @@ def scores(inp: ReportInputs, p_: ReportParams) -> Raw:
     groups = {}
     for (g,), d in sorted(df.group_by("group"), key=lambda x: str(x[0][0])):
         held = d["reason"] == "held_out"
+        # near-duplicates and contaminated records are scored but never selectable: not "dropped" by the cut
+        filtered = d["reason"].is_in(["near_duplicate", "contaminated"])
         groups[str(g)] = {"kept": d.filter(pl.col("kept"))["score"].to_numpy(),
-                          "dropped": d.filter(~pl.col("kept") & ~held)["score"].to_numpy(),
+                          "dropped": d.filter(~pl.col("kept") & ~held & ~filtered)["score"].to_numpy(),
+                          "filtered": d.filter(filtered)["score"].to_numpy(),
                           "held out": d.filter(held)["score"].to_numpy()}
     # selection gives an unscored record a NaN score (null only in older manifests): both are left out of the plots
     unscored = df["score"].cast(pl.Float64).fill_nan(None).null_count()
     parts: list = [img(plots.score_histograms(groups, p_.max_hist_bins, p_.dpi), "MIRA score histograms per group"),
                    note("The MIRA score of a record is the trimmed mean of its group's anchors that are reliable for "
                         "its source, blended with the lowest of them (select.worst_weight), each anchor standardised "
-                        "over its group by default (the score column of the MIRA manifest). With a per-group budget each "
-                        "group keeps "
-                        "its top share; a source with no reliable anchor is ranked within its own share, so its kept "
-                        "records may sit below the group's cut.")]
+                        "over its group by default (the score column of the MIRA manifest). "
+                        + _cut_note((inp.select or {}).get("granularity"))
+                        + " Filtered records (near-duplicates, contaminated) are scored but never selectable; the "
+                        "panel's count is of the selectable ones.")]
     if unscored:
         parts.append(note(f"{unscored:,} records have no score (unscored) and are not shown."))
     return join(parts)
+
+
+def _cut_note(granularity: str | None) -> str:
+    """How the budget cut reads on the histograms, for the select.granularity the run used."""
+    if granularity == "global":
+        return "With one corpus-wide budget every group is cut at the same score."
+    if granularity == "source":
+        return "With a budget per source each source keeps its own top share, so the cut differs within a group."
+    return ("With a per-group budget each group keeps its top share; a source with no reliable anchor is ranked "
+            "within its own share, so its kept records may sit below the group's cut.")
 
 
 def _why(why: str) -> str:
@@ -413,7 +428,7 @@ def baselines_and_overlap(inp: ReportInputs, p_: ReportParams) -> Raw:
     ov = inp.select.get("overlap") or {}
     names = [m for m in methods if m in ov] + sorted(set(ov) - set(methods))
     if names:
-        mat = np.array([[float(ov[a].get(b, np.nan)) for b in names] for a in names])
+        mat = np.array([[np.nan if ov[a].get(b) is None else float(ov[a][b]) for b in names] for a in names])
         parts += [h3("Overlap of the kept records"),
                   note("Jaccard overlap |A ∩ B| / |A ∪ B| of the records each method keeps, at the same budget."),
                   row(img(plots.overlap_heatmap(names, mat, p_.dpi), "Jaccard overlap of the kept records"),
@@ -453,13 +468,24 @@ def filters(inp: ReportInputs, p_: ReportParams) -> Raw:
                                                                               "decontaminate")])
     near = (inp.dedup or {}).get("sources", {})
     cont = (inp.decontaminate or {}).get("sources", {})
-    rows = [[s, num((near.get(s) or cont.get(s) or {}).get("records_in")), num(near.get(s, {}).get("records_dropped")),
+    records = {s: (near.get(s) or cont.get(s) or {}).get("records_in") for s in set(near) | set(cont)}
+    if inp.mira is not None:
+        # what select drops, from its manifest: it also drops the kept copy of a cluster that holds a held-out record,
+        # counts a record on both lists once (contaminated), and a held-out record as held out
+        by = dict(((s, r), n) for s, r, n in inp.mira.group_by("source", "reason").len().iter_rows())
+        every = sorted({s for s, _ in by} | set(records))
+        near = {s: {"records_dropped": by.get((s, "near_duplicate"), 0)} for s in every}
+        cont = {s: {"records_dropped": by.get((s, "contaminated"), 0)} for s in every}
+        records = {s: sum(n for (t, _), n in by.items() if t == s) for s in every}
+    rows = [[s, num(records.get(s)), num(near.get(s, {}).get("records_dropped")),
              num(cont.get(s, {}).get("records_dropped"))] for s in sorted(set(near) | set(cont))]
     parts: list = [table(["source", "records", "near-duplicates dropped", "contaminated dropped"], rows),
                    note("A near-duplicate is a record whose word 5-gram set has an estimated Jaccard similarity at or "
-                        "above dedup.threshold with a record that is kept (one copy per cluster). A contaminated "
-                        "record shares at least decontaminate.min_matches n-grams with a benchmark item. Both are "
-                        "dropped from every method's selection, and the budget is a share of what remains.")]
+                        "above dedup.threshold with another record, directly or through a chain of such records (one "
+                        "copy per cluster is kept, unless the cluster holds a held-out record: then none is). A "
+                        "contaminated record shares at least decontaminate.min_matches n-grams with a benchmark item. "
+                        "Both are dropped from every method's selection, and the budget is a share of what remains; "
+                        "the counts are the MIRA manifest's when it exists (a held-out record counts as held out).")]
     bench = (inp.decontaminate or {}).get("benchmarks", {})
     if bench:
         parts.append(table(["benchmark", "items", "n-grams", "records dropped"],

@@ -78,3 +78,13 @@ def test_hidden_folders_of_a_killed_write_are_no_source(tmp_path):
                      ).write_parquet(emb / src / "part-00000.parquet")
     metrics = group_sources(emb, GroupParams(), tmp_path / "groups")
     assert metrics["records"] == {"a": 1, "b": 1}
+
+
+def test_a_pinned_group_name_must_be_a_plain_name():
+    import pytest
+    from pydantic import ValidationError
+
+    for bad in ("../x", "web$\\x$", "a b"):
+        with pytest.raises(ValidationError, match="a group name must start with a letter or digit"):
+            GroupParams(pins={"web": bad})
+    assert GroupParams(pins={"web": "web-pages.v2"}).pins == {"web": "web-pages.v2"}

@@ -335,3 +335,41 @@ def test_the_reliability_section_leaves_held_out_sources_out_as_select_json_does
     assert "Held-out sources (qa) are left out below" in section
     assert "Group g1" not in section  # its one source is held out
     assert "2 of 6 (source, anchor) pairs in use" in section  # g0: code and the hostile source, three anchors each
+
+
+def test_figures_over_the_selectable_records_leave_filtered_ones_out(monkeypatch):
+    # a source that lost records to dedup: its tokens cell is the selectable tokens its shares are over; its
+    # near-duplicates are not drawn as dropped by the cut; the filters table counts what select dropped
+    from mira_core.report import plots, sections
+
+    inp = tiny_inputs()
+    mira = inp.mira.with_columns(reason=pl.when((pl.col("source") == "code") & (pl.col("reason") == "over_budget")
+                                                & (pl.int_range(pl.len()) % 4 == 1)).then(pl.lit("near_duplicate"))
+                                 .otherwise(pl.col("reason")))
+    n_near = mira.filter(pl.col("reason") == "near_duplicate").height
+    assert n_near > 0
+    by_source = {s: {**v, "selectable_tokens": 400} for s, v in inp.select["methods"]["mira"]["by_source"].items()}
+    select = {**inp.select, "methods": {**inp.select["methods"],
+                                        "mira": {**inp.select["methods"]["mira"], "by_source": by_source}}}
+    inp = dataclasses.replace(inp, mira=mira, select=select, dedup={"sources": {"code": {"records_in": 40,
+                                                                                         "records_dropped": 0}}})
+    seen = {}
+    monkeypatch.setattr(plots, "score_histograms", lambda groups, *a: seen.update(groups) or b"")
+    sections.scores(inp, ReportParams(dpi=50))
+    near_scores = set(mira.filter(pl.col("reason") == "near_duplicate")["score"].to_list())
+    assert not near_scores & set(seen["g0"]["dropped"].tolist()) and len(seen["g0"]["filtered"]) == n_near
+    page = build_report(inp, ReportParams(dpi=50))
+    retention = page.split("<h2>Retention per source</h2>")[1].split("<h2>")[0]
+    assert "selectable tokens" in retention and '<td class="n">400</td>' in retention
+    assert '<td class="n">1,000</td>' not in retention
+    filters = page.split("<h2>Near-duplicates and contamination</h2>")[1].split("<h2>")[0]
+    assert f'<td>code</td><td class="n">40</td><td class="n">{n_near}</td>' in filters, filters[:800]
+
+
+def test_overlap_is_none_where_neither_method_keeps_a_record():
+    from mira_core.selection import overlap
+
+    some = pl.DataFrame({"record_id": ["a", "b"], "kept": [True, False]})
+    none = pl.DataFrame({"record_id": ["a", "b"], "kept": [False, False]})
+    got = overlap({"m": some, "empty": none})
+    assert got["empty"]["empty"] is None and got["m"]["m"] == 1.0 and got["m"]["empty"] == 0.0
