@@ -30,7 +30,8 @@ def embed_flow(p: EmbedParams, cache: CacheParams, root: str) -> dict:
     enc = load_encoder(p, lay.root)  # fail on a bad encoder before any work
     task = cached(embed_one, cache, lay.root)
     with run_log(lay, "embed") as log:
-        futures = [submit(task, s, p, str(lay.root), out=lay.embedding_shard(s)) for s in shards]
+        stamp = fingerprint(enc, p)
+        futures = [submit(task, s, p, str(lay.root), out=lay.embedding_shard(s), stamp=stamp) for s in shards]
         results = gather(futures, "embed", "shard")  # each shard also draws its own bar over its records
         log["tasks"] = states(futures)
         wanted = {lay.embedding_shard(s) for s in shards}

@@ -138,6 +138,9 @@ class Encoder:
             "encoder": p.encoder, "weights": model_digest(path), "dtype": self.dtype, "max_length": self.max_length,
             "windows": self.windows, "pooling": self.pooling, "normalize": self.normalize, "dim": self.dim,
             "backend": self.backend, **({"onnx": self.onnx_key} if self.runner is not None else {}),
+            # dynamic int8 quantises each batch's activations with one scale, padding included: a window's vector
+            # depends on its batch-mates (cosine ~0.99 to itself alone), so the batch size is part of what made it
+            **({"batch_size": self.batch_size} if self.backend == "onnx-int8" else {}),
         }
 
     def tokenize(self, texts: list[str]) -> list[list[int]]:
@@ -292,12 +295,15 @@ def load_encoder(p: EmbedParams, root: Path | None = None) -> Encoder | StaticEn
     would also hold two copies of the weights. `root` is the project folder: a relative `embed.cache_dir`
     (where the static encoder's distilled weights are cached) is read from there; `~` is the user's home.
     """
+    # a model folder's content is part of what is shared: one retrained in place is loaded again, not served
+    folders = [p.encoder, *([p.static_source] if p.encoder == "static" else [])]
+    content = tuple(model_digest(Path(f)) if Path(f).is_dir() else f for f in folders)
     with _LOAD:
-        return _load_encoder(p, str(Path(root or ".").resolve() / Path(p.cache_dir).expanduser()))
+        return _load_encoder(p, str(Path(root or ".").resolve() / Path(p.cache_dir).expanduser()), content)
 
 
 @lru_cache(maxsize=2)
-def _load_encoder(p: EmbedParams, cache_dir: str) -> Encoder | StaticEncoder:
+def _load_encoder(p: EmbedParams, cache_dir: str, content: tuple = ()) -> Encoder | StaticEncoder:
     from mira_core.static_encoder import is_static_folder
 
     if p.encoder == "static" or is_static_folder(Path(p.encoder)):
@@ -348,6 +354,7 @@ def embed_shard(corpus_shard: Path, out: Path, enc: Encoder | StaticEncoder, p: 
     if p.stats:
         columns["stats"] = doc_stats_matrix(df["format"].to_list(), texts)
     table = pl.DataFrame(columns, schema=embedding_schema(enc.dim, len(NAMES) if p.stats else 0))
+    side.unlink(missing_ok=True)  # a kill between the two writes must not leave new vectors under an old stamp
     write_parquet(table, out)
     coverage = {"mean": round(float(cover.mean()), 4) if len(cover) else None,
                 "full": int((cover >= 0.999).sum())}

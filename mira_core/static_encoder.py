@@ -26,7 +26,9 @@ import numpy as np
 
 from mira_core.io import atomic_dir, model_digest, read_json
 
-RECIPE = "mira-static/1"  # bump when the recipe below changes: the cache key and the fingerprint follow
+RECIPE = "mira-static/2"  # bump when the recipe below changes: the cache key and the fingerprint follow
+# /2: the distilled config names its source by content, not by path (the same weights distilled from another
+# checkout had another fingerprint, and every student was refused)
 PCA_DIMS = 256
 SIF = 1e-4
 BATCH = 1024
@@ -77,7 +79,8 @@ def distill(model_dir: Path, out: Path) -> None:
     table = np.zeros((n_vocab, reduced.shape[1]), dtype=np.float32)  # special and unused tokens stay zero
     table[ids] = reduced
     model = StaticModel(vectors=table, tokenizer=tokenizer, normalize=True,
-                        config={"recipe": RECIPE, "source": str(model_dir), "pca_dims": PCA_DIMS, "sif": SIF})
+                        config={"recipe": RECIPE, "source_digest": model_digest(model_dir), "pca_dims": PCA_DIMS,
+                                "sif": SIF})
     model.save_pretrained(str(out))
 
 

@@ -13,8 +13,10 @@ from mira_core.embedding import embed_shard, load_encoder
 
 
 @task(name="embed-shard", task_run_name="embed-{shard.parent.name}-{shard.stem}", retries=1, retry_delay_seconds=5)
-def embed_one(shard: Path, p: EmbedParams, root: str, out: Path) -> dict:
-    """Embed one corpus shard (skipped when its embeddings are already complete and current)."""
+def embed_one(shard: Path, p: EmbedParams, root: str, out: Path, stamp: dict | None = None) -> dict:
+    """Embed one corpus shard (skipped when its embeddings are already complete and current). `stamp`: the
+    encoder's fingerprint (embedding.fingerprint, by content), passed so that it keys the task cache: the params
+    name an encoder by path or name, and a model retrained or upgraded there must not be served old vectors."""
     enc = load_encoder(p, Path(root))
     rows = pl.scan_parquet(shard).select(pl.len()).collect().item()
     with tqdm(total=rows, desc=f"embed {shard.parent.name}/{shard.stem}", unit="rec", leave=False) as bar:

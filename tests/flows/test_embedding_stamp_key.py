@@ -93,3 +93,25 @@ def test_knobs_the_students_do_not_read_leave_the_distill_cache_alone(tmp_path, 
     assert _states(tmp_path, "distill") == {"Cached": 1}  # a trees knob, embed's threads: no re-fit
     distill_flow(DistillParams(student="head", head={"model": "mlp"}), EmbedParams(), cache, str(tmp_path))
     assert _states(tmp_path, "distill") == {"Completed": 1}  # the head's own knob re-fits
+
+
+def test_an_encoder_retrained_in_place_is_not_served_the_old_vectors(tmp_path, prefect_harness, tiny_encoder):
+    # the params name the encoder by its folder: the embed task's key must see its weights (the stamp)
+    import shutil
+
+    import torch
+    from transformers import BertModel
+
+    from flows.embed import embed_flow
+
+    _project(tmp_path)
+    encoder = tmp_path / "encoder"
+    shutil.copytree(tiny_encoder, encoder)
+    p, cache = EmbedParams(encoder=str(encoder), backend="torch", dtype="fp32", max_length=32), CacheParams(dir=".c")
+    embed_flow(p, cache, str(tmp_path))
+    embed_flow(p, cache, str(tmp_path))
+    assert _states(tmp_path, "embed") == {"Cached": 1}
+    torch.manual_seed(1)
+    BertModel(BertModel.config_class.from_pretrained(encoder)).save_pretrained(encoder)  # retrained, same shapes
+    embed_flow(p, cache, str(tmp_path))
+    assert _states(tmp_path, "embed") == {"Completed": 1}

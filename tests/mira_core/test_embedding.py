@@ -120,3 +120,37 @@ def test_the_onnx_backends_give_the_torch_vectors(tiny_encoder, tmp_path, backen
         np.testing.assert_allclose(got, ref, atol=1e-4)
     else:
         assert (got * ref).sum(axis=1).min() > 0.98
+
+
+def test_the_static_encoders_fingerprint_does_not_depend_on_where_its_source_lies(tiny_encoder, tmp_path):
+    # the distilled config held the source's absolute path: the same weights from another checkout or venv had
+    # another fingerprint, so every shard was re-embedded and every student refused
+    import shutil
+
+    moved = tmp_path / "elsewhere" / "encoder"
+    shutil.copytree(tiny_encoder, moved)
+    a = StaticEncoder(EmbedParams(encoder="static", static_source=str(tiny_encoder)), tmp_path / "cache_a")
+    b = StaticEncoder(EmbedParams(encoder="static", static_source=str(moved)), tmp_path / "cache_b")
+    assert {**a.fingerprint, "source": None} == {**b.fingerprint, "source": None}
+
+
+def test_an_int8_encoders_fingerprint_holds_the_batch_size(tiny_encoder, tmp_path):
+    p = EmbedParams(encoder=str(tiny_encoder), dtype="fp32", max_length=32, backend="onnx-int8", batch_size=2)
+    assert Encoder(p, tmp_path / "cache").fingerprint["batch_size"] == 2
+    assert "batch_size" not in Encoder(p.model_copy(update={"backend": "torch"})).fingerprint  # same vectors at any
+
+
+def test_a_kill_between_the_vectors_and_their_stamp_leaves_no_stale_stamp(tmp_path, enc, monkeypatch):
+    import mira_core.embedding as embedding
+
+    shard = tmp_path / "corpus" / "s" / "part-00000.parquet"
+    shard.parent.mkdir(parents=True)
+    pl.DataFrame({"record_id": ["s/0", "s/1"], "format": ["text"] * 2, "text": TEXTS[:2]}).write_parquet(shard)
+    out = tmp_path / "emb" / "s" / "part-00000.parquet"
+    p = EmbedParams(encoder="x", dtype="fp32")
+    embed_shard(shard, out, enc, p)  # A: vectors and stamp
+    monkeypatch.setattr(embedding, "write_json", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):  # B: killed after its vectors, before its stamp
+        embed_shard(shard, out, enc, p.model_copy(update={"stats": False}))
+    monkeypatch.undo()
+    assert embed_shard(shard, out, enc, p)["resumed"] is False  # back to A: B's vectors are not A's
