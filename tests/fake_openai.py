@@ -14,7 +14,9 @@ Faults, applied per request under a lock (rules are checked in the order they we
 
 Fault kinds: "429" (Retry-After header, seconds), "500" (optional retry-after-ms header), "401" (echoes the
 bearer token in the error message, as some servers do; on any path, as authentication comes before routing),
-"not_json" (a 200 whose body is an HTML page; labelled JSON with json_type=1), "slow" (waits `delay` seconds before answering),
+"401_html" (a proxy's HTML 401 page echoing the Authorization header across character 500), "503_html" (a
+gateway's HTML 503 page with schema.org markup), "not_json" (a 200 whose body is an HTML page; labelled JSON with
+json_type=1), "slow" (waits `delay` seconds before answering),
 "malformed" (content is not JSON), "truncated" (the JSON cut in half, finish_reason "length"),
 "out_of_range" (a score above the scale), "missing_anchor" (drops the last anchor; an empty judgment list
 on a judging prompt). `server.latency` delays every answer. `server.requests` lists what arrived (path,
@@ -43,7 +45,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-FAULTS = ("429", "500", "401", "not_json", "slow", "malformed", "truncated", "out_of_range", "missing_anchor")
+FAULTS = ("429", "500", "401", "401_html", "503_html", "not_json", "slow", "malformed", "truncated", "out_of_range",
+          "missing_anchor")
 FORMATS = ("any", "schema_only", "llama_cpp", "no_json_schema", "no_response_format")
 DIMENSIONS = [
     ("correctness", "Whether the content is free of errors."),
@@ -301,6 +304,13 @@ def _handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             if server._stop.wait(server.latency + (opts.get("delay", 1.0) if fault == "slow" else 0.0)):
                 return  # the server is closing
             token = rec.headers.get("authorization", "").removeprefix("Bearer ")
+            if fault == "401_html":  # the key straddles character 500, where an error message is cut
+                page = "<html><body><h1>401 Unauthorized</h1><pre>" + "x" * 420 + f"Authorization: Bearer {token}"
+                return self._send(401, (page + "</pre></body></html>").encode(), content_type="text/html")
+            if fault == "503_html":
+                return self._send(503, b'<html><head><script type="application/ld+json">{"@context": '
+                                       b'"https://schema.org", "@type": "WebPage"}</script></head><body>503 Service '
+                                       b"Unavailable: the upstream is restarting</body></html>", content_type="text/html")
             if fault == "401" or (server.api_key is not None and token != server.api_key):
                 return self._send(401, _error(f"Incorrect API key provided: {token}.", "invalid_api_key"))
             if self.path.rstrip("/") != "/v1/chat/completions":

@@ -42,7 +42,8 @@ class EndpointError(Exception):
 class EndpointStatusError(EndpointError):
     """A reply with an error status; `message` is the server's own when its body says one."""
 
-    def __init__(self, status: int, text: str, headers: dict[str, str]) -> None:
+    def __init__(self, status: int, text: str, headers: dict[str, str], secret: str | None = None) -> None:
+        text = masked(text, secret)  # before the message is cut from it: a cut could leave a prefix of the key
         self.status, self.text, self.headers = status, text, headers
         self.message = _error_message(text)
         super().__init__(f"Error code: {status} - {self.message}")
@@ -95,7 +96,7 @@ class JSONClient:
     """POST JSON to one endpoint and get JSON back, with keep-alive connections and retries; one per event loop."""
 
     def __init__(self, base_url: str, headers: dict[str, str], timeout: float, max_retries: int,
-                 no_retry: Callable[[int, str], bool] | None = None) -> None:
+                 no_retry: Callable[[int, str], bool] | None = None, secret: str | None = None) -> None:
         u = urlsplit(base_url)
         if u.scheme not in ("http", "https") or not u.hostname:
             raise ValueError(f"not an http(s) URL: {base_url!r}")
@@ -104,6 +105,7 @@ class JSONClient:
         self.prefix = u.path.rstrip("/")
         self.timeout, self.max_retries = timeout, max_retries
         self.no_retry = no_retry or (lambda status, text: False)
+        self.secret = secret  # the API key: masked in every body an error quotes, before it is cut
         self._ssl = ssl.create_default_context() if u.scheme == "https" else None
         host = self.host if u.port is None else f"{self.host}:{u.port}"
         fixed = {"Host": host, "Content-Type": "application/json", "Accept": "application/json",
@@ -126,9 +128,10 @@ class JSONClient:
                     try:
                         return json.loads(data)
                     except ValueError:
+                        shown = masked(data.decode("utf-8", "replace"), self.secret)[:200]
                         raise NotJSONReply(f"the endpoint answered {status} with a body that is not JSON: "
-                                           f"{data[:200]!r}") from None
-                err = EndpointStatusError(status, data.decode("utf-8", "replace"), headers)
+                                           f"{shown!r}") from None
+                err = EndpointStatusError(status, data.decode("utf-8", "replace"), headers, self.secret)
                 if not self._retryable(err):
                     raise err
             if attempt == self.max_retries:

@@ -33,6 +33,10 @@ def model_digest(folder: Path) -> str:
     return h.hexdigest()[:16]
 
 
+
+class ContextTooLong(Exception):
+    """A prompt that, with the tokens to generate, does not fit the model's context."""
+
 class LocalLMBackend:
     """A Hugging Face causal LM answering teacher requests."""
 
@@ -62,6 +66,11 @@ class LocalLMBackend:
         import torch
 
         enc = self.tokenizer(self._prompt(msgs), return_tensors="pt").to(self.device)
+        n_in, cfg = enc["input_ids"].shape[1], self.lm.config
+        n_ctx = getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None)
+        if n_ctx and n_in + self.p.max_tokens > n_ctx:  # an index error deep in the model sank the whole batch
+            raise ContextTooLong(f"a prompt of {n_in} tokens and max_tokens {self.p.max_tokens} exceed the model's "
+                                 f"context of {n_ctx} tokens (lower teacher.max_doc_chars or teacher.max_tokens)")
         sample = self.p.temperature > 0
         with torch.inference_mode():
             out = self.lm.generate(**enc, max_new_tokens=self.p.max_tokens, do_sample=sample,
@@ -75,7 +84,11 @@ class LocalLMBackend:
         msgs = prompts.messages(req, scale, self.p.max_doc_chars, self.p.max_judgments)
         pt = ct = calls = 0
         for attempt in range(self.p.max_repairs + 1):
-            text, n_in, n_out = self._generate(msgs)
+            try:
+                text, n_in, n_out = self._generate(msgs)
+            except ContextTooLong as e:  # this record's failure, not the stage's: the other records still run
+                return Outcome.failure(req.doc.record_id, str(e), "permanent", prompt_tokens=pt,
+                                       completion_tokens=ct, calls=calls)
             pt, ct, calls = pt + n_in, ct + n_out, calls + 1
             try:
                 data = validate_reply(extract_json(text), req, scale)

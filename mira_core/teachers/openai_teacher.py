@@ -71,6 +71,7 @@ from mira_core.teachers.http import (
     EndpointTimeout,
     JSONClient,
     NotJSONReply,
+    _error_message,
     masked,
     proxied,
 )
@@ -80,7 +81,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MODES = ("json_schema", "json_object_schema", "json_object", "none")  # the order `auto` tries them in
-FORMAT_WORDS = ("response_format", "json_schema", "json_object", "schema", "'text'")  # a 5xx naming these refuses
+# a 5xx whose message names these refuses the format ("schema" alone matched a gateway page's schema.org markup)
+FORMAT_WORDS = ("response_format", "json_schema", "json_object")
 _LEARNED: dict[tuple[str | None, str], str] = {}  # (base_url, model) -> the format that endpoint accepted
 _LEARNED_LOCK = threading.Lock()
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -154,7 +156,7 @@ class OpenAIBackend:
         if use_sdk(p, url):
             return _SDKTransport(p, self._api_key)
         return JSONClient(url, {"Authorization": f"Bearer {self._api_key}"}, p.timeout_s, p.max_retries,
-                          no_retry=_names_format)
+                          no_retry=_names_format, secret=self._api_key if self._api_key != "EMPTY" else None)
 
     async def _gated(self, client: Client, gate: asyncio.Semaphore, probe: asyncio.Lock, i: int,
                      req: Request, on_outcome: OnOutcome | None) -> Outcome:
@@ -249,7 +251,7 @@ class OpenAIBackend:
                 if not _refuses(e):
                     raise
                 log.warning("openai teacher: %s refuses response_format %s (HTTP %s: %s); trying %s",
-                            self.params.base_url, mode, e.status, self._mask(e.message)[:200],
+                            redact_credentials(str(self.params.base_url)), mode, e.status, self._mask(e.message)[:200],
                             MODES[MODES.index(mode) + 1])
                 continue
             self._learn(mode)
@@ -382,6 +384,7 @@ class _SDKTransport:
                 return not _names_format(response.status_code, text) and super()._should_retry(response)
 
         self._openai = openai
+        self._secret = api_key if api_key != "EMPTY" else None  # masked in every body an error quotes
         self._client = Client(base_url=p.base_url, api_key=api_key, timeout=p.timeout_s, max_retries=p.max_retries)
 
     async def post(self, path: str, body: dict) -> Any:
@@ -389,20 +392,22 @@ class _SDKTransport:
         try:
             resp = await self._client.post(path, cast_to=dict, body=body)
         except ValueError as e:  # a JSON content type over a body that is not JSON
-            raise NotJSONReply(f"the endpoint answered with a body that is not JSON: {e}") from None
+            raise NotJSONReply(f"the endpoint answered with a body that is not JSON: "
+                               f"{masked(str(e), self._secret)[:300]}") from None
         except openai.APITimeoutError as e:
             raise EndpointTimeout(str(e)) from None
         except openai.APIConnectionError as e:
             raise EndpointConnectionError(str(e)) from None
         except openai.APIStatusError as e:
-            raise EndpointStatusError(e.status_code, e.response.text, dict(e.response.headers)) from None
+            raise EndpointStatusError(e.status_code, e.response.text, dict(e.response.headers), self._secret) from None
         except openai.APIError as e:
             raise BadReply(str(e)) from None
         if isinstance(resp, str | bytes):  # not a JSON content type: the SDK hands the text back; read it as lean does
             try:
                 return json.loads(resp)
             except ValueError:
-                raise NotJSONReply(f"the endpoint answered with a body that is not JSON: {resp[:200]!r}") from None
+                shown = masked(resp if isinstance(resp, str) else resp.decode("utf-8", "replace"), self._secret)[:200]
+                raise NotJSONReply(f"the endpoint answered with a body that is not JSON: {shown!r}") from None
         return resp
 
     async def close(self) -> None:
@@ -413,8 +418,10 @@ Client = JSONClient | _SDKTransport
 
 
 def _names_format(status: int, text: str) -> bool:
-    """An error reply that names the response format: the endpoint refusing it, not a passing failure."""
-    text = text.lower()
+    """An error reply that names the response format: the endpoint refusing it, not a passing failure. Read in the
+    server's own error message when the body holds one (a gateway's HTML 503 page with schema.org markup is not
+    a refusal of the format)."""
+    text = _error_message(text).lower()
     return (status in (400, 422) or status >= 500) and any(w in text for w in FORMAT_WORDS)
 
 

@@ -92,9 +92,10 @@ def cut_note(total: int, left_out: int) -> str:
 
 @lru_cache(maxsize=256)
 def anchors_json(anchors: tuple[Anchor, ...]) -> str:
-    """A rubric's anchors as the prompt lists them; built once per rubric (indented JSON is slow to encode)."""
-    return json.dumps([{"id": a.id, "name": a.name, "description": a.description, "example": a.exemplar_reason}
-                       for a in anchors], indent=1, ensure_ascii=False)
+    """A rubric's anchors as the prompt lists them; built once per rubric (indented JSON is slow to encode). Their
+    text is defused as the record is: an exemplar reason is a judge's reason, which may quote a record's markers."""
+    return json.dumps([{"id": a.id, "name": _defuse(a.name), "description": _defuse(a.description),
+                        "example": _defuse(a.exemplar_reason)} for a in anchors], indent=1, ensure_ascii=False)
 
 
 def messages(req: Request, scale: tuple[int, int], max_chars: int, max_judgments: int) -> list[dict]:

@@ -68,3 +68,14 @@ def test_after_an_interrupt_the_local_lm_generates_nothing_more(tiny_causal_lm, 
         INTERRUPTED.clear()
     assert len(generated) == 1  # the first run's only request, then none
     assert [o.error_kind for o in outcomes] == ["capped", "capped"] and "interrupted" in outcomes[0].error
+
+
+def test_a_prompt_past_the_models_context_fails_its_record_not_the_batch(tiny_causal_lm):
+    # an IndexError deep in the model sank every request of the run, and a re-run failed the same way
+    backend = LocalLMBackend(TeacherParams(provider="transformers", model=str(tiny_causal_lm), max_tokens=8,
+                                           max_repairs=0, max_doc_chars=100_000, device="cpu"))
+    long = Doc("r-long", "s", "text", "the cat sat on the mat " * 1200)  # ~7,000 tokens, the model reads 4,096
+    out = backend.run([Request("judge", DOC), Request("judge", long)])
+    assert [o.record_id for o in out] == [DOC.record_id, "r-long"]
+    assert out[1].error_kind == "permanent" and "exceed the model's context of 4096 tokens" in out[1].error
+    assert "JSON" in out[0].error or "schema" in out[0].error  # the short one was asked, as before

@@ -377,3 +377,27 @@ def test_after_an_interrupt_nothing_more_is_sent_or_cached(server, tmp_path):
     again = t.ask(judge())  # nothing was kept as an answer or a final failure: the next run asks
     assert all(o.ok for o in again) and len(server.requests) == len(DOCS)
     t.cache.close()
+
+
+def test_a_key_echoed_where_an_error_body_is_cut_is_masked_whole(server, transport, tmp_path, caplog):
+    # a proxy's HTML 401 page echoes the header near character 500, where the message was cut before masking
+    server.fail_next(1, "401_html")
+    with caplog.at_level("DEBUG"), pytest.raises(ConfigError) as e:
+        teacher(OpenAIBackend(params(server), KEY), tmp_path / "c.sqlite").ask(judge())
+    for text in (str(e.value), caplog.text):
+        assert not any(KEY[:n] in text for n in range(8, len(KEY) + 1)), text[-300:]
+
+
+def test_a_gateway_page_that_mentions_a_schema_is_no_refusal_of_the_format(server, transport, tmp_path):
+    # a 503 HTML page with schema.org markup read as the endpoint refusing json_schema: a permanent failure, cached
+    server.fail_next(1, "503_html")
+    out = OpenAIBackend(params(server, response_format="json_schema", concurrency=1), KEY).run(judge(DOCS[:1]))
+    assert out[0].ok and len(server.requests) == 2  # retried as any 503 is
+
+
+def test_the_probe_log_stars_the_endpoints_credentials(server, tmp_path, caplog):
+    url = server.base_url.replace("http://", "http://alice:s3cretPassw0rd@")
+    server.formats = "no_json_schema"
+    with caplog.at_level("WARNING"):
+        out = OpenAIBackend(params(server, base_url=url, concurrency=1), KEY).run(judge(DOCS[:1]))
+    assert out[0].ok and "refuses response_format" in caplog.text and "s3cretPassw0rd" not in caplog.text
