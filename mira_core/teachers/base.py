@@ -177,8 +177,10 @@ def extract_json(text: str) -> object:
     raise ReplyError(f"the reply is not a JSON object ({why})")
 
 
-def validate_reply(obj: object, req: Request, scale: tuple[int, int]) -> dict:
-    """Check a parsed reply against the request; return the normalised data or raise ReplyError."""
+def validate_reply(obj: object, req: Request, scale: tuple[int, int], max_judgments: int = 20) -> dict:
+    """Check a parsed reply against the request; return the normalised data or raise ReplyError. A judgment
+    reply holds at most `max_judgments` (the prompt's bound, which only json_schema mode enforces), each name once
+    and none blank: discover makes every judgment a clustering point, so one record must not weigh more."""
     lo, hi = scale
     try:
         if req.kind == "judge":
@@ -186,6 +188,13 @@ def validate_reply(obj: object, req: Request, scale: tuple[int, int]) -> dict:
             bad = [j.name for j in reply.judgments if not lo <= j.score <= hi]
             if bad:
                 raise ReplyError(f"scores must be integers from {lo} to {hi}; out of range: {', '.join(bad)}")
+            if len(reply.judgments) > max_judgments:
+                raise ReplyError(f"at most {max_judgments} judgments, not {len(reply.judgments)}")
+            if any(not j.name or not j.reason.strip() for j in reply.judgments):
+                raise ReplyError("every judgment needs a name and a reason")
+            twice = sorted(n for n, k in Counter(j.name for j in reply.judgments).items() if k > 1)
+            if twice:
+                raise ReplyError(f"each dimension must be judged once; more than once: {', '.join(twice)}")
             return {"judgments": [j.model_dump() for j in reply.judgments]}
         reply = ScoreReply.model_validate(obj)
     except ValidationError as e:

@@ -91,7 +91,7 @@ class LocalLMBackend:
                                        completion_tokens=ct, calls=calls)
             pt, ct, calls = pt + n_in, ct + n_out, calls + 1
             try:
-                data = validate_reply(extract_json(text), req, scale)
+                data = validate_reply(extract_json(text), req, scale, self.p.max_judgments)
                 return Outcome(req.doc.record_id, True, data, prompt_tokens=pt, completion_tokens=ct, calls=calls)
             except ReplyError as e:
                 error = str(e)

@@ -195,7 +195,7 @@ class OpenAIBackend:
                 return Outcome.failure(req.doc.record_id, message, kind, **usage)
             content, cut = _content(resp)
             try:
-                data = validate_reply(extract_json(content), req, self.scale)
+                data = validate_reply(extract_json(content), req, self.scale, p.max_judgments)
             except ReplyError as e:
                 error = str(e) + (" (the reply was cut off at max_tokens)" if cut else "")
                 log.info("openai teacher: record %s, unusable reply: %s", req.doc.record_id, error)

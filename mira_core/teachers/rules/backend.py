@@ -65,7 +65,7 @@ class RulesBackend:
         rid = req.doc.record_id
         try:
             obj = self._judge(req) if req.kind == "judge" else self._score(req)
-            data = validate_reply(obj, req, self.scale)
+            data = validate_reply(obj, req, self.scale, self.max_judgments)
         except (ReplyError, LookupError) as e:
             return Outcome.failure(rid, str(e), "permanent", calls=1)
         except Exception as e:  # a rule that trips on one odd record must not sink the batch

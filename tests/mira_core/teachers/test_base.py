@@ -59,6 +59,17 @@ def test_reply_validation():
     judged = validate_reply({"judgments": [{"name": "Code Clarity", "score": 2, "reason": "r"}]},
                             Request("judge", req.doc), (1, 5))
     assert judged["judgments"][0]["name"] == "code_clarity"
+    # the judge prompt's contract, which only json_schema mode enforced: at most max_judgments, each dimension once,
+    # no blank reason (discover clusters every judgment: one record must not weigh twenty, or count one twice)
+    judge = Request("judge", req.doc)
+    many = {"judgments": [{"name": f"dim {i}", "score": 3, "reason": "r"} for i in range(12)]}
+    with pytest.raises(ReplyError, match="at most 4 judgments, not 12"):
+        validate_reply(many, judge, (1, 5), max_judgments=4)
+    assert len(validate_reply(many, judge, (1, 5), max_judgments=12)["judgments"]) == 12
+    for bad, why in (([("Clarity", "r"), ("clarity ", "s")], "more than once: clarity"),
+                     ([("Clarity", "r"), ("depth", " \n")], "a name and a reason")):
+        with pytest.raises(ReplyError, match=why):
+            validate_reply({"judgments": [{"name": n, "score": 3, "reason": r} for n, r in bad]}, judge, (1, 5))
     assert extract_json('Here you go:\n```json\n{"a": 1}\n```') == {"a": 1}
     with pytest.raises(ReplyError):
         extract_json("no json here")
