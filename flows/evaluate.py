@@ -12,9 +12,9 @@ Runs go one at a time (a one-worker pool): on 2 cores, two runs side by side wit
 took 0.37 s per step each, one run on both threads 0.18 s, so parallel runs bought nothing and doubled
 the memory. Each training run is keyed by what it trains on (tasks/evaluate.py),
 so after a `select.budget` change the base and the `full` arm are served from .mira/evaluate/.
-On the demo with the defaults the stage takes ~3 minutes (2:52-3:03 wall, 147-156 s in the
-flow: ~15 s data, ~15 s base, ~20 s per (arm, seed) run; the rest is imports, Prefect and MLflow start-up),
-and two runs of it give identical numbers. At these defaults a run sees 1.4% (full) to 2.9% (a half) of
+On the demo with the defaults (3 arms x 3 seeds) the stage takes about 3 minutes (161 s in BENCHMARKS.md
+section 5: the data, the base and nine (arm, seed) runs, plus imports, Prefect and MLflow start-up), and two
+runs of it give identical numbers. At these defaults a run sees 1.4% (full) to 2.9% (a half) of
 its arm's tokens, so the arms differ in what their data is like, not in how often it repeats.
 """
 
