@@ -251,6 +251,12 @@ def f3(x: float) -> str:
     return f"{x:.3f}"
 
 
+def _wins(r: dict, i: int) -> dict[str, int]:
+    """Anchors won per student kind in the i-th group (sorted by name) of the demo's `auto` students."""
+    students = _q(r)["students"]
+    return students[sorted(students)[i]]["wins"]
+
+
 def _share_gap(r: dict, ref: str) -> float:
     """The largest gap, in points, between MIRA's and `ref`'s share of the kept tokens, over the sources."""
     from mira_core.planted import share_gap
@@ -419,7 +425,7 @@ FIGURES: list[Figure] = [
            lambda r: [f"{pooled(_pooled_arms(r, False))[0]:.4f}"],
            lambda r: all(_pooled_rel(r, "mira", a) == _rel(r, "mira", a) for a in ("full", "random", TEACHER_ALL)),
            "pooled: the verdicts on mira against full, random and teacher_scores are the rule's"),
-    Figure(README, "whole-corpus oracle) give {},\n  within the noise of MIRA and above `full` beyond it.",
+    Figure(README, "whole-corpus\n  oracle) give {}, within the noise of MIRA and above `full` beyond it.",
            lambda r: [f3(_loss(r, TEACHER_ALL)["loss_mean"])],
            lambda r: _rel(r, TEACHER_ALL, "mira") == "within" and _rel(r, TEACHER_ALL, "full") == "higher",
            "the whole-corpus teacher oracle within the noise of mira, above full beyond it"),
@@ -501,14 +507,17 @@ FIGURES: list[Figure] = [
                      "the constant predictor's {}, {} and {}",
            lambda r: [f2(x) for key in ("median_spearman", "median_spearman_ceiling", "median_somers_d", "mean_mae",
                                         "const_mae") for x in _students(r, key)]),
-    Figure(STUDENTS, "The trees win the most anchors of the first group ({} of {}), the stacked blend the most of the "
-                     "second ({} of {}); no kind wins everywhere.",
-           lambda r: [str(x) for g, k in zip(sorted(_q(r)["students"])[:2], ("trees", "blend"), strict=True)
-                      for x in (_q(r)["students"][g]["wins"][k], sum(_q(r)["students"][g]["wins"].values()))],
-           lambda r: all(max(w, key=w.get) == k and max(w.values()) < sum(w.values())
-                         for g, k in zip(sorted(_q(r)["students"])[:2], ("trees", "blend"), strict=True)
-                         for w in [_q(r)["students"][g]["wins"]]),
-           "the trees win the most of g0's anchors, the blend the most of g1's, and no kind wins every anchor"),
+    Figure(STUDENTS, "The trees win the most anchors of the first group ({} of {}); in the second the\nstacked blend, the "
+                     "linear and the trees students win {} of {} each; no kind wins everywhere.",
+           lambda r: [str(x) for x in (_wins(r, 0)["trees"], sum(_wins(r, 0).values()), _wins(r, 1)["blend"],
+                                       sum(_wins(r, 1).values()))],
+           lambda r: (max(_wins(r, 0), key=_wins(r, 0).get) == "trees"
+                      and sorted(_wins(r, 0).values())[-2] < _wins(r, 0)["trees"]  # a strict most
+                      and {_wins(r, 1)[k] for k in ("blend", "linear", "trees")} == {max(_wins(r, 1).values())}
+                      and sum(_wins(r, 1)[k] for k in ("blend", "linear", "trees")) == sum(_wins(r, 1).values())
+                      and all(max(_wins(r, g).values()) < sum(_wins(r, g).values()) for g in (0, 1))),
+           "the trees win strictly the most of g0's anchors; blend, linear and trees tie for all of g1's; no kind "
+           "wins every anchor"),
     Figure(STUDENTS, "so the traces' median Spearman of {} misses the fidelity issue's 0.7",
            lambda r: [f2(_students(r, "median_spearman")[2])], lambda r: _students(r, "median_spearman")[2] < 0.7,
            "the traces miss 0.7"),
@@ -556,6 +565,30 @@ FIGURES: list[Figure] = [
                               for m in ("mira", TEACHER_ALL))),
            "MIRA keeps fewer truncated docs, more spam and garbled docs than the teacher's scores, and both keep no "
            "syntax errors or wrong answers"),
+    Figure(EVALUATION, "in every source: code {} % against {} %, docs {} %\n  against {} %, QA {} % against {} %, "
+                       "traces {} % against {} %.",
+           lambda r: [p1(_method(r, m)["by_source"][s]["broken_kept"]) for s in ("code", "docs", "qa", "traces")
+                      for m in ("mira", "single_rubric")],
+           lambda r: all(_method(r, "mira")["by_source"][s]["broken_kept"]
+                         < _method(r, "single_rubric")["by_source"][s]["broken_kept"] for s in ("code", "docs", "qa",
+                                                                                             "traces")),
+           "MIRA keeps fewer broken tokens than single_rubric in every source"),
+    Figure(EVALUATION, "cut rightly gives QA {} % of the kept tokens against its {} % of the corpus. MIRA's shares are\n"
+                       "  within {} point of `perfect_group`'s for every source (QA {} %) and within {} points of "
+                       "`perfect`'s",
+           lambda r: [p1(_method(r, "perfect_group")["by_source"]["qa"]["kept_share"]),
+                      p1(_method(r, "mira")["by_source"]["qa"]["corpus_share"]),
+                      f"{_share_gap(r, 'perfect_group'):.1f}", p1(_method(r, "mira")["by_source"]["qa"]["kept_share"]),
+                      f"{_share_gap(r, 'perfect'):.1f}"],
+           lambda r: (_method(r, "perfect_group")["by_source"]["qa"]["kept_share"]
+                      > _method(r, "mira")["by_source"]["qa"]["corpus_share"]),
+           "the group-level perfect cut gives QA more than its corpus share"),
+    Figure(EVALUATION, "(`trimmed_mean` arm), keeps {} % of the broken\n  tokens and {} % of the good.",
+           lambda r: [p1(r["planted"]["arms"]["trimmed_mean"]["result"]["methods"]["mira"][k])
+                      for k in ("broken_kept", "good_kept")]),
+    Figure(EVALUATION, "(7.8 % in this one), and here it gives QA {} % of\n  the kept tokens.",
+           lambda r: [p1(r["planted"]["arms"]["trimmed_mean"]["result"]["methods"]["mira"]["by_source"]["qa"]
+                         ["kept_share"])]),
     Figure(EVALUATION, "MIRA keeps none of them above 20 % on this corpus** (spam pages: {} %",
            lambda r: [p1(_method(r, "mira")["by_kind"]["spam"])], lambda r: not teacher_low_kept(_arm(r)),
            "no kind the teacher scores low is kept above 20 % at the main seed"),
@@ -618,12 +651,16 @@ FIGURES: list[Figure] = [
            lambda r: (_rel(r, TEACHER_ALL, "mira") == "within" and _rel(r, TEACHER_ALL, "random") == "within"
                       and _rel(r, TEACHER_ALL, "full") == "higher"),
            "the whole-corpus teacher oracle within the noise of mira and random, above full beyond it"),
-    Figure(EVALUATION, "So in this run no step of MIRA's but its aggregation costs held-out loss beyond the noise",
+    Figure(EVALUATION, "So in this run the one step of MIRA's that costs held-out loss beyond the noise is the "
+                       "standardisation of the\nanchors",
            lambda r: [],
            lambda r: (all(_rel(r, a, "mira") == "within" for a in (TEACHER_ALL, "mira_spearman_mask", "mira_source",
                                                                    "mira_no_mask"))
-                      and _rel(r, "mira_trimmed_mean", "mira") == "higher"),
-           "teacher_scores, spearman mask, per-source cut and mask off within the noise of mira, trimmed mean above"),
+                      and _rel(r, "mira_trimmed_mean", "mira") == "higher"
+                      and [a for a in r["ablations"]["arms"] if a.startswith("mira_")
+                           and _rel(r, a, "mira") == "lower"] == ["mira_raw_scale"]),
+           "of MIRA's ablations only the raw scale below mira beyond the noise; teacher_scores, spearman mask, "
+           "per-source cut and mask off within it, trimmed mean above"),
     Figure(EVALUATION, "With one sd pooled over every arm's\nseeds ({}; [BENCHMARKS.md](../BENCHMARKS.md) section 8) the "
                        "verdicts on MIRA are the same.",
            lambda r: [f"{pooled(_pooled_arms(r, False))[0]:.4f}"],

@@ -24,7 +24,21 @@ def _changed(old: object, new: object, prefix: str) -> list[str]:
     if isinstance(old, dict) and isinstance(new, dict):
         return [k for key in sorted(set(old) | set(new), key=str)
                 for k in _changed(old.get(key), new.get(key), f"{prefix}.{key}")]
-    return [] if old == new else [prefix]
+    return [] if _same(old, new) else [prefix]
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal values, where PyYAML reads DVC's `3e-05` in dvc.lock as a string (YAML 1.1 wants a dot) and
+    params.yaml's `3.0e-05` as a float: a number and a string that spells it are the same value."""
+    if a == b:
+        return True
+    for x, y in ((a, b), (b, a)):
+        if isinstance(x, str) and isinstance(y, int | float) and not isinstance(y, bool):
+            try:
+                return float(x) == float(y)
+            except ValueError:
+                return False
+    return False
 
 
 def _at(params: dict, dotted: str) -> object:

@@ -59,7 +59,8 @@ def command(prefect_port: Annotated[int, typer.Option(help="Port of the Prefect 
     state = root / ".mira"
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGHUP):  # a closed terminal (SIGHUP) stops both servers too
-        signal.signal(sig, lambda *_: stop.set())
+        if signal.getsignal(sig) is not signal.SIG_IGN:  # `nohup mira ui &` asked to outlive its terminal
+            signal.signal(sig, lambda *_: stop.set())
     try:
         with ExitStack() as stack:
             typer.echo("starting the Prefect server and the MLflow UI ...")

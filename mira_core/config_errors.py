@@ -102,9 +102,10 @@ def _problem(err: dict, raw: dict, where: str, lines: dict[str, int], model: typ
     value = _lookup(raw, loc)
     # a whole section or list would bury the problem at the end of a long line: the key already says where; a
     # key variable's value is never shown, since a bad one is most often the key itself pasted in
-    # A key that looks like a secret's (`api_key` for `api_key_env`, a misspelt `tokn`) hides its value too, and a
+    # An unknown key that looks like a secret's (`api_key` for `api_key_env`, `token`) hides its value too, and a
     # value shown has its URL credentials starred (`base_urll: https://user:pw@host`): errors reach CI logs.
-    secret = bool(loc) and isinstance(loc[-1], str) and (loc[-1] in NEVER_SHOWN or _SECRET_KEY.search(loc[-1]))
+    secret = bool(loc) and isinstance(loc[-1], str) and (
+        loc[-1] in NEVER_SHOWN or (err["type"] == "extra_forbidden" and bool(_SECRET_KEY.search(loc[-1]))))
     hidden = value is _MISSING or isinstance(value, dict | list) or secret
     shown = "" if hidden else f" = {redact_credentials(_short(value))}"
     if not key:  # a check across sections (a held-out source that is no source ...): its message names the keys

@@ -254,7 +254,9 @@ class StaticEncoder:
         self.max_length = None
         self.batch_size = p.batch_size
         self.fingerprint = {"encoder": p.encoder, "weights": model_digest(folder, "config.json"),
-                            "source": p.static_source if p.encoder == "static" else None, "max_length": None,
+                            # a source folder by its content (the weights digest holds it too), so not by its path
+                            "source": (None if p.encoder != "static" else model_digest(Path(p.static_source))
+                                       if Path(p.static_source).is_dir() else p.static_source), "max_length": None,
                             "windows": None, "dim": self.dim}
 
     def encode(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:

@@ -46,7 +46,7 @@ class DedupParams(Section):
         "normalised text (NFKC, case-folded, runs of whitespace collapsed to one space)."
     )
     shingle_size: int = Field(5, ge=1, le=64, description="n of the word or character n-grams.")
-    seed: int = Field(1, ge=0, description="Seed of the MinHash permutations.")
+    seed: int = Field(1, ge=0, le=2**32 - 1, description="Seed of the MinHash permutations.")
     keep: Literal["first", "longest"] = Field(
         "first", description="Which record of a cluster is kept: first, the first by (source priority, source name, "
         "record_id); longest, the one with the most tokens (ties as first)."

@@ -191,7 +191,7 @@ def retention(inp: ReportInputs, p_: ReportParams) -> Raw:
     png = plots.retention_chart(sources, shares, held, _budget_share(inp.select), p_.dpi)
     # the selectable tokens, which the shares beside them and the total below are over (a select.json from an
     # older mira has only every token: near-duplicates, contaminated and held-out records included)
-    rows = [[s, group_of.get(s, "–"), num(tokens[s].get("selectable_tokens", tokens[s].get("tokens"))),
+    rows = [[s, group_of.get(s, "–"), "–" if s in held else num(tokens[s].get("selectable_tokens", tokens[s].get("tokens"))),
              *(("held out" if s in held else pct(shares[m][s])) for m in methods)] for s in sources]
     rows.append([Raw("<b>all selectable</b>"), "", num(methods.get("mira", {}).get("selectable_tokens")),
                  *(pct(r.get("kept_token_share")) for r in methods.values())])

@@ -64,6 +64,7 @@ import numpy as np
 from mira_core.base_models import SMOLLM2_DIR
 from mira_core.config import GenerativeParams
 from mira_core.errors import ConfigError, MiraError
+from mira_core.redact import redact_credentials
 from mira_core.students.base import Inputs, Need, clip, read_config, write_config
 from mira_core.students.common import config_head, targets, texts_of, torch_device
 from mira_core.students.generative_prompt import (  # noqa: F401  (re-exported for callers of this module)
@@ -443,7 +444,8 @@ class GenerativeStudent:
         ask = [int(i) for i in which if int(i) not in replies]
 
         async def run_all() -> list:
-            client = JSONClient(srv["base_url"], headers, srv["timeout"], srv["max_retries"])
+            client = JSONClient(srv["base_url"], headers, srv["timeout"], srv["max_retries"],
+                                secret=srv["api_key"] or None)  # masked in every body an error quotes, before a cut
             gate = asyncio.Semaphore(srv["concurrency"])
 
             async def one(i: int) -> dict:
@@ -474,7 +476,7 @@ class GenerativeStudent:
                 # retried and nothing is cached, rather than write a shard of unscored records that looks done.
                 # The key is masked (a server may echo it) before the message is cut, and the raw error is not
                 # chained: its text, with the key, would reach the traceback. The message keeps the HTTP status.
-                raise MiraError(f"generative scoring server {srv['base_url']}: {type(reply).__name__}: "
+                raise MiraError(f"generative scoring server {redact_credentials(srv['base_url'])}: {type(reply).__name__}: "
                                 f"{masked(str(reply), srv['api_key'])[:200]}") from None
             choice = (reply.get("choices") or [{}])[0]
             text = str(choice.get("text") or "")

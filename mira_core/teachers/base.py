@@ -129,6 +129,8 @@ class Judgment(BaseModel):
     @field_validator("name")
     @classmethod
     def _snake(cls, v: str) -> str:
+        if not v.strip():  # normalize_name would call it "unnamed"
+            raise ValueError("a judgment needs a name")
         return normalize_name(v)
 
 

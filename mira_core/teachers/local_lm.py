@@ -68,12 +68,13 @@ class LocalLMBackend:
         enc = self.tokenizer(self._prompt(msgs), return_tensors="pt").to(self.device)
         n_in, cfg = enc["input_ids"].shape[1], self.lm.config
         n_ctx = getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None)
-        if n_ctx and n_in + self.p.max_tokens > n_ctx:  # an index error deep in the model sank the whole batch
-            raise ContextTooLong(f"a prompt of {n_in} tokens and max_tokens {self.p.max_tokens} exceed the model's "
-                                 f"context of {n_ctx} tokens (lower teacher.max_doc_chars or teacher.max_tokens)")
+        if n_ctx and n_in >= n_ctx:  # an index error deep in the model sank the whole batch
+            raise ContextTooLong(f"a prompt of {n_in} tokens fills the model's context of {n_ctx} tokens (lower "
+                                 "teacher.max_doc_chars)")
+        new_tokens = min(self.p.max_tokens, n_ctx - n_in) if n_ctx else self.p.max_tokens  # the reply fits after it
         sample = self.p.temperature > 0
         with torch.inference_mode():
-            out = self.lm.generate(**enc, max_new_tokens=self.p.max_tokens, do_sample=sample,
+            out = self.lm.generate(**enc, max_new_tokens=new_tokens, do_sample=sample,
                                    temperature=self.p.temperature if sample else None,
                                    pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
         new = out[0, enc["input_ids"].shape[1]:]

@@ -71,6 +71,27 @@ def test_a_signal_stops_the_servers_and_removes_the_ui_file(tmp_path, sig):
     assert not left and not ui.exists()  # SIGHUP killed mira ui without its clean-up: both were left
 
 
+def test_under_nohup_a_closed_terminal_leaves_mira_ui_running(tmp_path):
+    # `nohup mira ui &` ignores SIGHUP before mira starts: the handler must not override that choice
+    (tmp_path / "params.yaml").write_text("sources:\n  - {name: a, path: a.jsonl, format: text}\n")
+    nohup = "import signal; signal.signal(signal.SIGHUP, signal.SIG_IGN)\n" + CHILD
+    p = subprocess.Popen([sys.executable, "-c", nohup, str(tmp_path)], cwd=REPO, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    ui = tmp_path / UI_FILE
+    for _ in range(300):
+        if ui.exists():
+            break
+        time.sleep(0.1)
+    try:
+        p.send_signal(signal.SIGHUP)
+        time.sleep(1.0)
+        assert p.poll() is None and ui.exists()
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(30)
+    assert not ui.exists()
+
+
 def test_a_ui_file_whose_pid_another_process_now_has_is_not_trusted(tmp_path):
     (tmp_path / ".mira").mkdir()
     info = {"pid": os.getppid(), "pid_start": "1", "prefect_api": "http://127.0.0.1:9/api"}  # a live pid, reused

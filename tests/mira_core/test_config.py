@@ -135,6 +135,9 @@ def test_a_secret_under_a_wrong_key_is_never_repeated(tmp_path):
         with pytest.raises(ConfigError) as e:
             load_params(_write(tmp_path, MINIMAL + text))
         assert secret not in str(e.value) and "unknown key" in str(e.value), str(e.value)
+    with pytest.raises(ConfigError) as e:  # a known key's bad value is shown, though its name holds "token"
+        load_params(_write(tmp_path, MINIMAL + "teacher:\n  max_tokens: -3\n"))
+    assert "teacher.max_tokens = -3" in str(e.value)
 
 
 def test_a_bad_value_of_a_number_or_word_knob_names_the_knob(tmp_path):
@@ -145,12 +148,14 @@ def test_a_bad_value_of_a_number_or_word_knob_names_the_knob(tmp_path):
 
 def test_seeds_and_infinities_the_stages_would_crash_on_are_refused_naming_the_key(tmp_path):
     # a negative seed passed and the random baseline raised OverflowError; budget .inf raised one from a validator
-    text = MINIMAL + "select:\n  seed: -1\n  budget: .inf\nlabel:\n  seed: 4294967296\nevaluate:\n  seeds: [0, -2]\n"
+    text = MINIMAL + ("select:\n  seed: -1\n  budget: .inf\nlabel:\n  seed: 4294967296\nevaluate:\n  seeds: [0, -2]\n"
+                      "dedup:\n  seed: 4294967296\n")
     with pytest.raises(ConfigError) as e:
         load_params(_write(tmp_path, text))
     msg = str(e.value)
     assert "select.seed = -1" in msg and "select.budget = inf: Input should be a finite number" in msg, msg
     assert "label.seed = 4294967296" in msg and "evaluate.seeds[1] = -2" in msg, msg
+    assert "dedup.seed = 4294967296" in msg, msg
 
 
 def test_bad_literal_in_a_source(tmp_path):

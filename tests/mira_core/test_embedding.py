@@ -131,7 +131,7 @@ def test_the_static_encoders_fingerprint_does_not_depend_on_where_its_source_lie
     shutil.copytree(tiny_encoder, moved)
     a = StaticEncoder(EmbedParams(encoder="static", static_source=str(tiny_encoder)), tmp_path / "cache_a")
     b = StaticEncoder(EmbedParams(encoder="static", static_source=str(moved)), tmp_path / "cache_b")
-    assert {**a.fingerprint, "source": None} == {**b.fingerprint, "source": None}
+    assert a.fingerprint == b.fingerprint
 
 
 def test_an_int8_encoders_fingerprint_holds_the_batch_size(tiny_encoder, tmp_path):

@@ -93,7 +93,7 @@ def tiny_project(root: Path, n: int = 30) -> tuple[list[Path], dict[str, pl.Data
 def tiny_params(**kw) -> EvaluateParams:
     base = {"enabled": True, "arms": ["mira", "random", "full"], "vocab_size": 300, "tokenizer_sample_chars": 20_000,
             "n_layer": 1, "n_head": 2, "n_embd": 32, "context": 16, "batch_size": 4, "steps": 10, "base_steps": 5,
-            "eval_tokens": 256, "eval_every": 5, "eval_batch_size": 8, "threads": 1}
+            "eval_tokens": 256, "eval_every": 5, "eval_batch_size": 8, "threads": 1, "seeds": [0, 1]}
     return EvaluateParams(**{**base, **kw})
 
 

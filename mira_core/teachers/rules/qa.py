@@ -66,7 +66,10 @@ def question_clarity(text: str) -> Signal | None:
     return max(1, score), "; ".join(parts)
 
 
-_REQUESTED = re.compile(r"`(?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*)\s*\(")  # `name(` or `Owner.name(`
+# `name(`, or a method: `Owner.name(` called a method, or with a CapWords owner or a self/cls first argument; not any
+# qualified call (`json.loads(text)` asks for no loads to be defined)
+_REQUESTED = re.compile(r"method\s+`[A-Za-z_]\w*\.([A-Za-z_]\w*)\s*\(|`(?:[A-Z]\w*\.)?([A-Za-z_]\w*)\s*\("
+                        r"|`[A-Za-z_]\w*\.([A-Za-z_]\w*)\s*\(\s*(?:self|cls)\b")
 _DOCSTRINGS = re.compile(r"(\"\"\"|''').*?\1|#[^\n]*", re.S)
 _STOP = set(["a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "with", "by", "as", "is", "are", "be", "been", "was", "were", "it", "its", "this", "that", "these", "those", "from", "at", "into", "if", "else", "when", "then", "than", "not", "no", "can", "may", "must", "should", "will", "would", "do", "does", "did", "have", "has", "had", "you", "your", "we", "our", "they", "their", "which", "what", "who", "how", "why", "there", "here", "also", "only", "any", "all", "each", "such", "more", "most", "other", "some", "same", "so", "use", "used", "using", "one", "two", "write", "function", "module", "python", "return", "returns", "returned", "value", "values", "given", "none", "true", "false", "default", "object"]) | set(keyword.kwlist)  # noqa: E501 - a word list
 
@@ -131,8 +134,9 @@ def answer_completeness(text: str) -> Signal | None:
         lang = language(code)
         facts = py_facts(code) if lang == "python" else None
         wanted = _REQUESTED.search(q)
-        if wanted and not re.search(rf"\b(?:def|class)\s+{re.escape(wanted.group(1))}\b", code) and lang == "python":
-            issues.append(f"the requested {wanted.group(1)} is not defined")
+        name = wanted and next(g for g in wanted.groups() if g)
+        if name and not re.search(rf"\b(?:def|class)\s+{re.escape(name)}\b", code) and lang == "python":
+            issues.append(f"the requested {name} is not defined")
         if facts is not None and not facts.ok:
             issues.append(f"the code does not parse (line {facts.error_line}: {facts.error})")
         elif facts is not None:

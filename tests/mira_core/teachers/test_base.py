@@ -67,7 +67,8 @@ def test_reply_validation():
         validate_reply(many, judge, (1, 5), max_judgments=4)
     assert len(validate_reply(many, judge, (1, 5), max_judgments=12)["judgments"]) == 12
     for bad, why in (([("Clarity", "r"), ("clarity ", "s")], "more than once: clarity"),
-                     ([("Clarity", "r"), ("depth", " \n")], "a name and a reason")):
+                     ([("Clarity", "r"), ("depth", " \n")], "a name and a reason"),
+                     ([("Clarity", "r"), ("  ", "s")], "a judgment needs a name")):
         with pytest.raises(ReplyError, match=why):
             validate_reply({"judgments": [{"name": n, "score": 3, "reason": r} for n, r in bad]}, judge, (1, 5))
     assert extract_json('Here you go:\n```json\n{"a": 1}\n```') == {"a": 1}

@@ -77,5 +77,5 @@ def test_a_prompt_past_the_models_context_fails_its_record_not_the_batch(tiny_ca
     long = Doc("r-long", "s", "text", "the cat sat on the mat " * 1200)  # ~7,000 tokens, the model reads 4,096
     out = backend.run([Request("judge", DOC), Request("judge", long)])
     assert [o.record_id for o in out] == [DOC.record_id, "r-long"]
-    assert out[1].error_kind == "permanent" and "exceed the model's context of 4096 tokens" in out[1].error
+    assert out[1].error_kind == "permanent" and "fills the model's context of 4096 tokens" in out[1].error
     assert "JSON" in out[0].error or "schema" in out[0].error  # the short one was asked, as before

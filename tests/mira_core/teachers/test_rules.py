@@ -571,3 +571,7 @@ def test_a_method_question_is_checked_like_a_function_question():
             scores = [assess("qa", render_qa(q, answer), [dim])[dim].score for q in (function, method)]
             assert scores[0] == scores[1], (dim, answer[:20], scores)
     assert assess("qa", render_qa(method, unrelated), ["answer_completeness"])["answer_completeness"].score <= 2
+    # a qualified call that is no method of the question's (a library function used) asks for nothing to define
+    how = "How do I read a JSON file with `json.loads(text)`?\n\nRead a config file."
+    use = 'import json\n\ndef read_config(path):\n    """Read it."""\n    return json.loads(open(path).read())\n'
+    assert assess("qa", render_qa(how, use), ["answer_completeness"])["answer_completeness"].score >= 4
