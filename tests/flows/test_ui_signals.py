@@ -50,16 +50,21 @@ def _alive(pid: int) -> bool:
     return True
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
-def test_a_signal_stops_the_servers_and_removes_the_ui_file(tmp_path, sig):
-    (tmp_path / "params.yaml").write_text("sources:\n  - {name: a, path: a.jsonl, format: text}\n")
-    p = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path)], cwd=REPO, stdout=subprocess.DEVNULL,
+def _start_ui(root, prelude: str = "") -> subprocess.Popen:
+    """`mira ui` with its stand-in servers in a child process, once it has written its ui.json."""
+    (root / "params.yaml").write_text("sources:\n  - {name: a, path: a.jsonl, format: text}\n")
+    p = subprocess.Popen([sys.executable, "-c", prelude + CHILD, str(root)], cwd=REPO, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
-    ui = tmp_path / UI_FILE
     for _ in range(300):
-        if ui.exists():
+        if (root / UI_FILE).exists():
             break
         time.sleep(0.1)
+    return p
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_stops_the_servers_and_removes_the_ui_file(tmp_path, sig):
+    p, ui = _start_ui(tmp_path), tmp_path / UI_FILE
     assert ui.exists() and live_ui(tmp_path)["pid"] == p.pid
     child = int((tmp_path / ".mira" / "mlflow.pid").read_text())
     p.send_signal(sig)
@@ -73,15 +78,8 @@ def test_a_signal_stops_the_servers_and_removes_the_ui_file(tmp_path, sig):
 
 def test_under_nohup_a_closed_terminal_leaves_mira_ui_running(tmp_path):
     # `nohup mira ui &` ignores SIGHUP before mira starts: the handler must not override that choice
-    (tmp_path / "params.yaml").write_text("sources:\n  - {name: a, path: a.jsonl, format: text}\n")
-    nohup = "import signal; signal.signal(signal.SIGHUP, signal.SIG_IGN)\n" + CHILD
-    p = subprocess.Popen([sys.executable, "-c", nohup, str(tmp_path)], cwd=REPO, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
+    p = _start_ui(tmp_path, "import signal; signal.signal(signal.SIGHUP, signal.SIG_IGN)\n")
     ui = tmp_path / UI_FILE
-    for _ in range(300):
-        if ui.exists():
-            break
-        time.sleep(0.1)
     try:
         p.send_signal(signal.SIGHUP)
         time.sleep(1.0)
