@@ -64,7 +64,9 @@ def _start_ui(root, prelude: str = "") -> subprocess.Popen:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_stops_the_servers_and_removes_the_ui_file(tmp_path, sig):
-    p, ui = _start_ui(tmp_path), tmp_path / UI_FILE
+    # from a terminal: SIGHUP at its default, whatever this test runs under (CI under nohup ignores it, and a
+    # child inherits that)
+    p, ui = _start_ui(tmp_path, "import signal; signal.signal(signal.SIGHUP, signal.SIG_DFL)\n"), tmp_path / UI_FILE
     assert ui.exists() and live_ui(tmp_path)["pid"] == p.pid
     child = int((tmp_path / ".mira" / "mlflow.pid").read_text())
     p.send_signal(sig)
