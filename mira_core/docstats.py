@@ -32,6 +32,7 @@ import ast
 import json
 import math
 import re
+import threading
 import warnings
 import zlib
 from collections import Counter
@@ -214,6 +215,11 @@ def _code(code: str, s: dict[str, float]) -> None:
     _brackets(code, s)
 
 
+# CPython 3.11 before 3.11.8 (gh-106905) can raise "SystemError: AST constructor recursion depth mismatch" when two
+# threads build ASTs at once (embed's shards run in threads): one parse at a time.
+PARSE_LOCK = threading.Lock()
+
+
 def _python(code: str, s: dict[str, float]) -> None:
     """Whether `code` parses as Python, and where it breaks (share of the text before the error)."""
     s["py_checked"] = 1.0
@@ -221,7 +227,8 @@ def _python(code: str, s: dict[str, float]) -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # invalid escape sequences and the like: not our business
-            tree = ast.parse(code)
+            with PARSE_LOCK:  # embed's shards run in threads: see the lock's comment
+                tree = ast.parse(code)
         if not isinstance(tree, ast.Module):
             raise ValueError
     except (SyntaxError, ValueError, RecursionError, MemoryError) as e:

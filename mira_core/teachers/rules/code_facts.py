@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
+import threading
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -203,11 +204,18 @@ def _function(node: ast.FunctionDef | ast.AsyncFunctionDef) -> PyFunc:
         is_test=is_test, asserts=_count_asserts(node) if is_test else 0)
 
 
+# CPython 3.11 before 3.11.8 (gh-106905) can raise "SystemError: AST constructor recursion depth mismatch" when two
+# threads build ASTs at once: the label stage's chunks run the rules teacher in threads, and a record lost that way
+# was cached as a permanent failure. One parse at a time.
+PARSE_LOCK = threading.Lock()
+
+
 @lru_cache(maxsize=16)
 def py_facts(text: str) -> PyFacts:
     """Parse Python once per text; SyntaxError and friends become ok=False with the line."""
     try:
-        tree = ast.parse(text, filename=RECORD_FILENAME)
+        with PARSE_LOCK:
+            tree = ast.parse(text, filename=RECORD_FILENAME)
     except SyntaxError as e:
         return PyFacts(False, e.msg or "invalid syntax", e.lineno or 0)
     except (ValueError, RecursionError, MemoryError) as e:  # null bytes, absurd nesting

@@ -575,3 +575,28 @@ def test_a_method_question_is_checked_like_a_function_question():
     how = "How do I read a JSON file with `json.loads(text)`?\n\nRead a config file."
     use = 'import json\n\ndef read_config(path):\n    """Read it."""\n    return json.loads(open(path).read())\n'
     assert assess("qa", render_qa(how, use), ["answer_completeness"])["answer_completeness"].score >= 4
+
+
+def test_python_is_parsed_one_thread_at_a_time(monkeypatch):
+    # CPython before 3.11.8 (gh-106905) raised "AST constructor recursion depth mismatch" under concurrent parses:
+    # a label chunk's record was lost, as a cached permanent failure; the rules teacher and docstats hold a lock
+    import ast
+    import threading
+    import types
+
+    from mira_core import docstats
+    from mira_core.teachers.rules import code_facts
+
+    held = []
+
+    def parse(*a, **k):
+        held.append(any(getattr(m, "PARSE_LOCK", threading.Lock()).locked() for m in (code_facts, docstats)))
+        return ast.parse(*a, **k)
+
+    shim = types.SimpleNamespace(**{k: getattr(ast, k) for k in dir(ast) if not k.startswith("__")})
+    shim.parse = parse
+    for module in (code_facts, docstats):  # the modules' own `ast`, not pytest's
+        monkeypatch.setattr(module, "ast", shim)
+    code_facts.py_facts("def lock_test_a(x):\n    return x\n")
+    docstats.doc_stats("code", "def lock_test_b(x):\n    return x\n")
+    assert held and all(held), held
