@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from flows.servers import _alive
 from flows.ui import UI_FILE, live_ui
 from tests.conftest import REPO
 
@@ -40,14 +41,6 @@ CHILD = textwrap.dedent('''
     from flows.ui import command
     command(prefect_port=4200, mlflow_port=5000, host="127.0.0.1", root=Path(sys.argv[1]))
 ''')
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _start_ui(root, prelude: str = "") -> subprocess.Popen:
