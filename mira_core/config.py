@@ -223,7 +223,7 @@ class TeacherParams(Section):
         "HTTP/1.1 client, ~8x less CPU per request, for local servers answering in tens of milliseconds at high "
         "concurrency; the sdk is used anyway where a proxy applies)."
     )
-    timeout_s: float = Field(60.0, gt=0, description="Per-request timeout in seconds (openai).")
+    timeout_s: float = Field(60.0, gt=0, description="Seconds one attempt may take as a whole, reply included (openai).")
     max_retries: int = Field(4, ge=0, description="Retries of 429, 5xx and timeouts, honouring Retry-After (openai).")
     max_repairs: int = Field(1, ge=0, description="Re-asks after a reply that is not valid JSON for the schema.")
     temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature (openai, transformers).")
@@ -234,7 +234,7 @@ class TeacherParams(Section):
         "none (the prompt alone); auto tries them in that order and keeps the first the endpoint accepts."
     )
     max_requests: int | None = Field(
-        None, gt=0, description="Most provider requests per stage run, repairs included (openai); null: no cap."
+        None, gt=0, description="Most provider requests per stage run, retries and repairs included (openai); null: no cap."
     )
     max_cost: float | None = Field(
         None, gt=0, description="Most USD per stage run, from the prices below (openai); each request reserves its "

@@ -16,7 +16,8 @@ Fault kinds: "429" (Retry-After header, seconds), "500" (optional retry-after-ms
 bearer token in the error message, as some servers do; on any path, as authentication comes before routing),
 "401_html" (a proxy's HTML 401 page echoing the Authorization header across character 500), "503_html" (a
 gateway's HTML 503 page with schema.org markup), "not_json" (a 200 whose body is an HTML page; labelled JSON with
-json_type=1), "slow" (waits `delay` seconds before answering),
+json_type=1), "slow" (waits `delay` seconds before answering), "trickle" (sends the reply 16 bytes at a time,
+`gap` seconds apart: every read is quick, the whole reply slow),
 "malformed" (content is not JSON), "truncated" (the JSON cut in half, finish_reason "length"),
 "out_of_range" (a score above the scale), "missing_anchor" (drops the last anchor; an empty judgment list
 on a judging prompt). `server.latency` delays every answer. `server.requests` lists what arrived (path,
@@ -45,8 +46,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-FAULTS = ("429", "500", "401", "401_html", "503_html", "not_json", "slow", "malformed", "truncated", "out_of_range",
-          "missing_anchor")
+FAULTS = ("429", "500", "401", "401_html", "503_html", "not_json", "slow", "trickle", "malformed", "truncated",
+          "out_of_range", "missing_anchor")
 FORMATS = ("any", "schema_only", "llama_cpp", "no_json_schema", "no_response_format")
 DIMENSIONS = [
     ("correctness", "Whether the content is free of errors."),
@@ -328,7 +329,21 @@ def _handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 return self._send(200, b"<html><body>502 Bad Gateway</body></html>",
                                   content_type="application/json" if opts.get("json_type") else "text/html")
             content = answer(rec.messages, fault, rec.body, server.formats, parts)
-            self._send(200, _completion(server, rec, content, "length" if fault == "truncated" else "stop"))
+            reply = _completion(server, rec, content, "length" if fault == "truncated" else "stop")
+            if fault == "trickle":
+                return self._trickle(json.dumps(reply).encode(), opts.get("gap", 0.05))
+            self._send(200, reply)
+
+        def _trickle(self, data: bytes, gap: float) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            for i in range(0, len(data), 16):
+                if server._stop.wait(gap):
+                    return
+                self.wfile.write(data[i:i + 16])
+                self.wfile.flush()
 
         def _send(self, status: int, payload: dict | bytes, headers: dict[str, str] | None = None,
                   content_type: str = "application/json") -> None:

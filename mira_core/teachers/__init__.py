@@ -46,13 +46,11 @@ def _rules_version() -> str:
 def spend_stale_s(p: TeacherParams) -> float:
     """How old a spend hold must be to belong to a killed process: longer than any live request can take.
 
-    A hold spans one provider request with all the client's retries, and each attempt can take the timeout
-    and then wait up to MAX_RETRY_AFTER on the server's Retry-After before the next; a live hold counted
-    stale would let the stage pass teacher.max_cost.
+    A hold spans one attempt, which the timeout bounds as a whole (both clients); the retries take holds of
+    their own, after their waits. Twice the timeout and a minute more leave room for a loaded event loop and
+    the settle's thread. A live hold counted stale would let the stage pass teacher.max_cost.
     """
-    from mira_core.teachers.http import MAX_RETRY_AFTER
-
-    return (p.timeout_s + MAX_RETRY_AFTER + 10) * (p.max_retries + 1)
+    return 2 * p.timeout_s + 60
 
 
 def make_teacher(p: TeacherParams, root: Path, env: Mapping[str, str], run_id: str | None = None) -> Teacher:

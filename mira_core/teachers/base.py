@@ -68,9 +68,12 @@ class Outcome:
     error_kind: ErrorKind | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    calls: int = 0  # requests sent to the provider for this outcome (1 + repairs)
+    calls: int = 0  # completions asked of the provider for this outcome (1 + repairs)
     cached: bool = False
     response_format: str | None = None  # how the reply shape was asked for (openai): json_schema ... none
+    # attempts sent again by the retry policy (429, 5xx, timeouts): provider requests too, but they answered
+    # nothing, so they stay out of `calls` (which estimate.py divides the reported tokens by); not cached
+    retries: int = 0
 
     @classmethod
     def failure(cls, record_id: str, error: str, kind: ErrorKind, **usage: int) -> Outcome:
@@ -288,7 +291,7 @@ class TeacherStats:
         if o.cached:
             self.cache_hits += 1
         else:
-            self.calls += o.calls
+            self.calls += o.calls + o.retries  # every provider request, retries included
             self.prompt_tokens += o.prompt_tokens
             self.completion_tokens += o.completion_tokens
             if o.response_format is not None:

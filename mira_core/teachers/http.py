@@ -14,6 +14,10 @@ retried), else 0.5 s doubling to 8 s with up to 25 % jitter; an `x-should-retry`
 `no_retry(status, text)` vetoes a retry (a 5xx refusing the response format). `timeout` bounds each attempt.
 A success status whose body is not JSON raises `NotJSONReply` at once (not retried here, like the SDK); the
 teacher counts it transient, so the next run asks again.
+
+The policy is `retrying`, apart from the client: `JSONClient.post` runs it over `JSONClient.attempt`, and the
+openai teacher runs it over its own attempts, because each attempt must take and settle its own spend hold
+(an attempt that timed out may still have been answered, and billed).
 """
 
 from __future__ import annotations
@@ -26,13 +30,15 @@ import random
 import ssl
 import time
 import urllib.request
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 INITIAL_RETRY_DELAY, MAX_RETRY_DELAY = 0.5, 8.0
 MAX_RETRY_AFTER = 120.0  # the longest Retry-After honoured (seconds); a request can wait this long per retry
 RETRY_STATUSES = (408, 409, 429)
+T = TypeVar("T")
+NoRetry = Callable[[int, str], bool]
 
 
 class EndpointError(Exception):
@@ -116,28 +122,31 @@ class JSONClient:
     async def post(self, path: str, body: dict) -> Any:
         """The JSON reply to a POST of `body`; raises an EndpointError once retries are spent."""
         payload = json.dumps(body).encode()
-        for attempt in range(self.max_retries + 1):
+        return await retrying(lambda n: self._attempt(path, payload, n), self.max_retries, self.no_retry)
+
+    async def attempt(self, path: str, body: dict, n: int) -> Any:
+        """One attempt (the `n`th, counting from 0), bounded by the timeout: the JSON reply, or an EndpointError.
+
+        An error status raises EndpointStatusError whether or not it is worth retrying: the caller's `retrying`
+        decides.
+        """
+        return await self._attempt(path, json.dumps(body).encode(), n)
+
+    async def _attempt(self, path: str, payload: bytes, n: int) -> Any:
+        try:
+            status, headers, data = await asyncio.wait_for(self._exchange(path, payload, n), self.timeout)
+        except TimeoutError:
+            raise EndpointTimeout("Request timed out.") from None
+        except (OSError, asyncio.IncompleteReadError, ValueError) as e:
+            raise EndpointConnectionError(f"Connection error: {type(e).__name__}: {e}") from None
+        if 200 <= status < 300:
             try:
-                status, headers, data = await asyncio.wait_for(self._exchange(path, payload, attempt), self.timeout)
-            except TimeoutError:
-                err: EndpointError = EndpointTimeout("Request timed out.")
-            except (OSError, asyncio.IncompleteReadError, ValueError) as e:
-                err = EndpointConnectionError(f"Connection error: {type(e).__name__}: {e}")
-            else:
-                if 200 <= status < 300:
-                    try:
-                        return json.loads(data)
-                    except ValueError:
-                        shown = masked(data.decode("utf-8", "replace"), self.secret)[:200]
-                        raise NotJSONReply(f"the endpoint answered {status} with a body that is not JSON: "
-                                           f"{shown!r}") from None
-                err = EndpointStatusError(status, data.decode("utf-8", "replace"), headers, self.secret)
-                if not self._retryable(err):
-                    raise err
-            if attempt == self.max_retries:
-                raise err
-            await asyncio.sleep(self._delay(err, attempt))
-        raise AssertionError("unreachable")
+                return json.loads(data)
+            except ValueError:
+                shown = masked(data.decode("utf-8", "replace"), self.secret)[:200]
+                raise NotJSONReply(f"the endpoint answered {status} with a body that is not JSON: "
+                                   f"{shown!r}") from None
+        raise EndpointStatusError(status, data.decode("utf-8", "replace"), headers, self.secret)
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []
@@ -176,25 +185,46 @@ class JSONClient:
                 writer.close()
             return status, headers, data
 
-    # ------------------------------------------------------------ the retry policy
 
-    def _retryable(self, e: EndpointStatusError) -> bool:
-        should = e.headers.get("x-should-retry")
-        if should in ("true", "false"):
-            return should == "true"
-        after = _retry_after(e.headers)
-        if after is not None and after > MAX_RETRY_AFTER:
-            return False
-        if e.status in RETRY_STATUSES:
-            return True
-        return e.status >= 500 and not self.no_retry(e.status, e.text)
 
-    @staticmethod
-    def _delay(e: EndpointError, attempt: int) -> float:
-        after = _retry_after(e.headers) if isinstance(e, EndpointStatusError) else None
-        if after is not None and 0 < after <= MAX_RETRY_AFTER:
-            return after
-        return min(INITIAL_RETRY_DELAY * 2.0 ** attempt, MAX_RETRY_DELAY) * (1 - 0.25 * random.random())
+# ------------------------------------------------------------ the retry policy
+
+async def retrying(attempt: Callable[[int], Awaitable[T]], max_retries: int, no_retry: NoRetry | None = None) -> T:
+    """`attempt(n)` for n = 0, 1, ... until it returns, or raises an error `retryable` refuses, or retries are spent.
+
+    Only EndpointErrors are retried; anything else `attempt` raises (a spending cap, say) ends it at once.
+    """
+    for n in range(max_retries + 1):
+        try:
+            return await attempt(n)
+        except EndpointError as e:
+            if n == max_retries or not retryable(e, no_retry):
+                raise
+            await asyncio.sleep(retry_delay(e, n))
+    raise AssertionError("unreachable")
+
+
+def retryable(e: EndpointError, no_retry: NoRetry | None = None) -> bool:
+    """Whether a failed attempt is worth another: a timeout or connection error, or a status the SDK retries."""
+    if not isinstance(e, EndpointStatusError):
+        return isinstance(e, EndpointConnectionError)  # a reply that is not JSON, or not a completion: not retried
+    should = e.headers.get("x-should-retry")
+    if should in ("true", "false"):
+        return should == "true"
+    after = _retry_after(e.headers)
+    if after is not None and after > MAX_RETRY_AFTER:
+        return False
+    if e.status in RETRY_STATUSES:
+        return True
+    return e.status >= 500 and not (no_retry is not None and no_retry(e.status, e.text))
+
+
+def retry_delay(e: EndpointError, attempt: int) -> float:
+    """Seconds to wait before the next attempt: the server's Retry-After, else backoff with jitter."""
+    after = _retry_after(e.headers) if isinstance(e, EndpointStatusError) else None
+    if after is not None and 0 < after <= MAX_RETRY_AFTER:
+        return after
+    return min(INITIAL_RETRY_DELAY * 2.0 ** attempt, MAX_RETRY_DELAY) * (1 - 0.25 * random.random())
 
 
 def _retry_after(headers: dict[str, str]) -> float | None:

@@ -10,9 +10,12 @@ reply into an `Outcome`. Key decisions:
   server answering in 50 ms (bench/teacher.py, BENCHMARKS.md section 2). The SDK stays the default because it is the
   well-kept path for hosted APIs, whose latency (seconds) leaves its CPU cost far from the limit; it is
   also used where a proxy applies (the lean client has none). Both sit behind one interface and raise
-  the same errors, and the tests run every teacher test through both. There is no second retry loop
-  here. What still fails after the retries is a *transient* failure (the cached `Teacher` asks it
-  again on the next run), and so is a 200 whose body is not JSON (a cut-off reply, a proxy's page). A
+  the same errors, and the tests run every teacher test through both. Neither client retries on its own:
+  `_post` runs the retry policy (`http.retrying`) over single attempts, so that each attempt takes and
+  settles its own spend hold, counts as a provider request against `max_requests`, and is bounded as a
+  whole by `timeout_s` (the SDK's timeout bounds each phase, so a server trickling bytes could hold an
+  attempt open for as long as it liked). What still fails after the retries is a *transient* failure (the
+  cached `Teacher` asks it again on the next run), and so is a 200 whose body is not JSON (a cut-off reply, a proxy's page). A
   401, 403 or 404 says the key, the base_url or the model is wrong, for every request alike: it is never
   a record's failure (never cached), the batch stops sending, and `run` raises a ConfigError naming the
   status, the endpoint and the key's environment variable, so the stage fails at once and a re-run after
@@ -31,8 +34,10 @@ reply into an `Outcome`. Key decisions:
   refuses `json_schema` with a 500, and retrying a refusal only wastes requests and backoff. What an
   endpoint accepts is learned once per process and endpoint (`_LEARNED`, behind a lock) and logged, and
   each outcome says which format it was asked with.
-- With a spending cap, each provider request first takes a hold in the run's `SpendLedger` (spend.py);
-  a request refused by a cap is an outcome with error_kind "capped", never sent and never cached.
+- With a spending cap, each provider request (each attempt, retries included) first takes a hold in the
+  run's `SpendLedger` (spend.py); an attempt that timed out or lost its connection is settled at its worst
+  case, since the server may have answered and billed it. A request refused by a cap is an outcome with
+  error_kind "capped", never sent and never cached.
 - The API key is handed in by the caller and only ever goes to the client (the `Authorization` header);
   it is masked out of every error message, so it reaches neither the cache nor the logs.
 """
@@ -74,6 +79,7 @@ from mira_core.teachers.http import (
     _error_message,
     masked,
     proxied,
+    retrying,
 )
 from mira_core.teachers.spend import WAIT, CapReached, SpendLedger
 
@@ -155,8 +161,9 @@ class OpenAIBackend:
         url = base_url(p)  # where the SDK would go
         if use_sdk(p, url):
             return _SDKTransport(p, self._api_key)
-        return JSONClient(url, {"Authorization": f"Bearer {self._api_key}"}, p.timeout_s, p.max_retries,
-                          no_retry=_names_format, secret=self._api_key if self._api_key != "EMPTY" else None)
+        # no retries of its own: `_post` retries, one spend hold per attempt
+        return JSONClient(url, {"Authorization": f"Bearer {self._api_key}"}, p.timeout_s, 0,
+                          secret=self._api_key if self._api_key != "EMPTY" else None)
 
     async def _gated(self, client: Client, gate: asyncio.Semaphore, probe: asyncio.Lock, i: int,
                      req: Request, on_outcome: OnOutcome | None) -> Outcome:
@@ -180,7 +187,7 @@ class OpenAIBackend:
         """One request: a completion, then up to max_repairs re-asks while the reply does not validate."""
         p = self.params
         msgs = prompts.messages(req, self.scale, p.max_doc_chars, p.max_judgments)
-        usage = {"prompt_tokens": 0, "completion_tokens": 0, "calls": 0}
+        usage = {"prompt_tokens": 0, "completion_tokens": 0, "calls": 0, "retries": 0}
         error, mode = "", None
         for _ in range(p.max_repairs + 1):
             try:
@@ -277,13 +284,23 @@ class OpenAIBackend:
 
     async def _post(self, client: Client, req: Request, msgs: list[dict], mode: str, usage: dict
                     ) -> Any:
-        """One chat completion, within the spending caps; adds its usage. Raises CapReached or EndpointError."""
-        if self._setup_error is not None:  # checked here, at each send: requests waiting on the probe lock, repairs
+        """One chat completion, retried by the clients' policy, within the spending caps; adds its usage.
+
+        Raises CapReached or EndpointError (once the retries are spent).
+        """
+        body = self._body(req, msgs, mode)
+        return await retrying(lambda n: self._attempt(client, body, msgs, n, usage), self.params.max_retries,
+                              _names_format)
+
+    async def _attempt(self, client: Client, body: dict, msgs: list[dict], n: int, usage: dict) -> Any:
+        """One provider request (the `n`th attempt), under its own spend hold."""
+        if self._setup_error is not None:  # checked at each send: requests waiting on the probe lock, repairs, retries
             raise _NotSent
         hold, worst = await self._hold(msgs)
-        usage["calls"] += 1  # counted before sending: a failed call was still sent (and may be billed)
+        # counted before sending: a failed attempt was still sent (and may be billed)
+        usage["retries" if n else "calls"] += 1
         try:
-            resp = _completion(await client.post("/chat/completions", self._body(req, msgs, mode)))
+            resp = _completion(await client.attempt("/chat/completions", body, n))
         except EndpointConnectionError:
             self._settle_now(hold, worst)  # a timed-out request may still have been answered, and billed
             raise
@@ -367,30 +384,31 @@ def use_sdk(p: TeacherParams, url: str) -> bool:
 
 
 class _SDKTransport:
-    """The OpenAI SDK's client behind JSONClient's interface and errors: for endpoints reached through a proxy.
+    """The OpenAI SDK's client behind JSONClient's `attempt` and its errors: the default (`teacher.client: sdk`),
+    and for endpoints reached through a proxy.
 
-    A 5xx whose message names the response format is not retried (see `_names_format`).
+    The SDK does not retry (`max_retries=0`): `_post` does, as for the lean client. Each attempt is bounded as a
+    whole by the timeout (`wait_for`); the SDK's own timeout bounds each phase (connect, each read) only.
     """
 
     def __init__(self, p: TeacherParams, api_key: str) -> None:
         import openai
 
-        class Client(openai.AsyncOpenAI):
-            def _should_retry(self, response: Any) -> bool:
-                try:
-                    text = response.text
-                except Exception:  # noqa: BLE001 - a body not read yet: decide by the status alone
-                    text = ""
-                return not _names_format(response.status_code, text) and super()._should_retry(response)
-
         self._openai = openai
         self._secret = api_key if api_key != "EMPTY" else None  # masked in every body an error quotes
-        self._client = Client(base_url=p.base_url, api_key=api_key, timeout=p.timeout_s, max_retries=p.max_retries)
+        self._timeout = p.timeout_s
+        self._client = openai.AsyncOpenAI(base_url=p.base_url, api_key=api_key, timeout=p.timeout_s, max_retries=0)
 
-    async def post(self, path: str, body: dict) -> Any:
+    async def attempt(self, path: str, body: dict, n: int) -> Any:
+        """One attempt (the `n`th, counting from 0): the JSON reply, or an EndpointError (as JSONClient.attempt)."""
         openai = self._openai
+        # the SDK would say 0 for every attempt: it does not know of the retries made around it
+        options: Any = {"headers": {"x-stainless-retry-count": str(n)}}
         try:
-            resp = await self._client.post(path, cast_to=dict, body=body)
+            resp = await asyncio.wait_for(self._client.post(path, cast_to=dict, body=body, options=options),
+                                          self._timeout)
+        except TimeoutError:
+            raise EndpointTimeout("Request timed out.") from None
         except ValueError as e:  # a JSON content type over a body that is not JSON
             raise NotJSONReply(f"the endpoint answered with a body that is not JSON: "
                                f"{masked(str(e), self._secret)[:300]}") from None

@@ -12,7 +12,6 @@ from mira_core.errors import ConfigError
 from mira_core.rubric import Anchor
 from mira_core.teachers import make_teacher, prompts, spend_stale_s
 from mira_core.teachers.base import Doc, Request
-from mira_core.teachers.http import MAX_RETRY_AFTER
 from mira_core.teachers.spend import WAIT, CapReached, SpendLedger
 from tests.fake_openai import FakeOpenAI
 
@@ -149,9 +148,36 @@ def test_the_stage_error_names_the_cap_and_what_was_spent():
                    "10 provider requests ($0.0112 spent); answers so far are cached; raise the cap and re-run")
 
 
-def test_a_spend_hold_outlives_every_retry_of_a_live_request():
-    """A hold older than stale_s is taken for a killed process's and no longer counted: a live request, waiting out
-    a Retry-After between its retries, must never look that old, or the stage could pass max_cost."""
+def test_a_spend_hold_outlives_every_live_attempt():
+    """A hold older than stale_s is taken for a killed process's and no longer counted: a live attempt must never
+    look that old, or the stage could pass max_cost. An attempt is bounded by the timeout as a whole
+    (test_openai.py's trickle tests), and a retry takes a hold of its own after its wait."""
     p = TeacherParams(provider="openai", model="m", timeout_s=30.0, max_retries=4)
-    assert MAX_RETRY_AFTER == 120.0
-    assert spend_stale_s(p) == (30.0 + 120.0 + 10) * 5  # each of 5 attempts: the timeout, then a Retry-After wait
+    assert spend_stale_s(p) > p.timeout_s + 30
+
+
+@pytest.mark.usefixtures("transport")
+def test_every_attempt_is_a_provider_request_and_a_lost_one_is_charged(tmp_path):
+    """A retried attempt is a provider request of its own. One that timed out may still have been answered and
+    billed: it is settled at its worst case, so what the ledger counts is never less than what the server bills."""
+    with FakeOpenAI() as server:
+        server.fail_next(2, "slow", delay=1.0)  # the first two attempts time out; the server bills them all the same
+        # a set format: under `auto` the first request probes alone, and would draw both slow replies
+        p = params(server, timeout_s=0.3, max_retries=1, concurrency=2, max_cost=1.0, response_format="json_schema")
+        t = make_teacher(p, tmp_path, {}, run_id="run-1")
+        out = t.score(docs(4), ANCHORS, "v1")
+        assert all(o.ok for o in out)
+        requests, settled = t.backend.budget.totals()
+        assert requests == len(server.requests) == 6
+        assert settled >= cost_of(server)
+        assert t.stats.as_dict()["calls"] == 6 and sum(o.retries for o in out) == 2
+
+
+@pytest.mark.usefixtures("transport")
+def test_max_requests_counts_retries(tmp_path):
+    with FakeOpenAI() as server:
+        server.fail_next(1, "500", retry_after_ms=10)
+        t = make_teacher(params(server, max_retries=2, concurrency=1, max_requests=2), tmp_path, {}, run_id="run-1")
+        out = t.score(docs(2), ANCHORS, "v1")
+        assert len(server.requests) == 2  # the first record's 500 and its retry: the second record is not sent
+        assert out[0].ok and out[1].error_kind == "capped"

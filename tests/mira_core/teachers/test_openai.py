@@ -118,7 +118,7 @@ def test_empty_batch_sends_nothing(server):
 def test_429_is_retried_after_retry_after(server, transport):
     server.fail_next(1, "429", retry_after=0.2)
     [o] = OpenAIBackend(params(server, max_retries=1), KEY).run(judge(DOCS[:1]))
-    assert o.ok and o.calls == 1  # the client's retry is not a repair
+    assert o.ok and o.calls == 1 and o.retries == 1  # the retry is not a repair, but a provider request
     first, second = server.requests
     assert second.t - first.t >= 0.19  # the client waited as told
     header = "x-retry-count" if transport == "lean" else "x-stainless-retry-count"
@@ -142,6 +142,20 @@ def test_slow_reply_times_out_as_transient(server):
     server.fail_next(1, "slow", delay=2.0)
     [o] = OpenAIBackend(params(server, timeout_s=0.3, max_retries=0), KEY).run(judge(DOCS[:1]))
     assert not o.ok and o.error_kind == "transient" and "Timeout" in o.error
+
+
+def test_a_trickling_reply_times_out_as_a_whole(server):
+    """`timeout_s` bounds an attempt, not the gap between bytes: a server sending a byte now and then cannot hold a
+    request (and its spend hold) open for as long as it likes. The SDK's own timeout bounds each read only."""
+    server.fail_next(1, "trickle", gap=0.05)  # every read within 0.05 s; the whole reply takes over a second
+    [o] = OpenAIBackend(params(server, timeout_s=0.3, max_retries=0), KEY).run(judge(DOCS[:1]))
+    assert not o.ok and o.error_kind == "transient" and "Timeout" in o.error
+
+
+def test_a_trickling_reply_within_the_timeout_is_read(server):
+    server.fail_next(1, "trickle", gap=0.001)
+    [o] = OpenAIBackend(params(server, timeout_s=5.0, max_retries=0), KEY).run(judge(DOCS[:1]))
+    assert o.ok and o.calls == 1
 
 
 def test_one_failure_does_not_sink_the_batch(server):
