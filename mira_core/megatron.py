@@ -27,8 +27,9 @@ One document = one sequence = one kept record (its ids, then the EOD id when `ap
 what Megatron's `tools/preprocess_data.py` writes without `--split-sentences`. A record that encodes to
 no token at all (empty text, no EOD) is skipped and counted: a zero-length document trains nothing.
 The dtype follows Megatron's `DType.optimal_dtype(vocab_size)`: uint16 when the vocabulary has fewer than
-65500 entries, else int32. Ids are encoded without special tokens (as `mira_core.ingest.tokens` counts
-them), so the budget's token counts and the shards agree.
+65500 entries, else int32. Ids are encoded without special tokens, and a special token's text inside a
+record is encoded as text (as `mira_core.ingest.tokens` counts them), so the budget's token counts and the
+shards agree and the only EOD ids are the ones appended after each record.
 
 Writes are streaming (token ids go to .bin batch by batch; only the per-record lengths stay in memory)
 and atomic: .bin and .idx are written under temporary names and renamed at the end, the .idx last, so a
@@ -87,11 +88,13 @@ def load_tokenizer(name: str | Path | Any = "minilm") -> Any:
     tok = name.backend_tokenizer if hasattr(name, "backend_tokenizer") else name
     if not isinstance(tok, Tokenizer):
         raise ConfigError(f"megatron tokenizer: expected a name, a path or a tokenizer, not {type(name).__name__}")
-    if tok.truncation is not None or tok.padding is not None:
-        # A truncating tokenizer would silently cut documents; copy so the caller's object is left as is.
+    if tok.truncation is not None or tok.padding is not None or not tok.encode_special_tokens:
+        # A truncating tokenizer would silently cut documents, and one reading "<|endoftext|>" in a record as
+        # the special token would end the document there; copy so the caller's object is left as is.
         tok = Tokenizer.from_str(tok.to_str())
         tok.no_truncation()
         tok.no_padding()
+        tok.encode_special_tokens = True
     return tok
 
 
@@ -453,6 +456,7 @@ def materialize_megatron(records: Iterable[tuple[str, str]], tokenizer: Any, out
                          tokenizer=_tokenizer_name(tokenizer),
                          tokenizer_sha256=_tokenizer_sha256(tokenizer, tok),
                          append_eod=append_eod, eod_id=eod, add_special_tokens=False,
+                         special_token_text="encoded as text",
                          datasets=datasets, blend=blend_text(weights),
                          documents=sum(d["documents"] for d in datasets.values()), tokens=total,
                          **(provenance or {}))

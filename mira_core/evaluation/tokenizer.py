@@ -37,6 +37,11 @@ class LMTokenizer:
     eos_id: int
     kind: str
 
+    def __post_init__(self) -> None:
+        # a record's own "<|endoftext|>" (or "[SEP]") is text: read as the special token, it would put the record
+        # separator in the middle of a record
+        self.tokenizer.encode_special_tokens = True
+
     @property
     def vocab_size(self) -> int:
         return self.tokenizer.get_vocab_size()

@@ -12,6 +12,11 @@ A relative path is read from the project folder (`root`). Everything resolves to
 file, so the tokenizer that counted is identified by `name`, the sha256 of that file's bytes (what
 `sha256sum tokenizer.json` prints) and its vocabulary size. Counts are of the whole text: no
 truncation, no padding, no special tokens.
+
+A special token's text inside a record ("<|endoftext|>", "[SEP]" in a file about tokenizers) is encoded as
+ordinary text (`encode_special_tokens`), as nanoGPT's `encode_ordinary` does and tiktoken insists on by
+default: read as the special token, it would put an end-of-document id in the middle of a record in the
+Megatron shards, and the counts here must be the ids those shards hold.
 """
 
 from __future__ import annotations
@@ -84,6 +89,7 @@ def _parse(path: Path, name: str | Path, key: str) -> tuple[Any, str]:
         raise ConfigError(f"{key} = {str(name)!r}: {path} is not a readable tokenizer.json: {e}") from None
     tok.no_truncation()
     tok.no_padding()
+    tok.encode_special_tokens = True  # a record's "<|endoftext|>" is text, not the end of the document
     return tok, hashlib.sha256(data).hexdigest()
 
 
@@ -110,7 +116,7 @@ class TokenCounter:
                          "vocab_size": self._tok.get_vocab_size(with_added_tokens=True)}
 
     def count(self, texts: list[str]) -> list[int]:
-        """Token count of each text, without special tokens."""
+        """Token count of each text, without special tokens (a special token's text counts as text)."""
         return [len(e.ids) for e in self._tok.encode_batch(texts, add_special_tokens=False)]
 
 

@@ -296,3 +296,12 @@ def test_evaluate_needs_a_held_out_target_and_known_arms():
         parse_params({**RAW, "evaluate": {"warmup_frac": 0.5, "decay_frac": 0.6}})
     with pytest.raises(ConfigError, match="must divide"):
         parse_params({**RAW, "evaluate": {"n_head": 3}})
+
+
+def test_a_records_own_eos_text_is_text_to_the_proxy_tokenizer():
+    """A record quoting "<|endoftext|>" must not put the record separator in the middle of the record."""
+    from mira_core.evaluation.tokenizer import EOS, train_bpe
+
+    tok = train_bpe(["plain words and more plain words " * 40], vocab_size=300)
+    [ids] = tok.encode([f"one {EOS} two"], threads=1)
+    assert tok.eos_id not in ids.tolist()

@@ -64,6 +64,22 @@ def corpus(n: int = 300, seed: int = 0) -> list[str]:
     return texts
 
 
+def test_a_special_tokens_text_in_a_record_is_text_and_the_eod_comes_only_at_the_end(tmp_path, minilm):
+    """A file about tokenizers holds "[SEP]" or "<|endoftext|>": encoded as the special token it would end the
+    document in the middle of the record (and the budget's counts would not be the shards' ids)."""
+    from mira_core.ingest.tokens import token_counter
+
+    text = "inputs are joined with [SEP] between them"
+    sep = minilm.token_to_id("[SEP]")
+    assert sep in minilm.encode(text, add_special_tokens=False).ids  # what a plain encode does
+    for name, tokenizer in (("by-name", "minilm"), ("object", minilm)):
+        write_indexed_dataset([text], tokenizer, tmp_path / name, append_eod=True)
+        [doc] = read_indexed(tmp_path / name)["docs"]
+        assert doc.count(sep) == 1 and doc[-1] == sep, name
+        assert len(doc) - 1 == token_counter("minilm").count([text])[0]  # the budget counted these very ids
+    assert not minilm.encode_special_tokens  # the caller's object is left as it was
+
+
 def test_round_trip_with_eod_matches_the_tokenizer(tmp_path, minilm):
     texts = corpus()
     stats = write_indexed_dataset(texts, "minilm", tmp_path / "ds" / "web", append_eod=True, batch_size=64)
