@@ -275,7 +275,7 @@ class DiscoverParams(Section):
                            "clusters whose nearest judgments share a name become one anchor, so a group may get fewer.")
     batch_size: int = Field(32, gt=0, description="Requests handed to the teacher at once.")
     retry_deadline_s: float = Field(
-        600.0, ge=0, description="Transient failures (rate limits, timeouts, 5xx after the client's retries) are "
+        600.0, ge=0, description="Transient failures (rate limits, timeouts, 5xx after the teacher's retries) are "
         "asked again, with a growing pause, until every sampled record is judged or this many seconds have passed, "
         "so a rubric does not depend on which requests happened to fail."
     )

@@ -17,6 +17,11 @@ Each record's row also holds `coverage` (tokens read / tokens in the record, 1.0
 `stats`, the document statistics of mira_core/docstats.py (teacher-independent structure a student reads
 beside the embedding). Embeddings are mean-pooled and L2-normalised (the sentence-transformers recipe of
 all-MiniLM-L6-v2; the pooling mode is read from the model folder when it has a sentence-transformers config).
+
+Unlike the token counts and the Megatron shards (mira_core/ingest/tokens.py), the encoders read a special
+token's text inside a record ("[SEP]") as that token, as their tokenizers do by default: the vector is a
+feature a student reads, not training data, and changing it would change every stored embedding. So
+`coverage`'s token counts can differ from ingest's `n_tokens` by a few for such a record.
 """
 
 from __future__ import annotations

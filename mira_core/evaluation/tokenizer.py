@@ -37,10 +37,6 @@ class LMTokenizer:
     eos_id: int
     kind: str
 
-    def __post_init__(self) -> None:
-        # a record's own "<|endoftext|>" (or "[SEP]") is text: read as the special token, it would put the record
-        # separator in the middle of a record
-        self.tokenizer.encode_special_tokens = True
 
     @property
     def vocab_size(self) -> int:
@@ -52,7 +48,13 @@ class LMTokenizer:
         return np.uint16 if self.vocab_size <= np.iinfo(np.uint16).max + 1 else np.uint32
 
     def encode(self, texts: Sequence[str], threads: int = 0) -> list[np.ndarray]:
-        """Token ids of each text (no special tokens, no truncation), encoded on `threads` threads (0: all cores)."""
+        """Token ids of each text (no special tokens, no truncation), encoded on `threads` threads (0: all cores).
+
+        A record's own "<|endoftext|>" (or "[SEP]") is text: read as the special token, it would put the record
+        separator in the middle of a record. Set here, at each call: the flag is not part of tokenizer.json and is
+        lost on every copy (pickling, `from_str`).
+        """
+        self.tokenizer.encode_special_tokens = True
         chunks = [list(texts[i:i + ENCODE_CHUNK]) for i in range(0, len(texts), ENCODE_CHUNK)]
         workers = max(1, min(threads or os.cpu_count() or 1, len(chunks)))
 
@@ -66,7 +68,8 @@ class LMTokenizer:
             return [a for part in pool.map(one, chunks) for a in part]
 
     def save(self, path: Path) -> Path:
-        """Write tokenizer.json (loadable with `tokenizers.Tokenizer.from_file`)."""
+        """Write tokenizer.json (loadable with `tokenizers.Tokenizer.from_file`; set `encode_special_tokens = True`
+        on the loaded one to encode records as `encode` does)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self.tokenizer.save(str(path))
         return path

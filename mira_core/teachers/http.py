@@ -10,8 +10,8 @@ no proxies (`transport_for` keeps the SDK's client where a proxy applies).
 
 Retries follow the SDK: 408, 409, 429 and 5xx, timeouts and connection errors, up to `max_retries` times,
 after `retry-after-ms` / `Retry-After` when the server gives one (up to 2 minutes; a longer one is not
-retried), else 0.5 s doubling to 8 s with up to 25 % jitter; an `x-should-retry` header decides when present.
-`no_retry(status, text)` vetoes a retry (a 5xx refusing the response format). `timeout` bounds each attempt.
+retried), else 0.5 s doubling to 8 s with up to 25 % jitter; an `x-should-retry` header decides when present
+(after the Retry-After limit, as in the SDK). `no_retry(status, text)` vetoes a retry (a 5xx refusing the response format). `timeout` bounds each attempt.
 A success status whose body is not JSON raises `NotJSONReply` at once (not retried here, like the SDK); the
 teacher counts it transient, so the next run asks again.
 
@@ -205,18 +205,22 @@ async def retrying(attempt: Callable[[int], Awaitable[T]], max_retries: int, no_
 
 
 def retryable(e: EndpointError, no_retry: NoRetry | None = None) -> bool:
-    """Whether a failed attempt is worth another: a timeout or connection error, or a status the SDK retries."""
+    """Whether a failed attempt is worth another: a timeout or connection error, or a status the SDK retries.
+
+    In the SDK's order (`_should_retry`), after the caller's veto: a Retry-After past MAX_RETRY_AFTER is not
+    waited for, even when `x-should-retry` says true; then `x-should-retry` decides; then the status.
+    """
     if not isinstance(e, EndpointStatusError):
         return isinstance(e, EndpointConnectionError)  # a reply that is not JSON, or not a completion: not retried
-    should = e.headers.get("x-should-retry")
-    if should in ("true", "false"):
-        return should == "true"
+    if no_retry is not None and no_retry(e.status, e.text):
+        return False
     after = _retry_after(e.headers)
     if after is not None and after > MAX_RETRY_AFTER:
         return False
-    if e.status in RETRY_STATUSES:
-        return True
-    return e.status >= 500 and not (no_retry is not None and no_retry(e.status, e.text))
+    should = e.headers.get("x-should-retry")
+    if should in ("true", "false"):
+        return should == "true"
+    return e.status in RETRY_STATUSES or e.status >= 500
 
 
 def retry_delay(e: EndpointError, attempt: int) -> float:

@@ -296,16 +296,20 @@ class OpenAIBackend:
         """One provider request (the `n`th attempt), under its own spend hold."""
         if self._setup_error is not None:  # checked at each send: requests waiting on the probe lock, repairs, retries
             raise _NotSent
+        if INTERRUPTED.is_set():  # Ctrl-C during a retry's wait or before a repair: nothing more is sent
+            raise CapReached("not sent: the run was interrupted")
         hold, worst = await self._hold(msgs)
         # counted before sending: a failed attempt was still sent (and may be billed)
         usage["retries" if n else "calls"] += 1
         try:
             resp = _completion(await client.attempt("/chat/completions", body, n))
-        except EndpointConnectionError:
-            self._settle_now(hold, worst)  # a timed-out request may still have been answered, and billed
+        except EndpointStatusError:
+            self._settle_now(hold, 0.0)  # an HTTP error reply is not billed
             raise
         except BaseException:
-            self._settle_now(hold, 0.0)  # an HTTP error reply is not billed
+            # timed out, cut off, cancelled (Ctrl-C, a stopped worker) or not a completion: the request was sent
+            # and may have been answered, and billed
+            self._settle_now(hold, worst)
             raise
         tokens = resp.get("usage") or {}  # some servers omit usage; tokens then stay unknown (0)
         pt, ct = int(tokens.get("prompt_tokens") or 0), int(tokens.get("completion_tokens") or 0)
@@ -332,7 +336,7 @@ class OpenAIBackend:
         return int(hold), worst
 
     def _classify(self, e: EndpointError) -> tuple[ErrorKind, str]:
-        """Transient: still rate-limited, server errors or unreachable after the client's retries. Else permanent."""
+        """Transient: still rate-limited, server errors or unreachable after the retries. Else permanent."""
         n = self.params.max_retries
         retried = f" after {n} {'retry' if n == 1 else 'retries'}" if n else ""
         if isinstance(e, EndpointConnectionError):  # includes EndpointTimeout

@@ -12,8 +12,10 @@ when the spend already settled plus its own worst case would pass `max_cost`, or
 holds were taken; it waits (briefly, polling) while only other requests' holds stand in the way, as
 they usually settle below their worst case. So the cap is never passed (as far as the provider's
 token counts stay within those bounds), and the stage stops less than one request's worst case
-below it. The openai client's own retries of a 429/5xx/timeout are not counted as requests: a
-refused or failed request is not billed; a timed-out one is settled at its worst case, as it may be.
+below it. Every attempt is a request of its own, retries of a 429/5xx/timeout included, with its own
+hold: an error status is settled at nothing (not billed); an attempt that timed out, lost its connection,
+was cancelled or answered with a body that is not a completion is settled at its worst case, as the
+provider may have billed it.
 
 A refused request is an outcome of kind "capped" (never cached); `cap_error` turns a stage's summed
 teacher stats into the message the stage fails with.

@@ -4,6 +4,7 @@ across the parallel tasks that share its run id, and what a cap refused is asked
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -148,12 +149,61 @@ def test_the_stage_error_names_the_cap_and_what_was_spent():
                    "10 provider requests ($0.0112 spent); answers so far are cached; raise the cap and re-run")
 
 
-def test_a_spend_hold_outlives_every_live_attempt():
-    """A hold older than stale_s is taken for a killed process's and no longer counted: a live attempt must never
-    look that old, or the stage could pass max_cost. An attempt is bounded by the timeout as a whole
-    (test_openai.py's trickle tests), and a retry takes a hold of its own after its wait."""
-    p = TeacherParams(provider="openai", model="m", timeout_s=30.0, max_retries=4)
+@pytest.mark.usefixtures("transport")
+def test_a_spend_hold_spans_one_attempt_never_the_waits_between_retries(tmp_path, monkeypatch):
+    """A hold older than stale_s is taken for a killed process's and no longer counted, so a live hold must never
+    be that old, or the stage could pass max_cost. A hold spans one attempt, which the timeout bounds as a whole
+    (test_openai.py's trickle tests); a retry takes a hold of its own after its wait."""
+    born: dict[int, float] = {}
+    lives: list[float] = []
+    try_hold, settle = SpendLedger.try_hold, SpendLedger.settle
+
+    def timed_hold(self, worst):
+        hold = try_hold(self, worst)
+        if hold != WAIT:
+            born[hold] = time.monotonic()
+        return hold
+
+    def timed_settle(self, hold, cost):
+        lives.append(time.monotonic() - born[hold])
+        settle(self, hold, cost)
+
+    monkeypatch.setattr(SpendLedger, "try_hold", timed_hold)
+    monkeypatch.setattr(SpendLedger, "settle", timed_settle)
+    with FakeOpenAI() as server:
+        server.fail_next(2, "429", retry_after=0.6)
+        p = params(server, max_retries=2, max_requests=10, concurrency=1)
+        out = make_teacher(p, tmp_path, {}, run_id="run-1").score(docs(1), ANCHORS, "v1")
+    assert out[0].ok and out[0].retries == 2 and len(lives) == 3
+    assert max(lives) < 0.6  # no hold waited out a Retry-After
     assert spend_stale_s(p) > p.timeout_s + 30
+
+
+@pytest.mark.usefixtures("transport")
+def test_an_attempt_cancelled_in_flight_is_charged_its_worst_case(tmp_path):
+    """A stopped worker cancels its requests: one already sent may have been answered and billed."""
+    import asyncio
+
+    from mira_core.teachers.openai_teacher import OpenAIBackend
+
+    with FakeOpenAI() as server:
+        server.fail_next(1, "slow", delay=2.0)
+        p = params(server, max_cost=1.0)
+        ledger = SpendLedger(tmp_path / "s.sqlite", "run-1", None, p.max_cost, PRICE_IN, PRICE_OUT, p.max_tokens)
+        backend = OpenAIBackend(p, None, budget=ledger)
+        req = Request("score", docs(1)[0], ANCHORS, "v1")
+
+        async def cancel_soon() -> None:
+            task = asyncio.ensure_future(backend._run_all([req], None))
+            while not server.requests:
+                await asyncio.sleep(0.01)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+        asyncio.run(cancel_soon())
+        worst = ledger.worst_case(prompts.messages(req, (1, 5), p.max_doc_chars, p.max_judgments))
+        assert ledger.totals() == (1, pytest.approx(worst))
 
 
 @pytest.mark.usefixtures("transport")

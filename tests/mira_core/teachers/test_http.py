@@ -21,6 +21,7 @@ from mira_core.teachers.http import (
     NotJSONReply,
     masked,
     proxied,
+    retryable,
 )
 
 OK = b'{"ok": true}'
@@ -171,6 +172,22 @@ def test_retry_policy():
     with pytest.raises(EndpointStatusError, match="Error code: 400 - bad"):
         post(server, retries=3)
     assert len(server.requests) == 1  # a 400 is not retried
+
+
+def test_retry_decisions_follow_the_sdks_order():
+    """The caller's veto first, then a Retry-After too long to wait (even when x-should-retry says true), then
+    x-should-retry, then the status: as the SDK's `_should_retry`, which the default client used to run."""
+    def err(status: int, headers: dict, text: str = "{}") -> EndpointStatusError:
+        return EndpointStatusError(status, text, headers)
+
+    format_refused = '{"error": {"message": "response_format json_schema unsupported"}}'
+    veto = lambda status, text: "response_format" in text  # noqa: E731
+    assert not retryable(err(500, {"x-should-retry": "true"}, format_refused), veto)
+    assert not retryable(err(429, {"retry-after": "300", "x-should-retry": "true"}))
+    assert retryable(err(400, {"x-should-retry": "true"}))
+    assert not retryable(err(503, {"x-should-retry": "false"}))
+    assert retryable(err(429, {"retry-after": "2"})) and retryable(err(502, {})) and not retryable(err(404, {}))
+    assert retryable(EndpointTimeout("t")) and not retryable(NotJSONReply("x")) and not retryable(BadReply("x"))
 
 
 def test_timeouts_refusals_and_bad_bodies():

@@ -393,6 +393,26 @@ def test_after_an_interrupt_nothing_more_is_sent_or_cached(server, tmp_path):
     t.cache.close()
 
 
+def test_an_interrupt_during_a_retrys_wait_sends_no_retry(server, tmp_path):
+    import threading
+
+    from mira_core.errors import INTERRUPTED
+
+    server.fail_next(1, "429", retry_after=1.0)
+    t = teacher(OpenAIBackend(params(server, max_retries=2), KEY), tmp_path / "cache.sqlite")
+    timer = threading.Timer(0.3, INTERRUPTED.set)  # Ctrl-C while the 429's Retry-After is waited out
+    timer.start()
+    try:
+        [o] = t.ask(judge(DOCS[:1]))
+    finally:
+        timer.join()
+        INTERRUPTED.clear()
+    assert len(server.requests) == 1 and not o.ok and "interrupted" in o.error
+    [again] = t.ask(judge(DOCS[:1]))  # nothing was kept: the next run asks
+    assert again.ok and not again.cached
+    t.cache.close()
+
+
 def test_a_key_echoed_where_an_error_body_is_cut_is_masked_whole(server, transport, tmp_path, caplog):
     # a proxy's HTML 401 page echoes the header near character 500, where the message was cut before masking
     server.fail_next(1, "401_html")
