@@ -11,7 +11,8 @@ no proxies (`transport_for` keeps the SDK's client where a proxy applies).
 Retries follow the SDK: 408, 409, 429 and 5xx, timeouts and connection errors, up to `max_retries` times,
 after `retry-after-ms` / `Retry-After` when the server gives one (up to 2 minutes; a longer one is not
 retried), else 0.5 s doubling to 8 s with up to 25 % jitter; an `x-should-retry` header decides when present
-(after the Retry-After limit, as in the SDK). `no_retry(status, text)` vetoes a retry (a 5xx refusing the response format). `timeout` bounds each attempt.
+(after the Retry-After limit, as in the SDK). `no_retry(status, text)` vetoes a retry before all of these (a
+5xx refusing the response format). `timeout` bounds each attempt.
 A success status whose body is not JSON raises `NotJSONReply` at once (not retried here, like the SDK); the
 teacher counts it transient, so the next run asks again.
 
