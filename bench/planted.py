@@ -315,7 +315,7 @@ def seed_summary(result: dict, arms: dict | None = None) -> dict:
               for n in ("mira", "single_rubric") if n in m}
     return {
         "mira": {k: mira[k] for k in ("good_kept", "broken_kept")},
-        "perfect": {"good_kept": m["perfect"]["good_kept"]},
+        "perfect": {"good_kept": m["perfect"]["good_kept"], "good_bound": result["corpus"].get("good_bound")},
         "teacher": {k: teacher[k] for k in ("good_kept", "broken_kept")} if teacher else None,
         "low_kinds": sorted(teacher_drops(result)),
         "by_kind": {"mira": mira["by_kind"], "teacher": teacher["by_kind"] if teacher else None},

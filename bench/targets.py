@@ -78,11 +78,14 @@ def _planted_rows(r: dict) -> list[list[str]]:
 
     good = [x["mira"]["good_kept"] for _, x in seeds]
     perfect = [x["perfect"]["good_kept"] for _, x in seeds]
+    # the most any selection within the budget can keep (figures recorded before it was: the perfect selector's)
+    bound = [x["perfect"].get("good_bound") or x["perfect"]["good_kept"] for _, x in seeds]
     status = _count([g >= GOOD_MIN for g in good], "corpora")
     why = ""
-    if any(g < GOOD_MIN for g in good) and all(p < GOOD_MIN for p in perfect):
+    if any(g < GOOD_MIN for g in good) and all(b < GOOD_MIN for b in bound):
         status = "**missed, out of reach**"
-        why = (f"a perfect selector keeps at most {_slash(perfect)} %: on seed {seeds[0][0]} "
+        why = (f"no selection within the budget can keep more than {_slash(bound)} % (the perfect selector, whole "
+               f"records, each source its share: {_slash(perfect)} %): on seed {seeds[0][0]} "
                f"{_p(_main(r)['corpus']['broken_token_share'])} of the tokens are broken, so half of them cannot "
                f"hold {_bar(GOOD_MIN)} of the good")
     of_perfect = _slash([g / p for g, p in zip(good, perfect, strict=True)], lambda x: f"{100 * x:.0f}")

@@ -255,15 +255,23 @@ def figures(df: pl.DataFrame, kept: str = "kept") -> dict:
 
 
 def _selectable(truth: pl.DataFrame, manifest: pl.DataFrame) -> tuple[pl.DataFrame, dict]:
-    """Truth joined with a manifest, minus what no method may keep; and the counts of what was left out."""
+    """Truth joined with a manifest, minus what no method may keep; and the counts of what was left out.
+
+    Left out: records quarantined by ingest (in the truth, in no manifest), held out, and dropped by a filter
+    stage (near-duplicates, contaminated: no selection may keep them, the perfect selector included). Counted
+    as selectable and not kept, they would lower every method's kept shares alike, most of all for a kind whose
+    planting makes near-copies (a wrong answer copied from another record).
+    """
     cols = ["record_id", "n_tokens", "kept", "reason", *(["group"] if "group" in manifest.columns else [])]
     joined = truth.join(manifest.select(cols), on="record_id", how="left")
     quarantined = joined.filter(pl.col("reason").is_null())  # in the truth, never made it into the corpus
     held = joined.filter(pl.col("reason") == "held_out")
+    dropped = joined.filter(pl.col("reason").is_in([r for r in NOT_SELECTABLE if r != "held_out"]))
     unknown = manifest.join(truth, on="record_id", how="anti").height
     excluded = {"quarantined_records": quarantined.height, "held_out_records": held.height,
-                "held_out_tokens": int(held["n_tokens"].sum()), "not_in_truth_records": unknown}
-    return joined.filter(pl.col("reason").is_not_null() & (pl.col("reason") != "held_out")), excluded
+                "held_out_tokens": int(held["n_tokens"].sum()), "dropped_records": dropped.height,
+                "dropped_tokens": int(dropped["n_tokens"].sum()), "not_in_truth_records": unknown}
+    return joined.filter(pl.col("reason").is_not_null() & ~pl.col("reason").is_in(list(NOT_SELECTABLE))), excluded
 
 
 def _keepable(df: pl.DataFrame) -> pl.Expr:
@@ -279,8 +287,10 @@ def perfect(selectable: pl.DataFrame, budget: float) -> pl.DataFrame:
     records are taken in record_id order, each one that still fits (first fit, so whole records
     fill the share closely). Budget a source cannot fill with good records stays unspent rather than
     moving to another source. When every source has more good tokens than its share (broken tokens
-    under half of each source at a budget of 0.5), its `good_kept` is the most any selector can keep. The
-    shares are of the tokens no filter stage dropped, as MIRA's budget is (`selection.unit_budgets`).
+    under half of each source at a budget of 0.5), its `good_kept` is close to the most any selector can keep:
+    first fit packs whole records, so another selection may fill a share a little more closely (the exact bound,
+    the budget over the good tokens, is the corpus's `good_bound`). The shares are of the tokens no filter stage
+    dropped, as MIRA's budget is (`selection.unit_budgets`).
     """
     pool = selectable.filter(_keepable(selectable))  # the budget is a share of these tokens, as MIRA's is
     frac = budget_share(budget, int(pool["n_tokens"].sum()))
@@ -327,8 +337,9 @@ def evaluate(truth: pl.DataFrame, manifests: dict[str, pl.DataFrame], budget: fl
     """Per method: the share of broken and of good tokens kept, per defect kind and per source; plus `perfect`, and
     `perfect_group` when the manifests carry each record's group.
 
-    Token counts are the manifests' n_tokens. Records held out, or quarantined by ingest (in the truth
-    but in no manifest), are excluded from every share and counted under `excluded`. `budget` is a
+    Token counts are the manifests' n_tokens. Records held out, dropped by a filter stage (near-duplicates,
+    contaminated), or quarantined by ingest (in the truth but in no manifest) are excluded from every share and
+    counted under `excluded`. `budget` is a
     fraction of the selectable tokens (<= 1) or a token count, as `select.budget`, for `perfect`.
     With the select stage's oracle table, `oracle` compares the teacher's own cut (kept_teacher)
     with the students' (kept_student) on the labeled records.
@@ -348,9 +359,13 @@ def evaluate(truth: pl.DataFrame, manifests: dict[str, pl.DataFrame], budget: fl
     if "group" in selectable.columns and selectable["group"].null_count() == 0:
         methods["perfect_group"] = {**figures(perfect_group(selectable, budget)), "excluded": excluded}
     corpus = figures(selectable.with_columns(kept=pl.lit(True)))
+    good_tokens = int(selectable.filter(~pl.col("defect"))["n_tokens"].sum())
+    # no selection within the budget keeps more good tokens than the budget holds, whatever it keeps where
+    bound = min(1.0, budget_share(budget, corpus["tokens"]) * corpus["tokens"] / good_tokens) if good_tokens else 1.0
     result = {"budget": budget, "corpus": {"records": corpus["records"], "tokens": corpus["tokens"],
                                            "broken_token_share": _share(
                                                int(selectable.filter("defect")["n_tokens"].sum()), corpus["tokens"]),
+                                           "good_bound": round(bound, 4),
                                            "by_source": {s: v["corpus_share"] for s, v in corpus["by_source"].items()},
                                            "excluded": excluded},
               "methods": methods}
@@ -476,7 +491,8 @@ def render_markdown(result: dict) -> str:
     order = method_order(methods)
     ex = c["excluded"]
     lines = [f"{c['records']:,} selectable records, {c['tokens']:,} tokens, {pct(c['broken_token_share'])} of them broken; "
-             f"budget {result['budget']}; excluded: {ex['held_out_records']} held out, {ex['quarantined_records']} "
+             f"budget {result['budget']}; excluded: {ex['held_out_records']} held out, "
+             f"{ex.get('dropped_records', 0)} dropped as near-duplicates or contaminated, {ex['quarantined_records']} "
              f"quarantined, {ex['not_in_truth_records']} not in the truth.", ""]
     lines += md_table(["method", "tokens kept", "good kept", "broken kept", "broken share of kept"],
                       [[f"`{m}`", pct(methods[m]["kept"]), pct(methods[m]["good_kept"]), pct(methods[m]["broken_kept"]),

@@ -128,6 +128,16 @@ def test_a_partial_run_keeps_the_figures_of_the_sections_it_did_not_run(tmp_path
     assert new["section_measured"] == {"planted": {"commit": "bbb"}, "pipeline": {"commit": "aaa"}}
 
 
+def test_a_failed_arm_in_a_measured_section_is_a_problem_not_a_skip(tmp_path):
+    # a failed arm has no figures: its sentence would keep its old numbers unchecked
+    doc = _doc(tmp_path, "the trimmed mean keeps 7.9 % here\n")
+    fig = Figure("docs/a.md", "the trimmed mean keeps {} % here",
+                 lambda r: [doc_figures.p1(r["planted"]["arms"]["trimmed_mean"]["broken_kept"])])
+    report = sync({"planted": {"arms": {"default": {}}}}, [fig], repo=tmp_path)
+    assert report.skipped == [] and len(report.problems) == 1 and "trimmed_mean" in report.problems[0]
+    assert sync({"pipeline": {}}, [fig], repo=tmp_path).skipped != []  # the section was not measured: a skip
+
+
 def test_a_failed_planted_seed_is_a_problem_not_a_skip(tmp_path):
     # a skipped figure keeps its old sentence silently; a seed whose run failed must be reported instead
     doc = _doc(tmp_path, "seed one keeps 7.9 % here\n")

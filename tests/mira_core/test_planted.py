@@ -214,6 +214,15 @@ def _manifest(kept: list[bool]) -> pl.DataFrame:
     })
 
 
+def test_a_record_a_filter_stage_dropped_is_in_no_share():
+    """A near-duplicate no method may keep is not counted as a broken record every method failed to keep."""
+    manifest = _manifest([False, False, False, False, True, False, False]).with_columns(
+        reason=pl.when(pl.col("record_id") == "a/3").then(pl.lit("near_duplicate")).otherwise(pl.col("reason")))
+    m = evaluate(TRUTH, {"mira": manifest}, budget=0.5)["methods"]["mira"]
+    assert m["broken_kept"] == 1.0 and m["by_kind"] == {"good": 0.0, "spam": 1.0}  # b/2, the one keepable
+    assert m["tokens"] == 600 and m["excluded"]["dropped_records"] == 1 and m["excluded"]["dropped_tokens"] == 200
+
+
 def test_evaluate_gives_the_figures_worked_by_hand():
     res = evaluate(TRUTH, {"mira": _manifest([True, False, True, False, True, False, False])}, budget=0.5)
     m = res["methods"]["mira"]
@@ -225,7 +234,7 @@ def test_evaluate_gives_the_figures_worked_by_hand():
                                    "broken_kept": 1.0, "good_kept": 0.5}
     assert m["by_source"]["b"]["good_kept"] == 0.0 and m["by_source"]["b"]["kept_share"] == 0.25
     assert m["excluded"] == {"quarantined_records": 1, "held_out_records": 1, "held_out_tokens": 50,
-                             "not_in_truth_records": 1}
+                             "dropped_records": 0, "dropped_tokens": 0, "not_in_truth_records": 1}
     # perfect: each source's budget is half its tokens (200); a keeps a/1 + a/2, b's only fitting good record
     # (b/1, 300 tokens) is over its 200
     p = res["methods"]["perfect"]
@@ -255,7 +264,8 @@ def test_perfect_group_shares_a_group_budget_by_good_tokens():
     dup = manifest.with_columns(reason=pl.when(pl.col("record_id") == "b/1").then(pl.lit("near_duplicate"))
                                 .otherwise(pl.col("reason")))
     res = evaluate(truth, {"mira": dup}, budget=0.5)["methods"]
-    assert res["perfect"]["by_source"]["b"]["kept"] == res["perfect_group"]["by_source"]["b"]["kept"] == 0.25
+    # b's shares are of its 300 keepable tokens: each perfect selector keeps b/2 (100), not the dropped b/1
+    assert res["perfect"]["by_source"]["b"]["kept"] == res["perfect_group"]["by_source"]["b"]["kept"] == 0.3333
     # without a group column (a manifest from elsewhere) there is no group reference
     assert "perfect_group" not in evaluate(truth, {"mira": manifest.drop("group")}, budget=0.5)["methods"]
 
