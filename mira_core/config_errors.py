@@ -109,8 +109,23 @@ def _problem(err: dict, raw: dict, where: str, lines: dict[str, int], model: typ
     hidden = value is _MISSING or isinstance(value, dict | list) or secret
     shown = "" if hidden else f" = {redact_credentials(_short(value))}"
     if not key:  # a check across sections (a held-out source that is no source ...): its message names the keys
-        return f"{prefix}: {msg}"
+        named = _LEADING_KEY.match(msg)
+        line = _line_of(named.group(1), lines) if named else None
+        return f"{where}:{line}: {msg}" if line else f"{prefix}: {msg}"
     return f"{prefix}: {key}{shown}: {msg}"
+
+
+# the key a cross-section check's message opens with ('select.held_out_sources names ...', 'sources[1].name ...')
+_LEADING_KEY = re.compile(r"([A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[\d+\])+)")
+
+
+def _line_of(dotted: str, lines: dict[str, int]) -> int | None:
+    """The line of a dotted key, else of the nearest key above it that the file has."""
+    while dotted:
+        if dotted in lines:
+            return lines[dotted]
+        dotted = re.sub(r"(\.[A-Za-z_]\w*|\[\d+\])$", "", dotted) if re.search(r"[.\[]", dotted) else ""
+    return None
 
 
 def _short(value, limit: int = 120) -> str:

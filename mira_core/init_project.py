@@ -414,14 +414,31 @@ def _guess_records(reader: str, path: str, shown: str, fmt: str | None, given: d
     guess = _guess_kind(payloads, reader, shown, fmt, given, name)
     if "id_field" not in given:
         id_field, why = _guess_id(payloads, name)
-        if id_field is not None and _has_glob(shown):  # the first file's ids say nothing of the others': often 0..n each
-            why = (f"{id_field!r} looks like a record id in the first file, but ids may repeat across the files of a "
-                   f"glob, so the id is the text's digest (--field {name}.id_field={id_field} takes it)")
+        if id_field is not None and _several_files(reader, path, shown):
+            # the first file's ids say nothing of the others': often 0..n each (shards, a dataset's splits)
+            why = (f"{id_field!r} looks like a record id in the first file, but ids may repeat across the files of "
+                   f"{'a glob' if _has_glob(shown) else 'the dataset'}, so the id is the text's digest "
+                   f"(--field {name}.id_field={id_field} takes it)")
         elif id_field is not None:
             guess = replace(guess, fields=guess.fields | {"id_field": id_field})
         if why:
             guess = replace(guess, why=f"{guess.why}; {why}")
     return _with_given(guess, given, name)
+
+
+def _several_files(reader: str, path: str, shown: str) -> bool:
+    """Whether the source's records come from more than one file: a glob, or a dataset folder of several Parquet
+    shards or Arrow files (a DatasetDict's splits); a dataset on object storage is taken to have several."""
+    if _has_glob(shown):
+        return True
+    if reader != "hf_dataset":
+        return False
+    if _is_url(path):
+        return True
+    from mira_core.ingest.hf_dataset import arrow_files, is_saved_dataset, parquet_shards
+
+    folder = Path(path)
+    return len(arrow_files(folder, shown) if is_saved_dataset(folder) else parquet_shards(folder)) > 1
 
 
 def guess_format(path: str | Path, fmt: str | None = None, given: dict[str, str] | None = None,

@@ -20,6 +20,7 @@ import yaml
 from mira_core.config import IngestParams, SourceSpec
 from mira_core.errors import ConfigError, InvariantError, RecordError
 from mira_core.ingest import remote
+from mira_core.ingest.hf_dataset import is_saved_dataset
 from mira_core.ingest.readers import Item, expand, json_type, read_source
 from mira_core.ingest.render import render
 from mira_core.ingest.tokens import token_counter
@@ -75,6 +76,7 @@ def source_inputs(spec: SourceSpec, i: int, root: Path) -> list[Path | dict]:
         folder = root / spec.path
         if not folder.is_dir():
             raise ConfigError(f"sources[{i}].path = {spec.path!r} ({spec.name}): no such folder")
+        _refuse_saved_dataset(spec, folder, f"sources[{i}]")
         return [folder]
     files = expand(spec.path, root)
     missing = [f for f in files if not f.exists()]
@@ -84,6 +86,14 @@ def source_inputs(spec: SourceSpec, i: int, root: Path) -> list[Path | dict]:
         raise ConfigError(f"sources[{i}].path = {spec.path!r} ({spec.name}): {folders[0]} is a folder, not a "
                           f"{spec.resolved_reader()} file (reader: folder or hf_dataset reads a folder)")
     return files
+
+
+def _refuse_saved_dataset(spec: SourceSpec, folder: Path, where: str) -> None:
+    """A ConfigError for a `save_to_disk` folder with no reader set: read as files, its JSON metadata would be the
+    records and its Arrow data quarantined."""
+    if spec.reader is None and is_saved_dataset(folder):
+        raise ConfigError(f"{where}.path = {spec.path!r} ({spec.name}): a dataset saved with save_to_disk; set "
+                          f"{where}.reader: hf_dataset (with no reader, a folder's files are its records)")
 
 
 def untracked_by_dvc(inputs: dict[str, list[Path | dict]], root: Path) -> list[str]:
@@ -179,6 +189,8 @@ def ingest_source(spec: SourceSpec, p: IngestParams, root: Path, out: Path, out_
     Both folders are replaced whole, and only when the source is complete.
     """
     reader = spec.resolved_reader()
+    if reader == "folder" and not remote.is_url(spec.path):
+        _refuse_saved_dataset(spec, root / spec.path, f"source {spec.name!r}")
     text_field = "text" if reader == "folder" else spec.text_field
     max_chars = spec.max_chars or p.max_chars
     counter = token_counter(p.tokenizer, root)

@@ -96,6 +96,17 @@ def test_a_check_across_sections_names_its_keys_not_the_whole_file():
     assert str(e.value) == "params.yaml: select.held_out_sources names 'y', which is not a source (x)"
 
 
+def test_a_check_across_sections_names_the_line_of_the_key_it_opens_with(tmp_path):
+    text = ("sources:\n  - {name: a, path: x.jsonl, format: text}\n  - {name: a, path: y.jsonl, format: text}\n"
+            "select:\n  held_out_sources: [c]\n")
+    with pytest.raises(ConfigError) as e:
+        load_params(_write(tmp_path, text.replace("name: a, path: y", "name: b, path: y")))
+    assert str(e.value).startswith(f"{tmp_path / 'params.yaml'}:5: select.held_out_sources names 'c'")
+    with pytest.raises(ConfigError) as e:
+        load_params(_write(tmp_path, text))
+    assert str(e.value).startswith(f"{tmp_path / 'params.yaml'}:3: sources[1].name 'a' is used by an earlier source")
+
+
 def test_holding_out_every_source_leaves_nothing_to_select():
     raw = {"sources": [{"name": "x", "path": "x.jsonl", "format": "text"}], "select": {"held_out_sources": ["x"]}}
     with pytest.raises(ConfigError) as e:

@@ -90,3 +90,19 @@ def test_ingest_reads_a_saved_dataset_and_counts_balance(tmp_path):
     report = ingest_source(spec, IngestParams(), tmp_path, tmp_path / "corpus" / "qa", tmp_path / "q" / "qa")
     assert report["read"] == 27 == report["kept"] + report["quarantined"]
     assert report["kept"] == 25 and report["by_reason"] == {"duplicate_content": 1, "missing_field": 1}
+
+
+def test_a_saved_dataset_with_no_reader_set_is_an_error_not_a_folder_of_records(tmp_path):
+    """Read as a folder, its dataset_info.json and state.json were kept as two text records and the data never read."""
+    from mira_core.ingest.source import source_inputs
+
+    _saved(tmp_path / "saved", [{"text": f"row {i}"} for i in range(5)])
+    spec = SourceSpec(name="s", path="saved", format="text")
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.path = 'saved' \(s\): a dataset saved with save_to_disk; "
+                                          r"set sources\[0\]\.reader: hf_dataset"):
+        source_inputs(spec, 0, tmp_path)
+    with pytest.raises(ConfigError, match="set source 's'.reader: hf_dataset"):
+        ingest_source(spec, IngestParams(), tmp_path, tmp_path / "out", tmp_path / "q")
+    ok = ingest_source(spec.model_copy(update={"reader": "hf_dataset"}), IngestParams(), tmp_path, tmp_path / "out",
+                       tmp_path / "q")
+    assert ok["kept"] == 5

@@ -193,6 +193,26 @@ def test_a_unique_scalar_id_field_is_guessed(tmp_path):
     assert sharded.fields == {} and "ids may repeat across the files of a glob" in sharded.why
 
 
+def test_a_dataset_of_several_files_gets_no_id_field_from_its_first(tmp_path):
+    """Parquet shards, or a DatasetDict's splits, often number their records afresh: ingest would quarantine every
+    later file's records as duplicate ids."""
+    import datasets
+    import polars as pl
+
+    for shard in range(2):
+        pl.DataFrame({"id": list(range(SAMPLE + 5)), "text": [f"s{shard} r{i}" for i in range(SAMPLE + 5)]}).write_parquet(
+            tmp_path / "shards" / f"train-{shard}.parquet", mkdir=True)
+    g = guess_format(tmp_path / "shards")
+    assert (g.reader, g.fields) == ("hf_dataset", {}) and "ids may repeat across the files of the dataset" in g.why
+    pl.DataFrame({"id": [0, 1], "text": ["a", "b"]}).write_parquet(tmp_path / "one" / "train.parquet", mkdir=True)
+    assert guess_format(tmp_path / "one").fields == {"id_field": "id"}  # one file: its ids are the dataset's
+    n = SAMPLE + 5
+    dd = datasets.DatasetDict({sp: datasets.Dataset.from_dict({"id": list(range(n)), "text": [f"{sp} {i}" for i in range(n)]})
+                               for sp in ("train", "test")})
+    dd.save_to_disk(str(tmp_path / "saved"))
+    assert guess_format(tmp_path / "saved").fields == {}
+
+
 def test_a_guessed_id_field_makes_a_repeated_id_a_duplicate_id_at_ingest(tmp_path):
     from mira_core.ingest.source import ingest_source
 
