@@ -325,6 +325,9 @@ def seed_summary(result: dict, arms: dict | None = None) -> dict:
         "fewer_than_single": not over_single(broken["mira"], broken["single_rubric"]) if single else None,
         # each source's share of broken tokens kept, so a "no" above names where and by how much
         "broken_by_source": broken,
+        # and of all its tokens: single_rubric cuts once over every source, so it may keep little of one
+        "kept_by_source": {n: {src: v["kept"] for src, v in m[n]["by_source"].items()}
+                           for n in ("mira", "single_rubric") if n in m},
         "removal_kept": o["broken_removal_kept"] if o else None,
         "removal_kept_all": removal_kept(mira["broken_kept"], teacher["broken_kept"]) if teacher else None,
         "arms": {n: {k: arms[n]["result"]["methods"]["mira"][k] for k in ("good_kept", "broken_kept", "by_kind")}

@@ -122,8 +122,11 @@ def _planted_rows(r: dict) -> list[list[str]]:
     for s, x, m in misses:
         for src in m:
             kind = max(KINDS[src], key=lambda k: x["by_kind"]["mira"].get(k) or 0.0)
+            kept = x.get("kept_by_source")  # absent from figures recorded before it was
+            share = (f" (`single_rubric` keeps {_p(kept['single_rubric'][src])} of the source's tokens, MIRA "
+                     f"{_p(kept['mira'][src])})") if kept else ""
             why.append(f"seed {s}, {src}: {kind} {_p(x['by_kind']['mira'][kind])}, the teacher's own scores "
-                       f"{_p(x['by_kind']['teacher'][kind])}")
+                       f"{_p(x['by_kind']['teacher'][kind])}{share}")
     rows.append(["MIRA keeps fewer broken tokens than `single_rubric` in every source, every source keeping its share",
                  _count([not m for _, _, m in misses], "corpora"), figures,
                  ("the kind MIRA keeps most of there, beside the teacher's own scores of every record: "

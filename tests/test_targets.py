@@ -177,3 +177,14 @@ def test_a_failed_seed_is_a_problem_and_an_unmeasured_section_a_skip(tmp_path):
     report = sync(r, [], repo=tmp_path, blocks=(block,))
     assert report.skipped == [] and len(report.problems) == 1 and "TypeError" in report.problems[0]
     assert (tmp_path / "README.md").read_text() == f"{targets.START}\n{targets.END}\n"
+
+
+def test_a_source_single_rubric_keeps_fewer_broken_tokens_of_says_how_much_of_it_each_keeps():
+    """single_rubric cuts once over every source, so it may keep little of one: the reason column says so."""
+    r = copy.deepcopy(RECORDED)
+    for x in _seeds(r).values():
+        srcs = list(x["broken_by_source"]["mira"])
+        x["broken_by_source"] = {"mira": dict.fromkeys(srcs, 0.3), "single_rubric": dict.fromkeys(srcs, 0.1)}
+        x["kept_by_source"] = {"mira": dict.fromkeys(srcs, 0.5), "single_rubric": dict.fromkeys(srcs, 0.21)}
+    status, _, why = _row(r, "MIRA keeps fewer broken tokens")
+    assert status == "**missed**" and "(`single_rubric` keeps 21.0 % of the source's tokens, MIRA 50.0 %)" in why
