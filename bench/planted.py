@@ -315,7 +315,7 @@ def seed_summary(result: dict, arms: dict | None = None) -> dict:
               for n in ("mira", "single_rubric") if n in m}
     return {
         "mira": {k: mira[k] for k in ("good_kept", "broken_kept")},
-        "perfect": {"good_kept": m["perfect"]["good_kept"], "good_bound": result["corpus"].get("good_bound")},
+        "perfect": {"good_kept": m["perfect"]["good_kept"], "good_bound": result.get("corpus", {}).get("good_bound")},
         "teacher": {k: teacher[k] for k in ("good_kept", "broken_kept")} if teacher else None,
         "low_kinds": sorted(teacher_drops(result)),
         "by_kind": {"mira": mira["by_kind"], "teacher": teacher["by_kind"] if teacher else None},
@@ -326,7 +326,7 @@ def seed_summary(result: dict, arms: dict | None = None) -> dict:
         # each source's share of broken tokens kept, so a "no" above names where and by how much
         "broken_by_source": broken,
         # and of all its tokens: single_rubric cuts once over every source, so it may keep little of one
-        "kept_by_source": {n: {src: v["kept"] for src, v in m[n]["by_source"].items()}
+        "kept_by_source": {n: {src: v.get("kept") for src, v in m[n]["by_source"].items()}
                            for n in ("mira", "single_rubric") if n in m},
         "removal_kept": o["broken_removal_kept"] if o else None,
         "removal_kept_all": removal_kept(mira["broken_kept"], teacher["broken_kept"]) if teacher else None,
