@@ -45,7 +45,8 @@ class SourceSpec(Section):
         description="How to read `path`: jsonl (plain, .gz or .zst), parquet, folder (one record per file), or "
         "hf_dataset (a folder written by datasets' save_to_disk, or a folder of a dataset's Parquet shards). "
         "Left empty, it is inferred from the path's suffix (.jsonl, .json, .ndjson and their .gz/.zst, .parquet), "
-        "else folder; a save_to_disk folder with no reader set is an error, as its files are not its records.",
+        "else folder; a save_to_disk folder, or a folder of Parquet files, with no reader set is an error, as its "
+        "files are not its records.",
     )
     format: Format = Field(description="What the records are: text, code, qa, chat or agent; picks the rendering.")
     text_field: str = Field("text", description="Field holding the text (text and code formats).")
@@ -72,7 +73,8 @@ class SourceSpec(Section):
         if self.reader is not None:
             return self.reader
         name = PurePosixPath(self.path).name.lower()
-        if name.endswith((".jsonl", ".jsonl.gz", ".jsonl.zst", ".json", ".ndjson", ".json.gz", ".json.zst")):
+        if name.endswith((".jsonl", ".json", ".ndjson")) or name.endswith(
+                tuple(f"{s}{c}" for s in (".jsonl", ".json", ".ndjson") for c in (".gz", ".zst"))):
             return "jsonl"
         if name.endswith(".parquet"):
             return "parquet"

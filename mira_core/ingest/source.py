@@ -20,7 +20,7 @@ import yaml
 from mira_core.config import IngestParams, SourceSpec
 from mira_core.errors import ConfigError, InvariantError, RecordError
 from mira_core.ingest import remote
-from mira_core.ingest.hf_dataset import is_saved_dataset
+from mira_core.ingest.hf_dataset import is_saved_dataset, parquet_shards
 from mira_core.ingest.readers import Item, expand, json_type, read_source
 from mira_core.ingest.render import render
 from mira_core.ingest.tokens import token_counter
@@ -89,11 +89,15 @@ def source_inputs(spec: SourceSpec, i: int, root: Path) -> list[Path | dict]:
 
 
 def _refuse_saved_dataset(spec: SourceSpec, folder: Path, where: str) -> None:
-    """A ConfigError for a `save_to_disk` folder with no reader set: read as files, its JSON metadata would be the
-    records and its Arrow data quarantined."""
-    if spec.reader is None and is_saved_dataset(folder):
-        raise ConfigError(f"{where}.path = {spec.path!r} ({spec.name}): a dataset saved with save_to_disk; set "
-                          f"{where}.reader: hf_dataset (with no reader, a folder's files are its records)")
+    """A ConfigError for a dataset folder with no reader set (a `save_to_disk` folder, or one of Parquet shards):
+    read as files, its JSON metadata would be the records and its data quarantined as text that is not UTF-8."""
+    if spec.reader is not None:
+        return
+    what = ("a dataset saved with save_to_disk" if is_saved_dataset(folder) else
+            "a folder of Parquet files" if folder.is_dir() and parquet_shards(folder) else None)
+    if what:
+        raise ConfigError(f"{where}.path = {spec.path!r} ({spec.name}): {what}; set {where}.reader: hf_dataset "
+                          "(with no reader, a folder's files are its records, read as text)")
 
 
 def untracked_by_dvc(inputs: dict[str, list[Path | dict]], root: Path) -> list[str]:

@@ -106,3 +106,12 @@ def test_a_saved_dataset_with_no_reader_set_is_an_error_not_a_folder_of_records(
     ok = ingest_source(spec.model_copy(update={"reader": "hf_dataset"}), IngestParams(), tmp_path, tmp_path / "out",
                        tmp_path / "q")
     assert ok["kept"] == 5
+    (tmp_path / "shards").mkdir()
+    pq.write_table(pa.table({"text": ["a", "b"]}), tmp_path / "shards" / "train-0.parquet")
+    with pytest.raises(ConfigError, match=r"\(t\): a folder of Parquet files; set sources\[0\]\.reader: hf_dataset"):
+        source_inputs(SourceSpec(name="t", path="shards", format="text"), 0, tmp_path)
+
+
+def test_every_json_lines_suffix_names_the_jsonl_reader():
+    for name in ("a.jsonl", "a.json", "a.ndjson", "a.jsonl.gz", "a.json.zst", "a.ndjson.gz", "a.NDJSON.ZST"):
+        assert SourceSpec(name="s", path=name, format="text").resolved_reader() == "jsonl", name
