@@ -60,7 +60,8 @@ def test_discover_with_an_openai_teacher_survives_faults_and_reruns_free(tmp_pat
         for r in rubrics.values():
             assert 1 <= len(r.anchors) <= 4 and r.teacher == "openai/fake-teacher"
             assert sum(a.support for a in r.anchors) == r.n_points
-        assert metrics["teacher"]["calls"] == sampled + repairs and metrics["teacher"]["prompt_tokens"] > 0
+        # every provider request, the retries included (what max_requests caps and the provider may bill)
+        assert metrics["teacher"]["calls"] == first and metrics["teacher"]["prompt_tokens"] > 0
 
         again = discover.run(params, tmp_path)
         assert len(server.requests) == first  # zero new teacher calls
