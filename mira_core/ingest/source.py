@@ -20,11 +20,11 @@ import yaml
 from mira_core.config import IngestParams, SourceSpec
 from mira_core.errors import ConfigError, InvariantError, RecordError
 from mira_core.ingest import remote
-from mira_core.ingest.hf_dataset import is_saved_dataset, parquet_shards
+from mira_core.ingest.hf_dataset import is_saved_dataset
 from mira_core.ingest.readers import Item, expand, json_type, read_source
 from mira_core.ingest.render import render
 from mira_core.ingest.tokens import token_counter
-from mira_core.io import atomic_dir, text_digest, write_json
+from mira_core.io import atomic_dir, is_hidden, text_digest, write_json
 from mira_core.schema import CORPUS, REJECTED
 from mira_core.schema import QuarantineReason as Q
 from mira_core.shards import ShardWriter
@@ -89,15 +89,27 @@ def source_inputs(spec: SourceSpec, i: int, root: Path) -> list[Path | dict]:
 
 
 def _refuse_saved_dataset(spec: SourceSpec, folder: Path, where: str) -> None:
-    """A ConfigError for a dataset folder with no reader set (a `save_to_disk` folder, or one of Parquet shards):
-    read as files, its JSON metadata would be the records and its data quarantined as text that is not UTF-8."""
+    """A ConfigError for a dataset folder with no reader set (a `save_to_disk` folder, or one holding nothing but
+    Parquet files): read as files, its JSON metadata would be the records and its data quarantined as text that is
+    not UTF-8. A folder with other files too (a repository with a Parquet fixture) is read as files, as asked."""
     if spec.reader is not None:
         return
     what = ("a dataset saved with save_to_disk" if is_saved_dataset(folder) else
-            "a folder of Parquet files" if folder.is_dir() and parquet_shards(folder) else None)
+            "a folder of Parquet files" if folder.is_dir() and _only_parquet(folder) else None)
     if what:
-        raise ConfigError(f"{where}.path = {spec.path!r} ({spec.name}): {what}; set {where}.reader: hf_dataset "
-                          "(with no reader, a folder's files are its records, read as text)")
+        raise ConfigError(f"{where}.path = {spec.path!r} ({spec.name}): {what}; set {where}.reader: hf_dataset to "
+                          "read their rows, or reader: folder to read each file as one text record")
+
+
+def _only_parquet(folder: Path) -> bool:
+    """Whether the folder's visible files are all Parquet, and there is one; stops at the first other file."""
+    seen = False
+    for f in folder.rglob("*"):
+        if f.is_file() and not is_hidden(f.relative_to(folder)):
+            if f.suffix.lower() != ".parquet":
+                return False
+            seen = True
+    return seen
 
 
 def untracked_by_dvc(inputs: dict[str, list[Path | dict]], root: Path) -> list[str]:

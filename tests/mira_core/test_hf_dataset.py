@@ -110,6 +110,8 @@ def test_a_saved_dataset_with_no_reader_set_is_an_error_not_a_folder_of_records(
     pq.write_table(pa.table({"text": ["a", "b"]}), tmp_path / "shards" / "train-0.parquet")
     with pytest.raises(ConfigError, match=r"\(t\): a folder of Parquet files; set sources\[0\]\.reader: hf_dataset"):
         source_inputs(SourceSpec(name="t", path="shards", format="text"), 0, tmp_path)
+    (tmp_path / "shards" / "README.md").write_text("a repository with a Parquet fixture is a folder of files")
+    assert source_inputs(SourceSpec(name="t", path="shards", format="text"), 0, tmp_path) == [tmp_path / "shards"]
 
 
 def test_every_json_lines_suffix_names_the_jsonl_reader():
