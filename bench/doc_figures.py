@@ -150,7 +150,7 @@ def extract(results: dict) -> dict:
                                      "methods": {m: v for m, v in res["methods"].items()
                                                  if m in ("mira", "single_rubric", "random", "perfect",
                                                           "perfect_group", TEACHER_ALL)}}}
-    if kept:
+    if "planted" in results:  # measured, even where every arm failed: its figures are then problems, not skips
         out["planted"] = {"arms": kept, "seconds": results["planted"].get("seconds")}
         if results["planted"].get("seeds"):
             out["planted"]["seeds"] = results["planted"]["seeds"]

@@ -123,7 +123,8 @@ def test_a_partial_run_keeps_the_figures_of_the_sections_it_did_not_run(tmp_path
                         "section_measured": {"planted": {"commit": "bbb"}, "embedding": {"commit": "bbb"}}}, path)
     new = json.loads(path.read_text())
     assert new["pipeline"] == old["pipeline"] and new["ablations"] == old["ablations"]
-    assert new["commit"] == "bbb" and "planted" not in new  # a run's own sections are its own, even when empty
+    # a run's own sections are its own, even when empty: recorded empty, so their figures are problems, not skips
+    assert new["commit"] == "bbb" and new["planted"] == {"arms": {}, "seconds": 2}
     # each section says when it was measured: the carried one keeps its old stamp under the new header
     assert new["section_measured"] == {"planted": {"commit": "bbb"}, "pipeline": {"commit": "aaa"}}
 
@@ -137,6 +138,15 @@ def test_a_failed_arm_in_a_measured_section_is_a_problem_not_a_skip(tmp_path):
     assert report.skipped == [] and len(report.problems) == 1 and "trimmed_mean" in report.problems[0]
     assert doc.read_text() == "the trimmed mean keeps 7.9 % here\n"
     assert sync({"pipeline": {}}, [fig], repo=tmp_path).skipped != []  # the section was not measured: a skip
+
+
+def test_a_planted_section_whose_every_arm_failed_is_recorded_and_its_figures_are_problems(tmp_path):
+    doc = _doc(tmp_path, "MIRA keeps 7.9 % here\n")
+    fig = Figure("docs/a.md", "MIRA keeps {} % here", lambda r: [doc_figures.p1(doc_figures._method(r, "mira")["broken_kept"])])
+    recorded = doc_figures.extract({"planted": {"arms": {"default": {"failed": "RuntimeError: stage label"}}}})
+    report = sync(recorded, [fig], repo=tmp_path)
+    assert report.skipped == [] and len(report.problems) == 1 and "default" in report.problems[0]
+    assert doc.read_text() == "MIRA keeps 7.9 % here\n"
 
 
 def test_a_failed_planted_seed_is_a_problem_not_a_skip(tmp_path):
