@@ -30,6 +30,10 @@ FORMATS = ("text", "code", "qa", "chat", "agent")
 Format = Literal["text", "code", "qa", "chat", "agent"]
 
 
+# the names the jsonl reader takes: plain, gzip or zstd JSON lines
+JSONL_SUFFIXES = tuple(f"{s}{c}" for s in (".jsonl", ".json", ".ndjson") for c in ("", ".gz", ".zst"))
+
+
 class SourceSpec(Section):
     """One input source: where its records are, how to read them and how to render them to text."""
 
@@ -73,8 +77,7 @@ class SourceSpec(Section):
         if self.reader is not None:
             return self.reader
         name = PurePosixPath(self.path).name.lower()
-        if name.endswith((".jsonl", ".json", ".ndjson")) or name.endswith(
-                tuple(f"{s}{c}" for s in (".jsonl", ".json", ".ndjson") for c in (".gz", ".zst"))):
+        if name.endswith(JSONL_SUFFIXES):
             return "jsonl"
         if name.endswith(".parquet"):
             return "parquet"

@@ -103,7 +103,7 @@ class JSONClient:
     """POST JSON to one endpoint and get JSON back, with keep-alive connections and retries; one per event loop."""
 
     def __init__(self, base_url: str, headers: dict[str, str], timeout: float, max_retries: int,
-                 no_retry: Callable[[int, str], bool] | None = None, secret: str | None = None) -> None:
+                 no_retry: NoRetry | None = None, secret: str | None = None) -> None:
         u = urlsplit(base_url)
         if u.scheme not in ("http", "https") or not u.hostname:
             raise ValueError(f"not an http(s) URL: {base_url!r}")
@@ -185,7 +185,6 @@ class JSONClient:
             else:
                 writer.close()
             return status, headers, data
-
 
 
 # ------------------------------------------------------------ the retry policy
