@@ -6,8 +6,10 @@ Held-out sources are removed from every training stream a second time here, by s
 selection may keep (held out, near-duplicates of a held-out record, contaminated: NOT_SELECTABLE) from an
 outside manifest: copies of the target in other sources are kept out by dedup's near-duplicate mark, not
 here. The target's record ids are also checked to be disjoint from every training record, a cheap guard
-against a record id that two sources share. Each stream is its records' tokens with EOS after each record;
-training windows are sampled uniformly from it (token-uniform, so a long record weighs by its length),
+against a record id that two sources share. Each stream is its records' tokens with EOS after each record,
+a record kept for more than one pass (the manifest's `epochs`, from `select.weights` and `max_epochs`) repeated
+as the export repeats it (`repeats`), so the proxy trains on the mix that is exported; training windows are
+sampled uniformly from the stream (token-uniform, so a long record weighs by its length),
 the same number per arm, and the target is cut into fixed non-overlapping windows once, shared by every
 arm and seed. The general slice (the base model's data) is a seeded sample of all selectable records, so
 it holds about `base_slice` of each arm's records, alike for all arms. On the demo corpus, reading every
@@ -70,7 +72,7 @@ def load_manifests(selection: Path, arms: Sequence[str], extra: Mapping[str, Pat
         if not path.exists():
             raise ConfigError(f"evaluate arm {arm!r}: no manifest at {path} (run select, with {arm!r} in "
                               f"select.baselines unless it is mira or full)")
-        out[arm] = read_checked(path, MANIFEST, ["record_id", "source", "kept", "reason"])
+        out[arm] = read_checked(path, MANIFEST, ["record_id", "source", "kept", "reason", "epochs"])
     if extra:
         corpus = next(iter(out.values())).select("record_id", "source", "reason")
         for name, path in extra.items():
@@ -80,7 +82,8 @@ def load_manifests(selection: Path, arms: Sequence[str], extra: Mapping[str, Pat
 
 def external_manifest(name: str, path: Path, corpus: pl.DataFrame) -> pl.DataFrame:
     """The arm `name` of evaluate.manifests: its file's record_id and kept (null: not kept), with each record's
-    source and reason from `corpus` (a select manifest's), in the file's order.
+    source and reason from `corpus` (a select manifest's), one pass each (`epochs` 1), in record_id order as a
+    select manifest is: the arm depends on which records the file keeps, not on the order it lists them in.
 
     A record no selection may keep (held out, a near-duplicate, contaminated) is not kept here either, whatever
     the file says: a near-duplicate may be a near-copy of a target record (`exclusions.near_held_out`), which the
@@ -102,8 +105,9 @@ def external_manifest(name: str, path: Path, corpus: pl.DataFrame) -> pl.DataFra
     if len(unknown):
         raise ConfigError(f"{where}: {len(unknown)} of its {df.height} record ids are not in the corpus, e.g. "
                           f"{unknown.head(3).to_list()}")
-    df = df.join(corpus, on="record_id", how="left", maintain_order="left")
-    return df.with_columns(kept=pl.col("kept").fill_null(False) & ~pl.col("reason").is_in(NOT_SELECTABLE))
+    df = df.join(corpus, on="record_id", how="left").sort("record_id")
+    return df.with_columns(kept=pl.col("kept").fill_null(False) & ~pl.col("reason").is_in(NOT_SELECTABLE),
+                           epochs=pl.lit(1.0))
 
 
 def arm_records(arm: str, manifest: pl.DataFrame, held_out: Sequence[str]) -> list[str]:
@@ -111,6 +115,18 @@ def arm_records(arm: str, manifest: pl.DataFrame, held_out: Sequence[str]) -> li
     # full: every record a selection could keep (not held out, not dropped by dedup or decontaminate)
     rows = manifest.filter(~pl.col("reason").is_in(NOT_SELECTABLE)) if arm == FULL else manifest.filter(pl.col("kept"))
     return rows.filter(~pl.col("source").is_in(list(held_out)))["record_id"].to_list()
+
+
+def repeats(arm: str, manifest: pl.DataFrame, ids: Sequence[str], seed: int) -> np.ndarray:
+    """How many times each of `ids` (an arm's records) enters its stream: its manifest `epochs` e as floor(e)
+    copies and one more with probability e - floor(e), seeded, so a unit upsampled by `select.max_epochs` weighs in
+    the proxy as in the export (whose blend weights are tokens x epochs). `full` takes every record once."""
+    if arm == FULL or "epochs" not in manifest.columns:
+        return np.ones(len(ids), dtype=np.int64)
+    by_id = dict(zip(manifest["record_id"].to_list(), manifest["epochs"].to_list(), strict=True))
+    e = np.array([by_id[i] for i in ids], dtype=np.float64)
+    whole = np.floor(e)
+    return (whole + (np.random.default_rng(seed).random(len(e)) < e - whole)).astype(np.int64)
 
 
 def target_records(manifest: pl.DataFrame, held_out: Sequence[str], seed: int) -> list[str]:
@@ -215,16 +231,26 @@ def prepare(shards: Sequence[Path], manifests: Mapping[str, pl.DataFrame], held_
     if not target_ids:
         raise ConfigError(f"select.held_out_sources {list(held_out)} has no records in the corpus: nothing to score")
     texts = read_texts(shards, train_ids | set(target_ids))
+    missing = sorted((train_ids | set(target_ids)) - texts.keys())
+    if missing:
+        raise ConfigError(f"{len(missing)} records of the selection manifests are not in the corpus shards, e.g. "
+                          f"{missing[:3]}: the selection is older than the corpus; run select again (dvc repro does)")
     sample = sample_texts([texts[i] for i in selectable], p.tokenizer_sample_chars, p.seed)
     tok = build_tokenizer(p.tokenizer, p.vocab_size, sample)
     needed = sorted(set().union(*ids.values(), base_ids))
     tokens = dict(zip(needed, tok.encode([texts[i] for i in needed], p.threads), strict=True))
-    arms = {arm: ArmData(pack((tokens[i] for i in arm_ids), tok.eos_id, tok.dtype), len(arm_ids))
+    copies = {arm: repeats(arm, manifests[arm], arm_ids, p.seed) for arm, arm_ids in ids.items()}
+    arms = {arm: ArmData(pack((tokens[i] for i, n in zip(arm_ids, copies[arm], strict=True) for _ in range(n)),
+                              tok.eos_id, tok.dtype), len(arm_ids))
             for arm, arm_ids in ids.items()}
     for arm, a in arms.items():
         if len(a.stream) < p.context:
             raise ConfigError(f"evaluate arm {arm!r} keeps {a.records} records, {len(a.stream)} tokens: fewer than "
                               f"one window of evaluate.context = {p.context}")
     base = ArmData(pack((tokens[i] for i in base_ids), tok.eos_id, tok.dtype), len(base_ids))
+    if len(base.stream) < p.context:
+        raise ConfigError(f"the general slice (evaluate.base_slice = {p.base_slice}) holds {base.records} records, "
+                          f"{len(base.stream)} tokens: fewer than one window of evaluate.context = {p.context}; "
+                          "raise evaluate.base_slice or lower evaluate.context")
     target, n_target = target_windows(tok, [texts[i] for i in target_ids], p.context, p.eval_tokens, p.threads)
     return EvalData(tok, arms, base, target, n_target, sorted(held_out))

@@ -24,8 +24,9 @@ def wsd_phases(total: int, warmup_frac: float, decay_frac: float) -> tuple[int, 
     if not (0 <= warmup_frac <= 1 and 0 <= decay_frac <= 1 and warmup_frac + decay_frac <= 1):
         raise ValueError(f"warmup_frac {warmup_frac} and decay_frac {decay_frac} must be in [0, 1] and add to <= 1")
     # Half rounds up (round() goes to even), and a positive share gets at least one step: a share rounded to no
-    # steps left a run that never decays (its last step at the peak) or never warms up.
-    warmup = min(total, max(int(warmup_frac > 0), math.floor(warmup_frac * total + 0.5)))
+    # steps left a run that never decays (its last step at the peak) or never warms up. Warmup leaves the decay
+    # its step: rounded up to fill the run (5 steps at 0.9 / 0.1), it took the last one, which ended at the peak.
+    warmup = min(total - int(decay_frac > 0 and total > 1), max(int(warmup_frac > 0), math.floor(warmup_frac * total + 0.5)))
     decay = min(max(int(decay_frac > 0), math.floor(decay_frac * total + 0.5)), total - warmup)
     return warmup, total - warmup - decay, decay
 

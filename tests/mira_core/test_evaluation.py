@@ -57,6 +57,9 @@ def test_a_positive_share_of_steps_is_never_rounded_away():
     assert wsd_phases(20, 0.1, 0.02)[2] == 1
     assert wsd_phases(15, 0.1, 0.0) == (2, 13, 0) and wsd_phases(25, 0.1, 0.0) == (3, 22, 0)  # halves round up
     assert wsd_phases(120, 0.1, 0.2) == (12, 84, 24) and wsd_phases(60, 0.1, 0.0) == (6, 54, 0)  # the defaults
+    # warmup rounded up to fill the run took the decay's one step, and the run ended at the peak
+    assert wsd_phases(5, 0.9, 0.1) == (4, 0, 1) and wsd_lr(4, 5, 1.0, 0.9, 0.1, 0.1) == pytest.approx(0.1)
+    assert wsd_phases(10, 0.95, 0.05) == (9, 0, 1) and wsd_phases(1, 0.5, 0.5) == (1, 0, 0)
 
 
 # --- arms, packing and windows --------------------------------------------------------------------------------
@@ -84,7 +87,7 @@ def tiny_project(root: Path, n: int = 30) -> tuple[list[Path], dict[str, pl.Data
     for method, parity in (("mira", 0), ("random", 1)):
         kept = ~held & ((pl.col("i") % 2) == parity)
         manifests[method] = index.with_columns(
-            group=pl.lit("g0"), score=pl.lit(1.0), kept=kept, method=pl.lit(method),
+            group=pl.lit("g0"), score=pl.lit(1.0), kept=kept, method=pl.lit(method), epochs=kept.cast(pl.Float64),
             reason=pl.when(held).then(pl.lit("held_out")).when(kept).then(pl.lit("kept"))
             .otherwise(pl.lit("over_budget"))).drop("i")
     return shards, manifests
@@ -147,9 +150,13 @@ def test_a_manifest_made_elsewhere_is_an_arm_with_the_corpus_sources_and_never_t
                  ).write_parquet(tmp_path / "other.parquet")
     out = load_manifests(sel, ["mira"], {"other": tmp_path / "other.parquet"})
     assert list(out) == ["mira", "other"]
-    assert out["other"]["record_id"].to_list() == ids and out["other"]["source"].to_list() == ["prose", "code", "qa",
-                                                                                              "code", "code"]
-    assert arm_records("other", out["other"], ["qa"]) == ["prose/3", "code/1"]  # not the target, null, near-copy
+    # in record_id order, as a select manifest: the arm is the kept set, not the order the file lists it in
+    assert out["other"]["record_id"].to_list() == sorted(ids)
+    assert out["other"]["source"].to_list() == ["code", "code", "code", "prose", "qa"]
+    assert arm_records("other", out["other"], ["qa"]) == ["code/1", "prose/3"]  # not the target, null, near-copy
+    pl.read_parquet(tmp_path / "other.parquet").reverse().write_parquet(tmp_path / "reversed.parquet")
+    both = load_manifests(sel, ["mira"], {"other": tmp_path / "other.parquet", "rev": tmp_path / "reversed.parquet"})
+    assert both["other"].equals(both["rev"])
 
     def fails(df: pl.DataFrame | bytes, match: str) -> None:
         bad = tmp_path / "bad.parquet"
@@ -305,3 +312,32 @@ def test_a_records_own_eos_text_is_text_to_the_proxy_tokenizer():
     tok = train_bpe(["plain words and more plain words " * 40], vocab_size=300)
     [ids] = tok.encode([f"one {EOS} two"], threads=1)
     assert tok.eos_id not in ids.tolist()
+
+
+def test_a_record_kept_for_several_passes_weighs_in_the_stream_as_in_the_export(tmp_path):
+    # select.max_epochs > 1 gives an upsampled unit's records epochs > 1; the export repeats them, so must the proxy
+    shards, manifests = tiny_project(tmp_path)
+    prose = pl.col("kept") & (pl.col("source") == "prose")
+    once = manifests["mira"]
+    twice, half = (once.with_columns(epochs=pl.when(prose).then(e).otherwise("epochs")) for e in (2.0, 1.5))
+    p = tiny_params(arms=["mira", "full"])
+    a, b, c = (prepare(shards, {"mira": m, "full": m}, ["qa"], p) for m in (once, twice, half))
+    one, two, mid = (len(d.arms["mira"].stream) for d in (a, b, c))
+    prose_tokens = two - one  # what the second pass of the prose records adds
+    assert prose_tokens > 0 and one < mid < two  # 1.5 passes: every record once, about half of them twice
+    assert a.arms["mira"].records == b.arms["mira"].records == 30  # records, not passes
+    assert len(b.arms["full"].stream) == len(a.arms["full"].stream)  # full takes every record once
+    again = prepare(shards, {"mira": half, "full": half}, ["qa"], p)
+    assert np.array_equal(again.arms["mira"].stream, c.arms["mira"].stream)  # seeded
+
+
+def test_a_selection_older_than_the_corpus_and_a_general_slice_under_one_window_name_their_cause(tmp_path):
+    shards, manifests = tiny_project(tmp_path)
+    pick = {"mira": manifests["mira"]}
+    with pytest.raises(ConfigError, match=r"general slice \(evaluate.base_slice = 0.01\).*one window"):
+        prepare(shards, pick, ["qa"], tiny_params(arms=["mira"], base_slice=0.01, context=64))
+    df = pl.read_parquet(shards[0])
+    df.filter(pl.col("record_id") != "code/0").write_parquet(shards[0])  # re-ingested without a kept record
+    with pytest.raises(ConfigError, match=r"1 records of the selection manifests are not in the corpus shards.*"
+                                          r"code/0.*run select again"):
+        prepare(shards, pick, ["qa"], tiny_params(arms=["mira"]))
