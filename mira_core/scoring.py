@@ -55,6 +55,7 @@ def score_shard(corpus_shard: Path, embedding_shard: Path, student_dir: Path, gr
     config = read_config(student_dir)
     anchor_ids = config["anchors"]
     x = Inputs()
+    reads_stats = bool(getattr(student, "reads_stats", False))  # a text student that reads the statistics too
     coverage = None  # the share of each record its embedding read; unknown without an embedding shard
     if embedding_shard.exists():
         side = embedding_shard.with_suffix(".json")
@@ -64,7 +65,7 @@ def score_shard(corpus_shard: Path, embedding_shard: Path, student_dir: Path, gr
         if stamp.get("input") != file_digest(corpus_shard):  # a re-ingest since: its vectors are of other records
             raise ConfigError(f"{embedding_shard}: made from another version of {corpus_shard} (re-run embed)")
         made_by = stamp["encoder"]
-        check_trained_on(student_dir, student.needs, made_by)  # every kind: trees and linear read it too
+        check_trained_on(student_dir, student.needs, made_by, reads_stats)  # every kind: trees and linear read it too
         if hasattr(student, "check_encoder"):
             student.check_encoder(made_by)
         df = pl.read_parquet(embedding_shard)
@@ -76,6 +77,9 @@ def score_shard(corpus_shard: Path, embedding_shard: Path, student_dir: Path, gr
             x.stats = df["stats"].to_numpy().astype(np.float32, copy=False)
     elif student.needs in ("embedding", "both"):
         raise ConfigError(f"{embedding_shard}: no embeddings for this shard (re-run embed)")
+    elif reads_stats:
+        raise ConfigError(f"{embedding_shard}: no document statistics for this shard, which this student reads "
+                          "(re-run embed)")
     if student.needs in ("text", "both"):
         corpus = read_checked(corpus_shard, CORPUS, ["record_id", "text"])
         if embedding_shard.exists() and not corpus["record_id"].equals(ids):

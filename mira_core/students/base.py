@@ -92,15 +92,16 @@ TRAINED_ON = "inputs.json"  # beside a student's checkpoint: the embed fingerpri
 STATS_KEYS = ("stats", "n_stats")  # the part of the fingerprint a student that reads no embedding depends on
 
 
-def check_trained_on(student_dir: Path, needs: str, fingerprint: dict) -> None:
+def check_trained_on(student_dir: Path, needs: str, fingerprint: dict, reads_stats: bool = True) -> None:
     """Refuse inputs (embeddings, statistics) made otherwise than the ones a student was fitted on: another encoder,
     its weights, the embedding code's or the statistics' version. A student that reads no embedding (linear on
-    n-grams and statistics) is checked on the statistics alone. Checkpoints from before this file pass."""
+    n-grams and statistics) is checked on the statistics alone, and one that reads neither (`reads_stats` False:
+    linear without statistics, a generative student) on nothing. Checkpoints from before this file pass."""
     trained = Path(student_dir) / TRAINED_ON
     if not trained.exists():
         return
     was = read_json(trained)["encoder"]
-    keys = set(was) | set(fingerprint) if needs in ("embedding", "both") else set(STATS_KEYS)
+    keys = set(was) | set(fingerprint) if needs in ("embedding", "both") else set(STATS_KEYS) if reads_stats else set()
     diff = sorted(k for k in keys if was.get(k) != fingerprint.get(k))
     if diff:
         raise ConfigError(f"{student_dir}: this student was fitted on inputs made otherwise (they differ in "

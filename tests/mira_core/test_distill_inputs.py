@@ -66,3 +66,37 @@ def test_score_refuses_embeddings_made_from_another_version_of_the_corpus_shard(
     write_json({"stamp": stamp | {"input": "an older shard"}}, emb.with_suffix(".json"))  # re-ingested since
     with pytest.raises(ConfigError, match="made from another version of .* \\(re-run embed\\)"):
         score_shard(shard, emb, tmp_path / "student", "g", tmp_path / "s2.parquet", 64)
+
+
+def test_score_names_the_shard_a_statistics_reading_text_student_misses_and_lets_one_that_reads_none_pass(tmp_path):
+    # A linear student with statistics reads no embedding, so the check for a missing embeddings file passed it by
+    # and it failed later with a ValueError naming no file; one without statistics was refused for a change in them.
+    from mira_core.config import DistillParams, EmbedParams
+    from mira_core.docstats import NAMES, VERSION, doc_stats_matrix
+    from mira_core.io import file_digest, write_json
+    from mira_core.scoring import score_shard
+    from mira_core.students import make_student
+    from mira_core.students.base import TRAINED_ON, Inputs
+
+    lay = write_corpus(tmp_path, {"a": [(f"r{i}", f"word{i % 3} text {i}") for i in range(12)]}, shard_size=12)
+    shard = next(lay.corpus.glob("a/*.parquet"))
+    texts = pl.read_parquet(shard)["text"].to_list()
+    ids = pl.read_parquet(shard)["record_id"].to_list()
+    fitted_on = {"encoder": "static", "stats": VERSION, "n_stats": len(NAMES)}
+    y = np.array([[1 + i % 5] for i in range(12)], dtype=np.float32)
+    for stats in (True, False):
+        s = make_student(DistillParams(student="linear", linear={"stats": stats}), ["a00"], (1, 5), EmbedParams(), None)
+        s.fit(Inputs(texts=texts, stats=doc_stats_matrix(["text"] * 12, texts)), y)
+        s.save(tmp_path / f"linear_{stats}")
+        write_json({"encoder": fitted_on}, tmp_path / f"linear_{stats}" / TRAINED_ON)
+    emb = tmp_path / "emb.parquet"
+    with pytest.raises(ConfigError, match=f"{emb}: no document statistics for this shard.*re-run embed"):
+        score_shard(shard, emb, tmp_path / "linear_True", "g", tmp_path / "s.parquet", 64)
+    # embedded since with embed.stats false: nothing the statistics-free student reads has changed
+    pl.DataFrame({"record_id": ids, "embedding": [[0.0, 1.0]] * 12, "coverage": [1.0] * 12},
+                 schema=embedding_schema(2)).write_parquet(emb)
+    write_json({"stamp": {"input": file_digest(shard), "encoder": fitted_on | {"stats": None, "n_stats": 0}}},
+               emb.with_suffix(".json"))
+    assert score_shard(shard, emb, tmp_path / "linear_False", "g", tmp_path / "s.parquet", 64)["records"] == 12
+    with pytest.raises(ConfigError, match="differ in n_stats, stats"):
+        score_shard(shard, emb, tmp_path / "linear_True", "g", tmp_path / "s2.parquet", 64)

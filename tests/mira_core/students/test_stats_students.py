@@ -93,8 +93,9 @@ def test_statistics_beside_the_inputs_help_and_are_checked(kind, tmp_path):
         s.fit(x, y)
         errors[with_stats] = np.abs(s.predict(test)[:, 0] - ty[:, 0]).mean()
         s.save(tmp_path / f"{kind}{with_stats}")
-        np.testing.assert_allclose(load_student(tmp_path / f"{kind}{with_stats}").predict(test), s.predict(test),
-                                   atol=1e-5)
+        # exactly: distill's val figures are of the fitted student, score's of the loaded one
+        loaded = load_student(tmp_path / f"{kind}{with_stats}")
+        np.testing.assert_array_equal(loaded.predict(test, clipped=False), s.predict(test, clipped=False))
     assert errors[True] < errors[False] - 0.2
     with pytest.raises(Exception, match="statistics"):
         s.predict(Inputs(texts=test.texts, embeddings=test.embeddings, stats=test.stats[:, :3]))

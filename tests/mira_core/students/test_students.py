@@ -353,6 +353,8 @@ def test_score_refuses_inputs_made_otherwise_than_the_students_for_every_kind(tm
     check_trained_on(tmp_path, "text", made | {"weights": "bb"})  # reads no embedding: another encoder is fine
     with pytest.raises(ConfigError, match="differ in stats"):
         check_trained_on(tmp_path, "text", made | {"stats": "docstats/2"})  # ... but not other statistics
+    # ... unless it reads none (linear with distill.linear.stats false, a generative student)
+    check_trained_on(tmp_path, "text", made | {"stats": "docstats/2", "n_stats": 0}, reads_stats=False)
 
 
 def test_the_distill_params_given_to_the_task_hold_only_the_kinds_it_fits():
