@@ -384,6 +384,7 @@ def export_kept(corpus: Path, manifest_path: Path, fmt: str, out: Path, *, token
                                       eod_token=eod_token or None, provenance=provenance, **fields)
         datasets = record["datasets"]
         _check_exported(kept, {s: d["documents"] + d["skipped_empty"] for s, d in datasets.items()}, manifest_path)
+        _check_tokens(kept_rows, datasets, record["append_eod"], manifest_path, tokenizer)
         skipped = {s: d["skipped_empty"] for s, d in datasets.items() if d["skipped_empty"]}
         return {"records": {s: d["documents"] for s, d in datasets.items()}, "tokens": record["tokens"],
                 **({"skipped_empty": skipped} if skipped else {})}
@@ -391,6 +392,21 @@ def export_kept(corpus: Path, manifest_path: Path, fmt: str, out: Path, *, token
     _check_exported(kept, counts, manifest_path)
     write_lineage(out / "lineage.json", **fields, **(provenance or {}), format=fmt, records=counts)
     return {"records": counts}
+
+
+def _check_tokens(kept_rows: pl.DataFrame, datasets: dict[str, dict], append_eod: bool, manifest_path: Path,
+                  tokenizer: Path) -> None:
+    """The export's tokens per source are the manifest's n_tokens (counted at ingest) plus one EOD per document: the
+    budget, `trained_tokens` and the blend's weights are then in one tokenizer. A tokenizer.json replaced since ingest
+    counted (and `mira stage select` run alone) otherwise exported silently in another."""
+    counted = dict(kept_rows.group_by("source").agg(pl.col("n_tokens").sum()).iter_rows())
+    diff = {s: (int(counted.get(s, 0)) + (d["documents"] if append_eod else 0), d["tokens"])
+            for s, d in sorted(datasets.items())
+            if d["tokens"] != int(counted.get(s, 0)) + (d["documents"] if append_eod else 0)}
+    if diff:
+        raise InvariantError(f"{manifest_path}: the export's tokens differ from the manifest's n_tokens plus one EOD "
+                             f"per record (source: expected, written): {diff}; {tokenizer} is not the tokenizer that "
+                             "counted them at ingest (re-run the pipeline from ingest)")
 
 
 def _check_exported(kept: dict[str, int], written: dict[str, int], manifest_path: Path) -> None:

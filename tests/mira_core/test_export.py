@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from mira_core.ingest.tokens import load_tokenizer, tokenizer_file, tokenizer_identity
+from mira_core.ingest.tokens import load_tokenizer, token_counter, tokenizer_file, tokenizer_identity
 from mira_core.io import atomic_dir, file_digest, write_parquet
 from mira_core.manifests import corpus_index, export_kept
 from mira_core.rubric import Anchor, Rubric, save_rubric
@@ -20,6 +20,10 @@ from tests.mira_core.test_dedup import write_corpus
 def _project(tmp_path):
     texts = {s: [(f"r{i}", f"{s} record {i}: " + "word " * (5 + i)) for i in range(6)] for s in ("a", "b")}
     write_corpus(tmp_path, texts)
+    for shard in (tmp_path / "data" / "corpus").glob("*/*.parquet"):  # counted as ingest counts, in the export's ids
+        df = pl.read_parquet(shard)
+        df.with_columns(n_tokens=pl.Series(token_counter("minilm").count(df["text"].to_list()), dtype=pl.Int64)
+                        ).write_parquet(shard)
     index = corpus_index(tmp_path / "data" / "corpus", {"a": "a", "b": "b"}, [])
     records = index.with_columns(score=pl.Series(np.arange(index.height, dtype=float)))
     # a is weighted 0.8 of a budget it cannot fill: all its records kept, repeated up to 3 times
@@ -119,6 +123,24 @@ def test_an_export_that_misses_a_kept_record_is_an_invariant_error_not_a_smaller
         with pytest.raises(InvariantError, match=r"'a': \((\d+), (\d+)\)"):
             export_kept(tmp_path / "data" / "corpus", bad, fmt, tmp_path / fmt, **_fields(tmp_path, bad))
     assert export_kept(tmp_path / "data" / "corpus", path, "parquet", tmp_path / "ok", **_fields(tmp_path, path))
+
+
+def test_a_megatron_export_in_another_tokenizer_than_the_one_that_counted_is_an_invariant_error(tmp_path):
+    # the budget, trained_tokens and the blend's weights would be in two tokenizers: a tokenizer.json replaced since
+    # ingest counted exported silently
+    import pytest
+
+    from mira_core.errors import InvariantError
+
+    manifest, path = _project(tmp_path)
+    recounted = manifest.with_columns(n_tokens=pl.col("n_tokens") + pl.when(pl.col("source") == "b").then(1).otherwise(0))
+    bad = write_parquet(recounted, tmp_path / "bad.parquet")
+    with pytest.raises(InvariantError, match=r"tokens differ from the manifest's n_tokens.*\{'b': \((\d+), (\d+)\)\}.*"
+                                             r"re-run the pipeline from ingest"):
+        with atomic_dir(tmp_path / "m") as tmp:  # as the select task writes it: nothing lands
+            export_kept(tmp_path / "data" / "corpus", bad, "megatron", tmp, **_fields(tmp_path, bad))
+    assert not (tmp_path / "m").exists()
+    assert export_kept(tmp_path / "data" / "corpus", path, "megatron", tmp_path / "ok", **_fields(tmp_path, path))
 
 
 def test_the_lineage_names_the_code_that_ran_and_whether_it_was_committed(tmp_path):
