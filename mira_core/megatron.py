@@ -29,7 +29,9 @@ no token at all (empty text, no EOD) is skipped and counted: a zero-length docum
 The dtype follows Megatron's `DType.optimal_dtype(vocab_size)`: uint16 when the vocabulary has fewer than
 65500 entries, else int32. Ids are encoded without special tokens, and a special token's text inside a
 record is encoded as text (as `mira_core.ingest.tokens` counts them), so the budget's token counts and the
-shards agree and the only EOD ids are the ones appended after each record.
+shards agree, and where the EOD token is a special token the only EOD ids are the ones appended after each
+record. Where it is a plain vocabulary entry (a tokenizer without special tokens), a record's own text can encode
+to it; `eod_in_text` in the results and lineage counts those records.
 
 Writes are streaming (token ids go to .bin batch by batch; only the per-record lengths stay in memory)
 and atomic: .bin and .idx are written under temporary names and renamed at the end, the .idx last, so a
@@ -116,11 +118,15 @@ def find_eod(tokenizer: Any, named: str | None = None) -> int | None:
 def configured_eos(tokenizer: Any) -> str | None:
     """The `eos_token` of the tokenizer_config.json beside a tokenizer.json (or in a tokenizer folder): the token
     a model's own tokenizer ends documents with, as Megatron's preprocessing of a Hugging Face tokenizer uses it.
-    None for a tokenizer object, or where no such file or key is."""
+    None for a tokenizer object, or where no such file or key is. A name (`minilm`, a hub name) is resolved as
+    `load_tokenizer` resolves it: read as a path, a name's parent is the current folder, whose tokenizer_config.json
+    (any project's) then chose the end-of-document token."""
     if not isinstance(tokenizer, str | Path):
         return None
-    path = Path(tokenizer).expanduser()
-    config = (path if path.is_dir() else path.parent) / "tokenizer_config.json"
+    try:
+        config = tokens.tokenizer_file(tokenizer).parent / "tokenizer_config.json"
+    except ConfigError:  # nothing it names: load_tokenizer will say so
+        return None
     try:
         eos = json.loads(config.read_text(encoding="utf-8")).get("eos_token")
     except (OSError, AttributeError, *JSON_REFUSED):
@@ -239,7 +245,12 @@ def _encoder(tokenizer: Any, append_eod: bool, eod_id: int | None,
     tail = [eod] if eod is not None else []
 
     def encode(texts: list[str]) -> list[list[int]]:
-        return [e.ids + tail for e in batch(texts, add_special_tokens=False)]
+        ids = [e.ids for e in batch(texts, add_special_tokens=False)]
+        if eod is not None:  # records whose own text holds the EOD id: a trainer reads a document boundary there
+            encode.eod_in_text += sum(eod in d for d in ids)
+        return [d + tail for d in ids]
+
+    encode.eod_in_text = 0
 
     return tok, encode, eod
 
@@ -276,7 +287,7 @@ def write_indexed_dataset(texts: Iterable[str], tokenizer: Any, prefix: Path, ap
     except BaseException:
         writer.abort()
         raise
-    return {**stats, "eod_id": eod, "seconds": round(time.perf_counter() - t0, 3)}
+    return {**stats, "eod_id": eod, "eod_in_text": encode.eod_in_text, "seconds": round(time.perf_counter() - t0, 3)}
 
 
 def blend_text(prefix_weights: dict[str, float]) -> str:
@@ -455,7 +466,7 @@ def materialize_megatron(records: Iterable[tuple[str, str]], tokenizer: Any, out
                          megatron_reader=MEGATRON_READER, index_version=INDEX_VERSION, dtype=dtype.name,
                          tokenizer=_tokenizer_name(tokenizer),
                          tokenizer_sha256=_tokenizer_sha256(tokenizer, tok),
-                         append_eod=append_eod, eod_id=eod, add_special_tokens=False,
+                         append_eod=append_eod, eod_id=eod, eod_in_text=encode.eod_in_text, add_special_tokens=False,
                          special_token_text="encoded as text",
                          datasets=datasets, blend=blend_text(weights),
                          documents=sum(d["documents"] for d in datasets.values()), tokens=total,

@@ -118,6 +118,26 @@ def test_large_vocab_writes_int32_and_uses_its_own_eod(tmp_path, big_vocab):
     assert got["code"] == 4 and got["itemsize"] == 4 and stats["dtype"] == "int32"
     assert got["docs"] == [[3, 69002, 7, 1], [1], [69999, 0, 5, 1]]
     assert got["pointers"].tolist() == [0, 16, 20]
+    assert stats["eod_in_text"] == 0
+    # its <|endoftext|> is a plain vocabulary entry, not a special token: a record's own text encodes to the EOD id
+    stats = write_indexed_dataset(["w1 <|endoftext|> w2", "w3"], big_vocab, tmp_path / "inside", append_eod=True)
+    assert read_indexed(tmp_path / "inside")["docs"][0] == [3, 1, 4, 1] and stats["eod_in_text"] == 1
+
+
+def test_the_eos_of_a_tokenizer_named_comes_from_its_own_folder_not_the_current_one(tmp_path, monkeypatch):
+    from mira_core.ingest.tokens import minilm_path
+    from mira_core.megatron import configured_eos
+
+    monkeypatch.chdir(tmp_path)  # any project's folder with a tokenizer_config.json of its own
+    (tmp_path / "tokenizer_config.json").write_text('{"eos_token": "[CLS]"}')
+    assert configured_eos("minilm") is None  # the bundled MiniLM's config names no eos
+    stats = write_indexed_dataset(["hello"], "minilm", tmp_path / "d", append_eod=True)
+    assert stats["eod_id"] == 102  # [SEP], the first of EOD_TOKENS MiniLM has; [CLS] is 101
+    folder = tmp_path / "tok"
+    folder.mkdir()
+    (folder / "tokenizer.json").write_text((minilm_path() / "tokenizer.json").read_text())
+    (folder / "tokenizer_config.json").write_text('{"eos_token": {"content": "[CLS]"}}')
+    assert configured_eos(folder) == configured_eos(folder / "tokenizer.json") == "[CLS]"
 
 
 def test_explicit_eod_id_and_truncating_tokenizer_object(tmp_path, minilm):
