@@ -155,6 +155,10 @@ def build_index(p: DecontaminateParams, root: Path | None = None) -> BenchmarkIn
             n_grams += len(h)
         if n_items == without_fields:
             raise ConfigError(f"benchmark {spec.name!r} has no item with any of the fields {spec.fields}")
+        if n_items == unmatchable:  # short questions: nothing to match, and a verbatim copy would pass unchecked
+            raise ConfigError(f"benchmark {spec.name!r}: none of its {n_items} items has a {p.ngram}-word n-gram "
+                              f"to match (decontaminate.ngram = {p.ngram}{', skip_trivial on' if p.skip_trivial else ''}"
+                              "); lower decontaminate.ngram or leave the benchmark out")
         summary.append((spec.name, n_items, unmatchable, n_grams, 0))
     all_grams = np.concatenate(grams) if grams else np.empty(0, dtype=np.uint64)
     all_owners = np.concatenate(owners) if owners else np.empty(0, dtype=np.int64)

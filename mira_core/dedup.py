@@ -13,7 +13,6 @@ datasketch's MinHash unchanged. `decontaminate` reuses the same n-gram hashes.
 from __future__ import annotations
 
 import hashlib
-import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import regex
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from mira_core.filter_params import DedupParams
@@ -63,12 +63,18 @@ class DedupResult:
 
 _MUL = np.uint64(0x9E3779B97F4A7C15)  # odd, so multiplication by it is a bijection modulo 2^64
 _FMIX = (np.uint64(33), np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53))
-_WORDS = re.compile(r"\w+")
+# The `regex` module's \w is Unicode's word class, combining marks included; the `re` module's is not, and cut a
+# Devanagari or pointed-Hebrew word at each vowel sign into one-letter pieces (a 13-word n-gram was 5 words).
+_WORDS = regex.compile(r"\w+")
+# Characters with no visible form (soft hyphen, zero-width space and joiners, variation selectors): scraped text
+# scatters them inside words, and a copy holding them read as another text to dedup and decontaminate.
+_IGNORABLE = regex.compile(r"\p{Default_Ignorable_Code_Point}+")
 
 
 def _fold(text: str) -> str:
-    """NFKC, then case-folded: a copy in decomposed (NFD) or full-width characters reads as the original."""
-    return unicodedata.normalize("NFKC", text).casefold()
+    """NFKC, case-folded, without default-ignorable characters: a copy in decomposed (NFD) or full-width
+    characters, or with soft hyphens in its words, reads as the original."""
+    return _IGNORABLE.sub("", unicodedata.normalize("NFKC", text).casefold())
 
 
 def normalise(text: str) -> str:

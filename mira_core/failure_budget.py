@@ -64,8 +64,8 @@ def check_failure_budget(stage: str, asked: int, failures: pl.DataFrame, max_rat
     the stage stops for the cap with its own message. They are left out of both counts.
     """
     if "error_kind" in failures.columns:
-        capped = int((failures["error_kind"] == "capped").sum())
-        failures, asked = failures.filter(pl.col("error_kind") != "capped"), asked - capped
+        capped = int(failures["error_kind"].eq_missing("capped").sum())  # a null kind is a failure, not dropped
+        failures, asked = failures.filter(pl.col("error_kind").ne_missing("capped")), asked - capped
     if asked <= 0 or failures.height / asked <= max_rate:
         return
     raise FailureBudgetError(

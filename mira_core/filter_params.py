@@ -63,6 +63,14 @@ class DedupParams(Section):
             raise ValueError(f"character shingles need shingle_size >= 3, got {self.shingle_size}")
         return self
 
+    @model_validator(mode="after")
+    def _priority_names_once(self) -> DedupParams:
+        # a name listed twice took its last place, silently: which copy is kept must read as written
+        twice = sorted({s for s in self.source_priority if self.source_priority.count(s) > 1})
+        if twice:
+            raise ValueError(f"source_priority lists {twice} more than once")
+        return self
+
 
 class BenchmarkSpec(Section):
     """One benchmark whose items must not appear in the selected corpus."""

@@ -281,3 +281,34 @@ def test_an_empty_corpus_gives_zero_counts_enabled_or_not(tmp_path: Path, enable
     metrics = run_decontaminate(tmp_path / "corpus", DecontaminateParams(enabled=enabled), tmp_path, tmp_path / "out")
     assert metrics["total"] == {"records_in": 0, "records_dropped": 0, "tokens_in": 0, "tokens_dropped": 0}
     assert pl.read_parquet(tmp_path / "out" / "counts.parquet").is_empty()
+
+
+def test_a_benchmark_whose_items_are_all_shorter_than_the_ngram_is_a_config_error(tmp_path: Path) -> None:
+    # short questions: an index of no n-gram checked nothing, and a verbatim copy passed without a word
+    write_jsonl(tmp_path / "b.jsonl", [{"q": "what is two plus two"}, {"q": "name the largest planet please"}])
+    spec = BenchmarkSpec(name="shortqa", path="b.jsonl", fields=["q"])
+    with pytest.raises(ConfigError, match=r"'shortqa': none of its 2 items has a 13-word n-gram.*decontaminate.ngram"):
+        build_index(DecontaminateParams(benchmarks=[spec]), root=tmp_path)
+    assert build_index(DecontaminateParams(benchmarks=[spec], ngram=4, skip_trivial=False), root=tmp_path).items
+
+
+def test_words_keep_their_combining_marks_and_invisible_characters_hide_no_copy(tmp_path: Path) -> None:
+    from mira_core.dedup import DedupParams, dedup_corpus, words
+
+    # the re module's \w has no combining marks: a Devanagari word fell apart at each vowel sign, so a 13-word
+    # n-gram spanned 5 or 6 words, and words differing only in their vowels were one
+    assert words("काला किला") == ["काला", "किला"] and words("שָׁלוֹם") == ["שָׁלוֹם"]
+    item = ("किसी सूची में दी गई सभी संख्याओं का योग निकालो और उसे वापस लौटाओ जिसमें केवल सम संख्याएँ गिनी "
+            "जाती हैं")
+    phrase = "यह एक अलग लेख है। लौटाओ जिसमें केवल सम संख्याएँ गिनी होती हैं, यह कोई और बात है।"  # 6 words of it
+    english = ("Given a list of positive integers, return the sorted list of all elements that have an even digit "
+               "and whose representation in hexadecimal contains no consecutive repeated characters whatsoever.")
+    # soft hyphens inside its long words, as scraped web text carries them: invisible once rendered
+    hyphenated = " ".join(w[:4] + "\u00ad" + w[4:] if len(w) > 6 else w for w in english.split())
+    write_jsonl(tmp_path / "b.jsonl", [{"q": item}, {"q": english}])
+    spec = BenchmarkSpec(name="b", path=str(tmp_path / "b.jsonl"), fields=["q"])
+    lay = write_corpus(tmp_path, {"s": [("copy", item), ("phrase", phrase), ("hyphenated", hyphenated)]})
+    dropped = decontaminate_corpus(lay.corpus_shards(), DecontaminateParams(benchmarks=[spec])).dropped
+    assert sorted(dropped["record_id"]) == ["s/copy", "s/hyphenated"]
+    twins = write_corpus(tmp_path / "d", {"a": [("orig", english)], "b": [("hyphenated", hyphenated)]})
+    assert dedup_corpus(twins.corpus_shards(), DedupParams()).dropped["record_id"].to_list() == ["b/hyphenated"]

@@ -121,6 +121,8 @@ def test_source_priority_and_longest_choose_the_kept_copy(planted) -> None:
     longest = dedup_corpus(layout.corpus_shards(), DedupParams(keep="longest"))
     assert longest.dropped.filter(pl.col("cluster") == "books/b10-again")["record_id"].to_list() == ["books/b10"]
     assert longest.dropped.height == 6
+    with pytest.raises(ValueError, match=r"source_priority lists \['web'\] more than once"):
+        DedupParams(source_priority=["web", "books", "web"])  # took its last place, silently
 
 
 def test_character_shingles_catch_the_same_copies(planted) -> None:

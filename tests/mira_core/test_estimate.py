@@ -24,3 +24,28 @@ def test_records_with_the_same_text_are_estimated_as_one_request(tmp_path):
     assert (est.input_tokens, est.output_tokens) == (distinct.input_tokens, distinct.output_tokens)
     teacher.score(docs[:1], tuple(rubric.anchors), rubric.version)  # now cached: both same-text records are hits
     assert estimate_stage("label", teacher, reqs, params, cal).to_send == 1
+
+
+def test_the_output_ratio_is_measured_on_replies_in_the_shape_the_prompt_asks_for(tmp_path):
+    # the cache stores a score reply validated ({"scores": {a00: {...}}}), shorter than the list the teacher wrote,
+    # which is what the estimate sizes: measured on the stored shape, label's output tokens came out 7 % high
+    import json
+
+    from mira_core.estimate import calibrate
+    from mira_core.teachers.base import Outcome
+
+    params = parse_params({"sources": [{"name": "s", "path": "s.jsonl", "format": "text"}]})
+    teacher = make_teacher(params.teacher, tmp_path, {})
+    rubric = placeholder_rubric("g", 8)
+    anchors = tuple(rubric.anchors)
+    why = "r" * 100
+    written = {"scores": [{"anchor": a.id, "score": 3, "rationale": why} for a in anchors]}
+    stored = {"scores": {a.id: {"score": 3, "rationale": why} for a in anchors}}
+    tokens = round(len(json.dumps(written)) / 4)  # the endpoint's tokenizer: 4 characters per token
+    old = [Request("score", Doc(f"s/{i}", "s", "text", f"old text {i}"), anchors, rubric.version) for i in range(5)]
+    teacher.cache.put_many([(teacher.key(r), r, Outcome(r.doc.record_id, True, stored, prompt_tokens=500,
+                                                        completion_tokens=tokens, calls=1)) for r in old])
+    new = [Request("score", Doc(f"s/n{i}", "s", "text", f"new text {i}"), anchors, rubric.version) for i in range(5)]
+    est = estimate_stage("label", teacher, new, params, calibrate(teacher, old, params))
+    teacher.cache.close()
+    assert abs(est.output_tokens / 5 / tokens - 1) < 0.01

@@ -135,10 +135,10 @@ def test_a_megatron_export_in_another_tokenizer_than_the_one_that_counted_is_an_
     manifest, path = _project(tmp_path)
     recounted = manifest.with_columns(n_tokens=pl.col("n_tokens") + pl.when(pl.col("source") == "b").then(1).otherwise(0))
     bad = write_parquet(recounted, tmp_path / "bad.parquet")
-    with pytest.raises(InvariantError, match=r"tokens differ from the manifest's n_tokens.*\{'b': \((\d+), (\d+)\)\}.*"
-                                             r"re-run the pipeline from ingest"):
-        with atomic_dir(tmp_path / "m") as tmp:  # as the select task writes it: nothing lands
-            export_kept(tmp_path / "data" / "corpus", bad, "megatron", tmp, **_fields(tmp_path, bad))
+    differ = r"tokens differ from the manifest's n_tokens.*\{'b': \((\d+), (\d+)\)\}.*re-run the pipeline from ingest"
+    # as the select task writes it, aside and then renamed: nothing lands
+    with pytest.raises(InvariantError, match=differ), atomic_dir(tmp_path / "m") as tmp:
+        export_kept(tmp_path / "data" / "corpus", bad, "megatron", tmp, **_fields(tmp_path, bad))
     assert not (tmp_path / "m").exists()
     assert export_kept(tmp_path / "data" / "corpus", path, "megatron", tmp_path / "ok", **_fields(tmp_path, path))
 

@@ -38,3 +38,10 @@ def test_the_budget_passes_at_the_rate_and_fails_above_it_naming_reasons():
     msg = str(e.value)
     assert "2 of 19" in msg and "teacher.max_failure_rate" in msg and "data/labels/failures" in msg
     assert "2 x the reply does not match the schema: scores" in msg and "record r0" in msg
+
+
+def test_a_failure_without_a_kind_counts_and_only_capped_requests_are_set_aside():
+    # != "capped" is null on a null kind, and the filter dropped such failures while `asked` still counted them
+    df = failures(["boom"] * 10).with_columns(error_kind=pl.Series([None] * 8 + ["capped"] * 2, dtype=pl.String))
+    with pytest.raises(FailureBudgetError, match="8 of 8"):
+        check_failure_budget("label", 10, df, 0.1, "x")
