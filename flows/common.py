@@ -126,6 +126,18 @@ def require(path: Path, stage: str) -> Path:
     return path
 
 
+def named_for(names: Iterable[str], *suffixes: str) -> Callable[[Path], bool]:
+    """A `prune` rule: keep what is named <name> or <name><suffix> for a name in `names`. Only a whole suffix is cut:
+    a group may hold a '.' (group.pins: web.en), and a name cut at its first '.' read as another group's."""
+    wanted = set(names)
+
+    def keep(path: Path) -> bool:
+        name = path.name
+        return name in wanted or any(name.endswith(s) and name[: -len(s)] in wanted for s in suffixes)
+
+    return keep
+
+
 def prune(candidates: Iterable[Path], keep: Callable[[Path], bool]) -> list[Path]:
     """Delete each candidate (file or folder) that `keep` rejects; returns what was deleted.
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 from prefect import flow
 
-from flows.common import gather, prune, require, run_log, stage_main, states, task_runner
+from flows.common import gather, named_for, prune, require, run_log, stage_main, states, task_runner
 from flows.publish import publish_table
 from mira_core.config import DiscoverParams, EmbedParams, Params, TeacherParams
 from mira_core.errors import MiraError
@@ -60,7 +60,7 @@ def discover_flow(p: DiscoverParams, teacher: TeacherParams, embed: EmbedParams,
         per_group = dict(zip(futures, gather(futures.values(), "discover", "group"), strict=True))
         log["tasks"] = states(futures.values())
         prune([*lay.rubrics.glob("*.json"), *lay.rubrics.glob("*/*.parquet")],  # groups that no longer exist
-              lambda f: f.name.split(".")[0] in groups)
+              named_for(groups, ".json", ".parquet"))
         empty = [g for g, r in per_group.items() if r["anchors"] == 0]
         metrics = {"groups": per_group, "held_out_sources": sorted(set(held_out or []) & set(group_map)),
                    "held_out_groups": sorted(set(group_map.values()) - set(groups)),

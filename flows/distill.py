@@ -16,7 +16,7 @@ from pathlib import Path
 import polars as pl
 from prefect import flow
 
-from flows.common import gather, prune, run_log, stage_main, states, task_runner
+from flows.common import gather, named_for, prune, run_log, stage_main, states, task_runner
 from flows.publish import publish_table
 from flows.tracking import flat_params, metric_key, pipeline_run
 from mira_core.config import CacheParams, DistillParams, EmbedParams, Params
@@ -80,7 +80,7 @@ def distill_flow(p: DistillParams, embed: EmbedParams, cache: CacheParams, root:
         reports = dict(zip(futures, gather(futures.values(), "distill", "group"), strict=True))
         log["tasks"] = states(futures.values())
         prune([*lay.students.glob("*"), *(lay.plots / "distill").glob("*.csv")],  # groups that no longer exist
-              lambda d: d.name.split(".")[0] in reports)
+              named_for(reports, ".csv"))
         write_json(reports, lay.metrics_file("students"))
     publish_table("students", "Students against the teacher on val", ["group", "student", "val MAE", "constant MAE",
                   "median Somers' D", "median Spearman"],

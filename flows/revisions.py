@@ -21,7 +21,9 @@ def open_rev(root: Path, rev: str):
     from dvc.scm import RevError
 
     try:
-        return DVCFileSystem(url=str(root), rev=rev)
+        fs = DVCFileSystem(url=str(root), rev=rev)
+        fs.repo  # noqa: B018 (the filesystem is lazy: resolve the revision here, where its error is caught)
+        return fs
     except RevError as e:
         raise ConfigError(f"{rev!r} is neither a git revision nor a DVC experiment: {e}") from None
 

@@ -74,6 +74,13 @@ def distill_group(labels: pl.DataFrame, repeats: pl.DataFrame, rubric: Rubric, p
     `base_model`: the generative student's base folder as found (params keep the path as the user wrote it, so
     the checkpoint's config, and its version, do not depend on where the project lives)."""
     ids = rubric.anchor_ids()
+    for name, df in (("labels", labels), ("repeats", repeats)):
+        # anchor ids (a00, a01 ...) name other dimensions under another rubric: scores labeled under the old one would
+        # be fitted, silently, as the new one's (`mira stage discover` then `mira stage distill`, label not re-run)
+        made = sorted(set(df["rubric_version"].drop_nulls())) if "rubric_version" in df.columns else []
+        if made and made != [rubric.version]:
+            raise ConfigError(f"group {rubric.group}: its {name} were made under rubric {', '.join(made)}, and the "
+                              f"rubric is now {rubric.version}; run the label stage again (dvc repro does)")
     train, val = labels.filter(pl.col("split") == "train"), labels.filter(pl.col("split") == "val")
     if train.height < 2 or val.height < 2:
         raise ConfigError(f"group {rubric.group}: {train.height} train and {val.height} val labels; too few to "

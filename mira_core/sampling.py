@@ -21,18 +21,22 @@ import polars as pl
 
 
 def quotas(sizes: dict[str, int], n: int) -> dict[str, int]:
-    """Records to take per source: equal shares of n, capped by each source's size, leftovers shared."""
+    """Records to take per source: equal shares of n, capped by each source's size, leftovers shared (max-min
+    fair: every source takes min(its size, L) for the largest level L the sample holds, and the few records left
+    go one each to the sources above L, by name). Each round of an earlier version gave its odd records to the
+    same first names, so one source could end several records above another that still had some."""
     take = dict.fromkeys(sizes, 0)
     left = {s: c for s, c in sizes.items() if c > 0}
     budget = min(n, sum(left.values()))
-    while budget > 0 and left:
-        share, extra = divmod(budget, len(left))
-        for i, s in enumerate(sorted(left)):
-            t = min(share + (i < extra), left[s])
-            take[s] += t
-            left[s] -= t
-            budget -= t
-        left = {s: c for s, c in left.items() if c > 0}
+    lo, hi = 0, max(left.values(), default=0)
+    while lo < hi:  # the largest level whose capped shares fit the sample
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if sum(min(c, mid) for c in left.values()) <= budget else (lo, mid - 1)
+    for s, c in left.items():
+        take[s] = min(c, lo)
+    rest = budget - sum(take.values())  # fewer than the sources above the level, or the level would be higher
+    for s in sorted(s for s, c in left.items() if c > lo)[:rest]:
+        take[s] += 1
     return take
 
 
@@ -47,7 +51,8 @@ def stratified_sample(index: pl.DataFrame, n: int, seed: int, by: str = "source"
     q = quotas(sizes, n)
     ranked = index.with_columns(_k=seeded_order(seed)).sort(by, "_k", "record_id")
     ranked = ranked.with_columns(_r=pl.int_range(pl.len()).over(by))
-    picked = ranked.filter(pl.col("_r") < pl.col(by).replace_strict(q, return_dtype=pl.Int64))
+    # default 0: on an empty index `q` is empty, and replace_strict then failed comparing strings with integers
+    picked = ranked.filter(pl.col("_r") < pl.col(by).replace_strict(q, default=0, return_dtype=pl.Int64))
     return picked.drop("_k", "_r")
 
 

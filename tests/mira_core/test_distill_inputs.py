@@ -100,3 +100,38 @@ def test_score_names_the_shard_a_statistics_reading_text_student_misses_and_lets
     assert score_shard(shard, emb, tmp_path / "linear_False", "g", tmp_path / "s.parquet", 64)["records"] == 12
     with pytest.raises(ConfigError, match="differ in n_stats, stats"):
         score_shard(shard, emb, tmp_path / "linear_True", "g", tmp_path / "s2.parquet", 64)
+
+
+def test_labels_made_under_another_rubric_are_refused_not_fitted_as_this_ones(tmp_path):
+    # a00 names another dimension under a re-discovered rubric: old scores were fitted as the new anchors' silently
+    from mira_core.config import DistillParams, EmbedParams, TeacherParams
+    from mira_core.distillation import distill_group
+    from mira_core.io import write_parquet
+    from mira_core.labels import label_docs
+    from mira_core.rubric import Anchor, Rubric
+    from mira_core.teachers import make_teacher
+    from mira_core.teachers.base import Doc
+
+    rng = np.random.default_rng(0)
+    texts = [" ".join(["word"] * int(n)) + "\nsame line" * int(d)
+             for n, d in zip(rng.integers(3, 400, 30), rng.integers(0, 4, 30), strict=True)]
+    ids = [f"s/{i:02d}" for i in range(30)]
+    shard = write_parquet(pl.DataFrame({"record_id": ids, "source": "s", "format": "text", "text": texts,
+                                        "n_tokens": 1, "n_chars": [len(t) for t in texts], "meta": "{}"}),
+                          tmp_path / "corpus" / "s" / "part-0.parquet")
+    emb = write_parquet(pl.DataFrame({"record_id": ids, "embedding": rng.standard_normal((30, 8)).astype(np.float32)}),
+                        tmp_path / "embeddings" / "s" / "part-0.parquet")
+
+    def rubric(*names: str) -> Rubric:
+        return Rubric(group="g", teacher="rules/rules-v1", prompt_version="p", sources=["s"],
+                      anchors=[Anchor(id=f"a{i:02d}", name=n, description=n, exemplar_reason=n, support=1)
+                               for i, n in enumerate(names)]).with_version()
+
+    old, new = rubric("word_count", "duplicate_line_fraction"), rubric("duplicate_line_fraction", "word_count")
+    teacher = make_teacher(TeacherParams(provider="rules"), tmp_path, {})
+    labels, _ = label_docs([Doc(i, "s", "text", t) for i, t in zip(ids, texts, strict=True)],
+                           {i: "val" if k % 3 == 0 else "train" for k, i in enumerate(ids)}, old, teacher)
+    args = (DistillParams(student="head"), EmbedParams(), [shard], [emb])
+    assert distill_group(labels, labels.head(0), old, *args, tmp_path / "ok")[0]["rubric_version"] == old.version
+    with pytest.raises(ConfigError, match=f"labels were made under rubric {old.version}.*now {new.version}.*label"):
+        distill_group(labels, labels.head(0), new, *args, tmp_path / "student")
