@@ -169,8 +169,8 @@ class GroupParams(Section):
     """Grouping sources by the centroids of their records' embeddings."""
 
     k: int | Literal["auto"] = Field("auto", description="Number of groups, or auto: best silhouette in k_min..k_max.")
-    k_min: int = Field(2, ge=1, description="Smallest k tried by auto; with no more than k_min sources, auto makes "
-                       "one group per source (a silhouette judges k up to sources - 1 only).")
+    k_min: int = Field(2, ge=1, description="Smallest k tried by auto; with 3 to k_min sources, auto makes one "
+                       "group per source (a silhouette judges k up to sources - 1 only); with 1 or 2, one group.")
     k_max: int = Field(6, ge=1, description="Largest k tried by auto (capped at the number of sources - 1).")
     pins: dict[str, str] = Field(
         default_factory=dict, description="source -> group name; overrides the clustering for that source. A group "

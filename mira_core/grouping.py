@@ -39,26 +39,39 @@ def similarity(centroids: np.ndarray) -> np.ndarray:
 
 
 def _kmeans(x: np.ndarray, k: int, seed: int) -> np.ndarray:
-    from sklearn.cluster import KMeans
+    import warnings
 
-    return KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(x)
+    from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():  # fewer distinct groups than k (identical centroids): `cluster` counts them
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(x)
+
+
+def _silhouette(x: np.ndarray, labels: np.ndarray) -> float | None:
+    """The cosine silhouette, or None where it is undefined (one group, or as many groups as points): k-means
+    finds fewer groups than asked when sources share a centroid (the same data ingested under two names)."""
+    from sklearn.metrics import silhouette_score
+
+    return float(silhouette_score(x, labels, metric="cosine")) if 1 < len(np.unique(labels)) < len(x) else None
 
 
 def cluster(names: list[str], centroids: np.ndarray, p: GroupParams) -> tuple[dict[str, str], dict]:
     """source -> group, and how it was chosen (method, k, silhouette per k tried)."""
-    from sklearn.metrics import silhouette_score
-
     n = len(names)
     info: dict = {"silhouette_by_k": {}}
     if isinstance(p.k, int):
         k = min(p.k, n)
         labels = _kmeans(centroids, k, p.seed) if k > 1 else np.zeros(n, dtype=int)
         info.update(method=f"kmeans(k={k})", k=k)
-        if 1 < k < n:
-            info["silhouette"] = round(float(silhouette_score(centroids, labels, metric="cosine")), 4)
-    elif n < 3:  # a silhouette needs 2 <= k <= n - 1
+        s = _silhouette(centroids, labels)
+        if s is not None:
+            info["silhouette"] = round(s, 4)
+    elif n < 3 or min(p.k_max, n - 1) < max(2, p.k_min) <= n - 1:  # a silhouette needs 2 <= k <= n - 1
+        # (or k_max 1 with auto: no k to try, and the search below found none)
         labels = np.zeros(n, dtype=int)
-        info.update(method="single group (fewer than 3 sources)", k=1)
+        info.update(method="single group (fewer than 3 sources)" if n < 3 else "single group (group.k_max 1)", k=1)
     elif p.k_min > n - 1:  # no k the silhouette can judge is as large as asked: the most groups there can be
         k = min(p.k_min, n)
         labels = _kmeans(centroids, k, p.seed)
@@ -67,12 +80,14 @@ def cluster(names: list[str], centroids: np.ndarray, p: GroupParams) -> tuple[di
         best = None
         for k in range(max(2, p.k_min), min(p.k_max, n - 1) + 1):
             lab = _kmeans(centroids, k, p.seed)
-            s = float(silhouette_score(centroids, lab, metric="cosine"))
+            s = _silhouette(centroids, lab)
+            s = -1.0 if s is None else s  # identical centroids: k-means found fewer groups, nothing to judge
             info["silhouette_by_k"][k] = round(s, 4)
             if best is None or s > best[0] + 1e-9:
                 best = (s, k, lab)
         s, k, labels = best
         info.update(method=f"kmeans(k=auto -> {k}, best cosine silhouette)", k=k, silhouette=round(s, 4))
+    info["k"] = len(np.unique(labels))  # identical centroids make fewer groups than asked
     members: dict[int, list[str]] = {}
     for name, lab in zip(names, labels, strict=True):
         members.setdefault(int(lab), []).append(name)
@@ -90,7 +105,10 @@ def group_table(assign: dict[str, str], method: str) -> pl.DataFrame:
 
 
 def similarity_table(names: list[str], sim: np.ndarray) -> pl.DataFrame:
-    return pl.DataFrame({"source": names, **{n: sim[:, i].astype(np.float64) for i, n in enumerate(names)}})
+    """Source-by-source cosine similarity, long form (source, other, cosine): a source named `source` overwrote the
+    names column of a wide table."""
+    return pl.DataFrame({"source": np.repeat(names, len(names)).tolist(), "other": list(names) * len(names),
+                         "cosine": sim.astype(np.float64).reshape(-1)})
 
 
 def plot_similarity(names: list[str], sim: np.ndarray, assign: dict[str, str], path: Path) -> None:

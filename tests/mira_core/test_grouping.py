@@ -88,3 +88,22 @@ def test_a_pinned_group_name_must_be_a_plain_name():
         with pytest.raises(ValidationError, match="a group name must start with a letter or digit"):
             GroupParams(pins={"web": bad})
     assert GroupParams(pins={"web": "web-pages.v2"}).pins == {"web": "web-pages.v2"}
+
+
+def test_auto_with_k_max_one_and_identical_centroids_make_one_group_not_a_crash():
+    # k_max 1 is legal with auto: no k to try, and the search unpacked None
+    assign, info = cluster(list("abcd"), np.eye(4, 8), GroupParams(k="auto", k_min=1, k_max=1))
+    assert set(assign.values()) == {"g0"} and info["k"] == 1
+    # the same data ingested under three names: k-means finds one group, where the silhouette is undefined
+    same = np.tile(np.eye(1, 8), (3, 1))
+    for p in (GroupParams(), GroupParams(k=2), GroupParams(k="auto", k_min=3)):
+        assign, info = cluster(list("abc"), same, p)
+        assert set(assign.values()) == {"g0"} and info["k"] == 1, p
+
+
+def test_the_similarity_table_keeps_its_names_whatever_a_source_is_called():
+    from mira_core.grouping import similarity_table
+
+    table = similarity_table(["code", "source"], np.array([[1.0, 0.2], [0.2, 1.0]]))
+    assert table.rows() == [("code", "code", 1.0), ("code", "source", 0.2), ("source", "code", 0.2),
+                            ("source", "source", 1.0)]
