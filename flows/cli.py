@@ -119,7 +119,7 @@ def describe(model, prefix: str = "") -> list[str]:
         if isinstance(value, BaseModel):
             lines.append(f"{key}:  # {field.description}")
             lines += describe(value, key + ".")
-        elif isinstance(value, tuple) and value and isinstance(value[0], BaseModel):
+        elif isinstance(value, tuple | list) and value and isinstance(value[0], BaseModel):
             lines.append(f"{key}:  # {field.description}")
             for i, item in enumerate(value):
                 lines += describe(item, f"{key}[{i}].")

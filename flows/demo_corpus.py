@@ -12,6 +12,7 @@ from prefect import flow
 
 from flows.common import run_log, stage_main
 from mira_core.config import DemoCorpusParams, Params
+from mira_core.errors import ConfigError
 from mira_core.io import clear_dir, write_json
 from mira_core.layout import Layout
 from tasks.demo_corpus import build_demo
@@ -21,6 +22,9 @@ from tasks.demo_corpus import build_demo
 def demo_corpus_flow(p: DemoCorpusParams, root: str) -> dict[str, int]:
     """Rebuild data/raw from scratch so no file of an earlier build survives."""
     lay = Layout(Path(root))
+    if not p.enabled:  # `mira run` plans it out, but `mira stage demo_corpus` came here and emptied data/raw
+        raise ConfigError(f"demo_corpus.enabled is false: this project's sources are its own, and building the demo "
+                          f"would empty {lay.raw}; set demo_corpus.enabled to true to build the demo corpus there")
     with run_log(lay, "demo_corpus") as log:
         clear_dir(lay.raw)
         counts = build_demo(p, lay.raw)

@@ -31,7 +31,8 @@ def embed_flow(p: EmbedParams, cache: CacheParams, root: str) -> dict:
     task = cached(embed_one, cache, lay.root)
     with run_log(lay, "embed") as log:
         stamp = fingerprint(enc, p)
-        futures = [submit(task, s, p, str(lay.root), out=lay.embedding_shard(s), stamp=stamp) for s in shards]
+        futures = [submit(task, s, p, str(lay.root), out=lay.embedding_shard(s), stamp=stamp,
+                          out_stamp=lay.embedding_shard(s).with_suffix(".json")) for s in shards]
         results = gather(futures, "embed", "shard")  # each shard also draws its own bar over its records
         log["tasks"] = states(futures)
         wanted = {lay.embedding_shard(s) for s in shards}

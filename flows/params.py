@@ -16,7 +16,12 @@ def load_params(path: Path | str = "params.yaml") -> Params:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: not found (run mira from the project folder, or pass --root)")
-    text = path.read_text()
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:  # a Latin-1 "café" in a comment: a traceback naming no file or line before
+        line = data[: e.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 (byte 0x{data[e.start]:02x}); save params.yaml as UTF-8") from None
     try:
         raw = yaml.safe_load(text)
         node = yaml.compose(text)

@@ -18,7 +18,7 @@ def open_rev(root: Path, rev: str):
     if rev == WORKSPACE:
         return None
     from dvc.api import DVCFileSystem
-    from dvc.scm import RevError
+    from dvc.scm import RevError, SCMError
 
     try:
         fs = DVCFileSystem(url=str(root), rev=rev)
@@ -26,6 +26,8 @@ def open_rev(root: Path, rev: str):
         return fs
     except RevError as e:
         raise ConfigError(f"{rev!r} is neither a git revision nor a DVC experiment: {e}") from None
+    except SCMError as e:  # the project is not a git repository: no revision to read
+        raise ConfigError(f"{root}: cannot read revision {rev!r}: {e}") from None
 
 
 def read_texts(root: Path, rev: str, pattern: str) -> dict[str, str]:

@@ -65,7 +65,7 @@ def stale_stages(root: Path) -> dict[str, list[str]]:
     try:
         lock = yaml.safe_load(lock_file.read_text()) or {}
         params = yaml.safe_load(params_file.read_text()) or {}
-    except (OSError, yaml.YAMLError):
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return {}  # no lock (or an unreadable one): nothing to compare against; params errors surface elsewhere
     out: dict[str, list[str]] = {}
     for stage, entry in (lock.get("stages") or {}).items():
@@ -93,7 +93,7 @@ def dvc_older(root: Path) -> dict[str, list[str]]:
 
     try:
         return params_not_in_dvc(yaml.safe_load((root / "dvc.yaml").read_text()))
-    except (OSError, yaml.YAMLError):
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return {}
 
 

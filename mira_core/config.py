@@ -88,7 +88,8 @@ class DemoCorpusParams(Section):
     """The embedded default corpus, built from this machine's own Python installation."""
 
     enabled: bool = Field(
-        True, description="`mira run` builds the demo corpus first; set false when the sources are your own."
+        True, description="`mira run` builds the demo corpus first; set false when the sources are your own (the "
+        "demo stage then refuses to run, since it would empty data/raw)."
     )
     max_records_per_source: int = Field(1500, gt=0, description="Cap on records written per demo source.")
     max_file_bytes: int = Field(

@@ -91,7 +91,7 @@ STAGES: tuple[Stage, ...] = (
           params=("teacher", "label", "select.held_out_sources"),
           core=("mira_core.labels", "mira_core.teachers")),
     Stage("distill", "one student per group predicts every anchor; val MAE, Somers' D and Spearman per (source, anchor)",
-          reads=("labels", "rubrics", "embeddings", "corpus"), writes=("students",),
+          reads=("labels", "rubrics", "embeddings", "corpus", "groups"), writes=("students",),
           params=("distill", "embed.encoder", "embed.static_source"), core=("mira_core.distillation",),
           metrics="students", plots=("plots/distill",),
           plot_options={"plots/distill": {"x": "teacher", "y": "student", "template": "scatter"}}),

@@ -13,10 +13,13 @@ from mira_core.embedding import embed_shard, load_encoder
 
 
 @task(name="embed-shard", task_run_name="embed-{shard.parent.name}-{shard.stem}", retries=1, retry_delay_seconds=5)
-def embed_one(shard: Path, p: EmbedParams, root: str, out: Path, stamp: dict | None = None) -> dict:
+def embed_one(shard: Path, p: EmbedParams, root: str, out: Path, stamp: dict | None = None,
+              out_stamp: Path | None = None) -> dict:
     """Embed one corpus shard (skipped when its embeddings are already complete and current). `stamp`: the
     encoder's fingerprint (embedding.fingerprint, by content), passed so that it keys the task cache: the params
-    name an encoder by path or name, and a model retrained or upgraded there must not be served old vectors."""
+    name an encoder by path or name, and a model retrained or upgraded there must not be served old vectors.
+    `out_stamp`: the stamp `embed_shard` writes beside `out` (<shard>.json), named so that the task cache checks
+    it as an output too: deleted, it was never written again, and score refused the shard for lack of it."""
     enc = load_encoder(p, Path(root))
     rows = pl.scan_parquet(shard).select(pl.len()).collect().item()
     with tqdm(total=rows, desc=f"embed {shard.parent.name}/{shard.stem}", unit="rec", leave=False) as bar:

@@ -252,3 +252,39 @@ def test_mira_params_stars_url_credentials():
                            "teacher": {"base_url": "https://user:s3cretPW@llm.example/v1?api-key=SECRET2"}})
     text = "\n".join(describe(params))
     assert "s3cretPW" not in text and "SECRET2" not in text and "https://***:***@llm.example/v1" in text
+
+
+def test_mira_params_describes_each_item_of_a_list_section():
+    # decontaminate.benchmarks is a list: it printed as one repr, with none of its fields' descriptions
+    from flows.cli import describe
+    from mira_core.config import parse_params
+
+    params = parse_params({"sources": [{"name": "a", "path": "a.jsonl", "format": "text"}]})
+    text = "\n".join(describe(params))
+    assert "decontaminate.benchmarks[0].name = 'humaneval'  # Benchmark name" in text
+    assert "sources[0].name = 'a'" in text
+
+
+def test_a_params_file_that_is_not_utf8_names_its_line(tmp_path):
+    from flows.params import load_params
+    from mira_core.errors import ConfigError
+
+    (tmp_path / "params.yaml").write_bytes(b"select:\n  budget: 0.5  # caf\xe9\n")
+    with pytest.raises(ConfigError, match=r"params.yaml:2: not UTF-8 \(byte 0xe9\)"):
+        load_params(tmp_path / "params.yaml")
+
+
+def test_the_demo_stage_of_a_project_with_its_own_sources_refuses_to_empty_data_raw(tmp_path, prefect_harness):
+    # `mira run` plans the stage out when demo_corpus.enabled is false, but `mira stage demo_corpus` ran it
+    from flows import demo_corpus
+    from mira_core.config import parse_params
+    from mira_core.errors import ConfigError
+
+    mine = tmp_path / "data" / "raw" / "mine.jsonl"
+    mine.parent.mkdir(parents=True)
+    mine.write_text(json.dumps({"text": "my only copy"}) + "\n")
+    params = parse_params({"sources": [{"name": "mine", "path": "data/raw/mine.jsonl", "format": "text"}],
+                           "demo_corpus": {"enabled": False}})
+    with pytest.raises(ConfigError, match="demo_corpus.enabled is false.*would empty"):
+        demo_corpus.run(params, tmp_path)
+    assert mine.read_text() == json.dumps({"text": "my only copy"}) + "\n"

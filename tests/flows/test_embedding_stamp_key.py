@@ -115,3 +115,20 @@ def test_an_encoder_retrained_in_place_is_not_served_the_old_vectors(tmp_path, p
     BertModel(BertModel.config_class.from_pretrained(encoder)).save_pretrained(encoder)  # retrained, same shapes
     embed_flow(p, cache, str(tmp_path))
     assert _states(tmp_path, "embed") == {"Completed": 1}
+
+
+def test_a_deleted_stamp_is_written_again_by_the_next_embed(tmp_path, grouped_project):
+    # the stamp was no output of the cached task: deleted, the next embed was served from the cache without it,
+    # and score kept saying "no embeddings stamp beside it (re-run embed)"
+    from flows import embed
+    from mira_core.config import parse_params
+    from mira_core.layout import Layout
+
+    params = parse_params({**grouped_project("three_sources"), "cache": {"enabled": True, "dir": ".mira/cache"}})
+    embed.run(params, tmp_path)
+    lay = Layout(tmp_path)
+    side = lay.embedding_shard(lay.corpus_shards()[0]).with_suffix(".json")
+    side.unlink()
+    embed.run(params, tmp_path)
+    assert side.exists()
+    assert json.loads((tmp_path / ".mira" / "runs" / "embed.json").read_text())["tasks"].get("Cached", 0) == 2

@@ -39,3 +39,10 @@ def test_a_revision_that_does_not_exist_is_a_config_error_naming_it(tmp_path):
     assert list(read_texts(tmp_path, "HEAD", "data/rubrics/*.json")) == ["data/rubrics/g0.json"]
     with pytest.raises(ConfigError, match="'no-such-rev' is neither a git revision nor a DVC experiment"):
         read_texts(tmp_path, "no-such-rev", "data/rubrics/*.json")
+
+
+def test_a_revision_of_a_folder_that_is_no_git_repository_is_a_config_error(tmp_path):
+    from flows.revisions import open_rev
+
+    with pytest.raises(ConfigError, match=f"{tmp_path}: cannot read revision 'HEAD'"):
+        open_rev(tmp_path, "HEAD")
