@@ -24,7 +24,8 @@ def demo_corpus_flow(p: DemoCorpusParams, root: str) -> dict[str, int]:
     lay = Layout(Path(root))
     if not p.enabled:  # `mira run` plans it out, but `mira stage demo_corpus` came here and emptied data/raw
         raise ConfigError(f"demo_corpus.enabled is false: this project's sources are its own, and building the demo "
-                          f"would empty {lay.raw}; set demo_corpus.enabled to true to build the demo corpus there")
+                          f"would empty {lay.raw}; under dvc repro, remove the demo_corpus stage from dvc.yaml "
+                          "(README), or set demo_corpus.enabled to true to build the demo corpus there")
     with run_log(lay, "demo_corpus") as log:
         clear_dir(lay.raw)
         counts = build_demo(p, lay.raw)

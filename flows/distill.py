@@ -1,6 +1,6 @@
 """Stage distill: one student per group, fitted on the train labels, measured against the teacher on val.
 
-Reads: data/labels/, data/rubrics/, data/embeddings/ (head) or data/corpus/ (linear, finetune).
+Reads: data/labels/, data/rubrics/, data/groups/, data/embeddings/ (head) or data/corpus/ (linear, finetune).
 Writes: data/students/<group>/ (model.safetensors + config.json), metrics/students.json
 (per group, source and anchor: val MAE, Somers' D and Spearman against the teacher, the teacher's self-agreement
 beside it), plots/distill/<group>.csv (student versus teacher on val, for `dvc plots`; the student's scores

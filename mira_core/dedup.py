@@ -13,6 +13,7 @@ datasketch's MinHash unchanged. `decontaminate` reuses the same n-gram hashes.
 from __future__ import annotations
 
 import hashlib
+import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -66,15 +67,21 @@ _FMIX = (np.uint64(33), np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85E
 # The `regex` module's \w is Unicode's word class, combining marks included; the `re` module's is not, and cut a
 # Devanagari or pointed-Hebrew word at each vowel sign into one-letter pieces (a 13-word n-gram was 5 words).
 _WORDS = regex.compile(r"\w+")
+_ASCII_WORDS = re.compile(r"\w+")  # the same on ASCII text, and faster: most records are ASCII
 # Characters with no visible form (soft hyphen, zero-width space and joiners, variation selectors): scraped text
-# scatters them inside words, and a copy holding them read as another text to dedup and decontaminate.
-_IGNORABLE = regex.compile(r"\p{Default_Ignorable_Code_Point}+")
+# scatters them inside words, and a copy holding them read as another text to dedup and decontaminate. They go
+# before NFKC, which they would keep from composing a letter with its accent. A zero-width space marks a word
+# break (Thai, Khmer, Japanese text), so it becomes a space; the others join what they sit between.
+_IGNORABLE = regex.compile(r"\p{Default_Ignorable_Code_Point}")
+_WORD_BREAK = "\u200b"
 
 
 def _fold(text: str) -> str:
-    """NFKC, case-folded, without default-ignorable characters: a copy in decomposed (NFD) or full-width
+    """Without default-ignorable characters, NFKC, case-folded: a copy in decomposed (NFD) or full-width
     characters, or with soft hyphens in its words, reads as the original."""
-    return _IGNORABLE.sub("", unicodedata.normalize("NFKC", text).casefold())
+    if not text.isascii():  # no ASCII character is default-ignorable
+        text = _IGNORABLE.sub(lambda m: " " if m.group() == _WORD_BREAK else "", text)
+    return unicodedata.normalize("NFKC", text).casefold()
 
 
 def normalise(text: str) -> str:
@@ -84,8 +91,10 @@ def normalise(text: str) -> str:
 
 
 def words(text: str) -> list[str]:
-    """The folded word tokens (`_fold`; runs of letters, digits and '_') of a text, punctuation dropped."""
-    return _WORDS.findall(_fold(text))
+    """The folded word tokens (`_fold`; runs of letters, combining marks, digits and '_') of a text, punctuation
+    dropped."""
+    folded = _fold(text)
+    return (_ASCII_WORDS if folded.isascii() else _WORDS).findall(folded)
 
 
 def _fmix64(h: np.ndarray) -> np.ndarray:

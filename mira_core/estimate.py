@@ -112,7 +112,7 @@ def _asked_shape(r: Request, data: dict) -> dict:
 def calibrate(teacher: Teacher, requests: Iterable[Request], params: Params) -> Calibration:
     """Ratios and sizes from the cached answers among `requests` that report token usage.
 
-    The output ratio is reply characters (the validated reply re-serialised as JSON) per completion token,
+    The output ratio is reply characters (the reply in the shape the prompt asks for) per completion token,
     so it carries over from the judgment replies discover leaves in the cache to label's score replies.
     """
     reqs = list(requests)

@@ -43,7 +43,8 @@ class DedupParams(Section):
     )
     shingle: Literal["word", "char"] = Field(
         "word", description="Shingles are n-grams of words (split on whitespace) or of characters, taken from the "
-        "normalised text (NFKC, case-folded, runs of whitespace collapsed to one space)."
+        "normalised text (invisible characters such as soft hyphens removed, NFKC, case-folded, runs of whitespace "
+        "collapsed to one space)."
     )
     shingle_size: int = Field(5, ge=1, le=64, description="n of the word or character n-grams.")
     seed: int = Field(1, ge=0, le=2**32 - 1, description="Seed of the MinHash permutations.")
@@ -109,7 +110,8 @@ class DecontaminateParams(Section):
         "an empty list: every record passes."
     )
     ngram: int = Field(
-        13, ge=3, le=64, description="Words per n-gram (NFKC, case-folded runs of letters, digits and '_'). Shorter "
+        13, ge=3, le=64, description="Words per n-gram (NFKC, case-folded runs of letters, combining marks, digits "
+        "and '_'). Shorter "
         "n-grams catch shorter overlaps and flag more common phrases."
     )
     min_matches: int = Field(

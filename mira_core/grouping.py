@@ -80,13 +80,14 @@ def cluster(names: list[str], centroids: np.ndarray, p: GroupParams) -> tuple[di
         best = None
         for k in range(max(2, p.k_min), min(p.k_max, n - 1) + 1):
             lab = _kmeans(centroids, k, p.seed)
-            s = _silhouette(centroids, lab)
-            s = -1.0 if s is None else s  # identical centroids: k-means found fewer groups, nothing to judge
-            info["silhouette_by_k"][k] = round(s, 4)
+            judged = _silhouette(centroids, lab)
+            info["silhouette_by_k"][k] = None if judged is None else round(judged, 4)
+            s = -1.0 if judged is None else judged  # identical centroids: fewer groups found, ranked last
             if best is None or s > best[0] + 1e-9:
-                best = (s, k, lab)
-        s, k, labels = best
-        info.update(method=f"kmeans(k=auto -> {k}, best cosine silhouette)", k=k, silhouette=round(s, 4))
+                best = (s, k, lab, judged)
+        _, k, labels, judged = best
+        info.update(method=f"kmeans(k=auto -> {k}, best cosine silhouette)", k=k,
+                    silhouette=None if judged is None else round(judged, 4))
     info["k"] = len(np.unique(labels))  # identical centroids make fewer groups than asked
     members: dict[int, list[str]] = {}
     for name, lab in zip(names, labels, strict=True):

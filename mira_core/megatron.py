@@ -119,8 +119,8 @@ def configured_eos(tokenizer: Any) -> str | None:
     """The `eos_token` of the tokenizer_config.json beside a tokenizer.json (or in a tokenizer folder): the token
     a model's own tokenizer ends documents with, as Megatron's preprocessing of a Hugging Face tokenizer uses it.
     None for a tokenizer object, or where no such file or key is. A name (`minilm`, a hub name) is resolved as
-    `load_tokenizer` resolves it: read as a path, a name's parent is the current folder, whose tokenizer_config.json
-    (any project's) then chose the end-of-document token."""
+    `load_tokenizer` resolves it. (An earlier version read a name as a path, whose parent is the current folder:
+    any project's tokenizer_config.json there chose the end-of-document token.)"""
     if not isinstance(tokenizer, str | Path):
         return None
     try:
