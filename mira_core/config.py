@@ -12,10 +12,11 @@ import re
 from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_serializer, field_validator, model_validator
 
 from mira_core.errors import ConfigError
 from mira_core.filter_params import DecontaminateParams, DedupParams, Section, plain_name
+from mira_core.redact import redact_credentials
 from mira_core.student_params import (  # noqa: F401  (re-exported: every section is importable from here)
     AutoParams,
     DistillParams,
@@ -219,6 +220,12 @@ class TeacherParams(Section):
     )
     model: str = Field("rules-v1", description="Model name (openai), local model folder (transformers), or rules-v1.")
     base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1.")
+
+    @field_serializer("base_url", when_used="json")
+    def _starred(self, v: str | None) -> str | None:
+        """Credentials in the URL starred wherever the params are written as JSON: Prefect stores a flow's parameters
+        that way (shown in `mira ui`), and the task cache keys on them (a changed password is the same endpoint)."""
+        return None if v is None else redact_credentials(v)
     api_key_env: str | None = Field(
         "OPENAI_API_KEY", description="Name of the environment variable holding the API key (never the key itself); "
         "empty for endpoints that need none."
@@ -325,6 +332,11 @@ class GenerativeServerParams(Section):
     base_url: str | None = Field(
         None, description="An OpenAI-compatible server (vLLM, SGLang) serving the student's data/students/<group>/lm "
         "folder, e.g. http://127.0.0.1:8000/v1; empty: generate in process.")
+
+    @field_serializer("base_url", when_used="json")
+    def _starred(self, v: str | None) -> str | None:
+        """As TeacherParams': score passes these params to a Prefect flow, which stores them as JSON."""
+        return None if v is None else redact_credentials(v)
     model: str | None = Field(None, description="The name the server serves the student under (vLLM "
                               "--served-model-name); empty: the lm/ folder's path, as vLLM names a model by default.")
     concurrency: int = Field(16, gt=0, description="Requests in flight at once.")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/\s@?#]+@", re.I)
+# Up to the last '@' before the path, as urllib and httpx split the authority: a password may hold a raw '@'.
+_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/\s?#]+@", re.I)
 _QUERY_SECRET = re.compile(
     r"([?&][a-z0-9_.-]*(?:key|token|secret|password|passwd|pwd|signature|sig|auth|credential)[a-z0-9_.-]*=)[^&#\s]+",
     re.I)
