@@ -89,8 +89,11 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def port_free(host: str, port: int) -> None:
-    """A MiraError naming the port when something already listens on it (a bind without SO_REUSEADDR fails)."""
+    """A MiraError naming the port when something already listens on it. The probe binds with SO_REUSEADDR, as the
+    servers do: connections of a server just stopped, left in TIME_WAIT, then do not count (for about a minute after
+    `mira ui` stopped, they made its port look taken), while a listener still refuses the bind (Linux)."""
     with socket.socket(_family(host)) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host.strip("[]"), port))
         except OSError as e:
@@ -304,6 +307,8 @@ def live_project_server(root: Path, patience: float = 30) -> dict | None:
     st = read_state(root)
     if not st or not _alive(int(st.get("pid", 0)), st.get("pid_start")):
         return None
+    if st.get("home") not in (None, str(ProjectPaths(root).home)):
+        return None  # a state file copied with the project (cp -r) names the original's server, not this one's
     t0 = time.monotonic()
     while True:
         if healthy(st["api"]):

@@ -20,20 +20,46 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from mira_core.config import MlflowParams, Params
-from mira_core.errors import ConfigError
+from mira_core.errors import ConfigError, MiraError
 from mira_core.redact import redact_credentials
 
 PIPELINE_KEY = "mira.pipeline_key"
-MLFLOW_LOCK = "mlflow.lock"  # under <root>/.mira/: held while a stage finds or creates its parent run
+MLFLOW_LOCK = "mlflow.lock"  # under <project>/.mira/: held while a stage finds or creates its parent run
+
+
+def project_home(root: Path) -> Path:
+    """The project folder a run belongs to: `root`, or, for a DVC experiment run outside the workspace (`dvc exp run
+    --temp`, `--queue`: a copy under .dvc/tmp/exps/ that DVC deletes afterwards), the workspace that holds it."""
+    parts = root.resolve().parts
+    for i in range(len(parts) - 2):
+        if parts[i:i + 3] == (".dvc", "tmp", "exps"):
+            return Path(*parts[:i])
+    return root.resolve()
 
 
 def tracking_uri(p: MlflowParams, root: Path) -> str:
-    """The tracking URI, with a relative sqlite path made absolute against the project folder."""
+    """The tracking URI, with a relative sqlite path made absolute against the project folder (the workspace's, for
+    a queued or temporary DVC experiment: its runs were written into the copy DVC then deleted)."""
     uri = p.tracking_uri
     prefix = "sqlite:///"
     if uri.startswith(prefix) and not uri[len(prefix):].startswith("/"):
-        return prefix + str((root / uri[len(prefix):]).resolve())
+        return prefix + str((project_home(root) / uri[len(prefix):]).resolve())
     return uri
+
+
+@contextmanager
+def _store_errors(uri: str):
+    """A locked or corrupt store as a MiraError naming it: SQLAlchemy's and MLflow's own errors named no file, and
+    came as a traceback after the stage's work was done."""
+    import sqlalchemy
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except (MlflowException, sqlalchemy.exc.SQLAlchemyError) as e:
+        first = (str(e).splitlines() or [type(e).__name__])[0]
+        raise MiraError(f"MLflow store {redact_credentials(uri)}: {first[:300]} (another process holds it, or it is "
+                        "not an MLflow database: move it aside and run the stage again)") from None
 
 
 def _git_commit(root: Path) -> str:
@@ -82,15 +108,17 @@ def pipeline_run(params: Params, root: Path):
     key, tags = pipeline_key(root)
     # Stages may run at once (two `mira` commands, `dvc exp run --jobs`). Unlocked, two processes each
     # create MLflow's sqlite tables ("table ... already exists"), the experiment, or a parent run.
-    (root / ".mira").mkdir(exist_ok=True)
-    with FileLock(str(root / ".mira" / MLFLOW_LOCK)):
+    lock = project_home(root) / ".mira" / MLFLOW_LOCK  # beside the store: queued experiments share it
+    lock.parent.mkdir(exist_ok=True)
+    with FileLock(str(lock)), _store_errors(tracking_uri(params.mlflow, root)):
         exp = mlflow.get_experiment_by_name(params.mlflow.experiment)
         if exp is not None and exp.lifecycle_stage == "deleted":  # MLflow would refuse it after the stage's work
             raise ConfigError(f"mlflow.experiment = {params.mlflow.experiment!r} was deleted in MLflow: restore it "
                               "(mlflow experiments restore, or the UI's trash) or name another experiment")
         if exp is None:
             # artifacts beside the project, not in whatever folder the process happened to start in
-            mlflow.create_experiment(params.mlflow.experiment, artifact_location=(root / "mlruns").resolve().as_uri())
+            mlflow.create_experiment(params.mlflow.experiment,
+                                     artifact_location=(project_home(root) / "mlruns").resolve().as_uri())
         mlflow.set_experiment(params.mlflow.experiment)
         found = mlflow.search_runs(filter_string=f"tags.`{PIPELINE_KEY}` = '{key}'", output_format="list",
                                    max_results=1, order_by=["attributes.start_time DESC"])

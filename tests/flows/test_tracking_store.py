@@ -1,0 +1,30 @@
+"""Where the MLflow store is, for a run in the workspace or in a DVC experiment's temporary copy, and a store that
+is not an MLflow database named as such."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from flows.params import load_params
+from flows.tracking import pipeline_run, tracking_uri
+from mira_core.config import MlflowParams
+from mira_core.errors import MiraError
+
+
+def test_a_queued_or_temporary_dvc_experiment_logs_to_the_workspaces_store(tmp_path):
+    # DVC runs them in .dvc/tmp/exps/... and deletes that copy afterwards, with the runs written into it
+    copy = tmp_path / ".dvc" / "tmp" / "exps" / "standalone" / "tmpab12"
+    copy.mkdir(parents=True)
+    assert tracking_uri(MlflowParams(), copy) == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+    assert tracking_uri(MlflowParams(), tmp_path) == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+
+
+def test_a_store_that_is_not_an_mlflow_database_is_named(tmp_path):
+    # SQLAlchemy's error named no file, as a traceback after the stage's work was done
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"sources": [{"name": "a", "path": "a.jsonl",
+                                                                        "format": "text"}]}))
+    (tmp_path / "mlflow.db").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(MiraError, match=r"MLflow store sqlite:///.*mlflow.db: .*not a database.*move it aside"), \
+            pipeline_run(load_params(tmp_path / "params.yaml"), tmp_path):
+        pass
