@@ -147,7 +147,8 @@ class FinetuneStudent:
 
         folder = Path(folder)
         cfg = read_checkpoint(folder, cls.kind)
-        student = cls(FinetuneParams(**cfg["settings"]), cfg["anchors"], tuple(cfg["scale"]),
+        # the device it was fitted on is no setting of the scoring host: a CUDA-fitted student scores on a CPU one
+        student = cls(FinetuneParams(**cfg["settings"] | {"device": "auto"}), cfg["anchors"], tuple(cfg["scale"]),
                       cfg["encoder"]["source"], cfg["seed"])
         encoder = _auto_model().from_config(AutoConfig.for_model(**cfg["encoder_config"]))
         student.model = Regressor(encoder, len(student.anchors), cfg["pooling"])

@@ -83,7 +83,6 @@ log = logging.getLogger(__name__)
 LM_DIR = "lm"
 MAX_GRAD_NORM = 1.0
 MAX_FAILURES_KEPT = 100  # unscored records whose reason and output `last_run` keeps (all are counted)
-FIT_ATTEMPTS = 4  # shrinking the document to fit max_input_tokens: tries before the document is dropped
 _ANCHOR = re.compile(r'"anchor"\s*:\s*"([^"\\]*)"')
 _SCORE_AT = re.compile(r'"score"\s*:\s*$')
 
@@ -221,7 +220,9 @@ class GenerativeStudent:
         lm = folder / cfg.get("lm", LM_DIR)
         if not (lm / "config.json").is_file():
             raise ConfigError(f"{folder}: no {LM_DIR}/config.json; not a generative student checkpoint")
-        student = cls(GenerativeParams(**cfg["settings"]), cfg["anchors"], tuple(cfg["scale"]), cfg.get("seed", 0))
+        # the device it was fitted on is no setting of the scoring host: a CUDA-fitted student scores on a CPU one
+        student = cls(GenerativeParams(**cfg["settings"] | {"device": "auto"}), cfg["anchors"], tuple(cfg["scale"]),
+                      cfg.get("seed", 0))
         if cfg.get("prompt_version") != student.prompt_version:
             raise ConfigError(f"{folder}: trained on prompt {cfg.get('prompt_version')!r}, this code renders "
                               f"{student.prompt_version!r} (the template changed: re-run distill)")
@@ -346,18 +347,20 @@ class GenerativeStudent:
         return losses, steps
 
     def _prompt_ids(self, text: str) -> list[int]:
-        """The prompt's token ids, the document cut until the prompt fits `max_input_tokens`."""
-        budget = self.params.max_doc_chars
-        for _ in range(FIT_ATTEMPTS):
+        """The prompt's token ids, the document cut (head, middle and tail) until the prompt fits `max_input_tokens`:
+        each try cuts to the share that should fit, and at least by half, so a cut always ends in a prompt that fits
+        or in none of the text, which is a ConfigError. An earlier version gave up after four tries and sent the
+        prompt of an empty record, uncounted, where a cut of 150 characters would have fit."""
+        limit = self.params.max_input_tokens
+        budget = min(self.params.max_doc_chars, len(text))
+        while True:
             ids = self.tokenizer(render_prompt(text, self.anchors, self.scale, budget))["input_ids"]
-            if len(ids) <= self.params.max_input_tokens:
+            if len(ids) <= limit:
                 return ids
-            budget = int(min(budget, len(text)) * self.params.max_input_tokens / len(ids) * 0.9)
-        ids = self.tokenizer(render_prompt("", self.anchors, self.scale, budget))["input_ids"]
-        if len(ids) > self.params.max_input_tokens:
-            raise ConfigError(f"distill.generative.max_input_tokens = {self.params.max_input_tokens}: the prompt "
-                              f"alone takes {len(ids)} tokens")
-        return ids
+            if budget == 0:
+                raise ConfigError(f"distill.generative.max_input_tokens = {limit}: the prompt takes {len(ids)} tokens "
+                                  "with none of the record's text; raise it")
+            budget = min(budget // 2, int(budget * limit / len(ids) * 0.9))
 
     # ------------------------------------------------------------------ generation
 
@@ -407,7 +410,7 @@ class GenerativeStudent:
                         failed[int(i)] = (f"unparseable: {e}" if "JSON" in str(e) else f"invalid: {e}", text)
                         continue
                     if self.params.read == "expected" and steps is not None:
-                        scores = {**scores, **self._expected(toks, steps[r], families)}
+                        scores = {**scores, **self._expected(toks, steps[r], families, scores)}
                     out[i] = [scores[a] for a in self.anchors]
                     why[i] = reasons
         return failed
@@ -486,23 +489,23 @@ class GenerativeStudent:
                 failed[i] = (f"unparseable: {e}" if "JSON" in str(e) else f"invalid: {e}", text)
                 continue
             if self.params.read == "expected":
-                scores = {**scores, **self._expected_from_logprobs(choice.get("logprobs"))}
+                scores = {**scores, **self._expected_from_logprobs(choice.get("logprobs"), scores)}
             out[i] = [scores[a] for a in self.anchors]
             why[i] = reasons
         return failed
 
-    def _expected_from_logprobs(self, lp: dict | None) -> dict[str, float]:
+    def _expected_from_logprobs(self, lp: dict | None, written: dict[str, int]) -> dict[str, float]:
         """`_expected` from a completions reply's logprobs (tokens, token_logprobs, top_logprobs)."""
-        if not lp or not lp.get("tokens") or not lp.get("top_logprobs"):
-            return {}
         lo, hi = self.scale
+        if not lp or not lp.get("tokens") or not lp.get("top_logprobs") or lo < 0 or hi > 9:
+            return {}  # a score past 9 is written as two tokens ("1", "0"): one digit's distribution does not read it
         got: dict[str, float] = {}
         prefix = ""
         for t, (tok, top) in enumerate(zip(lp["tokens"], lp["top_logprobs"], strict=False)):
             d = tok.strip()
             if len(d) == 1 and d.isdigit() and lo <= int(d) <= hi and top and _SCORE_AT.search(prefix):
                 anchor = ([m.group(1) for m in _ANCHOR.finditer(prefix)] or [None])[-1]
-                if anchor in self.anchors and anchor not in got:
+                if anchor in self.anchors and anchor not in got and written.get(anchor) == int(d):
                     own = (lp.get("token_logprobs") or [None] * (t + 1))[t]
                     lps = np.array([top.get(tok.replace(d, str(k), 1), own if k == int(d) and own is not None
                                             else -np.inf) for k in range(lo, hi + 1)], np.float64)
@@ -512,9 +515,11 @@ class GenerativeStudent:
             prefix += tok
         return got
 
-    def _expected(self, toks: list[int], steps: np.ndarray, families: dict[int, tuple[np.ndarray, np.ndarray]]
-                  ) -> dict[str, float]:
-        """Per anchor, the probability-weighted mean digit at the position where its score was written."""
+    def _expected(self, toks: list[int], steps: np.ndarray, families: dict[int, tuple[np.ndarray, np.ndarray]],
+                  written: dict[str, int]) -> dict[str, float]:
+        """Per anchor, the probability-weighted mean digit at the position where its score was written. A digit is
+        read for the last anchor named before it only where it is that anchor's written score: a reply that writes
+        "score" before "anchor" (parse_reply takes any key order) gave each anchor its neighbour's score."""
         got: dict[str, float] = {}
         for t, tok in enumerate(toks):
             if tok not in families:
@@ -522,6 +527,8 @@ class GenerativeStudent:
             before = self.tokenizer.decode(toks[:t], skip_special_tokens=True)
             anchor = ([m.group(1) for m in _ANCHOR.finditer(before)] or [None])[-1]
             if not _SCORE_AT.search(before) or anchor not in self.anchors or anchor in got:
+                continue
+            if str(written.get(anchor)) != self.tokenizer.decode([tok]).strip():
                 continue
             cols, digits = families[tok]
             logits = steps[t, cols].astype(np.float64)

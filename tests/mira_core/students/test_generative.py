@@ -227,10 +227,39 @@ def test_prompt_fences_the_record_and_cuts_it():
 
 
 def test_long_records_are_cut_to_the_input_budget(tiny_lm):
-    student = GenerativeStudent(params(tiny_lm, max_input_tokens=120), ANCHORS, SCALE)
+    # four proportional tries gave up early and sent the prompt of an empty record, uncounted, where a cut of
+    # about 100 characters fits in 192 tokens
+    student = GenerativeStudent(params(tiny_lm, max_input_tokens=192), ANCHORS, SCALE)
     student._load(tiny_lm)
-    ids = student._prompt_ids(" ".join(FILLER * 200))
-    assert len(ids) <= 120
+    text = " ".join(FILLER * 200)
+    ids = student._prompt_ids(text)
+    assert len(ids) <= 192 and " ".join(FILLER[:3]) in student.tokenizer.decode(ids)
+    assert ids != student.tokenizer(render_prompt("", ANCHORS, SCALE, 0))["input_ids"]
+    tight = GenerativeStudent(params(tiny_lm, max_input_tokens=120), ANCHORS, SCALE)  # not even a cut note fits
+    tight._load(tiny_lm)
+    with pytest.raises(ConfigError, match=r"max_input_tokens = 120: the prompt takes \d+ tokens with none of"):
+        tight._prompt_ids(text)
+
+
+def test_expected_scores_are_read_only_at_the_anchors_own_written_digit():
+    import re
+
+    student = GenerativeStudent(GenerativeParams(model="unused", device="cpu"), ["a00", "a01", "a02"], SCALE)
+    # valid JSON with "score" before "anchor": each digit followed the previous object's anchor
+    reply = ('{"scores": [{"score": 5, "anchor": "a00", "rationale": "x"}, {"score": 1, "anchor": "a01", '
+             '"rationale": "y"}, {"score": 3, "anchor": "a02", "rationale": "z"}]}')
+    tokens = re.findall(r"\d|[^\d]+", reply)
+    top = [({t: -0.01} | {str(k): -8.0 for k in range(1, 6) if str(k) != t}) if t.isdigit() else {t: -0.01}
+           for t in tokens]
+    lp = {"tokens": tokens, "token_logprobs": [-0.01] * len(tokens), "top_logprobs": top}
+    written = parse_reply(reply, ["a00", "a01", "a02"], SCALE)[0]
+    assert student._expected_from_logprobs(lp, written) == {}  # so the written integers stand
+    # a 10 is written as "1", "0": one digit's distribution read it as about 1
+    ten = GenerativeStudent(GenerativeParams(model="unused", device="cpu"), ["a00"], (1, 10))
+    toks = ['{"scores": [{"anchor": "a00", "score": ', "1", "0", "}]}"]
+    lp = {"tokens": toks, "token_logprobs": [-0.01] * 4,
+          "top_logprobs": [{toks[0]: -0.01}, {"1": -0.01, "2": -6.0}, {"0": -0.01}, {toks[3]: -0.01}]}
+    assert ten._expected_from_logprobs(lp, {"a00": 10}) == {}
 
 
 def test_lora_fits_and_saves_a_plain_model(tiny_lm, tmp_path):
@@ -433,6 +462,28 @@ def test_the_score_task_scores_through_the_server_its_params_name(trained, tmp_p
 
 
 @pytest.mark.slow
+@pytest.mark.slow
+def test_a_student_fitted_on_cuda_loads_on_a_cpu_host_and_a_later_shard_without_a_server_scores_locally(
+        trained, tmp_path):
+    import shutil
+
+    from mira_core.scoring import cached_student, score_shard
+
+    folder = tmp_path / "student"
+    shutil.copytree(trained["folder"], folder)
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["settings"]["device"] = "cuda"  # fitted on a GPU machine, scored through a server from a CPU one
+    (folder / "config.json").write_text(json.dumps(cfg))
+    assert load_student(folder).device == "cpu"
+    shard = _shard(tmp_path, trained["val"][0][:2])
+    dead = {"base_url": "http://127.0.0.1:9/v1", "timeout": 2.0, "max_retries": 0}
+    with pytest.raises(MiraError, match="generative scoring server"):
+        score_shard(shard, tmp_path / "none.parquet", folder, "g", tmp_path / "a.parquet", 16, server=dead)
+    # the loaded student is shared in the process: it kept the server, and every later shard failed with it
+    assert cached_student(folder).server is not None
+    assert score_shard(shard, tmp_path / "none.parquet", folder, "g", tmp_path / "b.parquet", 16)["records"] == 2
+
+
 def test_a_server_that_fails_fails_the_shard_instead_of_leaving_it_unscored(trained):
     student = load_student(trained["folder"])
     student.use_server("http://127.0.0.1:9/v1", timeout=2.0, max_retries=0)  # nothing listens on port 9
