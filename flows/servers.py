@@ -88,7 +88,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def port_free(host: str, port: int) -> None:
+def port_free(host: str, port: int, flag: str = "--mlflow-port") -> None:
     """A MiraError naming the port when something already listens on it. The probe binds with SO_REUSEADDR, as the
     servers do: connections of a server just stopped, left in TIME_WAIT, then do not count (for about a minute after
     `mira ui` stopped, they made its port look taken), while a listener still refuses the bind (Linux)."""
@@ -98,7 +98,7 @@ def port_free(host: str, port: int) -> None:
             s.bind((host.strip("[]"), port))
         except OSError as e:
             raise MiraError(f"port {port} on {host} is in use ({e.strerror}): another server listens there; "
-                            "pick a free one (mira ui --mlflow-port N)") from None
+                            f"pick a free one (mira ui {flag} N)") from None
 
 
 def wait_healthy(url: str, proc: subprocess.Popen, timeout: float, log: Path) -> None:
@@ -395,6 +395,8 @@ def project_server(root: Path, idle_s: float, host: str = "127.0.0.1", port: int
             info = None
         started = info is None
         if started:
+            if port:  # the keeper would fail in its own process with a traceback (4200 is plain Prefect's port too)
+                port_free(host, port, "--prefect-port")
             info = _spawn_keeper(paths, idle_s, host, port, timeout)
         lease = _take_lease(paths, info["api"])
     try:

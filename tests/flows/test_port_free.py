@@ -66,3 +66,16 @@ def test_a_project_copied_while_its_server_ran_does_not_attach_to_the_originals(
         assert live_project_server(copy, patience=1) is None
     finally:
         server.shutdown()
+
+
+def test_a_busy_prefect_port_is_refused_by_name_before_any_server_starts(tmp_path):
+    # the keeper failed in its own process, and the user read its traceback (4200 is plain Prefect's port too)
+    from flows.servers import project_server
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(MiraError, match=rf"port {port} on 127.0.0.1 is in use.*--prefect-port"), \
+                project_server(tmp_path, 60, port=port):
+            pass
