@@ -150,6 +150,7 @@ class FinetuneStudent:
         # the device it was fitted on is no setting of the scoring host: a CUDA-fitted student scores on a CPU one
         student = cls(FinetuneParams(**cfg["settings"] | {"device": "auto"}), cfg["anchors"], tuple(cfg["scale"]),
                       cfg["encoder"]["source"], cfg["seed"])
+        student.params = FinetuneParams(**cfg["settings"])  # as saved: a re-save keeps its version
         encoder = _auto_model().from_config(AutoConfig.for_model(**cfg["encoder_config"]))
         student.model = Regressor(encoder, len(student.anchors), cfg["pooling"])
         load_model(student.model, str(folder / WEIGHTS), strict=True)

@@ -223,6 +223,7 @@ class GenerativeStudent:
         # the device it was fitted on is no setting of the scoring host: a CUDA-fitted student scores on a CPU one
         student = cls(GenerativeParams(**cfg["settings"] | {"device": "auto"}), cfg["anchors"], tuple(cfg["scale"]),
                       cfg.get("seed", 0))
+        student.params = GenerativeParams(**cfg["settings"])  # as saved: a re-save keeps its version
         if cfg.get("prompt_version") != student.prompt_version:
             raise ConfigError(f"{folder}: trained on prompt {cfg.get('prompt_version')!r}, this code renders "
                               f"{student.prompt_version!r} (the template changed: re-run distill)")

@@ -41,9 +41,11 @@ def test_a_generative_student_experiment_runs_beside_the_default_and_compare_sho
     params["label"]["records_per_group"] = 40
     params["select"].update(baselines=["random"], ablations=[])
     params["distill"]["student"] = "head"
-    params["distill"]["generative"].update(model=str(build_tiny_lm(tmp_path / "tiny_lm")), epochs=2, lr=3e-3,
-                                           max_new_tokens=128, max_input_tokens=128, rationale_chars=24,
-                                           device="cpu")  # 128 + 128 = the tiny model's 256 positions
+    # 384 + 128 = the tiny model's 512 positions: at 128 the prompt held none of a record's text (the prompt of an
+    # empty record was sent then; now that is an error)
+    params["distill"]["generative"].update(model=str(build_tiny_lm(tmp_path / "tiny_lm", positions=512)), epochs=2,
+                                           lr=3e-3, max_new_tokens=128, max_input_tokens=384, rationale_chars=24,
+                                           device="cpu")
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     _sh(["git", "add", "-A"], root)
     _sh(["git", "commit", "-qm", "small project"], root)

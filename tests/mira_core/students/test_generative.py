@@ -75,7 +75,7 @@ def tiny_lm(tmp_path_factory) -> Path:
     return build_tiny_lm(tmp_path_factory.mktemp("tiny_gen_lm"))
 
 
-def build_tiny_lm(out: Path, n_embd: int = 64, n_layer: int = 2, vocab: int = 500) -> Path:
+def build_tiny_lm(out: Path, n_embd: int = 64, n_layer: int = 2, vocab: int = 500, positions: int = 256) -> Path:
     """A 2-layer GPT-2 with random weights and a byte-level BPE trained on the task's prompts and replies."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -92,7 +92,7 @@ def build_tiny_lm(out: Path, n_embd: int = 64, n_layer: int = 2, vocab: int = 50
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>", pad_token="<pad>")
     fast.save_pretrained(out)
     torch.manual_seed(0)
-    cfg = GPT2Config(vocab_size=len(fast), n_positions=256, n_embd=n_embd, n_layer=n_layer, n_head=4,
+    cfg = GPT2Config(vocab_size=len(fast), n_positions=positions, n_embd=n_embd, n_layer=n_layer, n_head=4,
                      eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id, bos_token_id=fast.eos_token_id,
                      resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)  # with dropout it takes 3x the steps to learn
     GPT2LMHeadModel(cfg).save_pretrained(out)
