@@ -12,7 +12,7 @@ import re
 from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
-from pydantic import Field, field_serializer, field_validator, model_validator
+from pydantic import Field, PlainSerializer, field_validator, model_validator
 
 from mira_core.errors import ConfigError
 from mira_core.filter_params import DecontaminateParams, DedupParams, Section, plain_name
@@ -28,6 +28,12 @@ from mira_core.student_params import (  # noqa: F401  (re-exported: every sectio
 )
 
 FORMATS = ("text", "code", "qa", "chat", "agent")
+
+# An endpoint URL, its credentials starred wherever params are written as JSON: Prefect stores a flow's parameters that
+# way (shown in `mira ui`), and the task cache keys on them (a changed password is the same endpoint). The client
+# reads the attribute itself, which keeps them.
+EndpointUrl = Annotated[str | None, PlainSerializer(lambda v: None if v is None else redact_credentials(v),
+                                                    when_used="json")]
 Format = Literal["text", "code", "qa", "chat", "agent"]
 
 
@@ -219,13 +225,7 @@ class TeacherParams(Section):
         "endpoint; transformers: a local causal LM."
     )
     model: str = Field("rules-v1", description="Model name (openai), local model folder (transformers), or rules-v1.")
-    base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1.")
-
-    @field_serializer("base_url", when_used="json")
-    def _starred(self, v: str | None) -> str | None:
-        """Credentials in the URL starred wherever the params are written as JSON: Prefect stores a flow's parameters
-        that way (shown in `mira ui`), and the task cache keys on them (a changed password is the same endpoint)."""
-        return None if v is None else redact_credentials(v)
+    base_url: EndpointUrl = Field(None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1.")
     api_key_env: str | None = Field(
         "OPENAI_API_KEY", description="Name of the environment variable holding the API key (never the key itself); "
         "empty for endpoints that need none."
@@ -329,14 +329,9 @@ class MlflowParams(Section):
 class GenerativeServerParams(Section):
     """Where a generative student's replies come from at score time: in process, or an OpenAI-compatible server."""
 
-    base_url: str | None = Field(
+    base_url: EndpointUrl = Field(
         None, description="An OpenAI-compatible server (vLLM, SGLang) serving the student's data/students/<group>/lm "
         "folder, e.g. http://127.0.0.1:8000/v1; empty: generate in process.")
-
-    @field_serializer("base_url", when_used="json")
-    def _starred(self, v: str | None) -> str | None:
-        """As TeacherParams': score passes these params to a Prefect flow, which stores them as JSON."""
-        return None if v is None else redact_credentials(v)
     model: str | None = Field(None, description="The name the server serves the student under (vLLM "
                               "--served-model-name); empty: the lm/ folder's path, as vLLM names a model by default.")
     concurrency: int = Field(16, gt=0, description="Requests in flight at once.")

@@ -68,8 +68,7 @@ def cluster(names: list[str], centroids: np.ndarray, p: GroupParams) -> tuple[di
         s = _silhouette(centroids, labels)
         if s is not None:
             info["silhouette"] = round(s, 4)
-    elif n < 3 or min(p.k_max, n - 1) < max(2, p.k_min) <= n - 1:  # a silhouette needs 2 <= k <= n - 1
-        # (or k_max 1 with auto: no k to try, and the search below found none)
+    elif n < 3 or p.k_max < 2:  # a silhouette needs 2 <= k <= n - 1; k_max 1 (so k_min 1) leaves no k to try
         labels = np.zeros(n, dtype=int)
         info.update(method="single group (fewer than 3 sources)" if n < 3 else "single group (group.k_max 1)", k=1)
     elif p.k_min > n - 1:  # no k the silhouette can judge is as large as asked: the most groups there can be

@@ -400,9 +400,8 @@ def _check_tokens(kept_rows: pl.DataFrame, datasets: dict[str, dict], append_eod
     budget, `trained_tokens` and the blend's weights are then in one tokenizer. A tokenizer.json replaced since ingest
     counted (and `mira stage select` run alone) otherwise exported silently in another."""
     counted = dict(kept_rows.group_by("source").agg(pl.col("n_tokens").sum()).iter_rows())
-    diff = {s: (int(counted.get(s, 0)) + (d["documents"] if append_eod else 0), d["tokens"])
-            for s, d in sorted(datasets.items())
-            if d["tokens"] != int(counted.get(s, 0)) + (d["documents"] if append_eod else 0)}
+    expected = {s: int(counted.get(s, 0)) + (d["documents"] if append_eod else 0) for s, d in datasets.items()}
+    diff = {s: (expected[s], d["tokens"]) for s, d in sorted(datasets.items()) if d["tokens"] != expected[s]}
     if diff:
         raise InvariantError(f"{manifest_path}: the export's tokens differ from the manifest's n_tokens plus one EOD "
                              f"per record (source: expected, written): {diff}; {tokenizer} is not the tokenizer that "

@@ -52,8 +52,8 @@ def score_shard(corpus_shard: Path, embedding_shard: Path, student_dir: Path, gr
     student = cached_student(student_dir, version)
     if server and hasattr(student, "use_server"):
         student.use_server(**server, version=version)
-    elif hasattr(student, "use_server"):  # the loaded student is shared in the process: no server now means none
-        student.server = None
+    elif hasattr(student, "use_local"):  # the loaded student is shared in the process: no server now means none
+        student.use_local()
     config = read_config(student_dir)
     anchor_ids = config["anchors"]
     x = Inputs()

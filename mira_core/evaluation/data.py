@@ -123,8 +123,9 @@ def repeats(arm: str, manifest: pl.DataFrame, ids: Sequence[str], seed: int) -> 
     the proxy as in the export (whose blend weights are tokens x epochs). `full` takes every record once."""
     if arm == FULL or "epochs" not in manifest.columns:
         return np.ones(len(ids), dtype=np.int64)
-    by_id = dict(zip(manifest["record_id"].to_list(), manifest["epochs"].to_list(), strict=True))
-    e = np.array([by_id[i] for i in ids], dtype=np.float64)
+    e = (pl.DataFrame({"record_id": list(ids)}, schema={"record_id": pl.String})
+         .join(manifest.select("record_id", "epochs"), on="record_id", how="left", maintain_order="left")
+         ["epochs"].to_numpy().astype(np.float64))
     whole = np.floor(e)
     return (whole + (np.random.default_rng(seed).random(len(e)) < e - whole)).astype(np.int64)
 

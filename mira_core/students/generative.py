@@ -255,6 +255,10 @@ class GenerativeStudent:
                        "structured": structured, "logprobs": logprobs, "api_key": api_key,
                        "cache": str(cache) if cache else None, "version": version}
 
+    def use_local(self) -> None:
+        """Generate in process again, after `use_server`."""
+        self.server = None
+
     # ------------------------------------------------------------------ training
 
     def _base_path(self) -> Path:
