@@ -42,7 +42,8 @@ import numpy as np
 
 from mira_core.errors import JSON_REFUSED
 
-VERSION = "docstats/3"  # 2: the question-term recall statistics of QA records; 3: code parsed whole, \r lines
+VERSION = "docstats/4"  # 2: the question-term recall statistics of QA records; 3: code parsed whole, \r lines;
+# 4: upper_frac counts upper-case letters only (circled letters are upper but not alphabetic: it passed 1)
 BMP = 0x10000
 MAX_CHARS = 100_000  # statistics of the first 100,000 characters: enough to see structure, bounded cost on a 37 MB record
 MAX_PARSE_CHARS = 1_000_000  # code is parsed whole up to this (at the cap ~1.5 s and ~200 MB, on 2 busy cores)
@@ -146,7 +147,9 @@ def _characters(text: str, lines: list[str], s: dict[str, float]) -> None:
     s["digit_frac"] = _frac(digit, n)
     s["whitespace_frac"] = _frac(space, n)
     s["symbol_frac"] = _frac(n - alnum - space, n)
-    s["upper_frac"] = _frac(int(t["isupper"][c].sum()), alpha)
+    # `isupper` holds for 42 BMP symbols that are not letters (circled Ⓐ-Ⓩ, Roman numerals): counted over the
+    # letters, they made a share above 1
+    s["upper_frac"] = _frac(int((t["isupper"][c] & t["isalpha"][c]).sum()), alpha)
     s["non_ascii_frac"] = _frac(int((c > 127).sum()), n)
     content = [x for x in lines if x.strip()]
     numeric = sum(len(DIGIT.findall(x)) > 0.4 * len(x.strip()) for x in content)  # data tables, dumps

@@ -144,3 +144,11 @@ def test_tool_call_json_loops_and_final_answer():
 def test_format_is_one_hot():
     v = doc_stats("qa", "x")
     assert [n for n in NAMES if n.startswith("format_") and v[INDEX[n]] == 1.0] == ["format_qa"]
+
+
+def test_upper_frac_is_a_share_of_the_letters_even_beside_upper_case_symbols():
+    # circled letters and Roman numerals are `isupper` but not `isalpha`: counted over the letters they passed 1
+    assert stat("text", "ⒶⒷⒸⒹⒺ abc", "upper_frac") == 0.0
+    assert stat("text", "Ⅻ ⓐ AbC", "upper_frac") == pytest.approx(2 / 3)
+    symbols = "".join(chr(i) for i in range(0x2160, 0x2170)) + "".join(chr(i) for i in range(0x24B6, 0x24D0))
+    assert 0.0 <= stat("text", symbols + " word", "upper_frac") <= 1.0

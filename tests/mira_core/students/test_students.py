@@ -344,7 +344,7 @@ def test_score_refuses_inputs_made_otherwise_than_the_students_for_every_kind(tm
     from mira_core.io import write_json
     from mira_core.students.base import TRAINED_ON, check_trained_on
 
-    made = {"encoder": "static", "weights": "aa", "embed": "embed/2", "stats": "docstats/3", "n_stats": 58}
+    made = {"encoder": "static", "weights": "aa", "embed": "embed/2", "stats": "docstats/4", "n_stats": 58}
     check_trained_on(tmp_path, "both", made)  # a checkpoint from before the file: nothing to compare
     write_json({"encoder": made}, tmp_path / TRAINED_ON)
     check_trained_on(tmp_path, "both", dict(made))
