@@ -19,19 +19,20 @@ from prefect import flow
 
 from flows.common import gather, prune, require, run_log, stage_main, states, task_runner
 from flows.publish import publish_table
-from mira_core.config import CacheParams, Params, SelectParams
+from mira_core.config import CacheParams, Params, SelectParams, params_digest
 from mira_core.ingest.tokens import tokenizer_file
 from mira_core.io import read_json, write_json
 from mira_core.layout import Layout
 from mira_core.manifests import oracle_summary
 from mira_core.megatron import code_provenance, configured_eos, git_commit, run_provenance
 from mira_core.selection import budget_tokens, mask_summary, stage_metrics
+from mira_core.stages import upstream_params
 from tasks.caching import cached, submit
 from tasks.select import materialize_kept, select_ablation, select_baseline, select_mira
 
 
 @flow(name="select")
-def select_flow(p: SelectParams, tokenizer_name: str, cache: CacheParams, root: str) -> dict:
+def select_flow(p: SelectParams, tokenizer_name: str, cache: CacheParams, root: str, params_digest: str) -> dict:
     lay = Layout(Path(root))
     students = require(lay.metrics_file("students"), "distill")
     ingest = read_json(require(lay.metrics_file("ingest"), "ingest"))
@@ -63,7 +64,7 @@ def select_flow(p: SelectParams, tokenizer_name: str, cache: CacheParams, root: 
         materialized = {}
         if p.materialize != "none":
             fut = submit(cached(materialize_kept, cache, lay.root), out / "mira" / "manifest.parquet", p.materialize,
-                         lay.corpus, tokenizer, git_commit(lay.root), lay.params_file, lay.rubrics,
+                         lay.corpus, tokenizer, git_commit(lay.root), params_digest, lay.rubrics,
                          out=out / "mira" / export,
                          provenance=run_provenance(lay.root, lay.params_file, os.environ) | code_provenance(),
                          eod_token=p.megatron_eod_token, prefix_root=p.megatron_prefix_root,
@@ -105,8 +106,11 @@ def unreliable_warning(blind: list[str], n_sources: int) -> str | None:
 
 
 def run(params: Params, root: Path) -> dict:
-    return select_flow.with_options(task_runner=task_runner(params.runner))(params.select, params.ingest.tokenizer,
-                                                                             params.cache, str(root))
+    # The lineage's digest covers the params the selection depends on, not all of params.yaml: a change to
+    # `evaluate` alone neither re-runs select under DVC nor re-exports under the task cache.
+    return select_flow.with_options(task_runner=task_runner(params.runner))(
+        params.select, params.ingest.tokenizer, params.cache, str(root),
+        params_digest(params, upstream_params("select")))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -671,3 +671,17 @@ def parse_params(raw: object, where: str = "params.yaml", lines: dict[str, int] 
         from mira_core.config_errors import format_validation_error
 
         raise ConfigError(format_validation_error(e, raw, where, lines or {}, Params)) from None
+
+
+def params_digest(params: Params, keys: tuple[str, ...]) -> str:
+    """BLAKE2b of the named params sections (or section.keys) as validated, defaults filled in: the same for every
+    params.yaml that means the same run of them, whatever else the file holds (stages.upstream_params names them)."""
+    import hashlib
+    import json
+
+    dumped = params.model_dump(mode="json")  # URL credentials are starred (EndpointUrl); keys are env var names
+    picked = {}
+    for key in keys:
+        section, _, field = key.partition(".")
+        picked[key] = dumped[section][field] if field else dumped[section]
+    return hashlib.blake2b(json.dumps(picked, sort_keys=True).encode(), digest_size=16).hexdigest()

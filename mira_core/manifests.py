@@ -358,21 +358,22 @@ def kept_texts(corpus: Path, manifest: pl.DataFrame) -> Iterator[tuple[str, str]
 
 
 def export_kept(corpus: Path, manifest_path: Path, fmt: str, out: Path, *, tokenizer: Path, commit: str | None,
-                params_file: Path, rubrics: Path, final: Path | None = None, provenance: dict | None = None,
+                params_digest: str, rubrics: Path, final: Path | None = None, provenance: dict | None = None,
                 eod_token: str = "", prefix_root: str = "") -> dict:
     """The kept records of a manifest as a trainer reads them, under `out`, with a lineage.json beside them:
     JSONL or Parquet shards per source (`materialize`), or Megatron-LM's indexed datasets and blend
     (`megatron.materialize_megatron`, tokenized with `tokenizer`, sources weighted by their epochs).
 
     The lineage names what made the export: the commit (and `provenance`: the DVC experiment, whether params.yaml
-    was the committed one), the digests of params.yaml and of the manifest, and each group's rubric version.
+    was the committed one), `params_digest` (config.params_digest of the sections the selection depends on), the
+    manifest's digest, and each group's rubric version.
     `final`: where `out` will end up when it is written aside (atomic_dir): the blend's prefixes must name that
     place, not the temporary one, unless `prefix_root` names where the trainer reads it. `eod_token`: the
     Megatron export's end-of-document token ("" : the tokenizer's own). Returns {"records": per source (and, for
     megatron, the tokens)}.
     """
     manifest = read_checked(manifest_path, MANIFEST)
-    fields = {"commit": commit, "params_digest": file_digest(params_file),
+    fields = {"commit": commit, "params_digest": params_digest,
               "rubric_versions": {g: r.version for g, r in load_rubrics(rubrics).items()},
               "manifest_digest": file_digest(manifest_path)}
     kept_rows = manifest.filter(pl.col("kept"))

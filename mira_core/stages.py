@@ -155,6 +155,22 @@ def writer_of(path: str) -> str | None:
     return None
 
 
+def upstream_params(name: str) -> tuple[str, ...]:
+    """The params.yaml sections (or section.keys) a stage's outputs depend on: its own and those of every stage
+    whose outputs or metrics it reads, transitively. A lineage digest over these changes exactly when DVC would
+    re-run the stage (a digest of all of params.yaml changed with `evaluate` or `report`, which select never reads)."""
+    seen, todo, keys = set(), [name], set()
+    while todo:
+        stage = BY_NAME[todo.pop()]
+        if stage.name in seen:
+            continue
+        seen.add(stage.name)
+        keys.update(stage.params)
+        wanted = set(stage.read_paths())
+        todo += [s.name for s in STAGES if wanted & {*s.write_paths(), s.metrics_path}]
+    return tuple(sorted(k for k in keys if k.split(".")[0] == k or k.split(".")[0] not in keys))
+
+
 def table() -> str:
     """The stage graph as aligned text, for `mira --help`."""
     width = max(len(s.name) for s in STAGES)

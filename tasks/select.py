@@ -78,7 +78,7 @@ def select_baseline(method: str, p: SelectParams, group_map: Path, corpus: Path,
 
 
 @task(name="materialize")
-def materialize_kept(manifest: Path, fmt: str, corpus: Path, tokenizer: Path, commit: str | None, params_file: Path,
+def materialize_kept(manifest: Path, fmt: str, corpus: Path, tokenizer: Path, commit: str | None, params_digest: str,
                      rubrics: Path, out: Path, provenance: dict | None = None, eod_token: str = "",
                      prefix_root: str = "", tokenizer_eos: str | None = None) -> dict:
     """The kept records of a manifest as a trainer reads them (JSONL, Parquet or Megatron), with their lineage.
@@ -87,6 +87,6 @@ def materialize_kept(manifest: Path, fmt: str, corpus: Path, tokenizer: Path, co
     which the Megatron export reads itself for its default end-of-document token; passed so that it is part of
     the cache key, which digests only the tokenizer.json (a changed eos_token served the old export)."""
     with atomic_dir(out) as tmp:
-        return export_kept(corpus, manifest, fmt, tmp, tokenizer=tokenizer, commit=commit, params_file=params_file,
+        return export_kept(corpus, manifest, fmt, tmp, tokenizer=tokenizer, commit=commit, params_digest=params_digest,
                            rubrics=rubrics, final=out, provenance=provenance, eod_token=eod_token,
                            prefix_root=prefix_root)

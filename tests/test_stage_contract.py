@@ -116,3 +116,13 @@ def test_the_report_names_the_writer_of_each_input_from_the_records():
     assert writer_of("data/selection/mira/manifest.parquet") == "select"
     assert writer_of("plots/distill/g0.csv") == "distill"
     assert writer_of("data/nothing") is None
+
+
+def test_upstream_params_follow_the_stage_graph():
+    up = stages.upstream_params("select")
+    # select reads what every earlier stage makes, so their sections are in; what only later stages or the
+    # plumbing read is not, and a key inside a section already named is not repeated
+    assert {"sources", "ingest", "embed", "group", "teacher", "discover", "label", "distill", "score", "select"} <= set(up)
+    assert not {"evaluate", "report", "cache", "runner"} & set(up) and "embed.encoder" not in up
+    assert stages.upstream_params("embed") == ("demo_corpus", "embed", "ingest", "sources")
+    assert set(stages.upstream_params("evaluate")) == set(up) | {"evaluate"}

@@ -14,7 +14,10 @@ import polars as pl
 import pytest
 import yaml
 
+from flows.params import load_params
 from flows.summary import stale_stages
+from mira_core.config import params_digest
+from mira_core.stages import upstream_params
 from tests.conftest import copy_repo, tool_env
 
 pytestmark = pytest.mark.slow
@@ -104,6 +107,8 @@ def test_repro_labels_distills_scores_and_selects_half(repo):
     lineage = json.loads((repo / "data" / "selection" / "mira" / "records" / "lineage.json").read_text())
     assert lineage["params_committed"] is True and lineage["dvc_experiment"] is None  # a plain run of a commit
     assert isinstance(lineage["mira_version"], str) and "code_committed" in lineage  # and the code that ran
+    # its params digest is of what the selection depends on: the same after an edit to `evaluate` alone
+    assert lineage["params_digest"] == params_digest(load_params(repo / "params.yaml"), upstream_params("select"))
 
 
 def test_repro_evaluates_and_writes_the_report(repo):

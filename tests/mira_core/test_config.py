@@ -201,3 +201,15 @@ def test_not_yaml_and_missing_file(tmp_path):
 def test_reader_is_inferred_from_the_path(path, reader):
     p = parse_params({"sources": [{"name": "a", "path": path, "format": "code"}]})
     assert p.sources[0].resolved_reader() == reader
+
+
+def test_params_digest_changes_with_the_sections_it_covers_only(tmp_path):
+    from mira_core.config import params_digest
+
+    keys = ("ingest", "select.budget")
+    base = load_params(_write(tmp_path, MINIMAL))
+    stated = load_params(_write(tmp_path, MINIMAL + "  on_too_long: truncate\n"))  # the default, written out
+    other = load_params(_write(tmp_path, MINIMAL + "evaluate:\n  seeds: [7]\nreport:\n  dpi: 80\n"))
+    budget = load_params(_write(tmp_path, MINIMAL + "select:\n  budget: 0.3\n"))
+    assert params_digest(base, keys) == params_digest(stated, keys) == params_digest(other, keys)
+    assert params_digest(budget, keys) != params_digest(base, keys) != params_digest(base, ("ingest",))

@@ -23,7 +23,6 @@ def _project(root):
     (root / "rubrics").mkdir()
     (root / "tok").mkdir()
     shutil.copy(tokenizer_file("minilm"), root / "tok/tokenizer.json")
-    (root / "params.yaml").write_text("x: 1\n")
     pl.DataFrame({"record_id": ["a/1", "a/2"], "source": "a", "format": "text", "text": ["hello", "world"],
                   "n_tokens": [1, 1], "n_chars": [5, 5], "meta": "{}"}).write_parquet(
         root / "data/corpus/a/part-00000.parquet")
@@ -39,7 +38,7 @@ def test_a_changed_configured_eos_token_is_a_new_export_not_a_cache_hit(tmp_path
     @flow
     def export() -> str:  # as flows/select.py submits it
         fut = submit(cached(materialize_kept, CacheParams(dir=".cache"), tmp_path), tmp_path / "manifest.parquet",
-                     "megatron", tmp_path / "data/corpus", tokenizer, None, tmp_path / "params.yaml",
+                     "megatron", tmp_path / "data/corpus", tokenizer, None, "p1",
                      tmp_path / "rubrics", out=tmp_path / "megatron", tokenizer_eos=configured_eos(tokenizer))
         fut.result()
         return fut.state.name
