@@ -2,9 +2,10 @@
 
 Under `dvc repro` each stage is its own process, so "the pipeline run" cannot be a Python object.
 It is identified by a key: a digest of params.yaml plus the git commit (and the DVC experiment name
-when `dvc exp run` sets one). Every stage of the same configuration logs under the same parent run;
-a new experiment or an edited params.yaml starts a new one, which is what makes the MLflow UI
-compare configurations side by side.
+when `dvc exp run` sets one), and the mira code that runs (its version, and its commit where it runs
+from a checkout: in a `mira init` project the project's commit does not name mira's code). Every stage
+of the same configuration logs under the same parent run; a new experiment, an edited params.yaml or
+an upgraded mira starts a new one, which is what makes the MLflow UI compare configurations side by side.
 
 Nothing secret is logged: params are logged section by section from the validated model, which
 holds the *name* of the API-key variable, never a key.
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from mira_core.config import MlflowParams, Params
 from mira_core.errors import ConfigError, MiraError
+from mira_core.megatron import code_provenance
 from mira_core.redact import redact_credentials
 
 PIPELINE_KEY = "mira.pipeline_key"
@@ -72,9 +74,14 @@ def pipeline_key(root: Path) -> tuple[str, dict[str, str]]:
     params = (root / "params.yaml").read_bytes() if (root / "params.yaml").exists() else b""
     commit = _git_commit(root)
     exp = os.environ.get("DVC_EXP_NAME", "")
-    key = hashlib.sha256(params + commit.encode() + exp.encode()).hexdigest()[:16]
+    code = code_provenance()
+    version, code_commit = code["mira_version"] or "", code["code_commit"] or ""
+    key = hashlib.sha256(b"\0".join([params, commit.encode(), exp.encode(), version.encode(),
+                                      code_commit.encode()])).hexdigest()[:16]
     tags = {PIPELINE_KEY: key, "mira.git_commit": commit,
-            "mira.params_digest": hashlib.sha256(params).hexdigest()[:12]}
+            "mira.params_digest": hashlib.sha256(params).hexdigest()[:12], "mira.version": version or "unknown"}
+    if code_commit:
+        tags["mira.code_commit"] = code_commit
     if exp:
         tags["mira.dvc_experiment"] = exp
     return key, tags

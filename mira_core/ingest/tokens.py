@@ -124,9 +124,11 @@ def token_counter(name: str | Path = BUNDLED, root: Path | None = None, *, key: 
     """A shared TokenCounter per tokenizer file and version of it (an edited file is read again)."""
     path = tokenizer_file(name, root, key=key)
     st = path.stat()
-    return _shared(str(name), str(path), st.st_mtime_ns, st.st_size, key)
+    # as io.file_digest: a file replaced by one of the same size with its mtime kept (cp -p, rsync -a, tar x) has
+    # a new inode or ctime, and would otherwise keep counting in the old tokenizer
+    return _shared(str(name), str(path), (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino), key)
 
 
 @lru_cache(maxsize=8)
-def _shared(name: str, path: str, mtime_ns: int, size: int, key: str) -> TokenCounter:
+def _shared(name: str, path: str, version: tuple[int, ...], key: str) -> TokenCounter:
     return TokenCounter(name, key=key, path=Path(path))

@@ -28,3 +28,18 @@ def test_a_store_that_is_not_an_mlflow_database_is_named(tmp_path):
     with pytest.raises(MiraError, match=r"MLflow store sqlite:///.*mlflow.db: .*not a database.*move it aside"), \
             pipeline_run(load_params(tmp_path / "params.yaml"), tmp_path):
         pass
+
+
+def test_an_upgraded_mira_starts_a_new_parent_run(tmp_path, monkeypatch):
+    # in a `mira init` project the project's commit and params stay put while mira's code changes under them
+    import flows.tracking as tracking
+
+    (tmp_path / "params.yaml").write_text("sources: []\n")
+    keys = []
+    for version, commit in (("0.1.0", None), ("0.1.0", None), ("0.2.0", None), ("0.2.0", "abc")):
+        monkeypatch.setattr(tracking, "code_provenance",
+                            lambda v=version, c=commit: {"mira_version": v, "code_commit": c, "code_committed": True})
+        key, tags = tracking.pipeline_key(tmp_path)
+        assert tags["mira.version"] == version and tags[tracking.PIPELINE_KEY] == key
+        keys.append(key)
+    assert keys[0] == keys[1] and len(set(keys)) == 3

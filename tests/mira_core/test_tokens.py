@@ -107,6 +107,22 @@ def test_an_edited_tokenizer_file_is_read_again(target):
     assert after.count(["supercalifragilistic"]) == [1] and after.count(TEXTS) == own_counts(path, TEXTS)
 
 
+def test_a_tokenizer_replaced_by_one_of_the_same_size_and_mtime_is_read_again(target, tmp_path):
+    # `cp -p` / `rsync -a` of another tokenizer over this one: same size, same mtime, other vocabulary
+    path = target / "tokenizer.json"
+    before = token_counter(path)
+    text = path.read_text()
+    word = next(w for w in ("the", "cat", "dog", "bone") if f'"{w}"' in text)
+    other = tmp_path / "tokenizer.json"
+    other.write_text(text.replace(f'"{word}"', f'"{word[::-1]}"', 1))
+    assert other.stat().st_size == path.stat().st_size
+    st = path.stat()
+    os.replace(other, path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    after = token_counter(path)
+    assert after.identity["sha256"] != before.identity["sha256"]
+
+
 def test_bad_paths_are_config_errors_naming_the_key_and_the_path(tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "broken.json").write_text('{"not": "a tokenizer"}')
