@@ -32,6 +32,7 @@ when DVC has the plugin for its protocol (dvc-s3, installed with mira, for s3://
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -48,14 +49,13 @@ from pathlib import Path, PurePosixPath
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from mira_core.config import FORMATS, Params, SourceSpec, parse_params
+from mira_core.config import FORMATS, JSONL_SUFFIXES, Params, SourceSpec, parse_params
 from mira_core.errors import ConfigError, InvariantError
 from mira_core.io import atomic_path
 from mira_core.layout import Layout
 from mira_core.stages import STAGES, Stage
 
 SAMPLE = 20  # records read to guess a source's format
-JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json", ".ndjson", ".json.gz", ".json.zst")
 MESSAGES_FIELDS = ("messages", "conversation", "conversations", "dialog", "dialogue", "chat", "turns")
 QUESTION_FIELDS = ("question", "prompt", "instruction", "problem", "query", "input")
 ANSWER_FIELDS = ("answer", "response", "output", "completion", "solution", "answers")
@@ -236,12 +236,24 @@ def _guess_folder(path: Path | str, shown: str, fmt: str | None) -> Guess:
     else:
         rels = (f.relative_to(path) for f in path.rglob("*") if f.is_file())
     exts: Counter[str] = Counter()
+    names: list[str] = []
+    first = None  # the first file, where it is local
     for rel in islice((r for r in rels if not any(p.startswith(".") for p in r.parts)), 10_000):
         exts[_ext(rel.name)] += 1
+        names.append(rel.name)
+        first = first or (None if isinstance(path, str) else path / rel)
     if not exts:
         raise ConfigError(f"{shown}: the folder holds no file (hidden files aside)")
-    fields = {"glob": f"**/*{next(iter(exts))}"} if len(exts) == 1 and next(iter(exts)) else {}
     seen = ", ".join(f"{e or '(none)'} {n}" for e, n in exts.most_common(8))
+    if fmt is None and _json_lines_shards(names, first):
+        shards = next(s for s in sorted(JSONL_SUFFIXES, key=len, reverse=True) if names[0].lower().endswith(s))
+        raise ConfigError(f"{shown}: a folder of JSON Lines files ({seen}), which would be read as one record per "
+                          f"file; name them with a glob, one record per line: --source NAME='{shown.rstrip('/')}/**/*"
+                          f"{shards}' (or :text / :code to read each file as one record)")
+    # a glob only where it names every file as written: globs match case, and Makefile has no suffix
+    ext = next(iter(exts))
+    fields = ({"glob": f"**/*{ext}"} if len(exts) == 1 and ext.startswith(".") and "." in names[0]
+              and all(n.endswith(ext) for n in names) else {})
     if fmt is not None:
         if fmt not in ("text", "code"):
             raise ConfigError(f"{shown}: a folder is read one record per file, as text or code, not {fmt}")
@@ -257,8 +269,39 @@ def _guess_folder(path: Path | str, shown: str, fmt: str | None) -> Guess:
     return Guess("folder", kind, fields, f"folder of files, one record per file; {kind} by file extension ({seen})")
 
 
+def _json_lines_shards(names: list[str], first: Path | None) -> bool:
+    """Whether a folder's files are JSON Lines shards: every name a JSON Lines suffix, and where one is plain `.json`
+    (as often one document, a repository's config file, as a shard) the `first` file (local) opens with two lines
+    of JSON objects."""
+    low = [n.lower() for n in names]
+    if not low or not all(n.endswith(JSONL_SUFFIXES) for n in low):
+        return False
+    if not any(n.endswith(".json") for n in low):
+        return True
+    if first is None:
+        return False
+    with open(first, "rb") as f:
+        lines = [x for x in islice(f, 3) if x.strip()]
+    try:
+        return len(lines) >= 2 and all(isinstance(json.loads(x), dict) for x in lines[:2])
+    except ValueError:
+        return False
+
+
+def _decoded(value: object) -> object:
+    """A messages value as ingest reads it: Parquet sources often hold the list as a JSON string (render decodes it)."""
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
 def _is_messages(value: object) -> bool:
-    """An OpenAI-style list of {role, content}, or ShareGPT's {from, value} (ingest maps its speakers to roles)."""
+    """An OpenAI-style list of {role, content}, or ShareGPT's {from, value} (ingest maps its speakers to roles);
+    or either as a JSON string."""
+    value = _decoded(value)
     return (isinstance(value, list) and bool(value)
             and all(isinstance(m, dict) and ("role" in m or ("from" in m and "value" in m)) for m in value))
 
@@ -268,7 +311,7 @@ def _has_tools(payload: dict, messages_field: str) -> bool:
         return True
     return any(m.get("tool_calls") or m.get("function_call") or m.get("role") in ("tool", "function")
                or m.get("from") in ("function_call", "observation", "tool")
-               for m in payload.get(messages_field) or [] if isinstance(m, dict))
+               for m in _decoded(payload.get(messages_field)) or [] if isinstance(m, dict))
 
 
 def _first_str_field(payloads: list[dict], names: tuple[str, ...]) -> str | None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from mira_core.config import IngestParams, SourceSpec
+from mira_core.config import JSONL_SUFFIXES, IngestParams, SourceSpec
 from mira_core.errors import ConfigError, InvariantError, RecordError
 from mira_core.ingest import remote
 from mira_core.ingest.hf_dataset import is_saved_dataset
@@ -75,7 +75,10 @@ def source_inputs(spec: SourceSpec, i: int, root: Path) -> list[Path | dict]:
     if spec.resolved_reader() == "folder":
         folder = root / spec.path
         if not folder.is_dir():
-            raise ConfigError(f"sources[{i}].path = {spec.path!r} ({spec.name}): no such folder")
+            # a file given with no reader, whose suffix is not JSONL or Parquet, resolves to `folder` too
+            raise ConfigError(f"sources[{i}].path = {spec.path!r} ({spec.name}): " + (
+                "a file, which the folder reader (its default for that suffix) does not read: give its folder, "
+                "or a JSONL or Parquet file" if folder.is_file() else "no such folder"))
         _refuse_saved_dataset(spec, folder, f"sources[{i}]")
         return [folder]
     files = expand(spec.path, root)
@@ -90,23 +93,34 @@ def source_inputs(spec: SourceSpec, i: int, root: Path) -> list[Path | dict]:
 
 def _refuse_saved_dataset(spec: SourceSpec, folder: Path, where: str) -> None:
     """A ConfigError for a dataset folder with no reader set (a `save_to_disk` folder, or one holding nothing but
-    Parquet files): read as files, its JSON metadata would be the records and its data quarantined as text that is
-    not UTF-8. A folder with other files too (a repository with a Parquet fixture) is read as files, as asked."""
+    Parquet files, or JSON Lines shards): read as files, its JSON metadata would be the records and its data
+    quarantined as text that is not UTF-8, or each shard of many records would be one record. A folder with other
+    files too (a repository with a Parquet fixture) is read as files, as asked. Plain `.json` files are read as
+    files: a folder of them is as often configuration as records."""
     if spec.reader is not None:
         return
-    what = ("a dataset saved with save_to_disk" if is_saved_dataset(folder) else
-            "a folder of Parquet files" if folder.is_dir() and _only_parquet(folder) else None)
-    if what:
+    if is_saved_dataset(folder) or (folder.is_dir() and _only_suffixes(folder, (".parquet",))):
+        what = "a dataset saved with save_to_disk" if is_saved_dataset(folder) else "a folder of Parquet files"
         raise ConfigError(f"{where}.path = {spec.path!r} ({spec.name}): {what}; set {where}.reader: hf_dataset to "
                           "read their rows, or reader: folder to read each file as one text record")
+    if folder.is_dir() and _only_suffixes(folder, JSON_LINES_SHARDS):
+        raise ConfigError(f"{where}.path = {spec.path!r} ({spec.name}): a folder of JSON Lines files, which the folder "
+                          f"reader would read as one record per file; name them with a glob, one record per line "
+                          f"(path: {spec.path.rstrip('/')}/**/*.jsonl, say), or set {where}.reader: folder to read "
+                          "each file as one record")
 
 
-def _only_parquet(folder: Path) -> bool:
-    """Whether the folder's visible files are all Parquet, and there is one; stops at the first other file."""
+# JSON Lines suffixes that name shards of records, not one document (`.json` alone is as often a config file)
+JSON_LINES_SHARDS = tuple(s for s in JSONL_SUFFIXES if s != ".json")
+
+
+def _only_suffixes(folder: Path, suffixes: tuple[str, ...]) -> bool:
+    """Whether the folder's visible files all end with one of `suffixes` (any case), and there is one; stops at
+    the first other file."""
     seen = False
     for f in folder.rglob("*"):
         if f.is_file() and not is_hidden(f.relative_to(folder)):
-            if f.suffix.lower() != ".parquet":
+            if not f.name.lower().endswith(suffixes):
                 return False
             seen = True
     return seen

@@ -216,3 +216,29 @@ def test_a_source_file_dvc_yaml_does_not_track_is_named(tmp_path):
     for odd in ("stages:\n", "- a\n", "stages:\n  ingest:\n    deps: data/raw\n", "stages: [1]\n", ": : :\n"):
         (tmp_path / "dvc.yaml").write_text(odd)
         assert untracked_by_dvc(inputs, tmp_path) == [], odd
+
+
+def test_a_folder_of_json_lines_shards_with_no_reader_is_refused_naming_a_glob(tmp_path):
+    from mira_core.errors import ConfigError
+    from mira_core.ingest.source import source_inputs
+
+    for i in range(2):
+        write_jsonl(tmp_path / "web" / f"part-{i}.jsonl", [{"text": f"record {i}.{j}"} for j in range(50)])
+    spec = SourceSpec(name="web", path="web", format="text")
+    with pytest.raises(ConfigError, match=r"web.*a folder of JSON Lines files.*path: web/\*\*/\*\.jsonl"):
+        source_inputs(spec, 0, tmp_path)
+    with pytest.raises(ConfigError, match="a folder of JSON Lines files"):
+        _ingest(tmp_path, spec)
+    report, kept, _ = _ingest(tmp_path, SourceSpec(name="web", path="web/**/*.jsonl", format="text"))
+    assert report["kept"] == 100
+    # a reader set says the user means it: each file one record
+    assert _ingest(tmp_path, SourceSpec(name="web", path="web", reader="folder", format="text"))[0]["kept"] == 2
+
+
+def test_a_file_given_where_the_folder_reader_applies_is_named_a_file(tmp_path):
+    from mira_core.errors import ConfigError
+    from mira_core.ingest.source import source_inputs
+
+    (tmp_path / "notes.md").write_text("# notes\n")
+    with pytest.raises(ConfigError, match=r"'notes\.md' \(s\): a file, which the folder reader"):
+        source_inputs(SourceSpec(name="s", path="notes.md", format="text"), 0, tmp_path)

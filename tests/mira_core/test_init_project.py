@@ -460,3 +460,49 @@ def test_a_glob_whose_first_match_has_a_bracket_in_its_name_is_read(tmp_path):
     write_jsonl(tmp_path / "my data" / "b.jsonl", CODE_ROWS)
     g = guess_format(str(tmp_path / "my data" / "*.jsonl"))
     assert (g.reader, g.format) == ("jsonl", "text")
+
+
+def test_a_folder_of_json_lines_shards_is_named_as_a_glob_not_read_one_record_per_file(tmp_path):
+    for sub, suffix in (("jl", ".jsonl"), ("zs", ".jsonl.zst"), ("js", ".json")):
+        for i in range(2):
+            write_jsonl(tmp_path / sub / f"part-{i}{suffix}", PROSE)
+        with pytest.raises(ConfigError, match=rf"a folder of JSON Lines files .*--source NAME='.*/{sub}/\*\*/\*"
+                                              rf"{suffix.replace('.', '[.]')}'"):
+            guess_format(tmp_path / sub)
+        assert guess_format(str(tmp_path / sub / f"*{suffix}")).reader == "jsonl"  # as the error says
+    (tmp_path / "conf").mkdir()  # a folder of one-document JSON files is files, as before
+    for i in range(2):
+        (tmp_path / "conf" / f"c{i}.json").write_text(json.dumps({"name": i, "deps": [1, 2]}, indent=2))
+    assert guess_format(tmp_path / "conf").reader == "folder"
+
+
+def test_a_folder_glob_names_its_files_as_written(tmp_path):
+    # globs match case, and a Makefile has no suffix: a lower-cased or made-up suffix read fewer files or none
+    (tmp_path / "docs" / "sub").mkdir(parents=True)
+    (tmp_path / "docs" / "a.md").write_text("# a\n")
+    (tmp_path / "docs" / "sub" / "B.MD").write_text("# b\n")
+    for d in ("x", "y"):
+        (tmp_path / "mk" / d).mkdir(parents=True)
+        (tmp_path / "mk" / d / "Makefile").write_text("all:\n\techo hi\n")
+    assert guess_format(tmp_path / "docs").fields == {} and guess_format(tmp_path / "mk").fields == {}
+    assert guess_format(tmp_path / "mk").format == "code"
+
+
+def test_every_json_lines_suffix_ingest_reads_is_guessed_jsonl(tmp_path):
+    from mira_core.config import JSONL_SUFFIXES
+
+    for suffix in JSONL_SUFFIXES:
+        g = guess_format(write_jsonl(tmp_path / f"web{suffix}", PROSE))
+        assert (g.reader, g.format) == ("jsonl", "text"), suffix
+
+
+def test_messages_held_as_a_json_string_are_guessed(tmp_path):
+    # Parquet sources often hold the messages as a JSON string, which ingest decodes
+    calls = [{"role": "user", "content": "list the files"},
+             {"role": "assistant", "content": "", "tool_calls": [{"id": "1", "type": "function", "function": {
+                 "name": "ls", "arguments": "{}"}}]}, {"role": "tool", "tool_call_id": "1", "content": "a.py"},
+             {"role": "assistant", "content": "a.py"}]
+    chat = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    for name, messages, kind in (("agent", calls, "agent"), ("chat", chat, "chat")):
+        pq.write_table(pa.table({"messages": [json.dumps(messages)] * 3}), tmp_path / f"{name}.parquet")
+        assert guess_format(tmp_path / f"{name}.parquet").format == kind
