@@ -37,7 +37,7 @@ import polars as pl
 from mira_core.config import EmbedParams
 from mira_core.errors import ConfigError
 from mira_core.ingest.tokens import resolve_model_path
-from mira_core.io import file_digest, model_digest, read_json, write_json, write_parquet
+from mira_core.io import file_digest, library_versions, model_digest, read_json, write_json, write_parquet
 from mira_core.schema import CORPUS, read_checked
 
 CHARS_PER_TOKEN_CAP = 16  # a WordPiece token is rarely longer than this; text beyond max_length * 16 is never read
@@ -347,7 +347,9 @@ def embed_shard(corpus_shard: Path, out: Path, enc: Encoder | StaticEncoder, p: 
     """
     from mira_core.docstats import NAMES, doc_stats_matrix
 
-    stamp = {"input": file_digest(corpus_shard), "encoder": fingerprint(enc, p)}
+    # the libraries too: a shard is not resumed across a torch, transformers or onnxruntime upgrade (the fingerprint,
+    # which a student checks its inputs against, leaves them out: a student need not be refitted for one)
+    stamp = {"input": file_digest(corpus_shard), "encoder": fingerprint(enc, p), "libraries": library_versions()}
     side = _sidecar(out)
     if out.exists() and side.exists() and read_json(side).get("stamp") == stamp:
         n = pl.scan_parquet(out).select(pl.len()).collect().item()

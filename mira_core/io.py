@@ -8,6 +8,7 @@ inputs for task cache keys and record ids.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -167,7 +168,35 @@ def file_digest(path: Path) -> str:
     return _memo[key]
 
 
-MODEL_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
+# The libraries whose arithmetic or parsing makes a stage's numbers: an upgrade of one must not serve results
+# computed by the old one (evaluate's run key has always held torch and transformers).
+NUMERIC_LIBRARIES = ("numpy", "polars", "scipy", "scikit-learn", "torch", "transformers", "tokenizers",
+                     "safetensors", "onnxruntime", "model2vec", "datasketch", "regex")
+
+
+def library_versions() -> dict[str, str | None]:
+    """The installed version (None where it is not installed) of each of NUMERIC_LIBRARIES."""
+    return dict(_library_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _library_versions() -> tuple[tuple[str, str | None], ...]:
+    from importlib.metadata import PackageNotFoundError, version  # package metadata: nothing is imported
+
+    def one(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    return tuple((n, one(n)) for n in NUMERIC_LIBRARIES)
+
+
+# every file transformers or sentence-transformers may read from a model folder besides the weights: a BPE
+# tokenizer without a tokenizer.json (vocab.json + merges.txt), a SentencePiece one, added tokens, the module list
+MODEL_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
+               "vocab.json", "merges.txt", "added_tokens.json", "spiece.model", "sentencepiece.bpe.model",
+               "tokenizer.model", "modules.json", "sentence_bert_config.json")
 
 
 def model_digest(folder: Path, *extra: str) -> str:

@@ -47,7 +47,7 @@ from pydantic import BaseModel
 
 import mira_core
 from mira_core.config import CacheParams
-from mira_core.io import tree_digest, tree_files, write_json
+from mira_core.io import library_versions, tree_digest, tree_files, write_json
 
 CORE_DIR = Path(mira_core.__file__).parent
 MISSING = "missing"
@@ -121,6 +121,7 @@ class StageCache(CachePolicy):
             # select_ablation) changes what the task computes
             "task_source": tree_digest(Path(inspect.getsourcefile(fn))),
             "mira_core": core_digest(),
+            "libraries": library_versions(),  # an upgraded torch or polars must not serve the old one's results
             "inputs": {k: (str(v) if is_output(k) else _value(v)) for k, v in sorted(inputs.items())},
         }
         blob = json.dumps(parts, sort_keys=True, default=str).encode()

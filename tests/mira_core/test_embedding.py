@@ -10,6 +10,7 @@ import pytest
 from mira_core.config import EmbedParams
 from mira_core.docstats import NAMES
 from mira_core.embedding import Encoder, StaticEncoder, embed_shard, read_embeddings
+from mira_core.io import library_versions
 
 TEXTS = ["short text", "a somewhat longer text about parsing JSON lines in Python " * 3, "def f(x):\n    return x",
          "tiny", "another record of medium length, with words and numbers 1 2 3"]
@@ -54,6 +55,12 @@ def test_embed_shard_resumes_and_notices_changes(tmp_path, enc, monkeypatch):
     monkeypatch.setattr(enc, "encode_records", no_model)
     assert embed_shard(shard, out, enc, p)["resumed"] is True
     monkeypatch.undo()
+    import mira_core.embedding as embedding  # after a torch upgrade the shard is embedded again, not resumed
+
+    monkeypatch.setattr(embedding, "library_versions", lambda: {**library_versions(), "torch": "99.0"})
+    assert embed_shard(shard, out, enc, p)["resumed"] is False
+    monkeypatch.undo()
+    assert embed_shard(shard, out, enc, p)["resumed"] is False  # and back
     assert embed_shard(shard, out, enc, p.model_copy(update={"stats": False}))["resumed"] is False  # stats changed
     assert "stats" not in pl.read_parquet(out).columns
     pl.DataFrame({"record_id": ["s/x"], "format": ["code"], "text": ["new content"]}).write_parquet(shard)

@@ -167,3 +167,9 @@ def test_a_model_folder_is_identified_by_content_not_by_sizes(tmp_path):
     assert a != b and a == c
     (folders[2] / "tokenizer.json").write_text("{}")  # a changed tokenizer is a changed model too
     assert model_digest(folders[2]) != a and model_digest(folders[0], "recipe/2") != a
+    # a BPE tokenizer kept as vocab.json + merges.txt (older hub snapshots), or a SentencePiece model: read by
+    # transformers when there is no tokenizer.json, so an edit of one is a changed model
+    for name in ("merges.txt", "vocab.json", "spiece.model", "added_tokens.json", "sentence_bert_config.json"):
+        before = model_digest(folders[1])
+        (folders[1] / name).write_text(f"{name} v1")
+        assert model_digest(folders[1]) != before, name

@@ -227,3 +227,19 @@ def test_a_helper_beside_the_task_keys_its_cache(tmp_path):
         return caching.StageCache().compute_key(ctx, {"x": 1}, {})
 
     assert key_of("0.0") != key_of("0.25")  # the task's own lines are the same in both
+
+
+def test_an_upgraded_library_is_a_new_cache_key(tmp_path, monkeypatch):
+    # every task runs torch, polars, numpy ...: an upgrade must not serve results the old versions computed
+    import types
+
+    from mira_core.io import library_versions
+
+    def the_task(x):
+        return x
+
+    ctx = types.SimpleNamespace(task=types.SimpleNamespace(fn=the_task))
+    before = caching.StageCache().compute_key(ctx, {"x": 1}, {})
+    assert caching.StageCache().compute_key(ctx, {"x": 1}, {}) == before
+    monkeypatch.setattr(caching, "library_versions", lambda: {**library_versions(), "polars": "9.9.9"})
+    assert caching.StageCache().compute_key(ctx, {"x": 1}, {}) != before
