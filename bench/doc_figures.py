@@ -162,9 +162,10 @@ def extract(results: dict) -> dict:
     return out
 
 
-def record(results: dict, path: Path = RECORD) -> None:
-    """Write the extract atomically, beside the docs it backs. A section the results lack (a partial run in a
-    checkout without bench/.work's saved results) keeps its earlier figures from `path`."""
+def record(results: dict, path: Path = RECORD) -> dict:
+    """Write the extract atomically, beside the docs it backs, and return it. A section the results lack (a partial
+    run in a checkout without bench/.work's saved results) keeps its earlier figures from `path`: the docs are to be
+    synced from what this returns, which `--check` reads back, not from `results`."""
     new = extract(results)
     if path.exists():
         old = json.loads(path.read_text())
@@ -177,6 +178,14 @@ def record(results: dict, path: Path = RECORD) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(new, indent=1, sort_keys=True) + "\n")
     tmp.replace(path)
+    return json.loads(path.read_text())  # as --check will read it (sorted keys, JSON types)
+
+
+def record_and_sync(results: dict, path: Path = RECORD, repo: Path = REPO) -> Report:
+    """What bench.run does after a run: record the extract, then rewrite the docs from the recorded extract, which
+    holds the sections this run did not measure too (synced from `results` alone, a partial run in a fresh clone
+    skipped the blocks that read both the planted and the pipeline sections, and left them stale)."""
+    return sync(record(results, path), FIGURES, repo=repo, blocks=BLOCKS)
 
 
 # ---------------------------------------------------------------- reading results.json

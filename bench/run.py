@@ -704,6 +704,9 @@ def main() -> None:
     saved = WORK / "results.json"  # figures of earlier --only runs are kept, so a partial run rewrites its part
     results = json.loads(saved.read_text()) if saved.exists() else {}
     if args.report_only:
+        if not results:  # bench/.work is not versioned: a fresh clone has none
+            sys.exit(f"{saved}: no saved results to rewrite BENCHMARKS.md from (run a benchmark first; "
+                     "`python -m bench.doc_figures` syncs the docs from bench/figures.json alone)")
         args.only = []
     else:
         results["machine"] = machine()
@@ -720,12 +723,13 @@ def main() -> None:
             results[name] = fns[name](args.repeats)
             results.setdefault("section_measured", {})[name] = {"at": results["measured_at"], "commit": results["commit"]}
             print(f"bench {name}: {time.perf_counter() - start:,.0f} s", flush=True)
-            saved.write_text(json.dumps(results, indent=1, default=str))
+            tmp = saved.with_suffix(".tmp")  # hours of figures: a write cut short must not lose the earlier ones
+            tmp.write_text(json.dumps(results, indent=1, default=str))
+            tmp.replace(saved)
     write(results, REPO / "BENCHMARKS.md")
     print(f"wrote {REPO / 'BENCHMARKS.md'}", file=sys.stderr)
     # the README and the docs quote some of these figures in sentences: rewrite them, and list what to re-read
-    doc_figures.record(results)
-    doc_figures.print_report(doc_figures.sync(results, doc_figures.FIGURES, blocks=doc_figures.BLOCKS), wrote=True)
+    doc_figures.print_report(doc_figures.record_and_sync(results), wrote=True)
 
 
 if __name__ == "__main__":

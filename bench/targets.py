@@ -18,16 +18,16 @@ BROKEN_MAX, GOOD_MIN, ORACLE_MIN, SPEARMAN_MIN, MASK_MIN = 0.10, 0.75, 0.90, 0.7
 TIE = 5e-4  # shares recorded to four digits: closer than this is the same share
 
 
-def _p(x: float) -> str:
-    return f"{100 * x:.1f} %"
+def _p(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f} %"  # None: an arm that failed (bench.planted records and goes on)
 
 
 def _bar(x: float) -> str:
     return f"{100 * x:.0f} %"
 
 
-def _slash(xs: list[float], fmt=lambda x: f"{100 * x:.1f}") -> str:
-    return " / ".join(fmt(x) for x in xs)
+def _slash(xs: list[float | None], fmt=lambda x: f"{100 * x:.1f}") -> str:
+    return " / ".join("-" if x is None else fmt(x) for x in xs)
 
 
 def _count(ok: list[bool], of: str) -> str:
@@ -99,11 +99,14 @@ def _planted_rows(r: dict) -> list[list[str]]:
     why = ""
     if any(o for _, o in over):
         mine = [k for _, o in over for k, v in o.items()  # the students' where they keep more than the teacher's scores
-                if v["teacher"] <= TEACHER_LOW or v["mira"] > v["teacher"] + TIE]
+                if v["teacher"] is not None and (v["teacher"] <= TEACHER_LOW or v["mira"] > v["teacher"] + TIE)]
+        unmeasured = [s for s, o in over if any(v["teacher"] is None for v in o.values())]
         why = ("the teacher's own scores of every record keep those kinds above the bar too: the rules teacher's "
-               "judgment, not the students'" if not mine else
+               "judgment, not the students'" if not mine and not unmeasured else
                f"the students keep more of {', '.join(sorted(set(mine)))} than the teacher's own scores of every "
-               "record do")
+               "record do" if mine else "")
+        if unmeasured:  # the teacher_scores arm failed there: who keeps them cannot be told
+            why += ("; " if why else "") + f"the teacher's own scores were not measured on seed {', '.join(unmeasured)}"
     rows.append([f"no defect kind the teacher scores low kept above {_bar(TEACHER_LOW)}",
                  _count([not o for _, o in over], "corpora"), figures, why])
 
@@ -125,8 +128,9 @@ def _planted_rows(r: dict) -> list[list[str]]:
             kept = x.get("kept_by_source")  # absent from figures recorded before it was
             share = (f" (`single_rubric` keeps {_p(kept['single_rubric'][src])} of the source's tokens, MIRA "
                      f"{_p(kept['mira'][src])})") if kept else ""
+            teacher = x["by_kind"]["teacher"]  # None where the teacher_scores arm failed
             why.append(f"seed {s}, {src}: {kind} {_p(x['by_kind']['mira'][kind])}, the teacher's own scores "
-                       f"{_p(x['by_kind']['teacher'][kind])}{share}")
+                       f"{_p(teacher[kind] if teacher else None)}{share}")
     rows.append(["MIRA keeps fewer broken tokens than `single_rubric` in every source, every source keeping its share",
                  _count([not m for _, _, m in misses], "corpora"), figures,
                  ("the kind MIRA keeps most of there, beside the teacher's own scores of every record: "
