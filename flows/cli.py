@@ -71,7 +71,7 @@ def stage(name: Annotated[str, typer.Argument(help="Stage name: " + ", ".join(s.
 
     _check_stage(name)
     # the flow module is imported after the project's Prefect server is set: Prefect reads its settings once
-    run_stage(root.resolve(), lambda: flow_module(BY_NAME[name]).run)
+    run_stage(root.resolve(), lambda: flow_module(BY_NAME[name]).run, name)
 
 
 @app.command()

@@ -205,17 +205,21 @@ def hide_mira_failures_on_console() -> None:
             handler.addFilter(_HideMiraFailures())
 
 
-def run_stage(root: Path, load: Callable[[], Callable[[Params, Path], object]]) -> object:
+def run_stage(root: Path, load: Callable[[], Callable[[Params, Path], object]], stage: str | None = None) -> object:
     """Validate params.yaml, attach to the project's Prefect server, then run the stage `load()` returns.
 
     In that order, so a bad params.yaml fails before any server starts or flow runs. `load` is called
     inside the server block: `mira stage` imports the flow module there, after PREFECT_API_URL is set,
-    because Prefect reads its settings once.
+    because Prefect reads its settings once. `stage`: the one stage run (as `dvc repro` runs them), whose
+    params-named paths that dvc.yaml does not list are warned of.
     """
     from flows.params import load_params
     from flows.servers import prefect_api
+    from mira_core.dvc_deps import untracked_param_paths
 
     params = load_params(root / "params.yaml")
+    for warning in untracked_param_paths(stage, params, root) if stage else ():
+        print(f"{stage}: warning: {warning}", file=sys.stderr)
     with prefect_api(root, params.runner):  # the project's Prefect server, not a temporary one per process
         run = load()
         hide_mira_failures_on_console()
@@ -232,7 +236,7 @@ def stage_main(run: Callable[[Params, Path], object], stage: str, argv: list[str
     """`python -m flows.<stage>`: run one stage under --root; a MiraError exits with its message alone."""
     root = parse_root(argv, stage)
     with user_errors(f"mira {stage}"):
-        run_stage(root, lambda: run)
+        run_stage(root, lambda: run, stage)
 
 
 def dumps(obj: object) -> str:

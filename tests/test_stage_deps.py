@@ -36,6 +36,7 @@ ALLOWED = {
     # to a stage changes a value DVC tracks
     "mira_core/config.py": "the params model",
     "mira_core/errors.py": "exception classes: whether a stage fails, not what a finished stage wrote",
+    "mira_core/dvc_deps.py": "warnings of paths params name that dvc.yaml does not list: printed, never written",
     "flows/__init__.py": "environment defaults (offline, quiet, no telemetry) and the address of a running `mira ui`",
     "flows/common.py": "task runner, run log (.mira/runs/, not an out), entry points and their error messages",
     "flows/publish.py": "Prefect UI artifacts (markdown tables), not files",

@@ -9,15 +9,13 @@ read = kept + quarantined, per source and per reason. A source that keeps no rec
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
 
-import yaml
-
 from mira_core.config import JSONL_SUFFIXES, IngestParams, SourceSpec
+from mira_core.dvc_deps import dvc_stage_deps, listed
 from mira_core.errors import ConfigError, InvariantError, RecordError
 from mira_core.ingest import remote
 from mira_core.ingest.hf_dataset import is_saved_dataset
@@ -130,30 +128,13 @@ def untracked_by_dvc(inputs: dict[str, list[Path | dict]], root: Path) -> list[s
     """Warnings for the local source files that dvc.yaml's ingest stage does not list under `deps` (none when the
     project has no dvc.yaml or no ingest stage in it). `mira init` writes the sources' paths there, but an edit of
     a source's path in params.yaml is not written back, and then `dvc repro` would never see that file change."""
+    deps = dvc_stage_deps(root, "ingest")
+    if deps is None:
+        return []  # no dvc.yaml, no ingest stage, or one DVC would not read either
     dvc_yaml = root / "dvc.yaml"
-    if not dvc_yaml.exists():
-        return []
-    try:
-        doc = yaml.safe_load(dvc_yaml.read_text())
-    except yaml.YAMLError:
-        return []  # DVC itself reports a broken dvc.yaml
-    stages = doc.get("stages") if isinstance(doc, dict) else None
-    stage = stages.get("ingest") if isinstance(stages, dict) else None
-    deps = stage.get("deps") if isinstance(stage, dict) else None
-    if not isinstance(deps, list):
-        return []  # no ingest stage, or one DVC would not read either
-    wdir = root / str(stage.get("wdir") or ".")
-    # abspath, not resolve: a source that is a link under a listed folder is under it for DVC too
-    paths = [os.path.abspath(wdir / (d if isinstance(d, str) else next(iter(d))))
-             for d in deps if isinstance(d, str) or (isinstance(d, dict) and d)]
-
-    def tracked(f: Path) -> bool:
-        p = os.path.abspath(f)
-        return any(p == d or p.startswith(d.rstrip(os.sep) + os.sep) for d in paths)
-
     out = []
     for name, files in inputs.items():
-        loose = [f for f in files if isinstance(f, Path) and not tracked(f)]
+        loose = [f for f in files if isinstance(f, Path) and not listed(f, deps)]
         if loose:
             more = f" and {len(loose) - 1} more" if len(loose) > 1 else ""
             out.append(f"source {name!r} reads {loose[0]}{more}, which {dvc_yaml}'s ingest stage does not list under "

@@ -1,0 +1,92 @@
+"""The files and folders that params name and a stage reads (a tokenizer, an encoder or base-model folder, a
+local teacher model, another tool's manifest), and whether dvc.yaml lists them under that stage's deps.
+
+Role: DVC sees a params value as a string. A model retrained in place, or a tokenizer.json replaced at the same
+path, changes no string, so `dvc repro` skips the stage and every stage after it; the task cache would see the
+change, but DVC never runs the stage. `mira init` writes these paths as deps, and each stage warns when dvc.yaml's
+entry for it does not list one (an edit of params.yaml is not written back into dvc.yaml).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+
+from mira_core.config import Params
+
+# values that name something bundled with mira or installed with it, not a path of the user's
+BUNDLED = {"tokenizer": ("minilm",), "encoder": ("static", "minilm"), "static_source": ("minilm",),
+           "teacher": ("rules-v1",)}
+
+
+def param_paths(stage: str, params: Params, root: Path) -> list[Path]:
+    """The existing local files and folders the params name that `stage` reads, as absolute paths (a relative
+    value is read from the project folder, as the stages read it; a hub name in the local cache is not a path)."""
+    found: list[Path] = []
+
+    def local(value: str, bundled: tuple[str, ...] = ()) -> None:
+        if value in bundled or value.startswith("package:"):  # a file of an installed package
+            return
+        path = Path(value).expanduser()
+        path = path if path.is_absolute() else root / path
+        if path.exists() and path not in found:
+            found.append(path)
+
+    d = params.distill
+    kinds = {d.student, *(d.auto.candidates if d.student == "auto" else ())}
+    if stage == "ingest" or (stage == "select" and params.select.materialize == "megatron"):
+        local(params.ingest.tokenizer, BUNDLED["tokenizer"])  # counts every n_tokens; the Megatron export tokenizes
+    if stage == "decontaminate":
+        for bench in params.decontaminate.benchmarks:
+            local(bench.path)
+    if stage == "embed" or (stage == "distill" and "finetune" in kinds):
+        local(params.embed.encoder, BUNDLED["encoder"])
+        if stage == "embed" and params.embed.encoder == "static":
+            local(params.embed.static_source, BUNDLED["static_source"])
+    if stage == "distill" and "generative" in kinds:
+        local(d.generative.model)
+    if stage in ("discover", "label") and params.teacher.provider == "transformers":
+        local(params.teacher.model, BUNDLED["teacher"])  # a local model folder
+    if stage == "evaluate":
+        for manifest in params.evaluate.manifests.values():
+            local(manifest)
+    return found
+
+
+def dvc_stage_deps(root: Path, stage: str) -> list[str] | None:
+    """The absolute paths dvc.yaml lists under `stage`'s deps, or None where there is no dvc.yaml, no such stage or
+    nothing DVC would read either (DVC reports a broken dvc.yaml itself)."""
+    dvc_yaml = root / "dvc.yaml"
+    if not dvc_yaml.exists():
+        return None
+    try:
+        doc = yaml.safe_load(dvc_yaml.read_text())
+    except yaml.YAMLError:
+        return None
+    stages = doc.get("stages") if isinstance(doc, dict) else None
+    entry = stages.get(stage) if isinstance(stages, dict) else None
+    deps = entry.get("deps") if isinstance(entry, dict) else None
+    if not isinstance(deps, list):
+        return None
+    wdir = root / str(entry.get("wdir") or ".")
+    # abspath, not resolve: a path that is a link under a listed folder is under it for DVC too
+    return [os.path.abspath(wdir / (d if isinstance(d, str) else next(iter(d))))
+            for d in deps if isinstance(d, str) or (isinstance(d, dict) and d)]
+
+
+def listed(path: Path, deps: list[str]) -> bool:
+    """Whether `path` is one of `deps` or under one of them."""
+    p = os.path.abspath(path)
+    return any(p == d or p.startswith(d.rstrip(os.sep) + os.sep) for d in deps)
+
+
+def untracked_param_paths(stage: str, params: Params, root: Path) -> list[str]:
+    """Warnings for the paths `param_paths` gives that dvc.yaml's `stage` does not list under deps."""
+    deps = dvc_stage_deps(root, stage)
+    if deps is None:
+        return []
+    return [f"params name {p}, which {stage} reads and {root / 'dvc.yaml'}'s {stage} stage does not list under deps: "
+            f"`dvc repro` will not re-run {stage} when it changes in place. Add the path there."
+            for p in param_paths(stage, params, root) if not listed(p, deps)]
