@@ -66,6 +66,9 @@ class SourceSpec(Section):
     )
     question_field: str = Field("question", description="Field holding the question (qa format).")
     answer_field: str = Field("answer", description="Field holding the answer (qa format).")
+    context_field: str | None = Field(
+        None, description="Field holding the question's context, rendered after it when present and not empty (qa "
+        "format): Alpaca's `input` beside its `instruction` (a text to summarise, a review to classify).")
     messages_field: str = Field(
         "messages", description="Field holding OpenAI-style messages, tool calls included (chat and agent formats)."
     )

@@ -58,13 +58,15 @@ from mira_core.stages import STAGES, Stage
 SAMPLE = 20  # records read to guess a source's format
 MESSAGES_FIELDS = ("messages", "conversation", "conversations", "dialog", "dialogue", "chat", "turns")
 QUESTION_FIELDS = ("question", "prompt", "instruction", "problem", "query", "input")
+CONTEXT_FIELDS = ("input", "context")  # a qa record's context beside its question (Alpaca's instruction/input/output)
 ANSWER_FIELDS = ("answer", "response", "output", "completion", "solution", "answers")
 TEXT_FIELDS = ("text", "content", "code", "body", "document", "markdown", "contents", "raw_content", "source")
 PATH_FIELDS = ("path", "file_path", "filepath", "filename", "file", "file_name", "max_stars_repo_path")
 LANGUAGE_FIELDS = ("language", "lang", "programming_language")
 ID_FIELDS = ("id", "_id", "uuid", "record_id")  # a native record id, when unique and scalar in every record read
 FIELD_KNOBS = tuple(k for k in SourceSpec.model_fields if k.endswith("_field"))  # what `--field NAME.KEY=` sets
-KNOB_FORMATS = {"messages_field": "chat", "question_field": "qa", "answer_field": "qa", "text_field": "text"}
+KNOB_FORMATS = {"messages_field": "chat", "question_field": "qa", "answer_field": "qa", "context_field": "qa",
+                "text_field": "text"}
 
 
 def _words(text: str) -> frozenset[str]:
@@ -408,10 +410,17 @@ def _guess_kind(payloads: list[dict], reader: str, shown: str, fmt: str | None, 
         if not (question and answer):
             raise fail(f"a question field ({', '.join(QUESTION_FIELDS)}) and an answer field "
                        f"({', '.join(ANSWER_FIELDS)}) holding text", ("question_field", "answer_field"))
-        fields = {k: v for k, v in (("question_field", question), ("answer_field", answer))
+        # a context field that holds text in some record read: left out, it would be in no rendered text (Alpaca's
+        # "Summarize the text." without the text), and records that differ only there would be duplicates
+        context = given.get("context_field") or next(
+            (f for f in CONTEXT_FIELDS if f not in (question, answer)
+             and any(isinstance(p.get(f), str) and p[f].strip() for p in payloads)), None)
+        fields = {k: v for k, v in (("question_field", question), ("answer_field", answer), ("context_field", context))
                   if v != SourceSpec.model_fields[k].default}
         how = "as given" if fmt else "by the fields given" if told else "a question-like and an answer-like field"
-        return Guess(reader, "qa", fields, f"{what}; qa ({how}): {question!r} -> {answer!r}", fmt is None)
+        with_context = f" (context {context!r} after the question)" if context else ""
+        return Guess(reader, "qa", fields, f"{what}; qa ({how}): {question!r}{with_context} -> {answer!r}",
+                     fmt is None)
     if fmt in ("text", "code") or told == "text" or (free and text):
         if text is None:
             raise fail(f"a text field ({', '.join(TEXT_FIELDS)}) holding text", ("text_field",))
@@ -426,7 +435,8 @@ def _guess_kind(payloads: list[dict], reader: str, shown: str, fmt: str | None, 
 
 
 # the field knobs each format reads (besides id_field); a folder's records are its files, with no fields
-FORMAT_KNOBS = {"text": ("text_field",), "code": ("text_field",), "qa": ("question_field", "answer_field"),
+FORMAT_KNOBS = {"text": ("text_field",), "code": ("text_field",),
+                "qa": ("question_field", "answer_field", "context_field"),
                 "chat": ("messages_field",), "agent": ("messages_field",)}
 
 

@@ -117,9 +117,10 @@ def render_messages(messages: object) -> str:
     return "\n\n".join(blocks)
 
 
-def render(fmt: str, payload: dict, text_field: str, question_field: str, answer_field: str, messages_field: str
-           ) -> tuple[str, dict]:
-    """Render one record; returns (text, meta) or raises RecordError."""
+def render(fmt: str, payload: dict, text_field: str, question_field: str, answer_field: str, messages_field: str,
+           context_field: str | None = None) -> tuple[str, dict]:
+    """Render one record; returns (text, meta) or raises RecordError. `context_field` (qa): a field whose text, when
+    the record has it and it is not empty, follows the question (Alpaca's `input`)."""
     if fmt in ("text", "code"):
         used = {text_field}
         text = _field(payload, text_field)
@@ -128,6 +129,10 @@ def render(fmt: str, payload: dict, text_field: str, question_field: str, answer
         q, a = _field(payload, question_field), _field(payload, answer_field)
         if not q.strip() or not a.strip():
             raise RecordError(Q.EMPTY_TEXT, f"the {'question' if not q.strip() else 'answer'} is empty")
+        if context_field is not None and payload.get(context_field) is not None:  # absent or null: no context
+            used.add(context_field)
+            context = _field(payload, context_field)
+            q = f"{q.strip()}\n\n{context.strip()}" if context.strip() else q
         text = render_qa(q, a)
     elif fmt in ("chat", "agent"):
         used = {messages_field}

@@ -231,7 +231,7 @@ def ingest_source(spec: SourceSpec, p: IngestParams, root: Path, out: Path, out_
                 stripped = is_truncated = False
                 try:
                     text, meta = render(spec.format, item.payload, text_field, spec.question_field,
-                                        spec.answer_field, spec.messages_field)
+                                        spec.answer_field, spec.messages_field, spec.context_field)
                     if NUL in text:  # breaks C-string consumers (teachers, tokenizers, terminals) downstream
                         nuls = text.count(NUL)
                         if p.nul == "quarantine":

@@ -242,3 +242,24 @@ def test_a_file_given_where_the_folder_reader_applies_is_named_a_file(tmp_path):
     (tmp_path / "notes.md").write_text("# notes\n")
     with pytest.raises(ConfigError, match=r"'notes\.md' \(s\): a file, which the folder reader"):
         source_inputs(SourceSpec(name="s", path="notes.md", format="text"), 0, tmp_path)
+
+
+def test_alpaca_records_render_their_input_after_the_instruction(tmp_path):
+    # two reviews with the same instruction and answer: without their input they rendered alike (a duplicate), and
+    # "Summarize the text." went to the teacher without the text
+    rows = [{"instruction": "Classify the review.", "input": "Great phone, long battery.", "output": "positive"},
+            {"instruction": "Classify the review.", "input": "Lovely screen and fast.", "output": "positive"},
+            {"instruction": "Name a colour.", "input": "", "output": "blue"},
+            {"instruction": "Name a shape.", "output": "circle"}]
+    write_jsonl(tmp_path / "alpaca.jsonl", rows)
+    spec = SourceSpec(name="a", path="alpaca.jsonl", format="qa", question_field="instruction", answer_field="output",
+                      context_field="input")
+    report, kept, _ = _ingest(tmp_path, spec)
+    assert report["kept"] == 4 and report["quarantined"] == 0
+    texts = kept["text"].to_list()
+    assert texts[0] == "Question:\nClassify the review.\n\nGreat phone, long battery.\n\nAnswer:\npositive"
+    assert texts[2] == "Question:\nName a colour.\n\nAnswer:\nblue"  # an empty input adds nothing
+    assert all("input" not in json.loads(m) for m in kept["meta"].to_list()[:2])  # in the text, not in meta
+    write_jsonl(tmp_path / "bad.jsonl", [{"instruction": "x", "input": ["not", "text"], "output": "y"}])
+    report, _, rejected = _ingest(tmp_path, spec.model_copy(update={"path": "bad.jsonl"}))
+    assert report["quarantined"] == 1 and "input" in rejected["detail"][0]

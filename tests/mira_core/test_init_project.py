@@ -231,7 +231,7 @@ def test_parse_field():
     assert parse_field("odd.question_field=q") == FieldArg("odd", "question_field", "q")
     assert parse_field("my.src.id_field=doc.id") == FieldArg("my.src", "id_field", "doc.id")
     with pytest.raises(ConfigError, match=r"--field odd.question=q: 'question' is not a field knob of a source "
-                       r"\(text_field, id_field, question_field, answer_field, messages_field\)"):
+                       r"\(text_field, id_field, question_field, answer_field, context_field, messages_field\)"):
         parse_field("odd.question=q")
     for bad in ("odd=q", "question_field=q", "odd.question_field=", ".question_field=q"):
         with pytest.raises(ConfigError, match="expected NAME.KEY=VALUE"):
@@ -269,7 +269,7 @@ def test_fields_given_with_field_tell_a_source_init_cannot_guess(tmp_path):
                        fields=[FieldArg("odd", "answer_field", "a"), FieldArg("odd", "answer_field", "q")])
     # a knob the source's format never reads would sit in params.yaml doing nothing
     with pytest.raises(ConfigError, match=r"--field odd.text_field: a qa source does not read text_field \(it reads: "
-                       r"id_field, question_field, answer_field\)"):
+                       r"id_field, question_field, answer_field, context_field\)"):
         create_project(tmp_path / "p3", odd, scm=False, fields=[*fields, FieldArg("odd", "text_field", "q")])
     (tmp_path / "folder").mkdir()
     (tmp_path / "folder" / "a.md").write_text("# A page\n\nSome words.\n")
@@ -506,3 +506,14 @@ def test_messages_held_as_a_json_string_are_guessed(tmp_path):
     for name, messages, kind in (("agent", calls, "agent"), ("chat", chat, "chat")):
         pq.write_table(pa.table({"messages": [json.dumps(messages)] * 3}), tmp_path / f"{name}.parquet")
         assert guess_format(tmp_path / f"{name}.parquet").format == kind
+
+
+def test_alpaca_records_are_guessed_with_their_input_as_context(tmp_path):
+    rows = [{"instruction": f"Summarize the text {i}.", "input": "" if i % 2 else f"A long text {i}.",
+             "output": f"Summary {i}."} for i in range(6)]
+    g = guess_format(write_jsonl(tmp_path / "alpaca.jsonl", rows))
+    assert (g.format, g.fields) == ("qa", {"question_field": "instruction", "answer_field": "output",
+                                           "context_field": "input"})
+    assert "context 'input'" in g.why
+    g = guess_format(write_jsonl(tmp_path / "plain.jsonl", [{"question": "q?", "answer": "a"}] * 3))
+    assert g.fields == {}  # no context field: nothing added
