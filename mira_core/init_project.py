@@ -51,7 +51,7 @@ from pydantic import BaseModel, ValidationError
 
 from mira_core.config import FORMATS, JSONL_SUFFIXES, Params, SourceSpec, parse_params
 from mira_core.errors import ConfigError, InvariantError
-from mira_core.io import atomic_path
+from mira_core.io import atomic_path, tree_files
 from mira_core.layout import Layout
 from mira_core.stages import STAGES, Stage
 
@@ -236,7 +236,7 @@ def _guess_folder(path: Path | str, shown: str, fmt: str | None) -> Guess:
     if isinstance(path, str):  # a URL prefix
         rels = (PurePosixPath(rel) for rel, _ in remote.find(path))
     else:
-        rels = (f.relative_to(path) for f in path.rglob("*") if f.is_file())
+        rels = (rel for rel, _ in tree_files(path))  # links to folders followed, as the folder reader follows them
     exts: Counter[str] = Counter()
     names: list[str] = []
     first = None  # the first file, where it is local

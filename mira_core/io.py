@@ -223,10 +223,65 @@ def is_hidden(rel: str | PurePath) -> bool:
 
 
 def tree_files(path: Path) -> list[tuple[PurePath, Path]]:
-    """(relative path, file) of every file under a folder that is not hidden, in name order."""
+    """(relative path, file) of every file under a folder that is not hidden, in name order (links followed)."""
+    return walk_files(path)[0]
+
+
+def walk_files(path: Path) -> tuple[list[tuple[PurePath, Path]], list[PurePath]]:
+    """(relative path, file) of every file under a folder that is not hidden, in name order, and the relative paths
+    of links that lead nowhere. Links to folders are followed (a corpus assembled as a farm of links is read whole;
+    pathlib's `**` does not follow them before Python 3.13, glob's does); a link back to a folder above it is not
+    (its files are read where they are, not again until the path is too long)."""
     path = Path(path)
-    return [(f.relative_to(path), f) for f in sorted(p for p in path.rglob("*") if p.is_file())
-            if not is_hidden(f.relative_to(path))]
+    files: list[tuple[PurePath, Path]] = []
+    dangling: list[PurePath] = []
+    above: dict[str, frozenset[str]] = {str(path): frozenset({os.path.realpath(path)})}  # real folders on the way
+    for dirpath, dirnames, filenames in os.walk(path, followlinks=True):
+        rel_dir = Path(dirpath).relative_to(path)
+        keep = []
+        for d in sorted(dirnames):
+            real = os.path.realpath(os.path.join(dirpath, d))
+            if not is_hidden(rel_dir / d) and real not in above[dirpath]:  # a link back up would never end
+                above[os.path.join(dirpath, d)] = above[dirpath] | {real}
+                keep.append(d)
+        dirnames[:] = keep
+        for name in filenames:
+            rel, full = rel_dir / name, Path(dirpath, name)
+            if is_hidden(rel):
+                continue
+            if full.is_file():
+                files.append((rel, full))
+            elif full.is_symlink() and not full.exists():
+                dangling.append(rel)
+    return sorted(files, key=lambda x: x[0].as_posix()), sorted(dangling, key=PurePath.as_posix)
+
+
+def glob_regex(pattern: str) -> re.Pattern:
+    """A regex over a relative POSIX path that matches the files `Path(folder).glob(pattern)` gives: `**` is any
+    number of folders (none too), `*` and `?` do not cross a '/', `[...]` is a class (`[!...]` its complement)."""
+    parts = [p for p in pattern.split("/") if p not in ("", ".")]
+    out = []
+    for i, part in enumerate(parts):
+        if part == "**":
+            out.append("(?:[^/]+/)*")
+            continue
+        j, comp = 0, ""
+        while j < len(part):
+            c = part[j]
+            close = part.find("]", j + 2) if c == "[" else -1
+            if c == "*":
+                comp += "[^/]*"
+            elif c == "?":
+                comp += "[^/]"
+            elif c == "[" and close != -1:
+                body = part[j + 1:close]
+                comp += "[" + ("^" + body[1:] if body.startswith("!") else body).replace("\\", "\\\\") + "]"
+                j = close
+            else:
+                comp += re.escape(c)
+            j += 1
+        out.append(comp + ("/" if i < len(parts) - 1 else ""))
+    return re.compile("".join(out) + r"\Z")
 
 
 def tree_digest(path: Path, suffixes: tuple[str, ...] | None = None) -> str:

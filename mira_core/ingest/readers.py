@@ -27,7 +27,7 @@ from pathlib import Path
 
 from mira_core.errors import JSON_REFUSED, ConfigError, MiraError, RecordError, json_refusal
 from mira_core.ingest import remote
-from mira_core.io import is_hidden
+from mira_core.io import glob_regex, is_hidden, walk_files
 from mira_core.schema import QuarantineReason as Q
 
 BOM = b"\xef\xbb\xbf"
@@ -286,15 +286,19 @@ def read_folder(path: Path, label: str, pattern: str) -> Iterator[Item]:
 
     Hidden files and folders (`.git/`, `.github/ci.yml`, `.DS_Store`) are skipped, matching or not: they are
     tooling, not corpus, and the task cache key (`io.tree_digest`) ignores them, so a read one could change
-    without the source being read again.
+    without the source being read again. Links to folders are followed, as the cache key follows them
+    (`io.walk_files`); a matching link that leads nowhere is quarantined as unreadable, not passed over.
     """
     if not path.is_dir():
         raise ConfigError(f"{label}: not a folder (the folder reader needs a directory)")
-    for f in sorted(path.glob(pattern)):
-        rel = f.relative_to(path).as_posix()
-        if is_hidden(rel) or not f.is_file():
-            continue
+    match = glob_regex(pattern).match
+    files, dangling = walk_files(path)
+    found = [(rel.as_posix(), f) for rel, f in files] + [(rel.as_posix(), None) for rel in dangling]
+    for rel, f in sorted(x for x in found if match(x[0])):
         loc = f"{label}/{rel}"
+        if f is None:
+            yield Item(loc, None, RecordError(Q.UNREADABLE, "a link to a file that does not exist"))
+            continue
         try:
             data = f.read_bytes()
         except OSError as e:

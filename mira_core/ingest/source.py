@@ -22,7 +22,7 @@ from mira_core.ingest.hf_dataset import is_saved_dataset
 from mira_core.ingest.readers import Item, expand, json_type, read_source
 from mira_core.ingest.render import render
 from mira_core.ingest.tokens import token_counter
-from mira_core.io import atomic_dir, is_hidden, text_digest, write_json
+from mira_core.io import atomic_dir, text_digest, tree_files, write_json
 from mira_core.schema import CORPUS, REJECTED
 from mira_core.schema import QuarantineReason as Q
 from mira_core.shards import ShardWriter
@@ -115,13 +115,8 @@ JSON_LINES_SHARDS = tuple(s for s in JSONL_SUFFIXES if s != ".json")
 def _only_suffixes(folder: Path, suffixes: tuple[str, ...]) -> bool:
     """Whether the folder's visible files all end with one of `suffixes` (any case), and there is one; stops at
     the first other file."""
-    seen = False
-    for f in folder.rglob("*"):
-        if f.is_file() and not is_hidden(f.relative_to(folder)):
-            if not f.name.lower().endswith(suffixes):
-                return False
-            seen = True
-    return seen
+    files = tree_files(folder)
+    return bool(files) and all(f.name.lower().endswith(suffixes) for _, f in files)
 
 
 def untracked_by_dvc(inputs: dict[str, list[Path | dict]], root: Path) -> list[str]:

@@ -263,3 +263,17 @@ def test_alpaca_records_render_their_input_after_the_instruction(tmp_path):
     write_jsonl(tmp_path / "bad.jsonl", [{"instruction": "x", "input": ["not", "text"], "output": "y"}])
     report, _, rejected = _ingest(tmp_path, spec.model_copy(update={"path": "bad.jsonl"}))
     assert report["quarantined"] == 1 and "input" in rejected["detail"][0]
+
+
+def test_a_folder_source_reads_through_links_and_counts_a_link_to_nothing(tmp_path):
+    (tmp_path / "real").mkdir()
+    for name in ("a.txt", "b.txt"):
+        (tmp_path / "real" / name).write_text(f"linked record {name}")
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "local.txt").write_text("a local record")
+    (tmp_path / "c" / "linked").symlink_to(tmp_path / "real")
+    (tmp_path / "c" / "dangling.txt").symlink_to(tmp_path / "nowhere.txt")
+    report, kept, rejected = _ingest(tmp_path, SourceSpec(name="c", path="c", reader="folder", format="text"))
+    assert report["read"] == 4 and report["kept"] == 3 and report["by_reason"] == {"unreadable": 1}
+    assert sorted(kept["record_id"].str.replace("^c/", "").to_list()) == ["linked/a.txt", "linked/b.txt", "local.txt"]
+    assert rejected["locator"].to_list() == ["c/dangling.txt"]

@@ -173,3 +173,36 @@ def test_a_model_folder_is_identified_by_content_not_by_sizes(tmp_path):
         before = model_digest(folders[1])
         (folders[1] / name).write_text(f"{name} v1")
         assert model_digest(folders[1]) != before, name
+
+
+def test_glob_regex_matches_what_pathlib_glob_gives(tmp_path):
+    from mira_core.io import glob_regex, walk_files
+
+    for f in ("a.md", "A.MD", "b.py", "sub/a.py", "sub/c.py", "sub/deep/d.py", "sub/deep/e.txt", "x/ab.py",
+              "x/b1.txt", "y/z/[k].py"):
+        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f).write_text("x")
+    files = [rel.as_posix() for rel, _ in walk_files(tmp_path)[0]]
+    for pattern in ("**/*", "*.md", "*.MD", "**/*.py", "sub/*.py", "sub/**/*.py", "**/a?.py", "**/[ab]*.txt", "*/*",
+                    "**/[!a]*.py", "x/**", "**/deep/*", "y/z/*.py", "b.py"):
+        want = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.glob(pattern) if p.is_file())
+        assert sorted(f for f in files if glob_regex(pattern).match(f)) == want, pattern
+
+
+def test_walk_files_follows_links_to_folders_once_and_names_links_to_nothing(tmp_path):
+    from mira_core.io import walk_files
+
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "a.txt").write_text("a")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "local.txt").write_text("l")
+    (corpus / "one").symlink_to(tmp_path / "real")
+    (corpus / "two").symlink_to(tmp_path / "real")  # the same folder twice is two paths of the corpus
+    (corpus / "one_more").mkdir()
+    (corpus / "one_more" / "up").symlink_to(corpus)  # a loop: its files are read where they are, not again
+    (corpus / "gone.txt").symlink_to(tmp_path / "nowhere")
+    (corpus / ".hidden").symlink_to(tmp_path / "real")
+    files, dangling = walk_files(corpus)
+    assert [r.as_posix() for r, _ in files] == ["local.txt", "one/a.txt", "two/a.txt"]
+    assert [r.as_posix() for r in dangling] == ["gone.txt"]
