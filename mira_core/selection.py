@@ -302,7 +302,8 @@ def select(records: pl.DataFrame, budget: float, granularity: str, method: str, 
 
     Within each unit (all / group / source; `own_budget` sources always on their own, or in the unit a mapping
     {source: unit} names: `unshared`), records are taken
-    highest score first (ties by record_id) while the running token count stays within the unit's budget.
+    highest score first (ties by record_id) while the running token count stays within the unit's budget; a record
+    longer than the unit's whole budget is passed over (over_budget) and does not end the unit's run.
 
     With `weights` (see `unit_budgets`), a unit whose budget exceeds all its selectable tokens repeats what it
     keeps: its kept records get epochs = min(max_epochs, budget / selectable tokens); every other kept
@@ -325,11 +326,14 @@ def select(records: pl.DataFrame, budget: float, granularity: str, method: str, 
     key = pl.when(pl.col("_e")).then(-pl.col("score")).otherwise(float("inf"))
     order = df.select(_k=key, _pos=pl.col("_pos")).sort("_k", maintain_order=True)["_pos"]
     ranked = df.select("_unit", "_e", "n_tokens", "_pos").gather(order)
-    ranked = ranked.with_columns(
-        _cum=pl.when(pl.col("_e")).then(pl.col("n_tokens")).otherwise(0).cum_sum().over("_unit"),
-        _budget=pl.col("_unit").replace_strict(budgets, default=0.0, return_dtype=pl.Float64))
+    ranked = ranked.with_columns(_budget=pl.col("_unit").replace_strict(budgets, default=0.0, return_dtype=pl.Float64))
     # a fractional budget is a float (0.57 * 100 tokens = 56.99999999999999): a record that fills it exactly fits
-    fits = pl.col("_cum") <= pl.col("_budget") * (1 + 1e-12)
+    alone = pl.col("n_tokens") <= pl.col("_budget") * (1 + 1e-12)
+    # A record longer than its unit's whole budget can never be kept: it does not count in the running sum, or
+    # a small unit (a source on its own budget) whose best record is that long kept nothing at all.
+    ranked = ranked.with_columns(
+        _cum=pl.when(pl.col("_e") & alone).then(pl.col("n_tokens")).otherwise(0).cum_sum().over("_unit"))
+    fits = (pl.col("_cum") <= pl.col("_budget") * (1 + 1e-12)) & alone
     within = ranked.select(pl.col("_pos"), within=fits).sort("_pos")["within"]
     kept = pl.col("_e") & within
     # Repeats only where a weight asks a unit for more tokens than it has: a unit whose budget exceeds what it

@@ -359,6 +359,21 @@ def test_a_record_that_fills_a_fractional_budget_exactly_is_kept():
     assert m.filter(pl.col("kept"))["record_id"].to_list() == ["s/a"]
 
 
+def test_a_record_longer_than_its_units_budget_does_not_starve_the_unit():
+    # a source on its own budget (no reliable anchor) whose best record is longer than that budget kept nothing
+    rows = [(f"big/{i}", "big", "g", 100, float(10 - i), False) for i in range(8)]
+    rows += [("small/0", "small", "g", 120, 3.0, False), ("small/1", "small", "g", 40, 2.0, False),
+             ("small/2", "small", "g", 40, 1.0, False)]
+    m = select(_records(rows), 0.5, "group", "mira", own_budget=["small"])
+    small = m.filter(pl.col("source") == "small")
+    assert dict(small.select("record_id", "reason").iter_rows()) == {
+        "small/0": "over_budget", "small/1": "kept", "small/2": "kept"}
+    # at granularity source, a one-record source under a 0.9 budget can never be kept; the next source still is
+    m = select(_records([("one/0", "one", "g", 10, 2.0, False), ("two/0", "two", "g", 5, 1.0, False),
+                         ("two/1", "two", "g", 4, 0.5, False)]), 0.9, "source", "mira")
+    assert m.filter(pl.col("kept"))["record_id"].to_list() == ["two/0"]
+
+
 def test_the_mask_counts_under_the_other_statistic_keep_the_label_constancy_rule():
     from mira_core.selection import mask_summary
 
