@@ -31,6 +31,9 @@ from mira_core.io import glob_regex, is_hidden, walk_files
 from mira_core.schema import QuarantineReason as Q
 
 BOM = b"\xef\xbb\xbf"
+# byte-order marks of the encodings a JSON Lines file must not be in (UTF-32's first: its LE mark starts as UTF-16's)
+WIDE_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe", "UTF-16"),
+             (b"\xfe\xff", "UTF-16"))
 # A \uD800-\uDFFF escape: usually half of a valid pair (an emoji), so only a line holding one is checked
 # for a lone surrogate, which json.loads accepts but no UTF-8 writer (Parquet, the tokenizer) can encode.
 SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
@@ -189,14 +192,21 @@ def read_jsonl(path: Path | str, label: str) -> Iterator[Item]:
     """
     path = _local_or_url(path)
     lineno = 0
+    wide = None  # the file's encoding when its byte-order mark says UTF-16 or UTF-32
     try:
         with _open_bytes(path) if isinstance(path, Path) else _open_remote(path) as f:
             for lineno, raw in enumerate(f, 1):  # noqa: B007 (lineno is read after the loop on a read error)
                 if lineno == 1 and raw.startswith(BOM):
                     raw = raw[len(BOM):]
-                if not raw.strip():
+                elif lineno == 1:
+                    wide = next((name for mark, name in WIDE_BOMS if raw.startswith(mark)), None)
+                if not (raw.strip(b" \t\r\n\x00") if wide else raw.strip()):  # a wide blank line holds NULs
                     continue
                 loc = f"{label}:{lineno}"
+                if wide:  # every line would read as "a raw NUL byte", which names a crashed writer, not this
+                    yield Item(loc, None, RecordError(Q.INVALID_UTF8, f"the file is {wide} (its byte-order mark), "
+                                                      f"not UTF-8: re-encode it (iconv -f {wide} -t UTF-8)"))
+                    continue
                 try:
                     yield Item(loc, _parse_line(raw))
                 except RecordError as err:

@@ -135,6 +135,22 @@ def test_a_bom_starts_only_the_first_line(tmp_path):
     assert second.error.reason == "invalid_json" and "BOM" in second.error.detail  # a BOM mid-file is no marker
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+def test_a_utf16_or_utf32_file_is_named_so_on_every_line(tmp_path, encoding):
+    # every line used to read as "a raw NUL byte", which says a writer crashed, not how to fix the file
+    path = tmp_path / "w.jsonl"
+    body = '{"text": "one"}\n{"text": "two"}\n\n{"text": "three"}\n'
+    mark = {"utf-16-be": "\ufeff"}.get(encoding, "")  # Python writes the mark itself for utf-16 and utf-32
+    path.write_bytes((mark + body).encode(encoding))
+    items = list(read_jsonl(path, "w.jsonl"))
+    assert len(items) == 3 and {i.error.reason for i in items} == {"invalid_utf8"}
+    assert f"is {encoding[:6].upper()}" in items[0].error.detail and "iconv" in items[0].error.detail
+    zeros = tmp_path / "z.jsonl"  # a file padded with zeros is still said to be one
+    zeros.write_bytes(b'{"text": "ok"}\n' + b"\x00" * 64 + b"\n")
+    ok, padded = read_jsonl(zeros, "z.jsonl")
+    assert ok.payload == {"text": "ok"} and padded.error.reason == "nul_character"
+
+
 def test_a_corrupt_parquet_row_group_keeps_the_rows_before_and_ends_unreadable(tmp_path):
     """A row group overwritten with 0xFF: the rows before it are kept, then one `unreadable` Item naming the file."""
     path = tmp_path / "c.parquet"
