@@ -78,7 +78,7 @@ def test_help_names_every_stage_with_what_it_reads_and_writes():
     out = runner.invoke(app, ["--help"]).output
     for s in STAGES:
         assert s.name in out and s.metrics_path in out and all(w in out for w in s.write_paths())
-    assert "reads  data/raw, the sources in params.yaml" in out
+    assert "reads  data/raw, the sources and the tokenizer (`ingest.tokenizer`) params.yaml names" in out
     assert "--debug" in out
 
 
