@@ -353,15 +353,18 @@ def evaluate(truth: pl.DataFrame, manifests: dict[str, pl.DataFrame], budget: fl
         selectable, excluded = _selectable(truth, manifests[method])
         methods[method] = {**figures(selectable), "excluded": excluded}
         if reference is None or method == "mira":
-            reference = (selectable, excluded)
-    selectable, excluded = reference
+            reference = (selectable, excluded, manifests[method])
+    selectable, excluded, manifest = reference
     methods["perfect"] = {**figures(perfect(selectable, budget)), "excluded": excluded}
     if "group" in selectable.columns and selectable["group"].null_count() == 0:
         methods["perfect_group"] = {**figures(perfect_group(selectable, budget)), "excluded": excluded}
     corpus = figures(selectable.with_columns(kept=pl.lit(True)))
     good_tokens = int(selectable.filter(~pl.col("defect"))["n_tokens"].sum())
-    # no selection within the budget keeps more good tokens than the budget holds, whatever it keeps where
-    bound = min(1.0, budget_share(budget, corpus["tokens"]) * corpus["tokens"] / good_tokens) if good_tokens else 1.0
+    # No selection within the budget keeps more good tokens than the budget holds, whatever it keeps where. The
+    # budget is the selection's: a share of every record it could keep, those the truth does not name included
+    # (a labeled sample of a larger corpus), so it may hold more than the same share of the truth's tokens.
+    pool = int(manifest.filter(~pl.col("reason").is_in(list(NOT_SELECTABLE)))["n_tokens"].sum())
+    bound = min(1.0, budget_share(budget, pool) * pool / good_tokens) if good_tokens else 1.0
     result = {"budget": budget, "corpus": {"records": corpus["records"], "tokens": corpus["tokens"],
                                            "broken_token_share": _share(
                                                int(selectable.filter("defect")["n_tokens"].sum()), corpus["tokens"]),

@@ -241,6 +241,9 @@ def test_evaluate_gives_the_figures_worked_by_hand():
     assert (p["good_kept"], p["broken_kept"], p["kept_tokens"]) == (0.4, 0.0, 200)
     assert evaluate(TRUTH, {"mira": _manifest([False] * 7)}, budget=400)["methods"]["perfect"] == p
     assert res["corpus"]["broken_token_share"] == 0.375 and res["corpus"]["by_source"] == {"a": 0.5, "b": 0.5}
+    # the most good tokens a selection keeps is its budget, half of the 810 tokens it may keep (x/9, which the truth
+    # does not name, included) over the truth's 500 good ones: 0.81, not half of the truth's 800 (0.8)
+    assert res["corpus"]["good_bound"] == 0.81
 
 
 def test_perfect_group_shares_a_group_budget_by_good_tokens():
