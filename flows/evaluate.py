@@ -54,10 +54,10 @@ def evaluate_flow(p: EvaluateParams, held_out: list[str], root: str, reuse: bool
     with run_log(lay, "evaluate") as log:
         data_f = prepare_data.submit(p, held_out, lay.corpus, lay.selection, lay.root)
         data = data_f.result()
-        base_dir = lay.state / "evaluate" / "base"
+        base_dir = lay.shared_state / "evaluate" / "base"  # the workspace's, for a queued DVC experiment too
         base_f = train_base.submit(p, quote(data), base_dir, reuse=reuse)
         base = base_f.result()
-        kept = lay.state / "evaluate" / "runs" if reuse else None
+        kept = lay.shared_state / "evaluate" / "runs" if reuse else None
         futures = {(arm, seed): train_arm.submit(arm, seed, p, quote(data), base_dir, kept)
                    for arm in p.all_arms for seed in p.seeds}
         runs = dict(zip(futures, gather(futures.values(), "evaluate", "run"), strict=True))

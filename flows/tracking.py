@@ -22,21 +22,12 @@ from pathlib import Path
 
 from mira_core.config import MlflowParams, Params
 from mira_core.errors import ConfigError, MiraError
+from mira_core.layout import project_home
 from mira_core.megatron import code_provenance
 from mira_core.redact import redact_credentials
 
 PIPELINE_KEY = "mira.pipeline_key"
 MLFLOW_LOCK = "mlflow.lock"  # under <project>/.mira/: held while a stage finds or creates its parent run
-
-
-def project_home(root: Path) -> Path:
-    """The project folder a run belongs to: `root`, or, for a DVC experiment run outside the workspace (`dvc exp run
-    --temp`, `--queue`: a copy under .dvc/tmp/exps/ that DVC deletes afterwards), the workspace that holds it."""
-    parts = root.resolve().parts
-    for i in range(len(parts) - 2):
-        if parts[i:i + 3] == (".dvc", "tmp", "exps"):
-            return Path(*parts[:i])
-    return root.resolve()
 
 
 def tracking_uri(p: MlflowParams, root: Path) -> str:

@@ -266,7 +266,9 @@ class TeacherParams(Section):
     scale_max: int = Field(5, description="Highest score.")
     price_input_per_1m: float | None = Field(None, ge=0, description="USD per million prompt tokens, for cost.")
     price_output_per_1m: float | None = Field(None, ge=0, description="USD per million completion tokens, for cost.")
-    cache_path: str = Field(".mira/teacher_cache.sqlite", description="SQLite request cache (outside DVC outs).")
+    cache_path: str = Field(
+        ".mira/teacher_cache.sqlite", description="SQLite request cache (outside DVC outs); a relative path is read "
+        "from the workspace, for a queued or temporary DVC experiment too (its copy is deleted afterwards).")
     retry_failed: bool = Field(False, description="Ask again requests whose permanent failure is cached.")
     max_failure_rate: float = Field(
         0.1, ge=0, le=1, description="A teacher stage (discover, label) fails, naming the most common reasons, when "

@@ -9,6 +9,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+def project_home(root: Path) -> Path:
+    """The project folder a run belongs to: `root`, or, for a DVC experiment run outside the workspace (`dvc exp run
+    --temp`, `--queue`: a copy under .dvc/tmp/exps/ that DVC deletes afterwards, with every git-ignored file left
+    out of it), the workspace that holds it."""
+    parts = Path(root).resolve().parts
+    for i in range(len(parts) - 2):
+        if parts[i:i + 3] == (".dvc", "tmp", "exps"):
+            return Path(*parts[:i])
+    return Path(root).resolve()
+
+
 def corpus_shards(corpus: Path, source: str | None = None) -> list[Path]:
     """The shards under a corpus folder (data/corpus/<source>/part-N.parquet), of one source or of all, sorted.
 
@@ -95,6 +106,12 @@ class Layout:
     def state(self) -> Path:
         """Local state that is neither data nor versioned: caches, run logs."""
         return self.root / ".mira"
+
+    @property
+    def shared_state(self) -> Path:
+        """`state` of the workspace (`project_home`): for the caches keyed by content (evaluate's checkpoints), which
+        a queued or temporary DVC experiment should read, and add to, rather than start empty in its copy."""
+        return project_home(self.root) / ".mira"
 
     def metrics_file(self, stage: str) -> Path:
         return self.metrics / f"{stage}.json"

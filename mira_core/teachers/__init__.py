@@ -8,6 +8,7 @@ from pathlib import Path
 
 from mira_core.config import TeacherParams
 from mira_core.errors import ConfigError
+from mira_core.layout import project_home
 from mira_core.teachers.base import Doc, Outcome, Request, Teacher
 from mira_core.teachers.cache import RequestCache
 
@@ -74,7 +75,7 @@ def make_teacher(p: TeacherParams, root: Path, env: Mapping[str, str], run_id: s
 
         budget = None
         if p.max_requests is not None or p.max_cost is not None:
-            budget = SpendLedger(root / p.cache_path, run_id, p.max_requests, p.max_cost, p.price_input_per_1m,
+            budget = SpendLedger(project_home(root) / p.cache_path, run_id, p.max_requests, p.max_cost, p.price_input_per_1m,
                                  p.price_output_per_1m, p.max_tokens, stale_s=spend_stale_s(p))
         backend = OpenAIBackend(p, api_key(p, env), budget)
         version = prompts.prompt_version()
@@ -93,4 +94,6 @@ def make_teacher(p: TeacherParams, root: Path, env: Mapping[str, str], run_id: s
         identity = {"model_path": backend.path, "model_digest": backend.digest, "max_repairs": p.max_repairs}
     settings = {"temperature": p.temperature, "max_tokens": p.max_tokens, "max_doc_chars": p.max_doc_chars,
                 "max_judgments": p.max_judgments, "response_format": p.response_format, **identity}
-    return Teacher(backend, RequestCache(root / p.cache_path), version, settings, scale, p.retry_failed)
+    # the workspace's cache, for a queued or temporary DVC experiment too: its copy starts without it (git-ignored)
+    # and is deleted afterwards, so every answer would be paid for again, and then lost
+    return Teacher(backend, RequestCache(project_home(root) / p.cache_path), version, settings, scale, p.retry_failed)

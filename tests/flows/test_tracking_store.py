@@ -43,3 +43,19 @@ def test_an_upgraded_mira_starts_a_new_parent_run(tmp_path, monkeypatch):
         assert tags["mira.version"] == version and tags[tracking.PIPELINE_KEY] == key
         keys.append(key)
     assert keys[0] == keys[1] and len(set(keys)) == 3
+
+
+def test_a_queued_or_temporary_dvc_experiment_shares_the_workspaces_content_keyed_caches(tmp_path):
+    # its copy holds no git-ignored file (.mira/ among them) and is deleted afterwards: every teacher answer was
+    # paid for again, then lost with the copy, and evaluate retrained the checkpoints the workspace had
+    from mira_core.config import TeacherParams
+    from mira_core.layout import Layout
+    from mira_core.teachers import make_teacher
+
+    copy = tmp_path / ".dvc" / "tmp" / "exps" / "standalone" / "tmpab12"
+    copy.mkdir(parents=True)
+    teacher = make_teacher(TeacherParams(), copy, {})
+    assert teacher.cache.path == tmp_path.resolve() / ".mira" / "teacher_cache.sqlite"
+    assert Layout(copy).shared_state == tmp_path.resolve() / ".mira"
+    assert Layout(copy).state == copy / ".mira"  # the run logs stay the copy's: the workspace's last run is its own
+    assert make_teacher(TeacherParams(), tmp_path, {}).cache.path == tmp_path.resolve() / ".mira" / "teacher_cache.sqlite"
