@@ -57,12 +57,18 @@ def states(futures: Iterable) -> dict[str, int]:
 
 @contextmanager
 def run_log(layout: Layout, stage: str):
-    """Record the stage's wall time and task states in .mira/runs/<stage>.json (local, not versioned)."""
-    from mira_core.io import write_json
+    """Record the stage's wall time and task states in .mira/runs/<stage>.json (local, not versioned); once the
+    stage's work is done, delete the temporary files a killed earlier run's writes left in its outs."""
+    from mira_core.io import remove_temp_files, write_json
+    from mira_core.stages import BY_NAME
 
     log: dict = {"stage": stage, "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "tasks": {}}
     t0 = time.perf_counter()
     yield log
+    # every task of the stage has finished here, so no live temporary file is taken for a leftover
+    leftovers = [f for out in BY_NAME[stage].write_paths() for f in remove_temp_files(layout.root / out)]
+    if leftovers:
+        log["removed_leftovers"] = len(leftovers)
     log["wall_s"] = round(time.perf_counter() - t0, 3)
     write_json(log, layout.run_log(stage))
 

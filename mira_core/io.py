@@ -90,6 +90,26 @@ def _remove_leftovers(path: Path) -> None:
                 child.unlink(missing_ok=True)
 
 
+TEMP_FILE = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")  # the name `atomic_path` gives its temporary file (mkstemp's)
+
+
+def remove_temp_files(folder: Path) -> list[Path]:
+    """Delete the temporary files that `atomic_path` writes killed mid-way (SIGKILL, a power cut) left anywhere
+    under `folder`, and return them. Hidden, so no stage reads them, but DVC hashes and pushes dot-files in an
+    out (a changed hash re-runs every later stage), and they pile up. Only for a folder no writer is writing
+    into: a live temporary file has the same name shape."""
+    if not Path(folder).is_dir():
+        return []
+    gone = []
+    for dirpath, _, filenames in os.walk(folder):
+        for name in filenames:
+            if TEMP_FILE.fullmatch(name):
+                f = Path(dirpath, name)
+                f.unlink(missing_ok=True)
+                gone.append(f)
+    return gone
+
+
 @contextlib.contextmanager
 def atomic_dir(path: Path) -> Iterator[Path]:
     """Yield a temporary sibling folder; it replaces `path` (whole) only if the block succeeds.
