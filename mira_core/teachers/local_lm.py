@@ -5,11 +5,16 @@ validates replies the same way, with the same bounded repair. Generation is gree
 `teacher.temperature` > 0, one request at a time: it is meant for a local model on a GPU, where a
 serving engine (vLLM, SGLang) behind the openai teacher is the faster choice for large label sets.
 `path` and `digest` (`model_digest`) go into the request cache's key: the model's name is only its folder's.
+
+One copy of a model per process: label's chunks and discover's groups each build a teacher, on two threads by
+default, and two loads at once are not safe in transformers (`no_tie_weights` swaps a class attribute and an
+overlap restores the wrong one: tied embeddings stay on the meta device for the rest of the process).
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
 
 from mira_core.config import TeacherParams
@@ -37,6 +42,24 @@ def model_digest(folder: Path) -> str:
 class ContextTooLong(Exception):
     """A prompt that, with the tokens to generate, does not fit the model's context."""
 
+
+_LOAD = threading.Lock()  # one load at a time, and each model loaded once
+_GENERATE = threading.Lock()  # one request at a time on the shared weights
+_MODELS: dict[tuple[str, str, str], tuple] = {}  # (path, digest, device) -> (tokenizer, model); the last one only
+
+
+def _shared_model(path: str, digest: str, device: str) -> tuple:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    with _LOAD:
+        key = (path, digest, device)
+        if key not in _MODELS:
+            _MODELS.clear()  # a model is gigabytes: another one (a retrained folder) replaces it
+            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            lm = AutoModelForCausalLM.from_pretrained(path, local_files_only=True).to(device).eval()
+            _MODELS[key] = (tokenizer, lm)
+        return _MODELS[key]
+
 class LocalLMBackend:
     """A Hugging Face causal LM answering teacher requests."""
 
@@ -44,7 +67,6 @@ class LocalLMBackend:
 
     def __init__(self, p: TeacherParams) -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
 
         path = Path(p.model)
         if not (path / "config.json").exists():
@@ -54,18 +76,42 @@ class LocalLMBackend:
         self.path = str(path.resolve())
         self.digest = model_digest(path)
         self.device = "cuda" if p.device == "cuda" or (p.device == "auto" and torch.cuda.is_available()) else "cpu"
-        self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        self.lm = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True).to(self.device).eval()
+        self.tokenizer, self.lm = _shared_model(self.path, self.digest, self.device)
+
+    def _templated(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
 
     def _prompt(self, msgs: list[dict]) -> str:
-        if getattr(self.tokenizer, "chat_template", None):
-            return self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
-        return "\n\n".join(f"{m['role']}: {m['content']}" for m in msgs) + "\n\nassistant: "
+        if not self._templated():
+            return "\n\n".join(f"{m['role']}: {m['content']}" for m in msgs) + "\n\nassistant: "
+        from jinja2 import TemplateError
 
-    def _generate(self, msgs: list[dict]) -> tuple[str, int, int]:
+        try:
+            return self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+        except TemplateError as e:  # Gemma's and early Mistral-Instruct's templates refuse a system message
+            if msgs[0]["role"] != "system" or len(msgs) < 2:
+                raise ConfigError(f"teacher.model = {self.p.model!r}: its chat template refuses the teacher's "
+                                  f"messages: {e}") from None
+            merged = [{"role": "user", "content": f"{msgs[0]['content']}\n\n{msgs[1]['content']}"}, *msgs[2:]]
+            try:
+                return self.tokenizer.apply_chat_template(merged, tokenize=False, add_generation_prompt=True)
+            except TemplateError as e2:
+                raise ConfigError(f"teacher.model = {self.p.model!r}: its chat template refuses the teacher's "
+                                  f"messages, with the system message folded into the first user one too: {e2}"
+                                  ) from None
+
+    def _generate(self, msgs: list[dict]) -> tuple[str, int, int, bool]:
+        """The reply, the prompt's and the reply's tokens, and whether the reply filled the room the context left
+        it (short of max_tokens: a reply cut by the context, not one the model ended)."""
+        with _GENERATE:
+            return self._generate_one(msgs)
+
+    def _generate_one(self, msgs: list[dict]) -> tuple[str, int, int, bool]:
         import torch
 
-        enc = self.tokenizer(self._prompt(msgs), return_tensors="pt").to(self.device)
+        # a chat template writes the BOS token itself (Llama, Gemma, Mistral): the tokenizer must not add another
+        enc = self.tokenizer(self._prompt(msgs), return_tensors="pt",
+                             add_special_tokens=not self._templated()).to(self.device)
         n_in, cfg = enc["input_ids"].shape[1], self.lm.config
         n_ctx = getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None)
         if n_ctx and n_in >= n_ctx:  # an index error deep in the model sank the whole batch
@@ -78,7 +124,9 @@ class LocalLMBackend:
                                    temperature=self.p.temperature if sample else None,
                                    pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
         new = out[0, enc["input_ids"].shape[1]:]
-        return self.tokenizer.decode(new, skip_special_tokens=True), enc["input_ids"].shape[1], len(new)
+        ended = len(new) > 0 and int(new[-1]) == self.tokenizer.eos_token_id
+        cut = new_tokens < self.p.max_tokens and len(new) >= new_tokens and not ended
+        return self.tokenizer.decode(new, skip_special_tokens=True), n_in, len(new), cut
 
     def _one(self, req: Request) -> Outcome:
         scale = (self.p.scale_min, self.p.scale_max)
@@ -86,7 +134,7 @@ class LocalLMBackend:
         pt = ct = calls = 0
         for attempt in range(self.p.max_repairs + 1):
             try:
-                text, n_in, n_out = self._generate(msgs)
+                text, n_in, n_out, cut = self._generate(msgs)
             except ContextTooLong as e:  # this record's failure, not the stage's: the other records still run
                 return Outcome.failure(req.doc.record_id, str(e), "permanent", prompt_tokens=pt,
                                        completion_tokens=ct, calls=calls)
@@ -95,6 +143,11 @@ class LocalLMBackend:
                 data = validate_reply(extract_json(text), req, scale, self.p.max_judgments)
                 return Outcome(req.doc.record_id, True, data, prompt_tokens=pt, completion_tokens=ct, calls=calls)
             except ReplyError as e:
+                if cut:  # the context, not the model, ended the reply: say what to change
+                    return Outcome.failure(
+                        req.doc.record_id, f"a prompt of {n_in} tokens left {n_out} of the model's context for the "
+                        f"reply (teacher.max_tokens {self.p.max_tokens}), which cut it short: {e} (lower "
+                        "teacher.max_doc_chars)", "permanent", prompt_tokens=pt, completion_tokens=ct, calls=calls)
                 error = str(e)
                 if attempt < self.p.max_repairs:
                     msgs = [*msgs, {"role": "assistant", "content": text},
