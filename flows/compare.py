@@ -18,7 +18,7 @@ import yaml
 from flows.revisions import WORKSPACE, read_bytes
 from flows.rubrics import rubrics_at
 from mira_core.errors import ConfigError
-from mira_core.rubric import diff_rubrics
+from mira_core.rubric import diff_lines, diff_rubrics
 
 
 def _json(root: Path, rev: str, path: str) -> dict:
@@ -41,7 +41,7 @@ def gather(root: Path, rev: str) -> dict:
 
     params = read_bytes(root, rev, "params.yaml")
     manifest = read_bytes(root, rev, "data/selection/mira/manifest.parquet")
-    kept = set()
+    kept = None  # no selection at this revision: not an empty one
     if manifest:
         df = pl.read_parquet(io.BytesIO(manifest), columns=["record_id", "kept"])
         kept = set(df.filter(pl.col("kept"))["record_id"].to_list())
@@ -63,18 +63,34 @@ def compare(a: dict, b: dict) -> dict:
     rb = b["select"].get("methods", {}).get("mira", {}).get("by_source", {})
     retention = {s: [ra.get(s, {}).get("kept_token_share"), rb.get(s, {}).get("kept_token_share")]
                  for s in sorted(set(ra) | set(rb))}
-    union = a["kept"] | b["kept"]
+    both = a["kept"] is not None and b["kept"] is not None
+    union = (a["kept"] | b["kept"]) if both else set()
     return {"revs": [a["rev"], b["rev"]], "params": params, "rubrics": diff_rubrics(a["rubrics"], b["rubrics"]),
             "anchors": {g: [[x.name for x in a["rubrics"][g].anchors] if g in a["rubrics"] else [],
                             [x.name for x in b["rubrics"][g].anchors] if g in b["rubrics"] else []]
                         for g in sorted(set(a["rubrics"]) | set(b["rubrics"]))},
             "students": students, "retention": retention,
-            "selection_overlap": {"kept_a": len(a["kept"]), "kept_b": len(b["kept"]), "both": len(a["kept"] & b["kept"]),
-                                  "jaccard": round(len(a["kept"] & b["kept"]) / len(union), 4) if union else None}}
+            "selection_overlap": {
+                "kept_a": None if a["kept"] is None else len(a["kept"]),
+                "kept_b": None if b["kept"] is None else len(b["kept"]),
+                "both": len(a["kept"] & b["kept"]) if both else None,
+                "jaccard": round(len(a["kept"] & b["kept"]) / len(union), 4) if union else None}}
 
 
 def _fmt(v: object) -> str:
+    """A metric: three decimals."""
     return "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
+
+
+def _param(v: object) -> str:
+    """A params value as written (a learning rate of 3e-05 is not 0.000)."""
+    return "-" if v is None else repr(v) if isinstance(v, float) else str(v)
+
+
+def _aligned(na: list[str], nb: list[str]) -> list[tuple[str, str]]:
+    """A's anchors and B's side by side, matched by name: A's order, then those only B has."""
+    rows = [(x, x if x in nb else "") for x in na]
+    return rows + [("", y) for y in nb if y not in na]
 
 
 def format_text(c: dict) -> str:
@@ -82,16 +98,19 @@ def format_text(c: dict) -> str:
     out = [f"mira compare  A = {a}   B = {b}", ""]
     if c["params"]:
         out.append("params that differ:")
-        out += [f"  {k}: {_fmt(x)} -> {_fmt(y)}" for k, (x, y) in c["params"].items()]
+        out += [f"  {k}: {_param(x)} -> {_param(y)}" for k, (x, y) in c["params"].items()]
         out.append("")
     for g, (na, nb) in c["anchors"].items():
         d = c["rubrics"][g]
         out.append(f"group {g}: rubric {d.get('status')}" + (f" ({d['versions'][0]} -> {d['versions'][1]})"
                                                              if "versions" in d else ""))
+        if "versions" in d:  # in both: the settings that differ, then anchors added (+), removed (-), changed (~)
+            out += diff_lines(d)
         width = max([len(x) for x in na] + [1])
-        for i in range(max(len(na), len(nb))):
-            x, y = (na[i] if i < len(na) else ""), (nb[i] if i < len(nb) else "")
-            out.append(f"  {x:<{width}}  |  {y}")
+        changed = {x["name"] for x in d.get("changed", [])}
+        for x, y in _aligned(na, nb):
+            mark = "+" if not x else "-" if not y else "~" if x in changed else " "
+            out.append(f"  {mark} {x:<{width}}  |  {y}")
         s = c["students"].get(g)
         if s:
             out.append(f"  student {_fmt(s['student'][0])} -> {_fmt(s['student'][1])}; val MAE {_fmt(s['mean_mae'][0])}"
@@ -102,8 +121,10 @@ def format_text(c: dict) -> str:
     out.append("MIRA kept token share per source (A -> B):")
     out += [f"  {s:<24} {_fmt(x)} -> {_fmt(y)}" for s, (x, y) in c["retention"].items()]
     o = c["selection_overlap"]
-    out += ["", f"selections: {o['kept_a']} kept in A, {o['kept_b']} in B, {o['both']} in both; "
-                f"Jaccard {_fmt(o['jaccard'])}"]
+    missing = [side for side, n in (("A", o["kept_a"]), ("B", o["kept_b"])) if n is None]
+    out += ["", f"selections: {' and '.join(missing)} {'has' if len(missing) == 1 else 'have'} none (select has not "
+                "run there)" if missing else f"selections: {o['kept_a']} kept in A, {o['kept_b']} in B, {o['both']} "
+                f"in both; Jaccard {_fmt(o['jaccard'])}"]
     return "\n".join(out)
 
 

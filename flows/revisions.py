@@ -1,55 +1,111 @@
 """Reading pipeline outputs at another revision: a git commit, branch or tag, or a DVC experiment.
 
 Outputs are DVC-tracked, so an old revision's files come out of the DVC cache through
-`dvc.api.DVCFileSystem`; `workspace` means the files on disk now.
+`dvc.api.DVCFileSystem`; `workspace` means the files on disk now. A project in a subfolder of its git
+repository (`dvc init --subdir`) is read through the repository's top level, as a DVC subrepo.
 """
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from mira_core.errors import ConfigError
 
 WORKSPACE = "workspace"
+T = TypeVar("T")
+
+
+def _top(root: Path) -> tuple[Path, str]:
+    """The git top level holding `root`, and `root`'s path under it ("" when it is the top, or not in git)."""
+    try:
+        res = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-toplevel"], capture_output=True,
+                             text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return root, ""
+    if res.returncode != 0 or not res.stdout.strip():
+        return root, ""  # DVCFileSystem says why there is no revision to read
+    top = Path(res.stdout.strip()).resolve()
+    rel = root.resolve().relative_to(top).as_posix()
+    return top, "" if rel == "." else rel
 
 
 def open_rev(root: Path, rev: str):
-    """A filesystem over the repository at `rev` (None for the workspace)."""
+    """(a filesystem over the repository at `rev`, the project's folder in it: "" at its top); None for the
+    workspace."""
     if rev == WORKSPACE:
         return None
     from dvc.api import DVCFileSystem
     from dvc.scm import RevError, SCMError
 
+    top, prefix = _top(root)
     try:
-        fs = DVCFileSystem(url=str(root), rev=rev)
+        # a project below the top level is a DVC subrepo: read at `root` itself, DVC found no file at any revision
+        fs = DVCFileSystem(url=str(top), rev=rev, subrepos=bool(prefix))
         fs.repo  # noqa: B018 (the filesystem is lazy: resolve the revision here, where its error is caught)
-        return fs
+        return fs, prefix
     except RevError as e:
         raise ConfigError(f"{rev!r} is neither a git revision nor a DVC experiment: {e}") from None
     except SCMError as e:  # the project is not a git repository: no revision to read
         raise ConfigError(f"{root}: cannot read revision {rev!r}: {e}") from None
 
 
-def read_texts(root: Path, rev: str, pattern: str) -> dict[str, str]:
-    """{repo-relative path: text} of the files matching `pattern` (e.g. data/rubrics/*.json) at `rev`."""
-    fs = open_rev(root, rev)
-    if fs is None:
-        return {p.relative_to(root).as_posix(): p.read_text() for p in sorted(root.glob(pattern))}
+class _NotCached(Exception):
+    """A file the revision lists whose content the local DVC cache does not hold."""
+
+
+def _cached(rev: str, what: str, read: Callable[[], T]) -> T:
+    """`read()`, with a revision's outputs missing from the local DVC cache (a fresh clone before `dvc pull`, or
+    after `dvc gc`) a ConfigError saying so rather than DVC's traceback."""
+    from dvc.exceptions import DvcException
+    from dvc_data.index.index import DataIndexError
+
     try:
-        paths = sorted(fs.glob("/" + pattern.lstrip("/")))
-    except FileNotFoundError:
-        return {}
-    return {p.lstrip("/"): fs.read_text(p) for p in paths}
+        return read()
+    except (DataIndexError, DvcException, _NotCached) as e:
+        raise ConfigError(f"{what} at {rev!r} is not in the local DVC cache: `dvc pull` it first (an experiment's: "
+                          f"`dvc exp pull <remote> {rev}`) ({type(e).__name__}: {e})") from None
+
+
+def _read(fs, path: str, mode: str = "r"):
+    """A file the revision lists, read; a FileNotFoundError there means its content is not in the cache."""
+    try:
+        with fs.open(path, mode) as f:
+            return f.read()
+    except FileNotFoundError as e:
+        raise _NotCached(str(e)) from None
+
+
+def read_texts(root: Path, rev: str, pattern: str) -> dict[str, str]:
+    """{project-relative path: text} of the files matching `pattern` (e.g. data/rubrics/*.json) at `rev`."""
+    opened = open_rev(root, rev)
+    if opened is None:
+        return {p.relative_to(root).as_posix(): p.read_text() for p in sorted(root.glob(pattern))}
+    fs, prefix = opened
+    base = f"/{prefix}/" if prefix else "/"
+
+    def read() -> dict[str, str]:
+        try:
+            paths = sorted(fs.glob(base + pattern.lstrip("/")))
+        except FileNotFoundError:
+            return {}
+        return {p[len(base):]: _read(fs, p) for p in paths}
+
+    return _cached(rev, pattern, read)
 
 
 def read_bytes(root: Path, rev: str, path: str) -> bytes | None:
     """One file's bytes at `rev` (None when it does not exist there)."""
-    fs = open_rev(root, rev)
-    if fs is None:
+    opened = open_rev(root, rev)
+    if opened is None:
         f = root / path
         return f.read_bytes() if f.exists() else None
-    try:
-        with fs.open("/" + path.lstrip("/"), "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        return None
+    fs, prefix = opened
+
+    def read() -> bytes | None:
+        full = ("/" + prefix if prefix else "") + "/" + path.lstrip("/")
+        return _read(fs, full, "rb") if fs.exists(full) else None
+
+    return _cached(rev, path, read)

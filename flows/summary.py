@@ -32,6 +32,8 @@ def _same(a: object, b: object) -> bool:
     params.yaml's `3.0e-05` as a float: a number and a string that spells it are the same value."""
     if a == b:
         return True
+    if isinstance(a, list) and isinstance(b, list):  # ridge_alphas: [1.0e-05, 0.1] is recorded as ['1e-05', 0.1]
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     for x, y in ((a, b), (b, a)):
         if isinstance(x, str) and isinstance(y, int | float) and not isinstance(y, bool):
             try:

@@ -93,8 +93,13 @@ def load_rubrics(folder: Path) -> dict[str, Rubric]:
     return {r.group: r for r in (load_rubric(p) for p in sorted(Path(folder).glob("*.json")))}
 
 
+RUBRIC_SETTINGS = ("sources", "teacher", "prompt_version", "scale")  # what made a rubric, besides its anchors
+
+
 def diff_rubrics(a: dict[str, Rubric], b: dict[str, Rubric]) -> dict[str, dict]:
-    """Per group: anchors added, removed and changed from `a` to `b`, matched by anchor name."""
+    """Per group: anchors added, removed and changed from `a` to `b`, matched by anchor name; and the settings that
+    differ (`settings`: the group's sources first, as group names are positions: after a regroup "g1" may hold
+    other sources)."""
     out: dict[str, dict] = {}
     for group in sorted(set(a) | set(b)):
         ra, rb = a.get(group), b.get(group)
@@ -108,14 +113,36 @@ def diff_rubrics(a: dict[str, Rubric], b: dict[str, Rubric]) -> dict[str, dict]:
             fields = [f for f in ("description", "exemplar_reason", "support") if getattr(na[name], f) != getattr(nb[name], f)]
             if fields:
                 changed.append({"name": name, "fields": {f: [getattr(na[name], f), getattr(nb[name], f)] for f in fields}})
+        settings = {f: [_plain(getattr(ra, f)), _plain(getattr(rb, f))] for f in RUBRIC_SETTINGS
+                    if getattr(ra, f) != getattr(rb, f)}
         out[group] = {
             "status": "same" if ra.version == rb.version else "changed",
             "versions": [ra.version, rb.version],
             "added": sorted(set(nb) - set(na)),
             "removed": sorted(set(na) - set(nb)),
             "changed": changed,
+            "settings": settings,
         }
     return out
+
+
+def _plain(v: object) -> object:
+    return v.model_dump() if hasattr(v, "model_dump") else v
+
+
+def _setting(v: object) -> str:
+    if isinstance(v, list):
+        return ", ".join(map(str, v)) or "(none)"
+    if isinstance(v, dict):  # the scale
+        return "..".join(str(x) for x in v.values())
+    return str(v)
+
+
+def diff_lines(d: dict) -> list[str]:
+    """The lines under a group of a rubric diff: settings that differ, then anchors added, removed and changed."""
+    lines = [f"  {f}: {_setting(x)} -> {_setting(y)}" for f, (x, y) in d.get("settings", {}).items()]
+    lines += [f"  + {n}" for n in d["added"]] + [f"  - {n}" for n in d["removed"]]
+    return lines + [f"  ~ {c['name']}: {', '.join(c['fields'])}" for c in d["changed"]]
 
 
 def format_rubric(r: Rubric) -> str:
@@ -138,7 +165,5 @@ def format_diff(diff: dict[str, dict], rev_a: str, rev_b: str) -> str:
             lines.append(f"group {group}: {d['status']} ({len(d['anchors'])} anchors)")
             continue
         lines.append(f"group {group}: {d['status']} ({d['versions'][0]} -> {d['versions'][1]})")
-        lines += [f"  + {n}" for n in d["added"]] + [f"  - {n}" for n in d["removed"]]
-        for c in d["changed"]:
-            lines.append(f"  ~ {c['name']}: {', '.join(c['fields'])}")
+        lines += diff_lines(d)
     return "\n".join(lines)

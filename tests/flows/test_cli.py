@@ -200,9 +200,11 @@ def test_summary_marks_only_the_stages_whose_dvc_lock_record_it_reads(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     (tmp_path / "metrics").mkdir()
     lock = {"schema": "2.0", "stages": {}}
-    params["distill"] = {"student": "auto", "finetune": {"lr": 3.0e-05}}  # dvc.lock writes 3e-05: a string to PyYAML
+    # dvc.lock writes 3e-05: a string to PyYAML, in a list too
+    params["distill"] = {"student": "auto", "finetune": {"lr": 3.0e-05}, "head": {"ridge_alphas": [1.0e-05, 0.1]}}
     recorded = {"dedup": ("dedup", params["dedup"]), "select": ("select.budget", params["select"]["budget"]),
-                "distill": ("distill", {"student": "auto", "finetune": {"lr": "3e-05"}})}  # distill: students.json
+                "distill": ("distill", {"student": "auto", "finetune": {"lr": "3e-05"},
+                                        "head": {"ridge_alphas": ["1e-05", 0.1]}})}  # distill: students.json
     for stage, (section, value) in recorded.items():
         f = tmp_path / "metrics" / ("students.json" if stage == "distill" else f"{stage}.json")
         f.write_text(json.dumps({"stage": stage}))

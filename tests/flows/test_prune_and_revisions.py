@@ -46,3 +46,41 @@ def test_a_revision_of_a_folder_that_is_no_git_repository_is_a_config_error(tmp_
 
     with pytest.raises(ConfigError, match=f"{tmp_path}: cannot read revision 'HEAD'"):
         open_rev(tmp_path, "HEAD")
+
+
+def _run(cmd, cwd):
+    from tests.conftest import tool_env
+
+    subprocess.run(cmd, cwd=cwd, check=True, capture_output=True, env=tool_env())
+
+
+def _rubric_json(n_anchors: int, sources: list[str]) -> str:
+    from mira_core.rubric import Anchor, Rubric
+
+    return Rubric(group="g0", anchors=[Anchor(id=f"a{i:02d}", name=f"anchor_{i}", description="d", exemplar_reason="e",
+                                              support=1) for i in range(n_anchors)],
+                  teacher="rules", prompt_version="p", sources=sources).model_dump_json()
+
+
+def test_a_project_in_a_subfolder_of_its_git_repository_is_read_at_other_revisions(tmp_path):
+    # `dvc init --subdir`: read at the project's folder, DVC found nothing at any revision, and compare and
+    # `rubrics diff` printed empty comparisons with exit 0; and a revision whose outputs `dvc gc` removed from the
+    # cache was a DVC traceback
+    from flows.revisions import read_bytes
+    from flows.rubrics import rubrics_at
+
+    proj = tmp_path / "proj"
+    (proj / "data" / "rubrics").mkdir(parents=True)
+    _run(["git", "init", "-q"], tmp_path)
+    _run(["dvc", "init", "-q", "--subdir"], proj)
+    for n in (3, 2):
+        (proj / "data" / "rubrics" / "g0.json").write_text(_rubric_json(n, ["a", "b"]))
+        (proj / "params.yaml").write_text(f"discover: {{n_anchors: {n}}}\n")
+        _run(["dvc", "add", "-q", "data/rubrics"], proj)
+        _run(["git", "add", "-A"], tmp_path)
+        _run(["git", "commit", "-qm", f"{n} anchors"], tmp_path)
+    assert len(rubrics_at(proj, "HEAD~1")["g0"].anchors) == 3 and len(rubrics_at(proj, "HEAD")["g0"].anchors) == 2
+    assert read_bytes(proj, "HEAD~1", "params.yaml") == b"discover: {n_anchors: 3}\n"
+    _run(["dvc", "gc", "-q", "-w", "-f"], proj)  # HEAD~1's rubrics leave the cache
+    with pytest.raises(ConfigError, match=r"data/rubrics/\*\.json at 'HEAD~1' is not in the local DVC cache: `dvc pull`"):
+        rubrics_at(proj, "HEAD~1")
