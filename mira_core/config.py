@@ -228,7 +228,9 @@ class TeacherParams(Section):
         "endpoint; transformers: a local causal LM."
     )
     model: str = Field("rules-v1", description="Model name (openai), local model folder (transformers), or rules-v1.")
-    base_url: EndpointUrl = Field(None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1.")
+    base_url: EndpointUrl = Field(None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1; null: "
+                                  "$OPENAI_BASE_URL when set (as the openai package reads it; DVC does not see it), "
+                                  "else https://api.openai.com/v1.")
     api_key_env: str | None = Field(
         "OPENAI_API_KEY", description="Name of the environment variable holding the API key (never the key itself); "
         "empty for endpoints that need none."
@@ -489,7 +491,8 @@ class EvaluateParams(Section):
     arms: list[str] = Field(
         default_factory=lambda: ["mira", "random", "full"], min_length=1,
         description="What each arm trains on: mira, a method of select.baselines (its kept records), "
-        "mira_<name> for an ablation of select.ablations, or full (every record that is not held out).",
+        "mira_<name> for an ablation of select.ablations, or full (every record a selection may keep: not held out, "
+        "not a near-duplicate, not contaminated).",
     )
     manifests: dict[str, str] = Field(
         default_factory=dict,

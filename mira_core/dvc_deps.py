@@ -41,10 +41,14 @@ def param_paths(stage: str, params: Params, root: Path) -> list[Path]:
     if stage == "decontaminate":
         for bench in params.decontaminate.benchmarks:
             local(bench.path)
-    if stage == "embed" or (stage == "distill" and "finetune" in kinds):
-        local(params.embed.encoder, BUNDLED["encoder"])
-        if stage == "embed" and params.embed.encoder == "static":
-            local(params.embed.static_source, BUNDLED["static_source"])
+    e = params.embed
+    if stage == "embed":
+        local(e.encoder, BUNDLED["encoder"])
+        if e.encoder == "static":
+            local(e.static_source, BUNDLED["static_source"])
+    if stage == "discover" or (stage == "distill" and "finetune" in kinds):
+        # discover embeds the judgments, and finetune trains, with a transformer: a static encoder's source
+        local(e.static_source if e.encoder == "static" else e.encoder, BUNDLED["encoder"])
     if stage == "distill" and "generative" in kinds:
         local(d.generative.model)
     if stage in ("discover", "label") and params.teacher.provider == "transformers":

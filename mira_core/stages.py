@@ -87,7 +87,8 @@ STAGES: tuple[Stage, ...] = (
           reads=("corpus", "dedup", "decontaminate", "groups"), writes=("rubrics",),
           params=("teacher", "discover", "embed", "select.held_out_sources"),
           core=("mira_core.discovery", "mira_core.teachers"),
-          outside="the teacher (an API, or a local model folder `teacher.model` names)"),
+          outside="the teacher (an API, or a local model folder `teacher.model` names); the encoder folder that "
+          "embeds the judgments (`embed.encoder`, or `embed.static_source` when static)"),
     Stage("label", "teacher scores a larger sample on every anchor; train/val split; a repeat subset for "
           "self-agreement", reads=("corpus", "dedup", "decontaminate", "groups", "rubrics", "embeddings"), writes=("labels",),
           params=("teacher", "label", "select.held_out_sources"),
@@ -97,7 +98,8 @@ STAGES: tuple[Stage, ...] = (
           reads=("labels", "rubrics", "embeddings", "corpus", "groups"), writes=("students",),
           params=("distill", "embed.encoder", "embed.static_source"), core=("mira_core.distillation",),
           metrics="students", plots=("plots/distill",),
-          outside="a base model folder params.yaml names (`distill.generative.model`; `embed.encoder` for finetune)",
+          outside="a base model folder params.yaml names (`distill.generative.model`; for finetune `embed.encoder`, "
+          "or `embed.static_source` when static)",
           plot_options={"plots/distill": {"x": "teacher", "y": "student", "template": "scatter"}}),
     Stage("score", "every record scored by its group's student, shard by shard (thread pool or Dask)",
           reads=("corpus", "embeddings", "groups", "students"), writes=("scores",), params=("score", "select.held_out_sources"),

@@ -34,6 +34,11 @@ def test_each_stage_names_the_local_paths_its_params_point_to(tmp_path):
     p = _project(tmp_path, embed={"encoder": "enc"}, distill={"student": "finetune"}, select={"materialize": "jsonl"},
                  ingest={"tokenizer": "tok"})
     assert [x.name for x in param_paths("distill", p, tmp_path)] == ["enc"] and param_paths("select", p, tmp_path) == []
+    # a static encoder's transformer embeds discover's judgments and is what finetune trains
+    p = _project(tmp_path, embed={"encoder": "static", "static_source": "enc"}, distill={"student": "finetune"})
+    assert [x.name for x in param_paths("discover", p, tmp_path)] == ["enc"]
+    assert [x.name for x in param_paths("distill", p, tmp_path)] == ["enc"]
+    assert [x.name for x in param_paths("embed", p, tmp_path)] == ["enc"]
 
 
 def test_bundled_names_and_missing_paths_are_not_deps(tmp_path):
