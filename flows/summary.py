@@ -149,9 +149,13 @@ def summary_lines(root: Path) -> list[str]:
         out.append(f"selection   MIRA kept {m['kept_records']} records, {m['kept_tokens']:,} of {m['selectable_tokens']:,}"
                    f" selectable tokens ({m['kept_token_share']:.1%}), {sel['granularity']} budget "
                    f"{sel['budget']}   data/selection/mira/manifest.parquet")
-        out.append("            baselines at the same budget: " + ", ".join(
-            f"{k} (overlap with MIRA {_jaccard(sel['overlap']['mira'].get(k))})" for k in sel["methods"] if k != "mira")
-            + "   data/selection/<method>/")
+        for title, names in (("baselines at the same budget", [k for k in sel["methods"]
+                                                                 if k != "mira" and not k.startswith("mira_")]),
+                             ("MIRA's ablations at the same budget", [k for k in sel["methods"] if k.startswith("mira_")])):
+            if names:
+                out.append(f"            {title}: " + ", ".join(
+                    f"{k} (overlap with MIRA {_jaccard(sel['overlap']['mira'].get(k))})" for k in names)
+                    + "   data/selection/<method>/")
         export = sel.get("materialized") or {}
         if export.get("path"):
             out.append(f"            kept records written for training ({export['format']}): {export['path']}/ "

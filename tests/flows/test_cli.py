@@ -98,6 +98,20 @@ def test_summary_outside_a_project_fails_and_in_a_new_one_says_nothing_ran(tmp_p
         assert any("every record read was quarantined" in line for line in summary_lines(tmp_path)) is said
 
 
+def test_summary_lists_the_ablations_apart_from_the_baselines(tmp_path):
+    from flows.summary import summary_lines
+
+    _project(tmp_path, SOURCE)
+    (tmp_path / "metrics").mkdir()
+    method = {"kept_records": 1, "kept_tokens": 10, "selectable_tokens": 20, "kept_token_share": 0.5}
+    (tmp_path / "metrics" / "select.json").write_text(json.dumps({
+        "methods": {"mira": method, "random": method, "mira_source": method}, "granularity": "group", "budget": 0.5,
+        "overlap": {"mira": {"random": 0.25, "mira_source": 0.75}}}))
+    lines = summary_lines(tmp_path)
+    assert any("baselines at the same budget: random (overlap" in x and "mira_source" not in x for x in lines)
+    assert any("MIRA's ablations at the same budget: mira_source (overlap" in x for x in lines)
+
+
 def test_params_command_prints_knobs_and_descriptions():
     res = runner.invoke(app, ["params", "--root", str(REPO)])
     assert res.exit_code == 0
