@@ -273,7 +273,9 @@ def walk_files(path: Path) -> tuple[list[tuple[PurePath, Path]], list[PurePath]]
                 files.append((rel, full))
             elif full.is_symlink() and not full.exists():
                 dangling.append(rel)
-    return sorted(files, key=lambda x: x[0].as_posix()), sorted(dangling, key=PurePath.as_posix)
+    # in path order (part by part, as sorted Paths compare: a/b before a-b/c), the order a folder source has always
+    # been read in: its records' order in the corpus shards, which the samples drawn from them follow
+    return sorted(files, key=lambda x: x[0]), sorted(dangling)
 
 
 def glob_regex(pattern: str) -> re.Pattern:

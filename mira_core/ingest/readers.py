@@ -303,8 +303,8 @@ def read_folder(path: Path, label: str, pattern: str) -> Iterator[Item]:
         raise ConfigError(f"{label}: not a folder (the folder reader needs a directory)")
     match = glob_regex(pattern).match
     files, dangling = walk_files(path)
-    found = [(rel.as_posix(), f) for rel, f in files] + [(rel.as_posix(), None) for rel in dangling]
-    for rel, f in sorted(x for x in found if match(x[0])):
+    found = sorted([*files, *((rel, None) for rel in dangling)], key=lambda x: x[0])  # path order, as walk_files
+    for rel, f in ((r.as_posix(), f) for r, f in found if match(r.as_posix())):
         loc = f"{label}/{rel}"
         if f is None:
             yield Item(loc, None, RecordError(Q.UNREADABLE, "a link to a file that does not exist"))

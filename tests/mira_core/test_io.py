@@ -206,3 +206,15 @@ def test_walk_files_follows_links_to_folders_once_and_names_links_to_nothing(tmp
     files, dangling = walk_files(corpus)
     assert [r.as_posix() for r, _ in files] == ["local.txt", "one/a.txt", "two/a.txt"]
     assert [r.as_posix() for r in dangling] == ["gone.txt"]
+
+
+def test_walk_files_keeps_the_order_sorted_paths_have(tmp_path):
+    # part by part: a/b.h before a-b/c.h (a string sort puts '-' before '/'); a folder source's records, and the
+    # samples drawn from them, follow this order
+    from mira_core.io import walk_files
+
+    for f in ("a/b.h", "a-b/c.h", "a.h", "a_b.h", "A/z.h"):
+        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f).write_text("x")
+    want = [p.relative_to(tmp_path) for p in sorted(tmp_path.glob("**/*")) if p.is_file()]
+    assert [rel for rel, _ in walk_files(tmp_path)[0]] == want
