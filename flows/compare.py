@@ -173,6 +173,13 @@ def command(rev_a: Annotated[str, typer.Argument(help="Git revision, DVC experim
     except ConfigError as e:
         typer.echo(f"mira compare: {e}", err=True)
         raise typer.Exit(2) from None
+    if WORKSPACE in (rev_a, rev_b):
+        from flows.summary import stale_stages
+
+        stale = stale_stages(root)
+        if stale:  # the workspace's params.yaml beside outputs made with the old values
+            typer.echo(f"mira compare: workspace: params.yaml changed after `dvc repro` ran {', '.join(stale)}: "
+                       "its params above are the new values, its outputs the old ones (`dvc repro` first)", err=True)
     typer.echo(json.dumps(c, indent=2, default=str) if as_json else format_text(c))
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in f"{rev_a}_vs_{rev_b}")
     path = plot(c, png or root / ".mira" / "compare" / f"{safe}.png")

@@ -137,6 +137,9 @@ def summary_lines(root: Path) -> list[str]:
         out.append(f"labels      {sum(g['labeled'] for g in label['groups'].values())} records; teacher "
                    f"{t.get('calls', 0)} calls, {t.get('cache_hits', 0)} cache hits"
                    + (f", ${t['cost_usd']:.4f}" if "cost_usd" in t else "") + "   data/labels/")
+    spent = [m["teacher"]["cost_usd"] for m in (disc, label) if m and "cost_usd" in m.get("teacher", {})]
+    if spent:  # what the teacher cost, discover and label together
+        out.append(f"teacher     ${sum(spent):.4f} in all (discover and label)")
     students = _load(root, "students")
     if students:
         out.append("students    " + ", ".join(

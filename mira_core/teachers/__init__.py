@@ -91,9 +91,10 @@ def make_teacher(p: TeacherParams, root: Path, env: Mapping[str, str], run_id: s
         # The model's name is its folder's, and checkpoints are often .../runA/final and .../runB/final: the
         # full path and a digest of its files tell them (and a retrained folder) apart. (A new part of the key
         # in this version: caches written before have no hits and are asked again, once.)
-        # prompt_encoding 2: a chat template's BOS no longer doubled by the tokenizer (the prompts changed)
+        # prompt_encoding 2: a chat template's BOS no longer doubled by the tokenizer (the prompts changed); the
+        # device, since greedy decoding on a GPU and on a CPU can part ways at a near tie
         identity = {"model_path": backend.path, "model_digest": backend.digest, "max_repairs": p.max_repairs,
-                    "prompt_encoding": 2}
+                    "prompt_encoding": 2, "device": backend.device}
     settings = {"temperature": p.temperature, "max_tokens": p.max_tokens, "max_doc_chars": p.max_doc_chars,
                 "max_judgments": p.max_judgments, "response_format": p.response_format, **identity}
     # the workspace's cache, for a queued or temporary DVC experiment too: its copy starts without it (git-ignored)

@@ -112,6 +112,39 @@ def test_summary_lists_the_ablations_apart_from_the_baselines(tmp_path):
     assert any("MIRA's ablations at the same budget: mira_source (overlap" in x for x in lines)
 
 
+def test_summary_totals_the_teachers_cost_over_discover_and_label(tmp_path):
+    from flows.summary import summary_lines
+
+    _project(tmp_path, SOURCE)
+    (tmp_path / "metrics").mkdir()
+    teacher = {"provider": "openai", "model": "m", "calls": 3, "cost_usd": 0.25}
+    (tmp_path / "metrics" / "discover.json").write_text(json.dumps({
+        "groups": {"g0": {"anchors": 3, "version": "v"}}, "teacher": teacher}))
+    (tmp_path / "metrics" / "label.json").write_text(json.dumps({
+        "groups": {"g0": {"labeled": 10}}, "teacher": {**teacher, "cost_usd": 1.0}}))
+    assert "teacher     $1.2500 in all (discover and label)" in summary_lines(tmp_path)
+
+
+def test_compare_says_when_the_workspace_params_are_newer_than_its_outputs(tmp_path):
+    import hashlib
+
+    _project(tmp_path, SOURCE)
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    (tmp_path / "metrics").mkdir()
+    f = tmp_path / "metrics" / "select.json"
+    f.write_text(json.dumps({}))
+    lock = {"schema": "2.0", "stages": {"select": {
+        "cmd": "mira stage select", "params": {"params.yaml": {"select.budget": 0.5}},
+        "outs": [{"path": "metrics/select.json", "hash": "md5", "md5": hashlib.md5(f.read_bytes()).hexdigest(),
+                  "size": 2}]}}}
+    (tmp_path / "dvc.lock").write_text(yaml.safe_dump(lock))
+    params["select"] = {"budget": 0.3}  # changed after the recorded run
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    res = runner.invoke(app, ["compare", "workspace", "workspace", "--root", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert "workspace: params.yaml changed after `dvc repro` ran select" in res.output
+
+
 def test_params_command_prints_knobs_and_descriptions():
     res = runner.invoke(app, ["params", "--root", str(REPO)])
     assert res.exit_code == 0

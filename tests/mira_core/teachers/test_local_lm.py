@@ -157,3 +157,14 @@ def test_a_reply_the_context_cut_short_says_so(tiny_causal_lm):
     assert 1 <= room(k) <= 5
     (o,) = backend.run([Request("judge", doc(k))])
     assert not o.ok and "cut it short" in o.error and "teacher.max_doc_chars" in o.error
+
+
+def test_the_device_is_part_of_the_cache_key(tiny_causal_lm, tmp_path):
+    # greedy decoding on a GPU and on a CPU can part ways at a near tie: their answers are not one another's
+    t = make_teacher(TeacherParams(provider="transformers", model=str(tiny_causal_lm), device="cpu",
+                                   cache_path="c.sqlite"), tmp_path, {})
+    t.cache.close()
+    assert t.settings["device"] == "cpu"
+    key = t.key(Request("judge", DOC))
+    t.settings = {**t.settings, "device": "cuda"}
+    assert t.key(Request("judge", DOC)) != key
