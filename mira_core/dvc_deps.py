@@ -3,8 +3,9 @@ local teacher model, another tool's manifest), and whether dvc.yaml lists them u
 
 Role: DVC sees a params value as a string. A model retrained in place, or a tokenizer.json replaced at the same
 path, changes no string, so `dvc repro` skips the stage and every stage after it; the task cache would see the
-change, but DVC never runs the stage. `mira init` writes these paths as deps, and each stage warns when dvc.yaml's
-entry for it does not list one (an edit of params.yaml is not written back into dvc.yaml).
+change, but DVC never runs the stage. `mira stage <name>` (what dvc.yaml's commands run) warns when dvc.yaml's
+entry for the stage does not list one. `mira init` writes none of them: its params name only bundled models, and an
+edit of params.yaml is not written back into dvc.yaml.
 """
 
 from __future__ import annotations
