@@ -157,7 +157,7 @@ def extract(results: dict) -> dict:
     if "quality" in results.get("pipeline", {}):
         out["pipeline"] = {"quality": results["pipeline"]["quality"]}
     if "arms" in results.get("ablations", {}):
-        out["ablations"] = {k: results["ablations"][k] for k in ("arms", "retention", "oracle")
+        out["ablations"] = {k: results["ablations"][k] for k in ("arms", "retention", "oracle", "replicates")
                             if k in results["ablations"]}
     return out
 

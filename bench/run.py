@@ -27,8 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import doc_figures
+from bench import doc_figures, replicates
 from bench.common import REPO, WORK, child, env, machine, median, spread
+from mira_core.config import EvaluateParams
 from mira_core.io import write_parquet
 from mira_core.planted import TEACHER_ALL
 
@@ -116,8 +117,9 @@ def bench_ablations(repeats: int) -> dict:
         shutil.rmtree(root / "data" / "selection", ignore_errors=True)
         subprocess.run(["mira", "stage", "select"], cwd=root, env=env(), check=True, capture_output=True)
     oracle = teacher_oracle(root)
+    reps = replicates.run(root)
     params["evaluate"]["arms"] = ABLATION_ARMS
-    params["evaluate"]["manifests"] = {TEACHER_ALL: ORACLE_MANIFEST}
+    params["evaluate"]["manifests"] = {TEACHER_ALL: ORACLE_MANIFEST, **replicates.manifests()}
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     start = time.perf_counter()
     subprocess.run(["mira", "stage", "evaluate"], cwd=root, env=env(), check=True, capture_output=True)
@@ -125,8 +127,12 @@ def bench_ablations(repeats: int) -> dict:
     select = json.loads((root / "metrics" / "select.json").read_text())
     retention = {m: {s: v["kept_token_share"] for s, v in select["methods"][m]["by_source"].items()}
                  for m in ABLATION_ARMS if m in select["methods"]}
-    return {"seconds": time.perf_counter() - start, "arms": ev["arms"], "within_noise": ev["within_noise"],
-            "retention": {**retention, TEACHER_ALL: oracle.pop("retention")}, "oracle": oracle}
+    sigmas = params["evaluate"].get("noise_sigmas", EvaluateParams().noise_sigmas)
+    arms, reps["arms"] = replicates.split(ev["arms"], sigmas)  # the replicates read apart, not as ablations
+    reps["pooled"] = replicates.reading(ev["arms"], sigmas)
+    return {"seconds": time.perf_counter() - start, "arms": arms,
+            "within_noise": [p for p in ev["within_noise"] if not set(p) & set(reps["arms"])],
+            "retention": {**retention, TEACHER_ALL: oracle.pop("retention")}, "oracle": oracle, "replicates": reps}
 
 
 ORACLE_MANIFEST = "oracle/teacher_scores.parquet"
@@ -191,7 +197,7 @@ def section_ablations(r: dict) -> list[str]:
                     f"({o['teacher']['records']:,} records scored in {o['teacher_s']:.0f} s; it keeps "
                     f"{o['kept_records']:,} records, {o['kept_by_both']:,} of them kept by MIRA too).")
     out += [""] + md_table(["arm", "held-out loss", "note", *sources], rows)
-    return out + [""] + pooled_reading(r["arms"])
+    return out + [""] + pooled_reading(r["arms"]) + replicates.lines(r.get("replicates"), r["arms"].get("mira"))
 
 
 def _seed_count(arms: dict) -> str:
@@ -203,7 +209,6 @@ def pooled_reading(arms: dict) -> list[str]:
     """The table's notes read again with one sd pooled over every arm's seeds (mira_core.evaluation.stats.pooled),
     and again without the arm whose seeds spread most: n seeds give each arm's own sd n - 1 degrees of freedom (two
     seeds moved the per-arm verdicts between runs), and one wide arm can set most of a pool."""
-    from mira_core.config import EvaluateParams
     from mira_core.evaluation.stats import noise_note, pooled, widest, within_noise
 
     got = pooled(arms)

@@ -213,10 +213,32 @@ def _demo_rows(r: dict) -> list[list[str]]:
                      "MIRA ablations lower beyond the noise: "
                      + ", ".join(f"`{a}` {arms[a]['loss_mean']:.3f}" for a in lower))
         why = "; ".join(parts)
+    if (sel := _selections(r)):
+        why = f"{why}; {sel}" if why else sel
     rows.append(["demo proxy: MIRA's held-out loss at or below `random` and `full`", status,
                  ", ".join(f"`{a}` {ev[a]['loss_mean']:.3f} ± {ev[a]['loss_std']:.3f}" for a in ("mira", "random", "full")),
                  why])
     return rows
+
+
+def _selections(r: dict) -> str:
+    """MIRA read over its selection replicates (bench/replicates.py) against `random` and `full`, or ""."""
+    p = r.get("ablations", {}).get("replicates", {}).get("pooled")
+    if not p:
+        return ""
+    said = []
+    for other in ("random", "full"):
+        try:
+            rel = relation(p, other)
+        except KeyError:  # one seed: the note names no arm
+            said.append(f"{NO_SPREAD} against `{other}`")
+            continue
+        said.append(f"within the noise of `{other}`" if rel == "within" else
+                    f"{'below' if rel == 'lower' else 'above'} `{other}` {BEYOND}")
+    return (f"over {p['selections']} selections (other teacher label samples and students' folds, "
+            f"BENCHMARKS.md section 8) MIRA's means are {' / '.join(f'{m:.3f}' for m in p['selection_means'])}, "
+            f"{p['loss_mean']:.3f} ± {p['loss_std']:.3f}: with the selections as its draws, "
+            + " and ".join(said))
 
 
 def render(r: dict) -> str:
