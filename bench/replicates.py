@@ -27,6 +27,7 @@ REPLICATES = ({"label": 2, "distill": 1}, {"label": 3, "distill": 2})
 STAGES = ("label", "distill", "score", "select")
 OUTS = ("labels", "students", "scores", "selection")  # under data/: what those stages write
 METRICS = ("label.json", "students.json", "score.json", "select.json")
+PLOTS = ("distill",)  # under plots/: the distill stage's val predictions, which the pipeline's intervals read
 POOLED = "mira_selections"  # the name of the pooled arm in the reading
 
 
@@ -61,7 +62,7 @@ def kept_overlap(a, b) -> float:
 
 def run(root: Path) -> dict:
     """Make every replicate's selection in `root` (a project the pipeline benchmark ran), keep its manifest, and
-    restore the default run's params, outputs and metrics whatever happens."""
+    restore the default run's params, outputs, metrics and distill plots whatever happens."""
     import polars as pl
     import yaml
 
@@ -75,6 +76,9 @@ def run(root: Path) -> dict:
         shutil.copytree(data / name, saved / name)
     for name in METRICS:
         shutil.copy2(metrics / name, saved / name)
+    for name in PLOTS:
+        if (root / "plots" / name).exists():
+            shutil.copytree(root / "plots" / name, saved / "plots" / name)
     params_text = params_path.read_text()
     params = yaml.safe_load(params_text)
     default = pl.read_parquet(data / "selection" / "mira" / "manifest.parquet")
@@ -100,6 +104,10 @@ def run(root: Path) -> dict:
             (saved / name).rename(data / name)
         for name in METRICS:
             shutil.copy2(saved / name, metrics / name)
+        for name in PLOTS:
+            shutil.rmtree(root / "plots" / name, ignore_errors=True)
+            if (saved / "plots" / name).exists():
+                (saved / "plots" / name).rename(root / "plots" / name)
         shutil.rmtree(saved)
     out["seconds"] = round(time.perf_counter() - start, 1)
     return out

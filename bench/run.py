@@ -726,7 +726,8 @@ def main() -> None:
             start = time.perf_counter()
             print(f"bench {name} ...", flush=True)
             results[name] = fns[name](args.repeats)
-            results.setdefault("section_measured", {})[name] = {"at": results["measured_at"], "commit": results["commit"]}
+            results.setdefault("section_measured", {})[name] = {"at": results["measured_at"], "commit": results["commit"],
+                                                                "cpu": results["machine"]["CPU"]}
             print(f"bench {name}: {time.perf_counter() - start:,.0f} s", flush=True)
             tmp = saved.with_suffix(".tmp")  # hours of figures: a write cut short must not lose the earlier ones
             tmp.write_text(json.dumps(results, indent=1, default=str))

@@ -111,6 +111,8 @@ def test_a_failed_replicate_puts_the_default_run_back(tmp_path):
         (tmp_path / "data" / name / "kept.txt").write_text(name)
     manifest = pl.DataFrame({"record_id": ["a"], "n_tokens": [5], "kept": [True]})
     manifest.write_parquet(tmp_path / "data" / "selection" / "mira" / "manifest.parquet", mkdir=True)
+    (tmp_path / "plots" / "distill").mkdir(parents=True)
+    (tmp_path / "plots" / "distill" / "g0.csv").write_text("record_id,anchor\n")
     (tmp_path / "metrics").mkdir()
     for name in replicates.METRICS:
         (tmp_path / "metrics" / name).write_text(json.dumps({"mask": {"on": 3}, "name": name}))

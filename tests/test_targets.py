@@ -112,6 +112,7 @@ def test_the_mask_target_is_half_the_pairs():
 
 def test_the_proxy_status_reads_the_means_and_the_noise():
     r = copy.deepcopy(RECORDED)
+    r["ablations"].pop("replicates", None)  # read apart, below
     ev = r["pipeline"]["quality"]["evaluate"]
     ev["mira"].update(loss_mean=5.50, note="lower loss than random, full (beyond noise)")
     status, _, why = _row(r, "demo proxy")
@@ -131,6 +132,7 @@ def test_the_proxy_status_reads_the_means_and_the_noise():
 
 def test_the_proxy_reason_names_the_oracle_and_the_ablations_that_beat_mira():
     r = copy.deepcopy(RECORDED)
+    r["ablations"].pop("replicates", None)  # read apart, below
     arms = r["ablations"]["arms"]
     mira = arms["mira"]["loss_mean"]
     arms["teacher_scores"].update(loss_mean=mira - 0.05, note="lower loss than mira (beyond noise)")
@@ -195,3 +197,16 @@ def test_a_source_single_rubric_keeps_fewer_broken_tokens_of_says_how_much_of_it
         x["kept_by_source"] = {"mira": dict.fromkeys(srcs, 0.5), "single_rubric": dict.fromkeys(srcs, 0.21)}
     status, _, why = _row(r, "MIRA keeps fewer broken tokens")
     assert status == "**missed**" and "(`single_rubric` keeps 21.0 % of the source's tokens, MIRA 50.0 %)" in why
+
+
+def test_the_proxy_row_reads_mira_over_its_selections_met_or_missed():
+    r = copy.deepcopy(RECORDED)
+    pooled = r["ablations"]["replicates"]["pooled"]
+    pooled.update(loss_mean=5.60, note="higher loss than random, full (beyond noise)")
+    ev = r["pipeline"]["quality"]["evaluate"]
+    ev["mira"].update(loss_mean=5.50, note="lower loss than random, full (beyond noise)")
+    status, _, why = _row(r, "demo proxy")
+    # met on the one run, and the row still says the selections' reading: above both beyond the noise
+    assert status == "**met**"
+    assert why.startswith("over 3 selections") and why.endswith(
+        "above `random` beyond the noise and above `full` beyond the noise")
