@@ -242,6 +242,11 @@ def _pooled_rel(r: dict, a: str, b: str, drop_widest: bool = False) -> str:
     return "lower" if arms[a]["loss_mean"] < arms[b]["loss_mean"] else "higher"
 
 
+def _other_runs_say(*arms: str) -> list[str]:
+    """MIRA's verdict against each arm on every other machine's run (bench/machines.py), run by run."""
+    return [machines.verdict(o, a) for o in machines.load_others() for a in arms]
+
+
 def _rel_or_none(r: dict, a: str, b: str) -> str | None:
     """_rel, or None where a is b or the run has no relation of a to b."""
     try:
@@ -516,8 +521,7 @@ FIGURES: list[Figure] = [
     Figure(README, "On the other machine's run (the table below) MIRA trailed\n  `full` and the teacher's own scores beyond "
                    "the noise, and `single_rubric` was within MIRA's noise",
            lambda r: [],
-           lambda r: [machines._verdict(o, a) for o in machines.load_others()
-                      for a in ("full", "teacher_scores", "single_rubric")]
+           lambda r: _other_runs_say("full", "teacher_scores", "single_rubric")
            == ["above, beyond the noise", "above, beyond the noise", "within the noise"],
            "the other machine's run: mira above full and teacher_scores beyond the noise, within single_rubric's"),
     # docs/selection.md: the worst-anchor blend, the unshared rule, the demo's retention
@@ -690,7 +694,7 @@ FIGURES: list[Figure] = [
     Figure(EVALUATION, "On the other machine's run (the README's machines table) the same commit's\nfigures put MIRA "
                        "above `full` beyond the noise",
            lambda r: [],
-           lambda r: [machines._verdict(o, "full") for o in machines.load_others()] == ["above, beyond the noise"],
+           lambda r: _other_runs_say("full") == ["above, beyond the noise"],
            "the other machine's run: mira above full beyond the noise"),
     *[Figure(EVALUATION, f"{lead} gives {{}} ± {{}}, {where}",
              lambda r, a=a: [f3(_loss(r, a)["loss_mean"]), f3(_loss(r, a)["loss_std"])],
@@ -764,8 +768,7 @@ FIGURES: list[Figure] = [
     Figure(EVALUATION, "On the other\nmachine's run the teacher's own half was below MIRA's and the paper's trimmed "
                        "mean above it, both beyond the\nnoise, and `single_rubric` within it",
            lambda r: [],
-           lambda r: [machines._verdict(o, a) for o in machines.load_others()
-                      for a in ("teacher_scores", "mira_trimmed_mean", "single_rubric")]
+           lambda r: _other_runs_say("teacher_scores", "mira_trimmed_mean", "single_rubric")
            == ["above, beyond the noise", "below, beyond the noise", "within the noise"],
            "the other machine's run: teacher_scores below mira, the trimmed mean above, single_rubric within"),
     Figure(EVALUATION, "keeps {} % of the broken tokens against MIRA's {} % ([BENCHMARKS.md](../BENCHMARKS.md) "

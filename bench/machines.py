@@ -36,7 +36,7 @@ def _name(r: dict) -> str:
     return f"{' / '.join(cpus)}, {' / '.join(commits)}"
 
 
-def _verdict(r: dict, other: str) -> str:
+def verdict(r: dict, other: str) -> str:
     """MIRA against `other` on one run's ablation evaluation, in words ("-" where the run lacks the arm)."""
     arms = r.get("ablations", {}).get("arms", {})
     if "mira" not in arms or other not in arms:
@@ -66,7 +66,7 @@ def render(r: dict, others: list[dict]) -> str:
         rows.append([f"demo proxy, held-out loss: `{arm}`", *cells])
     agree, differ = [], []
     for other in VERSUS:
-        said = [_verdict(x, other) for x in runs]
+        said = [verdict(x, other) for x in runs]
         if "-" in said:
             continue
         (agree if len(set(said)) == 1 else differ).append((other, said))
