@@ -48,7 +48,8 @@ class Figure:
 
 
 def regex(pattern: str) -> re.Pattern:
-    parts = [re.sub(r"\\\s+|\s+", r"\\s+", re.escape(p)) for p in pattern.split("{}")]
+    # any run of whitespace in the pattern matches any run in the text (escaping first made "\n  " three runs)
+    parts = [r"\s+".join(re.escape(w) for w in re.split(r"\s+", p)) for p in pattern.split("{}")]
     return re.compile(f"({NUMBER})".join(parts))
 
 

@@ -91,6 +91,14 @@ def test_number_slots_take_signs_and_thousands():
     assert not re.fullmatch(doc_figures.NUMBER, "abc")
 
 
+def test_any_run_of_whitespace_matches_any_other():
+    # a sentence rewrapped by hand still matches its pattern: a line break and its indent, or one space
+    assert regex("kept by\n  MIRA too ({} %)").search("kept by MIRA too (5 %)")
+    assert regex("kept by MIRA too ({} %)").search("kept by\n  MIRA\ttoo (5 %)")
+    assert not regex("kept by MIRA").search("kept byMIRA")  # whitespace where the pattern has it
+    assert regex("a.b {}").search("a.b 1") and not regex("a.b {}").search("axb 1")  # the words stay literal
+
+
 def test_the_docs_say_what_the_recorded_run_measured():
     # bench/figures.json is written by the same bench run that rewrites BENCHMARKS.md; a figure edited by hand
     # in a doc, or a run whose figures were not synced into the docs, fails here
