@@ -94,3 +94,30 @@ def test_a_ui_file_whose_pid_another_process_now_has_is_not_trusted(tmp_path):
 
     (tmp_path / UI_FILE).write_text(json.dumps({**info, "pid_start": _proc_start(os.getppid())}))
     assert live_ui(tmp_path)["prefect_api"] == info["prefect_api"]
+
+
+def test_a_ui_file_without_a_start_time_is_trusted_only_while_its_api_answers(tmp_path):
+    # an older mira wrote no pid_start: a live pid alone cannot tell the `mira ui` from a process given its pid
+    import http.server
+    import threading
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the stdlib's name
+            self.send_response(200 if self.path == "/api/health" else 404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    (tmp_path / ".mira").mkdir()
+    info = {"pid": os.getppid(), "prefect_api": "http://127.0.0.1:9/api"}  # a live pid, nothing on port 9
+    (tmp_path / UI_FILE).write_text(json.dumps(info))
+    assert live_ui(tmp_path) is None
+    server = http.server.HTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        api = f"http://127.0.0.1:{server.server_port}/api"
+        (tmp_path / UI_FILE).write_text(json.dumps({**info, "prefect_api": api}))
+        assert live_ui(tmp_path)["prefect_api"] == api
+    finally:
+        server.shutdown()
