@@ -54,10 +54,9 @@ def render(r: dict, others: list[dict]) -> str:
     runs = [r, *others]
     head = ["", *(f"{'this run' if i == 0 else 'another run'} ({_name(x)})" for i, x in enumerate(runs))]
     rows = []
-    tables = [targets._planted_rows(x) + targets._demo_rows(x) for x in runs]
-    for i, row in enumerate(tables[0]):
-        cells = [t[i][1] if i < len(t) and t[i][0] == row[0] else "-" for t in tables]
-        rows.append([row[0], *cells])
+    statuses = [{row[0]: row[1] for row in targets._planted_rows(x) + targets._demo_rows(x)} for x in runs]
+    for target in statuses[0]:  # by the target's words: a run that lacks one shows "-" there and nowhere else
+        rows.append([target, *(s.get(target, "-") for s in statuses)])
     for arm in ARMS:
         cells = []
         for x in runs:

@@ -60,27 +60,58 @@ def kept_overlap(a, b) -> float:
     return round(both / total, 4) if total else 1.0
 
 
+SAVED = ".replicates-saved"  # the default run's outputs while the replicates run, under the project
+DONE = "saved.ok"  # written once the save is whole: a save cut short is discarded, a whole one restored
+
+
+def _stage(root: Path, stage: str) -> None:
+    subprocess.run(["mira", "stage", stage], cwd=root, env=env(), check=True, capture_output=True)
+
+
+def _save(root: Path, saved: Path) -> None:
+    saved.mkdir()
+    shutil.copy2(root / "params.yaml", saved / "params.yaml")
+    for name in OUTS:
+        shutil.copytree(root / "data" / name, saved / name)
+    for name in METRICS:
+        shutil.copy2(root / "metrics" / name, saved / name)
+    for name in PLOTS:
+        if (root / "plots" / name).exists():
+            shutil.copytree(root / "plots" / name, saved / "plots" / name)
+    (saved / DONE).write_text("")
+
+
+def _restore(root: Path, saved: Path) -> None:
+    """Put the saved default run back (params, outputs, metrics, distill plots) and remove the save."""
+    shutil.copy2(saved / "params.yaml", root / "params.yaml")
+    for name in OUTS:
+        shutil.rmtree(root / "data" / name, ignore_errors=True)
+        (saved / name).rename(root / "data" / name)
+    for name in METRICS:
+        shutil.copy2(saved / name, root / "metrics" / name)
+    for name in PLOTS:
+        shutil.rmtree(root / "plots" / name, ignore_errors=True)
+        if (saved / "plots" / name).exists():
+            (saved / "plots" / name).rename(root / "plots" / name)
+    shutil.rmtree(saved)
+
+
 def run(root: Path) -> dict:
     """Make every replicate's selection in `root` (a project the pipeline benchmark ran), keep its manifest, and
-    restore the default run's params, outputs, metrics and distill plots whatever happens."""
+    restore the default run's params, outputs, metrics and distill plots whatever happens. A run killed before its
+    restore left its save behind: that is put back first, so a replicate is never taken for the default."""
     import polars as pl
     import yaml
 
     from mira_core.io import write_parquet
 
     data, metrics, params_path = root / "data", root / "metrics", root / "params.yaml"
-    saved = root / ".replicates-saved"
-    shutil.rmtree(saved, ignore_errors=True)
-    saved.mkdir()
-    for name in OUTS:
-        shutil.copytree(data / name, saved / name)
-    for name in METRICS:
-        shutil.copy2(metrics / name, saved / name)
-    for name in PLOTS:
-        if (root / "plots" / name).exists():
-            shutil.copytree(root / "plots" / name, saved / "plots" / name)
-    params_text = params_path.read_text()
-    params = yaml.safe_load(params_text)
+    saved = root / SAVED
+    if (saved / DONE).exists():
+        _restore(root, saved)
+    shutil.rmtree(saved, ignore_errors=True)  # a save cut short: the project itself was not touched yet
+    _save(root, saved)
+    params = yaml.safe_load(params_path.read_text())
     default = pl.read_parquet(data / "selection" / "mira" / "manifest.parquet")
     out = {"default": {"label_seed": params["label"]["seed"], "distill_seed": params["distill"]["seed"],
                        **_selection_facts(metrics / "select.json", default)}, "replicates": {}}
@@ -89,7 +120,7 @@ def run(root: Path) -> dict:
         for i, seeds in enumerate(REPLICATES, 1):
             params_path.write_text(yaml.safe_dump(_set_seeds(params, seeds), sort_keys=False))
             for stage in STAGES:
-                subprocess.run(["mira", "stage", stage], cwd=root, env=env(), check=True, capture_output=True)
+                _stage(root, stage)
             kept = pl.read_parquet(data / "selection" / "mira" / "manifest.parquet")
             if kept.select("record_id", "kept").equals(default.select("record_id", "kept")):
                 raise RuntimeError(f"replicate {i} kept exactly the default run's records: did its stages re-run?")
@@ -98,17 +129,7 @@ def run(root: Path) -> dict:
                                          **_selection_facts(metrics / "select.json", kept),
                                          "kept_token_overlap_with_default": kept_overlap(kept, default)}
     finally:
-        params_path.write_text(params_text)
-        for name in OUTS:
-            shutil.rmtree(data / name, ignore_errors=True)
-            (saved / name).rename(data / name)
-        for name in METRICS:
-            shutil.copy2(saved / name, metrics / name)
-        for name in PLOTS:
-            shutil.rmtree(root / "plots" / name, ignore_errors=True)
-            if (saved / "plots" / name).exists():
-                (saved / "plots" / name).rename(root / "plots" / name)
-        shutil.rmtree(saved)
+        _restore(root, saved)
     out["seconds"] = round(time.perf_counter() - start, 1)
     return out
 
@@ -131,6 +152,9 @@ def pooled_arm(arms: dict, names: list[str]) -> dict | None:
     losses = [s["loss"] for n in names for s in arms[n]["seeds"]]
     if not all(np.isfinite(losses)):
         return None
+    if len({len(arms[n]["seeds"]) for n in names}) != 1:  # the reading below needs as many seeds per selection
+        raise ValueError(f"the selections ran different numbers of training seeds: "
+                         f"{ {n: len(arms[n]['seeds']) for n in names} }")
     means = [float(np.mean([s["loss"] for s in arms[n]["seeds"]])) for n in names]
     return {**summarize(means), "seeds": [{"selection": n, "loss": m} for n, m in zip(names, means, strict=True)],
             "runs": len(losses), "selections": len(names), "selection_means": [round(m, 4) for m in means],
@@ -164,7 +188,12 @@ def reading(arms: dict, sigmas: float) -> dict | None:
     if pooled is None or not {"full", "random"} <= set(arms):
         return None
     side = {POOLED: pooled, "random": arms["random"], "full": arms["full"]}
-    return {**pooled, "note": noise_note(POOLED, side, within_noise(side, sigmas))}
+    bars = {}  # how near each verdict sits to the rule's bar (a gap just under it is "within" all the same)
+    for other in ("random", "full"):
+        o = arms[other]
+        se = (pooled["loss_std"] ** 2 / len(pooled["seeds"]) + o["loss_std"] ** 2 / len(o["seeds"])) ** 0.5
+        bars[other] = {"gap": abs(pooled["loss_mean"] - o["loss_mean"]), "bar": sigmas * se}
+    return {**pooled, "note": noise_note(POOLED, side, within_noise(side, sigmas)), "bars": bars}
 
 
 def lines(reps: dict | None, default_arm: dict | None) -> list[str]:
@@ -191,5 +220,18 @@ def lines(reps: dict | None, default_arm: dict | None) -> list[str]:
         out += ["", f"MIRA as one arm over its selections (`{POOLED}`): each selection's mean over its training "
                 f"seeds is one draw of the method, {' / '.join(f'{m:.4f}' for m in p['selection_means'])}, "
                 f"{p['loss_mean']:.4f} ± {p['loss_std']:.4f} over the {p['selections']} (the {p['runs']} runs spread "
-                f"{p['run_std']:.4f}); by the evaluation's rule, with the selections as its draws, it is {p['note']}."]
+                f"{p['run_std']:.4f}); by the evaluation's rule, with the selections as its draws, it is {p['note']}"
+                + (" (" + "; ".join(f"to `{o}` a gap of {b['gap']:.4f} against a bar of {b['bar']:.4f}"
+                                    for o, b in p["bars"].items()) + ")" if p.get("bars") else "") + "."]
     return out + [""]
+
+
+def rederive(ablations: dict) -> None:
+    """Compute the pooled reading again from the arms an ablation run recorded (in place): `--report-only` then
+    carries what this module reads now, without training anything again."""
+    from mira_core.config import EvaluateParams
+
+    reps = ablations.get("replicates")
+    if reps and reps.get("arms") and "arms" in ablations:
+        reps["pooled"] = reading({**ablations["arms"], **reps["arms"]},
+                                 reps.get("sigmas", EvaluateParams().noise_sigmas))

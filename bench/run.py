@@ -130,6 +130,7 @@ def bench_ablations(repeats: int) -> dict:
     sigmas = params["evaluate"].get("noise_sigmas", EvaluateParams().noise_sigmas)
     arms, reps["arms"] = replicates.split(ev["arms"], sigmas)  # the replicates read apart, not as ablations
     reps["pooled"] = replicates.reading(ev["arms"], sigmas)
+    reps["sigmas"] = sigmas
     return {"seconds": time.perf_counter() - start, "arms": arms,
             "within_noise": [p for p in ev["within_noise"] if not set(p) & set(reps["arms"])],
             "retention": {**retention, TEACHER_ALL: oracle.pop("retention")}, "oracle": oracle, "replicates": reps}
@@ -713,6 +714,7 @@ def main() -> None:
             sys.exit(f"{saved}: no saved results to rewrite BENCHMARKS.md from (run a benchmark first; "
                      "`python -m bench.doc_figures` syncs the docs from bench/figures.json alone)")
         args.only = []
+        replicates.rederive(results.get("ablations", {}))  # readings added since the run: from its own losses
     else:
         results["machine"] = machine()
         results["measured_at"] = f"{datetime.now(UTC):%Y-%m-%d %H:%M}"

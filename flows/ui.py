@@ -30,16 +30,18 @@ UI_FILE = Path(".mira") / "ui.json"
 def live_ui(root: Path) -> dict | None:
     """What a running `mira ui` of this project wrote, if its process is still alive: the same process, by its
     start time, not another that was given its pid after a `mira ui` killed without its clean-up."""
-    from flows.servers import _alive, healthy
+    from flows.servers import _alive, _proc_start, healthy
 
     path = root / UI_FILE
     try:
         info = json.loads(path.read_text())
         if not _alive(int(info["pid"]), info.get("pid_start")):
             return None
-        # a file without the start time (an older mira wrote it) cannot tell its process from another given the
-        # same pid: trust it only while its Prefect API answers, or every stage would point at a dead server
-        if info.get("pid_start") is None and not healthy(str(info["prefect_api"])):
+        # without a start time to compare (an older mira wrote none, or this system cannot read one) a live pid
+        # cannot tell the `mira ui` from another process given the same pid: trust the file only while its Prefect
+        # API answers, or every stage would point at a dead server
+        unchecked = info.get("pid_start") is None or _proc_start(int(info["pid"])) is None
+        if unchecked and not healthy(str(info["prefect_api"])):
             return None
     except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError):
         return None

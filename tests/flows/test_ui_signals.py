@@ -121,3 +121,16 @@ def test_a_ui_file_without_a_start_time_is_trusted_only_while_its_api_answers(tm
         assert live_ui(tmp_path)["prefect_api"] == api
     finally:
         server.shutdown()
+
+
+def test_where_no_start_time_can_be_read_the_api_must_answer(tmp_path, monkeypatch):
+    # a system without /proc: the recorded start time cannot be compared, so the live pid alone is not enough
+    import flows.servers
+
+    (tmp_path / ".mira").mkdir()
+    info = {"pid": os.getppid(), "pid_start": flows.servers._proc_start(os.getppid()),
+            "prefect_api": "http://127.0.0.1:9/api"}
+    (tmp_path / UI_FILE).write_text(json.dumps(info))
+    assert live_ui(tmp_path)["prefect_api"] == info["prefect_api"]  # the start time matches: trusted
+    monkeypatch.setattr(flows.servers, "_proc_start", lambda pid: None)
+    assert live_ui(tmp_path) is None
