@@ -243,9 +243,9 @@ def _pooled_rel(r: dict, a: str, b: str, drop_widest: bool = False) -> str:
     return "lower" if arms[a]["loss_mean"] < arms[b]["loss_mean"] else "higher"
 
 
-def _at_the_edge(bar: dict, within: float = 0.9) -> bool:
-    """A gap within the noise but at least `within` of the rule's bar: a verdict a hair from the other side."""
-    return within * bar["bar"] <= bar["gap"] < bar["bar"]
+def _at_the_edge(bar: dict) -> bool:
+    """A gap within the noise but at least targets.EDGE of the rule's bar: a verdict a hair from the other side."""
+    return targets.EDGE * bar["bar"] <= bar["gap"] < bar["bar"]
 
 
 def _moves_tokens(r: dict, arm: str, points: float = 0.10) -> bool:

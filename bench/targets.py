@@ -16,6 +16,7 @@ from mira_core.planted import KINDS, TEACHER_LOW, over_single, share_gap
 START, END = "<!-- targets:start -->", "<!-- targets:end -->"
 BROKEN_MAX, GOOD_MIN, ORACLE_MIN, SPEARMAN_MIN, MASK_MIN = 0.10, 0.75, 0.90, 0.7, 0.5
 TIE = 5e-4  # shares recorded to four digits: closer than this is the same share
+EDGE = 0.9  # a gap within the noise but at least this share of the rule's bar is reported as at the bar's edge
 
 
 def _p(x: float | None) -> str:
@@ -235,6 +236,9 @@ def _selections(r: dict) -> str:
             continue
         said.append(f"within the noise of `{other}`" if rel == "within" else
                     f"{'below' if rel == 'lower' else 'above'} `{other}` {BEYOND}")
+        bar = p.get("bars", {}).get(other)
+        if rel == "within" and bar and bar["gap"] >= EDGE * bar["bar"]:  # a hair from the other side: say so
+            said[-1] += f" (at the bar's edge: a gap of {bar['gap']:.4f} against {bar['bar']:.4f})"
     return (f"over {p['selections']} selections (other teacher label samples and students' folds, "
             f"BENCHMARKS.md section 8) MIRA's means are {' / '.join(f'{m:.3f}' for m in p['selection_means'])}, "
             f"{p['loss_mean']:.3f} ± {p['loss_std']:.3f}: with the selections as its draws, "

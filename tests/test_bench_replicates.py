@@ -3,6 +3,7 @@ each evaluated as an arm, and the proxy verdict read over every selection's trai
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 
@@ -100,7 +101,10 @@ def test_the_section_lines_and_the_targets_sentence():
     r = extract({"ablations": {"arms": others, "retention": {}, "replicates": reps}})
     sentence = _selections(r)
     assert sentence.startswith("over 3 selections") and "MIRA's means are 5.565 / 5.541 / 5.576, 5.561" in sentence
-    assert sentence.endswith("within the noise of `random` and within the noise of `full`")
+    assert sentence.endswith("within the noise of `random` and within the noise of `full`")  # far from the bars
+    edge = copy.deepcopy(r)
+    edge["ablations"]["replicates"]["pooled"]["bars"]["full"] = {"gap": 0.0095, "bar": 0.0100}
+    assert _selections(edge).endswith("within the noise of `full` (at the bar's edge: a gap of 0.0095 against 0.0100)")
     assert _selections({"ablations": {"arms": others}}) == ""
 
 
