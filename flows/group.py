@@ -1,6 +1,7 @@
 """Stage group: group sources by the centroids of their record embeddings.
 
 Reads: data/embeddings/. Writes: data/groups/ (groups.parquet, similarity.parquet, similarity.png), metrics/group.json.
+The held-out sources (select.held_out_sources) are not clustered: each joins the group nearest to it.
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ from tasks.group import group_one
 
 
 @flow(name="group")
-def group_flow(p: GroupParams, cache: CacheParams, root: str) -> dict:
+def group_flow(p: GroupParams, cache: CacheParams, root: str, held_out: tuple[str, ...] = ()) -> dict:
     lay = Layout(Path(root))
     if not any(lay.embeddings.glob("*/part-*.parquet")):
         raise ConfigError(f"{lay.embeddings}: no embeddings (run the embed stage first)")
     with run_log(lay, "group") as log:
-        fut = submit(cached(group_one, cache, lay.root), lay.embeddings, p, out=lay.groups)
+        fut = submit(cached(group_one, cache, lay.root), lay.embeddings, p, out=lay.groups, held_out=tuple(held_out))
         info = fut.result()
         log["tasks"] = states([fut])
         write_json(info, lay.metrics_file("group"))
@@ -37,7 +38,7 @@ def group_flow(p: GroupParams, cache: CacheParams, root: str) -> dict:
 
 
 def run(params: Params, root: Path) -> dict:
-    return group_flow(params.group, params.cache, str(root))
+    return group_flow(params.group, params.cache, str(root), tuple(params.select.held_out_sources))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -170,8 +170,30 @@ def judged_members(groups: dict[str, str], held_out: list[str] | tuple[str, ...]
     return {g: srcs for g, srcs in out.items() if srcs}
 
 
-def group_sources(embeddings: Path, p: GroupParams, out: Path) -> dict:
+def cluster_judged(names: list[str], centroids: np.ndarray, p: GroupParams, held_out: tuple[str, ...] = ()
+                   ) -> tuple[dict[str, str], dict]:
+    """`cluster` on every source but the held-out ones, which then join the group whose centroid is nearest
+    theirs (cosine; a pin still decides). A held-out source is the proxy evaluation's target: were it clustered,
+    it could pull sources together or apart, and so shape the selection it is meant to judge."""
+    judged = [i for i, s in enumerate(names) if s not in held_out]
+    if not judged:  # nothing but held-out sources: no selection to keep apart from them
+        return cluster(names, centroids, p)
+    assign, info = cluster([names[i] for i in judged], centroids[judged], p)
+    groups = sorted(set(assign.values()))
+    mean = np.stack([centroids[[i for i in judged if assign[names[i]] == g]].mean(axis=0) for g in groups])
+    mean /= np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
+    nearest = {}
+    for i, s in enumerate(names):
+        if s in held_out:
+            nearest[s] = p.pins.get(s) or groups[int(np.argmax(mean @ centroids[i]))]
+    assign.update(nearest)
+    info["held_out"] = nearest  # not clustered: the group each joined
+    return assign, info
+
+
+def group_sources(embeddings: Path, p: GroupParams, out: Path, held_out: tuple[str, ...] = ()) -> dict:
     """Centroids, similarity matrix, clustering; writes the group map, the matrix and its heatmap under `out`.
+    Held-out sources (select.held_out_sources) are not clustered; each joins its nearest group (`cluster_judged`).
 
     Returns the stage's metrics: the method, its scores, the members of each group, records per source.
     """
@@ -179,7 +201,7 @@ def group_sources(embeddings: Path, p: GroupParams, out: Path) -> dict:
     shards = {d.name: sorted(d.glob("part-*.parquet")) for d in sorted(embeddings.iterdir())
               if d.is_dir() and not d.name.startswith(".")}
     names, centroids, counts = source_centroids(shards)
-    assign, info = cluster(names, centroids, p)
+    assign, info = cluster_judged(names, centroids, p, tuple(held_out))
     sim = similarity(centroids)
     out.mkdir(parents=True, exist_ok=True)
     write_parquet(group_table(assign, info["method"]), out / "groups.parquet")

@@ -81,8 +81,10 @@ STAGES: tuple[Stage, ...] = (
     Stage("embed", "one encoder pass over every record (length-sorted, bf16 where native), resumable by shard",
           reads=("corpus",), writes=("embeddings",), params=("embed",), core=("mira_core.embedding",), persist=True,
           outside="an encoder folder params.yaml names (`embed.encoder`, `embed.static_source`)"),
-    Stage("group", "cluster sources by the centroids of their embeddings; pins override",
-          reads=("embeddings",), writes=("groups",), params=("group",), core=("mira_core.grouping",)),
+    Stage("group", "cluster sources by the centroids of their embeddings (held-out sources join the nearest group); "
+          "pins override",
+          reads=("embeddings",), writes=("groups",), params=("group", "select.held_out_sources"),
+          core=("mira_core.grouping",)),
     Stage("discover", "teacher judges a sample freely; judgments are clustered into each group's anchors",
           reads=("corpus", "dedup", "decontaminate", "groups"), writes=("rubrics",),
           params=("teacher", "discover", "embed", "select.held_out_sources"),

@@ -11,6 +11,6 @@ from mira_core.grouping import group_sources
 
 
 @task(name="group-sources")
-def group_one(embeddings: Path, p: GroupParams, out: Path) -> dict:
+def group_one(embeddings: Path, p: GroupParams, out: Path, held_out: tuple[str, ...] = ()) -> dict:
     """Writes the group map, the similarity matrix and its heatmap under `out`; returns the stage's metrics."""
-    return group_sources(embeddings, p, out)
+    return group_sources(embeddings, p, out, held_out)

@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 
 from mira_core.config import GroupParams
-from mira_core.grouping import cluster, plot_similarity, similarity, source_centroids
+from mira_core.grouping import cluster, cluster_judged, plot_similarity, similarity, source_centroids
 
 
 def _three_families(rng):
@@ -107,3 +107,28 @@ def test_the_similarity_table_keeps_its_names_whatever_a_source_is_called():
     table = similarity_table(["code", "source"], np.array([[1.0, 0.2], [0.2, 1.0]]))
     assert table.rows() == [("code", "code", 1.0), ("code", "source", 0.2), ("source", "code", 0.2),
                             ("source", "source", 1.0)]
+
+
+def test_held_out_sources_do_not_shape_the_groups_and_join_the_nearest():
+    # three held-out sources beside the t family: clustered, they would make a fourth group of their own or pull
+    # the t family with them; held out, the groups are those of the judged sources, and each joins its nearest
+    names, x = _three_families(np.random.default_rng(0))
+    rng = np.random.default_rng(2)
+    held = ["h1", "h2", "h3"]
+    rows = []
+    for _ in held:
+        v = np.eye(4, 16)[3] + 0.6 * np.eye(3, 16)[1] + 0.05 * rng.standard_normal(16)
+        rows.append(v / np.linalg.norm(v))
+    p = GroupParams(k="auto", k_min=2, k_max=6)
+    judged, _ = cluster(names, x, p)
+    together, _ = cluster(names + held, np.vstack([x, *rows]), p)
+    assert {together[s] for s in held}.isdisjoint(together[s] for s in names)  # clustered: a group of their own
+    assign, info = cluster_judged(names + held, np.vstack([x, *rows]), p, tuple(held))
+    assert {s: assign[s] for s in names} == judged
+    assert info["held_out"] == dict.fromkeys(held, judged["t1"]) and {assign[s] for s in held} == {judged["t1"]}
+    pinned, info = cluster_judged(names + held, np.vstack([x, *rows]), GroupParams(k="auto", k_min=2, k_max=6,
+                                                                                   pins={"h2": judged["q1"]}),
+                                  tuple(held))
+    assert pinned["h2"] == judged["q1"] and info["held_out"]["h2"] == judged["q1"]
+    only_held, _ = cluster_judged(["a", "b"], x[:2], p, ("a", "b"))  # nothing judged: clustered as before
+    assert only_held == cluster(["a", "b"], x[:2], p)[0]
