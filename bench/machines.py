@@ -11,6 +11,7 @@ bench/targets.py's own rules.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -24,8 +25,11 @@ ARMS = ("mira", "random", "full", "teacher_scores", "single_rubric")
 VERSUS = ("random", "full", "teacher_scores", "single_rubric")  # MIRA's verdicts read on every machine
 
 
-def load_others(repo: Path = REPO) -> list[dict]:
-    return [json.loads((repo / p).read_text()) for p in OTHER_RUNS]
+@functools.cache
+def load_others(repo: Path = REPO) -> tuple[dict, ...]:
+    """The other runs' extracts, read once per process: the block and several doc claims read them (not to be
+    changed by a caller, since every later one gets the same dicts)."""
+    return tuple(json.loads((repo / p).read_text()) for p in OTHER_RUNS)
 
 
 def _name(r: dict) -> str:
@@ -48,7 +52,7 @@ def verdict(r: dict, other: str) -> str:
     return "within the noise" if rel == "within" else f"{'below' if rel == 'lower' else 'above'}, beyond the noise"
 
 
-def render(r: dict, others: list[dict]) -> str:
+def render(r: dict, others: tuple[dict, ...] | list[dict]) -> str:
     """The block, markers included: the targets' status on each run, the proxy losses, and which of MIRA's proxy
     verdicts every run agrees on."""
     runs = [r, *others]
