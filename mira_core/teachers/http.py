@@ -35,6 +35,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from mira_core.redact import redact_credentials
+
 INITIAL_RETRY_DELAY, MAX_RETRY_DELAY = 0.5, 8.0
 MAX_RETRY_AFTER = 120.0  # the longest Retry-After honoured (seconds); a request can wait this long per retry
 RETRY_STATUSES = (408, 409, 429)
@@ -106,7 +108,8 @@ class JSONClient:
                  no_retry: NoRetry | None = None, secret: str | None = None) -> None:
         u = urlsplit(base_url)
         if u.scheme not in ("http", "https") or not u.hostname:
-            raise ValueError(f"not an http(s) URL: {base_url!r}")
+            # the URL may carry credentials (user:password@), and this message reaches the stage's log
+            raise ValueError(f"not an http(s) URL: {redact_credentials(repr(base_url))}")
         self.host = u.hostname
         self.port = u.port or (443 if u.scheme == "https" else 80)
         self.prefix = u.path.rstrip("/")
@@ -166,16 +169,20 @@ class JSONClient:
             reused = bool(self._idle)
             reader, writer = self._idle.pop() if reused else await asyncio.open_connection(
                 self.host, self.port, ssl=self._ssl)
+            answered = False
             try:
                 writer.write(request)
                 line = await reader.readline()
                 if not line:
                     raise ConnectionResetError("the server closed the connection")
+                answered = True
                 status, headers, data, keep = await _read_reply(line, reader)
             except (ConnectionError, asyncio.IncompleteReadError):
                 writer.close()
-                if reused:
+                if reused and not answered:
                     continue  # a kept-alive connection the server had closed meanwhile: once more on a new one
+                # a reply cut off after it began: the server took the request (and may bill it), so sending it
+                # again here would be a provider request no spend hold, max_requests or retry count saw
                 raise
             except BaseException:
                 writer.close()  # cancelled (the timeout) or broken mid-reply: the connection is in an unknown state

@@ -36,7 +36,8 @@ reply into an `Outcome`. Key decisions:
   each outcome says which format it was asked with.
 - With a spending cap, each provider request (each attempt, retries included) first takes a hold in the
   run's `SpendLedger` (spend.py); an attempt that timed out or lost its connection is settled at its worst
-  case, since the server may have answered and billed it. A request refused by a cap is an outcome with
+  case, since the server may have answered and billed it, and so is an answer whose usage does not count its
+  tokens (absent, nulls). A request refused by a cap is an outcome with
   error_kind "capped", never sent and never cached.
 - The API key is handed in by the caller and only ever goes to the client (the `Authorization` header);
   it is masked out of every error message, so it reaches neither the cache nor the logs.
@@ -302,7 +303,8 @@ class OpenAIBackend:
         # counted before sending: a failed attempt was still sent (and may be billed)
         usage["retries" if n else "calls"] += 1
         try:
-            resp = _completion(await client.attempt("/chat/completions", body, n))
+            resp = _completion(await client.attempt("/chat/completions", body, n),
+                               self._api_key if self._api_key != "EMPTY" else None)
         except EndpointStatusError:
             self._settle_now(hold, 0.0)  # an HTTP error reply is not billed
             raise
@@ -311,8 +313,8 @@ class OpenAIBackend:
             # and may have been answered, and billed
             self._settle_now(hold, worst)
             raise
-        tokens = resp.get("usage") or {}  # some servers omit usage; tokens then stay unknown (0)
-        pt, ct = int(tokens.get("prompt_tokens") or 0), int(tokens.get("completion_tokens") or 0)
+        tokens = _tokens(resp)  # some servers omit usage, or send it unfilled; tokens then stay unknown (0)
+        pt, ct = tokens or (0, 0)
         usage["prompt_tokens"] += pt
         usage["completion_tokens"] += ct
         if hold is not None:
@@ -459,12 +461,32 @@ def _schema(kind: str, anchor_ids: tuple[str, ...], scale: tuple[int, int], max_
     return reply_schema(kind, anchor_ids, scale, max_judgments)  # type: ignore[arg-type]
 
 
-def _completion(resp: Any) -> dict:
-    """The reply if it has the shape of a chat completion, else BadReply (a permanent failure)."""
+def _completion(resp: Any, secret: str | None) -> dict:
+    """The reply if it has the shape of a chat completion, else BadReply (a permanent failure).
+
+    The reply quoted is masked before it is cut: an echo endpoint (a proxy's debug page) may hand the request's
+    Authorization header back, and a cut through the key would leave its prefix unmasked."""
     choices = resp.get("choices") if isinstance(resp, dict) else None
     if not isinstance(choices, list) or (choices and not isinstance(choices[0], dict)):
-        raise BadReply(f"the endpoint's reply is not a chat completion: {str(resp)[:200]}")
+        raise BadReply(f"the endpoint's reply is not a chat completion: {masked(str(resp), secret)[:200]}")
     return resp
+
+
+def _tokens(resp: dict) -> tuple[int, int] | None:
+    """(prompt, completion) tokens a completion reports, or None when its usage does not count both (absent, a list,
+    nulls, "n/a"): the request was answered, and billed by an unknown amount, so it is charged its worst case.
+
+    Never raises: it runs while the request's spend hold is open, and an error here left the hold open and lost a
+    paid answer; nor does a usage of nulls count as free (a billed request the cost cap did not see).
+    """
+    counts = resp.get("usage")
+    if not isinstance(counts, dict):
+        return None
+    try:
+        pt, ct = int(counts["prompt_tokens"]), int(counts["completion_tokens"])
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return None
+    return (pt, ct) if pt >= 0 and ct >= 0 else None
 
 
 def _content(resp: dict) -> tuple[str, bool]:
