@@ -117,7 +117,8 @@ class JSONClient:
         self.no_retry = no_retry or (lambda status, text: False)
         self.secret = secret  # the API key: masked in every body an error quotes, before it is cut
         self._ssl = ssl.create_default_context() if u.scheme == "https" else None
-        host = self.host if u.port is None else f"{self.host}:{u.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 literal is bracketed (RFC 9110 7.2)
+        host = host if u.port is None else f"{host}:{u.port}"
         fixed = {"Host": host, "Content-Type": "application/json", "Accept": "application/json",
                  "Accept-Encoding": "identity", "User-Agent": "mira-teacher", **headers}
         self._head = "".join(f"{k}: {v}\r\n" for k, v in fixed.items())

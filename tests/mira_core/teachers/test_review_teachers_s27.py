@@ -110,3 +110,10 @@ def test_a_url_that_is_not_http_has_its_credentials_starred():
     with pytest.raises(ValueError, match="not an http") as e:
         JSONClient("htp://bob:hunter2secret@127.0.0.1:9/v1", {}, 1.0, 0)
     assert "hunter2secret" not in str(e.value) and "***" in str(e.value)
+
+
+def test_an_ipv6_endpoint_is_named_in_brackets_in_the_host_header():
+    # "Host: ::1:8000" is no valid host; a strict server (or proxy) refuses it
+    assert "Host: [::1]:8000\r\n" in JSONClient("http://[::1]:8000/v1", {}, 1.0, 0)._head
+    assert "Host: [::1]\r\n" in JSONClient("http://[::1]/v1", {}, 1.0, 0)._head
+    assert "Host: 127.0.0.1:9\r\n" in JSONClient("http://127.0.0.1:9/v1", {}, 1.0, 0)._head
