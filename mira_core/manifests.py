@@ -36,6 +36,7 @@ from mira_core.selection import (
     anchor_scales,
     anchors_on,
     budget_share,
+    finite,
     reliability_mask,
     select,
     selectable,
@@ -112,7 +113,7 @@ def _scales(folders: dict[str, list[Path]], on: dict[str, list[str]], apart: set
     inside = frames([s for s in folders if s not in apart])
     scales = anchor_scales(inside, anchors)
     used = {a for df, cols in inside for a in cols  # ranked on by some competing record that has a score
-            if df.height > df[a].cast(pl.Float64).fill_nan(None).null_count()}
+            if df.height > finite(df[a]).null_count()}
     if set(anchors) - used:
         rest = anchor_scales(frames([s for s in folders if s in apart]), anchors)
         scales.update({a: rest[a] for a in anchors if a not in used})

@@ -113,11 +113,18 @@ def trimmed_mean(x: np.ndarray, trim: float) -> np.ndarray:
     return np.sort(x, axis=1)[:, t : k - t].mean(axis=1)
 
 
+def finite(values: pl.Series) -> pl.Series:
+    """`values` as Float64 with NaN and +-inf as null: a score that is not a finite number ranks nothing."""
+    values = values.cast(pl.Float64)
+    return pl.select(pl.when(values.is_finite()).then(values)).to_series().rename(values.name)
+
+
 def aggregate(scores: pl.DataFrame, cols: list[str], trim: float,
               scales: dict[str, tuple[float, float]] | None = None, worst: float = 0.0,
               competing: np.ndarray | None = None) -> np.ndarray:
     """One source's record scores: the trimmed mean over the anchors on for it (`cols`); NaN when none are, or
-    when any of them is (an unscored record).
+    when any of them is NaN or infinite (an unscored record: one infinite score, standardised or centred, would
+    turn every score of its source, and of its group through the scales, into NaN or -inf).
 
     With `scales` ({anchor: (mean, sd)}), each anchor is standardised first. With `worst` = w > 0 the score is
     (1 - w) * trimmed mean + w * (the record's lowest anchor - its mean over the source's records), `scores`
@@ -135,7 +142,7 @@ def aggregate(scores: pl.DataFrame, cols: list[str], trim: float,
     x = scores.select(cols).to_numpy().astype(np.float64)
     if scales is not None:
         x = (x - np.array([scales[c][0] for c in cols])) / np.array([scales[c][1] for c in cols])
-    unscored = np.isnan(x).any(axis=1)
+    unscored = ~np.isfinite(x).all(axis=1)
     score = trimmed_mean(np.where(unscored[:, None], 0.0, x), trim)
     if worst > 0 and not unscored.all():
         low = np.where(unscored, np.nan, x.min(axis=1))
@@ -157,7 +164,7 @@ def anchor_scales(frames: list[tuple[pl.DataFrame, list[str]]], anchors: list[st
     sums = {a: [0.0, 0.0, 0] for a in anchors}
     for df, cols in frames:
         for a in cols:
-            v = df[a].cast(pl.Float64).fill_nan(None)  # an unscored record (NaN) must not make the group's scale NaN
+            v = finite(df[a])  # an unscored record (NaN, inf) must not make the group's scale NaN or infinite
             sums[a][0] += float(v.sum())
             sums[a][1] += float((v * v).sum())
             sums[a][2] += v.len() - v.null_count()
