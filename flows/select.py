@@ -86,7 +86,7 @@ def select_flow(p: SelectParams, tokenizer_name: str, cache: CacheParams, root: 
           f"{metrics['oracle']['all']['spearman']}, kept overlap {metrics['oracle']['all']['kept_overlap']}; "
           "baselines: " + ", ".join(
               f"{k} {v['kept_token_share']:.1%}" for k, v in per_method.items() if k != "mira"))
-    warning = unreliable_warning(metrics["no_reliable_anchor"], len(m["by_source"]))
+    warning = unreliable_warning(metrics["no_reliable_anchor"], list(m["by_source"]), p.held_out_sources)
     if warning:  # said where the run is watched, not only in the report: such a source's cut is close to random
         print(warning, file=sys.stderr)
     publish_table("select-retention", "Tokens kept per source, by method",
@@ -95,10 +95,14 @@ def select_flow(p: SelectParams, tokenizer_name: str, cache: CacheParams, root: 
     return metrics
 
 
-def unreliable_warning(blind: list[str], n_sources: int) -> str | None:
-    """The console warning for sources no anchor of which passes the reliability mask, or None."""
+def unreliable_warning(blind: list[str], sources: list[str], held_out: list[str]) -> str | None:
+    """The console warning for sources no anchor of which passes the reliability mask, or None.
+
+    Counted among the sources a selection ranks: a held-out source is neither judged nor selected, so it can never
+    be among `blind`, and counting it would understate the share."""
     if not blind:
         return None
+    n_sources = len([s for s in sources if s not in held_out])
     return (f"select: WARNING: no anchor passes the reliability mask for {len(blind)} of {n_sources} sources "
             f"({', '.join(blind)}): each keeps its own share of the budget, ranked on every anchor by students that "
             "disagree with the teacher, so its cut says little. See the report's reliability section and "
