@@ -15,15 +15,41 @@ from typing import Annotated
 import typer
 import yaml
 
-from flows.revisions import WORKSPACE, read_bytes
+from flows.revisions import WORKSPACE, conflict_note, read_bytes, unreadable
 from flows.rubrics import rubrics_at
-from mira_core.errors import ConfigError
+from mira_core.errors import JSON_REFUSED, ConfigError, json_refusal
+from mira_core.redact import redact_credentials
 from mira_core.rubric import diff_lines, diff_rubrics
+
+MANIFEST = "data/selection/mira/manifest.parquet"
 
 
 def _json(root: Path, rev: str, path: str) -> dict:
     data = read_bytes(root, rev, path)
-    return json.loads(data) if data else {}
+    if not data:
+        return {}
+    try:
+        obj = json.loads(data)
+    except json.JSONDecodeError as e:
+        raise unreadable(rev, path, f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg});"
+                                    f"{conflict_note(data)}") from None
+    except JSON_REFUSED as e:  # not UTF-8; numbers or nesting past Python's limits
+        raise unreadable(rev, path, f"not readable as JSON ({json_refusal(e)})") from None
+    if not isinstance(obj, dict):
+        kind = {list: "an array", str: "a string", bool: "true or false"}.get(type(obj), "a number or null")
+        raise unreadable(rev, path, f"holds {kind}, not a JSON object")
+    return obj
+
+
+def _params(root: Path, rev: str) -> dict[str, object]:
+    data = read_bytes(root, rev, "params.yaml")
+    try:
+        return _flat(yaml.safe_load(data)) if data else {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        raise unreadable(rev, "params.yaml", f"not valid YAML ({where}{getattr(e, 'problem', None) or e});"
+                                             f"{conflict_note(data)}") from None
 
 
 def _flat(d: object, prefix: str = "") -> dict[str, object]:
@@ -35,25 +61,41 @@ def _flat(d: object, prefix: str = "") -> dict[str, object]:
     return {prefix: d}
 
 
+def _redacted(v: object) -> object:
+    """A params value with URL credentials as *** in every string it holds (a source list holds dicts)."""
+    if isinstance(v, str):
+        return redact_credentials(v)
+    if isinstance(v, list):
+        return [_redacted(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _redacted(x) for k, x in v.items()}
+    return v
+
+
 def gather(root: Path, rev: str) -> dict:
     """Everything compare needs from one revision."""
     import polars as pl
 
-    params = read_bytes(root, rev, "params.yaml")
-    manifest = read_bytes(root, rev, "data/selection/mira/manifest.parquet")
+    manifest = read_bytes(root, rev, MANIFEST)
     kept = None  # no selection at this revision: not an empty one
     if manifest:
-        df = pl.read_parquet(io.BytesIO(manifest), columns=["record_id", "kept"])
+        try:
+            df = pl.read_parquet(io.BytesIO(manifest), columns=["record_id", "kept"])
+        except (pl.exceptions.PolarsError, OSError) as e:  # a cut-off write, a Git LFS pointer, an old layout
+            raise unreadable(rev, MANIFEST, f"not a selection manifest ({type(e).__name__}: "
+                                             f"{str(e).splitlines()[0][:200]})") from None
         kept = set(df.filter(pl.col("kept"))["record_id"].to_list())
-    return {"rev": rev, "params": _flat(yaml.safe_load(params)) if params else {},
-            "rubrics": rubrics_at(root, rev), "students": _json(root, rev, "metrics/students.json"),
-            "select": _json(root, rev, "metrics/select.json"), "kept": kept}
+    return {"rev": rev, "params": _params(root, rev), "rubrics": rubrics_at(root, rev),
+            "students": _json(root, rev, "metrics/students.json"), "select": _json(root, rev, "metrics/select.json"),
+            "kept": kept}
 
 
 def compare(a: dict, b: dict) -> dict:
     """The differences between two gathered runs, as plain data."""
-    params = {k: [a["params"].get(k), b["params"].get(k)] for k in sorted(set(a["params"]) | set(b["params"]))
-              if a["params"].get(k) != b["params"].get(k)}
+    # compared as written, shown with URL credentials starred (as `mira params`, the report and MLflow show them):
+    # the text lands in terminals and CI logs, and a key that alone changed still lists its line
+    params = {k: [_redacted(a["params"].get(k)), _redacted(b["params"].get(k))]
+              for k in sorted(set(a["params"]) | set(b["params"])) if a["params"].get(k) != b["params"].get(k)}
     students = {}
     for g in sorted(set(a["students"]) | set(b["students"])):
         sa, sb = a["students"].get(g, {}), b["students"].get(g, {})

@@ -7,6 +7,7 @@ repository (`dvc init --subdir`) is read through the repository's top level, as 
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,22 @@ from mira_core.errors import ConfigError
 
 WORKSPACE = "workspace"
 T = TypeVar("T")
+
+
+def unreadable(rev: str, path: str, why: str) -> ConfigError:
+    """A file that is there at `rev` but cannot be read, named with its revision: these commands read other runs,
+    and a parser's own error (a merge conflict's markers in one of them) said neither which run nor which file."""
+    from mira_core.stages import writer_of
+
+    stage = writer_of(path)
+    fix = f"re-run the {stage} stage there" if stage else "fix it there"  # params.yaml is written by hand
+    return ConfigError(f"{path} at {rev!r}: {why}; {fix}, or read another revision")
+
+
+def conflict_note(data: bytes) -> str:
+    """A note for a text holding a git merge conflict's markers, the likeliest reason it no longer parses."""
+    return (" it holds git merge-conflict markers (<<<<<<<, =======, >>>>>>>)"
+            if re.search(rb"^(<{7}|={7}|>{7})", data, re.M) else "")
 
 
 def _top(root: Path) -> tuple[Path, str]:

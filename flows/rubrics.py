@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
-from flows.revisions import WORKSPACE, read_texts
+from flows.revisions import WORKSPACE, read_texts, unreadable
 from mira_core.errors import ConfigError
 from mira_core.rubric import Rubric, diff_rubrics, format_diff, format_rubric, load_rubric
 
@@ -17,9 +18,18 @@ Root = Annotated[Path, typer.Option("--root", help="Project folder holding param
 
 
 def rubrics_at(root: Path, rev: str) -> dict[str, Rubric]:
-    """The rubrics of every group at a revision (a git rev, a DVC experiment name, or 'workspace')."""
-    texts = read_texts(root, rev, "data/rubrics/*.json")
-    return {r.group: r for r in (load_rubric(p, t) for p, t in texts.items())}
+    """The rubrics of every group at a revision (a git rev, a DVC experiment name, or 'workspace'); a rubric that
+    does not parse is a ConfigError naming its file and revision."""
+    out = {}
+    for path, text in read_texts(root, rev, "data/rubrics/*.json").items():
+        try:
+            r = load_rubric(path, text)
+        except ValidationError as e:  # its text, which pydantic's message repeats, could be a whole file
+            why = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" if x["loc"] else x["msg"]
+                            for x in e.errors()[:3])
+            raise unreadable(rev, path, f"not a rubric ({why})") from None
+        out[r.group] = r
+    return out
 
 
 @app.command()

@@ -9,14 +9,23 @@ import typer
 
 
 def _load(root: Path, stage: str) -> dict | None:
-    from mira_core.io import read_json  # here, not at the top: `mira --help` should not import polars
+    # here, not at the top: `mira --help` should not import polars
+    from mira_core.report.inputs import read_object
 
     f = root / "metrics" / f"{stage}.json"
-    return read_json(f) if f.exists() else None
+    # read as the report reads it: a file with a merge conflict's markers, cut off, or not an object is a ConfigError
+    # naming it and the stage to re-run, not a JSONDecodeError's traceback
+    return read_object(f, root) if f.exists() else None
 
 
 def _num(x: float | None) -> str:
     return "n/a" if x is None else str(round(x, 3))
+
+
+def _as_is(x: float | None) -> str:
+    """A figure as the stage wrote it (already rounded), n/a where it has none: a student that scored no val record
+    has no MAE, which printed as "None"."""
+    return "n/a" if x is None else str(x)
 
 
 def _changed(old: object, new: object, prefix: str) -> list[str]:
@@ -143,8 +152,9 @@ def summary_lines(root: Path) -> list[str]:
     students = _load(root, "students")
     if students:
         out.append("students    " + ", ".join(
-            f"{g} {r['student']} (val MAE {r['mean_mae']} vs constant {r['const_mean_mae']}, median Somers' D "
-            f"{_num(r.get('median_somers_d'))}, Spearman {_num(r['median_spearman'])})" for g, r in students.items())
+            f"{g} {r['student']} (val MAE {_as_is(r.get('mean_mae'))} vs constant {_as_is(r.get('const_mean_mae'))}, "
+            f"median Somers' D {_num(r.get('median_somers_d'))}, Spearman {_num(r['median_spearman'])})"
+            for g, r in students.items())
             + "   data/students/, MLflow")
     sel = _load(root, "select")
     if sel:

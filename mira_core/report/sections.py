@@ -9,6 +9,7 @@ and the <h2> headings; adding a section is adding a function and a line there.
 from __future__ import annotations
 
 import json
+import math
 import re
 import statistics
 from collections.abc import Callable
@@ -448,7 +449,7 @@ def proxy_evaluation(inp: ReportInputs, p_: ReportParams) -> Raw | None:
     arms = inp.evaluate.get("arms") or {}
     if not arms:
         return _lacking("the proxy evaluation", "evaluate", ["arms"])
-    rows = [[a, num(r.get("loss_mean"), 4), num(r.get("loss_std"), 4), num(r.get("ppl_mean"), 2),
+    rows = [[a, _loss_mean(r), _loss_std(r), num(r.get("ppl_mean"), 2),
              ", ".join(f"{x['seed']}: {x['loss']:.4f}" if isinstance(x, dict) else str(x)
                        for x in r.get("seeds") or []) or "–"] for a, r in arms.items()]
     parts: list = [table(["arm", "eval loss (mean)", "std over seeds", "perplexity (mean)", "seeds"], rows)]
@@ -459,6 +460,22 @@ def proxy_evaluation(inp: ReportInputs, p_: ReportParams) -> Raw | None:
         items = [" vs ".join(map(str, x)) if isinstance(x, list | tuple) else str(x) for x in noise]
         parts += [p("Within noise (differences smaller than the seed-to-seed spread):"), ul(items)]
     return join(parts)
+
+
+def _loss_mean(arm: dict) -> str:
+    """An arm's mean eval loss; a loss that is not finite is a run that diverged (the stage's note says so), not a
+    figure that is missing."""
+    mean = arm.get("loss_mean")
+    if isinstance(mean, float) and not math.isfinite(mean):
+        return "not finite (a run diverged)"
+    return num(mean, 4)
+
+
+def _loss_std(arm: dict) -> str:
+    """The sd over seeds; one seed has none (the stage writes 0.0 there, and calls no pair within noise)."""
+    if len(arm.get("seeds") or []) == 1:
+        return "n/a (one seed)"
+    return num(arm.get("loss_std"), 4)
 
 
 def filters(inp: ReportInputs, p_: ReportParams) -> Raw:
