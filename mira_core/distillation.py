@@ -26,12 +26,23 @@ PLOT = {"record_id": pl.String, "source": pl.String, "anchor": pl.String, "teach
 
 
 def encoder_fingerprint(embedding_shards: list[Path]) -> dict | None:
-    """The encoder that made these embeddings, from the first shard's stamp (None when there are none)."""
+    """The encoder that made these embeddings, from the shards' stamps (None when there are none). Every stamp is
+    read: a student is fitted on the labeled records of all the shards, so shards made otherwise (an embed run
+    killed halfway through a change of encoder) would mix two encoders' vectors in one fit, under the first
+    shard's fingerprint alone, and score would pass the shards stamped like it."""
+    first: tuple[Path, dict] | None = None
     for shard in embedding_shards:
         side = shard.with_suffix(".json")
-        if side.exists():
-            return read_json(side)["stamp"]["encoder"]
-    return None
+        if not side.exists():
+            continue
+        made = read_json(side)["stamp"]["encoder"]
+        if first is None:
+            first = (shard, made)
+        elif made != first[1]:
+            diff = sorted(k for k in set(made) | set(first[1]) if made.get(k) != first[1].get(k))
+            raise ConfigError(f"{first[0]} and {shard} were embedded otherwise (they differ in {', '.join(diff)}); "
+                              "a student cannot be fitted on both: re-run embed")
+    return first[1] if first else None
 
 
 def gather_inputs(ids: list[str], need: str, corpus_shards: list[Path], embedding_shards: list[Path]) -> Inputs:
