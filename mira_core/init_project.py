@@ -202,11 +202,24 @@ def _reader_of(path: Path | str, shown: str) -> str:
                       "not Parquet, not a folder")
 
 
+def _absolute_pattern(pattern: str) -> str:
+    """A glob as written (relative to the working folder, or from `~`) made absolute, the folder it is joined to
+    escaped, so that only the part written is a pattern."""
+    head, sep, rest = pattern.partition("/")
+    if head.startswith("~"):
+        return os.path.normpath(glob_escape(os.path.expanduser(head)) + sep + rest)
+    return os.path.normpath(os.path.join(glob_escape(os.getcwd()), pattern))
+
+
 def _first_file(path: str) -> Path:
     from mira_core.ingest.readers import expand
 
     files = expand(path, Path("/"))
-    if not files or not files[0].exists():
+    gone = [f for f in files if not f.exists()]
+    if gone and gone[0].is_symlink():  # ingest refuses the source for it: say so now, not at the first run
+        raise ConfigError(f"{path}: {gone[0]} is a link to a file that does not exist (a git-annex or DVC file not "
+                          "fetched?)")
+    if not files or gone:
         raise ConfigError(f"{path}: {'no file matches' if _has_glob(path) else 'not found'}")
     return files[0]
 
@@ -508,17 +521,17 @@ def guess_format(path: str | Path, fmt: str | None = None, given: dict[str, str]
     shown = str(path)
     if _is_url(shown):
         return _guess_url(shown, fmt, given, name)
-    full = str(Path(path).expanduser().absolute()) if not _has_glob(shown) else os.path.abspath(
-        os.path.expanduser(shown))
-    target = _first_file(full) if _has_glob(full) else Path(full)
+    # Only the path as written is a pattern: the working folder it is read from (or the home folder) may hold a
+    # `[` of its own ("runs[2]"), which must match itself, not make a plain path a pattern that matches nothing.
+    target = _first_file(_absolute_pattern(shown)) if _has_glob(shown) else Path(path).expanduser().absolute()
     if not target.exists():
         raise ConfigError(f"{shown}: not found")
     reader = _reader_of(target, shown)
     if reader == "folder":
         return _with_given(_guess_folder(target, shown, fmt), given, name)
-    # a glob's first match is one concrete file, and the reader globs its path again: a `[` in its name would
-    # make it a pattern that matches nothing (or another file), so the sampling read gets it escaped
-    sampled = glob_escape(str(target)) if _has_glob(full) else str(target)
+    # the jsonl and parquet readers glob the path again: a `[` in the file's name (or its folders') would make it
+    # a pattern that matches nothing (or another file), so the sampling read gets it escaped
+    sampled = glob_escape(str(target)) if reader in ("jsonl", "parquet") else str(target)
     return _guess_records(reader, sampled, shown, fmt, given, name)
 
 

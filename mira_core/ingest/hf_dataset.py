@@ -20,7 +20,7 @@ from pathlib import Path
 
 from mira_core.errors import ConfigError, RecordError
 from mira_core.ingest.readers import Item, read_parquet
-from mira_core.io import is_hidden
+from mira_core.io import is_hidden, tree_files
 from mira_core.schema import QuarantineReason as Q
 
 STATE = "state.json"
@@ -34,8 +34,11 @@ def is_saved_dataset(path: Path) -> bool:
 
 def parquet_shards(path: Path) -> list[Path]:
     """The Parquet files under `path`, by sorted relative path; hidden ones (.cache/, a crashed write's .x.tmp) are
-    skipped, as the folder reader and the ingest cache key skip them (`io.is_hidden`)."""
-    return sorted((f for f in path.rglob("*.parquet") if f.is_file() and not is_hidden(f.relative_to(path))),
+    skipped, as the folder reader and the ingest cache key skip them (`io.is_hidden`). Links to folders are followed
+    and the suffix is matched in any case, as the cache key (`io.tree_files`) and the check that sends a folder of
+    Parquet files here (`source._only_suffixes`) do: pathlib's `rglob` does neither, and the shards it passed over
+    were lost without a word."""
+    return sorted((f for rel, f in tree_files(path) if rel.name.lower().endswith(".parquet")),
                   key=lambda f: f.relative_to(path).as_posix())
 
 

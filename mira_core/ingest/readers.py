@@ -28,6 +28,7 @@ from pathlib import Path
 from mira_core.errors import JSON_REFUSED, ConfigError, MiraError, RecordError, json_refusal
 from mira_core.ingest import remote
 from mira_core.io import glob_regex, is_hidden, walk_files
+from mira_core.redact import redact_credentials
 from mira_core.schema import QuarantineReason as Q
 
 BOM = b"\xef\xbb\xbf"
@@ -57,11 +58,18 @@ class Item:
 
 
 def expand(path: str, root: Path) -> list[Path]:
-    """The files a source path names: the file itself, or a glob's matches, sorted."""
+    """The files a source path names: the file itself, or a glob's matches, sorted (links that lead nowhere
+    among them: they do not exist, and the caller says so)."""
     p = Path(path)
     full = p if p.is_absolute() else root / p
     if any(ch in path for ch in "*?["):
-        return sorted(Path(m) for m in globlib.glob(str(full), recursive=True) if Path(m).is_file())
+        # A relative pattern is matched from `root`, not inside str(root / p): a project folder named like
+        # "runs[2]" would read as a pattern itself and match nothing.
+        base = Path("/") if p.is_absolute() else root
+        # A matching link that leads nowhere (a git-annex or DVC file not fetched) is kept, for the caller to name,
+        # not passed over: the glob's other files alone would be read as if they were the whole source.
+        return sorted(base / m for m in globlib.glob(path, root_dir=base, recursive=True)
+                      if (base / m).is_file() or ((base / m).is_symlink() and not (base / m).exists()))
     return [full]
 
 
@@ -345,22 +353,36 @@ def read_remote_folder(url: str, label: str, pattern: str) -> Iterator[Item]:
 
 
 def _read_remote_source(kind: str, url: str, pattern: str, batch_size: int) -> Iterator[Item]:
+    """`read_source` over a URL, its credentials (`https://user:pass@host`, `?token=...`) kept out of what leaves:
+    locators (stored in every record's meta and in the quarantine), quarantine details and error messages."""
+    try:
+        for item in _remote_items(kind, url, pattern, batch_size):
+            if item.error is not None and (detail := redact_credentials(item.error.detail)) != item.error.detail:
+                item = Item(item.locator, None, RecordError(item.error.reason, detail), item.native_id)
+            yield item
+    except MiraError as e:
+        if (said := redact_credentials(str(e))) == str(e):
+            raise
+        raise type(e)(said) from None  # not chained: the cause's message holds the credentials too
+
+
+def _remote_items(kind: str, url: str, pattern: str, batch_size: int) -> Iterator[Item]:
     if kind == "folder":
-        yield from read_remote_folder(url.rstrip("/"), url.rstrip("/"), pattern)
+        yield from read_remote_folder(url.rstrip("/"), redact_credentials(url.rstrip("/")), pattern)
         return
     if kind == "hf_dataset":
         from mira_core.ingest.hf_dataset import read_remote_hf_dataset
 
-        yield from read_remote_hf_dataset(url.rstrip("/"), url.rstrip("/"), batch_size)
+        yield from read_remote_hf_dataset(url.rstrip("/"), redact_credentials(url.rstrip("/")), batch_size)
         return
     files = remote.expand_url(url)
     if not files:
         raise ConfigError(f"{url}: no object matches")
     for f in files:
         if kind == "jsonl":
-            yield from read_jsonl(f, f)
+            yield from read_jsonl(f, redact_credentials(f))
         else:
-            yield from read_parquet(f, f, batch_size)
+            yield from read_parquet(f, redact_credentials(f), batch_size)
 
 
 def read_source(kind: str, path: str, root: Path, pattern: str = "**/*", batch_size: int = 1024) -> Iterator[Item]:

@@ -23,6 +23,7 @@ from mira_core.ingest.readers import Item, expand, json_type, read_source
 from mira_core.ingest.render import render
 from mira_core.ingest.tokens import token_counter
 from mira_core.io import atomic_dir, text_digest, tree_files, write_json
+from mira_core.redact import redact_credentials
 from mira_core.schema import CORPUS, REJECTED
 from mira_core.schema import QuarantineReason as Q
 from mira_core.shards import ShardWriter
@@ -82,7 +83,12 @@ def source_inputs(spec: SourceSpec, i: int, root: Path) -> list[Path | dict]:
     files = expand(spec.path, root)
     missing = [f for f in files if not f.exists()]
     if not files or missing:
-        raise ConfigError(f"sources[{i}].path = {spec.path!r} ({spec.name}): no such file")
+        where = f"sources[{i}].path = {spec.path!r} ({spec.name})"
+        if missing and missing[0].is_symlink():  # a glob's match, or the path itself (a file not fetched)
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            raise ConfigError(f"{where}: {missing[0]} is a link to a file that does not exist{more} (a git-annex "
+                              "or DVC file not fetched?)")
+        raise ConfigError(f"{where}: no such file")
     if spec.resolved_reader() != "hf_dataset" and (folders := [f for f in files if f.is_dir()]):
         raise ConfigError(f"sources[{i}].path = {spec.path!r} ({spec.name}): {folders[0]} is a folder, not a "
                           f"{spec.resolved_reader()} file (reader: folder or hf_dataset reads a folder)")
@@ -138,7 +144,17 @@ def untracked_by_dvc(inputs: dict[str, list[Path | dict]], root: Path) -> list[s
 
 
 def _remote_inputs(spec: SourceSpec, i: int) -> list[dict]:
-    """The fingerprints of the objects a URL source reads, checked before any work (credentials included)."""
+    """The fingerprints of the objects a URL source reads, checked before any work (credentials included).
+
+    Credentials written into the URL (`https://user:pass@host`, `?token=...`) are kept out of the fingerprints
+    (task parameters, which Prefect records) and the messages: the object is the same whatever the password."""
+    try:
+        return [f | {"url": redact_credentials(f["url"])} for f in _remote_fingerprints(spec, i)]
+    except ConfigError as e:
+        raise ConfigError(redact_credentials(str(e))) from None
+
+
+def _remote_fingerprints(spec: SourceSpec, i: int) -> list[dict]:
     key = f"sources[{i}].path = {spec.path!r} ({spec.name})"
     try:
         if spec.resolved_reader() in ("folder", "hf_dataset"):  # a prefix: every object under it
@@ -186,7 +202,7 @@ def empty_source_problem(spec: SourceSpec, report: dict, quarantine: str) -> str
     by_suffix = spec.model_copy(update={"reader": None}).resolved_reader()
     if spec.reader is not None and by_suffix not in (spec.reader, "folder"):
         why += f"; the source sets `reader: {spec.reader}` on a path whose name says {by_suffix}: is that right?"
-    return f"source {spec.name!r} (path {spec.path!r}) kept no record: {why}"
+    return f"source {spec.name!r} (path {redact_credentials(spec.path)!r}) kept no record: {why}"
 
 
 def ingest_source(spec: SourceSpec, p: IngestParams, root: Path, out: Path, out_quarantine: Path) -> dict:
