@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, PlainSerializer, field_validator, model_validator
 
@@ -86,7 +87,9 @@ class SourceSpec(Section):
         """The reader to use: the configured one, or the one the path's suffix names."""
         if self.reader is not None:
             return self.reader
-        name = PurePosixPath(self.path).name.lower()
+        # a URL's query (a signed URL's ?sig=...) is not part of the object's name
+        path = urlsplit(self.path).path if "://" in self.path else self.path
+        name = PurePosixPath(path).name.lower()
         if name.endswith(JSONL_SUFFIXES):
             return "jsonl"
         if name.endswith(".parquet"):

@@ -197,6 +197,8 @@ def test_not_yaml_and_missing_file(tmp_path):
 @pytest.mark.parametrize(("path", "reader"), [
     ("x/a.jsonl", "jsonl"), ("a.jsonl.gz", "jsonl"), ("a.JSONL.zst", "jsonl"), ("a.parquet", "parquet"),
     ("some/folder", "folder"),
+    # a signed URL's query is not the object's name: it read as a folder
+    ("https://h/x.jsonl?sig=abc", "jsonl"), ("s3://b/p/a.parquet?versionId=3", "parquet"), ("https://h/dir/", "folder"),
 ])
 def test_reader_is_inferred_from_the_path(path, reader):
     p = parse_params({"sources": [{"name": "a", "path": path, "format": "code"}]})
