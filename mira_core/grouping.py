@@ -16,6 +16,7 @@ import polars as pl
 
 from mira_core.config import GroupParams
 from mira_core.embedding import read_embeddings
+from mira_core.errors import ConfigError
 from mira_core.io import write_parquet
 
 
@@ -142,7 +143,6 @@ def plot_similarity(names: list[str], sim: np.ndarray, assign: dict[str, str], p
 
 def read_groups(path: Path) -> dict[str, str]:
     """The source -> group map written by the group stage."""
-    from mira_core.errors import ConfigError
     from mira_core.schema import GROUPS, check_parquet
 
     if not Path(path).exists():
@@ -201,6 +201,9 @@ def group_sources(embeddings: Path, p: GroupParams, out: Path, held_out: tuple[s
     shards = {d.name: sorted(d.glob("part-*.parquet")) for d in sorted(embeddings.iterdir())
               if d.is_dir() and not d.name.startswith(".")}
     names, centroids, counts = source_centroids(shards)
+    if not names:  # every shard empty: there is nothing to group, and the heatmap failed on its empty matrix
+        raise ConfigError(f"{embeddings}: none of its {len(shards)} source folders holds an embedded record; check "
+                          "that the corpus keeps records (metrics/ingest.json) and run the embed stage")
     assign, info = cluster_judged(names, centroids, p, tuple(held_out))
     sim = similarity(centroids)
     out.mkdir(parents=True, exist_ok=True)

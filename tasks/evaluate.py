@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +31,7 @@ from mira_core.evaluation.train import (
     load_model,
     n_parameters,
     new_model,
+    perplexity,
     resolve_device,
     save_model,
     set_threads,
@@ -90,7 +90,7 @@ def train_base(p: EvaluateParams, data: EvalData, out: Path, reuse: bool = True)
     res = train_lm(model, data.base.stream, data.target, p, seed=p.seed, steps=p.base_steps, decay_frac=0.0,
                    device=device)
     result = {"records": data.base.records, "stream_tokens": len(data.base.stream), "steps": res.steps,
-              "tokens_seen": res.tokens_seen, "loss": res.final_loss, "ppl": math.exp(res.final_loss),
+              "tokens_seen": res.tokens_seen, "loss": res.final_loss, "ppl": perplexity(res.final_loss),
               "curve": [list(c) for c in res.curve], "wall_s": res.wall_s, "parameters": n_parameters(model),
               "device": str(device)}
     with atomic_dir(out) as tmp:
@@ -114,7 +114,7 @@ def train_arm(arm: str, seed: int, p: EvaluateParams, data: EvalData, base: Path
     device = resolve_device(p.device)
     res = train_lm(load_model(base), data.arms[arm].stream, data.target, p, seed=seed, steps=p.steps,
                    decay_frac=p.decay_frac, device=device)
-    result = {"arm": arm, "seed": seed, "loss": res.final_loss, "ppl": math.exp(res.final_loss),
+    result = {"arm": arm, "seed": seed, "loss": res.final_loss, "ppl": perplexity(res.final_loss),
               "tokens_seen": res.tokens_seen, "last_train_loss": res.last_train_loss,
               "curve": [list(c) for c in res.curve], "wall_s": res.wall_s}
     if kept is not None:

@@ -50,6 +50,15 @@ class RunResult:
         return self.curve[-1][1]
 
 
+def perplexity(loss: float) -> float:
+    """exp(loss), inf past what a float holds: a run that diverged scores a loss in the millions, and math.exp
+    raised OverflowError on it, failing the stage instead of reporting the run as not finite."""
+    try:
+        return math.exp(loss)
+    except OverflowError:
+        return math.inf
+
+
 def resolve_device(name: str) -> torch.device:
     """auto: CUDA when present, else CPU."""
     if name == "auto":
