@@ -79,9 +79,13 @@ _WORD_BREAK = "\u200b"
 def _fold(text: str) -> str:
     """Without default-ignorable characters, NFKC, case-folded: a copy in decomposed (NFD) or full-width
     characters, or with soft hyphens in its words, reads as the original."""
-    if not text.isascii():  # no ASCII character is default-ignorable
-        text = _IGNORABLE.sub(lambda m: " " if m.group() == _WORD_BREAK else "", text)
-    return unicodedata.normalize("NFKC", text).casefold()
+    if text.isascii():  # no ASCII character is default-ignorable, and ASCII folds to ASCII
+        return text.lower()
+    text = _IGNORABLE.sub(lambda m: " " if m.group() == _WORD_BREAK else "", text)
+    # NFKC again after the fold: case folding can leave a text that is not normalised (Greek "ΐ" folds to
+    # iota, diaeresis, acute; its capital's fold to iota-with-diaeresis, acute), so a copy in capitals read as
+    # other text. Unicode's NFKC_Casefold closes it the same way.
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
 
 
 def normalise(text: str) -> str:

@@ -203,6 +203,16 @@ def test_unicode_forms_do_not_hide_a_copy(tmp_path: Path) -> None:
     assert sorted(result.dropped.select("record_id", "cluster").rows()) == [("b/1", "a/1"), ("c/1", "a/1")]
 
 
+def test_a_copy_in_capitals_is_a_copy_where_case_folding_leaves_a_text_unnormalised(tmp_path: Path) -> None:
+    # "ΐ" folds to iota + diaeresis + acute; its capital's fold to iota-with-diaeresis + acute: the same text once
+    # normalised again, and two texts to a fold without that second NFKC
+    text = "Η διαΐστωση του προΐσταμένου: ΐ και ΰ στις λέξεις, ξανά και ξανά. " * 4
+    assert normalise(text.upper()) == normalise(text)
+    layout = write_corpus(tmp_path, {"a": [("1", text)], "b": [("1", text.upper())]})
+    result = dedup_corpus(layout.corpus_shards(), DedupParams())
+    assert result.dropped.select("record_id", "cluster").rows() == [("b/1", "a/1")]
+
+
 @pytest.mark.parametrize(("threshold", "num_perm"), [(1.0, 128), (0.95, 16)])
 def test_a_threshold_near_one_finds_exact_copies(tmp_path: Path, threshold: float, num_perm: int) -> None:
     # datasketch finds no banding of two or more bands this close to 1 and raised a bare ValueError
