@@ -437,12 +437,15 @@ def section(r: dict) -> list[str]:
                 "so the oracle table covers the whole corpus and the students score records they were fitted on."]
     if r.get("seeds"):
         sizes = [n for kinds in r["counts"].values() for k, n in kinds.items() if k != "good"]
+        held = [n for n in sizes if n]  # a kind planted in no record (a small corpus, a low rate) has no share to move
+        moves = (f"so one record moves its share by about {100 / max(held):.0f}-{100 / min(held):.0f} points" if held
+                 else "so no kind has a share to move")
         took = sum(v.get("seconds", 0) for v in r["seeds"].values())
         names = [f"`{a}`" for a in (SEED_ARMS[0], TEACHER_ALL, *SEED_ARMS[1:])]
         out += ["", f"The {', '.join(names[:-1])} and {names[-1]} arms "
                 f"again on corpora planted with other seeds (the same sources and defect rate; seed {r['seed']} is "
                 f"the run above; {took / 60:,.1f} minutes more). Each kind has {min(sizes)}-{max(sizes)} records per "
-                f"corpus, so one record moves its share by about {100 / max(sizes):.0f}-{100 / min(sizes):.0f} points:", "",
+                f"corpus, {moves}:", "",
                 *seeds_table(r["seeds"])]
     if "result" in d:
         out += ["", "Every method at the default arm (`perfect` keeps only good tokens, each source up to its share "

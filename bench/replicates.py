@@ -82,17 +82,24 @@ def _save(root: Path, saved: Path) -> None:
 
 
 def _restore(root: Path, saved: Path) -> None:
-    """Put the saved default run back (params, outputs, metrics, distill plots) and remove the save."""
+    """Put the saved default run back (params, outputs, metrics, distill plots) and remove the save.
+
+    A restore killed midway is done again by the next run, so each step can be repeated: an output whose save is
+    gone was already moved back (removing it again would lose the default's), the plots are copied rather than
+    moved (a save without them means the default had none), and the DONE marker goes before the rest of the save.
+    """
     shutil.copy2(saved / "params.yaml", root / "params.yaml")
     for name in OUTS:
-        shutil.rmtree(root / "data" / name, ignore_errors=True)
-        (saved / name).rename(root / "data" / name)
+        if (saved / name).exists():
+            shutil.rmtree(root / "data" / name, ignore_errors=True)
+            (saved / name).rename(root / "data" / name)
     for name in METRICS:
         shutil.copy2(saved / name, root / "metrics" / name)
     for name in PLOTS:
         shutil.rmtree(root / "plots" / name, ignore_errors=True)
         if (saved / "plots" / name).exists():
-            (saved / "plots" / name).rename(root / "plots" / name)
+            shutil.copytree(saved / "plots" / name, root / "plots" / name)
+    (saved / DONE).unlink()
     shutil.rmtree(saved)
 
 

@@ -59,13 +59,15 @@ def eval_(truth: Annotated[Path, typer.Option("--truth", help="truth.parquet wri
 
     from mira_core.errors import ConfigError
     from mira_core.io import write_json
-    from mira_core.planted import evaluate, load_selection, render_markdown
+    from mira_core.planted import check_truth, evaluate, load_selection, render_markdown
 
     try:
         if not truth.exists():
             raise ConfigError(f"{truth}: no such file (run `mira planted build` first)")
+        labels = pl.read_parquet(truth)
+        check_truth(labels, str(truth))  # named by its file here: evaluate only knows it as "truth"
         manifests, oracle = load_selection(selection)
-        result = evaluate(pl.read_parquet(truth), manifests, budget, oracle)
+        result = evaluate(labels, manifests, budget, oracle)
     except ConfigError as e:
         _fail(e)
     if json_out:

@@ -223,6 +223,24 @@ def _check(df: pl.DataFrame, columns: dict, what: str) -> None:
         raise ConfigError(f"{what}: missing column(s) {', '.join(missing)} (has {', '.join(df.columns)})")
 
 
+def check_truth(truth: pl.DataFrame, what: str = "truth") -> None:
+    """A truth every share can be read against: its columns, `defect` a boolean, and every record named once and
+    labeled (a record with no `defect` or `kind` would count in the corpus's tokens and in neither the broken nor
+    the good, and a record named twice would count its tokens twice). ConfigError naming `what` otherwise."""
+    _check(truth, TRUTH, what)
+    if truth.schema["defect"] != pl.Boolean:
+        raise ConfigError(f"{what}: column defect is {truth.schema['defect']}, not Boolean (true for a record "
+                          "with a defect)")
+    unlabeled = {c: truth[c].null_count() for c in TRUTH if truth[c].null_count()}
+    if unlabeled:
+        raise ConfigError(f"{what}: every record needs a label; null in column(s) "
+                          + ", ".join(f"{c} ({n} of {truth.height} records)" for c, n in unlabeled.items()))
+    twice = truth.filter(pl.col("record_id").is_duplicated())["record_id"].unique().sort()
+    if twice.len():
+        raise ConfigError(f"{what}: {twice.len()} record_id(s) more than once in column record_id, e.g. "
+                          + ", ".join(twice.head(3).to_list()))
+
+
 def _share(num: float, den: float) -> float | None:
     return round(num / den, 4) if den else None
 
@@ -344,7 +362,10 @@ def evaluate(truth: pl.DataFrame, manifests: dict[str, pl.DataFrame], budget: fl
     With the select stage's oracle table, `oracle` compares the teacher's own cut (kept_teacher)
     with the students' (kept_student) on the labeled records.
     """
-    _check(truth, TRUTH, "truth")
+    check_truth(truth)
+    if not budget > 0:  # as select.budget: a perfect selector and a bound at no budget, or below it, mean nothing
+        raise ConfigError(f"budget = {budget}: must be above 0 (a fraction of the selectable tokens up to 1, or a "
+                          "token count above it, as select.budget)")
     if not manifests:
         raise ConfigError("no manifests to evaluate")
     methods, reference = {}, None
