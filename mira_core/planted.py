@@ -376,16 +376,19 @@ def evaluate(truth: pl.DataFrame, manifests: dict[str, pl.DataFrame], budget: fl
         if reference is None or method == "mira":
             reference = (selectable, excluded, manifests[method])
     selectable, excluded, manifest = reference
-    methods["perfect"] = {**figures(perfect(selectable, budget)), "excluded": excluded}
+    # The budget is the selection's: a share of every record it could keep, those the truth does not name included
+    # (a labeled sample of a larger corpus). A token count is made that share here, of the manifest's tokens, so the
+    # perfect selectors keep the same share of the truth's tokens whichever way the budget is written.
+    pool = int(manifest.filter(~pl.col("reason").is_in(list(NOT_SELECTABLE)))["n_tokens"].sum())
+    frac = budget_share(budget, pool)
+    methods["perfect"] = {**figures(perfect(selectable, frac)), "excluded": excluded}
     if "group" in selectable.columns and selectable["group"].null_count() == 0:
-        methods["perfect_group"] = {**figures(perfect_group(selectable, budget)), "excluded": excluded}
+        methods["perfect_group"] = {**figures(perfect_group(selectable, frac)), "excluded": excluded}
     corpus = figures(selectable.with_columns(kept=pl.lit(True)))
     good_tokens = int(selectable.filter(~pl.col("defect"))["n_tokens"].sum())
-    # No selection within the budget keeps more good tokens than the budget holds, whatever it keeps where. The
-    # budget is the selection's: a share of every record it could keep, those the truth does not name included
-    # (a labeled sample of a larger corpus), so it may hold more than the same share of the truth's tokens.
-    pool = int(manifest.filter(~pl.col("reason").is_in(list(NOT_SELECTABLE)))["n_tokens"].sum())
-    bound = min(1.0, budget_share(budget, pool) * pool / good_tokens) if good_tokens else 1.0
+    # No selection within the budget keeps more good tokens than the budget holds, whatever it keeps where; it may
+    # hold more than the same share of the truth's tokens.
+    bound = min(1.0, frac * pool / good_tokens) if good_tokens else 1.0
     result = {"budget": budget, "corpus": {"records": corpus["records"], "tokens": corpus["tokens"],
                                            "broken_token_share": _share(
                                                int(selectable.filter("defect")["n_tokens"].sum()), corpus["tokens"]),

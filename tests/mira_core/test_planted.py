@@ -239,7 +239,10 @@ def test_evaluate_gives_the_figures_worked_by_hand():
     # (b/1, 300 tokens) is over its 200
     p = res["methods"]["perfect"]
     assert (p["good_kept"], p["broken_kept"], p["kept_tokens"]) == (0.4, 0.0, 200)
-    assert evaluate(TRUTH, {"mira": _manifest([False] * 7)}, budget=400)["methods"]["perfect"] == p
+    # a token budget is the same share of the 810 tokens a selection may keep (x/9 included) as the fraction: 405
+    # is 0.5; 400 was taken as half of the truth's 800 tokens, another budget than the selection's
+    assert evaluate(TRUTH, {"mira": _manifest([False] * 7)}, budget=405)["methods"]["perfect"] == p
+    assert evaluate(TRUTH, {"mira": _manifest([False] * 7)}, budget=400)["methods"]["perfect"] != p
     assert res["corpus"]["broken_token_share"] == 0.375 and res["corpus"]["by_source"] == {"a": 0.5, "b": 0.5}
     # the most good tokens a selection keeps is its budget, half of the 810 tokens it may keep (x/9, which the truth
     # does not name, included) over the truth's 500 good ones: 0.81, not half of the truth's 800 (0.8)
