@@ -16,7 +16,10 @@ def load_params(path: Path | str = "params.yaml") -> Params:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: not found (run mira from the project folder, or pass --root)")
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as e:  # a folder named params.yaml, a file without read permission: a traceback before
+        raise ConfigError(f"{path}: cannot be read ({e.strerror}); params.yaml must be a readable file") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:  # a Latin-1 "café" in a comment: a traceback naming no file or line before

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import inspect
 import json
 import os
@@ -91,14 +92,24 @@ def free_port(host: str = "127.0.0.1") -> int:
 def port_free(host: str, port: int, flag: str = "--mlflow-port") -> None:
     """A MiraError naming the port when something already listens on it. The probe binds with SO_REUSEADDR, as the
     servers do: connections of a server just stopped, left in TIME_WAIT, then do not count (for about a minute after
-    `mira ui` stopped, they made its port look taken), while a listener still refuses the bind (Linux)."""
+    `mira ui` stopped, they made its port look taken), while a listener still refuses the bind (Linux).
+    A bind that fails for another reason is told as what it is: a port out of range, or a host that is no address
+    of this machine (`--host 192.0.2.1`, a name that resolves nowhere), which no other port would cure."""
     with socket.socket(_family(host)) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host.strip("[]"), port))
+        except OverflowError:  # not an OSError: it escaped as a traceback
+            raise MiraError(f"{flag} {port}: not a port number (0 to 65535)") from None
         except OSError as e:
-            raise MiraError(f"port {port} on {host} is in use ({e.strerror}): another server listens there; "
-                            f"pick a free one (mira ui {flag} N)") from None
+            if e.errno == errno.EADDRINUSE:
+                raise MiraError(f"port {port} on {host} is in use ({e.strerror}): another server listens there; "
+                                f"pick a free one (mira ui {flag} N)") from None
+            if e.errno == errno.EACCES:
+                raise MiraError(f"port {port} on {host}: {e.strerror} (ports below 1024 need privileges); "
+                                f"pick another (mira ui {flag} N)") from None
+            raise MiraError(f"cannot listen on {host} ({e.strerror}): --host takes an address of this machine "
+                            "(127.0.0.1, the default, keeps the servers local)") from None
 
 
 def wait_healthy(url: str, proc: subprocess.Popen, timeout: float, log: Path) -> None:

@@ -85,17 +85,30 @@ def format_validation_error(e, raw: dict, where: str, lines: dict[str, int], mod
 
 def _problem(err: dict, raw: dict, where: str, lines: dict[str, int], model: type[BaseModel]) -> str:
     loc: list = []
+    # a mapping key YAML read as no string (`1: x`, `null: x`): pydantic puts the key itself last in loc, marked
+    # with a '[key]' part after it (or the error type invalid_key), and an int there read as a list index:
+    # `select.weights[1].[key]` on the line of `weights`, not `select.weights.1` on its own line
+    about_key = err["type"] == "invalid_key"
     for p in err["loc"]:
         if isinstance(p, str) and p.startswith(("function-after", "literal[")):
+            continue
+        if p == "[key]":
+            about_key = True
             continue
         if p in _TYPE_PARTS and _lookup(raw, [*loc, p]) is _MISSING:  # `k: int | "auto"` names its branch: `int`
             continue
         loc.append(p)
+    if about_key and loc:
+        loc[-1] = str(loc[-1])  # a key, so `.1` rather than `[1]`, and the key's own line in `lines`
     key = _dotted(loc)
     line = _nearest_line(loc, lines)
     prefix = f"{where}:{line}" if line else where
     msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
+    if err["type"] == "invalid_key":  # a section's key (`select: {2: y}`): no knob has a name like that
+        msg = _suggest(loc, model)
+    elif about_key:  # a name of a mapping knob: pydantic's "Input should be a valid string" reads as if the value were wrong
+        msg = "a key must be a string here; quote it in params.yaml"
+    elif err["type"] == "extra_forbidden":
         msg = _suggest(loc, model)
     elif err["type"] == "missing":
         msg = "required, but missing"
