@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
-from flows.score import _why_no_student
+import polars as pl
+import pytest
+
+from flows.score import _why_no_student, check_grouped
+from mira_core.errors import ConfigError
 from mira_core.layout import Layout
 from mira_core.rubric import Rubric, save_rubric
 
@@ -15,3 +19,14 @@ def test_a_group_whose_rubric_has_no_anchors_is_named_as_such(tmp_path):
                 lay.rubrics / "g0.json")
     why = _why_no_student(lay, "g0")
     assert why.startswith("g0: its rubric has no anchors, so label and distill skipped it") and "distill first" not in why
+
+
+def test_a_corpus_source_the_group_map_does_not_name_is_a_config_error_naming_it(tmp_path):
+    # a source added after the group stage ran: score failed on a bare KeyError('new')
+    lay = Layout(tmp_path)
+    for src in ("old", "new"):
+        (lay.corpus / src).mkdir(parents=True)
+        pl.DataFrame({"record_id": [f"{src}/1"]}).write_parquet(lay.corpus / src / "part-00000.parquet")
+    check_grouped(lay, {"old": "g0", "new": "g0"})
+    with pytest.raises(ConfigError, match=r"no group for source\(s\) new of .*run embed and group again"):
+        check_grouped(lay, {"old": "g0"})
