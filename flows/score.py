@@ -38,10 +38,10 @@ def _why_no_student(lay: Layout, g: str) -> str:
     return f"{g}: run distill first"
 
 
-def check_grouped(lay: Layout, groups: dict[str, str]) -> None:
+def check_grouped(lay: Layout, groups: dict[str, str], corpus_shards: list[Path]) -> None:
     """A ConfigError naming the corpus's sources the group map has no group for: a source added since the group
     stage ran (`mira stage score` alone does not re-run it) failed on a bare KeyError."""
-    ungrouped = sorted({s.parent.name for s in lay.corpus_shards()} - set(groups))
+    ungrouped = sorted({s.parent.name for s in corpus_shards} - set(groups))
     if ungrouped:
         raise ConfigError(f"{lay.group_map()}: no group for source(s) {', '.join(ungrouped)} of {lay.corpus}: the "
                           "corpus changed after the group stage ran; run embed and group again (`dvc repro` does)")
@@ -51,9 +51,10 @@ def check_grouped(lay: Layout, groups: dict[str, str]) -> None:
 def score_flow(p: ScoreParams, cache: CacheParams, root: str, held_out: list[str] | None = None) -> dict:
     lay = Layout(Path(root))
     groups = read_groups(lay.group_map())
-    check_grouped(lay, groups)
+    corpus = lay.corpus_shards()
+    check_grouped(lay, groups, corpus)
     judged = judged_members(groups, held_out or [])  # the other groups were neither labeled nor distilled
-    shards = [s for s in lay.corpus_shards() if groups[s.parent.name] in judged]
+    shards = [s for s in corpus if groups[s.parent.name] in judged]
     missing = sorted({groups[s.parent.name] for s in shards if not (lay.students / groups[s.parent.name]).exists()})
     if missing:
         raise ConfigError(f"no student for group(s) {', '.join(missing)} in {lay.students} ("

@@ -27,6 +27,6 @@ def test_a_corpus_source_the_group_map_does_not_name_is_a_config_error_naming_it
     for src in ("old", "new"):
         (lay.corpus / src).mkdir(parents=True)
         pl.DataFrame({"record_id": [f"{src}/1"]}).write_parquet(lay.corpus / src / "part-00000.parquet")
-    check_grouped(lay, {"old": "g0", "new": "g0"})
+    check_grouped(lay, {"old": "g0", "new": "g0"}, lay.corpus_shards())
     with pytest.raises(ConfigError, match=r"no group for source\(s\) new of .*run embed and group again"):
-        check_grouped(lay, {"old": "g0"})
+        check_grouped(lay, {"old": "g0"}, lay.corpus_shards())
