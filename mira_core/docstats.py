@@ -188,8 +188,13 @@ def _repetition(text: str, lines: list[str], words: list[str], s: dict[str, floa
             seen.add(g)
         s["dup_5gram_char_frac"] = _frac(dup_chars, word_chars)
     if len(words) >= 2:
-        bigram, c = Counter(zip(words, words[1:], strict=False)).most_common(1)[0]
-        s["top_2gram_char_frac"] = _frac((len(bigram[0]) + len(bigram[1])) * c, word_chars)
+        pairs = list(zip(words, words[1:], strict=False))
+        bigram = Counter(pairs).most_common(1)[0][0]
+        covered = np.zeros(len(words), bool)  # words inside an occurrence: overlapping ones ("a a a") count once,
+        for i, pair in enumerate(pairs):  # so the share stays within [0, 1] (datatrove's product can pass 1)
+            if pair == bigram:
+                covered[i : i + 2] = True
+        s["top_2gram_char_frac"] = _frac(sum(len(w) for w, on in zip(words, covered, strict=True) if on), word_chars)
     raw = text.encode("utf-8", "replace")
     s["compression_ratio"] = _frac(len(zlib.compress(raw, 6)), len(raw))
 

@@ -22,7 +22,10 @@ anchors from the blend to a single kind, at val Spearman within 0.005 of before.
 plain mean, which let a weak candidate drag the others toward the middle: on the planted benchmark's QA source
 the wrong answers' `answer_relevance` came out at 2.1 from the mean where the trees alone said 1.3 (the head
 candidate, at cross-validated Spearman 0.37, had an equal vote); the stack gives it no weight there. The val
-split is never used for the choice, so the val figures that the reliability mask reads stay honest.
+split is never used for the choice, so the val figures that the reliability mask reads stay honest. A candidate
+that gives every record of a fold one value (trees with nothing to split on give the fold's train mean) is judged
+as a constant, with no Spearman and no weight in the blend: pooled, its out-of-fold scores order records by the
+folds they fell in, and that made-up order won the choice (tests/mira_core/students/test_stats_students.py).
 
 The checkpoint is a folder with one sub-folder per kind that won at least one anchor or carries weight in a
 chosen blend, and a config.json that says which kind scores which anchor, with the cross-validated figures of
@@ -84,10 +87,14 @@ class AutoStudent:
                 s.fit(x.take(train), y[train])
                 raw[k][fold] = s.predict(x.take(fold), clipped=False)
         options = kinds + ([BLEND] if len(kinds) > 1 else [])
+        # a candidate that gives one value to every record of each fold (the fold's train mean, when it found
+        # nothing to split on) orders records only by fold: judged, and stacked, as the constant it is
+        flat = {k: [_fold_constant(raw[k][:, j], folds) for j in range(len(self.anchors))] for k in kinds}
         if len(kinds) > 1:
             raw[BLEND] = np.zeros_like(y)
             for j, a in enumerate(self.anchors):
-                cols = np.column_stack([raw[k][:, j] for k in kinds])
+                cols = np.column_stack([np.full(n, raw[k][:, j].mean()) if flat[k][j] else raw[k][:, j]
+                                        for k in kinds])
                 self.stack[a] = _stack(cols, y[:, j], kinds)  # served: weights from every out-of-fold prediction
                 if any(self.stack[a]["weights"].values()):
                     raw[BLEND][:, j] = _cross_fitted(cols, y[:, j], kinds, folds)  # judged: each fold's from the rest
@@ -96,8 +103,7 @@ class AutoStudent:
         served = {k: clip(v, self.scale) for k, v in raw.items()}  # what each would score, as served
         for j, a in enumerate(self.anchors):
             # ranks on the unclipped scores, which selection ranks and the mask judges; the error as served
-            self.cv[a] = {k: {"somers_d": somers_d(y[:, j], raw[k][:, j]), "spearman": spearman(y[:, j], raw[k][:, j]),
-                              "mae": round(float(np.abs(y[:, j] - served[k][:, j]).mean()), 4)} for k in options}
+            self.cv[a] = {k: _cv(y[:, j], raw[k][:, j], served[k][:, j], k in flat and flat[k][j]) for k in options}
             self.choice[a] = max(options, key=lambda k: _rank_key(self.cv[a][k]))
         used = set(self.choice.values())
         for a in [a for a in self.stack if self.choice[a] != BLEND]:
@@ -149,6 +155,18 @@ class AutoStudent:
         for student in self.members.values():
             if hasattr(student, "check_encoder"):
                 student.check_encoder(fingerprint)
+
+
+def _cv(y: np.ndarray, raw: np.ndarray, served: np.ndarray, flat: bool) -> dict:
+    """One candidate's out-of-fold figures on one anchor; ranks undefined for a fold-constant one."""
+    return {"somers_d": None if flat else somers_d(y, raw), "spearman": None if flat else spearman(y, raw),
+            "mae": round(float(np.abs(y - served).mean()), 4)}
+
+
+def _fold_constant(pred: np.ndarray, folds: list[np.ndarray]) -> bool:
+    """Whether out-of-fold predictions take one value within every fold: any order among them is between folds,
+    from the folds' own train labels, not from the records."""
+    return all(np.ptp(pred[f]) <= 1e-9 * max(1.0, float(np.abs(pred[f]).max())) for f in folds if len(f))
 
 
 def _rank_key(cv: dict) -> tuple:

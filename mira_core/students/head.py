@@ -195,6 +195,11 @@ class HeadStudent:
         if constant.size:  # an input that never varied in train got no gradient: its random first-layer weights
             with torch.no_grad():  # would act on a value the scorer meets later (a rare defect's statistic)
                 net.hidden.weight[:, torch.from_numpy(constant)] = 0.0
+        flat = np.flatnonzero(y.std(0) <= 1e-8)
+        if flat.size:  # an anchor constant in train: its output weights only learned noise around 0 (ridge, with no
+            with torch.no_grad():  # signal, gives the constant exactly); zeroed, it predicts the train value itself
+                net.out.weight[torch.from_numpy(flat)] = 0.0
+                net.out.bias[torch.from_numpy(flat)] = 0.0
         self._set({k: v.detach().numpy().copy() for k, v in net.state_dict().items()})
         return {"epochs": self.params.epochs, "train_loss": losses}
 

@@ -152,3 +152,13 @@ def test_upper_frac_is_a_share_of_the_letters_even_beside_upper_case_symbols():
     assert stat("text", "Ⅻ ⓐ AbC", "upper_frac") == pytest.approx(2 / 3)
     symbols = "".join(chr(i) for i in range(0x2160, 0x2170)) + "".join(chr(i) for i in range(0x24B6, 0x24D0))
     assert 0.0 <= stat("text", symbols + " word", "upper_frac") <= 1.0
+
+
+def test_the_top_2gram_share_counts_each_character_once():
+    # "na na na na": the bigram (na, na) occurs 3 times over 4 words; counted per occurrence it covered 12 of the 8
+    # word characters (a share of 1.5), as datatrove's product does. The share is of the characters it covers.
+    assert stat("text", "na na na na", "top_2gram_char_frac") == pytest.approx(1.0)
+    assert stat("text", "buy now buy now and then", "top_2gram_char_frac") == pytest.approx(12 / 19)
+    assert stat("text", "alpha beta gamma delta", "top_2gram_char_frac") == pytest.approx(9 / 19)
+    spam = "Buy cheap watches now at our shop!\n" * 40
+    assert 0.0 <= stat("text", spam, "top_2gram_char_frac") <= 1.0

@@ -347,6 +347,42 @@ def test_a_blend_of_no_weight_is_judged_as_the_constant_it_serves():
     assert info["cv"]["a0"]["blend"]["mae"] <= min(v["mae"] for v in info["cv"]["a0"].values())  # the mean label
 
 
+class _MeanOf:
+    """A candidate that found nothing to split on: every record gets one value, the mean of an embedding column
+    over the records it was fitted on (a fold's train labels, when the column holds them)."""
+
+    def __init__(self, column: int) -> None:
+        self.column = column
+
+    def fit(self, x, y):
+        self.value = float(x.embeddings[:, self.column].mean())
+        return {}
+
+    def predict(self, x, clipped=True):
+        return np.full((len(x), 1), self.value, np.float32)
+
+
+def test_a_candidate_constant_within_each_fold_is_judged_as_a_constant():
+    """Nine of 60 records score 1, the rest 5. "trees" gives every record of a fold one value that follows the
+    fold's train labels, so its out-of-fold scores order the folds by how many 1s they hold: a Spearman made by the
+    folds, not the records (0.20 / 0.29 / 0.23 in draws 1, 2 and 4), which won the choice, alone or through the
+    blend, over "head" that does order the records (0.15 / 0.28 / 0.37). Judged as the constant it is, it neither
+    wins nor carries a weight in the blend."""
+    from mira_core.students.auto import AutoStudent
+
+    p = DistillParams(student="auto", auto={"candidates": ["head", "trees"], "folds": 3})
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        y = np.full(60, 5.0)
+        y[rng.choice(60, 9, replace=False)] = 1.0
+        x = Inputs(embeddings=np.column_stack([-y, y + rng.normal(0, 4, 60)]).astype(np.float32))
+        info = AutoStudent(p, ["a0"], (1, 5), lambda kind: {"head": _Fixed(1), "trees": _MeanOf(0)}[kind]).fit(
+            x, y[:, None])
+        cv = info["cv"]["a0"]
+        assert cv["trees"]["spearman"] is None and cv["trees"]["somers_d"] is None, (seed, cv)
+        assert info["choice"]["a0"] == "head", (seed, info["choice"], cv)
+
+
 def test_auto_says_when_a_group_has_too_few_labels_for_its_folds():
     from mira_core.errors import ConfigError
     from mira_core.students.auto import AutoStudent
@@ -387,3 +423,17 @@ def test_an_mlp_head_ignores_a_statistic_that_never_varied_in_train():
     before = s.predict(test, clipped=False)
     test.stats[:, 5] = 50.0  # never seen in train
     np.testing.assert_allclose(s.predict(test, clipped=False), before, atol=1e-5)
+
+
+@pytest.mark.parametrize("model", ["ridge", "mlp"])
+def test_a_head_predicts_an_anchor_constant_in_train_as_that_constant(model):
+    # Every train record scores 4 on a1: nothing to learn. Ridge gives 4 exactly; the mlp's output weights for it
+    # trained toward 0 from a random start, and its scores spread around 4 (and so ordered records by noise).
+    x, y = data(200)
+    y[:, 1] = 4.0
+    p = DistillParams(student="head", head={"model": model, "epochs": 30, "hidden": 8, "lr": 0.01})
+    s = make_student(p, ANCHORS, (1, 5), EmbedParams(), None)
+    s.fit(x, y)
+    test, _ = data(50, seed=4)
+    np.testing.assert_allclose(s.predict(test, clipped=False)[:, 1], 4.0, atol=1e-5)
+    assert np.ptp(s.predict(test, clipped=False)[:, 0]) > 0.5  # the other anchor is still learned
