@@ -42,8 +42,9 @@ import numpy as np
 
 from mira_core.errors import JSON_REFUSED
 
-VERSION = "docstats/4"  # 2: the question-term recall statistics of QA records; 3: code parsed whole, \r lines;
-# 4: upper_frac counts upper-case letters only (circled letters are upper but not alphabetic: it passed 1)
+VERSION = "docstats/5"  # 2: the question-term recall statistics of QA records; 3: code parsed whole, \r lines;
+# 4: upper_frac counts upper-case letters only (circled letters are upper but not alphabetic: it passed 1);
+# 5: top_2gram_char_frac is the share of word characters the top bigram covers (overlaps counted twice passed 1)
 BMP = 0x10000
 MAX_CHARS = 100_000  # statistics of the first 100,000 characters: enough to see structure, bounded cost on a 37 MB record
 MAX_PARSE_CHARS = 1_000_000  # code is parsed whole up to this (at the cap ~1.5 s and ~200 MB, on 2 busy cores)
