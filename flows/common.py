@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mira_core.errors import INTERRUPTED, ConfigError, MiraError
+from mira_core.redact import redact_credentials
 
 if TYPE_CHECKING:  # the CLI imports this module for its error handling: keep it light (no pydantic, no polars)
     from mira_core.config import Params, RunnerParams
@@ -174,7 +175,8 @@ def user_errors(prog: str) -> Iterator[None]:
     except MiraError as e:
         if debug():
             raise
-        print(f"{prog}: {e}", file=sys.stderr)
+        # a URL the user wrote with credentials in it (a source, an endpoint) is named by many messages
+        print(f"{prog}: {redact_credentials(str(e))}", file=sys.stderr)
         raise SystemExit(2 if isinstance(e, ConfigError) else 1) from None
 
 

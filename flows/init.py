@@ -29,14 +29,17 @@ def command(
 ) -> None:
     """Make a project folder for your own data: params.yaml, dvc.yaml, .gitignore, README, git + DVC."""
     from mira_core.init_project import create_project, parse_field, parse_source
+    from mira_core.redact import redact_credentials
 
     made = create_project(folder, [parse_source(s) for s in source], held_out or [], scm=scm,
                           fields=[parse_field(f) for f in field or []])
     typer.echo(f"mira init: {made.root}")
     for spec, guess in zip(made.sources, made.guesses, strict=True):
         fields = "".join(f", {k}: {v}" for k, v in guess.fields.items())
-        typer.echo(f"  {spec.name}: {spec.path}\n    reader {guess.reader}, format {guess.format}{fields}\n"
-                   f"    {'guessed' if guess.guessed else 'given'}: {guess.why}")
+        # params.yaml keeps the URL as written; the terminal (and its scrollback, a CI log) gets it without secrets
+        typer.echo(redact_credentials(f"  {spec.name}: {spec.path}\n    reader {guess.reader}, format "
+                                      f"{guess.format}{fields}\n    {'guessed' if guess.guessed else 'given'}: "
+                                      f"{guess.why}"))
     # only the set-up that ran: a folder that already was a git or DVC repository keeps its own
     typer.echo(f"wrote {', '.join(made.files)}" + (f"; {', '.join(made.ran)}" if made.ran else ""))
     # quoted, so the line can be pasted as it is when the folder's path has spaces or quotes in it

@@ -45,6 +45,7 @@ from glob import escape as glob_escape
 from glob import glob
 from itertools import islice
 from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -188,7 +189,7 @@ def _reader_of(path: Path | str, shown: str) -> str:
     if isinstance(path, str):  # a URL
         if remote.is_dir(path):
             return "hf_dataset" if is_remote_saved_dataset(path) or remote.find(path, "**/*.parquet") else "folder"
-        path = Path(PurePosixPath(path).name)  # only its name is looked at below
+        path = Path(PurePosixPath(urlsplit(path).path).name)  # only its name (no ?sig=... query) is looked at below
     elif path.is_dir():
         if is_saved_dataset(path) or parquet_shards(path):
             return "hf_dataset"

@@ -1,0 +1,49 @@
+"""Review tests (session 28): what `mira` prints for a source URL written with credentials."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+from flows.common import user_errors
+from mira_core.errors import ConfigError
+
+
+@pytest.fixture
+def served(tmp_path):
+    """A folder served over HTTP on 127.0.0.1; its path and port."""
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    (tmp_path / "served").mkdir()
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=tmp_path / "served"))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield tmp_path / "served", srv.server_address[1]
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_init_prints_a_source_url_without_its_credentials(tmp_path, served):
+    # The terminal got the URL as typed, password and token in it; params.yaml keeps it as written (the user's own).
+    folder, port = served
+    (folder / "docs.jsonl").write_text('{"text": "A paragraph of prose served over HTTP."}\n' * 3)
+    url = f"http://alice:s3cr3t@127.0.0.1:{port}/docs.jsonl?token=tok123"
+    res = CliRunner().invoke(app, ["init", str(tmp_path / "proj"), "--source", f"docs={url}", "--no-scm"])
+    assert res.exit_code == 0, (res.output, res.exception)
+    assert f"docs: http://***:***@127.0.0.1:{port}/docs.jsonl?token=***" in res.output
+    assert "s3cr3t" not in res.output and "tok123" not in res.output
+    assert url in (tmp_path / "proj" / "params.yaml").read_text()
+
+
+def test_an_error_naming_a_url_is_printed_without_its_credentials(capsys):
+    with pytest.raises(SystemExit) as done, user_errors("mira"):
+        raise ConfigError("http://alice:s3cr3t@h:1/x.jsonl?sig=abc: not found (no such object or prefix)")
+    assert done.value.code == 2
+    assert capsys.readouterr().err == "mira: http://***:***@h:1/x.jsonl?sig=***: not found (no such object or prefix)\n"
