@@ -28,6 +28,8 @@ def key_lines(node, prefix: str = "", out: dict[str, int] | None = None, _path: 
         for k, v in node.value:
             key = f"{prefix}.{k.value}" if prefix else str(k.value)
             out[key] = k.start_mark.line + 1
+            for alias in _key_aliases(k):  # how pydantic's error names a key YAML reads as no string
+                out.setdefault(f"{prefix}.{alias}" if prefix else alias, k.start_mark.line + 1)
             key_lines(v, key, out, inner)
     elif isinstance(node, yaml.SequenceNode):
         for i, v in enumerate(node.value):
@@ -35,6 +37,20 @@ def key_lines(node, prefix: str = "", out: dict[str, int] | None = None, _path: 
             out[key] = v.start_mark.line + 1
             key_lines(v, key, out, inner)
     return out
+
+
+def _key_aliases(k) -> list[str]:
+    """A scalar key as loaded, when that is no string: `null`/`~` is None, `yes`/`true` True (which pydantic names
+    1), `0x1F` 31. Without these, an error about such a key fell back to its parent's line."""
+    if not isinstance(k, yaml.ScalarNode) or k.tag == "tag:yaml.org,2002:str":
+        return []
+    try:
+        value = yaml.constructor.SafeConstructor().construct_object(k)
+    except yaml.YAMLError:
+        return []
+    if isinstance(value, bool):
+        return [str(value), str(int(value))]
+    return [str(value)]
 
 
 def duplicate_keys(node, path: Path, prefix: str = "", _walked: set[int] | None = None) -> list[str]:

@@ -47,3 +47,22 @@ def test_an_error_naming_a_url_is_printed_without_its_credentials(capsys):
         raise ConfigError("http://alice:s3cr3t@h:1/x.jsonl?sig=abc: not found (no such object or prefix)")
     assert done.value.code == 2
     assert capsys.readouterr().err == "mira: http://***:***@h:1/x.jsonl?sig=***: not found (no such object or prefix)\n"
+
+
+SOURCE = "sources:\n  - {name: a, path: a.jsonl, format: text}\n"
+
+
+@pytest.mark.parametrize(("text", "line"), [
+    ("select:\n  budget: 0.3\n  weights:\n    null: 0.5\n", 6),
+    ("select:\n  weights:\n    true: 0.5\n", 5),
+    ("select:\n  yes: 1\n", 4),
+    ("~: x\n", 3),
+])
+def test_a_key_yaml_reads_as_null_or_a_boolean_is_placed_on_its_own_line(tmp_path, text, line):
+    # Only keys read as numbers had their own line: null, ~, true and yes fell back to the parent's (or to none).
+    from flows.params import load_params
+
+    (tmp_path / "params.yaml").write_text(SOURCE + text)
+    with pytest.raises(ConfigError) as e:
+        load_params(tmp_path / "params.yaml")
+    assert str(e.value).startswith(f"{tmp_path / 'params.yaml'}:{line}: "), str(e.value)
