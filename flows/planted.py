@@ -42,6 +42,9 @@ def build(out: Annotated[Path, typer.Argument(help="Folder for the sources, trut
         _fail(e)
     for source, counts in info["counts"].items():
         typer.echo(f"{source:<7} " + ", ".join(f"{k} {n}" for k, n in counts.items()))
+    short = {s: n for s, n in info["records_by_source"].items() if n < records}
+    if short:  # this Python installation has fewer modules, docs or packages than asked for
+        typer.echo(f"fewer records than the {records} asked: " + ", ".join(f"{s} {n}" for s, n in short.items()))
     typer.echo(f"{info['records']} records, {info['defects']} with a defect; truth: {out / 'truth.parquet'}\n")
     typer.echo("sources:   # for params.yaml (with demo_corpus.enabled: false)")
     for s in info["sources"]:

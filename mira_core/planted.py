@@ -210,8 +210,11 @@ def build_planted_corpus(out: Path, seed: int = 0, defect_rate: float = 0.25, re
         shown = path.relative_to(Path(relative_to).resolve()) if relative_to else path
         sources.append({"name": name, "path": shown.as_posix(), "format": fmt, "id_field": "id"})
     write_parquet(pl.DataFrame(truth, schema=TRUTH), out / "truth.parquet")
+    # a small installation (few modules, no docs) yields fewer records than asked: say how many each source got
+    written = {name: sum(counts[name].values()) for name in SOURCES}
     info = {"seed": seed, "defect_rate": defect_rate, "records_per_source": records_per_source,
-            "records": len(truth), "defects": sum(t["defect"] for t in truth), "counts": counts, "sources": sources}
+            "records_by_source": written, "records": len(truth), "defects": sum(t["defect"] for t in truth),
+            "counts": counts, "sources": sources}
     write_json(info, out / "planted.json")
     return info
 

@@ -433,3 +433,20 @@ def test_shares_are_not_rounded_before_a_bar_reads_them():
                        "kept": [True, False, True]})
     f = figures(df)
     assert f["broken_kept"] > 0.10 and f["broken_kept"] == pytest.approx(0.10001)
+
+
+def test_planted_json_says_how_many_records_each_source_got(tmp_path):
+    # A small installation (here: a few modules, no docs, no packages) yields fewer records than asked; planted.json
+    # recorded only the number asked, so a user read 400 per source where a source had none.
+    from mira_core.demo_corpus import Roots
+
+    std, sp, inc = (tmp_path / x for x in ("std", "sp", "inc"))
+    for p in (std, sp, inc):
+        p.mkdir()
+    for j in range(6):
+        (std / f"mod_{j}.py").write_text("".join(f"def func_{i}(v):\n    return v * {i} + {j}\n\n\n" for i in range(12)))
+    info = build_planted_corpus(tmp_path / "out", seed=0, records_per_source=50, roots=Roots(std, sp, inc))
+    assert info["records_per_source"] == 50
+    assert info["records_by_source"] == {s: sum(c.values()) for s, c in info["counts"].items()}
+    assert sum(info["records_by_source"].values()) == info["records"] and info["records_by_source"]["docs"] < 50
+    assert json.loads((tmp_path / "out" / "planted.json").read_text())["records_by_source"] == info["records_by_source"]
