@@ -38,6 +38,15 @@ def teacher_totals(per_group: dict[str, dict]) -> dict:
     return total
 
 
+def no_anchors_why(report: dict, lay: Layout) -> str:
+    """Why a group's rubric has no anchor (a judgment has at least one point): no record of its sources was left
+    to sample, or every sampled record's judgment failed."""
+    if not report["sampled"]:
+        return (f"no record of its sources {', '.join(report['sources'])} is left to judge after the filter stages "
+                f"drop theirs ({lay.dedup}, {lay.decontaminate})")
+    return f"all {report['sampled']} judgments failed; see {lay.rubrics / 'failures'}/*.parquet"
+
+
 @flow(name="discover")
 def discover_flow(p: DiscoverParams, teacher: TeacherParams, embed: EmbedParams, root: str,
                    held_out: list[str] | None = None) -> dict:
@@ -74,8 +83,8 @@ def discover_flow(p: DiscoverParams, teacher: TeacherParams, embed: EmbedParams,
         check_failure_budget("discover", sum(r["sampled"] for r in per_group.values()), failures,
                              teacher.max_failure_rate, f"{lay.rubrics / 'failures'}/*.parquet")
         if len(empty) == len(per_group):
-            raise MiraError("discover: no group got a single anchor; every judgment failed "
-                            f"(see {lay.rubrics / 'failures'}/*.parquet)")
+            raise MiraError("discover: no group got a single anchor: " + "; ".join(
+                f"group {g}: {no_anchors_why(per_group[g], lay)}" for g in empty))
     rows = []
     for g in per_group:
         rubric = load_rubric(lay.rubrics / f"{g}.json")
@@ -83,7 +92,7 @@ def discover_flow(p: DiscoverParams, teacher: TeacherParams, embed: EmbedParams,
         rows += [[g, rubric.version, a.id, a.name, a.support] for a in rubric.anchors]
     publish_table("rubrics", "Anchors per group", ["group", "version", "anchor", "name", "support"], rows)
     for g in empty:
-        print(f"discover: WARNING group {g} has no anchors (all judgments failed)")
+        print(f"discover: WARNING group {g} has no anchors ({no_anchors_why(per_group[g], lay)})")
     t = metrics["teacher"]
     print(f"discover: {len(per_group)} rubrics; teacher {teacher.provider}/{teacher.model}: {t['requests']} requests, "
           f"{t['cache_hits']} from cache, {t['calls']} calls")

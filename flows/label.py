@@ -74,7 +74,8 @@ def label_flow(p: LabelParams, teacher: TeacherParams, root: str, held_out: list
             sum_stats(spend, r)
         log["tasks"] = states([f for fs in futures.values() for f in fs])
         per_group = {g: merge_chunks(lay.labels / "chunks" / g, lay.labels / f"{g}.parquet",
-                                     lay.labels / "repeats" / f"{g}.parquet", lay.labels / "failures" / f"{g}.parquet")
+                                     lay.labels / "repeats" / f"{g}.parquet", lay.labels / "failures" / f"{g}.parquet",
+                                     rubrics[g].anchor_ids())
                      for g in usable}
         prune(lay.labels.glob("*.parquet"), lambda f: f.stem in usable)  # labels of groups that no longer exist
         metrics = {"groups": per_group, "skipped_groups": sorted(set(groups) - set(usable)),

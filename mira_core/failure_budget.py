@@ -57,6 +57,16 @@ def describe(failures: pl.DataFrame, n: int = 3) -> str:
                      for r in top_reasons(failures, n))
 
 
+def percents(rate: float, limit: float) -> tuple[str, str]:
+    """`rate` and `limit` as percentages, with the digits that tell them apart: in whole percents, 1 failure in
+    1000 against a limit of 0 read "failed (0%), more than teacher.max_failure_rate (0%)"."""
+    for digits in range(2, 8):
+        a, b = f"{rate * 100:.{digits}g}%", f"{limit * 100:.{digits}g}%"
+        if a != b:
+            break
+    return a, b
+
+
 def check_failure_budget(stage: str, asked: int, failures: pl.DataFrame, max_rate: float, where: str) -> None:
     """Raise FailureBudgetError when failures / asked exceeds max_rate; `where` names the failures files.
 
@@ -68,7 +78,8 @@ def check_failure_budget(stage: str, asked: int, failures: pl.DataFrame, max_rat
         failures, asked = failures.filter(pl.col("error_kind").ne_missing("capped")), asked - capped
     if asked <= 0 or failures.height / asked <= max_rate:
         return
+    rate, limit = percents(failures.height / asked, max_rate)
     raise FailureBudgetError(
-        f"{stage}: {failures.height} of {asked} teacher requests failed ({failures.height / asked:.0%}), more than "
-        f"teacher.max_failure_rate ({max_rate:.0%}). Most common reasons:\n{describe(failures)}\n"
+        f"{stage}: {failures.height} of {asked} teacher requests failed ({rate}), more than "
+        f"teacher.max_failure_rate ({limit}). Most common reasons:\n{describe(failures)}\n"
         f"Every failure is in {where}; answers already given are cached, so a re-run after the fix asks only the rest.")

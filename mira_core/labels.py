@@ -89,7 +89,7 @@ def _cover_train(index: pl.DataFrame, sample: pl.DataFrame, p: LabelParams,
         picked = pool[cover_order(x[:keep.height], x[keep.height:], k)]
         picked = picked.with_columns(split=pl.lit("train"), repeat=_fraction(p.seed + 202, p.repeat_fraction))
         out += [rows.filter(pl.col("split") == "val"), keep, picked.select(rows.columns)]
-    return pl.concat(out)
+    return pl.concat(out) if out else sample  # no record to sample (a group the filter stages emptied)
 
 
 def label_docs(docs: list[Doc], splits: dict[str, str], rubric: Rubric, teacher: Teacher, repeat: int = 0
@@ -147,7 +147,10 @@ def write_plan(corpus_shards: list[Path], p: LabelParams, out: Path, exclude: pl
     """A group's sample with its split, repeat flag and text (read from its sources' corpus shards), for the
     label tasks to slice; records in `exclude` (the filter stages' drops) are never sampled. `embedding_shards`
     (the embed stage's shards of the same sources) are read only when `p.cover_share` is above 0."""
-    corpus = read_checked(list(corpus_shards), CORPUS, ["record_id", "source", "format", "text"])
+    columns = ["record_id", "source", "format", "text"]
+    # no shard (a group map that names a source ingest no longer holds): no record, with the columns planned on
+    corpus = (read_checked(list(corpus_shards), CORPUS, columns) if corpus_shards
+              else pl.DataFrame(schema={c: CORPUS[c] for c in columns}))
     if exclude is not None and len(exclude):
         corpus = corpus.filter(~pl.col("record_id").is_in(exclude.implode()))
     features = embedding_features(embedding_shards) if embedding_shards is not None else None
@@ -156,16 +159,23 @@ def write_plan(corpus_shards: list[Path], p: LabelParams, out: Path, exclude: pl
     return write_parquet(plan, out)
 
 
-def merge_chunks(chunks: Path, out_labels: Path, out_repeats: Path, out_failures: Path) -> dict:
+def merge_chunks(chunks: Path, out_labels: Path, out_repeats: Path, out_failures: Path,
+                 anchor_ids: list[str] | None = None) -> dict:
     """Concatenate a group's label chunks (labels-*, repeats-*, failures-*.parquet under `chunks`) into its three
-    tables, remove the chunks, and return the group's counts."""
-    labels = pl.concat([pl.read_parquet(f) for f in sorted(chunks.glob("labels-*.parquet"))])
-    repeats = pl.concat([pl.read_parquet(f) for f in sorted(chunks.glob("repeats-*.parquet"))])
-    failures = pl.concat([pl.read_parquet(f) for f in sorted(chunks.glob("failures-*.parquet"))], how="vertical")
+    tables, remove the chunks, and return the group's counts. A group with no record to label has no chunk: its
+    tables are empty, with the label columns of `anchor_ids`."""
+    def read(kind: str, schema: dict) -> pl.DataFrame:
+        parts = [pl.read_parquet(f) for f in sorted(chunks.glob(f"{kind}-*.parquet"))]
+        return pl.concat(parts, how="vertical") if parts else pl.DataFrame(schema=schema)
+
+    labels = read("labels", label_schema(anchor_ids or []))
+    repeats = read("repeats", label_schema(anchor_ids or []))
+    failures = read("failures", LABEL_FAILURES)
     write_parquet(labels, out_labels)
     write_parquet(repeats, out_repeats)
     write_parquet(failures if failures.height else pl.DataFrame(schema=LABEL_FAILURES), out_failures)
-    shutil.rmtree(chunks)
+    if chunks.exists():  # none was made for a group with nothing to label
+        shutil.rmtree(chunks)
     split = dict(labels.group_by("split").len().iter_rows())
     return {"labeled": labels.height, "train": split.get("train", 0), "val": split.get("val", 0),
             "repeats": repeats.height, "failed": dict(failures.group_by("error_kind").len().iter_rows()),

@@ -101,9 +101,12 @@ def cover_order(fixed: np.ndarray, pool: np.ndarray, k: int) -> list[int]:
         mean = pool.mean(axis=0)
         near = ((pool - mean) ** 2).sum(axis=1)
     chosen: list[int] = []
-    for _ in range(k):
+    for i in range(k):
         j = int(np.argmax(near))
         chosen.append(j)
-        near = np.minimum(near, sq - 2.0 * (pool @ pool[j]) + sq[j])  # no pool x dim temporary per pick
+        d = sq - 2.0 * (pool @ pool[j]) + sq[j]  # no pool x dim temporary per pick
+        # With nothing fixed, the mean only chose the first row: kept in `near`, it stood for a chosen row, and a
+        # rare kind near the mean, far from every row chosen, was picked after the common kinds' near-copies.
+        near = d if i == 0 and not len(fixed) else np.minimum(near, d)
         near[j] = -np.inf
     return chosen
