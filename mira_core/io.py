@@ -8,6 +8,7 @@ inputs for task cache keys and record ids.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import functools
 import hashlib
 import json
@@ -19,6 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path, PurePath
 
 import polars as pl
+
+from mira_core.errors import JSON_REFUSED, ConfigError, json_refusal
 
 _CHUNK = 1 << 20
 
@@ -147,23 +150,55 @@ def write_parquet(df: pl.DataFrame, path: Path) -> Path:
     return Path(path)
 
 
+def read_parquet(path: Path | list[Path], columns: list[str] | None = None) -> pl.DataFrame:
+    """`pl.read_parquet` of a file or a list of files, each path read as a name. polars reads a path as a glob
+    pattern unless told not to, so under a folder named like "runs [2]" (the class matches "runs 2") every read
+    found nothing and failed. A file polars cannot read (truncated, not Parquet) is a ConfigError naming it, where
+    polars' own message names no file."""
+    paths = path if isinstance(path, list) else [path]
+    try:
+        return pl.read_parquet(path, columns=columns, glob=False)
+    except pl.exceptions.ComputeError as e:
+        bad = [str(f) for f in paths if not _parquet_footer_ok(f)] or [str(f) for f in paths]
+        why = (str(e).splitlines() or [type(e).__name__])[0]
+        raise ConfigError(f"{', '.join(bad)}: not a readable Parquet file ({why}): a truncated or damaged file? "
+                          "Re-run the stage that writes it") from e
+
+
+def _parquet_footer_ok(path: Path) -> bool:
+    """Whether polars reads a Parquet file's schema (its footer): a truncated file fails here."""
+    try:
+        pl.scan_parquet(path, glob=False).collect_schema()
+    except (pl.exceptions.PolarsError, OSError):
+        return False
+    return True
+
+
 def write_json(obj: object, path: Path) -> Path:
     """Write JSON (sorted keys, indented, trailing newline), atomically."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n")
+        # UTF-8 whatever the locale: with ensure_ascii=False a non-ASCII name (a source, a rubric's text) could not
+        # be written under an ASCII or Latin-1 locale, nor read back by a reader in another
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n",
+                       encoding="utf-8")
     return Path(path)
 
 
 def write_text(text: str, path: Path) -> Path:
-    """Write a text file atomically."""
+    """Write a text file atomically, in UTF-8."""
     with atomic_path(path) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
     return Path(path)
 
 
 def read_json(path: Path) -> object:
-    """Read a JSON file."""
-    return json.loads(Path(path).read_text())
+    """Read a JSON file (UTF-8, as `write_json` writes it); one that is not JSON (truncated, edited, not UTF-8) is a
+    ConfigError naming it, not json's bare message without the file."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except JSON_REFUSED as e:  # UnicodeDecodeError is a ValueError too
+        why = str(e) if isinstance(e, json.JSONDecodeError) else json_refusal(e)  # the former says where
+        raise ConfigError(f"{path}: not readable JSON ({why}): a truncated or hand-edited file?") from e
 
 
 def text_digest(text: str, size: int = 8) -> str:
@@ -280,7 +315,9 @@ def walk_files(path: Path) -> tuple[list[tuple[PurePath, Path]], list[PurePath]]
 
 def glob_regex(pattern: str) -> re.Pattern:
     """A regex over a relative POSIX path that matches the files `Path(folder).glob(pattern)` gives: `**` is any
-    number of folders (none too), `*` and `?` do not cross a '/', `[...]` is a class (`[!...]` its complement)."""
+    number of folders (none too), `*` and `?` do not cross a '/', `[...]` is a class read as fnmatch (and so
+    pathlib) reads it: `[!...]` its complement, a leading `^` a plain character, `]` first in it a member, a
+    reversed range matching nothing, and never a '/' (pathlib matches one name at a time)."""
     parts = [p for p in pattern.split("/") if p not in ("", ".")]
     out = []
     for i, part in enumerate(parts):
@@ -290,20 +327,33 @@ def glob_regex(pattern: str) -> re.Pattern:
         j, comp = 0, ""
         while j < len(part):
             c = part[j]
-            close = part.find("]", j + 2) if c == "[" else -1
+            end = _class_end(part, j) if c == "[" else -1
             if c == "*":
                 comp += "[^/]*"
             elif c == "?":
                 comp += "[^/]"
-            elif c == "[" and close != -1:
-                body = part[j + 1:close]
-                comp += "[" + ("^" + body[1:] if body.startswith("!") else body).replace("\\", "\\\\") + "]"
-                j = close
+            elif end != -1:
+                comp += "(?!/)" + _FNMATCH_BODY.fullmatch(fnmatch.translate(part[j:end + 1]))[1]
+                j = end
             else:
                 comp += re.escape(c)
             j += 1
         out.append(comp + ("/" if i < len(parts) - 1 else ""))
     return re.compile("".join(out) + r"\Z")
+
+
+_FNMATCH_BODY = re.compile(r"\(\?s:(.*)\)\\Z", re.S)  # fnmatch.translate's wrapping of the regex it makes
+
+
+def _class_end(part: str, start: int) -> int:
+    """The index of the `]` closing the class opened at `part[start]` ("["), as fnmatch finds it (a `!` and then a
+    `]` right after the bracket belong to the class), or -1 when it is not closed (the "[" is then a plain one)."""
+    j = start + 1
+    if j < len(part) and part[j] == "!":
+        j += 1
+    if j < len(part) and part[j] == "]":
+        j += 1
+    return part.find("]", j)
 
 
 def tree_digest(path: Path, suffixes: tuple[str, ...] | None = None) -> str:

@@ -18,7 +18,7 @@ from mira_core import baselines
 from mira_core.config import SelectParams
 from mira_core.errors import ConfigError, InvariantError
 from mira_core.exclusions import drop_reasons
-from mira_core.io import atomic_path, file_digest, write_parquet
+from mira_core.io import atomic_path, file_digest, read_parquet, write_parquet
 from mira_core.layout import corpus_shards
 from mira_core.megatron import materialize_megatron, write_lineage
 from mira_core.reliability import spearman
@@ -107,7 +107,7 @@ def _scales(folders: dict[str, list[Path]], on: dict[str, list[str]], apart: set
         for src in sources:
             cols = on.get(src, [])
             for f in folders[src]:
-                df = pl.read_parquet(f, columns=["record_id", *cols])
+                df = read_parquet(f, columns=["record_id", *cols])
                 out.append((df if competing is None else df.filter(_member(df["record_id"], competing)), cols))
         return out
     inside = frames([s for s in folders if s not in apart])
@@ -135,7 +135,7 @@ def _member(ids: pl.Series, sorted_ids: pl.Series | None) -> np.ndarray:
 
 def _competes(files: list[Path], sorted_ids: pl.Series | None) -> bool:
     """Whether any of a source's scored records competes for the budget (every one does without the ids)."""
-    return bool(files) and bool(_member(pl.read_parquet(files, columns=["record_id"])["record_id"], sorted_ids).any())
+    return bool(files) and bool(_member(read_parquet(files, columns=["record_id"])["record_id"], sorted_ids).any())
 
 
 def mira_scores(scores: Path, rubrics: Path, reports: dict, p: SelectParams, competing: pl.Series | None = None
@@ -284,11 +284,11 @@ def _repeats(ids: pl.Series) -> bool:
 
 
 def _texts(corpus: Path) -> pl.DataFrame:
-    return pl.scan_parquet(corpus_shards(corpus)).select("record_id", "text").collect()
+    return read_parquet(corpus_shards(corpus), columns=["record_id", "text"])
 
 
 def _embeddings(embeddings: Path) -> pl.DataFrame:
-    return pl.concat([pl.read_parquet(f) for f in sorted(Path(embeddings).glob("*/part-*.parquet"))],
+    return pl.concat([read_parquet(f) for f in sorted(Path(embeddings).glob("*/part-*.parquet"))],
                      how="diagonal_relaxed").drop("coverage", strict=False)
 
 
@@ -316,7 +316,7 @@ def baseline_scores(method: str, index: pl.DataFrame, p: SelectParams, corpus: P
         emb = index.select("record_id").join(_embeddings(embeddings), on="record_id", how="left", maintain_order="left")
         means = []
         for f in sorted(Path(labels).glob("*.parquet")):
-            df = pl.read_parquet(f)
+            df = read_parquet(f)
             anchor_cols = [c for c in df.columns if c.startswith("a") and c[1:].isdigit()]
             means.append(df.select("record_id", y=pl.mean_horizontal(anchor_cols).cast(pl.Float64)))
         if not means:
@@ -334,7 +334,7 @@ def materialize(corpus: Path, manifest: pl.DataFrame, fmt: str, out: Path) -> di
     kept = manifest.filter(pl.col("kept")).select("record_id", "epochs")
     counts = {}
     for shard in corpus_shards(corpus):
-        rows = pl.read_parquet(shard, columns=["record_id", "source", "text", "n_tokens", "meta"]).join(
+        rows = read_parquet(shard, columns=["record_id", "source", "text", "n_tokens", "meta"]).join(
             kept, on="record_id", how="inner", maintain_order="left")
         if rows.height == 0:
             continue
@@ -354,7 +354,7 @@ def kept_texts(corpus: Path, manifest: pl.DataFrame) -> Iterator[tuple[str, str]
     """(source, text) of every kept record, shard by shard in the corpus's order (one shard in memory)."""
     kept = manifest.filter(pl.col("kept")).select("record_id")
     for shard in corpus_shards(corpus):
-        rows = pl.read_parquet(shard, columns=["record_id", "source", "text"]).join(kept, on="record_id", how="semi")
+        rows = read_parquet(shard, columns=["record_id", "source", "text"]).join(kept, on="record_id", how="semi")
         yield from rows.select("source", "text").iter_rows()
 
 
