@@ -652,7 +652,8 @@ class Params(Section):
                 if source in self.select.held_out_sources:
                     raise ValueError(f"select.weights names {source!r}, a held-out source: it is never selected")
         for key, names in (("group.pins", list(self.group.pins)), ("select.held_out_sources", self.select.held_out_sources),
-                           ("select.dsir_target", self.select.dsir_target)):
+                           ("select.dsir_target", self.select.dsir_target),
+                           ("dedup.source_priority", self.dedup.source_priority)):  # a typo there did nothing
             for source in names:
                 if source not in seen:
                     raise ValueError(f"{key} names {source!r}, which is not a source ({', '.join(sorted(seen))})")

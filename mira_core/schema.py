@@ -12,6 +12,7 @@ from pathlib import Path
 import polars as pl
 
 from mira_core.errors import SchemaError
+from mira_core.io import read_parquet
 
 CORPUS = {
     "record_id": pl.String,  # "<source>/<native id or content hash>", assigned once at ingest
@@ -136,8 +137,15 @@ def check(actual: pl.Schema | dict, expected: dict, where: str | Path, exact: bo
 
 
 def check_parquet(path: Path, expected: dict, exact: bool = False) -> None:
-    """Check a Parquet file's schema without reading its rows."""
-    check(pl.read_parquet_schema(path), expected, path, exact=exact)
+    """Check a Parquet file's schema without reading its rows. The path is a name, not a glob pattern (a project
+    under "runs [2]" read nothing), and a file polars cannot read (truncated, not Parquet) is named."""
+    try:
+        schema = pl.scan_parquet(path, glob=False).collect_schema()
+    except pl.exceptions.PolarsError as e:  # a missing file stays FileNotFoundError, as before
+        why = (str(e).splitlines() or [type(e).__name__])[0]
+        raise SchemaError(f"{path}: not a readable Parquet file ({why}): a truncated or damaged file? Re-run the "
+                          "stage that writes it") from e
+    check(schema, expected, path, exact=exact)
 
 
 def read_checked(path: Path | list[Path], expected: dict, columns: list[str] | None = None) -> pl.DataFrame:
@@ -147,4 +155,4 @@ def read_checked(path: Path | list[Path], expected: dict, columns: list[str] | N
     want = {c: expected[c] for c in columns if c in expected} if columns is not None else expected
     for p in paths:
         check_parquet(p, want)
-    return pl.read_parquet(path, columns=columns)
+    return read_parquet(path, columns=columns)
