@@ -40,15 +40,22 @@ def embed_flow(p: EmbedParams, cache: CacheParams, root: str) -> dict:
         prune(lay.embeddings.glob("*/part-*.*"), lambda f: f.with_suffix(".parquet") in wanted)
         records = sum(r["records"] for r in results)
         log.update(records=records, resumed_shards=sum(r["resumed"] for r in results), device=enc.device)
-        covered = [(r["records"], r["coverage"]) for r in results if r.get("coverage")]
-        coverage = {"mean": round(sum(n * c["mean"] for n, c in covered) / max(1, sum(n for n, _ in covered)), 4)
-                    if covered else None, "full_records": sum(c["full"] for _, c in covered)}
+        coverage = total_coverage(results)
         metrics = {"records": records, "shards": len(shards), "encoder": fingerprint(enc, p), "coverage": coverage}
         write_json(metrics, lay.metrics_file("embed"))
     print(f"embed: {records} records in {len(shards)} shards ({enc.fingerprint['encoder']}, {enc.dtype}, "
           f"{enc.device}); coverage {coverage['mean']} of each record's tokens on average, "
           f"{coverage['full_records']} records read whole")
     return metrics
+
+
+def total_coverage(results: list[dict]) -> dict:
+    """The record-weighted mean coverage of the shards' results and the records read whole. A shard of no records
+    (coverage mean None) weighs nothing: it made the sum fail on `0 * None`."""
+    covered = [(r["records"], r["coverage"]) for r in results
+               if r.get("coverage") and r["coverage"].get("mean") is not None]
+    return {"mean": round(sum(n * c["mean"] for n, c in covered) / max(1, sum(n for n, _ in covered)), 4)
+            if covered else None, "full_records": sum(c["full"] for _, c in covered)}
 
 
 def run(params: Params, root: Path) -> dict:

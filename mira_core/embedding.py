@@ -16,7 +16,8 @@ Two kinds of encoder, chosen by `embed.encoder`:
 Each record's row also holds `coverage` (tokens read / tokens in the record, 1.0 for a whole read) and
 `stats`, the document statistics of mira_core/docstats.py (teacher-independent structure a student reads
 beside the embedding). Embeddings are mean-pooled and L2-normalised (the sentence-transformers recipe of
-all-MiniLM-L6-v2; the pooling mode is read from the model folder when it has a sentence-transformers config).
+all-MiniLM-L6-v2; the pooling mode, cls or mean, is read from the model folder when it has a sentence-transformers
+config, and a folder asking for another pooling or another module, such as a Dense layer, is refused).
 
 Unlike the token counts and the Megatron shards (mira_core/ingest/tokens.py), the encoders read a special
 token's text inside a record ("[SEP]") as that token, as their tokenizers do by default: the vector is a
@@ -76,16 +77,43 @@ def resolve_device_dtype(p: EmbedParams) -> tuple[str, str]:
     return device, dtype
 
 
+# sentence-transformers' pooling flags before its 5.x `pooling_mode` key, in the order it concatenates them
+_LEGACY_POOLING = {"pooling_mode_cls_token": "cls", "pooling_mode_max_tokens": "max", "pooling_mode_mean_tokens": "mean",
+                   "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
+                   "pooling_mode_weightedmean_tokens": "weightedmean", "pooling_mode_lasttoken": "lasttoken"}
+# the sentence-transformers modules this pass applies; another one (Dense, a second pooling) would change the vectors
+_APPLIED_MODULES = ("Transformer", "Pooling", "Normalize")
+
+
+def _st_modules(path: Path) -> list[tuple[str, Path]]:
+    """(class name, folder) of each module in a sentence-transformers folder's modules.json; [] without one."""
+    modules = path / "modules.json"
+    if not modules.exists():
+        return []
+    return [(m.get("type", "").rsplit(".", 1)[-1], path / m.get("path", "")) for m in read_json(modules)]
+
+
 def _pooling(path: Path) -> tuple[str, bool]:
-    """(mode, normalize) from a sentence-transformers model folder; mean + normalize by default."""
-    mode, normalize = "mean", True
-    cfg = path / "1_Pooling" / "config.json"
+    """(mode, normalize) from a sentence-transformers model folder; mean + normalize by default.
+
+    The pooling config is read in both of sentence-transformers' formats: the `pooling_mode_*` flags and the
+    `pooling_mode` key that it writes since 5.x (a CLS-pooled model it saved was read as mean-pooled). A mode
+    that `pool` does not apply (max, last token, several concatenated) is refused, not replaced by the mean."""
+    modules = _st_modules(path)
+    folder = next((d for kind, d in modules if kind == "Pooling"), path / "1_Pooling")
+    mode = "mean"
+    cfg = folder / "config.json"
     if cfg.exists():
         c = read_json(cfg)
-        mode = "cls" if c.get("pooling_mode_cls_token") else "mean"
-    modules = path / "modules.json"
-    if modules.exists():
-        normalize = any("Normalize" in m.get("type", "") for m in read_json(modules))
+        modes = c.get("pooling_mode")
+        if modes is None:  # the flags; none set is the mean, as sentence-transformers reads them
+            modes = [m for key, m in _LEGACY_POOLING.items() if c.get(key)] or ["mean"]
+        modes = [modes] if isinstance(modes, str) else list(modes)
+        if modes not in (["cls"], ["mean"]):
+            raise ConfigError(f"{cfg}: pooling {'+'.join(map(str, modes))} is not supported by the encoder pass "
+                              "(cls or mean)")
+        mode = modes[0]
+    normalize = any(kind == "Normalize" for kind, _ in modules) if modules else True
     return mode, normalize
 
 
@@ -112,11 +140,20 @@ class Encoder:
         path = Path(resolve_model_path(p.encoder))
         if not (path / "config.json").exists():
             raise ConfigError(f"embed.encoder = {p.encoder!r}: no model folder with config.json at {path}")
+        unapplied = [kind for kind, _ in _st_modules(path) if kind not in _APPLIED_MODULES]
+        if unapplied:
+            raise ConfigError(f"{path / 'modules.json'}: module(s) {', '.join(unapplied)} are not applied by the "
+                              f"encoder pass (only {', '.join(_APPLIED_MODULES)}): its vectors would not be this "
+                              "model's")
+        self.pooling, self.normalize = _pooling(path)  # before the weights load: a refused folder fails at once
         self.device, self.dtype = resolve_device_dtype(p)
         self.backend = resolve_backend(p, self.device)
         if p.threads:
             torch.set_num_threads(p.threads)
         self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        if self.tokenizer.cls_token_id is None or self.tokenizer.sep_token_id is None:
+            raise ConfigError(f"embed.encoder = {p.encoder!r}: its tokenizer has no CLS or SEP token, which frame "
+                              "each window the encoder pass reads (a BERT-style encoder is expected)")
         self.runner = None  # an ONNX Runtime session when the backend is onnx
         if self.backend == "torch":
             torch_dtype = torch.bfloat16 if self.dtype == "bf16" else torch.float32
@@ -134,8 +171,15 @@ class Encoder:
             self.runner = OnnxEncoderRunner(onnx, p.threads)
             self.onnx_key = onnx_cache_key(path, quantize)
             config = AutoConfig.from_pretrained(str(path), local_files_only=True)
-        self.pooling, self.normalize = _pooling(path)
-        self.max_length = min(p.max_length, getattr(config, "max_position_embeddings", p.max_length))
+        # the tokenizer's limit too, as sentence-transformers caps it: a RoBERTa-family model (roberta, xlm-roberta,
+        # mpnet) numbers positions from padding_idx + 1, so its 514 position embeddings hold 512 tokens, as its
+        # tokenizer says; a window of 514 failed with "index out of range" (transformers' unset limit is huge)
+        limit = getattr(self.tokenizer, "model_max_length", None) or p.max_length
+        self.max_length = min(p.max_length, getattr(config, "max_position_embeddings", p.max_length),
+                              limit if limit < 1_000_000 else p.max_length)
+        if self.max_length < 3:  # [CLS] and [SEP] frame every window: 2 left none to read (a division by zero)
+            raise ConfigError(f"embed.max_length = {p.max_length}: a window reads max_length - 2 tokens between "
+                              f"[CLS] and [SEP] (this encoder takes {self.max_length}); use 3 or more")
         self.windows = p.windows
         self.batch_size = p.batch_size
         self.dim = int(config.hidden_size)
@@ -248,6 +292,9 @@ class StaticEncoder:
             source = Path(resolve_model_path(p.static_source))
             if not (source / "config.json").exists():
                 raise ConfigError(f"embed.static_source = {p.static_source!r}: no model folder at {source}")
+            if not (source / "tokenizer.json").is_file():  # the distilled model runs the source's fast tokenizer
+                raise ConfigError(f"embed.static_source = {p.static_source!r}: {source} holds no tokenizer.json (save "
+                                  "the model's fast tokenizer there with save_pretrained)")
             folder = static_model_dir(source, cache_dir)
         else:
             folder = Path(p.encoder)

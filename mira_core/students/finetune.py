@@ -97,7 +97,8 @@ class FinetuneStudent:
             torch.manual_seed(self.seed)
             encoder = _auto_model().from_pretrained(str(path), local_files_only=True, dtype=torch.float32)
             self.model = Regressor(encoder, len(self.anchors), _pooling(path)[0])
-            self.max_length = min(self.params.max_length, _max_positions(encoder.config, self.params.max_length))
+            self.max_length = min(self.params.max_length,
+                                  _max_positions(encoder.config, self.tokenizer, self.params.max_length))
             mean, std = standardize(y)
             self.model.y_mean.copy_(torch.as_tensor(mean))
             self.model.y_std.copy_(torch.as_tensor(std))
@@ -227,8 +228,12 @@ def _auto_model():
 
 
 
-def _max_positions(config, default: int) -> int:
-    return int(getattr(config, "max_position_embeddings", None) or default)
+def _max_positions(config, tokenizer, default: int) -> int:
+    """The longest input the encoder takes: its position embeddings, and its tokenizer's limit (a RoBERTa-family
+    model's 514 positions hold 512 tokens, as its tokenizer says; transformers' unset limit is huge)."""
+    positions = int(getattr(config, "max_position_embeddings", None) or default)
+    limit = getattr(tokenizer, "model_max_length", None) or positions
+    return min(positions, int(limit)) if limit < 1_000_000 else positions
 
 
 def _copy_tokenizer(src: Path, dst: Path, tokenizer_class: str) -> list[str]:
