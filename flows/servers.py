@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mira_core.errors import MiraError
+from mira_core.redact import redact_credentials
 
 if TYPE_CHECKING:
     from mira_core.config import RunnerParams
@@ -129,11 +130,13 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float, log: Path) ->
 
 
 def _tail(log: Path, n: int = 20) -> str:
+    """The log's last lines, URL credentials starred: they go into an error message on the terminal, and a server
+    that fails on its store names its URI there (`mlflow server` printed a tracking URI's user:token@)."""
     if not log.exists():
         return "(no log)"
     with open(log, "rb") as f:
         f.seek(max(0, f.seek(0, os.SEEK_END) - 64 * 1024))  # the end only: a log can be large
-        return "\n".join(f.read().decode(errors="replace").splitlines()[-n:])
+        return redact_credentials("\n".join(f.read().decode(errors="replace").splitlines()[-n:]))
 
 
 LOG_KEEP_BYTES = 10 * 1024 * 1024

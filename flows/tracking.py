@@ -2,10 +2,11 @@
 
 Under `dvc repro` each stage is its own process, so "the pipeline run" cannot be a Python object.
 It is identified by a key: a digest of params.yaml plus the git commit (and the DVC experiment name
-when `dvc exp run` sets one), and the mira code that runs (its version, and its commit where it runs
-from a checkout: in a `mira init` project the project's commit does not name mira's code). Every stage
-of the same configuration logs under the same parent run; a new experiment, an edited params.yaml or
-an upgraded mira starts a new one, which is what makes the MLflow UI compare configurations side by side.
+when `dvc exp run` sets one), the mira code that runs (its version, and its commit where it runs
+from a checkout: in a `mira init` project the project's commit does not name mira's code), and the params
+as validated (what the parent run's params are logged from). Every stage of the same configuration logs
+under the same parent run; a new experiment, an edited params.yaml, an upgraded mira or an edited default
+starts a new one, which is what makes the MLflow UI compare configurations side by side.
 
 Nothing secret is logged: params are logged section by section from the validated model, which
 holds the *name* of the API-key variable, never a key.
@@ -40,19 +41,26 @@ def tracking_uri(p: MlflowParams, root: Path) -> str:
     return uri
 
 
+def is_tracking_server(uri: str) -> bool:
+    """Whether an MLflow tracking URI names a tracking server (http or https, with its own UI) rather than a store."""
+    return uri.split(":", 1)[0].lower() in ("http", "https")
+
+
 @contextmanager
 def _store_errors(uri: str):
     """A locked or corrupt store as a MiraError naming it: SQLAlchemy's and MLflow's own errors named no file, and
-    came as a traceback after the stage's work was done."""
+    came as a traceback after the stage's work was done. URL credentials starred in MLflow's words too: for a
+    tracking server they quote the request's URL, user:token@ included."""
     import sqlalchemy
     from mlflow.exceptions import MlflowException
 
     try:
         yield
     except (MlflowException, sqlalchemy.exc.SQLAlchemyError) as e:
-        first = (str(e).splitlines() or [type(e).__name__])[0]
-        raise MiraError(f"MLflow store {redact_credentials(uri)}: {first[:300]} (another process holds it, or it is "
-                        "not an MLflow database: move it aside and run the stage again)") from None
+        first = redact_credentials((str(e).splitlines() or [type(e).__name__])[0])[:300]  # starred, then cut
+        hint = ("is the server up, and the URI right?" if is_tracking_server(uri) else
+                "another process holds it, or it is not an MLflow database: move it aside and run the stage again")
+        raise MiraError(f"MLflow store {redact_credentials(uri)}: {first} ({hint})") from None
 
 
 def _git_commit(root: Path) -> str:
@@ -60,15 +68,21 @@ def _git_commit(root: Path) -> str:
     return res.stdout.strip() if res.returncode == 0 else "no-git"
 
 
-def pipeline_key(root: Path) -> tuple[str, dict[str, str]]:
-    """The key of this pipeline run and the tags that explain it."""
+def pipeline_key(root: Path, validated: Params | None = None) -> tuple[str, dict[str, str]]:
+    """The key of this pipeline run and the tags that explain it.
+
+    `validated`: the params the stage runs with. Their digest is in the key because MLflow refuses to change a
+    param a run already has: a default edited in mira's code and not yet committed (same params.yaml, same
+    commits) changed `distill.*` under the same key, and the re-run stage failed on "Changing param values is
+    not allowed" after all its work."""
     params = (root / "params.yaml").read_bytes() if (root / "params.yaml").exists() else b""
     commit = _git_commit(root)
     exp = os.environ.get("DVC_EXP_NAME", "")
     code = code_provenance()
     version, code_commit = code["mira_version"] or "", code["code_commit"] or ""
+    effective = validated.model_dump_json().encode() if validated is not None else b""
     key = hashlib.sha256(b"\0".join([params, commit.encode(), exp.encode(), version.encode(),
-                                      code_commit.encode()])).hexdigest()[:16]
+                                      code_commit.encode(), effective])).hexdigest()[:16]
     tags = {PIPELINE_KEY: key, "mira.git_commit": commit,
             "mira.params_digest": hashlib.sha256(params).hexdigest()[:12], "mira.version": version or "unknown"}
     if code_commit:
@@ -103,7 +117,7 @@ def pipeline_run(params: Params, root: Path):
     from filelock import FileLock
 
     mlflow.set_tracking_uri(tracking_uri(params.mlflow, root))
-    key, tags = pipeline_key(root)
+    key, tags = pipeline_key(root, params)
     # Stages may run at once (two `mira` commands, `dvc exp run --jobs`). Unlocked, two processes each
     # create MLflow's sqlite tables ("table ... already exists"), the experiment, or a parent run.
     lock = project_home(root) / ".mira" / MLFLOW_LOCK  # beside the store: queued experiments share it

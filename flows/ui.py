@@ -7,9 +7,10 @@ server is the one the stages share (flows/servers.py): if a stage started it, `m
 using it at that moment (same database), else left where it is; if none runs, it starts it on
 --prefect-port. Its lease keeps the server up while the UI runs. While `mira ui`
 runs, `.mira/ui.json` also tells the pipeline where the Prefect API is. MLflow needs no pointing:
-the UI serves the same `mlflow.db` the stages write. Ctrl-C (or SIGTERM, or SIGHUP) stops the MLflow UI, the
-Prefect server if `mira ui` started it and no stage is using it (else it stops when idle), and
-removes the file.
+the UI serves the same `mlflow.db` the stages write (where `mlflow.tracking_uri` names a tracking server,
+http or https, that server's own UI shows the runs, and none is started here). Ctrl-C (or SIGTERM, or
+SIGHUP) stops the MLflow UI, the Prefect server if `mira ui` started it and no stage is using it (else it
+stops when idle), and removes the file.
 """
 
 from __future__ import annotations
@@ -56,9 +57,10 @@ def command(prefect_port: Annotated[int, typer.Option(help="Port of the Prefect 
     """Start the Prefect server and the MLflow UI, point this project's pipeline at them, stop both on Ctrl-C."""
     from flows.params import load_params
     from flows.servers import _proc_start, idle_seconds, mlflow_ui, project_server, stop_project_server
-    from flows.tracking import tracking_uri
+    from flows.tracking import is_tracking_server, tracking_uri
     from mira_core.errors import MiraError
     from mira_core.io import write_json
+    from mira_core.redact import redact_credentials
 
     root = root.resolve()
     params = load_params(root / "params.yaml")
@@ -80,8 +82,12 @@ def command(prefect_port: Annotated[int, typer.Option(help="Port of the Prefect 
             if not server["started_here"]:
                 where = "" if server["port"] == prefect_port else ", used by a stage: it stays there"
                 typer.echo(f"(the project's Prefect server was already running, on port {server['port']}{where})")
-            ml = stack.enter_context(mlflow_ui(tracking_uri(params.mlflow, root), root / "mlruns", state, host,
-                                               mlflow_port))
+            uri = tracking_uri(params.mlflow, root)
+            if is_tracking_server(uri):  # `mlflow server` cannot store into another server: it failed on it
+                ml = redact_credentials(uri)
+                typer.echo("(mlflow.tracking_uri names a tracking server: its own UI shows the runs)")
+            else:
+                ml = stack.enter_context(mlflow_ui(uri, root / "mlruns", state, host, mlflow_port))
             info = {"pid": os.getpid(), "pid_start": _proc_start(os.getpid()), "prefect_api": api,
                     "prefect_ui": api.removesuffix("/api"), "mlflow_ui": ml}
             write_json(info, root / UI_FILE)

@@ -60,9 +60,19 @@ def dsir_scores(texts: list[str], is_target: np.ndarray, seed: int) -> np.ndarra
 def single_rubric_scores(train_x: np.ndarray, train_y: np.ndarray, all_x: np.ndarray,
                          alphas: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)) -> np.ndarray:
     """One global scorer: ridge on standardised inputs (the head student's recipe, L2 strength by leave-one-out),
-    fitted to the mean anchor score of every labeled record."""
+    fitted to the mean anchor score of every labeled record (one without a finite mean has no target and is left
+    out). A ConfigError when no record is left to fit on: scikit-learn's "Found array with 0 sample(s)" named
+    neither the baseline nor the labels."""
     from sklearn.linear_model import RidgeCV
 
+    has_target = np.isfinite(np.asarray(train_y, dtype=np.float64))
+    if not has_target.all():
+        train_x, train_y = np.asarray(train_x)[has_target], np.asarray(train_y)[has_target]
+    if not len(train_y):
+        raise ConfigError("single_rubric: no labeled record with an embedding and a finite mean anchor score to fit "
+                          "on (re-run label, or leave single_rubric out of select.baselines)")
+    if not len(all_x):
+        return np.empty(0, dtype=np.float64)
     mean, std = train_x.mean(axis=0), train_x.std(axis=0)
     std = np.where(std > 1e-8, std, 1.0)
     model = RidgeCV(alphas=alphas).fit((train_x - mean) / std, train_y)

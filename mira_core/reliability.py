@@ -22,12 +22,18 @@ import numpy as np
 import polars as pl
 
 
+def _undefined(a: np.ndarray, b: np.ndarray) -> bool:
+    """Fewer than 3 pairs, a constant side, or a value that is not finite: a NaN has no rank (scipy gave NaN, and
+    Somers' D counted it as a level of its own: 0.5 for a perfect order). `agreement` leaves such records out first."""
+    return len(a) < 3 or not (np.isfinite(a).all() and np.isfinite(b).all()) or np.ptp(a) == 0 or np.ptp(b) == 0
+
+
 def spearman(a: np.ndarray, b: np.ndarray) -> float | None:
-    """Spearman's rho, or None when it is undefined (fewer than 3 pairs, or a constant side)."""
+    """Spearman's rho, or None when it is undefined (fewer than 3 pairs, a constant side, or a value not finite)."""
     from scipy.stats import spearmanr
 
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+    if _undefined(a, b):
         return None
     return round(float(spearmanr(a, b).statistic), 4)
 
@@ -35,14 +41,15 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float | None:
 def somers_d(truth: np.ndarray, pred: np.ndarray) -> float | None:
     """Somers' D of `pred` given `truth`: over the pairs whose truth differs, (concordant - discordant) / pairs.
 
-    None when undefined, as Spearman is: fewer than 3 records, or a constant side (a constant teacher gives
-    nothing to order; a constant student orders nothing, and a mask with tau_rank <= 0 must not keep it).
+    None when undefined, as Spearman is: fewer than 3 records, a constant side (a constant teacher gives
+    nothing to order; a constant student orders nothing, and a mask with tau_rank <= 0 must not keep it), or a
+    value that is not finite.
     O(k n log n) for k truth levels (scipy.stats.somersd builds a
     contingency table, quadratic in the distinct predictions: 4 s for 10,000 val records); a test checks
     that both give the same value.
     """
     t, p = np.asarray(truth, dtype=float), np.asarray(pred, dtype=float)
-    if len(t) < 3 or np.ptp(t) == 0 or np.ptp(p) == 0:
+    if _undefined(t, p):
         return None
     levels, counts = np.unique(t, return_counts=True)
     pairs = (len(t) ** 2 - float(np.sum(counts.astype(float) ** 2))) / 2
