@@ -89,10 +89,16 @@ def run(root: Root = Path("."),
 
         raise ConfigError(f"--from {first} comes after --to {last} in the graph: nothing to run")
 
-    def load():
-        from flows.pipeline import pipeline_flow, plan
+    from flows.params import load_params
+    from flows.stages import plan
 
-        return lambda params, root: pipeline_flow(str(root), plan(first, last, demo=params.demo_corpus.enabled))
+    # the range this project runs (no demo_corpus when it is off), refused before run_stage starts the server
+    stages = plan(first, last, demo=load_params(root.resolve() / "params.yaml").demo_corpus.enabled)
+
+    def load():
+        from flows.pipeline import pipeline_flow
+
+        return lambda params, root: pipeline_flow(str(root), stages)
 
     run_stage(root.resolve(), load)
 

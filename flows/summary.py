@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -36,13 +37,20 @@ def _changed(old: object, new: object, prefix: str) -> list[str]:
     return [] if _same(old, new) else [prefix]
 
 
+# a float as YAML 1.2 (DVC's reader) spells it; PyYAML reads YAML 1.1, where one without a dot (1e-5) is a string
+_YAML12_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+
+
 def _same(a: object, b: object) -> bool:
     """Equal values, where PyYAML reads DVC's `3e-05` in dvc.lock as a string (YAML 1.1 wants a dot) and
-    params.yaml's `3.0e-05` as a float: a number and a string that spells it are the same value."""
+    params.yaml's `3.0e-05` as a float: a number and a string that spells it are the same value. So are two strings
+    that spell one number: params.yaml's `1e-5`, which DVC read as a float and wrote back to dvc.lock as `1e-05`."""
     if a == b:
         return True
     if isinstance(a, list) and isinstance(b, list):  # ridge_alphas: [1.0e-05, 0.1] is recorded as ['1e-05', 0.1]
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, str) and isinstance(b, str):
+        return bool(_YAML12_FLOAT.fullmatch(a) and _YAML12_FLOAT.fullmatch(b)) and float(a) == float(b)
     for x, y in ((a, b), (b, a)):
         if isinstance(x, str) and isinstance(y, int | float) and not isinstance(y, bool):
             try:
@@ -79,7 +87,8 @@ def stale_stages(root: Path) -> dict[str, list[str]]:
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return {}  # no lock (or an unreadable one): nothing to compare against; params errors surface elsewhere
     out: dict[str, list[str]] = {}
-    for stage, entry in (lock.get("stages") or {}).items():
+    stages = lock.get("stages") if isinstance(lock, dict) else None
+    for stage, entry in (stages if isinstance(stages, dict) else {}).items():  # not DVC's: nothing to compare
         if not isinstance(entry, dict):
             continue
         # the stage's own metrics file: distill's is metrics/students.json, not metrics/distill.json
@@ -103,9 +112,11 @@ def dvc_older(root: Path) -> dict[str, list[str]]:
     from mira_core.stages import params_not_in_dvc
 
     try:
-        return params_not_in_dvc(yaml.safe_load((root / "dvc.yaml").read_text()))
+        dvc = yaml.safe_load((root / "dvc.yaml").read_text())
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return {}
+    # a dvc.yaml whose stages are no mapping (`stages: [a]`) is DVC's to refuse, not a traceback of the summary
+    return params_not_in_dvc(dvc) if isinstance(dvc, dict) and isinstance(dvc.get("stages"), dict | None) else {}
 
 
 def summary_lines(root: Path) -> list[str]:

@@ -66,9 +66,9 @@ def dvc_stage_deps(root: Path, stage: str) -> list[str] | None:
     dvc_yaml = root / "dvc.yaml"
     if not dvc_yaml.exists():
         return None
-    try:
-        doc = yaml.safe_load(dvc_yaml.read_text())
-    except yaml.YAMLError:
+    try:  # DVC reads it as UTF-8; one it cannot read (not UTF-8, a folder) is its own error to report
+        doc = yaml.safe_load(dvc_yaml.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return None
     stages = doc.get("stages") if isinstance(doc, dict) else None
     entry = stages.get(stage) if isinstance(stages, dict) else None

@@ -7,7 +7,8 @@ the filter modules themselves (mira_core/dedup.py, mira_core/decontaminate.py) i
 from __future__ import annotations
 
 import re
-from typing import Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -22,11 +23,35 @@ def plain_name(v: str) -> str:
     return v
 
 
+def _takes_bool(annotation: object) -> bool:
+    """Whether a field's type admits a boolean (bool itself, Any, or a union or alias holding one)."""
+    if annotation is bool or annotation is Any:
+        return True
+    if get_origin(annotation) is Annotated:
+        return _takes_bool(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, UnionType):
+        return any(_takes_bool(a) for a in get_args(annotation))
+    return get_origin(annotation) is Literal and any(isinstance(a, bool) for a in get_args(annotation))
+
+
 class Section(BaseModel):
     """The contract of every params section (frozen, unknown keys are errors, no .inf or .nan: no knob means
     them, and a validator's arithmetic on one raised a bare OverflowError); config.Section is this class."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_boolean_for_a_number(cls, data: object) -> object:
+        # YAML 1.1 reads yes/no/on/off/true/false as booleans, and pydantic's lax mode made them 1 and 0 for a
+        # number: `budget: yes` kept every token, `trim: no` trimmed nothing, without a word
+        if isinstance(data, dict):
+            for name, field in cls.model_fields.items():
+                value = data.get(name)
+                if isinstance(value, bool) and not _takes_bool(field.annotation):
+                    raise ValueError(f"{name} = {str(value).lower()}: a number is expected here, and YAML reads "
+                                     "yes/no/on/off/true/false as a boolean; write the number")
+        return data
 
 
 class DedupParams(Section):

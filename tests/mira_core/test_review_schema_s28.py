@@ -40,3 +40,14 @@ def test_dedup_source_priority_names_only_sources():
     assert parse_params({**src, "dedup": {"source_priority": ["a"]}}).dedup.source_priority == ["a"]
     with pytest.raises(ConfigError, match=r"dedup.source_priority names 'b', which is not a source \(a\)"):
         parse_params({**src, "dedup": {"source_priority": ["b"]}})
+
+
+@pytest.mark.parametrize(("section", "knob"), [("select", {"budget": True}), ("select", {"trim": False}),
+                                               ("label", {"records_per_group": True}),
+                                               ("distill", {"head": {"alpha": True}})])
+def test_a_boolean_where_a_number_is_expected_is_refused(section, knob):
+    # YAML reads `budget: yes` as True, and pydantic's lax mode made it 1.0: a budget that kept every token
+    src = {"sources": [{"name": "a", "path": "a.jsonl", "format": "text"}]}
+    with pytest.raises(ConfigError, match=r"= (true|false): a number is expected here"):
+        parse_params({**src, section: knob})
+    assert parse_params({**src, "dedup": {"enabled": False}, "select": {"mask": False}}).select.mask is False
