@@ -34,7 +34,8 @@ class HeadParams(Section):
 class LinearParams(Section):
     """The `linear` student: hashed word and character n-grams with ridge regression, no encoder."""
 
-    n_features: int = Field(2**18, gt=0, description="Hash buckets (the weight matrix is n_anchors x n_features).")
+    n_features: int = Field(2**18, gt=0, le=2**24, description="Hash buckets (the weight matrix is n_anchors x "
+                            "n_features; at most 2**24, the hasher's bound).")
     alpha: float = Field(1.0, gt=0, description="Ridge L2 strength.")
     max_chars: int = Field(4000, gt=0, description="Characters of each record read (its head).")
     stats: bool = Field(True, description="Append the document statistics (standardised) to the n-gram features.")

@@ -81,6 +81,10 @@ def stats_of(x: Inputs, kind: str, n: int | None = None) -> np.ndarray:
     if s.ndim != 2 or (n is not None and s.shape[1] != n):
         raise ConfigError(f"the {kind} student was trained on {n} document statistics; got shape {s.shape} "
                           "(the statistics changed: re-run embed and distill)")
+    bad = int((~np.isfinite(s)).sum())
+    if bad:  # docstats makes finite ones; one inf in training poisoned every linear weight, silently (NaN scores)
+        raise ConfigError(f"{bad} document statistic(s) given to the {kind} student are not finite; "
+                          "mira_core/docstats.py makes finite ones: re-run embed")
     return s
 
 

@@ -508,7 +508,8 @@ class GenerativeStudent:
         prefix = ""
         for t, (tok, top) in enumerate(zip(lp["tokens"], lp["top_logprobs"], strict=False)):
             d = tok.strip()
-            if len(d) == 1 and d.isdigit() and lo <= int(d) <= hi and top and _SCORE_AT.search(prefix):
+            # ASCII digits only: str.isdigit() also takes '²' or '٣', which int() refuses or the parser never wrote
+            if len(d) == 1 and "0" <= d <= "9" and lo <= int(d) <= hi and top and _SCORE_AT.search(prefix):
                 anchor = ([m.group(1) for m in _ANCHOR.finditer(prefix)] or [None])[-1]
                 if anchor in self.anchors and anchor not in got and written.get(anchor) == int(d):
                     own = (lp.get("token_logprobs") or [None] * (t + 1))[t]

@@ -125,11 +125,12 @@ class LinearStudent:
         texts = texts_of(x, self.kind)
         y = targets(y, len(texts), self.anchors)
         start = time.perf_counter()
+        self.stats_mean = self.stats_std = None  # a refit without statistics must not keep the last fit's
         features = self.hasher.transform(texts)
         if self.params.stats and x.stats is not None:
             # rounded as the checkpoint stores them (float32), so distill's val figures are of the student that
             # score loads: unrounded, 9 of 100 records scored up to 2e-7 apart, enough to swap near ties
-            mean, std = standardize(np.asarray(x.stats, np.float64))
+            mean, std = standardize(stats_of(x, self.kind))  # float64, checked finite
             self.stats_mean, self.stats_std = (v.astype(np.float32).astype(np.float64) for v in (mean, std))
             features = sp.hstack([features, sp.csr_matrix(self._stats(x))], format="csr")
         features.sum_duplicates()  # canonical CSR for the solver (a word and a char n-gram may share a bucket)

@@ -26,7 +26,15 @@ from safetensors.numpy import load_file, save_file
 
 from mira_core.config import TreesParams
 from mira_core.students.base import Inputs, Need, clip, write_config
-from mira_core.students.common import WEIGHTS, config_head, label_weights, read_checkpoint, stats_of, targets
+from mira_core.students.common import (
+    WEIGHTS,
+    config_head,
+    embeddings_of,
+    label_weights,
+    read_checkpoint,
+    stats_of,
+    targets,
+)
 
 
 class TreesStudent:
@@ -44,7 +52,10 @@ class TreesStudent:
 
     def _features(self, x: Inputs) -> np.ndarray:
         parts = [stats_of(x, self.kind, int(self.tensors["n_stats"][0]) if self.tensors else None)]
-        if x.embeddings is not None and "pca" in self.tensors and len(self.tensors["pca"]):
+        if "pca" in self.tensors and len(self.tensors["pca"]):
+            # fitted on principal axes: inputs without embeddings, or of another width, are refused by name (they
+            # failed as an IndexError or a broadcast error deep in the tree walk)
+            embeddings_of(x, self.kind, self.tensors["pca"].shape[1])
             parts.append((np.asarray(x.embeddings, np.float64) - self.tensors["pca_mean"]) @ self.tensors["pca"].T)
         return np.hstack(parts).astype(np.float32)
 
