@@ -58,7 +58,7 @@ def evaluate_flow(p: EvaluateParams, held_out: list[str], root: str, reuse: bool
         base_f = train_base.submit(p, quote(data), base_dir, reuse=reuse)
         base = base_f.result()
         kept = lay.shared_state / "evaluate" / "runs" if reuse else None
-        futures = {(arm, seed): train_arm.submit(arm, seed, p, quote(data), base_dir, kept)
+        futures = {(arm, seed): train_arm.submit(arm, seed, p, quote(data), base_dir, kept, base["key"])
                    for arm in p.all_arms for seed in p.seeds}
         runs = dict(zip(futures, gather(futures.values(), "evaluate", "run"), strict=True))
         log["reused"] = {"base": base["reused"], "runs": sorted(f"{a}-seed{s}" for (a, s), r in runs.items()

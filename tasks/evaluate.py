@@ -4,8 +4,9 @@ Prefect's task cache is off here (the tasks pass tens of MB of token arrays in m
 training run is keyed by exactly what it trains on, so a changed `select.budget` re-trains only the
 arms whose data changed:
 
-- the base by the evaluate params, its general-slice stream, the target windows and the tokenizer;
-  the checkpoint (safetensors + tokenizer.json) under .mira/evaluate/base carries its key in key.json;
+- the base by the evaluate params (less those only the arm runs use: steps and the decay), its
+  general-slice stream, the target windows and the tokenizer; the checkpoint (safetensors +
+  tokenizer.json) under .mira/evaluate/base carries its key in key.json;
 - an (arm, seed) run by the params, the arm's stream, the target, the base's key and the seed; its
   result (loss, curve) is kept as .mira/evaluate/runs/<key>.json.
 
@@ -25,7 +26,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from mira_core.config import EvaluateParams
-from mira_core.errors import ConfigError
+from mira_core.errors import ConfigError, MiraError
 from mira_core.evaluation.data import EvalData, load_manifests, prepare
 from mira_core.evaluation.train import (
     load_model,
@@ -43,18 +44,21 @@ from tasks.caching import core_digest
 
 # Knobs that cannot change one run's result: which arms and seeds exist, and how results are compared.
 NOT_IN_KEY = {"enabled", "arms", "manifests", "seeds", "noise_sigmas"}
+# ... and knobs that only the arm runs read: the base trains base_steps with no decay, so changing evaluate.steps or
+# the decay retrained a base that came out the same. An arm run's key holds the base's, so it still sees them all.
+NOT_IN_BASE_KEY = NOT_IN_KEY | {"steps", "decay_frac", "final_lr_ratio", "decay_shape"}
 
 
-def run_key(p: EvaluateParams, *arrays: np.ndarray, **extra: object) -> str:
+def run_key(p: EvaluateParams, *arrays: np.ndarray, exclude: set[str] = NOT_IN_KEY, **extra: object) -> str:
     """Digest of what a training run depends on: params, code, its token arrays and `extra` (seed, base key), and
     the device kind and the torch and transformers versions it runs on (`device: auto` is a CPU run on one machine
     and a bf16 CUDA run on another, and transformers builds and initialises the GPT-2: their losses must not be
-    served for each other)."""
+    served for each other). `exclude`: the params that cannot change the run."""
     import torch
     import transformers
 
     h = hashlib.blake2b(digest_size=16)
-    h.update(json.dumps({"params": p.model_dump(mode="json", exclude=NOT_IN_KEY), "mira_core": core_digest(),
+    h.update(json.dumps({"params": p.model_dump(mode="json", exclude=exclude), "mira_core": core_digest(),
                          "device": resolve_device(p.device).type, "torch": torch.__version__,
                          "transformers": transformers.__version__,
                          "task": hashlib.blake2b(Path(__file__).read_bytes()).hexdigest(), **extra},
@@ -81,9 +85,9 @@ def prepare_data(p: EvaluateParams, held_out: list[str], corpus: Path, selection
 def train_base(p: EvaluateParams, data: EvalData, out: Path, reuse: bool = True) -> dict:
     """Train the shared base on the general slice (no decay) and save it, with its tokenizer and key, to `out`."""
     tok = hashlib.blake2b(data.tokenizer.tokenizer.to_str().encode()).hexdigest()
-    key = run_key(p, data.base.stream, data.target, tokenizer=tok)
+    key = run_key(p, data.base.stream, data.target, exclude=NOT_IN_BASE_KEY, tokenizer=tok)
     if reuse and (out / "key.json").exists() and read_json(out / "key.json")["key"] == key:
-        return {**read_json(out / "key.json")["result"], "reused": True}
+        return {**read_json(out / "key.json")["result"], "key": key, "reused": True}
     set_threads(p.threads)
     device = resolve_device(p.device)
     model = new_model(p, data.tokenizer.vocab_size, data.tokenizer.eos_id, p.seed)
@@ -97,22 +101,43 @@ def train_base(p: EvaluateParams, data: EvalData, out: Path, reuse: bool = True)
         save_model(model, tmp)
         data.tokenizer.save(tmp / "tokenizer.json")
         write_json({"key": key, "result": result}, tmp / "key.json")
-    return {**result, "reused": False}
+    return {**result, "key": key, "reused": False}
+
+
+def checkpoint_key(base: Path) -> str:
+    """The key of the base checkpoint in `base` (its key.json)."""
+    return read_json(base / "key.json")["key"]
+
+
+def check_base(base: Path, expected: str) -> None:
+    """A MiraError unless the checkpoint in `base` is still the base `expected` keys."""
+    if checkpoint_key(base) != expected:
+        raise MiraError(f"{base}: the base checkpoint was replaced, while this stage ran, by one trained with other "
+                        "settings (another evaluate stage of this workspace: a queued DVC experiment run beside this "
+                        "one?); run the stage again, and run such experiments one at a time (dvc queue start -j 1)")
 
 
 @task(name="evaluate-arm", task_run_name="evaluate-{arm}-seed{seed}", cache_policy=NO_CACHE, persist_result=False)
-def train_arm(arm: str, seed: int, p: EvaluateParams, data: EvalData, base: Path, runs: Path | None = None) -> dict:
+def train_arm(arm: str, seed: int, p: EvaluateParams, data: EvalData, base: Path, runs: Path | None = None,
+              base_key: str | None = None) -> dict:
     """Continue the base on the arm's windows (WSD with decay) and score the target along the way.
 
-    With `runs` (a folder), a run whose key is there is served from it and a new one is kept there.
+    With `runs` (a folder), a run whose key is there is served from it and a new one is kept there. `base_key`
+    (train_base's; by default the one in `base`) is the base this run must continue: `base` is the workspace's,
+    shared by every experiment, and one run beside this stage with other settings replaces it. The run then
+    continued the other base and was reported, and kept, as this stage's; now it is an error.
     """
-    key = run_key(p, data.arms[arm].stream, data.target, seed=seed, base=read_json(base / "key.json")["key"])
+    expected = base_key or checkpoint_key(base)
+    key = run_key(p, data.arms[arm].stream, data.target, seed=seed, base=expected)
     kept = runs / f"{key}.json" if runs is not None else None
     if kept is not None and kept.exists():
         return {**read_json(kept), "arm": arm, "seed": seed, "reused": True}
     set_threads(p.threads)
     device = resolve_device(p.device)
-    res = train_lm(load_model(base), data.arms[arm].stream, data.target, p, seed=seed, steps=p.steps,
+    check_base(base, expected)
+    model = load_model(base)
+    check_base(base, expected)  # replaced while it loaded: the weights may be either base's, or a mix
+    res = train_lm(model, data.arms[arm].stream, data.target, p, seed=seed, steps=p.steps,
                    decay_frac=p.decay_frac, device=device)
     result = {"arm": arm, "seed": seed, "loss": res.final_loss, "ppl": perplexity(res.final_loss),
               "tokens_seen": res.tokens_seen, "last_train_loss": res.last_train_loss,

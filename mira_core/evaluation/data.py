@@ -93,6 +93,9 @@ def external_manifest(name: str, path: Path, corpus: pl.DataFrame) -> pl.DataFra
     if not path.is_file():
         raise ConfigError(f"{where}: no such file")
     try:
+        # read here first: read_checked's own message for a file that is not Parquet says to re-run the stage that
+        # writes it, and no stage writes this one
+        pl.scan_parquet(path, glob=False).collect_schema()
         df = read_checked(path, {"record_id": pl.String, "kept": pl.Boolean}, ["record_id", "kept"])
     except MiraError as e:
         raise ConfigError(f"evaluate.manifests.{name}: {e}") from None

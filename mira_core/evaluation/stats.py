@@ -50,19 +50,24 @@ def pooled(arms: Mapping[str, Mapping]) -> tuple[float, int] | None:
     when no arm has two seeds. The arms share the training procedure and differ only in their data, so their
     seed-to-seed spreads estimate one quantity: two seeds give an arm's own sd one degree of freedom (on the
     demo one arm's sd went from 0.026 to 0.002 between two runs of nearly the same selection), the pool one per
-    arm. A reading beside the rule, not the rule: an arm whose seeds truly spread more is understated by it."""
+    arm. A reading beside the rule, not the rule: an arm whose seeds truly spread more is understated by it.
+    An arm that diverged (a seed's loss not finite) has no spread to give and is left out: its NaN sd made the pool
+    NaN, and every pair of the other arms then read as beyond noise."""
     num, df = 0.0, 0
     for a in arms.values():
         n = len(a["seeds"])
-        if n > 1:
+        if n > 1 and math.isfinite(a["loss_std"]):
             num += (n - 1) * a["loss_std"] ** 2
             df += n - 1
     return (math.sqrt(num / df), df) if df else None
 
 
 def widest(arms: Mapping[str, Mapping]) -> str:
-    """The arm whose seeds spread most: the one that sets most of a `pooled` sd, to read the pool without."""
-    return max(arms, key=lambda a: arms[a]["loss_std"])
+    """The arm whose seeds spread most: the one that sets most of a `pooled` sd, to read the pool without.
+
+    An arm that diverged (its sd NaN) is not in the pool, so it is never the widest: max() kept a NaN first arm,
+    since nothing compares greater than NaN."""
+    return max(arms, key=lambda a: sd if math.isfinite(sd := arms[a]["loss_std"]) else -math.inf)
 
 
 def noise_note(arm: str, arms: Mapping[str, Mapping], pairs: Sequence[Sequence[str]]) -> str:
