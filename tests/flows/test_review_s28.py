@@ -1,4 +1,5 @@
-"""Review tests (session 28): what `mira` prints for a source URL written with credentials."""
+"""Review tests (session 28): what `mira` prints for a source URL written with credentials, and the line a params
+error names for a key YAML reads as null or a boolean."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Review tests (session 28): reading another stage's Parquet files, and a source list a typo left unchecked."""
+"""Review tests (session 28): reading another stage's Parquet files, a source list a typo left unchecked, and a
+YAML boolean where a number is expected."""
 
 from __future__ import annotations
 
