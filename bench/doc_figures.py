@@ -443,10 +443,10 @@ FIGURES: list[Figure] = [
            + [p1(_seed(r, s)["arms"]["balanced_all"]["by_kind"]["truncated"]) for s in OTHER]
            + [str(_bar_met(r, "balanced_all")), str(_bar_met(r, "balanced")),
               str(sum(not _seed(r, s)["low_over"] for s in _all_seeds(r)))]),
-    Figure(README, "(the `teacher_scores` arm, the whole-corpus teacher oracle) keeps {} % of the spam: {} of the {} "
-                   "pages MIRA keeps are pages the teacher's own anchors pass, and the students let {} through",
-           lambda r: [p1(_method(r, TEACHER_ALL)["by_kind"]["spam"]), str(_spam(r)["both"]),
-                      str(_spam(r)["both"] + _spam(r)["mira_only"]), str(_spam(r)["mira_only"])]),
+    Figure(README, "(the `teacher_scores` arm, the whole-corpus teacher oracle) keeps {} % of the spam: of the {} "
+                   "pages MIRA keeps, the teacher's own anchors pass {}, and the students let {} through",
+           lambda r: [p1(_method(r, TEACHER_ALL)["by_kind"]["spam"]), str(_spam(r)["both"] + _spam(r)["mira_only"]),
+                      str(_spam(r)["both"]), str(_spam(r)["mira_only"])]),
     Figure(README, "the students' cut removes nearly as many broken tokens as the teacher's scores do, though not the "
                    "same ones ({} %; those keep {} % of the broken tokens and {} % of the good)",
            lambda r: [p0(_teacher_removal(r)), p1(_method(r, TEACHER_ALL)["broken_kept"]),
