@@ -69,8 +69,21 @@ def _make(kind: str, p: DistillParams, anchors: list[str], scale: tuple[int, int
 
 
 def load_student(folder: Path) -> Student:
-    """The student saved in `folder`, of whichever kind its config.json names."""
-    folder = Path(folder)
+    """The student saved in `folder`, of whichever kind its config.json names. Settings that this version's params
+    do not take (a checkpoint saved by a newer mira, a hand-edited file) are a ConfigError naming the folder and the
+    key, not pydantic's bare error."""
+    from pydantic import ValidationError
+
+    try:
+        return _load(Path(folder))
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{folder}: config.json's settings do not fit this version of mira ({where}: {first['msg']}); "
+                          "re-run distill to save the student again") from None
+
+
+def _load(folder: Path) -> Student:
     if not (folder / "config.json").is_file():
         raise ConfigError(f"{folder}: no config.json; not a student checkpoint")
     kind = read_config(folder).get("kind")

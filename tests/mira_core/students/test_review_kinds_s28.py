@@ -82,3 +82,22 @@ def test_statistics_that_are_not_finite_are_refused_not_turned_into_nan_scores(k
     bad[0, 2] = np.nan
     with pytest.raises(ConfigError, match="not finite"):
         student.predict(Inputs(texts=x.texts, stats=bad))
+
+
+def test_a_checkpoint_whose_settings_this_version_does_not_take_is_named(tmp_path):
+    # A settings key from a newer mira (or a hand edit) failed as pydantic's bare ValidationError, naming no folder
+    import json
+
+    from mira_core.students import load_student
+
+    x = Inputs(texts=[f"r{i}" for i in range(40)], stats=np.random.default_rng(0).normal(size=(40, 4)))
+    s = TreesStudent(TreesParams(pca=0, n_estimators=5), ANCHORS, SCALE)
+    s.fit(x, np.tile(np.arange(40, dtype=float)[:, None] % 5 + 1, (1, len(ANCHORS))))
+    s.save(tmp_path / "t")
+    np.testing.assert_array_equal(load_student(tmp_path / "t").predict(x), s.predict(x))
+    cfg = json.loads((tmp_path / "t" / "config.json").read_text())
+    cfg["settings"]["leaf_budget"] = 3
+    (tmp_path / "t" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ConfigError, match=r"/t: config.json's settings do not fit this version of mira "
+                                          r"\(leaf_budget: Extra inputs are not permitted\); re-run distill"):
+        load_student(tmp_path / "t")
