@@ -153,3 +153,23 @@ def tiny_causal_lm(tmp_path_factory) -> Path:
                      eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id)
     GPT2LMHeadModel(cfg).save_pretrained(out)
     return out
+
+
+@pytest.fixture
+def http_folder(tmp_path):
+    """A folder served over HTTP on 127.0.0.1 (fsspec's http filesystem reads URL sources from it): its path and
+    port."""
+    import functools
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):  # no request lines on the test's stderr
+            pass
+
+    (tmp_path / "served").mkdir()
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=tmp_path / "served"))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield tmp_path / "served", srv.server_address[1]
+    srv.shutdown()
+    srv.server_close()

@@ -3,10 +3,6 @@ error names for a key YAML reads as null or a boolean."""
 
 from __future__ import annotations
 
-import functools
-import http.server
-import threading
-
 import pytest
 from typer.testing import CliRunner
 
@@ -15,25 +11,9 @@ from flows.common import user_errors
 from mira_core.errors import ConfigError
 
 
-@pytest.fixture
-def served(tmp_path):
-    """A folder served over HTTP on 127.0.0.1; its path and port."""
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    (tmp_path / "served").mkdir()
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=tmp_path / "served"))
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield tmp_path / "served", srv.server_address[1]
-    srv.shutdown()
-    srv.server_close()
-
-
-def test_init_prints_a_source_url_without_its_credentials(tmp_path, served):
+def test_init_prints_a_source_url_without_its_credentials(tmp_path, http_folder):
     # The terminal got the URL as typed, password and token in it; params.yaml keeps it as written (the user's own).
-    folder, port = served
+    folder, port = http_folder
     (folder / "docs.jsonl").write_text('{"text": "A paragraph of prose served over HTTP."}\n' * 3)
     url = f"http://alice:s3cr3t@127.0.0.1:{port}/docs.jsonl?token=tok123"
     res = CliRunner().invoke(app, ["init", str(tmp_path / "proj"), "--source", f"docs={url}", "--no-scm"])

@@ -64,19 +64,25 @@ def test_a_module_the_pass_does_not_apply_is_refused(tiny_encoder, tmp_path):
         Encoder(_torch(folder))
 
 
-def test_a_roberta_style_encoder_reads_windows_its_positions_hold(tiny_encoder, tmp_path):
-    # RoBERTa-family models number positions from padding_idx + 1: 514 position embeddings hold 512 tokens, and a
-    # window of 514 failed with "index 514 is out of bounds"
+def _tiny_roberta(tiny_encoder: Path, folder: Path) -> Path:
+    """A 1-layer RoBERTa (514 position embeddings: 512 tokens, as the family numbers them) with the tiny encoder's
+    tokenizer."""
     import torch
     from transformers import RobertaConfig, RobertaModel
 
-    folder = tmp_path / "roberta"
     torch.manual_seed(0)
     RobertaModel(RobertaConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                                intermediate_size=64, max_position_embeddings=514, pad_token_id=1)).save_pretrained(folder)
     for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
         if (tiny_encoder / name).exists():
             shutil.copy(tiny_encoder / name, folder / name)
+    return folder
+
+
+def test_a_roberta_style_encoder_reads_windows_its_positions_hold(tiny_encoder, tmp_path):
+    # RoBERTa-family models number positions from padding_idx + 1: 514 position embeddings hold 512 tokens, and a
+    # window of 514 failed with "index 514 is out of bounds"
+    folder = _tiny_roberta(tiny_encoder, tmp_path / "roberta")
     enc = Encoder(_torch(folder, max_length=1024))
     assert enc.max_length == 512
     v, cover = enc.encode_records(["word " * 600])
@@ -150,20 +156,11 @@ def test_windows_at_exact_multiples_of_the_window_body(tiny_encoder):
 def test_a_finetune_student_reads_inputs_a_roberta_style_encoder_holds(tiny_encoder, tmp_path):
     # The finetune student capped its inputs at max_position_embeddings alone (514): a RoBERTa-family base with
     # finetune.max_length above 512 failed on the first long record with "index out of range"
-    import torch
-    from transformers import RobertaConfig, RobertaModel
-
     from mira_core.config import DistillParams, FinetuneParams
     from mira_core.students import make_student
     from mira_core.students.base import Inputs
 
-    folder = tmp_path / "roberta"
-    torch.manual_seed(0)
-    RobertaModel(RobertaConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                               intermediate_size=64, max_position_embeddings=514, pad_token_id=1)).save_pretrained(folder)
-    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
-        if (tiny_encoder / name).exists():
-            shutil.copy(tiny_encoder / name, folder / name)
+    folder = _tiny_roberta(tiny_encoder, tmp_path / "roberta")
     p = DistillParams(student="finetune", finetune=FinetuneParams(epochs=1, batch_size=4, max_length=1024, device="cpu"))
     s = make_student(p, ["a0"], (1, 5), EmbedParams(encoder=str(folder)), None)
     s.fit(Inputs(texts=["word " * 600, "short one", "word " * 30, "another"]), np.array([[1.0], [5.0], [2.0], [4.0]]))

@@ -88,25 +88,6 @@ def test_ingest_of_a_glob_still_reads_every_file_in_order(tmp_path):
     assert kept["text"].to_list() == ["record of a.jsonl", "record of b.jsonl", "record of sub/c.jsonl"]
 
 
-@pytest.fixture
-def http_folder(tmp_path):
-    """A folder served over HTTP on 127.0.0.1 (fsspec's http filesystem reads URL sources from it); its port."""
-    import functools
-    import http.server
-    import threading
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):  # no request lines on the test's stderr
-            pass
-
-    (tmp_path / "served").mkdir()
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=tmp_path / "served"))
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield tmp_path / "served", srv.server_address[1]
-    srv.shutdown()
-    srv.server_close()
-
-
 def test_credentials_in_a_source_url_stay_out_of_locators_fingerprints_and_messages(tmp_path, http_folder):
     # The URL as written went into every kept record's meta (its locator), the quarantine, the cache-key fingerprints
     # (task parameters) and the error messages, password and token included.
