@@ -14,22 +14,10 @@ from mira_core.config import DiscoverParams
 from mira_core.embedding import Encoder
 from mira_core.rubric import Rubric, Scale
 from mira_core.sampling import stratified_sample
-from mira_core.schema import CORPUS, JUDGE_FAILURES, JUDGMENTS, read_checked
+from mira_core.schema import JUDGE_FAILURES, JUDGMENTS
 from mira_core.teachers.base import Doc, Outcome, Teacher
 
 log = logging.getLogger(__name__)
-
-
-def read_group_corpus(shards: list, columns: tuple[str, ...] = ("record_id", "source", "format", "text"),
-                      exclude: pl.Series | None = None) -> pl.DataFrame:
-    """A group's corpus records (their `columns`), without the ids in `exclude` (the filter stages' drops)."""
-    # No shard (a group map older than the corpus names a source ingest no longer holds): no record, with the
-    # columns the samplers select, which a frame without columns failed on
-    corpus = (read_checked(list(shards), CORPUS, list(columns)) if shards
-              else pl.DataFrame(schema={c: CORPUS[c] for c in columns}))
-    if exclude is not None and len(exclude) and corpus.height:
-        corpus = corpus.filter(~pl.col("record_id").is_in(exclude.implode()))
-    return corpus
 
 
 @dataclass

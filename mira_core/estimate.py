@@ -195,11 +195,12 @@ def label_requests(plan: pl.DataFrame, rubric: Rubric) -> list[Request]:
 def estimate_project(params: Params, root: Path, environ: Mapping[str, str]
                      ) -> tuple[list[StageEstimate], Calibration, list[str]]:
     """Both teacher stages' estimates, the calibration they used, and notes on what was assumed."""
-    from mira_core.discovery import read_group_corpus, sample_docs
+    from mira_core.discovery import sample_docs
     from mira_core.exclusions import excluded_ids
     from mira_core.grouping import judged_members, read_groups
     from mira_core.labels import embedding_features, plan_sample
     from mira_core.rubric import load_rubrics
+    from mira_core.schema import read_group_corpus
     from mira_core.teachers import make_teacher
     from mira_core.teachers.base import Request
 

@@ -25,7 +25,7 @@ from mira_core.errors import ConfigError
 from mira_core.io import write_parquet
 from mira_core.rubric import Rubric
 from mira_core.sampling import cover_features, cover_order, seeded_order, stratified_sample
-from mira_core.schema import CORPUS, LABEL_FAILURES, LABEL_META, read_checked
+from mira_core.schema import LABEL_FAILURES, LABEL_META, read_group_corpus
 from mira_core.teachers.base import Doc, Teacher
 
 
@@ -147,12 +147,7 @@ def write_plan(corpus_shards: list[Path], p: LabelParams, out: Path, exclude: pl
     """A group's sample with its split, repeat flag and text (read from its sources' corpus shards), for the
     label tasks to slice; records in `exclude` (the filter stages' drops) are never sampled. `embedding_shards`
     (the embed stage's shards of the same sources) are read only when `p.cover_share` is above 0."""
-    columns = ["record_id", "source", "format", "text"]
-    # no shard (a group map that names a source ingest no longer holds): no record, with the columns planned on
-    corpus = (read_checked(list(corpus_shards), CORPUS, columns) if corpus_shards
-              else pl.DataFrame(schema={c: CORPUS[c] for c in columns}))
-    if exclude is not None and len(exclude):
-        corpus = corpus.filter(~pl.col("record_id").is_in(exclude.implode()))
+    corpus = read_group_corpus(corpus_shards, exclude=exclude)
     features = embedding_features(embedding_shards) if embedding_shards is not None else None
     plan = plan_sample(corpus.select("record_id", "source"), p, features).join(
         corpus.select("record_id", "format", "text"), on="record_id", how="left")

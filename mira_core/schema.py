@@ -156,3 +156,16 @@ def read_checked(path: Path | list[Path], expected: dict, columns: list[str] | N
     for p in paths:
         check_parquet(p, want)
     return read_parquet(path, columns=columns)
+
+
+def read_group_corpus(shards: list, columns: tuple[str, ...] = ("record_id", "source", "format", "text"),
+                      exclude: pl.Series | None = None) -> pl.DataFrame:
+    """A group's corpus records (their `columns`), without the ids in `exclude` (the filter stages' drops); what
+    discover samples and label plans on."""
+    # No shard (a group map older than the corpus names a source ingest no longer holds): no record, with the
+    # columns the samplers select, which a frame without columns failed on
+    corpus = (read_checked(list(shards), CORPUS, list(columns)) if shards
+              else pl.DataFrame(schema={c: CORPUS[c] for c in columns}))
+    if exclude is not None and len(exclude) and corpus.height:
+        corpus = corpus.filter(~pl.col("record_id").is_in(exclude.implode()))
+    return corpus

@@ -8,11 +8,12 @@ from pathlib import Path
 from prefect import task
 
 from mira_core.config import DiscoverParams, EmbedParams, TeacherParams
-from mira_core.discovery import discover_rubric, judge_sample, read_group_corpus
+from mira_core.discovery import discover_rubric, judge_sample
 from mira_core.embedding import load_encoder
 from mira_core.exclusions import excluded_ids
 from mira_core.io import write_parquet
 from mira_core.rubric import save_rubric
+from mira_core.schema import read_group_corpus
 from mira_core.teachers import make_teacher
 
 

@@ -8,10 +8,11 @@ import polars as pl
 import pytest
 
 from mira_core.config import DiscoverParams, LabelParams
-from mira_core.discovery import read_group_corpus, sample_docs
+from mira_core.discovery import sample_docs
 from mira_core.failure_budget import FailureBudgetError, check_failure_budget
 from mira_core.labels import label_schema, merge_chunks, plan_sample, write_plan
 from mira_core.sampling import cover_order
+from mira_core.schema import read_group_corpus
 
 EMPTY_INDEX = pl.DataFrame(schema={"record_id": pl.String, "source": pl.String})
 
