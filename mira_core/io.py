@@ -159,10 +159,15 @@ def read_parquet(path: Path | list[Path], columns: list[str] | None = None) -> p
     try:
         return pl.read_parquet(path, columns=columns, glob=False)
     except pl.exceptions.ComputeError as e:
-        bad = [str(f) for f in paths if not _parquet_footer_ok(f)] or [str(f) for f in paths]
-        why = (str(e).splitlines() or [type(e).__name__])[0]
-        raise ConfigError(f"{', '.join(bad)}: not a readable Parquet file ({why}): a truncated or damaged file? "
-                          "Re-run the stage that writes it") from e
+        bad = [f for f in paths if not _parquet_footer_ok(f)] or paths
+        raise ConfigError(unreadable_parquet(bad, e)) from e
+
+
+def unreadable_parquet(paths: list, e: Exception) -> str:
+    """The message for Parquet file(s) polars could not read: named, with the first line of polars' reason."""
+    why = (str(e).splitlines() or [type(e).__name__])[0]
+    return (f"{', '.join(map(str, paths))}: not a readable Parquet file ({why}): a truncated or damaged file? Re-run "
+            "the stage that writes it")
 
 
 def _parquet_footer_ok(path: Path) -> bool:

@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 
 from mira_core.errors import SchemaError
-from mira_core.io import read_parquet
+from mira_core.io import read_parquet, unreadable_parquet
 
 CORPUS = {
     "record_id": pl.String,  # "<source>/<native id or content hash>", assigned once at ingest
@@ -142,9 +142,7 @@ def check_parquet(path: Path, expected: dict, exact: bool = False) -> None:
     try:
         schema = pl.scan_parquet(path, glob=False).collect_schema()
     except pl.exceptions.PolarsError as e:  # a missing file stays FileNotFoundError, as before
-        why = (str(e).splitlines() or [type(e).__name__])[0]
-        raise SchemaError(f"{path}: not a readable Parquet file ({why}): a truncated or damaged file? Re-run the "
-                          "stage that writes it") from e
+        raise SchemaError(unreadable_parquet([path], e)) from e
     check(schema, expected, path, exact=exact)
 
 
