@@ -35,7 +35,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.sparse as sp
 
-SCHEME = "mira-ngram-hash/1"  # bump when the features change, so old checkpoints refuse to load
+SCHEME = "mira-ngram-hash/2"  # bump when the features change, so old checkpoints refuse to load
 MAX_FEATURES = 2**24  # the dense coefficient matrix is n_anchors x n_features float32: 1 GB at 15 anchors
 BMP = 0x10000
 PRIME = np.uint32(0x9E3779B1)  # Knuth's golden-ratio multiplier: odd (invertible mod 2^32), bits spread widely
@@ -45,11 +45,27 @@ CHUNK = 128  # records per vectorised pass; measured 3.6k/4.3k/4.0k/3.5k docs/s 
 
 @lru_cache(maxsize=1)
 def _tables() -> tuple[np.ndarray, np.ndarray]:
-    """(is word character, is whitespace) for every BMP code point; the last entry stands for the rest."""
+    """(is word character, is whitespace) for every BMP code point; `_is_word` looks up the rest."""
     chars = [chr(i) for i in range(BMP)]
-    word = np.array([c.isalnum() or c == "_" for c in chars] + [True], dtype=bool)  # re's \w
-    space = np.array([c.isspace() for c in chars] + [False], dtype=bool)
+    word = np.array([c.isalnum() or c == "_" for c in chars], dtype=bool)  # re's \w
+    space = np.array([c.isspace() for c in chars] + [False], dtype=bool)  # no whitespace lies above the BMP
     return word, space
+
+
+def _is_word(c: np.ndarray) -> np.ndarray:
+    """Which code points are word characters (re's \\w): the BMP's from the table, the rest one by one.
+
+    Above the BMP lie emoji (not word characters) and CJK extensions (word characters). A table over all
+    1.1 M code points would cost a second to build in every process; a batch's astral code points are
+    few, so they are looked up per distinct value.
+    """
+    word, _ = _tables()
+    out = word[np.minimum(c, BMP - 1)]
+    astral = c >= BMP
+    if astral.any():
+        values, inverse = np.unique(c[astral], return_inverse=True)
+        out[astral] = np.array([chr(v).isalnum() for v in values.tolist()], dtype=bool)[inverse]
+    return out
 
 
 def _mix(h: np.ndarray, salt: int) -> np.ndarray:
@@ -157,8 +173,7 @@ class NgramHasher:
         """(record, hash) of word unigrams and bigrams; words are runs of 2+ word characters (sklearn's)."""
         if not self.word_ngrams or c.size == 0:
             return []
-        word, _ = _tables()
-        w = word[np.minimum(c, BMP)]
+        w = _is_word(c)
         new_doc = np.ones(c.size, bool)
         new_doc[1:] = doc[1:] != doc[:-1]
         start = w & (new_doc | ~np.roll(w, 1))

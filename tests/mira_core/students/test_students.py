@@ -311,6 +311,19 @@ def test_ngram_blocks_are_each_unit_length_and_words_follow_sklearn():
     np.testing.assert_array_equal(both, same_case)  # lowercased, whitespace runs are one space
 
 
+def test_ngram_words_above_the_bmp_follow_sklearn():
+    """Emoji are not word characters and CJK extension B ideographs are; both lie above the BMP."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    for text in ("ship it \U0001F680\U0001F680 now \U00020000\U00020001 ok done", "\U0001F6A8" * 40, "a\U0001F389b cd"):
+        words = NgramHasher(n_features=2**20, char_ngrams=()).transform([text]).toarray()[0]
+        try:
+            vocabulary = CountVectorizer(ngram_range=(1, 2)).fit([text]).vocabulary_
+        except ValueError:  # sklearn refuses a text without any word
+            vocabulary = {}
+        assert np.count_nonzero(words) == len(vocabulary), text
+
+
 def test_ngram_settings_round_trip_and_are_checked():
     h = NgramHasher(n_features=1000, max_chars=50, word_ngrams=(1,), char_ngrams=(4,))
     assert NgramHasher.from_settings(json.loads(json.dumps(h.settings()))) == h
