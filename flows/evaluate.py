@@ -5,8 +5,9 @@ it on the arm's kept records with a WSD schedule for the same number of tokens a
 held-out sources (select.held_out_sources, never selected by any arm) at regular intervals.
 
 Reads: data/selection/<method>/manifest.parquet, the files of evaluate.manifests, data/corpus/. Writes: metrics/evaluate.json,
-plots/evaluate/curves.csv (arm, seed, tokens_seen, loss), .mira/evaluate/base/ (the base checkpoint:
-safetensors + tokenizer.json, local state), a nested MLflow run per arm, and a Prefect table.
+plots/evaluate/curves.csv (arm, seed, tokens_seen, loss), .mira/evaluate/base/<key>/ (the base checkpoint:
+safetensors + tokenizer.json, local state; about 3 MB at the defaults, one per base setting, kept for a return
+to it), a nested MLflow run per arm, and a Prefect table.
 
 Runs go one at a time (a one-worker pool): on 2 cores, two runs side by side with one torch thread each
 took 0.37 s per step each, one run on both threads 0.18 s, so parallel runs bought nothing and doubled
@@ -54,11 +55,11 @@ def evaluate_flow(p: EvaluateParams, held_out: list[str], root: str, reuse: bool
     with run_log(lay, "evaluate") as log:
         data_f = prepare_data.submit(p, held_out, lay.corpus, lay.selection, lay.root)
         data = data_f.result()
-        base_dir = lay.shared_state / "evaluate" / "base"  # the workspace's, for a queued DVC experiment too
-        base_f = train_base.submit(p, quote(data), base_dir, reuse=reuse)
+        bases = lay.shared_state / "evaluate" / "base"  # the workspace's, for a queued DVC experiment too
+        base_f = train_base.submit(p, quote(data), bases, reuse=reuse)
         base = base_f.result()
         kept = lay.shared_state / "evaluate" / "runs" if reuse else None
-        futures = {(arm, seed): train_arm.submit(arm, seed, p, quote(data), base_dir, kept, base["key"])
+        futures = {(arm, seed): train_arm.submit(arm, seed, p, quote(data), Path(base["dir"]), kept, base["key"])
                    for arm in p.all_arms for seed in p.seeds}
         runs = dict(zip(futures, gather(futures.values(), "evaluate", "run"), strict=True))
         log["reused"] = {"base": base["reused"], "runs": sorted(f"{a}-seed{s}" for (a, s), r in runs.items()

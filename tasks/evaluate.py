@@ -6,7 +6,9 @@ arms whose data changed:
 
 - the base by the evaluate params (less those only the arm runs use: steps and the decay), its
   general-slice stream, the target windows and the tokenizer; the checkpoint (safetensors +
-  tokenizer.json) under .mira/evaluate/base carries its key in key.json;
+  tokenizer.json) is kept in .mira/evaluate/base/<key>/ and carries its key in key.json. One folder
+  per key, because .mira is the workspace's: a queued DVC experiment with other settings trains its
+  own base beside this one instead of replacing it under this stage's arm runs;
 - an (arm, seed) run by the params, the arm's stream, the target, the base's key and the seed; its
   result (loss, curve) is kept as .mira/evaluate/runs/<key>.json.
 
@@ -82,12 +84,14 @@ def prepare_data(p: EvaluateParams, held_out: list[str], corpus: Path, selection
 
 
 @task(name="evaluate-base", cache_policy=NO_CACHE, persist_result=False)
-def train_base(p: EvaluateParams, data: EvalData, out: Path, reuse: bool = True) -> dict:
-    """Train the shared base on the general slice (no decay) and save it, with its tokenizer and key, to `out`."""
+def train_base(p: EvaluateParams, data: EvalData, root: Path, reuse: bool = True) -> dict:
+    """Train the shared base on the general slice (no decay) and save it, with its tokenizer and key, to
+    `root`/<key>; the result's `dir` names that folder."""
     tok = hashlib.blake2b(data.tokenizer.tokenizer.to_str().encode()).hexdigest()
     key = run_key(p, data.base.stream, data.target, exclude=NOT_IN_BASE_KEY, tokenizer=tok)
+    out = root / key
     if reuse and (out / "key.json").exists() and read_json(out / "key.json")["key"] == key:
-        return {**read_json(out / "key.json")["result"], "key": key, "reused": True}
+        return {**read_json(out / "key.json")["result"], "key": key, "dir": str(out), "reused": True}
     set_threads(p.threads)
     device = resolve_device(p.device)
     model = new_model(p, data.tokenizer.vocab_size, data.tokenizer.eos_id, p.seed)
@@ -101,7 +105,7 @@ def train_base(p: EvaluateParams, data: EvalData, out: Path, reuse: bool = True)
         save_model(model, tmp)
         data.tokenizer.save(tmp / "tokenizer.json")
         write_json({"key": key, "result": result}, tmp / "key.json")
-    return {**result, "key": key, "reused": False}
+    return {**result, "key": key, "dir": str(out), "reused": False}
 
 
 def checkpoint_key(base: Path) -> str:
@@ -111,10 +115,10 @@ def checkpoint_key(base: Path) -> str:
 
 def check_base(base: Path, expected: str) -> None:
     """A MiraError unless the checkpoint in `base` is still the base `expected` keys."""
-    if checkpoint_key(base) != expected:
-        raise MiraError(f"{base}: the base checkpoint was replaced, while this stage ran, by one trained with other "
-                        "settings (another evaluate stage of this workspace: a queued DVC experiment run beside this "
-                        "one?); run the stage again, and run such experiments one at a time (dvc queue start -j 1)")
+    found = checkpoint_key(base)
+    if found != expected:  # each base has a folder of its own key, so only a hand-made change gets here
+        raise MiraError(f"{base}: holds the base checkpoint {found}, not {expected}, which this stage trained; "
+                        "delete the folder and run the stage again")
 
 
 @task(name="evaluate-arm", task_run_name="evaluate-{arm}-seed{seed}", cache_policy=NO_CACHE, persist_result=False)
@@ -122,10 +126,9 @@ def train_arm(arm: str, seed: int, p: EvaluateParams, data: EvalData, base: Path
               base_key: str | None = None) -> dict:
     """Continue the base on the arm's windows (WSD with decay) and score the target along the way.
 
-    With `runs` (a folder), a run whose key is there is served from it and a new one is kept there. `base_key`
-    (train_base's; by default the one in `base`) is the base this run must continue: `base` is the workspace's,
-    shared by every experiment, and one run beside this stage with other settings replaces it. The run then
-    continued the other base and was reported, and kept, as this stage's; now it is an error.
+    `base` is train_base's `dir`. With `runs` (a folder), a run whose key is there is served from it and a new one
+    is kept there. `base_key` (train_base's; by default the one in `base`) is the base this run must continue: a
+    folder that holds another is an error, not a run reported, and kept, as this stage's.
     """
     expected = base_key or checkpoint_key(base)
     key = run_key(p, data.arms[arm].stream, data.target, seed=seed, base=expected)

@@ -61,7 +61,9 @@ def test_every_arm_trains_on_equal_tokens_and_is_scored_on_the_held_out_target(t
     points = p.steps // p.eval_every + 1  # step 0 (the base), then every eval_every steps
     assert curves.height == 3 * 2 * points
     assert curves.group_by("arm", "seed").agg(pl.col("tokens_seen").max())["tokens_seen"].to_list() == [tokens] * 6
-    assert (tmp_path / ".mira" / "evaluate" / "base" / "model.safetensors").exists()
+    bases = list((tmp_path / ".mira" / "evaluate" / "base").glob("*/model.safetensors"))
+    assert [b.parent.name for b in bases] == [json.loads((b.parent / "key.json").read_text())["key"] for b in bases]
+    assert len(bases) == 1
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["mira"], output_format="list")

@@ -66,21 +66,23 @@ def test_the_base_is_not_retrained_for_a_setting_only_the_arm_runs_read(tmp_path
     assert te.run_key(p, stream, seed=0, base="k") != te.run_key(arm_only, stream, seed=0, base="k")
 
 
-def test_an_arm_run_never_continues_a_base_another_experiment_replaced(tmp_path: Path, tiny_data) -> None:
+def test_an_arm_run_never_continues_a_base_another_experiment_trained(tmp_path: Path, tiny_data) -> None:
     """.mira/evaluate/base is the workspace's, shared by queued DVC experiments. One run beside this stage with
-    another lr replaced it between this stage's base and its arm runs, and the arm runs silently continued the other
-    base (the tiny project scored 6.83 for 5.65) and were reported and kept as this stage's."""
+    another lr replaced the base between this stage's base and its arm runs, and the arm runs silently continued
+    the other base (the tiny project scored 6.83 for 5.65) and were reported and kept as this stage's. Each base now
+    has a folder of its own key: the other experiment's sits beside it, and a folder that holds another base than
+    the one named (only by hand) is an error."""
     te, p, data = tiny_data
-    shared, runs = tmp_path / "base", tmp_path / "runs"
-    mine = te.train_base.fn(p, data, shared)
-    te.train_base.fn(p.model_copy(update={"lr": 5e-2}), data, shared)  # the other experiment's base
-    with pytest.raises(MiraError, match=r"base.*replaced.*one at a time"):
-        te.train_arm.fn("mira", 0, p, data, shared, runs, mine["key"])
-    assert not runs.exists()  # nothing kept under this stage's key
-    te.train_base.fn(p, data, shared)  # this stage's base back: the run goes ahead, and is kept
-    run = te.train_arm.fn("mira", 0, p, data, shared, runs, mine["key"])
+    bases, runs = tmp_path / "base", tmp_path / "runs"
+    mine = te.train_base.fn(p, data, bases)
+    other = te.train_base.fn(p.model_copy(update={"lr": 5e-2}), data, bases)  # the other experiment's base
+    assert mine["dir"] != other["dir"] and {d.name for d in bases.iterdir()} == {mine["key"], other["key"]}
+    run = te.train_arm.fn("mira", 0, p, data, Path(mine["dir"]), runs, mine["key"])
     assert run["loss"] == p.lr and not run["reused"]
-    assert te.train_arm.fn("mira", 0, p, data, shared, runs)["reused"]  # the key in the folder, by default
+    assert te.train_arm.fn("mira", 0, p, data, Path(mine["dir"]), runs)["reused"]  # the key in the folder, by default
+    assert te.train_base.fn(p, data, bases)["reused"]  # both kept: going back to a setting trains nothing
+    with pytest.raises(MiraError, match=r"holds the base checkpoint .*delete the folder"):
+        te.train_arm.fn("mira", 0, p, data, Path(other["dir"]), None, mine["key"])
 
 
 def test_an_outside_manifest_that_is_not_parquet_is_named_without_a_stage_to_rerun(tmp_path: Path) -> None:

@@ -54,7 +54,7 @@ def test_a_run_that_diverged_to_a_huge_finite_loss_is_reported_not_a_crash(tmp_p
     monkeypatch.setattr(te, "train_lm", diverged)
     base = te.train_base.fn(p, data, tmp_path / "base", reuse=False)
     assert base["loss"] == 2.5e8 and base["ppl"] == math.inf
-    run = te.train_arm.fn("mira", 0, p, data, tmp_path / "base")
+    run = te.train_arm.fn("mira", 0, p, data, Path(base["dir"]))
     assert run["loss"] == 2.5e8 and run["ppl"] == math.inf
 
 
