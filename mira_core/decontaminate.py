@@ -29,7 +29,7 @@ import polars as pl
 from mira_core.dedup import TokenHasher, balance, corpus_records, counts_summary, ngram_hashes, words
 from mira_core.errors import JSON_REFUSED, ConfigError, json_refusal
 from mira_core.filter_params import HUMANEVAL_RESOURCE, BenchmarkSpec, DecontaminateParams
-from mira_core.io import write_parquet
+from mira_core.io import read_parquet, write_parquet
 from mira_core.layout import corpus_shards
 from mira_core.schema import BENCHMARK_SUMMARY, CONTAMINATED, CORPUS, check_parquet
 
@@ -77,7 +77,8 @@ def resolve_path(path: str, root: Path | None = None) -> Path:
         return Path(str(found))
     resolved = Path(path) if root is None or Path(path).is_absolute() else root / path
     if not resolved.is_file():
-        raise ConfigError(f"benchmark file {resolved} does not exist")
+        what = "is a folder, not a JSONL file" if resolved.is_dir() else "does not exist"
+        raise ConfigError(f"benchmark file {resolved} {what}")
     return resolved
 
 
@@ -96,7 +97,7 @@ def read_items(spec: BenchmarkSpec, root: Path | None = None) -> Iterator[tuple[
     path = resolve_path(spec.path, root)
     where = f"benchmark {spec.name!r}: {path}"
     line_no = 0
-    opener = gzip.open if path.name.endswith(".gz") else open
+    opener = gzip.open if path.name.lower().endswith(".gz") else open  # as ingest reads a source: .GZ is gzip too
     try:
         # Bytes, decoded line by line: a text-mode reader decodes ahead in blocks, so its error names no line.
         with opener(path, "rb") as f:
@@ -156,6 +157,8 @@ def build_index(p: DecontaminateParams, root: Path | None = None) -> BenchmarkIn
             owners.append(np.full(len(h), len(items), dtype=np.int64))
             items.append((spec.name, item))
             n_grams += len(h)
+        if not n_items:  # said as such: "no item with any of the fields" sent the user to check the field names
+            raise ConfigError(f"benchmark {spec.name!r}: {spec.path} holds no item (no line that is not blank)")
         if n_items == without_fields:
             raise ConfigError(f"benchmark {spec.name!r} has no item with any of the fields {spec.fields}")
         if n_items == unmatchable:  # short questions: nothing to match, and a verbatim copy would pass unchecked
@@ -190,7 +193,7 @@ def contaminated_shard(path: Path, index: BenchmarkIndex, min_matches: int = 1,
                        hasher: TokenHasher | None = None) -> pl.DataFrame:
     """The contaminated records of one corpus shard (DROPPED schema); reads only that shard."""
     check_parquet(path, {c: CORPUS[c] for c in _READ_COLUMNS})
-    frame = pl.read_parquet(path, columns=["record_id", "source", "text"])
+    frame = read_parquet(path, columns=["record_id", "source", "text"])  # a name, not a glob pattern
     hasher = hasher or TokenHasher()
     rows = []
     if len(index.grams):

@@ -25,7 +25,7 @@ import regex
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from mira_core.filter_params import DedupParams
-from mira_core.io import write_parquet
+from mira_core.io import read_parquet, write_parquet
 from mira_core.layout import corpus_shards
 from mira_core.schema import CORPUS, FILTER_COUNTS, NEAR_DUPLICATES, check_parquet
 
@@ -190,7 +190,7 @@ def signature(hashes: np.ndarray, template: MinHash) -> np.ndarray:
 def minhash_shard(path: Path, p: DedupParams) -> ShardSignatures:
     """MinHash signatures of every record of one corpus shard; reads only that shard."""
     check_parquet(path, {c: CORPUS[c] for c in _READ_COLUMNS})
-    frame = pl.read_parquet(path, columns=list(_READ_COLUMNS))
+    frame = read_parquet(path, columns=list(_READ_COLUMNS))  # a name, not a glob pattern (a folder "runs [2]")
     template = _template(p)
     hasher = TokenHasher()
     sigs = np.zeros((frame.height, p.num_perm), dtype=np.uint32)
@@ -329,7 +329,7 @@ def balance(records: pl.DataFrame, dropped_ids: pl.Series) -> pl.DataFrame:
 def corpus_records(shards: Sequence[Path]) -> pl.DataFrame:
     """record_id, source and n_tokens of every record of `shards`, read one shard at a time; for no shard (an
     empty corpus) an empty frame of those columns, so the counts are zero rather than a concat error."""
-    frames = [pl.read_parquet(s, columns=list(_COUNT_COLUMNS)) for s in shards]
+    frames = [read_parquet(s, columns=list(_COUNT_COLUMNS)) for s in shards]
     return pl.concat(frames) if frames else pl.DataFrame(schema={c: CORPUS[c] for c in _COUNT_COLUMNS})
 
 

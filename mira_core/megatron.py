@@ -161,8 +161,10 @@ class _DatasetWriter:
         n = sum(len(d) for d in kept)
         ids = np.fromiter(chain.from_iterable(kept), dtype=np.int64, count=n)
         info = np.iinfo(self.dtype)
-        if ids.min() < info.min or ids.max() > info.max:
-            raise ConfigError(f"token id {int(ids.max())} does not fit the {self.dtype} shards of {self.prefix}")
+        low, high = int(ids.min()), int(ids.max())
+        if low < info.min or high > info.max:  # name the id that does not fit, not always the largest
+            raise ConfigError(f"token id {low if low < info.min else high} does not fit the {self.dtype} shards of "
+                              f"{self.prefix}")
         buf = ids.astype(self.dtype).tobytes()
         self._bin.write(buf)
         self.bin_hash.update(buf)
@@ -231,6 +233,10 @@ def _encoder(tokenizer: Any, append_eod: bool, eod_id: int | None,
     documents written back to back would make a trainer's samples run across records."""
     tok = load_tokenizer(tokenizer)
     eod = None
+    if append_eod and eod_id is not None and (eod_id < 0 or tok.id_to_token(int(eod_id)) is None):
+        # an id outside the vocabulary fits the .bin's dtype all the same: the trainer's embedding lookup failed
+        raise ConfigError(f"megatron export: eod_id {eod_id!r} is no token of the tokenizer "
+                          f"{_tokenizer_name(tokenizer)} ({tok.get_vocab_size(with_added_tokens=True)} entries)")
     if append_eod:
         named = eod_token or configured_eos(tokenizer)
         eod = eod_id if eod_id is not None else find_eod(tok, named) if named else None
@@ -272,7 +278,8 @@ def write_indexed_dataset(texts: Iterable[str], tokenizer: Any, prefix: Path, ap
     """Tokenize `texts` and write `<prefix>.bin` and `<prefix>.idx`, one document per text.
 
     `tokenizer`: anything `load_tokenizer` takes. `append_eod`: end each document with the EOD id (`eod_id`,
-    `eod_token`'s id, or the tokenizer's own as `_encoder` finds it; none found is a ConfigError). Streams:
+    `eod_token`'s id, or the tokenizer's own as `_encoder` finds it; none found, or an `eod_id` that is no token of
+    the tokenizer, is a ConfigError). Streams:
     `texts` is consumed once, in batches. If it raises, the temporary files are removed and no .bin/.idx is
     created or replaced. Returns the counts, dtype, eod id and sha256 digests.
     """
