@@ -6,7 +6,7 @@ be served a stale result. `StageCache` keys on:
 
 - the task's name and its module's source (the helpers beside it too),
 - a digest of the whole `mira_core` package source (code and prompt templates),
-- the content digest of every `Path` argument that is an input (files and folders),
+- the path and content digest of every `Path` argument that is an input (files and folders),
 - every other argument by value (params sections as their JSON).
 
 An output argument (`out`, `out_*`) enters the key only as its path, so a key alone cannot tell
@@ -65,7 +65,9 @@ def is_output(name: str) -> bool:
 
 def _value(v: Any) -> Any:
     if isinstance(v, Path):
-        return {"path_digest": tree_digest(v)}
+        # its name as well as its bytes: a file renamed in a glob source's folder keeps its digest, but ingest writes
+        # the name into each record's locator (and a quarantined record's), which a hit would serve stale
+        return {"path": str(v), "path_digest": tree_digest(v)}
     if isinstance(v, BaseModel):
         return v.model_dump(mode="json")
     if isinstance(v, dict):
@@ -178,7 +180,8 @@ def cached(task, cache: CacheParams, root: Path):
     """The task with mira's cache policy and result storage under `cache.dir`, or with caching off."""
     if not cache.enabled:
         return task.with_options(cache_policy=NO_CACHE, persist_result=False)
-    store = (Path(root) / cache.dir).resolve()
+    # ~ expanded, as embed.cache_dir and the other path knobs are: `dir: ~/.cache/...` made a folder named '~' here
+    store = (Path(root) / Path(cache.dir).expanduser()).resolve()
     out = task.with_options(
         cache_policy=StageCache(outputs_dir=store / "outputs").configure(key_storage=store / "keys"),
         result_storage=store / "results",
