@@ -21,7 +21,7 @@ from flows.common import gather, prune, require, run_log, stage_main, states, ta
 from flows.publish import publish_table
 from mira_core.config import CacheParams, Params, SelectParams, params_digest
 from mira_core.ingest.tokens import tokenizer_file
-from mira_core.io import read_json, write_json
+from mira_core.io import read_json, read_parquet, write_json
 from mira_core.layout import Layout
 from mira_core.manifests import oracle_summary
 from mira_core.megatron import code_provenance, configured_eos, git_commit, run_provenance
@@ -59,7 +59,7 @@ def select_flow(p: SelectParams, tokenizer_name: str, cache: CacheParams, root: 
         export = {"none": None, "megatron": "megatron"}.get(p.materialize, "records")  # the folder of the export
         prune([out / "mira" / d for d in ("records", "megatron") if (out / "mira" / d).exists()],
               lambda d: d.name == export)  # an export of another format, or one no longer asked for
-        manifests = {m: pl.read_parquet(out / m / "manifest.parquet") for m in futures}
+        manifests, mask, oracle = read_outputs(out, list(futures))
         metrics = stage_metrics(p, manifests, ingest)
         materialized = {}
         if p.materialize != "none":
@@ -72,11 +72,11 @@ def select_flow(p: SelectParams, tokenizer_name: str, cache: CacheParams, root: 
             materialized = {"format": p.materialize, "path": f"data/selection/mira/{export}", **fut.result()}
             futures["materialize"] = fut
         log["tasks"] = states(futures.values())
-        metrics |= {"mask": mask_summary(pl.read_parquet(out / "mask.parquet"), p),
+        metrics |= {"mask": mask_summary(mask, p),
                     "no_reliable_anchor": results["mira"]["no_reliable_anchor"],
                     "no_shared_anchor": results["mira"].get("no_shared_anchor", []), "materialized": materialized,
                     "tokenizer": ingest.get("tokenizer"),  # the tokenizer that counted every n_tokens here
-                    "oracle": oracle_summary(pl.read_parquet(out / "oracle.parquet"))}
+                    "oracle": oracle_summary(oracle)}
         write_json(metrics, lay.metrics_file("select"))
     per_method = metrics["methods"]
     m = per_method["mira"]
@@ -93,6 +93,15 @@ def select_flow(p: SelectParams, tokenizer_name: str, cache: CacheParams, root: 
                   ["source", *per_method], [[s, *(f"{per_method[k]['by_source'][s]['kept_token_share']:.1%}"
                                                   for k in per_method)] for s in m["by_source"]])
     return metrics
+
+
+def read_outputs(out: Path, methods: list[str]) -> tuple[dict[str, pl.DataFrame], pl.DataFrame, pl.DataFrame]:
+    """Each method's manifest, the mask and the teacher-oracle table, as the select tasks wrote them under `out`.
+
+    Each path is read as a name (mira_core.io): polars reads one as a glob pattern, so in a project under a folder
+    like "runs [2]" the stage failed after every method had been selected."""
+    manifests = {m: read_parquet(out / m / "manifest.parquet") for m in methods}
+    return manifests, read_parquet(out / "mask.parquet"), read_parquet(out / "oracle.parquet")
 
 
 def unreliable_warning(blind: list[str], sources: list[str], held_out: list[str]) -> str | None:

@@ -90,9 +90,15 @@ class SetApart:
 
 
 def _score_folders(scores: Path, group: str) -> dict[str, list[Path]]:
-    """source -> its score shards under data/scores/<group>/ (hidden folders, a crashed write's leftovers, skipped)."""
-    return {d.name: sorted(d.glob("part-*.parquet")) for d in sorted((Path(scores) / group).glob("*"))
-            if d.is_dir() and not d.name.startswith(".")}
+    """source -> its score shards under data/scores/<group>/ (hidden folders, a crashed write's leftovers, skipped).
+
+    A folder without a shard is skipped too: the score stage prunes the shards of a source a regroup moved to
+    another group, not their folder, and counted here the source was judged again in its old group (a second set
+    of mask pairs; on that group's figures, perhaps set apart with no reliable anchor, and its records then kept
+    on a budget of their own in the new group)."""
+    folders = {d.name: sorted(d.glob("part-*.parquet")) for d in sorted((Path(scores) / group).glob("*"))
+               if d.is_dir() and not d.name.startswith(".")}
+    return {s: files for s, files in folders.items() if files}
 
 
 def _scales(folders: dict[str, list[Path]], on: dict[str, list[str]], apart: set[str], anchors: list[str],
@@ -107,7 +113,7 @@ def _scales(folders: dict[str, list[Path]], on: dict[str, list[str]], apart: set
         for src in sources:
             cols = on.get(src, [])
             for f in folders[src]:
-                df = read_parquet(f, columns=["record_id", *cols])
+                df = read_scores([f], cols)
                 out.append((df if competing is None else df.filter(_member(df["record_id"], competing)), cols))
         return out
     inside = frames([s for s in folders if s not in apart])
@@ -118,6 +124,24 @@ def _scales(folders: dict[str, list[Path]], on: dict[str, list[str]], apart: set
         rest = anchor_scales(frames([s for s in folders if s in apart]), anchors)
         scales.update({a: rest[a] for a in anchors if a not in used})
     return scales
+
+
+def read_scores(files: list[Path], cols: list[str], checked: bool = False) -> pl.DataFrame:
+    """record_id and the anchor columns `cols` of a source's score shards (`checked`: their schema checked first).
+    A shard without one of them was scored under another rubric (anchors added since, or discover re-run and
+    `mira stage select` run alone): a ConfigError naming the shard and the anchors, where polars named none."""
+    try:
+        if checked:
+            return read_checked(files, SCORE_META, ["record_id", *cols])
+        return read_parquet(files, columns=["record_id", *cols])
+    except pl.exceptions.ColumnNotFoundError as e:
+        for f in files:
+            have = pl.scan_parquet(f, glob=False).collect_schema()
+            missing = [a for a in cols if a not in have]
+            if missing:
+                raise ConfigError(f"{f}: no score column for anchor(s) {', '.join(missing)} of its group's rubric: "
+                                  "it was scored under another rubric (re-run score)") from e
+        raise
 
 
 def _member(ids: pl.Series, sorted_ids: pl.Series | None) -> np.ndarray:
@@ -155,6 +179,11 @@ def mira_scores(scores: Path, rubrics: Path, reports: dict, p: SelectParams, com
     # sorted once for the binary searches of _member: the index is in record_id order, so usually already
     sorted_ids = None if competing is None else competing if competing.is_sorted() else competing.sort()
     parts, own, all_scales = [], SetApart(), {}
+    without = sorted(set(reports) - set(rubric))
+    if without:  # students.json older than the rubrics (groups re-made since): a bare KeyError before
+        raise ConfigError(f"{rubrics}: no rubric for group(s) {', '.join(without)}, which the students' figures "
+                          "(metrics/students.json) name: the groups or rubrics changed after distill ran; run "
+                          "distill and score again (`dvc repro` does)")
     for g in sorted(reports):
         anchors = rubric[g].anchor_ids()
         on, none_reliable = anchors_on(mask, g, anchors)
@@ -178,7 +207,7 @@ def mira_scores(scores: Path, rubrics: Path, reports: dict, p: SelectParams, com
             cols = on.get(source, [])
             if not files:
                 continue
-            frame = read_checked(files, SCORE_META, ["record_id", *cols])
+            frame = read_scores(files, cols, checked=True)
             inside = None if competing is None else _member(frame["record_id"], sorted_ids)
             parts.append(pl.DataFrame({"record_id": frame["record_id"],
                                        "score": aggregate(frame, cols, p.trim, scales, p.worst_weight, inside)}))
@@ -259,7 +288,8 @@ def attach_scores(index: pl.DataFrame, scored: pl.DataFrame) -> pl.DataFrame:
     """
     ids = index["record_id"]
     n = len(ids)
-    if not ids.flags["SORTED_ASC"] or (n > 1 and _repeats(ids)):
+    # an empty index takes the join too: the binary search's check would gather row -1 of nothing (OverflowError)
+    if n == 0 or not ids.flags["SORTED_ASC"] or (n > 1 and _repeats(ids)):
         return index.join(scored, on="record_id", how="left", maintain_order="left")
     pos = ids.search_sorted(scored["record_id"], side="left").to_numpy()
     found = pos < n

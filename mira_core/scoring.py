@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from mira_core.errors import ConfigError
-from mira_core.io import file_digest, read_json, write_parquet
+from mira_core.io import file_digest, read_json, read_parquet, write_parquet
 from mira_core.rubric import Rubric
 from mira_core.schema import CORPUS, read_checked
 from mira_core.students import load_student
@@ -70,7 +70,7 @@ def score_shard(corpus_shard: Path, embedding_shard: Path, student_dir: Path, gr
         check_trained_on(student_dir, student.needs, made_by, reads_stats)  # every kind: trees and linear read it too
         if hasattr(student, "check_encoder"):
             student.check_encoder(made_by)
-        df = pl.read_parquet(embedding_shard)
+        df = read_parquet(embedding_shard)  # a name, not a glob pattern: a project under 'runs [2]' read nothing
         ids = df["record_id"]
         coverage = df["coverage"] if "coverage" in df.columns else None
         if student.needs in ("embedding", "both"):

@@ -29,7 +29,8 @@ Three steps, as in the paper (section 3.4-3.5):
    keeps its own share too, ranked on its own anchors.
 
 Every record of the corpus ends in the manifest with a reason: kept, over_budget, below_threshold
-(under `min_score`), unscored (no student score) or held_out (a source reserved for evaluation).
+(under `min_score`), unscored (no student score), held_out (a source reserved for evaluation), or the filter
+stage's that drops it: near_duplicate (dedup) or contaminated (decontaminate).
 """
 
 from __future__ import annotations
@@ -294,7 +295,11 @@ def unit_budgets(tokens: pl.DataFrame, budget: float, weights: dict[str, float] 
                           f"selection (units: {', '.join(sorted(map(str, weighable)))})")
     pool = sum(out[u] for u in weighable)  # what the own-budget sources leave
     if set(weights) == set(weighable):
-        norm = sum(weights.values()) or 1.0
+        norm = sum(weights.values())
+        if norm <= 0:  # nothing to normalise: every unit would get 0 tokens, whatever the budget
+            raise ConfigError(f"select.weights name every unit of this selection ({', '.join(sorted(weights))}) and "
+                              "are all 0, so no unit would keep anything; give at least one a share above 0, or "
+                              "leave some unnamed")
         return out | {u: pool * weights[u] / norm for u in weighable}
     rest, rest_tokens = pool * (1 - sum(weights.values())), sum(t for u, t in weighable.items() if u not in weights)
     return out | {u: pool * weights[u] if u in weights else rest * t / max(1, rest_tokens)
