@@ -9,8 +9,9 @@ MiniLM all come from the installed `mira`.
 Where a source's format or field names are not given, `guess_format` reads its first records and proposes
 them (see `Guess.why` for what it saw):
 
-- a folder written by `datasets`' save_to_disk, or a folder holding *.parquet shards: reader hf_dataset;
-  any other folder: reader folder (one record per file), code or text by the files' extensions;
+- a folder written by `datasets`' save_to_disk, or a folder of *.parquet shards (at least half of its files:
+  a README may sit beside them): reader hf_dataset; any other folder (a repository with a Parquet test fixture
+  among its code too): reader folder (one record per file), code or text by the files' extensions;
 - records with an OpenAI-style messages list (`messages`, `conversations` ... of {role, content}): chat,
   or agent when a message has tool_calls, a tool/function role appears, or the record has `tools`;
 - a question-like and an answer-like field (`question`/`prompt`/`instruction`/`problem`/`query`/`input` and
@@ -52,7 +53,7 @@ from pydantic import BaseModel, ValidationError
 
 from mira_core.config import FORMATS, JSONL_SUFFIXES, Params, SourceSpec, parse_params
 from mira_core.errors import ConfigError, InvariantError
-from mira_core.io import atomic_path, tree_files
+from mira_core.io import atomic_path, is_hidden, tree_files
 from mira_core.layout import Layout
 from mira_core.stages import STAGES, Stage
 
@@ -184,14 +185,15 @@ def _has_glob(path: str) -> bool:
 def _reader_of(path: Path | str, shown: str) -> str:
     """The reader a path (or a URL) needs, from what is on disk (in the bucket) and the file name."""
     from mira_core.ingest import remote
-    from mira_core.ingest.hf_dataset import is_remote_saved_dataset, is_saved_dataset, parquet_shards
+    from mira_core.ingest.hf_dataset import is_remote_saved_dataset, is_saved_dataset
 
     if isinstance(path, str):  # a URL
         if remote.is_dir(path):
-            return "hf_dataset" if is_remote_saved_dataset(path) or remote.find(path, "**/*.parquet") else "folder"
+            return "hf_dataset" if is_remote_saved_dataset(path) or _parquet_dataset(
+                [rel for rel, _ in remote.find(path) if not is_hidden(rel)]) else "folder"
         path = Path(PurePosixPath(urlsplit(path).path).name)  # only its name (no ?sig=... query) is looked at below
     elif path.is_dir():
-        if is_saved_dataset(path) or parquet_shards(path):
+        if is_saved_dataset(path) or _parquet_dataset([rel.as_posix() for rel, _ in tree_files(path)]):
             return "hf_dataset"
         return "folder"
     name = path.name.lower()
@@ -203,6 +205,14 @@ def _reader_of(path: Path | str, shown: str) -> str:
                       "not Parquet, not a folder")
 
 
+def _parquet_dataset(rels: list[str]) -> bool:
+    """Whether a folder whose visible files are `rels` holds a dataset's Parquet shards: at least half of its files
+    are Parquet (a Hub clone keeps a README beside its shards). A repository with a Parquet test fixture among its
+    code is a folder of files: read as a dataset, the fixture's rows would be the source and the code never read."""
+    n = sum(r.lower().endswith(".parquet") for r in rels)
+    return n > 0 and 2 * n >= len(rels)
+
+
 def _absolute_pattern(pattern: str) -> str:
     """A glob as written (relative to the working folder, or from `~`) made absolute, the folder it is joined to
     escaped, so that only the part written is a pattern."""
@@ -212,8 +222,9 @@ def _absolute_pattern(pattern: str) -> str:
     return os.path.normpath(os.path.join(glob_escape(os.getcwd()), pattern))
 
 
-def _first_file(path: str) -> Path:
+def _first_file(path: str, shown: str) -> Path:
     from mira_core.ingest.readers import expand
+    from mira_core.ingest.source import literal_hint, mixed_files
 
     files = expand(path, Path("/"))
     gone = [f for f in files if not f.exists()]
@@ -221,7 +232,10 @@ def _first_file(path: str) -> Path:
         raise ConfigError(f"{path}: {gone[0]} is a link to a file that does not exist (a git-annex or DVC file not "
                           "fetched?)")
     if not files or gone:
-        raise ConfigError(f"{path}: {'no file matches' if _has_glob(path) else 'not found'}")
+        hint = literal_hint(os.path.expanduser(shown), Path.cwd())
+        raise ConfigError(f"{shown}: {'no file' + hint if hint else 'no file matches' if _has_glob(path) else 'not found'}")
+    if mixed := mixed_files([f.name for f in files]):  # ingest refuses the source for it: say so now
+        raise ConfigError(f"{shown}: {mixed}")
     return files[0]
 
 
@@ -524,7 +538,7 @@ def guess_format(path: str | Path, fmt: str | None = None, given: dict[str, str]
         return _guess_url(shown, fmt, given, name)
     # Only the path as written is a pattern: the working folder it is read from (or the home folder) may hold a
     # `[` of its own ("runs[2]"), which must match itself, not make a plain path a pattern that matches nothing.
-    target = _first_file(_absolute_pattern(shown)) if _has_glob(shown) else Path(path).expanduser().absolute()
+    target = _first_file(_absolute_pattern(shown), shown) if _has_glob(shown) else Path(path).expanduser().absolute()
     if not target.exists():
         raise ConfigError(f"{shown}: not found")
     reader = _reader_of(target, shown)
@@ -545,12 +559,15 @@ def _is_url(path: str) -> bool:
 def _guess_url(url: str, fmt: str | None, given: dict[str, str], name: str) -> Guess:
     """`guess_format` for a source on object storage: its first object (or the prefix) is looked at."""
     from mira_core.ingest import remote
+    from mira_core.ingest.source import mixed_files
 
     try:
         if _has_glob(url):
             urls = remote.expand_url(url)
             if not urls:
                 raise ConfigError(f"{url}: no object matches")
+            if mixed := mixed_files([PurePosixPath(urlsplit(u).path).name for u in urls]):
+                raise ConfigError(f"{url}: {mixed}")
             target = urls[0]
         else:
             target = url.rstrip("/")
@@ -682,8 +699,11 @@ def source_dep(path: str) -> str:
         return f"{scheme}://{'/'.join(parts[:head])}"
     if not _has_glob(path):
         return path.rstrip("/") or "/"
-    parts = PurePosixPath(path).parts
-    head = next(i for i, p in enumerate(parts) if _has_glob(p))
+    # a part whose only wildcards are escapes (`[[]`, `[*]`: glob.escape's, which ingest's message advises for a
+    # folder named "corpus [v2]") names a file or folder as it is; the dep was "." before, wider than the source
+    parts = [None if _has_glob(re.sub(r"\[.\]", "", p)) else re.sub(r"\[(.)\]", r"\1", p)
+             for p in PurePosixPath(path).parts]
+    head = next((i for i, p in enumerate(parts) if p is None), len(parts))
     return PurePosixPath(*parts[:head]).as_posix() if head else "."
 
 

@@ -8,11 +8,13 @@ read = kept + quarantined, per source and per reason. A source that keeps no rec
 
 from __future__ import annotations
 
+import glob as globlib
 import json
 from collections import Counter
 from collections.abc import Iterator
 from itertools import islice
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 
 from mira_core.config import JSONL_SUFFIXES, IngestParams, SourceSpec
 from mira_core.dvc_deps import dvc_stage_deps, listed
@@ -88,11 +90,43 @@ def source_inputs(spec: SourceSpec, i: int, root: Path) -> list[Path | dict]:
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
             raise ConfigError(f"{where}: {missing[0]} is a link to a file that does not exist{more} (a git-annex "
                               "or DVC file not fetched?)")
-        raise ConfigError(f"{where}: no such file")
+        raise ConfigError(f"{where}: no such file{literal_hint(spec.path, root)}")
     if spec.resolved_reader() != "hf_dataset" and (folders := [f for f in files if f.is_dir()]):
         raise ConfigError(f"sources[{i}].path = {spec.path!r} ({spec.name}): {folders[0]} is a folder, not a "
                           f"{spec.resolved_reader()} file (reader: folder or hf_dataset reads a folder)")
+    if mixed := mixed_files([f.name for f in files]):
+        raise ConfigError(f"sources[{i}].path = {spec.path!r} ({spec.name}): {mixed}")
     return files
+
+
+def literal_hint(path: str, root: Path) -> str:
+    """Where a path holding `*`, `?` or `[` matched nothing but names a file or folder as written ("corpus [v2]/"),
+    why it was not found and how to write it; else "". Such a path is a glob, and its `[v2]` a class of characters."""
+    if not any(ch in path for ch in "*?[") or not (root / Path(path).expanduser()).exists():
+        return ""
+    return (f" matches it as a glob (`*`, `?` and `[` make a path one), though one is there as written: to name "
+            f"it, write {globlib.escape(path)!r}")
+
+
+def _named_reader(name: str) -> str | None:
+    """The reader a file's name says (jsonl or parquet), or None when it says neither."""
+    low = name.lower()
+    return "jsonl" if low.endswith(JSONL_SUFFIXES) else "parquet" if low.endswith(".parquet") else None
+
+
+def mixed_files(names: list[str]) -> str | None:
+    """Why a glob's matches cannot be one source, or None: some are named JSON Lines and some Parquet. One reader
+    reads a source's every file, so the other kind's would be read as what they are not (a Parquet file's rows as
+    a few lines of `nul_character`), their records lost under a reason that says nothing of it."""
+    first: dict[str, str] = {}
+    for n in names:
+        if (kind := _named_reader(n)) is not None:
+            first.setdefault(kind, n)
+    if len(first) < 2:
+        return None
+    return (f"it matches JSON Lines files ({first['jsonl']}) and Parquet files ({first['parquet']}), and one reader "
+            "reads every file of a source: narrow the glob to one kind (*.jsonl, *.parquet), or make each kind a "
+            "source of its own")
 
 
 def _refuse_saved_dataset(spec: SourceSpec, folder: Path, where: str) -> None:
@@ -165,6 +199,8 @@ def _remote_fingerprints(spec: SourceSpec, i: int) -> list[dict]:
         found = remote.objects(spec.path)
         if not found:
             raise ConfigError(f"{key}: no object matches")
+        if mixed := mixed_files([PurePosixPath(urlsplit(u).path).name for u, _ in found]):
+            raise ConfigError(f"{key}: {mixed}")
         return [remote.fingerprint(u, meta) for u, meta in found]
     except ConfigError as e:
         raise ConfigError(str(e) if str(e).startswith(key) else f"{key}: {e}") from None
