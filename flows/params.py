@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from mira_core.config import Params, parse_params
-from mira_core.config_errors import duplicate_keys, key_lines, yaml_problem
+from mira_core.config_errors import duplicate_keys, key_lines, yaml_problem, yaml_version_numbers
 from mira_core.errors import ConfigError
 
 
@@ -30,7 +30,7 @@ def load_params(path: Path | str = "params.yaml") -> Params:
         node = yaml.compose(text)
     except yaml.YAMLError as e:
         raise ConfigError(yaml_problem(path, e)) from None
-    twice = duplicate_keys(node, path)
-    if twice:
-        raise ConfigError("\n".join(twice))
+    problems = duplicate_keys(node, path) + yaml_version_numbers(node, path)
+    if problems:
+        raise ConfigError("\n".join(problems))
     return parse_params(raw, str(path), key_lines(node) if node is not None else {})

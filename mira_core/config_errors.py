@@ -78,6 +78,44 @@ def duplicate_keys(node, path: Path, prefix: str = "", _walked: set[int] | None 
     return out
 
 
+# plain scalars that YAML 1.1 (PyYAML, mira's reader) and DVC's YAML 1.2 reader (ruamel: `dvc params diff`,
+# `dvc exp show`) read as different values; both read `0b11`, `1_000`, `-07` and `1e-5` alike
+_YAML11_ONLY = ((re.compile(r"[-+]?0[0-7_]+"), "an octal number to YAML 1.1 (mira reads {value}) and a decimal one to "
+                 "DVC's YAML 1.2 (it reads {decimal}); write {value} or {decimal}"),
+                (re.compile(r"[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?"), "a base-60 number to YAML 1.1 (mira "
+                 "reads {value}) and a string to DVC's YAML 1.2; write {value}, or quote it if it is text"))
+
+
+def yaml_version_numbers(node, path: Path, prefix: str = "", _walked: set[int] | None = None) -> list[str]:
+    """`file:line: key = text: ...` for each value mira and DVC read differently (`010`, `1:30`).
+
+    mira reads params.yaml with PyYAML (YAML 1.1) and DVC with ruamel (YAML 1.2): such a value would run as one
+    number and show in `dvc params diff` as another, so it is refused rather than read either way."""
+    walked = set() if _walked is None else _walked
+    if id(node) in walked:
+        return []
+    walked.add(id(node))
+    out: list[str] = []
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            out += yaml_version_numbers(v, path, f"{prefix}.{k.value}" if prefix else str(k.value), walked)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            out += yaml_version_numbers(v, path, f"{prefix}[{i}]", walked)
+    elif isinstance(node, yaml.ScalarNode) and node.style is None and node.tag.endswith((":int", ":float")):
+        for pattern, problem in _YAML11_ONLY:
+            if pattern.fullmatch(node.value):
+                value = yaml.constructor.SafeConstructor().construct_object(node)
+                digits = node.value.replace("_", "")
+                decimal = int(digits) if re.fullmatch(r"[-+]?[0-9]+", digits) else None
+                if decimal == value:  # 00, -07: the same number either way
+                    break
+                out.append(f"{path}:{node.start_mark.line + 1}: {prefix} = {node.value}: "
+                           + problem.format(value=value, decimal=decimal))
+                break
+    return out
+
+
 def yaml_problem(path: Path, e: yaml.YAMLError) -> str:
     """`file:line:column: not valid YAML: problem`, pointing at the file rather than PyYAML's "<unicode string>"."""
     mark = getattr(e, "problem_mark", None)

@@ -82,6 +82,24 @@ def test_a_key_set_twice_is_an_error_naming_both_lines(tmp_path):
     assert key_lines(yaml.compose(text))["loop[0]"] == 5  # a list that holds itself ends the walk
 
 
+def test_a_number_mira_and_dvc_read_differently_is_refused_with_its_line(tmp_path):
+    """PyYAML (YAML 1.1) reads `010` as 8 and `1:30` as 90; DVC's YAML 1.2 reads 10 and the text '1:30', so `dvc
+    params diff` would show a value the run never used."""
+    with pytest.raises(ConfigError) as e:
+        load_params(_write(tmp_path, MINIMAL.replace("max_chars: 100", "max_chars: 0100")))
+    assert str(e.value) == (f"{tmp_path / 'params.yaml'}:6: ingest.max_chars = 0100: an octal number to YAML 1.1 "
+                            "(mira reads 64) and a decimal one to DVC's YAML 1.2 (it reads 100); write 64 or 100")
+    from mira_core.config_errors import yaml_version_numbers
+
+    text = "a: {b: 1:30, c: [007, 00, -07, '010', 0b11, 1_000, 0.5, 10]}\nd: &d 010\ne: *d\n"
+    assert yaml_version_numbers(yaml.compose(text), Path("p.yaml")) == [
+        "p.yaml:1: a.b = 1:30: a base-60 number to YAML 1.1 (mira reads 90) and a string to DVC's YAML 1.2; write 90, "
+        "or quote it if it is text",
+        "p.yaml:2: d = 010: an octal number to YAML 1.1 (mira reads 8) and a decimal one to DVC's YAML 1.2 (it reads "
+        "10); write 8 or 10"]  # 007, 00 and -07 are the same number to both; an alias is told where it is written
+    assert load_params(_write(tmp_path, MINIMAL.replace("max_chars: 100", "max_chars: '0100'"))).ingest.max_chars == 100
+
+
 def test_a_problem_with_a_whole_section_does_not_print_the_section(tmp_path):
     """A misspelt section is named with the suggestion up front, not after a dump of every value under it."""
     with pytest.raises(ConfigError) as e:
