@@ -7,6 +7,7 @@ repository (`dvc init --subdir`) is read through the repository's top level, as 
 
 from __future__ import annotations
 
+import glob
 import re
 import subprocess
 from collections.abc import Callable
@@ -95,20 +96,32 @@ def _read(fs, path: str, mode: str = "r"):
         raise _NotCached(str(e)) from None
 
 
+def _text(rev: str, path: str, data: bytes) -> str:
+    """A file's bytes as UTF-8, which the stages write, whatever the locale: under an ASCII one a rubric with an
+    accent in an anchor's description was a UnicodeDecodeError's traceback."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise unreadable(rev, path, f"not UTF-8 text (byte {e.start})") from None
+
+
 def read_texts(root: Path, rev: str, pattern: str) -> dict[str, str]:
     """{project-relative path: text} of the files matching `pattern` (e.g. data/rubrics/*.json) at `rev`."""
     opened = open_rev(root, rev)
     if opened is None:
-        return {p.relative_to(root).as_posix(): p.read_text() for p in sorted(root.glob(pattern))}
+        return {rel: _text(rev, rel, p.read_bytes())
+                for p in sorted(root.glob(pattern)) for rel in [p.relative_to(root).as_posix()]}
     fs, prefix = opened
     base = f"/{prefix}/" if prefix else "/"
 
     def read() -> dict[str, str]:
         try:
-            paths = sorted(fs.glob(base + pattern.lstrip("/")))
+            # the project's folder is a name, not a pattern: one called "proj [1]" matched nothing, and its rubrics
+            # read as none at every revision
+            paths = sorted(fs.glob(glob.escape(base) + pattern.lstrip("/")))
         except FileNotFoundError:
             return {}
-        return {p[len(base):]: _read(fs, p) for p in paths}
+        return {p[len(base):]: _text(rev, p[len(base):], _read(fs, p, "rb")) for p in paths}
 
     return _cached(rev, pattern, read)
 

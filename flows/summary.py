@@ -66,6 +66,16 @@ def _at(params: dict, dotted: str) -> object:
     return params
 
 
+def _count(x: int | None) -> str:
+    return "n/a" if x is None else f"{x:,}"
+
+
+def _spread(arm: dict) -> str:
+    """'±sd' over an arm's seeds; one seed has none (the stage writes 0.0, which read as no spread at all), as the
+    report says."""
+    return " (one seed)" if len(arm.get("seeds") or []) == 1 else f"±{arm['loss_std']:.3f}"
+
+
 def _jaccard(x: float | None) -> str:
     return "n/a: neither keeps a record" if x is None else f"{x:.2f}"
 
@@ -82,8 +92,10 @@ def stale_stages(root: Path) -> dict[str, list[str]]:
 
     lock_file, params_file = root / "dvc.lock", root / "params.yaml"
     try:
-        lock = yaml.safe_load(lock_file.read_text()) or {}
-        params = yaml.safe_load(params_file.read_text()) or {}
+        # bytes, which YAML reads as UTF-8 whatever the locale: read as text under an ASCII one, a params.yaml with
+        # an accent in a comment was "unreadable" and every stale stage went unmentioned
+        lock = yaml.safe_load(lock_file.read_bytes()) or {}
+        params = yaml.safe_load(params_file.read_bytes()) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return {}  # no lock (or an unreadable one): nothing to compare against; params errors surface elsewhere
     out: dict[str, list[str]] = {}
@@ -112,7 +124,7 @@ def dvc_older(root: Path) -> dict[str, list[str]]:
     from mira_core.stages import params_not_in_dvc
 
     try:
-        dvc = yaml.safe_load((root / "dvc.yaml").read_text())
+        dvc = yaml.safe_load((root / "dvc.yaml").read_bytes())  # UTF-8 whatever the locale, as in stale_stages
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return {}
     # a dvc.yaml whose stages are no mapping (`stages: [a]`) is DVC's to refuse, not a traceback of the summary
@@ -170,8 +182,11 @@ def summary_lines(root: Path) -> list[str]:
     sel = _load(root, "select")
     if sel:
         m = sel["methods"]["mira"]
-        out.append(f"selection   MIRA kept {m['kept_records']} records, {m['kept_tokens']:,} of {m['selectable_tokens']:,}"
-                   f" selectable tokens ({m['kept_token_share']:.1%}), {sel['granularity']} budget "
+        # .get: a select.json from an older mira has no selectable tokens or share (the report degrades on it too)
+        share = m.get("kept_token_share")
+        out.append(f"selection   MIRA kept {m['kept_records']} records, {m['kept_tokens']:,} of "
+                   f"{_count(m.get('selectable_tokens'))} selectable tokens "
+                   f"({'n/a' if share is None else f'{share:.1%}'}), {sel['granularity']} budget "
                    f"{sel['budget']}   data/selection/mira/manifest.parquet")
         for title, names in (("baselines at the same budget", [k for k in sel["methods"]
                                                                  if k != "mira" and not k.startswith("mira_")]),
@@ -187,7 +202,7 @@ def summary_lines(root: Path) -> list[str]:
     ev = _load(root, "evaluate")
     if ev and ev.get("arms"):
         out.append("evaluation  held-out loss: " + ", ".join(
-            f"{a} {v['loss_mean']:.3f}±{v['loss_std']:.3f}" for a, v in ev["arms"].items())
+            f"{a} {v['loss_mean']:.3f}" + _spread(v) for a, v in ev["arms"].items())
             + ("; within noise: " + ", ".join(f"{a}~{b}" for a, b in ev.get("within_noise", [])) if ev.get(
                 "within_noise") else ""))
     if (root / "reports" / "report.html").exists():

@@ -174,14 +174,14 @@ def rationale_samples(layout: Layout, n: int = RATIONALE_SAMPLE) -> pl.DataFrame
     if not files or not manifest.is_file():
         return None
     groups = sorted({f.parent.parent.name for f in files})
-    m = pl.scan_parquet(manifest).filter(pl.col("group").is_in(groups) & pl.col("score").is_not_nan())
+    m = pl.scan_parquet(manifest, glob=False).filter(pl.col("group").is_in(groups) & pl.col("score").is_not_nan())
     best = m.filter(pl.col("kept")).sort("score", descending=True).group_by("group", maintain_order=True).head(n)
     worst = (m.filter(pl.col("reason").is_in(["over_budget", "below_threshold"])).sort("score")
              .group_by("group", maintain_order=True).head(n))
     picked = pl.concat([best, worst]).select("group", "record_id", "kept", "score").collect()
     # one scan per file: the files of groups with different anchors have different columns, and a scan of them
     # all takes the first file's schema and fails on the others' extra anchor columns
-    why = (pl.concat([pl.scan_parquet(f).select("record_id", "rationales") for f in files], how="vertical_relaxed")
+    why = (pl.concat([pl.scan_parquet(f, glob=False).select("record_id", "rationales") for f in files], how="vertical_relaxed")
            .filter(pl.col("record_id").is_in(picked["record_id"].implode())).collect())
     return picked.join(why, on="record_id", how="left").sort(["group", "kept", "score"], descending=[False, True, True])
 
@@ -212,5 +212,8 @@ def load_inputs(layout: Layout) -> ReportInputs:
         mira=_parquet(root / FILES["mira"], MANIFEST, MANIFEST_COLUMNS), mask=_mask(root / FILES["mask"]),
         rubrics=rubrics, similarity_png=png.read_bytes() if png.is_file() else None, manifests=manifests,
         rationales=rationale_samples(layout),
-        params_text=params.read_text() if params.is_file() else None, versions=package_versions(),
+        # UTF-8, as the params reader takes it, whatever the locale: an ASCII one failed the report on a comment
+        # or title with an accent; it is only shown, so a byte that is not UTF-8 shows as U+FFFD
+        params_text=params.read_text(encoding="utf-8", errors="replace") if params.is_file() else None,
+        versions=package_versions(),
     )

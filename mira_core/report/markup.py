@@ -50,6 +50,12 @@ def pct(x: float | None, digits: int = 1) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.{digits}f}%"
 
 
+def share(x: float) -> str:
+    """A share the user set (a budget) as a percentage with the digits it needs: pct's fixed digits showed a budget
+    of 0.004 as 0%, beside the tokens it buys, and 0.125 as 12%."""
+    return f"{100 * x:.4g}%"
+
+
 def _cell(value: Cell, tag: str) -> str:
     if isinstance(value, Raw):
         return f"<{tag}>{value}</{tag}>"

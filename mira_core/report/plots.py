@@ -17,6 +17,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
+from mira_core.report.markup import share
+
 MIRA_COLOR = "#0969da"
 BASELINE_COLORS = ("#8c959f", "#e16f24", "#8250df", "#1b7c83", "#bf3989", "#d4a72c", "#57606a")
 KEPT, DROPPED, HELD, FILTERED = "#1a7f37", "#afb8c1", "#54aeff", "#d4a72c"
@@ -39,6 +41,12 @@ def to_png(fig: Figure, dpi: int) -> bytes:
     return buf.getvalue()
 
 
+def literal(text: str) -> str:
+    """Text drawn as written: matplotlib reads a pair of '$' as mathtext, so an anchor the teacher named
+    "LaTeX ($\\LaTeX$)" failed the whole report (unknown symbol) and "costs $5 or $10" lost its dollars to italics."""
+    return str(text).replace("$", r"\$")
+
+
 def method_colors(methods: Sequence[str]) -> dict[str, str]:
     """MIRA in the accent colour, the baselines in muted ones, stable across figures."""
     others = iter(BASELINE_COLORS * (1 + len(methods) // len(BASELINE_COLORS)))
@@ -56,14 +64,14 @@ def retention_chart(sources: Sequence[str], shares: Mapping[str, Mapping[str, fl
     width = 0.8 / max(1, len(methods))
     for i, m in enumerate(methods):
         ys = [shares[m].get(s) or 0.0 for s in sources]
-        ax.bar(x - 0.4 + width * (i + 0.5), ys, width, label=m, color=colors[m],
+        ax.bar(x - 0.4 + width * (i + 0.5), ys, width, label=literal(m), color=colors[m],
                edgecolor="black" if m == "mira" else "none", linewidth=0.6)
     for i, s in enumerate(sources):
         if s in held_out:
             ax.text(i, 0.03, "held out", ha="center", va="bottom", rotation=90, fontsize=9, color="#57606a")
     if budget_share is not None:  # in the legend, not on the plot, where it would sit on the bars
-        ax.axhline(budget_share, color="black", linestyle="--", linewidth=0.8, label=f"budget ({budget_share:.0%})")
-    ax.set_xticks(x, list(sources), rotation=30, ha="right", fontsize=9)
+        ax.axhline(budget_share, color="black", linestyle="--", linewidth=0.8, label=f"budget ({share(budget_share)})")
+    ax.set_xticks(x, [literal(s) for s in sources], rotation=30, ha="right", fontsize=9)
     ax.set_ylim(0, 1.05)
     ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
     ax.set_ylabel("kept token share")
@@ -88,7 +96,7 @@ def score_histograms(groups: Mapping[str, Mapping[str, np.ndarray]], max_bins: i
         every = np.concatenate([v for v in parts.values()]) if parts else np.array([])
         n_kept = len(parts.get("kept", ()))
         selectable = n_kept + len(parts.get("dropped", ()))  # held-out and filtered records are never selectable
-        ax.set_title(f"{g}: {n_kept:,} of {selectable:,} selectable kept".replace("$", r"\$"), fontsize=10)
+        ax.set_title(literal(f"{g}: {n_kept:,} of {selectable:,} selectable kept"), fontsize=10)
         if len(every) == 0:
             ax.text(0.5, 0.5, "no scores", ha="center", va="center", transform=ax.transAxes, color="#57606a")
             ax.set_xticks([])
@@ -143,10 +151,10 @@ def reliability_heatmap(sources: Sequence[str], anchors: Sequence[str], rank: np
             (top, rank, "RdYlGn", -1.0, 1.0, f"val {rank_name} (student vs teacher)", ".2f", 0.7, -0.7),
             (bottom, mae, "YlOrRd", 0.0, mae_max, "val MAE (score points)", ".2f", 0.6 * mae_max, -1.0)):
         im = _annotated(ax, m, on, cmap, lo, hi, fmt, dark_hi, dark_lo)
-        ax.set_yticks(range(n_s), list(sources), fontsize=8)
+        ax.set_yticks(range(n_s), [literal(s) for s in sources], fontsize=8)
         fig.colorbar(im, ax=ax, fraction=0.035, pad=0.01).ax.tick_params(labelsize=7)  # the title names it
         ax.set_title(label, fontsize=9, loc="left")
-    bottom.set_xticks(range(n_a), list(anchors), rotation=45, ha="right", fontsize=8)
+    bottom.set_xticks(range(n_a), [literal(a) for a in anchors], rotation=45, ha="right", fontsize=8)
     top.tick_params(labelbottom=False)
     fig.legend(handles=[Patch(facecolor="white", edgecolor="#24292f", hatch="///", label="masked (not used)"),
                         Patch(facecolor="#eaeef2", label="n/a: undefined (a constant side)")],
@@ -164,8 +172,8 @@ def overlap_heatmap(methods: Sequence[str], matrix: np.ndarray, dpi: int) -> byt
         for j in range(n):
             ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=8,
                     color="white" if matrix[i, j] > 0.6 else "black")
-    ax.set_xticks(range(n), list(methods), rotation=30, ha="right", fontsize=9)
-    ax.set_yticks(range(n), list(methods), fontsize=9)
+    ax.set_xticks(range(n), [literal(m) for m in methods], rotation=30, ha="right", fontsize=9)
+    ax.set_yticks(range(n), [literal(m) for m in methods], fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.046).set_label("Jaccard overlap of kept records", fontsize=8)
     return to_png(fig, dpi)
 
@@ -184,7 +192,7 @@ def evaluation_chart(arms: Mapping[str, Mapping[str, float]], dpi: int) -> bytes
         mean, std = arms[a].get("loss_mean"), arms[a].get("loss_std") or 0.0
         if mean is not None:
             ax.errorbar([i], [mean], yerr=[std], fmt="o", capsize=5, markersize=7, color=colors[a])
-    ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=9)
+    ax.set_xticks(range(len(names)), [literal(a) for a in names], rotation=30, ha="right", fontsize=9)
     ax.set_xlim(-0.6, len(names) - 0.4)
     ax.set_ylabel("held-out eval loss (lower is better)", fontsize=9)
     ax.grid(axis="y", alpha=0.3)

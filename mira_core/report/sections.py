@@ -21,7 +21,7 @@ from mira_core.config import ReportParams
 from mira_core.redact import redact_credentials
 from mira_core.report import plots
 from mira_core.report.inputs import FILES, WRITER, ReportInputs
-from mira_core.report.markup import Raw, code, esc, h3, img, join, note, num, p, pct, pre, row, table, ul, unavailable
+from mira_core.report.markup import Raw, code, esc, h3, img, join, note, num, p, pct, pre, row, share, table, ul, unavailable
 from mira_core.selection import STAT_NAMES, is_fraction
 
 
@@ -108,7 +108,7 @@ def _budget_text(sel: dict) -> str:
         sel.get("granularity"), str(sel.get("granularity")))
     tokens = num(sel.get("budget_tokens"))
     if isinstance(b, int | float) and is_fraction(b):
-        return f"{pct(b, 0)} of the selectable tokens = {tokens} tokens, {where}"
+        return f"{share(b)} of the selectable tokens = {tokens} tokens, {where}"
     return f"{tokens} tokens, {where}"
 
 
@@ -206,6 +206,8 @@ def scores(inp: ReportInputs, p_: ReportParams) -> Raw:
     if inp.mira is None:
         return _missing("the score distributions", "mira")
     df = inp.mira
+    if not df.height:  # a figure of no panel is matplotlib's ValueError, which failed the whole report
+        return p(f"No record in {FILES['mira']}: nothing was scored or selected.")
     groups = {}
     for (g,), d in sorted(df.group_by("group"), key=lambda x: str(x[0][0])):
         held = d["reason"] == "held_out"
@@ -458,7 +460,11 @@ def proxy_evaluation(inp: ReportInputs, p_: ReportParams) -> Raw | None:
     noise = inp.evaluate.get("within_noise") or []
     if noise:
         items = [" vs ".join(map(str, x)) if isinstance(x, list | tuple) else str(x) for x in noise]
-        parts += [p("Within noise (differences smaller than the seed-to-seed spread):"), ul(items)]
+        # the stage's own rule (k standard errors of the difference of the means): "smaller than the seed-to-seed
+        # spread" told a reader that a gap of 1.5 sd with three seeds each was beyond noise, which the rule calls within
+        rule = str(inp.evaluate.get("noise_rule") or "a gap under evaluate.noise_sigmas standard errors of the "
+                   "difference of the mean losses over seeds").removeprefix("within noise: ")
+        parts += [p(f"Within noise ({rule}):"), ul(items)]
     return join(parts)
 
 
