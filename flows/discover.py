@@ -79,7 +79,7 @@ def discover_flow(p: DiscoverParams, teacher: TeacherParams, embed: EmbedParams,
         # rests on fewer judgments than sampled: the stage fails, and the re-run with a raised cap completes it.
         if capped := cap_error(metrics["teacher"], teacher.max_requests, teacher.max_cost):
             raise MiraError(f"discover: {capped}")
-        failures = pl.concat([pl.read_parquet(lay.rubrics / "failures" / f"{g}.parquet") for g in per_group])
+        failures = pl.concat([pl.read_parquet(lay.rubrics / "failures" / f"{g}.parquet", glob=False) for g in per_group])
         check_failure_budget("discover", sum(r["sampled"] for r in per_group.values()), failures,
                              teacher.max_failure_rate, f"{lay.rubrics / 'failures'}/*.parquet")
         if len(empty) == len(per_group):

@@ -31,12 +31,13 @@ from tasks.distill import distill_one
 
 def check_enough_labels(lay: Layout, g: str) -> None:
     """Fail before any fitting when a group has too few labels, naming why: the teacher's failures, or the sample."""
-    splits = dict(pl.read_parquet(lay.labels / f"{g}.parquet", columns=["split"]).group_by("split").len().iter_rows())
+    labels = pl.read_parquet(lay.labels / f"{g}.parquet", columns=["split"], glob=False)
+    splits = dict(labels.group_by("split").len().iter_rows())
     train, val = splits.get("train", 0), splits.get("val", 0)
     if train >= 2 and val >= 2:
         return
     failures_file = lay.labels / "failures" / f"{g}.parquet"
-    failures = pl.read_parquet(failures_file) if failures_file.exists() else pl.DataFrame()
+    failures = pl.read_parquet(failures_file, glob=False) if failures_file.exists() else pl.DataFrame()
     if failures.height:
         why = (f"the teacher failed on {failures.height} of {train + val + failures.height} labeled requests; most "
                f"common reasons:\n{describe(failures)}\n(all of them in {failures_file})")

@@ -62,7 +62,7 @@ def label_flow(p: LabelParams, teacher: TeacherParams, root: str, held_out: list
             shards = [s for src in sources for s in lay.corpus_shards(src)]
             plan = write_plan(shards, p, lay.labels / "plans" / f"{g}.parquet", exclude=excluded,
                               embedding_shards=[lay.embedding_shard(s) for s in shards])
-            n = pl.scan_parquet(plan).select(pl.len()).collect().item()
+            n = pl.scan_parquet(plan, glob=False).select(pl.len()).collect().item()
             chunks = lay.labels / "chunks" / g
             futures[g] = [label_chunk.submit(
                 g, plan, start, min(start + p.chunk_size, n), lay.rubrics / f"{g}.json", teacher, root,
@@ -84,7 +84,7 @@ def label_flow(p: LabelParams, teacher: TeacherParams, root: str, held_out: list
         # After the metrics, so a failed run still shows what it spent and lost.
         if capped := cap_error(spend, teacher.max_requests, teacher.max_cost):
             raise MiraError(f"label: {capped}")
-        failures = pl.concat([pl.read_parquet(lay.labels / "failures" / f"{g}.parquet") for g in usable])
+        failures = pl.concat([pl.read_parquet(lay.labels / "failures" / f"{g}.parquet", glob=False) for g in usable])
         asked = sum(r["labeled"] + r["repeats"] + sum(r["failed"].values()) for r in per_group.values())
         check_failure_budget("label", asked, failures, teacher.max_failure_rate,
                              f"{lay.labels / 'failures'}/*.parquet")

@@ -67,7 +67,7 @@ def eval_(truth: Annotated[Path, typer.Option("--truth", help="truth.parquet wri
     try:
         if not truth.exists():
             raise ConfigError(f"{truth}: no such file (run `mira planted build` first)")
-        labels = pl.read_parquet(truth)
+        labels = pl.read_parquet(truth, glob=False)
         check_truth(labels, str(truth))  # named by its file here: evaluate only knows it as "truth"
         manifests, oracle = load_selection(selection)
         result = evaluate(labels, manifests, budget, oracle)

@@ -52,7 +52,7 @@ def gather_inputs(ids: list[str], need: str, corpus_shards: list[Path], embeddin
     wanted = pl.col("record_id").is_in(pl.Series(ids).implode())  # pushed into the scan: only labeled rows are read
     out = Inputs()
     if embedding_shards:
-        found = pl.concat([pl.scan_parquet(s).filter(wanted) for s in embedding_shards], how="diagonal_relaxed"
+        found = pl.concat([pl.scan_parquet(s, glob=False).filter(wanted) for s in embedding_shards], how="diagonal_relaxed"
                           ).collect().join(want, on="record_id").sort("_i")
         _check_found(ids, found, "embedding")
         if need in ("embedding", "both"):
@@ -64,7 +64,7 @@ def gather_inputs(ids: list[str], need: str, corpus_shards: list[Path], embeddin
     if need in ("text", "both"):
         for shard in corpus_shards:  # a stale or foreign shard fails with its name
             check_parquet(shard, {c: CORPUS[c] for c in ("record_id", "text")})
-        found = (pl.scan_parquet(list(corpus_shards)).select("record_id", "text").filter(wanted).collect()
+        found = (pl.scan_parquet(list(corpus_shards), glob=False).select("record_id", "text").filter(wanted).collect()
                  .join(want, on="record_id").sort("_i"))
         _check_found(ids, found, "text")
         out.texts = found["text"].to_list()

@@ -399,7 +399,7 @@ def embed_shard(corpus_shard: Path, out: Path, enc: Encoder | StaticEncoder, p: 
     stamp = {"input": file_digest(corpus_shard), "encoder": fingerprint(enc, p), "libraries": library_versions()}
     side = _sidecar(out)
     if out.exists() and side.exists() and read_json(side).get("stamp") == stamp:
-        n = pl.scan_parquet(out).select(pl.len()).collect().item()
+        n = pl.scan_parquet(out, glob=False).select(pl.len()).collect().item()
         if progress:
             progress(n)
         return {"records": n, "resumed": True, "coverage": read_json(side).get("coverage")}
@@ -422,5 +422,5 @@ def read_embeddings(paths: list[Path]) -> tuple[list[str], np.ndarray]:
     """(record_ids, matrix) of embedding shards, in shard order."""
     if not paths:
         return [], np.zeros((0, 0), dtype=np.float32)
-    df = pl.concat([pl.read_parquet(p, columns=["record_id", "embedding"]) for p in paths])
+    df = pl.concat([pl.read_parquet(p, columns=["record_id", "embedding"], glob=False) for p in paths])
     return df["record_id"].to_list(), df["embedding"].to_numpy().astype(np.float32, copy=False)

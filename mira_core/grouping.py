@@ -148,7 +148,7 @@ def read_groups(path: Path) -> dict[str, str]:
     if not Path(path).exists():
         raise ConfigError(f"{path}: no group map (run the group stage first)")
     check_parquet(path, GROUPS)
-    return dict(pl.read_parquet(path).select("source", "group").iter_rows())
+    return dict(pl.read_parquet(path, glob=False).select("source", "group").iter_rows())
 
 
 def members(groups: dict[str, str]) -> dict[str, list[str]]:

@@ -129,7 +129,7 @@ def embedding_features(embedding_shards: list[Path]) -> Callable[[list[str]], np
             stats = all("stats" in pl.read_parquet_schema(s) for s in embedding_shards)
             columns.extend(["record_id", "embedding"] + (["stats"] if stats else []))
         cols, has_stats = columns, "stats" in columns
-        got = (pl.scan_parquet(embedding_shards).select(cols).filter(pl.col("record_id").is_in(ids)).collect()
+        got = (pl.scan_parquet(embedding_shards, glob=False).select(cols).filter(pl.col("record_id").is_in(ids)).collect()
                .unique("record_id", keep="first"))
         order = pl.DataFrame({"record_id": ids}).with_row_index("_i")
         got = order.join(got, on="record_id", how="left").sort("_i")
@@ -160,7 +160,7 @@ def merge_chunks(chunks: Path, out_labels: Path, out_repeats: Path, out_failures
     tables, remove the chunks, and return the group's counts. A group with no record to label has no chunk: its
     tables are empty, with the label columns of `anchor_ids`."""
     def read(kind: str, schema: dict) -> pl.DataFrame:
-        parts = [pl.read_parquet(f) for f in sorted(chunks.glob(f"{kind}-*.parquet"))]
+        parts = [pl.read_parquet(f, glob=False) for f in sorted(chunks.glob(f"{kind}-*.parquet"))]
         return pl.concat(parts, how="vertical") if parts else pl.DataFrame(schema=schema)
 
     labels = read("labels", label_schema(anchor_ids or []))

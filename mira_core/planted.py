@@ -495,11 +495,11 @@ def teacher_low_kept(result: dict) -> list[str]:
 def load_selection(folder: Path) -> tuple[dict[str, pl.DataFrame], pl.DataFrame | None]:
     """The manifests under a data/selection folder (<method>/manifest.parquet), and oracle.parquet when present."""
     folder = Path(folder)
-    manifests = {f.parent.name: pl.read_parquet(f) for f in sorted(folder.glob("*/manifest.parquet"))}
+    manifests = {f.parent.name: pl.read_parquet(f, glob=False) for f in sorted(folder.glob("*/manifest.parquet"))}
     if not manifests:
         raise ConfigError(f"{folder}: no <method>/manifest.parquet (run the select stage first)")
     oracle = folder / "oracle.parquet"
-    return manifests, (pl.read_parquet(oracle) if oracle.exists() else None)
+    return manifests, (pl.read_parquet(oracle, glob=False) if oracle.exists() else None)
 
 
 # ---------------------------------------------------------------- markdown

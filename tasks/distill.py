@@ -22,8 +22,8 @@ def distill_one(group: str, labels: Path, repeats: Path, rubric: Path, corpus_sh
     `embedding_stamps`: the `<shard>.json` beside each embedding shard, read (by distill_group, through the shards'
     paths) for the encoder the student is stamped with; passed so that they key the cache, as the shards do."""
     with atomic_dir(out) as tmp:
-        report, plot = distill_group(pl.read_parquet(labels), pl.read_parquet(repeats), load_rubric(rubric), p,
-                                     embed, corpus_shards, embedding_shards, tmp, base_model)
+        report, plot = distill_group(pl.read_parquet(labels, glob=False), pl.read_parquet(repeats, glob=False),
+                                     load_rubric(rubric), p, embed, corpus_shards, embedding_shards, tmp, base_model)
     with atomic_path(out_plot) as tmp:
         plot.select("anchor", "source", "teacher", "student").write_csv(tmp)
     return report

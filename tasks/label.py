@@ -23,7 +23,7 @@ def label_chunk(group: str, plan: Path, start: int, stop: int, rubric: Path, tea
 
     Once a spending cap refuses a request, the repeats are not asked: every request after it would be refused too.
     """
-    rows = pl.read_parquet(plan).slice(start, stop - start)
+    rows = pl.read_parquet(plan, glob=False).slice(start, stop - start)
     r = load_rubric(rubric)
     # The API key is read here, never passed as an argument; run_id shares the stage's spending caps.
     t = make_teacher(teacher, Path(root), os.environ, run_id=run_id)

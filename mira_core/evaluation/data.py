@@ -181,7 +181,7 @@ def fixed_windows(stream: np.ndarray, context: int, max_tokens: int) -> np.ndarr
 
 def read_texts(shards: Sequence[Path], ids: set[str]) -> dict[str, str]:
     """record_id -> text of the wanted records, read from the corpus shards."""
-    df = (pl.scan_parquet(list(shards)).select("record_id", "text")
+    df = (pl.scan_parquet(list(shards), glob=False).select("record_id", "text")
           .filter(pl.col("record_id").is_in(list(ids))).collect())
     return dict(zip(df["record_id"].to_list(), df["text"].to_list(), strict=True))
 
