@@ -606,7 +606,8 @@ class CacheParams(Section):
     """Prefect task caching inside a stage (DVC decides which stages run at all)."""
 
     enabled: bool = Field(True, description="Serve a task from cache when its inputs, params and code are unchanged.")
-    dir: str = Field(".mira/prefect", description="Where cached task results and keys are stored.")
+    dir: str = Field(".mira/prefect", description="Where cached task results and keys are stored: relative to the "
+                     "project, or absolute; ~ is the home folder.")
 
 
 class Params(Section):
