@@ -1,7 +1,7 @@
 """Stage embed: one encoder pass over every corpus record, shard by shard, resumable.
 
 Reads: data/corpus/. Writes: data/embeddings/<source>/part-N.parquet (record_id, embedding, coverage, stats),
-metrics/embed.json.
+metrics/embed.json (records, coverage, and `zero_vectors`: records the static encoder found no known token in).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from mira_core.embedding import fingerprint, load_encoder
 from mira_core.errors import ConfigError
 from mira_core.io import write_json
 from mira_core.layout import Layout
+from mira_core.static_encoder import zero_vectors
 from tasks.caching import cached, submit
 from tasks.embed import embed_one
 
@@ -41,11 +42,15 @@ def embed_flow(p: EmbedParams, cache: CacheParams, root: str) -> dict:
         records = sum(r["records"] for r in results)
         log.update(records=records, resumed_shards=sum(r["resumed"] for r in results), device=enc.device)
         coverage = total_coverage(results)
-        metrics = {"records": records, "shards": len(shards), "encoder": fingerprint(enc, p), "coverage": coverage}
+        # records with no token the static encoder knows: kept as all-zero vectors, counted so that they are seen
+        zero = zero_vectors(sorted(wanted))
+        metrics = {"records": records, "shards": len(shards), "encoder": fingerprint(enc, p), "coverage": coverage,
+                   "zero_vectors": zero}
         write_json(metrics, lay.metrics_file("embed"))
     print(f"embed: {records} records in {len(shards)} shards ({enc.fingerprint['encoder']}, {enc.dtype}, "
           f"{enc.device}); coverage {coverage['mean']} of each record's tokens on average, "
-          f"{coverage['full_records']} records read whole")
+          f"{coverage['full_records']} records read whole"
+          + (f"; {zero} records hold no token the encoder knows: their vectors are all zeros" if zero else ""))
     return metrics
 
 

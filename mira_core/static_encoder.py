@@ -11,6 +11,15 @@ tokens' rows, L2-normalised. model2vec's own `distill` pins transformers < 5.4 (
 recipe is computed here in ~40 lines, and the result is saved in model2vec's folder format and run by
 model2vec's `StaticModel` (the maintained inference code: Rust tokenizer, no length limit).
 
+A record none of whose tokens has a row (only emoji or other characters the vocabulary lacks, which tokenize to
+[UNK]; zero-width characters; the text of special tokens such as "[SEP]", whose rows stay zero) has nothing to
+average: model2vec gives it the all-zero vector, not NaN. Ingest quarantines empty and blank records, but such a
+record passes it. Every reader of the vectors takes a zero row without NaN (a zero norm is guarded where they
+normalise: group's centroids and cosine, label's covering space, the anchors' clusters; the students read it as
+a point at the origin), so it is kept, not replaced: the embed stage counts these rows (`zero_vectors` in
+metrics/embed.json, and its summary line names them) so that a corpus full of them is seen. A transformer encoder
+never gives one: [CLS] and [SEP] frame every window.
+
 The distilled folder is cached under `embed.cache_dir` (default `~/.cache/mira/encoders`, shared by every
 project of the user like Hugging Face's cache, and outside every DVC out), keyed by the source weights and
 the recipe, written atomically under a file lock; the first embed pays ~1-2 minutes on 2 CPU cores, later
@@ -24,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mira_core.errors import ConfigError
 from mira_core.io import atomic_dir, model_digest, read_json
 
 RECIPE = "mira-static/2"  # bump when the recipe below changes: the cache key and the fingerprint follow
@@ -47,11 +57,14 @@ def _token_vectors(model_dir: Path) -> tuple[np.ndarray, list[int]]:
 
     hf_logging.disable_progress_bar()  # the per-tensor "Loading weights" bar
     tok = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+    cls, sep = tok.cls_token_id, tok.sep_token_id
+    if cls is None or sep is None:  # before the weights load; torch.full_like failed on None with a TypeError
+        raise ConfigError(f"embed.static_source: the tokenizer at {model_dir} has no CLS or SEP token, which frame "
+                          "each token the static encoder is distilled from (a BERT-style encoder is expected)")
     model = AutoModel.from_pretrained(str(model_dir), local_files_only=True, dtype=torch.float32).eval()
     vocab = tok.get_vocab()
     special = set(tok.all_special_ids)
     ids = sorted(i for t, i in vocab.items() if i not in special and not t.startswith("[unused"))
-    cls, sep = tok.cls_token_id, tok.sep_token_id
     out = np.zeros((len(ids), model.config.hidden_size), dtype=np.float32)
     with torch.inference_mode():
         for start in range(0, len(ids), BATCH):
@@ -103,6 +116,16 @@ def static_model_dir(model_dir: Path, cache_dir: Path) -> Path:
                 distill(model_dir, tmp)
                 (tmp / "mira.json").write_text(json.dumps({"recipe": RECIPE, "source": str(model_dir)}) + "\n")
     return target
+
+
+def zero_vectors(shards: list[Path]) -> int:
+    """How many rows of these embedding shards are all zeros: records with no token the static encoder has a row
+    for (see the module docstring). A transformer encoder's shards hold none."""
+    import polars as pl
+
+    e = pl.col("embedding")
+    return sum(pl.scan_parquet(s, glob=False).select(((e.arr.max() == 0) & (e.arr.min() == 0)).sum()).collect().item()
+               for s in shards)
 
 
 def is_static_folder(path: Path) -> bool:

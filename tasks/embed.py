@@ -10,6 +10,8 @@ from tqdm.auto import tqdm
 
 from mira_core.config import EmbedParams
 from mira_core.embedding import embed_shard, load_encoder
+from mira_core.errors import ConfigError
+from mira_core.io import unreadable_parquet
 
 
 @task(name="embed-shard", task_run_name="embed-{shard.parent.name}-{shard.stem}", retries=1, retry_delay_seconds=5)
@@ -21,6 +23,9 @@ def embed_one(shard: Path, p: EmbedParams, root: str, out: Path, stamp: dict | N
     `out_stamp`: the stamp `embed_shard` writes beside `out` (<shard>.json), named so that the task cache checks
     it as an output too: deleted, it was never written again, and score refused the shard for lack of it."""
     enc = load_encoder(p, Path(root))
-    rows = pl.scan_parquet(shard).select(pl.len()).collect().item()
+    try:  # by name, not as a glob pattern: under a folder such as "runs [2]" the pattern matched nothing
+        rows = pl.scan_parquet(shard, glob=False).select(pl.len()).collect().item()
+    except pl.exceptions.ComputeError as e:  # polars' own message names no file
+        raise ConfigError(unreadable_parquet([shard], e)) from e
     with tqdm(total=rows, desc=f"embed {shard.parent.name}/{shard.stem}", unit="rec", leave=False) as bar:
         return embed_shard(shard, out, enc, p, bar.update)
