@@ -368,10 +368,11 @@ def _load_encoder(p: EmbedParams, cache_dir: str, content: tuple = ()) -> Encode
 def fingerprint(enc: Encoder | StaticEncoder, p: EmbedParams) -> dict:
     """What identifies an embedding shard's vectors and statistics: the encoder's and the statistics' versions.
 
-    The device is not in it, as the batch size is not: at one dtype they move a vector by rounding only (MiniLM fp32,
-    batch 64 against 1: 1.5e-7 at most), while the dtype and backend, which move it more (fp32 against bf16: cosine
-    0.99995), are in the encoder's part. With the device in, moving a project between a GPU and a CPU machine would
-    re-embed every shard and refit every student for nothing."""
+    The device is not in it, as the batch size is not: the batch size moves a vector by rounding only (MiniLM fp32,
+    batch 64 against 1: 1.5e-7 at most), and the device at one dtype is expected to as well (not measured: no GPU
+    here), while the dtype and backend, which move it more (fp32 against bf16: cosine 0.99995), are in the encoder's
+    part. With the device in, moving a project between a GPU and a CPU machine would re-embed every shard and refit
+    every student."""
     from mira_core.docstats import NAMES
     from mira_core.docstats import VERSION as STATS_VERSION
 
