@@ -126,7 +126,7 @@ def embedding_features(embedding_shards: list[Path]) -> Callable[[list[str]], np
             missing = [str(s) for s in embedding_shards if not s.exists()]
             if missing:
                 raise ConfigError(f"label.cover_share needs the embed stage's output; missing: {', '.join(missing)}")
-            stats = all("stats" in pl.read_parquet_schema(s) for s in embedding_shards)
+            stats = all("stats" in pl.scan_parquet(s, glob=False).collect_schema() for s in embedding_shards)
             columns.extend(["record_id", "embedding"] + (["stats"] if stats else []))
         cols, has_stats = columns, "stats" in columns
         got = (pl.scan_parquet(embedding_shards, glob=False).select(cols).filter(pl.col("record_id").is_in(ids)).collect()

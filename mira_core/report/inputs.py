@@ -147,7 +147,7 @@ def _mask(path: Path) -> pl.DataFrame | None:
     """The reliability mask; one written before the mask read Somers' D has no such column, and still reads."""
     if not path.is_file():
         return None
-    names = pl.read_parquet_schema(path)
+    names = pl.scan_parquet(path, glob=False).collect_schema()
     return read_checked(path, MASK, [c for c in MASK if c != "somers_d" or c in names])
 
 
@@ -170,7 +170,8 @@ def rationale_samples(layout: Layout, n: int = RATIONALE_SAMPLE) -> pl.DataFrame
     of MIRA's manifest with the student's rationales; None when no score file has them. Reads the manifest's
     ids lazily and only the matching rows of the score files."""
     manifest = layout.selection / "mira" / "manifest.parquet"
-    files = [f for f in sorted(layout.scores.glob("*/*/part-*.parquet")) if "rationales" in pl.read_parquet_schema(f)]
+    files = [f for f in sorted(layout.scores.glob("*/*/part-*.parquet"))
+             if "rationales" in pl.scan_parquet(f, glob=False).collect_schema()]
     if not files or not manifest.is_file():
         return None
     groups = sorted({f.parent.parent.name for f in files})

@@ -31,7 +31,8 @@ def _sh(cmd: list[str], cwd) -> str:
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
-    root = copy_repo(tmp_path_factory.mktemp("repo"))
+    # a folder name polars, glob and DVC could each read as a pattern: every stage must take its paths as names
+    root = copy_repo(tmp_path_factory.mktemp("repo [2]"))
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["demo_corpus"]["max_records_per_source"] = 15
     params["discover"]["records_per_group"] = 20
@@ -51,7 +52,7 @@ def test_repro_builds_and_ingests_the_demo(repo):
     assert len(demo["records"]) == 8
     for name, r in ingest["sources"].items():
         assert r["read"] == demo["records"][name] == r["kept"] + r["quarantined"], name
-    corpus = pl.read_parquet(repo / "data" / "corpus" / "*" / "part-*.parquet")
+    corpus = pl.read_parquet(sorted((repo / "data" / "corpus").glob("*/part-*.parquet")), glob=False)
     assert corpus.height == ingest["total"]["kept"]
     assert corpus["record_id"].is_unique().all()
     assert set(corpus["format"]) == {"code", "text", "qa", "agent"}
@@ -102,7 +103,7 @@ def test_repro_labels_distills_scores_and_selects_half(repo):
         assert sum(m["reasons"].values()) == m["records"] == score["records"], name  # counts balance
         assert m["kept_tokens"] <= m["budget_tokens"], name
     assert select["methods"]["mira"]["kept_token_share"] > 0.35  # half of the selectable tokens, bar granularity
-    manifest = pl.read_parquet(repo / "data" / "selection" / "mira" / "manifest.parquet")
+    manifest = pl.read_parquet(repo / "data" / "selection" / "mira" / "manifest.parquet", glob=False)
     assert manifest.height == score["records"] and manifest["record_id"].is_unique().all()
     lineage = json.loads((repo / "data" / "selection" / "mira" / "records" / "lineage.json").read_text())
     assert lineage["params_committed"] is True and lineage["dvc_experiment"] is None  # a plain run of a commit
