@@ -21,7 +21,7 @@ CORPUS = {
     "text": pl.String,  # canonical rendering
     "n_tokens": pl.Int64,
     "n_chars": pl.Int64,
-    "meta": pl.String,  # JSON object: what the source had besides the rendered fields
+    "meta": pl.String,  # JSON object: what the source had besides the rendered fields (NaN and inf as null)
 }
 
 REJECTED = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob as globlib
 import json
+import math
 from collections import Counter
 from collections.abc import Iterator
 from itertools import islice
@@ -97,6 +98,18 @@ def source_inputs(spec: SourceSpec, i: int, root: Path) -> list[Path | dict]:
     if mixed := mixed_files([f.name for f in files]):
         raise ConfigError(f"sources[{i}].path = {spec.path!r} ({spec.name}): {mixed}")
     return files
+
+
+def _finite(v: object) -> object:
+    """`v` with every float that is not finite made None: a Parquet float column's NaN or inf was written into meta as
+    a bare `NaN`/`Infinity`, which the schema's "JSON object" is not (a JavaScript or serde reader refuses it)."""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_finite(x) for x in v]
+    return v
 
 
 def literal_hint(path: str, root: Path) -> str:
@@ -305,7 +318,7 @@ def ingest_source(spec: SourceSpec, p: IngestParams, root: Path, out: Path, out_
                             raise RecordError(Q.EMPTY_TEXT, f"{len(text.strip())} characters after stripping, "
                                               f"once cut to {max_chars}")
                     meta.setdefault("locator", item.locator)
-                    meta_json = json.dumps(meta, ensure_ascii=False, default=str)
+                    meta_json = json.dumps(_finite(meta), ensure_ascii=False, default=str, allow_nan=False)
                     _check_utf8(text, "the rendered text")
                     _check_utf8(meta_json, "meta")
                     text_key = _digest64(text)

@@ -83,3 +83,27 @@ def test_the_escaped_path_that_message_advises_is_tracked_by_dvc_as_the_file_its
     assert source_dep("corpus [[]v2]/*.jsonl") == "corpus [v2]"
     assert source_dep("a/[*]b/*.jsonl") == "a/*b"  # an escaped star is a name's star
     assert source_dep("corpus [v2]/a.jsonl") == "."  # a class of two characters is still a wildcard
+
+
+def test_meta_is_strict_json_when_a_parquet_float_column_holds_nan_or_inf(tmp_path):
+    """json.dumps wrote a NaN or inf of a Parquet column into meta as a bare NaN / Infinity: not the JSON object the
+    schema promises, and refused by strict readers. They are null now; finite floats are kept as they are."""
+    import json
+
+    import polars as pl
+
+    from mira_core.config import IngestParams
+    from mira_core.ingest.source import ingest_source
+
+    rows = {"text": [f"a plain record of prose, number {i}" for i in range(4)],
+            "score": [0.5, float("nan"), float("inf"), -float("inf")]}
+    pq.write_table(pa.table(rows), tmp_path / "d.parquet")
+    spec = SourceSpec(name="s", path="d.parquet", format="text")
+    ingest_source(spec, IngestParams(), tmp_path, tmp_path / "corpus" / "s", tmp_path / "q" / "s")
+    metas = pl.read_parquet(sorted((tmp_path / "corpus" / "s").glob("part-*.parquet")), glob=False)["meta"]
+
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    scores = [json.loads(m, parse_constant=refuse)["score"] for m in metas]
+    assert scores == [0.5, None, None, None]
