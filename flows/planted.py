@@ -30,6 +30,8 @@ def build(out: Annotated[Path, typer.Argument(help="Folder for the sources, trut
           rate: Annotated[float, typer.Option(help="Share of each source's records given a defect.")] = 0.25,
           records: Annotated[int, typer.Option(help="Records per source (four sources).")] = 400) -> None:
     """Write the four sources with planted defects; print the `sources:` entries for params.yaml."""
+    import yaml
+
     from mira_core.errors import ConfigError
     from mira_core.planted import build_planted_corpus
 
@@ -48,7 +50,9 @@ def build(out: Annotated[Path, typer.Argument(help="Folder for the sources, trut
     typer.echo(f"{info['records']} records, {info['defects']} with a defect; truth: {out / 'truth.parquet'}\n")
     typer.echo("sources:   # for params.yaml (with demo_corpus.enabled: false)")
     for s in info["sources"]:
-        typer.echo("  - {" + ", ".join(f"{k}: {v}" for k, v in s.items()) + "}")
+        # written by PyYAML, so a path with "[", "," or ": " is quoted and reads back as itself
+        entry = yaml.safe_dump(s, default_flow_style=True, sort_keys=False, width=1 << 20).strip()
+        typer.echo(f"  - {entry}")
 
 
 @app.command(name="eval")
@@ -58,16 +62,14 @@ def eval_(truth: Annotated[Path, typer.Option("--truth", help="truth.parquet wri
           budget: Annotated[float, typer.Option(help="The run's select.budget, for the perfect selector.")] = 0.5,
           json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures here.")] = None) -> None:
     """Print, per method, the share of broken and of good tokens kept, per defect kind and per source."""
-    import polars as pl
-
     from mira_core.errors import ConfigError
-    from mira_core.io import write_json
+    from mira_core.io import read_parquet, write_json
     from mira_core.planted import check_truth, evaluate, load_selection, render_markdown
 
     try:
-        if not truth.exists():
+        if not truth.is_file():
             raise ConfigError(f"{truth}: no such file (run `mira planted build` first)")
-        labels = pl.read_parquet(truth, glob=False)
+        labels = read_parquet(truth)  # a file that is not Parquet is a ConfigError naming it, not a traceback
         check_truth(labels, str(truth))  # named by its file here: evaluate only knows it as "truth"
         manifests, oracle = load_selection(selection)
         result = evaluate(labels, manifests, budget, oracle)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import random
 import re
+from glob import escape as glob_escape
 from pathlib import Path
 
 import polars as pl
@@ -42,7 +43,7 @@ from mira_core.demo_corpus import (
 )
 from mira_core.errors import ConfigError
 from mira_core.ingest.render import render_messages, render_qa
-from mira_core.io import write_json, write_parquet
+from mira_core.io import read_parquet, write_json, write_parquet
 
 # The defect generators and what they paste in live in planted_defects.py; the names below are re-exported
 # (`X as X`) so that `from mira_core.planted import ...` keeps working for the benchmark and its tests.
@@ -208,7 +209,8 @@ def build_planted_corpus(out: Path, seed: int = 0, defect_rate: float = 0.25, re
         counts[name] = {k: kinds.count(k) for k in (GOOD, *KINDS[name])}
         path = out / file
         shown = path.relative_to(Path(relative_to).resolve()) if relative_to else path
-        sources.append({"name": name, "path": shown.as_posix(), "format": fmt, "id_field": "id"})
+        # ingest reads a source's path as a glob: under a folder like "runs [2]" the path as written matched nothing
+        sources.append({"name": name, "path": glob_escape(shown.as_posix()), "format": fmt, "id_field": "id"})
     write_parquet(pl.DataFrame(truth, schema=TRUTH), out / "truth.parquet")
     # a small installation (few modules, no docs) yields fewer records than asked: say how many each source got
     written = {name: sum(counts[name].values()) for name in SOURCES}
@@ -231,6 +233,10 @@ def check_truth(truth: pl.DataFrame, what: str = "truth") -> None:
     labeled (a record with no `defect` or `kind` would count in the corpus's tokens and in neither the broken nor
     the good, and a record named twice would count its tokens twice). ConfigError naming `what` otherwise."""
     _check(truth, TRUTH, what)
+    # an id of another type (a number, as a hand-made truth may hold) failed the join with polars' SchemaError
+    if truth.schema["record_id"] not in (pl.String, pl.Categorical) and not isinstance(truth.schema["record_id"], pl.Enum):
+        raise ConfigError(f"{what}: column record_id is {truth.schema['record_id']}, not String (the ids ingest gives, "
+                          "'<source>/<id>')")
     if truth.schema["defect"] != pl.Boolean:
         raise ConfigError(f"{what}: column defect is {truth.schema['defect']}, not Boolean (true for a record "
                           "with a defect)")
@@ -242,6 +248,25 @@ def check_truth(truth: pl.DataFrame, what: str = "truth") -> None:
     if twice.len():
         raise ConfigError(f"{what}: {twice.len()} record_id(s) more than once in column record_id, e.g. "
                           + ", ".join(twice.head(3).to_list()))
+
+
+def _labels(truth: pl.DataFrame) -> pl.DataFrame:
+    """The truth's own four columns, names as String. Another column of a hand-made truth (its own n_tokens, kept or
+    reason) took the place of the manifest's in every join, and the shares were read off it."""
+    return truth.select(pl.col(c).cast(pl.String) if c != "defect" else pl.col(c) for c in TRUTH)
+
+
+def check_manifest(manifest: pl.DataFrame, what: str) -> None:
+    """A manifest every share can be read from: its columns, `kept` a boolean, `n_tokens` an integer, each record once
+    (a record listed twice counted its tokens twice). ConfigError naming `what` otherwise."""
+    _check(manifest, MANIFEST, what)
+    if manifest.schema["kept"] != pl.Boolean or not manifest.schema["n_tokens"].is_integer():
+        raise ConfigError(f"{what}: column kept is {manifest.schema['kept']} and n_tokens {manifest.schema['n_tokens']}; "
+                          "they must be Boolean and an integer")
+    twice = manifest.filter(pl.col("record_id").is_duplicated())["record_id"].unique().sort()
+    if twice.len():
+        raise ConfigError(f"{what}: {twice.len()} record_id(s) more than once, e.g. "
+                          + ", ".join(map(str, twice.head(3).to_list())))
 
 
 def _share(num: float, den: float) -> float | None:
@@ -285,6 +310,7 @@ def _selectable(truth: pl.DataFrame, manifest: pl.DataFrame) -> tuple[pl.DataFra
     as selectable and not kept, they would lower every method's kept shares alike, most of all for a kind whose
     planting makes near-copies (a wrong answer copied from another record).
     """
+    truth = _labels(truth)
     cols = ["record_id", "n_tokens", "kept", "reason", *(["group"] if "group" in manifest.columns else [])]
     joined = truth.join(manifest.select(cols), on="record_id", how="left")
     quarantined = joined.filter(pl.col("reason").is_null())  # in the truth, never made it into the corpus
@@ -375,7 +401,7 @@ def evaluate(truth: pl.DataFrame, manifests: dict[str, pl.DataFrame], budget: fl
         raise ConfigError("no manifests to evaluate")
     methods, reference = {}, None
     for method in sorted(manifests):
-        _check(manifests[method], MANIFEST, f"manifest of {method}")
+        check_manifest(manifests[method], f"manifest of {method}")
         selectable, excluded = _selectable(truth, manifests[method])
         methods[method] = {**figures(selectable), "excluded": excluded}
         if reference is None or method == "mira":
@@ -440,6 +466,7 @@ def evaluate_oracle(truth: pl.DataFrame, oracle: pl.DataFrame) -> dict:
     """
     _check(oracle, ORACLE, "oracle")
     split = ["split"] if "split" in oracle.columns else []  # the select stage writes it; a hand-made table may not
+    truth = _labels(truth)
     joined = truth.join(oracle.select(*ORACLE, *split), on=["record_id"], how="inner", suffix="_oracle")
 
     def cuts(df: pl.DataFrame) -> dict:
@@ -495,11 +522,12 @@ def teacher_low_kept(result: dict) -> list[str]:
 def load_selection(folder: Path) -> tuple[dict[str, pl.DataFrame], pl.DataFrame | None]:
     """The manifests under a data/selection folder (<method>/manifest.parquet), and oracle.parquet when present."""
     folder = Path(folder)
-    manifests = {f.parent.name: pl.read_parquet(f, glob=False) for f in sorted(folder.glob("*/manifest.parquet"))}
+    # io.read_parquet: a file that is not Parquet (or cut short) is a ConfigError naming it, not polars' traceback
+    manifests = {f.parent.name: read_parquet(f) for f in sorted(folder.glob("*/manifest.parquet"))}
     if not manifests:
         raise ConfigError(f"{folder}: no <method>/manifest.parquet (run the select stage first)")
     oracle = folder / "oracle.parquet"
-    return manifests, (pl.read_parquet(oracle, glob=False) if oracle.exists() else None)
+    return manifests, (read_parquet(oracle) if oracle.exists() else None)
 
 
 # ---------------------------------------------------------------- markdown
