@@ -45,7 +45,8 @@ def top_reasons(failures: pl.DataFrame, n: int = 3) -> list[Reason]:
     if not failures.height:
         return []
     df = failures.select("record_id", "error").with_columns(
-        reason=pl.col("error").map_elements(reason_of, return_dtype=pl.String))
+        # a null error is "unknown error", as reason_of reads None: map_elements skips nulls, leaving a reason None
+        reason=pl.col("error").map_elements(reason_of, return_dtype=pl.String, skip_nulls=False))
     top = (df.group_by("reason").agg(pl.len().alias("count"), pl.col("record_id").first(), pl.col("error").first())
            .sort(["count", "reason"], descending=[True, False]).head(n))
     return [Reason(r["reason"], r["count"], r["record_id"], r["error"] or "") for r in top.iter_rows(named=True)]
@@ -59,8 +60,9 @@ def describe(failures: pl.DataFrame, n: int = 3) -> str:
 
 def percents(rate: float, limit: float) -> tuple[str, str]:
     """`rate` and `limit` as percentages, with the digits that tell them apart: in whole percents, 1 failure in
-    1000 against a limit of 0 read "failed (0%), more than teacher.max_failure_rate (0%)"."""
-    for digits in range(2, 8):
+    1000 against a limit of 0 read "failed (0%), more than teacher.max_failure_rate (0%)". Up to 17 digits, which
+    tell any two floats apart: a limit of 0.33333333 and a rate of 1/3 agree to 7."""
+    for digits in range(2, 18):
         a, b = f"{rate * 100:.{digits}g}%", f"{limit * 100:.{digits}g}%"
         if a != b:
             break

@@ -176,7 +176,9 @@ def extract_json(text: str) -> object:
         start, end = text.find("{"), text.rfind("}")
         if start >= 0 and end > start:
             try:
-                return json.loads(text[start : end + 1])
+                # the object that opens at the first '{' and the prose after it left out, braces in it too ("Note:
+                # {anchor} ..."); a reply whose span up to the last '}' parses gets that same object
+                return json.JSONDecoder().raw_decode(text, start)[0]
             except JSON_REFUSED as inner:
                 why = json_refusal(inner)
     raise ReplyError(f"the reply is not a JSON object ({why})")

@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+from mira_core.errors import ConfigError
 from mira_core.teachers.base import Outcome, Request
 
 SCHEMA = """
@@ -51,8 +52,12 @@ def open_wal(path: Path | str, statements: tuple[str, ...], synchronous_normal: 
     Switching a new file to WAL needs it to themselves, and SQLite answers "database is locked" at once, without
     waiting out its busy timeout, when another connection is switching it too (to avoid a deadlock): so the tasks of
     a process take turns (a lock), and a connection of another process is waited out (a short retry loop).
+    A file SQLite cannot use (damaged, cut short, not SQLite, a folder) is a ConfigError naming it.
     """
-    con = sqlite3.connect(path, check_same_thread=False, timeout=60, isolation_level=isolation_level)
+    try:
+        con = sqlite3.connect(path, check_same_thread=False, timeout=60, isolation_level=isolation_level)
+    except sqlite3.DatabaseError as e:  # a folder, or a folder it may not write in
+        raise unusable(path, e) from None
     with _INIT:
         for attempt in range(100):
             try:
@@ -63,12 +68,24 @@ def open_wal(path: Path | str, statements: tuple[str, ...], synchronous_normal: 
                     con.execute(stmt)
                 con.commit()
                 return con
-            except sqlite3.OperationalError as e:  # another process holds the lock for a moment
-                if "locked" not in str(e) or attempt == 99:
+            except sqlite3.DatabaseError as e:
+                if not _locked(e) or attempt == 99:
                     con.close()
+                    if not _locked(e):
+                        raise unusable(path, e) from None
                     raise
-                time.sleep(0.05)
+                time.sleep(0.05)  # another process holds the lock for a moment
     raise AssertionError("unreachable")
+
+
+def _locked(e: sqlite3.Error) -> bool:
+    return isinstance(e, sqlite3.OperationalError) and "locked" in str(e)
+
+
+def unusable(path: Path | str, e: sqlite3.Error) -> ConfigError:
+    """The error for a cache file SQLite cannot read: a bare "file is not a database" named no file."""
+    return ConfigError(f"{path}: SQLite cannot open or read this file ({e}); if it is damaged, move it aside with the "
+                       "-wal and -shm files beside it to start an empty one (the requests it held are then asked again)")
 
 
 class RequestCache:
@@ -87,9 +104,14 @@ class RequestCache:
         with self._lock:
             for i in range(0, len(keys), 500):
                 chunk = keys[i : i + 500]
-                rows = self._con.execute(
-                    f"SELECT key, record_id, ok, data, error, error_kind, prompt_tokens, completion_tokens, calls "
-                    f"FROM requests WHERE key IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+                try:
+                    rows = self._con.execute(
+                        f"SELECT key, record_id, ok, data, error, error_kind, prompt_tokens, completion_tokens, calls "
+                        f"FROM requests WHERE key IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+                except sqlite3.DatabaseError as e:  # a damaged page shows only when it is read
+                    if _locked(e):
+                        raise
+                    raise unusable(self.path, e) from None
                 for k, rid, ok, data, err, ekind, pt, ct, calls in rows:
                     out[k] = Outcome(rid, bool(ok), json.loads(data) if data else None, err, ekind, pt, ct, calls)
         return out
