@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from flows.revisions import WORKSPACE, read_texts, unreadable
 from mira_core.errors import ConfigError
-from mira_core.rubric import Rubric, diff_rubrics, format_diff, format_rubric, load_rubric
+from mira_core.rubric import Rubric, diff_rubrics, format_diff, format_rubric, parse_rubric, refusal
 
 app = typer.Typer(help="Inspect and compare rubrics (one per group).", no_args_is_help=True, add_completion=False)
 Root = Annotated[Path, typer.Option("--root", help="Project folder holding params.yaml.")]
@@ -23,11 +23,9 @@ def rubrics_at(root: Path, rev: str) -> dict[str, Rubric]:
     out = {}
     for path, text in read_texts(root, rev, "data/rubrics/*.json").items():
         try:
-            r = load_rubric(path, text)
-        except ValidationError as e:  # its text, which pydantic's message repeats, could be a whole file
-            why = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" if x["loc"] else x["msg"]
-                            for x in e.errors()[:3])
-            raise unreadable(rev, path, f"not a rubric ({why})") from None
+            r = parse_rubric(text)
+        except ValidationError as e:
+            raise unreadable(rev, path, f"not a rubric ({refusal(e)})") from None
         out[r.group] = r
     return out
 

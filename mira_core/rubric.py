@@ -11,9 +11,11 @@ import hashlib
 import json
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from mira_core.errors import ConfigError
 from mira_core.io import write_text
+from mira_core.schema import LABEL_META
 
 
 class Anchor(BaseModel):
@@ -32,6 +34,14 @@ class Scale(BaseModel):
     min: int = 1
     max: int = 5
 
+    @model_validator(mode="after")
+    def _ordered(self) -> Scale:
+        # as teacher.scale_min and scale_max are; the students clip to it, and a reversed scale clipped every
+        # prediction to `max`
+        if self.min >= self.max:
+            raise ValueError(f"scale min ({self.min}) must be below max ({self.max})")
+        return self
+
 
 class Rubric(BaseModel):
     """A group's anchors; `version` is a hash of everything else, so equal content means equal version."""
@@ -48,6 +58,18 @@ class Rubric(BaseModel):
     n_records: int = Field(0, description="Records judged to discover the anchors (the sampled ones not lost "
                            "to a failure): how many judgments the rubric rests on.")
     n_points: int = Field(0, description="Judgment points clustered.")
+
+    @model_validator(mode="after")
+    def _anchor_ids_name_columns(self) -> Rubric:
+        # each anchor id names a score column beside the label table's own (a rubric edited by hand): two alike
+        # scored one column twice (the teacher refused every request), one named "split" or "record_id" overwrote
+        # that column with its score
+        ids = self.anchor_ids()
+        if twice := sorted({i for i in ids if ids.count(i) > 1}):
+            raise ValueError(f"anchor id(s) {', '.join(twice)} used more than once")
+        if taken := [i for i in ids if i in LABEL_META]:
+            raise ValueError(f"anchor id(s) {', '.join(taken)} name a column of the label table")
+        return self
 
     def content_hash(self) -> str:
         body = self.model_dump(mode="json", exclude={"version"})
@@ -80,17 +102,46 @@ def version_of(raw: dict, rubric: Rubric) -> str:
     return rubric.version if rubric.version and rubric.version == stored_body_hash(raw) else rubric.content_hash()
 
 
-def load_rubric(path: Path | str, text: str | None = None) -> Rubric:
-    """Read a rubric file (or its text, when read from another revision), with its version as `version_of` says."""
-    text = text if text is not None else Path(path).read_text()
+def parse_rubric(text: str) -> Rubric:
+    """A rubric from its file's text, with its version as `version_of` says; pydantic's ValidationError when the
+    text is not a rubric (`refusal` says why in a line)."""
     r = Rubric.model_validate_json(text)
     version = version_of(json.loads(text), r)
     return r if version == r.version else r.model_copy(update={"version": version})
 
 
+def refusal(e: ValidationError) -> str:
+    """Why a text is not a rubric, in a line: pydantic's own message repeats the input, which can be a whole file."""
+    return "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" if x["loc"] else x["msg"] for x in e.errors()[:3])
+
+
+def load_rubric(path: Path | str, text: str | None = None) -> Rubric:
+    """Read a rubric file (or its text, when read from another revision), with its version as `version_of` says.
+
+    The file is UTF-8, as `save_rubric` writes it, whatever the locale; one that is not a rubric (edited by hand,
+    cut off) is a ConfigError naming it, not pydantic's traceback without the file."""
+    try:
+        return parse_rubric(text if text is not None else Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a rubric (not UTF-8 text, byte {e.start}); re-run the discover stage, "
+                          "which writes it, or fix the file") from None
+    except ValidationError as e:
+        raise ConfigError(f"{path}: not a rubric ({refusal(e)}); re-run the discover stage, which writes it, "
+                          "or fix the file") from None
+
+
 def load_rubrics(folder: Path) -> dict[str, Rubric]:
-    """Every `<group>.json` rubric in a folder, by group."""
-    return {r.group: r for r in (load_rubric(p) for p in sorted(Path(folder).glob("*.json")))}
+    """Every `<group>.json` rubric in a folder, by group. A file whose `group` is not its name (a hand copy of
+    g0.json saved as g1.json) is a ConfigError: keyed by its group it replaced g0's rubric here, while distill and
+    score, which read a group's rubric by file name, used it for g1."""
+    out = {}
+    for path in sorted(Path(folder).glob("*.json")):
+        r = load_rubric(path)
+        if r.group != path.stem:
+            raise ConfigError(f"{path}: holds the rubric of group {r.group!r}, not {path.stem!r} (a copy of "
+                              f"{r.group}.json?); re-run the discover stage, which writes it, or fix the file")
+        out[r.group] = r
+    return out
 
 
 RUBRIC_SETTINGS = ("sources", "teacher", "prompt_version", "scale")  # what made a rubric, besides its anchors
