@@ -84,6 +84,23 @@ def _ui_env(host: str, port: int) -> dict[str, str]:
             "PREFECT_UI_API_URL": ui_api_url(host, port)}
 
 
+def _db_env(home: Path) -> dict[str, str]:
+    """Where a Prefect server with PREFECT_HOME `home` keeps its SQLite database, when Prefect's own URL would miss it.
+
+    Prefect writes `sqlite+aiosqlite:///<home>/prefect.db` as it is, and SQLAlchemy reads the path percent-decoded
+    and up to a '?': under a project folder named 'My%20Project' the server looked for 'My Project/...' and exited
+    ("unable to open database file"), which failed every stage. The path is then escaped; a database the user chose
+    (PREFECT_SERVER_DATABASE_*, PREFECT_API_DATABASE_*) is left alone."""
+    from urllib.parse import unquote
+
+    path = str(home / "prefect.db")
+    if (unquote(path) == path and "?" not in path) or any(
+            k.startswith(("PREFECT_SERVER_DATABASE_", "PREFECT_API_DATABASE_")) for k in os.environ):
+        return {}
+    return {"PREFECT_SERVER_DATABASE_CONNECTION_URL":
+            "sqlite+aiosqlite:///" + path.replace("%", "%25").replace("?", "%3F")}
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(_family(host)) as s:
         s.bind((host.strip("[]"), 0))
@@ -178,7 +195,7 @@ def prefect_server(state: Path, host: str = "127.0.0.1", port: int | None = None
     port = port or free_port(host)
     env = {**os.environ, "PREFECT_HOME": str(state / "prefect-server"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PREFECT_UI_ENABLED": "true" if ui else "false", "PREFECT_SERVER_UI_ENABLED": "true" if ui else "false",
-           **_ui_env(host, port)}  # `prefect server start --port` alone leaves the UI calling port 4200
+           **_ui_env(host, port), **_db_env(state / "prefect-server")}  # `--port` alone: the UI calls port 4200
     env.pop("PREFECT_API_URL", None)
     log = state / "logs" / "prefect-server.log"
     proc = _start([sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port),
@@ -491,11 +508,16 @@ def prefect_api(root: Path, runner: RunnerParams) -> Iterator[str | None]:
     the server of a `mira ui` running for `root` (read here, not at import: `--root` may name a project
     other than the working folder). If it is the project's server, a lease keeps that server up
     meanwhile. Otherwise, unless the idle period is 0, the project's server is used (and started if needed).
+    A queued or temporary DVC experiment (a copy under .dvc/tmp/exps/, without the workspace's git-ignored .mira/)
+    is of the workspace's project: it found no `mira ui`, and recorded its flow runs in a server of its own that
+    DVC then deleted.
     """
     from prefect.settings import get_current_settings
 
     from flows.ui import live_ui
+    from mira_core.layout import project_home
 
+    root = project_home(root)
     current = get_current_settings().api.url
     ui = None if current else live_ui(root)
     if ui:
@@ -526,7 +548,7 @@ def prefect_api(root: Path, runner: RunnerParams) -> Iterator[str | None]:
 def _server_env(paths: ProjectPaths, host: str, port: int) -> dict[str, str]:
     env = {"PREFECT_HOME": str(paths.home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PREFECT_UI_ENABLED": "true", "PREFECT_SERVER_UI_ENABLED": "true", **_ui_env(host, port),
-           "PREFECT_SERVER_LOGGING_LEVEL": "WARNING"}
+           "PREFECT_SERVER_LOGGING_LEVEL": "WARNING", **_db_env(paths.home)}
     env.update({f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false" for name in _SERVICES_OFF})
     return env
 

@@ -20,6 +20,7 @@ import os
 import subprocess
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import unquote
 
 from mira_core.config import MlflowParams, Params
 from mira_core.errors import ConfigError, MiraError
@@ -37,7 +38,14 @@ def tracking_uri(p: MlflowParams, root: Path) -> str:
     uri = p.tracking_uri
     prefix = "sqlite:///"
     if uri.startswith(prefix) and not uri[len(prefix):].startswith("/"):
-        return prefix + str((project_home(root) / uri[len(prefix):]).resolve())
+        rel, q, query = uri[len(prefix):].partition("?")  # a query of the user's own (?timeout=60) stays one
+        path = str((project_home(root) / unquote(rel)).resolve())
+        # SQLAlchemy reads the path of the URL percent-decoded and up to a '?': a project in 'My%20Project' opened
+        # 'My Project/mlflow.db' (no such folder: minutes of MLflow's retries), one in 'a?b' wrote a file 'a' beside
+        # it. Escaped only then: a path escaped needlessly ('50%' as '50%25') makes MLflow create that folder.
+        if unquote(path) != path or "?" in path:
+            path = path.replace("%", "%25").replace("?", "%3F")
+        return prefix + path + q + query
     return uri
 
 
@@ -143,7 +151,16 @@ def pipeline_run(params: Params, root: Path):
         mlflow.end_run()
 
 
+MAX_KEY = 250  # MLflow's longest metric name
+
+
 def metric_key(*parts: str) -> str:
-    """An MLflow-safe metric name from parts (letters, digits and _ - . / only)."""
+    """An MLflow-safe metric name from parts (letters, digits and _ - . / only, at most MAX_KEY characters).
+
+    A longer one is cut and ends in a digest of the whole, so names stay apart: MLflow refused a source name of
+    157 characters beside an anchor's (80 at most) with a traceback after the stage's work."""
     safe = ["".join(ch if ch.isalnum() or ch in "_-." else "_" for ch in p) for p in parts]
-    return "/".join(safe)
+    key = "/".join(safe)
+    if len(key) > MAX_KEY:
+        key = f"{key[:MAX_KEY - 9]}_{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+    return key

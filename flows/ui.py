@@ -49,6 +49,17 @@ def live_ui(root: Path) -> dict | None:
     return info
 
 
+def _remove_if_mine(path: Path, info: dict) -> None:
+    """Remove the ui.json this `mira ui` wrote, not one a second `mira ui` of the project wrote over it since: that
+    one still runs, and the stages of a project with runner.prefect_server_idle_s 0 went to temporary servers."""
+    try:
+        if json.loads(path.read_text()).get("pid") != info["pid"]:
+            return
+    except (OSError, ValueError, AttributeError):
+        pass  # unreadable or not a mapping: nobody's, as live_ui reads it
+    path.unlink(missing_ok=True)
+
+
 def command(prefect_port: Annotated[int, typer.Option(help="Port of the Prefect server and UI.")] = 4200,
             mlflow_port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000,
             host: Annotated[str, typer.Option(help="Interface to bind; 127.0.0.1 keeps both local.")] = "127.0.0.1",
@@ -91,7 +102,7 @@ def command(prefect_port: Annotated[int, typer.Option(help="Port of the Prefect 
             info = {"pid": os.getpid(), "pid_start": _proc_start(os.getpid()), "prefect_api": api,
                     "prefect_ui": api.removesuffix("/api"), "mlflow_ui": ml}
             write_json(info, root / UI_FILE)
-            stack.callback(lambda: (root / UI_FILE).unlink(missing_ok=True))
+            stack.callback(_remove_if_mine, root / UI_FILE, info)
             typer.echo(f"Prefect UI   {info['prefect_ui']}\nMLflow UI    {ml}\n"
                        f"Stages of the project in {root} now report to this Prefect server "
                        f"(elsewhere: export PREFECT_API_URL={api}).\nCtrl-C stops both.")

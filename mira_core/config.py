@@ -333,7 +333,8 @@ class MlflowParams(Section):
 
     tracking_uri: str = Field("sqlite:///mlflow.db", description="MLflow tracking URI (relative sqlite paths are "
                               "resolved against the project folder).")
-    experiment: str = Field("mira", description="MLflow experiment name.")
+    experiment: str = Field("mira", min_length=1, max_length=500,
+                            description="MLflow experiment name (MLflow takes 1 to 500 characters).")
 
 
 class GenerativeServerParams(Section):
