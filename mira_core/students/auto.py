@@ -68,6 +68,7 @@ class AutoStudent:
         self.cv: dict[str, dict[str, dict]] = {}
         self.members: dict[str, Student] = {}
         self.stack: dict[str, dict] = {}  # anchor -> {"weights": {kind: w}, "intercept": b}, for the blend
+        self.settings = p.auto.model_dump()  # what config.json records; a loaded student has these, not `p`
 
     def fit(self, x: Inputs, y: np.ndarray) -> dict:
         y = targets(y, len(x), self.anchors)
@@ -139,7 +140,7 @@ class AutoStudent:
         write_config(folder, {"kind": self.kind, "anchors": self.anchors, "scale": list(self.scale),
                               "choice": self.choice, "cv": self.cv, "stack": self.stack,
                               "members": sorted(self.members),
-                              "settings": self.p.auto.model_dump()})
+                              "settings": self.settings})
 
     @classmethod
     def load(cls, folder: Path, load_member) -> AutoStudent:
@@ -148,6 +149,7 @@ class AutoStudent:
         student.anchors, student.scale = cfg["anchors"], tuple(cfg["scale"])
         student.choice, student.cv = cfg["choice"], cfg.get("cv", {})
         student.stack = cfg.get("stack", {})  # absent in a checkpoint from before the stack: the plain mean
+        student.settings = cfg.get("settings", {})  # saved again as read: a re-save keeps its version
         student.members = {k: load_member(Path(folder) / k) for k in cfg["members"]}
         return student
 

@@ -8,6 +8,7 @@ business, and a NaN that reached a ridge solve would silently poison every weigh
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,12 @@ from mira_core.errors import ConfigError
 from mira_core.students.base import Inputs, read_config
 
 WEIGHTS = "model.safetensors"
+# torch's random generator is one per process, and the distill and score stages fit and run the students of several
+# groups at once in threads: seeded sections that overlapped read each other's draws, and `fork_rng` restored the
+# state another section had entered with, so a group's mlp head, fine-tuned head or LoRA adapters started from
+# weights its seed did not give (a re-run fitted another student). Every use of that generator by a student holds
+# this: its seeded sections, and the random initialisations a checkpoint's weights then overwrite.
+SEEDED = threading.RLock()
 
 
 def texts_of(x: Inputs, kind: str) -> list[str]:

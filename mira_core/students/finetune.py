@@ -39,7 +39,16 @@ from mira_core.errors import ConfigError
 from mira_core.ingest.tokens import resolve_model_path
 from mira_core.io import read_json
 from mira_core.students.base import Inputs, Need, clip, write_config
-from mira_core.students.common import WEIGHTS, config_head, read_checkpoint, standardize, targets, texts_of, torch_device
+from mira_core.students.common import (
+    SEEDED,
+    WEIGHTS,
+    config_head,
+    read_checkpoint,
+    standardize,
+    targets,
+    texts_of,
+    torch_device,
+)
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json", "vocab.json",
                    "merges.txt", "added_tokens.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
@@ -93,7 +102,8 @@ class FinetuneStudent:
         start = time.perf_counter()
         path = self._load_pretrained()
         devices = [torch.device(self.device).index or 0] if self.device == "cuda" else []
-        with torch.random.fork_rng(devices=devices):  # seeded head init and dropout; the caller's RNG is untouched
+        # seeded head init and dropout, one group at a time (SEEDED); the caller's RNG is untouched
+        with SEEDED, torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.seed)
             encoder = _auto_model().from_pretrained(str(path), local_files_only=True, dtype=torch.float32)
             self.model = Regressor(encoder, len(self.anchors), _pooling(path)[0])
@@ -152,8 +162,9 @@ class FinetuneStudent:
         student = cls(FinetuneParams(**cfg["settings"] | {"device": "auto"}), cfg["anchors"], tuple(cfg["scale"]),
                       cfg["encoder"]["source"], cfg["seed"])
         student.params = FinetuneParams(**cfg["settings"])  # as saved: a re-save keeps its version
-        encoder = _auto_model().from_config(AutoConfig.for_model(**cfg["encoder_config"]))
-        student.model = Regressor(encoder, len(student.anchors), cfg["pooling"])
+        with SEEDED, torch.random.fork_rng(devices=[]):  # a random init, overwritten: drawn apart from other threads
+            encoder = _auto_model().from_config(AutoConfig.for_model(**cfg["encoder_config"]))
+            student.model = Regressor(encoder, len(student.anchors), cfg["pooling"])
         load_model(student.model, str(folder / WEIGHTS), strict=True)
         student.model.to(student.device).eval()
         student.tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)

@@ -66,7 +66,7 @@ from mira_core.config import GenerativeParams
 from mira_core.errors import ConfigError, MiraError
 from mira_core.redact import redact_credentials
 from mira_core.students.base import Inputs, Need, clip, read_config, write_config
-from mira_core.students.common import config_head, targets, texts_of, torch_device
+from mira_core.students.common import SEEDED, config_head, targets, texts_of, torch_device
 from mira_core.students.generative_prompt import (  # noqa: F401  (re-exported for callers of this module)
     TEMPLATE,
     one_line,
@@ -129,7 +129,7 @@ class GenerativeStudent:
         start = time.perf_counter()
         path = self._base_path()
         devices = [torch.device(self.device).index or 0] if self.device == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
+        with SEEDED, torch.random.fork_rng(devices=devices):  # LoRA's init and dropout, one group at a time
             torch.manual_seed(self.seed)
             self._load(path)
             eos = self.tokenizer.eos_token_id
@@ -386,7 +386,7 @@ class GenerativeStudent:
         pad = self.tokenizer.pad_token_id
         failed: dict[int, tuple[str, str]] = {}
         devices = [torch.device(self.device).index or 0] if self.device == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
+        with SEEDED, torch.random.fork_rng(devices=devices):  # the retries' sampling: other groups' students too
             torch.manual_seed(self.seed + 1)
             for b in range(0, len(order), self.params.predict_batch):
                 idx = order[b : b + self.params.predict_batch]

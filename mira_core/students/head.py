@@ -42,6 +42,7 @@ from mira_core.config import HeadParams
 from mira_core.errors import ConfigError
 from mira_core.students.base import Inputs, Need, clip, write_config
 from mira_core.students.common import (
+    SEEDED,
     WEIGHTS,
     config_head,
     embeddings_of,
@@ -171,7 +172,7 @@ class HeadStudent:
 
         x_mean, x_std = standardize(e.astype(np.float64))
         y_mean, y_std = standardize(y)
-        with torch.random.fork_rng(devices=[]):  # seed the initialisation without touching the caller's RNG
+        with SEEDED, torch.random.fork_rng(devices=[]):  # seeded without touching the caller's RNG, one at a time
             torch.manual_seed(self.seed)
             net = MLP(e.shape[1], self.params.hidden, len(self.anchors))
         net.set_scaling(x_mean, x_std, y_mean, y_std)
@@ -210,8 +211,11 @@ class HeadStudent:
 
             from mira_core.students.mlp import MLP
 
-            net = MLP(self.tensors["hidden.weight"].shape[1], self.tensors["hidden.weight"].shape[0],
-                       self.tensors["out.weight"].shape[0])
+            # its random initialisation is overwritten, but drawn: outside SEEDED it took the draws of another
+            # group's seeded section running in another thread
+            with SEEDED, torch.random.fork_rng(devices=[]):
+                net = MLP(self.tensors["hidden.weight"].shape[1], self.tensors["hidden.weight"].shape[0],
+                          self.tensors["out.weight"].shape[0])
             net.load_state_dict({k: torch.from_numpy(v) for k, v in self.tensors.items()})
             self._mlp = net.eval()
 
