@@ -96,6 +96,11 @@ def distill_group(labels: pl.DataFrame, repeats: pl.DataFrame, rubric: Rubric, p
     if train.height < 2 or val.height < 2:
         raise ConfigError(f"group {rubric.group}: {train.height} train and {val.height} val labels; too few to "
                           "distill (raise label.records_per_group)")
+    # the label stage writes none; a hand-edited table gave a bare ValueError naming neither group nor file
+    bad = [a for a in ids if not np.isfinite(train[a].cast(pl.Float64).fill_null(np.nan).to_numpy()).all()]
+    if bad:
+        raise ConfigError(f"group {rubric.group}: train labels missing or not finite for anchor(s) {', '.join(bad)} "
+                          f"(data/labels/{rubric.group}.parquet edited by hand?); run the label stage again, or fix it")
     scale = (rubric.scale.min, rubric.scale.max)
     fingerprint = encoder_fingerprint(embedding_shards)
     student: Student = make_student(p, ids, scale, embed, fingerprint)

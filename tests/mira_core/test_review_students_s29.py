@@ -172,3 +172,23 @@ def test_lora_generative_students_fitted_in_threads_start_from_their_seeds(tmp_p
     finally:
         torch.set_num_threads(threads)
     assert _same(together[0], alone[0]) and _same(together[1], alone[1])
+
+
+def test_a_missing_train_label_is_named_with_its_group_and_anchor(tmp_path):
+    """A null label in train (a hand-edited labels table) gave the students' bare ValueError, naming no group, anchor
+    or file; the label stage itself never writes one."""
+    import polars as pl
+
+    from mira_core.distillation import distill_group
+    from mira_core.errors import ConfigError
+    from mira_core.rubric import Anchor, Rubric
+
+    rubric = Rubric(group="g3", teacher="t", prompt_version="p", sources=["s"],
+                    anchors=[Anchor(id=a, name=a, description="d", exemplar_reason="r", support=1)
+                             for a in ("a00", "a01")]).with_version()
+    labels = pl.DataFrame({"record_id": [f"s/{i}" for i in range(6)], "split": ["train"] * 3 + ["val"] * 3,
+                           "rubric_version": [rubric.version] * 6, "a00": [1, 2, 3, 4, 5, 1],
+                           "a01": [1, None, 3, 4, 5, 1]})
+    with pytest.raises(ConfigError, match=r"group g3: train labels missing or not finite for anchor\(s\) a01 "
+                                          r"\(data/labels/g3\.parquet"):
+        distill_group(labels, labels.head(0), rubric, DistillParams(), EmbedParams(), [], [], tmp_path / "out")
