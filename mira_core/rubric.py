@@ -145,6 +145,8 @@ def load_rubrics(folder: Path) -> dict[str, Rubric]:
 
 
 RUBRIC_SETTINGS = ("sources", "teacher", "prompt_version", "scale")  # what made a rubric, besides its anchors
+# what it rests on: in the version too, so a diff that left them out said "changed" and listed nothing
+RUBRIC_COUNTS = ("n_sampled", "n_records", "n_points")
 
 
 def diff_rubrics(a: dict[str, Rubric], b: dict[str, Rubric]) -> dict[str, dict]:
@@ -164,7 +166,7 @@ def diff_rubrics(a: dict[str, Rubric], b: dict[str, Rubric]) -> dict[str, dict]:
             fields = [f for f in ("description", "exemplar_reason", "support") if getattr(na[name], f) != getattr(nb[name], f)]
             if fields:
                 changed.append({"name": name, "fields": {f: [getattr(na[name], f), getattr(nb[name], f)] for f in fields}})
-        settings = {f: [_plain(getattr(ra, f)), _plain(getattr(rb, f))] for f in RUBRIC_SETTINGS
+        settings = {f: [_plain(getattr(ra, f)), _plain(getattr(rb, f))] for f in (*RUBRIC_SETTINGS, *RUBRIC_COUNTS)
                     if getattr(ra, f) != getattr(rb, f)}
         out[group] = {
             "status": "same" if ra.version == rb.version else "changed",

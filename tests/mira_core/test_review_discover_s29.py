@@ -102,3 +102,17 @@ def test_a_rubric_file_whose_group_is_not_its_name_is_named(tmp_path):
     save_rubric(rubric("g0", "b"), tmp_path / "g1.json")
     with pytest.raises(ConfigError, match=r"g1\.json: holds the rubric of group 'g0', not 'g1'"):
         load_rubrics(tmp_path)
+
+
+def test_a_rubric_diff_lists_what_changed_its_version(tmp_path):
+    """Two rubrics that differ only in the counts they rest on have other versions: the diff said "changed" and
+    listed no line. (Anchor ids are positions, matched by name: a renumbering is not listed, as before.)"""
+    from mira_core.rubric import diff_rubrics, format_diff
+
+    a = Anchor(id="a00", name="docs", description="d", exemplar_reason="e", support=3)
+    r1 = Rubric(group="g0", teacher="t", prompt_version="p", sources=["s"], anchors=[a], n_sampled=40,
+                n_records=38).with_version()
+    r2 = r1.model_copy(update={"n_records": 36}).with_version()
+    assert r1.version != r2.version
+    text = format_diff(diff_rubrics({"g0": r1}, {"g0": r2}), "A", "B").splitlines()
+    assert text[1].startswith("group g0: changed") and text[2:] == ["  n_records: 38 -> 36"]
