@@ -245,7 +245,7 @@ def estimate_project(params: Params, root: Path, environ: Mapping[str, str]
                 features = (embedding_features([lay.embedding_shard(s) for src in sources for s in lay.corpus_shards(src)])
                             if params.label.cover_share > 0 else None)
                 plan = plan_sample(corpus.select("record_id", "source"), params.label, features).join(
-                    corpus.select("record_id", "format", "text"), on="record_id", how="left")
+                    corpus.select("record_id", "format", "text"), on="record_id", how="left", maintain_order="left")
                 score += label_requests(plan, rubric)
         if used_disk:
             notes.append("label is estimated on the rubrics in data/rubrics; a change to discover's knobs or sample "

@@ -149,8 +149,9 @@ def write_plan(corpus_shards: list[Path], p: LabelParams, out: Path, exclude: pl
     (the embed stage's shards of the same sources) are read only when `p.cover_share` is above 0."""
     corpus = read_group_corpus(corpus_shards, exclude=exclude)
     features = embedding_features(embedding_shards) if embedding_shards is not None else None
+    # the plan's order decides each label task's slice: kept by asking for it (polars' default keeps no order)
     plan = plan_sample(corpus.select("record_id", "source"), p, features).join(
-        corpus.select("record_id", "format", "text"), on="record_id", how="left")
+        corpus.select("record_id", "format", "text"), on="record_id", how="left", maintain_order="left")
     return write_parquet(plan, out)
 
 

@@ -384,7 +384,8 @@ def kept_texts(corpus: Path, manifest: pl.DataFrame) -> Iterator[tuple[str, str]
     """(source, text) of every kept record, shard by shard in the corpus's order (one shard in memory)."""
     kept = manifest.filter(pl.col("kept")).select("record_id")
     for shard in corpus_shards(corpus):
-        rows = read_parquet(shard, columns=["record_id", "source", "text"]).join(kept, on="record_id", how="semi")
+        rows = read_parquet(shard, columns=["record_id", "source", "text"]).join(kept, on="record_id", how="semi",
+                                                                                maintain_order="left")
         yield from rows.select("source", "text").iter_rows()
 
 
