@@ -29,6 +29,7 @@ from mira_core.schema import (
     MANIFEST,
     ORACLE,
     SCORE_META,
+    TEACHER_SCORED,
     read_checked,
 )
 from mira_core.selection import (
@@ -126,6 +127,26 @@ def _scales(folders: dict[str, list[Path]], on: dict[str, list[str]], apart: set
     return scales
 
 
+def check_scored_by(folders: dict[str, list[Path]], expected: str | None, group: str) -> None:
+    """A ConfigError for a score shard another student wrote than the group's (`expected`: metrics/students.json's
+    student_version; None, in figures from before it, checks nothing). Only a missing anchor column was caught:
+    after distill re-ran and score did not (`mira stage select` alone), other students' scores were ranked. Shards
+    of a teacher's own scores, which the benchmarks' oracle arms write on purpose, pass."""
+    if expected is None:
+        return
+    for files in folders.values():
+        for f in files:
+            lazy = pl.scan_parquet(f, glob=False)
+            if "student_version" not in lazy.collect_schema():
+                continue
+            made = [v for v in lazy.select(pl.col("student_version").unique()).collect().to_series().to_list()
+                    if v != expected and not str(v).startswith(TEACHER_SCORED)]
+            if made:
+                raise ConfigError(f"{f}: scored by student {made[0]}, and group {group}'s student is now {expected} "
+                                  "(metrics/students.json): distill ran again after score; re-run score (dvc repro "
+                                  "does)")
+
+
 def read_scores(files: list[Path], cols: list[str], checked: bool = False) -> pl.DataFrame:
     """record_id and the anchor columns `cols` of a source's score shards (`checked`: their schema checked first).
     A shard without one of them was scored under another rubric (anchors added since, or discover re-run and
@@ -199,6 +220,7 @@ def mira_scores(scores: Path, rubrics: Path, reports: dict, p: SelectParams, com
             own.units.update(apart)
             own.reasons.update(dict.fromkeys(apart, NO_SHARED))
         folders = all_folders[g]
+        check_scored_by(folders, reports[g].get("student_version"), g)
         scales = None
         if p.standardize:
             scales = _scales(folders, on, set(none_reliable) | set(p.held_out_sources), anchors, sorted_ids)

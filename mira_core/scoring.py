@@ -20,7 +20,7 @@ import polars as pl
 from mira_core.errors import ConfigError
 from mira_core.io import file_digest, read_json, read_parquet, write_parquet
 from mira_core.rubric import Rubric
-from mira_core.schema import CORPUS, read_checked
+from mira_core.schema import CORPUS, TEACHER_SCORED, read_checked
 from mira_core.students import load_student
 from mira_core.students.base import Inputs, check_trained_on, read_config, student_version
 from mira_core.teachers.base import Doc, Teacher
@@ -135,7 +135,7 @@ def teacher_score_shard(score_shard: Path, corpus_shard: Path, rubric: Rubric, t
     outcomes = teacher.score(docs, tuple(rubric.anchors), rubric.version)
     columns = {a: [float(o.data["scores"][a]["score"]) if o.ok else None for o in outcomes] for a in anchor_ids}
     table = pl.DataFrame({"record_id": ids, "group": [rubric.group] * len(ids), **columns,
-                          "student_version": [f"teacher:{teacher.name}"] * len(ids), "coverage": [1.0] * len(ids)},
+                          "student_version": [f"{TEACHER_SCORED}{teacher.name}"] * len(ids), "coverage": [1.0] * len(ids)},
                          schema=score_schema(anchor_ids))
     write_parquet(table, out)
     return {"records": table.height, "failed": sum(not o.ok for o in outcomes)}

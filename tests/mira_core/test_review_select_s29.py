@@ -122,3 +122,29 @@ def test_scores_attached_to_an_empty_corpus_index_are_nothing_not_an_overflow():
     index = pl.DataFrame({"record_id": pl.Series([], dtype=pl.String)}).sort("record_id")
     got = attach_scores(index, pl.DataFrame({"record_id": ["a/1"], "score": [1.0]}))
     assert got.height == 0 and got.columns == ["record_id", "score"]
+
+
+def test_scores_another_student_wrote_are_refused_and_a_teachers_own_pass(tmp_path):
+    """Only a missing anchor column was caught: after distill ran again and score did not (`mira stage select`
+    alone), the old students' scores were ranked without a word. Shards of a teacher's own scores (the benchmarks'
+    oracle arms write them on purpose) and figures from before the version was recorded pass."""
+    from mira_core.schema import TEACHER_SCORED
+
+    lay = _scored_project(tmp_path, {"a": {"a00": [1.0, 2.0, 3.0]}, "b": {"a00": [4.0, 5.0, 3.0]}})
+
+    def stamp(source: str, version: str) -> None:
+        f = lay.scores / "g" / source / "part-00000.parquet"
+        pl.read_parquet(f, glob=False).with_columns(student_version=pl.lit(version)).write_parquet(f)
+
+    stamp("a", "v-new")
+    stamp("b", "v-old")
+    reports = _reports(["a00"], ["a", "b"])
+    reports["g"]["student_version"] = "v-new"
+    with pytest.raises(ConfigError, match=r"g/b/part-00000.parquet: scored by student v-old, and group g's student "
+                                          r"is now v-new .*re-run score"):
+        mira_scores(lay.scores, lay.rubrics, reports, SelectParams())
+    stamp("b", f"{TEACHER_SCORED}rules")
+    assert mira_scores(lay.scores, lay.rubrics, reports, SelectParams())[0].height == 6
+    stamp("b", "v-old")
+    del reports["g"]["student_version"]
+    assert mira_scores(lay.scores, lay.rubrics, reports, SelectParams())[0].height == 6
