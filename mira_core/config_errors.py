@@ -9,6 +9,7 @@ nearest known key (`format_validation_error`).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -53,28 +54,38 @@ def _key_aliases(k) -> list[str]:
     return [str(value)]
 
 
-def duplicate_keys(node, path: Path, prefix: str = "", _walked: set[int] | None = None) -> list[str]:
-    """`file:line: key: set twice ...` for each key a mapping repeats: YAML loaders keep the last silently, so an
-    edit to the first copy would do nothing. A node reached again through an alias (`*name`, `<<: *name`) is
-    checked once, where it is written."""
+def _nodes(node, prefix: str = "", _walked: set[int] | None = None) -> Iterator[tuple[str, object]]:
+    """(dotted key, node) of every node under `node`, each once: a node reached again through an alias (`*name`,
+    `<<: *name`) is yielded where it is written, and one that holds itself (`a: &a [*a]`) ends the walk."""
     walked = set() if _walked is None else _walked
     if id(node) in walked:
-        return []
+        return
     walked.add(id(node))
-    out: list[str] = []
+    yield prefix, node
     if isinstance(node, yaml.MappingNode):
-        seen: dict[tuple[str, str], int] = {}
         for k, v in node.value:
-            key = f"{prefix}.{k.value}" if prefix else str(k.value)
+            yield from _nodes(v, f"{prefix}.{k.value}" if prefix else str(k.value), walked)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            yield from _nodes(v, f"{prefix}[{i}]", walked)
+
+
+def duplicate_keys(node, path: Path) -> list[str]:
+    """`file:line: key: set twice ...` for each key a mapping repeats: YAML loaders keep the last silently, so an
+    edit to the first copy would do nothing. A node reached again through an alias is checked once, where it is
+    written."""
+    out: list[str] = []
+    for prefix, mapping in _nodes(node):
+        if not isinstance(mapping, yaml.MappingNode):
+            continue
+        seen: dict[tuple[str, str], int] = {}
+        for k, _ in mapping.value:
             line = k.start_mark.line + 1
             if (k.tag, k.value) in seen:  # by tag too: `1:` and `'1':` are two keys
+                key = f"{prefix}.{k.value}" if prefix else str(k.value)
                 out.append(f"{path}:{line}: {key}: set twice (lines {seen[k.tag, k.value]} and {line}); YAML "
                            "would keep the last one silently, so delete one")
             seen.setdefault((k.tag, k.value), line)
-            out += duplicate_keys(v, path, key, walked)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, v in enumerate(node.value):
-            out += duplicate_keys(v, path, f"{prefix}[{i}]", walked)
     return out
 
 
@@ -86,32 +97,24 @@ _YAML11_ONLY = ((re.compile(r"[-+]?0[0-7_]+"), "an octal number to YAML 1.1 (mir
                  "reads {value}) and a string to DVC's YAML 1.2; write {value}, or quote it if it is text"))
 
 
-def yaml_version_numbers(node, path: Path, prefix: str = "", _walked: set[int] | None = None) -> list[str]:
+def yaml_version_numbers(node, path: Path) -> list[str]:
     """`file:line: key = text: ...` for each value mira and DVC read differently (`010`, `1:30`).
 
     mira reads params.yaml with PyYAML (YAML 1.1) and DVC with ruamel (YAML 1.2): such a value would run as one
     number and show in `dvc params diff` as another, so it is refused rather than read either way."""
-    walked = set() if _walked is None else _walked
-    if id(node) in walked:
-        return []
-    walked.add(id(node))
     out: list[str] = []
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            out += yaml_version_numbers(v, path, f"{prefix}.{k.value}" if prefix else str(k.value), walked)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, v in enumerate(node.value):
-            out += yaml_version_numbers(v, path, f"{prefix}[{i}]", walked)
-    elif isinstance(node, yaml.ScalarNode) and node.style is None and node.tag.endswith((":int", ":float")):
+    for prefix, scalar in _nodes(node):
+        if not (isinstance(scalar, yaml.ScalarNode) and scalar.style is None
+                and scalar.tag.endswith((":int", ":float"))):
+            continue
         for pattern, problem in _YAML11_ONLY:
-            if pattern.fullmatch(node.value):
-                value = yaml.constructor.SafeConstructor().construct_object(node)
-                digits = node.value.replace("_", "")
+            if pattern.fullmatch(scalar.value):
+                value = yaml.constructor.SafeConstructor().construct_object(scalar)
+                digits = scalar.value.replace("_", "")
                 decimal = int(digits) if re.fullmatch(r"[-+]?[0-9]+", digits) else None
-                if decimal == value:  # 00, -07: the same number either way
-                    break
-                out.append(f"{path}:{node.start_mark.line + 1}: {prefix} = {node.value}: "
-                           + problem.format(value=value, decimal=decimal))
+                if decimal != value:  # 00, -07: the same number either way
+                    out.append(f"{path}:{scalar.start_mark.line + 1}: {prefix} = {scalar.value}: "
+                               + problem.format(value=value, decimal=decimal))
                 break
     return out
 

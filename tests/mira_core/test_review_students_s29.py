@@ -87,6 +87,22 @@ def _same(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
 
 
+def _assert_threads_match_lone_fits(monkeypatch, owner: object, name: str, fit: Callable[[int], Callable[[], dict]]
+                                    ) -> None:
+    """Fits 0 and 1 overlapping in threads give what each gives alone (torch on one thread, so that its own
+    parallel sums cannot tell them apart)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        alone = [fit(0)(), fit(1)()]
+        together = _overlapping(monkeypatch, owner, name, [fit(0), fit(1)])
+    finally:
+        torch.set_num_threads(threads)
+    assert _same(together[0], alone[0]) and _same(together[1], alone[1])
+
+
 def test_mlp_heads_fitted_in_threads_start_from_their_seeds(monkeypatch):
     # two groups fitted at once: the second's initialisation was drawn from the state the first restored on leaving
     # its section, not from its seed, so the same labels gave another student than a lone fit did
@@ -113,7 +129,6 @@ def test_mlp_heads_fitted_in_threads_start_from_their_seeds(monkeypatch):
 def test_finetune_students_fitted_in_threads_start_from_their_seeds(tiny_encoder, monkeypatch):
     # `distill.auto.candidates` with finetune fits it per fold in every group at once (max_workers is cut to 1 only
     # for `student: finetune`): the head's init and the dropout masks came from another group's section
-    import torch
 
     import mira_core.students.finetune as finetune_module
     from mira_core.config import FinetuneParams
@@ -131,20 +146,12 @@ def test_finetune_students_fitted_in_threads_start_from_their_seeds(tiny_encoder
             return {k: v.detach().numpy().copy() for k, v in s.model.state_dict().items()}
         return go
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        alone = [fit(0)(), fit(1)()]
-        together = _overlapping(monkeypatch, finetune_module, "_auto_model", [fit(0), fit(1)])
-    finally:
-        torch.set_num_threads(threads)
-    assert _same(together[0], alone[0]) and _same(together[1], alone[1])
+    _assert_threads_match_lone_fits(monkeypatch, finetune_module, "_auto_model", fit)
 
 
 def test_lora_generative_students_fitted_in_threads_start_from_their_seeds(tmp_path, monkeypatch):
     # LoRA's adapters are initialised from torch's one generator: the second group's came from the state the first
     # restored, so a re-run of the stage gave another student
-    import torch
 
     from mira_core.config import GenerativeParams
     from mira_core.students.generative import GenerativeStudent
@@ -164,14 +171,7 @@ def test_lora_generative_students_fitted_in_threads_start_from_their_seeds(tmp_p
             return {k: v.detach().numpy().copy() for k, v in s.model.state_dict().items()}
         return go
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        alone = [fit(0)(), fit(1)()]
-        together = _overlapping(monkeypatch, GenerativeStudent, "_load", [fit(0), fit(1)])
-    finally:
-        torch.set_num_threads(threads)
-    assert _same(together[0], alone[0]) and _same(together[1], alone[1])
+    _assert_threads_match_lone_fits(monkeypatch, GenerativeStudent, "_load", fit)
 
 
 def test_a_missing_train_label_is_named_with_its_group_and_anchor(tmp_path):
