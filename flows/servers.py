@@ -223,12 +223,56 @@ def mlflow_ui(backend_uri: str, artifacts: Path, state: Path, host: str = "127.0
     proc = _start([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_uri,
                    "--artifacts-destination", str(artifacts), "--host", host, "--port", str(port), "--workers", "1"],
                   env, log)
+    record = state / ORPHANS / f"{proc.pid}.json"
     try:
         url = f"http://{url_host(host)}:{port}"
         wait_healthy(f"{url}/health", proc, timeout, log)
+        # the server runs in its own session, so a `mira ui` killed with SIGKILL (no clean-up) leaves it running
+        # and holding its port: this record lets the next `mira ui` find it and stop it
+        _write_json({"owner_pid": os.getpid(), "owner_start": _proc_start(os.getpid()), "pid": proc.pid,
+                     "pid_start": _proc_start(proc.pid), "url": url}, record)
         yield url
     finally:
         stop(proc)
+        record.unlink(missing_ok=True)
+
+
+ORPHANS = "mlflow-ui"  # under the state folder: one record per running MLflow UI, named by its pid
+
+
+def stop_orphaned_mlflow(state: Path, grace: float = 10) -> list[str]:
+    """Stop the MLflow UIs that a `mira ui` of this project started and could not stop (it was killed); return
+    their URLs. One is stopped only while its record's own process is alive with the start time recorded (so a
+    reused pid is never signalled) and the `mira ui` that started it is gone; its whole process group goes, as
+    `stop` sends it. Records of servers already gone are removed."""
+    stopped = []
+    for path in sorted((state / ORPHANS).glob("*.json")):
+        rec = _read_json(path)
+        try:
+            owner, pid, start = int(rec["owner_pid"]), int(rec["pid"]), rec["pid_start"]
+            if _alive(owner, rec.get("owner_start")):
+                continue  # its `mira ui` still runs (another one of this project, on its own port)
+        except (TypeError, KeyError, ValueError):
+            path.unlink(missing_ok=True)  # not a record this module writes
+            continue
+        if start is not None and _proc_start(pid) == start and _pgid(pid) == pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGTERM)
+                deadline = time.monotonic() + grace
+                while _proc_start(pid) == start and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                if _proc_start(pid) == start:
+                    os.killpg(pid, signal.SIGKILL)
+            stopped.append(str(rec.get("url", f"pid {pid}")))
+        path.unlink(missing_ok=True)
+    return stopped
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
 
 
 # ---- the project's Prefect server, shared by the stage processes -------------------------------------------------

@@ -10,7 +10,8 @@ runs, `.mira/ui.json` also tells the pipeline where the Prefect API is. MLflow n
 the UI serves the same `mlflow.db` the stages write (where `mlflow.tracking_uri` names a tracking server,
 http or https, that server's own UI shows the runs, and none is started here). Ctrl-C (or SIGTERM, or
 SIGHUP) stops the MLflow UI, the Prefect server if `mira ui` started it and no stage is using it (else it
-stops when idle), and removes the file.
+stops when idle), and removes the file. A `mira ui` killed outright (SIGKILL) cannot: the Prefect server still stops
+when idle, and the next `mira ui` of the project stops the MLflow UI it left (flows/servers.py, `stop_orphaned_mlflow`).
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def command(prefect_port: Annotated[int, typer.Option(help="Port of the Prefect 
             ) -> None:
     """Start the Prefect server and the MLflow UI, point this project's pipeline at them, stop both on Ctrl-C."""
     from flows.params import load_params
-    from flows.servers import _proc_start, idle_seconds, mlflow_ui, project_server, stop_project_server
+    from flows.servers import _proc_start, idle_seconds, mlflow_ui, project_server, stop_orphaned_mlflow, stop_project_server
     from flows.tracking import is_tracking_server, tracking_uri
     from mira_core.errors import MiraError
     from mira_core.io import write_json
@@ -98,6 +99,8 @@ def command(prefect_port: Annotated[int, typer.Option(help="Port of the Prefect 
                 ml = redact_credentials(uri)
                 typer.echo("(mlflow.tracking_uri names a tracking server: its own UI shows the runs)")
             else:
+                for url in stop_orphaned_mlflow(state):
+                    typer.echo(f"(stopped the MLflow UI at {url}: a `mira ui` that was killed left it running)")
                 ml = stack.enter_context(mlflow_ui(uri, root / "mlruns", state, host, mlflow_port))
             info = {"pid": os.getpid(), "pid_start": _proc_start(os.getpid()), "prefect_api": api,
                     "prefect_ui": api.removesuffix("/api"), "mlflow_ui": ml}
