@@ -23,7 +23,7 @@ from mira_core.config import CacheParams, Params, SelectParams, params_digest
 from mira_core.ingest.tokens import tokenizer_file
 from mira_core.io import read_json, read_parquet, write_json
 from mira_core.layout import Layout
-from mira_core.manifests import oracle_summary
+from mira_core.manifests import baseline_settings, oracle_summary
 from mira_core.megatron import code_provenance, configured_eos, git_commit, run_provenance
 from mira_core.selection import budget_tokens, mask_summary, stage_metrics
 from mira_core.stages import upstream_params
@@ -51,9 +51,10 @@ def select_flow(p: SelectParams, tokenizer_name: str, cache: CacheParams, root: 
         for a in p.ablations:
             futures[f"mira_{a}"] = submit(cached(select_ablation, cache, lay.root), a, *common, lay.scores, students,
                                           lay.rubrics, out=out / f"mira_{a}" / "manifest.parquet")
-        for m in p.baselines:
-            futures[m] = submit(cached(select_baseline, cache, lay.root), m, *common, lay.labels, lay.embeddings,
-                                out=out / m / "manifest.parquet")
+        for m in p.baselines:  # keyed by what each reads: another knob of `select` does not re-run it
+            reads = (lay.labels, lay.embeddings) if m == "single_rubric" else (None, None)
+            futures[m] = submit(cached(select_baseline, cache, lay.root), m, baseline_settings(m, p), *common[1:],
+                                *reads, out=out / m / "manifest.parquet")
         results = dict(zip(futures, gather(futures.values(), "select", "method"), strict=True))
         prune(out.iterdir(), lambda d: not d.is_dir() or d.name in futures)  # methods no longer asked for
         export = {"none": None, "megatron": "megatron"}.get(p.materialize, "records")  # the folder of the export

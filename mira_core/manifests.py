@@ -352,18 +352,31 @@ def _features(emb: pl.DataFrame) -> np.ndarray:
     return x
 
 
-def baseline_scores(method: str, index: pl.DataFrame, p: SelectParams, corpus: Path, labels: Path,
-                    embeddings: Path) -> np.ndarray:
-    """One score per row of `index` for a baseline; DSIR reads the corpus texts, single_rubric the labels and
-    embeddings."""
+BASELINE_READS = {"random": ("seed",), "length": (), "dsir": ("seed", "dsir_target"), "single_rubric": ()}
+
+
+def baseline_settings(method: str, p: SelectParams) -> dict:
+    """The `select` settings a baseline's manifest depends on: its budget and held-out sources, and the knobs its
+    scores read (BASELINE_READS). Its cached task is keyed by these alone, so editing another knob (the mask's
+    thresholds, `select.ablations`) does not re-run every baseline."""
+    if method not in BASELINE_READS:
+        raise ValueError(f"unknown baseline {method!r}")
+    return {"budget": p.budget, "held_out_sources": list(p.held_out_sources)} | {
+        k: getattr(p, k) for k in BASELINE_READS[method]}
+
+
+def baseline_scores(method: str, index: pl.DataFrame, settings: dict, corpus: Path, labels: Path | None,
+                    embeddings: Path | None) -> np.ndarray:
+    """One score per row of `index` for a baseline, from its `baseline_settings`; DSIR reads the corpus texts,
+    single_rubric the labels and embeddings (the others are given None for those)."""
     if method == "random":
-        return baselines.random_scores(index["record_id"], p.seed)
+        return baselines.random_scores(index["record_id"], settings["seed"])
     if method == "length":
         return baselines.length_scores(index["n_tokens"])
     if method == "dsir":
         texts = index.select("record_id").join(_texts(corpus), on="record_id", how="left", maintain_order="left")
-        target = index["source"].is_in(p.dsir_target).to_numpy()
-        return baselines.dsir_scores(texts["text"].fill_null("").to_list(), target, p.seed)
+        target = index["source"].is_in(settings["dsir_target"]).to_numpy()
+        return baselines.dsir_scores(texts["text"].fill_null("").to_list(), target, settings["seed"])
     if method == "single_rubric":
         emb = index.select("record_id").join(_embeddings(embeddings), on="record_id", how="left", maintain_order="left")
         means = []

@@ -68,12 +68,13 @@ def select_ablation(name: str, p: SelectParams, group_map: Path, corpus: Path, d
 
 
 @task(name="select-baseline", task_run_name="select-{method}")
-def select_baseline(method: str, p: SelectParams, group_map: Path, corpus: Path, dedup: Path, decontaminate: Path,
-                    labels: Path, embeddings: Path, out: Path) -> dict:
-    """A baseline's manifest at the same budget, one global cut."""
-    index = corpus_index(corpus, read_groups(group_map), p.held_out_sources, dedup, decontaminate)
-    records = index.with_columns(score=pl.Series(baseline_scores(method, index, p, corpus, labels, embeddings)))
-    write_parquet(select(records, p.budget, "global", method), out)
+def select_baseline(method: str, settings: dict, group_map: Path, corpus: Path, dedup: Path, decontaminate: Path,
+                    labels: Path | None, embeddings: Path | None, out: Path) -> dict:
+    """A baseline's manifest at the same budget, one global cut; `settings` from `baseline_settings`."""
+    index = corpus_index(corpus, read_groups(group_map), settings["held_out_sources"], dedup, decontaminate)
+    records = index.with_columns(score=pl.Series(baseline_scores(method, index, settings, corpus, labels,
+                                                                 embeddings)))
+    write_parquet(select(records, settings["budget"], "global", method), out)
     return {}
 
 

@@ -134,3 +134,33 @@ def test_random_scores_are_uniform_fixed_per_id_and_seed():
 def test_length_prefers_the_longest():
     s = length_scores(pl.Series([10, 300, 42]))
     assert s.dtype == np.float64 and list(np.argsort(-s)) == [1, 2, 0]
+
+
+def test_a_baseline_is_keyed_by_the_select_knobs_it_reads_alone():
+    # the select task of a baseline took the whole `select` section, so editing the mask's thresholds or the list of
+    # ablations re-ran every baseline; it now gets its budget, held-out sources and the knobs its scores read
+    from typing import get_args
+
+    from mira_core.config import Baseline, SelectParams
+    from mira_core.manifests import BASELINE_READS, baseline_settings
+
+    assert set(BASELINE_READS) == set(get_args(Baseline))
+    p = SelectParams(dsir_target=["a"])
+    unrelated = p.model_copy(update={"tau_mae": 0.5, "tau_rank": 0.1, "ablations": [], "granularity": "source",
+                                     "trim": 0.2, "min_score": 2.0, "materialize": "jsonl"})
+    for m in BASELINE_READS:
+        assert baseline_settings(m, unrelated) == baseline_settings(m, p)
+        assert baseline_settings(m, p.model_copy(update={"budget": 0.3})) != baseline_settings(m, p)
+        assert baseline_settings(m, p.model_copy(update={"held_out_sources": ["b"]})) != baseline_settings(m, p)
+    reseeded = p.model_copy(update={"seed": 7})
+    assert [m for m in BASELINE_READS if baseline_settings(m, reseeded) != baseline_settings(m, p)] == ["random", "dsir"]
+    assert baseline_settings("dsir", p.model_copy(update={"dsir_target": ["b"]})) != baseline_settings("dsir", p)
+
+
+def test_the_random_baseline_scores_from_its_settings_as_from_its_seed():
+    from mira_core.config import SelectParams
+    from mira_core.manifests import baseline_scores, baseline_settings
+
+    index = pl.DataFrame({"record_id": [f"r{i}" for i in range(50)], "n_tokens": list(range(50))})
+    got = baseline_scores("random", index, baseline_settings("random", SelectParams(seed=3)), None, None, None)
+    np.testing.assert_array_equal(got, random_scores(index["record_id"], 3))
