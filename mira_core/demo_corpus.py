@@ -187,7 +187,7 @@ def _functions(ref: FileRef, text: str) -> Iterator[tuple[str, str, ast.Function
     """(module, "Class." or "", node, dedented source, docstring) of documented functions and methods."""
     try:
         tree = ast.parse(text)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # not Python, a null byte, nesting past the limits
         return
     lines = text.splitlines(keepends=True)
     module = ref.rel.split("/", 1)[1].removesuffix(".py").removesuffix("/__init__").replace("/", ".")

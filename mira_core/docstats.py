@@ -134,7 +134,8 @@ def _classes() -> dict[str, np.ndarray]:
 
 
 def _codepoints(text: str) -> np.ndarray:
-    return np.minimum(np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32), BMP)
+    # surrogatepass: a lone surrogate (a JSON escape makes one) is one code point like any other, not a crash
+    return np.minimum(np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32), BMP)
 
 
 def _characters(text: str, lines: list[str], s: dict[str, float]) -> None:
