@@ -23,7 +23,9 @@ Key decisions:
 - Bounded cost: the text is cut to `MAX_CHARS` before any statistic, and Python is parsed only for code
   records and QA answers; about 1 ms per 2 KB record on one core. Parsing and bracket balance read the
   whole text up to `MAX_PARSE_CHARS` instead, because a cut mid-statement reads as a syntax error (and the
-  teacher parses the whole record); a longer record's code is not checked (`py_checked` 0).
+  teacher parses the whole record); a longer record's code is not checked (`py_checked` 0). Past the cut, a
+  trace's last message (does it end in an answer?) and a QA record's question and answer are found in the
+  whole record, by a search of its end and a plain find, each read cut to `MAX_CHARS`.
 """
 
 from __future__ import annotations
@@ -42,9 +44,11 @@ import numpy as np
 
 from mira_core.errors import JSON_REFUSED
 
-VERSION = "docstats/5"  # 2: the question-term recall statistics of QA records; 3: code parsed whole, \r lines;
+VERSION = "docstats/6"  # 2: the question-term recall statistics of QA records; 3: code parsed whole, \r lines;
 # 4: upper_frac counts upper-case letters only (circled letters are upper but not alphabetic: it passed 1);
-# 5: top_2gram_char_frac is the share of word characters the top bigram covers (overlaps counted twice passed 1)
+# 5: top_2gram_char_frac is the share of word characters the top bigram covers (overlaps counted twice passed 1);
+# 6: past MAX_CHARS, a trace's final message and a QA record's question and answer are found in the whole record
+# (a trace's answer after the cut read as none, a question longer than the cut as no QA form)
 BMP = 0x10000
 MAX_CHARS = 100_000  # statistics of the first 100,000 characters: enough to see structure, bounded cost on a 37 MB record
 MAX_PARSE_CHARS = 1_000_000  # code is parsed whole up to this (at the cap ~1.5 s and ~200 MB, on 2 busy cores)
@@ -71,6 +75,7 @@ ROLE_LINE = re.compile(r"^\[(system|developer|user|assistant|tool|function)(?: i
 TOOL_CALL = re.compile(r"^\[tool_call(?: id=[^\]]*)?\] ([^\n]*)\n(.*?)(?=\n\[tool_call|\Z)", re.S | re.M)
 FENCE = re.compile(r"```[a-zA-Z0-9_+-]*\n(.*?)```", re.S)
 QA = re.compile(r"\AQuestion:\n(.*?)\n\nAnswer:\n(.*)\Z", re.S)
+QA_HEAD, QA_SPLIT = "Question:\n", "\n\nAnswer:\n"  # the same form, read with str methods in a record past the cut
 TERM = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")  # a content word or identifier: three characters or more
 INLINE_CODE = re.compile(r"`+([^`\n]+)`+")
 BRACKETS = {"(": ")", "[": "]", "{": "}"}
@@ -282,11 +287,15 @@ def _looks_like_code(answer: str) -> str | None:
 
 
 def _qa(text: str, s: dict[str, float], whole: str) -> None:
-    """QA statistics of `text` (cut to MAX_CHARS); an answer's code is read from `whole`, the uncut record."""
+    """QA statistics of `text` (cut to MAX_CHARS); an answer's code is read from `whole`, the uncut record. A question
+    longer than the cut is found in `whole`, and it and its answer are each cut to MAX_CHARS."""
     m = QA.match(text)
-    if not m:
+    if m:
+        q, a = m.group(1).strip(), m.group(2).strip()
+    elif len(whole) > len(text) and whole.startswith(QA_HEAD) and (i := whole.find(QA_SPLIT)) >= 0:
+        q, a = whole[len(QA_HEAD): i][:MAX_CHARS].strip(), whole[i + len(QA_SPLIT):][:MAX_CHARS].strip()
+    else:
         return
-    q, a = m.group(1).strip(), m.group(2).strip()
     s["qa_form"] = 1.0
     s["qa_answer_log_chars"] = _log(len(a))
     s["qa_answer_question_ratio"] = math.log((len(a) + 1) / (len(q) + 1))
@@ -319,7 +328,9 @@ def _json_object(args: str) -> bool:
         return False
 
 
-def _messages(text: str, s: dict[str, float]) -> None:
+def _messages(text: str, s: dict[str, float], whole: str) -> None:
+    """Message statistics of `text` (cut to MAX_CHARS); the final message, which says whether a trace ends in an
+    answer, is read from `whole`, where a long trace's ending lies."""
     heads = list(ROLE_LINE.finditer(text))
     if not heads:
         return
@@ -333,10 +344,25 @@ def _messages(text: str, s: dict[str, float]) -> None:
     s["tool_args_json_frac"] = _frac(valid, len(calls)) if calls else 1.0
     s["tool_repeat_frac"] = _frac(len(calls) - len(set(calls)), len(calls))
     s["tool_results_log"] = _log(sum(role in ("tool", "function") for role, _ in bodies))
-    role, body = bodies[-1]
+    role, body = bodies[-1] if len(whole) <= len(text) else _last_message(whole)
     final_text = body.split("[tool_call")[0].strip() if role == "assistant" else ""
     s["final_assistant_text"] = float(bool(final_text))
     s["assistant_char_frac"] = _frac(sum(len(b) for r, b in bodies if r == "assistant"), len(text))
+
+
+def _last_message(whole: str) -> tuple[str, str]:
+    """The role and body of a record's last message, searched in ever longer tails (a head found at a tail's start
+    counts only where a line starts there). Called only when the cut text holds a message head, so one is found."""
+    window = MAX_CHARS
+    while True:
+        start = max(0, len(whole) - window)
+        tail, last = whole[start:], None
+        for m in ROLE_LINE.finditer(tail):
+            if m.start() or not start or whole[start - 1] == "\n":
+                last = m
+        if last is not None or not start:
+            return (last.group(1), tail[last.end():].strip()) if last else ("", "")
+        window *= 4
 
 
 def doc_stats(fmt: str, text: str) -> np.ndarray:
@@ -359,7 +385,7 @@ def doc_stats(fmt: str, text: str) -> np.ndarray:
     elif fmt == "qa":
         _qa(text, s, whole)
     elif fmt in ("chat", "agent"):
-        _messages(text, s)
+        _messages(text, s, whole)
     if fmt in FORMATS:
         s[f"format_{fmt}"] = 1.0
     out = np.fromiter((s[n] for n in NAMES), dtype=np.float64, count=len(NAMES))

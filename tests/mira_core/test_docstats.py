@@ -162,3 +162,28 @@ def test_the_top_2gram_share_counts_each_character_once():
     assert stat("text", "alpha beta gamma delta", "top_2gram_char_frac") == pytest.approx(9 / 19)
     spam = "Buy cheap watches now at our shop!\n" * 40
     assert 0.0 <= stat("text", spam, "top_2gram_char_frac") <= 1.0
+
+
+@pytest.mark.parametrize("final", ["The answer is 4.", ""])
+def test_a_trace_longer_than_the_cut_is_judged_by_its_own_last_message(final):
+    # the statistics read the first MAX_CHARS characters, so a long trace's answer, past them, read as none (and a
+    # trace cut inside a tool result as ending in one)
+    padding = "x = 1\n" * (MAX_CHARS // 6 + 10)  # one tool result longer than the cut
+    msgs = [{"role": "user", "content": "What is 2+2?"},
+            {"role": "assistant", "content": "", "tool_calls": [
+                {"function": {"name": "run", "arguments": json.dumps({"code": "2+2"})}}]},
+            {"role": "tool", "content": padding + "done [assistant]"},  # a head inside a line is no message
+            {"role": "assistant", "content": final}]
+    text = render_messages(msgs)
+    assert len(text) > MAX_CHARS
+    assert stat("agent", text, "final_assistant_text") == float(bool(final))
+    # a trace that ends in a tool result past the cut ends in no answer, however its cut text ends
+    assert stat("agent", render_messages(msgs[:3]), "final_assistant_text") == 0.0
+
+
+def test_a_qa_record_whose_question_is_longer_than_the_cut_is_still_qa():
+    question = "How does `json.loads` parse this? " + "data " * (MAX_CHARS // 5)
+    text = render_qa(question, "Call json.loads on the string; it returns the parsed object.")
+    assert len(text) > MAX_CHARS
+    assert stat("qa", text, "qa_form") == 1.0
+    assert stat("qa", text, "qa_question_code_recall") == 1.0  # the answer names json.loads, as the question asks
