@@ -179,23 +179,25 @@ def plot(c: dict, path: Path) -> Path:
     import numpy as np
 
     from mira_core.io import atomic_path
+    from mira_core.report.plots import literal
 
-    a, b = c["revs"]
+    # labels drawn as written: a git branch or experiment may be named "x$_$y", read as mathtext that fails the plot
+    a, b = map(literal, c["revs"])
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
     srcs = list(c["retention"])
     x = np.arange(len(srcs))
-    for i, (label, off) in enumerate(((a, -0.2), (b, 0.2))):
-        ax1.bar(x + off, [c["retention"][s][i] or 0 for s in srcs], 0.4, label=label)
-    ax1.set_xticks(x, srcs, rotation=45, ha="right", fontsize=8)
+    bars = [ax1.bar(x + off, [c["retention"][s][i] or 0 for s in srcs], 0.4) for i, off in enumerate((-0.2, 0.2))]
+    ax1.set_xticks(x, [literal(s) for s in srcs], rotation=45, ha="right", fontsize=8)
     ax1.set_ylabel("kept token share (MIRA)")
-    ax1.legend()
+    # handles named outright: matplotlib leaves a label that starts with '_' out of the legend (a branch "_wip")
+    ax1.legend(bars, [a, b])
     groups = list(c["students"])
     x = np.arange(len(groups))
-    for i, (label, off) in enumerate(((a, -0.2), (b, 0.2))):
-        ax2.bar(x + off, [c["students"][g]["median_spearman"][i] or 0 for g in groups], 0.4, label=label)
-    ax2.set_xticks(x, groups)
+    bars = [ax2.bar(x + off, [c["students"][g]["median_spearman"][i] or 0 for g in groups], 0.4)
+            for i, off in enumerate((-0.2, 0.2))]
+    ax2.set_xticks(x, [literal(g) for g in groups])
     ax2.set_ylabel("median val Spearman, student vs teacher")
-    ax2.legend()
+    ax2.legend(bars, [a, b])
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
@@ -211,6 +213,10 @@ def command(rev_a: Annotated[str, typer.Argument(help="Git revision, DVC experim
     """Compare two runs: rubric anchors per group, student metrics, retention, overlap of the selections."""
     root = root.resolve()
     try:
+        if not (root / "params.yaml").is_file():
+            # not a project (a subfolder of one, a mistyped --root): every revision read as empty, and compare printed
+            # "A and B have none (select has not run there)" with exit 0, as the other commands do not
+            raise ConfigError(f"{root / 'params.yaml'}: not found (run mira from the project folder, or pass --root)")
         c = compare(gather(root, rev_a), gather(root, rev_b))
     except ConfigError as e:
         typer.echo(f"mira compare: {e}", err=True)

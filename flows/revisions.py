@@ -57,6 +57,7 @@ def open_rev(root: Path, rev: str):
         return None
     from dvc.api import DVCFileSystem
     from dvc.scm import RevError, SCMError
+    from scmrepo.exceptions import SCMError as GitError
 
     top, prefix = _top(root)
     try:
@@ -67,6 +68,10 @@ def open_rev(root: Path, rev: str):
     except RevError as e:
         raise ConfigError(f"{rev!r} is neither a git revision nor a DVC experiment: {e}") from None
     except SCMError as e:  # the project is not a git repository: no revision to read
+        raise ConfigError(f"{root}: cannot read revision {rev!r}: {e}") from None
+    except GitError as e:
+        # scmrepo's own error, no DvcException: a repository without a commit yet ("Empty git repo") answered any
+        # name but HEAD (a branch, HEAD~1, an experiment's) with a traceback
         raise ConfigError(f"{root}: cannot read revision {rev!r}: {e}") from None
 
 

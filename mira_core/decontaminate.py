@@ -138,7 +138,7 @@ def build_index(p: DecontaminateParams, root: Path | None = None) -> BenchmarkIn
     items: list[tuple[str, str]] = []
     summary = []
     for spec in p.benchmarks:
-        n_items = unmatchable = without_fields = n_grams = 0
+        n_items = unmatchable = without_fields = without_grams = n_grams = 0
         for item, text in read_items(spec, root):
             n_items += 1
             if text is None:  # none of the fields: unmatchable, and counted so the metrics show what goes unchecked
@@ -150,7 +150,10 @@ def build_index(p: DecontaminateParams, root: Path | None = None) -> BenchmarkIn
             if p.skip_trivial and len(h):
                 h = h[_informative_windows(tokens, p.ngram)]
             h = np.unique(h)
-            if not len(h):
+            without_grams += not len(h)
+            # Fewer distinct n-grams than min_matches: even a verbatim copy of the item shares too few to be
+            # dropped, so it goes unchecked as surely as an item without an n-gram, and is counted as such.
+            if len(h) < p.min_matches:
                 unmatchable += 1
                 continue
             grams.append(h)
@@ -161,7 +164,7 @@ def build_index(p: DecontaminateParams, root: Path | None = None) -> BenchmarkIn
             raise ConfigError(f"benchmark {spec.name!r}: {spec.path} holds no item (no line that is not blank)")
         if n_items == without_fields:
             raise ConfigError(f"benchmark {spec.name!r} has no item with any of the fields {spec.fields}")
-        if n_items == unmatchable:  # short questions: nothing to match, and a verbatim copy would pass unchecked
+        if n_items == without_fields + without_grams:  # short questions: nothing to match, a verbatim copy unchecked
             raise ConfigError(f"benchmark {spec.name!r}: none of its {n_items} items has a {p.ngram}-word n-gram "
                               f"to match (decontaminate.ngram = {p.ngram}{', skip_trivial on' if p.skip_trivial else ''}"
                               "); lower decontaminate.ngram or leave the benchmark out")

@@ -59,7 +59,7 @@ CONTAMINATED = {"record_id": pl.String, "source": pl.String, "benchmark": pl.Str
                 "reason": pl.String}
 # data/decontaminate/benchmarks.parquet: what each benchmark held and how many records it caught
 BENCHMARK_SUMMARY = {"benchmark": pl.String, "items": pl.Int64,
-                     "items_unmatchable": pl.Int64,  # items without an n-gram to match
+                     "items_unmatchable": pl.Int64,  # items with fewer n-grams than decontaminate.min_matches: never matched
                      "ngrams": pl.Int64, "records_dropped": pl.Int64}
 # data/{dedup,decontaminate}/counts.parquet: per source, records_in = records_dropped + records that pass
 FILTER_COUNTS = {"source": pl.String, "records_in": pl.Int64, "records_dropped": pl.Int64, "tokens_in": pl.Int64,
