@@ -3,8 +3,9 @@
 Each source is represented by the normalised mean of its records' embeddings. KMeans on those unit
 vectors (k fixed, or `auto`: the best cosine silhouette over k_min..k_max) groups sources whose
 content is alike; explicit pins in params override the clustering for the sources they name.
-Group names are g0, g1, ... ordered by the alphabetically first source of each group, so the same
-partition always gets the same names whatever labels KMeans happened to use.
+Group names are g0, g1, ... ordered by the alphabetically first clustered source of each group, so the
+same partition always gets the same names whatever labels KMeans happened to use. Held-out sources
+are not clustered: they join the nearest group after it is named, so one may sort before its group's name-giver.
 """
 
 from __future__ import annotations
@@ -17,14 +18,18 @@ import polars as pl
 from mira_core.config import GroupParams
 from mira_core.embedding import read_embeddings
 from mira_core.errors import ConfigError
-from mira_core.io import write_parquet
+from mira_core.io import unreadable_parquet, write_parquet
 
 
 def source_centroids(shards_by_source: dict[str, list[Path]]) -> tuple[list[str], np.ndarray, dict[str, int]]:
     """(sources, unit centroid matrix, records per source) from each source's embedding shards."""
     names, rows, counts = [], [], {}
     for source in sorted(shards_by_source):
-        _, m = read_embeddings(shards_by_source[source])
+        try:
+            _, m = read_embeddings(shards_by_source[source])
+        except pl.exceptions.PolarsError as e:  # polars' message names no file: name the shard(s) it cannot read
+            bad = [s for s in shards_by_source[source] if not _readable(s)] or shards_by_source[source]
+            raise ConfigError(unreadable_parquet(bad, e)) from e
         if not len(m):
             continue
         c = m.mean(axis=0)
@@ -32,6 +37,15 @@ def source_centroids(shards_by_source: dict[str, list[Path]]) -> tuple[list[str]
         names.append(source)
         counts[source] = len(m)
     return names, np.vstack(rows) if rows else np.zeros((0, 0)), counts
+
+
+def _readable(shard: Path) -> bool:
+    """Whether polars reads an embedding shard's record ids and embeddings."""
+    try:
+        pl.read_parquet(shard, columns=["record_id", "embedding"], glob=False)
+    except pl.exceptions.PolarsError:
+        return False
+    return True
 
 
 def similarity(centroids: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ import polars as pl
 
 from mira_core.config import LabelParams
 from mira_core.errors import ConfigError
-from mira_core.io import write_parquet
+from mira_core.io import unreadable_parquet, write_parquet
 from mira_core.rubric import Rubric
 from mira_core.sampling import cover_features, cover_order, seeded_order, stratified_sample
 from mira_core.schema import LABEL_FAILURES, LABEL_META, read_group_corpus
@@ -126,11 +126,16 @@ def embedding_features(embedding_shards: list[Path]) -> Callable[[list[str]], np
             missing = [str(s) for s in embedding_shards if not s.exists()]
             if missing:
                 raise ConfigError(f"label.cover_share needs the embed stage's output; missing: {', '.join(missing)}")
-            stats = all("stats" in pl.scan_parquet(s, glob=False).collect_schema() for s in embedding_shards)
+            schemas = [_embedding_schema(s) for s in embedding_shards]  # each checked, not only up to one without stats
+            stats = all("stats" in schema for schema in schemas)
             columns.extend(["record_id", "embedding"] + (["stats"] if stats else []))
         cols, has_stats = columns, "stats" in columns
-        got = (pl.scan_parquet(embedding_shards, glob=False).select(cols).filter(pl.col("record_id").is_in(ids)).collect()
-               .unique("record_id", keep="first"))
+        try:
+            got = (pl.scan_parquet(embedding_shards, glob=False).select(cols).filter(pl.col("record_id").is_in(ids))
+                   .collect().unique("record_id", keep="first"))
+        except pl.exceptions.PolarsError as e:  # a damaged row group behind a sound footer: name the shard(s)
+            bad = [s for s in embedding_shards if not _collects(s, cols)] or embedding_shards
+            raise ConfigError(unreadable_parquet(bad, e)) from e
         order = pl.DataFrame({"record_id": ids}).with_row_index("_i")
         got = order.join(got, on="record_id", how="left").sort("_i")
         if got["embedding"].null_count():
@@ -140,6 +145,29 @@ def embedding_features(embedding_shards: list[Path]) -> Callable[[list[str]], np
         emb = got["embedding"].to_numpy()
         return cover_features(emb, got["stats"].to_numpy() if has_stats else None)
     return read
+
+
+def _embedding_schema(shard: Path) -> pl.Schema:
+    """An embed stage shard's schema; a file polars cannot read, or one without the columns the covering reads,
+    is a ConfigError naming it (polars' own errors named no file)."""
+    try:
+        schema = pl.scan_parquet(shard, glob=False).collect_schema()
+    except pl.exceptions.PolarsError as e:
+        raise ConfigError(unreadable_parquet([shard], e)) from e
+    lacking = [c for c in ("record_id", "embedding") if c not in schema]
+    if lacking:
+        raise ConfigError(f"{shard}: no {' or '.join(map(repr, lacking))} column, so it is no embed stage shard "
+                          "(label.cover_share reads the embeddings): run the embed stage again")
+    return schema
+
+
+def _collects(shard: Path, columns: list[str]) -> bool:
+    """Whether polars reads `columns` of every row of a shard."""
+    try:
+        pl.scan_parquet(shard, glob=False).select(columns).collect()
+    except pl.exceptions.PolarsError:
+        return False
+    return True
 
 
 def write_plan(corpus_shards: list[Path], p: LabelParams, out: Path, exclude: pl.Series | None = None,
