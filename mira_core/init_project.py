@@ -339,9 +339,12 @@ def _is_messages(value: object) -> bool:
 def _has_tools(payload: dict, messages_field: str) -> bool:
     if payload.get("tools"):
         return True
+    messages = _decoded(payload.get(messages_field))
+    if not isinstance(messages, list):  # a record further on may hold a number (ingest quarantines it): no tools
+        return False
     return any(m.get("tool_calls") or m.get("function_call") or m.get("role") in ("tool", "function")
                or m.get("from") in ("function_call", "observation", "tool")
-               for m in _decoded(payload.get(messages_field)) or [] if isinstance(m, dict))
+               for m in messages if isinstance(m, dict))
 
 
 def _first_str_field(payloads: list[dict], names: tuple[str, ...]) -> str | None:
@@ -538,7 +541,10 @@ def guess_format(path: str | Path, fmt: str | None = None, given: dict[str, str]
         return _guess_url(shown, fmt, given, name)
     # Only the path as written is a pattern: the working folder it is read from (or the home folder) may hold a
     # `[` of its own ("runs[2]"), which must match itself, not make a plain path a pattern that matches nothing.
-    target = _first_file(_absolute_pattern(shown), shown) if _has_glob(shown) else Path(path).expanduser().absolute()
+    # A folder is the folder as written: the folder and hf_dataset readers never glob their path, and a glob
+    # matches files only, so "corpus [v2]" was refused written either way.
+    literal = Path(path).expanduser().absolute()
+    target = _first_file(_absolute_pattern(shown), shown) if _has_glob(shown) and not literal.is_dir() else literal
     if not target.exists():
         raise ConfigError(f"{shown}: not found")
     reader = _reader_of(target, shown)
@@ -598,6 +604,12 @@ def source_spec(arg: SourceArg, project: Path, guess: Guess) -> SourceSpec:
     full = Path(os.path.abspath(os.path.expanduser(arg.path)))
     project = Path(os.path.abspath(project))
     path = full.relative_to(project).as_posix() if full.is_relative_to(project) else full.as_posix()
+    if guess.reader in ("jsonl", "parquet"):
+        # ingest globs these readers' paths: the folders this one was joined to (the working folder, the home
+        # folder, or all of a file's path) are written escaped, so that a `[` of theirs ("runs[2]") matches
+        # itself; written as they were, ingest read the path as a pattern that matched nothing
+        pattern = _absolute_pattern(arg.path) if _has_glob(arg.path) else glob_escape(full.as_posix())
+        path = pattern.removeprefix(glob_escape(project.as_posix()) + "/")
     try:
         return SourceSpec(name=arg.name, path=path, reader=guess.reader, format=guess.format, **guess.fields)
     except ValidationError as e:
@@ -707,6 +719,15 @@ def source_dep(path: str) -> str:
     return PurePosixPath(*parts[:head]).as_posix() if head else "."
 
 
+def _dep(spec: SourceSpec) -> str:
+    """The DVC dep of a source: `source_dep` of its path, but a local folder or dataset folder as written, since
+    those readers never glob their path: "corpus [v2]" or a folder under "runs[2]/" is that folder (read as a
+    pattern it was another path, or "." and refused)."""
+    if spec.resolved_reader() in ("folder", "hf_dataset") and not _is_url(spec.path):
+        return spec.path.rstrip("/") or "/"
+    return source_dep(spec.path)
+
+
 # mira's local state (caches, checkpoints): not a DVC out, but a dep covering it would change on every run
 LOCAL_STATE = Layout(Path(".")).state.as_posix()
 
@@ -730,7 +751,7 @@ def check_sources_apart(specs: list[SourceSpec], project: Path) -> None:
     for s in specs:
         if _is_url(s.path):
             continue
-        dep = source_dep(s.path)
+        dep = _dep(s)
         full = Path(os.path.normpath(project / dep))  # an absolute dep stays itself
         for out, writer in stage_outputs().items():
             o = project / out
@@ -746,7 +767,7 @@ def _stage_entry(s: Stage, sources: list[SourceSpec]) -> dict:
     deps: list[str] = []
     for p in sorted(s.read_paths()):  # sorted, as in the repository's dvc.yaml
         if p == "data/raw":  # the demo corpus's folder: the user's sources instead (URLs DVC can hash)
-            deps += [d for d in dict.fromkeys(source_dep(src.path) for src in sources
+            deps += [d for d in dict.fromkeys(_dep(src) for src in sources
                                               if not _is_url(src.path) or dvc_tracks(src.path)) if d not in deps]
         else:
             deps.append(p)

@@ -173,7 +173,9 @@ def read_remote_hf_dataset(url: str, label: str, batch_size: int = 1024) -> Iter
         for f in _remote_arrow_files(url, label):
             yield from read_remote_arrow(f, f"{label}/{f.removeprefix(base)}", batch_size)
         return
-    shards = [(rel, full) for rel, full in remote.find(url, "**/*.parquet") if not is_hidden(rel)]
+    # the suffix in any case, as `parquet_shards` matches it locally (and `_reader_of` when it sends a prefix here):
+    # a glob for "*.parquet" matches case, and passed over a TRAIN.PARQUET beside the other shards without a word
+    shards = [(rel, full) for rel, full in remote.find(url) if rel.lower().endswith(".parquet") and not is_hidden(rel)]
     if not shards:
         raise ConfigError(f"{label}: neither a save_to_disk folder ({STATE} or {DICT}) nor a folder of *.parquet "
                           "shards")

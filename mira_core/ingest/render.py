@@ -67,10 +67,10 @@ def _content(msg: dict, i: int) -> str:
 
 def _tool_calls(msg: dict, i: int) -> list[str]:
     calls = msg.get("tool_calls") or []
+    if not isinstance(calls, list):  # checked before the older form joins it: `[*5, ...]` was a TypeError
+        raise RecordError(Q.INVALID_MESSAGES, f"messages[{i}].tool_calls is not a list")
     if "function_call" in msg and msg["function_call"]:  # the older single-call form
         calls = [*calls, {"id": None, "function": msg["function_call"]}]
-    if not isinstance(calls, list):
-        raise RecordError(Q.INVALID_MESSAGES, f"messages[{i}].tool_calls is not a list")
     out = []
     for j, call in enumerate(calls):
         fn = call.get("function") if isinstance(call, dict) else None
@@ -78,7 +78,11 @@ def _tool_calls(msg: dict, i: int) -> list[str]:
             raise RecordError(Q.INVALID_MESSAGES, f"messages[{i}].tool_calls[{j}] has no function name")
         args = fn.get("arguments", "")
         if not isinstance(args, str):
-            args = json.dumps(args, ensure_ascii=False, sort_keys=True)
+            try:
+                args = json.dumps(args, ensure_ascii=False, sort_keys=True)
+            except (TypeError, ValueError) as e:  # a Parquet binary field (bytes), a circular structure
+                raise RecordError(Q.INVALID_MESSAGES,
+                                  f"messages[{i}].tool_calls[{j}] arguments are not JSON-writable: {e}") from None
         cid = f" id={call['id']}" if call.get("id") else ""
         out.append(f"[tool_call{cid}] {fn['name']}\n{args}")
     return out
@@ -95,12 +99,13 @@ def render_messages(messages: object) -> str:
             raise RecordError(Q.INVALID_MESSAGES, f"messages[{i}] is not an object")
         if "role" not in msg and "from" in msg:  # ShareGPT: {from: human|gpt|..., value: ...}
             speaker = msg["from"]
-            if speaker not in SHAREGPT_ROLES:
+            # a list or object is no speaker, and unhashable: the set lookup alone stopped ingest with a TypeError
+            if not isinstance(speaker, str) or speaker not in SHAREGPT_ROLES:
                 raise RecordError(Q.INVALID_MESSAGES, f"messages[{i}].from {speaker!r} (ShareGPT) is not one of "
                                   f"{sorted(SHAREGPT_ROLES)}")
             msg = {"role": SHAREGPT_ROLES[speaker], "content": msg.get("value")}
         role = msg.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:  # as for `from`: a list or an object is refused
             raise RecordError(Q.INVALID_MESSAGES, f"messages[{i}].role {role!r} is not one of {sorted(ROLES)}")
         head = f"[{role}"
         if role in ("tool", "function"):

@@ -83,6 +83,13 @@ def source_inputs(spec: SourceSpec, i: int, root: Path) -> list[Path | dict]:
                 "or a JSONL or Parquet file" if folder.is_file() else "no such folder"))
         _refuse_saved_dataset(spec, folder, f"sources[{i}]")
         return [folder]
+    if spec.resolved_reader() == "hf_dataset":  # read as written, as the folder reader's path (readers.read_source):
+        folder = root / spec.path  # expanded as a pattern, "ds [1]" matched nothing and "ds [[]1]" named no folder
+        if not folder.is_dir():
+            raise ConfigError(f"sources[{i}].path = {spec.path!r} ({spec.name}): " + (
+                "a file: the hf_dataset reader reads a save_to_disk folder or a folder of Parquet shards"
+                if folder.is_file() else "no such folder"))
+        return [folder]
     files = expand(spec.path, root)
     missing = [f for f in files if not f.exists()]
     if not files or missing:
@@ -92,7 +99,7 @@ def source_inputs(spec: SourceSpec, i: int, root: Path) -> list[Path | dict]:
             raise ConfigError(f"{where}: {missing[0]} is a link to a file that does not exist{more} (a git-annex "
                               "or DVC file not fetched?)")
         raise ConfigError(f"{where}: no such file{literal_hint(spec.path, root)}")
-    if spec.resolved_reader() != "hf_dataset" and (folders := [f for f in files if f.is_dir()]):
+    if folders := [f for f in files if f.is_dir()]:
         raise ConfigError(f"sources[{i}].path = {spec.path!r} ({spec.name}): {folders[0]} is a folder, not a "
                           f"{spec.resolved_reader()} file (reader: folder or hf_dataset reads a folder)")
     if mixed := mixed_files([f.name for f in files]):
