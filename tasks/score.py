@@ -24,7 +24,10 @@ def score_one(corpus_shard: Path, embedding_shard: Path, student: Path, group: s
     s = p.generative_server
     server = None
     if s.base_url:
-        key = os.environ.get(s.api_key_env) if s.api_key_env else None
+        from mira_core.teachers.openai_teacher import usable_key
+
+        key = usable_key(os.environ.get(s.api_key_env) if s.api_key_env else None, s.api_key_env,
+                         "score.generative_server.api_key_env")
         server = {"base_url": s.base_url, "model": s.model, "concurrency": s.concurrency, "timeout": s.timeout_s,
                   "api_key": key, "cache": reply_cache}
     return score_shard(corpus_shard, embedding_shard, student, group, out, p.batch_size, server)

@@ -158,6 +158,10 @@ class ReplyError(ValueError):
     """A reply that is not what the prompt asked for; the message is fed back in a repair request."""
 
 
+# the reasoning block of R1-style models, in the content when the server does not split it into reasoning_content
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+
+
 def normalize_name(name: str) -> str:
     """'Code Readability ' -> 'code_readability'."""
     out = "".join(ch.lower() if ch.isalnum() else "_" for ch in name.strip())
@@ -165,14 +169,32 @@ def normalize_name(name: str) -> str:
 
 
 def extract_json(text: str) -> object:
-    """The JSON object in a reply: the whole text, or the first {...} span (models wrap JSON in prose)."""
+    """The JSON object in a reply: the whole text, or the first {...} span (models wrap JSON in prose).
+
+    Complete `<think>...</think>` blocks that open the reply are left out first: reasoning models (DeepSeek-R1,
+    Qwen3, QwQ) served without a reasoning parser (vLLM, SGLang, llama.cpp) write their reasoning there, in the
+    content, and it may hold braces of its own ({"score": 3} weighed before the answer says 4). A reply that opens
+    one and never closes it (cut off at max_tokens) holds no answer, whatever braces its reasoning holds. A reply
+    that is no JSON and holds a `</think>` with no opening tag before it is read after it (the template opened it).
+    """
     text = text.strip()
+    while text.startswith(THINK_OPEN):
+        end = text.find(THINK_CLOSE)
+        if end < 0:
+            raise ReplyError(f"the reply is not a JSON object (its reasoning opens with {THINK_OPEN} and never "
+                             f"ends with {THINK_CLOSE}, so no answer follows it)")
+        text = text[end + len(THINK_CLOSE):].strip()
     if text.startswith("```"):
         text = text.strip("`").removeprefix("json").strip()
     try:
         return json.loads(text)
     except JSON_REFUSED as e:
         why = json_refusal(e)
+        close = text.find(THINK_CLOSE)
+        if close >= 0 and THINK_OPEN not in text[:close]:
+            # DeepSeek-R1's chat template opens <think> in the prompt, so the reply is the reasoning, then the close
+            # alone: the answer is what follows it (the first brace was one of the reasoning's own)
+            return extract_json(text[close + len(THINK_CLOSE):])
         start, end = text.find("{"), text.rfind("}")
         if start >= 0 and end > start:
             try:

@@ -121,6 +121,11 @@ class JSONClient:
         host = host if u.port is None else f"{host}:{u.port}"
         fixed = {"Host": host, "Content-Type": "application/json", "Accept": "application/json",
                  "Accept-Encoding": "identity", "User-Agent": "mira-teacher", **headers}
+        for name, value in fixed.items():
+            # a line break would end the headers early (the request arrives garbled, the rest of it read as another);
+            # the value is a key more often than not, so only the header's name is said
+            if "\r" in value or "\n" in value:
+                raise ValueError(f"the {name} header holds a line break (a key read with its line end?)")
         self._head = "".join(f"{k}: {v}\r\n" for k, v in fixed.items())
         self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
 

@@ -115,7 +115,7 @@ class OpenAIBackend:
         self.scale = (params.scale_min, params.scale_max)
         self.budget = budget  # the run's spending caps; None: uncapped
         # Local servers (vLLM, Ollama) need no key, but the client refuses to start without one.
-        self._api_key = api_key or "EMPTY"
+        self._api_key = usable_key(api_key, params.api_key_env, "teacher.api_key_env") or "EMPTY"
         self._endpoint = (params.base_url, params.model)
         self.base_url = base_url(params)
         # The first 401/403/404's message: the key, base_url and model are fixed for this backend's life, so
@@ -379,6 +379,26 @@ class OpenAIBackend:
         return masked(text, self._api_key if self._api_key != "EMPTY" else None)
 
 
+def usable_key(api_key: str | None, env: str | None, knob: str) -> str | None:
+    """The key without the white space around it, which no key has (an env file with CRLF line ends, a pasted line
+    break); a ConfigError naming where it came from (the variable `env`, named by the params key `knob`), never the
+    key, when it holds what no header may carry. The teacher's key and the generative student's server's pass here.
+
+    Sent as it was, a line break ended the lean client's headers early (the request arrived garbled and every record
+    was kept as a permanent failure), and a non-ASCII letter (a typographic dash pasted from a page) failed each
+    request as a connection error, or as a reply "not JSON" through the SDK.
+    """
+    if api_key is None:
+        return None
+    key = api_key.strip()
+    if key and all(" " <= ch <= "~" for ch in key):
+        return key
+    where = f"the environment variable {env} ({knob})" if env else f"the API key ({knob} unset)"
+    raise ConfigError(f"the API key in {where} is blank or holds a character no API key has (a control "
+                      "character such as a line break, or a non-ASCII one such as a typographic dash): set it again "
+                      "from the provider's page")
+
+
 def base_url(p: TeacherParams) -> str:
     """The endpoint requests go to: teacher.base_url, else OPENAI_BASE_URL, else OpenAI's (as the SDK resolves it)."""
     return (p.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
@@ -467,7 +487,10 @@ def _completion(resp: Any, secret: str | None) -> dict:
     The reply quoted is masked before it is cut: an echo endpoint (a proxy's debug page) may hand the request's
     Authorization header back, and a cut through the key would leave its prefix unmasked."""
     choices = resp.get("choices") if isinstance(resp, dict) else None
-    if not isinstance(choices, list) or (choices and not isinstance(choices[0], dict)):
+    # a first choice whose message is no object ("message": "...") failed in `_content`, after this request was
+    # paid for: an unexpected error, so the outcome lost the request's usage and was asked (and paid) again next run
+    if not isinstance(choices, list) or (choices and not (
+            isinstance(choices[0], dict) and isinstance(choices[0].get("message") or {}, dict))):
         raise BadReply(f"the endpoint's reply is not a chat completion: {masked(str(resp), secret)[:200]}")
     return resp
 
@@ -495,7 +518,12 @@ def _content(resp: dict) -> tuple[str, bool]:
         return "", False
     choice = resp["choices"][0]
     message = choice.get("message") or {}
-    return str(message.get("content") or ""), choice.get("finish_reason") == "length"
+    content = message.get("content") or ""
+    if isinstance(content, list):
+        # typed chunks (Mistral's reasoning models: a "thinking" chunk, then "text"): the answer is the text ones;
+        # read as a whole, the list's repr was never JSON, and every such answer failed after its repairs
+        content = "".join(str(c.get("text") or "") for c in content if isinstance(c, dict) and c.get("type") == "text")
+    return str(content), choice.get("finish_reason") == "length"
 
 
 def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
