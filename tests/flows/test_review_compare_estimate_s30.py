@@ -35,6 +35,16 @@ def test_compare_outside_a_project_says_so(tmp_path):
     assert not (tmp_path / ".mira").exists()
 
 
+@pytest.mark.parametrize("args", [["rubrics", "diff", "HEAD"], ["rubrics", "show"]])
+def test_rubrics_outside_a_project_says_so(tmp_path, args):
+    # `mira rubrics diff HEAD` there printed "rubrics HEAD -> workspace" with nothing under it, exit 0
+    from flows.cli import app
+
+    r = CliRunner().invoke(app, [*args, "--root", str(tmp_path)])
+    assert r.exit_code == 2, r.output
+    assert f"mira rubrics: {tmp_path / 'params.yaml'}: not found (run mira from the project folder" in r.output
+
+
 def test_the_plot_draws_a_revision_named_with_dollar_signs(tmp_path):
     # `git check-ref-format --branch 'x$_$y'` passes; matplotlib read the pair of '$' as mathtext and the plot, drawn
     # after the text was printed, failed with a ParseSyntaxException
