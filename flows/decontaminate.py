@@ -3,6 +3,7 @@ the item they match; select drops them with the reason `contaminated`, and the r
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from prefect import flow
@@ -46,7 +47,19 @@ def decontaminate_flow(p: DecontaminateParams, cache: CacheParams, root: str) ->
                   [[b, r["items"], r["records_dropped"]] for b, r in metrics["benchmarks"].items()])
     print(f"decontaminate: {t['records_dropped']} of {t['records_in']} records overlap "
           + (", ".join(f"{b} ({r['records_dropped']})" for b, r in metrics["benchmarks"].items()) or "no benchmark"))
+    for line in unchecked(metrics):
+        print(f"decontaminate: warning: {line}", file=sys.stderr)
     return metrics
+
+
+def unchecked(metrics: dict) -> list[str]:
+    """A line per benchmark of which no item can be matched: with decontaminate.min_matches above an item's count of
+    distinct n-grams, not even a verbatim copy is dropped, so the benchmark checks nothing (a benchmark without
+    one n-gram is refused outright; this one is said, its count is in metrics as items_unmatchable)."""
+    return [f"benchmark {b!r}: none of its {r['items']} items has decontaminate.min_matches = "
+            f"{metrics['min_matches']} distinct {metrics['ngram']}-word n-grams, so it checks nothing (lower "
+            "min_matches or ngram)" for b, r in metrics["benchmarks"].items() if r["items"] and
+            r["items_unmatchable"] == r["items"]]
 
 
 def run(params: Params, root: Path) -> dict:

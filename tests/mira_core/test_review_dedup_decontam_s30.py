@@ -26,3 +26,21 @@ def test_an_item_with_fewer_ngrams_than_min_matches_is_counted_unmatchable(tmp_p
     # at the default min_matches every item with an n-gram is checked, as before
     one = build_index(p.model_copy(update={"min_matches": 1}), root=tmp_path).summary
     assert one.select("items", "items_unmatchable", "ngrams").row(0) == (2, 0, 30)
+
+
+def test_a_benchmark_none_of_whose_items_can_be_matched_is_said(tmp_path: Path) -> None:
+    """min_matches above every item's n-gram count: the benchmark checks nothing, which the stage now says."""
+    from flows.decontaminate import unchecked
+    from mira_core.decontaminate import run_decontaminate
+
+    (tmp_path / "b.jsonl").write_text(json.dumps({"q": SHORT}) + "\n")
+    (tmp_path / "c.jsonl").write_text(json.dumps({"q": LONG}) + "\n")
+    specs = [BenchmarkSpec(name="b", path="b.jsonl", fields=["q"]), BenchmarkSpec(name="c", path="c.jsonl",
+                                                                                   fields=["q"])]
+    lay = write_corpus(tmp_path, {"web": [("short", SHORT)]})
+    metrics = run_decontaminate(lay.corpus, DecontaminateParams(benchmarks=specs, min_matches=3), tmp_path,
+                                tmp_path / "out")
+    [line] = unchecked(metrics)
+    assert line.startswith("benchmark 'b': none of its 1 items has decontaminate.min_matches = 3 distinct 13-word")
+    assert unchecked(run_decontaminate(lay.corpus, DecontaminateParams(benchmarks=specs), tmp_path,
+                                       tmp_path / "out2")) == []
