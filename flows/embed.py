@@ -43,7 +43,9 @@ def embed_flow(p: EmbedParams, cache: CacheParams, root: str) -> dict:
         log.update(records=records, resumed_shards=sum(r["resumed"] for r in results), device=enc.device)
         coverage = total_coverage(results)
         # records with no token the static encoder knows: kept as all-zero vectors, counted so that they are seen
-        zero = zero_vectors(sorted(wanted))
+        # (each shard counts its own; a task result cached before the count is counted from its vectors)
+        zero = sum(r["zero_vectors"] if r.get("zero_vectors") is not None else zero_vectors([lay.embedding_shard(s)])
+                   for s, r in zip(shards, results, strict=True))
         metrics = {"records": records, "shards": len(shards), "encoder": fingerprint(enc, p), "coverage": coverage,
                    "zero_vectors": zero}
         write_json(metrics, lay.metrics_file("embed"))

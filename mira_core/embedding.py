@@ -404,11 +404,16 @@ def embed_shard(corpus_shard: Path, out: Path, enc: Encoder | StaticEncoder, p: 
     # which a student checks its inputs against, leaves them out: a student need not be refitted for one)
     stamp = {"input": file_digest(corpus_shard), "encoder": fingerprint(enc, p), "libraries": library_versions()}
     side = _sidecar(out)
-    if out.exists() and side.exists() and read_json(side).get("stamp") == stamp:
+    if out.exists() and side.exists() and (done := read_json(side)).get("stamp") == stamp:
         n = pl.scan_parquet(out, glob=False).select(pl.len()).collect().item()
         if progress:
             progress(n)
-        return {"records": n, "resumed": True, "coverage": read_json(side).get("coverage")}
+        zero = done.get("zero_vectors")
+        if zero is None:  # a stamp from before the count: counted from the shard's vectors once
+            from mira_core.static_encoder import zero_vectors
+
+            zero = zero_vectors([out])
+        return {"records": n, "resumed": True, "coverage": done.get("coverage"), "zero_vectors": zero}
     df = read_checked(corpus_shard, CORPUS, ["record_id", "format", "text"])
     texts = df["text"].to_list()
     vectors, cover = enc.encode_records(texts, progress)
@@ -420,8 +425,11 @@ def embed_shard(corpus_shard: Path, out: Path, enc: Encoder | StaticEncoder, p: 
     write_parquet(table, out)
     coverage = {"mean": round(float(cover.mean()), 4) if len(cover) else None,
                 "full": int((cover >= 0.999).sum())}
-    write_json({"stamp": stamp, "records": df.height, "coverage": coverage}, side)
-    return {"records": df.height, "resumed": False, "coverage": coverage}
+    # all-zero rows: records the static encoder knows no token of (static_encoder's docstring); counted here, where
+    # the vectors are in memory, rather than by reading every shard's vectors again after the stage
+    zero = int((~np.asarray(vectors).any(axis=1)).sum()) if len(vectors) else 0
+    write_json({"stamp": stamp, "records": df.height, "coverage": coverage, "zero_vectors": zero}, side)
+    return {"records": df.height, "resumed": False, "coverage": coverage, "zero_vectors": zero}
 
 
 def read_embeddings(paths: list[Path]) -> tuple[list[str], np.ndarray]:

@@ -53,8 +53,14 @@ def test_a_record_with_no_known_token_is_a_zero_vector_every_reader_takes(static
     assert np.isfinite(v).all()
 
     out = tmp_path / "emb" / "s" / "part-00000.parquet"
-    embed_shard(_corpus(tmp_path / "corpus" / "s" / "part-00000.parquet", TEXTS), out, enc, p)
+    corpus = _corpus(tmp_path / "corpus" / "s" / "part-00000.parquet", TEXTS)
+    assert embed_shard(corpus, out, enc, p)["zero_vectors"] == 3  # counted as the shard is embedded ...
     assert zero_vectors([out]) == 3
+    assert embed_shard(corpus, out, enc, p)["zero_vectors"] == 3  # ... and given again when it is resumed
+    side = out.with_suffix(".json")
+    side.write_text(json.dumps({k: v for k, v in json.loads(side.read_text()).items() if k != "zero_vectors"}))
+    assert embed_shard(corpus, out, enc, p) | {"coverage": None} == {  # a stamp from before the count
+        "records": len(TEXTS), "resumed": True, "coverage": None, "zero_vectors": 3}
     shards = {}
     for source, rows in {"known": v[[0, 1, 5]], "unknown": v[[2, 3, 4]], "mixed": v[[0, 2]]}.items():
         shards[source] = [tmp_path / source / "part-00000.parquet"]
