@@ -3,7 +3,8 @@
 Reads: data/corpus/, data/groups/, data/rubrics/, data/dedup/ and data/decontaminate/ (what they drop is never
 sampled, nor are the held-out sources of select.held_out_sources), and data/embeddings/ with label.cover_share above 0.
 Writes: data/labels/<group>.parquet (train and val),
-data/labels/repeats/, data/labels/failures/, metrics/label.json (counts and teacher spend).
+data/labels/repeats/, data/labels/failures/, data/labels/plans/<group>.parquet (the sample the teacher was asked
+about: record ids, split, repeat flag and text, as the chunks read it), metrics/label.json (counts and teacher spend).
 
 Resumable without paying twice: every teacher answer is committed to the request cache as it arrives,
 so a run stopped at any moment (kill -9, a dead endpoint) asks again at most the requests that were in
