@@ -102,7 +102,10 @@ def cluster(names: list[str], centroids: np.ndarray, p: GroupParams) -> tuple[di
         _, k, labels, judged = best
         info.update(method=f"kmeans(k=auto -> {k}, best cosine silhouette)", k=k,
                     silhouette=None if judged is None else round(judged, 4))
-    info["k"] = len(np.unique(labels))  # identical centroids make fewer groups than asked
+    found = len(np.unique(labels))  # identical centroids make fewer groups than asked
+    if found != info["k"]:  # said in the method too, which groups.parquet carries: it read "k=auto -> 2" for one
+        info["method"] += f"; {found} group{'s' * (found != 1)} found (sources with identical centroids)"
+    info["k"] = found
     members: dict[int, list[str]] = {}
     for name, lab in zip(names, labels, strict=True):
         members.setdefault(int(lab), []).append(name)

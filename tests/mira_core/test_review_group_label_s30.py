@@ -61,3 +61,20 @@ def test_the_covering_read_names_a_shard_without_embeddings(tmp_path):
     pl.DataFrame({"record_id": ["a/x"], "text": ["not an embedding"]}).write_parquet(other)
     with pytest.raises(ConfigError, match=r"part-00001.parquet: no 'embedding' column.*run the embed stage"):
         embedding_features([good, other])(["a/1"])
+
+
+def test_the_method_says_how_many_groups_identical_centroids_left():
+    # four sources with one centroid: `k` said 1 and the method, which groups.parquet carries, "k=auto -> 2"
+    import numpy as np
+
+    from mira_core.config import GroupParams
+    from mira_core.grouping import cluster
+
+    same = np.tile(np.array([[1.0, 0.0, 0.0]]), (4, 1))
+    for p in (GroupParams(), GroupParams(k=3)):
+        assign, info = cluster(["a", "b", "c", "d"], same, p)
+        assert info["k"] == 1 and set(assign.values()) == {"g0"}
+        assert info["method"].endswith("; 1 group found (sources with identical centroids)"), info["method"]
+    apart = np.eye(4)
+    _, info = cluster(["a", "b", "c", "d"], apart, GroupParams(k=2))
+    assert info["method"] == "kmeans(k=2)" and info["k"] == 2
