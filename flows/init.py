@@ -23,8 +23,8 @@ def command(
         "evaluate stage's target set (repeatable); with one, evaluate is on.")] = None,
     field: Annotated[list[str] | None, typer.Option(
         "--field", metavar="NAME.KEY=VALUE", help="A field name of source NAME (repeatable), taken before any "
-        "guess: KEY is text_field, id_field, question_field, answer_field or messages_field, VALUE the record's key "
-        "(e.g. --field qa.question_field=q --field qa.answer_field=a).")] = None,
+        "guess: KEY is text_field, id_field, question_field, answer_field, context_field or messages_field, VALUE "
+        "the record's key (e.g. --field qa.question_field=q --field qa.answer_field=a).")] = None,
     scm: Annotated[bool, typer.Option("--scm/--no-scm", help="Run git init and dvc init in the folder.")] = True,
 ) -> None:
     """Make a project folder for your own data: params.yaml, dvc.yaml, .gitignore, README, git + DVC."""

@@ -23,6 +23,9 @@ served only if every output on disk still matches it:
   place, or no fingerprint recorded at all) the cached record is dropped, so the task runs again
   and its fresh result and fingerprints replace the old ones.
 
+A record whose result does not read back (Prefect writes it in place, so a kill or a full disk mid-write
+truncates it) is dropped the same way, rather than served as a decoding error on every later run.
+
 So a hit costs a listing and a stat per output file (about 20 us a file), whatever the files' size; the
 content digest is taken once, when a run commits (`file_digest` memoises it by path, size, mtime, ctime and inode, so a later
 stage in the same process that reads those files as inputs gets it for free), and on a hit only when a stat differs.
@@ -130,10 +133,10 @@ class StageCache(CachePolicy):
         key = hashlib.blake2b(blob, digest_size=16).hexdigest()
         if self.outputs_dir is None or not task_ctx.result_store.exists(key):
             return key  # nothing cached under this key: the task runs anyway
-        if self.outputs_valid(key, _outputs(inputs)):
+        if self.outputs_valid(key, _outputs(inputs)) and _readable(task_ctx.result_store, key):
             return key
-        # The record under this key was written by a run whose outputs are no longer on disk: drop it, so the
-        # transaction finds nothing, the task runs, and its commit writes a fresh record and fingerprints.
+        # The record under this key was written by a run whose outputs are no longer on disk, or cannot be read: drop
+        # it, so the transaction finds nothing, the task runs, and its commit writes a fresh record and fingerprints.
         if isinstance(self.key_storage, str | Path):
             Path(self.key_storage, key).unlink(missing_ok=True)
         if task_ctx.result_store.exists(key):
@@ -163,6 +166,18 @@ class StageCache(CachePolicy):
         if refreshed:
             write_json(recorded, self.outputs_dir / f"{key}.json")
         return True
+
+
+def _readable(store, key: str) -> bool:
+    """Whether the result record under `key` reads back. Prefect writes a result in place (open, write), so a kill or a
+    full disk mid-write leaves it truncated beside a whole metadata file: served, every later run of the task failed
+    on Prefect's decoding error until the cache folder was deleted. The record read is kept in Prefect's memory, so a
+    hit does not read it twice."""
+    try:
+        store.read(key)
+    except Exception:  # whatever a damaged record raises (base64, pickle, JSON, a missing file): it is no hit
+        return False
+    return True
 
 
 def record_outputs(outputs_dir: Path, txn) -> None:

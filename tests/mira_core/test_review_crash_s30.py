@@ -1,0 +1,39 @@
+"""Review s30 (crash safety and caching): a task cache record whose result file a kill or a full disk left truncated
+is dropped and the task re-run, not served as Prefect's decoding error on every later run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow, task
+
+from mira_core.config import CacheParams
+from mira_core.io import read_json, write_json
+from tasks.caching import cached, submit
+
+_CALLS: list[int] = []
+
+
+@task
+def _write_one(n: int, out: Path) -> dict:
+    _CALLS.append(n)
+    write_json({"n": n}, out)
+    return {"n": n}
+
+
+@flow
+def _one_flow(n: int, out: str, root: str) -> dict:
+    return submit(cached(_write_one, CacheParams(dir=".cache"), Path(root)), n, out=Path(out)).result()
+
+
+def test_a_truncated_result_record_is_run_again_not_served(tmp_path, prefect_harness):
+    out = tmp_path / "o.json"
+    assert _one_flow(1, str(out), str(tmp_path)) == {"n": 1}
+    assert _one_flow(1, str(out), str(tmp_path)) == {"n": 1} and _CALLS == [1]  # a hit
+    (res,) = (tmp_path / ".cache" / "results").iterdir()
+    res.write_bytes(res.read_bytes()[:10])  # what a kill or ENOSPC inside Prefect's open-then-write leaves
+    assert _one_flow(1, str(out), str(tmp_path)) == {"n": 1} and _CALLS == [1, 1]  # run again
+    assert read_json(out) == {"n": 1}
+    assert _one_flow(1, str(out), str(tmp_path)) == {"n": 1} and _CALLS == [1, 1]  # and its fresh record a hit
+    res.write_bytes(b"")  # emptied (killed right after open)
+    assert _one_flow(1, str(out), str(tmp_path)) == {"n": 1} and _CALLS == [1, 1, 1]
