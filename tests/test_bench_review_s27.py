@@ -107,3 +107,15 @@ def test_evaluate_rejects_a_budget_select_would_reject(budget):
     # -0.5 gave a perfect selector keeping nothing and a bound on the good tokens kept of -50 %
     with pytest.raises(ConfigError, match="must be above 0"):
         evaluate(TRUTH.fill_null(False), {"mira": MANIFEST}, budget)
+
+
+def test_section_one_says_what_the_cpu_it_measured_has():
+    # it said "This CPU has no VNNI/AMX int8 dot products and no native bf16" whatever the CPU, and the page, rewritten
+    # on an Intel Xeon with AMX, then read as describing that one
+    from bench.run import _cpu_sentence
+
+    assert _cpu_sentence({"name": "Xeon", "bf16": True, "int8_dot": True}).startswith(
+        "The CPU measured (Xeon) has VNNI/AMX int8 dot products and native bf16")
+    assert "has neither VNNI/AMX int8 dot products nor native bf16" in _cpu_sentence(
+        {"name": "EPYC", "bf16": False, "int8_dot": False})
+    assert "recorded no CPU flags" in _cpu_sentence(None)
