@@ -37,3 +37,31 @@ def test_a_truncated_result_record_is_run_again_not_served(tmp_path, prefect_har
     assert _one_flow(1, str(out), str(tmp_path)) == {"n": 1} and _CALLS == [1, 1]  # and its fresh record a hit
     res.write_bytes(b"")  # emptied (killed right after open)
     assert _one_flow(1, str(out), str(tmp_path)) == {"n": 1} and _CALLS == [1, 1, 1]
+
+
+def test_a_folder_swap_that_fails_halfway_puts_the_previous_output_back(tmp_path, monkeypatch):
+    # atomic_dir moves the old folder aside, then the new one in: when the second rename failed, the old output was
+    # left in its hidden .old folder, which the next atomic_dir deletes
+    import os
+
+    import pytest
+
+    from mira_core import io
+
+    out = tmp_path / "out"
+    with io.atomic_dir(out) as tmp:
+        (tmp / "a.txt").write_text("old")
+    real, calls = os.replace, []
+
+    def failing_second(src, dst):
+        calls.append(src)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(io.os, "replace", failing_second)
+    with pytest.raises(OSError, match="No space"), io.atomic_dir(out) as tmp:
+        (tmp / "a.txt").write_text("new")
+    monkeypatch.setattr(io.os, "replace", real)
+    assert (out / "a.txt").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
