@@ -4,7 +4,9 @@ Each source gets an equal share of the sample; a source with fewer records than 
 the rest to the others (water-filling), so small sources are fully represented and large ones do
 not crowd them out. Within a source, records are taken in the order of a seeded hash of their id:
 the same seed gives the same sample on every machine, and growing a sample keeps its earlier part (its
-random part: a covering sample depends on the records already picked).
+random part: a covering sample depends on the records already picked). The hash is polars', which polars keeps
+stable within a version only: the pinned polars (pyproject.toml) is part of that promise, and an upgrade may
+draw another sample.
 
 A random sample of a few hundred records per group misses the rare kinds (a spam page in a thousand docs, a
 minified file among test files), and a student never shown one cannot score it. `cover_order` picks records
