@@ -201,6 +201,10 @@ class OpenAIBackend:
                 if isinstance(e, EndpointStatusError) and e.status in SETUP_STATUSES and self._setup_error is None:
                     self._setup_error = self._setup_message(e)
                 return Outcome.failure(req.doc.record_id, message, kind, **usage)
+            if withheld := _withheld(resp):  # asked again, the same filter or refusal answers: not repaired, not paid
+                o = Outcome.failure(req.doc.record_id, self._mask(withheld)[:300], "permanent", **usage)
+                o.response_format = mode
+                return o
             content, cut = _content(resp)
             try:
                 data = validate_reply(extract_json(content), req, self.scale, p.max_judgments)
@@ -510,6 +514,22 @@ def _tokens(resp: dict) -> tuple[int, int] | None:
     except (KeyError, TypeError, ValueError, OverflowError):
         return None
     return (pt, ct) if pt >= 0 and ct >= 0 else None
+
+
+def _withheld(resp: dict) -> str | None:
+    """Why a completion holds no answer the model would give on a repair: the endpoint's content filter stopped it
+    (finish_reason content_filter), or the model refused (OpenAI's `message.refusal`, with no content). Read as
+    any bad reply, it was "not a JSON object (Expecting value)", and a repair was sent and paid for."""
+    if not resp["choices"]:
+        return None
+    choice = resp["choices"][0]
+    message = choice.get("message") or {}
+    if choice.get("finish_reason") == "content_filter":
+        return "the endpoint's content filter withheld the reply (finish_reason content_filter); not repaired"
+    refusal = message.get("refusal")
+    if isinstance(refusal, str) and refusal.strip() and not message.get("content"):
+        return f"the model refused: {refusal.strip()}; not repaired"
+    return None
 
 
 def _content(resp: dict) -> tuple[str, bool]:

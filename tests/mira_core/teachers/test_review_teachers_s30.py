@@ -142,3 +142,17 @@ def test_the_generative_servers_key_is_checked_as_the_teachers_naming_its_own_kn
         score_one.fn(None, None, None, "g0", p, None)
     assert "score.generative_server.api_key_env" in str(e.value) and "MIRA_S30_GEN_KEY" in str(e.value)
     assert KEY[:12] not in str(e.value)
+
+
+@pytest.mark.parametrize("choice, said", [
+    ({"message": {"role": "assistant", "content": None}, "finish_reason": "content_filter"}, "content filter"),
+    ({"message": {"role": "assistant", "content": None, "refusal": "I can't help with that."},
+      "finish_reason": "stop"}, "the model refused: I can't help with that."),
+])
+def test_a_filtered_or_refused_reply_is_a_permanent_failure_without_a_paid_repair(tmp_path, transport, choice, said):
+    # read as any bad reply ("not a JSON object (Expecting value)"), a repair was sent and paid for, to the same end
+    body = json.dumps({"choices": [choice], "usage": {"prompt_tokens": 10, "completion_tokens": 0}}).encode()
+    server = Scripted([reply(body=body), reply(body=completion(scores(4)))])
+    o = ask(server, tmp_path, max_repairs=1)
+    assert not o.ok and o.error_kind == "permanent" and said in o.error and "not repaired" in o.error
+    assert o.calls == 1
