@@ -38,13 +38,37 @@ def task_runner(p: RunnerParams):
     if p.kind == "dask":
         from prefect_dask import DaskTaskRunner
 
+        class MiraDaskTaskRunner(DaskTaskRunner):
+            """Its workers hide a MiraError's traceback on their console as this process does: a worker is a process
+            of its own, which logs a failed task to the terminal without `hide_mira_failures_on_console`."""
+
+            @property
+            def client(self):
+                new = self._client is None
+                client = super().client
+                if new and not debug():
+                    client.register_plugin(_hide_mira_failures_plugin(), name="mira-hide-mira-failures")
+                return client
+
         if p.address:
-            return DaskTaskRunner(address=p.address)
-        return DaskTaskRunner(cluster_kwargs={"n_workers": p.max_workers, "threads_per_worker": p.threads_per_worker,
-                                              "processes": True, "dashboard_address": None})
+            return MiraDaskTaskRunner(address=p.address)
+        return MiraDaskTaskRunner(cluster_kwargs={"n_workers": p.max_workers, "threads_per_worker": p.threads_per_worker,
+                                                  "processes": True, "dashboard_address": None})
     from prefect.task_runners import ThreadPoolTaskRunner
 
     return ThreadPoolTaskRunner(max_workers=p.max_workers)
+
+
+def _hide_mira_failures_plugin():
+    """A Dask worker plugin that installs `_HideMiraFailures` on the worker's console (made here: distributed is
+    imported only when a stage runs on Dask)."""
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class HideMiraFailures(WorkerPlugin):
+        def setup(self, worker) -> None:
+            hide_mira_failures_on_console()
+
+    return HideMiraFailures()
 
 
 def states(futures: Iterable) -> dict[str, int]:
@@ -103,7 +127,7 @@ def gather(futures: Iterable, desc: str, unit: str = "task", file=None) -> list:
     with tqdm(total=len(futures), desc=desc, unit=unit, file=stream, leave=False, dynamic_ncols=True,
               mininterval=0, disable=not progress_enabled(stream)) as bar:
         try:
-            for _ in _as_completed(futures):
+            for _ in _in_slices(_as_completed(futures)):
                 bar.update(1)
         except KeyboardInterrupt:
             # Ctrl-C reaches this (main) thread only: stop the teachers' threads from sending what is still
@@ -114,6 +138,42 @@ def gather(futures: Iterable, desc: str, unit: str = "task", file=None) -> list:
                     f.cancel()
             raise
     return [f.result() for f in futures]
+
+
+_END = object()
+
+
+def _in_slices(finished: Iterator, poll_s: float = 0.5) -> Iterator:
+    """`finished`'s items, read by a helper thread and waited for here a slice of `poll_s` at a time.
+
+    Ctrl-C raises KeyboardInterrupt only where the main thread runs Python: blocked for good in as_completed's
+    wait, it never did on Dask (the main thread slept on in the wait, and the workers Ctrl-C had stopped never
+    finished their tasks: the stage hung). An error of the iteration is raised here.
+    """
+    import queue
+    import threading
+
+    out: queue.SimpleQueue = queue.SimpleQueue()
+
+    def feed() -> None:
+        try:
+            for item in finished:
+                out.put((item, None))
+            out.put((_END, None))
+        except BaseException as e:  # noqa: BLE001  (handed to the main thread, which raises it)
+            out.put((_END, e))
+
+    threading.Thread(target=feed, name="mira-gather", daemon=True).start()
+    while True:
+        try:
+            item, error = out.get(timeout=poll_s)
+        except queue.Empty:
+            continue
+        if error is not None:
+            raise error
+        if item is _END:
+            return
+        yield item
 
 
 def _as_completed(futures: list) -> Iterator:
