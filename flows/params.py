@@ -29,7 +29,7 @@ def load_params(path: Path | str = "params.yaml") -> Params:
         raw = yaml.safe_load(text)
         node = yaml.compose(text)
     except yaml.YAMLError as e:
-        raise ConfigError(yaml_problem(path, e)) from None
+        raise ConfigError(yaml_problem(path, e, text)) from None
     problems = duplicate_keys(node, path) + yaml_version_numbers(node, path)
     if problems:
         raise ConfigError("\n".join(problems))

@@ -119,8 +119,15 @@ def yaml_version_numbers(node, path: Path) -> list[str]:
     return out
 
 
-def yaml_problem(path: Path, e: yaml.YAMLError) -> str:
-    """`file:line:column: not valid YAML: problem`, pointing at the file rather than PyYAML's "<unicode string>"."""
+def yaml_problem(path: Path, e: yaml.YAMLError, text: str | None = None) -> str:
+    """`file:line:column: not valid YAML: problem`, pointing at the file rather than PyYAML's "<unicode string>".
+    A character YAML refuses (a NUL, a control character) is a ReaderError with no mark, only its offset in `text`:
+    its line and column are counted from there."""
+    if isinstance(e, yaml.reader.ReaderError) and text is not None:
+        at, ch = e.position, e.character  # the code point (an int; a byte string's reader gives a byte)
+        code = ch if isinstance(ch, int) else ord(ch)
+        line, column = text.count("\n", 0, at) + 1, at - (text.rfind("\n", 0, at) + 1) + 1
+        return f"{path}:{line}:{column}: not valid YAML: character #x{code:04x} is not allowed ({e.reason})"
     mark = getattr(e, "problem_mark", None)
     if mark is None:
         return f"{path}: not valid YAML: {e}"

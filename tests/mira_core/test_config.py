@@ -233,3 +233,14 @@ def test_params_digest_changes_with_the_sections_it_covers_only(tmp_path):
     budget = load_params(_write(tmp_path, MINIMAL + "select:\n  budget: 0.3\n"))
     assert params_digest(base, keys) == params_digest(stated, keys) == params_digest(other, keys)
     assert params_digest(budget, keys) != params_digest(base, keys) != params_digest(base, ("ingest",))
+
+
+def test_a_character_yaml_refuses_is_named_with_its_line(tmp_path):
+    # a NUL (or another control character) in a value: PyYAML's ReaderError has no mark, and the message named
+    # "<unicode string>", position N, over two lines
+    f = tmp_path / "params.yaml"
+    f.write_text("sources: []\nselect:\n  budget: 0.5\x00\n")
+    with pytest.raises(ConfigError) as e:
+        load_params(f)
+    assert str(e.value) == (f"{f}:3:14: not valid YAML: character #x0000 is not allowed (special characters are "
+                            "not allowed)")
