@@ -10,8 +10,8 @@ Two kinds of encoder, chosen by `embed.encoder`:
   vectors are averaged. Speed comes from choices measured in BENCHMARKS.md: records are tokenized once
   and windows sorted by length so each batch is padded only to its own longest window (dynamic
   padding); and bf16 where the hardware has native bf16 (AVX512-BF16/AMX CPUs, CUDA), with fp32 pooling.
-  A record is tokenized up to MAX_TEXT_CHARS characters whatever the number of windows, so its coverage
-  is a true share of what it holds.
+  A record is tokenized whole whatever the number of windows, so its coverage is a true share of what it
+  holds: as ingest kept it (`ingest.max_chars` bounds a record's length, and so this stage's cost).
 
 Each record's row also holds `coverage` (tokens read / tokens in the record, 1.0 for a whole read) and
 `stats`, the document statistics of mira_core/docstats.py (teacher-independent structure a student reads
@@ -202,10 +202,10 @@ class Encoder:
     def window_ids(self, texts: list[str]) -> tuple[list[list[int]], np.ndarray, np.ndarray]:
         """(windows, the record of each window, coverage of each record): up to `windows` windows per record,
         spread evenly from head to tail, each with the special tokens around it. Each text is tokenized once, whole
-        (up to MAX_TEXT_CHARS): its token count is what coverage needs, even when only the head is read."""
+        as ingest kept it: its token count is what coverage needs, and the last window reaches its end."""
         body = self.max_length - 2
         cls, sep = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
-        full = self.tokenizer([t[:MAX_TEXT_CHARS] for t in texts], add_special_tokens=False,
+        full = self.tokenizer(texts, add_special_tokens=False,
                               return_attention_mask=False)["input_ids"]
         windows, owner, cover = [], [], np.ones(len(texts), dtype=np.float32)
         for r, ids in enumerate(full):
@@ -218,7 +218,7 @@ class Encoder:
                 owner.append(r)
                 read[s : s + body] = True
             cover[r] = read.mean() if n else 1.0
-        return windows, np.asarray(owner, dtype=np.int64), _cut_share(texts) * cover  # int even when empty
+        return windows, np.asarray(owner, dtype=np.int64), cover  # int even when empty
 
     def encode(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Embeddings (n, dim) float32 in input order."""
@@ -316,27 +316,22 @@ class StaticEncoder:
 
     def encode_records(self, texts: list[str], progress: Callable[[int], None] | None = None
                        ) -> tuple[np.ndarray, np.ndarray]:
-        """(embeddings (n, dim) float32, coverage): every token of the first MAX_TEXT_CHARS characters is read."""
-        cut = [t[:MAX_TEXT_CHARS] for t in texts]
+        """(embeddings (n, dim) float32, coverage): every token of every record is read (coverage 1.0)."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         step = max(1, self.batch_size * 16)
-        for i in range(0, len(cut), step):
-            out[i : i + step] = self.model.encode(cut[i : i + step], max_length=None, batch_size=step)
+        for i in range(0, len(texts), step):
+            out[i : i + step] = self.model.encode(texts[i : i + step], max_length=None, batch_size=step)
             if progress:
-                progress(len(cut[i : i + step]))
-        return out, _cut_share(texts)
+                progress(len(texts[i : i + step]))
+        return out, np.ones(len(texts), dtype=np.float32)
 
 
 # The embedding code's own version: bump it when what a record's vector is made of changes (windows, pooling,
 # the text cut), so shards and students made before no longer pass for current ones (embed's data/embeddings is
 # persist: DVC re-runs the stage on a code change, but the shards' stamps decide what is re-embedded).
-VERSION = "embed/2"  # 2: weights identified by content
-MAX_TEXT_CHARS = 100_000  # a record is read up to here (ingest's default max_chars); coverage says when it was cut
-
-
-def _cut_share(texts: list[str]) -> np.ndarray:
-    """The share of each text that lies within MAX_TEXT_CHARS (1.0 for all but giant records)."""
-    return np.array([min(1.0, MAX_TEXT_CHARS / max(1, len(t))) for t in texts], dtype=np.float32)
+# 3: a record is read as ingest kept it: a cut at 100,000 characters (ingest's default max_chars) left the end of a
+# longer record kept by a raised ingest.max_chars unread, a long trace's final answer among it
+VERSION = "embed/3"  # 2: weights identified by content
 
 
 _LOAD = threading.Lock()

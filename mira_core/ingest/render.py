@@ -144,6 +144,8 @@ def render(fmt: str, payload: dict, text_field: str, question_field: str, answer
         if messages_field not in payload:
             raise RecordError(Q.MISSING_FIELD, f"no field {messages_field!r}")
         messages = payload[messages_field]
+        if messages is None:  # as a null text field: the field is there, its value is not (docs/sources.md)
+            raise RecordError(Q.MISSING_FIELD, f"field {messages_field!r} is null")
         if isinstance(messages, str):  # Parquet sources often hold the messages as a JSON string
             try:
                 messages = json.loads(messages)
