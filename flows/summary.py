@@ -187,7 +187,11 @@ def summary_lines(root: Path) -> list[str]:
         out.append(f"selection   MIRA kept {m['kept_records']} records, {m['kept_tokens']:,} of "
                    f"{_count(m.get('selectable_tokens'))} selectable tokens "
                    f"({'n/a' if share is None else f'{share:.1%}'}), {sel['granularity']} budget "
-                   f"{sel['budget']}   data/selection/mira/manifest.parquet")
+                   f"{sel['budget']}"
+                   # a weight repeats a unit's records: the tokens a trainer sees are more than those kept
+                   + (f", {m['trained_tokens']:,} trained tokens with repeats (kept x epochs)"
+                      if m.get("trained_tokens") not in (None, m["kept_tokens"]) else "")
+                   + "   data/selection/mira/manifest.parquet")
         for title, names in (("baselines at the same budget", [k for k in sel["methods"]
                                                                  if k != "mira" and not k.startswith("mira_")]),
                              ("MIRA's ablations at the same budget", [k for k in sel["methods"] if k.startswith("mira_")])):

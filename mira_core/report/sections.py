@@ -146,6 +146,10 @@ def summary(inp: ReportInputs, p_: ReportParams) -> Raw:
             rows += [("MIRA keeps", f"{num(m.get('kept_records'))} of {num(m.get('records'))} records; "
                                     f"{num(m.get('kept_tokens'))} of {num(m.get('selectable_tokens'))} selectable tokens"),
                      ("MIRA kept token share", pct(m.get("kept_token_share")))]
+            trained = m.get("trained_tokens")
+            if trained is not None and trained != m.get("kept_tokens"):  # a weight repeats a unit's records
+                rows.append(("MIRA trained tokens", f"{num(trained)} (kept tokens x epochs: select.weights repeat a "
+                                                    "unit's records up to select.max_epochs)"))
             absent = [f"methods.mira.{k}" for k in ("records", "kept_records", "kept_tokens", "selectable_tokens",
                                                      "kept_token_share") if m.get(k) is None]
             if absent:
