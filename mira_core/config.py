@@ -433,7 +433,8 @@ class SelectParams(Section):
     seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed of the random and DSIR baselines.")
     weights: dict[str, float] = Field(
         default_factory=dict, description="Mixing weights: shares of the budget for the units of `granularity` "
-        "(group names with granularity group, source names with source), e.g. {g1: 0.3}. A unit not named shares "
+        "(group names with granularity group, source names with source), e.g. {g1: 0.3}: a share of the whole budget, "
+        "which a group's parts set apart by the mask split by tokens. A unit not named shares "
         "what the named ones leave, in proportion to its tokens; empty (the paper's default): every unit's share is "
         "proportional to its tokens. A unit whose share exceeds all its selectable tokens repeats the records it "
         "keeps, at that share over those tokens, up to max_epochs (the manifest's epochs column).")

@@ -270,17 +270,16 @@ def budget_share(budget: float, selectable: int) -> float:
     return budget if is_fraction(budget) else min(1.0, budget / max(1, selectable))
 
 
-def unit_budgets(tokens: pl.DataFrame, budget: float, weights: dict[str, float] | None = None) -> dict[str, float]:
+def unit_budgets(tokens: pl.DataFrame, budget: float, weights: dict[str, float] | None = None,
+                 unit_group: dict[str, str] | None = None) -> dict[str, float]:
     """Token budget per unit (`tokens`: the selectable records' _unit and n_tokens).
 
-    Without weights, each unit's share of the budget is its share of the tokens (the fraction of its own
-    tokens, for a fractional budget). A source with no reliable anchor (a `source:` unit, see `units`) always
-    keeps that proportional share, as does a part of a group that shares no anchor with the rest (`unshared`);
-    a weight names a group or source unit and covers what is left of it once those are set apart (a group
-    whose every source is set apart is no longer a unit a weight can name); it gives its unit that share of
-    the rest of the budget, and the units
-    not named split what the named ones leave in proportion to their tokens (when every unit is named, the
-    weights are normalised to sum to 1).
+    Without weights, each unit's share of the budget is its share of the tokens. A weight names a group (or a
+    source, with granularity source) and gives it that share of the whole budget; the groups not named split what
+    the named ones leave in proportion to their tokens (when every group is named, the weights are normalised to
+    sum to 1). Within a group, its units (the group's own, and its parts set apart: a source with no reliable
+    anchor, a part that shares no anchor with the rest) split the group's budget in proportion to their tokens.
+    `unit_group`: unit -> the group (or source) a weight names; identity where absent.
     """
     total = int(tokens["n_tokens"].sum())
     sums = dict(tokens.group_by("_unit").agg(pl.col("n_tokens").sum()).iter_rows())
@@ -288,22 +287,27 @@ def unit_budgets(tokens: pl.DataFrame, budget: float, weights: dict[str, float] 
     out = {u: whole * t / max(1, total) for u, t in sums.items()}  # proportional: the paper's default
     if not weights:
         return out
-    weighable = {u: t for u, t in sums.items() if not str(u).startswith("source:")}
-    unknown = sorted(set(weights) - set(weighable))
+    of = {u: (unit_group or {}).get(u, u) for u in sums}
+    group_tokens: dict[str, int] = {}
+    for u, t in sums.items():
+        group_tokens[of[u]] = group_tokens.get(of[u], 0) + t
+    unknown = sorted(set(weights) - set(group_tokens))
     if unknown:
         raise ConfigError(f"select.weights names {', '.join(map(repr, unknown))}, which is not a unit of this "
-                          f"selection (units: {', '.join(sorted(map(str, weighable)))})")
-    pool = sum(out[u] for u in weighable)  # what the own-budget sources leave
-    if set(weights) == set(weighable):
+                          f"selection (units: {', '.join(sorted(map(str, group_tokens)))})")
+    if set(weights) == set(group_tokens):
         norm = sum(weights.values())
-        if norm <= 0:  # nothing to normalise: every unit would get 0 tokens, whatever the budget
+        if norm <= 0:
             raise ConfigError(f"select.weights name every unit of this selection ({', '.join(sorted(weights))}) and "
                               "are all 0, so no unit would keep anything; give at least one a share above 0, or "
                               "leave some unnamed")
-        return out | {u: pool * weights[u] / norm for u in weighable}
-    rest, rest_tokens = pool * (1 - sum(weights.values())), sum(t for u, t in weighable.items() if u not in weights)
-    return out | {u: pool * weights[u] if u in weights else rest * t / max(1, rest_tokens)
-                  for u, t in weighable.items()}
+        gb = {g: whole * weights[g] / norm for g in group_tokens}
+    else:
+        rest, rest_tokens = whole * (1 - sum(weights.values())), sum(t for g, t in group_tokens.items()
+                                                                      if g not in weights)
+        gb = {g: whole * weights[g] if g in weights else rest * t / max(1, rest_tokens)
+              for g, t in group_tokens.items()}
+    return {u: gb[of[u]] * t / max(1, group_tokens[of[u]]) for u, t in sums.items()}
 
 
 def select(records: pl.DataFrame, budget: float, granularity: str, method: str, min_score: float | None = None,
@@ -332,7 +336,9 @@ def select(records: pl.DataFrame, budget: float, granularity: str, method: str, 
     df = records.sort("record_id").with_columns(
         _unit=units(records, granularity, own_budget), _e=eligible,
         _pos=pl.int_range(pl.len(), dtype=pl.UInt32))
-    budgets = unit_budgets(df.filter(selectable()), budget, weights)
+    unit_group = dict(df.select("_unit", pl.col(granularity if granularity != "global" else "_unit"))
+                      .unique("_unit").iter_rows()) if weights else None
+    budgets = unit_budgets(df.filter(selectable()), budget, weights, unit_group)
     # Best first: eligible records by descending score, then the rest; a stable sort of one float key
     # keeps record_id order among ties (a multi-column arg_sort was 3x slower at 10M rows).
     key = pl.when(pl.col("_e")).then(-pl.col("score")).otherwise(float("inf"))

@@ -398,14 +398,17 @@ def test_an_unscored_record_does_not_spoil_its_groups_scale():
     assert z[:2].tolist() == [-1.0, 1.0] and np.isnan(z[2])  # the others rank; that one stays unscored
 
 
-def test_a_source_with_no_reliable_anchor_keeps_its_share_under_weights():
+def test_a_source_with_no_reliable_anchor_shares_its_groups_weighted_budget():
     rows = [(f"{s}/{i}", s, g, 10, float(10 - i), False) for s, g in (("a", "ga"), ("b", "gb"), ("c", "gb"))
             for i in range(10)]
     recs = _records(rows)
-    # c has no reliable anchor: its own unit keeps half of its 100 tokens; ga and gb split the rest 50/50
+    # c has no reliable anchor, so it has a unit of its own, but it is still part of gb: ga and gb each get half of
+    # the 150-token budget, and gb's 75 are split between its units by tokens (b and c 37.5 each, 30 in whole
+    # records). Before, c kept its proportional 50 off the top and the weights shared the other 100, so a weight's
+    # meaning moved with the mask's outcome (a weight above a group's share could lower its budget)
     m = select(recs, 0.5, "group", "mira", own_budget=["c"], weights={"ga": 0.5, "gb": 0.5})
     kept = dict(m.filter(pl.col("kept")).group_by("source").agg(pl.col("n_tokens").sum()).iter_rows())
-    assert kept == {"a": 50, "b": 50, "c": 50}
+    assert kept == {"a": 70, "b": 30, "c": 30}
     # with granularity source, a weight may name such a source: it is a unit like the others
     m = select(recs, 0.5, "source", "mira", own_budget=["c"], weights={"c": 0.2})
     assert m.filter(pl.col("source") == "c")["n_tokens"].filter(m.filter(pl.col("source") == "c")["kept"]).sum() == 30
