@@ -409,7 +409,9 @@ class SelectParams(Section):
         "mean + w * lowest, so one failed anchor is not outvoted by the others. 0: the paper's trimmed mean (the "
         "trimmed_mean ablation).")
     min_score: float | None = Field(
-        None, description="Optional quality floor: records scoring below it are dropped even within budget."
+        None, description="Optional quality floor: records scoring below it are dropped even within budget. It is "
+        "on the scale MIRA ranks on: the aggregate of z-scored anchors with standardize on (0 is a group's mean, -1 "
+        "one sd below), the rubric's own scale with it off (the raw_scale ablation reads it there too)."
     )
     held_out_sources: list[str] = Field(
         default_factory=list,
