@@ -4,13 +4,15 @@ text and code: the text field as it is. qa: the question and the answer under fi
 chat and agent: OpenAI-style messages, one block per message, with tool calls and tool results
 written out (arguments verbatim, even when they are not valid JSON: judging that is the teacher's
 job, not ingest's). ShareGPT's {from, value} messages are read too, their speakers mapped to roles
-(`SHAREGPT_ROLES`). A conversation whose every message is empty is empty text, whatever its role headers
-add. What a record had besides the rendered fields is kept as `meta`.
+(`SHAREGPT_ROLES`), and a `function_call` turn whose value is a call object as the assistant's tool call.
+A conversation whose every message is empty is empty text, whatever its role headers add. What a record had
+besides the rendered fields is kept as `meta`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 
 from mira_core.errors import JSON_REFUSED, RecordError, json_refusal
 from mira_core.schema import QuarantineReason as Q
@@ -103,7 +105,8 @@ def render_messages(messages: object) -> str:
             if not isinstance(speaker, str) or speaker not in SHAREGPT_ROLES:
                 raise RecordError(Q.INVALID_MESSAGES, f"messages[{i}].from {speaker!r} (ShareGPT) is not one of "
                                   f"{sorted(SHAREGPT_ROLES)}")
-            msg = {"role": SHAREGPT_ROLES[speaker], "content": msg.get("value")}
+            msg = _sharegpt_call(msg.get("value")) if speaker == "function_call" else {
+                "role": SHAREGPT_ROLES[speaker], "content": msg.get("value")}
         role = msg.get("role")
         if not isinstance(role, str) or role not in ROLES:  # as for `from`: a list or an object is refused
             raise RecordError(Q.INVALID_MESSAGES, f"messages[{i}].role {role!r} is not one of {sorted(ROLES)}")
@@ -120,6 +123,26 @@ def render_messages(messages: object) -> str:
     if not said:
         raise RecordError(Q.EMPTY_TEXT, f"all {len(messages)} messages are empty")
     return "\n\n".join(blocks)
+
+
+def _sharegpt_call(value: object) -> dict:
+    """A ShareGPT `function_call` turn as the assistant's tool call it is: its value is the call as JSON
+    ({"name": ..., "arguments": ...}, glaive / ToolACE style). Read as plain assistant text, the tool-call
+    statistics and the rules teacher's `tool_call_validity` never saw it, so a broken call counted as valid. A value
+    that is broken JSON but names its function is that call with the value, verbatim, as its arguments (which are
+    then not a JSON object, as they are not); any other value stays the assistant's text, as before."""
+    try:
+        call = json.loads(value) if isinstance(value, str) else value
+    except JSON_REFUSED:
+        named = CALL_NAME.search(value)
+        call = {"name": named.group(1), "arguments": value} if named else None
+    if isinstance(call, dict) and isinstance(call.get("name"), str) and call["name"].strip():
+        return {"role": "assistant", "content": "",
+                "tool_calls": [{"function": {"name": call["name"], "arguments": call.get("arguments", "")}}]}
+    return {"role": "assistant", "content": value}
+
+
+CALL_NAME = re.compile(r'"name"\s*:\s*"([^"\\\n]+)"')  # a broken call's function name, where it is still legible
 
 
 def render(fmt: str, payload: dict, text_field: str, question_field: str, answer_field: str, messages_field: str,

@@ -119,3 +119,26 @@ def test_an_hf_dataset_folder_whose_name_holds_a_bracket_is_ingested(tmp_path):
     assert (report["read"], report["kept"]) == (2, 2)
     with pytest.raises(Exception, match="no such folder"):
         source_inputs(SourceSpec(name="d", path="nowhere", reader="hf_dataset", format="text"), 0, tmp_path)
+
+
+def test_a_sharegpt_function_call_turn_is_a_tool_call_the_statistics_judge():
+    # glaive / ToolACE style: {"from": "function_call", "value": "{\"name\": ..., \"arguments\": ...}"} was plain
+    # assistant text, so the tool-call statistics never saw it and a broken call counted as valid
+    import json
+
+    from mira_core.docstats import INDEX, doc_stats
+
+    def stats(value):
+        text = render_messages([{"from": "human", "value": "Weather in Paris?"}, {"from": "function_call", "value": value},
+                                {"from": "observation", "value": "sunny"}, {"from": "gpt", "value": "It is sunny."}])
+        v = doc_stats("agent", text)
+        return text, v[INDEX["tool_calls_log"]] > 0, v[INDEX["tool_args_json_frac"]]
+
+    text, called, valid = stats(json.dumps({"name": "get_weather", "arguments": {"city": "Paris"}}))
+    assert "[tool_call] get_weather\n{\"city\": \"Paris\"}" in text and called and valid == 1.0
+    text, called, valid = stats('{"name": "get_weather", "arguments": "{\\"city\\": \\"Paris\\"}"}')  # a string
+    assert "[tool_call] get_weather\n{\"city\": \"Paris\"}" in text and called and valid == 1.0
+    _, called, valid = stats('{"name": "get_weather", "arguments": {"city": ')  # broken: an invalid call now
+    assert called and valid == 0.0
+    text, called, _ = stats("I will look it up.")  # no call in it: the assistant's text, as before
+    assert "[assistant]\nI will look it up." in text and not called
