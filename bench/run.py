@@ -458,12 +458,11 @@ def _cpu_sentence(cpu: dict | None) -> str:
     if not cpu:
         return ("The published ~3x comes from VNNI/AMX int8 dot products and native bf16; this run recorded no CPU "
                 "flags.")
-    has = [what for what, key in (("VNNI/AMX int8 dot products", "int8_dot"), ("native bf16", "bf16")) if cpu[key]]
-    lacks = [what for what, key in (("VNNI/AMX int8 dot products", "int8_dot"), ("native bf16", "bf16"))
-             if not cpu[key]]
-    return (f"The CPU measured ({cpu['name']}) has " + (" and ".join(has) if has else "neither") +
-            (f", not {' or '.join(lacks)}" if has and lacks else "") +
-            ("" if has else " VNNI/AMX int8 dot products nor native bf16") + ", where the published ~3x comes from.")
+    features = {"VNNI/AMX int8 dot products": cpu["int8_dot"], "native bf16": cpu["bf16"]}
+    has, lacks = [f for f, on in features.items() if on], [f for f, on in features.items() if not on]
+    said = ("neither " + " nor ".join(lacks) if not has else
+            " and ".join(has) + (f", not {' or '.join(lacks)}" if lacks else ""))
+    return f"The CPU measured ({cpu['name']}) has {said}, where the published ~3x comes from."
 
 
 def section_encoders(r: dict) -> list[str]:

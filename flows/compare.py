@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 import yaml
 
+from flows.params import project_root
 from flows.revisions import WORKSPACE, conflict_note, read_bytes, unreadable
 from flows.rubrics import rubrics_at
 from mira_core.errors import JSON_REFUSED, ConfigError, json_refusal
@@ -211,12 +212,8 @@ def command(rev_a: Annotated[str, typer.Argument(help="Git revision, DVC experim
             png: Annotated[Path | None, typer.Option("--png", help="Where to write the plot.")] = None,
             root: Annotated[Path, typer.Option("--root", help="Project folder.")] = Path(".")) -> None:
     """Compare two runs: rubric anchors per group, student metrics, retention, overlap of the selections."""
-    root = root.resolve()
     try:
-        if not (root / "params.yaml").is_file():
-            # not a project (a subfolder of one, a mistyped --root): every revision read as empty, and compare printed
-            # "A and B have none (select has not run there)" with exit 0, as the other commands do not
-            raise ConfigError(f"{root / 'params.yaml'}: not found (run mira from the project folder, or pass --root)")
+        root = project_root(root)  # outside a project every revision read as empty: "A and B have none", exit 0
         c = compare(gather(root, rev_a), gather(root, rev_b))
     except ConfigError as e:
         typer.echo(f"mira compare: {e}", err=True)

@@ -41,8 +41,8 @@ def embed_flow(p: EmbedParams, cache: CacheParams, root: str) -> dict:
         prune(lay.embeddings.glob("*/part-*.*"), lambda f: f.with_suffix(".parquet") in wanted)
         # and the folders of sources no longer in the corpus (a removed or renamed one): data/embeddings is a persist
         # out, which DVC never empties; a hidden folder is a killed atomic write's, which its next run removes
-        prune([d for d in lay.embeddings.iterdir() if d.is_dir() and not d.name.startswith(".")],
-              lambda d: d in {w.parent for w in wanted})
+        folders = {w.parent for w in wanted}
+        prune([d for d in lay.embeddings.iterdir() if d.is_dir() and not d.name.startswith(".")], folders.__contains__)
         records = sum(r["records"] for r in results)
         log.update(records=records, resumed_shards=sum(r["resumed"] for r in results), device=enc.device)
         coverage = total_coverage(results)

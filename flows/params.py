@@ -11,6 +11,15 @@ from mira_core.config_errors import duplicate_keys, key_lines, yaml_problem, yam
 from mira_core.errors import ConfigError
 
 
+def project_root(root: Path) -> Path:
+    """`root` resolved, or a ConfigError when it holds no params.yaml: the commands that read a project's outputs
+    (compare, rubrics, summary) read every revision there as empty, and printed empty comparisons with exit 0."""
+    root = Path(root).resolve()
+    if not (root / "params.yaml").exists():
+        raise ConfigError(f"{root / 'params.yaml'}: not found (run mira from the project folder, or pass --root)")
+    return root
+
+
 def load_params(path: Path | str = "params.yaml") -> Params:
     """Read and validate params.yaml."""
     path = Path(path)

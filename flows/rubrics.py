@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from flows.params import project_root
 from flows.revisions import WORKSPACE, read_texts, unreadable
 from mira_core.errors import ConfigError
 from mira_core.rubric import Rubric, diff_rubrics, format_diff, format_rubric, parse_rubric, refusal
@@ -30,22 +31,13 @@ def rubrics_at(root: Path, rev: str) -> dict[str, Rubric]:
     return out
 
 
-def project(root: Path) -> Path:
-    """`root` resolved, or a ConfigError when it is no project: outside one every revision reads as having no
-    rubrics, and `diff` printed an empty diff with exit 0 (a subfolder, a mistyped --root)."""
-    root = root.resolve()
-    if not (root / "params.yaml").is_file():
-        raise ConfigError(f"{root / 'params.yaml'}: not found (run mira from the project folder, or pass --root)")
-    return root
-
-
 @app.command()
 def show(group: Annotated[str | None, typer.Argument(help="One group; all when left out.")] = None,
          rev: Annotated[str, typer.Option(help="Git revision or DVC experiment.")] = WORKSPACE,
          root: Root = Path(".")) -> None:
     """Print the anchors of each group's rubric."""
     try:
-        rubrics = rubrics_at(project(root), rev)
+        rubrics = rubrics_at(project_root(root), rev)
         if not rubrics:
             raise ConfigError(f"no rubrics at {rev} (run `mira stage discover` first)")
         if group is not None and group not in rubrics:
@@ -64,7 +56,7 @@ def diff(rev_a: Annotated[str, typer.Argument(help="Git revision or DVC experime
          root: Root = Path(".")) -> None:
     """Anchors added, removed and changed per group between two revisions."""
     try:
-        root = project(root)
+        root = project_root(root)
         a, b = rubrics_at(root, rev_a), rubrics_at(root, rev_b)
     except ConfigError as e:
         typer.echo(f"mira rubrics: {e}", err=True)

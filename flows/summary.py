@@ -219,10 +219,7 @@ def summary_lines(root: Path) -> list[str]:
 
 def command(root: Annotated[Path, typer.Option("--root", help="Project folder.")] = Path(".")) -> None:
     """Print what the last run produced and where it is."""
-    from mira_core.errors import ConfigError
+    from flows.params import project_root
 
-    if not (root.resolve() / "params.yaml").exists():  # not a project: say so, as the other commands do
-        raise ConfigError(f"{root.resolve() / 'params.yaml'}: not found (run mira from the project folder, or pass "
-                          "--root)")
-    for line in summary_lines(root.resolve()):
+    for line in summary_lines(project_root(root)):
         typer.echo(line)

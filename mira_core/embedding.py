@@ -38,7 +38,7 @@ import polars as pl
 from mira_core.config import EmbedParams
 from mira_core.errors import ConfigError
 from mira_core.ingest.tokens import resolve_model_path
-from mira_core.io import file_digest, library_versions, model_digest, read_json, write_json, write_parquet
+from mira_core.io import file_digest, library_versions, model_digest, read_json, read_parquet, write_json, write_parquet
 from mira_core.schema import CORPUS, read_checked
 
 CHARS_PER_TOKEN_CAP = 16  # a WordPiece token is rarely longer than this; text beyond max_length * 16 is never read
@@ -431,5 +431,6 @@ def read_embeddings(paths: list[Path]) -> tuple[list[str], np.ndarray]:
     """(record_ids, matrix) of embedding shards, in shard order."""
     if not paths:
         return [], np.zeros((0, 0), dtype=np.float32)
-    df = pl.concat([pl.read_parquet(p, columns=["record_id", "embedding"], glob=False) for p in paths])
+    # one file at a time through io.read_parquet: a shard polars cannot read is a ConfigError naming it
+    df = pl.concat([read_parquet(p, columns=["record_id", "embedding"]) for p in paths])
     return df["record_id"].to_list(), df["embedding"].to_numpy().astype(np.float32, copy=False)

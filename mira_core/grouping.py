@@ -18,18 +18,14 @@ import polars as pl
 from mira_core.config import GroupParams
 from mira_core.embedding import read_embeddings
 from mira_core.errors import ConfigError
-from mira_core.io import unreadable_parquet, write_parquet
+from mira_core.io import write_parquet
 
 
 def source_centroids(shards_by_source: dict[str, list[Path]]) -> tuple[list[str], np.ndarray, dict[str, int]]:
     """(sources, unit centroid matrix, records per source) from each source's embedding shards."""
     names, rows, counts = [], [], {}
     for source in sorted(shards_by_source):
-        try:
-            _, m = read_embeddings(shards_by_source[source])
-        except pl.exceptions.PolarsError as e:  # polars' message names no file: name the shard(s) it cannot read
-            bad = [s for s in shards_by_source[source] if not _readable(s)] or shards_by_source[source]
-            raise ConfigError(unreadable_parquet(bad, e)) from e
+        _, m = read_embeddings(shards_by_source[source])  # a shard it cannot read is a ConfigError naming it
         if not len(m):
             continue
         c = m.mean(axis=0)
@@ -37,15 +33,6 @@ def source_centroids(shards_by_source: dict[str, list[Path]]) -> tuple[list[str]
         names.append(source)
         counts[source] = len(m)
     return names, np.vstack(rows) if rows else np.zeros((0, 0)), counts
-
-
-def _readable(shard: Path) -> bool:
-    """Whether polars reads an embedding shard's record ids and embeddings."""
-    try:
-        pl.read_parquet(shard, columns=["record_id", "embedding"], glob=False)
-    except pl.exceptions.PolarsError:
-        return False
-    return True
 
 
 def similarity(centroids: np.ndarray) -> np.ndarray:

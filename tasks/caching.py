@@ -26,9 +26,10 @@ served only if every output on disk still matches it:
 A record whose result does not read back (Prefect writes it in place, so a kill or a full disk mid-write
 truncates it) is dropped the same way, rather than served as a decoding error on every later run.
 
-So a hit costs a listing and a stat per output file (about 20 us a file), whatever the files' size; the
-content digest is taken once, when a run commits (`file_digest` memoises it by path, size, mtime, ctime and inode, so a later
-stage in the same process that reads those files as inputs gets it for free), and on a hit only when a stat differs.
+So a hit costs a listing and a stat per output file (about 20 us a file), whatever the files' size, and a read of
+its result record; the content digest is taken once, when a run commits (`file_digest` memoises it by path, size,
+mtime, ctime and inode, so a later stage in the same process that reads those files as inputs gets it for free),
+and on a hit only when a stat differs.
 
 `submit` also refreshes the cache entry up front when an output does not exist at all (the check
 above would catch it too).
@@ -171,8 +172,8 @@ class StageCache(CachePolicy):
 def _readable(store, key: str) -> bool:
     """Whether the result record under `key` reads back. Prefect writes a result in place (open, write), so a kill or a
     full disk mid-write leaves it truncated beside a whole metadata file: served, every later run of the task failed
-    on Prefect's decoding error until the cache folder was deleted. The record read is kept in Prefect's memory, so a
-    hit does not read it twice."""
+    on Prefect's decoding error until the cache folder was deleted. This reads the record on every hit (a small
+    file: a task's returned dict); Prefect's store may serve the transaction's own read from its memory cache."""
     try:
         store.read(key)
     except Exception:  # whatever a damaged record raises (base64, pickle, JSON, a missing file): it is no hit
