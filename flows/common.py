@@ -36,6 +36,7 @@ DEBUG_ENV = "MIRA_DEBUG"  # set (to anything but 0/empty): tracebacks of MiraErr
 def task_runner(p: RunnerParams):
     """A thread pool by default; Dask (an existing scheduler at `address`, or a local cluster) when asked."""
     if p.kind == "dask":
+        quiet_dask()
         from prefect_dask import DaskTaskRunner
 
         class MiraDaskTaskRunner(DaskTaskRunner):
@@ -51,12 +52,33 @@ def task_runner(p: RunnerParams):
                 return client
 
         if p.address:
-            return MiraDaskTaskRunner(address=p.address)
-        return MiraDaskTaskRunner(cluster_kwargs={"n_workers": p.max_workers, "threads_per_worker": p.threads_per_worker,
-                                                  "processes": True, "dashboard_address": None})
+            runner = MiraDaskTaskRunner(address=p.address)
+        else:
+            runner = MiraDaskTaskRunner(cluster_kwargs={"n_workers": p.max_workers, "processes": True,
+                                                        "threads_per_worker": p.threads_per_worker,
+                                                        "dashboard_address": None})
+        if not debug():
+            runner.logger.setLevel(logging.WARNING)  # its "dashboard is available" line: see quiet_dask
+        return runner
     from prefect.task_runners import ThreadPoolTaskRunner
 
     return ThreadPoolTaskRunner(max_workers=p.max_workers)
+
+
+DASK_LOG_ENV = "DASK_LOGGING__DISTRIBUTED"  # dask's config for the `distributed` loggers' level (a value set wins)
+
+
+def quiet_dask() -> None:
+    """Keep Dask's own INFO lines (some thirty per cluster: scheduler, nanny, worker banners, connections) and
+    prefect-dask's off the console, as the thread pool has none; MIRA_DEBUG shows them. The level goes through
+    the environment so the worker processes the cluster starts read it too; this process's loggers are set as
+    well, in case `distributed` was imported before. The runner's own INFO lines are quieted where it is made
+    (`task_runner`): one of them says "the Dask dashboard is available at …/status", but the dashboard needs
+    bokeh, which mira does not install, so the link leads nowhere."""
+    if debug() or DASK_LOG_ENV in os.environ:
+        return
+    os.environ[DASK_LOG_ENV] = "warning"
+    logging.getLogger("distributed").setLevel(logging.WARNING)
 
 
 def _hide_mira_failures_plugin():
