@@ -24,7 +24,7 @@ def score_one(corpus_shard: Path, embedding_shard: Path, student: Path, group: s
     s = p.generative_server
     server = None
     if s.base_url:
-        from mira_core.teachers.openai_teacher import usable_key
+        from mira_core.redact import usable_key
 
         key = usable_key(os.environ.get(s.api_key_env) if s.api_key_env else None, s.api_key_env,
                          "score.generative_server.api_key_env")

@@ -57,7 +57,7 @@ from typing import Any, TypeVar
 
 from mira_core.config import TeacherParams
 from mira_core.errors import INTERRUPTED, ConfigError
-from mira_core.redact import redact_credentials
+from mira_core.redact import redact_credentials, usable_key
 from mira_core.teachers import prompts
 from mira_core.teachers.base import (
     ErrorKind,
@@ -381,26 +381,6 @@ class OpenAIBackend:
     def _mask(self, text: str) -> str:
         """The text with the API key masked: servers may echo it ('Incorrect API key provided: sk-...')."""
         return masked(text, self._api_key if self._api_key != "EMPTY" else None)
-
-
-def usable_key(api_key: str | None, env: str | None, knob: str) -> str | None:
-    """The key without the white space around it, which no key has (an env file with CRLF line ends, a pasted line
-    break); a ConfigError naming where it came from (the variable `env`, named by the params key `knob`), never the
-    key, when it holds what no header may carry. The teacher's key and the generative student's server's pass here.
-
-    Sent as it was, a line break ended the lean client's headers early (the request arrived garbled and every record
-    was kept as a permanent failure), and a non-ASCII letter (a typographic dash pasted from a page) failed each
-    request as a connection error, or as a reply "not JSON" through the SDK.
-    """
-    if api_key is None:
-        return None
-    key = api_key.strip()
-    if key and all(" " <= ch <= "~" for ch in key):
-        return key
-    where = f"the environment variable {env} ({knob})" if env else f"the API key ({knob} unset)"
-    raise ConfigError(f"the API key in {where} is blank or holds a character no API key has (a control "
-                      "character such as a line break, or a non-ASCII one such as a typographic dash): set it again "
-                      "from the provider's page")
 
 
 def base_url(p: TeacherParams) -> str:
