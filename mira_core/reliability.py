@@ -115,16 +115,17 @@ def student_report(val: pl.DataFrame, pred: np.ndarray, anchor_ids: list[str], t
     truth = val.select(anchor_ids).to_numpy().astype(float)
     const = np.broadcast_to(train_mean, truth.shape)
     overall = per_anchor(truth, pred, anchor_ids, ranked)
+    # the records `agreement` counts (one unscored record must not make the group's MAE NaN); ranked too: an
+    # unclipped inf clips to the scale's end, so `pred` alone counted a record the anchor's figures leave out
+    ok = np.isfinite(pred) & np.isfinite(truth) & np.isfinite(pred if ranked is None else np.asarray(ranked, float))
     for j, a in enumerate(anchor_ids):  # over the records the student scored, as its own MAE is
-        scored = np.isfinite(pred[:, j]) & np.isfinite(truth[:, j])
-        overall[a]["const_mae"] = mae(truth[scored, j], const[scored, j])
+        overall[a]["const_mae"] = mae(truth[ok[:, j], j], const[ok[:, j], j])
     sources = {}
     src = val["source"].to_numpy()
     for s in sorted(set(src)):
         m = src == s
         sources[s] = {"n_val": int(m.sum()),
                       "anchors": per_anchor(truth[m], pred[m], anchor_ids, None if ranked is None else ranked[m])}
-    ok = np.isfinite(pred) & np.isfinite(truth)  # one unscored record must not make the group's MAE NaN
     return {"anchors": overall, "sources": sources, "median_spearman": _median(overall, "spearman"),
             "median_somers_d": _median(overall, "somers_d"), "median_spearman_ceiling": _median(overall, "spearman_ceiling"),
             "mean_mae": mae(truth[ok], pred[ok]), "const_mean_mae": mae(truth[ok], const[ok])}
