@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Annotated
@@ -74,6 +75,15 @@ def _spread(arm: dict) -> str:
     """'±sd' over an arm's seeds; one seed has none (the stage writes 0.0, which read as no spread at all), as the
     report says."""
     return " (one seed)" if len(arm.get("seeds") or []) == 1 else f"±{arm['loss_std']:.3f}"
+
+
+def _loss(arm: dict) -> str:
+    """An arm's mean held-out loss and spread; a loss that is not finite is a run that diverged, as the report says
+    (it printed "nan±nan")."""
+    mean = arm["loss_mean"]
+    if isinstance(mean, float) and not math.isfinite(mean):
+        return "not finite (a run diverged)"
+    return f"{mean:.3f}" + _spread(arm)
 
 
 def _jaccard(x: float | None) -> str:
@@ -205,8 +215,7 @@ def summary_lines(root: Path) -> list[str]:
                        f"({sum(export['records'].values())} records)")
     ev = _load(root, "evaluate")
     if ev and ev.get("arms"):
-        out.append("evaluation  held-out loss: " + ", ".join(
-            f"{a} {v['loss_mean']:.3f}" + _spread(v) for a, v in ev["arms"].items())
+        out.append("evaluation  held-out loss: " + ", ".join(f"{a} {_loss(v)}" for a, v in ev["arms"].items())
             + ("; within noise: " + ", ".join(f"{a}~{b}" for a, b in ev.get("within_noise", [])) if ev.get(
                 "within_noise") else ""))
     if (root / "reports" / "report.html").exists():

@@ -20,7 +20,8 @@ from pathlib import Path
 import polars as pl
 
 import mira_core
-from mira_core.errors import JSON_REFUSED, ConfigError, json_refusal
+from mira_core.errors import JSON_REFUSED, ConfigError, SchemaError, json_refusal
+from mira_core.io import unreadable_parquet
 from mira_core.layout import Layout
 from mira_core.schema import CONTAMINATED, GROUPS, MANIFEST, MASK, read_checked
 from mira_core.stages import writer_of
@@ -143,11 +144,20 @@ def _parquet(path: Path, schema: dict, columns: list[str] | None = None) -> pl.D
     return read_checked(path, schema, columns) if path.is_file() else None
 
 
+def _columns(path: Path) -> list[str]:
+    """The column names of a Parquet file; one polars cannot read (truncated, damaged) is named, where polars' own
+    error names no file and failed the report with a traceback."""
+    try:
+        return pl.scan_parquet(path, glob=False).collect_schema().names()
+    except pl.exceptions.PolarsError as e:
+        raise SchemaError(unreadable_parquet([path], e)) from e
+
+
 def _mask(path: Path) -> pl.DataFrame | None:
     """The reliability mask; one written before the mask read Somers' D has no such column, and still reads."""
     if not path.is_file():
         return None
-    names = pl.scan_parquet(path, glob=False).collect_schema()
+    names = _columns(path)
     return read_checked(path, MASK, [c for c in MASK if c != "somers_d" or c in names])
 
 
@@ -170,8 +180,7 @@ def rationale_samples(layout: Layout, n: int = RATIONALE_SAMPLE) -> pl.DataFrame
     of MIRA's manifest with the student's rationales; None when no score file has them. Reads the manifest's
     ids lazily and only the matching rows of the score files."""
     manifest = layout.selection / "mira" / "manifest.parquet"
-    files = [f for f in sorted(layout.scores.glob("*/*/part-*.parquet"))
-             if "rationales" in pl.scan_parquet(f, glob=False).collect_schema()]
+    files = [f for f in sorted(layout.scores.glob("*/*/part-*.parquet")) if "rationales" in _columns(f)]
     if not files or not manifest.is_file():
         return None
     groups = sorted({f.parent.parent.name for f in files})

@@ -91,11 +91,13 @@ def score_histograms(groups: Mapping[str, Mapping[str, np.ndarray]], max_bins: i
     axes = fig.subplots(rows, cols, squeeze=False)
     colors = {"kept": KEPT, "dropped": DROPPED, "filtered": FILTERED, "held out": HELD}
     for ax, g in zip(axes.flat, names, strict=False):
-        parts = {k: np.asarray(v, dtype=float) for k, v in groups[g].items()}
-        parts = {k: v[np.isfinite(v)] for k, v in parts.items()}
+        given = {k: np.asarray(v, dtype=float) for k, v in groups[g].items()}
+        n_kept = len(given.get("kept", ()))
+        # counted before the unscored (NaN) records leave the bars: they are selectable all the same (the budget is a
+        # share of their tokens too); held-out and filtered records are never selectable
+        selectable = n_kept + len(given.get("dropped", ()))
+        parts = {k: v[np.isfinite(v)] for k, v in given.items()}
         every = np.concatenate([v for v in parts.values()]) if parts else np.array([])
-        n_kept = len(parts.get("kept", ()))
-        selectable = n_kept + len(parts.get("dropped", ()))  # held-out and filtered records are never selectable
         ax.set_title(literal(f"{g}: {n_kept:,} of {selectable:,} selectable kept"), fontsize=10)
         if len(every) == 0:
             ax.text(0.5, 0.5, "no scores", ha="center", va="center", transform=ax.transAxes, color="#57606a")
