@@ -2,9 +2,10 @@
 with the baselines at the same budget.
 
 Reads: data/corpus/, data/scores/, data/groups/, data/rubrics/, data/dedup/, data/decontaminate/,
-metrics/students.json, metrics/ingest.json (and data/labels/, data/embeddings/ for the single-rubric baseline).
-Writes: data/selection/<method>/manifest.parquet,
-data/selection/mask.parquet, data/selection/mira/records/ or megatron/ (the export, with lineage.json),
+data/labels/ (the teacher oracle, and the single-rubric baseline), metrics/students.json, metrics/ingest.json (and
+data/embeddings/ for the single-rubric baseline).
+Writes: data/selection/<method>/manifest.parquet, data/selection/mask.parquet, data/selection/oracle.parquet (the
+teacher-oracle table), data/selection/mira/records/ or megatron/ (the export, with lineage.json),
 metrics/select.json.
 """
 

@@ -5,7 +5,8 @@ Three steps, as in the paper (section 3.4-3.5):
 1. Mask. Anchor d of group g is off for source s when the student's val MAE on (s, d) is above
    tau_mae or its rank agreement with the teacher is below tau_rank (an undefined one, from a constant
    side, counts as below). A source with fewer than `min_val_records` val records (none included) uses its
-   group's figures, except that an anchor the teacher scored the same on all of its labeled records is off.
+   group's figures, except that an anchor the teacher scored the same on all of its labeled records, at least
+   `min_val_records` of them, is off (fewer say too little: the group's figures decide).
    The agreement is Somers' D by default, Spearman as in the paper with `agreement: spearman`: against the
    teacher's tied 1..5 labels Spearman caps a continuous student below 1, and below 0.3 on an anchor whose
    low scores are rare, so it switched off the anchors that catch rare defects (mira_core/reliability.py).
@@ -62,6 +63,8 @@ def _judge(m: dict, p: SelectParams) -> tuple[bool, str]:
     if rank is None:
         if m.get("teacher_constant"):
             return False, f"{stat} undefined (the teacher gives one score to every val record: nothing to rank)"
+        if m.get("n", 3) < 3:  # the figures of a group with 2 val records, or of a source at min_val_records < 3
+            return False, f"{stat} undefined (fewer than 3 scored val records)"
         return False, f"{stat} undefined (a constant side)"
     if rank < p.tau_rank:
         return False, f"{stat} {rank:.2f} < {p.tau_rank}"

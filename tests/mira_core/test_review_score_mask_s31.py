@@ -114,3 +114,16 @@ def test_random_shards_score_every_record_once_in_corpus_order_whatever_the_batc
         assert tables[0]["record_id"].to_list() == [f"a/{r}" for r, _ in rows]
         assert all(t.equals(tables[0]) for t in tables[1:])
         assert np.isfinite(tables[0].select("a00", "a01").to_numpy()).all()
+
+
+def test_the_mask_says_too_few_val_records_where_that_is_why_the_agreement_is_undefined():
+    # two scored val records: Somers' D is undefined for want of records, not for a constant side (found by a review)
+    from mira_core.config import SelectParams
+    from mira_core.selection import _judge
+
+    m = agreement(np.array([1.0, 4.0]), np.array([1.5, 3.9]))
+    assert m["n"] == 2 and m["somers_d"] is None
+    on, why = _judge(m, SelectParams(min_val_records=2))
+    assert not on and why == "Somers' D undefined (fewer than 3 scored val records)"
+    flat = agreement(np.array([2.0, 3.0, 2.0]), np.array([2.5, 2.5, 2.5]))  # a constant student
+    assert _judge(flat, SelectParams())[1] == "Somers' D undefined (a constant side)"
