@@ -488,7 +488,7 @@ class EvaluateParams(Section):
     """Proxy mid-training: a shared base LM continued on each arm for equal tokens, scored on the held-out sources.
 
     The CPU defaults (a 2-layer, 128-wide GPT-2, a 2048-token BPE, context 128, 120 steps of 16 windows,
-    3 arms x 3 seeds) take about 4 minutes on 2 cores; scale the model, steps and batch up on a GPU.
+    3 arms x 3 seeds) take about 3 minutes on 2 cores; scale the model, steps and batch up on a GPU.
     """
 
     enabled: bool = Field(

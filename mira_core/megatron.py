@@ -416,8 +416,9 @@ def materialize_megatron(records: Iterable[tuple[str, str]], tokenizer: Any, out
     The folder is built aside and replaces `out` whole only when complete. Returns the lineage record.
     """
     out = Path(out)
+    # "/" (the trainer reads the export at the root) leaves "" here, and the prefixes "/<name>"; "" itself names no folder
     root = prefix_root.rstrip("/") if prefix_root is not None else str(out.resolve())
-    if not root or re.search(r"\s", root):  # before any tokenizing: Megatron could not read the blend
+    if prefix_root == "" or re.search(r"\s", root):  # before any tokenizing: Megatron could not read the blend
         raise ConfigError(f"megatron export: the blend's prefixes would start with {root!r}, and Megatron splits "
                           "--data-path on whitespace; set select.megatron_prefix_root to the folder (without "
                           "spaces) where the trainer will read the export")
