@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Annotated
 
 import typer
@@ -20,13 +20,18 @@ Root = Annotated[Path, typer.Option("--root", help="Project folder holding param
 
 def rubrics_at(root: Path, rev: str) -> dict[str, Rubric]:
     """The rubrics of every group at a revision (a git rev, a DVC experiment name, or 'workspace'); a rubric that
-    does not parse is a ConfigError naming its file and revision."""
+    does not parse, or whose group is not its file's name, is a ConfigError naming its file and revision."""
     out = {}
     for path, text in read_texts(root, rev, "data/rubrics/*.json").items():
         try:
             r = parse_rubric(text)
         except ValidationError as e:
             raise unreadable(rev, path, f"not a rubric ({refusal(e)})") from None
+        # as load_rubrics refuses it: keyed by its group, a copy of g0.json saved as g1.json replaced g0's rubric
+        # here (show and diff printed g1's file as g0, and no g1), while label, distill and score read g1.json as g1's
+        if r.group != PurePosixPath(path).stem:
+            raise unreadable(rev, path, f"holds the rubric of group {r.group!r}, not {PurePosixPath(path).stem!r} "
+                             f"(a copy of {r.group}.json?)")
         out[r.group] = r
     return out
 

@@ -3,7 +3,7 @@
 Answers and failures are both stored, with token usage, so a crash or a re-run never pays twice
 and every error stays inspectable (`sqlite3 .mira/teacher_cache.sqlite 'select error from requests'`).
 A failure never overwrites an answer stored under the same key (two tasks asking the same text at once):
-an answer, once paid for, stays.
+an answer, once paid for, stays. A stored answer whose bytes do not read back (damaged) is asked again.
 WAL mode lets several processes (Dask workers) share one file, and `Teacher` commits each answer
 as it arrives (one small transaction per answer), so a killed process loses only what was in flight.
 """
@@ -11,6 +11,7 @@ as it arrives (one small transaction per answer), so a killed process loses only
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -18,6 +19,9 @@ from pathlib import Path
 
 from mira_core.errors import ConfigError
 from mira_core.teachers.base import Outcome, Request
+
+log = logging.getLogger(__name__)
+_DAMAGED = object()  # a stored answer that does not read back
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -100,20 +104,39 @@ class RequestCache:
         self._lock = threading.Lock()
 
     def get_many(self, keys: list[str]) -> dict[str, Outcome]:
-        out = {}
+        """The stored outcomes of these keys. A row whose answer does not read back (its bytes damaged: not UTF-8,
+        not JSON, an answer that is no object) is deleted and left out, so it is asked again and the new answer
+        stored (a failure never replaces an answer): it was json's traceback on every run, naming no file, or
+        SQLite's decoding error, whose advice was to set aside the whole file and every answer paid for in it."""
+        out, damaged = {}, []
         with self._lock:
             for i in range(0, len(keys), 500):
                 chunk = keys[i : i + 500]
                 try:
+                    # the answer as bytes: SQLite decodes TEXT as it fetches, and one bad byte failed the whole read
                     rows = self._con.execute(
-                        f"SELECT key, record_id, ok, data, error, error_kind, prompt_tokens, completion_tokens, calls "
-                        f"FROM requests WHERE key IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+                        f"SELECT key, record_id, ok, CAST(data AS BLOB), error, error_kind, prompt_tokens, "
+                        f"completion_tokens, calls FROM requests WHERE key IN ({','.join('?' * len(chunk))})",
+                        chunk).fetchall()
                 except sqlite3.DatabaseError as e:  # a damaged page shows only when it is read
                     if _locked(e):
                         raise
                     raise unusable(self.path, e) from None
                 for k, rid, ok, data, err, ekind, pt, ct, calls in rows:
-                    out[k] = Outcome(rid, bool(ok), json.loads(data) if data else None, err, ekind, pt, ct, calls)
+                    try:
+                        value = json.loads(data.decode()) if data else None
+                    except (UnicodeDecodeError, ValueError):
+                        value = _DAMAGED
+                    if value is _DAMAGED or (ok and not isinstance(value, dict)):
+                        damaged.append(k)
+                        continue
+                    out[k] = Outcome(rid, bool(ok), value, err, ekind, pt, ct, calls)
+            if damaged:
+                self._con.executemany("DELETE FROM requests WHERE key = ?", [(k,) for k in damaged])
+                self._con.commit()
+        if damaged:
+            log.warning("teacher cache %s: %d stored answer(s) did not read back (damaged); they are asked again",
+                        self.path, len(damaged))
         return out
 
     def put_many(self, items: list[tuple[str, Request, Outcome]]) -> None:
