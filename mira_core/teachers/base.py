@@ -21,6 +21,7 @@ import dataclasses
 import hashlib
 import json
 import threading
+import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -163,8 +164,9 @@ THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 
 
 def normalize_name(name: str) -> str:
-    """'Code Readability ' -> 'code_readability'."""
-    out = "".join(ch.lower() if ch.isalnum() else "_" for ch in name.strip())
+    """'Code Readability ' -> 'code_readability'. NFKC first: a name written in another Unicode form (a decomposed
+    'é', full-width letters) is the same name, not a second dimension (the combining accent read as a separator)."""
+    out = "".join(ch.lower() if ch.isalnum() else "_" for ch in unicodedata.normalize("NFKC", name).strip())
     return "_".join(p for p in out.split("_") if p) or "unnamed"
 
 

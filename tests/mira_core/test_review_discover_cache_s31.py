@@ -147,3 +147,12 @@ def test_random_rubrics_keep_their_version_through_a_save_and_a_hand_reformat(tm
         other = _random_rubric(rnd)
         d = diff_rubrics({"g0": rubric}, {"g0": other})["g0"]
         assert (d["status"] == "changed") == (other.version != rubric.version), seed
+
+
+def test_a_dimension_name_in_another_unicode_form_is_the_same_name():
+    # a decomposed accent read as a separator ('Cafe\u0301' -> 'cafe', 'Café' -> 'café'), full-width letters kept as
+    # they were: one dimension in two forms became two anchors (found by a review)
+    from mira_core.teachers.base import normalize_name
+
+    assert normalize_name("Cafe\u0301 Quality") == normalize_name("Café quality") == "café_quality"
+    assert normalize_name("ＣＯＤＥ Readability") == normalize_name("code readability") == "code_readability"
