@@ -12,6 +12,7 @@ import polars as pl
 from mira_core.anchors import cluster_anchors, point_texts
 from mira_core.config import DiscoverParams
 from mira_core.embedding import Encoder
+from mira_core.errors import INTERRUPTED
 from mira_core.rubric import Rubric, Scale
 from mira_core.sampling import stratified_sample
 from mira_core.schema import JUDGE_FAILURES, JUDGMENTS
@@ -52,6 +53,8 @@ def judge_sample(group: str, corpus: pl.DataFrame, teacher: Teacher, p: Discover
         sleep(pause)
         pause, rounds = min(pause * 2, 60.0), rounds + 1
         outcomes |= _judge(teacher, pending, p.batch_size)
+    if INTERRUPTED.is_set():  # Ctrl-C: the stage is ending; a rubric of the records judged so far must not be written
+        raise KeyboardInterrupt(f"discover {group}: interrupted before every sampled record was judged")
     rows, failures = [], []
     for doc in docs:
         o = outcomes[doc.record_id]

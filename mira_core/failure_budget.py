@@ -81,7 +81,12 @@ def check_failure_budget(stage: str, asked: int, failures: pl.DataFrame, max_rat
     if asked <= 0 or failures.height / asked <= max_rate:
         return
     rate, limit = percents(failures.height / asked, max_rate)
+    permanent = int(failures["error_kind"].eq_missing("permanent").sum()) if "error_kind" in failures.columns else 0
+    again = ("" if not permanent else
+             f" {permanent} of the failures are permanent (an invalid reply after the repairs, a refusal, a 400): they "
+             "are cached as final and a re-run does not ask them again unless teacher.retry_failed is true.")
     raise FailureBudgetError(
         f"{stage}: {failures.height} of {asked} teacher requests failed ({rate}), more than "
         f"teacher.max_failure_rate ({limit}). Most common reasons:\n{describe(failures)}\n"
-        f"Every failure is in {where}; answers already given are cached, so a re-run after the fix asks only the rest.")
+        f"Every failure is in {where}; answers already given are cached, so a re-run after the fix asks only the "
+        f"rest.{again}")

@@ -75,9 +75,12 @@ class Outcome:
     # attempts sent again by the retry policy (429, 5xx, timeouts): provider requests too, but they answered
     # nothing, so they stay out of `calls` (which estimate.py divides the reported tokens by); not cached
     retries: int = 0
+    # USD the spend ledger charged for attempts whose tokens are unknown (no reply: timed out, cut off; a reply
+    # without usage): their worst case, reported as charged
+    uncounted_usd: float = 0.0
 
     @classmethod
-    def failure(cls, record_id: str, error: str, kind: ErrorKind, **usage: int) -> Outcome:
+    def failure(cls, record_id: str, error: str, kind: ErrorKind, **usage: float) -> Outcome:
         return cls(record_id, False, None, error, kind, **usage)
 
 
@@ -308,6 +311,7 @@ class TeacherStats:
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    uncounted_usd: float = 0.0  # the ledger's worst case for attempts whose tokens are unknown
     failures: dict[str, int] = field(default_factory=dict)
     response_formats: dict[str, int] = field(default_factory=dict)  # answered requests per response format
     cap_reached: str | None = None  # the first cap refusal's message
@@ -320,6 +324,7 @@ class TeacherStats:
             self.calls += o.calls + o.retries  # every provider request, retries included
             self.prompt_tokens += o.prompt_tokens
             self.completion_tokens += o.completion_tokens
+            self.uncounted_usd += o.uncounted_usd
             if o.response_format is not None:
                 self.response_formats[o.response_format] = self.response_formats.get(o.response_format, 0) + 1
         if not o.ok:
@@ -338,7 +343,8 @@ class TeacherStats:
              "failures": dict(sorted(self.failures.items())),
              "response_format": dict(sorted(self.response_formats.items()))}
         if price_in is not None and price_out is not None:
-            d["cost_usd"] = round((self.prompt_tokens * price_in + self.completion_tokens * price_out) / 1e6, 6)
+            d["cost_usd"] = round((self.prompt_tokens * price_in + self.completion_tokens * price_out) / 1e6
+                                  + self.uncounted_usd, 6)
         return d
 
 

@@ -188,7 +188,7 @@ class OpenAIBackend:
         """One request: a completion, then up to max_repairs re-asks while the reply does not validate."""
         p = self.params
         msgs = prompts.messages(req, self.scale, p.max_doc_chars, p.max_judgments)
-        usage = {"prompt_tokens": 0, "completion_tokens": 0, "calls": 0, "retries": 0}
+        usage = {"prompt_tokens": 0, "completion_tokens": 0, "calls": 0, "retries": 0, "uncounted_usd": 0.0}
         error, mode = "", None
         for _ in range(p.max_repairs + 1):
             try:
@@ -316,6 +316,7 @@ class OpenAIBackend:
             # timed out, cut off, cancelled (Ctrl-C, a stopped worker) or not a completion: the request was sent
             # and may have been answered, and billed
             self._settle_now(hold, worst)
+            usage["uncounted_usd"] += worst  # reported as the ledger charged it
             raise
         tokens = _tokens(resp)  # some servers omit usage, or send it unfilled; tokens then stay unknown (0)
         pt, ct = tokens or (0, 0)
@@ -325,6 +326,8 @@ class OpenAIBackend:
             # tokens unknown: the worst case stands, so a cap still holds against a server that omits usage
             cost = self.budget.cost(pt, ct) if tokens else worst  # type: ignore[union-attr]
             await asyncio.to_thread(self.budget.settle, hold, cost)  # type: ignore[union-attr]
+            if not tokens:
+                usage["uncounted_usd"] += worst  # reported as the ledger charged it
         return resp
 
     def _settle_now(self, hold: int | None, cost: float) -> None:
