@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from mira_core.errors import ConfigError, RecordError
-from mira_core.ingest.readers import Item, read_parquet
+from mira_core.ingest.readers import Item, batch_items, read_parquet
 from mira_core.io import is_hidden, tree_files
 from mira_core.schema import QuarantineReason as Q
 
@@ -83,8 +83,8 @@ def read_arrow(f: Path, label: str, batch_size: int = 1024) -> Iterator[Item]:
     try:
         for batch in _arrow_batches(f):
             for start in range(0, batch.num_rows, batch_size):
-                for rec in batch.slice(start, batch_size).to_pylist():
-                    yield Item(f"{label}#{row}", rec)
+                for item in batch_items(batch.slice(start, batch_size), label, row):
+                    yield item
                     row += 1
     except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid/ArrowIOError subclass these
         yield Item(f"{label}#{row}", None, RecordError(Q.UNREADABLE, f"not a readable Arrow file from here on: {e}"))
@@ -146,8 +146,8 @@ def read_remote_arrow(url: str, label: str, batch_size: int = 1024) -> Iterator[
                 batches = (file_reader.get_batch(i) for i in range(file_reader.num_record_batches))
             for batch in batches:
                 for start in range(0, batch.num_rows, batch_size):
-                    for rec in batch.slice(start, batch_size).to_pylist():
-                        yield Item(f"{label}#{row}", rec)
+                    for item in batch_items(batch.slice(start, batch_size), label, row):
+                        yield item
                         row += 1
         except (OSError, ValueError) as e:
             yield Item(f"{label}#{row}", None,

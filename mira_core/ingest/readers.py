@@ -5,6 +5,8 @@ held in memory. A line or file that cannot be decoded becomes an `Item` carrying
 with its locator, not an exception: ingest quarantines it and reads on. A compressed file cut short
 or corrupt (a truncated .gz or .zst), or a local Parquet file with a corrupt row group, ends with one
 `unreadable` Item at the first line (row) it could not deliver, never with a silent end or a bare error.
+A Parquet row holding a value Arrow reads but Python cannot hold (a timestamp past year 9999) is one
+`unreadable` Item naming its column, and the file is read on.
 A UTF-8 byte-order mark at the start of a file is an encoding marker, not content, and is dropped.
 Hidden files and folders of a folder source are skipped (`read_folder`).
 
@@ -260,13 +262,46 @@ def _parquet_items(source: Path | object, label: str, batch_size: int, cut_is_un
     row = 0
     try:
         for batch in pf.iter_batches(batch_size=batch_size):
-            for rec in batch.to_pylist():
-                yield Item(f"{label}#{row}", rec)
+            for item in batch_items(batch, label, row):
+                yield item
                 row += 1
     except (OSError, ValueError) as e:  # a corrupt row group; pyarrow's ArrowIOError/ArrowInvalid subclass these
         if not cut_is_unreadable:
             raise
         yield Item(f"{label}#{row}", None, RecordError(Q.UNREADABLE, f"not a readable Parquet file from here on: {e}"))
+
+
+def batch_items(batch: object, label: str, first: int) -> list[Item]:
+    """The Items of one decoded row batch whose first row is row `first` of the file.
+
+    A value Arrow holds but Python cannot (a timestamp or date past year 9999, an unknown time zone) fails the
+    batch's conversion with an OverflowError or the like: then rows are converted one by one, and each such row is
+    quarantined naming its column, while the rest of the file is read on (the bytes themselves were read fine).
+    """
+    try:
+        return [Item(f"{label}#{first + i}", rec) for i, rec in enumerate(batch.to_pylist())]
+    except Exception:  # conversion only: the bytes are in memory, so no I/O error is hidden by this
+        pass
+    items = []
+    for i in range(batch.num_rows):
+        one = batch.slice(i, 1)
+        try:
+            items.append(Item(f"{label}#{first + i}", one.to_pylist()[0]))
+            continue
+        except Exception as e:
+            why = f"{type(e).__name__}: {e}"
+        bad = next((name for name, col in zip(one.schema.names, one.columns, strict=True) if not _converts(col)), "?")
+        items.append(Item(f"{label}#{first + i}", None, RecordError(
+            Q.UNREADABLE, f"column {bad!r} holds a value Python cannot represent ({why})")))
+    return items
+
+
+def _converts(column: object) -> bool:
+    try:
+        column.to_pylist()
+    except Exception:
+        return False
+    return True
 
 
 def _read_remote_parquet(url: str, label: str, batch_size: int) -> Iterator[Item]:

@@ -1,7 +1,8 @@
 """Ingest one source: stream, render, check, deduplicate, count tokens, write shards and quarantine.
 
-Memory stays bounded by `read_batch` records plus one 8-byte digest per record seen (for exact
-duplicate and duplicate-id detection), so a multi-GB source streams through. Counts balance:
+Memory stays bounded by `read_batch` records plus two 64-bit digests per kept record (its id's and its
+text's, for duplicate-id and exact duplicate detection: about 140 MB per million records in Python's sets), so a
+multi-GB source streams through. Counts balance:
 read = kept + quarantined, per source and per reason. A source that keeps no record is flagged
 (`empty`) and `empty_source_problem` words it; the flow decides whether that fails the stage.
 """
@@ -44,10 +45,13 @@ def _digest64(s: str) -> int:
     return int(text_digest(s, 8), 16)
 
 
-def _native_id(value: object, field: str) -> str:
-    """A native id as text; only strings and integers are ids (a float or an object would name no one record)."""
-    if value is None or value == "":
+def _native_id(payload: dict, field: str) -> str:
+    """A record's native id as text; only strings and integers are ids (a float or an object would name no one record)."""
+    if field not in payload:
         raise RecordError(Q.MISSING_FIELD, f"no id field {field!r}")
+    value = payload[field]
+    if value is None or value == "":  # there, but naming no record: said as it is, as a null text field is
+        raise RecordError(Q.MISSING_FIELD, f"id field {field!r} is {'null' if value is None else 'empty'}")
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise RecordError(Q.MISSING_FIELD, f"id field {field!r} is {json_type(value)}, not a string or integer")
     native = str(value)
@@ -311,7 +315,7 @@ def ingest_source(spec: SourceSpec, p: IngestParams, root: Path, out: Path, out_
                         raise RecordError(Q.EMPTY_TEXT, f"{len(text.strip())} characters after stripping")
                     native = item.native_id
                     if native is None and spec.id_field:
-                        native = _native_id(item.payload.get(spec.id_field), spec.id_field)
+                        native = _native_id(item.payload, spec.id_field)
                         meta.pop(spec.id_field, None)
                     # Cut before the digests: two records equal in their first max_chars characters are kept
                     # as the same text, so they must be exact duplicates (and get one content id), not both kept.
