@@ -23,7 +23,12 @@ def view(dim: Dimension, fmt: str, text: str) -> tuple[str | None, str]:
 
 
 def assess(fmt: str, text: str, names: Iterable[str] | None = None) -> dict[str, Finding]:
-    """Evaluate dimensions (all registered ones when names is None) on one record."""
+    """Evaluate dimensions (all registered ones when names is None) on one record; a CRLF line end is read as \\n."""
+    # The rules' patterns end lines at \n only: a record with Windows line ends lost its fenced code (a qa answer's
+    # ```python block read as the whole answer, which did not parse), its paragraphs and headings (terminal
+    # punctuation found none) and counted each line's \r as a character. Python's parser and universal-newline
+    # reading (the demo corpus's files) take \r\n as one line end; so do the rules. A lone \r is left as it is.
+    text = text.replace("\r\n", "\n")
     out: dict[str, Finding] = {}
     for name in REGISTRY if names is None else names:
         dim = REGISTRY[name]
