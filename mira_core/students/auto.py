@@ -167,8 +167,13 @@ def _cv(y: np.ndarray, raw: np.ndarray, served: np.ndarray, flat: bool) -> dict:
 
 def _fold_constant(pred: np.ndarray, folds: list[np.ndarray]) -> bool:
     """Whether out-of-fold predictions take one value within every fold: any order among them is between folds,
-    from the folds' own train labels, not from the records."""
-    return all(np.ptp(pred[f]) <= 1e-9 * max(1.0, float(np.abs(pred[f]).max())) for f in folds if len(f))
+    from the folds' own train labels, not from the records. A fold of one record holds one value whatever the
+    candidate does, so it says nothing: with as many folds as train records (3 records at the default 3 folds),
+    counting it judged every candidate a constant (the choice fell to the MAE, or to a blend of them at a
+    cross-validated Spearman of -1). With no fold of two records, none is (leave-one-out means of a candidate with
+    nothing to learn then order records against their labels)."""
+    judged = [f for f in folds if len(f) > 1]
+    return bool(judged) and all(np.ptp(pred[f]) <= 1e-9 * max(1.0, float(np.abs(pred[f]).max())) for f in judged)
 
 
 def _rank_key(cv: dict) -> tuple:
