@@ -205,8 +205,10 @@ class Encoder:
         as ingest kept it: its token count is what coverage needs, and the last window reaches its end."""
         body = self.max_length - 2
         cls, sep = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
-        full = self.tokenizer(texts, add_special_tokens=False,
-                              return_attention_mask=False)["input_ids"]
+        # verbose=False: no window passes max_length, so transformers' "sequence length is longer than the specified
+        # maximum ... will result in indexing errors" for a record over 512 tokens was a false alarm
+        full = self.tokenizer(texts, add_special_tokens=False, return_attention_mask=False,
+                              verbose=False)["input_ids"]
         windows, owner, cover = [], [], np.ones(len(texts), dtype=np.float32)
         for r, ids in enumerate(full):
             n = len(ids)
@@ -386,12 +388,21 @@ def _sidecar(out: Path) -> Path:
     return out.with_suffix(".json")
 
 
+def _rows(path: Path) -> int | None:
+    """The rows of a Parquet file, or None where polars cannot read its footer (a truncated or damaged file)."""
+    try:
+        return pl.scan_parquet(path, glob=False).select(pl.len()).collect().item()
+    except pl.exceptions.ComputeError:
+        return None
+
+
 def embed_shard(corpus_shard: Path, out: Path, enc: Encoder | StaticEncoder, p: EmbedParams,
                 progress: Callable[[int], None] | None = None) -> dict:
     """Embed one corpus shard into `out`, unless `out` already holds this shard's embeddings (resume).
 
     A sidecar `out.json` records the input's digest and the encoder fingerprint; it is written after
-    the Parquet file, so its presence means the shard is complete and current.
+    the Parquet file, so its presence means the shard is complete and current. A shard that no longer reads back
+    under it (truncated or damaged since, or not the number of rows it records) is embedded again.
     """
     from mira_core.docstats import NAMES, doc_stats_matrix
 
@@ -399,8 +410,11 @@ def embed_shard(corpus_shard: Path, out: Path, enc: Encoder | StaticEncoder, p: 
     # which a student checks its inputs against, leaves them out: a student need not be refitted for one)
     stamp = {"input": file_digest(corpus_shard), "encoder": fingerprint(enc, p), "libraries": library_versions()}
     side = _sidecar(out)
-    if out.exists() and side.exists() and (done := read_json(side)).get("stamp") == stamp:
-        n = pl.scan_parquet(out, glob=False).select(pl.len()).collect().item()
+    done = read_json(side) if out.exists() and side.exists() else {}
+    # a shard polars cannot read under a current stamp (truncated or damaged after it was written) is embedded again:
+    # resuming it failed on polars' bare error, and group's message about it says to re-run this stage
+    n = _rows(out) if done.get("stamp") == stamp else None
+    if n is not None and n == done.get("records", n):
         if progress:
             progress(n)
         zero = done.get("zero_vectors")
@@ -419,7 +433,8 @@ def embed_shard(corpus_shard: Path, out: Path, enc: Encoder | StaticEncoder, p: 
     side.unlink(missing_ok=True)  # a kill between the two writes must not leave new vectors under an old stamp
     write_parquet(table, out)
     coverage = {"mean": round(float(cover.mean()), 4) if len(cover) else None,
-                "full": int((cover >= 0.999).sum())}
+                # read whole is 1.0 exactly: ">= 0.999" counted a record of 1,025 tokens with one left unread
+                "full": int((cover == 1.0).sum())}
     # all-zero rows: records the static encoder knows no token of (static_encoder's docstring); counted here, where
     # the vectors are in memory, rather than by reading every shard's vectors again after the stage
     zero = int((~np.asarray(vectors).any(axis=1)).sum()) if len(vectors) else 0
