@@ -226,11 +226,12 @@ def mlflow_ui(backend_uri: str, artifacts: Path, state: Path, host: str = "127.0
     record = state / ORPHANS / f"{proc.pid}.json"
     try:
         url = f"http://{url_host(host)}:{port}"
-        wait_healthy(f"{url}/health", proc, timeout, log)
         # the server runs in its own session, so a `mira ui` killed with SIGKILL (no clean-up) leaves it running
-        # and holding its port: this record lets the next `mira ui` find it and stop it
+        # and holding its port: this record lets the next `mira ui` find it and stop it. Written before the wait, as
+        # a kill while the server starts (seconds) left it running with no record, and its port 'in use' for good
         _write_json({"owner_pid": os.getpid(), "owner_start": _proc_start(os.getpid()), "pid": proc.pid,
                      "pid_start": _proc_start(proc.pid), "url": url}, record)
+        wait_healthy(f"{url}/health", proc, timeout, log)
         yield url
     finally:
         stop(proc)

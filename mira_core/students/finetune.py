@@ -16,6 +16,8 @@ Key decisions:
 - the checkpoint is self-contained: model.safetensors holds the whole module (encoder, head and
   the target scaling), config.json holds the encoder's architecture config, and the tokenizer files
   are copied next to them, so `load` needs nothing but the folder.
+- an anchor constant in train predicts that value exactly (its head row is zeroed), as ridge does; a
+  `max_length` that leaves no room between the tokenizer's special tokens is a ConfigError.
 - CPU is possible, not practical: all-MiniLM-L6-v2, batch 16, max_length 128, fp32, one core,
   measured 3.7 s per training step (two shared cores were slower) and ~20 records/s predicting;
   the defaults (800 labels x 0.8 train, 2 epochs = 80 steps) take ~5 minutes per group.
@@ -109,9 +111,21 @@ class FinetuneStudent:
             self.model = Regressor(encoder, len(self.anchors), _pooling(path)[0])
             self.max_length = min(self.params.max_length,
                                   _max_positions(encoder.config, self.tokenizer, self.params.max_length))
+            frame = self.tokenizer.num_special_tokens_to_add(pair=False)
+            if self.max_length <= frame:  # at frame, every record read as [CLS] [SEP]: one score for all; below it,
+                # the tokenizer does not truncate at all (it warns) and reads more than max_length tokens
+                takes = "" if self.max_length == self.params.max_length else f" (this encoder takes {self.max_length})"
+                raise ConfigError(f"distill.finetune.max_length = {self.params.max_length}{takes}: the tokenizer frames "
+                                  f"each record with {frame} special tokens, which leaves none of its text; use "
+                                  f"{frame + 1} or more")
             mean, std = standardize(y)
             self.model.y_mean.copy_(torch.as_tensor(mean))
             self.model.y_std.copy_(torch.as_tensor(std))
+            flat = torch.from_numpy(np.flatnonzero(y.std(0) <= 1e-8))
+            if len(flat):  # an anchor constant in train: its random head row scored each record by noise around the
+                with torch.no_grad():  # value; zeroed, its output is 0 (the target), gets no gradient and stays 0, so
+                    self.model.head.weight[flat] = 0.0  # it predicts the train value itself, as ridge does
+                    self.model.head.bias[flat] = 0.0
             self.model.to(self.device)
             ids = self._tokenize(texts)
             train_start = time.perf_counter()
