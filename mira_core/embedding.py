@@ -16,8 +16,9 @@ Two kinds of encoder, chosen by `embed.encoder`:
 Each record's row also holds `coverage` (tokens read / tokens in the record, 1.0 for a whole read) and
 `stats`, the document statistics of mira_core/docstats.py (teacher-independent structure a student reads
 beside the embedding). Embeddings are mean-pooled and L2-normalised (the sentence-transformers recipe of
-all-MiniLM-L6-v2; the pooling mode, cls or mean, is read from the model folder when it has a sentence-transformers
-config, and a folder asking for another pooling or another module, such as a Dense layer, is refused).
+all-MiniLM-L6-v2; the pooling mode, cls or mean, and whether to normalise are read from the model folder when it
+has a sentence-transformers config: one whose modules.json lists no Normalize module gives vectors as pooled; a
+folder asking for another pooling or another module, such as a Dense layer, is refused).
 
 Unlike the token counts and the Megatron shards (mira_core/ingest/tokens.py), the encoders read a special
 token's text inside a record ("[SEP]") as that token, as their tokenizers do by default: the vector is a
@@ -129,7 +130,8 @@ def pool(hidden, mask, how: str):
 
 
 class Encoder:
-    """A Hugging Face encoder with pooling, loaded once; `encode_records` turns records into unit vectors."""
+    """A Hugging Face encoder with pooling, loaded once; `encode_records` turns records into vectors (unit vectors
+    unless the model folder's modules.json leaves out Normalize)."""
 
     def __init__(self, p: EmbedParams, cache_dir: Path | None = None) -> None:
         import torch
