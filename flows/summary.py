@@ -86,6 +86,11 @@ def _loss(arm: dict) -> str:
     return f"{mean:.3f}" + _spread(arm)
 
 
+def _budget(b: float) -> str:
+    """select.budget as the report words it: a share of the selectable tokens (at most 1), or a token count."""
+    return str(b) if b <= 1 else f"{b:,.0f} tokens"
+
+
 def _jaccard(x: float | None) -> str:
     return "n/a: neither keeps a record" if x is None else f"{x:.2f}"
 
@@ -197,7 +202,7 @@ def summary_lines(root: Path) -> list[str]:
         out.append(f"selection   MIRA kept {m['kept_records']} records, {m['kept_tokens']:,} of "
                    f"{_count(m.get('selectable_tokens'))} selectable tokens "
                    f"({'n/a' if share is None else f'{share:.1%}'}), {sel['granularity']} budget "
-                   f"{sel['budget']}"
+                   f"{_budget(sel['budget'])}"
                    # a weight repeats a unit's records: the tokens a trainer sees are more than those kept
                    + (f", {m['trained_tokens']:,} trained tokens with repeats (kept x epochs)"
                       if m.get("trained_tokens") not in (None, m["kept_tokens"]) else "")

@@ -100,6 +100,11 @@ def pipeline_key(root: Path, validated: Params | None = None) -> tuple[str, dict
     return key, tags
 
 
+# the stages' sections, logged on the parent run (the sources are paths, the rest is how the run is carried out)
+RUN_SECTIONS = ("ingest", "dedup", "decontaminate", "embed", "group", "teacher", "discover", "label", "distill",
+                "score", "select", "report", "evaluate")
+
+
 def flat_params(params: Params, sections: tuple[str, ...]) -> dict[str, str]:
     """Dotted params of the given sections, as MLflow params (strings, at most 6000 characters), credentials in a
     URL (a base_url's user:key@ or ?api-key=) replaced by ***."""
@@ -145,6 +150,9 @@ def pipeline_run(params: Params, root: Path):
         # one parent run per configuration: resume it when an earlier stage of this run created it
         run = (mlflow.start_run(run_id=found[0].info.run_id) if found
                else mlflow.start_run(run_name=f"mira-{key[:8]}", tags=tags))
+        if not found:  # every stage's knobs, whichever stage opens it: a select-only experiment skips distill,
+            # which logged them, and its parent run had none (its budget could not be read in the MLflow UI)
+            mlflow.log_params(flat_params(params, RUN_SECTIONS))
     try:
         yield run
     finally:
