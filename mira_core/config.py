@@ -112,6 +112,13 @@ class DemoCorpusParams(Section):
     seed: int = Field(0, ge=0, le=2**32 - 1,
                       description="Seed of the deterministic file order used when a source has more files than the cap.")
 
+    @model_validator(mode="after")
+    def _size_range(self) -> DemoCorpusParams:
+        if self.min_file_bytes > self.max_file_bytes:  # every file is then skipped, and every demo source is empty
+            raise ValueError(f"min_file_bytes ({self.min_file_bytes}) is larger than max_file_bytes "
+                             f"({self.max_file_bytes}): no file is in both bounds")
+        return self
+
 
 class IngestParams(Section):
     """Reading, rendering, counting and quarantining source records."""
@@ -470,6 +477,9 @@ class SelectParams(Section):
                 raise ValueError(f"weights must be >= 0 and sum to at most 1 (shares of the budget), got {self.weights}")
         if "dsir" in self.baselines and not self.dsir_target:
             raise ValueError("the dsir baseline needs dsir_target: the sources to resample toward")
+        for key, items in (("baselines", self.baselines), ("ablations", self.ablations)):
+            if len(set(items)) != len(items):  # one task per entry wrote one manifest, and one was never waited for
+                raise ValueError(f"{key} {items} names an entry twice")
         return self
 
 
@@ -646,10 +656,20 @@ class Params(Section):
             seen.add(s.name)
         if not self.sources:
             raise ValueError("sources is empty: name at least one source")
+        # a record is cut (or refused) above its limit and quarantined below min_chars: with the limit lower, every
+        # record was quarantined (a long one as empty_text) and an optional source dropped with a warning
+        if self.ingest.min_chars > self.ingest.max_chars:
+            raise ValueError(f"ingest.min_chars ({self.ingest.min_chars}) is larger than ingest.max_chars "
+                             f"({self.ingest.max_chars}): no record is in both bounds")
+        for i, s in enumerate(self.sources):  # a source's own limit overrides ingest.max_chars
+            if s.max_chars is not None and s.max_chars < self.ingest.min_chars:
+                raise ValueError(f"sources[{i}].max_chars ({s.max_chars}) is below ingest.min_chars "
+                                 f"({self.ingest.min_chars}): no record of source {s.name!r} is in both bounds")
         kinds = self.distill.auto.candidates if self.distill.student == "auto" else [self.distill.student]
         if "trees" in kinds and not self.embed.stats:  # found here, not in distill after the teacher's spend
-            raise ValueError("the trees student (distill.student, or one of distill.auto.candidates) reads the document "
-                             "statistics, and embed.stats is false: set embed.stats: true or leave trees out")
+            raise ValueError(f"distill.student {self.distill.student!r}: the trees student (distill.student, or one of "
+                             "distill.auto.candidates) reads the document statistics, and embed.stats is false: set "
+                             "embed.stats: true or leave trees out")
         if self.select.granularity == "source":  # group names are only known after the group stage
             for source in self.select.weights:
                 if source not in seen:

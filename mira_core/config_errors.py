@@ -166,6 +166,14 @@ def _problem(err: dict, raw: dict, where: str, lines: dict[str, int], model: typ
         loc[-1] = str(loc[-1])  # a key, so `.1` rather than `[1]`, and the key's own line in `lines`
     key = _dotted(loc)
     line = _nearest_line(loc, lines)
+    # a section's own check (`budget = true`, `k_min (3) is larger ...`) fails at the section, and its message names
+    # the knobs it is about, first the one to change: the line is the first of them the file sets, not the section
+    # header's, which may be 30 lines above
+    section = _model_at(loc, model) if err["type"] == "value_error" else None
+    if section is not None:
+        named = [_dotted([*loc, w]) for w in _NAME.findall(err["msg"].removeprefix("Value error, "))
+                 if w in section.model_fields]
+        line = next((lines[k] for k in named if k in lines), line)
     prefix = f"{where}:{line}" if line else where
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "invalid_key":  # a section's key (`select: {2: y}`): no knob has a name like that
@@ -190,6 +198,20 @@ def _problem(err: dict, raw: dict, where: str, lines: dict[str, int], model: typ
         line = _line_of(named.group(1), lines) if named else None
         return f"{where}:{line}: {msg}" if line else f"{prefix}: {msg}"
     return f"{prefix}: {key}{shown}: {msg}"
+
+
+_NAME = re.compile(r"[A-Za-z_]\w*")  # a word of a section's own check's message: a knob, where it is one
+
+
+def _model_at(loc, root: type[BaseModel]) -> type[BaseModel] | None:
+    """The params section `loc` points at (`select`, `sources[1]`, `distill.head`), or None where it is a value."""
+    model: type[BaseModel] | None = root
+    for p in loc:
+        if isinstance(p, int):
+            continue
+        field = model.model_fields.get(p) if model is not None else None
+        model = _model_of(field.annotation) if field else None
+    return model
 
 
 # the key a cross-section check's message opens with ('select.held_out_sources names ...', 'sources[1].name ...')
