@@ -59,11 +59,13 @@ def build(out: Annotated[Path, typer.Argument(help="Folder for the sources, trut
 def eval_(truth: Annotated[Path, typer.Option("--truth", help="truth.parquet written by `mira planted build`.")],
           selection: Annotated[Path, typer.Option("--selection", help="A data/selection folder (<method>/manifest."
                                                   "parquet, and oracle.parquet when present).")],
-          budget: Annotated[float, typer.Option(help="The run's select.budget, for the perfect selector.")] = 0.5,
+          budget: Annotated[float | None, typer.Option(help="The run's select.budget, for the perfect selector "
+                                                       "(default: the budget in metrics/select.json of the project "
+                                                       "the selection is in, else 0.5).")] = None,
           json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures here.")] = None) -> None:
     """Print, per method, the share of broken and of good tokens kept, per defect kind and per source."""
     from mira_core.errors import ConfigError
-    from mira_core.io import read_parquet, write_json
+    from mira_core.io import read_json, read_parquet, write_json
     from mira_core.planted import check_truth, evaluate, load_selection, render_markdown
 
     try:
@@ -72,6 +74,13 @@ def eval_(truth: Annotated[Path, typer.Option("--truth", help="truth.parquet wri
         labels = read_parquet(truth)  # a file that is not Parquet is a ConfigError naming it, not a traceback
         check_truth(labels, str(truth))  # named by its file here: evaluate only knows it as "truth"
         manifests, oracle = load_selection(selection)
+        run = selection.resolve().parent.parent / "metrics" / "select.json"  # <project>/data/selection
+        ran = read_json(run).get("budget") if run.is_file() else None
+        if budget is None:
+            budget = ran if ran is not None else 0.5
+        elif ran is not None and budget != ran:
+            typer.echo(f"mira planted: --budget {budget} is not the run's select.budget ({ran}, {run}): the perfect "
+                       "selectors are at another budget than the methods", err=True)
         result = evaluate(labels, manifests, budget, oracle)
     except ConfigError as e:
         _fail(e)

@@ -21,6 +21,7 @@ own removal of broken tokens the students keep. Nothing here trains or calls a m
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from glob import escape as glob_escape
@@ -248,6 +249,14 @@ def check_truth(truth: pl.DataFrame, what: str = "truth") -> None:
     if twice.len():
         raise ConfigError(f"{what}: {twice.len()} record_id(s) more than once in column record_id, e.g. "
                           + ", ".join(twice.head(3).to_list()))
+    # kind "good" is the good records' and only theirs: a good kind marked defect put broken tokens in the good row,
+    # and a good record with another kind (a typo) was read as a defect kind
+    disagree = truth.filter(pl.col("defect") != (pl.col("kind").cast(pl.String) != GOOD))
+    if disagree.height:
+        raise ConfigError(f"{what}: kind and defect disagree for {disagree.height} record(s) (kind {GOOD!r} is for a "
+                          f"record without a defect, any other kind for one with a defect), e.g. "
+                          + ", ".join(f"{r} (kind {k!r}, defect {d})" for r, k, d in
+                                      disagree.select("record_id", "kind", "defect").head(3).iter_rows()))
 
 
 def _labels(truth: pl.DataFrame) -> pl.DataFrame:
@@ -394,15 +403,22 @@ def evaluate(truth: pl.DataFrame, manifests: dict[str, pl.DataFrame], budget: fl
     with the students' (kept_student) on the labeled records.
     """
     check_truth(truth)
-    if not budget > 0:  # as select.budget: a perfect selector and a bound at no budget, or below it, mean nothing
+    if not (budget > 0 and math.isfinite(budget)) or (budget > 1 and budget != int(budget)):
+        # as select.budget: a perfect selector and a bound at no budget, or below it, mean nothing, and a budget
+        # above 1 is a token count (1.5 was read as one and a half tokens)
         raise ConfigError(f"budget = {budget}: must be above 0 (a fraction of the selectable tokens up to 1, or a "
-                          "token count above it, as select.budget)")
+                          "whole token count above it, as select.budget)")
     if not manifests:
         raise ConfigError("no manifests to evaluate")
     methods, reference = {}, None
     for method in sorted(manifests):
         check_manifest(manifests[method], f"manifest of {method}")
         selectable, excluded = _selectable(truth, manifests[method])
+        if excluded["quarantined_records"] == truth.height:
+            raise ConfigError(f"truth: none of its {truth.height} record_id(s) is in the manifest of {method}, e.g. "
+                              f"{', '.join(map(str, truth['record_id'].head(2)))} against the manifest's "
+                              f"{', '.join(map(str, manifests[method]['record_id'].head(2)))} (ingest's ids are "
+                              "'<source>/<id>')")
         methods[method] = {**figures(selectable), "excluded": excluded}
         if reference is None or method == "mira":
             reference = (selectable, excluded, manifests[method])
@@ -425,7 +441,10 @@ def evaluate(truth: pl.DataFrame, manifests: dict[str, pl.DataFrame], budget: fl
                                                int(selectable.filter("defect")["n_tokens"].sum()), corpus["tokens"]),
                                            "good_bound": bound,
                                            "by_source": {s: v["corpus_share"] for s, v in corpus["by_source"].items()},
-                                           "excluded": excluded},
+                                           "excluded": excluded,
+                                           # named: an id the corpus does not have reads as a record ingest quarantined
+                                           "in_no_manifest": _labels(truth).join(manifest, on="record_id", how="anti")
+                                           ["record_id"].sort().head(3).to_list()},
               "methods": methods}
     if oracle is not None:
         result["oracle"] = evaluate_oracle(truth, oracle)
@@ -553,7 +572,9 @@ def render_markdown(result: dict) -> str:
     lines = [f"{c['records']:,} selectable records, {c['tokens']:,} tokens, {pct(c['broken_token_share'])} of them broken; "
              f"budget {result['budget']}; excluded: {ex['held_out_records']} held out, "
              f"{ex.get('dropped_records', 0)} dropped as near-duplicates or contaminated, {ex['quarantined_records']} "
-             f"quarantined, {ex['not_in_truth_records']} not in the truth.", ""]
+             f"in the truth and in no manifest (quarantined by ingest, or not in the corpus"
+             + (f": {', '.join(c['in_no_manifest'])}" if c.get("in_no_manifest") else "")
+             + f"), {ex['not_in_truth_records']} not in the truth.", ""]
     lines += md_table(["method", "tokens kept", "good kept", "broken kept", "broken share of kept"],
                       [[f"`{m}`", pct(methods[m]["kept"]), pct(methods[m]["good_kept"]), pct(methods[m]["broken_kept"]),
                         pct(methods[m]["broken_share_of_kept"])] for m in order])

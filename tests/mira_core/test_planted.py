@@ -374,7 +374,7 @@ def test_markdown_names_every_method_kind_and_source():
     # b's 200 nor its 240 of the group's 400), so a's share is 75 % against 100 %
     assert ("MIRA's share of the kept tokens, per source: against `perfect_group` the largest gap is -25.0 points (a); "
             "against `perfect` the largest gap is -25.0 points (a).") in md
-    assert "| syntax_error |" in md and "| a (50.0%) |" in md and "1 quarantined" in md
+    assert "| syntax_error |" in md and "| a (50.0%) |" in md and "1 in the truth and in no manifest" in md
 
 
 def test_the_perfect_selectors_budget_is_a_share_of_the_tokens_no_filter_dropped():
