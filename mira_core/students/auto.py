@@ -94,8 +94,10 @@ class AutoStudent:
         if len(kinds) > 1:
             raw[BLEND] = np.zeros_like(y)
             for j, a in enumerate(self.anchors):
-                cols = np.column_stack([np.full(n, raw[k][:, j].mean()) if flat[k][j] else raw[k][:, j]
-                                        for k in kinds])
+                # a flat candidate's column is zeros, not its mean: centred, a column of one value was left with
+                # rounding noise (~1e-16), which least squares gave an arbitrary weight (0.009-0.056 measured), and
+                # the blend served that member's full-fit scores, which no fold had judged
+                cols = np.column_stack([np.zeros(n) if flat[k][j] else raw[k][:, j] for k in kinds])
                 self.stack[a] = _stack(cols, y[:, j], kinds)  # served: weights from every out-of-fold prediction
                 if any(self.stack[a]["weights"].values()):
                     raw[BLEND][:, j] = _cross_fitted(cols, y[:, j], kinds, folds)  # judged: each fold's from the rest

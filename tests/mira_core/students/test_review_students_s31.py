@@ -61,3 +61,23 @@ def test_random_tiny_groups_give_finite_scores_on_the_scale_that_a_checkpoint_gi
             np.testing.assert_array_equal(load_student(tmp_path / f"{case}-{kind}").predict(x, clipped=False), raw)
             one = np.concatenate([s.predict(x.take(np.array([i])), clipped=False) for i in range(n)])
             np.testing.assert_allclose(one, raw, rtol=1e-5, atol=1e-4, err_msg=f"{case} {kind}")
+
+
+def test_a_candidate_judged_constant_gets_no_weight_in_the_served_blend():
+    # trees that cannot split within a fold's train records (min_samples_leaf 45 % of the records) give each fold one
+    # value: judged constant, no Spearman. Their column in the stack was their mean, which centred to rounding noise
+    # (~1e-16) that NNLS weighted at 0.056 here, and the blend served the full-fit trees (which can split) with it
+    n = 232
+    rng = np.random.default_rng(17)
+    rng.integers(40, 300)  # the draw that gave n in the review's search
+    e = rng.normal(size=(n, 4)).astype(np.float32)
+    stats = rng.normal(size=(n, 2)).astype(np.float32)
+    tok = rng.integers(0, 2, size=n)
+    x = Inputs(texts=[("good" if t else "bad") + f" t{i}" for i, t in enumerate(tok)], embeddings=e, stats=stats)
+    y = np.clip(np.rint(3 + 1.5 * e[:, :1] + tok[:, None] + rng.normal(size=(n, 1))), 1, 5)
+    p = DistillParams(student="auto", auto={"folds": 3, "candidates": ["head", "linear", "trees"]},
+                      linear={"n_features": 256}, trees={"min_samples_leaf": int(n * 0.45), "pca": 0, "n_estimators": 5})
+    student = make_student(p, ["a"], (1, 5), EmbedParams(), None)
+    info = student.fit(x, y)
+    assert info["cv"]["a"]["trees"]["spearman"] is None and info["choice"]["a"] == "blend"
+    assert student.stack["a"]["weights"]["trees"] == 0.0 and "trees" not in student.members
