@@ -26,16 +26,18 @@ def discover_group(group: str, sources: list[str], shards: list[Path], dedup: Pa
     record, which select drops too), cluster the judgments into anchors, write the rubric."""
     # The API key is read here, never passed as an argument; run_id shares the stage's spending caps.
     t = make_teacher(teacher, Path(root), os.environ, run_id=run_id)
-    corpus = read_group_corpus(shards, exclude=excluded_ids(dedup, decontaminate, held_out or []))
-    judged = judge_sample(group, corpus, t, p)
-    # Judgments are short texts: the transformer reads them whole, so a static encoder's source is used for them
-    judge_embed = embed.model_copy(update={"encoder": embed.static_source}) if embed.encoder == "static" else embed
-    rubric = discover_rubric(group, sources, judged, load_encoder(judge_embed, Path(root)), t, p)
-    save_rubric(rubric, out)
-    write_parquet(judged.judgments, out_judgments)
-    write_parquet(judged.failures, out_failures)
+    try:  # closed on every path: a failed or interrupted task left its cache and ledger connections open
+        corpus = read_group_corpus(shards, exclude=excluded_ids(dedup, decontaminate, held_out or []))
+        judged = judge_sample(group, corpus, t, p)
+        # Judgments are short texts: the transformer reads them whole, so a static encoder's source is used for them
+        judge_embed = embed.model_copy(update={"encoder": embed.static_source}) if embed.encoder == "static" else embed
+        rubric = discover_rubric(group, sources, judged, load_encoder(judge_embed, Path(root)), t, p)
+        save_rubric(rubric, out)
+        write_parquet(judged.judgments, out_judgments)
+        write_parquet(judged.failures, out_failures)
+    finally:
+        t.close()
     failures, n = judged.failures, judged.sampled
-    t.cache.close()
     return {"sources": sorted(sources), "sampled": n, "judged": n - failures.height, "failed": failures.height,
             "failures_by_kind": dict(failures.group_by("error_kind").len().iter_rows()) if failures.height else {},
             "retry_rounds": judged.retry_rounds, "points": judged.judgments.height, "anchors": len(rubric.anchors),

@@ -27,13 +27,15 @@ def label_chunk(group: str, plan: Path, start: int, stop: int, rubric: Path, tea
     r = load_rubric(rubric)
     # The API key is read here, never passed as an argument; run_id shares the stage's spending caps.
     t = make_teacher(teacher, Path(root), os.environ, run_id=run_id)
-    docs = [Doc(x["record_id"], x["source"], x["format"], x["text"]) for x in rows.iter_rows(named=True)]
-    splits = dict(zip(rows["record_id"], rows["split"], strict=True))
-    labels, failures = label_docs(docs, splits, r, t)
-    twice = [d for d, rep in zip(docs, rows["repeat"], strict=True) if rep] if t.cap_reached is None else []
-    repeats, failures2 = label_docs(twice, splits, r, t, repeat=1)
-    write_parquet(labels, out)
-    write_parquet(repeats, out_repeats)
-    write_parquet(pl.concat([failures, failures2]), out_failures)
-    t.cache.close()
+    try:  # closed on every path: a failed or interrupted chunk left its cache and ledger connections open
+        docs = [Doc(x["record_id"], x["source"], x["format"], x["text"]) for x in rows.iter_rows(named=True)]
+        splits = dict(zip(rows["record_id"], rows["split"], strict=True))
+        labels, failures = label_docs(docs, splits, r, t)
+        twice = [d for d, rep in zip(docs, rows["repeat"], strict=True) if rep] if t.cap_reached is None else []
+        repeats, failures2 = label_docs(twice, splits, r, t, repeat=1)
+        write_parquet(labels, out)
+        write_parquet(repeats, out_repeats)
+        write_parquet(pl.concat([failures, failures2]), out_failures)
+    finally:
+        t.close()
     return t.stats.as_dict(teacher.price_input_per_1m, teacher.price_output_per_1m)

@@ -376,6 +376,13 @@ class Teacher:
     def name(self) -> str:
         return f"{self.backend.provider}/{self.backend.model}"
 
+    def close(self) -> None:
+        """Close the request cache and the spend ledger (SQLite connections: a stage's tasks each open their own)."""
+        self.cache.close()
+        budget = getattr(self.backend, "budget", None)
+        if budget is not None:
+            budget.close()
+
     def key(self, req: Request) -> str:
         """Hash of the canonical request: provider, model, prompt version, rubric, record text, settings."""
         body = {

@@ -156,3 +156,19 @@ def test_a_dimension_name_in_another_unicode_form_is_the_same_name():
 
     assert normalize_name("Cafe\u0301 Quality") == normalize_name("Café quality") == "café_quality"
     assert normalize_name("ＣＯＤＥ Readability") == normalize_name("code readability") == "code_readability"
+
+
+def test_a_teachers_close_closes_its_cache_and_its_spend_ledger(tmp_path):
+    # discover's and label's tasks closed the cache only when they succeeded, and the spend ledger never: each task
+    # (label has one per chunk) left SQLite connections open; they now close the teacher on every path
+    from mira_core.config import TeacherParams
+    from mira_core.teachers import make_teacher
+
+    p = TeacherParams(provider="openai", model="m", base_url="http://127.0.0.1:9/v1", api_key_env=None, max_cost=1.0,
+                      price_input_per_1m=1.0, price_output_per_1m=1.0, cache_path="c.sqlite")
+    t = make_teacher(p, tmp_path, {}, run_id="r")
+    assert t.backend.budget is not None
+    t.close()
+    for con in (t.cache._con, t.backend.budget._con):
+        with pytest.raises(sqlite3.ProgrammingError):  # "Cannot operate on a closed database"
+            con.execute("SELECT 1")
