@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,6 +48,37 @@ def tracking_uri(p: MlflowParams, root: Path) -> str:
             path = path.replace("%", "%25").replace("?", "%3F")
         return prefix + path + q + query
     return uri
+
+
+def _create_sqlite_store(uri: str, artifacts: Path) -> None:
+    """Create a new sqlite store under a temporary name and rename it into place (call under MLFLOW_LOCK).
+
+    MLflow builds a new store in place over some forty schema migrations, seconds on 2 cores: a kill during one
+    left a half-migrated mlflow.db ("table _alembic_tmp_params already exists"), and every later distill, report
+    and evaluate failed on it after its work. An existing store is left as it is; what a killed creation left beside
+    it (the temporary file and its SQLite journal) is removed."""
+    prefix = "sqlite:///"
+    if not uri.startswith(prefix):
+        return
+    rest, q, query = uri[len(prefix):].partition("?")
+    path = Path(unquote(rest))
+    if not path.parent.is_dir():
+        return  # MLflow's own error names it
+    stale = re.compile(rf"\.{re.escape(path.name)}\.[a-z0-9_]{{8}}\.tmp(?:-journal|-wal|-shm)?")
+    for f in path.parent.iterdir():
+        if stale.fullmatch(f.name):
+            f.unlink(missing_ok=True)
+    if path.exists():
+        return
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    from mira_core.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        t = str(tmp)
+        if unquote(t) != t or "?" in t:  # escaped as tracking_uri escapes the store's path
+            t = t.replace("%", "%25").replace("?", "%3F")
+        SqlAlchemyStore(prefix + t + q + query, artifacts.resolve().as_uri()).engine.dispose()
 
 
 def is_tracking_server(uri: str) -> bool:
@@ -136,6 +168,7 @@ def pipeline_run(params: Params, root: Path):
     lock = project_home(root) / ".mira" / MLFLOW_LOCK  # beside the store: queued experiments share it
     lock.parent.mkdir(exist_ok=True)
     with FileLock(str(lock)), _store_errors(tracking_uri(params.mlflow, root)):
+        _create_sqlite_store(tracking_uri(params.mlflow, root), project_home(root) / "mlruns")
         exp = mlflow.get_experiment_by_name(params.mlflow.experiment)
         if exp is not None and exp.lifecycle_stage == "deleted":  # MLflow would refuse it after the stage's work
             raise ConfigError(f"mlflow.experiment = {params.mlflow.experiment!r} was deleted in MLflow: restore it "

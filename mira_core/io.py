@@ -8,6 +8,7 @@ inputs for task cache keys and record ids.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fnmatch
 import functools
 import hashlib
@@ -21,7 +22,7 @@ from pathlib import Path, PurePath
 
 import polars as pl
 
-from mira_core.errors import JSON_REFUSED, ConfigError, json_refusal
+from mira_core.errors import JSON_REFUSED, ConfigError, MiraError, json_refusal
 
 _CHUNK = 1 << 20
 
@@ -51,6 +52,28 @@ def _fsync_tree(path: Path) -> None:
         _fsync_dir(Path(folder))
 
 
+_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+# writers in Rust or C++ (polars, safetensors) say it in their own words, the errno lost: "File out of
+# specification: underlying IO error: File too large (os error 27)", "Error while serializing: I/O error: ..."
+_FULL_TEXT = re.compile(r"os error (?:27|28|122)\b|No space left on device|File too large|Disk quota exceeded")
+
+
+@contextlib.contextmanager
+def _full_disk_named(path: Path) -> Iterator[None]:
+    """An output that could not be written for want of space (disk, quota, file size limit) is a MiraError naming
+    it: the writers' own errors name no file, and came as a traceback."""
+    try:
+        yield
+    except MiraError:
+        raise
+    except Exception as e:
+        if (isinstance(e, OSError) and e.errno in _FULL_ERRNOS) or _FULL_TEXT.search(str(e)):
+            first = (str(e).splitlines() or [type(e).__name__])[0][:200]
+            raise MiraError(f"{path}: could not be written ({first}): out of disk space, quota or file size limit; "
+                            "free some and run the stage again (nothing half-written was kept)") from e
+        raise
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary sibling of `path`; rename it onto `path` if the block succeeds, delete it if not.
@@ -64,10 +87,11 @@ def atomic_path(path: Path) -> Iterator[Path]:
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        os.chmod(tmp_path, 0o644)  # mkstemp makes 0600; outputs are meant to be shared like any file
-        _fsync(tmp_path)
-        os.replace(tmp_path, path)
+        with _full_disk_named(path):
+            yield tmp_path
+            os.chmod(tmp_path, 0o644)  # mkstemp makes 0600; outputs are meant to be shared like any file
+            _fsync(tmp_path)
+            os.replace(tmp_path, path)
         _fsync_dir(path.parent)
     finally:
         if tmp_path.exists():
@@ -127,9 +151,10 @@ def atomic_dir(path: Path) -> Iterator[Path]:
     _remove_leftovers(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
-        yield tmp
-        os.chmod(tmp, 0o755)  # mkdtemp makes 0700
-        _fsync_tree(tmp)
+        with _full_disk_named(path):
+            yield tmp
+            os.chmod(tmp, 0o755)  # mkdtemp makes 0700
+            _fsync_tree(tmp)
         if path.exists():
             old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)
