@@ -59,15 +59,7 @@ def synthetic(n: int, seed: int) -> tuple[list[str], np.ndarray, list[str], list
     return texts, np.array(ys, np.float32), whys, sources
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """A model this small runs 2-10x faster on one thread than on two shared cores."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/mira_core/students/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -28,15 +28,7 @@ from tests.conftest import REPO
 TEXTS = ["hello world", "bad text here", "fine"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Models this small run faster on one thread than on shared cores."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/mira_core/students/conftest.py
 
 
 def finetune(tiny_encoder, **kw) -> FinetuneStudent:
