@@ -657,8 +657,9 @@ class Params(Section):
         if not self.sources:
             raise ValueError("sources is empty: name at least one source")
         # a record is cut (or refused) above its limit and quarantined below min_chars: with the limit lower, every
-        # record was quarantined (a long one as empty_text) and an optional source dropped with a warning
-        if self.ingest.min_chars > self.ingest.max_chars:
+        # record was quarantined (a long one as empty_text) and an optional source dropped with a warning. Only where
+        # a source reads ingest.max_chars: one with its own max_chars never does
+        if self.ingest.min_chars > self.ingest.max_chars and any(s.max_chars is None for s in self.sources):
             raise ValueError(f"ingest.min_chars ({self.ingest.min_chars}) is larger than ingest.max_chars "
                              f"({self.ingest.max_chars}): no record is in both bounds")
         for i, s in enumerate(self.sources):  # a source's own limit overrides ingest.max_chars
