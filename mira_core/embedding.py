@@ -11,7 +11,8 @@ Two kinds of encoder, chosen by `embed.encoder`:
   and windows sorted by length so each batch is padded only to its own longest window (dynamic
   padding); and bf16 where the hardware has native bf16 (AVX512-BF16/AMX CPUs, CUDA), with fp32 pooling.
   A record is tokenized whole whatever the number of windows, so its coverage is a true share of what it
-  holds: as ingest kept it (`ingest.max_chars` bounds a record's length, and so this stage's cost).
+  holds: as ingest kept it (`ingest.max_chars`, or a source's own `max_chars`, bounds a record's length, and so
+  this stage's cost).
 
 Each record's row also holds `coverage` (tokens read / tokens in the record, 1.0 for a whole read) and
 `stats`, the document statistics of mira_core/docstats.py (teacher-independent structure a student reads
@@ -39,7 +40,16 @@ import polars as pl
 from mira_core.config import EmbedParams
 from mira_core.errors import ConfigError
 from mira_core.ingest.tokens import resolve_model_path
-from mira_core.io import file_digest, library_versions, model_digest, read_json, read_parquet, write_json, write_parquet
+from mira_core.io import (
+    DAMAGED_PARQUET,
+    file_digest,
+    library_versions,
+    model_digest,
+    read_json,
+    read_parquet,
+    write_json,
+    write_parquet,
+)
 from mira_core.schema import CORPUS, read_checked
 
 CHARS_PER_TOKEN_CAP = 16  # a WordPiece token is rarely longer than this; text beyond max_length * 16 is never read
@@ -394,7 +404,7 @@ def _rows(path: Path) -> int | None:
     """The rows of a Parquet file, or None where polars cannot read its footer (a truncated or damaged file)."""
     try:
         return pl.scan_parquet(path, glob=False).select(pl.len()).collect().item()
-    except pl.exceptions.ComputeError:
+    except DAMAGED_PARQUET:
         return None
 
 

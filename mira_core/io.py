@@ -179,6 +179,11 @@ def write_parquet(df: pl.DataFrame, path: Path) -> Path:
     return Path(path)
 
 
+# what polars raises on a damaged Parquet file: a cut or a bad footer (ComputeError), or a bad schema in it
+# ("unable to decode the encoded schema stored in ARROW:schema": InvalidOperationError)
+DAMAGED_PARQUET = (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError)
+
+
 def read_parquet(path: Path | list[Path], columns: list[str] | None = None) -> pl.DataFrame:
     """`pl.read_parquet` of a file or a list of files, each path read as a name. polars reads a path as a glob
     pattern unless told not to, so under a folder named like "runs [2]" (the class matches "runs 2") every read
@@ -187,7 +192,7 @@ def read_parquet(path: Path | list[Path], columns: list[str] | None = None) -> p
     paths = path if isinstance(path, list) else [path]
     try:
         return pl.read_parquet(path, columns=columns, glob=False)
-    except pl.exceptions.ComputeError as e:
+    except DAMAGED_PARQUET as e:
         bad = [f for f in paths if not _parquet_footer_ok(f)] or paths
         raise ConfigError(unreadable_parquet(bad, e)) from e
 

@@ -28,7 +28,7 @@ import polars as pl
 from mira_core.config import EvaluateParams
 from mira_core.errors import ConfigError, MiraError
 from mira_core.evaluation.tokenizer import LMTokenizer, build_tokenizer, sample_texts
-from mira_core.io import read_parquet, unreadable_parquet
+from mira_core.io import DAMAGED_PARQUET, read_parquet, unreadable_parquet
 from mira_core.schema import MANIFEST, NOT_SELECTABLE, SelectionReason, read_checked
 
 FULL = "full"
@@ -186,7 +186,7 @@ def read_texts(shards: Sequence[Path], ids: set[str]) -> dict[str, str]:
     try:
         df = (pl.scan_parquet(list(shards), glob=False).select("record_id", "text")
               .filter(pl.col("record_id").is_in(list(ids))).collect())
-    except pl.exceptions.ComputeError as e:
+    except DAMAGED_PARQUET as e:
         for shard in shards:  # only on failure: read each alone, and io.read_parquet names the one it cannot read
             read_parquet(shard, columns=["record_id", "text"])
         raise ConfigError(unreadable_parquet(list(shards), e)) from e

@@ -161,3 +161,30 @@ def test_a_record_longer_than_the_model_gives_no_false_indexing_warning(tiny_enc
     windows, _, _ = enc.window_ids([" ".join(_words(enc)[:200])])
     assert windows and all(len(w) <= 16 for w in windows)
     assert "indexing errors" not in capfd.readouterr().err + caplog.text  # its own handler, or the log's
+
+
+def _bad_schema(path: Path) -> None:
+    """Damage the Arrow schema stored in a Parquet file's footer: polars then raises InvalidOperationError ("unable to
+    decode the encoded schema stored in ARROW:schema"), not the ComputeError of a cut file."""
+    data = bytearray(path.read_bytes())
+    at = data.find(b"ARROW:schema")
+    data[at + len(b"ARROW:schema") + 10] = ord("!")
+    path.write_bytes(bytes(data))
+
+
+def test_a_shard_with_a_damaged_schema_is_named_or_embedded_again(tiny_encoder, tmp_path):
+    # only a cut file (ComputeError) was caught: a footer whose stored schema does not decode failed with polars'
+    # bare InvalidOperationError, in io.read_parquet and in embed's resume (a review flipped footer bytes: 28 in 200)
+    from mira_core.errors import ConfigError
+    from mira_core.io import read_parquet
+
+    p = _torch(tiny_encoder, max_length=16)
+    enc = Encoder(p)
+    corpus = _corpus(tmp_path / "corpus" / "s" / "part-00000.parquet", ["hello world", "another short record"])
+    out = tmp_path / "emb" / "s" / "part-00000.parquet"
+    embed_shard(corpus, out, enc, p)
+    good = pl.read_parquet(out)
+    _bad_schema(out)
+    with pytest.raises(ConfigError, match="part-00000.parquet: not a readable Parquet file"):
+        read_parquet(out)
+    assert embed_shard(corpus, out, enc, p)["resumed"] is False and pl.read_parquet(out).equals(good)
