@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 from mira_core.config import EmbedParams
 from mira_core.embedding import embed_shard, load_encoder
 from mira_core.errors import ConfigError
-from mira_core.io import unreadable_parquet
+from mira_core.io import DAMAGED_PARQUET, unreadable_parquet
 
 
 @task(name="embed-shard", task_run_name="embed-{shard.parent.name}-{shard.stem}", retries=1, retry_delay_seconds=5)
@@ -25,7 +25,7 @@ def embed_one(shard: Path, p: EmbedParams, root: str, out: Path, stamp: dict | N
     enc = load_encoder(p, Path(root))
     try:  # by name, not as a glob pattern: under a folder such as "runs [2]" the pattern matched nothing
         rows = pl.scan_parquet(shard, glob=False).select(pl.len()).collect().item()
-    except pl.exceptions.ComputeError as e:  # polars' own message names no file
+    except DAMAGED_PARQUET as e:  # polars' own message names no file
         raise ConfigError(unreadable_parquet([shard], e)) from e
     with tqdm(total=rows, desc=f"embed {shard.parent.name}/{shard.stem}", unit="rec", leave=False) as bar:
         return embed_shard(shard, out, enc, p, bar.update)
