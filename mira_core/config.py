@@ -385,7 +385,9 @@ class SelectParams(Section):
     granularity: Literal["global", "group", "source"] = Field(
         "group", description="Where the budget applies: one corpus-wide cut, a cut per group (MIRA-Group), or per source."
     )
-    tau_mae: float = Field(0.8, gt=0, description="An anchor is masked for a source when the student's val MAE is above this.")
+    tau_mae: float = Field(0.8, gt=0, description="An anchor is masked for a source when the student's val MAE is above "
+                           "this, in points of the teacher's scale (0.8 is for the paper's 1..5; a wider "
+                           "teacher.scale_min..scale_max, such as 0..10, needs a proportionally larger one).")
     agreement: Literal["somers_d", "spearman"] = Field(
         "somers_d", description="The rank agreement the mask reads: somers_d (over the pairs of val records the "
         "teacher orders, the share the student orders the same way minus the share it reverses) or spearman (the "
