@@ -169,7 +169,8 @@ def estimate_stage(stage: str, teacher: Teacher, requests: list[Request], params
             continue
         asked.add(k)
         in_tok += prompt_chars(r, params) / cal.in_chars_per_token * cal.calls_per_answer
-        out_tok += reply_chars(r, params, cal) / cal.out_chars_per_token * cal.calls_per_answer
+        # no reply is longer than max_tokens: a reply the prompt asks for at more is cut there (and fails)
+        out_tok += min(reply_chars(r, params, cal) / cal.out_chars_per_token, t.max_tokens) * cal.calls_per_answer
     cost = None
     if t.price_input_per_1m is not None and t.price_output_per_1m is not None:
         cost = round((in_tok * t.price_input_per_1m + out_tok * t.price_output_per_1m) / 1e6, 6)

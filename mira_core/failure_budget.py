@@ -63,10 +63,16 @@ def percents(rate: float, limit: float) -> tuple[str, str]:
     1000 against a limit of 0 read "failed (0%), more than teacher.max_failure_rate (0%)". Up to 17 digits, which
     tell any two floats apart: a limit of 0.33333333 and a rate of 1/3 agree to 7."""
     for digits in range(2, 18):
-        a, b = f"{rate * 100:.{digits}g}%", f"{limit * 100:.{digits}g}%"
+        a, b = _pct(rate, digits), _pct(limit, digits)
         if a != b:
             break
     return a, b
+
+
+def _pct(x: float, digits: int) -> str:
+    """x as a percentage to `digits` significant digits; 100 % as 100%, not in exponent form ("1e+02%")."""
+    s = f"{x * 100:.{digits}g}"
+    return (f"{x * 100:.0f}" if "e+" in s else s) + "%"
 
 
 def check_failure_budget(stage: str, asked: int, failures: pl.DataFrame, max_rate: float, where: str) -> None:

@@ -49,9 +49,11 @@ _MODELS: dict[tuple[str, str, str], tuple] = {}  # (path, digest, device) -> (to
 
 
 def _shared_model(path: str, digest: str, device: str) -> tuple:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     with _LOAD:
+        # inside the lock: transformers' lazy module is not safe to import from two threads at once (discover's and
+        # label's tasks each build a teacher: "cannot import name 'AutoModelForCausalLM'" in a fresh stage process)
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
         key = (path, digest, device)
         if key not in _MODELS:
             _MODELS.clear()  # a model is gigabytes: another one (a retrained folder) replaces it
@@ -132,11 +134,14 @@ class LocalLMBackend:
         scale = (self.p.scale_min, self.p.scale_max)
         msgs = prompts.messages(req, scale, self.p.max_doc_chars, self.p.max_judgments)
         pt = ct = calls = 0
+        error = ""
         for attempt in range(self.p.max_repairs + 1):
             try:
                 text, n_in, n_out, cut = self._generate(msgs)
             except ContextTooLong as e:  # this record's failure, not the stage's: the other records still run
-                return Outcome.failure(req.doc.record_id, str(e), "permanent", prompt_tokens=pt,
+                # a repair that overflows keeps the reply's own error: the context is not why the record failed
+                why = f"{error} (no room for a repair: {e})" if attempt else str(e)
+                return Outcome.failure(req.doc.record_id, why, "permanent", prompt_tokens=pt,
                                        completion_tokens=ct, calls=calls)
             pt, ct, calls = pt + n_in, ct + n_out, calls + 1
             try:
