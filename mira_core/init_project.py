@@ -101,6 +101,17 @@ __pycache__/
 """
 
 
+def stage_outs_ignored(dvc_yaml: str) -> str:
+    """Git ignore lines for every stage's cached outputs. DVC writes them into data/.gitignore as each stage runs,
+    but when a later stage of the same `dvc repro` fails it takes back those of the stages that succeeded
+    (treeverse/dvc#11091): `git add -A`, as the walkthrough says, then committed data/ to git, and the next
+    `dvc repro` failed with "output 'data/students' is already tracked by SCM". DVC adds no line for a path
+    already ignored."""
+    outs = sorted({o if isinstance(o, str) else next(iter(o)) for stage in yaml.safe_load(dvc_yaml)["stages"].values()
+                   for o in stage.get("outs", [])})
+    return "# the stages' outputs, versioned by DVC (dvc.lock), not by git\n" + "".join(f"/{o}\n" for o in outs)
+
+
 @dataclass(frozen=True)
 class Guess:
     """How to read one source: its reader, format and non-default field names, and why they were chosen."""
@@ -901,7 +912,8 @@ def create_project(dest: Path, sources: list[SourceArg], held_out: list[str] | N
                 continue
             _write(dest / name, text)
             written.append(name)
-        _write(ignore, (old or "") + ("\n" if old and not old.endswith("\n") else "") + GITIGNORE)
+        _write(ignore, (old or "") + ("\n" if old and not old.endswith("\n") else "") + GITIGNORE
+               + stage_outs_ignored(texts["dvc.yaml"]))
         written.append(".gitignore")
         if scm:
             if not before[".git"]:

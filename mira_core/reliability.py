@@ -96,8 +96,12 @@ def agreement(truth: np.ndarray, pred: np.ndarray, ranked: np.ndarray | None = N
     ranked = pred if ranked is None else np.asarray(ranked, dtype=float)
     ok = np.isfinite(pred) & np.isfinite(truth) & np.isfinite(ranked)
     t, p, r = truth[ok], pred[ok], ranked[ok]
+    known = truth[np.isfinite(truth)]
     return {"n": int(ok.sum()), "mae": mae(t, p), "spearman": spearman(t, r), "somers_d": somers_d(t, r),
-            "spearman_ceiling": spearman_ceiling(t), "teacher_constant": bool(ok.any() and np.ptp(t) == 0),
+            "spearman_ceiling": spearman_ceiling(t),
+            # over every val record the teacher scored, whether the student did or not: a student that left most
+            # unscored made a varied anchor read as one the teacher gives one score to
+            "teacher_constant": bool(known.size and np.ptp(known) == 0),
             "unscored": int((~ok).sum())}
 
 

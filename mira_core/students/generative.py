@@ -287,7 +287,11 @@ class GenerativeStudent:
         self._families = None
         self.lm_path = path
         if model:
-            self.model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=torch.float32)
+            # from_pretrained swaps process-wide functions while it runs (tie_weights, the init functions): two groups'
+            # students loading at once (score's threads) left an lm_head untied or uninitialised, so one at a time
+            with SEEDED:
+                self.model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True,
+                                                                  dtype=torch.float32)
             self.model.to(self.device)
 
     def _check_lengths(self, longest_reply: int) -> None:

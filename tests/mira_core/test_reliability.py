@@ -220,7 +220,7 @@ def test_two_val_records_give_no_spearman_and_so_no_anchor():
     val = val_frame({"s": [[1, 1], [5, 5]]})
     report = student_report(val, val.select(ANCHORS).to_numpy().astype(float), ANCHORS, np.array([3.0, 3.0]))
     got = mask_of(report, min_val_records=1)
-    assert got[("s", "a00")] == (False, "source", "Somers' D undefined (a constant side)")
+    assert got[("s", "a00")] == (False, "source", "Somers' D undefined (fewer than 3 scored val records)")
     assert report["median_spearman"] is None
 
 
