@@ -31,6 +31,7 @@ from mira_core.init_project import (
     render_params,
     source_dep,
     source_spec,
+    stage_outs_ignored,
 )
 from mira_core.stages import STAGES
 from tests.conftest import write_jsonl
@@ -420,7 +421,8 @@ def test_without_git_nothing_is_written_and_a_rerun_works(tmp_path, monkeypatch)
     monkeypatch.setenv("PATH", path)
     made = create_project(tmp_path / "old", docs)  # git installed: the same command works
     assert made.ran == ["git init", "dvc init"] and (tmp_path / "old" / ".git").is_dir()
-    assert (tmp_path / "old" / ".gitignore").read_text() == "my-own-entry\n" + GITIGNORE
+    assert (tmp_path / "old" / ".gitignore").read_text() == ("my-own-entry\n" + GITIGNORE + stage_outs_ignored(
+        (tmp_path / "old" / "dvc.yaml").read_text()))
 
 
 def test_a_failing_dvc_init_or_git_add_leaves_the_folder_as_it_was(tmp_path, monkeypatch):
