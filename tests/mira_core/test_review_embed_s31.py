@@ -43,15 +43,20 @@ def _words(enc: Encoder) -> list[str]:
     return [t for t in sorted(one) if len(enc.tokenizer(t, add_special_tokens=False)["input_ids"]) == 1]
 
 
-def test_a_damaged_shard_under_a_current_stamp_is_embedded_again(tiny_encoder, tmp_path):
-    # its resume counted the rows with polars, whose error names no file ("File out of specification"), while group's
-    # message about the same shard says to re-run this stage: the stage could not get past its own output
+def _embedded(tiny_encoder, tmp_path) -> tuple:
+    """A two-record shard embedded once: (params, encoder, corpus shard, embedding shard, its vectors)."""
     p = _torch(tiny_encoder, max_length=16)
     enc = Encoder(p)
     corpus = _corpus(tmp_path / "corpus" / "s" / "part-00000.parquet", ["hello world", "another short record"])
     out = tmp_path / "emb" / "s" / "part-00000.parquet"
     embed_shard(corpus, out, enc, p)
-    good = pl.read_parquet(out)
+    return p, enc, corpus, out, pl.read_parquet(out)
+
+
+def test_a_damaged_shard_under_a_current_stamp_is_embedded_again(tiny_encoder, tmp_path):
+    # its resume counted the rows with polars, whose error names no file ("File out of specification"), while group's
+    # message about the same shard says to re-run this stage: the stage could not get past its own output
+    p, enc, corpus, out, good = _embedded(tiny_encoder, tmp_path)
     out.write_bytes(out.read_bytes()[:100])  # truncated: the stamp beside it is still current
     again = embed_shard(corpus, out, enc, p)
     assert (again["records"], again["resumed"]) == (2, False)
@@ -178,12 +183,7 @@ def test_a_shard_with_a_damaged_schema_is_named_or_embedded_again(tiny_encoder, 
     from mira_core.errors import ConfigError
     from mira_core.io import read_parquet
 
-    p = _torch(tiny_encoder, max_length=16)
-    enc = Encoder(p)
-    corpus = _corpus(tmp_path / "corpus" / "s" / "part-00000.parquet", ["hello world", "another short record"])
-    out = tmp_path / "emb" / "s" / "part-00000.parquet"
-    embed_shard(corpus, out, enc, p)
-    good = pl.read_parquet(out)
+    p, enc, corpus, out, good = _embedded(tiny_encoder, tmp_path)
     _bad_schema(out)
     with pytest.raises(ConfigError, match="part-00000.parquet: not a readable Parquet file"):
         read_parquet(out)
