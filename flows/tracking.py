@@ -40,14 +40,18 @@ def tracking_uri(p: MlflowParams, root: Path) -> str:
     prefix = "sqlite:///"
     if uri.startswith(prefix) and not uri[len(prefix):].startswith("/"):
         rel, q, query = uri[len(prefix):].partition("?")  # a query of the user's own (?timeout=60) stays one
-        path = str((project_home(root) / unquote(rel)).resolve())
-        # SQLAlchemy reads the path of the URL percent-decoded and up to a '?': a project in 'My%20Project' opened
-        # 'My Project/mlflow.db' (no such folder: minutes of MLflow's retries), one in 'a?b' wrote a file 'a' beside
-        # it. Escaped only then: a path escaped needlessly ('50%' as '50%25') makes MLflow create that folder.
-        if unquote(path) != path or "?" in path:
-            path = path.replace("%", "%25").replace("?", "%3F")
-        return prefix + path + q + query
+        return prefix + _url_path(str((project_home(root) / unquote(rel)).resolve())) + q + query
     return uri
+
+
+def _url_path(path: str) -> str:
+    """An absolute path as a sqlite URL's path. SQLAlchemy reads it percent-decoded and up to a '?': a project in
+    'My%20Project' opened 'My Project/mlflow.db' (no such folder: minutes of MLflow's retries), one in 'a?b' wrote a
+    file 'a' beside it. Escaped only then: a path escaped needlessly ('50%' as '50%25') makes MLflow create that
+    folder."""
+    if unquote(path) != path or "?" in path:
+        return path.replace("%", "%25").replace("?", "%3F")
+    return path
 
 
 def _create_sqlite_store(uri: str, artifacts: Path) -> None:
@@ -75,10 +79,7 @@ def _create_sqlite_store(uri: str, artifacts: Path) -> None:
     from mira_core.io import atomic_path
 
     with atomic_path(path) as tmp:
-        t = str(tmp)
-        if unquote(t) != t or "?" in t:  # escaped as tracking_uri escapes the store's path
-            t = t.replace("%", "%25").replace("?", "%3F")
-        SqlAlchemyStore(prefix + t + q + query, artifacts.resolve().as_uri()).engine.dispose()
+        SqlAlchemyStore(prefix + _url_path(str(tmp)) + q + query, artifacts.resolve().as_uri()).engine.dispose()
 
 
 def is_tracking_server(uri: str) -> bool:
@@ -161,14 +162,15 @@ def pipeline_run(params: Params, root: Path):
     import mlflow
     from filelock import FileLock
 
-    mlflow.set_tracking_uri(tracking_uri(params.mlflow, root))
+    uri = tracking_uri(params.mlflow, root)
+    mlflow.set_tracking_uri(uri)
     key, tags = pipeline_key(root, params)
     # Stages may run at once (two `mira` commands, `dvc exp run --jobs`). Unlocked, two processes each
     # create MLflow's sqlite tables ("table ... already exists"), the experiment, or a parent run.
     lock = project_home(root) / ".mira" / MLFLOW_LOCK  # beside the store: queued experiments share it
     lock.parent.mkdir(exist_ok=True)
-    with FileLock(str(lock)), _store_errors(tracking_uri(params.mlflow, root)):
-        _create_sqlite_store(tracking_uri(params.mlflow, root), project_home(root) / "mlruns")
+    with FileLock(str(lock)), _store_errors(uri):
+        _create_sqlite_store(uri, project_home(root) / "mlruns")
         exp = mlflow.get_experiment_by_name(params.mlflow.experiment)
         if exp is not None and exp.lifecycle_stage == "deleted":  # MLflow would refuse it after the stage's work
             raise ConfigError(f"mlflow.experiment = {params.mlflow.experiment!r} was deleted in MLflow: restore it "
