@@ -14,6 +14,7 @@ from collections import Counter
 from mira_core.teachers.rules.code_facts import (
     _TEST_MODULE,
     Block,
+    CPattern,
     _python,
     brace_functions,
     code_lines,
@@ -240,7 +241,7 @@ _LICENSE = re.compile(r"copyright|licen[cs]e|spdx-license-identifier|permission 
 _LICENSE_SURE = re.compile(r"spdx-license-identifier|permission is hereby granted|licensed under|redistribution "
                            r"and use|gnu (?:lesser )?general public license|THE SOFTWARE IS PROVIDED", re.I)
 _BLOCKS = {
-    "c": re.compile(r"/\*.*?\*/|(?:^[ \t]*//[^\n]*\n?)+", re.S | re.M),
+    "c": CPattern(r"/\*.*?\*/|(?:^[ \t]*//[^\n]*\n?)+", re.S | re.M),
     "python": re.compile(r"(?:^[ \t]*#[^\n]*\n?)+|\A\s*[rRuU]?(\"\"\"|''').*?\1", re.S | re.M),
     "shell": re.compile(r"(?:^[ \t]*#[^\n]*\n?)+", re.M),
 }
