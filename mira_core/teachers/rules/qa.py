@@ -15,7 +15,8 @@ from mira_core.teachers.rules.prose import _TERMINAL
 from mira_core.teachers.rules.registry import QA, Signal, _at_least, _plural, _quote, dimension
 
 _QA = re.compile(r"\AQuestion:\n(.*?)\n\nAnswer:\n(.*)\Z", re.S)
-_CODE_FENCE = re.compile(r"```[\w+-]*\n(.*?)```", re.S)
+# The info string runs to the line end: "```python title=\"x.py\"" opens a fence as "```python" does.
+_CODE_FENCE = re.compile(r"```[^\n`]*\n(.*?)```", re.S)
 
 
 @lru_cache(maxsize=16)

@@ -345,6 +345,14 @@ def test_qa_answer_with_fenced_examples_in_its_docstring_is_judged_whole():
     assert f.score == 5, f.reason
 
 
+@pytest.mark.parametrize("opener", ["```python title=\"add.py\"", "``` python", "```python {lint=\"skip\"}"])
+def test_qa_answer_fence_with_an_info_string_is_read_as_code(opener):
+    answer = f"Here is one:\n\n{opener}\ndef add(a, b):\n    \"\"\"Sum.\"\"\"\n    return a + b\n```\n\nIt adds them."
+    f = assess("qa", render_qa("Write `add(a, b)`.", answer), ["parses"])["parses"]
+    # the opener's text after the language kept the fence unread: the whole answer, prose too, was parsed
+    assert f.score == 5, f.reason
+
+
 def test_message_parser_reads_the_rendering_back():
     msgs = parse_messages(AGENT_GOOD)
     assert [m.role for m in msgs] == ["system", "user", "assistant", "tool", "assistant"]
