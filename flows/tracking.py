@@ -68,15 +68,15 @@ def _create_sqlite_store(uri: str, artifacts: Path) -> None:
     path = Path(unquote(rest))
     if not path.parent.is_dir():
         return  # MLflow's own error names it
-    stale = re.compile(rf"\.{re.escape(path.name)}\.[a-z0-9_]{{8}}\.tmp(?:-journal|-wal|-shm)?")
+    from mira_core.io import atomic_path, temp_file_of
+
+    stale = re.compile(temp_file_of(path.name) + "(?:-journal|-wal|-shm)?")  # SQLite's files beside it too
     for f in path.parent.iterdir():
         if stale.fullmatch(f.name):
             f.unlink(missing_ok=True)
     if path.exists():
         return
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
-    from mira_core.io import atomic_path
 
     with atomic_path(path) as tmp:
         SqlAlchemyStore(prefix + _url_path(str(tmp)) + q + query, artifacts.resolve().as_uri()).engine.dispose()

@@ -117,7 +117,13 @@ def _remove_leftovers(path: Path) -> None:
                 child.unlink(missing_ok=True)
 
 
-TEMP_FILE = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")  # the name `atomic_path` gives its temporary file (mkstemp's)
+_MKSTEMP = r"\.[a-z0-9_]{8}\.tmp"  # the suffix `atomic_path` gives its temporary file (mkstemp's)
+TEMP_FILE = re.compile(rf"\..+{_MKSTEMP}")
+
+
+def temp_file_of(name: str) -> str:
+    """The pattern of the temporary file names `atomic_path` gives an output called `name`."""
+    return rf"\.{re.escape(name)}{_MKSTEMP}"
 
 
 def remove_temp_files(folder: Path) -> list[Path]:
