@@ -153,8 +153,8 @@ def extract(results: dict) -> dict:
             kept[name] = {"mask": arms[name].get("mask"), "result": {"corpus": res["corpus"], "oracle": res.get("oracle"),
                                      "teacher_all": res.get("teacher_all"),
                                      "methods": {m: v for m, v in res["methods"].items()
-                                                 if m in ("mira", "single_rubric", "random", "perfect",
-                                                          "perfect_group", TEACHER_ALL)}}}
+                                                 if m in ("mira", "mira_source", "single_rubric", "random",
+                                                          "perfect", "perfect_group", TEACHER_ALL)}}}
     if "planted" in results:  # measured, even where every arm failed: its figures are then problems, not skips
         out["planted"] = {"arms": kept, "seconds": results["planted"].get("seconds")}
         if results["planted"].get("seeds"):
@@ -309,11 +309,12 @@ def _strict_most(wins: dict[str, int]) -> str | None:
     return max(wins, key=wins.get) if len(top) < 2 or top[-1] > top[-2] else None
 
 
-def _share_gap(r: dict, ref: str) -> float:
-    """The largest gap, in points, between MIRA's and `ref`'s share of the kept tokens, over the sources."""
+def _share_gap(r: dict, ref: str, method: str = "mira") -> float:
+    """The largest gap, in points, between `method`'s and `ref`'s share of the kept tokens, over the sources."""
     from mira_core.planted import share_gap
 
-    return abs(share_gap(_arm(r)["methods"], ref)[1])
+    methods = _arm(r)["methods"]
+    return abs(share_gap({**methods, "mira": methods[method]}, ref)[1])
 
 
 def _every_source_fewer_broken(r: dict) -> bool:
@@ -397,7 +398,7 @@ FIGURES: list[Figure] = [
                       p1(_arm(r)["corpus"]["broken_token_share"])]),
     Figure(README, "MIRA keeps fewer broken tokens than `single_rubric` in every source, each source's share within "
                    "{} point of a perfect selector's",
-           lambda r: [f"{_share_gap(r, 'perfect_group'):.1f}"], _every_source_fewer_broken,
+           lambda r: [targets.at_most(_share_gap(r, 'perfect_group'))], _every_source_fewer_broken,
            "fewer broken tokens than single_rubric in every source"),
     Figure(EVALUATION, "MIRA keeps fewer broken tokens than `single_rubric` in every source on seed 1\n  and not on seed "
                        "2: in the docs it keeps {} % and {} % of the broken tokens, against {} % and {} %",
@@ -667,11 +668,21 @@ FIGURES: list[Figure] = [
                        "`perfect`'s",
            lambda r: [p1(_method(r, "perfect_group")["by_source"]["qa"]["kept_share"]),
                       p1(_method(r, "mira")["by_source"]["qa"]["corpus_share"]),
-                      f"{_share_gap(r, 'perfect_group'):.1f}", p1(_method(r, "mira")["by_source"]["qa"]["kept_share"]),
-                      f"{_share_gap(r, 'perfect'):.1f}"],
+                      targets.at_most(_share_gap(r, 'perfect_group')), p1(_method(r, "mira")["by_source"]["qa"]["kept_share"]),
+                      targets.at_most(_share_gap(r, 'perfect'))],
            lambda r: (_method(r, "perfect_group")["by_source"]["qa"]["kept_share"]
                       > _method(r, "mira")["by_source"]["qa"]["corpus_share"]),
            "the group-level perfect cut gives QA more than its corpus share"),
+    Figure(EVALUATION, "`mira_source` (a cut per source) keeps\n  every corpus share within {} point and keeps {} % of the "
+                       "broken tokens and {} % of the good.",
+           lambda r: [targets.at_most(_share_gap(r, "perfect", "mira_source")),
+                      p1(_method(r, "mira_source")["broken_kept"]), p1(_method(r, "mira_source")["good_kept"])]),
+    Figure(EVALUATION, "Garbled docs are kept about as much as the teacher's own scores of every record keep them ({} % "
+                       "against\n  {} %) and truncated docs less ({} % against {} %)",
+           lambda r: [p0(_method(r, m)["by_kind"][k]) for k in ("garbled", "truncated") for m in ("mira", TEACHER_ALL)],
+           lambda r: (abs(_method(r, "mira")["by_kind"]["garbled"] - _method(r, TEACHER_ALL)["by_kind"]["garbled"]) < 0.1
+                      and _method(r, "mira")["by_kind"]["truncated"] < _method(r, TEACHER_ALL)["by_kind"]["truncated"]),
+           "garbled docs kept within 10 points of the teacher's own scores, truncated ones less"),
     Figure(EVALUATION, "(`trimmed_mean` arm), keeps {} % of the broken\n  tokens and {} % of the good. It kept {} % of "
                        "the boilerplate pages' tokens",
            lambda r: [p1(r["planted"]["arms"]["trimmed_mean"]["result"]["methods"]["mira"][k])
@@ -688,6 +699,25 @@ FIGURES: list[Figure] = [
            lambda r: [p1(r["planted"]["arms"]["trimmed_mean"]["result"]["methods"]["mira"]["by_kind"]["wrong_answer"]),
                       p1(r["planted"]["arms"]["trimmed_mean"]["result"]["methods"]["mira"]["by_source"]["qa"]
                          ["kept_share"])]),
+    # the seeds' kinds over the bar and the two masks, stated by hand until session 32: now synced and claimed
+    Figure(EVALUATION, "Seed 0 has no kind over the 20 % bar;\n  seeds 1 and 2 have truncated docs just over it ({} % "
+                       "and {} %; the teacher's own scores of every record\n  keep {} % and {} %).",
+           lambda r: [p1(_seed(r, s)["low_over"]["truncated"][k]) for k in ("mira", "teacher") for s in OTHER],
+           lambda r: (not _seed(r, _all_seeds(r)[0])["low_over"]
+                      and all(list(_seed(r, s)["low_over"]) == ["truncated"] for s in OTHER)),
+           "no kind over the bar on seed 0; on seeds 1 and 2, truncated docs only"),
+    Figure(EVALUATION, "The bar is met on one of the three corpora at the defaults", lambda r: [],
+           lambda r: len(_all_seeds(r)) == 3 and sum(not _seed(r, s)["low_over"] for s in _all_seeds(r)) == 1,
+           "the 20 % bar met on exactly one of three planted corpora"),
+    Figure(EVALUATION, "The mask reads Somers' D ({} of the {} pairs on); on Spearman, the paper's (`spearman_mask` "
+                       "arm), the\n  same {} are on and the selection is the same.",
+           lambda r: [str(r["planted"]["arms"]["default"]["mask"]["on"]),
+                      str(r["planted"]["arms"]["default"]["mask"]["pairs"]),
+                      str(r["planted"]["arms"]["spearman_mask"]["mask"]["on"])],
+           lambda r: (r["planted"]["arms"]["spearman_mask"]["mask"] == r["planted"]["arms"]["default"]["mask"]
+                      and all(r["planted"]["arms"]["spearman_mask"]["result"]["methods"]["mira"][k]
+                              == _method(r, "mira")[k] for k in ("broken_kept", "good_kept"))),
+           "the two masks turn on the same pairs and select the same on the planted benchmark"),
     Figure(EVALUATION, "MIRA keeps none of them above 20 % on this corpus** (spam pages: {} %",
            lambda r: [p1(_method(r, "mira")["by_kind"]["spam"])], lambda r: not teacher_low_kept(_arm(r)),
            "no kind the teacher scores low is kept above 20 % at the main seed"),

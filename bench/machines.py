@@ -45,6 +45,9 @@ def verdict(r: dict, other: str) -> str:
     arms = r.get("ablations", {}).get("arms", {})
     if "mira" not in arms or other not in arms:
         return "-"
+    blown = [a for a in ("mira", other) if targets.diverged(arms[a]["loss_mean"])]
+    if blown:  # the note names no diverged arm, which read as "one seed"
+        return " and ".join(f"`{a}`" for a in blown) + " not finite (a run diverged)"
     try:
         rel = relation(arms["mira"], other)
     except KeyError:

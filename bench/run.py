@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import doc_figures, replicates
+from bench import doc_figures, replicates, targets
 from bench.common import REPO, WORK, child, env, machine, median, spread
 from mira_core.config import EvaluateParams
 from mira_core.io import write_parquet
@@ -409,12 +409,15 @@ def quality_lines(q: dict) -> list[str]:
                          for a, e in q["evaluate"].items()])
         ev = q["evaluate"]
         if {"mira", "random", "full"} <= set(ev):
-            ok = ev["mira"]["loss_mean"] <= min(ev["random"]["loss_mean"], ev["full"]["loss_mean"])
+            # a diverged arm's mean is NaN: min() kept `random` past a NaN `full`, and "met" was written
+            diverged = [a for a in ("mira", "random", "full") if targets.diverged(ev[a]["loss_mean"])]
+            ok = not diverged and all(ev["mira"]["loss_mean"] <= ev[a]["loss_mean"] for a in ("random", "full"))
             above = [f"{ev['mira']['loss_mean'] - ev[a]['loss_mean']:.3f} above `{a}`, "
                      + ("within the noise" if doc_figures.relation(ev["mira"], a) == "within" else "beyond the noise")
-                     for a in ("random", "full") if ev["mira"]["loss_mean"] > ev[a]["loss_mean"]]
-            out += ["", f"- MIRA's held-out loss at or below `random` and `full`: {verdict(ok)}"
-                    + (f" (its mean is {'; '.join(above)})" if above else "") + "."]
+                     for a in ("random", "full") if not diverged and ev["mira"]["loss_mean"] > ev[a]["loss_mean"]]
+            said = (f" (the held-out loss of {' and '.join(f'`{a}`' for a in diverged)} is not finite: a run "
+                    "diverged)" if diverged else f" (its mean is {'; '.join(above)})" if above else "")
+            out += ["", f"- MIRA's held-out loss at or below `random` and `full`: {verdict(ok)}{said}."]
     return out + [""]
 
 

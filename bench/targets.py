@@ -10,6 +10,8 @@ Spearman 0.7, half the mask's pairs); they are written here once and never tuned
 
 from __future__ import annotations
 
+import math
+
 from mira_core.evaluation.stats import relation
 from mira_core.planted import KINDS, TEACHER_LOW, over_single, share_gap
 
@@ -54,6 +56,16 @@ def _main(r: dict) -> dict:
 
 
 WITHIN, BEYOND, NO_SPREAD = "within the noise", "beyond the noise", "with no noise estimate (one seed)"
+
+
+def at_most(gap: float) -> str:
+    """A gap stated as "within x point": rounded up to one decimal, so the bound holds (0.2156 is within 0.3)."""
+    return f"{math.ceil(round(gap * 10, 9)) / 10:.1f}"
+
+
+def diverged(loss: float) -> bool:
+    """A mean loss that is NaN or infinite: a run blew up (a missing one, None, stays a TypeError the sync reports)."""
+    return isinstance(loss, float) and not math.isfinite(loss)
 
 
 def _noise(arm: dict, other: str) -> str:
@@ -120,7 +132,7 @@ def _planted_rows(r: dict) -> list[list[str]]:
     if gap is None:
         raise ValueError("the main planted run records no source's share of the kept tokens")
     gap = abs(gap[1])
-    figures += (f"; each source's share of the kept tokens within {gap:.1f} point of a perfect selector's (seed "
+    figures += (f"; each source's share of the kept tokens within {at_most(gap)} point of a perfect selector's (seed "
                 f"{seeds[0][0]}; shown, not judged: the issue sets no tolerance)")
     why = []
     for s, x, m in misses:
@@ -177,9 +189,14 @@ def _demo_rows(r: dict) -> list[list[str]]:
 
     ev = q["evaluate"]
     mira = ev["mira"]
-    above = {a: _noise(mira, a) for a in ("random", "full") if mira["loss_mean"] > ev[a]["loss_mean"]}
-    at_or_below = [a for a in ("random", "full") if a not in above]
-    if not above:
+    # a diverged arm's mean is NaN, which no comparison finds above anything: it read as "met"
+    blown = [a for a in ("mira", "random", "full") if diverged(ev[a]["loss_mean"])]
+    above = {} if blown else {a: _noise(mira, a) for a in ("random", "full") if mira["loss_mean"] > ev[a]["loss_mean"]}
+    at_or_below = [] if blown else [a for a in ("random", "full") if a not in above]
+    if blown:
+        status = ("**not judged: the held-out loss of " + " and ".join(f"`{a}`" for a in blown)
+                  + " is not finite (a run diverged)**")
+    elif not above:
         status = "**met**"
     elif len(set(above.values())) == 1:
         n = next(iter(above.values()))
