@@ -199,7 +199,15 @@ def build_planted_corpus(out: Path, seed: int = 0, defect_rate: float = 0.25, re
         raise ConfigError(f"defect_rate = {defect_rate}: must be at least 0 and below 1")
     if records_per_source < 1:
         raise ConfigError(f"records_per_source = {records_per_source}: must be at least 1")
+    # checked here, not left to DemoCorpusParams: its pydantic ValidationError named a model the user never wrote
+    if not 0 <= seed <= 2**32 - 1:
+        raise ConfigError(f"seed = {seed}: must be from 0 to 2**32 - 1, as demo_corpus.seed")
     out = Path(out).resolve()
+    # a file where the folder (or a folder above it) should be failed with FileExistsError or NotADirectoryError
+    # once the sources were planted
+    blocked = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+    if blocked:
+        raise ConfigError(f"{blocked}: a file, not a folder; the planted corpus is written to the folder {out}")
     good = good_records(roots or Roots.of_this_interpreter(), seed, records_per_source)
     truth, sources, counts = [], [], {}
     for name, (file, fmt, _fields) in SOURCES.items():
