@@ -189,7 +189,9 @@ def _functions(ref: FileRef, text: str) -> Iterator[tuple[str, str, ast.Function
         tree = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):  # not Python, a null byte, nesting past the limits
         return
-    lines = text.splitlines(keepends=True)
+    # ast numbers lines by "\n" only (the text is read with universal newlines); splitlines also breaks at a form
+    # feed, \x1c-\x1e or \u2028, which shifted every later function's slice and cut its last lines
+    lines = text.split("\n")
     module = ref.rel.split("/", 1)[1].removesuffix(".py").removesuffix("/__init__").replace("/", ".")
     nodes = []
     for node in tree.body:  # top-level functions and the methods of top-level classes
@@ -200,7 +202,7 @@ def _functions(ref: FileRef, text: str) -> Iterator[tuple[str, str, ast.Function
     for owner, node in nodes:
         doc = ast.get_docstring(node)
         if doc and node.end_lineno:
-            src = textwrap.dedent("".join(lines[node.lineno - 1 : node.end_lineno])).rstrip() + "\n"
+            src = textwrap.dedent("\n".join(lines[node.lineno - 1 : node.end_lineno])).rstrip() + "\n"
             yield module, owner, node, src, doc
 
 

@@ -58,3 +58,16 @@ def test_folder_sources_hold_no_file_the_folder_reader_skips():
 
     files = [(".agents/skills/a.sh", "x"), ("pkg/.hidden.sh", "x"), ("pkg/__pycache__/b.sh", "x"), ("pkg/ok.sh", "y")]
     assert _visible(files) == [("pkg/ok.sh", "y")]
+
+
+def test_a_form_feed_between_functions_does_not_shift_the_qa_answers(tmp_path):
+    # str.splitlines also breaks at a form feed, which ast does not count: each later answer was sliced one line
+    # early and lost its last line(s), and still parsed
+    from mira_core.demo_corpus import FileRef, qa_records
+
+    funcs = [f'def f{i}(x):\n    """Double x, {i}."""\n    y = x + {i}\n    return y * 2\n' for i in range(3)]
+    mod = tmp_path / "ff.py"
+    mod.write_text("\n\x0c\n".join(funcs), encoding="utf-8")
+    answers = {r["id"]: r["answer"] for r in qa_records([FileRef(mod, "stdlib/ff.py")],
+                                                       DemoCorpusParams(min_file_bytes=0))}
+    assert answers == {f"stdlib/ff.py::f{i}": funcs[i] for i in range(3)}
