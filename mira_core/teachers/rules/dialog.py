@@ -226,8 +226,10 @@ def task_completion(text: str) -> Signal | None:
         if n < 3:
             return 4, f"ends with an assistant message of only {_plural(n, 'word')}"
         return 5, f"ends with an assistant answer of {n} words after {len(msgs)} messages"
-    if last.role == "assistant":
-        return 2, f"ends with an assistant tool call ({last.calls[0].name if last.calls else 'empty'}) and no answer"
+    if last.role == "assistant" and last.calls:
+        return 2, f"ends with an assistant tool call ({last.calls[0].name}) and no answer"
+    if last.role == "assistant":  # no text and no call: there is no tool call to name
+        return 2, "ends with an empty assistant message, no answer"
     return 1, f"ends with a {last.role} message, not an assistant answer"
 
 
