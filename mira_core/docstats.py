@@ -44,11 +44,13 @@ import numpy as np
 
 from mira_core.errors import JSON_REFUSED
 
-VERSION = "docstats/6"  # 2: the question-term recall statistics of QA records; 3: code parsed whole, \r lines;
+VERSION = "docstats/7"  # 2: the question-term recall statistics of QA records; 3: code parsed whole, \r lines;
 # 4: upper_frac counts upper-case letters only (circled letters are upper but not alphabetic: it passed 1);
 # 5: top_2gram_char_frac is the share of word characters the top bigram covers (overlaps counted twice passed 1);
 # 6: past MAX_CHARS, a trace's final message and a QA record's question and answer are found in the whole record
-# (a trace's answer after the cut read as none, a question longer than the cut as no QA form)
+# (a trace's answer after the cut read as none, a question longer than the cut as no QA form); 7: a last tool call with
+# empty arguments is a call, a message starts where the teacher's parse starts one (a tool result's `[user]` line is
+# not), and a code fence's info string may hold more than the language
 BMP = 0x10000
 MAX_CHARS = 100_000  # statistics of the first 100,000 characters: enough to see structure, bounded cost on a 37 MB record
 MAX_PARSE_CHARS = 1_000_000  # code is parsed whole up to this (at the cap ~1.5 s and ~200 MB, on 2 busy cores)
@@ -72,8 +74,8 @@ TERMINAL = tuple(".!?:;\"')")
 WORD = re.compile(r"\w+")
 DIGIT = re.compile(r"\d")
 ROLE_LINE = re.compile(r"^\[(system|developer|user|assistant|tool|function)(?: id=[^\]]*)?\]$", re.M)
-TOOL_CALL = re.compile(r"^\[tool_call(?: id=[^\]]*)?\] ([^\n]*)\n(.*?)(?=\n\[tool_call|\Z)", re.S | re.M)
-FENCE = re.compile(r"```[a-zA-Z0-9_+-]*\n(.*?)```", re.S)
+TOOL_CALL = re.compile(r"^\[tool_call(?: id=[^\]]*)?\] ([^\n]*)(?:\n(.*?))?(?=\n\[tool_call|\Z)", re.S | re.M)
+FENCE = re.compile(r"```[^\n`]*\n(.*?)```", re.S)  # an info string after the language ("```python title=x") too
 QA = re.compile(r"\AQuestion:\n(.*?)\n\nAnswer:\n(.*)\Z", re.S)
 QA_HEAD, QA_SPLIT = "Question:\n", "\n\nAnswer:\n"  # the same form, read with str methods in a record past the cut
 TERM = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")  # a content word or identifier: three characters or more
@@ -331,13 +333,13 @@ def _json_object(args: str) -> bool:
 def _messages(text: str, s: dict[str, float], whole: str) -> None:
     """Message statistics of `text` (cut to MAX_CHARS); the final message, which says whether a trace ends in an
     answer, is read from `whole`, where a long trace's ending lies."""
-    heads = list(ROLE_LINE.finditer(text))
+    heads = [h for h in ROLE_LINE.finditer(text) if _starts_message(text, h.start())]
     if not heads:
         return
     bodies = [(h.group(1), text[h.end(): heads[i + 1].start() if i + 1 < len(heads) else len(text)].strip())
               for i, h in enumerate(heads)]
     s["msg_count_log"] = _log(len(bodies))
-    calls = [(m.group(1).strip(), m.group(2).strip()) for role, body in bodies if role == "assistant"
+    calls = [(m.group(1).strip(), (m.group(2) or "").strip()) for role, body in bodies if role == "assistant"
              for m in TOOL_CALL.finditer(body)]
     s["tool_calls_log"] = _log(len(calls))
     valid = sum(_json_object(args) for _, args in calls)
@@ -350,6 +352,13 @@ def _messages(text: str, s: dict[str, float], whole: str) -> None:
     s["assistant_char_frac"] = _frac(sum(len(b) for r, b in bodies if r == "assistant"), len(text))
 
 
+def _starts_message(text: str, at: int) -> bool:
+    """Whether a role line at `at` heads a message, as the rules teacher reads one (dialog._HEADER): at the start, or
+    after a blank line. A line `[user]` right under another line is content: an INI file a tool printed (a
+    .gitconfig) held `[user]`, which made a fifth message of a four-message trace."""
+    return at == 0 or (at >= 2 and text[at - 2: at] == "\n\n")
+
+
 def _last_message(whole: str) -> tuple[str, str]:
     """The role and body of a record's last message, searched in ever longer tails (a head found at a tail's start
     counts only where a line starts there). Called only when the cut text holds a message head, so one is found."""
@@ -358,7 +367,7 @@ def _last_message(whole: str) -> tuple[str, str]:
         start = max(0, len(whole) - window)
         tail, last = whole[start:], None
         for m in ROLE_LINE.finditer(tail):
-            if m.start() or not start or whole[start - 1] == "\n":
+            if _starts_message(whole, start + m.start()):
                 last = m
         if last is not None or not start:
             return (last.group(1), tail[last.end():].strip()) if last else ("", "")

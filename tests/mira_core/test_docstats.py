@@ -105,6 +105,14 @@ def test_qa_overlap_and_echo():
     assert stat("qa", good, "qa_form") == 1.0 and stat("qa", "plain text", "qa_form") == 0.0
 
 
+@pytest.mark.parametrize("opener", ["```python", "```python title=\"rev.py\"", "``` python"])
+def test_a_qa_fence_with_an_info_string_is_the_answers_code(opener):
+    # the info string past the language kept the fence unread: the prose around it was parsed as code
+    answer = f"Use slicing:\n\n{opener}\nitems = [1, 2]\nback = items[::-1]\n```\nor call `items.reverse()` in place."
+    text = render_qa("How do I reverse a list in Python?", answer)
+    assert stat("qa", text, "qa_answer_has_code") == 1.0 and stat("qa", text, "py_parses") == 1.0
+
+
 def test_qa_question_recall_tells_a_long_relevant_answer_from_an_unrelated_one():
     q = "Write `parse_header(line)`: split an HTTP header line into its name and value."
     body = "\n".join(f"    # step {i}: keep going" for i in range(40))
