@@ -355,6 +355,8 @@ def _has_tools(payload: dict, messages_field: str) -> bool:
         return False
     return any(m.get("tool_calls") or m.get("function_call") or m.get("role") in ("tool", "function")
                or m.get("from") in ("function_call", "observation", "tool")
+               or (isinstance(m.get("content"), list)  # Anthropic's tool_use / tool_result content blocks
+                   and any(isinstance(b, dict) and b.get("type") in ("tool_use", "tool_result") for b in m["content"]))
                for m in messages if isinstance(m, dict))
 
 

@@ -5,6 +5,8 @@ chat and agent: OpenAI-style messages, one block per message, with tool calls an
 written out (arguments verbatim, even when they are not valid JSON: judging that is the teacher's
 job, not ingest's). ShareGPT's {from, value} messages are read too, their speakers mapped to roles
 (`SHAREGPT_ROLES`), and a `function_call` turn whose value is a call object as the assistant's tool call.
+Content given as a list of parts is read as its text parts, and Anthropic's `tool_use` / `tool_result` blocks
+as the tool calls and tool messages they are (`_anthropic`).
 A conversation whose every message is empty is empty text, whatever its role headers add. What a record had
 besides the rendered fields is kept as `meta`.
 """
@@ -62,7 +64,9 @@ def _content(msg: dict, i: int) -> str:
             elif isinstance(part, str):
                 parts.append(part)
             else:
-                raise RecordError(Q.INVALID_MESSAGES, f"messages[{i}].content[{j}] has no text")
+                what = f"a {part['type']!r} block" if isinstance(part, dict) and isinstance(part.get("type"), str) else (
+                    "an object" if isinstance(part, dict) else f"a {type(part).__name__}")
+                raise RecordError(Q.INVALID_MESSAGES, f"messages[{i}].content[{j}] is {what}, not text")
         return "\n".join(parts)
     raise RecordError(Q.INVALID_MESSAGES, f"messages[{i}].content is a {type(content).__name__}")
 
@@ -96,7 +100,7 @@ def render_messages(messages: object) -> str:
         raise RecordError(Q.INVALID_MESSAGES, "messages must be a non-empty list")
     blocks = []
     said = 0  # characters of content and tool calls, role headers left out
-    for i, msg in enumerate(messages):
+    for i, msg in ((j, m) for j, raw in enumerate(messages) for m in _anthropic(raw, j)):
         if not isinstance(msg, dict):
             raise RecordError(Q.INVALID_MESSAGES, f"messages[{i}] is not an object")
         if "role" not in msg and "from" in msg:  # ShareGPT: {from: human|gpt|..., value: ...}
@@ -123,6 +127,32 @@ def render_messages(messages: object) -> str:
     if not said:
         raise RecordError(Q.EMPTY_TEXT, f"all {len(messages)} messages are empty")
     return "\n\n".join(blocks)
+
+
+TOOL_BLOCKS = ("tool_use", "tool_result")
+
+
+def _anthropic(msg: object, i: int) -> list:
+    """An Anthropic Messages API turn as the OpenAI-style messages it holds: its `tool_use` blocks are the assistant's
+    tool calls (`input` as the arguments), each `tool_result` block a tool message answering its `tool_use_id`, and
+    the other blocks (text) the turn's content. A turn without such blocks is itself."""
+    content = msg.get("content") if isinstance(msg, dict) else None
+    if not isinstance(content, list) or not any(isinstance(b, dict) and b.get("type") in TOOL_BLOCKS for b in content):
+        return [msg]
+    results, rest, calls = [], [], []
+    for j, b in enumerate(content):
+        kind = b.get("type") if isinstance(b, dict) else None
+        if kind == "tool_use":
+            if msg.get("role") != "assistant":
+                raise RecordError(Q.INVALID_MESSAGES, f"messages[{i}].content[{j}] is a tool_use block in a "
+                                  f"{msg.get('role')!r} message")
+            calls.append({"id": b.get("id"), "function": {"name": b.get("name"), "arguments": b.get("input", {})}})
+        elif kind == "tool_result":
+            results.append({"role": "tool", "tool_call_id": b.get("tool_use_id"), "content": b.get("content")})
+        else:
+            rest.append(b)
+    turn = [{**msg, "content": rest, "tool_calls": [*(msg.get("tool_calls") or []), *calls]}] if rest or calls else []
+    return results + turn
 
 
 def _sharegpt_call(value: object) -> dict:

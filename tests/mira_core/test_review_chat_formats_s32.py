@@ -109,20 +109,27 @@ ANTHROPIC = [
     {"role": "assistant", "content": [{"type": "text", "text": "Yes, it is raining in Lisbon."}]}]
 
 
-@pytest.mark.xfail(strict=True, reason="render._content: a tool_use block is 'has no text' (neither read as a call "
-                   "nor named as what it is)")
-def test_an_anthropic_tool_use_block_is_a_tool_call_or_named_as_one():
-    try:
-        text = render_messages(ANTHROPIC)
-    except RecordError as e:  # refusing the format is fine, if the detail says what the block is
-        assert "tool_use" in e.detail
-        return
+def test_an_anthropic_tool_use_block_is_a_tool_call():
+    text = render_messages(ANTHROPIC)  # it was quarantined: "messages[1].content[1] has no text"
     assert "[tool_call id=toolu_1] get_weather\n" in text and '"city": "Lisbon"' in text
     assert "[tool id=toolu_1]" in text and _count(text, "tool_calls_log") == 1
 
 
-@pytest.mark.xfail(strict=True, reason="init_project._has_tools looks for tool_calls and tool roles only: a source of "
-                   "Anthropic tool_use traces is guessed 'chat, no tool call'")
+def test_an_anthropic_trace_renders_as_its_openai_twin():
+    twin = [ANTHROPIC[0],
+            {"role": "assistant", "content": "I'll check.",
+             "tool_calls": [{"id": "toolu_1", "function": {"name": "get_weather", "arguments": {"city": "Lisbon"}}}]},
+            {"role": "tool", "tool_call_id": "toolu_1", "content": '{"rain": true}'},
+            {"role": "assistant", "content": "Yes, it is raining in Lisbon."}]
+    assert render_messages(ANTHROPIC) == render_messages(twin)
+
+
+def test_an_image_block_is_named_in_the_quarantine_detail():
+    with pytest.raises(RecordError, match=r"messages\[0\]\.content\[1\] is a 'image_url' block, not text"):
+        render_messages([{"role": "user", "content": [{"type": "text", "text": "What is this?"},
+                                                      {"type": "image_url", "image_url": {"url": "x"}}]}])
+
+
 def test_init_does_not_call_anthropic_tool_traces_chat_without_tool_calls(tmp_path):
     from mira_core.init_project import guess_format
 
