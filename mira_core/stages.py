@@ -166,8 +166,11 @@ def writer_of(path: str) -> str | None:
 
 def upstream_params(name: str) -> tuple[str, ...]:
     """The params.yaml sections (or section.keys) a stage's outputs depend on: its own and those of every stage
-    whose outputs or metrics it reads, transitively. A lineage digest over these changes exactly when DVC would
-    re-run the stage (a digest of all of params.yaml changed with `evaluate` or `report`, which select never reads)."""
+    whose outputs or metrics it reads, transitively. A lineage digest over these changes whenever DVC would
+    re-run the stage for a params change (a digest of all of params.yaml changed with `evaluate` or `report`, which
+    select never reads). It also changes with an upstream knob that moves no output (`teacher.concurrency`,
+    `embed.threads`): DVC then skips the stage, as the upstream outputs' hashes hold, and the lineage file keeps the
+    digest of the run that wrote it."""
     seen, todo, keys = set(), [name], set()
     while todo:
         stage = BY_NAME[todo.pop()]

@@ -312,7 +312,8 @@ def ingest_source(spec: SourceSpec, p: IngestParams, root: Path, out: Path, out_
                         meta["mira_nul_stripped"] = nuls
                         stripped = True
                     if len(text.strip()) < p.min_chars:
-                        raise RecordError(Q.EMPTY_TEXT, f"{len(text.strip())} characters after stripping")
+                        raise RecordError(Q.EMPTY_TEXT, f"{len(text.strip())} characters after stripping, "
+                                          f"under ingest.min_chars = {p.min_chars}")
                     native = item.native_id
                     if native is None and spec.id_field:
                         native = _native_id(item.payload, spec.id_field)
@@ -327,7 +328,7 @@ def ingest_source(spec: SourceSpec, p: IngestParams, root: Path, out: Path, out_
                         is_truncated = True
                         if len(text.strip()) < p.min_chars:  # what is kept is the cut: whitespace up front
                             raise RecordError(Q.EMPTY_TEXT, f"{len(text.strip())} characters after stripping, "
-                                              f"once cut to {max_chars}")
+                                              f"once cut to {max_chars}, under ingest.min_chars = {p.min_chars}")
                     meta.setdefault("locator", item.locator)
                     meta_json = json.dumps(_finite(meta), ensure_ascii=False, default=str, allow_nan=False)
                     _check_utf8(text, "the rendered text")

@@ -46,6 +46,14 @@ def test_every_quarantine_reason_is_counted_and_counts_balance(tmp_path):
     assert by_reason["invalid_json"] == "s.jsonl:8" and by_reason["duplicate_id"] == "s.jsonl:4"
 
 
+def test_a_record_under_min_chars_is_told_the_limit(tmp_path):
+    # reason empty_text covers "too short" too: the detail said only "12 characters after stripping"
+    write_jsonl(tmp_path / "s.jsonl", [{"text": "short record"}, {"text": "a record long enough to keep"}])
+    report, _, rejected = _ingest(tmp_path, SourceSpec(name="s", path="s.jsonl", format="text"), min_chars=20)
+    assert report["by_reason"] == {"empty_text": 1} and report["kept"] == 1
+    assert rejected["detail"][0] == "12 characters after stripping, under ingest.min_chars = 20"
+
+
 def test_truncate_keeps_the_record_and_says_so(tmp_path):
     write_jsonl(tmp_path / "s.jsonl", [{"text": "abcdefghij" * 10}])
     spec = SourceSpec(name="s", path="s.jsonl", format="text")
