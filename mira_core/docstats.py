@@ -43,6 +43,7 @@ from functools import lru_cache
 import numpy as np
 
 from mira_core.errors import JSON_REFUSED
+from mira_core.marks import marks_in_order
 
 VERSION = "docstats/7"  # 2: the question-term recall statistics of QA records; 3: code parsed whole, \r lines;
 # 4: upper_frac counts upper-case letters only (circled letters are upper but not alphabetic: it passed 1);
@@ -50,7 +51,8 @@ VERSION = "docstats/7"  # 2: the question-term recall statistics of QA records; 
 # 6: past MAX_CHARS, a trace's final message and a QA record's question and answer are found in the whole record
 # (a trace's answer after the cut read as none, a question longer than the cut as no QA form); 7: a last tool call with
 # empty arguments is a call, a message starts where the teacher's parse starts one (a tool result's `[user]` line is
-# not), and a code fence's info string may hold more than the language
+# not), a code fence's info string may hold more than the language, and a long run of combining marks is put in
+# canonical order before parsing (mira_core.marks; the same parse, in linear time)
 BMP = 0x10000
 MAX_CHARS = 100_000  # statistics of the first 100,000 characters: enough to see structure, bounded cost on a 37 MB record
 MAX_PARSE_CHARS = 1_000_000  # code is parsed whole up to this (at the cap ~1.5 s and ~200 MB, on 2 busy cores)
@@ -245,7 +247,7 @@ def _python(code: str, s: dict[str, float]) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # invalid escape sequences and the like: not our business
             with PARSE_LOCK:  # embed's shards run in threads: see the lock's comment
-                tree = ast.parse(code)
+                tree = ast.parse(marks_in_order(code))  # a long run of marks parsed in quadratic time
         if not isinstance(tree, ast.Module):
             raise ValueError
     except (SyntaxError, ValueError, RecursionError, MemoryError) as e:

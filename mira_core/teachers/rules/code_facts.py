@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from mira_core.marks import marks_in_order
 from mira_core.teachers.rules.registry import _line_of
 
 # Old code with invalid escape sequences makes ast.parse warn (DeprecationWarning on 3.11, SyntaxWarning
@@ -215,7 +216,8 @@ def py_facts(text: str) -> PyFacts:
     """Parse Python once per text; SyntaxError and friends become ok=False with the line."""
     try:
         with PARSE_LOCK:
-            tree = ast.parse(text, filename=RECORD_FILENAME)
+            # a long run of marks took the parser quadratic time (mira_core.marks): the same tree, in order
+            tree = ast.parse(marks_in_order(text), filename=RECORD_FILENAME)
     except SyntaxError as e:
         return PyFacts(False, e.msg or "invalid syntax", e.lineno or 0)
     except (ValueError, RecursionError, MemoryError) as e:  # null bytes, absurd nesting
