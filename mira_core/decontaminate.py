@@ -32,6 +32,7 @@ from mira_core.filter_params import HUMANEVAL_RESOURCE, BenchmarkSpec, Decontami
 from mira_core.io import read_parquet, write_parquet
 from mira_core.layout import corpus_shards
 from mira_core.schema import BENCHMARK_SUMMARY, CONTAMINATED, CORPUS, check_parquet
+from mira_core.unspaced import UNSPACED
 
 REASON = "contaminated"
 PACKAGE_PREFIX = "package:"
@@ -124,8 +125,10 @@ def read_items(spec: BenchmarkSpec, root: Path | None = None) -> Iterator[tuple[
 
 
 def _informative_windows(tokens: Sequence[str], n: int) -> np.ndarray:
-    """For each n-gram start, whether the n-gram holds a word that is neither a number nor one character."""
-    informative = np.fromiter((len(t) > 1 and not t.isdigit() for t in tokens), dtype=np.int64, count=len(tokens))
+    """For each n-gram start, whether the n-gram holds a word that is neither a number nor one character (a Han or
+    kana character is a word of its own, `mira_core.unspaced`, and informative)."""
+    informative = np.fromiter(((len(t) > 1 and not t.isdigit()) or bool(UNSPACED.fullmatch(t)) for t in tokens),
+                              dtype=np.int64, count=len(tokens))
     running = np.concatenate([[0], np.cumsum(informative)])
     return (running[n:] - running[:-n]) > 0
 

@@ -28,6 +28,7 @@ from mira_core.filter_params import DedupParams
 from mira_core.io import read_parquet, write_parquet
 from mira_core.layout import corpus_shards
 from mira_core.schema import CORPUS, FILTER_COUNTS, NEAR_DUPLICATES, check_parquet
+from mira_core.unspaced import spaced
 
 REASON = "near_duplicate"
 DROPPED, COUNTS = NEAR_DUPLICATES, FILTER_COUNTS  # data/dedup/dropped.parquet, counts.parquet
@@ -128,8 +129,9 @@ def normalise(text: str) -> str:
 
 def words(text: str) -> list[str]:
     """The folded word tokens (`_fold`; runs of letters, combining marks, digits and '_') of a text, punctuation
-    dropped."""
-    folded = _fold(text)
+    dropped. In text mostly in Chinese or Japanese each Han or kana character is a word (`mira_core.unspaced`):
+    a clause up to its comma was one word, and a benchmark item too few words to match."""
+    folded = spaced(_fold(text))
     return (_ASCII_WORDS if folded.isascii() else _WORDS).findall(folded)
 
 
@@ -198,7 +200,9 @@ def shingle_hashes(text: str, p: DedupParams, hasher: TokenHasher | None = None)
     norm = normalise(text)
     if not norm:
         return np.empty(0, dtype=np.uint64)
-    units = (hasher or TokenHasher())(norm.split(" ")) if p.shingle == "word" else char_hashes(norm)
+    # a Chinese or Japanese page's words are its characters (`mira_core.unspaced`): split on spaces, the page was
+    # one shingle, and a copy with one character changed shared nothing with it
+    units = (hasher or TokenHasher())(spaced(norm).split()) if p.shingle == "word" else char_hashes(norm)
     return ngram_hashes(units, p.shingle_size, whole_if_short=True)
 
 

@@ -11,6 +11,7 @@ from collections import Counter
 from functools import lru_cache
 
 from mira_core.teachers.rules.registry import TEXT, Signal, _at_least, _at_most, _pct, _quote, dimension
+from mira_core.unspaced import mostly_unspaced, spaced
 
 _WORD_CHARS = re.compile(r"[^\W_]")
 _ALPHA = re.compile(r"[^\W\d_]")
@@ -18,8 +19,9 @@ _ALPHA = re.compile(r"[^\W\d_]")
 
 @lru_cache(maxsize=16)
 def words(text: str) -> list[str]:
-    """Whitespace-separated tokens, as Gopher counts words."""
-    return text.split()
+    """Whitespace-separated tokens, as Gopher counts words; in text mostly in Chinese or Japanese, each Han or kana
+    character is a word (`mira_core.unspaced`: a page without spaces was one to four words)."""
+    return spaced(text).split()
 
 
 @dimension("word_count", "Number of words; Gopher keeps documents of 50 to 100,000 words.", TEXT, "prose text")
@@ -33,7 +35,7 @@ def word_count(text: str) -> Signal | None:
 @dimension("mean_word_length", "Mean word length in characters; Gopher keeps 3 to 10.", TEXT, "text of 10+ words")
 def mean_word_length(text: str) -> Signal | None:
     ws = words(text)
-    if len(ws) < 10:
+    if len(ws) < 10 or mostly_unspaced(text):  # a word of one character is the rule there, not a defect
         return None
     m = sum(len(w) for w in ws) / len(ws)
     gap = max(4.0 - m, m - 6.5, 0.0)  # distance from the comfortable band of English prose
@@ -145,7 +147,7 @@ _GOPHER_STOP = ("the", "be", "to", "of", "and", "that", "have", "with")
            "have, with); Gopher requires two.", TEXT, "text of 10+ words")
 def stopword_presence(text: str) -> Signal | None:
     ws = words(text)
-    if len(ws) < 10:
+    if len(ws) < 10 or mostly_unspaced(text):  # English stop words: a Chinese or Japanese page holds none
         return None
     counts = Counter(w.strip(".,;:!?\"'()[]*_`").lower() for w in ws)
     present = [s for s in _GOPHER_STOP if counts[s]]
@@ -161,7 +163,10 @@ def stopword_presence(text: str) -> Signal | None:
 _FENCE = re.compile(r"^[ \t]*(?:```|~~~).*?^[ \t]*(?:```|~~~)[^\n]*$", re.S | re.M)
 _NOT_PROSE = re.compile(r"^(?:#|[=\-~^*+`]{3,}|\.\. |\||<|>>>|\$ |[-*+]\s|\d+[.)]\s|:\w+:|\[[^\]]*\]:)")
 _UNDERLINE = re.compile(r"^[ \t]*([=\-~^*+#\"'`])\1{2,}[ \t]*$")
-_TERMINAL = re.compile(r"[.!?][\"')\]*_`\u201d\u2019]*$")
+# Full stops, question and exclamation marks of other scripts too: CJK full-width and ideographic, Arabic, Urdu,
+# Devanagari, Armenian, Ethiopic; closing CJK quotes and brackets after them
+_TERMINAL = re.compile("[.!?\u3002\uff01\uff1f\uff61\uff0e\u061f\u06d4\u0964\u0965\u0589\u1362]"
+                       "[\"')\\]*_`\u201d\u2019\u300d\u300f\uff09\u300b\u3011]*$")
 
 
 @dimension("terminal_punctuation", "Share of prose paragraphs (5+ words, outside code, headings and lists) that end "
@@ -179,7 +184,7 @@ def terminal_punctuation(text: str) -> Signal | None:
         if not lines or lines[0].startswith(("    ", "\t")) or _NOT_PROSE.match(lines[0].lstrip()):
             continue
         joined = " ".join(ln.strip() for ln in lines)
-        if len(joined.split()) < 5:
+        if len(words(joined)) < 5:
             continue
         # A colon that introduces a code example ends its sentence as well as a full stop would.
         nxt = next((b for b in blocks[i + 1:] if b.strip()), "").lstrip("\n")

@@ -109,6 +109,8 @@ def answer_relevance(text: str) -> Signal | None:
     got = {w.lower() for w in re.findall(r"[A-Za-z_]\w*", body)}
     ids = _question_identifiers(q)
     kws = _keywords(q) - ids
+    if not ids and not kws:  # nothing to look for (a question in Chinese, or of stop words alone): no grade
+        return None
     id_hit = len(ids & got) / len(ids) if ids else None
     kw_hit = len(kws & got) / len(kws) if kws else 0.0
     r = kw_hit if id_hit is None else 0.75 * id_hit + 0.25 * kw_hit

@@ -1,0 +1,33 @@
+"""Text written without spaces between words (Chinese, Japanese): where each Han or kana character is a word.
+
+Gopher's word rules (the rules teacher's prose dimensions), dedup's word shingles and decontaminate's n-grams split
+text on whitespace or on runs of word characters. A Chinese page is then one to four "words": every page fails
+Gopher's 50-word minimum, a copy with one character changed shares no shingle with its original, and a benchmark
+item has too few words to match. Where Han and kana characters are most of a text's letters (`mostly_unspaced`),
+`spaced` puts a space around each of them, so every one counts as a word, a common approximation for CJK text
+(a Chinese word is one to a few characters). Text that is mostly in a spaced script, English with a few Chinese
+characters in it included, is returned as it is. Thai, Khmer and Lao are written without spaces too but a character is
+not a word there: they are left as they are (a page reads as few long words), as is Korean, which uses spaces.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Hiragana, katakana, CJK unified ideographs (extension A, the main block, compatibility, extensions B onward) and
+# halfwidth katakana
+UNSPACED = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9d\U00020000-\U0003134f]")
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def mostly_unspaced(text: str) -> bool:
+    """Whether Han and kana characters are at least half of the text's letters."""
+    if text.isascii():
+        return False
+    unspaced = len(UNSPACED.findall(text))
+    return unspaced > 0 and 2 * unspaced >= len(_LETTER.findall(text))
+
+
+def spaced(text: str) -> str:
+    """`text` with a space on each side of every Han or kana character, where it is mostly such characters."""
+    return UNSPACED.sub(r" \g<0> ", text) if mostly_unspaced(text) else text
