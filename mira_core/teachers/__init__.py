@@ -26,20 +26,28 @@ def api_key(p: TeacherParams, env: Mapping[str, str]) -> str | None:
     return key
 
 
+# The modules outside rules/ whose code decides a rule's score (how text is split into words, how a long run of marks
+# reaches the parser, which JSON is refused): they count in the version too. The rules' other imports from mira_core
+# are plumbing (RULES_PLUMBING); a test holds every import to one list or the other.
+RULES_SHARED = ("errors.py", "marks.py", "unspaced.py")
+RULES_PLUMBING = ("io", "rubric", "teachers.base")
+
+
 def _rules_version() -> str:
     """The rules teacher's 'prompt': its own source, so editing a rule invalidates its cached answers.
 
     Every .py file of the rules/ package counts, by sorted relative path and content, so that a new
     module (a new dimension file) changes the version as well as an edited one; except table.py, which
-    writes the documentation's table of dimensions and scores nothing.
+    writes the documentation's table of dimensions and scores nothing; and the shared modules of `RULES_SHARED`.
     """
     folder = Path(__file__).resolve().parent / "rules"
     h = hashlib.sha256()
     files = [f for f in folder.rglob("*.py") if f.relative_to(folder).as_posix() != "table.py"]
-    for f in sorted(files, key=lambda f: f.relative_to(folder).as_posix()):
+    files += [folder.parents[1] / name for name in RULES_SHARED]
+    for f in sorted(files, key=lambda f: f.relative_to(folder.parents[1]).as_posix()):
         data = f.read_bytes()
         # The path and the length delimit each file, so moving code between files changes the hash too.
-        h.update(f"{f.relative_to(folder).as_posix()}\0{len(data)}\0".encode())
+        h.update(f"{f.relative_to(folder.parents[1]).as_posix()}\0{len(data)}\0".encode())
         h.update(data)
     return f"rules@{h.hexdigest()[:10]}"
 

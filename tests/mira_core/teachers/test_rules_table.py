@@ -48,10 +48,33 @@ def test_the_version_covers_every_module_of_the_rules_package(tmp_path, monkeypa
     (fake / "rules").mkdir(parents=True)
     for f in (Path(teachers.__file__).parent / "rules").glob("*.py"):
         (fake / "rules" / f.name).write_bytes(f.read_bytes())
+    for name in teachers.RULES_SHARED:  # the mira_core modules a rule's score reads, beside teachers/
+        (tmp_path / name).write_bytes((Path(teachers.__file__).parents[1] / name).read_bytes())
     monkeypatch.setattr(teachers, "__file__", str(fake / "__init__.py"))
     assert _rules_version() == before
     (fake / "rules" / "new_dimensions.py").write_text("# a new module of rules\n")
     added = _rules_version()
     assert added != before
     (fake / "rules" / "prose.py").write_text((fake / "rules" / "prose.py").read_text() + "\n# an edit\n")
-    assert _rules_version() not in (before, added)
+    edited = _rules_version()
+    assert edited not in (before, added)
+    # how words are split (mira_core/unspaced.py) decides word_count: an edit there is an edit of the rules
+    (tmp_path / "unspaced.py").write_text((tmp_path / "unspaced.py").read_text() + "\n# an edit\n")
+    assert _rules_version() not in (before, added, edited)
+
+
+def test_every_mira_core_module_the_rules_import_is_versioned_or_plumbing():
+    import ast
+
+    import mira_core.teachers as teachers
+
+    imported = set()
+    for f in (Path(teachers.__file__).parent / "rules").glob("*.py"):
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mira_core."):
+                imported.add(node.module.removeprefix("mira_core."))
+    imported = {m for m in imported if not m.startswith("teachers.rules")}
+    shared = {name.removesuffix(".py") for name in teachers.RULES_SHARED}
+    assert imported == shared | set(teachers.RULES_PLUMBING), (
+        "a rule imports a mira_core module that is in neither RULES_SHARED (it decides a score: its code counts in "
+        "the rules teacher's version) nor RULES_PLUMBING")
