@@ -185,15 +185,18 @@ def rationale_samples(layout: Layout, n: int = RATIONALE_SAMPLE) -> pl.DataFrame
         return None
     groups = sorted({f.parent.parent.name for f in files})
     m = pl.scan_parquet(manifest, glob=False).filter(pl.col("group").is_in(groups) & pl.col("score").is_not_nan())
-    best = m.filter(pl.col("kept")).sort("score", descending=True).group_by("group", maintain_order=True).head(n)
-    worst = (m.filter(pl.col("reason").is_in(["over_budget", "below_threshold"])).sort("score")
+    # record_id breaks ties: on equal scores the manifest's row order, and so the line order of the sources, picked
+    best = (m.filter(pl.col("kept")).sort(["score", "record_id"], descending=[True, False])
+            .group_by("group", maintain_order=True).head(n))
+    worst = (m.filter(pl.col("reason").is_in(["over_budget", "below_threshold"])).sort(["score", "record_id"])
              .group_by("group", maintain_order=True).head(n))
     picked = pl.concat([best, worst]).select("group", "record_id", "kept", "score").collect()
     # one scan per file: the files of groups with different anchors have different columns, and a scan of them
     # all takes the first file's schema and fails on the others' extra anchor columns
     why = (pl.concat([pl.scan_parquet(f, glob=False).select("record_id", "rationales") for f in files], how="vertical_relaxed")
            .filter(pl.col("record_id").is_in(picked["record_id"].implode())).collect())
-    return picked.join(why, on="record_id", how="left").sort(["group", "kept", "score"], descending=[False, True, True])
+    return picked.join(why, on="record_id", how="left").sort(["group", "kept", "score", "record_id"],
+                                                             descending=[False, True, True, False])
 
 
 def load_inputs(layout: Layout) -> ReportInputs:

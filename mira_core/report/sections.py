@@ -507,7 +507,8 @@ def filters(inp: ReportInputs, p_: ReportParams) -> Raw:
     rows = [[s, num(records.get(s)), num(near.get(s, {}).get("records_dropped")),
              num(cont.get(s, {}).get("records_dropped"))] for s in sorted(set(near) | set(cont))]
     parts: list = [table(["source", "records", "near-duplicates dropped", "contaminated dropped"], rows),
-                   note("A near-duplicate is a record whose word 5-gram set has an estimated Jaccard similarity at or "
+                   note("A near-duplicate is a record whose shingle set (dedup.shingle and dedup.shingle_size: word 5-grams by "
+                        "default) has an estimated Jaccard similarity at or "
                         "above dedup.threshold with another record, directly or through a chain of such records (one "
                         "copy per cluster is kept, unless the cluster holds a held-out record: then none is). A "
                         "contaminated record shares at least decontaminate.min_matches n-grams with a benchmark item. "

@@ -240,6 +240,22 @@ def test_a_generative_students_rationales_for_kept_and_dropped_records_are_shown
     assert "What the generative student wrote" in section and "reason 9" in section and "dropped" in section
 
 
+def test_rationale_samples_break_score_ties_by_record_id_not_by_row_order(tmp_path):
+    from mira_core.report.inputs import rationale_samples
+
+    lay = Layout(tmp_path)
+    ids = [f"s/{i}" for i in range(6)][::-1]  # the manifest's rows in the other order, every score equal
+    write_parquet(pl.DataFrame({"record_id": ids, "source": ["s"] * 6, "group": ["g0"] * 6, "n_tokens": [5] * 6,
+                                "score": [1.0] * 6, "kept": [True] * 3 + [False] * 3,
+                                "reason": ["kept"] * 3 + ["over_budget"] * 3, "method": ["mira"] * 6,
+                                "epochs": [1.0] * 3 + [0.0] * 3}),
+                  lay.selection / "mira" / "manifest.parquet")
+    write_parquet(pl.DataFrame({"record_id": ids, "group": ["g0"] * 6, "a00": [1.0] * 6,
+                                "rationales": [json.dumps({"a00": "r"})] * 6}),
+                  lay.scores / "g0" / "s" / "part-00000.parquet")
+    assert rationale_samples(lay, n=2)["record_id"].to_list() == ["s/3", "s/4", "s/0", "s/1"]
+
+
 def _section(html: str, heading: str) -> str:
     return html.split(f"<h2>{heading}</h2>")[1].split("<h2>")[0]
 
