@@ -41,8 +41,9 @@ def _bags(texts: list[str]):
     return vec.transform(texts)
 
 
-def dsir_scores(texts: list[str], is_target: np.ndarray, seed: int) -> np.ndarray:
-    """log p_target(x) - log p_raw(x) under hashed n-gram bag models, plus Gumbel noise (seeded)."""
+def dsir_scores(texts: list[str], is_target: np.ndarray, seed: int, record_ids: pl.Series) -> np.ndarray:
+    """log p_target(x) - log p_raw(x) under hashed n-gram bag models, plus Gumbel noise fixed by the seed and each
+    record's id (`record_ids`, one per text)."""
     is_target = np.asarray(is_target, dtype=bool)
     if not is_target.any():
         # with no target text the target model is add-one smoothing alone, and the "importance" would just
@@ -53,7 +54,11 @@ def dsir_scores(texts: list[str], is_target: np.ndarray, seed: int) -> np.ndarra
     counts_r = np.asarray(x.sum(axis=0)).ravel() + 1.0
     log_ratio = np.log(counts_t / counts_t.sum()) - np.log(counts_r / counts_r.sum())
     weights = x @ log_ratio
-    gumbel = -np.log(-np.log(np.random.default_rng(seed).uniform(1e-12, 1.0, size=len(texts))))
+    # The noise is keyed by the record id, as the random baseline's scores are: drawn by row position, it followed
+    # the line order of the source files, and two records of the same text swapped scores when their lines did.
+    # "dsir/" keeps it apart from the random baseline's draw at the same seed. u lies in (0, 1).
+    u = ((("dsir/" + record_ids).hash(seed=seed).to_numpy() >> np.uint64(11)).astype(np.float64) + 0.5) / float(2**53)
+    gumbel = -np.log(-np.log(u))
     return np.asarray(weights).ravel() + gumbel
 
 

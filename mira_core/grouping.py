@@ -28,7 +28,7 @@ def source_centroids(shards_by_source: dict[str, list[Path]]) -> tuple[list[str]
         _, m = read_embeddings(shards_by_source[source])  # a shard it cannot read is a ConfigError naming it
         if not len(m):
             continue
-        c = m.mean(axis=0)
+        c = m.mean(axis=0, dtype=np.float64)  # float32 sums in row order moved it by 1e-7 with the sources' line order
         rows.append(c / max(np.linalg.norm(c), 1e-12))
         names.append(source)
         counts[source] = len(m)

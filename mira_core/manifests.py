@@ -52,7 +52,7 @@ def corpus_index(corpus: Path, groups: dict[str, str], held_out: list[str], dedu
     shards' order; with `sort`, in record_id order (the manifest's): sorted while little else is in memory,
     `attach_scores` can then find each scored record by binary search, and `select` finds it sorted and does not
     sort again (at 10 million records, the select stage's peak fell from 2.8 to 1.9 GB). The baselines keep the
-    shards' order, which DSIR's seeded noise follows.
+    shards' order (their scores are keyed by record id, so the order moves none).
 
     `dropped` is the filter stages' verdict (null: the record passes): `contaminated` where the decontaminate
     folder lists it, else `near_duplicate` where the dedup folder does, or where its near-duplicate cluster holds
@@ -376,7 +376,7 @@ def baseline_scores(method: str, index: pl.DataFrame, settings: dict, corpus: Pa
     if method == "dsir":
         texts = index.select("record_id").join(_texts(corpus), on="record_id", how="left", maintain_order="left")
         target = index["source"].is_in(settings["dsir_target"]).to_numpy()
-        return baselines.dsir_scores(texts["text"].fill_null("").to_list(), target, settings["seed"])
+        return baselines.dsir_scores(texts["text"].fill_null("").to_list(), target, settings["seed"], index["record_id"])
     if method == "single_rubric":
         emb = index.select("record_id").join(_embeddings(embeddings), on="record_id", how="left", maintain_order="left")
         means = []

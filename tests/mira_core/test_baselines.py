@@ -33,10 +33,25 @@ def dsir_corpus(seed: int = 0) -> tuple[list[str], np.ndarray, list[str]]:
 
 
 # ---------------------------------------------------------------- DSIR
+def _ids(texts: list[str]) -> pl.Series:
+    return pl.Series([f"r{i:02d}" for i in range(len(texts))])
+
+
+def test_dsir_scores_follow_the_record_not_its_row():
+    texts, is_target, _ = dsir_corpus()
+    ids = _ids(texts)
+    order = np.random.default_rng(3).permutation(len(texts))
+    shuffled = dsir_scores([texts[i] for i in order], is_target[order], 5, ids[order])
+    np.testing.assert_allclose(shuffled, dsir_scores(texts, is_target, 5, ids)[order])
+    # and the noise is not the random baseline's draw at the same seed
+    assert abs(spearmanr(dsir_scores(["same"] * 40, np.ones(40, bool), 5, ids[:40]), random_scores(ids[:40], 5))
+               .statistic) < 0.5
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_dsir_prefers_records_whose_ngrams_are_closer_to_the_target(seed):
     texts, is_target, kinds = dsir_corpus(seed)
-    s = dsir_scores(texts, is_target, seed)
+    s = dsir_scores(texts, is_target, seed, _ids(texts))
     by = {k: s[np.array(kinds) == k] for k in ("code", "mixed", "sport")}
     # 150 words each: the log-ratios add up to far more than the Gumbel noise (sd ~1.3), so the order is strict
     assert by["code"].min() > by["mixed"].max() and by["mixed"].min() > by["sport"].max()
@@ -44,20 +59,21 @@ def test_dsir_prefers_records_whose_ngrams_are_closer_to_the_target(seed):
 
 def test_dsir_noise_is_seeded_and_makes_it_a_sample_not_a_sort():
     texts, is_target, _ = dsir_corpus()
-    np.testing.assert_array_equal(dsir_scores(texts, is_target, 7), dsir_scores(texts, is_target, 7))
+    np.testing.assert_array_equal(dsir_scores(texts, is_target, 7, _ids(texts)), dsir_scores(texts, is_target, 7,
+                                                                                              _ids(texts)))
     # identical records have identical importance: only the Gumbel noise orders them, so each seed orders
     # them differently (sampling in proportion to the weights, not a deterministic top-k)
     same = ["the same record about python functions"] * 50
     target = np.zeros(50, dtype=bool)
     target[:5] = True
-    a, b = dsir_scores(same, target, 1), dsir_scores(same, target, 2)
+    a, b = dsir_scores(same, target, 1, _ids(same)), dsir_scores(same, target, 2, _ids(same))
     assert len(set(np.round(a, 9))) == 50 and abs(spearmanr(a, b).statistic) < 0.5
 
 
 def test_dsir_needs_target_records():
     texts, _, _ = dsir_corpus()
     with pytest.raises(ConfigError, match="dsir_target"):
-        dsir_scores(texts, np.zeros(len(texts), dtype=bool), 0)
+        dsir_scores(texts, np.zeros(len(texts), dtype=bool), 0, _ids(texts))
 
 
 def test_a_dsir_selection_keeps_the_budget_and_the_target_like_records():
@@ -65,7 +81,7 @@ def test_a_dsir_selection_keeps_the_budget_and_the_target_like_records():
     n_tokens = [len(t.split()) for t in texts]  # 150 each
     records = pl.DataFrame({"record_id": [f"r{i:02d}" for i in range(len(texts))], "source": kinds,
                             "group": ["g"] * len(texts), "n_tokens": n_tokens,
-                            "score": dsir_scores(texts, is_target, 0), "held_out": [False] * len(texts)})
+                            "score": dsir_scores(texts, is_target, 0, _ids(texts)), "held_out": [False] * len(texts)})
     m = select(records, 0.25, "global", "dsir")
     kept = m.filter("kept")
     assert kept["n_tokens"].sum() <= 0.25 * sum(n_tokens)
