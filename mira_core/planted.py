@@ -51,7 +51,7 @@ from mira_core.io import read_parquet, write_json, write_parquet
 
 # The defect generators and what they paste in live in planted_defects.py; the names below are re-exported
 # (`X as X`) so that `from mira_core.planted import ...` keeps working for the benchmark and its tests.
-from mira_core.planted_defects import DEFECTS, Record, _parses
+from mira_core.planted_defects import DEFECTS, Record, _parses, is_stub
 from mira_core.planted_defects import FOOTER as FOOTER
 from mira_core.planted_defects import NAV as NAV
 from mira_core.planted_defects import PLACEHOLDERS as PLACEHOLDERS
@@ -121,8 +121,9 @@ def good_records(roots: Roots, seed: int, n: int) -> dict[str, list[Record]]:
 
     Code and QA come from disjoint halves of the modules (a seeded split), so no answer is a slice of a
     code record, except where a package vendors another's module (pip's copy of pygments: 3 answers on seed 1,
-    none on seeds 0 and 2). Modules that do not parse or announce they are generated are left out: they are
-    defects the truth would call good.
+    none on seeds 0 and 2). Modules that do not parse or announce they are generated are left out, and so are
+    QA answers that are stubs (an abstract method's docstring and `raise NotImplementedError`, the `empty_answer`
+    defect's shape): they are defects the truth would call good.
     """
     p = _params(seed, n)
     modules = [r for r in python_files(roots) if r.rel.endswith(".py") and not _is_test(r)]
@@ -130,7 +131,7 @@ def good_records(roots: Roots, seed: int, n: int) -> dict[str, list[Record]]:
     code = [{"id": r["id"], "text": r["text"]} for r in code_records(ordered[0::2], p)
             if _parses(r["text"]) and not GENERATED_MARK.search(r["text"][:3000])]
     qa = [{"id": r["id"], "question": r["question"], "answer": r["answer"]} for r in qa_records(ordered[1::2], p)
-          if _parses(r["answer"])]
+          if _parses(r["answer"]) and not is_stub(r["answer"])]
     docs = [{"id": f"{r['id']}#{i}", "text": s}
             for r in doc_records(roots, DemoCorpusParams(max_records_per_source=max(1, len(_doc_refs(roots))), seed=seed,
                                                          min_file_bytes=MIN_FILE_BYTES))

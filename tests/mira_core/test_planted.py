@@ -411,6 +411,29 @@ def test_a_module_that_says_it_is_generated_is_never_a_good_record(tmp_path):
         sorted(r["id"] for r in good["code"])
 
 
+def test_a_stub_is_never_a_good_qa_answer(tmp_path):
+    # an abstract method (docstring, then raise NotImplementedError) is the empty_answer defect's shape: the truth
+    # called it good, and a selector that rightly dropped it lost good tokens (11 of 225 good QA records on seed 0)
+    from mira_core.demo_corpus import Roots
+    from mira_core.planted import good_records
+    from mira_core.planted_defects import is_stub
+
+    std, sp, inc = (tmp_path / x for x in ("std", "sp", "inc"))
+    for p in (std, sp, inc):
+        p.mkdir()
+    for j in range(8):
+        funcs = [f'def real_{j}_{i}(value):\n    """Scale the value."""\n    return value * {i} + len(str(value))\n'
+                 for i in range(3)]
+        funcs += [f'def stub_{j}_{i}(value):\n    """Scale the value (subclasses do)."""\n    {body}\n'
+                  for i, body in enumerate(("raise NotImplementedError", "pass", "...", "raise NotImplementedError()"))]
+        # a module gives at most 3 answers, its first documented functions: a stub and two real ones here
+        pad = "".join(f"\n\ndef helper_{i}(value):\n    return value + {i}\n" for i in range(12))  # past min_file_bytes
+        (std / f"mod_{j}.py").write_text("\n\n".join([funcs[3 + j % 4], funcs[0], funcs[1]]) + pad)
+    good = good_records(Roots(std, sp, inc), seed=0, n=50)
+    assert good["qa"] and not [r["id"] for r in good["qa"] if is_stub(r["answer"])]
+    assert all("real_" in r["id"] for r in good["qa"]), sorted(r["id"] for r in good["qa"])
+
+
 def test_syntax_errors_touch_only_brackets_and_colons_after_a_form_feed():
     import random
 
