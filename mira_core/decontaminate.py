@@ -148,11 +148,15 @@ def build_index(p: DecontaminateParams, root: Path | None = None) -> BenchmarkIn
                 unmatchable += 1
                 without_fields += 1
                 continue
-            tokens = words(text)
-            h = ngram_hashes(hasher(tokens), p.ngram, distinct=False)
-            if p.skip_trivial and len(h):
-                h = h[_informative_windows(tokens, p.ngram)]
-            h = np.unique(h)
+            # A record's Han and kana characters are words where they are most of its letters, else runs
+            # (`mira_core.unspaced`): an English page quoting a Chinese item verbatim reads the quote as runs, and
+            # the item, split into characters, shared no n-gram with it. An item holding any is indexed both ways.
+            ways = [words(text)] if text.isascii() else [words(text, True), words(text, False)]
+            hs = []
+            for tokens in ways:
+                h = ngram_hashes(hasher(tokens), p.ngram, distinct=False)
+                hs.append(h[_informative_windows(tokens, p.ngram)] if p.skip_trivial and len(h) else h)
+            h = np.unique(np.concatenate(hs))
             without_grams += not len(h)
             # Fewer distinct n-grams than min_matches: even a verbatim copy of the item shares too few to be
             # dropped, so it goes unchecked as surely as an item without an n-gram, and is counted as such.

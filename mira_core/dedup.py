@@ -28,7 +28,7 @@ from mira_core.filter_params import DedupParams
 from mira_core.io import read_parquet, write_parquet
 from mira_core.layout import corpus_shards
 from mira_core.schema import CORPUS, FILTER_COUNTS, NEAR_DUPLICATES, check_parquet
-from mira_core.unspaced import spaced
+from mira_core.unspaced import UNSPACED, spaced
 
 REASON = "near_duplicate"
 DROPPED, COUNTS = NEAR_DUPLICATES, FILTER_COUNTS  # data/dedup/dropped.parquet, counts.parquet
@@ -127,11 +127,16 @@ def normalise(text: str) -> str:
     return " ".join(_fold(text).split())
 
 
-def words(text: str) -> list[str]:
+def words(text: str, split_unspaced: bool | None = None) -> list[str]:
     """The folded word tokens (`_fold`; runs of letters, combining marks, digits and '_') of a text, punctuation
     dropped. In text mostly in Chinese or Japanese each Han or kana character is a word (`mira_core.unspaced`):
-    a clause up to its comma was one word, and a benchmark item too few words to match."""
-    folded = spaced(_fold(text))
+    a clause up to its comma was one word, and a benchmark item too few words to match. `split_unspaced` true or
+    false splits them always or never instead (decontaminate indexes a benchmark item both ways)."""
+    folded = _fold(text)
+    if split_unspaced is None:
+        folded = spaced(folded)
+    elif split_unspaced:
+        folded = UNSPACED.sub(r" \g<0> ", folded)
     return (_ASCII_WORDS if folded.isascii() else _WORDS).findall(folded)
 
 

@@ -79,7 +79,9 @@ WORD = re.compile(r"\w+")
 DIGIT = re.compile(r"\d")
 ROLE_LINE = re.compile(r"^\[(system|developer|user|assistant|tool|function)(?: id=[^\]]*)?\]$", re.M)
 TOOL_CALL = re.compile(r"^\[tool_call(?: id=[^\]]*)?\] ([^\n]*)(?:\n(.*?))?(?=\n\[tool_call|\Z)", re.S | re.M)
-FENCE = re.compile(r"```[^\n`]*\n(.*?)```", re.S)  # an info string after the language ("```python title=x") too
+# an info string after the language ("```python title=x") too, where the fence starts its line: mid-line, the end of
+# an inline span ("wrap it in ```x``` first.") read as a fence opening, and took the real fence's opening as its close
+FENCE = re.compile(r"(?:(?<![^\n])[ \t]*```[^\n`]*|```[a-zA-Z0-9_+-]*)\n(.*?)```", re.S)
 QA = re.compile(r"\AQuestion:\n(.*?)\n\nAnswer:\n(.*)\Z", re.S)
 QA_HEAD, QA_SPLIT = "Question:\n", "\n\nAnswer:\n"  # the same form, read with str methods in a record past the cut
 TERM = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")  # a content word or identifier: three characters or more

@@ -57,18 +57,19 @@ def _content(msg: dict, i: int) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):  # content parts: [{"type": "text", "text": ...}, ...]
-        parts = []
-        for j, part in enumerate(content):
-            if isinstance(part, dict) and isinstance(part.get("text"), str):
-                parts.append(part["text"])
-            elif isinstance(part, str):
-                parts.append(part)
-            else:
-                what = f"a {part['type']!r} block" if isinstance(part, dict) and isinstance(part.get("type"), str) else (
-                    "an object" if isinstance(part, dict) else f"a {type(part).__name__}")
-                raise RecordError(Q.INVALID_MESSAGES, f"messages[{i}].content[{j}] is {what}, not text")
-        return "\n".join(parts)
+        return "\n".join(_part_text(part, f"messages[{i}].content[{j}]") for j, part in enumerate(content))
     raise RecordError(Q.INVALID_MESSAGES, f"messages[{i}].content is a {type(content).__name__}")
+
+
+def _part_text(part: object, where: str) -> str:
+    """The text of one content part, or a RecordError naming it (`where`) and what it is."""
+    if isinstance(part, dict) and isinstance(part.get("text"), str):
+        return part["text"]
+    if isinstance(part, str):
+        return part
+    what = f"a {part['type']!r} block" if isinstance(part, dict) and isinstance(part.get("type"), str) else (
+        "an object" if isinstance(part, dict) else f"a {type(part).__name__}")
+    raise RecordError(Q.INVALID_MESSAGES, f"{where} is {what}, not text")
 
 
 def _tool_calls(msg: dict, i: int) -> list[str]:
@@ -148,8 +149,13 @@ def _anthropic(msg: object, i: int) -> list:
                                   f"{msg.get('role')!r} message")
             calls.append({"id": b.get("id"), "function": {"name": b.get("name"), "arguments": b.get("input", {})}})
         elif kind == "tool_result":
-            results.append({"role": "tool", "tool_call_id": b.get("tool_use_id"), "content": b.get("content")})
+            body = b.get("content")
+            if isinstance(body, list):  # read here, where its parts' place in the record is known
+                body = "\n".join(_part_text(x, f"messages[{i}].content[{j}].content[{k}]") for k, x in enumerate(body))
+            results.append({"role": "tool", "tool_call_id": b.get("tool_use_id"), "content": body})
         else:
+            # checked here: once the tool blocks are taken out, `_content` would name a later part by a shifted index
+            _part_text(b, f"messages[{i}].content[{j}]")
             rest.append(b)
     turn = [{**msg, "content": rest, "tool_calls": [*(msg.get("tool_calls") or []), *calls]}] if rest or calls else []
     return results + turn

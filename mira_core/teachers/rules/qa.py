@@ -15,8 +15,10 @@ from mira_core.teachers.rules.prose import _TERMINAL
 from mira_core.teachers.rules.registry import QA, Signal, _at_least, _plural, _quote, dimension
 
 _QA = re.compile(r"\AQuestion:\n(.*?)\n\nAnswer:\n(.*)\Z", re.S)
-# The info string runs to the line end: "```python title=\"x.py\"" opens a fence as "```python" does.
-_CODE_FENCE = re.compile(r"```[^\n`]*\n(.*?)```", re.S)
+# The info string runs to the line end: "```python title=\"x.py\"" opens a fence as "```python" does. Only at a line
+# start: an inline span ("wrap it in ```x``` first.") ends in ``` and then text, which read as a fence opening at the
+# span's end, and its closing took the real fence's opening below. Elsewhere a fence opens as it did (a language).
+_CODE_FENCE = re.compile(r"(?:(?<![^\n])[ \t]*```[^\n`]*|```[\w+-]*)\n(.*?)```", re.S)
 
 
 @lru_cache(maxsize=16)
