@@ -4,7 +4,8 @@ Python's parser NFKC-normalises every non-ASCII identifier, and unicodedata puts
 canonical order by insertion sort: one identifier carrying 20,000 marks (a 40 KB "Zalgo" record) took 5 s to
 `ast.parse`, and the time grows with the square of the run. A stable sort of each stretch of non-starters by
 combining class is that canonical order, so the text it gives is canonically equivalent (every identifier
-normalises to the same name, no line moves) and the parser's sort finds it already in order. Text without such a
+normalises to the same name, no line moves; the few marks of class 0 that decompose into non-starters are
+decomposed, `_unfold`) and the parser's sort finds it already in order. Text without such a
 run, all ordinary text, is returned as it is.
 """
 
@@ -18,10 +19,20 @@ LONG_RUN = 64  # marks; a run shorter than this costs the insertion sort nothing
 _MARK_RUN = regex.compile(rf"\p{{M}}{{{LONG_RUN},}}")
 
 
+def _unfold(ch: str) -> str:
+    """A mark of class 0 whose canonical decomposition starts with a non-starter (Tibetan U+0F73, U+0F75, U+0F81) as
+    that decomposition: the parser's NFKC decomposes it, and every mark after it then sorts past it (quadratic
+    again). Any other character as it is."""
+    if unicodedata.combining(ch) or not unicodedata.decomposition(ch):
+        return ch
+    d = unicodedata.normalize("NFD", ch)
+    return d if unicodedata.combining(d[0]) else ch
+
+
 def _in_order(run: regex.Match) -> str:
     out: list[str] = []
     stretch: list[str] = []
-    for ch in run.group():
+    for ch in "".join(_unfold(c) for c in run.group()):
         if unicodedata.combining(ch):
             stretch.append(ch)
         else:  # a starter (a spacing mark of class 0): nothing moves across it
