@@ -27,6 +27,7 @@ from datasketch import LeanMinHash, MinHash, MinHashLSH
 from mira_core.filter_params import DedupParams
 from mira_core.io import read_parquet, write_parquet
 from mira_core.layout import corpus_shards
+from mira_core.marks import canonical_order
 from mira_core.schema import CORPUS, FILTER_COUNTS, NEAR_DUPLICATES, check_parquet
 from mira_core.unspaced import UNSPACED, spaced
 
@@ -83,21 +84,10 @@ _SIGNATURE_CHUNK = 1 << 15  # shingle hashes per MinHash update: its work array 
 
 
 def _ordered_marks(run: regex.Match) -> str:
-    """A run of marks as its compatibility decomposition, each stretch of non-starters stably sorted by combining
-    class: what NFKD makes of it, so NFKC of a text holding it instead is the same text, and unicodedata's
-    insertion sort finds the run already in order (linear)."""
-    out: list[str] = []
-    stretch: list[str] = []
+    """A run of marks as its compatibility decomposition in canonical order: what NFKD makes of it, so NFKC of a
+    text holding it instead is the same text, and unicodedata's insertion sort finds the run already in order."""
     # each character's own decomposition, not NFKD of the run: that is the quadratic sort itself
-    for ch in "".join(unicodedata.normalize("NFKD", c) for c in run.group()):
-        if unicodedata.combining(ch):
-            stretch.append(ch)
-        else:
-            out += sorted(stretch, key=unicodedata.combining)
-            stretch.clear()
-            out.append(ch)
-    out += sorted(stretch, key=unicodedata.combining)
-    return "".join(out)
+    return canonical_order("".join(unicodedata.normalize("NFKD", c) for c in run.group()))
 
 
 def _nfkc(text: str) -> str:

@@ -29,10 +29,12 @@ def _unfold(ch: str) -> str:
     return d if unicodedata.combining(d[0]) else ch
 
 
-def _in_order(run: regex.Match) -> str:
+def canonical_order(chars: str) -> str:
+    """`chars` with each stretch of non-starters stably sorted by combining class: Unicode's canonical ordering,
+    in linear time on a run of marks (unicodedata's own is an insertion sort)."""
     out: list[str] = []
     stretch: list[str] = []
-    for ch in "".join(_unfold(c) for c in run.group()):
+    for ch in chars:
         if unicodedata.combining(ch):
             stretch.append(ch)
         else:  # a starter (a spacing mark of class 0): nothing moves across it
@@ -41,6 +43,10 @@ def _in_order(run: regex.Match) -> str:
             out.append(ch)
     out += sorted(stretch, key=unicodedata.combining)
     return "".join(out)
+
+
+def _in_order(run: regex.Match) -> str:
+    return canonical_order("".join(_unfold(c) for c in run.group()))
 
 
 def marks_in_order(text: str) -> str:
