@@ -287,7 +287,11 @@ class CPattern:
         return "".join(parts)
 
 
-_C_SPANS = CPattern(r'"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'|/\*.*?\*/|//[^\n]*', re.S)
+# Rust code is read the C way too: a lifetime or label ('a, 'static) that no quote closes and no word character
+# precedes is no char literal, which blanked the line up to the next quote (C++14 digit separators, 0x0000'FF00, stay
+# code). Neither occurs in C or C++ code.
+_C_SPANS = CPattern(r'"(?:\\.|[^"\\\n])*"|(?<![\w\'])\'[A-Za-z_]\w*\b(?!\')|\'(?:\\.|[^\'\\\n])*\'|/\*.*?\*/|//[^\n]*',
+                    re.S)
 _C_PREPROC = re.compile(r"^[ \t]*#(?:[^\n]*\\\n)*[^\n]*", re.M)
 _SH_HEREDOC = re.compile(r"<<-?[ \t]*['\"]?(\w+)['\"]?[^\n]*\n.*?^[ \t]*\1[ \t]*$", re.S | re.M)
 _SH_SPANS = re.compile(r"\\.|'[^']*'|\"(?:\\.|[^\"\\])*\"|(?<![\w$#{])#[^\n]*")

@@ -17,7 +17,8 @@ from mira_core.teachers.rules.code_facts import _C_SPANS, _COMMENT_SPANS, CPatte
 
 # the plain patterns, as they were before CPattern
 PLAIN = [
-    (_C_SPANS, re.compile(r'"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'|/\*.*?\*/|//[^\n]*', re.S)),
+    (_C_SPANS, re.compile(r'"(?:\\.|[^"\\\n])*"|(?<![\w\'])\'[A-Za-z_]\w*\b(?!\')|\'(?:\\.|[^\'\\\n])*\'|/\*.*?\*/|'
+                          r'//[^\n]*', re.S)),
     (_COMMENT_SPANS["c"], re.compile(r'"(?:\\.|[^"\\\n])*"|/\*.*?\*/|//[^\n]*', re.S)),
     (code._BLOCKS["c"], re.compile(r"/\*.*?\*/|(?:^[ \t]*//[^\n]*\n?)+", re.S | re.M)),
 ]
@@ -25,7 +26,7 @@ PLAIN = [
 
 def _texts(n: int, seed: int):
     rng = random.Random(seed)
-    pieces = ["/*", "*/", "/", "*", "//", '"', "'", "\\", "\n", " ", "\t", "a", "x = 1;", "/*/"]
+    pieces = ["/*", "*/", "/", "*", "//", '"', "'", "\\", "\n", " ", "\t", "a", "x = 1;", "/*/", "'a", "0x0'F"]
     for _ in range(n):
         yield "".join(rng.choice(pieces) for _ in range(rng.randrange(0, 30)))
 
