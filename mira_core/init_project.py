@@ -53,7 +53,7 @@ from pydantic import BaseModel, ValidationError
 
 from mira_core.config import FORMATS, JSONL_SUFFIXES, Params, SourceSpec, parse_params
 from mira_core.errors import ConfigError, InvariantError
-from mira_core.io import atomic_path, is_hidden, tree_files
+from mira_core.io import atomic_path, is_hidden, tree_files, walk_files
 from mira_core.layout import Layout
 from mira_core.stages import STAGES, Stage
 
@@ -272,10 +272,12 @@ def _kind_of_ext(ext: str) -> str | None:
 def _guess_folder(path: Path | str, shown: str, fmt: str | None) -> Guess:
     from mira_core.ingest import remote
 
+    dangling: list = []
     if isinstance(path, str):  # a URL prefix
         rels = (PurePosixPath(rel) for rel, _ in remote.find(path))
     else:
-        rels = (rel for rel, _ in tree_files(path))  # links to folders followed, as the folder reader follows them
+        found, dangling = walk_files(path)  # links to folders followed, as the folder reader follows them
+        rels = (rel for rel, _ in found)
     exts: Counter[str] = Counter()
     names: list[str] = []
     first = None  # the first file, where it is local
@@ -298,7 +300,8 @@ def _guess_folder(path: Path | str, shown: str, fmt: str | None) -> Guess:
     if fmt is not None:
         if fmt not in ("text", "code"):
             raise ConfigError(f"{shown}: a folder is read one record per file, as text or code, not {fmt}")
-        return Guess("folder", fmt, fields, f"folder of files ({seen}); format {fmt} as given", guessed=False)
+        return Guess("folder", fmt, fields, f"folder of files ({seen}); format {fmt} as given" + _dangling_note(dangling),
+                     guessed=False)
     kinds: Counter[str] = Counter()
     for e, n in exts.items():
         if (k := _kind_of_ext(e)) is not None:
@@ -307,7 +310,18 @@ def _guess_folder(path: Path | str, shown: str, fmt: str | None) -> Guess:
         raise ConfigError(f"{shown}: cannot tell the format of the files in this folder (extensions: {seen}); "
                           "give it: --source NAME=PATH:text or :code")
     kind = kinds.most_common(1)[0][0]
-    return Guess("folder", kind, fields, f"folder of files, one record per file; {kind} by file extension ({seen})")
+    return Guess("folder", kind, fields, f"folder of files, one record per file; {kind} by file extension ({seen})"
+                 + _dangling_note(dangling))
+
+
+def _dangling_note(dangling: list) -> str:
+    """What a folder's links that lead nowhere (a missing file, a loop of links) do: ingest quarantines them, but
+    DVC hashes every file of a dep folder, and `dvc repro` stops before ingest with [Errno 2] or [Errno 40]."""
+    if not dangling:
+        return ""
+    shown = ", ".join(str(d) for d in dangling[:3]) + (f" and {len(dangling) - 3} more" if len(dangling) > 3 else "")
+    return (f"; WARNING: {len(dangling)} link(s) lead nowhere ({shown}): ingest quarantines them, but `dvc repro` "
+            "cannot hash them and stops before ingest; remove them, or run `mira run`")
 
 
 def _json_lines_shards(names: list[str], first: Path | None) -> bool:

@@ -360,13 +360,41 @@ def read_folder(path: Path, label: str, pattern: str) -> Iterator[Item]:
         yield _file_item(loc, rel, data)
 
 
+BINARY_PROBE = 8192  # bytes of a file searched for a NUL, git's test of a binary file
+
+
 def _file_item(loc: str, rel: str, data: bytes) -> Item:
-    """One file of a folder source as a record: its UTF-8 text (a BOM dropped) and relative path, the native id."""
+    """One file of a folder source as a record: its UTF-8 text (a BOM dropped) and relative path, the native id.
+    A file with a NUL byte in its first 8 KB is a binary (an object file can be valid UTF-8), quarantined whatever
+    `ingest.nul` says: that knob strips NULs out of text, and a binary stripped of them was kept and selected. A
+    Jupyter notebook is its cells' sources (`notebook_text`), not its JSON."""
+    if (nul := data.find(b"\x00", 0, BINARY_PROBE)) != -1:
+        return Item(loc, None, RecordError(Q.NUL_CHARACTER, f"a binary file (a NUL byte at byte {nul}); "
+                                           "ingest.nul applies to text, not to binaries"))
     try:
         text = data.removeprefix(BOM).decode("utf-8")
     except UnicodeDecodeError as e:
         return Item(loc, None, RecordError(Q.INVALID_UTF8, f"invalid UTF-8 at byte {e.start}"))
+    if rel.lower().endswith(".ipynb"):
+        text = notebook_text(text)
     return Item(loc, {"text": text, "path": rel}, native_id=rel)
+
+
+def notebook_text(raw: str) -> str:
+    """A Jupyter notebook as its cells' sources, each under a jupytext "percent" header (`# %%`, `# %% [markdown]`),
+    its outputs left out: a plot's base64 output was most of the record. A file that is not notebook JSON is
+    returned as it is."""
+    try:
+        cells = json.loads(raw)["cells"]
+        parts = []
+        for c in cells:
+            src = c.get("source", "")
+            src = "".join(src) if isinstance(src, list) else str(src)
+            kind = c.get("cell_type")
+            parts.append(f"{'# %%' if kind == 'code' else f'# %% [{kind}]'}\n{src.rstrip()}\n")
+        return "\n".join(parts)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return raw
 
 
 def read_remote_folder(url: str, label: str, pattern: str) -> Iterator[Item]:
