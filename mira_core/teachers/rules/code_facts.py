@@ -254,29 +254,59 @@ def py_facts(text: str) -> PyFacts:
 # numbers still hold) before brackets are counted, and preprocessor lines are dropped because macros
 # may open a brace that another macro closes.
 class CPattern:
-    """A C pattern whose block-comment alternative is `/\\*.*?\\*/`, matched in linear time.
+    """A C pattern whose long alternatives, a block comment `/\\*.*?\\*/` and a backtick string where it has one,
+    are matched in linear time.
 
-    The plain regex scans to the end of the text from every '/*' that no '*/' follows, so a record with
-    many unterminated '/*' took quadratic time (11 s at 96 KB). Once one '/*' has no '*/' after it, no
-    later '/*' has one either: the rest of the text is matched without the block alternative. The
-    matches are exactly the plain regex's.
+    The plain regex scans to the end of the text from every '/*' that no '*/' follows, so a record with many
+    unterminated '/*' took quadratic time (11 s at 96 KB); a backtick that nothing closes does the same. Once one
+    '/*' has no '*/' after it, no later '/*' has one either, and once one backtick has no unescaped backtick after
+    it, every later one is escaped from its view and fails too: the rest of the text is matched without that
+    alternative. The matches are exactly the plain regex's.
     """
 
+    # a long alternative as written in a pattern -> (its opener, the rest of it)
+    LONG = {r"/\*.*?\*/": (r"/\*", r".*?\*/"), r"(?<!\')`(?:\\.|[^`\\])*`": (r"(?<!\')`", r"(?:\\.|[^`\\])*`"),
+            r"`(?:\\.|[^`\\])*`": ("`", r"(?:\\.|[^`\\])*`")}
+
     def __init__(self, pattern: str, flags: int) -> None:
-        block = r"/\*.*?\*/"
-        assert pattern.count(block) == 1 and flags & re.S, pattern
-        # an unterminated '/*' matches to the end as `unclosed`, once, instead of failing from each '/*'
-        self.full = re.compile(pattern.replace(block, r"/\*(?:.*?\*/|(?P<unclosed>.*))"), flags)
-        self.rest = re.compile(pattern.replace(block + "|", "").replace("|" + block, ""), flags)
+        assert pattern.count(r"/\*.*?\*/") == 1 and flags & re.S, pattern
+        self.long: list[str] = []
+        for alt in self.LONG:  # the lookbehind form first: the bare one is inside it
+            if alt in pattern and not any(alt in k for k in self.long):
+                self.long.append(alt)
+        self.source, self.flags = pattern, flags
+        self._compiled: dict[frozenset[int], re.Pattern[str]] = {}
+
+    def _pattern(self, dropped: frozenset[int]) -> re.Pattern[str]:
+        """The pattern without the long alternatives `dropped`, each other one ending the text as `u<i>` when
+        nothing closes it (once, instead of failing from each opener)."""
+        if dropped not in self._compiled:
+            p = self.source
+            for i, alt in enumerate(self.long):
+                if i in dropped:
+                    p = p.replace(alt + "|", "", 1) if alt + "|" in p else p.replace("|" + alt, "", 1)
+                else:
+                    opener, rest = self.LONG[alt]
+                    p = p.replace(alt, f"{opener}(?:{rest}|(?P<u{i}>.*))", 1)
+            self._compiled[dropped] = re.compile(p, self.flags)
+        return self._compiled[dropped]
 
     def finditer(self, text: str) -> Iterator[re.Match[str]]:
-        for m in self.full.finditer(text):
-            if m.group("unclosed") is None:
-                yield m
-                continue
-            # the plain regex fails at this '/*' and at its '*', which starts no alternative
-            yield from self.rest.finditer(text, m.start() + 2)
-            return
+        dropped: frozenset[int] = frozenset()
+        pos = 0
+        while True:
+            for m in self._pattern(dropped).finditer(text, pos):
+                hit = next((i for i in range(len(self.long)) if i not in dropped and m.group(f"u{i}") is not None),
+                           None)
+                if hit is None:
+                    yield m
+                    continue
+                # the plain regex fails here, and after trying the other alternatives (none starts as this opener
+                # does) goes on from the next character, where this alternative can no longer match
+                dropped, pos = dropped | {hit}, m.start() + 1
+                break
+            else:
+                return
 
     def sub(self, repl: Callable[[re.Match[str]], str], text: str) -> str:
         parts, pos = [], 0
@@ -287,11 +317,13 @@ class CPattern:
         return "".join(parts)
 
 
-# Rust code is read the C way too: a lifetime or label ('a, 'static) that no quote closes and no word character
-# precedes is no char literal, which blanked the line up to the next quote (C++14 digit separators, 0x0000'FF00, stay
-# code). Neither occurs in C or C++ code.
-_C_SPANS = CPattern(r'"(?:\\.|[^"\\\n])*"|(?<![\w\'])\'[A-Za-z_]\w*\b(?!\')|\'(?:\\.|[^\'\\\n])*\'|/\*.*?\*/|//[^\n]*',
-                    re.S)
+# Code in another C-like language is read the C way too: its backtick strings (JavaScript and TypeScript template
+# literals, Go raw strings) are literals, and a Rust lifetime ('a, 'static after < or &, or last in a list before >)
+# that no quote closes is no char literal, which blanked the line up to the next quote. Only there: a JavaScript
+# string ('https://...', 'hello world') is a literal as before, and so is a C char literal. Neither occurs in C or C++
+# code.
+_C_SPANS = CPattern(r'`(?:\\.|[^`\\])*`|"(?:\\.|[^"\\\n])*"|(?<=[<&])\'[A-Za-z_]\w*\b(?!\')|'
+                    r'(?<=, )\'[A-Za-z_]\w*(?=>)|\'(?:\\.|[^\'\\\n])*\'|/\*.*?\*/|//[^\n]*', re.S)
 _C_PREPROC = re.compile(r"^[ \t]*#(?:[^\n]*\\\n)*[^\n]*", re.M)
 _SH_HEREDOC = re.compile(r"<<-?[ \t]*['\"]?(\w+)['\"]?[^\n]*\n.*?^[ \t]*\1[ \t]*$", re.S | re.M)
 _SH_SPANS = re.compile(r"\\.|'[^']*'|\"(?:\\.|[^\"\\])*\"|(?<![\w$#{])#[^\n]*")
@@ -316,7 +348,7 @@ def stripped(text: str) -> str:
 
 
 _COMMENT_SPANS = {
-    "c": CPattern(r'"(?:\\.|[^"\\\n])*"|/\*.*?\*/|//[^\n]*', re.S),
+    "c": CPattern(r'(?<!\')`(?:\\.|[^`\\])*`|"(?:\\.|[^"\\\n])*"|/\*.*?\*/|//[^\n]*', re.S),
     "python": re.compile(r"^[ \t]*#[^\n]*|[ \t]#[ \t][^\n]*", re.M),
     "shell": re.compile(r"^[ \t]*#(?!!)[^\n]*|[ \t]#[ \t][^\n]*", re.M),
 }
@@ -330,7 +362,7 @@ def comment_lines(text: str) -> set[int]:
     rows = text.split("\n")
     line, pos = 1, 0
     for m in _COMMENT_SPANS[lang].finditer(text):
-        if m.group().startswith('"'):  # a C string literal that may hold // or /*
+        if m.group().startswith(('"', "`")):  # a string literal (C, or a backtick one) that may hold // or /*
             continue
         line += text.count("\n", pos, m.start())
         pos = m.start()

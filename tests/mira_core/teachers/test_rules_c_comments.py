@@ -17,16 +17,17 @@ from mira_core.teachers.rules.code_facts import _C_SPANS, _COMMENT_SPANS, CPatte
 
 # the plain patterns, as they were before CPattern
 PLAIN = [
-    (_C_SPANS, re.compile(r'"(?:\\.|[^"\\\n])*"|(?<![\w\'])\'[A-Za-z_]\w*\b(?!\')|\'(?:\\.|[^\'\\\n])*\'|/\*.*?\*/|'
-                          r'//[^\n]*', re.S)),
-    (_COMMENT_SPANS["c"], re.compile(r'"(?:\\.|[^"\\\n])*"|/\*.*?\*/|//[^\n]*', re.S)),
+    (_C_SPANS, re.compile(r'`(?:\\.|[^`\\])*`|"(?:\\.|[^"\\\n])*"|(?<=[<&])\'[A-Za-z_]\w*\b(?!\')|'
+                          r'(?<=, )\'[A-Za-z_]\w*(?=>)|\'(?:\\.|[^\'\\\n])*\'|/\*.*?\*/|//[^\n]*', re.S)),
+    (_COMMENT_SPANS["c"], re.compile(r'(?<!\')`(?:\\.|[^`\\])*`|"(?:\\.|[^"\\\n])*"|/\*.*?\*/|//[^\n]*', re.S)),
     (code._BLOCKS["c"], re.compile(r"/\*.*?\*/|(?:^[ \t]*//[^\n]*\n?)+", re.S | re.M)),
 ]
 
 
 def _texts(n: int, seed: int):
     rng = random.Random(seed)
-    pieces = ["/*", "*/", "/", "*", "//", '"', "'", "\\", "\n", " ", "\t", "a", "x = 1;", "/*/", "'a", "0x0'F"]
+    pieces = ["/*", "*/", "/", "*", "//", '"', "'", "\\", "\n", " ", "\t", "a", "x = 1;", "/*/", "'a", "0x0'F", "`",
+              "<", "&", ", ", ">", "\\`", "'`'"]
     for _ in range(n):
         yield "".join(rng.choice(pieces) for _ in range(rng.randrange(0, 30)))
 
@@ -49,6 +50,13 @@ def test_many_unterminated_block_comments():
     assert stripped(text).count("/*") == 3000
     assert len(comment_lines(text)) == 0
     assert code.parses(text)[0] == 2  # one problem: the unterminated comment
+
+
+def test_many_unclosed_backticks_and_comments_match_as_the_plain_regex():
+    # the inputs the plain regexes take quadratic time on: one unclosed backtick then escaped ones, many '/*'
+    for text in ("`" + "\\` x" * 800, "/* a\n" * 800 + "`b`", "`" + "/*\\`" * 400 + "*/"):
+        for ours, plain in PLAIN:
+            assert [m.span() for m in ours.finditer(text)] == [m.span() for m in plain.finditer(text)]
 
 
 def test_a_pattern_must_have_one_block_alternative_and_dotall():
