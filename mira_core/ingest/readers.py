@@ -380,10 +380,16 @@ def _file_item(loc: str, rel: str, data: bytes) -> Item:
     return Item(loc, {"text": text, "path": rel}, native_id=rel)
 
 
+# an IPython line magic (%matplotlib inline) or shell escape (!pip), not a continued line's `!= b` or `% b`
+_MAGIC = re.compile(r"^([ \t]*)(%[A-Za-z]|!(?!=))", re.M)
+
+
 def notebook_text(raw: str) -> str:
     """A Jupyter notebook as its cells' sources, each under a jupytext "percent" header (`# %%`, `# %% [markdown]`),
-    its outputs left out: a plot's base64 output was most of the record. A file that is not notebook JSON is
-    returned as it is."""
+    its outputs left out: a plot's base64 output was most of the record. As jupytext writes it, a cell that is not
+    code, an IPython magic and a shell escape are commented out with `# `: a notebook is a code record, and its
+    prose or `%matplotlib inline` read as Python failed `parses` (a SyntaxError where the JSON had passed). A file
+    that is not notebook JSON is returned as it is."""
     try:
         cells = json.loads(raw)["cells"]
         parts = []
@@ -391,7 +397,12 @@ def notebook_text(raw: str) -> str:
             src = c.get("source", "")
             src = "".join(src) if isinstance(src, list) else str(src)
             kind = c.get("cell_type")
-            parts.append(f"{'# %%' if kind == 'code' else f'# %% [{kind}]'}\n{src.rstrip()}\n")
+            src = src.rstrip()
+            if kind != "code" or src.lstrip().startswith("%%"):  # prose, or a cell magic's other language (%%bash)
+                src = "\n".join(f"# {line}".rstrip() for line in src.split("\n"))
+            else:
+                src = _MAGIC.sub(r"\1# \2", src)
+            parts.append(f"{'# %%' if kind == 'code' else f'# %% [{kind}]'}\n{src}\n")
         return "\n".join(parts)
     except (ValueError, KeyError, TypeError, AttributeError):
         return raw

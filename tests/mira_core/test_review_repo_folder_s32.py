@@ -130,4 +130,4 @@ def test_a_file_named_ipynb_that_is_not_a_notebook_is_read_as_it_is():
     for raw in ("not json at all", '{"cells": 3}', "[1, 2]", '{"nbformat": 4}'):
         assert notebook_text(raw) == raw
     nb = json.dumps({"cells": [{"cell_type": "raw", "source": "x"}, {"cell_type": "code", "source": "y = 1\n"}]})
-    assert notebook_text(nb) == "# %% [raw]\nx\n\n# %%\ny = 1\n"
+    assert notebook_text(nb) == "# %% [raw]\n# x\n\n# %%\ny = 1\n"  # a cell that is not code commented, as jupytext
