@@ -42,6 +42,10 @@ def encoder_fingerprint(embedding_shards: list[Path]) -> dict | None:
             diff = sorted(k for k in set(made) | set(first[1]) if made.get(k) != first[1].get(k))
             raise ConfigError(f"{first[0]} and {shard} were embedded otherwise (they differ in {', '.join(diff)}); "
                               "a student cannot be fitted on both: re-run embed")
+    if first:
+        from mira_core.embedding import check_current
+
+        check_current(*first)  # all alike: statistics of another mira's would be fitted under this one's
     return first[1] if first else None
 
 

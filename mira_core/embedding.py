@@ -389,6 +389,18 @@ def fingerprint(enc: Encoder | StaticEncoder, p: EmbedParams) -> dict:
             "n_stats": len(NAMES) if p.stats else 0}
 
 
+def check_current(shard: Path, made: dict) -> None:
+    """Refuse a shard whose document statistics another version of mira made (its stamp's `stats`). After an
+    upgrade, a plain `dvc repro` that re-runs distill or score for another reason (a changed knob) and not embed
+    fitted the students on the old statistics, or scored with them, under this version's code, without a word."""
+    from mira_core.docstats import VERSION as STATS_VERSION
+
+    if made.get("stats") not in (None, STATS_VERSION):
+        raise ConfigError(f"{shard}: embedded by another version of mira ({made.get('embed')}, statistics "
+                          f"{made.get('stats')}; this one makes {VERSION}, {STATS_VERSION}): re-run embed (after "
+                          "upgrading mira, dvc repro --force)")
+
+
 def embedding_schema(dim: int, n_stats: int = 0) -> dict:
     schema = {"record_id": pl.String, "embedding": pl.Array(pl.Float32, dim), "coverage": pl.Float32}
     if n_stats:

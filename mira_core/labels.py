@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from mira_core.config import LabelParams
+from mira_core.config import LabelParams, TeacherParams
 from mira_core.errors import ConfigError
 from mira_core.io import unreadable_parquet, write_parquet
 from mira_core.rubric import Rubric
@@ -204,3 +204,20 @@ def merge_chunks(chunks: Path, out_labels: Path, out_repeats: Path, out_failures
     return {"labeled": labels.height, "train": split.get("train", 0), "val": split.get("val", 0),
             "repeats": repeats.height, "failed": dict(failures.group_by("error_kind").len().iter_rows()),
             "by_source": dict(sorted(labels.group_by("source").len().iter_rows()))}
+
+
+def check_rubric_teacher(rubric: Rubric, p: TeacherParams) -> None:
+    """Refuse to label with a teacher whose version differs from the one that discovered the rubric. After an
+    upgrade of mira (or an edit of the rules or the prompts) a plain `dvc repro` sees no change in discover's deps
+    when only a label knob changed: label re-ran over the old rubric and stamped the new version on its labels, a
+    mix of two teachers that no run from scratch gives. Another teacher's rubric (a rules rubric labeled by an LLM)
+    is the user's choice and passes."""
+    from mira_core.teachers import teacher_prompt_version
+
+    if rubric.teacher != f"{p.provider}/{p.model}":
+        return
+    now = teacher_prompt_version(p)
+    if rubric.prompt_version != now:
+        raise ConfigError(f"rubric {rubric.group} was discovered by teacher version {rubric.prompt_version}, the teacher "
+                          f"is now {now} (mira upgraded, or its rules or prompts edited): re-run discover (after "
+                          "upgrading mira, dvc repro --force)")

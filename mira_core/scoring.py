@@ -67,6 +67,9 @@ def score_shard(corpus_shard: Path, embedding_shard: Path, student_dir: Path, gr
         if stamp.get("input") != file_digest(corpus_shard):  # a re-ingest since: its vectors are of other records
             raise ConfigError(f"{embedding_shard}: made from another version of {corpus_shard} (re-run embed)")
         made_by = stamp["encoder"]
+        from mira_core.embedding import check_current
+
+        check_current(embedding_shard, made_by)  # a student and a shard both of the old version pass check_trained_on
         check_trained_on(student_dir, student.needs, made_by, reads_stats)  # every kind: trees and linear read it too
         if hasattr(student, "check_encoder"):
             student.check_encoder(made_by)

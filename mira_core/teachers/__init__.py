@@ -52,6 +52,15 @@ def _rules_version() -> str:
     return f"rules@{h.hexdigest()[:10]}"
 
 
+def teacher_prompt_version(p: TeacherParams) -> str:
+    """The version of the prompts (for `rules`, of its code) the teacher `p` makes would stamp on what it judges."""
+    if p.provider == "rules":
+        return _rules_version()
+    from mira_core.teachers import prompts
+
+    return prompts.prompt_version()
+
+
 def spend_stale_s(p: TeacherParams) -> float:
     """How old a spend hold must be to belong to a killed process: longer than any live request can take.
 
