@@ -192,7 +192,7 @@ CASES = [
                        "src/d.txt": b"", "src/e.txt": b"omega\r\n"},
                       kept=[("alpha", "src/a.txt"), ("omega\r\n", "src/e.txt")],
                       spec={"path": "src", "reader": "folder"},
-                      bad=[("nul_character", "src/b.bin", "the first at character 3"),
+                      bad=[("nul_character", "src/b.bin", "a binary file (a NUL byte at byte 3)"),
                            ("invalid_utf8", "src/c.txt", "byte 3"), ("empty_text", "src/d.txt", "0 characters")]),
                  id="folder-bom-binary-bad-utf8-empty"),
 ]
