@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +26,9 @@ from datasketch import LeanMinHash, MinHash, MinHashLSH
 from mira_core.filter_params import DedupParams
 from mira_core.io import read_parquet, write_parquet
 from mira_core.layout import corpus_shards
-from mira_core.marks import canonical_order
+from mira_core.marks import nfkc
 from mira_core.schema import CORPUS, FILTER_COUNTS, NEAR_DUPLICATES, check_parquet
-from mira_core.unspaced import UNSPACED, spaced
+from mira_core.unspaced import spaced, split_each
 
 REASON = "near_duplicate"
 DROPPED, COUNTS = NEAR_DUPLICATES, FILTER_COUNTS  # data/dedup/dropped.parquet, counts.parquet
@@ -76,27 +75,7 @@ _ASCII_WORDS = re.compile(r"\w+")  # the same on ASCII text, and faster: most re
 # break (Thai, Khmer, Japanese text), so it becomes a space; the others join what they sit between.
 _IGNORABLE = regex.compile(r"\p{Default_Ignorable_Code_Point}")
 _WORD_BREAK = "\u200b"
-# A long run of combining marks (Zalgo text; the two halfwidth katakana sound marks decompose into marks too).
-# unicodedata puts a run in canonical order by insertion sort, quadratic in its length: one letter carrying 40,000
-# marks took 5 s to normalise, 160,000 over a minute. Such a run is first put in order here (`_ordered_marks`).
-_MARK_RUN = regex.compile(r"[\p{M}\uff9e\uff9f]{64,}")
 _SIGNATURE_CHUNK = 1 << 15  # shingle hashes per MinHash update: its work array is (hashes, num_perm)
-
-
-def _ordered_marks(run: regex.Match) -> str:
-    """A run of marks as its compatibility decomposition in canonical order: what NFKD makes of it, so NFKC of a
-    text holding it instead is the same text, and unicodedata's insertion sort finds the run already in order."""
-    # each character's own decomposition, not NFKD of the run: that is the quadratic sort itself
-    return canonical_order("".join(unicodedata.normalize("NFKD", c) for c in run.group()))
-
-
-def _nfkc(text: str) -> str:
-    """unicodedata's NFKC, with long runs of marks put in canonical order first (`_MARK_RUN`): the same result."""
-    # Most text is NFKC already, and this check says so without the scan for runs. It is linear on a run of marks
-    # too: the first mark out of order is a "no", and on a run in order it normalises in linear time.
-    if unicodedata.is_normalized("NFKC", text):
-        return text
-    return unicodedata.normalize("NFKC", _MARK_RUN.sub(_ordered_marks, text))
 
 
 def _fold(text: str) -> str:
@@ -108,7 +87,7 @@ def _fold(text: str) -> str:
     # NFKC again after the fold: case folding can leave a text that is not normalised (Greek "ΐ" folds to
     # iota, diaeresis, acute; its capital's fold to iota-with-diaeresis, acute), so a copy in capitals read as
     # other text. Unicode's NFKC_Casefold closes it the same way.
-    return _nfkc(_nfkc(text).casefold())
+    return nfkc(nfkc(text).casefold())  # mira_core.marks: a long run of combining marks in linear time
 
 
 def normalise(text: str) -> str:
@@ -126,7 +105,7 @@ def words(text: str, split_unspaced: bool | None = None) -> list[str]:
     if split_unspaced is None:
         folded = spaced(folded)
     elif split_unspaced:
-        folded = UNSPACED.sub(r" \g<0> ", folded)
+        folded = split_each(folded)
     return (_ASCII_WORDS if folded.isascii() else _WORDS).findall(folded)
 
 

@@ -53,6 +53,7 @@ from pydantic import BaseModel, ValidationError
 
 from mira_core.config import FORMATS, JSONL_SUFFIXES, Params, SourceSpec, parse_params
 from mira_core.errors import ConfigError, InvariantError
+from mira_core.ingest.render import TOOL_BLOCKS
 from mira_core.io import atomic_path, is_hidden, tree_files, walk_files
 from mira_core.layout import Layout
 from mira_core.stages import STAGES, Stage
@@ -370,7 +371,7 @@ def _has_tools(payload: dict, messages_field: str) -> bool:
     return any(m.get("tool_calls") or m.get("function_call") or m.get("role") in ("tool", "function")
                or m.get("from") in ("function_call", "observation", "tool")
                or (isinstance(m.get("content"), list)  # Anthropic's tool_use / tool_result content blocks
-                   and any(isinstance(b, dict) and b.get("type") in ("tool_use", "tool_result") for b in m["content"]))
+                   and any(isinstance(b, dict) and b.get("type") in TOOL_BLOCKS for b in m["content"]))
                for m in messages if isinstance(m, dict))
 
 

@@ -32,6 +32,11 @@ def mostly_unspaced(text: str) -> bool:
     return unspaced > 0 and 2 * unspaced >= _LETTER.subn("", text)[1]
 
 
+def split_each(text: str) -> str:
+    """`text` with a space on each side of every Han or kana character, whatever the rest of it is."""
+    return UNSPACED.sub(r" \g<0> ", text)
+
+
 def spaced(text: str) -> str:
-    """`text` with a space on each side of every Han or kana character, where it is mostly such characters."""
-    return UNSPACED.sub(r" \g<0> ", text) if mostly_unspaced(text) else text
+    """`split_each(text)` where the text is mostly such characters, else the text as it is."""
+    return split_each(text) if mostly_unspaced(text) else text

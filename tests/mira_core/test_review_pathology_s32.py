@@ -74,7 +74,9 @@ def test_a_long_run_of_marks_reaches_unicodedata_in_canonical_order(monkeypatch)
         seen.append(text)
         return unicodedata.normalize(form, text)
 
-    monkeypatch.setattr(dedup, "unicodedata", types.SimpleNamespace(
+    from mira_core import marks  # the fold's NFKC, `marks.nfkc`
+
+    monkeypatch.setattr(marks, "unicodedata", types.SimpleNamespace(
         normalize=normalize, combining=unicodedata.combining, is_normalized=unicodedata.is_normalized))
     zalgo = "Zalgo: h" + "\u0301\u0316" * 2000 + " done"  # above and below, alternating: insertion sort's worst case
     assert dedup.words(zalgo)[-1] == "done"
