@@ -44,6 +44,11 @@ JSON_TYPES = {dict: "an object", list: "an array", str: "a string", int: "a numb
               bool: "a boolean", type(None): "null"}
 
 
+def wide_detail(encoding: str) -> str:
+    """The quarantine detail of a file whose byte-order mark says UTF-16 or UTF-32."""
+    return f"the file is {encoding} (its byte-order mark), not UTF-8: re-encode it (iconv -f {encoding} -t UTF-8)"
+
+
 def json_type(value: object) -> str:
     """What a value is, in JSON's words ("an array", "a number"), for quarantine details."""
     return JSON_TYPES.get(type(value), f"a {type(value).__name__}")
@@ -214,8 +219,7 @@ def read_jsonl(path: Path | str, label: str) -> Iterator[Item]:
                     continue
                 loc = f"{label}:{lineno}"
                 if wide:  # every line would read as "a raw NUL byte", which names a crashed writer, not this
-                    yield Item(loc, None, RecordError(Q.INVALID_UTF8, f"the file is {wide} (its byte-order mark), "
-                                                      f"not UTF-8: re-encode it (iconv -f {wide} -t UTF-8)"))
+                    yield Item(loc, None, RecordError(Q.INVALID_UTF8, wide_detail(wide)))
                     continue
                 try:
                     yield Item(loc, _parse_line(raw))
@@ -367,7 +371,10 @@ def _file_item(loc: str, rel: str, data: bytes) -> Item:
     """One file of a folder source as a record: its UTF-8 text (a BOM dropped) and relative path, the native id.
     A file with a NUL byte in its first 8 KB is a binary (an object file can be valid UTF-8), quarantined whatever
     `ingest.nul` says: that knob strips NULs out of text, and a binary stripped of them was kept and selected. A
-    Jupyter notebook is its cells' sources (`notebook_text`), not its JSON."""
+    Jupyter notebook is its cells' sources (`notebook_text`), not its JSON. A UTF-16 or UTF-32 text file (its
+    byte-order mark says so) is quarantined as not UTF-8, as a JSON Lines file is: its NULs made it "a binary"."""
+    if wide := next((name for mark, name in WIDE_BOMS if data.startswith(mark)), None):
+        return Item(loc, None, RecordError(Q.INVALID_UTF8, wide_detail(wide)))
     if (nul := data.find(b"\x00", 0, BINARY_PROBE)) != -1:
         return Item(loc, None, RecordError(Q.NUL_CHARACTER, f"a binary file (a NUL byte at byte {nul}); "
                                            "ingest.nul applies to text, not to binaries"))
