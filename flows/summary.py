@@ -146,6 +146,34 @@ def dvc_older(root: Path) -> dict[str, list[str]]:
     return params_not_in_dvc(dvc) if isinstance(dvc, dict) and isinstance(dvc.get("stages"), dict | None) else {}
 
 
+def other_versions(root: Path) -> list[str]:
+    """Outputs another version of mira made that this one's stages refuse (`embedding.check_current`,
+    `labels.check_rubric_teacher`): after an upgrade the summary showed the old figures without a word. Checked on
+    the stamps only (no model loaded); a project whose params do not load is left to the stages' own errors."""
+    from flows.params import load_params
+    from mira_core.embedding import made_by_other_version
+    from mira_core.errors import MiraError
+    from mira_core.io import read_json
+    from mira_core.labels import rubric_of_other_version
+    from mira_core.layout import Layout
+    from mira_core.rubric import load_rubrics
+
+    lay = Layout(root)
+    found = []
+    try:
+        for side in sorted(lay.embeddings.rglob("*.json")):
+            why = made_by_other_version(((read_json(side).get("stamp") or {}).get("encoder")) or {})
+            if why:
+                found.append(f"{side.relative_to(root).with_suffix('.parquet')}: {why}")
+                break  # the shards are made together: one names the version
+        if lay.params_file.exists() and lay.rubrics.is_dir():
+            teacher = load_params(lay.params_file).teacher
+            found += [why for r in load_rubrics(lay.rubrics).values() if (why := rubric_of_other_version(r, teacher))]
+    except (MiraError, OSError, ValueError, AttributeError):
+        return found
+    return found
+
+
 def summary_lines(root: Path) -> list[str]:
     """The summary as lines of text; stages that have not run are skipped."""
     out = [f"mira summary for {root}", ""]
@@ -161,6 +189,11 @@ def summary_lines(root: Path) -> list[str]:
                 + "; ".join(f"{s} when {', '.join(k)} change" for s, k in older.items())
                 + ", though these stages now read them",
                 "            add them under each stage's `params` in dvc.yaml (or run those stages with `mira stage`)", ""]
+    other = other_versions(root)
+    if other:
+        out += ["upgraded    these outputs were made by another version of mira, so the lines below may be the old "
+                "version's figures: " + "; ".join(other),
+                "            `dvc repro --force` (or `mira run`) makes them again with this version", ""]
     ingest = _load(root, "ingest")
     if ingest:
         t = ingest["total"]

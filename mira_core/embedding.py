@@ -393,12 +393,19 @@ def check_current(shard: Path, made: dict) -> None:
     """Refuse a shard whose document statistics another version of mira made (its stamp's `stats`). After an
     upgrade, a plain `dvc repro` that re-runs distill or score for another reason (a changed knob) and not embed
     fitted the students on the old statistics, or scored with them, under this version's code, without a word."""
+    if why := made_by_other_version(made):
+        raise ConfigError(f"{shard}: {why}: re-run embed (after upgrading mira, dvc repro --force)")
+
+
+def made_by_other_version(made: dict) -> str | None:
+    """Why a shard's encoder stamp is another version of mira's statistics (`check_current`, `mira summary`), or
+    None where it is this version's (or made without statistics)."""
     from mira_core.docstats import VERSION as STATS_VERSION
 
-    if made.get("stats") not in (None, STATS_VERSION):
-        raise ConfigError(f"{shard}: embedded by another version of mira ({made.get('embed')}, statistics "
-                          f"{made.get('stats')}; this one makes {VERSION}, {STATS_VERSION}): re-run embed (after "
-                          "upgrading mira, dvc repro --force)")
+    if made.get("stats") in (None, STATS_VERSION):
+        return None
+    return (f"embedded by another version of mira ({made.get('embed')}, statistics {made.get('stats')}; this one "
+            f"makes {VERSION}, {STATS_VERSION})")
 
 
 def embedding_schema(dim: int, n_stats: int = 0) -> dict:

@@ -212,12 +212,18 @@ def check_rubric_teacher(rubric: Rubric, p: TeacherParams) -> None:
     when only a label knob changed: label re-ran over the old rubric and stamped the new version on its labels, a
     mix of two teachers that no run from scratch gives. Another teacher's rubric (a rules rubric labeled by an LLM)
     is the user's choice and passes."""
+    if why := rubric_of_other_version(rubric, p):
+        raise ConfigError(f"{why}: re-run discover (after upgrading mira, dvc repro --force)")
+
+
+def rubric_of_other_version(rubric: Rubric, p: TeacherParams) -> str | None:
+    """Why a rubric is of another version of this teacher (`check_rubric_teacher`, `mira summary`), or None."""
     from mira_core.teachers import teacher_prompt_version
 
     if rubric.teacher != f"{p.provider}/{p.model}":
-        return
+        return None
     now = teacher_prompt_version(p)
-    if rubric.prompt_version != now:
-        raise ConfigError(f"rubric {rubric.group} was discovered by teacher version {rubric.prompt_version}, the teacher "
-                          f"is now {now} (mira upgraded, or its rules or prompts edited): re-run discover (after "
-                          "upgrading mira, dvc repro --force)")
+    if rubric.prompt_version == now:
+        return None
+    return (f"rubric {rubric.group} was discovered by teacher version {rubric.prompt_version}, the teacher is now "
+            f"{now} (mira upgraded, or its rules or prompts edited)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.mira_core.test_review_repo_folder_s32 import _ingest
@@ -21,3 +23,32 @@ def test_a_utf16_file_of_a_folder_source_is_named_by_its_encoding_not_called_a_b
     assert kept["record_id"].to_list() == ["repo/main.py"]
     assert quarantined["reason"].to_list() == ["invalid_utf8"]
     assert f"the file is {name}" in quarantined["detail"][0] and "iconv" in quarantined["detail"][0]
+
+
+def test_summary_says_when_outputs_were_made_by_another_version_of_mira(tmp_path):
+    """After an upgrade the stages refuse the old shards and rubrics, but `mira summary` showed their figures
+    without a word. It now names them; a project of this version's outputs gets no such line."""
+    from flows.summary import summary_lines
+    from mira_core.config import TeacherParams
+    from mira_core.docstats import VERSION as STATS_VERSION
+    from mira_core.rubric import Anchor, Rubric, save_rubric
+    from mira_core.teachers import teacher_prompt_version
+    from tests.flows.test_cli import SOURCE, _project
+
+    _project(tmp_path, SOURCE)
+    shard = tmp_path / "data" / "embeddings" / "a" / "part-0.json"
+    shard.parent.mkdir(parents=True)
+    rubrics = tmp_path / "data" / "rubrics"
+    anchor = Anchor(id="a00", name="parses", description="d", exemplar_reason="r", support=1)
+    now = teacher_prompt_version(TeacherParams(provider="rules"))
+    for stats, prompt, said in ((STATS_VERSION, now, False), ("docstats/6", now, True), (STATS_VERSION, "rules@old", True)):
+        shard.write_text(json.dumps({"stamp": {"encoder": {"embed": "embed/x", "stats": stats}}}))
+        save_rubric(Rubric(group="g0", teacher="rules/rules-v1", prompt_version=prompt, sources=["a"], anchors=[anchor]),
+                    rubrics / "g0.json")
+        lines = summary_lines(tmp_path)
+        upgraded = [x for x in lines if x.startswith("upgraded")]
+        assert bool(upgraded) is said, lines
+        if stats != STATS_VERSION:
+            assert "data/embeddings/a/part-0.parquet" in upgraded[0] and "docstats/6" in upgraded[0]
+        if prompt != now:
+            assert "rubric g0 was discovered by teacher version rules@old" in upgraded[0]
