@@ -324,6 +324,20 @@ def figures(df: pl.DataFrame, kept: str = "kept") -> dict:
             "by_kind": by_kind, "by_source": by_source}
 
 
+def _check_sources(truth: pl.DataFrame, manifest: pl.DataFrame, method: str) -> None:
+    """Refuse a truth that puts a record in another source than the manifest does: the shares per source, and the
+    perfect selector's budget per source, are read off the truth's, so a renamed or mislabeled source was measured
+    against a split of the budget the selection never made."""
+    both = _labels(truth).join(manifest.select("record_id", pl.col("source").cast(pl.String).alias("_manifest")),
+                               on="record_id")
+    wrong = both.filter(pl.col("source") != pl.col("_manifest"))
+    if wrong.height:
+        raise ConfigError(f"truth: column source disagrees with the manifest of {method} for {wrong.height} record(s), "
+                          "e.g. " + ", ".join(f"{r} ({t!r} in the truth, {m!r} in the manifest)" for r, t, m in
+                                              wrong.select("record_id", "source", "_manifest").head(3).iter_rows())
+                          + ": name each record's source as params.yaml's sources do")
+
+
 def _selectable(truth: pl.DataFrame, manifest: pl.DataFrame) -> tuple[pl.DataFrame, dict]:
     """Truth joined with a manifest, minus what no method may keep; and the counts of what was left out.
 
@@ -432,6 +446,7 @@ def evaluate(truth: pl.DataFrame, manifests: dict[str, pl.DataFrame], budget: fl
                               f"{', '.join(map(str, truth['record_id'].head(2)))} against the manifest's "
                               f"{', '.join(map(str, manifests[method]['record_id'].head(2)))} (ingest's ids are "
                               "'<source>/<id>')")
+        _check_sources(truth, manifests[method], method)
         methods[method] = {**figures(selectable), "excluded": excluded}
         if reference is None or method == "mira":
             reference = (selectable, excluded, manifests[method])

@@ -52,3 +52,19 @@ def test_summary_says_when_outputs_were_made_by_another_version_of_mira(tmp_path
             assert "data/embeddings/a/part-0.parquet" in upgraded[0] and "docstats/6" in upgraded[0]
         if prompt != now:
             assert "rubric g0 was discovered by teacher version rules@old" in upgraded[0]
+
+
+def test_planted_eval_refuses_a_truth_that_puts_a_record_in_another_source():
+    """The per-source shares and the perfect selector's budget per source are the truth's: a truth with the second
+    record in source "b" was measured against a split of the budget the selection never made, without a word."""
+    import polars as pl
+
+    from mira_core.errors import ConfigError
+    from mira_core.planted import evaluate
+    from tests.mira_core.test_review_planted_eval_s29 import MANIFEST, TRUTH
+
+    assert evaluate(TRUTH, {"mira": MANIFEST}, 0.5)["methods"]["mira"]["tokens"] == 400
+    wrong = TRUTH.with_columns(source=pl.Series(["a", "b"]))
+    with pytest.raises(ConfigError, match=r"source disagrees with the manifest of mira for 1 record\(s\), e.g. a/2 "
+                                          r"\('b' in the truth, 'a' in the manifest\)"):
+        evaluate(wrong, {"mira": MANIFEST}, 0.5)
