@@ -44,8 +44,9 @@ import numpy as np
 
 from mira_core.errors import JSON_REFUSED
 from mira_core.marks import marks_in_order
+from mira_core.unspaced import FULL_STOPS
 
-VERSION = "docstats/7"  # 2: the question-term recall statistics of QA records; 3: code parsed whole, \r lines;
+VERSION = "docstats/8"  # 2: the question-term recall statistics of QA records; 3: code parsed whole, \r lines;
 # 4: upper_frac counts upper-case letters only (circled letters are upper but not alphabetic: it passed 1);
 # 5: top_2gram_char_frac is the share of word characters the top bigram covers (overlaps counted twice passed 1);
 # 6: past MAX_CHARS, a trace's final message and a QA record's question and answer are found in the whole record
@@ -53,7 +54,8 @@ VERSION = "docstats/7"  # 2: the question-term recall statistics of QA records; 
 # empty arguments is a call, a message starts where the teacher's parse starts one (a tool result's `[user]` line is
 # not), a code fence's info string may hold more than the language, and a long run of combining marks is put in
 # canonical order before parsing (mira_core.marks; the same parse, in linear time), and a line ending in a
-# full stop of another script (。 ؟ ।) ends in terminal punctuation
+# full stop of another script (。 ؟ ।) ends in terminal punctuation; 8: Armenian and Ethiopic full stops too (։ ።), as in
+# the rules teacher (unspaced.FULL_STOPS, one list for both)
 BMP = 0x10000
 MAX_CHARS = 100_000  # statistics of the first 100,000 characters: enough to see structure, bounded cost on a 37 MB record
 MAX_PARSE_CHARS = 1_000_000  # code is parsed whole up to this (at the cap ~1.5 s and ~200 MB, on 2 busy cores)
@@ -74,7 +76,7 @@ LICENSE = re.compile(r"copyright|licen[cs]e|all rights reserved|permission is he
 BULLET = re.compile(r"^\s*(?:[-*•+]|\d+[.)])\s")
 COMMENT = re.compile(r"^\s*(?:#|//|/\*|\*|--|;)")
 # line ends; full stops, question and exclamation marks and closing quotes of CJK, Arabic, Urdu, Devanagari too
-TERMINAL = tuple(".!?:;\"')") + tuple("\u3002\uff01\uff1f\uff61\uff0e\u061f\u06d4\u0964\u0965\u300d\u300f\uff09")
+TERMINAL = tuple(".!?:;\"')") + tuple(FULL_STOPS) + tuple("\u300d\u300f\uff09")  # and closing CJK quotes, brackets
 WORD = re.compile(r"\w+")
 DIGIT = re.compile(r"\d")
 ROLE_LINE = re.compile(r"^\[(system|developer|user|assistant|tool|function)(?: id=[^\]]*)?\]$", re.M)

@@ -68,3 +68,17 @@ def test_planted_eval_refuses_a_truth_that_puts_a_record_in_another_source():
     with pytest.raises(ConfigError, match=r"source disagrees with the manifest of mira for 1 record\(s\), e.g. a/2 "
                                           r"\('b' in the truth, 'a' in the manifest\)"):
         evaluate(wrong, {"mira": MANIFEST}, 0.5)
+
+
+def test_the_statistics_and_the_rules_end_a_sentence_at_the_same_full_stops_of_other_scripts():
+    """docstats' line ends left out the Armenian and Ethiopic full stops (։ ።) that the rules teacher's paragraph ends
+    count, and session 32's note said both counted them: one list now, `unspaced.FULL_STOPS`."""
+    from mira_core.docstats import NAMES, doc_stats
+    from mira_core.teachers.rules.prose import _TERMINAL
+    from mira_core.unspaced import FULL_STOPS
+
+    i = NAMES.index("terminal_punct_line_frac")
+    for stop in FULL_STOPS:
+        assert _TERMINAL.search(f"a sentence{stop}"), stop
+        assert doc_stats("text", f"a line that ends{stop}\nanother line that ends{stop}")[i] == 1.0, stop
+    assert doc_stats("text", "a line that ends\nanother line that ends")[i] == 0.0

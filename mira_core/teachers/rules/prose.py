@@ -11,7 +11,7 @@ from collections import Counter
 from functools import lru_cache
 
 from mira_core.teachers.rules.registry import TEXT, Signal, _at_least, _at_most, _pct, _quote, dimension
-from mira_core.unspaced import mostly_unspaced, spaced
+from mira_core.unspaced import FULL_STOPS, mostly_unspaced, spaced
 
 _WORD_CHARS = re.compile(r"[^\W_]")
 _ALPHA = re.compile(r"[^\W\d_]")
@@ -163,9 +163,8 @@ def stopword_presence(text: str) -> Signal | None:
 _FENCE = re.compile(r"^[ \t]*(?:```|~~~).*?^[ \t]*(?:```|~~~)[^\n]*$", re.S | re.M)
 _NOT_PROSE = re.compile(r"^(?:#|[=\-~^*+`]{3,}|\.\. |\||<|>>>|\$ |[-*+]\s|\d+[.)]\s|:\w+:|\[[^\]]*\]:)")
 _UNDERLINE = re.compile(r"^[ \t]*([=\-~^*+#\"'`])\1{2,}[ \t]*$")
-# Full stops, question and exclamation marks of other scripts too: CJK full-width and ideographic, Arabic, Urdu,
-# Devanagari, Armenian, Ethiopic; closing CJK quotes and brackets after them
-_TERMINAL = re.compile("[.!?\u3002\uff01\uff1f\uff61\uff0e\u061f\u06d4\u0964\u0965\u0589\u1362]"
+# Full stops, question and exclamation marks, of other scripts too (FULL_STOPS); closing CJK quotes and brackets after them
+_TERMINAL = re.compile(f"[.!?{FULL_STOPS}]"
                        "[\"')\\]*_`\u201d\u2019\u300d\u300f\uff09\u300b\u3011]*$")
 
 
