@@ -53,7 +53,7 @@ from pydantic import BaseModel, ValidationError
 
 from mira_core.config import FORMATS, JSONL_SUFFIXES, Params, SourceSpec, parse_params
 from mira_core.errors import ConfigError, InvariantError
-from mira_core.ingest.render import TOOL_BLOCKS
+from mira_core.ingest.render import SHAREGPT_ROLES, TOOL_BLOCKS
 from mira_core.io import atomic_path, is_hidden, tree_files, walk_files
 from mira_core.layout import Layout
 from mira_core.stages import STAGES, Stage
@@ -372,7 +372,14 @@ def _has_tools(payload: dict, messages_field: str) -> bool:
                or m.get("from") in ("function_call", "observation", "tool")
                or (isinstance(m.get("content"), list)  # Anthropic's tool_use / tool_result content blocks
                    and any(isinstance(b, dict) and b.get("type") in TOOL_BLOCKS for b in m["content"]))
+               or _hermes_call(m)
                for m in messages if isinstance(m, dict))
+
+
+def _hermes_call(m: dict) -> bool:
+    """An assistant turn whose text holds a Hermes-style `<tool_call>` block (render reads it as a tool call)."""
+    role, text = (m["role"], m.get("content")) if "role" in m else (SHAREGPT_ROLES.get(str(m.get("from"))), m.get("value"))
+    return role == "assistant" and isinstance(text, str) and "<tool_call>" in text
 
 
 def _first_str_field(payloads: list[dict], names: tuple[str, ...]) -> str | None:

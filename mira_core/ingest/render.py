@@ -6,7 +6,8 @@ written out (arguments verbatim, even when they are not valid JSON: judging that
 job, not ingest's). ShareGPT's {from, value} messages are read too, their speakers mapped to roles
 (`SHAREGPT_ROLES`), and a `function_call` turn whose value is a call object as the assistant's tool call.
 Content given as a list of parts is read as its text parts, and Anthropic's `tool_use` / `tool_result` blocks
-as the tool calls and tool messages they are (`_anthropic`).
+as the tool calls and tool messages they are (`_anthropic`), and Hermes-style `<tool_call>` blocks in an
+assistant's text as its tool calls (`_hermes_calls`).
 A conversation whose every message is empty is empty text, whatever its role headers add. What a record had
 besides the rendered fields is kept as `meta`.
 """
@@ -120,6 +121,8 @@ def render_messages(messages: object) -> str:
             ref = msg.get("tool_call_id") or msg.get("name")
             head += f" id={ref}" if ref else ""
         head += "]"
+        if role == "assistant" and isinstance(msg.get("content"), str) and "<tool_call>" in msg["content"]:
+            msg = _hermes_calls(msg)
         body = [_content(msg, i).strip()]
         if role == "assistant":
             body += _tool_calls(msg, i)
@@ -176,6 +179,30 @@ def _sharegpt_call(value: object) -> dict:
         return {"role": "assistant", "content": "",
                 "tool_calls": [{"function": {"name": call["name"], "arguments": call.get("arguments", "")}}]}
     return {"role": "assistant", "content": value}
+
+
+# Hermes / Qwen tool calls written in the assistant's text: <tool_call>{"name": ..., "arguments": ...}</tool_call>;
+# the last one may be cut off (no closing tag), as a truncated reply is
+HERMES_CALL = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|\Z)", re.S)
+
+
+def _hermes_calls(msg: dict) -> dict:
+    """An assistant message whose text holds Hermes-style `<tool_call>` blocks, as the message without them and
+    with them as its tool calls (after any it has). Read as text, a trace in this format (NousResearch's
+    function-calling sets, Qwen's chat template) had no tool call for the statistics and the rules teacher's
+    `tool_call_validity` to check. A block is read as `_sharegpt_call` reads a call: JSON naming the function, or
+    broken JSON whose function name is legible (its text verbatim as the arguments); a block that names no function
+    stays in the text."""
+    content, rest, calls, at = msg["content"], [], [], 0
+    for m in HERMES_CALL.finditer(content):
+        call = _sharegpt_call(m.group(1))
+        if call.get("tool_calls"):
+            rest.append(content[at:m.start()])
+            calls += call["tool_calls"]
+            at = m.end()
+    if not calls:
+        return msg
+    return {**msg, "content": "".join([*rest, content[at:]]), "tool_calls": [*(msg.get("tool_calls") or []), *calls]}
 
 
 CALL_NAME = re.compile(r'"name"\s*:\s*"([^"\\\n]+)"')  # a broken call's function name, where it is still legible

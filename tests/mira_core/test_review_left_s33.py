@@ -82,3 +82,38 @@ def test_the_statistics_and_the_rules_end_a_sentence_at_the_same_full_stops_of_o
         assert _TERMINAL.search(f"a sentence{stop}"), stop
         assert doc_stats("text", f"a line that ends{stop}\nanother line that ends{stop}")[i] == 1.0, stop
     assert doc_stats("text", "a line that ends\nanother line that ends")[i] == 0.0
+
+
+HERMES = [{"from": "system", "value": "You may call tools. <tools>[{\"name\": \"get_weather\"}]</tools>"},
+          {"from": "human", "value": "What is the weather in Paris?"},
+          {"from": "gpt", "value": "Let me check.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": "
+                                   "{\"city\": \"Paris\"}}\n</tool_call>"},
+          {"from": "tool", "value": "<tool_response>\n{\"temp\": 12}\n</tool_response>"},
+          {"from": "gpt", "value": "It is 12 degrees."}]
+
+
+def test_hermes_tool_calls_in_the_assistants_text_are_read_as_its_tool_calls():
+    """NousResearch's function-calling sets and Qwen's chat template write a call in the assistant's text. Read as
+    text, the statistics saw no tool call (`tool_calls_log` 0, every call "valid"), and a broken one passed."""
+    from mira_core.docstats import NAMES, doc_stats
+    from mira_core.ingest.render import render_messages
+
+    text = render_messages(HERMES)
+    assert "[assistant]\nLet me check.\n[tool_call] get_weather\n{\"city\": \"Paris\"}\n\n[tool]" in text
+    assert "<tool_call>" not in text
+    broken = [*HERMES[:2], {"from": "gpt", "value": "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": "
+                                                     "{\"city\": \"Par\n</tool_call>"}, *HERMES[3:]]
+    stats = doc_stats("agent", render_messages(broken))
+    assert stats[NAMES.index("tool_calls_log")] > 0 and stats[NAMES.index("tool_args_json_frac")] == 0.0
+    # a block that names no function, and an OpenAI message, are read as before
+    plain = [{"role": "assistant", "content": "Wrap it in <tool_call>like this</tool_call>."}]
+    assert render_messages(plain) == "[assistant]\nWrap it in <tool_call>like this</tool_call>."
+
+
+def test_init_calls_a_hermes_trace_agent(tmp_path):
+    from mira_core.init_project import guess_format
+    from tests.conftest import write_jsonl
+
+    only_calls = [HERMES[1], HERMES[2]]  # no tool turn: the call in the text is the only sign
+    write_jsonl(tmp_path / "t.jsonl", [{"conversations": only_calls}] * 3)
+    assert guess_format(str(tmp_path / "t.jsonl")).format == "agent"
