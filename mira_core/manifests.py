@@ -340,8 +340,13 @@ def _texts(corpus: Path) -> pl.DataFrame:
 
 
 def _embeddings(embeddings: Path) -> pl.DataFrame:
-    return pl.concat([read_parquet(f) for f in sorted(Path(embeddings).glob("*/part-*.parquet"))],
-                     how="diagonal_relaxed").drop("coverage", strict=False)
+    """Every embedding shard under `embeddings`; a ConfigError naming the folder when it holds none (deleted to save
+    space once score had run, say): polars' "cannot concat empty list" named neither the folder nor the stage."""
+    shards = sorted(Path(embeddings).glob("*/part-*.parquet"))
+    if not shards:
+        raise ConfigError(f"{embeddings}: no embedding shards, which the single_rubric baseline reads (run embed, or "
+                          "leave single_rubric out of select.baselines)")
+    return pl.concat([read_parquet(f) for f in shards], how="diagonal_relaxed").drop("coverage", strict=False)
 
 
 def _features(emb: pl.DataFrame) -> np.ndarray:
@@ -382,8 +387,12 @@ def baseline_scores(method: str, index: pl.DataFrame, settings: dict, corpus: Pa
         means = []
         for f in sorted(Path(labels).glob("*.parquet")):
             df = read_parquet(f)
-            anchor_cols = [c for c in df.columns if c.startswith("a") and c[1:].isdigit()]
-            means.append(df.select("record_id", y=pl.mean_horizontal(anchor_cols).cast(pl.Float64)))
+            # every score column beside the label table's own (labels.label_schema): an anchor id is the rubric's,
+            # and a rubric edited by hand may name one otherwise than discovery's a00, a01 ... (read as a<digits>,
+            # such an anchor was left out of the mean, and a group of only such anchors failed in polars)
+            anchor_cols = [c for c, t in df.schema.items() if c not in LABEL_META and t.is_numeric()]
+            if anchor_cols:  # a group with no anchor has no mean to fit on
+                means.append(df.select("record_id", y=pl.mean_horizontal(anchor_cols).cast(pl.Float64)))
         if not means:
             raise ConfigError(f"{labels}: no labels for the single_rubric baseline")
         if emb["embedding"].null_count():
