@@ -263,6 +263,7 @@ def near_duplicates(shards: Iterable[ShardSignatures], p: DedupParams) -> DedupR
         # half the permutations each find every such pair, and the Jaccard check below still decides
         lsh = MinHashLSH(threshold=p.threshold, num_perm=p.num_perm, params=(2, p.num_perm // 2))
     uf = _UnionFind()
+    first_of: dict[bytes, int] = {}  # signature -> the first record with it
     ids: list[str] = []
     sources: list[str] = []
     tokens: list[np.ndarray] = []
@@ -281,6 +282,12 @@ def near_duplicates(shards: Iterable[ShardSignatures], p: DedupParams) -> DedupR
         uf.add(n)
         for row in np.flatnonzero(shard.has_shingles).tolist():
             g = base + row
+            # A signature seen before lands in the same buckets with the same Jaccard to every record as its first
+            # holder, so joining that record finds every pair the query would: k exact copies cost k, not k^2 / 2.
+            first = first_of.setdefault(sigs[g].tobytes(), g)
+            if first != g:
+                uf.union(g, first)
+                continue
             mh = LeanMinHash(seed=p.seed, hashvalues=sigs[g], scheme=_SCHEME)
             cands = lsh.query(mh)
             if cands:
