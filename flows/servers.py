@@ -325,24 +325,35 @@ def idle_seconds(runner: RunnerParams) -> float:
     return runner.prefect_server_idle_s
 
 
-def _proc_start(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (Linux), which tells a reused pid apart."""
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (Linux): [0] the state, [19] the start time."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return stat.rsplit(")", 1)[1].split()[19]
+    return stat.rsplit(")", 1)[1].split()
+
+
+def _proc_start(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux), which tells a reused pid apart."""
+    fields = _proc_stat(pid)
+    return fields[19] if fields else None
 
 
 def _alive(pid: int, start: str | None = None) -> bool:
-    """The process exists (and, when its start time was recorded, is the same process)."""
+    """The process exists (and, when its start time was recorded, is the same process). A zombie does not: one
+    that exited and that its parent has not reaped yet (the keeper `mira ui` started itself) still answers kill 0
+    with its own start time, so stopping it waited out the whole 30 s timeout after it had exited."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         pass  # it exists, run by another user
-    return start is None or _proc_start(pid) in (None, start)
+    fields = _proc_stat(pid)
+    if fields and fields[0] == "Z":
+        return False
+    return start is None or (fields[19] if fields else None) in (None, start)
 
 
 def healthy(api: str, timeout: float = 2) -> bool:

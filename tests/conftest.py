@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -36,6 +37,12 @@ os.environ.update({
 })
 os.environ.pop("PREFECT_API_URL", None)
 (_STATE / "prefect-home").mkdir(parents=True, exist_ok=True)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The session's Prefect home and DVC site cache go with it: every run of the suite left its own (about 2 MB,
+    a thousand of them in /tmp after a few weeks of sessions)."""
+    shutil.rmtree(_STATE, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -115,8 +122,6 @@ def tool_env() -> dict[str, str]:
 @pytest.fixture(scope="session")
 def tiny_encoder(tmp_path_factory) -> Path:
     """A 2-layer, 32-wide BERT with random weights and the MiniLM tokenizer: a real encoder, built here."""
-    import shutil
-
     import torch
     from transformers import BertConfig, BertModel
 
