@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mira_core.errors import INTERRUPTED, ConfigError, MiraError
+from mira_core.progress import PROGRESS_ENV, progress_enabled  # noqa: F401 - PROGRESS_ENV re-exported
 from mira_core.redact import redact_credentials
 
 if TYPE_CHECKING:  # the CLI imports this module for its error handling: keep it light (no pydantic, no polars)
@@ -105,13 +106,15 @@ def states(futures: Iterable) -> dict[str, int]:
 @contextmanager
 def run_log(layout: Layout, stage: str):
     """Record the stage's wall time and task states in .mira/runs/<stage>.json (local, not versioned); once the
-    stage's work is done, delete the temporary files a killed earlier run's writes left in its outs."""
+    stage's work is done, delete the temporary files a killed earlier run's writes left in its outs. The stage holds
+    its lock (`stage_lock`) meanwhile."""
     from mira_core.io import remove_temp_files, write_json
     from mira_core.stages import BY_NAME
 
     log: dict = {"stage": stage, "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "tasks": {}}
     t0 = time.perf_counter()
-    yield log
+    with stage_lock(layout, stage):
+        yield log
     # every task of the stage has finished here, so no live temporary file is taken for a leftover
     leftovers = [f for out in BY_NAME[stage].write_paths() for f in remove_temp_files(layout.root / out)]
     if leftovers:
@@ -120,18 +123,32 @@ def run_log(layout: Layout, stage: str):
     write_json(log, layout.run_log(stage))
 
 
-PROGRESS_ENV = "MIRA_PROGRESS"  # 0: no progress bars; 1: bars even when stderr is not a terminal; unset: on a TTY
+@contextmanager
+def stage_lock(layout: Layout, stage: str):
+    """Hold .mira/locks/<stage>.lock (an flock, freed by the kernel when the process dies) while the stage runs, and
+    refuse a second run of the same stage in this project meanwhile. Without it a double launch, or `mira stage
+    ingest` while `mira run` was at ingest, crashed: the second run took the first's live temporary folders for a
+    killed run's leftovers and deleted them. Other stages may run at the same time, as they always could."""
+    import fcntl
 
-
-def progress_enabled(stream=None) -> bool:
-    """Whether to draw progress bars on `stream` (stderr): MIRA_PROGRESS=0/1 decides, else whether it is a TTY."""
-    flag = os.environ.get(PROGRESS_ENV, "").strip().lower()
-    if flag in ("0", "false", "no", "off"):
-        return False
-    if flag in ("1", "true", "yes", "on"):
-        return True
-    stream = sys.stderr if stream is None else stream
-    return bool(getattr(stream, "isatty", lambda: False)())
+    path = layout.state / "locks" / f"{stage}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+", encoding="utf-8") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise MiraError(f"{stage}: already running in {layout.root} ({holder}); wait for it to end, or stop it, "
+                            "before running the stage again") from None
+        try:
+            f.seek(0)
+            f.truncate()
+            f.write(f"pid {os.getpid()}, since {time.strftime('%Y-%m-%dT%H:%M:%S')}")
+            f.flush()
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def gather(futures: Iterable, desc: str, unit: str = "task", file=None) -> list:

@@ -12,6 +12,7 @@ from mira_core.config import EmbedParams
 from mira_core.embedding import embed_shard, load_encoder
 from mira_core.errors import ConfigError
 from mira_core.io import DAMAGED_PARQUET, unreadable_parquet
+from mira_core.progress import progress_enabled
 
 
 @task(name="embed-shard", task_run_name="embed-{shard.parent.name}-{shard.stem}", retries=1, retry_delay_seconds=5)
@@ -27,5 +28,6 @@ def embed_one(shard: Path, p: EmbedParams, root: str, out: Path, stamp: dict | N
         rows = pl.scan_parquet(shard, glob=False).select(pl.len()).collect().item()
     except DAMAGED_PARQUET as e:  # polars' own message names no file
         raise ConfigError(unreadable_parquet([shard], e)) from e
-    with tqdm(total=rows, desc=f"embed {shard.parent.name}/{shard.stem}", unit="rec", leave=False) as bar:
+    with tqdm(total=rows, desc=f"embed {shard.parent.name}/{shard.stem}", unit="rec", leave=False,
+              disable=not progress_enabled()) as bar:
         return embed_shard(shard, out, enc, p, bar.update)
