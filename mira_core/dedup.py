@@ -2,8 +2,9 @@
 
 The corpus is read one shard at a time (`minhash_shard`), so only the signatures (num_perm uint32
 values per record) and a few small columns stay in memory; `near_duplicates` then finds candidate
-pairs with datasketch's `MinHashLSH`, keeps a pair only when its estimated Jaccard similarity reaches
-the threshold, joins the kept pairs with union-find and keeps one representative per cluster.
+pairs by LSH banding (the bands and rows datasketch's `MinHashLSH` chooses for the threshold, in band tables of
+our own that hold each bucket's records by cluster), keeps a pair only when its estimated Jaccard similarity
+reaches the threshold, joins the kept pairs with union-find and keeps one representative per cluster.
 
 The shingle hashing (words or characters -> 64-bit n-gram hashes) is ours and vectorised with numpy,
 because hashing each shingle in Python is what makes MinHash slow; the n-gram hashes then feed
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import regex
-from datasketch import LeanMinHash, MinHash, MinHashLSH
+from datasketch import MinHash, MinHashLSH
 
 from mira_core.filter_params import DedupParams
 from mira_core.io import read_parquet, write_parquet
@@ -247,11 +248,40 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
+def _by_cluster(bucket: dict[int, list[int]], uf: _UnionFind) -> dict[int, list[int]]:
+    """A bucket's members under their clusters' current roots: the lists of clusters merged since they were put
+    there are joined (the shorter into the longer, so a record moves O(log n) times in all)."""
+    for key in [k for k in bucket if uf.find(k) != k]:
+        members, root = bucket.pop(key), uf.find(key)
+        kept = bucket.get(root)
+        if kept is None:
+            bucket[root] = members
+        elif len(kept) < len(members):
+            members.extend(kept)
+            bucket[root] = members
+        else:
+            kept.extend(members)
+    return bucket
+
+
+def _any_close(sigs: np.ndarray, members: list[int], g: int, threshold: float) -> bool:
+    """Whether any of `members` has an estimated Jaccard similarity with record `g` of at least `threshold`; read in
+    chunks that grow eightfold, as a near-copy is most often close to the first member it is compared with."""
+    start, size = 0, 1
+    while start < len(members):
+        chunk = members[start : start + size]
+        if ((sigs[chunk] == sigs[g]).mean(axis=1) >= threshold).any():
+            return True
+        start, size = start + size, size * 8
+    return False
+
+
 def near_duplicates(shards: Iterable[ShardSignatures], p: DedupParams) -> DedupResult:
     """Cluster near-duplicate records over all shards and list every record but one per cluster.
 
     Each record is queried against the records indexed before it, then indexed, so every candidate pair
-    is seen once. A candidate pair joins the clusters of its two records only when their estimated
+    is seen once (a pair whose records are in one cluster already needs no check). A candidate pair joins the
+    clusters of its two records only when their estimated
     Jaccard similarity (the share of equal signature values) is at least `p.threshold`: LSH banding alone
     lets dissimilar pairs through. Clusters are the connected components of the kept pairs, so
     A~B and B~C put A, B and C in one cluster even when A and C are further apart (transitive-safe:
@@ -262,6 +292,12 @@ def near_duplicates(shards: Iterable[ShardSignatures], p: DedupParams) -> DedupR
     except ValueError:  # this near 1 (threshold 1.0: exact copies only) its optimum has one band; two bands of
         # half the permutations each find every such pair, and the Jaccard check below still decides
         lsh = MinHashLSH(threshold=p.threshold, num_perm=p.num_perm, params=(2, p.num_perm // 2))
+    # the band tables are ours; datasketch chose the bands and rows. A bucket holds its records by cluster (the root
+    # each joined under, resolved when read), so a record is compared with each cluster of a bucket it is not yet
+    # in until one member is close enough, not with every member: a bucket of k near-copies, which datasketch
+    # returned whole to every query (k^2 / 2 candidates in all; 80,000 records of which 8,000 were one template
+    # and a word took 93 s), costs about one comparison per record.
+    tables: list[dict[bytes, int | dict[int, list[int]]]] = [{} for _ in lsh.hashranges]
     uf = _UnionFind()
     first_of: dict[bytes, int] = {}  # signature -> the first record with it
     ids: list[str] = []
@@ -288,14 +324,22 @@ def near_duplicates(shards: Iterable[ShardSignatures], p: DedupParams) -> DedupR
             if first != g:
                 uf.union(g, first)
                 continue
-            mh = LeanMinHash(seed=p.seed, hashvalues=sigs[g], scheme=_SCHEME)
-            cands = lsh.query(mh)
-            if cands:
-                jaccard = (sigs[cands] == sigs[g]).mean(axis=1)
-                for c, j in zip(cands, jaccard.tolist(), strict=True):
-                    if j >= p.threshold:
-                        uf.union(g, c)
-            lsh.insert(g, mh, check_duplication=False)
+            keys = [sigs[g, start:end].tobytes() for start, end in lsh.hashranges]
+            for table, key in zip(tables, keys, strict=True):
+                bucket = table.get(key)
+                if bucket is None:
+                    continue
+                if isinstance(bucket, int):  # one record: the common case, kept as a bare id
+                    bucket = table[key] = {bucket: [bucket]}
+                for root, members in _by_cluster(bucket, uf).items():
+                    if root != uf.find(g) and _any_close(sigs, members, g, p.threshold):
+                        uf.union(g, root)
+            for table, key in zip(tables, keys, strict=True):
+                bucket = table.get(key)
+                if bucket is None:
+                    table[key] = g
+                else:
+                    bucket.setdefault(uf.find(g), []).append(g)
 
     n_tokens = np.concatenate(tokens) if tokens else np.empty(0, dtype=np.int64)
     roots = np.fromiter((uf.find(i) for i in range(len(ids))), dtype=np.int64, count=len(ids))
