@@ -174,6 +174,27 @@ def other_versions(root: Path) -> list[str]:
     return found
 
 
+def blend_elsewhere(root: Path, export: str) -> list[str]:
+    """The folders a Megatron export's blend.txt names that are not the export's own: select wrote its absolute
+    path, and after `mv`, `cp -a` or `git clone` + `dvc pull` DVC calls select up to date while the blend still
+    names the old place (gone, or the original's copy). None where `select.megatron_prefix_root` names where the
+    trainer reads it, or the blend cannot be read."""
+    from flows.params import load_params
+    from mira_core.errors import MiraError
+
+    try:
+        if load_params(root / "params.yaml").select.megatron_prefix_root is not None:
+            return []
+    except (MiraError, OSError, ValueError):
+        pass  # params that do not load: the blend is read as select writes it without a prefix root
+    folder = (root / export).resolve()
+    try:
+        prefixes = (root / export / "blend.txt").read_text(encoding="utf-8").split()[1::2]
+    except (OSError, UnicodeDecodeError):
+        return []
+    return sorted({str(Path(x).parent) for x in prefixes if Path(x).is_absolute()} - {str(folder)})
+
+
 def summary_lines(root: Path) -> list[str]:
     """The summary as lines of text; stages that have not run are skipped."""
     out = [f"mira summary for {root}", ""]
@@ -251,6 +272,12 @@ def summary_lines(root: Path) -> list[str]:
         if export.get("path"):
             out.append(f"            kept records written for training ({export['format']}): {export['path']}/ "
                        f"({sum(export['records'].values())} records)")
+            away = blend_elsewhere(root, export["path"]) if export.get("format") == "megatron" else []
+            if away:
+                here = (root / export["path"]).resolve()
+                out.append(f"            blend.txt names {', '.join(away)}, not this project's {here} (moved, copied "
+                           "or cloned since select ran): `dvc repro --force select` writes it here, or set "
+                           "select.megatron_prefix_root")
     ev = _load(root, "evaluate")
     if ev and ev.get("arms"):
         out.append("evaluation  held-out loss: " + ", ".join(f"{a} {_loss(v)}" for a, v in ev["arms"].items())

@@ -14,6 +14,7 @@ holds the *name* of the API-key variable, never a key.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -156,6 +157,37 @@ def flat_params(params: Params, sections: tuple[str, ...]) -> dict[str, str]:
     return {k: v[:6000] for k, v in out.items()}
 
 
+_OUR_MLRUNS = re.compile(r"(file://.*/mlruns)(?:/[^/]*)?/?")  # an mlruns/ folder, or an experiment's folder in one
+
+
+def _rebase_artifacts(uri: str, home: Path) -> None:
+    """Point a project's own sqlite store at this folder's mlruns/ again (call under MLFLOW_LOCK). MLflow keeps each
+    experiment's artifact location, and each run's artifact URI, as an absolute file URI: after `mv` or `cp -a` of a
+    project its mlflow.db still named the old folder, and the new place's stages wrote their artifacts (the report,
+    rubrics, student configs) there, re-creating it after a move, into the original after a copy. A store outside
+    the project, or a location that is no `mlruns/` folder, keeps its own."""
+    import sqlite3
+
+    prefix = "sqlite:///"
+    if not uri.startswith(prefix):
+        return
+    db = Path(unquote(uri[len(prefix):].partition("?")[0]))
+    if not db.is_file() or not db.resolve().is_relative_to(home.resolve()):
+        return
+    here = (home / "mlruns").resolve().as_uri()
+    try:
+        with contextlib.closing(sqlite3.connect(db)) as con, con:  # the second: one transaction, committed on leaving
+            olds = {m.group(1) for (loc,) in con.execute("SELECT artifact_location FROM experiments")
+                    if (m := _OUR_MLRUNS.fullmatch(loc or "")) and m.group(1) != here}
+            for old in olds:
+                for table, column in (("experiments", "artifact_location"), ("runs", "artifact_uri")):
+                    con.execute(f"UPDATE {table} SET {column} = ? || substr({column}, ?) "  # noqa: S608 (our names)
+                                f"WHERE {column} = ? OR substr({column}, 1, ?) = ?",
+                                (here, len(old) + 1, old, len(old) + 1, old + "/"))
+    except sqlite3.Error:
+        return  # not an MLflow store, or locked: MLflow's own calls next say so, named (`_store_errors`)
+
+
 @contextmanager
 def pipeline_run(params: Params, root: Path):
     """The parent run of this pipeline run, created on first use, re-opened by later stages."""
@@ -171,6 +203,7 @@ def pipeline_run(params: Params, root: Path):
     lock.parent.mkdir(exist_ok=True)
     with FileLock(str(lock)), _store_errors(uri):
         _create_sqlite_store(uri, project_home(root) / "mlruns")
+        _rebase_artifacts(uri, project_home(root))
         exp = mlflow.get_experiment_by_name(params.mlflow.experiment)
         if exp is not None and exp.lifecycle_stage == "deleted":  # MLflow would refuse it after the stage's work
             raise ConfigError(f"mlflow.experiment = {params.mlflow.experiment!r} was deleted in MLflow: restore it "

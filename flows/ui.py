@@ -31,7 +31,8 @@ UI_FILE = Path(".mira") / "ui.json"
 
 def live_ui(root: Path) -> dict | None:
     """What a running `mira ui` of this project wrote, if its process is still alive: the same process, by its
-    start time, not another that was given its pid after a `mira ui` killed without its clean-up."""
+    start time, not another that was given its pid after a `mira ui` killed without its clean-up; and of this
+    project's folder (an older mira wrote no `root`), not the original's of a copy."""
     from flows.servers import _alive, _proc_start, healthy
 
     path = root / UI_FILE
@@ -39,6 +40,8 @@ def live_ui(root: Path) -> dict | None:
         info = json.loads(path.read_text())
         if not _alive(int(info["pid"]), info.get("pid_start")):
             return None
+        if info.get("root") not in (None, str(Path(root).resolve())):
+            return None  # copied with the project (cp -a) while the original's `mira ui` ran: that one's, not ours
         # without a start time to compare (an older mira wrote none, or this system cannot read one) a live pid
         # cannot tell the `mira ui` from another process given the same pid: trust the file only while its Prefect
         # API answers, or every stage would point at a dead server
@@ -103,7 +106,7 @@ def command(prefect_port: Annotated[int, typer.Option(help="Port of the Prefect 
                     typer.echo(f"(stopped the MLflow UI at {url}: a `mira ui` that was killed left it running)")
                 ml = stack.enter_context(mlflow_ui(uri, root / "mlruns", state, host, mlflow_port))
             info = {"pid": os.getpid(), "pid_start": _proc_start(os.getpid()), "prefect_api": api,
-                    "prefect_ui": api.removesuffix("/api"), "mlflow_ui": ml}
+                    "prefect_ui": api.removesuffix("/api"), "mlflow_ui": ml, "root": str(root)}
             write_json(info, root / UI_FILE)
             stack.callback(_remove_if_mine, root / UI_FILE, info)
             typer.echo(f"Prefect UI   {info['prefect_ui']}\nMLflow UI    {ml}\n"
