@@ -134,8 +134,19 @@ def describe(model, prefix: str = "") -> list[str]:
     return lines
 
 
+def _utf8_mode() -> None:
+    """Run again in Python's UTF-8 mode when the locale's encoding is not UTF-8 (PYTHONUTF8=0 under LANG=C, a
+    Latin-1 locale): paths in params.yaml and file names on disk are UTF-8, which an ASCII interpreter cannot
+    open or write, and a Latin-1 one reads as mojibake."""
+    if sys.flags.utf8_mode or sys.getfilesystemencoding().lower().replace("-", "") == "utf8":
+        return
+    os.environ["PYTHONUTF8"] = "1"  # stage processes, Dask workers and the servers started from here inherit it
+    os.execv(sys.executable, [sys.executable, "-X", "utf8", *sys.orig_argv[1:]])
+
+
 def main() -> None:
     """The `mira` console script: mira's own errors print their message alone (see flows/common.py)."""
+    _utf8_mode()
     import flows  # noqa: F401  (quiet, offline environment defaults before any heavy import)
     from flows.common import user_errors
 

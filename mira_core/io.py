@@ -412,7 +412,7 @@ def tree_digest(path: Path, suffixes: tuple[str, ...] | None = None) -> str:
     for rel, f in tree_files(path):
         if suffixes and f.suffix not in suffixes:
             continue
-        h.update(rel.as_posix().encode())
+        h.update(os.fsencode(rel.as_posix()))
         h.update(file_digest(f).encode())
     return h.hexdigest()
 

@@ -98,7 +98,7 @@ def stat_fingerprint(path: Path) -> str:
     h = hashlib.blake2b(digest_size=16)
     for rel, f in files:
         st = os.stat(f)
-        h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\n".encode())
+        h.update(os.fsencode(rel) + f"\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\n".encode())
     return h.hexdigest()
 
 

@@ -20,6 +20,7 @@ import glob as globlib
 import gzip
 import io
 import json
+import os
 import re
 import zlib
 from collections.abc import Iterator
@@ -338,6 +339,12 @@ def _network_error(e: BaseException) -> bool:
                                                                     "fsspec")
 
 
+def display_name(name: str) -> str:
+    """A file name as text: its bytes read as UTF-8 (what the OS decoded under another locale is undone), a byte
+    that is not UTF-8 written as \\xNN: a record id and a locator must be writable as UTF-8."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
 def read_folder(path: Path, label: str, pattern: str) -> Iterator[Item]:
     """One Item per file under `path` matching `pattern`; the relative path is the native id.
 
@@ -351,7 +358,7 @@ def read_folder(path: Path, label: str, pattern: str) -> Iterator[Item]:
     match = glob_regex(pattern).match
     files, dangling = walk_files(path)
     found = sorted([*files, *((rel, None) for rel in dangling)], key=lambda x: x[0])  # path order, as walk_files
-    for rel, f in ((r.as_posix(), f) for r, f in found if match(r.as_posix())):
+    for rel, f in ((display_name(r.as_posix()), f) for r, f in found if match(r.as_posix())):
         loc = f"{label}/{rel}"
         if f is None:
             yield Item(loc, None, RecordError(Q.UNREADABLE, "a link to a file that does not exist"))
