@@ -45,7 +45,7 @@ JSONL_SUFFIXES = tuple(f"{s}{c}" for s in (".jsonl", ".json", ".ndjson") for c i
 class SourceSpec(Section):
     """One input source: where its records are, how to read them and how to render them to text."""
 
-    name: str = Field(description="Source name; used in record ids and paths (letters, digits, '_', '-', '.').")
+    name: str = Field(description="Source name; used in record ids and paths (ASCII letters, digits, '_', '-', '.').")
     path: str = Field(
         description="A file, a glob of files (e.g. 'data/x/*.jsonl.gz') or, for the folder and hf_dataset readers, a "
         "directory; or the same on object storage as a URL ('s3://bucket/x/*.jsonl.gz', any installed fsspec "

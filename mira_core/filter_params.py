@@ -22,7 +22,7 @@ PLAIN_NAME_MAX = 128
 def plain_name(v: str) -> str:
     """`v` when it is a PLAIN_NAME (a field validator of source and benchmark names), else a ValueError."""
     if not PLAIN_NAME.fullmatch(v):  # not match with ^...$: its $ also matches before a trailing newline
-        raise ValueError("must start with a letter or digit and hold only letters, digits, '_', '-' or '.'")
+        raise ValueError("must start with an ASCII letter or digit and hold only ASCII letters, digits, '_', '-' or '.'")
     if len(v) > PLAIN_NAME_MAX:
         raise ValueError(f"at most {PLAIN_NAME_MAX} characters, not {len(v)} (it names folders and files)")
     return v
