@@ -85,7 +85,7 @@ def test_a_pinned_group_name_must_be_a_plain_name():
     from pydantic import ValidationError
 
     for bad in ("../x", "web$\\x$", "a b", "web\n"):  # a trailing newline: `$` alone let it through
-        with pytest.raises(ValidationError, match="a group name must start with a letter or digit"):
+        with pytest.raises(ValidationError, match="a group name must start with an ASCII letter or digit"):
             GroupParams(pins={"web": bad})
     assert GroupParams(pins={"web": "web-pages.v2"}).pins == {"web": "web-pages.v2"}
 
