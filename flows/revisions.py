@@ -39,8 +39,9 @@ def conflict_note(data: bytes) -> str:
 def _top(root: Path) -> tuple[Path, str]:
     """The git top level holding `root`, and `root`'s path under it ("" when it is the top, or not in git)."""
     try:
+        # errors: a top level whose name is no UTF-8 (a Latin-1 folder) is its bytes, as the file system names it
         res = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-toplevel"], capture_output=True,
-                             text=True, timeout=30)
+                             text=True, errors="surrogateescape", timeout=30)
     except (OSError, subprocess.SubprocessError):
         return root, ""
     if res.returncode != 0 or not res.stdout.strip():

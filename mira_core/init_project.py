@@ -882,7 +882,8 @@ class Created:
 
 
 def _run(cmd: list[str], cwd: Path) -> None:
-    res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    # a path in git's or dvc's words may be no UTF-8 (a folder named in Latin-1): kept as its bytes, not a traceback
+    res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, errors="surrogateescape")
     if res.returncode != 0:
         raise ConfigError(f"`{' '.join(cmd)}` failed in {cwd}:\n{(res.stderr or res.stdout).strip()}")
 

@@ -368,7 +368,7 @@ def code_provenance(checkout: Path | None = None) -> dict[str, Any]:
         if not tracked:
             return out
         status = subprocess.run(["git", "status", "--porcelain", "--", *CODE_PACKAGES], cwd=checkout,
-                                capture_output=True, text=True, timeout=30)
+                                capture_output=True, text=True, errors="surrogateescape", timeout=30)
     except (OSError, subprocess.SubprocessError):
         return out
     if status.returncode == 0:

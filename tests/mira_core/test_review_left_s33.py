@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -117,3 +118,19 @@ def test_init_calls_a_hermes_trace_agent(tmp_path):
     only_calls = [HERMES[1], HERMES[2]]  # no tool turn: the call in the text is the only sign
     write_jsonl(tmp_path / "t.jsonl", [{"conversations": only_calls}] * 3)
     assert guess_format(str(tmp_path / "t.jsonl")).format == "agent"
+
+
+def test_a_project_in_a_folder_whose_name_is_not_utf8_finds_its_git_top_level(tmp_path):
+    """git prints the top level's name as the file system holds it: a Latin-1 folder name failed to decode (a
+    UnicodeDecodeError traceback from `mira compare`), where the path was right there to use."""
+    import os
+    import subprocess
+
+    from flows.revisions import _top
+
+    folder = os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9")
+    os.mkdir(folder)
+    subprocess.run(["git", "init", "-q", folder], check=True)
+    (Path(folder) / "sub").mkdir()
+    top, rel = _top(Path(folder) / "sub")
+    assert top == Path(folder).resolve() and rel == "sub"
