@@ -397,7 +397,9 @@ def baseline_scores(method: str, index: pl.DataFrame, settings: dict, corpus: Pa
             raise ConfigError(f"{labels}: no labels for the single_rubric baseline")
         if emb["embedding"].null_count():
             raise ConfigError(f"{emb['embedding'].null_count()} corpus records have no embedding (re-run embed)")
-        train = pl.concat(means).join(emb, on="record_id")
+        # in record_id order: the join's row order followed the shards' (and a parallel join's own), and the fit's
+        # sums with it, so the scores moved in their last bits with the corpus's line order
+        train = pl.concat(means).join(emb, on="record_id").sort("record_id")
         return baselines.single_rubric_scores(_features(train), train["y"].to_numpy(), _features(emb))
     raise ValueError(f"unknown baseline {method!r}")
 

@@ -134,3 +134,27 @@ def test_a_project_in_a_folder_whose_name_is_not_utf8_finds_its_git_top_level(tm
     (Path(folder) / "sub").mkdir()
     top, rel = _top(Path(folder) / "sub")
     assert top == Path(folder).resolve() and rel == "sub"
+
+
+def test_single_rubric_scores_do_not_move_with_the_line_order(tmp_path):
+    """The ridge fit read its rows in the join's order, which followed the label files' and shards' order: the same
+    project with its lines reversed scored records differently in the last bits (4.4e-16, review s33)."""
+    import numpy as np
+    import polars as pl
+
+    from tests.mira_core.test_review_baselines_s33 import _rubric_project
+
+    x = np.random.default_rng(3).normal(size=(300, 24))
+    quality = [int(v) for v in np.clip(np.round(3 + 1.5 * x[:, 0]), 1, 5)]
+    forward = _rubric_project(tmp_path / "a", {"a00": quality, "a01": quality[::-1]}, x)
+    root = tmp_path / "b"
+    _rubric_project(root, {"a00": quality, "a01": quality[::-1]}, x)
+    for f in (root / "corpus/s/part-0.parquet", root / "emb/s/part-0.parquet", root / "labels/g.parquet"):
+        pl.read_parquet(f).reverse().write_parquet(f)
+    from mira_core.manifests import baseline_scores, corpus_index
+
+    index = corpus_index(root / "corpus", {"s": "g"}, [])
+    backward = baseline_scores("single_rubric", index, {"budget": 0.5, "held_out_sources": []}, root / "corpus",
+                               root / "labels", root / "emb")
+    assert index["record_id"].to_list() == [f"s/{i:02d}" for i in range(len(x))][::-1]  # listed backwards
+    assert np.array_equal(backward[::-1], forward)
