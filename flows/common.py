@@ -115,12 +115,13 @@ def run_log(layout: Layout, stage: str):
     t0 = time.perf_counter()
     with stage_lock(layout, stage):
         yield log
-    # every task of the stage has finished here, so no live temporary file is taken for a leftover
-    leftovers = [f for out in BY_NAME[stage].write_paths() for f in remove_temp_files(layout.root / out)]
-    if leftovers:
-        log["removed_leftovers"] = len(leftovers)
-    log["wall_s"] = round(time.perf_counter() - t0, 3)
-    write_json(log, layout.run_log(stage))
+        # every task of the stage has finished here, so no live temporary file is taken for a leftover; still under
+        # the lock, or a second run started meanwhile would have its live temporary files deleted by this cleanup
+        leftovers = [f for out in BY_NAME[stage].write_paths() for f in remove_temp_files(layout.root / out)]
+        if leftovers:
+            log["removed_leftovers"] = len(leftovers)
+        log["wall_s"] = round(time.perf_counter() - t0, 3)
+        write_json(log, layout.run_log(stage))
 
 
 @contextmanager

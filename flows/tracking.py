@@ -164,8 +164,10 @@ def _rebase_artifacts(uri: str, home: Path) -> None:
     """Point a project's own sqlite store at this folder's mlruns/ again (call under MLFLOW_LOCK). MLflow keeps each
     experiment's artifact location, and each run's artifact URI, as an absolute file URI: after `mv` or `cp -a` of a
     project its mlflow.db still named the old folder, and the new place's stages wrote their artifacts (the report,
-    rubrics, student configs) there, re-creating it after a move, into the original after a copy. A store outside
-    the project, or a location that is no `mlruns/` folder, keeps its own."""
+    rubrics, student configs) there, re-creating it after a move, into the original after a copy. The old folder is
+    read off the store's Default experiment (id 0), which `_create_sqlite_store` put in the project's mlruns/: an
+    experiment of the user's own in another `mlruns/` folder (a big disk's) was taken for a moved project's and
+    pointed here. A store outside the project, or a location outside the old mlruns/, keeps its own."""
     import sqlite3
 
     prefix = "sqlite:///"
@@ -177,7 +179,8 @@ def _rebase_artifacts(uri: str, home: Path) -> None:
     here = (home / "mlruns").resolve().as_uri()
     try:
         with contextlib.closing(sqlite3.connect(db)) as con, con:  # the second: one transaction, committed on leaving
-            olds = {m.group(1) for (loc,) in con.execute("SELECT artifact_location FROM experiments")
+            olds = {m.group(1) for (loc,) in con.execute("SELECT artifact_location FROM experiments "
+                                                         "WHERE experiment_id = 0")
                     if (m := _OUR_MLRUNS.fullmatch(loc or "")) and m.group(1) != here}
             for old in olds:
                 for table, column in (("experiments", "artifact_location"), ("runs", "artifact_uri")):
