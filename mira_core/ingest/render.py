@@ -191,11 +191,13 @@ def _hermes_calls(msg: dict) -> dict:
     with them as its tool calls (after any it has). Read as text, a trace in this format (NousResearch's
     function-calling sets, Qwen's chat template) had no tool call for the statistics and the rules teacher's
     `tool_call_validity` to check. A block is read as `_sharegpt_call` reads a call: JSON naming the function, or
-    broken JSON whose function name is legible (its text verbatim as the arguments); a block that names no function
-    stays in the text."""
+    broken JSON whose function name is legible (its text verbatim as the arguments); a block that is no JSON object,
+    or names no function, stays in the text."""
     content, rest, calls, at = msg["content"], [], [], 0
     for m in HERMES_CALL.finditer(content):
-        call = _sharegpt_call(m.group(1))
+        # a call is a JSON object: prose that names the tag ("wrap it in <tool_call>") and later quotes a "name" is
+        # no call, whether or not the tag is closed
+        call = _sharegpt_call(m.group(1)) if m.group(1).startswith("{") else {}
         if call.get("tool_calls"):
             rest.append(content[at:m.start()])
             calls += call["tool_calls"]

@@ -158,3 +158,12 @@ def test_single_rubric_scores_do_not_move_with_the_line_order(tmp_path):
                                root / "labels", root / "emb")
     assert index["record_id"].to_list() == [f"s/{i:02d}" for i in range(len(x))][::-1]  # listed backwards
     assert np.array_equal(backward[::-1], forward)
+
+
+def test_prose_that_names_the_tool_call_tag_is_not_a_call():
+    """An unclosed `<tool_call>` in prose, with a quoted "name" further on, was read as a broken call (review s33)."""
+    from mira_core.ingest.render import render_messages
+
+    prose = ('To call a tool, open a <tool_call> tag and write JSON such as {"name": "get_weather"}; the server '
+             'answers in a tool message.')
+    assert render_messages([{"role": "assistant", "content": prose}]) == "[assistant]\n" + prose
