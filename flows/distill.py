@@ -44,10 +44,13 @@ def check_enough_labels(lay: Layout, g: str) -> None:
     else:
         # a group with no more records than records_per_group is labeled whole: raising it then changes nothing.
         # The fraction helps the split that is short, and only one of them: short of train, raising it hurts.
-        fraction = ("raise label.val_fraction, " if train >= 2 else "lower label.val_fraction, " if val >= 2 else "")
-        why = (f"the label sample is too small: {train + val} labeled records, label.val_fraction put {val} of them "
-               "in val (distill needs 2 train and 2 val); raise label.records_per_group, or where the group has no "
-               f"more records than that, {fraction}or pin its sources into a larger group (group.pins)")
+        fraction = ("raise label.val_fraction" if train >= 2 else "lower label.val_fraction" if val >= 2 else "")
+        # short of both splits no fraction helps: the clause is left out ("where ..., or pin" read as a gap)
+        where = f" or, where the group has no more records than that, {fraction}," if fraction else ""
+        labeled = f"{train + val} labeled record{'s' * (train + val != 1)}"
+        why = (f"the label sample is too small: {labeled}, label.val_fraction put {val} of them in val (distill "
+               f"needs 2 train and 2 val); raise label.records_per_group,{where} or pin its sources into a larger "
+               "group (group.pins)")
     raise ConfigError(f"group {g}: {train} train and {val} val labels, too few to distill: {why}")
 
 

@@ -194,8 +194,9 @@ class GroupParams(Section):
                        "group per source (a silhouette judges k up to sources - 1 only); with 1 or 2, one group.")
     k_max: int = Field(6, ge=1, description="Largest k tried by auto (capped at the number of sources - 1).")
     pins: dict[str, str] = Field(
-        default_factory=dict, description="source -> group name; overrides the clustering for that source. A group "
-        "name is a plain name (letters, digits, '_', '-', '.'): it names files (data/rubrics/<group>.json) and plots."
+        default_factory=dict, description="source -> group name; overrides the clustering for that source, which "
+        "then takes no part in it (no cluster of k, no say in the silhouette). A group name is a plain name (ASCII "
+        "letters, digits, '_', '-', '.'): it names files (data/rubrics/<group>.json) and plots."
     )
 
     @field_validator("pins")

@@ -76,7 +76,16 @@ def _silhouette(x: np.ndarray, labels: np.ndarray) -> float | None:
 
 
 def cluster(names: list[str], centroids: np.ndarray, p: GroupParams) -> tuple[dict[str, str], dict]:
-    """source -> group, and how it was chosen (method, k, silhouette per k tried)."""
+    """source -> group, and how it was chosen (method, k, silhouette per k tried). A pinned source takes no part in
+    the clustering: it took one of k's clusters (two families of sources merged under a fixed k) or swayed the
+    silhouette's choice of k, and was then moved, leaving a gap in the group names."""
+    pinned = {s: g for s, g in p.pins.items() if s in names}
+    free = [i for i, s in enumerate(names) if s not in pinned]
+    if pinned and free:
+        assign, info = cluster([names[i] for i in free], centroids[free], p.model_copy(update={"pins": {}}))
+        assign.update(pinned)
+        info["pinned"] = pinned
+        return assign, info
     n = len(names)
     info: dict = {"silhouette_by_k": {}}
     if isinstance(p.k, int):
