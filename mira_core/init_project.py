@@ -382,10 +382,21 @@ def _hermes_call(m: dict) -> bool:
     return role == "assistant" and isinstance(text, str) and "<tool_call>" in text
 
 
+def _text(value: object) -> str | None:
+    """A value as ingest reads a text field: a string, or bytes holding UTF-8 (a Parquet binary column); else None."""
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return value if isinstance(value, str) else None
+
+
 def _first_str_field(payloads: list[dict], names: tuple[str, ...]) -> str | None:
-    """The first of `names` that holds a string in the first record (and in most records)."""
+    """The first of `names` that holds text (a string, or UTF-8 bytes) in most records read: a null first value (a
+    Parquet column with nulls) is a record ingest quarantines, not a sign that the field holds no text."""
     for n in names:
-        if isinstance(payloads[0].get(n), str) and sum(isinstance(p.get(n), str) for p in payloads) * 2 > len(payloads):
+        if sum(_text(p.get(n)) is not None for p in payloads) * 2 > len(payloads):
             return n
     return None
 
@@ -409,7 +420,7 @@ def _code_or_text(payloads: list[dict], text_field: str) -> tuple[str, str]:
         langs = Counter(str(p[f]).lower() for p in payloads if isinstance(p.get(f), str))
         if langs and sum(n for lang, n in langs.items() if lang in PROGRAMMING_LANGUAGES) * 2 > sum(langs.values()):
             return "code", f"field {f!r} names programming languages ({', '.join(langs)})"
-    shares = sorted(_code_share(p[text_field]) for p in payloads if isinstance(p.get(text_field), str))
+    shares = sorted(_code_share(t) for p in payloads if (t := _text(p.get(text_field))) is not None)
     median = shares[len(shares) // 2] if shares else 0.0
     if median >= CODE_SHARE:
         return "code", f"its lines look like code (median share {median:.0%})"

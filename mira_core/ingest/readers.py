@@ -266,10 +266,13 @@ def _parquet_items(source: Path | object, label: str, batch_size: int, cut_is_un
         return
     row = 0
     try:
-        for batch in pf.iter_batches(batch_size=batch_size):
-            for item in batch_items(batch, label, row):
-                yield item
-                row += 1
+        # One row group at a time: over the whole file, pyarrow's pre-buffering (on by default) reads every row
+        # group's column chunks in ahead, so memory grew with the file.
+        for group in range(pf.num_row_groups):
+            for batch in pf.iter_batches(batch_size=batch_size, row_groups=[group]):
+                for item in batch_items(batch, label, row):
+                    yield item
+                    row += 1
     except (OSError, ValueError) as e:  # a corrupt row group; pyarrow's ArrowIOError/ArrowInvalid subclass these
         if not cut_is_unreadable:
             raise
@@ -294,8 +297,12 @@ def batch_items(batch: object, label: str, first: int) -> list[Item]:
             items.append(Item(f"{label}#{first + i}", one.to_pylist()[0]))
             continue
         except Exception as e:
-            why = f"{type(e).__name__}: {e}"
+            why, error = f"{type(e).__name__}: {e}", e
         bad = next((name for name, col in zip(one.schema.names, one.columns, strict=True) if not _converts(col)), "?")
+        if isinstance(error, UnicodeDecodeError):  # a string column written without validation: bytes, not a value
+            items.append(Item(f"{label}#{first + i}", None, RecordError(
+                Q.INVALID_UTF8, f"column {bad!r}: invalid UTF-8 at byte {error.start}")))
+            continue
         items.append(Item(f"{label}#{first + i}", None, RecordError(
             Q.UNREADABLE, f"column {bad!r} holds a value Python cannot represent ({why})")))
     return items
