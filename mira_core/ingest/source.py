@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob as globlib
 import json
 import math
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from itertools import islice
@@ -46,13 +47,17 @@ def _digest64(s: str) -> int:
 
 
 def _native_id(payload: dict, field: str) -> str:
-    """A record's native id as text; only strings and integers are ids (a float or an object would name no one record)."""
+    """A record's native id as text; only strings, integers and UUIDs (a Parquet `uuid` column) are ids (a float or an
+    object would name no one record)."""
     if field not in payload:
         raise RecordError(Q.MISSING_FIELD, f"no id field {field!r}")
     value = payload[field]
     if value is None or value == "":  # there, but naming no record: said as it is, as a null text field is
         raise RecordError(Q.MISSING_FIELD, f"id field {field!r} is {'null' if value is None else 'empty'}")
-    if isinstance(value, bool) or not isinstance(value, str | int):
+    if isinstance(value, float) and value.is_integer():  # pandas writes an integer column with nulls as float64
+        raise RecordError(Q.MISSING_FIELD, f"id field {field!r} is a float ({value!r}), not a string or integer: "
+                          "cast the column to an integer or string type")
+    if isinstance(value, bool) or not isinstance(value, str | int | uuid.UUID):
         raise RecordError(Q.MISSING_FIELD, f"id field {field!r} is {json_type(value)}, not a string or integer")
     native = str(value)
     if NUL in native:  # never stripped: an id changed behind the user's back could name another record

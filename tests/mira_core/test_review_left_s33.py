@@ -167,3 +167,19 @@ def test_prose_that_names_the_tool_call_tag_is_not_a_call():
     prose = ('To call a tool, open a <tool_call> tag and write JSON such as {"name": "get_weather"}; the server '
              'answers in a tool message.')
     assert render_messages([{"role": "assistant", "content": prose}]) == "[assistant]\n" + prose
+
+
+def test_a_uuid_id_column_names_its_records_and_a_float_id_says_to_cast(tmp_path):
+    """A Parquet `uuid` id column was refused for every record ("is a UUID, not a string or integer"); an integer id
+    column that pandas wrote as float64 for its nulls was "a number, not a string or integer" (review s33)."""
+    import uuid
+
+    from mira_core.errors import RecordError
+    from mira_core.ingest.source import _native_id
+
+    u = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    assert _native_id({"id": u}, "id") == "12345678-1234-5678-1234-567812345678"
+    with pytest.raises(RecordError, match=r"id field 'id' is a float \(3\.0\).*cast the column"):
+        _native_id({"id": 3.0}, "id")
+    with pytest.raises(RecordError, match="is a number, not a string or integer"):
+        _native_id({"id": 3.5}, "id")
