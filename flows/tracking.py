@@ -198,6 +198,8 @@ def pipeline_run(params: Params, root: Path):
     from filelock import FileLock
 
     uri = tracking_uri(params.mlflow, root)
+    if redact_credentials(uri) != uri:  # MLflow prints "View run ... at: <uri>" at each end_run, user:password@ too
+        os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     mlflow.set_tracking_uri(uri)
     key, tags = pipeline_key(root, params)
     # Stages may run at once (two `mira` commands, `dvc exp run --jobs`). Unlocked, two processes each

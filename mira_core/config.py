@@ -36,6 +36,9 @@ FORMATS = ("text", "code", "qa", "chat", "agent")
 EndpointUrl = Annotated[str | None, PlainSerializer(lambda v: None if v is None else redact_credentials(v),
                                                     when_used="json")]
 Format = Literal["text", "code", "qa", "chat", "agent"]
+# A source path, its URL credentials starred as EndpointUrl's: the ingest flow's parameters are stored by Prefect (and
+# shown in its UI), and a token in the URL was there in full. The path itself, in Python, is as given.
+SourcePath = Annotated[str, PlainSerializer(redact_credentials, when_used="json")]
 
 
 # the names the jsonl reader takes: plain, gzip or zstd JSON lines
@@ -46,7 +49,7 @@ class SourceSpec(Section):
     """One input source: where its records are, how to read them and how to render them to text."""
 
     name: str = Field(description="Source name; used in record ids and paths (ASCII letters, digits, '_', '-', '.').")
-    path: str = Field(
+    path: SourcePath = Field(
         description="A file, a glob of files (e.g. 'data/x/*.jsonl.gz') or, for the folder and hf_dataset readers, a "
         "directory; or the same on object storage as a URL ('s3://bucket/x/*.jsonl.gz', any installed fsspec "
         "protocol), with credentials and endpoint from the environment only (AWS_ACCESS_KEY_ID, "

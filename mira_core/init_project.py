@@ -56,6 +56,7 @@ from mira_core.errors import ConfigError, InvariantError
 from mira_core.ingest.render import SHAREGPT_ROLES, TOOL_BLOCKS
 from mira_core.io import atomic_path, is_hidden, tree_files, walk_files
 from mira_core.layout import Layout
+from mira_core.redact import redact_credentials
 from mira_core.stages import STAGES, Stage
 
 SAMPLE = 20  # records read to guess a source's format
@@ -716,7 +717,7 @@ def render_params(params: Params) -> str:
             lines += _comment("The input sources, in order (paths relative to this file, or absolute). Each "
                               "entry's fields: see `mira params` or docs/sources.md.", "") + ["sources:"]
             for s in value:
-                d = s.model_dump(mode="json", exclude_defaults=True)
+                d = s.model_dump(exclude_defaults=True)  # python: the path as given, not starred as in JSON
                 d = {k: d[k] for k in ("name", "path", "reader", "format") if k in d} | d
                 lines.append(f"  - {_flow(d)}")
             lines.append("")
@@ -846,13 +847,14 @@ def render_dvc(sources: list[SourceSpec]) -> str:
             """)
     untracked = [u for u in urls if not dvc_tracks(u)]
     if untracked:
-        header += ("# Not deps (DVC has no plugin installed for their protocol): " + ", ".join(untracked) + ". When "
+        header += ("# Not deps (DVC has no plugin installed for their protocol): "
+                   + ", ".join(map(redact_credentials, untracked)) + ". When "
                    "they change, run `dvc repro --force ingest`\n# (ingest's own cache sees the change).\n")
     return header + yaml.safe_dump({"stages": stages}, sort_keys=False, default_flow_style=False, width=120)
 
 
 def render_readme(dest: Path, specs: list[SourceSpec], guesses: list[Guess]) -> str:
-    rows = "\n".join(f"| `{s.name}` | `{s.path}` | {s.resolved_reader()} | {s.format} | "
+    rows = "\n".join(f"| `{s.name}` | `{redact_credentials(s.path)}` | {s.resolved_reader()} | {s.format} | "
                      f"{'guessed: ' if g.guessed else ''}{g.why} |" for s, g in zip(specs, guesses, strict=True))
     return f"""# {dest.name}: a mira project
 

@@ -54,6 +54,7 @@ import threading
 from collections.abc import Coroutine
 from functools import lru_cache
 from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 from mira_core.config import TeacherParams
 from mira_core.errors import INTERRUPTED, ConfigError
@@ -410,7 +411,12 @@ class _SDKTransport:
         self._openai = openai
         self._secret = api_key if api_key != "EMPTY" else None  # masked in every body an error quotes
         self._timeout = p.timeout_s
-        self._client = openai.AsyncOpenAI(base_url=p.base_url, api_key=api_key, timeout=p.timeout_s, max_retries=0)
+        url = p.base_url
+        if url and "@" in urlsplit(url).netloc:  # user:password@ is not sent, as the lean client sends only the host:
+            # httpx sent it as Basic auth in place of the Bearer key (every request a 401), and a server's 401 that
+            # echoed it showed it, base64-encoded, in the stage's error, the warnings and the request cache
+            url = urlunsplit(urlsplit(url)._replace(netloc=urlsplit(url).netloc.rpartition("@")[2]))
+        self._client = openai.AsyncOpenAI(base_url=url, api_key=api_key, timeout=p.timeout_s, max_retries=0)
 
     async def attempt(self, path: str, body: dict, n: int) -> Any:
         """One attempt (the `n`th, counting from 0): the JSON reply, or an EndpointError (as JSONClient.attempt)."""
