@@ -14,8 +14,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
-import pytest
-
 PARAMS = "sources:\n  - {name: a, path: a.jsonl, format: text}\nmlflow:\n  tracking_uri: sqlite:///mlflow.db\n"
 
 

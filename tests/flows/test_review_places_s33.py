@@ -7,8 +7,6 @@ Found by running mira on a small corpus of one's own under '/tmp/s33h5/my proj [
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import polars as pl
 import pytest
 
