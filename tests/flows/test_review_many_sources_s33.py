@@ -26,16 +26,11 @@ from mira_core.layout import Layout
 
 def _families():
     """Three well-separated families of two sources each, and one outlier source far from all of them."""
+    from tests.mira_core.test_grouping import families
+
     e = np.eye(8, 16)
-    base = [e[0] + 0.6 * e[1], e[0] + 0.6 * e[2], e[0] + 0.6 * e[3], e[5]]  # three alike families, one outlier
-    rng = np.random.default_rng(0)
-    names, rows = [], []
-    for fam, members in enumerate([["a1", "a2"], ["b1", "b2"], ["c1", "c2"], ["b0_tiny"]]):
-        for m in members:
-            v = base[fam] + 0.02 * rng.standard_normal(16)
-            rows.append(v / np.linalg.norm(v))
-            names.append(m)
-    return names, np.vstack(rows)
+    base = np.vstack([e[0] + 0.6 * e[1], e[0] + 0.6 * e[2], e[0] + 0.6 * e[3], e[5]])  # three alike, one outlier
+    return families(base, [["a1", "a2"], ["b1", "b2"], ["c1", "c2"], ["b0_tiny"]], 0.02, np.random.default_rng(0))
 
 
 def test_a_pinned_source_does_not_take_one_of_the_k_clusters():

@@ -9,15 +9,19 @@ from mira_core.config import GroupParams
 from mira_core.grouping import cluster, cluster_judged, plot_similarity, similarity, source_centroids
 
 
-def _three_families(rng):
-    base = np.eye(3, 16)
+def families(base, members: list[list[str]], noise: float, rng) -> tuple[list[str], np.ndarray]:
+    """Source names and unit centroids: each family's sources near its row of `base`."""
     names, rows = [], []
-    for fam, members in enumerate([["c1", "c2", "c3"], ["t1", "t2"], ["q1", "q2", "q3"]]):
-        for m in members:
-            v = base[fam] + 0.05 * rng.standard_normal(16)
+    for fam, group in enumerate(members):
+        for m in group:
+            v = base[fam] + noise * rng.standard_normal(base.shape[1])
             rows.append(v / np.linalg.norm(v))
             names.append(m)
     return names, np.vstack(rows)
+
+
+def _three_families(rng):
+    return families(np.eye(3, 16), [["c1", "c2", "c3"], ["t1", "t2"], ["q1", "q2", "q3"]], 0.05, rng)
 
 
 def test_auto_k_finds_the_families_and_names_are_stable():
