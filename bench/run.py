@@ -35,7 +35,7 @@ from mira_core.planted import TEACHER_ALL
 
 # pipeline replaces the copy, so it comes after those that read it; encoders reads the labels pipeline made
 ALL = ("embedding", "teacher", "linear_student", "selection", "planted", "pipeline", "export", "encoders", "ablations",
-       "scale", "generative", "gpu")
+       "scale", "generative", "gpu", "dedup")
 ABLATION_ARMS = ["mira", "mira_source", "mira_no_mask", "mira_raw_scale", "mira_trimmed_mean", "mira_spearman_mask",
                  "mira_pooled_unshared", "single_rubric", "random", "full"]
 EMBED_DOCS = 2000
@@ -590,6 +590,37 @@ def section_scale(r: dict) -> list[str]:
     return out
 
 
+def bench_dedup(repeats: int) -> dict:
+    from bench.dedup import SHARES, SIZES
+
+    runs = {}
+    for n in SIZES:
+        for share in SHARES:
+            got = runs[f"{n}/{share}"] = [child("dedup", "measure", str(n), str(share)) for _ in range(repeats)]
+            print(f"  dedup {n:,} records, near-copies {share:.0%}: {median([x['seconds'] for x in got]):.2f} s", flush=True)
+    return {"runs": runs}
+
+
+def section_dedup(r: dict) -> list[str]:
+    from bench.dedup import PER_SHARD, SOURCES, WORDS
+
+    rows = []
+    for runs in r["runs"].values():
+        x = runs[0]
+        rows.append([f"{x['records']:,}", f"{x['share']:.0%}", f"**{median([y['seconds'] for y in runs]):.2f}**",
+                     spread([y["seconds"] for y in runs]), f"{max(y['peak_rss_mb'] for y in runs):,.0f}",
+                     f"{x['clusters']:,}", f"{x['dropped']:,}"])
+    n_runs = len(next(iter(r["runs"].values())))
+    return ["## 13. Near-duplicate clustering at scale", "",
+            f"`dedup.near_duplicates` (LSH banding at the default threshold, bands and rows "
+            f"{tuple(next(iter(r['runs'].values()))[0]['bands'])}, the Jaccard check, union-find) on generated "
+            f"records of 60 words drawn from {WORDS:,} over {SOURCES} sources in shards of {PER_SHARD:,}, a share of "
+            f"them one 80-word page with a word of their own (one large cluster of near-copies); the signatures are "
+            f"computed first and not timed (`python -m bench.run --only dedup`, `bench/dedup.py`). Median of "
+            f"{n_runs} runs, each in a fresh process; peak RSS includes generating the records.", "",
+            *md_table(["records", "near-copies", "seconds", "spread", "peak RSS MB", "clusters", "dropped"], rows), ""]
+
+
 def bench_export(repeats: int) -> dict:
     from bench.export import run
 
@@ -658,7 +689,7 @@ def section_planted(r: dict) -> list[str]:
 
 
 NUMBERS = {"embedding": 1, "teacher": 2, "linear_student": 3, "selection": 4, "pipeline": 5, "planted": 6,
-           "encoders": 7, "ablations": 8, "scale": 9, "export": 10, "generative": 11, "gpu": 12}
+           "encoders": 7, "ablations": 8, "scale": 9, "export": 10, "generative": 11, "gpu": 12, "dedup": 13}
 
 
 def earlier_sections(path: Path) -> dict[int, list[str]]:
@@ -689,7 +720,7 @@ def write(results: dict, path: Path) -> None:
     sections = {"embedding": section_embedding, "teacher": section_teacher, "linear_student": section_linear,
                 "selection": section_selection, "pipeline": section_pipeline, "planted": section_planted,
                 "encoders": section_encoders, "ablations": section_ablations, "scale": section_scale,
-                "export": section_export, "generative": section_generative, "gpu": section_gpu}
+                "export": section_export, "generative": section_generative, "gpu": section_gpu, "dedup": section_dedup}
     for name, fn in sections.items():
         if name in results:
             body = fn(results[name])
@@ -749,7 +780,7 @@ def main() -> None:
     fns = {"pipeline": bench_pipeline, "embedding": bench_embedding, "teacher": bench_teacher,
            "linear_student": bench_linear, "selection": bench_selection, "planted": bench_planted,
            "encoders": bench_encoders, "ablations": bench_ablations, "scale": bench_scale, "export": bench_export,
-           "generative": bench_generative, "gpu": bench_gpu}
+           "generative": bench_generative, "gpu": bench_gpu, "dedup": bench_dedup}
     for name in ALL:
         if name in args.only:
             start = time.perf_counter()
