@@ -40,6 +40,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from glob import escape as glob_escape
@@ -433,16 +434,17 @@ def _keys(payloads: list[dict]) -> str:
 
 
 def _guess_id(payloads: list[dict], name: str) -> tuple[str | None, str]:
-    """The native id field, and why: the first of ID_FIELDS holding a string or an integer in every record read,
-    no two alike (as ingest reads an id: `str(value)`); else None, and a note when one was left for repeats."""
+    """The native id field, and why: the first of ID_FIELDS holding a string, an integer or a UUID (a Parquet uuid
+    column) in every record read, no two alike (as ingest reads an id: `str(value)`); else None, and a note when one
+    was left for repeats."""
     note = ""
     for f in ID_FIELDS:
         values = [p.get(f) for p in payloads]
-        if not all(isinstance(v, str | int) and not isinstance(v, bool) and v != "" and "\0" not in str(v)
+        if not all(isinstance(v, str | int | uuid.UUID) and not isinstance(v, bool) and v != "" and "\0" not in str(v)
                    for v in values):
             continue
         if len(set(map(str, values))) == len(values):
-            return f, (f"record ids from {f!r} (a string or integer in each of the first {len(values)}, no two alike; "
+            return f, (f"record ids from {f!r} (a string, integer or UUID in each of the first {len(values)}, no two alike; "
                        "a record further on that repeats one, or lacks it, is quarantined)")
         note = note or (f"{f!r} repeats within the first {len(values)} records, so it is not taken as the record "
                         f"id (--field {name}.id_field={f} takes it)")

@@ -174,7 +174,7 @@ def test_a_unique_scalar_id_field_is_guessed(tmp_path):
     rows = [{"id": f"t{i}", "messages": TOOL_MESSAGES} for i in range(SAMPLE + 5)]
     g = _guess(tmp_path, "agent.jsonl", rows)
     assert (g.format, g.fields) == ("agent", {"id_field": "id"})
-    assert f"record ids from 'id' (a string or integer in each of the first {SAMPLE}, no two alike; " in g.why
+    assert f"record ids from 'id' (a string, integer or UUID in each of the first {SAMPLE}, no two alike; " in g.why
     assert _guess(tmp_path, "u.jsonl", [{"_id": i, "uuid": f"u{i}", "text": f"t {i}"} for i in range(3)]
                   ).fields == {"id_field": "_id"}
     assert _guess(tmp_path, "q.jsonl", [{"record_id": i, "question": "q", "answer": "a"} for i in range(3)],

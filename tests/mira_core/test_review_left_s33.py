@@ -183,3 +183,14 @@ def test_a_uuid_id_column_names_its_records_and_a_float_id_says_to_cast(tmp_path
         _native_id({"id": 3.0}, "id")
     with pytest.raises(RecordError, match="is a number, not a string or integer"):
         _native_id({"id": 3.5}, "id")
+
+
+def test_init_takes_a_uuid_column_as_the_record_id():
+    """Ingest reads a UUID id (a Parquet uuid column) since this session; init did not propose it (review s33)."""
+    import uuid
+
+    from mira_core.init_project import _guess_id
+
+    rows = [{"id": uuid.UUID(int=i), "text": "x"} for i in range(5)]
+    field, why = _guess_id(rows, "s")
+    assert field == "id" and "UUID" in why
