@@ -8,6 +8,7 @@ generated-file thresholds.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections import Counter
 
@@ -88,9 +89,87 @@ def _shell_problems(code: str) -> list[str]:
     return problems
 
 
+# A prose or markup document read as code (a repository's README.md, docs/*.rst, an HTML page in a folder source of
+# format code): its apostrophes read as unterminated shell quotes, a sentence's "if" as an unclosed shell block, and a
+# fenced Python example as a Python file that does not parse. Such a document is told by its lines: most of those that
+# are neither blank, nor a comment or heading (#, //, /*, *, --, ;), nor inside a fence are sentences. Only its fenced
+# code blocks are judged then. Code in Python, C or shell has few such lines outside its comments and strings.
+_OPENER = re.compile(r"[ \t]*(`{3,}|~{3,})")  # a fence's opening line; its closer is the same run alone on a line
+_CLOSER = re.compile(r"[ \t]*(`{3,}|~{3,})[ \t]*")
+_NEUTRAL_LINE = re.compile(r"^[ \t]*(?:#(?![ \t]*(?:include|define|if|ifn?def|else|elif|endif|pragma|undef|error)\b)|"
+                           r"//|/\*|\*|--|;|<!--)")
+_TRAILING_COMMENT = re.compile(r"[ \t]+(?:#|//)[ \t].*$")
+_SENTENCE_END = re.compile(r"[.:?!][)\"'*_`]*[ \t]*$")
+_WORD = re.compile(r"^[(\"'*_\[`]*[A-Za-z][A-Za-z'\u2019-]*[)\"'*_\]`.,;:!?]*$")
+
+
+def fenced(text: str) -> tuple[list[str], list[str]]:
+    """The lines outside fenced code blocks, and each block's body. A fence opens on a line that starts with three or
+    more backticks or tildes and closes at the first later line holding the same run alone; an opener never closed
+    is a line like any other, and an opener of k backticks may close on a run of 3 to k (the longest that closes).
+    Line by line, in linear time: as a regex, many unclosed openers each scanned the rest of the text."""
+    lines = text.split("\n")
+    closers: dict[str, list[int]] = {}
+    for i, line in enumerate(lines):
+        if m := _CLOSER.fullmatch(line):
+            closers.setdefault(m.group(1), []).append(i)
+    outside, blocks, i = [], [], 0
+    while i < len(lines):
+        m = _OPENER.match(lines[i]) if i < len(lines) - 1 else None  # an opener needs the line break after it
+        end = None
+        if m:
+            run = m.group(1)
+            for k in range(len(run), 2, -1):  # the longest run that some later line closes
+                later = closers.get(run[:k], [])
+                at = bisect.bisect_right(later, i)
+                if at < len(later):
+                    end = later[at]
+                    break
+        if end is None:
+            outside.append(lines[i])
+            i += 1
+            continue
+        blocks.append("\n".join(lines[i + 1:end]))
+        i = end + 1
+    return outside, blocks
+
+
+def _prose_document(text: str) -> bool:
+    """Whether `text` reads as a prose or markup document: more than half of the lines that are not blank, a comment or
+    heading, or fenced code, are sentences (3+ words, 80 % of them plain words, ending in . : ? or !)."""
+    prose = other = 0
+    for line in fenced(text)[0]:
+        line = _TRAILING_COMMENT.sub("", line)  # `uvx ruff check  # Lint all files.` is a command
+        if not line.strip() or _NEUTRAL_LINE.match(line):
+            continue
+        toks = re.sub(r"^[ \t]*(?:[-*+>|]|\d+[.)])[ \t]+", "", line).split()
+        words = sum(bool(_WORD.match(t)) for t in toks)
+        if (len(toks) >= 3 and _WORD.match(toks[0]) and words >= 0.8 * len(toks)
+                and _SENTENCE_END.search(line)):
+            prose += 1
+        else:
+            other += 1
+    return prose > other
+
+
 @dimension("parses", "Whether the code is syntactically valid: Python through ast.parse, C and shell through "
-           "balanced brackets, quotes and block keywords.", CODE, "code")
+           "balanced brackets, quotes and block keywords.", CODE, "code (in a prose or markup document such as "
+           "Markdown, a fenced code block)")
 def parses(text: str) -> Signal | None:
+    if (language(text) != "python" or not py_facts(text).ok) and _prose_document(text):
+        blocks = [b for b in fenced(text)[1] if b.strip()]
+        if not blocks:
+            return None
+        found = [_parses_code(b) for b in blocks]
+        worst = min(range(len(found)), key=lambda i: found[i][0])  # the first of the lowest
+        score, reason = found[worst]
+        if score == 5:
+            return 5, f"a prose document whose {_plural(len(blocks), 'fenced code block')} parse"
+        return score, f"a prose document; fenced code block {worst + 1} of {len(blocks)}: {reason}"
+    return _parses_code(text)
+
+
+def _parses_code(text: str) -> Signal:
     lang = language(text)
     if lang == "python":
         facts = py_facts(text)
