@@ -47,7 +47,14 @@ def task_runner(p: RunnerParams):
             @property
             def client(self):
                 new = self._client is None
-                client = super().client
+                try:
+                    client = super().client
+                except OSError as e:  # no scheduler answers at runner.address: distributed's traceback named no knob
+                    if not p.address:
+                        raise
+                    raise ConfigError(f"runner.address {p.address!r}: no Dask scheduler answers there ({e}); start "
+                                      "one (`dask scheduler`, and `dask worker`s), or set runner.address: null for "
+                                      "a local cluster") from e
                 if new and not debug():
                     client.register_plugin(_hide_mira_failures_plugin(), name="mira-hide-mira-failures")
                 return client
