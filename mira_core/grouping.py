@@ -86,6 +86,10 @@ def cluster(names: list[str], centroids: np.ndarray, p: GroupParams) -> tuple[di
         assign.update(pinned)
         info["pinned"] = pinned
         return assign, info
+    if pinned:  # every source pinned: no clustering ran, and the method and k say so
+        k = len(set(pinned.values()))
+        return dict(pinned), {"silhouette_by_k": {}, "method": "every source pinned (group.pins)", "k": k,
+                              "pinned": pinned}
     n = len(names)
     info: dict = {"silhouette_by_k": {}}
     if isinstance(p.k, int):

@@ -100,6 +100,8 @@ _NEUTRAL_LINE = re.compile(r"^[ \t]*(?:#(?![ \t]*(?:include|define|if|ifn?def|el
                            r"//|/\*|\*|--|;|<!--)")
 _TRAILING_COMMENT = re.compile(r"[ \t]+(?:#|//)[ \t].*$")
 _SENTENCE_END = re.compile(r"[.:?!][)\"'*_`]*[ \t]*$")
+_TRIPLE_QUOTE = re.compile(r'"""|\'\'\'')
+_COMMAND_LINE = re.compile(r"[ \t]*(?:echo|printf)[ \t]")
 _WORD = re.compile(r"^[(\"'*_\[`]*[A-Za-z][A-Za-z'\u2019-]*[)\"'*_\]`.,;:!?]*$")
 
 
@@ -136,11 +138,22 @@ def fenced(text: str) -> tuple[list[str], list[str]]:
 
 def _prose_document(text: str) -> bool:
     """Whether `text` reads as a prose or markup document: more than half of the lines that are not blank, a comment or
-    heading, or fenced code, are sentences (3+ words, 80 % of them plain words, ending in . : ? or !)."""
+    heading, fenced code, or inside a triple-quoted string, are sentences (3+ words, 80 % of them plain words, ending in
+    . : ? or !; an `echo` or `printf` line is a command)."""
     prose = other = 0
+    in_string = False
     for line in fenced(text)[0]:
+        # A Python docstring's sentences are no prose document: a module that is mostly docstring and does not parse
+        # was judged on its (absent) fences alone. Its lines, from the opening triple quote to the closing, count not.
+        quotes = len(_TRIPLE_QUOTE.findall(line))
+        if in_string or quotes:
+            in_string ^= quotes % 2 == 1
+            continue
         line = _TRAILING_COMMENT.sub("", line)  # `uvx ruff check  # Lint all files.` is a command
         if not line.strip() or _NEUTRAL_LINE.match(line):
+            continue
+        if _COMMAND_LINE.match(line):  # `echo "Copying the files."` is a shell command, not a sentence
+            other += 1
             continue
         toks = re.sub(r"^[ \t]*(?:[-*+>|]|\d+[.)])[ \t]+", "", line).split()
         words = sum(bool(_WORD.match(t)) for t in toks)
