@@ -127,9 +127,7 @@ def cluster(names: list[str], centroids: np.ndarray, p: GroupParams) -> tuple[di
         members.setdefault(int(lab), []).append(name)
     ordered = sorted(members.values(), key=lambda m: min(m))
     assign = {s: f"g{i}" for i, m in enumerate(ordered) for s in m}
-    pinned = {s: g for s, g in p.pins.items() if s in assign}
-    assign.update(pinned)
-    info["pinned"] = pinned
+    info["pinned"] = {}  # a pin that names one of these sources returned above, before the clustering
     return assign, info
 
 
