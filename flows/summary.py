@@ -20,6 +20,13 @@ def _load(root: Path, stage: str) -> dict | None:
     return read_object(f, root) if f.exists() else None
 
 
+def _by_group(d: dict) -> list[tuple]:
+    """A metrics file's per-group entries, g2 before g10."""
+    from mira_core.report.markup import name_order  # here: `mira --help` should not import it
+
+    return sorted(d.items(), key=lambda kv: name_order(kv[0]))
+
+
 def _num(x: float | None) -> str:
     return "n/a" if x is None else str(round(x, 3))
 
@@ -220,17 +227,20 @@ def summary_lines(root: Path) -> list[str]:
         t = ingest["total"]
         out.append(f"corpus      {t['kept']} records, {t['n_tokens']:,} tokens from {len(ingest['sources'])} sources "
                    f"({t['quarantined']} quarantined)          data/corpus/, data/quarantine/")
+        empty = ingest.get("empty_sources") or []  # optional sources that kept nothing (any other stops ingest)
+        if empty and t["kept"]:
+            out.append(f"            of those sources, {len(empty)} kept no record (optional): {', '.join(empty)}")
         if not t["kept"] and t["quarantined"]:
             out.append("            nothing was kept: every record read was quarantined (the reasons per source are in "
                        "metrics/ingest.json)")
     group = _load(root, "group")
     if group:
         out.append(f"groups      {len(group['groups'])} by {group['method']}: " +
-                   "; ".join(f"{g}: {', '.join(s)}" for g, s in group["groups"].items()))
+                   "; ".join(f"{g}: {', '.join(s)}" for g, s in _by_group(group["groups"])))
     disc = _load(root, "discover")
     if disc:
         out.append("rubrics     " + ", ".join(f"{g} {d['anchors']} anchors (v {d['version']})"
-                                               for g, d in disc["groups"].items())
+                                               for g, d in _by_group(disc["groups"]))
                    + f"; teacher {disc['teacher']['provider']}/{disc['teacher']['model']}   data/rubrics/")
     label = _load(root, "label")
     if label:
@@ -246,7 +256,7 @@ def summary_lines(root: Path) -> list[str]:
         out.append("students    " + ", ".join(
             f"{g} {r['student']} (val MAE {_as_is(r.get('mean_mae'))} vs constant {_as_is(r.get('const_mean_mae'))}, "
             f"median Somers' D {_num(r.get('median_somers_d'))}, Spearman {_num(r['median_spearman'])})"
-            for g, r in students.items())
+            for g, r in _by_group(students))
             + "   data/students/, MLflow")
     sel = _load(root, "select")
     if sel:

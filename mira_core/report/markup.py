@@ -15,6 +15,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 
+def name_order(name: str) -> tuple[list, str]:
+    """A sort key that reads a name's runs of digits as numbers: g2 before g10 (sorted as text, a project of
+    more than ten groups listed g10 between g1 and g2 in the report and the summary). The name itself breaks a tie
+    (g01 and g1)."""
+    # re.split with a capture group alternates text and digits, text first, so two keys compare like with like
+    return [int(t) if i % 2 else t for i, t in enumerate(re.split(r"(\d+)", name))], name
+
+
 @dataclass(frozen=True)
 class Raw:
     """An HTML fragment built by this module, inserted as is."""

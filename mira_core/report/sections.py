@@ -21,7 +21,25 @@ from mira_core.config import ReportParams
 from mira_core.redact import redact_credentials
 from mira_core.report import plots
 from mira_core.report.inputs import FILES, WRITER, ReportInputs
-from mira_core.report.markup import Raw, code, esc, h3, img, join, note, num, p, pct, pre, row, share, table, ul, unavailable
+from mira_core.report.markup import (
+    Raw,
+    code,
+    esc,
+    h3,
+    img,
+    join,
+    name_order,
+    note,
+    num,
+    p,
+    pct,
+    pre,
+    row,
+    share,
+    table,
+    ul,
+    unavailable,
+)
 from mira_core.selection import STAT_NAMES, is_fraction
 
 
@@ -48,7 +66,7 @@ def _group_of(inp: ReportInputs) -> dict[str, str]:
 def members(inp: ReportInputs) -> dict[str, list[str]]:
     """group -> its sources, both sorted."""
     out: dict[str, list[str]] = {}
-    for s, g in sorted(_group_of(inp).items(), key=lambda kv: (kv[1], kv[0])):
+    for s, g in sorted(_group_of(inp).items(), key=lambda kv: (name_order(kv[1]), kv[0])):
         out.setdefault(g, []).append(s)
     return out
 
@@ -189,7 +207,7 @@ def retention(inp: ReportInputs, p_: ReportParams) -> Raw:
     if not isinstance(tokens, dict):
         return _lacking("retention per source", "select", [f"methods.{next(iter(methods))}.by_source"])
     group_of = _group_of(inp)
-    sources = sorted(tokens, key=lambda s: (group_of.get(s, ""), s))
+    sources = sorted(tokens, key=lambda s: (name_order(group_of.get(s, "")), s))
     shares = {m: {s: ((r.get("by_source") or {}).get(s) or {}).get("kept_token_share") for s in sources}
               for m, r in methods.items()}
     held = _held_out(inp)
@@ -213,7 +231,7 @@ def scores(inp: ReportInputs, p_: ReportParams) -> Raw:
     if not df.height:  # a figure of no panel is matplotlib's ValueError, which failed the whole report
         return p(f"No record in {FILES['mira']}: nothing was scored or selected.")
     groups = {}
-    for (g,), d in sorted(df.group_by("group"), key=lambda x: str(x[0][0])):
+    for (g,), d in sorted(df.group_by("group"), key=lambda x: name_order(str(x[0][0]))):
         held = d["reason"] == "held_out"
         # near-duplicates and contaminated records are scored but never selectable: not "dropped" by the cut
         filtered = d["reason"].is_in(["near_duplicate", "contaminated"])
@@ -305,7 +323,7 @@ def anchors_and_reliability(inp: ReportInputs, p_: ReportParams) -> Raw:
     if mask is not None and held:
         # as metrics/select.json counts them: never selected, and with no labels of their own (label skips them)
         mask = mask.filter(~pl.col("source").is_in(held))
-    groups = sorted(set(inp.rubrics) | (set(mask["group"]) if mask is not None else set()))
+    groups = sorted(set(inp.rubrics) | (set(mask["group"]) if mask is not None else set()), key=name_order)
     parts: list = [note("Per group: the anchors discovered by the teacher, then how well the student reproduces the "
                         "teacher on val records, per source (n = val records). Bold values are in use; hatched cells "
                         f"are masked for that source (MAE too high, {STAT_NAMES.get(stat, stat)} too low or "
@@ -373,7 +391,7 @@ def students(inp: ReportInputs, p_: ReportParams) -> Raw:
     if not inp.students:
         return _missing("the student figures", "students")
     rows = []
-    for g, r in sorted(inp.students.items()):
+    for g, r in sorted(inp.students.items(), key=lambda kv: name_order(kv[0])):
         kind = r.get("student", "?") + (f" ({r['training']['model']})" if r.get("training", {}).get("model") else "")
         mae, const = r.get("mean_mae"), r.get("const_mean_mae")
         ratio = f"{mae / const:.2f}×" if mae is not None and const else "–"
@@ -414,7 +432,8 @@ def teacher_oracle(inp: ReportInputs, p_: ReportParams) -> Raw | None:
         return None
     rows = [[g, num(f.get("records")), num(f.get("spearman"), 3), num(f.get("val_spearman"), 3),
              pct(f.get("kept_overlap")), pct(f.get("teacher_kept_share_kept_by_student"))]
-            for g, f in [*sorted(oracle.get("by_group", {}).items()), ("all groups", oracle.get("all", {}))]]
+            for g, f in [*sorted(oracle.get("by_group", {}).items(), key=lambda kv: name_order(kv[0])),
+                         ("all groups", oracle.get("all", {}))]]
     return join([table(["group", "labeled records", "Spearman (all labeled)", "Spearman (val only)",
                         "kept overlap (Jaccard)", "teacher's kept records the student keeps"], rows),
                  note("Each labeled record gets a teacher score (its labels, aggregated exactly as the student's "
@@ -554,7 +573,7 @@ def source_groups(inp: ReportInputs, p_: ReportParams) -> Raw:
 
 def run_parameters(inp: ReportInputs, p_: ReportParams) -> Raw:
     parts: list = [h3("Rubrics and students")]
-    groups = sorted(set(inp.rubrics) | set(inp.students or {}))
+    groups = sorted(set(inp.rubrics) | set(inp.students or {}), key=name_order)
     rows = []
     for g in groups:
         r, s = inp.rubrics.get(g, {}), (inp.students or {}).get(g, {})
