@@ -70,6 +70,9 @@ def task_runner(p: RunnerParams):
         return runner
     from prefect.task_runners import ThreadPoolTaskRunner
 
+    if p.address:  # a scheduler named for a run on threads: it was ignored without a word
+        print(f"warning: runner.address {p.address!r} is ignored: runner.kind is threads (set runner.kind: dask to "
+              "run on that scheduler)", file=sys.stderr)
     return ThreadPoolTaskRunner(max_workers=p.max_workers)
 
 

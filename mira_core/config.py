@@ -611,7 +611,8 @@ class RunnerParams(Section):
     kind: Literal["threads", "dask"] = Field("threads", description="threads: a local thread pool; dask: Dask.")
     max_workers: int = Field(2, gt=0, description="Thread-pool size (threads) or local Dask workers (dask).")
     address: str | None = Field(
-        None, description="Address of a running Dask scheduler (tcp://host:8786); empty starts a local cluster."
+        None, description="Address of a running Dask scheduler (tcp://host:8786); empty starts a local cluster. "
+        "Read under kind: dask only (under threads a stage warns that it is ignored)."
     )
     threads_per_worker: int = Field(1, gt=0, description="Threads per local Dask worker.")
     prefect_server_idle_s: float = Field(

@@ -57,3 +57,13 @@ def test_mira_summary_names_an_optional_source_that_kept_nothing(tmp_path):
         "total": {"read": 12, "kept": 10, "quarantined": 2, "n_tokens": 100, "by_reason": {"empty_text": 2}},
         "sources": {"a": {"kept": 10}, "b": {"kept": 0}}, "empty_sources": ["b"]}})
     assert any("1 kept no record (optional): b" in x for x in lines), lines
+
+
+def test_a_scheduler_address_under_threads_is_named_as_ignored(capsys):
+    from flows.common import task_runner
+    from mira_core.config import RunnerParams
+
+    task_runner(RunnerParams(kind="threads"))
+    assert "runner.address" not in capsys.readouterr().err
+    task_runner(RunnerParams(kind="threads", address="tcp://127.0.0.1:8786"))
+    assert "runner.address 'tcp://127.0.0.1:8786' is ignored: runner.kind is threads" in capsys.readouterr().err
