@@ -324,7 +324,8 @@ def hide_mira_failures_on_console() -> None:
 
 
 def run_stage(root: Path, load: Callable[[], Callable[[Params, Path], object]], stage: str | None = None) -> object:
-    """Validate params.yaml, attach to the project's Prefect server, then run the stage `load()` returns.
+    """Validate params.yaml, attach to the project's Prefect server, then run the stage `load()` returns, in the
+    project folder.
 
     In that order, so a bad params.yaml fails before any server starts or flow runs. `load` is called
     inside the server block: `mira stage` imports the flow module there, after PREFECT_API_URL is set,
@@ -338,7 +339,9 @@ def run_stage(root: Path, load: Callable[[], Callable[[Params, Path], object]], 
     params = load_params(root / "params.yaml")
     for warning in untracked_param_paths(stage, params, root) if stage else ():
         print(f"{stage}: warning: {warning}", file=sys.stderr)
-    with prefect_api(root, params.runner):  # the project's Prefect server, not a temporary one per process
+    # In the project folder, as `dvc repro` runs a stage: a relative path in params (a model folder, a benchmark
+    # file) is read from there, not from wherever `mira stage --root` was started (it failed, or read another file).
+    with contextlib.chdir(root), prefect_api(root, params.runner):  # the project's Prefect server
         run = load()
         hide_mira_failures_on_console()
         return run(params, root)

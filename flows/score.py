@@ -23,7 +23,7 @@ from mira_core.config import CacheParams, Params, ScoreParams
 from mira_core.errors import ConfigError
 from mira_core.grouping import judged_members, read_groups
 from mira_core.io import write_json
-from mira_core.layout import Layout, project_home
+from mira_core.layout import Layout, project_home, project_path
 from mira_core.rubric import load_rubric
 from tasks.caching import cached, submit
 from tasks.score import score_one
@@ -61,7 +61,7 @@ def score_flow(p: ScoreParams, cache: CacheParams, root: str, held_out: list[str
                           + "; ".join(_why_no_student(lay, g) for g in missing) + ")")
     task = cached(score_one, cache, lay.root)
     path = p.generative_server.cache_path
-    reply_cache = str(project_home(lay.root) / path) if p.generative_server.base_url and path else None
+    reply_cache = str(project_path(path, project_home(lay.root))) if p.generative_server.base_url and path else None
     with run_log(lay, "score") as log:
         outs = {}
         futures = []

@@ -48,7 +48,8 @@ JSONL_SUFFIXES = tuple(f"{s}{c}" for s in (".jsonl", ".json", ".ndjson") for c i
 class SourceSpec(Section):
     """One input source: where its records are, how to read them and how to render them to text."""
 
-    name: str = Field(description="Source name; used in record ids and paths (ASCII letters, digits, '_', '-', '.').")
+    name: str = Field(description="Source name; used in record ids and paths (ASCII letters, digits, '_', '-', '.', "
+                      "starting with a letter or digit, at most 128 characters).")
     path: SourcePath = Field(
         description="A file, a glob of files (e.g. 'data/x/*.jsonl.gz') or, for the folder and hf_dataset readers, a "
         "directory; or the same on object storage as a URL ('s3://bucket/x/*.jsonl.gz', any installed fsspec "
@@ -182,7 +183,9 @@ class EmbedParams(Section):
         "on CUDA or on CPUs with native bf16, onnx-int8 on other CPUs. The export is cached under cache_dir.")
     batch_size: int = Field(64, gt=0, description="Windows per forward pass (batches are length-sorted).")
     dtype: Literal["auto", "bf16", "fp32"] = Field(
-        "auto", description="auto: bf16 on CUDA and on CPUs with native bf16 (AVX512-BF16/AMX), fp32 elsewhere."
+        "auto", description="auto: bf16 on CUDA and on CPUs with native bf16 (AVX512-BF16/AMX), fp32 elsewhere. Read "
+        "by the torch backend only: the onnx backends run fp32 or int8 weights, whatever it says, and backend auto "
+        "takes onnx-int8 on a CPU without native bf16."
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when present, else CPU.")
     threads: int = Field(0, ge=0, description="CPU threads for torch and for ONNX Runtime's intra-op pool; 0 leaves "
@@ -294,6 +297,9 @@ class TeacherParams(Section):
 
     @model_validator(mode="after")
     def _scale(self) -> TeacherParams:
+        if self.provider == "rules" and self.model != "rules-v1":  # provider: openai forgotten, say: ran the rules
+            raise ValueError(f"model {self.model!r} under provider rules, whose only model is rules-v1: set provider: "
+                             "openai for an OpenAI-compatible endpoint, or transformers for a local model folder")
         if self.scale_min >= self.scale_max:
             raise ValueError(f"scale_min ({self.scale_min}) must be below scale_max ({self.scale_max})")
         if self.max_cost is not None and (self.price_input_per_1m is None or self.price_output_per_1m is None):
@@ -423,8 +429,12 @@ class SelectParams(Section):
         "trimmed_mean ablation).")
     min_score: float | None = Field(
         None, description="Optional quality floor: records scoring below it are dropped even within budget. It is "
-        "on the scale MIRA ranks on: the aggregate of z-scored anchors with standardize on (0 is a group's mean, -1 "
-        "one sd below), the rubric's own scale with it off (the raw_scale ablation reads it there too)."
+        "on the score MIRA ranks on, the manifests' `score` column (the report's score distributions show it): "
+        "(1 - w) * trimmed mean + w * (lowest anchor - its mean over the source), w = worst_weight, of z-scored "
+        "anchors with standardize on (0 is about a group's mean), of the rubric's own scores with it off (the "
+        "raw_scale ablation). So it is the rubric's scale, or z-scores, only with worst_weight 0: at the default "
+        "0.5 a record scoring 4 on every anchor of a 1-5 rubric whose source's mean lowest anchor is 3.5 scores "
+        "0.5 * 4 + 0.5 * (4 - 3.5) = 2.25."
     )
     held_out_sources: list[str] = Field(
         default_factory=list,
@@ -450,7 +460,8 @@ class SelectParams(Section):
         default_factory=dict, description="Mixing weights: shares of the budget for the units of `granularity` "
         "(group names with granularity group, source names with source), e.g. {g1: 0.3}: a share of the whole budget, "
         "which a group's parts set apart by the mask split by tokens. A unit not named shares "
-        "what the named ones leave, in proportion to its tokens; empty (the paper's default): every unit's share is "
+        "what the named ones leave, in proportion to its tokens; when every unit is named, the weights are normalised "
+        "to sum to 1 ({g0: 0.3, g1: 0.2} over two groups: 0.6 and 0.4); empty (the paper's default): every unit's share is "
         "proportional to its tokens. A unit whose share exceeds all its selectable tokens repeats the records it "
         "keeps, at that share over those tokens, up to max_epochs (the manifest's epochs column).")
     max_epochs: float = Field(

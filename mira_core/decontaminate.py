@@ -30,7 +30,7 @@ from mira_core.dedup import TokenHasher, balance, corpus_records, counts_summary
 from mira_core.errors import JSON_REFUSED, ConfigError, json_refusal
 from mira_core.filter_params import HUMANEVAL_RESOURCE, BenchmarkSpec, DecontaminateParams
 from mira_core.io import read_parquet, write_parquet
-from mira_core.layout import corpus_shards
+from mira_core.layout import corpus_shards, project_path
 from mira_core.schema import BENCHMARK_SUMMARY, CONTAMINATED, CORPUS, check_parquet
 from mira_core.unspaced import UNSPACED
 
@@ -76,7 +76,7 @@ def resolve_path(path: str, root: Path | None = None) -> Path:
             raise ConfigError(f"benchmark path {path!r}: package {module!r} has no file {resource!r}")
         # Packages installed from wheels are plain folders, so the resource is a real file.
         return Path(str(found))
-    resolved = Path(path) if root is None or Path(path).is_absolute() else root / path
+    resolved = project_path(path, root)
     if not resolved.is_file():
         what = "is a folder, not a JSONL file" if resolved.is_dir() else "does not exist"
         raise ConfigError(f"benchmark file {resolved} {what}")

@@ -39,7 +39,7 @@ import polars as pl
 
 from mira_core.config import EmbedParams
 from mira_core.errors import ConfigError
-from mira_core.ingest.tokens import resolve_model_path
+from mira_core.ingest.tokens import BUNDLED, resolve_model_path
 from mira_core.io import (
     DAMAGED_PARQUET,
     file_digest,
@@ -50,6 +50,7 @@ from mira_core.io import (
     write_json,
     write_parquet,
 )
+from mira_core.layout import project_path
 from mira_core.schema import CORPUS, read_checked
 
 CHARS_PER_TOKEN_CAP = 16  # a WordPiece token is rarely longer than this; text beyond max_length * 16 is never read
@@ -143,13 +144,13 @@ class Encoder:
     """A Hugging Face encoder with pooling, loaded once; `encode_records` turns records into vectors (unit vectors
     unless the model folder's modules.json leaves out Normalize)."""
 
-    def __init__(self, p: EmbedParams, cache_dir: Path | None = None) -> None:
+    def __init__(self, p: EmbedParams, cache_dir: Path | None = None, root: Path | None = None) -> None:
         import torch
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # the per-tensor "Loading weights" bar; our own bar counts records
-        path = Path(resolve_model_path(p.encoder))
+        path = model_folder(p.encoder, root)
         if not (path / "config.json").exists():
             raise ConfigError(f"embed.encoder = {p.encoder!r}: no model folder with config.json at {path}")
         unapplied = [kind for kind, _ in _st_modules(path) if kind not in _APPLIED_MODULES]
@@ -292,7 +293,7 @@ class Encoder:
 class StaticEncoder:
     """A model2vec static embedding (mira_core/static_encoder.py): the mean of token vectors over the whole record."""
 
-    def __init__(self, p: EmbedParams, cache_dir: Path) -> None:
+    def __init__(self, p: EmbedParams, cache_dir: Path, root: Path | None = None) -> None:
         import logging
 
         from model2vec import StaticModel
@@ -303,7 +304,7 @@ class StaticEncoder:
 
         self.device, self.dtype = "cpu", "fp32"
         if p.encoder == "static":
-            source = Path(resolve_model_path(p.static_source))
+            source = model_folder(p.static_source, root)
             if not (source / "config.json").exists():
                 raise ConfigError(f"embed.static_source = {p.static_source!r}: no model folder at {source}")
             if not (source / "tokenizer.json").is_file():  # the distilled model runs the source's fast tokenizer
@@ -311,7 +312,7 @@ class StaticEncoder:
                                   "the model's fast tokenizer there with save_pretrained)")
             folder = static_model_dir(source, cache_dir)
         else:
-            folder = Path(p.encoder)
+            folder = model_folder(p.encoder, root)
             if not is_static_folder(folder):
                 raise ConfigError(f"embed.encoder = {p.encoder!r}: not a model2vec folder")
         self.model = StaticModel.from_pretrained(str(folder), max_length=None, force_download=False)
@@ -321,9 +322,9 @@ class StaticEncoder:
         self.batch_size = p.batch_size
         self.fingerprint = {"encoder": p.encoder, "weights": model_digest(folder, "config.json"),
                             # a source folder by its content (the weights digest holds it too), so not by its path
-                            "source": (None if p.encoder != "static" else model_digest(Path(p.static_source))
-                                       if Path(p.static_source).is_dir() else p.static_source), "max_length": None,
-                            "windows": None, "dim": self.dim}
+                            "source": (None if p.encoder != "static" else model_digest(source)
+                                       if p.static_source != BUNDLED and source.is_dir() else p.static_source),
+                            "max_length": None, "windows": None, "dim": self.dim}
 
     def encode(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         return self.encode_records(texts, progress)[0]
@@ -359,19 +360,27 @@ def load_encoder(p: EmbedParams, root: Path | None = None) -> Encoder | StaticEn
     (where the static encoder's distilled weights are cached) is read from there; `~` is the user's home.
     """
     # a model folder's content is part of what is shared: one retrained in place is loaded again, not served
-    folders = [p.encoder, *([p.static_source] if p.encoder == "static" else [])]
-    content = tuple(model_digest(Path(f)) if Path(f).is_dir() else f for f in folders)
+    folders = [model_folder(f, root) for f in (p.encoder, *([p.static_source] if p.encoder == "static" else []))]
+    content = tuple(model_digest(f) if f.is_dir() else str(f) for f in folders)
+    home = Path(root or ".").resolve()
     with _LOAD:
-        return _load_encoder(p, str(Path(root or ".").resolve() / Path(p.cache_dir).expanduser()), content)
+        return _load_encoder(p, str(home / Path(p.cache_dir).expanduser()), content, str(home))
 
 
 @lru_cache(maxsize=2)
-def _load_encoder(p: EmbedParams, cache_dir: str, content: tuple = ()) -> Encoder | StaticEncoder:
+def _load_encoder(p: EmbedParams, cache_dir: str, content: tuple = (), root: str = ".") -> Encoder | StaticEncoder:
     from mira_core.static_encoder import is_static_folder
 
-    if p.encoder == "static" or is_static_folder(Path(p.encoder)):
-        return StaticEncoder(p, Path(cache_dir))
-    return Encoder(p, Path(cache_dir))
+    if p.encoder == "static" or is_static_folder(model_folder(p.encoder, Path(root))):
+        return StaticEncoder(p, Path(cache_dir), Path(root))
+    return Encoder(p, Path(cache_dir), Path(root))
+
+
+def model_folder(name: str, root: Path | None) -> Path:
+    """The folder an encoder knob names: the bundled MiniLM for 'minilm' (and 'static', which is no folder), else a
+    path read from the project folder `root` (`~` the user's home): `mira stage embed --root` run from another folder
+    read a relative one from there, or failed."""
+    return Path(resolve_model_path(name)) if name in (BUNDLED, "static") else project_path(name, root)
 
 
 def fingerprint(enc: Encoder | StaticEncoder, p: EmbedParams) -> dict:

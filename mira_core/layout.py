@@ -9,6 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+def project_path(value: str | Path, root: Path | None) -> Path:
+    """The file or folder a params value names: `~` is the user's home, and a relative path is read from the project
+    folder `root` (as `dvc repro` runs a stage there), not from wherever the command was started."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() or root is None else Path(root) / path
+
+
 def project_home(root: Path) -> Path:
     """The project folder a run belongs to: `root`, or, for a DVC experiment run outside the workspace (`dvc exp run
     --temp`, `--queue`: a copy under .dvc/tmp/exps/ that DVC deletes afterwards, with every git-ignored file left

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mira_core.config import TeacherParams
 from mira_core.errors import ConfigError
-from mira_core.layout import project_home
+from mira_core.layout import project_home, project_path
 from mira_core.teachers.base import Doc, Outcome, Request, Teacher
 from mira_core.teachers.cache import RequestCache
 
@@ -92,8 +92,8 @@ def make_teacher(p: TeacherParams, root: Path, env: Mapping[str, str], run_id: s
 
         budget = None
         if p.max_requests is not None or p.max_cost is not None:
-            budget = SpendLedger(project_home(root) / p.cache_path, run_id, p.max_requests, p.max_cost, p.price_input_per_1m,
-                                 p.price_output_per_1m, p.max_tokens, stale_s=spend_stale_s(p))
+            budget = SpendLedger(project_path(p.cache_path, project_home(root)), run_id, p.max_requests, p.max_cost,
+                                 p.price_input_per_1m, p.price_output_per_1m, p.max_tokens, stale_s=spend_stale_s(p))
         backend = OpenAIBackend(p, api_key(p, env), budget)
         version = prompts.prompt_version()
         # Which server answered matters as much as the model name: two endpoints serving "llama-3" (a vLLM
@@ -103,7 +103,7 @@ def make_teacher(p: TeacherParams, root: Path, env: Mapping[str, str], run_id: s
     else:
         from mira_core.teachers.local_lm import LocalLMBackend
 
-        backend = LocalLMBackend(p)
+        backend = LocalLMBackend(p, root)
         version = prompts.prompt_version()
         # The model's name is its folder's, and checkpoints are often .../runA/final and .../runB/final: the
         # full path and a digest of its files tell them (and a retrained folder) apart. (A new part of the key
@@ -116,4 +116,5 @@ def make_teacher(p: TeacherParams, root: Path, env: Mapping[str, str], run_id: s
                 "max_judgments": p.max_judgments, "response_format": p.response_format, **identity}
     # the workspace's cache, for a queued or temporary DVC experiment too: its copy starts without it (git-ignored)
     # and is deleted afterwards, so every answer would be paid for again, and then lost
-    return Teacher(backend, RequestCache(project_home(root) / p.cache_path), version, settings, scale, p.retry_failed)
+    cache = RequestCache(project_path(p.cache_path, project_home(root)))  # ~ is the user's home
+    return Teacher(backend, cache, version, settings, scale, p.retry_failed)

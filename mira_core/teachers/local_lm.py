@@ -19,6 +19,7 @@ from pathlib import Path
 
 from mira_core.config import TeacherParams
 from mira_core.errors import ConfigError
+from mira_core.layout import project_path
 from mira_core.teachers import prompts
 from mira_core.teachers.base import OnOutcome, Outcome, ReplyError, Request, extract_json, run_each, validate_reply
 
@@ -67,10 +68,10 @@ class LocalLMBackend:
 
     provider = "transformers"
 
-    def __init__(self, p: TeacherParams) -> None:
+    def __init__(self, p: TeacherParams, root: Path | None = None) -> None:
         import torch
 
-        path = Path(p.model)
+        path = project_path(p.model, root)  # a relative folder is the project's
         if not (path / "config.json").exists():
             raise ConfigError(f"teacher.model = {p.model!r}: the transformers teacher needs a local model folder")
         self.p = p

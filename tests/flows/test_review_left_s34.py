@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import polars as pl
 
@@ -67,3 +68,17 @@ def test_a_scheduler_address_under_threads_is_named_as_ignored(capsys):
     assert "runner.address" not in capsys.readouterr().err
     task_runner(RunnerParams(kind="threads", address="tcp://127.0.0.1:8786"))
     assert "runner.address 'tcp://127.0.0.1:8786' is ignored: runner.kind is threads" in capsys.readouterr().err
+
+
+def test_a_stage_runs_in_its_project_folder_wherever_it_was_started(tmp_path, monkeypatch, prefect_harness):
+    # (review s34, knobs: a relative embed.encoder, teacher.model or benchmark path was read from the folder
+    # `mira stage --root` was started in: it failed there, or read another model)
+    from flows.common import run_stage
+
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    project.mkdir()
+    elsewhere.mkdir()
+    (project / "params.yaml").write_text("sources:\n  - {name: a, path: a.jsonl, format: text}\n")
+    monkeypatch.chdir(elsewhere)
+    seen = run_stage(project, lambda: lambda params, root: Path.cwd())
+    assert seen == project and Path.cwd() == elsewhere  # and back where it was started

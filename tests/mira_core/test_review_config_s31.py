@@ -51,7 +51,7 @@ def test_min_file_bytes_above_max_file_bytes_is_refused(tmp_path):
     ("select:\n  granularity: group\n  mask: true\n  budget: true\n", "params.yaml:8: select: budget = true: a number"),
     ("group:\n  seed: 0\n  k: 0\n", "params.yaml:7: group: k must be 'auto' or at least 1"),
     ("evaluate:\n  seed: 0\n  seeds: [1, 1]\n", "params.yaml:7: evaluate: seeds [1, 1] names an entry twice"),
-    ("teacher:\n  model: m\n  scale_max: 1\n", "params.yaml:7: teacher: scale_min (1) must be below scale_max (1)"),
+    ("teacher:\n  provider: openai\n  scale_max: 1\n", "params.yaml:7: teacher: scale_min (1) must be below scale_max (1)"),
     ("sources:\n  - name: a\n    path: a.jsonl\n    format: text\n    max_chars: yes\n",
      "params.yaml:5: sources[0]: max_chars = true: a number"),
     ("distill:\n  seed: 0\n  student: trees\nembed:\n  stats: false\n", "params.yaml:7: distill.student 'trees': "),
@@ -116,6 +116,8 @@ def _consistent(raw: dict) -> None:
     ev["eval_tokens"] = max(ev.get("eval_tokens", 32768), ev.get("context", 128))
     if t.get("scale_min", 1) >= t.get("scale_max", 5):
         t["scale_min"], t["scale_max"] = 1, 5
+    if t.get("provider", "rules") == "rules":  # its only model (another is refused: provider openai forgotten)
+        t["model"] = "rules-v1"
     if t.get("max_cost") is not None:
         t["price_input_per_1m"] = t["price_output_per_1m"] = 1
     if g.get("k_min", 2) > g.get("k_max", 6):
