@@ -8,6 +8,7 @@ import yaml
 
 from mira_core.config import Params, parse_params
 from mira_core.config_errors import duplicate_keys, key_lines, yaml_problem, yaml_version_numbers
+from mira_core.dvc_deps import missing_tracked_params
 from mira_core.errors import ConfigError
 
 
@@ -42,4 +43,34 @@ def load_params(path: Path | str = "params.yaml") -> Params:
     problems = duplicate_keys(node, path) + yaml_version_numbers(node, path)
     if problems:
         raise ConfigError("\n".join(problems))
-    return parse_params(raw, str(path), key_lines(node) if node is not None else {})
+    params = parse_params(raw, str(path), key_lines(node) if node is not None else {})
+    missing = missing_tracked_params(raw, path.parent)
+    if missing:
+        raise ConfigError(_missing_message(path, missing, params))
+    return params
+
+
+def _missing_message(path: Path, missing: list[tuple[str, str]], params: Params) -> str:
+    """Which tracked keys to add, each with the default mira would have used, as YAML to paste."""
+    stages: dict[str, list[str]] = {}
+    keys = {key for _, key in missing}
+    for stage, key in missing:
+        parts = key.split(".")
+        parent = next((".".join(parts[:i]) for i in range(1, len(parts)) if ".".join(parts[:i]) in keys), None)
+        stages.setdefault(parent or key, []).append(stage)  # a key inside a missing section: the section says it
+    values = params.model_dump(mode="json")
+    lines = []
+    for key, by in stages.items():
+        value = values
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        # the section or key as YAML under its parents, indented as params.yaml nests it
+        nested: object = value
+        for part in reversed(key.split(".")):
+            nested = {part: nested}
+        snippet = yaml.safe_dump(nested, sort_keys=False, default_flow_style=False).rstrip()
+        lines.append(f"- {key} (tracked by dvc.yaml's {', '.join(by)}); mira's default:\n"
+                     + "\n".join(f"    {x}" for x in snippet.splitlines()))
+    return (f"{path}: dvc.yaml tracks {'this key' if len(stages) == 1 else 'these keys'}, which params.yaml leaves out. "
+            "mira would use its default, but `dvc repro` stops on a missing key, after deleting the stage's outputs. "
+            "Add them (merged into a section already there):\n" + "\n".join(lines))

@@ -60,18 +60,49 @@ def param_paths(stage: str, params: Params, root: Path) -> list[Path]:
     return found
 
 
-def dvc_stage_deps(root: Path, stage: str) -> list[str] | None:
-    """The absolute paths dvc.yaml lists under `stage`'s deps, or None where there is no dvc.yaml, no such stage or
-    nothing DVC would read either (DVC reports a broken dvc.yaml itself)."""
+def _dvc_stages(root: Path) -> dict:
+    """dvc.yaml's stages, or {} where there is none or DVC could not read it either (it reports that itself)."""
     dvc_yaml = root / "dvc.yaml"
     if not dvc_yaml.exists():
-        return None
+        return {}
     try:  # DVC reads it as UTF-8; one it cannot read (not UTF-8, a folder) is its own error to report
         doc = yaml.safe_load(dvc_yaml.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return None
+        return {}
     stages = doc.get("stages") if isinstance(doc, dict) else None
-    entry = stages.get(stage) if isinstance(stages, dict) else None
+    return stages if isinstance(stages, dict) else {}
+
+
+def missing_tracked_params(raw: object, root: Path) -> list[tuple[str, str]]:
+    """(stage, key) for each params.yaml key that dvc.yaml's stages track and `raw` (params.yaml as read) leaves out.
+
+    mira fills a missing knob with its default, but DVC does not: it stops with "Parameters ... are missing from
+    'params.yaml'", having deleted the stage's outputs first (its metrics and plots, not cached, are gone). So a
+    params.yaml that leaves out a section or key some stage tracks (a section deleted to take its defaults,
+    `embed.static_source` left out beside `encoder: minilm`) is refused up front, by `mira params` and every stage."""
+    out = []
+    for name, entry in _dvc_stages(root).items():
+        tracked = entry.get("params") if isinstance(entry, dict) else None
+        for item in tracked if isinstance(tracked, list) else []:
+            # a bare key is params.yaml's; {file: [keys]} names another file, or params.yaml itself
+            keys = [item] if isinstance(item, str) else \
+                [k for f, ks in item.items() if f == "params.yaml" for k in (ks or [])] if isinstance(item, dict) else []
+            for key in keys:
+                node = raw
+                for part in str(key).split("."):
+                    node = node.get(part, _ABSENT) if isinstance(node, dict) else _ABSENT
+                if node is _ABSENT and (name, key) not in out:
+                    out.append((name, str(key)))
+    return out
+
+
+_ABSENT = object()
+
+
+def dvc_stage_deps(root: Path, stage: str) -> list[str] | None:
+    """The absolute paths dvc.yaml lists under `stage`'s deps, or None where there is no dvc.yaml, no such stage or
+    nothing DVC would read either (DVC reports a broken dvc.yaml itself)."""
+    entry = _dvc_stages(root).get(stage)
     deps = entry.get("deps") if isinstance(entry, dict) else None
     if not isinstance(deps, list):
         return None
