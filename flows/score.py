@@ -69,7 +69,7 @@ def score_flow(p: ScoreParams, cache: CacheParams, root: str, held_out: list[str
             g = groups[s.parent.name]
             out = lay.scores / g / s.parent.name / s.name
             outs[out] = g
-            futures.append(submit(task, s, lay.embedding_shard(s), lay.students / g, g, p, out=out,
+            futures.append(submit(task, s, lay.embedding_shard(s), lay.students / g, g, p.in_use(), out=out,
                                   reply_cache=reply_cache,
                                   embedding_stamp=lay.embedding_shard(s).with_suffix(".json")))
         results = gather(futures, "score", "shard")

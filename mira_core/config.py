@@ -380,6 +380,14 @@ class ScoreParams(Section):
         default_factory=GenerativeServerParams, description="For the generative student only: where its replies "
         "come from at score time.")
 
+    def in_use(self) -> ScoreParams:
+        """These params with `generative_server` at its defaults when it names no server (nothing reads it then):
+        what the score task is given, so its cache key holds only what scoring reads (an edited timeout_s under a
+        head student re-scored every shard under `mira run`; `dvc repro` re-runs the stage and is then served)."""
+        if self.generative_server.base_url:
+            return self
+        return self.model_copy(update={"generative_server": GenerativeServerParams()})
+
 
 Baseline = Literal["random", "length", "dsir", "single_rubric"]
 Ablation = Literal["global", "group", "source", "no_mask", "raw_scale", "trimmed_mean", "spearman_mask",
