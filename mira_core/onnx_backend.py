@@ -35,7 +35,7 @@ from typing import Literal
 import numpy as np
 
 from mira_core.errors import ConfigError
-from mira_core.io import atomic_dir, file_digest, write_json
+from mira_core.io import atomic_dir, cache_folder, file_digest, write_json
 
 Quantize = Literal["none", "int8"]
 RECIPE = 1  # bump when the export or quantization options below change, so old cached graphs are not reused
@@ -82,7 +82,7 @@ def export_onnx(model_dir: Path, cache_dir: Path, quantize: Quantize = "none") -
     out = folder / "model.onnx"
     if out.exists():
         return out
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    cache_folder(folder.parent, "embed.cache_dir")
     with FileLock(str(folder) + ".lock"):
         if out.exists():  # exported by the process this one waited for
             return out

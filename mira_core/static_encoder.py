@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from mira_core.errors import ConfigError
-from mira_core.io import atomic_dir, model_digest, read_json
+from mira_core.io import atomic_dir, cache_folder, model_digest, read_json
 
 RECIPE = "mira-static/2"  # bump when the recipe below changes: the cache key and the fingerprint follow
 # /2: the distilled config names its source by content, not by path (the same weights distilled from another
@@ -109,7 +109,7 @@ def static_model_dir(model_dir: Path, cache_dir: Path) -> Path:
     done = lambda: (target / "model.safetensors").exists() and (target / "mira.json").exists()  # noqa: E731
     if done():
         return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    cache_folder(cache_dir, "embed.cache_dir")
     with FileLock(str(target) + ".lock"):
         if not done():
             with atomic_dir(target) as tmp:
