@@ -8,6 +8,7 @@ repository (`dvc init --subdir`) is read through the repository's top level, as 
 from __future__ import annotations
 
 import glob
+import posixpath
 import re
 import subprocess
 from collections.abc import Callable
@@ -142,6 +143,15 @@ def read_bytes(root: Path, rev: str, path: str) -> bytes | None:
 
     def read() -> bytes | None:
         full = ("/" + prefix if prefix else "") + "/" + path.lstrip("/")
-        return _read(fs, full, "rb") if fs.exists(full) else None
+        if fs.exists(full):
+            return _read(fs, full, "rb")
+        # A file inside a DVC-tracked folder whose listing the local cache lacks "does not exist" without a word
+        # (a fresh clone before `dvc pull`): mira compare said select had not run there. Listing the nearest folder
+        # that exists raises then, which _cached turns into the "not in the local DVC cache" message.
+        parent = posixpath.dirname(full)
+        while parent not in ("", "/") and not fs.exists(parent):
+            parent = posixpath.dirname(parent)
+        fs.ls(parent or "/", detail=False)
+        return None
 
     return _cached(rev, path, read)

@@ -24,6 +24,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -89,8 +90,18 @@ def train_base(p: EvaluateParams, data: EvalData, root: Path, reuse: bool = True
     `root`/<key>; the result's `dir` names that folder."""
     tok = hashlib.blake2b(data.tokenizer.tokenizer.to_str().encode()).hexdigest()
     key = run_key(p, data.base.stream, data.target, exclude=NOT_IN_BASE_KEY, tokenizer=tok)
-    out = root / key
-    if reuse and (out / "key.json").exists() and read_json(out / "key.json")["key"] == key:
+    root.mkdir(parents=True, exist_ok=True)
+    # The bases are shared by the workspace's queued and temporary DVC experiments, which run in processes of their
+    # own: a budget sweep trains one base in two at once. Unlocked, the second's atomic_dir took the first's live
+    # temporary folder for a killed run's and deleted it, and the first then renamed a folder of key.json alone over
+    # the whole base, which every later run reused and failed on. Locked, the second waits and reuses it.
+    with FileLock(str(root / f"{key}.lock")):
+        return _train_base(p, data, root / key, key, reuse)
+
+
+def _train_base(p: EvaluateParams, data: EvalData, out: Path, key: str, reuse: bool) -> dict:
+    if reuse and (out / "key.json").exists() and (out / "tokenizer.json").exists() \
+            and read_json(out / "key.json")["key"] == key:
         return {**read_json(out / "key.json")["result"], "key": key, "dir": str(out), "reused": True}
     set_threads(p.threads)
     device = resolve_device(p.device)
