@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -279,7 +280,8 @@ def debug() -> bool:
 
 @contextmanager
 def user_errors(prog: str) -> Iterator[None]:
-    """A MiraError leaving the block becomes `prog: message` on stderr and an exit code, without a traceback."""
+    """A MiraError leaving the block becomes `prog: message` on stderr and an exit code, without a traceback; so does
+    an OSError about the place itself (a full disk, a read-only folder: `place_problem`)."""
     try:
         yield
     except MiraError as e:
@@ -288,6 +290,34 @@ def user_errors(prog: str) -> Iterator[None]:
         # a URL the user wrote with credentials in it (a source, an endpoint) is named by many messages
         print(f"{prog}: {redact_credentials(str(e))}", file=sys.stderr)
         raise SystemExit(2 if isinstance(e, ConfigError) else 1) from None
+    except OSError as e:
+        problem = place_problem(e)
+        if problem is None or debug():
+            raise
+        print(f"{prog}: {redact_credentials(problem)}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+_PLACE_HINTS = {
+    errno.ENOSPC: "out of disk space: free some and run it again",
+    errno.EDQUOT: "over the disk quota: free some and run it again",
+    errno.EFBIG: "over the file size limit",
+    errno.EROFS: "a read-only file system: run the project from a writable copy",
+    errno.EACCES: "make it writable (or readable) for this user",
+    errno.EPERM: "make it writable (or readable) for this user",
+    errno.ENOTDIR: "a file stands where a folder is expected: move it aside",
+    errno.EEXIST: "a file stands where a folder is expected: move it aside",
+}
+
+
+def place_problem(e: BaseException) -> str | None:
+    """The one-line message for an OSError about where mira writes (the project's lock and state files under
+    .mira/, MLflow's artifacts, a folder to make) rather than about mira's logic: each was some 100 to 700 lines of
+    tracebacks ending in the errno's words. None for any other exception: that is a bug and shows its traceback."""
+    if not isinstance(e, OSError) or e.errno not in _PLACE_HINTS:
+        return None
+    where = f"{e.filename}: " if e.filename else ""
+    return f"{where}{e.strerror or e} ({_PLACE_HINTS[e.errno]}; MIRA_DEBUG=1 shows the traceback)"
 
 
 class _HideMiraFailures(logging.Filter):
@@ -305,7 +335,7 @@ class _HideMiraFailures(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         run = getattr(record, "task_run_id", None) or getattr(record, "flow_run_id", None)
-        if record.exc_info and isinstance(record.exc_info[1], MiraError):
+        if record.exc_info and (isinstance(record.exc_info[1], MiraError) or place_problem(record.exc_info[1])):
             if run:
                 self.failed.add(str(run))
             return False

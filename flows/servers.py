@@ -32,6 +32,7 @@ import errno
 import inspect
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -149,11 +150,18 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float, log: Path) ->
 def _tail(log: Path, n: int = 20) -> str:
     """The log's last lines, URL credentials starred: they go into an error message on the terminal, and a server
     that fails on its store names its URI there (`mlflow server` printed a tracking URI's user:token@)."""
-    if not log.exists():
-        return "(no log)"
-    with open(log, "rb") as f:
-        f.seek(max(0, f.seek(0, os.SEEK_END) - 64 * 1024))  # the end only: a log can be large
-        return redact_credentials("\n".join(f.read().decode(errors="replace").splitlines()[-n:]))
+    text = ""
+    if log.exists():
+        with open(log, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 64 * 1024))  # the end only: a log can be large
+            text = redact_credentials("\n".join(f.read().decode(errors="replace").splitlines()[-n:]))
+    if not text.strip():  # on a full disk the log itself was not written: say what is left there
+        try:
+            free = shutil.disk_usage(log.parent if log.parent.exists() else Path(".")).free
+        except OSError:
+            return "(no log)"
+        return f"(no log; {free:,} bytes free on its disk{': out of disk space?' if free < 1 << 20 else ''})"
+    return text
 
 
 LOG_KEEP_BYTES = 10 * 1024 * 1024
@@ -376,8 +384,12 @@ def _write_json(obj: dict, path: Path) -> None:
     """Atomically (a reader never sees half a file); mira_core.io would import polars into the keeper."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk left an empty one for good: nothing reads a name not all digits
+        raise
 
 
 def read_state(root: Path) -> dict | None:

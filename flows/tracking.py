@@ -99,9 +99,20 @@ def _store_errors(uri: str):
     try:
         yield
     except (MlflowException, sqlalchemy.exc.SQLAlchemyError) as e:
-        first = redact_credentials((str(e).splitlines() or [type(e).__name__])[0])[:300]  # starred, then cut
-        hint = ("is the server up, and the URI right?" if is_tracking_server(uri) else
-                "another process holds it, or it is not an MLflow database: move it aside and run the stage again")
+        # SQLAlchemy's first line may be a side note ("raised as a result of Query-invoked autoflush ..."): the
+        # database's own words are in the exception it wraps
+        cause = getattr(e, "orig", None) or e
+        first = redact_credentials((str(cause).splitlines() or [type(cause).__name__])[0])[:300]  # starred, then cut
+        text = str(e).lower()
+        if is_tracking_server(uri):
+            hint = "is the server up, and the URI right?"
+        elif "disk is full" in text:
+            hint = "out of disk space: free some and run the stage again (the store is whole)"
+        elif "readonly" in text or "unable to open" in text:
+            hint = ("the store or its folder is read-only or not writable (the store is whole): make them writable, "
+                    "or set mlflow.tracking_uri to a writable place")
+        else:
+            hint = "another process holds it, or it is not an MLflow database: move it aside and run the stage again"
         raise MiraError(f"MLflow store {redact_credentials(uri)}: {first} ({hint})") from None
 
 

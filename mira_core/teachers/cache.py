@@ -10,14 +10,16 @@ as it arrives (one small transaction per answer), so a killed process loses only
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-from mira_core.errors import ConfigError
+from mira_core.errors import ConfigError, MiraError
 from mira_core.teachers.base import Outcome, Request
 
 log = logging.getLogger(__name__)
@@ -86,8 +88,18 @@ def _locked(e: sqlite3.Error) -> bool:
     return isinstance(e, sqlite3.OperationalError) and "locked" in str(e)
 
 
-def unusable(path: Path | str, e: sqlite3.Error) -> ConfigError:
-    """The error for a cache file SQLite cannot read: a bare "file is not a database" named no file."""
+def unusable(path: Path | str, e: sqlite3.Error) -> MiraError:
+    """The error for a cache file SQLite cannot read or write: a bare "file is not a database" named no file. Only a
+    file that may be damaged is to be moved aside: one on a full disk, or in a read-only place, is whole, and moving
+    it aside throws away every answer paid for in it."""
+    text = str(e).lower()
+    if "disk is full" in text:
+        return MiraError(f"{path}: SQLite could not store the teacher's answers ({e}): out of disk space; free some "
+                         "and run the stage again (the answers stored so far are kept)")
+    if ("readonly" in text or "unable to open" in text) and not Path(path).is_dir():
+        return ConfigError(f"{path}: SQLite cannot write there ({e}): the file or its folder is read-only or not "
+                           "writable (the file is not damaged); make them writable, or point teacher.cache_path at a "
+                           "writable place")
     return ConfigError(f"{path}: SQLite cannot open or read this file ({e}); if it is damaged, move it aside with the "
                        "-wal and -shm files beside it to start an empty one (the requests it held are then asked again)")
 
@@ -139,11 +151,24 @@ class RequestCache:
                         self.path, len(damaged))
         return out
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A write that fails for want of space or rights names the file (sqlite3's bare "database or disk is full"
+        was some 490 lines of traceback); a lock held too long stays as it is."""
+        try:
+            yield
+        except sqlite3.DatabaseError as e:
+            if _locked(e):
+                raise
+            with contextlib.suppress(sqlite3.Error):
+                self._con.rollback()
+            raise unusable(self.path, e) from None
+
     def put_many(self, items: list[tuple[str, Request, Outcome]]) -> None:
         now = time.time()
         rows = [(k, r.kind, o.record_id, int(o.ok), json.dumps(o.data) if o.data is not None else None, o.error,
                  o.error_kind, o.prompt_tokens, o.completion_tokens, o.calls, now) for k, r, o in items]
-        with self._lock:
+        with self._lock, self._writing():
             self._con.executemany(_UPSERT, rows)
             self._con.commit()
 
@@ -151,7 +176,7 @@ class RequestCache:
         """Store answers that are not teacher requests (key, record_id, data): the generative student's served
         replies, in a file of their own."""
         now = time.time()
-        with self._lock:
+        with self._lock, self._writing():
             self._con.executemany("INSERT OR REPLACE INTO requests (key, kind, record_id, ok, data, created) "
                                   "VALUES (?,?,?,1,?,?)", [(k, kind, rid, json.dumps(d), now) for k, rid, d in items])
             self._con.commit()
