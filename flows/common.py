@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import functools
 import json
 import logging
 import os
@@ -33,6 +34,12 @@ if TYPE_CHECKING:  # the CLI imports this module for its error handling: keep it
     from mira_core.layout import Layout
 
 DEBUG_ENV = "MIRA_DEBUG"  # set (to anything but 0/empty): tracebacks of MiraErrors are shown, not hidden
+
+
+@functools.cache
+def _warn_once(message: str) -> None:
+    """On stderr, once per process: `mira run` makes a task runner for every stage."""
+    print(message, file=sys.stderr)
 
 
 def task_runner(p: RunnerParams):
@@ -72,8 +79,8 @@ def task_runner(p: RunnerParams):
     from prefect.task_runners import ThreadPoolTaskRunner
 
     if p.address:  # a scheduler named for a run on threads: it was ignored without a word
-        print(f"warning: runner.address {p.address!r} is ignored: runner.kind is threads (set runner.kind: dask to "
-              "run on that scheduler)", file=sys.stderr)
+        _warn_once(f"warning: runner.address {p.address!r} is ignored: runner.kind is threads (set runner.kind: dask "
+                   "to run on that scheduler)")
     return ThreadPoolTaskRunner(max_workers=p.max_workers)
 
 
@@ -314,10 +321,9 @@ def place_problem(e: BaseException) -> str | None:
     """The one-line message for an OSError about where mira writes (the project's lock and state files under
     .mira/, MLflow's artifacts, a folder to make) rather than about mira's logic: each was some 100 to 700 lines of
     tracebacks ending in the errno's words. None for any other exception: that is a bug and shows its traceback."""
-    if not isinstance(e, OSError) or e.errno not in _PLACE_HINTS:
-        return None
-    where = f"{e.filename}: " if e.filename else ""
-    return f"{where}{e.strerror or e} ({_PLACE_HINTS[e.errno]}; MIRA_DEBUG=1 shows the traceback)"
+    if not isinstance(e, OSError) or e.errno not in _PLACE_HINTS or not e.filename:
+        return None  # one that names no file (a semaphore's EACCES) says nothing of a place: its traceback does
+    return f"{e.filename}: {e.strerror or e} ({_PLACE_HINTS[e.errno]}; MIRA_DEBUG=1 shows the traceback)"
 
 
 class _HideMiraFailures(logging.Filter):

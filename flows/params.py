@@ -57,7 +57,9 @@ def _missing_message(path: Path, missing: list[tuple[str, str]], params: Params)
     for stage, key in missing:
         parts = key.split(".")
         parent = next((".".join(parts[:i]) for i in range(1, len(parts)) if ".".join(parts[:i]) in keys), None)
-        stages.setdefault(parent or key, []).append(stage)  # a key inside a missing section: the section says it
+        by = stages.setdefault(parent or key, [])  # a key inside a missing section: the section says it
+        if stage not in by:
+            by.append(stage)
     values = params.model_dump(mode="json")
     lines = []
     for key, by in stages.items():

@@ -10,6 +10,7 @@ edit of params.yaml is not written back into dvc.yaml.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -80,23 +81,55 @@ def missing_tracked_params(raw: object, root: Path) -> list[tuple[str, str]]:
     'params.yaml'", having deleted the stage's outputs first (its metrics and plots, not cached, are gone). So a
     params.yaml that leaves out a section or key some stage tracks (a section deleted to take its defaults,
     `embed.static_source` left out beside `encoder: minilm`) is refused up front, by `mira params` and every stage."""
+    stages = _dvc_stages(root)
     out = []
-    for name, entry in _dvc_stages(root).items():
+    for name, key in _resolved(root) if _templated(stages) else _plain(stages):
+        node = raw
+        for part in str(key).split("."):
+            node = node.get(part, _ABSENT) if isinstance(node, dict) else _ABSENT
+        if node is _ABSENT and (name, key) not in out:
+            out.append((name, str(key)))
+    return out
+
+
+_ABSENT = object()
+
+
+def _templated(stages: dict) -> bool:
+    """Whether DVC must resolve the stages to know which params.yaml keys they track: `${...}` values, `foreach` or
+    `matrix` stages, or a `wdir` (whose stage reads the params.yaml there)."""
+    return "${" in json.dumps(stages, default=str) or any(
+        isinstance(e, dict) and ({"foreach", "matrix"} & set(e) or str(e.get("wdir") or ".") not in (".", "./"))
+        for e in stages.values())
+
+
+def _plain(stages: dict) -> list[tuple[str, str]]:
+    """(stage, key) tracked in the project's params.yaml, read off plain stages."""
+    out = []
+    for name, entry in stages.items():
         tracked = entry.get("params") if isinstance(entry, dict) else None
         for item in tracked if isinstance(tracked, list) else []:
             # a bare key is params.yaml's; {file: [keys]} names another file, or params.yaml itself
             keys = [item] if isinstance(item, str) else \
                 [k for f, ks in item.items() if f == "params.yaml" for k in (ks or [])] if isinstance(item, dict) else []
-            for key in keys:
-                node = raw
-                for part in str(key).split("."):
-                    node = node.get(part, _ABSENT) if isinstance(node, dict) else _ABSENT
-                if node is _ABSENT and (name, key) not in out:
-                    out.append((name, str(key)))
+            out += [(name, str(k)) for k in keys]
     return out
 
 
-_ABSENT = object()
+def _resolved(root: Path) -> list[tuple[str, str]]:
+    """(stage, key) tracked in the project's params.yaml, as DVC resolves the stages (about a second); none where DVC
+    cannot read the project, which `dvc repro` then reports itself."""
+    try:
+        from dvc.dependency.param import ParamsDependency
+        from dvc.repo import Repo
+
+        params = os.path.abspath(root / "params.yaml")
+        with Repo(str(root)) as repo:
+            return [(stage.name, str(key)) for stage in repo.index.stages for dep in stage.deps
+                    if isinstance(dep, ParamsDependency) and os.path.abspath(dep.fs_path) == params
+                    for key in (dep.params or [])]
+    except Exception:  # noqa: BLE001 (DVC's own errors, whatever their class: it names them at `dvc repro`)
+        return []
 
 
 def dvc_stage_deps(root: Path, stage: str) -> list[str] | None:

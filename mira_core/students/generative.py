@@ -446,7 +446,8 @@ class GenerativeStudent:
             body["response_format"] = {"type": "json_schema",
                                        "json_schema": {"name": name, "schema": schema, "strict": True}}
         headers = {"Authorization": f"Bearer {srv['api_key']}"} if srv["api_key"] else {}
-        cache = RequestCache(srv["cache"]) if srv.get("cache") else None
+        cache = RequestCache(srv["cache"], "score.generative_server.cache_path",
+                             "the student's served replies") if srv.get("cache") else None
         keys = {int(i): _reply_key(body, prompts[int(i)], srv["version"]) for i in which} if cache else {}
         replies: dict[int, dict | BaseException] = {}
         if cache:
@@ -466,7 +467,7 @@ class GenerativeStudent:
                 if cache and ((reply.get("choices") or [{}])[0].get("text")):  # each as it arrives: a killed run
                     try:  # keeps what it was given; an empty reply is not worth keeping
                         cache.put_data("student", [(keys[i], "", reply)])
-                    except sqlite3.Error as e:  # a locked or full cache costs a re-ask later, not this reply
+                    except (sqlite3.Error, MiraError) as e:  # a locked or full cache costs a re-ask later, not this reply
                         log.warning("generative reply cache %s: %s", srv["cache"], e)
                 return reply
 

@@ -52,18 +52,20 @@ _UPSERT = ("INSERT INTO requests VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(key)
 
 
 def open_wal(path: Path | str, statements: tuple[str, ...], synchronous_normal: bool = False,
-             isolation_level: str | None = "") -> sqlite3.Connection:
+             isolation_level: str | None = "", named: tuple[str, str] = ("teacher.cache_path", "the teacher's answers")
+             ) -> sqlite3.Connection:
     """A connection to a SQLite file in WAL mode, with `statements` (its schema) run once it is.
 
     Switching a new file to WAL needs it to themselves, and SQLite answers "database is locked" at once, without
     waiting out its busy timeout, when another connection is switching it too (to avoid a deadlock): so the tasks of
     a process take turns (a lock), and a connection of another process is waited out (a short retry loop).
-    A file SQLite cannot use (damaged, cut short, not SQLite, a folder) is a ConfigError naming it.
+    A file SQLite cannot use (damaged, cut short, not SQLite, a folder) is a ConfigError naming it; `named`: the
+    knob that sets the file and what it holds, for the messages.
     """
     try:
         con = sqlite3.connect(path, check_same_thread=False, timeout=60, isolation_level=isolation_level)
     except sqlite3.DatabaseError as e:  # a folder, or a folder it may not write in
-        raise unusable(path, e) from None
+        raise unusable(path, e, *named) from None
     with _INIT:
         for attempt in range(100):
             try:
@@ -78,7 +80,7 @@ def open_wal(path: Path | str, statements: tuple[str, ...], synchronous_normal: 
                 if not _locked(e) or attempt == 99:
                     con.close()
                     if not _locked(e):
-                        raise unusable(path, e) from None
+                        raise unusable(path, e, *named) from None
                     raise
                 time.sleep(0.05)  # another process holds the lock for a moment
     raise AssertionError("unreachable")
@@ -88,18 +90,19 @@ def _locked(e: sqlite3.Error) -> bool:
     return isinstance(e, sqlite3.OperationalError) and "locked" in str(e)
 
 
-def unusable(path: Path | str, e: sqlite3.Error) -> MiraError:
+def unusable(path: Path | str, e: sqlite3.Error, knob: str = "teacher.cache_path",
+             what: str = "the teacher's answers") -> MiraError:
     """The error for a cache file SQLite cannot read or write: a bare "file is not a database" named no file. Only a
     file that may be damaged is to be moved aside: one on a full disk, or in a read-only place, is whole, and moving
     it aside throws away every answer paid for in it."""
     text = str(e).lower()
     if "disk is full" in text:
-        return MiraError(f"{path}: SQLite could not store the teacher's answers ({e}): out of disk space; free some "
-                         "and run the stage again (the answers stored so far are kept)")
+        return MiraError(f"{path}: SQLite could not store {what} ({e}): out of disk space; free some and run the "
+                         "stage again (those stored so far are kept)")
     if ("readonly" in text or "unable to open" in text) and not Path(path).is_dir():
         return ConfigError(f"{path}: SQLite cannot write there ({e}): the file or its folder is read-only or not "
-                           "writable (the file is not damaged); make them writable, or point teacher.cache_path at a "
-                           "writable place")
+                           f"writable (the file is not damaged); make them writable, or point {knob} at a writable "
+                           "place")
     return ConfigError(f"{path}: SQLite cannot open or read this file ({e}); if it is damaged, move it aside with the "
                        "-wal and -shm files beside it to start an empty one (the requests it held are then asked again)")
 
@@ -107,12 +110,13 @@ def unusable(path: Path | str, e: sqlite3.Error) -> MiraError:
 class RequestCache:
     """A thread-safe SQLite map from request key to Outcome."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, knob: str = "teacher.cache_path", what: str = "the teacher's answers") -> None:
         self.path = Path(path)
+        self.knob, self.what = knob, what  # named by the errors: the generative student's replies have a cache too
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # In WAL mode a commit without fsync still survives a killed process (the OS holds it); only a power loss
         # can drop the last commits. That makes a commit per answer cheap.
-        self._con = open_wal(self.path, (SCHEMA,), synchronous_normal=True)
+        self._con = open_wal(self.path, (SCHEMA,), synchronous_normal=True, named=(knob, what))
         self._lock = threading.Lock()
 
     def get_many(self, keys: list[str]) -> dict[str, Outcome]:
@@ -133,7 +137,7 @@ class RequestCache:
                 except sqlite3.DatabaseError as e:  # a damaged page shows only when it is read
                     if _locked(e):
                         raise
-                    raise unusable(self.path, e) from None
+                    raise unusable(self.path, e, self.knob, self.what) from None
                 for k, rid, ok, data, err, ekind, pt, ct, calls in rows:
                     try:
                         value = json.loads(data.decode()) if data else None
@@ -162,7 +166,7 @@ class RequestCache:
                 raise
             with contextlib.suppress(sqlite3.Error):
                 self._con.rollback()
-            raise unusable(self.path, e) from None
+            raise unusable(self.path, e, self.knob, self.what) from None
 
     def put_many(self, items: list[tuple[str, Request, Outcome]]) -> None:
         now = time.time()

@@ -218,3 +218,13 @@ def test_an_oserror_about_the_place_is_one_line_and_any_other_a_traceback(capsys
                                        "shows the traceback)\n")
     with pytest.raises(FileNotFoundError), user_errors("mira"):  # not about the place: a bug, with its traceback
         raise FileNotFoundError(errno.ENOENT, "No such file or directory", "/p/x")
+
+
+def test_an_oserror_naming_no_file_keeps_its_traceback():
+    # (review s34, diff: a semaphore's EACCES names no place; a line saying "make it writable" named nothing)
+    import errno
+
+    from flows.common import user_errors
+
+    with pytest.raises(PermissionError), user_errors("mira"):
+        raise PermissionError(errno.EACCES, "Permission denied")

@@ -82,3 +82,13 @@ def test_a_stage_runs_in_its_project_folder_wherever_it_was_started(tmp_path, mo
     monkeypatch.chdir(elsewhere)
     seen = run_stage(project, lambda: lambda params, root: Path.cwd())
     assert seen == project and Path.cwd() == elsewhere  # and back where it was started
+
+
+def test_the_ignored_address_is_said_once_per_process(capsys):
+    # (review s34, diff: mira run makes a task runner for every stage, and said it ten times)
+    from flows.common import task_runner
+    from mira_core.config import RunnerParams
+
+    for _ in range(3):
+        task_runner(RunnerParams(kind="threads", address="tcp://127.0.0.1:8787"))
+    assert capsys.readouterr().err.count("runner.address 'tcp://127.0.0.1:8787' is ignored") == 1
