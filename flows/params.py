@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import yaml
 
 from mira_core.config import Params, parse_params
 from mira_core.config_errors import duplicate_keys, key_lines, yaml_problem, yaml_version_numbers
-from mira_core.dvc_deps import missing_tracked_params
+from mira_core.dvc_deps import tracked_params
 from mira_core.errors import ConfigError
 
 
@@ -48,6 +49,43 @@ def load_params(path: Path | str = "params.yaml") -> Params:
     if missing:
         raise ConfigError(_missing_message(path, missing, params))
     return params
+
+
+def missing_tracked_params(raw: object, root: Path) -> list[tuple[str, str]]:
+    """(stage, key) for each params.yaml key that dvc.yaml's stages track and `raw` (params.yaml as read) leaves out.
+
+    mira fills a missing knob with its default, but DVC does not: it stops with "Parameters ... are missing from
+    'params.yaml'", having deleted the stage's outputs first (its metrics and plots, not cached, are gone). So a
+    params.yaml that leaves out a section or key some stage tracks (a section deleted to take its defaults,
+    `embed.static_source` left out beside `encoder: minilm`) is refused up front, by `mira params` and every stage."""
+    tracked = tracked_params(root)
+    out = []
+    for name, key in _resolved(root) if tracked is None else tracked:
+        node = raw
+        for part in key.split("."):
+            node = node.get(part, _ABSENT) if isinstance(node, dict) else _ABSENT
+        if node is _ABSENT and (name, key) not in out:
+            out.append((name, key))
+    return out
+
+
+_ABSENT = object()
+
+
+def _resolved(root: Path) -> list[tuple[str, str]]:
+    """(stage, key) tracked in the project's params.yaml, as DVC resolves the stages (about a second); none where DVC
+    cannot read the project, which `dvc repro` then reports itself."""
+    try:
+        from dvc.dependency.param import ParamsDependency
+        from dvc.repo import Repo
+
+        params = os.path.abspath(root / "params.yaml")
+        with Repo(str(root)) as repo:
+            return [(stage.name, str(key)) for stage in repo.index.stages for dep in stage.deps
+                    if isinstance(dep, ParamsDependency) and os.path.abspath(dep.fs_path) == params
+                    for key in (dep.params or [])]
+    except Exception:  # noqa: BLE001 (DVC's own errors, whatever their class: it names them at `dvc repro`)
+        return []
 
 
 def _missing_message(path: Path, missing: list[tuple[str, str]], params: Params) -> str:

@@ -74,37 +74,16 @@ def _dvc_stages(root: Path) -> dict:
     return stages if isinstance(stages, dict) else {}
 
 
-def missing_tracked_params(raw: object, root: Path) -> list[tuple[str, str]]:
-    """(stage, key) for each params.yaml key that dvc.yaml's stages track and `raw` (params.yaml as read) leaves out.
-
-    mira fills a missing knob with its default, but DVC does not: it stops with "Parameters ... are missing from
-    'params.yaml'", having deleted the stage's outputs first (its metrics and plots, not cached, are gone). So a
-    params.yaml that leaves out a section or key some stage tracks (a section deleted to take its defaults,
-    `embed.static_source` left out beside `encoder: minilm`) is refused up front, by `mira params` and every stage."""
+def tracked_params(root: Path) -> list[tuple[str, str]] | None:
+    """(stage, key) for each params.yaml key that dvc.yaml's plain stages track, or None where DVC must resolve the
+    stages to tell (`${...}` values, `foreach` or `matrix` stages, a `wdir` whose stage reads the params.yaml there):
+    the flows layer asks DVC then (`flows.params.missing_tracked_params`)."""
     stages = _dvc_stages(root)
-    out = []
-    for name, key in _resolved(root) if _templated(stages) else _plain(stages):
-        node = raw
-        for part in str(key).split("."):
-            node = node.get(part, _ABSENT) if isinstance(node, dict) else _ABSENT
-        if node is _ABSENT and (name, key) not in out:
-            out.append((name, str(key)))
-    return out
-
-
-_ABSENT = object()
-
-
-def _templated(stages: dict) -> bool:
-    """Whether DVC must resolve the stages to know which params.yaml keys they track: `${...}` values, `foreach` or
-    `matrix` stages, or a `wdir` (whose stage reads the params.yaml there)."""
-    return "${" in json.dumps(stages, default=str) or any(
+    templated = "${" in json.dumps(stages, default=str) or any(
         isinstance(e, dict) and ({"foreach", "matrix"} & set(e) or str(e.get("wdir") or ".") not in (".", "./"))
         for e in stages.values())
-
-
-def _plain(stages: dict) -> list[tuple[str, str]]:
-    """(stage, key) tracked in the project's params.yaml, read off plain stages."""
+    if templated:
+        return None
     out = []
     for name, entry in stages.items():
         tracked = entry.get("params") if isinstance(entry, dict) else None
@@ -114,22 +93,6 @@ def _plain(stages: dict) -> list[tuple[str, str]]:
                 [k for f, ks in item.items() if f == "params.yaml" for k in (ks or [])] if isinstance(item, dict) else []
             out += [(name, str(k)) for k in keys]
     return out
-
-
-def _resolved(root: Path) -> list[tuple[str, str]]:
-    """(stage, key) tracked in the project's params.yaml, as DVC resolves the stages (about a second); none where DVC
-    cannot read the project, which `dvc repro` then reports itself."""
-    try:
-        from dvc.dependency.param import ParamsDependency
-        from dvc.repo import Repo
-
-        params = os.path.abspath(root / "params.yaml")
-        with Repo(str(root)) as repo:
-            return [(stage.name, str(key)) for stage in repo.index.stages for dep in stage.deps
-                    if isinstance(dep, ParamsDependency) and os.path.abspath(dep.fs_path) == params
-                    for key in (dep.params or [])]
-    except Exception:  # noqa: BLE001 (DVC's own errors, whatever their class: it names them at `dvc repro`)
-        return []
 
 
 def dvc_stage_deps(root: Path, stage: str) -> list[str] | None:

@@ -207,13 +207,20 @@ def merge_chunks(chunks: Path, out_labels: Path, out_repeats: Path, out_failures
 
 
 def check_rubric_teacher(rubric: Rubric, p: TeacherParams) -> None:
-    """Refuse to label with a teacher whose version differs from the one that discovered the rubric. After an
+    """Refuse to label with a teacher whose version differs from the one that discovered the rubric, or on another
+    scale than the rubric's (`mira stage label` after an edit of teacher.scale_*: labels up to 10 under a 1..5
+    rubric, clipped by distill, a mask and selection no fresh run gives). After an
     upgrade of mira (or an edit of the rules or the prompts) a plain `dvc repro` sees no change in discover's deps
     when only a label knob changed: label re-ran over the old rubric and stamped the new version on its labels, a
     mix of two teachers that no run from scratch gives. Another teacher's rubric (a rules rubric labeled by an LLM)
     is the user's choice and passes."""
     if why := rubric_of_other_version(rubric, p):
         raise ConfigError(f"{why}: re-run discover (after upgrading mira, dvc repro --force)")
+    # whoever discovered it: labels on another scale than the rubric's were clipped by distill to the rubric's
+    if (rubric.scale.min, rubric.scale.max) != (p.scale_min, p.scale_max):
+        raise ConfigError(f"rubric {rubric.group} is on the scale {rubric.scale.min}..{rubric.scale.max}, and "
+                          f"teacher.scale_min..scale_max is now {p.scale_min}..{p.scale_max}: re-run discover (dvc "
+                          "repro does)")
 
 
 def rubric_of_other_version(rubric: Rubric, p: TeacherParams) -> str | None:

@@ -90,12 +90,13 @@ def train_base(p: EvaluateParams, data: EvalData, root: Path, reuse: bool = True
     `root`/<key>; the result's `dir` names that folder."""
     tok = hashlib.blake2b(data.tokenizer.tokenizer.to_str().encode()).hexdigest()
     key = run_key(p, data.base.stream, data.target, exclude=NOT_IN_BASE_KEY, tokenizer=tok)
-    root.mkdir(parents=True, exist_ok=True)
+    locks = root.with_name(f"{root.name}.locks")  # beside the bases: their folder holds one folder per key alone
+    locks.mkdir(parents=True, exist_ok=True)
     # The bases are shared by the workspace's queued and temporary DVC experiments, which run in processes of their
     # own: a budget sweep trains one base in two at once. Unlocked, the second's atomic_dir took the first's live
     # temporary folder for a killed run's and deleted it, and the first then renamed a folder of key.json alone over
     # the whole base, which every later run reused and failed on. Locked, the second waits and reuses it.
-    with FileLock(str(root / f"{key}.lock")):
+    with FileLock(str(locks / f"{key}.lock")):
         return _train_base(p, data, root / key, key, reuse)
 
 

@@ -8,7 +8,7 @@ What did not hold:
   the same `put_data` under `except sqlite3.Error` so that "a locked or full cache costs a re-ask later, not this
   reply". That except no longer catches it: a full (or failing) reply-cache disk now fails the score shard, as a
   "generative scoring server" error about "the teacher's answers".
-- `missing_tracked_params` (mira_core/dvc_deps.py) reads dvc.yaml's raw text, not the stages DVC resolves: a
+- `missing_tracked_params` (now flows/params.py) read dvc.yaml's raw text, not the stages DVC resolves: a
   templated key (`params: [${sec}]` under `vars`) or a stage with a `wdir` (its params are that folder's
   params.yaml) is reported missing from the project's params.yaml, and every `mira stage` and `mira params`
   refuses the project for good (params.yaml cannot hold such a key: mira refuses unknown keys), where DVC runs it.

@@ -101,7 +101,10 @@ def anchors_json(anchors: tuple[Anchor, ...]) -> str:
 def messages(req: Request, scale: tuple[int, int], max_chars: int, max_judgments: int) -> list[dict]:
     """Chat messages for one request."""
     document, left_out = fence(req.doc.text, max_chars)
+    # the example reply's score is the scale's middle: a fixed 3 was off a 0..1 or -2..2 scale, so a model copying
+    # the example was refused (and the top of 1..3)
     values = {"format": req.doc.format, "document": document, "scale_min": scale[0], "scale_max": scale[1],
+              "example_score": (scale[0] + scale[1]) // 2,
               "max_judgments": max_judgments, "cut_note": cut_note(len(req.doc.text), left_out)}
     if req.kind == "judge":
         user = Template(template(JUDGE)).substitute(values)
