@@ -77,7 +77,8 @@ class GenerativeParams(Section):
                                  "characters in the training targets.")
     read: Literal["expected", "digit"] = Field("expected", description="expected: each anchor's score is the "
                                                "probability-weighted mean of the scale's digits where the model wrote "
-                                               "it; digit: the written integer.")
+                                               "it (a scale of single digits only: past 9 or below 0 it reads as "
+                                               "digit); digit: the written integer.")
     predict_batch: int = Field(16, gt=0, description="Records generated at once (sorted by prompt length).")
     retry_temperature: float = Field(0.7, gt=0, description="Sampling temperature of the one retry of a reply that "
                                      "did not parse (the first try is greedy).")
