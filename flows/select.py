@@ -120,7 +120,23 @@ def unreliable_warning(blind: list[str], sources: list[str], held_out: list[str]
             "metrics/students.json; more labels (label.records_per_group) or another student may help.")
 
 
+def positional_weights(params: Params) -> str | None:
+    """The warning for select.weights that name groups by position: a group's name (g0, g1 ...) follows the
+    alphabetically first source it holds, so a source added or renamed can renumber the groups and move a weight to
+    other sources without a word. A name of `group.pins` is the user's own and stays with its sources."""
+    if params.select.granularity != "group":
+        return None
+    named = sorted(set(params.select.weights) - set(params.group.pins.values()))
+    if not named:
+        return None
+    return (f"select: warning: select.weights names {', '.join(named)}, a group named by its place in the source "
+            "order: a source added or renamed can renumber the groups and move the weight to other sources; pin the "
+            "sources (group.pins: {source: name}) to give the group a name of your own")
+
+
 def run(params: Params, root: Path) -> dict:
+    if warning := positional_weights(params):
+        print(warning, file=sys.stderr)
     # The lineage's digest covers the params the selection depends on, not all of params.yaml: a change to
     # `evaluate` alone neither re-runs select under DVC nor re-exports under the task cache.
     return select_flow.with_options(task_runner=task_runner(params.runner))(

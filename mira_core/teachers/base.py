@@ -384,11 +384,15 @@ class Teacher:
             budget.close()
 
     def key(self, req: Request) -> str:
-        """Hash of the canonical request: provider, model, prompt version, rubric, record text, settings."""
+        """Hash of the canonical request: provider, model, prompt version, the anchors as the prompt shows them,
+        record text, settings. The anchors, not the rubric's version: that hashes the group's name and sources too,
+        which no prompt shows, so a renamed source, or groups renumbered when another source came, had the teacher
+        answer byte-identical prompts again (paid twice). (Caches written before have no hits for score requests:
+        they are asked again, once.)"""
         body = {
             "provider": self.backend.provider, "model": self.backend.model, "prompt": self.prompt_version,
             "kind": req.kind, "format": req.doc.format, "text": req.doc.text, "repeat": req.repeat,
-            "rubric_version": req.rubric_version, "anchors": [a.id for a in req.anchors],
+            "anchors": [[a.id, a.name, a.description, a.exemplar_reason] for a in req.anchors],
             "scale": list(self.scale), "settings": self.settings,
         }
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()

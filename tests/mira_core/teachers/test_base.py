@@ -30,7 +30,11 @@ def test_key_covers_text_rubric_prompt_repeat_and_settings(tmp_path):
     base = Request("score", Doc("s/1", "s", "code", "x"), A, "v1")
     k = t.key(base)
     assert t.key(Request("score", Doc("s/OTHER-ID", "s2", "code", "x"), A, "v1")) == k  # text, not id, matters
-    for other in (Request("score", Doc("s/1", "s", "code", "y"), A, "v1"), Request("score", base.doc, A, "v2"),
+    # the anchors as the prompt shows them, not the rubric's version, which hashes the group's name and sources too
+    # (review s34: a renamed source, or renumbered groups, had the teacher answer identical prompts again)
+    assert t.key(Request("score", base.doc, A, "v2")) == k
+    reworded = (A[0].model_copy(update={"description": A[0].description + " (reworded)"}), *A[1:])
+    for other in (Request("score", Doc("s/1", "s", "code", "y"), A, "v1"), Request("score", base.doc, reworded, "v2"),
                   Request("score", base.doc, A, "v1", repeat=1), Request("judge", base.doc)):
         assert t.key(other) != k
     assert Teacher(Echo(), t.cache, "p2", {"temperature": 0}, (1, 5)).key(base) != k
