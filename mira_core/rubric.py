@@ -96,9 +96,10 @@ def stored_body_hash(raw: dict) -> str:
 
 def version_of(raw: dict, rubric: Rubric) -> str:
     """The version of a rubric read from a file: the stored one while the file is as written, else (edited by
-    hand) its content's hash. The teacher's cache keys name the version, not the anchors' wording, so a kept
-    version would serve the old answers to an edited anchor; a version recomputed from the model alone would
-    re-version (and re-label) every rubric whenever the model gains a field."""
+    hand) its content's hash: labels carry the version, and distill refuses labels of another, so a kept version
+    would pass labels made under the old anchors' wording (the teacher's cache keys the anchors' wording itself); a
+    version recomputed from the model alone would re-version (and re-label) every rubric whenever the model gains a
+    field."""
     return rubric.version if rubric.version and rubric.version == stored_body_hash(raw) else rubric.content_hash()
 
 

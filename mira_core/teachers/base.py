@@ -392,6 +392,7 @@ class Teacher:
         body = {
             "provider": self.backend.provider, "model": self.backend.model, "prompt": self.prompt_version,
             "kind": req.kind, "format": req.doc.format, "text": req.doc.text, "repeat": req.repeat,
+            "rubric_version": None,  # no longer keyed; left as None so that a judge request keeps its key (and hits)
             "anchors": [[a.id, a.name, a.description, a.exemplar_reason] for a in req.anchors],
             "scale": list(self.scale), "settings": self.settings,
         }

@@ -34,8 +34,12 @@ def template(name: str) -> str:
 
 
 def prompt_version() -> str:
-    """One version for the prompt family: names and a hash of the three templates."""
-    h = hashlib.sha256("".join(template(n) for n in (SYSTEM, JUDGE, SCORE)).encode()).hexdigest()[:10]
+    """One version for the prompt family: names and a hash of the three templates, their example score filled in as
+    the paper's 1..5 renders it (3). So an edit that sends the same prompts there keeps the version, and the
+    request cache's answers (the example score was a literal 3 until it followed the scale: the upgrade would have
+    had every answer paid for again, for byte-identical prompts)."""
+    texts = (Template(template(n)).safe_substitute(example_score=3) for n in (SYSTEM, JUDGE, SCORE))
+    h = hashlib.sha256("".join(texts).encode()).hexdigest()[:10]
     return f"{JUDGE}+{SCORE}@{h}"
 
 
