@@ -18,7 +18,9 @@ import functools
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -108,6 +110,11 @@ def _hide_mira_failures_plugin():
     class HideMiraFailures(WorkerPlugin):
         def setup(self, worker) -> None:
             hide_mira_failures_on_console()
+            # A local cluster's workers share the terminal's process group, so Ctrl-C reached each of them too and
+            # every one printed its KeyboardInterrupt's traceback (70-240 lines): the main process alone handles it,
+            # and stopping the cluster stops them.
+            with contextlib.suppress(ValueError):  # not the worker process's main thread: leave it
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     return HideMiraFailures()
 
@@ -194,8 +201,46 @@ def gather(futures: Iterable, desc: str, unit: str = "task", file=None) -> list:
             for f in futures:
                 with contextlib.suppress(Exception):
                     f.cancel()
+            # The running tasks stop at their next step (check_interrupted). Waited for here, a slice at a time, so
+            # that the stage keeps its lock until they have, and a second Ctrl-C still lands (`_on_sigint` then
+            # ends the process): Prefect's thread pool joined them without a timeout, deaf to any Ctrl-C, for as
+            # long as a fit or a training run went on, and the stage lock was already released.
+            # (Tasks on Dask workers, other processes, are not waited for: the cluster stops with this process.)
+            running = [f for f in futures if _local(f) and not _done(f)]
+            if running:
+                print(f"{desc}: interrupted: stopping {len(running)} running task(s) at their next step (Ctrl-C "
+                      "again to stop at once)", file=stream)
+                while not all(_done(f) for f in running):
+                    time.sleep(0.2)
             raise
     return [f.result() for f in futures]
+
+
+def _done(future) -> bool:
+    """Whether a Prefect (thread pool or Dask) or concurrent.futures future has finished, or was cancelled before
+    it ran (a cancelled Prefect future's state stays Pending)."""
+    try:
+        return bool(getattr(future, "wrapped_future", future).done())
+    except Exception:  # noqa: BLE001 (a future that cannot say: not waited for)
+        return True
+
+
+def _local(future) -> bool:
+    """Whether a future's task runs in this process (a thread pool's), where INTERRUPTED reaches it."""
+    import concurrent.futures
+
+    return isinstance(getattr(future, "wrapped_future", future), concurrent.futures.Future)
+
+
+def _on_sigint(signum, frame) -> None:
+    """Ctrl-C in a stage process: the first sets INTERRUPTED (every long loop stops at its next step; `mira run`
+    starts no further stage, even where Prefect swallows the KeyboardInterrupt of a stage that had just finished)
+    and raises it as Python does; a second ends the process at once."""
+    if INTERRUPTED.is_set():
+        print("mira: stopped", file=sys.stderr)
+        os._exit(130)
+    INTERRUPTED.set()
+    raise KeyboardInterrupt
 
 
 _END = object()
@@ -380,7 +425,13 @@ def run_stage(root: Path, load: Callable[[], Callable[[Params, Path], object]], 
     with contextlib.chdir(root), prefect_api(root, params.runner):  # the project's Prefect server
         run = load()
         hide_mira_failures_on_console()
-        return run(params, root)
+        if threading.current_thread() is not threading.main_thread():
+            return run(params, root)
+        before = signal.signal(signal.SIGINT, _on_sigint)
+        try:
+            return run(params, root)
+        finally:
+            signal.signal(signal.SIGINT, before)
 
 
 def parse_root(argv: list[str] | None, stage: str) -> Path:

@@ -12,6 +12,7 @@ from prefect import flow
 
 from flows.params import load_params
 from flows.stages import BY_NAME, flow_module, plan
+from mira_core.errors import INTERRUPTED
 
 __all__ = ["pipeline_flow", "plan"]  # plan lives in flows.stages: the CLI calls it before Prefect is imported
 
@@ -22,6 +23,8 @@ def pipeline_flow(root: str, stages: list[str]) -> list[str]:
     params = load_params(Path(root) / "params.yaml")
     done = []
     for name in stages:
+        if INTERRUPTED.is_set():  # Ctrl-C in the second after a stage ended: Prefect swallowed it, the run went on
+            raise KeyboardInterrupt
         flow_module(BY_NAME[name]).run(params, Path(root))
         done.append(name)
     return done

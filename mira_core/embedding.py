@@ -38,7 +38,7 @@ import numpy as np
 import polars as pl
 
 from mira_core.config import EmbedParams
-from mira_core.errors import ConfigError
+from mira_core.errors import ConfigError, check_interrupted
 from mira_core.ingest.tokens import BUNDLED, resolve_model_path
 from mira_core.io import (
     DAMAGED_PARQUET,
@@ -260,6 +260,7 @@ class Encoder:
         order = np.argsort([-len(x) for x in ids], kind="stable")
         pad = self.tokenizer.pad_token_id or 0
         for start in range(0, len(order), self.batch_size):
+            check_interrupted()
             idx = order[start : start + self.batch_size]
             width = max(len(ids[i]) for i in idx)
             input_ids = np.full((len(idx), width), pad, dtype=np.int64)
@@ -335,6 +336,7 @@ class StaticEncoder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         step = max(1, self.batch_size * 16)
         for i in range(0, len(texts), step):
+            check_interrupted()
             out[i : i + step] = self.model.encode(texts[i : i + step], max_length=None, batch_size=step)
             if progress:
                 progress(len(texts[i : i + step]))

@@ -60,3 +60,14 @@ def json_refusal(e: BaseException) -> str:
 # still be sent and paid for before the process ends. A request not yet sent is then dropped ("not sent", never
 # cached); the few already in flight finish. Never cleared in a run: an interrupted process ends.
 INTERRUPTED = threading.Event()
+
+
+class Interrupted(MiraError):
+    """A long task (a fit, a training run) stopped at its next step after Ctrl-C, so the stage ends in seconds."""
+
+
+def check_interrupted() -> None:
+    """Raise `Interrupted` once the run was interrupted: called once per epoch, step or batch of the long loops,
+    which the thread pool would otherwise run to their end (silently, holding the process minutes after Ctrl-C)."""
+    if INTERRUPTED.is_set():
+        raise Interrupted("interrupted (Ctrl-C)")

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from mira_core.errors import ConfigError
+from mira_core.errors import ConfigError, check_interrupted
 from mira_core.io import file_digest, read_json, read_parquet, write_parquet
 from mira_core.rubric import Rubric
 from mira_core.schema import CORPUS, TEACHER_SCORED, read_checked
@@ -95,6 +95,7 @@ def score_shard(corpus_shard: Path, embedding_shard: Path, student_dir: Path, gr
     explains = hasattr(student, "predict_explained")  # a generative student also writes each record's rationales
     preds, why, runs = [], [], []
     for b in batches:
+        check_interrupted()
         if explains:
             p, w, r = student.predict_explained(b, clipped=False)
             why += [json.dumps(x, ensure_ascii=False) if x is not None else None for x in w]

@@ -30,6 +30,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 from transformers.utils import logging as hf_logging
 
 from mira_core.config import EvaluateParams
+from mira_core.errors import check_interrupted
 from mira_core.evaluation.data import gather, sample_starts
 from mira_core.evaluation.schedule import wsd_lr
 
@@ -152,6 +153,7 @@ def train_lm(model: GPT2LMHeadModel, stream: np.ndarray, target: np.ndarray, p: 
     evaluate(0)
     last = math.nan
     for step in range(steps):
+        check_interrupted()
         lr = wsd_lr(step, steps, p.lr, p.warmup_frac, decay_frac, p.final_lr_ratio, p.decay_shape)
         for g in opt.param_groups:
             g["lr"] = lr

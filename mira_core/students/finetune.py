@@ -37,7 +37,7 @@ from safetensors.torch import load_model, save_model
 
 from mira_core.config import FinetuneParams
 from mira_core.embedding import CHARS_PER_TOKEN_CAP, _pooling, pool
-from mira_core.errors import ConfigError
+from mira_core.errors import ConfigError, check_interrupted
 from mira_core.ingest.tokens import resolve_model_path
 from mira_core.io import read_json
 from mira_core.students.base import Inputs, Need, clip, write_config
@@ -209,6 +209,7 @@ class FinetuneStudent:
             total = 0.0
             order = rng.permutation(len(ids))
             for i in range(0, len(order), self.params.batch_size):
+                check_interrupted()
                 idx = order[i : i + self.params.batch_size]
                 target = torch.from_numpy(ys[idx]).to(self.device)
                 with self._autocast():

@@ -63,7 +63,7 @@ import numpy as np
 
 from mira_core.base_models import SMOLLM2_DIR
 from mira_core.config import GenerativeParams
-from mira_core.errors import ConfigError, MiraError
+from mira_core.errors import ConfigError, MiraError, check_interrupted
 from mira_core.redact import redact_credentials
 from mira_core.students.base import Inputs, Need, clip, read_config, write_config
 from mira_core.students.common import SEEDED, config_head, targets, texts_of, torch_device
@@ -333,6 +333,7 @@ class GenerativeStudent:
             total = tokens = 0.0
             order = rng.permutation(len(rows))
             for i in range(0, len(order), self.params.batch_size):
+                check_interrupted()
                 batch = [rows[j] for j in order[i : i + self.params.batch_size]]
                 width = max(len(p) + len(t) for p, t in batch)
                 ids = torch.full((len(batch), width), pad, dtype=torch.long)

@@ -39,7 +39,7 @@ from safetensors.numpy import load_file, save_file
 from sklearn.linear_model import Ridge
 
 from mira_core.config import HeadParams
-from mira_core.errors import ConfigError
+from mira_core.errors import ConfigError, check_interrupted
 from mira_core.students.base import Inputs, Need, clip, write_config
 from mira_core.students.common import (
     SEEDED,
@@ -185,6 +185,7 @@ class HeadStudent:
                 [label_weights(y[:, j], self.params.balance) for j in range(len(self.anchors))]).astype(np.float32))
         losses = []
         for _ in range(self.params.epochs):
+            check_interrupted()
             opt.zero_grad()
             out = net.core(xs)
             loss = torch.nn.functional.mse_loss(out, ys) if weights is None else (weights * (out - ys) ** 2).mean()
