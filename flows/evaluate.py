@@ -53,12 +53,11 @@ def evaluate_flow(p: EvaluateParams, held_out: list[str], root: str, reuse: bool
         raise ConfigError("evaluate.enabled is true but select.held_out_sources is empty: there is no target set")
     t0 = time.perf_counter()
     with run_log(lay, "evaluate") as log:
-        # each waited for by gather, a slice at a time: a plain .result() is deaf to Ctrl-C while the base trains
         data_f = prepare_data.submit(p, held_out, lay.corpus, lay.selection, lay.root)
-        (data,) = gather([data_f], "evaluate", "data")
+        data = data_f.result()
         bases = lay.shared_state / "evaluate" / "base"  # the workspace's, for a queued DVC experiment too
         base_f = train_base.submit(p, quote(data), bases, reuse=reuse)
-        (base,) = gather([base_f], "evaluate", "base")
+        base = base_f.result()
         kept = lay.shared_state / "evaluate" / "runs" if reuse else None
         futures = {(arm, seed): train_arm.submit(arm, seed, p, quote(data), Path(base["dir"]), kept, base["key"])
                    for arm in p.all_arms for seed in p.seeds}
