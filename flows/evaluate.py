@@ -53,11 +53,12 @@ def evaluate_flow(p: EvaluateParams, held_out: list[str], root: str, reuse: bool
         raise ConfigError("evaluate.enabled is true but select.held_out_sources is empty: there is no target set")
     t0 = time.perf_counter()
     with run_log(lay, "evaluate") as log:
+        # each waited for by gather, a slice at a time: a plain .result() is deaf to Ctrl-C while the base trains
         data_f = prepare_data.submit(p, held_out, lay.corpus, lay.selection, lay.root)
-        data = data_f.result()
+        (data,) = gather([data_f], "evaluate", "data")
         bases = lay.shared_state / "evaluate" / "base"  # the workspace's, for a queued DVC experiment too
         base_f = train_base.submit(p, quote(data), bases, reuse=reuse)
-        base = base_f.result()
+        (base,) = gather([base_f], "evaluate", "base")
         kept = lay.shared_state / "evaluate" / "runs" if reuse else None
         futures = {(arm, seed): train_arm.submit(arm, seed, p, quote(data), Path(base["dir"]), kept, base["key"])
                    for arm in p.all_arms for seed in p.seeds}
