@@ -24,7 +24,7 @@ from mira_core.errors import ConfigError
 from mira_core.failure_budget import describe
 from mira_core.grouping import members, read_groups
 from mira_core.io import write_json
-from mira_core.layout import Layout
+from mira_core.layout import Layout, project_path
 from tasks.caching import cached, submit
 from tasks.distill import distill_one
 
@@ -59,8 +59,7 @@ def resolve_base_model(p: DistillParams, root: Path) -> Path | None:
     it keys the cache by the folder's content, so a rebuilt base model re-fits the students."""
     if p.student != "generative" or not p.generative.model:
         return None
-    path = Path(p.generative.model).expanduser()
-    return path if path.is_absolute() else root / path
+    return project_path(p.generative.model, root)
 
 
 @flow(name="distill")

@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from mira_core.config import Params
+from mira_core.layout import project_path
 
 # values that name something bundled with mira or installed with it, not a path of the user's
 BUNDLED = {"tokenizer": ("minilm",), "encoder": ("static", "minilm"), "static_source": ("minilm",),
@@ -31,8 +32,7 @@ def param_paths(stage: str, params: Params, root: Path) -> list[Path]:
     def local(value: str, bundled: tuple[str, ...] = ()) -> None:
         if value in bundled or value.startswith("package:"):  # a file of an installed package
             return
-        path = Path(value).expanduser()
-        path = path if path.is_absolute() else root / path
+        path = project_path(value, root)
         if path.exists() and path not in found:
             found.append(path)
 
