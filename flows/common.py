@@ -149,32 +149,59 @@ def run_log(layout: Layout, stage: str):
         write_json(log, layout.run_log(stage))
 
 
+# Stage locks an interrupted stage still holds: released by `run_stage` once the flow call has returned (see
+# `stage_lock`), or by the kernel when the process ends.
+_HELD_UNTIL_STOPPED: list = []
+
+
 @contextmanager
 def stage_lock(layout: Layout, stage: str):
     """Hold .mira/locks/<stage>.lock (an flock, freed by the kernel when the process dies) while the stage runs, and
     refuse a second run of the same stage in this project meanwhile. Without it a double launch, or `mira stage
     ingest` while `mira run` was at ingest, crashed: the second run took the first's live temporary folders for a
-    killed run's leftovers and deleted them. Other stages may run at the same time, as they always could."""
+    killed run's leftovers and deleted them. Other stages may run at the same time, as they always could.
+
+    After Ctrl-C the lock is kept until the flow call has returned (`release_held_locks`, in `run_stage`): an
+    interrupt that lands outside `gather` (between two submissions, say) leaves the flow body at once, while
+    Prefect's task runner still joins the busy task on its way out; released here, the lock let a second run start
+    beside that task."""
     import fcntl
 
     path = layout.state / "locks" / f"{stage}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+", encoding="utf-8") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            holder = f.read().strip() or "another process"
-            raise MiraError(f"{stage}: already running in {layout.root} ({holder}); wait for it to end, or stop it, "
-                            "before running the stage again") from None
-        try:
-            f.seek(0)
-            f.truncate()
-            f.write(f"pid {os.getpid()}, since {time.strftime('%Y-%m-%dT%H:%M:%S')}")
-            f.flush()
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    f = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (closed below, or kept open on purpose after Ctrl-C)
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "another process"
+        f.close()
+        raise MiraError(f"{stage}: already running in {layout.root} ({holder}); wait for it to end, or stop it, "
+                        "before running the stage again") from None
+    except BaseException:
+        f.close()
+        raise
+    interrupted = False
+    try:
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()}, since {time.strftime('%Y-%m-%dT%H:%M:%S')}")
+        f.flush()
+        yield
+    except BaseException as e:
+        interrupted = isinstance(e, KeyboardInterrupt) or INTERRUPTED.is_set()
+        raise
+    finally:
+        if interrupted:
+            _HELD_UNTIL_STOPPED.append(f)
+        else:
+            f.close()  # closing the only descriptor releases the flock
+
+
+def release_held_locks() -> None:
+    """Release the stage locks an interrupted stage kept (`stage_lock`): its tasks have stopped by now."""
+    while _HELD_UNTIL_STOPPED:
+        _HELD_UNTIL_STOPPED.pop().close()
 
 
 def gather(futures: Iterable, desc: str, unit: str = "task", file=None) -> list:
@@ -425,13 +452,16 @@ def run_stage(root: Path, load: Callable[[], Callable[[Params, Path], object]], 
     with contextlib.chdir(root), prefect_api(root, params.runner):  # the project's Prefect server
         run = load()
         hide_mira_failures_on_console()
-        if threading.current_thread() is not threading.main_thread():
-            return run(params, root)
-        before = signal.signal(signal.SIGINT, _on_sigint)
         try:
-            return run(params, root)
+            if threading.current_thread() is not threading.main_thread():
+                return run(params, root)
+            before = signal.signal(signal.SIGINT, _on_sigint)
+            try:
+                return run(params, root)
+            finally:
+                signal.signal(signal.SIGINT, before)
         finally:
-            signal.signal(signal.SIGINT, before)
+            release_held_locks()  # the flow call has returned: its task runner has joined every task
 
 
 def parse_root(argv: list[str] | None, stage: str) -> Path:

@@ -141,10 +141,20 @@ def test_idle_period_zero_keeps_prefects_temporary_server(tmp_path, monkeypatch)
 
 @pytest.mark.slow
 def test_stage_processes_share_one_project_server(project):
-    # two stages at once: the lock makes them share one server rather than start two
+    # two stage processes at once: the server lock makes them share one server rather than start two. Both run
+    # report (the one stage that runs on an empty project), so where their flows overlap the stage lock refuses the
+    # later one (seen under load); that one is run again once the first has ended, as a user would.
     first = [_stage(project), _stage(project)]
+    refused = 0
     for p in first:
-        _finish(p)
+        out, _ = p.communicate(timeout=600)
+        if p.returncode and "report: already running in" in out:
+            refused += 1
+        else:
+            assert p.returncode == 0, out
+    assert refused <= 1
+    for _ in range(refused):
+        _finish(_stage(project))
     st = read_state(project)
     assert st and st["api"] == f"http://127.0.0.1:{st['port']}/api" and _alive(st["pid"]) and healthy(st["api"])
     assert Path(st["home"]) == project / ".mira" / "prefect-server"
@@ -157,7 +167,8 @@ def test_stage_processes_share_one_project_server(project):
     assert live_clients(project) == []  # every stage dropped its lease
     # the three flow runs, and their task runs, are recorded in the project's server
     runs = _report_runs(st["api"])
-    assert len(runs) == 3 and {r["state_name"] for r in runs} == {"Completed"}
+    assert len(runs) == 3 + refused, runs
+    assert sorted(r["state_name"] for r in runs) == ["Completed"] * 3 + ["Failed"] * refused, runs
     tasks = [t for t in _post(st["api"], "task_runs/filter", {"limit": 200}) if t["name"].startswith("render")]
     assert len(tasks) == 3
 
