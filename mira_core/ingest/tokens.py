@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from mira_core.errors import ConfigError
+from mira_core.layout import project_path
 
 BUNDLED = "minilm"
 KEY = "ingest.tokenizer"
@@ -48,8 +49,7 @@ def tokenizer_file(name: str | Path, root: Path | None = None, *, key: str = KEY
     """The tokenizer.json that `name` designates (see the module docstring); a ConfigError names `key` if none."""
     if str(name) == BUNDLED:
         return minilm_path() / "tokenizer.json"
-    given = Path(name).expanduser()
-    path = given if given.is_absolute() or root is None else Path(root) / given
+    path = project_path(name, root)
     if path.is_dir():
         if (path / "tokenizer.json").is_file():
             return path / "tokenizer.json"

@@ -10,11 +10,13 @@ server, so no project server is started.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -62,13 +64,32 @@ def _lock(root: Path) -> Path:
     return root / ".mira" / "locks" / "distill.lock"
 
 
+def _fit_running(since: float) -> bool:
+    """Whether the session's Prefect server has a distill-g0 task run in state Running that started after `since`
+    (a Unix time): the fit is under way in a thread, or on a Dask worker (which has then run mira's worker plugin,
+    registered before the first task is submitted)."""
+    from datetime import datetime
+
+    from prefect.settings import PREFECT_API_URL
+
+    body = {"task_runs": {"name": {"any_": ["distill-g0"]}, "state": {"type": {"any_": ["RUNNING"]}}}}
+    req = urllib.request.Request(f"{PREFECT_API_URL.value()}/task_runs/filter", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        runs = json.loads(r.read())
+    return any(t.get("start_time") and datetime.fromisoformat(t["start_time"]).timestamp() >= since for t in runs)
+
+
 def _wait_until_fitting(proc: subprocess.Popen, root: Path, log: Path, settle: float) -> None:
-    """Until the stage holds its lock (its flow runs and submits the fit), then `settle` seconds more."""
-    t0 = time.monotonic()
-    while f"pid {proc.pid}," not in (_lock(root).read_text() if _lock(root).exists() else ""):
+    """Until the stage holds its lock and its fit task runs (a fixed wait after the lock was too short under load
+    for a Dask cluster, whose workers were still starting: Ctrl-C then met them before mira's plugin did), then
+    `settle` seconds more."""
+    t0, since = time.monotonic(), time.time() - 1
+    while f"pid {proc.pid}," not in (_lock(root).read_text() if _lock(root).exists() else "") \
+            or not _fit_running(since):
         assert proc.poll() is None, f"distill ended before the interrupt:\n{log.read_text()}"
-        assert time.monotonic() - t0 < 120, f"distill did not start:\n{log.read_text()}"
-        time.sleep(0.1)
+        assert time.monotonic() - t0 < 180, f"distill did not start its fit:\n{log.read_text()}"
+        time.sleep(0.2)
     time.sleep(settle)
     assert proc.poll() is None, f"distill ended before the interrupt:\n{log.read_text()}"
 
@@ -109,7 +130,7 @@ def test_ctrl_c_under_a_local_dask_cluster_prints_no_traceback(tmp_path, grouped
     _labeled(grouped_project, root, runner={"kind": "dask", "max_workers": 2})
     proc = _start_distill(root, log)
     try:
-        _wait_until_fitting(proc, root, log, settle=6)  # the cluster's workers are up and one is fitting
+        _wait_until_fitting(proc, root, log, settle=2)  # the cluster's workers are up and one is fitting
         os.killpg(proc.pid, signal.SIGINT)
         try:
             proc.wait(30)
