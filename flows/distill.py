@@ -44,7 +44,10 @@ def check_enough_labels(lay: Layout, g: str) -> None:
     else:
         # a group with no more records than records_per_group is labeled whole: raising it then changes nothing.
         # The fraction helps the split that is short, and only one of them: short of train, raising it hurts.
-        fraction = ("raise label.val_fraction" if train >= 2 else "lower label.val_fraction" if val >= 2 else "")
+        # Under 4 labeled records no fraction gives 2 and 2 (a group of 2 or 3 records: group.k above what its sources
+        # support, or a small source pinned alone)
+        fraction = ("" if train + val < 4 else "raise label.val_fraction" if train >= 2
+                    else "lower label.val_fraction" if val >= 2 else "")
         # short of both splits no fraction helps: the clause is left out ("where ..., or pin" read as a gap)
         where = f" or, where the group has no more records than that, {fraction}," if fraction else ""
         labeled = f"{train + val} labeled record{'s' * (train + val != 1)}"

@@ -26,7 +26,7 @@ from mira_core.io import read_json, read_parquet, write_json
 from mira_core.layout import Layout
 from mira_core.manifests import baseline_settings, oracle_summary
 from mira_core.megatron import code_provenance, configured_eos, git_commit, run_provenance
-from mira_core.selection import budget_tokens, mask_summary, stage_metrics
+from mira_core.selection import CONSTANT_LABELS_WHY, budget_tokens, mask_summary, stage_metrics
 from mira_core.stages import upstream_params
 from tasks.caching import cached, submit
 from tasks.select import materialize_kept, select_ablation, select_baseline, select_mira
@@ -88,7 +88,8 @@ def select_flow(p: SelectParams, tokenizer_name: str, cache: CacheParams, root: 
           f"{metrics['oracle']['all']['spearman']}, kept overlap {metrics['oracle']['all']['kept_overlap']}; "
           "baselines: " + ", ".join(
               f"{k} {v['kept_token_share']:.1%}" for k, v in per_method.items() if k != "mira"))
-    warning = unreliable_warning(metrics["no_reliable_anchor"], list(m["by_source"]), p.held_out_sources)
+    warning = unreliable_warning(metrics["no_reliable_anchor"], list(m["by_source"]), p.held_out_sources,
+                                 flat_sources(mask, metrics["no_reliable_anchor"]))
     if warning:  # said where the run is watched, not only in the report: such a source's cut is close to random
         print(warning, file=sys.stderr)
     publish_table("select-retention", "Tokens kept per source, by method",
@@ -106,18 +107,35 @@ def read_outputs(out: Path, methods: list[str]) -> tuple[dict[str, pl.DataFrame]
     return manifests, read_parquet(out / "mask.parquet"), read_parquet(out / "oracle.parquet")
 
 
-def unreliable_warning(blind: list[str], sources: list[str], held_out: list[str]) -> str | None:
+def flat_sources(mask: pl.DataFrame, blind: list[str]) -> list[str]:
+    """The sources of `blind` whose every anchor is off because the teacher gave all their labeled records one score
+    (the mask's label-constancy rule), not because a student disagreed with the teacher."""
+    return [s for s in blind if (rows := mask.filter(pl.col("source") == s)).height
+            and rows["why"].str.starts_with(CONSTANT_LABELS_WHY).all()]
+
+
+def unreliable_warning(blind: list[str], sources: list[str], held_out: list[str], flat: list[str] = ()
+                       ) -> str | None:
     """The console warning for sources no anchor of which passes the reliability mask, or None.
 
     Counted among the sources a selection ranks: a held-out source is neither judged nor selected, so it can never
-    be among `blind`, and counting it would understate the share."""
+    be among `blind`, and counting it would understate the share. The sources of `flat` (`flat_sources`) are told
+    apart: their teacher's labels do not vary, so nothing a student or more labels do can help, and the warning
+    blamed the students (whose val MAE was 0)."""
     if not blind:
         return None
     n_sources = len([s for s in sources if s not in held_out])
-    return (f"select: WARNING: no anchor passes the reliability mask for {len(blind)} of {n_sources} sources "
-            f"({', '.join(blind)}): each keeps its own share of the budget, ranked on every anchor by students that "
-            "disagree with the teacher, so its cut says little. See the report's reliability section and "
-            "metrics/students.json; more labels (label.records_per_group) or another student may help.")
+    flat = [s for s in blind if s in flat]
+    erring = [s for s in blind if s not in flat]
+    out = (f"select: WARNING: no anchor passes the reliability mask for {len(blind)} of {n_sources} sources "
+           f"({', '.join(blind)}): each keeps its own share of the budget, in an order that says little.")
+    if erring:
+        out += (f" {', '.join(erring)}: ranked on every anchor by students that disagree with the teacher; more "
+                "labels (label.records_per_group) or another student may help.")
+    if flat:
+        out += (f" {', '.join(flat)}: the teacher gives all its labeled records one score on every anchor, so there "
+                "is nothing to rank; a rubric or teacher that tells its records apart would help.")
+    return out + " See the report's reliability section and metrics/students.json."
 
 
 def positional_weights(params: Params) -> str | None:

@@ -31,7 +31,7 @@ from mira_core.megatron import code_provenance
 from mira_core.redact import redact_credentials
 
 PIPELINE_KEY = "mira.pipeline_key"
-MLFLOW_LOCK = "mlflow.lock"  # under <project>/.mira/: held while a stage finds or creates its parent run
+MLFLOW_LOCK = "mlflow.lock"  # under <project>/.mira/, for a tracking server (a sqlite store is locked beside it)
 
 
 def tracking_uri(p: MlflowParams, root: Path) -> str:
@@ -56,7 +56,7 @@ def _url_path(path: str) -> str:
 
 
 def _create_sqlite_store(uri: str, artifacts: Path) -> None:
-    """Create a new sqlite store under a temporary name and rename it into place (call under MLFLOW_LOCK).
+    """Create a new sqlite store under a temporary name and rename it into place (call under `store_lock`).
 
     MLflow builds a new store in place over some forty schema migrations, seconds on 2 cores: a kill during one
     left a half-migrated mlflow.db ("table _alembic_tmp_params already exists"), and every later distill, report
@@ -172,7 +172,7 @@ _OUR_MLRUNS = re.compile(r"(file://.*/mlruns)(?:/[^/]*)?/?")  # an mlruns/ folde
 
 
 def _rebase_artifacts(uri: str, home: Path) -> None:
-    """Point a project's own sqlite store at this folder's mlruns/ again (call under MLFLOW_LOCK). MLflow keeps each
+    """Point a project's own sqlite store at this folder's mlruns/ again (call under `store_lock`). MLflow keeps each
     experiment's artifact location, and each run's artifact URI, as an absolute file URI: after `mv` or `cp -a` of a
     project its mlflow.db still named the old folder, and the new place's stages wrote their artifacts (the report,
     rubrics, student configs) there, re-creating it after a move, into the original after a copy. The old folder is
@@ -202,24 +202,48 @@ def _rebase_artifacts(uri: str, home: Path) -> None:
         return  # not an MLflow store, or locked: MLflow's own calls next say so, named (`_store_errors`)
 
 
+def store_lock(uri: str, root: Path) -> Path:
+    """The lock held while a process creates the store, or finds or creates its experiment and parent run.
+
+    Stages may run at once (two `mira` commands, `dvc exp run --jobs`); unlocked, two processes each created
+    MLflow's tables ("table ... already exists"), the experiment, or a parent run. A sqlite store is locked beside
+    its file (`<db>.lock`), so every project and experiment writing to it shares the one lock: with a lock per
+    project, two projects on one store each created the experiment (the second failed after its work, "already
+    exists"), and a store being built could be deleted as a killed build's leftover by the other. A tracking server's
+    lock is the project's (under .mira/, which queued experiments share)."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix):
+        db = Path(unquote(uri[len(prefix):].partition("?")[0]))
+        if db.parent.is_dir():
+            return db.with_name(f"{db.name}.lock")
+    lock = project_home(root) / ".mira" / MLFLOW_LOCK
+    lock.parent.mkdir(exist_ok=True)
+    return lock
+
+
+@contextmanager
+def store_ready(uri: str, root: Path):
+    """Hold the store's lock (`store_lock`), with a sqlite store created if it is not there and a moved project's
+    artifact locations rebased; MLflow's errors meanwhile name the store."""
+    from filelock import FileLock
+
+    with FileLock(str(store_lock(uri, root))), _store_errors(uri):
+        _create_sqlite_store(uri, project_home(root) / "mlruns")
+        _rebase_artifacts(uri, project_home(root))
+        yield
+
+
 @contextmanager
 def pipeline_run(params: Params, root: Path):
     """The parent run of this pipeline run, created on first use, re-opened by later stages."""
     import mlflow
-    from filelock import FileLock
 
     uri = tracking_uri(params.mlflow, root)
     if redact_credentials(uri) != uri:  # MLflow prints "View run ... at: <uri>" at each end_run, user:password@ too
         os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     mlflow.set_tracking_uri(uri)
     key, tags = pipeline_key(root, params)
-    # Stages may run at once (two `mira` commands, `dvc exp run --jobs`). Unlocked, two processes each
-    # create MLflow's sqlite tables ("table ... already exists"), the experiment, or a parent run.
-    lock = project_home(root) / ".mira" / MLFLOW_LOCK  # beside the store: queued experiments share it
-    lock.parent.mkdir(exist_ok=True)
-    with FileLock(str(lock)), _store_errors(uri):
-        _create_sqlite_store(uri, project_home(root) / "mlruns")
-        _rebase_artifacts(uri, project_home(root))
+    with store_ready(uri, root):
         exp = mlflow.get_experiment_by_name(params.mlflow.experiment)
         if exp is not None and exp.lifecycle_stage == "deleted":  # MLflow would refuse it after the stage's work
             raise ConfigError(f"mlflow.experiment = {params.mlflow.experiment!r} was deleted in MLflow: restore it "

@@ -72,7 +72,7 @@ def command(prefect_port: Annotated[int, typer.Option(help="Port of the Prefect 
     """Start the Prefect server and the MLflow UI, point this project's pipeline at them, stop both on Ctrl-C."""
     from flows.params import load_params
     from flows.servers import _proc_start, idle_seconds, mlflow_ui, project_server, stop_orphaned_mlflow, stop_project_server
-    from flows.tracking import is_tracking_server, tracking_uri
+    from flows.tracking import is_tracking_server, store_ready, tracking_uri
     from mira_core.errors import MiraError
     from mira_core.io import write_json
     from mira_core.redact import redact_credentials
@@ -104,6 +104,10 @@ def command(prefect_port: Annotated[int, typer.Option(help="Port of the Prefect 
             else:
                 for url in stop_orphaned_mlflow(state):
                     typer.echo(f"(stopped the MLflow UI at {url}: a `mira ui` that was killed left it running)")
+                # a new store is built as the stages build it, under their lock: `mlflow server` built it in place, so
+                # a stage tracking meanwhile, or a kill during its migrations, met a half-built store for good
+                with store_ready(uri, root):
+                    pass
                 ml = stack.enter_context(mlflow_ui(uri, root / "mlruns", state, host, mlflow_port))
             info = {"pid": os.getpid(), "pid_start": _proc_start(os.getpid()), "prefect_api": api,
                     "prefect_ui": api.removesuffix("/api"), "mlflow_ui": ml, "root": str(root)}

@@ -96,6 +96,7 @@ GITIGNORE = """\
 # mira's local state: Prefect task cache, teacher request cache, run logs, MLflow
 /.mira/
 /mlflow.db
+/mlflow.db.lock
 /mlruns/
 /mlartifacts/
 __pycache__/

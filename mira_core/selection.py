@@ -274,7 +274,7 @@ def budget_share(budget: float, selectable: int) -> float:
 
 
 def unit_budgets(tokens: pl.DataFrame, budget: float, weights: dict[str, float] | None = None,
-                 unit_group: dict[str, str] | None = None) -> dict[str, float]:
+                 unit_group: dict[str, str] | None = None, present: set[str] = frozenset()) -> dict[str, float]:
     """Token budget per unit (`tokens`: the selectable records' _unit and n_tokens).
 
     Without weights, each unit's share of the budget is its share of the tokens. A weight names a group (or a
@@ -282,7 +282,9 @@ def unit_budgets(tokens: pl.DataFrame, budget: float, weights: dict[str, float] 
     the named ones leave in proportion to their tokens (when every group is named, the weights are normalised to
     sum to 1). Within a group, its units (the group's own, and its parts set apart: a source with no reliable
     anchor, a part that shares no anchor with the rest) split the group's budget in proportion to their tokens.
-    `unit_group`: unit -> the group (or source) a weight names; identity where absent.
+    `unit_group`: unit -> the group (or source) a weight names; identity where absent. `present`: the names a weight
+    may give that have records but no selectable token (every one dropped by a filter stage): such a weight's share
+    stays unspent, as a share above a unit's tokens does; it was refused as "not a unit of this selection".
     """
     total = int(tokens["n_tokens"].sum())
     sums = dict(tokens.group_by("_unit").agg(pl.col("n_tokens").sum()).iter_rows())
@@ -294,6 +296,8 @@ def unit_budgets(tokens: pl.DataFrame, budget: float, weights: dict[str, float] 
     group_tokens: dict[str, int] = {}
     for u, t in sums.items():
         group_tokens[of[u]] = group_tokens.get(of[u], 0) + t
+    for name in set(weights) & set(present) - set(group_tokens):
+        group_tokens[name] = 0  # nothing selectable: its share is unspent
     unknown = sorted(set(weights) - set(group_tokens))
     if unknown:
         raise ConfigError(f"select.weights names {', '.join(map(repr, unknown))}, which is not a unit of this "
@@ -341,7 +345,8 @@ def select(records: pl.DataFrame, budget: float, granularity: str, method: str, 
         _pos=pl.int_range(pl.len(), dtype=pl.UInt32))
     unit_group = dict(df.select("_unit", pl.col(granularity if granularity != "global" else "_unit"))
                       .unique("_unit").iter_rows()) if weights else None
-    budgets = unit_budgets(df.filter(selectable()), budget, weights, unit_group)
+    present = set(df.filter(~pl.col("held_out"))[granularity].unique().to_list()) if weights else set()
+    budgets = unit_budgets(df.filter(selectable()), budget, weights, unit_group, present)
     # Best first: eligible records by descending score, then the rest; a stable sort of one float key
     # keeps record_id order among ties (a multi-column arg_sort was 3x slower at 10M rows).
     key = pl.when(pl.col("_e")).then(-pl.col("score")).otherwise(float("inf"))

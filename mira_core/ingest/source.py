@@ -298,7 +298,7 @@ def ingest_source(spec: SourceSpec, p: IngestParams, root: Path, out: Path, out_
 
         items = read_source(reader, spec.path, root, spec.glob, p.read_batch)
         for batch in _batches(items, p.read_batch):
-            ready: list[tuple[str, str, str]] = []  # (record_id, text, meta as JSON)
+            ready: list[tuple] = []  # (record_id, text, meta as JSON, locator, NULs stripped, truncated)
             for item in batch:
                 read += 1
                 if item.error is not None:
@@ -357,11 +357,17 @@ def ingest_source(spec: SourceSpec, p: IngestParams, root: Path, out: Path, out_
                     continue
                 seen_ids.add(id_key)
                 seen_text.add(text_key)
+                ready.append((record_id, text, meta_json, item.locator, stripped, is_truncated))
+            counts = counter.count([r[1] for r in ready])
+            for (record_id, text, meta_json, locator, stripped, is_truncated), nt in zip(ready, counts, strict=True):
+                if nt == 0:
+                    # text that str.strip keeps but the tokenizer reads as nothing (zero-width spaces, control
+                    # characters, a lone combining mark): kept, it cost 0 of any budget, so every selection kept it
+                    reject(locator, RecordError(Q.EMPTY_TEXT, f"{len(text)} characters, none of them a token of the "
+                                                "target tokenizer (ingest.tokenizer)"))
+                    continue
                 nul_stripped += stripped
                 truncated += is_truncated
-                ready.append((record_id, text, meta_json))
-            counts = counter.count([r[1] for r in ready])
-            for (record_id, text, meta_json), nt in zip(ready, counts, strict=True):
                 kept.add(
                     {"record_id": record_id, "source": spec.name, "format": spec.format, "text": text,
                      "n_tokens": nt, "n_chars": len(text), "meta": meta_json},
