@@ -214,7 +214,7 @@ def store_lock(uri: str, root: Path) -> Path:
     prefix = "sqlite:///"
     if uri.startswith(prefix):
         db = Path(unquote(uri[len(prefix):].partition("?")[0]))
-        if db.parent.is_dir():
+        if db.parent.is_dir() and os.access(db.parent, os.W_OK):  # else MLflow's own error says what is wrong
             return db.with_name(f"{db.name}.lock")
     lock = project_home(root) / ".mira" / MLFLOW_LOCK
     lock.parent.mkdir(exist_ok=True)
