@@ -195,13 +195,23 @@ def stage_lock(layout: Layout, stage: str):
         if interrupted:
             _HELD_UNTIL_STOPPED.append(f)
         else:
-            f.close()  # closing the only descriptor releases the flock
+            _unlock(f)
+
+
+def _unlock(f) -> None:
+    """Release a stage lock: unlocked first, so that a child forked meanwhile, which shares the descriptor, does not
+    keep it held."""
+    import fcntl
+
+    with contextlib.suppress(OSError, ValueError):
+        fcntl.flock(f, fcntl.LOCK_UN)
+    f.close()
 
 
 def release_held_locks() -> None:
     """Release the stage locks an interrupted stage kept (`stage_lock`): its tasks have stopped by now."""
     while _HELD_UNTIL_STOPPED:
-        _HELD_UNTIL_STOPPED.pop().close()
+        _unlock(_HELD_UNTIL_STOPPED.pop())
 
 
 def gather(futures: Iterable, desc: str, unit: str = "task", file=None) -> list:
