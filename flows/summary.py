@@ -202,6 +202,22 @@ def blend_elsewhere(root: Path, export: str) -> list[str]:
     return sorted({str(Path(x).parent) for x in prefixes if Path(x).is_absolute()} - {str(folder)})
 
 
+def filters_line(dedup: dict | None, decon: dict | None) -> str | None:
+    """What dedup and decontaminate marked for select to drop (a stage that has not run is left out, a disabled
+    one said off); the walkthrough promises a line per stage, and the filters had none."""
+    parts = []
+    if dedup:
+        parts.append(f"{dedup['total']['records_dropped']} near-duplicates in {dedup.get('clusters', 0)} clusters"
+                     if dedup.get("enabled", True) else "dedup off")
+    if decon:
+        marks = ", ".join(f"{b} {r['records_dropped']}" for b, r in (decon.get("benchmarks") or {}).items())
+        parts.append(f"{decon['total']['records_dropped']} contaminated records" + (f" ({marks})" if marks else "")
+                     if decon.get("enabled", True) else "decontaminate off")
+    if not parts:
+        return None
+    return f"filters     {'; '.join(parts)}, dropped at select          data/dedup/, data/decontaminate/"
+
+
 def summary_lines(root: Path) -> list[str]:
     """The summary as lines of text; stages that have not run are skipped."""
     out = [f"mira summary for {root}", ""]
@@ -233,6 +249,9 @@ def summary_lines(root: Path) -> list[str]:
         if not t["kept"] and t["quarantined"]:
             out.append("            nothing was kept: every record read was quarantined (the reasons per source are in "
                        "metrics/ingest.json)")
+    filters = filters_line(_load(root, "dedup"), _load(root, "decontaminate"))
+    if filters:
+        out.append(filters)
     group = _load(root, "group")
     if group:
         out.append(f"groups      {len(group['groups'])} by {group['method']}: " +

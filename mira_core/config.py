@@ -685,41 +685,45 @@ class Params(Section):
         # a record is cut (or refused) above its limit and quarantined below min_chars: with the limit lower, every
         # record was quarantined (a long one as empty_text) and an optional source dropped with a warning. Only where
         # a source reads ingest.max_chars: one with its own max_chars never does
+        problems: list[str] = []  # every problem across keys, one line each (the first alone took a run per problem)
         if self.ingest.min_chars > self.ingest.max_chars and any(s.max_chars is None for s in self.sources):
-            raise ValueError(f"ingest.min_chars ({self.ingest.min_chars}) is larger than ingest.max_chars "
-                             f"({self.ingest.max_chars}): no record is in both bounds")
+            problems.append(f"ingest.min_chars ({self.ingest.min_chars}) is larger than ingest.max_chars "
+                            f"({self.ingest.max_chars}): no record is in both bounds")
         for i, s in enumerate(self.sources):  # a source's own limit overrides ingest.max_chars
             if s.max_chars is not None and s.max_chars < self.ingest.min_chars:
-                raise ValueError(f"sources[{i}].max_chars ({s.max_chars}) is below ingest.min_chars "
-                                 f"({self.ingest.min_chars}): no record of source {s.name!r} is in both bounds")
+                problems.append(f"sources[{i}].max_chars ({s.max_chars}) is below ingest.min_chars "
+                                f"({self.ingest.min_chars}): no record of source {s.name!r} is in both bounds")
         kinds = self.distill.auto.candidates if self.distill.student == "auto" else [self.distill.student]
         if "trees" in kinds and not self.embed.stats:  # found here, not in distill after the teacher's spend
-            raise ValueError(f"distill.student {self.distill.student!r}: the trees student (distill.student, or one of "
-                             "distill.auto.candidates) reads the document statistics, and embed.stats is false: set "
-                             "embed.stats: true or leave trees out")
+            problems.append(f"distill.student {self.distill.student!r}: the trees student (distill.student, or one of "
+                            "distill.auto.candidates) reads the document statistics, and embed.stats is false: set "
+                            "embed.stats: true or leave trees out")
         if self.select.granularity == "source":  # group names are only known after the group stage
             for source in self.select.weights:
                 if source not in seen:
-                    raise ValueError(f"select.weights names {source!r}, which is not a source ({', '.join(sorted(seen))})")
-                if source in self.select.held_out_sources:
-                    raise ValueError(f"select.weights names {source!r}, a held-out source: it is never selected")
+                    problems.append(f"select.weights names {source!r}, which is not a source "
+                                    f"({', '.join(sorted(seen))})")
+                elif source in self.select.held_out_sources:
+                    problems.append(f"select.weights names {source!r}, a held-out source: it is never selected")
         for key, names in (("group.pins", list(self.group.pins)), ("select.held_out_sources", self.select.held_out_sources),
                            ("select.dsir_target", self.select.dsir_target),
                            ("dedup.source_priority", self.dedup.source_priority)):  # a typo there did nothing
             for source in names:
                 if source not in seen:
-                    raise ValueError(f"{key} names {source!r}, which is not a source ({', '.join(sorted(seen))})")
+                    problems.append(f"{key} names {source!r}, which is not a source ({', '.join(sorted(seen))})")
         if seen and seen <= set(self.select.held_out_sources):
-            raise ValueError("select.held_out_sources names every source: nothing is left to judge, label or select")
+            problems.append("select.held_out_sources names every source: nothing is left to judge, label or select")
         if self.evaluate.enabled:
             if not self.select.held_out_sources:
-                raise ValueError("evaluate.enabled is true but select.held_out_sources is empty: the evaluate stage "
-                                 "scores the held-out sources, so name at least one (or set evaluate.enabled: false)")
+                problems.append("evaluate.enabled is true but select.held_out_sources is empty: the evaluate stage "
+                                "scores the held-out sources, so name at least one (or set evaluate.enabled: false)")
             known = ["mira", "full", *self.select.baselines, *(f"mira_{a}" for a in self.select.ablations)]
             for arm in self.evaluate.arms:
                 if arm not in known:
-                    raise ValueError(f"evaluate.arms names {arm!r}, which is not mira, full, a method of "
-                                     f"select.baselines or a mira_<ablation> of select.ablations ({', '.join(known)})")
+                    problems.append(f"evaluate.arms names {arm!r}, which is not mira, full, a method of "
+                                    f"select.baselines or a mira_<ablation> of select.ablations ({', '.join(known)})")
+        if problems:  # one per line: format_validation_error gives each its own `file:line: problem` line
+            raise ValueError("\n".join(problems))
         return self
 
 

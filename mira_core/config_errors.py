@@ -141,10 +141,19 @@ def format_validation_error(e, raw: dict, where: str, lines: dict[str, int], mod
 
     One problem is one line; several get a `file: N invalid settings` header with the lines indented under it.
     """
-    problems = [_problem(err, raw, where, lines, model) for err in e.errors()]
+    problems = [_problem(one, raw, where, lines, model) for err in e.errors() for one in _each(err)]
     if len(problems) == 1:
         return problems[0]
     return "\n".join([f"{where}: {len(problems)} invalid settings", *(f"  {p}" for p in problems)])
+
+
+def _each(err: dict) -> list[dict]:
+    """A check's error, one per problem: a check that found several (Params' checks across keys) gives them one to a
+    line of its message, and each gets its own `file:line: problem` line."""
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] != "value_error" or "\n" not in msg:
+        return [err]
+    return [{**err, "msg": f"Value error, {part}"} for part in msg.split("\n")]
 
 
 def _problem(err: dict, raw: dict, where: str, lines: dict[str, int], model: type[BaseModel]) -> str:

@@ -21,8 +21,6 @@ def _write(root, cfg: dict):
     return root / "params.yaml"
 
 
-@pytest.mark.xfail(strict=True, reason="a params.yaml with two cross-key problems reports only the first, where "
-                                       "docs/configuration.md promises one line per problem")
 def test_every_cross_key_problem_is_named_at_once(tmp_path):
     """The README's recipe for your own sources in this repository: the sources replaced, the demo's
     `docstring_qa` still named in select.held_out_sources and select.dsir_target (README: "`mira params`
@@ -41,8 +39,6 @@ def test_every_cross_key_problem_is_named_at_once(tmp_path):
     assert "select.dsir_target" in message  # today: only the first is named; the user finds the second next run
 
 
-@pytest.mark.xfail(strict=True, reason="`mira summary`, 'one line per stage' in the walkthrough, has no line for "
-                                       "dedup or decontaminate: what the filters dropped is not said")
 def test_the_summary_says_what_the_filter_stages_dropped(tmp_path):
     """docs/walkthrough.md, section 3: `mira summary  # one line per stage: what it produced and where`. After
     dedup dropped 7 near-duplicates and decontaminate 2 contaminated records, the summary names neither."""
