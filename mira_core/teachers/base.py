@@ -21,7 +21,9 @@ import dataclasses
 import hashlib
 import json
 import threading
+import time
 import unicodedata
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -426,24 +428,61 @@ class Teacher:
             else:
                 same[k] = []
                 todo.append(i)
-        if todo:
-            stored: set[int] = set()
-
-            def store(j: int, o: Outcome) -> None:
-                if j not in stored and o.error_kind != "capped":
-                    self.cache.put_many([(keys[todo[j]], requests[todo[j]], o)])
-                stored.add(j)
-
-            fresh = self.backend.run([requests[i] for i in todo], on_outcome=store)
-            for j, o in enumerate(fresh):
-                store(j, o)  # a backend that did not report some outcome: stored now
-                out[todo[j]] = o
-                for i in same[keys[todo[j]]]:
-                    out[i] = dataclasses.replace(o, record_id=requests[i].doc.record_id, cached=True)
+        owner, firsts = uuid.uuid4().hex, list(todo)
+        while todo:
+            # Claimed first: a request another run is asking (a project sharing this cache file, a queued DVC
+            # experiment) is waited for and read from the cache, not paid for twice
+            busy = self.cache.claim([keys[i] for i in todo], owner)
+            mine = [i for i in todo if keys[i] not in busy]
+            if mine:
+                self._send(requests, keys, mine, out, owner)
+            todo = [i for i in todo if keys[i] in busy]
+            if todo:
+                todo = self._read_others(requests, keys, todo, out)
+        for i in firsts:
+            for j in same[keys[i]]:
+                out[j] = dataclasses.replace(out[i], record_id=requests[j].doc.record_id, cached=True)
         with self._lock:
             for o in out:
                 self.stats.add(o)
         return out  # type: ignore[return-value]
+
+    def _send(self, requests: list[Request], keys: list[str], mine: list[int], out: list, owner: str) -> None:
+        """Ask the backend the requests at `mine` (claimed by `owner`), storing each outcome as it is reported."""
+        stored: set[int] = set()
+
+        def store(j: int, o: Outcome) -> None:
+            if j not in stored and o.error_kind != "capped":
+                self.cache.put_many([(keys[mine[j]], requests[mine[j]], o)])
+            stored.add(j)
+
+        try:
+            fresh = self.backend.run([requests[i] for i in mine], on_outcome=store)
+            for j, o in enumerate(fresh):
+                store(j, o)  # a backend that did not report some outcome: stored now
+                out[mine[j]] = o
+        finally:
+            self.cache.release([keys[i] for i in mine], owner)
+
+    def _read_others(self, requests: list[Request], keys: list[str], theirs: list[int], out: list,
+                     poll_s: float = 0.5) -> list[int]:
+        """After a pause, the answers of the requests at `theirs` (another run is asking them) that the cache holds
+        by now; returns the rest, which `ask` claims again (those the other run let go of without an answer, a
+        transient failure or a run that ended, are then asked here). After Ctrl-C none is waited for."""
+        if INTERRUPTED.is_set():
+            for i in theirs:
+                out[i] = Outcome.failure(requests[i].doc.record_id, "not asked: the run was interrupted", "capped")
+            return []
+        time.sleep(poll_s)
+        hits = self.cache.get_many([keys[i] for i in theirs])
+        left = []
+        for i in theirs:
+            hit = hits.get(keys[i])
+            if hit is not None and (hit.ok or (hit.error_kind == "permanent" and not self.retry_failed)):
+                out[i] = dataclasses.replace(hit, record_id=requests[i].doc.record_id, cached=True)
+            else:
+                left.append(i)
+        return left
 
     def judge(self, docs: list[Doc]) -> list[Outcome]:
         """Free-form judgments: the teacher names its own dimensions."""

@@ -6,6 +6,8 @@ A failure never overwrites an answer stored under the same key (two tasks asking
 an answer, once paid for, stays. A stored answer whose bytes do not read back (damaged) is asked again.
 WAL mode lets several processes (Dask workers) share one file, and `Teacher` commits each answer
 as it arrives (one small transaction per answer), so a killed process loses only what was in flight.
+A request being asked is claimed in the file (`claim`), so another run asking it at that moment (a project
+sharing the file, a queued DVC experiment) reads its answer rather than paying for it again.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -40,6 +43,23 @@ CREATE TABLE IF NOT EXISTS requests (
     created REAL NOT NULL
 )
 """
+
+# A request being asked, so that another run asking it at once (two projects on one cache file, queued DVC
+# experiments) waits for its answer rather than paying for it again. A claim of a process that is gone, or older
+# than CLAIM_STALE_S (a pid reused), is no claim.
+CLAIMS = "CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, owner TEXT NOT NULL, pid INTEGER NOT NULL, " \
+         "at REAL NOT NULL)"
+CLAIM_STALE_S = 3600.0
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, run by another user
+    return True
 
 
 _INIT = threading.Lock()
@@ -116,7 +136,7 @@ class RequestCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # In WAL mode a commit without fsync still survives a killed process (the OS holds it); only a power loss
         # can drop the last commits. That makes a commit per answer cheap.
-        self._con = open_wal(self.path, (SCHEMA,), synchronous_normal=True, named=(knob, what))
+        self._con = open_wal(self.path, (SCHEMA, CLAIMS), synchronous_normal=True, named=(knob, what))
         self._lock = threading.Lock()
 
     def get_many(self, keys: list[str]) -> dict[str, Outcome]:
@@ -183,6 +203,33 @@ class RequestCache:
         with self._lock, self._writing():
             self._con.executemany("INSERT OR REPLACE INTO requests (key, kind, record_id, ok, data, created) "
                                   "VALUES (?,?,?,1,?,?)", [(k, kind, rid, json.dumps(d), now) for k, rid, d in items])
+            self._con.commit()
+
+    def claim(self, keys: list[str], owner: str) -> set[str]:
+        """Claim for `owner` each of `keys` that no other live asker has claimed; return those others hold (being
+        asked elsewhere: wait for their answers, then `claim` what is still missing)."""
+        now, pid, others = time.time(), os.getpid(), set()
+        with self._lock, self._writing():
+            self._con.execute("BEGIN IMMEDIATE")  # read and claim in one step: two askers never both get a key
+            try:
+                for i in range(0, len(keys), 500):
+                    chunk = keys[i : i + 500]
+                    rows = self._con.execute(f"SELECT key, owner, pid, at FROM claims WHERE key IN "
+                                             f"({','.join('?' * len(chunk))})", chunk).fetchall()
+                    stale = [k for k, o, p, at in rows if o != owner and (now - at > CLAIM_STALE_S or not _pid_alive(p))]
+                    others |= {k for k, o, _, _ in rows if o != owner and k not in stale}
+                    self._con.executemany("INSERT OR REPLACE INTO claims VALUES (?,?,?,?)",
+                                          [(k, owner, pid, now) for k in chunk if k not in others])
+                self._con.commit()
+            except BaseException:
+                self._con.rollback()
+                raise
+        return others
+
+    def release(self, keys: list[str], owner: str) -> None:
+        """Drop `owner`'s claims on `keys` (their answers are stored, or they failed)."""
+        with self._lock, self._writing():
+            self._con.executemany("DELETE FROM claims WHERE key = ? AND owner = ?", [(k, owner) for k in keys])
             self._con.commit()
 
     def count(self, ok: bool | None = None) -> int:

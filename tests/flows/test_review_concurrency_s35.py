@@ -70,8 +70,6 @@ def _at_once(*fns):
         raise errors[0]
 
 
-@pytest.mark.xfail(strict=True, reason="two runs sharing teacher.cache_path that ask the same requests at once both "
-                                       "pay for each: the request cache has no claim on a request in flight")
 def test_two_projects_on_one_request_cache_pay_once_for_the_same_request_asked_at_once(tmp_path):
     shared = tmp_path / "home" / "teacher_cache.sqlite"  # as `teacher.cache_path: ~/.cache/mira/teacher.sqlite`
     docs = [Doc(f"docs/{i}", "docs", "text", t) for i, t in enumerate(TEXTS)]
