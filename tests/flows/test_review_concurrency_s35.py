@@ -193,7 +193,8 @@ def test_dvc_repro_refused_by_a_running_stage_leaves_that_stages_outputs_alone(t
 
 @pytest.mark.slow
 def test_mira_ui_leaves_the_mlflow_store_to_the_stage_that_holds_the_mlflow_lock(tmp_path, monkeypatch):
-    import _thread
+    import os
+    import signal
     import time
 
     from filelock import FileLock
@@ -226,14 +227,21 @@ def test_mira_ui_leaves_the_mlflow_store_to_the_stage_that_holds_the_mlflow_lock
             while time.monotonic() < deadline and not (root / ".mira" / "ui.json").exists():
                 time.sleep(0.1)
             seen["created_under_the_stages_lock"] = (root / "mlflow.db").exists()
-            _thread.interrupt_main()  # Ctrl-C: `mira ui` stops
+            # `mira ui` stops on SIGTERM (its handler sets its stop event; it then ends as soon as it serves). Not
+            # interrupt_main: under pytest-xdist that Ctrl-C was lost once, and `mira ui` served on for good (CI hung)
+            os.kill(os.getpid(), signal.SIGTERM)
 
     (root / ".mira").mkdir()
     holder = threading.Thread(target=stage)
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
     holder.start()
-    assert holding.wait(30)
-    with contextlib.suppress(KeyboardInterrupt, SystemExit):
-        ui.command(prefect_port=4200, mlflow_port=free_port(), host="127.0.0.1", root=root)
-    holder.join(30)
+    try:
+        assert holding.wait(30)
+        with contextlib.suppress(KeyboardInterrupt, SystemExit):
+            ui.command(prefect_port=4200, mlflow_port=free_port(), host="127.0.0.1", root=root)
+        holder.join(30)
+    finally:
+        for sig, handler in before.items():  # `mira ui` set its own: the test process's are put back
+            signal.signal(sig, handler)
     assert seen == {"created_under_the_stages_lock": False}, "mira ui's MLflow server built mlflow.db in place " \
         "while a stage held the store's lock"
