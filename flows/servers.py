@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mira_core.errors import MiraError
+from mira_core.io import pid_exists
 from mira_core.redact import redact_credentials
 
 if TYPE_CHECKING:
@@ -352,12 +353,8 @@ def _alive(pid: int, start: str | None = None) -> bool:
     """The process exists (and, when its start time was recorded, is the same process). A zombie does not: one
     that exited and that its parent has not reaped yet (the keeper `mira ui` started itself) still answers kill 0
     with its own start time, so stopping it waited out the whole 30 s timeout after it had exited."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not pid_exists(pid):
         return False
-    except PermissionError:
-        pass  # it exists, run by another user
     fields = _proc_stat(pid)
     if fields and fields[0] == "Z":
         return False

@@ -469,3 +469,14 @@ def clear_dir(path: Path, keep: set[str] | None = None) -> None:
             shutil.rmtree(child)
         else:
             child.unlink()
+
+
+def pid_exists(pid: int) -> bool:
+    """Whether a process with this id exists (run by any user); a zombie counts, as kill 0 sees it."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, run by another user
+    return True

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from mira_core.errors import ConfigError, MiraError
+from mira_core.io import pid_exists
 from mira_core.teachers.base import Outcome, Request
 
 log = logging.getLogger(__name__)
@@ -50,16 +51,6 @@ CREATE TABLE IF NOT EXISTS requests (
 CLAIMS = "CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, owner TEXT NOT NULL, pid INTEGER NOT NULL, " \
          "at REAL NOT NULL)"
 CLAIM_STALE_S = 3600.0
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # it exists, run by another user
-    return True
 
 
 _INIT = threading.Lock()
@@ -216,7 +207,7 @@ class RequestCache:
                     chunk = keys[i : i + 500]
                     rows = self._con.execute(f"SELECT key, owner, pid, at FROM claims WHERE key IN "
                                              f"({','.join('?' * len(chunk))})", chunk).fetchall()
-                    stale = [k for k, o, p, at in rows if o != owner and (now - at > CLAIM_STALE_S or not _pid_alive(p))]
+                    stale = [k for k, o, p, at in rows if o != owner and (now - at > CLAIM_STALE_S or not pid_exists(p))]
                     others |= {k for k, o, _, _ in rows if o != owner and k not in stale}
                     self._con.executemany("INSERT OR REPLACE INTO claims VALUES (?,?,?,?)",
                                           [(k, owner, pid, now) for k in chunk if k not in others])
