@@ -42,6 +42,7 @@ from mira_core.selection import (
     select,
     selectable,
     unshared,
+    weighted_shares,
     with_drops,
 )
 
@@ -242,7 +243,8 @@ def oracle_table(labels: Path, rubrics: Path, index: pl.DataFrame, scored: pl.Da
                  own_budget: SetApart | list[str]) -> pl.DataFrame:
     """The teacher-oracle reference on the labeled records: each record scored by the teacher's own labels
     (aggregated exactly as the student's scores are: same unmasked anchors, same standardisation, same
-    trim and worst-anchor weight) beside its student score, and each set selected at the same budget share and granularity.
+    trim and worst-anchor weight) beside its student score, and each set selected at the same budget share,
+    granularity and min_score (with weights: the share of each weighted name's tokens the selection keeps).
 
     What survives student -> mask -> aggregation -> selection is then read off directly: the overlap of
     the two kept sets, and (with known defects) how much of the teacher's removal the student keeps.
@@ -269,11 +271,19 @@ def oracle_table(labels: Path, rubrics: Path, index: pl.DataFrame, scored: pl.Da
              .filter(selectable()).drop("dropped"))
     share = budget_share(p.budget, int(index.filter(selectable())["n_tokens"].sum()))
     units = own_budget.units if isinstance(own_budget, SetApart) else own_budget
+    weights = None
+    if p.weights:  # keep of each weighted name's labeled tokens the share the selection keeps of its tokens
+        shares = weighted_shares(index, p.budget, p.granularity, units, p.weights)
+        labeled = dict(table.group_by(p.granularity).agg(pl.col("n_tokens").sum()).iter_rows())
+        wanted = {name: shares.get(name, 0.0) * t for name, t in labeled.items()}
+        whole, total = sum(wanted.values()), sum(labeled.values())
+        share = whole / max(1, total) if whole <= total else whole  # a share, or tokens: the budget rule
+        weights = {name: w / whole for name, w in wanted.items()} if whole else None
     kept = {}
     for col in ("teacher_score", "student_score"):
         recs = table.select("record_id", "source", "group", "n_tokens", "held_out", score=pl.col(col))
-        kept[col] = select(recs, share, p.granularity, "oracle", own_budget=units).select(
-            "record_id", pl.col("kept").alias(f"kept_{col.split('_')[0]}"))
+        kept[col] = select(recs, share, p.granularity, "oracle", p.min_score, own_budget=units,
+                           weights=weights).select("record_id", pl.col("kept").alias(f"kept_{col.split('_')[0]}"))
     out = table.join(kept["teacher_score"], on="record_id").join(kept["student_score"], on="record_id")
     return out.select(list(ORACLE)).cast(ORACLE).sort("record_id")
 

@@ -317,6 +317,24 @@ def unit_budgets(tokens: pl.DataFrame, budget: float, weights: dict[str, float] 
     return {u: gb[of[u]] * t / max(1, group_tokens[of[u]]) for u, t in sums.items()}
 
 
+def weighted_shares(records: pl.DataFrame, budget: float, granularity: str, own_budget: OwnBudget,
+                    weights: dict[str, float]) -> dict[str, float]:
+    """Per name a weight may give (a group, or a source with granularity source): the share of its selectable
+    tokens that its budget is, as `select` would give it on `records` (above 1 where a weight asks for repeats).
+
+    The teacher-oracle table selects a sample (the labeled records) in which the groups' shares of the tokens are
+    not the corpus's; these shares let it keep of each name's sample what the selection keeps of the name."""
+    df = with_drops(records).filter(selectable()).with_columns(_unit=units(records, granularity, own_budget))
+    unit_group = dict(df.select("_unit", pl.col(granularity)).unique("_unit").iter_rows())
+    present = set(with_drops(records).filter(~pl.col("held_out"))[granularity].unique().to_list())
+    budgets = unit_budgets(df, budget, weights, unit_group, present)
+    tokens = dict(df.group_by(granularity).agg(pl.col("n_tokens").sum()).iter_rows())
+    spent: dict[str, float] = {}
+    for u, b in budgets.items():
+        spent[unit_group[u]] = spent.get(unit_group[u], 0.0) + b
+    return {name: spent[name] / t for name, t in tokens.items() if t}
+
+
 def select(records: pl.DataFrame, budget: float, granularity: str, method: str, min_score: float | None = None,
            own_budget: OwnBudget = (), weights: dict[str, float] | None = None,
            max_epochs: float = 1.0) -> pl.DataFrame:

@@ -316,3 +316,43 @@ def test_a_source_none_of_whose_records_compete_links_no_parts_of_its_group(tmp_
     assert own.units == {"t": "source:t"}
     _, _, own, _ = mira_scores(lay.scores, lay.rubrics, reports, SelectParams())  # every x record competes: linked
     assert own.units == {}
+
+
+def test_the_oracle_applies_the_selections_min_score(project):
+    """min_score drops records below it even within budget; the oracle's two cuts drop them too, or its overlap
+    compared cuts the selection never makes."""
+    lay, index, teacher, mask = project
+    scored = pl.DataFrame({"record_id": [f"s/{i}" for i in range(len(teacher))], "score": teacher - 3})
+    p = SelectParams(budget=0.5, worst_weight=0, standardize=False, min_score=4.5)
+    table = oracle_table(lay.labels, lay.rubrics, index, scored, mask, {}, p, [])
+    assert table.filter(pl.col("kept_teacher"))["teacher_score"].min() >= 4.5  # the 5s only, not the top half
+    assert table["kept_teacher"].sum() == int((teacher == 5).sum()) < 20
+    assert table["kept_student"].sum() == 0  # every student score is below 4.5
+
+
+def test_with_weights_the_oracle_keeps_each_groups_share_of_its_labeled_tokens(tmp_path):
+    """g and h have 100 records each in the corpus, g 40 labeled and h 10. Weights g 0.8, h 0.2 at budget 0.5 keep
+    80 % of g's tokens and 20 % of h's; the oracle keeps those shares of each group's labeled records (32 and 2),
+    not half of each, nor the weights applied to the labeled sample's proportions."""
+    lay = Layout(tmp_path)
+    lay.labels.mkdir(parents=True)
+    anchor = [Anchor(id="a00", name="parses", description="d", exemplar_reason="r", support=1)]
+    ids, masks = [], []
+    for g, n_labeled in (("g", 40), ("h", 10)):
+        save_rubric(Rubric(group=g, teacher="rules", prompt_version="p", sources=[f"{g}s"], anchors=anchor)
+                    .with_version(), lay.rubrics / f"{g}.json")
+        score = np.arange(n_labeled, dtype=float)
+        pl.DataFrame({"record_id": [f"{g}s/{i:03d}" for i in range(n_labeled)], "source": f"{g}s",
+                      "split": "val", "a00": score}).write_parquet(lay.labels / f"{g}.parquet")
+        ids += [(f"{g}s/{i:03d}", f"{g}s", g) for i in range(100)]
+        masks.append({"group": g, "source": f"{g}s", "anchor": "a00", "on": True})
+    index = pl.DataFrame(ids, schema=["record_id", "source", "group"], orient="row").with_columns(
+        n_tokens=pl.lit(10), held_out=pl.lit(False))
+    scored = pl.DataFrame({"record_id": index["record_id"],
+                           "score": index["record_id"].str.slice(-3).cast(pl.Float64)})
+    p = SelectParams(budget=0.5, worst_weight=0, standardize=False, weights={"g": 0.8, "h": 0.2})
+    table = oracle_table(lay.labels, lay.rubrics, index, scored, pl.DataFrame(masks), {}, p, [])
+    kept = dict(table.group_by("group").agg(pl.col("kept_teacher").sum()).iter_rows())
+    assert kept == {"g": 32, "h": 2}
+    assert table.filter(pl.col("kept_teacher"))["record_id"].sort().to_list()[-2:] == ["hs/008", "hs/009"]
+    assert table["kept_student"].equals(table["kept_teacher"])  # the same order: the same cut
