@@ -29,6 +29,7 @@ import polars as pl
 from mira_core.dedup import TokenHasher, balance, corpus_records, counts_summary, ngram_hashes, words
 from mira_core.errors import JSON_REFUSED, ConfigError, json_refusal
 from mira_core.filter_params import HUMANEVAL_RESOURCE, BenchmarkSpec, DecontaminateParams
+from mira_core.ingest.render import without_headers
 from mira_core.io import read_parquet, write_parquet
 from mira_core.layout import corpus_shards, project_path
 from mira_core.schema import BENCHMARK_SUMMARY, CONTAMINATED, CORPUS, check_parquet
@@ -89,7 +90,15 @@ def humaneval_path() -> Path:
 
 
 def _as_text(value: object) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    """A field's text: a string as it is; a list's or object's values, each read so, one per line (object keys are
+    names, not the item's text); any other value as JSON. A list of code read as its JSON text had every line
+    break as the two characters `\\n`, which glued an `n` to the next word: no n-gram across lines matched."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list | dict):
+        parts = (_as_text(v) for v in (value.values() if isinstance(value, dict) else value) if v is not None)
+        return "\n".join(part for part in parts if part)
+    return json.dumps(value, ensure_ascii=False)
 
 
 def read_items(spec: BenchmarkSpec, root: Path | None = None) -> Iterator[tuple[str, str | None]]:
@@ -151,6 +160,7 @@ def build_index(p: DecontaminateParams, root: Path | None = None) -> BenchmarkIn
             # A record's Han and kana characters are words where they are most of its letters, else runs
             # (`mira_core.unspaced`): an English page quoting a Chinese item verbatim reads the quote as runs, and
             # the item, split into characters, shared no n-gram with it. An item holding any is indexed both ways.
+            text = without_headers(text)
             ways = [words(text)] if text.isascii() else [words(text, True), words(text, False)]
             hs = []
             for tokens in ways:
@@ -208,7 +218,7 @@ def contaminated_shard(path: Path, index: BenchmarkIndex, min_matches: int = 1,
     rows = []
     if len(index.grams):
         for rid, source, text in frame.iter_rows():
-            h = ngram_hashes(hasher(words(text or "")), index.ngram)
+            h = ngram_hashes(hasher(words(without_headers(text or ""))), index.ngram)
             match = best_match(h, index) if len(h) else None
             if match is not None and match[1] >= min_matches:
                 benchmark, item = index.items[match[0]]

@@ -21,12 +21,37 @@ def _ids(folder: Path, schema: dict) -> pl.Series:
     return read_checked(Path(folder) / "dropped.parquet", schema, ["record_id"])["record_id"]
 
 
+def near_duplicate_ids(dedup: Path, contaminated: pl.Series | None = None) -> pl.Series:
+    """The near-duplicates dedup lists, less one per cluster whose kept copy is `contaminated`: that cluster's
+    first clean record in dedup's keep order (its `rank`) is kept in its place.
+
+    dedup picks the kept copy without knowing what decontaminate drops, and the two run side by side; a page with a
+    benchmark item pasted in sorts first (or is the longest) as readily as its clean copy, and every copy was lost.
+    """
+    dup = read_checked(Path(dedup) / "dropped.parquet", NEAR_DUPLICATES, ["record_id", "cluster", "rank"])
+    if contaminated is None or not len(contaminated) or not dup.height:
+        return dup["record_id"]
+    dirty = contaminated.implode()
+    promoted = (dup.filter(pl.col("cluster").is_in(dirty) & ~pl.col("record_id").is_in(dirty))
+                .sort("rank", "record_id").group_by("cluster", maintain_order=True).first()["record_id"])
+    return dup["record_id"].filter(~dup["record_id"].is_in(promoted.implode()))
+
+
+def _lists(dedup: Path | None, decontaminate: Path | None) -> dict[str, pl.Series]:
+    """The ids each filter stage drops, by stage name (a folder given as None is not read)."""
+    out = {}
+    if decontaminate is not None:
+        out["decontaminate"] = _ids(decontaminate, CONTAMINATED)
+    if dedup is not None:
+        out["dedup"] = near_duplicate_ids(dedup, out.get("decontaminate"))
+    return out
+
+
 def excluded_ids(dedup: Path | None, decontaminate: Path | None,
                  held_out: list[str] | tuple[str, ...] = ()) -> pl.Series:
     """The record ids either filter stage drops (a folder given as None is not read); with `held_out`, also every
     record of a near-duplicate cluster that holds a held-out record, which select drops too (`drop_reasons`)."""
-    folders = {"dedup": dedup, "decontaminate": decontaminate}
-    parts = [_ids(folders[name], schema) for _, name, schema in LISTS if folders[name] is not None]
+    parts = list(_lists(dedup, decontaminate).values())
     if dedup is not None and held_out:
         parts.append(near_held_out(dedup, held_out))
     return pl.concat(parts).unique() if parts else pl.Series("record_id", [], dtype=pl.String)
@@ -52,14 +77,14 @@ def drop_reasons(record_ids: pl.Series, dedup: Path | None, decontaminate: Path 
     """Per record id, the reason a filter stage drops it (contaminated before near_duplicate), or null. With
     `held_out`, every record of a cluster that holds a held-out record is a near_duplicate (the held-out ones
     keep their own reason, which comes first in a manifest)."""
-    folders = {"dedup": dedup, "decontaminate": decontaminate}
+    lists = _lists(dedup, decontaminate)
     out = pl.repeat(None, len(record_ids), dtype=pl.String, eager=True).rename("dropped")  # no list of 10 M Nones
-    for reason, name, schema in reversed(LISTS):  # the first list's reason wins: applied last
-        if folders[name] is None:
+    for reason, name, _ in reversed(LISTS):  # the first list's reason wins: applied last
+        if name not in lists:
             continue
-        ids = _ids(folders[name], schema)
+        ids = lists[name]
         if name == "dedup" and held_out:
-            ids = pl.concat([ids, near_held_out(folders[name], held_out)]).unique()
+            ids = pl.concat([ids, near_held_out(dedup, held_out)]).unique()
         out = pl.select(pl.when(record_ids.is_in(ids.implode())).then(pl.lit(reason.value)).otherwise(out)
                         ).to_series().rename("dropped")
     return out

@@ -51,6 +51,9 @@ LABEL_FAILURES = {  # data/labels/failures/<group>.parquet: label requests that 
 NEAR_DUPLICATES = {"record_id": pl.String, "source": pl.String,
                    "cluster": pl.String,  # record_id of the cluster's representative, the record that is kept
                    "jaccard": pl.Float64,  # estimated Jaccard similarity to the representative
+                   # place in the cluster's keep order (1: next after the representative), so that a cluster whose
+                   # representative decontaminate drops keeps its best clean copy (`exclusions.near_duplicate_ids`)
+                   "rank": pl.Int64,
                    "reason": pl.String}
 # data/decontaminate/dropped.parquet: one row per dropped record, naming the item it shares the most n-grams with
 CONTAMINATED = {"record_id": pl.String, "source": pl.String, "benchmark": pl.String,

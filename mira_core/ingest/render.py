@@ -51,6 +51,19 @@ def render_qa(question: str, answer: str) -> str:
     return f"Question:\n{question.strip()}\n\nAnswer:\n{answer.strip()}"
 
 
+# The words the renderings add around a record's own text: a qa record's two header lines, a chat record's role
+# header lines and a tool call's tag. Decontaminate reads every text without them, so an item copied into a qa or
+# chat source matches as it does in a text source ("Answer" between a short question and its answer split every
+# 13-gram of the pair).
+HEADERS = re.compile(r"^(?:Question:|Answer:|\[(?:" + "|".join(sorted(ROLES)) + r")(?: id=[^\]\n]*)?\])[ \t]*$"
+                     r"|^\[tool_call(?: id=[^\]\n]*)?\] ", re.MULTILINE)
+
+
+def without_headers(text: str) -> str:
+    """`text` without the header lines and tags the qa and chat renderings add (`HEADERS`)."""
+    return HEADERS.sub("", text)
+
+
 def _content(msg: dict, i: int) -> str:
     content = msg.get("content")
     if content is None:

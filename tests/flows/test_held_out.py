@@ -41,7 +41,7 @@ def test_a_held_out_source_is_neither_judged_nor_labeled_in_its_group(tmp_path, 
     prose = sorted(corpus.filter(pl.col("source") == "prose")["record_id"])[:10]
     dropped = tmp_path / "data" / "dedup" / "dropped.parquet"
     pl.concat([pl.read_parquet(dropped), pl.DataFrame(
-        {"record_id": prose, "source": "prose", "cluster": code, "jaccard": 0.9, "reason": "near_duplicate"},
+        {"record_id": prose, "source": "prose", "cluster": code, "jaccard": 0.9, "rank": 1, "reason": "near_duplicate"},
         schema=NEAR_DUPLICATES)]).write_parquet(dropped)
     before, _, _ = estimate_project(params, tmp_path, {})
     assert before[0].requests == 20  # all 20 of code's 30 records that a selection may keep

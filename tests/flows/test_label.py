@@ -123,7 +123,8 @@ def test_estimate_asks_for_no_record_the_filter_stages_drop(tmp_path, grouped_pr
     extra = corpus.filter(~pl.col("record_id").is_in(rows["record_id"].implode())).head(10)
     assert extra.height == 10  # what this test drops as near-duplicates, on top of what dedup dropped
     pl.concat([rows, extra.select("record_id", "source", cluster=pl.lit("code/kept"), jaccard=pl.lit(0.9),
-                                  reason=pl.lit("near_duplicate"))], how="vertical_relaxed").write_parquet(dropped)
+                                  rank=pl.int_range(1, 11), reason=pl.lit("near_duplicate"))],
+              how="vertical_relaxed").write_parquet(dropped)
     n_excluded = len(excluded_ids(tmp_path / "data" / "dedup", tmp_path / "data" / "decontaminate"))
 
     (tmp_path / "data" / "dedup").rename(tmp_path / "dedup-aside")  # as if dedup had not run yet

@@ -108,3 +108,31 @@ def test_the_teacher_samples_leave_out_what_select_drops_for_a_held_out_source(t
     assert {"a/r0", "a/r1", "a/r2"} <= unselectable
     assert set(excluded_ids(dedup, decon, ["b"])) == unselectable
     assert not {"a/r0", "a/r1", "a/r2"} & set(excluded_ids(dedup, decon))  # nothing held out: a's copies are kept
+
+
+def test_a_contaminated_kept_copy_hands_its_place_to_the_clusters_next_clean_copy_in_keep_order(tmp_path):
+    """A cluster of four: its kept copy (a) and the next in keep order (b) hold the benchmark item, c and d do not.
+    c, the first clean copy in dedup's keep order, is kept in a's place; d stays a near-duplicate. Every record is
+    accounted for, and the dedup list itself is unchanged (the stage's counts still read it)."""
+    from mira_core.exclusions import drop_reasons, excluded_ids
+
+    rng = random.Random(5)
+    page = _text(rng)
+    words = page.split()
+    lay = write_corpus(tmp_path, {"a": [("x", page + "\n" + BENCH_ITEM)], "b": [("x", page + "\n" + BENCH_ITEM)],
+                                  "c": [("x", " ".join([*words[:9], "edited", *words[10:]]))], "d": [("x", page)],
+                                  "e": [("y", _text(rng))]})
+    run_dedup(lay.corpus, DedupParams(), tmp_path / "dedup")
+    near = pl.read_parquet(tmp_path / "dedup" / "dropped.parquet").sort("rank")
+    assert near.select("record_id", "cluster", "rank").rows() == [("b/x", "a/x", 1), ("c/x", "a/x", 2),
+                                                                  ("d/x", "a/x", 3)]
+    spec = BenchmarkSpec(name="bench", path="bench.jsonl", fields=["prompt"], id_field="id")
+    (tmp_path / "bench.jsonl").write_text(json.dumps({"id": "t0", "prompt": BENCH_ITEM}) + "\n", encoding="utf-8")
+    run_decontaminate(lay.corpus, DecontaminateParams(benchmarks=[spec]), tmp_path, tmp_path / "decon")
+    ids = pl.Series("record_id", ["a/x", "b/x", "c/x", "d/x", "e/y"])
+    reasons = dict(zip(ids, drop_reasons(ids, tmp_path / "dedup", tmp_path / "decon"), strict=True))
+    assert reasons == {"a/x": "contaminated", "b/x": "contaminated", "c/x": None, "d/x": "near_duplicate",
+                       "e/y": None}
+    assert sorted(excluded_ids(tmp_path / "dedup", tmp_path / "decon")) == ["a/x", "b/x", "d/x"]
+    # without decontaminate's list, dedup's own choice stands
+    assert drop_reasons(ids, tmp_path / "dedup", None).to_list() == [None, *["near_duplicate"] * 3, None]

@@ -104,7 +104,7 @@ def _random_project(rng: random.Random, root: Path, order: random.Random) -> tup
             recs[rng.randrange(n)]["n_tokens"] = 10**9  # one record longer than any budget
         rows += recs
     ids = [r["record_id"] for r in rows]
-    near = [{"record_id": i, "source": i.split("/")[0], "cluster": rng.choice(ids), "jaccard": 0.9,
+    near = [{"record_id": i, "source": i.split("/")[0], "cluster": "kept/elsewhere", "jaccard": 0.9, "rank": 1,
              "reason": "near_duplicate"} for i in ids if rng.random() < 0.1]
     dirty = [{"record_id": i, "source": i.split("/")[0], "benchmark": "b", "item": "1", "n_matches": 3,
               "reason": "contaminated"} for i in ids if rng.random() < 0.05]
