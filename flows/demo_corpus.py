@@ -12,6 +12,7 @@ from prefect import flow
 
 from flows.common import run_log, stage_main
 from mira_core.config import DemoCorpusParams, Params
+from mira_core.demo_corpus import foreign_files
 from mira_core.errors import ConfigError
 from mira_core.io import clear_dir, write_json
 from mira_core.layout import Layout
@@ -26,6 +27,11 @@ def demo_corpus_flow(p: DemoCorpusParams, root: str) -> dict[str, int]:
         raise ConfigError(f"demo_corpus.enabled is false: this project's sources are its own, and building the demo "
                           f"would empty {lay.raw}; under dvc repro, remove the demo_corpus stage from dvc.yaml "
                           "(README), or set demo_corpus.enabled to true to build the demo corpus there")
+    if foreign := foreign_files(lay.raw):  # a project of one's own with the section left out: its data is there
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise ConfigError(f"{lay.raw} holds {shown}, which the demo corpus does not write: building the demo "
+                          "empties that folder, so it is not built. If these are your own sources, set "
+                          "demo_corpus.enabled: false in params.yaml; to build the demo, move them out first")
     with run_log(lay, "demo_corpus") as log:
         clear_dir(lay.raw)
         counts = build_demo(p, lay.raw)

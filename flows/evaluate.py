@@ -74,7 +74,8 @@ def evaluate_flow(p: EvaluateParams, held_out: list[str], root: str, reuse: bool
     header, rows = table(metrics["arms"], metrics["within_noise"])
     tgt = metrics["target"]
     print(f"evaluate: held-out loss on {', '.join(tgt['sources'])} ({tgt['tokens']:,} tokens in {tgt['windows']} "
-          f"windows), {len(p.seeds)} seeds per arm, {metrics['config']['tokens_per_run']:,} training tokens per run "
+          f"windows), {len(p.seeds)} seed{'s' if len(p.seeds) > 1 else ''} per arm, "
+          f"{metrics['config']['tokens_per_run']:,} training tokens per run "
           f"from one base ({base['tokens_seen']:,} tokens, held-out loss {base['loss']:.4f}); "
           f"{metrics['wall_s']:.0f} s on {base['device']}"
           + (f"; kept results reused for {'the base, ' if base['reused'] else ''}{n_reused} of {len(runs)} runs "
@@ -105,7 +106,8 @@ def log_to_mlflow(params: Params, root: Path, metrics: dict) -> None:
                         by_step.setdefault(tokens, []).append(loss)
                 for tokens, losses in sorted(by_step.items()):
                     mlflow.log_metric("heldout_loss", sum(losses) / len(losses), step=tokens)
-                final = {"loss_mean": m["loss_mean"], "loss_std": m["loss_std"], "ppl_mean": m["ppl_mean"],
+                spread = {"loss_std": m["loss_std"]} if len(m["seeds"]) > 1 else {}  # one seed: no spread to log
+                final = {"loss_mean": m["loss_mean"], **spread, "ppl_mean": m["ppl_mean"],
                          **{metric_key("loss", f"seed_{s['seed']}"): s["loss"] for s in m["seeds"]}}
                 mlflow.log_metrics(final)
 

@@ -202,9 +202,12 @@ def blend_elsewhere(root: Path, export: str) -> list[str]:
     return sorted({str(Path(x).parent) for x in prefixes if Path(x).is_absolute()} - {str(folder)})
 
 
-def filters_line(dedup: dict | None, decon: dict | None) -> str | None:
+def filters_line(dedup: dict | None, decon: dict | None, select: dict | None = None) -> str | None:
     """What dedup and decontaminate marked for select to drop (a stage that has not run is left out, a disabled
-    one said off); the walkthrough promises a line per stage, and the filters had none."""
+    one said off), and once select has run what it dropped for them: a held-out record keeps its own reason, and a
+    cluster whose kept copy is contaminated keeps a clean one in its place, so the two counts can differ (calling
+    the marks "dropped at select" gave 23 and 1 where select dropped 19 and 0). The walkthrough promises a line per
+    stage, and the filters had none."""
     parts = []
     if dedup:
         parts.append(f"{dedup['total']['records_dropped']} near-duplicates in {dedup.get('clusters', 0)} clusters"
@@ -215,7 +218,11 @@ def filters_line(dedup: dict | None, decon: dict | None) -> str | None:
                      if decon.get("enabled", True) else "decontaminate off")
     if not parts:
         return None
-    return f"filters     {'; '.join(parts)}, dropped at select          data/dedup/, data/decontaminate/"
+    reasons = ((select or {}).get("methods") or {}).get("mira", {}).get("reasons")
+    dropped = (f"; select dropped {reasons.get('near_duplicate', 0)} near-duplicates and "
+               f"{reasons.get('contaminated', 0)} contaminated (records of held-out sources count as held out)"
+               if reasons else ", for select to drop")
+    return f"filters     {'; '.join(parts)} marked{dropped}          data/dedup/, data/decontaminate/"
 
 
 def summary_lines(root: Path) -> list[str]:
@@ -249,7 +256,7 @@ def summary_lines(root: Path) -> list[str]:
         if not t["kept"] and t["quarantined"]:
             out.append("            nothing was kept: every record read was quarantined (the reasons per source are in "
                        "metrics/ingest.json)")
-    filters = filters_line(_load(root, "dedup"), _load(root, "decontaminate"))
+    filters = filters_line(_load(root, "dedup"), _load(root, "decontaminate"), _load(root, "select"))
     if filters:
         out.append(filters)
     group = _load(root, "group")

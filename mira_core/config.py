@@ -105,8 +105,9 @@ class DemoCorpusParams(Section):
     """The embedded default corpus, built from this machine's own Python installation."""
 
     enabled: bool = Field(
-        True, description="`mira run` builds the demo corpus first; set false when the sources are your own (the "
-        "demo stage then refuses to run, since it would empty data/raw)."
+        False, description="`mira run` builds the demo corpus first (the repository's params.yaml turns it on; "
+        "params that leave this section out are a project's own, so they do not build it over data/raw); false when "
+        "the sources are your own (the demo stage then refuses to run, since it would empty data/raw)."
     )
     max_records_per_source: int = Field(1500, gt=0, description="Cap on records written per demo source.")
     max_file_bytes: int = Field(
@@ -717,6 +718,11 @@ class Params(Section):
             if not self.select.held_out_sources:
                 problems.append("evaluate.enabled is true but select.held_out_sources is empty: the evaluate stage "
                                 "scores the held-out sources, so name at least one (or set evaluate.enabled: false)")
+            elif not self.dedup.enabled:
+                problems.append("evaluate.enabled is true but dedup.enabled is false: dedup's clusters are what keep "
+                                "near-copies of the held-out sources out of every arm's training data, so without "
+                                "them a copy of the evaluation target is trained on; set dedup.enabled: true (or "
+                                "evaluate.enabled: false)")
             known = ["mira", "full", *self.select.baselines, *(f"mira_{a}" for a in self.select.ablations)]
             for arm in self.evaluate.arms:
                 if arm not in known:

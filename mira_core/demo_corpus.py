@@ -333,6 +333,19 @@ def build_demo_corpus(out: Path, p: DemoCorpusParams, roots: Roots | None = None
     return counts
 
 
+# what build_demo_corpus writes under data/raw: a rebuild empties the folder, so anything else there is refused
+DEMO_FILES = ("stdlib_code.jsonl.zst", "site_packages_code.parquet", "test_files.jsonl.gz", "docs.jsonl",
+              "c_headers", "shell_scripts", "docstring_qa.parquet", "doctest_traces.jsonl")
+
+
+def foreign_files(raw: Path) -> list[str]:
+    """The names in `raw` that no demo build writes (hidden ones aside: a temporary file, DVC's .gitignore)."""
+    raw = Path(raw)
+    if not raw.is_dir():
+        return []
+    return sorted(c.name for c in raw.iterdir() if c.name not in DEMO_FILES and not c.name.startswith("."))
+
+
 def remove_demo_corpus(out: Path) -> None:
     """Delete a previous demo corpus (used before a rebuild so no stale file survives)."""
     if out.exists():

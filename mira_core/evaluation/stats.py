@@ -105,7 +105,9 @@ def relation(arm: Mapping, other: str) -> str:
 def table(arms: Mapping[str, Mapping], pairs: Sequence[Sequence[str]]) -> tuple[list[str], list[list[str]]]:
     """(header, rows) of arm | train tokens | held-out loss mean ± sd | ppl | note."""
     header = ["arm", "train tokens", "held-out loss mean ± sd", "ppl", "note"]
-    rows = [[arm, f"{r['train_tokens']:,}", f"{r['loss_mean']:.4f} ± {r['loss_std']:.4f}", f"{r['ppl_mean']:.2f}",
+    # one seed has no spread: "± 0.0000" read as none at all (the report and summary say n/a too)
+    rows = [[arm, f"{r['train_tokens']:,}", f"{r['loss_mean']:.4f} ± "
+             + (f"{r['loss_std']:.4f}" if len(r.get("seeds", ())) > 1 else "n/a (one seed)"), f"{r['ppl_mean']:.2f}",
              noise_note(arm, arms, pairs)]
             for arm, r in arms.items()]
     return header, rows

@@ -20,7 +20,12 @@ from matplotlib.patches import Patch, Rectangle
 from mira_core.report.markup import share
 
 MIRA_COLOR = "#0969da"
-BASELINE_COLORS = ("#8c959f", "#e16f24", "#8250df", "#1b7c83", "#bf3989", "#d4a72c", "#57606a")
+# one colour per other method a selection can hold (4 baselines, 8 ablations): a default run's 9 took 7 colours
+# in turn, and random was drawn as length, single_rubric as mira_no_mask
+BASELINE_COLORS = ("#8c959f", "#e16f24", "#8250df", "#1b7c83", "#bf3989", "#d4a72c", "#57606a", "#cf222e",
+                   "#2da44e", "#953800", "#7a7a00", "#3fb9c4")
+LEGEND_COLUMNS = 5  # a legend of a row per 5 entries: one row of 11 ran off the image
+MAX_RETENTION_WIDTH = 16.0  # inches: 32 sources x 10 methods drew a 10,000 px strip the page shrank to 45 px
 KEPT, DROPPED, HELD, FILTERED = "#1a7f37", "#afb8c1", "#54aeff", "#d4a72c"
 
 
@@ -47,6 +52,12 @@ def literal(text: str) -> str:
     return str(text).replace("$", r"\$")
 
 
+def shorten(label: str, most: int = 40) -> str:
+    """A tick label of at most `most` characters (an ellipsis ends a longer one)."""
+    label = str(label)
+    return label if len(label) <= most else label[: most - 1] + "…"
+
+
 def method_colors(methods: Sequence[str]) -> dict[str, str]:
     """MIRA in the accent colour, the baselines in muted ones, stable across figures."""
     others = iter(BASELINE_COLORS * (1 + len(methods) // len(BASELINE_COLORS)))
@@ -58,7 +69,7 @@ def retention_chart(sources: Sequence[str], shares: Mapping[str, Mapping[str, fl
     """Grouped bars: kept token share per source (x), one bar per method; held-out sources labelled."""
     methods = list(shares)
     colors = method_colors(methods)
-    fig = _figure(max(7.0, 1.2 + 0.32 * len(methods) * len(sources)), 4.6)
+    fig = _figure(min(MAX_RETENTION_WIDTH, max(7.0, 1.2 + 0.32 * len(methods) * len(sources))), 4.6)
     ax = fig.add_subplot()
     x = np.arange(len(sources))
     width = 0.8 / max(1, len(methods))
@@ -78,7 +89,8 @@ def retention_chart(sources: Sequence[str], shares: Mapping[str, Mapping[str, fl
     ax.set_xlim(-0.6, len(sources) - 0.4)
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
-    ax.legend(ncols=len(methods) + 1, fontsize=9, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False)
+    ax.legend(ncols=min(LEGEND_COLUMNS, len(methods) + 1), fontsize=9, loc="lower left", bbox_to_anchor=(0, 1.0),
+              frameon=False)
     return to_png(fig, dpi)
 
 
@@ -156,7 +168,8 @@ def reliability_heatmap(sources: Sequence[str], anchors: Sequence[str], rank: np
         ax.set_yticks(range(n_s), [literal(s) for s in sources], fontsize=8)
         fig.colorbar(im, ax=ax, fraction=0.035, pad=0.01).ax.tick_params(labelsize=7)  # the title names it
         ax.set_title(label, fontsize=9, loc="left")
-    bottom.set_xticks(range(n_a), [literal(a) for a in anchors], rotation=45, ha="right", fontsize=8)
+    # the anchor table above the figure gives each whole name; a 200-character one pushed the sources off the left
+    bottom.set_xticks(range(n_a), [literal(shorten(a)) for a in anchors], rotation=45, ha="right", fontsize=8)
     top.tick_params(labelbottom=False)
     fig.legend(handles=[Patch(facecolor="white", edgecolor="#24292f", hatch="///", label="masked (not used)"),
                         Patch(facecolor="#eaeef2", label="n/a: undefined (a constant side)")],

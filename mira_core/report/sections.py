@@ -40,7 +40,7 @@ from mira_core.report.markup import (
     ul,
     unavailable,
 )
-from mira_core.selection import STAT_NAMES, is_fraction
+from mira_core.selection import CONSTANT_LABELS_WHY, STAT_NAMES, is_fraction
 
 
 def _missing(what: str, key: str) -> Raw:
@@ -264,7 +264,9 @@ def _cut_note(granularity: str | None) -> str:
 
 
 def _why(why: str) -> str:
-    """'Somers' D 0.14 < 0.3' -> 'Somers' D < 0.3': the rule, without the record-specific figure."""
+    """'Somers' D 0.14 < 0.3' -> 'Somers' D < 0.3': the rule, without the record-specific figure; and the flat
+    labels' reason without its source's record count (30 sources listed the one rule 30 times)."""
+    why = re.sub(f"^({re.escape(CONSTANT_LABELS_WHY)}) \\d+ ", r"\1 the ", why)
     return re.sub(r"^(\D+?) -?[\d.]+ ([<>]) ", r"\1 \2 ", why)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import polars as pl
+import pytest
 
 from mira_core.config import DemoCorpusParams, IngestParams, parse_params
 from mira_core.demo_corpus import build_demo_corpus
@@ -71,3 +72,24 @@ def test_a_form_feed_between_functions_does_not_shift_the_qa_answers(tmp_path):
     answers = {r["id"]: r["answer"] for r in qa_records([FileRef(mod, "stdlib/ff.py")],
                                                        DemoCorpusParams(min_file_bytes=0))}
     assert answers == {f"stdlib/ff.py::f{i}": funcs[i] for i in range(3)}
+
+
+def test_the_demo_stage_refuses_to_empty_a_data_raw_holding_files_it_does_not_write(tmp_path):
+    """A project's own params.yaml that leaves demo_corpus out, with its sources in data/raw: `mira run` came to the
+    demo stage (enabled by default then) and emptied data/raw, the user's own data. Now the section is off unless
+    named, and the stage refuses a data/raw with files of another origin, and keeps them."""
+    from flows.demo_corpus import demo_corpus_flow
+    from mira_core.demo_corpus import DEMO_FILES, foreign_files
+    from mira_core.errors import ConfigError
+
+    assert parse_params({"sources": [{"name": "a", "path": "data/raw/a.jsonl", "format": "text"}]}
+                        ).demo_corpus.enabled is False
+    raw = tmp_path / "data" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "mine.jsonl").write_text('{"text": "my own record"}\n')
+    (raw / DEMO_FILES[0]).write_bytes(b"")
+    (raw / ".tmp-half").write_bytes(b"")
+    assert foreign_files(raw) == ["mine.jsonl"]
+    with pytest.raises(ConfigError, match=r"mine\.jsonl.*demo_corpus\.enabled: false"):
+        demo_corpus_flow.fn(DemoCorpusParams(enabled=True), str(tmp_path))
+    assert (raw / "mine.jsonl").read_text() == '{"text": "my own record"}\n'

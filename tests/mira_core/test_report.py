@@ -389,3 +389,14 @@ def test_overlap_is_none_where_neither_method_keeps_a_record():
     none = pl.DataFrame({"record_id": ["a", "b"], "kept": [False, False]})
     got = overlap({"m": some, "empty": none})
     assert got["empty"]["empty"] is None and got["m"]["m"] == 1.0 and got["m"]["empty"] == 0.0
+
+
+def test_the_mask_notes_list_the_flat_labels_rule_once_whatever_each_sources_count():
+    """`_why` turns a reason into its rule; the flat labels' reason names each source's count of labeled records,
+    so 30 sources with flat labels listed the one rule 30 times."""
+    from mira_core.report.sections import _why
+    from mira_core.selection import CONSTANT_LABELS_WHY
+
+    rules = {_why(f"{CONSTANT_LABELS_WHY} {n} labeled records of the source: nothing to rank") for n in (32, 35, 40)}
+    assert len(rules) == 1 and "32" not in next(iter(rules))
+    assert _why("Somers' D 0.14 < 0.3") == "Somers' D < 0.3"
