@@ -2,8 +2,9 @@
 
 The corpus is read one shard at a time (`minhash_shard`), so only the signatures (num_perm uint32
 values per record) and a few small columns stay in memory; `near_duplicates` then finds candidate
-pairs by LSH banding (the bands and rows datasketch's `MinHashLSH` chooses for the threshold, in band tables of
-our own that hold each bucket's records by cluster), keeps a pair only when its estimated Jaccard similarity
+pairs by LSH banding (the longest bands that miss at most `max_miss` of the pairs estimated at the threshold,
+`lsh_bands`, in band tables of our own that hold each bucket's records by cluster), keeps a pair only when its
+estimated Jaccard similarity
 reaches the threshold, joins the kept pairs with union-find and keeps one representative per cluster.
 
 The shingle hashing (words or characters -> 64-bit n-gram hashes) is ours and vectorised with numpy,
