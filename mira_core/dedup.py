@@ -2,9 +2,8 @@
 
 The corpus is read one shard at a time (`minhash_shard`), so only the signatures (num_perm uint32
 values per record) and a few small columns stay in memory; `near_duplicates` then finds candidate
-pairs by LSH banding (the longest bands that miss at most `max_miss` of the pairs estimated at the threshold,
-`lsh_bands`, in band tables of our own that hold each bucket's records by cluster), keeps a pair only when its
-estimated Jaccard similarity
+pairs by LSH banding (the bands and rows datasketch's `MinHashLSH` chooses for the threshold, in band tables of
+our own that hold each bucket's records by cluster), keeps a pair only when its estimated Jaccard similarity
 reaches the threshold, joins the kept pairs with union-find and keeps one representative per cluster.
 
 The shingle hashing (words or characters -> 64-bit n-gram hashes) is ours and vectorised with numpy,
@@ -355,14 +354,13 @@ def near_duplicates(shards: Iterable[ShardSignatures], p: DedupParams) -> DedupR
         first = (priority.get(sources[i], len(priority)), sources[i], ids[i])
         return (-int(n_tokens[i]), *first) if p.keep == "longest" else first
 
-    rows: list[tuple[str, str, str, float, str]] = []
+    rows: list[tuple[str, str, str, float, int, str]] = []
     cross = 0
     for group in members.values():
-        rep = min(group, key=rank)
+        rep, *rest = sorted(group, key=rank)
         cross += len({sources[i] for i in group}) > 1
-        for i in group:
-            if i != rep:
-                rows.append((ids[i], sources[i], ids[rep], float((sigs[i] == sigs[rep]).mean()), REASON))
+        for place, i in enumerate(rest, start=1):
+            rows.append((ids[i], sources[i], ids[rep], float((sigs[i] == sigs[rep]).mean()), place, REASON))
     dropped = pl.DataFrame(rows, schema=DROPPED, orient="row").sort("cluster", "record_id")
     return DedupResult(
         dropped=dropped,
