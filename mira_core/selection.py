@@ -317,6 +317,16 @@ def unit_budgets(tokens: pl.DataFrame, budget: float, weights: dict[str, float] 
     return {u: gb[of[u]] * t / max(1, group_tokens[of[u]]) for u, t in sums.items()}
 
 
+def _budgets(df: pl.DataFrame, budget: float, granularity: str,
+             weights: dict[str, float] | None) -> tuple[dict[str, float], dict[str, str]]:
+    """Token budget per unit of `df` (every record, with its `_unit` and `dropped`), and each unit's name a weight
+    may give (group or source; the unit itself with granularity global, where weights are refused)."""
+    unit_group = dict(df.select("_unit", pl.col(granularity if granularity != "global" else "_unit"))
+                      .unique("_unit").iter_rows()) if weights else {}
+    present = set(df.filter(~pl.col("held_out"))[granularity].unique().to_list()) if weights else set()
+    return unit_budgets(df.filter(selectable()), budget, weights, unit_group, present), unit_group
+
+
 def weighted_shares(records: pl.DataFrame, budget: float, granularity: str, own_budget: OwnBudget,
                     weights: dict[str, float]) -> dict[str, float]:
     """Per name a weight may give (a group, or a source with granularity source): the share of its selectable
@@ -324,11 +334,9 @@ def weighted_shares(records: pl.DataFrame, budget: float, granularity: str, own_
 
     The teacher-oracle table selects a sample (the labeled records) in which the groups' shares of the tokens are
     not the corpus's; these shares let it keep of each name's sample what the selection keeps of the name."""
-    df = with_drops(records).filter(selectable()).with_columns(_unit=units(records, granularity, own_budget))
-    unit_group = dict(df.select("_unit", pl.col(granularity)).unique("_unit").iter_rows())
-    present = set(with_drops(records).filter(~pl.col("held_out"))[granularity].unique().to_list())
-    budgets = unit_budgets(df, budget, weights, unit_group, present)
-    tokens = dict(df.group_by(granularity).agg(pl.col("n_tokens").sum()).iter_rows())
+    df = with_drops(records).with_columns(_unit=units(records, granularity, own_budget))
+    budgets, unit_group = _budgets(df, budget, granularity, weights)
+    tokens = dict(df.filter(selectable()).group_by(granularity).agg(pl.col("n_tokens").sum()).iter_rows())
     spent: dict[str, float] = {}
     for u, b in budgets.items():
         spent[unit_group[u]] = spent.get(unit_group[u], 0.0) + b
@@ -361,10 +369,7 @@ def select(records: pl.DataFrame, budget: float, granularity: str, method: str, 
     df = records.sort("record_id").with_columns(
         _unit=units(records, granularity, own_budget), _e=eligible,
         _pos=pl.int_range(pl.len(), dtype=pl.UInt32))
-    unit_group = dict(df.select("_unit", pl.col(granularity if granularity != "global" else "_unit"))
-                      .unique("_unit").iter_rows()) if weights else None
-    present = set(df.filter(~pl.col("held_out"))[granularity].unique().to_list()) if weights else set()
-    budgets = unit_budgets(df.filter(selectable()), budget, weights, unit_group, present)
+    budgets, _ = _budgets(df, budget, granularity, weights)
     # Best first: eligible records by descending score, then the rest; a stable sort of one float key
     # keeps record_id order among ties (a multi-column arg_sort was 3x slower at 10M rows).
     key = pl.when(pl.col("_e")).then(-pl.col("score")).otherwise(float("inf"))
