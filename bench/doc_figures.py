@@ -249,9 +249,12 @@ def _moves_tokens(r: dict, arm: str, points: float = 0.10) -> bool:
                if s in r["ablations"]["retention"]["mira"])
 
 
-def _other_runs_say(*arms: str) -> list[str]:
-    """MIRA's verdict against each arm on every other machine's run (bench/machines.py), run by run."""
-    return [machines.verdict(o, a) for o in machines.load_others() for a in arms]
+def _run_says(commit: str, *arms: str) -> list[str]:
+    """MIRA's verdict against each arm on the other run measured at `commit` (bench/machines.py names it)."""
+    runs = [o for o in machines.load_others() if commit in machines.run_name(o)]
+    if len(runs) != 1:
+        raise FigureFailed(f"{len(runs)} other runs measured at {commit}, not one")
+    return [machines.verdict(runs[0], a) for a in arms]
 
 
 def _rel_or_none(r: dict, a: str, b: str) -> str | None:
@@ -400,26 +403,27 @@ FIGURES: list[Figure] = [
                    "{} point of a perfect selector's",
            lambda r: [targets.at_most(_share_gap(r, 'perfect_group'))], _every_source_fewer_broken,
            "fewer broken tokens than single_rubric in every source"),
-    Figure(EVALUATION, "MIRA keeps fewer broken tokens than `single_rubric` in every source on seed 1\n  and not on seed "
-                       "2: in the docs it keeps {} % and {} % of the broken tokens, against {} % and {} %",
+    Figure(EVALUATION, "MIRA keeps fewer broken tokens than `single_rubric` in every source on seeds 1\n  and 2 too; in "
+                       "the docs, by little: it keeps {} % and {} % of the broken tokens, against {} % and {} %",
            lambda r: [p1(_seed(r, s)["broken_by_source"][m]["docs"]) for m in ("mira", "single_rubric") for s in OTHER],
-           lambda r: [over_single(_seed(r, s)["broken_by_source"]["mira"],
-                                  _seed(r, s)["broken_by_source"]["single_rubric"]) for s in OTHER] == [[], ["docs"]],
-           "MIRA keeps fewer broken tokens than single_rubric in every source at seed 1; at seed 2, more in the docs only"),
+           lambda r: all(not over_single(_seed(r, s)["broken_by_source"]["mira"],
+                                         _seed(r, s)["broken_by_source"]["single_rubric"]) for s in OTHER),
+           "MIRA keeps fewer broken tokens than single_rubric in every source at seeds 1 and 2"),
     Figure(EVALUATION, "In the traces it keeps {} % and {} %, fewer than `single_rubric` on both seeds ({} % and {} %;",
            lambda r: [p1(_seed(r, s)["broken_by_source"]["mira"]["traces"]) for s in OTHER]
            + [p1(_seed(r, s)["broken_by_source"]["single_rubric"]["traces"]) for s in OTHER],
            lambda r: all(_seed(r, s)["broken_by_source"]["mira"]["traces"]
                          < _seed(r, s)["broken_by_source"]["single_rubric"]["traces"] for s in OTHER),
            "MIRA keeps fewer of the traces' broken tokens than single_rubric at both other seeds"),
-    Figure(README, "(the `balanced` arm) keep slightly fewer broken tokens, {} % on average over the three corpora "
-                   "against the default's {} %, but keep every kind the teacher scores low under the bar on {} of "
+    Figure(README, "(the `balanced` arm) keep about as many broken tokens, {} % on average over the three corpora "
+                   "against the default's {} %, and keep every kind the teacher scores low under the bar on {} of "
                    "them, as the default does on {};",
            lambda r: [p1(_arm_mean(r, "balanced")), p1(_cover_mean(r, "random")), str(_bar_met(r, "balanced")),
                       str(sum(not _seed(r, s)["low_over"] for s in _all_seeds(r)))],
-           lambda r: (_arm_mean(r, "balanced") < _cover_mean(r, "random")
+           lambda r: (abs(_arm_mean(r, "balanced") - _cover_mean(r, "random")) < 0.005
                       and _bar_met(r, "balanced") <= sum(not _seed(r, s)["low_over"] for s in _all_seeds(r))),
-           "the balanced arm keeps fewer broken tokens on average, and clears the bar on no more corpora"),
+           "the balanced arm keeps as many broken tokens on average (within half a point), and clears the bar on no "
+           "more corpora"),
     Figure(EVALUATION, "(`label.cover_share: 0.5`) keeps {} %, {} % and {} % of the broken tokens on the three corpora, "
                    "against random labels' {} %, {} % and {} %: {} % against {} % on average, no better",
            lambda r: [p1(_seed(r, s)["arms"]["cover"]["broken_kept"]) for s in _all_seeds(r)]
@@ -428,15 +432,15 @@ FIGURES: list[Figure] = [
            lambda r: _cover_mean(r, "cover") >= _cover_mean(r, "random") - 0.0005,
            "the covering sample keeps no fewer broken tokens than random labels, on average over the seeds"),
     Figure(EVALUATION, "(`distill.trees.balance: 0.5`, the `balanced` arm) keeps {} %, {} % and {} % of the broken tokens, "
-                   "no more than the default on any corpus, with spam at {} % on the first and truncated docs at {} % "
-                   "and {} % on the others: under the bar on {} of the three",
+                   "about as many as the default ({} % against {} % on\n  average), with spam at {} % on the first and "
+                   "truncated docs at {} % and {} % on the others: under the bar on {} of the three",
            lambda r: [p1(_seed(r, s)["arms"]["balanced"]["broken_kept"]) for s in _all_seeds(r)]
+           + [p1(_arm_mean(r, "balanced")), p1(_cover_mean(r, "random"))]
            + [p1(_seed(r, _all_seeds(r)[0])["arms"]["balanced"]["by_kind"]["spam"])]
            + [p1(_seed(r, s)["arms"]["balanced"]["by_kind"]["truncated"]) for s in OTHER]
            + [str(_bar_met(r, "balanced"))],
-           lambda r: all(_seed(r, s)["arms"]["balanced"]["broken_kept"] <= _seed(r, s)["mira"]["broken_kept"] + 5e-4
-                         for s in _all_seeds(r)),
-           "the balanced arm keeps no more broken tokens than the default on any seed"),
+           lambda r: abs(_arm_mean(r, "balanced") - _cover_mean(r, "random")) < 0.005,
+           "the balanced arm keeps as many broken tokens as the default on average (within half a point)"),
     Figure(EVALUATION, "The same weights in every student (the `balanced_all` arm) keep {} %, {} % and {} % of the broken "
                    "tokens and truncated docs at {} % and {} %: no kind the teacher scores low above 20 % on {} of the "
                    "three corpora (the `balanced` arm on {}, the default on {})",
@@ -490,22 +494,20 @@ FIGURES: list[Figure] = [
            lambda r: all(_pooled_rel(r, "mira", a) == _rel(r, "mira", a) for a in ("full", "random", TEACHER_ALL)),
            "pooled: the verdicts on mira against full, random and teacher_scores are the rule's"),
     Figure(README, "(the replicates' kept tokens overlap the default selection's with\n  a Jaccard index of {} and {}), "
-                   "MIRA's means are {}, {} and {}, {} ± {} with the selections\n  as its draws: below `random` beyond the "
-                   "noise (a gap of {} against a bar of {}), and within the\n  noise of `full`.",
+                   "MIRA's means are {}, {} and {}, {} ± {} with the selections\n  as its draws: within the noise of `random` "
+                   "(a gap of {} against a bar of {}) and of\n  `full`.",
            lambda r: [f2(x["kept_token_overlap_with_default"]) for x in _replicates(r)["replicates"].values()]
            + [f3(m) for m in _replicates(r)["pooled"]["selection_means"]]
            + [f3(_replicates(r)["pooled"][k]) for k in ("loss_mean", "loss_std")]
            + [f"{_replicates(r)['pooled']['bars']['random'][k]:.4f}" for k in ("gap", "bar")],
-           lambda r: (relation(_replicates(r)["pooled"], "random") == "lower"
-                      and relation(_replicates(r)["pooled"], "full") == "within"),
-           "mira over its selections below random beyond the noise, within the noise of full"),
+           lambda r: all(relation(_replicates(r)["pooled"], a) == "within" for a in ("random", "full")),
+           "mira over its selections within the noise of random and of full"),
     Figure(README, "The teacher's own scores of every record in place of the\n  students' (the `teacher_scores` arm, the "
-                   "whole-corpus oracle) give {}, within the noise of MIRA and of\n  `full`, and below `random` beyond the "
-                   "noise: on this run no loss to the students shows.",
+                   "whole-corpus oracle) give {}, within the noise of MIRA, of\n  `full` and of `random`: on this run no loss "
+                   "to the students shows.",
            lambda r: [f3(_loss(r, TEACHER_ALL)["loss_mean"])],
-           lambda r: (all(_rel(r, TEACHER_ALL, a) == "within" for a in ("mira", "full"))
-                      and _rel(r, TEACHER_ALL, "random") == "lower"),
-           "the whole-corpus teacher oracle within the noise of mira and full, below random beyond it"),
+           lambda r: all(_rel(r, TEACHER_ALL, a) == "within" for a in ("mira", "full", "random")),
+           "the whole-corpus teacher oracle within the noise of mira, full and random"),
     Figure(README, "The raw scale ({}) is lowest of all, below `full` beyond\n  the noise, by moving tokens from the test "
                    "files to the standard library (it keeps {} % of the standard library's\n  tokens, MIRA {} %)",
            lambda r: [f3(_loss(r, "mira_raw_scale")["loss_mean"]), p0(_retention(r, "mira_raw_scale", "stdlib_code")),
@@ -515,26 +517,33 @@ FIGURES: list[Figure] = [
                       and _retention(r, "mira_raw_scale", "test_files") < _retention(r, "mira", "test_files")
                       and _retention(r, "mira_raw_scale", "stdlib_code") > _retention(r, "mira", "stdlib_code")),
            "the raw scale lowest, below full beyond the noise, moving test files' tokens to the standard library"),
-    Figure(README, "The one-score baseline `single_rubric` ({}) is within\n  the noise of MIRA and of `full`; it keeps "
-                   "none of the docs and {} % of the test files' tokens, where MIRA keeps\n  {} % and {} %.",
+    Figure(README, "The one-score baseline `single_rubric` ({}) is **below\n  MIRA beyond the noise** and within the "
+                   "noise of `full`; it keeps none of the docs and {} % of the test files' tokens, where MIRA "
+                   "keeps\n  {} % and {} %.",
            lambda r: [f3(_loss(r, "single_rubric")["loss_mean"]), p0(_retention(r, "single_rubric", "test_files")),
                       p0(_retention(r, "mira", "docs")), p0(_retention(r, "mira", "test_files"))],
-           lambda r: (all(_rel(r, "single_rubric", a) == "within" for a in ("mira", "full"))
+           lambda r: (_rel(r, "single_rubric", "mira") == "lower" and _rel(r, "single_rubric", "full") == "within"
                       and _retention(r, "single_rubric", "docs") == 0),
-           "single_rubric within the noise of mira and of full, keeping no docs"),
-    Figure(README, "Mask off ({}), the paper's mask statistic (Spearman, {}), the\n  per-source cut ({}), "
-                   "`pooled_unshared` ({}) and the paper's trimmed mean ({}) are within the noise of\n  MIRA",
-           lambda r: [f3(_loss(r, a)["loss_mean"]) for a in ("mira_no_mask", "mira_spearman_mask", "mira_source",
+           "single_rubric below mira beyond the noise, within the noise of full, keeping no docs"),
+    Figure(README, "The paper's mask statistic (Spearman, {}) is below MIRA\n  beyond the noise too. Mask off ({}), the "
+                   "per-source cut ({}), `pooled_unshared` ({}) and the paper's\n  trimmed mean ({}) are within the "
+                   "noise of MIRA",
+           lambda r: [f3(_loss(r, a)["loss_mean"]) for a in ("mira_spearman_mask", "mira_no_mask", "mira_source",
                                                               "mira_pooled_unshared", "mira_trimmed_mean")],
-           lambda r: all(_rel(r, a, "mira") == "within" for a in ("mira_no_mask", "mira_spearman_mask", "mira_source",
-                                                                  "mira_pooled_unshared", "mira_trimmed_mean")),
-           "mask off, spearman mask, per-source cut, pooled_unshared and the trimmed mean within the noise of mira"),
-    Figure(README, "On the other machine's run (the table below) MIRA trailed\n  `full` and the teacher's own scores beyond "
-                   "the noise: those verdicts move",
+           lambda r: (_rel(r, "mira_spearman_mask", "mira") == "lower"
+                      and all(_rel(r, a, "mira") == "within" for a in ("mira_no_mask", "mira_source",
+                                                                       "mira_pooled_unshared", "mira_trimmed_mean"))),
+           "the spearman mask below mira beyond the noise; mask off, per-source cut, pooled_unshared and the trimmed "
+           "mean within it"),
+    Figure(README, "On the AMD run at 429d89b (the table below) MIRA trailed\n  `full` and the teacher's own scores beyond "
+                   "the noise, and on the Intel run at 6f96d9a (before dedup's LSH\n  fix) it was within the noise of "
+                   "both and of `single_rubric`: those verdicts move",
            lambda r: [],
-           lambda r: (_other_runs_say("full", "teacher_scores") == ["above, beyond the noise"] * 2
+           lambda r: (_run_says("429d89b", "full", "teacher_scores") == ["above, beyond the noise"] * 2
+                      and _run_says("6f96d9a", "full", "teacher_scores", "single_rubric") == ["within the noise"] * 3
                       and all(_rel(r, "mira", a) == "within" for a in ("full", TEACHER_ALL))),
-           "the other machine's run: mira above full and teacher_scores beyond the noise; this run: within both"),
+           "the AMD run at 429d89b: mira above full and teacher_scores beyond the noise; the Intel run: within those "
+           "and single_rubric; this run: within full and teacher_scores"),
     # docs/selection.md: the worst-anchor blend, the unshared rule, the demo's retention
     Figure(SELECTION, "broken tokens kept fall from {} % (`trimmed_mean` arm) to {} % and good tokens kept rise from "
                       "{} % to {} %.",
@@ -584,9 +593,9 @@ FIGURES: list[Figure] = [
                       and r["planted"]["arms"]["spearman_mask"]["result"]["methods"]["mira"]["good_kept"]
                       == _method(r, "mira")["good_kept"]),
            "the two masks agree on the planted benchmark"),
-    Figure(SELECTION, "the `spearman_mask` arm's held-out loss is {}, within the noise of MIRA's {}",
+    Figure(SELECTION, "the `spearman_mask` arm's held-out loss is {}, below MIRA's {} beyond the noise",
            lambda r: [f3(_loss(r, "mira_spearman_mask")["loss_mean"]), f3(_loss(r, "mira")["loss_mean"])],
-           lambda r: _rel(r, "mira_spearman_mask", "mira") == "within", "spearman mask within the noise of mira"),
+           lambda r: _rel(r, "mira_spearman_mask", "mira") == "lower", "spearman mask below mira beyond the noise"),
     # docs/students.md: fidelity on the demo
     Figure(STUDENTS, "the students' median val Spearman against the teacher is {} (C headers), {} (the Python, docs, "
                      "shell and QA group) and {} (the agent traces), against medians of the Spearman ceiling of {}, "
@@ -594,15 +603,16 @@ FIGURES: list[Figure] = [
                      "the constant predictor's {}, {} and {}",
            lambda r: [f2(x) for key in ("median_spearman", "median_spearman_ceiling", "median_somers_d", "mean_mae",
                                         "const_mae") for x in _students(r, key)]),
-    Figure(STUDENTS, "The trees win the most anchors of the first group ({} of {}); in the second the\nstacked blend, "
-                     "the linear and the trees students win {}, {} and {} of {}; no kind wins everywhere.",
+    Figure(STUDENTS, "The trees win the most anchors of the first group ({} of {}) and the stacked blend\nthe most of "
+                     "the second ({} of {}; the linear {}, the trees {}, the embedding head {}); no kind wins everywhere.",
            lambda r: [str(x) for x in (_wins(r, 0)["trees"], sum(_wins(r, 0).values()), _wins(r, 1)["blend"],
-                                       _wins(r, 1)["linear"], _wins(r, 1)["trees"], sum(_wins(r, 1).values()))],
-           lambda r: (_strict_most(_wins(r, 0)) == "trees"
-                      and sum(_wins(r, 1)[k] for k in ("blend", "linear", "trees")) == sum(_wins(r, 1).values())
+                                       sum(_wins(r, 1).values()), _wins(r, 1)["linear"], _wins(r, 1)["trees"],
+                                       _wins(r, 1).get("head", 0))],
+           lambda r: (_strict_most(_wins(r, 0)) == "trees" and _strict_most(_wins(r, 1)) == "blend"
+                      and set(_wins(r, 1)) <= {"blend", "linear", "trees", "head"}
                       and all(max(_wins(r, g).values()) < sum(_wins(r, g).values()) for g in (0, 1, 2))),
-           "the trees win strictly the most of g0's anchors; the blend, linear and trees students win all of g1's; no "
-           "kind wins every anchor of a group"),
+           "the trees win strictly the most of g0's anchors, the blend of g1's (with the linear, trees and head "
+           "students the only others there); no kind wins every anchor of a group"),
     Figure(STUDENTS, "so the traces' median Spearman of {} misses the fidelity issue's 0.7",
            lambda r: [f2(_students(r, "median_spearman")[2])], lambda r: _students(r, "median_spearman")[2] < 0.7,
            "the traces miss 0.7"),
@@ -632,28 +642,28 @@ FIGURES: list[Figure] = [
            lambda r: [p1(_arm(r)["oracle"]["teacher"]["broken_kept"]), p1(_arm(r)["oracle"]["student"]["broken_kept"]),
                       p0(_arm(r)["oracle"]["broken_removal_kept"]), str(_arm(r)["oracle"]["val"]["records"]),
                       p0(_arm(r)["oracle"]["val"]["broken_removal_kept"])]),
-    Figure(EVALUATION, "every record keeps {} % of the spam, one of MIRA's two pages; the other the teacher's scores "
-                       "drop and\n  the students keep.",
+    Figure(EVALUATION, "every record keeps {} % of the spam, both of MIRA's two pages: in this run the students let no "
+                       "page\n  through that the teacher's scores drop.",
            lambda r: [p1(_method(r, TEACHER_ALL)["by_kind"]["spam"])],
-           lambda r: (_spam(r)["both"], _spam(r)["mira_only"], _spam(r)["teacher_only"]) == (1, 1, 0),
-           "of MIRA's spam pages, the teacher's scores keep one and drop one"),
+           lambda r: (_spam(r)["both"], _spam(r)["mira_only"], _spam(r)["teacher_only"]) == (2, 0, 0),
+           "the teacher's scores keep both of MIRA's spam pages, and no other"),
     Figure(EVALUATION, "(spam pages: {} %, {} of the {}; then truncated\n  docs at {} %, one page).",
            lambda r: [p1(_method(r, "mira")["by_kind"]["spam"]), str(_spam(r)["both"] + _spam(r)["mira_only"]),
                       str(_spam(r)["records"]), p1(_method(r, "mira")["by_kind"]["truncated"])]),
     Figure(EVALUATION, "(under {} minutes on 2 cores)", lambda r: [str(math.ceil(r["planted"]["seconds"] / 60))]),
     Figure(EVALUATION, "Those keep {} % of the broken tokens and {} % of the good; MIRA's students keep {} % of that "
-                       "removal on every record. They keep fewer of the truncated docs ({} % against {} %), more of "
-                       "the spam ({} % against\n  {} %) and of the garbled docs ({} % against {} %), and, as the "
+                       "removal on every record. They keep fewer of the truncated docs ({} % against {} %) and of "
+                       "the garbled docs ({} % against\n  {} %), as much of the spam ({} % against {} %), and, as the "
                        "teacher's scores do, none of the syntax\n  errors or wrong answers",
            lambda r: [p1(_method(r, TEACHER_ALL)["broken_kept"]), p1(_method(r, TEACHER_ALL)["good_kept"]),
                       p0(_teacher_removal(r))]
-           + [p1(_method(r, m)["by_kind"][k]) for k in ("truncated", "spam", "garbled") for m in ("mira", TEACHER_ALL)],
-           lambda r: (_method(r, "mira")["by_kind"]["truncated"] < _method(r, TEACHER_ALL)["by_kind"]["truncated"]
-                      and all(_method(r, "mira")["by_kind"][k] > _method(r, TEACHER_ALL)["by_kind"][k]
-                              for k in ("spam", "garbled"))
+           + [p1(_method(r, m)["by_kind"][k]) for k in ("truncated", "garbled", "spam") for m in ("mira", TEACHER_ALL)],
+           lambda r: (all(_method(r, "mira")["by_kind"][k] < _method(r, TEACHER_ALL)["by_kind"][k]
+                          for k in ("truncated", "garbled"))
+                      and abs(_method(r, "mira")["by_kind"]["spam"] - _method(r, TEACHER_ALL)["by_kind"]["spam"]) < 5e-4
                       and all(_method(r, m)["by_kind"][k] == 0 for k in ("syntax_error", "wrong_answer")
                               for m in ("mira", TEACHER_ALL))),
-           "MIRA keeps fewer truncated docs, more spam and garbled docs than the teacher's scores, and both keep no "
+           "MIRA keeps fewer truncated and garbled docs than the teacher's scores and as much spam, and both keep no "
            "syntax errors or wrong answers"),
     Figure(EVALUATION, "in every source: code {} % against {} %, docs {} %\n  against {} %, QA {} % against {} %, "
                        "traces {} % against {} %.",
@@ -700,15 +710,19 @@ FIGURES: list[Figure] = [
                       p1(r["planted"]["arms"]["trimmed_mean"]["result"]["methods"]["mira"]["by_source"]["qa"]
                          ["kept_share"])]),
     # the seeds' kinds over the bar and the two masks, stated by hand until session 32: now synced and claimed
-    Figure(EVALUATION, "Seed 0 has no kind over the 20 % bar;\n  seeds 1 and 2 have truncated docs just over it ({} % "
-                       "and {} %; the teacher's own scores of every record\n  keep {} % and {} %).",
-           lambda r: [p1(_seed(r, s)["low_over"]["truncated"][k]) for k in ("mira", "teacher") for s in OTHER],
-           lambda r: (not _seed(r, _all_seeds(r)[0])["low_over"]
-                      and all(list(_seed(r, s)["low_over"]) == ["truncated"] for s in OTHER)),
-           "no kind over the bar on seed 0; on seeds 1 and 2, truncated docs only"),
-    Figure(EVALUATION, "The bar is met on one of the three corpora at the defaults", lambda r: [],
-           lambda r: len(_all_seeds(r)) == 3 and sum(not _seed(r, s)["low_over"] for s in _all_seeds(r)) == 1,
-           "the 20 % bar met on exactly one of three planted corpora"),
+    Figure(EVALUATION, "No seed has a kind the teacher scores low over the\n  20 % bar, **but on seeds 1 and 2 only "
+                       "because truncated docs left that set**: the teacher's own scores of\n  every record keep {} % "
+                       "and {} % of them (and its cut of the labeled records more than 20 % too), and MIRA\n  keeps {} % "
+                       "and {} %",
+           lambda r: [p1(_seed(r, s)["by_kind"][k]["truncated"]) for k in ("teacher", "mira") for s in OTHER],
+           lambda r: (all(not _seed(r, s)["low_over"] for s in _all_seeds(r))
+                      and all("truncated" not in _seed(r, s)["low_kinds"]
+                              and _seed(r, s)["by_kind"]["mira"]["truncated"] > 0.2 for s in OTHER)),
+           "no kind the teacher scores low over the bar on any seed; on seeds 1 and 2 truncated docs are outside the "
+           "set and MIRA keeps more than 20 % of them"),
+    Figure(EVALUATION, "The bar is met on all three corpora at the defaults, read as above", lambda r: [],
+           lambda r: len(_all_seeds(r)) == 3 and all(not _seed(r, s)["low_over"] for s in _all_seeds(r)),
+           "the 20 % bar met on all three planted corpora"),
     Figure(EVALUATION, "The mask reads Somers' D ({} of the {} pairs on); on Spearman, the paper's (`spearman_mask` "
                        "arm), the\n  same {} are on and the selection is the same.",
            lambda r: [str(r["planted"]["arms"]["default"]["mask"]["on"]),
@@ -726,16 +740,17 @@ FIGURES: list[Figure] = [
              lambda r, a=a: [f3(_q(r)["evaluate"][a][k]) for k in ("loss_mean", "loss_std")],
              lambda r, a=a, note=note: _q(r)["evaluate"][a]["note"] == note, f"the note of {a} reads: {note}")
       for a, note in (("mira", "within noise of random, full"),
-                      ("random", "within noise of mira; higher loss than full (beyond noise)"),
-                      ("full", "within noise of mira; lower loss than random (beyond noise)"))],
-    Figure(EVALUATION, "its mean is\n  below `random`'s and above `full`'s, both within the noise (on the other "
-                       "machine's run, above `full`'s beyond\n  the noise)",
+                      ("random", "within noise of mira, full"),
+                      ("full", "within noise of mira, random"))],
+    Figure(EVALUATION, "its mean is\n  below `random`'s and above `full`'s, both within the noise (on the AMD run "
+                       "at 429d89b, above `full`'s beyond\n  the noise)",
            lambda r: [],
            lambda r: (_q(r)["evaluate"]["mira"]["loss_mean"] < _q(r)["evaluate"]["random"]["loss_mean"]
                       and _q(r)["evaluate"]["mira"]["loss_mean"] > _q(r)["evaluate"]["full"]["loss_mean"]
                       and all(relation(_q(r)["evaluate"]["mira"], a) == "within" for a in ("random", "full"))
-                      and _other_runs_say("full") == ["above, beyond the noise"]),
-           "mira below random and above full by the mean, within the noise of both; the other run above full beyond"),
+                      and _run_says("429d89b", "full") == ["above, beyond the noise"]),
+           "mira below random and above full by the mean, within the noise of both; the AMD run at 429d89b above full "
+           "beyond"),
     Figure(EVALUATION, "MIRA's mean is {} below `random`'s and {} above the full corpus's,",
            lambda r: [f3(_q(r)["evaluate"]["random"]["loss_mean"] - _q(r)["evaluate"]["mira"]["loss_mean"]),
                       f3(_q(r)["evaluate"]["mira"]["loss_mean"] - _q(r)["evaluate"]["full"]["loss_mean"])],
@@ -743,37 +758,35 @@ FIGURES: list[Figure] = [
                       and _q(r)["evaluate"]["mira"]["loss_mean"] > _q(r)["evaluate"]["full"]["loss_mean"]
                       and relation(_q(r)["evaluate"]["mira"], "full") == "within"),
            "mira at or below random by the mean, above full by the mean, within the noise"),
-    Figure(EVALUATION, "On the other machine's run (at 429d89b, the README's machines table; the code since gives this "
-                       "machine\nthe same figures, bench/NOTES.md) MIRA is above `full` beyond the noise",
+    Figure(EVALUATION, "On the AMD run at 429d89b (the README's machines table) MIRA is above `full` beyond\nthe noise",
            lambda r: [],
-           lambda r: _other_runs_say("full") == ["above, beyond the noise"],
-           "the other machine's run: mira above full beyond the noise"),
+           lambda r: _run_says("429d89b", "full") == ["above, beyond the noise"],
+           "the AMD run at 429d89b: mira above full beyond the noise"),
     *[Figure(EVALUATION, f"{lead} gives {{}} ± {{}}, {where}",
              lambda r, a=a: [f3(_loss(r, a)["loss_mean"]), f3(_loss(r, a)["loss_std"])],
              lambda r, a=a, rel=rel: _rel(r, a, "mira") == rel, f"{a} {rel} than/within mira")
       for a, lead, where, rel in (
           ("mira_no_mask", "(every anchor on)", "within the noise of `mira`.", "within"),
           ("mira_trimmed_mean", "on the same students and mask,", "within the\n  noise of `mira`.", "within"),
-          ("mira_spearman_mask", "(the paper's mask statistic)", "within the noise of `mira`: the two", "within"),
+          ("mira_spearman_mask", "(the paper's mask statistic)", "below `mira` beyond the noise: the two", "lower"),
           ("mira_source", "(a cut per source)", "within the noise of `mira`.", "within"))],
-    Figure(EVALUATION, "gives {} ± {}, within the noise of `mira` and above `full` beyond\n  it; it keeps {} % of "
+    Figure(EVALUATION, "gives {} ± {}, within the noise of `mira` and of `full`; it\n  keeps {} % of "
                        "the docs' tokens where MIRA keeps {} %.",
            lambda r: [f3(_loss(r, "mira_pooled_unshared")["loss_mean"]),
                       f3(_loss(r, "mira_pooled_unshared")["loss_std"]),
                       p0(_retention(r, "mira_pooled_unshared", "docs")), p0(_retention(r, "mira", "docs"))],
-           lambda r: (_rel(r, "mira_pooled_unshared", "mira") == "within"
-                      and _rel(r, "mira_pooled_unshared", "full") == "higher"),
-           "pooled_unshared within the noise of mira, above full beyond it"),
-    Figure(EVALUATION, "the one-score baseline, gives {} ± {}, within the noise of `mira` and of\n  "
-                       "`full`. It keeps none of the docs, {} % of the test files and {} % of the standard library, "
+           lambda r: all(_rel(r, "mira_pooled_unshared", a) == "within" for a in ("mira", "full")),
+           "pooled_unshared within the noise of mira and of full"),
+    Figure(EVALUATION, "the one-score baseline, gives {} ± {}, below `mira` beyond the noise and within the\n  "
+                       "noise of `full`. It keeps none of the docs, {} % of the test files and {} % of the standard library, "
                        "where MIRA\n  keeps {} %, {} % and {} %.",
            lambda r: [f3(_loss(r, "single_rubric")["loss_mean"]), f3(_loss(r, "single_rubric")["loss_std"]),
                       p0(_retention(r, "single_rubric", "test_files")),
                       p0(_retention(r, "single_rubric", "stdlib_code")),
                       *(p0(_retention(r, "mira", s)) for s in ("docs", "test_files", "stdlib_code"))],
-           lambda r: (all(_rel(r, "single_rubric", a) == "within" for a in ("mira", "full"))
+           lambda r: (_rel(r, "single_rubric", "mira") == "lower" and _rel(r, "single_rubric", "full") == "within"
                       and _retention(r, "single_rubric", "docs") == 0),
-           "single_rubric within the noise of mira and of full, keeping no docs"),
+           "single_rubric below mira beyond the noise, within the noise of full, keeping no docs"),
     Figure(EVALUATION, "the two\n  masks turn on different pairs of the demo ({} against {}).",
            lambda r: [str(_on(r)["on_if"]["somers_d"]), str(_on(r)["on_if"]["spearman"])]),
     Figure(EVALUATION, "has the lowest loss of every arm, {} ± {}, beyond the\n  noise of every arm, `single_rubric` "
@@ -787,50 +800,52 @@ FIGURES: list[Figure] = [
            "raw scale beyond the noise below every arm, single_rubric and full included"),
     Figure(EVALUATION, "select run on the rules teacher's own scores of all {} records, with MIRA's mask, aggregation "
                        "and budget, so MIRA with students that agree with the teacher exactly), gives {} ± {}, within "
-                       "the noise\n  of `mira` and `full`, and below `random` beyond it. It keeps {} records, {} of them "
+                       "the noise\n  of `mira`, `full` and `random`. It keeps {} records, {} of them "
                        "kept by\n  MIRA too.",
            lambda r: [f"{r['ablations']['oracle']['teacher']['records']:,}",
                       f3(_loss(r, TEACHER_ALL)["loss_mean"]), f3(_loss(r, TEACHER_ALL)["loss_std"]),
                       f"{r['ablations']['oracle']['kept_records']:,}", f"{r['ablations']['oracle']['kept_by_both']:,}"],
-           lambda r: (all(_rel(r, TEACHER_ALL, a) == "within" for a in ("mira", "full"))
-                      and _rel(r, TEACHER_ALL, "random") == "lower"),
-           "the whole-corpus teacher oracle within the noise of mira and full, below random beyond it"),
+           lambda r: all(_rel(r, TEACHER_ALL, a) == "within" for a in ("mira", "full", "random")),
+           "the whole-corpus teacher oracle within the noise of mira, full and random"),
     Figure(EVALUATION, "samples and draws of the students' folds overlaps the default selection's kept tokens with a "
                        "Jaccard index of\n  {} and {} and gives {} and {}; with the three selections as MIRA's draws, "
-                       "{} ± {}, below\n  `random` beyond the noise and within the noise of `full`.",
+                       "{} ± {}, within\n  the noise of `random` and of `full`.",
            lambda r: [f2(x["kept_token_overlap_with_default"]) for x in _replicates(r)["replicates"].values()]
            + [f3(m) for m in _replicates(r)["pooled"]["selection_means"][1:]]
            + [f3(_replicates(r)["pooled"][k]) for k in ("loss_mean", "loss_std")],
-           lambda r: (relation(_replicates(r)["pooled"], "random") == "lower"
-                      and relation(_replicates(r)["pooled"], "full") == "within"),
-           "mira over its selections below random beyond the noise, within the noise of full"),
-    Figure(EVALUATION, "So in this run one step of MIRA's costs held-out loss beyond the noise: the standardisation of "
-                       "the anchors (the\nraw scale, MIRA without it, is below MIRA and below every arm). The teacher's "
-                       "own scores of every record, the\npaper's trimmed mean, its mask statistic, the per-source cut, "
-                       "mask off and the one-score baseline (which moves\ntokens between sources too) are all within "
-                       "the noise of MIRA.",
+           lambda r: all(relation(_replicates(r)["pooled"], a) == "within" for a in ("random", "full")),
+           "mira over its selections within the noise of random and of full"),
+    Figure(EVALUATION, "So in this run three arms train better than MIRA beyond the noise: the raw scale (MIRA "
+                       "without the\nstandardisation of the anchors, below every arm), the one-score baseline (which "
+                       "moves tokens between sources\ntoo) and the paper's mask statistic. The teacher's own scores of "
+                       "every record, the paper's trimmed mean, the\nper-source cut and mask off are within the noise "
+                       "of MIRA.",
            lambda r: [],
-           lambda r: (all(_rel(r, a, "mira") == "within" for a in (TEACHER_ALL, "mira_trimmed_mean", "mira_spearman_mask",
-                                                                  "mira_source", "mira_no_mask", "single_rubric"))
-                      and [a for a in r["ablations"]["arms"] if _rel_or_none(r, a, "mira") == "lower"]
-                      == ["mira_raw_scale"]
+           lambda r: (all(_rel(r, a, "mira") == "within" for a in (TEACHER_ALL, "mira_trimmed_mean", "mira_source",
+                                                                  "mira_no_mask"))
+                      and sorted(a for a in r["ablations"]["arms"] if _rel_or_none(r, a, "mira") == "lower")
+                      == ["mira_raw_scale", "mira_spearman_mask", "single_rubric"]
                       and all(_rel(r, "mira_raw_scale", a) == "lower" for a in r["ablations"]["arms"]
                               if a != "mira_raw_scale")
                       and all(_moves_tokens(r, a) for a in ("mira_raw_scale", "single_rubric"))),
-           "the raw scale below mira and every arm, the only arm below it; teacher_scores, trimmed mean, spearman "
-           "mask, per-source cut, mask off and single_rubric within mira's noise; raw scale and single_rubric move "
-           "10 points of a source's tokens"),
+           "the raw scale below mira and every arm; it, single_rubric and the spearman mask the only arms below "
+           "mira; teacher_scores, trimmed mean, per-source cut and mask off within mira's noise; raw scale and "
+           "single_rubric move 10 points of a source's tokens"),
     Figure(EVALUATION, "With\none sd pooled over every arm's\nseeds ({}; [BENCHMARKS.md](../BENCHMARKS.md) section 8) the "
                        "verdicts on MIRA are the same.",
            lambda r: [f"{pooled(_pooled_arms(r, False))[0]:.4f}"],
            lambda r: all(_pooled_rel(r, "mira", a) == _rel(r, "mira", a) for a in r["ablations"]["arms"] if a != "mira"),
            "pooled: every verdict on mira is the rule's"),
-    Figure(EVALUATION, "On the other\nmachine's run the teacher's own half was below MIRA's and the paper's trimmed "
-                       "mean above it, both beyond the\nnoise, and `single_rubric` within it",
+    Figure(EVALUATION, "On the AMD\nrun at 429d89b the teacher's own half was below MIRA's and the paper's trimmed "
+                       "mean above it, both beyond the\nnoise, and `single_rubric` within it; on the Intel run at 6f96d9a "
+                       "all three were within it",
            lambda r: [],
-           lambda r: _other_runs_say("teacher_scores", "mira_trimmed_mean", "single_rubric")
-           == ["above, beyond the noise", "below, beyond the noise", "within the noise"],
-           "the other machine's run: teacher_scores below mira, the trimmed mean above, single_rubric within"),
+           lambda r: (_run_says("429d89b", "teacher_scores", "mira_trimmed_mean", "single_rubric")
+                      == ["above, beyond the noise", "below, beyond the noise", "within the noise"]
+                      and _run_says("6f96d9a", "teacher_scores", "mira_trimmed_mean", "single_rubric")
+                      == ["within the noise"] * 3),
+           "the AMD run at 429d89b: teacher_scores below mira, the trimmed mean above, single_rubric within; the Intel "
+           "run at 6f96d9a: all three within"),
     Figure(EVALUATION, "keeps {} % of the broken tokens against MIRA's {} % ([BENCHMARKS.md](../BENCHMARKS.md) "
                        "section 6",
            lambda r: [p1(r["planted"]["arms"]["raw_scale"]["result"]["methods"]["mira"]["broken_kept"]),

@@ -20,7 +20,7 @@ from mira_core.evaluation.stats import relation
 
 START, END = "<!-- machines:start -->", "<!-- machines:end -->"
 REPO = Path(__file__).resolve().parents[1]
-OTHER_RUNS = ("bench/figures-amd-429d89b.json",)
+OTHER_RUNS = ("bench/figures-intel-6f96d9a.json", "bench/figures-amd-429d89b.json")
 ARMS = ("mira", "random", "full", "teacher_scores", "single_rubric")
 VERSUS = ("random", "full", "teacher_scores", "single_rubric")  # MIRA's verdicts read on every machine
 
@@ -32,7 +32,7 @@ def load_others(repo: Path = REPO) -> tuple[dict, ...]:
     return tuple(json.loads((repo / p).read_text()) for p in OTHER_RUNS)
 
 
-def _name(r: dict) -> str:
+def run_name(r: dict) -> str:
     """The CPU and commit the run's sections were measured on (several, named, where a partial run mixed them)."""
     stamps = r.get("section_measured", {}).values()
     cpus = sorted({v.get("cpu", "unknown CPU") for v in stamps} or {"unknown CPU"})
@@ -59,7 +59,7 @@ def render(r: dict, others: tuple[dict, ...] | list[dict]) -> str:
     """The block, markers included: the targets' status on each run, the proxy losses, and which of MIRA's proxy
     verdicts every run agrees on."""
     runs = [r, *others]
-    head = ["", *(f"{'this run' if i == 0 else 'another run'} ({_name(x)})" for i, x in enumerate(runs))]
+    head = ["", *(f"{'this run' if i == 0 else 'another run'} ({run_name(x)})" for i, x in enumerate(runs))]
     rows = []
     statuses = [{row[0]: row[1] for row in targets._planted_rows(x) + targets._demo_rows(x)} for x in runs]
     for target in statuses[0]:  # by the target's words: a run that lacks one shows "-" there and nowhere else

@@ -71,6 +71,11 @@ class DedupParams(Section):
         0.8, gt=0, le=1, description="Estimated Jaccard similarity of the shingle sets at or above which two records "
         "are near-duplicates."
     )
+    max_miss: float = Field(
+        0.01, gt=0, lt=1, description="Most share of the pairs estimated exactly at the threshold that the LSH bands "
+        "may fail to put up as candidates (so miss); the bands are the longest that meet it. Lower finds more of "
+        "the borderline pairs and compares more false candidates (time only: each is checked and dropped)."
+    )
     shingle: Literal["word", "char"] = Field(
         "word", description="Shingles are n-grams of words (split on whitespace) or of characters, taken from the "
         "normalised text (invisible characters such as soft hyphens removed, NFKC, case-folded, runs of whitespace "
@@ -114,7 +119,8 @@ class BenchmarkSpec(Section):
     )
     fields: list[str] = Field(
         min_length=1, description="Fields of an item whose text is matched (joined in this order); a field missing "
-        "from an item is skipped, a value that is not a string is read as its JSON text."
+        "from an item is skipped; a list's or object's values are read one per line (strings as they are, object "
+        "keys left out), any other value that is not a string as its JSON text."
     )
     id_field: str | None = Field(
         None, description="Field holding the item id (e.g. task_id); without it, or where an item lacks it, the id "

@@ -58,8 +58,8 @@ def test_each_section_names_its_cpu_and_a_mixed_run_names_both():
                                        "pipeline": {"at": "t0", "commit": "b"},
                                        "ablations": {"at": "t0", "commit": "b", "cpu": "Other CPU"}}
     assert "machine" not in got
-    assert machines._name(got) == "Other CPU / Some CPU / unknown CPU, a / b"
-    assert machines._name(AMD) == "AMD EPYC, 429d89b"
+    assert machines.run_name(got) == "Other CPU / Some CPU / unknown CPU, a / b"
+    assert machines.run_name(AMD) == "AMD EPYC, 429d89b"
 
 
 def test_the_markers_must_appear_once():

@@ -208,6 +208,7 @@ def test_the_targets_table_renders_a_seed_whose_teacher_arm_failed():
     from bench import targets
 
     recorded = json.loads(doc_figures.RECORD.read_text())
+    recorded["planted"]["seeds"]["1"]["low_over"] = {"truncated": {"mira": 0.25, "teacher": 0.3}}  # one to judge
     before = targets.render(recorded)
     seed = copy.deepcopy(recorded)
     s1 = seed["planted"]["seeds"]["1"]

@@ -44,7 +44,7 @@ def test_benchmarks_section_5_does_not_call_a_diverged_full_arm_met():
     (line,) = [x for x in quality_lines(q) if x.startswith("- MIRA's held-out loss at or below")]
     assert "**missed**" in line and "`full`" in line and "not finite" in line
     (line,) = [x for x in quality_lines(RECORDED["pipeline"]["quality"]) if "at or below" in x]
-    assert line.endswith("**missed** (its mean is 0.008 above `full`, within the noise).")  # the recorded run's, as was
+    assert line.endswith("**missed** (its mean is 0.015 above `full`, within the noise).")  # the recorded run's, as was
 
 
 def test_the_machines_table_does_not_call_a_diverged_arm_one_seed():
@@ -95,17 +95,20 @@ def _said(r: dict, words: str) -> list[str]:
 def test_the_seeds_kinds_over_the_bar_and_the_planted_masks_are_checked_in_docs_evaluation():
     # these sentences of docs/evaluation.md were written by hand and checked by nothing: a run that moved them
     # would have left them stating the old figures and verdicts
-    assert _said(RECORDED, "Seed 0 has no kind") == [] and _said(RECORDED, "The bar is met on one") == []
+    assert _said(RECORDED, "No seed has a kind") == [] and _said(RECORDED, "The bar is met on all") == []
     r = copy.deepcopy(RECORDED)
-    r["planted"]["seeds"]["2"]["low_over"]["truncated"]["mira"] = 0.25
-    assert any("20.2 / 21.3 / 20.2 / 27.6 -> 20.2 / 25.0 / 20.2 / 27.6" in x for x in _said(r, "Seed 0 has no kind"))
+    r["planted"]["seeds"]["2"]["by_kind"]["mira"]["truncated"] = 0.25
+    assert any("49.1 / 40.4 / 42.8 / 40.4 -> 49.1 / 40.4 / 42.8 / 25.0" in x for x in _said(r, "No seed has a kind"))
     r["planted"]["seeds"]["0"]["low_over"] = {"spam": {"mira": 0.3, "teacher": 0.1}}
-    assert any("no longer true" in x for x in _said(r, "Seed 0 has no kind"))
-    assert any("no longer true" in x for x in _said(r, "The bar is met on one"))
+    assert any("no longer true" in x for x in _said(r, "No seed has a kind"))
+    assert any("no longer true" in x for x in _said(r, "The bar is met on all"))
     r = copy.deepcopy(RECORDED)
-    r["planted"]["arms"]["spearman_mask"]["mask"] = {"on": 41, "pairs": 49}
+    r["planted"]["seeds"]["1"]["low_kinds"].append("truncated")  # back in the set: the sentence's "left" is false
+    assert any("no longer true" in x for x in _said(r, "No seed has a kind"))
+    r = copy.deepcopy(RECORDED)
+    r["planted"]["arms"]["spearman_mask"]["mask"] = {"on": 41, "pairs": 47}
     said = _said(r, "The mask reads Somers' D")
-    assert any("43 / 49 / 43 -> 43 / 49 / 41" in x for x in said) and any("no longer true" in x for x in said)
+    assert any("42 / 47 / 42 -> 42 / 47 / 41" in x for x in said) and any("no longer true" in x for x in said)
 
 
 def test_a_gap_stated_as_within_is_rounded_up_so_the_bound_holds():

@@ -75,6 +75,24 @@ def test_a_kind_over_the_bar_is_laid_to_the_students_when_the_teachers_scores_ke
     assert "the students keep more of spam" in _row(r, "no defect kind")[2]
 
 
+def test_a_met_per_kind_target_still_names_the_kinds_outside_the_set_that_mira_keeps_above_the_bar():
+    # the set is the teacher's: a kind whose teacher scores keep more than the bar leaves it, so "met" alone would
+    # hide MIRA keeping 43 % of it (truncated docs, at 2ca8118)
+    r = copy.deepcopy(RECORDED)
+    first = next(iter(_seeds(r)))
+    for x in _seeds(r).values():
+        x["low_over"] = {}
+        x["low_kinds"] = ["spam"]
+        x["by_kind"]["mira"] = {"good": 0.65, "spam": 0.05, "truncated": 0.10, "garbled": 0.10}
+        x["by_kind"]["teacher"] = {"good": 0.66, "spam": 0.0, "truncated": 0.3, "garbled": 0.1}
+    assert _row(r, "no defect kind")[2] == "-"
+    _seeds(r)[first]["by_kind"]["mira"]["truncated"] = 0.428
+    status, _, why = _row(r, "no defect kind")
+    assert status == "**met**" and f"seed {first}: truncated 42.8 % / 30.0 %" in why and "garbled" not in why
+    _seeds(r)[first]["by_kind"]["mira"]["spam"] = 0.5  # in the set: the figures column's business, not this list
+    assert "spam 50.0 % /" not in _row(r, "no defect kind")[2]
+
+
 def test_the_per_source_target_names_each_source_where_mira_keeps_more_broken_tokens():
     r = copy.deepcopy(RECORDED)
     first, x = next(iter(_seeds(r).items()))
@@ -110,6 +128,16 @@ def test_the_mask_target_is_half_the_pairs():
     assert _row(r, "demo: at least half")[0] == "**missed**"
 
 
+def test_a_missed_mask_target_says_how_far_and_how_many_pairs_had_nothing_to_rank():
+    r = copy.deepcopy(RECORDED)
+    r["pipeline"]["quality"]["mask"].update(on=44, pairs=94, teacher_constant=42)
+    assert _row(r, "demo: at least half")[2] == ("3 pairs short; 42 of the 50 pairs off are pairs where the teacher "
+                                                 "gave every val record of the source the same score (nothing to "
+                                                 "rank); of the 52 where it varies, 44 (85 %) are on")
+    r["pipeline"]["quality"]["mask"].update(on=47)
+    assert _row(r, "demo: at least half")[2] == "-"
+
+
 def test_the_proxy_status_reads_the_means_and_the_noise():
     r = copy.deepcopy(RECORDED)
     r["ablations"].pop("replicates", None)  # read apart, below
@@ -140,6 +168,7 @@ def test_the_proxy_reason_names_the_oracle_and_the_ablations_that_beat_mira():
         if name.startswith("mira_"):
             v.update(loss_mean=mira + 0.01, note="within noise of mira")
     arms["mira_source"].update(loss_mean=mira - 0.04, note="lower loss than mira (beyond noise)")
+    arms["single_rubric"].update(loss_mean=mira - 0.005, note="within noise of mira")
     why = _row(r, "demo proxy")[2]
     assert f"give {mira - 0.05:.3f}, below MIRA, beyond the noise" in why and "`full`" not in why  # no spread
     arms["teacher_scores"]["note"] += "; within noise of full"
@@ -152,6 +181,10 @@ def test_the_proxy_reason_names_the_oracle_and_the_ablations_that_beat_mira():
     assert why.endswith(f"MIRA ablations lower beyond the noise: `mira_source` {mira - 0.04:.3f}")
     arms["mira_source"].update(loss_mean=mira + 0.01, note="within noise of mira")
     assert _row(r, "demo proxy")[2].endswith("no MIRA ablation is lower beyond the noise")
+    # the one-score baseline is no ablation, but a user reads it first when it beats MIRA
+    arms["single_rubric"].update(loss_mean=mira - 0.03, note="lower loss than mira (beyond noise)")
+    assert _row(r, "demo proxy")[2].endswith(f"the one-score baseline `single_rubric` gives {mira - 0.03:.3f}, "
+                                             "below MIRA beyond the noise")
 
 
 def test_sync_writes_the_table_between_its_markers_and_reports_a_readme_without_them(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 
@@ -245,3 +246,22 @@ def test_an_empty_corpus_gives_zero_counts_enabled_or_not(tmp_path: Path, enable
     metrics = run_dedup(tmp_path / "corpus", DedupParams(enabled=enabled), tmp_path / "out")
     assert metrics["total"] == {"records_in": 0, "records_dropped": 0, "tokens_in": 0, "tokens_dropped": 0}
     assert pl.read_parquet(tmp_path / "out" / "counts.parquet").schema == pl.Schema(COUNTS)
+
+
+def test_the_miss_rate_is_exact_and_the_chosen_bands_meet_it() -> None:
+    """miss_rate against every way of placing k equal values among 16 (the estimate k/16 at the threshold), and
+    the bands lsh_bands picks miss at most max_miss of such pairs, with rows as long as that allows."""
+    from itertools import combinations
+
+    from mira_core.dedup import lsh_bands, miss_rate
+
+    n, bands, rows, threshold = 16, 3, 4, 0.7  # k = 12: 12 equal values of 16
+    k = 12
+    missed = sum(not any(set(range(b * rows, (b + 1) * rows)) <= set(equal) for b in range(bands))
+                 for equal in combinations(range(n), k))
+    assert miss_rate(bands, rows, n, threshold) == pytest.approx(missed / math.comb(n, k))
+    for t in (0.5, 0.8, 0.9, 0.95):
+        b, r = lsh_bands(t, 128, 0.01)
+        assert b >= 2 and miss_rate(b, r, 128, t) <= 0.01
+        assert r == 64 or miss_rate(128 // (r + 1), r + 1, 128, t) > 0.01  # the longest bands that meet it
+    assert lsh_bands(0.8, 128, 0.01) == (18, 7)

@@ -68,7 +68,7 @@ def test_near_copies_are_compared_with_a_cluster_not_with_each_member(monkeypatc
     p, k = DedupParams(threshold=0.5), 200
     result = dedup.near_duplicates([_near_copies(k, p)], p)
     assert result.clusters == 1 and result.dropped.height == k - 1  # one cluster, before and after
-    bands = len(MinHashLSH(threshold=p.threshold, num_perm=p.num_perm, weights=dedup._LSH_WEIGHTS).hashranges)
+    bands = dedup.lsh_bands(p.threshold, p.num_perm, p.max_miss)[0]
     assert len(calls) <= bands * k
     assert all(first for _, first in calls)  # each call read its first chunk, one member, and stopped
 
@@ -85,10 +85,8 @@ def _reference(shards: list[dedup.ShardSignatures], p: DedupParams) -> set[str]:
     """The ids near_duplicates drops, by brute force: every pair of records with shingles that shares an LSH band (the
     bands near_duplicates' MinHashLSH chooses) with estimated Jaccard >= threshold is joined; per cluster the first
     by `keep` stays (the rule of near_duplicates' `rank`, with no source priority)."""
-    try:
-        lsh = MinHashLSH(threshold=p.threshold, num_perm=p.num_perm, weights=dedup._LSH_WEIGHTS)
-    except ValueError:  # threshold 1.0: near_duplicates' two bands
-        lsh = MinHashLSH(threshold=p.threshold, num_perm=p.num_perm, params=(2, p.num_perm // 2))
+    lsh = MinHashLSH(threshold=p.threshold, num_perm=p.num_perm, params=dedup.lsh_bands(p.threshold, p.num_perm,
+                                                                                       p.max_miss))
     ids = [i for s in shards for i in s.record_id]
     srcs = [x for s in shards for x in s.source]
     toks = np.concatenate([s.n_tokens for s in shards])
