@@ -116,4 +116,6 @@ def demo_quality(root: Path) -> dict:
             "by_source", {}).items()},
         "evaluate": {a: {k: r.get(k) for k in ("loss_mean", "loss_std", "note")}
                      for a, r in m("evaluate").get("arms", {}).items()},
+        # the training records the proxy left out for holding a target record (evaluation.containment)
+        "holding_target": m("evaluate").get("target", {}).get("holding_left_out"),
     }

@@ -418,6 +418,9 @@ def quality_lines(q: dict) -> list[str]:
             said = (f" (the held-out loss of {' and '.join(f'`{a}`' for a in diverged)} is not finite: a run "
                     "diverged)" if diverged else f" (its mean is {'; '.join(above)})" if above else "")
             out += ["", f"- MIRA's held-out loss at or below `random` and `full`: {verdict(ok)}{said}."]
+        if q.get("holding_target") is not None:  # absent from figures saved before the containment check
+            out.append(f"- Training records left out of every arm for holding a target record "
+                       f"(`evaluate.target_containment`): {q['holding_target']:,}.")
     return out + [""]
 
 

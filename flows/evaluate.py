@@ -81,6 +81,11 @@ def evaluate_flow(p: EvaluateParams, held_out: list[str], root: str, reuse: bool
           + (f"; kept results reused for {'the base, ' if base['reused'] else ''}{n_reused} of {len(runs)} runs "
              "(their data did not change)" if (n_reused := sum(r["reused"] for r in runs.values())) or base["reused"]
              else ""))
+    if tgt.get("holding_left_out"):  # absent from a metrics file written before the check
+        print(f"evaluate: {tgt['holding_left_out']:,} training records hold at least "
+              f"{metrics['config']['target_containment']:.0%} of a target record's word {metrics['config']['target_ngram']}"
+              f"-grams and are left out of every arm (e.g. {tgt['holding_examples'][0][0]} holds "
+              f"{tgt['holding_examples'][0][1]})")
     print(text_table(header, rows))
     print(f"({metrics['noise_rule']})")
     publish_table("evaluate", "Proxy mid-training: held-out loss per arm (mean ± sd over seeds)", header, rows)

@@ -554,6 +554,16 @@ class EvaluateParams(Section):
         0, ge=0, le=2**32 - 1, description="Seed of what all arms share: the tokenizer sample, the general slice, "
         "the base model, the order of the target records."
     )
+    target_containment: float = Field(
+        0.5, gt=0, le=1, description="A training record (of any arm, or of the general slice) that holds at least "
+        "this share of one held-out record's distinct word n-grams is left out of every stream: a page quoting a "
+        "target record, the same QA pair rendered as chat, a module holding a target's function, which dedup's "
+        "whole-record Jaccard does not link. A licence header shared with a target is a small share and stays."
+    )
+    target_ngram: int = Field(
+        13, ge=1, description="Words per n-gram of the containment check (target_containment); the qa and chat "
+        "renderings' header lines are left out, as decontaminate leaves them out."
+    )
     tokenizer: Literal["bpe", "minilm"] = Field(
         "bpe", description="bpe: a byte-level BPE trained here on a seeded corpus sample; minilm: the WordPiece "
         "tokenizer bundled with all-MiniLM-L6-v2 (30522 entries, much slower output layer)."

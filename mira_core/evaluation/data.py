@@ -4,9 +4,11 @@ An arm is a selection manifest's kept records (the select stage's, or a file of 
 elsewhere, less what no selection may keep), or `full`: every record a selection may keep.
 Held-out sources are removed from every training stream a second time here, by source, and records no
 selection may keep (held out, near-duplicates of a held-out record, contaminated: NOT_SELECTABLE) from an
-outside manifest: copies of the target in other sources are kept out by dedup's near-duplicate mark, not
-here. The target's record ids are also checked to be disjoint from every training record, a cheap guard
-against a record id that two sources share. Each stream is its records' tokens with EOS after each record,
+outside manifest: copies of the target in other sources are kept out by dedup's near-duplicate mark, and
+records that hold a target record inside a longer text (which whole-record Jaccard does not link) by the
+containment check here (`evaluation.containment`), from every stream and the general slice. The target's
+record ids are also checked to be disjoint from every training record, a cheap guard against a record id that
+two sources share. Each stream is its records' tokens with EOS after each record,
 a record kept for more than one pass (the manifest's `epochs`, from `select.weights` and `max_epochs`) repeated
 as the export repeats it (`repeats`), so the proxy trains on the mix that is exported; training windows are
 sampled uniformly from the stream (token-uniform, so a long record weighs by its length),
@@ -19,7 +21,7 @@ text takes 0.2 s and encoding it 13-15 s on 2 cores, the bulk of this module's c
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +29,7 @@ import polars as pl
 
 from mira_core.config import EvaluateParams
 from mira_core.errors import ConfigError, MiraError
+from mira_core.evaluation.containment import holding_records
 from mira_core.evaluation.tokenizer import LMTokenizer, build_tokenizer, sample_texts
 from mira_core.io import DAMAGED_PARQUET, read_parquet, unreadable_parquet
 from mira_core.schema import MANIFEST, NOT_SELECTABLE, SelectionReason, read_checked
@@ -53,6 +56,7 @@ class EvalData:
     target: np.ndarray  # [windows, context]
     target_records: int
     target_sources: list[str]
+    holding: dict[str, str] = field(default_factory=dict)  # training record left out -> the target record it holds
 
 
 def manifest_path(selection: Path, arm: str) -> Path:
@@ -246,6 +250,15 @@ def prepare(shards: Sequence[Path], manifests: Mapping[str, pl.DataFrame], held_
     if missing:
         raise ConfigError(f"{len(missing)} records of the selection manifests are not in the corpus shards, e.g. "
                           f"{missing[:3]}: the selection is older than the corpus; run select again (dvc repro does)")
+    # records that hold a target record inside them leave every stream, the general slice's too; the arms and the
+    # slice are filtered after they are drawn, so what else they hold is what it was
+    found = holding_records({i: texts[i] for i in sorted(train_ids)}, [texts[i] for i in target_ids],
+                            p.target_ngram, p.target_containment)
+    holding = {i: target_ids[t] for i, t in found.items()}
+    if holding:
+        selectable = [i for i in selectable if i not in holding]
+        ids = {arm: [i for i in arm_ids if i not in holding] for arm, arm_ids in ids.items()}
+        base_ids = [i for i in base_ids if i not in holding]
     sample = sample_texts([texts[i] for i in selectable], p.tokenizer_sample_chars, p.seed)
     tok = build_tokenizer(p.tokenizer, p.vocab_size, sample)
     needed = sorted(set().union(*ids.values(), base_ids))
@@ -264,4 +277,4 @@ def prepare(shards: Sequence[Path], manifests: Mapping[str, pl.DataFrame], held_
                           f"{len(base.stream)} tokens: fewer than one window of evaluate.context = {p.context}; "
                           "raise evaluate.base_slice or lower evaluate.context")
     target, n_target = target_windows(tok, [texts[i] for i in target_ids], p.context, p.eval_tokens, p.threads)
-    return EvalData(tok, arms, base, target, n_target, sorted(held_out))
+    return EvalData(tok, arms, base, target, n_target, sorted(held_out), holding)

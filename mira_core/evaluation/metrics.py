@@ -50,7 +50,10 @@ def build_metrics(p: EvaluateParams, data: EvalData, base: dict, runs: dict[tupl
     return {
         "enabled": True, "arms": arms, "within_noise": pairs, "noise_rule": NOISE_RULE.format(k=p.noise_sigmas),
         "target": {"sources": data.target_sources, "tokens": int(n_windows * context), "windows": int(n_windows),
-                   "records": data.target_records},
+                   "records": data.target_records,
+                   # the training records left out of every stream for holding a target record (containment)
+                   "holding_left_out": len(data.holding),
+                   "holding_examples": [[i, data.holding[i]] for i in sorted(data.holding)[:10]]},
         "config": {**p.model_dump(mode="json"), "tokens_per_run": p.steps * p.batch_size * p.context,
                    "vocab_size_actual": data.tokenizer.vocab_size, "parameters": base["parameters"],
                    "device": base["device"]},

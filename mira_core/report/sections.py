@@ -476,12 +476,25 @@ def proxy_evaluation(inp: ReportInputs, p_: ReportParams) -> Raw | None:
     arms = inp.evaluate.get("arms") or {}
     if not arms:
         return _lacking("the proxy evaluation", "evaluate", ["arms"])
+    # MIRA first, then what it is judged against: the file's keys are sorted, which put `full` first
+    first = [a for a in ("mira", "random", "full") if a in arms]
+    arms = {a: arms[a] for a in [*first, *sorted(set(arms) - set(first))]}
     rows = [[a, _loss_mean(r), _loss_std(r), num(r.get("ppl_mean"), 2),
              ", ".join(f"{x['seed']}: {x['loss']:.4f}" if isinstance(x, dict) else str(x)
-                       for x in r.get("seeds") or []) or "–"] for a, r in arms.items()]
-    parts: list = [table(["arm", "eval loss (mean)", "std over seeds", "perplexity (mean)", "seeds"], rows)]
+                       for x in r.get("seeds") or []) or "–",
+             r.get("note") or "–"] for a, r in arms.items()]
+    # the note is the stage's verdict on every other arm, beyond the noise too: the list below holds only the pairs
+    # within it, so a reader could not tell which arm MIRA lost to
+    parts: list = [table(["arm", "eval loss (mean)", "std over seeds", "perplexity (mean)", "seeds",
+                          "against the other arms"], rows)]
     if arms:
         parts.insert(0, img(plots.evaluation_chart(arms, p_.dpi), "proxy-model eval loss per arm"))
+    target = inp.evaluate.get("target") or {}
+    if target.get("holding_left_out"):  # absent from a metrics file written before the containment check
+        eg = (target.get("holding_examples") or [[None, None]])[0]
+        parts.append(p(f"{num(target['holding_left_out'])} training records hold a held-out record inside them "
+                       "(evaluate.target_containment of its word n-grams) and were left out of every arm and of "
+                       f"the base's slice, e.g. {eg[0]}, which holds {eg[1]}."))
     noise = inp.evaluate.get("within_noise") or []
     if noise:
         items = [" vs ".join(map(str, x)) if isinstance(x, list | tuple) else str(x) for x in noise]

@@ -341,3 +341,54 @@ def test_a_selection_older_than_the_corpus_and_a_general_slice_under_one_window_
     with pytest.raises(ConfigError, match=r"1 records of the selection manifests are not in the corpus shards.*"
                                           r"code/0.*run select again"):
         prepare(shards, pick, ["qa"], tiny_params(arms=["mira"]))
+
+
+# --- training records that hold a target record (containment) --------------------------------------------------
+
+def _words(seed: int, n: int) -> str:
+    rng = np.random.default_rng(seed)
+    return " ".join(f"w{int(x)}" for x in rng.integers(0, 10_000, n))
+
+
+def test_a_record_holding_a_target_inside_a_longer_text_is_found_and_a_shared_header_is_not():
+    from mira_core.evaluation.containment import holding_records
+
+    target, header = _words(1, 60), _words(2, 25)
+    targets = [f"{header} {target}", "too short to hold a thirteen word gram"]
+    train = {"quotes": f"{_words(3, 300)} {target} {_words(4, 300)}",  # 60 of the target's 85 words: 48 of 73 grams
+             "header": f"{header} {_words(5, 400)}",  # the header alone: 13 of 73 grams
+             "half": f"{_words(6, 50)} {header} {' '.join(target.split()[:24])}"}  # 37 of 73: just over half
+    held = holding_records(train, targets, 13, 0.5)
+    assert held == {"quotes": 0, "half": 0}
+    assert holding_records(train, targets, 13, 0.7) == {}  # 48 / 73 = 0.66
+    assert holding_records({"x": targets[1]}, targets, 13, 0.5) == {}  # a target under 13 words matches nothing
+
+
+def test_the_same_qa_pair_rendered_as_chat_holds_the_qa_rendering():
+    from mira_core.evaluation.containment import holding_records
+    from mira_core.ingest.render import render_messages, render_qa
+
+    q, a = _words(7, 12), _words(8, 10)  # header lines between them broke every 13-gram before they were left out
+    chat = render_messages([{"role": "user", "content": q}, {"role": "assistant", "content": a}])
+    assert holding_records({"chat": chat}, [render_qa(q, a)], 13, 0.5) == {"chat": 0}
+
+
+def test_prepare_leaves_a_record_holding_a_target_out_of_every_stream(tmp_path):
+    shards, manifests = tiny_project(tmp_path)
+    target = _words(9, 40)
+    for path in shards:  # qa/3 becomes a long target; prose/4 (mira's) and prose/5 (random's) quote it whole
+        df = pl.read_parquet(path)
+        df = df.with_columns(text=pl.when(pl.col("record_id") == "qa/3").then(pl.lit(target))
+                             .when(pl.col("record_id").is_in(["prose/4", "prose/5"]))
+                             .then(pl.col("text") + " " + target).otherwise(pl.col("text")))
+        df.write_parquet(path)
+    p = tiny_params()
+    data = prepare(shards, {"mira": manifests["mira"], "random": manifests["random"], "full": manifests["mira"]},
+                   ["qa"], p)
+    assert data.holding == {"prose/4": "qa/3", "prose/5": "qa/3"}
+    assert data.arms["full"].records == 58 and data.arms["mira"].records == data.arms["random"].records == 29
+    head = data.tokenizer.encode([target])[0][:8].tolist()
+    assert len(head) == 8  # the check below can fail: the target's first tokens are a run of 8
+    for arm, a in {**data.arms, "base": data.base}.items():  # the target's words reach no stream
+        stream = a.stream.tolist()
+        assert not any(stream[k:k + 8] == head for k in range(len(stream) - 8)), arm

@@ -400,3 +400,26 @@ def test_the_mask_notes_list_the_flat_labels_rule_once_whatever_each_sources_cou
     rules = {_why(f"{CONSTANT_LABELS_WHY} {n} labeled records of the source: nothing to rank") for n in (32, 35, 40)}
     assert len(rules) == 1 and "32" not in next(iter(rules))
     assert _why("Somers' D 0.14 < 0.3") == "Somers' D < 0.3"
+
+
+def test_the_proxy_table_puts_mira_first_and_gives_each_arms_verdicts_beyond_the_noise_too():
+    # evaluate.json's keys are sorted, so `full` came first; and the only verdicts shown were the pairs within
+    # the noise, so an arm MIRA lost to beyond the noise was nowhere in words
+    import re
+
+    arms = {"full": {"loss_mean": 2.30, "loss_std": 0.01, "seeds": [0, 1, 2], "note": "lower loss than mira (beyond noise)"},
+            "mira": {"loss_mean": 2.35, "loss_std": 0.01, "seeds": [0, 1, 2], "note": "higher loss than full (beyond noise)"},
+            "random": {"loss_mean": 2.36, "loss_std": 0.02, "seeds": [0, 1, 2], "note": "within noise of mira"},
+            "length": {"loss_mean": 2.40, "loss_std": 0.02, "seeds": [0, 1, 2]}}
+    html = build_report(tiny_inputs({"arms": arms, "within_noise": [["mira", "random"]]}), ReportParams(dpi=50))
+    section = html[html.index("against the other arms"):]
+    rows = re.findall(r"<tr><td>([^<]+)</td>", section)[:4]
+    assert rows == ["mira", "random", "full", "length"]
+    assert "higher loss than full (beyond noise)" in section and "lower loss than mira (beyond noise)" in section
+
+
+def test_the_proxy_section_says_how_many_training_records_held_a_target_record():
+    evaluate = {**EVALUATE, "target": {"holding_left_out": 108, "holding_examples": [["code/a.py", "qa/a.py::f"]]}}
+    html = build_report(tiny_inputs(evaluate), ReportParams(dpi=50))
+    assert "108 training records hold a held-out record inside them" in html and "code/a.py, which holds qa/a.py::f" in html
+    assert "hold a held-out record" not in build_report(tiny_inputs(EVALUATE), ReportParams(dpi=50))

@@ -1,0 +1,56 @@
+"""Training records that hold a held-out record inside them, which the proxy evaluation keeps out of every stream.
+
+dedup links whole records at estimated Jaccard >= its threshold, so a training record that quotes a target record
+inside a text four times as long (Jaccard about 0.2), or holds the same QA pair rendered as chat (0.70), is no
+near-duplicate; on the demo, a third-party module holds the very function a `docstring_qa` answer is. Such a record
+taught the target to every arm that trained on it. The measure here is containment, not Jaccard: the share of a
+held-out record's distinct word n-grams (the qa and chat renderings' header lines left out, as decontaminate does)
+that one training record holds. A licence header shared with a target file is a small share of that file's n-grams,
+so it does not count, where a single shared n-gram (decontaminate's rule for benchmark items) would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from mira_core.dedup import TokenHasher, ngram_hashes, words
+from mira_core.ingest.render import without_headers
+
+
+def _grams(text: str, n: int, hasher: TokenHasher) -> np.ndarray:
+    return ngram_hashes(hasher(words(without_headers(text))), n)
+
+
+def holding_records(train: Mapping[str, str], targets: Sequence[str], n: int, share: float) -> dict[str, int]:
+    """{training record id: index in `targets` of a held-out text it holds}, for every training record holding at
+    least `share` of one held-out text's distinct n-grams of `n` words. A held-out text under n words has no
+    n-gram and holds nothing to match."""
+    hasher = TokenHasher()
+    per_target = [_grams(t, n, hasher) for t in targets]
+    sizes = np.array([len(g) for g in per_target], dtype=np.int64)
+    if not sizes.any():
+        return {}
+    # every (gram, target) pair, sorted by gram: a training record's grams find their targets by binary search
+    grams = np.concatenate(per_target)
+    owner = np.repeat(np.arange(len(targets)), sizes)
+    order = np.argsort(grams, kind="stable")
+    grams, owner = grams[order], owner[order]
+    need = np.ceil(share * sizes - 1e-9)
+    out: dict[str, int] = {}
+    for rid, text in train.items():
+        mine = _grams(text, n, hasher)
+        if not len(mine):
+            continue
+        lo, hi = np.searchsorted(grams, mine, "left"), np.searchsorted(grams, mine, "right")
+        hit = hi > lo
+        if not hit.any():
+            continue
+        # the targets of each matched gram: ranges [lo, hi) of `owner`, one count per (gram, target)
+        counts = np.bincount(np.concatenate([owner[a:b] for a, b in zip(lo[hit], hi[hit], strict=True)]),
+                             minlength=len(targets))
+        held = np.flatnonzero((counts >= need) & (sizes > 0))
+        if len(held):
+            out[rid] = int(held[0])
+    return out
