@@ -316,9 +316,14 @@ def summary_lines(root: Path) -> list[str]:
                            "select.megatron_prefix_root")
     ev = _load(root, "evaluate")
     if ev and ev.get("arms"):
-        out.append("evaluation  held-out loss: " + ", ".join(f"{a} {_loss(v)}" for a, v in ev["arms"].items())
-            + ("; within noise: " + ", ".join(f"{a}~{b}" for a, b in ev.get("within_noise", [])) if ev.get(
-                "within_noise") else ""))
+        from mira_core.evaluation.stats import in_reading_order  # here: `mira --help` should not import numpy
+
+        held = (ev.get("target") or {}).get("holding_left_out")  # absent from a file written before the check
+        out.append("evaluation  held-out loss: "
+                   + ", ".join(f"{a} {_loss(v)}" for a, v in in_reading_order(ev["arms"]).items())
+                   + ("; within noise: " + ", ".join(f"{a}~{b}" for a, b in ev.get("within_noise", [])) if ev.get(
+                       "within_noise") else "")
+                   + (f"; {held:,} training records holding a target record left out of every arm" if held else ""))
     if (root / "reports" / "report.html").exists():
         out.append(f"report      {root / 'reports' / 'report.html'}")
     if len(out) == 2:

@@ -171,3 +171,17 @@ def test_the_within_noise_list_states_the_rule_the_stage_applied():
     assert "seed-to-seed spread" not in html
     html = build_report(tiny_inputs(EVALUATE), ReportParams(dpi=50))  # a file without the rule
     assert "Within noise (a gap under evaluate.noise_sigmas standard errors of the difference" in html
+
+
+def test_summary_lists_mira_first_and_counts_the_records_left_out_for_holding_a_target(tmp_path):
+    # evaluate.json's keys are sorted: the line read "full ..., mira ..., random ...", MIRA lost in the middle
+    from flows.summary import summary_lines
+
+    (tmp_path / "metrics").mkdir()
+    arm = lambda loss: {"loss_mean": loss, "loss_std": 0.01, "seeds": [{"seed": 0, "loss": loss}, {"seed": 1, "loss": loss}]}  # noqa: E731
+    evaluate = {"enabled": True, "within_noise": [], "target": {"holding_left_out": 1234},
+                "arms": {"full": arm(5.4), "length": arm(5.7), "mira": arm(5.5), "random": arm(5.6)}}
+    (tmp_path / "metrics" / "evaluate.json").write_text(json.dumps(evaluate, sort_keys=True))
+    (line,) = [x for x in summary_lines(tmp_path) if x.startswith("evaluation")]
+    assert line == ("evaluation  held-out loss: mira 5.500±0.010, random 5.600±0.010, full 5.400±0.010, length "
+                    "5.700±0.010; 1,234 training records holding a target record left out of every arm")

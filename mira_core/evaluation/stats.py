@@ -18,6 +18,13 @@ from itertools import combinations
 import numpy as np
 
 
+def in_reading_order(arms: Mapping[str, Mapping]) -> dict[str, Mapping]:
+    """The arms MIRA first, then `random` and `full` (what it is judged against), then the rest by name:
+    metrics/evaluate.json's keys are sorted, which put `full` first wherever the file was read in order."""
+    first = [a for a in ("mira", "random", "full") if a in arms]
+    return {a: arms[a] for a in [*first, *sorted(set(arms) - set(first))]}
+
+
 def summarize(losses: Sequence[float]) -> dict[str, float]:
     """Mean and sample sd of the final held-out losses of one arm's seeds, and the mean of their perplexities."""
     a = np.asarray(losses, dtype=float)

@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 
 from mira_core.config import ReportParams
+from mira_core.evaluation.stats import in_reading_order
 from mira_core.redact import redact_credentials
 from mira_core.report import plots
 from mira_core.report.inputs import FILES, WRITER, ReportInputs
@@ -476,9 +477,7 @@ def proxy_evaluation(inp: ReportInputs, p_: ReportParams) -> Raw | None:
     arms = inp.evaluate.get("arms") or {}
     if not arms:
         return _lacking("the proxy evaluation", "evaluate", ["arms"])
-    # MIRA first, then what it is judged against: the file's keys are sorted, which put `full` first
-    first = [a for a in ("mira", "random", "full") if a in arms]
-    arms = {a: arms[a] for a in [*first, *sorted(set(arms) - set(first))]}
+    arms = in_reading_order(arms)
     rows = [[a, _loss_mean(r), _loss_std(r), num(r.get("ppl_mean"), 2),
              ", ".join(f"{x['seed']}: {x['loss']:.4f}" if isinstance(x, dict) else str(x)
                        for x in r.get("seeds") or []) or "–",
