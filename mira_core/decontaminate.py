@@ -26,7 +26,16 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from mira_core.dedup import TokenHasher, balance, corpus_records, counts_summary, ngram_hashes, words
+from mira_core.dedup import (
+    TokenHasher,
+    balance,
+    corpus_records,
+    counts_summary,
+    gram_owners,
+    ngram_hashes,
+    shared_per_item,
+    words,
+)
 from mira_core.errors import JSON_REFUSED, ConfigError, json_refusal
 from mira_core.filter_params import HUMANEVAL_RESOURCE, BenchmarkSpec, DecontaminateParams
 from mira_core.ingest.render import without_headers
@@ -146,7 +155,6 @@ def build_index(p: DecontaminateParams, root: Path | None = None) -> BenchmarkIn
     """Read every benchmark of `p` and hash its items' n-grams; fails on a benchmark without usable items."""
     hasher = TokenHasher()
     grams: list[np.ndarray] = []
-    owners: list[np.ndarray] = []
     items: list[tuple[str, str]] = []
     summary = []
     for spec in p.benchmarks:
@@ -174,7 +182,6 @@ def build_index(p: DecontaminateParams, root: Path | None = None) -> BenchmarkIn
                 unmatchable += 1
                 continue
             grams.append(h)
-            owners.append(np.full(len(h), len(items), dtype=np.int64))
             items.append((spec.name, item))
             n_grams += len(h)
         if not n_items:  # said as such: "no item with any of the fields" sent the user to check the field names
@@ -186,11 +193,9 @@ def build_index(p: DecontaminateParams, root: Path | None = None) -> BenchmarkIn
                               f"to match (decontaminate.ngram = {p.ngram}{', skip_trivial on' if p.skip_trivial else ''}"
                               "); lower decontaminate.ngram or leave the benchmark out")
         summary.append((spec.name, n_items, unmatchable, n_grams, 0))
-    all_grams = np.concatenate(grams) if grams else np.empty(0, dtype=np.uint64)
-    all_owners = np.concatenate(owners) if owners else np.empty(0, dtype=np.int64)
-    order = np.argsort(all_grams, kind="stable")  # stable: an n-gram's items stay in benchmark order
+    all_grams, item_of = gram_owners(grams)  # stable: an n-gram's items stay in benchmark order
     return BenchmarkIndex(
-        ngram=p.ngram, grams=all_grams[order], item_of=all_owners[order], items=items,
+        ngram=p.ngram, grams=all_grams, item_of=item_of, items=items,
         summary=pl.DataFrame(summary, schema=BENCHMARKS, orient="row"),
     )
 
@@ -198,13 +203,9 @@ def build_index(p: DecontaminateParams, root: Path | None = None) -> BenchmarkIn
 def best_match(record_grams: np.ndarray, index: BenchmarkIndex) -> tuple[int, int] | None:
     """(item index, shared n-grams) of the item sharing the most distinct n-grams with a record, ties to the
     earlier item; None when it shares none. `record_grams` must be distinct, as ngram_hashes returns them."""
-    lo = np.searchsorted(index.grams, record_grams, side="left")
-    hi = np.searchsorted(index.grams, record_grams, side="right")
-    hit = hi > lo
-    if not hit.any():
+    counts = shared_per_item(record_grams, index.grams, index.item_of, len(index.items))
+    if not counts.any():
         return None
-    owners = np.concatenate([index.item_of[a:b] for a, b in zip(lo[hit].tolist(), hi[hit].tolist(), strict=True)])
-    counts = np.bincount(owners)
     best = int(counts.argmax())  # argmax takes the first maximum: the earliest item
     return best, int(counts[best])
 

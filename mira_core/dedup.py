@@ -170,6 +170,29 @@ def ngram_hashes(unit_hashes: np.ndarray, n: int, whole_if_short: bool = False, 
     return np.unique(_fmix64(acc)) if distinct else _fmix64(acc)
 
 
+def gram_owners(per_item: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Every item's distinct n-gram hashes in one sorted array, with the index (in `per_item`) of the item each
+    came from; a hash appears once per item that has it, its items in the given order (a stable sort)."""
+    if not per_item:
+        return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)
+    grams = np.concatenate(per_item)
+    owner = np.repeat(np.arange(len(per_item), dtype=np.int64), [len(g) for g in per_item])
+    order = np.argsort(grams, kind="stable")
+    return grams[order], owner[order]
+
+
+def shared_per_item(record_grams: np.ndarray, grams: np.ndarray, owner: np.ndarray, n_items: int) -> np.ndarray:
+    """How many of a record's distinct n-grams each item holds (length `n_items`), against `gram_owners`' arrays:
+    a binary search per record gram, one count per (gram, item) pair it finds."""
+    lo = np.searchsorted(grams, record_grams, side="left")
+    hi = np.searchsorted(grams, record_grams, side="right")
+    hit = hi > lo
+    if not hit.any():
+        return np.zeros(n_items, dtype=np.int64)
+    found = np.concatenate([owner[a:b] for a, b in zip(lo[hit].tolist(), hi[hit].tolist(), strict=True)])
+    return np.bincount(found, minlength=n_items)
+
+
 def shingle_hashes(text: str, p: DedupParams, hasher: TokenHasher | None = None) -> np.ndarray:
     """The distinct 64-bit shingle hashes of a record under `p` (empty for an empty normalised text)."""
     norm = normalise(text)

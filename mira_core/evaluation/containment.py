@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from mira_core.dedup import TokenHasher, ngram_hashes, words
+from mira_core.dedup import TokenHasher, gram_owners, ngram_hashes, shared_per_item, words
 from mira_core.ingest.render import without_headers
 
 
@@ -32,24 +32,14 @@ def holding_records(train: Mapping[str, str], targets: Sequence[str], n: int, sh
     sizes = np.array([len(g) for g in per_target], dtype=np.int64)
     if not sizes.any():
         return {}
-    # every (gram, target) pair, sorted by gram: a training record's grams find their targets by binary search
-    grams = np.concatenate(per_target)
-    owner = np.repeat(np.arange(len(targets)), sizes)
-    order = np.argsort(grams, kind="stable")
-    grams, owner = grams[order], owner[order]
+    grams, owner = gram_owners(per_target)
     need = np.ceil(share * sizes - 1e-9)
     out: dict[str, int] = {}
     for rid, text in train.items():
         mine = _grams(text, n, hasher)
         if not len(mine):
             continue
-        lo, hi = np.searchsorted(grams, mine, "left"), np.searchsorted(grams, mine, "right")
-        hit = hi > lo
-        if not hit.any():
-            continue
-        # the targets of each matched gram: ranges [lo, hi) of `owner`, one count per (gram, target)
-        counts = np.bincount(np.concatenate([owner[a:b] for a, b in zip(lo[hit], hi[hit], strict=True)]),
-                             minlength=len(targets))
+        counts = shared_per_item(mine, grams, owner, len(targets))
         held = np.flatnonzero((counts >= need) & (sizes > 0))
         if len(held):
             out[rid] = int(held[0])

@@ -16,10 +16,12 @@ from mira_core.dedup import (
     DROPPED,
     DedupParams,
     dedup_corpus,
+    gram_owners,
     minhash_shard,
     near_duplicates,
     normalise,
     run_dedup,
+    shared_per_item,
     shingle_hashes,
 )
 from mira_core.layout import Layout
@@ -265,3 +267,19 @@ def test_the_miss_rate_is_exact_and_the_chosen_bands_meet_it() -> None:
         assert b >= 2 and miss_rate(b, r, 128, t) <= 0.01
         assert r == 64 or miss_rate(128 // (r + 1), r + 1, 128, t) > 0.01  # the longest bands that meet it
     assert lsh_bands(0.8, 128, 0.01) == (18, 7)
+
+
+def test_shared_per_item_counts_each_items_grams_a_record_holds() -> None:
+    # item 0 holds grams 1, 2, 3; item 1 holds 2, 3, 4, 5; item 2 none of the record's
+    per_item = [np.array([1, 2, 3], dtype=np.uint64), np.array([5, 4, 3, 2], dtype=np.uint64),
+                np.array([9], dtype=np.uint64)]
+    grams, owner = gram_owners(per_item)
+    assert grams.tolist() == sorted(grams.tolist())
+    assert sorted(zip(grams.tolist(), owner.tolist(), strict=True)) == sorted(
+        (int(g), i) for i, item in enumerate(per_item) for g in item)
+    assert owner[grams == 2].tolist() == [0, 1]  # a gram's items stay in the given order
+    record = np.array([2, 3, 5, 7], dtype=np.uint64)
+    assert shared_per_item(record, grams, owner, 3).tolist() == [2, 3, 0]
+    assert shared_per_item(np.array([8], dtype=np.uint64), grams, owner, 3).tolist() == [0, 0, 0]
+    empty_grams, empty_owner = gram_owners([])
+    assert shared_per_item(record, empty_grams, empty_owner, 0).tolist() == []
