@@ -37,7 +37,9 @@ class LinearParams(Section):
     n_features: int = Field(2**18, gt=0, le=2**24, description="Hash buckets (the weight matrix is n_anchors x "
                             "n_features; at most 2**24, the hasher's bound).")
     alpha: float = Field(1.0, gt=0, description="Ridge L2 strength.")
-    max_chars: int = Field(4000, gt=0, description="Characters of each record read (its head).")
+    max_chars: int = Field(100_000, gt=0, description="Characters of each record read, from its start: at the "
+                           "default, all of a record that ingest.max_chars's default keeps (a chunk of 128 records "
+                           "of 100,000 characters is featurized in about 650 MB).")
     stats: bool = Field(True, description="Append the document statistics (standardised) to the n-gram features.")
     balance: float = Field(
         0.0, ge=0, le=1, description="Per anchor, weight each training record by the count of its label value to the "

@@ -335,6 +335,20 @@ def test_ngram_settings_round_trip_and_are_checked():
         NgramHasher(word_ngrams=(), char_ngrams=())
 
 
+def test_the_linear_student_reads_a_long_record_to_its_end_by_default():
+    """A TODO 20,000 characters into a module moves the default linear student's features, as it moves the teacher's
+    `todo_markers`: with the head of 4,000 characters it read before, the two records below had the same features."""
+    body = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(1200))
+    assert len(body) > 20_000
+    todo, clean = body + "# TODO: handle the empty case\n", body + "# the empty case is handled above\n"
+    student = make_student(DistillParams(student="linear"), ["a00"], (1, 5), EmbedParams(), None)
+    h = student.hasher
+    assert h.max_chars >= 100_000
+    assert (h.transform([todo]) != h.transform([clean])).nnz > 0
+    old_head = NgramHasher(n_features=h.n_features, max_chars=4000)
+    assert (old_head.transform([todo]) != old_head.transform([clean])).nnz == 0
+
+
 def test_finetune_checkpoint_loads_when_the_tokenizer_config_names_no_class(tiny_encoder, tmp_path):
     import shutil
 
