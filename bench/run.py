@@ -412,11 +412,13 @@ def quality_lines(q: dict) -> list[str]:
             # a diverged arm's mean is NaN: min() kept `random` past a NaN `full`, and "met" was written
             diverged = [a for a in ("mira", "random", "full") if targets.diverged(ev[a]["loss_mean"])]
             ok = not diverged and all(ev["mira"]["loss_mean"] <= ev[a]["loss_mean"] for a in ("random", "full"))
-            above = [f"{ev['mira']['loss_mean'] - ev[a]['loss_mean']:.3f} above `{a}`, "
-                     + ("within the noise" if doc_figures.relation(ev["mira"], a) == "within" else "beyond the noise")
-                     for a in ("random", "full") if not diverged and ev["mira"]["loss_mean"] > ev[a]["loss_mean"]]
+            # each side said, met or missed: a mean below by less than the noise is no clear win either
+            gaps = [f"{abs(ev['mira']['loss_mean'] - ev[a]['loss_mean']):.3f} "
+                    f"{'above' if ev['mira']['loss_mean'] > ev[a]['loss_mean'] else 'below'} `{a}`, "
+                    + ("within the noise" if doc_figures.relation(ev["mira"], a) == "within" else "beyond the noise")
+                    for a in ("random", "full") if not diverged]
             said = (f" (the held-out loss of {' and '.join(f'`{a}`' for a in diverged)} is not finite: a run "
-                    "diverged)" if diverged else f" (its mean is {'; '.join(above)})" if above else "")
+                    "diverged)" if diverged else f" (its mean is {'; '.join(gaps)})")
             out += ["", f"- MIRA's held-out loss at or below `random` and `full`: {verdict(ok)}{said}."]
         if q.get("holding_target") is not None:  # absent from figures saved before the containment check
             out.append(f"- Training records left out of every arm for holding a target record "

@@ -220,7 +220,10 @@ def _demo_rows(r: dict) -> list[list[str]]:
         status = ("**not judged: the held-out loss of " + " and ".join(f"`{a}`" for a in blown)
                   + " is not finite (a run diverged)**")
     elif not above:
-        status = "**met**"
+        # at or below by the mean; where that is within the noise, the row must not read as a clear win
+        tied = [a for a in ("random", "full") if _noise(mira, a) != BEYOND]
+        status = "**met**" + (f" (by the mean; {_noise(mira, tied[0])} of "
+                              + " and ".join(f"`{a}`" for a in tied) + ")" if tied else "")
     elif len(set(above.values())) == 1:
         n = next(iter(above.values()))
         status = (f"**missed on {' and '.join(f'`{a}`' for a in above)}" + (", " if n == BEYOND else " by the mean, ")
