@@ -290,7 +290,11 @@ def oracle_table(labels: Path, rubrics: Path, index: pl.DataFrame, scored: pl.Da
 
 def oracle_summary(oracle: pl.DataFrame) -> dict:
     """Per group and overall: rank agreement of the student's record score with the teacher's, on val and on
-    all labeled records, and the overlap of what each keeps."""
+    all labeled records, and the overlap of what each keeps. Per source: the share of its labeled tokens each
+    selection keeps. A source the students keep much more of than the teacher's labels do takes its group's budget
+    by the students' error, not by the teacher's judgment: a student's scores regress toward each source's mean,
+    so where the means differ, the source with the highest keeps more above the group's cut (on the demo, the
+    standard library)."""
     def figures(df: pl.DataFrame) -> dict:
         both = df.drop_nulls(["teacher_score", "student_score"]).filter(
             pl.col("teacher_score").is_not_nan() & pl.col("student_score").is_not_nan())
@@ -302,8 +306,15 @@ def oracle_summary(oracle: pl.DataFrame) -> dict:
                 "val_spearman": spearman(val["teacher_score"].to_numpy(), val["student_score"].to_numpy()),
                 "kept_overlap": round(int((kt & ks).sum()) / union, 4) if union else None,
                 "teacher_kept_share_kept_by_student": round(int((kt & ks).sum()) / max(1, int(kt.sum())), 4)}
+    def shares(df: pl.DataFrame) -> dict:
+        tokens = int(df["n_tokens"].sum())
+        kept = {who: int(df.filter(pl.col(f"kept_{who}"))["n_tokens"].sum()) for who in ("teacher", "student")}
+        return {"group": df["group"][0], "records": df.height,
+                **{f"{who}_kept_token_share": round(k / tokens, 4) if tokens else None for who, k in kept.items()}}
+
     return {"all": figures(oracle), "by_group": {g: figures(d) for (g,), d in oracle.group_by("group",
-                                                                                             maintain_order=True)}}
+                                                                                             maintain_order=True)},
+            "by_source": {s: shares(d) for (s,), d in oracle.sort("source").group_by("source", maintain_order=True)}}
 
 
 _VERIFY_ROWS = 1_000_000  # record_ids compared per slice: bounds the memory of the check

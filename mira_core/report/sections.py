@@ -437,14 +437,28 @@ def teacher_oracle(inp: ReportInputs, p_: ReportParams) -> Raw | None:
              pct(f.get("kept_overlap")), pct(f.get("teacher_kept_share_kept_by_student"))]
             for g, f in [*sorted(oracle.get("by_group", {}).items(), key=lambda kv: name_order(kv[0])),
                          ("all groups", oracle.get("all", {}))]]
-    return join([table(["group", "labeled records", "Spearman (all labeled)", "Spearman (val only)",
-                        "kept overlap (Jaccard)", "teacher's kept records the student keeps"], rows),
-                 note("Each labeled record gets a teacher score (its labels, aggregated exactly as the student's "
-                      "scores are: the same unmasked anchors, standardisation and trim) beside its student score; "
-                      "each set is then selected at the same budget. Where MIRA loses, read this first: a low "
-                      "Spearman on val means the student does not carry the teacher's ranking; a high Spearman "
-                      "with a low overlap means the loss is in the cut. Train records were seen by the students, "
-                      "so the val column is the honest one.")])
+    parts = [table(["group", "labeled records", "Spearman (all labeled)", "Spearman (val only)",
+                    "kept overlap (Jaccard)", "teacher's kept records the student keeps"], rows),
+             note("Each labeled record gets a teacher score (its labels, aggregated exactly as the student's "
+                  "scores are: the same unmasked anchors, standardisation and trim) beside its student score; "
+                  "each set is then selected at the same budget. Where MIRA loses, read this first: a low "
+                  "Spearman on val means the student does not carry the teacher's ranking; a high Spearman "
+                  "with a low overlap means the loss is in the cut. Train records were seen by the students, "
+                  "so the val column is the honest one.")]
+    by_source = oracle.get("by_source") or {}
+    if by_source:  # metrics of an older select have none
+        src_rows = [[f.get("group"), s, num(f.get("records")), pct(f.get("teacher_kept_token_share")),
+                     pct(f.get("student_kept_token_share"))]
+                    for s, f in sorted(by_source.items(), key=lambda kv: (name_order(kv[1].get("group") or ""),
+                                                                          kv[0]))]
+        parts += [table(["group", "source", "labeled records", "labeled tokens kept by the teacher's labels",
+                         "by the student's scores"], src_rows),
+                  note("Each source's share of its labeled tokens that each selection keeps. Where the students "
+                       "keep much more of one source than the teacher's labels do, that source takes its group's "
+                       "budget by the students' error, not the teacher's judgment: a student's scores regress "
+                       "toward each source's mean, so the source with the highest mean keeps more above the "
+                       "group's cut.")]
+    return join(parts)
 
 
 def baselines_and_overlap(inp: ReportInputs, p_: ReportParams) -> Raw:

@@ -48,6 +48,23 @@ def test_a_student_that_ranks_as_the_teacher_keeps_what_the_teacher_keeps(projec
     summary = oracle_summary(table)
     assert summary["all"]["spearman"] == 1.0 and summary["all"]["kept_overlap"] == 1.0
     assert set(summary["by_group"]) == {"g"}
+    assert summary["by_source"] == {"s": {"group": "g", "records": 40, "teacher_kept_token_share": 0.5,
+                                          "student_kept_token_share": 0.5}}
+
+
+def test_the_summary_says_each_sources_kept_share_for_the_teacher_and_the_student():
+    """Two sources of one group: the student keeps all of s and none of t, where the teacher keeps half of each."""
+    n = 8
+    table = pl.DataFrame({"record_id": [f"{s}/{i}" for s in "st" for i in range(n)], "source": ["s"] * n + ["t"] * n,
+                          "group": "g", "split": "val", "n_tokens": [10] * n + [30] * n,
+                          "teacher_score": [float(i) for _ in "st" for i in range(n)],
+                          "student_score": [1.0] * n + [0.0] * n,
+                          "kept_teacher": [i >= n // 2 for _ in "st" for i in range(n)],
+                          "kept_student": [True] * n + [False] * n})
+    by_source = oracle_summary(table)["by_source"]
+    assert by_source["s"] == {"group": "g", "records": n, "teacher_kept_token_share": 0.5,
+                              "student_kept_token_share": 1.0}
+    assert by_source["t"]["teacher_kept_token_share"] == 0.5 and by_source["t"]["student_kept_token_share"] == 0.0
 
 
 def test_a_student_that_ranks_backwards_keeps_little_of_it(project):

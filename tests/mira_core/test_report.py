@@ -79,7 +79,9 @@ def tiny_inputs(evaluate: dict | None = None) -> ReportInputs:
                 "oracle": {"all": {"records": 80, "spearman": 0.91, "val_spearman": 0.87, "kept_overlap": 0.75,
                                    "teacher_kept_share_kept_by_student": 0.86},
                            "by_group": {EVIL: {"records": 40, "spearman": 0.9, "val_spearman": None,
-                                               "kept_overlap": 0.7, "teacher_kept_share_kept_by_student": 0.8}}}},
+                                               "kept_overlap": 0.7, "teacher_kept_share_kept_by_student": 0.8}},
+                           "by_source": {EVIL: {"group": EVIL, "records": 40, "teacher_kept_token_share": 0.42,
+                                                "student_kept_token_share": 0.55}}}},
         evaluate=evaluate,
         groups=pl.DataFrame({"source": list(groups), "group": list(groups.values())}),
         mira=pl.DataFrame(rows), mask=pl.DataFrame(mask), rubrics={"g0": rubric},
@@ -423,3 +425,15 @@ def test_the_proxy_section_says_how_many_training_records_held_a_target_record()
     html = build_report(tiny_inputs(evaluate), ReportParams(dpi=50))
     assert "108 training records hold a held-out record inside them" in html and "code/a.py, which holds qa/a.py::f" in html
     assert "hold a held-out record" not in build_report(tiny_inputs(EVALUATE), ReportParams(dpi=50))
+
+
+def test_the_oracle_shows_each_sources_kept_share_by_the_teacher_and_the_student(page):
+    row = ("<td>&lt;script&gt;alert(1)&lt;/script&gt;</td><td>&lt;script&gt;alert(1)&lt;/script&gt;</td>"
+           '<td class="n">40</td><td class="n">42.0%</td><td class="n">55.0%</td>')
+    assert row in page
+    assert "labeled tokens kept by the teacher's labels" in page.replace("&#x27;", "'")
+    older = tiny_inputs()
+    oracle = {k: v for k, v in older.select["oracle"].items() if k != "by_source"}  # a select.json from before
+    html = build_report(ReportInputs(**{**older.__dict__, "select": {**older.select, "oracle": oracle}}),
+                        ReportParams(dpi=50))
+    assert "Teacher oracle" in html and "labeled tokens kept by the teacher" not in html.replace("&#x27;", "'")
