@@ -306,6 +306,7 @@ def oracle_summary(oracle: pl.DataFrame) -> dict:
                 "val_spearman": spearman(val["teacher_score"].to_numpy(), val["student_score"].to_numpy()),
                 "kept_overlap": round(int((kt & ks).sum()) / union, 4) if union else None,
                 "teacher_kept_share_kept_by_student": round(int((kt & ks).sum()) / max(1, int(kt.sum())), 4)}
+
     def shares(df: pl.DataFrame) -> dict:
         tokens = int(df["n_tokens"].sum())
         kept = {who: int(df.filter(pl.col(f"kept_{who}"))["n_tokens"].sum()) for who in ("teacher", "student")}
