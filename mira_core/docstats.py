@@ -11,7 +11,8 @@ Key decisions:
 - Teacher-independent. Nothing here calls the rules teacher (mira_core/teachers); the statistics are
   the standard filter statistics of Gopher (Rae et al. 2021: word counts, mean word length, symbol and
   bullet ratios, duplicate lines and n-grams), C4 (terminal punctuation), StarCoder / The Stack (line
-  lengths, alphanumeric fraction, auto-generated markers) and datatrove's filters, plus parse and JSON
+  lengths, alphanumeric fraction, auto-generated markers), datatrove's filters and Buse and Weimer's code
+  readability features (identifier length), plus parse and JSON
   validity, compression ratio and question-answer overlap (Jaccard, and the recall of the question's
   terms and inline-code names in the answer). They do overlap with what the rules teacher
   measures (both come from the same literature), so on the demo, whose teacher is `rules`, a student
@@ -46,7 +47,7 @@ from mira_core.errors import JSON_REFUSED
 from mira_core.marks import marks_in_order
 from mira_core.unspaced import FULL_STOPS
 
-VERSION = "docstats/8"  # 2: the question-term recall statistics of QA records; 3: code parsed whole, \r lines;
+VERSION = "docstats/9"  # 2: the question-term recall statistics of QA records; 3: code parsed whole, \r lines;
 # 4: upper_frac counts upper-case letters only (circled letters are upper but not alphabetic: it passed 1);
 # 5: top_2gram_char_frac is the share of word characters the top bigram covers (overlaps counted twice passed 1);
 # 6: past MAX_CHARS, a trace's final message and a QA record's question and answer are found in the whole record
@@ -55,7 +56,8 @@ VERSION = "docstats/8"  # 2: the question-term recall statistics of QA records; 
 # not), a code fence's info string may hold more than the language, and a long run of combining marks is put in
 # canonical order before parsing (mira_core.marks; the same parse, in linear time), and a line ending in a
 # full stop of another script (。 ؟ ।) ends in terminal punctuation; 8: Armenian and Ethiopic full stops too (։ ።), as in
-# the rules teacher (unspaced.FULL_STOPS, one list for both)
+# the rules teacher (unspaced.FULL_STOPS, one list for both); 9: the identifier statistics of code (ident_mean_len,
+# ident_short_frac: Buse and Weimer's readability features)
 BMP = 0x10000
 MAX_CHARS = 100_000  # statistics of the first 100,000 characters: enough to see structure, bounded cost on a 37 MB record
 MAX_PARSE_CHARS = 1_000_000  # code is parsed whole up to this (at the cap ~1.5 s and ~200 MB, on 2 busy cores)
@@ -88,6 +90,16 @@ QA = re.compile(r"\AQuestion:\n(.*?)\n\nAnswer:\n(.*)\Z", re.S)
 QA_HEAD, QA_SPLIT = "Question:\n", "\n\nAnswer:\n"  # the same form, read with str methods in a record past the cut
 TERM = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")  # a content word or identifier: three characters or more
 INLINE_CODE = re.compile(r"`+([^`\n]+)`+")
+IDENT = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*\b")
+# String literals and comments of the common languages, removed before identifiers are read: their words are prose,
+# not names. An unclosed one runs to the end, a one-line string's to the end of its line, so every opener ends a
+# match and the scan stays linear ("/* /* /*" or '"\\"\\' repeated were quadratic). A `#` line of the C
+# preprocessor is code, not a comment. Rough by design: no language is detected.
+NOT_NAMES = re.compile(r'"""(?:.*?"""|.*)|\'\'\'(?:.*?\'\'\'|.*)|/\*(?:.*?\*/|.*)|'  # block strings, block comments
+                       r'"(?:\\.|\\|[^"\\\n])*(?:"|\n|\Z)|\'(?:\\.|\\|[^\'\\\n])*(?:\'|\n|\Z)|'  # one-line strings
+                       r"//[^\n]*|"  # and comments
+                       r"#(?![ \t]*(?:include|define|undef|if|ifdef|ifndef|elif|else|endif|pragma|error|line)\b)[^\n]*",
+                       re.S)
 BRACKETS = {"(": ")", "[": "]", "{": "}"}
 
 NAMES: tuple[str, ...] = (
@@ -104,7 +116,7 @@ NAMES: tuple[str, ...] = (
     "compression_ratio",
     # code
     "comment_line_frac", "generated_marker", "license_marker", "py_checked", "py_parses", "py_error_at",
-    "py_defs_per_line", "bracket_imbalance", "bracket_underflow",
+    "py_defs_per_line", "bracket_imbalance", "bracket_underflow", "ident_mean_len", "ident_short_frac",
     # qa
     "qa_form", "qa_answer_log_chars", "qa_answer_question_ratio", "qa_word_overlap", "qa_answer_echo",
     "qa_answer_has_code", "qa_question_term_recall", "qa_question_code", "qa_question_code_recall",
@@ -233,11 +245,26 @@ def _line_count(code: str) -> int:
 
 
 def _code(code: str, s: dict[str, float]) -> None:
-    """Parse and bracket statistics of a whole piece of code; left unchecked when it is too long to parse."""
+    """Identifier, parse and bracket statistics of a whole piece of code; parse and brackets left unchecked when it is
+    too long to parse."""
+    _identifiers(code[:MAX_CHARS], s)
     if len(code) > MAX_PARSE_CHARS:
         return
     _python(code, s)
     _brackets(code, s)
+
+
+def _identifiers(code: str, s: dict[str, float]) -> None:
+    """How long the code's distinct names are, outside string literals and comments: the mean length and the share of
+    one or two characters (leading and trailing underscores aside). Average identifier length is a feature of Buse and
+    Weimer's code-readability model (2010); names like `a`, `t2`, `xx` are what a reader calls cryptic. Keywords count
+    as names: no language is detected, so this is a rough measure of naming, comparable between records."""
+    names = {n.strip("_") for n in IDENT.findall(NOT_NAMES.sub(" ", code))} - {""}
+    if not names:
+        return
+    lengths = np.fromiter((len(n) for n in names), dtype=np.int64, count=len(names))
+    s["ident_mean_len"] = min(float(lengths.mean()), 20.0) / 10.0
+    s["ident_short_frac"] = float((lengths <= 2).mean())
 
 
 # CPython 3.11 before 3.11.8 (gh-106905) can raise "SystemError: AST constructor recursion depth mismatch" when two

@@ -195,3 +195,35 @@ def test_a_qa_record_whose_question_is_longer_than_the_cut_is_still_qa():
     assert len(text) > MAX_CHARS
     assert stat("qa", text, "qa_form") == 1.0
     assert stat("qa", text, "qa_question_code_recall") == 1.0  # the answer names json.loads, as the question asks
+
+
+def test_identifier_statistics_tell_cryptic_names_from_descriptive_ones():
+    cryptic = "def f(a, b):\n    c = a * b\n    d = c + a\n    return d\n"
+    named = "def total_price(unit_price, quantity):\n    subtotal = unit_price * quantity\n    return subtotal\n"
+    assert stat("code", cryptic, "ident_short_frac") > stat("code", named, "ident_short_frac")
+    assert stat("code", cryptic, "ident_mean_len") < stat("code", named, "ident_mean_len")
+    # def, f, a, b, c, d, return: 5 of 7 distinct names have one or two characters; mean length 14 / 7
+    assert stat("code", cryptic, "ident_short_frac") == pytest.approx(5 / 7)
+    assert stat("code", cryptic, "ident_mean_len") == pytest.approx(14 / 7 / 10)
+    assert stat("text", named, "ident_mean_len") == 0.0  # prose is not read for names
+
+
+def test_identifier_statistics_skip_strings_and_comments_but_read_c_preprocessor_lines():
+    code = "def f(a, b):\n    return a + b\n"
+    wordy = ("# a comment full of extraordinarily descriptive words\n" + code
+             + "s = 'another literal_with_long_words'\n/* block comment_words */\n// line comment_words\n")
+    assert stat("code", wordy, "ident_mean_len") == stat("code", code + "s = ''\n", "ident_mean_len")
+    c = "#include <stdio.h>\n#define BUFFER_CAPACITY 4096\nint read_all(void);\n"
+    assert stat("code", c, "ident_mean_len") > stat("code", "#include <stdio.h>\nint read_all(void);\n",
+                                                     "ident_mean_len")
+    # an unclosed comment or string runs to the end (a one-line string to the end of its line): no name in it
+    assert stat("code", "/* " * 20_000 + "x", "ident_mean_len") == 0.0
+    assert stat("code", "x = 1\n\"\"\"never closed " + "words " * 1000, "ident_short_frac") == 1.0
+    assert stat("code", "x = 1\n" + '"\\' * 20_000, "ident_short_frac") == 1.0  # one line of escapes: one string
+    assert stat("code", "x = 'no closing quote on this line\nlong_name = 2\n", "ident_short_frac") == 0.5
+
+
+def test_identifier_statistics_of_a_qa_answers_code():
+    answer = "```python\ndef f(a, b):\n    return a + b\n```"
+    assert stat("qa", render_qa("How do I add two numbers?", answer), "ident_short_frac") > 0.5
+    assert stat("qa", render_qa("How do I add two numbers?", "Use the plus operator."), "ident_short_frac") == 0.0
