@@ -258,7 +258,8 @@ def _identifiers(code: str, s: dict[str, float]) -> None:
     """How long the code's distinct names are, outside string literals and comments: the mean length and the share of
     one or two characters (leading and trailing underscores aside). Average identifier length is a feature of Buse and
     Weimer's code-readability model (2010); names like `a`, `t2`, `xx` are what a reader calls cryptic. Keywords count
-    as names: no language is detected, so this is a rough measure of naming, comparable between records."""
+    as names: no language is detected, so this is a rough measure of naming, comparable between records. Only ASCII
+    names are read: one holding another letter (Python allows `größe`) is left out whole, not cut at the letter."""
     names = {n.strip("_") for n in IDENT.findall(NOT_NAMES.sub(" ", code))} - {""}
     if not names:
         return

@@ -221,6 +221,8 @@ def test_identifier_statistics_skip_strings_and_comments_but_read_c_preprocessor
     assert stat("code", "x = 1\n\"\"\"never closed " + "words " * 1000, "ident_short_frac") == 1.0
     assert stat("code", "x = 1\n" + '"\\' * 20_000, "ident_short_frac") == 1.0  # one line of escapes: one string
     assert stat("code", "x = 'no closing quote on this line\nlong_name = 2\n", "ident_short_frac") == 0.5
+    # a name holding a non-ASCII letter is left out whole, not read as its ASCII head ("gr")
+    assert stat("code", "größe = 1\nab = 2\nlong_name = 3\n", "ident_short_frac") == 0.5
 
 
 def test_identifier_statistics_of_a_qa_answers_code():
