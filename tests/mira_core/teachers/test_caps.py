@@ -211,9 +211,11 @@ def test_every_attempt_is_a_provider_request_and_a_lost_one_is_charged(tmp_path)
     """A retried attempt is a provider request of its own. One that timed out may still have been answered and
     billed: it is settled at its worst case, so what the ledger counts is never less than what the server bills."""
     with FakeOpenAI() as server:
-        server.fail_next(2, "slow", delay=1.0)  # the first two attempts time out; the server bills them all the same
-        # a set format: under `auto` the first request probes alone, and would draw both slow replies
-        p = params(server, timeout_s=0.3, max_retries=1, concurrency=2, max_cost=1.0, response_format="json_schema")
+        server.fail_next(2, "slow", delay=5.0)  # the first two attempts time out; the server bills them all the same
+        # a set format: under `auto` the first request probes alone, and would draw both slow replies. The timeout sits
+        # far from both the slow reply and a quick one: at 0.3 s a quick retry through the SDK on two loaded cores
+        # (a CI run) timed out too; the server wakes its sleeping handlers when it closes, so the wait costs nothing
+        p = params(server, timeout_s=1.5, max_retries=1, concurrency=2, max_cost=1.0, response_format="json_schema")
         t = make_teacher(p, tmp_path, {}, run_id="run-1")
         out = t.score(docs(4), ANCHORS, "v1")
         assert all(o.ok for o in out)
