@@ -257,6 +257,11 @@ def _other_run(commit: str) -> dict:
     return runs[0]
 
 
+def _other_loss(commit: str, arm: str) -> float:
+    """An arm's mean held-out loss in the ablations of the other run measured at `commit`."""
+    return _other_run(commit)["ablations"]["arms"][arm]["loss_mean"]
+
+
 def _run_says(commit: str, *arms: str) -> list[str]:
     """MIRA's verdict against each arm on the other run measured at `commit`."""
     return [machines.verdict(_other_run(commit), a) for a in arms]
@@ -271,8 +276,7 @@ def _mira_above_both_within(r: dict) -> bool:
 
 def _same_loss_as(r: dict, commit: str, arms: tuple[str, ...]) -> bool:
     """Whether each of `arms` gave the same held-out loss in this run's ablations as in the run at `commit`."""
-    other = _other_run(commit)["ablations"]["arms"]
-    return all(other[a]["loss_mean"] == _loss(r, a)["loss_mean"] for a in arms)
+    return all(_other_loss(commit, a) == _loss(r, a)["loss_mean"] for a in arms)
 
 
 def _rel_or_none(r: dict, a: str, b: str) -> str | None:
@@ -294,6 +298,12 @@ def _replicates(r: dict) -> dict:
     if not reps.get("pooled"):
         raise FigureFailed("the ablation run made no selection replicates, or one of their arms failed")
     return reps
+
+
+def _default_selection_worst(r: dict) -> bool:
+    """Whether the default selection has the highest mean loss of MIRA's selections (its replicates)."""
+    means = _replicates(r)["pooled"]["selection_means"]
+    return means[0] == max(means)
 
 
 def _retention(r: dict, arm: str, source: str) -> float:
@@ -497,9 +507,7 @@ FIGURES: list[Figure] = [
                    "above `random` by {} and above the full corpus by {}, both within the noise.",
            lambda r: [f3(_q(r)["evaluate"][a][k]) for a in ("mira", "random", "full") for k in ("loss_mean", "loss_std")]
            + [f3(_q(r)["evaluate"]["mira"]["loss_mean"] - _q(r)["evaluate"][a]["loss_mean"]) for a in ("random", "full")],
-           lambda r: all(_q(r)["evaluate"]["mira"]["loss_mean"] > _q(r)["evaluate"][a]["loss_mean"]
-                         and relation(_q(r)["evaluate"]["mira"], a) == "within" for a in ("random", "full")),
-           "mira above random and full by the mean, within the noise of both"),
+           _mira_above_both_within, "mira above random and full by the mean, within the noise of both"),
     Figure(README, "MIRA's three\n  seeds gave {}, {} and {}.",
            lambda r: [f3(x["loss"]) for x in _loss(r, "mira")["seeds"]]),
     Figure(README, "With one sd pooled over every\n  arm's seeds ({}) the verdicts on MIRA against `full`, `random` and the "
@@ -516,7 +524,7 @@ FIGURES: list[Figure] = [
            + [f3(_replicates(r)["pooled"][k]) for k in ("loss_mean", "loss_std")]
            + [f"{_replicates(r)['pooled']['bars'][a][k]:.4f}" for a in ("random", "full") for k in ("gap", "bar")],
            lambda r: (all(relation(_replicates(r)["pooled"], a) == "within" for a in ("random", "full"))
-                      and _replicates(r)["pooled"]["selection_means"][0] == max(_replicates(r)["pooled"]["selection_means"])),
+                      and _default_selection_worst(r)),
            "mira over its selections within the noise of random and full; the default selection the worst"),
     Figure(README, "The teacher's own scores of every\n  record in place of the students' (the `teacher_scores` arm, the "
                    "whole-corpus oracle) give {}, **below MIRA\n  beyond the noise**: in this run the proxy sees the "
@@ -525,7 +533,7 @@ FIGURES: list[Figure] = [
            lambda r: _rel(r, TEACHER_ALL, "mira") == "lower", "the whole-corpus teacher oracle below mira beyond the noise"),
     Figure(README, "`random` and `full`, which read\n  neither, trained on the same tokens and gave the same loss, and MIRA "
                    "gave {}, within the noise of the\n  teacher's own scores.",
-           lambda r: [f3(_other_run("e7342ff")["ablations"]["arms"]["mira"]["loss_mean"])],
+           lambda r: [f3(_other_loss("e7342ff", "mira"))],
            lambda r: (_same_loss_as(r, "e7342ff", ("random", "full"))
                       and _run_says("e7342ff", TEACHER_ALL) == ["within the noise"]),
            "the run at e7342ff: random and full gave this run's losses, mira within the noise of teacher_scores"),
@@ -615,7 +623,7 @@ FIGURES: list[Figure] = [
            lambda r: [f3(_loss(r, "mira_spearman_mask")["loss_mean"]), f3(_loss(r, "mira")["loss_mean"])],
            lambda r: _rel(r, "mira_spearman_mask", "mira") == "lower", "spearman mask below mira beyond the noise"),
     Figure(SELECTION, "within its noise in the run before it, at e7342ff,", lambda r: [],
-           lambda r: machines.verdict(_other_run("e7342ff"), "mira_spearman_mask") == "within the noise",
+           lambda r: _run_says("e7342ff", "mira_spearman_mask") == ["within the noise"],
            "the run at e7342ff: the spearman mask within the noise of mira"),
     # docs/students.md: fidelity on the demo
     Figure(STUDENTS, "the students' median val Spearman against the teacher is {} (C headers), {} (the Python, docs, "
@@ -783,14 +791,14 @@ FIGURES: list[Figure] = [
     Figure(EVALUATION, "The run before this one, at e7342ff, had MIRA below both by the mean\n(below `full` beyond the "
                        "noise).",
            lambda r: [],
-           lambda r: (all(_other_run("e7342ff")["ablations"]["arms"]["mira"]["loss_mean"]
-                          < _other_run("e7342ff")["ablations"]["arms"][a]["loss_mean"] for a in ("random", "full"))
+           lambda r: (all(_other_loss("e7342ff", "mira")
+                          < _other_loss("e7342ff", a) for a in ("random", "full"))
                       and _run_says("e7342ff", "full") == ["below, beyond the noise"]),
            "the run at e7342ff: mira below random and full by the mean, below full beyond the noise"),
     Figure(EVALUATION, "5.566 and {}, at or below `random` in ten of them",
-           lambda r: [f3(_other_run("e7342ff")["ablations"]["arms"]["mira"]["loss_mean"])]),
+           lambda r: [f3(_other_loss("e7342ff", "mira"))]),
     Figure(EVALUATION, "the {} run, at e7342ff,\ndiffers from this one only in two document statistics of code's names",
-           lambda r: [f3(_other_run("e7342ff")["ablations"]["arms"]["mira"]["loss_mean"])],
+           lambda r: [f3(_other_loss("e7342ff", "mira"))],
            lambda r: _same_loss_as(r, "e7342ff", ("random", "full")),
            "the run at e7342ff gave this run's losses for random and full"),
     Figure(EVALUATION, "On the AMD run at 429d89b (the README's machines table) MIRA is above `full` beyond\nthe noise",
@@ -854,8 +862,7 @@ FIGURES: list[Figure] = [
            + [f3(_replicates(r)["pooled"][k]) for k in ("loss_mean", "loss_std")]
            + [f"{_replicates(r)['pooled']['bars']['full'][k]:.4f}" for k in ("gap", "bar")],
            lambda r: (all(relation(_replicates(r)["pooled"], a) == "within" for a in ("random", "full"))
-                      and _replicates(r)["pooled"]["selection_means"][0]
-                      == max(_replicates(r)["pooled"]["selection_means"])),
+                      and _default_selection_worst(r)),
            "mira over its selections within the noise of random and full; the default selection the worst"),
     Figure(EVALUATION, "So in this run five arms train better than MIRA beyond the noise: the teacher's own scores of "
                        "every record, the\nraw scale, `pooled_unshared`, the paper's mask statistic and the one-score "
@@ -872,7 +879,7 @@ FIGURES: list[Figure] = [
            lambda r: _run_says("e7342ff", TEACHER_ALL) == ["within the noise"],
            "the run at e7342ff: teacher_scores within the noise of mira"),
     Figure(EVALUATION, "This run's default selection is also the worst of MIRA's three selections", lambda r: [],
-           lambda r: _replicates(r)["pooled"]["selection_means"][0] == max(_replicates(r)["pooled"]["selection_means"]),
+           _default_selection_worst,
            "the default selection the worst of the three"),
     Figure(EVALUATION, "With one sd pooled over every arm's seeds ({}; [BENCHMARKS.md](../BENCHMARKS.md)\nsection 8) "
                        "the paper's mask statistic and the one-score baseline are within the noise of MIRA, and every "

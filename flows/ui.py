@@ -117,13 +117,12 @@ def command(prefect_port: Annotated[int, typer.Option(help="Port of the Prefect 
                        f"Stages of the project in {root} now report to this Prefect server "
                        f"(elsewhere: export PREFECT_API_URL={api}).\nCtrl-C stops both.")
             # Ctrl-C stops both explicitly: a `mira ui` started with SIGINT ignored (a background job of a script, as
-            # CI runs it) gets no KeyboardInterrupt from Python, and never stopped
+            # CI runs it) gets no KeyboardInterrupt from Python, and never stopped. While serving, this handler is the
+            # only way SIGINT acts (no KeyboardInterrupt to catch); before it, a Ctrl-C aborts the start-up
             before = signal.signal(signal.SIGINT, lambda *_: stop.set())
             try:
                 while not stop.wait(0.5):
                     pass
-            except KeyboardInterrupt:
-                pass
             finally:
                 signal.signal(signal.SIGINT, before)
             typer.echo("stopping ...")
