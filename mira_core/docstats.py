@@ -12,7 +12,8 @@ Key decisions:
   the standard filter statistics of Gopher (Rae et al. 2021: word counts, mean word length, symbol and
   bullet ratios, duplicate lines and n-grams), C4 (terminal punctuation), StarCoder / The Stack (line
   lengths, alphanumeric fraction, auto-generated markers), datatrove's filters and Buse and Weimer's code
-  readability features (identifier length), plus parse and JSON
+  readability features (identifier length), the docstring coverage that interrogate and docstr-coverage report,
+  plus parse and JSON
   validity, compression ratio and question-answer overlap (Jaccard, and the recall of the question's
   terms and inline-code names in the answer). They do overlap with what the rules teacher
   measures (both come from the same literature), so on the demo, whose teacher is `rules`, a student
@@ -47,7 +48,7 @@ from mira_core.errors import JSON_REFUSED
 from mira_core.marks import marks_in_order
 from mira_core.unspaced import FULL_STOPS
 
-VERSION = "docstats/9"  # 2: the question-term recall statistics of QA records; 3: code parsed whole, \r lines;
+VERSION = "docstats/10"  # 2: the question-term recall statistics of QA records; 3: code parsed whole, \r lines;
 # 4: upper_frac counts upper-case letters only (circled letters are upper but not alphabetic: it passed 1);
 # 5: top_2gram_char_frac is the share of word characters the top bigram covers (overlaps counted twice passed 1);
 # 6: past MAX_CHARS, a trace's final message and a QA record's question and answer are found in the whole record
@@ -57,7 +58,8 @@ VERSION = "docstats/9"  # 2: the question-term recall statistics of QA records; 
 # canonical order before parsing (mira_core.marks; the same parse, in linear time), and a line ending in a
 # full stop of another script (。 ؟ ।) ends in terminal punctuation; 8: Armenian and Ethiopic full stops too (։ ።), as in
 # the rules teacher (unspaced.FULL_STOPS, one list for both); 9: the identifier statistics of code (ident_mean_len,
-# ident_short_frac: Buse and Weimer's readability features)
+# ident_short_frac: Buse and Weimer's readability features); 10: docstring coverage of parsed Python (py_doc_frac,
+# py_module_doc: what interrogate and docstr-coverage report)
 BMP = 0x10000
 MAX_CHARS = 100_000  # statistics of the first 100,000 characters: enough to see structure, bounded cost on a 37 MB record
 MAX_PARSE_CHARS = 1_000_000  # code is parsed whole up to this (at the cap ~1.5 s and ~200 MB, on 2 busy cores)
@@ -116,7 +118,8 @@ NAMES: tuple[str, ...] = (
     "compression_ratio",
     # code
     "comment_line_frac", "generated_marker", "license_marker", "py_checked", "py_parses", "py_error_at",
-    "py_defs_per_line", "bracket_imbalance", "bracket_underflow", "ident_mean_len", "ident_short_frac",
+    "py_defs_per_line", "py_doc_frac", "py_module_doc", "bracket_imbalance", "bracket_underflow", "ident_mean_len",
+    "ident_short_frac",
     # qa
     "qa_form", "qa_answer_log_chars", "qa_answer_question_ratio", "qa_word_overlap", "qa_answer_echo",
     "qa_answer_has_code", "qa_question_term_recall", "qa_question_code", "qa_question_code_recall",
@@ -291,8 +294,13 @@ def _python(code: str, s: dict[str, float]) -> None:
         return
     s["py_parses"] = 1.0
     s["py_error_at"] = 1.0
-    defs = sum(isinstance(x, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) for x in _defs(tree))
-    s["py_defs_per_line"] = min(1.0, 10 * defs / n_lines)
+    defs = [x for x in _defs(tree) if isinstance(x, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)]
+    s["py_defs_per_line"] = min(1.0, 10 * len(defs) / n_lines)
+    # Docstring coverage as interrogate and docstr-coverage report it (every function, method and class, private ones
+    # included, their default): a code-documentation anchor hinges on it, and an embedding of a long module barely
+    # moves when its docstrings go. 0 where nothing is defined; py_defs_per_line says whether anything is.
+    s["py_doc_frac"] = _frac(sum(ast.get_docstring(x, clean=False) is not None for x in defs), len(defs))
+    s["py_module_doc"] = float(ast.get_docstring(tree, clean=False) is not None)
 
 
 def _brackets(code: str, s: dict[str, float]) -> None:

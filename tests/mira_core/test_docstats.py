@@ -229,3 +229,19 @@ def test_identifier_statistics_of_a_qa_answers_code():
     answer = "```python\ndef f(a, b):\n    return a + b\n```"
     assert stat("qa", render_qa("How do I add two numbers?", answer), "ident_short_frac") > 0.5
     assert stat("qa", render_qa("How do I add two numbers?", "Use the plus operator."), "ident_short_frac") == 0.0
+
+
+def test_docstring_coverage_counts_functions_methods_and_classes_with_a_docstring():
+    # GOOD_PY: add has a docstring, Box does not; no module docstring
+    assert stat("code", GOOD_PY, "py_doc_frac") == 0.5
+    assert stat("code", GOOD_PY, "py_module_doc") == 0.0
+    documented = ('"""A module."""\n\nclass Box:\n    """A box."""\n\n    def size(self):\n        """Its size."""\n'
+                  "        return 1\n\n    async def _fill(self):\n        x = 'not a docstring'\n        return x\n")
+    assert stat("code", documented, "py_doc_frac") == pytest.approx(2 / 3)  # the private method counts, undocumented
+    assert stat("code", documented, "py_module_doc") == 1.0
+    # nothing defined, or no Python: 0, beside py_defs_per_line 0 / py_parses 0
+    assert stat("code", '"""Only a docstring."""\nx = 1\n', "py_doc_frac") == 0.0
+    assert stat("code", "def f(:\n    '''broken'''\n", "py_doc_frac") == 0.0
+    # a QA answer's code is read too
+    answer = "```python\ndef f(a, b):\n    \"\"\"Add them.\"\"\"\n    return a + b\n```"
+    assert stat("qa", render_qa("How do I add two numbers?", answer), "py_doc_frac") == 1.0
