@@ -321,9 +321,15 @@ class CPattern:
 # literals, Go raw strings) are literals, and a Rust lifetime ('a, 'static after < or &, or last in a list before >)
 # that no quote closes is no char literal, which blanked the line up to the next quote. Only there: a JavaScript
 # string ('https://...', 'hello world') is a literal as before, and so is a C char literal. Neither occurs in C or C++
-# code.
+# code. A JavaScript regular expression literal (/^[({]/) is a literal too, where a '/' cannot be a division: after
+# one of ( , = : ! & | ? { ; or `return` (a space between allowed), and not opening a comment. It ends on its own
+# line, and a character class in it holds no bare '/' (JavaScript allows one; such a literal is counted as code, as
+# before: no opener follows '[', so the class's '/' starts none), so each failed opener scans only to the next '/':
+# linear. In C such a '/' is a syntax error anyway.
+_C_REGEX = (r'(?:(?<=[(,=:!&|?{};])|(?<=[(,=:!&|?{};] )|(?<=\breturn ))'
+            r'/(?![/*])(?:\\.|\[(?:\\.|[^\]\\\n/])*\]|[^/\\\n\[])+/[A-Za-z]*')
 _C_SPANS = CPattern(r'`(?:\\.|[^`\\])*`|"(?:\\.|[^"\\\n])*"|(?<=[<&])\'[A-Za-z_]\w*\b(?!\')|'
-                    r'(?<=, )\'[A-Za-z_]\w*(?=>)|\'(?:\\.|[^\'\\\n])*\'|/\*.*?\*/|//[^\n]*', re.S)
+                    r'(?<=, )\'[A-Za-z_]\w*(?=>)|\'(?:\\.|[^\'\\\n])*\'|/\*.*?\*/|//[^\n]*|' + _C_REGEX, re.S)
 _C_PREPROC = re.compile(r"^[ \t]*#(?:[^\n]*\\\n)*[^\n]*", re.M)
 _SH_HEREDOC = re.compile(r"<<-?[ \t]*['\"]?(\w+)['\"]?[^\n]*\n.*?^[ \t]*\1[ \t]*$", re.S | re.M)
 _SH_SPANS = re.compile(r"\\.|'[^']*'|\"(?:\\.|[^\"\\])*\"|(?<![\w$#{])#[^\n]*")
@@ -382,11 +388,21 @@ class Block:
 
 
 _BRACES = re.compile(r"[{}]")
-_BEFORE_BRACE = re.compile(r"(\w+)\s*\([^()]*(?:\([^()]*\)[^()]*)*\)\s*(?:const\s*)?$")
+# `name(...)` right before the brace, or with a result type between: Go's `int` or `(int, error)`, TypeScript's
+# `: Promise<T>`, Rust's `-> Result<T, E>`, Java's `throws IOException`. The type holds no parenthesis, so the
+# search still starts at the function's own name, and one run of its characters ends the pattern (no nested
+# repeats over the same spaces to backtrack through).
+_BEFORE_BRACE = re.compile(r"(\w+)\s*\([^()]*(?:\([^()]*\)[^()]*)*\)\s*(?:const\s*)?"
+                           r"((?:->|:|throws\b)?[\w\s.:<>\[\],&*?']*|\([^()]*\)\s*)$")
+_NOT_FUNCTIONS = frozenset(("if", "for", "while", "switch", "sizeof", "return", "catch"))
+# C attributes: `f(void) __attribute__((cold)) {` was read as a function named __attribute__ before result types
+# were (its length is right), and stays so; followed by a name, `struct __attribute__((packed)) tag {`, no function.
+_ATTRIBUTES = frozenset(("__attribute__", "__attribute", "__declspec", "alignas", "_Alignas"))
 
 
 def brace_functions(text: str) -> list[Block]:
-    """C / shell function bodies: a `{` right after `name(...)`, matched to its closing brace."""
+    """C / shell function bodies (and those of other C-like languages): a `{` after `name(...)` and an optional
+    result type, matched to its closing brace."""
     code = stripped(text)
     out: list[Block] = []
     depth, start, name = 0, -1, ""
@@ -394,7 +410,8 @@ def brace_functions(text: str) -> list[Block]:
         if m.group() == "{":
             if start < 0:
                 head = _BEFORE_BRACE.search(code, max(0, m.start() - 400), m.start())
-                if head and head.group(1) not in ("if", "for", "while", "switch", "sizeof", "return"):
+                if (head and head.group(1) not in _NOT_FUNCTIONS
+                        and not (head.group(1) in _ATTRIBUTES and head.group(2).strip())):
                     start, name, depth = m.start(), head.group(1), 0
             depth += start >= 0
         elif start >= 0:
