@@ -393,11 +393,23 @@ _BRACES = re.compile(r"[{}]")
 # search still starts at the function's own name, and one run of its characters ends the pattern (no nested
 # repeats over the same spaces to backtrack through).
 _BEFORE_BRACE = re.compile(r"(\w+)\s*\([^()]*(?:\([^()]*\)[^()]*)*\)\s*(?:const\s*)?"
-                           r"((?:->|:|throws\b)?[\w\s.:<>\[\],&*?']*|\([^()]*\)\s*)$")
+                           r"((?:(?:->|:|throws\b)\s*)?[\w&*\[][\w\s.:<>\[\],&*?']*|\([^()]*\)\s*|)$")
+# A macro call before or inside a namespace, class or struct head (`C10_MACRO("-W...") namespace c10 {`,
+# `class PROTOBUF_EXPORT PROTOBUF_ALIGNAS(8) Arena final {`) reads as a function with a result type; a function's
+# line never holds these words.
+_TYPE_BODY = re.compile(r"\b(?:namespace|class|struct|union|enum|interface|impl|trait)\b")
 _NOT_FUNCTIONS = frozenset(("if", "for", "while", "switch", "sizeof", "return", "catch"))
-# C attributes: `f(void) __attribute__((cold)) {` was read as a function named __attribute__ before result types
-# were (its length is right), and stays so; followed by a name, `struct __attribute__((packed)) tag {`, no function.
-_ATTRIBUTES = frozenset(("__attribute__", "__attribute", "__declspec", "alignas", "_Alignas"))
+
+
+def _type_body(code: str, head: re.Match[str]) -> bool:
+    """Whether a `name(...) type {` match opens a namespace, class or struct body. Only a match with a result type is
+    read so: `name(...) {` is a function, as it was before result types were (`f(void) __attribute__((cold)) {` reads
+    as one named __attribute__, of the right length)."""
+    tail = head.group(2)
+    if not tail.strip():
+        return False
+    line_start = code.rfind("\n", 0, head.start()) + 1
+    return bool(_TYPE_BODY.search(code, line_start, head.start()) or _TYPE_BODY.search(tail))
 
 
 def brace_functions(text: str) -> list[Block]:
@@ -410,8 +422,7 @@ def brace_functions(text: str) -> list[Block]:
         if m.group() == "{":
             if start < 0:
                 head = _BEFORE_BRACE.search(code, max(0, m.start() - 400), m.start())
-                if (head and head.group(1) not in _NOT_FUNCTIONS
-                        and not (head.group(1) in _ATTRIBUTES and head.group(2).strip())):
+                if head and head.group(1) not in _NOT_FUNCTIONS and not _type_body(code, head):
                     start, name, depth = m.start(), head.group(1), 0
             depth += start >= 0
         elif start >= 0:

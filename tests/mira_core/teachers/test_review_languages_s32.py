@@ -145,3 +145,9 @@ def test_functions_with_result_types_are_found():
     assert [b.name for b in brace_functions(rust)] == ["parse"]
     assert [b.name for b in brace_functions(java)] == ["load"]
     assert [(b.name, b.line, b.lines) for b in brace_functions(c)] == [("main", 4, 6)]  # no struct, no if
+    # C++ (demo headers): `override` / `noexcept` after the arguments are a result type's place; a macro call before
+    # a namespace or inside a class head opens no function
+    cpp = ('C10_DIAGNOSTIC_PUSH("-Wx") namespace c10 {\nclass EXPORT ALIGNAS(8) Arena final {\n public:\n'
+           "  int size() const override {\n    return 1;\n  }\n};\nint f() noexcept {\n  return 2;\n}\n}\n")
+    _clear()
+    assert [(b.name, b.line) for b in brace_functions(cpp)] == [("size", 4), ("f", 8)]
