@@ -5,7 +5,9 @@
 For every group it prints each anchor's mean and sd over the sources it is on for, each source's mean
 aggregate score on the raw scale, standardised (z) and centred, and, on the raw scale, how much each
 anchor that is on for only some of the group's sources moves a source's mean: the artefact that
-`select.standardize` removes (a source pays for a low-mean anchor its neighbours have masked off).
+`select.standardize` removes (a source pays for a low-mean anchor its neighbours have masked off). Then, per
+source, the three anchors its score (select's, worst-anchor term included) follows most on each scale, with
+their Spearman on both: which anchors decide the order of a source's records.
 Reads only data/scores/, metrics/students.json, data/rubrics/ and params.yaml; writes nothing.
 """
 
@@ -15,6 +17,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import yaml
 
@@ -53,7 +56,42 @@ def diagnose(root: Path) -> list[str]:
             if big:
                 line += "  raw mean moved by " + ", ".join(f"{names[a]} {d:+.2f}" for a, d in big.items())
             out.append(line)
+            if len(cols) > 1:
+                rows = follows(df, cols, p, z)
+                for label, k in (("raw", 1), ("z", 2)):
+                    top = sorted(rows, key=lambda t, k=k: -t[k])[:3]
+                    out.append(f"  {'':22s} its score follows ({label}; Spearman with the anchor, raw / z): "
+                               + ", ".join(f"{names[a]} {r:.2f} / {q:.2f}" for a, r, q in top))
+                low = sorted(lowest(df, cols, z), key=lambda t: -t[1])[:3]
+                out.append(f"  {'':22s} a record's lowest anchor (raw; share of its records, raw / z): "
+                           + ", ".join(f"{names[a]} {r:.0%} / {q:.0%}" for a, r, q in low))
     return out
+
+
+def lowest(df: pl.DataFrame, cols: list[str], z: dict) -> list[tuple[str, float, float]]:
+    """For each anchor, the share of the source's records whose lowest anchor it is (ties count for each), on the raw
+    scale and standardised: the anchor the worst-anchor term reads."""
+    x = df.select(cols).to_numpy().astype(np.float64)
+    zx = (x - np.array([z[c][0] for c in cols])) / np.array([z[c][1] for c in cols])
+    lo_raw, lo_z = x <= x.min(axis=1, keepdims=True), zx <= zx.min(axis=1, keepdims=True)
+    return [(a, float(lo_raw[:, i].mean()), float(lo_z[:, i].mean())) for i, a in enumerate(cols)]
+
+
+def follows(df: pl.DataFrame, cols: list[str], p: SelectParams, z: dict) -> list[tuple[str, float, float]]:
+    """How closely one source's score, as select computes it (trimmed mean and worst anchor), follows each anchor, on
+    the raw scale and standardised: (anchor, Spearman raw, Spearman z). An anchor the trimmed mean cuts and the
+    worst-anchor term passes over barely moves the order, however low it scores."""
+    from scipy.stats import spearmanr
+
+    raw = aggregate(df, cols, p.trim, None, p.worst_weight)
+    std = aggregate(df, cols, p.trim, z, p.worst_weight)
+    rows = []
+    for a in cols:
+        x = df[a].to_numpy()
+        flat = np.ptp(x) == 0 or np.ptp(raw) == 0 or np.ptp(std) == 0
+        rows.append((a, 0.0 if flat else float(spearmanr(raw, x).statistic),
+                     0.0 if flat else float(spearmanr(std, x).statistic)))
+    return rows
 
 
 if __name__ == "__main__":
