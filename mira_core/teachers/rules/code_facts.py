@@ -396,7 +396,7 @@ _BEFORE_BRACE = re.compile(r"(\w+)\s*\([^()]*(?:\([^()]*\)[^()]*)*\)\s*(?:const\
                            r"((?:(?:->|:|throws\b)\s*)?[\w&*\[][\w\s.:<>\[\],&*?']*|\([^()]*\)\s*|)$")
 # A macro call before or inside a namespace, class or struct head (`C10_MACRO("-W...") namespace c10 {`,
 # `class PROTOBUF_EXPORT PROTOBUF_ALIGNAS(8) Arena final {`) reads as a function with a result type; a function's
-# line never holds these words.
+# line seldom holds these words (one that does, `template <class T> auto f(T x) -> T {` on one line, is missed).
 _TYPE_BODY = re.compile(r"\b(?:namespace|class|struct|union|enum|interface|impl|trait)\b")
 _NOT_FUNCTIONS = frozenset(("if", "for", "while", "switch", "sizeof", "return", "catch"))
 
