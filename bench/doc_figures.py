@@ -243,12 +243,6 @@ def _pooled_rel(r: dict, a: str, b: str, drop_widest: bool = False) -> str:
     return "lower" if arms[a]["loss_mean"] < arms[b]["loss_mean"] else "higher"
 
 
-def _moves_tokens(r: dict, arm: str, points: float = 0.10) -> bool:
-    """The arm keeps a share of some source's tokens at least `points` away from MIRA's."""
-    return any(abs(v - _retention(r, "mira", s)) >= points for s, v in r["ablations"]["retention"][arm].items()
-               if s in r["ablations"]["retention"]["mira"])
-
-
 def _other_run(commit: str) -> dict:
     """The other run measured at `commit` (bench/machines.py names it)."""
     runs = [o for o in machines.load_others() if commit in machines.run_name(o)]

@@ -83,15 +83,12 @@ def follows(df: pl.DataFrame, cols: list[str], p: SelectParams, z: dict) -> list
     worst-anchor term passes over barely moves the order, however low it scores."""
     from scipy.stats import spearmanr
 
-    raw = aggregate(df, cols, p.trim, None, p.worst_weight)
-    std = aggregate(df, cols, p.trim, z, p.worst_weight)
-    rows = []
-    for a in cols:
-        x = df[a].to_numpy()
-        flat = np.ptp(x) == 0 or np.ptp(raw) == 0 or np.ptp(std) == 0
-        rows.append((a, 0.0 if flat else float(spearmanr(raw, x).statistic),
-                     0.0 if flat else float(spearmanr(std, x).statistic)))
-    return rows
+    scores = [aggregate(df, cols, p.trim, scales, p.worst_weight) for scales in (None, z)]
+
+    def rho(score: np.ndarray, x: np.ndarray) -> float:  # 0 where either side is constant: it orders nothing
+        return 0.0 if np.ptp(score) == 0 or np.ptp(x) == 0 else float(spearmanr(score, x).statistic)
+
+    return [(a, *(rho(score, df[a].to_numpy()) for score in scores)) for a in cols]
 
 
 if __name__ == "__main__":
