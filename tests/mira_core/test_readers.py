@@ -192,3 +192,25 @@ def test_folder_reader_skips_hidden_files_and_folders(tmp_path):
     before = tree_digest(src)
     (src / ".github" / "ci.yml").write_text("on: pull_request\n")
     assert tree_digest(src) == before  # what the reader skips is exactly what the digest does not see
+
+
+def test_a_very_repetitive_zst_is_decompressed_a_little_at_a_time(tmp_path):
+    """128 MB of one repeated line compresses to some 11 KB: fed 64 KB at a time, the whole file came out of one
+    decompress call (134 MB held at once); fed 1 KB at a time, one call yields at most about 32 MB."""
+    import json
+    import tracemalloc
+
+    import zstandard
+
+    line = json.dumps({"text": "the same log line " * 220}).encode() + b"\n"
+    n = (128 << 20) // len(line)
+    path = tmp_path / "rep.jsonl.zst"
+    path.write_bytes(zstandard.ZstdCompressor(level=19).compress(line * n))
+    tracemalloc.start()
+    try:
+        count = sum(1 for item in read_jsonl(path, "rep") if item.payload is not None)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == n
+    assert peak < 48 << 20, f"{peak / 2**20:.0f} MB held while reading"
