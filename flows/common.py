@@ -72,6 +72,11 @@ def task_runner(p: RunnerParams):
         if p.address:
             runner = MiraDaskTaskRunner(address=p.address)
         else:
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+            if p.max_workers * p.threads_per_worker > cores:  # a typo (200 for 20) started 200 processes
+                _warn_once(f"warning: runner.max_workers {p.max_workers} x runner.threads_per_worker "
+                           f"{p.threads_per_worker} is more than this machine's {cores} cores: each local Dask "
+                           "worker is a process that loads its own models (memory) and the extra ones only wait")
             runner = MiraDaskTaskRunner(cluster_kwargs={"n_workers": p.max_workers, "processes": True,
                                                         "threads_per_worker": p.threads_per_worker,
                                                         "dashboard_address": None})

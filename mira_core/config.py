@@ -639,7 +639,8 @@ class RunnerParams(Section):
     """How stages fan out over shards and groups."""
 
     kind: Literal["threads", "dask"] = Field("threads", description="threads: a local thread pool; dask: Dask.")
-    max_workers: int = Field(2, gt=0, description="Thread-pool size (threads) or local Dask workers (dask).")
+    max_workers: int = Field(2, gt=0, description="Thread-pool size (threads) or local Dask workers (dask); a local "
+                             "cluster of more worker threads than the machine has cores is warned of.")
     address: str | None = Field(
         None, description="Address of a running Dask scheduler (tcp://host:8786); empty starts a local cluster. "
         "Read under kind: dask only (under threads a stage warns that it is ignored)."

@@ -92,3 +92,20 @@ def test_the_ignored_address_is_said_once_per_process(capsys):
     for _ in range(3):
         task_runner(RunnerParams(kind="threads", address="tcp://127.0.0.1:8787"))
     assert capsys.readouterr().err.count("runner.address 'tcp://127.0.0.1:8787' is ignored") == 1
+
+
+def test_a_local_dask_cluster_larger_than_the_machine_is_warned_of(capsys):
+    # (left by session 33: runner.max_workers has no upper bound; a typo started that many worker processes)
+    import os
+
+    from flows.common import task_runner
+    from mira_core.config import RunnerParams
+
+    cores = len(os.sched_getaffinity(0))
+    task_runner(RunnerParams(kind="dask", max_workers=cores))
+    assert "runner.max_workers" not in capsys.readouterr().err
+    task_runner(RunnerParams(kind="dask", max_workers=cores, threads_per_worker=2))
+    err = capsys.readouterr().err
+    assert f"runner.max_workers {cores} x runner.threads_per_worker 2 is more than this machine's {cores} cores" in err
+    task_runner(RunnerParams(kind="dask", max_workers=cores + 1, address="tcp://127.0.0.1:8786"))  # not local
+    assert "runner.max_workers" not in capsys.readouterr().err
