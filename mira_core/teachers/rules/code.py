@@ -321,11 +321,18 @@ def minified(text: str) -> Signal | None:
     long_chars = sum(len(ln) for ln in lines if len(ln) > 300)
     share = long_chars / len(text)
     ws = sum(text.count(c) for c in " \t\n") / len(text)
+    filled = [len(ln) for ln in lines if ln.strip()]
+    mean = sum(filled) / len(filled)
     score = _at_most(share, (0.01, 0.1, 0.3, 0.6))
-    if ws < 0.08:
+    # Little whitespace marks packed code only on long lines (StarCoder's limit on the mean line is 100): short
+    # lines with little of it are data, a CSV or a wrapped base64 blob, which scored 2 here under a reason that
+    # said no character sat on a long line.
+    packed = ws < 0.08 and mean > 100
+    if packed:
         score = min(score, 2)
     return score, (f"{_pct(long_chars, len(text))} of {len(text)} characters sit on lines over 300 characters; "
-                   f"whitespace is {_pct(ws, 1)} of the text")
+                   f"whitespace is {_pct(ws, 1)} of the text" + (f" on lines of {mean:.0f} characters on average"
+                                                                 if packed else ""))
 
 
 _LICENSE = re.compile(r"copyright|licen[cs]e|spdx-license-identifier|permission is hereby granted|all rights "
