@@ -198,9 +198,11 @@ def shingle_hashes(text: str, p: DedupParams, hasher: TokenHasher | None = None)
     norm = normalise(text)
     if not norm:
         return np.empty(0, dtype=np.uint64)
-    # a Chinese or Japanese page's words are its characters (`mira_core.unspaced`): split on spaces, the page was
-    # one shingle, and a copy with one character changed shared nothing with it
-    units = (hasher or TokenHasher())(spaced(norm).split()) if p.shingle == "word" else char_hashes(norm)
+    # a Chinese or Japanese character is a word wherever it stands (`mira_core.unspaced`): split on spaces, a Chinese
+    # page was one shingle, and a copy with one character changed shared nothing with it. Always, not only in text
+    # mostly in those scripts (`spaced`): a page with about as much English as Chinese in it was shingled one way
+    # and a near-copy of it just across the "mostly" line the other, so the two shared almost no shingle.
+    units = (hasher or TokenHasher())(split_each(norm).split()) if p.shingle == "word" else char_hashes(norm)
     return ngram_hashes(units, p.shingle_size, whole_if_short=True)
 
 

@@ -158,6 +158,28 @@ def test_dedup_a_chinese_copy_with_one_space_added_is_a_near_copy():
     assert _jaccard(ZH_PAGE, ZH_PAGE.replace("。", "。 ", 1), p) >= p.threshold
 
 
+def test_dedup_a_mixed_page_and_its_near_copy_across_the_mostly_chinese_line_stay_near_copies():
+    """(left by session 32, fixed in 41) A page about as much English as Chinese, and a copy of it with a few English
+    words added: one side of `mostly_unspaced`'s line had each character a word, the other its runs of characters,
+    so the two shared almost no shingle."""
+    from mira_core.unspaced import mostly_unspaced
+
+    rng, p = random.Random(41), DedupParams()
+    failures = []
+    for k in range(100):
+        zh, en = _zh_page(rng), _en_page(rng)
+        n_zh = sum(c in ZH_CHARS for c in zh)
+        en = " ".join(en.split()[:max(1, n_zh // 5)])  # about as many English letters as Chinese characters
+        page = zh + "\n\n" + en
+        extra = " ".join(rng.choice(EN_WORDS.split()) for _ in range(3))
+        copy = page + " " + extra if mostly_unspaced(page) else extra + " " + page[len(extra) + 1:]
+        if mostly_unspaced(page) == mostly_unspaced(copy) or len(page) < 150:
+            continue  # only pairs on either side of the line
+        if _jaccard(page, copy, p) < p.threshold:
+            failures.append((k, round(_jaccard(page, copy, p), 3)))
+    assert not failures, f"{len(failures)} copies missed, e.g. {failures[:5]}"
+
+
 # ---------------------------------------------------------------- decontaminate: words of unspaced text
 
 ZH_ITEM = {"id": "zh1", "question": "为什么天空是蓝色的？",
