@@ -325,11 +325,15 @@ class CPattern:
 # one of ( , = : ! & | ? { ; or `return` (a space between allowed), and not opening a comment. It ends on its own
 # line, and a character class in it holds no bare '/' (JavaScript allows one; such a literal is counted as code, as
 # before: no opener follows '[', so the class's '/' starts none), so each failed opener scans only to the next '/':
-# linear. In C such a '/' is a syntax error anyway.
+# linear. In C such a '/' is a syntax error anyway. A Rust loop label ('outer: before loop, while, for or a block;
+# 'outer after break or continue) is no char literal either.
 _C_REGEX = (r'(?:(?<=[(,=:!&|?{};])|(?<=[(,=:!&|?{};] )|(?<=\breturn ))'
             r'/(?![/*])(?:\\.|\[(?:\\.|[^\]\\\n/])*\]|[^/\\\n\[])+/[A-Za-z]*')
+_C_RUST_LABEL = (r"'[A-Za-z_]\w*(?=:[ \t]*(?:loop|while|for)\b|:[ \t]*\{)|"
+                 r"(?<=\bbreak )'[A-Za-z_]\w*\b(?!')|(?<=\bcontinue )'[A-Za-z_]\w*\b(?!')|")
 _C_SPANS = CPattern(r'`(?:\\.|[^`\\])*`|"(?:\\.|[^"\\\n])*"|(?<=[<&])\'[A-Za-z_]\w*\b(?!\')|'
-                    r'(?<=, )\'[A-Za-z_]\w*(?=>)|\'(?:\\.|[^\'\\\n])*\'|/\*.*?\*/|//[^\n]*|' + _C_REGEX, re.S)
+                    r'(?<=, )\'[A-Za-z_]\w*(?=>)|' + _C_RUST_LABEL + r'\'(?:\\.|[^\'\\\n])*\'|/\*.*?\*/|//[^\n]*|'
+                    + _C_REGEX, re.S)
 _C_PREPROC = re.compile(r"^[ \t]*#(?:[^\n]*\\\n)*[^\n]*", re.M)
 _SH_HEREDOC = re.compile(r"<<-?[ \t]*['\"]?(\w+)['\"]?[^\n]*\n.*?^[ \t]*\1[ \t]*$", re.S | re.M)
 _SH_SPANS = re.compile(r"\\.|'[^']*'|\"(?:\\.|[^\"\\])*\"|(?<![\w$#{])#[^\n]*")

@@ -38,6 +38,26 @@ def test_rust_lifetimes_are_not_char_literals():
     assert code.parses(RUST_LIFETIME)[0] == 5  # was 2: "unmatched ')' on line 1"
 
 
+RUST_LABELS = ("fn find(grid: &[Vec<char>]) -> Option<usize> {\n"
+               "    'rows: for (i, row) in grid.iter().enumerate() { if row[0] == 'x' { continue 'rows; } }\n"
+               "    'cells: loop { if grid.is_empty() { break 'cells; } return Some(0); }\n"
+               "    None\n"
+               "}\n")
+
+
+def test_rust_loop_labels_are_not_char_literals():
+    # (left by session 32, fixed in 41) 'rows: opened a char literal that ran to the next quote on its line ('x''s),
+    # so the brackets between went uncounted and the file failed `parses`
+    _clear()
+    assert language(RUST_LABELS) == "c"
+    found = code.parses(RUST_LABELS)
+    assert found[0] == 5, found
+    # a C char literal before a label-like colon is still a literal: `case 'a': for` counts no bracket inside it
+    _clear()
+    c_case = "int f(int c) {\n  switch (c) {\n  case '{': for (;;) { return 1; }\n  }\n  return 0;\n}\n"
+    assert code.parses(c_case)[0] == 5
+
+
 def test_template_literal_with_a_url_parses_and_holds_no_comment():
     _clear()
     assert code.parses(TS_TEMPLATE_URL)[0] == 5  # was 2: "unmatched '}' on line 3"

@@ -13,12 +13,21 @@ import re
 import pytest
 
 from mira_core.teachers.rules import code
-from mira_core.teachers.rules.code_facts import _C_REGEX, _C_SPANS, _COMMENT_SPANS, CPattern, comment_lines, stripped
+from mira_core.teachers.rules.code_facts import (
+    _C_REGEX,
+    _C_RUST_LABEL,
+    _C_SPANS,
+    _COMMENT_SPANS,
+    CPattern,
+    comment_lines,
+    stripped,
+)
 
 # the plain patterns, as they were before CPattern
 PLAIN = [
     (_C_SPANS, re.compile(r'`(?:\\.|[^`\\])*`|"(?:\\.|[^"\\\n])*"|(?<=[<&])\'[A-Za-z_]\w*\b(?!\')|'
-                          r'(?<=, )\'[A-Za-z_]\w*(?=>)|\'(?:\\.|[^\'\\\n])*\'|/\*.*?\*/|//[^\n]*|' + _C_REGEX, re.S)),
+                          r'(?<=, )\'[A-Za-z_]\w*(?=>)|' + _C_RUST_LABEL + r'\'(?:\\.|[^\'\\\n])*\'|/\*.*?\*/|//[^\n]*|'
+                          + _C_REGEX, re.S)),
     (_COMMENT_SPANS["c"], re.compile(r'(?<!\')`(?:\\.|[^`\\])*`|"(?:\\.|[^"\\\n])*"|/\*.*?\*/|//[^\n]*', re.S)),
     (code._BLOCKS["c"], re.compile(r"/\*.*?\*/|(?:^[ \t]*//[^\n]*\n?)+", re.S | re.M)),
 ]
@@ -27,7 +36,8 @@ PLAIN = [
 def _texts(n: int, seed: int):
     rng = random.Random(seed)
     pieces = ["/*", "*/", "/", "*", "//", '"', "'", "\\", "\n", " ", "\t", "a", "x = 1;", "/*/", "'a", "0x0'F", "`",
-              "<", "&", ", ", ">", "\\`", "'`'", "(", "= ", "return ", "[", "]", "/g"]
+              "<", "&", ", ", ">", "\\`", "'`'", "(", "= ", "return ", "[", "]", "/g", "'outer: loop {", "break 'outer;",
+              "continue ", "': {"]
     for _ in range(n):
         yield "".join(rng.choice(pieces) for _ in range(rng.randrange(0, 30)))
 
