@@ -202,7 +202,10 @@ def shingle_hashes(text: str, p: DedupParams, hasher: TokenHasher | None = None)
     # page was one shingle, and a copy with one character changed shared nothing with it. Always, not only in text
     # mostly in those scripts (`spaced`): a page with about as much English as Chinese in it was shingled one way
     # and a near-copy of it just across the "mostly" line the other, so the two shared almost no shingle.
-    units = (hasher or TokenHasher())(split_each(norm).split()) if p.shingle == "word" else char_hashes(norm)
+    if p.shingle == "char":
+        units = char_hashes(norm)
+    else:
+        units = (hasher or TokenHasher())((norm if norm.isascii() else split_each(norm)).split())
     return ngram_hashes(units, p.shingle_size, whole_if_short=True)
 
 

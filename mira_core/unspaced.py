@@ -6,8 +6,10 @@ Gopher's 50-word minimum, a copy with one character changed shares no shingle wi
 item has too few words to match. Where Han and kana characters are most of a text's letters (`mostly_unspaced`),
 `spaced` puts a space around each of them, so every one counts as a word, a common approximation for CJK text
 (a Chinese word is one to a few characters). Text that is mostly in a spaced script, English with a few Chinese
-characters in it included, is returned as it is. Thai, Khmer and Lao are written without spaces too but a character is
-not a word there: they are left as they are (a page reads as few long words), as is Korean, which uses spaces.
+characters in it included, is returned as it is. dedup's shingles split every such character (`split_each`),
+whatever the rest of the text: a near-copy on the other side of the "mostly" line was shingled the other way.
+Thai, Khmer and Lao are written without spaces too but a character is not a word there: they are left as they are (a
+page reads as few long words), as is Korean, which uses spaces.
 `FULL_STOPS` are the sentence ends of other scripts, which end a sentence as `.` does.
 """
 

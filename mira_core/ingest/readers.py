@@ -133,6 +133,7 @@ class _ZstdRaw(io.RawIOBase):
                 if self._fed:
                     raise EOFError("the .zst file ends inside a frame (truncated)")
                 return 0
+            self._out = b""  # let the last output go before the next is made: two of them were held at once
             self._out, self._pos = self._decompress(chunk), 0
         n = min(len(buf), len(self._out) - self._pos)
         buf[:n] = self._out[self._pos:self._pos + n]  # an offset, not a re-slice: a chunk may decompress to MBs

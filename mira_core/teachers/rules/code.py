@@ -322,7 +322,7 @@ def minified(text: str) -> Signal | None:
     share = long_chars / len(text)
     ws = sum(text.count(c) for c in " \t\n") / len(text)
     filled = [len(ln) for ln in lines if ln.strip()]
-    mean = sum(filled) / len(filled)
+    mean = sum(filled) / len(filled) if filled else 0.0  # a QA answer's code block may be blank lines only
     score = _at_most(share, (0.01, 0.1, 0.3, 0.6))
     # Little whitespace marks packed code only on long lines (StarCoder's limit on the mean line is 100): short
     # lines with little of it are data, a CSV or a wrapped base64 blob, which scored 2 here under a reason that

@@ -325,11 +325,13 @@ class CPattern:
 # one of ( , = : ! & | ? { ; or `return` (a space between allowed), and not opening a comment. It ends on its own
 # line, and a character class in it holds no bare '/' (JavaScript allows one; such a literal is counted as code, as
 # before: no opener follows '[', so the class's '/' starts none), so each failed opener scans only to the next '/':
-# linear. In C such a '/' is a syntax error anyway. A Rust loop label ('outer: before loop, while, for or a block;
-# 'outer after break or continue) is no char literal either.
+# linear. In C such a '/' is a syntax error anyway. A Rust loop label is no char literal either: 'outer: before
+# loop, while, for or a block where a statement starts (a line's start, or after { ; }), and 'outer after break or
+# continue. Only there: a JavaScript string such as 'Note: for docs ...' after `(` or `=` is a literal as before (one
+# that starts a line of an array, and a word, a colon and one of those keywords, still reads as a label).
 _C_REGEX = (r'(?:(?<=[(,=:!&|?{};])|(?<=[(,=:!&|?{};] )|(?<=\breturn ))'
             r'/(?![/*])(?:\\.|\[(?:\\.|[^\]\\\n/])*\]|[^/\\\n\[])+/[A-Za-z]*')
-_C_RUST_LABEL = (r"'[A-Za-z_]\w*(?=:[ \t]*(?:loop|while|for)\b|:[ \t]*\{)|"
+_C_RUST_LABEL = (r"(?:(?m:^)|(?<=[{};]))[ \t]*'[A-Za-z_]\w*(?=:[ \t]*(?:loop|while|for)\b|:[ \t]*\{)|"
                  r"(?<=\bbreak )'[A-Za-z_]\w*\b(?!')|(?<=\bcontinue )'[A-Za-z_]\w*\b(?!')|")
 _C_SPANS = CPattern(r'`(?:\\.|[^`\\])*`|"(?:\\.|[^"\\\n])*"|(?<=[<&])\'[A-Za-z_]\w*\b(?!\')|'
                     r'(?<=, )\'[A-Za-z_]\w*(?=>)|' + _C_RUST_LABEL + r'\'(?:\\.|[^\'\\\n])*\'|/\*.*?\*/|//[^\n]*|'

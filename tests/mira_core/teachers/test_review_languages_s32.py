@@ -52,10 +52,16 @@ def test_rust_loop_labels_are_not_char_literals():
     assert language(RUST_LABELS) == "c"
     found = code.parses(RUST_LABELS)
     assert found[0] == 5, found
-    # a C char literal before a label-like colon is still a literal: `case 'a': for` counts no bracket inside it
-    _clear()
-    c_case = "int f(int c) {\n  switch (c) {\n  case '{': for (;;) { return 1; }\n  }\n  return 0;\n}\n"
-    assert code.parses(c_case)[0] == 5
+    # a C char literal before a colon is still a literal: `case 'a': for` and `case '{': {` count no bracket in it
+    for case in ("'a': for (;;) { return 1; }", "'{': { return 2; }"):
+        _clear()
+        c_case = f"int f(int c) {{\n  switch (c) {{\n  case {case}\n  }}\n  return 0;\n}}\n"
+        assert code.parses(c_case)[0] == 5, c_case
+    # a JavaScript string that starts like a label is a string (the review's two cases, both read as labels at first)
+    for js in ("fetch('Note: for docs see https://example.com/x', {\n  method: 'GET',\n}).then(r => r.json());\n",
+               "function f() {\n  const open = 'style: {';\n  return open;\n}\n"):
+        _clear()
+        assert code.parses(js)[0] == 5, js
 
 
 def test_template_literal_with_a_url_parses_and_holds_no_comment():

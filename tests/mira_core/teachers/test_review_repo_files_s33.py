@@ -76,3 +76,11 @@ def test_fenced_blocks_are_those_the_markdown_fence_pattern_finds():
         outside, blocks = fenced(text)
         assert blocks == [m.group(2).removesuffix("\n") for m in pattern.finditer(text)], text
         assert [x for x in outside if x.strip()] == [x for x in pattern.sub("", text).split("\n") if x.strip()], text
+
+
+def test_minified_reads_a_qa_answer_whose_code_is_blank_lines():
+    # (review of session 41's change) the mean line of no non-blank line divided by zero, and the record lost every
+    # dimension as a permanent failure
+    text = "Question:\nFormat this file.\n\nAnswer:\nHere it is:\n```\n" + "    \n" * 60 + "```\n"
+    found = assess("qa", text, ["minified"])["minified"]
+    assert found is None or found.score == 5
