@@ -147,7 +147,7 @@ def _planted_rows(r: dict) -> list[list[str]]:
     if gap is None:
         raise ValueError("the main planted run records no source's share of the kept tokens")
     gap = abs(gap[1])
-    figures += (f"; each source's share of the kept tokens within {at_most(gap)} point of a perfect selector's (seed "
+    figures += (f"; each source's share of the kept tokens within {at_most(gap)} points of a perfect selector's (seed "
                 f"{seeds[0][0]}; shown, not judged: the issue sets no tolerance)")
     why = []
     for s, x, m in misses:
