@@ -251,3 +251,14 @@ def test_the_proxy_row_reads_mira_over_its_selections_met_or_missed():
     assert status == "**met**"
     assert why.startswith("over 3 selections") and why.endswith(
         "above `random` beyond the noise and above `full` beyond the noise")
+
+
+def test_selection_means_are_printed_from_the_unrounded_means():
+    # (review of session 41) selection_means is stored rounded to 4 places, and 5.5415 printed 5.542 where the
+    # selection's mean, 5.5414984, is 5.541
+    from bench.targets import selection_means
+
+    pooled = {"selection_means": [5.5487, 5.5415], "seeds": [{"selection": "mira", "loss": 5.5486925},
+                                                             {"selection": "mira_rep1", "loss": 5.5414984}]}
+    assert [f"{m:.3f}" for m in selection_means(pooled)] == ["5.549", "5.541"]
+    assert selection_means({"selection_means": [5.5487]}) == [5.5487]  # an older extract without the seeds
