@@ -599,13 +599,13 @@ FIGURES: list[Figure] = [
     # docs/selection.md: the worst-anchor blend, the unshared rule, the demo's retention
     Figure(SELECTION, "broken tokens kept fall from {} % (`trimmed_mean` arm) to {} % and good tokens kept rise from "
                       "{} % to {} %.",
-           lambda r: [p1(r["planted"]["arms"]["trimmed_mean"]["result"]["methods"]["mira"]["broken_kept"]),
+           lambda r: [p1(_planted_arm(r, "trimmed_mean")["broken_kept"]),
                       p1(_method(r, "mira")["broken_kept"]),
-                      p1(r["planted"]["arms"]["trimmed_mean"]["result"]["methods"]["mira"]["good_kept"]),
+                      p1(_planted_arm(r, "trimmed_mean")["good_kept"]),
                       p1(_method(r, "mira")["good_kept"])],
-           lambda r: (r["planted"]["arms"]["trimmed_mean"]["result"]["methods"]["mira"]["broken_kept"]
+           lambda r: (_planted_arm(r, "trimmed_mean")["broken_kept"]
                       > _method(r, "mira")["broken_kept"]
-                      and r["planted"]["arms"]["trimmed_mean"]["result"]["methods"]["mira"]["good_kept"]
+                      and _planted_arm(r, "trimmed_mean")["good_kept"]
                       < _method(r, "mira")["good_kept"]),
            "the blend keeps fewer broken and more good tokens than the trimmed mean"),
     Figure(SELECTION, "Pooled, docs kept {} % of its tokens from the group's half and the test files {} %; with its "
@@ -639,9 +639,9 @@ FIGURES: list[Figure] = [
            lambda r: [str(r["planted"]["arms"]["spearman_mask"]["mask"]["on"]),
                       str(r["planted"]["arms"]["spearman_mask"]["mask"]["pairs"]),
                       str(r["planted"]["arms"]["default"]["mask"]["on"]), p1(_method(r, "mira")["broken_kept"]),
-                      p1(r["planted"]["arms"]["spearman_mask"]["result"]["methods"]["mira"]["good_kept"]),
+                      p1(_planted_arm(r, "spearman_mask")["good_kept"]),
                       p1(_method(r, "mira")["good_kept"])],
-           lambda r: (r["planted"]["arms"]["spearman_mask"]["result"]["methods"]["mira"]["broken_kept"]
+           lambda r: (_planted_arm(r, "spearman_mask")["broken_kept"]
                       == _method(r, "mira")["broken_kept"]),
            "the two masks keep the same share of broken tokens on the planted benchmark"),
     Figure(SELECTION, "the `spearman_mask` arm's held-out loss is {}, within the noise of MIRA's {}",
@@ -750,10 +750,10 @@ FIGURES: list[Figure] = [
            "garbled docs kept within 10 points of the teacher's own scores, truncated ones less"),
     Figure(EVALUATION, "(`trimmed_mean` arm), keeps {} % of the broken\n  tokens and {} % of the good. It kept {} % of "
                        "the boilerplate pages' tokens",
-           lambda r: [p1(r["planted"]["arms"]["trimmed_mean"]["result"]["methods"]["mira"][k])
+           lambda r: [p1(_planted_arm(r, "trimmed_mean")[k])
                       for k in ("broken_kept", "good_kept")]
-           + [p0(r["planted"]["arms"]["trimmed_mean"]["result"]["methods"]["mira"]["by_kind"]["boilerplate"])],
-           lambda r: r["planted"]["arms"]["trimmed_mean"]["result"]["methods"]["mira"]["by_kind"]["boilerplate"] > 0.5,
+           + [p0(_planted_arm(r, "trimmed_mean")["by_kind"]["boilerplate"])],
+           lambda r: _planted_arm(r, "trimmed_mean")["by_kind"]["boilerplate"] > 0.5,
            "the trimmed mean keeps most of the boilerplate"),
     Figure(EVALUATION, "at seed 0, {} near-duplicates ({}\n  tokens; among them wrong answers that copy another record's "
                        "answer), so the seed-0 corpus counted holds\n  {} tokens, {} % of them broken",
@@ -761,8 +761,8 @@ FIGURES: list[Figure] = [
                       f"{_arm(r)['corpus']['excluded']['dropped_tokens']:,}", f"{_arm(r)['corpus']['tokens']:,}",
                       p1(_arm(r)["corpus"]["broken_token_share"])]),
     Figure(EVALUATION, "({} % in this one), and here it gives QA {} % of\n  the kept tokens.",
-           lambda r: [p1(r["planted"]["arms"]["trimmed_mean"]["result"]["methods"]["mira"]["by_kind"]["wrong_answer"]),
-                      p1(r["planted"]["arms"]["trimmed_mean"]["result"]["methods"]["mira"]["by_source"]["qa"]
+           lambda r: [p1(_planted_arm(r, "trimmed_mean")["by_kind"]["wrong_answer"]),
+                      p1(_planted_arm(r, "trimmed_mean")["by_source"]["qa"]
                          ["kept_share"])]),
     # the seeds' kinds over the bar and the two masks, stated by hand until session 32: now synced and claimed
     Figure(EVALUATION, "No seed has a kind the teacher scores low over the\n  20 % bar, **but on seeds 1 and 2 only "
@@ -784,10 +784,10 @@ FIGURES: list[Figure] = [
            lambda r: [str(r["planted"]["arms"]["default"]["mask"]["on"]),
                       str(r["planted"]["arms"]["default"]["mask"]["pairs"]),
                       str(r["planted"]["arms"]["spearman_mask"]["mask"]["on"]), p1(_method(r, "mira")["broken_kept"]),
-                      p1(r["planted"]["arms"]["spearman_mask"]["result"]["methods"]["mira"]["good_kept"]),
+                      p1(_planted_arm(r, "spearman_mask")["good_kept"]),
                       p1(_method(r, "mira")["good_kept"])],
            lambda r: (r["planted"]["arms"]["spearman_mask"]["mask"]["on"] < r["planted"]["arms"]["default"]["mask"]["on"]
-                      and r["planted"]["arms"]["spearman_mask"]["result"]["methods"]["mira"]["broken_kept"]
+                      and _planted_arm(r, "spearman_mask")["broken_kept"]
                       == _method(r, "mira")["broken_kept"]),
            "the Spearman mask turns on fewer pairs on the planted benchmark and keeps the same share of broken tokens"),
     Figure(EVALUATION, "MIRA keeps none of them above 20 % on this corpus** (spam pages: {} %",
@@ -936,18 +936,14 @@ FIGURES: list[Figure] = [
            "run at 6f96d9a: all three within"),
     Figure(EVALUATION, "The `raw_scale` arm keeps {} % of the broken tokens against\nMIRA's {} %: {} % of the traces with "
                        "broken tool-call JSON, {} % of the QA pairs whose answer\nechoes the question and {} % of the wrong "
-                       "answers, of which MIRA keeps none. The paper's trimmed mean, standardised but\nwithout the "
-                       "worst-anchor term, keeps {} %, {} % of the boilerplate docs among them.",
+                       "answers, of which MIRA keeps none.",
            lambda r: [p1(_planted_arm(r, "raw_scale")["broken_kept"]), p1(_method(r, "mira")["broken_kept"]),
                       *(p1(_planted_arm(r, "raw_scale")["by_kind"][k])
-                        for k in ("broken_tool_json", "echoed_answer", "wrong_answer")),
-                      p1(_planted_arm(r, "trimmed_mean")["broken_kept"]),
-                      p1(_planted_arm(r, "trimmed_mean")["by_kind"]["boilerplate"])],
+                        for k in ("broken_tool_json", "echoed_answer", "wrong_answer"))],
            lambda r: (_planted_arm(r, "raw_scale")["broken_kept"] > _method(r, "mira")["broken_kept"]
-                      and _planted_arm(r, "trimmed_mean")["broken_kept"] > _method(r, "mira")["broken_kept"]
                       and all(_method(r, "mira")["by_kind"][k] == 0
-                              for k in ("broken_tool_json", "echoed_answer", "wrong_answer", "boilerplate"))),
-           "planted: the raw scale and the trimmed mean keep more broken tokens than mira, and kinds mira keeps none of"),
+                              for k in ("broken_tool_json", "echoed_answer", "wrong_answer"))),
+           "planted: the raw scale keeps more broken tokens than mira, and kinds mira keeps none of"),
     Figure(README, "on the planted benchmark the raw scale keeps {} % of the broken tokens and the paper's trimmed mean\n  "
                    "{} %, against MIRA's {} %",
            lambda r: [p1(_planted_arm(r, "raw_scale")["broken_kept"]), p1(_planted_arm(r, "trimmed_mean")["broken_kept"]),

@@ -81,10 +81,8 @@ def by_kind(df: pl.DataFrame, cols: list[str], p: SelectParams, z: dict, kinds: 
     select's score on the raw scale and standardised (0 is dropped first), and the anchor most often their lowest on
     each scale, with how many of them it is the lowest of (ties go to the first anchor)."""
     label = np.array([kinds.get(r, "not in the truth") for r in df["record_id"].to_list()])
-    x = df.select(cols).to_numpy().astype(np.float64)
-    zx = (x - np.array([z[c][0] for c in cols])) / np.array([z[c][1] for c in cols])
-    out = []
-    ranks = []
+    x, zx = _both_scales(df, cols, z)
+    out, ranks = [], []
     for scales in (None, z):
         score = aggregate(df, cols, p.trim, scales, p.worst_weight)
         ranks.append((np.argsort(np.argsort(score, kind="stable"), kind="stable") + 0.5) / len(score))
@@ -99,11 +97,16 @@ def by_kind(df: pl.DataFrame, cols: list[str], p: SelectParams, z: dict, kinds: 
     return out
 
 
+def _both_scales(df: pl.DataFrame, cols: list[str], z: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The anchors' scores as a matrix, raw and standardised by the group's scales (as `selection.aggregate` does)."""
+    x = df.select(cols).to_numpy().astype(np.float64)
+    return x, (x - np.array([z[c][0] for c in cols])) / np.array([z[c][1] for c in cols])
+
+
 def lowest(df: pl.DataFrame, cols: list[str], z: dict) -> list[tuple[str, float, float]]:
     """For each anchor, the share of the source's records whose lowest anchor it is (ties count for each), on the raw
     scale and standardised: the anchor the worst-anchor term reads."""
-    x = df.select(cols).to_numpy().astype(np.float64)
-    zx = (x - np.array([z[c][0] for c in cols])) / np.array([z[c][1] for c in cols])
+    x, zx = _both_scales(df, cols, z)
     lo_raw, lo_z = x <= x.min(axis=1, keepdims=True), zx <= zx.min(axis=1, keepdims=True)
     return [(a, float(lo_raw[:, i].mean()), float(lo_z[:, i].mean())) for i, a in enumerate(cols)]
 
