@@ -376,13 +376,16 @@ def select(records: pl.DataFrame, budget: float, granularity: str, method: str, 
     order = df.select(_k=key, _pos=pl.col("_pos")).sort("_k", maintain_order=True)["_pos"]
     ranked = df.select("_unit", "_e", "n_tokens", "_pos").gather(order)
     ranked = ranked.with_columns(_budget=pl.col("_unit").replace_strict(budgets, default=0.0, return_dtype=pl.Float64))
-    # a fractional budget is a float (0.57 * 100 tokens = 56.99999999999999): a record that fills it exactly fits
-    alone = pl.col("n_tokens") <= pl.col("_budget") * (1 + 1e-12)
+    # a fractional budget is a float (0.57 * 100 tokens = 56.99999999999999): a record that fills it exactly fits.
+    # The slack is relative to absorb that rounding, and under half a token, so a whole-number budget of 10^13
+    # tokens is not passed by 10 (token counts are integers).
+    limit = pl.col("_budget") + pl.min_horizontal(pl.col("_budget").abs() * 1e-12, pl.lit(0.49))
+    alone = pl.col("n_tokens") <= limit
     # A record longer than its unit's whole budget can never be kept: it does not count in the running sum, or
     # a small unit (a source on its own budget) whose best record is that long kept nothing at all.
     ranked = ranked.with_columns(
         _cum=pl.when(pl.col("_e") & alone).then(pl.col("n_tokens")).otherwise(0).cum_sum().over("_unit"))
-    fits = (pl.col("_cum") <= pl.col("_budget") * (1 + 1e-12)) & alone
+    fits = (pl.col("_cum") <= limit) & alone
     within = ranked.select(pl.col("_pos"), within=fits).sort("_pos")["within"]
     kept = pl.col("_e") & within
     # Repeats only where a weight asks a unit for more tokens than it has: a unit whose budget exceeds what it

@@ -359,6 +359,16 @@ def test_a_record_that_fills_a_fractional_budget_exactly_is_kept():
     assert m.filter(pl.col("kept"))["record_id"].to_list() == ["s/a"]
 
 
+def test_a_huge_whole_number_budget_is_not_passed_by_its_float_slack():
+    # the slack that lets 56.99999999999999 hold 57 tokens was relative: a budget of 10^13 tokens took 10 more
+    big = 10**13
+    recs = _records([("s/a", "s", "g", big - 5, 2.0, False), ("s/b", "s", "g", 9, 1.0, False),
+                     ("s/c", "s", "g", big, 0.0, False)])
+    m = select(recs, float(big), "group", "mira")
+    assert m.filter(pl.col("kept"))["record_id"].to_list() == ["s/a"]
+    assert m.filter(pl.col("kept"))["n_tokens"].sum() <= big
+
+
 def test_a_record_longer_than_its_units_budget_does_not_starve_the_unit():
     # a source on its own budget (no reliable anchor) whose best record is longer than that budget kept nothing
     rows = [(f"big/{i}", "big", "g", 100, float(10 - i), False) for i in range(8)]
