@@ -93,7 +93,8 @@ class SourceSpec(Section):
             return self.reader
         # a URL's query (a signed URL's ?sig=...) is not part of the object's name
         path = urlsplit(self.path).path if "://" in self.path else self.path
-        name = PurePosixPath(path).name.lower()
+        # a glob's trailing wildcard (`*.jsonl*`: plain and compressed shards) says nothing of the format
+        name = PurePosixPath(path).name.lower().rstrip("*?")
         if name.endswith(JSONL_SUFFIXES):
             return "jsonl"
         if name.endswith(".parquet"):

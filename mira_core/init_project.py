@@ -282,7 +282,7 @@ def _guess_folder(path: Path | str, shown: str, fmt: str | None) -> Guess:
     if isinstance(path, str):  # a URL prefix
         rels = (PurePosixPath(rel) for rel, _ in remote.find(path))
     else:
-        found, dangling = walk_files(path)  # links to folders followed, as the folder reader follows them
+        found, dangling, _ = walk_files(path)  # links to folders followed, as the folder reader follows them
         rels = (rel for rel, _ in found)
     exts: Counter[str] = Counter()
     names: list[str] = []

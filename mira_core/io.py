@@ -368,16 +368,22 @@ def tree_files(path: Path) -> list[tuple[PurePath, Path]]:
     return walk_files(path)[0]
 
 
-def walk_files(path: Path) -> tuple[list[tuple[PurePath, Path]], list[PurePath]]:
-    """(relative path, file) of every file under a folder that is not hidden, in name order, and the relative paths
-    of links that lead nowhere. Links to folders are followed (a corpus assembled as a farm of links is read whole;
-    pathlib's `**` does not follow them before Python 3.13, glob's does); a link back to a folder above it is not
-    (its files are read where they are, not again until the path is too long)."""
+def walk_files(path: Path) -> tuple[list[tuple[PurePath, Path]], list[PurePath], list[tuple[PurePath, str]]]:
+    """(relative path, file) of every file under a folder that is not hidden, in name order; the relative paths
+    of links that lead nowhere; and (relative path, why) of each folder that cannot be listed (no permission), whose
+    files os.walk passed over in silence. Links to folders are followed (a corpus assembled as a farm of links is
+    read whole; pathlib's `**` does not follow them before Python 3.13, glob's does); a link back to a folder above
+    it is not (its files are read where they are, not again until the path is too long)."""
     path = Path(path)
     files: list[tuple[PurePath, Path]] = []
     dangling: list[PurePath] = []
+    unlistable: list[tuple[PurePath, str]] = []
+
+    def cannot_list(err: OSError) -> None:
+        unlistable.append((Path(err.filename or path).relative_to(path), err.strerror or str(err)))
+
     above: dict[str, frozenset[str]] = {str(path): frozenset({os.path.realpath(path)})}  # real folders on the way
-    for dirpath, dirnames, filenames in os.walk(path, followlinks=True):
+    for dirpath, dirnames, filenames in os.walk(path, followlinks=True, onerror=cannot_list):
         rel_dir = Path(dirpath).relative_to(path)
         keep = []
         for d in sorted(dirnames):
@@ -396,7 +402,7 @@ def walk_files(path: Path) -> tuple[list[tuple[PurePath, Path]], list[PurePath]]
                 dangling.append(rel)
     # in path order (part by part, as sorted Paths compare: a/b before a-b/c), the order a folder source has always
     # been read in: its records' order in the corpus shards, which the samples drawn from them follow
-    return sorted(files, key=lambda x: x[0]), sorted(dangling)
+    return sorted(files, key=lambda x: x[0]), sorted(dangling), sorted(unlistable)
 
 
 def glob_regex(pattern: str) -> re.Pattern:

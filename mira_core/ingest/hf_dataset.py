@@ -61,6 +61,20 @@ def arrow_files(path: Path, label: str) -> list[Path]:
     return [path / n for n in names]
 
 
+# The end of an IPC stream: a continuation marker and a message of length 0. A stream cut where a batch ends read
+# as whole (its batches, then nothing), so a save_to_disk file cut short lost its remaining rows in silence.
+STREAM_END = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+CUT_STREAM = ("the Arrow stream ends without its end-of-stream marker: the file was cut short (a copy or a write "
+              "that did not finish), so its remaining rows are missing")
+
+
+def _stream_batches(reader, tail: bytes):
+    """The reader's batches, then a ValueError when the stream's last bytes are not its end marker."""
+    yield from reader
+    if tail != STREAM_END:
+        raise ValueError(CUT_STREAM)
+
+
 def _arrow_batches(f: Path):
     """The record batches of one Arrow file: the IPC stream save_to_disk writes, or the IPC file format."""
     import pyarrow as pa
@@ -72,7 +86,10 @@ def _arrow_batches(f: Path):
         source = pa.memory_map(str(f))
         file_reader = pa.ipc.open_file(source)
         return (file_reader.get_batch(i) for i in range(file_reader.num_record_batches))
-    return iter(reader)
+    with open(f, "rb") as raw:
+        raw.seek(max(0, f.stat().st_size - len(STREAM_END)))
+        tail = raw.read()
+    return _stream_batches(reader, tail)
 
 
 def read_arrow(f: Path, label: str, batch_size: int = 1024) -> Iterator[Item]:
@@ -139,7 +156,12 @@ def read_remote_arrow(url: str, label: str, batch_size: int = 1024) -> Iterator[
     with f:
         try:
             try:
-                batches = iter(pa.ipc.open_stream(f))
+                reader = pa.ipc.open_stream(f)
+                at = f.tell()  # the reader reads on from here: its tail is read, then the place is given back
+                f.seek(max(0, f.seek(0, 2) - len(STREAM_END)))
+                tail = f.read()
+                f.seek(at)
+                batches = _stream_batches(reader, tail)
             except pa.ArrowInvalid:
                 f.seek(0)
                 file_reader = pa.ipc.open_file(f)

@@ -368,8 +368,13 @@ def read_folder(path: Path, label: str, pattern: str) -> Iterator[Item]:
     if not path.is_dir():
         raise ConfigError(f"{label}: not a folder (the folder reader needs a directory)")
     match = glob_regex(pattern).match
-    files, dangling = walk_files(path)
+    files, dangling, unlistable = walk_files(path)
     found = sorted([*files, *((rel, None) for rel in dangling)], key=lambda x: x[0])  # path order, as walk_files
+    # a folder that cannot be listed is one unreadable item, whatever `pattern` (which of its files would match is
+    # unknown): os.walk passed over it in silence
+    for rel, why in unlistable:
+        yield Item(f"{label}/{display_name(rel.as_posix())}/", None,
+                   RecordError(Q.UNREADABLE, f"a folder that cannot be listed ({why}): none of its files was read"))
     for rel, f in ((display_name(r.as_posix()), f) for r, f in found if match(r.as_posix())):
         loc = f"{label}/{rel}"
         if f is None:
@@ -455,15 +460,24 @@ def read_remote_folder(url: str, label: str, pattern: str) -> Iterator[Item]:
 def _read_remote_source(kind: str, url: str, pattern: str, batch_size: int) -> Iterator[Item]:
     """`read_source` over a URL, its credentials (`https://user:pass@host`, `?token=...`) kept out of what leaves:
     locators (stored in every record's meta and in the quarantine), quarantine details and error messages."""
+    last = None
     try:
         for item in _remote_items(kind, url, pattern, batch_size):
             if item.error is not None and (detail := redact_credentials(item.error.detail)) != item.error.detail:
                 item = Item(item.locator, None, RecordError(item.error.reason, detail), item.native_id)
+            last = item.locator
             yield item
     except MiraError as e:
         if (said := redact_credentials(str(e))) == str(e):
             raise
         raise type(e)(said) from None  # not chained: the cause's message holds the credentials too
+    except Exception as e:
+        # what a backend raises mid-read that is no OSError (aiohttp's ClientResponseError when a presigned URL
+        # expires: 403, the URL and its token in the message): the source, where it stopped, and no credentials
+        where = f"after {last}" if last else "before its first record"
+        raise MiraError(redact_credentials(f"{url}: reading stopped {where}: "
+                                           f"{type(e).__name__}: {e} (run ingest again; a presigned URL that has "
+                                           "expired needs a new one)")) from None
 
 
 def _remote_items(kind: str, url: str, pattern: str, batch_size: int) -> Iterator[Item]:

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 
 from mira_core.errors import JSON_REFUSED, RecordError, json_refusal
+from mira_core.ingest.readers import json_type
 from mira_core.schema import QuarantineReason as Q
 
 ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
@@ -35,7 +37,7 @@ def _as_text(value: object, field: str) -> str:
             return bytes(value).decode("utf-8")
         except UnicodeDecodeError as e:
             raise RecordError(Q.INVALID_UTF8, f"field {field!r}: invalid UTF-8 at byte {e.start}") from None
-    raise RecordError(Q.MISSING_FIELD, f"field {field!r} is a {type(value).__name__}, not text")
+    raise RecordError(Q.MISSING_FIELD, f"field {field!r} is {json_type(value)}, not text")
 
 
 def _field(payload: dict, field: str) -> str:
@@ -72,7 +74,7 @@ def _content(msg: dict, i: int) -> str:
         return content
     if isinstance(content, list):  # content parts: [{"type": "text", "text": ...}, ...]
         return "\n".join(_part_text(part, f"messages[{i}].content[{j}]") for j, part in enumerate(content))
-    raise RecordError(Q.INVALID_MESSAGES, f"messages[{i}].content is a {type(content).__name__}")
+    raise RecordError(Q.INVALID_MESSAGES, f"messages[{i}].content is {json_type(content)}")
 
 
 def _part_text(part: object, where: str) -> str:
@@ -82,14 +84,21 @@ def _part_text(part: object, where: str) -> str:
     if isinstance(part, str):
         return part
     what = f"a {part['type']!r} block" if isinstance(part, dict) and isinstance(part.get("type"), str) else (
-        "an object" if isinstance(part, dict) else f"a {type(part).__name__}")
+        "an object" if isinstance(part, dict) else json_type(part))
     raise RecordError(Q.INVALID_MESSAGES, f"{where} is {what}, not text")
 
 
-def _tool_calls(msg: dict, i: int) -> list[str]:
+def _own_calls(msg: dict, i: int) -> list:
+    """The message's `tool_calls` as given, checked to be a list before another form's calls join it: `[*5, ...]`
+    was a TypeError that stopped ingest."""
     calls = msg.get("tool_calls") or []
-    if not isinstance(calls, list):  # checked before the older form joins it: `[*5, ...]` was a TypeError
+    if not isinstance(calls, list):
         raise RecordError(Q.INVALID_MESSAGES, f"messages[{i}].tool_calls is not a list")
+    return calls
+
+
+def _tool_calls(msg: dict, i: int) -> list[str]:
+    calls = _own_calls(msg, i)
     if "function_call" in msg and msg["function_call"]:  # the older single-call form
         calls = [*calls, {"id": None, "function": msg["function_call"]}]
     out = []
@@ -135,7 +144,7 @@ def render_messages(messages: object) -> str:
             head += f" id={ref}" if ref else ""
         head += "]"
         if role == "assistant" and isinstance(msg.get("content"), str) and "<tool_call>" in msg["content"]:
-            msg = _hermes_calls(msg)
+            msg = _hermes_calls(msg, i)
         body = [_content(msg, i).strip()]
         if role == "assistant":
             body += _tool_calls(msg, i)
@@ -173,7 +182,7 @@ def _anthropic(msg: object, i: int) -> list:
             # checked here: once the tool blocks are taken out, `_content` would name a later part by a shifted index
             _part_text(b, f"messages[{i}].content[{j}]")
             rest.append(b)
-    turn = [{**msg, "content": rest, "tool_calls": [*(msg.get("tool_calls") or []), *calls]}] if rest or calls else []
+    turn = [{**msg, "content": rest, "tool_calls": [*_own_calls(msg, i), *calls]}] if rest or calls else []
     return results + turn
 
 
@@ -196,10 +205,23 @@ def _sharegpt_call(value: object) -> dict:
 
 # Hermes / Qwen tool calls written in the assistant's text: <tool_call>{"name": ..., "arguments": ...}</tool_call>;
 # the last one may be cut off (no closing tag), as a truncated reply is
-HERMES_CALL = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|\Z)", re.S)
+HERMES_OPEN, HERMES_CLOSE = "<tool_call>", "</tool_call>"
 
 
-def _hermes_calls(msg: dict) -> dict:
+def _hermes_blocks(content: str) -> Iterator[tuple[int, int, str]]:
+    """(start, end, body stripped) of each `<tool_call>` block, the last one possibly unclosed (to the end).
+
+    Found with str.find: the regex `<tool_call>\\s*(.*?)\\s*(?:</tool_call>|\\Z)` took time in the square of a
+    whitespace run in an unclosed block (25 s for 40,000 spaces), and ingest reads untrusted text."""
+    at = 0
+    while (start := content.find(HERMES_OPEN, at)) != -1:
+        body_at = start + len(HERMES_OPEN)
+        close = content.find(HERMES_CLOSE, body_at)
+        body_end, at = (len(content), len(content)) if close == -1 else (close, close + len(HERMES_CLOSE))
+        yield start, at, content[body_at:body_end].strip()
+
+
+def _hermes_calls(msg: dict, i: int) -> dict:
     """An assistant message whose text holds Hermes-style `<tool_call>` blocks, as the message without them and
     with them as its tool calls (after any it has). Read as text, a trace in this format (NousResearch's
     function-calling sets, Qwen's chat template) had no tool call for the statistics and the rules teacher's
@@ -207,17 +229,17 @@ def _hermes_calls(msg: dict) -> dict:
     broken JSON whose function name is legible (its text verbatim as the arguments); a block that is no JSON object,
     or names no function, stays in the text."""
     content, rest, calls, at = msg["content"], [], [], 0
-    for m in HERMES_CALL.finditer(content):
+    for start, end, body in _hermes_blocks(content):
         # a call is a JSON object: prose that names the tag ("wrap it in <tool_call>") and later quotes a "name" is
         # no call, whether or not the tag is closed
-        call = _sharegpt_call(m.group(1)) if m.group(1).startswith("{") else {}
+        call = _sharegpt_call(body) if body.startswith("{") else {}
         if call.get("tool_calls"):
-            rest.append(content[at:m.start()])
+            rest.append(content[at:start])
             calls += call["tool_calls"]
-            at = m.end()
+            at = end
     if not calls:
         return msg
-    return {**msg, "content": "".join([*rest, content[at:]]), "tool_calls": [*(msg.get("tool_calls") or []), *calls]}
+    return {**msg, "content": "".join([*rest, content[at:]]), "tool_calls": [*_own_calls(msg, i), *calls]}
 
 
 CALL_NAME = re.compile(r'"name"\s*:\s*"([^"\\\n]+)"')  # a broken call's function name, where it is still legible

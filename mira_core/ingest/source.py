@@ -298,7 +298,7 @@ def ingest_source(spec: SourceSpec, p: IngestParams, root: Path, out: Path, out_
 
         items = read_source(reader, spec.path, root, spec.glob, p.read_batch)
         for batch in _batches(items, p.read_batch):
-            ready: list[tuple] = []  # (record_id, text, meta as JSON, locator, NULs stripped, truncated)
+            ready: list[tuple] = []  # (locator, text, its digest, meta as JSON, native id or None, NULs stripped, truncated)
             for item in batch:
                 read += 1
                 if item.error is not None:
@@ -338,7 +338,24 @@ def ingest_source(spec: SourceSpec, p: IngestParams, root: Path, out: Path, out_
                     meta_json = json.dumps(_finite(meta), ensure_ascii=False, default=str, allow_nan=False)
                     _check_utf8(text, "the rendered text")
                     _check_utf8(meta_json, "meta")
-                    text_key = _digest64(text)
+                except RecordError as err:
+                    reject(item.locator, err)
+                    continue
+                except RecursionError:  # json.loads reads ~990 levels, Python's own walk of them stops sooner
+                    reject(item.locator, RecordError(Q.INVALID_JSON, "nested too deep to read (hundreds of levels "
+                                                     "of lists or objects)"))
+                    continue
+                ready.append((item.locator, text, _digest64(text), meta_json, native, stripped, is_truncated))
+            # The tokens are counted before a record's id and text are taken: one that holds no token is not kept,
+            # so it must not make a later record with its id (or its text) a duplicate of nothing. A text is
+            # counted once per batch, and not at all where it would be dropped as a copy of a kept one.
+            to_count: dict[int, str] = {}
+            for _, text, key, *_rest in ready:
+                if key not in to_count and not (p.dedup_exact and key in seen_text):
+                    to_count[key] = text
+            n_of = dict(zip(to_count, counter.count(list(to_count.values())), strict=True))
+            for locator, text, text_key, meta_json, native, stripped, is_truncated in ready:
+                try:
                     if text_key in seen_text:
                         if p.dedup_exact:
                             # With content ids the kept copy's id is this text's digest, so it can be named for
@@ -346,6 +363,13 @@ def ingest_source(spec: SourceSpec, p: IngestParams, root: Path, out: Path, out_
                             raise RecordError(Q.DUPLICATE_CONTENT, "same text as an earlier record of this source"
                                               + (f", {spec.name}/{text_digest(text)}" if native is None else ""))
                         repeats[text_key] += 1
+                    nt = n_of[text_key]
+                    if nt == 0:
+                        # text that str.strip keeps but the tokenizer reads as nothing (zero-width spaces, control
+                        # characters, a lone combining mark): kept, it cost 0 of any budget, so every selection
+                        # kept it
+                        raise RecordError(Q.EMPTY_TEXT, f"{len(text)} characters, none of them a token of the "
+                                          "target tokenizer (ingest.tokenizer)")
                     if native is None:  # a content id; a kept repeat gets its occurrence number
                         native = text_digest(text) + (f"-{repeats[text_key]}" if repeats[text_key] else "")
                     record_id = f"{spec.name}/{native}"
@@ -353,19 +377,10 @@ def ingest_source(spec: SourceSpec, p: IngestParams, root: Path, out: Path, out_
                     if id_key in seen_ids:
                         raise RecordError(Q.DUPLICATE_ID, f"{record_id!r} was seen earlier in this source")
                 except RecordError as err:
-                    reject(item.locator, err)
+                    reject(locator, err)
                     continue
                 seen_ids.add(id_key)
                 seen_text.add(text_key)
-                ready.append((record_id, text, meta_json, item.locator, stripped, is_truncated))
-            counts = counter.count([r[1] for r in ready])
-            for (record_id, text, meta_json, locator, stripped, is_truncated), nt in zip(ready, counts, strict=True):
-                if nt == 0:
-                    # text that str.strip keeps but the tokenizer reads as nothing (zero-width spaces, control
-                    # characters, a lone combining mark): kept, it cost 0 of any budget, so every selection kept it
-                    reject(locator, RecordError(Q.EMPTY_TEXT, f"{len(text)} characters, none of them a token of the "
-                                                "target tokenizer (ingest.tokenizer)"))
-                    continue
                 nul_stripped += stripped
                 truncated += is_truncated
                 kept.add(

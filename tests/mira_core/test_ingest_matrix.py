@@ -95,9 +95,9 @@ CASES = [
                            ("missing_field", "s.jsonl:3", "field 'text' is null")]), id="missing-field"),
     pytest.param(Case({"s.jsonl": rec("a") + rec(42) + rec(["x"]) + rec({"x": 1}) + rec("b")},
                       kept=[("a", "s.jsonl:1"), ("b", "s.jsonl:5")],
-                      bad=[("missing_field", "s.jsonl:2", "is a int, not text"),
-                           ("missing_field", "s.jsonl:3", "is a list, not text"),
-                           ("missing_field", "s.jsonl:4", "is a dict, not text")]), id="wrong-typed-text"),
+                      bad=[("missing_field", "s.jsonl:2", "is a number, not text"),
+                           ("missing_field", "s.jsonl:3", "is an array, not text"),
+                           ("missing_field", "s.jsonl:4", "is an object, not text")]), id="wrong-typed-text"),
     pytest.param(Case({"s.jsonl": rec("a", id="1") + rec("x", id={"k": 1}) + rec("y", id=1.5) + rec("z", id=True)
                        + rec("w") + rec("b", id=2)},
                       kept=[("a", "s.jsonl:1"), ("b", "s.jsonl:6")], spec={"id_field": "id"},
@@ -129,7 +129,7 @@ CASES = [
                                   b'{"question": "Q3?", "answer": 3}\n{"question": "Q4?", "answer": "A4."}\n'},
                       kept=[("Question:\nQ1?\n\nAnswer:\nA1.", "s.jsonl:1"), ("Question:\nQ4?\n\nAnswer:\nA4.", "s.jsonl:4")],
                       spec={"format": "qa"},
-                      bad=[("nul_character", "s.jsonl:2", "NUL"), ("missing_field", "s.jsonl:3", "'answer' is a int")]),
+                      bad=[("nul_character", "s.jsonl:2", "NUL"), ("missing_field", "s.jsonl:3", "'answer' is a number")]),
                  id="qa-nul-and-wrong-type"),
     pytest.param(Case({"s.jsonl": json.dumps({"messages": [
                           {"role": "assistant", "content": "", "tool_calls": [

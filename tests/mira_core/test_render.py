@@ -67,7 +67,7 @@ def test_sharegpt_messages_render_as_the_openai_ones():
 
 @pytest.mark.parametrize(("fmt", "payload", "reason", "detail"), [
     ("text", {"body": "x"}, "missing_field", "no field 'text'"),
-    ("text", {"text": 5}, "missing_field", "is a int"),
+    ("text", {"text": 5}, "missing_field", "is a number"),
     ("text", {"text": b"\xff"}, "invalid_utf8", "byte 0"),
     ("qa", {"question": "q", "answer": "  "}, "empty_text", "answer is empty"),
     ("qa", {"question": "q"}, "missing_field", "'answer'"),
