@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import threading
 import time
 import unicodedata
@@ -138,8 +139,9 @@ class Judgment(BaseModel):
     @field_validator("name")
     @classmethod
     def _snake(cls, v: str) -> str:
-        if not v.strip():  # normalize_name would call it "unnamed"
-            raise ValueError("a judgment needs a name")
+        # normalize_name would call it "unnamed", which could become an anchor of that name: so would "???"
+        if not any(ch.isalnum() for ch in v):
+            raise ValueError("a judgment needs a name with a letter or a digit")
         return normalize_name(v)
 
 
@@ -175,7 +177,20 @@ def normalize_name(name: str) -> str:
     return "_".join(p for p in out.split("_") if p) or "unnamed"
 
 
+# A JSON escape of half a UTF-16 pair (`\ud83d` alone) reads as a lone surrogate, which no UTF-8 writer takes: a
+# reply holding one validated, then stopped the stage where its labels were written (or the cache, where its error
+# was), on every re-run, since the reply was cached as an answer.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def extract_json(text: str) -> object:
+    """`_extract_json`, with each lone surrogate in its strings (and keys) made U+FFFD."""
+    data = _extract_json(text)
+    dumped = json.dumps(data, ensure_ascii=False)
+    return json.loads(LONE_SURROGATE.sub("\ufffd", dumped)) if LONE_SURROGATE.search(dumped) else data
+
+
+def _extract_json(text: str) -> object:
     """The JSON object in a reply: the whole text, or the first {...} span (models wrap JSON in prose).
 
     Complete `<think>...</think>` blocks that open the reply are left out first: reasoning models (DeepSeek-R1,
@@ -201,7 +216,7 @@ def extract_json(text: str) -> object:
         if close >= 0 and THINK_OPEN not in text[:close]:
             # DeepSeek-R1's chat template opens <think> in the prompt, so the reply is the reasoning, then the close
             # alone: the answer is what follows it (the first brace was one of the reasoning's own)
-            return extract_json(text[close + len(THINK_CLOSE):])
+            return _extract_json(text[close + len(THINK_CLOSE):])
         start, end = text.find("{"), text.rfind("}")
         if start >= 0 and end > start:
             try:

@@ -79,7 +79,13 @@ def masked(text: str, secret: str | None) -> str:
 
     Mask before cutting a message short, or a cut could leave a prefix of the key unmasked.
     """
-    return text.replace(secret, "***") if secret else text
+    if not secret:
+        return text
+    # and as a JSON string or a repr writes it: a key with a backslash or a quote (printable ASCII, so allowed)
+    # came back escaped in a quoted body, and the plain form did not match it
+    for form in sorted({secret, json.dumps(secret)[1:-1], repr(secret)[1:-1]}, key=len, reverse=True):
+        text = text.replace(form, "***")
+    return text
 
 
 def _error_message(text: str) -> str:
@@ -212,6 +218,7 @@ async def retrying(attempt: Callable[[int], Awaitable[T]], max_retries: int, no_
             return await attempt(n)
         except EndpointError as e:
             if n == max_retries or not retryable(e, no_retry):
+                e.retries = n  # made, not allowed: a Retry-After too long to wait ends it before max_retries
                 raise
             await asyncio.sleep(retry_delay(e, n))
     raise AssertionError("unreachable")

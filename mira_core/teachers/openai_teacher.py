@@ -347,7 +347,7 @@ class OpenAIBackend:
 
     def _classify(self, e: EndpointError) -> tuple[ErrorKind, str]:
         """Transient: still rate-limited, server errors or unreachable after the retries. Else permanent."""
-        n = self.params.max_retries
+        n = getattr(e, "retries", self.params.max_retries)  # the retries made (`retrying` says), not those allowed
         retried = f" after {n} {'retry' if n == 1 else 'retries'}" if n else ""
         if isinstance(e, EndpointConnectionError):  # includes EndpointTimeout
             return "transient", self._mask(f"{type(e).__name__}{retried}: {e}")
@@ -411,8 +411,8 @@ class _SDKTransport:
         self._openai = openai
         self._secret = api_key if api_key != "EMPTY" else None  # masked in every body an error quotes
         self._timeout = p.timeout_s
-        url = p.base_url
-        if url and "@" in urlsplit(url).netloc:  # user:password@ is not sent, as the lean client sends only the host:
+        url = base_url(p)  # resolved here: left to the SDK, OPENAI_BASE_URL's user:password@ was sent as below
+        if "@" in urlsplit(url).netloc:  # user:password@ is not sent, as the lean client sends only the host:
             # httpx sent it as Basic auth in place of the Bearer key (every request a 401), and a server's 401 that
             # echoed it showed it, base64-encoded, in the stage's error, the warnings and the request cache
             url = urlunsplit(urlsplit(url)._replace(netloc=urlsplit(url).netloc.rpartition("@")[2]))
