@@ -24,6 +24,7 @@ PIP_QUIET := { grep -v -E "^WARNING: Location .* is ignored" || true; }
 
 .PHONY: help setup demo test test-fast bench quality smollm2 clean
 help:
+	@echo "make setup   set up .venv only (torch 2.13.0 CPU first, then the lockfile), for your own project"
 	@echo "make demo    set up .venv and run the pipeline on the embedded default (dvc repro)"
 	@echo "make test    set up .venv and run the tests"
 	@echo "make test-fast  the tests without the slow end-to-end ones (dvc repro, Prefect flows, Dask)"

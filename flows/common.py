@@ -28,13 +28,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mira_core.errors import INTERRUPTED, ConfigError, MiraError
-from mira_core.progress import PROGRESS_ENV, progress_enabled  # noqa: F401 - PROGRESS_ENV re-exported
+from mira_core.progress import PROGRESS_ENV, progress_enabled, progress_lines  # noqa: F401 - PROGRESS_ENV re-exported
 from mira_core.redact import redact_credentials
 
 if TYPE_CHECKING:  # the CLI imports this module for its error handling: keep it light (no pydantic, no polars)
     from mira_core.config import Params, RunnerParams
     from mira_core.layout import Layout
 
+PLAIN_EVERY_S = 60.0  # without a progress bar, gather prints a line at most this often
 DEBUG_ENV = "MIRA_DEBUG"  # set (to anything but 0/empty): tracebacks of MiraErrors are shown, not hidden
 
 
@@ -231,11 +232,20 @@ def gather(futures: Iterable, desc: str, unit: str = "task", file=None) -> list:
 
     futures = list(futures)
     stream = sys.stderr if file is None else file
+    # Without a bar (stderr a log file: `dvc repro > log`, CI), a line at most every PLAIN_EVERY_S, so a stage
+    # of long tasks (the proxy evaluation's runs, minutes each) is not silent for a quarter of an hour; a quick
+    # one prints none.
+    lines, start = len(futures) > 1 and progress_lines(stream), time.monotonic()
+    said = start
     with tqdm(total=len(futures), desc=desc, unit=unit, file=stream, leave=False, dynamic_ncols=True,
               mininterval=0, disable=not progress_enabled(stream)) as bar:
         try:
-            for _ in _in_slices(_as_completed(futures)):
+            for done, _ in enumerate(_in_slices(_as_completed(futures)), 1):
                 bar.update(1)
+                if lines and time.monotonic() - said >= PLAIN_EVERY_S:
+                    said = time.monotonic()
+                    print(f"{desc}: {done} of {len(futures)} {unit}s done ({said - start:.0f} s)", file=stream,
+                          flush=True)
         except KeyboardInterrupt:
             # Ctrl-C reaches this (main) thread only: stop the teachers' threads from sending what is still
             # queued, and drop the tasks not started, before the interrupt ends the run

@@ -20,7 +20,7 @@ def command(
         "first records.")],
     held_out: Annotated[list[str] | None, typer.Option(
         "--held-out", metavar="NAME", help="A source never selected (nor judged or labeled by the teacher), the "
-        "evaluate stage's target set (repeatable); with one, evaluate is on.")] = None,
+        "evaluate stage's target set and the dsir baseline's (repeatable); with one, evaluate is on.")] = None,
     field: Annotated[list[str] | None, typer.Option(
         "--field", metavar="NAME.KEY=VALUE", help="A field name of source NAME (repeatable), taken before any "
         "guess: KEY is text_field, id_field, question_field, answer_field, context_field or messages_field, VALUE "

@@ -52,7 +52,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from mira_core.config import FORMATS, JSONL_SUFFIXES, Params, SourceSpec, parse_params
+from mira_core.config import FORMATS, JSONL_SUFFIXES, Params, SelectParams, SourceSpec, parse_params
 from mira_core.errors import ConfigError, InvariantError
 from mira_core.ingest.render import SHAREGPT_ROLES, TOOL_BLOCKS
 from mira_core.io import atomic_path, is_hidden, tree_files, walk_files
@@ -672,12 +672,17 @@ def source_spec(arg: SourceArg, project: Path, guess: Guess) -> SourceSpec:
 def make_params(sources: list[SourceSpec], held_out: list[str] | None = None) -> Params:
     """mira's defaults (the `Params` model's), the demo corpus off, with these sources.
 
-    With held-out sources the evaluate stage is on (they are its target set); without, it is off.
+    With held-out sources the evaluate stage is on (they are its target set), and they are what the `dsir`
+    baseline resamples toward (`select.dsir_target`; dsir joins the baselines), as in the demo's params; without,
+    the stage is off and dsir, which needs a target, is left out.
     """
     held_out = list(held_out or [])
+    select: dict = {"held_out_sources": held_out}
+    if held_out:
+        default = SelectParams.model_fields["baselines"].default_factory()
+        select |= {"dsir_target": held_out, "baselines": [*default, "dsir"]}
     return parse_params({"sources": [s.model_dump() for s in sources], "demo_corpus": {"enabled": False},
-                         "select": {"held_out_sources": held_out}, "evaluate": {"enabled": bool(held_out)}},
-                        "mira init")
+                         "select": select, "evaluate": {"enabled": bool(held_out)}}, "mira init")
 
 
 def _flow(value: object) -> str:

@@ -27,8 +27,11 @@ do not spin their threads between ops: the cores are shared with tokenization an
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -98,13 +101,14 @@ def export_onnx(model_dir: Path, cache_dir: Path, quantize: Quantize = "none") -
 
 def _export_fp32(model_dir: Path, out: Path) -> None:
     """Export the encoder with dynamic batch and sequence axes; token_type_ids are left to the model's zeros."""
-    import contextlib
     import io
     import warnings
 
     import torch
     from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # the per-tensor "Loading weights" bar
     model = AutoModel.from_pretrained(str(model_dir), local_files_only=True, dtype=torch.float32,
                                       attn_implementation="eager").eval()
 
@@ -121,11 +125,16 @@ def _export_fp32(model_dir: Path, out: Path) -> None:
     mask = torch.ones_like(ids)
     mask[1, 5:] = 0
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq")
-    with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        # The exporter prints its steps and warns that input_ids and attention_mask share the names batch and seq.
+    with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), \
+            _quiet_logger("torch.onnx._internal.exporter._registration"):
+        # The exporter prints its steps and warns that input_ids and attention_mask share the names batch and seq,
+        # logs that torchvision's ops (which no text encoder uses) are skipped, and its pytree code warns of its own
+        # deprecations: none of it is the user's to act on, once per machine, in the middle of the first run.
         warnings.filterwarnings("ignore", message=r".*axis name.*will not be used", category=UserWarning)
-        # One self-contained file: the encoders used here are far below protobuf's 2 GB limit.
-        torch.onnx.export(Hidden(model), (ids, mask), str(out), dynamo=True, external_data=False,
+        warnings.filterwarnings("ignore", message=r".*LeafSpec.*", category=FutureWarning)
+        # One self-contained file: the encoders used here are far below protobuf's 2 GB limit. The wrapper in eval
+        # mode too: a module in training mode is exported with a warning (the inner one's mode is what runs).
+        torch.onnx.export(Hidden(model).eval(), (ids, mask), str(out), dynamo=True, external_data=False,
                           input_names=list(INPUTS), output_names=[OUTPUT],
                           dynamic_shapes={"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}})
 
@@ -134,8 +143,29 @@ def _quantize_int8(src: Path, out: Path) -> None:
     """Dynamic int8: MatMul weights as QInt8 per output channel; activations are quantized per batch at run time."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(src), str(out), weight_type=QuantType.QInt8, per_channel=True, reduce_range=False,
-                     op_types_to_quantize=["MatMul"], extra_options={"MatMulConstBOnly": True})
+    # it logs, on the root logger, advice to pre-process first (shape inference for static quantization): dynamic
+    # MatMul weights need none, and the int8 encoder's agreement with fp32 is measured (BENCHMARKS.md)
+    with _quiet_logger(""):
+        quantize_dynamic(str(src), str(out), weight_type=QuantType.QInt8, per_channel=True, reduce_range=False,
+                         op_types_to_quantize=["MatMul"], extra_options={"MatMulConstBOnly": True})
+
+
+@contextlib.contextmanager
+def _quiet_logger(name: str) -> Iterator[None]:
+    """What the logger `name` ("" the root) itself logs below ERROR is dropped, for the block's length.
+
+    A filter, not a level: a logger's filters see only the records it makes, so the loggers below it (mira's own,
+    which propagate to the root) are not silenced, where a level on the root would have been their level too."""
+    logger = logging.getLogger(name)
+
+    def errors_only(record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR
+
+    logger.addFilter(errors_only)
+    try:
+        yield
+    finally:
+        logger.removeFilter(errors_only)
 
 
 class OnnxEncoderRunner:

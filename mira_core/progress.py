@@ -18,3 +18,10 @@ def progress_enabled(stream=None) -> bool:
         return True
     stream = sys.stderr if stream is None else stream
     return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def progress_lines(stream=None) -> bool:
+    """Whether to print a plain progress line now and then instead (`flows.common.gather`): where no bar is drawn
+    because `stream` is no terminal (a log file, CI, `dvc repro > log`), unless MIRA_PROGRESS=0 asks for none."""
+    flag = os.environ.get(PROGRESS_ENV, "").strip().lower()
+    return flag not in ("0", "false", "no", "off") and not progress_enabled(stream)

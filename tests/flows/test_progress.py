@@ -54,6 +54,30 @@ def test_off_when_not_a_terminal_unless_asked(monkeypatch):
     assert progress_enabled(io.StringIO())
 
 
+def test_without_a_terminal_a_long_gather_prints_a_plain_line_now_and_then(monkeypatch):
+    # `dvc repro > log`: no bar, and the proxy evaluation's runs (minutes each) were silent for a quarter of an hour
+    from flows import common
+
+    monkeypatch.delenv(PROGRESS_ENV, raising=False)
+    monkeypatch.setattr(common, "PLAIN_EVERY_S", 0.0)  # every finish is "long enough ago" here
+    with ThreadPoolExecutor(4) as pool:
+        out = io.StringIO()
+        assert gather(_finishing_in_reverse(pool, 3), "evaluate", "run", file=out) == [0, 1, 2]
+    assert [line.split(" (")[0] for line in out.getvalue().splitlines()] == [
+        "evaluate: 1 of 3 runs done", "evaluate: 2 of 3 runs done", "evaluate: 3 of 3 runs done"]
+    monkeypatch.setattr(common, "PLAIN_EVERY_S", 3600.0)  # a gather quicker than that prints nothing
+    with ThreadPoolExecutor(4) as pool:
+        out = io.StringIO()
+        gather(_finishing_in_reverse(pool, 3), "evaluate", "run", file=out)
+    assert out.getvalue() == ""
+    monkeypatch.setattr(common, "PLAIN_EVERY_S", 0.0)
+    monkeypatch.setenv(PROGRESS_ENV, "0")  # asked for no progress: none
+    with ThreadPoolExecutor(4) as pool:
+        out = io.StringIO()
+        gather(_finishing_in_reverse(pool, 3), "evaluate", "run", file=out)
+    assert out.getvalue() == ""
+
+
 def test_a_failed_future_raises_after_the_others_finish(monkeypatch):
     monkeypatch.setenv(PROGRESS_ENV, "0")
 

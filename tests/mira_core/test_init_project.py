@@ -300,6 +300,9 @@ def test_params_are_the_model_defaults_and_read_back(tmp_path):
     assert [b.name for b in params.decontaminate.benchmarks] == ["humaneval"]
     held = make_params(specs, ["docs"])
     assert held.evaluate.enabled and held.select.held_out_sources == ["docs"]
+    # the held-out sources are DSIR's target too, as in the demo's params: init filled only the first key
+    assert held.select.dsir_target == ["docs"] and held.select.baselines == [*params.select.baselines, "dsir"]
+    assert params.select.dsir_target == [] and "dsir" not in params.select.baselines
     with pytest.raises(ConfigError, match="names 'nope', which is not a source"):
         make_params(specs, ["nope"])
 

@@ -175,3 +175,21 @@ def test_two_processes_export_into_one_cache_at_once(tiny_bert, tmp_path):
     paths = {out.strip().splitlines()[-1] for _, out in results}
     assert len(paths) == 1 and Path(paths.pop()).is_file()
     assert [c.name for c in cache.iterdir() if c.name.startswith(".")] == []  # no temporary folder left
+
+
+def test_the_export_says_nothing_a_user_should_act_on(tiny_bert, tmp_path, recwarn, caplog, capfd):
+    # once per machine, in the middle of the first run: a wrapper exported in training mode, torchvision's ops
+    # skipped, a pytree deprecation, the quantizer's advice on the root logger and the "Loading weights" bar
+    import logging
+
+    caplog.set_level(logging.WARNING)
+    export_onnx(tiny_bert, tmp_path, "int8")
+    assert [str(w.message)[:80] for w in recwarn] == []
+    assert [(r.name, r.getMessage()[:80]) for r in caplog.records] == []
+    err = capfd.readouterr().err
+    assert "torchvision" not in err and "Loading weights" not in err and "pre-processing" not in err, err
+    # a warning of mira's own, made while it quantizes, still shows (a filter on the root, not a level)
+    with onnx_backend._quiet_logger(""):
+        logging.getLogger("mira_core.test").warning("still shown")
+        logging.getLogger().warning("dropped")
+    assert [r.getMessage() for r in caplog.records] == ["still shown"]
