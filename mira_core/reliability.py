@@ -102,7 +102,9 @@ def agreement(truth: np.ndarray, pred: np.ndarray, ranked: np.ndarray | None = N
             # over every val record the teacher scored, whether the student did or not: a student that left most
             # unscored made a varied anchor read as one the teacher gives one score to
             "teacher_constant": bool(known.size and np.ptp(known) == 0),
-            "unscored": int((~ok).sum())}
+            # of the records the teacher scored: a val label missing is not the student's (the label stage writes
+            # none, but a label table edited by hand can hold one)
+            "unscored": int((np.isfinite(truth) & ~ok).sum())}
 
 
 def per_anchor(truth: np.ndarray, pred: np.ndarray, anchor_ids: list[str], ranked: np.ndarray | None = None

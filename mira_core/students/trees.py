@@ -67,7 +67,7 @@ class TreesStudent:
         stats = stats_of(x, self.kind)
         self.tensors = {"n_stats": np.array([stats.shape[1]], np.float32)}
         if x.embeddings is not None and self.params.pca:
-            e = np.asarray(x.embeddings, np.float64)
+            e = embeddings_of(x, self.kind).astype(np.float64)  # a NaN failed the PCA as a bare LinAlgError
             mean = e.mean(axis=0)
             _, _, vt = np.linalg.svd(e - mean, full_matrices=False)
             self.tensors.update(pca_mean=mean.astype(np.float32), pca=vt[: self.params.pca].astype(np.float32))

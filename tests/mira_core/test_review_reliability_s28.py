@@ -19,8 +19,11 @@ def test_a_value_that_is_not_finite_makes_the_rank_statistics_undefined(bad):
     for t, p in ((truth, pred), (pred, truth)):
         assert spearman(t, p) is None and somers_d(t, p) is None
     assert spearman_ceiling(truth) is None
-    # `agreement` leaves the record out first, as before: the figures of the finite records
+    # `agreement` leaves the record out first, as before: the figures of the finite records. A record without a
+    # finite teacher label is not one the student left unscored (review s42); one without a finite score is.
     a = agreement(truth, pred)
+    assert (a["n"], a["unscored"], a["spearman"], a["somers_d"]) == (4, 0, 1.0, 1.0)
+    a = agreement(pred, truth)
     assert (a["n"], a["unscored"], a["spearman"], a["somers_d"]) == (4, 1, 1.0, 1.0)
 
 
