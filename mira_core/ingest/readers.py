@@ -26,7 +26,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from mira_core.errors import JSON_REFUSED, ConfigError, MiraError, RecordError, json_refusal
 from mira_core.ingest import remote
@@ -373,7 +373,8 @@ def read_folder(path: Path, label: str, pattern: str) -> Iterator[Item]:
     # a folder that cannot be listed is one unreadable item, whatever `pattern` (which of its files would match is
     # unknown): os.walk passed over it in silence
     for rel, why in unlistable:
-        yield Item(f"{label}/{display_name(rel.as_posix())}/", None,
+        where = "" if rel == PurePath(".") else f"{display_name(rel.as_posix())}/"  # "": the folder itself
+        yield Item(f"{label}/{where}", None,
                    RecordError(Q.UNREADABLE, f"a folder that cannot be listed ({why}): none of its files was read"))
     for rel, f in ((display_name(r.as_posix()), f) for r, f in found if match(r.as_posix())):
         loc = f"{label}/{rel}"

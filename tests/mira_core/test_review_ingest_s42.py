@@ -136,6 +136,12 @@ def test_a_folder_that_cannot_be_listed_is_quarantined_not_passed_over(tmp_path,
     assert [(i.locator, i.error is None) for i in items] == [("d/locked/", False), ("d/ok/a.txt", True)]
     assert items[0].error.reason == "unreadable" and "Permission denied" in items[0].error.detail
 
+    def nothing_listed(path="."):
+        raise PermissionError(13, "Permission denied", os.fspath(path))
+
+    monkeypatch.setattr(os, "scandir", nothing_listed)
+    assert [i.locator for i in read_folder(tmp_path / "d", "d", "**/*.txt")] == ["d/"]  # the folder itself
+
 
 def test_an_arrow_stream_cut_where_a_batch_ends_is_unreadable_from_there(tmp_path):
     # a save_to_disk file cut at a batch boundary read as whole: its first batches, then nothing, no error
