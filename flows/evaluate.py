@@ -86,6 +86,10 @@ def evaluate_flow(p: EvaluateParams, held_out: list[str], root: str, reuse: bool
               f"{metrics['config']['target_containment']:.0%} of a target record's word {metrics['config']['target_ngram']}"
               f"-grams and are left out of every arm (e.g. {tgt['holding_examples'][0][0]} holds "
               f"{tgt['holding_examples'][0][1]})")
+    if tgt.get("unchecked_short"):
+        print(f"evaluate: {tgt['unchecked_short']:,} of {tgt['records']:,} target records are under "
+              f"evaluate.target_ngram = {metrics['config']['target_ngram']} words: no training record is checked for "
+              "holding them (a lower target_ngram checks them)")
     print(text_table(header, rows))
     print(f"({metrics['noise_rule']})")
     publish_table("evaluate", "Proxy mid-training: held-out loss per arm (mean ± sd over seeds)", header, rows)

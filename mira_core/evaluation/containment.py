@@ -20,13 +20,22 @@ from mira_core.ingest.render import without_headers
 
 
 def _grams(text: str, n: int, hasher: TokenHasher) -> np.ndarray:
-    return ngram_hashes(hasher(words(without_headers(text))), n)
+    # a Chinese or Japanese character is a word wherever it stands, as dedup's shingles split them: split only in
+    # text mostly in those scripts, a Chinese target quoted in an English record was one word there and a run of
+    # characters in the target, and no n-gram matched
+    return ngram_hashes(hasher(words(without_headers(text), split_unspaced=True)), n)
+
+
+def unchecked(targets: Sequence[str], n: int) -> int:
+    """How many held-out texts have no n-gram of `n` words (`holding_records` can find no record holding them)."""
+    hasher = TokenHasher()
+    return sum(not len(_grams(t, n, hasher)) for t in targets)
 
 
 def holding_records(train: Mapping[str, str], targets: Sequence[str], n: int, share: float) -> dict[str, int]:
     """{training record id: index in `targets` of a held-out text it holds}, for every training record holding at
     least `share` of one held-out text's distinct n-grams of `n` words. A held-out text under n words has no
-    n-gram and holds nothing to match."""
+    n-gram and holds nothing to match (`unchecked` counts them: a short answer quoted word for word stays in)."""
     hasher = TokenHasher()
     per_target = [_grams(t, n, hasher) for t in targets]
     sizes = np.array([len(g) for g in per_target], dtype=np.int64)

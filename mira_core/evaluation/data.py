@@ -29,7 +29,7 @@ import polars as pl
 
 from mira_core.config import EvaluateParams
 from mira_core.errors import ConfigError, MiraError
-from mira_core.evaluation.containment import holding_records
+from mira_core.evaluation.containment import holding_records, unchecked
 from mira_core.evaluation.tokenizer import LMTokenizer, build_tokenizer, sample_texts
 from mira_core.io import DAMAGED_PARQUET, read_parquet, unreadable_parquet
 from mira_core.schema import MANIFEST, NOT_SELECTABLE, SelectionReason, read_checked
@@ -57,6 +57,7 @@ class EvalData:
     target_records: int
     target_sources: list[str]
     holding: dict[str, str] = field(default_factory=dict)  # training record left out -> the target record it holds
+    unchecked: int = 0  # target records under evaluate.target_ngram words, which no containment check can find
 
 
 def manifest_path(selection: Path, arm: str) -> Path:
@@ -277,4 +278,5 @@ def prepare(shards: Sequence[Path], manifests: Mapping[str, pl.DataFrame], held_
                           f"{len(base.stream)} tokens: fewer than one window of evaluate.context = {p.context}; "
                           "raise evaluate.base_slice or lower evaluate.context")
     target, n_target = target_windows(tok, [texts[i] for i in target_ids], p.context, p.eval_tokens, p.threads)
-    return EvalData(tok, arms, base, target, n_target, sorted(held_out), holding)
+    return EvalData(tok, arms, base, target, n_target, sorted(held_out), holding,
+                    unchecked([texts[i] for i in target_ids], p.target_ngram))

@@ -53,6 +53,8 @@ def build_metrics(p: EvaluateParams, data: EvalData, base: dict, runs: dict[tupl
                    "records": data.target_records,
                    # the training records left out of every stream for holding a target record (containment)
                    "holding_left_out": len(data.holding),
+                   # target records under target_ngram words: a training record quoting one is not found
+                   "unchecked_short": data.unchecked,
                    "holding_examples": [[i, data.holding[i]] for i in sorted(data.holding)[:10]]},
         "config": {**p.model_dump(mode="json"), "tokens_per_run": p.steps * p.batch_size * p.context,
                    "vocab_size_actual": data.tokenizer.vocab_size, "parameters": base["parameters"],

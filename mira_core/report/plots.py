@@ -82,7 +82,7 @@ def retention_chart(sources: Sequence[str], shares: Mapping[str, Mapping[str, fl
             ax.text(i, 0.03, "held out", ha="center", va="bottom", rotation=90, fontsize=9, color="#57606a")
     if budget_share is not None:  # in the legend, not on the plot, where it would sit on the bars
         ax.axhline(budget_share, color="black", linestyle="--", linewidth=0.8, label=f"budget ({share(budget_share)})")
-    ax.set_xticks(x, [literal(s) for s in sources], rotation=30, ha="right", fontsize=9)
+    ax.set_xticks(x, [literal(shorten(s)) for s in sources], rotation=30, ha="right", fontsize=9)
     ax.set_ylim(0, 1.05)
     ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
     ax.set_ylabel("kept token share")
@@ -165,7 +165,7 @@ def reliability_heatmap(sources: Sequence[str], anchors: Sequence[str], rank: np
             (top, rank, "RdYlGn", -1.0, 1.0, f"val {rank_name} (student vs teacher)", ".2f", 0.7, -0.7),
             (bottom, mae, "YlOrRd", 0.0, mae_max, "val MAE (score points)", ".2f", 0.6 * mae_max, -1.0)):
         im = _annotated(ax, m, on, cmap, lo, hi, fmt, dark_hi, dark_lo)
-        ax.set_yticks(range(n_s), [literal(s) for s in sources], fontsize=8)
+        ax.set_yticks(range(n_s), [literal(shorten(s)) for s in sources], fontsize=8)
         fig.colorbar(im, ax=ax, fraction=0.035, pad=0.01).ax.tick_params(labelsize=7)  # the title names it
         ax.set_title(label, fontsize=9, loc="left")
     # the anchor table above the figure gives each whole name; a 200-character one pushed the sources off the left
@@ -187,8 +187,8 @@ def overlap_heatmap(methods: Sequence[str], matrix: np.ndarray, dpi: int) -> byt
         for j in range(n):
             ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=8,
                     color="white" if matrix[i, j] > 0.6 else "black")
-    ax.set_xticks(range(n), [literal(m) for m in methods], rotation=30, ha="right", fontsize=9)
-    ax.set_yticks(range(n), [literal(m) for m in methods], fontsize=9)
+    ax.set_xticks(range(n), [literal(shorten(m)) for m in methods], rotation=30, ha="right", fontsize=9)
+    ax.set_yticks(range(n), [literal(shorten(m)) for m in methods], fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.046).set_label("Jaccard overlap of kept records", fontsize=8)
     return to_png(fig, dpi)
 
@@ -204,10 +204,15 @@ def evaluation_chart(arms: Mapping[str, Mapping[str, float]], dpi: int) -> bytes
     fig = _figure(max(5.0, 1.5 + 0.9 * len(names)), 3.4)
     ax = fig.add_subplot()
     for i, a in enumerate(names):
-        mean, std = arms[a].get("loss_mean"), arms[a].get("loss_std") or 0.0
-        if mean is not None:
-            ax.errorbar([i], [mean], yerr=[std], fmt="o", capsize=5, markersize=7, color=colors[a])
-    ax.set_xticks(range(len(names)), [literal(a) for a in names], rotation=30, ha="right", fontsize=9)
+        mean, std = arms[a].get("loss_mean"), arms[a].get("loss_std")
+        if mean is None or not math.isfinite(mean):  # a diverged arm: said on the axis, not left a blank column
+            ax.annotate("diverged" if mean is not None else "n/a", (i, 0.5), xycoords=("data", "axes fraction"),
+                        ha="center", va="center", rotation=90, fontsize=9, color="#57606a")
+            continue
+        # one seed has no spread: no bar (± 0 would read as a measured one), as the table says n/a
+        yerr = [std] if std is not None and math.isfinite(std) else None
+        ax.errorbar([i], [mean], yerr=yerr, fmt="o", capsize=5, markersize=7, color=colors[a])
+    ax.set_xticks(range(len(names)), [literal(shorten(a)) for a in names], rotation=30, ha="right", fontsize=9)
     ax.set_xlim(-0.6, len(names) - 0.4)
     ax.set_ylabel("held-out eval loss (lower is better)", fontsize=9)
     ax.grid(axis="y", alpha=0.3)

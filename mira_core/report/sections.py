@@ -118,7 +118,8 @@ def tokenizer_description(t: dict | None) -> str:
 def _methods(sel: dict) -> dict[str, dict]:
     """The per-method figures, MIRA first, then the baselines in name order (the JSON keys are sorted)."""
     methods = sel.get("methods") or {}
-    return {m: methods[m] for m in sorted(methods, key=lambda m: (m != "mira", m))}
+    # a method whose figures are null (a metrics file rewritten by hand or another tool) has none to show
+    return {m: methods[m] for m in sorted(methods, key=lambda m: (m != "mira", m)) if isinstance(methods[m], dict)}
 
 
 def _budget_text(sel: dict) -> str:
@@ -132,7 +133,7 @@ def _budget_text(sel: dict) -> str:
 
 
 def _budget_share(sel: dict) -> float | None:
-    b, mira = sel.get("budget"), sel.get("methods", {}).get("mira", {})
+    b, mira = sel.get("budget"), _methods(sel).get("mira") or {}
     if isinstance(b, int | float) and is_fraction(b):
         return float(b)
     selectable = mira.get("selectable_tokens")
@@ -147,7 +148,7 @@ def summary(inp: ReportInputs, p_: ReportParams) -> Raw:
     notes: list[Raw] = []
     if inp.ingest:
         t = inp.ingest.get("total", {})
-        reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(t.get("by_reason", {}).items()))
+        reasons = ", ".join(f"{k} {num(v)}" for k, v in sorted((t.get("by_reason") or {}).items()))
         rows += [("Records read", num(t.get("read"))), ("Kept at ingest", num(t.get("kept"))),
                  ("Quarantined", f"{num(t.get('quarantined'))}" + (f" ({reasons})" if reasons else "")),
                  ("Tokens kept at ingest", num(t.get("n_tokens"))),
@@ -159,7 +160,7 @@ def summary(inp: ReportInputs, p_: ReportParams) -> Raw:
         rows.append(("Groups and sources", f"{len(by_group)} groups, {sum(map(len, by_group.values()))} sources"))
     if inp.select:
         sel = inp.select
-        m = sel.get("methods", {}).get("mira")
+        m = _methods(sel).get("mira")
         rows.append(("Token budget", _budget_text(sel)))
         if m:  # .get: a select.json from an older mira lacks some of these, and the note below says which
             rows += [("MIRA keeps", f"{num(m.get('kept_records'))} of {num(m.get('records'))} records; "
@@ -215,9 +216,10 @@ def retention(inp: ReportInputs, p_: ReportParams) -> Raw:
     png = plots.retention_chart(sources, shares, held, _budget_share(inp.select), p_.dpi)
     # the selectable tokens, which the shares beside them and the total below are over (a select.json from an
     # older mira has only every token: near-duplicates, contaminated and held-out records included)
-    rows = [[s, group_of.get(s, "–"), "–" if s in held else num(tokens[s].get("selectable_tokens", tokens[s].get("tokens"))),
+    rows = [[s, group_of.get(s, "–"),
+             "–" if s in held else num((tokens[s] or {}).get("selectable_tokens", (tokens[s] or {}).get("tokens"))),
              *(("held out" if s in held else pct(shares[m][s])) for m in methods)] for s in sources]
-    rows.append([Raw("<b>all selectable</b>"), "", num(methods.get("mira", {}).get("selectable_tokens")),
+    rows.append([Raw("<b>all selectable</b>"), "", num((methods.get("mira") or {}).get("selectable_tokens")),
                  *(pct(r.get("kept_token_share")) for r in methods.values())])
     return join([img(png, "kept token share per source, MIRA and baselines"),
                  note("Share of each source's tokens kept, per method, at the same token budget (dashed line). "
@@ -493,7 +495,7 @@ def proxy_evaluation(inp: ReportInputs, p_: ReportParams) -> Raw | None:
         return _lacking("the proxy evaluation", "evaluate", ["arms"])
     arms = in_reading_order(arms)
     rows = [[a, _loss_mean(r), _loss_std(r), num(r.get("ppl_mean"), 2),
-             ", ".join(f"{x['seed']}: {x['loss']:.4f}" if isinstance(x, dict) else str(x)
+             ", ".join(f"{x.get('seed')}: {num(x.get('loss'), 4)}" if isinstance(x, dict) else str(x)
                        for x in r.get("seeds") or []) or "–",
              r.get("note") or "–"] for a, r in arms.items()]
     # the note is the stage's verdict on every other arm, beyond the noise too: the list below holds only the pairs
@@ -504,10 +506,14 @@ def proxy_evaluation(inp: ReportInputs, p_: ReportParams) -> Raw | None:
         parts.insert(0, img(plots.evaluation_chart(arms, p_.dpi), "proxy-model eval loss per arm"))
     target = inp.evaluate.get("target") or {}
     if target.get("holding_left_out"):  # absent from a metrics file written before the containment check
-        eg = (target.get("holding_examples") or [[None, None]])[0]
+        eg = (target.get("holding_examples") or [None])[0]
+        example = f", e.g. {eg[0]}, which holds {eg[1]}" if isinstance(eg, list | tuple) and len(eg) == 2 else ""
         parts.append(p(f"{num(target['holding_left_out'])} training records hold a held-out record inside them "
                        "(evaluate.target_containment of its word n-grams) and were left out of every arm and of "
-                       f"the base's slice, e.g. {eg[0]}, which holds {eg[1]}."))
+                       f"the base's slice{example}."))
+    if target.get("unchecked_short"):
+        parts.append(p(f"{num(target['unchecked_short'])} of the {num(target.get('records'))} target records are "
+                       "under evaluate.target_ngram words: no training record was checked for holding them."))
     noise = inp.evaluate.get("within_noise") or []
     if noise:
         items = [" vs ".join(map(str, x)) if isinstance(x, list | tuple) else str(x) for x in noise]
