@@ -47,6 +47,15 @@ class RecordError(MiraError):
 JSON_REFUSED = (ValueError, RecursionError)
 
 
+JSON_TYPES = {dict: "an object", list: "an array", str: "a string", int: "a number", float: "a number",
+              bool: "a boolean", type(None): "null"}
+
+
+def json_type(value: object) -> str:
+    """What a value is, in JSON's words ("an array", "a number"), for quarantine details (readers and render)."""
+    return JSON_TYPES.get(type(value), f"a {type(value).__name__}")
+
+
 def json_refusal(e: BaseException) -> str:
     """Why json.loads refused a text, in words, for a quarantine reason or an error message."""
     if isinstance(e, RecursionError):

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
-from mira_core.errors import JSON_REFUSED, ConfigError, MiraError, RecordError, json_refusal
+from mira_core.errors import JSON_REFUSED, ConfigError, MiraError, RecordError, json_refusal, json_type
 from mira_core.ingest import remote
 from mira_core.io import glob_regex, is_hidden, walk_files
 from mira_core.redact import redact_credentials
@@ -41,18 +41,12 @@ WIDE_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (
 # A \uD800-\uDFFF escape: usually half of a valid pair (an emoji), so only a line holding one is checked
 # for a lone surrogate, which json.loads accepts but no UTF-8 writer (Parquet, the tokenizer) can encode.
 SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-JSON_TYPES = {dict: "an object", list: "an array", str: "a string", int: "a number", float: "a number",
-              bool: "a boolean", type(None): "null"}
 
 
 def wide_detail(encoding: str) -> str:
     """The quarantine detail of a file whose byte-order mark says UTF-16 or UTF-32."""
     return f"the file is {encoding} (its byte-order mark), not UTF-8: re-encode it (iconv -f {encoding} -t UTF-8)"
 
-
-def json_type(value: object) -> str:
-    """What a value is, in JSON's words ("an array", "a number"), for quarantine details."""
-    return JSON_TYPES.get(type(value), f"a {type(value).__name__}")
 
 
 @dataclass(frozen=True, slots=True)

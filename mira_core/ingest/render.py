@@ -18,8 +18,7 @@ import json
 import re
 from collections.abc import Iterator
 
-from mira_core.errors import JSON_REFUSED, RecordError, json_refusal
-from mira_core.ingest.readers import json_type
+from mira_core.errors import JSON_REFUSED, RecordError, json_refusal, json_type
 from mira_core.schema import QuarantineReason as Q
 
 ROLES = {"system", "developer", "user", "assistant", "tool", "function"}

@@ -21,10 +21,10 @@ from urllib.parse import urlsplit
 
 from mira_core.config import JSONL_SUFFIXES, IngestParams, SourceSpec
 from mira_core.dvc_deps import dvc_stage_deps, listed
-from mira_core.errors import ConfigError, InvariantError, RecordError
+from mira_core.errors import ConfigError, InvariantError, RecordError, json_type
 from mira_core.ingest import remote
 from mira_core.ingest.hf_dataset import is_saved_dataset
-from mira_core.ingest.readers import Item, expand, json_type, read_source
+from mira_core.ingest.readers import Item, expand, read_source
 from mira_core.ingest.render import render
 from mira_core.ingest.tokens import token_counter
 from mira_core.io import atomic_dir, text_digest, tree_files, write_json
