@@ -32,8 +32,8 @@ def _json(root: Path, rev: str, path: str) -> dict:
     try:
         obj = json.loads(data)
     except json.JSONDecodeError as e:
-        raise unreadable(rev, path, f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg});"
-                                    f"{conflict_note(data)}") from None
+        raise unreadable(rev, path, f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})"
+                                    + (f";{note}" if (note := conflict_note(data)) else "")) from None
     except JSON_REFUSED as e:  # not UTF-8; numbers or nesting past Python's limits
         raise unreadable(rev, path, f"not readable as JSON ({json_refusal(e)})") from None
     if not isinstance(obj, dict):
@@ -49,8 +49,8 @@ def _params(root: Path, rev: str) -> dict[str, object]:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
-        raise unreadable(rev, "params.yaml", f"not valid YAML ({where}{getattr(e, 'problem', None) or e});"
-                                             f"{conflict_note(data)}") from None
+        raise unreadable(rev, "params.yaml", f"not valid YAML ({where}{getattr(e, 'problem', None) or e})"
+                                             + (f";{note}" if (note := conflict_note(data)) else "")) from None
 
 
 def _flat(d: object, prefix: str = "") -> dict[str, object]:

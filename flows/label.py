@@ -32,7 +32,7 @@ from mira_core.grouping import judged_members, read_groups
 from mira_core.io import write_json
 from mira_core.labels import check_rubric_teacher, merge_chunks, write_plan
 from mira_core.layout import Layout
-from mira_core.rubric import load_rubrics
+from mira_core.rubric import check_rubric_sources, load_rubrics
 from mira_core.teachers import api_key
 from mira_core.teachers.base import sum_stats
 from mira_core.teachers.spend import cap_error
@@ -53,6 +53,7 @@ def label_flow(p: LabelParams, teacher: TeacherParams, root: str, held_out: list
         raise ConfigError("every rubric is empty: nothing to label (see metrics/discover.json)")
     for g in usable:  # before any spend: a rubric of another version of this teacher is a mix no fresh run gives
         check_rubric_teacher(rubrics[g], teacher)
+        check_rubric_sources(rubrics[g], usable[g])
     api_key(teacher, os.environ)  # a missing key fails here, before any spend
     # Records the filter stages drop are never sampled: no request is paid for what no selection may keep.
     excluded = excluded_ids(require(lay.dedup, "dedup"), require(lay.decontaminate, "decontaminate"), held_out or [])

@@ -285,7 +285,10 @@ def summary_lines(root: Path) -> list[str]:
             for g, r in _by_group(students))
             + "   data/students/, MLflow")
     sel = _load(root, "select")
-    if sel:
+    if sel is not None and not isinstance((sel.get("methods") or {}).get("mira"), dict):
+        # `{}` (a file emptied by hand or by a tool) was passed over in silence, where `[]` is refused
+        out.append("selection   metrics/select.json holds no figures for MIRA: re-run the select stage")
+    elif sel:
         m = sel["methods"]["mira"]
         # .get: a select.json from an older mira has no selectable tokens or share (the report degrades on it too)
         share = m.get("kept_token_share")

@@ -18,11 +18,12 @@ from mira_core import baselines
 from mira_core.config import SelectParams
 from mira_core.errors import ConfigError, InvariantError
 from mira_core.exclusions import drop_reasons
+from mira_core.grouping import judged_members
 from mira_core.io import atomic_path, file_digest, read_parquet, write_parquet
 from mira_core.layout import corpus_shards
 from mira_core.megatron import materialize_megatron, write_lineage
 from mira_core.reliability import spearman
-from mira_core.rubric import load_rubrics
+from mira_core.rubric import Rubric, check_rubric_sources, load_rubrics
 from mira_core.schema import (
     CORPUS,
     LABEL_META,
@@ -184,7 +185,8 @@ def _competes(files: list[Path], sorted_ids: pl.Series | None) -> bool:
     return bool(files) and bool(_member(read_parquet(files, columns=["record_id"])["record_id"], sorted_ids).any())
 
 
-def mira_scores(scores: Path, rubrics: Path, reports: dict, p: SelectParams, competing: pl.Series | None = None
+def mira_scores(scores: Path, rubrics: Path, reports: dict, p: SelectParams, competing: pl.Series | None = None,
+                groups: dict[str, str] | None = None
                 ) -> tuple[pl.DataFrame, pl.DataFrame, SetApart, dict[str, dict[str, tuple[float, float]]]]:
     """(record_id -> score, the mask, the sources set apart from their group's budget, each group's anchor
     scales) for every scored record.
@@ -206,6 +208,7 @@ def mira_scores(scores: Path, rubrics: Path, reports: dict, p: SelectParams, com
         raise ConfigError(f"{rubrics}: no rubric for group(s) {', '.join(without)}, which the students' figures "
                           "(metrics/students.json) name: the groups or rubrics changed after distill ran; run "
                           "distill and score again (`dvc repro` does)")
+    check_current(rubric, reports, rubrics, groups, p.held_out_sources)
     for g in sorted(reports):
         anchors = rubric[g].anchor_ids()
         on, none_reliable = anchors_on(mask, g, anchors)
@@ -236,6 +239,27 @@ def mira_scores(scores: Path, rubrics: Path, reports: dict, p: SelectParams, com
                                        "score": aggregate(frame, cols, p.trim, scales, p.worst_weight, inside)}))
     scored = pl.concat(parts) if parts else pl.DataFrame(schema={"record_id": pl.String, "score": pl.Float64})
     return scored, mask, own, all_scales
+
+
+def check_current(rubric: dict[str, Rubric], reports: dict, rubrics: Path, groups: dict[str, str] | None,
+                  held_out: list[str]) -> None:
+    """A ConfigError when a group's student was distilled on another rubric than the one in `rubrics` now, or
+    (`groups`: the group map) a rubric was discovered for other sources than its group holds now.
+
+    `mira stage discover` (or group) run alone, then `select`: the score columns a00, a01 ... were read as the new
+    rubric's anchors, which are other dimensions, and lineage.json named the new rubric. `dvc repro` re-runs label,
+    distill and score after either; a stage run alone did not, and exited 0 with a selection no run from scratch
+    gives. A students.json without `rubric_version` (an older mira) is not checked."""
+    for g in sorted(reports):
+        made = (reports[g] or {}).get("rubric_version")
+        if made and g in rubric and made != rubric[g].version:
+            raise ConfigError(f"{rubrics / f'{g}.json'} is rubric {rubric[g].version}, and group {g}'s student was "
+                              f"distilled on rubric {made} (metrics/students.json): discover ran again since; run "
+                              "label, distill and score again (`dvc repro` does)")
+    if groups is not None:
+        judged = judged_members(groups, held_out)
+        for g in sorted(set(reports) & set(rubric)):
+            check_rubric_sources(rubric[g], judged.get(g, []))
 
 
 def oracle_table(labels: Path, rubrics: Path, index: pl.DataFrame, scored: pl.DataFrame, mask: pl.DataFrame,

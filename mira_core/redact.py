@@ -14,10 +14,11 @@ from mira_core.errors import ConfigError
 
 # Up to the last '@' before the path, as urllib and httpx split the authority: a password may hold a raw '@'.
 _USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/\s?#]+@", re.I)
-# A query value ends at &, #, white space, or a ':' that ends the URL in a message ("...?sig=abc: not found").
+# A query value ends at &, #, white space, a quote (the URL quoted in a message: `'https://...?sig=abc'`), or a ':'
+# that ends the URL in a message ("...?sig=abc: not found").
 _QUERY_SECRET = re.compile(
     r"([?&][a-z0-9_.-]*(?:key|token|secret|password|passwd|pwd|signature|sig|auth|credential)[a-z0-9_.-]*=)"
-    r"(?:[^&#\s:]|:(?!\s|$))+",
+    r"(?:[^&#\s:'\"]|:(?!\s|$))+",
     re.I)
 
 

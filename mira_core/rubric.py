@@ -221,3 +221,14 @@ def format_diff(diff: dict[str, dict], rev_a: str, rev_b: str) -> str:
         lines.append(f"group {group}: {d['status']} ({d['versions'][0]} -> {d['versions'][1]})")
         lines += diff_lines(d)
     return "\n".join(lines)
+
+
+def check_rubric_sources(rubric: Rubric, sources: list[str]) -> None:
+    """Refuse a rubric discovered for other sources than the group holds now (`sources`: its judged members): after
+    the group map (group.pins, group.k) or select.held_out_sources changed, `mira stage label` run alone judged a
+    source on another group's rubric, and `score` and `select` alone ranked it with that group's student (`dvc
+    repro` re-runs discover, which reads both)."""
+    if sorted(rubric.sources) != sorted(sources):
+        raise ConfigError(f"rubric {rubric.group} was discovered for the sources {sorted(rubric.sources)}, and the "
+                          f"group now holds {sorted(sources)} (the groups or select.held_out_sources changed since): "
+                          "run discover, label, distill and score again (`dvc repro` does)")

@@ -31,8 +31,9 @@ from mira_core.selection import select
 def select_mira(p: SelectParams, group_map: Path, corpus: Path, dedup: Path, decontaminate: Path, scores: Path,
                 students: Path, rubrics: Path, labels: Path, out: Path, out_mask: Path, out_oracle: Path) -> dict:
     """Mask, aggregate and select to the budget; writes the MIRA manifest, the mask and the teacher-oracle table."""
-    index = corpus_index(corpus, read_groups(group_map), p.held_out_sources, dedup, decontaminate, sort=True)
-    scored, mask, own, scales = mira_scores(scores, rubrics, read_json(students), p, competing_ids(index))
+    groups = read_groups(group_map)
+    index = corpus_index(corpus, groups, p.held_out_sources, dedup, decontaminate, sort=True)
+    scored, mask, own, scales = mira_scores(scores, rubrics, read_json(students), p, competing_ids(index), groups)
     write_parquet(oracle_table(labels, rubrics, index, scored, mask, scales, p, own), out_oracle)
     records = attach_scores(index, scored)
     del index, scored  # the selection below is the memory peak at scale
@@ -58,8 +59,9 @@ def select_ablation(name: str, p: SelectParams, group_map: Path, corpus: Path, d
                     scores: Path, students: Path, rubrics: Path, out: Path) -> dict:
     """One MIRA ablation's manifest, from the same scores (no student runs again)."""
     q = ablation_params(p, name)
-    index = corpus_index(corpus, read_groups(group_map), q.held_out_sources, dedup, decontaminate, sort=True)
-    scored, _, own, _ = mira_scores(scores, rubrics, read_json(students), q, competing_ids(index))
+    groups = read_groups(group_map)
+    index = corpus_index(corpus, groups, q.held_out_sources, dedup, decontaminate, sort=True)
+    scored, _, own, _ = mira_scores(scores, rubrics, read_json(students), q, competing_ids(index), groups)
     records = attach_scores(index, scored)
     write_parquet(select(records, q.budget, q.granularity, f"mira_{name}", q.min_score, own_budget=own.units,
                                      weights=q.weights if q.granularity == p.granularity else None,
