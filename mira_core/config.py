@@ -94,7 +94,7 @@ class SourceSpec(Section):
         # a URL's query (a signed URL's ?sig=...) is not part of the object's name
         path = urlsplit(self.path).path if "://" in self.path else self.path
         # a glob's trailing wildcard (`*.jsonl*`: plain and compressed shards) says nothing of the format
-        name = PurePosixPath(path).name.lower().rstrip("*?")
+        name = PurePosixPath(path).name.lower().rstrip("*?").rstrip(".")  # `*.jsonl.*` too
         if name.endswith(JSONL_SUFFIXES):
             return "jsonl"
         if name.endswith(".parquet"):

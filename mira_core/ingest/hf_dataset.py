@@ -61,9 +61,11 @@ def arrow_files(path: Path, label: str) -> list[Path]:
     return [path / n for n in names]
 
 
-# The end of an IPC stream: a continuation marker and a message of length 0. A stream cut where a batch ends read
-# as whole (its batches, then nothing), so a save_to_disk file cut short lost its remaining rows in silence.
+# The end of an IPC stream as pyarrow's writer (save_to_disk's) closes one: a continuation marker and a message of
+# length 0 (before Arrow 0.15, four zero bytes alone). A stream cut where a batch ends read as whole (its batches,
+# then nothing), so a save_to_disk file cut short lost its remaining rows in silence.
 STREAM_END = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+LEGACY_END = b"\x00\x00\x00\x00"
 CUT_STREAM = ("the Arrow stream ends without its end-of-stream marker: the file was cut short (a copy or a write "
               "that did not finish), so its remaining rows are missing")
 
@@ -71,7 +73,7 @@ CUT_STREAM = ("the Arrow stream ends without its end-of-stream marker: the file 
 def _stream_batches(reader, tail: bytes):
     """The reader's batches, then a ValueError when the stream's last bytes are not its end marker."""
     yield from reader
-    if tail != STREAM_END:
+    if tail != STREAM_END and not tail.endswith(LEGACY_END):
         raise ValueError(CUT_STREAM)
 
 

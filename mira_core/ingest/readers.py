@@ -48,7 +48,6 @@ def wide_detail(encoding: str) -> str:
     return f"the file is {encoding} (its byte-order mark), not UTF-8: re-encode it (iconv -f {encoding} -t UTF-8)"
 
 
-
 @dataclass(frozen=True, slots=True)
 class Item:
     """One raw record: where it came from, its fields, or the error that stopped it being read."""
@@ -467,8 +466,12 @@ def _read_remote_source(kind: str, url: str, pattern: str, batch_size: int) -> I
             raise
         raise type(e)(said) from None  # not chained: the cause's message holds the credentials too
     except Exception as e:
-        # what a backend raises mid-read that is no OSError (aiohttp's ClientResponseError when a presigned URL
-        # expires: 403, the URL and its token in the message): the source, where it stopped, and no credentials
+        # what a storage backend raises mid-read that is no OSError (aiohttp's ClientResponseError when a presigned
+        # URL expires: 403, the URL and its token in the message): the source, where it stopped, and no credentials.
+        # A builtin error other than OSError, or mira's own, is a bug: its traceback is kept.
+        origin = type(e).__module__.split(".")[0]
+        if origin in ("builtins", "mira_core") and not isinstance(e, OSError):
+            raise
         where = f"after {last}" if last else "before its first record"
         raise MiraError(redact_credentials(f"{url}: reading stopped {where}: "
                                            f"{type(e).__name__}: {e} (run ingest again; a presigned URL that has "

@@ -37,8 +37,8 @@ def embeddings_of(x: Inputs, kind: str, dim: int | None = None) -> np.ndarray:
     e = np.asarray(x.embeddings, dtype=np.float32)
     if e.ndim != 2 or (dim is not None and e.shape[1] != dim):
         raise ConfigError(f"the {kind} student was trained on {dim}-dim embeddings; got shape {e.shape}")
-    bad = int((~np.isfinite(e)).sum())
-    if bad:  # as for the statistics: one NaN in training made every later score of an mlp head NaN, silently
+    if not np.isfinite(e).all():  # as for the statistics: one NaN in training made every mlp head score NaN
+        bad = int((~np.isfinite(e)).sum())
         raise ConfigError(f"{bad} embedding value(s) given to the {kind} student are not finite; the embed stage "
                           "makes finite ones (a damaged shard, or an encoder of your own?): re-run embed")
     return e

@@ -55,8 +55,8 @@ class TreesStudent:
         if "pca" in self.tensors and len(self.tensors["pca"]):
             # fitted on principal axes: inputs without embeddings, or of another width, are refused by name (they
             # failed as an IndexError or a broadcast error deep in the tree walk)
-            embeddings_of(x, self.kind, self.tensors["pca"].shape[1])
-            parts.append((np.asarray(x.embeddings, np.float64) - self.tensors["pca_mean"]) @ self.tensors["pca"].T)
+            e = embeddings_of(x, self.kind, self.tensors["pca"].shape[1]).astype(np.float64)
+            parts.append((e - self.tensors["pca_mean"]) @ self.tensors["pca"].T)
         return np.hstack(parts).astype(np.float32)
 
     def fit(self, x: Inputs, y: np.ndarray) -> dict:

@@ -35,6 +35,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, f
 from mira_core.errors import INTERRUPTED, JSON_REFUSED, json_refusal
 from mira_core.rubric import Anchor
 
+# A JSON escape of half a UTF-16 pair (`\ud83d` alone) reads as a lone surrogate, which no UTF-8 writer takes: a
+# reply holding one validated, then stopped the stage where its labels were written (or the cache, where its error
+# was), on every re-run, since the reply was cached as an answer.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
 Kind = Literal["judge", "score"]
 ErrorKind = Literal["transient", "permanent", "capped"]  # capped: refused by a spending cap, never sent
 OnOutcome = Callable[[int, "Outcome"], None]  # (index of the request in the batch, its outcome)
@@ -84,7 +89,9 @@ class Outcome:
 
     @classmethod
     def failure(cls, record_id: str, error: str, kind: ErrorKind, **usage: float) -> Outcome:
-        return cls(record_id, False, None, error, kind, **usage)
+        # an error quoting a reply or an error body (a refusal, a server's message) may hold half a UTF-16 pair,
+        # which the request cache's sqlite refuses, as it refused one in an answer (`extract_json`)
+        return cls(record_id, False, None, LONE_SURROGATE.sub("\ufffd", error), kind, **usage)
 
 
 class Backend(Protocol):
@@ -175,12 +182,6 @@ def normalize_name(name: str) -> str:
     'é', full-width letters) is the same name, not a second dimension (the combining accent read as a separator)."""
     out = "".join(ch.lower() if ch.isalnum() else "_" for ch in unicodedata.normalize("NFKC", name).strip())
     return "_".join(p for p in out.split("_") if p) or "unnamed"
-
-
-# A JSON escape of half a UTF-16 pair (`\ud83d` alone) reads as a lone surrogate, which no UTF-8 writer takes: a
-# reply holding one validated, then stopped the stage where its labels were written (or the cache, where its error
-# was), on every re-run, since the reply was cached as an answer.
-LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def extract_json(text: str) -> object:

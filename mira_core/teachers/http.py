@@ -45,7 +45,9 @@ NoRetry = Callable[[int, str], bool]
 
 
 class EndpointError(Exception):
-    """Any failure of a request to the endpoint."""
+    """Any failure of a request to the endpoint; `retries`: those `retrying` made before giving up on it."""
+
+    retries: int | None = None
 
 
 class EndpointStatusError(EndpointError):

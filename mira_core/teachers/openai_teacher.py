@@ -347,7 +347,7 @@ class OpenAIBackend:
 
     def _classify(self, e: EndpointError) -> tuple[ErrorKind, str]:
         """Transient: still rate-limited, server errors or unreachable after the retries. Else permanent."""
-        n = getattr(e, "retries", self.params.max_retries)  # the retries made (`retrying` says), not those allowed
+        n = self.params.max_retries if e.retries is None else e.retries  # made (`retrying` says), not allowed
         retried = f" after {n} {'retry' if n == 1 else 'retries'}" if n else ""
         if isinstance(e, EndpointConnectionError):  # includes EndpointTimeout
             return "transient", self._mask(f"{type(e).__name__}{retried}: {e}")

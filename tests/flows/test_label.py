@@ -161,3 +161,17 @@ def test_a_spending_cap_stops_label_cleanly_and_a_raised_cap_resumes(tmp_path, g
         done = label.run(raised, tmp_path)
         assert done["groups"]["g0"]["labeled"] == 40 and done["teacher"]["cache_hits"] == 12
         assert len(server.requests) == 12 + done["teacher"]["calls"]  # nothing answered was asked again
+
+
+def test_label_alone_refuses_a_rubric_discovered_for_other_sources(tmp_path, grouped_project):
+    # review s42: after the groups changed, `mira stage label` alone judged a source on another group's rubric
+    from mira_core.errors import ConfigError
+    from mira_core.rubric import load_rubric, save_rubric
+
+    params = _params(grouped_project("one_group"))
+    discover.run(params, tmp_path)
+    path = tmp_path / "data" / "rubrics" / "g0.json"
+    rubric = load_rubric(path)
+    save_rubric(rubric.model_copy(update={"sources": [*rubric.sources, "gone"]}).with_version(), path)
+    with pytest.raises(ConfigError, match=r"rubric g0 was discovered for the sources .*'gone'.*run discover, label"):
+        label.run(params, tmp_path)

@@ -117,6 +117,19 @@ def test_a_remote_read_that_fails_mid_way_names_the_source_and_hides_its_token(t
     assert "SECRETTOKEN" not in said and err.value.__cause__ is None and err.value.__suppress_context__
 
 
+def test_a_bug_in_reading_a_remote_source_keeps_its_traceback(monkeypatch):
+    # only a storage backend's errors are turned into "reading stopped": a TypeError of mira's own is a bug
+    from mira_core.ingest import readers
+
+    def broken(*args):
+        raise TypeError("a bug")
+        yield
+
+    monkeypatch.setattr(readers, "_remote_items", broken)
+    with pytest.raises(TypeError, match="a bug"):
+        list(readers._read_remote_source("jsonl", "http://127.0.0.1:9/a.jsonl", "", 10))
+
+
 def test_a_folder_that_cannot_be_listed_is_quarantined_not_passed_over(tmp_path, monkeypatch):
     # os.walk skips a folder it cannot list (no permission) unless told; its files appeared in no count. Root reads
     # any folder, so the refusal is made here, where os.walk lists it.
@@ -158,6 +171,11 @@ def test_an_arrow_stream_cut_where_a_batch_ends_is_unreadable_from_there(tmp_pat
     assert len(whole) == 30 and all(i.error is None for i in whole)
     assert [i.error is None for i in cut] == [True] * 20 + [False]
     assert cut[-1].locator == "cut#20" and "end-of-stream marker" in cut[-1].error.detail
+    # a whole stream of the format before Arrow 0.15, which ends in four zero bytes, is whole
+    options = pa.ipc.IpcWriteOptions(use_legacy_format=True)
+    with pa.ipc.new_stream(str(tmp_path / "legacy.arrow"), table.schema, options=options) as w:
+        w.write_table(table)
+    assert [i.error for i in read_arrow(tmp_path / "legacy.arrow", "legacy")] == [None] * 30
 
 
 def test_a_record_without_a_token_does_not_take_its_id_or_text_from_a_later_one(tmp_path):
@@ -181,5 +199,6 @@ def test_a_glob_whose_last_wildcard_follows_the_suffix_reads_its_format(tmp_path
     (tmp_path / "d" / "b.jsonl.gz").write_bytes(gzip.compress(json.dumps({"text": "second shard"}).encode() + b"\n"))
     spec = SourceSpec(name="s", path="d/*.jsonl*", format="text")
     assert spec.resolved_reader() == "jsonl"
+    assert SourceSpec(name="s", path="d/*.jsonl.*", format="text").resolved_reader() == "jsonl"
     report, kept, _ = _ingest(tmp_path, spec)
     assert sorted(kept["text"].to_list()) == ["first shard", "second shard"] and report["quarantined"] == 0

@@ -77,3 +77,13 @@ def test_a_judgment_named_by_punctuation_alone_is_refused_not_unnamed(name):
         validate_reply({"judgments": [{"name": name, "score": 3, "reason": "r"}]}, judge, (1, 5))
     kept = validate_reply({"judgments": [{"name": "\u53ef\u8bfb\u6027", "score": 3, "reason": "r"}]}, judge, (1, 5))
     assert kept["judgments"][0]["name"] == "\u53ef\u8bfb\u6027"  # a name in another script is a name
+
+
+def test_half_a_utf16_pair_in_a_failures_text_is_replaced_too(tmp_path, transport):
+    # a refusal or a server's error message quoting it went into Outcome.error, which the cache's sqlite refused:
+    # the batch was lost and every re-run paid for it again
+    body = json.dumps({"choices": [{"message": {"role": "assistant", "content": None, "refusal": "no \ud83d"},
+                                    "finish_reason": "stop"}], "usage": {"prompt_tokens": 1, "completion_tokens": 1}})
+    assert "\\ud83d" in body
+    o = ask(Scripted([reply(body=body.encode())]), tmp_path)
+    assert not o.ok and "\ufffd" in o.error and "\ud83d" not in o.error
