@@ -70,6 +70,15 @@ CUT_STREAM = ("the Arrow stream ends without its end-of-stream marker: the file 
               "that did not finish), so its remaining rows are missing")
 
 
+def _stream_tail(f) -> bytes:
+    """The last bytes of a seekable binary file, where an IPC stream's end marker is; its position given back."""
+    at = f.tell()
+    f.seek(max(0, f.seek(0, 2) - len(STREAM_END)))
+    tail = f.read()
+    f.seek(at)
+    return tail
+
+
 def _stream_batches(reader, tail: bytes):
     """The reader's batches, then a ValueError when the stream's last bytes are not its end marker."""
     yield from reader
@@ -89,9 +98,7 @@ def _arrow_batches(f: Path):
         file_reader = pa.ipc.open_file(source)
         return (file_reader.get_batch(i) for i in range(file_reader.num_record_batches))
     with open(f, "rb") as raw:
-        raw.seek(max(0, f.stat().st_size - len(STREAM_END)))
-        tail = raw.read()
-    return _stream_batches(reader, tail)
+        return _stream_batches(reader, _stream_tail(raw))
 
 
 def read_arrow(f: Path, label: str, batch_size: int = 1024) -> Iterator[Item]:
@@ -159,11 +166,7 @@ def read_remote_arrow(url: str, label: str, batch_size: int = 1024) -> Iterator[
         try:
             try:
                 reader = pa.ipc.open_stream(f)
-                at = f.tell()  # the reader reads on from here: its tail is read, then the place is given back
-                f.seek(max(0, f.seek(0, 2) - len(STREAM_END)))
-                tail = f.read()
-                f.seek(at)
-                batches = _stream_batches(reader, tail)
+                batches = _stream_batches(reader, _stream_tail(f))  # the reader reads on from where it was
             except pa.ArrowInvalid:
                 f.seek(0)
                 file_reader = pa.ipc.open_file(f)

@@ -39,6 +39,7 @@ from mira_core.rubric import Anchor
 # reply holding one validated, then stopped the stage where its labels were written (or the cache, where its error
 # was), on every re-run, since the reply was cached as an answer.
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # only a reply holding such an escape can hold one
 
 Kind = Literal["judge", "score"]
 ErrorKind = Literal["transient", "permanent", "capped"]  # capped: refused by a spending cap, never sent
@@ -187,6 +188,8 @@ def normalize_name(name: str) -> str:
 def extract_json(text: str) -> object:
     """`_extract_json`, with each lone surrogate in its strings (and keys) made U+FFFD."""
     data = _extract_json(text)
+    if not SURROGATE_ESCAPE.search(text):  # nearly every reply: no round trip
+        return data
     dumped = json.dumps(data, ensure_ascii=False)
     return json.loads(LONE_SURROGATE.sub("\ufffd", dumped)) if LONE_SURROGATE.search(dumped) else data
 
