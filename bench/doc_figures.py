@@ -437,7 +437,7 @@ FIGURES: list[Figure] = [
            lambda r: [p1(_method(r, "perfect")["good_kept"]), p1(_arm(r)["corpus"]["good_bound"]),
                       p1(_arm(r)["corpus"]["broken_token_share"])]),
     Figure(README, "MIRA keeps fewer broken tokens than `single_rubric` in every source, each source's share within "
-                   "{} points of a perfect selector's",
+                   "{} points of the group-level perfect selector's",
            lambda r: [targets.at_most(_share_gap(r, 'perfect_group'))], _every_source_fewer_broken,
            "fewer broken tokens than single_rubric in every source"),
     Figure(EVALUATION, "MIRA keeps fewer broken tokens than `single_rubric` in every source on seed 2\n  too, and in "

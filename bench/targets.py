@@ -153,8 +153,9 @@ def _planted_rows(r: dict) -> list[list[str]]:
     if gap is None:
         raise ValueError("the main planted run records no source's share of the kept tokens")
     gap = abs(gap[1])
-    figures += (f"; each source's share of the kept tokens within {at_most(gap)} points of a perfect selector's (seed "
-                f"{seeds[0][0]}; shown, not judged: the issue sets no tolerance)")
+    figures += (f"; each source's share of the kept tokens within {at_most(gap)} points of the group-level perfect "
+                f"selector's (seed {seeds[0][0]}; shown, not judged: the issue sets no tolerance, and that selector's "
+                "split of a group's budget between its sources is one of many perfect ones)")
     why = []
     for s, x, m in misses:
         for src in m:

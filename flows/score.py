@@ -13,6 +13,7 @@ server (PREFECT_API_URL): the project's own, which the first stage starts (flows
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from prefect import flow
@@ -25,6 +26,7 @@ from mira_core.grouping import judged_members, read_groups
 from mira_core.io import write_json
 from mira_core.layout import Layout, project_home, project_path
 from mira_core.rubric import load_rubric
+from mira_core.students.generative import LM_DIR
 from tasks.caching import cached, submit
 from tasks.score import score_one
 
@@ -47,6 +49,18 @@ def check_grouped(lay: Layout, groups: dict[str, str], corpus_shards: list[Path]
                           "corpus changed after the group stage ran; run embed and group again (`dvc repro` does)")
 
 
+def check_server_key(p: ScoreParams, students: list[Path]) -> None:
+    """A ConfigError when a generative student is served (`generative_server.base_url`) and the variable its
+    `api_key_env` names is not set: the request went without a key, and every shard failed on the server's 401
+    after a task retry, in words that never named the knob. The teacher's key is checked the same way."""
+    s = p.generative_server
+    if not (s.base_url and s.api_key_env) or os.environ.get(s.api_key_env):
+        return
+    if any((folder / LM_DIR).exists() for folder in students):
+        raise ConfigError(f"score.generative_server.api_key_env = {s.api_key_env!r}: that environment variable is "
+                          "not set (export it, or set api_key_env to null for a server that needs no key)")
+
+
 @flow(name="score")
 def score_flow(p: ScoreParams, cache: CacheParams, root: str, held_out: list[str] | None = None) -> dict:
     lay = Layout(Path(root))
@@ -59,6 +73,7 @@ def score_flow(p: ScoreParams, cache: CacheParams, root: str, held_out: list[str
     if missing:
         raise ConfigError(f"no student for group(s) {', '.join(missing)} in {lay.students} ("
                           + "; ".join(_why_no_student(lay, g) for g in missing) + ")")
+    check_server_key(p, [lay.students / g for g in sorted({groups[s.parent.name] for s in shards})])
     task = cached(score_one, cache, lay.root)
     path = p.generative_server.cache_path
     reply_cache = str(project_path(path, project_home(lay.root))) if p.generative_server.base_url and path else None

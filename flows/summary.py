@@ -102,35 +102,51 @@ def _jaccard(x: float | None) -> str:
     return "n/a: neither keeps a record" if x is None else f"{x:.2f}"
 
 
-def stale_stages(root: Path) -> dict[str, list[str]]:
-    """Stages whose metrics file is the one `dvc repro` last wrote (dvc.lock's md5) but whose params in
-    params.yaml have changed since: {stage: changed dotted keys}. A metrics file written some other way
-    (`mira run`, `mira stage`) is not judged: dvc.lock does not describe it."""
-    import hashlib
-
+def _yaml_file(path: Path) -> object:
+    """A YAML file's content, None where it is missing or unreadable. Read as bytes, which YAML reads as UTF-8
+    whatever the locale: read as text under an ASCII one, a params.yaml with an accent in a comment was
+    "unreadable" and every stale stage went unmentioned."""
     import yaml
+
+    try:
+        return yaml.safe_load(path.read_bytes())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+
+
+def _lock_entries(root: Path) -> dict[str, dict]:
+    """dvc.lock's stage entries ({} without a readable lock)."""
+    lock = _yaml_file(root / "dvc.lock")
+    stages = lock.get("stages") if isinstance(lock, dict) else None
+    return {k: v for k, v in (stages if isinstance(stages, dict) else {}).items() if isinstance(v, dict)}
+
+
+def _locked(root: Path) -> dict[str, dict]:
+    """dvc.lock's entries of the stages whose metrics file is the one `dvc repro` last wrote (the md5 it records).
+    A metrics file written some other way (`mira run`, `mira stage`) is not judged: dvc.lock does not describe it."""
+    import hashlib
 
     from mira_core.stages import BY_NAME
 
-    lock_file, params_file = root / "dvc.lock", root / "params.yaml"
-    try:
-        # bytes, which YAML reads as UTF-8 whatever the locale: read as text under an ASCII one, a params.yaml with
-        # an accent in a comment was "unreadable" and every stale stage went unmentioned
-        lock = yaml.safe_load(lock_file.read_bytes()) or {}
-        params = yaml.safe_load(params_file.read_bytes()) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return {}  # no lock (or an unreadable one): nothing to compare against; params errors surface elsewhere
-    out: dict[str, list[str]] = {}
-    stages = lock.get("stages") if isinstance(lock, dict) else None
-    for stage, entry in (stages if isinstance(stages, dict) else {}).items():  # not DVC's: nothing to compare
-        if not isinstance(entry, dict):
-            continue
+    out = {}
+    for stage, entry in _lock_entries(root).items():
         # the stage's own metrics file: distill's is metrics/students.json, not metrics/distill.json
         rel = BY_NAME[stage].metrics_path if stage in BY_NAME else f"metrics/{stage}.json"
         metrics = root / rel
         outs = {o.get("path"): o.get("md5") for o in entry.get("outs") or [] if isinstance(o, dict)}
-        if not metrics.exists() or outs.get(rel) != hashlib.md5(metrics.read_bytes()).hexdigest():
-            continue
+        if metrics.exists() and outs.get(rel) == hashlib.md5(metrics.read_bytes()).hexdigest():
+            out[stage] = entry
+    return out
+
+
+def stale_stages(root: Path) -> dict[str, list[str]]:
+    """Stages whose metrics file is the one `dvc repro` last wrote (dvc.lock's md5) but whose params in
+    params.yaml have changed since: {stage: changed dotted keys}."""
+    params = _yaml_file(root / "params.yaml")
+    if params is None:
+        return {}  # no params to compare against: their errors surface elsewhere
+    out: dict[str, list[str]] = {}
+    for stage, entry in _locked(root).items():
         recorded = (entry.get("params") or {}).get("params.yaml") or {}
         # a key is a section (`select`) or a dotted path into one (`select.held_out_sources`), as dvc.yaml names it
         changed = [k for key, value in recorded.items() for k in _changed(value, _at(params, key), key)]
@@ -141,14 +157,9 @@ def stale_stages(root: Path) -> dict[str, list[str]]:
 
 def dvc_older(root: Path) -> dict[str, list[str]]:
     """mira_core.stages.params_not_in_dvc of the project's dvc.yaml; {} without a readable one."""
-    import yaml
-
     from mira_core.stages import params_not_in_dvc
 
-    try:
-        dvc = yaml.safe_load((root / "dvc.yaml").read_bytes())  # UTF-8 whatever the locale, as in stale_stages
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return {}
+    dvc = _yaml_file(root / "dvc.yaml")
     # a dvc.yaml whose stages are no mapping (`stages: [a]`) is DVC's to refuse, not a traceback of the summary
     return params_not_in_dvc(dvc) if isinstance(dvc, dict) and isinstance(dvc.get("stages"), dict | None) else {}
 
@@ -225,15 +236,37 @@ def filters_line(dedup: dict | None, decon: dict | None, select: dict | None = N
     return f"filters     {'; '.join(parts)} marked{dropped}          data/dedup/, data/decontaminate/"
 
 
+def stale_inputs(root: Path) -> dict[str, list[str]]:
+    """Stages whose metrics file is the one `dvc repro` last wrote but one of whose inputs another stage has written
+    again since, as dvc.lock records both: {stage: the paths}. `dvc repro distill` (or `-s`) leaves select's entry
+    naming the old metrics/students.json, and the summary printed the new students beside the old selection. Read
+    from dvc.lock alone (the md5 the stage read against the md5 its producer last wrote): nothing is hashed."""
+    written = {o.get("path"): o.get("md5") for e in _lock_entries(root).values() for o in e.get("outs") or []
+               if isinstance(o, dict) and o.get("md5")}
+    out: dict[str, list[str]] = {}
+    for stage, entry in _locked(root).items():
+        moved = [d.get("path") for d in entry.get("deps") or [] if isinstance(d, dict)
+                 and d.get("path") in written and d.get("md5") and d.get("md5") != written[d.get("path")]]
+        if moved:
+            out[stage] = moved
+    return out
+
+
+def _stale_lines(stale: dict[str, list[str]], why: str) -> list[str]:
+    """The summary's lines naming stale stages (at most four keys or paths each) and what brings them up to date."""
+    if not stale:
+        return []
+    named = "; ".join(f"{s} ({', '.join(k[:4])}{', ...' if len(k) > 4 else ''})" for s, k in stale.items())
+    return [f"stale       {why}: {named}", "            `dvc repro` brings them (and what follows them) up to date", ""]
+
+
 def summary_lines(root: Path) -> list[str]:
     """The summary as lines of text; stages that have not run are skipped."""
     out = [f"mira summary for {root}", ""]
-    stale = stale_stages(root)
-    if stale:
-        out += ["stale       params.yaml changed after `dvc repro` ran these stages, so their lines below are from "
-                "the old values: " + "; ".join(f"{s} ({', '.join(k[:4])}{', ...' if len(k) > 4 else ''})"
-                                               for s, k in stale.items()),
-                "            `dvc repro` brings them (and what follows them) up to date", ""]
+    out += _stale_lines(stale_stages(root), "params.yaml changed after `dvc repro` ran these stages, so their lines "
+                        "below are from the old values")
+    out += _stale_lines(stale_inputs(root), "a stage these read from ran again after `dvc repro` ran them, so their "
+                        "lines below are from the old inputs")
     older = dvc_older(root)
     if older:
         out += ["dvc.yaml    written by an older mira: `dvc repro` does not re-run "
@@ -300,6 +333,13 @@ def summary_lines(root: Path) -> list[str]:
                    + (f", {m['trained_tokens']:,} trained tokens with repeats (kept x epochs)"
                       if m.get("trained_tokens") not in (None, m["kept_tokens"]) else "")
                    + "   data/selection/mira/manifest.parquet")
+        t = (ingest or {}).get("total") or {}
+        if "records_read" in sel and (sel["records_read"], sel.get("quarantined")) != (t.get("read"),
+                                                                                         t.get("quarantined")):
+            # ingest re-run alone (`mira stage ingest`): the lines above describe two corpora, and no dvc.lock says so
+            out.append(f"            stale: select read a corpus of {sel['records_read']:,} records "
+                       f"({sel.get('quarantined')} quarantined), ingest's is {t.get('read')} ({t.get('quarantined')} "
+                       "quarantined): run the stages after ingest (`dvc repro` does)")
         for title, names in (("baselines at the same budget", [k for k in sel["methods"]
                                                                  if k != "mira" and not k.startswith("mira_")]),
                              ("MIRA's ablations at the same budget", [k for k in sel["methods"] if k.startswith("mira_")])):

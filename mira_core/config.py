@@ -13,7 +13,7 @@ from pathlib import PurePosixPath
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, PlainSerializer, field_validator, model_validator
+from pydantic import AfterValidator, Field, PlainSerializer, field_validator, model_validator
 
 from mira_core.errors import ConfigError
 from mira_core.filter_params import DecontaminateParams, DedupParams, Section, plain_name
@@ -33,12 +33,40 @@ FORMATS = ("text", "code", "qa", "chat", "agent")
 # An endpoint URL, its credentials starred wherever params are written as JSON: Prefect stores a flow's parameters that
 # way (shown in `mira ui`), and the task cache keys on them (a changed password is the same endpoint). The client
 # reads the attribute itself, which keeps them.
-EndpointUrl = Annotated[str | None, PlainSerializer(lambda v: None if v is None else redact_credentials(v),
-                                                    when_used="json")]
+def endpoint_url(value: str | None) -> str | None:
+    """An endpoint's URL: http(s) with a host, and no credentials. Without a scheme (`127.0.0.1:8000/v1`) the SDK
+    failed every request as a transient connection error, retried to the deadline, and the lean client stopped on
+    a bare ValueError; a `user:password@` is never sent (the key goes in the header) but reached dvc.lock, which
+    records the teacher's and score's params as written. The message never repeats the URL."""
+    if value is None:
+        return None
+    parts = urlsplit(value.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host, such as http://127.0.0.1:8000/v1")
+    if redact_credentials(value) != value:
+        raise ValueError("holds a credential (a user:password@ or a key-like query value such as ?api_key=); mira "
+                         "never sends it, and params are written to dvc.lock and MLflow: put the key in the environment "
+                         "variable named by api_key_env")
+    return value
+
+
+EndpointUrl = Annotated[str | None, AfterValidator(endpoint_url),
+                        PlainSerializer(lambda v: None if v is None else redact_credentials(v), when_used="json")]
 Format = Literal["text", "code", "qa", "chat", "agent"]
 # A source path, its URL credentials starred as EndpointUrl's: the ingest flow's parameters are stored by Prefect (and
 # shown in its UI), and a token in the URL was there in full. The path itself, in Python, is as given.
-SourcePath = Annotated[str, PlainSerializer(redact_credentials, when_used="json")]
+def source_path(value: str) -> str:
+    """A source's path: a URL's `user:secret@` is refused, as the description says credentials come from the
+    environment only. Written in params, they reached dvc.lock and, through `mira init`, dvc.yaml's deps. A
+    pre-signed URL's query is the only way to name its object, so it passes (starred in every JSON dump)."""
+    before_query = value.split("?", 1)[0]
+    if redact_credentials(before_query) != before_query:
+        raise ValueError("holds credentials before its '@': set them in the environment (AWS_ACCESS_KEY_ID, "
+                         "AWS_SECRET_ACCESS_KEY ...), never in params, which are written to dvc.lock")
+    return value
+
+
+SourcePath = Annotated[str, AfterValidator(source_path), PlainSerializer(redact_credentials, when_used="json")]
 
 
 # the names the jsonl reader takes: plain, gzip or zstd JSON lines
@@ -228,12 +256,24 @@ class GroupParams(Section):
 
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# A key of only letters, digits and '_' (Groq's gsk_, Hugging Face's hf_, GitHub's ghp_, an AWS key id, a hex
+# token) is a valid variable name too: it passed, and reached MLflow's params, the report and dvc.lock. A name's
+# words are short and seldom mix digits into letters of both cases; a key's random part is long and does.
+KEY_PREFIXES = ("sk_", "gsk_", "hf_", "ghp_", "gho_", "ghu_", "ghs_", "github_pat_", "glpat", "xoxb", "AKIA", "ASIA")
+_RANDOM_PART = re.compile(r"(?=[A-Za-z0-9]*\d)(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{16,}")
+
+
+def looks_like_a_key(value: str) -> bool:
+    """Whether a would-be variable name reads as an API key: a known key prefix followed by more, or a part of 16
+    or more characters mixing letters and digits (names like OPENAI_API_KEY or VLLM_KEY_2 have none)."""
+    return (any(value.startswith(p) and len(value) > len(p) + 8 for p in KEY_PREFIXES)
+            or any(_RANDOM_PART.fullmatch(part) for part in value.split("_")))
 
 
 def env_var_name(value: str | None) -> str | None:
     """An `api_key_env` value: the name of an environment variable, or empty. A pasted key fails here, and the
     message never repeats the value (config_errors hides it too), so the key reaches no log."""
-    if value and not ENV_NAME.fullmatch(value):
+    if value and (not ENV_NAME.fullmatch(value) or looks_like_a_key(value)):
         raise ValueError("must be the NAME of an environment variable (letters, digits and _, such as "
                          "OPENAI_API_KEY), never the key itself; export the key in that variable")
     return value
@@ -435,8 +475,9 @@ class SelectParams(Section):
     trim: float = Field(0.1, ge=0, lt=0.5, description="Trimmed mean: share of unmasked anchors cut from each end.")
     worst_weight: float = Field(
         0.5, ge=0, le=1, description="Weight of a record's lowest unmasked anchor in its score: (1 - w) * trimmed "
-        "mean + w * lowest, so one failed anchor is not outvoted by the others. 0: the paper's trimmed mean (the "
-        "trimmed_mean ablation).")
+        "mean + w * (lowest anchor - its mean over the source's competing records), so one failed anchor is not "
+        "outvoted by the others; centred, the term ranks a source's records among themselves and the mean term alone "
+        "compares sources. 0: the paper's trimmed mean (the trimmed_mean ablation).")
     min_score: float | None = Field(
         None, description="Optional quality floor: records scoring below it are dropped even within budget. It is "
         "on the score MIRA ranks on, the manifests' `score` column (the report's score distributions show it): "

@@ -39,6 +39,33 @@ def _takes_bool(annotation: object) -> bool:
     return get_origin(annotation) is Literal and any(isinstance(a, bool) for a in get_args(annotation))
 
 
+def _boolean_for_a_number(value: object, annotation: object, name: str) -> tuple[str, bool] | None:
+    """(where, the boolean) for a boolean in `value` where `annotation` wants no boolean: the value itself, or an
+    item of a list or a value of a mapping whose item type wants none. A section (a model) checks its own."""
+    if isinstance(value, bool):
+        return None if _takes_bool(annotation) else (name, value)
+    if not isinstance(value, list | dict):
+        return None
+    items = list(enumerate(value) if isinstance(value, list) else value.items())
+    for item_type in _item_types(annotation, dict if isinstance(value, dict) else list):
+        for key, item in items:
+            if isinstance(item, bool) and not _takes_bool(item_type):
+                return f"{name}[{key}]" if isinstance(value, list) else f"{name}.{key}", item
+    return None
+
+
+def _item_types(annotation: object, container: type) -> list[object]:
+    """The item (list) or value (dict) types of `annotation`'s `container` forms, through Optional and Annotated."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _item_types(get_args(annotation)[0], container)
+    if origin in (Union, UnionType):
+        return [t for a in get_args(annotation) for t in _item_types(a, container)]
+    if origin is container and get_args(annotation):
+        return [get_args(annotation)[-1]]
+    return []
+
+
 class Section(BaseModel):
     """The contract of every params section (frozen, unknown keys are errors, no .inf or .nan: no knob means
     them, and a validator's arithmetic on one raised a bare OverflowError); config.Section is this class."""
@@ -49,13 +76,14 @@ class Section(BaseModel):
     @classmethod
     def _no_boolean_for_a_number(cls, data: object) -> object:
         # YAML 1.1 reads yes/no/on/off/true/false as booleans, and pydantic's lax mode made them 1 and 0 for a
-        # number: `budget: yes` kept every token, `trim: no` trimmed nothing, without a word
+        # number: `budget: yes` kept every token, `trim: no` trimmed nothing, without a word; in a list or a mapping
+        # too (`select.weights: {g0: yes}` gave g0 the whole budget, `evaluate.seeds: [0, yes]` ran seed 1)
         if isinstance(data, dict):
             for name, field in cls.model_fields.items():
-                value = data.get(name)
-                if isinstance(value, bool) and not _takes_bool(field.annotation):
-                    raise ValueError(f"{name} = {str(value).lower()}: a number is expected here, and YAML reads "
-                                     "yes/no/on/off/true/false as a boolean; write the number")
+                where = _boolean_for_a_number(data.get(name), field.annotation, name)
+                if where is not None:
+                    raise ValueError(f"{where[0]} = {str(where[1]).lower()}: a number is expected here, and YAML "
+                                     "reads yes/no/on/off/true/false as a boolean; write the number")
         return data
 
 

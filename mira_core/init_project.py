@@ -652,7 +652,7 @@ def source_spec(arg: SourceArg, project: Path, guess: Guess) -> SourceSpec:
             return SourceSpec(name=arg.name, path=arg.path, reader=guess.reader, format=guess.format, **guess.fields)
         except ValidationError as e:
             problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
-            raise ConfigError(f"--source {arg.name}={arg.path}: {problems}") from None
+            raise ConfigError(f"--source {arg.name}={redact_credentials(arg.path)}: {problems}") from None
     full = Path(os.path.abspath(os.path.expanduser(arg.path)))
     project = Path(os.path.abspath(project))
     path = full.relative_to(project).as_posix() if full.is_relative_to(project) else full.as_posix()
@@ -666,7 +666,7 @@ def source_spec(arg: SourceArg, project: Path, guess: Guess) -> SourceSpec:
         return SourceSpec(name=arg.name, path=path, reader=guess.reader, format=guess.format, **guess.fields)
     except ValidationError as e:
         problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
-        raise ConfigError(f"--source {arg.name}={arg.path}: {problems}") from None
+        raise ConfigError(f"--source {arg.name}={redact_credentials(arg.path)}: {problems}") from None
 
 
 def make_params(sources: list[SourceSpec], held_out: list[str] | None = None) -> Params:

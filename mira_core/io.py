@@ -145,6 +145,7 @@ def _remove_leftovers(path: Path) -> None:
 
 _MKSTEMP = r"\.[a-z0-9_]{8}\.tmp"  # the suffix `atomic_path` gives its temporary file (mkstemp's)
 TEMP_FILE = re.compile(rf"\..+{_MKSTEMP}")
+TEMP_DIR = re.compile(rf"\..+(?:{_MKSTEMP}|\.old)")  # what `atomic_dir` leaves when killed: its folder, or the old one
 
 
 def temp_file_of(name: str) -> str:
@@ -154,18 +155,26 @@ def temp_file_of(name: str) -> str:
 
 def remove_temp_files(folder: Path) -> list[Path]:
     """Delete the temporary files that `atomic_path` writes killed mid-way (SIGKILL, a power cut) left anywhere
-    under `folder`, and return them. Hidden, so no stage reads them, but DVC hashes and pushes dot-files in an
-    out (a changed hash re-runs every later stage), and they pile up. Only for a folder no writer is writing
-    into: a live temporary file has the same name shape."""
+    under `folder`, and the temporary folders `atomic_dir` left, and return them. Hidden, so no stage reads them,
+    but DVC hashes and pushes dot-files in an out (a changed hash re-runs every later stage), and they pile up.
+    Only for a folder no writer is writing into: a live temporary file has the same name shape."""
     if not Path(folder).is_dir():
         return []
     gone = []
-    for dirpath, _, filenames in os.walk(folder):
+    for dirpath, dirnames, filenames in os.walk(folder):
         for name in filenames:
             if TEMP_FILE.fullmatch(name):
                 f = Path(dirpath, name)
                 f.unlink(missing_ok=True)
                 gone.append(f)
+        # an `atomic_dir` killed mid-way (the export's records/ or megatron/ folder): only its next run under the
+        # same name removed it, and after select.materialize changed nothing did, so a half export stayed in the out
+        for name in [d for d in dirnames if TEMP_DIR.fullmatch(d)]:
+            d = Path(dirpath, name)
+            if not d.is_symlink():
+                shutil.rmtree(d, ignore_errors=True)
+                gone.append(d)
+                dirnames.remove(name)
     return gone
 
 

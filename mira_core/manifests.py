@@ -374,6 +374,35 @@ def attach_scores(index: pl.DataFrame, scored: pl.DataFrame) -> pl.DataFrame:
     return index.with_columns(score.scatter(at, scored["score"].filter(pl.Series(found))) if len(at) else score)
 
 
+def check_scored(records: pl.DataFrame, scores: Path, reports: dict) -> None:
+    """A ConfigError when a record that competes for the budget has no score row at all (`attach_scores` left its
+    score null; a record its student failed on has a row, and a NaN score: `unscored`).
+
+    Such a record was counted `unscored`, its share of the budget left unspent, and select exited 0: a source no
+    longer held out (`select.held_out_sources` edited, then `mira stage select`), a source or shard ingested since
+    score ran, or no score stage run at all. `dvc repro` re-runs the stages between; a stage run alone did not."""
+    missing = with_drops(records).filter(selectable() & pl.col("score").is_null())
+    if missing.is_empty():
+        return
+    ungrouped = sorted(set(missing.filter(pl.col("group").is_null())["source"]))
+    if ungrouped:
+        raise ConfigError(f"no group for source(s) {', '.join(ungrouped)} in the group map: the corpus changed after "
+                          "the group stage ran; run embed, group and the stages after (`dvc repro` does)")
+    counts = missing.group_by("group", "source").len().sort("group", "source").rows()
+    unjudged = sorted({g for g, _, _ in counts if g not in reports})
+    if unjudged:
+        why = (f"group(s) {', '.join(unjudged)} have no student (metrics/students.json): the groups or "
+               "select.held_out_sources changed after distill ran; run label, distill and score again (`dvc repro` "
+               "does)")
+    elif not scores.is_dir() or next(scores.rglob("*.parquet"), None) is None:
+        why = "the score stage has not run; run it (`dvc repro` does)"
+    else:
+        why = "the corpus changed after score ran; run score again (`dvc repro` does)"
+    listed = ", ".join(f"{s} ({g}): {n:,}" for g, s, n in counts[:8]) + (" ..." if len(counts) > 8 else "")
+    raise ConfigError(f"{scores}: no score for {missing.height:,} record(s) that compete for the budget "
+                      f"({listed}); {why}")
+
+
 def _repeats(ids: pl.Series) -> bool:
     """Whether a sorted column holds one value twice (neighbours equal), compared in slices."""
     last = len(ids) - 1  # pairs (i, i + 1) for i < last

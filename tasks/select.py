@@ -18,6 +18,7 @@ from mira_core.io import atomic_dir, read_json, write_parquet
 from mira_core.manifests import (
     attach_scores,
     baseline_scores,
+    check_scored,
     competing_ids,
     corpus_index,
     export_kept,
@@ -33,9 +34,11 @@ def select_mira(p: SelectParams, group_map: Path, corpus: Path, dedup: Path, dec
     """Mask, aggregate and select to the budget; writes the MIRA manifest, the mask and the teacher-oracle table."""
     groups = read_groups(group_map)
     index = corpus_index(corpus, groups, p.held_out_sources, dedup, decontaminate, sort=True)
-    scored, mask, own, scales = mira_scores(scores, rubrics, read_json(students), p, competing_ids(index), groups)
-    write_parquet(oracle_table(labels, rubrics, index, scored, mask, scales, p, own), out_oracle)
+    reports = read_json(students)
+    scored, mask, own, scales = mira_scores(scores, rubrics, reports, p, competing_ids(index), groups)
     records = attach_scores(index, scored)
+    check_scored(records, scores, reports)
+    write_parquet(oracle_table(labels, rubrics, index, scored, mask, scales, p, own), out_oracle)
     del index, scored  # the selection below is the memory peak at scale
     write_parquet(select(records, p.budget, p.granularity, "mira", p.min_score, own_budget=own.units,
                                      weights=p.weights, max_epochs=p.max_epochs), out)
@@ -61,8 +64,10 @@ def select_ablation(name: str, p: SelectParams, group_map: Path, corpus: Path, d
     q = ablation_params(p, name)
     groups = read_groups(group_map)
     index = corpus_index(corpus, groups, q.held_out_sources, dedup, decontaminate, sort=True)
-    scored, _, own, _ = mira_scores(scores, rubrics, read_json(students), q, competing_ids(index), groups)
+    reports = read_json(students)
+    scored, _, own, _ = mira_scores(scores, rubrics, reports, q, competing_ids(index), groups)
     records = attach_scores(index, scored)
+    check_scored(records, scores, reports)
     write_parquet(select(records, q.budget, q.granularity, f"mira_{name}", q.min_score, own_budget=own.units,
                                      weights=q.weights if q.granularity == p.granularity else None,
                                      max_epochs=q.max_epochs), out)

@@ -26,14 +26,14 @@ def test_text_without_credentials_is_left_alone(text):
 
 
 def test_mlflow_params_carry_no_url_credentials():
+    # a base_url with credentials is refused (review s43); a presigned source URL's token passes, and is starred
     from flows.tracking import flat_params
     from mira_core.config import parse_params
 
-    raw = {"sources": [{"name": "a", "path": "a.jsonl", "format": "text"}],
-           "teacher": {"provider": "openai", "base_url": "https://user:s3cret@h/v1?api-key=SECRET2"}}
-    logged = flat_params(parse_params(raw), ("teacher",))
-    assert logged["teacher.base_url"] == "https://***:***@h/v1?api-key=***"
-    assert not any("s3cret" in v or "SECRET2" in v for v in logged.values())
+    raw = {"sources": [{"name": "a", "path": "https://h/a.jsonl?X-Amz-Signature=SECRET2", "format": "text"}]}
+    logged = flat_params(parse_params(raw), ("sources",))
+    assert "https://h/a.jsonl?X-Amz-Signature=***" in logged["sources"]
+    assert not any("SECRET2" in v for v in logged.values())
 
 
 def test_prefect_stores_the_flows_params_without_url_credentials():
@@ -44,8 +44,10 @@ def test_prefect_stores_the_flows_params_without_url_credentials():
     from mira_core.config import GenerativeServerParams, TeacherParams
 
     url = "https://alice:sk-live-42@api.example.com/v1?api-key=sk-live-43"
-    teacher = TeacherParams(provider="openai", base_url=url)
-    assert teacher.base_url == url  # what the client connects with
+    for model in (TeacherParams, GenerativeServerParams):  # refused, and the message repeats neither secret
+        with pytest.raises(ValueError, match="holds a credential") as e:
+            model(base_url=url)
+        assert "sk-live" not in str(e.value).split("input_value")[0]
+    teacher = TeacherParams(provider="openai", base_url="https://api.example.com/v1")
     sent = json.dumps(discover_flow.serialize_parameters({"p": teacher}))
-    assert "sk-live" not in sent and "https://***:***@api.example.com/v1?api-key=***" in sent
-    assert "sk-live" not in json.dumps(GenerativeServerParams(base_url=url).model_dump(mode="json"))
+    assert "https://api.example.com/v1" in sent

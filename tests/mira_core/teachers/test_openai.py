@@ -281,9 +281,12 @@ def test_a_wrong_base_url_is_a_config_error_not_a_cached_failure(server, tmp_pat
     assert len(server.requests) == 1
 
 
-def test_the_endpoint_named_in_an_error_has_its_credentials_starred(server, tmp_path):
+def test_the_endpoint_named_in_an_error_has_its_credentials_starred(server, tmp_path, monkeypatch):
+    # params refuse a URL with credentials (config.endpoint_url); OPENAI_BASE_URL, read when base_url is null, can
+    # still hold them
     url = server.base_url.removesuffix("/v1").replace("http://", "http://user:s3cretPW@") + "/v2"
-    backend = OpenAIBackend(params(server, base_url=url, concurrency=1), KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", url)
+    backend = OpenAIBackend(params(server, base_url=None, concurrency=1), KEY)
     with pytest.raises(ConfigError, match=r"HTTP 404") as e:
         teacher(backend, tmp_path / "c.sqlite").ask(judge())
     assert "s3cretPW" not in str(e.value) and "***:***@" in str(e.value) and "s3cretPW" not in repr(backend)
@@ -429,9 +432,9 @@ def test_a_gateway_page_that_mentions_a_schema_is_no_refusal_of_the_format(serve
     assert out[0].ok and len(server.requests) == 2  # retried as any 503 is
 
 
-def test_the_probe_log_stars_the_endpoints_credentials(server, tmp_path, caplog):
-    url = server.base_url.replace("http://", "http://alice:s3cretPassw0rd@")
+def test_the_probe_log_stars_the_endpoints_credentials(server, tmp_path, caplog, monkeypatch):
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url.replace("http://", "http://alice:s3cretPassw0rd@"))
     server.formats = "no_json_schema"
     with caplog.at_level("WARNING"):
-        out = OpenAIBackend(params(server, base_url=url, concurrency=1), KEY).run(judge(DOCS[:1]))
+        out = OpenAIBackend(params(server, base_url=None, concurrency=1), KEY).run(judge(DOCS[:1]))
     assert out[0].ok and "refuses response_format" in caplog.text and "s3cretPassw0rd" not in caplog.text
