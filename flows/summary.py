@@ -241,10 +241,13 @@ def stale_inputs(root: Path) -> dict[str, list[str]]:
     again since, as dvc.lock records both: {stage: the paths}. `dvc repro distill` (or `-s`) leaves select's entry
     naming the old metrics/students.json, and the summary printed the new students beside the old selection. Read
     from dvc.lock alone (the md5 the stage read against the md5 its producer last wrote): nothing is hashed."""
-    written = {o.get("path"): o.get("md5") for e in _lock_entries(root).values() for o in e.get("outs") or []
+    locked = _locked(root)
+    # only producers whose own entry is current: one run outside DVC and then this stage by `dvc repro -s` leaves
+    # the producer's entry naming its old output and this one's the new, which is no stale input
+    written = {o.get("path"): o.get("md5") for e in locked.values() for o in e.get("outs") or []
                if isinstance(o, dict) and o.get("md5")}
     out: dict[str, list[str]] = {}
-    for stage, entry in _locked(root).items():
+    for stage, entry in locked.items():
         moved = [d.get("path") for d in entry.get("deps") or [] if isinstance(d, dict)
                  and d.get("path") in written and d.get("md5") and d.get("md5") != written[d.get("path")]]
         if moved:
@@ -334,7 +337,7 @@ def summary_lines(root: Path) -> list[str]:
                       if m.get("trained_tokens") not in (None, m["kept_tokens"]) else "")
                    + "   data/selection/mira/manifest.parquet")
         t = (ingest or {}).get("total") or {}
-        if "records_read" in sel and (sel["records_read"], sel.get("quarantined")) != (t.get("read"),
+        if t and "records_read" in sel and (sel["records_read"], sel.get("quarantined")) != (t.get("read"),
                                                                                          t.get("quarantined")):
             # ingest re-run alone (`mira stage ingest`): the lines above describe two corpora, and no dvc.lock says so
             out.append(f"            stale: select read a corpus of {sel['records_read']:,} records "

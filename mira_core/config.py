@@ -40,7 +40,8 @@ def endpoint_url(value: str | None) -> str | None:
     records the teacher's and score's params as written. The message never repeats the URL."""
     if value is None:
         return None
-    parts = urlsplit(value.strip())
+    value = value.strip()  # a trailing space went into every request's path (`/v1%20/chat/completions`)
+    parts = urlsplit(value)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an http:// or https:// URL with a host, such as http://127.0.0.1:8000/v1")
     if redact_credentials(value) != value:
@@ -56,12 +57,19 @@ Format = Literal["text", "code", "qa", "chat", "agent"]
 # A source path, its URL credentials starred as EndpointUrl's: the ingest flow's parameters are stored by Prefect (and
 # shown in its UI), and a token in the URL was there in full. The path itself, in Python, is as given.
 def source_path(value: str) -> str:
-    """A source's path: a URL's `user:secret@` is refused, as the description says credentials come from the
-    environment only. Written in params, they reached dvc.lock and, through `mira init`, dvc.yaml's deps. A
-    pre-signed URL's query is the only way to name its object, so it passes (starred in every JSON dump)."""
-    before_query = value.split("?", 1)[0]
-    if redact_credentials(before_query) != before_query:
-        raise ValueError("holds credentials before its '@': set them in the environment (AWS_ACCESS_KEY_ID, "
+    """A source's path: a URL's `user:password@` is refused, as the description says credentials come from the
+    environment only. Written in params, they reached dvc.lock and, through `mira init`, dvc.yaml's deps. A user
+    name alone (`sftp://alice@host`) and fsspec's `github://org:repo@ref` are no secret; a pre-signed URL's query is
+    the only way to name its object, so it passes (starred in every JSON dump)."""
+    try:
+        parts = urlsplit(value)
+        password = parts.password if parts.scheme.lower() not in ("github", "git") else None
+        # a token sent as the user name alone (`https://ghp_...@host`) is a password too
+        password = password or (parts.username if parts.username and looks_like_a_key(parts.username) else None)
+    except ValueError:  # not a URL (an unbalanced '[' of a local glob): no credentials to hold
+        password = None
+    if password:
+        raise ValueError("holds a password before its '@': set credentials in the environment (AWS_ACCESS_KEY_ID, "
                          "AWS_SECRET_ACCESS_KEY ...), never in params, which are written to dvc.lock")
     return value
 
@@ -259,15 +267,24 @@ ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # A key of only letters, digits and '_' (Groq's gsk_, Hugging Face's hf_, GitHub's ghp_, an AWS key id, a hex
 # token) is a valid variable name too: it passed, and reached MLflow's params, the report and dvc.lock. A name's
 # words are short and seldom mix digits into letters of both cases; a key's random part is long and does.
-KEY_PREFIXES = ("sk_", "gsk_", "hf_", "ghp_", "gho_", "ghu_", "ghs_", "github_pat_", "glpat", "xoxb", "AKIA", "ASIA")
-_RANDOM_PART = re.compile(r"(?=[A-Za-z0-9]*\d)(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{16,}")
+KEY_PREFIXES = ("sk_", "gsk_", "hf_", "ghp_", "gho_", "ghu_", "ghs_", "github_pat_")
+_KEY_BODY = re.compile(r"[A-Za-z0-9]{16,}")  # what follows a key prefix: one random run, no '_' (hf_inference_token)
+_AWS_KEY_ID = re.compile(r"(?:AKIA|ASIA)[A-Z0-9]{16}")
+
+
+def _random(part: str) -> bool:
+    """A part of a name that reads as random: 32 or more letters and digits (a hex token), or 24 or more mixing
+    digits into letters of both cases. Words run together (GPT4TURBOPREVIEW, myProjectKey2024Prod) are shorter."""
+    if not part.isascii() or not part.isalnum() or not any(c.isdigit() for c in part) or part.isdigit():
+        return False
+    return len(part) >= 32 or (len(part) >= 24 and any(c.islower() for c in part) and any(c.isupper() for c in part))
 
 
 def looks_like_a_key(value: str) -> bool:
-    """Whether a would-be variable name reads as an API key: a known key prefix followed by more, or a part of 16
-    or more characters mixing letters and digits (names like OPENAI_API_KEY or VLLM_KEY_2 have none)."""
-    return (any(value.startswith(p) and len(value) > len(p) + 8 for p in KEY_PREFIXES)
-            or any(_RANDOM_PART.fullmatch(part) for part in value.split("_")))
+    """Whether a would-be variable name reads as an API key: a known key prefix followed by one random run, an AWS
+    key id, or a random part (names like OPENAI_API_KEY, VLLM_KEY_2 or ASIA_PACIFIC_API_KEY have none)."""
+    return (any(value.startswith(p) and _KEY_BODY.fullmatch(value[len(p):]) for p in KEY_PREFIXES)
+            or bool(_AWS_KEY_ID.fullmatch(value)) or any(_random(part) for part in value.split("_")))
 
 
 def env_var_name(value: str | None) -> str | None:

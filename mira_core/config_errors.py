@@ -201,7 +201,8 @@ def _problem(err: dict, raw: dict, where: str, lines: dict[str, int], model: typ
     secret = bool(loc) and isinstance(loc[-1], str) and (
         loc[-1] in NEVER_SHOWN or (err["type"] == "extra_forbidden" and bool(_SECRET_KEY.search(loc[-1]))))
     hidden = value is _MISSING or isinstance(value, dict | list) or secret
-    shown = "" if hidden else f" = {redact_credentials(_short(value))}"
+    # starred before the cut: a cut inside a long `user:password` took the '@' away, and with it the starring
+    shown = "" if hidden else f" = {_short(redact_credentials(value) if isinstance(value, str) else value)}"
     if not key:  # a check across sections (a held-out source that is no source ...): its message names the keys
         named = _LEADING_KEY.match(msg)
         line = _line_of(named.group(1), lines) if named else None

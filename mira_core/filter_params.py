@@ -49,9 +49,20 @@ def _boolean_for_a_number(value: object, annotation: object, name: str) -> tuple
     items = list(enumerate(value) if isinstance(value, list) else value.items())
     for item_type in _item_types(annotation, dict if isinstance(value, dict) else list):
         for key, item in items:
-            if isinstance(item, bool) and not _takes_bool(item_type):
+            # items of a number type only: pydantic refuses a boolean for a string itself ("a valid string")
+            if isinstance(item, bool) and _takes_number(item_type) and not _takes_bool(item_type):
                 return f"{name}[{key}]" if isinstance(value, list) else f"{name}.{key}", item
     return None
+
+
+def _takes_number(annotation: object) -> bool:
+    """Whether a type admits an int or a float (through Annotated constraints and unions), which lax mode would
+    make of a boolean."""
+    if annotation in (int, float):
+        return True
+    if get_origin(annotation) is Annotated:
+        return _takes_number(get_args(annotation)[0])
+    return get_origin(annotation) in (Union, UnionType) and any(_takes_number(a) for a in get_args(annotation))
 
 
 def _item_types(annotation: object, container: type) -> list[object]:

@@ -45,12 +45,21 @@ def test_a_stage_whose_input_was_written_again_is_stale(tmp_path):
     assert stale_inputs(tmp_path) == {"select": ["metrics/students.json"]}
     text = "\n".join(summary_lines(tmp_path))
     assert "ran again after `dvc repro` ran them" in text and "select (metrics/students.json)" in text
+    # distill run outside DVC, then `dvc repro -s select`: select read the students.json there now, and distill's
+    # own entry is not current (its md5 is no longer the file's): nothing stale
+    newer = _write(tmp_path, "students.json", {"g": {}})
+    _lock(tmp_path, students, newer, select)
+    assert stale_inputs(tmp_path) == {}
     # a select.json written some other way (`mira stage select`) is not judged by dvc.lock
+    _lock(tmp_path, newer, students, select)
+    assert stale_inputs(tmp_path) == {"select": ["metrics/students.json"]}
     _write(tmp_path, "select.json", {**SELECT, "budget": 0.4})
     assert stale_inputs(tmp_path) == {}
 
 
 def test_a_selection_of_another_corpus_than_ingests_is_flagged(tmp_path):
+    _write(tmp_path, "select.json", SELECT)
+    assert "stale: select read" not in "\n".join(summary_lines(tmp_path))  # no ingest.json: nothing to compare
     _write(tmp_path, "ingest.json", INGEST)
     _write(tmp_path, "select.json", SELECT)
     assert "stale: select read" not in "\n".join(summary_lines(tmp_path))
