@@ -166,8 +166,9 @@ def build_index(p: DecontaminateParams, root: Path | None = None) -> BenchmarkIn
                 without_fields += 1
                 continue
             # A record's Han and kana characters are words where they are most of its letters, else runs
-            # (`mira_core.unspaced`): an English page quoting a Chinese item verbatim reads the quote as runs, and
-            # the item, split into characters, shared no n-gram with it. An item holding any is indexed both ways.
+            # (`mira_core.unspaced`). An item holding any is indexed both ways, so a record of either kind can match
+            # it; a short item read as runs has too few "words" for an n-gram, so an English page quoting a short
+            # Chinese item verbatim is not caught (docs/selection.md says so).
             text = without_headers(text)
             ways = [words(text)] if text.isascii() else [words(text, True), words(text, False)]
             hs = []

@@ -73,9 +73,12 @@ _ASCII_WORDS = re.compile(r"\w+")  # the same on ASCII text, and faster: most re
 # Characters with no visible form (soft hyphen, zero-width space and joiners, variation selectors): scraped text
 # scatters them inside words, and a copy holding them read as another text to dedup and decontaminate. They go
 # before NFKC, which they would keep from composing a letter with its accent. A zero-width space marks a word
-# break (Thai, Khmer, Japanese text), so it becomes a space; the others join what they sit between.
+# break beside a script written without spaces (Thai, Khmer, Japanese text), so there it becomes a space; elsewhere
+# (inside an English word, left by <wbr> or put there to defeat copy detection) it is removed like the others: made
+# a space, it split the word, and such a copy shared no shingle with its original.
 _IGNORABLE = regex.compile(r"\p{Default_Ignorable_Code_Point}")
-_WORD_BREAK = "\u200b"
+_NO_SPACES = r"[\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}\p{Tibetan}\p{Han}\p{Hiragana}\p{Katakana}]"
+_WORD_BREAK = regex.compile(rf"(?<={_NO_SPACES})\u200b|\u200b(?={_NO_SPACES})")
 _SIGNATURE_CHUNK = 1 << 15  # shingle hashes per MinHash update: its work array is (hashes, num_perm)
 
 
@@ -84,7 +87,7 @@ def _fold(text: str) -> str:
     characters, or with soft hyphens in its words, reads as the original."""
     if text.isascii():  # no ASCII character is default-ignorable, and ASCII folds to ASCII
         return text.lower()
-    text = _IGNORABLE.sub(lambda m: " " if m.group() == _WORD_BREAK else "", text)
+    text = _IGNORABLE.sub("", _WORD_BREAK.sub(" ", text))
     # NFKC again after the fold: case folding can leave a text that is not normalised (Greek "ΐ" folds to
     # iota, diaeresis, acute; its capital's fold to iota-with-diaeresis, acute), so a copy in capitals read as
     # other text. Unicode's NFKC_Casefold closes it the same way.
@@ -464,7 +467,10 @@ def run_dedup(corpus: Path, p: DedupParams, out: Path) -> dict:
         result = dedup_corpus(shards, p)
         dropped, counts = result.dropped, result.counts
         info = {"clusters": result.clusters, "cross_source_clusters": result.cross_source_clusters,
-                "lsh_bands": list(result.lsh_bands)}
+                "lsh_bands": list(result.lsh_bands),
+                # dropped though their estimate against the kept record is under the threshold: joined through
+                # another member (A~B~C), as connected components do; many of them flag a chained cluster
+                "joined_by_chain": int((dropped["jaccard"] < p.threshold).sum())}
     else:
         dropped, info = pl.DataFrame(schema=DROPPED), {}
         counts = balance(corpus_records(shards), pl.Series([], dtype=pl.String))
