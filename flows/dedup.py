@@ -31,8 +31,8 @@ def dedup_flow(p: DedupParams, cache: CacheParams, root: str) -> dict:
                   [[s, r["records_in"], r["records_dropped"], r["tokens_dropped"]] for s, r in metrics["sources"].items()])
     print(f"dedup: {t['records_dropped']} of {t['records_in']} records are near-copies "
           f"({metrics.get('clusters', 0)} clusters, {metrics.get('cross_source_clusters', 0)} across sources"
-          + (f"; {metrics['joined_by_chain']} joined through another member, under the threshold against the kept "
-             "record" if metrics.get("joined_by_chain") else "") + ")"
+          + (f"; {metrics['joined_by_chain']} of the dropped joined only through another member, under the threshold "
+             "against the kept record" if metrics.get("joined_by_chain") else "") + ")"
           + ("" if p.enabled else " (dedup.enabled: false)"))
     return metrics
 

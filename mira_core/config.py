@@ -61,17 +61,26 @@ def source_path(value: str) -> str:
     environment only. Written in params, they reached dvc.lock and, through `mira init`, dvc.yaml's deps. A user
     name alone (`sftp://alice@host`) and fsspec's `github://org:repo@ref` are no secret; a pre-signed URL's query is
     the only way to name its object, so it passes (starred in every JSON dump)."""
-    try:
-        parts = urlsplit(value)
-        password = parts.password if parts.scheme.lower() not in ("github", "git") else None
-        # a token sent as the user name alone (`https://ghp_...@host`) is a password too
-        password = password or (parts.username if parts.username and looks_like_a_key(parts.username) else None)
-    except ValueError:  # not a URL (an unbalanced '[' of a local glob): no credentials to hold
-        password = None
-    if password:
+    if any(_url_secret(piece) for piece in value.split("::")):  # fsspec chains: simplecache::https://u:p@host/x
         raise ValueError("holds a password before its '@': set credentials in the environment (AWS_ACCESS_KEY_ID, "
                          "AWS_SECRET_ACCESS_KEY ...), never in params, which are written to dvc.lock")
     return value
+
+
+def _url_secret(url: str) -> bool:
+    """Whether one URL of a source path holds a password, or (over http, ftp or sftp) a user name that reads as a
+    token (`https://ghp_...@host`, `https://glpat-...@gitlab.com`). Not for fsspec's `github://org:repo@ref`, nor an
+    Azure `abfs://container@account`'s container name."""
+    try:
+        parts = urlsplit(url)
+        scheme, user = parts.scheme.lower(), parts.username
+        if parts.password and scheme not in ("github", "git"):
+            return True
+    except ValueError:  # not a URL (an unbalanced '[' of a local glob): no credentials to hold
+        return False
+    return bool(user) and scheme in ("http", "https", "ftp", "ftps", "sftp", "ssh") and (
+        looks_like_a_key(user) or user.startswith(HYPHEN_KEY_PREFIXES)
+        or any(_random(part) for part in re.split(r"[-_.]", user)))
 
 
 SourcePath = Annotated[str, AfterValidator(source_path), PlainSerializer(redact_credentials, when_used="json")]
@@ -270,6 +279,9 @@ ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 KEY_PREFIXES = ("sk_", "gsk_", "hf_", "ghp_", "gho_", "ghu_", "ghs_", "github_pat_")
 _KEY_BODY = re.compile(r"[A-Za-z0-9]{16,}")  # what follows a key prefix: one random run, no '_' (hf_inference_token)
 _AWS_KEY_ID = re.compile(r"(?:AKIA|ASIA)[A-Z0-9]{16}")
+_GOOGLE_KEY = re.compile(r"AIza[A-Za-z0-9_]{35}")  # its '_' parts can each be short
+# keys whose prefix holds a '-' (no variable name can): refused as names already, looked for in a URL's user name
+HYPHEN_KEY_PREFIXES = ("sk-", "glpat-", "xoxa-", "xoxb-", "xoxp-", "ghp_", "github_pat_", "hf_")
 
 
 def _random(part: str) -> bool:
@@ -284,7 +296,8 @@ def looks_like_a_key(value: str) -> bool:
     """Whether a would-be variable name reads as an API key: a known key prefix followed by one random run, an AWS
     key id, or a random part (names like OPENAI_API_KEY, VLLM_KEY_2 or ASIA_PACIFIC_API_KEY have none)."""
     return (any(value.startswith(p) and _KEY_BODY.fullmatch(value[len(p):]) for p in KEY_PREFIXES)
-            or bool(_AWS_KEY_ID.fullmatch(value)) or any(_random(part) for part in value.split("_")))
+            or bool(_AWS_KEY_ID.fullmatch(value) or _GOOGLE_KEY.fullmatch(value))
+            or any(_random(part) for part in value.split("_")))
 
 
 def env_var_name(value: str | None) -> str | None:

@@ -76,10 +76,18 @@ _ASCII_WORDS = re.compile(r"\w+")  # the same on ASCII text, and faster: most re
 # break beside a script written without spaces (Thai, Khmer, Japanese text), so there it becomes a space; elsewhere
 # (inside an English word, left by <wbr> or put there to defeat copy detection) it is removed like the others: made
 # a space, it split the word, and such a copy shared no shingle with its original.
-_IGNORABLE = regex.compile(r"\p{Default_Ignorable_Code_Point}")
-_NO_SPACES = r"[\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}\p{Tibetan}\p{Han}\p{Hiragana}\p{Katakana}]"
+_OTHER_IGNORABLE = regex.compile(r"[\p{Default_Ignorable_Code_Point}--\u200b]", flags=regex.V1)
+# Script_Extensions, so the prolonged sound mark, the voicing marks and ideographic punctuation count with kana and Han
+_NO_SPACES = (r"[\p{scx=Thai}\p{scx=Lao}\p{scx=Khmer}\p{scx=Mymr}\p{scx=Tibt}\p{scx=Hani}\p{scx=Hira}\p{scx=Kana}"
+              r"\p{scx=Bopo}\p{scx=Yi}\p{scx=Java}\p{scx=Bali}\p{scx=Lana}]")
 _WORD_BREAK = regex.compile(rf"(?<={_NO_SPACES})\u200b|\u200b(?={_NO_SPACES})")
 _SIGNATURE_CHUNK = 1 << 15  # shingle hashes per MinHash update: its work array is (hashes, num_perm)
+
+
+def without_ignorables(text: str) -> str:
+    """`text` without default-ignorable characters, a zero-width space made a word break where it is one. The others
+    go first, so that one beside a zero-width space (a joiner, a soft hyphen) hides no neighbour from it."""
+    return _WORD_BREAK.sub(" ", _OTHER_IGNORABLE.sub("", text)).replace("\u200b", "")
 
 
 def _fold(text: str) -> str:
@@ -87,7 +95,7 @@ def _fold(text: str) -> str:
     characters, or with soft hyphens in its words, reads as the original."""
     if text.isascii():  # no ASCII character is default-ignorable, and ASCII folds to ASCII
         return text.lower()
-    text = _IGNORABLE.sub("", _WORD_BREAK.sub(" ", text))
+    text = without_ignorables(text)
     # NFKC again after the fold: case folding can leave a text that is not normalised (Greek "ΐ" folds to
     # iota, diaeresis, acute; its capital's fold to iota-with-diaeresis, acute), so a copy in capitals read as
     # other text. Unicode's NFKC_Casefold closes it the same way.

@@ -26,6 +26,7 @@ from mira_core.errors import ConfigError
 
 SOURCES = [{"name": "a", "path": "a.jsonl", "format": "text"}]
 KEYS = ["gsk_9fQw2LzAbCdEfGhIjKlMnOpQrStUvWxYz12qW", "hf_abcdefghijklmnopqrstuvwx", "AKIAIOSFODNN7EXAMPLE",
+        "AIzaSyBvW3k9QmT2xL8p_N4rZJ6hDf0gYcEaSuI",
         "a3f9c2d1e4b5a6c7d8e9f0a1b2c3d4e5", "ghp_0123456789abcdefghijABCDEFGHIJ012345"]
 NAMES = ["OPENAI_API_KEY", "VLLM_KEY_2", "MY_SERVICE_TOKEN_2024", "AZURE_OPENAI_API_KEY", "groq_api_key", "HF_TOKEN",
          "ASIA_PACIFIC_API_KEY", "AKIA_KEY_FILE", "hf_inference_token", "sk_service_key_name", "GPT4TURBOPREVIEW_KEY",
@@ -66,7 +67,10 @@ def test_an_endpoint_holding_a_credential_is_refused_without_repeating_it(url):
 
 
 @pytest.mark.parametrize("path", ["s3://AKIAX:hush-9@bucket/x/*.jsonl",
-                                  "https://ghp_0123456789abcdefhush9ABCDEFGHIJ01234567@raw.example.com/x.jsonl"])
+                                  "https://ghp_0123456789abcdefhush9ABCDEFGHIJ01234567@raw.example.com/x.jsonl",
+                                  "https://glpat-AbCdEfhush567890XyZw@gitlab.example.com/x.jsonl",  # a '-' key
+                                  "simplecache::https://user:hush-9@host/x.jsonl",  # fsspec's chained URLs
+                                  "zip://x.jsonl::https://user:hush-9@host/a.zip"])
 def test_a_source_path_with_a_password_is_refused(path):
     with pytest.raises(ConfigError, match="holds a password") as e:
         parse_params({"sources": [{"name": "a", "path": path, "format": "text"}]})
@@ -76,6 +80,8 @@ def test_a_source_path_with_a_password_is_refused(path):
 @pytest.mark.parametrize("path", ["https://h/x.jsonl?X-Amz-Signature=abc",  # a pre-signed URL names its object
                                   "/data/me@host/x.jsonl", "sftp://alice@host/x.jsonl",  # a user name alone
                                   "github://dask:fastparquet@main/x.jsonl",  # fsspec's org:repo@ref
+                                  "abfs://pretrain2024corpusshardsv3deduped@acct.dfs.core.windows.net/x.jsonl",
+                                  "hf://datasets/org/name@rev/x.parquet", "simplecache::https://h/x.jsonl",
                                   "data/[x.jsonl"])
 def test_paths_without_a_password_pass(path):
     assert SourceSpec(name="a", path=path, format="text").path == path

@@ -18,6 +18,10 @@ from tests.mira_core.test_dedup import _edit, _text, _vocab, write_corpus
 def test_a_zero_width_space_inside_a_word_is_removed_and_a_word_break_beside_khmer_or_han():
     assert normalise("near\u200bcopy of\u200b the page") == "nearcopy of the page"
     assert normalise("ភាសា\u200bខ្មែរ") == "ភាសា ខ្មែរ" and normalise("日本\u200b語") == "日本 語"
+    # another invisible character beside it hides no neighbour; marks kana and Han share (the prolonged sound mark,
+    # a voicing mark) count with them
+    assert normalise("ก\u200d\u200b\u00adข") == normalise("ก\u00ad\u200bข") == "ก ข"
+    assert normalise("ラーメンー\u200babc") == "ラーメンー abc" and normalise("か\u3099\u200babc") == "が abc"
 
 
 def test_a_copy_with_zero_width_spaces_in_its_words_is_a_near_duplicate(tmp_path):

@@ -24,7 +24,7 @@ from mira_core.filter_params import DedupParams
 def _old_fold(text: str) -> str:
     if text.isascii():
         return text.lower()
-    text = dedup._IGNORABLE.sub("", dedup._WORD_BREAK.sub(" ", text))  # the zero-width-space rule of review s43
+    text = dedup.without_ignorables(text)  # with the zero-width-space rule of review s43
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
 
 
