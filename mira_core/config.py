@@ -303,9 +303,14 @@ def looks_like_a_key(value: str) -> bool:
 def env_var_name(value: str | None) -> str | None:
     """An `api_key_env` value: the name of an environment variable, or empty. A pasted key fails here, and the
     message never repeats the value (config_errors hides it too), so the key reaches no log."""
-    if value and (not ENV_NAME.fullmatch(value) or looks_like_a_key(value)):
+    if value and not ENV_NAME.fullmatch(value):
         raise ValueError("must be the NAME of an environment variable (letters, digits and _, such as "
                          "OPENAI_API_KEY), never the key itself; export the key in that variable")
+    if value and looks_like_a_key(value):  # a name, by its letters, that reads as a key: say why it is refused
+        raise ValueError("must be the NAME of an environment variable, and this reads as a key (a key's prefix such as "
+                         "gsk_ or hf_ before a random run, an AWS or Google key's shape, or a part of 32 or more letters "
+                         "and digits, or 24 or more mixing digits into both cases); export the key in a variable such as "
+                         "OPENAI_API_KEY and name that")
     return value
 
 

@@ -39,7 +39,7 @@ def test_a_pasted_key_of_letters_digits_and_underscores_is_no_variable_name(key)
     for section in ("teacher", "score"):
         raw = {"sources": SOURCES, "teacher": {"api_key_env": key}} if section == "teacher" else {
             "sources": SOURCES, "score": {"generative_server": {"api_key_env": key}}}
-        with pytest.raises(ConfigError, match="NAME of an environment variable") as e:
+        with pytest.raises(ConfigError, match="NAME of an environment variable, and this reads as a key") as e:
             parse_params(raw)
         assert key not in str(e.value)
 
