@@ -139,14 +139,14 @@ def _locked(root: Path) -> dict[str, dict]:
     return out
 
 
-def stale_stages(root: Path) -> dict[str, list[str]]:
+def stale_stages(root: Path, locked: dict[str, dict] | None = None) -> dict[str, list[str]]:
     """Stages whose metrics file is the one `dvc repro` last wrote (dvc.lock's md5) but whose params in
-    params.yaml have changed since: {stage: changed dotted keys}."""
+    params.yaml have changed since: {stage: changed dotted keys}. `locked`: `_locked(root)`, when read already."""
     params = _yaml_file(root / "params.yaml")
     if params is None:
         return {}  # no params to compare against: their errors surface elsewhere
     out: dict[str, list[str]] = {}
-    for stage, entry in _locked(root).items():
+    for stage, entry in (_locked(root) if locked is None else locked).items():
         recorded = (entry.get("params") or {}).get("params.yaml") or {}
         # a key is a section (`select`) or a dotted path into one (`select.held_out_sources`), as dvc.yaml names it
         changed = [k for key, value in recorded.items() for k in _changed(value, _at(params, key), key)]
@@ -236,12 +236,13 @@ def filters_line(dedup: dict | None, decon: dict | None, select: dict | None = N
     return f"filters     {'; '.join(parts)} marked{dropped}          data/dedup/, data/decontaminate/"
 
 
-def stale_inputs(root: Path) -> dict[str, list[str]]:
+def stale_inputs(root: Path, locked: dict[str, dict] | None = None) -> dict[str, list[str]]:
     """Stages whose metrics file is the one `dvc repro` last wrote but one of whose inputs another stage has written
     again since, as dvc.lock records both: {stage: the paths}. `dvc repro distill` (or `-s`) leaves select's entry
     naming the old metrics/students.json, and the summary printed the new students beside the old selection. Read
-    from dvc.lock alone (the md5 the stage read against the md5 its producer last wrote): nothing is hashed."""
-    locked = _locked(root)
+    from dvc.lock (the md5 the stage read against the md5 its producer last wrote): no input is hashed. `locked`:
+    `_locked(root)`, when read already."""
+    locked = _locked(root) if locked is None else locked
     # only producers whose own entry is current: one run outside DVC and then this stage by `dvc repro -s` leaves
     # the producer's entry naming its old output and this one's the new, which is no stale input
     written = {o.get("path"): o.get("md5") for e in locked.values() for o in e.get("outs") or []
@@ -266,9 +267,10 @@ def _stale_lines(stale: dict[str, list[str]], why: str) -> list[str]:
 def summary_lines(root: Path) -> list[str]:
     """The summary as lines of text; stages that have not run are skipped."""
     out = [f"mira summary for {root}", ""]
-    out += _stale_lines(stale_stages(root), "params.yaml changed after `dvc repro` ran these stages, so their lines "
-                        "below are from the old values")
-    out += _stale_lines(stale_inputs(root), "a stage these read from ran again after `dvc repro` ran them, so their "
+    locked = _locked(root)  # dvc.lock read and the metrics files hashed once for both checks
+    out += _stale_lines(stale_stages(root, locked), "params.yaml changed after `dvc repro` ran these stages, so their "
+                        "lines below are from the old values")
+    out += _stale_lines(stale_inputs(root, locked), "a stage these read from ran again after `dvc repro` ran them, so their "
                         "lines below are from the old inputs")
     older = dvc_older(root)
     if older:

@@ -79,7 +79,7 @@ def _url_secret(url: str) -> bool:
     except ValueError:  # not a URL (an unbalanced '[' of a local glob): no credentials to hold
         return False
     return bool(user) and scheme in ("http", "https", "ftp", "ftps", "sftp", "ssh") and (
-        looks_like_a_key(user) or user.startswith(HYPHEN_KEY_PREFIXES)
+        looks_like_a_key(user) or user.startswith((*HYPHEN_KEY_PREFIXES, *KEY_PREFIXES))
         or any(_random(part) for part in re.split(r"[-_.]", user)))
 
 
@@ -281,7 +281,7 @@ _KEY_BODY = re.compile(r"[A-Za-z0-9]{16,}")  # what follows a key prefix: one ra
 _AWS_KEY_ID = re.compile(r"(?:AKIA|ASIA)[A-Z0-9]{16}")
 _GOOGLE_KEY = re.compile(r"AIza[A-Za-z0-9_]{35}")  # its '_' parts can each be short
 # keys whose prefix holds a '-' (no variable name can): refused as names already, looked for in a URL's user name
-HYPHEN_KEY_PREFIXES = ("sk-", "glpat-", "xoxa-", "xoxb-", "xoxp-", "ghp_", "github_pat_", "hf_")
+HYPHEN_KEY_PREFIXES = ("sk-", "glpat-", "xoxa-", "xoxb-", "xoxp-")
 
 
 def _random(part: str) -> bool:
