@@ -52,8 +52,6 @@ from mira_core.io import read_parquet, write_json, write_parquet
 # The defect generators and what they paste in live in planted_defects.py; the names below are re-exported
 # (`X as X`) so that `from mira_core.planted import ...` keeps working for the benchmark and its tests.
 from mira_core.planted_defects import DEFECTS, Record, _parses, is_stub
-from mira_core.planted_defects import FOOTER as FOOTER
-from mira_core.planted_defects import NAV as NAV
 from mira_core.planted_defects import PLACEHOLDERS as PLACEHOLDERS
 from mira_core.planted_defects import PROMOS as PROMOS
 from mira_core.planted_defects import _asked_name as _asked_name
@@ -117,7 +115,13 @@ def _sections(text: str, lo: int, hi: int) -> list[str]:
 
 
 def good_records(roots: Roots, seed: int, n: int) -> dict[str, list[Record]]:
-    """Up to n real records per source, each with an `id` and its rendered fields, free of the planted defects.
+    """Up to n real records per source, each with an `id` and its rendered fields, free of the planted defects."""
+    return {name: rows[:n] for name, rows in _good_and_spare(roots, seed, n).items()}
+
+
+def _good_and_spare(roots: Roots, seed: int, n: int) -> dict[str, list[Record]]:
+    """Every good record read per source, in corpus order: the first n make the corpus (`good_records`), the rest
+    are spares (`wrong_answer` draws its answers from QA's).
 
     Code and QA come from disjoint halves of the modules (a seeded split), so no answer is a slice of a
     code record, except where a package vendors another's module (pip's copy of pygments: 3 answers on seed 1,
@@ -138,8 +142,7 @@ def good_records(roots: Roots, seed: int, n: int) -> dict[str, list[Record]]:
             for i, s in enumerate(_sections(r["text"], *DOC_SECTION_CHARS))]
     random.Random(f"{seed}:docs-order").shuffle(docs)  # sections of many files, not all of the first few
     traces = [{"id": r["id"], "messages": r["messages"]} for r in trace_records(modules, p)]
-    return {name: _unique(name, rows)[:n] for name, rows in
-            {"code": code, "qa": qa, "docs": docs, "traces": traces}.items()}
+    return {name: _unique(name, rows) for name, rows in {"code": code, "qa": qa, "docs": docs, "traces": traces}.items()}
 
 
 def rendered(source: str, rec: Record) -> str:
@@ -164,11 +167,14 @@ def _unique(source: str, rows: list[Record]) -> list[Record]:
 
 
 # ---------------------------------------------------------------- the corpus
-def plant(source: str, rows: list[Record], seed: int, rate: float) -> tuple[list[Record], list[str]]:
+def plant(source: str, rows: list[Record], seed: int, rate: float,
+          pool: list[Record] | None = None) -> tuple[list[Record], list[str]]:
     """The rows with a defect planted in round(rate * n) of them (seeded), and each row's kind.
 
     Kinds go round-robin over the shuffled defective rows, so each kind gets an equal share (within one).
-    A defect whose text would repeat another record's (ingest would drop it) is drawn again.
+    A defect whose text would repeat another record's (ingest would drop it) is drawn again. `pool` is what a
+    defect that borrows another record's content draws from (`wrong_answer`), each record once; the rows themselves
+    when not given.
     """
     rng = random.Random(f"{seed}:{source}:plant")
     order = list(range(len(rows)))
@@ -178,11 +184,12 @@ def plant(source: str, rows: list[Record], seed: int, rate: float) -> tuple[list
     for j, i in enumerate(chosen):
         kinds[i] = KINDS[source][j % len(KINDS[source])]
     out = list(rows)
+    pool = list(rows if pool is None else pool)  # a copy: a defect takes what it borrows out of it
     seen = {rendered(source, r) for r in rows}
     for i in sorted(chosen):
         rrng = random.Random(f"{seed}:{source}:{rows[i]['id']}")
         for _ in range(5):
-            rec = DEFECTS[kinds[i]](rows[i], rrng, rows)
+            rec = DEFECTS[kinds[i]](rows[i], rrng, pool)
             text = rendered(source, rec)
             if text not in seen and text.strip():
                 break
@@ -213,10 +220,15 @@ def build_planted_corpus(out: Path, seed: int = 0, defect_rate: float = 0.25, re
     blocked = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
     if blocked:
         raise ConfigError(f"{blocked}: a file, not a folder; the planted corpus is written to the folder {out}")
-    good = good_records(roots or Roots.of_this_interpreter(), seed, records_per_source)
+    good = _good_and_spare(roots or Roots.of_this_interpreter(), seed, records_per_source)
+    # wrong answers come from QA records left out of the corpus: one drawn from the corpus made a near-copy of a
+    # good record, and dedup kept one of the pair (by record_id), sometimes the broken one. A small installation
+    # with no spare QA record falls back on the corpus's own, and planted.json says which.
+    spare_qa = good["qa"][records_per_source:]
+    pools = {"qa": spare_qa or None}
     truth, sources, counts = [], [], {}
     for name, (file, fmt, _fields) in SOURCES.items():
-        rows, kinds = plant(name, good[name], seed, defect_rate)
+        rows, kinds = plant(name, good[name][:records_per_source], seed, defect_rate, pools.get(name))
         _write_jsonl(rows, out / file)
         truth += [{"record_id": f"{name}/{r['id']}", "source": name, "kind": k, "defect": k != GOOD}
                   for r, k in zip(rows, kinds, strict=True)]
@@ -230,7 +242,8 @@ def build_planted_corpus(out: Path, seed: int = 0, defect_rate: float = 0.25, re
     written = {name: sum(counts[name].values()) for name in SOURCES}
     info = {"seed": seed, "defect_rate": defect_rate, "records_per_source": records_per_source,
             "records_by_source": written, "records": len(truth), "defects": sum(t["defect"] for t in truth),
-            "counts": counts, "sources": sources}
+            "counts": counts, "wrong_answers_from": "spare QA records" if spare_qa else "the corpus's QA records",
+            "sources": sources}
     write_json(info, out / "planted.json")
     return info
 

@@ -16,9 +16,7 @@ from mira_core.config import IngestParams, SourceSpec
 from mira_core.errors import ConfigError
 from mira_core.ingest.source import ingest_source
 from mira_core.planted import (
-    FOOTER,
     KINDS,
-    NAV,
     PLACEHOLDERS,
     PROMOS,
     SOURCES,
@@ -112,15 +110,19 @@ def _check_kind(kind: str, rec: dict, orig: dict, others: list[dict]) -> None:
         assert rec["answer"] == rec["question"] == orig["question"]
     elif kind == "wrong_answer":
         assert rec["question"] == orig["question"] and rec["answer"] != orig["answer"]
-        assert _def_name(rec["answer"]) != _asked_name(rec["question"])
-        assert rec["answer"] in {o["answer"] for o in others}
+        assert _def_name(rec["answer"]) not in ("", _asked_name(rec["question"]))
+        ast.parse(rec["answer"])  # real code, of a QA record left out of the corpus: no near-copy of a good record
+        assert rec["answer"] not in {o["answer"] for o in others}
     elif kind == "spam":
         counts = Counter(ln for ln in rec["text"].splitlines() if ln in PROMOS)
         assert sum(counts.values()) >= 5 and max(counts.values()) >= 3  # promotion lines, over and over
         assert all(p in rec["text"] for p in orig["text"].split("\n\n"))
     elif kind == "boilerplate":
-        assert rec["text"].count(NAV) >= 2
-        assert (rec["text"].count(NAV) * len(NAV) + rec["text"].count(FOOTER) * len(FOOTER)) / len(rec["text"]) >= 0.5
+        # the page's own site chrome: its first block (menu and cookie banner) and its last (the footer)
+        text = rec["text"]
+        nav, footer = text.split("\n\n", 1)[0], text.rsplit("\n\n", 1)[1]
+        assert text.count(nav) >= 2 and "|" in nav and "Copyright" in footer
+        assert (text.count(nav) * len(nav) + text.count(footer) * len(footer)) / len(text) >= 0.5
     elif kind == "truncated":
         cut = len(rec["text"])
         assert orig["text"].startswith(rec["text"]) and 0 < cut <= 0.35 * len(orig["text"])
