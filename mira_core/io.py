@@ -228,10 +228,11 @@ def cache_folder(path: Path, knob: str) -> Path:
     return Path(path)
 
 
-def write_parquet(df: pl.DataFrame, path: Path) -> Path:
-    """Write a frame as zstd Parquet, atomically."""
+def write_parquet(df: pl.DataFrame, path: Path, metadata: dict[str, str] | None = None) -> Path:
+    """Write a frame as zstd Parquet, atomically; `metadata`: key-value pairs for the file's footer
+    (`pl.read_parquet_metadata` reads them back)."""
     with atomic_path(path) as tmp:
-        df.write_parquet(tmp, compression="zstd")
+        df.write_parquet(tmp, compression="zstd", metadata=metadata)
     return Path(path)
 
 

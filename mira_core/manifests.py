@@ -19,13 +19,14 @@ from mira_core.config import SelectParams
 from mira_core.errors import ConfigError, InvariantError
 from mira_core.exclusions import drop_reasons
 from mira_core.grouping import judged_members
-from mira_core.io import atomic_path, file_digest, read_parquet, write_parquet
+from mira_core.io import DAMAGED_PARQUET, atomic_path, file_digest, read_parquet, write_parquet
 from mira_core.layout import corpus_shards
 from mira_core.megatron import materialize_megatron, write_lineage
 from mira_core.reliability import spearman
 from mira_core.rubric import Rubric, check_rubric_sources, load_rubrics
 from mira_core.schema import (
     CORPUS,
+    CORPUS_DIGEST,
     LABEL_META,
     MANIFEST,
     ORACLE,
@@ -401,6 +402,30 @@ def check_scored(records: pl.DataFrame, scores: Path, reports: dict) -> None:
     listed = ", ".join(f"{s} ({g}): {n:,}" for g, s, n in counts[:8]) + (" ..." if len(counts) > 8 else "")
     raise ConfigError(f"{scores}: no score for {missing.height:,} record(s) that compete for the budget "
                       f"({listed}); {why}")
+
+
+def check_scored_corpus(scores: Path, corpus: Path) -> None:
+    """A ConfigError when a score shard scored another version of its corpus shard than the one there now: ingest
+    ran again after score (`mira stage ingest`, then `mira stage select`), and a record whose text changed under
+    the same record_id was ranked on the old text's score. `check_scored` catches only a record with no score row.
+    The score stage writes the corpus shard's digest into each score shard's footer (`schema.CORPUS_DIGEST`); a
+    shard without it (written by an older mira) and a shard whose corpus shard is gone (its records compete no
+    more) are not checked."""
+    stale = []
+    for f in sorted(Path(scores).glob("*/*/part-*.parquet")):
+        shard = Path(corpus) / f.parent.name / f.name
+        if not shard.exists():
+            continue
+        try:
+            made = pl.read_parquet_metadata(f).get(CORPUS_DIGEST)
+        except DAMAGED_PARQUET as e:
+            raise ConfigError(f"{f}: not a readable Parquet file ({e}); run score again (`dvc repro` does)") from e
+        if made is not None and made != file_digest(shard):
+            stale.append(f"{f} (of {shard})")
+    if stale:
+        raise ConfigError(f"{len(stale)} score shard(s) scored another version of their corpus shard, e.g. "
+                          + ", ".join(stale[:3]) + ": ingest ran again after score; run score again (`dvc repro` "
+                          "does)")
 
 
 def _repeats(ids: pl.Series) -> bool:

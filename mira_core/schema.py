@@ -71,6 +71,8 @@ FILTER_COUNTS = {"source": pl.String, "records_in": pl.Int64, "records_dropped":
 # data/scores/<group>/<source>/part-N.parquet: these columns, then one Float32/64 column per anchor (and, for a
 # generative student, `rationales`: JSON anchor -> its one-line reason, null where the reply did not parse)
 SCORE_META = {"record_id": pl.String, "group": pl.String}
+# a score shard's Parquet footer key: the BLAKE2b (io.file_digest) of the corpus shard it scored, which select checks
+CORPUS_DIGEST = "mira.corpus_shard_digest"
 TEACHER_SCORED = "teacher:"  # a score shard's student_version prefix when it holds a teacher's own scores (oracle arms)
 
 # data/selection/mask.parquet: one row per (group, source, anchor), on or off, and why

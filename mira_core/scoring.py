@@ -4,7 +4,9 @@ Scores are written beside the corpus, never into it (`data/scores/<group>/<sourc
 keyed by record_id): re-training a student rewrites the scores alone. A head student refuses
 embeddings made by another encoder than the one it was trained on. Scores are stored unclipped: a
 student may predict a little beyond the scale's ends, and clipping would tie every such record at the
-top (on the demo, 693 test files tied at 5.0 and were ordered by record_id alone).
+top (on the demo, 693 test files tied at 5.0 and were ordered by record_id alone). Each shard's Parquet footer
+holds the digest of the corpus shard it scored (`schema.CORPUS_DIGEST`), so that select can refuse scores of a
+corpus ingested again since (`manifests.check_scored_corpus`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import polars as pl
 from mira_core.errors import ConfigError, check_interrupted
 from mira_core.io import file_digest, read_json, read_parquet, write_parquet
 from mira_core.rubric import Rubric
-from mira_core.schema import CORPUS, TEACHER_SCORED, read_checked
+from mira_core.schema import CORPUS, CORPUS_DIGEST, TEACHER_SCORED, read_checked
 from mira_core.students import load_student
 from mira_core.students.base import Inputs, check_trained_on, read_config, student_version
 from mira_core.teachers.base import Doc, Teacher
@@ -57,6 +59,7 @@ def score_shard(corpus_shard: Path, embedding_shard: Path, student_dir: Path, gr
     config = read_config(student_dir)
     anchor_ids = config["anchors"]
     x = Inputs()
+    digest = file_digest(corpus_shard)  # written into the shard: select refuses scores of another corpus version
     reads_stats = bool(getattr(student, "reads_stats", False))  # a text student that reads the statistics too
     coverage = None  # the share of each record its embedding read; unknown without an embedding shard
     if embedding_shard.exists():
@@ -64,7 +67,7 @@ def score_shard(corpus_shard: Path, embedding_shard: Path, student_dir: Path, gr
         if not side.exists():
             raise ConfigError(f"{embedding_shard}: no embeddings stamp beside it (re-run embed)")
         stamp = read_json(side)["stamp"]
-        if stamp.get("input") != file_digest(corpus_shard):  # a re-ingest since: its vectors are of other records
+        if stamp.get("input") != digest:  # a re-ingest since: its vectors are of other records
             raise ConfigError(f"{embedding_shard}: made from another version of {corpus_shard} (re-run embed)")
         made_by = stamp["encoder"]
         from mira_core.embedding import check_current
@@ -111,7 +114,7 @@ def score_shard(corpus_shard: Path, embedding_shard: Path, student_dir: Path, gr
     if explains:
         columns["rationales"], schema = why, {**schema, "rationales": pl.String}
     table = pl.DataFrame(columns, schema=schema)
-    write_parquet(table, out)
+    write_parquet(table, out, {CORPUS_DIGEST: digest})
     result = {"records": table.height}
     if explains:  # how many replies parsed, were retried, stayed unscored: summed into metrics/score.json
         result["replies"] = {k: sum(r.get(k, 0) for r in runs) for k in ("outputs", "parsed", "retried",
@@ -141,5 +144,5 @@ def teacher_score_shard(score_shard: Path, corpus_shard: Path, rubric: Rubric, t
     table = pl.DataFrame({"record_id": ids, "group": [rubric.group] * len(ids), **columns,
                           "student_version": [f"{TEACHER_SCORED}{teacher.name}"] * len(ids), "coverage": [1.0] * len(ids)},
                          schema=score_schema(anchor_ids))
-    write_parquet(table, out)
+    write_parquet(table, out, {CORPUS_DIGEST: file_digest(corpus_shard)})
     return {"records": table.height, "failed": sum(not o.ok for o in outcomes)}
