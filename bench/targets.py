@@ -164,8 +164,8 @@ def _planted_rows(r: dict) -> list[list[str]]:
             share = (f" (`single_rubric` keeps {_p(kept['single_rubric'][src])} of the source's tokens, MIRA "
                      f"{_p(kept['mira'][src])})") if kept else ""
             teacher = x["by_kind"]["teacher"]  # None where the teacher_scores arm failed
-            why.append(f"seed {s}, {src}: {kind} {_p(x['by_kind']['mira'][kind])}, the teacher's own scores "
-                       f"{_p(teacher[kind] if teacher else None)}{share}")
+            why.append(f"seed {s}, {src}: {kind} {_p(x['by_kind']['mira'].get(kind))}, the teacher's own scores "
+                       f"{_p(teacher.get(kind) if teacher else None)}{share}")
     rows.append(["MIRA keeps fewer broken tokens than `single_rubric` in every source, every source keeping its share",
                  _count([not m for _, _, m in misses], "corpora"), figures,
                  ("the kind MIRA keeps most of there, beside the teacher's own scores of every record: "
