@@ -217,6 +217,12 @@ def _spam(r: dict) -> dict:
     return _arm(r)["teacher_all"].get("spam", {"both": 0, "mira_only": 0, "teacher_only": 0, "records": 0})
 
 
+def _kept_records(r: dict, kind: str) -> int:
+    """How many records of a planted kind MIRA keeps at the main seed (both with the teacher's scores, or alone)."""
+    k = _arm(r)["teacher_all"][kind]
+    return k["both"] + k["mira_only"]
+
+
 def _q(r: dict) -> dict:
     return r["pipeline"]["quality"]
 
@@ -730,19 +736,29 @@ FIGURES: list[Figure] = [
            lambda r: [p1(_method(r, TEACHER_ALL)["by_kind"]["spam"])],
            lambda r: (_spam(r)["both"], _spam(r)["mira_only"], _spam(r)["teacher_only"]) == (2, 0, 0),
            "the teacher's scores keep both of MIRA's spam pages, and no other"),
-    Figure(EVALUATION, "(spam pages: {} %, {} of the {}; then truncated\n  docs at {} %, one page).",
+    Figure(EVALUATION, "(spam pages: {} %, {} of the {}; then echoed\n  answers at {} %, {} of the {}).",
            lambda r: [p1(_method(r, "mira")["by_kind"]["spam"]), str(_spam(r)["both"] + _spam(r)["mira_only"]),
-                      str(_spam(r)["records"]), p1(_method(r, "mira")["by_kind"]["truncated"])]),
+                      str(_spam(r)["records"]), p1(_method(r, "mira")["by_kind"]["echoed_answer"]),
+                      str(_kept_records(r, "echoed_answer")), str(_arm(r)["teacher_all"]["echoed_answer"]["records"])],
+           lambda r: ("echoed_answer" in _seed(r, _all_seeds(r)[0])["low_kinds"]
+                      and sorted((v, k) for k, v in _method(r, "mira")["by_kind"].items()
+                                 if k in _seed(r, _all_seeds(r)[0])["low_kinds"])[-2:]
+                      == [(_method(r, "mira")["by_kind"]["echoed_answer"], "echoed_answer"),
+                          (_method(r, "mira")["by_kind"]["spam"], "spam")]),
+           "of the kinds the teacher scores low, MIRA keeps most of the spam, then of the echoed answers"),
     Figure(EVALUATION, "(under {} minutes on 2 cores)", lambda r: [str(math.ceil(r["planted"]["seconds"] / 60))]),
     Figure(EVALUATION, "Those keep {} % of the broken tokens and {} % of the good; MIRA's students keep {} % of that "
                        "removal on every record. They keep fewer of the truncated docs ({} % against {} %) and of "
                        "the garbled docs ({} % against\n  {} %), as much of the spam ({} % against {} %), and, as the "
                        "teacher's scores do, none of the syntax\n  errors and none of the "
-                       "wrong answers",
+                       "wrong answers; they keep one echoed answer the teacher's scores drop ({} % against\n  {} %)",
            lambda r: [p1(_method(r, TEACHER_ALL)["broken_kept"]), p1(_method(r, TEACHER_ALL)["good_kept"]),
                       p0(_teacher_removal(r))]
-           + [p1(_method(r, m)["by_kind"][k]) for k in ("truncated", "garbled", "spam") for m in ("mira", TEACHER_ALL)],
-           lambda r: (all(_method(r, "mira")["by_kind"][k] < _method(r, TEACHER_ALL)["by_kind"][k]
+           + [p1(_method(r, m)["by_kind"][k]) for k in ("truncated", "garbled", "spam") for m in ("mira", TEACHER_ALL)]
+           + [p1(_method(r, m)["by_kind"]["echoed_answer"]) for m in ("mira", TEACHER_ALL)],
+           lambda r: (_arm(r)["teacher_all"]["echoed_answer"]["mira_only"] == 1
+                      and _arm(r)["teacher_all"]["echoed_answer"]["both"] == 0
+                      and all(_method(r, "mira")["by_kind"][k] < _method(r, TEACHER_ALL)["by_kind"][k]
                           for k in ("truncated", "garbled"))
                       and abs(_method(r, "mira")["by_kind"]["spam"] - _method(r, TEACHER_ALL)["by_kind"]["spam"]) < 5e-4
                       and all(_method(r, m)["by_kind"][k] == 0 for m in ("mira", TEACHER_ALL)
@@ -784,8 +800,8 @@ FIGURES: list[Figure] = [
            + [p0(_planted_arm(r, "trimmed_mean")["by_kind"]["boilerplate"])],
            lambda r: _planted_arm(r, "trimmed_mean")["by_kind"]["boilerplate"] > _method(r, "mira")["by_kind"]["boilerplate"],
            "the trimmed mean keeps more of the boilerplate than mira"),
-    Figure(EVALUATION, "at seed 0, {} near-duplicates ({}\n  tokens; among them wrong answers that copy another record's "
-                       "answer), so the seed-0 corpus counted holds\n  {} tokens, {} % of them broken",
+    Figure(EVALUATION, "at seed 0, {} near-duplicates ({}\n  tokens; good records that are near-copies in the installation "
+                       "itself), so the seed-0 corpus counted holds\n  {} tokens, {} % of them broken",
            lambda r: [str(_arm(r)["corpus"]["excluded"]["dropped_records"]),
                       f"{_arm(r)['corpus']['excluded']['dropped_tokens']:,}", f"{_arm(r)['corpus']['tokens']:,}",
                       p1(_arm(r)["corpus"]["broken_token_share"])]),
