@@ -820,6 +820,11 @@ FIGURES: list[Figure] = [
                               and _seed(r, s)["by_kind"]["mira"]["truncated"] > 0.2 for s in OTHER)),
            "no kind the teacher scores low over the bar on any seed; on seeds 1 and 2 truncated docs are outside the "
            "set and MIRA keeps more than 20 % of them"),
+    Figure(EVALUATION, "On seed 1 MIRA keeps wrong answers just under the bar, which the teacher's own scores\n  drop",
+           lambda r: [],
+           lambda r: (0.15 < _seed(r, OTHER[0])["by_kind"]["mira"]["wrong_answer"] <= 0.2
+                      and _seed(r, OTHER[0])["by_kind"]["teacher"]["wrong_answer"] == 0),
+           "seed 1: MIRA keeps 15-20 % of the wrong answers, the teacher's own scores none"),
     Figure(EVALUATION, "The bar is met on all three corpora at the defaults, read as above", lambda r: [],
            lambda r: len(_all_seeds(r)) == 3 and all(not _seed(r, s)["low_over"] for s in _all_seeds(r)),
            "the 20 % bar met on all three planted corpora"),
