@@ -24,7 +24,7 @@ from mira_core.config import CacheParams, Params, SelectParams, params_digest
 from mira_core.ingest.tokens import tokenizer_file
 from mira_core.io import read_json, read_parquet, write_json
 from mira_core.layout import Layout
-from mira_core.manifests import baseline_settings, oracle_summary
+from mira_core.manifests import baseline_settings, check_scored_corpus, oracle_summary
 from mira_core.megatron import code_provenance, configured_eos, git_commit, run_provenance
 from mira_core.selection import CONSTANT_LABELS_WHY, budget_tokens, mask_summary, stage_metrics
 from mira_core.stages import upstream_params
@@ -43,6 +43,7 @@ def select_flow(p: SelectParams, tokenizer_name: str, cache: CacheParams, root: 
     group_map = require(lay.group_map(), "group")
     tokenizer = tokenizer_file(tokenizer_name, lay.root)  # the target tokenizer that counted (megatron tokenizes)
     filters = (require(lay.dedup, "dedup"), require(lay.decontaminate, "decontaminate"))
+    check_scored_corpus(lay.scores, lay.corpus)  # once, for MIRA and every ablation: scores of a re-ingested corpus
     out = lay.selection
     with run_log(lay, "select") as log:
         common = (p, group_map, lay.corpus, *filters)  # what every method reads

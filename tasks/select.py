@@ -19,7 +19,6 @@ from mira_core.manifests import (
     attach_scores,
     baseline_scores,
     check_scored,
-    check_scored_corpus,
     competing_ids,
     corpus_index,
     export_kept,
@@ -39,7 +38,6 @@ def select_mira(p: SelectParams, group_map: Path, corpus: Path, dedup: Path, dec
     scored, mask, own, scales = mira_scores(scores, rubrics, reports, p, competing_ids(index), groups)
     records = attach_scores(index, scored)
     check_scored(records, scores, reports)
-    check_scored_corpus(scores, corpus)
     write_parquet(oracle_table(labels, rubrics, index, scored, mask, scales, p, own), out_oracle)
     del index, scored  # the selection below is the memory peak at scale
     write_parquet(select(records, p.budget, p.granularity, "mira", p.min_score, own_budget=own.units,
@@ -70,7 +68,6 @@ def select_ablation(name: str, p: SelectParams, group_map: Path, corpus: Path, d
     scored, _, own, _ = mira_scores(scores, rubrics, reports, q, competing_ids(index), groups)
     records = attach_scores(index, scored)
     check_scored(records, scores, reports)
-    check_scored_corpus(scores, corpus)
     write_parquet(select(records, q.budget, q.granularity, f"mira_{name}", q.min_score, own_budget=own.units,
                                      weights=q.weights if q.granularity == p.granularity else None,
                                      max_epochs=q.max_epochs), out)

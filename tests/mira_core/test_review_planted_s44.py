@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import random
 
-import numpy as np
+import polars as pl
 
 from mira_core.dedup import shingle_hashes
 from mira_core.filter_params import DedupParams
@@ -40,11 +40,14 @@ def test_chrome_varies_with_the_seeded_generator():
     assert len(navs) >= 15
 
 
+def _qa(prefix: str, name: str, n: int) -> list[dict]:
+    """n QA records asking for function `<name><i>`, each answered by it."""
+    return [{"id": f"{prefix}{i}", "question": f"Write `{name}{i}`.", "answer": f"def {name}{i}(x):\n    return x + {i}\n"}
+            for i in range(n)]
+
+
 def test_plant_draws_wrong_answers_from_the_pool_it_is_given():
-    rows = [{"id": str(i), "question": f"Write `f{i}`.", "answer": f"def f{i}(x):\n    return x + {i}\n"}
-            for i in range(8)]
-    spare = [{"id": f"s{i}", "question": f"Write `g{i}`.", "answer": f"def g{i}(y):\n    return y * {i}\n"}
-             for i in range(8)]
+    rows, spare = _qa("", "f", 8), _qa("s", "g", 8)
     planted, kinds = plant("qa", rows, seed=0, rate=1.0, pool=spare)
     wrong = [r for r, k in zip(planted, kinds, strict=True) if k == "wrong_answer"]
     assert wrong and all(r["answer"] in {s["answer"] for s in spare} for r in wrong)
@@ -66,17 +69,14 @@ def test_the_built_corpus_has_no_wrong_answer_from_itself(tmp_path):
     assert clean["records"] == info["records"]
     good = {json.loads(line)["answer"] for line in (tmp_path / "c" / SOURCES["qa"][0]).read_text().splitlines()}
     truth = {r["record_id"]: r["kind"] for r in
-             __import__("polars").read_parquet(tmp_path / "p" / "truth.parquet").iter_rows(named=True)}
+             pl.read_parquet(tmp_path / "p" / "truth.parquet").iter_rows(named=True)}
     wrong = [r for r in qa if truth[f"qa/{r['id']}"] == "wrong_answer"]
     assert wrong and not any(r["answer"] in good for r in wrong)
-    assert np.all([r["answer"].lstrip().startswith(("def ", "async def ", "@")) for r in wrong])
+    assert all(r["answer"].lstrip().startswith(("def ", "async def ", "@")) for r in wrong)
 
 
 def test_no_two_wrong_answers_borrow_one_answer():
-    rows = [{"id": str(i), "question": f"Write `f{i}`.", "answer": f"def f{i}(x):\n    return x + {i}\n"}
-            for i in range(12)]
-    spare = [{"id": f"s{i}", "question": f"Write `g{i}`.", "answer": f"def g{i}(y):\n    return y * {i}\n"}
-             for i in range(4)]
+    rows, spare = _qa("", "f", 12), _qa("s", "g", 4)
     planted, kinds = plant("qa", rows, seed=0, rate=1.0, pool=spare)
     wrong = [r["answer"] for r, k in zip(planted, kinds, strict=True) if k == "wrong_answer"]
     assert len(wrong) == 4 and len(set(wrong)) == 4

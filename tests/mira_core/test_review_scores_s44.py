@@ -47,11 +47,17 @@ def test_select_refuses_scores_of_a_corpus_shard_ingested_again(tmp_path):
     check_scored_corpus(lay.scores, lay.corpus)
 
 
-def test_shards_without_the_digest_or_without_their_corpus_shard_are_not_checked(tmp_path):
+def _one_record(tmp_path):
+    """A corpus of one record in source a, and the path of its score shard (folder made)."""
     lay = write_corpus(tmp_path / "p", {"a": [("r1", "one two three")]}, shard_size=4)
     (shard,) = lay.corpus_shards()
-    old = lay.scores / "g" / "a" / shard.name
-    old.parent.mkdir(parents=True)
+    scores = lay.scores / "g" / "a" / shard.name
+    scores.parent.mkdir(parents=True)
+    return lay, scores
+
+
+def test_shards_without_the_digest_or_without_their_corpus_shard_are_not_checked(tmp_path):
+    lay, old = _one_record(tmp_path)
     pl.DataFrame({"record_id": ["a/r1"], "a00": [1.0]}).write_parquet(old)  # an older mira's: no footer key
     gone = lay.scores / "g" / "b" / "part-00000.parquet"  # source b is no longer in the corpus
     gone.parent.mkdir(parents=True)
@@ -63,10 +69,7 @@ def test_shards_without_the_digest_or_without_their_corpus_shard_are_not_checked
 
 
 def test_a_damaged_score_shard_is_named(tmp_path):
-    lay = write_corpus(tmp_path / "p", {"a": [("r1", "one two three")]}, shard_size=4)
-    (shard,) = lay.corpus_shards()
-    bad = lay.scores / "g" / "a" / shard.name
-    bad.parent.mkdir(parents=True)
+    lay, bad = _one_record(tmp_path)
     bad.write_bytes(b"not parquet")
     with pytest.raises(ConfigError, match=r"part-00000\.parquet: not a readable Parquet file"):
         check_scored_corpus(lay.scores, lay.corpus)
