@@ -13,9 +13,9 @@ Key decisions:
   bullet ratios, duplicate lines and n-grams), C4 (terminal punctuation), StarCoder / The Stack (line
   lengths, alphanumeric fraction, auto-generated markers), datatrove's filters and Buse and Weimer's code
   readability features (identifier length), the docstring coverage that interrogate and docstr-coverage report,
-  plus parse and JSON
-  validity, compression ratio and question-answer overlap (Jaccard, and the recall of the question's
-  terms and inline-code names in the answer). They do overlap with what the rules teacher
+  plus parse and JSON validity, compression ratio, ftfy's mojibake measure (text read with the wrong codec) and
+  question-answer overlap (Jaccard, and the recall of the question's terms and inline-code names in the answer).
+  They do overlap with what the rules teacher
   measures (both come from the same literature), so on the demo, whose teacher is `rules`, a student
   with statistics reproduces the teacher better than it would an LLM teacher's anchors; docs/students.md says so.
 - A fixed list in a fixed order (`NAMES`), versioned by `VERSION`: a student trained on one version
@@ -46,9 +46,10 @@ import numpy as np
 
 from mira_core.errors import JSON_REFUSED
 from mira_core.marks import marks_in_order
+from mira_core.mojibake import mojibake_count
 from mira_core.unspaced import FULL_STOPS
 
-VERSION = "docstats/10"  # 2: the question-term recall statistics of QA records; 3: code parsed whole, \r lines;
+VERSION = "docstats/11"  # 2: the question-term recall statistics of QA records; 3: code parsed whole, \r lines;
 # 4: upper_frac counts upper-case letters only (circled letters are upper but not alphabetic: it passed 1);
 # 5: top_2gram_char_frac is the share of word characters the top bigram covers (overlaps counted twice passed 1);
 # 6: past MAX_CHARS, a trace's final message and a QA record's question and answer are found in the whole record
@@ -59,7 +60,8 @@ VERSION = "docstats/10"  # 2: the question-term recall statistics of QA records;
 # full stop of another script (。 ؟ ।) ends in terminal punctuation; 8: Armenian and Ethiopic full stops too (։ ።), as in
 # the rules teacher (unspaced.FULL_STOPS, one list for both); 9: the identifier statistics of code (ident_mean_len,
 # ident_short_frac: Buse and Weimer's readability features); 10: docstring coverage of parsed Python (py_doc_frac,
-# py_module_doc: what interrogate and docstr-coverage report)
+# py_module_doc: what interrogate and docstr-coverage report); 11: mojibake_per_word, ftfy's badness and U+FFFD per
+# word (mira_core.mojibake)
 BMP = 0x10000
 MAX_CHARS = 100_000  # statistics of the first 100,000 characters: enough to see structure, bounded cost on a 37 MB record
 MAX_PARSE_CHARS = 1_000_000  # code is parsed whole up to this (at the cap ~1.5 s and ~200 MB, on 2 busy cores)
@@ -110,7 +112,7 @@ NAMES: tuple[str, ...] = (
     "blank_line_frac", "indented_line_frac",
     # characters
     "alnum_frac", "alpha_frac", "digit_frac", "whitespace_frac", "symbol_frac", "upper_frac", "non_ascii_frac",
-    "numeric_line_frac",
+    "numeric_line_frac", "mojibake_per_word",
     # words and prose (Gopher, C4)
     "mean_word_len", "stopword_frac", "unique_word_frac", "terminal_punct_line_frac", "bullet_line_frac",
     # repetition (Gopher) and compressibility
@@ -427,6 +429,8 @@ def doc_stats(fmt: str, text: str) -> np.ndarray:
     _layout(text, lines, s)
     _characters(text, lines, s)
     _words(text, lines, words, s)
+    # text read with the wrong codec: its letters are letters to every other statistic (mira_core.mojibake)
+    s["mojibake_per_word"] = min(_frac(mojibake_count(text), len(words)), 1.0)
     _repetition(text, lines, words, s)
     content = [x for x in lines if x.strip()]
     s["comment_line_frac"] = _frac(sum(bool(COMMENT.match(x)) for x in content), len(content))

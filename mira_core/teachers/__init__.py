@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -29,7 +30,9 @@ def api_key(p: TeacherParams, env: Mapping[str, str]) -> str | None:
 # The modules outside rules/ whose code decides a rule's score (how text is split into words, how a long run of marks
 # reaches the parser, which JSON is refused): they count in the version too. The rules' other imports from mira_core
 # are plumbing (RULES_PLUMBING); a test holds every import to one list or the other.
-RULES_SHARED = ("errors.py", "marks.py", "unspaced.py")
+RULES_SHARED = ("errors.py", "marks.py", "mojibake.py", "unspaced.py")
+# The libraries whose code decides a rule's score the same way: their versions count in the version too.
+RULES_LIBRARIES = ("ftfy",)
 RULES_PLUMBING = ("io", "rubric", "teachers.base")
 
 
@@ -38,7 +41,8 @@ def _rules_version() -> str:
 
     Every .py file of the rules/ package counts, by sorted relative path and content, so that a new
     module (a new dimension file) changes the version as well as an edited one; except table.py, which
-    writes the documentation's table of dimensions and scores nothing; and the shared modules of `RULES_SHARED`.
+    writes the documentation's table of dimensions and scores nothing; and the shared modules of `RULES_SHARED`,
+    and the installed versions of `RULES_LIBRARIES` (ftfy's catalogue of mojibake grows between releases).
     """
     folder = Path(__file__).resolve().parent / "rules"
     h = hashlib.sha256()
@@ -49,6 +53,8 @@ def _rules_version() -> str:
         # The path and the length delimit each file, so moving code between files changes the hash too.
         h.update(f"{f.relative_to(folder.parents[1]).as_posix()}\0{len(data)}\0".encode())
         h.update(data)
+    for lib in RULES_LIBRARIES:
+        h.update(f"{lib}\0{importlib.metadata.version(lib)}\0".encode())
     return f"rules@{h.hexdigest()[:10]}"
 
 

@@ -10,6 +10,7 @@ import re
 from collections import Counter
 from functools import lru_cache
 
+from mira_core.mojibake import REPLACEMENT, first_mojibake, mojibake_count
 from mira_core.teachers.rules.registry import TEXT, Signal, _at_least, _at_most, _pct, _quote, dimension
 from mira_core.unspaced import FULL_STOPS, mostly_unspaced, spaced
 
@@ -217,3 +218,20 @@ def markup_noise(text: str) -> Signal | None:
     per100 = 100 * (tags + 3 * badges + urls) / len(ws)  # a badge is a whole line of furniture
     return _at_most(per100, (0.5, 2.0, 5.0, 10.0)), (f"{tags} HTML tags, {badges} badges and {urls} bare URLs for "
                                                      f"{len(ws)} words ({per100:.1f} per 100 words, badges x3)")
+
+
+@dimension("mojibake", "Mojibake sequences (ftfy's badness measure) and U+FFFD replacement characters per 100 words: "
+           "text decoded with the wrong codec, which every word rule passes.", TEXT, "text of 10+ words")
+def mojibake(text: str) -> Signal | None:
+    ws = words(text)
+    if len(ws) < 10:
+        return None
+    n, lost = mojibake_count(text), text.count(REPLACEMENT)
+    per100 = 100 * n / len(ws)
+    # One mark in a thousand words can be a quoted example (a page about encodings); one in a hundred is on every
+    # screen of the page.
+    reason = f"{n} mojibake marks ({lost} of them U+FFFD) for {len(ws)} words ({per100:.2f} per 100 words)"
+    first = first_mojibake(text)
+    if first:
+        reason += f"; e.g. {_quote(first, 40)}"
+    return _at_most(per100, (0.1, 0.3, 1.0, 3.0)), reason

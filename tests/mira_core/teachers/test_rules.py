@@ -187,6 +187,10 @@ CASES: dict[str, tuple[str, str, str, str]] = {
                      '/badge/build-passing-green)](https://ci.example.com)\nSee https://example.com and '
                      'https://example.org for the docs of this small package.',
                      "3 HTML tags, 1 badges and 2 bare URLs"),
+    # UTF-8 read as Windows-1252, the commonest mojibake: the same words, so every word rule passes it
+    "mojibake": ("text", PROSE, "The caf\u00c3\u00a9 menu lists cr\u00c3\u00aapes and na\u00c3\u00afve dishes; the chef "
+                 "said it\u00e2\u20ac\u2122s the best place in town, and the \u00c3\u00a9clair is the dish "
+                 "to try.", "mojibake marks"),
     "answer_completeness": ("qa", render_qa("Write the function `add_prices(first, second)` that adds two prices.",
                                             "def add_prices(first, second):\n    total = first + second\n"
                                             "    total = round(total, 2)\n    return total\n"),
