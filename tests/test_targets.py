@@ -245,7 +245,9 @@ def test_the_proxy_row_reads_mira_over_its_selections_met_or_missed():
     pooled = r["ablations"]["replicates"]["pooled"]
     pooled.update(loss_mean=5.60, note="higher loss than random, full (beyond noise)")
     ev = r["pipeline"]["quality"]["evaluate"]
-    ev["mira"].update(loss_mean=5.50, note="lower loss than random, full (beyond noise)")
+    # below both recorded arms, whatever the run (5.50 was below both at bd7e0d9, above `full` at aae3963)
+    ev["mira"].update(loss_mean=min(ev["random"]["loss_mean"], ev["full"]["loss_mean"]) - 0.05,
+                      note="lower loss than random, full (beyond noise)")
     status, _, why = _row(r, "demo proxy")
     # met on the one run, and the row still says the selections' reading: above both beyond the noise
     assert status == "**met**"
