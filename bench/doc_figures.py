@@ -863,6 +863,11 @@ FIGURES: list[Figure] = [
            + [p0(_planted_arm(r, "trimmed_mean")["by_kind"]["boilerplate"])],
            lambda r: _planted_arm(r, "trimmed_mean")["by_kind"]["boilerplate"] > _method(r, "mira")["by_kind"]["boilerplate"],
            "the trimmed mean keeps more of the boilerplate than mira"),
+    Figure(EVALUATION, "The trimmed\n  mean also keeps {} % of the garbled docs, which MIRA and the teacher's own scores drop",
+           lambda r: [p1(_planted_arm(r, "trimmed_mean")["by_kind"]["garbled"])],
+           lambda r: (_planted_arm(r, "trimmed_mean")["by_kind"]["garbled"] > 0.2
+                      and all(_method(r, m)["by_kind"]["garbled"] == 0 for m in ("mira", TEACHER_ALL))),
+           "the trimmed mean keeps over 20 % of the garbled docs, mira and the teacher's own scores none"),
     Figure(EVALUATION, "at seed 0, {} near-duplicates ({}\n  tokens; good records that are near-copies in the installation "
                        "itself), so the seed-0 corpus counted holds\n  {} tokens, {} % of them broken",
            lambda r: [str(_arm(r)["corpus"]["excluded"]["dropped_records"]),
