@@ -20,7 +20,7 @@ REPLACEMENT = "\ufffd"
 
 
 def mojibake_count(text: str) -> int:
-    """ftfy's badness of `text` plus its U+FFFD replacement characters; 0 for ASCII text, without reading it twice."""
+    """ftfy's badness of `text` plus its U+FFFD replacement characters; 0 for ASCII text, without running ftfy."""
     if text.isascii():
         return 0
     from ftfy.badness import badness  # ftfy's package import takes ~50 ms: paid on the first non-ASCII text only
