@@ -291,9 +291,8 @@ def _moved(r: dict, commit: str, arm: str) -> bool:
     BENCHMARKS section 8, each run's seeds read as one arm's)."""
     from mira_core.config import EvaluateParams
 
-    a, b = _loss(r, arm), _other_run(commit)["ablations"]["arms"][arm]
-    bar = math.sqrt(a["loss_std"] ** 2 / len(a["seeds"]) + b["loss_std"] ** 2 / len(b["seeds"]))
-    return abs(a["loss_mean"] - b["loss_mean"]) >= EvaluateParams().noise_sigmas * bar
+    both = {"now": _loss(r, arm), "then": _other_run(commit)["ablations"]["arms"][arm]}
+    return not within_noise(both, EvaluateParams().noise_sigmas)
 
 
 # MIRA's ablation arms on the demo but the raw scale, in the order the docs name them
@@ -304,14 +303,6 @@ def _same_loss_as(r: dict, commit: str, arms: tuple[str, ...], decimals: int = 4
     """Whether each of `arms` gave the same held-out loss, to `decimals`, in run r's ablations (this run's or another
     run's) as in the run at `commit` (two CPUs' sums differ in the fifth decimal: bench/NOTES.md, session 44)."""
     return all(round(_other_loss(commit, a), decimals) == round(_loss(r, a)["loss_mean"], decimals) for a in arms)
-
-
-def _rel_or_none(r: dict, a: str, b: str) -> str | None:
-    """_rel, or None where a is b or the run has no relation of a to b."""
-    try:
-        return None if a == b else _rel(r, a, b)
-    except KeyError:
-        return None
 
 
 def _rel(r: dict, a: str, b: str) -> str:
@@ -440,6 +431,7 @@ def _bar_met(r: dict, arm: str) -> int:
     above 20 %."""
     rows = [_seed(r, s) for s in _all_seeds(r)]
     return sum(all(x["arms"][arm]["by_kind"].get(k, 0.0) <= 0.2 for k in x["low_kinds"]) for x in rows)
+
 
 def _other_seed(commit: str, seed: str) -> dict:
     """One planted seed's row in the other run measured at `commit`."""

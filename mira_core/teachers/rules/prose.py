@@ -231,7 +231,7 @@ def mojibake(text: str) -> Signal | None:
     # One mark in a thousand words can be a quoted example (a page about encodings); one in a hundred is on every
     # screen of the page.
     reason = f"{n} mojibake marks ({lost} of them U+FFFD) for {len(ws)} words ({per100:.2f} per 100 words)"
-    first = first_mojibake(text)
+    first = first_mojibake(text) if n else None  # a second scan of the page only where the first found a mark
     if first:
         reason += f"; e.g. {_quote(first, 40)}"
     return _at_most(per100, (0.1, 0.3, 1.0, 3.0)), reason
