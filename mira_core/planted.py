@@ -56,6 +56,7 @@ from mira_core.planted_defects import PLACEHOLDERS as PLACEHOLDERS
 from mira_core.planted_defects import PROMOS as PROMOS
 from mira_core.planted_defects import _asked_name as _asked_name
 from mira_core.planted_defects import _def_name as _def_name
+from mira_core.sampling import keyed_order, keyed_uniform
 from mira_core.schema import NOT_SELECTABLE
 from mira_core.selection import budget_share
 
@@ -123,7 +124,8 @@ def _good_and_spare(roots: Roots, seed: int, n: int) -> dict[str, list[Record]]:
     """Every good record read per source, in corpus order: the first n make the corpus (`good_records`), the rest
     are spares (`wrong_answer` draws its answers from QA's).
 
-    Code and QA come from disjoint halves of the modules (a seeded split), so no answer is a slice of a
+    Code and QA come from disjoint halves of the modules (a seeded split, by a hash of each module's name, so a
+    package added to the installation moves no other module across it), so no answer is a slice of a
     code record, except where a package vendors another's module (pip's copy of pygments: 3 answers on seed 1,
     none on seeds 0 and 2). Modules that do not parse or announce they are generated are left out, and so are
     QA answers that are stubs (an abstract method's docstring and `raise NotImplementedError`, the `empty_answer`
@@ -132,15 +134,19 @@ def _good_and_spare(roots: Roots, seed: int, n: int) -> dict[str, list[Record]]:
     p = _params(seed, n)
     modules = [r for r in python_files(roots) if r.rel.endswith(".py") and not _is_test(r)]
     ordered = _order(modules, seed)
-    code = [{"id": r["id"], "text": r["text"]} for r in code_records(ordered[0::2], p)
+    to_qa = keyed_uniform([r.rel for r in ordered], f"{seed}:code-or-qa") >= 0.5
+    code = [{"id": r["id"], "text": r["text"]}
+            for r in code_records([m for m, q in zip(ordered, to_qa, strict=True) if not q], p)
             if _parses(r["text"]) and not GENERATED_MARK.search(r["text"][:3000])]
-    qa = [{"id": r["id"], "question": r["question"], "answer": r["answer"]} for r in qa_records(ordered[1::2], p)
+    qa = [{"id": r["id"], "question": r["question"], "answer": r["answer"]}
+          for r in qa_records([m for m, q in zip(ordered, to_qa, strict=True) if q], p)
           if _parses(r["answer"]) and not is_stub(r["answer"])]
     docs = [{"id": f"{r['id']}#{i}", "text": s}
             for r in doc_records(roots, DemoCorpusParams(max_records_per_source=max(1, len(_doc_refs(roots))), seed=seed,
                                                          min_file_bytes=MIN_FILE_BYTES))
             for i, s in enumerate(_sections(r["text"], *DOC_SECTION_CHARS))]
-    random.Random(f"{seed}:docs-order").shuffle(docs)  # sections of many files, not all of the first few
+    # sections of many files, not all of the first few; keyed by id, so a file added moves no other section
+    docs = [docs[i] for i in keyed_order([d["id"] for d in docs], f"{seed}:docs-order")]
     traces = [{"id": r["id"], "messages": r["messages"]} for r in trace_records(modules, p)]
     return {name: _unique(name, rows) for name, rows in {"code": code, "qa": qa, "docs": docs, "traces": traces}.items()}
 
@@ -176,9 +182,9 @@ def plant(source: str, rows: list[Record], seed: int, rate: float,
     defect that borrows another record's content draws from (`wrong_answer`), each record once; the rows themselves
     when not given.
     """
-    rng = random.Random(f"{seed}:{source}:plant")
-    order = list(range(len(rows)))
-    rng.shuffle(order)
+    # keyed by id: a record added to the source moves no other record between good and broken, nor its kind,
+    # beyond the one at the edge of the defective share
+    order = keyed_order([r["id"] for r in rows], f"{seed}:{source}:plant")
     chosen = order[: round(rate * len(rows))]
     kinds = [GOOD] * len(rows)
     for j, i in enumerate(chosen):

@@ -16,7 +16,9 @@ on them (`label.cover_share`); its val sample stays random, so what it measures 
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
@@ -40,6 +42,25 @@ def quotas(sizes: dict[str, int], n: int) -> dict[str, int]:
     for s in sorted(s for s, c in left.items() if c > lo)[:rest]:
         take[s] += 1
     return take
+
+
+def keyed_uniform(keys: Sequence[str], salt: str) -> np.ndarray:
+    """A pseudo-random number in [0, 1) per key, from a BLAKE2b hash of `salt` and the key alone.
+
+    A key's number does not depend on the other keys, so a record added to or removed from a corpus moves no
+    other record's draw. A seeded shuffle of positions re-draws them all: one package more in the installation
+    re-drew the proxy's tokenizer sample and the planted corpus's split of modules (session 45).
+    """
+    # 53 bits: a float holds them exactly, so no number rounds up to 1.0
+    return np.array([(int.from_bytes(hashlib.blake2b(f"{salt}\0{k}".encode("utf-8", "surrogatepass"),
+                                                    digest_size=8).digest(), "little") >> 11) / 2**53 for k in keys],
+                    dtype=np.float64)
+
+
+def keyed_order(keys: Sequence[str], salt: str) -> list[int]:
+    """The positions of `keys` in the order of their `keyed_uniform` numbers, ties by position."""
+    u = keyed_uniform(keys, salt)
+    return sorted(range(len(u)), key=lambda i: (u[i], i))
 
 
 def seeded_order(seed: int) -> pl.Expr:

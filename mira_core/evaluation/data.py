@@ -32,6 +32,7 @@ from mira_core.errors import ConfigError, MiraError
 from mira_core.evaluation.containment import holding_records, unchecked
 from mira_core.evaluation.tokenizer import LMTokenizer, build_tokenizer, sample_texts
 from mira_core.io import DAMAGED_PARQUET, read_parquet, unreadable_parquet
+from mira_core.sampling import keyed_order, keyed_uniform
 from mira_core.schema import MANIFEST, NOT_SELECTABLE, SelectionReason, read_checked
 
 FULL = "full"
@@ -136,22 +137,22 @@ def repeats(arm: str, manifest: pl.DataFrame, ids: Sequence[str], seed: int) -> 
          .join(manifest.select("record_id", "epochs"), on="record_id", how="left", maintain_order="left")
          ["epochs"].to_numpy().astype(np.float64))
     whole = np.floor(e)
-    return (whole + (np.random.default_rng(seed).random(len(e)) < e - whole)).astype(np.int64)
+    return (whole + (keyed_uniform(ids, f"{seed}:repeats") < e - whole)).astype(np.int64)
 
 
 def target_records(manifest: pl.DataFrame, held_out: Sequence[str], seed: int) -> list[str]:
     """Record ids of the held-out sources, in a seeded order (so the eval windows are not one file's head)."""
     ids = manifest.filter(pl.col("source").is_in(list(held_out)))["record_id"].to_list()
-    order = np.random.default_rng(seed).permutation(len(ids))
-    return [ids[i] for i in order]
+    return [ids[i] for i in keyed_order(ids, f"{seed}:target")]
 
 
 def general_slice(ids: Sequence[str], fraction: float, seed: int) -> list[str]:
-    """A seeded random sample of `fraction` of the records (at least one), in their original order."""
+    """A seeded random sample of `fraction` of the records (at least one), in their original order: those with the
+    lowest seeded hash of their id, so a record added elsewhere moves at most the one at the sample's edge."""
     if not ids:
         return []
     n = max(1, round(fraction * len(ids)))
-    pick = np.sort(np.random.default_rng(seed).choice(len(ids), size=n, replace=False))
+    pick = sorted(keyed_order(ids, f"{seed}:general-slice")[:n])
     return [ids[i] for i in pick]
 
 
@@ -260,7 +261,7 @@ def prepare(shards: Sequence[Path], manifests: Mapping[str, pl.DataFrame], held_
         selectable = [i for i in selectable if i not in holding]
         ids = {arm: [i for i in arm_ids if i not in holding] for arm, arm_ids in ids.items()}
         base_ids = [i for i in base_ids if i not in holding]
-    sample = sample_texts([texts[i] for i in selectable], p.tokenizer_sample_chars, p.seed)
+    sample = sample_texts(selectable, texts, p.tokenizer_sample_chars, p.seed)
     tok = build_tokenizer(p.tokenizer, p.vocab_size, sample)
     needed = sorted(set().union(*ids.values(), base_ids))
     tokens = dict(zip(needed, tok.encode([texts[i] for i in needed], p.threads), strict=True))

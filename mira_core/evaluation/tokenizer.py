@@ -14,8 +14,7 @@ lower-cased): no training, but a 15x larger output layer (~1.8 s per CPU step).
 from __future__ import annotations
 
 import os
-import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,8 @@ from typing import Literal
 
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+from mira_core.sampling import keyed_order
 
 EOS = "<|endoftext|>"
 MAX_SAMPLE_RECORD_CHARS = 20_000  # one huge file must not fill the tokenizer sample on its own
@@ -75,16 +76,16 @@ class LMTokenizer:
         return path
 
 
-def sample_texts(texts: Sequence[str], max_chars: int, seed: int) -> list[str]:
-    """A seeded random sample of records (each cut to 20 000 characters) holding about `max_chars` characters."""
-    order = list(range(len(texts)))
-    random.Random(seed).shuffle(order)
+def sample_texts(ids: Sequence[str], texts: Mapping[str, str], max_chars: int, seed: int) -> list[str]:
+    """A seeded random sample of the records `ids` (each cut to 20 000 characters) holding about `max_chars`
+    characters, drawn in the order of a seeded hash of each record's id: a record added elsewhere in the corpus
+    moves no other record in or out of it (a shuffle of positions re-drew the whole sample, and the vocabulary)."""
     out: list[str] = []
     total = 0
-    for i in order:
+    for i in keyed_order(ids, f"{seed}:tokenizer-sample"):
         if total >= max_chars:
             break
-        t = texts[i][:MAX_SAMPLE_RECORD_CHARS]
+        t = texts[ids[i]][:MAX_SAMPLE_RECORD_CHARS]
         out.append(t)
         total += len(t)
     return out

@@ -1,9 +1,9 @@
 """The offline default teacher's Backend: heuristic quality rules, not an LLM.
 
 `RulesBackend` answers the same two requests as an LLM teacher, from the dimensions registered in
-this package (Gopher, C4 and StarCoder-style rules): a free-form judgment lists the
-most salient dimensions of a record, an anchored score maps each rubric anchor to the dimension of
-that name. Replies go through `validate_reply`, so they have exactly the shape of a validated LLM
+this package (Gopher, C4 and StarCoder-style rules): a free-form judgment lists the most salient
+dimensions of a record (what it fails first, see `salience`), an anchored score maps each rubric anchor
+to the dimension of that name. Replies go through `validate_reply`, so they have exactly the shape of a validated LLM
 reply, but nothing here samples, prompts or costs tokens: the same record always gets the same
 answer.
 """
@@ -20,6 +20,7 @@ from mira_core.teachers.rules.registry import FORMATS, REGISTRY, Finding
 
 RULES_SCALE = (1, 5)  # every signal scores on 1..5; other scales are a linear map of it
 FUZZY_CUTOFF = 0.6
+_RANK = {name: i for i, name in enumerate(REGISTRY)}
 
 
 def dimensions() -> list[dict]:
@@ -35,6 +36,17 @@ def match_dimension(anchor_name: str) -> str | None:
         return name
     close = difflib.get_close_matches(name, list(REGISTRY), n=1, cutoff=FUZZY_CUTOFF)
     return close[0] if close else None
+
+
+def salience(f: Finding) -> tuple[bool, int, int]:
+    """The order a free judgment lists findings in: what the record fails first, worst first, then what it passes.
+
+    A critic names defects before virtues, and a pass of a defect check ("no mojibake" on an ASCII page) says
+    little: ranked by distance from the scale's middle, a clean page's passes were as salient as a broken page's
+    failures and filled most of the free judgment, so discovery clustered passes nearly every record shares.
+    Ties, and the passes, go in REGISTRY order (the dimension modules' order: published filter rules first).
+    """
+    return f.score >= RULES_SCALE[1], f.score, _RANK[f.name]  # type: ignore[operator,return-value]
 
 
 class RulesBackend:
@@ -77,8 +89,7 @@ class RulesBackend:
         found = [f for f in assess(req.doc.format, req.doc.text).values() if f.score is not None]
         if not found:
             raise LookupError(f"no rules dimension applies to this {req.doc.format} record")
-        mid = sum(RULES_SCALE) / 2
-        found.sort(key=lambda f: (-abs(f.score - mid), f.name))  # type: ignore[operator]
+        found.sort(key=salience)
         return {"judgments": [{"name": f.name, "description": REGISTRY[f.name].description,
                                "score": self.to_scale(f.score), "reason": f.reason}  # type: ignore[arg-type]
                               for f in found[: self.max_judgments]]}
