@@ -30,7 +30,7 @@ from pathlib import Path
 
 from bench import machines, targets
 from mira_core.evaluation.stats import pooled, relation, widest, within_noise
-from mira_core.planted import TEACHER_ALL, over_single, removal_kept, teacher_low_kept
+from mira_core.planted import KINDS, TEACHER_ALL, over_single, removal_kept, teacher_low_kept
 
 REPO = Path(__file__).resolve().parents[1]
 RECORD = REPO / "bench" / "figures.json"
@@ -217,10 +217,22 @@ def _spam(r: dict) -> dict:
     return _arm(r)["teacher_all"].get("spam", {"both": 0, "mira_only": 0, "teacher_only": 0, "records": 0})
 
 
+def _overlap(r: dict, kind: str) -> dict:
+    """The records of a planted kind that MIRA and the teacher's scores of every record keep at the main seed (both,
+    MIRA only, the teacher's only, of how many records); all 0 where neither keeps one (`record_overlap` leaves such
+    a kind out, so its record count is not recorded)."""
+    return _arm(r)["teacher_all"].get(kind, {"both": 0, "mira_only": 0, "teacher_only": 0, "records": 0})
+
+
 def _kept_records(r: dict, kind: str) -> int:
     """How many records of a planted kind MIRA keeps at the main seed (both with the teacher's scores, or alone)."""
-    k = _arm(r)["teacher_all"][kind]
+    k = _overlap(r, kind)
     return k["both"] + k["mira_only"]
+
+
+def _kind(r: dict, method: str, kind: str) -> float:
+    """The share of a planted kind's tokens a method keeps at the main seed (0 for a kind no record has)."""
+    return _method(r, method)["by_kind"].get(kind) or 0.0
 
 
 def _q(r: dict) -> dict:
@@ -272,13 +284,10 @@ def _run_says(commit: str, *arms: str) -> list[str]:
     return [machines.verdict(_other_run(commit), a) for a in arms]
 
 
-def _mira_below(r: dict, beyond: tuple[str, ...] = (), within: tuple[str, ...] = ()) -> bool:
-    """The pipeline run's MIRA below each arm named by the mean: beyond the noise of those in `beyond`, within the
-    noise of those in `within`."""
+def _mira_above(r: dict, beyond: tuple[str, ...]) -> bool:
+    """The pipeline run's MIRA above each arm named, beyond the noise."""
     ev = _q(r)["evaluate"]
-    return (all(relation(ev["mira"], a) == "lower" for a in beyond)
-            and all(relation(ev["mira"], a) == "within" and ev["mira"]["loss_mean"] < ev[a]["loss_mean"]
-                    for a in within))
+    return all(relation(ev["mira"], a) == "higher" for a in beyond)
 
 
 def _records(r: dict) -> int:
@@ -331,6 +340,11 @@ def _worst_first(means: list[float]) -> bool:
 def _middle_first(means: list[float]) -> bool:
     """Whether the first of a run's selection means (the default selection's) is neither the best nor the worst."""
     return 0 < sorted(means).index(means[0]) < len(means) - 1
+
+
+def _best_first(means: list[float]) -> bool:
+    """Whether the first of a run's selection means (the default selection's) is the one lowest loss."""
+    return means[0] == min(means) and means.count(means[0]) == 1
 
 
 def _retention(r: dict, arm: str, source: str) -> float:
@@ -433,9 +447,41 @@ def _bar_met(r: dict, arm: str) -> int:
     return sum(all(x["arms"][arm]["by_kind"].get(k, 0.0) <= 0.2 for k in x["low_kinds"]) for x in rows)
 
 
+def _cover_vs_random(r: dict) -> bool:
+    """The covering label sample keeps fewer broken tokens than random labels on average over the seeds, though not
+    without seed 1 (it keeps more at seed 0), and meets the 20 % bar on fewer corpora."""
+    main, one = _all_seeds(r)[0], OTHER[0]
+
+    def kept(s: str, arm: str) -> float:
+        return (_seed(r, s)["arms"]["cover"] if arm == "cover" else _seed(r, s)["mira"])["broken_kept"]
+
+    rest = [s for s in _all_seeds(r) if s != one]
+    return (_cover_mean(r, "cover") < _cover_mean(r, "random") and kept(one, "cover") < kept(one, "random")
+            and kept(main, "cover") > kept(main, "random")
+            and sum(kept(s, "cover") for s in rest) >= sum(kept(s, "random") for s in rest)
+            and _bar_met(r, "cover") < _default_bar_met(r))
+
+
 def _other_seed(commit: str, seed: str) -> dict:
     """One planted seed's row in the other run measured at `commit`."""
     return _other_run(commit)["planted"]["seeds"][seed]
+
+
+def _seed_kept(r: dict, seed: str, who: str, kind: str) -> float:
+    """The share of a planted kind's tokens that MIRA ("mira") or the teacher's scores of every record ("teacher")
+    keep at a seed (0 for a kind no record has)."""
+    return _seed(r, seed)["by_kind"][who].get(kind) or 0.0
+
+
+def _seed_over_single(row: dict) -> list[str]:
+    """One seed's row: the sources where MIRA keeps broken tokens and not fewer than `single_rubric`."""
+    shares = row["broken_by_source"]
+    return over_single(shares["mira"], shares["single_rubric"])
+
+
+def _default_bar_met(r: dict) -> int:
+    """On how many planted corpora MIRA at the defaults keeps no kind the teacher scores low above 20 %."""
+    return sum(not _seed(r, s)["low_over"] for s in _all_seeds(r))
 
 
 def _over_bar(r: dict, arm: str | None, every_kind: bool = False) -> list[tuple[str, str]]:
@@ -488,76 +534,102 @@ FIGURES: list[Figure] = [
                    "{} points of the group-level perfect selector's",
            lambda r: [targets.at_most(_share_gap(r, 'perfect_group'))], _every_source_fewer_broken,
            "fewer broken tokens than single_rubric in every source"),
-    Figure(EVALUATION, "MIRA keeps fewer broken tokens than `single_rubric` in every source on both, the\n  docs too: {} % "
-                       "and {} % against {} % and {} % (the run at bd7e0d9 kept more there on both seeds, and in the "
-                       "traces on\n  seed 2).",
-           lambda r: [p1(_seed(r, s)["broken_by_source"][m]["docs"]) for m in ("mira", "single_rubric") for s in OTHER],
-           lambda r: (all(not over_single(_seed(r, s)["broken_by_source"]["mira"],
-                                          _seed(r, s)["broken_by_source"]["single_rubric"]) for s in OTHER)
-                      and [sorted(over_single(_other_seed("bd7e0d9", s)["broken_by_source"]["mira"],
-                                              _other_seed("bd7e0d9", s)["broken_by_source"]["single_rubric"]))
-                           for s in OTHER] == [["docs"], ["docs", "traces"]]),
-           "MIRA keeps fewer broken tokens than single_rubric in every source at seeds 1 and 2; the run at bd7e0d9 "
-           "more in the docs at both, and in the traces at seed 2"),
-    Figure(EVALUATION, "In the traces it keeps {} % and {} %, against `single_rubric`'s {} % and {} %: on both seeds some "
-                       "broken\n  tool-call JSON survives ({} % and {} % of that kind's tokens), which the teacher's own "
-                       "scores drop.",
+    Figure(EVALUATION, "MIRA keeps fewer broken tokens than `single_rubric` in every source on seed 2, and on seed 1 in "
+                       "every source\n  but the docs, where it keeps slightly more, through the spam pages (below): {} % "
+                       "against {} % (seed 2: {} %\n  against {} %; the run at aae3963 kept fewer in every source on "
+                       "both).",
+           lambda r: [p1(_seed(r, s)["broken_by_source"][m]["docs"]) for s in OTHER for m in ("mira", "single_rubric")],
+           lambda r: (_seed_over_single(_seed(r, OTHER[0])) == ["docs"] and _seed_over_single(_seed(r, OTHER[1])) == []
+                      and 0 < (_seed(r, OTHER[0])["broken_by_source"]["mira"]["docs"]
+                               - _seed(r, OTHER[0])["broken_by_source"]["single_rubric"]["docs"]) <= 0.01
+                      and max(KINDS["docs"], key=lambda k: _seed_kept(r, OTHER[0], "mira", k)) == "spam"
+                      and all(not _seed_over_single(_other_seed("aae3963", s)) for s in OTHER)),
+           "MIRA keeps fewer broken tokens than single_rubric in every source at seed 2, and at seed 1 in every source "
+           "but the docs, where it keeps at most a point more, spam the docs' kind it keeps most of; the run at "
+           "aae3963 fewer in every source at both"),
+    Figure(EVALUATION, "In the traces it keeps {} % and {} %,\n  against `single_rubric`'s {} % and {} %: no broken "
+                       "tool-call JSON survives on either seed (the run at\n  aae3963 kept {} % and {} % of that kind's "
+                       "tokens), and the teacher's own scores keep none either.",
            lambda r: [p1(_seed(r, s)["broken_by_source"][m]["traces"]) for m in ("mira", "single_rubric") for s in OTHER]
-           + [p1(_seed(r, s)["by_kind"]["mira"]["broken_tool_json"]) for s in OTHER],
+           + [p1(_other_seed("aae3963", s)["by_kind"]["mira"]["broken_tool_json"]) for s in OTHER],
            lambda r: all(_seed(r, s)["broken_by_source"]["mira"]["traces"]
                          < _seed(r, s)["broken_by_source"]["single_rubric"]["traces"]
-                         and _seed(r, s)["by_kind"]["mira"]["broken_tool_json"] > 0
-                         == _seed(r, s)["by_kind"]["teacher"]["broken_tool_json"] for s in OTHER),
-           "MIRA keeps fewer of the traces' broken tokens than single_rubric at seeds 1 and 2, and on both some broken "
-           "tool-call JSON that the teacher's scores drop"),
+                         and _seed_kept(r, s, "mira", "broken_tool_json") == 0
+                         == _seed_kept(r, s, "teacher", "broken_tool_json")
+                         and _other_seed("aae3963", s)["by_kind"]["mira"]["broken_tool_json"] > 0 for s in OTHER),
+           "MIRA keeps fewer of the traces' broken tokens than single_rubric at seeds 1 and 2, and neither it nor the "
+           "teacher's scores any broken tool-call JSON; the run at aae3963 kept some at both"),
     Figure(EVALUATION, "MIRA keeps {} %, {} % and {} % of the garbled docs on the three corpora, and the teacher's own "
                        "scores\n  of every record none (MIRA at bd7e0d9: {} %, {} % and {} %).",
            lambda r: [p1(_seed(r, s)["by_kind"]["mira"]["garbled"]) for s in _all_seeds(r)]
            + [p1(_other_seed("bd7e0d9", s)["by_kind"]["mira"]["garbled"]) for s in _all_seeds(r)],
            lambda r: all(_seed(r, s)["by_kind"][m]["garbled"] == 0 for s in _all_seeds(r) for m in ("mira", "teacher")),
            "neither MIRA nor the teacher's scores of every record keep any garbled doc, on any seed"),
-    Figure(EVALUATION, "What MIRA keeps of the docs' broken pages now is spam and truncated ones.", lambda r: [],
-           lambda r: all(_seed(r, s)["by_kind"]["mira"][k] == 0 for s in _all_seeds(r) for k in ("garbled", "boilerplate"))
-           and all(_seed(r, s)["by_kind"]["mira"][k] > 0 for s in _all_seeds(r) for k in ("spam", "truncated")),
-           "of the docs' defects MIRA keeps spam and truncated pages on every seed, and no garbled or boilerplate page"),
-    Figure(README, "(the `balanced` arm) keep more broken tokens, {} % on average over the three corpora against the "
-                   "default's {} %, and keep every kind the teacher scores low under the bar on {} of them, the default "
-                   "on {};",
+    Figure(EVALUATION, "What MIRA keeps of the docs' broken pages now is spam and truncated\n  ones, and on seeds 1 and 2 "
+                       "some boilerplate ({} % and {} %).",
+           lambda r: [p1(_seed_kept(r, s, "mira", "boilerplate")) for s in OTHER],
+           lambda r: (all(_seed_kept(r, s, "mira", "garbled") == 0 for s in _all_seeds(r))
+                      and all(_seed_kept(r, s, "mira", k) > 0 for s in _all_seeds(r) for k in ("spam", "truncated"))
+                      and [s for s in _all_seeds(r) if _seed_kept(r, s, "mira", "boilerplate") > 0] == list(OTHER)),
+           "of the docs' defects MIRA keeps spam and truncated pages on every seed, boilerplate at seeds 1 and 2 only, "
+           "and no garbled page"),
+    Figure(README, "(the `balanced` arm) keep about as many broken tokens, {} % on average over the three corpora "
+                   "against the default's {} %, and keep every kind the teacher scores low under the bar on {} of them, "
+                   "the default on {};",
            lambda r: [p1(_arm_mean(r, "balanced")), p1(_cover_mean(r, "random")), str(_bar_met(r, "balanced")),
-                      str(sum(not _seed(r, s)["low_over"] for s in _all_seeds(r)))],
-           lambda r: _arm_mean(r, "balanced") - _cover_mean(r, "random") >= 0.005,
-           "the balanced arm keeps more broken tokens than the default on average (by half a point or more)"),
-    Figure(README, "The one kind MIRA keeps above 20 % on any of the three is truncated pages on seed 2 ({} %), which "
-                   "the rules\n  teacher's own scores of every record keep more than 20 % of too ({} %)",
-           lambda r: [p1(_seed(r, OTHER[1])["by_kind"][m]["truncated"]) for m in ("mira", "teacher")],
-           lambda r: (_over_bar(r, None, every_kind=True) == [(OTHER[1], "truncated")]
-                      and _seed(r, OTHER[1])["by_kind"]["teacher"]["truncated"] > 0.2
-                      and "truncated" not in _seed(r, OTHER[1])["low_kinds"]),
-           "of every defect kind MIRA keeps more than 20 % only of the truncated docs at seed 2, which the teacher's "
-           "scores keep more than 20 % of too (outside the kinds it scores low)"),
+                      str(_default_bar_met(r))],
+           lambda r: abs(_arm_mean(r, "balanced") - _cover_mean(r, "random")) < 0.005,
+           "the balanced arm keeps about as many broken tokens as the default on average (within half a point)"),
+    Figure(README, "On seed 1 MIRA keeps three kinds the\n  teacher scores low above 20 %: spam pages at {} % (the rules "
+                   "teacher's own scores of every record {} %),\n  wrong answers at {} % ({} %) and truncated pages at {} % "
+                   "({} %, though its cut of the labeled records\n  keeps at most 20 %), so the bar is missed there and "
+                   "met on seeds 0 and 2. Outside that set it keeps more than\n  20 % only of the spam on seed 0 ({} %, "
+                   "the teacher's own scores {} %;",
+           lambda r: [p1(_seed_kept(r, OTHER[0], m, k)) for k in ("spam", "wrong_answer", "truncated")
+                      for m in ("mira", "teacher")]
+           + [p1(_seed_kept(r, _all_seeds(r)[0], m, "spam")) for m in ("mira", "teacher")],
+           lambda r: (_over_bar(r, None) == [(OTHER[0], k) for k in ("spam", "truncated", "wrong_answer")]
+                      and [x for x in _over_bar(r, None, every_kind=True) if x not in _over_bar(r, None)]
+                      == [(_all_seeds(r)[0], "spam")]
+                      and _seed_kept(r, OTHER[0], "teacher", "truncated") > 0.2),
+           "of the kinds the teacher scores low, MIRA keeps more than 20 % of the spam, the wrong answers and the "
+           "truncated docs at seed 1 (those in the set by the teacher's labeled cut alone) and of none at seeds 0 and "
+           "2; of the other kinds, more than 20 % only of the spam at seed 0"),
+    Figure(README, "A covering label sample keeps fewer broken tokens on average, through seed 1 alone, but keeps every "
+                   "kind the teacher scores low under the bar on fewer corpora",
+           lambda r: [], lambda r: _cover_vs_random(r),
+           "the covering sample keeps fewer broken tokens than random labels on average, through seed 1 alone (more at "
+           "seed 0), and meets the bar on fewer corpora"),
     Figure(README, "Garbled pages, which MIRA kept most of on every seed in the run at bd7e0d9, it keeps\n  none of now",
            lambda r: [],
            lambda r: (all(_seed(r, s)["by_kind"]["mira"]["garbled"] == 0 for s in _all_seeds(r))
                       and all(_other_seed("bd7e0d9", s)["by_kind"]["mira"]["garbled"] > 0.5 for s in _all_seeds(r))),
            "MIRA keeps no garbled doc on any seed, where the run at bd7e0d9 kept more than half of them on each"),
     Figure(EVALUATION, "(`label.cover_share: 0.5`) keeps {} %, {} % and {} % of the broken tokens on the three corpora, "
-                   "against random labels' {} %, {} % and {} %: {} % against {} % on average, no better",
+                   "against random labels' {} %, {} % and {} %: {} % against {} % on average, fewer through seed 1 alone "
+                   "(on seed 0 it keeps more), and it keeps\n  every kind the teacher scores low under the bar on {} of the "
+                   "three, random labels on {}, so the default stays random",
            lambda r: [p1(_seed(r, s)["arms"]["cover"]["broken_kept"]) for s in _all_seeds(r)]
            + [p1(_seed(r, s)["mira"]["broken_kept"]) for s in _all_seeds(r)]
-           + [p1(_cover_mean(r, "cover")), p1(_cover_mean(r, "random"))],
-           lambda r: _cover_mean(r, "cover") >= _cover_mean(r, "random") - 0.0005,
-           "the covering sample keeps no fewer broken tokens than random labels, on average over the seeds"),
+           + [p1(_cover_mean(r, "cover")), p1(_cover_mean(r, "random")), str(_bar_met(r, "cover")),
+              str(_default_bar_met(r))],
+           lambda r: _cover_vs_random(r),
+           "the covering sample keeps fewer broken tokens than random labels on average, through seed 1 alone (more at "
+           "seed 0), and meets the bar on fewer corpora"),
     Figure(EVALUATION, "(`distill.trees.balance: 0.5`, the `balanced` arm) keeps {} %, {} % and {} % of the broken tokens, "
-                   "more than the default ({} % against {} % on\n  average), and {} % of the wrong answers on the third "
-                   "corpus, over the bar: under it on {} of the three",
+                   "about as many as the default ({} % against {} % on\n  average), and on the second corpus {} % of the "
+                   "wrong answers, {} % of the spam and {} % of the truncated\n  docs, over the bar: under it on {} of the "
+                   "three",
            lambda r: [p1(_seed(r, s)["arms"]["balanced"]["broken_kept"]) for s in _all_seeds(r)]
            + [p1(_arm_mean(r, "balanced")), p1(_cover_mean(r, "random"))]
-           + [p1(_seed(r, OTHER[1])["arms"]["balanced"]["by_kind"]["wrong_answer"])]
+           + [p1(_seed(r, OTHER[0])["arms"]["balanced"]["by_kind"].get(k) or 0.0)
+              for k in ("wrong_answer", "spam", "truncated")]
            + [str(_bar_met(r, "balanced"))],
-           lambda r: (_arm_mean(r, "balanced") - _cover_mean(r, "random") >= 0.005
-                      and _over_bar(r, "balanced") == [(OTHER[1], "wrong_answer")]),
-           "the balanced arm keeps more broken tokens than the default on average (by half a point or more), and of "
-           "the kinds the teacher scores low only the wrong answers at seed 2 over the bar"),
+           lambda r: (abs(_arm_mean(r, "balanced") - _cover_mean(r, "random")) < 0.005
+                      and _over_bar(r, "balanced") == [(OTHER[0], k) for k in ("spam", "truncated", "wrong_answer")]),
+           "the balanced arm keeps about as many broken tokens as the default on average (within half a point), and "
+           "of the kinds the teacher scores low the wrong answers, the spam and the truncated docs over the bar at seed "
+           "1, none at seeds 0 and 2"),
     Figure(EVALUATION, "The same weights in every student (the `balanced_all` arm) keep {} %, {} % and {} % of the broken "
                    "tokens and truncated docs at {} % and {} %: no kind the teacher scores low above 20 % on {} of the "
                    "three corpora (the `balanced` arm on {}, the default on {})",
@@ -575,11 +647,14 @@ FIGURES: list[Figure] = [
                       p1(_method(r, TEACHER_ALL)["good_kept"])],
            lambda r: 0.95 <= _teacher_removal(r) <= 1.05,
            "over all kinds the students keep 95-105 % of the teacher's removal"),
-    Figure(README, "**No defect kind the teacher scores low survives above 20 % on this corpus** (spam pages: {} %, {} "
-                   "of {}).",
-           lambda r: [p1(_method(r, "mira")["by_kind"]["spam"]), str(_spam(r)["both"] + _spam(r)["mira_only"]),
-                      str(_spam(r)["records"])], lambda r: not teacher_low_kept(_arm(r)),
-           "no kind the teacher scores low is kept above 20 % at the main seed"),
+    Figure(README, "**No defect kind the teacher scores low survives above 20 % on this corpus** (the most kept is "
+                   "truncated pages, {} %; spam pages, at {} %, {} of {}, are outside that set here).",
+           lambda r: [p1(_kind(r, "mira", "truncated")), p1(_kind(r, "mira", "spam")),
+                      str(_spam(r)["both"] + _spam(r)["mira_only"]), str(_spam(r)["records"])],
+           lambda r: (not teacher_low_kept(_arm(r)) and _ranked_low(r)[:1] == ["truncated"]
+                      and "spam" not in _seed(r, _all_seeds(r)[0])["low_kinds"]),
+           "no kind the teacher scores low is kept above 20 % at the main seed, the truncated docs the most, and spam "
+           "not one of those kinds there"),
     Figure(README, "on the labeled records alone, {} %, and on the val records, which the students were not fitted on, "
                    "{} %.",
            lambda r: [p0(_arm(r)["oracle"]["broken_removal_kept"]), p0(_arm(r)["oracle"]["val"]["broken_removal_kept"])],
@@ -594,60 +669,55 @@ FIGURES: list[Figure] = [
     Figure(README, "The mask keeps {} of the {} (source, anchor) pairs of the sources a selection may keep.",
            lambda r: [str(_on(r)["on"]), str(_on(r)["pairs"])]),
     Figure(README, "MIRA's half reaches a held-out loss of {} ± {}, `random` {} ± {}, the full corpus {} ± {}:\n  "
-                   "below `random` by {}, beyond the noise, and below the full corpus by {}, within it.",
+                   "above `random` by {} and above the full corpus by {}, both beyond the noise.",
            lambda r: [f3(_q(r)["evaluate"][a][k]) for a in ("mira", "random", "full") for k in ("loss_mean", "loss_std")]
            + [f3(abs(_q(r)["evaluate"]["mira"]["loss_mean"] - _q(r)["evaluate"][a]["loss_mean"]))
               for a in ("random", "full")],
-           lambda r: _mira_below(r, beyond=("random",), within=("full",)),
-           "mira below random beyond the noise, and below full by the mean within the noise"),
+           lambda r: _mira_above(r, ("random", "full")), "mira above random and full beyond the noise"),
     Figure(README, "MIRA's three\n  seeds gave {}, {} and {}.",
            lambda r: [f3(x["loss"]) for x in _loss(r, "mira")["seeds"]]),
     Figure(README, "With one sd pooled over every\n  arm's seeds ({}) its verdicts against `random`, `full` and the "
-                   "teacher's own scores are the same: below\n  `random` beyond the noise, within the noise of the other "
-                   "two",
+                   "teacher's own scores are the same: above\n  `random` and `full` beyond the noise, within the noise of the "
+                   "teacher's own scores",
            lambda r: [f"{pooled(_pooled_arms(r, False))[0]:.4f}"],
-           lambda r: (_pooled_rel(r, "mira", "random") == _rel(r, "mira", "random") == "lower"
-                      and all(_pooled_rel(r, "mira", a) == _rel(r, "mira", a) == "within" for a in ("full", TEACHER_ALL))),
-           "pooled: mira below random beyond the noise and within the noise of full and teacher_scores, as by the "
+           lambda r: (all(_pooled_rel(r, "mira", a) == _rel(r, "mira", a) == "higher" for a in ("random", "full"))
+                      and _pooled_rel(r, "mira", TEACHER_ALL) == _rel(r, "mira", TEACHER_ALL) == "within"),
+           "pooled: mira above random and full beyond the noise and within the noise of teacher_scores, as by the "
            "rule"),
     Figure(README, "(the replicates' kept tokens overlap the default\n  selection's with a Jaccard index of {} and {}), "
-                   "MIRA's means are {}, {} and {}, {} ± {} with\n  the selections as its draws: below `random` beyond the "
-                   "noise (a gap of {} against a bar of {}) and\n  within the noise of `full` (a gap of {} against a bar of "
-                   "{}). The default selection is the worst of the\n  three.",
+                   "MIRA's means are {}, {} and {}, {} ± {} with\n  the selections as its draws: above `random` (a gap of {} "
+                   "against a bar of {}) and above `full` (a gap\n  of {} against a bar of {}), both beyond the noise. The "
+                   "default selection is the best of the three.",
            lambda r: [f2(x["kept_token_overlap_with_default"]) for x in _replicates(r)["replicates"].values()]
            + [f3(m) for m in targets.selection_means(_replicates(r)["pooled"])]
            + [f3(_replicates(r)["pooled"][k]) for k in ("loss_mean", "loss_std")]
            + [f"{_replicates(r)['pooled']['bars'][a][k]:.4f}" for a in ("random", "full") for k in ("gap", "bar")],
-           lambda r: (relation(_replicates(r)["pooled"], "random") == "lower"
-                      and relation(_replicates(r)["pooled"], "full") == "within"
-                      and _worst_first(_selection_means(r))),
-           "mira over its selections below random beyond the noise and within the noise of full; the default selection "
-           "the worst of three"),
+           lambda r: (relation(_replicates(r)["pooled"], "random") == relation(_replicates(r)["pooled"], "full")
+                      == "higher" and _best_first(_selection_means(r))),
+           "mira over its selections above random and full beyond the noise; the default selection the best of three"),
     Figure(README, "The teacher's own scores of every\n  record in place of the students' (the `teacher_scores` arm, the "
                    "whole-corpus oracle) give {}, **within the\n  noise of MIRA**: in this run the proxy sees no loss on "
                    "the way to the students.",
            lambda r: [f3(_loss(r, TEACHER_ALL)["loss_mean"])],
            lambda r: _rel(r, TEACHER_ALL, "mira") == "within", "the whole-corpus teacher oracle within the noise of mira"),
-    Figure(README, "its demo corpus has one record more than the run before's, at bd7e0d9\n  ({} against {}: ftfy's "
-                   "METADATA file,",
-           lambda r: [f"{_records(r):,}", f"{_records(_other_run('bd7e0d9')):,}"],
-           lambda r: _records(r) == _records(_other_run("bd7e0d9")) + 1,
-           "this run's demo corpus has one record more than bd7e0d9's"),
+    Figure(README, "its demo corpus is the same {} records as the run before's, at aae3963,",
+           lambda r: [f"{_records(r):,}"], lambda r: _records(r) == _records(_other_run("aae3963")),
+           "this run's demo corpus has as many records as aae3963's"),
     Figure(README, "`random` and `full`, which read no\n  score, moved from {} and {} to {} and {}.",
-           lambda r: [f3(_other_loss("bd7e0d9", a)) for a in ("random", "full")]
+           lambda r: [f3(_other_loss("aae3963", a)) for a in ("random", "full")]
            + [f3(_loss(r, a)["loss_mean"]) for a in ("random", "full")],
-           lambda r: all(_moved(r, "bd7e0d9", a) for a in ("random", "full")),
-           "random's and full's losses differ from bd7e0d9's beyond the noise"),
-    Figure(README, "Compare arms within a run: at bd7e0d9 (the table below)\n  MIRA was within the noise of `random` and "
-                   "`full`, above `random` by the mean; here it is below `random` beyond\n  the noise, over its three "
-                   "selections too",
+           lambda r: all(_moved(r, "aae3963", a) for a in ("random", "full")),
+           "random's and full's losses differ from aae3963's beyond the noise"),
+    Figure(README, "Compare arms within a run: at aae3963 (the table below) MIRA was below `random` beyond the noise "
+                   "and within the noise of `full`; here it is above both beyond the noise, over its three selections "
+                   "too",
            lambda r: [],
-           lambda r: (_run_says("bd7e0d9", "random", "full") == ["within the noise"] * 2
-                      and _other_loss("bd7e0d9", "mira") > _other_loss("bd7e0d9", "random")
-                      and _rel(r, "mira", "random") == "lower"
-                      and relation(_replicates(r)["pooled"], "random") == "lower"),
-           "at bd7e0d9 mira within the noise of random and full, above random by the mean; here below random beyond "
-           "the noise, over its selections too"),
+           lambda r: (_run_says("aae3963", "random", "full") == ["below, beyond the noise", "within the noise"]
+                      and _rel(r, "mira", "random") == _rel(r, "mira", "full") == "higher"
+                      and relation(_replicates(r)["pooled"], "random") == relation(_replicates(r)["pooled"], "full")
+                      == "higher"),
+           "at aae3963 mira below random beyond the noise and within the noise of full; here above both beyond the "
+           "noise, over its selections too"),
     Figure(README, "The raw scale ({}) is lowest of all, below `full` beyond\n  the noise, by ranking the code by its "
                    "docstrings, which moves tokens to the standard library (it keeps {} % of the\n  standard library's "
                    "tokens, MIRA {} %)",
@@ -657,25 +727,24 @@ FIGURES: list[Figure] = [
                       and _rel(r, "mira_raw_scale", "full") == "lower"
                       and _retention(r, "mira_raw_scale", "stdlib_code") > _retention(r, "mira", "stdlib_code")),
            "the raw scale lowest, below full beyond the noise, keeping more of the standard library than mira"),
-    Figure(README, "The one-score baseline `single_rubric` ({}), which reads\n  the statistics too, is within the noise of "
-                   "MIRA and of `full`; it keeps none of the docs and {} % of the test\n  files' tokens, where MIRA keeps "
-                   "{} % and {} %.",
+    Figure(README, "The one-score baseline `single_rubric` ({}), which reads the statistics too, is below MIRA beyond "
+                   "the noise and within the noise of `full`; it keeps none of the docs and {} % of the test files' "
+                   "tokens, where MIRA keeps {} % and {} %.",
            lambda r: [f3(_loss(r, "single_rubric")["loss_mean"]), p0(_retention(r, "single_rubric", "test_files")),
                       p0(_retention(r, "mira", "docs")), p0(_retention(r, "mira", "test_files"))],
-           lambda r: (_rel(r, "single_rubric", "mira") == "within" and _rel(r, "single_rubric", "full") == "within"
+           lambda r: (_rel(r, "single_rubric", "mira") == "lower" and _rel(r, "single_rubric", "full") == "within"
                       and _retention(r, "single_rubric", "docs") == 0),
-           "single_rubric within the noise of mira and full, keeping no docs"),
-    Figure(README, "The paper's mask statistic (Spearman, {}) is below MIRA beyond\n  the noise, as the raw scale is, "
-                   "mask off ({}) above it beyond the noise, and the per-source cut ({}), the\n  paper's trimmed mean ({}) "
-                   "and `pooled_unshared` ({}) are within the noise of MIRA",
-           lambda r: [f3(_loss(r, a)["loss_mean"]) for a in ("mira_spearman_mask", "mira_no_mask", "mira_source",
-                                                             "mira_trimmed_mean", "mira_pooled_unshared")],
-           lambda r: (_rel(r, "mira_spearman_mask", "mira") == _rel(r, "mira_raw_scale", "mira") == "lower"
-                      and _rel(r, "mira_no_mask", "mira") == "higher"
+           "single_rubric below mira beyond the noise and within the noise of full, keeping no docs"),
+    Figure(README, "`pooled_unshared` ({}) is below MIRA beyond the noise, as the raw scale is, and the paper's mask "
+                   "statistic (Spearman, {}), mask off ({}), the per-source cut ({}) and the paper's trimmed mean ({}) "
+                   "are within the noise of MIRA",
+           lambda r: [f3(_loss(r, a)["loss_mean"]) for a in ("mira_pooled_unshared", "mira_spearman_mask", "mira_no_mask",
+                                                             "mira_source", "mira_trimmed_mean")],
+           lambda r: (_rel(r, "mira_pooled_unshared", "mira") == _rel(r, "mira_raw_scale", "mira") == "lower"
                       and all(_rel(r, a, "mira") == "within"
-                              for a in ("mira_source", "mira_trimmed_mean", "mira_pooled_unshared"))),
-           "the spearman mask and the raw scale below mira beyond the noise, mask off above, the per-source cut, the "
-           "trimmed mean and pooled_unshared within"),
+                              for a in ("mira_spearman_mask", "mira_no_mask", "mira_source", "mira_trimmed_mean"))),
+           "pooled_unshared and the raw scale below mira beyond the noise; the spearman mask, mask off, the per-source "
+           "cut and the trimmed mean within"),
     Figure(README, "On the AMD run at 429d89b (the table below) MIRA trailed\n  `full` and the teacher's own scores beyond "
                    "the noise, and on the Intel run at 6f96d9a (before dedup's LSH\n  fix and the proxy's containment "
                    "check) it was within the noise of both and of `single_rubric`: those verdicts\n  move",
@@ -732,9 +801,12 @@ FIGURES: list[Figure] = [
            lambda r: (_planted_arm(r, "spearman_mask")["broken_kept"]
                       == _method(r, "mira")["broken_kept"]),
            "the two masks keep the same share of broken tokens on the planted benchmark"),
-    Figure(SELECTION, "the `spearman_mask` arm's held-out loss is {}, below MIRA's {} beyond the noise",
+    Figure(SELECTION, "the `spearman_mask` arm's held-out loss is {}, within the noise of MIRA's {} (section 8, one run "
+                      "of three seeds per arm; below it beyond the noise in the runs at aae3963",
            lambda r: [f3(_loss(r, "mira_spearman_mask")["loss_mean"]), f3(_loss(r, "mira")["loss_mean"])],
-           lambda r: _rel(r, "mira_spearman_mask", "mira") == "lower", "spearman mask below mira beyond the noise"),
+           lambda r: (_rel(r, "mira_spearman_mask", "mira") == "within"
+                      and _run_says("aae3963", "mira_spearman_mask") == ["above, beyond the noise"]),
+           "spearman mask within the noise of mira; at aae3963 below mira beyond the noise"),
     Figure(SELECTION, "but within it in the runs\nat bd7e0d9, 2013ce6 and a230b99,", lambda r: [],
            lambda r: all(_run_says(c, "mira_spearman_mask") == ["within the noise"]
                          for c in ("bd7e0d9", "2013ce6", "a230b99")),
@@ -790,41 +862,42 @@ FIGURES: list[Figure] = [
                       str(_spam(r)["teacher_only"])],
            lambda r: _spam(r)["both"] > 0 and _spam(r)["mira_only"] == 0 and _spam(r)["teacher_only"] > 0,
            "the teacher's scores keep every spam page MIRA keeps, and more"),
-    Figure(EVALUATION, "(spam pages: {} %, {} of the {}; then wrong\n  answers at {} %, {} of the {}).",
-           lambda r: [p1(_method(r, "mira")["by_kind"]["spam"]), str(_spam(r)["both"] + _spam(r)["mira_only"]),
-                      str(_spam(r)["records"]), p1(_method(r, "mira")["by_kind"]["wrong_answer"]),
-                      str(_kept_records(r, "wrong_answer")), str(_arm(r)["teacher_all"]["wrong_answer"]["records"])],
-           lambda r: _ranked_low(r)[:2] == ["spam", "wrong_answer"],
-           "of the kinds the teacher scores low, MIRA keeps most of the spam, then of the wrong answers"),
+    Figure(EVALUATION, "(truncated pages: {} %, {} of the {}; then broken\n  tool-call JSON at {} %, {} of the {}; spam "
+                       "pages, at {} %, are outside that set here).",
+           lambda r: [p1(_kind(r, "mira", "truncated")), str(_kept_records(r, "truncated")),
+                      str(_overlap(r, "truncated")["records"]), p1(_kind(r, "mira", "broken_tool_json")),
+                      str(_kept_records(r, "broken_tool_json")), str(_overlap(r, "broken_tool_json")["records"]),
+                      p1(_kind(r, "mira", "spam"))],
+           lambda r: (_ranked_low(r)[:2] == ["truncated", "broken_tool_json"]
+                      and "spam" not in _seed(r, _all_seeds(r)[0])["low_kinds"]),
+           "of the kinds the teacher scores low, MIRA keeps most of the truncated docs, then of the broken tool-call "
+           "JSON; spam is not one of those kinds at the main seed"),
     Figure(EVALUATION, "(under {} minutes on 2 cores)", lambda r: [str(math.ceil(r["planted"]["seconds"] / 60))]),
     Figure(EVALUATION, "Those keep {} % of the broken tokens and {} % of the good; MIRA's students keep {} % of that "
-                       "removal on every record. They keep fewer of the truncated docs ({} % against {} %), of the spam "
-                       "({} % against\n  {} %) and of the boilerplate ({} % against {} %), and, as the teacher's scores "
-                       "do, none of the garbled docs,\n  the syntax errors and the echoed answers; they keep one wrong "
-                       "answer the teacher's scores drop ({} % against\n  {} %)",
+                       "removal on every record. They keep as many of the truncated docs ({} % against {} %), fewer of the "
+                       "spam ({} % against\n  {} %), and, as the teacher's scores do, none of the boilerplate, the garbled "
+                       "docs, the syntax errors, the wrong\n  answers and the echoed answers; they keep one trace with "
+                       "broken tool-call JSON the teacher's scores drop ({} %\n  against {} %)",
            lambda r: [p1(_method(r, TEACHER_ALL)["broken_kept"]), p1(_method(r, TEACHER_ALL)["good_kept"]),
                       p0(_teacher_removal(r))]
-           + [p1(_method(r, m)["by_kind"][k]) for k in ("truncated", "spam", "boilerplate", "wrong_answer")
-              for m in ("mira", TEACHER_ALL)],
-           lambda r: (_arm(r)["teacher_all"]["wrong_answer"]["mira_only"] == 1
-                      and _arm(r)["teacher_all"]["wrong_answer"]["both"] == 0
-                      and _method(r, TEACHER_ALL)["by_kind"]["wrong_answer"] == 0
-                      and all(_method(r, "mira")["by_kind"][k] < _method(r, TEACHER_ALL)["by_kind"][k]
-                              for k in ("truncated", "spam", "boilerplate"))
-                      and all(_method(r, m)["by_kind"][k] == 0 for m in ("mira", TEACHER_ALL)
-                              for k in ("garbled", "syntax_error", "echoed_answer"))),
-           "MIRA keeps fewer truncated docs, spam and boilerplate than the teacher's scores, neither keeps a garbled "
-           "doc, a syntax error or an echoed answer, and MIRA keeps one wrong answer the teacher's scores drop"),
-    Figure(EVALUATION, "MIRA keeps fewer broken tokens than `single_rubric` in every source but the code, where neither "
-                       "keeps any ({} %\n  against {} %): docs {} % against {} %, QA {} % against {} %, traces {} % "
-                       "against {} %.",
+           + [p1(_kind(r, m, k)) for k in ("truncated", "spam", "broken_tool_json") for m in ("mira", TEACHER_ALL)],
+           lambda r: (_overlap(r, "broken_tool_json")["mira_only"] == 1 and _overlap(r, "broken_tool_json")["both"] == 0
+                      and _kind(r, TEACHER_ALL, "broken_tool_json") == 0
+                      and abs(_kind(r, "mira", "truncated") - _kind(r, TEACHER_ALL, "truncated")) < 0.0005
+                      and _kind(r, "mira", "spam") < _kind(r, TEACHER_ALL, "spam")
+                      and all(_kind(r, m, k) == 0 for m in ("mira", TEACHER_ALL)
+                              for k in ("boilerplate", "garbled", "syntax_error", "wrong_answer", "echoed_answer"))),
+           "MIRA keeps as many truncated docs as the teacher's scores and fewer spam, neither keeps a boilerplate page, "
+           "a garbled doc, a syntax error, a wrong answer or an echoed answer, and MIRA keeps one trace with broken "
+           "tool-call JSON the teacher's scores drop"),
+    Figure(EVALUATION, "MIRA keeps fewer broken tokens than `single_rubric` in every source: code {} % against {} %, docs "
+                       "{} % against\n  {} %, QA {} % against {} %, traces {} % against {} %.",
            lambda r: [p1(_method(r, m)["by_source"][s]["broken_kept"]) for s in ("code", "docs", "qa", "traces")
                       for m in ("mira", "single_rubric")],
-           lambda r: (all(_method(r, m)["by_source"]["code"]["broken_kept"] == 0 for m in ("mira", "single_rubric"))
-                      and all(_method(r, "mira")["by_source"][s]["broken_kept"]
-                              < _method(r, "single_rubric")["by_source"][s]["broken_kept"]
-                              for s in ("docs", "qa", "traces"))),
-           "MIRA keeps fewer broken tokens than single_rubric in the docs, QA and traces, and neither any in the code"),
+           lambda r: all(_method(r, "mira")["by_source"][s]["broken_kept"]
+                         < _method(r, "single_rubric")["by_source"][s]["broken_kept"]
+                         for s in ("code", "docs", "qa", "traces")),
+           "MIRA keeps fewer broken tokens than single_rubric in each of the four sources"),
     Figure(EVALUATION, "cut rightly gives QA {} % of the kept tokens against its {} % of the corpus. MIRA's shares are\n"
                        "  within {} points of `perfect_group`'s for every source (QA {} %) and within {} points of "
                        "`perfect`'s",
@@ -839,14 +912,12 @@ FIGURES: list[Figure] = [
                        "broken tokens and {} % of the good.",
            lambda r: [targets.at_most(_share_gap(r, "perfect", "mira_source")),
                       p1(_method(r, "mira_source")["broken_kept"]), p1(_method(r, "mira_source")["good_kept"])]),
-    Figure(EVALUATION, "Truncated docs are kept somewhat less than the teacher's own scores of every record keep them "
-                       "({} % against\n  {} %): that is the rules teacher's judgment. Garbled docs are kept by neither "
-                       "({} % and {} %;",
-           lambda r: [p0(_method(r, m)["by_kind"][k]) for k in ("truncated", "garbled") for m in ("mira", TEACHER_ALL)],
-           lambda r: (0 < _method(r, TEACHER_ALL)["by_kind"]["truncated"] - _method(r, "mira")["by_kind"]["truncated"]
-                      < 0.2
-                      and all(_method(r, m)["by_kind"]["garbled"] == 0 for m in ("mira", TEACHER_ALL))),
-           "truncated docs kept less than the teacher's own scores keep them, by under 20 points; garbled ones by "
+    Figure(EVALUATION, "MIRA keeps as much of the truncated docs as the teacher's own scores of every record do ({} % "
+                       "and\n  {} %): that is the rules teacher's judgment. Garbled docs are kept by neither ({} % and {} %;",
+           lambda r: [p0(_kind(r, m, k)) for k in ("truncated", "garbled") for m in ("mira", TEACHER_ALL)],
+           lambda r: (abs(_kind(r, TEACHER_ALL, "truncated") - _kind(r, "mira", "truncated")) < 0.005
+                      and all(_kind(r, m, "garbled") == 0 for m in ("mira", TEACHER_ALL))),
+           "MIRA keeps as much of the truncated docs as the teacher's own scores (within half a point); garbled ones "
            "neither"),
     Figure(EVALUATION, "(`trimmed_mean` arm), keeps {} % of the broken\n  tokens and {} % of the good. It keeps {} % of "
                        "the boilerplate pages' tokens",
@@ -877,19 +948,20 @@ FIGURES: list[Figure] = [
                       p1(_planted_arm(r, "trimmed_mean")["by_source"]["qa"]
                          ["kept_share"])]),
     # the seeds' kinds over the bar and the two masks, stated by hand until session 32: now synced and claimed
-    Figure(EVALUATION, "No seed has a kind the teacher scores low over the 20 % bar, **but on seed 2 only because\n  "
-                       "truncated docs left that set**: they are in it only on seed 1, where MIRA keeps {} % of them; "
-                       "on\n  seeds 0 and 2 the teacher's own scores of every record keep {} % and {} % of them (and its "
-                       "cut of the\n  labeled records more than 20 % too), and MIRA {} % and {} %.",
-           lambda r: [p1(_seed(r, OTHER[0])["by_kind"]["mira"]["truncated"])]
-           + [p1(_seed(r, s)["by_kind"][m]["truncated"]) for m in ("teacher", "mira")
-              for s in (_all_seeds(r)[0], OTHER[1])],
-           lambda r: (all(not _seed(r, s)["low_over"] for s in _all_seeds(r))
-                      and [s for s in _all_seeds(r) if "truncated" in _seed(r, s)["low_kinds"]] == [OTHER[0]]
-                      and _seed(r, OTHER[1])["by_kind"]["mira"]["truncated"] > 0.2
-                      >= _seed(r, _all_seeds(r)[0])["by_kind"]["mira"]["truncated"]),
-           "no kind the teacher scores low over the bar on any seed; truncated docs in that set only at seed 1, and "
-           "MIRA over the bar on them only at seed 2"),
+    Figure(EVALUATION, "Seeds 0 and 2\n  have no kind the teacher scores low over the 20 % bar; **seed 1 has three**: "
+                       "spam pages at {} % and wrong\n  answers at {} %, of which the teacher's own scores of every record "
+                       "keep {} % and {} %, and truncated docs at\n  {} % (those scores {} %, but its cut of the labeled "
+                       "records at most 20 %). The first two are the students'\n  loss.",
+           lambda r: [p1(_seed_kept(r, OTHER[0], "mira", k)) for k in ("spam", "wrong_answer")]
+           + [p1(_seed_kept(r, OTHER[0], "teacher", k)) for k in ("spam", "wrong_answer")]
+           + [p1(_seed_kept(r, OTHER[0], m, "truncated")) for m in ("mira", "teacher")],
+           lambda r: ([s for s in _all_seeds(r) if not _seed(r, s)["low_over"]] == [_all_seeds(r)[0], OTHER[1]]
+                      and sorted(_seed(r, OTHER[0])["low_over"]) == ["spam", "truncated", "wrong_answer"]
+                      and all(_seed_kept(r, OTHER[0], "teacher", k) <= 0.2 for k in ("spam", "wrong_answer"))
+                      and _seed_kept(r, OTHER[0], "teacher", "truncated") > 0.2),
+           "no kind the teacher scores low over the bar at seeds 0 and 2; at seed 1 the spam, the wrong answers and "
+           "the truncated docs, the first two kept at most 20 % by the teacher's scores of every record, the third "
+           "more (in the set by its labeled cut)"),
     Figure(EVALUATION, "MIRA keeps {} %, {} % and {} % of the wrong answers, which the teacher's own\n  scores drop on "
                        "every seed (the run at bd7e0d9 kept {} % on seed 1, just under the bar;",
            lambda r: [p1(_seed(r, s)["by_kind"]["mira"]["wrong_answer"]) for s in _all_seeds(r)]
@@ -898,9 +970,10 @@ FIGURES: list[Figure] = [
                       and 0.15 < _other_seed("bd7e0d9", OTHER[0])["by_kind"]["mira"]["wrong_answer"] <= 0.2),
            "the teacher's own scores of every record keep no wrong answer on any seed (and the run at bd7e0d9 kept "
            "15-20 % at seed 1)"),
-    Figure(EVALUATION, "The bar is met on all three corpora at the defaults, read as above", lambda r: [],
-           lambda r: len(_all_seeds(r)) == 3 and all(not _seed(r, s)["low_over"] for s in _all_seeds(r)),
-           "the 20 % bar met on all three planted corpora"),
+    Figure(EVALUATION, "At the defaults the bar is met on seeds 0 and 2 and missed on seed 1", lambda r: [],
+           lambda r: (len(_all_seeds(r)) == 3
+                      and [s for s in _all_seeds(r) if not _seed(r, s)["low_over"]] == [_all_seeds(r)[0], OTHER[1]]),
+           "the 20 % bar met on the planted corpora of seeds 0 and 2, missed on seed 1's"),
     Figure(EVALUATION, "The mask reads Somers' D ({} of the {} pairs on); on Spearman, the paper's (`spearman_mask` "
                        "arm), {}\n  are on too, and the selection keeps the same share of the broken tokens ({} %; {} % of "
                        "the good against\n  {} %).",
@@ -913,8 +986,8 @@ FIGURES: list[Figure] = [
                       and _planted_arm(r, "spearman_mask")["broken_kept"]
                       == _method(r, "mira")["broken_kept"]),
            "the Spearman mask turns on as many pairs on the planted benchmark and keeps the same share of broken tokens"),
-    Figure(EVALUATION, "MIRA keeps none of them above 20 % on this corpus** (spam pages: {} %",
-           lambda r: [p1(_method(r, "mira")["by_kind"]["spam"])], lambda r: not teacher_low_kept(_arm(r)),
+    Figure(EVALUATION, "MIRA keeps none of them above 20 % on this corpus**", lambda r: [],
+           lambda r: not teacher_low_kept(_arm(r)),
            "no kind the teacher scores low is kept above 20 % at the main seed"),
     # docs/evaluation.md: the proxy evaluation per arm
     Figure(EVALUATION, "On the demo that leaves out {} training records,",
@@ -923,53 +996,50 @@ FIGURES: list[Figure] = [
     *[Figure(EVALUATION, f"| `{a}` | 245,760 | {{}} ± {{}} | {note} |",
              lambda r, a=a: [f3(_q(r)["evaluate"][a][k]) for k in ("loss_mean", "loss_std")],
              lambda r, a=a, note=note: _q(r)["evaluate"][a]["note"] == note, f"the note of {a} reads: {note}")
-      for a, note in (("mira", "within noise of full; lower loss than random (beyond noise)"),
-                      ("random", "within noise of full; higher loss than mira (beyond noise)"),
-                      ("full", "within noise of mira, random"))],
-    Figure(EVALUATION, "its mean is\n  below `full`'s, within the noise, and below `random`'s, beyond it, so it is as "
-                       "good as the whole and better than\n  a random half in this run (at bd7e0d9, within the noise of "
-                       "both and above `random`'s by the mean; on the AMD run\n  at 429d89b, above `full`'s beyond the "
-                       "noise)",
+      for a, note in (("mira", "higher loss than random, full (beyond noise)"),
+                      ("random", "lower loss than mira, full (beyond noise)"),
+                      ("full", "lower loss than mira (beyond noise); higher loss than random (beyond noise)"))],
+    Figure(EVALUATION, "its mean is above `full`'s and `random`'s, both beyond the noise (at aae3963, below `random`'s "
+                       "beyond the noise and within the noise of `full`'s; on the AMD run at 429d89b, above `full`'s "
+                       "beyond the noise)",
            lambda r: [],
-           lambda r: (_mira_below(r, beyond=("random",), within=("full",))
-                      and _run_says("bd7e0d9", "random", "full") == ["within the noise"] * 2
-                      and _other_loss("bd7e0d9", "mira") > _other_loss("bd7e0d9", "random")
+           lambda r: (_mira_above(r, ("random", "full"))
+                      and _run_says("aae3963", "random", "full") == ["below, beyond the noise", "within the noise"]
                       and _run_says("429d89b", "full") == ["above, beyond the noise"]),
-           "mira below random beyond the noise and below full within it; at bd7e0d9 within both, above random by the "
-           "mean; at 429d89b above full beyond"),
-    Figure(EVALUATION, "MIRA's half trains better than a random half, beyond the noise, and within the noise of the full "
-                       "corpus: MIRA's mean\nis {} below `random`'s and {} below the full corpus's, so the fidelity "
-                       "issue's \"at or below `random` and\n`full`\" is met, against `full` by the mean.",
+           "mira above random and full beyond the noise; at aae3963 below random beyond the noise and within the noise "
+           "of full; at 429d89b above full beyond"),
+    Figure(EVALUATION, "MIRA's half trains worse than a random half and than the full corpus, both beyond the noise: "
+                       "MIRA's mean is {} above `random`'s and {} above the full corpus's, so the fidelity issue's "
+                       "\"at or below `random` and `full`\" is missed in this run.",
            lambda r: [f3(abs(_q(r)["evaluate"]["mira"]["loss_mean"] - _q(r)["evaluate"][a]["loss_mean"]))
                       for a in ("random", "full")],
-           lambda r: _mira_below(r, beyond=("random",), within=("full",)),
-           "mira below random beyond the noise, and below full by the mean within the noise"),
-    Figure(EVALUATION, "The run before this one, at bd7e0d9, had MIRA within the noise of\nboth, above `random` by the mean "
-                       "and below `full`.",
+           lambda r: _mira_above(r, ("random", "full")), "mira above random and full beyond the noise"),
+    Figure(EVALUATION, "The run before this one, at aae3963, had MIRA below `random` beyond the noise and within the "
+                       "noise of `full`.",
            lambda r: [],
-           lambda r: (_other_loss("bd7e0d9", "random") < _other_loss("bd7e0d9", "mira") < _other_loss("bd7e0d9", "full")
-                      and _run_says("bd7e0d9", "random", "full") == ["within the noise"] * 2),
-           "the run at bd7e0d9: mira above random and below full by the mean, within the noise of both"),
-    Figure(EVALUATION, "this\nrun's demo corpus has one record more ({} against {}: ftfy's METADATA file,",
-           lambda r: [f"{_records(r):,}", f"{_records(_other_run('bd7e0d9')):,}"],
-           lambda r: _records(r) == _records(_other_run("bd7e0d9")) + 1,
-           "this run's demo corpus has one record more than bd7e0d9's"),
-    Figure(EVALUATION, "`random` and `full`, which read no score, moved from {} and {} to {} and {}. Compare\narms "
-                       "within a run,",
-           lambda r: [f3(_other_loss("bd7e0d9", a)) for a in ("random", "full")]
+           lambda r: _run_says("aae3963", "random", "full") == ["below, beyond the noise", "within the noise"],
+           "the run at aae3963: mira below random beyond the noise and within the noise of full"),
+    Figure(EVALUATION, "the demo corpus is the same ({} records),",
+           lambda r: [f"{_records(r):,}"], lambda r: _records(r) == _records(_other_run("aae3963")),
+           "this run's demo corpus has as many records as aae3963's"),
+    Figure(EVALUATION, "`random` and `full`, which read no score, moved from {} and {} to {} and {}. The rules teacher's",
+           lambda r: [f3(_other_loss("aae3963", a)) for a in ("random", "full")]
            + [f3(_loss(r, a)["loss_mean"]) for a in ("random", "full")],
-           lambda r: all(_moved(r, "bd7e0d9", a) for a in ("random", "full")),
-           "random's and full's losses differ from bd7e0d9's beyond the noise"),
-    Figure(EVALUATION, "5.566, 5.539, 5.564, {}, {} and {}, at or below `random` in eleven of them, and beyond the noise "
-                       "above `full` in three",
-           lambda r: [f3(_other_loss(c, "mira")) for c in ("a230b99", "2013ce6", "bd7e0d9")],
+           lambda r: all(_moved(r, "aae3963", a) for a in ("random", "full")),
+           "random's and full's losses differ from aae3963's beyond the noise"),
+    Figure(EVALUATION, "5.566, 5.539, 5.564, {}, {}, {} and {}, at or below `random` in twelve of them, and beyond the "
+                       "noise above `full` in three",
+           lambda r: [f3(_other_loss(c, "mira")) for c in ("a230b99", "2013ce6", "bd7e0d9", "aae3963")],
            lambda r: (_other_loss("a230b99", "mira") > _other_loss("a230b99", "random")
                       and _other_loss("2013ce6", "mira") < _other_loss("2013ce6", "random")
                       and _other_loss("bd7e0d9", "mira") > _other_loss("bd7e0d9", "random")
+                      and _other_loss("aae3963", "mira") < _other_loss("aae3963", "random")
                       and all(_run_says(c, "full") != ["above, beyond the noise"]
-                              for c in ("a230b99", "2013ce6", "bd7e0d9"))),
-           "mira above random by the mean at a230b99 and bd7e0d9 (not of the eleven), below at 2013ce6 (one of them); "
-           "above full beyond the noise in none of the three"),
+                              for c in ("a230b99", "2013ce6", "bd7e0d9", "aae3963"))),
+           "mira above random by the mean at a230b99 and bd7e0d9 (not of the twelve), below at 2013ce6 and aae3963 (of "
+           "them); above full beyond the noise in none of the four"),
+    Figure(EVALUATION, "the run at bd7e0d9 differs\nfrom the {} run at aae3963 in the rules teacher's",
+           lambda r: [f3(_other_loss("aae3963", "mira"))]),
     Figure(EVALUATION, "the {} run, at a230b99,\ndiffers from the {} run at 2013ce6 only in the rules teacher's `minified` "
                        "score of {} records",
            lambda r: [f3(_other_loss("a230b99", "mira")), f3(_other_loss("2013ce6", "mira")), "10"],
@@ -988,101 +1058,102 @@ FIGURES: list[Figure] = [
              lambda r, a=a: [f3(_loss(r, a)["loss_mean"]), f3(_loss(r, a)["loss_std"])],
              lambda r, a=a, rel=rel: _rel(r, a, "mira") == rel, f"{a} {rel} than/within mira")
       for a, lead, where, rel in (
-          ("mira_no_mask", "(every anchor on)", "above `mira` beyond the noise.", "higher"),
+          ("mira_no_mask", "(every anchor on)", "within the noise of `mira`.", "within"),
           ("mira_trimmed_mean", "on the same students and mask,", "within the\n  noise of `mira`.", "within"),
-          ("mira_spearman_mask", "(the paper's mask statistic)", "below `mira` beyond the noise: the two", "lower"),
+          ("mira_spearman_mask", "(the paper's mask statistic)", "within the noise of `mira`: the two", "within"),
           ("mira_source", "(a cut per source)", "within the noise of `mira`.", "within"))],
-    Figure(EVALUATION, "gives {} ± {}, within the noise of `mira` and of `full`;\n  it keeps {} % "
+    Figure(EVALUATION, "gives {} ± {}, below `mira` beyond the noise and within the noise of `full`;\n  it keeps {} % "
                        "of the docs' tokens where MIRA keeps {} %.",
            lambda r: [f3(_loss(r, "mira_pooled_unshared")["loss_mean"]),
                       f3(_loss(r, "mira_pooled_unshared")["loss_std"]),
                       p0(_retention(r, "mira_pooled_unshared", "docs")), p0(_retention(r, "mira", "docs"))],
-           lambda r: all(_rel(r, "mira_pooled_unshared", a) == "within" for a in ("mira", "full")),
-           "pooled_unshared within the noise of mira and full"),
-    Figure(EVALUATION, "the one-score baseline, gives {} ± {}, within the noise of `mira` and of `full`.\n  "
-                       "It keeps none of the docs, {} % of the test files and {} % of "
-                       "the standard library, where MIRA\n  keeps {} %, {} % and {} %.",
+           lambda r: (_rel(r, "mira_pooled_unshared", "mira") == "lower"
+                      and _rel(r, "mira_pooled_unshared", "full") == "within"),
+           "pooled_unshared below mira beyond the noise and within the noise of full"),
+    Figure(EVALUATION, "the one-score baseline, gives {} ± {}, below `mira` beyond the noise and within the noise of "
+                       "`full`. It keeps none of the docs, {} % of the test files and {} % of the standard library, "
+                       "where MIRA keeps {} %, {} % and {} %.",
            lambda r: [f3(_loss(r, "single_rubric")["loss_mean"]), f3(_loss(r, "single_rubric")["loss_std"]),
                       p0(_retention(r, "single_rubric", "test_files")),
                       p0(_retention(r, "single_rubric", "stdlib_code")),
                       *(p0(_retention(r, "mira", s)) for s in ("docs", "test_files", "stdlib_code"))],
-           lambda r: (all(_rel(r, "single_rubric", a) == "within" for a in ("mira", "full"))
+           lambda r: (_rel(r, "single_rubric", "mira") == "lower" and _rel(r, "single_rubric", "full") == "within"
                       and _retention(r, "single_rubric", "docs") == 0),
-           "single_rubric within the noise of mira and full, keeping no docs"),
+           "single_rubric below mira beyond the noise and within the noise of full, keeping no docs"),
     Figure(EVALUATION, "the two\n  masks turn on different pairs of the demo ({} against {}).",
            lambda r: [str(_on(r)["on_if"]["somers_d"]), str(_on(r)["on_if"]["spearman"])]),
-    Figure(EVALUATION, "has the lowest loss of every arm, {} ± {}, below every\n  other arm beyond the noise but the "
-                       "paper's mask statistic and `single_rubric`, within the noise of both. It keeps {} % "
-                       "of "
-                       "the test files' tokens and {} % of the standard library's, where MIRA keeps {} % and {} %.",
+    Figure(EVALUATION, "has the lowest loss of every arm, {} ± {}, below every other arm beyond the noise. It keeps "
+                       "{} % of the test files' tokens and {} % of the standard library's, where MIRA keeps {} % and {} %.",
            lambda r: [f3(_loss(r, "mira_raw_scale")["loss_mean"]), f3(_loss(r, "mira_raw_scale")["loss_std"]),
                       p0(_retention(r, "mira_raw_scale", "test_files")),
                       p0(_retention(r, "mira_raw_scale", "stdlib_code")),
                       p0(_retention(r, "mira", "test_files")), p0(_retention(r, "mira", "stdlib_code"))],
-           lambda r: (min(r["ablations"]["arms"], key=lambda a: _loss(r, a)["loss_mean"]) == "mira_raw_scale"
-                      and all(_rel(r, "mira_raw_scale", a)
-                              == ("within" if a in ("mira_spearman_mask", "single_rubric") else "lower")
-                              for a in r["ablations"]["arms"] if a != "mira_raw_scale")),
-           "raw scale lowest, beyond the noise below every other arm but the spearman mask and single_rubric, within "
-           "the noise of those"),
+           lambda r: all(_rel(r, "mira_raw_scale", a) == "lower" for a in r["ablations"]["arms"] if a != "mira_raw_scale"),
+           "raw scale below every other arm beyond the noise"),
     Figure(EVALUATION, "select run on the rules teacher's own scores of all {} records, with MIRA's mask, aggregation "
                        "and budget, so MIRA with students that agree with the teacher exactly), gives {} ± {}, within the noise"
-                       "\n  of `mira` and `full` and below `random` beyond it. It keeps {} records, {} of them "
+                       "\n  of `mira` and above `full` and `random` beyond it. It keeps {} records, {} of them "
                        "kept by\n  MIRA too.",
            lambda r: [f"{r['ablations']['oracle']['teacher']['records']:,}",
                       f3(_loss(r, TEACHER_ALL)["loss_mean"]), f3(_loss(r, TEACHER_ALL)["loss_std"]),
                       f"{r['ablations']['oracle']['kept_records']:,}", f"{r['ablations']['oracle']['kept_by_both']:,}"],
-           lambda r: (all(_rel(r, TEACHER_ALL, a) == "within" for a in ("mira", "full"))
-                      and _rel(r, TEACHER_ALL, "random") == "lower"),
-           "the whole-corpus teacher oracle within the noise of mira and full, below random beyond it"),
+           lambda r: (_rel(r, TEACHER_ALL, "mira") == "within"
+                      and all(_rel(r, TEACHER_ALL, a) == "higher" for a in ("full", "random"))),
+           "the whole-corpus teacher oracle within the noise of mira, above full and random beyond it"),
     Figure(EVALUATION, "samples and draws of the students' folds overlaps the default selection's kept tokens with a "
                        "Jaccard index of\n  {} and {} and gives {} and {}; with the three selections as MIRA's draws, "
-                       "{} ± {}, below\n  `random` beyond the noise and within the noise of `full` (a gap of {} against a bar "
-                       "of {} to `full`). "
-                       "The\n  default selection is the worst of the three.",
+                       "{} ± {}, above\n  `random` and `full` beyond the noise (a gap of {} against a bar of {} to "
+                       "`full`). The\n  default selection is the best of the three.",
            lambda r: [f2(x["kept_token_overlap_with_default"]) for x in _replicates(r)["replicates"].values()]
            + [f3(m) for m in targets.selection_means(_replicates(r)["pooled"])[1:]]
            + [f3(_replicates(r)["pooled"][k]) for k in ("loss_mean", "loss_std")]
            + [f"{_replicates(r)['pooled']['bars']['full'][k]:.4f}" for k in ("gap", "bar")],
-           lambda r: (relation(_replicates(r)["pooled"], "random") == "lower"
-                      and relation(_replicates(r)["pooled"], "full") == "within" and _worst_first(_selection_means(r))),
-           "mira over its selections below random beyond the noise and within the noise of full; the default "
-           "selection the worst"),
-    Figure(EVALUATION, "So in this run two arms train better than MIRA beyond the noise, the raw scale and the "
-                       "paper's mask statistic,\nand two worse, mask off and `random`; every other arm is within its "
-                       "noise, the per-source cut, the paper's trimmed\nmean and the teacher's own scores of every record "
-                       "among them.",
+           lambda r: (relation(_replicates(r)["pooled"], "random") == relation(_replicates(r)["pooled"], "full")
+                      == "higher" and _best_first(_selection_means(r))),
+           "mira over its selections above random and full beyond the noise; the default selection the best"),
+    Figure(EVALUATION, "So in this run five arms train better than MIRA beyond the noise, the raw scale, "
+                       "`pooled_unshared`, `single_rubric`, `random` and `full`, and none worse; every other arm is within "
+                       "its noise: mask off, the paper's mask statistic, the per-source cut, the paper's trimmed mean and "
+                       "the teacher's own scores of every record.",
            lambda r: [],
-           lambda r: all(_rel(r, a, "mira") == {"mira_raw_scale": "lower", "mira_spearman_mask": "lower",
-                                                 "mira_no_mask": "higher", "random": "higher"}.get(a, "within")
+           lambda r: all(_rel(r, a, "mira") == ("lower" if a in ("mira_raw_scale", "mira_pooled_unshared",
+                                                                 "single_rubric", "random", "full") else "within")
                          for a in r["ablations"]["arms"] if a != "mira"),
-           "the raw scale and the spearman mask below mira beyond the noise, mask off and random above, every other "
-           "arm within"),
-    Figure(EVALUATION, "MIRA's own seeds spread {} in this run, more than in the run before, at bd7e0d9 ({}).",
-           lambda r: [f3(_loss(r, "mira")["loss_std"]), f3(_other_run("bd7e0d9")["ablations"]["arms"]["mira"]["loss_std"])],
-           lambda r: _loss(r, "mira")["loss_std"] > _other_run("bd7e0d9")["ablations"]["arms"]["mira"]["loss_std"],
-           "mira's seeds spread more than in the run at bd7e0d9"),
+           "the raw scale, pooled_unshared, single_rubric, random and full below mira beyond the noise, every other arm "
+           "within"),
+    Figure(EVALUATION, "MIRA's own seeds spread {} in this run, more than in the run before, at aae3963 ({}).",
+           lambda r: [f3(_loss(r, "mira")["loss_std"]), f3(_other_run("aae3963")["ablations"]["arms"]["mira"]["loss_std"])],
+           lambda r: _loss(r, "mira")["loss_std"] > _other_run("aae3963")["ablations"]["arms"]["mira"]["loss_std"],
+           "mira's seeds spread more than in the run at aae3963"),
     Figure(EVALUATION, "The teacher's own scores\nwithin the noise of MIRA say the proxy sees no judgment lost in the "
-                       "students in this run, as at bd7e0d9.", lambda r: [],
-           lambda r: _rel(r, TEACHER_ALL, "mira") == "within" and _run_says("bd7e0d9", TEACHER_ALL) == ["within the noise"],
-           "teacher_scores within the noise of mira, here and at bd7e0d9"),
-    Figure(EVALUATION, "the paper's trimmed\nmean, which drops it, is within the noise of MIRA here and at bd7e0d9 (behind "
-                       "it by the mean here, ahead there) and\nwas ahead of it beyond the noise at 2013ce6.", lambda r: [],
+                       "students in this run, as at aae3963.", lambda r: [],
+           lambda r: _rel(r, TEACHER_ALL, "mira") == "within" and _run_says("aae3963", TEACHER_ALL) == ["within the noise"],
+           "teacher_scores within the noise of mira, here and at aae3963"),
+    Figure(EVALUATION, "the paper's trimmed\nmean, which drops it, is within the noise of MIRA here and at aae3963 (behind "
+                       "it by the mean in both) and\nwas ahead of it beyond the noise at 2013ce6.", lambda r: [],
            lambda r: (_rel(r, "mira_trimmed_mean", "mira") == "within"
                       and _loss(r, "mira_trimmed_mean")["loss_mean"] > _loss(r, "mira")["loss_mean"]
-                      and _run_says("bd7e0d9", "mira_trimmed_mean") == ["within the noise"]
-                      and _other_loss("bd7e0d9", "mira_trimmed_mean") < _other_loss("bd7e0d9", "mira")
+                      and _run_says("aae3963", "mira_trimmed_mean") == ["within the noise"]
+                      and _other_loss("aae3963", "mira_trimmed_mean") > _other_loss("aae3963", "mira")
                       and _run_says("2013ce6", "mira_trimmed_mean") == ["above, beyond the noise"]),
-           "the trimmed mean within the noise of mira here (above it by the mean) and at bd7e0d9 (below by the mean), "
-           "below it beyond the noise at 2013ce6"),
+           "the trimmed mean within the noise of mira and above it by the mean, here and at aae3963; below it beyond "
+           "the noise at 2013ce6"),
     Figure(EVALUATION, "on this target that pays for the raw scale", lambda r: [],
            lambda r: _rel(r, "mira_raw_scale", "mira") == "lower", "the raw scale below mira beyond the noise"),
-    Figure(EVALUATION, "This run's default selection is the worst of MIRA's three selections (above), as at bd7e0d9; at "
-                       "2013ce6 it\nwas the middle one", lambda r: [],
-           lambda r: (_worst_first(_selection_means(r))
-                      and _worst_first(_other_run("bd7e0d9")["ablations"]["replicates"]["pooled"]["selection_means"])
+    Figure(EVALUATION, "This run's default selection is the best of MIRA's three selections (above); at aae3963 and "
+                       "bd7e0d9 it was\nthe worst, at 2013ce6 the middle one", lambda r: [],
+           lambda r: (_best_first(_selection_means(r))
+                      and all(_worst_first(_other_run(c)["ablations"]["replicates"]["pooled"]["selection_means"])
+                              for c in ("aae3963", "bd7e0d9"))
                       and _middle_first(_other_run("2013ce6")["ablations"]["replicates"]["pooled"]["selection_means"])),
-           "the default selection the worst of the three here and at bd7e0d9, the middle one at 2013ce6"),
+           "the default selection the best of the three here, the worst at aae3963 and bd7e0d9, the middle one at "
+           "2013ce6"),
+    Figure(EVALUATION, "The arm\nfurthest ahead, the raw scale, keeps more of the standard library's tokens\nthan MIRA "
+                       "does, as `single_rubric` does", lambda r: [],
+           lambda r: (min(r["ablations"]["arms"], key=lambda a: _loss(r, a)["loss_mean"]) == "mira_raw_scale"
+                      and all(_retention(r, a, "stdlib_code") > _retention(r, "mira", "stdlib_code")
+                              for a in ("mira_raw_scale", "single_rubric"))),
+           "the raw scale the lowest loss; it and single_rubric keep more of the standard library than mira"),
     Figure(EVALUATION, "With one sd pooled over every arm's\nseeds ({}; [BENCHMARKS.md](../BENCHMARKS.md) section 8) every "
                        "verdict on MIRA is the same.",
            lambda r: [f"{pooled(_pooled_arms(r, False))[0]:.4f}"],
@@ -1099,16 +1170,20 @@ FIGURES: list[Figure] = [
            "the AMD run at 429d89b: teacher_scores below mira, the trimmed mean above, single_rubric within; the Intel "
            "run at 6f96d9a: all three within"),
     Figure(EVALUATION, "The `raw_scale` arm keeps {} % of the broken tokens against\nMIRA's {} %: {} % of the code with "
-                       "syntax errors, {} % of the traces with broken tool-call JSON\nand {} % of the wrong answers, "
-                       "where MIRA keeps {} %, {} % and {} %.",
+                       "syntax errors, {} % of the truncated docs and {} % of the wrong\nanswers, where MIRA keeps {} %, "
+                       "{} % and {} %; of the traces with broken tool-call JSON both keep {} %.",
            lambda r: [p1(_planted_arm(r, "raw_scale")["broken_kept"]), p1(_method(r, "mira")["broken_kept"]),
-                      *(p1(_planted_arm(r, "raw_scale")["by_kind"][k])
-                        for k in ("syntax_error", "broken_tool_json", "wrong_answer")),
-                      *(p1(_method(r, "mira")["by_kind"][k]) for k in ("syntax_error", "broken_tool_json", "wrong_answer"))],
+                      *(p1(_planted_arm(r, "raw_scale")["by_kind"].get(k) or 0.0)
+                        for k in ("syntax_error", "truncated", "wrong_answer")),
+                      *(p1(_kind(r, "mira", k)) for k in ("syntax_error", "truncated", "wrong_answer")),
+                      p1(_kind(r, "mira", "broken_tool_json"))],
            lambda r: (_planted_arm(r, "raw_scale")["broken_kept"] > _method(r, "mira")["broken_kept"]
-                      and all(_planted_arm(r, "raw_scale")["by_kind"][k] > 2 * _method(r, "mira")["by_kind"][k]
-                              for k in ("syntax_error", "broken_tool_json", "wrong_answer"))),
-           "planted: the raw scale keeps more broken tokens than mira, and more than twice mira's share of three kinds"),
+                      and all((_planted_arm(r, "raw_scale")["by_kind"].get(k) or 0.0) > _kind(r, "mira", k)
+                              for k in ("syntax_error", "truncated", "wrong_answer"))
+                      and abs((_planted_arm(r, "raw_scale")["by_kind"].get("broken_tool_json") or 0.0)
+                              - _kind(r, "mira", "broken_tool_json")) < 0.0005),
+           "planted: the raw scale keeps more broken tokens than mira, more of the syntax errors, the truncated docs and "
+           "the wrong answers, and as much of the broken tool-call JSON"),
     Figure(README, "on the planted benchmark the raw scale keeps {} % of the broken tokens and the paper's trimmed mean\n  "
                    "{} %, against MIRA's {} %",
            lambda r: [p1(_planted_arm(r, "raw_scale")["broken_kept"]), p1(_planted_arm(r, "trimmed_mean")["broken_kept"]),

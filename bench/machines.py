@@ -21,7 +21,8 @@ from mira_core.evaluation.stats import relation
 START, END = "<!-- machines:start -->", "<!-- machines:end -->"
 REPO = Path(__file__).resolve().parents[1]
 OTHER_RUNS = ("bench/figures-intel-6f96d9a.json", "bench/figures-amd-429d89b.json", "bench/figures-amd-a230b99.json",
-              "bench/figures-amd-2013ce6.json", "bench/figures-amd-bd7e0d9.json")
+              "bench/figures-amd-2013ce6.json", "bench/figures-amd-bd7e0d9.json",
+              "bench/figures-amd-aae3963.json")
 ARMS = ("mira", "random", "full", "teacher_scores", "single_rubric")
 VERSUS = ("random", "full", "teacher_scores", "single_rubric")  # MIRA's verdicts read on every machine
 

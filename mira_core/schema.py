@@ -21,7 +21,9 @@ CORPUS = {
     "text": pl.String,  # canonical rendering
     "n_tokens": pl.Int64,
     "n_chars": pl.Int64,
-    "meta": pl.String,  # JSON object: what the source had besides the rendered fields (NaN and inf as null)
+    # JSON object: what the source had besides the rendered fields (NaN and inf as null), and where the record was
+    # read (`locator`; `mira_locator` where the record has a `locator` field of its own)
+    "meta": pl.String,
 }
 
 REJECTED = {

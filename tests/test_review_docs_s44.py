@@ -18,14 +18,14 @@ def test_the_seeds_wrong_answers_sentence_is_checked():
 
 
 
-def test_the_wrong_answer_the_students_let_through_is_checked():
-    assert _said(RECORDED, "(spam pages:") == []
+def test_the_record_the_students_let_through_is_checked():
+    assert _said(RECORDED, "(truncated pages:") == [] and _said(RECORDED, "Those keep") == []
     r = copy.deepcopy(RECORDED)
-    r["planted"]["arms"]["default"]["result"]["teacher_all"]["wrong_answer"].update(both=0, mira_only=0)
-    r["planted"]["arms"]["default"]["result"]["methods"]["mira"]["by_kind"]["wrong_answer"] = 0.0
+    r["planted"]["arms"]["default"]["result"]["teacher_all"]["broken_tool_json"].update(both=0, mira_only=0)
+    r["planted"]["arms"]["default"]["result"]["methods"]["mira"]["by_kind"]["broken_tool_json"] = 0.0
     said = _said(r, "Those keep")
     assert any("no longer true" in x for x in said)
-    assert any("no longer true" in x for x in _said(r, "(spam pages:"))  # wrong answers no longer second
+    assert any("no longer true" in x for x in _said(r, "(truncated pages:"))  # broken tool JSON no longer second
 
 
 
@@ -40,7 +40,8 @@ def test_the_garbled_docs_sentences_are_checked():
 
 def test_the_balanced_arm_sentences_are_checked():
     r = copy.deepcopy(RECORDED)
+    assert _said(RECORDED, "(the `balanced` arm) keep about as many") == []
     for s in r["planted"]["seeds"].values():
-        s["arms"]["balanced"]["broken_kept"] = s["mira"]["broken_kept"]  # as many as the default: "more" is false
-    assert any("no longer true" in x for x in _said(r, "(the `balanced` arm) keep more"))
+        s["arms"]["balanced"]["broken_kept"] = s["mira"]["broken_kept"] + 0.01  # a point more: not "about as many"
+    assert any("no longer true" in x for x in _said(r, "(the `balanced` arm) keep about as many"))
     assert any("no longer true" in x for x in _said(r, "the `balanced` arm) keeps"))

@@ -334,7 +334,10 @@ def ingest_source(spec: SourceSpec, p: IngestParams, root: Path, out: Path, out_
                         if len(text.strip()) < p.min_chars:  # what is kept is the cut: whitespace up front
                             raise RecordError(Q.EMPTY_TEXT, f"{len(text.strip())} characters after stripping, "
                                               f"once cut to {max_chars}, under ingest.min_chars = {p.min_chars}")
-                    meta.setdefault("locator", item.locator)
+                    # where the record was read; a record's own `locator` field is its data and stays as it is, so
+                    # ours goes beside it (before, setdefault dropped ours without a word)
+                    meta["mira_locator" if meta.get("locator", item.locator) != item.locator else "locator"] = \
+                        item.locator
                     meta_json = json.dumps(_finite(meta), ensure_ascii=False, default=str, allow_nan=False)
                     _check_utf8(text, "the rendered text")
                     _check_utf8(meta_json, "meta")

@@ -285,3 +285,16 @@ def test_a_folder_source_reads_through_links_and_counts_a_link_to_nothing(tmp_pa
     assert report["read"] == 4 and report["kept"] == 3 and report["by_reason"] == {"unreadable": 1}
     assert sorted(kept["record_id"].str.replace("^c/", "").to_list()) == ["linked/a.txt", "linked/b.txt", "local.txt"]
     assert rejected["locator"].to_list() == ["c/dangling.txt"]
+
+
+def test_a_records_own_locator_field_stays_and_ours_goes_beside_it(tmp_path):
+    write_jsonl(tmp_path / "s.jsonl", [{"text": "first record here", "locator": "s3://bucket/x#7"},
+                                       {"text": "second record here"},
+                                       {"text": "third record here", "locator": "s.jsonl:3"}])
+    spec = SourceSpec(name="s", path="s.jsonl", format="text")
+    _, kept, _ = _ingest(tmp_path, spec)
+    metas = {t: json.loads(m) for t, m in zip(kept["text"], kept["meta"], strict=True)}
+    # before, the record's field won and where we read it was dropped without a word
+    assert metas["first record here"] == {"locator": "s3://bucket/x#7", "mira_locator": "s.jsonl:1"}
+    assert metas["second record here"] == {"locator": "s.jsonl:2"}
+    assert metas["third record here"] == {"locator": "s.jsonl:3"}  # the same value: nothing to keep twice
