@@ -177,7 +177,7 @@ def plant(source: str, rows: list[Record], seed: int, rate: float,
           pool: list[Record] | None = None) -> tuple[list[Record], list[str]]:
     """The rows with a defect planted in round(rate * n) of them (seeded), and each row's kind.
 
-    Kinds go round-robin over the shuffled defective rows, so each kind gets an equal share (within one).
+    Kinds go round-robin over the defective rows in their keyed order, so each kind gets an equal share (within one).
     A defect whose text would repeat another record's (ingest would drop it) is drawn again. `pool` is what a
     defect that borrows another record's content draws from (`wrong_answer`), each record once; the rows themselves
     when not given.
