@@ -12,6 +12,10 @@ A random sample of a few hundred records per group misses the rare kinds (a spam
 minified file among test files), and a student never shown one cannot score it. `cover_order` picks records
 that cover the feature space instead (greedy k-center), so the label stage can spend part of its train sample
 on them (`label.cover_share`); its val sample stays random, so what it measures stays unbiased.
+
+`keyed_uniform` and `keyed_order` are the same idea for draws outside polars (the proxy evaluation's tokenizer
+sample, general slice, target order and repeats; the planted corpus's splits): a BLAKE2b hash of a salt and each
+key, so one record added to a corpus moves no other record's draw, on any machine and any library version.
 """
 
 from __future__ import annotations
