@@ -63,8 +63,7 @@ def keyed_uniform(keys: Sequence[str], salt: str) -> np.ndarray:
 
 def keyed_order(keys: Sequence[str], salt: str) -> list[int]:
     """The positions of `keys` in the order of their `keyed_uniform` numbers, ties by position."""
-    u = keyed_uniform(keys, salt)
-    return sorted(range(len(u)), key=lambda i: (u[i], i))
+    return np.argsort(keyed_uniform(keys, salt), kind="stable").tolist()
 
 
 def seeded_order(seed: int) -> pl.Expr:

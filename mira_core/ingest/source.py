@@ -336,8 +336,10 @@ def ingest_source(spec: SourceSpec, p: IngestParams, root: Path, out: Path, out_
                                               f"once cut to {max_chars}, under ingest.min_chars = {p.min_chars}")
                     # where the record was read; a record's own `locator` field is its data and stays as it is, so
                     # ours goes beside it (before, setdefault dropped ours without a word)
-                    meta["mira_locator" if meta.get("locator", item.locator) != item.locator else "locator"] = \
-                        item.locator
+                    if meta.get("locator", item.locator) == item.locator:
+                        meta["locator"] = item.locator
+                    else:
+                        meta["mira_locator"] = item.locator
                     meta_json = json.dumps(_finite(meta), ensure_ascii=False, default=str, allow_nan=False)
                     _check_utf8(text, "the rendered text")
                     _check_utf8(meta_json, "meta")
